@@ -1,0 +1,93 @@
+"""DDL built by small pure functions from the canonical models."""
+
+from __future__ import annotations
+
+import types
+import typing
+from datetime import date
+
+from pydantic import BaseModel
+
+from linkage.model import EVENT_TYPES, PersonRecord
+
+__all__ = ["DB", "STD_NAME_FIELDS", "all_ddl", "columns_of", "event_table_ddl", "records_ddl", "t"]
+
+DB = "store"
+# Normalised copies of the display names, used for linkage.
+STD_NAME_FIELDS = ("forename", "middle_names", "surname", "former_surname", "preferred_forename")
+
+
+def t(name: str) -> str:
+    """Qualified name of a table in the encrypted store."""
+    return f"{DB}.{name}"
+
+
+def _sql_type(annotation: object) -> str:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) and args:
+        return _sql_type(args[0])
+    if origin is typing.Literal:
+        return "VARCHAR"
+    return {date: "DATE", int: "BIGINT", float: "DOUBLE", str: "VARCHAR"}.get(annotation, "VARCHAR")
+
+
+def columns_of(model: type[BaseModel]) -> list[tuple[str, str]]:
+    return [(name, _sql_type(f.annotation)) for name, f in model.model_fields.items()]
+
+
+def _create(name: str, cols: list[tuple[str, str]], extra: str = "") -> str:
+    body = ",\n  ".join(f"{c} {typ}" for c, typ in cols)
+    return f"CREATE TABLE IF NOT EXISTS {t(name)} (\n  {body}{extra}\n)"
+
+
+def records_ddl() -> str:
+    cols = [("record_key", "VARCHAR NOT NULL"), ("extract_id", "BIGINT NOT NULL"),
+            ("line_no", "BIGINT")] + columns_of(PersonRecord) + [
+            (f"{n}_std", "VARCHAR") for n in STD_NAME_FIELDS]
+    return _create("records", cols)
+
+
+def event_table_ddl(event_name: str) -> str:
+    model = EVENT_TYPES[event_name]
+    cols = [("record_key", "VARCHAR NOT NULL"), ("extract_id", "BIGINT NOT NULL")] + columns_of(model)
+    return _create(model.table, cols)
+
+
+_FIXED = [
+    """CREATE TABLE IF NOT EXISTS store.extracts (
+  extract_id BIGINT PRIMARY KEY, source VARCHAR NOT NULL, file_name VARCHAR NOT NULL,
+  sha256 VARCHAR NOT NULL UNIQUE, mapping VARCHAR NOT NULL, extract_date DATE NOT NULL,
+  ingested_at TIMESTAMP NOT NULL, rows_read BIGINT NOT NULL, accepted BIGINT NOT NULL,
+  quarantined BIGINT NOT NULL, superseded_by BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS store.quarantine (
+  extract_id BIGINT NOT NULL, file_name VARCHAR NOT NULL, line_no BIGINT NOT NULL,
+  field VARCHAR NOT NULL, reason VARCHAR NOT NULL, raw VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS store.runs (
+  run_id BIGINT PRIMARY KEY, started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP,
+  mode VARCHAR NOT NULL, records BIGINT, children BIGINT, new_ids BIGINT, merges BIGINT,
+  splits BIGINT, review_pairs BIGINT, threshold DOUBLE, model_sha256 VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS store.model (
+  model_sha256 VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, settings_json VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS store.linked_records (
+  record_key VARCHAR PRIMARY KEY, content_sha VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS store.link_edges (
+  record_key_l VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL,
+  match_probability DOUBLE NOT NULL, match_weight DOUBLE, run_id BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS store.review_queue (
+  record_key_l VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL, match_probability DOUBLE NOT NULL,
+  match_weight DOUBLE, run_id BIGINT NOT NULL, status VARCHAR NOT NULL DEFAULT 'open',
+  decided_by VARCHAR, decided_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS store.child_ids (
+  child_id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, alias_of VARCHAR,
+  created_run BIGINT NOT NULL, retired_run BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS store.identity (
+  record_key VARCHAR PRIMARY KEY, child_id VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS store.identity_history (
+  run_id BIGINT NOT NULL, at TIMESTAMP NOT NULL, change VARCHAR NOT NULL, child_id VARCHAR NOT NULL,
+  other_child_id VARCHAR, record_key VARCHAR, reason VARCHAR NOT NULL)""",
+]
+
+
+def all_ddl() -> list[str]:
+    return [records_ddl(), *(event_table_ddl(n) for n in EVENT_TYPES), *_FIXED]

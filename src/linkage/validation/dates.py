@@ -1,0 +1,67 @@
+"""Dates in the formats English agency extracts really use."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from linkage.errors import LinkageError
+
+__all__ = ["DateError", "parse_date", "plausible_birth_date", "age_on"]
+
+_MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+
+# Ordered: ISO first (census XML, FHIR), then UK day-first forms (MIS and case-management
+# exports, spreadsheets). US month-first dates are never guessed.
+_PATTERNS = [
+    (re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$"), "ymd"),
+    (re.compile(r"^(\d{4})(\d{2})(\d{2})$"), "ymd"),
+    (re.compile(r"^(\d{4})/(\d{2})/(\d{2})$"), "ymd"),
+    (re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?: [0-9:]+)?$"), "dmy"),
+    (re.compile(r"^(\d{1,2})[ -]([A-Za-z]{3,9})[ -](\d{4})$"), "dMy"),
+]
+
+
+class DateError(LinkageError, ValueError):
+    pass
+
+
+def parse_date(value: str) -> date:
+    text = value.strip()
+    for pattern, order in _PATTERNS:
+        m = pattern.match(text)
+        if not m:
+            continue
+        a, b, c = m.groups()
+        if order == "ymd":
+            y, mo, d = int(a), int(b), int(c)
+        elif order == "dmy":
+            d, mo, y = int(a), int(b), int(c)
+        else:
+            month = _MONTHS.get(b[:3].lower())
+            if month is None:
+                raise DateError(f"unknown month name {b!r}")
+            d, mo, y = int(a), month, int(c)
+        try:
+            return date(y, mo, d)
+        except ValueError as exc:
+            raise DateError(f"not a real date: {value!r} ({exc})") from None
+    raise DateError(
+        f"unrecognised date {value!r}; use YYYY-MM-DD, DD/MM/YYYY, YYYYMMDD or DD-Mon-YYYY"
+    )
+
+
+def age_on(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def plausible_birth_date(born: date, on: date | None = None) -> str | None:
+    """Why a birth date is implausible for a child or young person (0-25), else None."""
+    on = on or datetime.now().date()
+    if born > on:
+        return f"date of birth {born.isoformat()} is in the future"
+    age = age_on(born, on)
+    if age > 25:
+        return f"date of birth {born.isoformat()} gives age {age}, over 25"
+    return None

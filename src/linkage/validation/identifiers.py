@@ -1,0 +1,59 @@
+"""UPN (govtalk UniquePupilNumber 2.0) and NHS number (modulus 11) checks."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "UPN_LETTERS",
+    "is_valid_nhs_number",
+    "is_valid_upn",
+    "normalise_nhs_number",
+    "normalise_upn",
+    "upn_check_letter",
+]
+
+# The 23 letters the DfE uses (no I, O, S); a letter's value is its position.
+UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
+_UPN_SHAPE = re.compile(rf"^[{UPN_LETTERS}][0-9]{{11}}[0-9{UPN_LETTERS}]$")
+
+
+def normalise_upn(value: str) -> str:
+    return re.sub(r"\s+", "", value).upper()
+
+
+def upn_check_letter(body: str) -> str:
+    """Check letter for the 12 characters after it: weights 2..13, sum mod 23.
+
+    A temporary UPN ends in a letter, valued by its position in ``UPN_LETTERS``.
+    """
+    if len(body) != 12:
+        raise ValueError("a UPN body has 12 characters")
+    total = 0
+    for weight, ch in enumerate(body, start=2):
+        total += weight * (int(ch) if ch.isdigit() else UPN_LETTERS.index(ch))
+    return UPN_LETTERS[total % 23]
+
+
+def is_valid_upn(value: str) -> bool:
+    upn = normalise_upn(value)
+    return bool(_UPN_SHAPE.match(upn)) and upn_check_letter(upn[1:]) == upn[0]
+
+
+def normalise_nhs_number(value: str) -> str:
+    return re.sub(r"[\s-]", "", value)
+
+
+def nhs_check_digit(first_nine: str) -> int | None:
+    total = sum(int(d) * w for d, w in zip(first_nine, range(10, 1, -1)))
+    check = 11 - total % 11
+    if check == 11:
+        return 0
+    return None if check == 10 else check
+
+
+def is_valid_nhs_number(value: str) -> bool:
+    nhs = normalise_nhs_number(value)
+    if not re.fullmatch(r"[0-9]{10}", nhs) or len(set(nhs)) == 1:
+        return False
+    return nhs_check_digit(nhs[:9]) == int(nhs[9])
