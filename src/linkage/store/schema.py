@@ -73,10 +73,11 @@ _FIXED = [
   record_key VARCHAR PRIMARY KEY, content_sha VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS store.link_edges (
   record_key_l VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL,
-  match_probability DOUBLE NOT NULL, match_weight DOUBLE, run_id BIGINT NOT NULL)""",
+  match_probability DOUBLE NOT NULL, match_weight DOUBLE, guarded BOOLEAN NOT NULL DEFAULT false,
+  run_id BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS store.review_queue (
   record_key_l VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL, match_probability DOUBLE NOT NULL,
-  match_weight DOUBLE, run_id BIGINT NOT NULL, status VARCHAR NOT NULL DEFAULT 'open',
+  match_weight DOUBLE, reason VARCHAR NOT NULL, run_id BIGINT NOT NULL, status VARCHAR NOT NULL DEFAULT 'open',
   decided_by VARCHAR, decided_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS store.child_ids (
   child_id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, alias_of VARCHAR,
@@ -84,7 +85,7 @@ _FIXED = [
     """CREATE TABLE IF NOT EXISTS store.identity (
   record_key VARCHAR PRIMARY KEY, child_id VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS store.identity_history (
-  run_id BIGINT NOT NULL, at TIMESTAMP NOT NULL, change VARCHAR NOT NULL, child_id VARCHAR NOT NULL,
+  run_id BIGINT NOT NULL, changed_at TIMESTAMP NOT NULL, change VARCHAR NOT NULL, child_id VARCHAR NOT NULL,
   other_child_id VARCHAR, record_key VARCHAR, reason VARCHAR NOT NULL)""",
 ]
 

@@ -1,0 +1,143 @@
+"""The Splink facade: train, predict (full or incremental) and cluster.
+
+It borrows the store's DuckDB connection and keeps its working tables in the
+in-memory catalog; nothing here writes to the encrypted store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+from splink import DuckDBAPI, Linker
+from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+from linkage.link import spec
+from linkage.link.guards import twin_guard_sql
+from linkage.link.features import FEATURE_COLUMNS, input_sql, name_keys_rows
+from linkage.store import Store
+
+__all__ = ["LinkEngine", "INPUT", "TF_COLUMNS"]
+
+INPUT = "link_input"
+TF_COLUMNS = ("forename", "surname")
+_PRED_COLS = "unique_id_l, unique_id_r, match_probability, match_weight"
+
+for _name in ("splink", "splink.internals"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+class LinkEngine:
+    def __init__(self, store: Store, records_sql: str) -> None:
+        self.store = store
+        self.con = store.connection
+        self._build_input(records_sql)
+        self.db_api = DuckDBAPI(connection=self.con)
+        self._linker: Linker | None = None
+
+    # -- input -------------------------------------------------------------
+    def _build_input(self, records_sql: str) -> None:
+        con = self.con
+        names = [r[0] for r in con.execute(
+            f"SELECT DISTINCT split_part(n, ' ', 1) FROM (SELECT forename_std AS n FROM ({records_sql}) "
+            f"UNION SELECT preferred_forename_std FROM ({records_sql})) WHERE n IS NOT NULL").fetchall()]
+        keys = pd.DataFrame(name_keys_rows(names), columns=["name", "keys", "canon"])
+        con.register("_name_keys_df", keys)
+        con.execute("CREATE OR REPLACE TABLE memory.name_keys AS SELECT * FROM _name_keys_df")
+        con.unregister("_name_keys_df")
+        con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
+        cols = ", ".join(f"coalesce(CAST({c} AS VARCHAR), '')" for c in FEATURE_COLUMNS)
+        con.execute(f"CREATE OR REPLACE TABLE memory.link_hash AS SELECT unique_id AS record_key, "
+                    f"md5(concat_ws('|', {cols})) AS content_sha FROM memory.{INPUT}")
+
+    def count(self) -> int:
+        return int(self.con.execute(f"SELECT count(*) FROM memory.{INPUT}").fetchone()[0])
+
+    def _register(self, sql: str, name: str):
+        self.con.execute(f"CREATE OR REPLACE TABLE memory.{name} AS {sql}")
+        return self.db_api.register(name, table_name=f"{name}_sdf")
+
+    def linker(self, model_json: str | None = None) -> Linker:
+        if self._linker is None:
+            sources = [r[0] for r in self.con.execute(
+                f"SELECT DISTINCT source_dataset FROM memory.{INPUT} ORDER BY 1").fetchall()]
+            frames = [self._register(f"SELECT * FROM memory.{INPUT} WHERE source_dataset = '{s}'",
+                                     f"in_{s}") for s in sources]
+            if len(frames) == 1:  # one source so far: a link_and_dedupe needs two inputs
+                frames.append(self._register(f"SELECT * FROM memory.{INPUT} WHERE false", "in_empty"))
+            settings = json.loads(model_json) if model_json else spec.settings()
+            self._linker = Linker(frames, settings, log_level=logging.WARNING)
+        return self._linker
+
+    # -- training ------------------------------------------------------------
+    def train(self, max_pairs: float = 2e6) -> str:
+        linker = self.linker()
+        t = linker.training
+        t.estimate_probability_two_random_records_match(spec.DETERMINISTIC_RULES, recall=0.8)
+        t.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=1)
+        for rule in spec.TRAINING_SESSIONS:
+            t.estimate_parameters_using_expectation_maximisation(rule, fix_u_probabilities=True)
+        return json.dumps(linker.misc.save_model_to_json(), sort_keys=True)
+
+    # -- prediction ----------------------------------------------------------
+    def _tf(self) -> None:
+        for col in TF_COLUMNS:
+            self.linker().table_management.compute_tf_table(col)
+
+    def predict_full(self, lower: float) -> pd.DataFrame:
+        self._tf()
+        pred = self.linker().inference.predict(threshold_match_probability=lower, warning_mode="never")
+        return self._edges(pred)
+
+    def predict_incremental(self, changed_keys: list[str], lower: float) -> pd.DataFrame:
+        """Score only changed or new records: within themselves and against the rest."""
+        if not changed_keys:
+            return pd.DataFrame(columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight",
+                                         "guarded"])
+        self._tf()
+        self.con.register("_changed_df", pd.DataFrame({"k": changed_keys}))
+        self.con.execute("CREATE OR REPLACE TABLE memory.changed_keys AS SELECT k FROM _changed_df")
+        self.con.unregister("_changed_df")
+        new = self._register(f"SELECT * FROM memory.{INPUT} WHERE unique_id IN (SELECT k FROM memory.changed_keys)",
+                             "in_new")
+        old = self._register(f"SELECT * FROM memory.{INPUT} WHERE unique_id NOT IN "
+                             "(SELECT k FROM memory.changed_keys)", "in_old")
+        inf = self.linker().inference
+        within = self._edges(inf.predict_within([new], threshold_match_probability=lower, warning_mode="never"))
+        between = self._edges(inf.predict_between([new], [old], threshold_match_probability=lower,
+                                                  warning_mode="never"))
+        return pd.concat([within, between], ignore_index=True)
+
+    def _edges(self, pred) -> pd.DataFrame:
+        sql = twin_guard_sql(f"(SELECT {_PRED_COLS} FROM {pred.physical_name})", f"memory.{INPUT}")
+        df = self.con.execute(sql).df()
+        pred.drop_table_from_database_and_remove_from_cache()
+        return df
+
+    # -- clustering ----------------------------------------------------------
+    def cluster(self, edges: pd.DataFrame, threshold: float) -> pd.DataFrame:
+        """Connected components over edges at or above the threshold: record_key, cluster_id."""
+        nodes = self.db_api.register(INPUT, table_name="cluster_nodes")
+        edges = edges[~edges["guarded"].astype(bool)] if "guarded" in edges else edges
+        edf = self.db_api.register(edges[["unique_id_l", "unique_id_r", "match_probability"]]
+                                   if not edges.empty else pd.DataFrame(
+            {"unique_id_l": pd.Series(dtype=str), "unique_id_r": pd.Series(dtype=str),
+             "match_probability": pd.Series(dtype=float)}), table_name="cluster_edges")
+        clusters = cluster_pairwise_predictions_at_threshold(
+            nodes, edf, self.db_api, node_id_column_name="unique_id",
+            threshold_match_probability=threshold)
+        out = self.con.execute(
+            f"SELECT unique_id AS record_key, cluster_id FROM {clusters.physical_name}").df()
+        clusters.drop_table_from_database_and_remove_from_cache()
+        return out
+
+    def hashes(self) -> pd.DataFrame:
+        return self.con.execute("SELECT record_key, content_sha FROM memory.link_hash").df()
+
+    @staticmethod
+    def save_model(model_json: str, home: Path) -> Path:
+        path = Path(home) / "model.json"
+        path.write_text(model_json)
+        return path

@@ -1,0 +1,61 @@
+"""Pairwise precision, recall and F1 against a truth file, and twins wrongly merged."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Scores", "load_truth", "score_clusters"]
+
+
+@dataclass
+class Scores:
+    precision: float
+    recall: float
+    f1: float
+    true_pairs: int
+    predicted_pairs: int
+    correct_pairs: int
+    twins_merged: int
+    twin_pairs: int
+
+    def as_row(self) -> dict:
+        return {"precision": round(self.precision, 4), "recall": round(self.recall, 4),
+                "f1": round(self.f1, 4), "twins_merged": f"{self.twins_merged}/{self.twin_pairs}"}
+
+
+def load_truth(path: Path) -> dict[str, str]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return {f"{r['source']}:{r['source_record_id']}": r["person"] for r in csv.DictReader(fh)}
+
+
+def _pairs(sizes) -> int:
+    return sum(n * (n - 1) // 2 for n in sizes)
+
+
+def score_clusters(predicted: dict[str, str], truth: dict[str, str],
+                   twins: list[tuple[str, str]] | None = None) -> Scores:
+    keys = [k for k in predicted if k in truth]
+    pred_sizes = Counter(predicted[k] for k in keys)
+    true_sizes = Counter(truth[k] for k in keys)
+    both = Counter((predicted[k], truth[k]) for k in keys)
+    tp, pp, tt = _pairs(both.values()), _pairs(pred_sizes.values()), _pairs(true_sizes.values())
+    precision = tp / pp if pp else 1.0
+    recall = tp / tt if tt else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    merged = 0
+    if twins:
+        clusters_of: dict[str, set[str]] = defaultdict(set)
+        for k in keys:
+            clusters_of[truth[k]].add(predicted[k])
+        merged = sum(1 for a, b in twins if clusters_of.get(a, set()) & clusters_of.get(b, set()))
+    return Scores(precision, recall, f1, tt, pp, tp, merged, len(twins or []))
+
+
+def load_twins(path: Path) -> list[tuple[str, str]]:
+    if not Path(path).exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [(r["person_a"], r["person_b"]) for r in csv.DictReader(fh)]

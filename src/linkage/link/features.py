@@ -1,0 +1,55 @@
+"""SQL that turns stored records into Splink's input: pure functions, no I/O."""
+
+from __future__ import annotations
+
+__all__ = ["FEATURE_COLUMNS", "input_sql", "name_keys_rows"]
+
+from linkage.link.names import forename_keys
+
+# Columns whose change means a record must be re-scored.
+FEATURE_COLUMNS = ("forename", "forename_keys", "middle_names", "surname", "former_surname",
+                   "dob", "sex", "postcode", "upn", "former_upn", "nhs_number")
+
+
+def name_keys_rows(names: list[str]) -> list[tuple[str, list[str], str | None]]:
+    return [(n, *forename_keys(n)) for n in names]
+
+
+def input_sql(records_sql: str, name_keys_table: str) -> str:
+    """One row per current record with the derived columns the model compares."""
+    return f"""
+WITH r AS ({records_sql}),
+base AS (
+  SELECT
+    r.record_key AS unique_id,
+    r.source AS source_dataset,
+    split_part(r.forename_std, ' ', 1) AS forename,
+    r.middle_names_std AS middle_names,
+    r.surname_std AS surname,
+    r.former_surname_std AS former_surname,
+    split_part(r.preferred_forename_std, ' ', 1) AS preferred_forename,
+    r.date_of_birth AS dob,
+    r.sex AS sex,
+    r.postcode AS postcode,
+    r.upn AS upn,
+    r.former_upn AS former_upn,
+    r.nhs_number AS nhs_number
+  FROM r
+)
+SELECT
+  b.*,
+  coalesce(k.canon, b.forename) AS forename_canon,
+  list_distinct(list_concat(coalesce(k.keys, [b.forename]),
+                            coalesce(p.keys, CASE WHEN b.preferred_forename IS NULL THEN []
+                                                  ELSE [b.preferred_forename] END))) AS forename_keys,
+  list_distinct(list_concat(string_split(b.surname, ' '),
+                            coalesce(string_split(b.former_surname, ' '), []))) AS surname_all,
+  substr(b.surname, 1, 1) AS surname_initial,
+  substr(b.forename, 1, 1) AS forename_initial,
+  CAST(b.dob AS VARCHAR) AS dob_str,
+  year(b.dob) AS dob_year,
+  split_part(b.postcode, ' ', 1) AS postcode_district
+FROM base b
+LEFT JOIN {name_keys_table} k ON k.name = b.forename
+LEFT JOIN {name_keys_table} p ON p.name = b.preferred_forename
+"""

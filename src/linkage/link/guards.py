@@ -1,0 +1,35 @@
+"""The twin guard: a safeguarding rule that no model weight can override.
+
+Two records sharing surname and date of birth but with forenames that are not
+the same name, a nickname, a typo or a swap are presumed to be twins or
+siblings. Unless a UPN or NHS number agrees, the pair is never linked
+automatically; it goes to clerical review instead.
+"""
+
+from __future__ import annotations
+
+__all__ = ["GUARD_REASON", "twin_guard_sql"]
+
+GUARD_REASON = "possible twin or sibling: same surname and date of birth, different forename"
+
+
+def _forename_equivalent(l: str, r: str) -> str:
+    return (f"({l}.forename = {r}.forename OR list_has_any({l}.forename_keys, {r}.forename_keys) "
+            f"OR ({l}.forename = {r}.surname AND {l}.surname = {r}.forename) "
+            f"OR jaro_winkler_similarity({l}.forename, {r}.forename) >= 0.92 "
+            f"OR damerau_levenshtein({l}.forename, {r}.forename) <= 1)")
+
+
+def twin_guard_sql(edges_table: str, input_table: str) -> str:
+    """Edges with a boolean ``guarded`` column; pure SQL, no I/O."""
+    return f"""
+SELECT e.*,
+  (l.dob = r.dob
+   AND list_has_any(l.surname_all, r.surname_all)
+   AND NOT {_forename_equivalent('l', 'r')}
+   AND NOT coalesce(l.upn = r.upn, false)
+   AND NOT coalesce(l.nhs_number = r.nhs_number, false)) AS guarded
+FROM {edges_table} e
+JOIN {input_table} l ON l.unique_id = e.unique_id_l
+JOIN {input_table} r ON r.unique_id = e.unique_id_r
+"""

@@ -1,0 +1,163 @@
+"""One linkage run: train if needed, predict, cluster, keep identifiers stable.
+
+The heavy work happens in memory; the results are written to the store in
+one transaction, so a run killed half-way leaves the previous state intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from linkage.connectors.ingest import CURRENT_RECORDS_SQL
+from linkage.errors import LinkageError
+from linkage.identity import assign_ids
+from linkage.link.engine import LinkEngine
+from linkage.link.guards import GUARD_REASON
+from linkage.store import Store
+from linkage.store.schema import t
+
+__all__ = ["RunResult", "run_link", "resolve_aliases"]
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    mode: str
+    records: int
+    children: int
+    new_ids: int
+    merges: int
+    splits: int
+    review_pairs: int
+    scored_records: int
+    trained: bool
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def resolve_aliases(store: Store) -> dict[str, str]:
+    """Every retired identifier -> the identifier that now stands for it."""
+    alias = dict(store.rows(f"SELECT child_id, alias_of FROM {t('child_ids')} WHERE alias_of IS NOT NULL"))
+    resolved = {}
+    for cid in alias:
+        seen, cur = set(), cid
+        while cur in alias and cur not in seen:
+            seen.add(cur)
+            cur = alias[cur]
+        resolved[cid] = cur
+    return resolved
+
+
+def _load_model(store: Store) -> tuple[str | None, str | None]:
+    row = store.rows(f"SELECT settings_json, model_sha256 FROM {t('model')} ORDER BY created_at DESC LIMIT 1")
+    return (row[0][0], row[0][1]) if row else (None, None)
+
+
+def run_link(store: Store, threshold: float = 0.95, lower: float = 0.5, full: bool = False,
+             retrain: bool = False, step: Callable[[str], None] = lambda s: None) -> RunResult:
+    if not lower < threshold:
+        raise LinkageError("the review band's lower bound must be below the match threshold")
+    step("preparing records")
+    engine = LinkEngine(store, CURRENT_RECORDS_SQL)
+    n = engine.count()
+    if n == 0:
+        raise LinkageError("no records to link: ingest an extract first")
+
+    model_json, model_sha = (None, None) if retrain else _load_model(store)
+    trained = model_json is None
+    if trained:
+        step("training the model (unsupervised)")
+        model_json = engine.train()
+        model_sha = hashlib.sha256(model_json.encode()).hexdigest()
+    engine.linker(model_json)
+
+    last = store.rows(f"SELECT model_sha256 FROM {t('runs')} WHERE finished_at IS NOT NULL "
+                      "ORDER BY run_id DESC LIMIT 1")
+    hashes = engine.hashes()
+    prev_hash = store.df(f"SELECT record_key, content_sha FROM {t('linked_records')}")
+    incremental = bool(last) and not full and last[0][0] == model_sha and not prev_hash.empty
+    if incremental:
+        merged = hashes.merge(prev_hash, on="record_key", how="left", suffixes=("", "_prev"))
+        changed = merged.loc[merged["content_sha"] != merged["content_sha_prev"], "record_key"].tolist()
+        unchanged = set(hashes["record_key"]) - set(changed)
+        step(f"scoring {len(changed)} new or changed records against {len(unchanged)}")
+        old_edges = store.df(f"SELECT record_key_l AS unique_id_l, record_key_r AS unique_id_r, "
+                             f"match_probability, match_weight, guarded FROM {t('link_edges')}")
+        keep = old_edges["unique_id_l"].isin(unchanged) & old_edges["unique_id_r"].isin(unchanged)
+        new_edges = engine.predict_incremental(changed, lower)
+        edges = pd.concat([old_edges[keep], new_edges], ignore_index=True)
+        scored = len(changed)
+    else:
+        step(f"scoring all {n} records")
+        edges = engine.predict_full(lower)
+        scored = n
+
+    step("clustering")
+    clusters = engine.cluster(edges, threshold)
+    aliases = resolve_aliases(store)
+    previous = {k: aliases.get(c, c) for k, c in store.rows(
+        f"SELECT record_key, child_id FROM {t('identity')}")}
+    order = dict(store.rows(f"SELECT child_id, created_run FROM {t('child_ids')}"))
+    assignment = assign_ids(dict(zip(clusters["record_key"], clusters["cluster_id"].astype(str))),
+                            previous, order)
+
+    step("saving")
+    edges["guarded"] = edges["guarded"].fillna(False).astype(bool)
+    uncertain = (edges["match_probability"] >= lower) & (edges["match_probability"] < threshold)
+    guarded = edges["guarded"] & (edges["match_probability"] >= threshold)
+    band = edges[uncertain | guarded].assign(reason=lambda d: [
+        GUARD_REASON if g else "uncertain match" for g in d["guarded"]]).drop(columns="guarded")
+    with store.transaction():
+        run_id = store.next_id(t("runs"), "run_id")
+        now = _now()
+        if trained:
+            store.execute(f"INSERT INTO {t('model')} VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                          [model_sha, now, model_json])
+        store.execute(f"DELETE FROM {t('link_edges')}")
+        store.insert_df(t("link_edges"), edges.rename(columns={
+            "unique_id_l": "record_key_l", "unique_id_r": "record_key_r"}).assign(run_id=run_id))
+        store.execute(f"DELETE FROM {t('linked_records')}")
+        store.insert_df(t("linked_records"), hashes.assign(run_id=run_id))
+        store.execute(f"DELETE FROM {t('review_queue')} WHERE status = 'open'")
+        decided = store.df(f"SELECT record_key_l, record_key_r FROM {t('review_queue')}")
+        queue = band.rename(columns={"unique_id_l": "record_key_l", "unique_id_r": "record_key_r"})
+        if not decided.empty:
+            queue = queue.merge(decided, how="left", indicator=True)
+            queue = queue[queue["_merge"] == "left_only"].drop(columns="_merge")
+        store.insert_df(t("review_queue"), queue.assign(run_id=run_id, status="open"))
+        if assignment.minted:
+            store.insert_df(t("child_ids"), pd.DataFrame(
+                {"child_id": assignment.minted, "status": "active", "created_run": run_id}))
+        for old, survivor in assignment.aliases.items():
+            store.execute(f"UPDATE {t('child_ids')} SET status = 'alias', alias_of = ?, retired_run = ? "
+                          "WHERE child_id = ?", [survivor, run_id, old])
+        store.execute(f"DELETE FROM {t('identity')}")
+        store.insert_df(t("identity"), pd.DataFrame(
+            {"record_key": list(assignment.record_to_child),
+             "child_id": list(assignment.record_to_child.values()), "run_id": run_id}))
+        if assignment.history:
+            store.insert_df(t("identity_history"), pd.DataFrame(
+                [{"run_id": run_id, "changed_at": now, **h.__dict__} for h in assignment.history]))
+        children = len(set(assignment.record_to_child.values()))
+        store.execute(
+            f"INSERT INTO {t('runs')} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, now, _now(), "incremental" if incremental else "full", n, children,
+             len(assignment.minted), assignment.merges, assignment.splits, len(queue), threshold, model_sha])
+    return RunResult(run_id, "incremental" if incremental else "full", n, children,
+                     len(assignment.minted), assignment.merges, assignment.splits, len(queue),
+                     scored, trained)
+
+
+def export_model(store: Store, home: Path) -> Path | None:
+    model_json, _ = _load_model(store)
+    if model_json is None:
+        return None
+    return LinkEngine.save_model(model_json, home)

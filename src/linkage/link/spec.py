@@ -1,0 +1,149 @@
+"""The linkage model for children's records, as Splink settings.
+
+Why it separates twins: siblings share surname and address, so those two
+fields are not independent evidence. They are compared jointly (a
+"household" comparison) so the model learns how often a shared household
+happens by chance; a forename that is not the same name, a nickname of it, a
+typo of it, or swapped with the surname then outweighs a shared birthday.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from splink import SettingsCreator, block_on
+
+__all__ = ["PREDICTION_RULES", "TRAINING_SESSIONS", "DETERMINISTIC_RULES", "settings"]
+
+
+def _level(sql: str, label: str, **extra: Any) -> dict[str, Any]:
+    return {"sql_condition": sql, "label_for_charts": label, **extra}
+
+
+def _null(*cols: str) -> dict[str, Any]:
+    cond = " OR ".join(f'"{c}_l" IS NULL OR "{c}_r" IS NULL' for c in cols)
+    return _level(cond, "null", is_null_level=True)
+
+
+def _tf(col: str) -> dict[str, Any]:
+    return {"tf_adjustment_column": col, "tf_adjustment_weight": 1.0}
+
+
+SWAPPED = '("forename_l" = "surname_r" AND "surname_l" = "forename_r")'
+
+FORENAME = {
+    "output_column_name": "forename",
+    "comparison_description": "forename with nicknames, typos and swaps",
+    "comparison_levels": [
+        _null("forename"),
+        _level('"forename_l" = "forename_r"', "exact", **_tf("forename")),
+        _level('list_has_any("forename_keys_l", "forename_keys_r")', "nickname"),
+        _level(SWAPPED, "forename and surname swapped"),
+        _level('jaro_winkler_similarity("forename_l", "forename_r") >= 0.92', "jw >= 0.92"),
+        _level('damerau_levenshtein("forename_l", "forename_r") <= 1', "one edit"),
+        _level('"forename_l" = split_part("middle_names_r", \' \', 1) '
+               'OR split_part("middle_names_l", \' \', 1) = "forename_r"', "middle name used"),
+        _level("ELSE", "different"),
+    ],
+}
+
+_S_EXACT = '"surname_l" = "surname_r"'
+_S_NEAR = (f'(list_has_any("surname_all_l", "surname_all_r") OR {SWAPPED} '
+           'OR jaro_winkler_similarity("surname_l", "surname_r") >= 0.9)')
+_P_EXACT = '"postcode_l" = "postcode_r"'
+_P_DIST = '"postcode_district_l" = "postcode_district_r"'
+
+HOUSEHOLD = {
+    "output_column_name": "household",
+    "comparison_description": "surname and postcode together, since families share both",
+    "comparison_levels": [
+        _null("surname"),
+        _level(f"{_S_EXACT} AND {_P_EXACT}", "same surname, same postcode", **_tf("surname")),
+        _level(f"{_S_EXACT} AND {_P_DIST}", "same surname, same district", **_tf("surname")),
+        _level(_S_EXACT, "same surname, elsewhere", **_tf("surname")),
+        _level(f"{_S_NEAR} AND {_P_EXACT}", "related surname, same postcode"),
+        _level(_S_NEAR, "related surname"),
+        _level(_P_EXACT, "different surname, same postcode"),
+        _level("ELSE", "different"),
+    ],
+}
+
+DOB = {
+    "output_column_name": "dob",
+    "comparison_description": "date of birth allowing day/month transposition and typos",
+    "comparison_levels": [
+        _null("dob"),
+        _level('"dob_l" = "dob_r"', "exact"),
+        _level('year("dob_l") = year("dob_r") AND day("dob_l") = month("dob_r") '
+               'AND month("dob_l") = day("dob_r")', "day and month transposed"),
+        _level('damerau_levenshtein("dob_str_l", "dob_str_r") <= 1', "one character"),
+        _level('abs(date_diff(\'day\', "dob_l", "dob_r")) <= 31', "within a month"),
+        _level("ELSE", "different"),
+    ],
+}
+
+UPN = {
+    "output_column_name": "upn",
+    "comparison_levels": [
+        _null("upn"),
+        _level('"upn_l" = "upn_r"', "exact"),
+        _level('"upn_l" = "former_upn_r" OR "former_upn_l" = "upn_r"', "former UPN"),
+        _level("ELSE", "different"),
+    ],
+}
+
+NHS = {
+    "output_column_name": "nhs_number",
+    "comparison_levels": [
+        _null("nhs_number"),
+        _level('"nhs_number_l" = "nhs_number_r"', "exact"),
+        _level("ELSE", "different"),
+    ],
+}
+
+SEX = {
+    "output_column_name": "sex",
+    "comparison_levels": [
+        _level('"sex_l" IS NULL OR "sex_r" IS NULL OR "sex_l" = \'U\' OR "sex_r" = \'U\'',
+               "null", is_null_level=True),
+        _level('"sex_l" = "sex_r"', "exact"),
+        _level("ELSE", "different"),
+    ],
+}
+
+PREDICTION_RULES = [
+    block_on("upn"),
+    block_on("nhs_number"),
+    "l.former_upn = r.upn",
+    "l.upn = r.former_upn",
+    block_on("dob", "postcode_district"),
+    block_on("dob", "forename_initial"),
+    block_on("dob", "surname_initial"),
+    block_on("forename_canon", "surname"),
+    block_on("forename_canon", "postcode"),
+    block_on("forename_canon", "dob_year", "sex"),
+    "l.forename = r.surname AND l.surname = r.forename",
+]
+
+DETERMINISTIC_RULES = [
+    "l.upn = r.upn",
+    "l.nhs_number = r.nhs_number",
+    "l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob",
+]
+
+# Error rates are learnt where an identifier anchors the pair: records sharing a
+# UPN or NHS number are the same child, and twins never share one. Blocking on
+# date of birth alone would teach the model that twins are typo'd duplicates.
+TRAINING_SESSIONS = [block_on("upn"), block_on("nhs_number"), block_on("forename_canon", "surname")]
+
+
+def settings() -> SettingsCreator:
+    return SettingsCreator(
+        link_type="link_and_dedupe",
+        unique_id_column_name="unique_id",
+        comparisons=[FORENAME, HOUSEHOLD, DOB, UPN, NHS, SEX],
+        blocking_rules_to_generate_predictions=PREDICTION_RULES,
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+        additional_columns_to_retain=[],
+    )

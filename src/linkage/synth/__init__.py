@@ -1,0 +1,15 @@
+"""Synthetic extracts that are hard in the ways real data is. Never real people."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from linkage.synth.extracts import write_extracts
+from linkage.synth.population import Population, build_population
+
+__all__ = ["Population", "build_population", "synthesise", "write_extracts"]
+
+
+def synthesise(children: int, seed: int, out: Path, month: int = 1) -> dict:
+    """Write education.csv, social_care.csv, health.csv, truth.csv and manifest.json."""
+    return write_extracts(build_population(children, seed, month), seed, Path(out))

@@ -1,0 +1,226 @@
+"""Render a population as the three agency extracts, with the noise real data has.
+
+Each record's noise comes from its own seeded generator, so the same record
+looks the same in every month unless the child's circumstances changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from datetime import date, timedelta
+from pathlib import Path
+
+from linkage.link.names import nicknames_of
+from linkage.synth.population import Child, Population, base_date
+from linkage.validation.names import normalise_name
+
+__all__ = ["write_extracts"]
+
+_KEYS = "qwertyuiop asdfghjkl zxcvbnm"
+
+
+def _typo(rng: random.Random, s: str) -> str:
+    if len(s) < 3:
+        return s
+    i = rng.randrange(1, len(s))
+    kind = rng.random()
+    if kind < 0.3:
+        return s[:i] + s[i + 1:]
+    if kind < 0.55 and i < len(s) - 1:
+        return s[:i] + s[i + 1] + s[i] + s[i + 2:]
+    if kind < 0.8:
+        row = next((r for r in _KEYS.split() if s[i].lower() in r), _KEYS.split()[0])
+        j = row.find(s[i].lower())
+        near = row[max(0, j - 1)] if j > 0 else row[min(len(row) - 1, j + 1)]
+        return s[:i] + near + s[i + 1:]
+    return s[:i] + s[i] + s[i:]
+
+
+def _nick(rng: random.Random, name: str) -> str:
+    options = sorted(nicknames_of(normalise_name(name) or ""))
+    return rng.choice(options).title() if options else name
+
+
+def _transpose_dob(rng: random.Random, dob: date, p_swap: float, p_typo: float) -> date:
+    r = rng.random()
+    if r < p_swap and dob.day <= 12 and dob.day != dob.month:
+        return date(dob.year, dob.day, dob.month)
+    if r < p_swap + p_typo:
+        return dob + timedelta(days=rng.choice([-1, 1, 10, -10]))
+    return dob
+
+
+class _Noise:
+    def __init__(self, seed: int, source: str, rid: str, rates: dict[str, float]):
+        self.rng = random.Random(f"{seed}:{source}:{rid}")
+        self.r = rates
+
+    def names(self, c: Child) -> tuple[str, str]:
+        rng, r = self.rng, self.r
+        fore, sur = c.forename, c.surname
+        if c.former_surname and rng.random() < r.get("old_surname", 0):
+            sur = c.former_surname
+        if rng.random() < r["nickname"]:
+            fore = _nick(rng, fore)
+        if rng.random() < r["typo"]:
+            fore = _typo(rng, fore)
+        if rng.random() < r["typo"]:
+            sur = _typo(rng, sur)
+        if rng.random() < r.get("accents", 0.5):
+            fore = fore.replace("ë", "e").replace("é", "e").replace("á", "a")
+        if rng.random() < r.get("upper", 0):
+            sur = sur.upper()
+        if rng.random() < r["swap"]:
+            fore, sur = sur, fore
+        return fore, sur
+
+    def dob(self, c: Child) -> date:
+        return _transpose_dob(self.rng, c.dob, self.r["dob_swap"], self.r["dob_typo"])
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+
+def _fmt_uk(d: date | None) -> str:
+    return d.strftime("%d/%m/%Y") if d else ""
+
+
+def _education(pop: Population, seed: int, today: date, w: csv.writer, truth: csv.writer) -> int:
+    rates = dict(nickname=0.02, typo=0.02, swap=0.005, dob_swap=0.01, dob_typo=0.003,
+                 old_surname=0.1, upper=0.25)
+    n = 0
+    for c in pop.children:
+        for idx, (urn, entered, left) in enumerate(c.schools):
+            rid = f"{urn}/{c.person:07d}{idx}"
+            z = _Noise(seed, "education", rid, rates)
+            fore, sur = z.names(c)
+            historic = left is not None
+            pc, addr = (c.old_postcode or c.postcode, c.old_address or c.address) if historic else (c.postcode, c.address)
+            upn = c.former_upn if (historic and c.former_upn) else c.upn
+            if z.chance(0.01):
+                upn = None
+            possible = z.rng.randrange(60, 140)
+            unauth = int(possible * (z.rng.random() * 0.4 if z.chance(0.12) else z.rng.random() * 0.04))
+            auth = int(possible * z.rng.random() * 0.05)
+            excl = z.rng.random()
+            cat = "PERM" if excl < 0.003 else ("SUSP" if excl < 0.05 else "")
+            w.writerow([
+                rid, upn or "", (c.former_upn if not historic else "") or "", sur, fore,
+                c.middle or "", (c.former_surname if z.chance(0.5) else "") or "",
+                "", (_nick(z.rng, c.forename) if z.chance(0.08) else ""),
+                _fmt_uk(z.dob(c)), c.sex, "" if z.chance(0.01) else pc, addr, urn,
+                _fmt_uk(entered), _fmt_uk(left), "C" if not historic else "C",
+                f"{today.year}/{(today.year + 1) % 100:02d} Autumn", possible, auth, unauth,
+                cat, ("PA" if cat else ""), _fmt_uk(today - timedelta(days=z.rng.randrange(5, 60))) if cat else "",
+                (z.rng.choice([1, 2, 4, 6]) if cat == "SUSP" else "") if cat else "",
+                z.rng.choices("NKE", weights=[82, 14, 4])[0],
+            ])
+            truth.writerow(["education", rid, c.person])
+            n += 1
+    return n
+
+
+EDU_HEADER = ["AdNo", "UPN", "FormerUPN", "Surname", "Forename", "MiddleNames", "FormerSurname",
+              "PreferredSurname", "PreferredForename", "DOB", "Sex", "Postcode", "AddressLine1",
+              "SchoolURN", "EntryDate", "LeavingDate", "EnrolStatus", "AttendanceTerm",
+              "TermlySessionsPossible", "TermlySessionsAuthorised", "TermlySessionsUnauthorised",
+              "ExclusionCategory", "ExclusionReason", "ExclusionStartDate", "ExclusionSessions",
+              "SENprovision"]
+SC_HEADER = ["LAchildID", "UPN", "NHSNumber", "Forename", "Surname", "FormerSurname", "KnownAs",
+             "PersonBirthDate", "GenderCurrent", "HOME_POST", "AddressLine1", "CINreferralDate",
+             "ReferralSource", "CINclosureDate", "CPPstartDate", "CPPendDate", "DECOM", "DEC",
+             "MIS_START", "MIS_END", "AllocatedTeam", "TeamContact"]
+HEALTH_HEADER = ["id", "nhsNumber", "name.given", "name.family", "birthDate", "gender",
+                 "address.postalCode", "address.line", "generalPractitioner.odsCode",
+                 "generalPractitioner.period.start", "lastContactDate", "lastContactType"]
+_TEAMS = ["North Locality", "South Locality", "Children in Care", "Disabled Children", "Front Door"]
+
+
+def _social_care(pop: Population, seed: int, today: date, w: csv.writer, truth: csv.writer) -> int:
+    rates = dict(nickname=0.08, typo=0.04, swap=0.02, dob_swap=0.02, dob_typo=0.01, old_surname=0.5)
+    n = 0
+    for c in pop.children:
+        if not c.social_care:
+            continue
+        rid = f"LA{c.person:08d}"
+        z = _Noise(seed, "social_care", rid, rates)
+        fore, sur = z.names(c)
+        if c.former_surname and "-" not in sur and z.chance(0.3):
+            sur = f"{c.former_surname}-{c.surname}"
+        referral = today - timedelta(days=z.rng.randrange(20, 1500))
+        closed = referral + timedelta(days=z.rng.randrange(30, 400)) if z.chance(0.4) else None
+        if closed and closed > today:
+            closed = None
+        cpp = z.chance(0.2)
+        lac = z.chance(0.1)
+        missing = z.chance(0.06) or c.cme and z.chance(0.3)
+        pc = (c.old_postcode if (c.old_postcode and z.chance(0.5)) else c.postcode)
+        w.writerow([
+            rid, (c.upn if z.chance(0.55) else "") or "", (c.nhs if z.chance(0.35) else "") or "",
+            fore, sur, (c.former_surname or "") if z.chance(0.5) else "",
+            _nick(z.rng, c.forename) if z.chance(0.1) else "",
+            _fmt_uk(z.dob(c)), {"M": "1", "F": "2"}[c.sex], "" if z.chance(0.02) else pc,
+            c.old_address if pc == c.old_postcode else c.address,
+            _fmt_uk(referral), z.rng.choice(["1A", "2B", "3E", "5A", "9"]), _fmt_uk(closed),
+            _fmt_uk(referral + timedelta(days=40)) if cpp else "", "",
+            _fmt_uk(referral + timedelta(days=90)) if lac else "", "",
+            _fmt_uk(today - timedelta(days=z.rng.randrange(3, 90))) if missing else "", "",
+            z.rng.choice(_TEAMS), "01632 960" + f"{z.rng.randrange(1000):03d}",
+        ])
+        truth.writerow(["social_care", rid, c.person])
+        n += 1
+    return n
+
+
+def _health(pop: Population, seed: int, today: date, w: csv.writer, truth: csv.writer) -> int:
+    rates = dict(nickname=0.04, typo=0.03, swap=0.01, dob_swap=0.01, dob_typo=0.004, old_surname=0.5)
+    n = 0
+    for c in pop.children:
+        if not c.health:
+            continue
+        rid = f"P{c.person:09d}"
+        z = _Noise(seed, "health", rid, rates)
+        fore, sur = z.names(c)
+        given = f"{fore} {c.middle}" if c.middle and z.chance(0.7) else fore
+        pc = (c.old_postcode if (c.old_postcode and z.chance(0.4)) else c.postcode)
+        w.writerow([
+            rid, (c.nhs if z.chance(0.97) else "") or "", given, sur, z.dob(c).isoformat(),
+            {"M": "male", "F": "female"}[c.sex], "" if z.chance(0.02) else pc,
+            c.old_address if pc == c.old_postcode else c.address,
+            f"{z.rng.choice('ABCDEFGHJKLMNPY')}{z.rng.randrange(81000, 89999)}",
+            (c.dob + timedelta(days=z.rng.randrange(7, 60))).isoformat(),
+            (today - timedelta(days=z.rng.randrange(1, 400))).isoformat(),
+            z.rng.choice(["GP appointment", "A&E attendance", "Health visitor", "School nurse"]),
+        ])
+        truth.writerow(["health", rid, c.person])
+        n += 1
+    return n
+
+
+def write_extracts(pop: Population, seed: int, out: Path) -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    today = base_date(pop.month)
+    counts = {}
+    with open(out / "truth.csv", "w", newline="", encoding="utf-8") as tf:
+        truth = csv.writer(tf)
+        truth.writerow(["source", "source_record_id", "person"])
+        for name, header, fn in (("education", EDU_HEADER, _education),
+                                 ("social_care", SC_HEADER, _social_care),
+                                 ("health", HEALTH_HEADER, _health)):
+            with open(out / f"{name}.csv", "w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh)
+                w.writerow(header)
+                counts[name] = fn(pop, seed, today, w, truth)
+    twins = sorted((c.twin_of, c.person) for c in pop.children if c.twin_of)
+    with open(out / "twins.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["person_a", "person_b"])
+        w.writerows(twins)
+    manifest = {"children": len(pop.children), "seed": seed, "month": pop.month,
+                "extract_date": today.isoformat(), "records": counts,
+                "cme_children": sum(1 for c in pop.children if c.cme), "twin_pairs": len(twins)}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
