@@ -72,16 +72,19 @@ def _csv(path: Path, encoding: str, delimiter: str) -> Extract:
     return Extract(header, rows())
 
 
-def _relation(rel: duckdb.DuckDBPyRelation) -> Extract:
-    columns = list(rel.columns)
+def _relation(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Extract:
+    """Rows of a query; the generator owns the connection and closes it at the end."""
+    cur = con.execute(sql, params or [])
+    columns = [d[0] for d in cur.description]
 
     def rows() -> Iterator[tuple[int, dict[str, str | None]]]:
         n = 0
-        while batch := rel.fetchmany(10_000):
-            for values in batch:
-                n += 1
-                yield n, {c: (None if v is None or str(v).strip() == "" else str(v))
-                          for c, v in zip(columns, values)}
+        with con:
+            while batch := cur.fetchmany(10_000):
+                for values in batch:
+                    n += 1
+                    yield n, {c: (None if v is None or str(v).strip() == "" else str(v))
+                              for c, v in zip(columns, values)}
 
     return Extract(columns, rows())
 
@@ -101,10 +104,9 @@ def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
             if not table:
                 raise ConnectorError("name the table to read with --table")
             con.execute(f"ATTACH '{path.as_posix()}' AS src (READ_ONLY)")
-            rel = con.sql(f'SELECT * FROM src."{table.replace(chr(34), "")}"')
-            return _relation(rel)
+            return _relation(con, f'SELECT * FROM src."{table.replace(chr(34), "")}"')
         if suffix == ".parquet":
-            return _relation(con.sql("SELECT * FROM read_parquet(?)", params=[path.as_posix()]))
+            return _relation(con, "SELECT * FROM read_parquet(?)", [path.as_posix()])
     except duckdb.Error as exc:
         raise ConnectorError(f"cannot read {path.name}: {exc}") from None
     return _csv(path, encoding, delimiter)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from pathlib import Path
 
 import pandas as pd
 from splink import DuckDBAPI, Linker
 from splink.clustering import cluster_pairwise_predictions_at_threshold
+from splink.internals.exceptions import EMTrainingException
 
 from linkage.link import spec
 from linkage.link.guards import twin_guard_sql
@@ -26,7 +28,7 @@ TF_COLUMNS = ("forename", "surname")
 _PRED_COLS = "unique_id_l, unique_id_r, match_probability, match_weight"
 
 for _name in ("splink", "splink.internals"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 
 class LinkEngine:
@@ -35,6 +37,7 @@ class LinkEngine:
         self.con = store.connection
         self._build_input(records_sql)
         self.db_api = DuckDBAPI(connection=self.con)
+        self._tag = uuid.uuid4().hex[:8]  # a second run on one connection must not collide
         self._linker: Linker | None = None
 
     # -- input -------------------------------------------------------------
@@ -57,7 +60,7 @@ class LinkEngine:
 
     def _register(self, sql: str, name: str):
         self.con.execute(f"CREATE OR REPLACE TABLE memory.{name} AS {sql}")
-        return self.db_api.register(name, table_name=f"{name}_sdf")
+        return self.db_api.register(name, table_name=f"{name}_{self._tag}")
 
     def linker(self, model_json: str | None = None) -> Linker:
         if self._linker is None:
@@ -68,18 +71,32 @@ class LinkEngine:
             if len(frames) == 1:  # one source so far: a link_and_dedupe needs two inputs
                 frames.append(self._register(f"SELECT * FROM memory.{INPUT} WHERE false", "in_empty"))
             settings = json.loads(model_json) if model_json else spec.settings()
-            self._linker = Linker(frames, settings, log_level=logging.WARNING)
+            self._linker = Linker(frames, settings, log_level=logging.ERROR)
         return self._linker
 
     # -- training ------------------------------------------------------------
     def train(self, max_pairs: float = 2e6) -> str:
         linker = self.linker()
         t = linker.training
-        t.estimate_probability_two_random_records_match(spec.DETERMINISTIC_RULES, recall=0.8)
+        try:
+            t.estimate_probability_two_random_records_match(spec.DETERMINISTIC_RULES, recall=0.8)
+        except ValueError:
+            pass  # no deterministic matches yet (e.g. one source): keep the settings' prior
         t.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=1)
-        for rule in spec.TRAINING_SESSIONS:
-            t.estimate_parameters_using_expectation_maximisation(rule, fix_u_probabilities=True)
+        trained = [self._em(t, rule) for rule in spec.TRAINING_SESSIONS]
+        if not any(trained[:2]):
+            # No shared identifiers to anchor on (e.g. a single source so far).
+            for rule in spec.FALLBACK_SESSIONS:
+                self._em(t, rule)
         return json.dumps(linker.misc.save_model_to_json(), sort_keys=True)
+
+    @staticmethod
+    def _em(training, rule) -> bool:
+        try:
+            training.estimate_parameters_using_expectation_maximisation(rule, fix_u_probabilities=True)
+            return True
+        except (EMTrainingException, ValueError):  # no pairs, or EM collapsed (no matches at all)
+            return False
 
     # -- prediction ----------------------------------------------------------
     def _tf(self) -> None:
@@ -119,12 +136,12 @@ class LinkEngine:
     # -- clustering ----------------------------------------------------------
     def cluster(self, edges: pd.DataFrame, threshold: float) -> pd.DataFrame:
         """Connected components over edges at or above the threshold: record_key, cluster_id."""
-        nodes = self.db_api.register(INPUT, table_name="cluster_nodes")
+        nodes = self.db_api.register(INPUT, table_name=f"cluster_nodes_{self._tag}")
         edges = edges[~edges["guarded"].astype(bool)] if "guarded" in edges else edges
         edf = self.db_api.register(edges[["unique_id_l", "unique_id_r", "match_probability"]]
                                    if not edges.empty else pd.DataFrame(
             {"unique_id_l": pd.Series(dtype=str), "unique_id_r": pd.Series(dtype=str),
-             "match_probability": pd.Series(dtype=float)}), table_name="cluster_edges")
+             "match_probability": pd.Series(dtype=float)}), table_name=f"cluster_edges_{self._tag}")
         clusters = cluster_pairwise_predictions_at_threshold(
             nodes, edf, self.db_api, node_id_column_name="unique_id",
             threshold_match_probability=threshold)

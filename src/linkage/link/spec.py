@@ -13,7 +13,7 @@ from typing import Any
 
 from splink import SettingsCreator, block_on
 
-__all__ = ["PREDICTION_RULES", "TRAINING_SESSIONS", "DETERMINISTIC_RULES", "settings"]
+__all__ = ["FALLBACK_SESSIONS", "PREDICTION_RULES", "TRAINING_SESSIONS", "DETERMINISTIC_RULES", "settings"]
 
 
 def _level(sql: str, label: str, **extra: Any) -> dict[str, Any]:
@@ -135,11 +135,13 @@ DETERMINISTIC_RULES = [
 # UPN or NHS number are the same child, and twins never share one. Blocking on
 # date of birth alone would teach the model that twins are typo'd duplicates.
 TRAINING_SESSIONS = [block_on("upn"), block_on("nhs_number"), block_on("forename_canon", "surname")]
+FALLBACK_SESSIONS = [block_on("dob", "postcode")]
 
 
 def settings() -> SettingsCreator:
     return SettingsCreator(
         link_type="link_and_dedupe",
+        probability_two_random_records_match=1e-4,
         unique_id_column_name="unique_id",
         comparisons=[FORENAME, HOUSEHOLD, DOB, UPN, NHS, SEX],
         blocking_rules_to_generate_predictions=PREDICTION_RULES,

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from linkage.config import get_settings
+from linkage.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+EXTRACT_DATE = date(2026, 10, 1)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch, tmp_path):
+    monkeypatch.delenv("LINKAGE_DB_KEY", raising=False)
+    monkeypatch.setenv("LINKAGE_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    s = Store(tmp_path / "data", memory_limit="2GB")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def synth_month1(tmp_path_factory) -> Path:
+    from linkage.synth import synthesise
+
+    out = tmp_path_factory.mktemp("synth1")
+    synthesise(2000, 7, out, month=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def synth_month2(tmp_path_factory) -> Path:
+    from linkage.synth import synthesise
+
+    out = tmp_path_factory.mktemp("synth2")
+    synthesise(2000, 7, out, month=2)
+    return out

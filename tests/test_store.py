@@ -1,0 +1,114 @@
+"""The store: encrypted at rest, keys made on first run, all-or-nothing runs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import EXTRACT_DATE
+from linkage.connectors import ingest_file
+from linkage.errors import StoreError
+from linkage.store import Store
+
+
+def test_no_name_from_the_data_appears_in_the_database_file(tmp_path, synth_month1):
+    from linkage.link import run_link
+
+    home = tmp_path / "enc"
+    store = Store(home, memory_limit="2GB")
+    for source in ("education", "social_care", "health"):
+        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
+    run_link(store)
+    store.close()
+    names = set()
+    import csv
+    with open(synth_month1 / "health.csv", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            names.add(row["name.family"])
+            names.add(row["address.postalCode"])
+    files = [p for p in home.rglob("*") if p.is_file() and p.name != "db.key"]
+    blob = b"".join(p.read_bytes() for p in files)
+    assert len(blob) > 100_000
+    leaked = [n for n in names if n and len(n) >= 5 and n.encode() in blob]
+    assert leaked == []
+
+
+def test_key_is_created_with_0600_and_a_wrong_key_is_refused(tmp_path):
+    Store(tmp_path / "k", memory_limit="1GB").close()
+    key = tmp_path / "k" / "keys" / "db.key"
+    assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
+    with pytest.raises(StoreError, match="key"):
+        Store(tmp_path / "k", key="x" * 43, memory_limit="1GB")
+
+
+def test_key_from_environment_is_used_and_not_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("LINKAGE_DB_KEY", "k" * 40)
+    Store(tmp_path / "e", memory_limit="1GB").close()
+    assert not (tmp_path / "e" / "keys" / "db.key").exists()
+
+
+def test_failed_run_leaves_previous_state_intact(tmp_path, synth_month1, monkeypatch):
+    from linkage.link import run_link
+
+    store = Store(tmp_path / "a", memory_limit="2GB")
+    for source in ("education", "health"):
+        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
+    run_link(store)
+    before = store.rows("SELECT record_key, child_id FROM store.identity ORDER BY 1")
+    runs = store.scalar("SELECT count(*) FROM store.runs")
+
+    calls = {"n": 0}
+    real = Store.insert_df
+
+    def dies_half_way(self, table, frame):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real(self, table, frame)
+
+    monkeypatch.setattr(Store, "insert_df", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        run_link(store, full=True)
+    monkeypatch.setattr(Store, "insert_df", real)
+    store.close()
+    reopened = Store(tmp_path / "a", memory_limit="2GB")
+    assert reopened.rows("SELECT record_key, child_id FROM store.identity ORDER BY 1") == before
+    assert reopened.scalar("SELECT count(*) FROM store.runs") == runs
+    reopened.close()
+
+
+def test_killed_process_leaves_previous_state_intact(tmp_path, synth_month1):
+    """A real SIGKILL in the middle of the saving transaction."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    home = tmp_path / "kill"
+    store = Store(home, memory_limit="2GB")
+    ingest_file(store, "health", synth_month1 / "health.csv", extract_date=EXTRACT_DATE)
+    store.close()
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from linkage.store import Store
+        from linkage.link import run_link
+        s = Store(Path({str(home)!r}), memory_limit="2GB")
+        real = Store.insert_df
+        n = {{"i": 0}}
+        def insert(self, table, frame):
+            n["i"] += 1
+            if n["i"] == 4:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(self, table, frame)
+        Store.insert_df = insert
+        run_link(s)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, env={**os.environ})
+    assert proc.returncode == -signal.SIGKILL
+    after = Store(home, memory_limit="2GB")
+    assert after.scalar("SELECT count(*) FROM store.runs") == 0
+    assert after.scalar("SELECT count(*) FROM store.identity") == 0
+    assert after.scalar("SELECT count(*) FROM store.records") > 0
+    after.close()
