@@ -39,6 +39,7 @@ class LinkEngine:
         self.db_api = DuckDBAPI(connection=self.con)
         self._tag = uuid.uuid4().hex[:8]  # a second run on one connection must not collide
         self._linker: Linker | None = None
+        self._frames: list | None = None
 
     # -- input -------------------------------------------------------------
     def _build_input(self, records_sql: str) -> None:
@@ -62,16 +63,20 @@ class LinkEngine:
         self.con.execute(f"CREATE OR REPLACE TABLE memory.{name} AS {sql}")
         return self.db_api.register(name, table_name=f"{name}_{self._tag}")
 
-    def linker(self, model_json: str | None = None) -> Linker:
-        if self._linker is None:
+    def _input_frames(self) -> list:
+        if self._frames is None:
             sources = [r[0] for r in self.con.execute(
                 f"SELECT DISTINCT source_dataset FROM memory.{INPUT} ORDER BY 1").fetchall()]
-            frames = [self._register(f"SELECT * FROM memory.{INPUT} WHERE source_dataset = '{s}'",
-                                     f"in_{s}") for s in sources]
-            if len(frames) == 1:  # one source so far: a link_and_dedupe needs two inputs
-                frames.append(self._register(f"SELECT * FROM memory.{INPUT} WHERE false", "in_empty"))
+            self._frames = [self._register(f"SELECT * FROM memory.{INPUT} WHERE source_dataset = '{s}'",
+                                           f"in_{s}") for s in sources]
+            if len(self._frames) == 1:  # one source so far: link_and_dedupe needs two inputs
+                self._frames.append(self._register(f"SELECT * FROM memory.{INPUT} WHERE false", "in_empty"))
+        return self._frames
+
+    def linker(self, model_json: str | None = None) -> Linker:
+        if self._linker is None:
             settings = json.loads(model_json) if model_json else spec.settings()
-            self._linker = Linker(frames, settings, log_level=logging.ERROR)
+            self._linker = Linker(self._input_frames(), settings, log_level=logging.ERROR)
         return self._linker
 
     # -- training ------------------------------------------------------------
@@ -81,21 +86,28 @@ class LinkEngine:
         try:
             t.estimate_probability_two_random_records_match(spec.DETERMINISTIC_RULES, recall=0.8)
         except ValueError:
-            pass  # no deterministic matches yet (e.g. one source): keep the settings' prior
+            pass
+        prior = linker._settings_obj._probability_two_random_records_match
+        if not 0 < prior < 1:  # no deterministic matches yet (e.g. one source): one duplicate per record
+            linker._settings_obj._probability_two_random_records_match = 1 / max(self.count(), 2)
         t.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=1)
-        trained = [self._em(t, rule) for rule in spec.TRAINING_SESSIONS]
+        trained = [self._em(rule) for rule in spec.TRAINING_SESSIONS]
         if not any(trained[:2]):
             # No shared identifiers to anchor on (e.g. a single source so far).
             for rule in spec.FALLBACK_SESSIONS:
-                self._em(t, rule)
-        return json.dumps(linker.misc.save_model_to_json(), sort_keys=True)
+                self._em(rule)
+        return json.dumps(self.linker().misc.save_model_to_json(), sort_keys=True)
 
-    @staticmethod
-    def _em(training, rule) -> bool:
+    def _em(self, rule) -> bool:
+        """One EM session; on no pairs, or EM collapsing (no matches), the model is restored."""
+        snapshot = json.dumps(self.linker().misc.save_model_to_json())
         try:
-            training.estimate_parameters_using_expectation_maximisation(rule, fix_u_probabilities=True)
+            self.linker().training.estimate_parameters_using_expectation_maximisation(
+                rule, fix_u_probabilities=True)
             return True
-        except (EMTrainingException, ValueError):  # no pairs, or EM collapsed (no matches at all)
+        except (EMTrainingException, ValueError):
+            self._linker = None
+            self.linker(snapshot)
             return False
 
     # -- prediction ----------------------------------------------------------

@@ -93,7 +93,8 @@ def run_link(store: Store, threshold: float = 0.95, lower: float = 0.5, full: bo
                              f"match_probability, match_weight, guarded FROM {t('link_edges')}")
         keep = old_edges["unique_id_l"].isin(unchanged) & old_edges["unique_id_r"].isin(unchanged)
         new_edges = engine.predict_incremental(changed, lower)
-        edges = pd.concat([old_edges[keep], new_edges], ignore_index=True)
+        parts = [f for f in (old_edges[keep], new_edges) if not f.empty]
+        edges = pd.concat(parts, ignore_index=True) if parts else old_edges[keep]
         scored = len(changed)
     else:
         step(f"scoring all {n} records")
@@ -110,7 +111,7 @@ def run_link(store: Store, threshold: float = 0.95, lower: float = 0.5, full: bo
                             previous, order)
 
     step("saving")
-    edges["guarded"] = edges["guarded"].fillna(False).astype(bool)
+    edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
     uncertain = (edges["match_probability"] >= lower) & (edges["match_probability"] < threshold)
     guarded = edges["guarded"] & (edges["match_probability"] >= threshold)
     band = edges[uncertain | guarded].assign(reason=lambda d: [

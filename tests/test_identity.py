@@ -1,0 +1,72 @@
+"""Child identifiers: opaque, checkable, and stable through merges and splits."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linkage.identity import assign_ids, check_char, is_valid_child_id, mint_child_id
+from linkage.identity.ids import ALPHABET
+
+
+def test_minted_ids_are_valid_and_distinct():
+    ids = {mint_child_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(is_valid_child_id(i) and i.startswith("C-") and len(i) == 15 for i in ids)
+
+
+@given(st.text(ALPHABET, min_size=12, max_size=12), st.integers(0, 11), st.integers(1, 31))
+def test_check_character_catches_any_single_substitution(body, pos, delta):
+    cid = f"C-{body}{check_char(body)}"
+    assert is_valid_child_id(cid)
+    wrong = ALPHABET[(ALPHABET.index(body[pos]) + delta) % 32]
+    assert not is_valid_child_id(f"C-{body[:pos]}{wrong}{body[pos + 1:]}{check_char(body)}")
+
+
+def counter():
+    n = iter(range(1, 1000))
+    return lambda: f"NEW{next(n)}"
+
+
+def test_unchanged_clusters_keep_their_ids():
+    prev = {"a": "C1", "b": "C1", "c": "C2"}
+    res = assign_ids({"a": "x", "b": "x", "c": "y"}, prev, mint=counter())
+    assert res.record_to_child == prev and not res.minted and not res.history
+
+
+def test_new_cluster_gets_a_new_id_and_new_record_joins_existing():
+    res = assign_ids({"a": "x", "b": "x", "d": "x", "e": "z"}, {"a": "C1", "b": "C1"}, mint=counter())
+    assert res.record_to_child == {"a": "C1", "b": "C1", "d": "C1", "e": "NEW1"}
+    assert [h.change for h in res.history] == ["minted"]
+
+
+def test_merge_keeps_the_bigger_id_and_aliases_the_other():
+    prev = {"a": "C1", "b": "C1", "c": "C2"}
+    res = assign_ids({"a": "x", "b": "x", "c": "x"}, prev, mint=counter())
+    assert set(res.record_to_child.values()) == {"C1"}
+    assert res.aliases == {"C2": "C1"} and res.merges == 1
+
+
+def test_merge_tie_keeps_the_older_id():
+    res = assign_ids({"a": "x", "b": "x"}, {"a": "C9", "b": "C1"}, created_order={"C9": 1, "C1": 2}, mint=counter())
+    assert res.aliases == {"C1": "C9"}
+
+
+def test_split_larger_part_keeps_the_id():
+    prev = {"a": "C1", "b": "C1", "c": "C1"}
+    res = assign_ids({"a": "x", "b": "x", "c": "y"}, prev, mint=counter())
+    assert res.record_to_child == {"a": "C1", "b": "C1", "c": "NEW1"}
+    assert res.splits == 1 and any(h.change == "moved" and h.record_key == "c" for h in res.history)
+
+
+@given(st.dictionaries(st.sampled_from("abcdefgh"), st.sampled_from("xyz"), min_size=1),
+       st.dictionaries(st.sampled_from("abcdefgh"), st.sampled_from(["C1", "C2", "C3"])))
+def test_every_record_gets_exactly_one_id_and_old_ids_survive_or_alias(clusters, previous):
+    res = assign_ids(clusters, previous, mint=counter())
+    assert set(res.record_to_child) == set(clusters)
+    by_cluster = {}
+    for rec, cl in clusters.items():
+        by_cluster.setdefault(cl, set()).add(res.record_to_child[rec])
+    assert all(len(v) == 1 for v in by_cluster.values())          # one id per cluster
+    assert len({next(iter(v)) for v in by_cluster.values()}) == len(by_cluster)  # distinct
+    live = set(res.record_to_child.values())
+    for old in {previous[r] for r in clusters if r in previous}:
+        assert old in live or old in res.aliases                   # survives, or resolves
