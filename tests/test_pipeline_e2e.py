@@ -90,7 +90,7 @@ def test_second_month_keeps_ids_where_records_stay_together(linked, synth_month1
                 changed += 1
     assert kept / len(groups) > 0.99
     status = cli("status", "--data-dir", str(home))
-    assert "quarantine:" in status and "clerical review queue" in status and "last run 3" in status
+    assert "quarantine:" in status and "clerical review queue" in status and "last run" in status
 
 
 def test_ingest_reports_counts_and_rejects_bad_file(tmp_path):
