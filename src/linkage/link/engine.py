@@ -32,8 +32,11 @@ for _name in ("splink", "splink.internals"):
 
 
 class LinkEngine:
-    def __init__(self, store: Store, records_sql: str) -> None:
+    def __init__(self, store: Store, records_sql: str, link_type: str = "link_and_dedupe",
+                 postcode_is_area: bool = False) -> None:
         self.store = store
+        self.link_type = link_type
+        self.postcode_is_area = postcode_is_area
         self.con = store.connection
         self._build_input(records_sql)
         self.db_api = DuckDBAPI(connection=self.con)
@@ -75,7 +78,7 @@ class LinkEngine:
 
     def linker(self, model_json: str | None = None) -> Linker:
         if self._linker is None:
-            settings = json.loads(model_json) if model_json else spec.settings()
+            settings = json.loads(model_json) if model_json else spec.settings(self.link_type, self.postcode_is_area)
             self._linker = Linker(self._input_frames(), settings, log_level=logging.ERROR)
         return self._linker
 

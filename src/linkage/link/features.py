@@ -8,7 +8,7 @@ from linkage.link.names import forename_keys
 
 # Columns whose change means a record must be re-scored.
 FEATURE_COLUMNS = ("forename", "forename_keys", "middle_names", "surname", "former_surname",
-                   "dob", "sex", "postcode", "upn", "former_upn", "nhs_number")
+                   "dob", "sex", "postcode", "address", "upn", "former_upn", "nhs_number")
 
 
 def name_keys_rows(names: list[str]) -> list[tuple[str, list[str], str | None]]:
@@ -31,6 +31,8 @@ base AS (
     r.date_of_birth AS dob,
     r.sex AS sex,
     r.postcode AS postcode,
+    nullif(trim(regexp_replace(lower(regexp_replace(r.address, '[^A-Za-z0-9 ]', '', 'g')), '\\s+', ' ', 'g')), '')
+      AS address,
     r.upn AS upn,
     r.former_upn AS former_upn,
     r.nhs_number AS nhs_number

@@ -2,7 +2,7 @@
 
 Two records sharing surname and date of birth but with forenames that are not
 the same name, a nickname, a typo or a swap are presumed to be twins or
-siblings. Unless a UPN or NHS number agrees, the pair is never linked
+siblings. Unless a UPN or NHS number agrees (allowing one typed error), the pair is never linked
 automatically; it goes to clerical review instead.
 """
 
@@ -24,11 +24,11 @@ def twin_guard_sql(edges_table: str, input_table: str) -> str:
     """Edges with a boolean ``guarded`` column; pure SQL, no I/O."""
     return f"""
 SELECT e.*,
-  (l.dob = r.dob
+  coalesce(l.dob = r.dob
    AND list_has_any(l.surname_all, r.surname_all)
    AND NOT {_forename_equivalent('l', 'r')}
-   AND NOT coalesce(l.upn = r.upn, false)
-   AND NOT coalesce(l.nhs_number = r.nhs_number, false)) AS guarded
+   AND NOT coalesce(damerau_levenshtein(l.upn, r.upn) <= 1, false)
+   AND NOT coalesce(damerau_levenshtein(l.nhs_number, r.nhs_number) <= 1, false), false) AS guarded
 FROM {edges_table} e
 JOIN {input_table} l ON l.unique_id = e.unique_id_l
 JOIN {input_table} r ON r.unique_id = e.unique_id_r

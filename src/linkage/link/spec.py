@@ -30,6 +30,8 @@ def _tf(col: str) -> dict[str, Any]:
 
 
 SWAPPED = '("forename_l" = "surname_r" AND "surname_l" = "forename_r")'
+FUZZY_SWAPPED = ('(jaro_winkler_similarity("forename_l", "surname_r") >= 0.88 '
+                 'AND jaro_winkler_similarity("surname_l", "forename_r") >= 0.88)')
 
 FORENAME = {
     "output_column_name": "forename",
@@ -39,6 +41,7 @@ FORENAME = {
         _level('"forename_l" = "forename_r"', "exact", **_tf("forename")),
         _level('list_has_any("forename_keys_l", "forename_keys_r")', "nickname"),
         _level(SWAPPED, "forename and surname swapped"),
+        _level(FUZZY_SWAPPED, "swapped, with a typo"),
         _level('jaro_winkler_similarity("forename_l", "forename_r") >= 0.92', "jw >= 0.92"),
         _level('damerau_levenshtein("forename_l", "forename_r") <= 1', "one edit"),
         _level('"forename_l" = split_part("middle_names_r", \' \', 1) '
@@ -48,10 +51,11 @@ FORENAME = {
 }
 
 _S_EXACT = '"surname_l" = "surname_r"'
-_S_NEAR = (f'(list_has_any("surname_all_l", "surname_all_r") OR {SWAPPED} '
+_S_NEAR = (f'(list_has_any("surname_all_l", "surname_all_r") OR {FUZZY_SWAPPED} '
            'OR jaro_winkler_similarity("surname_l", "surname_r") >= 0.9)')
 _P_EXACT = '"postcode_l" = "postcode_r"'
 _P_DIST = '"postcode_district_l" = "postcode_district_r"'
+_P_NEAR = 'damerau_levenshtein("postcode_l", "postcode_r") <= 1'
 
 HOUSEHOLD = {
     "output_column_name": "household",
@@ -62,6 +66,7 @@ HOUSEHOLD = {
         _level(f"{_S_EXACT} AND {_P_DIST}", "same surname, same district", **_tf("surname")),
         _level(_S_EXACT, "same surname, elsewhere", **_tf("surname")),
         _level(f"{_S_NEAR} AND {_P_EXACT}", "related surname, same postcode"),
+        _level(f"({_S_EXACT} OR {_S_NEAR}) AND {_P_NEAR}", "same or related surname, postcode one edit"),
         _level(_S_NEAR, "related surname"),
         _level(_P_EXACT, "different surname, same postcode"),
         _level("ELSE", "different"),
@@ -82,12 +87,37 @@ DOB = {
     ],
 }
 
+def address(postcode_is_area: bool = False) -> dict[str, Any]:
+    """First line of the address.
+
+    A UK postcode unit covers about fifteen households, so where it agrees the
+    household comparison has already counted the address; counting it again would
+    double the evidence that pulls siblings together. Where postcodes cover whole
+    areas (``postcode_is_area``, e.g. Australian data such as FEBRL) the address is
+    independent evidence and is always counted.
+    """
+    neutral = [] if postcode_is_area else [
+        _level(_P_EXACT, "postcode agrees: no extra evidence", m_probability=0.5, u_probability=0.5,
+               fix_m_probability=True, fix_u_probability=True)]
+    return {
+        "output_column_name": "address",
+        "comparison_description": "first line of the address",
+        "comparison_levels": [
+            _null("address"),
+            *neutral,
+            _level('"address_l" = "address_r"', "exact"),
+            _level('jaro_winkler_similarity("address_l", "address_r") >= 0.9', "jw >= 0.9"),
+            _level("ELSE", "different"),
+        ],
+    }
+
 UPN = {
     "output_column_name": "upn",
     "comparison_levels": [
         _null("upn"),
         _level('"upn_l" = "upn_r"', "exact"),
         _level('"upn_l" = "former_upn_r" OR "former_upn_l" = "upn_r"', "former UPN"),
+        _level('damerau_levenshtein("upn_l", "upn_r") <= 1', "one edit"),
         _level("ELSE", "different"),
     ],
 }
@@ -97,6 +127,8 @@ NHS = {
     "comparison_levels": [
         _null("nhs_number"),
         _level('"nhs_number_l" = "nhs_number_r"', "exact"),
+        # Twins' NHS numbers are consecutive, so differ in two places (the check digit moves).
+        _level('damerau_levenshtein("nhs_number_l", "nhs_number_r") <= 1', "one edit"),
         _level("ELSE", "different"),
     ],
 }
@@ -138,12 +170,12 @@ TRAINING_SESSIONS = [block_on("upn"), block_on("nhs_number"), block_on("forename
 FALLBACK_SESSIONS = [block_on("dob", "postcode")]
 
 
-def settings() -> SettingsCreator:
+def settings(link_type: str = "link_and_dedupe", postcode_is_area: bool = False) -> SettingsCreator:
     return SettingsCreator(
-        link_type="link_and_dedupe",
+        link_type=link_type,
         probability_two_random_records_match=1e-4,
         unique_id_column_name="unique_id",
-        comparisons=[FORENAME, HOUSEHOLD, DOB, UPN, NHS, SEX],
+        comparisons=[FORENAME, HOUSEHOLD, address(postcode_is_area), DOB, UPN, NHS, SEX],
         blocking_rules_to_generate_predictions=PREDICTION_RULES,
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
