@@ -86,14 +86,17 @@ def ingest(file: Path,
 def link(full: Annotated[bool, typer.Option(help="Re-score every record, not just new ones.")] = False,
          retrain: Annotated[bool, typer.Option(help="Train a new model first.")] = False,
          threshold: Annotated[Optional[float], typer.Option(help="Match probability to link at.")] = None,
+         model: Annotated[Optional[Path], typer.Option(help="Use this saved model (JSON) instead of training.")] = None,
          data_dir_: DataDir = None) -> None:
     """Train (if no model yet), predict, cluster and keep child identifiers stable."""
     from linkage.link import run_link
-    from linkage.link.run import export_model
+    from linkage.link.run import export_model, import_model
 
     s = get_settings()
     try:
         store = _store(data_dir_)
+        if model is not None:
+            import_model(store, model)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as bar:
             task = bar.add_task("linking", total=5)

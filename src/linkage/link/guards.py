@@ -1,8 +1,8 @@
 """The twin guard: a safeguarding rule that no model weight can override.
 
-Two records sharing surname and date of birth but with forenames that are not
-the same name, a nickname, a typo or a swap are presumed to be twins or
-siblings. Unless a UPN or NHS number agrees (allowing one typed error), the pair is never linked
+Two records sharing a date of birth, and a related surname (equal, a shared
+part, or a typo of it) or a postcode, but with forenames that are not the same
+name, a nickname, a typo or a swap, are presumed to be twins or siblings. Unless a UPN or NHS number agrees (allowing one typed error), the pair is never linked
 automatically; it goes to clerical review instead.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __all__ = ["GUARD_REASON", "twin_guard_sql"]
 
-GUARD_REASON = "possible twin or sibling: same surname and date of birth, different forename"
+GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
 
 
 def _forename_equivalent(l: str, r: str) -> str:
@@ -25,7 +25,9 @@ def twin_guard_sql(edges_table: str, input_table: str) -> str:
     return f"""
 SELECT e.*,
   coalesce(l.dob = r.dob
-   AND list_has_any(l.surname_all, r.surname_all)
+   AND (list_has_any(l.surname_all, r.surname_all)
+        OR jaro_winkler_similarity(l.surname, r.surname) >= 0.85
+        OR l.postcode = r.postcode)
    AND NOT {_forename_equivalent('l', 'r')}
    AND NOT coalesce(damerau_levenshtein(l.upn, r.upn) <= 1, false)
    AND NOT coalesce(damerau_levenshtein(l.nhs_number, r.nhs_number) <= 1, false), false) AS guarded

@@ -22,7 +22,10 @@ from linkage.link.guards import GUARD_REASON
 from linkage.store import Store
 from linkage.store.schema import t
 
-__all__ = ["RunResult", "run_link", "resolve_aliases"]
+__all__ = ["MIN_TRAINING_RECORDS", "RunResult", "import_model", "run_link", "resolve_aliases"]
+
+# Below this, unsupervised estimates (random-pair u values above all) are noise.
+MIN_TRAINING_RECORDS = 500
 
 
 @dataclass
@@ -73,6 +76,10 @@ def run_link(store: Store, threshold: float = 0.95, lower: float = 0.5, full: bo
 
     model_json, model_sha = (None, None) if retrain else _load_model(store)
     trained = model_json is None
+    if trained and n < MIN_TRAINING_RECORDS:
+        raise LinkageError(
+            f"only {n} records: too few to train a model without labels (needs {MIN_TRAINING_RECORDS}). "
+            "Ingest more, or load a model trained elsewhere with `linkage link --model model.json`.")
     if trained:
         step("training the model (unsupervised)")
         model_json = engine.train()
@@ -155,6 +162,22 @@ def run_link(store: Store, threshold: float = 0.95, lower: float = 0.5, full: bo
     return RunResult(run_id, "incremental" if incremental else "full", n, children,
                      len(assignment.minted), assignment.merges, assignment.splits, len(queue),
                      scored, trained)
+
+
+def import_model(store: Store, path: Path) -> str:
+    """Adopt a saved model (e.g. from another data directory); the next run uses it."""
+    import json
+
+    text = Path(path).read_text(encoding="utf-8")
+    data = json.loads(text)
+    if "comparisons" not in data:
+        raise LinkageError(f"{path} is not a Splink model")
+    model_json = json.dumps(data, sort_keys=True)
+    sha = hashlib.sha256(model_json.encode()).hexdigest()
+    with store.transaction():
+        store.execute(f"INSERT INTO {t('model')} VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [sha, _now(), model_json])
+        store.execute(f"UPDATE {t('model')} SET created_at = ? WHERE model_sha256 = ?", [_now(), sha])
+    return sha
 
 
 def export_model(store: Store, home: Path) -> Path | None:

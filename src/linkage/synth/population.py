@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from faker import Faker
 
-from linkage.link.names import nicknames_of
+from linkage.link.names import forename_keys, nicknames_of
 from linkage.synth.names import BOYS, GIRLS, SURNAMES
 from linkage.validation.identifiers import nhs_check_digit, upn_check_letter
 from linkage.validation.names import normalise_name
@@ -66,15 +66,16 @@ def _pick(rng: random.Random, weights: dict[str, float]) -> str:
 
 
 def _distinct_forename(rng: random.Random, table: dict[str, float], taken: list[str]) -> str:
-    """A sibling's name that is not the same name, nor a nickname of it."""
-    blocked = set()
+    """A sibling's name: not the same name, a variant (Lewis/Louie) or a near-spelling of it."""
+    blocked: set[str] = set()
     for t in taken:
         n = normalise_name(t) or ""
-        blocked |= {n, *nicknames_of(n)}
+        blocked |= {n, *nicknames_of(n), *forename_keys(n)[0]}
     for _ in range(50):
         name = _pick(rng, table)
         n = normalise_name(name) or ""
-        if n not in blocked and not (nicknames_of(n) & blocked) and n[:3] not in {b[:3] for b in blocked}:
+        related = {n, *nicknames_of(n), *forename_keys(n)[0]}
+        if not (related & blocked) and n[:3] not in {b[:3] for b in blocked}:
             return name
     return name
 
