@@ -153,7 +153,7 @@ PREDICTION_RULES = [
     block_on("dob", "surname_initial"),
     block_on("forename_canon", "surname"),
     block_on("forename_canon", "postcode"),
-    block_on("forename_canon", "dob_year", "sex"),
+    block_on("forename_canon", "dob_year", "postcode_district"),
     "l.forename = r.surname AND l.surname = r.forename",
 ]
 
