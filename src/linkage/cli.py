@@ -211,5 +211,110 @@ def demo(children: int = 3000, seed: int = 42,
     console.print(f"data directory: {home} (encrypted); extracts: {extracts}")
 
 
+clients_app = typer.Typer(no_args_is_help=True, help="Register the agencies' API clients.")
+audit_app = typer.Typer(no_args_is_help=True, help="Check and export the audit log.")
+app.add_typer(clients_app, name="clients")
+app.add_typer(audit_app, name="audit")
+
+
+@app.command()
+def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")] = None,
+          port: Annotated[Optional[int], typer.Option(help="default 8000")] = None,
+          data_dir_: DataDir = None) -> None:
+    """Serve the consent-aware API (OpenAPI at /docs)."""
+    import os
+
+    import uvicorn
+
+    from linkage.api import create_app
+    from linkage.config import Settings
+
+    if host:
+        os.environ["LINKAGE_HOST"] = host
+    try:
+        get_settings.cache_clear()
+        settings = Settings()
+    except Exception as exc:  # pydantic's ValidationError, shown plainly
+        _fail(exc)
+    application = create_app(data_dir(data_dir_), settings)
+    uvicorn.run(application, host=settings.host, port=port or settings.port, log_level="info",
+                access_log=False)
+
+
+@clients_app.command("add")
+def clients_add(name: Annotated[str, typer.Option()], agency: Annotated[str, typer.Option()],
+                agency_type: Annotated[str, typer.Option(help="ap_school | school | social_care | health | "
+                                                              "la_education | dpo")],
+                role: Annotated[str, typer.Option()], data_dir_: DataDir = None) -> None:
+    """Register a client and print its secret, once. Only a hash of the secret is kept."""
+    from linkage.api.clients import ClientRegistry
+    from linkage.store.state import ServiceState
+
+    try:
+        client, secret = ClientRegistry(ServiceState(data_dir(data_dir_))).add(name, agency, agency_type, role)
+    except LinkageError as exc:
+        _fail(exc)
+    console.print(f"client_id: {client.client_id}")
+    console.print(f"client_secret: {secret}")
+    console.print("[yellow]The secret is shown once and cannot be recovered; store it now.[/]")
+
+
+@clients_app.command("list")
+def clients_list(data_dir_: DataDir = None) -> None:
+    from linkage.api.clients import ClientRegistry
+    from linkage.store.state import ServiceState
+
+    table = Table("client_id", "name", "agency", "agency type", "role")
+    for c in ClientRegistry(ServiceState(data_dir(data_dir_))).list():
+        table.add_row(c.client_id, c.name, c.agency, c.agency_type, c.role)
+    console.print(table)
+
+
+@clients_app.command("disable")
+def clients_disable(client_id: str, data_dir_: DataDir = None) -> None:
+    from linkage.api.clients import ClientRegistry
+    from linkage.store.state import ServiceState
+
+    if not ClientRegistry(ServiceState(data_dir(data_dir_))).disable(client_id):
+        _fail(LinkageError(f"no active client {client_id}"))
+    console.print(f"disabled {client_id}; its tokens stop working when they expire")
+
+
+@audit_app.command("verify")
+def audit_verify(checkpoint: Annotated[Optional[list[Path]], typer.Option(
+                     help="Checkpoint files exported earlier, e.g. held by the DPO.")] = None,
+                 data_dir_: DataDir = None) -> None:
+    """Find any edited, deleted, inserted or reordered entry, and say where."""
+    from linkage.audit import AuditLog
+
+    log = AuditLog(data_dir(data_dir_))
+    extra = []
+    for path in checkpoint or []:
+        extra.extend(json.loads(path.read_text())["checkpoints"])
+    problems = log.verify(extra)
+    n = len(log.entries())
+    if problems:
+        for p in problems:
+            err.print(f"[bold red]TAMPERED[/] {p}")
+        raise typer.Exit(1)
+    console.print(f"audit log intact: {n} entries, {len(log.checkpoints()) + len(extra)} signed checkpoints verified")
+
+
+@audit_app.command("checkpoints")
+def audit_checkpoints(out: Path, data_dir_: DataDir = None) -> None:
+    """Sign a checkpoint now and export all checkpoints with the public key."""
+    from linkage.audit import AuditLog
+
+    log = AuditLog(data_dir(data_dir_))
+    if log.entries():
+        log.checkpoint()
+    out.write_text(json.dumps({"public_key_pem": log.public_key_pem(), "checkpoints": log.checkpoints()}, indent=2))
+    console.print(f"wrote {len(log.checkpoints())} checkpoints to {out}")
+
+
 def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
     app()

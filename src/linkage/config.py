@@ -9,7 +9,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -25,6 +25,49 @@ class Settings(BaseSettings):
     threads: int | None = None
     match_threshold: float = Field(default=0.95, gt=0.5, lt=1.0)
     review_lower: float = Field(default=0.5, gt=0.0, lt=1.0)
+
+    # --- API -------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    issuer: str = "linkage"
+    audience: str = "linkage-api"
+    # An external identity provider, trusted through its JWKS.
+    jwks_url: str | None = None
+    external_issuer: str | None = None
+    external_audience: str | None = None
+    external_algorithms: list[str] = ["RS256", "ES256", "EdDSA"]
+    max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
+    audit_checkpoint_every: int = Field(default=100, ge=1)
+    allow_remote: bool = False
+
+    @field_validator("external_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if a.lower() == "none" or a.upper().startswith("HS")]
+        if bad:
+            raise ValueError(f"refusing insecure token algorithms {bad}: only asymmetric signatures")
+        return v
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _https_jwks(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from urllib.parse import urlparse
+
+        u = urlparse(v)
+        if u.scheme != "https" and u.hostname not in {"127.0.0.1", "localhost", "::1"}:
+            raise ValueError("LINKAGE_JWKS_URL must use https (plain http only on loopback)")
+        return v
+
+    @model_validator(mode="after")
+    def _external_complete(self) -> "Settings":
+        if self.jwks_url and not (self.external_issuer and self.external_audience):
+            raise ValueError("an external identity provider needs LINKAGE_EXTERNAL_ISSUER and _AUDIENCE")
+        if self.host not in {"127.0.0.1", "localhost", "::1"} and not self.allow_remote:
+            raise ValueError("serving beyond loopback needs LINKAGE_ALLOW_REMOTE=true behind a TLS proxy")
+        return self
 
     @field_validator("db_key")
     @classmethod

@@ -1,4 +1,10 @@
-"""Children missing education: known to social care or health, on no school roll."""
+"""Children missing education: known to social care or health, on no school roll.
+
+A child is listed when of the given age and known to social care or health,
+and either has no open enrolment (never enrolled, or taken off roll), or
+attended no session in the latest term with at least ``absent_days`` school
+days (two sessions a day) of absence recorded.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +14,95 @@ from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.store import Store
 from linkage.store.schema import t
 
-__all__ = ["cme_children", "cme_sql"]
+__all__ = ["cme_children", "cme_page", "cme_sql"]
 
 
-def cme_sql(on: date, min_age: int = 5, max_age: int = 16) -> tuple[str, list]:
-    """Children of compulsory school age with no open enrolment in the current extracts."""
+def cme_sql(on: date, min_age: int = 5, max_age: int = 16, absent_days: int | None = None,
+            known_to: str | None = None) -> tuple[str, list]:
+    """SQL listing child_id, reason; ages are completed years on ``on``."""
+    known_filter = "source IN ('social_care', 'health')" if known_to in (None, "any") else "source = ?"
+    params: list = [on, on]
+    absent_sql = ""
+    if absent_days is not None:
+        absent_sql = f"""
+UNION ALL
+SELECT l.child_id, 'no attendance this term' FROM linked l
+JOIN {t('edu_attendance')} a ON a.record_key = l.record_key AND a.extract_id = l.extract_id
+WHERE a.sessions_possible > 0
+  AND a.sessions_possible - a.sessions_authorised - a.sessions_unauthorised <= 0
+  AND a.sessions_authorised + a.sessions_unauthorised >= ?"""
     sql = f"""
 WITH cur AS ({CURRENT_RECORDS_SQL}),
 linked AS (SELECT i.child_id, c.* FROM cur c JOIN {t('identity')} i USING (record_key)),
 ages AS (
-  SELECT child_id, max(date_of_birth) AS dob FROM linked GROUP BY child_id
+  SELECT child_id,
+         date_diff('year', max(date_of_birth), ?::DATE)
+           - CASE WHEN strftime(max(date_of_birth), '%m%d') > strftime(?::DATE, '%m%d') THEN 1 ELSE 0 END AS age
+  FROM linked GROUP BY child_id
 ),
 open_enrolment AS (
   SELECT DISTINCT l.child_id FROM linked l
   JOIN {t('edu_enrolment')} e ON e.record_key = l.record_key AND e.extract_id = l.extract_id
   WHERE e.leaving_date IS NULL OR e.leaving_date > ?
 ),
-known AS (SELECT DISTINCT child_id FROM linked WHERE source IN ('social_care', 'health'))
-SELECT k.child_id FROM known k JOIN ages a USING (child_id)
-WHERE date_diff('year', a.dob, ?::DATE) - CASE WHEN strftime(a.dob, '%m%d') > strftime(?::DATE, '%m%d')
-      THEN 1 ELSE 0 END BETWEEN ? AND ?
-  AND k.child_id NOT IN (SELECT child_id FROM open_enrolment)
-ORDER BY k.child_id
+known AS (SELECT DISTINCT child_id FROM linked WHERE {known_filter}),
+reasons AS (
+  SELECT k.child_id, CASE WHEN k.child_id IN (SELECT child_id FROM linked WHERE source = 'education')
+                          THEN 'off roll' ELSE 'never on a school roll' END AS reason
+  FROM known k WHERE k.child_id NOT IN (SELECT child_id FROM open_enrolment)
+  {absent_sql}
+)
+SELECT r.child_id, min(r.reason) AS reason FROM reasons r
+JOIN ages a USING (child_id) JOIN known k USING (child_id)
+WHERE a.age BETWEEN ? AND ?
+GROUP BY r.child_id ORDER BY r.child_id
 """
-    return sql, [on, on, on, min_age, max_age - 1]
+    params.append(on)
+    if known_to not in (None, "any"):
+        params.append(known_to)
+    if absent_days is not None:
+        params.append(2 * absent_days)
+    params += [min_age, max_age - 1]
+    return sql, params
 
 
 def cme_children(store: Store, on: date) -> list[str]:
     sql, params = cme_sql(on)
     return [r[0] for r in store.rows(sql, params)]
+
+
+def cme_page(cur, on: date, page: int, page_size: int, **filters) -> tuple[int, list[tuple[str, str]]]:
+    sql, params = cme_sql(on, **filters)
+    total = cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
+    rows = cur.execute(f"{sql} LIMIT ? OFFSET ?", params + [page_size, (page - 1) * page_size]).fetchall()
+    return total, [(r[0], r[1]) for r in rows]
+
+
+def last_school(cur, child_id: str) -> dict | None:
+    from linkage.views.child import child_records_sql
+
+    row = cur.execute(f"""SELECT e.urn, e.entry_date, e.leaving_date FROM {t('edu_enrolment')} e
+        JOIN ({child_records_sql()}) r ON r.record_key = e.record_key AND r.extract_id = e.extract_id
+        ORDER BY coalesce(e.leaving_date, DATE '9999-12-31') DESC, e.entry_date DESC LIMIT 1""",
+                      [child_id]).fetchone()
+    return {"urn": row[0], "entry_date": row[1], "leaving_date": row[2]} if row else None
+
+
+def latest_contact(cur, child_id: str) -> dict | None:
+    from linkage.views.child import child_records_sql
+
+    row = cur.execute(f"""
+        WITH r AS ({child_records_sql()}),
+        c AS (
+          SELECT 'social_care' AS agency, 'referral' AS kind, referral_date AS on_date FROM {t('sc_referral')} x
+            JOIN r USING (record_key, extract_id)
+          UNION ALL SELECT 'social_care', 'missing episode', start_date FROM {t('sc_missing')} x
+            JOIN r USING (record_key, extract_id)
+          UNION ALL SELECT 'health', coalesce(contact_type, 'contact'), contact_date FROM {t('health_contact')} x
+            JOIN r USING (record_key, extract_id)
+          UNION ALL SELECT 'education', 'enrolment', coalesce(leaving_date, entry_date) FROM {t('edu_enrolment')} x
+            JOIN r USING (record_key, extract_id)
+        )
+        SELECT agency, kind, on_date FROM c WHERE on_date IS NOT NULL ORDER BY on_date DESC LIMIT 1""",
+                      [child_id]).fetchone()
+    return {"agency": row[0], "kind": row[1], "date": row[2]} if row else None

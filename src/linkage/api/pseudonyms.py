@@ -1,0 +1,35 @@
+"""Per-agency pseudonyms: a keyed HMAC of the child identifier.
+
+Two agencies hold different forms for one child, so they cannot join their
+copies outside the service; the service records each form it issues and maps
+it back.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from pathlib import Path
+
+from linkage.store.keys import load_or_create_key
+from linkage.store.state import ServiceState
+
+__all__ = ["Pseudonyms"]
+
+
+class Pseudonyms:
+    def __init__(self, home: Path, state: ServiceState) -> None:
+        self._key = load_or_create_key(Path(home), "pseudonym.key").encode()
+        self.state = state
+
+    def form(self, agency: str, child_id: str) -> str:
+        mac = hmac.new(self._key, f"{agency}\x1f{child_id}".encode(), hashlib.sha256).digest()
+        value = "P-" + base64.b32encode(mac[:10]).decode().rstrip("=")
+        self.state.execute("INSERT OR IGNORE INTO pseudonyms VALUES (?, ?, ?)", (agency, value, child_id))
+        return value
+
+    def resolve(self, agency: str, pseudonym: str) -> str | None:
+        row = self.state.execute("SELECT child_id FROM pseudonyms WHERE agency = ? AND pseudonym = ?",
+                                 (agency, pseudonym)).fetchone()
+        return row["child_id"] if row else None

@@ -1,0 +1,51 @@
+"""OAuth 2.0 client credentials (RFC 6749 section 4.4) and our public keys."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Header
+from fastapi.responses import JSONResponse
+
+from linkage.api.deps import ServicesDep
+from linkage.api.schemas import TokenResponse
+
+router = APIRouter(tags=["oauth"])
+
+
+def _error(status: int, error: str, description: str) -> JSONResponse:
+    headers = {"Cache-Control": "no-store"}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="linkage"'
+    return JSONResponse({"error": error, "error_description": description}, status, headers=headers)
+
+
+@router.post("/oauth/token", response_model=TokenResponse,
+             responses={400: {"description": "unsupported grant"}, 401: {"description": "invalid client"}})
+def token(services: ServicesDep,
+          grant_type: Annotated[str, Form(max_length=40)],
+          client_id: Annotated[str | None, Form(max_length=64)] = None,
+          client_secret: Annotated[str | None, Form(max_length=128)] = None,
+          authorization: Annotated[str | None, Header(max_length=512)] = None):
+    """Exchange client credentials (HTTP Basic or form fields) for a short-lived token."""
+    if grant_type != "client_credentials":
+        return _error(400, "unsupported_grant_type", "only client_credentials is supported")
+    if authorization and authorization.lower().startswith("basic "):
+        try:
+            client_id, _, client_secret = base64.b64decode(authorization[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return _error(401, "invalid_client", "malformed Basic credentials")
+    if not client_id or not client_secret:
+        return _error(401, "invalid_client", "client authentication is required")
+    client = services.clients.authenticate(client_id, client_secret)
+    if client is None:
+        return _error(401, "invalid_client", "unknown client or wrong secret")
+    access, ttl = services.tokens.issue(client.client_id, client.agency, client.agency_type, client.role)
+    return JSONResponse(TokenResponse(access_token=access, expires_in=ttl).model_dump(),
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.get("/.well-known/jwks.json")
+def jwks(services: ServicesDep) -> dict:
+    return services.tokens.public_jwks()

@@ -1,0 +1,144 @@
+"""Tokens: our own short-lived EdDSA JWTs (Authlib), or an external IdP via JWKS.
+
+Only asymmetric algorithms are accepted, fixed per issuer, so ``alg: none`` and
+HS/RS confusion (an HMAC keyed with a public key) fail before any claim is read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from linkage.config import Settings
+from linkage.errors import LinkageError
+
+from authlib.deprecate import AuthlibDeprecationWarning
+
+with warnings.catch_warnings():
+    # Authlib points to joserfc (its own successor); authlib.jose stays supported until 2.0.
+    warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
+    from authlib.jose import JsonWebKey, JsonWebToken, KeySet
+    from authlib.jose.errors import JoseError
+
+__all__ = ["AuthError", "TokenClaims", "TokenService"]
+
+OWN_ALG = "EdDSA"
+
+
+class AuthError(LinkageError):
+    """The token is missing, malformed, forged, expired or not for us: HTTP 401."""
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    client_id: str
+    agency: str
+    agency_type: str
+    role: str
+    issuer: str
+    token_id: str
+
+
+def _load_or_create_jwk(home: Path):
+    path = home / "keys" / "token_ed25519.jwk.json"
+    if path.exists():
+        return JsonWebKey.import_key(json.loads(path.read_text()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = JsonWebKey.generate_key("OKP", "Ed25519", is_private=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(key.as_dict(is_private=True)))
+    return key
+
+
+class TokenService:
+    def __init__(self, home: Path, settings: Settings) -> None:
+        self.settings = settings
+        self._key = _load_or_create_jwk(Path(home))
+        self.kid = self._key.as_dict()["kid"]
+        self._own = JsonWebToken([OWN_ALG])
+        self._external = JsonWebToken(settings.external_algorithms) if settings.jwks_url else None
+        self._jwks: tuple[float, KeySet] | None = None
+
+    def public_jwks(self) -> dict:
+        return {"keys": [{**self._key.as_dict(is_private=False), "alg": OWN_ALG, "use": "sig"}]}
+
+    def issue(self, client_id: str, agency: str, agency_type: str, role: str) -> tuple[str, int]:
+        now = int(time.time())
+        ttl = self.settings.token_ttl_seconds
+        claims = {"iss": self.settings.issuer, "aud": self.settings.audience, "sub": client_id,
+                  "iat": now, "nbf": now, "exp": now + ttl, "jti": secrets.token_hex(12),
+                  "agency": agency, "agency_type": agency_type, "role": role}
+        token = self._own.encode({"alg": OWN_ALG, "kid": self.kid, "typ": "JWT"}, claims, self._key)
+        return token.decode(), ttl
+
+    def _external_keys(self) -> KeySet:
+        if self._jwks and time.time() - self._jwks[0] < 300:
+            return self._jwks[1]
+        try:
+            resp = httpx.get(self.settings.jwks_url, timeout=5)
+            resp.raise_for_status()
+            keys = JsonWebKey.import_key_set(resp.json())
+        except (httpx.HTTPError, ValueError) as exc:
+            raise AuthError(f"identity provider keys unavailable: {exc}") from None
+        self._jwks = (time.time(), keys)
+        return keys
+
+    def verify(self, token: str) -> TokenClaims:
+        header = _unverified_header(token)
+        iss = _unverified_claim(token, "iss")
+        external = self._external is not None and iss == self.settings.external_issuer
+        if external:
+            jwt, key = self._external, self._external_keys()
+            options = {"iss": {"essential": True, "value": self.settings.external_issuer},
+                       "aud": {"essential": True, "value": self.settings.external_audience}}
+            allowed = set(self.settings.external_algorithms)
+        else:
+            jwt, key = self._own, self._key
+            options = {"iss": {"essential": True, "value": self.settings.issuer},
+                       "aud": {"essential": True, "value": self.settings.audience}}
+            allowed = {OWN_ALG}
+        if header.get("alg") not in allowed:
+            raise AuthError(f"token algorithm {header.get('alg')!r} is not accepted")
+        options.update({"exp": {"essential": True}, "sub": {"essential": True}})
+        try:
+            claims = jwt.decode(token, key, claims_options=options)
+            claims.validate(leeway=5)
+        except (JoseError, ValueError, TypeError) as exc:
+            raise AuthError(f"invalid token: {exc}") from None
+        prefix = "linkage_" if external else ""
+        try:
+            return TokenClaims(str(claims["sub"]), str(claims[f"{prefix}agency"]),
+                               str(claims[f"{prefix}agency_type"]), str(claims[f"{prefix}role"]),
+                               str(claims["iss"]), str(claims.get("jti", "")))
+        except KeyError as exc:
+            raise AuthError(f"token lacks the {exc.args[0]} claim") from None
+
+
+def _segment(token: str, index: int) -> dict[str, Any]:
+    import base64
+
+    try:
+        part = token.split(".")[index]
+        data = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        if not isinstance(data, dict):
+            raise ValueError
+        return data
+    except (IndexError, ValueError, UnicodeDecodeError):
+        raise AuthError("malformed token") from None
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    return _segment(token, 0)
+
+
+def _unverified_claim(token: str, name: str) -> Any:
+    return _segment(token, 1).get(name)

@@ -1,0 +1,74 @@
+"""Everything a request needs, opened once at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from linkage.api.clients import ClientRegistry
+from linkage.api.pseudonyms import Pseudonyms
+from linkage.api.security import TokenService
+from linkage.audit import AuditLog
+from linkage.config import Settings
+from linkage.consent import ConsentRegister
+from linkage.link.lookup import LookupIndex
+from linkage.link.run import resolve_aliases
+from linkage.policy import PolicyEngine
+from linkage.store import Store
+from linkage.store.schema import t
+from linkage.store.state import ServiceState
+
+__all__ = ["Services"]
+
+
+@dataclass
+class Services:
+    home: Path
+    settings: Settings
+    store: Store
+    state: ServiceState
+    clients: ClientRegistry
+    tokens: TokenService
+    policy: PolicyEngine
+    consents: ConsentRegister
+    pseudonyms: Pseudonyms
+    audit: AuditLog
+    lookup: LookupIndex | None
+    aliases: dict[str, str]
+
+    @classmethod
+    def open(cls, home: Path, settings: Settings, policy_dir: Path | None = None) -> Services:
+        key = settings.db_key.get_secret_value() if settings.db_key else None
+        store = Store(home, key=key, memory_limit=settings.memory_limit, threads=settings.threads)
+        state = ServiceState(home)
+        policy = PolicyEngine(policy_dir)
+        try:
+            lookup = LookupIndex(store)
+        except LookupError:
+            lookup = None
+        return cls(home, settings, store, state, ClientRegistry(state), TokenService(home, settings), policy,
+                   ConsentRegister(state, policy.categories), Pseudonyms(home, state),
+                   AuditLog(home, settings.audit_checkpoint_every), lookup, resolve_aliases(store))
+
+    _local = threading.local()
+
+    def cursor(self):
+        """A DuckDB connection for this thread: reads run in parallel without a lock."""
+        cur = getattr(self._local, "cur", None)
+        if cur is None:
+            cur = self.store.connection.cursor()
+            self._local.cur = cur
+        return cur
+
+    def child_exists(self, child_id: str) -> bool:
+        return bool(self.cursor().execute(f"SELECT 1 FROM {t('identity')} WHERE child_id = ? LIMIT 1",
+                                          [child_id]).fetchone())
+
+    def resolve(self, agency: str, pseudonym: str) -> str | None:
+        child = self.pseudonyms.resolve(agency, pseudonym)
+        return self.aliases.get(child, child) if child else None
+
+    def close(self) -> None:
+        self.audit.close()
+        self.store.close()

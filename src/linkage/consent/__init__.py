@@ -1,0 +1,5 @@
+"""The consent register, modelled on the FHIR Consent resource."""
+
+from linkage.consent.register import ConsentRecord, ConsentRegister, ConsentState
+
+__all__ = ["ConsentRecord", "ConsentRegister", "ConsentState"]

@@ -1,0 +1,179 @@
+"""Score one person's demographics against the linked population.
+
+Candidates come from an indexed blocking query (never a full relink). They
+are scored with the trained model through Splink's ``score_pairs``: Splink
+compiles the scoring SQL once, at start-up, and each lookup runs that SQL
+over its own two small TEMP tables, so concurrent lookups need no lock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+
+
+from linkage.connectors.ingest import CURRENT_RECORDS_SQL
+from linkage.link.engine import INPUT, LinkEngine
+from linkage.link.features import input_sql, name_keys_rows
+from linkage.store import Store
+from linkage.store.schema import t
+from linkage.validation import normalise_name
+
+__all__ = ["Candidate", "LookupIndex", "LookupQuery"]
+
+INDEX = "lookup_index"
+_BLOCKS = [("upn",), ("nhs_number",), ("dob", "forename_initial"), ("dob", "surname_initial"),
+           ("forename_canon", "surname"), ("forename_canon", "postcode"), ("dob", "postcode_district")]
+
+
+@dataclass
+class LookupQuery:
+    forename: str
+    surname: str
+    date_of_birth: date
+    postcode: str | None = None
+    upn: str | None = None
+    nhs_number: str | None = None
+    sex: str | None = None
+    middle_names: str | None = None
+    address: str | None = None
+
+
+@dataclass
+class Candidate:
+    child_id: str
+    match_probability: float
+    agreed: dict[str, str] = field(default_factory=dict)
+    disagreed: dict[str, str] = field(default_factory=dict)
+
+
+class LookupIndex:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        row = store.rows(f"SELECT settings_json FROM {t('model')} ORDER BY created_at DESC LIMIT 1")
+        if not row:
+            raise LookupError("no trained model yet: run `linkage link` first")
+        self.model = json.loads(row[0][0])
+        self.engine = LinkEngine(store, CURRENT_RECORDS_SQL)
+        con = store.connection
+        con.execute(f"CREATE OR REPLACE TABLE memory.{INDEX} AS SELECT l.*, i.child_id FROM memory.{INPUT} l "
+                    f"JOIN {t('identity')} i ON i.record_key = l.unique_id")
+        for cols in _BLOCKS:
+            con.execute(f"CREATE INDEX IF NOT EXISTS idx_{'_'.join(cols)} ON memory.{INDEX} ({', '.join(cols)})")
+        self.size = int(con.execute(f"SELECT count(*) FROM memory.{INDEX}").fetchone()[0])
+        self._levels = self._level_labels()
+        self._local = threading.local()
+        self._sql = self._compile()
+
+    # -- set-up ----------------------------------------------------------------
+    def _level_labels(self) -> dict[str, dict[int, tuple[str, bool]]]:
+        """gamma value -> (label, is evidence for a match) for every comparison."""
+        out = {}
+        for comp in self.model["comparisons"]:
+            levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+            out[comp["output_column_name"]] = {
+                len(levels) - 1 - i: (lv.get("label_for_charts", ""),
+                                      (lv.get("m_probability") or 0) > (lv.get("u_probability") or 1))
+                for i, lv in enumerate(levels)}
+        return out
+
+    def _cursor(self):
+        """A connection per thread, with its TEMP tables and prepared statements made once."""
+        cur = getattr(self._local, "cur", None)
+        if cur is None:
+            cur = self.store.connection.cursor()
+            cur.execute("USE memory")
+            cur.execute("CREATE TEMP TABLE lk_raw (record_key VARCHAR, source VARCHAR, forename_std VARCHAR, "
+                        "middle_names_std VARCHAR, surname_std VARCHAR, former_surname_std VARCHAR, "
+                        "preferred_forename_std VARCHAR, date_of_birth DATE, sex VARCHAR, postcode VARCHAR, "
+                        "address VARCHAR, upn VARCHAR, former_upn VARCHAR, nhs_number VARCHAR)")
+            cur.execute("CREATE TEMP TABLE lk_names (name VARCHAR, keys VARCHAR[], canon VARCHAR)")
+            cur.execute(f"CREATE TEMP TABLE lk_q AS SELECT * FROM memory.{INPUT} LIMIT 0")
+            cur.execute(f"CREATE TEMP TABLE lk_c_ids AS SELECT * FROM memory.{INDEX} LIMIT 0")
+            cur.execute("CREATE TEMP VIEW lk_c AS SELECT * EXCLUDE (child_id) FROM lk_c_ids")
+            cur.execute(f"PREPARE lk_features AS INSERT INTO lk_q {input_sql('SELECT * FROM lk_raw', 'lk_names')}")
+            branches = " UNION ".join(
+                f"SELECT * FROM memory.{INDEX} WHERE " + " AND ".join(f"{c} = ${self._param(c)}" for c in cols)
+                for cols in _BLOCKS)
+            self._block_sql = f"INSERT INTO lk_c_ids {branches}"
+            self._score_sql = (f"SELECT p.*, c.child_id FROM ({self._sql}) p "
+                               "JOIN lk_c_ids c ON c.unique_id = p.unique_id_r ORDER BY p.match_probability DESC")
+            self._local.cur = cur
+        return cur
+
+    _KEYS = ("upn", "nhs_number", "dob", "forename_initial", "surname_initial", "forename_canon", "surname",
+             "postcode", "postcode_district")
+
+    def _param(self, column: str) -> int:
+        return self._KEYS.index(column) + 1
+
+    def _compile(self) -> str:
+        """Run score_pairs once on real tables and keep the SQL Splink generated."""
+        con = self.store.connection
+        con.execute(f"CREATE OR REPLACE TABLE memory.lk_q AS SELECT * FROM memory.{INPUT} LIMIT 1")
+        con.execute(f"CREATE OR REPLACE TABLE memory.lk_c AS SELECT * EXCLUDE (child_id) FROM memory.{INDEX} LIMIT 2")
+        linker = self.engine.linker(json.dumps(self.model))
+        self.engine._tf()
+        captured: list[str] = []
+        db_api = self.engine.db_api
+        original = db_api._execute_sql_against_backend
+        db_api._execute_sql_against_backend = lambda sql: (captured.append(sql), original(sql))[1]
+        try:
+            q = db_api.table_to_splink_dataframe("lk_q", "lk_q")
+            c = db_api.table_to_splink_dataframe("lk_c", "lk_c")
+            result = linker.inference.score_pairs(q, c)
+        finally:
+            db_api._execute_sql_against_backend = original
+        result.drop_table_from_database_and_remove_from_cache()
+        create = next(s for s in reversed(captured) if s.lstrip().upper().startswith("CREATE TABLE"))
+        select = create[create.upper().index(" AS") + 3:]
+        con.execute("DROP TABLE memory.lk_q")
+        con.execute("DROP TABLE memory.lk_c")
+        return select
+
+    # -- per request -------------------------------------------------------------
+    def _query_table(self, cur, q: LookupQuery) -> tuple:
+        std = {n: normalise_name(v) for n, v in (("forename", q.forename), ("middle_names", q.middle_names),
+                                                  ("surname", q.surname))}
+        first = (std["forename"] or "").split(" ")[0]
+        cur.execute("DELETE FROM lk_raw")
+        cur.execute("DELETE FROM lk_names")
+        cur.execute("DELETE FROM lk_q")
+        cur.execute("INSERT INTO lk_raw VALUES ('query:1', 'query', ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, NULL, ?)",
+                    [std["forename"], std["middle_names"], std["surname"], q.date_of_birth, q.sex, q.postcode,
+                     q.address, q.upn, q.nhs_number])
+        cur.execute("INSERT INTO lk_names VALUES (?, ?, ?)", list(name_keys_rows([first])[0]))
+        cur.execute("EXECUTE lk_features")
+        return cur.execute(f"SELECT {', '.join(self._KEYS)} FROM lk_q").fetchone()
+
+    def _candidates(self, cur, keys: tuple) -> int:
+        cur.execute("DELETE FROM lk_c_ids")
+        cur.execute(self._block_sql, list(keys))
+        return cur.execute("SELECT count(*) FROM lk_c_ids").fetchone()[0]
+
+    def search(self, q: LookupQuery, limit: int = 10, min_probability: float = 0.05) -> list[Candidate]:
+        cur = self._cursor()
+        keys = self._query_table(cur, q)
+        if not self._candidates(cur, keys):
+            return []
+        res = cur.execute(self._score_sql)
+        cols = [d[0] for d in res.description]
+        best: dict[str, Candidate] = {}
+        for row in res.fetchall():
+            r = dict(zip(cols, row))
+            cid = r["child_id"]
+            if cid in best or r["match_probability"] < min_probability:
+                continue
+            cand = Candidate(cid, round(float(r["match_probability"]), 6))
+            for comp, levels in self._levels.items():
+                gamma = r.get(f"gamma_{comp}")
+                if gamma is None or gamma < 0:
+                    continue
+                label, positive = levels.get(int(gamma), ("", False))
+                (cand.agreed if positive else cand.disagreed)[comp] = label
+            best[cid] = cand
+        return list(best.values())[:limit]
+
+

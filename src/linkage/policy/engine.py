@@ -1,0 +1,110 @@
+"""Ask Cedar, per data category, whether a client may act for a purpose.
+
+The policy set and schema are parsed once; every answer carries the lawful
+bases of the permits that allowed it and the policy version (a hash of the
+policy text), which go into the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cedarpy
+import yaml
+
+from linkage.errors import ConfigError
+
+__all__ = ["Decision", "PolicyEngine", "Principal", "default_policy_dir"]
+
+
+def default_policy_dir() -> Path:
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[3] / "policies", here.parents[1] / "_defaults" / "policies"):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError("the policies directory is not installed")
+
+
+@dataclass(frozen=True)
+class Principal:
+    client_id: str
+    agency: str
+    agency_type: str
+    role: str
+
+
+@dataclass
+class Decision:
+    action: str
+    allowed: dict[str, str] = field(default_factory=dict)   # category -> lawful basis
+    denied: list[str] = field(default_factory=list)
+    policy_version: str = ""
+
+    @property
+    def any(self) -> bool:
+        return bool(self.allowed)
+
+    def bases(self) -> list[str]:
+        return sorted(set(self.allowed.values()))
+
+
+class PolicyEngine:
+    def __init__(self, directory: Path | None = None) -> None:
+        directory = Path(directory or default_policy_dir())
+        texts = [p.read_text(encoding="utf-8") for p in sorted(directory.glob("*.cedar"))]
+        if not texts:
+            raise ConfigError(f"no .cedar policies in {directory}")
+        text = "\n".join(texts)
+        schema_text = (directory / "schema.cedarschema").read_text(encoding="utf-8")
+        self.version = hashlib.sha256((text + schema_text).encode()).hexdigest()[:16]
+        try:
+            self._policies = cedarpy.PolicySet.from_str(text)
+            self._schema = cedarpy.Schema.from_str(schema_text)
+        except ValueError as exc:
+            raise ConfigError(f"policies in {directory} do not parse: {exc}") from None
+        validation = cedarpy.validate_policies(text, schema_text)
+        if not validation.validation_passed:
+            raise ConfigError(f"policies fail the schema: {[str(e) for e in validation.errors]}")
+        parsed = json.loads(cedarpy.policies_to_json_str(text))["staticPolicies"]
+        self._basis = {pid: p.get("annotations", {}).get("lawful_basis", "") for pid, p in parsed.items()}
+        self._basis.update({p["annotations"]["id"]: self._basis[pid] for pid, p in parsed.items()
+                            if "id" in p.get("annotations", {})})
+        self.categories: dict[str, dict] = yaml.safe_load((directory / "categories.yaml").read_text())
+        groups = sorted({c["group"] for c in self.categories.values()})
+        self._static_entities = (
+            [{"uid": {"type": "CategoryGroup", "id": g}, "attrs": {}, "parents": []} for g in groups]
+            + [{"uid": {"type": "Category", "id": cid}, "attrs": {"source": c["source"]},
+                "parents": [{"type": "CategoryGroup", "id": c["group"]}]} for cid, c in self.categories.items()])
+
+    def decide(self, principal: Principal, action: str, purpose: str,
+               categories: list[str] | None = None, consent: dict[str, bool] | None = None,
+               consent_denied: dict[str, bool] | None = None, break_glass: bool = False) -> Decision:
+        """One Cedar request per category, evaluated as a batch."""
+        categories = list(categories or self.categories)
+        consent, consent_denied = consent or {}, consent_denied or {}
+        entities = self._static_entities + [{
+            "uid": {"type": "Client", "id": principal.client_id},
+            "attrs": {"agency": principal.agency, "agency_type": principal.agency_type, "role": principal.role},
+            "parents": []}]
+        requests = [{
+            "principal": {"type": "Client", "id": principal.client_id},
+            "action": {"type": "Action", "id": action},
+            "resource": {"type": "Category", "id": cat},
+            "context": {"purpose": purpose, "consent": bool(consent.get(cat)),
+                        "consent_denied": bool(consent_denied.get(cat)), "break_glass": break_glass},
+        } for cat in categories]
+        results = cedarpy.is_authorized_batch(requests, self._policies, entities, self._schema)
+        decision = Decision(action, policy_version=self.version)
+        for cat, res in zip(categories, results):
+            if res.allowed:
+                bases = sorted({self._basis.get(r, "") for r in res.diagnostics.reasons} - {""})
+                decision.allowed[cat] = "; ".join(bases)
+            else:
+                decision.denied.append(cat)
+        return decision
+
+    def fields_for(self, categories) -> set[str]:
+        return {f for c in categories for f in self.categories[c]["fields"]}

@@ -1,0 +1,119 @@
+"""A child's joined record, assembled section by section.
+
+Each section belongs to one data category, so the API builds only the
+sections the policy allows: data that is withheld is never even queried.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from typing import Any, Callable
+
+from linkage.connectors.ingest import CURRENT_RECORDS_SQL
+from linkage.store.schema import t
+
+__all__ = ["SECTIONS", "child_records_sql", "build_sections"]
+
+
+def child_records_sql() -> str:
+    return (f"SELECT c.* FROM ({CURRENT_RECORDS_SQL}) c JOIN {t('identity')} i USING (record_key) "
+            "WHERE i.child_id = ?")
+
+
+def _rows(cur, sql: str, params: list) -> list[dict]:
+    res = cur.execute(sql, params)
+    cols = [d[0] for d in res.description]
+    return [dict(zip(cols, r)) for r in res.fetchall()]
+
+
+def _events(table: str, order: str) -> Callable:
+    def q(cur, child_id: str) -> list[dict]:
+        return _rows(cur, f"SELECT r.source, e.* EXCLUDE (record_key, extract_id) FROM {t(table)} e "
+                          f"JOIN ({child_records_sql()}) r ON r.record_key = e.record_key "
+                          f"AND r.extract_id = e.extract_id ORDER BY {order}", [child_id])
+    return q
+
+
+def demographics(cur, child_id: str) -> dict[str, Any]:
+    recs = _rows(cur, child_records_sql(), [child_id])
+    def common(field: str):
+        counts: dict = defaultdict(int)
+        for r in recs:
+            if r[field] is not None:
+                counts[r[field]] += 1
+        return max(counts, key=counts.get) if counts else None
+    return {"forename": common("forename"), "surname": common("surname"),
+            "date_of_birth": common("date_of_birth"), "sex": common("sex"),
+            "known_to": sorted({r["source"] for r in recs})}
+
+
+def addresses(cur, child_id: str) -> list[dict]:
+    return _rows(cur, f"SELECT source, postcode, address, extract_date AS as_of FROM ({child_records_sql()}) "
+                      "WHERE postcode IS NOT NULL OR address IS NOT NULL ORDER BY extract_date DESC, source",
+                 [child_id])
+
+
+def attendance(cur, child_id: str) -> list[dict]:
+    rows = _events("edu_attendance", "term")(cur, child_id)
+    years: dict[str, dict] = defaultdict(lambda: {"possible": 0, "authorised": 0, "unauthorised": 0})
+    for r in rows:
+        year = r["term"].split(" ")[0]
+        y = years[year]
+        y["possible"] += r["sessions_possible"] or 0
+        y["authorised"] += r["sessions_authorised"] or 0
+        y["unauthorised"] += r["sessions_unauthorised"] or 0
+    out = []
+    for year, y in sorted(years.items()):
+        rate = 1 - (y["authorised"] + y["unauthorised"]) / y["possible"] if y["possible"] else None
+        out.append({"academic_year": year, "sessions_possible": y["possible"],
+                    "sessions_authorised_absence": y["authorised"],
+                    "sessions_unauthorised_absence": y["unauthorised"],
+                    "attendance_rate": round(rate, 4) if rate is not None else None})
+    return out
+
+
+def sen(cur, child_id: str) -> dict[str, Any]:
+    rows = _events("edu_sen", "provision")(cur, child_id)
+    order = {"E": 2, "K": 1, "N": 0}
+    best = max((r["provision"] for r in rows), key=lambda p: order.get(p, -1), default=None)
+    return {"provision": best, "ehc_plan": best == "E"}
+
+
+def involvement(cur, child_id: str) -> dict[str, Any]:
+    known = bool(cur.execute(f"SELECT count(*) FROM ({child_records_sql()}) WHERE source = 'social_care'",
+                             [child_id]).fetchone()[0])
+    teams = _events("sc_allocation", "team")(cur, child_id)
+    return {"known_to_childrens_social_care": known,
+            "contacts": [{"team": r["team"], "telephone": r["contact"]} for r in teams]}
+
+
+def episodes(cur, child_id: str) -> dict[str, Any]:
+    return {"episodes": _events("sc_episode", "start_date")(cur, child_id),
+            "missing_episodes": _events("sc_missing", "start_date")(cur, child_id)}
+
+
+SECTIONS: dict[str, tuple[str, Callable]] = {
+    "identity.demographics": ("demographics", demographics),
+    "identity.address": ("addresses", addresses),
+    "education.enrolment": ("schools", _events("edu_enrolment", "entry_date")),
+    "education.attendance": ("attendance", attendance),
+    "education.exclusion": ("exclusions", _events("edu_exclusion", "start_date")),
+    "education.sen": ("sen", sen),
+    "social_care.involvement": ("social_care", involvement),
+    "social_care.episodes": ("social_care_episodes", episodes),
+    "health.gp": ("gp_registrations", _events("health_gp", "start_date")),
+    "health.contacts": ("health_contacts", _events("health_contact", "contact_date")),
+}
+
+
+def build_sections(cur, child_id: str, allowed: list[str]) -> dict[str, Any]:
+    """Only the allowed categories' sections are queried and returned."""
+    out: dict[str, Any] = {}
+    for cat in allowed:
+        if cat in SECTIONS:
+            name, fn = SECTIONS[cat]
+            out[name] = fn(cur, child_id)
+    return out
+
+

@@ -1,0 +1,330 @@
+"""The API end to end: a real uvicorn server on loopback, real tokens, real audit log."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+
+from apiserver import Server
+from conftest import EXTRACT_DATE
+from linkage.api.clients import ClientRegistry
+from linkage.connectors import ingest_file
+from linkage.link import run_link
+from linkage.store import Store
+from linkage.store.state import ServiceState
+
+pytestmark = pytest.mark.e2e
+
+ROLES = {
+    "ap": ("Oak AP Academy", "ap_school", "admissions"),
+    "dsl": ("Oak AP Academy", "ap_school", "designated_safeguarding_lead"),
+    "sw": ("Northshire Children's Services", "social_care", "social_worker"),
+    "support": ("Northshire Children's Services", "social_care", "business_support"),
+    "cme": ("Northshire Education", "la_education", "cme_officer"),
+    "nurse": ("Northshire Community Health", "health", "school_nurse"),
+    "dpo": ("Northshire Council", "dpo", "dpo"),
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, synth_month1):
+    home = tmp_path_factory.mktemp("api") / "data"
+    store = Store(home, memory_limit="2GB")
+    for source in ("education", "social_care", "health"):
+        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
+    run_link(store)
+    # A child known to all three agencies, with an allocated social care team.
+    row = store.rows("""
+        SELECT i.child_id FROM store.identity i JOIN store.records r USING (record_key)
+        GROUP BY i.child_id HAVING count(DISTINCT r.source) = 3 ORDER BY i.child_id LIMIT 1""")[0]
+    child = row[0]
+    demo = store.rows("""SELECT forename, surname, date_of_birth, postcode FROM store.records r
+        JOIN store.identity i USING (record_key) WHERE i.child_id = ? AND source = 'education' LIMIT 1""", [child])[0]
+    store.close()
+    registry = ClientRegistry(ServiceState(home))
+    creds = {k: registry.add(f"{k} client", *v) for k, v in ROLES.items()}
+    server = Server(home)
+    yield {"home": home, "server": server, "child": child, "demo": demo, "creds": creds}
+    server.stop()
+
+
+def token(world, who: str) -> str:
+    client, secret = world["creds"][who]
+    r = httpx.post(world["server"].url + "/oauth/token", data={"grant_type": "client_credentials"},
+                   auth=(client.client_id, secret))
+    assert r.status_code == 200, r.text
+    assert r.json()["expires_in"] <= 300
+    return r.json()["access_token"]
+
+
+def call(world, who: str, method: str, path: str, purpose: str, **kw) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token(world, who)}", "X-Purpose": purpose, **kw.pop("headers", {})}
+    return httpx.request(method, world["server"].url + path, headers=headers, timeout=30, **kw)
+
+
+def pseudonym(world, who: str, purpose: str) -> str:
+    f, s, dob, pc = world["demo"]
+    r = call(world, who, "POST", "/v1/lookup", purpose,
+             json={"forename": f, "surname": s, "date_of_birth": dob.isoformat(), "postcode": pc})
+    assert r.status_code == 200, r.text
+    best = r.json()["candidates"][0]
+    assert best["match_probability"] > 0.9 and best["agreed"]["dob"] == "exact"
+    return best["child_id"]
+
+
+def audit_lines(world) -> list[dict]:
+    return [json.loads(line) for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+
+
+# ---------------------------------------------------------------- who sees what
+
+EXPECTED_SECTIONS = {
+    ("ap", "admission"): {"demographics", "addresses", "schools", "attendance", "exclusions", "sen", "social_care"},
+    ("sw", "safeguarding"): {"demographics", "addresses", "schools", "attendance", "exclusions", "sen",
+                             "social_care", "social_care_episodes", "gp_registrations", "health_contacts"},
+    ("cme", "cme"): {"demographics", "addresses", "schools", "attendance", "exclusions", "sen",
+                     "social_care", "social_care_episodes", "gp_registrations"},
+    ("nurse", "care"): {"demographics", "addresses", "social_care", "gp_registrations", "health_contacts"},
+}
+
+
+@pytest.mark.parametrize("who,purpose", list(EXPECTED_SECTIONS), ids=[f"{w}-{p}" for w, p in EXPECTED_SECTIONS])
+def test_each_role_sees_exactly_its_allowed_sections(world, who, purpose):
+    ref = pseudonym(world, who, purpose)
+    r = call(world, who, "GET", f"/v1/children/{ref}", purpose)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body["sections"]) == EXPECTED_SECTIONS[(who, purpose)]
+    assert body["child_id"] == ref and world["child"] not in r.text      # never the canonical id
+    last = audit_lines(world)[-1]["entry"]                                  # durable before the response
+    assert last["request_id"] == r.headers["X-Request-ID"] and last["decision"] == "allow"
+    assert last["children"] == [world["child"]] and set(last["fields"]) == set(body["lawful_basis"])
+
+
+def test_ap_school_sees_education_history_and_social_care_contact(world):
+    ref = pseudonym(world, "ap", "admission")
+    body = call(world, "ap", "GET", f"/v1/children/{ref}", "admission").json()
+    assert body["sections"]["schools"] and body["sections"]["attendance"][0]["attendance_rate"] is not None
+    assert body["sections"]["social_care"]["known_to_childrens_social_care"] is True
+    assert body["sections"]["social_care"]["contacts"][0]["team"]
+    assert {"health.gp", "health.contacts", "social_care.episodes"} <= set(body["withheld"])
+    assert "public task" in body["lawful_basis"]["education.enrolment"]
+    assert "para 18" in body["lawful_basis"]["social_care.involvement"]
+
+
+def test_pseudonyms_differ_by_agency_and_do_not_cross(world):
+    ap = pseudonym(world, "ap", "admission")
+    sw = pseudonym(world, "sw", "safeguarding")
+    assert ap != sw and ap.startswith("P-") and sw.startswith("P-")
+    assert call(world, "sw", "GET", f"/v1/children/{ap}", "safeguarding").status_code == 404
+    assert pseudonym(world, "dsl", "admission") == ap                      # same agency, same form
+
+
+def test_policy_refusal_is_403_and_audited(world):
+    ref = pseudonym(world, "ap", "admission")
+    r = call(world, "ap", "GET", f"/v1/children/{ref}", "safeguarding")
+    assert r.status_code == 403
+    e = audit_lines(world)[-1]["entry"]
+    assert e["decision"] == "deny" and e["request_id"] == r.headers["X-Request-ID"] and e["fields"] == []
+    assert call(world, "support", "GET", "/v1/cme", "safeguarding").status_code == 403
+    assert call(world, "dpo", "POST", "/v1/lookup", "audit", json={
+        "forename": "A", "surname": "B", "date_of_birth": "2015-01-01"}).status_code == 403
+
+
+# ---------------------------------------------------------------- consent
+
+def test_consent_withdrawal_takes_effect_at_once(world):
+    ref = pseudonym(world, "ap", "admission")
+    before = call(world, "ap", "GET", f"/v1/children/{ref}", "admission").json()
+    assert "gp_registrations" not in before["sections"]
+    created = call(world, "ap", "POST", "/v1/consents", "admission", json={
+        "child_id": ref, "category": "health", "actor": "ap_school", "purpose": "admission",
+        "provision": "permit", "given_by": "parent", "given_on": date.today().isoformat()})
+    assert created.status_code == 201, created.text
+    consent = created.json()
+    assert consent["status"] == "active" and consent["child_id"] == ref
+    with_consent = call(world, "ap", "GET", f"/v1/children/{ref}", "admission").json()
+    assert {"gp_registrations", "health_contacts"} <= set(with_consent["sections"])
+    assert "consent" in with_consent["lawful_basis"]["health.gp"].lower()
+
+    sw_ref = pseudonym(world, "sw", "safeguarding")
+    withdrawn = call(world, "sw", "POST", f"/v1/consents/{consent['consent_id']}/withdraw", "safeguarding")
+    assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn"
+    after = call(world, "ap", "GET", f"/v1/children/{ref}", "admission").json()
+    assert "gp_registrations" not in after["sections"] and "health.gp" in after["withheld"]
+    sw = call(world, "sw", "GET", f"/v1/children/{sw_ref}", "safeguarding").json()
+    assert "gp_registrations" in sw["sections"] and "para 18" in sw["lawful_basis"]["health.gp"]
+
+
+def test_a_refusal_of_consent_blocks_sharing_except_for_safeguarding(world):
+    ref = pseudonym(world, "ap", "admission")
+    r = call(world, "ap", "POST", "/v1/consents", "admission", json={
+        "child_id": ref, "category": "education.sen", "actor": "ap_school", "purpose": "admission",
+        "provision": "deny", "given_by": "child", "given_on": date.today().isoformat()})
+    assert r.status_code == 201
+    body = call(world, "ap", "GET", f"/v1/children/{ref}", "admission").json()
+    assert "sen" not in body["sections"] and "education.sen" in body["withheld"]
+    call(world, "ap", "POST", f"/v1/consents/{r.json()['consent_id']}/withdraw", "admission")
+
+
+# ---------------------------------------------------------------- tokens
+
+def _b64(data: dict | bytes) -> str:
+    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _claims(world, **over) -> dict:
+    client = world["creds"]["sw"][0]
+    now = int(time.time())
+    return {"iss": "linkage", "aud": "linkage-api", "sub": client.client_id, "iat": now, "nbf": now,
+            "exp": now + 60, "agency": client.agency, "agency_type": "social_care", "role": "social_worker", **over}
+
+
+def _sign_own(world, claims: dict) -> str:
+    from linkage.api.security import JsonWebKey, JsonWebToken
+
+    key = JsonWebKey.import_key(json.loads((world["home"] / "keys" / "token_ed25519.jwk.json").read_text()))
+    return JsonWebToken(["EdDSA"]).encode({"alg": "EdDSA"}, claims, key).decode()
+
+
+def _forged_tokens(world) -> dict[str, str]:
+    import hashlib
+    import hmac
+
+    from linkage.api.security import JsonWebKey, JsonWebToken
+
+    stranger = JsonWebKey.generate_key("OKP", "Ed25519", is_private=True)
+    public = httpx.get(world["server"].url + "/.well-known/jwks.json").json()["keys"][0]
+    head = _b64({"alg": "HS256", "typ": "JWT"}) + "." + _b64(_claims(world))
+    hs = hmac.new(json.dumps(public).encode(), head.encode(), hashlib.sha256).digest()
+    good = _sign_own(world, _claims(world))
+    h, p, sig = good.split(".")
+    return {
+        "expired": _sign_own(world, _claims(world, exp=int(time.time()) - 120, iat=int(time.time()) - 600)),
+        "wrong audience": _sign_own(world, _claims(world, aud="another-service")),
+        "wrong issuer": _sign_own(world, _claims(world, iss="evil")),
+        "forged key": JsonWebToken(["EdDSA"]).encode({"alg": "EdDSA"}, _claims(world), stranger).decode(),
+        "alg none": _b64({"alg": "none", "typ": "JWT"}) + "." + _b64(_claims(world)) + ".",
+        "HS/RS confusion": head + "." + _b64(hs),
+        "tampered payload": h + "." + _b64(_claims(world, role="team_manager")) + "." + sig,
+        "garbage": "not.a.token",
+    }
+
+
+def test_own_signed_token_is_accepted(world):
+    r = httpx.get(world["server"].url + "/v1/cme", headers={
+        "Authorization": "Bearer " + _sign_own(world, _claims(world)), "X-Purpose": "cme"})
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["expired", "wrong audience", "wrong issuer", "forged key", "alg none",
+                                  "HS/RS confusion", "tampered payload", "garbage"])
+def test_bad_tokens_get_401(world, kind):
+    r = httpx.get(world["server"].url + "/v1/cme",
+                  headers={"Authorization": "Bearer " + _forged_tokens(world)[kind], "X-Purpose": "cme"})
+    assert r.status_code == 401, r.text
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_token_endpoint_refuses_bad_clients(world):
+    url = world["server"].url + "/oauth/token"
+    client, secret = world["creds"]["ap"]
+    assert httpx.post(url, data={"grant_type": "client_credentials"}, auth=(client.client_id, "wrong")).status_code == 401
+    assert httpx.post(url, data={"grant_type": "password"}, auth=(client.client_id, secret)).status_code == 400
+    ok = httpx.post(url, data={"grant_type": "client_credentials", "client_id": client.client_id,
+                               "client_secret": secret})
+    assert ok.status_code == 200 and ok.headers["Cache-Control"] == "no-store"
+
+
+# ---------------------------------------------------------------- views
+
+def test_cme_list_for_a_social_worker(world):
+    r = call(world, "sw", "GET", "/v1/cme?page=1&page_size=5", "cme")
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert page["total"] >= len(page["children"]) > 0
+    child = page["children"][0]
+    assert child["reason"] in {"never on a school roll", "off roll"}
+    assert child["addresses"] and all("as_of" in a for a in child["addresses"])
+    second = call(world, "sw", "GET", "/v1/cme?page=2&page_size=5", "cme").json()
+    assert {c["child_id"] for c in second["children"]}.isdisjoint({c["child_id"] for c in page["children"]})
+    filtered = call(world, "sw", "GET", "/v1/cme?known_to=social_care&min_age=10&max_age=16", "cme").json()
+    assert filtered["total"] <= page["total"]
+
+
+def test_lookup_reports_all_problems_at_once_and_refuses_oversized_bodies(world):
+    r = call(world, "ap", "POST", "/v1/lookup", "admission", json={
+        "forename": "=cmd|' /C calc'!A0", "surname": "", "date_of_birth": "1901-01-01", "upn": "A801200005001"})
+    assert r.status_code == 422
+    fields = {tuple(e["loc"])[-1] for e in r.json()["detail"]}
+    assert {"forename", "surname", "date_of_birth", "upn"} <= fields
+    assert "calc" not in r.text                                              # input is not echoed
+    big = call(world, "ap", "POST", "/v1/lookup", "admission",
+               content=b'{"forename": "' + b"a" * 200_000 + b'"}', headers={"content-type": "application/json"})
+    assert big.status_code == 413
+
+
+def test_break_glass_for_safeguarding_roles_only_and_flagged(world):
+    ref = pseudonym(world, "dsl", "admission")
+    just = "Child disclosed harm at the gate; need history before the strategy meeting."
+    refused = call(world, "ap", "POST", f"/v1/children/{ref}/break-glass", "safeguarding", json={"justification": just})
+    assert refused.status_code == 403
+    r = call(world, "dsl", "POST", f"/v1/children/{ref}/break-glass", "safeguarding", json={"justification": just})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["break_glass"] and "social_care_episodes" in body["sections"]
+    assert "Break-glass" in body["lawful_basis"]["social_care.episodes"]
+    flagged = call(world, "dpo", "GET", "/v1/audit?break_glass=true", "audit").json()
+    assert any(e["decision"] == "allow" and e["action"] == "view" for e in flagged["entries"])
+    reviews = call(world, "dpo", "GET", "/v1/audit/break-glass", "audit").json()
+    assert reviews[-1]["justification"] == just
+
+
+def test_dpo_search_subject_access_and_verify(world):
+    pseudonym(world, "ap", "admission")
+    r = call(world, "dpo", "GET", f"/v1/audit/subject/{world['child']}", "audit")
+    assert r.status_code == 200
+    seen = r.json()["entries"]
+    assert {e["agency_type"] for e in seen} >= {"ap_school", "social_care"}
+    assert all(world["child"] in e["child_id"] for e in seen)
+    q = call(world, "dpo", "GET", "/v1/audit?decision=deny&agency=Oak AP Academy", "audit").json()
+    assert q["total"] >= 1 and all(e["decision"] == "deny" for e in q["entries"])
+    v = call(world, "dpo", "GET", "/v1/audit/verify", "audit").json()
+    assert v["ok"] and v["entries"] > 10
+    assert call(world, "sw", "GET", "/v1/audit/verify", "audit").status_code == 403
+    cps = call(world, "dpo", "GET", "/v1/audit/checkpoints", "audit").json()
+    assert cps["checkpoints"] and "PUBLIC KEY" in cps["public_key_pem"]
+    raw = (world["home"] / "audit" / "log.jsonl").read_text()
+    f, s, dob, pc = world["demo"]
+    assert f not in raw and s not in raw and pc not in raw                 # no raw personal data
+
+
+def test_openapi_fuzzing_gives_no_server_errors(world):
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_url(world["server"].url + "/openapi.json")
+    headers = {"Authorization": "Bearer " + token(world, "sw"), "X-Purpose": "safeguarding"}
+    failures, exercised = [], {}
+    for result in schema.get_all_operations():
+        op = result.ok()
+
+        @settings(max_examples=12, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=op.as_strategy())
+        def run(case):
+            response = case.call(base_url=world["server"].url, headers={**headers, **(case.headers or {})})
+            exercised[op.label] = exercised.get(op.label, 0) + 1
+            if response.status_code >= 500:
+                failures.append((op.label, response.status_code, response.text[:200]))
+
+        run()
+    assert failures == []
+    assert len(exercised) >= 12 and sum(exercised.values()) >= 12 * 5, exercised

@@ -1,0 +1,47 @@
+"""Every policy test in policies/tests is a request with its expected decision."""
+
+import pytest
+import yaml
+
+from conftest import REPO
+from linkage.policy import PolicyEngine, Principal
+
+CASES = yaml.safe_load((REPO / "policies" / "tests" / "decisions.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return PolicyEngine()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_policy_decision(engine, case):
+    p = Principal("client-1", "Test Agency", case["principal"]["agency_type"], case["principal"]["role"])
+    ctx = case["context"]
+    d = engine.decide(p, case["action"], ctx["purpose"], [case["resource"]],
+                      consent={case["resource"]: ctx.get("consent", False)},
+                      consent_denied={case["resource"]: ctx.get("consent_denied", False)},
+                      break_glass=ctx.get("break_glass", False))
+    assert ("Allow" if d.any else "Deny") == case["expect"]
+    if "basis" in case:
+        assert case["basis"].lower() in d.allowed[case["resource"]].lower()
+
+
+def test_policy_version_changes_with_text(tmp_path):
+    a = PolicyEngine()
+    for f in (REPO / "policies").iterdir():
+        if f.is_file():
+            (tmp_path / f.name).write_text(f.read_text())
+    (tmp_path / "extra.cedar").write_text('@id("x")\nforbid (principal, action, resource) when { context.purpose == "nothing" };\n')
+    assert PolicyEngine(tmp_path).version != a.version
+
+
+def test_policies_that_break_the_schema_are_refused(tmp_path):
+    from linkage.errors import ConfigError
+
+    for f in (REPO / "policies").iterdir():
+        if f.is_file():
+            (tmp_path / f.name).write_text(f.read_text())
+    (tmp_path / "bad.cedar").write_text('permit (principal, action, resource) when { principal.shoe_size > 3 };\n')
+    with pytest.raises(ConfigError):
+        PolicyEngine(tmp_path)
