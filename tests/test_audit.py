@@ -1,0 +1,133 @@
+"""The audit log catches every kind of tampering and says where."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from linkage.audit import AuditLog
+from linkage.audit.log import _hash, canonical_json
+from linkage.cli import app
+
+
+def make_log(tmp_path, n=12, every=5) -> AuditLog:
+    log = AuditLog(tmp_path, checkpoint_every=every)
+    for i in range(n):
+        log.append({"request_id": f"r{i}", "client_id": "c", "action": "view", "children": [f"C-{i}"],
+                    "decision": "allow"})
+    return log
+
+
+def lines(log):
+    return log.path.read_text().splitlines()
+
+
+def write(log, rows):
+    log.path.write_text("\n".join(rows) + "\n")
+
+
+def test_intact_log_verifies_and_is_durable(tmp_path):
+    log = make_log(tmp_path)
+    assert log.verify() == []
+    assert len(log.checkpoints()) == 2                 # every 5 entries
+    reopened = AuditLog(tmp_path)                       # continues the chain after a restart
+    reopened.append({"request_id": "after", "client_id": "c", "action": "view", "decision": "allow"})
+    assert reopened.verify() == [] and len(reopened.entries()) == 13
+
+
+def test_edited_entry_is_found(tmp_path):
+    log = make_log(tmp_path)
+    rows = lines(log)
+    rec = json.loads(rows[3])
+    rec["entry"]["decision"] = "deny"
+    rows[3] = canonical_json(rec)
+    write(log, rows)
+    found = log.verify()
+    assert any(f.line == 4 and "edited" in f.problem for f in found)
+
+
+def test_deleted_entry_is_found(tmp_path):
+    log = make_log(tmp_path)
+    rows = lines(log)
+    del rows[6]
+    write(log, rows)
+    found = log.verify()
+    assert any(f.line == 7 and "deleted" in f.problem for f in found)
+
+
+def test_inserted_entry_is_found(tmp_path):
+    log = make_log(tmp_path)
+    rows = lines(log)
+    fake = json.loads(rows[2])
+    fake["entry"]["request_id"] = "invented"
+    fake["hash"] = _hash(fake["prev"], fake["entry"])
+    rows.insert(3, canonical_json(fake))
+    write(log, rows)
+    found = log.verify()
+    assert any(f.line == 4 for f in found)
+
+
+def test_reordered_entries_are_found(tmp_path):
+    log = make_log(tmp_path)
+    rows = lines(log)
+    rows[4], rows[5] = rows[5], rows[4]
+    write(log, rows)
+    found = log.verify()
+    assert any(f.line == 5 and "expected seq 5" in f.problem for f in found)
+
+
+def test_rewritten_chain_is_caught_by_signed_checkpoints(tmp_path):
+    """An attacker who edits an entry and recomputes every later hash still fails."""
+    log = make_log(tmp_path)
+    rows = [json.loads(r) for r in lines(log)]
+    rows[1]["entry"]["decision"] = "deny"
+    prev = rows[0]["hash"]
+    for rec in rows[1:]:
+        rec["prev"] = prev
+        rec["hash"] = prev = _hash(prev, rec["entry"])
+    write(log, [canonical_json(r) for r in rows])
+    found = log.verify()
+    assert found and all("checkpoint" in f.problem for f in found)
+
+
+def test_truncation_is_caught_by_an_exported_checkpoint(tmp_path):
+    log = make_log(tmp_path, n=8, every=100)
+    held_by_dpo = log.checkpoint()
+    rows = lines(log)
+    write(log, rows[:5])
+    log.checkpoints_path.unlink()                       # the attacker removes local checkpoints too
+    found = log.verify([held_by_dpo])
+    assert any("missing" in f.problem for f in found)
+
+
+def test_forged_checkpoint_signature_is_found(tmp_path):
+    log = make_log(tmp_path, n=5, every=5)
+    cps = log.checkpoints()
+    cps[0]["hash"] = "f" * 64
+    log.checkpoints_path.write_text(canonical_json(cps[0]) + "\n")
+    assert any("signature" in f.problem for f in log.verify())
+
+
+@pytest.mark.parametrize("tamper", ["edit", "delete"])
+def test_cli_audit_verify_exits_non_zero_and_says_where(tmp_path, tamper):
+    log = make_log(tmp_path)
+    rows = lines(log)
+    if tamper == "edit":
+        rows[2] = rows[2].replace('"allow"', '"deny"')
+    else:
+        del rows[2]
+    write(log, rows)
+    result = CliRunner().invoke(app, ["audit", "verify", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "line 3" in result.output
+
+
+def test_cli_exports_checkpoints_that_verify(tmp_path):
+    make_log(tmp_path)
+    out = tmp_path / "cp.json"
+    runner = CliRunner()
+    assert runner.invoke(app, ["audit", "checkpoints", str(out), "--data-dir", str(tmp_path)]).exit_code == 0
+    result = runner.invoke(app, ["audit", "verify", "--checkpoint", str(out), "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0 and "intact" in result.output
