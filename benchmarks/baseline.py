@@ -18,7 +18,7 @@ def plain_splink(frames: dict[str, pd.DataFrame], threshold: float = 0.95) -> di
     import duckdb
 
     con = duckdb.connect()
-    con.execute("SET memory_limit = '6GB'")
+    con.execute("SET memory_limit = '4GB'")
     db_api = DuckDBAPI(connection=con)
     settings = SettingsCreator(
         link_type="link_and_dedupe",

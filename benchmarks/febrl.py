@@ -37,7 +37,7 @@ def _records(name: str, df: pd.DataFrame) -> pd.DataFrame:
 
 def link_febrl_with_linkage_model(a: pd.DataFrame, b: pd.DataFrame, threshold: float = 0.95) -> dict[str, str]:
     con = duckdb.connect()
-    con.execute("SET memory_limit = '6GB'")
+    con.execute("SET memory_limit = '4GB'")
     frame = pd.concat([_records("a", a), _records("b", b)], ignore_index=True)
     for col in ("middle_names_std", "former_surname_std", "preferred_forename_std", "sex", "upn", "former_upn"):
         frame[col] = frame[col].astype("string")

@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".linkage"), description="Data directory.")
     # Production supplies the key from a secret store; otherwise one is made on first run.
     db_key: SecretStr | None = None
-    memory_limit: str = "6GB"
+    memory_limit: str = "4GB"
     threads: int | None = None
     match_threshold: float = Field(default=0.95, gt=0.5, lt=1.0)
     review_lower: float = Field(default=0.5, gt=0.0, lt=1.0)

@@ -16,8 +16,8 @@ from linkage.link.lookup import LookupIndex
 from linkage.link.run import resolve_aliases
 from linkage.policy import PolicyEngine
 from linkage.store import Store
-from linkage.store.schema import t
 from linkage.store.state import ServiceState
+from linkage.views.tables import materialise
 
 __all__ = ["Services"]
 
@@ -47,6 +47,7 @@ class Services:
             lookup = LookupIndex(store)
         except LookupError:
             lookup = None
+        materialise(store.connection)
         return cls(home, settings, store, state, ClientRegistry(state), TokenService(home, settings), policy,
                    ConsentRegister(state, policy.categories), Pseudonyms(home, state),
                    AuditLog(home, settings.audit_checkpoint_every), lookup, resolve_aliases(store))
@@ -62,7 +63,7 @@ class Services:
         return cur
 
     def child_exists(self, child_id: str) -> bool:
-        return bool(self.cursor().execute(f"SELECT 1 FROM {t('identity')} WHERE child_id = ? LIMIT 1",
+        return bool(self.cursor().execute("SELECT 1 FROM memory.serve_records WHERE child_id = ? LIMIT 1",
                                           [child_id]).fetchone())
 
     def resolve(self, agency: str, pseudonym: str) -> str | None:

@@ -166,7 +166,8 @@ DETERMINISTIC_RULES = [
 # Error rates are learnt where an identifier anchors the pair: records sharing a
 # UPN or NHS number are the same child, and twins never share one. Blocking on
 # date of birth alone would teach the model that twins are typo'd duplicates.
-TRAINING_SESSIONS = [block_on("upn"), block_on("nhs_number"), block_on("forename_canon", "surname")]
+# The last session is bounded by birth year so its pairs grow linearly with the population.
+TRAINING_SESSIONS = [block_on("upn"), block_on("nhs_number"), block_on("forename_canon", "surname", "dob_year")]
 FALLBACK_SESSIONS = [block_on("dob", "postcode")]
 
 

@@ -43,7 +43,7 @@ def httpfs_extension_path() -> str:
 class Store:
     """Owns the connection. Splink borrows ``connection`` for its in-memory work."""
 
-    def __init__(self, home: Path, key: str | None = None, memory_limit: str = "6GB",
+    def __init__(self, home: Path, key: str | None = None, memory_limit: str = "4GB",
                  threads: int | None = None, read_only: bool = False) -> None:
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
@@ -64,7 +64,14 @@ class Store:
         try:
             con.execute(f"ATTACH '{path}' AS {DB} (ENCRYPTION_KEY '{key}'{mode})")
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open {path}: {exc}. Is the key right?") from None
+            text = str(exc)
+            if "lock" in text.lower():
+                hint = "another linkage process (a server, or a link run) is using this data directory"
+            elif "key" in text.lower() or "encrypt" in text.lower() or "magic" in text.lower():
+                hint = "the database key does not match (check LINKAGE_DB_KEY or keys/db.key)"
+            else:
+                hint = "see the error above"
+            raise StoreError(f"cannot open {path}: {hint}. ({text.splitlines()[0]})") from None
         if not read_only:
             for ddl in all_ddl():
                 con.execute(ddl)

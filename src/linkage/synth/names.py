@@ -1,13 +1,16 @@
 """Name frequencies for children in England: popular names common, a long tail rare.
 
 Popularity-ranked given names and surnames (public aggregate statistics, no
-person's data); weights follow a Zipf curve over the rank, and Faker's en_GB
-lists supply the long tail.
+person's data). Weights follow a Zipf curve over the rank, scaled so the most
+popular names have roughly their real shares (about 3% of boys are Oliver or
+Muhammad; about 1.3% of people are Smith), and Faker's name lists for the
+communities of modern England (British, Irish, South Asian, Polish, Romanian,
+Lithuanian, Italian, Portuguese, Turkish, Nigerian and more) supply the tail.
 """
 
 from __future__ import annotations
 
-from faker.providers.person.en_GB import Provider as _FakerGB
+import importlib
 
 __all__ = ["BOYS", "GIRLS", "SURNAMES", "weighted"]
 
@@ -38,13 +41,24 @@ Russell Barker Fisher Stevens Jenkins Murray Dixon Harvey O'Brien O'Connor Nowak
 Okafor Adeyemi Nguyen""".split()
 
 
-def _zipf(names: list[str], exponent: float = 0.9, scale: float = 1.0) -> dict[str, float]:
-    return {n: scale / (rank ** exponent) for rank, n in enumerate(names, start=1)}
+_LOCALES = ("en_GB", "en_IE", "en_IN", "pl_PL", "ro_RO", "lt_LT", "it_IT", "pt_PT", "tr_TR", "yo_NG", "en_US")
 
 
-def weighted(head: list[str], tail: list[str], tail_share: float) -> dict[str, float]:
+def _faker_names(attribute: str) -> list[str]:
+    names: list[str] = []
+    for loc in _LOCALES:
+        provider = importlib.import_module(f"faker.providers.person.{loc}").Provider
+        names.extend(getattr(provider, attribute, ()) or ())
+    return [n for n in dict.fromkeys(names) if n.replace("-", "").replace("'", "").isalpha()]
+
+
+def _zipf(names: list[str], exponent: float) -> dict[str, float]:
+    return {n: 1 / (rank ** exponent) for rank, n in enumerate(names, start=1)}
+
+
+def weighted(head: list[str], tail: list[str], tail_share: float, exponent: float) -> dict[str, float]:
     """Head names Zipf-weighted; tail names share ``tail_share`` of the mass evenly."""
-    weights = _zipf(head)
+    weights = _zipf(head, exponent)
     head_mass = sum(weights.values())
     extra = [n for n in dict.fromkeys(tail) if n not in weights]
     if extra:
@@ -53,6 +67,6 @@ def weighted(head: list[str], tail: list[str], tail_share: float) -> dict[str, f
     return weights
 
 
-BOYS = weighted(_BOYS, list(_FakerGB.first_names_male), 0.15)
-GIRLS = weighted(_GIRLS, list(_FakerGB.first_names_female), 0.15)
-SURNAMES = weighted(_SURNAMES, list(_FakerGB.last_names), 0.45)
+BOYS = weighted(_BOYS, _faker_names("first_names_male"), 0.4, 0.5)
+GIRLS = weighted(_GIRLS, _faker_names("first_names_female"), 0.4, 0.5)
+SURNAMES = weighted(_SURNAMES, _faker_names("last_names"), 0.8, 0.6)

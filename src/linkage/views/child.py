@@ -10,15 +10,13 @@ from collections import defaultdict
 
 from typing import Any, Callable
 
-from linkage.connectors.ingest import CURRENT_RECORDS_SQL
-from linkage.store.schema import t
+from linkage.views.tables import STORE, Tables
 
-__all__ = ["SECTIONS", "child_records_sql", "build_sections"]
+__all__ = ["SECTIONS", "build_sections", "child_records_sql"]
 
 
-def child_records_sql() -> str:
-    return (f"SELECT c.* FROM ({CURRENT_RECORDS_SQL}) c JOIN {t('identity')} i USING (record_key) "
-            "WHERE i.child_id = ?")
+def child_records_sql(tables: Tables = STORE) -> str:
+    return f"SELECT * FROM {tables.records} WHERE child_id = ?"
 
 
 def _rows(cur, sql: str, params: list) -> list[dict]:
@@ -28,15 +26,15 @@ def _rows(cur, sql: str, params: list) -> list[dict]:
 
 
 def _events(table: str, order: str) -> Callable:
-    def q(cur, child_id: str) -> list[dict]:
-        return _rows(cur, f"SELECT r.source, e.* EXCLUDE (record_key, extract_id) FROM {t(table)} e "
-                          f"JOIN ({child_records_sql()}) r ON r.record_key = e.record_key "
+    def q(cur, child_id: str, tables: Tables = STORE) -> list[dict]:
+        return _rows(cur, f"SELECT r.source, e.* EXCLUDE (record_key, extract_id) FROM {tables.event(table)} e "
+                          f"JOIN ({child_records_sql(tables)}) r ON r.record_key = e.record_key "
                           f"AND r.extract_id = e.extract_id ORDER BY {order}", [child_id])
     return q
 
 
-def demographics(cur, child_id: str) -> dict[str, Any]:
-    recs = _rows(cur, child_records_sql(), [child_id])
+def demographics(cur, child_id: str, tables: Tables = STORE) -> dict[str, Any]:
+    recs = _rows(cur, child_records_sql(tables), [child_id])
     def common(field: str):
         counts: dict = defaultdict(int)
         for r in recs:
@@ -48,14 +46,14 @@ def demographics(cur, child_id: str) -> dict[str, Any]:
             "known_to": sorted({r["source"] for r in recs})}
 
 
-def addresses(cur, child_id: str) -> list[dict]:
-    return _rows(cur, f"SELECT source, postcode, address, extract_date AS as_of FROM ({child_records_sql()}) "
+def addresses(cur, child_id: str, tables: Tables = STORE) -> list[dict]:
+    return _rows(cur, f"SELECT source, postcode, address, extract_date AS as_of FROM ({child_records_sql(tables)}) "
                       "WHERE postcode IS NOT NULL OR address IS NOT NULL ORDER BY extract_date DESC, source",
                  [child_id])
 
 
-def attendance(cur, child_id: str) -> list[dict]:
-    rows = _events("edu_attendance", "term")(cur, child_id)
+def attendance(cur, child_id: str, tables: Tables = STORE) -> list[dict]:
+    rows = _events("edu_attendance", "term")(cur, child_id, tables)
     years: dict[str, dict] = defaultdict(lambda: {"possible": 0, "authorised": 0, "unauthorised": 0})
     for r in rows:
         year = r["term"].split(" ")[0]
@@ -73,24 +71,24 @@ def attendance(cur, child_id: str) -> list[dict]:
     return out
 
 
-def sen(cur, child_id: str) -> dict[str, Any]:
-    rows = _events("edu_sen", "provision")(cur, child_id)
+def sen(cur, child_id: str, tables: Tables = STORE) -> dict[str, Any]:
+    rows = _events("edu_sen", "provision")(cur, child_id, tables)
     order = {"E": 2, "K": 1, "N": 0}
     best = max((r["provision"] for r in rows), key=lambda p: order.get(p, -1), default=None)
     return {"provision": best, "ehc_plan": best == "E"}
 
 
-def involvement(cur, child_id: str) -> dict[str, Any]:
-    known = bool(cur.execute(f"SELECT count(*) FROM ({child_records_sql()}) WHERE source = 'social_care'",
+def involvement(cur, child_id: str, tables: Tables = STORE) -> dict[str, Any]:
+    known = bool(cur.execute(f"SELECT count(*) FROM ({child_records_sql(tables)}) WHERE source = 'social_care'",
                              [child_id]).fetchone()[0])
-    teams = _events("sc_allocation", "team")(cur, child_id)
+    teams = _events("sc_allocation", "team")(cur, child_id, tables)
     return {"known_to_childrens_social_care": known,
             "contacts": [{"team": r["team"], "telephone": r["contact"]} for r in teams]}
 
 
-def episodes(cur, child_id: str) -> dict[str, Any]:
-    return {"episodes": _events("sc_episode", "start_date")(cur, child_id),
-            "missing_episodes": _events("sc_missing", "start_date")(cur, child_id)}
+def episodes(cur, child_id: str, tables: Tables = STORE) -> dict[str, Any]:
+    return {"episodes": _events("sc_episode", "start_date")(cur, child_id, tables),
+            "missing_episodes": _events("sc_missing", "start_date")(cur, child_id, tables)}
 
 
 SECTIONS: dict[str, tuple[str, Callable]] = {
@@ -107,13 +105,13 @@ SECTIONS: dict[str, tuple[str, Callable]] = {
 }
 
 
-def build_sections(cur, child_id: str, allowed: list[str]) -> dict[str, Any]:
+def build_sections(cur, child_id: str, allowed: list[str], tables: Tables = STORE) -> dict[str, Any]:
     """Only the allowed categories' sections are queried and returned."""
     out: dict[str, Any] = {}
     for cat in allowed:
         if cat in SECTIONS:
             name, fn = SECTIONS[cat]
-            out[name] = fn(cur, child_id)
+            out[name] = fn(cur, child_id, tables)
     return out
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.store import Store
-from linkage.store.schema import t
+from linkage.views.tables import STORE, Tables
 
 __all__ = ["cme_children", "cme_page", "cme_sql"]
 
 
 def cme_sql(on: date, min_age: int = 5, max_age: int = 16, absent_days: int | None = None,
-            known_to: str | None = None) -> tuple[str, list]:
+            known_to: str | None = None, tables: Tables = STORE) -> tuple[str, list]:
     """SQL listing child_id, reason; ages are completed years on ``on``."""
     known_filter = "source IN ('social_care', 'health')" if known_to in (None, "any") else "source = ?"
     params: list = [on, on]
@@ -27,13 +26,12 @@ def cme_sql(on: date, min_age: int = 5, max_age: int = 16, absent_days: int | No
         absent_sql = f"""
 UNION ALL
 SELECT l.child_id, 'no attendance this term' FROM linked l
-JOIN {t('edu_attendance')} a ON a.record_key = l.record_key AND a.extract_id = l.extract_id
+JOIN {tables.event('edu_attendance')} a ON a.record_key = l.record_key AND a.extract_id = l.extract_id
 WHERE a.sessions_possible > 0
   AND a.sessions_possible - a.sessions_authorised - a.sessions_unauthorised <= 0
   AND a.sessions_authorised + a.sessions_unauthorised >= ?"""
     sql = f"""
-WITH cur AS ({CURRENT_RECORDS_SQL}),
-linked AS (SELECT i.child_id, c.* FROM cur c JOIN {t('identity')} i USING (record_key)),
+WITH linked AS (SELECT * FROM {tables.records}),
 ages AS (
   SELECT child_id,
          date_diff('year', max(date_of_birth), ?::DATE)
@@ -42,7 +40,7 @@ ages AS (
 ),
 open_enrolment AS (
   SELECT DISTINCT l.child_id FROM linked l
-  JOIN {t('edu_enrolment')} e ON e.record_key = l.record_key AND e.extract_id = l.extract_id
+  JOIN {tables.event('edu_enrolment')} e ON e.record_key = l.record_key AND e.extract_id = l.extract_id
   WHERE e.leaving_date IS NULL OR e.leaving_date > ?
 ),
 known AS (SELECT DISTINCT child_id FROM linked WHERE {known_filter}),
@@ -71,36 +69,37 @@ def cme_children(store: Store, on: date) -> list[str]:
     return [r[0] for r in store.rows(sql, params)]
 
 
-def cme_page(cur, on: date, page: int, page_size: int, **filters) -> tuple[int, list[tuple[str, str]]]:
-    sql, params = cme_sql(on, **filters)
+def cme_page(cur, on: date, page: int, page_size: int, tables: Tables = STORE,
+             **filters) -> tuple[int, list[tuple[str, str]]]:
+    sql, params = cme_sql(on, tables=tables, **filters)
     total = cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
     rows = cur.execute(f"{sql} LIMIT ? OFFSET ?", params + [page_size, (page - 1) * page_size]).fetchall()
     return total, [(r[0], r[1]) for r in rows]
 
 
-def last_school(cur, child_id: str) -> dict | None:
+def last_school(cur, child_id: str, tables: Tables = STORE) -> dict | None:
     from linkage.views.child import child_records_sql
 
-    row = cur.execute(f"""SELECT e.urn, e.entry_date, e.leaving_date FROM {t('edu_enrolment')} e
-        JOIN ({child_records_sql()}) r ON r.record_key = e.record_key AND r.extract_id = e.extract_id
+    row = cur.execute(f"""SELECT e.urn, e.entry_date, e.leaving_date FROM {tables.event('edu_enrolment')} e
+        JOIN ({child_records_sql(tables)}) r ON r.record_key = e.record_key AND r.extract_id = e.extract_id
         ORDER BY coalesce(e.leaving_date, DATE '9999-12-31') DESC, e.entry_date DESC LIMIT 1""",
                       [child_id]).fetchone()
     return {"urn": row[0], "entry_date": row[1], "leaving_date": row[2]} if row else None
 
 
-def latest_contact(cur, child_id: str) -> dict | None:
+def latest_contact(cur, child_id: str, tables: Tables = STORE) -> dict | None:
     from linkage.views.child import child_records_sql
 
     row = cur.execute(f"""
-        WITH r AS ({child_records_sql()}),
+        WITH r AS ({child_records_sql(tables)}),
         c AS (
-          SELECT 'social_care' AS agency, 'referral' AS kind, referral_date AS on_date FROM {t('sc_referral')} x
+          SELECT 'social_care' AS agency, 'referral' AS kind, referral_date AS on_date FROM {tables.event('sc_referral')} x
             JOIN r USING (record_key, extract_id)
-          UNION ALL SELECT 'social_care', 'missing episode', start_date FROM {t('sc_missing')} x
+          UNION ALL SELECT 'social_care', 'missing episode', start_date FROM {tables.event('sc_missing')} x
             JOIN r USING (record_key, extract_id)
-          UNION ALL SELECT 'health', coalesce(contact_type, 'contact'), contact_date FROM {t('health_contact')} x
+          UNION ALL SELECT 'health', coalesce(contact_type, 'contact'), contact_date FROM {tables.event('health_contact')} x
             JOIN r USING (record_key, extract_id)
-          UNION ALL SELECT 'education', 'enrolment', coalesce(leaving_date, entry_date) FROM {t('edu_enrolment')} x
+          UNION ALL SELECT 'education', 'enrolment', coalesce(leaving_date, entry_date) FROM {tables.event('edu_enrolment')} x
             JOIN r USING (record_key, extract_id)
         )
         SELECT agency, kind, on_date FROM c WHERE on_date IS NOT NULL ORDER BY on_date DESC LIMIT 1""",

@@ -11,6 +11,7 @@ from linkage.api.deps import Caller, PurposeHeader, ServicesDep, audit_and_autho
 from linkage.api.schemas import CmeChild, CmePage
 from linkage.views.child import SECTIONS
 from linkage.views.cme import cme_page, last_school, latest_contact
+from linkage.views.tables import MEMORY
 
 router = APIRouter(prefix="/v1", tags=["children missing education"])
 _DETAIL = ["identity.address", "education.enrolment", "health.gp"]
@@ -30,7 +31,7 @@ def cme(request: Request, services: ServicesDep, caller: Caller, purpose: Purpos
     or not attending; with every last known address, last school, GP and latest contact."""
     listing = audit_and_authorise(services, request, caller, purpose, "list_cme", ["identity.address"])
     when = on or date.today()
-    total, rows = cme_page(services.cursor(), when, page, page_size, min_age=min_age, max_age=max_age,
+    total, rows = cme_page(services.cursor(), when, page, page_size, MEMORY, min_age=min_age, max_age=max_age,
                            absent_days=absent_days, known_to=known_to)
     cur = services.cursor()
     out, fields, bases = [], set(), set(listing.bases())
@@ -39,12 +40,12 @@ def cme(request: Request, services: ServicesDep, caller: Caller, purpose: Purpos
         d = services.policy.decide(caller, "view", purpose, _DETAIL, consent.permit, consent.deny)
         item = CmeChild(child_id=services.pseudonyms.form(caller.agency, child_id), reason=reason)
         if "identity.address" in d.allowed:
-            item.addresses = SECTIONS["identity.address"][1](cur, child_id)
+            item.addresses = SECTIONS["identity.address"][1](cur, child_id, MEMORY)
         if "education.enrolment" in d.allowed:
-            item.last_school = last_school(cur, child_id)
-            item.latest_contact = latest_contact(cur, child_id)
+            item.last_school = last_school(cur, child_id, MEMORY)
+            item.latest_contact = latest_contact(cur, child_id, MEMORY)
         if "health.gp" in d.allowed:
-            item.gp_practice = SECTIONS["health.gp"][1](cur, child_id)
+            item.gp_practice = SECTIONS["health.gp"][1](cur, child_id, MEMORY)
         fields |= set(d.allowed)
         bases |= set(d.bases())
         out.append(item)

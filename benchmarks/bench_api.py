@@ -1,0 +1,144 @@
+"""Benchmark the API: lookup and child-view latency and throughput, with audit on.
+
+    python benchmarks/bench_api.py --data-dir bench-out/synth-540000-42/ours --clients 8 --seconds 60
+
+``--data-dir`` is a linked data directory (bench_link.py leaves one per run);
+without it, ``--children N`` builds one. The server is the real ``linkage
+serve`` on loopback; N asynchronous clients each loop lookup -> child view
+until the time is up. Prints p50/p95/p99 per endpoint, requests per second,
+errors, and whether audit entries equal requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def build(children: int, work: Path) -> Path:
+    from linkage.connectors import ingest_file
+    from linkage.link import run_link
+    from linkage.store import Store
+    from linkage.synth import synthesise
+
+    manifest = synthesise(children, 42, work / "extracts")
+    store = Store(work / "data")
+    for s in ("education", "social_care", "health"):
+        ingest_file(store, s, work / "extracts" / f"{s}.csv", extract_date=date.fromisoformat(manifest["extract_date"]))
+    run_link(store)
+    store.close()
+    return work / "data"
+
+
+def sample_queries(home: Path, n: int) -> list[dict]:
+    from linkage.store import Store
+
+    store = Store(home, read_only=True)
+    rows = store.rows(f"SELECT forename, surname, date_of_birth, postcode FROM store.records "
+                      f"WHERE source = 'education' USING SAMPLE {n} ROWS")
+    store.close()
+    out = []
+    for f, s, dob, pc in rows:
+        q = {"forename": f, "surname": s, "date_of_birth": dob.isoformat()}
+        if pc:
+            q["postcode"] = pc
+        out.append(q)
+    return out
+
+
+async def client_loop(url: str, token: str, queries: list[dict], until: float, stats: dict) -> None:
+    headers = {"Authorization": f"Bearer {token}", "X-Purpose": "admission"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
+        while time.perf_counter() < until:
+            q = random.choice(queries)
+            t = time.perf_counter()
+            r = await http.post("/v1/lookup", json=q)
+            stats["lookup"].append((time.perf_counter() - t) * 1000)
+            stats["requests"] += 1
+            if r.status_code != 200:
+                stats["errors"].append(r.status_code)
+                continue
+            cands = r.json()["candidates"]
+            if not cands:
+                continue
+            t = time.perf_counter()
+            v = await http.get(f"/v1/children/{cands[0]['child_id']}")
+            stats["child"].append((time.perf_counter() - t) * 1000)
+            stats["requests"] += 1
+            if v.status_code != 200:
+                stats["errors"].append(v.status_code)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", type=Path)
+    ap.add_argument("--children", type=int, default=20000)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--work", type=Path, default=Path("bench-out/api"))
+    args = ap.parse_args()
+
+    from apiserver import Server
+    from linkage.api.clients import ClientRegistry
+    from linkage.store.state import ServiceState
+
+    home = args.data_dir or build(args.children, args.work)
+    client, secret = ClientRegistry(ServiceState(home)).add("bench", "Bench AP Academy", "ap_school", "admissions")
+    queries = sample_queries(home, 2000)
+    log = home / "audit" / "log.jsonl"
+    before = len(log.read_text().splitlines()) if log.exists() else 0
+    t0 = time.perf_counter()
+    server = Server(home)
+    print(f"server ready in {time.perf_counter() - t0:.1f}s over {home}")
+    try:
+        token = httpx.post(server.url + "/oauth/token", data={"grant_type": "client_credentials"},
+                           auth=(client.client_id, secret)).json()["access_token"]
+        stats = {"lookup": [], "child": [], "errors": [], "requests": 0}
+        # Warm-up, not measured, and its audit entries are counted separately.
+        warm = {"lookup": [], "child": [], "errors": [], "requests": 0}
+        asyncio.run(client_loop(server.url, token, queries, time.perf_counter() + 3, warm))
+        start = time.perf_counter()
+        until = start + args.seconds
+
+        async def run_all():
+            await asyncio.gather(*(client_loop(server.url, token, queries, until, stats)
+                                   for _ in range(args.clients)))
+
+        asyncio.run(run_all())
+        elapsed = time.perf_counter() - start
+    finally:
+        server.stop()
+    after = len(log.read_text().splitlines())
+    audited = after - before - warm["requests"]
+    print(f"\n{args.clients} concurrent clients for {elapsed:.0f}s, audit on")
+    print(f"{'endpoint':14}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+    for name, key in (("POST lookup", "lookup"), ("GET child", "child")):
+        v = stats[key]
+        print(f"{name:14}{len(v):>7}{_percentile(v, .5):>9.1f}{_percentile(v, .95):>9.1f}{_percentile(v, .99):>9.1f}")
+    print(f"throughput: {stats['requests'] / elapsed:.0f} requests/s; errors: {len(stats['errors'])}"
+          f"{' ' + str(sorted(set(stats['errors']))) if stats['errors'] else ''}")
+    print(f"audit entries added: {audited} for {stats['requests']} requests "
+          f"({'equal' if audited == stats['requests'] else 'MISMATCH'})")
+
+
+
+if __name__ == "__main__":
+    main()
