@@ -92,12 +92,14 @@ class LookupIndex:
             cur.execute("CREATE TEMP TABLE lk_names (name VARCHAR, keys VARCHAR[], canon VARCHAR)")
             cur.execute(f"CREATE TEMP TABLE lk_q AS SELECT * FROM memory.{INPUT} LIMIT 0")
             cur.execute(f"CREATE TEMP TABLE lk_c_ids AS SELECT * FROM memory.{INDEX} LIMIT 0")
-            cur.execute("CREATE TEMP VIEW lk_c AS SELECT * EXCLUDE (child_id) FROM lk_c_ids")
+            cur.execute(f"CREATE TEMP TABLE lk_c AS SELECT * FROM memory.{INPUT} LIMIT 0")
             cur.execute(f"PREPARE lk_features AS INSERT INTO lk_q {input_sql('SELECT * FROM lk_raw', 'lk_names')}")
             branches = " UNION ".join(
                 f"SELECT * FROM memory.{INDEX} WHERE " + " AND ".join(f"{c} = ${self._param(c)}" for c in cols)
                 for cols in _BLOCKS)
             self._block_sql = f"INSERT INTO lk_c_ids {branches}"
+            # Not PREPAREd: DuckDB 1.4.4 returns corrupt strings from a prepared plan
+            # over TEMP tables refilled after preparation.
             self._score_sql = (f"SELECT p.*, c.child_id FROM ({self._sql}) p "
                                "JOIN lk_c_ids c ON c.unique_id = p.unique_id_r ORDER BY p.match_probability DESC")
             self._local.cur = cur
@@ -150,8 +152,10 @@ class LookupIndex:
 
     def _candidates(self, cur, keys: tuple) -> int:
         cur.execute("DELETE FROM lk_c_ids")
+        cur.execute("DELETE FROM lk_c")
         cur.execute(self._block_sql, list(keys))
-        return cur.execute("SELECT count(*) FROM lk_c_ids").fetchone()[0]
+        cur.execute("INSERT INTO lk_c SELECT * EXCLUDE (child_id) FROM lk_c_ids")
+        return cur.execute("SELECT count(*) FROM lk_c").fetchone()[0]
 
     def search(self, q: LookupQuery, limit: int = 10, min_probability: float = 0.05) -> list[Candidate]:
         cur = self._cursor()

@@ -60,9 +60,19 @@ class Population:
     month: int
 
 
+_CUMULATIVE: dict[int, tuple[list[str], list[float]]] = {}
+
+
 def _pick(rng: random.Random, weights: dict[str, float]) -> str:
-    names = list(weights)
-    return rng.choices(names, weights=list(weights.values()))[0]
+    """A name drawn by frequency; the cumulative table is built once per name table."""
+    table = _CUMULATIVE.get(id(weights))
+    if table is None:
+        names, cum, total = list(weights), [], 0.0
+        for w in weights.values():
+            total += w
+            cum.append(total)
+        table = _CUMULATIVE[id(weights)] = (names, cum)
+    return rng.choices(table[0], cum_weights=table[1])[0]
 
 
 def _distinct_forename(rng: random.Random, table: dict[str, float], taken: list[str]) -> str:
