@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from linkage.errors import ConfigError
 from linkage.model import EVENT_TYPES, SOURCES, PersonRecord
+from linkage.resources import defaults_dir
 
 __all__ = ["EventMapping", "Mapping", "default_mapping_path", "load_mapping"]
 
@@ -67,16 +68,8 @@ class Mapping(BaseModel):
         return list(dict.fromkeys(cols))
 
 
-def _defaults_dir() -> Path:
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[3] / "connectors", here.parents[1] / "_defaults" / "connectors"):
-        if candidate.is_dir():
-            return candidate
-    raise ConfigError("the default connector mappings are not installed")
-
-
 def default_mapping_path(source: str) -> Path:
-    return _defaults_dir() / f"{source}.yaml"
+    return defaults_dir("connectors") / f"{source}.yaml"
 
 
 def load_mapping(path: Path) -> Mapping:

@@ -16,16 +16,13 @@ import cedarpy
 import yaml
 
 from linkage.errors import ConfigError
+from linkage.resources import defaults_dir
 
 __all__ = ["Decision", "PolicyEngine", "Principal", "default_policy_dir"]
 
 
 def default_policy_dir() -> Path:
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[3] / "policies", here.parents[1] / "_defaults" / "policies"):
-        if candidate.is_dir():
-            return candidate
-    raise ConfigError("the policies directory is not installed")
+    return defaults_dir("policies")
 
 
 @dataclass(frozen=True)
