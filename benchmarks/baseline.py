@@ -13,7 +13,7 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 __all__ = ["plain_splink"]
 
 
-def plain_splink(frames: dict[str, pd.DataFrame], threshold: float = 0.95) -> dict[str, str]:
+def plain_splink(frames: dict[str, pd.DataFrame], threshold: float = 0.5) -> dict[str, str]:
     """frames: source -> columns unique_id, forename, surname, dob (date), postcode. Returns id -> cluster."""
     import duckdb
 
@@ -40,7 +40,7 @@ def plain_splink(frames: dict[str, pd.DataFrame], threshold: float = 0.95) -> di
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("forename", "surname"))
-    pred = linker.inference.predict(threshold_match_probability=0.5)
+    pred = linker.inference.predict(threshold_match_probability=threshold)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, threshold)
     out = con.execute(f"SELECT unique_id, cluster_id FROM {clusters.physical_name}").fetchall()
     return {str(u): str(c) for u, c in out}

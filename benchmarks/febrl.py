@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import duckdb
 import pandas as pd
 
+from linkage.link.cluster import constrained_clusters
 from linkage.link.engine import LinkEngine
 from linkage.validation import normalise_name
 
@@ -35,7 +36,7 @@ def _records(name: str, df: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def link_febrl_with_linkage_model(a: pd.DataFrame, b: pd.DataFrame, threshold: float = 0.95) -> dict[str, str]:
+def link_febrl_with_linkage_model(a: pd.DataFrame, b: pd.DataFrame, threshold: float = 0.5) -> dict[str, str]:
     con = duckdb.connect()
     con.execute("SET memory_limit = '4GB'")
     frame = pd.concat([_records("a", a), _records("b", b)], ignore_index=True)
@@ -46,6 +47,8 @@ def link_febrl_with_linkage_model(a: pd.DataFrame, b: pd.DataFrame, threshold: f
     engine = LinkEngine(SimpleNamespace(connection=con), "SELECT * FROM febrl_records", link_type="link_only",
                          postcode_is_area=True)
     engine.linker(engine.train())
-    edges = engine.predict_full(0.5)
-    clusters = engine.cluster(edges, threshold)
-    return dict(zip(clusters["record_key"], clusters["cluster_id"].astype(str)))
+    edges = engine.predict_full(threshold)
+    # FEBRL's social security ids carry typos, so they are evidence, not constraints.
+    clusters, _ = constrained_clusters(engine.nodes(), zip(edges["unique_id_l"], edges["unique_id_r"],
+                                                           edges["match_weight"]))
+    return clusters

@@ -23,8 +23,10 @@ class Settings(BaseSettings):
     db_key: SecretStr | None = None
     memory_limit: str = "4GB"
     threads: int | None = None
-    match_threshold: float = Field(default=0.95, gt=0.5, lt=1.0)
-    review_lower: float = Field(default=0.5, gt=0.0, lt=1.0)
+    # Linked when more likely than not the same child, unless a safeguarding
+    # constraint (twin signature, conflicting NHS number or UPN) forbids it.
+    match_threshold: float = Field(default=0.5, ge=0.5, lt=1.0)
+    review_lower: float = Field(default=0.2, gt=0.0, lt=1.0)
 
     # --- API -------------------------------------------------------------
     host: str = "127.0.0.1"

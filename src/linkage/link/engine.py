@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 from splink import DuckDBAPI, Linker
-from splink.clustering import cluster_pairwise_predictions_at_threshold
 from splink.internals.exceptions import EMTrainingException
 
 from linkage.link import spec
@@ -148,22 +147,24 @@ class LinkEngine:
         pred.drop_table_from_database_and_remove_from_cache()
         return df
 
-    # -- clustering ----------------------------------------------------------
-    def cluster(self, edges: pd.DataFrame, threshold: float) -> pd.DataFrame:
-        """Connected components over edges at or above the threshold: record_key, cluster_id."""
-        nodes = self.db_api.register(INPUT, table_name=f"cluster_nodes_{self._tag}")
-        edges = edges[~edges["guarded"].astype(bool)] if "guarded" in edges else edges
-        edf = self.db_api.register(edges[["unique_id_l", "unique_id_r", "match_probability"]]
-                                   if not edges.empty else pd.DataFrame(
-            {"unique_id_l": pd.Series(dtype=str), "unique_id_r": pd.Series(dtype=str),
-             "match_probability": pd.Series(dtype=float)}), table_name=f"cluster_edges_{self._tag}")
-        clusters = cluster_pairwise_predictions_at_threshold(
-            nodes, edf, self.db_api, node_id_column_name="unique_id",
-            threshold_match_probability=threshold)
-        out = self.con.execute(
-            f"SELECT unique_id AS record_key, cluster_id FROM {clusters.physical_name}").df()
-        clusters.drop_table_from_database_and_remove_from_cache()
-        return out
+    # -- clustering inputs ---------------------------------------------------
+    def identifiers(self) -> dict[str, dict[str, str | None]]:
+        """Each record's NHS number and UPN, the UPN mapped to the root of its history."""
+        rows = self.con.execute(f"SELECT unique_id, nhs_number, upn, former_upn FROM memory.{INPUT}").fetchall()
+        history: dict[str, str] = {}
+
+        def root(u: str) -> str:
+            while history.get(u, u) != u:
+                u = history[u]
+            return u
+
+        for _, _, upn, former in rows:
+            if upn and former and root(upn) != root(former):
+                history[root(upn)] = root(former)
+        return {k: {"nhs": nhs, "upn": root(upn) if upn else None} for k, nhs, upn, _ in rows}
+
+    def nodes(self) -> list[str]:
+        return [r[0] for r in self.con.execute(f"SELECT unique_id FROM memory.{INPUT}").fetchall()]
 
     def hashes(self) -> pd.DataFrame:
         return self.con.execute("SELECT record_key, content_sha FROM memory.link_hash").df()

@@ -18,7 +18,10 @@ from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError
 from linkage.identity import assign_ids
 from linkage.link.engine import LinkEngine
+from linkage.link.cluster import constrained_clusters
 from linkage.link.guards import GUARD_REASON
+
+REFUSED_REASON = "not linked: would put two different NHS numbers, UPNs or twins in one child"
 from linkage.store import Store
 from linkage.store.schema import t
 
@@ -64,7 +67,7 @@ def _load_model(store: Store) -> tuple[str | None, str | None]:
     return (row[0][0], row[0][1]) if row else (None, None)
 
 
-def run_link(store: Store, threshold: float = 0.95, lower: float = 0.5, full: bool = False,
+def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: bool = False,
              retrain: bool = False, step: Callable[[str], None] = lambda s: None) -> RunResult:
     if not lower < threshold:
         raise LinkageError("the review band's lower bound must be below the match threshold")
@@ -109,20 +112,29 @@ def run_link(store: Store, threshold: float = 0.95, lower: float = 0.5, full: bo
         scored = n
 
     step("clustering")
-    clusters = engine.cluster(edges, threshold)
+    edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
+    linkable = edges[(edges["match_probability"] >= threshold) & ~edges["guarded"]]
+    cluster_of, refused = constrained_clusters(
+        engine.nodes(),
+        zip(linkable["unique_id_l"], linkable["unique_id_r"], linkable["match_weight"]),
+        zip(edges.loc[edges["guarded"], "unique_id_l"], edges.loc[edges["guarded"], "unique_id_r"]),
+        engine.identifiers())
     aliases = resolve_aliases(store)
     previous = {k: aliases.get(c, c) for k, c in store.rows(
         f"SELECT record_key, child_id FROM {t('identity')}")}
     order = dict(store.rows(f"SELECT child_id, created_run FROM {t('child_ids')}"))
-    assignment = assign_ids(dict(zip(clusters["record_key"], clusters["cluster_id"].astype(str))),
-                            previous, order)
+    assignment = assign_ids(cluster_of, previous, order)
 
     step("saving")
-    edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
+    refused_set = set(refused)
     uncertain = (edges["match_probability"] >= lower) & (edges["match_probability"] < threshold)
     guarded = edges["guarded"] & (edges["match_probability"] >= threshold)
-    band = edges[uncertain | guarded].assign(reason=lambda d: [
-        GUARD_REASON if g else "uncertain match" for g in d["guarded"]]).drop(columns="guarded")
+    was_refused = pd.Series([(l, r) in refused_set for l, r in zip(edges["unique_id_l"], edges["unique_id_r"])],
+                            index=edges.index, dtype=bool)
+    band = edges[uncertain | guarded | was_refused].assign(reason=[
+        GUARD_REASON if g else (REFUSED_REASON if f else "uncertain match")
+        for g, f in zip(edges["guarded"][uncertain | guarded | was_refused],
+                        was_refused[uncertain | guarded | was_refused])]).drop(columns="guarded")
     with store.transaction():
         run_id = store.next_id(t("runs"), "run_id")
         now = _now()

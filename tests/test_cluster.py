@@ -1,0 +1,42 @@
+"""Constrained clustering: twins and conflicting identifiers never share a cluster."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linkage.link.cluster import constrained_clusters
+
+
+def test_chain_through_a_third_record_is_refused_for_twins():
+    # A's school record links to A's and to B's GP records (Ella/Bella); A and B are twins.
+    edges = [("edu_a", "gp_a", 30.0), ("edu_a", "gp_b", 20.0), ("edu_b", "gp_b", 30.0)]
+    clusters, refused = constrained_clusters(["edu_a", "gp_a", "gp_b", "edu_b"], edges, [("edu_a", "edu_b")])
+    assert clusters["edu_a"] == clusters["gp_a"] and clusters["edu_b"] == clusters["gp_b"]
+    assert clusters["edu_a"] != clusters["edu_b"] and refused == [("edu_a", "gp_b")]
+
+
+def test_clusters_holding_different_nhs_numbers_never_merge():
+    ids = {"h1": {"nhs": "1"}, "h2": {"nhs": "2"}, "s": {"nhs": None, "upn": "U"}}
+    clusters, refused = constrained_clusters(["h1", "h2", "s"], [("h1", "s", 10.0), ("s", "h2", 9.0)], (), ids)
+    assert clusters["h1"] == clusters["s"] != clusters["h2"] and refused == [("s", "h2")]
+
+
+def test_strongest_edges_win():
+    ids = {"a": {"upn": "X"}, "b": {"upn": "Y"}}
+    clusters, _ = constrained_clusters(["a", "b", "c"], [("a", "c", 5.0), ("b", "c", 25.0)], (), ids)
+    assert clusters["b"] == clusters["c"] != clusters["a"]
+
+
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9), st.floats(-5, 40)), max_size=40),
+       st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), max_size=6),
+       st.dictionaries(st.integers(0, 9), st.sampled_from(["n1", "n2", "n3"]), max_size=6))
+def test_no_cluster_ever_holds_a_cannot_link_pair_or_two_nhs_numbers(edges, apart, nhs):
+    nodes = [str(i) for i in range(10)]
+    e = [(str(a), str(b), w) for a, b, w in edges if a != b]
+    cl = [(str(a), str(b)) for a, b in apart if a != b]
+    ids = {str(k): {"nhs": v} for k, v in nhs.items()}
+    clusters, _ = constrained_clusters(nodes, e, cl, ids)
+    assert all(clusters[a] != clusters[b] for a, b in cl)
+    by_cluster = {}
+    for node, v in ids.items():
+        by_cluster.setdefault(clusters[node], set()).add(v["nhs"])
+    assert all(len(v) == 1 for v in by_cluster.values())
