@@ -28,6 +28,15 @@ _BLOCKS = [("upn",), ("nhs_number",), ("dob", "forename_initial"), ("dob", "surn
            ("forename_canon", "surname"), ("forename_canon", "postcode"), ("dob", "postcode_district")]
 
 
+def _key_expr(rule: int, cols: tuple[str, ...]) -> str:
+    return f"'{rule}|' || concat_ws('|', {', '.join(f'CAST({c} AS VARCHAR)' for c in cols)})"
+
+
+_QUERY_KEYS = " UNION ALL ".join(
+    f"SELECT {_key_expr(i, cols)} FROM lk_q WHERE {' AND '.join(f'{c} IS NOT NULL' for c in cols)}"
+    for i, cols in enumerate(_BLOCKS))
+
+
 @dataclass
 class LookupQuery:
     forename: str
@@ -60,8 +69,14 @@ class LookupIndex:
         con = store.connection
         con.execute(f"CREATE OR REPLACE TABLE memory.{INDEX} AS SELECT l.*, i.child_id FROM memory.{INPUT} l "
                     f"JOIN {t('identity')} i ON i.record_key = l.unique_id")
-        for cols in _BLOCKS:
-            con.execute(f"CREATE INDEX IF NOT EXISTS idx_{'_'.join(cols)} ON memory.{INDEX} ({', '.join(cols)})")
+        # One indexed key column ("rule|value|value") answers every blocking rule with a
+        # single IN-list index scan; multi-column predicates would scan the table.
+        con.execute(f"CREATE OR REPLACE TABLE memory.lookup_keys AS "
+                    + " UNION ALL ".join(f"SELECT {_key_expr(i, cols)} AS k, unique_id FROM memory.{INDEX} "
+                                         f"WHERE {' AND '.join(f'{c} IS NOT NULL' for c in cols)}"
+                                         for i, cols in enumerate(_BLOCKS)))
+        con.execute("CREATE INDEX IF NOT EXISTS lookup_keys_k ON memory.lookup_keys (k)")
+        con.execute(f"CREATE INDEX IF NOT EXISTS lookup_index_uid ON memory.{INDEX} (unique_id)")
         self.size = int(con.execute(f"SELECT count(*) FROM memory.{INDEX}").fetchone()[0])
         self._levels = self._level_labels()
         self._local = threading.local()
@@ -94,22 +109,12 @@ class LookupIndex:
             cur.execute(f"CREATE TEMP TABLE lk_c_ids AS SELECT * FROM memory.{INDEX} LIMIT 0")
             cur.execute(f"CREATE TEMP TABLE lk_c AS SELECT * FROM memory.{INPUT} LIMIT 0")
             cur.execute(f"PREPARE lk_features AS INSERT INTO lk_q {input_sql('SELECT * FROM lk_raw', 'lk_names')}")
-            branches = " UNION ".join(
-                f"SELECT * FROM memory.{INDEX} WHERE " + " AND ".join(f"{c} = ${self._param(c)}" for c in cols)
-                for cols in _BLOCKS)
-            self._block_sql = f"INSERT INTO lk_c_ids {branches}"
             # Not PREPAREd: DuckDB 1.4.4 returns corrupt strings from a prepared plan
             # over TEMP tables refilled after preparation.
             self._score_sql = (f"SELECT p.*, c.child_id FROM ({self._sql}) p "
                                "JOIN lk_c_ids c ON c.unique_id = p.unique_id_r ORDER BY p.match_probability DESC")
             self._local.cur = cur
         return cur
-
-    _KEYS = ("upn", "nhs_number", "dob", "forename_initial", "surname_initial", "forename_canon", "surname",
-             "postcode", "postcode_district")
-
-    def _param(self, column: str) -> int:
-        return self._KEYS.index(column) + 1
 
     def _compile(self) -> str:
         """Run score_pairs once on real tables and keep the SQL Splink generated."""
@@ -148,12 +153,16 @@ class LookupIndex:
                      q.address, q.upn, q.nhs_number])
         cur.execute("INSERT INTO lk_names VALUES (?, ?, ?)", list(name_keys_rows([first])[0]))
         cur.execute("EXECUTE lk_features")
-        return cur.execute(f"SELECT {', '.join(self._KEYS)} FROM lk_q").fetchone()
+        return tuple(r[0] for r in cur.execute(_QUERY_KEYS).fetchall())
 
     def _candidates(self, cur, keys: tuple) -> int:
         cur.execute("DELETE FROM lk_c_ids")
         cur.execute("DELETE FROM lk_c")
-        cur.execute(self._block_sql, list(keys))
+        if not keys:
+            return 0
+        cur.execute(f"INSERT INTO lk_c_ids SELECT * FROM memory.{INDEX} WHERE unique_id IN "
+                    f"(SELECT unique_id FROM memory.lookup_keys WHERE k IN ({', '.join('?' for _ in keys)}))",
+                    list(keys))
         cur.execute("INSERT INTO lk_c SELECT * EXCLUDE (child_id) FROM lk_c_ids")
         return cur.execute("SELECT count(*) FROM lk_c").fetchone()[0]
 
