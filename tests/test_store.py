@@ -36,6 +36,7 @@ def test_no_name_from_the_data_appears_in_the_database_file(tmp_path, synth_mont
 
 def test_key_is_created_with_0600_and_a_wrong_key_is_refused(tmp_path):
     Store(tmp_path / "k", memory_limit="1GB").close()
+    assert ((tmp_path / "k").stat().st_mode & 0o777) == 0o700
     key = tmp_path / "k" / "keys" / "db.key"
     assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
     with pytest.raises(StoreError, match="key"):

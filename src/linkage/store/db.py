@@ -46,7 +46,9 @@ class Store:
     def __init__(self, home: Path, key: str | None = None, memory_limit: str = "4GB",
                  threads: int | None = None, read_only: bool = False) -> None:
         self.home = Path(home)
-        self.home.mkdir(parents=True, exist_ok=True)
+        if not self.home.exists():
+            self.home.mkdir(parents=True)
+            os.chmod(self.home, 0o700)  # keys, audit log and service state live here
         key = key or os.environ.get("LINKAGE_DB_KEY") or load_or_create_key(self.home, "db.key")
         tmp = self.home / "tmp"
         tmp.mkdir(exist_ok=True)
