@@ -15,7 +15,8 @@ from datetime import date
 
 
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
-from linkage.link.engine import INPUT, LinkEngine
+from linkage.link.engine import INPUT, TF_COLUMNS, LinkEngine
+from linkage.link.scoring import FastScorer
 from linkage.link.features import input_sql, name_keys_rows
 from linkage.store import Store
 from linkage.store.schema import t
@@ -81,6 +82,13 @@ class LookupIndex:
         self._levels = self._level_labels()
         self._local = threading.local()
         self._sql = self._compile()
+        tf = {}
+        for col in TF_COLUMNS:
+            sdf = self.engine.linker().table_management.compute_tf_table(col)
+            tf[col] = dict(con.execute(f'SELECT "{col}", "tf_{col}" FROM {sdf.physical_name}').fetchall())
+        self.scorer = FastScorer(self.engine.linker(), tf)
+        columns = [r[0] for r in con.execute(f"DESCRIBE memory.{INPUT}").fetchall()]
+        self._fast_sql = self.scorer.pair_sql(columns, "lk_q", "lk_c_ids", extra=", r.child_id")
 
     # -- set-up ----------------------------------------------------------------
     def _level_labels(self) -> dict[str, dict[int, tuple[str, bool]]]:
@@ -166,11 +174,16 @@ class LookupIndex:
         cur.execute("INSERT INTO lk_c SELECT * EXCLUDE (child_id) FROM lk_c_ids")
         return cur.execute("SELECT count(*) FROM lk_c").fetchone()[0]
 
-    def search(self, q: LookupQuery, limit: int = 10, min_probability: float = 0.05) -> list[Candidate]:
+    def search(self, q: LookupQuery, limit: int = 10, min_probability: float = 0.05,
+               reference: bool = False) -> list[Candidate]:
+        """Candidates, best first. ``reference=True`` scores through Splink's own
+        compiled ``score_pairs`` SQL instead of the fast path (tests compare the two)."""
         cur = self._cursor()
         keys = self._query_table(cur, q)
         if not self._candidates(cur, keys):
             return []
+        if not reference:
+            return self._fast(cur, limit, min_probability)
         res = cur.execute(self._score_sql)
         cols = [d[0] for d in res.description]
         best: dict[str, Candidate] = {}
@@ -187,6 +200,23 @@ class LookupIndex:
                 label, positive = levels.get(int(gamma), ("", False))
                 (cand.agreed if positive else cand.disagreed)[comp] = label
             best[cid] = cand
+        return list(best.values())[:limit]
+
+    def _fast(self, cur, limit: int, min_probability: float) -> list[Candidate]:
+        res = cur.execute(self._fast_sql)
+        cols = [d[0] for d in res.description]
+        scored = []
+        for row in res.fetchall():
+            r = dict(zip(cols, row))
+            gammas = {name: r[f"gamma_{name}"] for name in self.scorer.comparisons}
+            _, p = self.scorer.weight(gammas, r)
+            scored.append((p, r["child_id"], gammas))
+        best: dict[str, Candidate] = {}
+        for p, cid, gammas in sorted(scored, key=lambda x: -x[0]):
+            if cid in best or p < min_probability:
+                continue
+            agreed, disagreed = self.scorer.labels(gammas)
+            best[cid] = Candidate(cid, round(float(p), 6), agreed, disagreed)
         return list(best.values())[:limit]
 
 
