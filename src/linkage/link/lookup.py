@@ -168,9 +168,13 @@ class LookupIndex:
         cur.execute("DELETE FROM lk_c")
         if not keys:
             return 0
+        # Two index scans with constant lists; an IN (subquery) would hash-join all records.
+        ids = [r[0] for r in cur.execute(f"SELECT DISTINCT unique_id FROM memory.lookup_keys WHERE k IN "
+                                         f"({', '.join('?' for _ in keys)})", list(keys)).fetchall()]
+        if not ids:
+            return 0
         cur.execute(f"INSERT INTO lk_c_ids SELECT * FROM memory.{INDEX} WHERE unique_id IN "
-                    f"(SELECT unique_id FROM memory.lookup_keys WHERE k IN ({', '.join('?' for _ in keys)}))",
-                    list(keys))
+                    f"({', '.join('?' for _ in ids)})", ids)
         cur.execute("INSERT INTO lk_c SELECT * EXCLUDE (child_id) FROM lk_c_ids")
         return cur.execute("SELECT count(*) FROM lk_c").fetchone()[0]
 
