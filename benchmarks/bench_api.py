@@ -93,6 +93,7 @@ def main() -> None:
     ap.add_argument("--children", type=int, default=20000)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--workers", type=int, default=2, help="server processes (this machine has 2 cores)")
     ap.add_argument("--work", type=Path, default=Path("bench-out/api"))
     args = ap.parse_args()
 
@@ -106,7 +107,7 @@ def main() -> None:
     log = home / "audit" / "log.jsonl"
     before = len(log.read_text().splitlines()) if log.exists() else 0
     t0 = time.perf_counter()
-    server = Server(home)
+    server = Server(home, workers=args.workers)
     print(f"server ready in {time.perf_counter() - t0:.1f}s over {home}")
     try:
         token = httpx.post(server.url + "/oauth/token", data={"grant_type": "client_credentials"},
@@ -128,7 +129,7 @@ def main() -> None:
         server.stop()
     after = len(log.read_text().splitlines())
     audited = after - before - warm["requests"]
-    print(f"\n{args.clients} concurrent clients for {elapsed:.0f}s, audit on")
+    print(f"\n{args.clients} concurrent clients for {elapsed:.0f}s, {args.workers} server workers, audit on")
     print(f"{'endpoint':14}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     for name, key in (("POST lookup", "lookup"), ("GET child", "child")):
         v = stats[key]

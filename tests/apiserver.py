@@ -19,15 +19,16 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Path, env: dict[str, str] | None = None, workers: int = 1) -> None:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {**os.environ, "LINKAGE_HOME": str(home), **(env or {})}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "linkage.cli", "serve", "--port", str(self.port), "--data-dir", str(home)],
+            [sys.executable, "-m", "linkage.cli", "serve", "--port", str(self.port), "--data-dir", str(home),
+             "--workers", str(workers)],
             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
+        deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(self.proc.stdout.read().decode())

@@ -131,3 +131,19 @@ def test_cli_exports_checkpoints_that_verify(tmp_path):
     assert runner.invoke(app, ["audit", "checkpoints", str(out), "--data-dir", str(tmp_path)]).exit_code == 0
     result = runner.invoke(app, ["audit", "verify", "--checkpoint", str(out), "--data-dir", str(tmp_path)])
     assert result.exit_code == 0 and "intact" in result.output
+
+
+def test_two_processes_appending_at_once_keep_one_intact_chain(tmp_path):
+    import subprocess
+    import sys
+
+    AuditLog(tmp_path).close()  # creates keys once
+    script = ("import sys; from pathlib import Path; from linkage.audit import AuditLog\n"
+              "log = AuditLog(Path(sys.argv[1]), checkpoint_every=50)\n"
+              "[log.append({'request_id': f'{sys.argv[2]}-{i}', 'client_id': 'c', 'action': 'view', "
+              "'decision': 'allow'}) for i in range(300)]\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), tag]) for tag in ("a", "b")]
+    assert all(p.wait(120) == 0 for p in procs)
+    log = AuditLog(tmp_path)
+    assert len(log.entries()) == 600 and log.verify() == []
+    assert [e["seq"] for e in log.entries()] == list(range(1, 601))

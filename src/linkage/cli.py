@@ -220,6 +220,7 @@ app.add_typer(audit_app, name="audit")
 @app.command()
 def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")] = None,
           port: Annotated[Optional[int], typer.Option(help="default 8000")] = None,
+          workers: Annotated[int, typer.Option(min=1, max=16, help="Processes; each holds its own index.")] = 1,
           data_dir_: DataDir = None) -> None:
     """Serve the consent-aware API (OpenAPI at /docs)."""
     import os
@@ -236,6 +237,23 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         settings = Settings()
     except Exception as exc:  # pydantic's ValidationError, shown plainly
         _fail(exc)
+    if workers > 1:
+        from linkage.api.pseudonyms import Pseudonyms
+        from linkage.api.security import TokenService
+        from linkage.audit import AuditLog
+        from linkage.store import Store
+        from linkage.store.state import ServiceState
+
+        home = data_dir(data_dir_)
+        # Create every key and file once, here, before the workers race for them.
+        Store(home, key=settings.db_key.get_secret_value() if settings.db_key else None).close()
+        TokenService(home, settings)
+        Pseudonyms(home, ServiceState(home))
+        AuditLog(home)._fh.close()
+        os.environ["LINKAGE_HOME"] = str(home)
+        uvicorn.run("linkage.api.app:factory", factory=True, workers=workers, host=settings.host,
+                    port=port or settings.port, log_level="info", access_log=False)
+        return
     application = create_app(data_dir(data_dir_), settings)
     uvicorn.run(application, host=settings.host, port=port or settings.port, log_level="info",
                 access_log=False)

@@ -16,7 +16,7 @@ from linkage.api.services import Services
 from linkage.config import Settings, get_settings
 from linkage.errors import LinkageError
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "factory"]
 
 
 def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | None = None) -> FastAPI:
@@ -67,3 +67,10 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
     for module in (oauth, lookup, children, cme, consents, audit):
         app.include_router(module.router)
     return app
+
+
+def factory() -> FastAPI:
+    """For ``uvicorn --factory`` with several workers: settings come from the environment."""
+    from linkage.config import data_dir
+
+    return create_app(data_dir(), get_settings())

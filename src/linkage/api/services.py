@@ -40,7 +40,12 @@ class Services:
     @classmethod
     def open(cls, home: Path, settings: Settings, policy_dir: Path | None = None) -> Services:
         key = settings.db_key.get_secret_value() if settings.db_key else None
-        store = Store(home, key=key, memory_limit=settings.memory_limit, threads=settings.threads)
+        if not (Path(home) / "linkage.duckdb").exists():
+            Store(home, key=key, memory_limit=settings.memory_limit).close()   # first run: create it
+        # Read-only: the server never writes the linked data, and several worker
+        # processes may share the file.
+        store = Store(home, key=key, memory_limit=settings.memory_limit, threads=settings.threads,
+                      read_only=True)
         state = ServiceState(home)
         policy = PolicyEngine(policy_dir)
         try:

@@ -6,11 +6,14 @@ or reordering a line breaks the chain at that line. Every ``checkpoint_every``
 entries (and on demand) the latest hash is signed with the service's Ed25519
 key; a DPO can export checkpoints and hold them elsewhere, so even a rewrite
 of the whole chain is caught. An entry is fsync'd before ``append`` returns.
+Appends hold an exclusive file lock and read the chain's tail under it, so
+several server processes can share one log.
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
@@ -71,8 +74,8 @@ class AuditLog:
         self.public_key: Ed25519PublicKey = self._key.public_key()
         self.checkpoint_every = checkpoint_every
         self._lock = threading.Lock()
+        self._fh = open(self.path, "a+", encoding="utf-8")
         self._seq, self._last = self._tail()
-        self._fh = open(self.path, "a", encoding="utf-8")
 
     def _tail(self) -> tuple[int, str]:
         if not self.path.exists() or self.path.stat().st_size == 0:
@@ -87,16 +90,21 @@ class AuditLog:
     def append(self, entry: dict) -> dict:
         """Chain, write and fsync one entry; durable before this returns."""
         with self._lock:
-            seq = self._seq + 1
-            entry = {**entry, "time": entry.get("time") or datetime.now(timezone.utc).isoformat()}
-            digest = _hash(self._last, entry)
-            line = canonical_json({"seq": seq, "prev": self._last, "entry": entry, "hash": digest})
-            self._fh.write(line + "\n")
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._seq, self._last = seq, digest
-            if seq % self.checkpoint_every == 0:
-                self._checkpoint_locked()
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
+            try:
+                self._seq, self._last = self._tail()    # another process may have appended
+                seq = self._seq + 1
+                entry = {**entry, "time": entry.get("time") or datetime.now(timezone.utc).isoformat()}
+                digest = _hash(self._last, entry)
+                line = canonical_json({"seq": seq, "prev": self._last, "entry": entry, "hash": digest})
+                self._fh.write(line + "\n")
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+                self._seq, self._last = seq, digest
+                if seq % self.checkpoint_every == 0:
+                    self._checkpoint_locked()
+            finally:
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
             return {"seq": seq, "hash": digest}
 
     def _checkpoint_locked(self) -> dict:
@@ -111,12 +119,17 @@ class AuditLog:
 
     def checkpoint(self) -> dict:
         with self._lock:
-            return self._checkpoint_locked()
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
+            try:
+                self._seq, self._last = self._tail()
+                return self._checkpoint_locked()
+            finally:
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
 
     def close(self) -> None:
+        if not self._fh.closed and self._tail()[0]:
+            self.checkpoint()
         with self._lock:
-            if self._seq and not self._fh.closed:
-                self._checkpoint_locked()
             self._fh.close()
 
     # -- reading --------------------------------------------------------------

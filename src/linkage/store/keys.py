@@ -24,7 +24,16 @@ def load_or_create_key(home: Path, name: str, nbytes: int = 32) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
     value = secrets.token_urlsafe(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(value)
+        fh.flush()
+        os.fsync(fh.fileno())
+    try:
+        os.link(tmp, path)          # atomic: if another process won, use its key
+    except FileExistsError:
+        value = path.read_text().strip()
+    finally:
+        tmp.unlink()
     return value
