@@ -93,7 +93,7 @@ def main() -> None:
     ap.add_argument("--children", type=int, default=20000)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=30)
-    ap.add_argument("--workers", type=int, default=2, help="server processes (this machine has 2 cores)")
+    ap.add_argument("--workers", type=int, default=1, help="server processes")
     ap.add_argument("--work", type=Path, default=Path("bench-out/api"))
     args = ap.parse_args()
 
