@@ -107,3 +107,15 @@ def test_ingest_reports_counts_and_rejects_bad_file(tmp_path):
     bad.write_text("AdNo,Surname\n1,X\n")
     result = runner.invoke(app, ["ingest", str(bad), "--source", "education", "--data-dir", str(tmp_path / "d")])
     assert result.exit_code == 2 and "lacks required columns" in result.output
+
+
+def test_resolve_command_and_export_of_records_from_older_extracts(linked, synth_month1, synth_month2):
+    home, ids1 = linked
+    exported_all = exported(home, home.parent / "ids_all.csv")
+    assert set(ids1) <= set(exported_all)                          # month-1 records keep their child
+    assert all(exported_all[k] for k in ids1)
+    some = next(iter(ids1.values()))
+    out = cli("resolve", some, "--data-dir", str(home))
+    assert some in out and "->" in out
+    bad = runner.invoke(app, ["resolve", "C-NOTREALATALL0", "--data-dir", str(home)])
+    assert bad.exit_code == 2 and "never issued" in bad.output

@@ -121,7 +121,8 @@ def export_ids(out: Path, data_dir_: DataDir = None) -> None:
 
     try:
         store = _store(data_dir_)
-        rows = store.rows(f"SELECT r.source, r.source_record_id, i.child_id FROM ({CURRENT_RECORDS_SQL}) r "
+        # Every accepted record, from current and superseded extracts alike.
+        rows = store.rows(f"SELECT DISTINCT r.source, r.source_record_id, i.child_id FROM {t('records')} r "
                           f"LEFT JOIN {t('identity')} i USING (record_key) ORDER BY 1, 2")
         store.close()
     except LinkageError as exc:
@@ -133,6 +134,32 @@ def export_ids(out: Path, data_dir_: DataDir = None) -> None:
         w.writerows(rows)
     console.print(f"wrote {len(rows)} records to {out}" + (f" ({unlinked} not yet linked: run `linkage link`)"
                                                           if unlinked else ""))
+
+
+@app.command()
+def resolve(child_id: str, data_dir_: DataDir = None) -> None:
+    """The identifier that now stands for CHILD_ID (itself, or its survivor after a merge), with history."""
+    from linkage.link import resolve_aliases
+    from linkage.store.schema import t
+
+    try:
+        store = _store(data_dir_)
+    except LinkageError as exc:
+        _fail(exc)
+    known = store.rows(f"SELECT status FROM {t('child_ids')} WHERE child_id = ?", [child_id])
+    if not known:
+        store.close()
+        _fail(LinkageError(f"{child_id} was never issued here"))
+    current = resolve_aliases(store).get(child_id, child_id)
+    console.print(f"{child_id} -> {current}" + (" (merged)" if current != child_id else " (active)"))
+    table = Table("run", "change", "child", "other", "record", "reason", title="identity history")
+    for run, change, cid, other, rec, reason in store.rows(
+            f"SELECT run_id, change, child_id, other_child_id, record_key, reason FROM {t('identity_history')} "
+            "WHERE child_id IN (?, ?) OR other_child_id IN (?, ?) ORDER BY run_id, change",
+            [child_id, current, child_id, current]):
+        table.add_row(str(run), change, cid, other or "", rec or "", reason)
+    console.print(table)
+    store.close()
 
 
 @app.command()

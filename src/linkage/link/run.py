@@ -159,7 +159,10 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
         for old, survivor in assignment.aliases.items():
             store.execute(f"UPDATE {t('child_ids')} SET status = 'alias', alias_of = ?, retired_run = ? "
                           "WHERE child_id = ?", [survivor, run_id, old])
-        store.execute(f"DELETE FROM {t('identity')}")
+        # Records only in superseded extracts keep their last child, followed through merges.
+        store.execute(f"DELETE FROM {t('identity')} WHERE record_key IN (SELECT record_key FROM memory.link_hash)")
+        for old, survivor in assignment.aliases.items():
+            store.execute(f"UPDATE {t('identity')} SET child_id = ? WHERE child_id = ?", [survivor, old])
         store.insert_df(t("identity"), pd.DataFrame(
             {"record_key": list(assignment.record_to_child),
              "child_id": list(assignment.record_to_child.values()), "run_id": run_id}))
