@@ -46,3 +46,21 @@ def test_lookup_finds_the_child_despite_a_surname_typo(index):
         "JOIN store.identity i USING (record_key) WHERE r.source = 'education' ORDER BY r.record_key LIMIT 1")[0]
     best = idx.search(LookupQuery(f, s + "e", dob, pc))[0]
     assert best.child_id == child and best.match_probability > 0.5 and best.agreed["dob"] == "exact"
+
+
+def test_query_features_equal_the_features_sql(index):
+    """The query row gets exactly the features linked records get (no NULL read as '')."""
+    from linkage.link.features import input_sql
+
+    store, idx = index
+    cur = idx._cursor()
+    rows = store.rows("SELECT forename, surname, date_of_birth, postcode, upn, nhs_number FROM store.records "
+                      "USING SAMPLE 40 ROWS (reservoir, 3)")
+    for f, s, dob, pc, upn, nhs in rows:
+        idx._query_table(cur, LookupQuery(f, s, dob, pc, upn, nhs))
+        got = cur.execute("SELECT * FROM lk_q").fetchall()
+        want = cur.execute(input_sql("SELECT * FROM lk_raw", "lk_names")).fetchall()
+        norm = [[tuple(sorted(x) if isinstance(x, list) else x for x in r) for r in rows_]
+                for rows_ in (got, want)]
+        assert norm[0] == norm[1]
+    assert cur.execute("SELECT preferred_forename FROM lk_q").fetchone()[0] is None

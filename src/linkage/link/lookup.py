@@ -1,9 +1,10 @@
 """Score one person's demographics against the linked population.
 
-Candidates come from an indexed blocking query (never a full relink). They
-are scored with the trained model through Splink's ``score_pairs``: Splink
-compiles the scoring SQL once, at start-up, and each lookup runs that SQL
-over its own two small TEMP tables, so concurrent lookups need no lock.
+Candidates come from an indexed blocking query (never a full relink) and are
+scored with the trained model by ``FastScorer``, which reproduces Splink's
+arithmetic exactly. Splink's own ``score_pairs`` SQL is compiled once at
+start-up and kept as the reference the tests compare against. Each thread
+works in its own TEMP tables, so concurrent lookups need no lock.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import threading
 from dataclasses import dataclass, field
 from datetime import date
-
 
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.link.engine import INPUT, TF_COLUMNS, LinkEngine
@@ -79,9 +79,10 @@ class LookupIndex:
         con.execute("CREATE INDEX IF NOT EXISTS lookup_keys_k ON memory.lookup_keys (k)")
         con.execute(f"CREATE INDEX IF NOT EXISTS lookup_index_uid ON memory.{INDEX} (unique_id)")
         self.size = int(con.execute(f"SELECT count(*) FROM memory.{INDEX}").fetchone()[0])
-        self._levels = self._level_labels()
         self._local = threading.local()
-        self._sql = self._compile()
+        self._score_sql = (f"SELECT p.*, c.child_id FROM ({self._compile()}) p "
+                           "JOIN lk_c_ids c ON c.unique_id = p.unique_id_r")
+        self._features_sql = f"INSERT INTO lk_q {input_sql('SELECT * FROM lk_raw', 'lk_names')}"
         tf = {}
         for col in TF_COLUMNS:
             sdf = self.engine.linker().table_management.compute_tf_table(col)
@@ -91,19 +92,12 @@ class LookupIndex:
         self._fast_sql = self.scorer.pair_sql(columns, "lk_q", "lk_c_ids", extra=", r.child_id")
 
     # -- set-up ----------------------------------------------------------------
-    def _level_labels(self) -> dict[str, dict[int, tuple[str, bool]]]:
-        """gamma value -> (label, is evidence for a match) for every comparison."""
-        out = {}
-        for comp in self.model["comparisons"]:
-            levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
-            out[comp["output_column_name"]] = {
-                len(levels) - 1 - i: (lv.get("label_for_charts", ""),
-                                      (lv.get("m_probability") or 0) > (lv.get("u_probability") or 1))
-                for i, lv in enumerate(levels)}
-        return out
-
     def _cursor(self):
-        """A connection per thread, with its TEMP tables and prepared statements made once."""
+        """A connection per thread, with its TEMP tables made once.
+
+        Nothing is PREPAREd: DuckDB 1.4.4 returns wrong values from prepared plans over
+        TEMP tables refilled after preparation (NULLs read as '', wrong match weights).
+        """
         cur = getattr(self._local, "cur", None)
         if cur is None:
             cur = self.store.connection.cursor()
@@ -116,11 +110,6 @@ class LookupIndex:
             cur.execute(f"CREATE TEMP TABLE lk_q AS SELECT * FROM memory.{INPUT} LIMIT 0")
             cur.execute(f"CREATE TEMP TABLE lk_c_ids AS SELECT * FROM memory.{INDEX} LIMIT 0")
             cur.execute(f"CREATE TEMP TABLE lk_c AS SELECT * FROM memory.{INPUT} LIMIT 0")
-            cur.execute(f"PREPARE lk_features AS INSERT INTO lk_q {input_sql('SELECT * FROM lk_raw', 'lk_names')}")
-            # Not PREPAREd: DuckDB 1.4.4 returns corrupt strings from a prepared plan
-            # over TEMP tables refilled after preparation.
-            self._score_sql = (f"SELECT p.*, c.child_id FROM ({self._sql}) p "
-                               "JOIN lk_c_ids c ON c.unique_id = p.unique_id_r ORDER BY p.match_probability DESC")
             self._local.cur = cur
         return cur
 
@@ -160,12 +149,11 @@ class LookupIndex:
                     [std["forename"], std["middle_names"], std["surname"], q.date_of_birth, q.sex, q.postcode,
                      q.address, q.upn, q.nhs_number])
         cur.execute("INSERT INTO lk_names VALUES (?, ?, ?)", list(name_keys_rows([first])[0]))
-        cur.execute("EXECUTE lk_features")
+        cur.execute(self._features_sql)
         return tuple(r[0] for r in cur.execute(_QUERY_KEYS).fetchall())
 
     def _candidates(self, cur, keys: tuple) -> int:
         cur.execute("DELETE FROM lk_c_ids")
-        cur.execute("DELETE FROM lk_c")
         if not keys:
             return 0
         # Two index scans with constant lists; an IN (subquery) would hash-join all records.
@@ -175,8 +163,7 @@ class LookupIndex:
             return 0
         cur.execute(f"INSERT INTO lk_c_ids SELECT * FROM memory.{INDEX} WHERE unique_id IN "
                     f"({', '.join('?' for _ in ids)})", ids)
-        cur.execute("INSERT INTO lk_c SELECT * EXCLUDE (child_id) FROM lk_c_ids")
-        return cur.execute("SELECT count(*) FROM lk_c").fetchone()[0]
+        return len(ids)
 
     def search(self, q: LookupQuery, limit: int = 10, min_probability: float = 0.05,
                reference: bool = False) -> list[Candidate]:
@@ -186,41 +173,24 @@ class LookupIndex:
         keys = self._query_table(cur, q)
         if not self._candidates(cur, keys):
             return []
-        if not reference:
-            return self._fast(cur, limit, min_probability)
-        res = cur.execute(self._score_sql)
-        cols = [d[0] for d in res.description]
-        best: dict[str, Candidate] = {}
-        for row in res.fetchall():
-            r = dict(zip(cols, row))
-            cid = r["child_id"]
-            if cid in best or r["match_probability"] < min_probability:
-                continue
-            cand = Candidate(cid, round(float(r["match_probability"]), 6))
-            for comp, levels in self._levels.items():
-                gamma = r.get(f"gamma_{comp}")
-                if gamma is None or gamma < 0:
-                    continue
-                label, positive = levels.get(int(gamma), ("", False))
-                (cand.agreed if positive else cand.disagreed)[comp] = label
-            best[cid] = cand
-        return list(best.values())[:limit]
-
-    def _fast(self, cur, limit: int, min_probability: float) -> list[Candidate]:
-        res = cur.execute(self._fast_sql)
+        if reference:
+            # Splink's compiled SQL reads the candidates from lk_c, without child ids.
+            cur.execute("DELETE FROM lk_c")
+            cur.execute("INSERT INTO lk_c SELECT * EXCLUDE (child_id) FROM lk_c_ids")
+            res = cur.execute(self._score_sql)
+        else:
+            res = cur.execute(self._fast_sql)
         cols = [d[0] for d in res.description]
         scored = []
         for row in res.fetchall():
             r = dict(zip(cols, row))
             gammas = {name: r[f"gamma_{name}"] for name in self.scorer.comparisons}
-            _, p = self.scorer.weight(gammas, r)
-            scored.append((p, r["child_id"], gammas))
+            p = r["match_probability"] if reference else self.scorer.weight(gammas, r)[1]
+            scored.append((float(p), r["child_id"], gammas))
         best: dict[str, Candidate] = {}
         for p, cid, gammas in sorted(scored, key=lambda x: -x[0]):
             if cid in best or p < min_probability:
                 continue
             agreed, disagreed = self.scorer.labels(gammas)
-            best[cid] = Candidate(cid, round(float(p), 6), agreed, disagreed)
+            best[cid] = Candidate(cid, round(p, 6), agreed, disagreed)
         return list(best.values())[:limit]
-
-
