@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from linkage.api.clients import ClientRegistry
@@ -36,6 +36,7 @@ class Services:
     audit: AuditLog
     lookup: LookupIndex | None
     aliases: dict[str, str]
+    _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
     def open(cls, home: Path, settings: Settings, policy_dir: Path | None = None) -> Services:
@@ -56,8 +57,6 @@ class Services:
         return cls(home, settings, store, state, ClientRegistry(state), TokenService(home, settings), policy,
                    ConsentRegister(state, policy.categories), Pseudonyms(home, state),
                    AuditLog(home, settings.audit_checkpoint_every), lookup, resolve_aliases(store))
-
-    _local = threading.local()
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""

@@ -131,10 +131,11 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     guarded = edges["guarded"] & (edges["match_probability"] >= threshold)
     was_refused = pd.Series([(l, r) in refused_set for l, r in zip(edges["unique_id_l"], edges["unique_id_r"])],
                             index=edges.index, dtype=bool)
-    band = edges[uncertain | guarded | was_refused].assign(reason=[
-        GUARD_REASON if g else (REFUSED_REASON if f else "uncertain match")
-        for g, f in zip(edges["guarded"][uncertain | guarded | was_refused],
-                        was_refused[uncertain | guarded | was_refused])]).drop(columns="guarded")
+    reason = pd.Series("uncertain match", index=edges.index)
+    reason[was_refused] = REFUSED_REASON
+    reason[edges["guarded"]] = GUARD_REASON
+    in_band = uncertain | guarded | was_refused
+    band = edges[in_band].assign(reason=reason[in_band]).drop(columns="guarded")
     with store.transaction():
         run_id = store.next_id(t("runs"), "run_id")
         now = _now()

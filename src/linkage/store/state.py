@@ -23,6 +23,9 @@ CREATE TABLE IF NOT EXISTS consents (
   purpose TEXT NOT NULL, provision TEXT NOT NULL, given_by TEXT NOT NULL, given_on TEXT NOT NULL,
   expires_on TEXT, recorded_by TEXT NOT NULL, recorded_at TEXT NOT NULL, withdrawn_at TEXT, withdrawn_by TEXT);
 CREATE INDEX IF NOT EXISTS consents_child ON consents(child_id);
+CREATE TABLE IF NOT EXISTS break_glass (
+  review_id TEXT PRIMARY KEY, request_id TEXT, client_id TEXT, child_id TEXT, justification TEXT,
+  at TEXT, reviewed_by TEXT, reviewed_at TEXT);
 CREATE TABLE IF NOT EXISTS pseudonyms (
   agency TEXT NOT NULL, pseudonym TEXT NOT NULL, child_id TEXT NOT NULL, PRIMARY KEY (agency, pseudonym));
 """

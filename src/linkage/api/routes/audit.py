@@ -90,7 +90,4 @@ def subject_access(child_id: str, request: Request, services: ServicesDep, calle
 def break_glass_reviews(request: Request, services: ServicesDep, caller: Caller, purpose: PurposeHeader) -> list[dict]:
     """Every break-glass access with its justification, for the DPO's review."""
     _authorise(services, request, caller, purpose, "audit.break_glass")
-    services.state.execute(
-        "CREATE TABLE IF NOT EXISTS break_glass (review_id TEXT PRIMARY KEY, request_id TEXT, client_id TEXT, "
-        "child_id TEXT, justification TEXT, at TEXT, reviewed_by TEXT, reviewed_at TEXT)")
     return [dict(r) for r in services.state.execute("SELECT * FROM break_glass ORDER BY at")]

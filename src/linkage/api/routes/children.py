@@ -56,9 +56,6 @@ def break_glass(body: BreakGlassRequest, request: Request, services: ServicesDep
     extra = {"break_glass_review": review_id, "justification_sha256": digest(body.justification)}
     audit_and_authorise(services, request, caller, purpose, "break_glass", list(services.policy.categories),
                         [child_id], break_glass=True, **extra)
-    services.state.execute(
-        "CREATE TABLE IF NOT EXISTS break_glass (review_id TEXT PRIMARY KEY, request_id TEXT, client_id TEXT, "
-        "child_id TEXT, justification TEXT, at TEXT, reviewed_by TEXT, reviewed_at TEXT)")
     services.state.execute("INSERT INTO break_glass VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
                            (review_id, request.state.request_id, caller.client_id, child_id, body.justification,
                             datetime.now(timezone.utc).isoformat()))
