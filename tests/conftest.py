@@ -44,3 +44,17 @@ def synth_month2(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth2")
     synthesise(2000, 7, out, month=2)
     return out
+
+
+@pytest.fixture(scope="session")
+def linked_store(tmp_path_factory, synth_month1) -> Store:
+    """Month 1 ingested from all three sources and linked, shared read-mostly by tests."""
+    from linkage.connectors import ingest_file
+    from linkage.link import run_link
+
+    store = Store(tmp_path_factory.mktemp("linked") / "data", memory_limit="2GB")
+    for source in ("education", "social_care", "health"):
+        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
+    run_link(store)
+    yield store
+    store.close()

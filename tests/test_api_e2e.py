@@ -269,6 +269,15 @@ def test_lookup_reports_all_problems_at_once_and_refuses_oversized_bodies(world)
     big = call(world, "ap", "POST", "/v1/lookup", "admission",
                content=b'{"forename": "' + b"a" * 200_000 + b'"}', headers={"content-type": "application/json"})
     assert big.status_code == 413
+    # Chunked bodies carry no length; they are counted as they arrive.
+    chunked = call(world, "ap", "POST", "/v1/lookup", "admission", headers={"content-type": "application/json"},
+                   content=iter([b'{"forename": "'] + [b"a" * 10_000] * 20 + [b'"}']))
+    assert chunked.status_code == 413 and chunked.headers["x-request-id"]
+    f, s, dob, pc = world["demo"]
+    small = call(world, "ap", "POST", "/v1/lookup", "admission", headers={"content-type": "application/json"},
+                 content=iter([json.dumps({"forename": f, "surname": s}).encode()[:-1],
+                               f', "date_of_birth": "{dob}"}}'.encode()]))
+    assert small.status_code == 200 and small.json()["candidates"]
 
 
 def test_break_glass_for_safeguarding_roles_only_and_flagged(world):

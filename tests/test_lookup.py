@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import date
 
-from conftest import EXTRACT_DATE
-from linkage.connectors import ingest_file
-from linkage.link import run_link
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from linkage.link.lookup import LookupIndex, LookupQuery
-from linkage.store import Store
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory, synth_month1):
-    store = Store(tmp_path_factory.mktemp("lookup") / "data", memory_limit="2GB")
-    for source in ("education", "social_care", "health"):
-        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
-    run_link(store)
-    yield store, LookupIndex(store)
-    store.close()
+def index(linked_store):
+    return linked_store, LookupIndex(linked_store)
 
 
 def test_fast_scores_equal_splink_score_pairs(index):
@@ -48,19 +43,32 @@ def test_lookup_finds_the_child_despite_a_surname_typo(index):
     assert best.child_id == child and best.match_probability > 0.5 and best.agreed["dob"] == "exact"
 
 
-def test_query_features_equal_the_features_sql(index):
-    """The query row gets exactly the features linked records get (no NULL read as '')."""
-    from linkage.link.features import input_sql
-
-    store, idx = index
+def _sql_features(idx, q: LookupQuery) -> dict:
     cur = idx._cursor()
-    rows = store.rows("SELECT forename, surname, date_of_birth, postcode, upn, nhs_number FROM store.records "
-                      "USING SAMPLE 40 ROWS (reservoir, 3)")
-    for f, s, dob, pc, upn, nhs in rows:
-        idx._query_table(cur, LookupQuery(f, s, dob, pc, upn, nhs))
-        got = cur.execute("SELECT * FROM lk_q").fetchall()
-        want = cur.execute(input_sql("SELECT * FROM lk_raw", "lk_names")).fetchall()
-        norm = [[tuple(sorted(x) if isinstance(x, list) else x for x in r) for r in rows_]
-                for rows_ in (got, want)]
-        assert norm[0] == norm[1]
-    assert cur.execute("SELECT preferred_forename FROM lk_q").fetchone()[0] is None
+    idx._sql_query_table(cur, q)
+    res = cur.execute("SELECT * EXCLUDE (unique_id, source_dataset) FROM lk_q")
+    row = res.fetchone()
+    return {d[0]: sorted(v) if isinstance(v, list) else v for d, v in zip(res.description, row)}
+
+
+def test_query_features_equal_the_features_sql(index):
+    """The query row gets exactly the features linked records get in SQL (no NULL read as '')."""
+    store, idx = index
+    rows = store.rows("SELECT forename, surname, date_of_birth, postcode, upn, nhs_number, address "
+                      "FROM store.records USING SAMPLE 40 ROWS (reservoir, 3)")
+    for f, s, dob, pc, upn, nhs, address in rows:
+        for q in (LookupQuery(f, s, dob, pc, upn, nhs, address=address),
+                  LookupQuery(f"{f} {s}", "O'Brien-Smith", dob, None, sex="F", middle_names="Mary Jo",
+                              address="  12,  Long-Lane!! "),
+                  LookupQuery("Dr", "!!", dob)):
+            assert q.features() == _sql_features(idx, q)
+    assert LookupQuery("Ann", "Lee", rows[0][2]).features()["preferred_forename"] is None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(forename=st.text(max_size=12), surname=st.text(max_size=12), middle=st.none() | st.text(max_size=12),
+       address=st.none() | st.text(max_size=20), postcode=st.none() | st.sampled_from(["AB1 2CD", "", "XY"]))
+def test_query_features_equal_the_features_sql_for_any_text(index, forename, surname, middle, address, postcode):
+    _, idx = index
+    q = LookupQuery(forename, surname, date(2012, 2, 29), postcode, middle_names=middle, address=address)
+    assert q.features() == _sql_features(idx, q)

@@ -67,7 +67,7 @@ class Services:
         return cur
 
     def child_exists(self, child_id: str) -> bool:
-        return bool(self.cursor().execute("SELECT 1 FROM memory.serve_records WHERE child_id = ? LIMIT 1",
+        return bool(self.cursor().execute("SELECT 1 FROM memory.serve_child WHERE child_id = ?",
                                           [child_id]).fetchone())
 
     def resolve(self, agency: str, pseudonym: str) -> str | None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["FEATURE_COLUMNS", "input_sql", "name_keys_rows"]
+__all__ = ["FEATURE_COLUMNS", "input_sql", "name_keys_rows", "record_features"]
+
+import re
+from datetime import date
+from typing import Any
 
 from linkage.link.names import forename_keys
 
@@ -55,3 +59,41 @@ FROM base b
 LEFT JOIN {name_keys_table} k ON k.name = b.forename
 LEFT JOIN {name_keys_table} p ON p.name = b.preferred_forename
 """
+
+
+def _distinct(values: list) -> list:
+    return sorted({v for v in values if v is not None})
+
+
+def record_features(*, forename_std: str | None, surname_std: str | None, date_of_birth: date | None,
+                    middle_names_std: str | None = None, former_surname_std: str | None = None,
+                    preferred_forename_std: str | None = None, sex: str | None = None,
+                    postcode: str | None = None, address: str | None = None, upn: str | None = None,
+                    former_upn: str | None = None, nhs_number: str | None = None) -> dict[str, Any]:
+    """``input_sql`` for one record, in Python: what a lookup query is compared with.
+
+    Lists come out sorted (``list_distinct`` leaves SQL's order undefined); a test checks
+    every column against the SQL.
+    """
+    first = lambda s: s.split(" ")[0] if s is not None else None  # noqa: E731 (split_part(s, ' ', 1))
+    forename, preferred = first(forename_std), first(preferred_forename_std)
+    keys, canon = forename_keys(forename) if forename is not None else (None, None)
+    pkeys = forename_keys(preferred)[0] if preferred is not None else None
+    if address is not None:
+        address = re.sub(r"\s+", " ", re.sub(r"[^A-Za-z0-9 ]", "", address).lower()).strip(" ") or None
+    return {
+        "forename": forename, "middle_names": middle_names_std, "surname": surname_std,
+        "former_surname": former_surname_std, "preferred_forename": preferred, "dob": date_of_birth,
+        "sex": sex, "postcode": postcode, "address": address, "upn": upn, "former_upn": former_upn,
+        "nhs_number": nhs_number,
+        "forename_canon": canon if canon is not None else forename,
+        "forename_keys": _distinct((keys if keys is not None else [forename])
+                                   + (pkeys if pkeys is not None else [] if preferred is None else [preferred])),
+        "surname_all": _distinct((surname_std.split(" ") if surname_std is not None else [])
+                                 + (former_surname_std.split(" ") if former_surname_std is not None else [])),
+        "surname_initial": surname_std[:1] if surname_std is not None else None,
+        "forename_initial": forename[:1] if forename is not None else None,
+        "dob_str": date_of_birth.isoformat() if date_of_birth is not None else None,
+        "dob_year": date_of_birth.year if date_of_birth is not None else None,
+        "postcode_district": first(postcode),
+    }

@@ -1,14 +1,17 @@
 """Score one person's demographics against the linked population.
 
-Candidates come from an indexed blocking query (never a full relink) and are
-scored with the trained model by ``FastScorer``, which reproduces Splink's
-arithmetic exactly. Splink's own ``score_pairs`` SQL is compiled once at
-start-up and kept as the reference the tests compare against. Each thread
-works in its own TEMP tables, so concurrent lookups need no lock.
+Candidates come from an indexed blocking query (never a full relink): the
+query's blocking keys, computed in Python exactly as the linked records' are in
+SQL, meet one indexed key column in a single statement. The candidates' features
+are held in memory, and ``FastScorer`` scores them with the trained model's own
+level conditions and Splink's arithmetic. Splink's own ``score_pairs`` SQL is
+compiled once at start-up and kept as the reference the tests compare against
+(and as the path for a model whose SQL cannot be evaluated in Python).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from dataclasses import dataclass, field
@@ -17,7 +20,7 @@ from datetime import date
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.link.engine import INPUT, TF_COLUMNS, LinkEngine
 from linkage.link.scoring import FastScorer
-from linkage.link.features import input_sql, name_keys_rows
+from linkage.link.features import input_sql, name_keys_rows, record_features
 from linkage.store import Store
 from linkage.store.schema import t
 from linkage.validation import normalise_name
@@ -33,9 +36,10 @@ def _key_expr(rule: int, cols: tuple[str, ...]) -> str:
     return f"'{rule}|' || concat_ws('|', {', '.join(f'CAST({c} AS VARCHAR)' for c in cols)})"
 
 
-_QUERY_KEYS = " UNION ALL ".join(
-    f"SELECT {_key_expr(i, cols)} FROM lk_q WHERE {' AND '.join(f'{c} IS NOT NULL' for c in cols)}"
-    for i, cols in enumerate(_BLOCKS))
+def blocking_keys(features: dict) -> list[str]:
+    """The query's keys, as ``_key_expr`` makes them for linked records (dates as ISO text)."""
+    return [f"{i}|" + "|".join(str(features[c]) for c in cols)
+            for i, cols in enumerate(_BLOCKS) if all(features[c] is not None for c in cols)]
 
 
 @dataclass
@@ -50,6 +54,12 @@ class LookupQuery:
     middle_names: str | None = None
     address: str | None = None
 
+    def features(self) -> dict:
+        return record_features(forename_std=normalise_name(self.forename), surname_std=normalise_name(self.surname),
+                               middle_names_std=normalise_name(self.middle_names), date_of_birth=self.date_of_birth,
+                               sex=self.sex, postcode=self.postcode, address=self.address, upn=self.upn,
+                               nhs_number=self.nhs_number)
+
 
 @dataclass
 class Candidate:
@@ -57,6 +67,24 @@ class Candidate:
     match_probability: float
     agreed: dict[str, str] = field(default_factory=dict)
     disagreed: dict[str, str] = field(default_factory=dict)
+
+
+def _interned(rows: list[tuple]) -> list[tuple]:
+    """Share repeated values (names, postcodes, dates), column by column: a million
+    records then take a few hundred MB. The collector is paused while the rows are
+    built and the result frozen, so later collections never walk them."""
+    gc.disable()
+    try:
+        columns = []
+        for values in zip(*rows):
+            pool: dict = {}
+            columns.append([pool.setdefault(v, v) for v in
+                            (tuple(x) if isinstance(x, list) else x for x in values)])
+        out = list(zip(*columns))
+    finally:
+        gc.enable()
+    gc.freeze()
+    return out
 
 
 class LookupIndex:
@@ -68,16 +96,17 @@ class LookupIndex:
         self.model = json.loads(row[0][0])
         self.engine = LinkEngine(store, CURRENT_RECORDS_SQL)
         con = store.connection
-        con.execute(f"CREATE OR REPLACE TABLE memory.{INDEX} AS SELECT l.*, i.child_id FROM memory.{INPUT} l "
+        con.execute(f"CREATE OR REPLACE TABLE memory.{INDEX} AS SELECT l.*, i.child_id, "
+                    f"CAST(row_number() OVER (ORDER BY l.unique_id) - 1 AS INTEGER) AS rid FROM memory.{INPUT} l "
                     f"JOIN {t('identity')} i ON i.record_key = l.unique_id")
         # One indexed key column ("rule|value|value") answers every blocking rule with a
         # single IN-list index scan; multi-column predicates would scan the table.
         con.execute(f"CREATE OR REPLACE TABLE memory.lookup_keys AS "
-                    + " UNION ALL ".join(f"SELECT {_key_expr(i, cols)} AS k, unique_id FROM memory.{INDEX} "
+                    + " UNION ALL ".join(f"SELECT {_key_expr(i, cols)} AS k, rid FROM memory.{INDEX} "
                                          f"WHERE {' AND '.join(f'{c} IS NOT NULL' for c in cols)}"
                                          for i, cols in enumerate(_BLOCKS)))
         con.execute("CREATE INDEX IF NOT EXISTS lookup_keys_k ON memory.lookup_keys (k)")
-        con.execute(f"CREATE INDEX IF NOT EXISTS lookup_index_uid ON memory.{INDEX} (unique_id)")
+        con.execute(f"CREATE INDEX IF NOT EXISTS lookup_index_rid ON memory.{INDEX} (rid)")
         self.size = int(con.execute(f"SELECT count(*) FROM memory.{INDEX}").fetchone()[0])
         self._local = threading.local()
         self._score_sql = (f"SELECT p.*, c.child_id FROM ({self._compile()}) p "
@@ -88,12 +117,14 @@ class LookupIndex:
             sdf = self.engine.linker().table_management.compute_tf_table(col)
             tf[col] = dict(con.execute(f'SELECT "{col}", "tf_{col}" FROM {sdf.physical_name}').fetchall())
         self.scorer = FastScorer(self.engine.linker(), tf)
-        columns = [r[0] for r in con.execute(f"DESCRIBE memory.{INPUT}").fetchall()]
-        self._fast_sql = self.scorer.pair_sql(columns, "lk_q", "lk_c_ids", extra=", r.child_id")
+        # Candidates' features in memory, by rid, laid out as the scorer reads them.
+        self._rows = (_interned(con.execute(f"SELECT {', '.join(self.scorer.columns)}, child_id FROM "
+                                            f"memory.{INDEX} ORDER BY rid").fetchall())
+                      if self.scorer.compiled else [])
 
     # -- set-up ----------------------------------------------------------------
     def _cursor(self):
-        """A connection per thread, with its TEMP tables made once.
+        """A connection per thread, with its TEMP tables (for the reference path) made once.
 
         Nothing is PREPAREd: DuckDB 1.4.4 returns wrong values from prepared plans over
         TEMP tables refilled after preparation (NULLs read as '', wrong match weights).
@@ -117,7 +148,8 @@ class LookupIndex:
         """Run score_pairs once on real tables and keep the SQL Splink generated."""
         con = self.store.connection
         con.execute(f"CREATE OR REPLACE TABLE memory.lk_q AS SELECT * FROM memory.{INPUT} LIMIT 1")
-        con.execute(f"CREATE OR REPLACE TABLE memory.lk_c AS SELECT * EXCLUDE (child_id) FROM memory.{INDEX} LIMIT 2")
+        con.execute(f"CREATE OR REPLACE TABLE memory.lk_c AS SELECT * EXCLUDE (child_id, rid) "
+                    f"FROM memory.{INDEX} LIMIT 2")
         linker = self.engine.linker(json.dumps(self.model))
         self.engine._tf()
         captured: list[str] = []
@@ -138,7 +170,8 @@ class LookupIndex:
         return select
 
     # -- per request -------------------------------------------------------------
-    def _query_table(self, cur, q: LookupQuery) -> tuple:
+    def _sql_query_table(self, cur, q: LookupQuery) -> None:
+        """The query row through the features SQL itself, for the reference path."""
         std = {n: normalise_name(v) for n, v in (("forename", q.forename), ("middle_names", q.middle_names),
                                                   ("surname", q.surname))}
         first = (std["forename"] or "").split(" ")[0]
@@ -150,43 +183,50 @@ class LookupIndex:
                      q.address, q.upn, q.nhs_number])
         cur.execute("INSERT INTO lk_names VALUES (?, ?, ?)", list(name_keys_rows([first])[0]))
         cur.execute(self._features_sql)
-        return tuple(r[0] for r in cur.execute(_QUERY_KEYS).fetchall())
 
-    def _candidates(self, cur, keys: tuple) -> int:
-        cur.execute("DELETE FROM lk_c_ids")
+    def candidates(self, features: dict) -> list[int]:
+        """Row ids of every linked record sharing a blocking key with the query (one index scan)."""
+        keys = blocking_keys(features)
         if not keys:
-            return 0
-        # Two index scans with constant lists; an IN (subquery) would hash-join all records.
-        ids = [r[0] for r in cur.execute(f"SELECT DISTINCT unique_id FROM memory.lookup_keys WHERE k IN "
-                                         f"({', '.join('?' for _ in keys)})", list(keys)).fetchall()]
-        if not ids:
-            return 0
-        cur.execute(f"INSERT INTO lk_c_ids SELECT * FROM memory.{INDEX} WHERE unique_id IN "
-                    f"({', '.join('?' for _ in ids)})", ids)
-        return len(ids)
+            return []
+        return [r[0] for r in self._cursor().execute(
+            f"SELECT DISTINCT rid FROM memory.lookup_keys WHERE k IN ({', '.join('?' for _ in keys)})",
+            keys).fetchall()]
+
+    def _reference(self, q: LookupQuery, rids: list[int]) -> list[tuple[float, str, dict]]:
+        cur = self._cursor()
+        self._sql_query_table(cur, q)
+        cur.execute("DELETE FROM lk_c_ids")
+        cur.execute("DELETE FROM lk_c")
+        cur.execute(f"INSERT INTO lk_c_ids SELECT * FROM memory.{INDEX} WHERE rid IN "
+                    f"({', '.join('?' for _ in rids)})", rids)
+        cur.execute("INSERT INTO lk_c SELECT * EXCLUDE (child_id, rid) FROM lk_c_ids")
+        res = cur.execute(self._score_sql)
+        cols = [d[0] for d in res.description]
+        out = []
+        for row in res.fetchall():
+            r = dict(zip(cols, row))
+            out.append((float(r["match_probability"]), r["child_id"],
+                        {name: r[f"gamma_{name}"] for name in self.scorer.comparisons}))
+        return out
 
     def search(self, q: LookupQuery, limit: int = 10, min_probability: float = 0.05,
                reference: bool = False) -> list[Candidate]:
         """Candidates, best first. ``reference=True`` scores through Splink's own
         compiled ``score_pairs`` SQL instead of the fast path (tests compare the two)."""
-        cur = self._cursor()
-        keys = self._query_table(cur, q)
-        if not self._candidates(cur, keys):
+        features = q.features()
+        rids = self.candidates(features)
+        if not rids:
             return []
-        if reference:
-            # Splink's compiled SQL reads the candidates from lk_c, without child ids.
-            cur.execute("DELETE FROM lk_c")
-            cur.execute("INSERT INTO lk_c SELECT * EXCLUDE (child_id) FROM lk_c_ids")
-            res = cur.execute(self._score_sql)
+        if reference or not self.scorer.compiled:
+            scored = self._reference(q, rids)
         else:
-            res = cur.execute(self._fast_sql)
-        cols = [d[0] for d in res.description]
-        scored = []
-        for row in res.fetchall():
-            r = dict(zip(cols, row))
-            gammas = {name: r[f"gamma_{name}"] for name in self.scorer.comparisons}
-            p = r["match_probability"] if reference else self.scorer.weight(gammas, r)[1]
-            scored.append((float(p), r["child_id"], gammas))
+            left = tuple(features[c] for c in self.scorer.columns)
+            scored = []
+            for rid in rids:
+                right = self._rows[rid]
+                gammas = self.scorer.gammas(left, right)
+                scored.append((self.scorer.weight(gammas, left, right)[1], right[-1], gammas))
         best: dict[str, Candidate] = {}
         for p, cid, gammas in sorted(scored, key=lambda x: -x[0]):
             if cid in best or p < min_probability:

@@ -2,21 +2,25 @@
 
 Splink's ``score_pairs`` builds a 16,000-character SQL pipeline whose planning
 alone takes about 10 ms, too slow for an interactive lookup. This module
-evaluates the trained model's own comparison-level conditions in one flat
-query, then adds Splink's match weights, term-frequency adjustments and prior
-in Python. The numbers are read from the live Splink settings object (clamped
-m and u, the exact-match u used for term frequencies), and a test checks every
-score against ``score_pairs`` itself.
+evaluates the trained model's own comparison-level conditions in Python
+(compiled from their SQL by ``conditions``), then adds Splink's match weights,
+term-frequency adjustments and prior. The numbers are read from the live
+Splink settings object (clamped m and u, the exact-match u used for term
+frequencies), and a test checks every score against ``score_pairs`` itself.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from splink import Linker
 
-__all__ = ["FastScorer"]
+from linkage.link.conditions import Condition, UnsupportedCondition, compile_condition, condition_columns
+
+__all__ = ["FastScorer", "UnsupportedCondition"]
 
 
 @dataclass(frozen=True)
@@ -32,21 +36,40 @@ class _Level:
 
 
 class FastScorer:
+    """Levels, weights and labels of a trained model; gammas in Python where the SQL allows.
+
+    Rows given to ``gammas`` and ``weight`` start with ``columns``, in that order (more
+    fields may follow). If a level's SQL cannot be evaluated in Python, ``compiled`` is
+    False and only ``labels`` and ``weight`` are usable.
+    """
+
     def __init__(self, linker: Linker, tf_tables: dict[str, dict[str, float]]) -> None:
         settings = linker._settings_obj
         self.prior_weight = math.log2(settings._probability_two_random_records_match
                                       / (1 - settings._probability_two_random_records_match))
         self.tf = tf_tables
+        needed = {lv._tf_adjustment_input_column.input_name
+                  for comp in settings.comparisons for lv in comp.comparison_levels if lv._has_tf_adjustments}
+        for comp in settings.comparisons:
+            for lv in comp.comparison_levels:
+                if not lv._is_else_level:
+                    needed |= condition_columns(lv.sql_condition)
+        self.columns = sorted(needed)
+        self.index = {c: i for i, c in enumerate(self.columns)}
         self.comparisons: dict[str, dict[int, _Level]] = {}
-        cases = []
+        self._conditions: list[tuple[str, list[tuple[int, Condition | None]]]] = []
+        self.compiled = True
         for comp in settings.comparisons:
             levels = comp.comparison_levels
             table: dict[int, _Level] = {}
-            whens = []
+            steps: list[tuple[int, Condition | None]] = []
             for lv in levels:
-                gamma = lv.comparison_vector_value
+                gamma = -1 if lv.is_null_level else lv.comparison_vector_value
+                if lv._is_else_level:
+                    steps.append((gamma, None))
+                else:
+                    steps.append((gamma, self._compile(lv.sql_condition)))
                 if lv.is_null_level:
-                    whens.append(f"WHEN {lv.sql_condition} THEN -1")
                     continue
                 tf_col = lv._tf_adjustment_input_column.input_name if lv._has_tf_adjustments else None
                 log2_u_exact = (math.log2(lv._u_probability_corresponding_to_exact_match(levels))
@@ -55,18 +78,25 @@ class FastScorer:
                 table[gamma] = _Level(gamma, weight if weight is not None else 0.0, tf_col,
                                       lv._tf_adjustment_weight, lv._tf_minimum_u_value, log2_u_exact,
                                       lv.label_for_charts or "", (weight or 0.0) > 0)
-                whens.append(f"ELSE {gamma}" if lv._is_else_level else f"WHEN {lv.sql_condition} THEN {gamma}")
-            name = comp.output_column_name
-            self.comparisons[name] = table
-            cases.append(f"CASE {' '.join(whens)} END AS gamma_{name}")
-        self.gamma_sql = ", ".join(cases)
+            self.comparisons[comp.output_column_name] = table
+            self._conditions.append((comp.output_column_name, steps))
 
-    def pair_sql(self, columns: list[str], left: str, right: str, extra: str = "") -> str:
-        """One flat query: every candidate against the query row, as gamma values."""
-        cols = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in columns)
-        return (f"SELECT r.unique_id AS unique_id_r{extra}, {self.gamma_sql}, "
-                "forename_l, forename_r, surname_l, surname_r "
-                f"FROM (SELECT {cols}, r.* FROM {left} l CROSS JOIN {right} r) r")
+    def _compile(self, sql: str) -> Condition | None:
+        try:
+            return compile_condition(sql, self.index)
+        except UnsupportedCondition:
+            self.compiled = False
+            return None
+
+    def gammas(self, left: Sequence[Any], right: Sequence[Any]) -> dict[str, int]:
+        """The comparison vector, as Splink's CASE expressions give it (first level met wins)."""
+        out = {}
+        for name, steps in self._conditions:
+            for gamma, cond in steps:
+                if cond is None or cond(left, right) is True:
+                    out[name] = gamma
+                    break
+        return out
 
     def _tf(self, column: str, left: str | None, right: str | None) -> float | None:
         table = self.tf.get(column, {})
@@ -75,7 +105,7 @@ class FastScorer:
             return None
         return max(x for x in (a, b) if x is not None)
 
-    def weight(self, gammas: dict[str, int], values: dict[str, str | None]) -> tuple[float, float]:
+    def weight(self, gammas: dict[str, int], left: Sequence[Any], right: Sequence[Any]) -> tuple[float, float]:
         """(match weight, match probability), as Splink's predict computes them."""
         total = self.prior_weight
         for name, table in self.comparisons.items():
@@ -85,7 +115,8 @@ class FastScorer:
             lv = table[g]
             total += lv.weight
             if lv.log2_u_exact is not None:
-                tf = self._tf(lv.tf_column, values.get(f"{lv.tf_column}_l"), values.get(f"{lv.tf_column}_r"))
+                i = self.index[lv.tf_column]
+                tf = self._tf(lv.tf_column, left[i], right[i])
                 if tf is not None:
                     total += lv.tf_weight * (lv.log2_u_exact - math.log2(max(tf, lv.tf_min_u)))
         return total, 2 ** total / (1 + 2 ** total) if total < 1000 else 1.0

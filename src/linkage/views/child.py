@@ -1,56 +1,30 @@
-"""A child's joined record, assembled section by section.
+"""A child's joined record, assembled section by section from one document.
 
-Each section belongs to one data category, so the API builds only the
-sections the policy allows: data that is withheld is never even queried.
+The server keeps one document per child (``tables.materialise``): the child's
+current records and every event table as lists, each row tagged with its
+source. A view is one indexed read of only the lists the allowed sections
+need, so data that is withheld is never even read; the sections themselves
+are pure functions of the document.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from typing import Any, Callable
+__all__ = ["SECTIONS", "build_sections", "child_documents", "document_columns"]
 
-from linkage.views.tables import STORE, Tables
-
-__all__ = ["SECTIONS", "build_sections", "child_records_sql"]
-
-
-def child_records_sql(tables: Tables = STORE) -> str:
-    return f"SELECT * FROM {tables.records} WHERE child_id = ?"
+Document = dict[str, list[dict]]
 
 
-def _rows(cur, sql: str, params: list) -> list[dict]:
-    res = cur.execute(sql, params)
-    cols = [d[0] for d in res.description]
-    return [dict(zip(cols, r)) for r in res.fetchall()]
+def _list(table: str) -> Callable[[Document], list[dict]]:
+    return lambda doc: doc[table]
 
 
-def _child_keys(cur, child_id: str, tables: Tables) -> dict[tuple[str, int], str]:
-    """(record_key, extract_id) -> source for the child's current records (one index scan)."""
-    return {(k, e): src for k, e, src in cur.execute(
-        f"SELECT record_key, extract_id, source FROM {tables.records} WHERE child_id = ?", [child_id]).fetchall()}
+def demographics(doc: Document) -> dict[str, Any]:
+    recs = doc["records"]
 
-
-def _events(table: str, order: str) -> Callable:
-    def q(cur, child_id: str, tables: Tables = STORE, keys: dict | None = None) -> list[dict]:
-        keys = keys if keys is not None else _child_keys(cur, child_id, tables)
-        if not keys:
-            return []
-        # A constant IN list is an index scan; a join would read the whole event table.
-        record_keys = sorted({k for k, _ in keys})
-        rows = _rows(cur, f"SELECT * FROM {tables.event(table)} WHERE record_key IN "
-                          f"({', '.join('?' for _ in record_keys)}) ORDER BY {order}", record_keys)
-        out = []
-        for r in rows:
-            source = keys.get((r.pop("record_key"), r.pop("extract_id")))
-            if source is not None:
-                out.append({"source": source, **r})
-        return out
-    return q
-
-
-def demographics(cur, child_id: str, tables: Tables = STORE, keys: dict | None = None) -> dict[str, Any]:
-    recs = _rows(cur, child_records_sql(tables), [child_id])
     def common(field: str):
         counts: dict = defaultdict(int)
         for r in recs:
@@ -62,18 +36,15 @@ def demographics(cur, child_id: str, tables: Tables = STORE, keys: dict | None =
             "known_to": sorted({r["source"] for r in recs})}
 
 
-def addresses(cur, child_id: str, tables: Tables = STORE, keys: dict | None = None) -> list[dict]:
-    return _rows(cur, f"SELECT source, postcode, address, extract_date AS as_of FROM ({child_records_sql(tables)}) "
-                      "WHERE postcode IS NOT NULL OR address IS NOT NULL ORDER BY extract_date DESC, source",
-                 [child_id])
+def addresses(doc: Document) -> list[dict]:
+    return [{"source": r["source"], "postcode": r["postcode"], "address": r["address"], "as_of": r["extract_date"]}
+            for r in doc["records"] if r["postcode"] is not None or r["address"] is not None]
 
 
-def attendance(cur, child_id: str, tables: Tables = STORE, keys: dict | None = None) -> list[dict]:
-    rows = _events("edu_attendance", "term")(cur, child_id, tables, keys)
+def attendance(doc: Document) -> list[dict]:
     years: dict[str, dict] = defaultdict(lambda: {"possible": 0, "authorised": 0, "unauthorised": 0})
-    for r in rows:
-        year = r["term"].split(" ")[0]
-        y = years[year]
+    for r in doc["edu_attendance"]:
+        y = years[r["term"].split(" ")[0]]
         y["possible"] += r["sessions_possible"] or 0
         y["authorised"] += r["sessions_authorised"] or 0
         y["unauthorised"] += r["sessions_unauthorised"] or 0
@@ -87,48 +58,51 @@ def attendance(cur, child_id: str, tables: Tables = STORE, keys: dict | None = N
     return out
 
 
-def sen(cur, child_id: str, tables: Tables = STORE, keys: dict | None = None) -> dict[str, Any]:
-    rows = _events("edu_sen", "provision")(cur, child_id, tables, keys)
+def sen(doc: Document) -> dict[str, Any]:
     order = {"E": 2, "K": 1, "N": 0}
-    best = max((r["provision"] for r in rows), key=lambda p: order.get(p, -1), default=None)
+    best = max((r["provision"] for r in doc["edu_sen"]), key=lambda p: order.get(p, -1), default=None)
     return {"provision": best, "ehc_plan": best == "E"}
 
 
-def involvement(cur, child_id: str, tables: Tables = STORE, keys: dict | None = None) -> dict[str, Any]:
-    keys = keys if keys is not None else _child_keys(cur, child_id, tables)
-    known = "social_care" in keys.values()
-    teams = _events("sc_allocation", "team")(cur, child_id, tables, keys)
-    return {"known_to_childrens_social_care": known,
-            "contacts": [{"team": r["team"], "telephone": r["contact"]} for r in teams]}
+def involvement(doc: Document) -> dict[str, Any]:
+    return {"known_to_childrens_social_care": any(r["source"] == "social_care" for r in doc["records"]),
+            "contacts": [{"team": r["team"], "telephone": r["contact"]} for r in doc["sc_allocation"]]}
 
 
-def episodes(cur, child_id: str, tables: Tables = STORE, keys: dict | None = None) -> dict[str, Any]:
-    return {"episodes": _events("sc_episode", "start_date")(cur, child_id, tables, keys),
-            "missing_episodes": _events("sc_missing", "start_date")(cur, child_id, tables, keys)}
+def episodes(doc: Document) -> dict[str, Any]:
+    return {"episodes": doc["sc_episode"], "missing_episodes": doc["sc_missing"]}
 
 
-SECTIONS: dict[str, tuple[str, Callable]] = {
-    "identity.demographics": ("demographics", demographics),
-    "identity.address": ("addresses", addresses),
-    "education.enrolment": ("schools", _events("edu_enrolment", "entry_date")),
-    "education.attendance": ("attendance", attendance),
-    "education.exclusion": ("exclusions", _events("edu_exclusion", "start_date")),
-    "education.sen": ("sen", sen),
-    "social_care.involvement": ("social_care", involvement),
-    "social_care.episodes": ("social_care_episodes", episodes),
-    "health.gp": ("gp_registrations", _events("health_gp", "start_date")),
-    "health.contacts": ("health_contacts", _events("health_contact", "contact_date")),
+# category -> (section name, document lists it reads, builder)
+SECTIONS: dict[str, tuple[str, tuple[str, ...], Callable[[Document], Any]]] = {
+    "identity.demographics": ("demographics", ("records",), demographics),
+    "identity.address": ("addresses", ("records",), addresses),
+    "education.enrolment": ("schools", ("edu_enrolment",), _list("edu_enrolment")),
+    "education.attendance": ("attendance", ("edu_attendance",), attendance),
+    "education.exclusion": ("exclusions", ("edu_exclusion",), _list("edu_exclusion")),
+    "education.sen": ("sen", ("edu_sen",), sen),
+    "social_care.involvement": ("social_care", ("records", "sc_allocation"), involvement),
+    "social_care.episodes": ("social_care_episodes", ("sc_episode", "sc_missing"), episodes),
+    "health.gp": ("gp_registrations", ("health_gp",), _list("health_gp")),
+    "health.contacts": ("health_contacts", ("health_contact",), _list("health_contact")),
 }
 
 
-def build_sections(cur, child_id: str, allowed: list[str], tables: Tables = STORE) -> dict[str, Any]:
-    """Only the allowed categories' sections are queried and returned."""
-    out: dict[str, Any] = {}
-    keys = _child_keys(cur, child_id, tables)
-    for cat in allowed:
-        if cat in SECTIONS:
-            name, fn = SECTIONS[cat]
-            out[name] = fn(cur, child_id, tables, keys)
-    return out
+def document_columns(categories: Iterable[str]) -> list[str]:
+    return sorted({col for cat in categories if cat in SECTIONS for col in SECTIONS[cat][1]})
 
 
+def child_documents(cur, child_ids: list[str], columns: list[str],
+                    table: str = "memory.serve_child") -> dict[str, Document]:
+    """The named lists of each child's document, in one constant-list index scan."""
+    if not child_ids:
+        return {}
+    cols = "".join(f", {c}" for c in columns)
+    rows = cur.execute(f"SELECT child_id{cols} FROM {table} WHERE child_id IN "
+                       f"({', '.join('?' for _ in child_ids)})", child_ids).fetchall()
+    return {r[0]: {c: v or [] for c, v in zip(columns, r[1:])} for r in rows}
+
+
+def build_sections(doc: Document, allowed: Iterable[str]) -> dict[str, Any]:
+    """Only the allowed categories' sections are built and returned."""
+    return {SECTIONS[cat][0]: SECTIONS[cat][2](doc) for cat in allowed if cat in SECTIONS}

@@ -13,7 +13,7 @@ from datetime import date
 from linkage.store import Store
 from linkage.views.tables import STORE, Tables
 
-__all__ = ["cme_children", "cme_page", "cme_sql"]
+__all__ = ["CME_DOCUMENT", "cme_children", "cme_page", "cme_sql", "last_school", "latest_contact"]
 
 
 def cme_sql(on: date, min_age: int = 5, max_age: int = 16, absent_days: int | None = None,
@@ -77,31 +77,30 @@ def cme_page(cur, on: date, page: int, page_size: int, tables: Tables = STORE,
     return total, [(r[0], r[1]) for r in rows]
 
 
-def last_school(cur, child_id: str, tables: Tables = STORE) -> dict | None:
-    from linkage.views.child import child_records_sql
-
-    row = cur.execute(f"""SELECT e.urn, e.entry_date, e.leaving_date FROM {tables.event('edu_enrolment')} e
-        JOIN ({child_records_sql(tables)}) r ON r.record_key = e.record_key AND r.extract_id = e.extract_id
-        ORDER BY coalesce(e.leaving_date, DATE '9999-12-31') DESC, e.entry_date DESC LIMIT 1""",
-                      [child_id]).fetchone()
-    return {"urn": row[0], "entry_date": row[1], "leaving_date": row[2]} if row else None
+_FAR_FUTURE = date(9999, 12, 31)
 
 
-def latest_contact(cur, child_id: str, tables: Tables = STORE) -> dict | None:
-    from linkage.views.child import child_records_sql
+def last_school(doc: dict) -> dict | None:
+    """The enrolment that ended last (an open one counts as not ended)."""
+    rows = doc["edu_enrolment"]
+    if not rows:
+        return None
+    e = max(rows, key=lambda e: (e["leaving_date"] or _FAR_FUTURE, e["entry_date"] or date.min))
+    return {"urn": e["urn"], "entry_date": e["entry_date"], "leaving_date": e["leaving_date"]}
 
-    row = cur.execute(f"""
-        WITH r AS ({child_records_sql(tables)}),
-        c AS (
-          SELECT 'social_care' AS agency, 'referral' AS kind, referral_date AS on_date FROM {tables.event('sc_referral')} x
-            JOIN r USING (record_key, extract_id)
-          UNION ALL SELECT 'social_care', 'missing episode', start_date FROM {tables.event('sc_missing')} x
-            JOIN r USING (record_key, extract_id)
-          UNION ALL SELECT 'health', coalesce(contact_type, 'contact'), contact_date FROM {tables.event('health_contact')} x
-            JOIN r USING (record_key, extract_id)
-          UNION ALL SELECT 'education', 'enrolment', coalesce(leaving_date, entry_date) FROM {tables.event('edu_enrolment')} x
-            JOIN r USING (record_key, extract_id)
-        )
-        SELECT agency, kind, on_date FROM c WHERE on_date IS NOT NULL ORDER BY on_date DESC LIMIT 1""",
-                      [child_id]).fetchone()
-    return {"agency": row[0], "kind": row[1], "date": row[2]} if row else None
+
+def latest_contact(doc: dict) -> dict | None:
+    """The most recent dated contact with the child by any agency."""
+    contacts = [("social_care", "referral", r["referral_date"]) for r in doc["sc_referral"]]
+    contacts += [("social_care", "missing episode", r["start_date"]) for r in doc["sc_missing"]]
+    contacts += [("health", r["contact_type"] or "contact", r["contact_date"]) for r in doc["health_contact"]]
+    contacts += [("education", "enrolment", r["leaving_date"] or r["entry_date"]) for r in doc["edu_enrolment"]]
+    dated = [c for c in contacts if c[2] is not None]
+    if not dated:
+        return None
+    agency, kind, on = max(dated, key=lambda c: c[2])
+    return {"agency": agency, "kind": kind, "date": on}
+
+
+# The document lists the CME detail reads.
+CME_DOCUMENT = ["records", "edu_enrolment", "health_contact", "health_gp", "sc_missing", "sc_referral"]

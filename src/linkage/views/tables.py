@@ -1,8 +1,10 @@
 """Where the views read from: the store itself, or the server's indexed in-memory copy.
 
 The server copies the current, linked records and their events into memory at
-start-up, indexed by child and record, so a child's view is a handful of index
-lookups rather than joins over every record.
+start-up (for the CME listing's set queries) and folds them into one document
+per child (``serve_child``, indexed by child): the child's records and each
+event table as a list, so a child's view is a single index lookup rather than
+a query per section.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.model import EVENT_TYPES
 from linkage.store.schema import t
 
-__all__ = ["MEMORY", "STORE", "Tables", "materialise"]
+__all__ = ["MEMORY", "STORE", "Tables", "child_document_sql", "materialise"]
 
 
 @dataclass(frozen=True)
@@ -29,14 +31,39 @@ STORE = Tables(f"(SELECT i.child_id, c.* FROM ({CURRENT_RECORDS_SQL}) c "
                f"JOIN {t('identity')} i USING (record_key))", "")
 MEMORY = Tables("memory.serve_records", "memory.serve_")
 
+# Each document list's order, as the views present it (ties broken for a stable answer).
+_ORDER = {"edu_enrolment": "entry_date", "edu_attendance": "term", "edu_exclusion": "start_date",
+          "edu_sen": "provision", "sc_referral": "referral_date", "sc_episode": "start_date",
+          "sc_missing": "start_date", "sc_allocation": "team", "health_gp": "start_date",
+          "health_contact": "contact_date"}
+_RECORD_FIELDS = ("source", "forename", "surname", "date_of_birth", "sex", "postcode", "address", "extract_date")
+
+
+def child_document_sql(tables: Tables) -> str:
+    """One row per child: ``records`` and one list of structs per event table."""
+    fields = ", ".join(f"{f} := r.{f}" for f in _RECORD_FIELDS)
+    parts = [f"SELECT child_id, list(struct_pack({fields}) ORDER BY r.extract_date DESC, r.source, r.record_key) "
+             f"AS records FROM {tables.records} r GROUP BY child_id"]
+    names = ["records"]
+    for model in EVENT_TYPES.values():
+        cols = ", ".join(f"{f} := e.{f}" for f in model.model_fields)
+        parts.append(f"SELECT r.child_id, list(struct_pack(source := r.source, {cols}) "
+                     f"ORDER BY e.{_ORDER[model.table]}, r.source, e.record_key) AS {model.table} "
+                     f"FROM {tables.event(model.table)} e JOIN {tables.records} r "
+                     "ON r.record_key = e.record_key AND r.extract_id = e.extract_id GROUP BY r.child_id")
+        names.append(model.table)
+    ctes = ",\n".join(f"d{i} AS ({sql})" for i, sql in enumerate(parts))
+    joins = " ".join(f"LEFT JOIN d{i} USING (child_id)" for i in range(1, len(parts)))
+    return f"WITH {ctes}\nSELECT d0.child_id, {', '.join(names)} FROM d0 {joins}"
+
 
 def materialise(con) -> int:
-    """Copy current linked records and their events into indexed memory tables."""
+    """Copy current linked records and their events into indexed memory tables and documents."""
     con.execute(f"CREATE OR REPLACE TABLE memory.serve_records AS SELECT * FROM {STORE.records}")
-    con.execute("CREATE INDEX IF NOT EXISTS serve_records_child ON memory.serve_records (child_id)")
     for model in EVENT_TYPES.values():
         name = f"memory.serve_{model.table}"
         con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT e.* FROM {t(model.table)} e "
                     "SEMI JOIN memory.serve_records r ON r.record_key = e.record_key AND r.extract_id = e.extract_id")
-        con.execute(f"CREATE INDEX IF NOT EXISTS serve_{model.table}_rec ON {name} (record_key)")
-    return int(con.execute("SELECT count(*) FROM memory.serve_records").fetchone()[0])
+    con.execute(f"CREATE OR REPLACE TABLE memory.serve_child AS {child_document_sql(MEMORY)}")
+    con.execute("CREATE INDEX IF NOT EXISTS serve_child_id ON memory.serve_child (child_id)")
+    return int(con.execute("SELECT count(*) FROM memory.serve_child").fetchone()[0])

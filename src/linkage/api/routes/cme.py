@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 
 from linkage.api.deps import Caller, PurposeHeader, ServicesDep, audit_and_authorise, record_access
 from linkage.api.schemas import CmeChild, CmePage
-from linkage.views.child import SECTIONS
-from linkage.views.cme import cme_page, last_school, latest_contact
+from linkage.views.child import SECTIONS, child_documents
+from linkage.views.cme import CME_DOCUMENT, cme_page, last_school, latest_contact
 from linkage.views.tables import MEMORY
 
 router = APIRouter(prefix="/v1", tags=["children missing education"])
@@ -33,19 +33,20 @@ def cme(request: Request, services: ServicesDep, caller: Caller, purpose: Purpos
     when = on or date.today()
     total, rows = cme_page(services.cursor(), when, page, page_size, MEMORY, min_age=min_age, max_age=max_age,
                            absent_days=absent_days, known_to=known_to)
-    cur = services.cursor()
+    docs = child_documents(services.cursor(), [c for c, _ in rows], CME_DOCUMENT)
     out, fields, bases = [], set(), set(listing.bases())
     for child_id, reason in rows:
         consent = services.consents.evaluate(child_id, caller.agency_type, purpose)
         d = services.policy.decide(caller, "view", purpose, _DETAIL, consent.permit, consent.deny)
         item = CmeChild(child_id=services.pseudonyms.form(caller.agency, child_id), reason=reason)
+        doc = docs[child_id]
         if "identity.address" in d.allowed:
-            item.addresses = SECTIONS["identity.address"][1](cur, child_id, MEMORY)
+            item.addresses = SECTIONS["identity.address"][2](doc)
         if "education.enrolment" in d.allowed:
-            item.last_school = last_school(cur, child_id, MEMORY)
-            item.latest_contact = latest_contact(cur, child_id, MEMORY)
+            item.last_school = last_school(doc)
+            item.latest_contact = latest_contact(doc)
         if "health.gp" in d.allowed:
-            item.gp_practice = SECTIONS["health.gp"][1](cur, child_id, MEMORY)
+            item.gp_practice = SECTIONS["health.gp"][2](doc)
         fields |= set(d.allowed)
         bases |= set(d.bases())
         out.append(item)
