@@ -113,3 +113,37 @@ def test_killed_process_leaves_previous_state_intact(tmp_path, synth_month1):
     assert after.scalar("SELECT count(*) FROM store.identity") == 0
     assert after.scalar("SELECT count(*) FROM store.records") > 0
     after.close()
+
+
+def test_a_store_opens_after_a_process_was_killed_while_spilling(tmp_path):
+    """DuckDB refuses encrypted spilling while old spill files exist; a killed server must
+    still start again, and a live process's spill files are left alone."""
+    import signal
+    import subprocess
+    import sys
+
+    home = tmp_path / "spill"
+    Store(home, memory_limit="1GB").close()
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from linkage.store import Store\n"
+        f"s = Store({str(home)!r}, memory_limit='64MB', threads=1, read_only=True)\n"
+        "s.execute(\"CREATE TABLE memory.big AS SELECT range AS i, md5(range::VARCHAR) AS h FROM range(1500000)\")\n"
+        "print('spilled', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "spilled"
+        spill = home / "tmp" / str(child.pid)
+        assert any(spill.iterdir())                         # real spill files, in its own directory
+        Store(home, memory_limit="1GB", read_only=True).close()   # a second live process: no clash
+        assert any(spill.iterdir())
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        (home / "tmp" / "duckdb_temp_storage_S32K-0.tmp").write_bytes(b"left by an older version")
+        store = Store(home, memory_limit="1GB")
+        assert not spill.exists() and not (home / "tmp" / "duckdb_temp_storage_S32K-0.tmp").exists()
+        store.execute("SELECT 1")
+        store.close()
+    finally:
+        child.kill()
+        child.wait()

@@ -69,18 +69,19 @@ class Candidate:
     disagreed: dict[str, str] = field(default_factory=dict)
 
 
-def _interned(rows: list[tuple]) -> list[tuple]:
-    """Share repeated values (names, postcodes, dates), column by column: a million
-    records then take a few hundred MB. The collector is paused while the rows are
-    built and the result frozen, so later collections never walk them."""
+def _interned(result, batch: int = 100_000) -> list[tuple]:
+    """Rows of a query result with repeated values (names, postcodes, dates) shared, read in
+    batches: a million records then take a few hundred MB. The collector is paused while
+    the rows are built and the result frozen, so later collections never walk them."""
+    pools: list[dict] | None = None
+    out: list[tuple] = []
     gc.disable()
     try:
-        columns = []
-        for values in zip(*rows):
-            pool: dict = {}
-            columns.append([pool.setdefault(v, v) for v in
-                            (tuple(x) if isinstance(x, list) else x for x in values)])
-        out = list(zip(*columns))
+        while rows := result.fetchmany(batch):
+            pools = pools or [{} for _ in rows[0]]
+            columns = [[pool.setdefault(v, v) for v in (tuple(x) if isinstance(x, list) else x for x in values)]
+                       for pool, values in zip(pools, zip(*rows))]
+            out.extend(zip(*columns))
     finally:
         gc.enable()
     gc.freeze()
@@ -119,8 +120,13 @@ class LookupIndex:
         self.scorer = FastScorer(self.engine.linker(), tf)
         # Candidates' features in memory, by rid, laid out as the scorer reads them.
         self._rows = (_interned(con.execute(f"SELECT {', '.join(self.scorer.columns)}, child_id FROM "
-                                            f"memory.{INDEX} ORDER BY rid").fetchall())
+                                            f"memory.{INDEX} ORDER BY rid"))
                       if self.scorer.compiled else [])
+        # The engine's working copies are not read again; the memory is the server's.
+        for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'memory' AND "
+                                   f"(table_name IN ('{INPUT}', 'link_hash') OR table_name LIKE 'in\\_%' "
+                                   "ESCAPE '\\')").fetchall():
+            con.execute(f'DROP TABLE memory."{name}"')
 
     # -- set-up ----------------------------------------------------------------
     def _cursor(self):
@@ -138,9 +144,9 @@ class LookupIndex:
                         "preferred_forename_std VARCHAR, date_of_birth DATE, sex VARCHAR, postcode VARCHAR, "
                         "address VARCHAR, upn VARCHAR, former_upn VARCHAR, nhs_number VARCHAR)")
             cur.execute("CREATE TEMP TABLE lk_names (name VARCHAR, keys VARCHAR[], canon VARCHAR)")
-            cur.execute(f"CREATE TEMP TABLE lk_q AS SELECT * FROM memory.{INPUT} LIMIT 0")
+            cur.execute(f"CREATE TEMP TABLE lk_q AS SELECT * EXCLUDE (child_id, rid) FROM memory.{INDEX} LIMIT 0")
             cur.execute(f"CREATE TEMP TABLE lk_c_ids AS SELECT * FROM memory.{INDEX} LIMIT 0")
-            cur.execute(f"CREATE TEMP TABLE lk_c AS SELECT * FROM memory.{INPUT} LIMIT 0")
+            cur.execute("CREATE TEMP TABLE lk_c AS SELECT * FROM lk_q LIMIT 0")
             self._local.cur = cur
         return cur
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import importlib.util
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,8 +51,7 @@ class Store:
             self.home.mkdir(parents=True)
             os.chmod(self.home, 0o700)  # keys, audit log and service state live here
         key = key or os.environ.get("LINKAGE_DB_KEY") or load_or_create_key(self.home, "db.key")
-        tmp = self.home / "tmp"
-        tmp.mkdir(exist_ok=True)
+        tmp = self._temp_directory()
         self.connection = duckdb.connect(":memory:")
         con = self.connection
         con.execute(f"LOAD '{httpfs_extension_path()}'")
@@ -77,6 +77,26 @@ class Store:
         if not read_only:
             for ddl in all_ddl():
                 con.execute(ddl)
+
+    def _temp_directory(self) -> Path:
+        """This process's own spill directory, with any left by dead processes removed.
+
+        DuckDB refuses to start with encrypted spilling while old spill files exist, so a
+        server killed mid-spill (out of memory, SIGKILL) would otherwise never start again.
+        Processes sharing the data directory (server workers) each get their own.
+        """
+        root = self.home / "tmp"
+        root.mkdir(exist_ok=True)
+        for entry in root.iterdir():
+            if entry.is_dir() and entry.name.isdigit() and (int(entry.name) == os.getpid()
+                                                            or not _alive(int(entry.name))):
+                shutil.rmtree(entry, ignore_errors=True)
+            elif entry.is_file() and entry.name.startswith("duckdb_temp_"):
+                entry.unlink(missing_ok=True)   # left by a version without per-process directories
+        own = root / str(os.getpid())
+        own.mkdir(mode=0o700)
+        self._tmp = own
+        return own
 
     @property
     def path(self) -> Path:
@@ -132,6 +152,17 @@ class Store:
         except duckdb.Error:
             pass
         self.connection.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def open_store(home: Path, **kwargs: Any) -> Store:

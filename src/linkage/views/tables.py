@@ -1,7 +1,7 @@
 """Where the views read from: the store itself, or the server's indexed in-memory copy.
 
-The server copies the current, linked records and their events into memory at
-start-up (for the CME listing's set queries) and folds them into one document
+The server copies the current, linked records and the events the CME listing
+queries into memory at start-up, and folds records and events into one document
 per child (``serve_child``, indexed by child): the child's records and each
 event table as a list, so a child's view is a single index lookup rather than
 a query per section.
@@ -15,7 +15,7 @@ from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.model import EVENT_TYPES
 from linkage.store.schema import t
 
-__all__ = ["MEMORY", "STORE", "Tables", "child_document_sql", "materialise"]
+__all__ = ["CME_EVENTS", "MEMORY", "STORE", "Tables", "child_document_lists", "materialise"]
 
 
 @dataclass(frozen=True)
@@ -39,31 +39,44 @@ _ORDER = {"edu_enrolment": "entry_date", "edu_attendance": "term", "edu_exclusio
 _RECORD_FIELDS = ("source", "forename", "surname", "date_of_birth", "sex", "postcode", "address", "extract_date")
 
 
-def child_document_sql(tables: Tables) -> str:
-    """One row per child: ``records`` and one list of structs per event table."""
+def child_document_lists(tables: Tables) -> dict[str, str]:
+    """List name -> SQL giving (child_id, that list) for every child who has one.
+
+    ``tables.records`` is the current records; events of superseded extracts drop out
+    in the join on (record_key, extract_id).
+    """
     fields = ", ".join(f"{f} := r.{f}" for f in _RECORD_FIELDS)
-    parts = [f"SELECT child_id, list(struct_pack({fields}) ORDER BY r.extract_date DESC, r.source, r.record_key) "
-             f"AS records FROM {tables.records} r GROUP BY child_id"]
-    names = ["records"]
+    lists = {"records": f"SELECT child_id, list(struct_pack({fields}) ORDER BY r.extract_date DESC, r.source, "
+                        f"r.record_key) AS records FROM {tables.records} r GROUP BY child_id"}
     for model in EVENT_TYPES.values():
         cols = ", ".join(f"{f} := e.{f}" for f in model.model_fields)
-        parts.append(f"SELECT r.child_id, list(struct_pack(source := r.source, {cols}) "
-                     f"ORDER BY e.{_ORDER[model.table]}, r.source, e.record_key) AS {model.table} "
-                     f"FROM {tables.event(model.table)} e JOIN {tables.records} r "
-                     "ON r.record_key = e.record_key AND r.extract_id = e.extract_id GROUP BY r.child_id")
-        names.append(model.table)
-    ctes = ",\n".join(f"d{i} AS ({sql})" for i, sql in enumerate(parts))
-    joins = " ".join(f"LEFT JOIN d{i} USING (child_id)" for i in range(1, len(parts)))
-    return f"WITH {ctes}\nSELECT d0.child_id, {', '.join(names)} FROM d0 {joins}"
+        lists[model.table] = (
+            f"SELECT r.child_id, list(struct_pack(source := r.source, {cols}) "
+            f"ORDER BY e.{_ORDER[model.table]}, r.source, e.record_key) AS {model.table} "
+            f"FROM {tables.event(model.table)} e JOIN {tables.records} r "
+            "ON r.record_key = e.record_key AND r.extract_id = e.extract_id GROUP BY r.child_id")
+    return lists
+
+
+# The event tables the CME listing's set queries read; every other event is only in documents.
+CME_EVENTS = ("edu_enrolment", "edu_attendance")
 
 
 def materialise(con) -> int:
-    """Copy current linked records and their events into indexed memory tables and documents."""
+    """Copy current linked records (and the CME's event tables) into memory, and build documents."""
     con.execute(f"CREATE OR REPLACE TABLE memory.serve_records AS SELECT * FROM {STORE.records}")
-    for model in EVENT_TYPES.values():
-        name = f"memory.serve_{model.table}"
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT e.* FROM {t(model.table)} e "
-                    "SEMI JOIN memory.serve_records r ON r.record_key = e.record_key AND r.extract_id = e.extract_id")
-    con.execute(f"CREATE OR REPLACE TABLE memory.serve_child AS {child_document_sql(MEMORY)}")
+    for table in CME_EVENTS:
+        con.execute(f"CREATE OR REPLACE TABLE memory.serve_{table} AS SELECT e.* FROM {t(table)} e SEMI JOIN "
+                    "memory.serve_records r ON r.record_key = e.record_key AND r.extract_id = e.extract_id")
+    # One list at a time, then one join: a single statement aggregating every table at
+    # once needs several times the memory.
+    lists = child_document_lists(Tables("memory.serve_records", ""))
+    for name, sql in lists.items():
+        con.execute(f"CREATE OR REPLACE TABLE memory.doc_{name} AS {sql}")
+    joins = " ".join(f"LEFT JOIN memory.doc_{name} USING (child_id)" for name in list(lists)[1:])
+    con.execute(f"CREATE OR REPLACE TABLE memory.serve_child AS SELECT child_id, {', '.join(lists)} "
+                f"FROM memory.doc_records {joins}")
+    for name in lists:
+        con.execute(f"DROP TABLE memory.doc_{name}")
     con.execute("CREATE INDEX IF NOT EXISTS serve_child_id ON memory.serve_child (child_id)")
     return int(con.execute("SELECT count(*) FROM memory.serve_child").fetchone()[0])
