@@ -76,6 +76,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self._fh = open(self.path, "a+", encoding="utf-8")
         self._seq, self._last = self._tail()
+        self._size = os.fstat(self._fh.fileno()).st_size   # the log's length as this process last saw it
 
     def _tail(self) -> tuple[int, str]:
         if not self.path.exists() or self.path.stat().st_size == 0:
@@ -92,7 +93,8 @@ class AuditLog:
         with self._lock:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
             try:
-                self._seq, self._last = self._tail()    # another process may have appended
+                if os.fstat(self._fh.fileno()).st_size != self._size:
+                    self._seq, self._last = self._tail()    # another process appended
                 seq = self._seq + 1
                 entry = {**entry, "time": entry.get("time") or datetime.now(timezone.utc).isoformat()}
                 digest = _hash(self._last, entry)
@@ -101,6 +103,7 @@ class AuditLog:
                 self._fh.flush()
                 os.fsync(self._fh.fileno())
                 self._seq, self._last = seq, digest
+                self._size = os.fstat(self._fh.fileno()).st_size
                 if seq % self.checkpoint_every == 0:
                     self._checkpoint_locked()
             finally:
@@ -122,6 +125,7 @@ class AuditLog:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
             try:
                 self._seq, self._last = self._tail()
+                self._size = os.fstat(self._fh.fileno()).st_size
                 return self._checkpoint_locked()
             finally:
                 fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)

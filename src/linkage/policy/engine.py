@@ -7,6 +7,7 @@ policy text), which go into the audit log.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -79,9 +80,23 @@ class PolicyEngine:
     def decide(self, principal: Principal, action: str, purpose: str,
                categories: list[str] | None = None, consent: dict[str, bool] | None = None,
                consent_denied: dict[str, bool] | None = None, break_glass: bool = False) -> Decision:
-        """One Cedar request per category, evaluated as a batch."""
-        categories = list(categories or self.categories)
+        """One Cedar request per category, evaluated as a batch.
+
+        A decision depends only on the request and the policy set parsed at start-up, so
+        repeated requests (the same client asking about children with the same consent
+        state) are answered from a cache.
+        """
+        categories = tuple(categories or self.categories)
         consent, consent_denied = consent or {}, consent_denied or {}
+        allowed, denied = self._decide(principal, action, purpose, categories,
+                                       tuple(bool(consent.get(c)) for c in categories),
+                                       tuple(bool(consent_denied.get(c)) for c in categories), break_glass)
+        return Decision(action, dict(allowed), list(denied), self.version)
+
+    @functools.lru_cache(maxsize=8192)
+    def _decide(self, principal: Principal, action: str, purpose: str, categories: tuple[str, ...],
+                consent: tuple[bool, ...], consent_denied: tuple[bool, ...],
+                break_glass: bool) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
         entities = self._static_entities + [{
             "uid": {"type": "Client", "id": principal.client_id},
             "attrs": {"agency": principal.agency, "agency_type": principal.agency_type, "role": principal.role},
@@ -90,18 +105,18 @@ class PolicyEngine:
             "principal": {"type": "Client", "id": principal.client_id},
             "action": {"type": "Action", "id": action},
             "resource": {"type": "Category", "id": cat},
-            "context": {"purpose": purpose, "consent": bool(consent.get(cat)),
-                        "consent_denied": bool(consent_denied.get(cat)), "break_glass": break_glass},
-        } for cat in categories]
+            "context": {"purpose": purpose, "consent": given, "consent_denied": refused,
+                        "break_glass": break_glass},
+        } for cat, given, refused in zip(categories, consent, consent_denied)]
         results = cedarpy.is_authorized_batch(requests, self._policies, entities, self._schema)
-        decision = Decision(action, policy_version=self.version)
+        allowed, denied = [], []
         for cat, res in zip(categories, results):
             if res.allowed:
                 bases = sorted({self._basis.get(r, "") for r in res.diagnostics.reasons} - {""})
-                decision.allowed[cat] = "; ".join(bases)
+                allowed.append((cat, "; ".join(bases)))
             else:
-                decision.denied.append(cat)
-        return decision
+                denied.append(cat)
+        return tuple(allowed), tuple(denied)
 
     def fields_for(self, categories) -> set[str]:
         return {f for c in categories for f in self.categories[c]["fields"]}
