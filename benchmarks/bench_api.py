@@ -64,6 +64,57 @@ def sample_queries(home: Path, n: int) -> list[dict]:
     return out
 
 
+def versus_splink(home: Path, queries: list[dict], n: int) -> None:
+    """The same lookups in process: ours against plain Splink's predict_between over the
+    whole linked population, with the lookup's blocking rules. Prints the time ratio and
+    whether both give the same children with the same probabilities."""
+    import statistics
+
+    from splink import block_on
+
+    from linkage.link.lookup import _BLOCKS, INDEX, LookupIndex, LookupQuery
+    from linkage.store import Store
+
+    store = Store(home, read_only=True)
+    idx = LookupIndex(store)
+    con, engine = store.connection, idx.engine
+    linker = engine.linker(json.dumps(idx.model))
+    population = engine._register(f"SELECT * EXCLUDE (child_id, rid) FROM memory.{INDEX}", "population")
+    columns = [r[0] for r in con.execute(f"DESCRIBE memory.{INDEX}").fetchall() if r[0] not in ("child_id", "rid")]
+    rules = [block_on(*cols) for cols in _BLOCKS]
+    ours_ms, plain_ms, same, compared = [], [], 0, 0
+    for q in queries[:n]:
+        lq = LookupQuery(q["forename"], q["surname"], date.fromisoformat(q["date_of_birth"]), q.get("postcode"))
+        t = time.perf_counter()
+        ours = idx.search(lq, limit=1000, min_probability=0.0)
+        ours_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        row = {**lq.features(), "unique_id": "query:1", "source_dataset": "query"}
+        con.execute(f"CREATE OR REPLACE TABLE memory.plain_query AS SELECT * FROM memory.{INDEX} LIMIT 0")
+        con.execute(f"INSERT INTO memory.plain_query ({', '.join(columns)}) VALUES "
+                    f"({', '.join('?' for _ in columns)})", [row[c] for c in columns])
+        query = engine.db_api.register("plain_query", table_name=f"plain_query_{len(plain_ms)}")
+        pred = linker.inference.predict_between([query], [population], link_type="link_and_dedupe",
+                                                blocking_rules_to_generate_predictions=rules, warning_mode="never")
+        scored = con.execute(f"""
+            SELECT i.child_id, max(p.match_probability) FROM {pred.physical_name} p
+            JOIN memory.{INDEX} i ON i.unique_id = CASE WHEN p.unique_id_l = 'query:1' THEN p.unique_id_r
+                                                        ELSE p.unique_id_l END
+            GROUP BY i.child_id""").fetchall()
+        plain_ms.append((time.perf_counter() - t) * 1000)
+        pred.drop_table_from_database_and_remove_from_cache()
+        plain = dict(scored)
+        ours_p = {c.child_id: c.match_probability for c in ours}
+        compared += 1
+        same += ours_p.keys() == plain.keys() and all(abs(p - plain[c]) < 1e-6 for c, p in ours_p.items())
+    store.close()
+    o, p = statistics.median(ours_ms), statistics.median(plain_ms)
+    print(f"\nsame {compared} lookups in process, against plain Splink (predict_between over all "
+          f"{idx.size:,} records, same blocking rules):")
+    print(f"  ours p50 {o:.1f} ms; plain Splink p50 {p:.0f} ms; ratio ours/plain {o / p:.4f} ({p / o:.0f}x faster)")
+    print(f"  same children with the same probabilities (within 1e-6): {same}/{compared}")
+
+
 async def client_loop(url: str, token: str, queries: list[dict], until: float, stats: dict) -> None:
     headers = {"Authorization": f"Bearer {token}", "X-Purpose": "admission"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
@@ -97,6 +148,8 @@ def main() -> None:
     ap.add_argument("--driver", choices=["python", "wrk"], default="python",
                     help="load generator: asyncio httpx, or wrk (C, lighter on a 2-core machine)")
     ap.add_argument("--work", type=Path, default=Path("bench-out/api"))
+    ap.add_argument("--versus-splink", type=int, default=20, metavar="N",
+                    help="then time N lookups against plain Splink's predict_between (0 to skip)")
     args = ap.parse_args()
 
     from apiserver import Server
@@ -115,7 +168,10 @@ def main() -> None:
         token = httpx.post(server.url + "/oauth/token", data={"grant_type": "client_credentials"},
                            auth=(client.client_id, secret)).json()["access_token"]
         if args.driver == "wrk":
-            return _wrk(server, token, queries, args, log, before)
+            _wrk(server, token, queries, args, log, before)
+            if args.versus_splink:
+                versus_splink(home, queries, args.versus_splink)
+            return
         stats = {"lookup": [], "child": [], "errors": [], "requests": 0}
         # Warm-up, not measured, and its audit entries are counted separately.
         warm = {"lookup": [], "child": [], "errors": [], "requests": 0}
@@ -142,6 +198,8 @@ def main() -> None:
           f"{' ' + str(sorted(set(stats['errors']))) if stats['errors'] else ''}")
     print(f"audit entries added: {audited} for {stats['requests']} requests "
           f"({'equal' if audited == stats['requests'] else 'MISMATCH'})")
+    if args.versus_splink:
+        versus_splink(home, queries, args.versus_splink)
 
 
 
