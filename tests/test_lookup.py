@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linkage.link.lookup import LookupIndex, LookupQuery
+from linkage.link.lookup import _BLOCKS, INDEX, LookupIndex, LookupQuery, key_hash
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +72,26 @@ def test_query_features_equal_the_features_sql_for_any_text(index, forename, sur
     _, idx = index
     q = LookupQuery(forename, surname, date(2012, 2, 29), postcode, middle_names=middle, address=address)
     assert q.features() == _sql_features(idx, q)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=40))
+def test_key_hash_is_duckdbs_md5_number_lower(index, text):
+    store, _ = index
+    assert key_hash(text) == store.connection.execute("SELECT md5_number_lower(?)", [text]).fetchone()[0]
+
+
+def test_candidates_are_exactly_the_records_the_blocking_rules_find_in_sql(index):
+    store, idx = index
+    rows = store.rows("SELECT forename, surname, date_of_birth, postcode, upn, nhs_number FROM store.records "
+                      "USING SAMPLE 30 ROWS (reservoir, 11)")
+    cur = store.connection.cursor()
+    for f, s, dob, pc, upn, nhs in rows:
+        for q in (LookupQuery(f, s, dob, pc, upn, nhs), LookupQuery(f[:-1] + "y", s, dob)):
+            feats = q.features()
+            rules = [(cols, [feats[c] for c in cols]) for cols in _BLOCKS
+                     if all(feats[c] is not None for c in cols)]
+            where = " OR ".join("(" + " AND ".join(f"{c} = ?" for c in cols) + ")" for cols, _ in rules)
+            want = sorted(r[0] for r in cur.execute(f"SELECT rid FROM memory.{INDEX} WHERE {where}",
+                                                     [v for _, vals in rules for v in vals]).fetchall())
+            assert idx.candidates(feats) == want

@@ -19,17 +19,32 @@ __all__ = ["Pseudonyms"]
 
 
 class Pseudonyms:
+    _REMEMBER = 200_000     # recorded forms kept in memory: repeats skip SQLite
+
     def __init__(self, home: Path, state: ServiceState) -> None:
         self._key = load_or_create_key(Path(home), "pseudonym.key").encode()
         self.state = state
+        self._known: dict[tuple[str, str], str] = {}    # (agency, form) -> child, all recorded
+
+    def _remember(self, agency: str, value: str, child_id: str) -> None:
+        if len(self._known) >= self._REMEMBER:
+            self._known.clear()
+        self._known[(agency, value)] = child_id
 
     def form(self, agency: str, child_id: str) -> str:
         mac = hmac.new(self._key, f"{agency}\x1f{child_id}".encode(), hashlib.sha256).digest()
         value = "P-" + base64.b32encode(mac[:10]).decode().rstrip("=")
-        self.state.execute("INSERT OR IGNORE INTO pseudonyms VALUES (?, ?, ?)", (agency, value, child_id))
+        if (agency, value) not in self._known:
+            self.state.execute("INSERT OR IGNORE INTO pseudonyms VALUES (?, ?, ?)", (agency, value, child_id))
+            self._remember(agency, value, child_id)
         return value
 
     def resolve(self, agency: str, pseudonym: str) -> str | None:
+        if (child := self._known.get((agency, pseudonym))) is not None:
+            return child
         row = self.state.execute("SELECT child_id FROM pseudonyms WHERE agency = ? AND pseudonym = ?",
                                  (agency, pseudonym)).fetchone()
-        return row["child_id"] if row else None
+        if row is None:
+            return None
+        self._remember(agency, pseudonym, row["child_id"])
+        return row["child_id"]

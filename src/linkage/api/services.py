@@ -36,6 +36,7 @@ class Services:
     audit: AuditLog
     lookup: LookupIndex | None
     aliases: dict[str, str]
+    children: frozenset[str]      # every linked child, so a missing one costs no query
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
@@ -54,9 +55,10 @@ class Services:
         except LookupError:
             lookup = None
         materialise(store.connection)
+        children = frozenset(r[0] for r in store.rows("SELECT child_id FROM memory.serve_child"))
         return cls(home, settings, store, state, ClientRegistry(state), TokenService(home, settings), policy,
                    ConsentRegister(state, policy.categories), Pseudonyms(home, state),
-                   AuditLog(home, settings.audit_checkpoint_every), lookup, resolve_aliases(store))
+                   AuditLog(home, settings.audit_checkpoint_every), lookup, resolve_aliases(store), children)
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""
@@ -67,8 +69,7 @@ class Services:
         return cur
 
     def child_exists(self, child_id: str) -> bool:
-        return bool(self.cursor().execute("SELECT 1 FROM memory.serve_child WHERE child_id = ?",
-                                          [child_id]).fetchone())
+        return child_id in self.children
 
     def resolve(self, agency: str, pseudonym: str) -> str | None:
         child = self.pseudonyms.resolve(agency, pseudonym)

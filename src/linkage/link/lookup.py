@@ -1,8 +1,8 @@
 """Score one person's demographics against the linked population.
 
-Candidates come from an indexed blocking query (never a full relink): the
-query's blocking keys, computed in Python exactly as the linked records' are in
-SQL, meet one indexed key column in a single statement. The candidates' features
+Candidates come from an index of blocking keys (never a full relink): the
+query's keys, computed in Python exactly as the linked records' are in SQL, are
+looked up by binary search in a sorted array of key hashes. The candidates' features
 are held in memory, and ``FastScorer`` scores them with the trained model's own
 level conditions and Splink's arithmetic. Splink's own ``score_pairs`` SQL is
 compiled once at start-up and kept as the reference the tests compare against
@@ -12,10 +12,13 @@ compiled once at start-up and kept as the reference the tests compare against
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
 from datetime import date
+
+import numpy as np
 
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.link.engine import INPUT, TF_COLUMNS, LinkEngine
@@ -34,6 +37,14 @@ _BLOCKS = [("upn",), ("nhs_number",), ("dob", "forename_initial"), ("dob", "surn
 
 def _key_expr(rule: int, cols: tuple[str, ...]) -> str:
     return f"'{rule}|' || concat_ws('|', {', '.join(f'CAST({c} AS VARCHAR)' for c in cols)})"
+
+
+# DuckDB's md5_number_lower and key_hash agree (tests check them on arbitrary text).
+KEY_HASH_SQL = "md5_number_lower(k)"
+
+
+def key_hash(key: str) -> int:
+    return int.from_bytes(hashlib.md5(key.encode()).digest()[8:], "little")
 
 
 def blocking_keys(features: dict) -> list[str]:
@@ -100,13 +111,15 @@ class LookupIndex:
         con.execute(f"CREATE OR REPLACE TABLE memory.{INDEX} AS SELECT l.*, i.child_id, "
                     f"CAST(row_number() OVER (ORDER BY l.unique_id) - 1 AS INTEGER) AS rid FROM memory.{INPUT} l "
                     f"JOIN {t('identity')} i ON i.record_key = l.unique_id")
-        # One indexed key column ("rule|value|value") answers every blocking rule with a
-        # single IN-list index scan; multi-column predicates would scan the table.
-        con.execute(f"CREATE OR REPLACE TABLE memory.lookup_keys AS "
-                    + " UNION ALL ".join(f"SELECT {_key_expr(i, cols)} AS k, rid FROM memory.{INDEX} "
-                                         f"WHERE {' AND '.join(f'{c} IS NOT NULL' for c in cols)}"
-                                         for i, cols in enumerate(_BLOCKS)))
-        con.execute("CREATE INDEX IF NOT EXISTS lookup_keys_k ON memory.lookup_keys (k)")
+        # Every blocking rule's key ("rule|value|value"), as a 64-bit hash sorted beside
+        # its record: a query's candidates are a binary search per key, with no statement.
+        keys = con.execute(f"SELECT {KEY_HASH_SQL} AS h, rid FROM ("
+                           + " UNION ALL ".join(f"SELECT {_key_expr(i, cols)} AS k, rid FROM memory.{INDEX} "
+                                                f"WHERE {' AND '.join(f'{c} IS NOT NULL' for c in cols)}"
+                                                for i, cols in enumerate(_BLOCKS))
+                           + ") ORDER BY h").fetchnumpy()
+        self._key_hashes = np.asarray(keys["h"], dtype=np.uint64)
+        self._key_rids = np.asarray(keys["rid"], dtype=np.int32)
         con.execute(f"CREATE INDEX IF NOT EXISTS lookup_index_rid ON memory.{INDEX} (rid)")
         self.size = int(con.execute(f"SELECT count(*) FROM memory.{INDEX}").fetchone()[0])
         self._local = threading.local()
@@ -191,13 +204,16 @@ class LookupIndex:
         cur.execute(self._features_sql)
 
     def candidates(self, features: dict) -> list[int]:
-        """Row ids of every linked record sharing a blocking key with the query (one index scan)."""
+        """Row ids of every linked record sharing a blocking key with the query.
+
+        A 64-bit hash collision could only add a candidate, which scoring then judges."""
         keys = blocking_keys(features)
         if not keys:
             return []
-        return [r[0] for r in self._cursor().execute(
-            f"SELECT DISTINCT rid FROM memory.lookup_keys WHERE k IN ({', '.join('?' for _ in keys)})",
-            keys).fetchall()]
+        wanted = np.array([key_hash(k) for k in keys], dtype=np.uint64)
+        lo = np.searchsorted(self._key_hashes, wanted, "left")
+        hi = np.searchsorted(self._key_hashes, wanted, "right")
+        return sorted({int(r) for a, b in zip(lo, hi) for r in self._key_rids[a:b]})
 
     def _reference(self, q: LookupQuery, rids: list[int]) -> list[tuple[float, str, dict]]:
         cur = self._cursor()
