@@ -72,7 +72,7 @@ def versus_splink(home: Path, queries: list[dict], n: int) -> None:
 
     from splink import block_on
 
-    from linkage.link.lookup import _BLOCKS, INDEX, LookupIndex, LookupQuery
+    from linkage.link.lookup import BLOCKS, INDEX, LookupIndex, LookupQuery
     from linkage.store import Store
 
     store = Store(home, read_only=True)
@@ -81,7 +81,7 @@ def versus_splink(home: Path, queries: list[dict], n: int) -> None:
     linker = engine.linker(json.dumps(idx.model))
     population = engine._register(f"SELECT * EXCLUDE (child_id, rid) FROM memory.{INDEX}", "population")
     columns = [r[0] for r in con.execute(f"DESCRIBE memory.{INDEX}").fetchall() if r[0] not in ("child_id", "rid")]
-    rules = [block_on(*cols) for cols in _BLOCKS]
+    rules = [block_on(*cols) for cols in BLOCKS]
     ours_ms, plain_ms, same, compared = [], [], 0, 0
     for q in queries[:n]:
         lq = LookupQuery(q["forename"], q["surname"], date.fromisoformat(q["date_of_birth"]), q.get("postcode"))

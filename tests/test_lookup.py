@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linkage.link.lookup import _BLOCKS, INDEX, LookupIndex, LookupQuery, key_hash
+from linkage.link.lookup import BLOCKS, INDEX, LookupIndex, LookupQuery, key_hash
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_candidates_are_exactly_the_records_the_blocking_rules_find_in_sql(index
     for f, s, dob, pc, upn, nhs in rows:
         for q in (LookupQuery(f, s, dob, pc, upn, nhs), LookupQuery(f[:-1] + "y", s, dob)):
             feats = q.features()
-            rules = [(cols, [feats[c] for c in cols]) for cols in _BLOCKS
+            rules = [(cols, [feats[c] for c in cols]) for cols in BLOCKS
                      if all(feats[c] is not None for c in cols)]
             where = " OR ".join("(" + " AND ".join(f"{c} = ?" for c in cols) + ")" for cols, _ in rules)
             want = sorted(r[0] for r in cur.execute(f"SELECT rid FROM memory.{INDEX} WHERE {where}",

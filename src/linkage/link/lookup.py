@@ -28,10 +28,10 @@ from linkage.store import Store
 from linkage.store.schema import t
 from linkage.validation import normalise_name
 
-__all__ = ["Candidate", "LookupIndex", "LookupQuery"]
+__all__ = ["BLOCKS", "Candidate", "LookupIndex", "LookupQuery", "blocking_keys", "key_hash"]
 
 INDEX = "lookup_index"
-_BLOCKS = [("upn",), ("nhs_number",), ("dob", "forename_initial"), ("dob", "surname_initial"),
+BLOCKS = [("upn",), ("nhs_number",), ("dob", "forename_initial"), ("dob", "surname_initial"),
            ("forename_canon", "surname"), ("forename_canon", "postcode"), ("dob", "postcode_district")]
 
 
@@ -50,7 +50,7 @@ def key_hash(key: str) -> int:
 def blocking_keys(features: dict) -> list[str]:
     """The query's keys, as ``_key_expr`` makes them for linked records (dates as ISO text)."""
     return [f"{i}|" + "|".join(str(features[c]) for c in cols)
-            for i, cols in enumerate(_BLOCKS) if all(features[c] is not None for c in cols)]
+            for i, cols in enumerate(BLOCKS) if all(features[c] is not None for c in cols)]
 
 
 @dataclass
@@ -116,7 +116,7 @@ class LookupIndex:
         keys = con.execute(f"SELECT {KEY_HASH_SQL} AS h, rid FROM ("
                            + " UNION ALL ".join(f"SELECT {_key_expr(i, cols)} AS k, rid FROM memory.{INDEX} "
                                                 f"WHERE {' AND '.join(f'{c} IS NOT NULL' for c in cols)}"
-                                                for i, cols in enumerate(_BLOCKS))
+                                                for i, cols in enumerate(BLOCKS))
                            + ") ORDER BY h").fetchnumpy()
         self._key_hashes = np.asarray(keys["h"], dtype=np.uint64)
         self._key_rids = np.asarray(keys["rid"], dtype=np.int32)
