@@ -95,3 +95,36 @@ def test_candidates_are_exactly_the_records_the_blocking_rules_find_in_sql(index
             want = sorted(r[0] for r in cur.execute(f"SELECT rid FROM memory.{INDEX} WHERE {where}",
                                                      [v for _, vals in rules for v in vals]).fetchall())
             assert idx.candidates(feats) == want
+
+
+def test_a_model_the_python_scorer_cannot_read_is_scored_by_splinks_sql(index):
+    """An imported model may use SQL the compiler does not know: it falls back, not guesses."""
+    import copy
+    import json
+
+    from splink import Linker
+
+    from linkage.link.scoring import FastScorer
+
+    store, idx = index
+    model = copy.deepcopy(idx.model)
+    sex = next(c for c in model["comparisons"] if c["output_column_name"] == "sex")
+    exact = next(lv for lv in sex["comparison_levels"] if lv["sql_condition"] == '"sex_l" = "sex_r"')
+    exact["sql_condition"] = 'regexp_full_match("sex_l", "sex_r")'
+    engine = idx.engine
+    frame = engine.db_api.register(f"SELECT * EXCLUDE (child_id, rid) FROM memory.{INDEX} LIMIT 10")
+    scorer = FastScorer(Linker(frame, json.loads(json.dumps(model))), idx.scorer.tf)
+    assert not scorer.compiled
+
+    f, s, dob, pc = store.rows("SELECT forename, surname, date_of_birth, postcode FROM store.records "
+                               "WHERE sex IS NOT NULL ORDER BY record_key LIMIT 1")[0]
+    q = LookupQuery(f, s, dob, pc)
+    fast = idx.search(q, min_probability=0.0)
+    original = idx.scorer
+    try:
+        idx.scorer = scorer                 # same levels and weights, gammas from SQL only
+        fallback = idx.search(q, min_probability=0.0)
+    finally:
+        idx.scorer = original
+    assert [(c.child_id, c.agreed) for c in fallback] == [(c.child_id, c.agreed) for c in fast]
+    assert [c.match_probability for c in fallback] == pytest.approx([c.match_probability for c in fast], abs=1e-6)
