@@ -340,3 +340,16 @@ def test_openapi_fuzzing_gives_no_server_errors(world):
         run()
     assert failures == []
     assert len(exercised) >= 12 and sum(exercised.values()) >= 12 * 5, exercised
+
+
+def test_next_months_link_runs_while_the_server_keeps_serving(world):
+    """The server reads only its in-memory copy, so it holds no lock on the database."""
+    import subprocess
+    import sys
+
+    before = pseudonym(world, "ap", "admission")
+    run = subprocess.run([sys.executable, "-m", "linkage.cli", "link", "--data-dir", str(world["home"])],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert pseudonym(world, "ap", "admission") == before
+    assert call(world, "ap", "GET", f"/v1/children/{before}", "admission").status_code == 200

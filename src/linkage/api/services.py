@@ -56,9 +56,13 @@ class Services:
             lookup = None
         materialise(store.connection)
         children = frozenset(r[0] for r in store.rows("SELECT child_id FROM memory.serve_child"))
+        aliases = resolve_aliases(store)
+        # Everything a request reads is in memory now: letting go of the file lets next
+        # month's `linkage ingest` and `linkage link` run while this keeps serving.
+        store.detach()
         return cls(home, settings, store, state, ClientRegistry(state), TokenService(home, settings), policy,
                    ConsentRegister(state, policy.categories), Pseudonyms(home, state),
-                   AuditLog(home, settings.audit_checkpoint_every), lookup, resolve_aliases(store), children)
+                   AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children)
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""

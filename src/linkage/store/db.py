@@ -146,9 +146,15 @@ class Store:
     def checkpoint(self) -> None:
         self.connection.execute(f"CHECKPOINT {DB}")
 
+    def detach(self) -> None:
+        """Let go of the database file (and its lock), keeping the in-memory tables."""
+        self.connection.execute(f"DETACH {DB}")
+        self._detached = True
+
     def close(self) -> None:
         try:
-            self.checkpoint()
+            if not getattr(self, "_detached", False):
+                self.checkpoint()
         except duckdb.Error:
             pass
         self.connection.close()
