@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,8 @@ class Services:
         # Everything a request reads is in memory now: letting go of the file lets next
         # month's `linkage ingest` and `linkage link` run while this keeps serving.
         store.detach()
+        gc.collect()
+        gc.freeze()     # the start-up heap (millions of lookup rows) is never walked again
         return cls(home, settings, store, state, ClientRegistry(state), TokenService(home, settings), policy,
                    ConsentRegister(state, policy.categories), Pseudonyms(home, state),
                    AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children)

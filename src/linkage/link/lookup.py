@@ -83,7 +83,8 @@ class Candidate:
 def _interned(result, batch: int = 100_000) -> list[tuple]:
     """Rows of a query result with repeated values (names, postcodes, dates) shared, read in
     batches: a million records then take a few hundred MB. The collector is paused while
-    the rows are built and the result frozen, so later collections never walk them."""
+    the millions of tuples are made, which would otherwise trigger collection after
+    collection."""
     pools: list[dict] | None = None
     out: list[tuple] = []
     gc.disable()
@@ -95,7 +96,6 @@ def _interned(result, batch: int = 100_000) -> list[tuple]:
             out.extend(zip(*columns))
     finally:
         gc.enable()
-    gc.freeze()
     return out
 
 
