@@ -6,7 +6,6 @@ import base64
 import json
 import time
 from datetime import date
-from pathlib import Path
 
 import httpx
 import pytest

@@ -116,7 +116,6 @@ def link(full: Annotated[bool, typer.Option(help="Re-score every record, not jus
 @app.command("export-ids")
 def export_ids(out: Path, data_dir_: DataDir = None) -> None:
     """Write source, source_record_id and child_id for every current record."""
-    from linkage.connectors.ingest import CURRENT_RECORDS_SQL
     from linkage.store.schema import t
 
     try:

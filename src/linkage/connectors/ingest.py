@@ -18,7 +18,6 @@ import pandas as pd
 from linkage.connectors.mapping import Mapping, default_mapping_path, load_mapping
 from linkage.connectors.readers import ConnectorError, file_sha256, open_extract
 from linkage.errors import Problem
-from linkage.model import EVENT_TYPES
 from linkage.store import Store
 from linkage.store.schema import STD_NAME_FIELDS, t
 from linkage.validation import normalise_name
