@@ -293,6 +293,9 @@ def test_break_glass_for_safeguarding_roles_only_and_flagged(world):
     assert any(e["decision"] == "allow" and e["action"] == "view" for e in flagged["entries"])
     reviews = call(world, "dpo", "GET", "/v1/audit/break-glass", "audit").json()
     assert reviews[-1]["justification"] == just
+    # Free text that may name people is sealed at rest; the DPO reads it through the API.
+    state = b"".join(p.read_bytes() for p in world["home"].glob("service.sqlite*"))   # with its WAL
+    assert b"disclosed harm" not in state and b"sealed:v1:" in state
 
 
 def test_dpo_search_subject_access_and_verify(world):

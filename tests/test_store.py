@@ -147,3 +147,17 @@ def test_a_store_opens_after_a_process_was_killed_while_spilling(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_sealed_text_round_trips_and_is_bound_to_its_row(tmp_path):
+    from linkage.errors import StoreError
+    from linkage.store.sealed import Sealer
+
+    sealer = Sealer(tmp_path / "s")
+    value = sealer.seal("Mum says Jo is at her aunt's in Leeds", "BG-1")
+    assert "Leeds" not in value and sealer.open(value, "BG-1") == "Mum says Jo is at her aunt's in Leeds"
+    assert Sealer(tmp_path / "s").open(value, "BG-1").startswith("Mum")      # same key on restart
+    for bad in (lambda: sealer.open(value, "BG-2"), lambda: sealer.open(value[:-4] + "AAAA", "BG-1"),
+                lambda: Sealer(tmp_path / "other").open(value, "BG-1"), lambda: sealer.open("plain", "BG-1")):
+        with pytest.raises(StoreError):
+            bad()

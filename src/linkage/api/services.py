@@ -17,6 +17,7 @@ from linkage.link.lookup import LookupIndex
 from linkage.link.run import resolve_aliases
 from linkage.policy import PolicyEngine
 from linkage.store import Store
+from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
 from linkage.views.tables import materialise
 
@@ -38,6 +39,7 @@ class Services:
     lookup: LookupIndex | None
     aliases: dict[str, str]
     children: frozenset[str]      # every linked child, so a missing one costs no query
+    sealer: Sealer                # free text in the service state (break-glass justifications)
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
@@ -65,7 +67,7 @@ class Services:
         gc.freeze()     # the start-up heap (millions of lookup rows) is never walked again
         return cls(home, settings, store, state, ClientRegistry(state), TokenService(home, settings), policy,
                    ConsentRegister(state, policy.categories), Pseudonyms(home, state),
-                   AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children)
+                   AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children, Sealer(home))
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""

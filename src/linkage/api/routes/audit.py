@@ -90,4 +90,7 @@ def subject_access(child_id: str, request: Request, services: ServicesDep, calle
 def break_glass_reviews(request: Request, services: ServicesDep, caller: Caller, purpose: PurposeHeader) -> list[dict]:
     """Every break-glass access with its justification, for the DPO's review."""
     _authorise(services, request, caller, purpose, "audit.break_glass")
-    return [dict(r) for r in services.state.execute("SELECT * FROM break_glass ORDER BY at")]
+    rows = [dict(r) for r in services.state.execute("SELECT * FROM break_glass ORDER BY at")]
+    for r in rows:
+        r["justification"] = services.sealer.open(r["justification"], r["review_id"])
+    return rows

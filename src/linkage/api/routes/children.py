@@ -58,6 +58,7 @@ def break_glass(body: BreakGlassRequest, request: Request, services: ServicesDep
     audit_and_authorise(services, request, caller, purpose, "break_glass", list(services.policy.categories),
                         [child_id], break_glass=True, **extra)
     services.state.execute("INSERT INTO break_glass VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
-                           (review_id, request.state.request_id, caller.client_id, child_id, body.justification,
+                           (review_id, request.state.request_id, caller.client_id, child_id,
+                            services.sealer.seal(body.justification, review_id),
                             datetime.now(timezone.utc).isoformat()))
     return _view(services, request, caller, purpose, child_ref, child_id, True, **extra)
