@@ -82,27 +82,17 @@ def _strict(fn: Callable, args: list[Condition]) -> Condition:
     return call
 
 
-def _and(a: Condition, b: Condition) -> Condition:
+def _junction(a: Condition, b: Condition, decisive: bool) -> Condition:
+    """SQL's AND (``decisive=False``) or OR (``decisive=True``): a decisive side wins, else NULL if
+    either side is NULL."""
     def f(l, r):
         x = a(l, r)
-        if x is False:
-            return False
+        if x is decisive:
+            return decisive
         y = b(l, r)
-        if y is False:
-            return False
-        return None if x is None or y is None else True
-    return f
-
-
-def _or(a: Condition, b: Condition) -> Condition:
-    def f(l, r):
-        x = a(l, r)
-        if x is True:
-            return True
-        y = b(l, r)
-        if y is True:
-            return True
-        return None if x is None or y is None else False
+        if y is decisive:
+            return decisive
+        return None if x is None or y is None else not decisive
     return f
 
 
@@ -126,9 +116,9 @@ def _compile(node: exp.Expression, index: dict[str, int]) -> Condition:
     if isinstance(node, exp.Null):
         return lambda l, r: None
     if isinstance(node, exp.And):
-        return _and(_compile(node.this, index), _compile(node.expression, index))
+        return _junction(_compile(node.this, index), _compile(node.expression, index), False)
     if isinstance(node, exp.Or):
-        return _or(_compile(node.this, index), _compile(node.expression, index))
+        return _junction(_compile(node.this, index), _compile(node.expression, index), True)
     if isinstance(node, exp.Not):
         inner = _compile(node.this, index)
         return lambda l, r: None if (x := inner(l, r)) is None else not x
