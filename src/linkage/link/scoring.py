@@ -23,6 +23,10 @@ from linkage.link.conditions import Condition, UnsupportedCondition, compile_con
 __all__ = ["FastScorer", "UnsupportedCondition"]
 
 
+def _ELSE(left: Sequence[Any], right: Sequence[Any]) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class _Level:
     gamma: int
@@ -65,10 +69,7 @@ class FastScorer:
             steps: list[tuple[int, Condition | None]] = []
             for lv in levels:
                 gamma = -1 if lv.is_null_level else lv.comparison_vector_value
-                if lv._is_else_level:
-                    steps.append((gamma, None))
-                else:
-                    steps.append((gamma, self._compile(lv.sql_condition)))
+                steps.append((gamma, _ELSE if lv._is_else_level else self._compile(lv.sql_condition)))
                 if lv.is_null_level:
                     continue
                 tf_col = lv._tf_adjustment_input_column.input_name if lv._has_tf_adjustments else None
@@ -90,10 +91,12 @@ class FastScorer:
 
     def gammas(self, left: Sequence[Any], right: Sequence[Any]) -> dict[str, int]:
         """The comparison vector, as Splink's CASE expressions give it (first level met wins)."""
+        if not self.compiled:
+            raise UnsupportedCondition("this model's levels are scored in SQL, not here")
         out = {}
         for name, steps in self._conditions:
             for gamma, cond in steps:
-                if cond is None or cond(left, right) is True:
+                if cond(left, right) is True:
                     out[name] = gamma
                     break
         return out
