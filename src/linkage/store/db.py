@@ -52,6 +52,7 @@ class Store:
             os.chmod(self.home, 0o700)  # keys, audit log and service state live here
         key = key or os.environ.get("LINKAGE_DB_KEY") or load_or_create_key(self.home, "db.key")
         tmp = self._temp_directory()
+        self._detached = False
         self.connection = duckdb.connect(":memory:")
         con = self.connection
         con.execute(f"LOAD '{httpfs_extension_path()}'")
@@ -153,7 +154,7 @@ class Store:
 
     def close(self) -> None:
         try:
-            if not getattr(self, "_detached", False):
+            if not self._detached:
                 self.checkpoint()
         except duckdb.Error:
             pass
