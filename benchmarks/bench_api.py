@@ -153,7 +153,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from apiserver import Server
-    from linkage.api.clients import ClientRegistry
+    from linkage.access.clients import ClientRegistry
     from linkage.store.state import ServiceState
 
     home = args.data_dir or build(args.children, args.work)

@@ -12,7 +12,7 @@ import pytest
 
 from apiserver import Server
 from conftest import EXTRACT_DATE
-from linkage.api.clients import ClientRegistry
+from linkage.access.clients import ClientRegistry
 from linkage.connectors import ingest_file
 from linkage.link import run_link
 from linkage.store import Store
@@ -187,7 +187,7 @@ def _claims(world, **over) -> dict:
 
 
 def _sign_own(world, claims: dict) -> str:
-    from linkage.api.security import JsonWebKey, JsonWebToken
+    from linkage.access.tokens import JsonWebKey, JsonWebToken
 
     key = JsonWebKey.import_key(json.loads((world["home"] / "keys" / "token_ed25519.jwk.json").read_text()))
     return JsonWebToken(["EdDSA"]).encode({"alg": "EdDSA"}, claims, key).decode()
@@ -197,7 +197,7 @@ def _forged_tokens(world) -> dict[str, str]:
     import hashlib
     import hmac
 
-    from linkage.api.security import JsonWebKey, JsonWebToken
+    from linkage.access.tokens import JsonWebKey, JsonWebToken
 
     stranger = JsonWebKey.generate_key("OKP", "Ed25519", is_private=True)
     public = httpx.get(world["server"].url + "/.well-known/jwks.json").json()["keys"][0]

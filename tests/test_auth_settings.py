@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from apiserver import Server, free_port
-from linkage.api.security import JsonWebKey, JsonWebToken
+from linkage.access.tokens import JsonWebKey, JsonWebToken
 from linkage.config import Settings
 
 pytestmark = pytest.mark.e2e

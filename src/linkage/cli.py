@@ -264,8 +264,8 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
     except Exception as exc:  # pydantic's ValidationError, shown plainly
         _fail(exc)
     if workers > 1:
-        from linkage.api.pseudonyms import Pseudonyms
-        from linkage.api.security import TokenService
+        from linkage.access.pseudonyms import Pseudonyms
+        from linkage.access.tokens import TokenService
         from linkage.audit import AuditLog
         from linkage.store import Store
         from linkage.store.state import ServiceState
@@ -291,7 +291,7 @@ def clients_add(name: Annotated[str, typer.Option()], agency: Annotated[str, typ
                                                               "la_education | dpo")],
                 role: Annotated[str, typer.Option()], data_dir_: DataDir = None) -> None:
     """Register a client and print its secret, once. Only a hash of the secret is kept."""
-    from linkage.api.clients import ClientRegistry
+    from linkage.access.clients import ClientRegistry
     from linkage.store.state import ServiceState
 
     try:
@@ -305,7 +305,7 @@ def clients_add(name: Annotated[str, typer.Option()], agency: Annotated[str, typ
 
 @clients_app.command("list")
 def clients_list(data_dir_: DataDir = None) -> None:
-    from linkage.api.clients import ClientRegistry
+    from linkage.access.clients import ClientRegistry
     from linkage.store.state import ServiceState
 
     table = Table("client_id", "name", "agency", "agency type", "role")
@@ -316,7 +316,7 @@ def clients_list(data_dir_: DataDir = None) -> None:
 
 @clients_app.command("disable")
 def clients_disable(client_id: str, data_dir_: DataDir = None) -> None:
-    from linkage.api.clients import ClientRegistry
+    from linkage.access.clients import ClientRegistry
     from linkage.store.state import ServiceState
 
     if not ClientRegistry(ServiceState(data_dir(data_dir_))).disable(client_id):

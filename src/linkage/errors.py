@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LinkageError", "ValidationFailed", "Problem", "ConfigError", "StoreError"]
+__all__ = ["LinkageError", "ValidationFailed", "Problem", "ConfigError", "StoreError",
+           "NotFound", "Forbidden", "TooManyRequests", "Conflict"]
 
 
 class LinkageError(Exception):
@@ -17,6 +18,26 @@ class ConfigError(LinkageError):
 
 class StoreError(LinkageError):
     """The data directory or database cannot be used."""
+
+
+class NotFound(LinkageError):
+    """The thing asked for does not exist, or the caller may not know it exists: HTTP 404."""
+
+
+class Forbidden(LinkageError):
+    """The policy refused; the refusal is already audited when this is raised: HTTP 403."""
+
+
+class Conflict(LinkageError):
+    """The request clashes with the current state (already decided, already exists): HTTP 409."""
+
+
+class TooManyRequests(LinkageError):
+    """A rate limit or lock-out: HTTP 429 with Retry-After."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,16 @@ from fastapi.responses import JSONResponse
 
 from linkage import __version__
 from linkage.api.routes import audit, children, cme, consents, lookup, oauth
-from linkage.api.services import Services
 from linkage.config import Settings, get_settings
-from linkage.errors import LinkageError
+from linkage.errors import Conflict, Forbidden, LinkageError, NotFound, TooManyRequests
+from linkage.service import Services
+from linkage.service.lookup import NotReady
 
 __all__ = ["create_app", "factory"]
 
+
+# What each of linkage's own errors means over HTTP; any other LinkageError is the caller's input.
+_STATUS = ((NotFound, 404), (Forbidden, 403), (Conflict, 409), (NotReady, 503))
 
 _SECURITY_HEADERS = [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
 
@@ -100,7 +104,10 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
 
     @app.exception_handler(LinkageError)
     async def linkage_error(request: Request, exc: LinkageError):
-        return JSONResponse({"detail": str(exc)}, 400)
+        if isinstance(exc, TooManyRequests):
+            return JSONResponse({"detail": str(exc)}, 429, headers={"Retry-After": str(exc.retry_after)})
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 422)
+        return JSONResponse({"detail": str(exc)}, status)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict:

@@ -1,19 +1,18 @@
-"""Dependencies as ``Annotated`` aliases: services, the caller, the purpose."""
+"""Dependencies as ``Annotated`` aliases: services, the caller, the purpose, the request context."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from linkage.api.schemas import Purpose
-from linkage.api.security import AuthError
-from linkage.api.services import Services
-from linkage.policy import Decision, Principal
+from linkage.access.tokens import AuthError
+from linkage.policy import Principal
+from linkage.service import Ctx, Services
+from linkage.service.schemas import Purpose
 
-__all__ = ["Caller", "PurposeHeader", "ServicesDep", "audit_and_authorise", "record_access"]
+__all__ = ["Caller", "CtxDep", "PurposeHeader", "ServicesDep"]
 
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /oauth/token")
 
@@ -45,32 +44,8 @@ Caller = Annotated[Principal, Depends(get_caller)]
 PurposeHeader = Annotated[Purpose, Header(alias="X-Purpose", description="Why you are asking.")]
 
 
-def record_access(services: Services, request: Request, caller: Principal, purpose: str | None,
-                  action: str, decision: str, children: list[str] | None = None,
-                  fields: list[str] | None = None, lawful_basis: list[str] | None = None,
-                  policy_version: str = "", **extra) -> None:
-    """Append to the audit log; fsync'd before the response goes out. No raw personal data."""
-    services.audit.append({
-        "request_id": request.state.request_id, "client_id": caller.client_id, "agency": caller.agency,
-        "agency_type": caller.agency_type, "role": caller.role, "purpose": purpose, "action": action,
-        "children": sorted(set(children or [])), "fields": sorted(fields or []),
-        "lawful_basis": sorted(set(lawful_basis or [])), "decision": decision,
-        "policy_version": policy_version or services.policy.version, **extra})
+def get_ctx(request: Request, services: ServicesDep, caller: Caller, purpose: PurposeHeader) -> Ctx:
+    return Ctx(services, caller, purpose, request.state.request_id)
 
 
-def audit_and_authorise(services: Services, request: Request, caller: Principal, purpose: str,
-                        action: str, categories: list[str], children: list[str] | None = None,
-                        consent: dict | None = None, consent_denied: dict | None = None,
-                        break_glass: bool = False, **extra) -> Decision:
-    """Decide; a refusal is audited and becomes 403, an allowance is returned to the route."""
-    decision = services.policy.decide(caller, action, purpose, categories, consent, consent_denied, break_glass)
-    if not decision.any:
-        record_access(services, request, caller, purpose, action, "deny", children, [], [],
-                      decision.policy_version, break_glass=break_glass, **extra)
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"the sharing policy does not allow {action} for purpose {purpose!r}")
-    return decision
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+CtxDep = Annotated[Ctx, Depends(get_ctx)]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Header
 from fastapi.responses import JSONResponse
 
 from linkage.api.deps import ServicesDep
-from linkage.api.schemas import TokenResponse
+from linkage.service.schemas import TokenResponse
 
 router = APIRouter(tags=["oauth"])
 

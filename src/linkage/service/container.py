@@ -7,10 +7,11 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from linkage.api.clients import ClientRegistry
-from linkage.api.pseudonyms import Pseudonyms
-from linkage.api.security import TokenService
+from linkage.access.clients import ClientRegistry
+from linkage.access.pseudonyms import Pseudonyms
+from linkage.access.tokens import TokenService
 from linkage.audit import AuditLog
+from linkage.audit.breakglass import BreakGlassReviews
 from linkage.config import Settings
 from linkage.consent import ConsentRegister
 from linkage.link.lookup import LookupIndex
@@ -39,7 +40,7 @@ class Services:
     lookup: LookupIndex | None
     aliases: dict[str, str]
     children: frozenset[str]      # every linked child, so a missing one costs no query
-    sealer: Sealer                # free text in the service state (break-glass justifications)
+    break_glass: BreakGlassReviews
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
@@ -67,7 +68,8 @@ class Services:
         gc.freeze()     # the start-up heap (millions of lookup rows) is never walked again
         return cls(home, settings, store, state, ClientRegistry(state), TokenService(home, settings), policy,
                    ConsentRegister(state, policy.categories), Pseudonyms(home, state),
-                   AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children, Sealer(home))
+                   AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children,
+                   BreakGlassReviews(state, Sealer(home)))
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""

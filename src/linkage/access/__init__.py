@@ -1,0 +1,1 @@
+"""Who is asking: registered clients, their tokens, and per-organisation pseudonyms."""

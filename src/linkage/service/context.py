@@ -1,0 +1,53 @@
+"""Who is asking, why, and on which request; with the two steps every flow shares."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from linkage.errors import Forbidden
+from linkage.policy import Decision, Principal
+from linkage.service.container import Services
+
+__all__ = ["Ctx", "digest"]
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """One request's caller. ``person`` names the signed-in member of staff, when there is one."""
+
+    services: Services
+    caller: Principal
+    purpose: str | None
+    request_id: str
+    person: str | None = None
+
+    def record(self, action: str, decision: str, children: list[str] | None = None,
+               fields: list[str] | None = None, lawful_basis: list[str] | None = None,
+               policy_version: str = "", **extra) -> None:
+        """Append to the audit log, fsync'd before the response goes out. No raw personal data."""
+        c = self.caller
+        entry = {"request_id": self.request_id, "client_id": c.client_id, "agency": c.agency,
+                 "agency_type": c.agency_type, "role": c.role, "purpose": self.purpose, "action": action,
+                 "children": sorted(set(children or [])), "fields": sorted(fields or []),
+                 "lawful_basis": sorted(set(lawful_basis or [])), "decision": decision,
+                 "policy_version": policy_version or self.services.policy.version, **extra}
+        if self.person:
+            entry["person"] = self.person
+        self.services.audit.append(entry)
+
+    def authorise(self, action: str, categories: list[str], children: list[str] | None = None,
+                  consent: dict | None = None, consent_denied: dict | None = None,
+                  break_glass: bool = False, **extra) -> Decision:
+        """Decide; a refusal is audited and raised as ``Forbidden``, an allowance returned."""
+        decision = self.services.policy.decide(self.caller, action, self.purpose or "", categories, consent,
+                                               consent_denied, break_glass)
+        if not decision.any:
+            self.record(action, "deny", children, [], [], decision.policy_version, break_glass=break_glass,
+                        **extra)
+            raise Forbidden(f"the sharing policy does not allow {action} for purpose {self.purpose!r}")
+        return decision
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
