@@ -28,10 +28,14 @@ def default_policy_dir() -> Path:
 
 @dataclass(frozen=True)
 class Principal:
+    """Who asks: a registered client of a registered organisation, in one of its type's roles."""
+
     client_id: str
-    agency: str
-    agency_type: str
+    agency: str            # the organisation's display name
+    agency_type: str       # the organisation's type
     role: str
+    org_id: str = ""       # the organisation's register id: pseudonyms and consents hang off this
+    org_code: str = ""     # its official code: school URN, ODS code or local-authority code
 
 
 @dataclass
