@@ -18,7 +18,7 @@ from linkage.validation import (
 )
 from linkage.validation.text import check_text
 
-Purpose = Literal["admission", "safeguarding", "cme", "care", "audit"]
+Purpose = Literal["admission", "safeguarding", "cme", "care", "audit", "data_management"]
 AgencyType = Literal["ap_school", "school", "social_care", "health", "la_education", "dpo"]
 
 
