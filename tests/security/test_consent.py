@@ -279,7 +279,10 @@ def test_every_consent_write_is_audited_and_its_evidence_sealed(world):
     {"category": "health.dreams"},
 ], ids=lambda c: next(iter(c)) + ":" + str(next(iter(c.values())))[:20])
 def test_malformed_consent_is_refused(world, change):
-    r = call(world, "nurse", "POST", "/v1/consents",
-             json={**body(world, "nurse", "health", {"organisation": OAK}, "admission"), **change})
+    good = body(world, "nurse", "health", {"organisation": OAK}, "admission")
+    r = call(world, "nurse", "POST", "/v1/consents", json={**good, **change})
     assert r.status_code == 422, r.text
     assert "gp_registrations" not in view(world, "oak")["sections"]
+    made = call(world, "nurse", "POST", "/v1/consents", json=good)         # the same, well formed, is taken
+    assert made.status_code == 201, made.text
+    assert withdraw(world, "nurse", made.json()["consent_id"]).status_code == 200
