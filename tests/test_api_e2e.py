@@ -10,12 +10,9 @@ from datetime import date
 import httpx
 import pytest
 
-from apiserver import Server
+from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE
 from registry import register
-from linkage.connectors import ingest_file
-from linkage.link import run_link
-from linkage.store import Store
 
 pytestmark = pytest.mark.e2e
 
@@ -34,18 +31,8 @@ ROLES = {
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, synth_month1):
     home = tmp_path_factory.mktemp("api") / "data"
-    store = Store(home, memory_limit="2GB")
-    for source in ("education", "social_care", "health"):
-        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
-    run_link(store)
     # A child known to all three agencies, with an allocated social care team.
-    row = store.rows("""
-        SELECT i.child_id FROM store.identity i JOIN store.records r USING (record_key)
-        GROUP BY i.child_id HAVING count(DISTINCT r.source) = 3 ORDER BY min(r.record_key) LIMIT 1""")[0]
-    child = row[0]
-    demo = store.rows("""SELECT forename, surname, date_of_birth, postcode FROM store.records r
-        JOIN store.identity i USING (record_key) WHERE i.child_id = ? AND source = 'education' LIMIT 1""", [child])[0]
-    store.close()
+    ((child, demo),) = linked_home(home, synth_month1, EXTRACT_DATE)
     creds = {k: register(home, f"{k} client", kind, role, org=org) for k, (org, kind, role) in ROLES.items()}
     server = Server(home)
     yield {"home": home, "server": server, "child": child, "demo": demo, "creds": creds}

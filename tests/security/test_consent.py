@@ -9,11 +9,8 @@ from datetime import date
 import httpx
 import pytest
 
-from apiserver import Server
+from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE
-from linkage.connectors import ingest_file
-from linkage.link import run_link
-from linkage.store import Store
 from registry import register
 
 pytestmark = pytest.mark.e2e
@@ -39,19 +36,7 @@ PURPOSE = {"oak": "admission", "oak_dsl": "admission", "elm": "admission", "scho
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, synth_month1):
     home = tmp_path_factory.mktemp("consent") / "data"
-    store = Store(home, memory_limit="2GB")
-    for source in ("education", "social_care", "health"):
-        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
-    run_link(store)
-    children = []
-    for (child,) in store.rows("""
-            SELECT i.child_id FROM store.identity i JOIN store.records r USING (record_key)
-            GROUP BY i.child_id HAVING count(DISTINCT r.source) = 3 ORDER BY min(r.record_key) LIMIT 2"""):
-        demo = store.rows("""SELECT forename, surname, date_of_birth, postcode FROM store.records r
-            JOIN store.identity i USING (record_key) WHERE i.child_id = ? AND source = 'education' LIMIT 1""",
-                          [child])[0]
-        children.append((child, demo))
-    store.close()
+    children = linked_home(home, synth_month1, EXTRACT_DATE, children=2)
     creds = {who: register(home, f"{who} client", kind, role, org=org) for who, (org, kind, role) in ROLES.items()}
     server = Server(home)
     yield {"home": home, "server": server, "children": children, "creds": creds}

@@ -4,9 +4,9 @@ secrets, canonical identifiers and raw demographics never leak into answers."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from linkage.validation import (
     is_valid_nhs_number,
@@ -32,6 +32,11 @@ def _text(v: str | None, limit: int = 100) -> str | None:
     if why := check_text(v, limit):
         raise ValueError(why)
     return v
+
+
+def checked_text(limit: int, min_length: int = 1):
+    """A free-text field checked like every other (no control characters, no formulas)."""
+    return Annotated[str, Field(min_length=min_length, max_length=limit), AfterValidator(lambda v: _text(v, limit))]
 
 
 class TokenResponse(BaseModel):
@@ -139,14 +144,8 @@ ConsentPurpose = Literal["admission", "safeguarding", "cme", "care"]
 class ConsentRecipient(_In):
     """FHIR ``provision.actor``: exactly one of an organisation (its id) or, explicitly, a whole type."""
 
-    organisation: str | None = Field(default=None, min_length=1, max_length=100,
-                                      description="One recipient organisation, by its id.")
+    organisation: checked_text(100) | None = Field(default=None, description="One recipient organisation, by its id.")
     type: AgencyType | None = Field(default=None, description="Every organisation of this type.")
-
-    @field_validator("organisation")
-    @classmethod
-    def _org(cls, v: str | None) -> str | None:
-        return _text(v)
 
     @model_validator(mode="after")
     def _one(self) -> ConsentRecipient:
@@ -167,15 +166,10 @@ class ConsentCreate(_In):
         description="Who gave (or refused) consent: a person with parental responsibility, a competent "
                     "young person, or the local authority under a care order.")
     method: Literal["written", "verbal", "electronic"]
-    evidence_ref: str = Field(min_length=1, max_length=200,
-                              description="Where the evidence is kept (a form, a case note); sealed at rest.")
+    evidence_ref: checked_text(200) = Field(
+        description="Where the evidence is kept (a form, a case note); sealed at rest.")
     given_on: date
     expires_on: date | None = None
-
-    @field_validator("evidence_ref")
-    @classmethod
-    def _evidence(cls, v: str) -> str:
-        return _text(v, 200)
 
 
 class ConsentRecorder(BaseModel):
