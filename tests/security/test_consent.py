@@ -271,3 +271,25 @@ def test_malformed_consent_is_refused(world, change):
     made = call(world, "nurse", "POST", "/v1/consents", json=good)         # the same, well formed, is taken
     assert made.status_code == 201, made.text
     assert withdraw(world, "nurse", made.json()["consent_id"]).status_code == 200
+
+
+def test_consents_recorded_before_recipients_were_checked_are_set_aside(tmp_path):
+    """The old table let anyone record consent for a whole type: its rows are kept apart, never evaluated."""
+    import sqlite3
+
+    from linkage.store.state import ServiceState
+
+    con = sqlite3.connect(tmp_path / "service.sqlite")
+    con.executescript("""
+        CREATE TABLE consents (consent_id TEXT PRIMARY KEY, child_id TEXT NOT NULL, category TEXT NOT NULL,
+          actor TEXT NOT NULL, purpose TEXT NOT NULL, provision TEXT NOT NULL, given_by TEXT NOT NULL,
+          given_on TEXT NOT NULL, expires_on TEXT, recorded_by TEXT NOT NULL, recorded_at TEXT NOT NULL,
+          withdrawn_at TEXT, withdrawn_by TEXT);
+        CREATE INDEX consents_child ON consents(child_id);
+        INSERT INTO consents VALUES ('CN-1', 'C1', 'health', 'ap_school', 'admission', 'permit', 'parent',
+          '2026-01-01', NULL, 'Oak AP Academy', '2026-01-01T00:00:00', NULL, NULL);""")
+    con.close()
+    state = ServiceState(tmp_path)
+    assert state.execute("SELECT count(*) FROM consents").fetchone()[0] == 0
+    assert state.execute("SELECT consent_id FROM consents_unverified").fetchone()[0] == "CN-1"
+    assert "recipient_kind" in {r[1] for r in state.execute("PRAGMA table_info(consents)")}
