@@ -18,6 +18,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def linked_home(home: Path, synth: Path, extract_date, children: int = 1) -> list[tuple[str, tuple]]:
+    """Ingest the three synthetic extracts in ``synth`` into ``home`` and link them. Returns
+    ``children`` children known to all three agencies, each with its education demographics
+    (forename, surname, date of birth, postcode), to look them up as an organisation would."""
+    from linkage.connectors import ingest_file
+    from linkage.link import run_link
+    from linkage.store import Store
+
+    store = Store(home, memory_limit="2GB")
+    try:
+        for source in ("education", "social_care", "health"):
+            ingest_file(store, source, synth / f"{source}.csv", extract_date=extract_date)
+        run_link(store)
+        found = [row[0] for row in store.rows("""
+            SELECT i.child_id FROM store.identity i JOIN store.records r USING (record_key)
+            GROUP BY i.child_id HAVING count(DISTINCT r.source) = 3 ORDER BY min(r.record_key) LIMIT ?""",
+                                              [children])]
+        return [(child, tuple(store.rows("""SELECT forename, surname, date_of_birth, postcode FROM store.records r
+            JOIN store.identity i USING (record_key) WHERE i.child_id = ? AND source = 'education' LIMIT 1""",
+                                         [child])[0])) for child in found]
+    finally:
+        store.close()
+
+
 class Server:
     def __init__(self, home: Path, env: dict[str, str] | None = None, workers: int = 1) -> None:
         self.home = home

@@ -10,13 +10,9 @@ from datetime import date
 import httpx
 import pytest
 
-from apiserver import Server
+from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE
-from linkage.access.clients import ClientRegistry
-from linkage.connectors import ingest_file
-from linkage.link import run_link
-from linkage.store import Store
-from linkage.store.state import ServiceState
+from registry import register
 
 pytestmark = pytest.mark.e2e
 
@@ -27,6 +23,7 @@ ROLES = {
     "support": ("Northshire Children's Services", "social_care", "business_support"),
     "cme": ("Northshire Education", "la_education", "cme_officer"),
     "nurse": ("Northshire Community Health", "health", "school_nurse"),
+    "officer": ("Northshire Education", "la_education", "consent_officer"),
     "dpo": ("Northshire Council", "dpo", "dpo"),
 }
 
@@ -34,20 +31,9 @@ ROLES = {
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, synth_month1):
     home = tmp_path_factory.mktemp("api") / "data"
-    store = Store(home, memory_limit="2GB")
-    for source in ("education", "social_care", "health"):
-        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
-    run_link(store)
     # A child known to all three agencies, with an allocated social care team.
-    row = store.rows("""
-        SELECT i.child_id FROM store.identity i JOIN store.records r USING (record_key)
-        GROUP BY i.child_id HAVING count(DISTINCT r.source) = 3 ORDER BY min(r.record_key) LIMIT 1""")[0]
-    child = row[0]
-    demo = store.rows("""SELECT forename, surname, date_of_birth, postcode FROM store.records r
-        JOIN store.identity i USING (record_key) WHERE i.child_id = ? AND source = 'education' LIMIT 1""", [child])[0]
-    store.close()
-    registry = ClientRegistry(ServiceState(home))
-    creds = {k: registry.add(f"{k} client", *v) for k, v in ROLES.items()}
+    ((child, demo),) = linked_home(home, synth_month1, EXTRACT_DATE)
+    creds = {k: register(home, f"{k} client", kind, role, org=org) for k, (org, kind, role) in ROLES.items()}
     server = Server(home)
     yield {"home": home, "server": server, "child": child, "demo": demo, "creds": creds}
     server.stop()
@@ -138,22 +124,30 @@ def test_policy_refusal_is_403_and_audited(world):
 
 # ---------------------------------------------------------------- consent
 
+def _consent(world, who: str, asking: str, category: str, recipient: dict, purpose: str, provision: str) -> dict:
+    """``who``, asking for purpose ``asking``, records consent for ``recipient`` to use ``category`` for ``purpose``."""
+    ref = pseudonym(world, who, asking)
+    r = call(world, who, "POST", "/v1/consents", asking, json={
+        "child_id": ref, "category": category, "recipient": recipient, "purpose": purpose, "provision": provision,
+        "given_by": "parent", "method": "written", "evidence_ref": "consent form on file",
+        "given_on": date.today().isoformat()})
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "active" and r.json()["child_id"] == ref
+    return r.json()
+
+
 def test_consent_withdrawal_takes_effect_at_once(world):
     ref = pseudonym(world, "ap", "admission")
     before = call(world, "ap", "GET", f"/v1/children/{ref}", "admission").json()
     assert "gp_registrations" not in before["sections"]
-    created = call(world, "ap", "POST", "/v1/consents", "admission", json={
-        "child_id": ref, "category": "health", "actor": "ap_school", "purpose": "admission",
-        "provision": "permit", "given_by": "parent", "given_on": date.today().isoformat()})
-    assert created.status_code == 201, created.text
-    consent = created.json()
-    assert consent["status"] == "active" and consent["child_id"] == ref
+    # The health organisation that holds the data records the parent's consent for this AP school.
+    consent = _consent(world, "nurse", "care", "health", {"organisation": "Oak AP Academy"}, "admission", "permit")
     with_consent = call(world, "ap", "GET", f"/v1/children/{ref}", "admission").json()
     assert {"gp_registrations", "health_contacts"} <= set(with_consent["sections"])
     assert "consent" in with_consent["lawful_basis"]["health.gp"].lower()
 
     sw_ref = pseudonym(world, "sw", "safeguarding")
-    withdrawn = call(world, "sw", "POST", f"/v1/consents/{consent['consent_id']}/withdraw", "safeguarding")
+    withdrawn = call(world, "nurse", "POST", f"/v1/consents/{consent['consent_id']}/withdraw", "care")
     assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn"
     after = call(world, "ap", "GET", f"/v1/children/{ref}", "admission").json()
     assert "gp_registrations" not in after["sections"] and "health.gp" in after["withheld"]
@@ -163,13 +157,15 @@ def test_consent_withdrawal_takes_effect_at_once(world):
 
 def test_a_refusal_of_consent_blocks_sharing_except_for_safeguarding(world):
     ref = pseudonym(world, "ap", "admission")
-    r = call(world, "ap", "POST", "/v1/consents", "admission", json={
-        "child_id": ref, "category": "education.sen", "actor": "ap_school", "purpose": "admission",
-        "provision": "deny", "given_by": "child", "given_on": date.today().isoformat()})
-    assert r.status_code == 201
+    to_ap = _consent(world, "officer", "cme", "education.sen", {"type": "ap_school"}, "admission", "deny")
+    to_sw = _consent(world, "officer", "cme", "education.sen", {"type": "social_care"}, "safeguarding", "deny")
     body = call(world, "ap", "GET", f"/v1/children/{ref}", "admission").json()
     assert "sen" not in body["sections"] and "education.sen" in body["withheld"]
-    call(world, "ap", "POST", f"/v1/consents/{r.json()['consent_id']}/withdraw", "admission")
+    sw = call(world, "sw", "GET", f"/v1/children/{pseudonym(world, 'sw', 'safeguarding')}", "safeguarding").json()
+    assert "sen" in sw["sections"]
+    assert audit_lines(world)[-1]["entry"]["consent_overridden"] == ["education.sen"]
+    for c in (to_ap, to_sw):
+        assert call(world, "officer", "POST", f"/v1/consents/{c['consent_id']}/withdraw", "cme").status_code == 200
 
 
 # ---------------------------------------------------------------- tokens

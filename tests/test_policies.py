@@ -17,11 +17,13 @@ def engine():
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_policy_decision(engine, case):
     p = Principal("client-1", "Test Agency", case["principal"]["agency_type"], case["principal"]["role"])
-    ctx = case["context"]
-    d = engine.decide(p, case["action"], ctx["purpose"], [case["resource"]],
-                      consent={case["resource"]: ctx.get("consent", False)},
-                      consent_denied={case["resource"]: ctx.get("consent_denied", False)},
-                      break_glass=ctx.get("break_glass", False))
+    ctx = dict(case["context"])
+    flags = {k: ctx.pop(k, False) for k in ("consent", "consent_denied", "break_glass")}
+    purpose = ctx.pop("purpose")
+    d = engine.decide(p, case["action"], purpose, [case["resource"]],
+                      consent={case["resource"]: flags["consent"]},
+                      consent_denied={case["resource"]: flags["consent_denied"]},
+                      break_glass=flags["break_glass"], context=ctx or None)
     assert ("Allow" if d.any else "Deny") == case["expect"]
     if "basis" in case:
         assert case["basis"].lower() in d.allowed[case["resource"]].lower()

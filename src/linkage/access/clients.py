@@ -63,5 +63,11 @@ class ClientRegistry:
         return [Client(r["client_id"], r["name"], r["agency"], r["agency_type"], r["role"])
                 for r in self.state.execute("SELECT * FROM clients WHERE disabled = 0 ORDER BY created_at")]
 
+    def organisation_type(self, organisation: str) -> str | None:
+        """The type of a registered organisation, so a consent may name it as recipient."""
+        row = self.state.execute("SELECT agency_type FROM clients WHERE agency = ? LIMIT 1",
+                                 (organisation,)).fetchone()
+        return row["agency_type"] if row else None
+
     def disable(self, client_id: str) -> bool:
         return self.state.execute("UPDATE clients SET disabled = 1 WHERE client_id = ?", (client_id,)).rowcount == 1

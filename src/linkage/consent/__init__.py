@@ -1,5 +1,5 @@
 """The consent register, modelled on the FHIR Consent resource."""
 
-from linkage.consent.register import ConsentRecord, ConsentRegister, ConsentState
+from linkage.consent.register import ConsentRecord, ConsentRegister, ConsentState, Recipient, org_key
 
-__all__ = ["ConsentRecord", "ConsentRegister", "ConsentState"]
+__all__ = ["ConsentRecord", "ConsentRegister", "ConsentState", "Recipient", "org_key"]

@@ -1,20 +1,45 @@
 """Record and withdraw consent; the policy engine reads it on every request.
 
-Shaped like FHIR Consent: a provision (permit or deny) for an actor (the
-recipient agency type), a purpose, a period and a data category. It takes
-effect at once because it is read per request, never cached.
+Shaped like FHIR Consent: a provision (permit or deny) for one actor (a recipient
+organisation, or explicitly a whole organisation type), a purpose, a period and a
+data category, with who gave it, how, and the evidence. It takes effect at once
+because it is read per request, never cached. Who may record, withdraw or read a
+consent is the policy's question (``consent_context`` gives it the facts); this
+module only keeps the register.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from linkage.errors import LinkageError
+from linkage.errors import Conflict, LinkageError
+from linkage.policy import PolicyEngine, Principal
+from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
 
-__all__ = ["ConsentRecord", "ConsentRegister", "ConsentState"]
+__all__ = ["ConsentRecord", "ConsentRegister", "ConsentState", "Recipient", "org_key"]
+
+
+def org_key(principal: Principal) -> str:
+    """The caller's organisation: its register id, or (before one is set) its name."""
+    return principal.org_id or principal.agency
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """FHIR ``provision.actor``: one organisation (``kind='organisation'``) or every one of a type."""
+
+    kind: str       # organisation | type
+    value: str      # the organisation's id, or the type
+    type: str       # the organisation type either way
+
+    def names(self, principal: Principal) -> bool:
+        if self.kind == "organisation":
+            return self.value == org_key(principal)
+        return self.value == principal.agency_type
 
 
 @dataclass(frozen=True)
@@ -22,23 +47,24 @@ class ConsentRecord:
     consent_id: str
     child_id: str
     category: str
-    actor: str
+    recipient: Recipient
     purpose: str
     provision: str
     given_by: str
+    method: str
+    evidence_ref: str           # opened from its sealed form
     given_on: date
     expires_on: date | None
-    recorded_by: str
+    recorder_org: str
+    recorder_type: str
+    recorded_by: str            # the client that recorded it
     withdrawn_at: str | None
 
     def status(self, today: date) -> str:
-        if self.withdrawn_at:
-            return "withdrawn"
-        if self.given_on > today:
-            return "pending"
-        if self.expires_on and self.expires_on < today:
-            return "expired"
-        return "active"
+        return _status(self.given_on, self.expires_on, self.withdrawn_at, today)
+
+    def recorded_by_org(self, principal: Principal) -> bool:
+        return self.recorder_org == org_key(principal)
 
 
 @dataclass
@@ -48,20 +74,27 @@ class ConsentState:
     permit: dict[str, bool]
     deny: dict[str, bool]
 
+    def overridden(self, allowed) -> list[str]:
+        """The categories the policy allowed although a refusal stood (safeguarding)."""
+        return sorted(c for c in allowed if self.deny.get(c))
 
-def _row(r) -> ConsentRecord:
-    return ConsentRecord(r["consent_id"], r["child_id"], r["category"], r["actor"], r["purpose"],
-                         r["provision"], r["given_by"], date.fromisoformat(r["given_on"]),
-                         date.fromisoformat(r["expires_on"]) if r["expires_on"] else None,
-                         r["recorded_by"], r["withdrawn_at"])
+    def audit(self, allowed) -> dict[str, list[str]]:
+        """What an access's audit entry says about refusals it overrode: nothing when none."""
+        cats = self.overridden(allowed)
+        return {"consent_overridden": cats} if cats else {}
 
 
 class ConsentRegister:
-    def __init__(self, state: ServiceState, categories: dict[str, dict]) -> None:
+    def __init__(self, state: ServiceState, policy: PolicyEngine, sealer: Sealer,
+                 organisation_type: Callable[[str], str | None]) -> None:
         self.state = state
-        self.categories = categories
+        self.policy = policy
+        self.categories = policy.categories
+        self._sealer = sealer
+        self._organisation_type = organisation_type
+        self._identity = [c for c, spec in self.categories.items() if spec["group"] == "identity"]
 
-    def _expand(self, category: str) -> list[str]:
+    def expand(self, category: str) -> list[str]:
         """A consent may name one category or a whole group (e.g. ``health``)."""
         if category in self.categories:
             return [category]
@@ -70,42 +103,113 @@ class ConsentRegister:
             raise LinkageError(f"unknown data category {category!r}")
         return group
 
-    def record(self, child_id: str, category: str, actor: str, purpose: str, provision: str,
-               given_by: str, given_on: date, expires_on: date | None, recorded_by: str) -> ConsentRecord:
-        self._expand(category)
+    def recipient(self, organisation: str | None = None, type: str | None = None) -> Recipient:
+        """The recipient a consent names; an organisation must be registered, so its type is known."""
+        if organisation is not None:
+            org_type = self._organisation_type(organisation)
+            if org_type is None:
+                raise LinkageError("the recipient organisation is not registered")
+            return Recipient("organisation", organisation, org_type)
+        if type is None:
+            raise LinkageError("a consent names a recipient organisation or a recipient type")
+        return Recipient("type", type, type)
+
+    @staticmethod
+    def consent_context(principal: Principal, recipient: Recipient,
+                        rec: ConsentRecord | None = None) -> dict[str, str | bool]:
+        """The facts the policy decides consent actions on."""
+        return {"recipient_type": recipient.type, "caller_is_recipient": recipient.names(principal),
+                "recorded_by_caller": bool(rec and rec.recorded_by_org(principal))}
+
+    def record(self, *, child_id: str, category: str, recipient: Recipient, purpose: str, provision: str,
+               given_by: str, method: str, evidence_ref: str, given_on: date, expires_on: date | None,
+               recorder: Principal) -> ConsentRecord:
+        self.expand(category)
         if provision not in ("permit", "deny"):
             raise LinkageError("provision must be permit or deny")
         if expires_on and expires_on < given_on:
             raise LinkageError("expiry is before the date consent was given")
         cid = "CN-" + secrets.token_hex(8)
         self.state.execute(
-            "INSERT INTO consents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-            (cid, child_id, category, actor, purpose, provision, given_by, given_on.isoformat(),
-             expires_on.isoformat() if expires_on else None, recorded_by,
-             datetime.now(timezone.utc).isoformat()))
+            "INSERT INTO consents (consent_id, child_id, category, recipient_kind, recipient, purpose, provision, "
+            "given_by, method, evidence_ref, given_on, expires_on, recorder_org, recorder_type, recorded_by, "
+            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (cid, child_id, category, recipient.kind, recipient.value, purpose, provision, given_by, method,
+             self._sealer.seal(evidence_ref, _seal_context(cid)), given_on.isoformat(),
+             expires_on.isoformat() if expires_on else None, org_key(recorder), recorder.agency_type,
+             recorder.client_id, datetime.now(timezone.utc).isoformat()))
         return self.get(cid)
+
+    def _row(self, r) -> ConsentRecord:
+        kind, value = r["recipient_kind"], r["recipient"]
+        org_type = value if kind == "type" else (self._organisation_type(value) or "")
+        return ConsentRecord(
+            r["consent_id"], r["child_id"], r["category"], Recipient(kind, value, org_type), r["purpose"],
+            r["provision"], r["given_by"], r["method"],
+            self._sealer.open(r["evidence_ref"], _seal_context(r["consent_id"])),
+            date.fromisoformat(r["given_on"]), _day(r["expires_on"]),
+            r["recorder_org"], r["recorder_type"], r["recorded_by"], r["withdrawn_at"])
 
     def get(self, consent_id: str) -> ConsentRecord | None:
         r = self.state.execute("SELECT * FROM consents WHERE consent_id = ?", (consent_id,)).fetchone()
-        return _row(r) if r else None
+        return self._row(r) if r else None
 
     def withdraw(self, consent_id: str, by: str) -> ConsentRecord | None:
-        self.state.execute("UPDATE consents SET withdrawn_at = ?, withdrawn_by = ? "
-                           "WHERE consent_id = ? AND withdrawn_at IS NULL",
-                           (datetime.now(timezone.utc).isoformat(), by, consent_id))
+        changed = self.state.execute("UPDATE consents SET withdrawn_at = ?, withdrawn_by = ? "
+                                     "WHERE consent_id = ? AND withdrawn_at IS NULL",
+                                     (datetime.now(timezone.utc).isoformat(), by, consent_id)).rowcount
+        if not changed:
+            raise Conflict("the consent is already withdrawn")
         return self.get(consent_id)
 
     def for_child(self, child_id: str) -> list[ConsentRecord]:
-        return [_row(r) for r in self.state.execute(
+        return [self._row(r) for r in self.state.execute(
             "SELECT * FROM consents WHERE child_id = ? ORDER BY recorded_at", (child_id,))]
 
-    def evaluate(self, child_id: str, actor: str, purpose: str, today: date | None = None) -> ConsentState:
+    def evaluate(self, child_id: str, principal: Principal, purpose: str | None,
+                 today: date | None = None) -> ConsentState:
+        """The consent that applies to this caller: addressed to its organisation, or to its type."""
         today = today or date.today()
         state = ConsentState({}, {})
-        for rec in self.for_child(child_id):
-            if rec.actor != actor or rec.purpose != purpose or rec.status(today) != "active":
+        rows = self.state.execute(
+            "SELECT category, provision, given_on, expires_on FROM consents "
+            "WHERE child_id = ? AND purpose = ? AND withdrawn_at IS NULL "
+            "AND ((recipient_kind = 'organisation' AND recipient = ?) OR (recipient_kind = 'type' AND recipient = ?))",
+            (child_id, purpose or "", org_key(principal), principal.agency_type))
+        for r in rows:
+            if _status(date.fromisoformat(r["given_on"]), _day(r["expires_on"]), None, today) != "active":
                 continue
-            target = state.permit if rec.provision == "permit" else state.deny
-            for cat in self._expand(rec.category):
+            target = state.permit if r["provision"] == "permit" else state.deny
+            for cat in self.expand(r["category"]):
                 target[cat] = True
         return state
+
+    def hides_identity(self, child_id: str, principal: Principal, purpose: str | None) -> bool:
+        """Whether a refusal about identity data takes this child out of the caller's lookups.
+
+        The policy decides: the refusal stands unless safeguarding lets it be overridden.
+        """
+        state = self.evaluate(child_id, principal, purpose)
+        refused = [c for c in self._identity if state.deny.get(c)]
+        if not refused:
+            return False
+        return bool(self.policy.decide(principal, "lookup", purpose or "", refused, state.permit,
+                                       state.deny).denied)
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _status(given_on: date, expires_on: date | None, withdrawn_at: str | None, today: date) -> str:
+    if withdrawn_at:
+        return "withdrawn"
+    if given_on > today:
+        return "pending"
+    if expires_on and expires_on < today:
+        return "expired"
+    return "active"
+
+
+def _seal_context(consent_id: str) -> str:
+    return f"consent:{consent_id}:evidence_ref"

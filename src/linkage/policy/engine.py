@@ -83,8 +83,12 @@ class PolicyEngine:
 
     def decide(self, principal: Principal, action: str, purpose: str,
                categories: list[str] | None = None, consent: dict[str, bool] | None = None,
-               consent_denied: dict[str, bool] | None = None, break_glass: bool = False) -> Decision:
+               consent_denied: dict[str, bool] | None = None, break_glass: bool = False,
+               context: dict[str, str | bool] | None = None) -> Decision:
         """One Cedar request per category, evaluated as a batch.
+
+        ``context`` adds the facts an action's own context type declares (for the
+        consent actions: the recipient's type, whether the caller is the recipient).
 
         A decision depends only on the request and the policy set parsed at start-up, so
         repeated requests (the same client asking about children with the same consent
@@ -94,13 +98,15 @@ class PolicyEngine:
         consent, consent_denied = consent or {}, consent_denied or {}
         allowed, denied = self._decide(principal, action, purpose, categories,
                                        tuple(bool(consent.get(c)) for c in categories),
-                                       tuple(bool(consent_denied.get(c)) for c in categories), break_glass)
+                                       tuple(bool(consent_denied.get(c)) for c in categories), break_glass,
+                                       tuple(sorted((context or {}).items())))
         return Decision(action, dict(allowed), list(denied), self.version)
 
     @functools.lru_cache(maxsize=8192)
     def _decide(self, principal: Principal, action: str, purpose: str, categories: tuple[str, ...],
                 consent: tuple[bool, ...], consent_denied: tuple[bool, ...],
-                break_glass: bool) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+                break_glass: bool, extra: tuple[tuple[str, str | bool], ...] = (),
+                ) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
         entities = self._static_entities + [{
             "uid": {"type": "Client", "id": principal.client_id},
             "attrs": {"agency": principal.agency, "agency_type": principal.agency_type, "role": principal.role},
@@ -110,7 +116,7 @@ class PolicyEngine:
             "action": {"type": "Action", "id": action},
             "resource": {"type": "Category", "id": cat},
             "context": {"purpose": purpose, "consent": given, "consent_denied": refused,
-                        "break_glass": break_glass},
+                        "break_glass": break_glass, **dict(extra)},
         } for cat, given, refused in zip(categories, consent, consent_denied)]
         results = cedarpy.is_authorized_batch(requests, self._policies, entities, self._schema)
         allowed, denied = [], []

@@ -23,14 +23,14 @@ def resolve_child(*, ctx: Ctx, child_ref: str, action: str) -> str:
 
 def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **extra) -> ChildView:
     services = ctx.services
-    consent = services.consents.evaluate(child_id, ctx.caller.agency_type, ctx.purpose)
+    consent = services.consents.evaluate(child_id, ctx.caller, ctx.purpose)
     decision = ctx.authorise("view", list(services.policy.categories), [child_id], consent.permit, consent.deny,
                              break_glass, **extra)
     # Only the lists the allowed sections need are read.
     doc = child_documents(services.cursor(), [child_id], document_columns(decision.allowed))[child_id]
     sections = build_sections(doc, decision.allowed)
     ctx.record("view", "allow", [child_id], list(decision.allowed), decision.bases(), decision.policy_version,
-               break_glass=break_glass, **extra)
+               break_glass=break_glass, **extra, **consent.audit(decision.allowed))
     return ChildView(child_id=child_ref, sections=sections, lawful_basis=decision.allowed,
                      withheld=sorted(decision.denied), break_glass=break_glass)
 

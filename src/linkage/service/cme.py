@@ -23,10 +23,12 @@ def cme_list(*, ctx: Ctx, on: date | None = None, min_age: int = 5, max_age: int
     total, rows = cme_page(services.cursor(), when, page, page_size, MEMORY, min_age=min_age, max_age=max_age,
                            absent_days=absent_days, known_to=known_to)
     docs = child_documents(services.cursor(), [c for c, _ in rows], CME_DOCUMENT)
-    out, fields, bases = [], set(), set(listing.bases())
+    out, fields, bases, overridden = [], set(), set(listing.bases()), {}
     for child_id, reason in rows:
-        consent = services.consents.evaluate(child_id, ctx.caller.agency_type, ctx.purpose)
+        consent = services.consents.evaluate(child_id, ctx.caller, ctx.purpose)
         d = services.policy.decide(ctx.caller, "view", ctx.purpose, _DETAIL, consent.permit, consent.deny)
+        if cats := consent.overridden(d.allowed):
+            overridden[child_id] = cats
         item = CmeChild(child_id=services.pseudonyms.form(ctx.caller.agency, child_id), reason=reason)
         doc = docs[child_id]
         if "identity.address" in d.allowed:
@@ -39,5 +41,6 @@ def cme_list(*, ctx: Ctx, on: date | None = None, min_age: int = 5, max_age: int
         fields |= set(d.allowed)
         bases |= set(d.bases())
         out.append(item)
-    ctx.record("list_cme", "allow", [c for c, _ in rows], sorted(fields), sorted(bases), listing.policy_version)
+    ctx.record("list_cme", "allow", [c for c, _ in rows], sorted(fields), sorted(bases), listing.policy_version,
+               **({"consent_overridden": overridden} if overridden else {}))
     return CmePage(total=total, page=page, page_size=page_size, children=out, lawful_basis=sorted(bases))

@@ -1,4 +1,10 @@
-"""Record, list and withdraw consent. It takes effect on the very next request."""
+"""Record, list and withdraw consent. It takes effect on the very next request.
+
+Who may do each is the policy's decision (actions ``record_consent``,
+``withdraw_consent``, ``read_consent``, ``read_consent_evidence``), asked with the
+facts of the consent: the recipient's type, whether the caller is the recipient,
+whether the caller's organisation recorded it.
+"""
 
 from __future__ import annotations
 
@@ -6,52 +12,89 @@ from datetime import date
 
 from linkage.consent import ConsentRecord
 from linkage.errors import NotFound
+from linkage.policy import Decision
 from linkage.service.context import Ctx
-from linkage.service.schemas import ConsentCreate, ConsentPublic
+from linkage.service.schemas import ConsentCreate, ConsentPublic, ConsentRecorder
 
 __all__ = ["list_consents", "record_consent", "withdraw_consent"]
 
 
-def _public(ctx: Ctx, rec: ConsentRecord) -> ConsentPublic:
-    return ConsentPublic(consent_id=rec.consent_id,
-                         child_id=ctx.services.pseudonyms.form(ctx.caller.agency, rec.child_id),
-                         category=rec.category, actor=rec.actor, purpose=rec.purpose, provision=rec.provision,
-                         given_by=rec.given_by, period={"start": rec.given_on, "end": rec.expires_on},
-                         status=rec.status(date.today()), recorded_by=rec.recorded_by)
+def _public(rec: ConsentRecord, child_ref: str, evidence: bool) -> ConsentPublic:
+    return ConsentPublic(consent_id=rec.consent_id, child_id=child_ref, category=rec.category,
+                         recipient={rec.recipient.kind: rec.recipient.value}, purpose=rec.purpose,
+                         provision=rec.provision, given_by=rec.given_by, method=rec.method,
+                         evidence_ref=rec.evidence_ref if evidence else None,
+                         period={"start": rec.given_on, "end": rec.expires_on}, status=rec.status(date.today()),
+                         recorded_by=ConsentRecorder(organisation=rec.recorder_org,
+                                                     organisation_type=rec.recorder_type,
+                                                     client_id=rec.recorded_by))
 
 
-def _child(ctx: Ctx, ref: str) -> str:
-    child_id = ctx.services.resolve(ctx.caller.agency, ref)
+def _audit_extra(rec: ConsentRecord) -> dict:
+    return {"consent_id": rec.consent_id, "recipient": {rec.recipient.kind: rec.recipient.value},
+            "category": rec.category, "provision": rec.provision}
+
+
+def _child(ctx: Ctx, ref: str, action: str, canonical_for_audit: bool = False) -> str:
+    """The child behind the caller's pseudonym. The DPO, who audits by canonical id, may use that."""
+    services = ctx.services
+    child_id = services.resolve(ctx.caller.agency, ref)
+    if child_id is None and canonical_for_audit and services.child_exists(ref) and services.policy.decide(
+            ctx.caller, "read_audit", ctx.purpose or "", ["identity.demographics"]).any:
+        child_id = ref
     if child_id is None:
-        ctx.record("manage_consent", "not_found")
-        raise NotFound("no such child for your agency")
+        ctx.record(action, "not_found")
+        raise NotFound("no such child for your organisation")
     return child_id
 
 
+def _may(ctx: Ctx, action: str, rec: ConsentRecord) -> Decision:
+    services = ctx.services
+    context = services.consents.consent_context(ctx.caller, rec.recipient, rec)
+    return services.policy.decide(ctx.caller, action, ctx.purpose or "", services.consents.expand(rec.category),
+                                  context=context)
+
+
 def record_consent(*, ctx: Ctx, body: ConsentCreate) -> ConsentPublic:
-    child_id = _child(ctx, body.child_id)
-    d = ctx.authorise("manage_consent", ["identity.demographics"], [child_id])
-    rec = ctx.services.consents.record(child_id, body.category, body.actor, body.purpose, body.provision,
-                                       body.given_by, body.given_on, body.expires_on, ctx.caller.agency)
-    ctx.record("consent.record", "allow", [child_id], [f"consent:{rec.consent_id}"], d.bases(), d.policy_version)
-    return _public(ctx, rec)
+    register = ctx.services.consents
+    child_id = _child(ctx, body.child_id, "record_consent")
+    recipient = register.recipient(**body.recipient.model_dump())
+    d = ctx.authorise("record_consent", register.expand(body.category), [child_id],
+                      context=register.consent_context(ctx.caller, recipient), every=True,
+                      recipient={recipient.kind: recipient.value}, category=body.category,
+                      provision=body.provision)
+    rec = register.record(child_id=child_id, category=body.category, recipient=recipient, purpose=body.purpose,
+                          provision=body.provision, given_by=body.given_by, method=body.method,
+                          evidence_ref=body.evidence_ref, given_on=body.given_on, expires_on=body.expires_on,
+                          recorder=ctx.caller)
+    ctx.record("consent.record", "allow", [child_id], [f"consent:{rec.consent_id}"], d.bases(), d.policy_version,
+               **_audit_extra(rec))
+    return _public(rec, body.child_id, evidence=True)
 
 
 def list_consents(*, ctx: Ctx, child_ref: str) -> list[ConsentPublic]:
-    cid = _child(ctx, child_ref)
-    d = ctx.authorise("manage_consent", ["identity.demographics"], [cid])
-    recs = ctx.services.consents.for_child(cid)
-    ctx.record("consent.list", "allow", [cid], [f"consent:{r.consent_id}" for r in recs], d.bases(),
-               d.policy_version)
-    return [_public(ctx, r) for r in recs]
+    """Only the consents the caller is party to; all of them for the consent officer and the DPO."""
+    cid = _child(ctx, child_ref, "consent.list", canonical_for_audit=True)
+    shown, bases = [], set()
+    for rec in ctx.services.consents.for_child(cid):
+        if (d := _may(ctx, "read_consent", rec)).any:
+            shown.append(_public(rec, child_ref, _may(ctx, "read_consent_evidence", rec).any))
+            bases |= set(d.bases())
+    ctx.record("consent.list", "allow", [cid], [f"consent:{c.consent_id}" for c in shown], sorted(bases))
+    return shown
 
 
 def withdraw_consent(*, ctx: Ctx, consent_id: str) -> ConsentPublic:
-    rec = ctx.services.consents.get(consent_id)
-    if rec is None:
-        ctx.record("consent.withdraw", "not_found")
+    services = ctx.services
+    rec = services.consents.get(consent_id)
+    if rec is None or not _may(ctx, "read_consent", rec).any:     # another's consent is not confirmed to exist
+        ctx.record("consent.withdraw", "not_found", fields=[f"consent:{consent_id}"])
         raise NotFound("no such consent")
-    d = ctx.authorise("manage_consent", ["identity.demographics"], [rec.child_id])
-    rec = ctx.services.consents.withdraw(consent_id, ctx.caller.agency)
-    ctx.record("consent.withdraw", "allow", [rec.child_id], [f"consent:{consent_id}"], d.bases(), d.policy_version)
-    return _public(ctx, rec)
+    d = ctx.authorise("withdraw_consent", services.consents.expand(rec.category), [rec.child_id],
+                      context=services.consents.consent_context(ctx.caller, rec.recipient, rec), every=True,
+                      **_audit_extra(rec))
+    rec = services.consents.withdraw(consent_id, ctx.caller.client_id)
+    ctx.record("consent.withdraw", "allow", [rec.child_id], [f"consent:{consent_id}"], d.bases(), d.policy_version,
+               **_audit_extra(rec))
+    return _public(rec, services.pseudonyms.form(ctx.caller.agency, rec.child_id),
+                   evidence=_may(ctx, "read_consent_evidence", rec).any)

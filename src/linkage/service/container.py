@@ -66,10 +66,11 @@ class Services:
         store.detach()
         gc.collect()
         gc.freeze()     # the start-up heap (millions of lookup rows) is never walked again
-        return cls(home, settings, store, state, ClientRegistry(state), TokenService(home, settings), policy,
-                   ConsentRegister(state, policy.categories), Pseudonyms(home, state),
+        clients, sealer = ClientRegistry(state), Sealer(home)
+        return cls(home, settings, store, state, clients, TokenService(home, settings), policy,
+                   ConsentRegister(state, policy, sealer, clients.organisation_type), Pseudonyms(home, state),
                    AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children,
-                   BreakGlassReviews(state, Sealer(home)))
+                   BreakGlassReviews(state, sealer))
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""

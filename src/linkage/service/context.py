@@ -38,11 +38,15 @@ class Ctx:
 
     def authorise(self, action: str, categories: list[str], children: list[str] | None = None,
                   consent: dict | None = None, consent_denied: dict | None = None,
-                  break_glass: bool = False, **extra) -> Decision:
-        """Decide; a refusal is audited and raised as ``Forbidden``, an allowance returned."""
+                  break_glass: bool = False, context: dict | None = None, every: bool = False,
+                  **extra) -> Decision:
+        """Decide; a refusal is audited and raised as ``Forbidden``, an allowance returned.
+
+        ``every``: refuse unless every category is allowed (an act about all of them at once).
+        """
         decision = self.services.policy.decide(self.caller, action, self.purpose or "", categories, consent,
-                                               consent_denied, break_glass)
-        if not decision.any:
+                                               consent_denied, break_glass, context)
+        if not decision.any or (every and decision.denied):
             self.record(action, "deny", children, [], [], decision.policy_version, break_glass=break_glass,
                         **extra)
             raise Forbidden(f"the sharing policy does not allow {action} for purpose {self.purpose!r}")

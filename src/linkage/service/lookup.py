@@ -19,7 +19,8 @@ def lookup(*, ctx: Ctx, query: LookupRequest) -> LookupResponse:
     decision = ctx.authorise("lookup", ["identity.demographics"])
     if services.lookup is None:
         raise NotReady("no linked population yet: run `linkage link`")
-    found = services.lookup.search(LookupQuery(**query.model_dump()))
+    found = [c for c in services.lookup.search(LookupQuery(**query.model_dump()))    # a refusal hides identity
+             if not services.consents.hides_identity(c.child_id, ctx.caller, ctx.purpose)]
     ctx.record("lookup", "allow", [c.child_id for c in found], ["match_probability", "agreed_fields"],
                decision.bases(), decision.policy_version)
     return LookupResponse(

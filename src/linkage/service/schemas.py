@@ -4,9 +4,9 @@ secrets, canonical identifiers and raw demographics never leak into answers."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from linkage.validation import (
     is_valid_nhs_number,
@@ -32,6 +32,11 @@ def _text(v: str | None, limit: int = 100) -> str | None:
     if why := check_text(v, limit):
         raise ValueError(why)
     return v
+
+
+def checked_text(limit: int, min_length: int = 1):
+    """A free-text field checked like every other (no control characters, no formulas)."""
+    return Annotated[str, Field(min_length=min_length, max_length=limit), AfterValidator(lambda v: _text(v, limit))]
 
 
 class TokenResponse(BaseModel):
@@ -133,30 +138,60 @@ class CmePage(BaseModel):
     lawful_basis: list[str]
 
 
-class ConsentCreate(_In):
-    """A FHIR Consent in brief: provision, actor, purpose, period, data category."""
+ConsentPurpose = Literal["admission", "safeguarding", "cme", "care"]
 
-    child_id: str = Field(max_length=40, description="The child, in your agency's pseudonymous form.")
+
+class ConsentRecipient(_In):
+    """FHIR ``provision.actor``: exactly one of an organisation (its id) or, explicitly, a whole type."""
+
+    organisation: checked_text(100) | None = Field(default=None, description="One recipient organisation, by its id.")
+    type: AgencyType | None = Field(default=None, description="Every organisation of this type.")
+
+    @model_validator(mode="after")
+    def _one(self) -> ConsentRecipient:
+        if (self.organisation is None) == (self.type is None):
+            raise ValueError("name exactly one of organisation or type")
+        return self
+
+
+class ConsentCreate(_In):
+    """A FHIR Consent in brief: provision, actor, purpose, period, data category; who gave it, how, evidence."""
+
+    child_id: str = Field(max_length=40, description="The child, in your organisation's pseudonymous form.")
     category: str = Field(max_length=40, description="A data category, or a group such as 'health'.")
-    actor: AgencyType = Field(description="The recipient agency type.")
-    purpose: Purpose
+    recipient: ConsentRecipient
+    purpose: ConsentPurpose
     provision: Literal["permit", "deny"] = "permit"
-    given_by: Literal["child", "parent", "carer", "guardian", "local_authority"]
+    given_by: Literal["parent", "carer", "guardian", "young_person", "local_authority"] = Field(
+        description="Who gave (or refused) consent: a person with parental responsibility, a competent "
+                    "young person, or the local authority under a care order.")
+    method: Literal["written", "verbal", "electronic"]
+    evidence_ref: checked_text(200) = Field(
+        description="Where the evidence is kept (a form, a case note); sealed at rest.")
     given_on: date
     expires_on: date | None = None
 
 
+class ConsentRecorder(BaseModel):
+    organisation: str
+    organisation_type: str
+    client_id: str
+
+
 class ConsentPublic(BaseModel):
     consent_id: str
-    child_id: str
+    child_id: str = Field(description="The child, in your organisation's pseudonymous form.")
     category: str
-    actor: str
+    recipient: dict[str, str] = Field(description="{'organisation': id} or {'type': organisation type}.")
     purpose: str
     provision: str
     given_by: str
+    method: str
+    evidence_ref: str | None = Field(description="Shown to the recording organisation, the consent officer "
+                                                 "and the DPO only.")
     period: dict[str, date | None]
     status: str
-    recorded_by: str
+    recorded_by: ConsentRecorder
 
 
 class AuditEntryPublic(BaseModel):

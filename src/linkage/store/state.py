@@ -19,9 +19,13 @@ CREATE TABLE IF NOT EXISTS clients (
   client_id TEXT PRIMARY KEY, name TEXT NOT NULL, agency TEXT NOT NULL, agency_type TEXT NOT NULL,
   role TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS consents (
-  consent_id TEXT PRIMARY KEY, child_id TEXT NOT NULL, category TEXT NOT NULL, actor TEXT NOT NULL,
-  purpose TEXT NOT NULL, provision TEXT NOT NULL, given_by TEXT NOT NULL, given_on TEXT NOT NULL,
-  expires_on TEXT, recorded_by TEXT NOT NULL, recorded_at TEXT NOT NULL, withdrawn_at TEXT, withdrawn_by TEXT);
+  consent_id TEXT PRIMARY KEY, child_id TEXT NOT NULL, category TEXT NOT NULL,
+  recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('organisation', 'type')), recipient TEXT NOT NULL,
+  purpose TEXT NOT NULL, provision TEXT NOT NULL CHECK (provision IN ('permit', 'deny')),
+  given_by TEXT NOT NULL, method TEXT NOT NULL, evidence_ref TEXT NOT NULL,
+  given_on TEXT NOT NULL, expires_on TEXT,
+  recorder_org TEXT NOT NULL, recorder_type TEXT NOT NULL, recorded_by TEXT NOT NULL, recorded_at TEXT NOT NULL,
+  withdrawn_at TEXT, withdrawn_by TEXT);
 CREATE INDEX IF NOT EXISTS consents_child ON consents(child_id);
 CREATE TABLE IF NOT EXISTS break_glass (
   review_id TEXT PRIMARY KEY, request_id TEXT, client_id TEXT, child_id TEXT, justification TEXT,
@@ -29,6 +33,18 @@ CREATE TABLE IF NOT EXISTS break_glass (
 CREATE TABLE IF NOT EXISTS pseudonyms (
   agency TEXT NOT NULL, pseudonym TEXT NOT NULL, child_id TEXT NOT NULL, PRIMARY KEY (agency, pseudonym));
 """
+
+
+def _retire_unverified_consents(con: sqlite3.Connection) -> None:
+    """Consents from before recipients were organisations are kept aside, never evaluated.
+
+    That table keyed consent on the recipient's type and let anyone record it, so its
+    permits cannot be trusted; it is renamed for a consent officer to re-record from.
+    """
+    cols = {r[1] for r in con.execute("PRAGMA table_info(consents)")}
+    if "actor" in cols and "recipient_kind" not in cols:
+        con.execute("ALTER TABLE consents RENAME TO consents_unverified")
+        con.execute("DROP INDEX IF EXISTS consents_child")
 
 
 class ServiceState:
@@ -39,6 +55,7 @@ class ServiceState:
         self._local = threading.local()
         self.path = path
         con = self.connection()
+        _retire_unverified_consents(con)
         con.executescript(_SCHEMA)
         if new:
             os.chmod(path, 0o600)

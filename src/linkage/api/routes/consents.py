@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 
 from linkage.api.deps import CtxDep
 from linkage.service import consents as flow
@@ -17,7 +19,8 @@ def record(body: ConsentCreate, ctx: CtxDep) -> ConsentPublic:
 
 
 @router.get("", response_model=list[ConsentPublic])
-def list_consents(child_id: str, ctx: CtxDep) -> list[ConsentPublic]:
+def list_consents(child_id: Annotated[str, Query(max_length=40)], ctx: CtxDep) -> list[ConsentPublic]:
+    """The child's consents you are party to (recorded by, or addressed to, your organisation)."""
     return flow.list_consents(ctx=ctx, child_ref=child_id)
 
 
