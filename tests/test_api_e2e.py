@@ -12,11 +12,10 @@ import pytest
 
 from apiserver import Server
 from conftest import EXTRACT_DATE
-from linkage.access.clients import ClientRegistry
 from linkage.connectors import ingest_file
 from linkage.link import run_link
 from linkage.store import Store
-from linkage.store.state import ServiceState
+from registry import register
 
 pytestmark = pytest.mark.e2e
 
@@ -46,19 +45,24 @@ def world(tmp_path_factory, synth_month1):
     demo = store.rows("""SELECT forename, surname, date_of_birth, postcode FROM store.records r
         JOIN store.identity i USING (record_key) WHERE i.child_id = ? AND source = 'education' LIMIT 1""", [child])[0]
     store.close()
-    registry = ClientRegistry(ServiceState(home))
-    creds = {k: registry.add(f"{k} client", *v) for k, v in ROLES.items()}
+    creds = {k: register(home, f"{k} client", agency_type, role, org=org)
+             for k, (org, agency_type, role) in ROLES.items()}
     server = Server(home)
-    yield {"home": home, "server": server, "child": child, "demo": demo, "creds": creds}
+    yield {"home": home, "server": server, "child": child, "demo": demo, "creds": creds, "tokens": {}}
     server.stop()
 
 
 def token(world, who: str) -> str:
+    """A token per client, reused while it has over a minute left, as a well-behaved client would."""
+    held = world["tokens"].get(who)
+    if held and held[1] - time.time() > 60:
+        return held[0]
     client, secret = world["creds"][who]
     r = httpx.post(world["server"].url + "/oauth/token", data={"grant_type": "client_credentials"},
                    auth=(client.client_id, secret))
     assert r.status_code == 200, r.text
     assert r.json()["expires_in"] <= 300
+    world["tokens"][who] = (r.json()["access_token"], time.time() + r.json()["expires_in"])
     return r.json()["access_token"]
 
 
@@ -183,7 +187,7 @@ def _claims(world, **over) -> dict:
     client = world["creds"]["sw"][0]
     now = int(time.time())
     return {"iss": "linkage", "aud": "linkage-api", "sub": client.client_id, "iat": now, "nbf": now,
-            "exp": now + 60, "agency": client.agency, "agency_type": "social_care", "role": "social_worker", **over}
+            "exp": now + 60, "org": client.org.org_id, "gen": 0, **over}
 
 
 def _sign_own(world, claims: dict) -> str:
@@ -212,7 +216,7 @@ def _forged_tokens(world) -> dict[str, str]:
         "forged key": JsonWebToken(["EdDSA"]).encode({"alg": "EdDSA"}, _claims(world), stranger).decode(),
         "alg none": _b64({"alg": "none", "typ": "JWT"}) + "." + _b64(_claims(world)) + ".",
         "HS/RS confusion": head + "." + _b64(hs),
-        "tampered payload": h + "." + _b64(_claims(world, role="team_manager")) + "." + sig,
+        "tampered payload": h + "." + _b64(_claims(world, sub=world["creds"]["dpo"][0].client_id)) + "." + sig,
         "garbage": "not.a.token",
     }
 
