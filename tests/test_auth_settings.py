@@ -10,20 +10,12 @@ import pytest
 from pydantic import ValidationError
 
 from apiserver import Server
-from idp import IdP
 from linkage.access.orgs import OrgRegistry
 from linkage.access.tokens import JsonWebToken
 from linkage.config import Settings
 from linkage.store.state import ServiceState
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def idp():
-    provider = IdP()
-    yield provider
-    provider.stop()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from apiserver import Server
-from idp import IdP
 from linkage.access.tokens import JsonWebKey, JsonWebToken
 from linkage.errors import Conflict, LinkageError
 from registry import register
@@ -53,13 +52,6 @@ def audit(home) -> list[dict]:
 
 
 # ---------------------------------------------------------------- one server, no data, two workers
-
-@pytest.fixture(scope="module")
-def idp():
-    provider = IdP()
-    yield provider
-    provider.stop()
-
 
 @pytest.fixture(scope="module")
 def office(tmp_path_factory, idp):
