@@ -153,11 +153,10 @@ def main() -> None:
     args = ap.parse_args()
 
     from apiserver import Server
-    from linkage.access.clients import ClientRegistry
-    from linkage.store.state import ServiceState
+    from registry import register
 
     home = args.data_dir or build(args.children, args.work)
-    client, secret = ClientRegistry(ServiceState(home)).add("bench", "Bench AP Academy", "ap_school", "admissions")
+    client, secret = register(home, f"bench {time.time():.0f}", "ap_school", "admissions", org="Bench AP Academy")
     queries = sample_queries(home, 2000)
     log = home / "audit" / "log.jsonl"
     before = len(log.read_text().splitlines()) if log.exists() else 0

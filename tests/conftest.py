@@ -58,3 +58,13 @@ def linked_store(tmp_path_factory, synth_month1) -> Store:
     run_link(store)
     yield store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def idp():
+    """A stand-in external identity provider serving its JWKS on loopback (tests/idp.py)."""
+    from idp import IdP
+
+    provider = IdP()
+    yield provider
+    provider.stop()

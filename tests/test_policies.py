@@ -47,3 +47,35 @@ def test_policies_that_break_the_schema_are_refused(tmp_path):
     (tmp_path / "bad.cedar").write_text('permit (principal, action, resource) when { principal.shoe_size > 3 };\n')
     with pytest.raises(ConfigError):
         PolicyEngine(tmp_path)
+
+
+def test_every_type_and_role_the_policies_name_is_in_the_closed_list():
+    import cedarpy
+
+    from linkage.policy import roles
+    from linkage.policy.roles import named_in_policies
+
+    closed = roles()
+    types, named = named_in_policies(cedarpy.policies_to_json_str((REPO / "policies" / "sharing.cedar").read_text()))
+    assert types and named                      # the walk finds them at all
+    assert types <= closed.keys()
+    assert named <= {r for rs in closed.values() for r in rs}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_decision_cases_use_registrable_principals(case):
+    from linkage.policy import roles
+
+    assert case["principal"]["role"] in roles()[case["principal"]["agency_type"]]
+
+
+def test_policies_naming_a_role_outside_the_closed_list_are_refused(tmp_path):
+    from linkage.errors import ConfigError
+
+    for f in (REPO / "policies").iterdir():
+        if f.is_file():
+            (tmp_path / f.name).write_text(f.read_text())
+    (tmp_path / "typo.cedar").write_text('permit (principal, action, resource) when '
+                                         '{ principal.role == "social_workr" };\n')
+    with pytest.raises(ConfigError, match="social_workr"):
+        PolicyEngine(tmp_path)

@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    # No token is honoured for longer than this, whatever its ``exp`` says (ours or the IdP's).
+    # Unset: the same as token_ttl_seconds.
+    max_token_lifetime_seconds: int | None = Field(default=None, ge=30, le=3600)
+    # POST /oauth/token: per client id and per remote address (per worker process), then 429.
+    token_client_per_minute: float = Field(default=20, gt=0, le=600)
+    token_client_burst: int = Field(default=10, ge=1, le=100)
+    token_address_per_minute: float = Field(default=120, gt=0, le=6000)
+    token_address_burst: int = Field(default=60, ge=1, le=1000)
+    # This many wrong secrets in a row lock the client out, in every worker, for lockout_seconds.
+    lockout_after_failures: int = Field(default=5, ge=1, le=20)
+    lockout_seconds: int = Field(default=900, ge=60, le=86_400)
     issuer: str = "linkage"
     audience: str = "linkage-api"
     # An external identity provider, trusted through its JWKS.
@@ -62,6 +73,14 @@ class Settings(BaseSettings):
         if u.scheme != "https" and u.hostname not in {"127.0.0.1", "localhost", "::1"}:
             raise ValueError("LINKAGE_JWKS_URL must use https (plain http only on loopback)")
         return v
+
+    @model_validator(mode="after")
+    def _token_lifetime(self) -> "Settings":
+        if self.max_token_lifetime_seconds is None:
+            self.max_token_lifetime_seconds = self.token_ttl_seconds
+        elif self.max_token_lifetime_seconds < self.token_ttl_seconds:
+            raise ValueError("LINKAGE_MAX_TOKEN_LIFETIME_SECONDS must be at least LINKAGE_TOKEN_TTL_SECONDS")
+        return self
 
     @model_validator(mode="after")
     def _external_complete(self) -> "Settings":

@@ -4,6 +4,7 @@ reading or withdrawing others', and refusals recorded by those who may not speak
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 
 import httpx
@@ -43,10 +44,21 @@ def world(tmp_path_factory, synth_month1):
     server.stop()
 
 
-def call(world, who: str, method: str, path: str, purpose: str | None = None, **kw) -> httpx.Response:
+def token(world, who: str) -> str:
+    """One token per client, reused until near expiry: the token endpoint is rate limited."""
+    cached = world.setdefault("tokens", {}).get(who)
+    if cached and cached[1] > time.time() + 30:
+        return cached[0]
     client, secret = world["creds"][who]
-    tok = httpx.post(world["server"].url + "/oauth/token", data={"grant_type": "client_credentials"},
-                     auth=(client.client_id, secret)).json()["access_token"]
+    r = httpx.post(world["server"].url + "/oauth/token", data={"grant_type": "client_credentials"},
+                   auth=(client.client_id, secret))
+    assert r.status_code == 200, r.text
+    world["tokens"][who] = (r.json()["access_token"], time.time() + r.json()["expires_in"])
+    return world["tokens"][who][0]
+
+
+def call(world, who: str, method: str, path: str, purpose: str | None = None, **kw) -> httpx.Response:
+    tok = token(world, who)
     headers = {"Authorization": f"Bearer {tok}", "X-Purpose": purpose or PURPOSE[who]}
     return httpx.request(method, world["server"].url + path, headers=headers, timeout=30, **kw)
 
@@ -65,8 +77,15 @@ def ref(world, who: str, n: int = 0) -> str:
     return best["child_id"]
 
 
+def org(world, name: str) -> str:
+    """The register id of a test organisation, named by its display name here for readability."""
+    return next(c.org.org_id for c, _ in world["creds"].values() if c.org.name == name)
+
+
 def body(world, who: str, category: str, recipient: dict, purpose: str, provision: str = "permit",
          n: int = 0, **over) -> dict:
+    if recipient.get("organisation") in {o for o, _, _ in ROLES.values()}:
+        recipient = {**recipient, "organisation": org(world, recipient["organisation"])}
     return {"child_id": ref(world, who, n), "category": category, "recipient": recipient, "purpose": purpose,
             "provision": provision, "given_by": "parent", "method": "written",
             "evidence_ref": "Signed form from Mrs Example, scanned to case file 42",
@@ -100,7 +119,8 @@ def test_a_recipient_cannot_record_consent_for_itself(world, who, recipient):
     assert r.status_code == 403, r.text
     refused = audit(world)[-1]
     assert refused["action"] == "record_consent" and refused["decision"] == "deny"
-    assert refused["recipient"] == recipient and refused["client_id"] == world["creds"][who][0].client_id
+    named = {k: org(world, v) if k == "organisation" else v for k, v in recipient.items()}
+    assert refused["recipient"] == named and refused["client_id"] == world["creds"][who][0].client_id
     body = view(world, "oak")
     assert "gp_registrations" not in body["sections"] and "health.gp" in body["withheld"]
 
@@ -109,7 +129,7 @@ def test_no_one_but_the_data_owner_or_consent_officer_grants_health_data(world):
     for who in ("elm", "school", "sw", "cme", "dpo"):
         r = consent(world, who, "health", {"organisation": OAK}, "admission") if who != "dpo" else \
             call(world, "dpo", "POST", "/v1/consents", json={
-                "child_id": world["children"][0][0], "category": "health", "recipient": {"organisation": OAK},
+                "child_id": world["children"][0][0], "category": "health", "recipient": {"organisation": org(world, OAK)},
                 "purpose": "admission", "given_by": "parent", "method": "written", "evidence_ref": "x",
                 "given_on": date.today().isoformat()})
         assert r.status_code in (403, 404), (who, r.text)
@@ -121,7 +141,7 @@ def test_no_one_but_the_data_owner_or_consent_officer_grants_health_data(world):
 def test_a_consent_for_one_organisation_does_not_reach_another_of_its_type(world):
     made = consent(world, "nurse", "health", {"organisation": OAK}, "admission")
     assert made.status_code == 201, made.text
-    assert made.json()["recipient"] == {"organisation": OAK}
+    assert made.json()["recipient"] == {"organisation": org(world, OAK)}
     assert {"gp_registrations", "health_contacts"} <= set(view(world, "oak")["sections"])
     elm = view(world, "elm")
     assert "gp_registrations" not in elm["sections"] and "health.gp" in elm["withheld"]
@@ -149,7 +169,7 @@ def test_consents_are_listed_only_to_their_parties(world):
     for who in ("elm", "sw", "nurse2", "school"):
         assert made["consent_id"] not in listed(who), who
     seen = listed("oak")[made["consent_id"]]
-    assert seen["evidence_ref"] is None and seen["recorded_by"]["organisation"] == ROLES["nurse"][0]
+    assert seen["evidence_ref"] is None and seen["recorded_by"]["organisation"] == org(world, ROLES["nurse"][0])
     assert "Mrs Example" not in call(world, "oak", "GET", "/v1/consents",
                                      params={"child_id": ref(world, "oak")}).text
     for who in ("nurse", "officer"):
@@ -238,7 +258,7 @@ def test_every_consent_write_is_audited_and_its_evidence_sealed(world):
     assert made.status_code == 201, made.text
     c = made.json()
     assert c["given_by"] == "young_person" and c["method"] == "electronic"
-    assert c["recorded_by"] == {"organisation": ROLES["nurse"][0], "organisation_type": "health",
+    assert c["recorded_by"] == {"organisation": org(world, ROLES["nurse"][0]), "organisation_type": "health",
                                 "client_id": world["creds"]["nurse"][0].client_id}
     entry = audit(world)[-1]
     assert entry["action"] == "consent.record" and entry["consent_id"] == c["consent_id"]

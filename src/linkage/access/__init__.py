@@ -1,1 +1,1 @@
-"""Who is asking: registered clients, their tokens, and per-organisation pseudonyms."""
+"""Who is asking: registered organisations and their clients, tokens, throttling, and per-organisation pseudonyms."""

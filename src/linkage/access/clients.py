@@ -1,4 +1,10 @@
-"""Registered API clients. Only a scrypt hash of each secret is kept."""
+"""Registered API clients: each belongs to one registered organisation and holds one of its type's roles.
+
+Only a scrypt hash of each secret is kept. Every request re-reads the client and its
+organisation, so disabling either, or rotating the secret, takes effect at once in
+every worker. Wrong secrets are counted here, in the shared register, so a lock-out
+holds across workers too.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +12,55 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from math import ceil
 
-from linkage.errors import LinkageError
+from linkage.access.orgs import Organisation, OrgRegistry
+from linkage.access.tokens import AuthError, TokenClaims
+from linkage.errors import LinkageError, NotFound
+from linkage.policy import Principal
 from linkage.store.state import ServiceState
 
-__all__ = ["AGENCY_TYPES", "Client", "ClientRegistry"]
-
-AGENCY_TYPES = ("ap_school", "school", "social_care", "health", "la_education", "dpo")
+__all__ = ["Client", "ClientRegistry", "Login"]
 
 
 @dataclass(frozen=True)
 class Client:
     client_id: str
     name: str
-    agency: str
-    agency_type: str
     role: str
+    org: Organisation
+    disabled: bool = False
+    generation: int = 0          # tokens carry it; rotating or disabling moves it on, revoking them
+    locked_until: float = 0.0    # epoch seconds
+
+    @property
+    def agency(self) -> str:
+        return self.org.name
+
+    @property
+    def agency_type(self) -> str:
+        return self.org.org_type
+
+    @property
+    def active(self) -> bool:
+        return not self.disabled and self.org.active
+
+    def principal(self) -> Principal:
+        return Principal(self.client_id, self.org.name, self.org.org_type, self.role, self.org.org_id,
+                         self.org.code)
+
+
+@dataclass(frozen=True)
+class Login:
+    """One attempt at the token endpoint. ``client`` is set only when a token may be issued."""
+
+    client: Client | None
+    outcome: str                 # ok | unknown | wrong_secret | inactive | locked
+    locked_now: bool = False     # this failure started a lock-out
+    retry_after: int = 0
 
 
 def _hash(secret: str, salt: bytes) -> str:
@@ -31,43 +68,122 @@ def _hash(secret: str, salt: bytes) -> str:
     return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
 
 
+def _new_secret() -> tuple[str, str]:
+    secret = secrets.token_urlsafe(32)
+    return secret, _hash(secret, secrets.token_bytes(16))
+
+
+_SELECT = ("SELECT c.*, o.name AS org_name, o.org_type, o.code, o.active, o.created_at AS org_created_at "
+           "FROM clients c JOIN organisations o ON o.org_id = c.org_id")
+
+
+def _client(row) -> Client:
+    org = Organisation(row["org_id"], row["org_name"], row["org_type"], row["code"], bool(row["active"]),
+                       row["org_created_at"])
+    return Client(row["client_id"], row["name"], row["role"], org, bool(row["disabled"]), row["generation"],
+                  row["locked_until"])
+
+
 class ClientRegistry:
-    def __init__(self, state: ServiceState) -> None:
+    def __init__(self, state: ServiceState, orgs: OrgRegistry | None = None, *,
+                 lockout_after: int = 5, lockout_seconds: int = 900) -> None:
         self.state = state
+        self.orgs = orgs or OrgRegistry(state)
+        self.lockout_after, self.lockout_seconds = lockout_after, lockout_seconds
 
-    def add(self, name: str, agency: str, agency_type: str, role: str) -> tuple[Client, str]:
-        if agency_type not in AGENCY_TYPES:
-            raise LinkageError(f"agency type must be one of {AGENCY_TYPES}")
-        if not role.strip() or not name.strip() or not agency.strip():
-            raise LinkageError("name, agency and role are required")
+    def _check_role(self, org_type: str, role: str) -> None:
+        allowed = self.orgs.roles.get(org_type, ())
+        if role not in allowed:
+            raise LinkageError(f"role {role!r} is not a role of {org_type} organisations; "
+                               f"valid roles: {', '.join(allowed)}")
+
+    def add(self, name: str, org: str, role: str) -> tuple[Client, str]:
+        """Register a client of organisation ``org`` (its id or official code) in ``role``."""
+        name, role = " ".join(name.split()), role.strip()
+        if not name or len(name) > 200:
+            raise LinkageError("a client needs a name of at most 200 characters")
+        organisation = self.orgs.find(org)
+        if not organisation.active:
+            raise LinkageError(f"organisation {organisation.name} is disabled")
+        self._check_role(organisation.org_type, role)
         client_id = "lk_" + secrets.token_hex(8)
-        secret = secrets.token_urlsafe(32)
+        secret, hashed = _new_secret()
         self.state.execute(
-            "INSERT INTO clients VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-            (client_id, name, agency, agency_type, role.strip(), _hash(secret, secrets.token_bytes(16)),
-             datetime.now(timezone.utc).isoformat()))
-        return Client(client_id, name, agency, agency_type, role.strip()), secret
+            "INSERT INTO clients (client_id, name, org_id, role, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (client_id, name, organisation.org_id, role, hashed, datetime.now(timezone.utc).isoformat()))
+        return Client(client_id, name, role, organisation), secret
 
-    def authenticate(self, client_id: str, secret: str) -> Client | None:
-        row = self.state.execute("SELECT * FROM clients WHERE client_id = ? AND disabled = 0",
-                                 (client_id,)).fetchone()
-        if row is None:
-            _hash(secret, b"0" * 16)  # same work either way: no timing oracle for ids
-            return None
-        _, salt64, _ = row["secret_hash"].split("$")
-        if not hmac.compare_digest(_hash(secret, base64.b64decode(salt64)), row["secret_hash"]):
-            return None
-        return Client(row["client_id"], row["name"], row["agency"], row["agency_type"], row["role"])
+    def get(self, client_id: str) -> Client | None:
+        row = self.state.execute(_SELECT + " WHERE c.client_id = ?", (client_id,)).fetchone()
+        return _client(row) if row else None
 
     def list(self) -> list[Client]:
-        return [Client(r["client_id"], r["name"], r["agency"], r["agency_type"], r["role"])
-                for r in self.state.execute("SELECT * FROM clients WHERE disabled = 0 ORDER BY created_at")]
+        return [_client(r) for r in self.state.execute(_SELECT + " ORDER BY c.created_at")]
 
-    def organisation_type(self, organisation: str) -> str | None:
-        """The type of a registered organisation, so a consent may name it as recipient."""
-        row = self.state.execute("SELECT agency_type FROM clients WHERE agency = ? LIMIT 1",
-                                 (organisation,)).fetchone()
-        return row["agency_type"] if row else None
+    def authenticate(self, client_id: str, secret: str, now: float | None = None) -> Login:
+        now = time.time() if now is None else now
+        row = self.state.execute(_SELECT + " WHERE c.client_id = ?", (client_id,)).fetchone()
+        if row is None:
+            _hash(secret, b"0" * 16)  # same work either way: no timing oracle for ids
+            return Login(None, "unknown")
+        client = _client(row)
+        if client.locked_until > now:
+            return Login(None, "locked", retry_after=ceil(client.locked_until - now))
+        _, salt64, _ = row["secret_hash"].split("$")
+        if not hmac.compare_digest(_hash(secret, base64.b64decode(salt64)), row["secret_hash"]):
+            return self._failed(client_id, now)
+        if not client.active:
+            return Login(None, "inactive")
+        self.state.execute("UPDATE clients SET failed_logins = 0 WHERE client_id = ? AND failed_logins > 0",
+                           (client_id,))
+        return Login(client, "ok")
 
-    def disable(self, client_id: str) -> bool:
-        return self.state.execute("UPDATE clients SET disabled = 1 WHERE client_id = ?", (client_id,)).rowcount == 1
+    def _failed(self, client_id: str, now: float) -> Login:
+        """Count a wrong secret, in one statement so concurrent workers cannot lose a count."""
+        n, until = self.lockout_after, now + self.lockout_seconds
+        failures, = self.state.execute(
+            "UPDATE clients SET failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END, "
+            "locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END "
+            "WHERE client_id = ? RETURNING failed_logins", (n, n, until, client_id)).fetchone()
+        if failures == 0:
+            return Login(None, "wrong_secret", locked_now=True, retry_after=self.lockout_seconds)
+        return Login(None, "wrong_secret")
+
+    def rotate(self, client_id: str) -> str:
+        """A new secret, returned once; the old secret and every token issued under it stop now."""
+        secret, hashed = _new_secret()
+        if self.state.execute("UPDATE clients SET secret_hash = ?, generation = generation + 1, failed_logins = 0, "
+                              "locked_until = 0 WHERE client_id = ?", (hashed, client_id)).rowcount != 1:
+            raise NotFound(f"no client {client_id}")
+        return secret
+
+    def set_active(self, client_id: str, active: bool) -> Client:
+        """Disabling also revokes every token issued so far: enabling again does not revive them."""
+        bump = 0 if active else 1
+        if self.state.execute("UPDATE clients SET disabled = ?, generation = generation + ? WHERE client_id = ?",
+                              (int(not active), bump, client_id)).rowcount != 1:
+            raise NotFound(f"no client {client_id}")
+        return self.get(client_id)
+
+    def caller(self, claims: TokenClaims) -> Principal:
+        """The principal a verified token stands for, read from the register now, never from the token."""
+        if claims.external:
+            try:
+                org = self.orgs.find(claims.org)
+            except LinkageError:
+                raise AuthError("the token names no registered organisation") from None
+            if not org.active:
+                raise AuthError("the organisation is disabled")
+            try:
+                self._check_role(org.org_type, claims.role)
+            except LinkageError as exc:
+                raise AuthError(str(exc)) from None
+            return Principal(claims.client_id, org.name, org.org_type, claims.role, org.org_id, org.code)
+        client = self.get(claims.client_id)
+        if client is None or client.org.org_id != claims.org or client.generation != claims.generation:
+            raise AuthError("the token has been revoked")
+        if not client.active:
+            raise AuthError("the client or its organisation is disabled")
+        if client.role not in self.orgs.roles.get(client.agency_type, ()):
+            raise AuthError("the client's role is no longer one of its organisation type's roles")
+        return client.principal()

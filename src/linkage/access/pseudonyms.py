@@ -1,8 +1,9 @@
-"""Per-agency pseudonyms: a keyed HMAC of the child identifier.
+"""Per-organisation pseudonyms: a keyed HMAC of the organisation's register id and the child identifier.
 
-Two agencies hold different forms for one child, so they cannot join their
+Two organisations hold different forms for one child, so they cannot join their
 copies outside the service; the service records each form it issues and maps
-it back.
+it back. The key is the opaque ``org_id``, never a display name, so an
+organisation registered under another's name shares none of its forms.
 """
 
 from __future__ import annotations
@@ -24,27 +25,30 @@ class Pseudonyms:
     def __init__(self, home: Path, state: ServiceState) -> None:
         self._key = load_or_create_key(Path(home), "pseudonym.key").encode()
         self.state = state
-        self._known: dict[tuple[str, str], str] = {}    # (agency, form) -> child, all recorded
+        self._known: dict[tuple[str, str], str] = {}    # (org_id, form) -> child, all recorded
 
-    def _remember(self, agency: str, value: str, child_id: str) -> None:
+    def _remember(self, org_id: str, value: str, child_id: str) -> None:
         if len(self._known) >= self._REMEMBER:
             self._known.clear()
-        self._known[(agency, value)] = child_id
+        self._known[(org_id, value)] = child_id
 
-    def form(self, agency: str, child_id: str) -> str:
-        mac = hmac.new(self._key, f"{agency}\x1f{child_id}".encode(), hashlib.sha256).digest()
+    def form(self, org_id: str, child_id: str) -> str:
+        if not org_id:
+            raise ValueError("a pseudonym needs the organisation's register id")
+        mac = hmac.new(self._key, f"{org_id}\x1f{child_id}".encode(), hashlib.sha256).digest()
         value = "P-" + base64.b32encode(mac[:10]).decode().rstrip("=")
-        if (agency, value) not in self._known:
-            self.state.execute("INSERT OR IGNORE INTO pseudonyms VALUES (?, ?, ?)", (agency, value, child_id))
-            self._remember(agency, value, child_id)
+        if (org_id, value) not in self._known:
+            self.state.execute("INSERT OR IGNORE INTO pseudonyms (org_id, pseudonym, child_id) VALUES (?, ?, ?)",
+                               (org_id, value, child_id))
+            self._remember(org_id, value, child_id)
         return value
 
-    def resolve(self, agency: str, pseudonym: str) -> str | None:
-        if (child := self._known.get((agency, pseudonym))) is not None:
+    def resolve(self, org_id: str, pseudonym: str) -> str | None:
+        if (child := self._known.get((org_id, pseudonym))) is not None:
             return child
-        row = self.state.execute("SELECT child_id FROM pseudonyms WHERE agency = ? AND pseudonym = ?",
-                                 (agency, pseudonym)).fetchone()
+        row = self.state.execute("SELECT child_id FROM pseudonyms WHERE org_id = ? AND pseudonym = ?",
+                                 (org_id, pseudonym)).fetchone()
         if row is None:
             return None
-        self._remember(agency, pseudonym, row["child_id"])
+        self._remember(org_id, pseudonym, row["child_id"])
         return row["child_id"]

@@ -2,6 +2,9 @@
 
 Only asymmetric algorithms are accepted, fixed per issuer, so ``alg: none`` and
 HS/RS confusion (an HMAC keyed with a public key) fail before any claim is read.
+A token only says who (client and organisation); what they may do is read from the
+register on every request. Whatever ``exp`` says, no token lives longer than
+``max_token_lifetime_seconds``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ with warnings.catch_warnings():
 __all__ = ["AuthError", "TokenClaims", "TokenService"]
 
 OWN_ALG = "EdDSA"
+LEEWAY = 5      # seconds of clock skew allowed either way
 
 
 class AuthError(LinkageError):
@@ -39,12 +43,16 @@ class AuthError(LinkageError):
 
 @dataclass(frozen=True)
 class TokenClaims:
+    """What a verified token asserts. For our own tokens ``org`` is the org id and ``generation``
+    the client's token generation; an external IdP's name the org by id or code and give the role."""
+
     client_id: str
-    agency: str
-    agency_type: str
-    role: str
+    org: str
     issuer: str
     token_id: str
+    external: bool = False
+    role: str = ""
+    generation: int = 0
 
 
 def _load_or_create_jwk(home: Path):
@@ -71,12 +79,12 @@ class TokenService:
     def public_jwks(self) -> dict:
         return {"keys": [{**self._key.as_dict(is_private=False), "alg": OWN_ALG, "use": "sig"}]}
 
-    def issue(self, client_id: str, agency: str, agency_type: str, role: str) -> tuple[str, int]:
+    def issue(self, client_id: str, org_id: str, generation: int) -> tuple[str, int]:
         now = int(time.time())
         ttl = self.settings.token_ttl_seconds
         claims = {"iss": self.settings.issuer, "aud": self.settings.audience, "sub": client_id,
                   "iat": now, "nbf": now, "exp": now + ttl, "jti": secrets.token_hex(12),
-                  "agency": agency, "agency_type": agency_type, "role": role}
+                  "org": org_id, "gen": generation}
         token = self._own.encode({"alg": OWN_ALG, "kid": self.kid, "typ": "JWT"}, claims, self._key)
         return token.decode(), ttl
 
@@ -108,19 +116,34 @@ class TokenService:
             allowed = {OWN_ALG}
         if header.get("alg") not in allowed:
             raise AuthError(f"token algorithm {header.get('alg')!r} is not accepted")
-        options.update({"exp": {"essential": True}, "sub": {"essential": True}})
+        options.update({"exp": {"essential": True}, "sub": {"essential": True}, "iat": {"essential": True}})
         try:
             claims = jwt.decode(token, key, claims_options=options)
-            claims.validate(leeway=5)
+            claims.validate(leeway=LEEWAY)
         except (JoseError, ValueError, TypeError) as exc:
             raise AuthError(f"invalid token: {exc}") from None
-        prefix = "linkage_" if external else ""
+        self._check_lifetime(claims)
         try:
-            return TokenClaims(str(claims["sub"]), str(claims[f"{prefix}agency"]),
-                               str(claims[f"{prefix}agency_type"]), str(claims[f"{prefix}role"]),
-                               str(claims["iss"]), str(claims.get("jti", "")))
+            if external:
+                return TokenClaims(str(claims["sub"]), str(claims["linkage_org"]), str(claims["iss"]),
+                                   str(claims.get("jti", "")), True, str(claims["linkage_role"]))
+            return TokenClaims(str(claims["sub"]), str(claims["org"]), str(claims["iss"]),
+                               str(claims.get("jti", "")), False, "", int(claims["gen"]))
         except KeyError as exc:
             raise AuthError(f"token lacks the {exc.args[0]} claim") from None
+        except (TypeError, ValueError):
+            raise AuthError("token claims are malformed") from None
+
+    def _check_lifetime(self, claims) -> None:
+        """Refuse a token minted to outlive the cap, or claiming to be issued in the future."""
+        cap, now = self.settings.max_token_lifetime_seconds, time.time()
+        exp, iat = claims["exp"], claims["iat"]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (exp, iat)):
+            raise AuthError("token times must be numbers")
+        if iat > now + LEEWAY:
+            raise AuthError("token issued in the future")
+        if exp - iat > cap + LEEWAY or exp - now > cap + LEEWAY:
+            raise AuthError(f"token lifetime is over the {cap} s this service accepts")
 
 
 def _segment(token: str, index: int) -> dict[str, Any]:

@@ -34,10 +34,10 @@ def get_caller(services: ServicesDep,
     if creds is None or creds.scheme.lower() != "bearer":
         raise _unauthorised("a bearer token is required")
     try:
-        claims = services.tokens.verify(creds.credentials)
+        # Who the caller is comes from the register on every request, never from the token.
+        return services.clients.caller(services.tokens.verify(creds.credentials))
     except AuthError as exc:
         raise _unauthorised(str(exc)) from None
-    return Principal(claims.client_id, claims.agency, claims.agency_type, claims.role)
 
 
 Caller = Annotated[Principal, Depends(get_caller)]

@@ -24,8 +24,8 @@ __all__ = ["ConsentRecord", "ConsentRegister", "ConsentState", "Recipient", "org
 
 
 def org_key(principal: Principal) -> str:
-    """The caller's organisation: its register id, or (before one is set) its name."""
-    return principal.org_id or principal.agency
+    """The caller's organisation: its register id, never its display name."""
+    return principal.org_id
 
 
 @dataclass(frozen=True)
@@ -86,12 +86,12 @@ class ConsentState:
 
 class ConsentRegister:
     def __init__(self, state: ServiceState, policy: PolicyEngine, sealer: Sealer,
-                 organisation_type: Callable[[str], str | None]) -> None:
+                 organisation: Callable[[str], tuple[str, str] | None]) -> None:
         self.state = state
         self.policy = policy
         self.categories = policy.categories
         self._sealer = sealer
-        self._organisation_type = organisation_type
+        self._organisation = organisation     # id or official code -> (org id, type), if registered
         self._identity = [c for c, spec in self.categories.items() if spec["group"] == "identity"]
 
     def expand(self, category: str) -> list[str]:
@@ -106,10 +106,10 @@ class ConsentRegister:
     def recipient(self, organisation: str | None = None, type: str | None = None) -> Recipient:
         """The recipient a consent names; an organisation must be registered, so its type is known."""
         if organisation is not None:
-            org_type = self._organisation_type(organisation)
-            if org_type is None:
+            found = self._organisation(organisation)
+            if found is None:
                 raise LinkageError("the recipient organisation is not registered")
-            return Recipient("organisation", organisation, org_type)
+            return Recipient("organisation", *found)
         if type is None:
             raise LinkageError("a consent names a recipient organisation or a recipient type")
         return Recipient("type", type, type)
@@ -142,7 +142,7 @@ class ConsentRegister:
 
     def _row(self, r) -> ConsentRecord:
         kind, value = r["recipient_kind"], r["recipient"]
-        org_type = value if kind == "type" else (self._organisation_type(value) or "")
+        org_type = value if kind == "type" else ((self._organisation(value) or ("", ""))[1])
         return ConsentRecord(
             r["consent_id"], r["child_id"], r["category"], Recipient(kind, value, org_type), r["purpose"],
             r["provision"], r["given_by"], r["method"],

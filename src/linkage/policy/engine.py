@@ -17,6 +17,7 @@ import cedarpy
 import yaml
 
 from linkage.errors import ConfigError
+from linkage.policy.roles import named_in_policies, roles
 from linkage.resources import defaults_dir
 
 __all__ = ["Decision", "PolicyEngine", "Principal", "default_policy_dir"]
@@ -70,7 +71,13 @@ class PolicyEngine:
         validation = cedarpy.validate_policies(text, schema_text)
         if not validation.validation_passed:
             raise ConfigError(f"policies fail the schema: {[str(e) for e in validation.errors]}")
-        parsed = json.loads(cedarpy.policies_to_json_str(text))["staticPolicies"]
+        as_json = cedarpy.policies_to_json_str(text)
+        self.roles = roles(directory)
+        types, named = named_in_policies(as_json)
+        unknown = sorted(types - self.roles.keys()) + sorted(named - {r for rs in self.roles.values() for r in rs})
+        if unknown:
+            raise ConfigError(f"policies name organisation types or roles not in roles.yaml: {unknown}")
+        parsed = json.loads(as_json)["staticPolicies"]
         self._basis = {pid: p.get("annotations", {}).get("lawful_basis", "") for pid, p in parsed.items()}
         self._basis.update({p["annotations"]["id"]: self._basis[pid] for pid, p in parsed.items()
                             if "id" in p.get("annotations", {})})

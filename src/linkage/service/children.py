@@ -14,7 +14,7 @@ __all__ = ["break_glass", "resolve_child", "view_child"]
 
 def resolve_child(*, ctx: Ctx, child_ref: str, action: str) -> str:
     """The canonical child behind the caller's pseudonym; an unknown one is audited and 404."""
-    child_id = ctx.services.resolve(ctx.caller.agency, child_ref)
+    child_id = ctx.services.resolve(ctx.caller.org_id, child_ref)
     if child_id is None or not ctx.services.child_exists(child_id):
         ctx.record(action, "not_found", [], [], [])
         raise NotFound("no such child for your agency")

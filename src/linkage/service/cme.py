@@ -29,7 +29,7 @@ def cme_list(*, ctx: Ctx, on: date | None = None, min_age: int = 5, max_age: int
         d = services.policy.decide(ctx.caller, "view", ctx.purpose, _DETAIL, consent.permit, consent.deny)
         if cats := consent.overridden(d.allowed):
             overridden[child_id] = cats
-        item = CmeChild(child_id=services.pseudonyms.form(ctx.caller.agency, child_id), reason=reason)
+        item = CmeChild(child_id=services.pseudonyms.form(ctx.caller.org_id, child_id), reason=reason)
         doc = docs[child_id]
         if "identity.address" in d.allowed:
             item.addresses = SECTIONS["identity.address"][2](doc)

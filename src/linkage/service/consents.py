@@ -38,7 +38,7 @@ def _audit_extra(rec: ConsentRecord) -> dict:
 def _child(ctx: Ctx, ref: str, action: str, canonical_for_audit: bool = False) -> str:
     """The child behind the caller's pseudonym. The DPO, who audits by canonical id, may use that."""
     services = ctx.services
-    child_id = services.resolve(ctx.caller.agency, ref)
+    child_id = services.resolve(ctx.caller.org_id, ref)
     if child_id is None and canonical_for_audit and services.child_exists(ref) and services.policy.decide(
             ctx.caller, "read_audit", ctx.purpose or "", ["identity.demographics"]).any:
         child_id = ref

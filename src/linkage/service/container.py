@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from linkage.access.clients import ClientRegistry
+from linkage.access.orgs import OrgRegistry
+from linkage.access.ratelimit import RateLimiter
 from linkage.access.pseudonyms import Pseudonyms
 from linkage.access.tokens import TokenService
 from linkage.audit import AuditLog
@@ -41,6 +43,7 @@ class Services:
     aliases: dict[str, str]
     children: frozenset[str]      # every linked child, so a missing one costs no query
     break_glass: BreakGlassReviews
+    token_limits: tuple[RateLimiter, RateLimiter]     # POST /oauth/token: per client id, per address
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
@@ -66,11 +69,16 @@ class Services:
         store.detach()
         gc.collect()
         gc.freeze()     # the start-up heap (millions of lookup rows) is never walked again
-        clients, sealer = ClientRegistry(state), Sealer(home)
+        clients, sealer = ClientRegistry(state, OrgRegistry(state, policy.roles),
+                                         lockout_after=settings.lockout_after_failures,
+                                         lockout_seconds=settings.lockout_seconds), Sealer(home)
+        token_limits = (RateLimiter(settings.token_client_per_minute, settings.token_client_burst, "token requests"),
+                        RateLimiter(settings.token_address_per_minute, settings.token_address_burst,
+                                    "token requests"))
         return cls(home, settings, store, state, clients, TokenService(home, settings), policy,
-                   ConsentRegister(state, policy, sealer, clients.organisation_type), Pseudonyms(home, state),
+                   ConsentRegister(state, policy, sealer, clients.orgs.identify), Pseudonyms(home, state),
                    AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children,
-                   BreakGlassReviews(state, sealer))
+                   BreakGlassReviews(state, sealer), token_limits)
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""
@@ -83,8 +91,8 @@ class Services:
     def child_exists(self, child_id: str) -> bool:
         return child_id in self.children
 
-    def resolve(self, agency: str, pseudonym: str) -> str | None:
-        child = self.pseudonyms.resolve(agency, pseudonym)
+    def resolve(self, org_id: str, pseudonym: str) -> str | None:
+        child = self.pseudonyms.resolve(org_id, pseudonym)
         return self.aliases.get(child, child) if child else None
 
     def close(self) -> None:

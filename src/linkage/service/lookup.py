@@ -24,7 +24,7 @@ def lookup(*, ctx: Ctx, query: LookupRequest) -> LookupResponse:
     ctx.record("lookup", "allow", [c.child_id for c in found], ["match_probability", "agreed_fields"],
                decision.bases(), decision.policy_version)
     return LookupResponse(
-        candidates=[CandidatePublic(child_id=services.pseudonyms.form(ctx.caller.agency, c.child_id),
+        candidates=[CandidatePublic(child_id=services.pseudonyms.form(ctx.caller.org_id, c.child_id),
                                     match_probability=c.match_probability, agreed=c.agreed,
                                     disagreed=c.disagreed) for c in found],
         searched_records=services.lookup.size, lawful_basis=decision.bases())

@@ -1,4 +1,4 @@
-"""Service state (clients, consents, agency pseudonyms) in SQLite.
+"""Service state (organisations, clients, consents, pseudonyms) in SQLite.
 
 SQLite in WAL mode lets ``linkage clients add`` and the running server share it.
 It holds no names, dates of birth or addresses: only pseudonymous identifiers,
@@ -15,9 +15,14 @@ from pathlib import Path
 __all__ = ["ServiceState"]
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS organisations (
+  org_id TEXT PRIMARY KEY, name TEXT NOT NULL, org_type TEXT NOT NULL, code TEXT NOT NULL,
+  active INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, UNIQUE (org_type, code));
 CREATE TABLE IF NOT EXISTS clients (
-  client_id TEXT PRIMARY KEY, name TEXT NOT NULL, agency TEXT NOT NULL, agency_type TEXT NOT NULL,
-  role TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);
+  client_id TEXT PRIMARY KEY, name TEXT NOT NULL, org_id TEXT NOT NULL REFERENCES organisations (org_id),
+  role TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
+  generation INTEGER NOT NULL DEFAULT 0, failed_logins INTEGER NOT NULL DEFAULT 0,
+  locked_until REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS consents (
   consent_id TEXT PRIMARY KEY, child_id TEXT NOT NULL, category TEXT NOT NULL,
   recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('organisation', 'type')), recipient TEXT NOT NULL,
@@ -31,8 +36,12 @@ CREATE TABLE IF NOT EXISTS break_glass (
   review_id TEXT PRIMARY KEY, request_id TEXT, client_id TEXT, child_id TEXT, justification TEXT,
   at TEXT, reviewed_by TEXT, reviewed_at TEXT);
 CREATE TABLE IF NOT EXISTS pseudonyms (
-  agency TEXT NOT NULL, pseudonym TEXT NOT NULL, child_id TEXT NOT NULL, PRIMARY KEY (agency, pseudonym));
+  org_id TEXT NOT NULL, pseudonym TEXT NOT NULL, child_id TEXT NOT NULL, PRIMARY KEY (org_id, pseudonym));
 """
+
+# Tables from before organisations were registered: their clients named their own agency and
+# pseudonyms hung off that free text, so neither can be trusted. Kept, renamed, for the record.
+_SUPERSEDED = {"clients": "agency", "pseudonyms": "agency"}
 
 
 def _retire_unverified_consents(con: sqlite3.Connection) -> None:
@@ -56,6 +65,9 @@ class ServiceState:
         self.path = path
         con = self.connection()
         _retire_unverified_consents(con)
+        for table, old_column in _SUPERSEDED.items():
+            if old_column in {r["name"] for r in con.execute(f"PRAGMA table_info({table})")}:
+                con.execute(f"ALTER TABLE {table} RENAME TO {table}_v0")
         con.executescript(_SCHEMA)
         if new:
             os.chmod(path, 0o600)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Header
+from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import JSONResponse
 
 from linkage.api.deps import ServicesDep
+from linkage.service import oauth as flow
 from linkage.service.schemas import TokenResponse
 
 router = APIRouter(tags=["oauth"])
@@ -22,8 +23,9 @@ def _error(status: int, error: str, description: str) -> JSONResponse:
 
 
 @router.post("/oauth/token", response_model=TokenResponse,
-             responses={400: {"description": "unsupported grant"}, 401: {"description": "invalid client"}})
-def token(services: ServicesDep,
+             responses={400: {"description": "unsupported grant"}, 401: {"description": "invalid client"},
+                        429: {"description": "too many attempts, or locked out: see Retry-After"}})
+def token(request: Request, services: ServicesDep,
           grant_type: Annotated[str, Form(max_length=40)],
           client_id: Annotated[str | None, Form(max_length=64)] = None,
           client_secret: Annotated[str | None, Form(max_length=128)] = None,
@@ -38,12 +40,13 @@ def token(services: ServicesDep,
             return _error(401, "invalid_client", "malformed Basic credentials")
     if not client_id or not client_secret:
         return _error(401, "invalid_client", "client authentication is required")
-    client = services.clients.authenticate(client_id, client_secret)
-    if client is None:
-        return _error(401, "invalid_client", "unknown client or wrong secret")
-    access, ttl = services.tokens.issue(client.client_id, client.agency, client.agency_type, client.role)
-    return JSONResponse(TokenResponse(access_token=access, expires_in=ttl).model_dump(),
-                        headers={"Cache-Control": "no-store"})
+    try:
+        issued = flow.issue_token(services=services, client_id=client_id[:64], secret=client_secret,
+                                  address=request.client.host if request.client else "",
+                                  request_id=request.state.request_id)
+    except flow.InvalidClient as exc:
+        return _error(401, "invalid_client", str(exc))
+    return JSONResponse(issued.model_dump(), headers={"Cache-Control": "no-store"})
 
 
 @router.get("/.well-known/jwks.json")

@@ -1,0 +1,64 @@
+"""The token endpoint's flow: throttle, authenticate against the register, audit failures, issue.
+
+Every failed authentication and every lock-out is a server log line and a
+``security.*`` audit entry (client id as claimed, the caller's network prefix,
+never the secret), so a guessing attack is visible to the DPO as well as to ops.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from linkage.access.clients import Login
+from linkage.errors import LinkageError, TooManyRequests
+from linkage.policy import Principal
+from linkage.service.container import Services
+from linkage.service.context import Ctx
+from linkage.service.schemas import TokenResponse
+
+__all__ = ["InvalidClient", "issue_token", "network"]
+
+log = logging.getLogger("linkage.security")
+
+
+class InvalidClient(LinkageError):
+    """Unknown client, wrong secret, or a disabled client or organisation: one answer for all (401)."""
+
+
+def network(address: str) -> str:
+    """The caller's network, not its address: a /24 (IPv4) or /48 (IPv6) prefix."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "unknown"
+    return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 48}", strict=False))
+
+
+def _security(services: Services, action: str, client_id: str, address: str, request_id: str, **extra) -> None:
+    known = services.clients.get(client_id)
+    caller = known.principal() if known else Principal(client_id, "", "", "")
+    where = network(address)
+    log.warning("%s client_id=%r from=%s %s", action, client_id, where,
+                " ".join(f"{k}={v!r}" for k, v in extra.items()))
+    Ctx(services, caller, None, request_id).record(action, "deny", remote=where, **extra)
+
+
+def issue_token(*, services: Services, client_id: str, secret: str, address: str,
+                request_id: str) -> TokenResponse:
+    """A token for a client that proves its secret; 429 past the limits or while locked out."""
+    by_client, by_address = services.token_limits
+    by_address.check(address)
+    by_client.check(client_id)
+    login: Login = services.clients.authenticate(client_id, secret)
+    if login.client is not None:
+        c = login.client
+        token, ttl = services.tokens.issue(c.client_id, c.org.org_id, c.generation)
+        return TokenResponse(access_token=token, expires_in=ttl)
+    _security(services, "security.auth_failed", client_id, address, request_id, reason=login.outcome)
+    if login.locked_now:
+        _security(services, "security.lockout", client_id, address, request_id,
+                  failures=services.clients.lockout_after, seconds=login.retry_after)
+    if login.outcome == "locked" or login.locked_now:
+        raise TooManyRequests("this client is locked out after repeated wrong secrets", login.retry_after)
+    raise InvalidClient("unknown client or wrong secret")
