@@ -48,3 +48,8 @@ class Pseudonyms:
             return None
         self._remember(agency, pseudonym, row["child_id"])
         return row["child_id"]
+
+    def issued_children(self, agency: str) -> set[str]:
+        """Every child ``agency`` was ever given a pseudonym for (the identifier as it was then)."""
+        return {r["child_id"] for r in self.state.execute(
+            "SELECT DISTINCT child_id FROM pseudonyms WHERE agency = ?", (agency,))}

@@ -1,0 +1,91 @@
+"""Identity changes in each organisation's own pseudonyms, so systems that store them can follow.
+
+After a linkage run merges two children, the pseudonym an organisation holds for
+the retired identifier still resolves, but its own records keep two pseudonyms for
+one child until it learns the surviving one; after a split, records it filed under
+one pseudonym now belong to another child. This tells it, in its own forms only,
+and only about children it was issued a pseudonym for before: it can never learn
+of a child it never saw. The server answers from what it held at start-up
+(``up_to_run``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from itertools import groupby
+
+from linkage.errors import LinkageError
+from linkage.policy import Principal
+from linkage.service.context import Ctx
+from linkage.service.schemas import IdentityChange, IdentityChanges
+from linkage.views.changes import Change, changes_since, last_run_id
+
+__all__ = ["identity_changes", "org_key", "parse_since"]
+
+
+def org_key(caller: Principal) -> str:
+    """What an organisation's pseudonyms are keyed by: its register id once it has one, else its name.
+    Every pseudonym this module forms or looks up goes through here."""
+    return caller.org_id or caller.agency
+
+
+def parse_since(since: str | None) -> int | datetime | None:
+    """A run number, or an ISO 8601 time; nothing means from the first run."""
+    if since is None or not since.strip():
+        return None
+    text = since.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise LinkageError("since must be a run number or an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from None
+
+
+def _follow(run: list[Change], known: set[str], form) -> tuple[list[tuple[str, ...]], set[str]]:
+    """One run's merges and splits among children in ``known`` (which grows as the
+    organisation learns surviving and new pseudonyms), and the canonical ids involved."""
+    out, involved = [], set()
+    for c in run:
+        if c.change == "merged" and c.other_child_id in known:
+            out.append(("merged", form(c.other_child_id), form(c.child_id), ()))
+            involved |= {c.other_child_id, c.child_id}
+            known.add(c.child_id)
+    left: dict[str, set[str]] = defaultdict(set)
+    for c in run:
+        if c.change in ("split", "moved") and c.other_child_id:
+            left[c.other_child_id].add(c.child_id)
+    for old in sorted(left):
+        if old not in known:
+            continue
+        new = sorted(left[old] - {old})
+        out.append(("split", form(old), None, tuple(form(n) for n in new)))
+        involved |= {old, *new}
+        known |= set(new)
+    return out, involved
+
+
+def identity_changes(*, ctx: Ctx, since: str | None = None) -> IdentityChanges:
+    decision = ctx.authorise("sync_pseudonyms", ["identity.demographics"])
+    after = parse_since(since)
+    services = ctx.services
+    org = org_key(ctx.caller)
+    cur = services.cursor()
+    known = services.pseudonyms.issued_children(org)
+
+    def form(child_id: str) -> str:
+        return services.pseudonyms.form(org, child_id)
+
+    changes, involved = [], set()
+    for run_id, group in groupby(changes_since(cur, after, memory=True), key=lambda c: c.run_id):
+        run = list(group)
+        found, children = _follow(run, known, form)
+        involved |= children
+        changes.extend(IdentityChange(run_id=run_id, changed_at=run[0].changed_at, change=kind, pseudonym=p,
+                                      surviving_pseudonym=survivor, new_pseudonyms=list(new))
+                       for kind, p, survivor, new in found)
+    up_to = last_run_id(cur, memory=True)
+    ctx.record("identity.changes", "allow", sorted(involved), ["pseudonym"] if changes else [], decision.bases(),
+               decision.policy_version, since=since or "", up_to_run=up_to)
+    return IdentityChanges(since=since or "", up_to_run=up_to, changes=changes)
