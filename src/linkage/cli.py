@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from linkage.cli_output import Format, FormatOption, emit, emit_json, make_console, print_table
+from linkage.cli_output import Format, FormatOption, emit, emit_json, make_console
 from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
 
@@ -252,21 +251,15 @@ QReason = Annotated[Optional[str], typer.Option("--reason", help="A reason code 
 QExtract = Annotated[str, typer.Option("--extract", help="current: extracts not superseded; all: every extract.")]
 
 
-def _quarantine_filter(source, reason, extract):
-    from linkage.views.quarantine import QuarantineFilter
-
-    return QuarantineFilter(source, reason, extract)
-
-
 @quarantine_app.command("list")
 def quarantine_list(source: QSource = None, reason: QReason = None, extract: QExtract = "current",
                     limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many problems.")] = None,
                     fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
     """Every quarantined problem: source, file, line, the agency's column, reason and code."""
-    from linkage.views.quarantine import quarantine_rows
+    from linkage.views.quarantine import QuarantineFilter, quarantine_rows
 
     try:
-        wanted = _quarantine_filter(source, reason, extract)
+        wanted = QuarantineFilter(source, reason, extract)
         store = _store(data_dir_)
         total, rows = quarantine_rows(store.connection, wanted, limit=limit)
         store.close()
@@ -327,10 +320,10 @@ def quarantine_export(out: Annotated[Path, typer.Argument(help="CSV file to writ
     """CSV for the agency that supplied the extract: line, its own column, the value it sent,
     the reason. Cells a spreadsheet would run as formulas are neutralised."""
     from linkage.safetext import write_private_csv
-    from linkage.views.quarantine import export_rows, quarantine_rows
+    from linkage.views.quarantine import QuarantineFilter, export_rows, quarantine_rows
 
     try:
-        wanted = _quarantine_filter(source, reason, extract)
+        wanted = QuarantineFilter(source, reason, extract)
         store = _store(data_dir_)
         _, rows = quarantine_rows(store.connection, wanted, with_value=True)
         store.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -82,9 +82,6 @@ class QuarantineRow:
     value: str | None = field(default=None, repr=False)
     record_id_column: str | None = field(default=None, repr=False)
 
-    def public(self) -> dict:
-        return asdict(self)
-
 
 def _optional(con, relation: str) -> list[str]:
     if relation == MEMORY_TABLE:
@@ -113,10 +110,20 @@ def materialise_quarantine(con) -> int:
     return int(con.execute(f"SELECT count(*) FROM {MEMORY_TABLE}").fetchone()[0])
 
 
+_COLUMNS = ["extract_id", "line_no", "field", "reason", "raw", "file_name", "source", "mapping", "extract_date",
+            "ingested_at", "current"]
+
+
 def _relation(con, memory: bool) -> tuple[str, list[str]]:
+    """The relation to read (the server's copy, or the store's tables) and the optional
+    columns it has; select ``_select(optional)`` from it."""
     if memory:
         return MEMORY_TABLE, _optional(con, MEMORY_TABLE)
     return f"({_source_sql(con)})", _optional(con, t("quarantine"))
+
+
+def _select(optional: list[str]) -> str:
+    return ", ".join([*_COLUMNS, *optional])
 
 
 @lru_cache(maxsize=64)
@@ -176,11 +183,9 @@ def quarantine_rows(con, f: QuarantineFilter, memory: bool = False, with_value: 
     if f.source:
         where.append("source = ?")
         params.append(f.source)
-    sql = (f"SELECT * FROM {relation} " + (f"WHERE {' AND '.join(where)} " if where else "")
-           + "ORDER BY source, extract_id, line_no, field, reason")
-    cols = ["extract_id", "line_no", "field", "reason", "raw", "file_name", "source", "mapping",
-            "extract_date", "ingested_at", "current", *optional]
-    rows = con.execute(sql.replace("SELECT *", "SELECT " + ", ".join(cols), 1), params).fetchall()
+    rows = con.execute(f"SELECT {_select(optional)} FROM {relation} "
+                       + (f"WHERE {' AND '.join(where)} " if where else "")
+                       + "ORDER BY source, extract_id, line_no, field, reason", params).fetchall()
     hits = [row for row in (_row(r, optional, with_value) for r in rows) if _matches(row, f)]
     end = None if limit is None else offset + limit
     return len(hits), hits[offset:end]
@@ -207,9 +212,7 @@ def row_detail(con, ref: str, memory: bool = False) -> dict:
         raise LinkageError(f"{ref!r} is not a quarantine reference (EXTRACT:LINE, as `quarantine list` shows)") \
             from None
     relation, optional = _relation(con, memory)
-    cols = ["extract_id", "line_no", "field", "reason", "raw", "file_name", "source", "mapping",
-            "extract_date", "ingested_at", "current", *optional]
-    rows = con.execute(f"SELECT {', '.join(cols)} FROM {relation} WHERE extract_id = ? AND line_no = ? "
+    rows = con.execute(f"SELECT {_select(optional)} FROM {relation} WHERE extract_id = ? AND line_no = ? "
                        "ORDER BY field, reason", [extract_id, line_no]).fetchall()
     if not rows:
         raise NotFound(f"no quarantined row {ref}")
