@@ -152,7 +152,7 @@ def cli(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
 
 def test_changes_lists_the_last_runs_merge_split_and_moves(world):
     rows = list(csv.DictReader(io.StringIO(cli(world["home"], "changes", "--format", "csv").stdout.decode())))
-    got = {(r["change"], r["child"], r["other child"]) for r in rows}
+    got = {(r["change"], r["child"], r["other_child"]) for r in rows}
     assert ("merged", world["survivor"], world["retired"]) in got
     assert ("split", world["new"], world["split"]) in got
     assert {r["run"] for r in rows} == {"2"} and all(r["reason"] for r in rows)
@@ -167,7 +167,7 @@ def test_changes_of_an_earlier_run_and_one_kind(world):
                              "json").stdout)
     assert len(created) == world["run1_children"] and {c["change"] for c in created} == {"created"}
     merged = json.loads(cli(world["home"], "changes", "--change", "merged", "--format", "json").stdout)
-    assert [(m["child"], m["other child"]) for m in merged] == [(world["survivor"], world["retired"])]
+    assert [(m["child"], m["other_child"]) for m in merged] == [(world["survivor"], world["retired"])]
     missing = cli(world["home"], "changes", "--run", "99", ok=False)
     assert missing.returncode == 2 and b"no linkage run 99" in missing.stderr
 

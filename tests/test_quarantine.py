@@ -268,3 +268,35 @@ def test_api_refuses_other_roles_and_purposes_and_audits_it(api, home):
             entry = _audit(home)[-1]
             assert entry["decision"] == "deny" and entry["action"] == "manage_data"
     assert _call(api, "dm", "/v1/quarantine", extract="superseded").status_code == 422
+
+
+# ---------------------------------------------------------------- the neutraliser itself, for any text
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from linkage.safetext import BIDI, csv_text, visible  # noqa: E402
+
+_DANGEROUS = st.sampled_from(["=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufe62",
+                              " =", "\u3000=", "\u00a0@", "\x1b", "\u202e", "\udcff", "\n",
+                              "\u2028", "\x9b", "\u061c"])
+_CELL = st.one_of(st.text(), st.builds(lambda a, b: a + b, _DANGEROUS, st.text()))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(_CELL, min_size=1, max_size=4), min_size=1, max_size=4))
+def test_no_cell_of_any_text_can_start_a_formula_or_reach_a_terminal(rows):
+    width = max(len(r) for r in rows)
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    text = csv_text([f"c{i}" for i in range(width)], rows)
+    text.encode("utf-8")                                       # lone surrogates written out, not fatal
+    assert "\r" not in text and text.count("\n") == len(rows) + 1   # one line per row, LF only
+    back = list(csv.reader(io.StringIO(text)))[1:]
+    assert len(back) == len(rows)
+    for cell in (c for r in back for c in r):
+        for form in (cell, unicodedata.normalize("NFKC", cell)):
+            assert not form.lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r")), cell
+        assert not any(ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f for ch in cell)
+    for cell in (c for r in rows for c in r):
+        shown = visible(cell)
+        assert not any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in BIDI for ch in shown), shown

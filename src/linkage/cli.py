@@ -356,7 +356,7 @@ def changes(run: Annotated[Optional[int], typer.Option("--run", min=1, help="Run
         _fail(exc)
     if kind:
         found = [c for c in found if c.change == kind]
-    header = ["run", "change", "child", "other child", "record", "reason"]
+    header = ["run", "change", "child", "other_child", "record", "reason"]
     rows = [[c.run_id, c.change, c.child_id, c.other_child_id or "", c.record_key or "", c.reason] for c in found]
     if fmt != Format.table:
         emit(header, rows, fmt)

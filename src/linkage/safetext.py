@@ -17,10 +17,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["csv_text", "neutralise", "visible", "write_private_csv"]
+__all__ = ["BIDI", "csv_text", "neutralise", "visible", "write_private_csv"]
 
-# C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a reader sees.
-_HIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional marks and
+# overrides that reorder what a reader sees.
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_HIDDEN = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ufeff{BIDI}]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # OWASP CSV injection: cells a spreadsheet would read as a formula or a DDE call.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

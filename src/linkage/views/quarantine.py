@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from linkage.errors import ConfigError, LinkageError, NotFound
+from linkage.model import SOURCES
 from linkage.store.schema import t
 
 __all__ = ["EXPORT_COLUMNS", "REASON_CODES", "QuarantineFilter", "QuarantineRow", "current_counts",
@@ -64,6 +65,8 @@ class QuarantineFilter:
     def __post_init__(self) -> None:
         if self.extract not in ("current", "all"):
             raise LinkageError("extract must be 'current' or 'all'")
+        if self.source is not None and self.source not in SOURCES:
+            raise LinkageError(f"unknown source {self.source!r}; choose from {list(SOURCES)}")
 
 
 @dataclass
