@@ -300,3 +300,38 @@ def test_no_cell_of_any_text_can_start_a_formula_or_reach_a_terminal(rows):
     for cell in (c for r in rows for c in r):
         shown = visible(cell)
         assert not any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in BIDI for ch in shown), shown
+
+
+def test_in_a_narrow_terminal_tables_fold_to_fit_and_lose_nothing(home):
+    import pty
+    import re
+
+    main, secondary = pty.openpty()
+    env = {**os.environ, "COLUMNS": "70", "LINES": "50", "TERM": "xterm"}
+    proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "quarantine", "list", "--extract", "all",
+                             "--data-dir", str(home)], stdout=secondary, stderr=subprocess.PIPE, env=env)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(120) == 0, proc.stderr.read()
+    os.close(main)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode())
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert max(len(line) for line in lines) <= 70
+    assert "…" not in text
+    # Each column's text, read down the table, still holds every value whole.
+    columns: dict[int, str] = {}
+    for line in lines:
+        if line.lstrip().startswith("│"):
+            for i, part in enumerate(line.strip().strip("│").split("│")):
+                columns[i] = columns.get(i, "") + part.strip()
+    assert len(columns) == 10
+    for i, word in ((2, "edu_oct.csv"), (6, "31/02/2015"), (7, "invalid_date"), (7, "formula"), (1, "health")):
+        assert word in columns[i], (word, columns[i])

@@ -340,9 +340,11 @@ def changes(run: Annotated[Optional[int], typer.Option("--run", min=1, help="Run
                 "--change", help="Only created | merged | split | retired | moved.")] = None,
             fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
     """The children a linkage run created, merged, split and retired, and records it moved, with reasons."""
-    from linkage.views.changes import last_run_id, run_changes, run_info
+    from linkage.views.changes import KINDS, last_run_id, run_changes, run_info
 
     try:
+        if kind is not None and kind not in KINDS:
+            raise LinkageError(f"--change must be one of {', '.join(KINDS)}")
         store = _store(data_dir_)
         try:
             run = run or last_run_id(store.connection)
@@ -357,7 +359,7 @@ def changes(run: Annotated[Optional[int], typer.Option("--run", min=1, help="Run
     if kind:
         found = [c for c in found if c.change == kind]
     header = ["run", "change", "child", "other_child", "record", "reason"]
-    rows = [[c.run_id, c.change, c.child_id, c.other_child_id or "", c.record_key or "", c.reason] for c in found]
+    rows = [[c.run_id, c.change, c.child_id, c.other_child_id, c.record_key, c.reason] for c in found]
     if fmt != Format.table:
         emit(header, rows, fmt)
         return

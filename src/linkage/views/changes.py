@@ -12,13 +12,14 @@ from datetime import datetime, timezone
 from linkage.errors import LinkageError, NotFound
 from linkage.store.schema import t
 
-__all__ = ["Change", "RunInfo", "changes_since", "last_run_id", "materialise_changes", "run_changes", "run_info"]
+__all__ = ["KINDS", "Change", "RunInfo", "changes_since", "last_run_id", "materialise_changes", "run_changes", "run_info"]
 
 _MEMORY_HISTORY = "memory.serve_identity_history"
 _MEMORY_RUNS = "memory.serve_runs"
 # How identity/assign.py names each change, and the word a person reads.
 _LABEL = {"minted": "created", "merged": "merged", "split": "split", "moved": "moved"}
 _ORDER = {"created": 0, "split": 1, "merged": 2, "retired": 3, "moved": 4}
+KINDS = tuple(_ORDER)
 
 
 @dataclass(frozen=True)
