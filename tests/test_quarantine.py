@@ -133,6 +133,10 @@ def test_show_gives_every_problem_and_every_cell_as_sent(home):
     missing = cli(home, "quarantine", "show", "999:1", ok=False)
     assert missing.returncode == 2 and b"no quarantined row 999:1" in missing.stderr
     assert b"Traceback" not in missing.stderr
+    # An error message carrying what was typed is shown as text: no markup crash, no escape codes.
+    odd = cli(home, "quarantine", "show", "[/]\x1b[2J", ok=False)
+    assert odd.returncode == 2 and b"not a quarantine reference" in odd.stderr
+    assert b"Traceback" not in odd.stderr and b"\x1b" not in odd.stderr
 
 
 def test_export_is_private_lf_and_safe_to_open_in_a_spreadsheet(home, tmp_path):

@@ -11,10 +11,12 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from linkage.cli_output import Format, FormatOption, emit, emit_json, make_console
 from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
+from linkage.safetext import visible
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Link children's records across agencies into one pseudonymous identifier.")
@@ -33,7 +35,8 @@ def _store(home: Optional[Path]):
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
+    # The message can carry what the user typed or a file held: shown as text, never as markup.
+    err.print(Text.assemble(("error:", "bold red"), " ", visible(exc)))
     raise typer.Exit(2)
 
 
