@@ -67,11 +67,12 @@ def home(tmp_path_factory) -> Path:
     return home
 
 
-def cli(home: Path, *args: str, env: dict | None = None, ok: bool = True) -> subprocess.CompletedProcess:
+def cli(home: Path | None, *args: str, env: dict | None = None, ok: bool = True) -> subprocess.CompletedProcess:
     """The real command with stdout a pipe, COLUMNS unset unless given."""
     full = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     full.update(env or {})
-    p = subprocess.run([sys.executable, "-m", "linkage.cli", *args, "--data-dir", str(home)],
+    where = ["--data-dir", str(home)] if home else []
+    p = subprocess.run([sys.executable, "-m", "linkage.cli", *args, *where],
                        capture_output=True, env=full, timeout=120)
     if ok:
         assert p.returncode == 0, p.stderr.decode()
@@ -116,6 +117,10 @@ def test_filters_by_source_and_by_reason_code_or_text(home):
     assert by_code >= by_text and len(by_text) >= 2                   # 31/02, 99/99, 2015-13-01
     assert refs("--reason", "invalid_date", "--source", "health") == health
     assert refs("--reason", "no-such-reason") == set()
+    codes = {r["code"] for r in rows_of(cli(None, "quarantine", "codes", "--format", "csv").stdout.decode())}
+    assert {"invalid_date", "formula", "control_characters", "invalid_sex", "other"} <= codes
+    unknown = cli(home, "quarantine", "list", "--source", "housing", ok=False)
+    assert unknown.returncode == 2 and b"unknown source" in unknown.stderr
 
 
 def test_show_gives_every_problem_and_every_cell_as_sent(home):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
@@ -32,6 +33,16 @@ def _store(home: Optional[Path]):
     s = get_settings()
     return Store(data_dir(home), key=s.db_key.get_secret_value() if s.db_key else None,
                  memory_limit=s.memory_limit, threads=s.threads)
+
+
+@contextmanager
+def _reading(home: Optional[Path]):
+    """The store, closed however the block ends."""
+    store = _store(home)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _fail(exc: Exception) -> None:
@@ -170,9 +181,8 @@ def status(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
     from linkage.views.status import status_summary
 
     try:
-        store = _store(data_dir_)
-        summary = status_summary(store.connection)
-        store.close()
+        with _reading(data_dir_) as store:
+            summary = status_summary(store.connection)
     except LinkageError as exc:
         _fail(exc)
     header = ["source", "current extract", "extract date", "rows", "accepted", "quarantined", "older extracts"]
@@ -180,10 +190,9 @@ def status(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
     if fmt == Format.json:
         emit_json(summary)
         return
-    if fmt == Format.csv:
-        emit(header, rows, fmt)
-        return
     emit(header, rows, fmt)
+    if fmt == Format.csv:
+        return
     r = summary["last_run"]
     if r:
         console.print(f"last run {r['run_id']} at {r['finished_at']:%Y-%m-%d %H:%M} UTC ({r['mode']}): "
@@ -263,9 +272,8 @@ def quarantine_list(source: QSource = None, reason: QReason = None, extract: QEx
 
     try:
         wanted = QuarantineFilter(source, reason, extract)
-        store = _store(data_dir_)
-        total, rows = quarantine_rows(store.connection, wanted, limit=limit)
-        store.close()
+        with _reading(data_dir_) as store:
+            total, rows = quarantine_rows(store.connection, wanted, limit=limit)
     except LinkageError as exc:
         _fail(exc)
     header = ["ref", "source", "file", "line", "record_id", "column", "reason", "code", "severity", "current"]
@@ -293,11 +301,8 @@ def quarantine_show(ref: Annotated[str, typer.Argument(help="EXTRACT:LINE, as `q
     from linkage.views.quarantine import row_detail
 
     try:
-        store = _store(data_dir_)
-        try:
+        with _reading(data_dir_) as store:
             detail = row_detail(store.connection, ref)
-        finally:
-            store.close()
     except LinkageError as exc:
         _fail(exc)
     if fmt == Format.json:
@@ -306,9 +311,9 @@ def quarantine_show(ref: Annotated[str, typer.Argument(help="EXTRACT:LINE, as `q
     if fmt == Format.csv:
         emit(["column", "value", "problem"], [[c["column"], c["value"], c["problem"]] for c in detail["cells"]], fmt)
         return
-    console.print(f"{detail['source']} {detail['file_name']!r} line {detail['line_no']} "
-                  f"(record {detail['record_id'] or '?'}; extract of {detail['extract_date']}, "
-                  f"{'current' if detail['current'] else 'superseded'})", markup=False, highlight=False)
+    console.print(Text(visible(f"{detail['source']} {detail['file_name']!r} line {detail['line_no']} "
+                               f"(record {detail['record_id'] or '?'}; extract of {detail['extract_date']}, "
+                               f"{'current' if detail['current'] else 'superseded'})")))
     emit(["column", "reason", "code", "severity"], [[p["column"], p["reason"], p["reason_code"],
                                                      p["severity"]] for p in detail["problems"]],
          title="problems")
@@ -327,9 +332,8 @@ def quarantine_export(out: Annotated[Path, typer.Argument(help="CSV file to writ
 
     try:
         wanted = QuarantineFilter(source, reason, extract)
-        store = _store(data_dir_)
-        _, rows = quarantine_rows(store.connection, wanted, with_value=True)
-        store.close()
+        with _reading(data_dir_) as store:
+            _, rows = quarantine_rows(store.connection, wanted, with_value=True)
         header, body = export_rows(rows)
         n = write_private_csv(out, header, body)
     except (LinkageError, OSError) as exc:
@@ -348,15 +352,12 @@ def changes(run: Annotated[Optional[int], typer.Option("--run", min=1, help="Run
     try:
         if kind is not None and kind not in KINDS:
             raise LinkageError(f"--change must be one of {', '.join(KINDS)}")
-        store = _store(data_dir_)
-        try:
+        with _reading(data_dir_) as store:
             run = run or last_run_id(store.connection)
             if run is None:
                 raise LinkageError("no linkage run yet: run `linkage link`")
             info = run_info(store.connection, run)
             found = run_changes(store.connection, run)
-        finally:
-            store.close()
     except LinkageError as exc:
         _fail(exc)
     if kind:
