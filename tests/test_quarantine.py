@@ -194,6 +194,9 @@ def test_status_counts_current_extracts_only(home):
     assert summary["quarantine"]["rows"] == rows == 3 and everything > rows
     assert "quarantine: 3 rows in current extracts" in cli(home, "status").stdout.decode()
     assert {s["source"]: s["older_extracts"] for s in summary["sources"]} == {"education": 1, "health": 0}
+    assert summary["last_run"] is None
+    none_yet = cli(home, "changes", ok=False)
+    assert none_yet.returncode == 2 and b"no linkage run yet" in none_yet.stderr
 
 
 def test_severity_is_listed_and_counted_when_ingest_records_it(home, tmp_path):

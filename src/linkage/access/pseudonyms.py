@@ -31,9 +31,12 @@ class Pseudonyms:
             self._known.clear()
         self._known[(agency, value)] = child_id
 
-    def form(self, agency: str, child_id: str) -> str:
+    def _value(self, agency: str, child_id: str) -> str:
         mac = hmac.new(self._key, f"{agency}\x1f{child_id}".encode(), hashlib.sha256).digest()
-        value = "P-" + base64.b32encode(mac[:10]).decode().rstrip("=")
+        return "P-" + base64.b32encode(mac[:10]).decode().rstrip("=")
+
+    def form(self, agency: str, child_id: str) -> str:
+        value = self._value(agency, child_id)
         if (agency, value) not in self._known:
             self.state.execute("INSERT OR IGNORE INTO pseudonyms VALUES (?, ?, ?)", (agency, value, child_id))
             self._remember(agency, value, child_id)
@@ -49,7 +52,6 @@ class Pseudonyms:
         self._remember(agency, pseudonym, row["child_id"])
         return row["child_id"]
 
-    def issued_children(self, agency: str) -> set[str]:
-        """Every child ``agency`` was ever given a pseudonym for (the identifier as it was then)."""
-        return {r["child_id"] for r in self.state.execute(
-            "SELECT DISTINCT child_id FROM pseudonyms WHERE agency = ?", (agency,))}
+    def was_issued(self, agency: str, child_id: str) -> bool:
+        """Whether ``agency`` was ever given a pseudonym for ``child_id``; issues none."""
+        return self.resolve(agency, self._value(agency, child_id)) == child_id

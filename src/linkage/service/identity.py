@@ -43,26 +43,30 @@ def parse_since(since: str | None) -> int | datetime | None:
         raise LinkageError("since must be a run number or an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from None
 
 
-def _follow(run: list[Change], known: set[str], form) -> tuple[list[tuple[str, ...]], set[str]]:
-    """One run's merges and splits among children in ``known`` (which grows as the
-    organisation learns surviving and new pseudonyms), and the canonical ids involved."""
+def _follow(run: list[Change], holds, learned: set[str], form) -> tuple[list[tuple[str, ...]], set[str]]:
+    """One run's merges and splits among children the organisation holds a pseudonym for
+    (``holds``, or learned earlier in this answer), and the canonical ids involved."""
     out, involved = [], set()
+
+    def known(child_id: str) -> bool:
+        return child_id in learned or holds(child_id)
+
     for c in run:
-        if c.change == "merged" and c.other_child_id in known:
+        if c.change == "merged" and known(c.other_child_id):
             out.append(("merged", form(c.other_child_id), form(c.child_id), ()))
             involved |= {c.other_child_id, c.child_id}
-            known.add(c.child_id)
+            learned.add(c.child_id)
     left: dict[str, set[str]] = defaultdict(set)
     for c in run:
         if c.change in ("split", "moved") and c.other_child_id:
             left[c.other_child_id].add(c.child_id)
     for old in sorted(left):
-        if old not in known:
+        if not known(old):
             continue
         new = sorted(left[old] - {old})
         out.append(("split", form(old), None, tuple(form(n) for n in new)))
         involved |= {old, *new}
-        known |= set(new)
+        learned.update(new)
     return out, involved
 
 
@@ -72,15 +76,17 @@ def identity_changes(*, ctx: Ctx, since: str | None = None) -> IdentityChanges:
     services = ctx.services
     org = org_key(ctx.caller)
     cur = services.cursor()
-    known = services.pseudonyms.issued_children(org)
+
+    def holds(child_id: str) -> bool:
+        return services.pseudonyms.was_issued(org, child_id)
 
     def form(child_id: str) -> str:
         return services.pseudonyms.form(org, child_id)
 
-    changes, involved = [], set()
+    changes, involved, learned = [], set(), set()
     for run_id, group in groupby(changes_since(cur, after, memory=True), key=lambda c: c.run_id):
         run = list(group)
-        found, children = _follow(run, known, form)
+        found, children = _follow(run, holds, learned, form)
         involved |= children
         changes.extend(IdentityChange(run_id=run_id, changed_at=run[0].changed_at, change=kind, pseudonym=p,
                                       surviving_pseudonym=survivor, new_pseudonyms=list(new))
