@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import csv
 import json
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from linkage.cli_output import Format, FormatOption, emit, emit_json, make_console
 from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
+from linkage.safetext import visible
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Link children's records across agencies into one pseudonymous identifier.")
-console = Console()
-err = Console(stderr=True)
+console = make_console()          # terminal width, or unwrapped when piped
+err = make_console(stderr=True)
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default ./.linkage or $LINKAGE_HOME).")]
 
@@ -32,8 +35,19 @@ def _store(home: Optional[Path]):
                  memory_limit=s.memory_limit, threads=s.threads)
 
 
+@contextmanager
+def _reading(home: Optional[Path]):
+    """The store, closed however the block ends."""
+    store = _store(home)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
+    # The message can carry what the user typed or a file held: shown as text, never as markup.
+    err.print(Text.assemble(("error:", "bold red"), " ", visible(exc)))
     raise typer.Exit(2)
 
 
@@ -162,35 +176,34 @@ def resolve(child_id: str, data_dir_: DataDir = None) -> None:
 
 
 @app.command()
-def status(data_dir_: DataDir = None) -> None:
-    """Sources, counts, the last run, and the quarantine and review queues."""
-    from linkage.store.schema import t
+def status(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
+    """Sources, counts, the last run, and the quarantine (current extracts only) and review queues."""
+    from linkage.views.status import status_summary
 
     try:
-        store = _store(data_dir_)
+        with _reading(data_dir_) as store:
+            summary = status_summary(store.connection)
     except LinkageError as exc:
         _fail(exc)
-    table = Table("source", "current extract", "extract date", "rows", "accepted", "quarantined", "older extracts")
-    for src, name, when, read, acc, quar, older in store.rows(f"""
-        SELECT source, arg_max(file_name, extract_id) FILTER (WHERE superseded_by IS NULL),
-               max(extract_date) FILTER (WHERE superseded_by IS NULL),
-               sum(rows_read) FILTER (WHERE superseded_by IS NULL), sum(accepted) FILTER (WHERE superseded_by IS NULL),
-               sum(quarantined) FILTER (WHERE superseded_by IS NULL), count(*) FILTER (WHERE superseded_by IS NOT NULL)
-        FROM {t('extracts')} GROUP BY source ORDER BY source"""):
-        table.add_row(src, str(name), str(when), str(read), str(acc), str(quar), str(older))
-    console.print(table)
-    last = store.rows(f"SELECT run_id, finished_at, mode, records, children, new_ids, merges, splits "
-                      f"FROM {t('runs')} ORDER BY run_id DESC LIMIT 1")
-    if last:
-        r = last[0]
-        console.print(f"last run {r[0]} at {r[1]:%Y-%m-%d %H:%M} UTC ({r[2]}): {r[3]} records, {r[4]} children, "
-                      f"{r[5]} new ids, {r[6]} merges, {r[7]} splits")
+    header = ["source", "current extract", "extract date", "rows", "accepted", "quarantined", "older extracts"]
+    rows = [[s[h.replace(" ", "_")] for h in header] for s in summary["sources"]]
+    if fmt == Format.json:
+        emit_json(summary)
+        return
+    emit(header, rows, fmt)
+    if fmt == Format.csv:
+        return
+    r = summary["last_run"]
+    if r:
+        console.print(f"last run {r['run_id']} at {r['finished_at']:%Y-%m-%d %H:%M} UTC ({r['mode']}): "
+                      f"{r['records']} records, {r['children']} children, {r['new_ids']} new ids, "
+                      f"{r['merges']} merges, {r['splits']} splits (`linkage changes` lists them)")
     else:
         console.print("no linkage run yet: run `linkage link`")
-    q = store.scalar(f"SELECT count(DISTINCT (extract_id, line_no)) FROM {t('quarantine')}")
-    rq = store.scalar(f"SELECT count(*) FROM {t('review_queue')} WHERE status = 'open'")
-    console.print(f"quarantine: {q} rows; clerical review queue: {rq} open pairs")
-    store.close()
+    q = summary["quarantine"]
+    by = ", ".join(f"{n} {sev}" for sev, n in q["by_severity"].items())
+    console.print(f"quarantine: {q['rows']} rows in current extracts" + (f" ({by})" if by else "")
+                  + f"; clerical review queue: {summary['review_open']} open pairs")
 
 
 @app.command()
@@ -241,8 +254,128 @@ orgs_app = typer.Typer(no_args_is_help=True, help="Register the organisations th
 clients_app = typer.Typer(no_args_is_help=True, help="Register each organisation's API clients.")
 audit_app = typer.Typer(no_args_is_help=True, help="Check and export the audit log.")
 app.add_typer(orgs_app, name="orgs")
+quarantine_app = typer.Typer(no_args_is_help=True, help="Rows ingest could not accept: list, show, export.")
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
+app.add_typer(quarantine_app, name="quarantine")
+
+QSource = Annotated[Optional[str], typer.Option("--source", help="education | social_care | health")]
+QReason = Annotated[Optional[str], typer.Option("--reason", help="A reason code (e.g. invalid_date) or text "
+                                                                 "found in the reason.")]
+QExtract = Annotated[str, typer.Option("--extract", help="current: extracts not superseded; all: every extract.")]
+
+
+@quarantine_app.command("list")
+def quarantine_list(source: QSource = None, reason: QReason = None, extract: QExtract = "current",
+                    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many problems.")] = None,
+                    fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
+    """Every quarantined problem: source, file, line, the agency's column, reason and code."""
+    from linkage.views.quarantine import QuarantineFilter, quarantine_rows
+
+    try:
+        wanted = QuarantineFilter(source, reason, extract)
+        with _reading(data_dir_) as store:
+            total, rows = quarantine_rows(store.connection, wanted, limit=limit)
+    except LinkageError as exc:
+        _fail(exc)
+    header = ["ref", "source", "file", "line", "record_id", "column", "reason", "code", "severity", "current"]
+    emit(header, [[r.ref, r.source, r.file_name, r.line_no, r.record_id, r.column, r.reason, r.reason_code,
+                   r.severity, r.current] for r in rows], fmt,
+         title=f"quarantine ({extract} extracts): {total} problems" + (f", first {len(rows)}" if len(rows) < total
+                                                                       else ""))
+    if fmt == Format.table:
+        console.print("`linkage quarantine show REF` for a row's every problem and cells; "
+                      "`linkage quarantine codes` for the reason codes")
+
+
+@quarantine_app.command("codes")
+def quarantine_codes(fmt: FormatOption = Format.table) -> None:
+    """The reason codes --reason accepts, and what each means."""
+    from linkage.views.quarantine import REASON_CODES
+
+    emit(["code", "meaning"], [[c, m] for c, (_, m) in REASON_CODES.items()] + [["other", "anything else"]], fmt)
+
+
+@quarantine_app.command("show")
+def quarantine_show(ref: Annotated[str, typer.Argument(help="EXTRACT:LINE, as `quarantine list` shows it.")],
+                    fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
+    """One quarantined row: every problem, and every cell exactly as the agency sent it."""
+    from linkage.views.quarantine import row_detail
+
+    try:
+        with _reading(data_dir_) as store:
+            detail = row_detail(store.connection, ref)
+    except LinkageError as exc:
+        _fail(exc)
+    if fmt == Format.json:
+        emit_json(detail)
+        return
+    if fmt == Format.csv:
+        emit(["column", "value", "problem"], [[c["column"], c["value"], c["problem"]] for c in detail["cells"]], fmt)
+        return
+    console.print(Text(visible(f"{detail['source']} {detail['file_name']!r} line {detail['line_no']} "
+                               f"(record {detail['record_id'] or '?'}; extract of {detail['extract_date']}, "
+                               f"{'current' if detail['current'] else 'superseded'})")))
+    emit(["column", "reason", "code", "severity"], [[p["column"], p["reason"], p["reason_code"],
+                                                     p["severity"]] for p in detail["problems"]],
+         title="problems")
+    emit(["column", "value", "problem"], [[c["column"], c["value"], "<--" if c["problem"] else ""]
+                                          for c in detail["cells"]], title="cells as sent")
+
+
+@quarantine_app.command("export")
+def quarantine_export(out: Annotated[Path, typer.Argument(help="CSV file to write (created 0600).")],
+                      source: QSource = None, reason: QReason = None, extract: QExtract = "current",
+                      data_dir_: DataDir = None) -> None:
+    """CSV for the agency that supplied the extract: line, its own column, the value it sent,
+    the reason. Cells a spreadsheet would run as formulas are neutralised."""
+    from linkage.safetext import write_private_csv
+    from linkage.views.quarantine import QuarantineFilter, export_rows, quarantine_rows
+
+    try:
+        wanted = QuarantineFilter(source, reason, extract)
+        with _reading(data_dir_) as store:
+            _, rows = quarantine_rows(store.connection, wanted, with_value=True)
+        header, body = export_rows(rows)
+        n = write_private_csv(out, header, body)
+    except (LinkageError, OSError) as exc:
+        _fail(exc)
+    console.print(f"wrote {n} problems to {out}")
+
+
+@app.command()
+def changes(run: Annotated[Optional[int], typer.Option("--run", min=1, help="Run number; default the last.")] = None,
+            kind: Annotated[Optional[str], typer.Option(
+                "--change", help="Only created | merged | split | retired | moved.")] = None,
+            fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
+    """The children a linkage run created, merged, split and retired, and records it moved, with reasons."""
+    from linkage.views.changes import KINDS, last_run_id, run_changes, run_info
+
+    try:
+        if kind is not None and kind not in KINDS:
+            raise LinkageError(f"--change must be one of {', '.join(KINDS)}")
+        with _reading(data_dir_) as store:
+            run = run or last_run_id(store.connection)
+            if run is None:
+                raise LinkageError("no linkage run yet: run `linkage link`")
+            info = run_info(store.connection, run)
+            found = run_changes(store.connection, run)
+    except LinkageError as exc:
+        _fail(exc)
+    if kind:
+        found = [c for c in found if c.change == kind]
+    header = ["run", "change", "child", "other_child", "record", "reason"]
+    rows = [[c.run_id, c.change, c.child_id, c.other_child_id, c.record_key, c.reason] for c in found]
+    if fmt != Format.table:
+        emit(header, rows, fmt)
+        return
+    counts: dict[str, int] = {}
+    for c in found:
+        counts[c.change] = counts.get(c.change, 0) + 1
+    emit(header, rows, fmt, title=f"run {info.run_id} ({info.mode}) at {info.finished_at:%Y-%m-%d %H:%M} UTC: "
+                                  + (", ".join(f"{n} {k}" for k, n in counts.items()) or "no changes"))
+
+
 
 
 @app.command()

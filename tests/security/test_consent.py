@@ -4,7 +4,6 @@ reading or withdrawing others', and refusals recorded by those who may not speak
 from __future__ import annotations
 
 import json
-import time
 from datetime import date
 
 import httpx
@@ -46,15 +45,7 @@ def world(tmp_path_factory, synth_month1):
 
 def token(world, who: str) -> str:
     """One token per client, reused until near expiry: the token endpoint is rate limited."""
-    cached = world.setdefault("tokens", {}).get(who)
-    if cached and cached[1] > time.time() + 30:
-        return cached[0]
-    client, secret = world["creds"][who]
-    r = httpx.post(world["server"].url + "/oauth/token", data={"grant_type": "client_credentials"},
-                   auth=(client.client_id, secret))
-    assert r.status_code == 200, r.text
-    world["tokens"][who] = (r.json()["access_token"], time.time() + r.json()["expires_in"])
-    return world["tokens"][who][0]
+    return world["server"].token(*world["creds"][who])
 
 
 def call(world, who: str, method: str, path: str, purpose: str | None = None, **kw) -> httpx.Response:

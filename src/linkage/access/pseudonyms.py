@@ -32,11 +32,14 @@ class Pseudonyms:
             self._known.clear()
         self._known[(org_id, value)] = child_id
 
+    def _value(self, org_id: str, child_id: str) -> str:
+        mac = hmac.new(self._key, f"{org_id}\x1f{child_id}".encode(), hashlib.sha256).digest()
+        return "P-" + base64.b32encode(mac[:10]).decode().rstrip("=")
+
     def form(self, org_id: str, child_id: str) -> str:
         if not org_id:
             raise ValueError("a pseudonym needs the organisation's register id")
-        mac = hmac.new(self._key, f"{org_id}\x1f{child_id}".encode(), hashlib.sha256).digest()
-        value = "P-" + base64.b32encode(mac[:10]).decode().rstrip("=")
+        value = self._value(org_id, child_id)
         if (org_id, value) not in self._known:
             self.state.execute("INSERT OR IGNORE INTO pseudonyms (org_id, pseudonym, child_id) VALUES (?, ?, ?)",
                                (org_id, value, child_id))
@@ -52,3 +55,7 @@ class Pseudonyms:
             return None
         self._remember(org_id, pseudonym, row["child_id"])
         return row["child_id"]
+
+    def was_issued(self, agency: str, child_id: str) -> bool:
+        """Whether ``agency`` was ever given a pseudonym for ``child_id``; issues none."""
+        return self.resolve(agency, self._value(agency, child_id)) == child_id

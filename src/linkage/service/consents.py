@@ -96,5 +96,5 @@ def withdraw_consent(*, ctx: Ctx, consent_id: str) -> ConsentPublic:
     rec = services.consents.withdraw(consent_id, ctx.caller.client_id)
     ctx.record("consent.withdraw", "allow", [rec.child_id], [f"consent:{consent_id}"], d.bases(), d.policy_version,
                **_audit_extra(rec))
-    return _public(rec, services.pseudonyms.form(ctx.caller.agency, rec.child_id),
+    return _public(rec, services.pseudonyms.form(ctx.caller.org_id, rec.child_id),
                    evidence=_may(ctx, "read_consent_evidence", rec).any)

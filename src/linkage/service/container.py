@@ -22,6 +22,8 @@ from linkage.policy import PolicyEngine
 from linkage.store import Store
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
+from linkage.views.changes import materialise_changes
+from linkage.views.quarantine import materialise_quarantine
 from linkage.views.tables import materialise
 
 __all__ = ["Services"]
@@ -62,6 +64,10 @@ class Services:
         except LookupError:
             lookup = None
         materialise(store.connection)
+        # The data manager's quarantine and the identity changes organisations follow,
+        # as they stood at start-up (the answers say so: ``as_of``, ``up_to_run``).
+        materialise_quarantine(store.connection)
+        materialise_changes(store.connection)
         children = frozenset(r[0] for r in store.rows("SELECT child_id FROM memory.serve_child"))
         aliases = resolve_aliases(store)
         # Everything a request reads is in memory now: letting go of the file lets next

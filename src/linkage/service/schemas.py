@@ -3,7 +3,7 @@ secrets, canonical identifiers and raw demographics never leak into answers."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -222,3 +222,42 @@ class AuditVerify(BaseModel):
     entries: int
     checkpoints: int
     problems: list[str]
+
+
+class QuarantineItem(BaseModel):
+    ref: str = Field(description="EXTRACT:LINE, one quarantined row of one extract.")
+    source: str
+    file_name: str
+    line_no: int
+    record_id: str | None = Field(description="The agency's own identifier for the row, when it could be read.")
+    column: str = Field(description="The agency's column the problem is in (or 'row').")
+    reason: str
+    reason_code: str
+    severity: str | None = None
+    current: bool = Field(description="False when a later extract of the source superseded this one.")
+
+
+class QuarantinePage(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    as_of: datetime | None = Field(description="The newest extract ingested when the server started: "
+                                               "the quarantine as it stood then.")
+    items: list[QuarantineItem]
+
+
+class IdentityChange(BaseModel):
+    run_id: int
+    changed_at: datetime
+    change: Literal["merged", "split"]
+    pseudonym: str = Field(description="A pseudonym your organisation holds.")
+    surviving_pseudonym: str | None = Field(
+        default=None, description="merged: the pseudonym that now stands for the same child; replace yours.")
+    new_pseudonyms: list[str] = Field(
+        default_factory=list, description="split: pseudonyms of the children that records left yours for.")
+
+
+class IdentityChanges(BaseModel):
+    since: str
+    up_to_run: int | None = Field(description="The last linkage run included; pass it as `since` next time.")
+    changes: list[IdentityChange]

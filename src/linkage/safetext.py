@@ -1,0 +1,84 @@
+"""Untrusted text made inert before it reaches a terminal, a spreadsheet or a file.
+
+Quarantined cells are, by definition, the worst text an agency sent: control
+characters, undecodable bytes, would-be spreadsheet formulas. Every output
+that shows them (the CLI's tables, CSV on stdout, the export sent back to the
+agency, the API's CSV) goes through ``visible`` and, for CSV, ``neutralise``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BIDI", "csv_text", "neutralise", "visible", "write_private_csv"]
+
+# C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional marks and
+# overrides that reorder what a reader sees.
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_HIDDEN = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ufeff{BIDI}]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# OWASP CSV injection: cells a spreadsheet would read as a formula or a DDE call.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def visible(value: Any) -> str:
+    """``value`` as text with every invisible or terminal-controlling character written out
+    (``\\x1b``, ``\\u202e``); bytes that were not valid in the file's encoding as ``\\xNN``."""
+    if value is None:
+        return ""
+    text = str(value)
+    text = _SURROGATE.sub(lambda m: (f"\\x{ord(m.group()) - 0xDC00:02x}" if 0xDC80 <= ord(m.group()) <= 0xDCFF
+                                     else f"\\u{ord(m.group()):04x}"), text)
+    return _HIDDEN.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                       else f"\\u{ord(m.group()):04x}", text)
+
+
+def neutralise(value: Any) -> str:
+    """A CSV cell no spreadsheet will evaluate: a leading ``'`` before any cell that starts
+    (as written, or once Unicode-normalised, e.g. a full-width ``＝``) with = + - @ tab or CR."""
+    text = visible(value)
+    # visible() has already written tab and CR out; the check still looks at the raw
+    # value so the rule holds even for a caller that skips visible().
+    for form in (str(value) if value is not None else "", text, unicodedata.normalize("NFKC", text)):
+        stripped = form.lstrip(" ")
+        if form.startswith(_FORMULA_START) or stripped.startswith(_FORMULA_START):
+            return "'" + text
+    return text
+
+
+def _writer(fh) -> Any:
+    return csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV with LF line endings, every cell neutralised (headers too: they can come from a file)."""
+    buf = io.StringIO()
+    w = _writer(buf)
+    w.writerow([neutralise(h) for h in header])
+    for row in rows:
+        w.writerow([neutralise(c) for c in row])
+    return buf.getvalue()
+
+
+def write_private_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Write ``csv_text`` to ``path``, readable by its owner only (0600, even when the file
+    existed before), refusing to follow a symbolic link. Returns the number of rows."""
+    rows = list(rows)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fd = -1
+            fh.write(csv_text(header, rows))
+    finally:
+        if fd != -1:
+            os.close(fd)
+    return len(rows)

@@ -1,0 +1,25 @@
+"""What ``linkage status`` reports: each source's current extract, the last run, the queues."""
+
+from __future__ import annotations
+
+from linkage.store.schema import t
+from linkage.views.quarantine import current_counts
+
+__all__ = ["status_summary"]
+
+
+def status_summary(con) -> dict:
+    """Counts from current (not superseded) extracts only, quarantine included."""
+    sources = [dict(zip(("source", "current_extract", "extract_date", "rows", "accepted", "quarantined",
+                         "older_extracts"), r)) for r in con.execute(f"""
+        SELECT source, arg_max(file_name, extract_id) FILTER (WHERE superseded_by IS NULL),
+               max(extract_date) FILTER (WHERE superseded_by IS NULL),
+               sum(rows_read) FILTER (WHERE superseded_by IS NULL), sum(accepted) FILTER (WHERE superseded_by IS NULL),
+               sum(quarantined) FILTER (WHERE superseded_by IS NULL), count(*) FILTER (WHERE superseded_by IS NOT NULL)
+        FROM {t('extracts')} GROUP BY source ORDER BY source""").fetchall()]
+    last = con.execute(f"SELECT run_id, finished_at, mode, records, children, new_ids, merges, splits "
+                       f"FROM {t('runs')} ORDER BY run_id DESC LIMIT 1").fetchall()
+    run = dict(zip(("run_id", "finished_at", "mode", "records", "children", "new_ids", "merges", "splits"),
+                   last[0])) if last else None
+    review = con.execute(f"SELECT count(*) FROM {t('review_queue')} WHERE status = 'open'").fetchone()[0]
+    return {"sources": sources, "last_run": run, "quarantine": current_counts(con), "review_open": int(review)}
