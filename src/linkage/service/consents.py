@@ -14,14 +14,14 @@ __all__ = ["list_consents", "record_consent", "withdraw_consent"]
 
 def _public(ctx: Ctx, rec: ConsentRecord) -> ConsentPublic:
     return ConsentPublic(consent_id=rec.consent_id,
-                         child_id=ctx.services.pseudonyms.form(ctx.caller.agency, rec.child_id),
+                         child_id=ctx.pseudonym(rec.child_id),
                          category=rec.category, actor=rec.actor, purpose=rec.purpose, provision=rec.provision,
                          given_by=rec.given_by, period={"start": rec.given_on, "end": rec.expires_on},
                          status=rec.status(date.today()), recorded_by=rec.recorded_by)
 
 
 def _child(ctx: Ctx, ref: str) -> str:
-    child_id = ctx.services.resolve(ctx.caller.agency, ref)
+    child_id = ctx.resolve(ref)
     if child_id is None:
         ctx.record("manage_consent", "not_found")
         raise NotFound("no such child for your agency")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from linkage.access.clients import ClientRegistry
 from linkage.access.pseudonyms import Pseudonyms
+from linkage.access.ratelimit import RateLimiter
+from linkage.access.relationships import Relationships
 from linkage.access.tokens import TokenService
 from linkage.audit import AuditLog
 from linkage.audit.breakglass import BreakGlassReviews
@@ -41,6 +43,8 @@ class Services:
     aliases: dict[str, str]
     children: frozenset[str]      # every linked child, so a missing one costs no query
     break_glass: BreakGlassReviews
+    relationships: Relationships     # who has a reason to open which child's full record
+    lookup_limiter: RateLimiter      # per client: lookups cannot be mined
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
@@ -69,7 +73,8 @@ class Services:
         return cls(home, settings, store, state, ClientRegistry(state), TokenService(home, settings), policy,
                    ConsentRegister(state, policy.categories), Pseudonyms(home, state),
                    AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children,
-                   BreakGlassReviews(state, Sealer(home)))
+                   BreakGlassReviews(state, Sealer(home)), Relationships(state, settings.relationship_days),
+                   RateLimiter(settings.lookup_per_minute, settings.lookup_burst, "lookups"))
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""
