@@ -23,7 +23,7 @@ from linkage.policy import Principal
 from linkage.service.context import Ctx, digest
 from linkage.service.schemas import ChildView
 from linkage.views.child import CHILD_FIELDS, child_documents
-from linkage.views.fields import build, columns, served
+from linkage.views.fields import build, columns
 
 __all__ = ["break_glass", "on_roll_or_caseload", "relationship", "resolve_child", "view_child"]
 
@@ -72,8 +72,8 @@ def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **
                         "roll or caseload, and you have not found them by a confident lookup")
     # Only the lists the allowed fields need are read.
     doc = child_documents(services.cursor(), [child_id], columns(CHILD_FIELDS, decision.allowed))[child_id]
-    sections = build(CHILD_FIELDS, doc, decision.allowed)
-    shown = {c: decision.allowed[c] for c in served(CHILD_FIELDS, sections)}
+    sections, cats = build(CHILD_FIELDS, doc, decision.allowed)
+    shown = {c: decision.allowed[c] for c in sorted(cats)}
     ctx.record("view", "allow", [child_id], list(shown), list(shown.values()), decision.policy_version,
                break_glass=break_glass, relationship=why, **extra)
     return ChildView(child_id=child_ref, sections=sections, lawful_basis=shown,

@@ -16,7 +16,7 @@ from linkage.service.context import Ctx
 from linkage.service.schemas import CmeChild, CmePage
 from linkage.views.child import child_documents
 from linkage.views.cme import CME_FIELDS, CME_LISTING_FIELDS, cme_page
-from linkage.views.fields import build, categories, columns, served
+from linkage.views.fields import build, categories, columns
 from linkage.views.tables import MEMORY
 
 __all__ = ["cme_list"]
@@ -43,10 +43,9 @@ def cme_list(*, ctx: Ctx, on: date | None = None, min_age: int = 5, max_age: int
     out, shown, bases = [], set(), set()
     for child_id, reason in rows:
         d = decisions[child_id]
-        head = build(CME_LISTING_FIELDS, (ctx.pseudonym(child_id), reason), listing.allowed)
-        detail = build(CME_FIELDS, docs[child_id], d.allowed)
-        for fields, part, decision in ((CME_LISTING_FIELDS, head, listing), (CME_FIELDS, detail, d)):
-            cats = served(fields, part)
+        head, head_cats = build(CME_LISTING_FIELDS, (ctx.pseudonym(child_id), reason), listing.allowed)
+        detail, detail_cats = build(CME_FIELDS, docs[child_id], d.allowed)
+        for cats, decision in ((head_cats, listing), (detail_cats, d)):
             shown |= cats
             bases |= {decision.allowed[c] for c in cats}
         out.append(CmeChild(**head, **detail))

@@ -25,7 +25,7 @@ from linkage.link.lookup import Candidate, LookupQuery
 from linkage.service.context import Ctx
 from linkage.service.schemas import LookupMatch, LookupRequest, LookupResponse
 from linkage.views.child import child_documents, demographics
-from linkage.views.fields import Field, build, columns, served
+from linkage.views.fields import Field, build, columns
 
 __all__ = ["LOOKUP_FIELDS", "NO_SINGLE_MATCH", "NotReady", "confident", "explain", "lookup", "match_weight"]
 
@@ -156,8 +156,7 @@ def lookup(*, ctx: Ctx, query: LookupRequest) -> LookupResponse:
         return LookupResponse(match=None, message=NO_SINGLE_MATCH, lawful_basis=decision.bases())
     doc = child_documents(services.cursor(), [best.child_id], columns(LOOKUP_FIELDS, decision.allowed))
     doc = doc.get(best.child_id, {"records": []})
-    body = build(LOOKUP_FIELDS, (doc, best, ctx.pseudonym(best.child_id)), decision.allowed)
-    shown = served(LOOKUP_FIELDS, body)
+    body, shown = build(LOOKUP_FIELDS, (doc, best, ctx.pseudonym(best.child_id)), decision.allowed)
     services.relationships.grant(ctx.org, [best.child_id], "lookup")
     ctx.record("lookup", "allow", [best.child_id], sorted(shown), [decision.allowed[c] for c in shown],
                decision.policy_version, outcome="match")

@@ -13,9 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from linkage.views.fields import Field, build, columns
+from linkage.views.fields import Field, Fields, build, columns
 
-__all__ = ["CHILD_FIELDS", "SECTIONS", "build_sections", "child_documents", "document_columns", "known_to"]
+__all__ = ["ADDRESSES", "CHILD_FIELDS", "SECTIONS", "build_sections", "child_documents", "document_columns", "known_to"]
 
 Document = dict[str, list[dict]]
 
@@ -46,6 +46,18 @@ def known_to(doc: Document) -> list[str]:
 def addresses(doc: Document) -> list[dict]:
     return [{"source": r["source"], "postcode": r["postcode"], "address": r["address"], "as_of": r["extract_date"]}
             for r in doc["records"] if r["postcode"] is not None or r["address"] is not None]
+
+
+def addresses_unattributed(doc: Document) -> list[dict]:
+    """Every address once, newest first, without the agency that holds it: which agencies
+    hold a child's records is itself sensitive (``identity.known_to``)."""
+    latest: dict[tuple, Any] = {}
+    for r in doc["records"]:
+        key = (r["postcode"], r["address"])
+        if key != (None, None) and (key not in latest or str(r["extract_date"]) > str(latest[key])):
+            latest[key] = r["extract_date"]
+    ordered = sorted(latest.items(), key=lambda kv: (str(kv[1]), str(kv[0])), reverse=True)
+    return [{"postcode": pc, "address": a, "as_of": on} for (pc, a), on in ordered]
 
 
 def attendance(doc: Document) -> list[dict]:
@@ -96,8 +108,13 @@ SECTIONS: dict[str, tuple[str, tuple[str, ...], Callable[[Document], Any]]] = {
 }
 
 
-# The same, as the child view's response fields (section name -> its category).
-CHILD_FIELDS: dict[str, Field] = {name: Field(cat, builder, reads) for cat, (name, reads, builder) in SECTIONS.items()}
+# Addresses tagged with their agency tell which agencies know the child too.
+ADDRESSES = (Field("identity.address", addresses, ("records",), also=("identity.known_to",)),
+             Field("identity.address", addresses_unattributed, ("records",)))
+
+# The child view's response fields (section name -> its category, or variants).
+CHILD_FIELDS: Fields = {name: Field(cat, builder, reads) for cat, (name, reads, builder) in SECTIONS.items()}
+CHILD_FIELDS["addresses"] = ADDRESSES
 
 
 def document_columns(categories: Iterable[str]) -> list[str]:
@@ -117,4 +134,4 @@ def child_documents(cur, child_ids: list[str], columns: list[str],
 
 def build_sections(doc: Document, allowed: Iterable[str]) -> dict[str, Any]:
     """Only the allowed categories' sections are built and returned."""
-    return build(CHILD_FIELDS, doc, allowed)
+    return build(CHILD_FIELDS, doc, allowed)[0]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import date
 
 from linkage.store import Store
-from linkage.views.child import addresses
-from linkage.views.fields import Field
+from linkage.views.child import ADDRESSES
+from linkage.views.fields import Field, Fields
 from linkage.views.tables import STORE, Tables
 
 __all__ = ["CME_FIELDS", "CME_LISTING_FIELDS", "cme_children", "cme_page", "cme_sql", "last_school",
@@ -116,8 +116,8 @@ def latest_health_contact(doc: dict) -> dict | None:
 
 
 # Each listed child's detail: response field -> the category it comes from.
-CME_FIELDS: dict[str, Field] = {
-    "addresses": Field("identity.address", addresses, ("records",)),
+CME_FIELDS: Fields = {
+    "addresses": ADDRESSES,
     "last_school": Field("education.enrolment", last_school, ("edu_enrolment",)),
     "gp_practice": Field("health.gp", lambda doc: doc["health_gp"], ("health_gp",)),
     "latest_contact.education": Field("education.enrolment", latest_education_contact, ("edu_enrolment",)),

@@ -1,21 +1,24 @@
-"""Every field a response carries, and the one data category it comes from.
+"""Every field a response carries, and the data categories it comes from.
 
-A response is built through one of these mappings, field by field, and only for
-the categories the policy allowed; the audit entry's ``fields`` is then read back
-from the built response through the same mapping. So what the log says was shared
-is exactly what was shared, and a field with no category cannot be served at all.
+A response is built through one of these mappings, field by field, and only for the
+categories the policy allowed; the build returns, beside the response, the categories
+of exactly the fields it put in, which is what the audit entry's ``fields`` records. So
+what the log says was shared is what was shared, and a field with no category cannot be
+served at all.
 
-Field names are paths into the response object: ``"addresses"`` or, one level
-down, ``"latest_contact.health"``.
+Field names are paths into the response object: ``"addresses"`` or, one level down,
+``"latest_contact.health"``. A field may have variants, most telling first: addresses
+tagged with the agency that holds them tell which agencies know the child, so that
+variant also needs ``identity.known_to``, and the plain one does not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
-__all__ = ["Field", "build", "categories", "columns", "served"]
+__all__ = ["Field", "Fields", "build", "categories", "columns"]
 
 
 @dataclass(frozen=True)
@@ -23,56 +26,62 @@ class Field:
     category: str
     build: Callable[[Any], Any]
     reads: tuple[str, ...] = ()          # the document lists the builder reads
+    also: tuple[str, ...] = ()           # further categories the value tells of
     # A value that tells more than the field's category: the category it comes from instead.
     by_value: Mapping[Any, str] = field(default_factory=dict)
 
-    def category_of(self, value: Any) -> str:
+    def needs(self) -> set[str]:
+        return {self.category, *self.also}
+
+    def tells(self, value: Any) -> set[str]:
+        """The categories this value comes from."""
         try:
-            return self.by_value.get(value, self.category)
+            own = self.by_value.get(value, self.category)
         except TypeError:                  # unhashable values never have their own category
-            return self.category
-
-    def categories(self) -> set[str]:
-        return {self.category, *self.by_value.values()}
+            own = self.category
+        return {own, *self.also}
 
 
-def categories(fields: Mapping[str, Field]) -> set[str]:
-    return {c for f in fields.values() for c in f.categories()}
+Fields = Mapping[str, Union[Field, tuple[Field, ...]]]
 
 
-def columns(fields: Mapping[str, Field], allowed: Iterable[str]) -> list[str]:
+def _variants(f: Field | tuple[Field, ...]) -> tuple[Field, ...]:
+    return f if isinstance(f, tuple) else (f,)
+
+
+def _chosen(fields: Fields, allowed: set[str]):
+    """Each path with its most telling variant the allowed categories cover."""
+    for path, f in fields.items():
+        chosen = next((v for v in _variants(f) if v.needs() <= allowed), None)
+        if chosen is not None:
+            yield path, chosen
+
+
+def categories(fields: Fields) -> set[str]:
+    return {c for f in fields.values() for v in _variants(f) for c in (v.needs() | set(v.by_value.values()))}
+
+
+def columns(fields: Fields, allowed: Iterable[str]) -> list[str]:
     """The document lists the allowed fields read: data that is withheld is never read."""
-    allowed = set(allowed)
-    return sorted({col for f in fields.values() if f.category in allowed for col in f.reads})
+    return sorted({col for _, f in _chosen(fields, set(allowed)) for col in f.reads})
 
 
-def build(fields: Mapping[str, Field], source: Any, allowed: Iterable[str]) -> dict[str, Any]:
-    """Only the fields whose category is allowed and that have a value; a value telling more than
-    its field's category is dropped unless that category is allowed too."""
+def build(fields: Fields, source: Any, allowed: Iterable[str]) -> tuple[dict[str, Any], set[str]]:
+    """The allowed fields that have a value, and the categories of exactly those.
+
+    A value telling more than its field's category (``by_value``) is dropped unless that
+    category is allowed too; nothing to show (None) is shown as nothing."""
     allowed = set(allowed)
     out: dict[str, Any] = {}
-    for path, f in fields.items():
-        if f.category not in allowed:
-            continue
+    shown: set[str] = set()
+    for path, f in _chosen(fields, allowed):
         value = f.build(source)
-        if value is None or f.category_of(value) not in allowed:
-            continue                       # nothing to show is shown as nothing
+        if value is None or not f.tells(value) <= allowed:
+            continue
         head, _, sub = path.partition(".")
         if sub:
             out.setdefault(head, {})[sub] = value
         else:
             out[head] = value
-    return out
-
-
-def served(fields: Mapping[str, Field], payload: Mapping[str, Any]) -> set[str]:
-    """The categories of the fields present (not None) in a built response object."""
-    out = set()
-    for path, f in fields.items():
-        head, _, sub = path.partition(".")
-        value = payload.get(head)
-        if sub:
-            value = value.get(sub) if isinstance(value, Mapping) else None
-        if value is not None:
-            out.add(f.category_of(value))
-    return out
+        shown |= f.tells(value)
+    return out, shown
