@@ -27,6 +27,16 @@ class Settings(BaseSettings):
     # constraint (twin signature, conflicting NHS number or UPN) forbids it.
     match_threshold: float = Field(default=0.5, ge=0.5, lt=1.0)
     review_lower: float = Field(default=0.2, gt=0.0, lt=1.0)
+    # A lookup names a child only on a confident, unambiguous match: probability at or
+    # above match_threshold, and the runner-up's match weight at least this many bits
+    # (log2 of the odds) below the best's, i.e. at least 2**bits times less likely.
+    lookup_margin_bits: float = Field(default=6.0, ge=1.0, le=40.0)
+    # Per-client lookup rate: a steady rate per minute after a burst (per worker process).
+    lookup_per_minute: float = Field(default=60.0, gt=0.0, le=600.0)
+    lookup_burst: int = Field(default=20, ge=1, le=200)
+    # How long a confident lookup (or a CME listing) gives an organisation a reason to
+    # open that child's full record.
+    relationship_days: int = Field(default=30, ge=1, le=365)
 
     # --- API -------------------------------------------------------------
     host: str = "127.0.0.1"

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from linkage.validation import (
     is_valid_nhs_number,
     is_valid_upn,
+    normalise_name,
     normalise_nhs_number,
     normalise_postcode,
     normalise_upn,
@@ -57,7 +58,13 @@ class LookupRequest(_In):
     @field_validator("forename", "surname")
     @classmethod
     def _names(cls, v: str) -> str:
-        return _text(v)
+        # Judged by the linker's own normaliser: a name that normalises to nothing (or to
+        # no letters) would match any name, and turn lookup into a search.
+        v = _text(v)
+        norm = normalise_name(v) or ""
+        if not any("a" <= ch <= "z" for ch in norm):
+            raise ValueError("must contain a name's letters")
+        return v
 
     @field_validator("date_of_birth")
     @classmethod
@@ -91,16 +98,21 @@ class LookupRequest(_In):
         return normalise_nhs_number(v) if v else v
 
 
-class CandidatePublic(BaseModel):
-    child_id: str = Field(description="The child's identifier in your agency's own pseudonymous form.")
+class LookupMatch(BaseModel):
+    """Just enough to confirm that this is the child you mean."""
+
+    child_id: str = Field(description="The child's identifier in your organisation's own pseudonymous form.")
+    forename: str
+    surname: str
+    date_of_birth: date
+    postcode_district: str | None = Field(description="The outward code of the child's latest postcode.")
     match_probability: float
-    agreed: dict[str, str]
-    disagreed: dict[str, str]
+    reason: str = Field(description="What agreed and what differed, in words.")
 
 
 class LookupResponse(BaseModel):
-    candidates: list[CandidatePublic]
-    searched_records: int
+    match: LookupMatch | None = Field(description="The child, only on a confident, unambiguous match.")
+    message: str | None = Field(default=None, description="Why there is no match, and what would help.")
     lawful_basis: list[str]
 
 
@@ -127,7 +139,8 @@ class CmeChild(BaseModel):
     addresses: list[dict[str, Any]] | None = None
     last_school: dict[str, Any] | None = None
     gp_practice: list[dict[str, Any]] | None = None
-    latest_contact: dict[str, Any] | None = None
+    latest_contact: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="The latest dated contact per agency whose data you may see.")
 
 
 class CmePage(BaseModel):
