@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from linkage.audit import AuditLog
-from linkage.audit.log import _hash, canonical_json
+from linkage.audit.log import _hash, _mac, canonical_json
 from linkage.cli import app
 
 
@@ -79,7 +79,8 @@ def test_reordered_entries_are_found(tmp_path):
 
 
 def test_rewritten_chain_is_caught_by_signed_checkpoints(tmp_path):
-    """An attacker who edits an entry and recomputes every later hash still fails."""
+    """An attacker who edits an entry and recomputes every later hash (and, holding the key in
+    the data directory, every line's MAC) still fails."""
     log = make_log(tmp_path)
     rows = [json.loads(r) for r in lines(log)]
     rows[1]["entry"]["decision"] = "deny"
@@ -87,6 +88,7 @@ def test_rewritten_chain_is_caught_by_signed_checkpoints(tmp_path):
     for rec in rows[1:]:
         rec["prev"] = prev
         rec["hash"] = prev = _hash(prev, rec["entry"])
+        rec["mac"] = _mac(log.signer.mac_key, rec["seq"], rec["hash"])
     write(log, [canonical_json(r) for r in rows])
     found = log.verify()
     assert found and all("checkpoint" in f.problem for f in found)
