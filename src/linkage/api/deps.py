@@ -29,7 +29,7 @@ def _unauthorised(detail: str) -> HTTPException:
                          headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
-def get_caller(services: ServicesDep,
+def get_caller(request: Request, services: ServicesDep,
                creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
     if creds is None or creds.scheme.lower() != "bearer":
         raise _unauthorised("a bearer token is required")
@@ -37,6 +37,7 @@ def get_caller(services: ServicesDep,
         claims = services.tokens.verify(creds.credentials)
     except AuthError as exc:
         raise _unauthorised(str(exc)) from None
+    request.state.client_id = claims.client_id        # for a security event if the request is refused
     return Principal(claims.client_id, claims.agency, claims.agency_type, claims.role)
 
 

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from linkage.audit.signer import Signer
 from linkage.errors import Conflict, LinkageError
 
-__all__ = ["AuditLog", "Finding", "canonical_json", "chain", "checkpoint_valid", "leaf_digest", "read_lines",
+__all__ = ["AuditLog", "Finding", "canonical_json", "chain", "checkpoint_valid", "leaf_digest", "raw_lines", "read_lines",
            "verify_log"]
 
 GENESIS = "0" * 64
@@ -84,16 +84,23 @@ def checkpoint_valid(cp: dict, key: Ed25519PublicKey) -> bool:
         return False
 
 
-def read_lines(path: Path, offset: int = 0) -> Iterator[tuple[int, str]]:
-    """``(offset, text)`` of each line from ``offset``; split on ``\\n`` only, never on U+2028 or U+0085."""
+def raw_lines(path: Path, offset: int = 0) -> Iterator[tuple[int, bytes]]:
+    """``(offset, bytes)`` of each whole line from ``offset``; split on ``\n`` only."""
     if not Path(path).exists():
         return
     with open(path, "rb") as fh:
         fh.seek(offset)
         for raw in fh:
-            if raw.endswith(b"\n"):
-                yield offset, raw[:-1].decode("utf-8", "replace")
+            if not raw.endswith(b"\n"):
+                return              # a line still being written
+            yield offset, raw[:-1]
             offset += len(raw)
+
+
+def read_lines(path: Path, offset: int = 0) -> Iterator[tuple[int, str]]:
+    """``(offset, text)`` of each line: never split on U+2028, U+2029 or U+0085."""
+    for off, raw in raw_lines(path, offset):
+        yield off, raw.decode("utf-8", "replace")
 
 
 def _load(raw: str) -> dict:
@@ -204,6 +211,7 @@ class AuditLog:
             self._sealed = (self.last_checkpoint() or {}).get("seq", 0)
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
+        self._index = None
         if checkpoint_seconds:
             self.start_timer(checkpoint_seconds)
 
@@ -349,6 +357,15 @@ class AuditLog:
 
     def checkpoints(self) -> list[dict]:
         return [json.loads(raw) for _, raw in read_lines(self.checkpoints_path) if raw.strip()]
+
+    @property
+    def index(self):
+        """The log's search index (``audit/index.sqlite``), brought up to date on each query."""
+        if self._index is None:
+            from linkage.audit.index import AuditIndex
+
+            self._index = AuditIndex(self.path)
+        return self._index
 
     def head(self) -> int:
         with self._locked():

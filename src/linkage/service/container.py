@@ -12,6 +12,7 @@ from linkage.access.pseudonyms import Pseudonyms
 from linkage.access.tokens import TokenService
 from linkage.audit import AuditLog
 from linkage.audit.breakglass import BreakGlassReviews
+from linkage.audit.signer import signer_from_settings
 from linkage.config import Settings
 from linkage.consent import ConsentRegister
 from linkage.link.lookup import LookupIndex
@@ -68,7 +69,8 @@ class Services:
         gc.freeze()     # the start-up heap (millions of lookup rows) is never walked again
         return cls(home, settings, store, state, ClientRegistry(state), TokenService(home, settings), policy,
                    ConsentRegister(state, policy.categories), Pseudonyms(home, state),
-                   AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children,
+                   AuditLog(home, settings.audit_checkpoint_every, signer_from_settings(home, settings),
+                            settings.audit_checkpoint_seconds), lookup, aliases, children,
                    BreakGlassReviews(state, Sealer(home)))
 
     def cursor(self):
