@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 import anyio
-from starlette.routing import Match
 
 __all__ = ["record_refusal"]
 
@@ -17,15 +16,8 @@ log = logging.getLogger("linkage.audit")
 
 
 def _route(scope) -> str:
-    """The route's template (``/v1/children/{child_id}``), never the path with its values."""
-    partial = None
-    for route in getattr(scope.get("app"), "routes", []):
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return route.path
-        if match is Match.PARTIAL and partial is None:
-            partial = route.path
-    return partial or "(no route)"
+    """The matched route's template (``/v1/children/{child_id}``), never the path with its values."""
+    return getattr(scope.get("route"), "path", None) or "(not routed)"
 
 
 def refusal_entry(scope, status: int) -> dict | None:
@@ -39,11 +31,10 @@ def refusal_entry(scope, status: int) -> dict | None:
 
 
 async def record_refusal(scope, status: int) -> None:
-    entry = refusal_entry(scope, status)
-    services = getattr(getattr(scope.get("app"), "state", None), "services", None)
-    if entry is None or services is None:
+    if status not in ACTIONS:
         return
-    try:        # fsync'd like any entry, off the event loop
-        await anyio.to_thread.run_sync(services.audit.append, entry)
+    try:        # fsync'd like any entry, off the event loop, before the response goes out
+        services = scope["app"].state.services
+        await anyio.to_thread.run_sync(services.audit.append, refusal_entry(scope, status))
     except Exception:
         log.exception("could not audit a refused request")
