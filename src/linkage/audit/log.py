@@ -336,8 +336,9 @@ class AuditLog:
             while not self._stop.wait(seconds):
                 try:
                     self.seal_if_due()
-                except Exception:           # a sealing failure must not kill the timer
-                    log.exception("audit seal failed")
+                    self.index.sync()       # keeps the DPO's index warm (and built) off the request path
+                except Exception:           # a failure must not kill the timer
+                    log.exception("audit seal or index failed")
         self._timer = threading.Thread(target=run, name="audit-seal", daemon=True)
         self._timer.start()
 
