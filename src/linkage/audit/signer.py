@@ -91,9 +91,8 @@ class Signer:
                                   check=True)
         except (OSError, subprocess.SubprocessError) as exc:
             raise ConfigError(f"audit sign command failed: {exc}") from None
-        out = done.stdout.strip()
-        sig = out if len(out) == 64 else base64.b64decode(out, validate=True) if out else b""
         try:
+            sig = done.stdout if len(done.stdout) == 64 else base64.b64decode(done.stdout.strip(), validate=True)
             self.public_key.verify(sig, message)
         except (InvalidSignature, ValueError):
             raise ConfigError("audit sign command's signature does not verify with audit_public_key_file") from None
