@@ -174,7 +174,7 @@ def test_the_witness_accepts_a_log_that_only_grew(served, tmp_path):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(texts=st.lists(st.text(st.characters(blacklist_categories=("Cs",))), min_size=1, max_size=5),
+@given(texts=st.lists(st.text(), min_size=1, max_size=5),          # lone surrogates too
        special=st.sampled_from(["\u2028", "\u2029", "\u0085", "\r", "\x1c", "\x0b", "\x0c", "\n"]))
 def test_any_text_in_any_field_round_trips(tmp_path_factory, texts, special):
     home = tmp_path_factory.mktemp("unicode")

@@ -27,14 +27,21 @@ def _epoch(text) -> float | None:
     return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
 
 
+def _clean(value):
+    """Text SQLite can store: a lone surrogate (valid in JSON, not in UTF-8) becomes U+FFFD."""
+    if not isinstance(value, str):
+        return None if isinstance(value, (dict, list)) else value
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def _row(offset: int, rec: dict) -> IndexRow | None:
     e = rec.get("entry")
     if not isinstance(e, dict) or not isinstance(rec.get("seq"), int):
         return None
     kids = e.get("children") or []
-    return (rec["seq"], offset, _epoch(e.get("time")), e.get("client_id"), e.get("agency"), e.get("purpose"),
-            e.get("action"), e.get("decision"), bool(e.get("break_glass")),
-            [k for k in kids if isinstance(k, str)] if isinstance(kids, list) else [])
+    return (rec["seq"], offset, _epoch(e.get("time")), *(_clean(e.get(k)) for k in (
+            "client_id", "agency", "purpose", "action", "decision")), bool(e.get("break_glass")),
+            [_clean(k) for k in kids if isinstance(k, str)] if isinstance(kids, list) else [])
 
 
 class AuditIndex:
@@ -87,7 +94,8 @@ class AuditIndex:
                until: datetime | None = None, **filters) -> tuple[int, list[dict]]:
         """(how many entries match, that page of log records), oldest first."""
         self.sync()
-        total, offsets = self.db.search(limit, offset, child_id, skip_action_prefix,
+        filters = {k: _clean(v) for k, v in filters.items()}
+        total, offsets = self.db.search(limit, offset, _clean(child_id), skip_action_prefix,
                                         since=_epoch(since.isoformat()) if since else None,
                                         until=_epoch(until.isoformat()) if until else None, **filters)
         return total, self._read(offsets)
