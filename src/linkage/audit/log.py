@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -250,19 +251,16 @@ class AuditLog:
             self._seq, self._last = self._tail()    # another process appended
             self._size = os.fstat(self._fh.fileno()).st_size
 
-    def _locked(self):
-        log_self = self
-
-        class _Held:
-            def __enter__(self):
-                log_self._lock.acquire()
-                fcntl.flock(log_self._fh.fileno(), fcntl.LOCK_EX)
-                log_self._refresh()
-
-            def __exit__(self, *exc):
-                fcntl.flock(log_self._fh.fileno(), fcntl.LOCK_UN)
-                log_self._lock.release()
-        return _Held()
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """This thread and this process alone, with the head as the file now has it."""
+        with self._lock:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
+            try:
+                self._refresh()
+                yield
+            finally:
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
 
     # -- writing ---------------------------------------------------------------
     def append(self, entry: dict) -> dict:
