@@ -425,8 +425,11 @@ def audit_witness(store: Annotated[Path, typer.Option(help="The witness's own di
                   client_id: Annotated[Optional[str], typer.Option(envvar="LINKAGE_WITNESS_CLIENT_ID")] = None,
                   client_secret: Annotated[Optional[str], typer.Option(envvar="LINKAGE_WITNESS_CLIENT_SECRET",
                                                                        help="A DPO client, for a URL.")] = None,
+                  max_unsealed: Annotated[float, typer.Option(
+                      help="Fail if an entry has waited longer than this (seconds) for a checkpoint.")] = 120.0,
                   data_dir_: DataDir = None) -> None:
-    """Keep the service's checkpoints; fail if the log was rewritten, truncated or re-signed since."""
+    """Keep the service's checkpoints; fail if the log was rewritten, truncated or re-signed since,
+    or if sealing has stalled."""
     from linkage.audit.witness import FileSource, HttpSource, LocalSource, Witness
 
     try:
@@ -436,7 +439,7 @@ def audit_witness(store: Annotated[Path, typer.Option(help="The witness's own di
             source = FileSource(Path(from_))
         else:
             source = LocalSource(_audit_log(data_dir_))
-        outcome = Witness(store).observe(source)
+        outcome = Witness(store).observe(source, max_unsealed)
     except LinkageError as exc:
         err.print(f"[bold red]WITNESS FAILED[/] {exc}")
         raise typer.Exit(1)
@@ -445,6 +448,9 @@ def audit_witness(store: Annotated[Path, typer.Option(help="The witness's own di
     latest = outcome.latest["seq"] if outcome.latest else 0
     console.print(f"witnessed {len(outcome.accepted)} new checkpoints; latest seq {latest}, consistent with "
                   "everything witnessed before")
+    if outcome.stalled:
+        err.print(f"[bold red]WITNESS FAILED[/] {outcome.stalled}")
+        raise typer.Exit(1)
 
 
 def _client_token(url: str, client_id: Optional[str], secret: Optional[str]) -> str:

@@ -126,6 +126,8 @@ def test_a_forged_correctly_chained_line_is_caught_and_never_sealed(served, tmp_
     result = cli("audit", "verify", "--witness", store, "--data-dir", home)
     assert result.exit_code == 1 and "line 13" in result.said and "MAC" in result.said
     assert cli("audit", "seal", "--data-dir", home).exit_code == 2
+    stalled = cli("audit", "witness", "--store", store, "--data-dir", home, "--max-unsealed", "0.5")
+    assert stalled.exit_code == 1 and "sealing is failing" in stalled.said     # the DPO hears of it
 
 
 def test_a_full_rewrite_resigned_with_the_data_directory_key_is_caught(tmp_path):

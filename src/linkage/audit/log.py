@@ -370,6 +370,18 @@ class AuditLog:
         with self._locked():
             return self._seq
 
+    def unsealed_since(self) -> str | None:
+        """When the oldest entry no checkpoint covers yet was written; None if all are sealed.
+        Older than the timer's period means sealing is failing: a forged line refused, say."""
+        last = (self.last_checkpoint() or {}).get("seq", 0)
+        if self.head() <= last:
+            return None
+        for _, raw in read_lines(self.path, self.index.offset_of(last + 1)):
+            rec = _load(raw)
+            if _seq_of(raw) > last:
+                return (rec.get("entry") or {}).get("time")
+        return None
+
     def leaves(self, start: int, end: int, offset: int = 0) -> list[str]:
         """Leaf digests of entries ``start+1 .. end``: enough to check that checkpoint ``end``
         extends checkpoint ``start``, with no personal data. ``offset`` is where to start reading."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -21,7 +22,7 @@ from linkage.audit.log import GENESIS, AuditLog, chain, checkpoint_valid
 from linkage.audit.signer import load_public_key, public_pem
 from linkage.errors import Conflict, LinkageError
 
-__all__ = ["FileSource", "HttpSource", "LocalSource", "Witness", "WitnessError", "export"]
+__all__ = ["FileSource", "HttpSource", "LocalSource", "Witness", "WitnessError", "export", "snapshot"]
 
 PAGE = 50_000
 
@@ -31,16 +32,22 @@ class WitnessError(LinkageError):
 
 
 class Source(Protocol):
-    def public_key_pem(self) -> str: ...
-    def checkpoints(self) -> list[dict]: ...
+    def snapshot(self) -> dict: ...
     def leaves(self, start: int, end: int) -> list[str]: ...
 
 
+def snapshot(log: AuditLog) -> dict:
+    """What a witness is shown: the public key, the signed checkpoints, and (unsigned, for
+    noticing a stall) the head's seq and when the oldest unsealed entry was written."""
+    return {"public_key_pem": log.public_key_pem(), "checkpoints": log.checkpoints(), "head": log.head(),
+            "unsealed_since": log.unsealed_since()}
+
+
 def export(log: AuditLog, since: int = 0) -> dict:
-    """What ``linkage audit checkpoints`` writes: checkpoints, public key and leaf digests after ``since``."""
-    out = {"public_key_pem": log.public_key_pem(), "checkpoints": log.checkpoints()}
+    """What ``linkage audit checkpoints`` writes: a snapshot and the leaf digests after ``since``."""
+    out = snapshot(log)
     try:
-        out["leaves"] = {"from": since, "digests": log.leaves(since, log.head(), log.index.offset_of(since + 1))}
+        out["leaves"] = {"from": since, "digests": log.leaves(since, out["head"], log.index.offset_of(since + 1))}
     except LinkageError:
         pass                            # first-format entries: no digests to give
     return out
@@ -52,11 +59,8 @@ class LocalSource:
     def __init__(self, log: AuditLog) -> None:
         self.log = log
 
-    def public_key_pem(self) -> str:
-        return self.log.public_key_pem()
-
-    def checkpoints(self) -> list[dict]:
-        return self.log.checkpoints()
+    def snapshot(self) -> dict:
+        return snapshot(self.log)
 
     def leaves(self, start: int, end: int) -> list[str]:
         return self.log.leaves(start, end, self.log.index.offset_of(start + 1))
@@ -68,11 +72,8 @@ class FileSource:
     def __init__(self, path: Path) -> None:
         self.data = json.loads(Path(path).read_text(encoding="utf-8"))
 
-    def public_key_pem(self) -> str:
-        return self.data["public_key_pem"]
-
-    def checkpoints(self) -> list[dict]:
-        return self.data["checkpoints"]
+    def snapshot(self) -> dict:
+        return self.data
 
     def leaves(self, start: int, end: int) -> list[str]:
         got = self.data.get("leaves") or {"from": 0, "digests": []}
@@ -88,27 +89,20 @@ class HttpSource:
 
     def __init__(self, url: str, token: Callable[[], str]) -> None:
         self.url, self.token = url.rstrip("/"), token
-        self._cached: dict | None = None
+        self._token: str | None = None
 
     def _get(self, path: str, **params) -> dict:
         import httpx
 
+        self._token = self._token or self.token()
         r = httpx.get(self.url + path, params=params, timeout=60,
-                      headers={"Authorization": f"Bearer {self.token()}", "X-Purpose": "audit"})
+                      headers={"Authorization": f"Bearer {self._token}", "X-Purpose": "audit"})
         if r.status_code != 200:
             raise LinkageError(f"{path}: HTTP {r.status_code}: {r.text[:200]}")
         return r.json()
 
-    def _export(self) -> dict:
-        if self._cached is None:
-            self._cached = self._get("/v1/audit/checkpoints")
-        return self._cached
-
-    def public_key_pem(self) -> str:
-        return self._export()["public_key_pem"]
-
-    def checkpoints(self) -> list[dict]:
-        return self._export()["checkpoints"]
+    def snapshot(self) -> dict:
+        return self._get("/v1/audit/checkpoints")
 
     def leaves(self, start: int, end: int) -> list[str]:
         out: list[str] = []
@@ -122,6 +116,7 @@ class Outcome:
     latest: dict | None
     accepted: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    stalled: str | None = None         # sealing has stopped: the log may hold a line it refused
 
 
 def _canonical_pem(pem: str) -> str:
@@ -142,9 +137,23 @@ class Witness:
             return []
         return [json.loads(x) for x in self.path.read_bytes().split(b"\n") if x.strip()]
 
-    def observe(self, source: Source) -> Outcome:
-        """Check the service's checkpoints against what was witnessed; keep the new ones."""
-        offered = _canonical_pem(source.public_key_pem())
+    def observe(self, source: Source, max_unsealed: float = 120.0) -> Outcome:
+        """Check the service's checkpoints against what was witnessed; keep the new ones. Also
+        say if an entry has waited over ``max_unsealed`` seconds for a checkpoint."""
+        snap = source.snapshot()
+        out = self._accept(source, snap)
+        since = snap.get("unsealed_since")
+        if since:
+            t = datetime.fromisoformat(since)
+            age = (datetime.now(timezone.utc) - (t if t.tzinfo else t.replace(tzinfo=timezone.utc))).total_seconds()
+            if age > max_unsealed:
+                out.stalled = (f"entries after seq {snap['checkpoints'][-1]['seq'] if snap['checkpoints'] else 0} "
+                               f"have waited {age:.0f} s for a checkpoint (head {snap.get('head')}): sealing is "
+                               "failing, e.g. refusing a forged line; run `linkage audit verify` on the server")
+        return out
+
+    def _accept(self, source: Source, snap: dict) -> Outcome:
+        offered = _canonical_pem(snap["public_key_pem"])
         pinned = self.pinned()
         if pinned is not None and _canonical_pem(pinned) != offered:
             raise WitnessError("the service's audit key is not the pinned key: the log may have been "
@@ -154,7 +163,7 @@ class Witness:
         latest = held[-1] if held else None
         seen = {cp["seq"]: cp["hash"] for cp in held}
         fresh: dict[int, dict] = {}
-        for cp in sorted(source.checkpoints(), key=lambda c: c.get("seq", -1)):
+        for cp in sorted(snap["checkpoints"], key=lambda c: c.get("seq", -1)):
             if not checkpoint_valid(cp, key):
                 raise WitnessError(f"checkpoint seq {cp.get('seq')} is not signed by the pinned key")
             known = seen.get(cp["seq"], fresh.get(cp["seq"], {}).get("hash"))
@@ -162,7 +171,7 @@ class Witness:
                 raise WitnessError(f"two different logs at seq {cp['seq']}: history rewritten (fork)")
             if cp["seq"] > (latest["seq"] if latest else 0):
                 fresh.setdefault(cp["seq"], cp)
-        newest = max([c["seq"] for c in source.checkpoints()], default=0)
+        newest = max([c["seq"] for c in snap["checkpoints"]], default=0)
         if latest and newest < latest["seq"]:
             raise WitnessError(f"the service's newest checkpoint is seq {newest}, but seq {latest['seq']} "
                                "was witnessed: the log was truncated or rolled back")

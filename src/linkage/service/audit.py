@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from linkage.audit.witness import snapshot
 from linkage.errors import LinkageError
 from linkage.service.context import Ctx
 from linkage.service.schemas import AuditEntryPublic, AuditPage, AuditVerify
@@ -54,8 +55,7 @@ def checkpoints(*, ctx: Ctx) -> dict:
     """Signed checkpoints and the public key, for a DPO or a witness to keep outside the service.
     Reading writes nothing but this request's own audit entry."""
     _authorise(ctx, "audit.checkpoints")
-    audit = ctx.services.audit
-    return {"public_key_pem": audit.public_key_pem(), "checkpoints": audit.checkpoints(), "head": audit.head()}
+    return snapshot(ctx.services.audit)
 
 
 def seal(*, ctx: Ctx) -> dict:
