@@ -24,6 +24,7 @@ from linkage.audit import AuditLog
 from linkage.audit.log import _hash, _mac, canonical_json
 from linkage.audit.signer import Signer
 from linkage.cli import app
+from linkage.errors import Conflict
 from registry import register
 
 runner = CliRunner()
@@ -329,3 +330,30 @@ def test_serve_warns_when_the_key_is_in_the_data_directory(tmp_path):
         outputs[where] = srv.proc.stdout.read().decode()
     assert "audit signing key is in the data directory" in outputs["inside"]
     assert "audit signing key" not in outputs["outside"]
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                           lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids,
+                                                                                     max_size=3), max_leaves=8)
+garbage = st.one_of(st.text(max_size=40).map(lambda t: t.replace("\n", " ")),
+                    json_values.map(lambda v: json.dumps(v)),
+                    st.fixed_dictionaries({"seq": json_values, "prev": json_values, "entry": json_values,
+                                           "hash": json_values, "v": json_values}).map(json.dumps))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(at=st.integers(0, 6), line=garbage)
+def test_any_junk_written_into_the_log_is_reported_never_crashes(tmp_path_factory, at, line):
+    home = tmp_path_factory.mktemp("junk")
+    log = AuditLog(home, checkpoint_every=4)
+    for i in range(6):
+        log.append({"request_id": f"r{i}", "client_id": "c", "action": "view", "children": ["C-1"],
+                    "decision": "allow"})
+    lines = log.path.read_text().splitlines()
+    lines.insert(at, line)
+    log.path.write_text("\n".join(lines) + "\n")
+    assert log.verify()                                  # something is reported
+    log.index.search(child_id="C-1")                     # and the DPO's search still answers
+    if at >= 4 and line:                                 # after the checkpoint at seq 4: never sealed
+        with pytest.raises(Conflict, match="not sealing"):
+            log.checkpoint()

@@ -86,7 +86,12 @@ class AuditIndex:
         with open(self.log_path, "rb") as fh:
             for off in offsets:
                 fh.seek(off)
-                out.append(json.loads(fh.readline()))
+                try:
+                    rec = json.loads(fh.readline())
+                except ValueError:      # edited since it was indexed: `audit verify` says where
+                    continue
+                if isinstance(rec, dict) and isinstance(rec.get("entry"), dict):
+                    out.append(rec)
         return out
 
     def search(self, *, limit: int = 100, offset: int = 0, child_id: str | None = None,

@@ -112,6 +112,12 @@ def _load(raw: str) -> dict:
         return {}
 
 
+def _well_formed(raw: str) -> dict | None:
+    rec = _load(raw)
+    ok = type(rec.get("seq")) is int and isinstance(rec.get("hash"), str) and len(rec["hash"]) == 64
+    return rec if ok else None
+
+
 def _seq_of(raw: str) -> int:
     seq = _load(raw).get("seq")
     return seq if isinstance(seq, int) else 0
@@ -138,7 +144,10 @@ class _Chain:
             rec = json.loads(raw)
             seq, entry, digest, rec_prev = rec["seq"], rec["entry"], rec["hash"], rec["prev"]
             version = rec.get("v", 1)
-        except (ValueError, KeyError, TypeError):
+            if not (type(seq) is int and isinstance(entry, dict) and isinstance(digest, str)
+                    and isinstance(rec_prev, str)):
+                raise TypeError
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None, ["not a valid log line"]
         problems = []
         if seq != self.expected:
@@ -236,11 +245,15 @@ class AuditLog:
         return []
 
     def _tail(self) -> tuple[int, str]:
-        lines = self._back(self.path, lambda ls: bool(ls))
-        if not lines:
-            return 0, GENESIS
-        rec = json.loads(lines[-1])
-        return rec["seq"], rec["hash"]
+        """The last well-formed line's seq and hash. Junk after it (written by someone else) is
+        chained past, not fatal: requests go on being audited, `verify` reports the junk and
+        sealing refuses it, so the witness sees sealing stall."""
+        lines = self._back(self.path, lambda ls: any(_well_formed(x) for x in ls))
+        for raw in reversed(lines):
+            rec = _well_formed(raw)
+            if rec:
+                return rec["seq"], rec["hash"]
+        return 0, GENESIS
 
     def last_checkpoint(self) -> dict | None:
         lines = self._back(self.checkpoints_path, lambda ls: bool(ls))
@@ -282,11 +295,19 @@ class AuditLog:
 
     def _unsealed_problem(self, last: dict | None) -> str | None:
         """Why the lines after the last checkpoint must not be sealed, if they must not."""
-        after = last["seq"] if last else 0
-        lines = self._back(self.path, lambda ls: bool(ls) and 0 < _seq_of(ls[0]) <= after)
-        cut = max((i + 1 for i, x in enumerate(lines) if 0 < _seq_of(x) <= after), default=0)
+        after, sealed_hash = (last["seq"], last["hash"]) if last else (0, GENESIS)
+
+        def is_sealed(raw: str) -> bool:
+            rec = _well_formed(raw)
+            return bool(rec) and rec["seq"] == after and rec["hash"] == sealed_hash
+        lines = self._back(self.path, lambda ls: any(is_sealed(x) for x in ls)) if after else []
+        cut = max((i + 1 for i, x in enumerate(lines) if is_sealed(x)), default=None)
+        if after and cut is None:
+            return f"the entry the last checkpoint seals (seq {after}) is not in the log"
+        if not after:
+            lines, cut = [raw for _, raw in read_lines(self.path)], 0
         sealed_v2 = cut > 0 and _load(lines[cut - 1]).get("v", 1) == VERSION
-        walk = _Chain(self.signer.mac_key, last["hash"] if last else GENESIS, after, v2_seen=sealed_v2)
+        walk = _Chain(self.signer.mac_key, sealed_hash, after, v2_seen=sealed_v2)
         for raw in lines[cut:]:
             rec, problems = walk.check(raw)
             if problems:

@@ -22,14 +22,16 @@ def _authorise(ctx: Ctx, what: str, children: list[str] | None = None) -> None:
 
 def _public(rec: dict) -> AuditEntryPublic:
     e = rec["entry"]
-    return AuditEntryPublic(seq=rec["seq"], time=e["time"], request_id=e["request_id"],
-                            client_id=e.get("client_id") or "", agency=e.get("agency") or "",
-                            agency_type=e.get("agency_type") or "", role=e.get("role") or "",
-                            purpose=e.get("purpose"), lawful_basis=e.get("lawful_basis", []), action=e["action"],
-                            child_id=",".join(e.get("children", [])) or None, fields=e.get("fields", []),
-                            decision=e["decision"], policy_version=e.get("policy_version", ""),
-                            break_glass=bool(e.get("break_glass")), status=e.get("status"),
-                            method=e.get("method"), route=e.get("route"))
+
+    def text(key: str) -> str:
+        return str(e.get(key) or "")
+    return AuditEntryPublic(seq=rec["seq"], time=text("time"), request_id=text("request_id"),
+                            client_id=text("client_id"), agency=text("agency"), agency_type=text("agency_type"),
+                            role=text("role"), purpose=e.get("purpose"), lawful_basis=e.get("lawful_basis", []),
+                            action=text("action"), child_id=",".join(e.get("children", [])) or None,
+                            fields=e.get("fields", []), decision=text("decision"),
+                            policy_version=text("policy_version"), break_glass=bool(e.get("break_glass")),
+                            status=e.get("status"), method=e.get("method"), route=e.get("route"))
 
 
 def search(*, ctx: Ctx, child_id: str | None = None, client_id: str | None = None, agency: str | None = None,
