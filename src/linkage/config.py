@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # --- audit log: the tail is sealed (signed) after N entries or T seconds, whichever first
     audit_checkpoint_every: int = Field(default=10, ge=1, le=10_000)
     audit_checkpoint_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # Refused requests (401/400/413/422/429) recorded per second per process; the rest counted.
+    audit_security_events_per_second: int = Field(default=50, ge=1, le=10_000)
     # The signing key, best kept outside the data directory (see audit/signer.py).
     audit_key_file: Path | None = None
     audit_key_pem: SecretStr | None = None

@@ -357,3 +357,25 @@ def test_any_junk_written_into_the_log_is_reported_never_crashes(tmp_path_factor
     if at >= 4 and line:                                 # after the checkpoint at seq 4: never sealed
         with pytest.raises(Conflict, match="not sealing"):
             log.checkpoint()
+
+
+def test_a_flood_of_refused_requests_is_capped_and_counted(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from linkage.api import create_app
+    from linkage.config import Settings
+
+    application = create_app(tmp_path / "data", Settings(audit_security_events_per_second=3))
+    log = tmp_path / "data" / "audit" / "log.jsonl"
+    with TestClient(application) as client:
+        start = time.monotonic()
+        for _ in range(30):
+            assert client.get("/v1/cme", headers={"X-Purpose": "cme"}).status_code == 401
+        took = time.monotonic() - start
+        written = len(log.read_text().splitlines())
+        assert written <= 3 * (int(took) + 2)              # 3 a second at most, not 30
+        time.sleep(1.1)
+        client.get("/v1/cme", headers={"X-Purpose": "cme"})
+    entries = [json.loads(x)["entry"] for x in log.read_text().splitlines()]
+    assert {e["action"] for e in entries} == {"security.unauthenticated"}
+    assert len(entries) + sum(e.get("not_recorded_before", 0) for e in entries) == 31    # every one counted

@@ -1,10 +1,12 @@
 """Requests refused before any policy decision (401, 400/413/422, 429) leave a security event
 in the audit log: who (if a valid token said), what route, what status; never the body,
-the query values, the raw path (it may hold a pseudonym) or the token."""
+the query values, the raw path (it may hold a pseudonym) or the token. A flood is capped
+(``audit_security_events_per_second``) and the events left out are counted."""
 
 from __future__ import annotations
 
 import logging
+import time
 
 import anyio
 
@@ -30,11 +32,39 @@ def refusal_entry(scope, status: int) -> dict | None:
             "children": [], "fields": []}
 
 
+class _Budget:
+    """At most ``per_second`` security events a second, so a flood of bad requests cannot
+    fill the disk or hold the log's lock; the number left out is on the next one written."""
+
+    def __init__(self) -> None:
+        self.second, self.used, self.dropped = 0, 0, 0
+
+    def take(self, per_second: int) -> int | None:
+        now = int(time.monotonic())
+        if now != self.second:
+            self.second, self.used = now, 0
+        if self.used >= per_second:
+            self.dropped += 1
+            return None
+        self.used += 1
+        dropped, self.dropped = self.dropped, 0
+        return dropped
+
+
 async def record_refusal(scope, status: int) -> None:
     if status not in ACTIONS:
         return
     try:        # fsync'd like any entry, off the event loop, before the response goes out
-        services = scope["app"].state.services
-        await anyio.to_thread.run_sync(services.audit.append, refusal_entry(scope, status))
+        state = scope["app"].state
+        services = state.services
+        if getattr(state, "refusal_budget", None) is None:
+            state.refusal_budget = _Budget()
+        dropped = state.refusal_budget.take(services.settings.audit_security_events_per_second)
+        if dropped is None:
+            return
+        entry = refusal_entry(scope, status)
+        if dropped:
+            entry["not_recorded_before"] = dropped
+        await anyio.to_thread.run_sync(services.audit.append, entry)
     except Exception:
         log.exception("could not audit a refused request")
