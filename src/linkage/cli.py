@@ -406,10 +406,13 @@ def audit_checkpoints(out: Path,
 
 
 @audit_app.command("seal")
-def audit_seal(data_dir_: DataDir = None) -> None:
+def audit_seal(acknowledge: Annotated[bool, typer.Option(
+                   help="Seal even over lines the service did not write (after reading `linkage audit "
+                        "verify`), recording that in the log.")] = False,
+               data_dir_: DataDir = None) -> None:
     """Sign a checkpoint over the log's head now."""
     try:
-        cp = _audit_log(data_dir_).checkpoint()
+        cp = _audit_log(data_dir_).checkpoint(acknowledge)
     except LinkageError as exc:
         _fail(exc)
     console.print(f"sealed: checkpoint at seq {cp['seq']}")

@@ -129,6 +129,22 @@ def test_a_forged_correctly_chained_line_is_caught_and_never_sealed(served, tmp_
     assert cli("audit", "seal", "--data-dir", home).exit_code == 2
     stalled = cli("audit", "witness", "--store", store, "--data-dir", home, "--max-unsealed", "0.5")
     assert stalled.exit_code == 1 and "sealing is failing" in stalled.said     # the DPO hears of it
+    # Having read the report, the operator goes on sealing; the log says so, and still shows the line.
+    assert cli("audit", "seal", "--acknowledge", "--data-dir", home).exit_code == 0
+    assert rows(home)[-1]["entry"]["action"] == "audit.tamper_acknowledged"
+    assert "line 13" in cli("audit", "verify", "--data-dir", home).said
+    assert witness(home, store).exit_code == 0
+
+
+def test_junk_in_the_checkpoint_file_neither_stops_auditing_nor_passes(served):
+    home, log = served
+    with open(home / "audit" / "checkpoints.jsonl", "a") as fh:
+        fh.write('not json\n{"seq": 99, "hash": "00", "signature": "AAAA"}\n')
+    for i in range(12):
+        log.append({"request_id": f"after{i}", "client_id": "c", "action": "view", "decision": "allow"})
+    assert log.last_checkpoint()["seq"] >= 20                     # sealing carried on past the junk
+    problems = [f.problem for f in log.verify()]
+    assert problems.count("signed checkpoint signature is not valid") == 2
 
 
 def test_a_full_rewrite_resigned_with_the_data_directory_key_is_caught(tmp_path):

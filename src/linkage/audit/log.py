@@ -222,6 +222,8 @@ class AuditLog:
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
         self._index = None
+        self._refused: tuple[int, str] | None = None       # (checkpoint seq, why) of a refused seal
+        self._refused_logged: tuple[int, str] | None = None
         if checkpoint_seconds:
             self.start_timer(checkpoint_seconds)
 
@@ -256,8 +258,13 @@ class AuditLog:
         return 0, GENESIS
 
     def last_checkpoint(self) -> dict | None:
-        lines = self._back(self.checkpoints_path, lambda ls: bool(ls))
-        return json.loads(lines[-1]) if lines else None
+        """The newest checkpoint signed by this log's key; junk or forged lines are passed over."""
+        def valid(raw: str) -> bool:
+            return checkpoint_valid(_load(raw), self.public_key)
+        for raw in reversed(self._back(self.checkpoints_path, lambda ls: any(valid(x) for x in ls))):
+            if valid(raw):
+                return _load(raw)
+        return None
 
     def _refresh(self) -> None:
         if os.fstat(self._fh.fileno()).st_size != self._size:
@@ -279,19 +286,23 @@ class AuditLog:
     def append(self, entry: dict) -> dict:
         """Chain, MAC, write and fsync one entry; durable before this returns."""
         with self._locked():
-            seq = self._seq + 1
-            entry = {**entry, "time": entry.get("time") or datetime.now(timezone.utc).isoformat()}
-            digest = _hash(self._last, entry)
-            rec = {"v": VERSION, "seq": seq, "prev": self._last, "entry": entry, "hash": digest,
-                   "mac": _mac(self.signer.mac_key, seq, digest)}
-            self._fh.write((canonical_json(rec, True) + "\n").encode("ascii"))
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._seq, self._last = seq, digest
-            self._size = os.fstat(self._fh.fileno()).st_size
-            if seq - self._sealed >= self.checkpoint_every:
+            out = self._append_locked(entry)
+            if out["seq"] - self._sealed >= self.checkpoint_every:
                 self._seal_quietly()
-            return {"seq": seq, "hash": digest}
+            return out
+
+    def _append_locked(self, entry: dict) -> dict:
+        seq = self._seq + 1
+        entry = {**entry, "time": entry.get("time") or datetime.now(timezone.utc).isoformat()}
+        digest = _hash(self._last, entry)
+        rec = {"v": VERSION, "seq": seq, "prev": self._last, "entry": entry, "hash": digest,
+               "mac": _mac(self.signer.mac_key, seq, digest)}
+        self._fh.write((canonical_json(rec, True) + "\n").encode("ascii"))
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._seq, self._last = seq, digest
+        self._size = os.fstat(self._fh.fileno()).st_size
+        return {"seq": seq, "hash": digest}
 
     def _unsealed_problem(self, last: dict | None) -> str | None:
         """Why the lines after the last checkpoint must not be sealed, if they must not."""
@@ -314,14 +325,23 @@ class AuditLog:
                 return f"seq {(rec or {}).get('seq')}: {problems[0]}"
         return None
 
-    def _seal_locked(self) -> dict:
+    def _seal_locked(self, acknowledge: bool = False) -> dict:
         last = self.last_checkpoint()
         if last and last["seq"] >= self._seq:
             self._sealed = last["seq"]
             return last
-        problem = self._unsealed_problem(last)
+        after = last["seq"] if last else 0
+        # A refusal stands until a checkpoint moves on: the growing tail is not re-read each time.
+        cached = self._refused and self._refused[0] == after and not acknowledge
+        problem = self._refused[1] if cached else self._unsealed_problem(last)
+        if problem and not acknowledge:
+            self._refused = (after, problem)
+            raise Conflict(f"audit log tampered, not sealing it: {problem}; run `linkage audit verify`, "
+                           "then `linkage audit seal --acknowledge` to go on")
         if problem:
-            raise Conflict(f"audit log tampered, not sealing it: {problem}; run `linkage audit verify`")
+            self._append_locked({"request_id": "", "client_id": None, "action": "audit.tamper_acknowledged",
+                                 "decision": "allow", "problem": problem, "after_seq": after})
+        self._refused = None
         body = {"v": VERSION, "seq": self._seq, "hash": self._last, "at": datetime.now(timezone.utc).isoformat()}
         cp = {**body, "signature": base64.b64encode(self.signer.sign(canonical_json(body).encode())).decode()}
         with open(self.checkpoints_path, "a", encoding="utf-8") as fh:
@@ -332,18 +352,26 @@ class AuditLog:
         return cp
 
     def _seal_quietly(self) -> dict | None:
+        """Seal from the request path or the timer: a failure is logged, never raised."""
         try:
             return self._seal_locked()
         except LinkageError as exc:
-            log.error("%s", exc)
-            return None
+            if self._refused_logged != self._refused:
+                log.error("%s", exc)
+                self._refused_logged = self._refused
+        except Exception:
+            log.exception("audit seal failed")
+        self._sealed = self._seq                # retry after N more entries or at the timer
+        return None
 
-    def checkpoint(self) -> dict:
-        """Seal the head now (or return the newest checkpoint if nothing is unsealed)."""
+    def checkpoint(self, acknowledge: bool = False) -> dict:
+        """Seal the head now (or return the newest checkpoint if nothing is unsealed). With
+        ``acknowledge``, seal even over lines the service did not write, after recording that
+        in an ``audit.tamper_acknowledged`` entry: the operator has seen `audit verify`'s report."""
         with self._locked():
             if self._seq == 0:
                 raise Conflict("the audit log is empty: nothing to seal")
-            return self._seal_locked()
+            return self._seal_locked(acknowledge)
 
     def seal_if_due(self) -> dict | None:
         with self._locked():
@@ -376,7 +404,8 @@ class AuditLog:
         return [json.loads(raw) for _, raw in read_lines(self.path) if raw.strip()]
 
     def checkpoints(self) -> list[dict]:
-        return [json.loads(raw) for _, raw in read_lines(self.checkpoints_path) if raw.strip()]
+        """Every line of the checkpoint file; one that is not JSON becomes a checkpoint that fails."""
+        return [_load(raw) or {"seq": None} for _, raw in read_lines(self.checkpoints_path) if raw.strip()]
 
     @property
     def index(self):
