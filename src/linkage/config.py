@@ -61,7 +61,16 @@ class Settings(BaseSettings):
     external_audience: str | None = None
     external_algorithms: list[str] = ["RS256", "ES256", "EdDSA"]
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
-    audit_checkpoint_every: int = Field(default=100, ge=1)
+    # --- audit log: the tail is sealed (signed) after N entries or T seconds, whichever first
+    audit_checkpoint_every: int = Field(default=10, ge=1, le=10_000)
+    audit_checkpoint_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # Refused requests (401/400/413/422/429) recorded per second per process; the rest counted.
+    audit_security_events_per_second: int = Field(default=50, ge=1, le=10_000)
+    # The signing key, best kept outside the data directory (see audit/signer.py).
+    audit_key_file: Path | None = None
+    audit_key_pem: SecretStr | None = None
+    audit_sign_command: str | None = None
+    audit_public_key_file: Path | None = None
     allow_remote: bool = False
 
     @field_validator("external_algorithms")

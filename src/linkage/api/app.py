@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from linkage import __version__
+from linkage.api.refusals import record_refusal
 from linkage.api.routes import audit, children, cme, consents, identity, lookup, oauth, quarantine
 from linkage.config import Settings, get_settings
 from linkage.errors import Conflict, Forbidden, LinkageError, NotFound, TooManyRequests
@@ -45,6 +46,7 @@ class RequestGuard:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
+                await record_refusal(scope, message["status"])
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 message["headers"] = headers + [(n, v) for n, v in extra if n not in present]

@@ -15,6 +15,7 @@ from linkage.access.relationships import Relationships
 from linkage.access.tokens import TokenService
 from linkage.audit import AuditLog
 from linkage.audit.breakglass import BreakGlassReviews
+from linkage.audit.signer import signer_from_settings
 from linkage.config import Settings
 from linkage.consent import ConsentRegister
 from linkage.link.lookup import LookupIndex
@@ -86,7 +87,8 @@ class Services:
                                     "token requests"))
         return cls(home, settings, store, state, clients, TokenService(home, settings), policy,
                    ConsentRegister(state, policy, sealer, clients.orgs.identify), Pseudonyms(home, state),
-                   AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children,
+                   AuditLog(home, settings.audit_checkpoint_every, signer_from_settings(home, settings),
+                            settings.audit_checkpoint_seconds), lookup, aliases, children,
                    BreakGlassReviews(state, sealer), token_limits, Relationships(state, settings.relationship_days),
                    RateLimiter(settings.lookup_per_minute, settings.lookup_burst, "lookups"))
 

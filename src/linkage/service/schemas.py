@@ -223,6 +223,10 @@ class AuditEntryPublic(BaseModel):
     decision: str
     policy_version: str
     break_glass: bool = False
+    # Security events (refused requests) only: the status, method and route template.
+    status: int | None = None
+    method: str | None = None
+    route: str | None = None
 
 
 class AuditPage(BaseModel):

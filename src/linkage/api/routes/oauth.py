@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import JSONResponse
 
+from linkage.errors import TooManyRequests
 from linkage.api.deps import ServicesDep
 from linkage.service import oauth as flow
 from linkage.service.schemas import TokenResponse
@@ -45,7 +46,11 @@ def token(request: Request, services: ServicesDep,
                                   address=request.client.host if request.client else "",
                                   request_id=request.state.request_id)
     except flow.InvalidClient as exc:
+        request.state.audited = True    # issue_token wrote the security event: one entry per refusal
         return _error(401, "invalid_client", str(exc))
+    except TooManyRequests as exc:
+        request.state.audited = getattr(exc, "audited", False)
+        raise
     return JSONResponse(issued.model_dump(), headers={"Cache-Control": "no-store"})
 
 
