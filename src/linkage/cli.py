@@ -15,11 +15,19 @@ from rich.table import Table
 
 from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
+from linkage.files import private_opener, private_umask, write_private
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Link children's records across agencies into one pseudonymous identifier.")
 console = Console()
 err = Console(stderr=True)
+
+@app.callback()
+def _private_files() -> None:
+    """Link children's records across agencies into one pseudonymous identifier."""
+    # Everything a command creates (data directory, exports, libraries' own files) is 0600/0700.
+    private_umask()
+
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default ./.linkage or $LINKAGE_HOME).")]
 
@@ -127,7 +135,7 @@ def export_ids(out: Path, data_dir_: DataDir = None) -> None:
     except LinkageError as exc:
         _fail(exc)
     unlinked = sum(1 for r in rows if r[2] is None)
-    with open(out, "w", newline="", encoding="utf-8") as fh:
+    with open(out, "w", newline="", encoding="utf-8", opener=private_opener) as fh:
         w = csv.writer(fh)
         w.writerow(["source", "source_record_id", "child_id"])
         w.writerows(rows)
@@ -263,6 +271,9 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         settings = Settings()
     except Exception as exc:  # pydantic's ValidationError, shown plainly
         _fail(exc)
+    # No ``server: uvicorn`` banner to tell an attacker what to aim at; Date stays (RFC 9110).
+    quiet = dict(host=settings.host, port=port or settings.port, log_level="info", access_log=False,
+                 server_header=False, date_header=True)
     if workers > 1:
         from linkage.access.pseudonyms import Pseudonyms
         from linkage.access.tokens import TokenService
@@ -277,12 +288,10 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         Pseudonyms(home, ServiceState(home))
         AuditLog(home)._fh.close()
         os.environ["LINKAGE_HOME"] = str(home)
-        uvicorn.run("linkage.api.app:factory", factory=True, workers=workers, host=settings.host,
-                    port=port or settings.port, log_level="info", access_log=False)
+        uvicorn.run("linkage.api.app:factory", factory=True, workers=workers, **quiet)
         return
     application = create_app(data_dir(data_dir_), settings)
-    uvicorn.run(application, host=settings.host, port=port or settings.port, log_level="info",
-                access_log=False)
+    uvicorn.run(application, **quiet)
 
 
 @clients_app.command("add")
@@ -352,7 +361,8 @@ def audit_checkpoints(out: Path, data_dir_: DataDir = None) -> None:
     log = AuditLog(data_dir(data_dir_))
     if log.entries():
         log.checkpoint()
-    out.write_text(json.dumps({"public_key_pem": log.public_key_pem(), "checkpoints": log.checkpoints()}, indent=2))
+    write_private(out, json.dumps({"public_key_pem": log.public_key_pem(), "checkpoints": log.checkpoints()},
+                                  indent=2))
     console.print(f"wrote {len(log.checkpoints())} checkpoints to {out}")
 
 

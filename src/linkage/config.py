@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
     audit_checkpoint_every: int = Field(default=100, ge=1)
     allow_remote: bool = False
+    # Served over HTTPS by a TLS-terminating proxy: send Strict-Transport-Security.
+    behind_tls: bool = False
 
     @field_validator("external_algorithms")
     @classmethod

@@ -26,6 +26,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from linkage.files import private_dir, private_opener
+
 __all__ = ["AuditLog", "Finding", "canonical_json"]
 
 GENESIS = "0" * 64
@@ -53,7 +55,7 @@ def _load_or_create_signing_key(home: Path) -> Ed25519PrivateKey:
     path = home / "keys" / "audit_ed25519.pem"
     if path.exists():
         return serialization.load_pem_private_key(path.read_bytes(), password=None)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
@@ -67,14 +69,14 @@ class AuditLog:
     def __init__(self, home: Path, checkpoint_every: int = 100) -> None:
         self.home = Path(home)
         self.dir = self.home / "audit"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         self.path = self.dir / "log.jsonl"
         self.checkpoints_path = self.dir / "checkpoints.jsonl"
         self._key = _load_or_create_signing_key(self.home)
         self.public_key: Ed25519PublicKey = self._key.public_key()
         self.checkpoint_every = checkpoint_every
         self._lock = threading.Lock()
-        self._fh = open(self.path, "a+", encoding="utf-8")
+        self._fh = open(self.path, "a+", encoding="utf-8", opener=private_opener)
         self._seq, self._last = self._tail()
         self._size = os.fstat(self._fh.fileno()).st_size   # the log's length as this process last saw it
 
@@ -114,7 +116,7 @@ class AuditLog:
         body = {"seq": self._seq, "hash": self._last, "at": datetime.now(timezone.utc).isoformat()}
         sig = base64.b64encode(self._key.sign(canonical_json(body).encode())).decode()
         cp = {**body, "signature": sig}
-        with open(self.checkpoints_path, "a", encoding="utf-8") as fh:
+        with open(self.checkpoints_path, "a", encoding="utf-8", opener=private_opener) as fh:
             fh.write(canonical_json(cp) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
