@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from linkage import __version__
 from linkage.api.docs import mount_docs
 from linkage.api.guard import RequestGuard, published_words
+from linkage.api.responses import ERRORS, problems
 from linkage.api.routes import audit, children, cme, consents, lookup, oauth
 from linkage.config import Settings, get_settings
 from linkage.errors import Conflict, Forbidden, LinkageError, NotFound, TooManyRequests
@@ -23,6 +26,12 @@ __all__ = ["create_app", "factory"]
 
 # What each of linkage's own errors means over HTTP; any other LinkageError is the caller's input.
 _STATUS = ((NotFound, 404), (Forbidden, 403), (Conflict, 409), (NotReady, 503))
+
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method the OpenAPI document gives for ``path``."""
+    return sorted({method.upper() for template, ops in app.openapi()["paths"].items()
+                   if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path) for method in ops})
 
 
 def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | None = None) -> FastAPI:
@@ -50,19 +59,33 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
         return JSONResponse({"detail": [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
                                         for e in exc.errors()]}, 422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route matching the path; list every method it has.
+            headers["Allow"] = ", ".join(_allowed_methods(app, request.scope["path"]))
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=headers)
+
     @app.exception_handler(LinkageError)
     async def linkage_error(request: Request, exc: LinkageError):
         if isinstance(exc, TooManyRequests):
             return JSONResponse({"detail": str(exc)}, 429, headers={"Retry-After": str(exc.retry_after)})
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 422)
+        if status == 422:   # the caller's input: the same shape as a request validation error
+            found = getattr(exc, "problems", None)
+            detail = ([p for problem in found for p in problems(problem.reason, ("body", problem.field))]
+                      if found else problems(str(exc)))
+            return JSONResponse({"detail": detail}, 422)
         return JSONResponse({"detail": str(exc)}, status)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict:
         return {"status": "ok"}
 
-    for module in (oauth, lookup, children, cme, consents, audit):
-        app.include_router(module.router)
+    app.include_router(oauth.router)
+    for module in (lookup, children, cme, consents, audit):
+        app.include_router(module.router, responses=ERRORS)
     mount_docs(app)
     return app
 
