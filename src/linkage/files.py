@@ -29,10 +29,11 @@ def private_opener(path: str, flags: int) -> int:
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) if needed and make it 0700."""
+    """Create ``path`` (and missing parents) if needed and make it 0700 if this user owns it."""
     path = Path(path)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    if path.stat().st_uid == os.getuid():
+        os.chmod(path, 0o700)
     return path
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apiserver import Server
 
@@ -411,5 +413,49 @@ def test_schemathesis_finds_nothing(site, tmp_path):
              "--seed", "7", "--no-shrink", "--workers", "1", "--phases", "examples,coverage,fuzzing",
              "-H", f"Authorization: {auth['Authorization']}", "-H", f"X-Purpose: {auth['X-Purpose']}",
              "--report-dir", str(tmp_path / who), *select],
-            capture_output=True, text=True, timeout=300)
+            capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert done.returncode == 0, f"{who}:\n{done.stdout[-6000:]}"
+
+
+# ---------------------------------------------------------------- the guard itself
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.text(min_size=4, max_size=12), min_size=1, max_size=4),
+       filler=st.lists(st.text(max_size=8), min_size=1, max_size=6), content_type=st.sampled_from(
+           ["application/json", "text/plain"]))
+def test_redaction_leaves_no_submitted_value_in_any_error_body(values, filler, content_type):
+    from linkage.api.guard import redact
+
+    text = "".join(f + values[i % len(values)] for i, f in enumerate(filler))
+    body = json.dumps({"detail": text, text: [text]}).encode() if content_type == "application/json" else text.encode()
+    out = redact(body, content_type, values).decode()
+    if content_type == "application/json":
+        parsed = json.loads(out)
+        strings = [*parsed, parsed["detail"] if "detail" in parsed else "", *[x for v in parsed.values() for x in v
+                                                                           if isinstance(v, list)]]
+    else:
+        strings = [out]
+    assert not [v for v in values for x in strings if v in x], (values, strings)
+
+
+def test_a_crash_still_gets_the_security_headers_and_says_nothing():
+    """Starlette's last-resort 500 is sent outside the guard; the guard answers first."""
+    import asyncio
+
+    from starlette.middleware.errors import ServerErrorMiddleware
+
+    from linkage.api.guard import RequestGuard
+
+    async def crashing(scope, receive, send):
+        raise RuntimeError("secret detail Zq0123456789")
+
+    async def call():
+        transport = httpx.ASGITransport(app=ServerErrorMiddleware(RequestGuard(crashing, 65_536)),
+                                        raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/v1/lookup?q=Zq0123456789")
+
+    r = asyncio.run(call())
+    assert r.status_code == 500 and r.json() == {"detail": "internal error"}
+    assert r.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert "Zq0123456789" not in r.text

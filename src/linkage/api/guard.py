@@ -127,10 +127,15 @@ def submitted_values(scope, body: bytes) -> set[str]:
 
 
 def _redact_text(text: str, values: list[str]) -> str:
-    for value in values:
-        if value in text:
-            text = text.replace(value, REDACTED)
-    return text
+    """``text`` with no ``value`` left in it, not even one made across a replacement's edge."""
+    for _ in range(8):
+        hits = [v for v in values if v in text]
+        if not hits:
+            return text
+        for value in hits:
+            # A value inside "[redacted]" itself gets a mark it cannot be part of.
+            text = text.replace(value, REDACTED if value not in REDACTED else "[...]")
+    return ""
 
 
 def _redact_json(node, values: list[str]):
@@ -187,10 +192,12 @@ class RequestGuard:
         received: list[bytes] = []
         held: dict | None = None
         chunks: list[bytes] = []
+        started = False
 
         async def send_guarded(message):
-            nonlocal held
+            nonlocal held, started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 message["headers"] = headers + [(n, v) for n, v in extra if n not in present]
@@ -211,19 +218,21 @@ class RequestGuard:
                 received.append(message.get("body", b""))
             return message
 
+        app_receive = recording
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max):
             return await self._too_large(scope, receive, send_guarded)
         if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
             # Chunked: read it all (up to the limit) before the app sees any of it.
-            more = True
+            more, size = True, 0
             while more:
                 message = await receive()
                 if message["type"] != "http.request":
                     return
                 received.append(message.get("body", b""))
+                size += len(received[-1])
                 more = message.get("more_body", False)
-                if sum(map(len, received)) > self.max:
+                if size > self.max:
                     return await self._too_large(scope, receive, send_guarded)
             replayed = False
 
@@ -233,8 +242,14 @@ class RequestGuard:
                     return await receive()
                 replayed = True
                 return {"type": "http.request", "body": b"".join(received), "more_body": False}
-            return await self.app(scope, replay, send_guarded)
-        await self.app(scope, recording, send_guarded)
+            app_receive = replay
+        try:
+            await self.app(scope, app_receive, send_guarded)
+        except Exception:
+            # Starlette's last-resort 500 is sent outside this guard, without its headers.
+            if not started:
+                await JSONResponse({"detail": "internal error"}, 500)(scope, receive, send_guarded)
+            raise
 
     async def _send_error(self, scope, start: dict, body: bytes, request_body: bytes, send) -> None:
         headers = start["headers"]

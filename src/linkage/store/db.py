@@ -48,8 +48,7 @@ class Store:
     def __init__(self, home: Path, key: str | None = None, memory_limit: str = "4GB",
                  threads: int | None = None, read_only: bool = False) -> None:
         self.home = Path(home)
-        if not self.home.exists():
-            private_dir(self.home)  # keys, audit log and service state live here
+        private_dir(self.home)  # keys, audit log and service state live here
         key = key or os.environ.get("LINKAGE_DB_KEY") or load_or_create_key(self.home, "db.key")
         tmp = self._temp_directory()
         self._detached = False
