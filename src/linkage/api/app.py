@@ -93,7 +93,7 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
 def factory() -> FastAPI:
     """For ``uvicorn --factory`` with several workers: settings come from the environment."""
     from linkage.config import data_dir
-    from linkage.store.files import private_umask
+    from linkage.files import private_umask
 
     private_umask()
     return create_app(data_dir(), get_settings())
