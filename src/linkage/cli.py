@@ -18,11 +18,19 @@ from linkage.cli_output import Format, FormatOption, emit, emit_json, make_conso
 from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
 from linkage.safetext import visible
+from linkage.files import private_opener, private_umask, write_private
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Link children's records across agencies into one pseudonymous identifier.")
 console = make_console()          # terminal width, or unwrapped when piped
 err = make_console(stderr=True)
+
+@app.callback()
+def _private_files() -> None:
+    """Link children's records across agencies into one pseudonymous identifier."""
+    # Everything a command creates (data directory, exports, libraries' own files) is 0600/0700.
+    private_umask()
+
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default ./.linkage or $LINKAGE_HOME).")]
 
@@ -141,7 +149,7 @@ def export_ids(out: Path, data_dir_: DataDir = None) -> None:
     except LinkageError as exc:
         _fail(exc)
     unlinked = sum(1 for r in rows if r[2] is None)
-    with open(out, "w", newline="", encoding="utf-8") as fh:
+    with open(out, "w", newline="", encoding="utf-8", opener=private_opener) as fh:
         w = csv.writer(fh)
         w.writerow(["source", "source_record_id", "child_id"])
         w.writerows(rows)
@@ -399,6 +407,9 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
     except Exception as exc:  # pydantic's ValidationError, shown plainly
         _fail(exc)
     _warn_key_in_data_dir(data_dir(data_dir_), settings)
+    # No ``server: uvicorn`` banner to tell an attacker what to aim at; Date stays (RFC 9110).
+    quiet = dict(host=settings.host, port=port or settings.port, log_level="info", access_log=False,
+                 server_header=False, date_header=True, log_config=_log_config())
     if workers > 1:
         from linkage.access.pseudonyms import Pseudonyms
         from linkage.access.tokens import TokenService
@@ -414,12 +425,10 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         Pseudonyms(home, ServiceState(home))
         AuditLog(home, signer=signer_from_settings(home, settings))._fh.close()
         os.environ["LINKAGE_HOME"] = str(home)
-        uvicorn.run("linkage.api.app:factory", factory=True, workers=workers, host=settings.host,
-                    port=port or settings.port, log_level="info", access_log=False, log_config=_log_config())
+        uvicorn.run("linkage.api.app:factory", factory=True, workers=workers, **quiet)
         return
     application = create_app(data_dir(data_dir_), settings)
-    uvicorn.run(application, host=settings.host, port=port or settings.port, log_level="info",
-                access_log=False, log_config=_log_config())
+    uvicorn.run(application, **quiet)
 
 
 def _warn_key_in_data_dir(home: Path, settings) -> None:
@@ -623,7 +632,7 @@ def audit_checkpoints(out: Path,
         data = export(_audit_log(data_dir_), since)
     except LinkageError as exc:
         _fail(exc)
-    out.write_text(json.dumps(data, indent=2))
+    write_private(out, json.dumps(data, indent=2))
     console.print(f"wrote {len(data['checkpoints'])} checkpoints to {out}")
 
 

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     audit_sign_command: str | None = None
     audit_public_key_file: Path | None = None
     allow_remote: bool = False
+    # Served over HTTPS by a TLS-terminating proxy: send Strict-Transport-Security.
+    behind_tls: bool = False
 
     @field_validator("external_algorithms")
     @classmethod

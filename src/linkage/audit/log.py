@@ -45,6 +45,7 @@ from linkage.errors import Conflict, LinkageError
 
 __all__ = ["AuditLog", "Finding", "canonical_json", "chain", "checkpoint_valid", "leaf_digest", "raw_lines", "read_lines",
            "verify_log"]
+from linkage.files import private_dir, private_opener
 
 GENESIS = "0" * 64
 VERSION = 2
@@ -207,14 +208,14 @@ class AuditLog:
                  checkpoint_seconds: float | None = None) -> None:
         self.home = Path(home)
         self.dir = self.home / "audit"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         self.path = self.dir / "log.jsonl"
         self.checkpoints_path = self.dir / "checkpoints.jsonl"
         self.signer = signer or Signer.default(self.home)
         self.public_key: Ed25519PublicKey = self.signer.public_key
         self.checkpoint_every = checkpoint_every
         self._lock = threading.Lock()
-        self._fh = open(self.path, "ab")
+        self._fh = open(self.path, "ab", opener=private_opener)
         self._seq, self._last = 0, GENESIS
         self._size = -1                     # the log's length as this process last saw it: unseen yet
         with self._locked():
@@ -344,7 +345,7 @@ class AuditLog:
         self._refused = None
         body = {"v": VERSION, "seq": self._seq, "hash": self._last, "at": datetime.now(timezone.utc).isoformat()}
         cp = {**body, "signature": base64.b64encode(self.signer.sign(canonical_json(body).encode())).decode()}
-        with open(self.checkpoints_path, "a", encoding="utf-8") as fh:
+        with open(self.checkpoints_path, "a", encoding="utf-8", opener=private_opener) as fh:
             fh.write(canonical_json(cp) + "\n")
             fh.flush()
             os.fsync(fh.fileno())

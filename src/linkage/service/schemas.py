@@ -3,10 +3,11 @@ secrets, canonical identifiers and raw demographics never leak into answers."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from linkage.validation import (
     is_valid_nhs_number,
@@ -21,6 +22,22 @@ from linkage.validation.text import check_text
 
 Purpose = Literal["admission", "safeguarding", "cme", "care", "audit", "data_management"]
 AgencyType = Literal["ap_school", "school", "social_care", "health", "la_education", "dpo"]
+
+
+def _iso(pattern: str, what: str):
+    """Pydantic's lax mode reads ``0`` or ``"1700000000"`` as a Unix time; the schema says an ISO
+    string, so anything else is refused rather than silently turned into 1970."""
+    compiled = re.compile(pattern)
+
+    def check(v: Any) -> Any:
+        if isinstance(v, (date, datetime)) or (isinstance(v, str) and compiled.match(v)):
+            return v
+        raise ValueError(f"expected an ISO 8601 {what}")
+    return BeforeValidator(check)
+
+
+IsoDate = Annotated[date, _iso(r"\d{4}-\d{2}-\d{2}$", "date (YYYY-MM-DD)")]
+IsoDateTime = Annotated[datetime, _iso(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", "date-time")]
 
 
 class _In(BaseModel):
@@ -49,7 +66,7 @@ class TokenResponse(BaseModel):
 class LookupRequest(_In):
     forename: str = Field(min_length=1, max_length=100)
     surname: str = Field(min_length=1, max_length=100)
-    date_of_birth: date
+    date_of_birth: IsoDate
     postcode: str | None = Field(default=None, max_length=10)
     upn: str | None = Field(default=None, max_length=13)
     nhs_number: str | None = Field(default=None, max_length=12)
@@ -181,8 +198,8 @@ class ConsentCreate(_In):
     method: Literal["written", "verbal", "electronic"]
     evidence_ref: checked_text(200) = Field(
         description="Where the evidence is kept (a form, a case note); sealed at rest.")
-    given_on: date
-    expires_on: date | None = None
+    given_on: IsoDate
+    expires_on: IsoDate | None = None
 
 
 class ConsentRecorder(BaseModel):

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from linkage.files import private_dir
 from linkage.errors import StoreError
 from linkage.store.keys import load_or_create_key
 from linkage.store.schema import DB, all_ddl
@@ -47,9 +48,7 @@ class Store:
     def __init__(self, home: Path, key: str | None = None, memory_limit: str = "4GB",
                  threads: int | None = None, read_only: bool = False) -> None:
         self.home = Path(home)
-        if not self.home.exists():
-            self.home.mkdir(parents=True)
-            os.chmod(self.home, 0o700)  # keys, audit log and service state live here
+        private_dir(self.home)  # keys, audit log and service state live here
         key = key or os.environ.get("LINKAGE_DB_KEY") or load_or_create_key(self.home, "db.key")
         tmp = self._temp_directory()
         self._detached = False
@@ -76,6 +75,11 @@ class Store:
                 hint = "see the error above"
             raise StoreError(f"cannot open {path}: {hint}. ({text.splitlines()[0]})") from None
         if not read_only:
+            # DuckDB creates its files by the umask; its WAL, recreated after each checkpoint,
+            # relies on the process umask (files.py) and on the 0700 data directory.
+            for own in (self.home / DB_FILE, self.home / f"{DB_FILE}.wal"):
+                if own.exists():
+                    os.chmod(own, 0o600)
             for ddl in all_ddl():
                 con.execute(ddl)
 
@@ -86,8 +90,7 @@ class Store:
         server killed mid-spill (out of memory, SIGKILL) would otherwise never start again.
         Processes sharing the data directory (server workers) each get their own.
         """
-        root = self.home / "tmp"
-        root.mkdir(exist_ok=True)
+        root = private_dir(self.home / "tmp")
         for entry in root.iterdir():
             if entry.is_dir() and entry.name.isdigit() and (int(entry.name) == os.getpid()
                                                             or not _alive(int(entry.name))):

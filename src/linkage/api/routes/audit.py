@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from linkage.api.deps import CtxDep
 from linkage.service import audit as flow
-from linkage.service.schemas import AuditPage, AuditVerify
+from linkage.service.schemas import AuditPage, AuditVerify, IsoDateTime
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -22,7 +21,7 @@ def search(ctx: CtxDep,
            access_purpose: Annotated[str | None, Query(alias="purpose", max_length=40)] = None,
            decision: Annotated[Literal["allow", "deny", "not_found", "refused"] | None, Query()] = None,
            break_glass: bool | None = None,
-           since: datetime | None = None, until: datetime | None = None,
+           since: IsoDateTime | None = None, until: IsoDateTime | None = None,
            limit: Annotated[int, Query(ge=1, le=1000)] = 100,
            offset: Annotated[int, Query(ge=0)] = 0) -> AuditPage:
     return flow.search(ctx=ctx, child_id=child_id, client_id=client_id, agency=agency, purpose=access_purpose,

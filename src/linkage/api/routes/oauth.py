@@ -27,7 +27,8 @@ def _error(status: int, error: str, description: str) -> JSONResponse:
              responses={400: {"description": "unsupported grant"}, 401: {"description": "invalid client"},
                         429: {"description": "too many attempts, or locked out: see Retry-After"}})
 def token(request: Request, services: ServicesDep,
-          grant_type: Annotated[str, Form(max_length=40)],
+          grant_type: Annotated[str, Form(min_length=1, max_length=40,
+                                          json_schema_extra={"enum": ["client_credentials"]})],
           client_id: Annotated[str | None, Form(max_length=64)] = None,
           client_secret: Annotated[str | None, Form(max_length=128)] = None,
           authorization: Annotated[str | None, Header(max_length=512)] = None):
