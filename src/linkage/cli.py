@@ -1,9 +1,10 @@
-"""The ``linkage`` command: synth, ingest, link, export-ids, status and demo."""
+"""The ``linkage`` command: synth, ingest, link, export-ids, status, vacuum and demo."""
 
 from __future__ import annotations
 
-import csv
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
@@ -24,17 +25,52 @@ err = Console(stderr=True)
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default ./.linkage or $LINKAGE_HOME).")]
 
 
+def _settings():
+    """The settings, or a one-line ConfigError (e.g. LINKAGE_DB_KEY too short)."""
+    from pydantic import ValidationError
+
+    from linkage.config import settings_error
+    from linkage.errors import ConfigError
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        raise ConfigError(settings_error(exc)) from None
+
+
 def _store(home: Optional[Path]):
     from linkage.store import Store
 
-    s = get_settings()
-    return Store(data_dir(home), key=s.db_key.get_secret_value() if s.db_key else None,
-                 memory_limit=s.memory_limit, threads=s.threads)
+    s = _settings()
+    store = Store(data_dir(home), key=s.db_key.get_secret_value() if s.db_key else None,
+                  memory_limit=s.memory_limit, threads=s.threads)
+    if store.compacted:
+        before, after = store.compacted
+        err.print(f"the previous run did not finish; the database was compacted from {before:,} to {after:,} bytes")
+    return store
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+@contextmanager
+def _failures(home: Optional[Path] = None) -> Iterator[None]:
+    """Every expected failure as one line and exit 2: ours, DuckDB's and the OS's (disk full)."""
+    import duckdb
+
+    from linkage.store.db import DB_FILE, explain
+
+    try:
+        yield
+    except LinkageError as exc:
+        _fail(exc)
+    except (duckdb.Error, OSError) as exc:
+        why = explain(exc, data_dir(home) / DB_FILE)
+        _fail(LinkageError(why or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
 
 
 @app.command()
@@ -55,31 +91,51 @@ def ingest(file: Path,
            mapping: Annotated[Optional[Path], typer.Option(help="YAML column mapping")] = None,
            extract_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default today")] = None,
            table: Annotated[Optional[str], typer.Option(help="table to read from a DuckDB database file")] = None,
+           amend: Annotated[bool, typer.Option(
+               "--amend", help="Add or correct rows of the current extract (same record ids replace; "
+                               "new ids are added; nothing else changes).")] = False,
+           force: Annotated[bool, typer.Option(
+               "--force", help="Make this the current extract even if the safety catch refuses it "
+                               "(empty, mostly quarantined, or far smaller than the current one).")] = False,
            data_dir_: DataDir = None) -> None:
-    """Validate and store one extract; bad rows go to quarantine with their reasons."""
+    """Validate and store one extract; bad rows go to quarantine with their reasons.
+
+    A whole extract replaces the source's current one, unless it looks wrong; see --amend and --force.
+    """
     from linkage.connectors import ingest_file
     from linkage.validation import parse_date
 
-    try:
+    if amend and force:
+        _fail(LinkageError("--amend and --force do not go together: an amendment never replaces the extract"))
+    with _failures(data_dir_):
         when = parse_date(extract_date) if extract_date else None
         store = _store(data_dir_)
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} rows"),
-                      TimeElapsedColumn(), console=console, transient=True) as bar:
-            task = bar.add_task(f"reading {file.name}", total=None)
-            result = ingest_file(store, source, file, mapping, when, table,
-                                 progress=lambda n: bar.advance(task, n))
-        store.close()
-    except LinkageError as exc:
-        _fail(exc)
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                          TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                          console=console, transient=True) as bar:
+                task = bar.add_task(f"reading {file.name}", total=None)
+                result = ingest_file(store, source, file, mapping, when, table,
+                                     progress=lambda done, total: bar.update(task, completed=done, total=total),
+                                     amend=amend, force=force)
+        finally:
+            store.close()
     if result.already_ingested:
-        console.print(f"{file.name} was already ingested (same SHA-256); nothing changed.")
-    console.print(f"{result.source}: read {result.rows_read}, accepted {result.accepted}, "
-                  f"quarantined {result.quarantined}")
-    if result.problems_sample:
-        t = Table("row", "field", "reason", title="problems (first 20; all in quarantine)")
-        for line, field, reason in result.problems_sample:
-            t.add_row(str(line), field, reason)
-        console.print(t)
+        console.print(f"{file.name} was already ingested as {result.source} extract {result.extract_id} "
+                      f"(file {result.existing_file}, same SHA-256); nothing changed.")
+    kept = f" ({result.warned} with a field set aside)" if result.warned else ""
+    console.print(f"{result.source}: read {result.rows_read}, accepted {result.accepted}{kept}, "
+                  f"quarantined {result.quarantined}, blank rows skipped {result.blank}", highlight=False)
+    if result.amends is not None and not result.already_ingested:
+        console.print(f"amended extract {result.amends}: replaced {result.replaced} records, added "
+                      f"{result.accepted - result.replaced}; resolved {result.resolved} quarantine rows")
+    for title, rows in (("rows quarantined (first 20)", result.problems_sample),
+                        ("fields set aside, records kept (first 20)", result.warnings_sample)):
+        if rows:
+            t = Table("row", "field", "reason", title=title)
+            for line, field, reason in rows:
+                t.add_row(str(line), field, reason)
+            console.print(t)
 
 
 @app.command()
@@ -116,23 +172,38 @@ def link(full: Annotated[bool, typer.Option(help="Re-score every record, not jus
 @app.command("export-ids")
 def export_ids(out: Path, data_dir_: DataDir = None) -> None:
     """Write source, source_record_id and child_id for every current record."""
+    from linkage.csvout import write_csv
     from linkage.store.schema import t
 
-    try:
+    with _failures(data_dir_):
         store = _store(data_dir_)
         # Every accepted record, from current and superseded extracts alike.
         rows = store.rows(f"SELECT DISTINCT r.source, r.source_record_id, i.child_id FROM {t('records')} r "
                           f"LEFT JOIN {t('identity')} i USING (record_key) ORDER BY 1, 2")
         store.close()
-    except LinkageError as exc:
-        _fail(exc)
+        write_csv(out, ["source", "source_record_id", "child_id"], rows)
     unlinked = sum(1 for r in rows if r[2] is None)
-    with open(out, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["source", "source_record_id", "child_id"])
-        w.writerows(rows)
     console.print(f"wrote {len(rows)} records to {out}" + (f" ({unlinked} not yet linked: run `linkage link`)"
                                                           if unlinked else ""))
+
+
+@app.command()
+def vacuum(data_dir_: DataDir = None) -> None:
+    """Compact the database: rewrite it into a fresh encrypted file and swap it in atomically.
+
+    Runs that were killed or failed leave space in the file that DuckDB never returns; the next
+    ingest or link compacts automatically, and this does it on demand. Needs no other process using it.
+    """
+    with _failures(data_dir_):
+        store = _store(data_dir_)
+        try:
+            if store.compacted:
+                before, after = store.compacted
+            else:
+                before, after = store.vacuum()
+        finally:
+            store.close()
+    console.print(f"compacted {store.path}: {before:,} -> {after:,} bytes")
 
 
 @app.command()
@@ -199,6 +270,7 @@ def demo(children: int = 3000, seed: int = 42,
     """Synthesise, ingest, link, then score against the truth file."""
     from linkage.connectors import ingest_file
     from linkage.link import load_truth, load_twins, run_link, score_clusters
+    from linkage.link.run import export_model
     from linkage.store import Store
     from linkage.synth import synthesise
     from linkage.views import cme_children
@@ -218,6 +290,7 @@ def demo(children: int = 3000, seed: int = 42,
         console.print(f"ingested {source}: read {r.rows_read}, accepted {r.accepted}, quarantined {r.quarantined}")
     with console.status("linking"):
         result = run_link(store, get_settings().match_threshold, get_settings().review_lower)
+    model_path = export_model(store, home)
     predicted = dict(store.rows("SELECT record_key, child_id FROM store.identity"))
     scores = score_clusters(predicted, load_truth(extracts / "truth.csv"), load_twins(extracts / "twins.csv"))
     cme = cme_children(store, when)
@@ -234,7 +307,7 @@ def demo(children: int = 3000, seed: int = 42,
     t.add_row("known to an agency, on no school roll (age 5-15)", str(len(cme)))
     t.add_row("pairs queued for clerical review", str(result.review_pairs))
     console.print(t)
-    console.print(f"data directory: {home} (encrypted); extracts: {extracts}")
+    console.print(f"data directory: {home} (encrypted); model: {model_path}; extracts: {extracts}")
 
 
 clients_app = typer.Typer(no_args_is_help=True, help="Register the agencies' API clients.")
