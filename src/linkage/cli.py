@@ -17,8 +17,19 @@ from rich.table import Table
 from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Link children's records across agencies into one pseudonymous identifier.")
+class _App(typer.Typer):
+    """The command line; a failure no command caught (a damaged block met mid-query) is still one line."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            with _failures():
+                return super().__call__(*args, **kwargs)
+        except typer.Exit as exc:         # raised outside click's own handling
+            raise SystemExit(exc.exit_code) from None
+
+
+app = _App(no_args_is_help=True, add_completion=False,
+           help="Link children's records across agencies into one pseudonymous identifier.")
 console = Console()
 err = Console(stderr=True)
 
@@ -47,6 +58,9 @@ def _store(home: Optional[Path]):
     if store.compacted:
         before, after = store.compacted
         err.print(f"the previous run did not finish; the database was compacted from {before:,} to {after:,} bytes")
+    elif store.compact_failed:
+        err.print(f"the previous run did not finish, and compacting the database failed: {store.compact_failed}",
+                  markup=False, soft_wrap=True)
     return store
 
 
@@ -69,7 +83,7 @@ def _failures(home: Optional[Path] = None) -> Iterator[None]:
     except LinkageError as exc:
         _fail(exc)
     except (duckdb.Error, OSError) as exc:
-        why = explain(exc, data_dir(home) / DB_FILE)
+        why = explain(exc, data_dir(home) / DB_FILE if home else None)
         _fail(LinkageError(why or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
 
 

@@ -34,23 +34,23 @@ DB_FILE = "linkage.duckdb"
 UNCLEAN = "linkage.duckdb.unclean"     # a write transaction is (or was, if it never ended) in progress
 
 
-def explain(exc: BaseException, path: Path) -> str | None:
+def explain(exc: BaseException, path: Path | None = None) -> str | None:
     """One line saying what a DuckDB or OS failure means for the user, or None if unknown."""
     text = str(exc)
     low = text.lower()
-    first = text.splitlines()[0] if text else type(exc).__name__
+    first = " ".join(text.split()) if text else type(exc).__name__
+    db = f" ({path})" if path else ""
     if getattr(exc, "errno", None) == errno.ENOSPC or "no space left" in low:
-        return (f"the disk holding {path.parent} is full: free some space and run again; "
-                "nothing from this run was saved")
+        where = f"holding {path.parent} " if path else ""
+        return f"the disk {where}is full: free some space and run again; nothing from this run was saved"
     if "wrong encryption key" in low:
-        return (f"the database key does not open this database ({path}): check LINKAGE_DB_KEY "
-                "or keys/db.key")
+        return f"the database key does not open this database{db}: check LINKAGE_DB_KEY or keys/db.key"
     if "corrupt" in low or "checksum" in low or "aes tag" in low:
-        return (f"the database file {path} is corrupt (a damaged block: {first}); restore linkage.duckdb "
+        return (f"the database file{db} is corrupt (a damaged block: {first}); restore linkage.duckdb "
                 "from your last backup with its key, then re-ingest the extracts since and run `linkage link`")
     if "could not set lock" in low or "conflicting lock" in low:
-        return (f"another linkage process (a server, or a link run) is using this data directory "
-                f"({path.parent}); stop it or wait for it to finish")
+        return ("another linkage process (a server, or a link run) is using this data directory"
+                f"{db}; stop it or wait for it to finish")
     return None
 
 
@@ -105,6 +105,7 @@ class Store:
         tmp = self._temp_directory()
         self._detached = False
         self.compacted: tuple[int, int] | None = None   # (bytes before, after) when opening compacted
+        self.compact_failed: str | None = None
         self.connection = duckdb.connect(":memory:")
         con = self.connection
         con.execute(f"LOAD '{httpfs_extension_path()}'")
@@ -122,7 +123,10 @@ class Store:
             except duckdb.Error as exc:
                 raise self._store_error(exc) from None
             if (self.home / UNCLEAN).exists():
-                self.compacted = self.vacuum()
+                try:
+                    self.compacted = self.vacuum()
+                except StoreError as exc:       # e.g. too little space for the copy: carry on
+                    self.compact_failed = str(exc)
 
     def _store_error(self, exc: BaseException) -> StoreError:
         why = explain(exc, self.path)
