@@ -184,8 +184,8 @@ class Connector(ABC):
             person["la_child_id"] = p.text(col("la_child_id"), v.strip())
 
         events = self._events(raw, mapping, p)
-        if p.errors:
-            return p.errors
+        if p.errors:        # rejected: every problem, so the row is mended in one pass
+            return p.errors + p.warnings
         try:
             return ParsedRow(PersonRecord(**person), events, p.warnings)
         except ValidationError as exc:
