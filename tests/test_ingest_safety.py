@@ -315,3 +315,36 @@ def test_a_failed_run_is_compacted_on_the_next_open_and_by_vacuum(tmp_path):
     assert v.exit_code == 0 and "compacted" in v.output
     assert len(current(home)) == 50
     assert sorted(p.name for p in home.iterdir() if p.name.startswith("linkage")) == ["linkage.duckdb"]
+
+
+# --- as shipped -----------------------------------------------------------------------------
+
+def test_the_shipped_env_file_loads_as_is_and_matches_the_readme(monkeypatch):
+    import re
+
+    from conftest import REPO
+    from linkage.config import Settings
+
+    values = {}
+    for line in (REPO / "deploy" / "linkage.env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+            monkeypatch.setenv(key.strip(), value.strip())
+    s = Settings()
+    assert s.db_key is None
+    readme = (REPO / "README.md").read_text()
+    for name, value in (("MATCH_THRESHOLD", s.match_threshold), ("REVIEW_LOWER", s.review_lower),
+                        ("INGEST_MAX_QUARANTINED", s.ingest_max_quarantined),
+                        ("INGEST_MIN_RELATIVE_SIZE", s.ingest_min_relative_size)):
+        assert getattr(Settings.model_fields[name.lower()], "default") == value, name
+        assert re.search(rf"\*\*{value}\*\*\s*\n?\s*\(`LINKAGE_{name}`\)", readme), name
+    monkeypatch.setenv("LINKAGE_DB_KEY", "")
+    assert Settings().db_key is None
+
+
+@pytest.mark.e2e
+def test_make_demo_leaves_the_model_where_the_readme_says(tmp_path):
+    r = CliRunner().invoke(app, ["demo", "--children", "600", "--work-dir", str(tmp_path / "demo")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "demo" / "data" / "model.json").is_file()
