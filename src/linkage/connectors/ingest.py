@@ -252,29 +252,21 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
 
 def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -> tuple[int, int]:
     """Replace the current records with these ids; resolve their open quarantine rows."""
-    frame = pd.DataFrame({"source_record_id": ids})
     name = f"_amend_{eid}"
-    store.connection.register(name, frame)
+    store.connection.register(name, pd.DataFrame({"source_record_id": ids}))
+
+    def mark(table: str, assign: str, still_open: str, values: list) -> int:
+        return len(store.rows(
+            f"UPDATE {t(table)} SET {assign} WHERE {still_open} IS NULL AND extract_id IN "
+            f"(SELECT extract_id FROM {t('extracts')} WHERE source = ? AND superseded_by IS NULL AND extract_id <> ?) "
+            f"AND source_record_id IN (SELECT source_record_id FROM {name}) RETURNING 1", [*values, source, eid]))
+
     try:
-        current_extracts = (f"SELECT extract_id FROM {t('extracts')} WHERE source = ? AND superseded_by IS NULL "
-                            "AND extract_id <> ?")
-        replaced = store.scalar(
-            f"SELECT count(*) FROM {t('records')} WHERE replaced_by IS NULL AND extract_id IN ({current_extracts}) "
-            f"AND source_record_id IN (SELECT source_record_id FROM {name})", [source, eid])
-        store.execute(
-            f"UPDATE {t('records')} SET replaced_by = ? WHERE replaced_by IS NULL "
-            f"AND extract_id IN ({current_extracts}) AND source_record_id IN (SELECT source_record_id FROM {name})",
-            [eid, source, eid])
-        resolved = store.scalar(
-            f"SELECT count(*) FROM {t('quarantine')} WHERE resolved_at IS NULL AND extract_id IN ({current_extracts}) "
-            f"AND source_record_id IN (SELECT source_record_id FROM {name})", [source, eid])
-        store.execute(
-            f"UPDATE {t('quarantine')} SET resolved_at = ?, resolved_by_extract = ? WHERE resolved_at IS NULL "
-            f"AND extract_id IN ({current_extracts}) AND source_record_id IN (SELECT source_record_id FROM {name})",
-            [now, eid, source, eid])
+        replaced = mark("records", "replaced_by = ?", "replaced_by", [eid])
+        resolved = mark("quarantine", "resolved_at = ?, resolved_by_extract = ?", "resolved_at", [now, eid])
     finally:
         store.connection.unregister(name)
-    return int(replaced), int(resolved)
+    return replaced, resolved
 
 
 def _supersede(store: Store, source: str) -> int | None:
