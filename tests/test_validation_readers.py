@@ -134,3 +134,10 @@ def test_a_tab_delimiter_may_be_written_as_backslash_t(store, tmp_path):
     path.write_text("\n".join("\t".join(r) for r in rows) + "\n")
     r = ingest_file(store, "education", path, mapping, extract_date=EXTRACT_DATE)
     assert r.accepted == 1
+
+
+def test_a_file_with_another_delimiter_says_so_instead_of_missing_columns(store, tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_text(_education_csv().replace(",", ";"))
+    with pytest.raises(ConnectorError, match="looks delimited by ';'"):
+        ingest_file(store, "education", path, extract_date=EXTRACT_DATE)

@@ -272,7 +272,9 @@ def status(data_dir_: DataDir = None) -> None:
                       f"{r[5]} new ids, {r[6]} merges, {r[7]} splits")
     else:
         console.print("no linkage run yet: run `linkage link`")
-    q = store.scalar(f"SELECT count(DISTINCT (extract_id, line_no)) FROM {t('quarantine')}")
+    # Rows rejected and not since corrected; fields set aside (severity 'warning') are kept records.
+    q = store.scalar(f"SELECT count(DISTINCT (extract_id, line_no)) FROM {t('quarantine')} "
+                     "WHERE coalesce(severity, 'error') = 'error' AND resolved_at IS NULL")
     rq = store.scalar(f"SELECT count(*) FROM {t('review_queue')} WHERE status = 'open'")
     console.print(f"quarantine: {q} rows; clerical review queue: {rq} open pairs")
     store.close()

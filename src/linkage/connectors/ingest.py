@@ -83,6 +83,12 @@ def _connector(source: str):
 def _check_columns(columns: list[str], mapping: Mapping, file_name: str) -> list[str]:
     """Missing required columns stop the file; missing optional ones are reported."""
     missing_required = [c for c in mapping.required_columns() if c not in columns]
+    if missing_required and len(columns) == 1:
+        other = next((d for d in (";", "\t", "|", ",") if d != mapping.delimiter and d in columns[0]), None)
+        if other:
+            raise ConnectorError(
+                f"{file_name} has one column only: it looks delimited by {other!r}, not {mapping.delimiter!r}; "
+                f"set `delimiter: {other!r}` in the mapping (a copy of {Path(mapping.path).name})")
     if missing_required:
         raise ConnectorError(
             f"{file_name} lacks required columns {missing_required} "
