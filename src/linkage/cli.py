@@ -127,7 +127,7 @@ def ingest(file: Path,
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                           TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
-                          console=console, transient=True) as bar:
+                          console=console, transient=True, disable=not console.is_terminal) as bar:
                 task = bar.add_task(f"reading {file.name}", total=None)
                 result = ingest_file(store, source, file, mapping, when, table,
                                      progress=lambda done, total: bar.update(task, completed=done, total=total),
@@ -139,7 +139,8 @@ def ingest(file: Path,
                       f"(file {result.existing_file}, same SHA-256); nothing changed.")
     kept = f" ({result.warned} with a field set aside)" if result.warned else ""
     console.print(f"{result.source}: read {result.rows_read}, accepted {result.accepted}{kept}, "
-                  f"quarantined {result.quarantined}, blank rows skipped {result.blank}", highlight=False)
+                  f"quarantined {result.quarantined}, blank rows skipped {result.blank}", highlight=False,
+                  soft_wrap=True)
     if result.amends is not None and not result.already_ingested:
         console.print(f"amended extract {result.amends}: replaced {result.replaced} records, added "
                       f"{result.accepted - result.replaced}; resolved {result.resolved} quarantine rows")

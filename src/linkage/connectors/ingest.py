@@ -179,6 +179,8 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     quarantine: list[dict] = []
     seen: dict[str, int] = {}
     rows_read = quarantined = blank = warned = 0
+    if progress:
+        progress(0, extract.total)
     try:
         for line_no, raw in extract.rows:
             rows_read += 1
