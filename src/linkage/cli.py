@@ -1,9 +1,9 @@
-"""The ``linkage`` command: synth, ingest, link, export-ids, status and demo."""
+"""The ``linkage`` command: synth, ingest, link, export-ids, status, vacuum and demo."""
 
 from __future__ import annotations
 
-import csv
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -18,12 +18,24 @@ from linkage.cli_output import Format, FormatOption, emit, emit_json, make_conso
 from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
 from linkage.safetext import visible
-from linkage.files import private_opener, private_umask, write_private
+from linkage.files import private_umask, write_private
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Link children's records across agencies into one pseudonymous identifier.")
+class _App(typer.Typer):
+    """The command line; a failure no command caught (a damaged block met mid-query) is still one line."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            with _failures():
+                return super().__call__(*args, **kwargs)
+        except typer.Exit as exc:         # raised outside click's own handling
+            raise SystemExit(exc.exit_code) from None
+
+
+app = _App(no_args_is_help=True, add_completion=False,
+           help="Link children's records across agencies into one pseudonymous identifier.")
 console = make_console()          # terminal width, or unwrapped when piped
 err = make_console(stderr=True)
+
 
 @app.callback()
 def _private_files() -> None:
@@ -35,12 +47,32 @@ def _private_files() -> None:
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default ./.linkage or $LINKAGE_HOME).")]
 
 
+def _settings():
+    """The settings, or a one-line ConfigError (e.g. LINKAGE_DB_KEY too short)."""
+    from pydantic import ValidationError
+
+    from linkage.config import settings_error
+    from linkage.errors import ConfigError
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        raise ConfigError(settings_error(exc)) from None
+
+
 def _store(home: Optional[Path]):
     from linkage.store import Store
 
-    s = get_settings()
-    return Store(data_dir(home), key=s.db_key.get_secret_value() if s.db_key else None,
-                 memory_limit=s.memory_limit, threads=s.threads)
+    s = _settings()
+    store = Store(data_dir(home), key=s.db_key.get_secret_value() if s.db_key else None,
+                  memory_limit=s.memory_limit, threads=s.threads)
+    if store.compacted:
+        before, after = store.compacted
+        err.print(f"the previous run did not finish; the database was compacted from {before:,} to {after:,} bytes")
+    elif store.compact_failed:
+        err.print(f"the previous run did not finish, and compacting the database failed: {store.compact_failed}",
+                  markup=False, soft_wrap=True)
+    return store
 
 
 @contextmanager
@@ -57,6 +89,22 @@ def _fail(exc: Exception) -> None:
     # The message can carry what the user typed or a file held: shown as text, never as markup.
     err.print(Text.assemble(("error:", "bold red"), " ", visible(exc)))
     raise typer.Exit(2)
+
+
+@contextmanager
+def _failures(home: Optional[Path] = None) -> Iterator[None]:
+    """Every expected failure as one line and exit 2: ours, DuckDB's and the OS's (disk full)."""
+    import duckdb
+
+    from linkage.store.db import DB_FILE, explain
+
+    try:
+        yield
+    except LinkageError as exc:
+        _fail(exc)
+    except (duckdb.Error, OSError) as exc:
+        why = explain(exc, data_dir(home) / DB_FILE if home else None)
+        _fail(LinkageError(why or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
 
 
 @app.command()
@@ -77,31 +125,52 @@ def ingest(file: Path,
            mapping: Annotated[Optional[Path], typer.Option(help="YAML column mapping")] = None,
            extract_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default today")] = None,
            table: Annotated[Optional[str], typer.Option(help="table to read from a DuckDB database file")] = None,
+           amend: Annotated[bool, typer.Option(
+               "--amend", help="Add or correct rows of the current extract (same record ids replace; "
+                               "new ids are added; nothing else changes).")] = False,
+           force: Annotated[bool, typer.Option(
+               "--force", help="Make this the current extract even if the safety catch refuses it "
+                               "(empty, mostly quarantined, or far smaller than the current one).")] = False,
            data_dir_: DataDir = None) -> None:
-    """Validate and store one extract; bad rows go to quarantine with their reasons."""
+    """Validate and store one extract; bad rows go to quarantine with their reasons.
+
+    A whole extract replaces the source's current one, unless it looks wrong; see --amend and --force.
+    """
     from linkage.connectors import ingest_file
     from linkage.validation import parse_date
 
-    try:
+    if amend and force:
+        _fail(LinkageError("--amend and --force do not go together: an amendment never replaces the extract"))
+    with _failures(data_dir_):
         when = parse_date(extract_date) if extract_date else None
         store = _store(data_dir_)
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} rows"),
-                      TimeElapsedColumn(), console=console, transient=True) as bar:
-            task = bar.add_task(f"reading {file.name}", total=None)
-            result = ingest_file(store, source, file, mapping, when, table,
-                                 progress=lambda n: bar.advance(task, n))
-        store.close()
-    except LinkageError as exc:
-        _fail(exc)
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                          TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                          console=console, transient=True, disable=not console.is_terminal) as bar:
+                task = bar.add_task(f"reading {file.name}", total=None)
+                result = ingest_file(store, source, file, mapping, when, table,
+                                     progress=lambda done, total: bar.update(task, completed=done, total=total),
+                                     amend=amend, force=force)
+        finally:
+            store.close()
     if result.already_ingested:
-        console.print(f"{file.name} was already ingested (same SHA-256); nothing changed.")
-    console.print(f"{result.source}: read {result.rows_read}, accepted {result.accepted}, "
-                  f"quarantined {result.quarantined}")
-    if result.problems_sample:
-        t = Table("row", "field", "reason", title="problems (first 20; all in quarantine)")
-        for line, field, reason in result.problems_sample:
-            t.add_row(str(line), field, reason)
-        console.print(t)
+        console.print(f"{file.name} was already ingested as {result.source} extract {result.extract_id} "
+                      f"(file {result.existing_file}, same SHA-256); nothing changed.")
+    kept = f" ({result.warned} with a field set aside)" if result.warned else ""
+    console.print(f"{result.source}: read {result.rows_read}, accepted {result.accepted}{kept}, "
+                  f"quarantined {result.quarantined}, blank rows skipped {result.blank}", highlight=False,
+                  soft_wrap=True)
+    if result.amends is not None and not result.already_ingested:
+        console.print(f"amended extract {result.amends}: replaced {result.replaced} records, added "
+                      f"{result.accepted - result.replaced}; resolved {result.resolved} quarantine rows")
+    for title, rows in (("rows quarantined (first 20)", result.problems_sample),
+                        ("fields set aside, records kept (first 20)", result.warnings_sample)):
+        if rows:
+            t = Table("row", "field", "reason", title=title)
+            for line, field, reason in rows:
+                t.add_row(str(line), field, reason)
+            console.print(t)
 
 
 @app.command()
@@ -138,23 +207,38 @@ def link(full: Annotated[bool, typer.Option(help="Re-score every record, not jus
 @app.command("export-ids")
 def export_ids(out: Path, data_dir_: DataDir = None) -> None:
     """Write source, source_record_id and child_id for every current record."""
+    from linkage.safetext import write_private_csv
     from linkage.store.schema import t
 
-    try:
+    with _failures(data_dir_):
         store = _store(data_dir_)
         # Every accepted record, from current and superseded extracts alike.
         rows = store.rows(f"SELECT DISTINCT r.source, r.source_record_id, i.child_id FROM {t('records')} r "
                           f"LEFT JOIN {t('identity')} i USING (record_key) ORDER BY 1, 2")
         store.close()
-    except LinkageError as exc:
-        _fail(exc)
+        write_private_csv(out, ["source", "source_record_id", "child_id"], rows)
     unlinked = sum(1 for r in rows if r[2] is None)
-    with open(out, "w", newline="", encoding="utf-8", opener=private_opener) as fh:
-        w = csv.writer(fh)
-        w.writerow(["source", "source_record_id", "child_id"])
-        w.writerows(rows)
     console.print(f"wrote {len(rows)} records to {out}" + (f" ({unlinked} not yet linked: run `linkage link`)"
                                                           if unlinked else ""))
+
+
+@app.command()
+def vacuum(data_dir_: DataDir = None) -> None:
+    """Compact the database: rewrite it into a fresh encrypted file and swap it in atomically.
+
+    Runs that were killed or failed leave space in the file that DuckDB never returns; the next
+    ingest or link compacts automatically, and this does it on demand. Needs no other process using it.
+    """
+    with _failures(data_dir_):
+        store = _store(data_dir_)
+        try:
+            if store.compacted:
+                before, after = store.compacted
+            else:
+                before, after = store.vacuum()
+        finally:
+            store.close()
+    console.print(f"compacted {store.path}: {before:,} -> {after:,} bytes")
 
 
 @app.command()
@@ -220,6 +304,7 @@ def demo(children: int = 3000, seed: int = 42,
     """Synthesise, ingest, link, then score against the truth file."""
     from linkage.connectors import ingest_file
     from linkage.link import load_truth, load_twins, run_link, score_clusters
+    from linkage.link.run import export_model
     from linkage.store import Store
     from linkage.synth import synthesise
     from linkage.views import cme_children
@@ -239,6 +324,7 @@ def demo(children: int = 3000, seed: int = 42,
         console.print(f"ingested {source}: read {r.rows_read}, accepted {r.accepted}, quarantined {r.quarantined}")
     with console.status("linking"):
         result = run_link(store, get_settings().match_threshold, get_settings().review_lower)
+    model_path = export_model(store, home)
     predicted = dict(store.rows("SELECT record_key, child_id FROM store.identity"))
     scores = score_clusters(predicted, load_truth(extracts / "truth.csv"), load_twins(extracts / "twins.csv"))
     cme = cme_children(store, when)
@@ -255,7 +341,7 @@ def demo(children: int = 3000, seed: int = 42,
     t.add_row("known to an agency, on no school roll (age 5-15)", str(len(cme)))
     t.add_row("pairs queued for clerical review", str(result.review_pairs))
     console.print(t)
-    console.print(f"data directory: {home} (encrypted); extracts: {extracts}")
+    console.print(f"data directory: {home} (encrypted); model: {model_path}; extracts: {extracts}")
 
 
 orgs_app = typer.Typer(no_args_is_help=True, help="Register the organisations that may have API clients.")

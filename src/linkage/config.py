@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "settings_error"]
 
 
 class Settings(BaseSettings):
@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     # How long a confident lookup (or a CME listing) gives an organisation a reason to
     # open that child's full record.
     relationship_days: int = Field(default=30, ge=1, le=365)
+    # The extract safety catch: a whole extract becomes current only if no more than this
+    # share of its rows is quarantined, and it has at least this share of the accepted
+    # rows of the extract it replaces (`linkage ingest --force` overrides).
+    ingest_max_quarantined: float = Field(default=0.5, gt=0.0, le=1.0)
+    ingest_min_relative_size: float = Field(default=0.5, ge=0.0, le=1.0)
 
     # --- API -------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -111,12 +116,30 @@ class Settings(BaseSettings):
             raise ValueError("serving beyond loopback needs LINKAGE_ALLOW_REMOTE=true behind a TLS proxy")
         return self
 
+    @field_validator("db_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        """``LINKAGE_DB_KEY=`` (as in an env file shipped blank) means no key, not an empty one."""
+        return None if isinstance(v, str) and not v.strip() else v
+
     @field_validator("db_key")
     @classmethod
     def _strong_key(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and len(v.get_secret_value()) < 32:
             raise ValueError("LINKAGE_DB_KEY must be at least 32 characters")
         return v
+
+
+def settings_error(exc: Exception) -> str:
+    """A settings ValidationError as one line: ``LINKAGE_DB_KEY: must be at least 32 characters``."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc).splitlines()[0]
+    parts = []
+    for e in errors():
+        where = ", ".join(f"LINKAGE_{str(p).upper()}" for p in e.get("loc", ()) if isinstance(p, str))
+        parts.append(f"{where + ': ' if where else ''}{e['msg'].removeprefix('Value error, ')}")
+    return "invalid settings: " + "; ".join(parts)
 
 
 @lru_cache
