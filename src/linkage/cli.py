@@ -90,25 +90,33 @@ def link(full: Annotated[bool, typer.Option(help="Re-score every record, not jus
          data_dir_: DataDir = None) -> None:
     """Train (if no model yet), predict, cluster and keep child identifiers stable."""
     from linkage.link import run_link
-    from linkage.link.run import export_model, import_model
+    from linkage.link.run import STAGES, export_model, import_model
 
     s = get_settings()
     try:
         store = _store(data_dir_)
         if model is not None:
             import_model(store, model)
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as bar:
-            task = bar.add_task("linking", total=5)
-            result = run_link(store, threshold or s.match_threshold, s.review_lower, full, retrain,
-                              step=lambda d: bar.update(task, description=d, advance=1))
+        with Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[stage]}[/] {task.description}"), BarColumn(),
+                      TextColumn("stage {task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
+                      console=console, transient=not console.is_terminal) as bar:
+            task = bar.add_task("", total=len(STAGES), stage="linking")
+
+            def step(stage: str, detail: str) -> None:
+                bar.update(task, completed=STAGES.index(stage), stage=stage, description=detail)
+
+            result = run_link(store, threshold or s.match_threshold, s.review_lower, full, retrain, step=step)
+            bar.update(task, completed=len(STAGES), stage="done", description="")
         model = export_model(store, store.home)
         store.close()
     except LinkageError as exc:
         _fail(exc)
     console.print(f"run {result.run_id} ({result.mode}): {result.records} records -> {result.children} children; "
                   f"scored {result.scored_records}; new ids {result.new_ids}, merges {result.merges}, "
-                  f"splits {result.splits}; {result.review_pairs} pairs for clerical review")
+                  f"splits {result.splits}; {result.review_pairs} pairs for clerical review"
+                  + (f"; {result.decisions_honoured} review decisions honoured" if result.decisions_honoured else ""))
+    if result.labels_used:
+        console.print(f"m probabilities estimated from {result.labels_used} reviewer-confirmed matches")
     if result.trained:
         console.print(f"model trained and saved to {model}")
 
