@@ -15,6 +15,7 @@ records apart (the safe way to be wrong) and is queued again to be confirmed.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,12 +23,16 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from linkage.errors import LinkageError
+from linkage.connectors.ingest import CURRENT_RECORDS_SQL
+from linkage.errors import LinkageError, NotFound
+from linkage.model import PersonRecord
+from linkage.store import Store
+from linkage.store.schema import t
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
 
-__all__ = ["DECISIONS", "Constraints", "Decision", "ReviewDecisions", "build_queue", "constraints", "pair_id",
-           "priority", "undecided"]
+__all__ = ["DECISIONS", "Constraints", "Decision", "ReviewDecisions", "ReviewView", "build_queue", "child_records",
+           "constraints", "current_records", "model_features", "pair_id", "priority", "split_out", "undecided"]
 
 DECISIONS = ("match", "not_match", "unsure")
 STALE_REASON = "decided {decision} on {day}, but a record has changed since: confirm"
@@ -237,3 +242,149 @@ def build_queue(band: pd.DataFrame, edges: pd.DataFrame, cons: Constraints, refu
     frame["priority"] = priority(frame["match_probability"], frame["cluster_size"])
     return frame[["pair_id", "record_key_l", "record_key_r", "match_probability", "match_weight", "reason",
                   "cluster_size", "priority"]].reset_index(drop=True)
+
+
+# -- reading the queue and the records behind it ---------------------------------------------------
+
+DISPLAY_FIELDS = tuple(name for name in PersonRecord.model_fields if name != "source")
+
+
+def _in_list(keys: Iterable[str]) -> str:
+    quoted = ", ".join("'" + k.replace("'", "''") + "'" for k in sorted(set(keys)))
+    return f"({quoted})" if quoted else "(NULL)"
+
+
+def current_records(store: Store, keys: Iterable[str]) -> pd.DataFrame:
+    """The current (not superseded) records with these keys, every field the sources gave."""
+    cols = ", ".join(f"r.{c}" for c in DISPLAY_FIELDS)
+    return store.df(f"SELECT r.record_key, r.source, {cols} FROM ({CURRENT_RECORDS_SQL}) r "
+                    f"WHERE r.record_key IN {_in_list(keys)} ORDER BY r.record_key")
+
+
+def model_features(store: Store, keys: Iterable[str]) -> tuple[dict[str, dict], dict[str, str]]:
+    """The records' rows as the model sees them (Splink's input), built in the store's memory,
+    and that input's column types."""
+    from linkage.link.engine import INPUT, LinkEngine
+
+    LinkEngine(store, f"SELECT * FROM ({CURRENT_RECORDS_SQL}) WHERE record_key IN {_in_list(keys)}")
+    types = {name: typ for name, typ, *_ in store.rows(f"DESCRIBE memory.{INPUT}")}
+    frame = store.df(f"SELECT * FROM memory.{INPUT}")
+    return {row["unique_id"]: row for row in frame.to_dict("records")}, types
+
+
+@dataclass
+class ReviewView:
+    """The open queue with the records behind it, read once from the store.
+
+    The API server loads it at start-up, before it lets go of the store file; the command line
+    loads it per command. Decisions are read live from the log, so a pair decided since the last
+    run leaves the listing at once.
+    """
+
+    queue: pd.DataFrame              # review_queue rows
+    records: dict[str, dict]         # record key -> its fields
+    content: dict[str, str]          # record key -> content hash at the last run
+    features: dict[str, dict]        # record key -> Splink input row
+    types: dict[str, str]            # Splink input column -> DuckDB type
+    tf: pd.DataFrame
+    model_json: str | None
+
+    @classmethod
+    def load(cls, store: Store, features: bool = True) -> ReviewView:
+        queue = store.df(f"SELECT pair_id, record_key_l, record_key_r, match_probability, match_weight, reason, "
+                         f"coalesce(cluster_size, 2) AS cluster_size, coalesce(priority, 0) AS priority, "
+                         f"coalesce(first_run, run_id) AS first_run FROM {t('review_queue')} "
+                         "WHERE status = 'open' AND pair_id IS NOT NULL")
+        keys = set(queue["record_key_l"]) | set(queue["record_key_r"])
+        records = {r["record_key"]: r for r in current_records(store, keys).to_dict("records")}
+        content = dict(store.rows(f"SELECT record_key, content_sha FROM {t('linked_records')} "
+                                  f"WHERE record_key IN {_in_list(keys)}"))
+        model = store.rows(f"SELECT settings_json FROM {t('model')} ORDER BY created_at DESC LIMIT 1")
+        tf = store.df(f"SELECT column_name, value, tf FROM {t('term_frequencies')}")
+        feats, types = model_features(store, keys) if features and keys else ({}, {})
+        return cls(queue, records, content, feats, types, tf, model[0][0] if model else None)
+
+    def open_pairs(self, latest: dict[str, Decision], reason: str | None = None, min_p: float = 0.0,
+                   max_p: float = 1.0, order: str = "priority") -> pd.DataFrame:
+        """Pairs still to decide (an "unsure" stays), filtered by reason (a substring) and band."""
+        settled = constraints(latest, self.content).settled
+        q = self.queue[~self.queue["pair_id"].isin(settled)]
+        q = q[(q["match_probability"] >= min_p) & (q["match_probability"] <= max_p)]
+        if reason:
+            q = q[q["reason"].str.contains(reason, case=False, regex=False)]
+        q = q.assign(last_decision=[latest[p].decision if p in latest else "" for p in q["pair_id"]])
+        if order not in ("priority", "match_weight", "match_probability", "first_run"):
+            raise LinkageError("order by one of: priority, match_weight, match_probability, first_run")
+        return q.sort_values([order, "pair_id"], ascending=[order == "first_run", True]).reset_index(drop=True)
+
+    def pair(self, pid: str) -> dict:
+        found = self.queue[self.queue["pair_id"] == pid]
+        if found.empty:
+            raise NotFound(f"no pair {pid} in the review queue (run `linkage review list`)")
+        return found.iloc[0].to_dict()
+
+    def side_by_side(self, pid: str) -> list[tuple[str, str, str, bool]]:
+        """(field, left value, right value, differs) for every field of the two records."""
+        p = self.pair(pid)
+        left, right = self.records.get(p["record_key_l"], {}), self.records.get(p["record_key_r"], {})
+        out = []
+        for name in ("record_key", "source", *DISPLAY_FIELDS):
+            a, b = _show(left.get(name)), _show(right.get(name))
+            out.append((name, a, b, a != b))
+        return out
+
+    def explain(self, pid: str, chart: bool = False):
+        from linkage.link.explain import explain_pair
+
+        p = self.pair(pid)
+        left, right = self.features.get(p["record_key_l"]), self.features.get(p["record_key_r"])
+        if self.model_json is None or left is None or right is None:
+            raise LinkageError("cannot explain this pair: no saved model, or a record is no longer current")
+        return explain_pair(self.model_json, left, right, self.types, self.tf, chart)
+
+    def decide(self, decisions: ReviewDecisions, pid: str, decision: str, *, reviewer: str, note: str,
+               channel: str, client_id: str | None = None) -> Decision:
+        p = self.pair(pid)
+        a, b = p["record_key_l"], p["record_key_r"]
+        weight = None if pd.isna(p["match_weight"]) else float(p["match_weight"])
+        return decisions.add([(a, b, self.content.get(a), self.content.get(b), float(p["match_probability"]),
+                               weight)], decision=decision, reviewer=reviewer, note=note, channel=channel,
+                             client_id=client_id)[0]
+
+
+def _show(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return ""
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return str(value)
+
+
+def child_records(store: Store, child_id: str) -> tuple[str, pd.DataFrame]:
+    """(the identifier now standing for ``child_id``, every current record of that child)."""
+    alias = dict(store.rows(f"SELECT child_id, alias_of FROM {t('child_ids')} WHERE alias_of IS NOT NULL"))
+    seen, cur = set(), child_id
+    while cur in alias and cur not in seen:
+        seen.add(cur)
+        cur = alias[cur]
+    keys = [r[0] for r in store.rows(f"SELECT record_key FROM {t('identity')} WHERE child_id = ?", [cur])]
+    if not keys:
+        raise NotFound(f"no child {child_id}")
+    return cur, current_records(store, keys)
+
+
+def split_out(store: Store, decisions: ReviewDecisions, child_id: str, record_key: str, *, reviewer: str,
+              note: str, channel: str, client_id: str | None = None) -> list[Decision]:
+    """"Split this record out": a not-a-match between ``record_key`` and each other record of the child."""
+    current, members = child_records(store, child_id)
+    keys = list(members["record_key"])
+    if record_key not in keys:
+        raise NotFound(f"record {record_key} is not part of child {current}")
+    if len(keys) == 1:
+        raise LinkageError(f"{record_key} is the only record of {current}: nothing to split it from")
+    content = dict(store.rows(f"SELECT record_key, content_sha FROM {t('linked_records')} "
+                              f"WHERE record_key IN {_in_list(keys)}"))
+    return decisions.add([(record_key, k, content.get(record_key), content.get(k), None, None)
+                          for k in keys if k != record_key],
+                         decision="not_match", kind="split", child_id=current, reviewer=reviewer, note=note,
+                         channel=channel, client_id=client_id)
