@@ -397,7 +397,7 @@ def _emit(rows: list[dict], fmt: str, title: str = "") -> None:
         table = Table(title=title, expand=False)
         for name in rows[0] if rows else ["(none)"]:   # the last column gives way when the terminal is narrow
             last = name == list(rows[0])[-1] if rows else True
-            table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=None if last else max(
+            table.add_column(name, no_wrap=True, overflow="ellipsis", width=None if last else max(
                 len(name), *(len("" if r[name] is None else str(r[name])) for r in rows)))
         for r in rows:
             table.add_row(*("" if v is None else str(v) for v in r.values()))
