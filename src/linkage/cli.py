@@ -395,10 +395,12 @@ def _emit(rows: list[dict], fmt: str, title: str = "") -> None:
         w.writerows(rows)
     elif fmt == "table":
         table = Table(title=title, expand=False)
-        for name in rows[0] if rows else ["(none)"]:   # the last column gives way when the terminal is narrow
-            last = name == list(rows[0])[-1] if rows else True
-            table.add_column(name, no_wrap=True, overflow="ellipsis", width=None if last else max(
-                len(name), *(len("" if r[name] is None else str(r[name])) for r in rows)))
+        names = list(rows[0]) if rows else ["(none)"]
+        widths = {n: max(len(n), *(len("" if r[n] is None else str(r[n])) for r in rows)) for n in names[:-1]}
+        room = max(12, console.width - sum(widths.values()) - 3 * len(names) - 1)
+        for name in names:   # the last column gives way when the terminal is narrow
+            table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=widths.get(name),
+                             max_width=widths.get(name, room))
         for r in rows:
             table.add_row(*("" if v is None else str(v) for v in r.values()))
         console.print(table)
