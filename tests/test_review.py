@@ -170,3 +170,53 @@ def test_changed_record_requeues_a_matched_pair(reviewed, tmp_path, synth_month1
     cli("link", "--data-dir", str(home))
     requeued = {p["id"]: p for p in queue(home)}
     assert m["id"] in requeued and "changed since" in requeued[m["id"]]["reason"]
+
+
+def test_api_data_manager_lists_shows_and_decides(reviewed):
+    """The LA data manager through the real server; the next CLI link honours the API's decision."""
+    import httpx
+
+    from apiserver import Server
+    from registry import register
+
+    home = reviewed["home"]
+    manager = register(home, "Northshire data team", "la_education", "data_manager", org="Northshire Education")
+    officer = register(home, "Northshire CME", "la_education", "cme_officer", org="Northshire Education")
+    server = Server(home)
+    try:
+        def headers(who):
+            client, secret = who
+            r = httpx.post(server.url + "/oauth/token", data={"grant_type": "client_credentials"},
+                           auth=(client.client_id, secret))
+            assert r.status_code == 200, r.text
+            return {"Authorization": f"Bearer {r.json()['access_token']}", "X-Purpose": "data_management"}
+
+        mine = headers(manager)
+        assert httpx.get(server.url + "/v1/review", headers=headers(officer)).status_code == 403
+        page = httpx.get(server.url + "/v1/review", params={"page_size": 200}, headers=mine)
+        assert page.status_code == 200, page.text
+        pairs = page.json()["pairs"]
+        assert page.json()["total"] == len(queue(home)) and pairs
+        pid = pairs[0]["id"]
+        detail = httpx.get(f"{server.url}/v1/review/{pid}", headers=mine).json()
+        assert {f["field"] for f in detail["fields"]} >= {"forename", "date_of_birth", "nhs_number"}
+        assert detail["waterfall"][-1]["comparison"] == "Final score"
+        assert abs(detail["waterfall"][-1]["match_weight"] - detail["match_weight"]) < 1e-6
+        bad = httpx.post(f"{server.url}/v1/review/{pid}/decision", json={"decision": "yes", "reviewer": "B"},
+                         headers=mine)
+        assert bad.status_code == 422
+        made = httpx.post(f"{server.url}/v1/review/{pid}/decision",
+                          json={"decision": "not_match", "reviewer": "Bea Manager", "note": "twins"}, headers=mine)
+        assert made.status_code == 201, made.text
+        after = httpx.get(server.url + "/v1/review", params={"page_size": 200}, headers=mine).json()
+        assert pid not in {p["id"] for p in after["pairs"]}, "a decided pair leaves the listing at once"
+    finally:
+        server.stop()
+    entries = [e["entry"] for e in AuditLog(home).entries()]
+    assert any(e["action"] == "review.decide" and e["pair_id"] == pid and e["person"] == "Bea Manager"
+               for e in entries)
+    assert any(e["action"] == "manage_data" and e["decision"] == "deny" for e in entries)
+    cli("link", "--data-dir", str(home))
+    ids = exported(home, home.parent / "ids_api.csv")
+    assert ids[detail["record_key_l"]] != ids[detail["record_key_r"]]
+    assert pid not in {p["id"] for p in queue(home)}

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from linkage import __version__
-from linkage.api.routes import audit, children, cme, consents, lookup, oauth
+from linkage.api.routes import audit, children, cme, consents, lookup, oauth, review
 from linkage.config import Settings, get_settings
 from linkage.errors import Conflict, Forbidden, LinkageError, NotFound, TooManyRequests
 from linkage.service import Services
@@ -113,7 +113,7 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
     def healthz() -> dict:
         return {"status": "ok"}
 
-    for module in (oauth, lookup, children, cme, consents, audit):
+    for module in (oauth, lookup, children, cme, consents, audit, review):
         app.include_router(module.router)
     return app
 

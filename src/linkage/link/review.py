@@ -290,6 +290,12 @@ class ReviewView:
     model_json: str | None
 
     @classmethod
+    def empty(cls) -> ReviewView:
+        queue = pd.DataFrame(columns=["pair_id", "record_key_l", "record_key_r", "match_probability", "match_weight",
+                                      "reason", "cluster_size", "priority", "first_run"])
+        return cls(queue, {}, {}, {}, {}, pd.DataFrame(columns=["column_name", "value", "tf"]), None)
+
+    @classmethod
     def load(cls, store: Store, features: bool = True) -> ReviewView:
         queue = store.df(f"SELECT pair_id, record_key_l, record_key_r, match_probability, match_weight, reason, "
                          f"coalesce(cluster_size, 2) AS cluster_size, coalesce(priority, 0) AS priority, "

@@ -7,6 +7,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from linkage.access.clients import ClientRegistry
 from linkage.access.pseudonyms import Pseudonyms
 from linkage.access.tokens import TokenService
@@ -15,6 +17,7 @@ from linkage.audit.breakglass import BreakGlassReviews
 from linkage.config import Settings
 from linkage.consent import ConsentRegister
 from linkage.link.lookup import LookupIndex
+from linkage.link.review import ReviewDecisions, ReviewView
 from linkage.link.run import resolve_aliases
 from linkage.policy import PolicyEngine
 from linkage.store import Store
@@ -41,6 +44,8 @@ class Services:
     aliases: dict[str, str]
     children: frozenset[str]      # every linked child, so a missing one costs no query
     break_glass: BreakGlassReviews
+    review: ReviewView            # the open review queue and its records, as the last run left them
+    decisions: ReviewDecisions    # the review decisions log (service state), read live
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
@@ -61,6 +66,10 @@ class Services:
         materialise(store.connection)
         children = frozenset(r[0] for r in store.rows("SELECT child_id FROM memory.serve_child"))
         aliases = resolve_aliases(store)
+        try:
+            review = ReviewView.load(store)
+        except duckdb.Error:      # a store last written before the queue kept ids: nothing to review yet
+            review = ReviewView.empty()
         # Everything a request reads is in memory now: letting go of the file lets next
         # month's `linkage ingest` and `linkage link` run while this keeps serving.
         store.detach()
@@ -69,7 +78,7 @@ class Services:
         return cls(home, settings, store, state, ClientRegistry(state), TokenService(home, settings), policy,
                    ConsentRegister(state, policy.categories), Pseudonyms(home, state),
                    AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children,
-                   BreakGlassReviews(state, Sealer(home)))
+                   BreakGlassReviews(state, Sealer(home)), review, ReviewDecisions(state, Sealer(home)))
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""
