@@ -220,3 +220,28 @@ def test_api_data_manager_lists_shows_and_decides(reviewed):
     ids = exported(home, home.parent / "ids_api.csv")
     assert ids[detail["record_key_l"]] != ids[detail["record_key_r"]]
     assert pid not in {p["id"] for p in queue(home)}
+
+
+def test_quality_from_decisions_and_retrain_with_labels(reviewed, synth_month1):
+    home = reviewed["home"]
+    q = json.loads(cli("quality", "--format", "json", "--data-dir", str(home)))[0]
+    assert q["labels"] >= 3 and q["matches"] >= 1
+    assert q["tp"] + q["fn"] == q["matches"] and q["fp"] + q["tn"] == q["not matches"]
+    low = json.loads(cli("quality", "--format", "json", "--threshold", "0.000001", "--data-dir", str(home)))[0]
+    assert low["recall"] == 1.0 and low["fn"] == 0
+    # Enough confirmed matches: a retrain estimates m from them.
+    from linkage.link.run import MIN_LABELS, open_decisions
+
+    truth = load_truth(synth_month1 / "truth.csv")
+    ids = exported(home, home.parent / "ids_labels.csv")
+    by_person: dict[str, list[str]] = {}
+    for key, person in sorted(truth.items()):
+        if key in ids:
+            by_person.setdefault(person, []).append(key)
+    pairs = [(keys[0], keys[1], None, None, None, None) for keys in by_person.values() if len(keys) > 1]
+    open_decisions(home).add(pairs[:MIN_LABELS], decision="match", reviewer="Label Maker", channel="cli")
+    out = cli("link", "--retrain", "--data-dir", str(home))
+    import re
+
+    used = re.search(r"m probabilities estimated from (\d+) reviewer-confirmed matches", out)
+    assert used and int(used.group(1)) >= MIN_LABELS

@@ -546,6 +546,40 @@ def review_split(child_id: str, record_key: str,
                   "the next `linkage link` honours it")
 
 
+quality_app = typer.Typer(help="How good the linkage is, judged by the reviewers' decisions.")
+app.add_typer(quality_app, name="quality")
+
+
+@quality_app.callback(invoke_without_command=True)
+def quality(ctx: typer.Context,
+            threshold: Annotated[Optional[float], typer.Option(help="Match probability to judge at.")] = None,
+            fmt: Format = "table", data_dir_: DataDir = None) -> None:
+    """Precision and recall estimated from review decisions (Splink's accuracy_analysis_from_labels_table).
+
+    The decisions sample the borderline pairs the queue offered, so these figures describe the model
+    where it is least sure, not all pairs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from linkage.link.quality import label_quality
+    from linkage.link.run import open_decisions
+
+    try:
+        store = _store(data_dir_)
+        try:
+            with console.status("scoring the labelled pairs"):
+                q = label_quality(store, open_decisions(store.home), threshold or get_settings().match_threshold)
+        finally:
+            store.close()
+    except LinkageError as exc:
+        _fail(exc)
+    rows = [{"labels": q.labels, "matches": q.positives, "not matches": q.negatives, "threshold": q.threshold,
+             "precision": round(q.precision, 4), "recall": round(q.recall, 4), "f1": round(q.f1, 4),
+             "tp": q.tp, "fp": q.fp, "fn": q.fn, "tn": q.tn}]
+    if fmt == "table":
+        rows = [{"measure": k, "value": v} for k, v in rows[0].items()]
+    _emit(rows, fmt, "linkage quality from review decisions")
+
+
 def main() -> None:  # pragma: no cover
     app()
 
