@@ -14,16 +14,10 @@ from linkage.cli import app
 from linkage.link import load_truth
 from linkage.link.cluster import constrained_clusters
 from linkage.link.review import Decision, constraints, pair_id
-from test_pipeline_e2e import exported, ingest_all
+from test_pipeline_e2e import cli, exported, ingest_all
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()
-
-
-def cli(*args: str) -> str:
-    result = runner.invoke(app, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def queue(home) -> list[dict]:
@@ -245,3 +239,23 @@ def test_quality_from_decisions_and_retrain_with_labels(reviewed, synth_month1):
 
     used = re.search(r"m probabilities estimated from (\d+) reviewer-confirmed matches", out)
     assert used and int(used.group(1)) >= MIN_LABELS
+
+
+def test_twins_each_matched_to_their_own_records_are_not_queued():
+    import pandas as pd
+
+    from linkage.link.review import undecided
+
+    band = pd.DataFrame({"unique_id_l": ["ella_school"], "unique_id_r": ["bella_gp"], "match_weight": [2.0]})
+    linked = pd.DataFrame({"unique_id_l": ["ella_school", "bella_school"], "unique_id_r": ["ella_gp", "bella_gp"],
+                           "match_weight": [20.0, 18.0]})
+    clusters = {"ella_school": "E", "ella_gp": "E", "bella_school": "B", "bella_gp": "B"}
+    ids = {"ella_gp": {"nhs": "9434765919"}, "bella_gp": {"nhs": "9434765927"}}
+    assert not undecided(band, clusters, linked, ids).iloc[0], "each twin has a better partner: settled"
+    # Bella's GP record alone: nothing better for it, so a reviewer should look.
+    alone = {**clusters, "bella_gp": "G"}
+    assert undecided(band, alone, linked[linked["unique_id_l"] == "ella_school"], ids).iloc[0]
+    # No identifier tells the two children apart: they might be one child split in two.
+    assert undecided(band, clusters, linked, {}).iloc[0]
+    # A weaker link inside a child than to the other side: still queued.
+    assert undecided(band.assign(match_weight=25.0), clusters, linked, ids).iloc[0]

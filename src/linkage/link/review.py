@@ -269,6 +269,8 @@ def model_features(store: Store, keys: Iterable[str]) -> tuple[dict[str, dict], 
     LinkEngine(store, f"SELECT * FROM ({CURRENT_RECORDS_SQL}) WHERE record_key IN {_in_list(keys)}")
     types = {name: typ for name, typ, *_ in store.rows(f"DESCRIBE memory.{INPUT}")}
     frame = store.df(f"SELECT * FROM memory.{INPUT}")
+    for name in (INPUT, "link_hash", "name_keys"):   # working copies: a server's memory is precious
+        store.execute(f"DROP TABLE IF EXISTS memory.{name}")
     return {row["unique_id"]: row for row in frame.to_dict("records")}, types
 
 
@@ -368,11 +370,9 @@ def _show(value: object) -> str:
 
 def child_records(store: Store, child_id: str) -> tuple[str, pd.DataFrame]:
     """(the identifier now standing for ``child_id``, every current record of that child)."""
-    alias = dict(store.rows(f"SELECT child_id, alias_of FROM {t('child_ids')} WHERE alias_of IS NOT NULL"))
-    seen, cur = set(), child_id
-    while cur in alias and cur not in seen:
-        seen.add(cur)
-        cur = alias[cur]
+    from linkage.link.run import resolve_aliases   # run builds on this module
+
+    cur = resolve_aliases(store).get(child_id, child_id)
     keys = [r[0] for r in store.rows(f"SELECT record_key FROM {t('identity')} WHERE child_id = ?", [cur])]
     if not keys:
         raise NotFound(f"no child {child_id}")

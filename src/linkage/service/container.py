@@ -60,16 +60,16 @@ class Services:
         state = ServiceState(home)
         policy = PolicyEngine(policy_dir)
         try:
+            review = ReviewView.load(store)
+        except duckdb.Error:      # a store last written before the queue kept ids: nothing to review yet
+            review = ReviewView.empty()
+        try:
             lookup = LookupIndex(store)
         except LookupError:
             lookup = None
         materialise(store.connection)
         children = frozenset(r[0] for r in store.rows("SELECT child_id FROM memory.serve_child"))
         aliases = resolve_aliases(store)
-        try:
-            review = ReviewView.load(store)
-        except duckdb.Error:      # a store last written before the queue kept ids: nothing to review yet
-            review = ReviewView.empty()
         # Everything a request reads is in memory now: letting go of the file lets next
         # month's `linkage ingest` and `linkage link` run while this keeps serving.
         store.detach()
