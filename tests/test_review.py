@@ -187,6 +187,9 @@ def test_api_data_manager_lists_shows_and_decides(reviewed):
 
         mine = headers(manager)
         assert httpx.get(server.url + "/v1/review", headers=headers(officer)).status_code == 403
+        assert httpx.get(server.url + "/v1/review", headers={**mine, "X-Purpose": "cme"}).status_code == 403
+        assert httpx.get(server.url + "/v1/review/rv-0000000000000000", headers=mine).status_code == 404
+        assert httpx.get(server.url + "/v1/review/1%27%20OR%201=1", headers=mine).status_code == 422
         page = httpx.get(server.url + "/v1/review", params={"page_size": 200}, headers=mine)
         assert page.status_code == 200, page.text
         pairs = page.json()["pairs"]
