@@ -7,6 +7,11 @@ record, both twins land in one cluster. Here edges are joined strongest first
 must stay apart into one cluster: a guarded pair (the twin signature), or two
 clusters holding different NHS numbers, or different UPNs (after following
 UPN history). One child has one of each. Refused joins go to clerical review.
+
+A reviewer's decisions come first: ``must_link`` pairs ("match") are joined
+before any model edge, overriding the twin guard and identifier checks (the
+reviewer has seen both records), but never a reviewer's ``never_link`` ("not a
+match", "split this record out"), which also binds every model edge.
 """
 
 from __future__ import annotations
@@ -19,23 +24,23 @@ __all__ = ["constrained_clusters"]
 def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, float]],
                          cannot_link: Iterable[tuple[str, str]] = (),
                          identifiers: dict[str, dict[str, str]] | None = None,
+                         must_link: Iterable[tuple[str, str]] = (),
+                         never_link: Iterable[tuple[str, str]] = (),
                          ) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """(record -> cluster id, refused edges).
+    """(record -> cluster id, refused edges and refused must-links).
 
     ``edges`` are (left, right, match_weight) at or above the threshold;
     ``identifiers`` maps a record to its unique identifiers by kind, e.g.
-    ``{"nhs": "9434765919", "upn": "B801200005001"}``.
+    ``{"nhs": "9434765919", "upn": "B801200005001"}``; ``cannot_link`` are the
+    model's guarded pairs, ``must_link`` and ``never_link`` a reviewer's decisions.
     """
     parent: dict[str, str] = {n: n for n in nodes}
     held: dict[str, dict[str, set[str]]] = {
         n: {kind: {v} for kind, v in ids.items() if v} for n, ids in (identifiers or {}).items() if n in parent}
     members: dict[str, list[str]] = {n: [n] for n in parent}
-    apart: dict[str, set[str]] = {}
-    for a, b in cannot_link:
-        if a in parent and b in parent:
-            apart.setdefault(a, set()).add(b)
-            apart.setdefault(b, set()).add(a)
-    forbidden: dict[str, set[str]] = {n: set(apart[n]) for n in apart}   # root -> nodes it must avoid
+    never_link = list(never_link)
+    forbidden = _apart([*cannot_link, *never_link], parent)   # root -> nodes it must avoid
+    never = _apart(never_link, parent)                         # the reviewer's part of it
 
     def find(x: str) -> str:
         root = x
@@ -45,25 +50,47 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
             parent[x], x = root, parent[x]
         return root
 
+    def separated(ra: str, rb: str, by: dict[str, set[str]]) -> bool:
+        return any(find(x) == rb for x in by.get(ra, ())) or any(find(x) == ra for x in by.get(rb, ()))
+
+    def join(ra: str, rb: str) -> None:
+        if len(members[ra]) < len(members[rb]):
+            ra, rb = rb, ra
+        parent[rb] = ra
+        members[ra].extend(members.pop(rb))
+        for by in (forbidden, never):
+            if rb in by:
+                by[ra] = by.get(ra, set()) | by.pop(rb)
+        if rb in held:
+            ha, hb = held.get(ra, {}), held.pop(rb)
+            held[ra] = {k: ha.get(k, set()) | hb.get(k, set()) for k in ha.keys() | hb.keys()}
+
     refused: list[tuple[str, str]] = []
+    for left, right in sorted((a, b) for a, b in must_link if a in parent and b in parent):
+        ra, rb = find(left), find(right)
+        if ra == rb:
+            continue
+        if separated(ra, rb, never):
+            refused.append((left, right))
+            continue
+        join(ra, rb)
     for left, right, _ in sorted(edges, key=lambda e: (-e[2], e[0], e[1])):
         ra, rb = find(left), find(right)
         if ra == rb:
             continue
-        fa, fb = forbidden.get(ra, set()), forbidden.get(rb, set())
         ha, hb = held.get(ra, {}), held.get(rb, {})
-        if (any(find(x) == rb for x in fa) or any(find(x) == ra for x in fb)
+        if (separated(ra, rb, forbidden)
                 or any(kind in hb and values.isdisjoint(hb[kind]) for kind, values in ha.items())):
             refused.append((left, right))
             continue
-        if len(members[ra]) < len(members[rb]):
-            ra, rb, fa, fb, ha, hb = rb, ra, fb, fa, hb, ha
-        parent[rb] = ra
-        members[ra].extend(members.pop(rb))
-        if fb:
-            forbidden[ra] = fa | fb
-            forbidden.pop(rb, None)
-        if hb:
-            held[ra] = {k: ha.get(k, set()) | hb.get(k, set()) for k in ha.keys() | hb.keys()}
-            held.pop(rb, None)
+        join(ra, rb)
     return {n: find(n) for n in parent}, refused
+
+
+def _apart(pairs: Iterable[tuple[str, str]], nodes: dict[str, str]) -> dict[str, set[str]]:
+    apart: dict[str, set[str]] = {}
+    for a, b in pairs:
+        if a in nodes and b in nodes:
+            apart.setdefault(a, set()).add(b)
+            apart.setdefault(b, set()).add(a)
+    return apart

@@ -83,7 +83,10 @@ class LinkEngine:
         return self._linker
 
     # -- training ------------------------------------------------------------
-    def train(self, max_pairs: float = 2e6) -> str:
+    def train(self, max_pairs: float = 2e6, labels: list[tuple[str, str]] | None = None) -> str:
+        """Unsupervised training; ``labels`` (pairs a reviewer confirmed as one child), when given,
+        then re-estimate each comparison's m probabilities from those pairs (Splink's
+        ``estimate_m_from_pairwise_labels``), keeping u from random sampling."""
         linker = self.linker()
         t = linker.training
         try:
@@ -99,7 +102,24 @@ class LinkEngine:
             # No shared identifiers to anchor on (e.g. a single source so far).
             for rule in spec.FALLBACK_SESSIONS:
                 self._em(rule)
+        if labels:
+            self.linker().training.estimate_m_from_pairwise_labels(self.labels_table(labels))
         return json.dumps(self.linker().misc.save_model_to_json(), sort_keys=True)
+
+    def labels_table(self, pairs: list[tuple[str, str]], scores: list[float] | None = None):
+        """Register pairs of current records as a Splink labels table."""
+        known = set(self.nodes())
+        rows = [(a, b, s) for (a, b), s in zip(pairs, scores or [1.0] * len(pairs)) if a in known and b in known]
+        frame = pd.DataFrame({
+            "source_dataset_l": [a.split(":", 1)[0] for a, _, _ in rows], "unique_id_l": [a for a, _, _ in rows],
+            "source_dataset_r": [b.split(":", 1)[0] for _, b, _ in rows], "unique_id_r": [b for _, b, _ in rows],
+            "clerical_match_score": [s for _, _, s in rows]})
+        self.con.register("_labels_df", frame)
+        try:
+            labels = self._register("SELECT * FROM _labels_df", "review_labels")
+        finally:
+            self.con.unregister("_labels_df")
+        return self.linker().table_management.register_labels_table(labels)
 
     def _em(self, rule) -> bool:
         """One EM session; on no pairs, or EM collapsing (no matches), the model is restored."""
@@ -141,6 +161,14 @@ class LinkEngine:
         between = self._edges(inf.predict_between([new], [old], threshold_match_probability=lower,
                                                   warning_mode="never"))
         return pd.concat([within, between], ignore_index=True)
+
+    def term_frequencies(self) -> pd.DataFrame:
+        """Splink's term frequency tables, so a single pair can later be scored as it was here."""
+        frames = []
+        for col in TF_COLUMNS:
+            tf = self.linker().table_management.compute_tf_table(col).as_pandas_dataframe()
+            frames.append(pd.DataFrame({"column_name": col, "value": tf[col].astype(str), "tf": tf[f"tf_{col}"]}))
+        return pd.concat(frames, ignore_index=True)
 
     def _edges(self, pred) -> pd.DataFrame:
         sql = twin_guard_sql(f"(SELECT {_PRED_COLS} FROM {pred.physical_name})", f"memory.{INPUT}")

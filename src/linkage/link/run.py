@@ -20,12 +20,20 @@ from linkage.identity import assign_ids
 from linkage.link.engine import LinkEngine
 from linkage.link.cluster import constrained_clusters
 from linkage.link.guards import GUARD_REASON
-
-REFUSED_REASON = "not linked: would put two different NHS numbers, UPNs or twins in one child"
+from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
 from linkage.store import Store
 from linkage.store.schema import t
+from linkage.store.sealed import Sealer
+from linkage.store.state import ServiceState
 
-__all__ = ["MIN_TRAINING_RECORDS", "RunResult", "import_model", "run_link", "resolve_aliases"]
+__all__ = ["MIN_LABELS", "MIN_TRAINING_RECORDS", "STAGES", "RunResult", "import_model", "open_decisions",
+           "run_link", "resolve_aliases"]
+
+REFUSED_REASON = "not linked: would put two different NHS numbers, UPNs or twins in one child"
+# A run's stages, in order; ``step(stage, detail)`` is called once as each begins.
+STAGES = ("preparing records", "training", "scoring", "clustering", "review queue", "saving")
+# Fewer reviewer-confirmed matches than this are too few to estimate m probabilities from.
+MIN_LABELS = 50
 
 # Below this, unsupervised estimates (random-pair u values above all) are noise.
 MIN_TRAINING_RECORDS = 500
@@ -43,6 +51,8 @@ class RunResult:
     review_pairs: int
     scored_records: int
     trained: bool
+    decisions_honoured: int = 0
+    labels_used: int = 0
 
 
 def _now() -> datetime:
@@ -67,15 +77,25 @@ def _load_model(store: Store) -> tuple[str | None, str | None]:
     return (row[0][0], row[0][1]) if row else (None, None)
 
 
+def open_decisions(home: Path) -> ReviewDecisions:
+    """The clerical review decisions log of the data directory ``home``."""
+    return ReviewDecisions(ServiceState(home), Sealer(home))
+
+
 def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: bool = False,
-             retrain: bool = False, step: Callable[[str], None] = lambda s: None) -> RunResult:
+             retrain: bool = False, step: Callable[[str, str], None] = lambda stage, detail: None,
+             decisions: ReviewDecisions | None = None) -> RunResult:
+    """``decisions``: the clerical review log to honour (default: the one in ``store.home``)."""
     if not lower < threshold:
         raise LinkageError("the review band's lower bound must be below the match threshold")
-    step("preparing records")
+    step(STAGES[0], "")
     engine = LinkEngine(store, CURRENT_RECORDS_SQL)
     n = engine.count()
     if n == 0:
         raise LinkageError("no records to link: ingest an extract first")
+    step(STAGES[0], f"{n} records")
+    decisions = decisions or open_decisions(store.home)
+    latest = decisions.latest()
 
     model_json, model_sha = (None, None) if retrain else _load_model(store)
     trained = model_json is None
@@ -83,10 +103,16 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
         raise LinkageError(
             f"only {n} records: too few to train a model without labels (needs {MIN_TRAINING_RECORDS}). "
             "Ingest more, or load a model trained elsewhere with `linkage link --model model.json`.")
+    labels = 0
     if trained:
-        step("training the model (unsupervised)")
-        model_json = engine.train()
+        positives = [(d.record_key_l, d.record_key_r) for d in latest.values() if d.decision == "match"]
+        labels = len(positives) if len(positives) >= MIN_LABELS else 0
+        step(STAGES[1], f"unsupervised on {n} records" + (f", m from {labels} reviewer-confirmed matches"
+                                                           if labels else ""))
+        model_json = engine.train(labels=positives if labels else None)
         model_sha = hashlib.sha256(model_json.encode()).hexdigest()
+    else:
+        step(STAGES[1], "skipped: using the saved model")
     engine.linker(model_json)
 
     last = store.rows(f"SELECT model_sha256 FROM {t('runs')} WHERE finished_at IS NOT NULL "
@@ -98,7 +124,7 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
         merged = hashes.merge(prev_hash, on="record_key", how="left", suffixes=("", "_prev"))
         changed = merged.loc[merged["content_sha"] != merged["content_sha_prev"], "record_key"].tolist()
         unchanged = set(hashes["record_key"]) - set(changed)
-        step(f"scoring {len(changed)} new or changed records against {len(unchanged)}")
+        step(STAGES[2], f"{len(changed)} new or changed records against {len(unchanged)}")
         old_edges = store.df(f"SELECT record_key_l AS unique_id_l, record_key_r AS unique_id_r, "
                              f"match_probability, match_weight, guarded FROM {t('link_edges')}")
         keep = old_edges["unique_id_l"].isin(unchanged) & old_edges["unique_id_r"].isin(unchanged)
@@ -107,25 +133,31 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
         edges = pd.concat(parts, ignore_index=True) if parts else old_edges[keep]
         scored = len(changed)
     else:
-        step(f"scoring all {n} records")
+        step(STAGES[2], f"all {n} records")
         edges = engine.predict_full(lower)
         scored = n
 
-    step("clustering")
     edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
     linkable = edges[(edges["match_probability"] >= threshold) & ~edges["guarded"]]
+    content = dict(zip(hashes["record_key"], hashes["content_sha"]))
+    cons = constraints(latest, content)
+    step(STAGES[3], f"{len(linkable)} links, {len(cons.must_link)} reviewer matches, "
+                    f"{len(cons.cannot_link)} reviewer not-matches")
+    identifiers = engine.identifiers()
     cluster_of, refused = constrained_clusters(
         engine.nodes(),
         zip(linkable["unique_id_l"], linkable["unique_id_r"], linkable["match_weight"]),
         zip(edges.loc[edges["guarded"], "unique_id_l"], edges.loc[edges["guarded"], "unique_id_r"]),
-        engine.identifiers())
+        identifiers, must_link=cons.must_link, never_link=cons.cannot_link)
+    must = set(cons.must_link)
+    refused_must = [p for p in refused if p in must]
+    refused = [p for p in refused if p not in must]
     aliases = resolve_aliases(store)
     previous = {k: aliases.get(c, c) for k, c in store.rows(
         f"SELECT record_key, child_id FROM {t('identity')}")}
     order = dict(store.rows(f"SELECT child_id, created_run FROM {t('child_ids')}"))
     assignment = assign_ids(cluster_of, previous, order)
 
-    step("saving")
     refused_set = set(refused)
     uncertain = (edges["match_probability"] >= lower) & (edges["match_probability"] < threshold)
     guarded = edges["guarded"] & (edges["match_probability"] >= threshold)
@@ -136,6 +168,11 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     reason[edges["guarded"]] = GUARD_REASON
     in_band = uncertain | guarded | was_refused
     band = edges[in_band].assign(reason=reason[in_band]).drop(columns="guarded")
+    band = band[undecided(band, cluster_of, linkable, identifiers)]
+    queue = build_queue(band, edges, cons, refused_must, cluster_of)
+    step(STAGES[4], f"{len(queue)} pairs open ({len(cons.settled)} settled by a reviewer)")
+    tf = engine.term_frequencies()
+    step(STAGES[5], f"{len(cluster_of)} records")
     with store.transaction():
         run_id = store.next_id(t("runs"), "run_id")
         now = _now()
@@ -147,13 +184,14 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
             "unique_id_l": "record_key_l", "unique_id_r": "record_key_r"}).assign(run_id=run_id))
         store.execute(f"DELETE FROM {t('linked_records')}")
         store.insert_df(t("linked_records"), hashes.assign(run_id=run_id))
-        store.execute(f"DELETE FROM {t('review_queue')} WHERE status = 'open'")
-        decided = store.df(f"SELECT record_key_l, record_key_r FROM {t('review_queue')}")
-        queue = band.rename(columns={"unique_id_l": "record_key_l", "unique_id_r": "record_key_r"})
-        if not decided.empty:
-            queue = queue.merge(decided, how="left", indicator=True)
-            queue = queue[queue["_merge"] == "left_only"].drop(columns="_merge")
-        store.insert_df(t("review_queue"), queue.assign(run_id=run_id, status="open"))
+        # Open pairs keep their id and the run they were first queued in.
+        first = dict(store.rows(f"SELECT pair_id, min(coalesce(first_run, run_id)) FROM {t('review_queue')} "
+                                "WHERE pair_id IS NOT NULL GROUP BY pair_id"))
+        store.execute(f"DELETE FROM {t('review_queue')}")
+        store.insert_df(t("review_queue"), queue.assign(
+            run_id=run_id, status="open", first_run=[first.get(p, run_id) for p in queue["pair_id"]]))
+        store.execute(f"DELETE FROM {t('term_frequencies')}")
+        store.insert_df(t("term_frequencies"), tf)
         if assignment.minted:
             store.insert_df(t("child_ids"), pd.DataFrame(
                 {"child_id": assignment.minted, "status": "active", "created_run": run_id}))
@@ -177,7 +215,7 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
              len(assignment.minted), assignment.merges, assignment.splits, len(queue), threshold, model_sha])
     return RunResult(run_id, "incremental" if incremental else "full", n, children,
                      len(assignment.minted), assignment.merges, assignment.splits, len(queue),
-                     scored, trained)
+                     scored, trained, len(cons.must_link) + len(cons.cannot_link), labels)
 
 
 def import_model(store: Store, path: Path) -> str:

@@ -7,6 +7,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from linkage.access.clients import ClientRegistry
 from linkage.access.orgs import OrgRegistry
 from linkage.access.ratelimit import RateLimiter
@@ -19,6 +21,7 @@ from linkage.audit.signer import signer_from_settings
 from linkage.config import Settings
 from linkage.consent import ConsentRegister
 from linkage.link.lookup import LookupIndex
+from linkage.link.review import ReviewDecisions, ReviewView
 from linkage.link.run import resolve_aliases
 from linkage.policy import PolicyEngine
 from linkage.store import Store
@@ -50,6 +53,8 @@ class Services:
     token_limits: tuple[RateLimiter, RateLimiter]     # POST /oauth/token: per client id, per address
     relationships: Relationships     # who has a reason to open which child's full record
     lookup_limiter: RateLimiter      # per client: lookups cannot be mined
+    review: ReviewView            # the open review queue and its records, as the last run left them
+    decisions: ReviewDecisions    # the review decisions log (service state), read live
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
@@ -63,6 +68,10 @@ class Services:
                       read_only=True)
         state = ServiceState(home)
         policy = PolicyEngine(policy_dir)
+        try:
+            review = ReviewView.load(store)
+        except duckdb.Error:      # a store last written before the queue kept ids: nothing to review yet
+            review = ReviewView.empty()
         try:
             lookup = LookupIndex(store)
         except LookupError:
@@ -90,7 +99,8 @@ class Services:
                    AuditLog(home, settings.audit_checkpoint_every, signer_from_settings(home, settings),
                             settings.audit_checkpoint_seconds), lookup, aliases, children,
                    BreakGlassReviews(state, sealer), token_limits, Relationships(state, settings.relationship_days),
-                   RateLimiter(settings.lookup_per_minute, settings.lookup_burst, "lookups"))
+                   RateLimiter(settings.lookup_per_minute, settings.lookup_burst, "lookups"), review,
+                   ReviewDecisions(state, sealer))
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""

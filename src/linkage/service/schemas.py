@@ -295,3 +295,72 @@ class IdentityChanges(BaseModel):
     since: str
     up_to_run: int | None = Field(description="The last linkage run included; pass it as `since` next time.")
     changes: list[IdentityChange]
+
+
+class ReviewPair(BaseModel):
+    """One open pair in the clerical review queue."""
+    id: str
+    record_key_l: str
+    record_key_r: str
+    match_probability: float
+    match_weight: float | None
+    priority: float = Field(description="Expected benefit of deciding: (1 - 2|p - 0.5|) x records affected.")
+    records_affected: int
+    reason: str
+    first_run: int
+    last_decision: str = ""
+
+
+class ReviewPage(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    pairs: list[ReviewPair]
+
+
+class ReviewField(BaseModel):
+    field: str
+    left: str
+    right: str
+    differs: bool
+
+
+class ReviewStep(BaseModel):
+    """One step of Splink's waterfall: a comparison's level and its part of the match weight."""
+    comparison: str
+    level: str
+    bayes_factor: float
+    match_weight: float
+    cumulative: float
+
+
+class ReviewDecisionPublic(BaseModel):
+    decision_id: int
+    pair_id: str
+    decision: Literal["match", "not_match", "unsure"]
+    reviewer: str
+    note: str
+    channel: str
+    decided_at: str
+
+
+class ReviewPairDetail(ReviewPair):
+    fields: list[ReviewField]
+    waterfall: list[ReviewStep]
+    decisions: list[ReviewDecisionPublic]
+
+
+class ReviewDecisionCreate(_In):
+    decision: Literal["match", "not_match", "unsure"]
+    reviewer: str = Field(min_length=1, max_length=100, description="The member of staff deciding.")
+    note: str = Field(default="", max_length=1000)
+
+    @field_validator("reviewer")
+    @classmethod
+    def _reviewer(cls, v: str) -> str:
+        return _text(v)
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, v: str) -> str:
+        return _text(v, 1000) if v else v

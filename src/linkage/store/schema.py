@@ -80,10 +80,21 @@ _FIXED = [
   record_key_l VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL,
   match_probability DOUBLE NOT NULL, match_weight DOUBLE, guarded BOOLEAN NOT NULL DEFAULT false,
   run_id BIGINT NOT NULL)""",
+    # The open clerical review queue, rebuilt each run with stable ids (review.pair_id); decisions
+    # are not here but in the service state's append-only review_decisions log.
     """CREATE TABLE IF NOT EXISTS store.review_queue (
   record_key_l VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL, match_probability DOUBLE NOT NULL,
   match_weight DOUBLE, reason VARCHAR NOT NULL, run_id BIGINT NOT NULL, status VARCHAR NOT NULL DEFAULT 'open',
-  decided_by VARCHAR, decided_at TIMESTAMP)""",
+  decided_by VARCHAR, decided_at TIMESTAMP, pair_id VARCHAR, first_run BIGINT, cluster_size BIGINT,
+  priority DOUBLE)""",
+    # Stores made before the queue kept ids.
+    "ALTER TABLE store.review_queue ADD COLUMN IF NOT EXISTS pair_id VARCHAR",
+    "ALTER TABLE store.review_queue ADD COLUMN IF NOT EXISTS first_run BIGINT",
+    "ALTER TABLE store.review_queue ADD COLUMN IF NOT EXISTS cluster_size BIGINT",
+    "ALTER TABLE store.review_queue ADD COLUMN IF NOT EXISTS priority DOUBLE",
+    # Splink's term frequencies at the last run, so one pair can be explained without all records.
+    """CREATE TABLE IF NOT EXISTS store.term_frequencies (
+  column_name VARCHAR NOT NULL, value VARCHAR NOT NULL, tf DOUBLE NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS store.child_ids (
   child_id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, alias_of VARCHAR,
   created_run BIGINT NOT NULL, retired_run BIGINT)""",

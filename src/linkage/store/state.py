@@ -2,7 +2,8 @@
 
 SQLite in WAL mode lets ``linkage clients add`` and the running server share it.
 It holds no names, dates of birth or addresses: only pseudonymous identifiers,
-hashes of secrets, and consent decisions.
+hashes of secrets, consent decisions, and clerical review decisions (record keys,
+an append-only log; free-text notes sealed).
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ CREATE TABLE IF NOT EXISTS break_glass (
   at TEXT, reviewed_by TEXT, reviewed_at TEXT);
 CREATE TABLE IF NOT EXISTS pseudonyms (
   org_id TEXT NOT NULL, pseudonym TEXT NOT NULL, child_id TEXT NOT NULL, PRIMARY KEY (org_id, pseudonym));
+CREATE TABLE IF NOT EXISTS review_decisions (
+  decision_id INTEGER PRIMARY KEY AUTOINCREMENT, pair_id TEXT NOT NULL, record_key_l TEXT NOT NULL,
+  record_key_r TEXT NOT NULL, content_sha_l TEXT, content_sha_r TEXT, decision TEXT NOT NULL, kind TEXT NOT NULL,
+  child_id TEXT, match_probability REAL, match_weight REAL, reviewer TEXT NOT NULL, note TEXT NOT NULL,
+  channel TEXT NOT NULL, client_id TEXT, decided_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS review_decisions_pair ON review_decisions(pair_id);
+CREATE TRIGGER IF NOT EXISTS review_decisions_no_update BEFORE UPDATE ON review_decisions
+  BEGIN SELECT RAISE(ABORT, 'review decisions are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS review_decisions_no_delete BEFORE DELETE ON review_decisions
+  BEGIN SELECT RAISE(ABORT, 'review decisions are append-only'); END;
 """
 
 # Tables from before organisations were registered: their clients named their own agency and

@@ -1,0 +1,396 @@
+"""Clerical review: stable pair ids, the append-only decisions log, and what decisions mean to a run.
+
+Decisions live in the service state (SQLite), not in the linked store: the API server holds the
+store read-only and detached, and a decision made at the command line or through the API must
+land in the one log that the next ``linkage link`` reads. Rows are never updated or deleted
+(triggers refuse it); the latest decision on a pair is the one that counts. Notes are free text
+and may name people, so they are sealed like the break-glass justifications.
+
+A decision binds while both records are as the reviewer saw them (the content hash of the
+fields the model compares): "match" is a must-link, "not a match" a cannot-link. When either
+record changes, a "match" stops binding and the pair is queued again; a "not a match" keeps the
+records apart (the safe way to be wrong) and is queued again to be confirmed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from linkage.connectors.ingest import CURRENT_RECORDS_SQL
+from linkage.errors import LinkageError, NotFound
+from linkage.model import PersonRecord
+from linkage.store import Store
+from linkage.store.schema import t
+from linkage.store.sealed import Sealer
+from linkage.store.state import ServiceState
+
+__all__ = ["DECISIONS", "Constraints", "Decision", "ReviewDecisions", "ReviewView", "build_queue", "child_records",
+           "constraints", "current_records", "model_features", "pair_id", "priority", "split_out", "undecided"]
+
+DECISIONS = ("match", "not_match", "unsure")
+STALE_REASON = "decided {decision} on {day}, but a record has changed since: confirm"
+CONFLICT_REASON = "decisions conflict: a reviewer's match joins records another decision keeps apart"
+_COLS = ("decision_id, pair_id, record_key_l, record_key_r, content_sha_l, content_sha_r, decision, kind, "
+         "child_id, match_probability, match_weight, reviewer, note, channel, client_id, decided_at")
+
+
+def pair_id(a: str, b: str) -> str:
+    """A pair's id, the same every run: derived from the two record keys, in either order."""
+    left, right = sorted((a, b))
+    return "rv-" + hashlib.sha256(f"{left}\x1f{right}".encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision_id: int
+    pair_id: str
+    record_key_l: str
+    record_key_r: str
+    content_sha_l: str | None
+    content_sha_r: str | None
+    decision: str              # match | not_match | unsure
+    kind: str                  # pair | split
+    child_id: str | None       # the child reviewed, for a split
+    match_probability: float | None
+    match_weight: float | None
+    reviewer: str
+    note: str
+    channel: str               # cli | api
+    client_id: str | None
+    decided_at: str
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+class ReviewDecisions:
+    """The decisions log, one row per decision, in the service state."""
+
+    def __init__(self, state: ServiceState, sealer: Sealer) -> None:
+        self.state = state
+        self.sealer = sealer
+
+    def add(self, pairs: Iterable[tuple[str, str, str | None, str | None, float | None, float | None]], *,
+            decision: str, reviewer: str, note: str = "", channel: str, kind: str = "pair",
+            child_id: str | None = None, client_id: str | None = None) -> list[Decision]:
+        """Append one decision per (key, key, sha, sha, probability, weight), all or none."""
+        if decision not in DECISIONS:
+            raise LinkageError(f"a decision is one of {', '.join(DECISIONS)}")
+        if not reviewer.strip():
+            raise LinkageError("a decision needs the reviewer's name")
+        con = self.state.connection()
+        out = []
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for a, b, sha_a, sha_b, prob, weight in pairs:
+                if a == b:
+                    raise LinkageError("a pair needs two different records")
+                (left, sha_l), (right, sha_r) = sorted(((a, sha_a), (b, sha_b)))
+                pid, at = pair_id(left, right), _now()
+                sealed = self.sealer.seal(note, f"review:{pid}:{at}") if note else ""
+                cur = con.execute(
+                    f"INSERT INTO review_decisions ({_COLS.split(', ', 1)[1]}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (pid, left, right, sha_l, sha_r, decision, kind, child_id, prob, weight, reviewer.strip(),
+                     sealed, channel, client_id, at))
+                out.append(Decision(cur.lastrowid, pid, left, right, sha_l, sha_r, decision, kind, child_id,
+                                    prob, weight, reviewer.strip(), note, channel, client_id, at))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return out
+
+    def _rows(self, where: str = "", params: tuple = ()) -> list[Decision]:
+        rows = self.state.execute(f"SELECT {_COLS} FROM review_decisions {where} ORDER BY decision_id",
+                                  params).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            if d["note"]:
+                d["note"] = self.sealer.open(d["note"], f"review:{d['pair_id']}:{d['decided_at']}")
+            out.append(Decision(**d))
+        return out
+
+    def all(self) -> list[Decision]:
+        return self._rows()
+
+    def history(self, pid: str) -> list[Decision]:
+        return self._rows("WHERE pair_id = ?", (pid,))
+
+    def latest(self) -> dict[str, Decision]:
+        """The decision that counts for each pair: its latest."""
+        return {d.pair_id: d for d in self._rows()}
+
+
+@dataclass
+class Constraints:
+    """What the decisions mean for this run, given each record's current content hash."""
+
+    must_link: list[tuple[str, str]] = field(default_factory=list)
+    cannot_link: list[tuple[str, str]] = field(default_factory=list)
+    settled: set[str] = field(default_factory=set)            # pair ids never to queue again
+    stale: dict[str, Decision] = field(default_factory=dict)  # pair id -> decision made on other content
+    unsure: dict[str, Decision] = field(default_factory=dict)
+
+
+def constraints(latest: dict[str, Decision], content: dict[str, str]) -> Constraints:
+    c = Constraints()
+    for pid, d in latest.items():
+        left, right = d.record_key_l, d.record_key_r
+        if left not in content or right not in content:
+            continue            # a record no longer current: nothing to link
+        if d.decision == "unsure":
+            c.unsure[pid] = d
+            continue
+        changed = content[left] != d.content_sha_l or content[right] != d.content_sha_r
+        if d.decision == "not_match":
+            c.cannot_link.append((left, right))
+        elif not changed:
+            c.must_link.append((left, right))
+        if changed:
+            c.stale[pid] = d
+        else:
+            c.settled.add(pid)
+    return c
+
+
+def undecided(band: pd.DataFrame, cluster_of: dict[str, str], linked: pd.DataFrame,
+              identifiers: dict[str, dict[str, str | None]]) -> pd.Series:
+    """True for band pairs a reviewer could usefully decide.
+
+    A pair is not queued when its two records sit in different children that could never be one
+    (they hold different NHS numbers or UPNs), and each record has a stronger link inside its own
+    child than to the other: twins Ella and Bella, each matched exactly to her own records.
+    """
+    best: dict[str, float] = defaultdict(lambda: float("-inf"))
+    for left, right, weight in zip(linked["unique_id_l"], linked["unique_id_r"], linked["match_weight"]):
+        if cluster_of.get(left) == cluster_of.get(right):
+            best[left] = max(best[left], weight)
+            best[right] = max(best[right], weight)
+    held: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for key, ids in identifiers.items():
+        for kind, value in ids.items():
+            if value and key in cluster_of:
+                held[cluster_of[key]][kind].add(value)
+
+    def keep(left: str, right: str, weight: float) -> bool:
+        cl, cr = cluster_of.get(left), cluster_of.get(right)
+        if cl is None or cr is None or cl == cr:
+            return True
+        if not (best[left] > weight and best[right] > weight):
+            return True
+        hl, hr = held.get(cl, {}), held.get(cr, {})
+        return not any(kind in hr and values.isdisjoint(hr[kind]) for kind, values in hl.items())
+
+    weights = band["match_weight"].fillna(float("-inf"))
+    return pd.Series([keep(a, b, w) for a, b, w in zip(band["unique_id_l"], band["unique_id_r"], weights)],
+                     index=band.index, dtype=bool)
+
+
+def priority(probability: pd.Series, records_affected: pd.Series) -> pd.Series:
+    """Expected benefit of a decision: how undecided the model is (1 at p=0.5, 0 at 0 or 1)
+    times how many records' child changes if the pair is joined or split."""
+    return (1 - 2 * (probability - 0.5).abs()) * records_affected
+
+
+def build_queue(band: pd.DataFrame, edges: pd.DataFrame, cons: Constraints, refused_must: list[tuple[str, str]],
+                cluster_of: dict[str, str]) -> pd.DataFrame:
+    """The open queue: band pairs not settled by a decision, plus stale and conflicting decisions.
+
+    ``band`` has unique_id_l, unique_id_r, match_probability, match_weight, reason.
+    """
+    frame = band[["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reason"]].copy()
+    scored = {pair_id(a, b): (p, w) for a, b, p, w in zip(edges["unique_id_l"], edges["unique_id_r"],
+                                                          edges["match_probability"], edges["match_weight"])}
+    extra = []
+    for pid, d in cons.stale.items():
+        p, w = scored.get(pid, (d.match_probability, d.match_weight))
+        extra.append((d.record_key_l, d.record_key_r, p, w, STALE_REASON.format(
+            decision=d.decision.replace("_", " "), day=d.decided_at[:10])))
+    for a, b in refused_must:
+        p, w = scored.get(pair_id(a, b), (None, None))
+        extra.append((a, b, p, w, CONFLICT_REASON))
+    if extra:
+        frame = pd.concat([frame, pd.DataFrame(extra, columns=frame.columns)], ignore_index=True)
+    if frame.empty:
+        return pd.DataFrame(columns=["pair_id", "record_key_l", "record_key_r", "match_probability",
+                                     "match_weight", "reason", "cluster_size", "priority"])
+    ordered = [sorted(p) for p in zip(frame["unique_id_l"], frame["unique_id_r"])]
+    frame["record_key_l"] = [p[0] for p in ordered]
+    frame["record_key_r"] = [p[1] for p in ordered]
+    frame["pair_id"] = [pair_id(a, b) for a, b in ordered]
+    # The latest reason wins: stale and conflicting decisions come after the band.
+    frame = frame.drop_duplicates("pair_id", keep="last")
+    frame = frame[~frame["pair_id"].isin(cons.settled - {pair_id(a, b) for a, b in refused_must})]
+    frame["match_probability"] = frame["match_probability"].astype(float).fillna(0.5)
+    sizes = pd.Series(cluster_of).value_counts()
+
+    def affected(a: str, b: str) -> int:
+        ca, cb = cluster_of.get(a), cluster_of.get(b)
+        return int(sizes.get(ca, 1)) + (0 if ca == cb else int(sizes.get(cb, 1)))
+
+    frame["cluster_size"] = [affected(a, b) for a, b in zip(frame["record_key_l"], frame["record_key_r"])]
+    frame["priority"] = priority(frame["match_probability"], frame["cluster_size"])
+    return frame[["pair_id", "record_key_l", "record_key_r", "match_probability", "match_weight", "reason",
+                  "cluster_size", "priority"]].reset_index(drop=True)
+
+
+# -- reading the queue and the records behind it ---------------------------------------------------
+
+DISPLAY_FIELDS = tuple(name for name in PersonRecord.model_fields if name != "source")
+
+
+def _in_list(keys: Iterable[str]) -> str:
+    quoted = ", ".join("'" + k.replace("'", "''") + "'" for k in sorted(set(keys)))
+    return f"({quoted})" if quoted else "(NULL)"
+
+
+def current_records(store: Store, keys: Iterable[str]) -> pd.DataFrame:
+    """The current (not superseded) records with these keys, every field the sources gave."""
+    cols = ", ".join(f"r.{c}" for c in DISPLAY_FIELDS)
+    return store.df(f"SELECT r.record_key, r.source, {cols} FROM ({CURRENT_RECORDS_SQL}) r "
+                    f"WHERE r.record_key IN {_in_list(keys)} ORDER BY r.record_key")
+
+
+def model_features(store: Store, keys: Iterable[str]) -> tuple[dict[str, dict], dict[str, str]]:
+    """The records' rows as the model sees them (Splink's input), built in the store's memory,
+    and that input's column types."""
+    from linkage.link.engine import INPUT, LinkEngine
+
+    LinkEngine(store, f"SELECT * FROM ({CURRENT_RECORDS_SQL}) WHERE record_key IN {_in_list(keys)}")
+    types = {name: typ for name, typ, *_ in store.rows(f"DESCRIBE memory.{INPUT}")}
+    frame = store.df(f"SELECT * FROM memory.{INPUT}")
+    for name in (INPUT, "link_hash", "name_keys"):   # working copies: a server's memory is precious
+        store.execute(f"DROP TABLE IF EXISTS memory.{name}")
+    return {row["unique_id"]: row for row in frame.to_dict("records")}, types
+
+
+@dataclass
+class ReviewView:
+    """The open queue with the records behind it, read once from the store.
+
+    The API server loads it at start-up, before it lets go of the store file; the command line
+    loads it per command. Decisions are read live from the log, so a pair decided since the last
+    run leaves the listing at once.
+    """
+
+    queue: pd.DataFrame              # review_queue rows
+    records: dict[str, dict]         # record key -> its fields
+    content: dict[str, str]          # record key -> content hash at the last run
+    features: dict[str, dict]        # record key -> Splink input row
+    types: dict[str, str]            # Splink input column -> DuckDB type
+    tf: pd.DataFrame
+    model_json: str | None
+
+    @classmethod
+    def empty(cls) -> ReviewView:
+        queue = pd.DataFrame(columns=["pair_id", "record_key_l", "record_key_r", "match_probability", "match_weight",
+                                      "reason", "cluster_size", "priority", "first_run"])
+        return cls(queue, {}, {}, {}, {}, pd.DataFrame(columns=["column_name", "value", "tf"]), None)
+
+    @classmethod
+    def load(cls, store: Store, features: bool = True) -> ReviewView:
+        queue = store.df(f"SELECT pair_id, record_key_l, record_key_r, match_probability, match_weight, reason, "
+                         f"coalesce(cluster_size, 2) AS cluster_size, coalesce(priority, 0) AS priority, "
+                         f"coalesce(first_run, run_id) AS first_run FROM {t('review_queue')} "
+                         "WHERE status = 'open' AND pair_id IS NOT NULL")
+        keys = set(queue["record_key_l"]) | set(queue["record_key_r"])
+        records = {r["record_key"]: r for r in current_records(store, keys).to_dict("records")}
+        content = dict(store.rows(f"SELECT record_key, content_sha FROM {t('linked_records')} "
+                                  f"WHERE record_key IN {_in_list(keys)}"))
+        model = store.rows(f"SELECT settings_json FROM {t('model')} ORDER BY created_at DESC LIMIT 1")
+        tf = store.df(f"SELECT column_name, value, tf FROM {t('term_frequencies')}")
+        feats, types = model_features(store, keys) if features and keys else ({}, {})
+        return cls(queue, records, content, feats, types, tf, model[0][0] if model else None)
+
+    def open_pairs(self, latest: dict[str, Decision], reason: str | None = None, min_p: float = 0.0,
+                   max_p: float = 1.0, order: str = "priority") -> pd.DataFrame:
+        """Pairs still to decide (an "unsure" stays), filtered by reason (a substring) and band."""
+        settled = constraints(latest, self.content).settled
+        q = self.queue[~self.queue["pair_id"].isin(settled)]
+        q = q[(q["match_probability"] >= min_p) & (q["match_probability"] <= max_p)]
+        if reason:
+            q = q[q["reason"].str.contains(reason, case=False, regex=False)]
+        q = q.assign(last_decision=[latest[p].decision if p in latest else "" for p in q["pair_id"]])
+        if order not in ("priority", "match_weight", "match_probability", "first_run"):
+            raise LinkageError("order by one of: priority, match_weight, match_probability, first_run")
+        return q.sort_values([order, "pair_id"], ascending=[order == "first_run", True]).reset_index(drop=True)
+
+    def pair(self, pid: str) -> dict:
+        found = self.queue[self.queue["pair_id"] == pid]
+        if found.empty:
+            raise NotFound(f"no pair {pid} in the review queue (run `linkage review list`)")
+        return found.iloc[0].to_dict()
+
+    def side_by_side(self, pid: str) -> list[tuple[str, str, str, bool]]:
+        """(field, left value, right value, differs) for every field of the two records."""
+        p = self.pair(pid)
+        left, right = self.records.get(p["record_key_l"], {}), self.records.get(p["record_key_r"], {})
+        out = []
+        for name in ("record_key", "source", *DISPLAY_FIELDS):
+            a, b = _show(left.get(name)), _show(right.get(name))
+            out.append((name, a, b, a != b))
+        return out
+
+    def explain(self, pid: str, chart: bool = False):
+        from linkage.link.explain import explain_pair
+
+        p = self.pair(pid)
+        left, right = self.features.get(p["record_key_l"]), self.features.get(p["record_key_r"])
+        if self.model_json is None or left is None or right is None:
+            raise LinkageError("cannot explain this pair: no saved model, or a record is no longer current")
+        return explain_pair(self.model_json, left, right, self.types, self.tf, chart)
+
+    def decide(self, decisions: ReviewDecisions, pid: str, decision: str, *, reviewer: str, note: str,
+               channel: str, client_id: str | None = None) -> Decision:
+        p = self.pair(pid)
+        a, b = p["record_key_l"], p["record_key_r"]
+        weight = None if pd.isna(p["match_weight"]) else float(p["match_weight"])
+        return decisions.add([(a, b, self.content.get(a), self.content.get(b), float(p["match_probability"]),
+                               weight)], decision=decision, reviewer=reviewer, note=note, channel=channel,
+                             client_id=client_id)[0]
+
+
+def _show(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return ""
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return str(value)
+
+
+def child_records(store: Store, child_id: str) -> tuple[str, pd.DataFrame]:
+    """(the identifier now standing for ``child_id``, every current record of that child)."""
+    from linkage.link.run import resolve_aliases   # run builds on this module
+
+    cur = resolve_aliases(store).get(child_id, child_id)
+    keys = [r[0] for r in store.rows(f"SELECT record_key FROM {t('identity')} WHERE child_id = ?", [cur])]
+    if not keys:
+        raise NotFound(f"no child {child_id}")
+    return cur, current_records(store, keys)
+
+
+def split_out(store: Store, decisions: ReviewDecisions, child_id: str, record_key: str, *, reviewer: str,
+              note: str, channel: str, client_id: str | None = None) -> list[Decision]:
+    """"Split this record out": a not-a-match between ``record_key`` and each other record of the child."""
+    current, members = child_records(store, child_id)
+    keys = list(members["record_key"])
+    if record_key not in keys:
+        raise NotFound(f"record {record_key} is not part of child {current}")
+    if len(keys) == 1:
+        raise LinkageError(f"{record_key} is the only record of {current}: nothing to split it from")
+    content = dict(store.rows(f"SELECT record_key, content_sha FROM {t('linked_records')} "
+                              f"WHERE record_key IN {_in_list(keys)}"))
+    return decisions.add([(record_key, k, content.get(record_key), content.get(k), None, None)
+                          for k in keys if k != record_key],
+                         decision="not_match", kind="split", child_id=current, reviewer=reviewer, note=note,
+                         channel=channel, client_id=client_id)

@@ -1,0 +1,80 @@
+"""Clerical review for the local authority's data manager: list, show, decide.
+
+The queue and its records were loaded when the server started (the store is then read-only and
+detached); decisions go to the append-only log in the service state, which the next
+``linkage link`` reads, so the listing drops a decided pair at once and the next run honours it.
+"""
+
+from __future__ import annotations
+
+from linkage.errors import LinkageError
+from linkage.link.review import Decision
+from linkage.service.context import Ctx
+from linkage.service.schemas import (
+    ReviewDecisionCreate,
+    ReviewDecisionPublic,
+    ReviewField,
+    ReviewPage,
+    ReviewPair,
+    ReviewPairDetail,
+    ReviewStep,
+)
+
+__all__ = ["review_decide", "review_list", "review_pair"]
+
+ACTION = "manage_data"
+CATEGORIES = ["identity.demographics", "identity.address"]
+
+
+def _pair(row: dict, last: str = "") -> ReviewPair:
+    weight = row["match_weight"]
+    return ReviewPair(id=row["pair_id"], record_key_l=row["record_key_l"], record_key_r=row["record_key_r"],
+                      match_probability=float(row["match_probability"]),
+                      match_weight=None if weight != weight or weight is None else float(weight),
+                      priority=float(row["priority"]), records_affected=int(row["cluster_size"]),
+                      reason=row["reason"], first_run=int(row["first_run"]), last_decision=last)
+
+
+def _public(d: Decision) -> ReviewDecisionPublic:
+    return ReviewDecisionPublic(decision_id=d.decision_id, pair_id=d.pair_id, decision=d.decision,
+                                reviewer=d.reviewer, note=d.note, channel=d.channel, decided_at=d.decided_at)
+
+
+def review_list(*, ctx: Ctx, reason: str | None = None, min_p: float = 0.0, max_p: float = 1.0,
+                order: str = "priority", page: int = 1, page_size: int = 25) -> ReviewPage:
+    allowed = ctx.authorise(ACTION, CATEGORIES)
+    services = ctx.services
+    pairs = services.review.open_pairs(services.decisions.latest(), reason, min_p, max_p, order)
+    rows = pairs.iloc[(page - 1) * page_size: page * page_size].to_dict("records")
+    out = [_pair(r, r["last_decision"]) for r in rows]
+    ctx.record("review.list", "allow", [], CATEGORIES, sorted(set(allowed.bases())), allowed.policy_version,
+               pairs=[p.id for p in out])
+    return ReviewPage(total=len(pairs), page=page, page_size=page_size, pairs=out)
+
+
+def review_pair(*, ctx: Ctx, pair_id: str) -> ReviewPairDetail:
+    allowed = ctx.authorise(ACTION, CATEGORIES, pair_id=pair_id)
+    view = ctx.services.review
+    row = view.pair(pair_id)
+    history = ctx.services.decisions.history(pair_id)
+    try:
+        steps = [ReviewStep(comparison=s.comparison, level=s.level, bayes_factor=s.bayes_factor,
+                            match_weight=s.match_weight, cumulative=s.cumulative) for s in view.explain(pair_id).steps]
+    except LinkageError:
+        steps = []        # no saved model, or a record no longer current: the records still show
+    detail = ReviewPairDetail(
+        **_pair(row, history[-1].decision if history else "").model_dump(),
+        fields=[ReviewField(field=f, left=a, right=b, differs=d) for f, a, b, d in view.side_by_side(pair_id)],
+        waterfall=steps, decisions=[_public(d) for d in history])
+    ctx.record("review.show", "allow", [], CATEGORIES, sorted(set(allowed.bases())), allowed.policy_version,
+               pair_id=pair_id)
+    return detail
+
+
+def review_decide(*, ctx: Ctx, pair_id: str, body: ReviewDecisionCreate) -> ReviewDecisionPublic:
+    allowed = ctx.authorise(ACTION, CATEGORIES, pair_id=pair_id)
+    d = ctx.services.review.decide(ctx.services.decisions, pair_id, body.decision, reviewer=body.reviewer,
+                                   note=body.note, channel="api", client_id=ctx.caller.client_id)
+    ctx.record("review.decide", "allow", [], CATEGORIES, sorted(set(allowed.bases())), allowed.policy_version,
+               pair_id=pair_id, review_decision=d.decision, decision_id=d.decision_id, person=ctx.person or d.reviewer)
+    return _public(d)

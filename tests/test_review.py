@@ -1,0 +1,264 @@
+"""Clerical review end to end through the real CLI: decisions bind later runs, incremental and full."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+
+import pytest
+from typer.testing import CliRunner
+
+from linkage.audit import AuditLog
+from linkage.cli import app
+from linkage.link import load_truth
+from linkage.link.cluster import constrained_clusters
+from linkage.link.review import Decision, constraints, pair_id
+from test_pipeline_e2e import cli, exported, ingest_all
+
+pytestmark = pytest.mark.e2e
+runner = CliRunner()
+
+
+def queue(home) -> list[dict]:
+    return json.loads(cli("review", "list", "--limit", "0", "--format", "json", "--data-dir", str(home)))
+
+
+@pytest.fixture(scope="module")
+def reviewed(tmp_path_factory, synth_month1):
+    """Linked once, then a queued true match decided "match" and a linked record split out."""
+    home = tmp_path_factory.mktemp("review") / "data"
+    ingest_all(home, synth_month1)
+    cli("link", "--data-dir", str(home))
+    truth = load_truth(synth_month1 / "truth.csv")
+    before = exported(home, home.parent / "ids0.csv")
+    open_pairs = queue(home)
+    match = next(p for p in open_pairs if truth[p["left"]] == truth[p["right"]]
+                 and before[p["left"]] != before[p["right"]])
+    cli("review", "decide", match["id"], "--match", "--reviewer", "Ann Clerk", "--note", "same child, new surname",
+        "--data-dir", str(home))
+    # A child of three or more records: split one out of it.
+    by_child: dict[str, list[str]] = {}
+    for key, child in before.items():
+        by_child.setdefault(child, []).append(key)
+    child, members = next((c, sorted(m)) for c, m in sorted(by_child.items()) if len(m) >= 3)
+    shown = cli("review", "cluster", child, "--format", "json", "--data-dir", str(home))
+    assert sorted(r["record_key"] for r in json.loads(shown)) == members
+    cli("review", "split", child, members[0], "--reviewer", "Ann Clerk", "--data-dir", str(home))
+    return {"home": home, "match": match, "split": (members[0], members[1:]), "before": before,
+            "open": {p["id"] for p in open_pairs}}
+
+
+def check_honoured(ids: dict[str, str], world: dict) -> None:
+    m = world["match"]
+    assert ids[m["left"]] == ids[m["right"]], "a pair decided match must become one child"
+    record, rest = world["split"]
+    assert all(ids[record] != ids[k] for k in rest), "a record split out must leave its child"
+    assert len({ids[k] for k in rest}) == 1, "the rest of the child stays together"
+
+
+def test_incremental_then_full_honour_decisions(reviewed):
+    home = reviewed["home"]
+    out = cli("link", "--data-dir", str(home))
+    assert "(incremental)" in out and "review decisions honoured" in out
+    check_honoured(exported(home, home.parent / "ids1.csv"), reviewed)
+    after = queue(home)
+    assert reviewed["match"]["id"] not in {p["id"] for p in after}, "a decided pair is never queued again"
+    # Open pairs keep their ids from run to run.
+    assert {p["id"] for p in after} <= reviewed["open"] | {p["id"] for p in after if p["reason"].startswith("dec")}
+    out = cli("link", "--full", "--data-dir", str(home))
+    assert "(full)" in out
+    check_honoured(exported(home, home.parent / "ids2.csv"), reviewed)
+
+
+def test_decisions_are_append_only_and_audited(reviewed):
+    home = reviewed["home"]
+    con = sqlite3.connect(home / "service.sqlite")
+    rows = con.execute("SELECT decision, kind, reviewer, note FROM review_decisions ORDER BY decision_id").fetchall()
+    assert rows[0][:3] == ("match", "pair", "Ann Clerk") and rows[0][3].startswith("sealed:"), "notes are sealed"
+    assert {r[1] for r in rows[1:]} == {"split"}
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("UPDATE review_decisions SET decision = 'not_match'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("DELETE FROM review_decisions")
+    entries = [e["entry"] for e in AuditLog(home).entries()]
+    decided = [e for e in entries if e["action"] in ("review.decide", "review.split")]
+    assert [e["action"] for e in decided] == ["review.decide", "review.split"]
+    assert all(e["person"] == "Ann Clerk" for e in decided)
+    assert decided[0]["pair_id"] == reviewed["match"]["id"]
+
+
+def test_show_explains_the_pair(reviewed, tmp_path):
+    home = reviewed["home"]
+    pid = queue(home)[0]["id"]
+    chart = tmp_path / "waterfall.html"
+    out = cli("review", "show", pid, "--chart", str(chart), "--data-dir", str(home))
+    for word in ("date_of_birth", "nhs_number", "Prior", "Final score"):
+        assert word in out
+    assert "<html" in chart.read_text()[:2000].lower() and "waterfall" in chart.read_text().lower()
+
+
+def test_decide_refuses_unknown_pairs_and_missing_reviewer(reviewed):
+    home = reviewed["home"]
+    r = runner.invoke(app, ["review", "decide", "rv-0000000000000000", "--match", "--reviewer", "X",
+                            "--data-dir", str(home)])
+    assert r.exit_code == 2 and "no pair" in r.output
+    pid = queue(home)[0]["id"]
+    r = runner.invoke(app, ["review", "decide", pid, "--match", "--data-dir", str(home)])
+    assert r.exit_code == 2 and "reviewer" in r.output
+    r = runner.invoke(app, ["review", "decide", pid, "--match", "--not-match", "--reviewer", "X",
+                            "--data-dir", str(home)])
+    assert r.exit_code == 2
+
+
+def _decision(decision: str, sha_l: str = "a1", sha_r: str = "b1") -> Decision:
+    return Decision(1, pair_id("a", "b"), "a", "b", sha_l, sha_r, decision, "pair", None, 0.4, -1.0, "R", "",
+                    "cli", None, "2026-10-01T00:00:00")
+
+
+def test_a_match_binds_only_while_the_records_are_unchanged():
+    latest = {pair_id("a", "b"): _decision("match")}
+    same = constraints(latest, {"a": "a1", "b": "b1"})
+    assert same.must_link == [("a", "b")] and pair_id("a", "b") in same.settled
+    changed = constraints(latest, {"a": "a2", "b": "b1"})
+    assert changed.must_link == [] and pair_id("a", "b") in changed.stale, "re-queued, no longer forced together"
+    apart = constraints({pair_id("a", "b"): _decision("not_match")}, {"a": "a2", "b": "b1"})
+    assert apart.cannot_link == [("a", "b")] and pair_id("a", "b") in apart.stale, "kept apart, re-queued"
+
+
+def test_reviewer_decisions_outrank_the_model_in_clustering():
+    nodes = ["a", "b", "c"]
+    # The twin guard keeps a and b apart, but a reviewer said match: they join.
+    clusters, _ = constrained_clusters(nodes, [], [("a", "b")], must_link=[("a", "b")])
+    assert clusters["a"] == clusters["b"]
+    # A reviewer's not-a-match beats the strongest model edge, and a conflicting match.
+    clusters, refused = constrained_clusters(nodes, [("a", "c", 30.0)], never_link=[("a", "c")],
+                                             must_link=[("b", "c"), ("a", "b")])
+    assert clusters["a"] != clusters["c"] and len(refused) == 2
+    # Different NHS numbers never join on the model's word, but do on a reviewer's.
+    ids = {"a": {"nhs": "1"}, "b": {"nhs": "2"}}
+    assert constrained_clusters(nodes, [("a", "b", 20.0)], identifiers=ids)[0]["a"] != "b" and \
+        constrained_clusters(nodes, [], identifiers=ids, must_link=[("a", "b")])[0]["b"] == \
+        constrained_clusters(nodes, [], identifiers=ids, must_link=[("a", "b")])[0]["a"]
+
+
+def test_changed_record_requeues_a_matched_pair(reviewed, tmp_path, synth_month1):
+    """A record edited after a "match" decision: the pair comes back to the queue."""
+    home = reviewed["home"]
+    m = reviewed["match"]
+    source, record_id = m["left"].split(":", 1)
+    rows = list(csv.DictReader(open(synth_month1 / f"{source}.csv", newline="", encoding="utf-8")))
+    id_col = next(c for c in rows[0] if any(r[c] == record_id for r in rows[:len(rows)]))
+    for r in rows:
+        if r[id_col] == record_id:
+            addr = next(c for c in r if "address" in c.lower() or "street" in c.lower())
+            r[addr] = "99 Changed Road"
+    path = tmp_path / f"{source}.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    when = json.loads((synth_month1 / "manifest.json").read_text())["extract_date"]
+    day = int(when[-2:]) + 1
+    cli("ingest", str(path), "--source", source, "--extract-date", f"{when[:-2]}{day:02d}", "--data-dir", str(home))
+    cli("link", "--data-dir", str(home))
+    requeued = {p["id"]: p for p in queue(home)}
+    assert m["id"] in requeued and "changed since" in requeued[m["id"]]["reason"]
+
+
+def test_api_data_manager_lists_shows_and_decides(reviewed):
+    """The LA data manager through the real server; the next CLI link honours the API's decision."""
+    import httpx
+
+    from apiserver import Server
+    from registry import register
+
+    home = reviewed["home"]
+    manager = register(home, "Northshire data team", "la_education", "data_manager", org="Northshire Education")
+    officer = register(home, "Northshire CME", "la_education", "cme_officer", org="Northshire Education")
+    server = Server(home)
+    try:
+        def headers(who):
+            client, secret = who
+            r = httpx.post(server.url + "/oauth/token", data={"grant_type": "client_credentials"},
+                           auth=(client.client_id, secret))
+            assert r.status_code == 200, r.text
+            return {"Authorization": f"Bearer {r.json()['access_token']}", "X-Purpose": "data_management"}
+
+        mine = headers(manager)
+        assert httpx.get(server.url + "/v1/review", headers=headers(officer)).status_code == 403
+        assert httpx.get(server.url + "/v1/review", headers={**mine, "X-Purpose": "cme"}).status_code == 403
+        assert httpx.get(server.url + "/v1/review/rv-0000000000000000", headers=mine).status_code == 404
+        assert httpx.get(server.url + "/v1/review/1%27%20OR%201=1", headers=mine).status_code == 422
+        page = httpx.get(server.url + "/v1/review", params={"page_size": 200}, headers=mine)
+        assert page.status_code == 200, page.text
+        pairs = page.json()["pairs"]
+        assert page.json()["total"] == len(queue(home)) and pairs
+        pid = pairs[0]["id"]
+        detail = httpx.get(f"{server.url}/v1/review/{pid}", headers=mine).json()
+        assert {f["field"] for f in detail["fields"]} >= {"forename", "date_of_birth", "nhs_number"}
+        assert detail["waterfall"][-1]["comparison"] == "Final score"
+        assert abs(detail["waterfall"][-1]["match_weight"] - detail["match_weight"]) < 1e-6
+        bad = httpx.post(f"{server.url}/v1/review/{pid}/decision", json={"decision": "yes", "reviewer": "B"},
+                         headers=mine)
+        assert bad.status_code == 422
+        made = httpx.post(f"{server.url}/v1/review/{pid}/decision",
+                          json={"decision": "not_match", "reviewer": "Bea Manager", "note": "twins"}, headers=mine)
+        assert made.status_code == 201, made.text
+        after = httpx.get(server.url + "/v1/review", params={"page_size": 200}, headers=mine).json()
+        assert pid not in {p["id"] for p in after["pairs"]}, "a decided pair leaves the listing at once"
+    finally:
+        server.stop()
+    entries = [e["entry"] for e in AuditLog(home).entries()]
+    assert any(e["action"] == "review.decide" and e["pair_id"] == pid and e["person"] == "Bea Manager"
+               for e in entries)
+    assert any(e["action"] == "manage_data" and e["decision"] == "deny" for e in entries)
+    cli("link", "--data-dir", str(home))
+    ids = exported(home, home.parent / "ids_api.csv")
+    assert ids[detail["record_key_l"]] != ids[detail["record_key_r"]]
+    assert pid not in {p["id"] for p in queue(home)}
+
+
+def test_quality_from_decisions_and_retrain_with_labels(reviewed, synth_month1):
+    home = reviewed["home"]
+    q = json.loads(cli("quality", "--format", "json", "--data-dir", str(home)))[0]
+    assert q["labels"] >= 3 and q["matches"] >= 1
+    assert q["tp"] + q["fn"] == q["matches"] and q["fp"] + q["tn"] == q["not matches"]
+    low = json.loads(cli("quality", "--format", "json", "--threshold", "0.000001", "--data-dir", str(home)))[0]
+    assert low["recall"] == 1.0 and low["fn"] == 0
+    # Enough confirmed matches: a retrain estimates m from them.
+    from linkage.link.run import MIN_LABELS, open_decisions
+
+    truth = load_truth(synth_month1 / "truth.csv")
+    ids = exported(home, home.parent / "ids_labels.csv")
+    by_person: dict[str, list[str]] = {}
+    for key, person in sorted(truth.items()):
+        if key in ids:
+            by_person.setdefault(person, []).append(key)
+    pairs = [(keys[0], keys[1], None, None, None, None) for keys in by_person.values() if len(keys) > 1]
+    open_decisions(home).add(pairs[:MIN_LABELS], decision="match", reviewer="Label Maker", channel="cli")
+    out = cli("link", "--retrain", "--data-dir", str(home))
+    import re
+
+    used = re.search(r"m probabilities estimated from (\d+) reviewer-confirmed matches", out)
+    assert used and int(used.group(1)) >= MIN_LABELS
+
+
+def test_twins_each_matched_to_their_own_records_are_not_queued():
+    import pandas as pd
+
+    from linkage.link.review import undecided
+
+    band = pd.DataFrame({"unique_id_l": ["ella_school"], "unique_id_r": ["bella_gp"], "match_weight": [2.0]})
+    linked = pd.DataFrame({"unique_id_l": ["ella_school", "bella_school"], "unique_id_r": ["ella_gp", "bella_gp"],
+                           "match_weight": [20.0, 18.0]})
+    clusters = {"ella_school": "E", "ella_gp": "E", "bella_school": "B", "bella_gp": "B"}
+    ids = {"ella_gp": {"nhs": "9434765919"}, "bella_gp": {"nhs": "9434765927"}}
+    assert not undecided(band, clusters, linked, ids).iloc[0], "each twin has a better partner: settled"
+    # Bella's GP record alone: nothing better for it, so a reviewer should look.
+    alone = {**clusters, "bella_gp": "G"}
+    assert undecided(band, alone, linked[linked["unique_id_l"] == "ella_school"], ids).iloc[0]
+    # No identifier tells the two children apart: they might be one child split in two.
+    assert undecided(band, clusters, linked, {}).iloc[0]
+    # A weaker link inside a child than to the other side: still queued.
+    assert undecided(band.assign(match_weight=25.0), clusters, linked, ids).iloc[0]
