@@ -1,0 +1,71 @@
+"""Checking the cells of one reference-file row, gathering every problem."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+
+from linkage.errors import Problem
+from linkage.validation import DateError, check_text, normalise_postcode, parse_date
+
+__all__ = ["Cells"]
+
+_PHONE = re.compile(r"^\+?[0-9 ()-]{6,25}$")
+
+
+class Cells:
+    """The named cells of one row; each reader returns a clean value or records a problem."""
+
+    def __init__(self, raw: dict[str, str | None], columns: Sequence[str]) -> None:
+        self.problems: list[Problem] = []
+        self._raw: dict[str, str | None] = {}
+        for col in columns:
+            value = raw.get(col)
+            value = value.strip() if value is not None else None
+            if value and (why := check_text(value)):
+                self.problem(col, why)
+                value = None
+            self._raw[col] = value or None
+
+    def problem(self, column: str, reason: str) -> None:
+        self.problems.append(Problem(column, reason))
+
+    def text(self, column: str, required: bool = False, limit: int = 500) -> str | None:
+        value = self._raw[column]
+        if value is None:
+            if required:
+                self.problem(column, "missing")
+            return None
+        value = " ".join(value.split())
+        if len(value) > limit:
+            self.problem(column, f"longer than {limit} characters")
+        return value
+
+    def date(self, column: str) -> date | None:
+        value = self._raw[column]
+        if value is None:
+            return None
+        try:
+            return parse_date(value)
+        except DateError as exc:
+            self.problem(column, str(exc))
+            return None
+
+    def postcode(self, column: str) -> str | None:
+        value = self._raw[column]
+        if value is None:
+            return None
+        norm = normalise_postcode(value)
+        if norm is None:
+            self.problem(column, f"not a UK postcode: {value!r}")
+        return norm
+
+    def phone(self, column: str) -> str | None:
+        value = self._raw[column]
+        if value is None:
+            return None
+        if not _PHONE.match(value):
+            self.problem(column, f"not a telephone number: {value[:30]!r}")
+            return None
+        return " ".join(value.split())
