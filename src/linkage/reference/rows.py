@@ -20,11 +20,13 @@ class Cells:
     def __init__(self, raw: dict[str, str | None], columns: Sequence[str]) -> None:
         self.problems: list[Problem] = []
         self._raw: dict[str, str | None] = {}
+        self._bad: set[str] = set()     # already reported: read as absent, not reported again
         for col in columns:
             value = raw.get(col)
             value = value.strip() if value is not None else None
             if value and (why := check_text(value)):
                 self.problem(col, why)
+                self._bad.add(col)
                 value = None
             self._raw[col] = value or None
 
@@ -34,7 +36,7 @@ class Cells:
     def text(self, column: str, required: bool = False, limit: int = 500) -> str | None:
         value = self._raw[column]
         if value is None:
-            if required:
+            if required and column not in self._bad:
                 self.problem(column, "missing")
             return None
         value = " ".join(value.split())

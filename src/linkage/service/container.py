@@ -19,6 +19,7 @@ from linkage.consent import ConsentRegister
 from linkage.link.lookup import LookupIndex
 from linkage.link.run import resolve_aliases
 from linkage.policy import PolicyEngine
+from linkage.reference import ReferenceData, reference_from_store, use_reference
 from linkage.store import Store
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
@@ -46,6 +47,7 @@ class Services:
     children: frozenset[str]      # every linked child, so a missing one costs no query
     break_glass: BreakGlassReviews
     token_limits: tuple[RateLimiter, RateLimiter]     # POST /oauth/token: per client id, per address
+    reference: ReferenceData = field(default_factory=ReferenceData)   # schools and GP practices by code
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
@@ -68,6 +70,10 @@ class Services:
         # as they stood at start-up (the answers say so: ``as_of``, ``up_to_run``).
         materialise_quarantine(store.connection)
         materialise_changes(store.connection)
+        # Schools and GP practices by code, for the views' names and AP settings (also as
+        # memory.ref_* for SQL); empty until `linkage reference load` has run.
+        reference = reference_from_store(store.connection, to_memory=True)
+        use_reference(reference)
         children = frozenset(r[0] for r in store.rows("SELECT child_id FROM memory.serve_child"))
         aliases = resolve_aliases(store)
         # Everything a request reads is in memory now: letting go of the file lets next
@@ -84,7 +90,7 @@ class Services:
         return cls(home, settings, store, state, clients, TokenService(home, settings), policy,
                    ConsentRegister(state, policy, sealer, clients.orgs.identify), Pseudonyms(home, state),
                    AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children,
-                   BreakGlassReviews(state, sealer), token_limits)
+                   BreakGlassReviews(state, sealer), token_limits, reference)
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from faker import Faker
 
 from linkage.link.names import forename_keys, nicknames_of
+from linkage.reference import sample_reference
 from linkage.synth.names import BOYS, GIRLS, SURNAMES
 from linkage.validation.identifiers import nhs_check_digit, upn_check_letter
 from linkage.validation.names import normalise_name
@@ -55,9 +56,34 @@ class Child:
 @dataclass
 class Population:
     children: list[Child]
-    schools: list[str]
-    ap_schools: list[str]
+    schools: list[str]            # mainstream URNs, all in the shipped sample register
+    ap_schools: list[str]         # its open alternative provision settings
     month: int
+    phases: dict[str, list[str]] = field(default_factory=dict)   # "primary"/"secondary" -> URNs
+    gp_practices: list[str] = field(default_factory=list)         # open ODS codes of the sample
+
+
+def _register(rng: random.Random, n_schools: int) -> tuple[dict[str, list[str]], list[str], list[str]]:
+    """Schools by phase, AP settings and GP practices, from the synthetic sample registers.
+
+    Only open establishments and practices are used, so every code an extract holds
+    has a name in the sample; roughly two primaries to each secondary, all-through
+    schools in both.
+    """
+    ref = sample_reference()
+    open_ = sorted((e for e in ref.establishments.values() if e.close_date is None), key=lambda e: e.urn)
+    by_phase: dict[str, list[str]] = {"primary": [], "secondary": [], "all-through": []}
+    for e in open_:
+        if e.setting == "mainstream":
+            by_phase.setdefault((e.phase or "").casefold(), []).append(e.urn)
+    n_secondary = max(1, n_schools // 3)
+    primary = [rng.choice(by_phase["primary"]) for _ in range(max(1, n_schools - n_secondary))]
+    secondary = [rng.choice(by_phase["secondary"]) for _ in range(n_secondary)]
+    through = by_phase["all-through"][:1]
+    phases = {"primary": sorted(set(primary + through)), "secondary": sorted(set(secondary + through))}
+    ap = [e.urn for e in open_ if e.is_ap]
+    gps = sorted(p.ods_code for p in ref.practices.values() if p.status_code == "A")
+    return phases, ap, gps
 
 
 _CUMULATIVE: dict[int, tuple[list[str], list[float]]] = {}
@@ -117,9 +143,8 @@ def build_population(children: int, seed: int, month: int = 1) -> Population:
     fake = Faker("en_GB")
     fake.seed_instance(seed)
     today = base_date(1)
-    n_schools = max(3, children // 250)
-    schools = [f"{rng.randrange(100000, 149999)}" for _ in range(n_schools)]
-    ap_schools = [f"{rng.randrange(150000, 159999)}" for _ in range(max(1, n_schools // 10))]
+    phases, ap_schools, gps = _register(rng, max(3, children // 250))
+    schools = sorted(set(phases["primary"]) | set(phases["secondary"]))
     la = rng.choice([201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 301, 302, 303, 304,
                      305, 306, 307, 308, 309, 310, 311, 312, 313, 314, 315, 316, 317, 318, 319, 320])
     out: list[Child] = []
@@ -170,20 +195,20 @@ def build_population(children: int, seed: int, month: int = 1) -> Population:
                 upn=upn, former_upn=None, nhs=_nhs(rng) if rng.random() < 0.985 else None,
                 twin_of=out[-1].person if (k == 1 and twins) else None,
             )
-            _enrol(rng, child, age, schools, ap_schools, today)
+            _enrol(rng, child, age, phases, ap_schools, today)
             child.social_care = rng.random() < (0.35 if household % 9 == 0 else 0.06)
             child.health = rng.random() < 0.96
             if child.cme:
                 if not (child.social_care or child.health):
                     child.health = True
             out.append(child)
-    pop = Population(out, schools, ap_schools, 1)
+    pop = Population(out, schools, ap_schools, 1, phases, gps)
     for m in range(2, month + 1):
         pop = evolve(pop, seed, m)
     return pop
 
 
-def _enrol(rng: random.Random, child: Child, age: float, schools: list[str], ap: list[str],
+def _enrol(rng: random.Random, child: Child, age: float, phases: dict[str, list[str]], ap: list[str],
            today: date) -> None:
     if not 4 <= age < 18:
         return
@@ -193,6 +218,7 @@ def _enrol(rng: random.Random, child: Child, age: float, schools: list[str], ap:
     if age >= 16 and rng.random() < 0.5:
         return
     start = today - timedelta(days=rng.randrange(30, int(min(age - 3.5, 6) * 365)))
+    schools = phases["primary"] if age < 11 else phases["secondary"]
     if rng.random() < 0.12:           # changed school: an older enrolment that ended
         left = start - timedelta(days=rng.randrange(1, 60))
         entered = left - timedelta(days=rng.randrange(200, 900))
@@ -234,6 +260,6 @@ def evolve(pop: Population, seed: int, month: int) -> Population:
             dob=today - timedelta(days=rng.randrange(5, 28)), postcode=_postcode(fake),
             address=fake.street_address().replace("\n", ", "), old_postcode=None, old_address=None,
             upn=None, former_upn=None, nhs=_nhs(rng)))
-    return Population(children, pop.schools, pop.ap_schools, month)
+    return replace(pop, children=children, month=month)
 
 
