@@ -15,7 +15,6 @@ from linkage.errors import ConfigError
 from linkage.model import CareEpisode, Enrolment, Exclusion, SenProvision
 from linkage.reference import (AP_SETTINGS, SETTINGS, codes, kinds, label, load_reference, read_reference,
                                reference_from_store, sample_path, sample_reference, setting_of)
-from linkage.reference.establishments import COLUMNS as GIAS_COLUMNS
 from linkage.reference.gp_practices import COLUMNS as ODS_COLUMNS
 from linkage.reference.labels import code_list
 from linkage.validation import parse_date
@@ -304,11 +303,13 @@ def test_cli_loads_and_refuses_in_one_line(tmp_path):
 # ------------------------------------------------------------------ synth
 
 
-def test_synth_writes_only_codes_of_the_sample_registers_and_uses_ap(synth_month1):
+@pytest.mark.parametrize("month", ["synth_month1", "synth_month2"])
+def test_synth_writes_only_codes_of_the_sample_registers_and_uses_ap(request, month):
+    synth = request.getfixturevalue(month)
     ref = sample_reference()
-    with open(synth_month1 / "education.csv", encoding="utf-8") as fh:
+    with open(synth / "education.csv", encoding="utf-8") as fh:
         edu = list(csv.DictReader(fh))
-    with open(synth_month1 / "health.csv", encoding="utf-8") as fh:
+    with open(synth / "health.csv", encoding="utf-8") as fh:
         health = list(csv.DictReader(fh))
     urns = [r["SchoolURN"] for r in edu]
     assert all(ref.establishment(u) is not None and ref.establishment(u).close_date is None for u in urns)

@@ -111,7 +111,7 @@ def parse_establishment(raw: dict[str, str | None], unknown: set[str]) -> Establ
     setting = setting_of(type_name, name or "") if type_name else None
     if type_name and setting is None:
         unknown.add(type_name)
-    opened, closed = c.date(OPEN), c.date(CLOSE)
+    opened, closed = c.date_of(OPEN), c.date_of(CLOSE)
     if opened and closed and closed < opened:
         c.problem(CLOSE, f"closed {closed.isoformat()}, before it opened {opened.isoformat()}")
     est = dict(urn=urn, name=name, type_name=type_name, setting=setting or "other",

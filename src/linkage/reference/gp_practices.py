@@ -63,7 +63,7 @@ def parse_gp_practice(cells: list[str]) -> GpPractice | list[Problem]:
     letter = _STATUS.get(status.upper()) if status else None
     if status and letter is None:
         c.problem("Status Code", f"unknown status {status!r}; the file uses A, C, D or P")
-    opened, closed = c.date("Open Date"), c.date("Close Date")
+    opened, closed = c.date_of("Open Date"), c.date_of("Close Date")
     if opened and closed and closed < opened:
         c.problem("Close Date", f"closed {closed.isoformat()}, before it opened {opened.isoformat()}")
     address = ", ".join(v for col in _ADDRESS if (v := c.text(col, limit=100))) or None

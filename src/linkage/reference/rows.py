@@ -44,7 +44,7 @@ class Cells:
             self.problem(column, f"longer than {limit} characters")
         return value
 
-    def date(self, column: str) -> date | None:
+    def date_of(self, column: str) -> date | None:
         value = self._raw[column]
         if value is None:
             return None
