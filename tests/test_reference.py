@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import typing
 from pathlib import Path
 
@@ -298,6 +299,12 @@ def test_cli_loads_and_refuses_in_one_line(tmp_path):
     assert "does not exist" in wrong.output
     kind = runner.invoke(app, ["reference", "load", "schools", str(bad), *home])
     assert kind.exit_code == 2 and "unknown reference data" in kind.output
+    status = runner.invoke(app, ["reference", "status", "--format", "json", *home])
+    assert status.exit_code == 0, status.output
+    assert [(r["kind"], r["file_name"], r["accepted"], r["rejected"]) for r in json.loads(status.output)] == [
+        ("establishments", "bad.csv", 1, 1), ("gp_practices", "gp_practices_sample.csv", 17, 0)]
+    empty = runner.invoke(app, ["reference", "status", "--data-dir", str(tmp_path / "empty")])
+    assert empty.exit_code == 0 and "no reference data yet" in empty.output
 
 
 # ------------------------------------------------------------------ synth

@@ -290,6 +290,25 @@ def reference_load(kind: Annotated[str, typer.Argument(help="establishments (GIA
         console.print(t)
 
 
+@reference_app.command("status")
+def reference_status(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
+    """Which register file each kind of reference data was last loaded from, and how it went."""
+    from linkage.store.reference import current_loads
+
+    try:
+        with _reading(data_dir_) as store:
+            loads = current_loads(store.connection)
+    except LinkageError as exc:
+        _fail(exc)
+    if fmt == Format.json:
+        emit_json(loads)
+        return
+    header = ["kind", "file name", "loaded at", "rows read", "accepted", "rejected"]
+    emit(header, [[row[h.replace(" ", "_")] for h in header] for row in loads], fmt)
+    if not loads and fmt == Format.table:
+        console.print("no reference data yet: run `linkage reference load establishments FILE`")
+
+
 QSource = Annotated[Optional[str], typer.Option("--source", help="education | social_care | health")]
 QReason = Annotated[Optional[str], typer.Option("--reason", help="A reason code (e.g. invalid_date) or text "
                                                                  "found in the reason.")]

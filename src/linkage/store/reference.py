@@ -16,7 +16,7 @@ import pandas as pd
 from linkage.store.db import Store
 from linkage.store.schema import DB, REFERENCE_TABLES, reference_ddl, t
 
-__all__ = ["REFERENCE_TABLES", "copy_reference_to_memory", "reference_rows", "replace_reference"]
+__all__ = ["REFERENCE_TABLES", "copy_reference_to_memory", "current_loads", "reference_rows", "replace_reference"]
 
 
 def replace_reference(store: Store, kind: str, rows: Sequence[dict[str, Any]], *, file_name: str,
@@ -56,3 +56,14 @@ def copy_reference_to_memory(con) -> None:
         else:
             con.execute(f"DROP TABLE IF EXISTS memory.{table}")
             con.execute(reference_ddl("memory")[table])
+
+
+def current_loads(con) -> list[dict[str, Any]]:
+    """The load each register now holds: kind, file, when, rows read, loaded and left out."""
+    if not _exists(con, "ref_loads"):
+        return []
+    cur = con.execute(f"SELECT kind, file_name, loaded_at, rows_read, accepted, rejected, load_id "
+                      f"FROM {t('ref_loads')} QUALIFY row_number() OVER (PARTITION BY kind ORDER BY load_id DESC) = 1 "
+                      "ORDER BY kind")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
