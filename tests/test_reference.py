@@ -134,22 +134,29 @@ def test_bad_rows_are_named_by_line_and_left_out(tmp_path):
         _school("990001", name="Another"),                               # line 4: duplicate URN
         _school("99003"),                                                # line 5: not six digits
         _school("990004", EstablishmentName=""),                         # line 6: no name
-        _school("990005", Postcode="NOT A POSTCODE"),                    # line 7
+        _school("990005", Postcode="NOT A POSTCODE"),                    # line 7: kept, postcode left empty
         _school("990006", OpenDate="01-09-2010", CloseDate="31-08-2001"),  # line 8: closed before opening
         _school("990007", TelephoneNum="=HYPERLINK()"),                  # line 9: formula
-        _school("990008"), _school("990009"), _school("990010"), _school("990011"), _school("990012"),
+        _school("990008", TelephoneNum="ask at reception"),              # line 10: kept, no telephone
+        _school("990009"), _school("990010"), _school("990011"), _school("990012"),
         _school("990013"), _school("990014"), _school("990015"),
     ])
     good, result = read_reference("establishments", path)
-    assert result.rows_read == 16 and result.rejected == 7 and result.accepted == 9 == len(good)
+    assert result.rows_read == 16 and result.rejected == 6 and result.accepted == 10 == len(good)
     by_line = {line: (col, why) for line, col, why in result.problems}
+    assert sorted(by_line) == [3, 4, 5, 6, 8, 9]
     assert by_line[3][0] == "OpenDate" and "not a real date" in by_line[3][1]
     assert by_line[4] == ("URN", "duplicate URN 990001, first at line 2")
     assert by_line[5][0] == "URN" and "six digits" in by_line[5][1]
     assert by_line[6] == ("EstablishmentName", "missing")
-    assert by_line[7][0] == "Postcode"
     assert by_line[8][0] == "CloseDate" and "before it opened" in by_line[8][1]
     assert by_line[9][0] == "TelephoneNum" and "formula" in by_line[9][1]
+    assert result.warned == 2 and result.warnings == [
+        (7, "Postcode", "not a UK postcode: 'NOT A POSTCODE'; left empty"),
+        (10, "TelephoneNum", "not a telephone number: 'ask at reception'; left empty")]
+    kept = {e.urn: e for e in good}
+    assert kept["990005"].postcode is None and kept["990008"].telephone is None
+    assert kept["990009"].postcode == "FM1 1AB" and kept["990009"].telephone == "01632960001"
 
 
 def test_bytes_not_in_windows_1252_are_reported_not_guessed(tmp_path):

@@ -283,11 +283,13 @@ def reference_load(kind: Annotated[str, typer.Argument(help="establishments (GIA
                   f"left out {result.rejected} (load {result.load_id})")
     for note in result.notes:
         console.print(Text(note))
-    if result.problems:
-        t = Table("line", "field", "reason", title="rows left out (first 20)")
-        for line, field, reason in result.problems:
-            t.add_row(str(line), Text(visible(field)), Text(visible(reason)))
-        console.print(t)
+    for rows, title in ((result.problems, "rows left out (first 20)"),
+                        (result.warnings, f"{result.warned} rows kept with a cell left empty (first 20)")):
+        if rows:
+            t = Table("line", "field", "reason", title=title)
+            for line, field, reason in rows:
+                t.add_row(str(line), Text(visible(field)), Text(visible(reason)))
+            console.print(t)
 
 
 @reference_app.command("status")

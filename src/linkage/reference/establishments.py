@@ -97,10 +97,12 @@ class Establishment:
 _URN = re.compile(r"^\d{6}$")
 
 
-def parse_establishment(raw: dict[str, str | None], unknown: set[str]) -> Establishment | list[Problem]:
+def parse_establishment(raw: dict[str, str | None], unknown: set[str],
+                        warnings: list[Problem]) -> Establishment | list[Problem]:
     """One GIAS row as an Establishment, or every problem with it.
 
-    A type linkage does not know (GIAS adds types) is classed "other" and added to ``unknown``.
+    A type linkage does not know (GIAS adds types) is classed "other" and added to
+    ``unknown``; cells left empty in a kept row are added to ``warnings``.
     """
     c = Cells(raw, COLUMNS)
     urn = c.text(URN, required=True)
@@ -118,4 +120,5 @@ def parse_establishment(raw: dict[str, str | None], unknown: set[str]) -> Establ
                phase=c.text(PHASE, limit=60), status=c.text(STATUS, limit=60), open_date=opened,
                close_date=closed, postcode=c.postcode(POSTCODE), telephone=c.phone(PHONE),
                la_code=c.text(LA_CODE, limit=10), la_name=c.text(LA_NAME, limit=120))
+    warnings.extend(c.warnings)
     return c.problems or Establishment(**est)

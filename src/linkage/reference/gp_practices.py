@@ -51,7 +51,8 @@ def is_header(cells: list[str]) -> bool:
     return bool(cells) and cells[0].strip().casefold() == "organisation code"
 
 
-def parse_gp_practice(cells: list[str]) -> GpPractice | list[Problem]:
+def parse_gp_practice(cells: list[str], warnings: list[Problem]) -> GpPractice | list[Problem]:
+    """One epraccur row as a GpPractice, or every problem with it (``warnings``: cells left empty)."""
     if len(cells) < REQUIRED or len(cells) > len(COLUMNS):
         return [Problem("row", f"{len(cells)} cells; an epraccur row has {REQUIRED} to {len(COLUMNS)}")]
     c = Cells(dict(zip(COLUMNS, cells)), _READ)
@@ -71,4 +72,5 @@ def parse_gp_practice(cells: list[str]) -> GpPractice | list[Problem]:
                     status_code=letter, open_date=opened, close_date=closed,
                     commissioner=c.text("Commissioner", limit=10), telephone=c.phone("Contact Telephone Number"),
                     prescribing_setting=c.text("Prescribing Setting", limit=10))
+    warnings.extend(c.warnings)
     return c.problems or GpPractice(**practice)

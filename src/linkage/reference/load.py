@@ -38,6 +38,8 @@ class LoadResult:
     rejected: int
     load_id: int | None = None
     problems: list[tuple[int, str, str]] = field(default_factory=list)   # the first few: line, field, reason
+    warnings: list[tuple[int, str, str]] = field(default_factory=list)   # kept rows with a cell left empty
+    warned: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -70,8 +72,8 @@ def _headerless(path: Path, encoding: str) -> Iterator[tuple[int, list[str]]]:
                 yield line, cells
 
 
-def _rows(kind: str, path: Path, unknown: set[str]) -> Iterator[tuple[int, Any]]:
-    """(line, Establishment | GpPractice | problems) for each row of the file."""
+def _rows(kind: str, path: Path, unknown: set[str]) -> Iterator[tuple[int, Any, list[Problem]]]:
+    """(line, Establishment | GpPractice | problems, warnings) for each row of the file."""
     encoding = detect_encoding(path)
     if kind == "establishments":
         extract = open_extract(path, encoding)
@@ -80,12 +82,17 @@ def _rows(kind: str, path: Path, unknown: set[str]) -> Iterator[tuple[int, Any]]
             raise ConnectorError(f"{path.name} is not a GIAS establishment export: it lacks columns {missing} "
                                  f"(it has {extract.columns[:12]})")
         for line, raw in extract.rows:
-            yield line, ([Problem("row", raw["__shape__"])] if "__shape__" in raw else parse_establishment(raw, unknown))
+            warnings: list[Problem] = []
+            if "__shape__" in raw:
+                yield line, [Problem("row", raw["__shape__"])], warnings
+            else:
+                yield line, parse_establishment(raw, unknown, warnings), warnings
     else:
         for line, cells in _headerless(path, encoding):
             if line == 1 and is_header(cells):
                 continue
-            yield line, parse_gp_practice(cells)
+            warnings = []
+            yield line, parse_gp_practice(cells, warnings), warnings
 
 
 def _key(item: Establishment | GpPractice) -> tuple[str, str]:
@@ -112,7 +119,7 @@ def read_reference(kind: str, path: Path) -> tuple[list[Establishment | GpPracti
     seen: dict[str, int] = {}
     result = LoadResult(kind, path.name, 0, 0, 0)
     unknown_types: set[str] = set()
-    for line, parsed in _rows(kind, path, unknown_types):
+    for line, parsed, warnings in _rows(kind, path, unknown_types):
         result.rows_read += 1
         if not isinstance(parsed, list):
             column, key = _key(parsed)
@@ -125,6 +132,9 @@ def read_reference(kind: str, path: Path) -> tuple[list[Establishment | GpPracti
             result.problems.extend((line, p.field, p.reason) for p in parsed)
             continue
         good.append(parsed)
+        if warnings:
+            result.warned += 1
+            result.warnings.extend((line, w.field, w.reason) for w in warnings[:_SHOWN - len(result.warnings)])
     result.accepted = len(good)
     result.problems = result.problems[:_SHOWN]
     if unknown_types:

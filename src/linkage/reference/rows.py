@@ -15,10 +15,15 @@ _PHONE = re.compile(r"^\+?[0-9 ()-]{6,25}$")
 
 
 class Cells:
-    """The named cells of one row; each reader returns a clean value or records a problem."""
+    """The named cells of one row; each reader returns a clean value or records why not.
+
+    A problem leaves the row out. A warning is for a cell only shown to people (a
+    postcode, a telephone number): the row is kept with that cell empty, and said so.
+    """
 
     def __init__(self, raw: dict[str, str | None], columns: Sequence[str]) -> None:
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
         self._raw: dict[str, str | None] = {}
         self._bad: set[str] = set()     # already reported: read as absent, not reported again
         for col in columns:
@@ -32,6 +37,9 @@ class Cells:
 
     def problem(self, column: str, reason: str) -> None:
         self.problems.append(Problem(column, reason))
+
+    def warning(self, column: str, reason: str) -> None:
+        self.warnings.append(Problem(column, f"{reason}; left empty"))
 
     def text(self, column: str, required: bool = False, limit: int = 500) -> str | None:
         value = self._raw[column]
@@ -60,7 +68,7 @@ class Cells:
             return None
         norm = normalise_postcode(value)
         if norm is None:
-            self.problem(column, f"not a UK postcode: {value!r}")
+            self.warning(column, f"not a UK postcode: {value[:30]!r}")
         return norm
 
     def phone(self, column: str) -> str | None:
@@ -68,6 +76,6 @@ class Cells:
         if value is None:
             return None
         if not _PHONE.match(value):
-            self.problem(column, f"not a telephone number: {value[:30]!r}")
+            self.warning(column, f"not a telephone number: {value[:30]!r}")
             return None
         return " ".join(value.split())
