@@ -337,3 +337,17 @@ def test_synth_writes_only_codes_of_the_sample_registers_and_uses_ap(request, mo
     young = [ref.establishment(r["SchoolURN"]).phase for r in edu if not ref.is_ap(r["SchoolURN"])
              and parse_date(r["DOB"]) > EXTRACT_DATE.replace(year=EXTRACT_DATE.year - 11)]
     assert young and sum(p in ("Primary", "All-through") for p in young) / len(young) > 0.97
+
+
+def test_a_load_that_fails_half_way_leaves_the_old_register(store, tmp_path, monkeypatch):
+    load_reference(store, "establishments", sample_path("establishments"))
+    before = _stored(store, "ref_establishment")
+
+    def broken(table, frame):      # the old rows are already deleted when the insert fails
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "insert_df", broken)
+    with pytest.raises(OSError):
+        load_reference(store, "establishments", _gias(tmp_path / "new.csv", [_school("990900")]))
+    assert _stored(store, "ref_establishment") == before
+    assert store.rows("SELECT count(*) FROM store.ref_loads") == [(1,)]

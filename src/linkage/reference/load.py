@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,22 +129,20 @@ def read_reference(kind: str, path: Path) -> tuple[list[Establishment | GpPracti
                 seen[key] = line
         if isinstance(parsed, list):
             result.rejected += 1
-            result.problems.extend((line, p.field, p.reason) for p in parsed)
+            result.problems.extend((line, p.field, p.reason) for p in parsed[:_SHOWN - len(result.problems)])
             continue
         good.append(parsed)
         if warnings:
             result.warned += 1
             result.warnings.extend((line, w.field, w.reason) for w in warnings[:_SHOWN - len(result.warnings)])
     result.accepted = len(good)
-    result.problems = result.problems[:_SHOWN]
     if unknown_types:
         result.notes.append(f"establishment types linkage does not know, classed as other: "
                             f"{sorted(unknown_types)[:10]}")
     return good, result
 
 
-def load_reference(store: Store, kind: str, path: Path,
-                   progress: Callable[[str], None] | None = None) -> LoadResult:
+def load_reference(store: Store, kind: str, path: Path) -> LoadResult:
     """Check a reference file and, unless it is mostly bad, replace the stored register with it."""
     good, result = read_reference(kind, path)
     if result.accepted == 0 or result.rejected > result.accepted:
@@ -152,8 +150,6 @@ def load_reference(store: Store, kind: str, path: Path,
         raise ConnectorError(f"{result.file_name}: {result.rejected} of {result.rows_read} rows are bad, so the "
                              f"{kind.replace('_', ' ')} already loaded are kept (line {first[0]}: {first[1]}: "
                              f"{first[2]})")
-    if progress:
-        progress(f"replacing {kind.replace('_', ' ')}")
     result.load_id = replace_reference(store, kind, [_record(g) for g in good], file_name=result.file_name,
                                        sha256=file_sha256(Path(path)), rows_read=result.rows_read,
                                        rejected=result.rejected)
