@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from linkage.reference import (KINDS, ReferenceData, label, load_reference, reference_from_store, sample_path,
+                               use_reference)
 from linkage.views.child import SECTIONS, build_sections, child_documents, document_columns
 from linkage.views.cme import (CME_FIELDS, last_school, latest_education_contact, latest_health_contact,
                                latest_social_care_contact)
@@ -86,3 +88,65 @@ def test_a_view_reads_only_the_lists_its_sections_need():
     assert document_columns(["identity.demographics", "social_care.involvement"]) == ["records", "sc_allocation"]
     assert document_columns(["identity.known_to"]) == ["records"]
     assert document_columns(["not.a.category"]) == []
+
+
+@pytest.fixture(scope="module")
+def reference(linked_store):
+    """The synthetic registers loaded and installed, as ``Services.open`` does at start-up."""
+    for kind in KINDS:
+        load_reference(linked_store, kind, sample_path(kind))
+    ref = reference_from_store(linked_store.connection, to_memory=True)
+    use_reference(ref)
+    yield ref
+    use_reference(ReferenceData())
+
+
+def test_sections_show_names_and_labels_next_to_codes(served, reference):
+    cur, ids = served
+    wanted = ["education.enrolment", "education.exclusion", "education.sen", "health.gp", "social_care.episodes"]
+    # Children enough to meet an exclusion and an AP setting, not only the first forty.
+    every = [r[0] for r in cur.execute("SELECT child_id FROM memory.serve_child ORDER BY child_id").fetchall()]
+    docs = child_documents(cur, every, document_columns(wanted))
+    seen = {"school": 0, "ap": 0, "exclusion": 0, "gp": 0, "sen": 0, "episode": 0}
+    for doc in docs.values():
+        sections = build_sections(doc, wanted)
+        for item, raw in zip(sections["schools"], doc["edu_enrolment"]):
+            school = reference.establishment(raw["urn"])
+            assert item["urn"] == raw["urn"] and item["enrol_status"] == raw["enrol_status"]   # codes kept
+            assert (item["school_name"], item["school_type"], item["setting"], item["is_ap"], item["phase"]) == (
+                school.name, school.type_name, school.setting, school.is_ap, school.phase)
+            assert item["enrol_status_label"] == label("enrolment_status", raw["enrol_status"])
+            seen["school"] += 1
+            seen["ap"] += item["is_ap"]
+        for item in sections["exclusions"]:
+            assert item["category"] and item["reason"]
+            assert item["category_label"] == label("exclusion_category", item["category"])
+            assert item["reason_label"] == label("exclusion_reason", item["reason"])
+            assert not item["reason_label"].startswith("Unknown")
+            seen["exclusion"] += 1
+        for item in sections["gp_registrations"]:
+            practice = reference.gp_practice(item["ods_code"])
+            assert item["practice_name"] == practice.name and item["practice_telephone"] == practice.telephone
+            seen["gp"] += 1
+        if sections["sen"]["provision"]:
+            assert sections["sen"]["provision_label"] == label("sen_provision", sections["sen"]["provision"])
+            seen["sen"] += 1
+        for item in sections["social_care_episodes"]["episodes"]:
+            assert item["kind_label"] == label("care_episode_kind", item["kind"])
+            seen["episode"] += 1
+    assert min(seen.values()) > 0 and seen["ap"] >= 10, seen
+
+
+def test_a_code_the_registers_do_not_have_still_shows_its_code(reference):
+    doc = {"edu_enrolment": [{"source": "education", "urn": "123456", "entry_date": None, "leaving_date": None,
+                              "enrol_status": "Q"}],
+           "edu_exclusion": [{"source": "education", "category": "SUSP", "reason": "ZZ", "start_date": None,
+                              "sessions": 1.0}],
+           "health_gp": [{"source": "health", "ods_code": "A99999", "start_date": None}], "edu_sen": []}
+    sections = build_sections(doc, ["education.enrolment", "education.exclusion", "health.gp", "education.sen"])
+    assert sections["schools"][0] | {"urn": "123456"} == sections["schools"][0]
+    assert sections["schools"][0]["school_name"] is None and sections["schools"][0]["is_ap"] is None
+    assert sections["schools"][0]["enrol_status_label"] == "Unknown code Q"
+    assert sections["exclusions"][0]["reason_label"] == "Unknown code ZZ"
+    assert sections["gp_registrations"][0]["practice_name"] is None
+    assert sections["sen"] == {"provision": None, "ehc_plan": False, "provision_label": None}

@@ -1,4 +1,4 @@
-"""The ``linkage`` command: synth, ingest, link, export-ids, status, vacuum and demo."""
+"""The ``linkage`` command: synth, ingest, reference, link, export-ids, status, vacuum and demo."""
 
 from __future__ import annotations
 
@@ -313,6 +313,7 @@ def demo(children: int = 3000, seed: int = 42,
     from linkage.connectors import ingest_file
     from linkage.link import load_truth, load_twins, run_link, score_clusters
     from linkage.link.run import export_model
+    from linkage.reference import KINDS, load_reference, sample_path
     from linkage.store import Store
     from linkage.synth import synthesise
     from linkage.views import cme_children
@@ -327,6 +328,9 @@ def demo(children: int = 3000, seed: int = 42,
         manifest = synthesise(children, seed, extracts)
     when = date.fromisoformat(manifest["extract_date"])
     store = Store(home)
+    for kind in KINDS:
+        loaded = load_reference(store, kind, sample_path(kind))
+        console.print(f"loaded synthetic {kind.replace('_', ' ')}: {loaded.accepted}")
     for source in ("education", "social_care", "health"):
         r = ingest_file(store, source, extracts / f"{source}.csv", extract_date=when)
         console.print(f"ingested {source}: read {r.rows_read}, accepted {r.accepted}, quarantined {r.quarantined}")
@@ -360,6 +364,54 @@ quarantine_app = typer.Typer(no_args_is_help=True, help="Rows ingest could not a
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
 app.add_typer(quarantine_app, name="quarantine")
+
+reference_app = typer.Typer(no_args_is_help=True, help="Reference data: school and GP practice registers.")
+app.add_typer(reference_app, name="reference")
+
+
+@reference_app.command("load")
+def reference_load(kind: Annotated[str, typer.Argument(help="establishments (GIAS edubasealldata CSV) | "
+                                                            "gp-practices (NHS ODS epraccur.csv)")],
+                   file: Path, data_dir_: DataDir = None) -> None:
+    """Check a register file and replace the stored one with it, in one step."""
+    from linkage.reference import load_reference
+
+    try:
+        with _reading(data_dir_) as store:
+            result = load_reference(store, kind.replace("-", "_"), file)
+    except LinkageError as exc:
+        _fail(exc)
+    console.print(f"{result.kind.replace('_', ' ')}: read {result.rows_read}, loaded {result.accepted}, "
+                  f"left out {result.rejected} (load {result.load_id})")
+    for note in result.notes:
+        console.print(Text(note))
+    for rows, title in ((result.problems, "rows left out (first 20)"),
+                        (result.warnings, f"{result.warned} rows kept with a cell left empty (first 20)")):
+        if rows:
+            t = Table("line", "field", "reason", title=title)
+            for line, field, reason in rows:
+                t.add_row(str(line), Text(visible(field)), Text(visible(reason)))
+            console.print(t)
+
+
+@reference_app.command("status")
+def reference_status(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
+    """Which register file each kind of reference data was last loaded from, and how it went."""
+    from linkage.store.reference import current_loads
+
+    try:
+        with _reading(data_dir_) as store:
+            loads = current_loads(store.connection)
+    except LinkageError as exc:
+        _fail(exc)
+    if fmt == Format.json:
+        emit_json(loads)
+        return
+    header = ["kind", "file name", "loaded at", "rows read", "accepted", "rejected"]
+    emit(header, [[row[h.replace(" ", "_")] for h in header] for row in loads], fmt)
+    if not loads and fmt == Format.table:
+        console.print("no reference data yet: run `linkage reference load establishments FILE`")
+
 
 QSource = Annotated[Optional[str], typer.Option("--source", help="education | social_care | health")]
 QReason = Annotated[Optional[str], typer.Option("--reason", help="A reason code (e.g. invalid_date) or text "

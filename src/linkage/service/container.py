@@ -24,6 +24,7 @@ from linkage.link.lookup import LookupIndex
 from linkage.link.review import ReviewDecisions, ReviewView
 from linkage.link.run import resolve_aliases
 from linkage.policy import PolicyEngine
+from linkage.reference import ReferenceData, reference_from_store, use_reference
 from linkage.store import Store
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
@@ -55,6 +56,7 @@ class Services:
     lookup_limiter: RateLimiter      # per client: lookups cannot be mined
     review: ReviewView            # the open review queue and its records, as the last run left them
     decisions: ReviewDecisions    # the review decisions log (service state), read live
+    reference: ReferenceData = field(default_factory=ReferenceData)   # schools and GP practices by code
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
@@ -81,6 +83,10 @@ class Services:
         # as they stood at start-up (the answers say so: ``as_of``, ``up_to_run``).
         materialise_quarantine(store.connection)
         materialise_changes(store.connection)
+        # Schools and GP practices by code, for the views' names and AP settings (also as
+        # memory.ref_* for SQL); empty until `linkage reference load` has run.
+        reference = reference_from_store(store.connection, to_memory=True)
+        use_reference(reference)
         children = frozenset(r[0] for r in store.rows("SELECT child_id FROM memory.serve_child"))
         aliases = resolve_aliases(store)
         # Everything a request reads is in memory now: letting go of the file lets next
@@ -100,7 +106,7 @@ class Services:
                             settings.audit_checkpoint_seconds), lookup, aliases, children,
                    BreakGlassReviews(state, sealer), token_limits, Relationships(state, settings.relationship_days),
                    RateLimiter(settings.lookup_per_minute, settings.lookup_burst, "lookups"), review,
-                   ReviewDecisions(state, sealer))
+                   ReviewDecisions(state, sealer), reference)
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""

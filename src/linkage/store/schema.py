@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from linkage.model import EVENT_TYPES, PersonRecord
 
-__all__ = ["DB", "MIGRATIONS", "STD_NAME_FIELDS", "all_ddl", "columns_of", "event_table_ddl", "records_ddl", "t"]
+__all__ = ["DB", "MIGRATIONS", "REFERENCE_TABLES", "STD_NAME_FIELDS", "all_ddl", "columns_of", "event_table_ddl",
+           "records_ddl", "reference_ddl", "t"]
 
 DB = "store"
 # Normalised copies of the display names, used for linkage.
@@ -125,5 +126,26 @@ MIGRATIONS = [
 ]
 
 
+# Reference data (linkage.reference): kind -> table.
+REFERENCE_TABLES = {"establishments": "ref_establishment", "gp_practices": "ref_gp_practice"}
+
+
+def reference_ddl(db: str = DB) -> dict[str, str]:
+    """The reference tables and their load log, in ``db`` (the store, or memory for the server's copy)."""
+    return {
+        "ref_loads": f"""CREATE TABLE IF NOT EXISTS {db}.ref_loads (
+  load_id BIGINT PRIMARY KEY, kind VARCHAR NOT NULL, file_name VARCHAR NOT NULL, sha256 VARCHAR NOT NULL,
+  loaded_at TIMESTAMP NOT NULL, rows_read BIGINT NOT NULL, accepted BIGINT NOT NULL, rejected BIGINT NOT NULL)""",
+        "ref_establishment": f"""CREATE TABLE IF NOT EXISTS {db}.ref_establishment (
+  urn VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, type_name VARCHAR NOT NULL, setting VARCHAR NOT NULL,
+  is_ap BOOLEAN NOT NULL, phase VARCHAR, status VARCHAR, open_date DATE, close_date DATE, postcode VARCHAR,
+  telephone VARCHAR, la_code VARCHAR, la_name VARCHAR, load_id BIGINT NOT NULL)""",
+        "ref_gp_practice": f"""CREATE TABLE IF NOT EXISTS {db}.ref_gp_practice (
+  ods_code VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, address VARCHAR, postcode VARCHAR,
+  status_code VARCHAR NOT NULL, open_date DATE, close_date DATE, commissioner VARCHAR, telephone VARCHAR,
+  prescribing_setting VARCHAR, load_id BIGINT NOT NULL)""",
+    }
+
+
 def all_ddl() -> list[str]:
-    return [records_ddl(), *(event_table_ddl(n) for n in EVENT_TYPES), *_FIXED, *MIGRATIONS]
+    return [records_ddl(), *(event_table_ddl(n) for n in EVENT_TYPES), *_FIXED, *reference_ddl().values(), *MIGRATIONS]

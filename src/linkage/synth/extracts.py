@@ -83,6 +83,12 @@ class _Noise:
         return self.rng.random() < p
 
 
+# Main reasons for suspensions and permanent exclusions, roughly as often as the DfE's
+# national statistics give them (persistent disruption far the commonest).
+_EXCLUSION_REASONS = {"PD": 38, "VA": 14, "PP": 10, "PA": 8, "VP": 7, "OT": 7, "DA": 4, "BU": 2, "DM": 3,
+                      "OW": 2, "MT": 2, "RA": 1, "SM": 1, "LG": 1}
+
+
 def _fmt_uk(d: date | None) -> str:
     return d.strftime("%d/%m/%Y") if d else ""
 
@@ -113,7 +119,8 @@ def _education(pop: Population, seed: int, today: date, w: csv.writer, truth: cs
                 _fmt_uk(z.dob(c)), c.sex, "" if z.chance(0.01) else pc, addr, urn,
                 _fmt_uk(entered), _fmt_uk(left), "C" if not historic else "C",
                 f"{today.year}/{(today.year + 1) % 100:02d} Autumn", possible, auth, unauth,
-                cat, ("PA" if cat else ""), _fmt_uk(today - timedelta(days=z.rng.randrange(5, 60))) if cat else "",
+                cat, (z.rng.choices(list(_EXCLUSION_REASONS), list(_EXCLUSION_REASONS.values()))[0]
+                      if cat else ""), _fmt_uk(today - timedelta(days=z.rng.randrange(5, 60))) if cat else "",
                 (z.rng.choice([1, 2, 4, 6]) if cat == "SUSP" else "") if cat else "",
                 z.rng.choices("NKE", weights=[82, 14, 4])[0],
             ])
@@ -189,7 +196,7 @@ def _health(pop: Population, seed: int, today: date, w: csv.writer, truth: csv.w
             rid, (c.nhs if z.chance(0.97) else "") or "", given, sur, z.dob(c).isoformat(),
             {"M": "male", "F": "female"}[c.sex], "" if z.chance(0.02) else pc,
             c.old_address if pc == c.old_postcode else c.address,
-            f"{z.rng.choice('ABCDEFGHJKLMNPY')}{z.rng.randrange(81000, 89999)}",
+            z.rng.choice(pop.gp_practices),
             (c.dob + timedelta(days=z.rng.randrange(7, 60))).isoformat(),
             (today - timedelta(days=z.rng.randrange(1, 400))).isoformat(),
             z.rng.choice(["GP appointment", "A&E attendance", "Health visitor", "School nurse"]),

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from faker import Faker
 
 from linkage.link.names import forename_keys, nicknames_of
+from linkage.reference import sample_reference
 from linkage.synth.names import BOYS, GIRLS, SURNAMES
 from linkage.validation.identifiers import nhs_check_digit, upn_check_letter
 from linkage.validation.names import normalise_name
@@ -55,9 +56,47 @@ class Child:
 @dataclass
 class Population:
     children: list[Child]
-    schools: list[str]
-    ap_schools: list[str]
+    schools: list[str]            # mainstream URNs in use, all in the shipped sample register
+    ap_schools: list[str]         # its open alternative provision settings
     month: int
+    gp_practices: list[str] = field(default_factory=list)         # open ODS codes of the sample
+
+
+@dataclass(frozen=True)
+class _Places:
+    """Where children go: catchments (a primary and a secondary each), AP slots, GP practices.
+
+    Drawn from the synthetic sample registers, only open establishments and practices,
+    so every code an extract holds has a name there. There are as many catchments and AP
+    slots, each one draw, as there were schools before the registers existed, so a seed
+    still describes the same children.
+    """
+
+    catchments: list[tuple[str, str]]
+    ap_slots: list[int]
+    ap: list[str]
+    gps: list[str]
+
+    @classmethod
+    def draw(cls, rng: random.Random, n_schools: int) -> _Places:
+        ref = sample_reference()
+        open_ = sorted((e for e in ref.establishments.values() if e.close_date is None), key=lambda e: e.urn)
+        mainstream = [e for e in open_ if e.setting == "mainstream"]
+        primary = [e.urn for e in mainstream if e.phase in ("Primary", "All-through")]
+        secondary = [e.urn for e in mainstream if e.phase in ("Secondary", "All-through")]
+        draws = [rng.randrange(100000, 149999) for _ in range(n_schools)]
+        ap_slots = [rng.randrange(150000, 159999) for _ in range(max(1, n_schools // 10))]
+        return cls([(primary[d % len(primary)], secondary[d % len(secondary)]) for d in draws], ap_slots,
+                   [e.urn for e in open_ if e.is_ap],
+                   sorted(p.ods_code for p in ref.practices.values() if p.status_code == "A"))
+
+    def school(self, rng: random.Random, age: float) -> str:
+        primary, secondary = rng.choice(self.catchments)
+        return primary if age < 11 else secondary
+
+    def ap_setting(self, rng: random.Random, child: Child) -> str:
+        """An AP slot, then one of the settings by the child's number, so every kind is used."""
+        return self.ap[(rng.choice(self.ap_slots) + child.person) % len(self.ap)]
 
 
 _CUMULATIVE: dict[int, tuple[list[str], list[float]]] = {}
@@ -117,9 +156,7 @@ def build_population(children: int, seed: int, month: int = 1) -> Population:
     fake = Faker("en_GB")
     fake.seed_instance(seed)
     today = base_date(1)
-    n_schools = max(3, children // 250)
-    schools = [f"{rng.randrange(100000, 149999)}" for _ in range(n_schools)]
-    ap_schools = [f"{rng.randrange(150000, 159999)}" for _ in range(max(1, n_schools // 10))]
+    places = _Places.draw(rng, max(3, children // 250))
     la = rng.choice([201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 301, 302, 303, 304,
                      305, 306, 307, 308, 309, 310, 311, 312, 313, 314, 315, 316, 317, 318, 319, 320])
     out: list[Child] = []
@@ -170,21 +207,21 @@ def build_population(children: int, seed: int, month: int = 1) -> Population:
                 upn=upn, former_upn=None, nhs=_nhs(rng) if rng.random() < 0.985 else None,
                 twin_of=out[-1].person if (k == 1 and twins) else None,
             )
-            _enrol(rng, child, age, schools, ap_schools, today)
+            _enrol(rng, child, age, places, today)
             child.social_care = rng.random() < (0.35 if household % 9 == 0 else 0.06)
             child.health = rng.random() < 0.96
             if child.cme:
                 if not (child.social_care or child.health):
                     child.health = True
             out.append(child)
-    pop = Population(out, schools, ap_schools, 1)
+    schools = sorted({urn for c in out for urn, _, _ in c.schools if urn not in places.ap})
+    pop = Population(out, schools, places.ap, 1, places.gps)
     for m in range(2, month + 1):
         pop = evolve(pop, seed, m)
     return pop
 
 
-def _enrol(rng: random.Random, child: Child, age: float, schools: list[str], ap: list[str],
-           today: date) -> None:
+def _enrol(rng: random.Random, child: Child, age: float, places: _Places, today: date) -> None:
     if not 4 <= age < 18:
         return
     if age < 16 and rng.random() < 0.035:
@@ -196,12 +233,12 @@ def _enrol(rng: random.Random, child: Child, age: float, schools: list[str], ap:
     if rng.random() < 0.12:           # changed school: an older enrolment that ended
         left = start - timedelta(days=rng.randrange(1, 60))
         entered = left - timedelta(days=rng.randrange(200, 900))
-        child.schools.append((rng.choice(schools), entered, left))
+        child.schools.append((places.school(rng, age), entered, left))
         if rng.random() < 0.15 and child.upn:
             child.former_upn = child.upn
             body = child.upn[1:10] + f"{rng.randrange(1000):03d}"
             child.upn = upn_check_letter(body) + body
-    target = rng.choice(ap) if rng.random() < 0.02 else rng.choice(schools)
+    target = places.ap_setting(rng, child) if rng.random() < 0.02 else places.school(rng, age)
     child.schools.append((target, start, None))
 
 
@@ -234,6 +271,6 @@ def evolve(pop: Population, seed: int, month: int) -> Population:
             dob=today - timedelta(days=rng.randrange(5, 28)), postcode=_postcode(fake),
             address=fake.street_address().replace("\n", ", "), old_postcode=None, old_address=None,
             upn=None, former_upn=None, nhs=_nhs(rng)))
-    return Population(children, pop.schools, pop.ap_schools, month)
+    return replace(pop, children=children, month=month)
 
 

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from linkage.reference import current_reference, label
 from linkage.views.fields import Field, Fields, build, columns
 
 __all__ = ["ADDRESSES", "CHILD_FIELDS", "SECTIONS", "build_sections", "child_documents", "document_columns", "known_to"]
@@ -80,7 +81,41 @@ def attendance(doc: Document) -> list[dict]:
 def sen(doc: Document) -> dict[str, Any]:
     order = {"E": 2, "K": 1, "N": 0}
     best = max((r["provision"] for r in doc["edu_sen"]), key=lambda p: order.get(p, -1), default=None)
-    return {"provision": best, "ehc_plan": best == "E"}
+    return {"provision": best, "ehc_plan": best == "E",
+            "provision_label": label("sen_provision", best) if best else None}
+
+
+# Names next to codes: each item keeps its codes (systems need them) and gains the
+# words a person reads, from the reference registers and the DfE's code lists.
+def _labelled(kind: str, code: Any) -> str | None:
+    return label(kind, code) if code else None
+
+
+def schools(doc: Document) -> list[dict]:
+    ref = current_reference()
+    out = []
+    for r in doc["edu_enrolment"]:
+        est = ref.establishment(r["urn"])
+        out.append({**r, "school_name": est.name if est else None, "school_type": est.type_name if est else None,
+                    "setting": est.setting if est else None, "is_ap": est.is_ap if est else None,
+                    "phase": est.phase if est else None,
+                    "enrol_status_label": _labelled("enrolment_status", r["enrol_status"])})
+    return out
+
+
+def exclusions(doc: Document) -> list[dict]:
+    return [{**r, "category_label": _labelled("exclusion_category", r["category"]),
+             "reason_label": _labelled("exclusion_reason", r["reason"])} for r in doc["edu_exclusion"]]
+
+
+def gp_registrations(doc: Document) -> list[dict]:
+    ref = current_reference()
+    out = []
+    for r in doc["health_gp"]:
+        practice = ref.gp_practice(r["ods_code"])
+        out.append({**r, "practice_name": practice.name if practice else None,
+                    "practice_telephone": practice.telephone if practice else None})
+    return out
 
 
 def involvement(doc: Document) -> dict[str, Any]:
@@ -89,7 +124,8 @@ def involvement(doc: Document) -> dict[str, Any]:
 
 
 def episodes(doc: Document) -> dict[str, Any]:
-    return {"episodes": doc["sc_episode"], "missing_episodes": doc["sc_missing"]}
+    return {"episodes": [{**r, "kind_label": _labelled("care_episode_kind", r["kind"])} for r in doc["sc_episode"]],
+            "missing_episodes": doc["sc_missing"]}
 
 
 # category -> (section name, document lists it reads, builder)
@@ -97,13 +133,13 @@ SECTIONS: dict[str, tuple[str, tuple[str, ...], Callable[[Document], Any]]] = {
     "identity.demographics": ("demographics", ("records",), demographics),
     "identity.known_to": ("known_to", ("records",), known_to),
     "identity.address": ("addresses", ("records",), addresses),
-    "education.enrolment": ("schools", ("edu_enrolment",), _list("edu_enrolment")),
+    "education.enrolment": ("schools", ("edu_enrolment",), schools),
     "education.attendance": ("attendance", ("edu_attendance",), attendance),
-    "education.exclusion": ("exclusions", ("edu_exclusion",), _list("edu_exclusion")),
+    "education.exclusion": ("exclusions", ("edu_exclusion",), exclusions),
     "education.sen": ("sen", ("edu_sen",), sen),
     "social_care.involvement": ("social_care", ("records", "sc_allocation"), involvement),
     "social_care.episodes": ("social_care_episodes", ("sc_episode", "sc_missing"), episodes),
-    "health.gp": ("gp_registrations", ("health_gp",), _list("health_gp")),
+    "health.gp": ("gp_registrations", ("health_gp",), gp_registrations),
     "health.contacts": ("health_contacts", ("health_contact",), _list("health_contact")),
 }
 
