@@ -32,8 +32,10 @@ class Settings(BaseSettings):
     # (log2 of the odds) below the best's, i.e. at least 2**bits times less likely.
     lookup_margin_bits: float = Field(default=6.0, ge=1.0, le=40.0)
     # Per-client lookup rate: a steady rate per minute after a burst (per worker process).
-    lookup_per_minute: float = Field(default=60.0, gt=0.0, le=600.0)
-    lookup_burst: int = Field(default=20, ge=1, le=200)
+    # The default suits people; a system that looks up on behalf of many (a council's MIS
+    # integration) may be given more, up to the bounds, by the operator.
+    lookup_per_minute: float = Field(default=60.0, gt=0.0, le=100_000.0)
+    lookup_burst: int = Field(default=20, ge=1, le=10_000)
     # How long a confident lookup (or a CME listing) gives an organisation a reason to
     # open that child's full record.
     relationship_days: int = Field(default=30, ge=1, le=365)

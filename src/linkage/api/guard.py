@@ -18,6 +18,8 @@ from urllib.parse import parse_qsl
 
 from starlette.responses import JSONResponse
 
+from linkage.api.refusals import record_refusal
+
 __all__ = ["JSON_CSP", "RequestGuard", "csp", "published_words", "security_headers"]
 
 REDACTED = "[redacted]"
@@ -198,6 +200,7 @@ class RequestGuard:
             nonlocal held, started
             if message["type"] == "http.response.start":
                 started = True
+                await record_refusal(scope, message["status"])     # 401, 4xx input, 429: a security event
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 message["headers"] = headers + [(n, v) for n, v in extra if n not in present]
