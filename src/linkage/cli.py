@@ -578,6 +578,11 @@ def audit_checkpoints(out: Path, data_dir_: DataDir = None) -> None:
     console.print(f"wrote {len(log.checkpoints())} checkpoints to {out}")
 
 
+from linkage.cli_users import register as _register_users  # noqa: E402
+
+_register_users(app, console, _fail, DataDir)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -115,6 +115,9 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
 
     for module in (oauth, lookup, children, cme, consents, audit, quarantine, identity):
         app.include_router(module.router)
+    from linkage.web import mount_web      # the staff pages, at /app
+
+    mount_web(app, settings)
     return app
 
 
