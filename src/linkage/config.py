@@ -61,8 +61,11 @@ class Settings(BaseSettings):
     # Session cookies are Secure; plain http only while serving on loopback (tests, a laptop).
     web_cookie_secure: bool = True
     # Sign-in attempts per email and per address (per worker), then 429; lock-out as for clients.
+    # An office shares one address, so its limit is the higher.
     web_signin_per_minute: float = Field(default=10, gt=0, le=600)
     web_signin_burst: int = Field(default=5, ge=1, le=100)
+    web_signin_address_per_minute: float = Field(default=60, gt=0, le=6000)
+    web_signin_address_burst: int = Field(default=30, ge=1, le=1000)
     # The council's identity provider (OpenID Connect). Unset: the local user store.
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None

@@ -55,8 +55,9 @@ class WebState:
                              lockout_seconds=settings.lockout_seconds)
         sessions = SessionStore(services.state, idle_seconds=settings.web_idle_seconds,
                                 absolute_seconds=settings.web_absolute_seconds)
-        limits = tuple(RateLimiter(settings.web_signin_per_minute, settings.web_signin_burst, "sign-in attempts")
-                       for _ in range(2))
+        limits = (RateLimiter(settings.web_signin_per_minute, settings.web_signin_burst, "sign-in attempts"),
+                  RateLimiter(settings.web_signin_address_per_minute, settings.web_signin_address_burst,
+                              "sign-in attempts"))
         secure = settings.web_cookie_secure
         # __Host-: the browser keeps it to this host, over https, for the whole site.
         return cls(services, users, sessions, limits, "__Host-linkage" if secure else "linkage_session", secure)

@@ -26,9 +26,12 @@ TASK = task("lookup")
 CONFIDENT = 0.95
 _UPN = re.compile(r"[A-Z]\d{11}[0-9A-Z]")
 _POSTCODE = re.compile(r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}")
-_FIELDS = {"forename": "first name", "surname": "last name", "date_of_birth": "date of birth",
-           "postcode": "postcode", "upn": "unique pupil number (UPN)", "nhs_number": "NHS number", "sex": "sex"}
-_SAID = {"exact": "is the same", "exact_match": "is the same"}
+# Form fields and the linkage model's comparisons, as a person says them.
+_FIELDS = {"forename": "first name", "surname": "last name", "date_of_birth": "date of birth", "dob": "date of birth",
+           "household": "last name and postcode", "address": "address", "postcode": "postcode",
+           "upn": "unique pupil number (UPN)", "nhs_number": "NHS number", "sex": "sex"}
+_LEVELS = {"exact": "the same", "nickname": "a known short form", "one edit": "one letter different",
+           "one character": "one digit different", "jw >= 0.92": "very similar", "jw >= 0.9": "very similar"}
 
 
 def _purposes(staff: Staff) -> list[str]:
@@ -74,11 +77,12 @@ def _date(day: str, month: str, year: str, errors: dict[str, str]) -> date | Non
 
 def explain(candidate) -> str:
     """Why this is the child, in plain English."""
-    same = [_FIELDS.get(f, f) for f in candidate.agreed]
-    differ = [_FIELDS.get(f, f) for f in candidate.disagreed]
-    text = f"The {', '.join(same)} match our records" if same else "Details match our records"
-    if differ:
-        text += f"; the {', '.join(differ)} differ, so check them with the family"
+    def said(fields: dict[str, str]) -> str:
+        return ", ".join(f"{_FIELDS.get(f, f)} ({_LEVELS.get(level, level)})" for f, level in fields.items())
+
+    text = f"Matched on {said(candidate.agreed)}" if candidate.agreed else "Matched"
+    if candidate.disagreed:
+        text += f". Different: {said(candidate.disagreed)}; check these with the family"
     return text + "."
 
 
