@@ -51,7 +51,7 @@ def build_web(parent: FastAPI, settings: Settings) -> FastAPI:
     async def linkage_error(request: Request, exc: LinkageError):
         status = (403 if isinstance(exc, Forbidden) else 404 if isinstance(exc, NotFound)
                   else 429 if isinstance(exc, TooManyRequests) else 503 if isinstance(exc, NotReady) else 422)
-        return _error(request, status, str(exc) if status in (403, 422) else "")
+        return _error(request, status, str(exc) if status == 422 else "")
 
     @web.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):

@@ -17,7 +17,7 @@ from linkage.service.lookup import lookup
 from linkage.service.schemas import LookupRequest
 from linkage.web.render import render
 from linkage.web.session import Staff, StaffDep
-from linkage.web.tasks import PURPOSES, allowed_purposes, task
+from linkage.web.tasks import DEFAULT_PURPOSE, PURPOSES, allowed_purposes, task
 
 router = APIRouter()
 
@@ -38,7 +38,8 @@ def _purposes(staff: Staff) -> list[str]:
     """The purposes this person may look up for; none at all is refused (and audited) by the service."""
     found = allowed_purposes(staff.services.policy, staff.user.principal(), TASK)
     if not found:
-        staff.ctx(None).authorise(TASK.action, list(TASK.categories))   # records the refusal, raises Forbidden
+        # Records the refusal (under the role's usual purpose) and raises Forbidden.
+        staff.ctx(DEFAULT_PURPOSE.get(staff.user.role)).authorise(TASK.action, list(TASK.categories))
     return found
 
 
