@@ -90,3 +90,17 @@ def test_plain_http_cookies_only_on_loopback(monkeypatch):
         Settings(web_cookie_secure=False, host="0.0.0.0", allow_remote=True)
     with pytest.raises(ValueError, match="https"):
         Settings(oidc_issuer="http://idp.example", oidc_client_id="a", oidc_client_secret="b")
+
+
+def test_an_identity_providers_claims_name_a_registered_organisation_and_role(reg):
+    user = reg.provision("Sam@oak.example", "Sam Shah", "140001", "admissions")
+    assert (user.org.code, user.role, user.email) == ("140001", "admissions", "sam@oak.example")
+    assert reg.authenticate(user.email, PW).outcome == "unknown"        # no password: the provider vouches
+    moved = reg.provision(user.email, "Sam Shah", "140001", "ap_leader")
+    assert moved.user_id == user.user_id and moved.generation == user.generation + 1   # other sessions end
+    with pytest.raises(LinkageError, match="not a role"):
+        reg.provision(user.email, "Sam", "140001", "dpo")
+    with pytest.raises(NotFound):
+        reg.provision(user.email, "Sam", "Nowhere", "admissions")
+    reg.set_active(user.email, False)
+    assert not reg.usable(reg.provision(user.email, "Sam", "140001", "admissions"))     # stays disabled

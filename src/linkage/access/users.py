@@ -131,6 +131,30 @@ class UserRegistry:
                                               _hasher.hash(password), datetime.now(timezone.utc).isoformat()))
         return user, password
 
+    def provision(self, email: str, name: str, org: str, role: str) -> User:
+        """The person an identity provider vouches for, in the organisation and role its claims name.
+
+        Recorded (without a password) on first sign-in and brought up to date after; a change of
+        organisation or role ends their other sessions. A disabled person stays disabled.
+        """
+        email, name, role = _email(email), " ".join(name.split())[:200] or email, role.strip()
+        organisation = self.orgs.find(org)
+        if not organisation.active:
+            raise LinkageError(f"organisation {organisation.name} is disabled")
+        self._roles._check_role(organisation.org_type, role)
+        user = self.by_email(email)
+        if user is None:
+            user_id = "u_" + secrets.token_hex(8)
+            self.state.execute("INSERT INTO users (user_id, email, name, org_id, role, created_at) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", (user_id, email, name, organisation.org_id, role,
+                                                             datetime.now(timezone.utc).isoformat()))
+        else:
+            user_id = user.user_id
+            moved = int(user.org.org_id != organisation.org_id or user.role != role)
+            self.state.execute("UPDATE users SET name = ?, org_id = ?, role = ?, generation = generation + ? "
+                               "WHERE user_id = ?", (name, organisation.org_id, role, moved, user_id))
+        return self.get(user_id)
+
     def get(self, user_id: str) -> User | None:
         row = self.state.execute(_SELECT + " WHERE u.user_id = ?", (user_id,)).fetchone()
         return _user(row) if row else None

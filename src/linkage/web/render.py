@@ -11,6 +11,7 @@ import base64
 import hashlib
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -53,6 +54,7 @@ def render(request: Request, template: str, status_code: int = 200, **context) -
     context = {"staff": getattr(state, "staff", None), "csrf_token": getattr(state, "csrf", ""),
                "prefix": PREFIX, "request_id": getattr(state, "request_id", ""), **context}
     issuer = request.app.state.settings.oidc_issuer
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(issuer)) if issuer else None
     return HTMLResponse(env.get_template(template).render(**context), status_code, headers={
-        "content-security-policy": csp((issuer,) if issuer else ()), "x-frame-options": "DENY",
+        "content-security-policy": csp((origin,) if origin else ()), "x-frame-options": "DENY",
         "referrer-policy": "no-referrer", "cross-origin-opener-policy": "same-origin"})
