@@ -16,7 +16,9 @@ import pytest
 
 from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE
-from webbrowser import ENV, accessible, add_user, age_sessions, browser, csrf_token, page, shot, sign_in
+from playwright.sync_api import expect
+from webbrowser import (ENV, accessible, add_user, age_sessions, browser, csrf_token, page, shot, sign_in,
+                        through)
 
 pytestmark = pytest.mark.e2e
 
@@ -53,8 +55,7 @@ def fill_lookup(p, forename, surname, dob, postcode=""):
     p.get_by_label("Month").fill(str(dob.month))
     p.get_by_label("Year").fill(str(dob.year))
     p.get_by_label("Postcode (optional)").fill(postcode or "")
-    p.get_by_role("button", name="Find child").click()
-    p.wait_for_load_state()
+    through(p, p.get_by_role("button", name="Find child"))
 
 
 def test_sign_in_look_up_a_pupil_and_sign_out(world):
@@ -70,20 +71,19 @@ def test_sign_in_look_up_a_pupil_and_sign_out(world):
         assert "Find a child" in p.get_by_test_id("tasks").inner_text()
         accessible(p)
         shot(p, "start-admissions")
-        p.get_by_role("link", name="Find a child").click()
+        through(p, p.get_by_role("link", name="Find a child"))
         accessible(p)
         shot(p, "lookup-form")
 
-        p.get_by_role("button", name="Find child").click()         # nothing entered
-        p.wait_for_load_state()
+        through(p, p.get_by_role("button", name="Find child"))         # nothing entered
         summary = p.locator(".govuk-error-summary")
         assert summary.is_visible() and "Enter the child's first name" in summary.inner_text()
-        assert p.evaluate("document.activeElement.classList.contains('govuk-error-summary')")   # focus moved
+        expect(p.locator(".govuk-error-summary")).to_be_focused()          # GOV.UK Frontend moved focus
         assert p.title().startswith("Error:")
         accessible(p)
         shot(p, "lookup-errors")
         p.get_by_role("link", name="Enter the child's first name").click()        # the summary links to the field
-        assert p.evaluate("document.activeElement.id") == "forename"
+        expect(p.locator("#forename")).to_be_focused()
 
         fill_lookup(p, forename, surname, dob, postcode)
         assert p.get_by_test_id("outcome").inner_text() == "One child matches"
@@ -92,16 +92,14 @@ def test_sign_in_look_up_a_pupil_and_sign_out(world):
         accessible(p)
         shot(p, "lookup-match")
 
-        fill = p.get_by_role("link", name="Search again")
-        fill.click()
+        through(p, p.get_by_role("link", name="Search again"))
         fill_lookup(p, "Zebedee", "Quartermaine", dob.replace(year=dob.year - 3))
         assert p.get_by_test_id("outcome").inner_text() == "No single match"
         accessible(p)
         shot(p, "lookup-no-match")
 
-        p.get_by_role("button", name="Sign out").click()
-        p.wait_for_load_state()
-        assert p.get_by_role("heading", name="You have signed out").is_visible()
+        through(p, p.get_by_role("button", name="Sign out"))
+        expect(p.get_by_role("heading", name="You have signed out")).to_be_visible()
         accessible(p)
         p.goto("/app/lookup")
         assert p.url.endswith("/app/sign-in")                      # the session is gone
@@ -172,7 +170,7 @@ def test_other_roles_cannot_reach_the_lookup_by_editing_the_url(world):
         shot(p, "start-dpo")
         r = p.goto("/app/lookup")
         assert r.status == 403
-        assert p.get_by_role("heading", name="You cannot see this page").is_visible()
+        expect(p.get_by_role("heading", name="You cannot see this page")).to_be_visible()
         accessible(p)
         shot(p, "error-403")
         token = csrf_token(p.content())

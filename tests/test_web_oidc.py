@@ -10,7 +10,8 @@ import pytest
 
 from apiserver import Server
 from oidcprovider import Provider
-from webbrowser import ENV, accessible, add_user, browser, csrf_token, page, shot
+from playwright.sync_api import expect
+from webbrowser import ENV, accessible, add_user, browser, csrf_token, page, shot, through
 
 pytestmark = pytest.mark.e2e
 
@@ -36,8 +37,7 @@ def audit(world) -> list[dict]:
 
 def council_sign_in(world, p) -> None:
     p.goto("/app/sign-in")
-    p.get_by_role("button", name="Sign in with your council account").click()
-    p.wait_for_load_state()
+    through(p, p.get_by_role("button", name="Sign in with your council account"))
 
 
 def test_a_registered_person_signs_in_with_the_council_account(world):
@@ -49,8 +49,8 @@ def test_a_registered_person_signs_in_with_the_council_account(world):
         council_sign_in(world, p)
         p.wait_for_url("**/app/")
         assert p.get_by_test_id("signed-in-as").inner_text() == "Amy Adeyemi, Oak AP Academy"
-        p.get_by_role("link", name="Find a child").click()
-        assert p.get_by_role("heading", name="Find a child").is_visible()
+        through(p, p.get_by_role("link", name="Find a child"))
+        expect(p.get_by_role("heading", name="Find a child")).to_be_visible()
         cookies = {c["name"]: c for c in p.context.cookies()}
         assert cookies["linkage_session"]["sameSite"] == "Strict" and cookies["linkage_session"]["httpOnly"]
         assert "linkage_oidc" not in cookies                   # the flow's cookie is spent
@@ -64,7 +64,7 @@ def test_an_unregistered_or_unverified_person_is_refused(world):
         world["provider"].identity = identity
         with page(world["browser"], world["server"].url) as p:
             council_sign_in(world, p)
-            assert p.get_by_role("heading", name="You could not be signed in").is_visible()
+            expect(p.get_by_role("heading", name="You could not be signed in")).to_be_visible()
             p.goto("/app/")
             assert p.url.endswith("/app/sign-in")
     failed = [e for e in audit(world) if e["action"] == "security.sign_in_failed" and e.get("method") == "oidc"]

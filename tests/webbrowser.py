@@ -60,12 +60,17 @@ def add_user(home: Path, email: str, name: str, org_name: str, org_type: str, co
     return UserRegistry(state, orgs).add(email, name, org.org_id, role, PASSWORD)[0].user_id
 
 
+def through(p, locator) -> None:
+    """Click something that loads a new page, and wait for that page (not the old one) to load."""
+    with p.expect_navigation():
+        locator.click()
+
+
 def sign_in(p, email: str, password: str = PASSWORD) -> None:
     p.goto("/app/sign-in")
     p.get_by_label("Email address").fill(email)
     p.get_by_label("Password", exact=True).fill(password)
-    p.get_by_role("button", name="Sign in", exact=True).click()
-    p.wait_for_load_state()
+    through(p, p.get_by_role("button", name="Sign in", exact=True))
 
 
 def accessible(p) -> None:
