@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
@@ -75,5 +76,6 @@ def build_web(parent: FastAPI, settings: Settings) -> FastAPI:
 
 
 def mount_web(app: FastAPI, settings: Settings) -> None:
-    """Serve the staff pages under ``/app``."""
+    """Serve the staff pages under ``/app`` (and send ``/app`` itself to ``/app/``)."""
+    app.add_api_route(PREFIX, lambda: RedirectResponse(f"{PREFIX}/", 307), include_in_schema=False)
     app.mount(PREFIX, build_web(app, settings))
