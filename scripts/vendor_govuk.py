@@ -42,7 +42,10 @@ def main() -> None:
         (DEST / "govuk-frontend.min.css").write_text(arial((dist / "govuk-frontend.min.css").read_text()))
         js = (dist / "govuk-frontend.min.js").read_text()
         (DEST / "govuk-frontend.min.js").write_text(re.sub(r"//# sourceMappingURL=\S*", "", js))
-        (DEST / "VERSION").write_text(f"govuk-frontend {VERSION} {INTEGRITY}\n")
+        (DEST / "VERSION").write_text(
+            f"govuk-frontend {VERSION} {INTEGRITY}\n"
+            "MIT licence, (c) Crown copyright: https://github.com/alphagov/govuk-frontend/blob/main/LICENSE.txt\n"
+            "Rewritten by scripts/vendor_govuk.py: Arial for GDS Transport, no @font-face, no source maps.\n")
     print(f"vendored GOV.UK Frontend {VERSION} into {DEST.relative_to(ROOT)}")
 
 

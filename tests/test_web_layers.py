@@ -34,3 +34,22 @@ def test_every_page_form_carries_the_csrf_token():
     for t in templates.glob("*.html"):
         text = t.read_text()
         assert text.count('method="post"') == text.count('name="csrf_token" value="{{ csrf_token }}"'), t.name
+
+
+def test_a_failing_page_shows_the_service_error_page_without_a_traceback():
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from linkage.config import Settings
+    from linkage.web.app import build_web
+
+    web = build_web(FastAPI(), Settings())
+
+    @web.get("/boom")
+    def boom():
+        raise RuntimeError("secret detail /srv/linkage/keys")
+
+    r = TestClient(web, raise_server_exceptions=False).get("/boom")
+    assert r.status_code == 500 and "Sorry, there is a problem with the service" in r.text
+    assert "secret detail" not in r.text and "Traceback" not in r.text
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
