@@ -80,11 +80,37 @@ def test_a_callback_without_the_flow_that_started_it_is_refused(world):
         assert r.status_code == 403
     for tamper in ({"state": "forged"}, {"code": "forged"}):
         with httpx.Client(base_url=url) as c:
-            r = c.get("/app/sign-in")
-            r = c.post("/app/sign-in/oidc", data={"csrf_token": csrf_token(r.text)})
-            assert r.status_code == 302 and r.headers["location"].startswith(world["provider"].issuer)
-            back = httpx.get(r.headers["location"]).headers["location"]        # the provider sends us back
-            query = dict(httpx.URL(back).params) | tamper
-            r = c.get("/app/sign-in/oidc/callback", params=query)
+            r = flow(c, world["provider"], tamper)
             assert r.status_code == 403 and "could not be signed in" in r.text
             assert c.get("/app/").status_code == 303                         # not signed in
+    with httpx.Client(base_url=url) as c:                                   # untampered, the same flow works
+        assert flow(c, world["provider"]).status_code == 200 and c.get("/app/").status_code == 200
+
+
+def flow(c: httpx.Client, provider: Provider, tamper: dict | None = None) -> httpx.Response:
+    """The browser's part of a sign-in, by hand: the callback's response."""
+    r = c.post("/app/sign-in/oidc", data={"csrf_token": csrf_token(c.get("/app/sign-in").text)})
+    assert r.status_code == 302 and r.headers["location"].startswith(provider.issuer)
+    back = httpx.get(r.headers["location"]).headers["location"]                # the provider sends us back
+    return c.get("/app/sign-in/oidc/callback", params=dict(httpx.URL(back).params) | (tamper or {}))
+
+
+def test_org_and_role_claims_name_a_registered_organisation_and_one_of_its_roles(world):
+    """With the claim mapping, the provider says where someone works and as what; linkage checks
+    the organisation is registered and the role is one of its type's, and records the person."""
+    provider = world["provider"]
+    server = Server(world["home"], env={**ENV, **provider.env(LINKAGE_OIDC_ORG_CLAIM="org",
+                                                              LINKAGE_OIDC_ROLE_CLAIM="role")})
+    try:
+        for org, role, ok in (("140001", "ap_leader", True), ("140001", "dpo", False),
+                              ("999999", "admissions", False)):
+            provider.identity = {"email": "sam@oak-ap.example", "name": "Sam Shah", "org": org, "role": role}
+            with httpx.Client(base_url=server.url) as c:
+                r = flow(c, provider)
+                assert (r.status_code == 200) == ok and (c.get("/app/").status_code == 200) == ok
+                if ok:
+                    assert "Sam Shah, Oak AP Academy" in c.get("/app/").text
+    finally:
+        server.stop()
+    entries = [e for e in audit(world) if e.get("method") == "oidc" and e.get("person") == "sam@oak-ap.example"]
+    assert [e["action"] for e in entries][:1] == ["web.sign_in"] and entries[0]["role"] == "ap_leader"
