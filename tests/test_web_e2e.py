@@ -95,8 +95,12 @@ def test_sign_in_look_up_a_pupil_and_sign_out(world):
         through(p, p.get_by_role("link", name="Search again"))
         fill_lookup(p, "Zebedee", "Quartermaine", dob.replace(year=dob.year - 3))
         assert p.get_by_test_id("outcome").inner_text() == "No single match"
+        assert p.get_by_label("First name").input_value() == "Zebedee"          # kept, to add to
         accessible(p)
         shot(p, "lookup-no-match")
+        p.get_by_label("NHS number (optional)").fill("1234567890")              # fails its check digit
+        through(p, p.get_by_role("button", name="Find child"))
+        assert "Enter a real NHS number" in p.locator(".govuk-error-summary").inner_text()
 
         through(p, p.get_by_role("button", name="Sign out"))
         expect(p.get_by_role("heading", name="You have signed out")).to_be_visible()

@@ -6,7 +6,6 @@ officer to confirm it is the same child), or no single match and what to add.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated
 
@@ -15,6 +14,9 @@ from pydantic import ValidationError
 
 from linkage.service.lookup import lookup
 from linkage.service.schemas import LookupRequest
+from linkage.validation import normalise_postcode
+from linkage.validation.identifiers import (is_valid_nhs_number, is_valid_upn, normalise_nhs_number,
+                                            normalise_upn)
 from linkage.web.render import render
 from linkage.web.session import Staff, StaffDep
 from linkage.web.tasks import DEFAULT_PURPOSE, PURPOSES, allowed_purposes, task
@@ -24,8 +26,6 @@ router = APIRouter()
 TASK = task("lookup")
 # Below this a candidate is never offered as "the" child: the officer adds a UPN, NHS number or postcode.
 CONFIDENT = 0.95
-_UPN = re.compile(r"[A-Z]\d{11}[0-9A-Z]")
-_POSTCODE = re.compile(r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}")
 # Form fields and the linkage model's comparisons, as a person says them.
 _FIELDS = {"forename": "first name", "surname": "last name", "date_of_birth": "date of birth", "dob": "date of birth",
            "household": "last name and postcode", "address": "address", "postcode": "postcode",
@@ -43,13 +43,14 @@ def _purposes(staff: Staff) -> list[str]:
     return found
 
 
-def _form(request: Request, staff: Staff, values: dict, errors: dict[str, str], status_code: int = 200):
+def _form(request: Request, staff: Staff, values: dict, errors: dict[str, str], status_code: int = 200,
+          **extra):
     purposes = _purposes(staff)
     values = {"purpose": purposes[0], **values}
     summary = [{"text": text, "href": f"#{'dob-day' if field == 'date_of_birth' else field}"}
                for field, text in errors.items()]
     return render(request, "lookup.html", status_code, values=values, errors=errors, summary=summary,
-                  purposes=[(p, PURPOSES[p]) for p in purposes])
+                  purposes=[(p, PURPOSES[p]) for p in purposes], **extra)
 
 
 @router.get("/lookup")
@@ -109,21 +110,26 @@ async def lookup_submit(request: Request, staff: StaffDep,
                         dob_year: Annotated[str, Form(alias="dob-year", max_length=10)] = "",
                         postcode: Annotated[str, Form(max_length=20)] = "",
                         upn: Annotated[str, Form(max_length=20)] = "",
+                        nhs_number: Annotated[str, Form(max_length=20)] = "",
                         purpose: Annotated[str, Form(max_length=30)] = ""):
     values = {k: v.strip() for k, v in dict(forename=forename, surname=surname, dob_day=dob_day, dob_month=dob_month,
-                                            dob_year=dob_year, postcode=postcode, upn=upn, purpose=purpose).items()}
+                                            dob_year=dob_year, postcode=postcode, upn=upn, nhs_number=nhs_number,
+                                            purpose=purpose).items()}
     errors: dict[str, str] = {}
     if not values["forename"]:
         errors["forename"] = "Enter the child's first name"
     if not values["surname"]:
         errors["surname"] = "Enter the child's last name"
     when = _date(values["dob_day"], values["dob_month"], values["dob_year"], errors)
-    code = values["postcode"].upper()
-    if code and not _POSTCODE.fullmatch(code):
+    code = normalise_postcode(values["postcode"]) if values["postcode"] else None
+    if values["postcode"] and code is None:
         errors["postcode"] = "Enter a real postcode, like AA1 1AA"
-    pupil = values["upn"].upper().replace(" ", "")
-    if pupil and not _UPN.fullmatch(pupil):
-        errors["upn"] = "Enter a unique pupil number of a letter and 12 digits or letters, like A123456789012"
+    pupil = normalise_upn(values["upn"]) if values["upn"] else None
+    if pupil and not is_valid_upn(pupil):
+        errors["upn"] = "Enter a real unique pupil number: a letter and 12 digits or letters, like A123456789012"
+    nhs = normalise_nhs_number(values["nhs_number"]) if values["nhs_number"] else None
+    if nhs and not is_valid_nhs_number(nhs):
+        errors["nhs_number"] = "Enter a real NHS number: 10 digits, like 485 777 3456"
     purposes = _purposes(staff)
     if values["purpose"] not in purposes:
         errors["purpose"] = "Select why you are looking for this child"
@@ -131,7 +137,7 @@ async def lookup_submit(request: Request, staff: StaffDep,
     if not errors:
         try:
             query = LookupRequest(forename=values["forename"], surname=values["surname"], date_of_birth=when,
-                                  postcode=code or None, upn=pupil or None)
+                                  postcode=code, upn=pupil, nhs_number=nhs)
         except ValidationError as exc:
             for e in exc.errors():
                 field = str(e["loc"][0]) if e["loc"] else "forename"
@@ -141,5 +147,8 @@ async def lookup_submit(request: Request, staff: StaffDep,
         return _form(request, staff, values, errors, 400)
     result = lookup(ctx=staff.ctx(values["purpose"]), query=query)
     match, message = outcome(result)
-    return render(request, "lookup_result.html", match=match, message=message, reason=explain(match) if match else "",
+    if match is None:       # the form again, as filled in, to add what would single the child out
+        return _form(request, staff, values, {}, no_match=message or "linkage could not find one child it is "
+                                                                      "confident about.")
+    return render(request, "lookup_result.html", match=match, reason=explain(match),
                   lawful_basis=result.lawful_basis, purpose=PURPOSES[values["purpose"]], values=values)
