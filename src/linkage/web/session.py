@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -63,10 +64,15 @@ class WebState:
         return cls(services, users, sessions, limits, "__Host-linkage" if secure else "linkage_session", secure)
 
 
+_creating = threading.Lock()
+
+
 def web_state(request: Request) -> WebState:
     web = request.app.state
-    if getattr(web, "web", None) is None:
-        web.web = WebState.create(web.parent.state.services, web.settings)
+    if web.web is None:
+        with _creating:
+            if web.web is None:
+                web.web = WebState.create(web.parent.state.services, web.settings)
     return web.web
 
 
@@ -104,7 +110,7 @@ def _session(request: Request) -> SessionRecord | None:
     return web.sessions.load(request.cookies.get(web.cookie))
 
 
-async def current_staff(request: Request) -> Staff:
+def current_staff(request: Request) -> Staff:
     web = web_state(request)
     rec = _session(request)
     if rec is None or rec.user_id is None:

@@ -25,9 +25,9 @@ def _sign_in_page(request: Request, errors: list[dict] | None = None, email: str
 
 
 @router.get("/sign-in")
-async def sign_in_form(request: Request):
+def sign_in_form(request: Request):
     try:
-        await current_staff(request)
+        current_staff(request)
         return RedirectResponse(f"{PREFIX}/", 303)
     except SignInRequired:
         pass
@@ -36,7 +36,7 @@ async def sign_in_form(request: Request):
 
 
 @router.post("/sign-in")
-async def sign_in(request: Request, email: Annotated[str, Form(max_length=254)] = "",
+def sign_in(request: Request, email: Annotated[str, Form(max_length=254)] = "",
                   password: Annotated[str, Form(max_length=256)] = ""):
     web = web_state(request)
     email = email.strip().lower()
@@ -80,13 +80,13 @@ def signed_in(request: Request, user, method: str) -> RedirectResponse:
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, staff: StaffDep):
+def sign_out(request: Request, staff: StaffDep):
     staff.ctx(None).record("web.sign_out", "allow")
     end_session(request)
     return set_cookie(request, render(request, "signed_out.html"), None)
 
 
 @router.get("/")
-async def start(request: Request, staff: StaffDep):
+def start(request: Request, staff: StaffDep):
     return render(request, "start.html", tasks=tasks_for(staff.services.policy, staff.user.principal()),
                   purposes=PURPOSES)

@@ -54,7 +54,7 @@ def _form(request: Request, staff: Staff, values: dict, errors: dict[str, str], 
 
 
 @router.get("/lookup")
-async def lookup_form(request: Request, staff: StaffDep):
+def lookup_form(request: Request, staff: StaffDep):
     return _form(request, staff, {}, {})
 
 
@@ -102,7 +102,7 @@ def outcome(response) -> tuple[object | None, str | None]:
 
 
 @router.post("/lookup")
-async def lookup_submit(request: Request, staff: StaffDep,
+def lookup_submit(request: Request, staff: StaffDep,
                         forename: Annotated[str, Form(max_length=200)] = "",
                         surname: Annotated[str, Form(max_length=200)] = "",
                         dob_day: Annotated[str, Form(alias="dob-day", max_length=10)] = "",
