@@ -104,3 +104,31 @@ def test_an_identity_providers_claims_name_a_registered_organisation_and_role(re
         reg.provision(user.email, "Sam", "Nowhere", "admissions")
     reg.set_active(user.email, False)
     assert not reg.usable(reg.provision(user.email, "Sam", "140001", "admissions"))     # stays disabled
+
+
+def test_the_users_command(tmp_path):
+    from typer.testing import CliRunner
+
+    from linkage.cli import app
+
+    home = str(tmp_path / "home")
+    run = CliRunner().invoke
+    assert run(app, ["orgs", "add", "--name", "Oak AP Academy", "--type", "ap_school", "--code", "140001",
+                     "--data-dir", home]).exit_code == 0
+    out = run(app, ["users", "add", "--email", "amy@oak.example", "--name", "Amy", "--org", "140001",
+                    "--role", "admissions", "--data-dir", home])
+    assert out.exit_code == 0 and "password: " in out.output
+    password = out.output.split("password: ")[1].split()[0]
+    reg = UserRegistry(ServiceState(tmp_path / "home"))
+    assert reg.authenticate("amy@oak.example", password).outcome == "ok"
+    out = run(app, ["users", "add", "--email", "bo@oak.example", "--name", "Bo", "--org", "140001",
+                    "--role", "admissions", "--password-stdin", "--data-dir", home], input=PW + "\n")
+    assert out.exit_code == 0 and "password:" not in out.output and PW not in out.output
+    assert reg.authenticate("bo@oak.example", PW).outcome == "ok"
+    bad = run(app, ["users", "add", "--email", "cy@oak.example", "--name", "Cy", "--org", "140001",
+                    "--role", "dpo", "--data-dir", home])
+    assert bad.exit_code == 2 and "not a role of ap_school" in bad.output
+    assert run(app, ["users", "disable", "bo@oak.example", "--data-dir", home]).exit_code == 0
+    listed = run(app, ["users", "list", "--data-dir", home]).output
+    assert "bo@oak.example" in listed and "disabled" in listed
+    assert run(app, ["users", "disable", "nobody@oak.example", "--data-dir", home]).exit_code == 2

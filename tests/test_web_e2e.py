@@ -17,7 +17,7 @@ import pytest
 from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE
 from playwright.sync_api import expect
-from webbrowser import (ENV, accessible, add_user, age_sessions, browser, csrf_token, page, shot, sign_in,
+from browserpages import (ENV, accessible, add_user, age_sessions, browser, csrf_token, page, shot, sign_in,
                         through)
 
 pytestmark = pytest.mark.e2e

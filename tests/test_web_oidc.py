@@ -11,7 +11,7 @@ import pytest
 from apiserver import Server
 from oidcprovider import Provider
 from playwright.sync_api import expect
-from webbrowser import ENV, accessible, add_user, browser, csrf_token, page, shot, through
+from browserpages import ENV, accessible, add_user, browser, csrf_token, page, shot, through
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from apiserver import Server
-from webbrowser import ENV, PASSWORD, add_user, csrf_token
+from browserpages import ENV, PASSWORD, add_user, csrf_token
 
 pytestmark = pytest.mark.e2e
 

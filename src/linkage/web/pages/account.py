@@ -31,13 +31,18 @@ def sign_in_form(request: Request):
         return RedirectResponse(f"{PREFIX}/", 303)
     except SignInRequired:
         pass
+    web = web_state(request)
+    held = web.sessions.load(request.cookies.get(web.cookie))
+    if held is not None:                            # signed out already: keep its token
+        request.state.csrf = held.csrf
+        return _sign_in_page(request)
     session_id = start_session(request, None)       # signed out: holds only the form's CSRF token
     return set_cookie(request, _sign_in_page(request), session_id)
 
 
 @router.post("/sign-in")
 def sign_in(request: Request, email: Annotated[str, Form(max_length=254)] = "",
-                  password: Annotated[str, Form(max_length=256)] = ""):
+            password: Annotated[str, Form(max_length=256)] = ""):
     web = web_state(request)
     email = email.strip().lower()
     errors = []
