@@ -127,11 +127,11 @@ async def client_loop(url: str, token: str, queries: list[dict], until: float, s
             if r.status_code != 200:
                 stats["errors"].append(r.status_code)
                 continue
-            cands = r.json()["candidates"]
-            if not cands:
+            match = r.json()["match"]
+            if not match:
                 continue
             t = time.perf_counter()
-            v = await http.get(f"/v1/children/{cands[0]['child_id']}")
+            v = await http.get(f"/v1/children/{match['child_id']}")
             stats["child"].append((time.perf_counter() - t) * 1000)
             stats["requests"] += 1
             if v.status_code != 200:
@@ -235,10 +235,10 @@ def _wrk(server, token: str, queries: list[dict], args, log: Path, before: int) 
                                                     "X-Purpose": "admission"}) as http:
         for q in queries[:300]:
             attempted += 1
-            r = http.post("/v1/lookup", json=q).json()["candidates"]
-            if r:
+            match = http.post("/v1/lookup", json=q).json()["match"]
+            if match:
                 bodies.append(json.dumps(q))
-                paths.append(f"/v1/children/{r[0]['child_id']}")
+                paths.append(f"/v1/children/{match['child_id']}")
     lua_list = lambda xs: ", ".join(json.dumps(x) for x in xs)  # noqa: E731  (JSON strings are Lua strings)
     total = 0
     print(f"\nwrk, {args.clients} connections, {args.seconds:.0f}s per run, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from datetime import date
 
@@ -63,8 +64,10 @@ def pseudonym(world, who: str, purpose: str) -> str:
     r = call(world, who, "POST", "/v1/lookup", purpose,
              json={"forename": f, "surname": s, "date_of_birth": dob.isoformat(), "postcode": pc})
     assert r.status_code == 200, r.text
-    best = r.json()["candidates"][0]
-    assert best["match_probability"] > 0.9 and best["agreed"]["dob"] == "exact"
+    best = r.json()["match"]                                               # the one confident match
+    assert best["match_probability"] > 0.9 and "date of birth agrees" in best["reason"]
+    assert (best["forename"], best["surname"], best["date_of_birth"]) == (f, s, dob.isoformat())
+    assert re.fullmatch(r"[A-Z]{1,2}[0-9][A-Z0-9]?", best["postcode_district"])     # the outward code only
     return best["child_id"]
 
 
@@ -76,11 +79,11 @@ def audit_lines(world) -> list[dict]:
 
 EXPECTED_SECTIONS = {
     ("ap", "admission"): {"demographics", "addresses", "schools", "attendance", "exclusions", "sen", "social_care"},
-    ("sw", "safeguarding"): {"demographics", "addresses", "schools", "attendance", "exclusions", "sen",
+    ("sw", "safeguarding"): {"demographics", "known_to", "addresses", "schools", "attendance", "exclusions", "sen",
                              "social_care", "social_care_episodes", "gp_registrations", "health_contacts"},
-    ("cme", "cme"): {"demographics", "addresses", "schools", "attendance", "exclusions", "sen",
+    ("cme", "cme"): {"demographics", "known_to", "addresses", "schools", "attendance", "exclusions", "sen",
                      "social_care", "social_care_episodes", "gp_registrations"},
-    ("nurse", "care"): {"demographics", "addresses", "social_care", "gp_registrations", "health_contacts"},
+    ("nurse", "care"): {"demographics", "known_to", "addresses", "social_care", "gp_registrations", "health_contacts"},
 }
 
 
@@ -103,7 +106,8 @@ def test_ap_school_sees_education_history_and_social_care_contact(world):
     assert body["sections"]["schools"] and body["sections"]["attendance"][0]["attendance_rate"] is not None
     assert body["sections"]["social_care"]["known_to_childrens_social_care"] is True
     assert body["sections"]["social_care"]["contacts"][0]["team"]
-    assert {"health.gp", "health.contacts", "social_care.episodes"} <= set(body["withheld"])
+    assert {"health.gp", "health.contacts", "social_care.episodes", "identity.known_to"} <= set(body["withheld"])
+    assert "known_to" not in body["sections"] and "known_to" not in body["sections"]["demographics"]
     assert "public task" in body["lawful_basis"]["education.enrolment"]
     assert "para 18" in body["lawful_basis"]["social_care.involvement"]
 
@@ -278,7 +282,7 @@ def test_lookup_reports_all_problems_at_once_and_refuses_oversized_bodies(world)
     small = call(world, "ap", "POST", "/v1/lookup", "admission", headers={"content-type": "application/json"},
                  content=iter([json.dumps({"forename": f, "surname": s}).encode()[:-1],
                                f', "date_of_birth": "{dob}"}}'.encode()]))
-    assert small.status_code == 200 and small.json()["candidates"]
+    assert small.status_code == 200 and small.json()["match"]
 
 
 def test_break_glass_for_safeguarding_roles_only_and_flagged(world):
@@ -314,8 +318,6 @@ def test_dpo_search_subject_access_and_verify(world):
     assert call(world, "sw", "GET", "/v1/audit/verify", "audit").status_code == 403
     cps = call(world, "dpo", "GET", "/v1/audit/checkpoints", "audit").json()
     assert cps["checkpoints"] and "PUBLIC KEY" in cps["public_key_pem"]
-    import re
-
     raw = (world["home"] / "audit" / "log.jsonl").read_text()
     f, s, dob, pc = world["demo"]
     for value in (f, s, pc, dob.isoformat()):                              # no raw personal data

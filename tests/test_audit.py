@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from linkage.audit import AuditLog
-from linkage.audit.log import _hash, canonical_json
+from linkage.audit.log import _hash, _mac, canonical_json
 from linkage.cli import app
 
 
@@ -79,7 +79,8 @@ def test_reordered_entries_are_found(tmp_path):
 
 
 def test_rewritten_chain_is_caught_by_signed_checkpoints(tmp_path):
-    """An attacker who edits an entry and recomputes every later hash still fails."""
+    """An attacker who edits an entry and recomputes every later hash (and, holding the key in
+    the data directory, every line's MAC) still fails."""
     log = make_log(tmp_path)
     rows = [json.loads(r) for r in lines(log)]
     rows[1]["entry"]["decision"] = "deny"
@@ -87,6 +88,7 @@ def test_rewritten_chain_is_caught_by_signed_checkpoints(tmp_path):
     for rec in rows[1:]:
         rec["prev"] = prev
         rec["hash"] = prev = _hash(prev, rec["entry"])
+        rec["mac"] = _mac(log.signer.mac_key, rec["seq"], rec["hash"])
     write(log, [canonical_json(r) for r in rows])
     found = log.verify()
     assert found and all("checkpoint" in f.problem for f in found)
@@ -147,3 +149,31 @@ def test_two_processes_appending_at_once_keep_one_intact_chain(tmp_path):
     log = AuditLog(tmp_path)
     assert len(log.entries()) == 600 and log.verify() == []
     assert [e["seq"] for e in log.entries()] == list(range(1, 601))
+
+
+def test_a_first_format_log_still_verifies_and_continues_in_version_2(tmp_path):
+    from linkage.audit.log import GENESIS, _hash_v1
+    from linkage.audit.witness import LocalSource, Witness
+
+    (tmp_path / "audit").mkdir()
+    prev, rows = GENESIS, []
+    for seq in range(1, 4):        # as the first format wrote them: UTF-8, no "v", no MAC
+        entry = {"request_id": f"old{seq}", "agency": "Oak\u2028Academy", "action": "view", "decision": "allow",
+                 "time": "2026-01-01T00:00:00+00:00"}
+        digest = _hash_v1(prev, entry)
+        rows.append(canonical_json({"seq": seq, "prev": prev, "entry": entry, "hash": digest}))
+        prev = digest
+    (tmp_path / "audit" / "log.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    log = AuditLog(tmp_path, checkpoint_every=100)
+    assert log.verify() == []
+    log.append({"request_id": "new", "client_id": "c", "action": "view", "decision": "allow"})
+    log.checkpoint()
+    assert log.verify() == [] and [r.get("v", 1) for r in log.entries()] == [1, 1, 1, 2]
+    witness = Witness(tmp_path / "witness")
+    assert "without a proof" in witness.observe(LocalSource(log)).notes[0]      # no digests for old lines
+    log.append({"request_id": "newer", "client_id": "c", "action": "view", "decision": "allow"})
+    log.checkpoint()
+    assert witness.observe(LocalSource(log)).latest["seq"] == 5
+    with open(log.path, "a", encoding="utf-8") as fh:      # an old-format line can no longer be slipped in
+        fh.write(canonical_json({"seq": 6, "prev": log.entries()[-1]["hash"], "entry": {}, "hash": "0"}) + "\n")
+    assert any("first-format line after version 2" in f.problem for f in log.verify())

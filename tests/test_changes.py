@@ -100,7 +100,8 @@ def world(tmp_path_factory, synth_month1):
                 "forename": d["forename"], "surname": d["surname"], "date_of_birth": d["dob"].isoformat(),
                 "postcode": d["postcode"]})
             assert r.status_code == 200, r.text
-            forms[who] |= {c["child_id"] for c in r.json()["candidates"]}
+            assert r.json()["match"], r.text                            # one confident match
+            forms[who].add(r.json()["match"]["child_id"])
     w["server"].stop()
     issued = _issued(home)
     w["held"] = {who: {issued[p] for p in ps} for who, ps in forms.items()}
@@ -211,9 +212,19 @@ def test_the_new_pseudonyms_work_and_the_answer_is_audited(world):
                                                  if world["retired"] in world["held"]["ap"] else set())
     assert set(entry["children"]) == involved and entry["lawful_basis"]
     for c in body["changes"]:
-        for p in [c["surviving_pseudonym"], *c["new_pseudonyms"]]:
-            if p:
-                assert call(world, "ap", "GET", f"/v1/children/{p}").status_code == 200
+        # A merged child opens on the relationship its old identifier had. A child split off is
+        # another child: its pseudonym resolves, but opens only on a reason of its own.
+        if c["surviving_pseudonym"]:
+            assert call(world, "ap", "GET", f"/v1/children/{c['surviving_pseudonym']}").status_code == 200
+        for p in c["new_pseudonyms"]:
+            r = call(world, "ap", "GET", f"/v1/children/{p}")
+            assert r.status_code in (200, 403), r.text
+            if r.status_code == 403:
+                assert audit_last(world)["reason"] == "no_relationship"
+
+
+def audit_last(world) -> dict:
+    return json.loads((world["home"] / "audit" / "log.jsonl").read_text().splitlines()[-1])["entry"]
 
 
 def test_since_a_run_or_a_time(world):

@@ -58,12 +58,17 @@ def test_empty_file_is_a_clear_error(store, tmp_path):
         ingest_file(store, "education", path, extract_date=EXTRACT_DATE)
 
 
-def test_header_only_file_reads_zero_rows(store, tmp_path):
-    r = ingest_file(store, "education", write_rows(tmp_path / "h.csv", []), extract_date=EXTRACT_DATE)
+def test_header_only_file_is_refused_unless_forced(store, tmp_path):
+    from linkage.connectors.ingest import ExtractRefused
+
+    with pytest.raises(ExtractRefused, match="no data rows"):
+        ingest_file(store, "education", write_rows(tmp_path / "h.csv", []), extract_date=EXTRACT_DATE)
+    assert store.scalar("SELECT count(*) FROM store.extracts") == 0
+    r = ingest_file(store, "education", write_rows(tmp_path / "h.csv", []), extract_date=EXTRACT_DATE, force=True)
     assert (r.rows_read, r.accepted, r.quarantined) == (0, 0, 0)
 
 
-def test_bad_rows_are_quarantined_with_line_field_and_reason(store, tmp_path):
+def test_bad_rows_are_quarantined_and_bad_fields_set_aside_with_line_field_and_reason(store, tmp_path):
     rows = [
         GOOD,
         {**GOOD, "AdNo": "2", "DOB": "31/02/2015"},                       # line 3: broken date
@@ -77,11 +82,16 @@ def test_bad_rows_are_quarantined_with_line_field_and_reason(store, tmp_path):
         {**GOOD, "AdNo": "9", "ExclusionCategory": "SUSP"},               # line 11: exclusion without date
         {**GOOD, "AdNo": "10", "Forename": "Zoë", "Surname": "O'Brien-Smith"},
     ]
-    r = ingest_file(store, "education", write_rows(tmp_path / "bad.csv", rows), extract_date=EXTRACT_DATE)
+    # Mostly bad on purpose: past the safety catch with force.
+    r = ingest_file(store, "education", write_rows(tmp_path / "bad.csv", rows), extract_date=EXTRACT_DATE,
+                    force=True)
     assert r.rows_read == len(rows)
     assert r.accepted + r.quarantined == r.rows_read
-    assert (r.accepted, r.quarantined) == (2, 9)
+    # Lines 6 (UPN), 9 (postcode) and 11 (exclusion event) lose only the bad field.
+    assert (r.accepted, r.quarantined, r.warned) == (5, 6, 3)
     q = {line: (field, reason) for line, field, reason in quarantine(store)}
+    severity = dict(store.rows("SELECT line_no, severity FROM store.quarantine"))
+    assert {line for line, s in severity.items() if s == "warning"} == {6, 9, 11}
     assert q[3][0] == "DOB" and "not a real date" in q[3][1]
     assert q[4][0] == "Surname" and "formula" in q[4][1]
     assert q[5][0] == "Forename" and "10000 characters" in q[5][1]
@@ -91,9 +101,13 @@ def test_bad_rows_are_quarantined_with_line_field_and_reason(store, tmp_path):
     assert q[9][0] == "Postcode"
     assert "control" in q[10][1]
     assert "start_date" in q[11][1]
-    accepted = store.rows("SELECT forename, surname, surname_std FROM store.records ORDER BY source_record_id")
-    assert accepted == [("Alexander", "Example", "example"), ("Zoë", "O'Brien-Smith", "obrien smith")]
-    assert counts(store, r.extract_id) == (2, 9)
+    accepted = store.rows("SELECT source_record_id, surname_std, upn, postcode FROM store.records "
+                          "ORDER BY line_no")
+    assert accepted == [("1", "example", "B801200005001", "SW1A 1AA"), ("5", "example", None, "SW1A 1AA"),
+                        ("7", "example", "B801200005001", None), ("9", "example", "B801200005001", "SW1A 1AA"),
+                        ("10", "obrien smith", "B801200005001", "SW1A 1AA")]
+    assert store.scalar("SELECT count(*) FROM store.edu_exclusion") == 0
+    assert counts(store, r.extract_id) == (5, 6 + 3)
 
 
 def test_wrong_encoding_quarantines_only_the_rows_with_bad_bytes(store, tmp_path):
@@ -153,7 +167,8 @@ def test_parquet_and_duckdb_table_sources(store, tmp_path):
     con.close()
     p = ingest_file(store, "education", tmp_path / "pupils.parquet", extract_date=EXTRACT_DATE)
     assert (p.rows_read, p.accepted) == (2, 2)
-    t = ingest_file(store, "education", tmp_path / "mis.duckdb", table="pupils", extract_date=EXTRACT_DATE)
+    t = ingest_file(store, "education", tmp_path / "mis.duckdb", table="pupils", extract_date=EXTRACT_DATE,
+                    force=True)   # the same pupils again, on the same date
     assert (t.rows_read, t.accepted) == (2, 2)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from linkage.views.child import SECTIONS, build_sections, child_documents, document_columns
-from linkage.views.cme import CME_DOCUMENT, last_school, latest_contact
+from linkage.views.cme import (CME_FIELDS, last_school, latest_education_contact, latest_health_contact,
+                               latest_social_care_contact)
+from linkage.views.fields import categories, columns
 from linkage.views.tables import STORE, materialise
 
 
@@ -51,7 +53,7 @@ def test_every_list_of_a_document_holds_exactly_the_childs_current_events(served
 
 def test_sections_and_cme_details_match_sql(served):
     cur, ids = served
-    docs = child_documents(cur, ids, CME_DOCUMENT + ["edu_attendance", "sc_allocation"])
+    docs = child_documents(cur, ids, columns(CME_FIELDS, categories(CME_FIELDS)) + ["edu_attendance", "sc_allocation"])
     for cid in ids:
         doc = docs[cid]
         addresses = _sql(cur, f"SELECT source, postcode, address, extract_date AS as_of FROM {STORE.records} "
@@ -61,15 +63,18 @@ def test_sections_and_cme_details_match_sql(served):
                            f"JOIN {STORE.records} r USING (record_key, extract_id) WHERE r.child_id = ? "
                            "ORDER BY coalesce(leaving_date, DATE '9999-12-31') DESC, entry_date DESC LIMIT 1", [cid])
         assert last_school(doc) == (school[0] if school else None)
-        latest = _sql(cur, f"""
-            WITH r AS (SELECT * FROM {STORE.records} WHERE child_id = ?)
-            SELECT max(d) AS d FROM (
-              SELECT referral_date AS d FROM {STORE.event('sc_referral')} JOIN r USING (record_key, extract_id)
-              UNION ALL SELECT start_date FROM {STORE.event('sc_missing')} JOIN r USING (record_key, extract_id)
-              UNION ALL SELECT contact_date FROM {STORE.event('health_contact')} JOIN r USING (record_key, extract_id)
-              UNION ALL SELECT coalesce(leaving_date, entry_date) FROM {STORE.event('edu_enrolment')}
-                JOIN r USING (record_key, extract_id))""", [cid])[0]["d"]
-        assert (latest_contact(doc) or {}).get("date") == latest
+        # The latest contact, per agency: each from its own events only.
+        for latest, sql in ((latest_social_care_contact, f"""
+                SELECT referral_date AS d FROM {STORE.event('sc_referral')} JOIN r USING (record_key, extract_id)
+                UNION ALL SELECT start_date FROM {STORE.event('sc_missing')} JOIN r USING (record_key, extract_id)"""),
+                            (latest_health_contact, f"""
+                SELECT contact_date AS d FROM {STORE.event('health_contact')} JOIN r USING (record_key, extract_id)"""),
+                            (latest_education_contact, f"""
+                SELECT coalesce(leaving_date, entry_date) AS d FROM {STORE.event('edu_enrolment')}
+                JOIN r USING (record_key, extract_id)""")):
+            want = _sql(cur, f"WITH r AS (SELECT * FROM {STORE.records} WHERE child_id = ?) "
+                             f"SELECT max(d) AS d FROM ({sql})", [cid])[0]["d"]
+            assert (latest(doc) or {}).get("date") == want
         sections = build_sections(doc, ["education.attendance", "social_care.involvement"])
         possible = sum(r["sessions_possible"] or 0 for r in _events(cur, "edu_attendance", cid))
         assert sum(y["sessions_possible"] for y in sections["attendance"]) == possible
@@ -79,4 +84,5 @@ def test_sections_and_cme_details_match_sql(served):
 def test_a_view_reads_only_the_lists_its_sections_need():
     assert document_columns(["education.enrolment", "health.gp"]) == ["edu_enrolment", "health_gp"]
     assert document_columns(["identity.demographics", "social_care.involvement"]) == ["records", "sc_allocation"]
+    assert document_columns(["identity.known_to"]) == ["records"]
     assert document_columns(["not.a.category"]) == []

@@ -129,7 +129,7 @@ def test_post_without_csrf_token_is_refused_and_audited(world):
         p.goto("/app/")
         assert p.url.endswith("/app/")                            # refused, still signed in
     refused = [e for e in audit(world)[before:] if e["action"] == "security.csrf_refused"]
-    assert len(refused) == 3 and all(e["person"] == AMY and e["decision"] == "deny" for e in refused)
+    assert len(refused) == 3 and all(e["person"] == AMY and e["decision"] == "refused" for e in refused)
     assert not [e for e in audit(world)[before:] if e["action"] == "lookup"]     # nothing was looked up
 
 

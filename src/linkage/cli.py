@@ -1,9 +1,9 @@
-"""The ``linkage`` command: synth, ingest, link, export-ids, status and demo."""
+"""The ``linkage`` command: synth, ingest, link, export-ids, status, vacuum and demo."""
 
 from __future__ import annotations
 
-import csv
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -18,21 +18,61 @@ from linkage.cli_output import Format, FormatOption, emit, emit_json, make_conso
 from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
 from linkage.safetext import visible
+from linkage.files import private_umask, write_private
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Link children's records across agencies into one pseudonymous identifier.")
+class _App(typer.Typer):
+    """The command line; a failure no command caught (a damaged block met mid-query) is still one line."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            with _failures():
+                return super().__call__(*args, **kwargs)
+        except typer.Exit as exc:         # raised outside click's own handling
+            raise SystemExit(exc.exit_code) from None
+
+
+app = _App(no_args_is_help=True, add_completion=False,
+           help="Link children's records across agencies into one pseudonymous identifier.")
 console = make_console()          # terminal width, or unwrapped when piped
 err = make_console(stderr=True)
 
+
+@app.callback()
+def _private_files() -> None:
+    """Link children's records across agencies into one pseudonymous identifier."""
+    # Everything a command creates (data directory, exports, libraries' own files) is 0600/0700.
+    private_umask()
+
+
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default ./.linkage or $LINKAGE_HOME).")]
+
+
+def _settings():
+    """The settings, or a one-line ConfigError (e.g. LINKAGE_DB_KEY too short)."""
+    from pydantic import ValidationError
+
+    from linkage.config import settings_error
+    from linkage.errors import ConfigError
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        raise ConfigError(settings_error(exc)) from None
 
 
 def _store(home: Optional[Path]):
     from linkage.store import Store
 
-    s = get_settings()
-    return Store(data_dir(home), key=s.db_key.get_secret_value() if s.db_key else None,
-                 memory_limit=s.memory_limit, threads=s.threads)
+    s = _settings()
+    store = Store(data_dir(home), key=s.db_key.get_secret_value() if s.db_key else None,
+                  memory_limit=s.memory_limit, threads=s.threads)
+    if store.compacted:
+        before, after = store.compacted
+        err.print(f"the previous run did not finish; the database was compacted from {before:,} to {after:,} bytes")
+    elif store.compact_failed:
+        err.print(f"the previous run did not finish, and compacting the database failed: {store.compact_failed}",
+                  markup=False, soft_wrap=True)
+    return store
 
 
 @contextmanager
@@ -49,6 +89,22 @@ def _fail(exc: Exception) -> None:
     # The message can carry what the user typed or a file held: shown as text, never as markup.
     err.print(Text.assemble(("error:", "bold red"), " ", visible(exc)))
     raise typer.Exit(2)
+
+
+@contextmanager
+def _failures(home: Optional[Path] = None) -> Iterator[None]:
+    """Every expected failure as one line and exit 2: ours, DuckDB's and the OS's (disk full)."""
+    import duckdb
+
+    from linkage.store.db import DB_FILE, explain
+
+    try:
+        yield
+    except LinkageError as exc:
+        _fail(exc)
+    except (duckdb.Error, OSError) as exc:
+        why = explain(exc, data_dir(home) / DB_FILE if home else None)
+        _fail(LinkageError(why or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
 
 
 @app.command()
@@ -69,31 +125,52 @@ def ingest(file: Path,
            mapping: Annotated[Optional[Path], typer.Option(help="YAML column mapping")] = None,
            extract_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default today")] = None,
            table: Annotated[Optional[str], typer.Option(help="table to read from a DuckDB database file")] = None,
+           amend: Annotated[bool, typer.Option(
+               "--amend", help="Add or correct rows of the current extract (same record ids replace; "
+                               "new ids are added; nothing else changes).")] = False,
+           force: Annotated[bool, typer.Option(
+               "--force", help="Make this the current extract even if the safety catch refuses it "
+                               "(empty, mostly quarantined, or far smaller than the current one).")] = False,
            data_dir_: DataDir = None) -> None:
-    """Validate and store one extract; bad rows go to quarantine with their reasons."""
+    """Validate and store one extract; bad rows go to quarantine with their reasons.
+
+    A whole extract replaces the source's current one, unless it looks wrong; see --amend and --force.
+    """
     from linkage.connectors import ingest_file
     from linkage.validation import parse_date
 
-    try:
+    if amend and force:
+        _fail(LinkageError("--amend and --force do not go together: an amendment never replaces the extract"))
+    with _failures(data_dir_):
         when = parse_date(extract_date) if extract_date else None
         store = _store(data_dir_)
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} rows"),
-                      TimeElapsedColumn(), console=console, transient=True) as bar:
-            task = bar.add_task(f"reading {file.name}", total=None)
-            result = ingest_file(store, source, file, mapping, when, table,
-                                 progress=lambda n: bar.advance(task, n))
-        store.close()
-    except LinkageError as exc:
-        _fail(exc)
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                          TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                          console=console, transient=True, disable=not console.is_terminal) as bar:
+                task = bar.add_task(f"reading {file.name}", total=None)
+                result = ingest_file(store, source, file, mapping, when, table,
+                                     progress=lambda done, total: bar.update(task, completed=done, total=total),
+                                     amend=amend, force=force)
+        finally:
+            store.close()
     if result.already_ingested:
-        console.print(f"{file.name} was already ingested (same SHA-256); nothing changed.")
-    console.print(f"{result.source}: read {result.rows_read}, accepted {result.accepted}, "
-                  f"quarantined {result.quarantined}")
-    if result.problems_sample:
-        t = Table("row", "field", "reason", title="problems (first 20; all in quarantine)")
-        for line, field, reason in result.problems_sample:
-            t.add_row(str(line), field, reason)
-        console.print(t)
+        console.print(f"{file.name} was already ingested as {result.source} extract {result.extract_id} "
+                      f"(file {result.existing_file}, same SHA-256); nothing changed.")
+    kept = f" ({result.warned} with a field set aside)" if result.warned else ""
+    console.print(f"{result.source}: read {result.rows_read}, accepted {result.accepted}{kept}, "
+                  f"quarantined {result.quarantined}, blank rows skipped {result.blank}", highlight=False,
+                  soft_wrap=True)
+    if result.amends is not None and not result.already_ingested:
+        console.print(f"amended extract {result.amends}: replaced {result.replaced} records, added "
+                      f"{result.accepted - result.replaced}; resolved {result.resolved} quarantine rows")
+    for title, rows in (("rows quarantined (first 20)", result.problems_sample),
+                        ("fields set aside, records kept (first 20)", result.warnings_sample)):
+        if rows:
+            t = Table("row", "field", "reason", title=title)
+            for line, field, reason in rows:
+                t.add_row(str(line), field, reason)
+            console.print(t)
 
 
 @app.command()
@@ -130,23 +207,38 @@ def link(full: Annotated[bool, typer.Option(help="Re-score every record, not jus
 @app.command("export-ids")
 def export_ids(out: Path, data_dir_: DataDir = None) -> None:
     """Write source, source_record_id and child_id for every current record."""
+    from linkage.safetext import write_private_csv
     from linkage.store.schema import t
 
-    try:
+    with _failures(data_dir_):
         store = _store(data_dir_)
         # Every accepted record, from current and superseded extracts alike.
         rows = store.rows(f"SELECT DISTINCT r.source, r.source_record_id, i.child_id FROM {t('records')} r "
                           f"LEFT JOIN {t('identity')} i USING (record_key) ORDER BY 1, 2")
         store.close()
-    except LinkageError as exc:
-        _fail(exc)
+        write_private_csv(out, ["source", "source_record_id", "child_id"], rows)
     unlinked = sum(1 for r in rows if r[2] is None)
-    with open(out, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["source", "source_record_id", "child_id"])
-        w.writerows(rows)
     console.print(f"wrote {len(rows)} records to {out}" + (f" ({unlinked} not yet linked: run `linkage link`)"
                                                           if unlinked else ""))
+
+
+@app.command()
+def vacuum(data_dir_: DataDir = None) -> None:
+    """Compact the database: rewrite it into a fresh encrypted file and swap it in atomically.
+
+    Runs that were killed or failed leave space in the file that DuckDB never returns; the next
+    ingest or link compacts automatically, and this does it on demand. Needs no other process using it.
+    """
+    with _failures(data_dir_):
+        store = _store(data_dir_)
+        try:
+            if store.compacted:
+                before, after = store.compacted
+            else:
+                before, after = store.vacuum()
+        finally:
+            store.close()
+    console.print(f"compacted {store.path}: {before:,} -> {after:,} bytes")
 
 
 @app.command()
@@ -212,6 +304,7 @@ def demo(children: int = 3000, seed: int = 42,
     """Synthesise, ingest, link, then score against the truth file."""
     from linkage.connectors import ingest_file
     from linkage.link import load_truth, load_twins, run_link, score_clusters
+    from linkage.link.run import export_model
     from linkage.store import Store
     from linkage.synth import synthesise
     from linkage.views import cme_children
@@ -231,6 +324,7 @@ def demo(children: int = 3000, seed: int = 42,
         console.print(f"ingested {source}: read {r.rows_read}, accepted {r.accepted}, quarantined {r.quarantined}")
     with console.status("linking"):
         result = run_link(store, get_settings().match_threshold, get_settings().review_lower)
+    model_path = export_model(store, home)
     predicted = dict(store.rows("SELECT record_key, child_id FROM store.identity"))
     scores = score_clusters(predicted, load_truth(extracts / "truth.csv"), load_twins(extracts / "twins.csv"))
     cme = cme_children(store, when)
@@ -247,7 +341,7 @@ def demo(children: int = 3000, seed: int = 42,
     t.add_row("known to an agency, on no school roll (age 5-15)", str(len(cme)))
     t.add_row("pairs queued for clerical review", str(result.review_pairs))
     console.print(t)
-    console.print(f"data directory: {home} (encrypted); extracts: {extracts}")
+    console.print(f"data directory: {home} (encrypted); model: {model_path}; extracts: {extracts}")
 
 
 orgs_app = typer.Typer(no_args_is_help=True, help="Register the organisations that may have API clients.")
@@ -398,10 +492,15 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         settings = Settings()
     except Exception as exc:  # pydantic's ValidationError, shown plainly
         _fail(exc)
+    _warn_key_in_data_dir(data_dir(data_dir_), settings)
+    # No ``server: uvicorn`` banner to tell an attacker what to aim at; Date stays (RFC 9110).
+    quiet = dict(host=settings.host, port=port or settings.port, log_level="info", access_log=False,
+                 server_header=False, date_header=True, log_config=_log_config())
     if workers > 1:
         from linkage.access.pseudonyms import Pseudonyms
         from linkage.access.tokens import TokenService
         from linkage.audit import AuditLog
+        from linkage.audit.signer import signer_from_settings
         from linkage.store import Store
         from linkage.store.state import ServiceState
 
@@ -410,14 +509,25 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         Store(home, key=settings.db_key.get_secret_value() if settings.db_key else None).close()
         TokenService(home, settings)
         Pseudonyms(home, ServiceState(home))
-        AuditLog(home)._fh.close()
+        AuditLog(home, signer=signer_from_settings(home, settings))._fh.close()
         os.environ["LINKAGE_HOME"] = str(home)
-        uvicorn.run("linkage.api.app:factory", factory=True, workers=workers, host=settings.host,
-                    port=port or settings.port, log_level="info", access_log=False, log_config=_log_config())
+        uvicorn.run("linkage.api.app:factory", factory=True, workers=workers, **quiet)
         return
     application = create_app(data_dir(data_dir_), settings)
-    uvicorn.run(application, host=settings.host, port=port or settings.port, log_level="info",
-                access_log=False, log_config=_log_config())
+    uvicorn.run(application, **quiet)
+
+
+def _warn_key_in_data_dir(home: Path, settings) -> None:
+    from linkage.audit.signer import signer_from_settings
+
+    try:
+        signer = signer_from_settings(home, settings)
+    except LinkageError as exc:
+        _fail(exc)
+    if signer.in_data_dir:
+        err.print(f"[yellow]warning:[/] the audit signing key is in the data directory ({signer.where}): "
+                  "whoever can rewrite the log can re-sign it. Keep it elsewhere "
+                  "(LINKAGE_AUDIT_KEY_FILE, LINKAGE_AUDIT_KEY_PEM or LINKAGE_AUDIT_SIGN_COMMAND; deploy/README.md).")
 
 
 def _log_config() -> dict:
@@ -546,36 +656,133 @@ def clients_enable(client_id: str, data_dir_: DataDir = None) -> None:
     _set_client(client_id, True, data_dir_)
 
 
+def _audit_log(home: Optional[Path]):
+    from linkage.audit import AuditLog
+    from linkage.audit.signer import signer_from_settings
+
+    home = data_dir(home)
+    s = get_settings()
+    return AuditLog(home, s.audit_checkpoint_every, signer_from_settings(home, s))
+
+
 @audit_app.command("verify")
 def audit_verify(checkpoint: Annotated[Optional[list[Path]], typer.Option(
                      help="Checkpoint files exported earlier, e.g. held by the DPO.")] = None,
+                 witness: Annotated[Optional[Path], typer.Option(
+                     help="A witness directory (`linkage audit witness --store DIR`): its checkpoints, "
+                          "checked with its pinned key.")] = None,
                  data_dir_: DataDir = None) -> None:
-    """Find any edited, deleted, inserted or reordered entry, and say where."""
-    from linkage.audit import AuditLog
+    """Find any edited, deleted, inserted, reordered, truncated or forged entry, and say where."""
+    from linkage.audit.signer import load_public_key
+    from linkage.audit.witness import Witness
 
-    log = AuditLog(data_dir(data_dir_))
-    extra = []
-    for path in checkpoint or []:
-        extra.extend(json.loads(path.read_text())["checkpoints"])
-    problems = log.verify(extra)
-    n = len(log.entries())
+    try:
+        log = _audit_log(data_dir_)
+        extra = []
+        for path in checkpoint or []:
+            extra.extend(json.loads(path.read_text())["checkpoints"])
+        witnessed, pinned, problems = [], None, []
+        if witness is not None:
+            w = Witness(witness)
+            if w.pinned() is None:
+                _fail(LinkageError(f"{witness} is not a witness directory (no pinned.pem)"))
+            pinned, witnessed = load_public_key(w.pinned()), w.checkpoints()
+            if log.public_key_pem().strip() != w.pinned().strip():
+                problems.append("the service's audit key is not the key the witness pinned (log re-signed?)")
+        problems += [str(p) for p in log.verify(extra, witnessed, pinned)]
+        head = log.head()
+    except LinkageError as exc:
+        _fail(exc)
     if problems:
         for p in problems:
             err.print(f"[bold red]TAMPERED[/] {p}")
         raise typer.Exit(1)
-    console.print(f"audit log intact: {n} entries, {len(log.checkpoints()) + len(extra)} signed checkpoints verified")
+    console.print(f"audit log intact: {head} entries, {len(log.checkpoints()) + len(extra)} signed checkpoints "
+                  f"verified" + (f", {len(witnessed)} witnessed" if witness else ""))
+    if witness is not None:
+        last = witnessed[-1]["seq"] if witnessed else 0
+        if head > last:
+            console.print(f"{head - last} entries after the last witnessed checkpoint (seq {last}) are not "
+                          "witnessed yet: run `linkage audit witness`")
 
 
 @audit_app.command("checkpoints")
-def audit_checkpoints(out: Path, data_dir_: DataDir = None) -> None:
-    """Sign a checkpoint now and export all checkpoints with the public key."""
-    from linkage.audit import AuditLog
+def audit_checkpoints(out: Path,
+                      since: Annotated[int, typer.Option(min=0, help="Leaf digests from this seq on.")] = 0,
+                      data_dir_: DataDir = None) -> None:
+    """Export the signed checkpoints, the public key and the entries' leaf digests (no personal data).
+    Writes nothing to the log; `linkage audit seal` signs a new checkpoint."""
+    from linkage.audit.witness import export
 
-    log = AuditLog(data_dir(data_dir_))
-    if log.entries():
-        log.checkpoint()
-    out.write_text(json.dumps({"public_key_pem": log.public_key_pem(), "checkpoints": log.checkpoints()}, indent=2))
-    console.print(f"wrote {len(log.checkpoints())} checkpoints to {out}")
+    try:
+        data = export(_audit_log(data_dir_), since)
+    except LinkageError as exc:
+        _fail(exc)
+    write_private(out, json.dumps(data, indent=2))
+    console.print(f"wrote {len(data['checkpoints'])} checkpoints to {out}")
+
+
+@audit_app.command("seal")
+def audit_seal(acknowledge: Annotated[bool, typer.Option(
+                   help="Seal even over lines the service did not write (after reading `linkage audit "
+                        "verify`), recording that in the log.")] = False,
+               data_dir_: DataDir = None) -> None:
+    """Sign a checkpoint over the log's head now."""
+    try:
+        cp = _audit_log(data_dir_).checkpoint(acknowledge)
+    except LinkageError as exc:
+        _fail(exc)
+    console.print(f"sealed: checkpoint at seq {cp['seq']}")
+
+
+@audit_app.command("witness")
+def audit_witness(store: Annotated[Path, typer.Option(help="The witness's own directory, off the server.")],
+                  from_: Annotated[Optional[str], typer.Option(
+                      "--from", help="A file from `linkage audit checkpoints`, or the service's URL "
+                                     "(default: the data directory on this machine).")] = None,
+                  token: Annotated[Optional[str], typer.Option(envvar="LINKAGE_WITNESS_TOKEN",
+                                                               help="A DPO bearer token, for a URL.")] = None,
+                  client_id: Annotated[Optional[str], typer.Option(envvar="LINKAGE_WITNESS_CLIENT_ID")] = None,
+                  client_secret: Annotated[Optional[str], typer.Option(envvar="LINKAGE_WITNESS_CLIENT_SECRET",
+                                                                       help="A DPO client, for a URL.")] = None,
+                  max_unsealed: Annotated[float, typer.Option(
+                      help="Fail if an entry has waited longer than this (seconds) for a checkpoint.")] = 120.0,
+                  data_dir_: DataDir = None) -> None:
+    """Keep the service's checkpoints; fail if the log was rewritten, truncated or re-signed since,
+    or if sealing has stalled."""
+    from linkage.audit.witness import FileSource, HttpSource, LocalSource, Witness
+
+    try:
+        if from_ and from_.startswith(("http://", "https://")):
+            source = HttpSource(from_, lambda: token or _client_token(from_, client_id, client_secret))
+        elif from_:
+            source = FileSource(Path(from_))
+        else:
+            source = LocalSource(_audit_log(data_dir_))
+        outcome = Witness(store).observe(source, max_unsealed)
+    except LinkageError as exc:
+        err.print(f"[bold red]WITNESS FAILED[/] {exc}")
+        raise typer.Exit(1)
+    for note in outcome.notes:
+        console.print(note)
+    latest = outcome.latest["seq"] if outcome.latest else 0
+    console.print(f"witnessed {len(outcome.accepted)} new checkpoints; latest seq {latest}, consistent with "
+                  "everything witnessed before")
+    if outcome.stalled:
+        err.print(f"[bold red]WITNESS FAILED[/] {outcome.stalled}")
+        raise typer.Exit(1)
+
+
+def _client_token(url: str, client_id: Optional[str], secret: Optional[str]) -> str:
+    import httpx
+
+    if not (client_id and secret):
+        raise LinkageError("a URL needs --token or a DPO client (--client-id, --client-secret)")
+    r = httpx.post(url.rstrip("/") + "/oauth/token", data={"grant_type": "client_credentials"},
+                   auth=(client_id, secret), timeout=30)
+    if r.status_code != 200:
+        raise LinkageError(f"token request refused: HTTP {r.status_code}")
+    return r.json()["access_token"]
 
 
 from linkage.cli_users import register as _register_users  # noqa: E402

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "settings_error"]
 
 
 class Settings(BaseSettings):
@@ -27,6 +27,21 @@ class Settings(BaseSettings):
     # constraint (twin signature, conflicting NHS number or UPN) forbids it.
     match_threshold: float = Field(default=0.5, ge=0.5, lt=1.0)
     review_lower: float = Field(default=0.2, gt=0.0, lt=1.0)
+    # A lookup names a child only on a confident, unambiguous match: probability at or
+    # above match_threshold, and the runner-up's match weight at least this many bits
+    # (log2 of the odds) below the best's, i.e. at least 2**bits times less likely.
+    lookup_margin_bits: float = Field(default=6.0, ge=1.0, le=40.0)
+    # Per-client lookup rate: a steady rate per minute after a burst (per worker process).
+    lookup_per_minute: float = Field(default=60.0, gt=0.0, le=600.0)
+    lookup_burst: int = Field(default=20, ge=1, le=200)
+    # How long a confident lookup (or a CME listing) gives an organisation a reason to
+    # open that child's full record.
+    relationship_days: int = Field(default=30, ge=1, le=365)
+    # The extract safety catch: a whole extract becomes current only if no more than this
+    # share of its rows is quarantined, and it has at least this share of the accepted
+    # rows of the extract it replaces (`linkage ingest --force` overrides).
+    ingest_max_quarantined: float = Field(default=0.5, gt=0.0, le=1.0)
+    ingest_min_relative_size: float = Field(default=0.5, ge=0.0, le=1.0)
 
     # --- API -------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -51,8 +66,19 @@ class Settings(BaseSettings):
     external_audience: str | None = None
     external_algorithms: list[str] = ["RS256", "ES256", "EdDSA"]
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
-    audit_checkpoint_every: int = Field(default=100, ge=1)
+    # --- audit log: the tail is sealed (signed) after N entries or T seconds, whichever first
+    audit_checkpoint_every: int = Field(default=10, ge=1, le=10_000)
+    audit_checkpoint_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # Refused requests (401/400/413/422/429) recorded per second per process; the rest counted.
+    audit_security_events_per_second: int = Field(default=50, ge=1, le=10_000)
+    # The signing key, best kept outside the data directory (see audit/signer.py).
+    audit_key_file: Path | None = None
+    audit_key_pem: SecretStr | None = None
+    audit_sign_command: str | None = None
+    audit_public_key_file: Path | None = None
     allow_remote: bool = False
+    # Served over HTTPS by a TLS-terminating proxy: send Strict-Transport-Security.
+    behind_tls: bool = False
 
     # --- Web pages for staff (/app) ----------------------------------------
     # A session ends after this long unused, and this long after sign-in whatever happens.
@@ -128,6 +154,11 @@ class Settings(BaseSettings):
             if bool(self.oidc_org_claim) != bool(self.oidc_role_claim):
                 raise ValueError("set both LINKAGE_OIDC_ORG_CLAIM and LINKAGE_OIDC_ROLE_CLAIM, or neither")
         return self
+    @field_validator("db_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        """``LINKAGE_DB_KEY=`` (as in an env file shipped blank) means no key, not an empty one."""
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("db_key")
     @classmethod
@@ -135,6 +166,18 @@ class Settings(BaseSettings):
         if v is not None and len(v.get_secret_value()) < 32:
             raise ValueError("LINKAGE_DB_KEY must be at least 32 characters")
         return v
+
+
+def settings_error(exc: Exception) -> str:
+    """A settings ValidationError as one line: ``LINKAGE_DB_KEY: must be at least 32 characters``."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc).splitlines()[0]
+    parts = []
+    for e in errors():
+        where = ", ".join(f"LINKAGE_{str(p).upper()}" for p in e.get("loc", ()) if isinstance(p, str))
+        parts.append(f"{where + ': ' if where else ''}{e['msg'].removeprefix('Value error, ')}")
+    return "invalid settings: " + "; ".join(parts)
 
 
 @lru_cache

@@ -69,6 +69,8 @@ class Event(_Row):
     source: ClassVar[str]
     # Fields that must be present for the event to exist at all.
     required: ClassVar[tuple[str, ...]] = ()
+    # Telephone numbers: typed, stored in E.164 form (``+441632960000``).
+    phones: ClassVar[tuple[str, ...]] = ()
 
 
 class Enrolment(Event):
@@ -140,6 +142,7 @@ class Allocation(Event):
     table = "sc_allocation"
     source = "social_care"
     required = ("team",)
+    phones = ("contact",)
     team: str
     contact: str | None = None
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from linkage.validation.text import looks_like_formula
+
 __all__ = ["BIDI", "csv_text", "neutralise", "visible", "write_private_csv"]
 
 # C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional marks and
@@ -45,10 +47,11 @@ def neutralise(value: Any) -> str:
     (as written, or once Unicode-normalised, e.g. a full-width ``＝``) with = + - @ tab or CR."""
     text = visible(value)
     # visible() has already written tab and CR out; the check still looks at the raw
-    # value so the rule holds even for a caller that skips visible().
+    # value so the rule holds even for a caller that skips visible(). The ingest check
+    # (after spaces, quotes and Unicode folding) is the one rule for what is a formula.
     for form in (str(value) if value is not None else "", text, unicodedata.normalize("NFKC", text)):
         stripped = form.lstrip(" ")
-        if form.startswith(_FORMULA_START) or stripped.startswith(_FORMULA_START):
+        if form.startswith(_FORMULA_START) or stripped.startswith(_FORMULA_START) or looks_like_formula(form):
             return "'" + text
     return text
 

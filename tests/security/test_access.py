@@ -118,7 +118,8 @@ def test_an_organisation_is_not_its_display_name(tmp_path_factory, linked_store)
         found = ask(ap, "POST", "/v1/lookup", "admission", json={
             "forename": f, "surname": s, "date_of_birth": dob.isoformat(), "postcode": pc})
         assert found.status_code == 200, found.text
-        ref = found.json()["candidates"][0]["child_id"]
+        assert found.json()["match"], found.text                                # one confident match
+        ref = found.json()["match"]["child_id"]
         assert ask(dsl, "GET", f"/v1/children/{ref}", "admission").status_code == 200   # same organisation
         assert ask(nurse, "GET", f"/v1/children/{ref}", "care").status_code == 404       # same name, other org
     finally:
@@ -220,7 +221,7 @@ def test_wrong_secrets_lock_the_client_out_everywhere_and_are_logged_and_audited
     entries = [e for e in audit(home) if e["action"].startswith("security.")]
     mine = [e for e in entries if e["client_id"] == creds[0].client_id]
     assert [e["action"] for e in mine][:6] == ["security.auth_failed"] * 5 + ["security.lockout"]
-    assert all(e["decision"] == "deny" and e["remote"] == "127.0.0.0/24" for e in entries)
+    assert all(e["decision"] == "refused" and e["remote"] == "127.0.0.0/24" for e in entries)
     assert mine[0]["agency"] == "Northshire Education"
     assert "security.lockout" in output and creds[0].client_id in output
     log = (home / "audit" / "log.jsonl").read_text()

@@ -38,7 +38,7 @@ def world(tmp_path_factory, synth_month1):
     home = tmp_path_factory.mktemp("consent") / "data"
     children = linked_home(home, synth_month1, EXTRACT_DATE, children=2)
     creds = {who: register(home, f"{who} client", kind, role, org=org) for who, (org, kind, role) in ROLES.items()}
-    server = Server(home)
+    server = Server(home, env={"LINKAGE_LOOKUP_BURST": "200", "LINKAGE_LOOKUP_PER_MINUTE": "600"})   # many lookups; the limit is tested elsewhere
     yield {"home": home, "server": server, "children": children, "creds": creds}
     server.stop()
 
@@ -59,12 +59,12 @@ def candidates(world, who: str, n: int = 0) -> list[dict]:
     r = call(world, who, "POST", "/v1/lookup",
              json={"forename": f, "surname": s, "date_of_birth": dob.isoformat(), "postcode": pc})
     assert r.status_code == 200, r.text
-    return r.json()["candidates"]
+    return [r.json()["match"]] if r.json()["match"] else []     # one confident match, or none
 
 
 def ref(world, who: str, n: int = 0) -> str:
     best = candidates(world, who, n)[0]
-    assert best["match_probability"] > 0.9 and best["agreed"]["dob"] == "exact"
+    assert best["match_probability"] > 0.9 and "date of birth agrees" in best["reason"]
     return best["child_id"]
 
 
@@ -220,7 +220,7 @@ def test_a_refusal_of_identity_hides_the_child_from_lookups_but_not_from_safegua
     body = view(world, "sw")
     assert {"demographics", "addresses"} <= set(body["sections"])
     entry = audit(world)[-1]
-    assert entry["action"] == "view" and entry["consent_overridden"] == ["identity.address", "identity.demographics"]
+    assert entry["action"] == "view" and entry["consent_overridden"] == ["identity.address", "identity.demographics", "identity.known_to"]
     for c in (deny.json(), to_sw.json()):
         assert withdraw(world, "officer", c["consent_id"]).status_code == 200
     assert oak_ref in {c["child_id"] for c in candidates(world, "oak")}

@@ -29,13 +29,15 @@ def _unauthorised(detail: str) -> HTTPException:
                          headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
-def get_caller(services: ServicesDep,
+def get_caller(request: Request, services: ServicesDep,
                creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
     if creds is None or creds.scheme.lower() != "bearer":
         raise _unauthorised("a bearer token is required")
     try:
+        claims = services.tokens.verify(creds.credentials)
+        request.state.client_id = claims.client_id        # for a security event if the request is refused
         # Who the caller is comes from the register on every request, never from the token.
-        return services.clients.caller(services.tokens.verify(creds.credentials))
+        return services.clients.caller(claims)
     except AuthError as exc:
         raise _unauthorised(str(exc)) from None
 

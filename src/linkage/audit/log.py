@@ -1,13 +1,24 @@
-"""Append-only, hash-chained audit log with signed checkpoints.
+"""Append-only, hash-chained audit log whose tail is sealed by signed checkpoints.
 
-Each line of ``audit/log.jsonl`` is ``{"seq", "prev", "entry", "hash"}`` where
-``hash = sha256(prev || canonical_json(entry))``. Editing, deleting, inserting
-or reordering a line breaks the chain at that line. Every ``checkpoint_every``
-entries (and on demand) the latest hash is signed with the service's Ed25519
-key; a DPO can export checkpoints and hold them elsewhere, so even a rewrite
-of the whole chain is caught. An entry is fsync'd before ``append`` returns.
-Appends hold an exclusive file lock and read the chain's tail under it, so
-several server processes can share one log.
+Each line of ``audit/log.jsonl`` is ASCII canonical JSON (so no character in any
+field can split a line) of ``{"v": 2, "seq", "prev", "entry", "hash", "mac"}``:
+
+- ``leaf = sha256(canonical(entry))`` and ``hash = sha256(prev || leaf)`` (raw bytes),
+  so the chain between two checkpoints can be recomputed from leaf digests alone:
+  a consistency proof carries no personal data (``leaves``).
+- ``mac = HMAC(K, "seq:hash")`` with ``K`` derived from the signing key: whoever can
+  write the data directory but does not hold the key cannot append a line the
+  service will accept, seal or verify.
+
+Lines without ``v`` are the first format (``hash = sha256(prev + canonical(entry))``,
+no MAC); they still verify, but only before the first version 2 line.
+
+The head is sealed, a signed ``{"v", "seq", "hash", "at"}`` appended to
+``checkpoints.jsonl``, after every ``checkpoint_every`` entries and, with the timer
+running, within ``checkpoint_seconds`` of any unsealed entry. Before sealing, the
+lines since the last checkpoint are checked (chain and MAC), so a forged line is
+never sealed. An entry is fsync'd before ``append`` returns; appends and seals hold
+an exclusive file lock, so several server processes can share one log.
 """
 
 from __future__ import annotations
@@ -15,28 +26,102 @@ from __future__ import annotations
 import base64
 import fcntl
 import hashlib
+import hmac
 import json
+import logging
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-__all__ = ["AuditLog", "Finding", "canonical_json"]
+from linkage.audit.signer import Signer
+from linkage.errors import Conflict, LinkageError
+
+__all__ = ["AuditLog", "Finding", "canonical_json", "chain", "checkpoint_valid", "leaf_digest", "raw_lines", "read_lines",
+           "verify_log"]
+from linkage.files import private_dir, private_opener
 
 GENESIS = "0" * 64
+VERSION = 2
+log = logging.getLogger("linkage.audit")
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def canonical_json(value: Any, ascii_only: bool = False) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=ascii_only)
+
+
+def leaf_digest(entry: dict) -> str:
+    return hashlib.sha256(canonical_json(entry, True).encode()).hexdigest()
+
+
+def chain(prev: str, leaf: str) -> str:
+    return hashlib.sha256(bytes.fromhex(prev) + bytes.fromhex(leaf)).hexdigest()
 
 
 def _hash(prev: str, entry: dict) -> str:
+    """The current format's chain hash of ``entry`` after ``prev``."""
+    return chain(prev, leaf_digest(entry))
+
+
+def _hash_v1(prev: str, entry: dict) -> str:
     return hashlib.sha256((prev + canonical_json(entry)).encode()).hexdigest()
+
+
+def _mac(key: bytes, seq: int, digest: str) -> str:
+    return hmac.new(key, f"{seq}:{digest}".encode(), hashlib.sha256).hexdigest()
+
+
+def checkpoint_valid(cp: dict, key: Ed25519PublicKey) -> bool:
+    body = {k: v for k, v in cp.items() if k != "signature"}
+    try:
+        key.verify(base64.b64decode(cp["signature"]), canonical_json(body).encode())
+        return True
+    except (InvalidSignature, KeyError, ValueError, TypeError):
+        return False
+
+
+def raw_lines(path: Path, offset: int = 0) -> Iterator[tuple[int, bytes]]:
+    """``(offset, bytes)`` of each whole line from ``offset``; split on ``\n`` only."""
+    if not Path(path).exists():
+        return
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                return              # a line still being written
+            yield offset, raw[:-1]
+            offset += len(raw)
+
+
+def read_lines(path: Path, offset: int = 0) -> Iterator[tuple[int, str]]:
+    """``(offset, text)`` of each line: never split on U+2028, U+2029 or U+0085."""
+    for off, raw in raw_lines(path, offset):
+        yield off, raw.decode("utf-8", "replace")
+
+
+def _load(raw: str) -> dict:
+    try:
+        rec = json.loads(raw)
+        return rec if isinstance(rec, dict) else {}
+    except ValueError:
+        return {}
+
+
+def _well_formed(raw: str) -> dict | None:
+    rec = _load(raw)
+    ok = type(rec.get("seq")) is int and isinstance(rec.get("hash"), str) and len(rec["hash"]) == 64
+    return rec if ok else None
+
+
+def _seq_of(raw: str) -> int:
+    seq = _load(raw).get("seq")
+    return seq if isinstance(seq, int) else 0
 
 
 @dataclass(frozen=True)
@@ -49,146 +134,330 @@ class Finding:
         return f"line {self.line} (seq {self.seq}): {self.problem}"
 
 
-def _load_or_create_signing_key(home: Path) -> Ed25519PrivateKey:
-    path = home / "keys" / "audit_ed25519.pem"
-    if path.exists():
-        return serialization.load_pem_private_key(path.read_bytes(), password=None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    return key
+class _Chain:
+    """Walks lines in order and says what is wrong with each."""
 
+    def __init__(self, mac_key: bytes | None, prev: str = GENESIS, seq: int = 0, v2_seen: bool = False) -> None:
+        self.mac_key, self.prev, self.expected, self.v2_seen = mac_key, prev, seq + 1, v2_seen
 
-class AuditLog:
-    def __init__(self, home: Path, checkpoint_every: int = 100) -> None:
-        self.home = Path(home)
-        self.dir = self.home / "audit"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.dir / "log.jsonl"
-        self.checkpoints_path = self.dir / "checkpoints.jsonl"
-        self._key = _load_or_create_signing_key(self.home)
-        self.public_key: Ed25519PublicKey = self._key.public_key()
-        self.checkpoint_every = checkpoint_every
-        self._lock = threading.Lock()
-        self._fh = open(self.path, "a+", encoding="utf-8")
-        self._seq, self._last = self._tail()
-        self._size = os.fstat(self._fh.fileno()).st_size   # the log's length as this process last saw it
-
-    def _tail(self) -> tuple[int, str]:
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return 0, GENESIS
-        with open(self.path, "rb") as fh:
-            fh.seek(max(0, self.path.stat().st_size - 65536))
-            last = fh.read().splitlines()[-1]
-        rec = json.loads(last)
-        return rec["seq"], rec["hash"]
-
-    # -- writing --------------------------------------------------------------
-    def append(self, entry: dict) -> dict:
-        """Chain, write and fsync one entry; durable before this returns."""
-        with self._lock:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
-            try:
-                if os.fstat(self._fh.fileno()).st_size != self._size:
-                    self._seq, self._last = self._tail()    # another process appended
-                seq = self._seq + 1
-                entry = {**entry, "time": entry.get("time") or datetime.now(timezone.utc).isoformat()}
-                digest = _hash(self._last, entry)
-                line = canonical_json({"seq": seq, "prev": self._last, "entry": entry, "hash": digest})
-                self._fh.write(line + "\n")
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
-                self._seq, self._last = seq, digest
-                self._size = os.fstat(self._fh.fileno()).st_size
-                if seq % self.checkpoint_every == 0:
-                    self._checkpoint_locked()
-            finally:
-                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            return {"seq": seq, "hash": digest}
-
-    def _checkpoint_locked(self) -> dict:
-        body = {"seq": self._seq, "hash": self._last, "at": datetime.now(timezone.utc).isoformat()}
-        sig = base64.b64encode(self._key.sign(canonical_json(body).encode())).decode()
-        cp = {**body, "signature": sig}
-        with open(self.checkpoints_path, "a", encoding="utf-8") as fh:
-            fh.write(canonical_json(cp) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        return cp
-
-    def checkpoint(self) -> dict:
-        with self._lock:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
-            try:
-                self._seq, self._last = self._tail()
-                self._size = os.fstat(self._fh.fileno()).st_size
-                return self._checkpoint_locked()
-            finally:
-                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        if not self._fh.closed and self._tail()[0]:
-            self.checkpoint()
-        with self._lock:
-            self._fh.close()
-
-    # -- reading --------------------------------------------------------------
-    def entries(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        with open(self.path, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
-
-    def checkpoints(self) -> list[dict]:
-        if not self.checkpoints_path.exists():
-            return []
-        with open(self.checkpoints_path, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
-
-    def public_key_pem(self) -> str:
-        return self.public_key.public_bytes(serialization.Encoding.PEM,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-
-    def verify(self, extra_checkpoints: list[dict] | None = None) -> list[Finding]:
-        """Every problem found, each with the line where the chain breaks."""
-        return verify_log(self.path, self.checkpoints() + list(extra_checkpoints or []), self.public_key)
-
-
-def verify_log(path: Path, checkpoints: list[dict], public_key: Ed25519PublicKey) -> list[Finding]:
-    findings: list[Finding] = []
-    hashes: dict[int, str] = {}
-    prev, expected_seq = GENESIS, 1
-    lines = Path(path).read_text(encoding="utf-8").splitlines() if Path(path).exists() else []
-    for n, raw in enumerate(lines, start=1):
+    def check(self, raw: str) -> tuple[dict | None, list[str]]:
         try:
             rec = json.loads(raw)
             seq, entry, digest, rec_prev = rec["seq"], rec["entry"], rec["hash"], rec["prev"]
-        except (ValueError, KeyError, TypeError):
-            findings.append(Finding(n, None, "not a valid log line"))
-            continue
-        if seq != expected_seq:
-            kind = ("entries deleted before it" if seq > expected_seq else
-                    "inserted, duplicated or reordered entry")
-            findings.append(Finding(n, seq, f"expected seq {expected_seq}: {kind}"))
-        if rec_prev != prev:
-            findings.append(Finding(n, seq, "does not chain to the line before it (deleted, inserted or reordered)"))
-        if _hash(rec_prev, entry) != digest:
-            findings.append(Finding(n, seq, "entry content does not match its hash (edited)"))
-        hashes[seq] = digest
-        prev, expected_seq = digest, seq + 1
-    for cp in checkpoints:
-        body = {k: cp[k] for k in ("seq", "hash", "at")}
-        try:
-            public_key.verify(base64.b64decode(cp["signature"]), canonical_json(body).encode())
-        except Exception:
-            findings.append(Finding(0, cp.get("seq"), "checkpoint signature is not valid"))
-            continue
-        if cp["seq"] not in hashes:
-            findings.append(Finding(0, cp["seq"], "signed checkpoint refers to an entry that is missing (truncated)"))
-        elif hashes[cp["seq"]] != cp["hash"]:
-            findings.append(Finding(0, cp["seq"], "entry differs from the signed checkpoint (log rewritten)"))
+            version = rec.get("v", 1)
+            if not (type(seq) is int and isinstance(entry, dict) and isinstance(digest, str)
+                    and isinstance(rec_prev, str)):
+                raise TypeError
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None, ["not a valid log line"]
+        problems = []
+        if seq != self.expected:
+            kind = "entries deleted before it" if seq > self.expected else "inserted, duplicated or reordered entry"
+            problems.append(f"expected seq {self.expected}: {kind}")
+        if rec_prev != self.prev:
+            problems.append("does not chain to the line before it (deleted, inserted or reordered)")
+        if version == 1:
+            ok = _hash_v1(rec_prev, entry) == digest
+            if self.v2_seen:
+                problems.append("first-format line after version 2 lines (forged)")
+        elif version == VERSION:
+            try:
+                ok = _hash(rec_prev, entry) == digest
+            except (ValueError, TypeError):
+                ok = False
+            self.v2_seen = True
+            if self.mac_key is not None and not hmac.compare_digest(str(rec.get("mac", "")),
+                                                                    _mac(self.mac_key, seq, digest)):
+                problems.append("not written by the service: its MAC does not match (forged or rewritten "
+                                "without the key)")
+        else:
+            return rec, [f"unknown log format version {version!r}"]
+        if not ok:
+            problems.append("entry content does not match its hash (edited)")
+        self.prev, self.expected = digest, seq + 1
+        return rec, problems
+
+
+def verify_log(path: Path, checkpoints: list[dict], public_key: Ed25519PublicKey, mac_key: bytes | None = None,
+               witnessed: list[dict] = (), witness_key: Ed25519PublicKey | None = None) -> list[Finding]:
+    """Every problem found: broken chain lines, forged lines (with the MAC key), and any
+    checkpoint (the service's, exported ones, or a witness's under its pinned key) the log contradicts."""
+    findings: list[Finding] = []
+    hashes: dict[int, str] = {}
+    walk = _Chain(mac_key)
+    for n, (_, raw) in enumerate(read_lines(path), start=1):
+        rec, problems = walk.check(raw)
+        seq = rec.get("seq") if isinstance(rec, dict) else None
+        findings += [Finding(n, seq, p) for p in problems]
+        if rec is not None and "hash" in rec:
+            hashes[seq] = rec["hash"]
+    for cps, key, whose in ((checkpoints, public_key, "signed"), (witnessed, witness_key, "witnessed")):
+        for cp in cps:
+            if not checkpoint_valid(cp, key):
+                findings.append(Finding(0, cp.get("seq"), f"{whose} checkpoint signature is not valid"))
+            elif cp["seq"] not in hashes:
+                findings.append(Finding(0, cp["seq"], f"{whose} checkpoint refers to an entry that is missing "
+                                                      "(truncated)"))
+            elif hashes[cp["seq"]] != cp["hash"]:
+                findings.append(Finding(0, cp["seq"], f"entry differs from the {whose} checkpoint (log rewritten)"))
     return findings
+
+
+class AuditLog:
+    def __init__(self, home: Path, checkpoint_every: int = 10, signer: Signer | None = None,
+                 checkpoint_seconds: float | None = None) -> None:
+        self.home = Path(home)
+        self.dir = self.home / "audit"
+        private_dir(self.dir)
+        self.path = self.dir / "log.jsonl"
+        self.checkpoints_path = self.dir / "checkpoints.jsonl"
+        self.signer = signer or Signer.default(self.home)
+        self.public_key: Ed25519PublicKey = self.signer.public_key
+        self.checkpoint_every = checkpoint_every
+        self._lock = threading.Lock()
+        self._fh = open(self.path, "ab", opener=private_opener)
+        self._seq, self._last = 0, GENESIS
+        self._size = -1                     # the log's length as this process last saw it: unseen yet
+        with self._locked():
+            self._sealed = (self.last_checkpoint() or {}).get("seq", 0)
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+        self._index = None
+        self._refused: tuple[int, str] | None = None       # (checkpoint seq, why) of a refused seal
+        self._refused_logged: tuple[int, str] | None = None
+        if checkpoint_seconds:
+            self.start_timer(checkpoint_seconds)
+
+    # -- the tail --------------------------------------------------------------
+    def _back(self, path: Path, stop) -> list[str]:
+        """Whole lines from the end of ``path`` backwards, until ``stop(lines)`` or the start."""
+        if not path.exists():
+            return []
+        with open(path, "rb") as fh:
+            end = fh.seek(0, os.SEEK_END)
+            pos, buf = end, b""
+            while pos > 0:
+                step = min(65536, pos)
+                pos -= step
+                fh.seek(pos)
+                buf = fh.read(step) + buf
+                lines = buf.split(b"\n")
+                whole = [x.decode("utf-8", "replace") for x in (lines if pos == 0 else lines[1:]) if x]
+                if pos == 0 or stop(whole):
+                    return whole
+        return []
+
+    def _tail(self) -> tuple[int, str]:
+        """The last well-formed line's seq and hash. Junk after it (written by someone else) is
+        chained past, not fatal: requests go on being audited, `verify` reports the junk and
+        sealing refuses it, so the witness sees sealing stall."""
+        lines = self._back(self.path, lambda ls: any(_well_formed(x) for x in ls))
+        for raw in reversed(lines):
+            rec = _well_formed(raw)
+            if rec:
+                return rec["seq"], rec["hash"]
+        return 0, GENESIS
+
+    def last_checkpoint(self) -> dict | None:
+        """The newest checkpoint signed by this log's key; junk or forged lines are passed over."""
+        def valid(raw: str) -> bool:
+            return checkpoint_valid(_load(raw), self.public_key)
+        for raw in reversed(self._back(self.checkpoints_path, lambda ls: any(valid(x) for x in ls))):
+            if valid(raw):
+                return _load(raw)
+        return None
+
+    def _refresh(self) -> None:
+        if os.fstat(self._fh.fileno()).st_size != self._size:
+            self._seq, self._last = self._tail()    # another process appended
+            self._size = os.fstat(self._fh.fileno()).st_size
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """This thread and this process alone, with the head as the file now has it."""
+        with self._lock:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
+            try:
+                self._refresh()
+                yield
+            finally:
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+
+    # -- writing ---------------------------------------------------------------
+    def append(self, entry: dict) -> dict:
+        """Chain, MAC, write and fsync one entry; durable before this returns."""
+        with self._locked():
+            out = self._append_locked(entry)
+            if out["seq"] - self._sealed >= self.checkpoint_every:
+                self._seal_quietly()
+            return out
+
+    def _append_locked(self, entry: dict) -> dict:
+        seq = self._seq + 1
+        entry = {**entry, "time": entry.get("time") or datetime.now(timezone.utc).isoformat()}
+        digest = _hash(self._last, entry)
+        rec = {"v": VERSION, "seq": seq, "prev": self._last, "entry": entry, "hash": digest,
+               "mac": _mac(self.signer.mac_key, seq, digest)}
+        self._fh.write((canonical_json(rec, True) + "\n").encode("ascii"))
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._seq, self._last = seq, digest
+        self._size = os.fstat(self._fh.fileno()).st_size
+        return {"seq": seq, "hash": digest}
+
+    def _unsealed_problem(self, last: dict | None) -> str | None:
+        """Why the lines after the last checkpoint must not be sealed, if they must not."""
+        after, sealed_hash = (last["seq"], last["hash"]) if last else (0, GENESIS)
+
+        def is_sealed(raw: str) -> bool:
+            rec = _well_formed(raw)
+            return bool(rec) and rec["seq"] == after and rec["hash"] == sealed_hash
+        lines = self._back(self.path, lambda ls: any(is_sealed(x) for x in ls)) if after else []
+        cut = max((i + 1 for i, x in enumerate(lines) if is_sealed(x)), default=None)
+        if after and cut is None:
+            return f"the entry the last checkpoint seals (seq {after}) is not in the log"
+        if not after:
+            lines, cut = [raw for _, raw in read_lines(self.path)], 0
+        sealed_v2 = cut > 0 and _load(lines[cut - 1]).get("v", 1) == VERSION
+        walk = _Chain(self.signer.mac_key, sealed_hash, after, v2_seen=sealed_v2)
+        for raw in lines[cut:]:
+            rec, problems = walk.check(raw)
+            if problems:
+                return f"seq {(rec or {}).get('seq')}: {problems[0]}"
+        return None
+
+    def _seal_locked(self, acknowledge: bool = False) -> dict:
+        last = self.last_checkpoint()
+        if last and last["seq"] >= self._seq:
+            self._sealed = last["seq"]
+            return last
+        after = last["seq"] if last else 0
+        # A refusal stands until a checkpoint moves on: the growing tail is not re-read each time.
+        cached = self._refused and self._refused[0] == after and not acknowledge
+        problem = self._refused[1] if cached else self._unsealed_problem(last)
+        if problem and not acknowledge:
+            self._refused = (after, problem)
+            raise Conflict(f"audit log tampered, not sealing it: {problem}; run `linkage audit verify`, "
+                           "then `linkage audit seal --acknowledge` to go on")
+        if problem:
+            self._append_locked({"request_id": "", "client_id": None, "action": "audit.tamper_acknowledged",
+                                 "decision": "allow", "problem": problem, "after_seq": after})
+        self._refused = None
+        body = {"v": VERSION, "seq": self._seq, "hash": self._last, "at": datetime.now(timezone.utc).isoformat()}
+        cp = {**body, "signature": base64.b64encode(self.signer.sign(canonical_json(body).encode())).decode()}
+        with open(self.checkpoints_path, "a", encoding="utf-8", opener=private_opener) as fh:
+            fh.write(canonical_json(cp) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._sealed = self._seq
+        return cp
+
+    def _seal_quietly(self) -> dict | None:
+        """Seal from the request path or the timer: a failure is logged, never raised."""
+        try:
+            return self._seal_locked()
+        except LinkageError as exc:
+            if self._refused_logged != self._refused:
+                log.error("%s", exc)
+                self._refused_logged = self._refused
+        except Exception:
+            log.exception("audit seal failed")
+        self._sealed = self._seq                # retry after N more entries or at the timer
+        return None
+
+    def checkpoint(self, acknowledge: bool = False) -> dict:
+        """Seal the head now (or return the newest checkpoint if nothing is unsealed). With
+        ``acknowledge``, seal even over lines the service did not write, after recording that
+        in an ``audit.tamper_acknowledged`` entry: the operator has seen `audit verify`'s report."""
+        with self._locked():
+            if self._seq == 0:
+                raise Conflict("the audit log is empty: nothing to seal")
+            return self._seal_locked(acknowledge)
+
+    def seal_if_due(self) -> dict | None:
+        with self._locked():
+            return self._seal_quietly() if self._seq > self._sealed else None
+
+    def start_timer(self, seconds: float) -> None:
+        """Seal any unsealed entries every ``seconds``: no entry stays unsealed longer."""
+        def run():
+            while not self._stop.wait(seconds):
+                try:
+                    self.seal_if_due()
+                    self.index.sync()       # keeps the DPO's index warm (and built) off the request path
+                except Exception:           # a failure must not kill the timer
+                    log.exception("audit seal or index failed")
+        self._timer = threading.Thread(target=run, name="audit-seal", daemon=True)
+        self._timer.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join(5)
+        if not self._fh.closed:
+            with self._locked():
+                if self._seq > self._sealed:
+                    self._seal_quietly()
+            self._fh.close()
+
+    # -- reading ---------------------------------------------------------------
+    def entries(self) -> list[dict]:
+        return [json.loads(raw) for _, raw in read_lines(self.path) if raw.strip()]
+
+    def checkpoints(self) -> list[dict]:
+        """Every line of the checkpoint file; one that is not JSON becomes a checkpoint that fails."""
+        return [_load(raw) or {"seq": None} for _, raw in read_lines(self.checkpoints_path) if raw.strip()]
+
+    @property
+    def index(self):
+        """The log's search index (``audit/index.sqlite``), brought up to date on each query."""
+        if self._index is None:
+            from linkage.audit.index import AuditIndex
+
+            self._index = AuditIndex(self.path)
+        return self._index
+
+    def head(self) -> int:
+        with self._locked():
+            return self._seq
+
+    def unsealed_since(self) -> str | None:
+        """When the oldest entry no checkpoint covers yet was written; None if all are sealed.
+        Older than the timer's period means sealing is failing: a forged line refused, say."""
+        last = (self.last_checkpoint() or {}).get("seq", 0)
+        if self.head() <= last:
+            return None
+        for _, raw in read_lines(self.path, self.index.offset_of(last + 1)):
+            rec = _load(raw)
+            if _seq_of(raw) > last:
+                return (rec.get("entry") or {}).get("time")
+        return None
+
+    def leaves(self, start: int, end: int, offset: int = 0) -> list[str]:
+        """Leaf digests of entries ``start+1 .. end``: enough to check that checkpoint ``end``
+        extends checkpoint ``start``, with no personal data. ``offset`` is where to start reading."""
+        if not 0 <= start <= end:
+            raise LinkageError("a proof needs 0 <= from <= to")
+        out: list[str] = []
+        for _, raw in read_lines(self.path, offset):
+            rec = json.loads(raw)
+            if rec["seq"] <= start:
+                continue
+            if rec["seq"] > end:
+                break
+            if rec.get("v", 1) != VERSION:
+                raise Conflict(f"entry {rec['seq']} is in the first log format, which has no leaf digest: "
+                               "check that range with `linkage audit verify` on the server")
+            out.append(leaf_digest(rec["entry"]))
+        if len(out) != end - start:
+            raise LinkageError(f"the log has no entries {start + 1}..{end}")
+        return out
+
+    def public_key_pem(self) -> str:
+        return self.signer.public_key_pem()
+
+    def verify(self, extra_checkpoints: list[dict] | None = None, witnessed: list[dict] = (),
+               witness_key: Ed25519PublicKey | None = None) -> list[Finding]:
+        """Every problem found, each with the line where the chain breaks."""
+        return verify_log(self.path, self.checkpoints() + list(extra_checkpoints or []), self.public_key,
+                          self.signer.mac_key, witnessed, witness_key)

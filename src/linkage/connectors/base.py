@@ -1,11 +1,16 @@
 """The one small abstract base every connector implements.
 
-A connector turns one row of an agency's extract into a canonical person
-record plus its events, or into the full list of problems with that row.
+A connector turns one row of an agency's extract into a canonical person record
+plus its events, or into the list of problems that reject the row. Only the
+fields a record cannot exist without (record id, forename, surname, date of birth)
+reject a row; any other bad field (a postcode, a UPN or NHS number failing its
+check, a phone number, an event date) is set aside (stored as NULL) and reported
+as a warning, so the child is still stored and still linked.
 """
 
 from __future__ import annotations
 
+import math
 import typing
 from abc import ABC
 from dataclasses import dataclass, field
@@ -14,21 +19,25 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from linkage.connectors.mapping import Mapping
+from linkage.connectors.mapping import REQUIRED_FIELDS, Mapping
+from linkage.connectors.readers import BadCell
 from linkage.errors import Problem
 from linkage.model import EVENT_TYPES, Event, PersonRecord
 from linkage.validation import (
     DateError,
-    check_text,
+    check_cell,
+    has_letters,
     is_valid_nhs_number,
     is_valid_upn,
-    normalise_name,
+    looks_like_formula,
     normalise_nhs_number,
+    normalise_phone,
     normalise_postcode,
     normalise_upn,
     parse_date,
     plausible_birth_date,
 )
+from linkage.validation.text import FORMULA_REASON
 
 __all__ = ["Connector", "ParsedRow", "clean_display"]
 
@@ -41,6 +50,8 @@ _MAX_NAME = 100
 class ParsedRow:
     record: PersonRecord
     events: list[Event] = field(default_factory=list)
+    # Fields set aside (stored as NULL): quarantine rows of severity 'warning'.
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def clean_display(value: str | None) -> str | None:
@@ -62,6 +73,26 @@ def _base_type(annotation: Any) -> Any:
     return annotation
 
 
+class _Problems:
+    """A row's problems: errors reject it, warnings set one field aside."""
+
+    def __init__(self, key_columns: set[str]) -> None:
+        self.key_columns = key_columns
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = []
+
+    def add(self, column: str, reason: str, key: bool | None = None) -> None:
+        is_key = column in self.key_columns if key is None else key
+        (self.errors if is_key else self.warnings).append(Problem(column, reason))
+
+    def text(self, column: str, value: str | None, key: bool | None = None) -> str | None:
+        """``value`` as it will be stored, or None (with a problem) if a spreadsheet would run it."""
+        if value is not None and looks_like_formula(value):
+            self.add(column, FORMULA_REASON, key)
+            return None
+        return value
+
+
 class Connector(ABC):
     """Subclasses set ``source`` and may override the hooks below."""
 
@@ -78,84 +109,90 @@ class Connector(ABC):
     # -- row conversion ---------------------------------------------------
     def parse_row(self, raw: dict[str, str | None], mapping: Mapping,
                   extract_date: date) -> ParsedRow | list[Problem]:
+        """A record (with any fields set aside as warnings), or the errors rejecting the row."""
         if "__shape__" in raw:
             return [Problem("row", str(raw["__shape__"]))]
-        problems: list[Problem] = []
+        p = _Problems({mapping.record_id, *(mapping.fields[f] for f in REQUIRED_FIELDS)})
+        raw = dict(raw)
         for column in mapping.all_columns():
             value = raw.get(column)
-            if value is not None and (why := check_text(value)):
-                problems.append(Problem(column, why))
-        if problems:
-            return problems
+            if value is None:
+                continue
+            why = value.reason if isinstance(value, BadCell) else check_cell(value)
+            if why:
+                p.add(column, why)
+                raw[column] = None
 
         cells = {canon: raw.get(col) for canon, col in mapping.fields.items()}
         cells = self.split_names(cells)
+        col = lambda canon: mapping.fields.get(canon, canon)  # noqa: E731
         person: dict[str, Any] = {"source": self.source, "extract_date": extract_date}
-        rid = raw.get(mapping.record_id)
-        if rid is None:
-            problems.append(Problem(mapping.record_id, "missing record identifier"))
-        person["source_record_id"] = (rid or "").strip()
+        rid = p.text(mapping.record_id, (raw.get(mapping.record_id) or "").strip() or None, key=True)
+        if rid is None and not p.errors:
+            p.add(mapping.record_id, "missing record identifier", key=True)
+        person["source_record_id"] = rid or ""
 
         for name in _NAME_FIELDS:
-            value = clean_display(cells.get(name))
+            required = name in REQUIRED_FIELDS
+            value = p.text(col(name), clean_display(cells.get(name)), key=required)
             if value is not None and len(value) > _MAX_NAME:
-                problems.append(Problem(mapping.fields.get(name, name), f"name longer than {_MAX_NAME}"))
-            elif value is not None and normalise_name(value) is None:
-                problems.append(Problem(mapping.fields.get(name, name), "no letters in name"))
+                p.add(col(name), f"name longer than {_MAX_NAME}", key=required)
+                value = None
+            elif value is not None and not has_letters(value):
+                p.add(col(name), "no letters in name", key=required)
+                value = None
             person[name] = value
         for required in ("forename", "surname"):
-            if person.get(required) is None:
-                problems.append(Problem(mapping.fields[required], f"missing {required}"))
+            if person.get(required) is None and not any(e.field == col(required) for e in p.errors):
+                p.add(col(required), f"missing {required}", key=True)
 
         dob = cells.get("date_of_birth")
         if dob is None:
-            problems.append(Problem(mapping.fields["date_of_birth"], "missing date of birth"))
+            if not any(e.field == col("date_of_birth") for e in p.errors):
+                p.add(col("date_of_birth"), "missing date of birth", key=True)
         else:
             try:
                 born = parse_date(dob)
                 if why := plausible_birth_date(born, extract_date):
-                    problems.append(Problem(mapping.fields["date_of_birth"], why))
+                    p.add(col("date_of_birth"), why, key=True)
                 person["date_of_birth"] = born
             except DateError as exc:
-                problems.append(Problem(mapping.fields["date_of_birth"], str(exc)))
+                p.add(col("date_of_birth"), str(exc), key=True)
 
-        sex = cells.get("sex")
-        if sex is not None:
-            code = self.sex_codes.get(sex.strip().casefold())
-            if code is None:
-                problems.append(Problem(mapping.fields["sex"], f"unknown sex code {sex!r}"))
-            person["sex"] = code
-
-        pc = cells.get("postcode")
-        if pc is not None:
-            norm = normalise_postcode(pc)
-            if norm is None:
-                problems.append(Problem(mapping.fields["postcode"], f"not a UK postcode: {pc!r}"))
-            person["postcode"] = norm
-        person["address"] = clean_display(cells.get("address"))
+        if (sex := cells.get("sex")) is not None:
+            person["sex"] = self.sex_codes.get(sex.strip().casefold())
+            if person["sex"] is None:
+                p.add(col("sex"), f"unknown sex code {sex!r}")
+        if (pc := cells.get("postcode")) is not None:
+            person["postcode"] = normalise_postcode(pc)
+            if person["postcode"] is None:
+                p.add(col("postcode"), f"not a UK postcode: {pc!r}")
+        person["address"] = p.text(col("address"), clean_display(cells.get("address")))
 
         for key in ("upn", "former_upn"):
             if (v := cells.get(key)) is not None:
-                if not is_valid_upn(v):
-                    problems.append(Problem(mapping.fields[key], f"UPN {v!r} fails the check letter"))
-                person[key] = normalise_upn(v)
+                if is_valid_upn(v):
+                    person[key] = normalise_upn(v)
+                else:
+                    p.add(col(key), f"UPN {v!r} fails the check letter")
         if (v := cells.get("nhs_number")) is not None:
-            if not is_valid_nhs_number(v):
-                problems.append(Problem(mapping.fields["nhs_number"], f"NHS number {v!r} fails modulus 11"))
-            person["nhs_number"] = normalise_nhs_number(v)
+            if is_valid_nhs_number(v):
+                person["nhs_number"] = normalise_nhs_number(v)
+            else:
+                p.add(col("nhs_number"), f"NHS number {v!r} fails modulus 11")
         if (v := cells.get("la_child_id")) is not None:
-            person["la_child_id"] = v.strip()
+            person["la_child_id"] = p.text(col("la_child_id"), v.strip())
 
-        events = self._events(raw, mapping, problems)
-        if problems:
-            return problems
+        events = self._events(raw, mapping, p)
+        if p.errors:        # rejected: every problem, so the row is mended in one pass
+            return p.errors + p.warnings
         try:
-            return ParsedRow(PersonRecord(**person), events)
+            return ParsedRow(PersonRecord(**person), events, p.warnings)
         except ValidationError as exc:
             return [Problem(str(e["loc"][0]), e["msg"]) for e in exc.errors()]
 
-    def _events(self, raw: dict[str, str | None], mapping: Mapping,
-                problems: list[Problem]) -> list[Event]:
+    def _events(self, raw: dict[str, str | None], mapping: Mapping, p: _Problems) -> list[Event]:
+        """Each event's bad fields are set aside; an event missing a required field is not stored."""
         events: list[Event] = []
         for spec in mapping.events:
             model = EVENT_TYPES[spec.type]
@@ -163,36 +200,45 @@ class Connector(ABC):
             if all(v is None for v in values.values()):
                 continue
             data: dict[str, Any] = dict(spec.const)
-            ok = True
             for canon, value in values.items():
                 col = spec.fields[canon]
                 if value is None:
                     continue
-                kind = _base_type(model.model_fields[canon].annotation)
-                try:
-                    if kind is date:
-                        data[canon] = parse_date(value)
-                    elif kind is int:
-                        data[canon] = int(float(value))
-                    elif kind is float:
-                        data[canon] = float(value)
-                    elif kind == "literal":
-                        data[canon] = value.strip().upper()
-                    else:
-                        data[canon] = value.strip()
-                except (DateError, ValueError) as exc:
-                    problems.append(Problem(col, f"{canon}: {exc}"))
-                    ok = False
+                parsed = _event_value(model, canon, value)
+                if isinstance(parsed, Problem):
+                    p.add(col, f"{canon}: {parsed.reason}", key=False)
+                elif isinstance(parsed, str):
+                    data[canon] = p.text(col, parsed, key=False)
+                else:
+                    data[canon] = parsed
             missing = [r for r in model.required if data.get(r) is None]
             if missing:
-                problems.append(Problem(spec.type, f"{spec.type} needs {missing}"))
-                continue
-            if not ok:
+                p.add(spec.type, f"{spec.type} needs {missing}; the event is not stored", key=False)
                 continue
             try:
                 events.append(model(**data))
             except ValidationError as exc:
                 for e in exc.errors():
                     col = spec.fields.get(str(e["loc"][0]), spec.type)
-                    problems.append(Problem(col, e["msg"]))
+                    p.add(col, f"{e['msg']}; the {spec.type} event is not stored", key=False)
         return events
+
+
+def _event_value(model: type[Event], canon: str, value: str) -> Any:
+    """One event cell in its field's type, or a Problem saying why it cannot be."""
+    kind = _base_type(model.model_fields[canon].annotation)
+    try:
+        if kind is date:
+            return parse_date(value)
+        if kind in (int, float):
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(f"not a finite number: {value!r}")
+            return int(number) if kind is int else number
+        if kind == "literal":
+            return value.strip().upper()
+        if canon in model.phones:
+            return normalise_phone(value) or Problem(canon, f"not a telephone number: {value!r}")
+        return value.strip()
+    except (DateError, ValueError, OverflowError) as exc:
+        return Problem(canon, str(exc))

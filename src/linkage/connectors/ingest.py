@@ -1,15 +1,18 @@
 """Ingest one extract: validate every row, store accepted rows, quarantine the rest.
 
-Accepted plus quarantined always equals rows read, and the whole file commits
-as one unit or not at all.
+Rows read = accepted + quarantined + blank, and the whole file commits as one unit
+or not at all. A whole extract replaces the source's current one only if it looks
+like a whole extract (the safety catch, below); ``amend`` instead adds or corrects
+rows within the current extract, keyed by record id.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -22,7 +25,30 @@ from linkage.store import Store
 from linkage.store.schema import STD_NAME_FIELDS, t
 from linkage.validation import normalise_name
 
-__all__ = ["IngestResult", "ingest_file"]
+__all__ = ["CURRENT_RECORDS_SQL", "ExtractRefused", "IngestResult", "SafetyLimits", "ingest_file"]
+
+CURRENT_RECORDS_SQL = f"""
+SELECT r.* FROM {t('records')} r
+JOIN {t('extracts')} e USING (extract_id)
+WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL
+"""
+
+
+class ExtractRefused(ConnectorError):
+    """The safety catch: the file does not look like a whole extract; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    max_quarantined: float = 0.5      # share of (non-blank) rows that may be quarantined
+    min_relative_size: float = 0.5    # share of the current extract's accepted rows required
+
+    @classmethod
+    def from_settings(cls) -> SafetyLimits:
+        from linkage.config import get_settings
+
+        s = get_settings()
+        return cls(s.ingest_max_quarantined, s.ingest_min_relative_size)
 
 
 @dataclass
@@ -36,6 +62,13 @@ class IngestResult:
     already_ingested: bool = False
     superseded: int | None = None
     problems_sample: list[tuple[int, str, str]] | None = None
+    blank: int = 0
+    warned: int = 0                    # accepted rows with at least one field set aside
+    amends: int | None = None          # the whole extract this amendment belongs to
+    replaced: int = 0                  # amendment: current records it replaced
+    resolved: int = 0                  # amendment: earlier quarantine rows it corrected
+    existing_file: str | None = None   # already ingested: the name it was ingested under
+    warnings_sample: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def _connector(source: str):
@@ -50,76 +83,161 @@ def _connector(source: str):
 def _check_columns(columns: list[str], mapping: Mapping, file_name: str) -> list[str]:
     """Missing required columns stop the file; missing optional ones are reported."""
     missing_required = [c for c in mapping.required_columns() if c not in columns]
+    if missing_required and len(columns) == 1:
+        other = next((d for d in (";", "\t", "|", ",") if d != mapping.delimiter and d in columns[0]), None)
+        if other:
+            raise ConnectorError(
+                f"{file_name} has one column only: it looks delimited by {other!r}, not {mapping.delimiter!r}; "
+                f"set `delimiter: {other!r}` in the mapping (a copy of {Path(mapping.path).name})")
     if missing_required:
         raise ConnectorError(
             f"{file_name} lacks required columns {missing_required} "
-            f"(mapping {Path(mapping.path).name}); it has {columns[:30]}"
+            f"(mapping {Path(mapping.path).name}, delimiter {mapping.delimiter!r}); it has {columns[:30]}"
         )
     return [c for c in mapping.all_columns() if c not in columns]
 
 
+def _already(store: Store, sha: str, source: str, path: Path) -> IngestResult | None:
+    rows = store.rows(f"SELECT extract_id, source, file_name, rows_read, accepted, quarantined, "
+                      f"coalesce(blank_rows, 0), amends FROM {t('extracts')} WHERE sha256 = ?", [sha])
+    if not rows:
+        return None
+    eid, stored_source, name, read, acc, quar, blank, amends = rows[0]
+    if stored_source != source:
+        raise ConnectorError(f"{path.name} was already ingested as {stored_source} (extract {eid}, "
+                             f"file {name}), not {source}; nothing changed")
+    return IngestResult(stored_source, path.name, eid, read, acc, quar, already_ingested=True, blank=blank,
+                        amends=amends, existing_file=name)
+
+
+def _current(store: Store, source: str) -> tuple[int, str, date, int] | None:
+    """(extract id, file, date, current accepted records) of the source's current whole extract."""
+    rows = store.rows(f"SELECT extract_id, file_name, extract_date FROM {t('extracts')} "
+                      "WHERE source = ? AND superseded_by IS NULL AND amends IS NULL "
+                      "ORDER BY extract_date DESC, extract_id DESC LIMIT 1", [source])
+    if not rows:
+        return None
+    n = store.scalar(f"SELECT count(*) FROM ({CURRENT_RECORDS_SQL}) WHERE source = ?", [source])
+    return (*rows[0], int(n))
+
+
+def _safety_catch(source: str, file_name: str, extract_date: date, read: int, blank: int, accepted: int,
+                  quarantined: int, current: tuple[int, str, date, int] | None, limits: SafetyLimits) -> None:
+    """Refuse a whole extract that does not look like one; one line naming the numbers."""
+    rows = read - blank
+    override = "; if it really is the whole extract, run again with --force"
+    if rows == 0:
+        raise ExtractRefused(f"{file_name} has no data rows ({blank} blank rows): refusing an empty {source} "
+                             f"extract, which would replace the current one; nothing was stored{override}")
+    if quarantined > limits.max_quarantined * rows:
+        raise ExtractRefused(
+            f"{file_name}: {quarantined} of {rows} rows ({quarantined / rows:.0%}) would be quarantined, more "
+            f"than the {limits.max_quarantined:.0%} allowed (LINKAGE_INGEST_MAX_QUARANTINED); nothing was "
+            f"stored; check the mapping and encoding{override}")
+    if current is None or extract_date < current[2]:
+        return                  # the first extract, or an older one that will not become current
+    _, cur_file, cur_date, cur_accepted = current
+    if accepted < limits.min_relative_size * cur_accepted:
+        raise ExtractRefused(
+            f"{file_name}: {accepted} accepted rows against {cur_accepted} in the current {source} extract "
+            f"({cur_file}, {cur_date}); a whole extract needs at least {limits.min_relative_size:.0%} "
+            f"(LINKAGE_INGEST_MIN_RELATIVE_SIZE); nothing was stored; run again with --amend if it adds or "
+            f"corrects rows, or --force if it really is the whole extract")
+    if extract_date == cur_date:
+        raise ExtractRefused(
+            f"{file_name} has the same extract date ({cur_date}) as the current {source} extract "
+            f"({cur_file}); nothing was stored; run again with --amend to add its rows (e.g. a second "
+            "school's file), or --force to replace the current extract with it")
+
+
 def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None = None,
                 extract_date: date | None = None, table: str | None = None,
-                progress: Callable[[int], None] | None = None) -> IngestResult:
+                progress: Callable[[int, int | None], None] | None = None, *, amend: bool = False,
+                force: bool = False, limits: SafetyLimits | None = None) -> IngestResult:
+    """Validate and store one extract; see the module docstring for ``amend`` and the safety catch.
+
+    ``progress(rows done, rows expected or None)`` is called every few thousand rows.
+    """
     path = Path(path)
     connector = _connector(source)
     mapping = load_mapping(mapping_path or default_mapping_path(source))
     if mapping.source != source:
         raise ConnectorError(f"mapping {mapping.path} is for {mapping.source}, not {source}")
     sha = file_sha256(path) if path.is_file() else ""
-    if sha:
-        existing = store.rows(f"SELECT extract_id, rows_read, accepted, quarantined FROM {t('extracts')} "
-                              "WHERE sha256 = ?", [sha])
-        if existing:
-            eid, read, acc, quar = existing[0]
-            return IngestResult(source, path.name, eid, read, acc, quar, already_ingested=True)
+    if sha and (done := _already(store, sha, source, path)):
+        return done
+    current = _current(store, source)
+    if amend and current is None:
+        raise ConnectorError(f"there is no current {source} extract to amend: ingest a whole extract first")
 
     extract = open_extract(path, mapping.encoding, mapping.delimiter, table)
     missing_optional = _check_columns(extract.columns, mapping, path.name)
-    extract_date = extract_date or datetime.now().date()
+    extract_date = extract_date or (current[2] if amend else datetime.now().date())
 
     records: list[dict] = []
     events: dict[str, list[dict]] = defaultdict(list)
     quarantine: list[dict] = []
     seen: dict[str, int] = {}
-    rows_read = quarantined = 0
-    for line_no, raw in extract.rows:
-        rows_read += 1
-        if progress and rows_read % 5000 == 0:
-            progress(5000)
-        parsed = connector.parse_row(raw, mapping, extract_date)
-        if not isinstance(parsed, list):
-            rid = parsed.record.source_record_id
-            if rid in seen:
-                parsed = [Problem(mapping.record_id, f"duplicate record id, first at row {seen[rid]}")]
-            else:
-                seen[rid] = line_no
-        if isinstance(parsed, list):
-            quarantined += 1
-            raw_json = json.dumps(raw, ensure_ascii=True, default=str)[:20_000]
-            quarantine.extend({"line_no": line_no, "field": p.field, "reason": p.reason,
-                               "raw": raw_json} for p in parsed)
-            continue
-        rec = parsed.record.model_dump()
-        key = parsed.record.record_key
-        rec["record_key"] = key
-        rec["line_no"] = line_no
-        for name in STD_NAME_FIELDS:
-            rec[f"{name}_std"] = normalise_name(rec.get(name))
-        records.append(rec)
-        for ev in parsed.events:
-            events[ev.table].append({"record_key": key, **ev.model_dump()})
+    rows_read = quarantined = blank = warned = 0
     if progress:
-        progress(rows_read % 5000)
+        progress(0, extract.total)
+    try:
+        for line_no, raw in extract.rows:
+            rows_read += 1
+            if progress and rows_read % 5000 == 0:
+                progress(rows_read, extract.total)
+            if raw is None:
+                blank += 1
+                continue
+            parsed = connector.parse_row(raw, mapping, extract_date)
+            if not isinstance(parsed, list):
+                rid = parsed.record.source_record_id
+                if rid in seen:
+                    parsed = [Problem(mapping.record_id, f"duplicate record id, first at row {seen[rid]}")]
+                else:
+                    seen[rid] = line_no
+            problems, severity = (parsed, "error") if isinstance(parsed, list) else (parsed.warnings, "warning")
+            if problems:
+                raw_json = json.dumps(raw, ensure_ascii=True, default=str)[:20_000]
+                rid = (raw.get(mapping.record_id) or "").strip() or None
+                quarantine.extend({"line_no": line_no, "field": p.field, "reason": p.reason, "raw": raw_json,
+                                   "severity": severity, "source_record_id": rid} for p in problems)
+            if isinstance(parsed, list):
+                quarantined += 1
+                continue
+            warned += bool(parsed.warnings)
+            rec = parsed.record.model_dump()
+            key = parsed.record.record_key
+            rec["record_key"] = key
+            rec["line_no"] = line_no
+            for name in STD_NAME_FIELDS:
+                rec[f"{name}_std"] = normalise_name(rec.get(name))
+            records.append(rec)
+            for ev in parsed.events:
+                events[ev.table].append({"record_key": key, **ev.model_dump()})
+    except (UnicodeError, csv.Error) as exc:
+        raise ConnectorError(f"cannot read {path.name} at row {rows_read + 1}: {exc}") from None
+    if progress:
+        progress(rows_read, rows_read)
 
+    if not (amend or force):
+        _safety_catch(source, path.name, extract_date, rows_read, blank, len(records), quarantined,
+                      current, limits or SafetyLimits.from_settings())
+
+    replaced = resolved = 0
     with store.transaction():
         eid = store.next_id(t("extracts"), "extract_id")
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         store.execute(
-            f"INSERT INTO {t('extracts')} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            f"INSERT INTO {t('extracts')} (extract_id, source, file_name, sha256, mapping, extract_date, "
+            "ingested_at, rows_read, accepted, quarantined, superseded_by, amends, blank_rows, warned, forced) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
             [eid, source, path.name, sha or f"table:{path}:{table}:{now.isoformat()}",
-             Path(mapping.path).name, extract_date, now, rows_read, len(records), quarantined],
+             Path(mapping.path).name, extract_date, now, rows_read, len(records), quarantined,
+             current[0] if amend else None, blank, warned, force],
         )
+        if amend and records:
+            replaced, resolved = _amend(store, source, eid, [r["source_record_id"] for r in records], now)
         if records:
             store.insert_df(t("records"), pd.DataFrame(records).assign(extract_id=eid))
         for table_name, rows in events.items():
@@ -127,31 +245,47 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
         if quarantine:
             store.insert_df(t("quarantine"),
                             pd.DataFrame(quarantine).assign(extract_id=eid, file_name=path.name))
-        superseded = _supersede(store, source)
+        superseded = None if amend else _supersede(store, source)
 
-    sample = [(q["line_no"], q["field"], q["reason"]) for q in quarantine[:20]]
+    errors = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "error"]
+    warnings = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "warning"]
+    sample = errors[:20]
     if missing_optional:
         sample.insert(0, (0, ", ".join(missing_optional), "optional columns absent; left empty"))
     return IngestResult(source, path.name, eid, rows_read, len(records), quarantined,
-                        superseded=superseded, problems_sample=sample)
+                        superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
+                        amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
+                        warnings_sample=warnings[:20])
+
+
+def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -> tuple[int, int]:
+    """Replace the current records with these ids; resolve their open quarantine rows."""
+    name = f"_amend_{eid}"
+    store.connection.register(name, pd.DataFrame({"source_record_id": ids}))
+
+    def mark(table: str, assign: str, still_open: str, values: list) -> int:
+        return len(store.rows(
+            f"UPDATE {t(table)} SET {assign} WHERE {still_open} IS NULL AND extract_id IN "
+            f"(SELECT extract_id FROM {t('extracts')} WHERE source = ? AND superseded_by IS NULL AND extract_id <> ?) "
+            f"AND source_record_id IN (SELECT source_record_id FROM {name}) RETURNING 1", [*values, source, eid]))
+
+    try:
+        replaced = mark("records", "replaced_by = ?", "replaced_by", [eid])
+        resolved = mark("quarantine", "resolved_at = ?, resolved_by_extract = ?", "resolved_at", [now, eid])
+    finally:
+        store.connection.unregister(name)
+    return replaced, resolved
 
 
 def _supersede(store: Store, source: str) -> int | None:
-    """The newest extract of a source is current; older ones stay, marked superseded."""
+    """The newest whole extract of a source is current, with its amendments; older ones stay, superseded."""
     rows = store.rows(
-        f"SELECT extract_id FROM {t('extracts')} WHERE source = ? "
+        f"SELECT extract_id FROM {t('extracts')} WHERE source = ? AND amends IS NULL "
         "ORDER BY extract_date DESC, extract_id DESC", [source])
     if len(rows) < 2:
         return None
     newest = rows[0][0]
     store.execute(
-        f"UPDATE {t('extracts')} SET superseded_by = ? WHERE source = ? AND extract_id <> ? ",
-        [newest, source, newest])
+        f"UPDATE {t('extracts')} SET superseded_by = ? WHERE source = ? AND extract_id <> ? "
+        "AND coalesce(amends, -1) <> ?", [newest, source, newest, newest])
     return newest
-
-
-CURRENT_RECORDS_SQL = f"""
-SELECT r.* FROM {t('records')} r
-JOIN {t('extracts')} e USING (extract_id)
-WHERE e.superseded_by IS NULL
-"""

@@ -15,6 +15,7 @@ import pandas as pd
 from splink import DuckDBAPI, Linker
 from splink.internals.exceptions import EMTrainingException
 
+from linkage.files import write_private
 from linkage.link import spec
 from linkage.link.guards import twin_guard_sql
 from linkage.link.features import FEATURE_COLUMNS, input_sql, name_keys_rows
@@ -171,6 +172,4 @@ class LinkEngine:
 
     @staticmethod
     def save_model(model_json: str, home: Path) -> Path:
-        path = Path(home) / "model.json"
-        path.write_text(model_json)
-        return path
+        return write_private(Path(home) / "model.json", model_json)

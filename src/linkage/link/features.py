@@ -9,6 +9,11 @@ from datetime import date
 from typing import Any
 
 from linkage.link.names import forename_keys
+from linkage.validation.postcode import NOT_A_PLACE_PREFIXES, postcode_for_linking
+
+# No-fixed-abode (ZZ99) and BFPO markers are kept on the record but are never linking evidence.
+_POSTCODE_SQL = "CASE WHEN " + " OR ".join(
+    f"starts_with(r.postcode, '{p}')" for p in NOT_A_PLACE_PREFIXES) + " THEN NULL ELSE r.postcode END"
 
 # Columns whose change means a record must be re-scored.
 FEATURE_COLUMNS = ("forename", "forename_keys", "middle_names", "surname", "former_surname",
@@ -34,7 +39,7 @@ base AS (
     split_part(r.preferred_forename_std, ' ', 1) AS preferred_forename,
     r.date_of_birth AS dob,
     r.sex AS sex,
-    r.postcode AS postcode,
+    {_POSTCODE_SQL} AS postcode,
     nullif(trim(regexp_replace(lower(regexp_replace(r.address, '[^A-Za-z0-9 ]', '', 'g')), '\\s+', ' ', 'g')), '')
       AS address,
     r.upn AS upn,
@@ -78,6 +83,7 @@ def record_features(*, forename_std: str | None, surname_std: str | None, date_o
     first = lambda s: s.split(" ")[0] if s is not None else None  # noqa: E731 (split_part(s, ' ', 1))
     forename, preferred = first(forename_std), first(preferred_forename_std)
     keys, canon = forename_keys(forename) if forename is not None else (None, None)
+    postcode = postcode_for_linking(postcode)
     pkeys = forename_keys(preferred)[0] if preferred is not None else None
     if address is not None:
         address = re.sub(r"\s+", " ", re.sub(r"[^A-Za-z0-9 ]", "", address).lower()).strip(" ") or None

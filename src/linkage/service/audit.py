@@ -1,13 +1,18 @@
-"""The DPO's view: who saw what, whether the log is intact, and subject access."""
+"""The DPO's view: who saw what, whether the log is intact, subject access, and what a witness needs."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
+from linkage.audit.witness import snapshot
+from linkage.errors import LinkageError
 from linkage.service.context import Ctx
 from linkage.service.schemas import AuditEntryPublic, AuditPage, AuditVerify
 
-__all__ = ["break_glass_reviews", "checkpoints", "search", "subject_access", "verify"]
+__all__ = ["break_glass_reviews", "checkpoints", "proof", "search", "seal", "subject_access", "verify"]
+
+_ALL = 1_000_000
+MAX_PROOF = 50_000         # leaves per proof request; a witness asks in pieces
 
 
 def _authorise(ctx: Ctx, what: str, children: list[str] | None = None) -> None:
@@ -17,16 +22,16 @@ def _authorise(ctx: Ctx, what: str, children: list[str] | None = None) -> None:
 
 def _public(rec: dict) -> AuditEntryPublic:
     e = rec["entry"]
-    return AuditEntryPublic(seq=rec["seq"], time=e["time"], request_id=e["request_id"], client_id=e["client_id"],
-                            agency=e["agency"], agency_type=e["agency_type"], role=e["role"], purpose=e.get("purpose"),
-                            lawful_basis=e.get("lawful_basis", []), action=e["action"],
-                            child_id=",".join(e.get("children", [])) or None, fields=e.get("fields", []),
-                            decision=e["decision"], policy_version=e.get("policy_version", ""),
-                            break_glass=bool(e.get("break_glass")))
 
-
-def _aware(d: datetime) -> datetime:
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    def text(key: str) -> str:
+        return str(e.get(key) or "")
+    return AuditEntryPublic(seq=rec["seq"], time=text("time"), request_id=text("request_id"),
+                            client_id=text("client_id"), agency=text("agency"), agency_type=text("agency_type"),
+                            role=text("role"), purpose=e.get("purpose"), lawful_basis=e.get("lawful_basis", []),
+                            action=text("action"), child_id=",".join(e.get("children", [])) or None,
+                            fields=e.get("fields", []), decision=text("decision"),
+                            policy_version=text("policy_version"), break_glass=bool(e.get("break_glass")),
+                            status=e.get("status"), method=e.get("method"), route=e.get("route"))
 
 
 def search(*, ctx: Ctx, child_id: str | None = None, client_id: str | None = None, agency: str | None = None,
@@ -34,41 +39,49 @@ def search(*, ctx: Ctx, child_id: str | None = None, client_id: str | None = Non
            since: datetime | None = None, until: datetime | None = None, limit: int = 100,
            offset: int = 0) -> AuditPage:
     _authorise(ctx, "audit.search")
-    hits = []
-    for rec in ctx.services.audit.entries():
-        e = rec["entry"]
-        t = datetime.fromisoformat(e["time"])
-        if ((child_id and child_id not in e.get("children", [])) or (client_id and e["client_id"] != client_id)
-                or (agency and e["agency"] != agency) or (purpose and e.get("purpose") != purpose)
-                or (decision and e["decision"] != decision)
-                or (break_glass is not None and bool(e.get("break_glass")) != break_glass)
-                or (since and t < _aware(since)) or (until and t > _aware(until))):
-            continue
-        hits.append(rec)
-    return AuditPage(total=len(hits), entries=[_public(r) for r in hits[offset:offset + limit]])
+    total, recs = ctx.services.audit.index.search(
+        limit=limit, offset=offset, child_id=child_id, client_id=client_id, agency=agency, purpose=purpose,
+        decision=decision, break_glass=break_glass, since=since, until=until)
+    return AuditPage(total=total, entries=[_public(r) for r in recs])
 
 
 def verify(*, ctx: Ctx) -> AuditVerify:
     _authorise(ctx, "audit.verify")
     audit = ctx.services.audit
     problems = audit.verify()
-    return AuditVerify(ok=not problems, entries=len(audit.entries()), checkpoints=len(audit.checkpoints()),
+    return AuditVerify(ok=not problems, entries=audit.head(), checkpoints=len(audit.checkpoints()),
                        problems=[str(p) for p in problems])
 
 
 def checkpoints(*, ctx: Ctx) -> dict:
-    """Signed checkpoints and the public key, for a DPO to keep outside the service."""
+    """Signed checkpoints and the public key, for a DPO or a witness to keep outside the service.
+    Reading writes nothing but this request's own audit entry."""
     _authorise(ctx, "audit.checkpoints")
-    ctx.services.audit.checkpoint()
-    return {"public_key_pem": ctx.services.audit.public_key_pem(), "checkpoints": ctx.services.audit.checkpoints()}
+    return snapshot(ctx.services.audit)
+
+
+def seal(*, ctx: Ctx) -> dict:
+    """Sign a checkpoint over the head now (including this request's own entry)."""
+    _authorise(ctx, "audit.seal")
+    return ctx.services.audit.checkpoint()
+
+
+def proof(*, ctx: Ctx, start: int, end: int) -> dict:
+    """Leaf digests of entries ``start+1 .. end``: a witness holding checkpoint ``start`` folds
+    them into ``end``'s hash to see the log only grew. Digests, never entries."""
+    _authorise(ctx, "audit.proof")
+    if end - start > MAX_PROOF:
+        raise LinkageError(f"a proof covers at most {MAX_PROOF} entries: ask in pieces")
+    audit = ctx.services.audit
+    leaves = audit.leaves(start, end, audit.index.offset_of(start + 1) if start < end else 0)
+    return {"from": start, "to": end, "leaves": leaves}
 
 
 def subject_access(*, ctx: Ctx, child_id: str) -> AuditPage:
     """Who saw what about this child (the canonical identifier), for a subject access request."""
     _authorise(ctx, "audit.subject", [child_id])
-    hits = [r for r in ctx.services.audit.entries()
-            if child_id in r["entry"].get("children", []) and not r["entry"]["action"].startswith("audit.")]
-    return AuditPage(total=len(hits), entries=[_public(r) for r in hits])
+    total, recs = ctx.services.audit.index.search(limit=_ALL, child_id=child_id, skip_action_prefix="audit.")
+    return AuditPage(total=total, entries=[_public(r) for r in recs])
 
 
 def break_glass_reviews(*, ctx: Ctx) -> list[dict]:

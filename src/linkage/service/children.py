@@ -1,24 +1,63 @@
-"""A child's joined record, cut down to what the policy allows; and break-glass."""
+"""A child's joined record, cut down to what the policy allows; and break-glass.
+
+A full record opens only to an organisation with a reason to see it:
+
+- the service named the child to it (its own confident lookup, or its CME worklist),
+  within ``relationship_days``;
+- or the child is on its roll or caseload: a school or AP school whose URN
+  (``caller.org_code``) is the child's current enrolment; children's social care when
+  the child is known to social care; health when the child has a health record. An LA
+  education (CME) officer has only the first: the children its worklist or lookups name;
+- or break-glass, by a safeguarding role, reviewed by the DPO.
+
+Otherwise 403, audited as a refusal with reason ``no_relationship``.
+"""
 
 from __future__ import annotations
 
 import secrets
+from datetime import date
 
-from linkage.errors import NotFound
+from linkage.errors import Forbidden, NotFound
+from linkage.policy import Principal
 from linkage.service.context import Ctx, digest
 from linkage.service.schemas import ChildView
-from linkage.views.child import build_sections, child_documents, document_columns
+from linkage.views.child import CHILD_FIELDS, child_documents
+from linkage.views.fields import build, columns
 
-__all__ = ["break_glass", "resolve_child", "view_child"]
+__all__ = ["break_glass", "on_roll_or_caseload", "relationship", "resolve_child", "view_child"]
 
 
 def resolve_child(*, ctx: Ctx, child_ref: str, action: str) -> str:
     """The canonical child behind the caller's pseudonym; an unknown one is audited and 404."""
-    child_id = ctx.services.resolve(ctx.caller.org_id, child_ref)
+    child_id = ctx.resolve(child_ref)
     if child_id is None or not ctx.services.child_exists(child_id):
         ctx.record(action, "not_found", [], [], [])
         raise NotFound("no such child for your agency")
     return child_id
+
+
+def on_roll_or_caseload(caller: Principal, doc: dict, today: date) -> str | None:
+    """Why the child is the caller's own, from the child's records, or None."""
+    kind = caller.agency_type
+    if kind in ("school", "ap_school"):
+        current = any(e["urn"] == caller.org_code and (e["entry_date"] is None or e["entry_date"] <= today)
+                      and (e["leaving_date"] is None or e["leaving_date"] > today) for e in doc["edu_enrolment"])
+        return "on roll" if caller.org_code and current else None
+    sources = {r["source"] for r in doc["records"]}
+    if kind == "social_care" and "social_care" in sources:
+        return "known to social care"
+    if kind == "health" and "health" in sources:
+        return "health record"
+    return None
+
+
+def relationship(ctx: Ctx, child_id: str) -> str | None:
+    """The caller's organisation's reason to open this child's full record, or None."""
+    if why := ctx.services.relationships.current(ctx.org, child_id, former=ctx.services.former_ids(child_id)):
+        return why
+    doc = child_documents(ctx.services.cursor(), [child_id], ["edu_enrolment", "records"]).get(child_id)
+    return on_roll_or_caseload(ctx.caller, doc, date.today()) if doc else None
 
 
 def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **extra) -> ChildView:
@@ -26,12 +65,19 @@ def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **
     consent = services.consents.evaluate(child_id, ctx.caller, ctx.purpose)
     decision = ctx.authorise("view", list(services.policy.categories), [child_id], consent.permit, consent.deny,
                              break_glass, **extra)
-    # Only the lists the allowed sections need are read.
-    doc = child_documents(services.cursor(), [child_id], document_columns(decision.allowed))[child_id]
-    sections = build_sections(doc, decision.allowed)
-    ctx.record("view", "allow", [child_id], list(decision.allowed), decision.bases(), decision.policy_version,
-               break_glass=break_glass, **extra, **consent.audit(decision.allowed))
-    return ChildView(child_id=child_ref, sections=sections, lawful_basis=decision.allowed,
+    why = "break-glass" if break_glass else relationship(ctx, child_id)
+    if why is None:
+        ctx.record("view", "deny", [child_id], [], [], decision.policy_version, reason="no_relationship")
+        raise Forbidden("your organisation has no reason to open this child's record: the child is not on your "
+                        "roll or caseload, and you have not found them by a confident lookup")
+    # Only the lists the allowed fields need are read.
+    doc = child_documents(services.cursor(), [child_id], columns(CHILD_FIELDS, decision.allowed))[child_id]
+    sections, cats = build(CHILD_FIELDS, doc, decision.allowed)
+    shown = {c: decision.allowed[c] for c in sorted(cats)}
+    ctx.record("view", "allow", [child_id], list(shown), list(shown.values()), decision.policy_version,
+               break_glass=break_glass, relationship=why, **extra,
+               **consent.audit(shown))
+    return ChildView(child_id=child_ref, sections=sections, lawful_basis=shown,
                      withheld=sorted(decision.denied), break_glass=break_glass)
 
 

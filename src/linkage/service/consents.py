@@ -38,7 +38,7 @@ def _audit_extra(rec: ConsentRecord) -> dict:
 def _child(ctx: Ctx, ref: str, action: str, canonical_for_audit: bool = False) -> str:
     """The child behind the caller's pseudonym. The DPO, who audits by canonical id, may use that."""
     services = ctx.services
-    child_id = services.resolve(ctx.caller.org_id, ref)
+    child_id = ctx.resolve(ref)
     if child_id is None and canonical_for_audit and services.child_exists(ref) and services.policy.decide(
             ctx.caller, "read_audit", ctx.purpose or "", ["identity.demographics"]).any:
         child_id = ref
@@ -96,5 +96,5 @@ def withdraw_consent(*, ctx: Ctx, consent_id: str) -> ConsentPublic:
     rec = services.consents.withdraw(consent_id, ctx.caller.client_id)
     ctx.record("consent.withdraw", "allow", [rec.child_id], [f"consent:{consent_id}"], d.bases(), d.policy_version,
                **_audit_extra(rec))
-    return _public(rec, services.pseudonyms.form(ctx.caller.org_id, rec.child_id),
+    return _public(rec, ctx.pseudonym(rec.child_id),
                    evidence=_may(ctx, "read_consent_evidence", rec).any)

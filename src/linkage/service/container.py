@@ -11,9 +11,11 @@ from linkage.access.clients import ClientRegistry
 from linkage.access.orgs import OrgRegistry
 from linkage.access.ratelimit import RateLimiter
 from linkage.access.pseudonyms import Pseudonyms
+from linkage.access.relationships import Relationships
 from linkage.access.tokens import TokenService
 from linkage.audit import AuditLog
 from linkage.audit.breakglass import BreakGlassReviews
+from linkage.audit.signer import signer_from_settings
 from linkage.config import Settings
 from linkage.consent import ConsentRegister
 from linkage.link.lookup import LookupIndex
@@ -46,6 +48,8 @@ class Services:
     children: frozenset[str]      # every linked child, so a missing one costs no query
     break_glass: BreakGlassReviews
     token_limits: tuple[RateLimiter, RateLimiter]     # POST /oauth/token: per client id, per address
+    relationships: Relationships     # who has a reason to open which child's full record
+    lookup_limiter: RateLimiter      # per client: lookups cannot be mined
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
@@ -83,8 +87,10 @@ class Services:
                                     "token requests"))
         return cls(home, settings, store, state, clients, TokenService(home, settings), policy,
                    ConsentRegister(state, policy, sealer, clients.orgs.identify), Pseudonyms(home, state),
-                   AuditLog(home, settings.audit_checkpoint_every), lookup, aliases, children,
-                   BreakGlassReviews(state, sealer), token_limits)
+                   AuditLog(home, settings.audit_checkpoint_every, signer_from_settings(home, settings),
+                            settings.audit_checkpoint_seconds), lookup, aliases, children,
+                   BreakGlassReviews(state, sealer), token_limits, Relationships(state, settings.relationship_days),
+                   RateLimiter(settings.lookup_per_minute, settings.lookup_burst, "lookups"))
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""
@@ -93,6 +99,16 @@ class Services:
             cur = self.store.connection.cursor()
             self._local.cur = cur
         return cur
+
+    def former_ids(self, child_id: str) -> tuple[str, ...]:
+        """The identifiers merged into this child, so what was granted to them follows the merge."""
+        merged = self.__dict__.get("_merged_from")
+        if merged is None:
+            merged = {}
+            for old, new in self.aliases.items():
+                merged.setdefault(new, []).append(old)
+            self.__dict__["_merged_from"] = merged
+        return tuple(merged.get(child_id, ()))
 
     def child_exists(self, child_id: str) -> bool:
         return child_id in self.children

@@ -22,6 +22,19 @@ class Ctx:
     request_id: str
     person: str | None = None
 
+    @property
+    def org(self) -> str:
+        """The caller's organisation, as pseudonyms and relationships are keyed: its register id."""
+        return self.caller.org_id
+
+    def pseudonym(self, child_id: str) -> str:
+        """The child's identifier in the caller's organisation's own form."""
+        return self.services.pseudonyms.form(self.org, child_id)
+
+    def resolve(self, child_ref: str) -> str | None:
+        """The canonical child behind one of the caller's organisation's pseudonyms."""
+        return self.services.resolve(self.org, child_ref)
+
     def record(self, action: str, decision: str, children: list[str] | None = None,
                fields: list[str] | None = None, lawful_basis: list[str] | None = None,
                policy_version: str = "", **extra) -> None:
@@ -39,14 +52,16 @@ class Ctx:
     def authorise(self, action: str, categories: list[str], children: list[str] | None = None,
                   consent: dict | None = None, consent_denied: dict | None = None,
                   break_glass: bool = False, context: dict | None = None, every: bool = False,
-                  **extra) -> Decision:
+                  require: tuple[str, ...] = (), **extra) -> Decision:
         """Decide; a refusal is audited and raised as ``Forbidden``, an allowance returned.
 
-        ``every``: refuse unless every category is allowed (an act about all of them at once).
-        """
+        Refused when no category is allowed, when ``every`` is set and any category is
+        denied (an act about all of them at once), or when any of ``require`` (those the
+        answer cannot be given without) is not allowed."""
         decision = self.services.policy.decide(self.caller, action, self.purpose or "", categories, consent,
                                                consent_denied, break_glass, context)
-        if not decision.any or (every and decision.denied):
+        if (not decision.any or (every and decision.denied)
+                or not set(require) <= set(decision.allowed)):
             self.record(action, "deny", children, [], [], decision.policy_version, break_glass=break_glass,
                         **extra)
             raise Forbidden(f"the sharing policy does not allow {action} for purpose {self.purpose!r}")

@@ -41,7 +41,8 @@ def _security(services: Services, action: str, client_id: str, address: str, req
     where = network(address)
     log.warning("%s client_id=%r from=%s %s", action, client_id, where,
                 " ".join(f"{k}={v!r}" for k, v in extra.items()))
-    Ctx(services, caller, None, request_id).record(action, "deny", remote=where, **extra)
+    # "refused", as every security event is: the DPO finds them all under one decision.
+    Ctx(services, caller, None, request_id).record(action, "refused", remote=where, **extra)
 
 
 def issue_token(*, services: Services, client_id: str, secret: str, address: str,
@@ -60,5 +61,7 @@ def issue_token(*, services: Services, client_id: str, secret: str, address: str
         _security(services, "security.lockout", client_id, address, request_id,
                   failures=services.clients.lockout_after, seconds=login.retry_after)
     if login.outcome == "locked" or login.locked_now:
-        raise TooManyRequests("this client is locked out after repeated wrong secrets", login.retry_after)
+        refused = TooManyRequests("this client is locked out after repeated wrong secrets", login.retry_after)
+        refused.audited = True          # the security event above is the refusal's entry
+        raise refused
     raise InvalidClient("unknown client or wrong secret")

@@ -3,14 +3,16 @@ secrets, canonical identifiers and raw demographics never leak into answers."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from linkage.validation import (
     is_valid_nhs_number,
     is_valid_upn,
+    normalise_name,
     normalise_nhs_number,
     normalise_postcode,
     normalise_upn,
@@ -20,6 +22,22 @@ from linkage.validation.text import check_text
 
 Purpose = Literal["admission", "safeguarding", "cme", "care", "audit", "data_management"]
 AgencyType = Literal["ap_school", "school", "social_care", "health", "la_education", "dpo"]
+
+
+def _iso(pattern: str, what: str):
+    """Pydantic's lax mode reads ``0`` or ``"1700000000"`` as a Unix time; the schema says an ISO
+    string, so anything else is refused rather than silently turned into 1970."""
+    compiled = re.compile(pattern)
+
+    def check(v: Any) -> Any:
+        if isinstance(v, (date, datetime)) or (isinstance(v, str) and compiled.match(v)):
+            return v
+        raise ValueError(f"expected an ISO 8601 {what}")
+    return BeforeValidator(check)
+
+
+IsoDate = Annotated[date, _iso(r"\d{4}-\d{2}-\d{2}$", "date (YYYY-MM-DD)")]
+IsoDateTime = Annotated[datetime, _iso(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", "date-time")]
 
 
 class _In(BaseModel):
@@ -48,7 +66,7 @@ class TokenResponse(BaseModel):
 class LookupRequest(_In):
     forename: str = Field(min_length=1, max_length=100)
     surname: str = Field(min_length=1, max_length=100)
-    date_of_birth: date
+    date_of_birth: IsoDate
     postcode: str | None = Field(default=None, max_length=10)
     upn: str | None = Field(default=None, max_length=13)
     nhs_number: str | None = Field(default=None, max_length=12)
@@ -57,7 +75,13 @@ class LookupRequest(_In):
     @field_validator("forename", "surname")
     @classmethod
     def _names(cls, v: str) -> str:
-        return _text(v)
+        # Judged by the linker's own normaliser: a name that normalises to nothing (or to
+        # no letters) would match any name, and turn lookup into a search.
+        v = _text(v)
+        norm = normalise_name(v) or ""
+        if not any("a" <= ch <= "z" for ch in norm):
+            raise ValueError("must contain a name's letters")
+        return v
 
     @field_validator("date_of_birth")
     @classmethod
@@ -91,16 +115,21 @@ class LookupRequest(_In):
         return normalise_nhs_number(v) if v else v
 
 
-class CandidatePublic(BaseModel):
-    child_id: str = Field(description="The child's identifier in your agency's own pseudonymous form.")
+class LookupMatch(BaseModel):
+    """Just enough to confirm that this is the child you mean."""
+
+    child_id: str = Field(description="The child's identifier in your organisation's own pseudonymous form.")
+    forename: str
+    surname: str
+    date_of_birth: date
+    postcode_district: str | None = Field(description="The outward code of the child's latest postcode.")
     match_probability: float
-    agreed: dict[str, str]
-    disagreed: dict[str, str]
+    reason: str = Field(description="What agreed and what differed, in words.")
 
 
 class LookupResponse(BaseModel):
-    candidates: list[CandidatePublic]
-    searched_records: int
+    match: LookupMatch | None = Field(description="The child, only on a confident, unambiguous match.")
+    message: str | None = Field(default=None, description="Why there is no match, and what would help.")
     lawful_basis: list[str]
 
 
@@ -127,7 +156,8 @@ class CmeChild(BaseModel):
     addresses: list[dict[str, Any]] | None = None
     last_school: dict[str, Any] | None = None
     gp_practice: list[dict[str, Any]] | None = None
-    latest_contact: dict[str, Any] | None = None
+    latest_contact: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="The latest dated contact per agency whose data you may see.")
 
 
 class CmePage(BaseModel):
@@ -168,8 +198,8 @@ class ConsentCreate(_In):
     method: Literal["written", "verbal", "electronic"]
     evidence_ref: checked_text(200) = Field(
         description="Where the evidence is kept (a form, a case note); sealed at rest.")
-    given_on: date
-    expires_on: date | None = None
+    given_on: IsoDate
+    expires_on: IsoDate | None = None
 
 
 class ConsentRecorder(BaseModel):
@@ -210,6 +240,10 @@ class AuditEntryPublic(BaseModel):
     decision: str
     policy_version: str
     break_glass: bool = False
+    # Security events (refused requests) only: the status, method and route template.
+    status: int | None = None
+    method: str | None = None
+    route: str | None = None
 
 
 class AuditPage(BaseModel):

@@ -2,10 +2,16 @@
 
 DuckDB writes encrypted files only with httpfs loaded (it brings OpenSSL);
 the extension comes from the ``duckdb-ext-httpfs`` wheel, never the network.
+
+A write transaction that does not commit (killed, failed, disk full) leaves blocks
+DuckDB had already written in the file: free space the file never gives back. A
+marker file records a write in progress; the next read-write open finds it and
+compacts the database (``vacuum``), as ``linkage vacuum`` does on demand.
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import importlib.util
 import os
@@ -18,13 +24,57 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from linkage.errors import StoreError
-from linkage.store.keys import load_or_create_key
+from linkage.files import private_dir
+from linkage.errors import ConfigError, StoreError
+from linkage.store.keys import load_or_create_key, secret_path
 from linkage.store.schema import DB, all_ddl
 
-__all__ = ["Store", "open_store", "httpfs_extension_path"]
+__all__ = ["Store", "explain", "open_store", "httpfs_extension_path"]
 
 DB_FILE = "linkage.duckdb"
+UNCLEAN = "linkage.duckdb.unclean"     # a write transaction is (or was, if it never ended) in progress
+
+
+def explain(exc: BaseException, path: Path | None = None) -> str | None:
+    """One line saying what a DuckDB or OS failure means for the user, or None if unknown."""
+    text = str(exc)
+    low = text.lower()
+    first = " ".join(text.split()) if text else type(exc).__name__
+    db = f" ({path})" if path else ""
+    if getattr(exc, "errno", None) == errno.ENOSPC or "no space left" in low:
+        where = f"holding {path.parent} " if path else ""
+        return f"the disk {where}is full: free some space and run again; nothing from this run was saved"
+    if "wrong encryption key" in low:
+        return f"the database key does not open this database{db}: check LINKAGE_DB_KEY or keys/db.key"
+    if "corrupt" in low or "checksum" in low or "aes tag" in low:
+        return (f"the database file{db} is corrupt (a damaged block: {first}); restore linkage.duckdb "
+                "from your last backup with its key, then re-ingest the extracts since and run `linkage link`")
+    if "could not set lock" in low or "conflicting lock" in low:
+        return ("another linkage process (a server, or a link run) is using this data directory"
+                f"{db}; stop it or wait for it to finish")
+    return None
+
+
+def _resolve_key(home: Path, key: str | None) -> str:
+    """The key given, else LINKAGE_DB_KEY (validated), else keys/db.key, made only for a new database."""
+    if key:
+        return key
+    from pydantic import ValidationError
+
+    from linkage.config import get_settings, settings_error
+
+    try:
+        configured = get_settings().db_key
+    except ValidationError as exc:
+        raise ConfigError(settings_error(exc)) from None
+    if configured is not None:
+        return configured.get_secret_value()
+    if (home / DB_FILE).exists() and not secret_path(home, "db.key").exists():
+        raise StoreError(
+            f"{home / DB_FILE} exists but its key {secret_path(home, 'db.key')} is missing and "
+            "LINKAGE_DB_KEY is not set; restore the key file from your backup (a new key would not "
+            "open this database, so none is made)")
+    return load_or_create_key(home, "db.key")
 
 
 def httpfs_extension_path() -> str:
@@ -47,12 +97,14 @@ class Store:
     def __init__(self, home: Path, key: str | None = None, memory_limit: str = "4GB",
                  threads: int | None = None, read_only: bool = False) -> None:
         self.home = Path(home)
-        if not self.home.exists():
-            self.home.mkdir(parents=True)
-            os.chmod(self.home, 0o700)  # keys, audit log and service state live here
-        key = key or os.environ.get("LINKAGE_DB_KEY") or load_or_create_key(self.home, "db.key")
+        private_dir(self.home)  # keys, audit log and service state live here
+        key = _resolve_key(self.home, key)
+        self._key = key
+        self._read_only = read_only
         tmp = self._temp_directory()
         self._detached = False
+        self.compacted: tuple[int, int] | None = None   # (bytes before, after) when opening compacted
+        self.compact_failed: str | None = None
         self.connection = duckdb.connect(":memory:")
         con = self.connection
         con.execute(f"LOAD '{httpfs_extension_path()}'")
@@ -62,22 +114,34 @@ class Store:
         con.execute("SET preserve_insertion_order = false")
         if threads:
             con.execute(f"SET threads = {int(threads)}")
-        path = (self.home / DB_FILE).as_posix()
-        mode = ", READ_ONLY" if read_only else ""
-        try:
-            con.execute(f"ATTACH '{path}' AS {DB} (ENCRYPTION_KEY '{key}'{mode})")
-        except duckdb.Error as exc:
-            text = str(exc)
-            if "lock" in text.lower():
-                hint = "another linkage process (a server, or a link run) is using this data directory"
-            elif "key" in text.lower() or "encrypt" in text.lower() or "magic" in text.lower():
-                hint = "the database key does not match (check LINKAGE_DB_KEY or keys/db.key)"
-            else:
-                hint = "see the error above"
-            raise StoreError(f"cannot open {path}: {hint}. ({text.splitlines()[0]})") from None
+        self._attach()
         if not read_only:
-            for ddl in all_ddl():
-                con.execute(ddl)
+            # DuckDB creates its files by the umask; its WAL, recreated after each checkpoint,
+            # relies on the process umask (files.py) and on the 0700 data directory.
+            for own in (self.home / DB_FILE, self.home / f"{DB_FILE}.wal"):
+                if own.exists():
+                    os.chmod(own, 0o600)
+            try:
+                for ddl in all_ddl():
+                    con.execute(ddl)
+            except duckdb.Error as exc:
+                raise self._store_error(exc) from None
+            if (self.home / UNCLEAN).exists():
+                try:
+                    self.compacted = self.vacuum()
+                except StoreError as exc:       # e.g. too little space for the copy: carry on
+                    self.compact_failed = str(exc)
+
+    def _store_error(self, exc: BaseException) -> StoreError:
+        why = explain(exc, self.path)
+        return StoreError(why or f"cannot use {self.path}: {str(exc).splitlines()[0]}")
+
+    def _attach(self) -> None:
+        mode = ", READ_ONLY" if self._read_only else ""
+        try:
+            self.connection.execute(f"ATTACH '{self.path.as_posix()}' AS {DB} (ENCRYPTION_KEY '{self._key}'{mode})")
+        except duckdb.Error as exc:
+            raise self._store_error(exc) from None
 
     def _temp_directory(self) -> Path:
         """This process's own spill directory, with any left by dead processes removed.
@@ -86,8 +150,7 @@ class Store:
         server killed mid-spill (out of memory, SIGKILL) would otherwise never start again.
         Processes sharing the data directory (server workers) each get their own.
         """
-        root = self.home / "tmp"
-        root.mkdir(exist_ok=True)
+        root = private_dir(self.home / "tmp")
         for entry in root.iterdir():
             if entry.is_dir() and entry.name.isdigit() and (int(entry.name) == os.getpid()
                                                             or not _alive(int(entry.name))):
@@ -134,15 +197,64 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
-        """All or nothing: a run killed half-way leaves the previous state intact."""
+        """All or nothing: a run killed half-way leaves the previous state intact.
+
+        Disk full or a corrupt block inside becomes a one-line StoreError.
+        """
+        marker = self.home / UNCLEAN
+        marker.write_text(str(os.getpid()))
         self.connection.execute("BEGIN TRANSACTION")
         try:
             yield self
-        except BaseException:
-            self.connection.execute("ROLLBACK")
-            raise
-        else:
             self.connection.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                self.connection.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            if isinstance(exc, (duckdb.Error, OSError)) and explain(exc, self.path):
+                raise self._store_error(exc) from None
+            raise
+        marker.unlink(missing_ok=True)
+
+    def vacuum(self) -> tuple[int, int]:
+        """Rewrite the database into a fresh encrypted file, and swap it in atomically.
+
+        ``COPY FROM DATABASE`` writes only live data, so blocks left by runs that never
+        committed are dropped. The old file stays in place until the new one is complete
+        and synced; a failure (disk full) removes the partial copy and keeps the old one.
+        Returns (bytes before, bytes after).
+        """
+        if self._read_only or self._detached:
+            raise StoreError("vacuum needs the database open for writing")
+        fresh = self.home / f"{DB_FILE}.vacuum"
+        for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        before = self.path.stat().st_size
+        con = self.connection
+        try:
+            con.execute(f"CHECKPOINT {DB}")
+            con.execute(f"ATTACH '{fresh.as_posix()}' AS vacuum_new (ENCRYPTION_KEY '{self._key}')")
+            try:
+                con.execute(f"COPY FROM DATABASE {DB} TO vacuum_new")
+                con.execute("CHECKPOINT vacuum_new")
+            finally:
+                con.execute("DETACH vacuum_new")
+        except (duckdb.Error, OSError) as exc:
+            fresh.unlink(missing_ok=True)
+            raise self._store_error(exc) from None
+        with open(fresh, "rb") as fh:
+            os.fsync(fh.fileno())
+        con.execute(f"DETACH {DB}")
+        os.replace(fresh, self.path)
+        dir_fd = os.open(self.home, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self._attach()
+        (self.home / UNCLEAN).unlink(missing_ok=True)
+        return before, self.path.stat().st_size
 
     def checkpoint(self) -> None:
         self.connection.execute(f"CHECKPOINT {DB}")

@@ -6,6 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+from linkage.files import private_dir
+
 __all__ = ["load_or_create_key", "secret_path"]
 
 
@@ -21,8 +23,7 @@ def load_or_create_key(home: Path, name: str, nbytes: int = 32) -> str:
         if mode & 0o077:
             os.chmod(path, 0o600)
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    private_dir(path.parent)
     value = secrets.token_urlsafe(nbytes)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from linkage.model import EVENT_TYPES, PersonRecord
 
-__all__ = ["DB", "STD_NAME_FIELDS", "all_ddl", "columns_of", "event_table_ddl", "records_ddl", "t"]
+__all__ = ["DB", "MIGRATIONS", "STD_NAME_FIELDS", "all_ddl", "columns_of", "event_table_ddl", "records_ddl", "t"]
 
 DB = "store"
 # Normalised copies of the display names, used for linkage.
@@ -44,7 +44,9 @@ def _create(name: str, cols: list[tuple[str, str]], extra: str = "") -> str:
 def records_ddl() -> str:
     cols = [("record_key", "VARCHAR NOT NULL"), ("extract_id", "BIGINT NOT NULL"),
             ("line_no", "BIGINT")] + columns_of(PersonRecord) + [
-            (f"{n}_std", "VARCHAR") for n in STD_NAME_FIELDS]
+            (f"{n}_std", "VARCHAR") for n in STD_NAME_FIELDS] + [
+            # The amendment (an extract ingested with --amend) that replaced this record.
+            ("replaced_by", "BIGINT")]
     return _create("records", cols)
 
 
@@ -59,10 +61,13 @@ _FIXED = [
   extract_id BIGINT PRIMARY KEY, source VARCHAR NOT NULL, file_name VARCHAR NOT NULL,
   sha256 VARCHAR NOT NULL UNIQUE, mapping VARCHAR NOT NULL, extract_date DATE NOT NULL,
   ingested_at TIMESTAMP NOT NULL, rows_read BIGINT NOT NULL, accepted BIGINT NOT NULL,
-  quarantined BIGINT NOT NULL, superseded_by BIGINT)""",
+  quarantined BIGINT NOT NULL, superseded_by BIGINT,
+  amends BIGINT, blank_rows BIGINT DEFAULT 0, warned BIGINT DEFAULT 0, forced BOOLEAN DEFAULT false)""",
     """CREATE TABLE IF NOT EXISTS store.quarantine (
   extract_id BIGINT NOT NULL, file_name VARCHAR NOT NULL, line_no BIGINT NOT NULL,
-  field VARCHAR NOT NULL, reason VARCHAR NOT NULL, raw VARCHAR)""",
+  field VARCHAR NOT NULL, reason VARCHAR NOT NULL, raw VARCHAR,
+  severity VARCHAR DEFAULT 'error', source_record_id VARCHAR,
+  resolved_at TIMESTAMP, resolved_by_extract BIGINT)""",
     """CREATE TABLE IF NOT EXISTS store.runs (
   run_id BIGINT PRIMARY KEY, started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP,
   mode VARCHAR NOT NULL, records BIGINT, children BIGINT, new_ids BIGINT, merges BIGINT,
@@ -90,5 +95,24 @@ _FIXED = [
 ]
 
 
+# Columns added since the first release, for data directories made before them.
+# extracts.amends: the whole extract an amendment belongs to (NULL for a whole extract);
+# blank_rows: rows with no cells (rows_read = accepted + quarantined + blank_rows);
+# warned: accepted rows with a field set aside; forced: the safety catch was overridden.
+# quarantine.severity: 'error' (row rejected) or 'warning' (field set aside, row kept);
+# resolved_at / resolved_by_extract: a later amendment corrected the row (history kept).
+MIGRATIONS = [
+    "ALTER TABLE store.records ADD COLUMN IF NOT EXISTS replaced_by BIGINT",
+    "ALTER TABLE store.extracts ADD COLUMN IF NOT EXISTS amends BIGINT",
+    "ALTER TABLE store.extracts ADD COLUMN IF NOT EXISTS blank_rows BIGINT DEFAULT 0",
+    "ALTER TABLE store.extracts ADD COLUMN IF NOT EXISTS warned BIGINT DEFAULT 0",
+    "ALTER TABLE store.extracts ADD COLUMN IF NOT EXISTS forced BOOLEAN DEFAULT false",
+    "ALTER TABLE store.quarantine ADD COLUMN IF NOT EXISTS severity VARCHAR DEFAULT 'error'",
+    "ALTER TABLE store.quarantine ADD COLUMN IF NOT EXISTS source_record_id VARCHAR",
+    "ALTER TABLE store.quarantine ADD COLUMN IF NOT EXISTS resolved_at TIMESTAMP",
+    "ALTER TABLE store.quarantine ADD COLUMN IF NOT EXISTS resolved_by_extract BIGINT",
+]
+
+
 def all_ddl() -> list[str]:
-    return [records_ddl(), *(event_table_ddl(n) for n in EVENT_TYPES), *_FIXED]
+    return [records_ddl(), *(event_table_ddl(n) for n in EVENT_TYPES), *_FIXED, *MIGRATIONS]

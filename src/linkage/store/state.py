@@ -7,10 +7,11 @@ hashes of secrets, and consent decisions.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from pathlib import Path
+
+from linkage.files import private_file
 
 __all__ = ["ServiceState"]
 
@@ -60,7 +61,8 @@ class ServiceState:
     def __init__(self, home: Path) -> None:
         path = Path(home) / "service.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
-        new = not path.exists()
+        # 0600 before SQLite first opens it: its -wal and -shm files take the database's mode.
+        private_file(path)
         self._local = threading.local()
         self.path = path
         con = self.connection()
@@ -69,8 +71,6 @@ class ServiceState:
             if old_column in {r["name"] for r in con.execute(f"PRAGMA table_info({table})")}:
                 con.execute(f"ALTER TABLE {table} RENAME TO {table}_v0")
         con.executescript(_SCHEMA)
-        if new:
-            os.chmod(path, 0o600)
 
     def connection(self) -> sqlite3.Connection:
         """One connection per thread; WAL so readers never block the writer."""

@@ -8,22 +8,35 @@ from linkage.validation.identifiers import (
     normalise_upn,
     upn_check_letter,
 )
-from linkage.validation.names import normalise_name, strip_title
-from linkage.validation.postcode import normalise_postcode, postcode_district
-from linkage.validation.text import check_text
+from linkage.validation.names import has_letters, normalise_name, strip_title
+from linkage.validation.phone import normalise_phone
+from linkage.validation.postcode import (
+    is_not_a_place,
+    normalise_postcode,
+    postcode_district,
+    postcode_for_linking,
+)
+from linkage.validation.text import check_cell, check_text, looks_like_formula, neutralise_cell
 
 __all__ = [
     "DateError",
+    "check_cell",
     "check_text",
+    "has_letters",
+    "is_not_a_place",
     "is_valid_nhs_number",
     "is_valid_upn",
+    "looks_like_formula",
+    "neutralise_cell",
     "normalise_name",
     "normalise_nhs_number",
+    "normalise_phone",
     "normalise_postcode",
     "normalise_upn",
     "parse_date",
     "plausible_birth_date",
     "postcode_district",
+    "postcode_for_linking",
     "strip_title",
     "upn_check_letter",
 ]

@@ -1,11 +1,19 @@
-"""Name normalisation: case, accents, hyphens, apostrophes, titles and whitespace."""
+"""Name normalisation: any script, case, accents, hyphens, apostrophes, titles and whitespace.
+
+Names arrive in every script a council's families write them in (Arabic, Chinese,
+Greek, Cyrillic ...). The display form keeps the original; the normalised form is
+transliterated to ASCII (``anyascii``) so that two records of the same child
+compare, whatever script each agency used.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 
-__all__ = ["normalise_name", "strip_title", "TITLES"]
+from anyascii import anyascii
+
+__all__ = ["has_letters", "normalise_name", "strip_title", "TITLES"]
 
 TITLES = frozenset({"mr", "mrs", "miss", "ms", "mx", "master", "dr", "rev", "sir", "dame"})
 _SEPARATORS = re.compile(r"[\s\-‐‑‒–—_.,/]+")
@@ -14,7 +22,16 @@ _DROP = re.compile(r"[’'`´‘ʼ\"()]")
 
 def _fold(value: str) -> str:
     decomposed = unicodedata.normalize("NFKD", value)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    # Only letters are transliterated: symbols and emoji would otherwise become words
+    # (anyascii turns a smiley into ":grinning:").
+    return "".join(anyascii(ch) if unicodedata.category(ch).startswith("L") else ch
+                   for ch in unicodedata.normalize("NFC", bare)).casefold()
+
+
+def has_letters(value: str) -> bool:
+    """Whether a name holds at least one letter, in any script."""
+    return any(unicodedata.category(ch).startswith("L") for ch in value)
 
 
 def strip_title(tokens: list[str]) -> list[str]:
@@ -27,7 +44,7 @@ def normalise_name(value: str | None) -> str | None:
     """Lower-case ASCII words joined by single spaces; None when nothing is left.
 
     Hyphens become spaces so ``Smith-Jones`` equals ``Smith Jones``;
-    apostrophes vanish so ``O'Brien`` equals ``OBrien``.
+    apostrophes vanish so ``O'Brien`` equals ``OBrien``; ``Ирина`` becomes ``irina``.
     """
     if value is None:
         return None

@@ -1,21 +1,49 @@
-"""UK postcodes: one space before the last three characters, then a shape check."""
+"""UK postcodes: one space before the last three characters, then a shape check.
+
+Two kinds of valid value are not places, and are never evidence that two records
+are the same child (``postcode_for_linking`` drops them):
+
+* NHS pseudo-postcodes ``ZZ99 nXZ`` (``ZZ99 3VZ`` no fixed abode, ``ZZ99 3WZ``
+  address not known, ``ZZ99 3CZ`` England not otherwise specified, ...): kept as a
+  marker a social worker needs to see, but shared by every child without a home.
+* British Forces Post Office numbers (``BFPO 123``): kept for display; one number
+  covers a whole unit, base or ship.
+"""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["normalise_postcode", "postcode_district", "postcode_sector"]
+__all__ = ["NOT_A_PLACE_PREFIXES", "is_not_a_place", "normalise_postcode", "postcode_district",
+           "postcode_for_linking", "postcode_sector"]
 
 _SHAPE = re.compile(r"^(GIR 0AA|[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][ABD-HJLNP-UW-Z]{2})$")
+_PSEUDO = re.compile(r"^ZZ99 ?([0-9][A-Z]Z)$")
+_BFPO = re.compile(r"^BFPO ?([0-9]{1,4})$")
+# Valid values that say nothing about where a child lives (see the module docstring).
+NOT_A_PLACE_PREFIXES = ("ZZ99 ", "BFPO ")
 
 
 def normalise_postcode(value: str) -> str | None:
-    """Normalised postcode, or None when it is not a valid UK postcode."""
+    """Normalised postcode (or ``ZZ99 3VZ`` / ``BFPO 123`` marker), or None when invalid."""
+    spaced = re.sub(r"\s+", " ", value.strip().upper())
+    for marker, prefix in ((_PSEUDO, "ZZ99 "), (_BFPO, "BFPO ")):
+        if m := marker.match(spaced):
+            return prefix + m.group(1)
     compact = re.sub(r"[^A-Za-z0-9]", "", value).upper()
     if not 5 <= len(compact) <= 7:
         return None
     candidate = f"{compact[:-3]} {compact[-3:]}"
     return candidate if _SHAPE.match(candidate) else None
+
+
+def is_not_a_place(postcode: str | None) -> bool:
+    return postcode is not None and postcode.startswith(NOT_A_PLACE_PREFIXES)
+
+
+def postcode_for_linking(postcode: str | None) -> str | None:
+    """The postcode as linking evidence: None for no-fixed-abode and BFPO markers."""
+    return None if is_not_a_place(postcode) else postcode
 
 
 def postcode_district(postcode: str) -> str:

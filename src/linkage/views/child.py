@@ -13,7 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["SECTIONS", "build_sections", "child_documents", "document_columns"]
+from linkage.views.fields import Field, Fields, build, columns
+
+__all__ = ["ADDRESSES", "CHILD_FIELDS", "SECTIONS", "build_sections", "child_documents", "document_columns", "known_to"]
 
 Document = dict[str, list[dict]]
 
@@ -32,13 +34,30 @@ def demographics(doc: Document) -> dict[str, Any]:
                 counts[r[field]] += 1
         return max(counts, key=counts.get) if counts else None
     return {"forename": common("forename"), "surname": common("surname"),
-            "date_of_birth": common("date_of_birth"), "sex": common("sex"),
-            "known_to": sorted({r["source"] for r in recs})}
+            "date_of_birth": common("date_of_birth"), "sex": common("sex")}
+
+
+def known_to(doc: Document) -> list[str]:
+    """Which agencies hold a record of the child: its own category, since that a child is
+    known to health (or social care) is itself sensitive."""
+    return sorted({r["source"] for r in doc["records"]})
 
 
 def addresses(doc: Document) -> list[dict]:
     return [{"source": r["source"], "postcode": r["postcode"], "address": r["address"], "as_of": r["extract_date"]}
             for r in doc["records"] if r["postcode"] is not None or r["address"] is not None]
+
+
+def addresses_unattributed(doc: Document) -> list[dict]:
+    """Every address once, newest first, without the agency that holds it: which agencies
+    hold a child's records is itself sensitive (``identity.known_to``)."""
+    latest: dict[tuple, Any] = {}
+    for r in doc["records"]:
+        key = (r["postcode"], r["address"])
+        if key != (None, None) and (key not in latest or str(r["extract_date"]) > str(latest[key])):
+            latest[key] = r["extract_date"]
+    ordered = sorted(latest.items(), key=lambda kv: (str(kv[1]), str(kv[0])), reverse=True)
+    return [{"postcode": pc, "address": a, "as_of": on} for (pc, a), on in ordered]
 
 
 def attendance(doc: Document) -> list[dict]:
@@ -76,6 +95,7 @@ def episodes(doc: Document) -> dict[str, Any]:
 # category -> (section name, document lists it reads, builder)
 SECTIONS: dict[str, tuple[str, tuple[str, ...], Callable[[Document], Any]]] = {
     "identity.demographics": ("demographics", ("records",), demographics),
+    "identity.known_to": ("known_to", ("records",), known_to),
     "identity.address": ("addresses", ("records",), addresses),
     "education.enrolment": ("schools", ("edu_enrolment",), _list("edu_enrolment")),
     "education.attendance": ("attendance", ("edu_attendance",), attendance),
@@ -88,8 +108,17 @@ SECTIONS: dict[str, tuple[str, tuple[str, ...], Callable[[Document], Any]]] = {
 }
 
 
+# Addresses tagged with their agency tell which agencies know the child too.
+ADDRESSES = (Field("identity.address", addresses, ("records",), also=("identity.known_to",)),
+             Field("identity.address", addresses_unattributed, ("records",)))
+
+# The child view's response fields (section name -> its category, or variants).
+CHILD_FIELDS: Fields = {name: Field(cat, builder, reads) for cat, (name, reads, builder) in SECTIONS.items()}
+CHILD_FIELDS["addresses"] = ADDRESSES
+
+
 def document_columns(categories: Iterable[str]) -> list[str]:
-    return sorted({col for cat in categories if cat in SECTIONS for col in SECTIONS[cat][1]})
+    return columns(CHILD_FIELDS, categories)
 
 
 def child_documents(cur, child_ids: list[str], columns: list[str],
@@ -105,4 +134,4 @@ def child_documents(cur, child_ids: list[str], columns: list[str],
 
 def build_sections(doc: Document, allowed: Iterable[str]) -> dict[str, Any]:
     """Only the allowed categories' sections are built and returned."""
-    return {SECTIONS[cat][0]: SECTIONS[cat][2](doc) for cat in allowed if cat in SECTIONS}
+    return build(CHILD_FIELDS, doc, allowed)[0]

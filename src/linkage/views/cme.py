@@ -11,9 +11,12 @@ from __future__ import annotations
 from datetime import date
 
 from linkage.store import Store
+from linkage.views.child import ADDRESSES
+from linkage.views.fields import Field, Fields
 from linkage.views.tables import STORE, Tables
 
-__all__ = ["CME_DOCUMENT", "cme_children", "cme_page", "cme_sql", "last_school", "latest_contact"]
+__all__ = ["CME_FIELDS", "CME_LISTING_FIELDS", "cme_children", "cme_page", "cme_sql", "last_school",
+           "latest_education_contact", "latest_health_contact", "latest_social_care_contact"]
 
 
 def cme_sql(on: date, min_age: int = 5, max_age: int = 16, absent_days: int | None = None,
@@ -89,18 +92,44 @@ def last_school(doc: dict) -> dict | None:
     return {"urn": e["urn"], "entry_date": e["entry_date"], "leaving_date": e["leaving_date"]}
 
 
-def latest_contact(doc: dict) -> dict | None:
-    """The most recent dated contact with the child by any agency."""
-    contacts = [("social_care", "referral", r["referral_date"]) for r in doc["sc_referral"]]
-    contacts += [("social_care", "missing episode", r["start_date"]) for r in doc["sc_missing"]]
-    contacts += [("health", r["contact_type"] or "contact", r["contact_date"]) for r in doc["health_contact"]]
-    contacts += [("education", "enrolment", r["leaving_date"] or r["entry_date"]) for r in doc["edu_enrolment"]]
-    dated = [c for c in contacts if c[2] is not None]
+def _latest(contacts: list[tuple[str, date | None]]) -> dict | None:
+    dated = [c for c in contacts if c[1] is not None]
     if not dated:
         return None
-    agency, kind, on = max(dated, key=lambda c: c[2])
-    return {"agency": agency, "kind": kind, "date": on}
+    kind, on = max(dated, key=lambda c: c[1])
+    return {"kind": kind, "date": on}
 
 
-# The document lists the CME detail reads.
-CME_DOCUMENT = ["records", "edu_enrolment", "health_contact", "health_gp", "sc_missing", "sc_referral"]
+# The most recent dated contact with the child, one per agency: each comes from its own
+# category, so a caller refused health contacts never learns of one.
+def latest_education_contact(doc: dict) -> dict | None:
+    return _latest([("enrolment", r["leaving_date"] or r["entry_date"]) for r in doc["edu_enrolment"]])
+
+
+def latest_social_care_contact(doc: dict) -> dict | None:
+    return _latest([("referral", r["referral_date"]) for r in doc["sc_referral"]]
+                   + [("missing episode", r["start_date"]) for r in doc["sc_missing"]])
+
+
+def latest_health_contact(doc: dict) -> dict | None:
+    return _latest([(r["contact_type"] or "contact", r["contact_date"]) for r in doc["health_contact"]])
+
+
+# Each listed child's detail: response field -> the category it comes from.
+CME_FIELDS: Fields = {
+    "addresses": ADDRESSES,
+    "last_school": Field("education.enrolment", last_school, ("edu_enrolment",)),
+    "gp_practice": Field("health.gp", lambda doc: doc["health_gp"], ("health_gp",)),
+    "latest_contact.education": Field("education.enrolment", latest_education_contact, ("edu_enrolment",)),
+    "latest_contact.social_care": Field("social_care.episodes", latest_social_care_contact,
+                                        ("sc_referral", "sc_missing")),
+    "latest_contact.health": Field("health.contacts", latest_health_contact, ("health_contact",)),
+}
+
+# The listing itself, built from (pseudonym, reason): being listed says the child is known to
+# social care or health; the reason comes from the rolls, or from attendance.
+CME_LISTING_FIELDS: dict[str, Field] = {
+    "child_id": Field("identity.known_to", lambda row: row[0]),
+    "reason": Field("education.enrolment", lambda row: row[1],
+                    by_value={"no attendance this term": "education.attendance"}),
+}

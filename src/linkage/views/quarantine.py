@@ -101,7 +101,9 @@ def _optional(con, relation: str) -> list[str]:
 def _source_sql(con) -> str:
     extra = "".join(f", q.{c}" for c in _optional(con, t("quarantine")))
     return (f"SELECT q.extract_id, q.line_no, q.field, q.reason, q.raw, q.file_name, e.source, e.mapping, "
-            f"e.extract_date, e.ingested_at, e.superseded_by IS NULL AS current{extra} "
+            f"e.extract_date, e.ingested_at, "
+            # Current: from an extract still in use, and not since corrected by an amendment.
+            f"(e.superseded_by IS NULL AND q.resolved_at IS NULL) AS current{extra} "
             f"FROM {t('quarantine')} q JOIN {t('extracts')} e USING (extract_id)")
 
 

@@ -101,8 +101,9 @@ def security_event(request: Request, action: str, user: User | None = None, **ex
     log.warning("%s user=%s from=%s %s", action, user.user_id if user else None, where,
                 " ".join(f"{k}={v!r}" for k, v in extra.items()))
     caller = user.principal() if user else Principal("user:unknown", "", "", "")
+    # "refused", as every security event is: the DPO finds them all under one decision.
     Ctx(web.services, caller, None, request.state.request_id, person=user.email if user else None).record(
-        action, "deny", remote=where, **extra)
+        action, "refused", remote=where, **extra)
 
 
 def _session(request: Request) -> SessionRecord | None:

@@ -1,15 +1,14 @@
-"""The DPO's view: who saw what, whether the log is intact, and subject access."""
+"""The DPO's view: who saw what, whether the log is intact, subject access, and what a witness needs."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from linkage.api.deps import CtxDep
 from linkage.service import audit as flow
-from linkage.service.schemas import AuditPage, AuditVerify
+from linkage.service.schemas import AuditPage, AuditVerify, IsoDateTime
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -20,9 +19,9 @@ def search(ctx: CtxDep,
            client_id: Annotated[str | None, Query(max_length=64)] = None,
            agency: Annotated[str | None, Query(max_length=200)] = None,
            access_purpose: Annotated[str | None, Query(alias="purpose", max_length=40)] = None,
-           decision: Annotated[Literal["allow", "deny", "not_found"] | None, Query()] = None,
+           decision: Annotated[Literal["allow", "deny", "not_found", "refused"] | None, Query()] = None,
            break_glass: bool | None = None,
-           since: datetime | None = None, until: datetime | None = None,
+           since: IsoDateTime | None = None, until: IsoDateTime | None = None,
            limit: Annotated[int, Query(ge=1, le=1000)] = 100,
            offset: Annotated[int, Query(ge=0)] = 0) -> AuditPage:
     return flow.search(ctx=ctx, child_id=child_id, client_id=client_id, agency=agency, purpose=access_purpose,
@@ -37,8 +36,22 @@ def verify(ctx: CtxDep) -> AuditVerify:
 
 @router.get("/checkpoints")
 def checkpoints(ctx: CtxDep) -> dict:
-    """Signed checkpoints and the public key, for a DPO to keep outside the service."""
+    """Signed checkpoints, the public key and the head's seq, for a witness outside the service."""
     return flow.checkpoints(ctx=ctx)
+
+
+@router.post("/checkpoints", status_code=201)
+def seal(ctx: CtxDep) -> dict:
+    """Sign a checkpoint over the head now, rather than waiting for the next N entries or T seconds."""
+    return flow.seal(ctx=ctx)
+
+
+@router.get("/proof")
+def proof(ctx: CtxDep,
+          start: Annotated[int, Query(alias="from", ge=0)],
+          end: Annotated[int, Query(alias="to", ge=0)]) -> dict:
+    """Leaf digests of entries from+1..to, to check checkpoint ``to`` extends checkpoint ``from``."""
+    return flow.proof(ctx=ctx, start=start, end=end)
 
 
 @router.get("/subject/{child_id}", response_model=AuditPage)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from linkage.api.deps import CtxDep
 from linkage.service import cme as flow
-from linkage.service.schemas import CmePage
+from linkage.service.schemas import CmePage, IsoDate
 
 router = APIRouter(prefix="/v1", tags=["children missing education"])
 
@@ -21,7 +20,7 @@ def cme(ctx: CtxDep,
         known_to: Annotated[Literal["any", "social_care", "health"], Query()] = "any",
         absent_days: Annotated[int | None, Query(ge=1, le=200, description="Also list children on roll who "
                                                  "attended no session last term with this many days' absence.")] = None,
-        on: Annotated[date | None, Query(description="Date to judge ages and rolls on; default today.")] = None,
+        on: Annotated[IsoDate | None, Query(description="Date to judge ages and rolls on; default today.")] = None,
         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
         page_size: Annotated[int, Query(ge=1, le=100)] = 25) -> CmePage:
     """Children known to social care or health with no current school place, off roll,

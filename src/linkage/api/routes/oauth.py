@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import JSONResponse
 
+from linkage.errors import TooManyRequests
 from linkage.api.deps import ServicesDep
 from linkage.service import oauth as flow
 from linkage.service.schemas import TokenResponse
@@ -26,7 +27,8 @@ def _error(status: int, error: str, description: str) -> JSONResponse:
              responses={400: {"description": "unsupported grant"}, 401: {"description": "invalid client"},
                         429: {"description": "too many attempts, or locked out: see Retry-After"}})
 def token(request: Request, services: ServicesDep,
-          grant_type: Annotated[str, Form(max_length=40)],
+          grant_type: Annotated[str, Form(min_length=1, max_length=40,
+                                          json_schema_extra={"enum": ["client_credentials"]})],
           client_id: Annotated[str | None, Form(max_length=64)] = None,
           client_secret: Annotated[str | None, Form(max_length=128)] = None,
           authorization: Annotated[str | None, Header(max_length=512)] = None):
@@ -45,7 +47,11 @@ def token(request: Request, services: ServicesDep,
                                   address=request.client.host if request.client else "",
                                   request_id=request.state.request_id)
     except flow.InvalidClient as exc:
+        request.state.audited = True    # issue_token wrote the security event: one entry per refusal
         return _error(401, "invalid_client", str(exc))
+    except TooManyRequests as exc:
+        request.state.audited = getattr(exc, "audited", False)
+        raise
     return JSONResponse(issued.model_dump(), headers={"Cache-Control": "no-store"})
 
 

@@ -146,9 +146,8 @@ def lookup_submit(request: Request, staff: StaffDep,
     if errors:
         return _form(request, staff, values, errors, 400)
     result = lookup(ctx=staff.ctx(values["purpose"]), query=query)
-    match, message = outcome(result)
+    match, _ = outcome(result)
     if match is None:       # the form again, as filled in, to add what would single the child out
-        return _form(request, staff, values, {}, no_match=message or "linkage could not find one child it is "
-                                                                      "confident about.")
-    return render(request, "lookup_result.html", match=match, reason=explain(match),
+        return _form(request, staff, values, {}, no_match=True)    # the service's ``message`` says the same
+    return render(request, "lookup_result.html", match=match, reason=getattr(match, "reason", None) or explain(match),
                   lawful_basis=result.lawful_basis, purpose=PURPOSES[values["purpose"]], values=values)

@@ -1,0 +1,111 @@
+"""An index of the audit log, so a DPO's search reads a few lines rather than the whole log.
+
+Before each query it reads only the log's new tail (from the byte where it stopped),
+so several server processes, the CLI and a restarted server all see every entry.
+If the log no longer holds the last indexed line where it was (rewritten, truncated,
+replaced), or the index is missing, it is rebuilt from the start. The log stays the
+record: results are read back from the log lines themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from linkage.audit.log import raw_lines, read_lines
+from linkage.store.audit_index import AuditIndexDB, IndexRow
+
+__all__ = ["AuditIndex"]
+
+
+def _epoch(text) -> float | None:
+    try:
+        t = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _clean(value):
+    """Text SQLite can store: a lone surrogate (valid in JSON, not in UTF-8) becomes U+FFFD."""
+    if not isinstance(value, str):
+        return None if isinstance(value, (dict, list)) else value
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _row(offset: int, rec: dict) -> IndexRow | None:
+    e = rec.get("entry")
+    if not isinstance(e, dict) or not isinstance(rec.get("seq"), int):
+        return None
+    kids = e.get("children") or []
+    return (rec["seq"], offset, _epoch(e.get("time")), *(_clean(e.get(k)) for k in (
+            "client_id", "agency", "purpose", "action", "decision")), bool(e.get("break_glass")),
+            [_clean(k) for k in kids if isinstance(k, str)] if isinstance(kids, list) else [])
+
+
+class AuditIndex:
+    def __init__(self, log_path: Path, index_path: Path | None = None) -> None:
+        self.log_path = Path(log_path)
+        self.db = AuditIndexDB(index_path or self.log_path.with_name("index.sqlite"))
+
+    def _still_there(self, last_offset: int, last_hash: str) -> bool:
+        for _, raw in read_lines(self.log_path, last_offset):
+            try:
+                return json.loads(raw).get("hash") == last_hash
+            except ValueError:
+                return False
+        return False
+
+    def sync(self) -> int:
+        """Index the log's new tail; rebuild if the log is not the one indexed. Returns rows added."""
+        with self.db.writing():
+            nxt, last_off, last_hash = self.db.position()
+            size = self.log_path.stat().st_size if self.log_path.exists() else 0
+            if nxt and (nxt > size or (last_hash and not self._still_there(last_off, last_hash))):
+                self.db.clear()
+                nxt, last_off, last_hash = 0, 0, ""
+            if nxt == size:
+                return 0
+            rows: list[IndexRow] = []
+            for off, raw in raw_lines(self.log_path, nxt):
+                try:
+                    rec = json.loads(raw)
+                except ValueError:
+                    rec = None
+                row = _row(off, rec) if isinstance(rec, dict) else None
+                if row is not None:
+                    rows.append(row)
+                    last_off, last_hash = off, str(rec.get("hash", ""))
+                nxt = off + len(raw) + 1
+            self.db.add(rows, nxt, last_off, last_hash)
+            return len(rows)
+
+    def _read(self, offsets: list[int]) -> list[dict]:
+        out = []
+        with open(self.log_path, "rb") as fh:
+            for off in offsets:
+                fh.seek(off)
+                try:
+                    rec = json.loads(fh.readline())
+                except ValueError:      # edited since it was indexed: `audit verify` says where
+                    continue
+                if isinstance(rec, dict) and isinstance(rec.get("entry"), dict):
+                    out.append(rec)
+        return out
+
+    def search(self, *, limit: int = 100, offset: int = 0, child_id: str | None = None,
+               skip_action_prefix: str | None = None, since: datetime | None = None,
+               until: datetime | None = None, **filters) -> tuple[int, list[dict]]:
+        """(how many entries match, that page of log records), oldest first."""
+        self.sync()
+        filters = {k: _clean(v) for k, v in filters.items()}
+        total, offsets = self.db.search(limit, offset, _clean(child_id), skip_action_prefix,
+                                        since=_epoch(since.isoformat()) if since else None,
+                                        until=_epoch(until.isoformat()) if until else None, **filters)
+        return total, self._read(offsets)
+
+    def offset_of(self, seq: int) -> int:
+        """Where entry ``seq`` starts in the log (0 if unknown: read from the start)."""
+        self.sync()
+        return self.db.offset_of(seq) or 0

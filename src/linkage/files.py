@@ -1,0 +1,54 @@
+"""Private files and directories in the data directory: 0600 and 0700 whatever the umask.
+
+The data directory holds keys, the encrypted database, service state and the audit log:
+nothing in it is for other local users. Two layers: every process entry point (the CLI, the
+uvicorn factory) sets a 0o077 umask, which also covers files that libraries create (DuckDB's
+WAL and spill files, SQLite's -wal and -shm); and linkage's own creators set modes
+explicitly, so a library caller with a loose umask gets the same result.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["PRIVATE_UMASK", "private_dir", "private_file", "private_opener", "private_umask",
+           "write_private"]
+
+PRIVATE_UMASK = 0o077
+
+
+def private_umask() -> int:
+    """Make everything this process creates from now on private to its user; returns the old umask."""
+    return os.umask(PRIVATE_UMASK)
+
+
+def private_opener(path: str, flags: int) -> int:
+    """For ``open(..., opener=private_opener)``: a new file is 0600 from its first byte."""
+    return os.open(path, flags, 0o600)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) if needed and make it 0700 if this user owns it."""
+    path = Path(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid == os.getuid():
+        os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty if missing, and make it 0600."""
+    path = Path(path)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+    return path
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write ``text`` to a 0600 file (replacing its content; an existing file is made 0600)."""
+    path = Path(path)
+    with open(path, "w", encoding="utf-8", newline="", opener=private_opener) as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(text)
+    return path

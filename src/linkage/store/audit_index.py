@@ -1,0 +1,113 @@
+"""The SQL behind the audit log's index (``audit/index.sqlite``): one row per entry with the
+columns a DPO filters on, a child -> entry table, and where in the log each entry starts.
+
+It is derived data: deleting it costs one rebuild. It holds no more than the log does
+(identifiers and decisions, never names), and is kept beside it, mode 0600.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["AuditIndexDB", "IndexRow"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), next_offset INTEGER NOT NULL,
+  last_offset INTEGER NOT NULL, last_hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (seq INTEGER PRIMARY KEY, line_offset INTEGER NOT NULL, at REAL,
+  client_id TEXT, agency TEXT, purpose TEXT, action TEXT, decision TEXT, break_glass INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS entries_client ON entries(client_id);
+CREATE INDEX IF NOT EXISTS entries_agency ON entries(agency);
+CREATE INDEX IF NOT EXISTS entries_at ON entries(at);
+CREATE INDEX IF NOT EXISTS entries_decision ON entries(decision);
+CREATE TABLE IF NOT EXISTS entry_children (child_id TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS entry_children_child ON entry_children(child_id, seq);
+"""
+
+# (seq, line offset, epoch seconds, client, agency, purpose, action, decision, break glass, children)
+IndexRow = tuple[int, int, float | None, str, str, str | None, str, str, bool, list[str]]
+
+_FILTERS = {"client_id": "e.client_id = ?", "agency": "e.agency = ?", "purpose": "e.purpose = ?",
+            "decision": "e.decision = ?", "break_glass": "e.break_glass = ?", "since": "e.at >= ?",
+            "until": "e.at <= ?"}
+
+
+class AuditIndexDB:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        new = not self.path.exists()
+        self._local = threading.local()
+        self._con().executescript(_SCHEMA)
+        if new:
+            os.chmod(self.path, 0o600)
+
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            con.execute("PRAGMA journal_mode=WAL")
+            self._local.con = con
+        return con
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """One writer at a time across processes: the position is read and moved inside."""
+        con = self._con()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def position(self) -> tuple[int, int, str]:
+        """(next byte to read, start of the last indexed line, its hash)."""
+        row = self._con().execute("SELECT next_offset, last_offset, last_hash FROM position").fetchone()
+        return tuple(row) if row else (0, 0, "")
+
+    def clear(self) -> None:
+        con = self._con()
+        for table in ("entries", "entry_children", "position"):
+            con.execute(f"DELETE FROM {table}")
+
+    def add(self, rows: list[IndexRow], next_offset: int, last_offset: int, last_hash: str) -> None:
+        con = self._con()
+        con.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [r[:8] + (int(r[8]),) for r in rows])
+        con.executemany("INSERT INTO entry_children VALUES (?, ?)", [(c, r[0]) for r in rows for c in r[9]])
+        con.execute("INSERT OR REPLACE INTO position VALUES (1, ?, ?, ?)", (next_offset, last_offset, last_hash))
+
+    def search(self, limit: int, offset: int, child_id: str | None = None, skip_action_prefix: str | None = None,
+               **filters) -> tuple[int, list[int]]:
+        """(how many match, the line offsets of the page), oldest first."""
+        where, params, source = [], [], "entries e"
+        if child_id is not None:
+            source = "entry_children c JOIN entries e ON e.seq = c.seq"
+            where.append("c.child_id = ?")
+            params.append(child_id)
+        if skip_action_prefix:
+            where.append("e.action NOT LIKE ?")
+            params.append(skip_action_prefix.replace("%", "") + "%")
+        for name, value in filters.items():
+            if value is not None:
+                where.append(_FILTERS[name])
+                params.append(int(value) if isinstance(value, bool) else value)
+        clause = " WHERE " + " AND ".join(where) if where else ""
+        con = self._con()
+        total = con.execute(f"SELECT count(DISTINCT e.seq) FROM {source}{clause}", params).fetchone()[0]
+        page = con.execute(f"SELECT DISTINCT e.seq, e.line_offset FROM {source}{clause} ORDER BY e.seq "
+                           "LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+        return total, [off for _, off in page]
+
+    def offset_of(self, seq: int) -> int | None:
+        row = self._con().execute("SELECT line_offset FROM entries WHERE seq = ?", (seq,)).fetchone()
+        return row[0] if row else None
+
+    def count(self) -> int:
+        return self._con().execute("SELECT count(*) FROM entries").fetchone()[0]
