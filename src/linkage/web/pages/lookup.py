@@ -88,6 +88,11 @@ def explain(candidate) -> str:
     return text + "."
 
 
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 def outcome(response) -> tuple[object | None, str | None]:
     """(the single confident match or None, the service's message or None).
 
@@ -149,5 +154,5 @@ def lookup_submit(request: Request, staff: StaffDep,
     match, _ = outcome(result)
     if match is None:       # the form again, as filled in, to add what would single the child out
         return _form(request, staff, values, {}, no_match=True)    # the service's ``message`` says the same
-    return render(request, "lookup_result.html", match=match, reason=getattr(match, "reason", None) or explain(match),
+    return render(request, "lookup_result.html", match=match, reason=_sentence(getattr(match, "reason", None) or explain(match)),
                   lawful_basis=result.lawful_basis, purpose=PURPOSES[values["purpose"]], values=values)
