@@ -1041,6 +1041,11 @@ def quality(ctx: typer.Context,
     _emit(rows, fmt, "linkage quality from review decisions")
 
 
+from linkage.cli_users import register as _register_users  # noqa: E402
+
+_register_users(app, console, _fail, DataDir)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

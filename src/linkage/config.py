@@ -82,6 +82,29 @@ class Settings(BaseSettings):
     # Served over HTTPS by a TLS-terminating proxy: send Strict-Transport-Security.
     behind_tls: bool = False
 
+    # --- Web pages for staff (/app) ----------------------------------------
+    # A session ends after this long unused, and this long after sign-in whatever happens.
+    web_idle_seconds: int = Field(default=1800, ge=1, le=14_400)
+    web_absolute_seconds: int = Field(default=36_000, ge=1, le=86_400)
+    # Session cookies are Secure; plain http only while serving on loopback (tests, a laptop).
+    web_cookie_secure: bool = True
+    # Sign-in attempts per email and per address (per worker), then 429; lock-out as for clients.
+    # An office shares one address, so its limit is the higher.
+    web_signin_per_minute: float = Field(default=10, gt=0, le=600)
+    web_signin_burst: int = Field(default=5, ge=1, le=100)
+    web_signin_address_per_minute: float = Field(default=60, gt=0, le=6000)
+    web_signin_address_burst: int = Field(default=30, ge=1, le=1000)
+    # The council's identity provider (OpenID Connect). Unset: the local user store.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    # How a signed-in person maps to linkage: their email claim names a registered user, or
+    # (with oidc_org_claim and oidc_role_claim) the claims name a registered organisation and a role.
+    oidc_email_claim: str = "email"
+    oidc_org_claim: str | None = None
+    oidc_role_claim: str | None = None
+    oidc_scopes: str = "openid email profile"
+
     @field_validator("external_algorithms")
     @classmethod
     def _asymmetric_only(cls, v: list[str]) -> list[str]:
@@ -118,6 +141,21 @@ class Settings(BaseSettings):
             raise ValueError("serving beyond loopback needs LINKAGE_ALLOW_REMOTE=true behind a TLS proxy")
         return self
 
+    @model_validator(mode="after")
+    def _web_secure(self) -> "Settings":
+        if not self.web_cookie_secure and self.host not in {"127.0.0.1", "localhost", "::1"}:
+            raise ValueError("LINKAGE_WEB_COOKIE_SECURE=false is allowed only when serving on loopback")
+        if self.oidc_issuer:
+            from urllib.parse import urlparse
+
+            u = urlparse(self.oidc_issuer)
+            if u.scheme != "https" and u.hostname not in {"127.0.0.1", "localhost", "::1"}:
+                raise ValueError("LINKAGE_OIDC_ISSUER must use https (plain http only on loopback)")
+            if not (self.oidc_client_id and self.oidc_client_secret):
+                raise ValueError("an OIDC issuer needs LINKAGE_OIDC_CLIENT_ID and LINKAGE_OIDC_CLIENT_SECRET")
+            if bool(self.oidc_org_claim) != bool(self.oidc_role_claim):
+                raise ValueError("set both LINKAGE_OIDC_ORG_CLAIM and LINKAGE_OIDC_ROLE_CLAIM, or neither")
+        return self
     @field_validator("db_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:

@@ -87,6 +87,9 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
     for module in (lookup, children, cme, consents, audit, quarantine, identity, review):
         app.include_router(module.router, responses=ERRORS)
     mount_docs(app)
+    from linkage.web import mount_web      # the staff pages, at /app
+
+    mount_web(app, settings)
     return app
 
 

@@ -164,6 +164,16 @@ def redact(body: bytes, content_type: str, values: Iterable[str]) -> bytes:
     return _redact_text(body.decode("utf-8", "replace"), ordered).encode()
 
 
+def _escaped_page(scope, headers) -> bool:
+    """A staff page (``/app``, HTML): Jinja escapes every value in it, and showing a person what
+    they typed beside the error is the point of the page. Redacting there would also break it:
+    the form's CSRF token, the path in its action, and ``document`` in the inline script (the
+    browser sends ``Sec-Fetch-Dest: document``), whose CSP hash would then no longer match."""
+    path = scope.get("path", "")
+    content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+    return (path == "/app" or path.startswith("/app/")) and content_type.startswith(b"text/html")
+
+
 class RequestGuard:
     """Give each request an id, refuse oversized bodies, add security headers, and strip
     submitted values from error responses.
@@ -204,7 +214,7 @@ class RequestGuard:
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 message["headers"] = headers + [(n, v) for n, v in extra if n not in present]
-                if message["status"] >= 400:
+                if message["status"] >= 400 and not _escaped_page(scope, headers):
                     held = message          # errors are small: hold them to take out reflections
                     return
             elif message["type"] == "http.response.body" and held is not None:

@@ -1,0 +1,296 @@
+"""Staff who sign in to the web pages: each a person in one registered organisation, in one of its roles.
+
+Only an argon2id hash of each password is kept. Every page request re-reads the user
+and the organisation (``UserRegistry.get``), so disabling either signs the person out at
+once in every worker. Wrong passwords are counted here, in the shared register, so a
+lock-out holds across workers too.
+
+Web sessions live here as well (``SessionStore``): a random id in the cookie, and only
+its SHA-256 in the table, so a copy of the database cannot be replayed as a session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from math import ceil
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from linkage.access.clients import ClientRegistry
+from linkage.access.orgs import Organisation, OrgRegistry
+from linkage.errors import Conflict, LinkageError, NotFound
+from linkage.policy import Principal
+from linkage.store.state import ServiceState
+
+__all__ = ["SessionRecord", "SessionStore", "SignIn", "User", "UserRegistry", "new_password"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+  user_id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+  org_id TEXT NOT NULL REFERENCES organisations (org_id), role TEXT NOT NULL, password_hash TEXT,
+  created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 0,
+  failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS web_sessions (
+  id_hash TEXT PRIMARY KEY, user_id TEXT, generation INTEGER NOT NULL DEFAULT 0, csrf TEXT NOT NULL,
+  data TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL, seen_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user_id);
+"""
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,}")
+_hasher = PasswordHasher()            # argon2id, the library's current recommended parameters
+_DUMMY = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def new_password() -> str:
+    """A one-time password to hand over in person; about 120 bits."""
+    return secrets.token_urlsafe(15)
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    email: str
+    name: str
+    role: str
+    org: Organisation
+    disabled: bool = False
+    generation: int = 0           # sessions carry it; disabling or a new password moves it on
+    locked_until: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return not self.disabled and self.org.active
+
+    def principal(self) -> Principal:
+        return Principal(f"user:{self.user_id}", self.org.name, self.org.org_type, self.role, self.org.org_id,
+                         self.org.code)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """One attempt to sign in. ``user`` is set only when it succeeded."""
+
+    user: User | None
+    outcome: str                  # ok | unknown | wrong_password | inactive | locked
+    locked_now: bool = False
+    retry_after: int = 0
+    user_id: str | None = None    # who was tried, when the email is registered
+
+
+_SELECT = ("SELECT u.*, o.name AS org_name, o.org_type, o.code, o.active, o.created_at AS org_created_at "
+           "FROM users u JOIN organisations o ON o.org_id = u.org_id")
+
+
+def _user(row) -> User:
+    org = Organisation(row["org_id"], row["org_name"], row["org_type"], row["code"], bool(row["active"]),
+                       row["org_created_at"])
+    return User(row["user_id"], row["email"], row["name"], row["role"], org, bool(row["disabled"]),
+                row["generation"], row["locked_until"])
+
+
+def _email(text: str) -> str:
+    email = text.strip().lower()
+    if not _EMAIL.fullmatch(email) or len(email) > 254:
+        raise LinkageError(f"{text!r} is not an email address")
+    return email
+
+
+class UserRegistry:
+    def __init__(self, state: ServiceState, orgs: OrgRegistry | None = None, *,
+                 lockout_after: int = 5, lockout_seconds: int = 900) -> None:
+        self.state = state
+        self.orgs = orgs or OrgRegistry(state)
+        self._roles = ClientRegistry(state, self.orgs)      # the one place roles are checked
+        self.lockout_after, self.lockout_seconds = lockout_after, lockout_seconds
+        state.connection().executescript(_SCHEMA)
+
+    def add(self, email: str, name: str, org: str, role: str, password: str | None = None) -> tuple[User, str]:
+        """Register a person; returns the user and their password (``password`` or a new one-time one)."""
+        email, name, role = _email(email), " ".join(name.split()), role.strip()
+        if not name or len(name) > 200:
+            raise LinkageError("a user needs a name of at most 200 characters")
+        organisation = self.orgs.find(org)
+        if not organisation.active:
+            raise LinkageError(f"organisation {organisation.name} is disabled")
+        self._roles._check_role(organisation.org_type, role)
+        password = password if password is not None else new_password()
+        _check_password(password)
+        if self.by_email(email):
+            raise Conflict(f"a user with email {email} is already registered")
+        user = User("u_" + secrets.token_hex(8), email, name, role, organisation)
+        self.state.execute(
+            "INSERT INTO users (user_id, email, name, org_id, role, password_hash, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", (user.user_id, email, name, organisation.org_id, role,
+                                              _hasher.hash(password), datetime.now(timezone.utc).isoformat()))
+        return user, password
+
+    def provision(self, email: str, name: str, org: str, role: str) -> User:
+        """The person an identity provider vouches for, in the organisation and role its claims name.
+
+        Recorded (without a password) on first sign-in and brought up to date after; a change of
+        organisation or role ends their other sessions. A disabled person stays disabled.
+        """
+        email, name, role = _email(email), " ".join(name.split())[:200] or email, role.strip()
+        organisation = self.orgs.find(org)
+        if not organisation.active:
+            raise LinkageError(f"organisation {organisation.name} is disabled")
+        self._roles._check_role(organisation.org_type, role)
+        user = self.by_email(email)
+        if user is None:
+            user_id = "u_" + secrets.token_hex(8)
+            self.state.execute("INSERT INTO users (user_id, email, name, org_id, role, created_at) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", (user_id, email, name, organisation.org_id, role,
+                                                             datetime.now(timezone.utc).isoformat()))
+        else:
+            user_id = user.user_id
+            moved = int(user.org.org_id != organisation.org_id or user.role != role)
+            self.state.execute("UPDATE users SET name = ?, org_id = ?, role = ?, generation = generation + ? "
+                               "WHERE user_id = ?", (name, organisation.org_id, role, moved, user_id))
+        return self.get(user_id)
+
+    def get(self, user_id: str) -> User | None:
+        row = self.state.execute(_SELECT + " WHERE u.user_id = ?", (user_id,)).fetchone()
+        return _user(row) if row else None
+
+    def by_email(self, email: str) -> User | None:
+        row = self.state.execute(_SELECT + " WHERE u.email = ?", (email.strip().lower(),)).fetchone()
+        return _user(row) if row else None
+
+    def find(self, ref: str) -> User:
+        """By user id or email."""
+        user = self.get(ref.strip()) or self.by_email(ref)
+        if user is None:
+            raise NotFound(f"no user with id or email {ref!r}")
+        return user
+
+    def list(self) -> list[User]:
+        return [_user(r) for r in self.state.execute(_SELECT + " ORDER BY u.created_at")]
+
+    def set_active(self, ref: str, active: bool) -> User:
+        """Disabling ends every session of the person at once; enabling does not revive them."""
+        user = self.find(ref)
+        self.state.execute("UPDATE users SET disabled = ?, generation = generation + ?, failed_logins = 0, "
+                           "locked_until = 0 WHERE user_id = ?", (int(not active), int(not active), user.user_id))
+        return self.get(user.user_id)
+
+    def set_password(self, ref: str, password: str | None = None) -> str:
+        """A new password (returned); every session under the old one ends."""
+        user = self.find(ref)
+        password = password if password is not None else new_password()
+        _check_password(password)
+        self.state.execute("UPDATE users SET password_hash = ?, generation = generation + 1, failed_logins = 0, "
+                           "locked_until = 0 WHERE user_id = ?", (_hasher.hash(password), user.user_id))
+        return password
+
+    def usable(self, user: User | None) -> bool:
+        """Still allowed in: active, and the role still one of the organisation type's roles."""
+        return user is not None and user.active and user.role in self.orgs.roles.get(user.org.org_type, ())
+
+    def authenticate(self, email: str, password: str, now: float | None = None) -> SignIn:
+        now = time.time() if now is None else now
+        row = self.state.execute(_SELECT + " WHERE u.email = ?", (email.strip().lower(),)).fetchone()
+        if row is None or not row["password_hash"]:
+            _verify(_DUMMY, password)          # the same work either way: no timing oracle for emails
+            return SignIn(None, "unknown", user_id=row["user_id"] if row else None)
+        user = _user(row)
+        if user.locked_until > now:
+            return SignIn(None, "locked", retry_after=ceil(user.locked_until - now), user_id=user.user_id)
+        if not _verify(row["password_hash"], password):
+            return self._failed(user, now)
+        if not self.usable(user):
+            return SignIn(None, "inactive", user_id=user.user_id)
+        self.state.execute("UPDATE users SET failed_logins = 0 WHERE user_id = ? AND failed_logins > 0",
+                           (user.user_id,))
+        return SignIn(user, "ok", user_id=user.user_id)
+
+    def _failed(self, user: User, now: float) -> SignIn:
+        """Count a wrong password in one statement, so concurrent workers cannot lose a count."""
+        n, until = self.lockout_after, now + self.lockout_seconds
+        failures, = self.state.execute(
+            "UPDATE users SET failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END, "
+            "locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END "
+            "WHERE user_id = ? RETURNING failed_logins", (n, n, until, user.user_id)).fetchone()
+        return SignIn(None, "wrong_password", locked_now=failures == 0,
+                      retry_after=self.lockout_seconds if failures == 0 else 0, user_id=user.user_id)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 12 or len(password) > 256:
+        raise LinkageError("a password needs 12 to 256 characters")
+
+
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _hasher.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    id_hash: str
+    user_id: str | None           # None: signed out, holding only a CSRF token (and OIDC state)
+    generation: int
+    csrf: str
+    data: dict
+    created_at: float
+    seen_at: float
+
+
+def _digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+class SessionStore:
+    """Server-side web sessions. The cookie holds a random id; the table holds its hash."""
+
+    def __init__(self, state: ServiceState, *, idle_seconds: int, absolute_seconds: int) -> None:
+        self.state, self.idle, self.absolute = state, idle_seconds, absolute_seconds
+        state.connection().executescript(_SCHEMA)
+
+    def create(self, user: User | None = None, data: dict | None = None, now: float | None = None
+               ) -> tuple[str, SessionRecord]:
+        """A new session; returns the cookie value (shown once) and the record."""
+        now = time.time() if now is None else now
+        session_id = secrets.token_urlsafe(32)
+        rec = SessionRecord(_digest(session_id), user.user_id if user else None, user.generation if user else 0,
+                            secrets.token_urlsafe(32), data or {}, now, now)
+        self.state.execute("INSERT INTO web_sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (rec.id_hash, rec.user_id, rec.generation, rec.csrf, json.dumps(rec.data),
+                            rec.created_at, rec.seen_at))
+        if secrets.randbelow(50) == 0:
+            self.purge(now)
+        return session_id, rec
+
+    def load(self, session_id: str | None, now: float | None = None) -> SessionRecord | None:
+        """The live session behind a cookie, touched; None (and deleted) past the idle or absolute limit."""
+        if not session_id or len(session_id) > 100:
+            return None
+        now = time.time() if now is None else now
+        row = self.state.execute("SELECT * FROM web_sessions WHERE id_hash = ?", (_digest(session_id),)).fetchone()
+        if row is None:
+            return None
+        if now - row["seen_at"] > self.idle or now - row["created_at"] > self.absolute:
+            self.state.execute("DELETE FROM web_sessions WHERE id_hash = ?", (row["id_hash"],))
+            return None
+        self.state.execute("UPDATE web_sessions SET seen_at = ? WHERE id_hash = ?", (now, row["id_hash"]))
+        return SessionRecord(row["id_hash"], row["user_id"], row["generation"], row["csrf"], json.loads(row["data"]),
+                             row["created_at"], now)
+
+    def save_data(self, rec: SessionRecord, data: dict) -> None:
+        self.state.execute("UPDATE web_sessions SET data = ? WHERE id_hash = ?", (json.dumps(data), rec.id_hash))
+
+    def destroy(self, rec: SessionRecord) -> None:
+        self.state.execute("DELETE FROM web_sessions WHERE id_hash = ?", (rec.id_hash,))
+
+    def purge(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.state.execute("DELETE FROM web_sessions WHERE seen_at < ? OR created_at < ?",
+                           (now - self.idle, now - self.absolute))

@@ -1,0 +1,112 @@
+"""Sign in with the council's identity provider (OpenID Connect), through Authlib's Starlette client.
+
+Authlib keeps the flow's state and nonce in ``request.session``; here that is a
+short-lived server-side record behind its own cookie, ``SameSite=Lax`` and limited to
+the callback's path, because the callback arrives from the provider's site where a
+``Strict`` cookie would not be sent. The person's own session starts only after the
+ID token is verified (issuer, audience, signature from the provider's JWKS, nonce).
+
+Who the person is in linkage comes from the register, never from the token alone:
+either the email claim names a registered, active user (the default), or, with
+``LINKAGE_OIDC_ORG_CLAIM`` and ``_ROLE_CLAIM``, the claims name a registered organisation
+and one of its type's roles, and the person is recorded (or updated) as a user of it.
+"""
+
+from __future__ import annotations
+
+from authlib.integrations.starlette_client import OAuth, OAuthError
+from fastapi import APIRouter, Request
+
+from linkage.access.users import User
+from linkage.config import Settings
+from linkage.errors import LinkageError
+from linkage.web.pages.account import signed_in
+from linkage.web.render import PREFIX, render
+from linkage.web.session import security_event, web_state
+
+__all__ = ["client", "router"]
+
+router = APIRouter()
+CALLBACK = "/sign-in/oidc/callback"
+_COOKIE = "linkage_oidc"
+
+
+def client(request: Request):
+    """The provider's Authlib client, registered once per application (discovery on first use)."""
+    app_state = request.app.state
+    if getattr(app_state, "oidc", None) is None:
+        s: Settings = app_state.settings
+        oauth = OAuth()
+        oauth.register("council", client_id=s.oidc_client_id,
+                       client_secret=s.oidc_client_secret.get_secret_value(),
+                       server_metadata_url=s.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration",
+                       client_kwargs={"scope": s.oidc_scopes, "code_challenge_method": "S256"})
+        app_state.oidc = oauth.council
+    return app_state.oidc
+
+
+def _enabled(request: Request) -> None:
+    if request.app.state.settings.oidc_issuer is None:
+        raise LinkageError("no identity provider is configured")
+
+
+@router.post("/sign-in/oidc")
+async def start(request: Request):
+    """Off to the provider. (The CSRF check on every POST has already run.)"""
+    _enabled(request)
+    web = web_state(request)
+    request.scope["session"] = {}
+    response = await client(request).authorize_redirect(request, str(request.url_for("oidc_callback")))
+    flow_id, _ = web.sessions.create(None, request.scope["session"])
+    response.set_cookie(_COOKIE, flow_id, httponly=True, secure=web.secure, samesite="lax",
+                        path=PREFIX + CALLBACK, max_age=600)
+    return response
+
+
+def _failed(request: Request, reason: str, user: User | None = None, status: int = 403):
+    security_event(request, "security.sign_in_failed", user, reason=reason, method="oidc")
+    response = render(request, "error.html", status, title="You could not be signed in",
+                      body="Your council account is not set up to use linkage, or signing in did not complete. "
+                           "Ask your administrator.", detail="")
+    response.delete_cookie(_COOKIE, path=PREFIX + CALLBACK)
+    return response
+
+
+@router.get(CALLBACK, name="oidc_callback")
+async def callback(request: Request):
+    _enabled(request)
+    web, s = web_state(request), request.app.state.settings
+    flow = web.sessions.load(request.cookies.get(_COOKIE))
+    if flow is None or flow.user_id is not None:
+        return _failed(request, "no sign-in in progress")
+    web.sessions.destroy(flow)                 # one use only
+    request.scope["session"] = dict(flow.data)
+    try:
+        token = await client(request).authorize_access_token(request)
+    except OAuthError as exc:
+        return _failed(request, f"provider: {exc.error}")
+    claims = token.get("userinfo") or {}
+    if claims.get("email_verified") is False:
+        return _failed(request, "email not verified")
+    email = str(claims.get(s.oidc_email_claim) or "")
+    try:
+        if s.oidc_org_claim:
+            user = web.users.provision(email, str(claims.get("name") or email), str(claims.get(s.oidc_org_claim, "")),
+                                       str(claims.get(s.oidc_role_claim, "")))
+        else:
+            user = web.users.by_email(email) if email else None
+    except LinkageError as exc:
+        return _failed(request, f"claims: {exc}")
+    if not web.users.usable(user):
+        return _failed(request, "unknown or inactive user", user)
+    redirect = signed_in(request, user, "oidc")
+    # The provider's redirect made this a cross-site navigation: a Strict cookie set now is not
+    # sent on a redirect that continues it, so the browser is sent on by a same-site page instead.
+    response = render(request, "continue.html", next_url=redirect.headers["location"])
+    for name, value in redirect.raw_headers:
+        if name == b"set-cookie":
+            response.raw_headers.append((name, value))
+    response.delete_cookie(_COOKIE, path=PREFIX + CALLBACK)
+    return response
+
+

@@ -1,0 +1,1 @@
+"""One router per page or task; each calls the service layer with ``staff.ctx(purpose)``."""

@@ -1,0 +1,182 @@
+"""Who is signed in: the session cookie, the CSRF check on every form, and each request's ``Ctx``.
+
+Every page request re-reads the session, the user and their organisation, so a
+disabled person or organisation, a new password, or a role no longer allowed ends
+the session on the very next request, in every worker.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from linkage.access.ratelimit import RateLimiter
+from linkage.access.users import SessionRecord, SessionStore, User, UserRegistry
+from linkage.config import Settings
+from linkage.errors import Forbidden, LinkageError
+from linkage.policy import Principal
+from linkage.service import Ctx, Services
+from linkage.service.oauth import network
+from linkage.web.render import PREFIX
+
+__all__ = ["CsrfRefused", "SignInRequired", "Staff", "StaffDep", "WebState", "check_csrf", "end_session",
+           "security_event", "set_cookie", "start_session", "to_sign_in", "web_state"]
+
+log = logging.getLogger("linkage.security")
+
+
+class SignInRequired(LinkageError):
+    """No live session: the page answers with the sign-in page."""
+
+
+class CsrfRefused(Forbidden):
+    """A form came without this session's token."""
+
+
+@dataclass
+class WebState:
+    """What the pages hold beside the API's services, made once on the first page request."""
+
+    services: Services
+    users: UserRegistry
+    sessions: SessionStore
+    signin_limits: tuple[RateLimiter, RateLimiter]     # per email, per address
+    cookie: str
+    secure: bool
+
+    @classmethod
+    def create(cls, services: Services, settings: Settings) -> WebState:
+        users = UserRegistry(services.state, services.clients.orgs, lockout_after=settings.lockout_after_failures,
+                             lockout_seconds=settings.lockout_seconds)
+        sessions = SessionStore(services.state, idle_seconds=settings.web_idle_seconds,
+                                absolute_seconds=settings.web_absolute_seconds)
+        limits = (RateLimiter(settings.web_signin_per_minute, settings.web_signin_burst, "sign-in attempts"),
+                  RateLimiter(settings.web_signin_address_per_minute, settings.web_signin_address_burst,
+                              "sign-in attempts"))
+        secure = settings.web_cookie_secure
+        # __Host-: the browser keeps it to this host, over https, for the whole site.
+        return cls(services, users, sessions, limits, "__Host-linkage" if secure else "linkage_session", secure)
+
+
+_creating = threading.Lock()
+
+
+def web_state(request: Request) -> WebState:
+    web = request.app.state
+    if web.web is None:
+        with _creating:
+            if web.web is None:
+                web.web = WebState.create(web.parent.state.services, web.settings)
+    return web.web
+
+
+@dataclass(frozen=True)
+class Staff:
+    """The signed-in person, as read from the register on this request."""
+
+    user: User
+    session: SessionRecord
+    services: Services
+    request_id: str
+
+    def ctx(self, purpose: str | None) -> Ctx:
+        """The service layer's context: the person's organisation and role, and the person themselves."""
+        return Ctx(self.services, self.user.principal(), purpose, self.request_id, person=self.user.email)
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def security_event(request: Request, action: str, user: User | None = None, **extra) -> None:
+    """A ``security.*`` audit entry and log line: who (if known), from which network, never a password."""
+    web = web_state(request)
+    where = network(_address(request))
+    log.warning("%s user=%s from=%s %s", action, user.user_id if user else None, where,
+                " ".join(f"{k}={v!r}" for k, v in extra.items()))
+    caller = user.principal() if user else Principal("user:unknown", "", "", "")
+    # "refused", as every security event is: the DPO finds them all under one decision.
+    Ctx(web.services, caller, None, request.state.request_id, person=user.email if user else None).record(
+        action, "refused", remote=where, **extra)
+
+
+def _session(request: Request) -> SessionRecord | None:
+    web = web_state(request)
+    return web.sessions.load(request.cookies.get(web.cookie))
+
+
+def current_staff(request: Request) -> Staff:
+    web = web_state(request)
+    rec = _session(request)
+    if rec is None or rec.user_id is None:
+        raise SignInRequired("sign in to continue")
+    user = web.users.get(rec.user_id)
+    if not web.users.usable(user) or user.generation != rec.generation:
+        web.sessions.destroy(rec)
+        security_event(request, "security.session_ended", user, reason="user or organisation no longer active")
+        raise SignInRequired("your account is no longer active")
+    request.state.csrf = rec.csrf
+    staff = Staff(user, rec, web.services, request.state.request_id)
+    request.state.staff = staff
+    return staff
+
+
+StaffDep = Annotated[Staff, Depends(current_staff)]
+
+
+async def check_csrf(request: Request) -> None:
+    """Every unsafe request must carry its session's token (the synchroniser-token pattern).
+
+    Applied to the whole web application, so no page can forget it. With no session
+    at all there is nothing to forge: the person is asked to sign in.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    rec = _session(request)
+    if rec is None:
+        raise SignInRequired("your session has ended: sign in again")
+    form = await request.form()
+    sent = form.get("csrf_token")
+    if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), rec.csrf.encode()):
+        user = web_state(request).users.get(rec.user_id) if rec.user_id else None
+        security_event(request, "security.csrf_refused", user, path=request.url.path)
+        raise CsrfRefused("this form has expired or did not come from this service")
+    request.state.csrf = rec.csrf
+
+
+def start_session(request: Request, user: User | None, data: dict | None = None) -> str:
+    """A fresh session, its id returned for ``set_cookie``. Any session the browser held before is
+    destroyed, so no id known before sign-in survives it (session fixation)."""
+    web = web_state(request)
+    if (old := _session(request)) is not None:
+        web.sessions.destroy(old)
+    session_id, rec = web.sessions.create(user, data)
+    request.state.csrf = rec.csrf
+    return session_id
+
+
+def set_cookie(request: Request, response: Response, session_id: str | None) -> Response:
+    """Set (or, with None, clear) the session cookie on ``response``."""
+    web = web_state(request)
+    if session_id is None:
+        response.delete_cookie(web.cookie, httponly=True, secure=web.secure, samesite="strict", path="/")
+    else:
+        response.set_cookie(web.cookie, session_id, httponly=True, secure=web.secure, samesite="strict", path="/")
+    return response
+
+
+def end_session(request: Request) -> None:
+    if (rec := _session(request)) is not None:
+        web_state(request).sessions.destroy(rec)
+    request.state.staff = None
+
+
+def to_sign_in(request: Request) -> RedirectResponse:
+    end_session(request)
+    return set_cookie(request, RedirectResponse(f"{PREFIX}/sign-in", 303), None)

@@ -1,0 +1,106 @@
+"""Drive the staff web pages in a real browser: Debian's chromium through Playwright.
+
+For page tests: ``browser()`` (one per module), ``sign_in``, ``accessible`` (axe-core,
+injected outside the page so the page's CSP still applies to everything else),
+``shot`` (a screenshot under docs/screenshots/, to look at), ``add_user``.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+
+from linkage.access.orgs import OrgRegistry
+from linkage.access.users import UserRegistry
+from linkage.store.state import ServiceState
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+AXE = (Path(__file__).parent / "axe" / "axe.min.js").read_text()
+SCREENSHOTS = Path(__file__).parent.parent / "docs" / "screenshots"
+PASSWORD = "a long synthetic password 1"
+# Loopback http in tests: the cookie cannot be Secure (the setting refuses this beyond loopback).
+ENV = {"LINKAGE_WEB_COOKIE_SECURE": "false"}
+
+
+@contextmanager
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@contextmanager
+def page(b, base_url: str):
+    """A fresh browser profile (no cookies), axe-core loaded into every document, console errors kept."""
+    context = b.new_context(base_url=base_url, viewport={"width": 1024, "height": 800})
+    context.add_init_script(script=AXE)
+    p = context.new_page()
+    p.console_errors = []
+    p.on("console", lambda m: m.type == "error" and p.console_errors.append(m.text))
+    try:
+        yield p
+    finally:
+        context.close()
+
+
+def add_user(home: Path, email: str, name: str, org_name: str, org_type: str, code: str, role: str) -> str:
+    """Register the organisation (once) and a person in it with ``PASSWORD``; returns the user id."""
+    state = ServiceState(home)
+    orgs = OrgRegistry(state)
+    org = orgs.by_name(org_name) or orgs.add(org_name, org_type, code)
+    return UserRegistry(state, orgs).add(email, name, org.org_id, role, PASSWORD)[0].user_id
+
+
+def through(p, locator) -> None:
+    """Click something that loads a new page, and wait for that page (not the old one) to load."""
+    with p.expect_navigation():
+        locator.click()
+
+
+def sign_in(p, email: str, password: str = PASSWORD) -> None:
+    p.goto("/app/sign-in")
+    p.get_by_label("Email address").fill(email)
+    p.get_by_label("Password", exact=True).fill(password)
+    through(p, p.get_by_role("button", name="Sign in", exact=True))
+
+
+def accessible(p) -> None:
+    """No serious or critical WCAG 2.2 A/AA violation on the page as it stands; GOV.UK Frontend ran."""
+    violations = p.evaluate("""async () => {
+        const r = await axe.run(document, {runOnly: {type: 'tag',
+            values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                       nodes: v.nodes.map(n => n.target.join(' '))}));
+    }""")
+    bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert not bad, bad
+    # The inline script is allowed by its CSP hash, and the module script by 'self'.
+    assert "govuk-frontend-supported" in p.evaluate("document.body.className")
+    assert not [e for e in p.console_errors if "Content Security Policy" in e], p.console_errors
+
+
+def shot(p, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    p.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def age_sessions(home: Path, user_id: str, idle: float = 0, since_sign_in: float = 0) -> int:
+    """Make a person's sessions look ``idle`` seconds unused and ``since_sign_in`` seconds old."""
+    with sqlite3.connect(home / "service.sqlite") as con:
+        return con.execute("UPDATE web_sessions SET seen_at = seen_at - ?, created_at = created_at - ? "
+                           "WHERE user_id = ?", (idle, since_sign_in, user_id)).rowcount
+
+
+def csrf_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)

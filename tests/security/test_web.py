@@ -1,0 +1,125 @@
+"""Attacks on the staff web pages: forged forms, fixed or stolen sessions, guessing passwords,
+markup in names, framing, and a disabled organisation's people carrying on.
+
+Each test drives a real ``linkage serve`` (tests/apiserver.py) over plain HTTP, as an
+attacker would, with the real CLI where an administrator acts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from apiserver import Server
+from browserpages import ENV, PASSWORD, add_user, csrf_token
+
+pytestmark = pytest.mark.e2e
+
+AMY, EVE = "amy@oak-ap.example", "eve@elm.example"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    home = tmp_path_factory.mktemp("webattack") / "data"
+    add_user(home, AMY, "Amy <script>alert(1)</script>", "Oak AP Academy", "ap_school", "140001", "admissions")
+    add_user(home, EVE, "Eve Elm", "Elm School", "school", "100001", "admissions")
+    server = Server(home, env={**ENV, "LINKAGE_LOCKOUT_AFTER_FAILURES": "3", "LINKAGE_WEB_SIGNIN_BURST": "20"})
+    yield {"home": home, "url": server.url}
+    server.stop()
+
+
+def audit(world) -> list[dict]:
+    return [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+
+
+def signed_in(world, email: str = AMY) -> httpx.Client:
+    c = httpx.Client(base_url=world["url"])
+    r = c.post("/app/sign-in", data={"email": email, "password": PASSWORD,
+                                     "csrf_token": csrf_token(c.get("/app/sign-in").text)})
+    assert r.status_code == 303 and r.headers["location"] == "/app/", r.text
+    return c
+
+
+def test_a_cross_site_form_cannot_sign_anyone_in_or_out(world):
+    """Login CSRF and forced sign-out: without the session's token, nothing happens."""
+    with httpx.Client(base_url=world["url"]) as c:
+        r = c.post("/app/sign-in", data={"email": AMY, "password": PASSWORD})
+        assert r.status_code == 303 and r.headers["location"] == "/app/sign-in"   # no session: nothing done
+        c.get("/app/sign-in")
+        r = c.post("/app/sign-in", data={"email": AMY, "password": PASSWORD})    # a session, no token
+        assert r.status_code == 403 and "set-cookie" not in r.headers
+    c = signed_in(world)
+    assert c.post("/app/sign-out", data={}).status_code == 403
+    assert c.get("/app/").status_code == 200                                    # still signed in
+    refused = [e for e in audit(world) if e["action"] == "security.csrf_refused"]
+    assert refused and refused[-1]["person"] == AMY
+
+
+def _issued(r: httpx.Response) -> str:
+    return r.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+
+
+def test_a_session_id_chosen_by_an_attacker_is_never_signed_in(world):
+    planted = "attacker-chosen-id-0123456789"
+    url = world["url"]
+    r = httpx.get(url + "/app/sign-in", cookies={"linkage_session": planted})
+    issued = _issued(r)
+    assert issued != planted                                             # replaced by one the server made
+    r = httpx.post(url + "/app/sign-in", cookies={"linkage_session": issued},
+                   data={"email": AMY, "password": PASSWORD, "csrf_token": csrf_token(r.text)})
+    assert r.status_code == 303 and _issued(r) not in (planted, issued)  # and again on sign-in
+    assert httpx.get(url + "/app/", cookies={"linkage_session": _issued(r)}).status_code == 200
+    for stale in (planted, issued):
+        assert httpx.get(url + "/app/", cookies={"linkage_session": stale}).status_code == 303
+
+
+def test_a_signed_out_session_cannot_be_replayed(world):
+    c = signed_in(world)
+    stolen = c.cookies["linkage_session"]
+    assert c.post("/app/sign-out", data={"csrf_token": csrf_token(c.get("/app/").text)}).status_code == 200
+    with httpx.Client(base_url=world["url"], cookies={"linkage_session": stolen}) as thief:
+        assert thief.get("/app/").status_code == 303
+
+
+def test_guessing_passwords_locks_the_person_out_and_is_audited(world):
+    with httpx.Client(base_url=world["url"]) as c:
+        token = csrf_token(c.get("/app/sign-in").text)
+        for _ in range(3):
+            r = c.post("/app/sign-in", data={"email": EVE, "password": "not her password", "csrf_token": token})
+        assert r.status_code == 429 and "too many failed attempts" in r.text
+        r = c.post("/app/sign-in", data={"email": EVE, "password": PASSWORD, "csrf_token": token})
+        assert r.status_code == 429                                         # even the right password, for now
+    eve = [e for e in audit(world) if e.get("person") == EVE]
+    assert [e["action"] for e in eve].count("security.sign_in_failed") == 4
+    assert any(e["action"] == "security.lockout" for e in eve)
+    assert not any(e["action"] == "web.sign_in" for e in eve)
+    assert not any(PASSWORD in json.dumps(e) or "not her password" in json.dumps(e) for e in audit(world))
+
+
+def test_markup_in_a_name_is_shown_as_text_and_pages_cannot_be_framed(world):
+    c = signed_in(world)
+    r = c.get("/app/")
+    assert "<script>alert(1)</script>" not in r.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
+    csp = r.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "'unsafe-inline'" not in csp and r.headers["x-frame-options"] == "DENY"
+    assert r.headers["cache-control"] == "no-store"
+
+
+def test_disabling_an_organisation_signs_its_people_out_at_once(world):
+    c = signed_in(world)
+    env = {**os.environ, "LINKAGE_HOME": str(world["home"])}
+    subprocess.run([sys.executable, "-m", "linkage.cli", "orgs", "disable", "140001"], env=env, check=True,
+                   capture_output=True)
+    try:
+        assert c.get("/app/").status_code == 303
+        r = c.post("/app/sign-in", data={"email": AMY, "password": PASSWORD,
+                                         "csrf_token": csrf_token(c.get("/app/sign-in").text)})
+        assert r.status_code == 200 and "Enter a correct email address and password" in r.text
+    finally:
+        subprocess.run([sys.executable, "-m", "linkage.cli", "orgs", "enable", "140001"], env=env, check=True,
+                       capture_output=True)

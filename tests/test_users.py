@@ -1,0 +1,134 @@
+"""The staff register and web sessions, against a real SQLite service state."""
+
+from __future__ import annotations
+
+import pytest
+
+from linkage.access.orgs import OrgRegistry
+from linkage.access.users import SessionStore, UserRegistry
+from linkage.config import Settings
+from linkage.errors import Conflict, LinkageError, NotFound
+from linkage.store.state import ServiceState
+
+PW = "a long synthetic password 1"
+
+
+@pytest.fixture
+def reg(tmp_path):
+    state = ServiceState(tmp_path)
+    orgs = OrgRegistry(state)
+    orgs.add("Oak AP Academy", "ap_school", "140001")
+    orgs.add("Northshire Council", "dpo", "801")
+    return UserRegistry(state, orgs, lockout_after=3, lockout_seconds=600)
+
+
+def test_people_belong_to_a_registered_organisation_in_one_of_its_roles(reg):
+    user, password = reg.add("Amy@Oak.example ", "Amy  Adeyemi", "140001", "admissions")
+    assert user.email == "amy@oak.example" and user.name == "Amy Adeyemi" and len(password) >= 16
+    assert user.principal().client_id == f"user:{user.user_id}" and user.principal().agency_type == "ap_school"
+    stored = reg.state.execute("SELECT password_hash FROM users").fetchone()[0]
+    assert stored.startswith("$argon2id$") and password not in stored
+    with pytest.raises(LinkageError, match="not a role of ap_school"):
+        reg.add("x@oak.example", "X", "140001", "dpo")
+    with pytest.raises(NotFound):
+        reg.add("x@oak.example", "X", "999999", "admissions")
+    with pytest.raises(LinkageError, match="email"):
+        reg.add("not an email", "X", "140001", "admissions")
+    with pytest.raises(LinkageError, match="12 to 256"):
+        reg.add("y@oak.example", "Y", "140001", "admissions", "short")
+    with pytest.raises(Conflict):
+        reg.add("AMY@oak.example", "Amy again", "140001", "admissions")
+
+
+def test_sign_in_outcomes_and_lock_out(reg):
+    user, _ = reg.add("amy@oak.example", "Amy", "140001", "admissions", PW)
+    assert reg.authenticate("AMY@oak.example", PW).user == user
+    assert reg.authenticate("nobody@oak.example", PW).outcome == "unknown"
+    now = 1_000_000.0
+    outcomes = [reg.authenticate(user.email, "wrong password here", now) for _ in range(3)]
+    assert [o.outcome for o in outcomes] == ["wrong_password"] * 3 and outcomes[-1].locked_now
+    assert reg.authenticate(user.email, PW, now + 1).outcome == "locked"            # even the right password
+    assert reg.authenticate(user.email, PW, now + 601).outcome == "ok"              # after the lock-out
+
+
+def test_disabling_a_person_or_their_organisation_stops_them(reg):
+    user, _ = reg.add("amy@oak.example", "Amy", "140001", "admissions", PW)
+    disabled = reg.set_active(user.email, False)
+    assert disabled.generation == user.generation + 1 and not reg.usable(disabled)
+    assert reg.authenticate(user.email, PW).outcome == "inactive"
+    assert reg.usable(reg.set_active(user.user_id, True))
+    reg.orgs.set_active("140001", False)
+    assert not reg.usable(reg.get(user.user_id)) and reg.authenticate(user.email, PW).outcome == "inactive"
+
+
+def test_a_new_password_ends_old_sessions(reg):
+    user, _ = reg.add("amy@oak.example", "Amy", "140001", "admissions", PW)
+    new = reg.set_password(user.email)
+    assert reg.get(user.user_id).generation == user.generation + 1
+    assert reg.authenticate(user.email, PW).outcome == "wrong_password"
+    assert reg.authenticate(user.email, new).outcome == "ok"
+
+
+def test_sessions_end_when_idle_or_old(reg):
+    user, _ = reg.add("amy@oak.example", "Amy", "140001", "admissions", PW)
+    sessions = SessionStore(reg.state, idle_seconds=1800, absolute_seconds=36_000)
+    t = 5_000_000.0
+    sid, rec = sessions.create(user, now=t)
+    assert sid not in {r[0] for r in reg.state.execute("SELECT id_hash FROM web_sessions")}   # only its hash
+    assert sessions.load(sid, now=t + 1799).user_id == user.user_id
+    assert sessions.load(sid, now=t + 1799 + 1801) is None                                   # idle
+    sid, _ = sessions.create(user, now=t)
+    for step in range(1, 21):                                 # kept busy, yet still ends after 10 hours
+        assert sessions.load(sid, now=t + step * 1700) is not None
+    assert sessions.load(sid, now=t + 36_001) is None
+    assert sessions.load("made-up", now=t) is None and sessions.load("x" * 1000, now=t) is None
+
+
+def test_plain_http_cookies_only_on_loopback(monkeypatch):
+    assert not Settings(web_cookie_secure=False).web_cookie_secure
+    with pytest.raises(ValueError, match="only when serving on loopback"):
+        Settings(web_cookie_secure=False, host="0.0.0.0", allow_remote=True)
+    with pytest.raises(ValueError, match="https"):
+        Settings(oidc_issuer="http://idp.example", oidc_client_id="a", oidc_client_secret="b")
+
+
+def test_an_identity_providers_claims_name_a_registered_organisation_and_role(reg):
+    user = reg.provision("Sam@oak.example", "Sam Shah", "140001", "admissions")
+    assert (user.org.code, user.role, user.email) == ("140001", "admissions", "sam@oak.example")
+    assert reg.authenticate(user.email, PW).outcome == "unknown"        # no password: the provider vouches
+    moved = reg.provision(user.email, "Sam Shah", "140001", "ap_leader")
+    assert moved.user_id == user.user_id and moved.generation == user.generation + 1   # other sessions end
+    with pytest.raises(LinkageError, match="not a role"):
+        reg.provision(user.email, "Sam", "140001", "dpo")
+    with pytest.raises(NotFound):
+        reg.provision(user.email, "Sam", "Nowhere", "admissions")
+    reg.set_active(user.email, False)
+    assert not reg.usable(reg.provision(user.email, "Sam", "140001", "admissions"))     # stays disabled
+
+
+def test_the_users_command(tmp_path):
+    from typer.testing import CliRunner
+
+    from linkage.cli import app
+
+    home = str(tmp_path / "home")
+    run = CliRunner().invoke
+    assert run(app, ["orgs", "add", "--name", "Oak AP Academy", "--type", "ap_school", "--code", "140001",
+                     "--data-dir", home]).exit_code == 0
+    out = run(app, ["users", "add", "--email", "amy@oak.example", "--name", "Amy", "--org", "140001",
+                    "--role", "admissions", "--data-dir", home])
+    assert out.exit_code == 0 and "password: " in out.output
+    password = out.output.split("password: ")[1].split()[0]
+    reg = UserRegistry(ServiceState(tmp_path / "home"))
+    assert reg.authenticate("amy@oak.example", password).outcome == "ok"
+    out = run(app, ["users", "add", "--email", "bo@oak.example", "--name", "Bo", "--org", "140001",
+                    "--role", "admissions", "--password-stdin", "--data-dir", home], input=PW + "\n")
+    assert out.exit_code == 0 and "password:" not in out.output and PW not in out.output
+    assert reg.authenticate("bo@oak.example", PW).outcome == "ok"
+    bad = run(app, ["users", "add", "--email", "cy@oak.example", "--name", "Cy", "--org", "140001",
+                    "--role", "dpo", "--data-dir", home])
+    assert bad.exit_code == 2 and "not a role of ap_school" in bad.output
+    assert run(app, ["users", "disable", "bo@oak.example", "--data-dir", home]).exit_code == 0
+    listed = run(app, ["users", "list", "--data-dir", home]).output
+    assert "bo@oak.example" in listed and "disabled" in listed
+    assert run(app, ["users", "disable", "nobody@oak.example", "--data-dir", home]).exit_code == 2

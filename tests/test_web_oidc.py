@@ -1,0 +1,116 @@
+"""Signing in to the web pages with an OpenID Connect provider (tests/oidcprovider.py) on loopback,
+in a real browser against a real ``linkage serve``."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from apiserver import Server
+from oidcprovider import Provider
+from playwright.sync_api import expect
+from browserpages import ENV, accessible, add_user, browser, csrf_token, page, shot, through
+
+pytestmark = pytest.mark.e2e
+
+AMY = "amy@oak-ap.example"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    home = tmp_path_factory.mktemp("oidc") / "data"
+    add_user(home, AMY, "Amy Adeyemi", "Oak AP Academy", "ap_school", "140001", "admissions")
+    provider = Provider()
+    server = Server(home, env={**ENV, **provider.env()})
+    with browser() as b:
+        yield {"home": home, "server": server, "provider": provider, "browser": b}
+    server.stop()
+    provider.stop()
+
+
+def audit(world) -> list[dict]:
+    path = world["home"] / "audit" / "log.jsonl"
+    return [json.loads(line)["entry"] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def council_sign_in(world, p) -> None:
+    p.goto("/app/sign-in")
+    through(p, p.get_by_role("button", name="Sign in with your council account"))
+
+
+def test_a_registered_person_signs_in_with_the_council_account(world):
+    world["provider"].identity = {"email": AMY, "email_verified": True, "name": "Amy A"}
+    with page(world["browser"], world["server"].url) as p:
+        p.goto("/app/sign-in")
+        accessible(p)
+        shot(p, "sign-in-oidc")
+        council_sign_in(world, p)
+        p.wait_for_url("**/app/")
+        assert p.get_by_test_id("signed-in-as").inner_text() == "Amy Adeyemi, Oak AP Academy"
+        through(p, p.get_by_role("link", name="Find a child"))
+        expect(p.get_by_role("heading", name="Find a child")).to_be_visible()
+        cookies = {c["name"]: c for c in p.context.cookies()}
+        assert cookies["linkage_session"]["sameSite"] == "Strict" and cookies["linkage_session"]["httpOnly"]
+        assert "linkage_oidc" not in cookies                   # the flow's cookie is spent
+    signed = [e for e in audit(world) if e["action"] == "web.sign_in" and e.get("person") == AMY]
+    assert signed and signed[-1]["method"] == "oidc"
+
+
+def test_an_unregistered_or_unverified_person_is_refused(world):
+    for identity in ({"email": "mallory@elsewhere.example", "email_verified": True},
+                     {"email": AMY, "email_verified": False}):
+        world["provider"].identity = identity
+        with page(world["browser"], world["server"].url) as p:
+            council_sign_in(world, p)
+            expect(p.get_by_role("heading", name="You could not be signed in")).to_be_visible()
+            p.goto("/app/")
+            assert p.url.endswith("/app/sign-in")
+    failed = [e for e in audit(world) if e["action"] == "security.sign_in_failed" and e.get("method") == "oidc"]
+    assert len(failed) >= 2
+
+
+def test_a_callback_without_the_flow_that_started_it_is_refused(world):
+    """A code and state pasted into someone else's browser (login CSRF) signs no one in."""
+    world["provider"].identity = {"email": AMY, "email_verified": True}
+    url = world["server"].url
+    with httpx.Client(base_url=url) as c:
+        r = c.get("/app/sign-in/oidc/callback", params={"code": "x", "state": "y"})
+        assert r.status_code == 403
+    for tamper in ({"state": "forged"}, {"code": "forged"}):
+        with httpx.Client(base_url=url) as c:
+            r = flow(c, world["provider"], tamper)
+            assert r.status_code == 403 and "could not be signed in" in r.text
+            assert c.get("/app/").status_code == 303                         # not signed in
+    with httpx.Client(base_url=url) as c:                                   # untampered, the same flow works
+        assert flow(c, world["provider"]).status_code == 200 and c.get("/app/").status_code == 200
+
+
+def flow(c: httpx.Client, provider: Provider, tamper: dict | None = None) -> httpx.Response:
+    """The browser's part of a sign-in, by hand: the callback's response."""
+    r = c.post("/app/sign-in/oidc", data={"csrf_token": csrf_token(c.get("/app/sign-in").text)})
+    assert r.status_code == 302 and r.headers["location"].startswith(provider.issuer)
+    back = httpx.get(r.headers["location"]).headers["location"]                # the provider sends us back
+    return c.get("/app/sign-in/oidc/callback", params=dict(httpx.URL(back).params) | (tamper or {}))
+
+
+def test_org_and_role_claims_name_a_registered_organisation_and_one_of_its_roles(world):
+    """With the claim mapping, the provider says where someone works and as what; linkage checks
+    the organisation is registered and the role is one of its type's, and records the person."""
+    provider = world["provider"]
+    server = Server(world["home"], env={**ENV, **provider.env(LINKAGE_OIDC_ORG_CLAIM="org",
+                                                              LINKAGE_OIDC_ROLE_CLAIM="role")})
+    try:
+        for org, role, ok in (("140001", "ap_leader", True), ("140001", "dpo", False),
+                              ("999999", "admissions", False)):
+            provider.identity = {"email": "sam@oak-ap.example", "name": "Sam Shah", "org": org, "role": role}
+            with httpx.Client(base_url=server.url) as c:
+                r = flow(c, provider)
+                assert (r.status_code == 200) == ok and (c.get("/app/").status_code == 200) == ok
+                if ok:
+                    assert "Sam Shah, Oak AP Academy" in c.get("/app/").text
+    finally:
+        server.stop()
+    entries = [e for e in audit(world) if e.get("method") == "oidc" and e.get("person") == "sam@oak-ap.example"]
+    assert [e["action"] for e in entries][:1] == ["web.sign_in"] and entries[0]["role"] == "ap_leader"
