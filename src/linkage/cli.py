@@ -625,11 +625,11 @@ def orgs_add(name: Annotated[str, typer.Option(help="Display name, e.g. Oak AP A
 
 
 @orgs_app.command("list")
-def orgs_list(data_dir_: DataDir = None) -> None:
-    table = Table("org_id", "name", "type", "code", "status")
-    for o in _registers(data_dir_)[0].list():
-        table.add_row(o.org_id, o.name, o.org_type, o.code, "active" if o.active else "disabled")
-    console.print(table)
+def orgs_list(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
+    """Every registered organisation with its type, official code and status."""
+    rows = [[o.org_id, o.name, o.org_type, o.code, "active" if o.active else "disabled"]
+            for o in _registers(data_dir_)[0].list()]
+    emit(["org_id", "name", "type", "code", "status"], rows, fmt, title="organisations", console=console)
 
 
 def _set_org(ref: str, active: bool, home: Optional[Path]) -> None:
@@ -675,16 +675,16 @@ def clients_add(name: Annotated[str, typer.Option()],
 
 
 @clients_app.command("list")
-def clients_list(data_dir_: DataDir = None) -> None:
+def clients_list(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
+    """Every client with its organisation, role and whether it may sign in now."""
     import time
 
-    table = Table("client_id", "name", "organisation", "type", "role", "status")
     now = time.time()
-    for c in _registers(data_dir_)[1].list():
-        status = ("disabled" if c.disabled else "organisation disabled" if not c.org.active
-                  else "locked out" if c.locked_until > now else "active")
-        table.add_row(c.client_id, c.name, c.agency, c.agency_type, c.role, status)
-    console.print(table)
+    rows = [[c.client_id, c.name, c.agency, c.agency_type, c.role,
+             "disabled" if c.disabled else "organisation disabled" if not c.org.active
+             else "locked out" if c.locked_until > now else "active"] for c in _registers(data_dir_)[1].list()]
+    emit(["client_id", "name", "organisation", "type", "role", "status"], rows, fmt, title="clients",
+         console=console)
 
 
 @clients_app.command("rotate")
