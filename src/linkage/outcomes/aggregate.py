@@ -1,0 +1,101 @@
+"""Per-placement measures into published tables, every count through disclosure control.
+
+Nothing here carries a child: tables are counts by group, and the rates and percentages
+shown are only those whose counts are themselves published (a suppressed count's
+percentage or mean would give it back).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from linkage.outcomes.disclosure import CIN, Rule, protect
+from linkage.outcomes.measures import MEASURES, RATES
+
+__all__ = ["DIMENSIONS", "NEXT_PLACES", "PublishedTable", "outcome_tables"]
+
+DIMENSIONS = {"setting": "AP setting", "placement_type": "placement type", "cohort": "cohort (year of entry)",
+              "age_band": "age at entry", "sen_status": "SEN before entry",
+              "social_care": "social care before entry"}
+NEXT_PLACES = ("mainstream school", "another AP setting", "special or other school",
+               "post-16 education, employment or training", "not in education, employment or training",
+               "no school place known", "not yet known", "still placed")
+PROPORTIONS = [m for m in MEASURES if m not in RATES]
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    key: str
+    title: str
+    by: str
+    columns: list[str]
+    groups: list[str]
+    cells: list[list]             # counts (or "c") per group and column
+    row_totals: list
+    col_totals: list
+    total: object
+    derived_name: str = ""        # a percentage or mean per group, shown only from published counts
+    derived: list | None = None
+    rule: str = CIN.name
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _counts(df: pd.DataFrame, by: str, column: str, values: list) -> tuple[list[str], list[list[int]]]:
+    groups = sorted(str(g) for g in df[by].dropna().unique())
+    table = [[int(((df[by].astype(str) == g) & (df[column] == v)).sum()) for v in values] for g in groups]
+    return groups, table
+
+
+def _published(key: str, title: str, by: str, columns: list[str], groups: list[str], table: list[list[int]],
+               rule: Rule) -> PublishedTable:
+    if not groups:
+        return PublishedTable(key, title, by, columns, [], [], [], [0] * len(columns), 0, rule=rule.name)
+    p = protect(table, rule)
+    return PublishedTable(key, title, by, columns, groups, p.cells, p.row_totals, p.col_totals, p.total,
+                          rule=rule.name)
+
+
+def _proportion(df: pd.DataFrame, by: str, measure: str, rule: Rule) -> PublishedTable:
+    state = df[measure].map(lambda v: "yes" if v == 1 else ("no" if v == 0 else "not yet known"))
+    frame = df.assign(_state=state)
+    cols = ["yes", "no", "not yet known"]
+    groups, table = _counts(frame, by, "_state", cols)
+    t = _published(measure, MEASURES[measure], by, cols, groups, table, rule)
+    pct = []
+    for (yes, no, _), shown in zip(table, t.cells):
+        ok = shown[0] != "c" and shown[1] != "c" and yes + no > 0
+        pct.append(round(100 * yes / (yes + no), 1) if ok else ("c" if yes + no else None))
+    return PublishedTable(**{**t.as_dict(), "derived_name": "% yes of known", "derived": pct})
+
+
+def _attendance(df: pd.DataFrame, by: str, rule: Rule) -> PublishedTable:
+    groups = sorted(str(g) for g in df[by].dropna().unique())
+    table = [[int(df.loc[df[by].astype(str) == g, r].notna().sum()) for r in RATES] for g in groups]
+    t = _published("attendance", "children with an attendance rate, before / during / after", by,
+                   ["before", "during", "after"], groups, table, rule)
+    means = []
+    for g, shown in zip(groups, t.cells):
+        rows = df[df[by].astype(str) == g]
+        means.append([round(100 * float(rows[r].mean()), 1) if s not in ("c", 0) else ("c" if s == "c" else None)
+                      for r, s in zip(RATES, shown)])
+    return PublishedTable(**{**t.as_dict(), "derived_name": "mean attendance % (before, during, after)",
+                             "derived": means})
+
+
+def outcome_tables(df: pd.DataFrame, by: str, rule: Rule = CIN) -> list[PublishedTable]:
+    """Every published table for one breakdown: placements, attendance, each measure, where next."""
+    if by not in DIMENSIONS:
+        raise ValueError(f"cannot break down by {by!r}; choose one of {sorted(DIMENSIONS)}")
+    tables = []
+    types = ["short", "long", "new"]
+    groups, counts = _counts(df, by, "placement_type", types)
+    tables.append(_published("placements", "placements by type", by, types, groups, counts, rule))
+    tables.append(_attendance(df, by, rule))
+    tables += [_proportion(df, by, m, rule) for m in PROPORTIONS]
+    groups, counts = _counts(df, by, "next_place", list(NEXT_PLACES))
+    tables.append(_published("next_place", "where children went next", by, list(NEXT_PLACES), groups, counts, rule))
+    return tables
