@@ -33,6 +33,7 @@ FIELDS = ("young_persons_id", "upn", "activity_code", "start_date", "date_ascert
 _REQUIRED = ("young_persons_id", "upn", "activity_code", "start_date")
 _DATES = ("start_date", "date_ascertained", "due_to_lapse_date")
 _CODE = re.compile(r"^[1-8][0-9]{2}$")
+_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,39}$")
 DDL = f"""CREATE TABLE IF NOT EXISTS store.{NCCIS_TABLE} (
   young_persons_id VARCHAR NOT NULL, upn VARCHAR NOT NULL, activity_code VARCHAR NOT NULL,
   start_date DATE NOT NULL, date_ascertained DATE, due_to_lapse_date DATE, current_level VARCHAR,
@@ -91,6 +92,8 @@ def _row(raw: dict, mapping: NccisMapping, line: int, out: NccisLoad) -> dict | 
                     raise ValueError
             elif name == "activity_code" and not _CODE.match(value):
                 raise ValueError
+            elif name in ("young_persons_id", "current_level") and not _PLAIN.match(value):
+                raise ValueError     # ids and levels are short and plain: never a formula or markup
         except (DateError, ValueError):
             bad.append(column)
             value = None
@@ -122,9 +125,11 @@ def load_nccis(store: Store, path: Path, mapping: NccisMapping | None = None) ->
     if absent:
         raise ConnectorError(f"{Path(path).name} has no column(s) {', '.join(absent)} the NCCIS mapping names")
     out, rows = NccisLoad(), []
-    for line, raw in enumerate(extract.rows, start=2):
+    for line, raw in extract.rows:
+        if raw is None:             # a blank line
+            continue
         out.rows_read += 1
-        row = _row(raw, mapping, line, out)
+        row = None if "__shape__" in raw else _row(raw, mapping, line, out)
         if row is None:
             out.rejected += 1
         else:
