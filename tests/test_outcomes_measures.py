@@ -12,21 +12,21 @@ from linkage.outcomes.sources import store_sources
 
 # child -> the measures worked out by hand from outcomes_world (None: cannot be known yet).
 EXPECTED = {
-    "child-A": dict(urn="P1", placement_type="long", cohort="2024/25", dual_registered=False, age_band="11 to 13",
+    "child-A": dict(urn="140001", placement_type="long", cohort="2024/25", dual_registered=False, age_band="11 to 13",
                     sen_status="SEN support", social_care="known to social care", suspensions_before=1,
                     attendance_before=0.7, attendance_during=0.6, attendance_after=0.85, suspended_1term=1,
                     suspended_1year=1, excluded_1term=0, excluded_1year=0, reintegrated=1,
                     reintegration_sustained=1, ehc_started=1, missing_after=0, referral_1year=1,
                     post16_sustained=None, next_place="mainstream school"),
     # Dual registered, 53 days: short; kept on the mainstream roll throughout.
-    "child-B": dict(urn="P2", placement_type="short", cohort="2025/26", dual_registered=True, age_band="11 to 13",
+    "child-B": dict(urn="140002", placement_type="short", cohort="2025/26", dual_registered=True, age_band="11 to 13",
                     sen_status="no SEN", social_care="not known to social care", suspensions_before=0,
                     attendance_before=None, attendance_during=0.75, attendance_after=0.95, suspended_1term=0,
                     suspended_1year=None, excluded_1term=0, excluded_1year=None, reintegrated=1,
                     reintegration_sustained=1, ehc_started=0, missing_after=0, referral_1year=None,
                     post16_sustained=None, next_place="mainstream school"),
     # 16 on leaving: NEET then an apprenticeship, so not sustained over the two terms after.
-    "child-C": dict(urn="P1", placement_type="long", cohort="2024/25", age_band="14 to 15", attendance_during=0.4,
+    "child-C": dict(urn="140001", placement_type="long", cohort="2024/25", age_band="14 to 15", attendance_during=0.4,
                     attendance_after=None, reintegrated=0, reintegration_sustained=0, missing_after=None,
                     post16_sustained=0, next_place="not in education, employment or training"),
     "child-D": dict(placement_type="new", cohort="2026/27", attendance_during=None, reintegrated=None,

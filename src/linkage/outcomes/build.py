@@ -17,10 +17,11 @@ from linkage.outcomes.disclosure import CIN, Rule
 from linkage.outcomes.measures import Options, placement_measures_sql
 from linkage.outcomes.sources import store_sources
 
-__all__ = ["MEMORY_PLACEMENTS", "MEMORY_UNITS", "Outcomes", "materialise_outcomes", "outcomes_from", "read_frames"]
+__all__ = ["MEMORY_META", "MEMORY_PLACEMENTS", "MEMORY_UNITS", "Outcomes", "materialise_outcomes", "outcomes_from", "read_frames"]
 
 MEMORY_PLACEMENTS = "memory.outcome_placements"
 MEMORY_UNITS = "memory.outcome_units"
+MEMORY_META = "memory.outcome_meta"
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def materialise_outcomes(con, as_at: date | None = None, reintegration_weeks: in
     src = store_sources(con)
     con.execute(f"CREATE OR REPLACE TABLE {MEMORY_PLACEMENTS} AS {placement_measures_sql(src, opts)}")
     con.execute(f"CREATE OR REPLACE TABLE {MEMORY_UNITS} AS {units_sql(src, opts)}")
+    con.execute(f"CREATE OR REPLACE TABLE {MEMORY_META} AS SELECT ?::DATE AS as_at", [opts.as_at])
     return int(con.execute(f"SELECT count(*) FROM {MEMORY_PLACEMENTS}").fetchone()[0])
 
 
