@@ -21,7 +21,7 @@ def upn(n: int) -> str:
 def test_rows_are_checked_and_a_load_replaces_the_last(tmp_path):
     store = Store(tmp_path / "data")
     good = f"YP1,{upn(1)},210,2025-09-01,05/09/2025,2026-08-31,3\n"
-    bad = [f"YP2,NOTAUPN,210,2025-09-01,,,\n",            # invalid UPN: cannot be linked
+    bad = ["YP2,NOTAUPN,210,2025-09-01,,,\n",            # invalid UPN: cannot be linked
            f"YP3,{upn(3)},21,2025-09-01,,,\n",            # not an activity code
            f"=HYPERLINK(1),{upn(4)},210,2025-09-01,,,\n",  # a formula as the id
            f"YP5,{upn(5)},540,,,,\n"]                     # no start date

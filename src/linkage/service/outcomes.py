@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 from datetime import date
 
+import duckdb
+
 from linkage.errors import Forbidden, NotFound
 from linkage.outcomes.aggregate import DIMENSIONS
 from linkage.outcomes.build import MEMORY_META, MEMORY_PLACEMENTS, MEMORY_UNITS, outcomes_from
@@ -49,7 +51,7 @@ def _frames(ctx: Ctx):
     cur = ctx.services.cursor()
     try:
         as_at = cur.execute(f"SELECT as_at FROM {MEMORY_META}").fetchone()[0]
-    except Exception:            # a server started before outcomes existed in memory
+    except duckdb.Error:         # a server started before outcomes existed in memory
         raise NotFound("outcomes have not been measured on this server") from None
     return as_at, cur.execute(f"SELECT * FROM {MEMORY_PLACEMENTS}").df(), cur.execute(f"SELECT * FROM {MEMORY_UNITS}").df()
 

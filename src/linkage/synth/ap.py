@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from linkage.outcomes.terms import term_label, term_of
+from linkage.outcomes.terms import term_of
 from linkage.synth.population import Child, Population
 
 __all__ = ["NCCIS_HEADER", "Row", "ap_rows", "write_nccis"]
