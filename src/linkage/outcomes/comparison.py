@@ -116,6 +116,11 @@ class Comparison:
         return asdict(self)
 
 
+def _count(n: int, rule: Rule) -> int | str:
+    """A group's size as published: suppressed if small, else rounded as the rule rounds totals."""
+    return "c" if 0 < n <= rule.suppress_up_to else rule.round(int(n), total=True)
+
+
 def _pct(x: float) -> float:
     return round(100 * x, 1)
 
@@ -125,8 +130,8 @@ def _one(matched: pd.DataFrame, measure: str, rule: Rule) -> Comparison:
     c = matched[matched.placed == 0]
     yes_t, n_t = float(t[measure].sum()), len(t)
     small = rule.suppress_up_to
-    hidden = Comparison(measure, COMPARED[measure], "c" if 0 < n_t <= small else n_t,
-                        "c" if 0 < len(c) <= small else len(c), "c", "c", "c", "c", "c", "c")
+    shown_t, shown_c = _count(n_t, rule), _count(len(c), rule)
+    hidden = Comparison(measure, COMPARED[measure], shown_t, shown_c, "c", "c", "c", "c", "c", "c")
     # Shown only when each group has more than the rule's small count of both outcomes.
     if min(yes_t, n_t - yes_t, c[measure].sum(), len(c) - c[measure].sum()) <= small:
         return hidden
@@ -137,7 +142,7 @@ def _one(matched: pd.DataFrame, measure: str, rule: Rule) -> Comparison:
     var_c = float(((w ** 2) * (c[measure] - p_c) ** 2).sum() / w.sum() ** 2)
     se = math.sqrt(p_t * (1 - p_t) / n_t + var_c)
     diff = p_t - p_c
-    return Comparison(measure, COMPARED[measure], n_t, len(c), _pct(p_t), [_pct(v) for v in wilson(yes_t, n_t)],
+    return Comparison(measure, COMPARED[measure], shown_t, shown_c, _pct(p_t), [_pct(v) for v in wilson(yes_t, n_t)],
                       _pct(p_c), [_pct(v) for v in wilson(p_c * n_eff, n_eff)], _pct(diff),
                       [_pct(diff - Z * se), _pct(diff + Z * se)])
 
@@ -159,7 +164,5 @@ def compare(units: pd.DataFrame, rule: Rule = CIN) -> tuple[list[Comparison], di
     matched["weight"] = [1.0 if p == 1 else ratio[s] for s, p in zip(matched._s, matched.placed)]
     placed = int((units.placed == 1).sum())
     n_matched = int((matched.placed == 1).sum())
-    summary = {"placed": placed, "matched": n_matched}
-    if 0 < placed <= rule.suppress_up_to or 0 < n_matched <= rule.suppress_up_to:
-        summary = {"placed": "c", "matched": "c"}
+    summary = {"placed": _count(placed, rule), "matched": _count(n_matched, rule)}
     return [_one(matched, m, rule) for m in COMPARED], summary
