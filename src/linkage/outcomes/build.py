@@ -17,7 +17,8 @@ from linkage.outcomes.disclosure import CIN, Rule
 from linkage.outcomes.measures import Options, placement_measures_sql
 from linkage.outcomes.sources import store_sources
 
-__all__ = ["MEMORY_META", "MEMORY_PLACEMENTS", "MEMORY_UNITS", "Outcomes", "materialise_outcomes", "outcomes_from", "read_frames"]
+__all__ = ["MEMORY_META", "MEMORY_PLACEMENTS", "MEMORY_UNITS", "Outcomes", "materialise_outcomes", "outcomes_from",
+           "read_frames"]
 
 MEMORY_PLACEMENTS = "memory.outcome_placements"
 MEMORY_UNITS = "memory.outcome_units"

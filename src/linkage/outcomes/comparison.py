@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from linkage.outcomes.disclosure import CIN, Rule
-from linkage.outcomes.measures import Options, _ctes
+from linkage.outcomes.measures import Options, base_ctes
 from linkage.outcomes.sources import Sources
 from linkage.outcomes.terms import term_end_sql
 
@@ -49,7 +49,7 @@ def units_sql(src: Sources, opts: Options) -> str:
     start = _start("u.term")
     age = (f"date_diff('year', d.dob, {start}) - CASE WHEN strftime(d.dob, '%m%d') > strftime({start}, '%m%d') "
            "THEN 1 ELSE 0 END")
-    return f"""WITH {_ctes(src, opts)},
+    return f"""WITH {base_ctes(src, opts)},
 terms AS (SELECT DISTINCT entry_term AS term FROM placements),
 ever_ap AS (SELECT DISTINCT child_id FROM enrol WHERE is_ap),
 units AS (

@@ -15,7 +15,7 @@ from linkage.outcomes.placements import enrolments_sql, placements_sql
 from linkage.outcomes.sources import Sources
 from linkage.outcomes.terms import date_sql, term_end_sql, term_of_date_sql, term_of_label_sql
 
-__all__ = ["MEASURES", "Options", "placement_measures_sql"]
+__all__ = ["MEASURES", "Options", "base_ctes", "placement_measures_sql"]
 
 FAR = "DATE '9999-12-31'"
 TERM_DAYS, YEAR_DAYS, MISSING_DAYS = 91, 365, 28
@@ -85,7 +85,8 @@ def _eet_at(day: str) -> str:
       AND n.start_date <= {day} AND coalesce(n.due_to_lapse_date, {FAR}) >= {day})"""
 
 
-def _ctes(src: Sources, opts: Options) -> str:
+def base_ctes(src: Sources, opts: Options) -> str:
+    """The relations every outcome query reads: options, records, enrolments, placements, events, NCCIS."""
     attended = "a.sessions_possible - coalesce(a.sessions_authorised, 0) - coalesce(a.sessions_unauthorised, 0)"
     return f"""o AS (SELECT {date_sql(opts.as_at)} AS as_at, {int(opts.reintegration_weeks) * 7} AS reint_days),
 recs AS (SELECT child_id, record_key, extract_id, source, date_of_birth, upn FROM {src.records}),
@@ -172,7 +173,7 @@ def _columns() -> str:
 
 def placement_measures_sql(src: Sources, opts: Options) -> str:
     """One row per placement: its dimensions, risk factors before entry, and every measure."""
-    return f"""WITH {_ctes(src, opts)}
+    return f"""WITH {base_ctes(src, opts)}
 SELECT {_columns()}
 FROM placements p CROSS JOIN o LEFT JOIN dob d ON d.child_id = p.child_id
 ORDER BY p.entry_date, p.placement_id"""

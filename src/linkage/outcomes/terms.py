@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import date
 
-__all__ = ["SEASONS", "academic_year", "date_sql", "term_end", "term_end_sql", "term_label", "term_of", "term_of_date_sql",
+__all__ = ["SEASONS", "academic_year", "date_sql", "term_end", "term_end_sql", "term_label", "term_of",
+           "term_of_date_sql",
            "term_of_label_sql", "term_start"]
 
 SEASONS = ("Autumn", "Spring", "Summer")

@@ -53,7 +53,8 @@ def _frames(ctx: Ctx):
         as_at = cur.execute(f"SELECT as_at FROM {MEMORY_META}").fetchone()[0]
     except duckdb.Error:         # a server started before outcomes existed in memory
         raise NotFound("outcomes have not been measured on this server") from None
-    return as_at, cur.execute(f"SELECT * FROM {MEMORY_PLACEMENTS}").df(), cur.execute(f"SELECT * FROM {MEMORY_UNITS}").df()
+    placements = cur.execute(f"SELECT * FROM {MEMORY_PLACEMENTS}").df()
+    return as_at, placements, cur.execute(f"SELECT * FROM {MEMORY_UNITS}").df()
 
 
 def outcomes_report(*, ctx: Ctx, by: str = "setting", cohort: str | None = None) -> OutcomesReport:
