@@ -26,6 +26,7 @@ from linkage.safetext import write_private_csv  # noqa: E402
 
 __all__ = ["write_report"]
 
+_MISSING = "a missing bar: suppressed (c), or not yet known; the table below gives every published figure"
 EXCLUSION_KEYS = ("suspended_1term", "suspended_1year", "excluded_1term", "excluded_1year")
 
 
@@ -49,6 +50,7 @@ def _attendance_chart(o: Outcomes):
     ax.set_ylabel("mean attendance %")
     ax.set_ylim(0, 100)
     ax.set_title("Attendance before, during and after AP")
+    ax.set_xlabel(_MISSING, fontsize=7)
     _legend(ax, 8)
     fig.tight_layout()
     return fig, [t]
@@ -65,6 +67,7 @@ def _exclusion_chart(o: Outcomes):
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))], groups, rotation=15, fontsize=8)
     ax.set_ylabel("% of those known")
     ax.set_title("Suspensions and permanent exclusions after leaving AP")
+    ax.set_xlabel(_MISSING, fontsize=7)
     _legend(ax, 7)
     fig.tight_layout()
     return fig, tables
