@@ -49,3 +49,29 @@ def test_report_command_refuses_bad_options_in_one_line(tmp_path):
                                      *args])
         assert r.exit_code == 2, (args, r.output)
         assert "Traceback" not in r.output
+
+
+def test_tables_of_the_same_placements_agree_on_every_total():
+    """A group total hidden in one table is hidden in all: no table undoes another's suppression."""
+    import random
+
+    import pandas as pd
+
+    from linkage.outcomes.aggregate import NEXT_PLACES
+
+    rng = random.Random(3)
+    rows = []
+    for i in range(140):
+        setting = rng.choices(["pru", "academy", "free", "hospital"], [60, 40, 8, 3])[0]
+        rows.append({"setting": setting, "placement_type": rng.choice(["short", "long", "new"]),
+                     "next_place": rng.choice(NEXT_PLACES),
+                     **{m: rng.choice([0, 1, None]) for m in ("suspended_1term", "suspended_1year", "excluded_1term",
+                                                             "excluded_1year", "reintegrated",
+                                                             "reintegration_sustained", "ehc_started",
+                                                             "missing_after", "referral_1year", "post16_sustained")},
+                     "attendance_before": rng.random(), "attendance_during": rng.random(),
+                     "attendance_after": rng.random()})
+    tables = [t for t in outcome_tables(pd.DataFrame(rows), "setting") if t.key != "attendance"]
+    for k, group in enumerate(tables[0].groups):
+        assert len({str(t.row_totals[k]) for t in tables}) == 1, group
+    assert len({str(t.total) for t in tables}) == 1

@@ -51,20 +51,24 @@ def _counts(df: pd.DataFrame, by: str, column: str, values: list) -> tuple[list[
 
 
 def _published(key: str, title: str, by: str, columns: list[str], groups: list[str], table: list[list[int]],
-               rule: Rule) -> PublishedTable:
+               rule: Rule, hide: frozenset[str] = frozenset()) -> PublishedTable:
+    """``hide``: group totals (and "total", the grand total) suppressed in any table of the same placements."""
     if not groups:
         return PublishedTable(key, title, by, columns, [], [], [], [0] * len(columns), 0, rule=rule.name)
-    p = protect(table, rule)
+    force = {(i, len(columns)) for i, g in enumerate(groups) if g in hide}
+    if "total" in hide:
+        force.add((len(groups), len(columns)))
+    p = protect(table, rule, force)
     return PublishedTable(key, title, by, columns, groups, p.cells, p.row_totals, p.col_totals, p.total,
                           rule=rule.name)
 
 
-def _proportion(df: pd.DataFrame, by: str, measure: str, rule: Rule) -> PublishedTable:
+def _proportion(df: pd.DataFrame, by: str, measure: str, rule: Rule, hide: frozenset[str]) -> PublishedTable:
     state = df[measure].map(lambda v: "yes" if v == 1 else ("no" if v == 0 else "not yet known"))
     frame = df.assign(_state=state)
     cols = ["yes", "no", "not yet known"]
     groups, table = _counts(frame, by, "_state", cols)
-    t = _published(measure, MEASURES[measure], by, cols, groups, table, rule)
+    t = _published(measure, MEASURES[measure], by, cols, groups, table, rule, hide)
     pct = []
     for (yes, no, _), shown in zip(table, t.cells):
         ok = shown[0] != "c" and shown[1] != "c" and yes + no > 0
@@ -86,16 +90,35 @@ def _attendance(df: pd.DataFrame, by: str, rule: Rule) -> PublishedTable:
                              "derived": means})
 
 
+def _hidden_totals(t: PublishedTable) -> set[str]:
+    out = {g for g, v in zip(t.groups, t.row_totals) if v == "c"}
+    return out | ({"total"} if t.total == "c" else set())
+
+
 def outcome_tables(df: pd.DataFrame, by: str, rule: Rule = CIN) -> list[PublishedTable]:
-    """Every published table for one breakdown: placements, attendance, each measure, where next."""
+    """Every published table for one breakdown: placements, attendance, each measure, where next.
+
+    The placements table, each measure's table and the where-next table share their row totals
+    (placements per group) and grand total; a total any of them hides is hidden in all, so
+    one table's total cannot undo another's suppression."""
     if by not in DIMENSIONS:
         raise ValueError(f"cannot break down by {by!r}; choose one of {sorted(DIMENSIONS)}")
-    tables = []
     types = ["short", "long", "new"]
-    groups, counts = _counts(df, by, "placement_type", types)
-    tables.append(_published("placements", "placements by type", by, types, groups, counts, rule))
-    tables.append(_attendance(df, by, rule))
-    tables += [_proportion(df, by, m, rule) for m in PROPORTIONS]
-    groups, counts = _counts(df, by, "next_place", list(NEXT_PLACES))
-    tables.append(_published("next_place", "where children went next", by, list(NEXT_PLACES), groups, counts, rule))
-    return tables
+
+    def shared(hide: frozenset[str]) -> list[PublishedTable]:
+        groups, counts = _counts(df, by, "placement_type", types)
+        tables = [_published("placements", "placements by type", by, types, groups, counts, rule, hide)]
+        tables += [_proportion(df, by, m, rule, hide) for m in PROPORTIONS]
+        groups, counts = _counts(df, by, "next_place", list(NEXT_PLACES))
+        tables.append(_published("next_place", "where children went next", by, list(NEXT_PLACES), groups, counts,
+                                 rule, hide))
+        return tables
+
+    hide: frozenset[str] = frozenset()
+    while True:
+        tables = shared(hide)
+        wider = hide.union(*(_hidden_totals(t) for t in tables))
+        if wider == hide:
+            break
+        hide = frozenset(wider)
+    return [tables[0], _attendance(df, by, rule), *tables[1:]]

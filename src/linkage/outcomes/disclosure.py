@@ -139,11 +139,15 @@ def _partner(grid: np.ndarray, pinned: list[tuple[int, int]],
     return min(choices, key=lambda p: (-closes(p), p[0] == rows - 1 or p[1] == cols - 1, grid[p], p))
 
 
-def protect(cells: list[list[int]], rule: Rule = CIN) -> Protected:
-    """Suppress, then secondary-suppress until no suppressed cell is determined, then round."""
+def protect(cells: list[list[int]], rule: Rule = CIN, force: set[tuple[int, int]] = frozenset()) -> Protected:
+    """Suppress, then secondary-suppress until no suppressed cell is determined, then round.
+
+    ``force``: positions in the full grid to suppress as well (a total another table of the
+    same children had to hide), so tables cannot be played off against each other."""
     grid = _grid(cells)
     rows, cols = grid.shape
     suppressed = {(i, j) for i in range(rows) for j in range(cols) if 1 <= grid[i, j] <= rule.suppress_up_to}
+    suppressed |= {p for p in force if grid[p] > 0}
     while True:
         pinned = _determined(grid, suppressed)
         if not pinned:
