@@ -104,21 +104,29 @@ def outcome_tables(df: pd.DataFrame, by: str, rule: Rule = CIN) -> list[Publishe
     if by not in DIMENSIONS:
         raise ValueError(f"cannot break down by {by!r}; choose one of {sorted(DIMENSIONS)}")
     types = ["short", "long", "new"]
-
-    def shared(hide: frozenset[str]) -> list[PublishedTable]:
-        groups, counts = _counts(df, by, "placement_type", types)
-        tables = [_published("placements", "placements by type", by, types, groups, counts, rule, hide)]
-        tables += [_proportion(df, by, m, rule, hide) for m in PROPORTIONS]
-        groups, counts = _counts(df, by, "next_place", list(NEXT_PLACES))
-        tables.append(_published("next_place", "where children went next", by, list(NEXT_PLACES), groups, counts,
-                                 rule, hide))
-        return tables
-
+    builders = {"placements": lambda hide: _published("placements", "placements by type", by, types,
+                                                      *_counts(df, by, "placement_type", types), rule, hide)}
+    for m in PROPORTIONS:
+        builders[m] = lambda hide, m=m: _proportion(df, by, m, rule, hide)
+    builders["next_place"] = lambda hide: _published("next_place", "where children went next", by,
+                                                     list(NEXT_PLACES), *_counts(df, by, "next_place",
+                                                                                 list(NEXT_PLACES)), rule, hide)
+    done: dict[str, PublishedTable] = {}
     hide: frozenset[str] = frozenset()
     while True:
-        tables = shared(hide)
-        wider = hide.union(*(_hidden_totals(t) for t in tables))
+        for key, build in builders.items():
+            # A table already hiding every total to be hidden stays as it is.
+            if key not in done or not hide <= _hidden_totals(done[key]) | _absent(done[key]):
+                done[key] = build(hide)
+        wider = hide.union(*(_hidden_totals(t) for t in done.values()))
         if wider == hide:
             break
         hide = frozenset(wider)
+    tables = list(done.values())
     return [tables[0], _attendance(df, by, rule), *tables[1:]]
+
+
+def _absent(t: PublishedTable) -> set[str]:
+    """Totals a table cannot show other than as they are: zero ones (nothing to hide)."""
+    out = {g for g, v in zip(t.groups, t.row_totals) if v == 0}
+    return out | ({"total"} if t.total == 0 else set())
