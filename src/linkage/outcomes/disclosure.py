@@ -85,8 +85,10 @@ def _constraints(shape: tuple[int, int]) -> np.ndarray:
     return np.array(eqs)
 
 
-def bounds(grid: np.ndarray, suppressed: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[float, float]]:
-    """For each suppressed cell, its least and greatest value given everything else (inf: unbounded)."""
+def bounds(grid: np.ndarray, suppressed: set[tuple[int, int]],
+           only: set[tuple[int, int]] | None = None) -> dict[tuple[int, int], tuple[float, float]]:
+    """For each suppressed cell (or each of ``only``), its least and greatest value given everything else
+    (inf: unbounded)."""
     shape = grid.shape
     hidden = sorted(suppressed)
     if not hidden:
@@ -103,6 +105,8 @@ def bounds(grid: np.ndarray, suppressed: set[tuple[int, int]]) -> dict[tuple[int
     a_eq, b_eq = a_eq[keep], b_eq[keep]
     out = {}
     for p in hidden:
+        if only is not None and p not in only:
+            continue
         obj = np.zeros(len(hidden))
         obj[index[p]] = 1
         lo = linprog(obj, A_eq=a_eq if len(a_eq) else None, b_eq=b_eq if len(a_eq) else None,
@@ -115,8 +119,24 @@ def bounds(grid: np.ndarray, suppressed: set[tuple[int, int]]) -> dict[tuple[int
     return out
 
 
-def _determined(grid: np.ndarray, suppressed: set[tuple[int, int]]) -> list[tuple[int, int]]:
-    return [p for p, (lo, hi) in bounds(grid, suppressed).items() if hi - lo < 0.5]
+def _determined(grid: np.ndarray, suppressed: set[tuple[int, int]],
+                free: set[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Suppressed cells whose value follows from what is published.
+
+    A cell alone in its row or column is determined by that line (no LP needed). Hiding
+    more cells only widens what each could be, so a cell once shown free stays free
+    (``free``, grown here) and is not checked again."""
+    lonely = [p for p in suppressed
+              if sum(1 for q in suppressed if q[0] == p[0]) == 1 or sum(1 for q in suppressed if q[1] == p[1]) == 1]
+    if lonely:
+        return sorted(lonely)
+    pinned = []
+    for p, (lo, hi) in bounds(grid, suppressed, only=suppressed - free).items():
+        if hi - lo < 0.5:
+            pinned.append(p)
+        else:
+            free.add(p)
+    return sorted(pinned)
 
 
 def _partner(grid: np.ndarray, pinned: list[tuple[int, int]],
@@ -148,8 +168,9 @@ def protect(cells: list[list[int]], rule: Rule = CIN, force: set[tuple[int, int]
     rows, cols = grid.shape
     suppressed = {(i, j) for i in range(rows) for j in range(cols) if 1 <= grid[i, j] <= rule.suppress_up_to}
     suppressed |= {p for p in force if grid[p] > 0}
+    free: set[tuple[int, int]] = set()
     while True:
-        pinned = _determined(grid, suppressed)
+        pinned = _determined(grid, suppressed, free)
         if not pinned:
             break
         partner = _partner(grid, pinned, suppressed)
