@@ -110,12 +110,14 @@ def _failures(home: Optional[Path] = None) -> Iterator[None]:
 @app.command()
 def synth(children: Annotated[int, typer.Option(min=1)] = 3000, seed: int = 42,
           out: Annotated[Path, typer.Option()] = Path("synthetic"),
-          month: Annotated[int, typer.Option(min=1, help="Month of extracts: 2 is a month after 1.")] = 1) -> None:
+          month: Annotated[int, typer.Option(min=1, help="Month of extracts: 2 is a month after 1.")] = 1,
+          ap_trajectories: Annotated[bool, typer.Option(help="Add alternative provision histories and "
+                                                             "nccis.csv.")] = True) -> None:
     """Write synthetic education, social-care and health extracts plus truth.csv."""
     from linkage.synth import synthesise
 
     with console.status("generating synthetic children"):
-        manifest = synthesise(children, seed, out, month)
+        manifest = synthesise(children, seed, out, month, ap_trajectories)
     console.print(f"wrote {out}/ : {json.dumps(manifest['records'])}, extract date {manifest['extract_date']}")
 
 
@@ -325,7 +327,7 @@ def demo(children: int = 3000, seed: int = 42,
 
         shutil.rmtree(home)
     with console.status(f"synthesising {children} children"):
-        manifest = synthesise(children, seed, extracts)
+        manifest = synthesise(children, seed, extracts, ap_trajectories=True)
     when = date.fromisoformat(manifest["extract_date"])
     store = Store(home)
     for kind in KINDS:
@@ -340,6 +342,7 @@ def demo(children: int = 3000, seed: int = 42,
     predicted = dict(store.rows("SELECT record_key, child_id FROM store.identity"))
     scores = score_clusters(predicted, load_truth(extracts / "truth.csv"), load_twins(extracts / "twins.csv"))
     cme = cme_children(store, when)
+    outcomes = _demo_outcomes(store, extracts / "nccis.csv", when, work_dir / "outcomes")
     store.close()
     t = Table(title=f"linkage demo: {children} synthetic children, seed {seed}")
     t.add_column("measure")
@@ -352,8 +355,25 @@ def demo(children: int = 3000, seed: int = 42,
     t.add_row("twin pairs wrongly merged", f"{scores.twins_merged} of {scores.twin_pairs}")
     t.add_row("known to an agency, on no school roll (age 5-15)", str(len(cme)))
     t.add_row("pairs queued for clerical review", str(result.review_pairs))
+    t.add_row("AP placements (outcomes report, DfE CIN rule)", str(outcomes.placements))
     console.print(t)
+    console.print(f"AP outcomes report: {work_dir / 'outcomes' / 'outcomes.html'} (and .pdf, CSVs)")
     console.print(f"data directory: {home} (encrypted); model: {model_path}; extracts: {extracts}")
+
+
+def _demo_outcomes(store, nccis: Path, when: date, out: Path):
+    """The demo's AP outcomes report: NCCIS loaded, measured on the extract date, by setting."""
+    from linkage.outcomes.build import outcomes_from, read_frames
+    from linkage.outcomes.measures import Options
+    from linkage.outcomes.nccis import load_nccis
+    from linkage.outcomes.report import write_report
+
+    loaded = load_nccis(store, nccis)
+    console.print(f"loaded synthetic NCCIS activity: {loaded.accepted}")
+    placements, units = read_frames(store.connection, Options(when))
+    result = outcomes_from(placements, units, as_at=when, by="setting")
+    write_report(result, out)
+    return result
 
 
 orgs_app = typer.Typer(no_args_is_help=True, help="Register the organisations that may have API clients.")
@@ -411,6 +431,65 @@ def reference_status(fmt: FormatOption = Format.table, data_dir_: DataDir = None
     emit(header, [[row[h.replace(" ", "_")] for h in header] for row in loads], fmt)
     if not loads and fmt == Format.table:
         console.print("no reference data yet: run `linkage reference load establishments FILE`")
+
+
+outcomes_app = typer.Typer(no_args_is_help=True, help="AP outcomes: placements, measures, published reports.")
+app.add_typer(outcomes_app, name="outcomes")
+
+
+@outcomes_app.command("report")
+def outcomes_report(
+        out: Annotated[Path, typer.Option(help="Directory for outcomes.html, outcomes.pdf and CSVs.")],
+        by: Annotated[str, typer.Option(help="setting | placement_type | cohort | age_band | sen_status | "
+                                             "social_care")] = "setting",
+        cohort: Annotated[Optional[str], typer.Option(help="Academic year of entry, e.g. 2025/26.")] = None,
+        as_at: Annotated[Optional[str], typer.Option("--as-at", help="Date measured on (default today).")] = None,
+        rule: Annotated[str, typer.Option(help="dfe_cin (publication) | ons_10_5 (research export)")] = "dfe_cin",
+        reintegration_weeks: Annotated[int, typer.Option(min=1, max=52)] = 6,
+        data_dir_: DataDir = None) -> None:
+    """Outcomes of AP placements, aggregated and disclosure-controlled, as HTML, PDF and CSV."""
+    import re
+
+    from linkage.errors import ConfigError
+    from linkage.outcomes.build import outcomes_from, read_frames
+    from linkage.outcomes.disclosure import RULES
+    from linkage.outcomes.measures import Options
+    from linkage.outcomes.report import write_report
+
+    try:
+        if rule not in RULES:
+            raise ConfigError(f"unknown disclosure rule {rule!r}; choose {' or '.join(RULES)}")
+        if cohort is not None and not re.fullmatch(r"[0-9]{4}/[0-9]{2}", cohort):
+            raise ConfigError("a cohort is an academic year such as 2025/26")
+        try:
+            when = date.fromisoformat(as_at) if as_at else date.today()
+        except ValueError:
+            raise ConfigError("--as-at must be a date, YYYY-MM-DD") from None
+        opts = Options(when, reintegration_weeks)
+        with _reading(data_dir_) as store, console.status("measuring outcomes"):
+            placements, units = read_frames(store.connection, opts)
+        result = outcomes_from(placements, units, as_at=when, by=by, cohort=cohort, rule=RULES[rule])
+        paths = write_report(result, out)
+    except (LinkageError, ValueError) as exc:
+        _fail(exc)
+    console.print(f"placements: {result.placements} ({rule}); wrote " + ", ".join(str(p) for p in paths))
+
+
+@outcomes_app.command("load-nccis")
+def outcomes_load_nccis(file: Path,
+                        mapping: Annotated[Optional[Path], typer.Option(help="YAML column mapping")] = None,
+                        data_dir_: DataDir = None) -> None:
+    """Load post-16 activity from the authority's NCCIS (CCIS) export, replacing the last load."""
+    from linkage.outcomes.nccis import load_nccis, load_nccis_mapping
+
+    try:
+        with _reading(data_dir_) as store:
+            result = load_nccis(store, file, load_nccis_mapping(mapping))
+    except LinkageError as exc:
+        _fail(exc)
+    console.print(f"NCCIS activity: read {result.rows_read}, loaded {result.accepted}, left out {result.rejected}")
+    for p in result.problems[:20]:
+        console.print(Text(f"{p.field}: {p.reason}"))
 
 
 QSource = Annotated[Optional[str], typer.Option("--source", help="education | social_care | health")]

@@ -15,7 +15,8 @@ from linkage import __version__
 from linkage.api.docs import mount_docs
 from linkage.api.guard import RequestGuard, published_words
 from linkage.api.responses import ERRORS, problems
-from linkage.api.routes import audit, children, cme, consents, identity, lookup, oauth, quarantine, review
+from linkage.api.routes import (audit, children, cme, consents, identity, lookup, oauth, outcomes, quarantine,
+                                review)
 from linkage.config import Settings, get_settings
 from linkage.errors import Conflict, Forbidden, LinkageError, NotFound, TooManyRequests
 from linkage.service import Services
@@ -84,7 +85,7 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
         return {"status": "ok"}
 
     app.include_router(oauth.router)
-    for module in (lookup, children, cme, consents, audit, quarantine, identity, review):
+    for module in (lookup, children, cme, consents, audit, quarantine, identity, review, outcomes):
         app.include_router(module.router, responses=ERRORS)
     mount_docs(app)
     from linkage.web import mount_web      # the staff pages, at /app

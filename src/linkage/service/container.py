@@ -19,6 +19,7 @@ from linkage.audit import AuditLog
 from linkage.audit.breakglass import BreakGlassReviews
 from linkage.audit.signer import signer_from_settings
 from linkage.config import Settings
+from linkage.outcomes.build import materialise_outcomes
 from linkage.consent import ConsentRegister
 from linkage.link.lookup import LookupIndex
 from linkage.link.review import ReviewDecisions, ReviewView
@@ -87,6 +88,8 @@ class Services:
         # memory.ref_* for SQL); empty until `linkage reference load` has run.
         reference = reference_from_store(store.connection, to_memory=True)
         use_reference(reference)
+        # AP placements and their outcome measures as at today, for GET /v1/outcomes.
+        materialise_outcomes(store.connection)
         children = frozenset(r[0] for r in store.rows("SELECT child_id FROM memory.serve_child"))
         aliases = resolve_aliases(store)
         # Everything a request reads is in memory now: letting go of the file lets next

@@ -20,7 +20,7 @@ from linkage.validation import (
 )
 from linkage.validation.text import check_text
 
-Purpose = Literal["admission", "safeguarding", "cme", "care", "audit", "data_management"]
+Purpose = Literal["admission", "safeguarding", "cme", "care", "audit", "data_management", "outcomes"]
 AgencyType = Literal["ap_school", "school", "social_care", "health", "la_education", "dpo"]
 
 
@@ -364,3 +364,70 @@ class ReviewDecisionCreate(_In):
     @classmethod
     def _note(cls, v: str) -> str:
         return _text(v, 1000) if v else v
+
+
+# ---------------------------------------------------------------- AP outcomes
+
+Published = int | float | str | None        # a count or rate as published: "c" when suppressed
+
+
+class OutcomeTable(BaseModel):
+    """One published table: counts by group, through disclosure control; never a child."""
+
+    key: str
+    title: str
+    by: str
+    columns: list[str]
+    groups: list[str]
+    cells: list[list[Published]]
+    row_totals: list[Published]
+    col_totals: list[Published]
+    total: Published
+    derived_name: str = ""
+    derived: list[Published | list[Published]] | None = None
+    rule: str
+
+
+class OutcomeComparison(BaseModel):
+    measure: str
+    label: str
+    placed_n: Published
+    comparison_n: Published
+    placed_pct: Published
+    placed_ci: Published | list[Published]
+    comparison_pct: Published
+    comparison_ci: Published | list[Published]
+    difference_pct: Published
+    difference_ci: Published | list[Published]
+
+
+class OutcomesReport(BaseModel):
+    as_at: date
+    by: str
+    cohort: str | None
+    placements: Published
+    rule: str
+    rule_citation: str
+    tables: list[OutcomeTable]
+    comparisons: list[OutcomeComparison]
+    matching: dict[str, Published]
+    limits: str
+    lawful_basis: list[str]
+
+
+class OutcomeChild(BaseModel):
+    """One placement at the caller's own setting, for its leader; the child in the caller's pseudonym."""
+
+    child: str
+    entry_date: date
+    leaving_date: date | None = None
+    placement_type: str
+    dual_registered: bool | None = None
+    measures: dict[str, float | int | str | None]
+
+
+class OutcomeChildren(BaseModel):
+    as_at: date
+    urn: str
+    children: list[OutcomeChild]
+    lawful_basis: list[str]

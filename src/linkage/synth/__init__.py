@@ -10,6 +10,7 @@ from linkage.synth.population import Population, build_population
 __all__ = ["Population", "build_population", "synthesise", "write_extracts"]
 
 
-def synthesise(children: int, seed: int, out: Path, month: int = 1) -> dict:
-    """Write education.csv, social_care.csv, health.csv, truth.csv and manifest.json."""
-    return write_extracts(build_population(children, seed, month), seed, Path(out))
+def synthesise(children: int, seed: int, out: Path, month: int = 1, ap_trajectories: bool = False) -> dict:
+    """Write education.csv, social_care.csv, health.csv, truth.csv and manifest.json; with
+    ``ap_trajectories`` also alternative provision histories and nccis.csv (``linkage synth`` does)."""
+    return write_extracts(build_population(children, seed, month), seed, Path(out), ap_trajectories)

@@ -13,6 +13,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from linkage.link.names import nicknames_of
+from linkage.outcomes.terms import term_label
+from linkage.synth.ap import ap_rows, write_nccis
 from linkage.synth.population import Child, Population, base_date
 from linkage.validation.names import normalise_name
 
@@ -129,6 +131,27 @@ def _education(pop: Population, seed: int, today: date, w: csv.writer, truth: cs
     return n
 
 
+def _ap_education(rows, seed: int, w: csv.writer, truth: csv.writer) -> int:
+    """The AP trajectories' rows (synth.ap), in the census layout, one record per enrolment and term."""
+    rates = dict(nickname=0.02, typo=0.02, swap=0.005, dob_swap=0.01, dob_typo=0.003, old_surname=0.1, upper=0.25)
+    for k, r in enumerate(rows):
+        c = r.child
+        rid = f"AP{c.person:07d}-{k:05d}"
+        z = _Noise(seed, "education", rid, rates)
+        fore, sur = z.names(c)
+        possible = z.rng.randrange(100, 130)
+        absent = possible - int(possible * r.rate)
+        auth = int(absent * z.rng.uniform(0.2, 0.6))
+        cat, day = r.exclusion or ("", None)
+        w.writerow([rid, c.upn or "", "", sur, fore, c.middle or "", "", "", "", _fmt_uk(z.dob(c)), c.sex,
+                    c.postcode, c.address, r.urn, _fmt_uk(r.entry), _fmt_uk(r.leaving), r.status,
+                    term_label(r.term), possible, auth, absent - auth, cat,
+                    (z.rng.choice(["PD", "VA", "PP"]) if cat else ""), _fmt_uk(day),
+                    (z.rng.choice([1, 2, 4]) if cat == "SUSP" else ""), r.sen])
+        truth.writerow(["education", rid, c.person])
+    return len(rows)
+
+
 EDU_HEADER = ["AdNo", "UPN", "FormerUPN", "Surname", "Forename", "MiddleNames", "FormerSurname",
               "PreferredSurname", "PreferredForename", "DOB", "Sex", "Postcode", "AddressLine1",
               "SchoolURN", "EntryDate", "LeavingDate", "EnrolStatus", "AttendanceTerm",
@@ -206,7 +229,8 @@ def _health(pop: Population, seed: int, today: date, w: csv.writer, truth: csv.w
     return n
 
 
-def write_extracts(pop: Population, seed: int, out: Path) -> dict:
+def write_extracts(pop: Population, seed: int, out: Path, ap_trajectories: bool = False) -> dict:
+    """The three extracts; with ``ap_trajectories`` also AP histories and nccis.csv (synth.ap)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     today = base_date(pop.month)
@@ -221,6 +245,11 @@ def write_extracts(pop: Population, seed: int, out: Path) -> dict:
                 w = csv.writer(fh)
                 w.writerow(header)
                 counts[name] = fn(pop, seed, today, w, truth)
+                if name == "education" and ap_trajectories:
+                    trajectories = ap_rows(pop, seed, today)
+                    counts[name] += _ap_education(trajectories.rows, seed, w, truth)
+        if ap_trajectories:
+            counts["nccis"] = write_nccis(trajectories, out / "nccis.csv")
     twins = sorted((c.twin_of, c.person) for c in pop.children if c.twin_of)
     with open(out / "twins.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)

@@ -1,0 +1,119 @@
+"""AP outcomes: aggregates for commissioners, AP leaders and the LA; own pupils for an AP setting.
+
+Aggregates (``read_outcomes``) are computed from the placements the server measured at
+start-up (``outcomes.build.materialise_outcomes``) and published only through disclosure
+control; each access is audited as an aggregate access, naming no child. An AP leader's
+child-level view (``read_outcome_children``) holds only placements at the caller's own URN
+(its ``org_code``), each child in the caller's own pseudonym, and only the measures whose
+data category the policy allows.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import duckdb
+
+from linkage.errors import Forbidden, NotFound
+from linkage.outcomes.aggregate import DIMENSIONS
+from linkage.outcomes.build import MEMORY_META, MEMORY_PLACEMENTS, MEMORY_UNITS, outcomes_from
+from linkage.outcomes.comparison import LIMITS
+from linkage.outcomes.disclosure import CIN
+from linkage.service.context import Ctx
+from linkage.service.schemas import (
+    OutcomeChild,
+    OutcomeChildren,
+    OutcomeComparison,
+    OutcomesReport,
+    OutcomeTable,
+)
+
+__all__ = ["AGGREGATE_CATEGORIES", "outcome_children", "outcomes_report"]
+
+AGGREGATE_CATEGORIES = ["education.enrolment", "education.attendance", "education.exclusion", "education.sen",
+                        "social_care.involvement"]
+# Each child-level measure and the data category it discloses.
+CHILD_MEASURES = {
+    "attendance_before": "education.attendance", "attendance_during": "education.attendance",
+    "attendance_after": "education.attendance", "suspended_1term": "education.exclusion",
+    "suspended_1year": "education.exclusion", "excluded_1term": "education.exclusion",
+    "excluded_1year": "education.exclusion", "reintegrated": "education.enrolment",
+    "reintegration_sustained": "education.enrolment", "missing_after": "education.enrolment",
+    "next_place": "education.enrolment", "post16_sustained": "education.enrolment",
+    "ehc_started": "education.sen", "sen_status": "education.sen",
+    "social_care": "social_care.involvement", "referral_1year": "social_care.involvement",
+}
+_LOCK = threading.Lock()
+
+
+def _frames(ctx: Ctx):
+    cur = ctx.services.cursor()
+    try:
+        as_at = cur.execute(f"SELECT as_at FROM {MEMORY_META}").fetchone()[0]
+    except duckdb.Error:         # a server started before outcomes existed in memory
+        raise NotFound("outcomes have not been measured on this server") from None
+    placements = cur.execute(f"SELECT * FROM {MEMORY_PLACEMENTS}").df()
+    return as_at, placements, cur.execute(f"SELECT * FROM {MEMORY_UNITS}").df()
+
+
+def outcomes_report(*, ctx: Ctx, by: str = "setting", cohort: str | None = None) -> OutcomesReport:
+    if by not in DIMENSIONS:
+        raise NotFound(f"no breakdown {by!r}")
+    decision = ctx.authorise("read_outcomes", AGGREGATE_CATEGORIES, every=True,
+                             require=tuple(AGGREGATE_CATEGORIES), scope="aggregate")
+    cache = ctx.services.__dict__.setdefault("_outcomes", {})
+    with _LOCK:
+        result = cache.get((by, cohort))
+        if result is None:
+            as_at, placements, units = _frames(ctx)
+            result = cache[(by, cohort)] = outcomes_from(placements, units, as_at=as_at, by=by, cohort=cohort,
+                                                         rule=CIN)
+    bases = sorted(set(decision.allowed.values()))
+    ctx.record("read_outcomes", "allow", [], AGGREGATE_CATEGORIES, bases, decision.policy_version,
+               scope="aggregate", by=by, cohort=cohort, rule=result.rule.name)
+    return OutcomesReport(as_at=result.as_at, by=by, cohort=cohort, placements=result.placements,
+                          rule=result.rule.name, rule_citation=result.rule.citation,
+                          tables=[OutcomeTable(**t.as_dict()) for t in result.tables],
+                          comparisons=[OutcomeComparison(**c.as_dict()) for c in result.comparisons],
+                          matching=result.matching, limits=LIMITS, lawful_basis=bases)
+
+
+def _value(v):
+    if v is None:
+        return None
+    try:
+        if v != v:        # NaN / NA
+            return None
+    except TypeError:
+        return None
+    if hasattr(v, "item"):
+        v = v.item()
+    return round(v, 3) if isinstance(v, float) else v
+
+
+def outcome_children(*, ctx: Ctx, cohort: str | None = None) -> OutcomeChildren:
+    """The caller's own AP setting's placements, child by child, in the caller's pseudonyms."""
+    urn = ctx.caller.org_code
+    cats = sorted(set(CHILD_MEASURES.values()))
+    if ctx.caller.agency_type != "ap_school" or not urn:
+        ctx.record("read_outcome_children", "deny", [], [], [], scope="own pupils")
+        raise Forbidden("only an AP setting registered with its URN sees its own pupils' outcomes")
+    decision = ctx.authorise("read_outcome_children", cats, scope="own pupils")
+    as_at, placements, _ = _frames(ctx)
+    own = placements[placements.urn == urn]
+    if cohort:
+        own = own[own.cohort == cohort]
+    allowed = {m for m, c in CHILD_MEASURES.items() if c in decision.allowed}
+    out = []
+    for row in own.astype(object).to_dict("records"):
+        out.append(OutcomeChild(child=ctx.pseudonym(row["child_id"]), entry_date=_value(row["entry_date"]),
+                                leaving_date=_value(row["leaving_date"]), placement_type=row["placement_type"],
+                                dual_registered=_value(row["dual_registered"]),
+                                measures={m: _value(row[m]) for m in CHILD_MEASURES if m in allowed}))
+    shown = sorted({CHILD_MEASURES[m] for m in allowed})
+    bases = sorted({decision.allowed[c] for c in shown})
+    ctx.record("read_outcome_children", "allow", list(own.child_id), shown, bases, decision.policy_version,
+               scope="own pupils", urn=urn)
+    return OutcomeChildren(as_at=as_at if isinstance(as_at, date) else date.fromisoformat(str(as_at)), urn=urn,
+                           children=out, lawful_basis=bases)

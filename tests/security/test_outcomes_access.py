@@ -1,0 +1,98 @@
+"""Who sees AP outcomes, through a real server: aggregates only, own pupils only, every access audited."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+
+import outcomes_world
+from apiserver import Server
+from registry import register
+
+pytestmark = pytest.mark.e2e
+
+WHO = {
+    "commissioner": ("Northshire Education", "la_education", "commissioner", None),
+    "cme": ("Northshire Education", "la_education", "cme_officer", None),
+    "leader": ("Oak PRU", "ap_school", "ap_leader", "140001"),
+    "other_leader": ("Elm AP Academy", "ap_school", "ap_leader", "140002"),
+    "admissions": ("Oak PRU", "ap_school", "admissions", "140001"),
+    "school": ("Ash School", "school", "admissions", "100001"),
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    home = tmp_path_factory.mktemp("outcomes-api") / "data"
+    outcomes_world.build(home).close()
+    creds = {k: register(home, f"{k} client", kind, role, org=org, code=code)
+             for k, (org, kind, role, code) in WHO.items()}
+    server = Server(home)
+    yield {"home": home, "server": server, "creds": creds}
+    server.stop()
+
+
+def call(world, who: str, path: str, purpose: str = "outcomes", **params) -> httpx.Response:
+    client, secret = world["creds"][who]
+    tok = httpx.post(world["server"].url + "/oauth/token", data={"grant_type": "client_credentials"},
+                     auth=(client.client_id, secret)).json()["access_token"]
+    return httpx.get(world["server"].url + path, params=params, timeout=60,
+                     headers={"Authorization": f"Bearer {tok}", "X-Purpose": purpose})
+
+
+def audit(world) -> list[dict]:
+    return [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+
+
+def test_commissioner_sees_protected_aggregates_without_children(world):
+    r = call(world, "commissioner", "/v1/outcomes", by="setting")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["rule"] == "dfe_cin" and body["limits"]
+    # Four placements in all: every small count is "c", and no child id or pseudonym appears anywhere.
+    for t in body["tables"]:
+        for v in [x for row in t["cells"] for x in row] + t["row_totals"] + t["col_totals"] + [t["total"]]:
+            assert v == "c" or v == 0 or (isinstance(v, int) and v > 5), (t["key"], v)
+    assert "child-" not in r.text
+    entry = [e for e in audit(world) if e.get("action") == "read_outcomes"][-1]
+    assert entry["decision"] == "allow" and entry["scope"] == "aggregate" and entry["children"] == []
+
+
+def test_aggregates_need_the_outcomes_purpose_and_a_permitted_role(world):
+    assert call(world, "commissioner", "/v1/outcomes", purpose="cme").status_code == 403
+    for who in ("cme", "admissions", "school"):
+        assert call(world, who, "/v1/outcomes").status_code == 403, who
+    assert [e for e in audit(world) if e.get("action") == "read_outcomes" and e["decision"] == "deny"]
+
+
+def test_ap_leader_sees_only_its_own_pupils_in_its_own_pseudonyms(world):
+    r = call(world, "leader", "/v1/outcomes/children")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["urn"] == "140001"
+    kids = body["children"]
+    assert len(kids) == 3            # A, C and D were placed at 140001; B at 140002 is not shown
+    assert all(not k["child"].startswith("child-") for k in kids)
+    assert "child-" not in r.text
+    other = call(world, "other_leader", "/v1/outcomes/children").json()["children"]
+    assert len(other) == 1
+    # Pseudonyms differ between organisations: nothing to join on.
+    assert not {k["child"] for k in kids} & {k["child"] for k in other}
+    entry = [e for e in audit(world) if e.get("action") == "read_outcome_children"][-1]
+    assert entry["scope"] == "own pupils" and len(entry["children"]) == 1
+
+
+def test_no_one_else_gets_child_level_outcomes(world):
+    for who in ("commissioner", "admissions", "school", "cme"):
+        assert call(world, who, "/v1/outcomes/children").status_code == 403, who
+
+
+def test_bad_breakdowns_and_cohorts_are_refused(world):
+    assert call(world, "commissioner", "/v1/outcomes", by="child_id").status_code == 422
+    assert call(world, "commissioner", "/v1/outcomes", cohort="2025/26' OR 1=1").status_code == 422
+    r = call(world, "commissioner", "/v1/outcomes", cohort="2024/25", by="cohort")
+    assert r.status_code == 200 and r.json()["cohort"] == "2024/25"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", r.json()["as_at"])
