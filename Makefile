@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench clean postgres-binaries
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/linkage demo --children 3000 --seed 42 --work-dir .demo
 
-test: $(STAMP)
+# The PostgreSQL tests start their own throwaway server: they need its binaries.
+postgres-binaries:
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null || \
+	    DEBIAN_FRONTEND=noninteractive sudo -n apt-get install -y -q postgresql; }
+
+test: $(STAMP) postgres-binaries
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

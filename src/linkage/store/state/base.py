@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-__all__ = ["POSTGRES", "SQLITE", "Dialect", "Result", "Row", "ServiceState", "is_postgres_url"]
+__all__ = ["POSTGRES", "SQLITE", "Dialect", "Result", "Row", "ServiceState", "configured_url", "is_postgres_url"]
 
 
 class Row(tuple):
@@ -120,6 +120,12 @@ def is_postgres_url(url: str | None) -> bool:
     return bool(url) and url.split(":", 1)[0] in {"postgresql", "postgres"}
 
 
+def configured_url() -> str | None:
+    from linkage.config import get_settings
+
+    return get_settings().state_url
+
+
 class ServiceState(ABC):
     """The service's state database. ``ServiceState(home)`` opens the one the settings name:
     ``LINKAGE_STATE_URL`` (a ``postgresql://`` URL), else ``service.sqlite`` in ``home``."""
@@ -128,11 +134,7 @@ class ServiceState(ABC):
 
     def __new__(cls, home: Path | None = None, url: str | None = None, **kwargs):
         if cls is ServiceState:
-            if url is None:
-                from linkage.config import get_settings
-
-                url = get_settings().state_url
-            if is_postgres_url(url):
+            if is_postgres_url(url or configured_url()):
                 from linkage.store.state.postgres import PostgresState as backend
             else:
                 from linkage.store.state.sqlite import SQLiteState as backend

@@ -16,7 +16,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from linkage.errors import LinkageError
-from linkage.store.state.base import POSTGRES, Result, Row, ServiceState
+from linkage.store.state.base import POSTGRES, Result, Row, ServiceState, configured_url
 
 __all__ = ["PostgresState", "connect_pool"]
 
@@ -43,8 +43,8 @@ def connect_pool(url: str, max_size: int = 8) -> ConnectionPool:
 class PostgresState(ServiceState):
     dialect = POSTGRES
 
-    def __init__(self, home: Path | None, url: str, pool: ConnectionPool | None = None) -> None:
-        self.url = url
+    def __init__(self, home: Path | None = None, url: str | None = None, pool: ConnectionPool | None = None) -> None:
+        self.url = url = url or configured_url()
         self.pool = pool or connect_pool(url)
         self._local = threading.local()
         from linkage.store.state.schema import prepare

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from linkage.files import private_file
-from linkage.store.state.base import SQLITE, ServiceState
+from linkage.store.state.base import SQLITE, ServiceState, configured_url
 
 __all__ = ["SQLiteState"]
 
@@ -22,6 +22,7 @@ class SQLiteState(ServiceState):
     dialect = SQLITE
 
     def __init__(self, home: Path, url: str | None = None) -> None:
+        url = url or configured_url()
         if url and url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
         else:
