@@ -559,7 +559,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
     if workers > 1:
         from linkage.access.pseudonyms import Pseudonyms
         from linkage.access.tokens import TokenService
-        from linkage.audit import AuditLog
+        from linkage.audit import open_audit_log
         from linkage.audit.signer import signer_from_settings
         from linkage.store import Store
         from linkage.store.state import ServiceState
@@ -569,7 +569,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         Store(home, key=settings.db_key.get_secret_value() if settings.db_key else None).close()
         TokenService(home, settings)
         Pseudonyms(home, ServiceState(home))
-        AuditLog(home, signer=signer_from_settings(home, settings))._fh.close()
+        open_audit_log(home, signer=signer_from_settings(home, settings)).close()
         os.environ["LINKAGE_HOME"] = str(home)
         uvicorn.run("linkage.api.app:factory", factory=True, workers=workers, **quiet)
         return
@@ -717,12 +717,12 @@ def clients_enable(client_id: str, data_dir_: DataDir = None) -> None:
 
 
 def _audit_log(home: Optional[Path]):
-    from linkage.audit import AuditLog
+    from linkage.audit import open_audit_log
     from linkage.audit.signer import signer_from_settings
 
     home = data_dir(home)
     s = get_settings()
-    return AuditLog(home, s.audit_checkpoint_every, signer_from_settings(home, s))
+    return open_audit_log(home, s.audit_checkpoint_every, signer_from_settings(home, s))
 
 
 @audit_app.command("verify")
@@ -870,9 +870,9 @@ def _emit(rows: list[dict], fmt: Format, title: str = "") -> None:
 
 
 def _audit_decision(home: Path, reviewer: str, action: str, detail: dict) -> None:
-    from linkage.audit import AuditLog
+    from linkage.audit import open_audit_log
 
-    log = AuditLog(home)
+    log = open_audit_log(home)
     try:
         log.append({"action": action, "decision": "recorded", "person": reviewer, "channel": "cli",
                     "client_id": None, "purpose": "data_management", **detail})

@@ -43,13 +43,15 @@ def connect_pool(url: str, max_size: int = 8) -> ConnectionPool:
 class PostgresState(ServiceState):
     dialect = POSTGRES
 
-    def __init__(self, home: Path | None = None, url: str | None = None, pool: ConnectionPool | None = None) -> None:
+    def __init__(self, home: Path | None = None, url: str | None = None, pool: ConnectionPool | None = None,
+                 schema: bool = True) -> None:
         self.url = url = url or configured_url()
         self.pool = pool or connect_pool(url)
         self._local = threading.local()
-        from linkage.store.state.schema import prepare
+        if schema:
+            from linkage.store.state.schema import prepare
 
-        prepare(self)
+            prepare(self)
 
     def _run(self, con: psycopg.Connection, sql: str, params: Sequence) -> Result:
         if params:
