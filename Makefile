@@ -21,9 +21,9 @@ demo: $(STAMP)
 
 # The PostgreSQL tests start their own throwaway server: they need its binaries.
 postgres-binaries:
-	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
-	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null || \
-	    DEBIAN_FRONTEND=noninteractive sudo -n apt-get install -y -q postgresql; }
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y -q postgresql || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q postgresql; }; }
 
 test: $(STAMP) postgres-binaries
 	$(BIN)/python -m pytest -q
