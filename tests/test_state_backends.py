@@ -179,3 +179,51 @@ def test_two_servers_see_each_others_writes(backend):
     assert not errors and one.scalar("SELECT count(*) FROM relationships") == 40
     one.close()
     two.close()
+
+
+def test_one_servers_state_and_audit_log_move_to_postgresql(tmp_path, postgres_url, monkeypatch):
+    from typer.testing import CliRunner
+
+    from linkage.audit import AuditLog, open_audit_log
+    from linkage.audit.witness import LocalSource, Witness
+    from linkage.cli import app
+    from linkage.config import get_settings
+    from registry import register
+
+    home = tmp_path / "home"
+    client, secret = register(home, "Desk", "school", "admissions", org="Hill School")
+    old = ServiceState(home)
+    first = ReviewDecisions(old, Sealer(home)).add([("a", "b", None, None, 0.7, 1.0)], decision="match",
+                                                   reviewer="Ann", note="checked", channel="cli")
+    form = Pseudonyms(home, old).form(client.org.org_id, "C-1")
+    Relationships(old, 30).grant(client.org.org_id, ["C-1"], "lookup")
+    log = AuditLog(home, checkpoint_every=3)
+    _ = [log.append({"request_id": f"r{i}", "action": "view", "decision": "allow"}) for i in range(7)]
+    log.close()
+    witness = Witness(tmp_path / "witness")
+    witness.observe(LocalSource(AuditLog(home)))
+
+    result = CliRunner().invoke(app, ["state", "migrate", "--to", postgres_url, "--data-dir", str(home)])
+    assert result.exit_code == 0 and "7 audit entries" in result.output, result.output
+    again = CliRunner().invoke(app, ["state", "migrate", "--to", postgres_url, "--data-dir", str(home)])
+    assert again.exit_code == 2 and "empty database" in again.output
+
+    monkeypatch.setenv("LINKAGE_STATE_URL", postgres_url)
+    get_settings.cache_clear()
+    new = ServiceState(home)
+    assert isinstance(new, PostgresState)
+    assert ClientRegistry(new).authenticate(client.client_id, secret).outcome == "ok"
+    assert Pseudonyms(home, new).resolve(client.org.org_id, form) == "C-1"
+    assert Relationships(new, 30).current(client.org.org_id, "C-1") == "lookup"
+    decisions = ReviewDecisions(new, Sealer(home))
+    assert [(d.decision_id, d.note) for d in decisions.all()] == [(first[0].decision_id, "checked")]
+    nxt = decisions.add([("c", "d", None, None, None, None)], decision="not_match", reviewer="Ann", channel="cli")
+    assert nxt[0].decision_id > first[0].decision_id
+    moved = open_audit_log(home, checkpoint_every=3)
+    moved.append({"request_id": "after", "action": "view", "decision": "allow"})
+    moved.checkpoint()
+    assert moved.verify() == [] and moved.head() == 8
+    outcome = witness.observe(LocalSource(moved))         # the witness goes on: the same chain, no fork
+    assert [c["seq"] for c in outcome.accepted] == [8]
+    moved.close()
+    new.close()

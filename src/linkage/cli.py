@@ -363,6 +363,8 @@ app.add_typer(orgs_app, name="orgs")
 quarantine_app = typer.Typer(no_args_is_help=True, help="Rows ingest could not accept: list, show, export.")
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
+state_app = typer.Typer(no_args_is_help=True, help="The service state's database.")
+app.add_typer(state_app, name="state")
 app.add_typer(quarantine_app, name="quarantine")
 
 reference_app = typer.Typer(no_args_is_help=True, help="Reference data: school and GP practice registers.")
@@ -723,6 +725,37 @@ def _audit_log(home: Optional[Path]):
     home = data_dir(home)
     s = get_settings()
     return open_audit_log(home, s.audit_checkpoint_every, signer_from_settings(home, s))
+
+
+@state_app.command("migrate")
+def state_migrate(to: Annotated[str, typer.Option(help="The empty PostgreSQL database, postgresql://...")],
+                  data_dir_: DataDir = None) -> None:
+    """Copy this data directory's service state and audit log into an empty PostgreSQL, once,
+    with the servers stopped; then set LINKAGE_STATE_URL to it."""
+    from linkage.access.relationships import Relationships
+    from linkage.audit import AuditLog
+    from linkage.audit.pg import PostgresAuditLog
+    from linkage.audit.signer import signer_from_settings
+    from linkage.store.state import ServiceState, is_postgres_url
+    from linkage.store.state.migrate import copy_state
+    from linkage.store.state.sqlite import SQLiteState
+
+    home, s = data_dir(data_dir_), get_settings()
+    if not is_postgres_url(to):
+        _fail(LinkageError("--to must be a postgresql:// URL"))
+    try:
+        source, target = SQLiteState(home, "sqlite:///" + str(home / "service.sqlite")), ServiceState(home, to)
+        Relationships(source, s.relationship_days), Relationships(target, s.relationship_days)
+        counts = copy_state(source, target)
+        signer = signer_from_settings(home, s)
+        old = AuditLog(home, s.audit_checkpoint_every, signer)
+        new = PostgresAuditLog(home, s.audit_checkpoint_every, signer, url=to)
+        entries = new.import_file(old)
+        new.close()
+    except LinkageError as exc:
+        _fail(exc)
+    console.print(", ".join(f"{n} {t}" for t, n in counts.items()) + f"; {entries} audit entries. "
+                  "Set LINKAGE_STATE_URL to the database and start the servers.")
 
 
 @audit_app.command("verify")

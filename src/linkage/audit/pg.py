@@ -19,6 +19,7 @@ from typing import Iterator
 from linkage.audit.index import _clean, _epoch, _row
 from linkage.audit.log import GENESIS, ChainedLog, _load, _well_formed, checkpoint_valid
 from linkage.audit.signer import Signer
+from linkage.errors import LinkageError
 from linkage.store.audit_index import _FILTERS
 from linkage.store.state.postgres import PostgresState
 
@@ -159,3 +160,24 @@ class PostgresAuditLog(ChainedLog):
         if self._index is None:
             self._index = _TableIndex(self.state)
         return self._index
+
+    def import_file(self, source: ChainedLog) -> int:
+        """Take over a file log's lines and checkpoints as they are, so its chain, checkpoints and
+        witness go on here. Only into an empty log, and only a log that verifies."""
+        problems = source.verify()
+        if problems:
+            raise LinkageError(f"the audit log does not verify ({problems[0]}): not moving it")
+        if source.public_key_pem() != self.public_key_pem():
+            raise LinkageError("the audit log was signed with another key than this service's")
+        with self._locked():
+            if self._seq:
+                raise LinkageError("the PostgreSQL audit log is not empty: migrate into an empty database")
+            n = 0
+            for raw in source._lines():
+                rec = _load(raw)
+                self._write(rec["seq"], raw, rec)
+                n += 1
+            for raw in source._checkpoint_lines():
+                self._write_checkpoint(raw)
+        self._sealed = (self.last_checkpoint() or {}).get("seq", 0)
+        return n

@@ -107,9 +107,24 @@ class Dialect:
         return ("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
                 "AND table_name = ?", (table,))
 
+    def copy_insert(self, table: str, cols: Sequence[str]) -> str:
+        """An INSERT that keeps the rows' own numbers, even in an identity column."""
+        override = " OVERRIDING SYSTEM VALUE" if self.name == "postgresql" else ""
+        return f"INSERT INTO {table} ({', '.join(cols)}){override} VALUES ({', '.join('?' * len(cols))})"
+
+    def after_copy(self, table: str, cols: Sequence[str]) -> list[tuple[str, tuple]]:
+        """Statements that move an identity column's counter past copied numbers."""
+        if self.name != "postgresql":
+            return []       # SQLite's AUTOINCREMENT follows the largest key by itself
+        return [("SELECT setval(pg_get_serial_sequence(?, ?), max_id) FROM "
+                 f"(SELECT max({c}) AS max_id FROM {table}) m WHERE max_id IS NOT NULL", (table, c))
+                for c in cols if (table, c) in _IDENTITY]
+
     def rename_table(self, old: str, new: str) -> str:
         return f"ALTER TABLE {old} RENAME TO {new}"
 
+
+_IDENTITY = {("review_decisions", "decision_id")}
 
 SQLITE = Dialect("sqlite", "?", "REAL", "INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT")
 POSTGRES = Dialect("postgresql", "%s", "DOUBLE PRECISION", "BIGINT",
