@@ -68,3 +68,19 @@ def idp():
     provider = IdP()
     yield provider
     provider.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL for the session (tests/pg.py)."""
+    from pg import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the session's PostgreSQL."""
+    return postgres_server.fresh()

@@ -383,6 +383,8 @@ app.add_typer(orgs_app, name="orgs")
 quarantine_app = typer.Typer(no_args_is_help=True, help="Rows ingest could not accept: list, show, export.")
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
+state_app = typer.Typer(no_args_is_help=True, help="The service state's database.")
+app.add_typer(state_app, name="state")
 app.add_typer(quarantine_app, name="quarantine")
 
 reference_app = typer.Typer(no_args_is_help=True, help="Reference data: school and GP practice registers.")
@@ -638,7 +640,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
     if workers > 1:
         from linkage.access.pseudonyms import Pseudonyms
         from linkage.access.tokens import TokenService
-        from linkage.audit import AuditLog
+        from linkage.audit import open_audit_log
         from linkage.audit.signer import signer_from_settings
         from linkage.store import Store
         from linkage.store.state import ServiceState
@@ -648,7 +650,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         Store(home, key=settings.db_key.get_secret_value() if settings.db_key else None).close()
         TokenService(home, settings)
         Pseudonyms(home, ServiceState(home))
-        AuditLog(home, signer=signer_from_settings(home, settings))._fh.close()
+        open_audit_log(home, signer=signer_from_settings(home, settings)).close()
         os.environ["LINKAGE_HOME"] = str(home)
         uvicorn.run("linkage.api.app:factory", factory=True, workers=workers, **quiet)
         return
@@ -796,12 +798,43 @@ def clients_enable(client_id: str, data_dir_: DataDir = None) -> None:
 
 
 def _audit_log(home: Optional[Path]):
-    from linkage.audit import AuditLog
+    from linkage.audit import open_audit_log
     from linkage.audit.signer import signer_from_settings
 
     home = data_dir(home)
     s = get_settings()
-    return AuditLog(home, s.audit_checkpoint_every, signer_from_settings(home, s))
+    return open_audit_log(home, s.audit_checkpoint_every, signer_from_settings(home, s))
+
+
+@state_app.command("migrate")
+def state_migrate(to: Annotated[str, typer.Option(help="The empty PostgreSQL database, postgresql://...")],
+                  data_dir_: DataDir = None) -> None:
+    """Copy this data directory's service state and audit log into an empty PostgreSQL, once,
+    with the servers stopped; then set LINKAGE_STATE_URL to it."""
+    from linkage.access.relationships import Relationships
+    from linkage.audit import AuditLog
+    from linkage.audit.pg import PostgresAuditLog
+    from linkage.audit.signer import signer_from_settings
+    from linkage.store.state import ServiceState, is_postgres_url
+    from linkage.store.state.migrate import copy_state
+    from linkage.store.state.sqlite import SQLiteState
+
+    home, s = data_dir(data_dir_), get_settings()
+    if not is_postgres_url(to):
+        _fail(LinkageError("--to must be a postgresql:// URL"))
+    try:
+        source, target = SQLiteState(home, "sqlite:///" + str(home / "service.sqlite")), ServiceState(home, to)
+        Relationships(source, s.relationship_days), Relationships(target, s.relationship_days)
+        counts = copy_state(source, target)
+        signer = signer_from_settings(home, s)
+        old = AuditLog(home, s.audit_checkpoint_every, signer)
+        new = PostgresAuditLog(home, s.audit_checkpoint_every, signer, url=to)
+        entries = new.import_file(old)
+        new.close()
+    except LinkageError as exc:
+        _fail(exc)
+    console.print(", ".join(f"{n} {t}" for t, n in counts.items()) + f"; {entries} audit entries. "
+                  "Set LINKAGE_STATE_URL to the database and start the servers.")
 
 
 @audit_app.command("verify")
@@ -949,9 +982,9 @@ def _emit(rows: list[dict], fmt: Format, title: str = "") -> None:
 
 
 def _audit_decision(home: Path, reviewer: str, action: str, detail: dict) -> None:
-    from linkage.audit import AuditLog
+    from linkage.audit import open_audit_log
 
-    log = AuditLog(home)
+    log = open_audit_log(home)
     try:
         log.append({"action": action, "decision": "recorded", "person": reviewer, "channel": "cli",
                     "client_id": None, "purpose": "data_management", **detail})

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     ingest_max_quarantined: float = Field(default=0.5, gt=0.0, le=1.0)
     ingest_min_relative_size: float = Field(default=0.5, ge=0.0, le=1.0)
 
+    # Service state shared by several servers: a ``postgresql://user@host:5432/db`` URL
+    # (password from ~/.pgpass or PGPASSWORD). Unset: ``service.sqlite`` in the data directory.
+    state_url: str | None = None
+    # Where the audit log lives: ``file`` (``audit/log.jsonl``) or a ``postgresql://`` URL.
+    # Unset: the state URL when that is PostgreSQL, else the file.
+    audit_url: str | None = None
+
     # --- API -------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -156,6 +163,21 @@ class Settings(BaseSettings):
             if bool(self.oidc_org_claim) != bool(self.oidc_role_claim):
                 raise ValueError("set both LINKAGE_OIDC_ORG_CLAIM and LINKAGE_OIDC_ROLE_CLAIM, or neither")
         return self
+
+    @field_validator("state_url", "audit_url", mode="before")
+    @classmethod
+    def _known_database(cls, v: object) -> object:
+        if isinstance(v, str) and not v.strip():
+            return None
+        if isinstance(v, str) and v != "file" and v.split(":", 1)[0] not in {"postgresql", "postgres", "sqlite"}:
+            raise ValueError("must be a postgresql:// URL (or sqlite:///path for the state, file for the audit log)")
+        return v
+
+    def audit_database(self) -> str | None:
+        """The PostgreSQL URL the audit log is kept in, or None for the file."""
+        url = self.audit_url or self.state_url
+        return url if url and url.split(":", 1)[0] in {"postgresql", "postgres"} else None
+
     @field_validator("db_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:

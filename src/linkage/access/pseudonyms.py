@@ -41,8 +41,8 @@ class Pseudonyms:
             raise ValueError("a pseudonym needs the organisation's register id")
         value = self._value(org_id, child_id)
         if (org_id, value) not in self._known:
-            self.state.execute("INSERT OR IGNORE INTO pseudonyms (org_id, pseudonym, child_id) VALUES (?, ?, ?)",
-                               (org_id, value, child_id))
+            self.state.execute("INSERT INTO pseudonyms (org_id, pseudonym, child_id) VALUES (?, ?, ?) "
+                               "ON CONFLICT DO NOTHING", (org_id, value, child_id))
             self._remember(org_id, value, child_id)
         return value
 

@@ -24,23 +24,17 @@ CREATE TABLE IF NOT EXISTS relationships (
 class Relationships:
     def __init__(self, state: ServiceState, days: int) -> None:
         self.state, self.days = state, days
-        state.connection().executescript(_SCHEMA)
+        state.create(_SCHEMA)
 
     def grant(self, org: str, child_ids: list[str], reason: str, now: datetime | None = None) -> None:
         """Give ``org`` a reason to open these children until ``days`` from now (renewing any)."""
         if not org:
             raise ValueError("a relationship needs an organisation")
         expires = ((now or datetime.now(timezone.utc)) + timedelta(days=self.days)).isoformat()
-        con = self.state.connection()
-        con.execute("BEGIN")
-        try:
-            con.executemany("INSERT INTO relationships VALUES (?, ?, ?, ?) ON CONFLICT (org, child_id) "
-                            "DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at",
-                            [(org, c, reason, expires) for c in child_ids])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        with self.state.transaction():
+            self.state.executemany("INSERT INTO relationships VALUES (?, ?, ?, ?) ON CONFLICT (org, child_id) "
+                                   "DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at",
+                                   [(org, c, reason, expires) for c in child_ids])
 
     def current(self, org: str, child_id: str, now: datetime | None = None,
                 former: tuple[str, ...] = ()) -> str | None:

@@ -109,7 +109,7 @@ class UserRegistry:
         self.orgs = orgs or OrgRegistry(state)
         self._roles = ClientRegistry(state, self.orgs)      # the one place roles are checked
         self.lockout_after, self.lockout_seconds = lockout_after, lockout_seconds
-        state.connection().executescript(_SCHEMA)
+        state.create(_SCHEMA)
 
     def add(self, email: str, name: str, org: str, role: str, password: str | None = None) -> tuple[User, str]:
         """Register a person; returns the user and their password (``password`` or a new one-time one)."""
@@ -253,7 +253,7 @@ class SessionStore:
 
     def __init__(self, state: ServiceState, *, idle_seconds: int, absolute_seconds: int) -> None:
         self.state, self.idle, self.absolute = state, idle_seconds, absolute_seconds
-        state.connection().executescript(_SCHEMA)
+        state.create(_SCHEMA)
 
     def create(self, user: User | None = None, data: dict | None = None, now: float | None = None
                ) -> tuple[str, SessionRecord]:

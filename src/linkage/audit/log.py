@@ -31,11 +31,12 @@ import json
 import logging
 import os
 import threading
-from contextlib import contextmanager
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -43,8 +44,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from linkage.audit.signer import Signer
 from linkage.errors import Conflict, LinkageError
 
-__all__ = ["AuditLog", "Finding", "canonical_json", "chain", "checkpoint_valid", "leaf_digest", "raw_lines", "read_lines",
-           "verify_log"]
+__all__ = ["AuditLog", "ChainedLog", "Finding", "canonical_json", "chain", "checkpoint_valid", "leaf_digest", "raw_lines", "read_lines",
+           "verify_lines", "verify_log"]
 from linkage.files import private_dir, private_opener
 
 GENESIS = "0" * 64
@@ -180,12 +181,20 @@ class _Chain:
 
 def verify_log(path: Path, checkpoints: list[dict], public_key: Ed25519PublicKey, mac_key: bytes | None = None,
                witnessed: list[dict] = (), witness_key: Ed25519PublicKey | None = None) -> list[Finding]:
+    """Every problem found in the log file at ``path`` (see ``verify_lines``)."""
+    return verify_lines((raw for _, raw in read_lines(path)), checkpoints, public_key, mac_key, witnessed,
+                        witness_key)
+
+
+def verify_lines(lines: Iterable[str], checkpoints: list[dict], public_key: Ed25519PublicKey,
+                 mac_key: bytes | None = None, witnessed: list[dict] = (),
+                 witness_key: Ed25519PublicKey | None = None) -> list[Finding]:
     """Every problem found: broken chain lines, forged lines (with the MAC key), and any
     checkpoint (the service's, exported ones, or a witness's under its pinned key) the log contradicts."""
     findings: list[Finding] = []
     hashes: dict[int, str] = {}
     walk = _Chain(mac_key)
-    for n, (_, raw) in enumerate(read_lines(path), start=1):
+    for n, raw in enumerate(lines, start=1):
         rec, problems = walk.check(raw)
         seq = rec.get("seq") if isinstance(rec, dict) else None
         findings += [Finding(n, seq, p) for p in problems]
@@ -203,21 +212,22 @@ def verify_log(path: Path, checkpoints: list[dict], public_key: Ed25519PublicKey
     return findings
 
 
-class AuditLog:
+class ChainedLog(ABC):
+    """The chain, its MACs, sealing, proofs and verification, whatever holds the lines.
+
+    A backend keeps the lines (``_write``, ``_lines``, ``_from_sealed``) and checkpoints
+    (``_write_checkpoint``, ``_checkpoint_lines``, ``last_checkpoint``), and ``_locked``
+    gives one writer at a time the head (``_seq``, ``_last``) as stored now."""
+
     def __init__(self, home: Path, checkpoint_every: int = 10, signer: Signer | None = None,
                  checkpoint_seconds: float | None = None) -> None:
         self.home = Path(home)
-        self.dir = self.home / "audit"
-        private_dir(self.dir)
-        self.path = self.dir / "log.jsonl"
-        self.checkpoints_path = self.dir / "checkpoints.jsonl"
         self.signer = signer or Signer.default(self.home)
         self.public_key: Ed25519PublicKey = self.signer.public_key
         self.checkpoint_every = checkpoint_every
         self._lock = threading.Lock()
-        self._fh = open(self.path, "ab", opener=private_opener)
         self._seq, self._last = 0, GENESIS
-        self._size = -1                     # the log's length as this process last saw it: unseen yet
+        self._open_storage()
         with self._locked():
             self._sealed = (self.last_checkpoint() or {}).get("seq", 0)
         self._stop = threading.Event()
@@ -227,6 +237,226 @@ class AuditLog:
         self._refused_logged: tuple[int, str] | None = None
         if checkpoint_seconds:
             self.start_timer(checkpoint_seconds)
+
+    # -- what a backend provides ---------------------------------------------------
+    @abstractmethod
+    def _open_storage(self) -> None: ...
+
+    @abstractmethod
+    def _locked(self) -> AbstractContextManager[None]:
+        """This thread and process alone, with ``_seq``/``_last`` the head as stored now."""
+
+    @abstractmethod
+    def _write(self, seq: int, line: str, rec: dict) -> None:
+        """Store one line durably (inside ``_locked``)."""
+
+    @abstractmethod
+    def _lines(self, after: int = 0, offset: int | None = None) -> Iterator[str]:
+        """The stored lines in order, from the first whose seq is above ``after`` (maybe earlier ones
+        too: callers skip them); ``offset`` is a hint where that starts, when the caller has one."""
+
+    @abstractmethod
+    def _from_sealed(self, after: int, sealed_hash: str) -> tuple[list[str], int] | None:
+        """(lines from the one checkpoint ``after`` seals, how many of them are sealed), or None if
+        that line is not there."""
+
+    @abstractmethod
+    def _write_checkpoint(self, line: str) -> None: ...
+
+    @abstractmethod
+    def _checkpoint_lines(self) -> Iterator[str]: ...
+
+    @abstractmethod
+    def last_checkpoint(self) -> dict | None:
+        """The newest checkpoint signed by this log's key; junk or forged lines are passed over."""
+
+    @abstractmethod
+    def _close_storage(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def index(self):
+        """The DPO's search over this log: ``search(...)``, ``sync()``, ``offset_of(seq)``."""
+
+    # -- writing ---------------------------------------------------------------
+    def append(self, entry: dict) -> dict:
+        """Chain, MAC, write and make durable one entry before this returns; then seal if due."""
+        with self._locked():
+            out = self._append_locked(entry)
+        if out["seq"] - self._sealed >= self.checkpoint_every:
+            self.seal_if_due()
+        return out
+
+    def _append_locked(self, entry: dict) -> dict:
+        seq = self._seq + 1
+        entry = {**entry, "time": entry.get("time") or datetime.now(timezone.utc).isoformat()}
+        digest = _hash(self._last, entry)
+        rec = {"v": VERSION, "seq": seq, "prev": self._last, "entry": entry, "hash": digest,
+               "mac": _mac(self.signer.mac_key, seq, digest)}
+        self._write(seq, canonical_json(rec, True), rec)
+        self._seq, self._last = seq, digest
+        return {"seq": seq, "hash": digest}
+
+    def _unsealed_problem(self, last: dict | None) -> str | None:
+        """Why the lines after the last checkpoint must not be sealed, if they must not."""
+        after, sealed_hash = (last["seq"], last["hash"]) if last else (0, GENESIS)
+        if not after:
+            lines, cut = list(self._lines()), 0
+        else:
+            found = self._from_sealed(after, sealed_hash)
+            if found is None:
+                return f"the entry the last checkpoint seals (seq {after}) is not in the log"
+            lines, cut = found
+        sealed_v2 = cut > 0 and _load(lines[cut - 1]).get("v", 1) == VERSION
+        walk = _Chain(self.signer.mac_key, sealed_hash, after, v2_seen=sealed_v2)
+        for raw in lines[cut:]:
+            rec, problems = walk.check(raw)
+            if problems:
+                return f"seq {(rec or {}).get('seq')}: {problems[0]}"
+        return None
+
+    def _seal_locked(self, acknowledge: bool = False) -> dict:
+        last = self.last_checkpoint()
+        if last and last["seq"] >= self._seq:
+            self._sealed = last["seq"]
+            return last
+        after = last["seq"] if last else 0
+        # A refusal stands until a checkpoint moves on: the growing tail is not re-read each time.
+        cached = self._refused and self._refused[0] == after and not acknowledge
+        problem = self._refused[1] if cached else self._unsealed_problem(last)
+        if problem and not acknowledge:
+            self._refused = (after, problem)
+            raise Conflict(f"audit log tampered, not sealing it: {problem}; run `linkage audit verify`, "
+                           "then `linkage audit seal --acknowledge` to go on")
+        if problem:
+            self._append_locked({"request_id": "", "client_id": None, "action": "audit.tamper_acknowledged",
+                                 "decision": "allow", "problem": problem, "after_seq": after})
+        self._refused = None
+        body = {"v": VERSION, "seq": self._seq, "hash": self._last, "at": datetime.now(timezone.utc).isoformat()}
+        cp = {**body, "signature": base64.b64encode(self.signer.sign(canonical_json(body).encode())).decode()}
+        self._write_checkpoint(canonical_json(cp))
+        self._sealed = self._seq
+        return cp
+
+    def _seal_quietly(self) -> dict | None:
+        """Seal from the request path or the timer: a failure is logged, never raised."""
+        try:
+            return self._seal_locked()
+        except LinkageError as exc:
+            if self._refused_logged != self._refused:
+                log.error("%s", exc)
+                self._refused_logged = self._refused
+        except Exception:
+            log.exception("audit seal failed")
+        self._sealed = self._seq                # retry after N more entries or at the timer
+        return None
+
+    def checkpoint(self, acknowledge: bool = False) -> dict:
+        """Seal the head now (or return the newest checkpoint if nothing is unsealed). With
+        ``acknowledge``, seal even over lines the service did not write, after recording that
+        in an ``audit.tamper_acknowledged`` entry: the operator has seen `audit verify`'s report."""
+        with self._locked():
+            if self._seq == 0:
+                raise Conflict("the audit log is empty: nothing to seal")
+            return self._seal_locked(acknowledge)
+
+    def seal_if_due(self) -> dict | None:
+        with self._locked():
+            return self._seal_quietly() if self._seq > self._sealed else None
+
+    def start_timer(self, seconds: float) -> None:
+        """Seal any unsealed entries every ``seconds``: no entry stays unsealed longer."""
+        def run():
+            while not self._stop.wait(seconds):
+                try:
+                    self.seal_if_due()
+                    self.index.sync()       # keeps the DPO's index warm (and built) off the request path
+                except Exception:           # a failure must not kill the timer
+                    log.exception("audit seal or index failed")
+        self._timer = threading.Thread(target=run, name="audit-seal", daemon=True)
+        self._timer.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join(5)
+        if self._open:
+            with self._locked():
+                if self._seq > self._sealed:
+                    self._seal_quietly()
+            self._close_storage()
+
+    # -- reading ---------------------------------------------------------------
+    def entries(self) -> list[dict]:
+        return [json.loads(raw) for raw in self._lines() if raw.strip()]
+
+    def checkpoints(self) -> list[dict]:
+        """Every checkpoint line; one that is not JSON becomes a checkpoint that fails."""
+        return [_load(raw) or {"seq": None} for raw in self._checkpoint_lines() if raw.strip()]
+
+    def head(self) -> int:
+        with self._locked():
+            return self._seq
+
+    def unsealed_since(self) -> str | None:
+        """When the oldest entry no checkpoint covers yet was written; None if all are sealed.
+        Older than the timer's period means sealing is failing: a forged line refused, say."""
+        last = (self.last_checkpoint() or {}).get("seq", 0)
+        if self.head() <= last:
+            return None
+        for raw in self._lines(last):
+            rec = _load(raw)
+            if _seq_of(raw) > last:
+                return (rec.get("entry") or {}).get("time")
+        return None
+
+    def leaves(self, start: int, end: int, offset: int | None = None) -> list[str]:
+        """Leaf digests of entries ``start+1 .. end``: enough to check that checkpoint ``end``
+        extends checkpoint ``start``, with no personal data. ``offset`` is where to start reading."""
+        if not 0 <= start <= end:
+            raise LinkageError("a proof needs 0 <= from <= to")
+        out: list[str] = []
+        for raw in self._lines(start, offset):
+            rec = json.loads(raw)
+            if rec["seq"] <= start:
+                continue
+            if rec["seq"] > end:
+                break
+            if rec.get("v", 1) != VERSION:
+                raise Conflict(f"entry {rec['seq']} is in the first log format, which has no leaf digest: "
+                               "check that range with `linkage audit verify` on the server")
+            out.append(leaf_digest(rec["entry"]))
+        if len(out) != end - start:
+            raise LinkageError(f"the log has no entries {start + 1}..{end}")
+        return out
+
+    def public_key_pem(self) -> str:
+        return self.signer.public_key_pem()
+
+    def verify(self, extra_checkpoints: list[dict] | None = None, witnessed: list[dict] = (),
+               witness_key: Ed25519PublicKey | None = None) -> list[Finding]:
+        """Every problem found, each with the line where the chain breaks."""
+        return verify_lines(self._lines(), self.checkpoints() + list(extra_checkpoints or []), self.public_key,
+                            self.signer.mac_key, witnessed, witness_key)
+
+
+class AuditLog(ChainedLog):
+    """The log as files in the data directory: ``audit/log.jsonl`` and ``audit/checkpoints.jsonl``."""
+
+    def _open_storage(self) -> None:
+        self.dir = self.home / "audit"
+        private_dir(self.dir)
+        self.path = self.dir / "log.jsonl"
+        self.checkpoints_path = self.dir / "checkpoints.jsonl"
+        self._fh = open(self.path, "ab", opener=private_opener)
+        self._size = -1                     # the log's length as this process last saw it: unseen yet
+
+    @property
+    def _open(self) -> bool:
+        return not self._fh.closed
+
+    def _close_storage(self) -> None:
+        self._fh.close()
 
     # -- the tail --------------------------------------------------------------
     def _back(self, path: Path, stop) -> list[str]:
@@ -283,130 +513,34 @@ class AuditLog:
             finally:
                 fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
 
-    # -- writing ---------------------------------------------------------------
-    def append(self, entry: dict) -> dict:
-        """Chain, MAC, write and fsync one entry; durable before this returns."""
-        with self._locked():
-            out = self._append_locked(entry)
-            if out["seq"] - self._sealed >= self.checkpoint_every:
-                self._seal_quietly()
-            return out
-
-    def _append_locked(self, entry: dict) -> dict:
-        seq = self._seq + 1
-        entry = {**entry, "time": entry.get("time") or datetime.now(timezone.utc).isoformat()}
-        digest = _hash(self._last, entry)
-        rec = {"v": VERSION, "seq": seq, "prev": self._last, "entry": entry, "hash": digest,
-               "mac": _mac(self.signer.mac_key, seq, digest)}
-        self._fh.write((canonical_json(rec, True) + "\n").encode("ascii"))
+    # -- storage ---------------------------------------------------------------
+    def _write(self, seq: int, line: str, rec: dict) -> None:
+        self._fh.write((line + "\n").encode("ascii"))
         self._fh.flush()
         os.fsync(self._fh.fileno())
-        self._seq, self._last = seq, digest
         self._size = os.fstat(self._fh.fileno()).st_size
-        return {"seq": seq, "hash": digest}
 
-    def _unsealed_problem(self, last: dict | None) -> str | None:
-        """Why the lines after the last checkpoint must not be sealed, if they must not."""
-        after, sealed_hash = (last["seq"], last["hash"]) if last else (0, GENESIS)
+    def _lines(self, after: int = 0, offset: int | None = None) -> Iterator[str]:
+        if offset is None:
+            offset = self.index.offset_of(after + 1) if after else 0
+        return (raw for _, raw in read_lines(self.path, offset))
 
+    def _from_sealed(self, after: int, sealed_hash: str) -> tuple[list[str], int] | None:
         def is_sealed(raw: str) -> bool:
             rec = _well_formed(raw)
             return bool(rec) and rec["seq"] == after and rec["hash"] == sealed_hash
-        lines = self._back(self.path, lambda ls: any(is_sealed(x) for x in ls)) if after else []
+        lines = self._back(self.path, lambda ls: any(is_sealed(x) for x in ls))
         cut = max((i + 1 for i, x in enumerate(lines) if is_sealed(x)), default=None)
-        if after and cut is None:
-            return f"the entry the last checkpoint seals (seq {after}) is not in the log"
-        if not after:
-            lines, cut = [raw for _, raw in read_lines(self.path)], 0
-        sealed_v2 = cut > 0 and _load(lines[cut - 1]).get("v", 1) == VERSION
-        walk = _Chain(self.signer.mac_key, sealed_hash, after, v2_seen=sealed_v2)
-        for raw in lines[cut:]:
-            rec, problems = walk.check(raw)
-            if problems:
-                return f"seq {(rec or {}).get('seq')}: {problems[0]}"
-        return None
+        return None if cut is None else (lines, cut)
 
-    def _seal_locked(self, acknowledge: bool = False) -> dict:
-        last = self.last_checkpoint()
-        if last and last["seq"] >= self._seq:
-            self._sealed = last["seq"]
-            return last
-        after = last["seq"] if last else 0
-        # A refusal stands until a checkpoint moves on: the growing tail is not re-read each time.
-        cached = self._refused and self._refused[0] == after and not acknowledge
-        problem = self._refused[1] if cached else self._unsealed_problem(last)
-        if problem and not acknowledge:
-            self._refused = (after, problem)
-            raise Conflict(f"audit log tampered, not sealing it: {problem}; run `linkage audit verify`, "
-                           "then `linkage audit seal --acknowledge` to go on")
-        if problem:
-            self._append_locked({"request_id": "", "client_id": None, "action": "audit.tamper_acknowledged",
-                                 "decision": "allow", "problem": problem, "after_seq": after})
-        self._refused = None
-        body = {"v": VERSION, "seq": self._seq, "hash": self._last, "at": datetime.now(timezone.utc).isoformat()}
-        cp = {**body, "signature": base64.b64encode(self.signer.sign(canonical_json(body).encode())).decode()}
+    def _write_checkpoint(self, line: str) -> None:
         with open(self.checkpoints_path, "a", encoding="utf-8", opener=private_opener) as fh:
-            fh.write(canonical_json(cp) + "\n")
+            fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        self._sealed = self._seq
-        return cp
 
-    def _seal_quietly(self) -> dict | None:
-        """Seal from the request path or the timer: a failure is logged, never raised."""
-        try:
-            return self._seal_locked()
-        except LinkageError as exc:
-            if self._refused_logged != self._refused:
-                log.error("%s", exc)
-                self._refused_logged = self._refused
-        except Exception:
-            log.exception("audit seal failed")
-        self._sealed = self._seq                # retry after N more entries or at the timer
-        return None
-
-    def checkpoint(self, acknowledge: bool = False) -> dict:
-        """Seal the head now (or return the newest checkpoint if nothing is unsealed). With
-        ``acknowledge``, seal even over lines the service did not write, after recording that
-        in an ``audit.tamper_acknowledged`` entry: the operator has seen `audit verify`'s report."""
-        with self._locked():
-            if self._seq == 0:
-                raise Conflict("the audit log is empty: nothing to seal")
-            return self._seal_locked(acknowledge)
-
-    def seal_if_due(self) -> dict | None:
-        with self._locked():
-            return self._seal_quietly() if self._seq > self._sealed else None
-
-    def start_timer(self, seconds: float) -> None:
-        """Seal any unsealed entries every ``seconds``: no entry stays unsealed longer."""
-        def run():
-            while not self._stop.wait(seconds):
-                try:
-                    self.seal_if_due()
-                    self.index.sync()       # keeps the DPO's index warm (and built) off the request path
-                except Exception:           # a failure must not kill the timer
-                    log.exception("audit seal or index failed")
-        self._timer = threading.Thread(target=run, name="audit-seal", daemon=True)
-        self._timer.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._timer is not None:
-            self._timer.join(5)
-        if not self._fh.closed:
-            with self._locked():
-                if self._seq > self._sealed:
-                    self._seal_quietly()
-            self._fh.close()
-
-    # -- reading ---------------------------------------------------------------
-    def entries(self) -> list[dict]:
-        return [json.loads(raw) for _, raw in read_lines(self.path) if raw.strip()]
-
-    def checkpoints(self) -> list[dict]:
-        """Every line of the checkpoint file; one that is not JSON becomes a checkpoint that fails."""
-        return [_load(raw) or {"seq": None} for _, raw in read_lines(self.checkpoints_path) if raw.strip()]
+    def _checkpoint_lines(self) -> Iterator[str]:
+        return (raw for _, raw in read_lines(self.checkpoints_path))
 
     @property
     def index(self):
@@ -416,48 +550,3 @@ class AuditLog:
 
             self._index = AuditIndex(self.path)
         return self._index
-
-    def head(self) -> int:
-        with self._locked():
-            return self._seq
-
-    def unsealed_since(self) -> str | None:
-        """When the oldest entry no checkpoint covers yet was written; None if all are sealed.
-        Older than the timer's period means sealing is failing: a forged line refused, say."""
-        last = (self.last_checkpoint() or {}).get("seq", 0)
-        if self.head() <= last:
-            return None
-        for _, raw in read_lines(self.path, self.index.offset_of(last + 1)):
-            rec = _load(raw)
-            if _seq_of(raw) > last:
-                return (rec.get("entry") or {}).get("time")
-        return None
-
-    def leaves(self, start: int, end: int, offset: int = 0) -> list[str]:
-        """Leaf digests of entries ``start+1 .. end``: enough to check that checkpoint ``end``
-        extends checkpoint ``start``, with no personal data. ``offset`` is where to start reading."""
-        if not 0 <= start <= end:
-            raise LinkageError("a proof needs 0 <= from <= to")
-        out: list[str] = []
-        for _, raw in read_lines(self.path, offset):
-            rec = json.loads(raw)
-            if rec["seq"] <= start:
-                continue
-            if rec["seq"] > end:
-                break
-            if rec.get("v", 1) != VERSION:
-                raise Conflict(f"entry {rec['seq']} is in the first log format, which has no leaf digest: "
-                               "check that range with `linkage audit verify` on the server")
-            out.append(leaf_digest(rec["entry"]))
-        if len(out) != end - start:
-            raise LinkageError(f"the log has no entries {start + 1}..{end}")
-        return out
-
-    def public_key_pem(self) -> str:
-        return self.signer.public_key_pem()
-
-    def verify(self, extra_checkpoints: list[dict] | None = None, witnessed: list[dict] = (),
-               witness_key: Ed25519PublicKey | None = None) -> list[Finding]:
-        """Every problem found, each with the line where the chain breaks."""
-        return verify_log(self.path, self.checkpoints() + list(extra_checkpoints or []), self.public_key,
-                          self.signer.mac_key, witnessed, witness_key)

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Protocol
 
-from linkage.audit.log import GENESIS, AuditLog, chain, checkpoint_valid
+from linkage.audit.log import GENESIS, ChainedLog, chain, checkpoint_valid
 from linkage.audit.signer import load_public_key, public_pem
 from linkage.errors import Conflict, LinkageError
 
@@ -36,14 +36,14 @@ class Source(Protocol):
     def leaves(self, start: int, end: int) -> list[str]: ...
 
 
-def snapshot(log: AuditLog) -> dict:
+def snapshot(log: ChainedLog) -> dict:
     """What a witness is shown: the public key, the signed checkpoints, and (unsigned, for
     noticing a stall) the head's seq and when the oldest unsealed entry was written."""
     return {"public_key_pem": log.public_key_pem(), "checkpoints": log.checkpoints(), "head": log.head(),
             "unsealed_since": log.unsealed_since()}
 
 
-def export(log: AuditLog, since: int = 0) -> dict:
+def export(log: ChainedLog, since: int = 0) -> dict:
     """What ``linkage audit checkpoints`` writes: a snapshot and the leaf digests after ``since``."""
     out = snapshot(log)
     try:
@@ -56,7 +56,7 @@ def export(log: AuditLog, since: int = 0) -> dict:
 class LocalSource:
     """The log in a data directory on this machine."""
 
-    def __init__(self, log: AuditLog) -> None:
+    def __init__(self, log: ChainedLog) -> None:
         self.log = log
 
     def snapshot(self) -> dict:

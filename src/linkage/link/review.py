@@ -86,27 +86,21 @@ class ReviewDecisions:
             raise LinkageError(f"a decision is one of {', '.join(DECISIONS)}")
         if not reviewer.strip():
             raise LinkageError("a decision needs the reviewer's name")
-        con = self.state.connection()
         out = []
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        with self.state.transaction():
             for a, b, sha_a, sha_b, prob, weight in pairs:
                 if a == b:
                     raise LinkageError("a pair needs two different records")
                 (left, sha_l), (right, sha_r) = sorted(((a, sha_a), (b, sha_b)))
                 pid, at = pair_id(left, right), _now()
                 sealed = self.sealer.seal(note, f"review:{pid}:{at}") if note else ""
-                cur = con.execute(
+                decision_id = self.state.scalar(
                     f"INSERT INTO review_decisions ({_COLS.split(', ', 1)[1]}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING decision_id",
                     (pid, left, right, sha_l, sha_r, decision, kind, child_id, prob, weight, reviewer.strip(),
                      sealed, channel, client_id, at))
-                out.append(Decision(cur.lastrowid, pid, left, right, sha_l, sha_r, decision, kind, child_id,
+                out.append(Decision(decision_id, pid, left, right, sha_l, sha_r, decision, kind, child_id,
                                     prob, weight, reviewer.strip(), note, channel, client_id, at))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return out
 
     def _rows(self, where: str = "", params: tuple = ()) -> list[Decision]:

@@ -15,7 +15,7 @@ from linkage.access.ratelimit import RateLimiter
 from linkage.access.pseudonyms import Pseudonyms
 from linkage.access.relationships import Relationships
 from linkage.access.tokens import TokenService
-from linkage.audit import AuditLog
+from linkage.audit import ChainedLog, open_audit_log
 from linkage.audit.breakglass import BreakGlassReviews
 from linkage.audit.signer import signer_from_settings
 from linkage.config import Settings
@@ -47,7 +47,7 @@ class Services:
     policy: PolicyEngine
     consents: ConsentRegister
     pseudonyms: Pseudonyms
-    audit: AuditLog
+    audit: ChainedLog
     lookup: LookupIndex | None
     aliases: dict[str, str]
     children: frozenset[str]      # every linked child, so a missing one costs no query
@@ -105,7 +105,7 @@ class Services:
                                     "token requests"))
         return cls(home, settings, store, state, clients, TokenService(home, settings), policy,
                    ConsentRegister(state, policy, sealer, clients.orgs.identify), Pseudonyms(home, state),
-                   AuditLog(home, settings.audit_checkpoint_every, signer_from_settings(home, settings),
+                   open_audit_log(home, settings.audit_checkpoint_every, signer_from_settings(home, settings),
                             settings.audit_checkpoint_seconds), lookup, aliases, children,
                    BreakGlassReviews(state, sealer), token_limits, Relationships(state, settings.relationship_days),
                    RateLimiter(settings.lookup_per_minute, settings.lookup_burst, "lookups"), review,

@@ -1,6 +1,5 @@
-"""Service state (organisations, clients, consents, pseudonyms) in SQLite.
+"""The service state's tables, in portable DDL, and the upgrades of older files.
 
-SQLite in WAL mode lets ``linkage clients add`` and the running server share it.
 It holds no names, dates of birth or addresses: only pseudonymous identifiers,
 hashes of secrets, consent decisions, and clerical review decisions (record keys,
 an append-only log; free-text notes sealed).
@@ -8,15 +7,11 @@ an append-only log; free-text notes sealed).
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from pathlib import Path
+from linkage.store.state.base import ServiceState
 
-from linkage.files import private_file
+__all__ = ["SCHEMA", "prepare"]
 
-__all__ = ["ServiceState"]
-
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS organisations (
   org_id TEXT PRIMARY KEY, name TEXT NOT NULL, org_type TEXT NOT NULL, code TEXT NOT NULL,
   active INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, UNIQUE (org_type, code));
@@ -45,10 +40,6 @@ CREATE TABLE IF NOT EXISTS review_decisions (
   child_id TEXT, match_probability REAL, match_weight REAL, reviewer TEXT NOT NULL, note TEXT NOT NULL,
   channel TEXT NOT NULL, client_id TEXT, decided_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS review_decisions_pair ON review_decisions(pair_id);
-CREATE TRIGGER IF NOT EXISTS review_decisions_no_update BEFORE UPDATE ON review_decisions
-  BEGIN SELECT RAISE(ABORT, 'review decisions are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS review_decisions_no_delete BEFORE DELETE ON review_decisions
-  BEGIN SELECT RAISE(ABORT, 'review decisions are append-only'); END;
 """
 
 # Tables from before organisations were registered: their clients named their own agency and
@@ -56,43 +47,25 @@ CREATE TRIGGER IF NOT EXISTS review_decisions_no_delete BEFORE DELETE ON review_
 _SUPERSEDED = {"clients": "agency", "pseudonyms": "agency"}
 
 
-def _retire_unverified_consents(con: sqlite3.Connection) -> None:
+def _retire_unverified_consents(state: ServiceState) -> None:
     """Consents from before recipients were organisations are kept aside, never evaluated.
 
     That table keyed consent on the recipient's type and let anyone record it, so its
     permits cannot be trusted; it is renamed for a consent officer to re-record from.
     """
-    cols = {r[1] for r in con.execute("PRAGMA table_info(consents)")}
+    cols = state.columns("consents")
     if "actor" in cols and "recipient_kind" not in cols:
-        con.execute("ALTER TABLE consents RENAME TO consents_unverified")
-        con.execute("DROP INDEX IF EXISTS consents_child")
+        state.execute(state.dialect.rename_table("consents", "consents_unverified"))
+        state.execute("DROP INDEX IF EXISTS consents_child")
 
 
-class ServiceState:
-    def __init__(self, home: Path) -> None:
-        path = Path(home) / "service.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # 0600 before SQLite first opens it: its -wal and -shm files take the database's mode.
-        private_file(path)
-        self._local = threading.local()
-        self.path = path
-        con = self.connection()
-        _retire_unverified_consents(con)
+def prepare(state: ServiceState) -> None:
+    """Bring older tables aside, then create whatever is missing."""
+    with state.transaction():
+        state._lock_schema()
+        _retire_unverified_consents(state)
         for table, old_column in _SUPERSEDED.items():
-            if old_column in {r["name"] for r in con.execute(f"PRAGMA table_info({table})")}:
-                con.execute(f"ALTER TABLE {table} RENAME TO {table}_v0")
-        con.executescript(_SCHEMA)
-
-    def connection(self) -> sqlite3.Connection:
-        """One connection per thread; WAL so readers never block the writer."""
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")
-            con.row_factory = sqlite3.Row
-            self._local.con = con
-        return con
-
-    def execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
-        return self.connection().execute(sql, params)
+            if old_column in state.columns(table):
+                state.execute(state.dialect.rename_table(table, f"{table}_v0"))
+    state.create(SCHEMA)
+    state.append_only("review_decisions")

@@ -1,0 +1,74 @@
+"""The embedded default: service state in ``service.sqlite`` in the data directory.
+
+WAL mode lets ``linkage clients add`` and the running server share it; one
+connection per thread; a transaction is ``BEGIN IMMEDIATE`` so writers queue.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from linkage.files import private_file
+from linkage.store.state.base import SQLITE, ServiceState, configured_url
+
+__all__ = ["SQLiteState"]
+
+
+class SQLiteState(ServiceState):
+    dialect = SQLITE
+
+    def __init__(self, home: Path, url: str | None = None) -> None:
+        url = url or configured_url()
+        if url and url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+        else:
+            path = Path(home) / "service.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # 0600 before SQLite first opens it: its -wal and -shm files take the database's mode.
+        private_file(path)
+        self._local = threading.local()
+        self.path = path
+        from linkage.store.state.schema import prepare
+
+        prepare(self)
+
+    def connection(self) -> sqlite3.Connection:
+        """One connection per thread; WAL so readers never block the writer."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=FULL")
+            con.row_factory = sqlite3.Row
+            self._local.con = con
+        return con
+
+    def execute(self, sql: str, params: Sequence = ()) -> sqlite3.Cursor:
+        return self.connection().execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:
+        self.connection().executemany(sql, rows)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        con = self.connection()
+        if con.in_transaction:          # nested: part of the one already open
+            yield
+            return
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None

@@ -1,0 +1,150 @@
+"""The audit log on both backends (a file, and PostgreSQL shared by several servers): one chain,
+the same lines, MACs, checkpoints, proofs, witness and `audit verify`, and tampering caught."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from linkage.audit import AuditLog, open_audit_log
+from linkage.audit.log import GENESIS, chain, canonical_json
+from linkage.audit.pg import PostgresAuditLog
+from linkage.audit.witness import LocalSource, Witness
+from linkage.cli import app
+from linkage.config import get_settings
+from linkage.errors import Conflict
+
+
+class Backend:
+    """Opens logs of one kind on one home, and lets a test play the attacker on what it stores."""
+
+    def __init__(self, home, url):
+        self.home, self.url = home, url
+
+    def open(self, **kw):
+        if self.url:
+            return PostgresAuditLog(self.home, url=self.url, **kw)
+        return AuditLog(self.home, **kw)
+
+    def rows(self) -> list[str]:
+        if not self.url:
+            return (self.home / "audit" / "log.jsonl").read_text().splitlines()
+        with psycopg.connect(self.url) as con:
+            return [r[0] for r in con.execute("SELECT line FROM audit_entries ORDER BY seq")]
+
+    def rewrite(self, rows: list[str]) -> None:
+        """Replace the stored lines, as someone with write access to the file or the database could."""
+        if not self.url:
+            (self.home / "audit" / "log.jsonl").write_text("\n".join(rows) + "\n")
+            return
+        with psycopg.connect(self.url, autocommit=True) as con:
+            con.execute("ALTER TABLE audit_entries DISABLE TRIGGER USER")
+            con.execute("DELETE FROM audit_entries")
+            for n, line in enumerate(rows, start=1):
+                con.execute("INSERT INTO audit_entries (seq, line, break_glass, children) VALUES (%s, %s, 0, '{}')",
+                            (n, line))
+            con.execute("ALTER TABLE audit_entries ENABLE TRIGGER USER")
+
+
+@pytest.fixture(params=["file", "postgres"])
+def backend(request, tmp_path):
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    return Backend(tmp_path / "home", url)
+
+
+def _fill(log, n, start=0):
+    for i in range(start, start + n):
+        log.append({"request_id": f"r{i}", "client_id": "c", "agency": "Ash" if i % 2 else "Elm",
+                    "action": "view", "children": [f"C-{i}"], "decision": "allow"})
+
+
+def test_one_chain_sealed_proved_and_witnessed(backend, tmp_path):
+    log = backend.open(checkpoint_every=5)
+    _fill(log, 12)
+    assert log.verify() == [] and log.head() == 12
+    assert [c["seq"] for c in log.checkpoints()] == [5, 10]
+    log.close()                                        # seals the tail
+    again = backend.open(checkpoint_every=5)           # a restart continues the chain
+    _fill(again, 3, start=12)
+    assert again.verify() == [] and [json.loads(r)["seq"] for r in backend.rows()] == list(range(1, 16))
+    assert [c["seq"] for c in again.checkpoints()] == [5, 10, 12]
+    again.checkpoint()
+    cps = again.checkpoints()
+    assert [c["seq"] for c in cps] == [5, 10, 12, 15]
+    head = GENESIS if not cps else cps[0]["hash"]
+    for leaf in again.leaves(5, 15):                   # a consistency proof from digests alone
+        head = chain(head, leaf)
+    assert head == cps[-1]["hash"]
+    total, page = again.index.search(agency="Ash", limit=3)
+    assert total == 7 and [r["seq"] for r in page] == [2, 4, 6]
+    assert [r["seq"] for r in again.index.search(child_id="C-13")[1]] == [14]
+    outcome = Witness(tmp_path / "witness").observe(LocalSource(again))
+    assert [c["seq"] for c in outcome.accepted] == [5, 10, 12, 15]
+    again.close()
+
+
+@pytest.mark.parametrize("attack", ["edit", "delete", "forge"])
+def test_tampering_is_found_and_never_sealed(backend, attack):
+    log = backend.open(checkpoint_every=100)
+    _fill(log, 8)
+    log.checkpoint()
+    rows = backend.rows()
+    rec = json.loads(rows[3])
+    if attack == "edit":
+        rec["entry"]["decision"] = "deny"
+        rows[3] = canonical_json(rec, True)
+    elif attack == "delete":
+        del rows[3]
+    else:                                   # a new line chained correctly, but without the MAC key
+        from linkage.audit.log import _hash
+        last = json.loads(rows[-1])
+        entry = {"action": "view", "client_id": "x", "decision": "allow", "request_id": "forged", "time": "t"}
+        rows.append(canonical_json({"v": 2, "seq": last["seq"] + 1, "prev": last["hash"], "entry": entry,
+                                    "hash": _hash(last["hash"], entry), "mac": "0" * 64}, True))
+    backend.rewrite(rows)
+    fresh = backend.open(checkpoint_every=100)
+    found = " ".join(str(f) for f in fresh.verify())
+    assert {"edit": "edited", "delete": "deleted", "forge": "MAC does not match"}[attack] in found
+    if attack == "forge":                   # the tail after the last checkpoint is refused for sealing
+        with pytest.raises(Conflict, match="tampered"):
+            fresh.checkpoint()
+        assert fresh.checkpoint(acknowledge=True)["seq"] == fresh.head()
+    fresh.close()
+
+
+def test_concurrent_servers_append_to_one_chain(backend):
+    """Several log instances (as several servers) appending at once: one intact chain, no gap."""
+    logs = [backend.open(checkpoint_every=7) for _ in range(3)]
+    threads = [threading.Thread(target=_fill, args=(lg, 15, 100 * i)) for i, lg in enumerate(logs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [json.loads(r)["seq"] for r in backend.rows()] == list(range(1, 46))
+    assert logs[0].verify() == [] and logs[1].head() == 45
+    assert {json.loads(r)["entry"]["request_id"] for r in backend.rows()} == {
+        f"r{100 * i + j}" for i in range(3) for j in range(15)}
+    for lg in logs:
+        lg.close()
+
+
+def test_postgres_rows_are_append_only_and_verify_works_from_the_cli(postgres_url, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("LINKAGE_AUDIT_URL", postgres_url)
+    get_settings.cache_clear()
+    log = open_audit_log(home, checkpoint_every=4)
+    assert isinstance(log, PostgresAuditLog)
+    _fill(log, 6)
+    with pytest.raises(Exception, match="append-only"):
+        log.state.execute("UPDATE audit_entries SET line = 'x'")
+    log.close()
+    assert not (home / "audit" / "log.jsonl").exists()
+    result = CliRunner().invoke(app, ["audit", "verify", "--data-dir", str(home)])
+    assert result.exit_code == 0 and "6 entries" in result.output, result.output
+    Backend(home, postgres_url).rewrite([r.replace('"allow"', '"deny"', 1) for r in Backend(home, postgres_url).rows()])
+    result = CliRunner().invoke(app, ["audit", "verify", "--data-dir", str(home)])
+    assert result.exit_code == 1 and "edited" in result.output

@@ -1,0 +1,229 @@
+"""Every service-state repository on both backends: the embedded SQLite file and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from linkage.access.clients import ClientRegistry
+from linkage.access.pseudonyms import Pseudonyms
+from linkage.access.relationships import Relationships
+from linkage.audit.breakglass import BreakGlassReviews
+from linkage.consent.register import ConsentRegister
+from linkage.errors import Conflict, LinkageError
+from linkage.link.review import ReviewDecisions
+from linkage.policy.engine import PolicyEngine
+from linkage.store.sealed import Sealer
+from linkage.store.state import ServiceState
+from linkage.store.state.postgres import PostgresState
+from linkage.store.state.sqlite import SQLiteState
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, tmp_path):
+    """(home, url) naming a fresh state database of each kind."""
+    if request.param == "sqlite":
+        return tmp_path, None
+    return tmp_path, request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def state(backend):
+    home, url = backend
+    s = ServiceState(home, url)
+    yield s
+    s.close()
+
+
+def test_the_url_chooses_the_backend(backend, monkeypatch):
+    home, url = backend
+    if url:
+        monkeypatch.setenv("LINKAGE_STATE_URL", url)
+    from linkage.config import get_settings
+
+    get_settings.cache_clear()
+    s = ServiceState(home)
+    assert isinstance(s, PostgresState if url else SQLiteState)
+    assert (home / "service.sqlite").exists() is (url is None)
+    s.close()
+
+
+def test_clients_orgs_lockout_and_revocation(state):
+    clients = ClientRegistry(state, lockout_after=3, lockout_seconds=900)
+    org = clients.orgs.add("Hill School", "school", "100001")
+    with pytest.raises(Conflict):
+        clients.orgs.add("Other", "school", "100001")
+    assert clients.orgs.by_name("hill school").org_id == clients.orgs.find("100001").org_id == org.org_id
+    client, secret = clients.add("Admissions desk", org.org_id, "admissions")
+    assert clients.authenticate(client.client_id, secret).outcome == "ok"
+    now = time.time() + 0.123456
+    outcomes = [clients.authenticate(client.client_id, "wrong", now=now) for _ in range(3)]
+    assert [o.outcome for o in outcomes] == ["wrong_secret"] * 3 and outcomes[-1].locked_now
+    # A lock-out time survives to the microsecond (PostgreSQL's REAL would round it by minutes).
+    assert clients.get(client.client_id).locked_until == pytest.approx(now + 900, abs=1e-3)
+    assert clients.authenticate(client.client_id, secret, now=now + 1).outcome == "locked"
+    new_secret = clients.rotate(client.client_id)
+    assert clients.authenticate(client.client_id, new_secret).outcome == "ok"
+    generation = clients.get(client.client_id).generation
+    off = clients.set_active(client.client_id, False)
+    assert not off.active and off.generation == generation + 1
+    assert clients.authenticate(client.client_id, new_secret).outcome == "inactive"
+    assert [c.client_id for c in clients.list()] == [client.client_id]
+
+
+def test_pseudonyms_are_recorded_once_and_resolve(state, backend):
+    home, _ = backend
+    p = Pseudonyms(home, state)
+    a = p.form("org_a", "C-1")
+    assert a == p.form("org_a", "C-1") and a != p.form("org_b", "C-1")
+    fresh = Pseudonyms(home, state)        # another process: nothing remembered, all in the database
+    assert fresh.resolve("org_a", a) == "C-1" and fresh.resolve("org_b", a) is None
+    assert state.scalar("SELECT count(*) FROM pseudonyms") == 2
+    fresh.form("org_a", "C-1")             # recording it again is not an error
+    assert state.scalar("SELECT count(*) FROM pseudonyms") == 2
+
+
+def test_relationships_grant_renew_expire(state):
+    rel = Relationships(state, days=30)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rel.grant("org_a", ["C-1", "C-2"], "lookup", now=t0)
+    rel.grant("org_a", ["C-1"], "cme", now=t0 + timedelta(days=20))
+    assert rel.current("org_a", "C-1", now=t0 + timedelta(days=40)) == "cme"
+    assert rel.current("org_a", "C-2", now=t0 + timedelta(days=40)) is None
+    assert rel.current("org_a", "C-9", now=t0, former=("C-2",)) == "lookup"
+    assert rel.current("org_b", "C-1", now=t0) is None
+
+
+def test_review_decisions_numbered_atomic_and_append_only(state, backend):
+    home, _ = backend
+    decisions = ReviewDecisions(state, Sealer(home))
+    first = decisions.add([("r1", "r2", None, None, 0.9, 3.0), ("r3", "r4", "s3", "s4", 0.4, -1.0)],
+                          decision="match", reviewer="Ann", note="seen 50% of it? yes", channel="cli")
+    assert [d.decision_id for d in first] == sorted(d.decision_id for d in first) and first[0].decision_id
+    with pytest.raises(LinkageError):
+        decisions.add([("r5", "r6", None, None, None, None), ("r7", "r7", None, None, None, None)],
+                      decision="match", reviewer="Ann", channel="cli")
+    assert len(decisions.all()) == 2, "all or none: the first pair of a refused batch is not kept"
+    assert decisions.all()[0].note == "seen 50% of it? yes"
+    for sql in ("UPDATE review_decisions SET decision = 'non_match'", "DELETE FROM review_decisions"):
+        with pytest.raises(Exception, match="append-only"):
+            state.execute(sql)
+    assert len(decisions.all()) == 2
+
+
+def test_consent_and_break_glass(state, backend):
+    home, _ = backend
+    clients = ClientRegistry(state)
+    org = clients.orgs.add("Hill School", "school", "100001")
+    client, _ = clients.add("Desk", org.org_id, "admissions")
+    consents = ConsentRegister(state, PolicyEngine(), Sealer(home), clients.orgs.identify)
+    rec = consents.record(child_id="C-1", category="health", recipient=consents.recipient(organisation=org.org_id),
+                          purpose="admission", provision="permit", given_by="parent", method="written",
+                          evidence_ref="form 12", given_on=date(2026, 1, 1), expires_on=None,
+                          recorder=client.principal())
+    assert consents.evaluate("C-1", client.principal(), "admission", today=date(2026, 2, 1)).permit
+    consents.withdraw(rec.consent_id, "officer")
+    with pytest.raises(Conflict):
+        consents.withdraw(rec.consent_id, "officer")
+    assert not consents.evaluate("C-1", client.principal(), "admission", today=date(2026, 2, 1)).permit
+    reviews = BreakGlassReviews(state, Sealer(home))
+    reviews.record(review_id="bg1", request_id="rq", client_id=client.client_id, child_id="C-1",
+                   justification="child at risk")
+    assert [(r["review_id"], r["justification"]) for r in reviews.all()] == [("bg1", "child at risk")]
+
+
+def test_transactions_roll_back_and_nest(state):
+    state.create("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, n INTEGER, x REAL)")
+    with pytest.raises(RuntimeError):
+        with state.transaction():
+            state.execute("INSERT INTO t VALUES (?, ?, ?)", ("a", 2**40, 0.5))
+            raise RuntimeError
+    assert state.scalar("SELECT count(*) FROM t") == 0
+    with state.transaction():
+        with state.transaction():
+            state.executemany("INSERT INTO t VALUES (?, ?, ?)", [("a", 2**40, 0.5), ("b", 1, 1e-9)])
+    assert [tuple(r) for r in state.execute("SELECT k, n, x FROM t ORDER BY k")] == [("a", 2**40, 0.5),
+                                                                                     ("b", 1, 1e-9)]
+    assert state.columns("t") == {"k", "n", "x"} and state.columns("missing") == set()
+    assert state.scalar("SELECT k FROM t WHERE k LIKE ?", ("a%",)) == "a"
+
+
+def test_two_servers_see_each_others_writes(backend):
+    """Two openings (two processes, or two machines on PostgreSQL): a client disabled
+    through one is refused by the other's next request, and concurrent writers lose nothing."""
+    home, url = backend
+    one, two = ServiceState(home, url), ServiceState(home, url)
+    a, b = ClientRegistry(one), ClientRegistry(two)
+    org = a.orgs.add("Hill School", "school", "100001")
+    client, _ = a.add("Desk", org.org_id, "admissions")
+    assert b.get(client.client_id).active
+    a.set_active(client.client_id, False)
+    assert not b.get(client.client_id).active
+    rel_one, rel_two = Relationships(one, 30), Relationships(two, 30)
+    errors = []
+
+    def grant(rel, prefix):
+        try:
+            for i in range(20):
+                rel.grant("org_a", [f"{prefix}{i}"], "lookup")
+        except Exception as exc:        # pragma: no cover - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=grant, args=(r, p)) for r, p in ((rel_one, "x"), (rel_two, "y"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and one.scalar("SELECT count(*) FROM relationships") == 40
+    one.close()
+    two.close()
+
+
+def test_one_servers_state_and_audit_log_move_to_postgresql(tmp_path, postgres_url, monkeypatch):
+    from typer.testing import CliRunner
+
+    from linkage.audit import AuditLog, open_audit_log
+    from linkage.audit.witness import LocalSource, Witness
+    from linkage.cli import app
+    from linkage.config import get_settings
+    from registry import register
+
+    home = tmp_path / "home"
+    client, secret = register(home, "Desk", "school", "admissions", org="Hill School")
+    old = ServiceState(home)
+    first = ReviewDecisions(old, Sealer(home)).add([("a", "b", None, None, 0.7, 1.0)], decision="match",
+                                                   reviewer="Ann", note="checked", channel="cli")
+    form = Pseudonyms(home, old).form(client.org.org_id, "C-1")
+    Relationships(old, 30).grant(client.org.org_id, ["C-1"], "lookup")
+    log = AuditLog(home, checkpoint_every=3)
+    _ = [log.append({"request_id": f"r{i}", "action": "view", "decision": "allow"}) for i in range(7)]
+    log.close()
+    witness = Witness(tmp_path / "witness")
+    witness.observe(LocalSource(AuditLog(home)))
+
+    result = CliRunner().invoke(app, ["state", "migrate", "--to", postgres_url, "--data-dir", str(home)])
+    assert result.exit_code == 0 and "7 audit entries" in result.output, result.output
+    again = CliRunner().invoke(app, ["state", "migrate", "--to", postgres_url, "--data-dir", str(home)])
+    assert again.exit_code == 2 and "empty database" in again.output
+
+    monkeypatch.setenv("LINKAGE_STATE_URL", postgres_url)
+    get_settings.cache_clear()
+    new = ServiceState(home)
+    assert isinstance(new, PostgresState)
+    assert ClientRegistry(new).authenticate(client.client_id, secret).outcome == "ok"
+    assert Pseudonyms(home, new).resolve(client.org.org_id, form) == "C-1"
+    assert Relationships(new, 30).current(client.org.org_id, "C-1") == "lookup"
+    decisions = ReviewDecisions(new, Sealer(home))
+    assert [(d.decision_id, d.note) for d in decisions.all()] == [(first[0].decision_id, "checked")]
+    nxt = decisions.add([("c", "d", None, None, None, None)], decision="not_match", reviewer="Ann", channel="cli")
+    assert nxt[0].decision_id > first[0].decision_id
+    moved = open_audit_log(home, checkpoint_every=3)
+    moved.append({"request_id": "after", "action": "view", "decision": "allow"})
+    moved.checkpoint()
+    assert moved.verify() == [] and moved.head() == 8
+    outcome = witness.observe(LocalSource(moved))         # the witness goes on: the same chain, no fork
+    assert [c["seq"] for c in outcome.accepted] == [8]
+    moved.close()
+    new.close()
