@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import sqlglot
@@ -33,7 +31,7 @@ def test_model_sql_said_in_spark_and_back(tmp_path):
     text = " ".join(levels).lower()
     # DuckDB-only spellings are gone; Spark's and Splink's jar functions stand in.
     assert "list_has_any" not in text and "jaro_winkler_similarity" not in text
-    assert "arrays_overlap(" in text and "jaro_winkler(" in text and "damerau_levenshtein(" in text
+    assert "arrays_overlap(" in text and "linkage_jaro_winkler(" in text and "linkage_damerau_levenshtein(" in text
     for sql in levels:
         if sql != "ELSE":
             sqlglot.parse_one(sql, read="spark")
@@ -51,8 +49,8 @@ def test_model_sql_said_in_spark_and_back(tmp_path):
     assert DuckDBBackend().model_for_backend(model) is model
 
 
-def test_jar_functions_are_null_strict(tmp_path):
-    """Splink's Java UDFs need not return NULL on NULL input; DuckDB's do, and a level such as
+def test_string_distances_are_null_strict(tmp_path):
+    """Spark's UDFs need not return NULL on NULL input; DuckDB's functions do, and a level such as
     ``damerau_levenshtein(a, b) <= 1`` must not be met when a value is missing."""
     sql = SparkBackend(tmp_path).translate('damerau_levenshtein("postcode_l", "postcode_r") <= 1')
     case = sqlglot.parse_one(sql, read="spark").find(sqlglot.exp.Case)
@@ -109,7 +107,9 @@ def test_spark_and_duckdb_give_the_same_pairs_and_children(tmp_path):
     from linkage.store import Store
     from linkage.synth import synthesise
 
-    synthesise(300, 11, tmp_path / "synth", month=1)
+    # Seed 42 has a pair ('cater', 'carter', same postcode) that Splink's jar's Jaro-Winkler scores
+    # below 0.9 and DuckDB's above: it tells the engines apart unless they share one function.
+    synthesise(300, 42, tmp_path / "synth", month=1)
     stores = {}
     for engine in ("duckdb", "spark"):
         stores[engine] = Store(tmp_path / engine, memory_limit="1GB")

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import sqlglot
 import sqlglot.expressions as exp
 from splink.internals.splink_dataframe import SplinkDataFrame
@@ -28,15 +30,18 @@ from linkage.link.backends.base import MODEL_DIALECT, LinkBackend
 
 __all__ = ["SparkBackend", "spark_conf"]
 
-# DuckDB functions the model uses whose Spark names differ (Splink's jar supplies the last two).
-_RENAMED = {exp.ArrayOverlaps: "arrays_overlap", exp.JarowinklerSimilarity: "jaro_winkler"}
-# Java UDFs from Splink's jar: wrapped so that NULL in is NULL out, as in DuckDB.
-_UDFS = {"jaro_winkler", "damerau_levenshtein"}
+# String distances are ours, not Splink's jar's: its Jaro-Winkler differs from DuckDB's
+# (jaro_winkler('cater', 'carter') is 0.902 in DuckDB, below 0.9 in the jar), so one
+# model would link differently on each engine. These are the functions ``conditions.py``
+# uses, which a property test holds equal to DuckDB's; executors need linkage installed.
+_UDFS = {"jaro_winkler_similarity": "linkage_jaro_winkler", "damerau_levenshtein": "linkage_damerau_levenshtein"}
+_RENAMED = {exp.ArrayOverlaps: "arrays_overlap", exp.JarowinklerSimilarity: _UDFS["jaro_winkler_similarity"]}
 
 
 def _strict(name: str, args: list[exp.Expression]) -> exp.Expression:
+    """A call of ``name``; our UDFs are wrapped so that NULL in is NULL out, as in DuckDB."""
     call = exp.Anonymous(this=name, expressions=args)
-    if name not in _UDFS:
+    if name not in _UDFS.values():
         return call
     is_null = exp.or_(*(exp.Is(this=a.copy(), expression=exp.Null()) for a in args))
     return exp.Case(ifs=[exp.If(this=is_null, true=exp.Null())], default=call)
@@ -46,8 +51,25 @@ def _to_spark(node: exp.Expression) -> exp.Expression:
     if type(node) in _RENAMED:
         return _strict(_RENAMED[type(node)], [node.this, node.expression])
     if isinstance(node, exp.Anonymous) and node.name.lower() in _UDFS:
-        return _strict(node.name.lower(), list(node.expressions))
+        return _strict(_UDFS[node.name.lower()], list(node.expressions))
     return node
+
+
+def _register_udfs(spark) -> None:
+    """Vectorised (Arrow) Python UDFs for the model's string distances. A NULL argument
+    gives NaN here; the SQL around each call (``_strict``) turns it into NULL."""
+    from pyspark.sql.functions import pandas_udf
+
+    from linkage.link.conditions import damerau_levenshtein, jaro_winkler
+
+    def vectorised(fn):
+        def udf(a: pd.Series, b: pd.Series) -> pd.Series:
+            return pd.Series([fn(x, y) if isinstance(x, str) and isinstance(y, str) else float("nan")
+                              for x, y in zip(a, b)], dtype="float64")
+        return pandas_udf(udf, "double")
+
+    spark.udf.register(_UDFS["jaro_winkler_similarity"], vectorised(jaro_winkler))
+    spark.udf.register(_UDFS["damerau_levenshtein"], vectorised(damerau_levenshtein))
 
 
 def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memory: str,
@@ -70,8 +92,9 @@ def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memor
     if executor_memory:
         conf["spark.executor.memory"] = executor_memory
     if master.startswith("local"):
+        # Python workers (the string-distance UDFs) run in this interpreter, with linkage's dependencies.
         conf.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
-                     "spark.local.dir": str(home)})
+                     "spark.local.dir": str(home), "spark.pyspark.python": sys.executable})
     conf.update(extra)
     return conf
 
@@ -119,6 +142,8 @@ class SparkBackend(LinkBackend):
         if self.master.startswith("local"):
             # Read by the JVM as it starts: without it Spark picks the first non-loopback address.
             os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+            # PySpark starts its Python workers with this (not spark.pyspark.python) once the driver runs.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder
         for key, value in spark_conf(master=self.master, home=self._scratch / "local",
                                      shuffle_partitions=self.shuffle_partitions, driver_memory=self.driver_memory,
@@ -138,8 +163,10 @@ class SparkBackend(LinkBackend):
     def bind(self, con: duckdb.DuckDBPyConnection):
         from splink.backends.spark import SparkAPI
 
-        return SparkAPI(spark_session=self.session(), break_lineage_method=self.break_lineage,
-                        num_partitions_on_repartition=self.shuffle_partitions)
+        api = SparkAPI(spark_session=self.session(), break_lineage_method=self.break_lineage,
+                       num_partitions_on_repartition=self.shuffle_partitions)
+        _register_udfs(self.session())
+        return api
 
     def close(self) -> None:
         if self._spark is not None:
