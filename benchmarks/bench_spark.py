@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--break-lineage", default="checkpoint", choices=["checkpoint", "persist", "parquet"])
+    ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a further Spark property")
     ap.add_argument("--spark-train", action="store_true", help="also train a model from scratch on Spark")
     args = ap.parse_args()
 
@@ -71,7 +72,8 @@ def main() -> None:
         times["duckdb: link with the model"] = time.perf_counter() - t0
 
         backend = SparkBackend(work / "spark", master=args.master, shuffle_partitions=args.partitions,
-                               driver_memory="1g", break_lineage=args.break_lineage)
+                               driver_memory="1g", break_lineage=args.break_lineage,
+                               extra_conf=dict(c.split("=", 1) for c in args.conf))
         try:
             t0 = time.perf_counter()
             backend.session()
@@ -86,11 +88,16 @@ def main() -> None:
                 t0 = time.perf_counter()
                 run_link(fresh, backend=backend)
                 times["spark: train and link"] = time.perf_counter() - t0
+                own = _edges(fresh)
                 fresh.close()
         finally:
             backend.close()
 
         a, b = _edges(duck), _edges(spark)
+        if args.spark_train:
+            m = a.merge(own, on=["record_key_l", "record_key_r"], how="outer", indicator=True)
+            trained_note = (f"  model trained on Spark vs on DuckDB: {int((m['_merge'] != 'both').sum())} pairs differ, "
+                            f"largest probability difference {float((m['match_probability_x'] - m['match_probability_y']).abs().max()):.2e}")
         both = a.merge(b, on=["record_key_l", "record_key_r"], how="outer", indicator=True)
         same = bool((both["_merge"] == "both").all())
         diff = float((both["match_probability_x"] - both["match_probability_y"]).abs().max())
@@ -104,6 +111,8 @@ def main() -> None:
     ratio = times["spark: link with the model"] / times["duckdb: link with the model"]
     print(f"  spark / duckdb (link with the model): {ratio:.1f}x")
     print(f"  same pairs: {same}; largest probability difference: {diff:.2e}")
+    if args.spark_train:
+        print(trained_note)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,9 @@ def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memor
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.log.level": "ERROR",
+        # The model's comparisons make one stage's generated Java exceed the JVM's 64 KB method
+        # limit; Spark would log a page of compiler errors and fall back to this anyway.
+        "spark.sql.codegen.wholeStage": "false",
     }
     if executor_memory:
         conf["spark.executor.memory"] = executor_memory
