@@ -85,6 +85,17 @@ def test_engine_setting_and_unknown_engine(tmp_path):
     assert out.returncode == 2 and "unknown engine 'oracle'" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.skipif(importlib.util.find_spec("pyspark") is None, reason="pyspark is not installed")
+def test_spark_failures_are_one_line(tmp_path):
+    from pyspark.errors import PySparkException
+
+    backend = SparkBackend(tmp_path)
+    said = backend.explain(PySparkException("[CANNOT_CONNECT] no master at spark://x:7077\n\tat org.apache..."))
+    assert str(said) == "Spark (local[2]) failed: [CANNOT_CONNECT] no master at spark://x:7077"
+    assert backend.explain(KeyError("a bug of ours")) is None  # ours keep their traceback
+    assert DuckDBBackend().explain(PySparkException("x")) is None
+
+
 def _edges_and_children(store):
     from linkage.store.schema import t
 

@@ -211,6 +211,11 @@ def link(full: Annotated[bool, typer.Option(help="Re-score every record, not jus
         store.close()
     except LinkageError as exc:
         _fail(exc)
+    except Exception as exc:
+        explained = backend.explain(exc) if backend is not None else None
+        if explained is None:
+            raise
+        _fail(explained)
     finally:
         if backend is not None:
             backend.close()

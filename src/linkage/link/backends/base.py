@@ -18,6 +18,8 @@ import duckdb
 from splink.internals.database_api import DatabaseAPISubClass
 from splink.internals.splink_dataframe import SplinkDataFrame
 
+from linkage.errors import LinkageError
+
 __all__ = ["MODEL_DIALECT", "LinkBackend"]
 
 # The dialect of the model as stored (``model`` table, model.json) and read by the lookup.
@@ -50,6 +52,10 @@ class LinkBackend(ABC):
 
     def close(self) -> None:
         """Release what ``bind`` opened."""
+
+    def explain(self, exc: BaseException) -> LinkageError | None:
+        """A failure of this backend's own machinery as one line for the user, else None."""
+        return None
 
     # -- the model in two dialects ---------------------------------------------
     def model_for_backend(self, model: dict[str, Any]) -> dict[str, Any]:

@@ -177,6 +177,18 @@ class SparkBackend(LinkBackend):
             self._spark = None
         self._remove_scratch()
 
+    def explain(self, exc: BaseException) -> LinkageError | None:
+        """Spark and the JVM fail with pages of Java stack; the user gets its first line."""
+        try:
+            from py4j.protocol import Py4JError
+            from pyspark.errors import PySparkException
+        except ImportError:
+            return None
+        if not isinstance(exc, (Py4JError, PySparkException)):
+            return None
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        return LinkageError(f"Spark ({self.master}) failed: {first[:300]}")
+
     def _remove_scratch(self) -> None:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
