@@ -180,14 +180,22 @@ def link(full: Annotated[bool, typer.Option(help="Re-score every record, not jus
          retrain: Annotated[bool, typer.Option(help="Train a new model first.")] = False,
          threshold: Annotated[Optional[float], typer.Option(help="Match probability to link at.")] = None,
          model: Annotated[Optional[Path], typer.Option(help="Use this saved model (JSON) instead of training.")] = None,
+         engine: Annotated[Optional[str], typer.Option(
+             help="Where Splink runs: duckdb or spark (default LINKAGE_ENGINE). See docs/spark.md.")] = None,
          data_dir_: DataDir = None) -> None:
     """Train (if no model yet), predict, cluster and keep child identifiers stable."""
     from linkage.link import run_link
+    from linkage.link.backends import ENGINES, make_backend
     from linkage.link.run import STAGES, export_model, import_model
 
     s = get_settings()
+    engine = engine or s.engine
+    if engine not in ENGINES:
+        _fail(LinkageError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}"))
+    backend = None
     try:
         store = _store(data_dir_)
+        backend = make_backend(engine, store.home, s)
         if model is not None:
             import_model(store, model)
         with Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[stage]}[/] {task.description}"), BarColumn(),
@@ -198,12 +206,21 @@ def link(full: Annotated[bool, typer.Option(help="Re-score every record, not jus
             def step(stage: str, detail: str) -> None:
                 bar.update(task, completed=STAGES.index(stage), stage=stage, description=detail)
 
-            result = run_link(store, threshold or s.match_threshold, s.review_lower, full, retrain, step=step)
+            result = run_link(store, threshold or s.match_threshold, s.review_lower, full, retrain, step=step,
+                              backend=backend)
             bar.update(task, completed=len(STAGES), stage="done", description="")
         model = export_model(store, store.home)
         store.close()
     except LinkageError as exc:
         _fail(exc)
+    except Exception as exc:
+        explained = backend.explain(exc) if backend is not None else None
+        if explained is None:
+            raise
+        _fail(explained)
+    finally:
+        if backend is not None:
+            backend.close()
     console.print(f"run {result.run_id} ({result.mode}): {result.records} records -> {result.children} children; "
                   f"scored {result.scored_records}; new ids {result.new_ids}, merges {result.merges}, "
                   f"splits {result.splits}; {result.review_pairs} pairs for clerical review"

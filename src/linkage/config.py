@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,19 @@ class Settings(BaseSettings):
     # rows of the extract it replaces (`linkage ingest --force` overrides).
     ingest_max_quarantined: float = Field(default=0.5, gt=0.0, le=1.0)
     ingest_min_relative_size: float = Field(default=0.5, ge=0.0, le=1.0)
+    # --- linking engine: where Splink runs (docs/spark.md) ---------------
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = "local[2]"
+    spark_shuffle_partitions: int = Field(default=8, ge=1, le=100_000)
+    spark_driver_memory: str = "2g"
+    spark_executor_memory: str | None = None
+    # How Splink cuts Spark's lineage between steps: checkpoint (files in the checkpoint
+    # directory), persist (executors' memory and disk) or parquet (checkpoint directory).
+    spark_break_lineage: Literal["checkpoint", "persist", "parquet"] = "checkpoint"
+    # Shared storage (hdfs://, s3a://) on a cluster; unset: a private directory under <home>/tmp.
+    spark_checkpoint_dir: str | None = None
+    # Any further Spark properties, as JSON: LINKAGE_SPARK_CONF='{"spark.executor.cores": "4"}'.
+    spark_conf: dict[str, str] = {}
 
     # Service state shared by several servers: a ``postgresql://user@host:5432/db`` URL
     # (password from ~/.pgpass or PGPASSWORD). Unset: ``service.sqlite`` in the data directory.
@@ -177,6 +191,18 @@ class Settings(BaseSettings):
         """The PostgreSQL URL the audit log is kept in, or None for the file."""
         url = self.audit_url or self.state_url
         return url if url and url.split(":", 1)[0] in {"postgresql", "postgres"} else None
+
+    @model_validator(mode="after")
+    def _spark_safe(self) -> "Settings":
+        conf = {k.strip(): str(v).strip().lower() for k, v in self.spark_conf.items()}
+        if conf.get("spark.io.encryption.enabled", "true") != "true":
+            raise ValueError("LINKAGE_SPARK_CONF must not turn off spark.io.encryption.enabled "
+                             "(Spark's shuffle and spill files hold records)")
+        if self.spark_master.startswith("local"):
+            for key in ("spark.driver.host", "spark.driver.bindAddress"):
+                if conf.get(key, "127.0.0.1") not in {"127.0.0.1", "localhost", "::1"}:
+                    raise ValueError(f"a local Spark master binds to loopback only: drop {key} from LINKAGE_SPARK_CONF")
+        return self
 
     @field_validator("db_key", mode="before")
     @classmethod

@@ -1,7 +1,9 @@
 """The Splink facade: train, predict (full or incremental) and cluster.
 
 It borrows the store's DuckDB connection and keeps its working tables in the
-in-memory catalog; nothing here writes to the encrypted store.
+in-memory catalog; nothing here writes to the encrypted store. Splink itself runs
+on a backend (``link/backends``: DuckDB by default, or Spark); input preparation
+and the twin guard always run here in DuckDB, so every backend yields the same pairs.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
-from splink import DuckDBAPI, Linker
+from splink import Linker
 from splink.internals.exceptions import EMTrainingException
 
 from linkage.files import write_private
 from linkage.link import spec
+from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, LinkBackend
 from linkage.link.guards import twin_guard_sql
 from linkage.link.features import FEATURE_COLUMNS, input_sql, name_keys_rows
 from linkage.store import Store
@@ -33,15 +36,17 @@ for _name in ("splink", "splink.internals"):
 
 class LinkEngine:
     def __init__(self, store: Store, records_sql: str, link_type: str = "link_and_dedupe",
-                 postcode_is_area: bool = False) -> None:
+                 postcode_is_area: bool = False, backend: LinkBackend | None = None) -> None:
         self.store = store
         self.link_type = link_type
         self.postcode_is_area = postcode_is_area
         self.con = store.connection
         self._build_input(records_sql)
-        self.db_api = DuckDBAPI(connection=self.con)
+        self.backend = backend or DuckDBBackend()
+        self.db_api = self.backend.bind(self.con)
         self._tag = uuid.uuid4().hex[:8]  # a second run on one connection must not collide
         self._linker: Linker | None = None
+        self._model: dict | None = None  # the model in the store's dialect, as last given to linker()
         self._frames: list | None = None
 
     # -- input -------------------------------------------------------------
@@ -64,7 +69,7 @@ class LinkEngine:
 
     def _register(self, sql: str, name: str):
         self.con.execute(f"CREATE OR REPLACE TABLE memory.{name} AS {sql}")
-        return self.db_api.register(name, table_name=f"{name}_{self._tag}")
+        return self.backend.upload(self.db_api, self.con, name, f"{name}_{self._tag}")
 
     def _input_frames(self) -> list:
         if self._frames is None:
@@ -79,8 +84,20 @@ class LinkEngine:
     def linker(self, model_json: str | None = None) -> Linker:
         if self._linker is None:
             settings = json.loads(model_json) if model_json else spec.settings(self.link_type, self.postcode_is_area)
+            if self.backend.sql_dialect != MODEL_DIALECT:
+                if not isinstance(settings, dict):
+                    settings = settings.get_settings(MODEL_DIALECT).as_dict()
+                self._model = settings
+                settings = self.backend.model_for_backend(settings)
             self._linker = Linker(self._input_frames(), settings, log_level=logging.ERROR)
         return self._linker
+
+    def model_json(self) -> str:
+        """The current model as JSON in the store's dialect, whichever backend trained it."""
+        trained = self.linker().misc.save_model_to_json()
+        if self._model is not None:
+            trained = self.backend.model_from_backend(trained, self._model)
+        return json.dumps(trained, sort_keys=True)
 
     # -- training ------------------------------------------------------------
     def train(self, max_pairs: float = 2e6, labels: list[tuple[str, str]] | None = None) -> str:
@@ -104,7 +121,7 @@ class LinkEngine:
                 self._em(rule)
         if labels:
             self.linker().training.estimate_m_from_pairwise_labels(self.labels_table(labels))
-        return json.dumps(self.linker().misc.save_model_to_json(), sort_keys=True)
+        return self.model_json()
 
     def labels_table(self, pairs: list[tuple[str, str]], scores: list[float] | None = None):
         """Register pairs of current records as a Splink labels table."""
@@ -123,7 +140,7 @@ class LinkEngine:
 
     def _em(self, rule) -> bool:
         """One EM session; on no pairs, or EM collapsing (no matches), the model is restored."""
-        snapshot = json.dumps(self.linker().misc.save_model_to_json())
+        snapshot = self.model_json()
         try:
             self.linker().training.estimate_parameters_using_expectation_maximisation(
                 rule, fix_u_probabilities=True)
@@ -171,7 +188,7 @@ class LinkEngine:
         return pd.concat(frames, ignore_index=True)
 
     def _edges(self, pred) -> pd.DataFrame:
-        sql = twin_guard_sql(f"(SELECT {_PRED_COLS} FROM {pred.physical_name})", f"memory.{INPUT}")
+        sql = twin_guard_sql(self.backend.download(self.con, pred, _PRED_COLS, "link_scored"), f"memory.{INPUT}")
         df = self.con.execute(sql).df()
         pred.drop_table_from_database_and_remove_from_cache()
         return df

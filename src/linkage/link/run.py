@@ -17,6 +17,7 @@ import pandas as pd
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError
 from linkage.identity import assign_ids
+from linkage.link.backends import LinkBackend
 from linkage.link.engine import LinkEngine
 from linkage.link.cluster import constrained_clusters
 from linkage.link.guards import GUARD_REASON
@@ -84,12 +85,13 @@ def open_decisions(home: Path) -> ReviewDecisions:
 
 def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: bool = False,
              retrain: bool = False, step: Callable[[str, str], None] = lambda stage, detail: None,
-             decisions: ReviewDecisions | None = None) -> RunResult:
-    """``decisions``: the clerical review log to honour (default: the one in ``store.home``)."""
+             decisions: ReviewDecisions | None = None, backend: LinkBackend | None = None) -> RunResult:
+    """``decisions``: the clerical review log to honour (default: the one in ``store.home``);
+    ``backend``: where Splink runs (default DuckDB; the caller opens and closes it)."""
     if not lower < threshold:
         raise LinkageError("the review band's lower bound must be below the match threshold")
     step(STAGES[0], "")
-    engine = LinkEngine(store, CURRENT_RECORDS_SQL)
+    engine = LinkEngine(store, CURRENT_RECORDS_SQL, backend=backend)
     n = engine.count()
     if n == 0:
         raise LinkageError("no records to link: ingest an extract first")

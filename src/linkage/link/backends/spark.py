@@ -1,0 +1,227 @@
+"""Splink on Apache Spark (``pip install 'linkage[spark]'``, Java 17).
+
+Records are prepared in the store's DuckDB and handed to Spark as Arrow; the scored
+pairs come back as Arrow into DuckDB's in-memory catalog, where the twin guard,
+clustering and the one-transaction save run exactly as for DuckDB. Neither crossing
+writes a file of ours. Spark's own files (shuffle, spill, checkpoints) are another
+matter: see docs/spark.md. Shuffle and spill files are encrypted
+(``spark.io.encryption.enabled``); checkpoints are not, so they go in a private
+directory under the data directory's ``tmp`` that is removed when the session ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import sqlglot
+import sqlglot.expressions as exp
+from splink.internals.splink_dataframe import SplinkDataFrame
+
+from linkage.errors import LinkageError
+from linkage.link.backends.base import MODEL_DIALECT, LinkBackend
+
+__all__ = ["SparkBackend", "spark_conf"]
+
+# String distances are ours, not Splink's jar's: its Jaro-Winkler differs from DuckDB's
+# (jaro_winkler('cater', 'carter') is 0.902 in DuckDB, below 0.9 in the jar), so one
+# model would link differently on each engine. These are the functions ``conditions.py``
+# uses, which a property test holds equal to DuckDB's; executors need linkage installed.
+_UDFS = {"jaro_winkler_similarity": "linkage_jaro_winkler", "damerau_levenshtein": "linkage_damerau_levenshtein"}
+_RENAMED = {exp.ArrayOverlaps: "arrays_overlap", exp.JarowinklerSimilarity: _UDFS["jaro_winkler_similarity"]}
+
+
+def _strict(name: str, args: list[exp.Expression]) -> exp.Expression:
+    """A call of ``name``; our UDFs are wrapped so that NULL in is NULL out, as in DuckDB."""
+    call = exp.Anonymous(this=name, expressions=args)
+    if name not in _UDFS.values():
+        return call
+    is_null = exp.or_(*(exp.Is(this=a.copy(), expression=exp.Null()) for a in args))
+    return exp.Case(ifs=[exp.If(this=is_null, true=exp.Null())], default=call)
+
+
+def _to_spark(node: exp.Expression) -> exp.Expression:
+    if type(node) in _RENAMED:
+        return _strict(_RENAMED[type(node)], [node.this, node.expression])
+    if isinstance(node, exp.Anonymous) and node.name.lower() in _UDFS:
+        return _strict(_UDFS[node.name.lower()], list(node.expressions))
+    return node
+
+
+def _register_udfs(spark) -> None:
+    """Vectorised (Arrow) Python UDFs for the model's string distances. A NULL argument
+    gives NaN here; the SQL around each call (``_strict``) turns it into NULL."""
+    from pyspark.sql.functions import pandas_udf
+
+    from linkage.link.conditions import damerau_levenshtein, jaro_winkler
+
+    def vectorised(fn):
+        def udf(a: pd.Series, b: pd.Series) -> pd.Series:
+            return pd.Series([fn(x, y) if isinstance(x, str) and isinstance(y, str) else float("nan")
+                              for x, y in zip(a, b)], dtype="float64")
+        return pandas_udf(udf, "double")
+
+    spark.udf.register(_UDFS["jaro_winkler_similarity"], vectorised(jaro_winkler))
+    spark.udf.register(_UDFS["damerau_levenshtein"], vectorised(damerau_levenshtein))
+
+
+def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memory: str,
+               executor_memory: str | None, jar: str, extra: Mapping[str, str]) -> dict[str, str]:
+    """The session's configuration; a local master binds to the loopback interface only."""
+    conf = {
+        "spark.app.name": "linkage",
+        "spark.master": master,
+        "spark.jars": jar,
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        "spark.default.parallelism": str(shuffle_partitions),
+        "spark.driver.memory": driver_memory,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.io.encryption.enabled": "true",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.log.level": "ERROR",
+        # The model's comparisons make one stage's generated Java exceed the JVM's 64 KB method
+        # limit; Spark would log a page of compiler errors and fall back to this anyway.
+        "spark.sql.codegen.wholeStage": "false",
+    }
+    if executor_memory:
+        conf["spark.executor.memory"] = executor_memory
+    if master.startswith("local"):
+        # Python workers (the string-distance UDFs) run in this interpreter, with linkage's dependencies.
+        conf.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
+                     "spark.local.dir": str(home), "spark.pyspark.python": sys.executable})
+    conf.update(extra)
+    return conf
+
+
+class SparkBackend(LinkBackend):
+    """A Spark session, started on first ``bind`` and stopped by ``close``."""
+
+    name = "spark"
+    sql_dialect = "spark"
+
+    def __init__(self, home: Path, *, master: str = "local[2]", shuffle_partitions: int = 8,
+                 driver_memory: str = "2g", executor_memory: str | None = None,
+                 break_lineage: str = "checkpoint", checkpoint_dir: str | None = None,
+                 extra_conf: Mapping[str, str] | None = None) -> None:
+        self.home = Path(home)
+        self.master = master
+        self.shuffle_partitions = shuffle_partitions
+        self.driver_memory = driver_memory
+        self.executor_memory = executor_memory
+        self.break_lineage = break_lineage
+        self.checkpoint_dir = checkpoint_dir
+        self.extra_conf = dict(extra_conf or {})
+        self._spark: Any = None
+        self._scratch: Path | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any, home: Path) -> SparkBackend:
+        return cls(home, master=settings.spark_master, shuffle_partitions=settings.spark_shuffle_partitions,
+                   driver_memory=settings.spark_driver_memory, executor_memory=settings.spark_executor_memory,
+                   break_lineage=settings.spark_break_lineage, checkpoint_dir=settings.spark_checkpoint_dir,
+                   extra_conf=settings.spark_conf)
+
+    # -- session -----------------------------------------------------------------
+    def session(self):
+        if self._spark is not None:
+            return self._spark
+        try:
+            from pyspark.sql import SparkSession
+            from splink.backends.spark import similarity_jar_location
+        except ImportError:
+            raise LinkageError("the spark engine needs pyspark: pip install 'linkage[spark]'") from None
+        tmp = self.home / "tmp"
+        tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._scratch = Path(tempfile.mkdtemp(prefix="spark-", dir=tmp))  # 0700
+        if self.master.startswith("local"):
+            # Read by the JVM as it starts: without it Spark picks the first non-loopback address.
+            os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+            # PySpark starts its Python workers with this (not spark.pyspark.python) once the driver runs.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = SparkSession.builder
+        for key, value in spark_conf(master=self.master, home=self._scratch / "local",
+                                     shuffle_partitions=self.shuffle_partitions, driver_memory=self.driver_memory,
+                                     executor_memory=self.executor_memory, jar=similarity_jar_location(),
+                                     extra=self.extra_conf).items():
+            builder = builder.config(key, value)
+        try:
+            spark = builder.getOrCreate()
+        except Exception as exc:  # py4j/Java start-up failures carry pages of JVM output
+            self._remove_scratch()
+            raise LinkageError(f"could not start Spark ({self.master}): {str(exc).splitlines()[0][:200]}") from None
+        spark.sparkContext.setLogLevel("ERROR")
+        spark.sparkContext.setCheckpointDir(self.checkpoint_dir or str(self._scratch / "checkpoints"))
+        self._spark = spark
+        return spark
+
+    def bind(self, con: duckdb.DuckDBPyConnection):
+        from splink.backends.spark import SparkAPI
+
+        api = SparkAPI(spark_session=self.session(), break_lineage_method=self.break_lineage,
+                       num_partitions_on_repartition=self.shuffle_partitions)
+        _register_udfs(self.session())
+        return api
+
+    def close(self) -> None:
+        if self._spark is not None:
+            self._spark.stop()
+            self._spark = None
+        self._remove_scratch()
+
+    def explain(self, exc: BaseException) -> LinkageError | None:
+        """Spark and the JVM fail with pages of Java stack; the user gets its first line."""
+        try:
+            from py4j.protocol import Py4JError
+            from pyspark.errors import PySparkException
+        except ImportError:
+            return None
+        if not isinstance(exc, (Py4JError, PySparkException)):
+            return None
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        return LinkageError(f"Spark ({self.master}) failed: {first[:300]}")
+
+    def _remove_scratch(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    # -- crossing between DuckDB and Spark ---------------------------------------
+    def upload(self, db_api, con: duckdb.DuckDBPyConnection, table: str, physical_name: str) -> SplinkDataFrame:
+        arrow = con.execute(f"SELECT * FROM memory.{table}").arrow().read_all()
+        spark = self.session()
+        try:
+            frame = spark.createDataFrame(arrow)
+        except (TypeError, ValueError):  # Spark 3.5 takes pandas, not Arrow
+            frame = spark.createDataFrame(arrow.to_pandas())
+        return db_api.register(frame, table_name=physical_name)
+
+    def download(self, con: duckdb.DuckDBPyConnection, frame: SplinkDataFrame, columns: str, table: str) -> str:
+        result = self.session().sql(f"SELECT {columns} FROM {frame.physical_name}")
+        arrow = result.toArrow() if hasattr(result, "toArrow") else _arrow_from_pandas(result.toPandas())
+        view = f"_{table}_arrow"
+        con.register(view, arrow)
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE memory.{table} AS SELECT * FROM {view}")
+        finally:
+            con.unregister(view)
+        return f"memory.{table}"
+
+    def translate(self, sql: str) -> str:
+        if sql.strip().upper() == "ELSE":
+            return sql
+        return sqlglot.parse_one(sql, read=MODEL_DIALECT).transform(_to_spark).sql(dialect="spark")
+
+
+def _arrow_from_pandas(frame):
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame, preserve_index=False)

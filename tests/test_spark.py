@@ -1,0 +1,154 @@
+"""Linking on Spark: the backend seam, its settings, and DuckDB/Spark equivalence."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlglot
+
+from conftest import EXTRACT_DATE
+from linkage.config import Settings
+from linkage.link import spec
+from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, make_backend
+from linkage.link.backends.spark import SparkBackend, spark_conf
+
+SOURCES = ("education", "social_care", "health")
+
+
+def _model() -> dict:
+    return spec.settings().get_settings(MODEL_DIALECT).as_dict()
+
+
+def test_model_sql_said_in_spark_and_back(tmp_path):
+    backend = SparkBackend(tmp_path)
+    model = _model()
+    spark = backend.model_for_backend(model)
+    levels = [lv["sql_condition"] for c in spark["comparisons"] for lv in c["comparison_levels"]]
+    text = " ".join(levels).lower()
+    # DuckDB-only spellings are gone; Spark's and Splink's jar functions stand in.
+    assert "list_has_any" not in text and "jaro_winkler_similarity" not in text
+    assert "arrays_overlap(" in text and "linkage_jaro_winkler(" in text and "linkage_damerau_levenshtein(" in text
+    for sql in levels:
+        if sql != "ELSE":
+            sqlglot.parse_one(sql, read="spark")
+    for rule in spark["blocking_rules_to_generate_predictions"]:
+        assert "sql_dialect" not in rule and '"' not in rule["blocking_rule"]
+    # A model trained on Spark comes back with the store's SQL and the learnt parameters.
+    spark["comparisons"][0]["comparison_levels"][1]["m_probability"] = 0.123
+    back = backend.model_from_backend(spark, model)
+    assert back["sql_dialect"] == MODEL_DIALECT
+    assert back["comparisons"][0]["comparison_levels"][1]["m_probability"] == 0.123
+    assert [lv["sql_condition"] for c in back["comparisons"] for lv in c["comparison_levels"]] == \
+        [lv["sql_condition"] for c in model["comparisons"] for lv in c["comparison_levels"]]
+    assert back["blocking_rules_to_generate_predictions"] == model["blocking_rules_to_generate_predictions"]
+    # DuckDB is the store's own dialect: nothing to translate.
+    assert DuckDBBackend().model_for_backend(model) is model
+
+
+def test_string_distances_are_null_strict(tmp_path):
+    """Spark's UDFs need not return NULL on NULL input; DuckDB's functions do, and a level such as
+    ``damerau_levenshtein(a, b) <= 1`` must not be met when a value is missing."""
+    sql = SparkBackend(tmp_path).translate('damerau_levenshtein("postcode_l", "postcode_r") <= 1')
+    case = sqlglot.parse_one(sql, read="spark").find(sqlglot.exp.Case)
+    assert case is not None and "IS NULL" in case.sql("spark") and case.args["ifs"][0].args["true"].sql() == "NULL"
+
+
+def test_local_session_binds_to_loopback(tmp_path):
+    conf = spark_conf(master="local[2]", home=tmp_path, shuffle_partitions=4, driver_memory="1g",
+                      executor_memory=None, jar="x.jar", extra={})
+    assert conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == "127.0.0.1"
+    assert conf["spark.io.encryption.enabled"] == "true" and conf["spark.jars"] == "x.jar"
+    cluster = spark_conf(master="spark://head:7077", home=tmp_path, shuffle_partitions=400, driver_memory="4g",
+                         executor_memory="8g", jar="x.jar", extra={"spark.executor.cores": "4"})
+    assert "spark.driver.bindAddress" not in cluster and cluster["spark.executor.cores"] == "4"
+
+
+@pytest.mark.parametrize("conf", [{"spark.io.encryption.enabled": "false"}, {"spark.driver.bindAddress": "0.0.0.0"},
+                                  {"spark.driver.host": "10.0.0.5"}])
+def test_unsafe_spark_settings_refused(conf):
+    with pytest.raises(ValueError):
+        Settings(engine="spark", spark_conf=conf)
+
+
+def test_engine_setting_and_unknown_engine(tmp_path):
+    assert Settings().engine == "duckdb"
+    assert isinstance(make_backend("duckdb", tmp_path), DuckDBBackend)
+    assert isinstance(make_backend("spark", tmp_path, Settings(engine="spark")), SparkBackend)
+    with pytest.raises(ValueError):
+        Settings(engine="oracle")
+    out = subprocess.run([sys.executable, "-m", "linkage.cli", "link", "--engine", "oracle",
+                          "--data-dir", str(tmp_path / "home")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "unknown engine 'oracle'" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyspark") is None, reason="pyspark is not installed")
+def test_spark_failures_are_one_line(tmp_path):
+    from pyspark.errors import PySparkException
+
+    backend = SparkBackend(tmp_path)
+    said = backend.explain(PySparkException("[CANNOT_CONNECT] no master at spark://x:7077\n\tat org.apache..."))
+    assert str(said) == "Spark (local[2]) failed: [CANNOT_CONNECT] no master at spark://x:7077"
+    assert backend.explain(KeyError("a bug of ours")) is None  # ours keep their traceback
+    assert DuckDBBackend().explain(PySparkException("x")) is None
+
+
+def _edges_and_children(store):
+    from linkage.store.schema import t
+
+    edges = store.df(f"SELECT record_key_l, record_key_r, match_probability, guarded FROM {t('link_edges')}")
+    groups: dict[str, set] = {}
+    for key, child in store.rows(f"SELECT record_key, child_id FROM {t('identity')}"):
+        groups.setdefault(child, set()).add(key)
+    return edges, {frozenset(g) for g in groups.values()}
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(importlib.util.find_spec("pyspark") is None,
+                    reason="pyspark is not installed: pip install -e '.[spark]' to test the Spark engine")
+def test_spark_and_duckdb_give_the_same_pairs_and_children(tmp_path):
+    """The same records and model, scored by DuckDB in-process and by `linkage link --engine spark`
+    in local[2]: the same pairs to 1e-6, the same twin-guard flags, the same children."""
+    from linkage.connectors import ingest_file
+    from linkage.link import run_link
+    from linkage.link.run import export_model, import_model
+    from linkage.store import Store
+    from linkage.synth import synthesise
+
+    # Seed 42 has a pair ('cater', 'carter', same postcode) that Splink's jar's Jaro-Winkler scores
+    # below 0.9 and DuckDB's above: it tells the engines apart unless they share one function.
+    synthesise(300, 42, tmp_path / "synth", month=1)
+    stores = {}
+    for engine in ("duckdb", "spark"):
+        stores[engine] = Store(tmp_path / engine, memory_limit="1GB")
+        for source in SOURCES:
+            ingest_file(stores[engine], source, tmp_path / "synth" / f"{source}.csv", extract_date=EXTRACT_DATE)
+    duck = stores["duckdb"]
+    result = run_link(duck)
+    assert result.trained and result.children > 250
+    import_model(stores["spark"], export_model(duck, tmp_path))
+    stores["spark"].close()
+
+    env = {**os.environ, "LINKAGE_SPARK_MASTER": "local[2]", "LINKAGE_SPARK_SHUFFLE_PARTITIONS": "4",
+           "LINKAGE_SPARK_DRIVER_MEMORY": "1g"}
+    out = subprocess.run([sys.executable, "-m", "linkage.cli", "link", "--engine", "spark",
+                          "--data-dir", str(tmp_path / "spark")], capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "model trained" not in out.stdout  # scored with the DuckDB model, not retrained
+    spark = Store(tmp_path / "spark", memory_limit="1GB")
+    try:
+        (d_edges, d_children), (s_edges, s_children) = _edges_and_children(duck), _edges_and_children(spark)
+    finally:
+        spark.close()
+        duck.close()
+    assert len(d_edges) > 100
+    both = d_edges.merge(s_edges, on=["record_key_l", "record_key_r"], how="outer", indicator=True)
+    assert (both["_merge"] == "both").all(), both[both["_merge"] != "both"].head()
+    assert (both["match_probability_x"] - both["match_probability_y"]).abs().max() < 1e-6
+    assert (both["guarded_x"] == both["guarded_y"]).all()
+    assert d_children == s_children
+    # Spark's scratch (local dir, checkpoints) is gone with the session.
+    assert not list((tmp_path / "spark" / "tmp").glob("spark-*"))
