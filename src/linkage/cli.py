@@ -110,12 +110,17 @@ def _failures(home: Optional[Path] = None) -> Iterator[None]:
 @app.command()
 def synth(children: Annotated[int, typer.Option(min=1)] = 3000, seed: int = 42,
           out: Annotated[Path, typer.Option()] = Path("synthetic"),
-          month: Annotated[int, typer.Option(min=1, help="Month of extracts: 2 is a month after 1.")] = 1) -> None:
-    """Write synthetic education, social-care and health extracts plus truth.csv."""
-    from linkage.synth import synthesise
+          month: Annotated[int, typer.Option(min=1, help="Month of extracts: 2 is a month after 1.")] = 1,
+          difficulty: Annotated[str, typer.Option(
+              help="easy (few error classes) | realistic | hard: rates of second UPNs, temporary UPNs, "
+                   "typos, near-identical twins, name changes with moves, other scripts")] = "realistic") -> None:
+    """Write synthetic education, social-care and health extracts plus truth.csv and truth_classes.csv."""
+    from linkage.synth import DIFFICULTIES, synthesise
 
+    if difficulty not in DIFFICULTIES:
+        _fail(LinkageError(f"--difficulty must be one of {', '.join(DIFFICULTIES)}"))
     with console.status("generating synthetic children"):
-        manifest = synthesise(children, seed, out, month)
+        manifest = synthesise(children, seed, out, month, difficulty)
     console.print(f"wrote {out}/ : {json.dumps(manifest['records'])}, extract date {manifest['extract_date']}")
 
 

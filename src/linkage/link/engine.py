@@ -17,7 +17,7 @@ from splink.internals.exceptions import EMTrainingException
 
 from linkage.files import write_private
 from linkage.link import spec
-from linkage.link.guards import twin_guard_sql
+from linkage.link.guards import cotwin_sql, twin_guard_sql
 from linkage.link.features import FEATURE_COLUMNS, input_sql, name_keys_rows
 from linkage.store import Store
 
@@ -55,6 +55,7 @@ class LinkEngine:
         con.execute("CREATE OR REPLACE TABLE memory.name_keys AS SELECT * FROM _name_keys_df")
         con.unregister("_name_keys_df")
         con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
+        con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwin_sql(f'memory.{INPUT}')}")
         cols = ", ".join(f"coalesce(CAST({c} AS VARCHAR), '')" for c in FEATURE_COLUMNS)
         con.execute(f"CREATE OR REPLACE TABLE memory.link_hash AS SELECT unique_id AS record_key, "
                     f"md5(concat_ws('|', {cols})) AS content_sha FROM memory.{INPUT}")
@@ -171,7 +172,8 @@ class LinkEngine:
         return pd.concat(frames, ignore_index=True)
 
     def _edges(self, pred) -> pd.DataFrame:
-        sql = twin_guard_sql(f"(SELECT {_PRED_COLS} FROM {pred.physical_name})", f"memory.{INPUT}")
+        sql = twin_guard_sql(f"(SELECT {_PRED_COLS} FROM {pred.physical_name})", f"memory.{INPUT}",
+                             "memory.cotwins")
         df = self.con.execute(sql).df()
         pred.drop_table_from_database_and_remove_from_cache()
         return df
@@ -191,6 +193,28 @@ class LinkEngine:
             if upn and former and root(upn) != root(former):
                 history[root(upn)] = root(former)
         return {k: {"nhs": nhs, "upn": root(upn) if upn else None} for k, nhs, upn, _ in rows}
+
+    def exact_pairs(self, pairs: pd.DataFrame) -> list[tuple[str, str]]:
+        """Pairs (``unique_id_l``, ``unique_id_r``) whose forename, surname, date of birth and
+        address agree exactly, with no other field against them and no co-twin on either side:
+        one pupil, even if the schools gave two UPNs."""
+        if pairs.empty:
+            return []
+        self.con.register("_exact_df", pairs[["unique_id_l", "unique_id_r"]])
+        try:
+            return [tuple(r) for r in self.con.execute(f"""
+SELECT e.unique_id_l, e.unique_id_r FROM _exact_df e
+JOIN memory.{INPUT} l ON l.unique_id = e.unique_id_l
+JOIN memory.{INPUT} r ON r.unique_id = e.unique_id_r
+WHERE l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
+  AND (l.postcode = r.postcode OR l.address = r.address)
+  AND NOT coalesce(l.nhs_number <> r.nhs_number, false)
+  AND NOT coalesce(l.sex <> r.sex AND l.sex <> 'U' AND r.sex <> 'U', false)
+  AND NOT coalesce(split_part(l.middle_names, ' ', 1) <> split_part(r.middle_names, ' ', 1), false)
+  AND l.unique_id NOT IN (SELECT unique_id FROM memory.cotwins)
+  AND r.unique_id NOT IN (SELECT unique_id FROM memory.cotwins)""").fetchall()]
+        finally:
+            self.con.unregister("_exact_df")
 
     def nodes(self) -> list[str]:
         return [r[0] for r in self.con.execute(f"SELECT unique_id FROM memory.{INPUT}").fetchall()]

@@ -269,7 +269,7 @@ def model_features(store: Store, keys: Iterable[str]) -> tuple[dict[str, dict], 
     LinkEngine(store, f"SELECT * FROM ({CURRENT_RECORDS_SQL}) WHERE record_key IN {_in_list(keys)}")
     types = {name: typ for name, typ, *_ in store.rows(f"DESCRIBE memory.{INPUT}")}
     frame = store.df(f"SELECT * FROM memory.{INPUT}")
-    for name in (INPUT, "link_hash", "name_keys"):   # working copies: a server's memory is precious
+    for name in (INPUT, "link_hash", "name_keys", "cotwins"):   # working copies: a server's memory is precious
         store.execute(f"DROP TABLE IF EXISTS memory.{name}")
     return {row["unique_id"]: row for row in frame.to_dict("records")}, types
 

@@ -154,6 +154,8 @@ PREDICTION_RULES = [
     block_on("forename_canon", "surname"),
     block_on("forename_canon", "postcode"),
     block_on("forename_canon", "dob_year", "postcode_district"),
+    # A forename slip with a date-of-birth slip: the family is all that is left to find it by.
+    block_on("surname", "postcode"),
     "l.forename = r.surname AND l.surname = r.forename",
 ]
 
