@@ -281,6 +281,23 @@ def resolve(child_id: str, data_dir_: DataDir = None) -> None:
 
 
 @app.command()
+def findings(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
+    """Data-quality findings from the last run to correct at source (e.g. two UPNs for one pupil)."""
+    from linkage.link.findings import upn_findings
+
+    try:
+        with _reading(data_dir_) as store:
+            found = upn_findings(store)
+    except LinkageError as exc:
+        _fail(exc)
+    if fmt == Format.json:
+        emit_json(found)
+        return
+    emit(["finding", "child", "UPNs", "records"],
+         [[f["finding"], f["child_id"], " ".join(f["upns"]), " ".join(f["records"])] for f in found], fmt)
+
+
+@app.command()
 def status(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
     """Sources, counts, the last run, and the quarantine (current extracts only) and review queues."""
     from linkage.views.status import status_summary

@@ -17,7 +17,7 @@ Two UPNs are strong evidence of two children, not law: schools issue a second UP
 and a pair whose names, date of birth and address agree exactly (``soft_upn``,
 chosen by the engine, never for a record with a co-twin in its own extract) may
 join across a UPN conflict; the run reports it as a data-quality finding. Two NHS
-numbers always stay apart (see docs/linkage.md, "identifiers").
+numbers always stay apart (see docs/benchmarks.md, "Identifiers").
 
 A record that matches two children nearly equally well (``ambiguous_records``) is
 not linked automatically at all: its best child must beat the next by

@@ -216,6 +216,27 @@ WHERE l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
         finally:
             self.con.unregister("_exact_df")
 
+    def unrelated_names(self, pairs: pd.DataFrame) -> set[frozenset]:
+        """Pairs whose forenames share nothing: not alike (Jaro-Winkler < 0.75), not one name,
+        not swapped with a surname, not a middle name used, not even the same initial. Twins
+        Tilly and Olivia: the guard keeps them apart and a reviewer has nothing to decide."""
+        if pairs.empty:
+            return set()
+        self.con.register("_unrel_df", pairs[["unique_id_l", "unique_id_r"]])
+        try:
+            return {frozenset(r) for r in self.con.execute(f"""
+SELECT e.unique_id_l, e.unique_id_r FROM _unrel_df e
+JOIN memory.{INPUT} l ON l.unique_id = e.unique_id_l
+JOIN memory.{INPUT} r ON r.unique_id = e.unique_id_r
+WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
+  AND substr(l.forename, 1, 1) <> substr(r.forename, 1, 1)
+  AND NOT list_has_any(l.forename_keys, r.forename_keys)
+  AND jaro_winkler_similarity(l.forename, r.surname) < 0.75 AND jaro_winkler_similarity(l.surname, r.forename) < 0.75
+  AND NOT coalesce(l.forename = split_part(r.middle_names, ' ', 1), false)
+  AND NOT coalesce(r.forename = split_part(l.middle_names, ' ', 1), false)""").fetchall()}
+        finally:
+            self.con.unregister("_unrel_df")
+
     def nodes(self) -> list[str]:
         return [r[0] for r in self.con.execute(f"SELECT unique_id FROM memory.{INPUT}").fetchall()]
 

@@ -157,8 +157,9 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     # A record matching two children nearly equally well is linked to neither; both pairs are queued.
     # A reviewer's "not a match" is no evidence that a record fits two children equally well.
     overruled = {frozenset(p) for p in (*cons.cannot_link, *cons.must_link)}
-    strong = edges[(edges["match_probability"] >= threshold)
-                   & [frozenset(p) not in overruled for p in zip(edges["unique_id_l"], edges["unique_id_r"])]]
+    kept = pd.Series([frozenset(p) not in overruled for p in zip(edges["unique_id_l"], edges["unique_id_r"])],
+                     index=edges.index, dtype=bool)
+    strong = edges[(edges["match_probability"] >= threshold) & kept]
     ambiguous = ambiguous_records(cluster_of, zip(strong["unique_id_l"], strong["unique_id_r"],
                                                   strong["match_weight"].fillna(float("-inf"))))
     if ambiguous:
@@ -177,6 +178,11 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     refused_set = set(refused)
     uncertain = (edges["match_probability"] >= lower) & (edges["match_probability"] < threshold)
     guarded = edges["guarded"] & (edges["match_probability"] >= threshold)
+    # Twins whose forenames share nothing are kept apart and never asked about.
+    unrelated = engine.unrelated_names(edges[edges["guarded"]])
+    twins = edges["guarded"] & pd.Series(
+        [frozenset(p) in unrelated for p in zip(edges["unique_id_l"], edges["unique_id_r"])],
+        index=edges.index, dtype=bool)
     was_refused = pd.Series([(l, r) in refused_set for l, r in zip(edges["unique_id_l"], edges["unique_id_r"])],
                             index=edges.index, dtype=bool)
     reason = pd.Series("uncertain match", index=edges.index)
@@ -186,7 +192,7 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
                                for l, r in zip(edges["unique_id_l"], edges["unique_id_r"])],
                               index=edges.index, dtype=bool)
     reason[was_ambiguous] = AMBIGUOUS_REASON
-    in_band = uncertain | guarded | was_refused | was_ambiguous
+    in_band = (uncertain | guarded | was_refused | was_ambiguous) & ~twins
     band = edges[in_band].assign(reason=reason[in_band]).drop(columns="guarded")
     band = band[undecided(band, cluster_of, linkable, identifiers)]
     queue = build_queue(band, edges, cons, refused_must, cluster_of)
