@@ -112,12 +112,17 @@ def synth(children: Annotated[int, typer.Option(min=1)] = 3000, seed: int = 42,
           out: Annotated[Path, typer.Option()] = Path("synthetic"),
           month: Annotated[int, typer.Option(min=1, help="Month of extracts: 2 is a month after 1.")] = 1,
           ap_trajectories: Annotated[bool, typer.Option(help="Add alternative provision histories and "
-                                                             "nccis.csv.")] = True) -> None:
-    """Write synthetic education, social-care and health extracts plus truth.csv."""
-    from linkage.synth import synthesise
+                                                             "nccis.csv.")] = True,
+          difficulty: Annotated[str, typer.Option(
+              help="easy (few error classes) | realistic | hard: rates of second UPNs, temporary UPNs, "
+                   "typos, near-identical twins, name changes with moves, other scripts")] = "realistic") -> None:
+    """Write synthetic education, social-care and health extracts plus truth.csv and truth_classes.csv."""
+    from linkage.synth import DIFFICULTIES, synthesise
 
+    if difficulty not in DIFFICULTIES:
+        _fail(LinkageError(f"--difficulty must be one of {', '.join(DIFFICULTIES)}"))
     with console.status("generating synthetic children"):
-        manifest = synthesise(children, seed, out, month, ap_trajectories)
+        manifest = synthesise(children, seed, out, month, difficulty, ap_trajectories)
     console.print(f"wrote {out}/ : {json.dumps(manifest['records'])}, extract date {manifest['extract_date']}")
 
 
@@ -292,6 +297,23 @@ def resolve(child_id: str, data_dir_: DataDir = None) -> None:
         table.add_row(str(run), change, cid, other or "", rec or "", reason)
     console.print(table)
     store.close()
+
+
+@app.command()
+def findings(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
+    """Data-quality findings from the last run to correct at source (e.g. two UPNs for one pupil)."""
+    from linkage.link.findings import upn_findings
+
+    try:
+        with _reading(data_dir_) as store:
+            found = upn_findings(store)
+    except LinkageError as exc:
+        _fail(exc)
+    if fmt == Format.json:
+        emit_json(found)
+        return
+    emit(["finding", "child", "UPNs", "records"],
+         [[f["finding"], f["child_id"], " ".join(f["upns"]), " ".join(f["records"])] for f in found], fmt)
 
 
 @app.command()

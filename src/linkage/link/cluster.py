@@ -12,13 +12,27 @@ A reviewer's decisions come first: ``must_link`` pairs ("match") are joined
 before any model edge, overriding the twin guard and identifier checks (the
 reviewer has seen both records), but never a reviewer's ``never_link`` ("not a
 match", "split this record out"), which also binds every model edge.
+
+Two UPNs are strong evidence of two children, not law: schools issue a second UPN,
+and a pair whose names, date of birth and address agree exactly (``soft_upn``,
+chosen by the engine, never for a record with a co-twin in its own extract) may
+join across a UPN conflict; the run reports it as a data-quality finding. Two NHS
+numbers always stay apart (see docs/benchmarks.md, "Identifiers").
+
+A record that matches two children nearly equally well (``ambiguous_records``) is
+not linked automatically at all: its best child must beat the next by
+``AMBIGUITY_GAP`` in match weight (log2 of the Bayes factor).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["constrained_clusters"]
+__all__ = ["AMBIGUITY_GAP", "ambiguous_records", "constrained_clusters"]
+
+# A record's best child must beat the next distinct child by this much match weight
+# (log2 Bayes factor 4: sixteen times likelier) to be linked without a reviewer.
+AMBIGUITY_GAP = 4.0
 
 
 def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, float]],
@@ -26,14 +40,17 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
                          identifiers: dict[str, dict[str, str]] | None = None,
                          must_link: Iterable[tuple[str, str]] = (),
                          never_link: Iterable[tuple[str, str]] = (),
+                         soft_upn: Iterable[tuple[str, str]] = (),
                          ) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """(record -> cluster id, refused edges and refused must-links).
 
     ``edges`` are (left, right, match_weight) at or above the threshold;
     ``identifiers`` maps a record to its unique identifiers by kind, e.g.
     ``{"nhs": "9434765919", "upn": "B801200005001"}``; ``cannot_link`` are the
-    model's guarded pairs, ``must_link`` and ``never_link`` a reviewer's decisions.
+    model's guarded pairs, ``must_link`` and ``never_link`` a reviewer's decisions;
+    ``soft_upn`` edges may join clusters holding different UPNs.
     """
+    soft = {frozenset(p) for p in soft_upn}
     parent: dict[str, str] = {n: n for n in nodes}
     held: dict[str, dict[str, set[str]]] = {
         n: {kind: {v} for kind, v in ids.items() if v} for n, ids in (identifiers or {}).items() if n in parent}
@@ -79,8 +96,10 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
         if ra == rb:
             continue
         ha, hb = held.get(ra, {}), held.get(rb, {})
+        lenient = frozenset((left, right)) in soft
         if (separated(ra, rb, forbidden)
-                or any(kind in hb and values.isdisjoint(hb[kind]) for kind, values in ha.items())):
+                or any(kind in hb and values.isdisjoint(hb[kind]) for kind, values in ha.items()
+                       if not (lenient and kind == "upn"))):
             refused.append((left, right))
             continue
         join(ra, rb)
@@ -94,3 +113,24 @@ def _apart(pairs: Iterable[tuple[str, str]], nodes: dict[str, str]) -> dict[str,
             apart.setdefault(a, set()).add(b)
             apart.setdefault(b, set()).add(a)
     return apart
+
+
+def ambiguous_records(cluster_of: dict[str, str], edges: Iterable[tuple[str, str, float]],
+                      gap: float = AMBIGUITY_GAP) -> dict[str, tuple[str, str]]:
+    """Records whose best link into another child comes within ``gap`` of their best link
+    into their own: record -> (best partner in its own child, best partner elsewhere).
+
+    ``edges`` are every scored pair a run could have linked (guarded and refused ones too),
+    so a link into another child here is one that a constraint kept apart: evidence that
+    the two children are distinct.
+    """
+    own: dict[str, tuple[float, str]] = {}
+    other: dict[str, tuple[float, str]] = {}
+    for a, b, w in edges:
+        if a not in cluster_of or b not in cluster_of:
+            continue
+        best = own if cluster_of[a] == cluster_of[b] else other
+        for x, y in ((a, b), (b, a)):
+            if x not in best or (w, y) > best[x]:
+                best[x] = (w, y)
+    return {x: (own[x][1], other[x][1]) for x in own.keys() & other.keys() if other[x][0] >= own[x][0] - gap}

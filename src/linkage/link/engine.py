@@ -20,7 +20,7 @@ from splink.internals.exceptions import EMTrainingException
 from linkage.files import write_private
 from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, LinkBackend
-from linkage.link.guards import twin_guard_sql
+from linkage.link.guards import cotwin_sql, twin_guard_sql
 from linkage.link.features import FEATURE_COLUMNS, input_sql, name_keys_rows
 from linkage.store import Store
 
@@ -60,6 +60,7 @@ class LinkEngine:
         con.execute("CREATE OR REPLACE TABLE memory.name_keys AS SELECT * FROM _name_keys_df")
         con.unregister("_name_keys_df")
         con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
+        con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwin_sql(f'memory.{INPUT}')}")
         cols = ", ".join(f"coalesce(CAST({c} AS VARCHAR), '')" for c in FEATURE_COLUMNS)
         con.execute(f"CREATE OR REPLACE TABLE memory.link_hash AS SELECT unique_id AS record_key, "
                     f"md5(concat_ws('|', {cols})) AS content_sha FROM memory.{INPUT}")
@@ -188,7 +189,8 @@ class LinkEngine:
         return pd.concat(frames, ignore_index=True)
 
     def _edges(self, pred) -> pd.DataFrame:
-        sql = twin_guard_sql(self.backend.download(self.con, pred, _PRED_COLS, "link_scored"), f"memory.{INPUT}")
+        sql = twin_guard_sql(self.backend.download(self.con, pred, _PRED_COLS, "link_scored"), f"memory.{INPUT}",
+                             "memory.cotwins")
         df = self.con.execute(sql).df()
         pred.drop_table_from_database_and_remove_from_cache()
         return df
@@ -208,6 +210,49 @@ class LinkEngine:
             if upn and former and root(upn) != root(former):
                 history[root(upn)] = root(former)
         return {k: {"nhs": nhs, "upn": root(upn) if upn else None} for k, nhs, upn, _ in rows}
+
+    def exact_pairs(self, pairs: pd.DataFrame) -> list[tuple[str, str]]:
+        """Pairs (``unique_id_l``, ``unique_id_r``) whose forename, surname, date of birth and
+        address agree exactly, with no other field against them and no co-twin on either side:
+        one pupil, even if the schools gave two UPNs."""
+        if pairs.empty:
+            return []
+        self.con.register("_exact_df", pairs[["unique_id_l", "unique_id_r"]])
+        try:
+            return [tuple(r) for r in self.con.execute(f"""
+SELECT e.unique_id_l, e.unique_id_r FROM _exact_df e
+JOIN memory.{INPUT} l ON l.unique_id = e.unique_id_l
+JOIN memory.{INPUT} r ON r.unique_id = e.unique_id_r
+WHERE l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
+  AND (l.postcode = r.postcode OR l.address = r.address)
+  AND NOT coalesce(l.nhs_number <> r.nhs_number, false)
+  AND NOT coalesce(l.sex <> r.sex AND l.sex <> 'U' AND r.sex <> 'U', false)
+  AND NOT coalesce(split_part(l.middle_names, ' ', 1) <> split_part(r.middle_names, ' ', 1), false)
+  AND l.unique_id NOT IN (SELECT unique_id FROM memory.cotwins)
+  AND r.unique_id NOT IN (SELECT unique_id FROM memory.cotwins)""").fetchall()]
+        finally:
+            self.con.unregister("_exact_df")
+
+    def unrelated_names(self, pairs: pd.DataFrame) -> set[frozenset]:
+        """Pairs whose forenames share nothing: not alike (Jaro-Winkler < 0.75), not one name,
+        not swapped with a surname, not a middle name used, not even the same initial. Twins
+        Tilly and Olivia: the guard keeps them apart and a reviewer has nothing to decide."""
+        if pairs.empty:
+            return set()
+        self.con.register("_unrel_df", pairs[["unique_id_l", "unique_id_r"]])
+        try:
+            return {frozenset(r) for r in self.con.execute(f"""
+SELECT e.unique_id_l, e.unique_id_r FROM _unrel_df e
+JOIN memory.{INPUT} l ON l.unique_id = e.unique_id_l
+JOIN memory.{INPUT} r ON r.unique_id = e.unique_id_r
+WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
+  AND substr(l.forename, 1, 1) <> substr(r.forename, 1, 1)
+  AND NOT list_has_any(l.forename_keys, r.forename_keys)
+  AND jaro_winkler_similarity(l.forename, r.surname) < 0.75 AND jaro_winkler_similarity(l.surname, r.forename) < 0.75
+  AND NOT coalesce(l.forename = split_part(r.middle_names, ' ', 1), false)
+  AND NOT coalesce(r.forename = split_part(l.middle_names, ' ', 1), false)""").fetchall()}
+        finally:
+            self.con.unregister("_unrel_df")
 
     def nodes(self) -> list[str]:
         return [r[0] for r in self.con.execute(f"SELECT unique_id FROM memory.{INPUT}").fetchall()]

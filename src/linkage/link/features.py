@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FEATURE_COLUMNS", "input_sql", "name_keys_rows", "record_features"]
+__all__ = ["FEATURE_COLUMNS", "input_sql", "name_keys_rows", "permanent_upn", "record_features"]
 
 import re
 from datetime import date
@@ -42,7 +42,7 @@ base AS (
     {_POSTCODE_SQL} AS postcode,
     nullif(trim(regexp_replace(lower(regexp_replace(r.address, '[^A-Za-z0-9 ]', '', 'g')), '\\s+', ' ', 'g')), '')
       AS address,
-    r.upn AS upn,
+    CASE WHEN regexp_matches(r.upn, '[A-Z]$') THEN NULL ELSE r.upn END AS upn,
     r.former_upn AS former_upn,
     r.nhs_number AS nhs_number
   FROM r
@@ -64,6 +64,11 @@ FROM base b
 LEFT JOIN {name_keys_table} k ON k.name = b.forename
 LEFT JOIN {name_keys_table} p ON p.name = b.preferred_forename
 """
+
+
+def permanent_upn(upn: str | None) -> str | None:
+    """A temporary UPN (its last character a letter) is a school's placeholder, not an identity."""
+    return None if upn is None or upn[-1:].isalpha() else upn
 
 
 def _distinct(values: list) -> list:
@@ -90,7 +95,7 @@ def record_features(*, forename_std: str | None, surname_std: str | None, date_o
     return {
         "forename": forename, "middle_names": middle_names_std, "surname": surname_std,
         "former_surname": former_surname_std, "preferred_forename": preferred, "dob": date_of_birth,
-        "sex": sex, "postcode": postcode, "address": address, "upn": upn, "former_upn": former_upn,
+        "sex": sex, "postcode": postcode, "address": address, "upn": permanent_upn(upn), "former_upn": former_upn,
         "nhs_number": nhs_number,
         "forename_canon": canon if canon is not None else forename,
         "forename_keys": _distinct((keys if keys is not None else [forename])

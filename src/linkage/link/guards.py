@@ -1,37 +1,105 @@
-"""The twin guard: a safeguarding rule that no model weight can override.
+"""The twin guard: a safeguarding rule that no model weight can override, fired on evidence.
 
-Two records sharing a date of birth, and a related surname (equal, a shared
-part, or a typo of it) or a postcode, but with forenames that are not the same
-name, a nickname, a typo or a swap, are presumed to be twins or siblings. Unless a UPN or NHS number agrees (allowing one typed error), the pair is never linked
-automatically; it goes to clerical review instead.
+Two records sharing a date of birth and a family (a related surname or the same
+postcode) but not the same forename are kept apart only when there is evidence of
+a second child:
+
+* the forenames are different names, not spellings of one name: not a nickname,
+  not a typo (Jaro-Winkler >= 0.88, or an edit distance of at most a quarter of the
+  longer name, at least one; two fifths when either spelling is rare in the data, held
+  by at most ``RARE`` records, as a slip is), not a typo of one of the other's nicknames
+  (Liaam/William through Liam), and not a swap with the surname; or
+* one source holds a sibling: a record of either side has a *co-twin*, another
+  record in its own extract with the same date of birth and family, a different
+  forename or a different identifier, and the other side's forename is at least as
+  close to that co-twin's as to its own (Gerard/Gerald when the school holds both).
+
+A forename typo with no co-twin in sight (Victoe/Victtor) is then linked, or not,
+by the model like any other typo. Unless a UPN or NHS number agrees (allowing one
+typed error), a guarded pair is never linked automatically; it goes to review.
 """
 
 from __future__ import annotations
 
-__all__ = ["GUARD_REASON", "twin_guard_sql"]
+__all__ = ["GUARD_REASON", "cotwin_sql", "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
+# A forename held by at most this many records is more likely a slip than a name of its own,
+# so a looser edit distance (two in five letters) still counts as a spelling of the other.
+RARE = 2
 
 
-def _forename_equivalent(l: str, r: str) -> str:
+def _same_name(l: str, r: str) -> str:
     return (f"({l}.forename = {r}.forename OR list_has_any({l}.forename_keys, {r}.forename_keys) "
-            f"OR ({l}.forename = {r}.surname AND {l}.surname = {r}.forename) "
-            f"OR jaro_winkler_similarity({l}.forename, {r}.forename) >= 0.92 "
-            f"OR damerau_levenshtein({l}.forename, {r}.forename) <= 1)")
+            f"OR ({l}.forename = {r}.surname AND {l}.surname = {r}.forename))")
 
 
-def twin_guard_sql(edges_table: str, input_table: str) -> str:
+def _spelling(l: str, r: str) -> str:
+    """One name spelt two ways (pure SQL over two input rows)."""
+    near = ("jaro_winkler_similarity({a}, {b}) >= 0.88 "
+            "OR damerau_levenshtein({a}, {b}) <= greatest(1, greatest(length({a}), length({b})) // 4) "
+            f"OR (least({l}.forename_n, {r}.forename_n) <= {RARE} "
+            "AND damerau_levenshtein({a}, {b}) <= greatest(1, round(0.4 * greatest(length({a}), length({b})))))")
+    keys = (f"list_bool_or(list_transform({l}.forename_keys, x -> list_bool_or(list_transform("
+            f"{r}.forename_keys, y -> damerau_levenshtein(x, y) <= 1))))")
+    return (f"({near.format(a=f'{l}.forename', b=f'{r}.forename')} OR coalesce({keys}, false) "
+            f"OR (jaro_winkler_similarity({l}.forename, {r}.surname) >= 0.88 "
+            f"AND jaro_winkler_similarity({l}.surname, {r}.forename) >= 0.88))")
+
+
+def _family(l: str, r: str) -> str:
+    return (f"(list_has_any({l}.surname_all, {r}.surname_all) "
+            f"OR jaro_winkler_similarity({l}.surname, {r}.surname) >= 0.85 OR {l}.postcode = {r}.postcode)")
+
+
+def _ids_agree(l: str, r: str) -> str:
+    return (f"(coalesce(damerau_levenshtein({l}.upn, {r}.upn) <= 1, false) "
+            f"OR coalesce(damerau_levenshtein({l}.nhs_number, {r}.nhs_number) <= 1, false) "
+            f"OR coalesce({l}.upn = {r}.former_upn OR {l}.former_upn = {r}.upn, false))")
+
+
+def cotwin_sql(input_table: str) -> str:
+    """Each record's co-twins (forename and its keys): siblings with its birthday in its own extract."""
+    return f"""
+SELECT a.unique_id, list(DISTINCT {{'f': b.forename, 'k': b.forename_keys}}) AS cotwins
+FROM {input_table} a
+JOIN {input_table} b ON a.source_dataset = b.source_dataset AND a.dob = b.dob AND a.unique_id <> b.unique_id
+WHERE {_family('a', 'b')}
+  AND NOT {_ids_agree('a', 'b')}
+  AND (NOT {_same_name('a', 'b')} OR a.upn <> b.upn OR a.nhs_number <> b.nhs_number)
+  AND b.forename IS NOT NULL
+GROUP BY a.unique_id
+"""
+
+
+def _sim(f: str, keys: str, other: str) -> str:
+    """How alike a forename is to ``other``'s: 1 for one name (nicknames included), else Jaro-Winkler."""
+    return (f"CASE WHEN list_has_any({keys}, {other}.forename_keys) THEN 1.0 "
+            f"ELSE jaro_winkler_similarity({f}, {other}.forename) END")
+
+
+def _closer_to_cotwin(own: str, other: str) -> str:
+    return (f"coalesce(list_bool_or(list_transform({own}.cotwins, x -> "
+            f"{_sim('x.f', 'x.k', other)} >= {_sim(f'{own}.forename', f'{own}.forename_keys', other)})), false)")
+
+
+def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str) -> str:
     """Edges with a boolean ``guarded`` column; pure SQL, no I/O."""
     return f"""
+WITH n AS (SELECT forename, count(*) AS forename_n FROM {input_table} GROUP BY forename),
+     l AS (SELECT i.*, c.cotwins, n.forename_n FROM {input_table} i LEFT JOIN {cotwin_table} c USING (unique_id)
+           LEFT JOIN n USING (forename)),
+     r AS (SELECT * FROM l)
 SELECT e.*,
   coalesce(l.dob = r.dob
-   AND (list_has_any(l.surname_all, r.surname_all)
-        OR jaro_winkler_similarity(l.surname, r.surname) >= 0.85
-        OR l.postcode = r.postcode)
-   AND NOT {_forename_equivalent('l', 'r')}
-   AND NOT coalesce(damerau_levenshtein(l.upn, r.upn) <= 1, false)
-   AND NOT coalesce(damerau_levenshtein(l.nhs_number, r.nhs_number) <= 1, false), false) AS guarded
+   AND {_family('l', 'r')}
+   AND l.forename <> r.forename
+   AND NOT (l.forename = r.surname AND l.surname = r.forename)
+   AND NOT {_ids_agree('l', 'r')}
+   AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r')})
+        OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}), false)
+  AS guarded
 FROM {edges_table} e
-JOIN {input_table} l ON l.unique_id = e.unique_id_l
-JOIN {input_table} r ON r.unique_id = e.unique_id_r
+JOIN l ON l.unique_id = e.unique_id_l
+JOIN r ON r.unique_id = e.unique_id_r
 """

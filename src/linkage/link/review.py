@@ -25,6 +25,7 @@ import pandas as pd
 
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError, NotFound
+from linkage.link.guards import GUARD_REASON
 from linkage.model import PersonRecord
 from linkage.store import Store
 from linkage.store.schema import t
@@ -164,6 +165,8 @@ def undecided(band: pd.DataFrame, cluster_of: dict[str, str], linked: pd.DataFra
     A pair is not queued when its two records sit in different children that could never be one
     (they hold different NHS numbers or UPNs), and each record has a stronger link inside its own
     child than to the other: twins Ella and Bella, each matched exactly to her own records.
+    Nor is a twin-guarded pair whose records each have such a stronger link: the queue is for
+    pairs that may be one child, not for every pair of twins.
     """
     best: dict[str, float] = defaultdict(lambda: float("-inf"))
     for left, right, weight in zip(linked["unique_id_l"], linked["unique_id_r"], linked["match_weight"]):
@@ -185,8 +188,16 @@ def undecided(band: pd.DataFrame, cluster_of: dict[str, str], linked: pd.DataFra
         hl, hr = held.get(cl, {}), held.get(cr, {})
         return not any(kind in hr and values.isdisjoint(hr[kind]) for kind, values in hl.items())
 
+    def twins_settled(left: str, right: str, weight: float, reason: str) -> bool:
+        """A twin-guarded pair whose records each sit in their own child by a stronger link:
+        the guard found evidence of two children and the clustering agrees; nothing to ask."""
+        return (reason == GUARD_REASON and cluster_of.get(left) != cluster_of.get(right)
+                and best[left] > weight and best[right] > weight)
+
     weights = band["match_weight"].fillna(float("-inf"))
-    return pd.Series([keep(a, b, w) for a, b, w in zip(band["unique_id_l"], band["unique_id_r"], weights)],
+    reasons = band["reason"] if "reason" in band else pd.Series("", index=band.index)
+    return pd.Series([keep(a, b, w) and not twins_settled(a, b, w, why)
+                      for a, b, w, why in zip(band["unique_id_l"], band["unique_id_r"], weights, reasons)],
                      index=band.index, dtype=bool)
 
 
@@ -263,7 +274,7 @@ def model_features(store: Store, keys: Iterable[str]) -> tuple[dict[str, dict], 
     LinkEngine(store, f"SELECT * FROM ({CURRENT_RECORDS_SQL}) WHERE record_key IN {_in_list(keys)}")
     types = {name: typ for name, typ, *_ in store.rows(f"DESCRIBE memory.{INPUT}")}
     frame = store.df(f"SELECT * FROM memory.{INPUT}")
-    for name in (INPUT, "link_hash", "name_keys"):   # working copies: a server's memory is precious
+    for name in (INPUT, "link_hash", "name_keys", "cotwins"):   # working copies: a server's memory is precious
         store.execute(f"DROP TABLE IF EXISTS memory.{name}")
     return {row["unique_id"]: row for row in frame.to_dict("records")}, types
 

@@ -19,7 +19,7 @@ from linkage.errors import LinkageError
 from linkage.identity import assign_ids
 from linkage.link.backends import LinkBackend
 from linkage.link.engine import LinkEngine
-from linkage.link.cluster import constrained_clusters
+from linkage.link.cluster import ambiguous_records, constrained_clusters
 from linkage.link.guards import GUARD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
 from linkage.store import Store
@@ -31,6 +31,7 @@ __all__ = ["MIN_LABELS", "MIN_TRAINING_RECORDS", "STAGES", "RunResult", "import_
            "run_link", "resolve_aliases"]
 
 REFUSED_REASON = "not linked: would put two different NHS numbers, UPNs or twins in one child"
+AMBIGUOUS_REASON = "not linked: matches two different children nearly equally well"
 # A run's stages, in order; ``step(stage, detail)`` is called once as each begins.
 STAGES = ("preparing records", "training", "scoring", "clustering", "review queue", "saving")
 # Fewer reviewer-confirmed matches than this are too few to estimate m probabilities from.
@@ -146,11 +147,27 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     step(STAGES[3], f"{len(linkable)} links, {len(cons.must_link)} reviewer matches, "
                     f"{len(cons.cannot_link)} reviewer not-matches")
     identifiers = engine.identifiers()
-    cluster_of, refused = constrained_clusters(
-        engine.nodes(),
-        zip(linkable["unique_id_l"], linkable["unique_id_r"], linkable["match_weight"]),
-        zip(edges.loc[edges["guarded"], "unique_id_l"], edges.loc[edges["guarded"], "unique_id_r"]),
-        identifiers, must_link=cons.must_link, never_link=cons.cannot_link)
+    nodes, soft = engine.nodes(), engine.exact_pairs(linkable)
+
+    def cluster(links: pd.DataFrame) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        return constrained_clusters(
+            nodes, zip(links["unique_id_l"], links["unique_id_r"], links["match_weight"]),
+            zip(edges.loc[edges["guarded"], "unique_id_l"], edges.loc[edges["guarded"], "unique_id_r"]),
+            identifiers, must_link=cons.must_link, never_link=cons.cannot_link, soft_upn=soft)
+
+    cluster_of, refused = cluster(linkable)
+    # A record matching two children nearly equally well is linked to neither; both pairs are queued.
+    # A reviewer's "not a match" is no evidence that a record fits two children equally well.
+    overruled = {frozenset(p) for p in (*cons.cannot_link, *cons.must_link)}
+    kept = pd.Series([frozenset(p) not in overruled for p in zip(edges["unique_id_l"], edges["unique_id_r"])],
+                     index=edges.index, dtype=bool)
+    strong = edges[(edges["match_probability"] >= threshold) & kept]
+    ambiguous = ambiguous_records(cluster_of, zip(strong["unique_id_l"], strong["unique_id_r"],
+                                                  strong["match_weight"].fillna(float("-inf"))))
+    if ambiguous:
+        linkable = linkable[~(linkable["unique_id_l"].isin(ambiguous) | linkable["unique_id_r"].isin(ambiguous))]
+        cluster_of, refused = cluster(linkable)
+    ambiguous_pairs = {frozenset((x, p)) for x, pair in ambiguous.items() for p in pair}
     must = set(cons.must_link)
     refused_must = [p for p in refused if p in must]
     refused = [p for p in refused if p not in must]
@@ -163,12 +180,21 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     refused_set = set(refused)
     uncertain = (edges["match_probability"] >= lower) & (edges["match_probability"] < threshold)
     guarded = edges["guarded"] & (edges["match_probability"] >= threshold)
+    # Twins whose forenames share nothing are kept apart and never asked about.
+    unrelated = engine.unrelated_names(edges[edges["guarded"]])
+    twins = edges["guarded"] & pd.Series(
+        [frozenset(p) in unrelated for p in zip(edges["unique_id_l"], edges["unique_id_r"])],
+        index=edges.index, dtype=bool)
     was_refused = pd.Series([(l, r) in refused_set for l, r in zip(edges["unique_id_l"], edges["unique_id_r"])],
                             index=edges.index, dtype=bool)
     reason = pd.Series("uncertain match", index=edges.index)
     reason[was_refused] = REFUSED_REASON
     reason[edges["guarded"]] = GUARD_REASON
-    in_band = uncertain | guarded | was_refused
+    was_ambiguous = pd.Series([frozenset((l, r)) in ambiguous_pairs
+                               for l, r in zip(edges["unique_id_l"], edges["unique_id_r"])],
+                              index=edges.index, dtype=bool)
+    reason[was_ambiguous] = AMBIGUOUS_REASON
+    in_band = (uncertain | guarded | was_refused | was_ambiguous) & ~twins
     band = edges[in_band].assign(reason=reason[in_band]).drop(columns="guarded")
     band = band[undecided(band, cluster_of, linkable, identifiers)]
     queue = build_queue(band, edges, cons, refused_must, cluster_of)

@@ -133,6 +133,20 @@ NHS = {
     ],
 }
 
+# Independent of surname and address, so it still speaks when both changed (a new family
+# name and a move): the commonest miss on a real extract.
+MIDDLE = {
+    "output_column_name": "middle_name",
+    "comparison_description": "first middle name",
+    "comparison_levels": [
+        _null("middle_names"),
+        _level('split_part("middle_names_l", \' \', 1) = split_part("middle_names_r", \' \', 1)', "exact"),
+        _level('jaro_winkler_similarity(split_part("middle_names_l", \' \', 1), '
+               'split_part("middle_names_r", \' \', 1)) >= 0.9', "jw >= 0.9"),
+        _level("ELSE", "different"),
+    ],
+}
+
 SEX = {
     "output_column_name": "sex",
     "comparison_levels": [
@@ -154,6 +168,8 @@ PREDICTION_RULES = [
     block_on("forename_canon", "surname"),
     block_on("forename_canon", "postcode"),
     block_on("forename_canon", "dob_year", "postcode_district"),
+    # A forename slip with a date-of-birth slip: the family is all that is left to find it by.
+    block_on("surname", "postcode"),
     "l.forename = r.surname AND l.surname = r.forename",
 ]
 
@@ -176,7 +192,7 @@ def settings(link_type: str = "link_and_dedupe", postcode_is_area: bool = False)
         link_type=link_type,
         probability_two_random_records_match=1e-4,
         unique_id_column_name="unique_id",
-        comparisons=[FORENAME, HOUSEHOLD, address(postcode_is_area), DOB, UPN, NHS, SEX],
+        comparisons=[FORENAME, HOUSEHOLD, address(postcode_is_area), DOB, MIDDLE, UPN, NHS, SEX],
         blocking_rules_to_generate_predictions=PREDICTION_RULES,
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,

@@ -15,6 +15,7 @@ from pathlib import Path
 from linkage.link.names import nicknames_of
 from linkage.outcomes.terms import term_label
 from linkage.synth.ap import ap_rows, write_nccis
+from linkage.synth.difficulty import DIFFICULTIES, script_variant
 from linkage.synth.population import Child, Population, base_date
 from linkage.validation.names import normalise_name
 
@@ -55,14 +56,32 @@ def _transpose_dob(rng: random.Random, dob: date, p_swap: float, p_typo: float) 
 
 
 class _Noise:
-    def __init__(self, seed: int, source: str, rid: str, rates: dict[str, float]):
+    """One record's noise. The difficulty's record-level classes draw from a second
+    generator, so the base noise of a record is the same at every difficulty."""
+
+    def __init__(self, seed: int, source: str, rid: str, rates: dict[str, float], c: Child,
+                 level: str = "easy"):
         self.rng = random.Random(f"{seed}:{source}:{rid}")
         self.r = rates
+        self.source = source
+        self.stale = c.stale_source == source
+        extra, d = random.Random(f"{seed}:{source}:{rid}:difficulty"), DIFFICULTIES[level]
+        self.extra = extra
+        twin = c.twin_of is not None or "near_twin_names" in c.classes or "same_name_twins" in c.classes
+        self.classes = [k for k, p in (("forename_typo", 0 if twin else d.forename_typo),
+                                       ("swap_nickname", d.swap_nickname), ("dob_plus", d.dob_plus))
+                        if extra.random() < p]
 
     def names(self, c: Child) -> tuple[str, str]:
         rng, r = self.rng, self.r
         fore, sur = c.forename, c.surname
-        if c.former_surname and rng.random() < r.get("old_surname", 0):
+        if c.script_names:
+            fore, sur = script_variant(self.extra, c.script_names[0]), script_variant(self.extra, c.script_names[1])
+        if self.stale:
+            sur = c.former_surname or sur
+        elif c.stale_source:
+            pass                      # the change of name is recorded nowhere else
+        elif c.former_surname and rng.random() < r.get("old_surname", 0):
             sur = c.former_surname
         if rng.random() < r["nickname"]:
             fore = _nick(rng, fore)
@@ -76,10 +95,30 @@ class _Noise:
             sur = sur.upper()
         if rng.random() < r["swap"]:
             fore, sur = sur, fore
+        if "forename_typo" in self.classes:
+            fore = _typo(self.extra, _typo(self.extra, fore))
+        if "swap_nickname" in self.classes:
+            fore, sur = sur, _nick(self.extra, fore)
+        if "dob_plus" in self.classes:
+            sur = _typo(self.extra, sur)
         return fore, sur
 
     def dob(self, c: Child) -> date:
-        return _transpose_dob(self.rng, c.dob, self.r["dob_swap"], self.r["dob_typo"])
+        d = _transpose_dob(self.rng, c.dob, self.r["dob_swap"], self.r["dob_typo"])
+        if "dob_plus" in self.classes:
+            d = _transpose_dob(self.extra, d, 0.5, 0.5)
+        return d
+
+    def former_surname(self, c: Child, p: float) -> str:
+        return "" if c.stale_source else (c.former_surname or "") if self.chance(p) else ""
+
+    def address(self, c: Child, p_old: float) -> tuple[str, str]:
+        """(postcode, first line): the agency that missed a move still has the old address."""
+        if self.stale and c.old_postcode:
+            return c.old_postcode, c.old_address or c.address
+        if c.stale_source or not c.old_postcode or not self.chance(p_old):
+            return c.postcode, c.address
+        return c.old_postcode, c.old_address or c.address
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
@@ -95,18 +134,24 @@ def _fmt_uk(d: date | None) -> str:
     return d.strftime("%d/%m/%Y") if d else ""
 
 
-def _education(pop: Population, seed: int, today: date, w: csv.writer, truth: csv.writer) -> int:
+def _education(pop: Population, seed: int, today: date, w: csv.writer, truth: _Truth) -> int:
     rates = dict(nickname=0.02, typo=0.02, swap=0.005, dob_swap=0.01, dob_typo=0.003,
                  old_surname=0.1, upper=0.25)
     n = 0
     for c in pop.children:
         for idx, (urn, entered, left) in enumerate(c.schools):
             rid = f"{urn}/{c.person:07d}{idx}"
-            z = _Noise(seed, "education", rid, rates)
+            z = _Noise(seed, "education", rid, rates, c, pop.difficulty)
             fore, sur = z.names(c)
             historic = left is not None
             pc, addr = (c.old_postcode or c.postcode, c.old_address or c.address) if historic else (c.postcode, c.address)
             upn = c.former_upn if (historic and c.former_upn) else c.upn
+            former_upn = (c.former_upn if not historic else "") or ""
+            if not historic:
+                if z.stale and c.old_postcode:
+                    pc, addr = c.old_postcode, c.old_address or c.address
+                upn = c.second_upn or c.temp_upn or upn
+                former_upn = c.upn if c.second_upn_recorded else former_upn
             if z.chance(0.01):
                 upn = None
             possible = z.rng.randrange(60, 140)
@@ -115,8 +160,8 @@ def _education(pop: Population, seed: int, today: date, w: csv.writer, truth: cs
             excl = z.rng.random()
             cat = "PERM" if excl < 0.003 else ("SUSP" if excl < 0.05 else "")
             w.writerow([
-                rid, upn or "", (c.former_upn if not historic else "") or "", sur, fore,
-                c.middle or "", (c.former_surname if z.chance(0.5) else "") or "",
+                rid, upn or "", former_upn, sur, fore,
+                c.middle or "", z.former_surname(c, 0.5),
                 "", (_nick(z.rng, c.forename) if z.chance(0.08) else ""),
                 _fmt_uk(z.dob(c)), c.sex, "" if z.chance(0.01) else pc, addr, urn,
                 _fmt_uk(entered), _fmt_uk(left), "C" if not historic else "C",
@@ -126,18 +171,18 @@ def _education(pop: Population, seed: int, today: date, w: csv.writer, truth: cs
                 (z.rng.choice([1, 2, 4, 6]) if cat == "SUSP" else "") if cat else "",
                 z.rng.choices("NKE", weights=[82, 14, 4])[0],
             ])
-            truth.writerow(["education", rid, c.person])
+            truth.add("education", rid, c, z)
             n += 1
     return n
 
 
-def _ap_education(rows, seed: int, w: csv.writer, truth: csv.writer) -> int:
+def _ap_education(rows, seed: int, w: csv.writer, truth: "_Truth") -> int:
     """The AP trajectories' rows (synth.ap), in the census layout, one record per enrolment and term."""
     rates = dict(nickname=0.02, typo=0.02, swap=0.005, dob_swap=0.01, dob_typo=0.003, old_surname=0.1, upper=0.25)
     for k, r in enumerate(rows):
         c = r.child
         rid = f"AP{c.person:07d}-{k:05d}"
-        z = _Noise(seed, "education", rid, rates)
+        z = _Noise(seed, "education", rid, rates, c)
         fore, sur = z.names(c)
         possible = z.rng.randrange(100, 130)
         absent = possible - int(possible * r.rate)
@@ -148,7 +193,7 @@ def _ap_education(rows, seed: int, w: csv.writer, truth: csv.writer) -> int:
                     term_label(r.term), possible, auth, absent - auth, cat,
                     (z.rng.choice(["PD", "VA", "PP"]) if cat else ""), _fmt_uk(day),
                     (z.rng.choice([1, 2, 4]) if cat == "SUSP" else ""), r.sen])
-        truth.writerow(["education", rid, c.person])
+        truth.add_row("education", rid, c.person)
     return len(rows)
 
 
@@ -168,16 +213,16 @@ HEALTH_HEADER = ["id", "nhsNumber", "name.given", "name.family", "birthDate", "g
 _TEAMS = ["North Locality", "South Locality", "Children in Care", "Disabled Children", "Front Door"]
 
 
-def _social_care(pop: Population, seed: int, today: date, w: csv.writer, truth: csv.writer) -> int:
+def _social_care(pop: Population, seed: int, today: date, w: csv.writer, truth: _Truth) -> int:
     rates = dict(nickname=0.08, typo=0.04, swap=0.02, dob_swap=0.02, dob_typo=0.01, old_surname=0.5)
     n = 0
     for c in pop.children:
         if not c.social_care:
             continue
         rid = f"LA{c.person:08d}"
-        z = _Noise(seed, "social_care", rid, rates)
+        z = _Noise(seed, "social_care", rid, rates, c, pop.difficulty)
         fore, sur = z.names(c)
-        if c.former_surname and "-" not in sur and z.chance(0.3):
+        if c.former_surname and not c.stale_source and "-" not in sur and z.chance(0.3):
             sur = f"{c.former_surname}-{c.surname}"
         referral = today - timedelta(days=z.rng.randrange(20, 1500))
         closed = referral + timedelta(days=z.rng.randrange(30, 400)) if z.chance(0.4) else None
@@ -186,58 +231,76 @@ def _social_care(pop: Population, seed: int, today: date, w: csv.writer, truth: 
         cpp = z.chance(0.2)
         lac = z.chance(0.1)
         missing = z.chance(0.06) or c.cme and z.chance(0.3)
-        pc = (c.old_postcode if (c.old_postcode and z.chance(0.5)) else c.postcode)
+        pc, addr = z.address(c, 0.5)
         w.writerow([
             rid, (c.upn if z.chance(0.55) else "") or "", (c.nhs if z.chance(0.35) else "") or "",
-            fore, sur, (c.former_surname or "") if z.chance(0.5) else "",
+            fore, sur, z.former_surname(c, 0.5),
             _nick(z.rng, c.forename) if z.chance(0.1) else "",
             _fmt_uk(z.dob(c)), {"M": "1", "F": "2"}[c.sex], "" if z.chance(0.02) else pc,
-            c.old_address if pc == c.old_postcode else c.address,
+            addr,
             _fmt_uk(referral), z.rng.choice(["1A", "2B", "3E", "5A", "9"]), _fmt_uk(closed),
             _fmt_uk(referral + timedelta(days=40)) if cpp else "", "",
             _fmt_uk(referral + timedelta(days=90)) if lac else "", "",
             _fmt_uk(today - timedelta(days=z.rng.randrange(3, 90))) if missing else "", "",
             z.rng.choice(_TEAMS), "01632 960" + f"{z.rng.randrange(1000):03d}",
         ])
-        truth.writerow(["social_care", rid, c.person])
+        truth.add("social_care", rid, c, z)
         n += 1
     return n
 
 
-def _health(pop: Population, seed: int, today: date, w: csv.writer, truth: csv.writer) -> int:
+def _health(pop: Population, seed: int, today: date, w: csv.writer, truth: _Truth) -> int:
     rates = dict(nickname=0.04, typo=0.03, swap=0.01, dob_swap=0.01, dob_typo=0.004, old_surname=0.5)
     n = 0
     for c in pop.children:
         if not c.health:
             continue
         rid = f"P{c.person:09d}"
-        z = _Noise(seed, "health", rid, rates)
+        z = _Noise(seed, "health", rid, rates, c, pop.difficulty)
         fore, sur = z.names(c)
         given = f"{fore} {c.middle}" if c.middle and z.chance(0.7) else fore
-        pc = (c.old_postcode if (c.old_postcode and z.chance(0.4)) else c.postcode)
+        pc, addr = z.address(c, 0.4)
         w.writerow([
             rid, (c.nhs if z.chance(0.97) else "") or "", given, sur, z.dob(c).isoformat(),
             {"M": "male", "F": "female"}[c.sex], "" if z.chance(0.02) else pc,
-            c.old_address if pc == c.old_postcode else c.address,
+            addr,
             z.rng.choice(pop.gp_practices),
             (c.dob + timedelta(days=z.rng.randrange(7, 60))).isoformat(),
             (today - timedelta(days=z.rng.randrange(1, 400))).isoformat(),
             z.rng.choice(["GP appointment", "A&E attendance", "Health visitor", "School nurse"]),
         ])
-        truth.writerow(["health", rid, c.person])
+        truth.add("health", rid, c, z)
         n += 1
     return n
 
 
+class _Truth:
+    """truth.csv (record -> person) and truth_classes.csv (record -> each injected error class)."""
+
+    def __init__(self, truth, classes):
+        self.truth, self.classes = csv.writer(truth), csv.writer(classes)
+        self.truth.writerow(["source", "source_record_id", "person"])
+        self.classes.writerow(["source", "source_record_id", "person", "class"])
+
+    def add_row(self, source: str, rid: str, person: str) -> None:
+        """A record the generator added whole (an AP placement), with no injected error."""
+        self.truth.writerow([source, rid, person])
+
+    def add(self, source: str, rid: str, c: Child, z: _Noise) -> None:
+        self.truth.writerow([source, rid, c.person])
+        for k in (*c.classes, *z.classes):
+            self.classes.writerow([source, rid, c.person, k])
+
+
 def write_extracts(pop: Population, seed: int, out: Path, ap_trajectories: bool = False) -> dict:
-    """The three extracts; with ``ap_trajectories`` also AP histories and nccis.csv (synth.ap)."""
+    """The three extracts and the truth files; with ``ap_trajectories`` also AP histories and nccis.csv."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     today = base_date(pop.month)
     counts = {}
-    with open(out / "truth.csv", "w", newline="", encoding="utf-8") as tf:
-        truth = csv.writer(tf)
-        truth.writerow(["source", "source_record_id", "person"])
+    with open(out / "truth.csv", "w", newline="", encoding="utf-8") as tf, \
+            open(out / "truth_classes.csv", "w", newline="", encoding="utf-8") as cf:
+        truth = _Truth(tf, cf)
         for name, header, fn in (("education", EDU_HEADER, _education),
                                  ("social_care", SC_HEADER, _social_care),
                                  ("health", HEALTH_HEADER, _health)):
@@ -257,6 +320,7 @@ def write_extracts(pop: Population, seed: int, out: Path, ap_trajectories: bool 
         w.writerows(twins)
     manifest = {"children": len(pop.children), "seed": seed, "month": pop.month,
                 "extract_date": today.isoformat(), "records": counts,
-                "cme_children": sum(1 for c in pop.children if c.cme), "twin_pairs": len(twins)}
+                "cme_children": sum(1 for c in pop.children if c.cme), "twin_pairs": len(twins),
+                "difficulty": pop.difficulty}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest

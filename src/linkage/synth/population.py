@@ -15,6 +15,8 @@ from faker import Faker
 
 from linkage.link.names import forename_keys, nicknames_of
 from linkage.reference import sample_reference
+from linkage.synth.difficulty import (DIFFICULTIES, Difficulty, near_twin_name, script_group, second_upn,
+                                      temporary_upn)
 from linkage.synth.names import BOYS, GIRLS, SURNAMES
 from linkage.validation.identifiers import nhs_check_digit, upn_check_letter
 from linkage.validation.names import normalise_name
@@ -51,6 +53,13 @@ class Child:
     social_care: bool = False
     health: bool = True
     cme: bool = False
+    # Error classes switched on by the difficulty (see synth/difficulty.py).
+    classes: tuple[str, ...] = ()
+    second_upn: str | None = None         # a later school's UPN
+    second_upn_recorded: bool = False     # ... with the first kept as FormerUPN
+    temp_upn: str | None = None           # the school record's temporary UPN
+    stale_source: str | None = None       # the agency still holding the old surname and address
+    script_names: tuple[list[str], list[str]] | None = None   # transliterations to choose from
 
 
 @dataclass
@@ -60,6 +69,7 @@ class Population:
     ap_schools: list[str]         # its open alternative provision settings
     month: int
     gp_practices: list[str] = field(default_factory=list)         # open ODS codes of the sample
+    difficulty: str = "easy"
 
 
 @dataclass(frozen=True)
@@ -151,7 +161,8 @@ def _postcode(fake: Faker) -> str:
             return pc
 
 
-def build_population(children: int, seed: int, month: int = 1) -> Population:
+def build_population(children: int, seed: int, month: int = 1,
+                     level: Difficulty = DIFFICULTIES["easy"]) -> Population:
     rng = random.Random(seed)
     fake = Faker("en_GB")
     fake.seed_instance(seed)
@@ -214,11 +225,55 @@ def build_population(children: int, seed: int, month: int = 1) -> Population:
                 if not (child.social_care or child.health):
                     child.health = True
             out.append(child)
+    _inject(out, seed, level, fake)
     schools = sorted({urn for c in out for urn, _, _ in c.schools if urn not in places.ap})
-    pop = Population(out, schools, places.ap, 1, places.gps)
+    pop = Population(out, schools, places.ap, 1, places.gps, level.name)
     for m in range(2, month + 1):
         pop = evolve(pop, seed, m)
     return pop
+
+
+def _inject(out: list[Child], seed: int, level: Difficulty, fake: Faker) -> None:
+    """Switch on the child-level error classes; each child draws from its own generator."""
+    if level.name == "easy":
+        return
+    by_id = {c.person: c for c in out}
+    twins = {c.person for c in out if c.twin_of} | {c.twin_of for c in out if c.twin_of}
+    for c in out:
+        rng = random.Random(f"{seed}:difficulty:{c.person}")
+        classes: list[str] = []
+        if c.twin_of and c.sex == by_id[c.twin_of].sex:
+            a = by_id[c.twin_of]
+            r = rng.random()
+            if r < level.near_twin_names:
+                a.forename, c.forename = near_twin_name(rng, c.sex)
+                classes.append("near_twin_names")
+            elif r < level.near_twin_names + level.same_name_twins:
+                c.forename = a.forename
+                a.middle = a.middle or _pick(rng, BOYS if c.sex == "M" else GIRLS)
+                c.middle = _distinct_forename(rng, BOYS if c.sex == "M" else GIRLS, [a.forename, a.middle])
+                classes.append("same_name_twins")
+            if classes:
+                a.classes = (*a.classes, *classes)
+        if c.upn and c.schools and not c.former_upn:
+            r = rng.random()
+            if r < level.second_upn:
+                c.second_upn, c.second_upn_recorded = second_upn(rng, c.upn), rng.random() < 0.5
+                classes.append("second_upn_former" if c.second_upn_recorded else "second_upn")
+            elif r < level.second_upn + level.temporary_upn:
+                c.temp_upn = temporary_upn(rng, c.upn)
+                classes.append("temporary_upn")
+        if rng.random() < level.surname_change_move and not c.former_surname:
+            c.former_surname, c.surname = c.surname, _pick(rng, SURNAMES)
+            c.old_postcode, c.old_address = c.postcode, c.address
+            c.postcode, c.address = _postcode(fake), fake.street_address().replace("\n", ", ")
+            c.stale_source = rng.choice(["health", "social_care", "education"])
+            classes.append("surname_change_move")
+        if c.person not in twins and rng.random() < level.non_latin:
+            c.script_names = script_group(rng, c.sex)
+            c.forename, c.surname = c.script_names[0][0], c.script_names[1][0]
+            classes.append("non_latin")
+        c.classes = (*c.classes, *classes)
 
 
 def _enrol(rng: random.Random, child: Child, age: float, places: _Places, today: date) -> None:

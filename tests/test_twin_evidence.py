@@ -1,0 +1,99 @@
+"""Issue 11 classes, one small handcrafted population each, through the real guard SQL and clustering.
+
+The twin guard fires on evidence of a second child (a co-twin in the same extract, or
+different names), not on any spelling difference; UPNs are strong evidence, not law;
+a record that fits two children nearly equally well is linked to neither.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from linkage.link.cluster import AMBIGUITY_GAP, ambiguous_records, constrained_clusters
+from linkage.link.features import input_sql, name_keys_rows, record_features
+from linkage.link.guards import cotwin_sql, twin_guard_sql
+
+COLS = ["record_key", "source", "forename_std", "middle_names_std", "surname_std", "former_surname_std",
+        "preferred_forename_std", "date_of_birth", "sex", "postcode", "address", "upn", "former_upn", "nhs_number"]
+
+
+def rec(key: str, forename: str, upn: str | None = None, nhs: str | None = None, surname: str = "dua",
+        dob: str = "2015-04-07", postcode: str = "FY5 7TJ") -> dict:
+    return dict(record_key=key, source=key.split(":")[0], forename_std=forename, middle_names_std=None,
+                surname_std=surname, former_surname_std=None, preferred_forename_std=None,
+                date_of_birth=pd.Timestamp(dob).date(), sex="M", postcode=postcode, address="1 high street",
+                upn=upn, former_upn=None, nhs_number=nhs)
+
+
+def guarded(records: list[dict]) -> dict[frozenset, bool]:
+    """Every pair of the population -> whether the twin guard holds it apart."""
+    con = duckdb.connect()
+    con.register("raw_df", pd.DataFrame(records, columns=COLS))
+    types = ", ".join(f"{c} {'DATE' if c == 'date_of_birth' else 'VARCHAR'}" for c in COLS)
+    con.execute(f"CREATE TABLE raw ({types})")
+    con.execute("INSERT INTO raw SELECT * FROM raw_df")
+    names = sorted({r["forename_std"] for r in records})
+    con.register("keys_df", pd.DataFrame(name_keys_rows(names), columns=["name", "keys", "canon"]))
+    con.execute("CREATE TABLE name_keys AS SELECT * FROM keys_df")
+    con.execute(f"CREATE TABLE link_input AS {input_sql('SELECT * FROM raw', 'name_keys')}")
+    con.execute(f"CREATE TABLE cotwins AS {cotwin_sql('link_input')}")
+    pairs = pd.DataFrame([(a["record_key"], b["record_key"], 0.9, 5.0) for a, b in combinations(records, 2)],
+                         columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight"])
+    con.register("pairs_df", pairs)
+    out = con.execute(twin_guard_sql("pairs_df", "link_input", "cotwins")).fetchall()
+    return {frozenset(r[:2]): r[-1] for r in out}
+
+
+@pytest.mark.parametrize("a,b", [("victoe", "victtor"), ("jaob", "jake"),
+                                 ("kaeherine", "katherine")])
+def test_a_forename_typo_with_no_co_twin_is_not_guarded(a, b):
+    g = guarded([rec("education:1", a, upn="A1"), rec("health:1", b, nhs="N1")])
+    assert g == {frozenset(("education:1", "health:1")): False}
+
+
+def test_different_names_on_one_birthday_are_guarded_without_a_co_twin():
+    g = guarded([rec("education:1", "oliver", upn="A1"), rec("health:2", "amelia", nhs="N2")])
+    assert list(g.values()) == [True]
+
+
+def test_a_co_twin_in_the_same_extract_guards_near_identical_names():
+    # The school holds Gerard and Gerald with different UPNs: two children.
+    g = guarded([rec("education:1", "gerard", upn="A1"), rec("education:2", "gerald", upn="B2"),
+                 rec("health:2", "gerald", nhs="N2"), rec("health:1", "gerard", nhs="N1")])
+    assert g[frozenset(("education:1", "health:2"))] and g[frozenset(("education:2", "health:1"))]
+    assert not g[frozenset(("education:2", "health:2"))] and not g[frozenset(("education:1", "health:1"))]
+
+
+def test_a_typo_stays_linkable_beside_a_co_twin_with_another_name():
+    # Victor's sister is in the same extract, but "victtor" is nearer Victor than Emily.
+    g = guarded([rec("education:1", "victor", upn="A1"), rec("education:2", "emily", upn="B2"),
+                 rec("health:1", "victtor", nhs="N1")])
+    assert not g[frozenset(("education:1", "health:1"))] and g[frozenset(("education:2", "health:1"))]
+
+
+def test_temporary_upn_is_no_identifier():
+    f = record_features(forename_std="amy", surname_std="dua", date_of_birth=None, upn="A12345678901B")
+    assert f["upn"] is None
+    assert record_features(forename_std="amy", surname_std="dua", date_of_birth=None,
+                           upn="A123456789012")["upn"] == "A123456789012"
+
+
+def test_two_upns_join_only_on_exact_agreement_and_two_nhs_numbers_never():
+    ids = {"edu": {"upn": "U2"}, "sc": {"upn": "U1"}, "h": {"nhs": "N1"}, "h2": {"nhs": "N2"}}
+    edges = [("edu", "sc", 30.0), ("h", "sc", 25.0), ("h2", "edu", 20.0)]
+    hard, _ = constrained_clusters(ids, edges, (), ids)
+    assert hard["edu"] != hard["sc"]
+    soft, refused = constrained_clusters(ids, edges, (), ids, soft_upn=[("edu", "sc"), ("h2", "edu")])
+    assert soft["edu"] == soft["sc"] == soft["h"] != soft["h2"] and refused == [("h2", "edu")]
+
+
+def test_a_record_fitting_two_children_nearly_equally_is_ambiguous():
+    clusters = {"h": "A", "a1": "A", "b1": "B"}
+    near = ambiguous_records(clusters, [("h", "a1", 20.0), ("h", "b1", 20.0 - AMBIGUITY_GAP / 2)])
+    assert near == {"h": ("a1", "b1")}
+    clear = ambiguous_records(clusters, [("h", "a1", 20.0), ("h", "b1", 20.0 - 2 * AMBIGUITY_GAP)])
+    assert clear == {}
