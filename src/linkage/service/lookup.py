@@ -73,10 +73,13 @@ _LEVELS: dict[tuple[str, str], tuple[str | None, frozenset[str]]] = {
     ("nhs_number", "exact"): ("NHS number agrees", frozenset({"identifier"})),
     ("nhs_number", "one edit"): ("NHS number differs by one character", frozenset()),
     ("nhs_number", "different"): ("NHS number differs", frozenset()),
+    ("middle_name", "exact"): ("middle name agrees", frozenset()),
+    ("middle_name", "jw >= 0.9"): ("middle name spelt slightly differently", frozenset()),
+    ("middle_name", "different"): ("middle name differs", frozenset()),
     ("sex", "exact"): ("sex agrees", frozenset()),
     ("sex", "different"): ("sex differs", frozenset()),
 }
-_ORDER = ["forename", "household", "dob", "address", "upn", "nhs_number", "sex"]
+_ORDER = ["forename", "middle_name", "household", "dob", "address", "upn", "nhs_number", "sex"]
 
 
 class NotReady(LinkageError):
