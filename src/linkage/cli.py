@@ -192,6 +192,7 @@ def link(full: Annotated[bool, typer.Option(help="Re-score every record, not jus
     from linkage.link import run_link
     from linkage.link.backends import ENGINES, make_backend
     from linkage.link.run import STAGES, export_model, import_model
+    from linkage.views.cme import record_membership
 
     s = get_settings()
     engine = engine or s.engine
@@ -214,6 +215,7 @@ def link(full: Annotated[bool, typer.Option(help="Re-score every record, not jus
             result = run_link(store, threshold or s.match_threshold, s.review_lower, full, retrain, step=step,
                               backend=backend)
             bar.update(task, completed=len(STAGES), stage="done", description="")
+        record_membership(store, result.run_id, date.today())      # for "new since the last run"
         model = export_model(store, store.home)
         store.close()
     except LinkageError as exc:
@@ -358,6 +360,7 @@ def demo(children: int = 3000, seed: int = 42,
     from linkage.store import Store
     from linkage.synth import synthesise
     from linkage.views import cme_children
+    from linkage.views.cme import record_membership
 
     extracts = work_dir / "extracts"
     home = work_dir / "data"
@@ -377,6 +380,7 @@ def demo(children: int = 3000, seed: int = 42,
         console.print(f"ingested {source}: read {r.rows_read}, accepted {r.accepted}, quarantined {r.quarantined}")
     with console.status("linking"):
         result = run_link(store, get_settings().match_threshold, get_settings().review_lower)
+    record_membership(store, result.run_id, when)
     model_path = export_model(store, home)
     predicted = dict(store.rows("SELECT record_key, child_id FROM store.identity"))
     scores = score_clusters(predicted, load_truth(extracts / "truth.csv"), load_twins(extracts / "twins.csv"))

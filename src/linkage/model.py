@@ -51,6 +51,9 @@ class PersonRecord(_Row):
     sex: Literal["M", "F", "U"] | None = None
     postcode: str | None = None
     address: str | None = None
+    # When the child came to live at this address, where the source records it (PDS
+    # address.period.start, a case-management system's start date): not the extract's date.
+    address_from: date | None = None
     upn: str | None = None
     former_upn: str | None = None
     nhs_number: str | None = None

@@ -168,6 +168,15 @@ class Connector(ABC):
             if person["postcode"] is None:
                 p.add(col("postcode"), f"not a UK postcode: {pc!r}")
         person["address"] = p.text(col("address"), clean_display(cells.get("address")))
+        if (v := cells.get("address_from")) is not None:
+            try:
+                moved = parse_date(v)
+                if moved > extract_date:
+                    p.add(col("address_from"), "address start date after the extract date")
+                else:
+                    person["address_from"] = moved
+            except DateError as exc:
+                p.add(col("address_from"), str(exc))
 
         for key in ("upn", "former_upn"):
             if (v := cells.get(key)) is not None:

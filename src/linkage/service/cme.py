@@ -4,56 +4,180 @@ The listing itself says a child is known to social care or health and not on a r
 not attending), so it needs ``identity.known_to`` and ``education.enrolment`` (and
 ``education.attendance`` when filtering on absence). Each child's detail is then decided
 per child, with that child's consents, and built field by field from
-``views.cme.CME_FIELDS``: a health contact appears only to a caller allowed
-``health.contacts``. The children listed become the caller's organisation's to open.
+``views.cme.CME_FIELDS`` and ``worklist_fields``: a health contact appears only to a caller
+allowed ``health.contacts``; a child whose address is withheld never matches an area filter
+and sorts last by address. The children listed (or exported) become the caller's
+organisation's to open.
+
+The API's ``GET /v1/cme``, the worklist page and its CSV export all go through ``_worklist``.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
+from linkage.consent import ConsentState
+from linkage.safetext import csv_text
 from linkage.service.context import Ctx
 from linkage.service.schemas import CmeChild, CmePage
 from linkage.views.child import child_documents
-from linkage.views.cme import CME_FIELDS, CME_LISTING_FIELDS, cme_page
+from linkage.views.cme import ABSENT, CME_FIELDS, CME_LISTING_FIELDS, cme_rows, worklist_fields
 from linkage.views.fields import build, categories, columns
 from linkage.views.tables import MEMORY
 
-__all__ = ["cme_list"]
+__all__ = ["SORTS", "CmeExport", "cme_export", "cme_list"]
 
-_DETAIL = sorted(categories(CME_FIELDS))
+_DETAIL = sorted(categories(CME_FIELDS) | categories(worklist_fields(date.today())))
+_NO_CONSENT = ConsentState({}, {})
+
+# Sortable columns: each child's sort key from its built worklist entry (None sorts last).
+SORTS = {
+    "name": lambda c: ((c["name"]["surname"] or "").casefold(), (c["name"]["forename"] or "").casefold())
+    if c.get("name") else None,
+    "age": lambda c: c.get("age"),
+    "out_of_school": lambda c: c["out_of_school"]["days"] if c.get("out_of_school") else None,
+    "school": lambda c: (c["last_school"].get("school_name") or c["last_school"]["urn"]).casefold()
+    if c.get("last_school") else None,
+    "address": lambda c: str(c["latest_address"]["since"] or c["latest_address"]["as_of"])
+    if c.get("latest_address") else None,
+    "new": lambda c: c.get("new_since_last_run"),
+}
 
 
-def cme_list(*, ctx: Ctx, on: date | None = None, min_age: int = 5, max_age: int = 16, known_to: str = "any",
-             absent_days: int | None = None, page: int = 1, page_size: int = 25) -> CmePage:
+@dataclass(frozen=True)
+class _Filters:
+    on: date
+    min_age: int = 5
+    max_age: int = 16
+    known_to: str = "any"
+    absent_days: int | None = None
+    area: str | None = None
+    new_only: bool = False
+    sort: str | None = None
+    descending: bool = False
+
+
+def _in_area(child: dict, area: str) -> bool:
+    """``area``: a postcode district (``NS1``) or a postcode area's letters (``NS``)."""
+    postcode = (child.get("latest_address") or {}).get("postcode")
+    if not postcode:
+        return False
+    district = postcode.split()[0].upper()
+    return district == area or (area.isalpha() and re.match(r"[A-Z]+", district).group() == area)
+
+
+def _was_listed(previous: tuple[str, int | None] | None, absent_days: int | None) -> bool:
+    """Whether the previous run's list, drawn with this absence threshold, had the child."""
+    if previous is None:
+        return False
+    reason, absent = previous
+    return reason != ABSENT or (absent_days is not None and absent is not None and absent >= 2 * absent_days)
+
+
+def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: str):
+    """(total, [(child_id, CmeChild)] on the page (every one when ``page`` is None), shown, bases, overridden,
+    listing decision)."""
     services = ctx.services
-    needed = ("identity.known_to", "education.enrolment") + (("education.attendance",) if absent_days else ())
-    listing = ctx.authorise("list_cme", list(needed), require=needed)
-    when = on or date.today()
-    total, rows = cme_page(services.cursor(), when, page, page_size, MEMORY, min_age=min_age, max_age=max_age,
-                           absent_days=absent_days, known_to=known_to)
-    decisions, consents = {}, {}
-    for child_id, _ in rows:
-        consents[child_id] = consent = services.consents.evaluate(child_id, ctx.caller, ctx.purpose)
+    needed = ("identity.known_to", "education.enrolment") + (("education.attendance",) if f.absent_days else ())
+    listing = ctx.authorise(action, list(needed), require=needed)
+    rows = cme_rows(services.cursor(), f.on, MEMORY, min_age=f.min_age, max_age=f.max_age,
+                    absent_days=f.absent_days, known_to=f.known_to)
+    previous = services.cme_previous
+    new = {r[0]: (None if previous is None else not _was_listed(previous.get(r[0]), f.absent_days)) for r in rows}
+    if f.new_only:
+        rows = [r for r in rows if new[r[0]]]
+    # Consents: only the children some consent to this caller is about need their own state.
+    with_consent = services.consents.children_with_consent(ctx.caller, ctx.purpose) if rows else set()
+    consents, decisions = {}, {}
+    for child_id, *_ in rows:
+        consents[child_id] = consent = (services.consents.evaluate(child_id, ctx.caller, ctx.purpose)
+                                        if child_id in with_consent else _NO_CONSENT)
         decisions[child_id] = services.policy.decide(ctx.caller, "view", ctx.purpose or "", _DETAIL,
                                                      consent.permit, consent.deny)
+    fields = {**worklist_fields(f.on), **CME_FIELDS}
     # Only the lists some child's allowed fields need are read.
-    wanted = columns(CME_FIELDS, {c for d in decisions.values() for c in d.allowed})
+    wanted = columns(fields, {c for d in decisions.values() for c in d.allowed})
     docs = child_documents(services.cursor(), list(decisions), wanted)
+    built = {}
+    for child_id, reason, *_ in rows:
+        head, head_cats = build(CME_LISTING_FIELDS, (ctx.pseudonym(child_id), reason, new[child_id]),
+                                listing.allowed)
+        detail, detail_cats = build(fields, docs.get(child_id, {c: [] for c in wanted}), decisions[child_id].allowed)
+        built[child_id] = ({**head, **detail}, head_cats, detail_cats)
+    order = [r[0] for r in rows]
+    if f.area:
+        area = f.area.replace(" ", "").upper()
+        order = [c for c in order if _in_area(built[c][0], area)]
+    if f.sort in SORTS:
+        key = SORTS[f.sort]
+        known = [c for c in order if key(built[c][0]) is not None]
+        known.sort(key=lambda c: key(built[c][0]), reverse=f.descending)
+        order = known + [c for c in order if key(built[c][0]) is None]
+    total = len(order)
+    chosen = order if page is None else order[(page - 1) * page_size:page * page_size]
     out, shown, bases, overridden = [], set(), set(), {}
-    for child_id, reason in rows:
-        d = decisions[child_id]
-        head, head_cats = build(CME_LISTING_FIELDS, (ctx.pseudonym(child_id), reason), listing.allowed)
-        detail, detail_cats = build(CME_FIELDS, docs[child_id], d.allowed)
-        for cats, decision in ((head_cats, listing), (detail_cats, d)):
+    for child_id in chosen:
+        item, head_cats, detail_cats = built[child_id]
+        for cats, decision in ((head_cats, listing), (detail_cats, decisions[child_id])):
             shown |= cats
             bases |= {decision.allowed[c] for c in cats}
         if cats := consents[child_id].overridden(head_cats | detail_cats):
             overridden[child_id] = cats
-        out.append(CmeChild(**head, **detail))
-    children = [c for c, _ in rows]
-    if children:
-        services.relationships.grant(ctx.org, children, "cme worklist")
-    ctx.record("list_cme", "allow", children, sorted(shown), sorted(bases), listing.policy_version,
-               **({"consent_overridden": overridden} if overridden else {}))
-    return CmePage(total=total, page=page, page_size=page_size, children=out, lawful_basis=sorted(bases))
+        out.append((child_id, CmeChild(**item)))
+    if chosen:
+        services.relationships.grant(ctx.org, chosen, "cme worklist")
+    return total, out, shown, bases, overridden, listing, previous is not None
+
+
+def _record(ctx: Ctx, action: str, children: list[str], shown, bases, overridden, listing, **extra) -> None:
+    ctx.record(action, "allow", children, sorted(shown), sorted(bases), listing.policy_version,
+               **({"consent_overridden": overridden} if overridden else {}), **extra)
+
+
+def cme_list(*, ctx: Ctx, on: date | None = None, min_age: int = 5, max_age: int = 16, known_to: str = "any",
+             absent_days: int | None = None, area: str | None = None, new_only: bool = False,
+             sort: str | None = None, descending: bool = False, page: int = 1, page_size: int = 25) -> CmePage:
+    f = _Filters(on or date.today(), min_age, max_age, known_to, absent_days, area, new_only, sort, descending)
+    total, out, shown, bases, overridden, listing, compared = _worklist(ctx, f, page, page_size, "list_cme")
+    _record(ctx, "list_cme", [c for c, _ in out], shown, bases, overridden, listing)
+    return CmePage(total=total, page=page, page_size=page_size, children=[c for _, c in out],
+                   lawful_basis=sorted(bases), compared_with_previous_run=compared)
+
+
+@dataclass(frozen=True)
+class CmeExport:
+    text: str
+    count: int
+
+
+EXPORT_HEADER = ["Reference", "First name", "Last name", "Age", "Why listed", "New since last run",
+                 "Last day on a school roll", "Days since", "Last school", "Last school URN",
+                 "Sessions absent this term", "Sessions possible this term", "Latest address", "Postcode",
+                 "Lived there since", "Address as of"]
+
+
+def _row(c: CmeChild) -> list[Any]:
+    name, school, gone = c.name or {}, c.last_school or {}, c.out_of_school or {}
+    absence, address = c.absence or {}, c.latest_address or {}
+    new = {True: "yes", False: "no"}.get(c.new_since_last_run, "")
+    return [c.child_id, name.get("forename"), name.get("surname"), c.age, c.reason, new, gone.get("last_day"),
+            gone.get("days"), school.get("school_name"), school.get("urn"), absence.get("sessions_absent"),
+            absence.get("sessions_possible"), address.get("address"),
+            address.get("postcode"), address.get("since"), address.get("as_of")]
+
+
+def cme_export(*, ctx: Ctx, on: date | None = None, min_age: int = 5, max_age: int = 16, known_to: str = "any",
+               absent_days: int | None = None, area: str | None = None, new_only: bool = False,
+               sort: str | None = None, descending: bool = False) -> CmeExport:
+    """The whole filtered worklist as CSV (cells neutralised against formulas), audited as an
+    export naming its count and the filters, and every child in it."""
+    f = _Filters(on or date.today(), min_age, max_age, known_to, absent_days, area, new_only, sort, descending)
+    total, out, shown, bases, overridden, listing, _ = _worklist(ctx, f, None, 0, "list_cme")
+    text = csv_text(EXPORT_HEADER, (_row(c) for _, c in out))
+    _record(ctx, "export_cme", [c for c, _ in out], shown, bases, overridden, listing, count=total,
+            format="csv", filters={k: v for k, v in vars(f).items() if k != "on" and v not in (None, False)}
+            | {"on": f.on.isoformat()})
+    return CmeExport(text, total)

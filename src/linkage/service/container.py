@@ -30,6 +30,7 @@ from linkage.store import Store
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
 from linkage.views.changes import materialise_changes
+from linkage.views.cme import previous_membership
 from linkage.views.quarantine import materialise_quarantine
 from linkage.views.tables import materialise
 
@@ -58,6 +59,8 @@ class Services:
     review: ReviewView            # the open review queue and its records, as the last run left them
     decisions: ReviewDecisions    # the review decisions log (service state), read live
     reference: ReferenceData = field(default_factory=ReferenceData)   # schools and GP practices by code
+    # The CME list the run before the latest drew (child -> (reason, absent sessions)); None: no such run.
+    cme_previous: dict[str, tuple[str, int | None]] | None = None
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
@@ -92,6 +95,7 @@ class Services:
         materialise_outcomes(store.connection)
         children = frozenset(r[0] for r in store.rows("SELECT child_id FROM memory.serve_child"))
         aliases = resolve_aliases(store)
+        cme_previous = previous_membership(store.connection, aliases)
         # Everything a request reads is in memory now: letting go of the file lets next
         # month's `linkage ingest` and `linkage link` run while this keeps serving.
         store.detach()
@@ -109,7 +113,7 @@ class Services:
                             settings.audit_checkpoint_seconds), lookup, aliases, children,
                    BreakGlassReviews(state, sealer), token_limits, Relationships(state, settings.relationship_days),
                    RateLimiter(settings.lookup_per_minute, settings.lookup_burst, "lookups"), review,
-                   ReviewDecisions(state, sealer), reference)
+                   ReviewDecisions(state, sealer), reference, cme_previous)
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""

@@ -153,6 +153,16 @@ class BreakGlassRequest(_In):
 class CmeChild(BaseModel):
     child_id: str
     reason: str
+    new_since_last_run: bool | None = Field(
+        default=None, description="Not on the list the previous link run drew (null: no earlier run to compare).")
+    name: dict[str, str | None] | None = None
+    age: int | None = None
+    latest_address: dict[str, Any] | None = Field(
+        default=None, description="The address the child most recently moved to; `since` is the move-in date "
+                                  "where an agency records one, `as_of` the newest extract holding it.")
+    out_of_school: dict[str, Any] | None = Field(
+        default=None, description="The last day on a school roll and the days since, once the last enrolment ended.")
+    absence: dict[str, Any] | None = Field(default=None, description="The latest term's absence.")
     addresses: list[dict[str, Any]] | None = None
     last_school: dict[str, Any] | None = None
     gp_practice: list[dict[str, Any]] | None = None
@@ -166,6 +176,8 @@ class CmePage(BaseModel):
     page_size: int
     children: list[CmeChild]
     lawful_basis: list[str]
+    compared_with_previous_run: bool = Field(
+        default=False, description="Whether an earlier link run's list exists to say who is new.")
 
 
 ConsentPurpose = Literal["admission", "safeguarding", "cme", "care"]

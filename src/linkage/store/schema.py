@@ -99,6 +99,9 @@ _FIXED = [
     """CREATE TABLE IF NOT EXISTS store.child_ids (
   child_id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, alias_of VARCHAR,
   created_run BIGINT NOT NULL, retired_run BIGINT)""",
+    # Who was on the children-missing-education list at each link run (views.cme).
+    """CREATE TABLE IF NOT EXISTS store.cme_membership (
+  run_id BIGINT NOT NULL, child_id VARCHAR NOT NULL, reason VARCHAR NOT NULL, absent_sessions BIGINT)""",
     """CREATE TABLE IF NOT EXISTS store.identity (
   record_key VARCHAR PRIMARY KEY, child_id VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS store.identity_history (
@@ -123,6 +126,7 @@ MIGRATIONS = [
     "ALTER TABLE store.quarantine ADD COLUMN IF NOT EXISTS source_record_id VARCHAR",
     "ALTER TABLE store.quarantine ADD COLUMN IF NOT EXISTS resolved_at TIMESTAMP",
     "ALTER TABLE store.quarantine ADD COLUMN IF NOT EXISTS resolved_by_extract BIGINT",
+    "ALTER TABLE store.records ADD COLUMN IF NOT EXISTS address_from DATE",
 ]
 
 

@@ -130,6 +130,22 @@ _EXCLUSION_REASONS = {"PD": 38, "VA": 14, "PP": 10, "PA": 8, "VP": 7, "OT": 7, "
                       "OW": 2, "MT": 2, "RA": 1, "SM": 1, "LG": 1}
 
 
+def address_since(c: Child, postcode: str, today: date, source: str) -> date | None:
+    """When the child moved to this address, as the source's system records it (or None: not
+    recorded). Drawn from its own seeded generator so the other columns are unchanged."""
+    rng = random.Random(f"address-since:{source}:{c.person}")
+    if rng.random() < 0.1:
+        return None
+    moved = today - timedelta(days=rng.randrange(30, 700))      # the latest move, if there was one
+    if c.old_postcode and postcode == c.old_postcode:
+        since = moved - timedelta(days=rng.randrange(200, 2500))
+    elif c.old_postcode:
+        since = moved
+    else:
+        since = today - timedelta(days=rng.randrange(30, 4000))
+    return min(max(since, c.dob), today)
+
+
 def _fmt_uk(d: date | None) -> str:
     return d.strftime("%d/%m/%Y") if d else ""
 
@@ -204,11 +220,11 @@ EDU_HEADER = ["AdNo", "UPN", "FormerUPN", "Surname", "Forename", "MiddleNames", 
               "ExclusionCategory", "ExclusionReason", "ExclusionStartDate", "ExclusionSessions",
               "SENprovision"]
 SC_HEADER = ["LAchildID", "UPN", "NHSNumber", "Forename", "Surname", "FormerSurname", "KnownAs",
-             "PersonBirthDate", "GenderCurrent", "HOME_POST", "AddressLine1", "CINreferralDate",
+             "PersonBirthDate", "GenderCurrent", "HOME_POST", "AddressLine1", "AddressStartDate", "CINreferralDate",
              "ReferralSource", "CINclosureDate", "CPPstartDate", "CPPendDate", "DECOM", "DEC",
              "MIS_START", "MIS_END", "AllocatedTeam", "TeamContact"]
 HEALTH_HEADER = ["id", "nhsNumber", "name.given", "name.family", "birthDate", "gender",
-                 "address.postalCode", "address.line", "generalPractitioner.odsCode",
+                 "address.postalCode", "address.line", "address.period.start", "generalPractitioner.odsCode",
                  "generalPractitioner.period.start", "lastContactDate", "lastContactType"]
 _TEAMS = ["North Locality", "South Locality", "Children in Care", "Disabled Children", "Front Door"]
 
@@ -237,7 +253,7 @@ def _social_care(pop: Population, seed: int, today: date, w: csv.writer, truth: 
             fore, sur, z.former_surname(c, 0.5),
             _nick(z.rng, c.forename) if z.chance(0.1) else "",
             _fmt_uk(z.dob(c)), {"M": "1", "F": "2"}[c.sex], "" if z.chance(0.02) else pc,
-            addr,
+            addr, _fmt_uk(address_since(c, pc, today, "social_care")),
             _fmt_uk(referral), z.rng.choice(["1A", "2B", "3E", "5A", "9"]), _fmt_uk(closed),
             _fmt_uk(referral + timedelta(days=40)) if cpp else "", "",
             _fmt_uk(referral + timedelta(days=90)) if lac else "", "",
@@ -263,7 +279,7 @@ def _health(pop: Population, seed: int, today: date, w: csv.writer, truth: _Trut
         w.writerow([
             rid, (c.nhs if z.chance(0.97) else "") or "", given, sur, z.dob(c).isoformat(),
             {"M": "male", "F": "female"}[c.sex], "" if z.chance(0.02) else pc,
-            addr,
+            addr, (since.isoformat() if (since := address_since(c, pc, today, "health")) else ""),
             z.rng.choice(pop.gp_practices),
             (c.dob + timedelta(days=z.rng.randrange(7, 60))).isoformat(),
             (today - timedelta(days=z.rng.randrange(1, 400))).isoformat(),

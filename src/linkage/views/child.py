@@ -16,7 +16,8 @@ from typing import Any
 from linkage.reference import current_reference, label
 from linkage.views.fields import Field, Fields, build, columns
 
-__all__ = ["ADDRESSES", "CHILD_FIELDS", "SECTIONS", "build_sections", "child_documents", "document_columns", "known_to"]
+__all__ = ["ADDRESSES", "CHILD_FIELDS", "SECTIONS", "build_sections", "child_documents", "demographics",
+           "document_columns", "known_to", "latest_address"]
 
 Document = dict[str, list[dict]]
 
@@ -45,20 +46,40 @@ def known_to(doc: Document) -> list[str]:
 
 
 def addresses(doc: Document) -> list[dict]:
-    return [{"source": r["source"], "postcode": r["postcode"], "address": r["address"], "as_of": r["extract_date"]}
+    """Each agency's address for the child. ``since``: when the child moved there, where the
+    agency's system records it (else None); ``as_of``: the extract that says so."""
+    return [{"source": r["source"], "postcode": r["postcode"], "address": r["address"],
+             "since": r.get("address_from"), "as_of": r["extract_date"]}
             for r in doc["records"] if r["postcode"] is not None or r["address"] is not None]
+
+
+def _newest(item: dict) -> tuple[bool, str, str]:
+    """An address's place in time: one with a move-in date ranks by it, above any without one
+    (an extract's date says only that the agency still held it then, as a stale record does)."""
+    return item["since"] is not None, str(item["since"] or ""), str(item["as_of"])
 
 
 def addresses_unattributed(doc: Document) -> list[dict]:
     """Every address once, newest first, without the agency that holds it: which agencies
     hold a child's records is itself sensitive (``identity.known_to``)."""
-    latest: dict[tuple, Any] = {}
+    latest: dict[tuple, dict] = {}
     for r in doc["records"]:
         key = (r["postcode"], r["address"])
-        if key != (None, None) and (key not in latest or str(r["extract_date"]) > str(latest[key])):
-            latest[key] = r["extract_date"]
-    ordered = sorted(latest.items(), key=lambda kv: (str(kv[1]), str(kv[0])), reverse=True)
-    return [{"postcode": pc, "address": a, "as_of": on} for (pc, a), on in ordered]
+        if key == (None, None):
+            continue
+        seen = latest.setdefault(key, {"postcode": key[0], "address": key[1], "since": None, "as_of": None})
+        if r.get("address_from") and (seen["since"] is None or r["address_from"] < seen["since"]):
+            seen["since"] = r["address_from"]         # the earliest any agency says the child lived there
+        if seen["as_of"] is None or str(r["extract_date"]) > str(seen["as_of"]):
+            seen["as_of"] = r["extract_date"]
+    return sorted(latest.values(), key=lambda a: (_newest(a), str(a["postcode"]), str(a["address"])), reverse=True)
+
+
+def latest_address(doc: Document) -> dict | None:
+    """The address the child most recently moved to, by real move-in dates where an agency
+    records one; otherwise the one in the newest extract."""
+    found = addresses_unattributed(doc)
+    return found[0] if found else None
 
 
 def attendance(doc: Document) -> list[dict]:

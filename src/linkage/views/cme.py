@@ -1,38 +1,44 @@
 """Children missing education: known to social care or health, on no school roll.
 
 A child is listed when of the given age and known to social care or health,
-and either has no open enrolment (never enrolled, or taken off roll), or
-attended no session in the latest term with at least ``absent_days`` school
-days (two sessions a day) of absence recorded.
+and either has no open enrolment (never enrolled, or taken off roll), or, when
+``absent_days`` is given, was absent at least that many school days (two
+sessions a day, authorised or not) in the latest term it has attendance for.
+
+Each link run records who was on the list then (``record_membership``), so the
+worklist can say which children are new since the previous run.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
+import duckdb
+
+from linkage.reference import current_reference
 from linkage.store import Store
-from linkage.views.child import ADDRESSES
+from linkage.store.schema import t
+from linkage.views.child import ADDRESSES, demographics, latest_address
 from linkage.views.fields import Field, Fields
 from linkage.views.tables import STORE, Tables
 
-__all__ = ["CME_FIELDS", "CME_LISTING_FIELDS", "cme_children", "cme_page", "cme_sql", "last_school",
-           "latest_education_contact", "latest_health_contact", "latest_social_care_contact"]
+__all__ = ["ABSENT", "CME_FIELDS", "CME_LISTING_FIELDS", "cme_children", "cme_page", "cme_rows", "cme_sql",
+           "last_school", "latest_absence", "latest_education_contact", "latest_health_contact", "latest_social_care_contact",
+           "previous_membership", "record_membership", "worklist_fields"]
+
+# The listing's reason for a child on roll but absent: it comes from attendance.
+ABSENT = "absent this term"
 
 
 def cme_sql(on: date, min_age: int = 5, max_age: int = 16, absent_days: int | None = None,
             known_to: str | None = None, tables: Tables = STORE) -> tuple[str, list]:
-    """SQL listing child_id, reason; ages are completed years on ``on``."""
+    """SQL listing child_id, reason, absent_sessions, sessions_possible (the child's latest
+    term, where it has one); ages are completed years on ``on``."""
     known_filter = "source IN ('social_care', 'health')" if known_to in (None, "any") else "source = ?"
-    params: list = [on, on]
+    params: list = [on, on, on]
     absent_sql = ""
     if absent_days is not None:
-        absent_sql = f"""
-UNION ALL
-SELECT l.child_id, 'no attendance this term' FROM linked l
-JOIN {tables.event('edu_attendance')} a ON a.record_key = l.record_key AND a.extract_id = l.extract_id
-WHERE a.sessions_possible > 0
-  AND a.sessions_possible - a.sessions_authorised - a.sessions_unauthorised <= 0
-  AND a.sessions_authorised + a.sessions_unauthorised >= ?"""
+        absent_sql = f"UNION ALL SELECT child_id, '{ABSENT}', 1 FROM latest_term WHERE absent >= ?"
     sql = f"""
 WITH linked AS (SELECT * FROM {tables.records}),
 ages AS (
@@ -46,19 +52,29 @@ open_enrolment AS (
   JOIN {tables.event('edu_enrolment')} e ON e.record_key = l.record_key AND e.extract_id = l.extract_id
   WHERE e.leaving_date IS NULL OR e.leaving_date > ?
 ),
+latest_term AS (
+  SELECT l.child_id, a.term, sum(a.sessions_possible) AS possible,
+         sum(coalesce(a.sessions_authorised, 0) + coalesce(a.sessions_unauthorised, 0)) AS absent
+  FROM linked l
+  JOIN {tables.event('edu_attendance')} a ON a.record_key = l.record_key AND a.extract_id = l.extract_id
+  WHERE a.sessions_possible > 0
+  GROUP BY l.child_id, a.term
+  QUALIFY row_number() OVER (PARTITION BY l.child_id ORDER BY a.term DESC) = 1
+),
 known AS (SELECT DISTINCT child_id FROM linked WHERE {known_filter}),
 reasons AS (
   SELECT k.child_id, CASE WHEN k.child_id IN (SELECT child_id FROM linked WHERE source = 'education')
-                          THEN 'off roll' ELSE 'never on a school roll' END AS reason
+                          THEN 'off roll' ELSE 'never on a school roll' END AS reason, 0 AS rank
   FROM known k WHERE k.child_id NOT IN (SELECT child_id FROM open_enrolment)
   {absent_sql}
 )
-SELECT r.child_id, min(r.reason) AS reason FROM reasons r
-JOIN ages a USING (child_id) JOIN known k USING (child_id)
+SELECT r.child_id, arg_min(r.reason, r.rank) AS reason, any_value(lt.absent) AS absent_sessions,
+       any_value(lt.possible) AS sessions_possible
+FROM reasons r
+JOIN ages a USING (child_id) JOIN known k USING (child_id) LEFT JOIN latest_term lt USING (child_id)
 WHERE a.age BETWEEN ? AND ?
 GROUP BY r.child_id ORDER BY r.child_id
 """
-    params.append(on)
     if known_to not in (None, "any"):
         params.append(known_to)
     if absent_days is not None:
@@ -72,12 +88,49 @@ def cme_children(store: Store, on: date) -> list[str]:
     return [r[0] for r in store.rows(sql, params)]
 
 
+def cme_rows(cur, on: date, tables: Tables = STORE, **filters) -> list[tuple[str, str, int | None, int | None]]:
+    """Every listed child: (child_id, reason, absent sessions, possible sessions), by child_id."""
+    sql, params = cme_sql(on, tables=tables, **filters)
+    return [tuple(r) for r in cur.execute(sql, params).fetchall()]
+
+
 def cme_page(cur, on: date, page: int, page_size: int, tables: Tables = STORE,
              **filters) -> tuple[int, list[tuple[str, str]]]:
     sql, params = cme_sql(on, tables=tables, **filters)
     total = cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
     rows = cur.execute(f"{sql} LIMIT ? OFFSET ?", params + [page_size, (page - 1) * page_size]).fetchall()
     return total, [(r[0], r[1]) for r in rows]
+
+
+# ---------------------------------------------------------------- membership per link run
+
+_MEMBERSHIP = t("cme_membership")
+
+
+def record_membership(store: Store, run_id: int, on: date) -> int:
+    """Who was on the list at this run: every age, roll reasons and anyone absent at all,
+    with their absence, so a later worklist can ask "new since the previous run" with its
+    own absence threshold."""
+    sql, params = cme_sql(on, min_age=0, max_age=100, absent_days=0)
+    store.execute(f"DELETE FROM {_MEMBERSHIP} WHERE run_id = ?", [run_id])
+    store.execute(f"INSERT INTO {_MEMBERSHIP} SELECT ?, child_id, reason, absent_sessions FROM ({sql})",
+                  [run_id, *params])
+    return int(store.scalar(f"SELECT count(*) FROM {_MEMBERSHIP} WHERE run_id = ?", [run_id]))
+
+
+def previous_membership(con, aliases: dict[str, str]) -> dict[str, tuple[str, int | None]] | None:
+    """The list as the run before the latest drew it, by today's child ids (merged ids
+    followed); None when no earlier run recorded one."""
+    try:
+        latest = con.execute(f"SELECT max(run_id) FROM {t('runs')} WHERE finished_at IS NOT NULL").fetchone()[0]
+        prev = con.execute(f"SELECT max(run_id) FROM {_MEMBERSHIP} WHERE run_id < ?", [latest]).fetchone()[0]
+    except duckdb.CatalogException:         # no run has recorded its list yet
+        return None
+    if prev is None:
+        return None
+    rows = con.execute(f"SELECT child_id, reason, absent_sessions FROM {_MEMBERSHIP} WHERE run_id = ?",
+                       [prev]).fetchall()
+    return {aliases.get(c, c): (reason, absent) for c, reason, absent in rows}
 
 
 _FAR_FUTURE = date(9999, 12, 31)
@@ -115,10 +168,63 @@ def latest_health_contact(doc: dict) -> dict | None:
     return _latest([(r["contact_type"] or "contact", r["contact_date"]) for r in doc["health_contact"]])
 
 
+def name_of(doc: dict) -> dict | None:
+    d = demographics(doc)
+    return {"forename": d["forename"], "surname": d["surname"]} if d["surname"] else None
+
+
+def age_on(doc: dict, on: date) -> int | None:
+    born = demographics(doc)["date_of_birth"]
+    if born is None:
+        return None
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def out_of_school(doc: dict, on: date) -> dict | None:
+    """The last day on a school roll and the days since, once the last enrolment has ended."""
+    school = last_school(doc)
+    if school is None or school["leaving_date"] is None or school["leaving_date"] > on:
+        return None
+    return {"last_day": school["leaving_date"], "days": (on - school["leaving_date"]).days}
+
+
+def latest_absence(doc: dict) -> dict | None:
+    """The latest term's absence, in sessions and school days (two sessions a day)."""
+    rows = [r for r in doc["edu_attendance"] if r["sessions_possible"]]
+    if not rows:
+        return None
+    term = max(r["term"] for r in rows)
+    possible = sum(r["sessions_possible"] for r in rows if r["term"] == term)
+    absent = sum((r["sessions_authorised"] or 0) + (r["sessions_unauthorised"] or 0)
+                 for r in rows if r["term"] == term)
+    return {"term": term, "sessions_possible": possible, "sessions_absent": absent, "days_absent": absent / 2}
+
+
+def named_school(doc: dict) -> dict | None:
+    """The last school, with its name and type from the establishment register."""
+    school = last_school(doc)
+    if school is None:
+        return None
+    est = current_reference().establishment(school["urn"])
+    return {**school, "school_name": est.name if est else None, "school_type": est.type_name if est else None,
+            "is_ap": est.is_ap if est else None}
+
+
+def worklist_fields(on: date) -> Fields:
+    """What the worklist shows of each child beside ``CME_FIELDS``, judged on ``on``."""
+    return {
+        "name": Field("identity.demographics", name_of, ("records",)),
+        "age": Field("identity.demographics", lambda doc: age_on(doc, on), ("records",)),
+        "latest_address": Field("identity.address", latest_address, ("records",)),
+        "out_of_school": Field("education.enrolment", lambda doc: out_of_school(doc, on), ("edu_enrolment",)),
+        "absence": Field("education.attendance", latest_absence, ("edu_attendance",)),
+    }
+
+
 # Each listed child's detail: response field -> the category it comes from.
 CME_FIELDS: Fields = {
     "addresses": ADDRESSES,
-    "last_school": Field("education.enrolment", last_school, ("edu_enrolment",)),
+    "last_school": Field("education.enrolment", named_school, ("edu_enrolment",)),
     "gp_practice": Field("health.gp", lambda doc: doc["health_gp"], ("health_gp",)),
     "latest_contact.education": Field("education.enrolment", latest_education_contact, ("edu_enrolment",)),
     "latest_contact.social_care": Field("social_care.episodes", latest_social_care_contact,
@@ -126,10 +232,11 @@ CME_FIELDS: Fields = {
     "latest_contact.health": Field("health.contacts", latest_health_contact, ("health_contact",)),
 }
 
-# The listing itself, built from (pseudonym, reason): being listed says the child is known to
-# social care or health; the reason comes from the rolls, or from attendance.
+# The listing itself, built from (pseudonym, reason, new since the previous run): being listed
+# says the child is known to social care or health; the reason comes from the rolls, or from
+# attendance; being new says only that the child was not listed before.
 CME_LISTING_FIELDS: dict[str, Field] = {
     "child_id": Field("identity.known_to", lambda row: row[0]),
-    "reason": Field("education.enrolment", lambda row: row[1],
-                    by_value={"no attendance this term": "education.attendance"}),
+    "new_since_last_run": Field("identity.known_to", lambda row: row[2]),
+    "reason": Field("education.enrolment", lambda row: row[1], by_value={ABSENT: "education.attendance"}),
 }

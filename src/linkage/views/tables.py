@@ -36,7 +36,8 @@ _ORDER = {"edu_enrolment": "entry_date", "edu_attendance": "term", "edu_exclusio
           "edu_sen": "provision", "sc_referral": "referral_date", "sc_episode": "start_date",
           "sc_missing": "start_date", "sc_allocation": "team", "health_gp": "start_date",
           "health_contact": "contact_date"}
-_RECORD_FIELDS = ("source", "forename", "surname", "date_of_birth", "sex", "postcode", "address", "extract_date")
+_RECORD_FIELDS = ("source", "forename", "surname", "date_of_birth", "sex", "postcode", "address", "address_from",
+                  "extract_date")
 
 
 def child_document_lists(tables: Tables) -> dict[str, str]:
