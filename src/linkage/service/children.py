@@ -22,6 +22,7 @@ from linkage.errors import Forbidden, NotFound
 from linkage.policy import Principal
 from linkage.service.context import Ctx, digest
 from linkage.service.schemas import ChildView
+from linkage.service.withheld import withheld_reasons
 from linkage.views.child import CHILD_FIELDS, child_documents
 from linkage.views.fields import build, columns
 
@@ -78,7 +79,8 @@ def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **
                break_glass=break_glass, relationship=why, **extra,
                **consent.audit(shown))
     return ChildView(child_id=child_ref, sections=sections, lawful_basis=shown,
-                     withheld=sorted(decision.denied), break_glass=break_glass)
+                     withheld=sorted(decision.denied), withheld_reasons=withheld_reasons(ctx, decision, consent),
+                     break_glass=break_glass)
 
 
 def view_child(*, ctx: Ctx, child_ref: str) -> ChildView:

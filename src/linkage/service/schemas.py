@@ -138,6 +138,9 @@ class ChildView(BaseModel):
     sections: dict[str, Any]
     lawful_basis: dict[str, str] = Field(description="Data category -> the lawful basis it was shared under.")
     withheld: list[str] = Field(description="Categories the policy does not allow for this request.")
+    withheld_reasons: dict[str, str] = Field(
+        default_factory=dict, description="Withheld category -> why: consent_refused, needs_consent, "
+                                          "other_purpose, break_glass or role (asked of the policy).")
     break_glass: bool = False
 
 

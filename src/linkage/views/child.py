@@ -83,16 +83,17 @@ def latest_address(doc: Document) -> dict | None:
 
 
 def attendance(doc: Document) -> list[dict]:
-    years: dict[str, dict] = defaultdict(lambda: {"possible": 0, "authorised": 0, "unauthorised": 0})
+    """Attendance by term, oldest first (census terms sort by year, then Autumn, Spring, Summer)."""
+    terms: dict[str, dict] = defaultdict(lambda: {"possible": 0, "authorised": 0, "unauthorised": 0})
     for r in doc["edu_attendance"]:
-        y = years[r["term"].split(" ")[0]]
+        y = terms[r["term"]]
         y["possible"] += r["sessions_possible"] or 0
         y["authorised"] += r["sessions_authorised"] or 0
         y["unauthorised"] += r["sessions_unauthorised"] or 0
     out = []
-    for year, y in sorted(years.items()):
+    for term, y in sorted(terms.items()):
         rate = 1 - (y["authorised"] + y["unauthorised"]) / y["possible"] if y["possible"] else None
-        out.append({"academic_year": year, "sessions_possible": y["possible"],
+        out.append({"term": term, "academic_year": term.split(" ")[0], "sessions_possible": y["possible"],
                     "sessions_authorised_absence": y["authorised"],
                     "sessions_unauthorised_absence": y["unauthorised"],
                     "attendance_rate": round(rate, 4) if rate is not None else None})

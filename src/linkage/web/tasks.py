@@ -39,7 +39,7 @@ TASKS = (
     Task("lookup", "Find a child", "Check whether a child is already known, from their name, date of birth "
          "and postcode.", "lookup", ("identity.demographics",), "/lookup"),
     Task("cme", "Children missing education", "Work the list of children not on a school roll.",
-         "list_cme", ("identity.address",)),
+         "list_cme", ("identity.address",), "/cme"),
     Task("quarantine", "Records held back", "Correct records that failed validation.", "manage_data",
          ("identity.demographics",)),
     Task("audit", "Audit log", "Search who saw which child's records, and why.", "read_audit",
