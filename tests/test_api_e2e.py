@@ -262,6 +262,16 @@ def test_cme_list_for_a_social_worker(world):
     assert {c["child_id"] for c in second["children"]}.isdisjoint({c["child_id"] for c in page["children"]})
     filtered = call(world, "sw", "GET", "/v1/cme?known_to=social_care&min_age=10&max_age=16", "cme").json()
     assert filtered["total"] <= page["total"]
+    # The worklist's own fields, and the absence rule: absent N days in the latest term, not only never present.
+    assert child["name"]["surname"] and child["age"] is not None and child["latest_address"]["as_of"]
+    absent = call(world, "sw", "GET", "/v1/cme?absent_days=3&page_size=100&sort=name", "cme").json()
+    on_roll = [c for c in absent["children"] if c["reason"] == "absent this term"]
+    assert absent["total"] > page["total"] and on_roll
+    assert all(3 <= c["absence"]["days_absent"] <= c["absence"]["sessions_possible"] / 2 for c in on_roll)
+    assert any(c["absence"]["days_absent"] < c["absence"]["sessions_possible"] / 2 for c in on_roll)   # attended some
+    names = [(c["name"]["surname"].casefold(), c["name"]["forename"].casefold()) for c in absent["children"]]
+    assert names == sorted(names)
+    assert call(world, "sw", "GET", "/v1/cme?area=not-a-district", "cme").status_code == 422
 
 
 def test_lookup_reports_all_problems_at_once_and_refuses_oversized_bodies(world):

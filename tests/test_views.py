@@ -7,6 +7,7 @@ import pytest
 from linkage.reference import (KINDS, ReferenceData, label, load_reference, reference_from_store, sample_path,
                                use_reference)
 from linkage.views.child import SECTIONS, build_sections, child_documents, document_columns
+from linkage.views.child import latest_address
 from linkage.views.cme import (CME_FIELDS, last_school, latest_education_contact, latest_health_contact,
                                latest_social_care_contact)
 from linkage.views.fields import categories, columns
@@ -58,9 +59,19 @@ def test_sections_and_cme_details_match_sql(served):
     docs = child_documents(cur, ids, columns(CME_FIELDS, categories(CME_FIELDS)) + ["edu_attendance", "sc_allocation"])
     for cid in ids:
         doc = docs[cid]
-        addresses = _sql(cur, f"SELECT source, postcode, address, extract_date AS as_of FROM {STORE.records} "
+        addresses = _sql(cur, f"SELECT source, postcode, address, address_from AS since, extract_date AS as_of "
+                              f"FROM {STORE.records} "
                               "WHERE child_id = ? AND (postcode IS NOT NULL OR address IS NOT NULL)", [cid])
         assert _key(SECTIONS["identity.address"][2](doc)) == _key(addresses)
+        # The latest address: the newest real move-in date; an undated one only when none is dated.
+        dated = [a for a in addresses if a["since"] is not None]
+        latest = latest_address(doc)
+        if dated:
+            assert (latest["postcode"], latest["address"]) in {(a["postcode"], a["address"]) for a in dated
+                                                               if a["since"] == max(d["since"] for d in dated)}
+            assert latest["since"] is not None
+        elif addresses:
+            assert latest["since"] is None and latest["as_of"] == max(a["as_of"] for a in addresses)
         school = _sql(cur, f"SELECT urn, entry_date, leaving_date FROM {STORE.event('edu_enrolment')} e "
                            f"JOIN {STORE.records} r USING (record_key, extract_id) WHERE r.child_id = ? "
                            "ORDER BY coalesce(leaving_date, DATE '9999-12-31') DESC, entry_date DESC LIMIT 1", [cid])

@@ -43,7 +43,9 @@ CHILD_SECTIONS = {"demographics": "identity.demographics", "known_to": "identity
                   "social_care_episodes": "social_care.episodes", "gp_registrations": "health.gp",
                   "health_contacts": "health.contacts"}
 CONTACT = {"education": "education.enrolment", "social_care": "social_care.episodes", "health": "health.contacts"}
-CME_DETAIL = {"addresses": "identity.address", "last_school": "education.enrolment", "gp_practice": "health.gp"}
+CME_DETAIL = {"addresses": "identity.address", "last_school": "education.enrolment", "gp_practice": "health.gp",
+              "name": "identity.demographics", "age": "identity.demographics", "latest_address": "identity.address",
+              "out_of_school": "education.enrolment", "absence": "education.attendance"}
 LOOKUP = {"child_id": "identity.demographics", "forename": "identity.demographics",
           "surname": "identity.demographics", "date_of_birth": "identity.demographics",
           "match_probability": "identity.demographics", "reason": "identity.demographics",
@@ -66,7 +68,7 @@ def child_categories(body: dict) -> set[str]:
 def cme_categories(child: dict) -> tuple[set[str], set[str]]:
     """(the listing's categories, the child's detail categories) of one listed child."""
     listing = {"identity.known_to"}
-    listing.add("education.attendance" if child["reason"] == "no attendance this term" else "education.enrolment")
+    listing.add("education.attendance" if child["reason"] == "absent this term" else "education.enrolment")
     detail = {cat for key, cat in CME_DETAIL.items() if child.get(key) is not None}
     detail |= attributed(child.get("addresses"))
     contact = child.get("latest_contact") or {}

@@ -68,8 +68,8 @@ def addresses_unattributed(doc: Document) -> list[dict]:
         if key == (None, None):
             continue
         seen = latest.setdefault(key, {"postcode": key[0], "address": key[1], "since": None, "as_of": None})
-        if r.get("address_from") and (seen["since"] is None or r["address_from"] < seen["since"]):
-            seen["since"] = r["address_from"]         # the earliest any agency says the child lived there
+        if r.get("address_from") and (seen["since"] is None or r["address_from"] > seen["since"]):
+            seen["since"] = r["address_from"]         # the latest move there any agency records
         if seen["as_of"] is None or str(r["extract_date"]) > str(seen["as_of"]):
             seen["as_of"] = r["extract_date"]
     return sorted(latest.values(), key=lambda a: (_newest(a), str(a["postcode"]), str(a["address"])), reverse=True)

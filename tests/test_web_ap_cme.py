@@ -1,0 +1,291 @@
+"""The AP admissions officer's and the CME officer's pages, in a real browser against a real ``linkage serve``.
+
+Two monthly link runs, so the worklist can say who is new since the last run; every page is
+checked with axe-core and photographed into docs/screenshots/; every access is audited
+naming the person. Also the absence rule and the CME membership each run records.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+
+import pytest
+
+from apiserver import Server
+from browserpages import ENV, accessible, add_user, browser, csrf_token, page, shot, sign_in, through
+from conftest import EXTRACT_DATE
+from linkage.access.orgs import OrgRegistry
+from linkage.access.pseudonyms import Pseudonyms
+from linkage.connectors import ingest_file
+from linkage.connectors.ingest import CURRENT_RECORDS_SQL
+from linkage.link import run_link
+from linkage.link.run import resolve_aliases
+from linkage.reference import KINDS, label, load_reference, sample_path
+from linkage.store import Store
+from linkage.store.state import ServiceState
+from linkage.synth.population import base_date
+from linkage.views.cme import ABSENT, cme_rows, record_membership
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+AMY, CAM = "amy@oak-ap.example", "cam@northshire.example"
+MONTH2 = base_date(2)
+ALL_AGES = {"min_age": 0, "max_age": 26}
+# Absence thresholds the "new since the last run" check is made with (None: off roll only).
+THRESHOLDS = (None, 10)
+
+
+def _listed(store: Store, on: date, absent_days: int | None) -> set[str]:
+    return {r[0] for r in cme_rows(store.connection, on, absent_days=absent_days, **ALL_AGES)}
+
+
+def _demo(store: Store) -> tuple[str, tuple]:
+    """A child known to all three agencies, with a suspension or exclusion and a social care team,
+    and its education demographics, to look up as an AP school would."""
+    child = store.scalar("""
+        SELECT i.child_id FROM store.identity i JOIN store.records r USING (record_key)
+        WHERE i.child_id IN (SELECT i2.child_id FROM store.identity i2 JOIN store.edu_exclusion x USING (record_key))
+          AND i.child_id IN (SELECT i3.child_id FROM store.identity i3 JOIN store.sc_allocation a USING (record_key))
+        GROUP BY i.child_id HAVING count(DISTINCT r.source) = 3 ORDER BY min(r.record_key) LIMIT 1""")
+    demo = store.rows("""SELECT forename, surname, date_of_birth, postcode FROM store.records r
+        JOIN store.identity i USING (record_key) WHERE i.child_id = ? AND source = 'education'
+        ORDER BY extract_id DESC LIMIT 1""", [child])[0]
+    return child, tuple(demo)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, synth_month1, synth_month2):
+    home = tmp_path_factory.mktemp("webapcme") / "data"
+    store = Store(home, memory_limit="2GB")
+    for kind in KINDS:
+        load_reference(store, kind, sample_path(kind))
+    before = {}
+    for month, (synth, when) in enumerate(((synth_month1, EXTRACT_DATE), (synth_month2, MONTH2)), 1):
+        for source in ("education", "social_care", "health"):
+            ingest_file(store, source, synth / f"{source}.csv", extract_date=when)
+        run = run_link(store)
+        record_membership(store, run.run_id, when)           # as `linkage link` does
+        if month == 1:       # the lists as the first run drew them, computed directly
+            before = {n: _listed(store, when, n) for n in THRESHOLDS}
+    aliases = resolve_aliases(store)
+    now = {n: _listed(store, date.today(), n) for n in THRESHOLDS}
+    new = {n: now[n] - {aliases.get(c, c) for c in before[n]} for n in THRESHOLDS}
+    child, demo = _demo(store)
+    store.close()
+    ids = {AMY: add_user(home, AMY, "Amy Adeyemi", "Oak AP Academy", "ap_school", "140001", "admissions"),
+           CAM: add_user(home, CAM, "Cam Price", "Northshire Education", "la_education", "802", "cme_officer")}
+    server = Server(home, env=ENV)
+    with browser() as b:
+        yield {"home": home, "server": server, "browser": b, "ids": ids, "child": child, "demo": demo,
+               "new": new, "now": now}
+    server.stop()
+
+
+def audit(world) -> list[dict]:
+    return [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+
+
+def pseudonym(world, org_name: str, child_id: str) -> str:
+    """The child's reference as an organisation's pages show it."""
+    state = ServiceState(world["home"])
+    return Pseudonyms(world["home"], state).form(OrgRegistry(state).by_name(org_name).org_id, child_id)
+
+
+def open_page(world):
+    return page(world["browser"], world["server"].url)
+
+
+def rows_of(p) -> list[dict]:
+    """The worklist's rows as shown: name, age, days, school, address (text), new."""
+    out = []
+    for row in p.get_by_test_id("worklist").locator("tbody tr").all():
+        cells = [c.inner_text() for c in row.locator("td").all()]
+        out.append({"name": cells[0].split("\n")[0], "why": cells[0], "age": cells[1], "days": cells[2],
+                    "school": cells[3], "address": cells[4], "new": cells[5].strip() == "New"})
+    return out
+
+
+def download(p) -> list[dict]:
+    """Press the worklist's CSV button; the file's rows."""
+    with p.expect_download() as got:
+        p.get_by_role("button", name="Download the list as CSV").click()
+    return list(csv.DictReader(io.StringIO(got.value.path().read_text(encoding="utf-8"))))
+
+
+# ---------------------------------------------------------------- the AP admissions officer
+
+def test_ap_officer_looks_up_a_pupil_and_opens_the_record(world):
+    forename, surname, dob, postcode = world["demo"]
+    with open_page(world) as p:
+        sign_in(p, AMY)
+        assert "Children missing education" not in p.get_by_test_id("tasks").inner_text()
+        through(p, p.get_by_role("link", name="Find a child"))
+        p.get_by_label("First name").fill(forename)
+        p.get_by_label("Last name").fill(surname)
+        p.get_by_label("Day").fill(str(dob.day))
+        p.get_by_label("Month").fill(str(dob.month))
+        p.get_by_label("Year").fill(str(dob.year))
+        p.get_by_label("Postcode (optional)").fill(postcode or "")
+        through(p, p.get_by_role("button", name="Find child"))
+        assert p.get_by_test_id("outcome").inner_text() == "One child matches"
+        ref = p.get_by_test_id("child-ref").inner_text()
+        through(p, p.get_by_role("link", name="Open the child's record"))
+
+        assert p.get_by_test_id("child-ref").inner_text() == ref
+        assert p.get_by_test_id("child-name").inner_text() == f"{forename} {surname}"
+        schools = p.get_by_test_id("schools").inner_text()
+        assert "URN" in schools and "Not in the establishment register" not in schools    # names, not codes
+        assert p.get_by_test_id("attendance").locator("tbody tr").count() >= 1
+        assert p.locator("svg[role=img] rect.linkage-chart__bar").count() >= 1            # the chart
+        exclusions = p.get_by_test_id("exclusions").inner_text()
+        assert any(label("exclusion_category", c) in exclusions for c in ("SUSP", "PERM", "LNCH"))
+        assert "SUSP" not in exclusions and "PERM" not in exclusions                      # DfE words, not codes
+        assert "Education, health and care (EHC) plan" in p.get_by_test_id("sen").inner_text()
+        assert "is involved" in p.get_by_test_id("social-care").inner_text()
+        assert p.get_by_test_id("who-to-call").locator("a[href^='tel:']").count() >= 1
+        # Health needs a parent's consent for a school; which agencies know the child too.
+        health = p.get_by_test_id("withheld-health.gp").inner_text()
+        assert "needs consent from a parent or carer" in health
+        assert "not shared with your organisation's role" in p.get_by_test_id(
+            "withheld-social_care.episodes").inner_text()
+        assert p.get_by_test_id("timeline").count() == 0            # one agency's view: no cross-agency timeline
+        accessible(p)
+        shot(p, "child-ap")
+    viewed = [e for e in audit(world) if e["action"] == "view" and e.get("person") == AMY]
+    assert viewed and viewed[-1]["decision"] == "allow" and viewed[-1]["relationship"] == "lookup"
+    assert viewed[-1]["purpose"] == "admission" and world["child"] in viewed[-1]["children"]
+    assert not [f for f in viewed[-1]["fields"] if f.startswith("health.")]
+
+
+def test_ap_officer_cannot_reach_the_worklist_or_other_childrens_records_by_editing_urls(world):
+    other = next(iter(world["now"][None]))                     # a child Amy's school never found
+    with open_page(world) as p:
+        sign_in(p, AMY)
+        r = p.goto("/app/cme")
+        assert r.status == 403
+        expect(p.get_by_role("heading", name="You cannot see this page")).to_be_visible()
+        r = p.request.post("/app/cme/export", form={"csrf_token": csrf_token(p.content()), "purpose": "cme"})
+        assert r.status == 403 and "text/csv" not in r.headers["content-type"]
+        # Another organisation's reference for a child means nothing here.
+        r = p.goto(f"/app/children/{pseudonym(world, 'Northshire Education', other)}")
+        assert r.status == 404
+        # Its own reference for a child it has no reason to open: refused.
+        r = p.goto(f"/app/children/{pseudonym(world, 'Oak AP Academy', other)}?purpose=admission")
+        assert r.status == 403
+        accessible(p)
+    entries = [e for e in audit(world) if e.get("person") == AMY]
+    assert {"list_cme", "view"} <= {e["action"] for e in entries if e["decision"] == "deny"}
+    assert [e for e in entries if e["action"] == "view" and e["decision"] == "not_found"]
+
+
+# ---------------------------------------------------------------- the CME officer
+
+def test_cme_officer_sorts_filters_opens_and_exports_the_worklist(world):
+    with open_page(world) as p:
+        sign_in(p, CAM)
+        through(p, p.get_by_role("link", name="Children missing education"))
+        total = int(p.get_by_test_id("count").inner_text().split()[0])
+        assert total > 25 and len(rows_of(p)) == 25
+        accessible(p)
+        shot(p, "cme-worklist")
+
+        # Absent at least 5 days: children on roll but absent join those off roll.
+        p.get_by_label("Days absent this term, at least").fill("5")
+        through(p, p.get_by_role("button", name="Apply filters"))
+        assert int(p.get_by_test_id("count").inner_text().split()[0]) > total
+
+        through(p, p.get_by_role("link", name="Name"))
+        assert p.locator("th[aria-sort=ascending]").inner_text().startswith("Name")
+        listed = download(p)
+        keys = [(r["Last name"].casefold(), r["First name"].casefold()) for r in listed]
+        assert keys == sorted(keys)
+        assert [r["name"] for r in rows_of(p)] == [f"{r['First name']} {r['Last name']}" for r in listed[:25]]
+        through(p, p.get_by_role("link", name="Name"))
+        keys = [(r["Last name"].casefold(), r["First name"].casefold()) for r in download(p)]
+        assert keys == sorted(keys, reverse=True)
+        through(p, p.get_by_role("link", name="Days since last on a school roll"))
+        days = [int(r["days"].split()[0]) for r in rows_of(p) if r["days"].split()[0].isdigit()]
+        assert days and days == sorted(days)
+
+        # One postcode district, within ages 7 to 12.
+        district = rows_of(p)[0]["address"].split("\n")[0].split(", ")[-1].split()[0]
+        p.get_by_label("Area").fill(district)
+        p.get_by_label("From").fill("7")
+        p.get_by_label("To").fill("12")
+        through(p, p.get_by_role("button", name="Apply filters"))
+        shown = rows_of(p)
+        assert shown and all(r["address"].split("\n")[0].split(", ")[-1].split()[0] == district for r in shown)
+        assert all(7 <= int(r["age"]) <= 12 for r in shown)
+        accessible(p)
+        shot(p, "cme-worklist-filtered")
+
+        p.get_by_label("From").fill("twelve")
+        through(p, p.get_by_role("button", name="Apply filters"))
+        assert "Age from must be a whole number" in p.locator(".govuk-error-summary").inner_text()
+        accessible(p)
+        p.get_by_label("From").fill("5")
+        p.get_by_label("To").fill("15")
+        p.get_by_label("Area").fill("")
+        through(p, p.get_by_role("button", name="Apply filters"))
+
+        rows = download(p)
+        count = int(p.get_by_test_id("count").inner_text().split()[0])
+        assert len(rows) == count and rows[0]["Last name"]
+        assert all(not (cell or "").startswith(("=", "+", "-", "@")) for r in rows for cell in r.values())
+        assert {r["Why listed"] for r in rows} <= {"off roll", "never on a school roll", ABSENT}
+
+        first = p.get_by_test_id("worklist").locator("tbody tr").first.get_by_role("link")
+        name = first.inner_text()
+        through(p, first)
+        assert p.get_by_test_id("child-name").inner_text() == name
+        assert p.get_by_test_id("timeline").locator("tbody tr").count() >= 1     # every agency, one timeline
+        assert "withheld-health.contacts" in p.content()                          # a CME officer: no health contacts
+        accessible(p)
+        shot(p, "child-cme")
+    exported = [e for e in audit(world) if e["action"] == "export_cme"]
+    assert exported and exported[-1]["person"] == CAM and exported[-1]["count"] == len(rows)
+    assert exported[-1]["decision"] == "allow" and len(exported[-1]["children"]) == len(rows)
+    assert exported[-1]["agency"] == "Northshire Education" and exported[-1]["format"] == "csv"
+
+
+def test_new_since_the_last_run_is_the_children_the_previous_run_did_not_list(world):
+    """The worklist's "new" filter against the two runs' lists, computed directly from the store."""
+    with open_page(world) as p:
+        sign_in(p, CAM)
+        for threshold in THRESHOLDS:
+            p.goto(f"/app/cme?age_from=0&age_to=25&new=1&absent_days={threshold or ''}")
+            assert all(r["new"] for r in rows_of(p))
+            refs = {r["Reference"] for r in download(p)}
+            expected = {pseudonym(world, "Northshire Education", c) for c in world["new"][threshold]}
+            assert expected and refs == expected, threshold
+            assert len(world["new"][threshold]) < len(world["now"][threshold])    # not everyone is new
+        shot(p, "cme-worklist-new")
+
+
+def test_the_absence_rule_lists_a_child_absent_n_days_not_only_one_who_never_attended(world):
+    """A child on roll absent k sessions of the latest term is listed for N <= k/2 days, and not above."""
+    store = Store(world["home"], read_only=True)
+    try:
+        row = store.rows(f"""
+            WITH t AS (
+              SELECT i.child_id, a.term, sum(a.sessions_possible) AS possible,
+                     sum(a.sessions_authorised + a.sessions_unauthorised) AS absent
+              FROM store.identity i JOIN ({CURRENT_RECORDS_SQL}) r USING (record_key)
+              JOIN store.edu_attendance a ON a.record_key = r.record_key AND a.extract_id = r.extract_id
+              GROUP BY ALL QUALIFY row_number() OVER (PARTITION BY i.child_id ORDER BY a.term DESC) = 1)
+            SELECT child_id, absent, possible FROM t WHERE absent >= 20 AND absent < possible
+            ORDER BY absent DESC""")
+        on_roll = [(c, a, n) for c, a, n in row if c not in world["now"][None]]
+        known = _listed(store, date.today(), 1)                  # known to social care or health, absent a day
+        candidates = [(c, a, n) for c, a, n in on_roll if c in known][:4]
+        assert candidates, "no child on roll, known to an agency, with absence"
+        for child, absent, possible in candidates:
+            days = absent // 2
+            assert child in _listed(store, date.today(), days), (absent, possible)   # attended some, still listed
+            assert child not in _listed(store, date.today(), days + 1), (absent, possible)
+    finally:
+        store.close()
