@@ -43,7 +43,7 @@ SORTS = {
     if c.get("last_school") else None,
     "address": lambda c: str(c["latest_address"]["since"] or c["latest_address"]["as_of"])
     if c.get("latest_address") else None,
-    "new": lambda c: c.get("new_since_last_run"),
+    "new": lambda c: None if c.get("new_since_last_run") is None else not c["new_since_last_run"],   # new first
 }
 
 

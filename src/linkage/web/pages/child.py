@@ -44,6 +44,14 @@ def _day(d: Any) -> str:
     return d.strftime("%-d %B %Y") if isinstance(d, date) else ""
 
 
+def phone(number: str | None) -> str:
+    """A UK number as people write it (01632 960000); stored in E.164 (+441632960000)."""
+    if not number or not number.startswith("+44") or not number[3:].isdigit():
+        return number or ""
+    national = "0" + number[3:]
+    return f"{national[:5]} {national[5:]}" if national.startswith("01") else f"{national[:4]} {national[4:]}"
+
+
 def timeline(sections: dict[str, Any]) -> list[dict[str, Any]]:
     """Every dated thing each agency knows (addresses, schools, plans, contacts), newest first."""
     items: list[tuple[date, str, str]] = []
@@ -103,4 +111,4 @@ def child_page(request: Request, staff: StaffDep, child_ref: str, purpose: str =
     return render(request, "child.html", view=view, s=s, withheld=withheld, titles=TITLES, agencies=AGENCIES,
                   timeline=timeline(s) if "known_to" in s else None, chart=chart(s.get("attendance") or []),
                   purpose=chosen, purpose_name=PURPOSES.get(chosen, chosen),
-                  others=[(p, PURPOSES[p]) for p in purposes if p != chosen], day=_day)
+                  others=[(p, PURPOSES[p]) for p in purposes if p != chosen], day=_day, phone=phone)
