@@ -98,6 +98,14 @@ def test_second_month_keeps_ids_where_records_stay_together(linked, synth_month1
                 # allowed only when it merged into another child and the old id is an alias
                 changed += 1
     assert kept / len(groups) > 0.99
+    # Each `linkage link` recorded who was on the CME list then (for "new since the last run").
+    from linkage.store import Store
+
+    store = Store(home, memory_limit="1GB")
+    listed = dict(store.rows("SELECT run_id, count(*) FROM store.cme_membership GROUP BY run_id"))
+    runs = [r[0] for r in store.rows("SELECT run_id FROM store.runs WHERE finished_at IS NOT NULL")]
+    store.close()
+    assert set(listed) == set(runs) and all(n > 100 for n in listed.values())
     status = cli("status", "--data-dir", str(home))
     assert "quarantine:" in status and "clerical review queue" in status and "last run" in status
 

@@ -290,3 +290,33 @@ def test_the_absence_rule_lists_a_child_absent_n_days_not_only_one_who_never_att
             assert child not in _listed(store, date.today(), days + 1), (absent, possible)
     finally:
         store.close()
+
+
+# ---------------------------------------------------------------- why a section is withheld
+
+@pytest.mark.parametrize("who,purpose,consent,expected", [
+    # A school: health needs a parent's consent, the case detail is not for its role at all.
+    (("ap_school", "admissions"), "admission", ({}, {}),
+     {"health.gp": "needs_consent", "health.contacts": "needs_consent", "identity.known_to": "needs_consent",
+      "social_care.episodes": "role"}),
+    # A refusal on record is said as such, not as missing consent.
+    (("ap_school", "admissions"), "admission", ({}, {"health.gp": True}),
+     {"health.gp": "consent_refused", "health.contacts": "needs_consent", "identity.known_to": "needs_consent",
+      "social_care.episodes": "role"}),
+    # A CME officer: health contacts never (no consent, purpose or break-glass opens them).
+    (("la_education", "cme_officer"), "cme", ({}, {}), {"health.contacts": "role"}),
+    # A social worker under CME, where a refusal stands; under safeguarding it would not.
+    (("social_care", "social_worker"), "cme", ({}, {"education.sen": True}), {"education.sen": "consent_refused"}),
+])
+def test_withheld_sections_say_why_as_the_policy_decides(who, purpose, consent, expected):
+    from linkage.consent import ConsentState
+    from linkage.policy import PolicyEngine, Principal
+    from linkage.service.withheld import REASONS, withheld_reasons
+
+    policy = PolicyEngine()
+    caller = Principal("c", "Org", who[0], who[1], "org_1", "140001")
+    state = ConsentState(*consent)
+    decision = policy.decide(caller, "view", purpose, list(policy.categories), state.permit, state.deny)
+    reasons = withheld_reasons(policy, caller, purpose, decision, state)
+    assert reasons == expected and set(reasons) == set(decision.denied)
+    assert set(reasons.values()) <= set(REASONS)

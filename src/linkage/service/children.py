@@ -79,7 +79,8 @@ def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **
                break_glass=break_glass, relationship=why, **extra,
                **consent.audit(shown))
     return ChildView(child_id=child_ref, sections=sections, lawful_basis=shown,
-                     withheld=sorted(decision.denied), withheld_reasons=withheld_reasons(ctx, decision, consent),
+                     withheld=sorted(decision.denied), withheld_reasons=withheld_reasons(
+                         services.policy, ctx.caller, ctx.purpose, decision, consent),
                      break_glass=break_glass)
 
 

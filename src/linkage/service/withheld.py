@@ -10,8 +10,7 @@ So a person reads why, in words, and the words cannot drift from the policy.
 from __future__ import annotations
 
 from linkage.consent import ConsentState
-from linkage.policy import Decision
-from linkage.service.context import Ctx
+from linkage.policy import Decision, PolicyEngine, Principal
 
 __all__ = ["REASONS", "withheld_reasons"]
 
@@ -27,9 +26,10 @@ REASONS = {
 _PURPOSES = ("admission", "safeguarding", "cme", "care")
 
 
-def withheld_reasons(ctx: Ctx, decision: Decision, consent: ConsentState) -> dict[str, str]:
+def withheld_reasons(policy: PolicyEngine, who: Principal, purpose: str | None, decision: Decision,
+                     consent: ConsentState) -> dict[str, str]:
     """Denied category -> reason code (a key of ``REASONS``)."""
-    policy, who, purpose = ctx.services.policy, ctx.caller, ctx.purpose or ""
+    purpose = purpose or ""
     out: dict[str, str] = {}
     for cat in decision.denied:
         given = {**consent.permit, cat: True}
