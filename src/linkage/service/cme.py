@@ -20,6 +20,7 @@ from datetime import date
 from typing import Any
 
 from linkage.consent import ConsentState
+from linkage.policy import Decision
 from linkage.safetext import csv_text
 from linkage.service.context import Ctx
 from linkage.service.schemas import CmeChild, CmePage
@@ -32,6 +33,8 @@ __all__ = ["SORTS", "CmeExport", "cme_export", "cme_list"]
 
 _DETAIL = sorted(categories(CME_FIELDS) | categories(worklist_fields(date.today())))
 _NO_CONSENT = ConsentState({}, {})
+# Every list a worklist builder may read (a child with none of one has it empty).
+_LISTS = sorted(set(columns(CME_FIELDS, _DETAIL)) | set(columns(worklist_fields(date.today()), _DETAIL)))
 
 # Sortable columns: each child's sort key from its built worklist entry (None sorts last).
 SORTS = {
@@ -77,9 +80,24 @@ def _was_listed(previous: tuple[str, int | None] | None, absent_days: int | None
     return reason != ABSENT or (absent_days is not None and absent is not None and absent >= 2 * absent_days)
 
 
-def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: str):
-    """(total, [(child_id, CmeChild)] on the page (every one when ``page`` is None), shown, bases, overridden,
-    listing decision)."""
+@dataclass
+class _Listing:
+    total: int
+    children: list[tuple[str, CmeChild]]     # (canonical id, as served) on the page, or every one
+    shown: set[str]                          # the categories served
+    bases: set[str]
+    overridden: dict[str, list[str]]
+    decision: Decision                       # the listing's own
+    compared: bool                           # an earlier run's list exists
+
+    def record(self, ctx: Ctx, action: str, **extra) -> None:
+        ctx.record(action, "allow", [c for c, _ in self.children], sorted(self.shown), sorted(self.bases),
+                   self.decision.policy_version,
+                   **({"consent_overridden": self.overridden} if self.overridden else {}), **extra)
+
+
+def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: str) -> _Listing:
+    """The filtered, sorted worklist: one page of it, or every child when ``page`` is None."""
     services = ctx.services
     needed = ("identity.known_to", "education.enrolment") + (("education.attendance",) if f.absent_days else ())
     listing = ctx.authorise(action, list(needed), require=needed)
@@ -97,54 +115,54 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
                                         if child_id in with_consent else _NO_CONSENT)
         decisions[child_id] = services.policy.decide(ctx.caller, "view", ctx.purpose or "", _DETAIL,
                                                      consent.permit, consent.deny)
-    fields = {**worklist_fields(f.on), **CME_FIELDS}
-    # Only the lists some child's allowed fields need are read.
-    wanted = columns(fields, {c for d in decisions.values() for c in d.allowed})
-    docs = child_documents(services.cursor(), list(decisions), wanted)
+    # Every listed child's worklist columns, to filter and sort on (only the lists the allowed fields
+    # need are read); the rest of each child's detail only for the children served.
+    summary = worklist_fields(f.on)
+    docs = child_documents(services.cursor(), list(decisions),
+                           columns(summary, {c for d in decisions.values() for c in d.allowed}))
     built = {}
-    for child_id, reason, *_ in rows:
-        head, head_cats = build(CME_LISTING_FIELDS, (ctx.pseudonym(child_id), reason, new[child_id]),
-                                listing.allowed)
-        detail, detail_cats = build(fields, docs.get(child_id, {c: [] for c in wanted}), decisions[child_id].allowed)
-        built[child_id] = ({**head, **detail}, head_cats, detail_cats)
+    for child_id, *_ in rows:
+        doc = docs.get(child_id) or {}
+        built[child_id] = build(summary, {k: doc.get(k, []) for k in _LISTS}, decisions[child_id].allowed)
     order = [r[0] for r in rows]
     if f.area:
         area = f.area.replace(" ", "").upper()
         order = [c for c in order if _in_area(built[c][0], area)]
     if f.sort in SORTS:
-        key = SORTS[f.sort]
-        known = [c for c in order if key(built[c][0]) is not None]
-        known.sort(key=lambda c: key(built[c][0]), reverse=f.descending)
-        order = known + [c for c in order if key(built[c][0]) is None]
+        key = lambda c: SORTS[f.sort]({**built[c][0], "new_since_last_run": new[c]})    # noqa: E731
+        known = sorted((c for c in order if key(c) is not None), key=key, reverse=f.descending)
+        order = known + [c for c in order if key(c) is None]
     total = len(order)
     chosen = order if page is None else order[(page - 1) * page_size:page * page_size]
+    reasons = {r[0]: r[1] for r in rows}
+    details = child_documents(services.cursor(), chosen,
+                              columns(CME_FIELDS, {c for k in chosen for c in decisions[k].allowed}))
     out, shown, bases, overridden = [], set(), set(), {}
     for child_id in chosen:
-        item, head_cats, detail_cats = built[child_id]
+        head, head_cats = build(CME_LISTING_FIELDS, (ctx.pseudonym(child_id), reasons[child_id], new[child_id]),
+                                listing.allowed)
+        doc = details.get(child_id) or {}
+        detail, detail_cats = build(CME_FIELDS, {k: doc.get(k, []) for k in _LISTS}, decisions[child_id].allowed)
+        detail_cats |= built[child_id][1]
         for cats, decision in ((head_cats, listing), (detail_cats, decisions[child_id])):
             shown |= cats
             bases |= {decision.allowed[c] for c in cats}
         if cats := consents[child_id].overridden(head_cats | detail_cats):
             overridden[child_id] = cats
-        out.append((child_id, CmeChild(**item)))
+        out.append((child_id, CmeChild(**head, **built[child_id][0], **detail)))
     if chosen:
         services.relationships.grant(ctx.org, chosen, "cme worklist")
-    return total, out, shown, bases, overridden, listing, previous is not None
-
-
-def _record(ctx: Ctx, action: str, children: list[str], shown, bases, overridden, listing, **extra) -> None:
-    ctx.record(action, "allow", children, sorted(shown), sorted(bases), listing.policy_version,
-               **({"consent_overridden": overridden} if overridden else {}), **extra)
+    return _Listing(total, out, shown, bases, overridden, listing, previous is not None)
 
 
 def cme_list(*, ctx: Ctx, on: date | None = None, min_age: int = 5, max_age: int = 16, known_to: str = "any",
              absent_days: int | None = None, area: str | None = None, new_only: bool = False,
              sort: str | None = None, descending: bool = False, page: int = 1, page_size: int = 25) -> CmePage:
     f = _Filters(on or date.today(), min_age, max_age, known_to, absent_days, area, new_only, sort, descending)
-    total, out, shown, bases, overridden, listing, compared = _worklist(ctx, f, page, page_size, "list_cme")
-    _record(ctx, "list_cme", [c for c, _ in out], shown, bases, overridden, listing)
-    return CmePage(total=total, page=page, page_size=page_size, children=[c for _, c in out],
-                   lawful_basis=sorted(bases), compared_with_previous_run=compared)
+    found = _worklist(ctx, f, page, page_size, "list_cme")
+    found.record(ctx, "list_cme")
+    return CmePage(total=found.total, page=page, page_size=page_size, children=[c for _, c in found.children],
+                   lawful_basis=sorted(found.bases), compared_with_previous_run=found.compared)
 
 
 @dataclass(frozen=True)
@@ -175,9 +193,9 @@ def cme_export(*, ctx: Ctx, on: date | None = None, min_age: int = 5, max_age: i
     """The whole filtered worklist as CSV (cells neutralised against formulas), audited as an
     export naming its count and the filters, and every child in it."""
     f = _Filters(on or date.today(), min_age, max_age, known_to, absent_days, area, new_only, sort, descending)
-    total, out, shown, bases, overridden, listing, _ = _worklist(ctx, f, None, 0, "list_cme")
-    text = csv_text(EXPORT_HEADER, (_row(c) for _, c in out))
-    _record(ctx, "export_cme", [c for c, _ in out], shown, bases, overridden, listing, count=total,
-            format="csv", filters={k: v for k, v in vars(f).items() if k != "on" and v not in (None, False)}
-            | {"on": f.on.isoformat()})
-    return CmeExport(text, total)
+    found = _worklist(ctx, f, None, 0, "list_cme")
+    text = csv_text(EXPORT_HEADER, (_row(c) for _, c in found.children))
+    found.record(ctx, "export_cme", count=found.total, format="csv",
+                 filters={k: v for k, v in vars(f).items() if k != "on" and v not in (None, False)}
+                 | {"on": f.on.isoformat()})
+    return CmeExport(text, found.total)
