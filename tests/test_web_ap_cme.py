@@ -32,7 +32,7 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
-AMY, CAM = "amy@oak-ap.example", "cam@northshire.example"
+AMY, CAM, SAM = "amy@oak-ap.example", "cam@northshire.example", "sam@northshire-csc.example"
 MONTH2 = base_date(2)
 ALL_AGES = {"min_age": 0, "max_age": 26}
 # Absence thresholds the "new since the last run" check is made with (None: off roll only).
@@ -77,7 +77,9 @@ def world(tmp_path_factory, synth_month1, synth_month2):
     child, demo = _demo(store)
     store.close()
     ids = {AMY: add_user(home, AMY, "Amy Adeyemi", "Oak AP Academy", "ap_school", "140001", "admissions"),
-           CAM: add_user(home, CAM, "Cam Price", "Northshire Education", "la_education", "802", "cme_officer")}
+           CAM: add_user(home, CAM, "Cam Price", "Northshire Education", "la_education", "802", "cme_officer"),
+           SAM: add_user(home, SAM, "Sam Osei", "Northshire Children's Services", "social_care", "803",
+                         "social_worker")}
     server = Server(home, env=ENV)
     with browser() as b:
         yield {"home": home, "server": server, "browser": b, "ids": ids, "child": child, "demo": demo,
@@ -250,6 +252,24 @@ def test_cme_officer_sorts_filters_opens_and_exports_the_worklist(world):
     assert exported and exported[-1]["person"] == CAM and exported[-1]["count"] == len(rows)
     assert exported[-1]["decision"] == "allow" and len(exported[-1]["children"]) == len(rows)
     assert exported[-1]["agency"] == "Northshire Education" and exported[-1]["format"] == "csv"
+
+
+def test_a_social_worker_sees_every_agency_on_one_timeline(world):
+    with open_page(world) as p:
+        sign_in(p, SAM)
+        through(p, p.get_by_role("link", name="Children missing education"))
+        p.get_by_label("Who knows the child").select_option("social_care")
+        through(p, p.get_by_role("button", name="Apply filters"))
+        assert p.get_by_label("Purpose").input_value() == "safeguarding"
+        through(p, p.get_by_test_id("worklist").locator("tbody tr").first.get_by_role("link"))
+        agencies = {t.inner_text() for t in p.get_by_test_id("timeline").locator("tbody tr td:nth-child(2)").all()}
+        assert "Children's social care" in agencies and len(agencies) >= 2
+        assert p.locator(".linkage-withheld").count() == 0           # safeguarding: nothing withheld
+        accessible(p)
+        shot(p, "child-social-worker")
+    viewed = [e for e in audit(world) if e["action"] == "view" and e.get("person") == SAM]
+    assert viewed and viewed[-1]["purpose"] == "safeguarding" and viewed[-1]["relationship"] == "cme worklist"
+    assert "social_care.episodes" in viewed[-1]["fields"]
 
 
 def test_new_since_the_last_run_is_the_children_the_previous_run_did_not_list(world):
