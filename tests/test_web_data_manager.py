@@ -101,7 +101,7 @@ def test_decide_a_pair_the_next_loads_and_link_honours_it(world):
         sign_in(p, DANA)
         assert "Review possible matches" in p.get_by_test_id("tasks").inner_text()
         accessible(p)
-        shot(p, "start-data-manager")
+        shot(p, "data-manager-start")
         through(p, p.get_by_role("link", name="Review possible matches"))
         assert f"Pair 1 of {len(before)}" in p.locator(".govuk-caption-l").inner_text()
         # Only the model's uncertain matches: no twin guard or identifier conflict can refuse a "match".
@@ -188,10 +188,11 @@ def test_linkage_quality_figures(world):
         through(p, p.get_by_role("link", name="Linkage quality"))
         run = p.get_by_test_id("last-run").inner_text()
         assert "Merges" in run and "Splits" in run
-        sources = {r.locator("th").inner_text(): int(r.locator("td").inner_text().replace(",", ""))
+        # The tables behind the charts are in "details": read without opening them.
+        sources = {r.locator("th").text_content(): int(r.locator("td").text_content().replace(",", ""))
                    for r in p.get_by_test_id("sources-table").locator("tbody tr").all()}
-        sizes = p.get_by_test_id("sizes-table").locator("tbody td").all_inner_texts()
-        weights = p.get_by_test_id("weights-table").locator("tbody td").all_inner_texts()
+        sizes = p.get_by_test_id("sizes-table").locator("tbody td").all_text_contents()
+        weights = p.get_by_test_id("weights-table").locator("tbody td").all_text_contents()
         assert p.get_by_test_id("mu-1-table").locator("tbody tr").count() >= 3
         assert p.locator("svg.linkage-chart").count() >= 4
         accessible(p)

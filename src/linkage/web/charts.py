@@ -13,7 +13,7 @@ from dataclasses import dataclass
 __all__ = ["Bar", "Chart", "bars", "signed", "waterfall"]
 
 WIDTH = 640          # the SVG's own units; CSS scales it to the column
-LABEL = 220          # room for the labels on the left
+LABEL = 260          # room for the labels on the left
 VALUE = 70           # room for the value on the right
 ROW = 28
 

@@ -28,9 +28,13 @@ _LEVELS = {"null": "not recorded on one or both", "exact": "the same", "differen
            "Starting match weight (prior)": "before any comparison", "Final score": "all comparisons added up"}
 
 
-def comparison_words(name: str) -> str:
+def comparison_words(name: str, short: bool = False) -> str:
+    """A comparison's name in words; ``short`` for a chart's label."""
     if name.startswith("tf_"):
-        return f"How common the {comparison_words(name[3:]).lower()} is"
+        base = comparison_words(name[3:])
+        return f"{base}: how common" if short else f"How common the {base[:1].lower() + base[1:]} is"
+    if short and name == "Prior":
+        return "Starting point"
     return _COMPARISONS.get(name, name.replace("_", " ").capitalize())
 
 

@@ -26,6 +26,8 @@ from linkage.web.tasks import task
 router = APIRouter()
 TASK = task("review")
 PairId = Annotated[str, Path(pattern=r"^rv-[0-9a-f]{16}$")]
+# Which record it is, not evidence about the child: shown, never marked as differing.
+CONTEXT_FIELDS = frozenset({"source", "source_record_id", "extract_date"})
 CHOICES = {"match": "Match", "not_match": "Not a match", "unsure": "Unsure", "skip": "Skip"}
 DONE = {"match": "Recorded: a match. The next linkage run will join these records into one child.",
         "not_match": "Recorded: not a match. The next linkage run will keep these records apart.",
@@ -43,13 +45,13 @@ def _show(request: Request, staff, position: int, reason: str, done: str = "", e
     ctx = manager_ctx(staff, TASK)
     page = review_list(ctx=ctx, reason=reason or None, page=position + 1, page_size=1)
     detail = review_pair(ctx=ctx, pair_id=page.pairs[0].id) if page.pairs else None
-    steps = [(comparison_words(s.comparison), s.match_weight, s.cumulative) for s in detail.waterfall] \
+    steps = [(comparison_words(s.comparison, short=True), s.match_weight, s.cumulative) for s in detail.waterfall] \
         if detail else []
     errors = errors or {}
     return render(request, "review.html", status_code, detail=detail, total=page.total, position=position,
                   reason=reason, done=DONE.get(done, ""), choices=CHOICES, note=note, errors=errors,
                   summary=[{"text": t, "href": f"#{f}"} for f, t in errors.items()],
-                  chart=waterfall(steps) if steps else None, fields=FIELDS, words=(comparison_words, level_words),
+                  chart=waterfall(steps) if steps else None, fields=FIELDS, context_fields=CONTEXT_FIELDS, words=(comparison_words, level_words),
                   restart=_where(0, reason))
 
 
