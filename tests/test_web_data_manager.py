@@ -136,6 +136,10 @@ def test_decide_a_pair_the_next_loads_and_link_honours_it(world):
         if third:
             through(p, p.get_by_role("button", name="Skip"))
             assert shown_pair(p) != third if p.get_by_test_id("pair-id").count() else True
+        assert "end of the queue" in p.get_by_test_id("queue-empty").inner_text()
+        accessible(p)
+        through(p, p.get_by_role("link", name="Start again from the first pair"))
+        assert shown_pair(p) == second                   # only the unsure pair is left of these
 
         p.goto("/app/quality")
         labels = p.get_by_test_id("labels").inner_text()
@@ -243,3 +247,17 @@ def test_a_decision_without_the_csrf_token_is_refused(world):
     assert open_decisions(world["home"]).history(pid) == []
     refused = [e for e in audit(world) if e["action"] == "security.csrf_refused" and e.get("person") == DANA]
     assert len(refused) >= 2
+
+
+def test_precision_and_recall_from_decisions_count_each_scored_pair_once_at_the_threshold():
+    from linkage.link.quality import decision_quality
+    from linkage.link.review import Decision
+
+    def d(pid, decision, p):
+        return Decision(0, pid, "a", "b", None, None, decision, "pair", None, p, None, "R", "", "web", None, "t")
+
+    q = decision_quality([d("1", "match", 0.9), d("2", "match", 0.3), d("3", "not_match", 0.7),
+                          d("4", "not_match", 0.1), d("5", "unsure", 0.6), d("6", "not_match", None)], 0.5)
+    assert (q.tp, q.fn, q.fp, q.tn, q.labels, q.positives) == (1, 1, 1, 1, 4, 2)
+    assert q.precision == 0.5 and q.recall == 0.5
+    assert decision_quality([d("5", "unsure", 0.6)], 0.5) is None
