@@ -158,6 +158,7 @@ def test_decide_a_pair_the_next_loads_and_link_honours_it(world):
         p.goto("/app/quality")
         labels = p.get_by_test_id("labels").inner_text()
         assert "1 match, 0 not a match" in labels                         # the decision counts at once
+        assert "Not known yet: the model linked none of the decided pairs" in labels       # p < threshold
 
     (d,) = history(home, first)
     assert (d.decision, d.reviewer, d.channel) == ("match", "Dana Shah", "web")
