@@ -45,8 +45,8 @@ print(json.dumps([dataclasses.asdict(d) for d in open_decisions(Path(sys.argv[1]
 
 
 def history(home: Path, pid: str) -> list[SimpleNamespace]:
-    """The decisions on a pair, read by a fresh process as ``linkage link`` would read them (this long-lived
-    test process has held the state's WAL open since before the server started, and may see an old view)."""
+    """The decisions on a pair, read by a fresh process as ``linkage link`` reads them, not by this
+    long-lived test process (see tests/test_state_locks.py for how a long-lived reader was once misled)."""
     p = subprocess.run([sys.executable, "-c", _READ, str(home), pid], capture_output=True, text=True, check=True,
                        env={**os.environ, "LINKAGE_HOME": str(home)})
     return [SimpleNamespace(**d) for d in json.loads(p.stdout)]
