@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError
 from linkage.link.engine import TF_COLUMNS, LinkEngine
-from linkage.link.review import ReviewDecisions
+from linkage.link.review import Decision, ReviewDecisions
 from linkage.store import Store
 from linkage.store.schema import t
 
-__all__ = ["Quality", "label_quality"]
+__all__ = ["Quality", "decision_quality", "label_quality"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,30 @@ class Quality:
     fp: int
     fn: int
     tn: int
+
+
+def _measures(labels: int, positives: int, tp: int, fp: int, fn: int, tn: int, threshold: float) -> Quality:
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return Quality(labels, positives, labels - positives, threshold, precision, recall, f1, tp, fp, fn, tn)
+
+
+def decision_quality(decisions: list[Decision], threshold: float) -> Quality | None:
+    """Precision and recall at ``threshold`` from the latest decision on each pair, scored as the
+    model scored the pair when the reviewer saw it (the probability kept with the decision).
+
+    Needs no store, so a server running detached can answer it live. Pairs without a score
+    ("split this record out") and "unsure" are left out; None when nothing is labelled.
+    ``label_quality`` re-scores the labels with the current model instead (``linkage quality``).
+    """
+    labelled = [d for d in decisions if d.decision in ("match", "not_match") and d.match_probability is not None]
+    if not labelled:
+        return None
+    tp = sum(d.decision == "match" and d.match_probability >= threshold for d in labelled)
+    fn = sum(d.decision == "match" and d.match_probability < threshold for d in labelled)
+    fp = sum(d.decision == "not_match" and d.match_probability >= threshold for d in labelled)
+    return _measures(len(labelled), tp + fn, tp, fp, fn, len(labelled) - tp - fn - fp, threshold)
 
 
 def label_quality(store: Store, decisions: ReviewDecisions, threshold: float) -> Quality:
@@ -68,7 +92,4 @@ def label_quality(store: Store, decisions: ReviewDecisions, threshold: float) ->
         tp, fp, fn, tn = 0, 0, positives, total - positives
     else:
         tp, fp, fn, tn = (int(above.iloc[0][k]) for k in ("tp", "fp", "fn", "tn"))
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return Quality(total, positives, total - positives, threshold, precision, recall, f1, tp, fp, fn, tn)
+    return _measures(total, positives, tp, fp, fn, tn, threshold)

@@ -21,6 +21,7 @@ from linkage.audit.signer import signer_from_settings
 from linkage.config import Settings
 from linkage.outcomes.build import materialise_outcomes
 from linkage.consent import ConsentRegister
+from linkage.link.figures import LinkFigures, link_figures
 from linkage.link.lookup import LookupIndex
 from linkage.link.review import ReviewDecisions, ReviewView
 from linkage.link.run import resolve_aliases
@@ -61,6 +62,7 @@ class Services:
     reference: ReferenceData = field(default_factory=ReferenceData)   # schools and GP practices by code
     # The CME list the run before the latest drew (child -> (reason, absent sessions)); None: no such run.
     cme_previous: dict[str, tuple[str, int | None]] | None = None
+    figures: LinkFigures = field(default_factory=LinkFigures)   # the last run's quality figures, at start-up
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
@@ -96,6 +98,7 @@ class Services:
         children = frozenset(r[0] for r in store.rows("SELECT child_id FROM memory.serve_child"))
         aliases = resolve_aliases(store)
         cme_previous = previous_membership(store.connection, aliases)
+        figures = link_figures(store, settings.review_lower)
         # Everything a request reads is in memory now: letting go of the file lets next
         # month's `linkage ingest` and `linkage link` run while this keeps serving.
         store.detach()
@@ -113,7 +116,7 @@ class Services:
                             settings.audit_checkpoint_seconds), lookup, aliases, children,
                    BreakGlassReviews(state, sealer), token_limits, Relationships(state, settings.relationship_days),
                    RateLimiter(settings.lookup_per_minute, settings.lookup_burst, "lookups"), review,
-                   ReviewDecisions(state, sealer), reference, cme_previous)
+                   ReviewDecisions(state, sealer), reference, cme_previous, figures=figures)
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""

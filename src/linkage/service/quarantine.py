@@ -7,11 +7,12 @@ after start-up); answers carry ``as_of``, when the newest extract then was inges
 from __future__ import annotations
 
 from linkage.service.context import Ctx
-from linkage.service.schemas import QuarantineItem, QuarantinePage
+from linkage.service.schemas import QuarantineCount, QuarantineItem, QuarantinePage, QuarantineSummary
 from linkage.safetext import csv_text
-from linkage.views.quarantine import QuarantineFilter, export_rows, quarantine_as_of, quarantine_rows
+from linkage.views.quarantine import (REASON_CODES, QuarantineFilter, export_rows, quarantine_as_of,
+                                      quarantine_rows)
 
-__all__ = ["export_quarantine", "list_quarantine"]
+__all__ = ["export_quarantine", "list_quarantine", "quarantine_summary"]
 
 # What a listing and an export reveal, for the audit log.
 _LISTED = ["source", "file_name", "line_no", "record_id", "column", "reason"]
@@ -47,3 +48,23 @@ def export_quarantine(*, ctx: Ctx, source: str | None = None, reason: str | None
     ctx.record("quarantine.export", "allow", [], _EXPORTED, decision.bases(), decision.policy_version,
                filters={"source": source, "reason": reason, "extract": extract}, rows=len(body))
     return csv_text(header, body), len(body)
+
+
+def quarantine_summary(*, ctx: Ctx) -> QuarantineSummary:
+    """The current quarantine counted by source and reason: where to start, and whom to ask."""
+    decision = _authorise(ctx)
+    cur = ctx.services.cursor()
+    _, rows = quarantine_rows(cur, QuarantineFilter(), memory=True)
+    lines: dict[tuple[str, str], set] = {}
+    problems: dict[tuple[str, str], int] = {}
+    for r in rows:
+        key = (r.source, r.reason_code)
+        lines.setdefault(key, set()).add((r.file_name, r.line_no))
+        problems[key] = problems.get(key, 0) + 1
+    counts = [QuarantineCount(source=s, reason_code=code, meaning=REASON_CODES.get(code, ("", "another problem"))[1],
+                              rows=len(lines[(s, code)]), problems=problems[(s, code)])
+              for s, code in sorted(lines, key=lambda k: (k[0], -len(lines[k]), k[1]))]
+    ctx.record("quarantine.summary", "allow", [], ["source", "reason"], decision.bases(), decision.policy_version,
+               rows=len(rows))
+    return QuarantineSummary(as_of=quarantine_as_of(cur, memory=True),
+                             rows=len({(r.file_name, r.line_no) for r in rows}), problems=len(rows), counts=counts)

@@ -71,10 +71,12 @@ def review_pair(*, ctx: Ctx, pair_id: str) -> ReviewPairDetail:
     return detail
 
 
-def review_decide(*, ctx: Ctx, pair_id: str, body: ReviewDecisionCreate) -> ReviewDecisionPublic:
+def review_decide(*, ctx: Ctx, pair_id: str, body: ReviewDecisionCreate,
+                  channel: str = "api") -> ReviewDecisionPublic:
+    """Record a decision (``channel``: "api", or "web" for the staff pages)."""
     allowed = ctx.authorise(ACTION, CATEGORIES, pair_id=pair_id)
     d = ctx.services.review.decide(ctx.services.decisions, pair_id, body.decision, reviewer=body.reviewer,
-                                   note=body.note, channel="api", client_id=ctx.caller.client_id)
+                                   note=body.note, channel=channel, client_id=ctx.caller.client_id)
     ctx.record("review.decide", "allow", [], CATEGORIES, sorted(set(allowed.bases())), allowed.policy_version,
                pair_id=pair_id, review_decision=d.decision, decision_id=d.decision_id, person=ctx.person or d.reviewer)
     return _public(d)

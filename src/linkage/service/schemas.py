@@ -446,3 +446,71 @@ class OutcomeChildren(BaseModel):
     urn: str
     children: list[OutcomeChild]
     lawful_basis: list[str]
+
+
+class QuarantineCount(BaseModel):
+    source: str
+    reason_code: str
+    meaning: str = Field(description="What the reason code means, in words.")
+    rows: int = Field(description="Quarantined rows with this problem (a row may have several problems).")
+    problems: int
+
+
+class QuarantineSummary(BaseModel):
+    """The current quarantine counted by source and by reason, as it stood at server start-up."""
+    as_of: datetime | None
+    rows: int
+    problems: int
+    counts: list[QuarantineCount]
+
+
+class QualityMU(BaseModel):
+    comparison: str
+    level: str
+    m_probability: float | None = Field(description="How often matching pairs show this level (None: not "
+                                                    "estimated).")
+    u_probability: float | None = Field(description="How often non-matching pairs show this level.")
+    match_weight: float | None = Field(description="log2(m / u): the evidence this level gives.")
+
+
+class QualityRun(BaseModel):
+    run_id: int
+    finished_at: datetime | None
+    mode: str
+    records: int | None
+    children: int | None
+    new_ids: int | None
+    merges: int | None
+    splits: int | None
+
+
+class QualityLabels(BaseModel):
+    """Precision and recall judged by the reviewers' decisions (decided pairs as labels)."""
+    labels: int
+    matches: int
+    not_matches: int
+    threshold: float
+    precision: float
+    recall: float
+    f1: float
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+
+class QualityReport(BaseModel):
+    """How good the last linkage run is: the figures the data manager watches."""
+    last_run: QualityRun | None
+    runs: list[QualityRun]
+    records_by_source: dict[str, int]
+    children: int
+    cluster_sizes: dict[str, int] = Field(description="Children by how many records they hold.")
+    weight_bins: list[tuple[int, int]] = Field(description="(match weight bin start, pairs): 2-wide bins of the "
+                                                           "pairs the run scored and kept.")
+    pairs_scored: int
+    review_lower: float | None
+    threshold: float | None
+    m_u: list[QualityMU]
+    labels: QualityLabels | None = Field(description="None until a reviewer has decided a scored pair.")
+    decisions: int = Field(description="Every decision in the review log, including unsure and splits.")

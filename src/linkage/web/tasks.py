@@ -40,8 +40,14 @@ TASKS = (
          "and postcode.", "lookup", ("identity.demographics",), "/lookup"),
     Task("cme", "Children missing education", "Work the list of children not on a school roll.",
          "list_cme", ("identity.address",), "/cme"),
-    Task("quarantine", "Records held back", "Correct records that failed validation.", "manage_data",
-         ("identity.demographics",)),
+    Task("review", "Review possible matches", "Decide whether two records are the same child; the next "
+         "linkage run honours the decision.", "manage_data", ("identity.demographics", "identity.address"),
+         "/review"),
+    Task("quarantine", "Records held back", "See the records that failed validation, by agency and reason, and "
+         "send them back to be corrected.", "manage_data",
+         ("identity.demographics",), "/quarantine"),
+    Task("quality", "Linkage quality", "How well records are being linked: sources, children, match weights, "
+         "and precision and recall from your decisions.", "manage_data", ("identity.demographics",), "/quality"),
     Task("audit", "Audit log", "Search who saw which child's records, and why.", "read_audit",
          ("identity.demographics",)),
 )

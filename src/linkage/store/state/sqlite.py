@@ -6,6 +6,7 @@ connection per thread; a transaction is ``BEGIN IMMEDIATE`` so writers queue.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -29,7 +30,13 @@ class SQLiteState(ServiceState):
             path = Path(home) / "service.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
         # 0600 before SQLite first opens it: its -wal and -shm files take the database's mode.
-        private_file(path)
+        # Never open and close a file descriptor on a database this process may already have
+        # open: closing any descriptor drops every POSIX lock the process holds on the file, and
+        # its open connections then read an old snapshot while others checkpoint past them.
+        if path.exists():
+            os.chmod(path, 0o600)
+        else:
+            private_file(path)
         self._local = threading.local()
         self.path = path
         from linkage.store.state.schema import prepare

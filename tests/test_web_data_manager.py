@@ -1,0 +1,277 @@
+"""The local authority's data manager in a real browser (Debian chromium) against a real ``linkage serve``:
+the review queue (a decision the next ``linkage link`` honours), the quarantine and linkage quality.
+
+Each page is checked with axe-core and photographed into docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from apiserver import Server, linked_home
+from browserpages import ENV, accessible, add_user, browser, csrf_token, page, shot, sign_in, through
+from conftest import EXTRACT_DATE
+
+pytestmark = pytest.mark.e2e
+
+DANA, CAM, AMY, DEE = ("dana@northshire.example", "cam@northshire.example", "amy@oak-ap.example",
+                       "dee@northshire.example")
+# Rows an agency might send that validation holds back: an impossible date, a failed check digit, no name.
+BAD_HEALTH = ["Q000000001,9434765919,Ava,Holt,2015-13-01,female,SW1A 1AA,1 Road,Z90005,2016-01-01,2026-07-25,GP",
+              "Q000000002,1234567890,Ben,Holt,2015-02-01,male,SW1A 1AA,1 Road,Z90005,2016-01-01,2026-07-25,GP",
+              "Q000000003,,,Holt,2015-02-01,male,SW1A 1AA,1 Road,Z90005,2016-01-01,2026-07-25,GP"]
+
+
+def cli(home: Path, *args: str) -> str:
+    """The real command, in its own process, as the data manager would run it."""
+    p = subprocess.run([sys.executable, "-m", "linkage.cli", *args, "--data-dir", str(home)], capture_output=True,
+                       text=True, env={**os.environ, "LINKAGE_HOME": str(home)}, timeout=600)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+_READ = """import dataclasses, json, sys
+from pathlib import Path
+from linkage.link.run import open_decisions
+print(json.dumps([dataclasses.asdict(d) for d in open_decisions(Path(sys.argv[1])).history(sys.argv[2])]))"""
+
+
+def history(home: Path, pid: str) -> list[SimpleNamespace]:
+    """The decisions on a pair, read by a fresh process as ``linkage link`` reads them, not by this
+    long-lived test process (see tests/test_state_locks.py for how a long-lived reader was once misled)."""
+    p = subprocess.run([sys.executable, "-c", _READ, str(home), pid], capture_output=True, text=True, check=True,
+                       env={**os.environ, "LINKAGE_HOME": str(home)})
+    return [SimpleNamespace(**d) for d in json.loads(p.stdout)]
+
+
+def child_of(home: Path) -> dict[str, str]:
+    out = home.parent / "ids.csv"
+    cli(home, "export-ids", str(out))
+    with open(out, newline="") as fh:
+        return {f"{r['source']}:{r['source_record_id']}": r["child_id"] for r in csv.DictReader(fh)}
+
+
+def queue(home: Path) -> dict[str, dict]:
+    return {p["id"]: p for p in json.loads(cli(home, "review", "list", "--limit", "0", "--format", "json"))}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Realistic difficulty (easy data leaves the queue nearly empty), with a few bad health rows."""
+    from linkage.synth import synthesise
+
+    extracts = tmp_path_factory.mktemp("dm_synth")
+    synthesise(2000, 7, extracts, month=1, level="realistic")
+    with open(extracts / "health.csv", "a") as fh:
+        fh.write("\n".join(BAD_HEALTH) + "\n")
+    home = tmp_path_factory.mktemp("web_dm") / "data"
+    linked_home(home, extracts, EXTRACT_DATE)
+    ids = {DANA: add_user(home, DANA, "Dana Shah", "Northshire Education", "la_education", "802", "data_manager"),
+           CAM: add_user(home, CAM, "Cam Price", "Northshire Education", "la_education", "802", "cme_officer"),
+           AMY: add_user(home, AMY, "Amy Adeyemi", "Oak AP Academy", "ap_school", "140001", "admissions"),
+           DEE: add_user(home, DEE, "Dee Okafor", "Northshire Council", "dpo", "801", "dpo")}
+    before = queue(home)
+    from linkage.store import Store
+
+    store = Store(home, read_only=True)
+    try:
+        figures = (dict(store.rows("SELECT source, count(*) FROM store.records r JOIN store.identity USING "
+                                   "(record_key) GROUP BY source")),
+                   store.rows("SELECT count(DISTINCT child_id) FROM store.identity")[0][0],
+                   store.rows("SELECT count(*) FROM store.link_edges WHERE match_weight IS NOT NULL")[0][0])
+    finally:
+        store.close()
+    server = Server(home, env=ENV)
+    with browser() as b:
+        yield {"home": home, "server": server, "ids": ids, "browser": b, "queue": before,
+               "figures": figures}
+    server.stop()
+
+
+def audit(world) -> list[dict]:
+    return [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+
+
+def open_page(world):
+    return page(world["browser"], world["server"].url)
+
+
+def shown_pair(p) -> str:
+    return p.get_by_test_id("pair-id").inner_text()
+
+
+def test_decide_a_pair_the_next_loads_and_link_honours_it(world):
+    home, before = world["home"], world["queue"]
+    children = child_of(home)
+    with open_page(world) as p:
+        sign_in(p, DANA)
+        assert "Review possible matches" in p.get_by_test_id("tasks").inner_text()
+        accessible(p)
+        shot(p, "data-manager-start")
+        through(p, p.get_by_role("link", name="Review possible matches"))
+        assert f"Pair 1 of {len(before)}" in p.locator(".govuk-caption-l").inner_text()
+        # Only the model's uncertain matches: no twin guard or identifier conflict can refuse a "match".
+        p.get_by_label("Only pairs whose reason contains").fill("uncertain")
+        through(p, p.get_by_role("button", name="Show these pairs"))
+        first = shown_pair(p)
+        pair = before[first]
+        assert pair["reason"] == "uncertain match" and children[pair["left"]] != children[pair["right"]]
+        compare = p.get_by_test_id("compare")
+        differing = compare.locator("tr.linkage-differs")
+        assert differing.count() >= 1 and "Differs" in differing.first.inner_text()      # in words, not colour alone
+        assert compare.locator("tr", has_text="Date of birth").inner_text().endswith("Same")
+        steps = p.get_by_test_id("waterfall").locator("tbody tr")
+        assert steps.count() >= 5 and "Total match weight" in steps.last.inner_text()
+        assert f"{pair['weight']:+.2f}" in steps.last.inner_text()
+        svg = p.get_by_test_id("waterfall-chart")
+        assert svg.get_attribute("role") == "img" and svg.locator("rect").count() == steps.count()
+        accessible(p)
+        shot(p, "review-pair")
+
+        p.get_by_label("Note (optional)").fill("Same child: short form of the first name")
+        through(p, p.get_by_role("button", name="Match", exact=True))
+        assert "Recorded: a match" in p.get_by_test_id("done").inner_text()
+        second = shown_pair(p)
+        assert second != first and second in before                        # the next pair loaded
+        accessible(p)
+        shot(p, "review-next-pair")
+        through(p, p.get_by_role("button", name="Unsure"))
+        assert "Recorded: unsure" in p.get_by_test_id("done").inner_text()
+        third = shown_pair(p) if p.get_by_test_id("pair-id").count() else None
+        assert third != second                                               # unsure: on to the next
+        if third:
+            through(p, p.get_by_role("button", name="Skip"))
+            assert shown_pair(p) != third if p.get_by_test_id("pair-id").count() else True
+        assert "end of the queue" in p.get_by_test_id("queue-empty").inner_text()
+        accessible(p)
+        through(p, p.get_by_role("link", name="Start again from the first pair"))
+        assert shown_pair(p) == second                   # only the unsure pair is left of these
+
+        p.goto("/app/quality")
+        labels = p.get_by_test_id("labels").inner_text()
+        assert "1 match, 0 not a match" in labels                         # the decision counts at once
+        assert "Not known yet: the model linked none of the decided pairs" in labels       # p < threshold
+
+    (d,) = history(home, first)
+    assert (d.decision, d.reviewer, d.channel) == ("match", "Dana Shah", "web")
+    assert d.note == "Same child: short form of the first name"
+    assert [x.decision for x in history(home, second)] == ["unsure"]
+    decided = [e for e in audit(world) if e["action"] == "review.decide" and e.get("pair_id") == first]
+    assert len(decided) == 1 and decided[0]["person"] == DANA and decided[0]["decision"] == "allow"
+    assert decided[0]["client_id"] == f"user:{world['ids'][DANA]}" and decided[0]["review_decision"] == "match"
+
+    out = cli(home, "link")                                    # the next run, as the data manager runs it
+    assert "review decisions honoured" in out
+    after = child_of(home)
+    assert after[pair["left"]] == after[pair["right"]], "a pair decided match must become one child"
+    left = queue(home)
+    assert first not in left and second in left               # decided leaves; unsure stays to be looked at
+
+
+def test_the_quarantine_by_source_and_reason(world):
+    with open_page(world) as p:
+        sign_in(p, DANA)
+        through(p, p.get_by_role("link", name="Records held back"))
+        counts = p.get_by_test_id("quarantine-counts")
+        assert "3 rows held back" in counts.locator("caption").inner_text()
+        text = counts.inner_text()
+        assert "Health" in text and "An NHS number failing its check digit" in text
+        rows = p.get_by_test_id("quarantine-rows").locator("tbody tr")
+        assert rows.count() == 3 and "Q000000002" in rows.nth(1).inner_text() + rows.nth(0).inner_text() \
+            + rows.nth(2).inner_text()
+        accessible(p)
+        shot(p, "quarantine")
+        through(p, counts.get_by_role("link", name="An NHS number failing its check digit"))
+        rows = p.get_by_test_id("quarantine-rows").locator("tbody tr")
+        assert rows.count() == 1 and "modulus 11" in rows.first.inner_text()
+        with p.expect_download() as got:
+            p.get_by_test_id("export").click()
+        sent = Path(got.value.path()).read_text()
+        assert "Q000000002" in sent and "Q000000001" not in sent            # only the rows shown
+        accessible(p)
+    exported = [e for e in audit(world) if e["action"] == "quarantine.export" and e.get("person") == DANA]
+    assert exported and exported[-1]["rows"] == 1
+
+
+def test_linkage_quality_figures(world):
+    with open_page(world) as p:
+        sign_in(p, DANA)
+        through(p, p.get_by_role("link", name="Linkage quality"))
+        run = p.get_by_test_id("last-run").inner_text()
+        assert "Merges" in run and "Splits" in run
+        # The tables behind the charts are in "details": read without opening them.
+        sources = {r.locator("th").text_content(): int(r.locator("td").text_content().replace(",", ""))
+                   for r in p.get_by_test_id("sources-table").locator("tbody tr").all()}
+        sizes = p.get_by_test_id("sizes-table").locator("tbody td").all_text_contents()
+        weights = p.get_by_test_id("weights-table").locator("tbody td").all_text_contents()
+        assert p.get_by_test_id("mu-1-table").locator("tbody tr").count() >= 3
+        assert p.locator("svg.linkage-chart").count() >= 4
+        accessible(p)
+        shot(p, "quality")
+    # The page's figures are the store's as the server found it: every record in one child, every pair kept.
+    by_source, children, edges = world["figures"]
+    assert sources == {s.replace("_", " ").capitalize(): n for s, n in by_source.items()}
+    assert sum(int(x.replace(",", "")) for x in sizes) == children
+    assert sum(int(x.replace(",", "")) for x in weights) == edges
+    assert [e for e in audit(world) if e["action"] == "quality.show" and e.get("person") == DANA]
+
+
+PAGES = ("/app/review", "/app/quarantine", "/app/quality", "/app/quarantine/export")
+
+
+@pytest.mark.parametrize("who", [CAM, AMY, DEE])
+def test_other_roles_cannot_reach_the_data_managers_pages(world, who):
+    pid = next(iter(world["queue"]))
+    with open_page(world) as p:
+        sign_in(p, who)
+        tasks = p.locator("main").inner_text()
+        assert "Review possible matches" not in tasks and "Linkage quality" not in tasks
+        token = csrf_token(p.content())
+        for url in PAGES:
+            r = p.goto(url)
+            assert r.status == 403, url
+            assert "You cannot see this page" in p.locator("main").inner_text()
+        r = p.request.post(f"/app/review/{pid}", form={"csrf_token": token, "decision": "match", "position": "0"},
+                           max_redirects=0)
+        assert r.status == 403
+    assert history(world["home"], pid) == []                       # nothing was recorded
+    refused = [e for e in audit(world) if e.get("person") == who and e["action"] == "manage_data"]
+    assert len(refused) >= len(PAGES) + 1 and all(e["decision"] == "deny" for e in refused)
+
+
+def test_a_decision_without_the_csrf_token_is_refused(world):
+    pid = list(world["queue"])[-1]
+    with open_page(world) as p:
+        sign_in(p, DANA)
+        for form in ({}, {"csrf_token": "forged"}):
+            r = p.request.post(f"/app/review/{pid}", form={"decision": "not_match", "position": "0", **form},
+                               max_redirects=0)
+            assert r.status == 403
+        r = p.request.post(f"/app/review/{pid}", form={"decision": "maybe", "position": "0",
+                                                       "csrf_token": csrf_token(p.content())}, max_redirects=0)
+        assert r.status == 400 and "Select whether the records are the same child" in r.text()
+    assert history(world["home"], pid) == []
+    refused = [e for e in audit(world) if e["action"] == "security.csrf_refused" and e.get("person") == DANA]
+    assert len(refused) >= 2
+
+
+def test_precision_and_recall_from_decisions_count_each_scored_pair_once_at_the_threshold():
+    from linkage.link.quality import decision_quality
+    from linkage.link.review import Decision
+
+    def d(pid, decision, p):
+        return Decision(0, pid, "a", "b", None, None, decision, "pair", None, p, None, "R", "", "web", None, "t")
+
+    q = decision_quality([d("1", "match", 0.9), d("2", "match", 0.3), d("3", "not_match", 0.7),
+                          d("4", "not_match", 0.1), d("5", "unsure", 0.6), d("6", "not_match", None)], 0.5)
+    assert (q.tp, q.fn, q.fp, q.tn, q.labels, q.positives) == (1, 1, 1, 1, 4, 2)
+    assert q.precision == 0.5 and q.recall == 0.5
+    assert decision_quality([d("5", "unsure", 0.6)], 0.5) is None
