@@ -19,7 +19,7 @@ from linkage.config import Settings
 from linkage.errors import Forbidden, LinkageError, NotFound, TooManyRequests
 from linkage.service.lookup import NotReady
 from linkage.web import oidc
-from linkage.web.pages import account, lookup
+from linkage.web.pages import account, dpo, lookup
 from linkage.web.render import PREFIX, render
 from linkage.web.session import SignInRequired, check_csrf, to_sign_in
 
@@ -71,6 +71,7 @@ def build_web(parent: FastAPI, settings: Settings) -> FastAPI:
     web.mount("/static", StaticFiles(directory=STATIC), name="static")
     web.include_router(account.router)
     web.include_router(lookup.router)
+    web.include_router(dpo.router)
     web.include_router(oidc.router)
     return web
 

@@ -43,7 +43,7 @@ TASKS = (
     Task("quarantine", "Records held back", "Correct records that failed validation.", "manage_data",
          ("identity.demographics",)),
     Task("audit", "Audit log", "Search who saw which child's records, and why.", "read_audit",
-         ("identity.demographics",)),
+         ("identity.demographics",), "/dpo"),
 )
 
 
