@@ -116,12 +116,12 @@ def review_break_glass(*, ctx: Ctx, review_id: str, review: BreakGlassReview) ->
     """Record the DPO's review of one use: by whom (the signed-in person, else the API client),
     when, the outcome and a note (sealed at rest). Itself audited, naming the use and the outcome."""
     services = ctx.services
-    use = services.break_glass.get(review_id)
     extra = {"break_glass_review": review_id, "outcome": review.outcome}
+    d = ctx.authorise("read_audit", ["identity.demographics"], **extra)     # before saying whether it exists
+    use = services.break_glass.get(review_id)
     if use is None:
         ctx.record("audit.break_glass_review", "not_found", [], [], [], **extra)
         raise NotFound("no such break-glass use")
-    d = ctx.authorise("read_audit", ["identity.demographics"], [use["child_id"]], **extra)
     reviewer = ctx.person or ctx.caller.client_id
     done = services.break_glass.review(review_id, reviewer=reviewer, outcome=review.outcome, note=review.note)
     ctx.record("audit.break_glass_review", "allow", [use["child_id"]], [], d.bases(), d.policy_version,

@@ -62,6 +62,11 @@ def _opens(f) -> bool:
     return f[ACTION] == "view" and f[DECISION] == "allow" and bool(f[CHILDREN])
 
 
+def _span(fs) -> tuple[datetime, datetime]:
+    times = [f[AT] for f in fs]
+    return _when(min(times)), _when(max(times))
+
+
 def _out_of_hours(facts, rules: Rules) -> list[PatternFinding]:
     tz = ZoneInfo(rules.tz)
     late: dict[str, list] = defaultdict(list)
@@ -75,9 +80,10 @@ def _out_of_hours(facts, rules: Rules) -> list[PatternFinding]:
     for client, fs in late.items():
         kids = {c for f in fs for c in f[CHILDREN]}
         actions = Counter(f[ACTION] for f in fs)
+        first, last = _span(fs)
         out.append(PatternFinding(kind="out_of_hours", client_id=client, organisation=fs[-1][AGENCY], count=len(fs),
-                                  first=_when(fs[0][AT]), last=_when(fs[-1][AT]),
-                                  detail=f"{len(fs)} out-of-hours accesses naming {len(kids)} "
+                                  first=first, last=last,
+                                  detail=f"{len(fs)} out-of-hours {'access' if len(fs) == 1 else 'accesses'} naming {len(kids)} "
                                          f"{'child' if len(kids) == 1 else 'children'} ("
                                          + ", ".join(f"{a} {n}" for a, n in actions.most_common()) + ")"))
     return out
@@ -86,7 +92,7 @@ def _out_of_hours(facts, rules: Rules) -> list[PatternFinding]:
 def _many_children(facts, rules: Rules) -> list[PatternFinding]:
     span = rules.minutes * 60
     by_client: dict[str, list] = defaultdict(list)
-    for f in facts:
+    for f in sorted(facts, key=lambda f: f[AT]):
         if _opens(f):
             by_client[f[CLIENT]].append(f)
     out = []
@@ -127,7 +133,7 @@ def _lookups_not_followed(facts, rules: Rules, until: float, now: float) -> list
         if not any(f[AT] <= t <= f[AT] + follow for c in f[CHILDREN] for t in opened.get((f[AGENCY], c), ())):
             missed[f[CLIENT]].append(f)
     return [PatternFinding(kind="lookup_not_followed", client_id=client, organisation=fs[-1][AGENCY], count=len(fs),
-                           first=_when(fs[0][AT]), last=_when(fs[-1][AT]),
+                           first=_span(fs)[0], last=_span(fs)[1],
                            detail=f"{len(fs)} of {len(judged[client])} confident lookups not followed by opening "
                                   f"the child's record within {rules.follow_hours} hours")
             for client, fs in missed.items()]

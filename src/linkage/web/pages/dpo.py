@@ -87,10 +87,15 @@ def _break_glass_page(request: Request, staff: Staff, errors: dict[str, str] | N
     uses = audit_flow.break_glass_reviews(ctx=_ctx(staff))
     errors = errors or {}
     summary = [{"text": t, "href": f"#{k}"} for k, t in errors.items()]
+    values = values or {}
+
+    def items(review_id: str) -> list[dict]:
+        mine = values.get("review_id") == review_id
+        return [{"value": k, "text": t, "checked": mine and values.get("outcome") == k} for k, t in OUTCOMES.items()]
     return render(request, "dpo_break_glass.html", status_code,
-                  pending=[u for u in uses if u.reviewed_at is None],
+                  pending=[(u, items(u.review_id)) for u in uses if u.reviewed_at is None],
                   reviewed=[u for u in reversed(uses) if u.reviewed_at is not None], outcomes=OUTCOMES,
-                  errors=errors, summary=summary, values=values or {}, done=done)
+                  errors=errors, summary=summary, values=values, done=done)
 
 
 @router.get("/break-glass")
