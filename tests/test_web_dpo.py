@@ -90,6 +90,7 @@ def test_dpo_journey_charts_break_glass_review_subject_access_and_chain(world):
         "given_on": "2026-09-01"})
     assert consent.status_code in (200, 201), consent.text
     httpx.get(world["server"].url + "/v1/audit", timeout=30)             # no token: a security event (401)
+    assert api(world, "sw", "GET", "/v1/audit", "safeguarding").status_code == 403     # a policy refusal
     f, s, dob, pc = world["demo"]
     with page(world["browser"], world["server"].url) as p:
         sign_in(p, DPO)
@@ -116,7 +117,9 @@ def test_dpo_journey_charts_break_glass_review_subject_access_and_chain(world):
 
         # Refused requests and security events: the unauthenticated API call is there.
         visit(p, "/app/dpo/security")
-        assert "security.unauthenticated" in p.get_by_test_id("security-events").inner_text()
+        events = p.get_by_test_id("security-events").inner_text()
+        assert "security.unauthenticated" in events and "No token, or a token not accepted" in events
+        assert "Refused by the sharing policy" in events and CSC in events
         accessible(p)
         shot(p, "dpo-security")
 
@@ -190,7 +193,7 @@ def test_dpo_journey_charts_break_glass_review_subject_access_and_chain(world):
         table = list(csv.DictReader(io.StringIO(open(got.value.path(), encoding="utf-8").read())))
         glass = [r for r in table if r["Break-glass"] == "yes"]
         assert glass and glass[0]["Organisation"] == CSC and "safeguarding" in glass[0]["Lawful basis"]
-        assert {r["Person"] for r in table} >= {f"system: {world['creds']['sw'][0].client_id}"}
+        assert f"system: csc case system ({world['creds']['sw'][0].client_id})" in {r["Person"] for r in table}
 
         # The chain, checked against a witness outside the service.
         env = {**os.environ, "LINKAGE_HOME": str(world["home"])}

@@ -9,6 +9,7 @@ from linkage.errors import LinkageError, NotFound
 from linkage.service.context import Ctx, digest
 from linkage.service.schemas import AuditEntryPublic, AuditPage, AuditVerify
 from linkage.service.schemas_dpo import BreakGlassReview, BreakGlassUse
+from linkage.service.subject_access import who
 
 __all__ = ["break_glass_reviews", "checkpoints", "proof", "review_break_glass", "search", "seal", "subject_access",
            "verify"]
@@ -94,7 +95,8 @@ def _who_broke_glass(ctx: Ctx, use: dict) -> dict:
     for rec in recs:
         e = rec["entry"]
         if e.get("break_glass_review") == use["review_id"]:
-            return {"organisation": e.get("agency"), "person": e.get("person"), "role": e.get("role")}
+            return {"organisation": e.get("agency"), "person": who(ctx.services, e.get("person"), use["client_id"]),
+                    "role": e.get("role")}
     return {}
 
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from linkage.service.context import Ctx
 from linkage.service.schemas_dpo import PatternFinding, Patterns
+from linkage.service.subject_access import who
 
 __all__ = ["Rules", "find_patterns", "unusual_patterns"]
 
@@ -163,7 +164,7 @@ def unusual_patterns(*, ctx: Ctx, since: datetime, until: datetime) -> Patterns:
             total, _ = index.search(limit=1, client_id=p.client_id, since=since, until=until)
             recs = index.search(limit=1, offset=max(0, total - 1), client_id=p.client_id, since=since,
                                 until=until)[1]
-            people[p.client_id] = recs[0]["entry"].get("person") if recs else None
+            people[p.client_id] = who(services, recs[0]["entry"].get("person") if recs else None, p.client_id)
         p.person = people[p.client_id]
     ctx.record("audit.patterns", "allow", [], [], d.bases(), d.policy_version, since=since.isoformat(),
                until=until.isoformat(), findings=len(findings))

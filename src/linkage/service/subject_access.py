@@ -20,7 +20,8 @@ from linkage.service.lookup import NO_SINGLE_MATCH, NotReady, confident
 from linkage.service.schemas import LookupRequest
 from linkage.service.schemas_dpo import SubjectMatch, SubjectReport, SubjectRow
 
-__all__ = ["ACTIONS", "CATEGORIES", "PURPOSES", "report_csv", "report_pdf", "subject_report", "subject_search"]
+__all__ = ["ACTIONS", "CATEGORIES", "PURPOSES", "report_csv", "report_pdf", "subject_report", "subject_search",
+           "who"]
 
 _ALL = 1_000_000
 PURPOSES = {"admission": "Admitting a pupil", "safeguarding": "Safeguarding a child",
@@ -67,15 +68,29 @@ def subject_search(*, ctx: Ctx, query: LookupRequest) -> SubjectMatch:
     return SubjectMatch(child_ref=ctx.pseudonym(child))
 
 
-def _row(e: dict) -> SubjectRow:
-    person = e.get("person") or (f"system: {e.get('client_id')}" if e.get("client_id") else "not signed in")
+def who(services, person: str | None, client_id: str | None) -> str:
+    """The signed-in person (their email), or the registered API client by its name."""
+    if person:
+        return person
+    if not client_id:
+        return "not signed in"
+    client = services.clients.get(client_id) if not client_id.startswith("user:") else None
+    return f"system: {client.name} ({client_id})" if client else f"system: {client_id}"
+
+
+def _row(e: dict, services) -> SubjectRow:
+    person = who(services, e.get("person"), e.get("client_id"))
+    fields = list(e.get("fields", []))
+    what = [CATEGORIES.get(f, f) for f in fields if not f.startswith("consent:")]
+    if len(what) < len(fields):
+        what.append("consent records")
     action = str(e.get("action") or "")
     return SubjectRow(time=str(e.get("time") or ""), organisation=str(e.get("agency") or "not known"),
                       organisation_type=str(e.get("agency_type") or "").replace("_", " "), person=person,
                       role=str(e.get("role") or "").replace("_", " "),
                       purpose=PURPOSES.get(e.get("purpose") or "", e.get("purpose") or "none given"),
                       action=ACTIONS.get(action, action.replace("_", " ").replace(".", ": ")),
-                      what=[CATEGORIES.get(f, f) for f in e.get("fields", []) if not f.startswith("consent:")],
+                      what=what,
                       lawful_basis=list(e.get("lawful_basis", [])),
                       decision=DECISIONS.get(e.get("decision"), str(e.get("decision") or "")),
                       break_glass=bool(e.get("break_glass")))
@@ -97,7 +112,7 @@ def subject_report(*, ctx: Ctx, child_ref: str, form: str = "page") -> SubjectRe
     ctx.record("audit.subject", "allow", [child], [], d.bases(), d.policy_version, form=form, entries=len(seen))
     return SubjectReport(child_ref=child_ref, produced=datetime.now(timezone.utc),
                          produced_by=ctx.person or ctx.caller.client_id,
-                         rows=[_row(seen[s]) for s in sorted(seen)])
+                         rows=[_row(seen[s], services) for s in sorted(seen)])
 
 
 _HEADER = ["When (UTC)", "Organisation", "Organisation type", "Person", "Role", "Purpose", "What they did",

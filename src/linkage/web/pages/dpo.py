@@ -32,6 +32,13 @@ PERIODS = {7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days"}
 OUTCOMES = {"justified": "Justified", "not_justified": "Not justified", "referred": "Referred for investigation"}
 DECISION_WORDS = {"allow": "Allowed", "deny": "Refused by the sharing policy",
                   "refused": "Refused before any decision (security event)", "not_found": "Not found"}
+# Refused requests by kind, as a person says them (the policy's own refusals by what was asked).
+KINDS = {"security.unauthenticated": "No token, or a token not accepted (401)",
+         "security.invalid_request": "Malformed or oversized request (400, 413, 422)",
+         "security.rate_limited": "Too many requests (429)", "security.csrf_refused": "Form without its security token",
+         "security.sign_in_failed": "Failed sign-in", "security.sign_in_throttled": "Sign-in attempts throttled",
+         "security.lockout": "Account locked after failed sign-ins",
+         "security.session_ended": "Session ended: person or organisation disabled"}
 STATUSES = {"active": "Active", "pending": "Not yet in force", "expired": "Expired", "withdrawn": "Withdrawn"}
 
 
@@ -78,8 +85,11 @@ def security(request: Request, staff: StaffDep, days: int = 30):
     days = _period(days)
     since, until = window(days)
     ev = security_events(ctx=_ctx(staff), since=since, until=until)
-    return render(request, "dpo_security.html", ev=ev, days=days, periods=PERIODS, chart=hbars(ev.by_action),
-                  **_words())
+    words = {k: KINDS.get(k) or f"Refused by the sharing policy: {ACTIONS.get(k, k.replace('_', ' '))}"
+             for k in {c.key for c in ev.by_action} | {e.action for e in ev.events}}
+    kinds = _named(ev.by_action, words)
+    return render(request, "dpo_security.html", ev=ev, days=days, periods=PERIODS, chart=hbars(kinds), kinds=kinds,
+                  kind_words=words, **_words())
 
 
 def _break_glass_page(request: Request, staff: Staff, errors: dict[str, str] | None = None,
