@@ -14,6 +14,7 @@ from linkage.errors import LinkageError
 from linkage.service.consents import _public as consent_public
 from linkage.service.context import Ctx
 from linkage.service.schemas import ConsentPublic
+from linkage.service.subject_access import who
 from linkage.service.schemas_dpo import AccessSummary, ChainStatus, Count, DayCount, SecurityEvent, SecurityEvents
 
 __all__ = ["REFUSALS", "access_summary", "chain_status", "consent_register", "security_events", "window"]
@@ -181,4 +182,16 @@ def consent_register(*, ctx: Ctx, category: str | None = None, provision: str | 
     ctx.record("consent.register", "allow", [r.child_id for r, _ in shown],
                [f"consent:{r.consent_id}" for r, _ in shown], d.bases(), d.policy_version,
                filters={"category": category, "provision": provision, "status": status})
-    return [consent_public(r, ctx.pseudonym(r.child_id), evidence) for r, evidence in shown]
+    return [_named(services, consent_public(r, ctx.pseudonym(r.child_id), evidence)) for r, evidence in shown]
+
+
+def _named(services, c: ConsentPublic) -> ConsentPublic:
+    """Organisations by name and recorders as people or named systems, for a person to read."""
+    def org(org_id: str) -> str:
+        found = services.clients.orgs.get(org_id)
+        return found.name if found else org_id
+
+    recipient = {k: org(v) if k == "organisation" else v for k, v in c.recipient.items()}
+    recorder = c.recorded_by.model_copy(update={"organisation": org(c.recorded_by.organisation),
+                                                "client_id": who(services, None, c.recorded_by.client_id)})
+    return c.model_copy(update={"recipient": recipient, "recorded_by": recorder})

@@ -46,7 +46,7 @@ class Rules:
 
     def words(self) -> dict[str, str]:
         days = ", ".join(_DAYS[d] for d in sorted(self.days))
-        return {"out_of_hours": f"A record opened outside {self.hours[0]:02d}:00 to {self.hours[1]:02d}:00 "
+        return {"out_of_hours": f"A child's records used outside {self.hours[0]:02d}:00 to {self.hours[1]:02d}:00 "
                                 f"({self.tz}), or on a day other than {days}.",
                 "many_children": f"One person or system opening more than {self.many} different children's "
                                  f"records within {self.minutes} minutes.",
@@ -84,7 +84,8 @@ def _out_of_hours(facts, rules: Rules) -> list[PatternFinding]:
         first, last = _span(fs)
         out.append(PatternFinding(kind="out_of_hours", client_id=client, organisation=fs[-1][AGENCY], count=len(fs),
                                   first=first, last=last,
-                                  detail=f"{len(fs)} out-of-hours {'access' if len(fs) == 1 else 'accesses'} naming {len(kids)} "
+                                  detail=f"{len(fs)} out-of-hours {'access' if len(fs) == 1 else 'accesses'} "
+                                         f"naming {len(kids)} "
                                          f"{'child' if len(kids) == 1 else 'children'} ("
                                          + ", ".join(f"{a} {n}" for a, n in actions.most_common()) + ")"))
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from datetime import datetime, timezone
 
+from linkage.access.users import UserRegistry
 from linkage.errors import NotFound
 from linkage.link.lookup import LookupQuery
 from linkage.service.context import Ctx
@@ -35,7 +36,8 @@ ACTIONS = {"view": "Opened the child's record", "lookup": "Found the child by a 
            "consent.register": "Audited the consent register", "review.decide": "Decided a possible match",
            "review.show": "Compared two records for a possible match", "review.list": "Listed possible matches",
            "identity.changes": "Was told of a change to the child's identifier",
-           "read_outcome_children": "Read alternative provision outcomes", "quarantine.list": "Listed held-back records",
+           "read_outcome_children": "Read alternative provision outcomes",
+           "quarantine.list": "Listed held-back records",
            "quarantine.export": "Exported held-back records"}
 CATEGORIES = {"identity.demographics": "name and date of birth", "identity.address": "addresses",
               "identity.known_to": "which agencies know the child", "education.enrolment": "schools",
@@ -74,7 +76,13 @@ def who(services, person: str | None, client_id: str | None) -> str:
         return person
     if not client_id:
         return "not signed in"
-    client = services.clients.get(client_id) if not client_id.startswith("user:") else None
+    if client_id.startswith("user:"):
+        users = services.__dict__.get("_users")
+        if users is None:
+            users = services.__dict__["_users"] = UserRegistry(services.state, services.clients.orgs)
+        user = users.get(client_id.removeprefix("user:"))
+        return user.email if user else client_id
+    client = services.clients.get(client_id)
     return f"system: {client.name} ({client_id})" if client else f"system: {client_id}"
 
 
