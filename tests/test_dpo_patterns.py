@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from linkage.audit import AuditLog
+from linkage.audit.pg import PostgresAuditLog
 from linkage.service.patterns import Rules, find_patterns
 
 MONDAY = datetime(2026, 3, 2, tzinfo=timezone.utc)          # GMT: London time is UTC
@@ -86,3 +89,27 @@ def test_the_window_threshold_is_the_setting(tmp_path):
     assert not [f for f in find_patterns(facts, strict, until.timestamp()) if f.kind == "many_children"]
     assert not [f for f in find_patterns(facts, short, until.timestamp()) if f.kind == "many_children"]
     log.close()
+
+
+@pytest.fixture(params=["file", "postgres"])
+def any_log(request, tmp_path):
+    if request.param == "file":
+        log = AuditLog(tmp_path)
+    else:
+        log = PostgresAuditLog(tmp_path, url=request.getfixturevalue("postgres_url"))
+    yield log
+    log.close()
+
+
+def test_both_audit_backends_give_the_same_facts(any_log):
+    """The file log's index and PostgreSQL's table answer ``facts`` alike: times, columns, children."""
+    for i in range(30):
+        entry(any_log, f"user:{i % 3}", ["Oak", "Elm"][i % 2], ["view", "lookup", "audit.search"][i % 3],
+              [f"K-{i}", f"K-{i + 1}"] if i % 4 else [], at(MONDAY, 9, i), decision=["allow", "deny"][i % 5 == 0])
+    facts = any_log.index.facts(MONDAY + timedelta(hours=9, minutes=5), MONDAY + timedelta(hours=9, minutes=20))
+    assert [f[0] for f in facts] == list(range(6, 22))
+    first = facts[0]
+    assert first[2] == (MONDAY + timedelta(hours=9, minutes=5)).timestamp()
+    assert first[3:8] == ("user:2", "Elm", "admission", "audit.search", "deny")
+    assert sorted(first[9]) == ["K-5", "K-6"] and facts[3][9] == []
+    assert all(isinstance(f[8], bool) for f in facts)
