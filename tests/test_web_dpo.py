@@ -273,3 +273,21 @@ def test_other_roles_get_403_and_forms_need_their_token(world):
     refused = [e for e in entries if e["action"] == "read_audit" and e["decision"] == "deny"]
     assert {e.get("person") for e in refused} >= {AMY, SAM}
     assert [e for e in entries if e["action"] == "security.csrf_refused" and e.get("person") == DPO]
+
+
+def test_an_edited_log_is_reported_in_words(world):
+    """Last in this module: it edits the shared server's log, as someone with file access could."""
+    path = world["home"] / "audit" / "log.jsonl"
+    lines = path.read_text().splitlines()
+    rec = json.loads(lines[2])
+    rec["entry"]["agency"] = "Somebody Else"
+    lines[2] = json.dumps(rec, separators=(",", ":"))
+    path.write_text("\n".join(lines) + "\n")
+    with page(world["browser"], world["server"].url) as p:
+        sign_in(p, DPO)
+        visit(p, "/app/dpo/chain?check=yes")
+        assert "The audit log has been altered" in p.get_by_test_id("chain-result").inner_text()
+        assert "has been altered" in p.get_by_test_id("chain-summary").inner_text()
+        assert "seq 3" in p.locator("main").inner_text() or "line 3" in p.locator("main").inner_text()
+        accessible(p)
+        shot(p, "dpo-chain-altered")

@@ -109,11 +109,13 @@ def _witness(ctx: Ctx) -> tuple[str, list[dict], object, int | None, str | None]
     where = ctx.services.settings.witness_dir
     if where is not None:
         w = Witness(where)
-        pinned = w.pinned()
+        try:
+            pinned, held = w.pinned(), w.checkpoints()
+        except (OSError, ValueError) as exc:
+            return f"The witness directory {where} cannot be read ({type(exc).__name__}).", [], None, None, None
         if pinned is None:
             return (f"The witness directory {where} has no pinned key: the witness has not run yet.",
                     [], None, None, None)
-        held = w.checkpoints()
         if not held:
             return "The witness has pinned the key but kept no checkpoint yet.", [], load_public_key(pinned), None, None
         last = held[-1]

@@ -27,6 +27,7 @@ CREATE INDEX IF NOT EXISTS entries_at ON entries(at);
 CREATE INDEX IF NOT EXISTS entries_decision ON entries(decision);
 CREATE TABLE IF NOT EXISTS entry_children (child_id TEXT NOT NULL, seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS entry_children_child ON entry_children(child_id, seq);
+CREATE INDEX IF NOT EXISTS entry_children_seq ON entry_children(seq);
 """
 
 # (seq, line offset, epoch seconds, client, agency, purpose, action, decision, break glass, children)
