@@ -126,6 +126,23 @@ class Settings(BaseSettings):
     oidc_role_claim: str | None = None
     oidc_scopes: str = "openid email profile"
 
+    # --- The DPO's unusual-pattern checks (docs/dpo.md) ------------------------
+    # Working hours in the council's own time zone: an access outside them, or on a weekend,
+    # is out of hours. Days: 0 Monday .. 6 Sunday.
+    dpo_timezone: str = "Europe/London"
+    dpo_working_hours: tuple[int, int] = (8, 18)
+    dpo_working_days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    # One person (or API client) opening more than this many different children's records
+    # within the window is flagged.
+    dpo_many_children: int = Field(default=20, ge=2, le=100_000)
+    dpo_many_children_minutes: int = Field(default=60, ge=1, le=10_080)
+    # A confident lookup with no view of that child's record by the same organisation within
+    # this many hours is flagged (a lookup is a reason to admit or help, not to browse).
+    dpo_lookup_follow_hours: int = Field(default=72, ge=1, le=2_160)
+    # A witness directory the server can read (`linkage audit witness --store DIR`, or a copy):
+    # the DPO's chain-status page shows its last checkpoint and verifies against it.
+    witness_dir: Path | None = None
+
     @field_validator("external_algorithms")
     @classmethod
     def _asymmetric_only(cls, v: list[str]) -> list[str]:
@@ -176,6 +193,21 @@ class Settings(BaseSettings):
                 raise ValueError("an OIDC issuer needs LINKAGE_OIDC_CLIENT_ID and LINKAGE_OIDC_CLIENT_SECRET")
             if bool(self.oidc_org_claim) != bool(self.oidc_role_claim):
                 raise ValueError("set both LINKAGE_OIDC_ORG_CLAIM and LINKAGE_OIDC_ROLE_CLAIM, or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _dpo_hours(self) -> "Settings":
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        start, end = self.dpo_working_hours
+        if not 0 <= start < end <= 24:
+            raise ValueError("LINKAGE_DPO_WORKING_HOURS must be two hours 0..24, the first before the second")
+        if not self.dpo_working_days or not set(self.dpo_working_days) <= set(range(7)):
+            raise ValueError("LINKAGE_DPO_WORKING_DAYS must name days 0 (Monday) to 6 (Sunday)")
+        try:
+            ZoneInfo(self.dpo_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"LINKAGE_DPO_TIMEZONE {self.dpo_timezone!r} is not a known time zone") from None
         return self
 
     @field_validator("state_url", "audit_url", mode="before")

@@ -105,6 +105,12 @@ class AuditIndex:
                                         until=_epoch(until.isoformat()) if until else None, **filters)
         return total, self._read(offsets)
 
+    def facts(self, since: datetime | None = None, until: datetime | None = None) -> list[IndexRow]:
+        """Index rows of every entry between two times, oldest first: for counting and patterns."""
+        self.sync()
+        return self.db.facts(_epoch(since.isoformat()) if since else None,
+                             _epoch(until.isoformat()) if until else None)
+
     def offset_of(self, seq: int) -> int:
         """Where entry ``seq`` starts in the log (0 if unknown: read from the start)."""
         self.sync()

@@ -174,6 +174,18 @@ class ConsentRegister:
             "AND ((recipient_kind = 'organisation' AND recipient = ?) OR (recipient_kind = 'type' AND recipient = ?))",
             (purpose or "", org_key(principal), principal.agency_type))}
 
+    def all(self, category: str | None = None, provision: str | None = None,
+            limit: int = 10_000) -> list[ConsentRecord]:
+        """Every consent in the register, newest first (the DPO's audit of it)."""
+        where, params = [], []
+        for column, value in (("category", category), ("provision", provision)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        clause = " WHERE " + " AND ".join(where) if where else ""
+        return [self._row(r) for r in self.state.execute(
+            f"SELECT * FROM consents{clause} ORDER BY recorded_at DESC LIMIT ?", (*params, limit))]
+
     def evaluate(self, child_id: str, principal: Principal, purpose: str | None,
                  today: date | None = None) -> ConsentState:
         """The consent that applies to this caller: addressed to its organisation, or to its type."""

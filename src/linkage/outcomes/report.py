@@ -24,7 +24,7 @@ from linkage.outcomes.build import Outcomes  # noqa: E402
 from linkage.outcomes.comparison import LIMITS  # noqa: E402
 from linkage.safetext import write_private_csv  # noqa: E402
 
-__all__ = ["write_report"]
+__all__ = ["pdf_pages", "text_block", "wrap", "write_report"]
 
 _MISSING = "a missing bar: suppressed (c), or not yet known; the table below gives every published figure"
 EXCLUSION_KEYS = ("suspended_1term", "suspended_1year", "excluded_1term", "excluded_1year")
@@ -247,3 +247,7 @@ def write_report(o: Outcomes, out: Path) -> list[Path]:
         for fig, _ in figures:
             plt.close(fig)
     return [out / "outcomes.html", out / "outcomes.pdf", *_write_csv(o, out)]
+
+
+# The text-page PDF, for other reports (the DPO's subject-access report) to share.
+pdf_pages, text_block, wrap = _pdf_pages, _text_block, _wrap

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from linkage.audit.witness import snapshot
-from linkage.errors import LinkageError
-from linkage.service.context import Ctx
+from linkage.errors import LinkageError, NotFound
+from linkage.service.context import Ctx, digest
 from linkage.service.schemas import AuditEntryPublic, AuditPage, AuditVerify
+from linkage.service.schemas_dpo import BreakGlassReview, BreakGlassUse
+from linkage.service.subject_access import who
 
-__all__ = ["break_glass_reviews", "checkpoints", "proof", "search", "seal", "subject_access", "verify"]
+__all__ = ["break_glass_reviews", "checkpoints", "proof", "review_break_glass", "search", "seal", "subject_access",
+           "verify"]
 
 _ALL = 1_000_000
 MAX_PROOF = 50_000         # leaves per proof request; a witness asks in pieces
@@ -69,7 +72,9 @@ def seal(*, ctx: Ctx) -> dict:
 def proof(*, ctx: Ctx, start: int, end: int) -> dict:
     """Leaf digests of entries ``start+1 .. end``: a witness holding checkpoint ``start`` folds
     them into ``end``'s hash to see the log only grew. Digests, never entries."""
-    _authorise(ctx, "audit.proof")
+    d = ctx.authorise("read_audit", ["identity.demographics"])
+    # The range is recorded: the DPO's chain page shows how far a witness has asked.
+    ctx.record("audit.proof", "allow", [], [], d.bases(), d.policy_version, proof_from=start, proof_to=end)
     if end - start > MAX_PROOF:
         raise LinkageError(f"a proof covers at most {MAX_PROOF} entries: ask in pieces")
     audit = ctx.services.audit
@@ -84,7 +89,43 @@ def subject_access(*, ctx: Ctx, child_id: str) -> AuditPage:
     return AuditPage(total=total, entries=[_public(r) for r in recs])
 
 
-def break_glass_reviews(*, ctx: Ctx) -> list[dict]:
-    """Every break-glass access with its justification, for the DPO's review."""
-    _authorise(ctx, "audit.break_glass")
-    return ctx.services.break_glass.all()
+def _who_broke_glass(ctx: Ctx, use: dict) -> dict:
+    """The organisation, person and role that broke glass, from the use's own audit entry."""
+    _, recs = ctx.services.audit.index.search(limit=_ALL, client_id=use["client_id"], break_glass=True)
+    for rec in recs:
+        e = rec["entry"]
+        if e.get("break_glass_review") == use["review_id"]:
+            return {"organisation": e.get("agency"), "person": who(ctx.services, e.get("person"), use["client_id"]),
+                    "role": e.get("role")}
+    return {}
+
+
+def _use(ctx: Ctx, use: dict) -> BreakGlassUse:
+    return BreakGlassUse(**{**use, **_who_broke_glass(ctx, use)})
+
+
+def break_glass_reviews(*, ctx: Ctx, pending: bool | None = None) -> list[BreakGlassUse]:
+    """Break-glass uses with their justification (and review, once made), for the DPO.
+    ``pending``: True only those awaiting review, False only those reviewed."""
+    uses = ctx.services.break_glass.all(pending)
+    d = ctx.authorise("read_audit", ["identity.demographics"], [u["child_id"] for u in uses])
+    ctx.record("audit.break_glass", "allow", [u["child_id"] for u in uses], [], d.bases(), d.policy_version,
+               reviews=[u["review_id"] for u in uses])
+    return [_use(ctx, u) for u in uses]
+
+
+def review_break_glass(*, ctx: Ctx, review_id: str, review: BreakGlassReview) -> BreakGlassUse:
+    """Record the DPO's review of one use: by whom (the signed-in person, else the API client),
+    when, the outcome and a note (sealed at rest). Itself audited, naming the use and the outcome."""
+    services = ctx.services
+    extra = {"break_glass_review": review_id, "outcome": review.outcome}
+    d = ctx.authorise("read_audit", ["identity.demographics"], **extra)     # before saying whether it exists
+    use = services.break_glass.get(review_id)
+    if use is None:
+        ctx.record("audit.break_glass_review", "not_found", [], [], [], **extra)
+        raise NotFound("no such break-glass use")
+    reviewer = ctx.person or ctx.caller.client_id
+    done = services.break_glass.review(review_id, reviewer=reviewer, outcome=review.outcome, note=review.note)
+    ctx.record("audit.break_glass_review", "allow", [use["child_id"]], [], d.bases(), d.policy_version,
+               note_sha256=digest(review.note), **extra)
+    return _use(ctx, done)

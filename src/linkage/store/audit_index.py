@@ -27,12 +27,13 @@ CREATE INDEX IF NOT EXISTS entries_at ON entries(at);
 CREATE INDEX IF NOT EXISTS entries_decision ON entries(decision);
 CREATE TABLE IF NOT EXISTS entry_children (child_id TEXT NOT NULL, seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS entry_children_child ON entry_children(child_id, seq);
+CREATE INDEX IF NOT EXISTS entry_children_seq ON entry_children(seq);
 """
 
 # (seq, line offset, epoch seconds, client, agency, purpose, action, decision, break glass, children)
 IndexRow = tuple[int, int, float | None, str, str, str | None, str, str, bool, list[str]]
 
-_FILTERS = {"client_id": "e.client_id = ?", "agency": "e.agency = ?", "purpose": "e.purpose = ?",
+_FILTERS = {"client_id": "e.client_id = ?", "agency": "e.agency = ?", "purpose": "e.purpose = ?", "action": "e.action = ?",
             "decision": "e.decision = ?", "break_glass": "e.break_glass = ?", "since": "e.at >= ?",
             "until": "e.at <= ?"}
 
@@ -104,6 +105,23 @@ class AuditIndexDB:
         page = con.execute(f"SELECT DISTINCT e.seq, e.line_offset FROM {source}{clause} ORDER BY e.seq "
                            "LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
         return total, [off for _, off in page]
+
+    def facts(self, since: float | None, until: float | None) -> list[IndexRow]:
+        """Every entry between two times (epoch seconds), oldest first, as index rows with no
+        line offset (0): the columns a DPO counts and looks for patterns in, and the children."""
+        where, params = ["e.at IS NOT NULL"], []
+        if since is not None:
+            where.append("e.at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("e.at <= ?")
+            params.append(until)
+        con = self._con()
+        rows = con.execute("SELECT e.seq, e.at, e.client_id, e.agency, e.purpose, e.action, e.decision, "
+                           "e.break_glass, (SELECT group_concat(c.child_id, ' ') FROM entry_children c "
+                           f"WHERE c.seq = e.seq) FROM entries e WHERE {' AND '.join(where)} ORDER BY e.seq",
+                           params).fetchall()
+        return [(r[0], 0, *r[1:7], bool(r[7]), r[8].split(" ") if r[8] else []) for r in rows]
 
     def offset_of(self, seq: int) -> int | None:
         row = self._con().execute("SELECT line_offset FROM entries WHERE seq = ?", (seq,)).fetchone()

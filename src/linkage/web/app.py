@@ -19,7 +19,7 @@ from linkage.config import Settings
 from linkage.errors import Forbidden, LinkageError, NotFound, TooManyRequests
 from linkage.service.lookup import NotReady
 from linkage.web import oidc
-from linkage.web.pages import account, child, cme, lookup
+from linkage.web.pages import account, child, cme, dpo, lookup
 from linkage.web.pages import quality, quarantine, review
 from linkage.web.render import PREFIX, render
 from linkage.web.session import SignInRequired, check_csrf, to_sign_in
@@ -77,6 +77,7 @@ def build_web(parent: FastAPI, settings: Settings) -> FastAPI:
     web.include_router(review.router)
     web.include_router(quarantine.router)
     web.include_router(quality.router)
+    web.include_router(dpo.router)
     web.include_router(oidc.router)
     return web
 

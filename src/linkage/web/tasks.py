@@ -49,7 +49,7 @@ TASKS = (
     Task("quality", "Linkage quality", "How well records are being linked: sources, children, match weights, "
          "and precision and recall from your decisions.", "manage_data", ("identity.demographics",), "/quality"),
     Task("audit", "Audit log", "Search who saw which child's records, and why.", "read_audit",
-         ("identity.demographics",)),
+         ("identity.demographics",), "/dpo"),
 )
 
 

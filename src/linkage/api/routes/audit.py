@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from linkage.api.deps import CtxDep
 from linkage.service import audit as flow
 from linkage.service.schemas import AuditPage, AuditVerify, IsoDateTime
+from linkage.service.schemas_dpo import BreakGlassReview, BreakGlassUse
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -60,7 +61,15 @@ def subject_access(child_id: str, ctx: CtxDep) -> AuditPage:
     return flow.subject_access(ctx=ctx, child_id=child_id)
 
 
-@router.get("/break-glass")
-def break_glass_reviews(ctx: CtxDep) -> list[dict]:
-    """Every break-glass access with its justification, for the DPO's review."""
-    return flow.break_glass_reviews(ctx=ctx)
+@router.get("/break-glass", response_model=list[BreakGlassUse])
+def break_glass_reviews(ctx: CtxDep, pending: bool | None = None) -> list[BreakGlassUse]:
+    """Break-glass accesses with their justification and review; ``pending=true``: awaiting review."""
+    return flow.break_glass_reviews(ctx=ctx, pending=pending)
+
+
+@router.post("/break-glass/{review_id}/review", response_model=BreakGlassUse)
+def review_break_glass(review_id: Annotated[str, Path(max_length=40)], body: BreakGlassReview,
+                       ctx: CtxDep) -> BreakGlassUse:
+    """Record the review of one use: the outcome (justified, not_justified, referred) and a note.
+    Who reviewed and when are this request's; a use is reviewed once (409 after)."""
+    return flow.review_break_glass(ctx=ctx, review_id=review_id, review=body)

@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS consents (
 CREATE INDEX IF NOT EXISTS consents_child ON consents(child_id);
 CREATE TABLE IF NOT EXISTS break_glass (
   review_id TEXT PRIMARY KEY, request_id TEXT, client_id TEXT, child_id TEXT, justification TEXT,
-  at TEXT, reviewed_by TEXT, reviewed_at TEXT);
+  at TEXT, reviewed_by TEXT, reviewed_at TEXT, outcome TEXT, review_note TEXT);
 CREATE TABLE IF NOT EXISTS pseudonyms (
   org_id TEXT NOT NULL, pseudonym TEXT NOT NULL, child_id TEXT NOT NULL, PRIMARY KEY (org_id, pseudonym));
 CREATE TABLE IF NOT EXISTS review_decisions (
@@ -68,4 +68,14 @@ def prepare(state: ServiceState) -> None:
             if old_column in state.columns(table):
                 state.execute(state.dialect.rename_table(table, f"{table}_v0"))
     state.create(SCHEMA)
+    _add_columns(state, "break_glass", ("outcome", "review_note"))
     state.append_only("review_decisions")
+
+
+def _add_columns(state: ServiceState, table: str, names: tuple[str, ...]) -> None:
+    """Text columns a table made by an older version lacks (the DPO's review outcome and note)."""
+    with state.transaction():
+        state._lock_schema()
+        for name in names:
+            if name not in state.columns(table):
+                state.execute(f"ALTER TABLE {table} ADD COLUMN {name} TEXT")

@@ -1,0 +1,199 @@
+"""The DPO's overview: access over time, refusals and security events, the chain's status,
+and the consent register with its evidence. Each reads the audit index or the registers
+through the services, after the policy's ``read_audit`` decision, and is itself audited."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from linkage.audit.signer import load_public_key
+from linkage.audit.witness import Witness
+from linkage.errors import LinkageError
+from linkage.service.consents import _public as consent_public
+from linkage.service.context import Ctx
+from linkage.service.schemas import ConsentPublic
+from linkage.service.subject_access import who
+from linkage.service.schemas_dpo import AccessSummary, ChainStatus, Count, DayCount, SecurityEvent, SecurityEvents
+
+__all__ = ["REFUSALS", "access_summary", "chain_status", "consent_register", "security_events", "window"]
+
+REFUSALS = ("deny", "refused")          # policy refusals, and requests refused before any decision
+_DECISIONS = ("allow", "deny", "refused", "not_found")
+
+
+def window(days: int, until: datetime | None = None) -> tuple[datetime, datetime]:
+    until = until or datetime.now(timezone.utc)
+    return until - timedelta(days=days), until
+
+
+def _allow(ctx: Ctx, what: str, children: list[str] | None = None, **extra):
+    d = ctx.authorise("read_audit", ["identity.demographics"], children, **extra)
+    ctx.record(what, "allow", children, [], d.bases(), d.policy_version, **extra)
+    return d
+
+
+def _counts(pairs) -> list[Count]:
+    """(key, decision) pairs -> one Count per key, most first."""
+    table: dict[str, Count] = {}
+    for key, decision in pairs:
+        c = table.setdefault(key, Count(key=key))
+        if decision == "allow":
+            c.allowed += 1
+        else:
+            c.refused += 1
+    return sorted(table.values(), key=lambda c: (-c.total, c.key))
+
+
+def access_summary(*, ctx: Ctx, since: datetime, until: datetime, agency: str | None = None,
+                   purpose: str | None = None, decision: str | None = None) -> AccessSummary:
+    """Entries per day, organisation, purpose and decision in the window (the council's days)."""
+    _allow(ctx, "audit.summary", since=since.isoformat(), until=until.isoformat())
+    tz = ZoneInfo(ctx.services.settings.dpo_timezone)
+    facts = ctx.services.audit.index.facts(since, until)
+    organisations = sorted({f[4] or "" for f in facts} - {""})
+    purposes = sorted({f[5] or "" for f in facts} - {""})
+    rows = [f for f in facts if (agency is None or f[4] == agency) and (purpose is None or f[5] == purpose)
+            and (decision is None or f[7] == decision)]
+    first, last = since.astimezone(tz).date(), until.astimezone(tz).date()
+    per_day = {first + timedelta(days=n): DayCount(key="", day=first + timedelta(days=n))
+               for n in range((last - first).days + 1)}
+    for f in rows:
+        day = per_day.get(datetime.fromtimestamp(f[2], tz).date())
+        if day is not None:
+            if f[7] == "allow":
+                day.allowed += 1
+            else:
+                day.refused += 1
+    for d in per_day.values():
+        d.key = d.day.isoformat()
+    by_decision = Counter(f[7] or "" for f in rows)
+    return AccessSummary(
+        since=since, until=until, total=len(rows), days=list(per_day.values()),
+        by_organisation=_counts((f[4] or "(unknown: refused before sign-in)", f[7]) for f in rows),
+        by_purpose=_counts((f[5] or "(none given)", f[7]) for f in rows),
+        by_decision=[Count(key=k, allowed=n if k == "allow" else 0, refused=0 if k == "allow" else n)
+                     for k, n in sorted(by_decision.items(), key=lambda kv: _DECISIONS.index(kv[0])
+                                        if kv[0] in _DECISIONS else 99)],
+        organisations=organisations, purposes=purposes)
+
+
+def _event(rec: dict) -> SecurityEvent:
+    e = rec["entry"]
+    return SecurityEvent(seq=rec["seq"], time=str(e.get("time") or ""), action=str(e.get("action") or ""),
+                         decision=str(e.get("decision") or ""), organisation=e.get("agency") or None,
+                         person=e.get("person"), client_id=e.get("client_id"), purpose=e.get("purpose"),
+                         status=e.get("status"), method=e.get("method"), route=e.get("route"),
+                         reason=e.get("reason"), remote=e.get("remote"))
+
+
+def security_events(*, ctx: Ctx, since: datetime, until: datetime, limit: int = 100) -> SecurityEvents:
+    """Policy refusals and refused requests (401, 403, 429, bad input, CSRF, sign-in failures),
+    counted by kind over the window, and the latest ``limit`` of them, newest first."""
+    _allow(ctx, "audit.security_events", since=since.isoformat(), until=until.isoformat())
+    index = ctx.services.audit.index
+    facts = [f for f in index.facts(since, until) if f[7] in REFUSALS]
+    by_action = _counts((f[6] or "", f[7]) for f in facts)
+    recs = []
+    for decision in REFUSALS:
+        total, _ = index.search(limit=1, decision=decision, since=since, until=until)
+        recs += index.search(limit=limit, offset=max(0, total - limit), decision=decision, since=since,
+                             until=until)[1]
+    events = sorted((_event(r) for r in recs), key=lambda e: -e.seq)[:limit]
+    return SecurityEvents(total=len(facts), by_action=by_action, events=events)
+
+
+def _witness(ctx: Ctx) -> tuple[str, list[dict], object, int | None, str | None]:
+    """(in words, witnessed checkpoints, the witness's pinned key, its last seq, when)."""
+    where = ctx.services.settings.witness_dir
+    if where is not None:
+        w = Witness(where)
+        try:
+            pinned, held = w.pinned(), w.checkpoints()
+        except (OSError, ValueError) as exc:
+            return f"The witness directory {where} cannot be read ({type(exc).__name__}).", [], None, None, None
+        if pinned is None:
+            return (f"The witness directory {where} has no pinned key: the witness has not run yet.",
+                    [], None, None, None)
+        if not held:
+            return "The witness has pinned the key but kept no checkpoint yet.", [], load_public_key(pinned), None, None
+        last = held[-1]
+        return (f"The witness outside the service has kept {len(held)} checkpoints, the last at entry "
+                f"{last['seq']}.", held, load_public_key(pinned), last["seq"], last.get("at"))
+    index = ctx.services.audit.index
+    total, _ = index.search(limit=1, action="audit.proof", decision="allow")
+    if total:
+        e = index.search(limit=1, offset=total - 1, action="audit.proof", decision="allow")[1][0]["entry"]
+        return (f"No witness directory is configured here (LINKAGE_WITNESS_DIR). A witness last asked for the "
+                f"proof up to entry {e.get('proof_to')} ({e.get('agency') or e.get('client_id')}).",
+                [], None, e.get("proof_to"), e.get("time"))
+    return ("No witness has been seen: no witness directory is configured (LINKAGE_WITNESS_DIR) and no "
+            "witness has asked for a proof. Run `linkage audit witness` off this server.", [], None, None, None)
+
+
+def chain_status(*, ctx: Ctx, verify: bool = True) -> ChainStatus:
+    """The audit log's chain checked (against the witness's checkpoints too, when configured),
+    in words, with the last signed and the last witnessed checkpoint."""
+    _allow(ctx, "audit.verify" if verify else "audit.status")
+    audit = ctx.services.audit
+    said, witnessed, key, wseq, wtime = _witness(ctx)
+    problems: list[str] = []
+    if verify:
+        if key is not None and load_public_key(audit.public_key_pem()).public_bytes_raw() != key.public_bytes_raw():
+            problems.append("the service's audit key is not the key the witness pinned: the log may have been "
+                            "re-signed")
+        try:
+            problems += [str(p) for p in audit.verify([], witnessed, key)]
+        except LinkageError as exc:
+            problems.append(str(exc))
+    entries, cps = audit.head(), audit.checkpoints()
+    last = audit.last_checkpoint()
+    if not verify:
+        summary = "Not checked on this visit."
+    elif problems:
+        summary = (f"The audit log has been altered: {len(problems)} problem{'s' if len(problems) != 1 else ''} "
+                   "found. Do not rely on it until the cause is known; see below where the chain breaks.")
+    else:
+        summary = (f"The audit log is intact: all {entries} entries chain together and every one of its "
+                   f"{len(cps)} signed checkpoints is valid.")
+    return ChainStatus(ok=verify and not problems, summary=summary, entries=entries, checkpoints=len(cps),
+                       problems=problems, last_checkpoint_seq=last["seq"] if last else None,
+                       last_checkpoint_time=last.get("at") if last else None, witness=said,
+                       witnessed_seq=wseq, witnessed_time=wtime)
+
+
+def consent_register(*, ctx: Ctx, category: str | None = None, provision: str | None = None,
+                     status: str | None = None) -> list[ConsentPublic]:
+    """Every consent with its evidence (who gave it, how, the evidence reference, which the policy
+    opens to the DPO for audit), filtered; children by the DPO's organisation's pseudonym."""
+    services = ctx.services
+    d = ctx.authorise("read_consent", ["identity.demographics"], context={
+        "recipient_type": "", "caller_is_recipient": False, "recorded_by_caller": False})
+    today = date.today()
+    recs = [r for r in services.consents.all(category=category, provision=provision)
+            if status is None or r.status(today) == status]
+    shown = []
+    for rec in recs:
+        context = services.consents.consent_context(ctx.caller, rec.recipient, rec)
+        cats = services.consents.expand(rec.category)
+        if services.policy.decide(ctx.caller, "read_consent", ctx.purpose or "", cats, context=context).any:
+            evidence = services.policy.decide(ctx.caller, "read_consent_evidence", ctx.purpose or "", cats,
+                                              context=context).any
+            shown.append((rec, evidence))
+    ctx.record("consent.register", "allow", [r.child_id for r, _ in shown],
+               [f"consent:{r.consent_id}" for r, _ in shown], d.bases(), d.policy_version,
+               filters={"category": category, "provision": provision, "status": status})
+    return [_named(services, consent_public(r, ctx.pseudonym(r.child_id), evidence)) for r, evidence in shown]
+
+
+def _named(services, c: ConsentPublic) -> ConsentPublic:
+    """Organisations by name and recorders as people or named systems, for a person to read."""
+    def org(org_id: str) -> str:
+        found = services.clients.orgs.get(org_id)
+        return found.name if found else org_id
+
+    recipient = {k: org(v) if k == "organisation" else v for k, v in c.recipient.items()}
+    recorder = c.recorded_by.model_copy(update={"organisation": org(c.recorded_by.organisation),
+                                                "client_id": who(services, None, c.recorded_by.client_id)})
+    return c.model_copy(update={"recipient": recipient, "recorded_by": recorder})

@@ -1,0 +1,172 @@
+"""Unusual patterns in the audit log, for the DPO to look into (not proof of wrongdoing):
+
+- **out of hours**: records opened outside working hours (``dpo_working_hours``, in
+  ``dpo_timezone``) or on a day not in ``dpo_working_days``;
+- **many children**: one person or API client opening more than ``dpo_many_children``
+  different children's records within ``dpo_many_children_minutes``;
+- **lookup not followed**: a confident lookup (a child named) after which the same
+  organisation did not open that child's record within ``dpo_lookup_follow_hours``
+  (a lookup is for admitting or helping a child, not for browsing). Lookups younger
+  than that are not judged yet.
+
+``find_patterns`` is a pure function of index rows, so it is tested on a constructed log.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from linkage.service.context import Ctx
+from linkage.service.schemas_dpo import PatternFinding, Patterns
+from linkage.service.subject_access import who
+
+__all__ = ["Rules", "find_patterns", "unusual_patterns"]
+
+_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+# (seq, offset, at, client, agency, purpose, action, decision, break_glass, children): AuditIndex.facts
+SEQ, AT, CLIENT, AGENCY, ACTION, DECISION, CHILDREN = 0, 2, 3, 4, 6, 7, 9
+
+
+@dataclass(frozen=True)
+class Rules:
+    tz: str = "Europe/London"
+    hours: tuple[int, int] = (8, 18)
+    days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    many: int = 20
+    minutes: int = 60
+    follow_hours: int = 72
+
+    @classmethod
+    def from_settings(cls, s) -> Rules:
+        return cls(s.dpo_timezone, tuple(s.dpo_working_hours), tuple(s.dpo_working_days), s.dpo_many_children,
+                   s.dpo_many_children_minutes, s.dpo_lookup_follow_hours)
+
+    def words(self) -> dict[str, str]:
+        days = ", ".join(_DAYS[d] for d in sorted(self.days))
+        return {"out_of_hours": f"A child's records used outside {self.hours[0]:02d}:00 to {self.hours[1]:02d}:00 "
+                                f"({self.tz}), or on a day other than {days}.",
+                "many_children": f"One person or system opening more than {self.many} different children's "
+                                 f"records within {self.minutes} minutes.",
+                "lookup_not_followed": f"A child found by a confident lookup whose record the same organisation "
+                                       f"did not open within {self.follow_hours} hours."}
+
+
+def _when(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def _opens(f) -> bool:
+    """An allowed opening of a child's record (break-glass views included)."""
+    return f[ACTION] == "view" and f[DECISION] == "allow" and bool(f[CHILDREN])
+
+
+def _span(fs) -> tuple[datetime, datetime]:
+    times = [f[AT] for f in fs]
+    return _when(min(times)), _when(max(times))
+
+
+def _out_of_hours(facts, rules: Rules) -> list[PatternFinding]:
+    tz = ZoneInfo(rules.tz)
+    late: dict[str, list] = defaultdict(list)
+    for f in facts:
+        if f[DECISION] != "allow" or not f[CHILDREN] or str(f[ACTION] or "").startswith("audit."):
+            continue
+        local = datetime.fromtimestamp(f[AT], tz)
+        if local.weekday() not in rules.days or not rules.hours[0] <= local.hour < rules.hours[1]:
+            late[f[CLIENT]].append(f)
+    out = []
+    for client, fs in late.items():
+        kids = {c for f in fs for c in f[CHILDREN]}
+        actions = Counter(f[ACTION] for f in fs)
+        first, last = _span(fs)
+        out.append(PatternFinding(kind="out_of_hours", client_id=client, organisation=fs[-1][AGENCY], count=len(fs),
+                                  first=first, last=last,
+                                  detail=f"{len(fs)} out-of-hours {'access' if len(fs) == 1 else 'accesses'} "
+                                         f"naming {len(kids)} "
+                                         f"{'child' if len(kids) == 1 else 'children'} ("
+                                         + ", ".join(f"{a} {n}" for a, n in actions.most_common()) + ")"))
+    return out
+
+
+def _many_children(facts, rules: Rules) -> list[PatternFinding]:
+    span = rules.minutes * 60
+    by_client: dict[str, list] = defaultdict(list)
+    for f in sorted(facts, key=lambda f: f[AT]):
+        if _opens(f):
+            by_client[f[CLIENT]].append(f)
+    out = []
+    for client, fs in by_client.items():
+        held: Counter = Counter()
+        start, best = 0, (0, 0, 0)          # (distinct children, first index, last index)
+        for end, f in enumerate(fs):
+            held.update(f[CHILDREN])
+            while f[AT] - fs[start][AT] > span:
+                held.subtract(fs[start][CHILDREN])
+                held += Counter()           # drop the zeros
+                start += 1
+            if len(held) > best[0]:
+                best = (len(held), start, end)
+        if best[0] > rules.many:
+            first, last = fs[best[1]], fs[best[2]]
+            out.append(PatternFinding(kind="many_children", client_id=client, organisation=last[AGENCY],
+                                      count=best[0], first=_when(first[AT]), last=_when(last[AT]),
+                                      detail=f"{best[0]} different children's records opened within "
+                                             f"{(last[AT] - first[AT]) / 60:.0f} minutes"))
+    return out
+
+
+def _lookups_not_followed(facts, rules: Rules, until: float, now: float) -> list[PatternFinding]:
+    follow = rules.follow_hours * 3600
+    opened: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for f in facts:
+        if _opens(f):
+            for c in f[CHILDREN]:
+                opened[(f[AGENCY], c)].append(f[AT])
+    judged: dict[str, list] = defaultdict(list)
+    missed: dict[str, list] = defaultdict(list)
+    for f in facts:
+        if (f[ACTION] != "lookup" or f[DECISION] != "allow" or not f[CHILDREN] or f[AT] > until
+                or f[AT] + follow > now):
+            continue
+        judged[f[CLIENT]].append(f)
+        if not any(f[AT] <= t <= f[AT] + follow for c in f[CHILDREN] for t in opened.get((f[AGENCY], c), ())):
+            missed[f[CLIENT]].append(f)
+    return [PatternFinding(kind="lookup_not_followed", client_id=client, organisation=fs[-1][AGENCY], count=len(fs),
+                           first=_span(fs)[0], last=_span(fs)[1],
+                           detail=f"{len(fs)} of {len(judged[client])} confident lookups not followed by opening "
+                                  f"the child's record within {rules.follow_hours} hours")
+            for client, fs in missed.items()]
+
+
+def find_patterns(facts: list[tuple], rules: Rules, until: float, now: float | None = None) -> list[PatternFinding]:
+    """Every finding in ``facts`` (index rows, oldest first; rows up to ``follow_hours`` after
+    ``until`` may be included so late lookups can be judged: only lookups up to ``until`` are)."""
+    facts = [f for f in facts if f[AT] is not None]
+    now = datetime.now(timezone.utc).timestamp() if now is None else now
+    in_window = [f for f in facts if f[AT] <= until]
+    found = (_out_of_hours(in_window, rules) + _many_children(in_window, rules)
+             + _lookups_not_followed(facts, rules, until, now))
+    return sorted(found, key=lambda p: (p.kind, -p.count, p.client_id))
+
+
+def unusual_patterns(*, ctx: Ctx, since: datetime, until: datetime) -> Patterns:
+    services = ctx.services
+    d = ctx.authorise("read_audit", ["identity.demographics"])
+    rules = Rules.from_settings(services.settings)
+    index = services.audit.index
+    facts = index.facts(since, until + timedelta(hours=rules.follow_hours))
+    findings = find_patterns(facts, rules, until.timestamp())
+    people: dict[str, str | None] = {}
+    for p in findings:          # the person behind a client, from its latest entry in the window
+        if p.client_id not in people:
+            total, _ = index.search(limit=1, client_id=p.client_id, since=since, until=until)
+            recs = index.search(limit=1, offset=max(0, total - 1), client_id=p.client_id, since=since,
+                                until=until)[1]
+            people[p.client_id] = who(services, recs[0]["entry"].get("person") if recs else None, p.client_id)
+        p.person = people[p.client_id]
+    ctx.record("audit.patterns", "allow", [], [], d.bases(), d.policy_version, since=since.isoformat(),
+               until=until.isoformat(), findings=len(findings))
+    return Patterns(since=since, until=until, rules=rules.words(), findings=findings)

@@ -1,0 +1,146 @@
+"""The DPO's models: break-glass uses and reviews, access counts, security events, unusual
+patterns, the chain's status and the subject-access report. Kept apart from ``schemas.py``
+so the DPO's pages and routes have one place to read."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from linkage.service.schemas import _In, checked_text
+
+__all__ = ["AccessSummary", "BreakGlassReview", "BreakGlassUse", "ChainStatus", "Count", "DayCount",
+           "PatternFinding", "Patterns", "SecurityEvent", "SecurityEvents", "SubjectMatch",
+           "SubjectReport", "SubjectRow"]
+
+Outcome = Literal["justified", "not_justified", "referred"]
+
+
+class BreakGlassReview(_In):
+    outcome: Outcome
+    note: checked_text(2000) = Field(description="Why: sealed at rest, shown to the DPO only.")
+
+
+class BreakGlassUse(BaseModel):
+    review_id: str
+    request_id: str
+    client_id: str
+    child_id: str = Field(description="The canonical child identifier (the DPO audits by it).")
+    justification: str
+    at: str
+    organisation: str | None = None
+    person: str | None = None
+    role: str | None = None
+    reviewed_by: str | None = None
+    reviewed_at: str | None = None
+    outcome: Outcome | None = None
+    review_note: str | None = None
+
+
+class Count(BaseModel):
+    key: str
+    allowed: int = 0
+    refused: int = 0          # deny, refused and not_found together
+
+    @property
+    def total(self) -> int:
+        return self.allowed + self.refused
+
+
+class DayCount(Count):
+    day: date
+
+
+class AccessSummary(BaseModel):
+    since: datetime
+    until: datetime
+    total: int
+    days: list[DayCount]
+    by_organisation: list[Count]
+    by_purpose: list[Count]
+    by_decision: list[Count]
+    organisations: list[str]       # every organisation in the window, for the filter
+    purposes: list[str]
+
+
+class SecurityEvent(BaseModel):
+    seq: int
+    time: str
+    action: str
+    decision: str
+    organisation: str | None = None
+    person: str | None = None
+    client_id: str | None = None
+    purpose: str | None = None
+    status: int | None = None
+    method: str | None = None
+    route: str | None = None
+    reason: str | None = None
+    remote: str | None = None
+
+
+class SecurityEvents(BaseModel):
+    total: int
+    by_action: list[Count]
+    events: list[SecurityEvent]     # newest first
+
+
+class PatternFinding(BaseModel):
+    kind: Literal["out_of_hours", "many_children", "lookup_not_followed"]
+    client_id: str
+    organisation: str | None = None
+    person: str | None = None
+    count: int
+    first: datetime
+    last: datetime
+    detail: str
+
+
+class Patterns(BaseModel):
+    since: datetime
+    until: datetime
+    rules: dict[str, str]          # each check, in words, with its settings
+    findings: list[PatternFinding]
+
+
+class ChainStatus(BaseModel):
+    ok: bool
+    summary: str
+    entries: int
+    checkpoints: int
+    problems: list[str]
+    last_checkpoint_seq: int | None = None
+    last_checkpoint_time: str | None = None
+    witness: str                   # in words: configured or not, and how far it has seen
+    witnessed_seq: int | None = None
+    witnessed_time: str | None = None
+
+
+class SubjectMatch(BaseModel):
+    """One child named, by the DPO's organisation's pseudonym; or none, and what to add."""
+
+    child_ref: str | None
+    message: str | None = None
+
+
+class SubjectRow(BaseModel):
+    time: str
+    organisation: str
+    organisation_type: str
+    person: str
+    role: str
+    purpose: str
+    action: str
+    what: list[str]                # the data categories seen, in words
+    lawful_basis: list[str]
+    decision: str
+    break_glass: bool = False
+
+
+class SubjectReport(BaseModel):
+    child_ref: str
+    produced: datetime
+    produced_by: str
+    rows: list[SubjectRow]

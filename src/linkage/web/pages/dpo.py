@@ -1,0 +1,255 @@
+"""The data-protection officer's pages: access over time, refusals and security events,
+break-glass reviews, unusual patterns, consents with their evidence, subject access, and
+the audit chain. Each calls ``linkage.service`` under the purpose ``audit``; the policy's
+``read_audit`` decides, so any other role gets 403 (and the attempt is audited)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from linkage.errors import Conflict
+from linkage.service import audit as audit_flow
+from linkage.service.dpo import access_summary, chain_status, consent_register, security_events, window
+from linkage.service.patterns import unusual_patterns
+from linkage.service.schemas import LookupRequest
+from linkage.service.schemas_dpo import BreakGlassReview
+from linkage.service.subject_access import (ACTIONS, CATEGORIES, DECISIONS, PURPOSES, report_csv, report_pdf,
+                                            subject_report, subject_search)
+from linkage.validation import normalise_postcode
+from linkage.web.pages.dpo_charts import ALLOWED, REFUSED, columns, hbars
+from linkage.web.render import PREFIX, render
+from linkage.web.session import Staff, StaffDep
+
+router = APIRouter(prefix="/dpo")
+
+PURPOSE = "audit"
+PERIODS = {7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days"}
+OUTCOMES = {"justified": "Justified", "not_justified": "Not justified", "referred": "Referred for investigation"}
+DECISION_WORDS = {"allow": "Allowed", "deny": "Refused by the sharing policy",
+                  "refused": "Refused before any decision (security event)", "not_found": "Not found"}
+# Refused requests by kind, as a person says them (the policy's own refusals by what was asked).
+KINDS = {"security.unauthenticated": "No token, or a token not accepted (401)",
+         "security.invalid_request": "Malformed or oversized request (400, 413, 422)",
+         "security.rate_limited": "Too many requests (429)", "security.csrf_refused": "Form without its security token",
+         "security.sign_in_failed": "Failed sign-in", "security.sign_in_throttled": "Sign-in attempts throttled",
+         "security.lockout": "Account locked after failed sign-ins",
+         "security.session_ended": "Session ended: person or organisation disabled"}
+STATUSES = {"active": "Active", "pending": "Not yet in force", "expired": "Expired", "withdrawn": "Withdrawn"}
+
+
+def _ctx(staff: Staff):
+    return staff.ctx(PURPOSE)
+
+
+def _named(counts, words: dict[str, str]):
+    return [c.model_copy(update={"key": words.get(c.key, c.key)}) for c in counts]
+
+
+def _period(days: int) -> int:
+    return days if days in PERIODS else 30
+
+
+def _words(**extra) -> dict:
+    return {"purpose_words": PURPOSES, "action_words": ACTIONS, "decision_words": DECISIONS,
+            "category_words": CATEGORIES, "allowed_colour": ALLOWED, "refused_colour": REFUSED, **extra}
+
+
+@router.get("")
+def overview(request: Request, staff: StaffDep):
+    pending = audit_flow.break_glass_reviews(ctx=_ctx(staff), pending=True)
+    return render(request, "dpo.html", pending=len(pending))
+
+
+@router.get("/access")
+def access(request: Request, staff: StaffDep, days: int = 30, organisation: str = "", purpose: str = "",
+           decision: str = ""):
+    days = _period(days)
+    since, until = window(days)
+    s = access_summary(ctx=_ctx(staff), since=since, until=until, agency=organisation[:200] or None,
+                       purpose=purpose[:40] or None, decision=decision if decision in DECISION_WORDS else None)
+    by_purpose, by_decision = _named(s.by_purpose, PURPOSES), _named(s.by_decision, DECISION_WORDS)
+    return render(request, "dpo_access.html", s=s, days=days, periods=PERIODS, decisions=DECISION_WORDS,
+                  chosen={"organisation": organisation, "purpose": purpose, "decision": decision},
+                  per_day=columns(s.days), by_org=hbars(s.by_organisation), by_purpose=hbars(by_purpose),
+                  by_decision=hbars(by_decision), purpose_counts=by_purpose, decision_counts=by_decision,
+                  **_words())
+
+
+@router.get("/security")
+def security(request: Request, staff: StaffDep, days: int = 30):
+    days = _period(days)
+    since, until = window(days)
+    ev = security_events(ctx=_ctx(staff), since=since, until=until)
+    words = {k: KINDS.get(k) or f"Refused by the sharing policy: {ACTIONS.get(k, k.replace('_', ' '))}"
+             for k in {c.key for c in ev.by_action} | {e.action for e in ev.events}}
+    kinds = _named(ev.by_action, words)
+    return render(request, "dpo_security.html", ev=ev, days=days, periods=PERIODS, chart=hbars(kinds), kinds=kinds,
+                  kind_words=words, **_words())
+
+
+def _break_glass_page(request: Request, staff: Staff, errors: dict[str, str] | None = None,
+                      values: dict | None = None, status_code: int = 200, done: str | None = None):
+    uses = audit_flow.break_glass_reviews(ctx=_ctx(staff))
+    errors = errors or {}
+    summary = [{"text": t, "href": f"#{k}"} for k, t in errors.items()]
+    values = values or {}
+
+    def items(review_id: str) -> list[dict]:
+        mine = values.get("review_id") == review_id
+        return [{"value": k, "text": t, "checked": mine and values.get("outcome") == k} for k, t in OUTCOMES.items()]
+    return render(request, "dpo_break_glass.html", status_code,
+                  pending=[(u, items(u.review_id)) for u in uses if u.reviewed_at is None],
+                  reviewed=[u for u in reversed(uses) if u.reviewed_at is not None], outcomes=OUTCOMES,
+                  errors=errors, summary=summary, values=values, done=done)
+
+
+@router.get("/break-glass")
+def break_glass(request: Request, staff: StaffDep, done: str = ""):
+    return _break_glass_page(request, staff, done=done[:40] or None)
+
+
+@router.post("/break-glass/{review_id}")
+def review(request: Request, staff: StaffDep, review_id: str,
+           outcome: Annotated[str, Form(max_length=20)] = "", note: Annotated[str, Form(max_length=4000)] = ""):
+    values = {"review_id": review_id, "outcome": outcome, "note": note}
+    errors: dict[str, str] = {}
+    if outcome not in OUTCOMES:
+        errors[f"outcome-{review_id}"] = "Select whether the use was justified"
+    if not note.strip():
+        errors[f"note-{review_id}"] = "Enter a note saying why"
+    if not errors:
+        try:
+            body = BreakGlassReview(outcome=outcome, note=note)
+        except ValidationError as exc:
+            errors[f"note-{review_id}"] = "Check the note: " + exc.errors()[0]["msg"].removeprefix("Value error, ")
+    if errors:
+        return _break_glass_page(request, staff, errors, values, 400)
+    try:
+        audit_flow.review_break_glass(ctx=_ctx(staff), review_id=review_id[:40], review=body)
+    except Conflict:
+        return _break_glass_page(request, staff, {f"outcome-{review_id}": "This use has already been reviewed"},
+                                 values, 409)
+    return RedirectResponse(f"{PREFIX}/dpo/break-glass?done={review_id}", 303)
+
+
+@router.get("/patterns")
+def patterns(request: Request, staff: StaffDep, days: int = 30):
+    days = _period(days)
+    since, until = window(days)
+    found = unusual_patterns(ctx=_ctx(staff), since=since, until=until)
+    kinds = {k: [f for f in found.findings if f.kind == k] for k in found.rules}
+    return render(request, "dpo_patterns.html", p=found, kinds=kinds, days=days, periods=PERIODS)
+
+
+@router.get("/consents")
+def consents(request: Request, staff: StaffDep, category: str = "", provision: str = "", status: str = ""):
+    shown = consent_register(ctx=_ctx(staff), category=category if category in CATEGORIES or category in (
+                             "identity", "education", "social_care", "health") else None,
+                             provision=provision if provision in ("permit", "deny") else None,
+                             status=status if status in STATUSES else None)
+    return render(request, "dpo_consents.html", consents=shown, statuses=STATUSES,
+                  chosen={"category": category, "provision": provision, "status": status}, **_words())
+
+
+def _dob(day: str, month: str, year: str, errors: dict[str, str]) -> date | None:
+    if not (day and month and year):
+        errors["dob"] = "Enter the date of birth, with a day, month and year"
+        return None
+    try:
+        when = date(int(year), int(month), int(day))
+    except ValueError:
+        errors["dob"] = "Date of birth must be a real date"
+        return None
+    if when > date.today() or when.year < 1990:
+        errors["dob"] = "Date of birth must be in the past, and after 1990"
+        return None
+    return when
+
+
+def _subject_form(request: Request, values: dict, errors: dict[str, str], status_code: int = 200, **extra):
+    summary = [{"text": t, "href": f"#{'dob-day' if k == 'dob' else k}"} for k, t in errors.items()]
+    return render(request, "dpo_subject.html", status_code, values=values, errors=errors, summary=summary,
+                  **extra)
+
+
+@router.get("/subject")
+def subject_form(request: Request, staff: StaffDep):
+    _ctx(staff).authorise("read_audit", ["identity.demographics"], action_asked="audit.subject_search")
+    return _subject_form(request, {}, {})
+
+
+@router.post("/subject")
+def subject_submit(request: Request, staff: StaffDep, forename: Annotated[str, Form(max_length=200)] = "",
+                   surname: Annotated[str, Form(max_length=200)] = "",
+                   dob_day: Annotated[str, Form(alias="dob-day", max_length=10)] = "",
+                   dob_month: Annotated[str, Form(alias="dob-month", max_length=10)] = "",
+                   dob_year: Annotated[str, Form(alias="dob-year", max_length=10)] = "",
+                   postcode: Annotated[str, Form(max_length=20)] = "",
+                   upn: Annotated[str, Form(max_length=20)] = "",
+                   nhs_number: Annotated[str, Form(max_length=20)] = ""):
+    values = {k: v.strip() for k, v in dict(forename=forename, surname=surname, dob_day=dob_day,
+                                            dob_month=dob_month, dob_year=dob_year, postcode=postcode, upn=upn,
+                                            nhs_number=nhs_number).items()}
+    errors: dict[str, str] = {}
+    if not values["forename"]:
+        errors["forename"] = "Enter the first name"
+    if not values["surname"]:
+        errors["surname"] = "Enter the last name"
+    when = _dob(values["dob_day"], values["dob_month"], values["dob_year"], errors)
+    code = normalise_postcode(values["postcode"]) if values["postcode"] else None
+    if values["postcode"] and code is None:
+        errors["postcode"] = "Enter a real postcode, like AA1 1AA"
+    query = None
+    if not errors:
+        try:
+            query = LookupRequest(forename=values["forename"], surname=values["surname"], date_of_birth=when,
+                                  postcode=code, upn=values["upn"] or None, nhs_number=values["nhs_number"] or None)
+        except ValidationError as exc:
+            for e in exc.errors():
+                field = str(e["loc"][0]) if e["loc"] else "forename"
+                errors.setdefault("dob" if field == "date_of_birth" else field,
+                                  "Check this: " + e["msg"].removeprefix("Value error, "))
+    if errors:
+        return _subject_form(request, values, errors, 400)
+    found = subject_search(ctx=_ctx(staff), query=query)
+    if found.child_ref is None:
+        return _subject_form(request, values, {}, no_match=True)
+    return RedirectResponse(f"{PREFIX}/dpo/subject/{found.child_ref}", 303)
+
+
+@router.get("/subject/{child_ref}")
+def subject(request: Request, staff: StaffDep, child_ref: str):
+    report = subject_report(ctx=_ctx(staff), child_ref=child_ref[:64])
+    return render(request, "dpo_subject_report.html", report=report)
+
+
+def _download(staff: Staff, child_ref: str, form: str):
+    report = subject_report(ctx=_ctx(staff), child_ref=child_ref[:64], form=form)
+    name = f"subject-access-{report.child_ref}-{report.produced:%Y%m%d}.{form}"
+    headers = {"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store",
+               "x-content-type-options": "nosniff"}
+    if form == "pdf":
+        return Response(report_pdf(report), media_type="application/pdf", headers=headers)
+    return Response(report_csv(report), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/subject/{child_ref}/report.pdf")
+def subject_pdf(staff: StaffDep, child_ref: str):
+    return _download(staff, child_ref, "pdf")
+
+
+@router.get("/subject/{child_ref}/report.csv")
+def subject_csv(staff: StaffDep, child_ref: str):
+    return _download(staff, child_ref, "csv")
+
+
+@router.get("/chain")
+def chain(request: Request, staff: StaffDep, check: str = ""):
+    status = chain_status(ctx=_ctx(staff), verify=check == "yes")
+    return render(request, "dpo_chain.html", status=status, checked=check == "yes")
+
