@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 import outcomes_world
 from linkage.cli import app
-from linkage.outcomes.aggregate import DIMENSIONS, outcome_tables
+from linkage.outcomes.aggregate import DIMENSIONS, HEADLINE, outcome_tables
 from linkage.outcomes.measures import Options, placement_measures_sql
 from linkage.outcomes.sources import store_sources
 
@@ -71,7 +71,10 @@ def test_tables_of_the_same_placements_agree_on_every_total():
                                                              "missing_after", "referral_1year", "post16_sustained")},
                      "attendance_before": rng.random(), "attendance_during": rng.random(),
                      "attendance_after": rng.random()})
-    tables = [t for t in outcome_tables(pd.DataFrame(rows), "setting") if t.key != "attendance"]
+    published = outcome_tables(pd.DataFrame(rows), "setting")
+    tables = [t for t in published if t.key not in ("attendance", HEADLINE)]
     for k, group in enumerate(tables[0].groups):
         assert len({str(t.row_totals[k]) for t in tables}) == 1, group
-    assert len({str(t.total) for t in tables}) == 1
+    # The headline (its own one-cell table) and every table agree on the total: 140 placements, published.
+    assert {str(t.total) for t in tables} == {"140"} and published[-1].key == HEADLINE
+    assert published[-1].total == 140
