@@ -15,7 +15,7 @@ from linkage.outcomes.placements import enrolments_sql, placements_sql
 from linkage.outcomes.sources import Sources
 from linkage.outcomes.terms import date_sql, term_end_sql, term_of_date_sql, term_of_label_sql
 
-__all__ = ["MEASURES", "Options", "base_ctes", "placement_measures_sql"]
+__all__ = ["ATTAINMENT", "MEASURES", "Options", "base_ctes", "placement_measures_sql"]
 
 FAR = "DATE '9999-12-31'"
 TERM_DAYS, YEAR_DAYS, MISSING_DAYS = 91, 365, 28
@@ -41,6 +41,11 @@ MEASURES = {
     "post16_sustained": "post-16 education, employment or training sustained two terms (NCCIS)",
 }
 RATES = ("attendance_before", "attendance_during", "attendance_after")
+# What is not measured, said wherever outcomes are published (reports, API, web page).
+ATTAINMENT = ("Attainment (the AP performance framework's English and maths measure) is not measured: no "
+              "extract this service receives carries attainment or assessment results (the school census "
+              "extract holds enrolment, attendance, exclusions and SEN, not key stage results), so nothing "
+              "here says anything about attainment.")
 
 
 @dataclass(frozen=True)

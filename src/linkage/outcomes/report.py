@@ -22,15 +22,10 @@ from linkage.files import private_dir  # noqa: E402
 from linkage.outcomes.aggregate import DIMENSIONS, HEADLINE, LONG_HEADER, PublishedTable, long_rows  # noqa: E402
 from linkage.outcomes.build import Outcomes  # noqa: E402
 from linkage.outcomes.comparison import LIMITS  # noqa: E402
+from linkage.outcomes.measures import ATTAINMENT  # noqa: E402
 from linkage.safetext import write_private_csv  # noqa: E402
 
-__all__ = ["ATTAINMENT", "write_report"]
-
-# Said in every report, beside the measures it does give (docs/outcomes.md).
-ATTAINMENT = ("Attainment (the AP performance framework's English and maths measure) is not measured: no "
-              "extract this service receives carries attainment or assessment results (the school census "
-              "holds enrolment, attendance, exclusions and SEN, not key stage results), so no figure here "
-              "says anything about attainment.")
+__all__ = ["write_report"]
 
 _MISSING = "a missing bar: suppressed (c), or not yet known; the table below gives every published figure"
 EXCLUSION_KEYS = ("suspended_1term", "suspended_1year", "excluded_1term", "excluded_1year")

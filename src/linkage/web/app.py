@@ -20,6 +20,7 @@ from linkage.errors import Forbidden, LinkageError, NotFound, TooManyRequests
 from linkage.service.lookup import NotReady
 from linkage.web import oidc
 from linkage.web.pages import account, lookup
+from linkage.web.pages import outcomes as outcome_pages
 from linkage.web.render import PREFIX, render
 from linkage.web.session import SignInRequired, check_csrf, to_sign_in
 
@@ -72,6 +73,7 @@ def build_web(parent: FastAPI, settings: Settings) -> FastAPI:
     web.include_router(account.router)
     web.include_router(lookup.router)
     web.include_router(oidc.router)
+    web.include_router(outcome_pages.router)
     return web
 
 
