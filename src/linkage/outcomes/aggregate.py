@@ -18,7 +18,7 @@ import pandas as pd
 from linkage.outcomes.disclosure import CIN, SUPPRESSED, Rule, headline, protect
 from linkage.outcomes.measures import MEASURES, RATES
 
-__all__ = ["DIMENSIONS", "HEADLINE", "NEXT_PLACES", "PublishedTable", "LONG_HEADER", "long_rows", "outcome_tables"]
+__all__ = ["DIMENSIONS", "HEADLINE", "NEXT_PLACES", "PublishedTable", "LONG_HEADER", "as_text", "long_rows", "outcome_tables"]
 
 DIMENSIONS = {"setting": "AP setting", "placement_type": "placement type", "cohort": "cohort (year of entry)",
               "age_band": "age at entry", "sen_status": "SEN before entry",
@@ -163,7 +163,7 @@ def long_rows(tables, as_at, cohort: str | None) -> list[list]:
     rows = []
     for t in tables:
         def row(group: str, column: str, value) -> None:
-            rows.append([t.key, t.by, group, column, _text(value), t.rule, as_at.isoformat(), cohort or ""])
+            rows.append([t.key, t.by, group, column, as_text(value), t.rule, as_at.isoformat(), cohort or ""])
         for k, g in enumerate(t.groups):
             for col, v in zip(t.columns, t.cells[k]):
                 row(g, col, v)
@@ -180,11 +180,12 @@ def long_rows(tables, as_at, cohort: str | None) -> list[list]:
 LONG_HEADER = ["table", "breakdown", "group", "column", "value", "rule", "as_at", "cohort"]
 
 
-def _text(v) -> str:
+def as_text(v) -> str:
+    """A published figure as written in tables and CSVs: lists (intervals, means) joined by " / "."""
     if v is None:
         return ""
     if isinstance(v, list):
-        return " / ".join(_text(x) for x in v)
+        return " / ".join(as_text(x) for x in v)
     return str(v)
 
 

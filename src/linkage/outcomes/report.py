@@ -19,7 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
 from linkage.files import private_dir  # noqa: E402
-from linkage.outcomes.aggregate import DIMENSIONS, HEADLINE, LONG_HEADER, PublishedTable, long_rows  # noqa: E402
+from linkage.outcomes.aggregate import DIMENSIONS, HEADLINE, LONG_HEADER, PublishedTable  # noqa: E402
+from linkage.outcomes.aggregate import as_text as _cell  # noqa: E402
+from linkage.outcomes.aggregate import long_rows  # noqa: E402
 from linkage.outcomes.build import Outcomes  # noqa: E402
 from linkage.outcomes.comparison import LIMITS  # noqa: E402
 from linkage.outcomes.measures import ATTAINMENT  # noqa: E402
@@ -92,14 +94,6 @@ def _next_chart(o: Outcomes):
 
 
 CHARTS = (_attendance_chart, _exclusion_chart, _next_chart)
-
-
-def _cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, list):
-        return " / ".join(_cell(x) for x in v)
-    return str(v)
 
 
 def _table_rows(t: PublishedTable) -> list[list[str]]:

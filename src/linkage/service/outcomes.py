@@ -20,7 +20,7 @@ from datetime import date
 import duckdb
 
 from linkage.errors import Forbidden, NotFound
-from linkage.outcomes.aggregate import DIMENSIONS, LONG_HEADER, long_rows
+from linkage.outcomes.aggregate import DIMENSIONS, LONG_HEADER, as_text, long_rows
 from linkage.outcomes.build import MEMORY_META, MEMORY_PLACEMENTS, MEMORY_UNITS, outcomes_from
 from linkage.outcomes.comparison import LIMITS
 from linkage.outcomes.disclosure import CIN
@@ -35,7 +35,7 @@ from linkage.service.schemas import (
     OutcomeTable,
 )
 
-__all__ = ["AGGREGATE_CATEGORIES", "CHILD_MEASURES", "DIMENSIONS", "outcome_children", "outcomes_csv", "outcomes_report"]
+__all__ = ["AGGREGATE_CATEGORIES", "CHILD_MEASURES", "DIMENSIONS", "as_text", "outcome_children", "outcomes_csv", "outcomes_report"]
 
 AGGREGATE_CATEGORIES = ["education.enrolment", "education.attendance", "education.exclusion", "education.sen",
                         "social_care.involvement"]

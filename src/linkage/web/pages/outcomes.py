@@ -15,7 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from linkage.errors import LinkageError
-from linkage.service.outcomes import CHILD_MEASURES, DIMENSIONS, outcome_children, outcomes_csv, outcomes_report
+from linkage.service.outcomes import (CHILD_MEASURES, DIMENSIONS, as_text, outcome_children, outcomes_csv,
+                                      outcomes_report)
 from linkage.web.charts import attendance_chart, exclusion_chart, next_place_chart
 from linkage.web.render import render
 from linkage.web.session import Staff, StaffDep
@@ -58,14 +59,6 @@ def _sees_own_pupils(staff: Staff) -> bool:
     return decision.any and bool(staff.user.principal().org_code)
 
 
-def _cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, list):
-        return " / ".join(_cell(x) for x in v)
-    return str(v)
-
-
 @router.get("/outcomes")
 def outcomes_page(request: Request, staff: StaffDep, by: str = "setting", cohort: str = ""):
     by, chosen, errors = _filters(by, cohort)
@@ -80,7 +73,7 @@ def outcomes_page(request: Request, staff: StaffDep, by: str = "setting", cohort
     return render(request, "outcomes.html", 400 if errors else 200, report=report, charts=charts, tables=tables,
                   others=[t for t in report.tables if t.key not in behind and t.key != "placements_total"],
                   dimensions=DIMENSIONS, by=by, cohort=chosen or "", cohorts=cohorts(date.today()),
-                  errors=errors, summary=summary, cell=_cell, own_pupils=_sees_own_pupils(staff))
+                  errors=errors, summary=summary, cell=as_text, own_pupils=_sees_own_pupils(staff))
 
 
 @router.get("/outcomes.csv")
