@@ -34,6 +34,12 @@ def test_report_command_writes_html_pdf_and_csv(tmp_path):
     html = (out / "outcomes.html").read_text()
     assert "What this cannot prove" in html and "Where children went next" in html and "<table>" in html
     assert (out / "outcomes.pdf").read_bytes()[:5] == b"%PDF-"
+    # Attainment is said not to be measured, and why, in the HTML and the PDF.
+    assert "Not measured: attainment." in html and "no extract this service receives" in html
+    from pypdf import PdfReader
+
+    first = PdfReader(out / "outcomes.pdf").pages[0].extract_text()
+    assert "Not measured: attainment" in first and "AP placements:" in first
     csv_text = (out / "outcomes_tables.csv").read_text()
     assert "child-" not in csv_text and "child-" not in html
     assert csv_text.splitlines()[0].startswith("table,breakdown,group,column,value")
