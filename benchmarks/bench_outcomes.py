@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -80,9 +81,14 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "linkage.cli", "outcomes", "report", "--out", str(out), "--by", args.by,
            "--as-at", when.isoformat(), "--data-dir", str(home / "data")]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t1 = time.perf_counter()
     subprocess.run(cmd, check=True, env={**os.environ, "COLUMNS": "200"})
     end_to_end = time.perf_counter() - t1
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds the report used (all its threads): what it costs whatever else the machine runs.
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    load = os.getloadavg()[0]
 
     store = Store(home / "data")
     try:
@@ -99,7 +105,8 @@ def main() -> None:
     print(f"children {args.children:,} ({records:,} records): placements {len(placements):,}, "
           f"comparison units {len(units):,}")
     print(f"  build store (synth + ingest, or reuse; not the report): {built:7.1f} s")
-    print(f"  `linkage outcomes report` end to end (fresh process):   {end_to_end:7.2f} s")
+    print(f"  `linkage outcomes report` end to end (fresh process):   {end_to_end:7.2f} s wall, "
+          f"{cpu:.2f} s CPU (load average {load:.1f} at the end)")
     print("  the steps on their own, in this process:")
     print(f"    measures SQL:                                          {t3 - t2:7.2f} s")
     print(f"    aggregate + disclosure control:                        {t4 - t3:7.2f} s")
