@@ -93,24 +93,24 @@ def main() -> None:
     store = Store(home / "data")
     try:
         records = int(store.connection.execute("SELECT count(*) FROM store.identity").fetchone()[0])
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         placements, units = read_frames(store.connection, Options(when))
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.process_time()
     finally:
         store.close()
     result = outcomes_from(placements, units, as_at=when, by=args.by)
-    t4 = time.perf_counter()
+    t4, c4 = time.perf_counter(), time.process_time()
     write_report(result, home / "report-steps")
-    t5 = time.perf_counter()
+    t5, c5 = time.perf_counter(), time.process_time()
     print(f"children {args.children:,} ({records:,} records): placements {len(placements):,}, "
           f"comparison units {len(units):,}")
     print(f"  build store (synth + ingest, or reuse; not the report): {built:7.1f} s")
     print(f"  `linkage outcomes report` end to end (fresh process):   {end_to_end:7.2f} s wall, "
           f"{cpu:.2f} s CPU (load average {load:.1f} at the end)")
-    print("  the steps on their own, in this process:")
-    print(f"    measures SQL:                                          {t3 - t2:7.2f} s")
-    print(f"    aggregate + disclosure control:                        {t4 - t3:7.2f} s")
-    print(f"    HTML + PDF + CSV:                                      {t5 - t4:7.2f} s")
+    print("  the steps on their own, in this process (wall, CPU):")
+    print(f"    measures SQL:                                          {t3 - t2:7.2f} s {c3 - c2:7.2f} s")
+    print(f"    aggregate + disclosure control:                        {t4 - t3:7.2f} s {c4 - c3:7.2f} s")
+    print(f"    HTML + PDF + CSV:                                      {t5 - t4:7.2f} s {c5 - c4:7.2f} s")
 
 
 if __name__ == "__main__":

@@ -50,9 +50,12 @@ class PublishedTable:
 
 
 def _counts(df: pd.DataFrame, by: str, column: str, values: list) -> tuple[list[str], list[list[int]]]:
-    groups = sorted(str(g) for g in df[by].dropna().unique())
-    table = [[int(((df[by].astype(str) == g) & (df[column] == v)).sum()) for v in values] for g in groups]
-    return groups, table
+    """Counts per group (as text, sorted) and value, in one pass whatever the number of groups."""
+    keys = df[by].dropna().astype(str)
+    groups = sorted(keys.unique())
+    counts = pd.crosstab(keys, df.loc[keys.index, column]) if len(keys) else pd.DataFrame()
+    counts = counts.reindex(index=groups, columns=values, fill_value=0)
+    return groups, [[int(v) for v in row] for row in counts.itertuples(index=False)]
 
 
 class _TotalNotKept(Exception):
