@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 import outcomes_world
 from linkage.cli import app
-from linkage.outcomes.aggregate import DIMENSIONS, outcome_tables
+from linkage.outcomes.aggregate import DIMENSIONS, HEADLINE, outcome_tables
 from linkage.outcomes.measures import Options, placement_measures_sql
 from linkage.outcomes.sources import store_sources
 
@@ -34,6 +34,12 @@ def test_report_command_writes_html_pdf_and_csv(tmp_path):
     html = (out / "outcomes.html").read_text()
     assert "What this cannot prove" in html and "Where children went next" in html and "<table>" in html
     assert (out / "outcomes.pdf").read_bytes()[:5] == b"%PDF-"
+    # Attainment is said not to be measured, and why, in the HTML and the PDF.
+    assert "Not measured: attainment." in html and "no extract this service receives" in html
+    from pypdf import PdfReader
+
+    first = PdfReader(out / "outcomes.pdf").pages[0].extract_text()
+    assert "Not measured: attainment" in first and "AP placements:" in first
     csv_text = (out / "outcomes_tables.csv").read_text()
     assert "child-" not in csv_text and "child-" not in html
     assert csv_text.splitlines()[0].startswith("table,breakdown,group,column,value")
@@ -71,7 +77,10 @@ def test_tables_of_the_same_placements_agree_on_every_total():
                                                              "missing_after", "referral_1year", "post16_sustained")},
                      "attendance_before": rng.random(), "attendance_during": rng.random(),
                      "attendance_after": rng.random()})
-    tables = [t for t in outcome_tables(pd.DataFrame(rows), "setting") if t.key != "attendance"]
+    published = outcome_tables(pd.DataFrame(rows), "setting")
+    tables = [t for t in published if t.key not in ("attendance", HEADLINE)]
     for k, group in enumerate(tables[0].groups):
         assert len({str(t.row_totals[k]) for t in tables}) == 1, group
-    assert len({str(t.total) for t in tables}) == 1
+    # The headline (its own one-cell table) and every table agree on the total: 140 placements, published.
+    assert {str(t.total) for t in tables} == {"140"} and published[-1].key == HEADLINE
+    assert published[-1].total == 140

@@ -398,7 +398,7 @@ def demo(children: int = 3000, seed: int = 42,
     t.add_row("twin pairs wrongly merged", f"{scores.twins_merged} of {scores.twin_pairs}")
     t.add_row("known to an agency, on no school roll (age 5-15)", str(len(cme)))
     t.add_row("pairs queued for clerical review", str(result.review_pairs))
-    t.add_row("AP placements (outcomes report, DfE CIN rule)", str(outcomes.placements))
+    t.add_row("AP placements (published total, DfE CIN rule: to the nearest 10)", str(outcomes.placements))
     console.print(t)
     console.print(f"AP outcomes report: {work_dir / 'outcomes' / 'outcomes.html'} (and .pdf, CSVs)")
     console.print(f"data directory: {home} (encrypted); model: {model_path}; extracts: {extracts}")

@@ -96,3 +96,20 @@ def test_bad_breakdowns_and_cohorts_are_refused(world):
     r = call(world, "commissioner", "/v1/outcomes", cohort="2024/25", by="cohort")
     assert r.status_code == 200 and r.json()["cohort"] == "2024/25"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", r.json()["as_at"])
+
+
+def test_another_settings_pupils_are_refused_and_audited(world):
+    """Asking by URN for another setting's children is refused, never answered with one's own."""
+    assert call(world, "leader", "/v1/outcomes/children", urn="140002").status_code == 403
+    assert call(world, "leader", "/v1/outcomes/children", urn="140001").status_code == 200
+    refused = [e for e in audit(world) if e.get("action") == "read_outcome_children" and e["decision"] == "deny"
+               and e.get("asked_urn") == "140002"]
+    assert refused and refused[-1]["children"] == []
+
+
+def test_the_headline_is_its_own_published_table(world):
+    body = call(world, "commissioner", "/v1/outcomes").json()
+    head = [t for t in body["tables"] if t["key"] == "placements_total"]
+    assert len(head) == 1 and head[0]["total"] == body["placements"]
+    assert body["placements"] == "c"          # four placements: the headline is itself suppressed
+    assert "attainment" in body["not_measured"].lower()

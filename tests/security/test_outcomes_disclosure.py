@@ -6,6 +6,9 @@ least 1 (zeros are shown). For each suppressed cell the test constructs two whol
 tables, each consistent with everything the attacker knows, that differ in that cell: a
 proof, by example, that it is not determined. It also checks the linear system of
 published margins alone never pins a suppressed cell.
+
+The headline (the number of placements, published as a one-cell table of its own) is attacked
+too: the attacker knows it exactly, alongside every table of the same placements.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from linkage.outcomes.disclosure import CIN, ONS_10_5, protect
+from linkage.outcomes.disclosure import CIN, ONS_10_5, headline, protect
 
 counts = st.one_of(st.just(0), st.integers(1, 5), st.integers(6, 12), st.integers(13, 80))
 tables = st.integers(1, 5).flatmap(lambda r: st.integers(1, 4).flatmap(
@@ -60,9 +63,21 @@ def witness(a, b, k, n, sense):
     return None if res.status == 3 else res      # 3: unbounded, so not determined either
 
 
-def check_protected(cells, rule):
-    published = protect(cells, rule)
+def check_protected(cells, rule, with_headline=False):
+    """Attack one protected table; ``with_headline``: its grand total is also published on its own."""
     g = full_grid(cells)
+    grand = (g.shape[0] - 1, g.shape[1] - 1)
+    published = protect(cells, rule)
+    if with_headline:
+        head = headline(int(g[grand]), rule)
+        published = protect(cells, rule, keep={grand} if head != "c" else frozenset())
+        if head != "c" and published.kept:
+            # The headline is the grand total, rounded as a total; the attacker has it exactly.
+            assert grand not in published.suppressed and head == rule.round(int(g[grand]), total=True)
+        else:
+            # Suppressed, or the table could not be protected around it: then the service hides
+            # the headline too (aggregate.outcome_tables), so the grand total stays unknown.
+            assert head == "c" or not published.kept
     hidden = sorted(published.suppressed)
     rows, cols = g.shape
     # Nothing small is shown, zeros are shown, and nothing hidden is zero.
@@ -103,6 +118,77 @@ def test_no_suppressed_cin_cell_can_be_recovered(cells):
 @given(tables)
 def test_no_suppressed_ons_cell_can_be_recovered(cells):
     check_protected(cells, ONS_10_5)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tables)
+def test_no_suppressed_cell_can_be_recovered_with_the_headline_known(cells):
+    check_protected(cells, CIN, with_headline=True)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tables)
+def test_no_suppressed_ons_cell_can_be_recovered_with_the_headline_known(cells):
+    check_protected(cells, ONS_10_5, with_headline=True)
+
+
+def test_the_headline_would_undo_the_old_suppression():
+    """The attack is real: protected without knowing the total is published, the table hides its
+    total, and the headline (the exact total) gives a suppressed cell straight back."""
+    cells = [[0, 23], [5, 0]]
+    old = protect(cells, CIN)
+    assert (2, 2) in old.suppressed and headline(28) == 30
+    g = full_grid(cells)
+    hidden = sorted(old.suppressed - {(2, 2)})        # the headline makes the total known
+    a, b = attacker_system(g, hidden)
+    k = hidden.index((1, 0))
+    assert round(witness(a, b, k, len(hidden), 1).fun) == round(-witness(a, b, k, len(hidden), -1).fun) == 5
+    # Protected knowing the headline: the total stays published and the 5 cannot be recovered.
+    check_protected(cells, CIN, with_headline=True)
+
+
+placement_rows = st.lists(st.tuples(st.sampled_from(["pru", "academy", "free", "hospital"]),
+                                    st.sampled_from(["short", "long", "new"]),
+                                    st.sampled_from(["mainstream school", "another AP setting",
+                                                     "no school place known", "still placed"])),
+                          min_size=0, max_size=90)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_rows)
+def test_published_tables_and_headline_together_leak_nothing(rows):
+    """The service's own tables for a breakdown, attacked with the headline: counts by setting
+    and type, and by setting and where next, each with every figure published and the headline."""
+    import pandas as pd
+
+    from linkage.outcomes.aggregate import HEADLINE, NEXT_PLACES, outcome_tables
+
+    df = pd.DataFrame(rows, columns=["setting", "placement_type", "next_place"])
+    for m in ("suspended_1term", "suspended_1year", "excluded_1term", "excluded_1year", "reintegrated",
+              "reintegration_sustained", "ehc_started", "missing_after", "referral_1year", "post16_sustained",
+              "attendance_before", "attendance_during", "attendance_after"):
+        df[m] = None
+    published = {t.key: t for t in outcome_tables(df, "setting")}
+    head = published[HEADLINE].total
+    assert head == headline(len(df))  or head == "c"
+    for key, column, values in (("placements", "placement_type", ["short", "long", "new"]),
+                                ("next_place", "next_place", list(NEXT_PLACES))):
+        t = published[key]
+        if not t.groups:
+            continue
+        cells = [[int(((df.setting == g) & (df[column] == v)).sum()) for v in values] for g in t.groups]
+        g = full_grid(cells)
+        shown = [[*row, rt] for row, rt in zip(t.cells, t.row_totals)] + [[*t.col_totals, t.total]]
+        hidden = sorted((i, j) for i, row in enumerate(shown) for j, v in enumerate(row) if v == "c")
+        grand = (len(t.groups), len(values))
+        if head != "c":
+            assert grand not in hidden and t.total == head     # the table agrees with its headline
+        if not hidden:
+            continue
+        a, b = attacker_system(g, hidden)
+        for k, p in enumerate(hidden):
+            lo, hi = witness(a, b, k, len(hidden), 1), witness(a, b, k, len(hidden), -1)
+            assert lo is None or hi is None or round(lo.fun) != round(-hi.fun), (key, p, g[p])
 
 
 def test_primary_suppression_alone_would_leak():

@@ -67,5 +67,5 @@ def outcomes_from(placements: pd.DataFrame, units: pd.DataFrame, *, as_at: date,
         units = units[units.term.map(_cohort_of_term) == cohort] if not units.empty else units
     comparisons, matching = compare(units, rule)
     tables = outcome_tables(placements, by, rule)
-    # The number of placements as published: the placements table's (rounded) grand total.
-    return Outcomes(as_at, by, cohort, tables[0].total, tables, comparisons, matching, rule)
+    # The number of placements as published: the headline, a one-cell table of its own (last).
+    return Outcomes(as_at, by, cohort, tables[-1].total, tables, comparisons, matching, rule)

@@ -49,27 +49,39 @@ def units_sql(src: Sources, opts: Options) -> str:
     start = _start("u.term")
     age = (f"date_diff('year', d.dob, {start}) - CASE WHEN strftime(d.dob, '%m%d') > strftime({start}, '%m%d') "
            "THEN 1 ELSE 0 END")
+    # Only units whose year has ended can be judged, and only those at risk are compared: both
+    # are settled before the other features are worked out, since unplaced children on a
+    # mainstream roll at each cohort term number in the millions at a large authority.
+    closed = f"{_start('entry_term')} + 365 <= o.as_at"
     return f"""WITH {base_ctes(src, opts)},
-terms AS (SELECT DISTINCT entry_term AS term FROM placements),
+terms AS (SELECT DISTINCT entry_term AS term FROM placements CROSS JOIN o WHERE {closed}),
 ever_ap AS (SELECT DISTINCT child_id FROM enrol WHERE is_ap),
 units AS (
-  SELECT DISTINCT child_id, entry_term AS term, 1 AS placed FROM placements
+  SELECT DISTINCT p.child_id, p.entry_term AS term, 1 AS placed FROM placements p JOIN terms t ON t.term = p.entry_term
   UNION ALL
   SELECT DISTINCT m.child_id, t.term, 0 FROM enrol m CROSS JOIN terms t
   WHERE m.setting = 'mainstream' AND m.entry_date <= {_start('t.term')}
     AND coalesce(m.leaving_date, DATE '9999-12-31') > {_start('t.term')}
     AND m.child_id NOT IN (SELECT child_id FROM ever_ap)),
-feat AS (
+att_term AS (SELECT child_id, term, sum(attended) AS attended, sum(possible) AS possible FROM att
+             GROUP BY child_id, term),
+risk AS (
   SELECT u.child_id, u.term, u.placed, {start} AS day,
-    (SELECT sum(a.attended) * 1.0 / nullif(sum(a.possible), 0) FROM att a
-       WHERE a.child_id = u.child_id AND a.term BETWEEN u.term - 2 AND u.term - 1) AS att,
+    (coalesce(a1.attended, 0) + coalesce(a2.attended, 0)) * 1.0
+      / nullif(coalesce(a1.possible, 0) + coalesce(a2.possible, 0), 0) AS att,
     EXISTS (SELECT 1 FROM excl x WHERE x.child_id = u.child_id AND x.category = 'SUSP'
-            AND x.start_date < {start} AND x.start_date >= {start} - 365) AS susp_before,
+            AND x.start_date < {start} AND x.start_date >= {start} - 365) AS susp_before
+  FROM units u
+  LEFT JOIN att_term a1 ON a1.child_id = u.child_id AND a1.term = u.term - 1
+  LEFT JOIN att_term a2 ON a2.child_id = u.child_id AND a2.term = u.term - 2),
+at_risk AS MATERIALIZED (SELECT * FROM risk WHERE placed = 1 OR att < 0.9 OR susp_before),
+feat AS (
+  SELECT u.child_id, u.term, u.placed, u.day, u.att, u.susp_before,
     coalesce((SELECT max(CASE s.provision WHEN 'E' THEN 2 WHEN 'K' THEN 1 ELSE 0 END) FROM sen s
-              WHERE s.child_id = u.child_id AND s.entry_date < {start}), 0) AS sen,
+              WHERE s.child_id = u.child_id AND s.entry_date < u.day), 0) AS sen,
     {age} AS age,
-    EXISTS (SELECT 1 FROM csc c WHERE c.child_id = u.child_id AND c.day < {start}) AS csc_before
-  FROM units u LEFT JOIN dob d ON d.child_id = u.child_id CROSS JOIN o)
+    EXISTS (SELECT 1 FROM csc c WHERE c.child_id = u.child_id AND c.day < u.day) AS csc_before
+  FROM at_risk u LEFT JOIN dob d ON d.child_id = u.child_id)
 SELECT f.placed, f.term,
   CASE WHEN f.att IS NULL THEN 'none' WHEN f.att < 0.5 THEN '<50' WHEN f.att < 0.8 THEN '50-79'
        WHEN f.att < 0.9 THEN '80-89' ELSE '90+' END AS att_band,
@@ -86,8 +98,7 @@ SELECT f.placed, f.term,
                     AND m.entry_date <= f.day + 365
                     AND coalesce(m.leaving_date, DATE '9999-12-31') > f.day + 365) THEN 1 ELSE 0 END
     AS mainstream_after_year
-FROM feat f CROSS JOIN o
-WHERE f.day + 365 <= o.as_at AND (f.placed = 1 OR f.att < 0.9 OR f.susp_before)"""
+FROM feat f"""
 
 
 def wilson(k: float, n: float) -> tuple[float, float]:

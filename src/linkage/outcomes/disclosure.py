@@ -15,16 +15,23 @@ with everything published are found by linear programming (the constraints are a
 matrix, so the bounds are whole numbers); while any suppressed cell's bounds meet, a
 published non-zero cell in its row or column is suppressed too (one closing a cycle of
 suppressed cells first, so they can trade counts among themselves).
+
+A headline (``headline``: the number of placements, published as a one-cell table of its own)
+is a total every reader knows. Tables of the same children are then protected with their
+grand total *kept* (``protect(..., keep=...)``): it counts as published exactly, so secondary
+suppression hides other cells instead, and no difference between the headline and a table
+gives a suppressed cell back. Where a table cannot be protected around a kept total, the
+caller hides the headline instead (``Protected.kept`` is false).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import linprog
 
-__all__ = ["CIN", "ONS_10_5", "RULES", "Protected", "Rule", "bounds", "protect"]
+__all__ = ["CIN", "ONS_10_5", "RULES", "SUPPRESSED", "Protected", "Rule", "bounds", "headline", "protect"]
 
 SUPPRESSED = "c"
 
@@ -58,6 +65,12 @@ class Protected:
     total: int | str
     suppressed: frozenset[tuple[int, int]]      # positions in the full grid (totals at index R and C)
     rule: str
+    kept: bool = True             # every ``keep`` position stayed published and no suppressed cell is determined
+
+
+def headline(count: int, rule: Rule = CIN) -> int | str:
+    """A one-cell total as published: ``c`` when the rule suppresses it, else rounded as a total."""
+    return SUPPRESSED if 1 <= int(count) <= rule.suppress_up_to else rule.round(int(count), total=True)
 
 
 def _grid(cells: list[list[int]]) -> np.ndarray:
@@ -139,17 +152,18 @@ def _determined(grid: np.ndarray, suppressed: set[tuple[int, int]],
     return sorted(pinned)
 
 
-def _partner(grid: np.ndarray, pinned: list[tuple[int, int]],
-             suppressed: set[tuple[int, int]]) -> tuple[int, int] | None:
+def _partner(grid: np.ndarray, pinned: list[tuple[int, int]], suppressed: set[tuple[int, int]],
+             keep: frozenset[tuple[int, int]] = frozenset()) -> tuple[int, int] | None:
     """The next cell to suppress: a published non-zero cell sharing a line with a determined cell,
     preferring one whose other line already has suppressed cells (it closes a cycle, so the
     suppressed cells can trade counts among themselves), then interior cells, then the smallest.
     Any published non-zero cell when those lines have none."""
     rows, cols = grid.shape
     line = {(r, j) for r, _ in pinned for j in range(cols)} | {(i, c) for _, c in pinned for i in range(rows)}
-    choices = [p for p in line if p not in suppressed and grid[p] > 0]
+    choices = [p for p in line if p not in suppressed and p not in keep and grid[p] > 0]
     if not choices:
-        choices = [(i, j) for i in range(rows) for j in range(cols) if (i, j) not in suppressed and grid[i, j] > 0]
+        choices = [(i, j) for i in range(rows) for j in range(cols)
+                   if (i, j) not in suppressed and (i, j) not in keep and grid[i, j] > 0]
     if not choices:
         return None
 
@@ -159,22 +173,32 @@ def _partner(grid: np.ndarray, pinned: list[tuple[int, int]],
     return min(choices, key=lambda p: (-closes(p), p[0] == rows - 1 or p[1] == cols - 1, grid[p], p))
 
 
-def protect(cells: list[list[int]], rule: Rule = CIN, force: set[tuple[int, int]] = frozenset()) -> Protected:
+def protect(cells: list[list[int]], rule: Rule = CIN, force: set[tuple[int, int]] = frozenset(),
+            keep: set[tuple[int, int]] = frozenset()) -> Protected:
     """Suppress, then secondary-suppress until no suppressed cell is determined, then round.
 
     ``force``: positions in the full grid to suppress as well (a total another table of the
-    same children had to hide), so tables cannot be played off against each other."""
+    same children had to hide), so tables cannot be played off against each other.
+    ``keep``: positions every reader knows already (a published headline total): never
+    suppressed, and counted as known when checking the others. If that cannot be done
+    (a kept cell is small or forced, or nothing is left to hide), the table is protected
+    without ``keep`` and ``kept`` is false: the caller must then hide what it meant to keep."""
     grid = _grid(cells)
     rows, cols = grid.shape
+    keep = frozenset(keep)
     suppressed = {(i, j) for i in range(rows) for j in range(cols) if 1 <= grid[i, j] <= rule.suppress_up_to}
     suppressed |= {p for p in force if grid[p] > 0}
+    if keep & suppressed:
+        return replace(protect(cells, rule, force), kept=False)
     free: set[tuple[int, int]] = set()
     while True:
         pinned = _determined(grid, suppressed, free)
         if not pinned:
             break
-        partner = _partner(grid, pinned, suppressed)
-        if partner is None:       # everything non-zero is already hidden
+        partner = _partner(grid, pinned, suppressed, keep)
+        if partner is None:       # everything non-zero (and not kept) is already hidden
+            if keep:
+                return replace(protect(cells, rule, force), kept=False)
             break
         suppressed.add(partner)
 

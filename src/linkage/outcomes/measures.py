@@ -15,7 +15,7 @@ from linkage.outcomes.placements import enrolments_sql, placements_sql
 from linkage.outcomes.sources import Sources
 from linkage.outcomes.terms import date_sql, term_end_sql, term_of_date_sql, term_of_label_sql
 
-__all__ = ["MEASURES", "Options", "base_ctes", "placement_measures_sql"]
+__all__ = ["ATTAINMENT", "MEASURES", "Options", "base_ctes", "placement_measures_sql"]
 
 FAR = "DATE '9999-12-31'"
 TERM_DAYS, YEAR_DAYS, MISSING_DAYS = 91, 365, 28
@@ -41,6 +41,11 @@ MEASURES = {
     "post16_sustained": "post-16 education, employment or training sustained two terms (NCCIS)",
 }
 RATES = ("attendance_before", "attendance_during", "attendance_after")
+# What is not measured, said wherever outcomes are published (reports, API, web page).
+ATTAINMENT = ("Attainment (the AP performance framework's English and maths measure) is not measured: no "
+              "extract this service receives carries attainment or assessment results (the school census "
+              "extract holds enrolment, attendance, exclusions and SEN, not key stage results), so nothing "
+              "here says anything about attainment.")
 
 
 @dataclass(frozen=True)
@@ -85,9 +90,14 @@ def _eet_at(day: str) -> str:
       AND n.start_date <= {day} AND coalesce(n.due_to_lapse_date, {FAR}) >= {day})"""
 
 
-def base_ctes(src: Sources, opts: Options) -> str:
-    """The relations every outcome query reads: options, records, enrolments, placements, events, NCCIS."""
+def base_ctes(src: Sources, opts: Options, placed_only: bool = False) -> str:
+    """The relations every outcome query reads: options, records, enrolments, placements, events, NCCIS.
+
+    ``placed_only``: attendance and dates of birth for placed children only (all the placement
+    measures need); the comparison needs them for every child, placed or not."""
     attended = "a.sessions_possible - coalesce(a.sessions_authorised, 0) - coalesce(a.sessions_unauthorised, 0)"
+    only = "AND r.child_id IN (SELECT child_id FROM placements)" if placed_only else ""
+    only_enrol = "WHERE child_id IN (SELECT child_id FROM placements)" if placed_only else ""
     return f"""o AS (SELECT {date_sql(opts.as_at)} AS as_at, {int(opts.reintegration_weeks) * 7} AS reint_days),
 recs AS (SELECT child_id, record_key, extract_id, source, date_of_birth, upn FROM {src.records}),
 enrol AS ({enrolments_sql(src)}),
@@ -96,8 +106,8 @@ att AS (SELECT r.child_id, a.record_key, {term_of_label_sql('a.term')} AS term,
           greatest({attended}, 0) AS attended, a.sessions_possible AS possible, en.urn
         FROM {src.event('edu_attendance')} a
         JOIN recs r ON r.record_key = a.record_key AND r.extract_id = a.extract_id
-        LEFT JOIN (SELECT DISTINCT record_key, urn FROM enrol) en ON en.record_key = a.record_key
-        WHERE a.sessions_possible > 0),
+        LEFT JOIN (SELECT DISTINCT record_key, urn FROM enrol {only_enrol}) en ON en.record_key = a.record_key
+        WHERE a.sessions_possible > 0 {only}),
 excl AS (SELECT r.child_id, x.category, x.start_date FROM {src.event('edu_exclusion')} x
          JOIN recs r ON r.record_key = x.record_key AND r.extract_id = x.extract_id),
 sen AS (SELECT en.child_id, en.entry_date, s.provision FROM {src.event('edu_sen')} s
@@ -110,7 +120,7 @@ csc AS (SELECT r.child_id, f.referral_date AS day, true AS referral FROM {src.ev
           JOIN recs r ON r.record_key = c.record_key AND r.extract_id = c.extract_id),
 post16 AS (SELECT DISTINCT r.child_id, n.activity_code, n.start_date, n.due_to_lapse_date FROM {src.nccis} n
            JOIN recs r ON r.upn = n.upn AND r.source = 'education'),
-dob AS (SELECT child_id, max(date_of_birth) AS dob FROM recs GROUP BY child_id)"""
+dob AS (SELECT child_id, max(date_of_birth) AS dob FROM recs r WHERE true {only} GROUP BY child_id)"""
 
 
 def _columns() -> str:
@@ -173,7 +183,7 @@ def _columns() -> str:
 
 def placement_measures_sql(src: Sources, opts: Options) -> str:
     """One row per placement: its dimensions, risk factors before entry, and every measure."""
-    return f"""WITH {base_ctes(src, opts)}
+    return f"""WITH {base_ctes(src, opts, placed_only=True)}
 SELECT {_columns()}
 FROM placements p CROSS JOIN o LEFT JOIN dob d ON d.child_id = p.child_id
 ORDER BY p.entry_date, p.placement_id"""

@@ -19,9 +19,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
 from linkage.files import private_dir  # noqa: E402
-from linkage.outcomes.aggregate import DIMENSIONS, PublishedTable  # noqa: E402
+from linkage.outcomes.aggregate import DIMENSIONS, HEADLINE, LONG_HEADER, PublishedTable  # noqa: E402
+from linkage.outcomes.aggregate import as_text as _cell  # noqa: E402
+from linkage.outcomes.aggregate import long_rows  # noqa: E402
 from linkage.outcomes.build import Outcomes  # noqa: E402
 from linkage.outcomes.comparison import LIMITS  # noqa: E402
+from linkage.outcomes.measures import ATTAINMENT  # noqa: E402
 from linkage.safetext import write_private_csv  # noqa: E402
 
 __all__ = ["pdf_pages", "text_block", "wrap", "write_report"]
@@ -93,15 +96,9 @@ def _next_chart(o: Outcomes):
 CHARTS = (_attendance_chart, _exclusion_chart, _next_chart)
 
 
-def _cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, list):
-        return " / ".join(_cell(x) for x in v)
-    return str(v)
-
-
 def _table_rows(t: PublishedTable) -> list[list[str]]:
+    if t.key == HEADLINE:
+        return [["", *t.columns], ["all AP placements", _cell(t.total)]]
     head = [DIMENSIONS[t.by], *t.columns, "total"] + ([t.derived_name] if t.derived_name else [])
     rows = [head]
     for k, g in enumerate(t.groups):
@@ -133,6 +130,11 @@ def _rule_note(o: Outcomes) -> str:
             "'not yet known': the measure's window had not closed.")
 
 
+def _headline(o: Outcomes) -> str:
+    return (f"AP placements: {_cell(o.placements)} (a published total of its own, rounded as a total; "
+            "every table is protected knowing it).")
+
+
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -144,8 +146,9 @@ def _write_html(o: Outcomes, path: Path, figures) -> None:
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              "<style>body{font-family:sans-serif;max-width:60rem;margin:auto}table{border-collapse:collapse;"
              "margin-bottom:1rem}td,th{border:1px solid #999;padding:2px 6px;font-size:.85rem}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1><p>Placements: {html.escape(_cell(o.placements))}. "
-             f"{html.escape(_rule_note(o))}</p>"]
+             f"<h1>{html.escape(title)}</h1><p><strong>{html.escape(_headline(o))}</strong> "
+             f"{html.escape(_rule_note(o))}</p><p><strong>Not measured: attainment.</strong> "
+             f"{html.escape(ATTAINMENT)}</p>"]
     for fig, tables in figures:
         parts.append(f"<img alt='{html.escape(fig.axes[0].get_title())}' src='data:image/png;base64,{_png(fig)}'>")
         parts += [_html_table(t) for t in tables]
@@ -190,6 +193,8 @@ def _pdf_pages(pdf: PdfPages, blocks: list[list[str]], note: str) -> None:
 def _write_pdf(o: Outcomes, path: Path, figures) -> None:
     note = _rule_note(o)
     with PdfPages(path) as pdf:
+        _pdf_pages(pdf, [[f"AP outcomes by {DIMENSIONS[o.by]}" + (f", cohort {o.cohort}" if o.cohort else ""), "",
+                          *_wrap(_headline(o)), "", *_wrap("Not measured: attainment. " + ATTAINMENT), ""]], note)
         for fig, tables in figures:
             pdf.savefig(fig)
             _pdf_pages(pdf, [_text_block(t.title, _table_rows(t)) for t in tables], note)
@@ -210,27 +215,9 @@ def _wrap(text: str, width: int = 150) -> list[str]:
     return lines + [line]
 
 
-def _csv_rows(o: Outcomes) -> list[list]:
-    rows = []
-    for t in o.tables:
-        def row(group: str, column: str, value) -> None:
-            rows.append([t.key, t.by, group, column, _cell(value), t.rule, o.as_at.isoformat(), o.cohort or ""])
-        for k, g in enumerate(t.groups):
-            for col, v in zip(t.columns, t.cells[k]):
-                row(g, col, v)
-            row(g, "total", t.row_totals[k])
-            if t.derived_name:
-                row(g, t.derived_name, t.derived[k])
-        for col, v in zip(t.columns, t.col_totals):
-            row("total", col, v)
-        row("total", "total", t.total)
-    return rows
-
-
 def _write_csv(o: Outcomes, out: Path) -> list[Path]:
     """Long-form tables and the comparison; written through the one CSV path (formula-safe, 0600)."""
-    write_private_csv(out / "outcomes_tables.csv",
-                      ["table", "breakdown", "group", "column", "value", "rule", "as_at", "cohort"], _csv_rows(o))
+    write_private_csv(out / "outcomes_tables.csv", LONG_HEADER, long_rows(o.tables, o.as_at, o.cohort))
     comparison = _comparison_rows(o)
     write_private_csv(out / "outcomes_comparison.csv", comparison[0], comparison[1:])
     return [out / "outcomes_tables.csv", out / "outcomes_comparison.csv"]

@@ -6,6 +6,10 @@ control; each access is audited as an aggregate access, naming no child. An AP l
 child-level view (``read_outcome_children``) holds only placements at the caller's own URN
 (its ``org_code``), each child in the caller's own pseudonym, and only the measures whose
 data category the policy allows.
+
+The web page (``/app/outcomes``) and ``GET /v1/outcomes`` call the same functions; a CSV
+download (``outcomes_csv``) is the same aggregate access, audited as such, written through
+``linkage.safetext``.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from datetime import date
 import duckdb
 
 from linkage.errors import Forbidden, NotFound
-from linkage.outcomes.aggregate import DIMENSIONS
+from linkage.outcomes.aggregate import DIMENSIONS, LONG_HEADER, as_text, long_rows
 from linkage.outcomes.build import MEMORY_META, MEMORY_PLACEMENTS, MEMORY_UNITS, outcomes_from
 from linkage.outcomes.comparison import LIMITS
 from linkage.outcomes.disclosure import CIN
+from linkage.outcomes.measures import ATTAINMENT
+from linkage.safetext import csv_text
 from linkage.service.context import Ctx
 from linkage.service.schemas import (
     OutcomeChild,
@@ -29,7 +35,7 @@ from linkage.service.schemas import (
     OutcomeTable,
 )
 
-__all__ = ["AGGREGATE_CATEGORIES", "outcome_children", "outcomes_report"]
+__all__ = ["AGGREGATE_CATEGORIES", "CHILD_MEASURES", "DIMENSIONS", "as_text", "outcome_children", "outcomes_csv", "outcomes_report"]
 
 AGGREGATE_CATEGORIES = ["education.enrolment", "education.attendance", "education.exclusion", "education.sen",
                         "social_care.involvement"]
@@ -57,7 +63,9 @@ def _frames(ctx: Ctx):
     return as_at, placements, cur.execute(f"SELECT * FROM {MEMORY_UNITS}").df()
 
 
-def outcomes_report(*, ctx: Ctx, by: str = "setting", cohort: str | None = None) -> OutcomesReport:
+def outcomes_report(*, ctx: Ctx, by: str = "setting", cohort: str | None = None,
+                    export: str | None = None) -> OutcomesReport:
+    """The published tables for one breakdown; ``export`` (e.g. ``csv``) is recorded in the audit entry."""
     if by not in DIMENSIONS:
         raise NotFound(f"no breakdown {by!r}")
     decision = ctx.authorise("read_outcomes", AGGREGATE_CATEGORIES, every=True,
@@ -71,12 +79,21 @@ def outcomes_report(*, ctx: Ctx, by: str = "setting", cohort: str | None = None)
                                                          rule=CIN)
     bases = sorted(set(decision.allowed.values()))
     ctx.record("read_outcomes", "allow", [], AGGREGATE_CATEGORIES, bases, decision.policy_version,
-               scope="aggregate", by=by, cohort=cohort, rule=result.rule.name)
+               scope="aggregate", by=by, cohort=cohort, rule=result.rule.name,
+               **({"export": export} if export else {}))
     return OutcomesReport(as_at=result.as_at, by=by, cohort=cohort, placements=result.placements,
                           rule=result.rule.name, rule_citation=result.rule.citation,
                           tables=[OutcomeTable(**t.as_dict()) for t in result.tables],
                           comparisons=[OutcomeComparison(**c.as_dict()) for c in result.comparisons],
-                          matching=result.matching, limits=LIMITS, lawful_basis=bases)
+                          matching=result.matching, limits=LIMITS, not_measured=ATTAINMENT,
+                          lawful_basis=bases)
+
+
+def outcomes_csv(*, ctx: Ctx, by: str = "setting", cohort: str | None = None) -> str:
+    """Every published figure of one breakdown as CSV for analysts (formula-safe), audited as an
+    aggregate access like the tables themselves."""
+    report = outcomes_report(ctx=ctx, by=by, cohort=cohort, export="csv")
+    return csv_text(LONG_HEADER, long_rows(report.tables, report.as_at, report.cohort))
 
 
 def _value(v):
@@ -92,13 +109,20 @@ def _value(v):
     return round(v, 3) if isinstance(v, float) else v
 
 
-def outcome_children(*, ctx: Ctx, cohort: str | None = None) -> OutcomeChildren:
-    """The caller's own AP setting's placements, child by child, in the caller's pseudonyms."""
-    urn = ctx.caller.org_code
+def outcome_children(*, ctx: Ctx, cohort: str | None = None, urn: str | None = None) -> OutcomeChildren:
+    """The caller's own AP setting's placements, child by child, in the caller's pseudonyms.
+
+    ``urn``, when asked for, must be the caller's own: another setting's pupils are refused
+    (and the attempt audited), never quietly swapped for the caller's."""
+    own_urn = ctx.caller.org_code
     cats = sorted(set(CHILD_MEASURES.values()))
-    if ctx.caller.agency_type != "ap_school" or not urn:
+    if ctx.caller.agency_type != "ap_school" or not own_urn:
         ctx.record("read_outcome_children", "deny", [], [], [], scope="own pupils")
         raise Forbidden("only an AP setting registered with its URN sees its own pupils' outcomes")
+    if urn is not None and urn != own_urn:
+        ctx.record("read_outcome_children", "deny", [], [], [], scope="own pupils", asked_urn=str(urn)[:20])
+        raise Forbidden("an AP setting sees only its own pupils' outcomes")
+    urn = own_urn
     decision = ctx.authorise("read_outcome_children", cats, scope="own pupils")
     as_at, placements, _ = _frames(ctx)
     own = placements[placements.urn == urn]

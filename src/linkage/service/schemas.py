@@ -427,6 +427,7 @@ class OutcomesReport(BaseModel):
     comparisons: list[OutcomeComparison]
     matching: dict[str, Published]
     limits: str
+    not_measured: str = ""        # what these outcomes cannot speak to (attainment), and why
     lawful_basis: list[str]
 
 

@@ -21,6 +21,7 @@ from linkage.service.lookup import NotReady
 from linkage.web import oidc
 from linkage.web.pages import account, child, cme, dpo, lookup
 from linkage.web.pages import quality, quarantine, review
+from linkage.web.pages import outcomes as outcome_pages
 from linkage.web.render import PREFIX, render
 from linkage.web.session import SignInRequired, check_csrf, to_sign_in
 
@@ -79,6 +80,7 @@ def build_web(parent: FastAPI, settings: Settings) -> FastAPI:
     web.include_router(quality.router)
     web.include_router(dpo.router)
     web.include_router(oidc.router)
+    web.include_router(outcome_pages.router)
     return web
 
 

@@ -16,13 +16,15 @@ __all__ = ["DEFAULT_PURPOSE", "PURPOSES", "TASKS", "Task", "allowed_purposes", "
 # Purposes in the order they are offered, with what a person reads.
 PURPOSES = {"admission": "Admitting a pupil", "safeguarding": "Safeguarding a child",
             "cme": "Children missing education", "care": "Providing health care",
-            "data_management": "Keeping the linked records accurate", "audit": "Auditing access to records"}
+            "data_management": "Keeping the linked records accurate", "audit": "Auditing access to records",
+            "outcomes": "Measuring AP outcomes"}
 
 # The purpose a role starts with; the person can change it per task.
 DEFAULT_PURPOSE = {"admissions": "admission", "designated_safeguarding_lead": "safeguarding",
                    "ap_leader": "admission", "social_worker": "safeguarding", "team_manager": "safeguarding",
                    "cme_officer": "cme", "data_manager": "data_management", "dpo": "audit",
-                   "school_nurse": "care", "health_visitor": "care", "safeguarding_nurse": "care"}
+                   "school_nurse": "care", "health_visitor": "care", "safeguarding_nurse": "care",
+                   "commissioner": "outcomes"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ TASKS = (
          "and precision and recall from your decisions.", "manage_data", ("identity.demographics",), "/quality"),
     Task("audit", "Audit log", "Search who saw which child's records, and why.", "read_audit",
          ("identity.demographics",), "/dpo"),
+    Task("outcomes", "AP outcomes", "What happens to children before, during and after alternative provision, "
+         "as published statistics.", "read_outcomes", ("education.enrolment",), "/outcomes"),
 )
 
 

@@ -28,6 +28,9 @@ def outcomes(ctx: CtxDep,
 
 
 @router.get("/outcomes/children", response_model=OutcomeChildren)
-def outcome_children(ctx: CtxDep, cohort: Cohort = None) -> OutcomeChildren:
+def outcome_children(ctx: CtxDep, cohort: Cohort = None,
+                     urn: Annotated[str | None, Query(pattern=r"^[0-9]{6,8}$",
+                                                      description="Your own setting's URN (any other is "
+                                                                  "refused).")] = None) -> OutcomeChildren:
     """An AP setting's own placements, child by child in its own pseudonyms (AP leaders only)."""
-    return flow.outcome_children(ctx=ctx, cohort=cohort)
+    return flow.outcome_children(ctx=ctx, cohort=cohort, urn=urn)
