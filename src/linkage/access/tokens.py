@@ -109,6 +109,10 @@ class TokenService:
 
     _REMEMBER = 10_000      # signed tokens remembered per process
 
+    def remembers(self, token: str) -> bool:
+        """Whether this is one of our own tokens whose signature was checked before (times aside)."""
+        return token in self._signed
+
     def verify(self, token: str) -> TokenClaims:
         claims = self._signed.get(token)
         if claims is not None:              # our own, its signature checked before: check its times again
