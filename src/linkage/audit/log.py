@@ -461,6 +461,8 @@ class AuditLog(ChainedLog):
         self._fh = open(self.path, "ab", opener=private_opener)
         self._size = -1                     # the log's length as this process last saw it: unseen yet
         self._written = self._synced = 0    # the last seq this process wrote, and the last fsync'd
+        self._synced_size = 0               # the log's length the last fsync covered
+        self._last_cp: tuple[int, dict | None] | None = None     # (checkpoints file length, newest)
         self._sync_lock = threading.Lock()
 
     @property
@@ -501,13 +503,22 @@ class AuditLog(ChainedLog):
         return 0, GENESIS
 
     def last_checkpoint(self) -> dict | None:
-        """The newest checkpoint signed by this log's key; junk or forged lines are passed over."""
+        """The newest checkpoint signed by this log's key; junk or forged lines are passed over.
+        Remembered while the file keeps the length it had when this process last read or wrote it."""
+        try:
+            size = os.stat(self.checkpoints_path).st_size
+        except FileNotFoundError:
+            size = -1
+        if self._last_cp is not None and self._last_cp[0] == size:
+            return dict(self._last_cp[1]) if self._last_cp[1] else None
+
         def valid(raw: str) -> bool:
             return checkpoint_valid(_load(raw), self.public_key)
-        for raw in reversed(self._back(self.checkpoints_path, lambda ls: any(valid(x) for x in ls))):
-            if valid(raw):
-                return _load(raw)
-        return None
+        found = next((_load(raw) for raw in reversed(self._back(self.checkpoints_path,
+                                                                lambda ls: any(valid(x) for x in ls)))
+                      if valid(raw)), None)
+        self._last_cp = (size, found)
+        return dict(found) if found else None
 
     def _refresh(self) -> None:
         if os.fstat(self._fh.fileno()).st_size != self._size:
@@ -540,8 +551,13 @@ class AuditLog(ChainedLog):
             if self._synced >= seq:         # the fsync just finished covered this line
                 return
             covers = self._written          # written (and flushed) before this fsync starts
-            os.fsync(self._fh.fileno())
+            self._fsync_log()
             self._synced = max(self._synced, covers)
+
+    def _fsync_log(self) -> None:
+        size = os.fstat(self._fh.fileno()).st_size
+        os.fsync(self._fh.fileno())
+        self._synced_size = max(self._synced_size, size)
 
     def _lines(self, after: int = 0, offset: int | None = None) -> Iterator[str]:
         if offset is None:
@@ -559,11 +575,13 @@ class AuditLog(ChainedLog):
         return None if cut is None else (lines, cut)
 
     def _write_checkpoint(self, line: str) -> None:
-        os.fsync(self._fh.fileno())         # never seal a line not yet on disk, whichever process wrote it
+        if os.fstat(self._fh.fileno()).st_size > self._synced_size:
+            self._fsync_log()               # never seal a line not yet on disk, whichever process wrote it
         with open(self.checkpoints_path, "a", encoding="utf-8", opener=private_opener) as fh:
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+            self._last_cp = (os.fstat(fh.fileno()).st_size, _load(line))
 
     def _checkpoint_lines(self) -> Iterator[str]:
         return (raw for _, raw in read_lines(self.checkpoints_path))
