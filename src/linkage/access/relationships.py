@@ -7,9 +7,9 @@ so every client of a school shares its school's relationships.
 
 Why to the end of the day: every grant on one day gives the same expiry, so renewing a
 relationship already renewed today changes nothing and is not written again. The
-service remembers what it last stored for each (organisation, child), so a repeated
-lookup costs no write (and no fsync) until the next day; the first one each day is
-written before the response, as before. A stored expiry is never shortened, so another
+service remembers what it last stored for each (organisation, child), and reads what is
+stored before writing, so a repeated lookup costs no write (and no fsync) until the next
+day, in any worker; the first one each day is written before the response, as before. A stored expiry is never shortened, so another
 process's write cannot make this one's memory wrong.
 """
 
@@ -54,8 +54,12 @@ class Relationships:
             raise ValueError("a relationship needs an organisation")
         expires = self.expiry(now)
         with self._lock:
-            todo = [c for c in dict.fromkeys(child_ids)
-                    if (held := self._stored.get((org, c))) is None or held[0] != reason or held[1] < expires]
+            todo = [c for c in dict.fromkeys(child_ids) if not self._holds(self._stored.get((org, c)), reason, expires)]
+        if todo:        # not remembered (a restart, another worker): what is stored may already do
+            stored = self._read(org, todo)
+            with self._lock:
+                self._remember(org, stored)
+            todo = [c for c in todo if not self._holds(stored.get(c), reason, expires)]
         if not todo:
             return
         with self.state.transaction():
@@ -65,9 +69,22 @@ class Relationships:
                 "THEN excluded.expires_at ELSE relationships.expires_at END",
                 [(org, c, reason, expires) for c in todo])
         with self._lock:        # remembered only once committed
-            if len(self._stored) + len(todo) > self._REMEMBER:
-                self._stored.clear()
-            self._stored.update(((org, c), (reason, expires)) for c in todo)
+            self._remember(org, {c: (reason, expires) for c in todo})
+
+    @staticmethod
+    def _holds(held: tuple[str, str] | None, reason: str, expires: str) -> bool:
+        return held is not None and held[0] == reason and held[1] >= expires
+
+    def _remember(self, org: str, stored: dict[str, tuple[str, str]]) -> None:
+        if len(self._stored) + len(stored) > self._REMEMBER:
+            self._stored.clear()
+        self._stored.update(((org, c), held) for c, held in stored.items())
+
+    def _read(self, org: str, child_ids: list[str]) -> dict[str, tuple[str, str]]:
+        rows = self.state.execute(
+            f"SELECT child_id, reason, expires_at FROM relationships WHERE org = ? "
+            f"AND child_id IN ({', '.join('?' * len(child_ids))})", (org, *child_ids)).fetchall()
+        return {r["child_id"]: (r["reason"], r["expires_at"]) for r in rows}
 
     def current(self, org: str, child_id: str, now: datetime | None = None,
                 former: tuple[str, ...] = ()) -> str | None:
