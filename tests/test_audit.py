@@ -177,3 +177,42 @@ def test_a_first_format_log_still_verifies_and_continues_in_version_2(tmp_path):
     with open(log.path, "a", encoding="utf-8") as fh:      # an old-format line can no longer be slipped in
         fh.write(canonical_json({"seq": 6, "prev": log.entries()[-1]["hash"], "entry": {}, "hash": "0"}) + "\n")
     assert any("first-format line after version 2" in f.problem for f in log.verify())
+
+
+def test_appends_from_many_threads_share_fsyncs_yet_each_is_durable_before_it_returns(tmp_path, monkeypatch):
+    """Group commit: no append returns before an fsync that began after its line was written,
+    and the chain stays whole. (The real fsync runs; the wrapper only notes what it covered.)"""
+    import os
+    import threading
+
+    real_fsync, covered, fsyncs = os.fsync, [0], []
+
+    def observed_fsync(fd):
+        size = os.fstat(fd).st_size           # every byte written so far is covered once this returns
+        real_fsync(fd)
+        fsyncs.append(size)
+        covered[0] = max(covered[0], size)
+
+    log = AuditLog(tmp_path, checkpoint_every=1000)
+    monkeypatch.setattr(os, "fsync", observed_fsync)
+    returned: dict[int, int] = {}
+
+    def worker(t):
+        for i in range(40):
+            seq = log.append({"request_id": f"{t}-{i}", "client_id": "c", "action": "view",
+                              "decision": "allow"})["seq"]
+            returned[seq] = covered[0]        # bytes known to be on disk when this append returned
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ends, offset = {}, 0
+    for raw in log.path.read_bytes().splitlines(keepends=True):
+        offset += len(raw)
+        ends[json.loads(raw)["seq"]] = offset
+    assert len(ends) == 320 and log.verify() == []
+    late = [seq for seq, on_disk in returned.items() if on_disk < ends[seq]]
+    assert not late, f"appends answered before their line was fsync'd: {late[:5]}"
+    assert len(fsyncs) <= 320

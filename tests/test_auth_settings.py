@@ -109,3 +109,22 @@ def test_clients_add_prints_the_secret_once_and_stores_only_a_hash(tmp_path):
     assert secret.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("service.sqlite*"))
     bad = run(app, ["orgs", "add", "--name", "X", "--type", "bank", "--code", "123", *home])
     assert bad.exit_code == 2 and "organisation type must be one of" in bad.output
+
+
+def test_a_remembered_signature_does_not_outlive_the_token(tmp_path, monkeypatch):
+    """The service remembers which of its tokens it found correctly signed, but checks their
+    times on every use: the same token string is refused once it has expired, and a forged
+    twin (one character changed) is checked afresh and refused."""
+    from linkage.access.tokens import AuthError, TokenService
+
+    tokens = TokenService(tmp_path, Settings(token_ttl_seconds=60))
+    token, ttl = tokens.issue("lk_1", "org_1", 0)
+    assert tokens.verify(token).client_id == "lk_1" and tokens.remembers(token)
+    forged = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(AuthError):
+        tokens.verify(forged)
+    assert not tokens.remembers(forged)
+    later = time.time() + ttl + 60
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(AuthError, match="expired"):
+        tokens.verify(token)

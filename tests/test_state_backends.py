@@ -97,6 +97,27 @@ def test_relationships_grant_renew_expire(state):
     assert rel.current("org_b", "C-1", now=t0) is None
 
 
+def test_a_relationship_lasts_its_days_from_every_lookup_yet_is_written_once_a_day(state):
+    """Renewals on one day are not written again; the relationship still lasts ``days`` from the
+    latest of them (to that day's end), the next day's renewal is written, and no process's
+    write shortens another's."""
+    rel = Relationships(state, days=30)
+    morning = datetime(2026, 3, 2, 8, tzinfo=timezone.utc)
+    rel.grant("org_a", ["C-1"], "lookup", now=morning)
+    stored = state.scalar("SELECT expires_at FROM relationships WHERE child_id = 'C-1'")
+    state.execute("UPDATE relationships SET reason = 'as stored' WHERE child_id = 'C-1'")
+    rel.grant("org_a", ["C-1"], "lookup", now=morning + timedelta(hours=15))     # same day: no write
+    assert state.scalar("SELECT reason FROM relationships WHERE child_id = 'C-1'") == "as stored"
+    evening = morning + timedelta(hours=15)
+    assert rel.current("org_a", "C-1", now=evening + timedelta(days=30) - timedelta(minutes=1)) == "as stored"
+    assert rel.current("org_a", "C-1", now=morning + timedelta(days=31)) is None
+    rel.grant("org_a", ["C-1"], "lookup", now=morning + timedelta(days=1))       # next day: written
+    assert state.scalar("SELECT expires_at FROM relationships WHERE child_id = 'C-1'") > stored
+    assert rel.current("org_a", "C-1", now=morning + timedelta(days=31)) == "lookup"
+    Relationships(state, days=30).grant("org_a", ["C-1"], "lookup", now=morning)   # an older renewal elsewhere
+    assert rel.current("org_a", "C-1", now=morning + timedelta(days=31)) == "lookup"
+
+
 def test_review_decisions_numbered_atomic_and_append_only(state, backend):
     home, _ = backend
     decisions = ReviewDecisions(state, Sealer(home))

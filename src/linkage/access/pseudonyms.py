@@ -40,9 +40,14 @@ class Pseudonyms:
         if not org_id:
             raise ValueError("a pseudonym needs the organisation's register id")
         value = self._value(org_id, child_id)
-        if (org_id, value) not in self._known:
-            self.state.execute("INSERT INTO pseudonyms (org_id, pseudonym, child_id) VALUES (?, ?, ?) "
-                               "ON CONFLICT DO NOTHING", (org_id, value, child_id))
+        if (org_id, value) in self._known:
+            return value
+        # A form issued before (by this process before a restart, or by another) is only read:
+        # a write, with its fsync and the database's write lock, is for a form issued first now.
+        if self.resolve(org_id, value) is None:
+            with self.state.transaction():
+                self.state.execute("INSERT INTO pseudonyms (org_id, pseudonym, child_id) VALUES (?, ?, ?) "
+                                   "ON CONFLICT DO NOTHING", (org_id, value, child_id))
             self._remember(org_id, value, child_id)
         return value
 
