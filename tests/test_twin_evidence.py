@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from linkage.link.cluster import AMBIGUITY_GAP, ambiguous_records, constrained_clusters
-from linkage.link.features import input_sql, name_keys_rows, record_features
+from linkage.link.features import input_sql, key_names, name_keys_frame, record_features
 from linkage.link.guards import cotwin_sql, twin_guard_sql
 
 COLS = ["record_key", "source", "forename_std", "middle_names_std", "surname_std", "former_surname_std",
@@ -36,8 +36,8 @@ def guarded(records: list[dict]) -> dict[frozenset, bool]:
     types = ", ".join(f"{c} {'DATE' if c == 'date_of_birth' else 'VARCHAR'}" for c in COLS)
     con.execute(f"CREATE TABLE raw ({types})")
     con.execute("INSERT INTO raw SELECT * FROM raw_df")
-    names = sorted({r["forename_std"] for r in records})
-    con.register("keys_df", pd.DataFrame(name_keys_rows(names), columns=["name", "keys", "canon"]))
+    names = sorted({n for r in records for n in key_names(r["forename_std"])})
+    con.register("keys_df", name_keys_frame(names))
     con.execute("CREATE TABLE name_keys AS SELECT * FROM keys_df")
     con.execute(f"CREATE TABLE link_input AS {input_sql('SELECT * FROM raw', 'name_keys')}")
     con.execute(f"CREATE TABLE cotwins AS {cotwin_sql('link_input')}")

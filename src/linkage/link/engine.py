@@ -21,7 +21,7 @@ from linkage.files import write_private
 from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, LinkBackend
 from linkage.link.guards import cotwin_sql, twin_guard_sql
-from linkage.link.features import FEATURE_COLUMNS, input_sql, name_keys_rows
+from linkage.link.features import FEATURE_COLUMNS, input_sql, name_keys_frame
 from linkage.store import Store
 
 __all__ = ["LinkEngine", "INPUT", "TF_COLUMNS"]
@@ -53,9 +53,10 @@ class LinkEngine:
     def _build_input(self, records_sql: str) -> None:
         con = self.con
         names = [r[0] for r in con.execute(
-            f"SELECT DISTINCT split_part(n, ' ', 1) FROM (SELECT forename_std AS n FROM ({records_sql}) "
-            f"UNION SELECT preferred_forename_std FROM ({records_sql})) WHERE n IS NOT NULL").fetchall()]
-        keys = pd.DataFrame(name_keys_rows(names), columns=["name", "keys", "canon"])
+            f"SELECT DISTINCT x FROM (SELECT split_part(n, ' ', 1) AS x FROM (SELECT forename_std AS n FROM "
+            f"({records_sql}) UNION SELECT preferred_forename_std FROM ({records_sql})) "
+            f"UNION SELECT replace(forename_std, ' ', '') FROM ({records_sql})) WHERE x IS NOT NULL").fetchall()]
+        keys = name_keys_frame(names)
         con.register("_name_keys_df", keys)
         con.execute("CREATE OR REPLACE TABLE memory.name_keys AS SELECT * FROM _name_keys_df")
         con.unregister("_name_keys_df")

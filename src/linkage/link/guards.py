@@ -5,7 +5,8 @@ postcode) but not the same forename are kept apart only when there is evidence o
 a second child:
 
 * the forenames are different names, not spellings of one name: not a nickname,
-  not a typo (Jaro-Winkler >= 0.88, or an edit distance of at most a quarter of the
+  not a transliteration (a shared key from ``transliterations.csv``, or the consonants of a
+  name kept in Arabic script, at least three of them), not a typo (Jaro-Winkler >= 0.88, or an edit distance of at most a quarter of the
   longer name, at least one; two fifths when either spelling is rare in the data, held
   by at most ``RARE`` records, as a slip is), not a typo of one of the other's nicknames
   (Liaam/William through Liam), and not a swap with the surname; or
@@ -42,7 +43,9 @@ def _spelling(l: str, r: str) -> str:
             "AND damerau_levenshtein({a}, {b}) <= greatest(1, round(0.4 * greatest(length({a}), length({b})))))")
     keys = (f"list_bool_or(list_transform({l}.forename_keys, x -> list_bool_or(list_transform("
             f"{r}.forename_keys, y -> damerau_levenshtein(x, y) <= 1))))")
-    return (f"({near.format(a=f'{l}.forename', b=f'{r}.forename')} OR coalesce({keys}, false) "
+    abjad = (f"coalesce(length({l}.forename_skel) >= 3 AND ({l}.forename_abjad = {r}.forename_skel "
+             f"OR {l}.forename_skel = {r}.forename_abjad), false)")
+    return (f"({near.format(a=f'{l}.forename', b=f'{r}.forename')} OR coalesce({keys}, false) OR {abjad} "
             f"OR (jaro_winkler_similarity({l}.forename, {r}.surname) >= 0.88 "
             f"AND jaro_winkler_similarity({l}.surname, {r}.forename) >= 0.88))")
 
