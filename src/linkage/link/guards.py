@@ -6,7 +6,8 @@ a second child:
 
 * the forenames are different names, not spellings of one name: not a nickname,
   not a transliteration (a shared key from ``transliterations.csv``, or the consonants of a
-  name kept in Arabic script, at least three of them), not a typo (Jaro-Winkler >= 0.88, or an edit distance of at most a quarter of the
+  name kept in Arabic script, at least three of them; not the whole name run together or a
+  double metaphone code of four or more letters), not a typo (Jaro-Winkler >= 0.88, or an edit distance of at most a quarter of the
   longer name, at least one; two fifths when either spelling is rare in the data, held
   by at most ``RARE`` records, as a slip is), not a typo of one of the other's nicknames
   (Liaam/William through Liam), and not a swap with the surname; or
@@ -45,7 +46,11 @@ def _spelling(l: str, r: str) -> str:
             f"{r}.forename_keys, y -> damerau_levenshtein(x, y) <= 1))))")
     abjad = (f"coalesce(length({l}.forename_skel) >= 3 AND ({l}.forename_abjad = {r}.forename_skel "
              f"OR {l}.forename_skel = {r}.forename_abjad), false)")
-    return (f"({near.format(a=f'{l}.forename', b=f'{r}.forename')} OR coalesce({keys}, false) OR {abjad} "
+    # Whole forenames: one name in one word or two (Abdul Rahman), or one sound with a code long
+    # enough not to collide by chance (Hsiao-ling, Xiaoling: SLNK).
+    whole = (f"coalesce({l}.forename_full = {r}.forename_full "
+             f"OR (length({l}.forename_dm) >= 4 AND {l}.forename_dm = {r}.forename_dm), false)")
+    return (f"({near.format(a=f'{l}.forename', b=f'{r}.forename')} OR coalesce({keys}, false) OR {abjad} OR {whole} "
             f"OR (jaro_winkler_similarity({l}.forename, {r}.surname) >= 0.88 "
             f"AND jaro_winkler_similarity({l}.surname, {r}.forename) >= 0.88))")
 

@@ -46,6 +46,7 @@ FORENAME = {
     "comparison_levels": [
         _null("forename"),
         _level('"forename_l" = "forename_r"', "exact", **_tf("forename")),
+        _level('"forename_full_l" = "forename_full_r"', "one name, in one word or two"),
         _level('list_has_any("forename_keys_l", "forename_keys_r")', "nickname"),
         _level(SWAPPED, "forename and surname swapped"),
         _level(FUZZY_SWAPPED, "swapped, with a typo"),
