@@ -202,7 +202,8 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     in_band = (uncertain | guarded | was_refused | was_ambiguous) & ~twins
     band = edges[in_band].assign(reason=reason[in_band]).drop(columns="guarded")
     band = band[undecided(band, cluster_of, linkable, identifiers)]
-    band = pd.concat([second.queue_frame(edges), band], ignore_index=True)
+    if second.queue:
+        band = pd.concat([f for f in (second.queue_frame(edges), band) if not f.empty], ignore_index=True)
     queue = build_queue(band, edges, cons, refused_must, cluster_of)
     step(STAGES[4], f"{len(queue)} pairs open ({len(cons.settled)} settled by a reviewer)")
     tf = engine.term_frequencies()
