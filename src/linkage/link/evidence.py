@@ -18,14 +18,14 @@ already clustered with each side) may hold what the pair lacks:
 Candidates are record pairs in different children whose forenames are one name (exact, a
 nickname or transliteration key, the same double metaphone code, a typo, or the consonants of
 an Arabic-script spelling) and whose dates of birth agree, have day and month transposed, or
-differ in one character within the month,
-and whose surnames and postcodes both differ (pairs that share either were scored with that
-evidence already). The pass *links* a candidate only when the forename is one name, the date
-of birth is exact, neither child has a co-twin in its own extract (the twin guard's evidence
+differ in one character within the month. The pass *links* a candidate only when its surnames
+and postcodes both differ (a pair sharing either was scored with that evidence already, and
+left apart by the model for a reason), the forename is one name, the date of birth is exact, neither child has a co-twin in its own extract (the twin guard's evidence
 of a second child wins), no pair between the two children is twin-guarded, at least two of
 {middle name, former surname, historic address} agree, and the record's child has no second
-such candidate. Every other candidate is *queued* for review: a true pair the model cannot
-decide is never silently lost.
+such candidate. Every other candidate is *queued* for review, among them pairs that no blocking
+rule brought together (a date-of-birth slip with a surname typo): a true pair the model cannot
+decide is not silently lost.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["CHANGE_REASON", "ClusterPass", "candidates_sql", "decide"]
+__all__ = ["CHANGE_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql", "decide"]
 
 CHANGE_REASON = "possible change of surname and address: same forename and birthday ({evidence})"
+UNSCORED_REASON = "same forename and birthday, not linked by the model ({evidence})"
 # How many of middle name, former surname and historic address must agree to link without a reviewer.
 LINK_EVIDENCE = 2
 
@@ -73,16 +74,16 @@ pairs AS (
 cand AS (
   SELECT p.l, p.r, l.cluster_id AS ca, r.cluster_id AS cb,
     (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)) AS one_name,
-    l.dob = r.dob AS dob_exact
+    l.dob = r.dob AS dob_exact,
+    NOT coalesce(list_has_any(l.surname_all, r.surname_all)
+                 OR jaro_winkler_similarity(l.surname, r.surname) >= 0.9, false)
+      AND NOT coalesce(l.postcode = r.postcode, false) AS moved
   FROM pairs p JOIN i l ON l.unique_id = p.l JOIN i r ON r.unique_id = p.r
   WHERE (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys) OR l.forename_full = r.forename_full
          OR l.forename_dm = r.forename_dm OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad
          OR jaro_winkler_similarity(l.forename, r.forename) >= 0.88)
     AND (l.dob = r.dob OR (year(l.dob) = year(r.dob) AND day(l.dob) = month(r.dob) AND month(l.dob) = day(r.dob))
-         OR damerau_levenshtein(l.dob_str, r.dob_str) <= 1)
-    AND NOT coalesce(list_has_any(l.surname_all, r.surname_all)
-                     OR jaro_winkler_similarity(l.surname, r.surname) >= 0.9, false)
-    AND NOT coalesce(l.postcode = r.postcode, false)),
+         OR damerau_levenshtein(l.dob_str, r.dob_str) <= 1)),
 kids AS (
   SELECT cluster_id,
     coalesce(list(DISTINCT upn_root) FILTER (WHERE upn_root IS NOT NULL), []::VARCHAR[]) AS upns,
@@ -94,7 +95,7 @@ kids AS (
     coalesce(list(DISTINCT address) FILTER (WHERE address IS NOT NULL), []::VARCHAR[]) AS addresses,
     bool_or(has_cotwin) AS cotwin
   FROM i WHERE cluster_id IN (SELECT ca FROM cand UNION SELECT cb FROM cand) GROUP BY cluster_id)
-SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.dob_exact,
+SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.dob_exact, c.moved,
   CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 THEN NULL
        ELSE list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
               b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))) END AS middle,
@@ -157,9 +158,10 @@ def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of:
         if kids in apart:
             continue            # the twin guard has spoken for these two children
         row = {**row, "evidence": _evidence(row)}
-        row["strong"] = (bool(row["one_name"]) and bool(row["dob_exact"]) and not row["cotwin"]
-                         and len(row["evidence"]) >= LINK_EVIDENCE)
-        rank = (row["strong"], len(row["evidence"]), bool(row["one_name"]), bool(row["dob_exact"]), row["l"], row["r"])
+        row["strong"] = (bool(row["moved"]) and bool(row["one_name"]) and bool(row["dob_exact"])
+                         and not row["cotwin"] and len(row["evidence"]) >= LINK_EVIDENCE)
+        rank = (row["strong"], bool(row["moved"]), len(row["evidence"]), bool(row["one_name"]),
+                bool(row["dob_exact"]), row["l"], row["r"])
         if kids not in best or rank > best[kids]["rank"]:
             best[kids] = {**row, "rank": rank}
     strong_of: dict[str, set[str]] = defaultdict(set)
@@ -174,9 +176,10 @@ def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of:
             out.links.append((row["l"], row["r"]))
         else:
             said = ", ".join(f"{e} agrees" for e in row["evidence"]) or "nothing else agrees"
+            why = CHANGE_REASON if row["moved"] else UNSCORED_REASON
             if not row["dob_exact"]:
                 said = "date of birth one slip apart; " + said
             if row["cotwin"]:
                 said += "; a twin is in view"
-            out.queue.append((row["l"], row["r"], CHANGE_REASON.format(evidence=said)))
+            out.queue.append((row["l"], row["r"], why.format(evidence=said)))
     return out

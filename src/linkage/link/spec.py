@@ -182,6 +182,8 @@ PREDICTION_RULES = [
     # Transliterations the name tables do not know, and initials that differ (Ekaterina/Yekaterina).
     block_on("forename_dm", "dob"),
     block_on("forename_dm", "surname"),
+    # A forename typo the code absorbs (Robyyn/Robyn) with a date-of-birth slip: the home finds it.
+    block_on("forename_dm", "postcode"),
     # A forename slip with a date-of-birth slip: the family is all that is left to find it by.
     block_on("surname", "postcode"),
     "l.forename = r.surname AND l.surname = r.forename",
