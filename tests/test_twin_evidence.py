@@ -22,8 +22,8 @@ COLS = ["record_key", "source", "forename_std", "middle_names_std", "surname_std
 
 
 def rec(key: str, forename: str, upn: str | None = None, nhs: str | None = None, surname: str = "dua",
-        dob: str = "2015-04-07", postcode: str = "FY5 7TJ") -> dict:
-    return dict(record_key=key, source=key.split(":")[0], forename_std=forename, middle_names_std=None,
+        dob: str = "2015-04-07", postcode: str = "FY5 7TJ", middle: str | None = None) -> dict:
+    return dict(record_key=key, source=key.split(":")[0], forename_std=forename, middle_names_std=middle,
                 surname_std=surname, former_surname_std=None, preferred_forename_std=None,
                 date_of_birth=pd.Timestamp(dob).date(), sex="M", postcode=postcode, address="1 high street",
                 upn=upn, former_upn=None, nhs_number=nhs)
@@ -97,3 +97,17 @@ def test_a_record_fitting_two_children_nearly_equally_is_ambiguous():
     assert near == {"h": ("a1", "b1")}
     clear = ambiguous_records(clusters, [("h", "a1", 20.0), ("h", "b1", 20.0 - 2 * AMBIGUITY_GAP)])
     assert clear == {}
+
+
+def test_twins_with_one_forename_are_guarded_by_different_middle_names():
+    # One GP list holds Jackson Claudio and Jackson Harley (one without an NHS number).
+    g = guarded([rec("health:1", "jackson", nhs="N1", middle="claudio"), rec("health:2", "jackson", middle="harley"),
+                 rec("education:1", "jackson", upn="A1", middle="claudio")])
+    assert g[frozenset(("health:1", "health:2"))] and g[frozenset(("education:1", "health:2"))]
+    assert not g[frozenset(("education:1", "health:1"))]
+
+
+def test_a_middle_name_typo_is_not_another_child():
+    g = guarded([rec("health:1", "jackson", nhs="N1", middle="claudio"), rec("education:1", "jackson", upn="A1",
+                                                                            middle="cluadio")])
+    assert list(g.values()) == [False]

@@ -16,6 +16,10 @@ a second child:
   forename or a different identifier, and the other side's forename is at least as
   close to that co-twin's as to its own (Gerard/Gerald when the school holds both).
 
+The same holds whatever the forenames when both records give a first middle name and the two
+are different names (Jaro-Winkler below 0.88): twins given one forename are told apart by the
+middle one (Jackson Claudio and Jackson Harley on one GP list, one without an NHS number).
+
 A forename typo with no co-twin in sight (Victoe/Victtor) is then linked, or not,
 by the model like any other typo. Unless a UPN or NHS number agrees (allowing one
 typed error), a guarded pair is never linked automatically; it goes to review.
@@ -53,6 +57,13 @@ def _spelling(l: str, r: str) -> str:
     return (f"({near.format(a=f'{l}.forename', b=f'{r}.forename')} OR coalesce({keys}, false) OR {abjad} OR {whole} "
             f"OR (jaro_winkler_similarity({l}.forename, {r}.surname) >= 0.88 "
             f"AND jaro_winkler_similarity({l}.surname, {r}.forename) >= 0.88))")
+
+
+def _other_middle(l: str, r: str) -> str:
+    """Both records give a first middle name, and they are different names (twins given one
+    forename, told apart by the middle one)."""
+    a, b = f"split_part({l}.middle_names, ' ', 1)", f"split_part({r}.middle_names, ' ', 1)"
+    return f"(coalesce({a}, '') <> '' AND coalesce({b}, '') <> '' AND jaro_winkler_similarity({a}, {b}) < 0.88)"
 
 
 def _family(l: str, r: str) -> str:
@@ -101,11 +112,12 @@ WITH n AS (SELECT forename, count(*) AS forename_n FROM {input_table} GROUP BY f
 SELECT e.*,
   coalesce(l.dob = r.dob
    AND {_family('l', 'r')}
-   AND l.forename <> r.forename
-   AND NOT (l.forename = r.surname AND l.surname = r.forename)
    AND NOT {_ids_agree('l', 'r')}
-   AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r')})
-        OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}), false)
+   AND ((l.forename <> r.forename
+         AND NOT (l.forename = r.surname AND l.surname = r.forename)
+         AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r')})
+              OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}))
+        OR {_other_middle('l', 'r')}), false)
   AS guarded
 FROM {edges_table} e
 JOIN l ON l.unique_id = e.unique_id_l
