@@ -237,7 +237,8 @@ WHERE l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
             self.con.unregister("_exact_df")
 
     def unrelated_names(self, pairs: pd.DataFrame) -> set[frozenset]:
-        """Pairs whose forenames share nothing: not alike (Jaro-Winkler < 0.75), not one name,
+        """Pairs whose forenames share nothing: not alike (Jaro-Winkler < 0.75, first words or the
+        whole forenames run together: Tzu Hao, Zihao), not one name,
         not swapped with a surname, not a middle name used, not even the same initial, not one
         sound or one set of consonants. Twins
         Tilly and Olivia: the guard keeps them apart and a reviewer has nothing to decide."""
@@ -250,6 +251,7 @@ SELECT e.unique_id_l, e.unique_id_r FROM _unrel_df e
 JOIN memory.{INPUT} l ON l.unique_id = e.unique_id_l
 JOIN memory.{INPUT} r ON r.unique_id = e.unique_id_r
 WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
+  AND jaro_winkler_similarity(l.forename_full, r.forename_full) < 0.75
   AND substr(l.forename, 1, 1) <> substr(r.forename, 1, 1)
   AND NOT list_has_any(l.forename_keys, r.forename_keys)
   AND jaro_winkler_similarity(l.forename, r.surname) < 0.75 AND jaro_winkler_similarity(l.surname, r.forename) < 0.75
