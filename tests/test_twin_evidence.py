@@ -111,3 +111,21 @@ def test_a_middle_name_typo_is_not_another_child():
     g = guarded([rec("health:1", "jackson", nhs="N1", middle="claudio"), rec("education:1", "jackson", upn="A1",
                                                                             middle="cluadio")])
     assert list(g.values()) == [False]
+
+
+def test_a_record_that_could_be_either_of_two_namesake_twins_is_guarded_from_both():
+    # The school holds Romeo Jake and Romeo Eraldo (different UPNs); the GP record gives no middle name.
+    g = guarded([rec("education:1", "romeo", upn="A1", middle="jake"), rec("education:2", "romeo", upn="B2",
+                                                                          middle="eraldo"),
+                 rec("health:1", "romeo", nhs="N1"), rec("health:2", "romeo", nhs="N2", middle="jake")])
+    assert g[frozenset(("education:1", "health:1"))] and g[frozenset(("education:2", "health:1"))]
+    # A middle name that says which twin it is decides.
+    assert not g[frozenset(("education:1", "health:2"))] and g[frozenset(("education:2", "health:2"))]
+
+
+def test_a_second_upn_for_one_child_is_no_namesake_twin():
+    # One pupil on two rolls with two UPNs and one middle name: not two children.
+    g = guarded([rec("education:1", "romeo", upn="A1", middle="jake"), rec("education:2", "romeo", upn="B2",
+                                                                          middle="jake"),
+                 rec("health:1", "romeo", nhs="N1")])
+    assert not any(g.values())

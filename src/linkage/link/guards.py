@@ -20,6 +20,10 @@ The same holds whatever the forenames when both records give a first middle name
 are different names (Jaro-Winkler below 0.88): twins given one forename are told apart by the
 middle one (Jackson Claudio and Jackson Harley on one GP list, one without an NHS number).
 
+And when one source holds two children of one forename, told apart only by middle name (two
+Romeos, Jake and Eraldo, with different UPNs), a record of that forename whose middle name
+does not say which one it is (none given) is not linked automatically to either.
+
 A forename typo with no co-twin in sight (Victoe/Victtor) is then linked, or not,
 by the model like any other typo. Unless a UPN or NHS number agrees (allowing one
 typed error), a guarded pair is never linked automatically; it goes to review.
@@ -80,7 +84,8 @@ def _ids_agree(l: str, r: str) -> str:
 def cotwin_sql(input_table: str) -> str:
     """Each record's co-twins (forename and its keys): siblings with its birthday in its own extract."""
     return f"""
-SELECT a.unique_id, list(DISTINCT {{'f': b.forename, 'k': b.forename_keys}}) AS cotwins
+SELECT a.unique_id,
+  list(DISTINCT {{'f': b.forename, 'k': b.forename_keys, 'm': split_part(b.middle_names, ' ', 1)}}) AS cotwins
 FROM {input_table} a
 JOIN {input_table} b ON a.source_dataset = b.source_dataset AND a.dob = b.dob AND a.unique_id <> b.unique_id
 WHERE {_family('a', 'b')}
@@ -102,6 +107,16 @@ def _closer_to_cotwin(own: str, other: str) -> str:
             f"{_sim('x.f', 'x.k', other)} >= {_sim(f'{own}.forename', f'{own}.forename_keys', other)})), false)")
 
 
+def _namesake_cotwin(own: str, other: str) -> str:
+    """``own`` has a co-twin with its own forename but another middle name (twins given one
+    forename), and ``other``'s middle name does not say which of the two it is."""
+    mine, theirs = f"split_part({own}.middle_names, ' ', 1)", f"split_part({other}.middle_names, ' ', 1)"
+    return (f"(coalesce({mine}, '') <> '' AND NOT coalesce({theirs} <> '' AND jaro_winkler_similarity({theirs}, {mine}) "
+            f">= 0.88, false) AND coalesce(list_bool_or(list_transform({own}.cotwins, x -> "
+            f"(x.f = {own}.forename OR list_has_any(x.k, {own}.forename_keys)) AND coalesce(x.m, '') <> '' "
+            f"AND jaro_winkler_similarity(x.m, {mine}) < 0.88)), false))")
+
+
 def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str) -> str:
     """Edges with a boolean ``guarded`` column; pure SQL, no I/O."""
     return f"""
@@ -117,7 +132,8 @@ SELECT e.*,
          AND NOT (l.forename = r.surname AND l.surname = r.forename)
          AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r')})
               OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}))
-        OR {_other_middle('l', 'r')}), false)
+        OR {_other_middle('l', 'r')}
+        OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))), false)
   AS guarded
 FROM {edges_table} e
 JOIN l ON l.unique_id = e.unique_id_l
