@@ -20,8 +20,8 @@ nickname or transliteration key, the same double metaphone code, a typo, or the 
 an Arabic-script spelling) and whose dates of birth agree, have day and month transposed, or
 differ in one character within the month. The pass *links* a candidate only when its surnames
 and postcodes both differ (a pair sharing either was scored with that evidence already, and
-left apart by the model for a reason), the forename is one name, the date of birth is exact, neither child has a co-twin in its own extract (the twin guard's evidence
-of a second child wins), no pair between the two children is twin-guarded, at least two of
+left apart by the model for a reason), the forename is one name, the date of birth is exact,
+neither child has a co-twin in its own extract (the twin guard's evidence of a second child wins), no pair between the two children is twin-guarded, at least two of
 {middle name, former surname, historic address} agree, and the record's child has no second
 such candidate. Every other candidate is *queued* for review, among them pairs that no blocking
 rule brought together (a date-of-birth slip with a surname typo): a true pair the model cannot
@@ -89,7 +89,8 @@ kids AS (
     coalesce(list(DISTINCT upn_root) FILTER (WHERE upn_root IS NOT NULL), []::VARCHAR[]) AS upns,
     coalesce(list(DISTINCT nhs_number) FILTER (WHERE nhs_number IS NOT NULL), []::VARCHAR[]) AS nhss,
     coalesce(list(DISTINCT sex) FILTER (WHERE sex IN ('M', 'F')), []::VARCHAR[]) AS sexes,
-    coalesce(list(DISTINCT split_part(middle_names, ' ', 1)) FILTER (WHERE coalesce(middle_names, '') <> ''), []::VARCHAR[]) AS middles,
+    coalesce(list(DISTINCT split_part(middle_names, ' ', 1)) FILTER (WHERE coalesce(middle_names, '') <> ''),
+             []::VARCHAR[]) AS middles,
     list_distinct(flatten(list(surname_all))) AS surnames,
     coalesce(list(DISTINCT postcode) FILTER (WHERE postcode IS NOT NULL), []::VARCHAR[]) AS postcodes,
     coalesce(list(DISTINCT address) FILTER (WHERE address IS NOT NULL), []::VARCHAR[]) AS addresses,

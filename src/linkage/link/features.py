@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["FEATURE_COLUMNS", "NAME_KEYS_COLUMNS", "input_sql", "key_names", "name_keys_frame", "name_keys_rows", "permanent_upn", "record_features"]
+__all__ = ["FEATURE_COLUMNS", "NAME_KEYS_COLUMNS", "input_sql", "key_names", "name_keys_frame",
+           "name_keys_rows", "permanent_upn", "record_features"]
 
 import re
 from datetime import date

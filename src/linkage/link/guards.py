@@ -7,7 +7,8 @@ a second child:
 * the forenames are different names, not spellings of one name: not a nickname,
   not a transliteration (a shared key from ``transliterations.csv``, or the consonants of a
   name kept in Arabic script, at least three of them; not the whole name run together or a
-  double metaphone code of four or more letters), not a typo (Jaro-Winkler >= 0.88, or an edit distance of at most a quarter of the
+  double metaphone code of four or more letters), not a typo
+  (Jaro-Winkler >= 0.88, or an edit distance of at most a quarter of the
   longer name, at least one; two fifths when either spelling is rare in the data, held
   by at most ``RARE`` records, as a slip is), not a typo of one of the other's nicknames
   (Liaam/William through Liam), and not a swap with the surname; or
@@ -111,8 +112,8 @@ def _namesake_cotwin(own: str, other: str) -> str:
     """``own`` has a co-twin with its own forename but another middle name (twins given one
     forename), and ``other``'s middle name does not say which of the two it is."""
     mine, theirs = f"split_part({own}.middle_names, ' ', 1)", f"split_part({other}.middle_names, ' ', 1)"
-    return (f"(coalesce({mine}, '') <> '' AND NOT coalesce({theirs} <> '' AND jaro_winkler_similarity({theirs}, {mine}) "
-            f">= 0.88, false) AND coalesce(list_bool_or(list_transform({own}.cotwins, x -> "
+    return (f"(coalesce({mine}, '') <> '' AND NOT coalesce({theirs} <> '' "
+            f"AND jaro_winkler_similarity({theirs}, {mine}) >= 0.88, false) AND coalesce(list_bool_or(list_transform({own}.cotwins, x -> "
             f"(x.f = {own}.forename OR list_has_any(x.k, {own}.forename_keys)) AND coalesce(x.m, '') <> '' "
             f"AND jaro_winkler_similarity(x.m, {mine}) < 0.88)), false))")
 
