@@ -17,7 +17,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/linkage demo --children 3000 --seed 42 --work-dir .demo
+	$(BIN)/linkage demo --children 3000 --seed 42 --difficulty realistic --work-dir .demo
 
 # The browser tests drive Debian's chromium; installed only when missing.
 chromium:

@@ -21,7 +21,7 @@ def plain_splink(frames: dict[str, pd.DataFrame], threshold: float = 0.5) -> dic
     con.execute("SET memory_limit = '4GB'")
     db_api = DuckDBAPI(connection=con)
     settings = SettingsCreator(
-        link_type="link_and_dedupe",
+        link_type="link_and_dedupe" if len(frames) > 1 else "dedupe_only",
         comparisons=[
             cl.NameComparison("forename"),
             cl.NameComparison("surname"),

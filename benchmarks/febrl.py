@@ -1,9 +1,10 @@
-"""Run linkage's model on FEBRL4 through the same engine the pipeline uses.
+"""Run linkage's model on the FEBRL data sets through the same engine the pipeline uses.
 
-FEBRL4 is Australian (4-digit postcodes, adults), so it cannot pass the English
+FEBRL4 is two files to link; FEBRL1, 2 and 3 are one file each, with duplicates to find. They
+are Australian (4-digit postcodes, adults), so it cannot pass the English
 connectors' validation; it is mapped straight to the engine's record shape.
 The social security id plays the part of the NHS number. The two files are
-known to hold no internal duplicates, so the link type is ``link_only``, and an
+FEBRL4 files are known to hold no internal duplicates, so its link type is ``link_only``, and an
 Australian postcode covers a suburb, so ``postcode_is_area`` counts the address
 even where postcodes agree.
 """
@@ -36,16 +37,18 @@ def _records(name: str, df: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def link_febrl_with_linkage_model(a: pd.DataFrame, b: pd.DataFrame, threshold: float = 0.5) -> dict[str, str]:
+def link_febrl_with_linkage_model(*files: pd.DataFrame, threshold: float = 0.5) -> dict[str, str]:
+    """FEBRL4's two files (``link_only``) or one of FEBRL1-3, each a single file with duplicates
+    inside it (deduplicated as the pipeline does a single source, ``link_and_dedupe``)."""
     con = duckdb.connect()
     con.execute("SET memory_limit = '4GB'")
-    frame = pd.concat([_records("a", a), _records("b", b)], ignore_index=True)
+    frame = pd.concat([_records(name, df) for name, df in zip("ab", files)], ignore_index=True)
     for col in ("middle_names_std", "former_surname_std", "preferred_forename_std", "sex", "upn", "former_upn"):
         frame[col] = frame[col].astype("string")
     con.register("febrl_df", frame)
     con.execute("CREATE TABLE febrl_records AS SELECT * FROM febrl_df")
-    engine = LinkEngine(SimpleNamespace(connection=con), "SELECT * FROM febrl_records", link_type="link_only",
-                         postcode_is_area=True)
+    engine = LinkEngine(SimpleNamespace(connection=con), "SELECT * FROM febrl_records",
+                        link_type="link_only" if len(files) == 2 else "link_and_dedupe", postcode_is_area=True)
     engine.linker(engine.train())
     edges = engine.predict_full(threshold)
     # FEBRL's social security ids carry typos, so they are evidence, not constraints.

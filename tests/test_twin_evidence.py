@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from linkage.link.cluster import AMBIGUITY_GAP, ambiguous_records, constrained_clusters
-from linkage.link.features import input_sql, name_keys_rows, record_features
+from linkage.link.features import input_sql, key_names, name_keys_frame, record_features
 from linkage.link.guards import cotwin_sql, twin_guard_sql
 
 COLS = ["record_key", "source", "forename_std", "middle_names_std", "surname_std", "former_surname_std",
@@ -22,8 +22,8 @@ COLS = ["record_key", "source", "forename_std", "middle_names_std", "surname_std
 
 
 def rec(key: str, forename: str, upn: str | None = None, nhs: str | None = None, surname: str = "dua",
-        dob: str = "2015-04-07", postcode: str = "FY5 7TJ") -> dict:
-    return dict(record_key=key, source=key.split(":")[0], forename_std=forename, middle_names_std=None,
+        dob: str = "2015-04-07", postcode: str = "FY5 7TJ", middle: str | None = None) -> dict:
+    return dict(record_key=key, source=key.split(":")[0], forename_std=forename, middle_names_std=middle,
                 surname_std=surname, former_surname_std=None, preferred_forename_std=None,
                 date_of_birth=pd.Timestamp(dob).date(), sex="M", postcode=postcode, address="1 high street",
                 upn=upn, former_upn=None, nhs_number=nhs)
@@ -36,8 +36,8 @@ def guarded(records: list[dict]) -> dict[frozenset, bool]:
     types = ", ".join(f"{c} {'DATE' if c == 'date_of_birth' else 'VARCHAR'}" for c in COLS)
     con.execute(f"CREATE TABLE raw ({types})")
     con.execute("INSERT INTO raw SELECT * FROM raw_df")
-    names = sorted({r["forename_std"] for r in records})
-    con.register("keys_df", pd.DataFrame(name_keys_rows(names), columns=["name", "keys", "canon"]))
+    names = sorted({n for r in records for n in key_names(r["forename_std"])})
+    con.register("keys_df", name_keys_frame(names))
     con.execute("CREATE TABLE name_keys AS SELECT * FROM keys_df")
     con.execute(f"CREATE TABLE link_input AS {input_sql('SELECT * FROM raw', 'name_keys')}")
     con.execute(f"CREATE TABLE cotwins AS {cotwin_sql('link_input')}")
@@ -97,3 +97,35 @@ def test_a_record_fitting_two_children_nearly_equally_is_ambiguous():
     assert near == {"h": ("a1", "b1")}
     clear = ambiguous_records(clusters, [("h", "a1", 20.0), ("h", "b1", 20.0 - 2 * AMBIGUITY_GAP)])
     assert clear == {}
+
+
+def test_twins_with_one_forename_are_guarded_by_different_middle_names():
+    # One GP list holds Jackson Claudio and Jackson Harley (one without an NHS number).
+    g = guarded([rec("health:1", "jackson", nhs="N1", middle="claudio"), rec("health:2", "jackson", middle="harley"),
+                 rec("education:1", "jackson", upn="A1", middle="claudio")])
+    assert g[frozenset(("health:1", "health:2"))] and g[frozenset(("education:1", "health:2"))]
+    assert not g[frozenset(("education:1", "health:1"))]
+
+
+def test_a_middle_name_typo_is_not_another_child():
+    g = guarded([rec("health:1", "jackson", nhs="N1", middle="claudio"), rec("education:1", "jackson", upn="A1",
+                                                                            middle="cluadio")])
+    assert list(g.values()) == [False]
+
+
+def test_a_record_that_could_be_either_of_two_namesake_twins_is_guarded_from_both():
+    # The school holds Romeo Jake and Romeo Eraldo (different UPNs); the GP record gives no middle name.
+    g = guarded([rec("education:1", "romeo", upn="A1", middle="jake"), rec("education:2", "romeo", upn="B2",
+                                                                          middle="eraldo"),
+                 rec("health:1", "romeo", nhs="N1"), rec("health:2", "romeo", nhs="N2", middle="jake")])
+    assert g[frozenset(("education:1", "health:1"))] and g[frozenset(("education:2", "health:1"))]
+    # A middle name that says which twin it is decides.
+    assert not g[frozenset(("education:1", "health:2"))] and g[frozenset(("education:2", "health:2"))]
+
+
+def test_a_second_upn_for_one_child_is_no_namesake_twin():
+    # One pupil on two rolls with two UPNs and one middle name: not two children.
+    g = guarded([rec("education:1", "romeo", upn="A1", middle="jake"), rec("education:2", "romeo", upn="B2",
+                                                                          middle="jake"),
+                 rec("health:1", "romeo", nhs="N1")])
+    assert not any(g.values())

@@ -351,10 +351,13 @@ def status(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
 
 @app.command()
 def demo(children: int = 3000, seed: int = 42,
-         work_dir: Annotated[Path, typer.Option()] = Path(".demo")) -> None:
+         work_dir: Annotated[Path, typer.Option()] = Path(".demo"),
+         difficulty: Annotated[str, typer.Option(help="easy | realistic | hard, as for `linkage synth`")]
+         = "realistic") -> None:
     """Synthesise, ingest, link, then score against the truth file."""
     from linkage.connectors import ingest_file
     from linkage.link import load_truth, load_twins, run_link, score_clusters
+    from linkage.link.evaluate import missed_in_queue
     from linkage.link.run import export_model
     from linkage.reference import KINDS, load_reference, sample_path
     from linkage.store import Store
@@ -362,6 +365,10 @@ def demo(children: int = 3000, seed: int = 42,
     from linkage.views import cme_children
     from linkage.views.cme import record_membership
 
+    from linkage.synth import DIFFICULTIES
+
+    if difficulty not in DIFFICULTIES:
+        _fail(LinkageError(f"--difficulty must be one of {', '.join(DIFFICULTIES)}"))
     extracts = work_dir / "extracts"
     home = work_dir / "data"
     if home.exists():
@@ -369,7 +376,7 @@ def demo(children: int = 3000, seed: int = 42,
 
         shutil.rmtree(home)
     with console.status(f"synthesising {children} children"):
-        manifest = synthesise(children, seed, extracts, ap_trajectories=True)
+        manifest = synthesise(children, seed, extracts, level=difficulty, ap_trajectories=True)
     when = date.fromisoformat(manifest["extract_date"])
     store = Store(home)
     for kind in KINDS:
@@ -383,11 +390,14 @@ def demo(children: int = 3000, seed: int = 42,
     record_membership(store, result.run_id, when)
     model_path = export_model(store, home)
     predicted = dict(store.rows("SELECT record_key, child_id FROM store.identity"))
-    scores = score_clusters(predicted, load_truth(extracts / "truth.csv"), load_twins(extracts / "twins.csv"))
+    truth = load_truth(extracts / "truth.csv")
+    scores = score_clusters(predicted, truth, load_twins(extracts / "twins.csv"))
+    missed, queued = missed_in_queue(predicted, truth, store.rows(
+        "SELECT record_key_l, record_key_r FROM store.review_queue WHERE status = 'open'"))
     cme = cme_children(store, when)
     outcomes = _demo_outcomes(store, extracts / "nccis.csv", when, work_dir / "outcomes")
     store.close()
-    t = Table(title=f"linkage demo: {children} synthetic children, seed {seed}")
+    t = Table(title=f"linkage demo: {children} synthetic children, seed {seed}, difficulty {difficulty}")
     t.add_column("measure")
     t.add_column("value", justify="right")
     t.add_row("records linked", str(result.records))
@@ -398,6 +408,7 @@ def demo(children: int = 3000, seed: int = 42,
     t.add_row("twin pairs wrongly merged", f"{scores.twins_merged} of {scores.twin_pairs}")
     t.add_row("known to an agency, on no school roll (age 5-15)", str(len(cme)))
     t.add_row("pairs queued for clerical review", str(result.review_pairs))
+    t.add_row("true pairs left apart / of them in the review queue", f"{missed} / {queued}")
     t.add_row("AP placements (published total, DfE CIN rule: to the nearest 10)", str(outcomes.placements))
     console.print(t)
     console.print(f"AP outcomes report: {work_dir / 'outcomes' / 'outcomes.html'} (and .pdf, CSVs)")

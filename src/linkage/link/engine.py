@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -20,8 +21,9 @@ from splink.internals.exceptions import EMTrainingException
 from linkage.files import write_private
 from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, LinkBackend
+from linkage.link.evidence import ClusterPass, candidates_sql, decide
 from linkage.link.guards import cotwin_sql, twin_guard_sql
-from linkage.link.features import FEATURE_COLUMNS, input_sql, name_keys_rows
+from linkage.link.features import FEATURE_COLUMNS, input_sql, name_keys_frame
 from linkage.store import Store
 
 __all__ = ["LinkEngine", "INPUT", "TF_COLUMNS"]
@@ -53,9 +55,10 @@ class LinkEngine:
     def _build_input(self, records_sql: str) -> None:
         con = self.con
         names = [r[0] for r in con.execute(
-            f"SELECT DISTINCT split_part(n, ' ', 1) FROM (SELECT forename_std AS n FROM ({records_sql}) "
-            f"UNION SELECT preferred_forename_std FROM ({records_sql})) WHERE n IS NOT NULL").fetchall()]
-        keys = pd.DataFrame(name_keys_rows(names), columns=["name", "keys", "canon"])
+            f"SELECT DISTINCT x FROM (SELECT split_part(n, ' ', 1) AS x FROM (SELECT forename_std AS n FROM "
+            f"({records_sql}) UNION SELECT preferred_forename_std FROM ({records_sql})) "
+            f"UNION SELECT replace(forename_std, ' ', '') FROM ({records_sql})) WHERE x IS NOT NULL").fetchall()]
+        keys = name_keys_frame(names)
         con.register("_name_keys_df", keys)
         con.execute("CREATE OR REPLACE TABLE memory.name_keys AS SELECT * FROM _name_keys_df")
         con.unregister("_name_keys_df")
@@ -234,8 +237,10 @@ WHERE l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
             self.con.unregister("_exact_df")
 
     def unrelated_names(self, pairs: pd.DataFrame) -> set[frozenset]:
-        """Pairs whose forenames share nothing: not alike (Jaro-Winkler < 0.75), not one name,
-        not swapped with a surname, not a middle name used, not even the same initial. Twins
+        """Pairs whose forenames share nothing: not alike (Jaro-Winkler < 0.75, first words or the
+        whole forenames run together: Tzu Hao, Zihao), not one name,
+        not swapped with a surname, not a middle name used, not even the same initial, not one
+        sound or one set of consonants. Twins
         Tilly and Olivia: the guard keeps them apart and a reviewer has nothing to decide."""
         if pairs.empty:
             return set()
@@ -246,13 +251,32 @@ SELECT e.unique_id_l, e.unique_id_r FROM _unrel_df e
 JOIN memory.{INPUT} l ON l.unique_id = e.unique_id_l
 JOIN memory.{INPUT} r ON r.unique_id = e.unique_id_r
 WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
+  AND jaro_winkler_similarity(l.forename_full, r.forename_full) < 0.75
   AND substr(l.forename, 1, 1) <> substr(r.forename, 1, 1)
   AND NOT list_has_any(l.forename_keys, r.forename_keys)
   AND jaro_winkler_similarity(l.forename, r.surname) < 0.75 AND jaro_winkler_similarity(l.surname, r.forename) < 0.75
   AND NOT coalesce(l.forename = split_part(r.middle_names, ' ', 1), false)
-  AND NOT coalesce(r.forename = split_part(l.middle_names, ' ', 1), false)""").fetchall()}
+  AND NOT coalesce(r.forename = split_part(l.middle_names, ' ', 1), false)
+  AND NOT coalesce(l.forename_full = r.forename_full OR l.forename_dm = r.forename_dm
+                   OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad, false)""").fetchall()}
         finally:
             self.con.unregister("_unrel_df")
+
+    def cluster_pass(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
+                     apart: Iterable[tuple[str, str]]) -> ClusterPass:
+        """The second, cluster-level pass (``evidence``): pairs of children to join or to queue.
+        ``apart``: record pairs the twin guard or a reviewer keeps apart."""
+        frame = pd.DataFrame({"unique_id": list(cluster_of), "cluster_id": list(cluster_of.values()),
+                              "upn_root": [identifiers.get(k, {}).get("upn") for k in cluster_of]})
+        frame = frame.astype({"unique_id": "string", "cluster_id": "string", "upn_root": "string"})
+        self.con.register("_clusters_df", frame)
+        try:
+            self.con.execute("CREATE OR REPLACE TABLE memory.link_clusters AS SELECT * FROM _clusters_df")
+        finally:
+            self.con.unregister("_clusters_df")
+        rows = self.con.execute(candidates_sql(f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins")).df()
+        self.con.execute("DROP TABLE memory.link_clusters")
+        return decide(rows.to_dict("records"), apart, cluster_of)
 
     def nodes(self) -> list[str]:
         return [r[0] for r in self.con.execute(f"SELECT unique_id FROM memory.{INPUT}").fetchall()]

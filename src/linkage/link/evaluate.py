@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 
-__all__ = ["Scores", "load_truth", "score_clusters"]
+__all__ = ["Scores", "load_truth", "missed_in_queue", "score_clusters"]
 
 
 @dataclass
@@ -59,3 +60,23 @@ def load_twins(path: Path) -> list[tuple[str, str]]:
         return []
     with open(path, newline="", encoding="utf-8") as fh:
         return [(r["person_a"], r["person_b"]) for r in csv.DictReader(fh)]
+
+
+def missed_in_queue(predicted: dict[str, str], truth: dict[str, str],
+                    queue: list[tuple[str, str]]) -> tuple[int, int]:
+    """(true pairs left in two children, how many of them a queued pair would join).
+
+    A reviewer's "match" on a queued pair joins its two children, so a missed pair counts as
+    queued when some queued pair joins the same two children.
+    """
+    joined = {frozenset((predicted.get(a), predicted.get(b))) for a, b in queue}
+    people: dict[str, Counter] = defaultdict(Counter)
+    for key, person in truth.items():
+        if key in predicted:
+            people[person][predicted[key]] += 1
+    missed = queued = 0
+    for children in people.values():
+        for (ca, na), (cb, nb) in combinations(sorted(children.items()), 2):
+            missed += na * nb
+            queued += na * nb if frozenset((ca, cb)) in joined else 0
+    return missed, queued

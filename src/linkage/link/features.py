@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["FEATURE_COLUMNS", "input_sql", "name_keys_rows", "permanent_upn", "record_features"]
+__all__ = ["FEATURE_COLUMNS", "NAME_KEYS_COLUMNS", "input_sql", "key_names", "name_keys_frame",
+           "name_keys_rows", "permanent_upn", "record_features"]
 
 import re
 from datetime import date
 from typing import Any
 
-from linkage.link.names import forename_keys
+from linkage.link.names import abjad_key, consonant_skeleton, forename_keys, sound_key
 from linkage.validation.postcode import NOT_A_PLACE_PREFIXES, postcode_for_linking
 
 # No-fixed-abode (ZZ99) and BFPO markers are kept on the record but are never linking evidence.
@@ -20,8 +21,31 @@ FEATURE_COLUMNS = ("forename", "forename_keys", "middle_names", "surname", "form
                    "dob", "sex", "postcode", "address", "upn", "former_upn", "nhs_number")
 
 
-def name_keys_rows(names: list[str]) -> list[tuple[str, list[str], str | None]]:
-    return [(n, *forename_keys(n)) for n in names]
+# The columns of the name keys table that ``input_sql`` joins (``name_keys_rows`` fills it).
+# ``name`` holds each forename's first word (for keys) and the whole forename run together
+# (for the sound and skeleton: Hsiao Ling, Xiaoling).
+NAME_KEYS_COLUMNS = ("name", "keys", "canon", "sound", "skeleton", "abjad")
+
+
+def name_keys_rows(names: list[str]) -> list[tuple]:
+    return [(n, *forename_keys(n), sound_key(n), consonant_skeleton(n), abjad_key(n)) for n in names]
+
+
+def name_keys_frame(names: list[str]):
+    """``name_keys_rows`` as a DataFrame whose text columns stay text when all are empty."""
+    import pandas as pd
+
+    frame = pd.DataFrame(name_keys_rows(names), columns=list(NAME_KEYS_COLUMNS))
+    for col in ("name", "canon", "sound", "skeleton", "abjad"):
+        frame[col] = frame[col].astype("string")
+    return frame
+
+
+def key_names(forename_std: str | None) -> list[str]:
+    """The names a forename needs in the name keys table: its first word and the whole, run together."""
+    if not forename_std:
+        return []
+    return list(dict.fromkeys([forename_std.split(" ")[0], forename_std.replace(" ", "")]))
 
 
 def input_sql(records_sql: str, name_keys_table: str) -> str:
@@ -33,6 +57,7 @@ base AS (
     r.record_key AS unique_id,
     r.source AS source_dataset,
     split_part(r.forename_std, ' ', 1) AS forename,
+    replace(r.forename_std, ' ', '') AS forename_full,
     r.middle_names_std AS middle_names,
     r.surname_std AS surname,
     r.former_surname_std AS former_surname,
@@ -50,6 +75,9 @@ base AS (
 SELECT
   b.*,
   coalesce(k.canon, b.forename) AS forename_canon,
+  s.sound AS forename_dm,
+  s.skeleton AS forename_skel,
+  s.abjad AS forename_abjad,
   list_distinct(list_concat(coalesce(k.keys, [b.forename]),
                             coalesce(p.keys, CASE WHEN b.preferred_forename IS NULL THEN []
                                                   ELSE [b.preferred_forename] END))) AS forename_keys,
@@ -63,6 +91,7 @@ SELECT
 FROM base b
 LEFT JOIN {name_keys_table} k ON k.name = b.forename
 LEFT JOIN {name_keys_table} p ON p.name = b.preferred_forename
+LEFT JOIN {name_keys_table} s ON s.name = b.forename_full
 """
 
 
@@ -87,17 +116,19 @@ def record_features(*, forename_std: str | None, surname_std: str | None, date_o
     """
     first = lambda s: s.split(" ")[0] if s is not None else None  # noqa: E731 (split_part(s, ' ', 1))
     forename, preferred = first(forename_std), first(preferred_forename_std)
+    full = forename_std.replace(" ", "") if forename_std is not None else None
     keys, canon = forename_keys(forename) if forename is not None else (None, None)
     postcode = postcode_for_linking(postcode)
     pkeys = forename_keys(preferred)[0] if preferred is not None else None
     if address is not None:
         address = re.sub(r"\s+", " ", re.sub(r"[^A-Za-z0-9 ]", "", address).lower()).strip(" ") or None
     return {
-        "forename": forename, "middle_names": middle_names_std, "surname": surname_std,
+        "forename": forename, "forename_full": full, "middle_names": middle_names_std, "surname": surname_std,
         "former_surname": former_surname_std, "preferred_forename": preferred, "dob": date_of_birth,
         "sex": sex, "postcode": postcode, "address": address, "upn": permanent_upn(upn), "former_upn": former_upn,
         "nhs_number": nhs_number,
         "forename_canon": canon if canon is not None else forename,
+        "forename_dm": sound_key(full), "forename_skel": consonant_skeleton(full), "forename_abjad": abjad_key(full),
         "forename_keys": _distinct((keys if keys is not None else [forename])
                                    + (pkeys if pkeys is not None else [] if preferred is None else [preferred])),
         "surname_all": _distinct((surname_std.split(" ") if surname_std is not None else [])

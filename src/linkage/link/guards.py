@@ -5,7 +5,10 @@ postcode) but not the same forename are kept apart only when there is evidence o
 a second child:
 
 * the forenames are different names, not spellings of one name: not a nickname,
-  not a typo (Jaro-Winkler >= 0.88, or an edit distance of at most a quarter of the
+  not a transliteration (a shared key from ``transliterations.csv``, or the consonants of a
+  name kept in Arabic script, at least three of them; not the whole name run together or a
+  double metaphone code of four or more letters), not a typo
+  (Jaro-Winkler >= 0.88, or an edit distance of at most a quarter of the
   longer name, at least one; two fifths when either spelling is rare in the data, held
   by at most ``RARE`` records, as a slip is), not a typo of one of the other's nicknames
   (Liaam/William through Liam), and not a swap with the surname; or
@@ -13,6 +16,14 @@ a second child:
   record in its own extract with the same date of birth and family, a different
   forename or a different identifier, and the other side's forename is at least as
   close to that co-twin's as to its own (Gerard/Gerald when the school holds both).
+
+The same holds whatever the forenames when both records give a first middle name and the two
+are different names (Jaro-Winkler below 0.88): twins given one forename are told apart by the
+middle one (Jackson Claudio and Jackson Harley on one GP list, one without an NHS number).
+
+And when one source holds two children of one forename, told apart only by middle name (two
+Romeos, Jake and Eraldo, with different UPNs), a record of that forename whose middle name
+does not say which one it is (none given) is not linked automatically to either.
 
 A forename typo with no co-twin in sight (Victoe/Victtor) is then linked, or not,
 by the model like any other typo. Unless a UPN or NHS number agrees (allowing one
@@ -42,9 +53,22 @@ def _spelling(l: str, r: str) -> str:
             "AND damerau_levenshtein({a}, {b}) <= greatest(1, round(0.4 * greatest(length({a}), length({b})))))")
     keys = (f"list_bool_or(list_transform({l}.forename_keys, x -> list_bool_or(list_transform("
             f"{r}.forename_keys, y -> damerau_levenshtein(x, y) <= 1))))")
-    return (f"({near.format(a=f'{l}.forename', b=f'{r}.forename')} OR coalesce({keys}, false) "
+    abjad = (f"coalesce(length({l}.forename_skel) >= 3 AND ({l}.forename_abjad = {r}.forename_skel "
+             f"OR {l}.forename_skel = {r}.forename_abjad), false)")
+    # Whole forenames: one name in one word or two (Abdul Rahman), or one sound with a code long
+    # enough not to collide by chance (Hsiao-ling, Xiaoling: SLNK).
+    whole = (f"coalesce({l}.forename_full = {r}.forename_full "
+             f"OR (length({l}.forename_dm) >= 4 AND {l}.forename_dm = {r}.forename_dm), false)")
+    return (f"({near.format(a=f'{l}.forename', b=f'{r}.forename')} OR coalesce({keys}, false) OR {abjad} OR {whole} "
             f"OR (jaro_winkler_similarity({l}.forename, {r}.surname) >= 0.88 "
             f"AND jaro_winkler_similarity({l}.surname, {r}.forename) >= 0.88))")
+
+
+def _other_middle(l: str, r: str) -> str:
+    """Both records give a first middle name, and they are different names (twins given one
+    forename, told apart by the middle one)."""
+    a, b = f"split_part({l}.middle_names, ' ', 1)", f"split_part({r}.middle_names, ' ', 1)"
+    return f"(coalesce({a}, '') <> '' AND coalesce({b}, '') <> '' AND jaro_winkler_similarity({a}, {b}) < 0.88)"
 
 
 def _family(l: str, r: str) -> str:
@@ -61,7 +85,8 @@ def _ids_agree(l: str, r: str) -> str:
 def cotwin_sql(input_table: str) -> str:
     """Each record's co-twins (forename and its keys): siblings with its birthday in its own extract."""
     return f"""
-SELECT a.unique_id, list(DISTINCT {{'f': b.forename, 'k': b.forename_keys}}) AS cotwins
+SELECT a.unique_id,
+  list(DISTINCT {{'f': b.forename, 'k': b.forename_keys, 'm': split_part(b.middle_names, ' ', 1)}}) AS cotwins
 FROM {input_table} a
 JOIN {input_table} b ON a.source_dataset = b.source_dataset AND a.dob = b.dob AND a.unique_id <> b.unique_id
 WHERE {_family('a', 'b')}
@@ -83,6 +108,16 @@ def _closer_to_cotwin(own: str, other: str) -> str:
             f"{_sim('x.f', 'x.k', other)} >= {_sim(f'{own}.forename', f'{own}.forename_keys', other)})), false)")
 
 
+def _namesake_cotwin(own: str, other: str) -> str:
+    """``own`` has a co-twin with its own forename but another middle name (twins given one
+    forename), and ``other``'s middle name does not say which of the two it is."""
+    mine, theirs = f"split_part({own}.middle_names, ' ', 1)", f"split_part({other}.middle_names, ' ', 1)"
+    return (f"(coalesce({mine}, '') <> '' AND NOT coalesce({theirs} <> '' "
+            f"AND jaro_winkler_similarity({theirs}, {mine}) >= 0.88, false) AND coalesce(list_bool_or(list_transform({own}.cotwins, x -> "
+            f"(x.f = {own}.forename OR list_has_any(x.k, {own}.forename_keys)) AND coalesce(x.m, '') <> '' "
+            f"AND jaro_winkler_similarity(x.m, {mine}) < 0.88)), false))")
+
+
 def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str) -> str:
     """Edges with a boolean ``guarded`` column; pure SQL, no I/O."""
     return f"""
@@ -93,11 +128,13 @@ WITH n AS (SELECT forename, count(*) AS forename_n FROM {input_table} GROUP BY f
 SELECT e.*,
   coalesce(l.dob = r.dob
    AND {_family('l', 'r')}
-   AND l.forename <> r.forename
-   AND NOT (l.forename = r.surname AND l.surname = r.forename)
    AND NOT {_ids_agree('l', 'r')}
-   AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r')})
-        OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}), false)
+   AND ((l.forename <> r.forename
+         AND NOT (l.forename = r.surname AND l.surname = r.forename)
+         AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r')})
+              OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}))
+        OR {_other_middle('l', 'r')}
+        OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))), false)
   AS guarded
 FROM {edges_table} e
 JOIN l ON l.unique_id = e.unique_id_l

@@ -23,7 +23,7 @@ import numpy as np
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.link.engine import INPUT, TF_COLUMNS, LinkEngine
 from linkage.link.scoring import FastScorer
-from linkage.link.features import input_sql, name_keys_rows, record_features
+from linkage.link.features import input_sql, key_names, name_keys_rows, record_features
 from linkage.store import Store
 from linkage.store.schema import t
 from linkage.validation import normalise_name
@@ -156,7 +156,8 @@ class LookupIndex:
                         "middle_names_std VARCHAR, surname_std VARCHAR, former_surname_std VARCHAR, "
                         "preferred_forename_std VARCHAR, date_of_birth DATE, sex VARCHAR, postcode VARCHAR, "
                         "address VARCHAR, upn VARCHAR, former_upn VARCHAR, nhs_number VARCHAR)")
-            cur.execute("CREATE TEMP TABLE lk_names (name VARCHAR, keys VARCHAR[], canon VARCHAR)")
+            cur.execute("CREATE TEMP TABLE lk_names (name VARCHAR, keys VARCHAR[], canon VARCHAR, sound VARCHAR, "
+                        "skeleton VARCHAR, abjad VARCHAR)")
             cur.execute(f"CREATE TEMP TABLE lk_q AS SELECT * EXCLUDE (child_id, rid) FROM memory.{INDEX} LIMIT 0")
             cur.execute(f"CREATE TEMP TABLE lk_c_ids AS SELECT * FROM memory.{INDEX} LIMIT 0")
             cur.execute("CREATE TEMP TABLE lk_c AS SELECT * FROM lk_q LIMIT 0")
@@ -200,7 +201,8 @@ class LookupIndex:
         cur.execute("INSERT INTO lk_raw VALUES ('query:1', 'query', ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, NULL, ?)",
                     [std["forename"], std["middle_names"], std["surname"], q.date_of_birth, q.sex, q.postcode,
                      q.address, q.upn, q.nhs_number])
-        cur.execute("INSERT INTO lk_names VALUES (?, ?, ?)", list(name_keys_rows([first])[0]))
+        for row in name_keys_rows(key_names(std["forename"]) or [first]):
+            cur.execute("INSERT INTO lk_names VALUES (?, ?, ?, ?, ?, ?)", list(row))
         cur.execute(self._features_sql)
 
     def candidates(self, features: dict) -> list[int]:

@@ -171,6 +171,11 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     must = set(cons.must_link)
     refused_must = [p for p in refused if p in must]
     refused = [p for p in refused if p not in must]
+    # Second pass: a new surname and a move, judged on both children's evidence; linked or queued.
+    second = engine.cluster_pass(cluster_of, identifiers, [*zip(edges.loc[edges["guarded"], "unique_id_l"],
+                                                                edges.loc[edges["guarded"], "unique_id_r"]),
+                                                           *cons.cannot_link])
+    cluster_of = second.apply(cluster_of)
     aliases = resolve_aliases(store)
     previous = {k: aliases.get(c, c) for k, c in store.rows(
         f"SELECT record_key, child_id FROM {t('identity')}")}
@@ -197,6 +202,8 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     in_band = (uncertain | guarded | was_refused | was_ambiguous) & ~twins
     band = edges[in_band].assign(reason=reason[in_band]).drop(columns="guarded")
     band = band[undecided(band, cluster_of, linkable, identifiers)]
+    if second.queue:
+        band = pd.concat([f for f in (second.queue_frame(edges), band) if not f.empty], ignore_index=True)
     queue = build_queue(band, edges, cons, refused_must, cluster_of)
     step(STAGES[4], f"{len(queue)} pairs open ({len(cons.settled)} settled by a reviewer)")
     tf = engine.term_frequencies()

@@ -1,5 +1,8 @@
 """The linkage model for children's records, as Splink settings.
 
+Names from other scripts: transliteration variants share a forename key (``names.py``), and
+a double metaphone code (``forename_dm``) is a blocking key and a weak forename level.
+
 Why it separates twins: siblings share surname and address, so those two
 fields are not independent evidence. They are compared jointly (a
 "household" comparison) so the model learns how often a shared household
@@ -33,17 +36,25 @@ SWAPPED = '("forename_l" = "surname_r" AND "surname_l" = "forename_r")'
 FUZZY_SWAPPED = ('(jaro_winkler_similarity("forename_l", "surname_r") >= 0.88 '
                  'AND jaro_winkler_similarity("surname_l", "forename_r") >= 0.88)')
 
+# A record kept in Arabic script transliterates to consonants only (mhmd): compare it with
+# the other spelling's consonants (names.consonant_skeleton).
+ABJAD = '("forename_abjad_l" = "forename_skel_r" OR "forename_skel_l" = "forename_abjad_r")'
+
 FORENAME = {
     "output_column_name": "forename",
     "comparison_description": "forename with nicknames, typos and swaps",
     "comparison_levels": [
         _null("forename"),
         _level('"forename_l" = "forename_r"', "exact", **_tf("forename")),
+        _level('"forename_full_l" = "forename_full_r"', "one name, in one word or two"),
         _level('list_has_any("forename_keys_l", "forename_keys_r")', "nickname"),
         _level(SWAPPED, "forename and surname swapped"),
         _level(FUZZY_SWAPPED, "swapped, with a typo"),
         _level('jaro_winkler_similarity("forename_l", "forename_r") >= 0.92', "jw >= 0.92"),
         _level('damerau_levenshtein("forename_l", "forename_r") <= 1', "one edit"),
+        # Double metaphone: spellings of a name from another script that no table lists.
+        _level('"forename_dm_l" = "forename_dm_r"', "sounds alike"),
+        _level(ABJAD, "same consonants (a name written in Arabic script)"),
         _level('"forename_l" = split_part("middle_names_r", \' \', 1) '
                'OR split_part("middle_names_l", \' \', 1) = "forename_r"', "middle name used"),
         _level("ELSE", "different"),
@@ -168,6 +179,11 @@ PREDICTION_RULES = [
     block_on("forename_canon", "surname"),
     block_on("forename_canon", "postcode"),
     block_on("forename_canon", "dob_year", "postcode_district"),
+    # Transliterations the name tables do not know, and initials that differ (Ekaterina/Yekaterina).
+    block_on("forename_dm", "dob"),
+    block_on("forename_dm", "surname"),
+    # A forename typo the code absorbs (Robyyn/Robyn) with a date-of-birth slip: the home finds it.
+    block_on("forename_dm", "postcode"),
     # A forename slip with a date-of-birth slip: the family is all that is left to find it by.
     block_on("surname", "postcode"),
     "l.forename = r.surname AND l.surname = r.forename",

@@ -1,0 +1,186 @@
+"""Cluster-level evidence: a second pass after pairwise scoring, for a new surname and a move.
+
+A child whose family name changed and who moved home keeps the forename, the middle name,
+the sex and the date of birth; the surname and the postcode both differ. Pairwise, such a
+pair scores low (two strong disagreements), and nothing in the one pair can tell it from two
+children who happen to share a forename and a birthday. The candidate *child* (every record
+already clustered with each side) may hold what the pair lacks:
+
+* a **former surname**: any record's surname or former surname on one side equals one on the
+  other (a school that recorded FormerSurname, a hyphenated name);
+* a **historic address**: any postcode or first address line held on one side is held on the
+  other (an old school enrolment, an agency that missed the move);
+* the **middle name**, compared across every record of the two children;
+* the **UPNs and NHS numbers of every other record** in the two children: two different ones
+  of a kind are evidence of two children, and the pair is dropped (as is a sex conflict or
+  a middle name that disagrees everywhere).
+
+Candidates are record pairs in different children whose forenames are one name (exact, a
+nickname or transliteration key, the same double metaphone code, a typo, or the consonants of
+an Arabic-script spelling) and whose dates of birth agree, have day and month transposed, or
+differ in one character within the month. The pass *links* a candidate only when its surnames
+and postcodes both differ (a pair sharing either was scored with that evidence already, and
+left apart by the model for a reason), the forename is one name, the date of birth is exact,
+neither child has a co-twin in its own extract (the twin guard's evidence of a second child wins), no pair between the two children is twin-guarded, at least two of
+{middle name, former surname, historic address} agree, and the record's child has no second
+such candidate. Every other candidate is *queued* for review, among them pairs that no blocking
+rule brought together (a date-of-birth slip with a surname typo): a true pair the model cannot
+decide is not silently lost.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+__all__ = ["CHANGE_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql", "decide"]
+
+CHANGE_REASON = "possible change of surname and address: same forename and birthday ({evidence})"
+UNSCORED_REASON = "same forename and birthday, not linked by the model ({evidence})"
+# How many of middle name, former surname and historic address must agree to link without a reviewer.
+LINK_EVIDENCE = 2
+
+
+def _keyed(inp: str) -> str:
+    """Each record under each key it can meet another by: a forename code and the month of birth
+    (as written, or with day and month transposed)."""
+    month = "date_trunc('month', dob)"
+    swapped = "date_trunc('month', make_date(year(dob), day(dob), month(dob)))"
+    return f"""
+  SELECT unique_id, cluster_id, 'm:' || forename_dm AS k, {month} AS d FROM {inp} WHERE forename_dm IS NOT NULL
+  UNION SELECT unique_id, cluster_id, 'c:' || forename_canon, {month} FROM {inp} WHERE forename_canon IS NOT NULL
+  UNION SELECT unique_id, cluster_id, 's:' || forename_skel, {month} FROM {inp} WHERE forename_skel IS NOT NULL
+  UNION SELECT unique_id, cluster_id, 'm:' || forename_dm, {swapped} FROM {inp}
+    WHERE forename_dm IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)"""
+
+
+def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
+    """Candidate pairs with the two children's evidence; pure SQL, no I/O.
+
+    ``clusters_table`` has unique_id, cluster_id and upn_root (the UPN mapped to the root of
+    its FormerUPN history).
+    """
+    return f"""
+WITH i AS (
+  SELECT x.*, c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL),
+keyed AS ({_keyed('i')}),
+pairs AS (
+  SELECT DISTINCT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r
+  FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.cluster_id <> b.cluster_id),
+cand AS (
+  SELECT p.l, p.r, l.cluster_id AS ca, r.cluster_id AS cb,
+    (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)) AS one_name,
+    l.dob = r.dob AS dob_exact,
+    NOT coalesce(list_has_any(l.surname_all, r.surname_all)
+                 OR jaro_winkler_similarity(l.surname, r.surname) >= 0.9, false)
+      AND NOT coalesce(l.postcode = r.postcode, false) AS moved
+  FROM pairs p JOIN i l ON l.unique_id = p.l JOIN i r ON r.unique_id = p.r
+  WHERE (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys) OR l.forename_full = r.forename_full
+         OR l.forename_dm = r.forename_dm OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad
+         OR jaro_winkler_similarity(l.forename, r.forename) >= 0.88)
+    AND (l.dob = r.dob OR (year(l.dob) = year(r.dob) AND day(l.dob) = month(r.dob) AND month(l.dob) = day(r.dob))
+         OR damerau_levenshtein(l.dob_str, r.dob_str) <= 1)),
+kids AS (
+  SELECT cluster_id,
+    coalesce(list(DISTINCT upn_root) FILTER (WHERE upn_root IS NOT NULL), []::VARCHAR[]) AS upns,
+    coalesce(list(DISTINCT nhs_number) FILTER (WHERE nhs_number IS NOT NULL), []::VARCHAR[]) AS nhss,
+    coalesce(list(DISTINCT sex) FILTER (WHERE sex IN ('M', 'F')), []::VARCHAR[]) AS sexes,
+    coalesce(list(DISTINCT split_part(middle_names, ' ', 1)) FILTER (WHERE coalesce(middle_names, '') <> ''),
+             []::VARCHAR[]) AS middles,
+    list_distinct(flatten(list(surname_all))) AS surnames,
+    coalesce(list(DISTINCT postcode) FILTER (WHERE postcode IS NOT NULL), []::VARCHAR[]) AS postcodes,
+    coalesce(list(DISTINCT address) FILTER (WHERE address IS NOT NULL), []::VARCHAR[]) AS addresses,
+    bool_or(has_cotwin) AS cotwin
+  FROM i WHERE cluster_id IN (SELECT ca FROM cand UNION SELECT cb FROM cand) GROUP BY cluster_id)
+SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.dob_exact, c.moved,
+  CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 THEN NULL
+       ELSE list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
+              b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))) END AS middle,
+  list_has_any(a.surnames, b.surnames) AS former_surname,
+  (list_has_any(a.postcodes, b.postcodes) OR list_has_any(a.addresses, b.addresses)) AS historic_address,
+  a.cotwin OR b.cotwin AS cotwin
+FROM cand c JOIN kids a ON a.cluster_id = c.ca JOIN kids b ON b.cluster_id = c.cb
+WHERE NOT (len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns))
+  AND NOT (len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss))
+  AND len(list_distinct(list_concat(a.sexes, b.sexes))) <= 1
+  AND coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
+        b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))), true)
+"""
+
+
+@dataclass
+class ClusterPass:
+    """The pass's outcome: children to join, and record pairs to queue with their reason."""
+
+    links: list[tuple[str, str]] = field(default_factory=list)      # record pairs, one per pair of children
+    queue: list[tuple[str, str, str]] = field(default_factory=list)  # (record, record, reason)
+
+    def queue_frame(self, edges: pd.DataFrame) -> pd.DataFrame:
+        """The queued pairs as review band rows, with their pairwise score where they were scored."""
+        scored = {frozenset(p): (prob, w) for *p, prob, w in zip(
+            edges["unique_id_l"], edges["unique_id_r"], edges["match_probability"], edges["match_weight"])}
+        return pd.DataFrame([(a, b, *scored.get(frozenset((a, b)), (None, None)), why) for a, b, why in self.queue],
+                            columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reason"])
+
+    def apply(self, cluster_of: dict[str, str]) -> dict[str, str]:
+        """``cluster_of`` with each linked pair's two children made one."""
+        parent: dict[str, str] = {}
+
+        def find(c: str) -> str:
+            while parent.get(c, c) != c:
+                c = parent[c]
+            return c
+
+        for a, b in self.links:
+            ra, rb = find(cluster_of[a]), find(cluster_of[b])
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+        return {k: find(c) for k, c in cluster_of.items()}
+
+
+def _evidence(row: dict) -> list[str]:
+    return [name for name, key in (("middle name", "middle"), ("former surname", "former_surname"),
+                                   ("historic address", "historic_address")) if row[key]]
+
+
+def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of: dict[str, str]) -> ClusterPass:
+    """Link or queue each pair of children the candidates connect (see the module docstring).
+
+    ``rows`` come from ``candidates_sql``; ``guarded`` are the twin-guarded record pairs.
+    """
+    apart = {frozenset((cluster_of[a], cluster_of[b])) for a, b in guarded if a in cluster_of and b in cluster_of}
+    best: dict[frozenset, dict] = {}
+    for row in rows:
+        kids = frozenset((row["ca"], row["cb"]))
+        if kids in apart:
+            continue            # the twin guard has spoken for these two children
+        row = {**row, "evidence": _evidence(row)}
+        row["strong"] = (bool(row["moved"]) and bool(row["one_name"]) and bool(row["dob_exact"])
+                         and not row["cotwin"] and len(row["evidence"]) >= LINK_EVIDENCE)
+        rank = (row["strong"], bool(row["moved"]), len(row["evidence"]), bool(row["one_name"]),
+                bool(row["dob_exact"]), row["l"], row["r"])
+        if kids not in best or rank > best[kids]["rank"]:
+            best[kids] = {**row, "rank": rank}
+    strong_of: dict[str, set[str]] = defaultdict(set)
+    for kids, row in best.items():
+        if row["strong"]:
+            strong_of[row["ca"]].add(row["cb"])
+            strong_of[row["cb"]].add(row["ca"])
+    out = ClusterPass()
+    for kids, row in sorted(best.items(), key=lambda kv: (kv[1]["l"], kv[1]["r"])):
+        # A child with two strong candidates fits two children equally well: a reviewer decides.
+        if row["strong"] and len(strong_of[row["ca"]]) == 1 and len(strong_of[row["cb"]]) == 1:
+            out.links.append((row["l"], row["r"]))
+        else:
+            said = ", ".join(f"{e} agrees" for e in row["evidence"]) or "nothing else agrees"
+            why = CHANGE_REASON if row["moved"] else UNSCORED_REASON
+            if not row["dob_exact"]:
+                said = "date of birth one slip apart; " + said
+            if row["cotwin"]:
+                said += "; a twin is in view"
+            out.queue.append((row["l"], row["r"], why.format(evidence=said)))
+    return out
