@@ -133,7 +133,7 @@ def test_a_store_opens_after_a_process_was_killed_while_spilling(tmp_path):
         "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "spilled"
-        spill = home / "tmp" / str(child.pid)
+        spill = home / "tmp" / f"{child.pid}.0"          # its first (and only) store
         assert any(spill.iterdir())                         # real spill files, in its own directory
         Store(home, memory_limit="1GB", read_only=True).close()   # a second live process: no clash
         assert any(spill.iterdir())
