@@ -57,7 +57,12 @@ class Manifest:
 
 
 def snapshot_dir(home: Path) -> Path:
-    return Path(home) / "snapshots"
+    """``LINKAGE_SNAPSHOT_DIR`` (a volume the link job writes and servers on other hosts read),
+    else ``snapshots/`` in the data directory."""
+    from linkage.config import get_settings
+
+    configured = get_settings().snapshot_dir
+    return Path(configured) if configured else Path(home) / "snapshots"
 
 
 def _write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
