@@ -55,7 +55,7 @@ def wait_for(servers, predicate, seconds: float) -> list[dict]:
 class Load:
     """Threads issuing lookups and child views with real tokens, round robin over the servers."""
 
-    def __init__(self, servers, callers, people, threads: int = 4) -> None:
+    def __init__(self, servers, callers, people, threads: int = 6) -> None:
         self.servers, self.callers, self.people = servers, callers, people
         self.results: list[tuple[float, int, str, int, str | None]] = []   # when, server, what, status, request id
         self.failures: list[str] = []
@@ -103,7 +103,7 @@ class Load:
 
 def forge(home, good: str) -> str:
     """A snapshot whose manifest is correctly signed but whose file was altered afterwards."""
-    from linkage.store.snapshots import _MAC_PURPOSE, Manifest, snapshot_dir  # noqa: F401 (the real format)
+    from linkage.store.snapshots import Manifest, snapshot_dir
     from linkage.store.snapshots import manifest_key
 
     root = snapshot_dir(home)

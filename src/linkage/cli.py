@@ -706,6 +706,10 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
     except Exception as exc:  # pydantic's ValidationError, shown plainly
         _fail(exc)
     _warn_key_in_data_dir(data_dir(data_dir_), settings)
+    from linkage.store.snapshots import checked_snapshot
+
+    with _failures(data_dir_):      # a tampered or partial snapshot: one line, before any worker starts
+        checked_snapshot(data_dir(data_dir_), db_key=settings.db_key.get_secret_value() if settings.db_key else None)
     # No ``server: uvicorn`` banner to tell an attacker what to aim at; Date stays (RFC 9110).
     quiet = dict(host=settings.host, port=port or settings.port, log_level="info", access_log=False,
                  server_header=False, date_header=True, log_config=_log_config())

@@ -30,7 +30,7 @@ from linkage.reference import ReferenceData, reference_from_store, use_reference
 from linkage.store import Store
 from linkage.store.db import DB_FILE
 from linkage.store.schema import t
-from linkage.store.snapshots import current_id, load_manifest, manifest_key, verified_file
+from linkage.store.snapshots import checked_snapshot, current_id
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
 from linkage.views.changes import materialise_changes
@@ -148,16 +148,13 @@ def load_published(home: Path, settings: Settings, sid: str | None = None) -> Pu
     home = Path(home)
     key = settings.db_key.get_secret_value() if settings.db_key else None
     sid = sid or current_id(home)
-    if sid is None:
-        if not (home / DB_FILE).exists():
-            Store(home, key=key, memory_limit=settings.memory_limit).close()   # first run: create it
-        # Read-only: the server never writes the linked data, and several worker
-        # processes may share the file.
-        store = Store(home, key=key, memory_limit=settings.memory_limit, threads=settings.threads, read_only=True)
-    else:
-        manifest = load_manifest(home, sid, manifest_key(home, key))
-        store = Store(home, key=key, memory_limit=settings.memory_limit, threads=settings.threads, read_only=True,
-                      file=verified_file(home, manifest))
+    snapshot = checked_snapshot(home, sid, key)
+    if snapshot is None and not (home / DB_FILE).exists():
+        Store(home, key=key, memory_limit=settings.memory_limit).close()   # first run: create it
+    # Read-only: the server never writes the linked data, and several worker processes (or
+    # servers) may share the file. Before anything is published: the live database.
+    store = Store(home, key=key, memory_limit=settings.memory_limit, threads=settings.threads, read_only=True,
+                  file=snapshot)
     try:
         return _materialise(store, sid)
     except BaseException:

@@ -6,8 +6,8 @@ that carries an HMAC made with a key derived from the same database key. ``curre
 names the snapshot servers should serve; it is replaced last, atomically, so a reader
 sees the old snapshot or the new one, never a half-written one.
 
-Each file is written to a temporary name, synced, renamed and the directory synced.
-Snapshots are never changed after publication (0400), so a server that has loaded one
+Each file is written to a temporary name, synced, renamed and the directory synced; all
+are private (0600). Snapshots are never changed after publication, so a server that has loaded one
 can switch to the next while a link run writes the live database. Loading checks the
 manifest's HMAC and the file's size and digest before DuckDB opens it: a tampered,
 truncated or foreign snapshot is refused with one line, and a server keeps serving the
@@ -30,7 +30,8 @@ from linkage.files import private_dir, private_opener
 from linkage.store.db import Store, derived_key, resolve_key, sync_dir
 from linkage.store.schema import t
 
-__all__ = ["Manifest", "SnapshotError", "current_id", "load_manifest", "manifest_key", "publish", "snapshot_dir", "verified_file"]
+__all__ = ["Manifest", "SnapshotError", "checked_snapshot", "current_id", "load_manifest", "manifest_key", "publish",
+           "snapshot_dir", "verified_file"]
 
 FORMAT = 1
 POINTER = "current"
@@ -65,13 +66,12 @@ def snapshot_dir(home: Path) -> Path:
     return Path(configured) if configured else Path(home) / "snapshots"
 
 
-def _write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb", opener=private_opener) as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-    os.chmod(tmp, mode)
     os.replace(tmp, path)
     sync_dir(path.parent)
 
@@ -95,13 +95,12 @@ def publish(store: Store, keep: int = 3) -> Manifest:
     sid = f"{run_id:06d}-{now:%Y%m%dT%H%M%S%f}"
     tmp = root / f"{sid}.duckdb.tmp"
     store.copy_to(tmp, "snapshot_new")
-    os.chmod(tmp, 0o400)
     final = root / f"{sid}.duckdb"
     os.replace(tmp, final)
     manifest = Manifest(sid, run_id, now.isoformat(timespec="seconds"), final.name, final.stat().st_size,
                         _digest(final))
     mac = hmac.new(store.mac_key(_MAC_PURPOSE), manifest.body(), hashlib.sha256).hexdigest()
-    _write_atomic(root / f"{sid}.json", json.dumps({**asdict(manifest), "mac": mac}, indent=1).encode(), 0o400)
+    _write_atomic(root / f"{sid}.json", json.dumps({**asdict(manifest), "mac": mac}, indent=1).encode())
     _write_atomic(root / POINTER, (sid + "\n").encode())
     _prune(root, keep, sid)
     return manifest
@@ -167,3 +166,12 @@ def verified_file(home: Path, manifest: Manifest) -> Path:
     if _digest(path) != manifest.sha256:
         raise SnapshotError(f"snapshot {manifest.snapshot}'s content does not match its digest: altered; not served")
     return path
+
+
+def checked_snapshot(home: Path, sid: str | None = None, db_key: str | None = None) -> Path | None:
+    """The file of snapshot ``sid`` (default: the current one) once its manifest and content
+    pass their checks; None when nothing was ever published."""
+    sid = sid or current_id(home)
+    if sid is None:
+        return None
+    return verified_file(home, load_manifest(home, sid, manifest_key(home, db_key)))
