@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from apiserver import Server
+from linkage.config import get_settings
 from registry import register
 
 pytestmark = pytest.mark.e2e
@@ -28,10 +29,10 @@ pytestmark = pytest.mark.e2e
 MONTH2 = "2026-11-01"
 
 
-def cli(home, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def cli(home, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, "-m", "linkage.cli", *args, "--data-dir", str(home)],
                           capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_MEMORY_LIMIT": "1GB"})
+                          env={**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_MEMORY_LIMIT": "1GB", **(env or {})})
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
@@ -120,23 +121,54 @@ def forge(home, good: str) -> str:
     return bad
 
 
+def _audit(mode: str, home, url: str | None) -> list[dict]:
+    if mode == "postgres":
+        import psycopg
+
+        with psycopg.connect(url) as con:
+            lines = [r[0] for r in con.execute("SELECT line FROM audit_entries ORDER BY seq")]
+    else:
+        lines = (home / "audit" / "log.jsonl").read_text().splitlines()
+    return [json.loads(line)["entry"] for line in lines]
+
+
+@pytest.mark.parametrize("mode", ["files", "postgres"])
 def test_two_servers_switch_to_next_month_under_load_without_a_failed_request(
-        tmp_path, linked_store, synth_month2):
-    home = tmp_path / "data"
+        tmp_path, linked_store, synth_month2, mode, request, monkeypatch):
+    """``files``: both servers on one data directory (service.sqlite, audit/log.jsonl). ``postgres``:
+    as on three machines, as deploy/compose: two servers each with its own data directory and the
+    same keys, sharing PostgreSQL for state and audit, and a link host that publishes snapshots
+    to a shared directory, the only thing of the linked data the servers see."""
+    home = tmp_path / "data"           # where `linkage link` runs
     linked_store.checkpoint()
     shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
     people = linked_store.rows("SELECT forename, surname, date_of_birth, postcode FROM store.records "
                                "WHERE source = 'education' ORDER BY record_key LIMIT 40")
-    first = cli(home, "publish").stdout
+    url, shared = None, {}
+    if mode == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        shared = {"LINKAGE_STATE_URL": url, "LINKAGE_SNAPSHOT_DIR": str(tmp_path / "snapshots")}
+        for k, v in shared.items():
+            monkeypatch.setenv(k, v)
+        get_settings.cache_clear()
+    first = cli(home, "publish", env=shared).stdout
     assert "published snapshot" in first
     creds = {"sw": (register(home, "sw", "social_care", "social_worker",
                              org="Northshire Children's Services"), "safeguarding"),
              "ap": (register(home, "ap", "ap_school", "admissions", org="Oak AP Academy"), "admission")}
     env = {"LINKAGE_LOOKUP_PER_MINUTE": "100000", "LINKAGE_LOOKUP_BURST": "10000",
            "LINKAGE_SNAPSHOT_POLL_SECONDS": "0.5", "LINKAGE_SNAPSHOT_GRACE_SECONDS": "2",
-           "LINKAGE_MEMORY_LIMIT": "1GB"}
-    servers = [Server(home, env), Server(home, env)]
+           "LINKAGE_MEMORY_LIMIT": "1GB", **shared}
+    homes = [home, home]
+    if mode == "postgres":
+        homes = [tmp_path / "api1" / "data", tmp_path / "api2" / "data"]
+        shutil.copytree(home / "keys", homes[0] / "keys")           # no linked database, no state, no audit
+    servers = [Server(homes[0], env)]
     try:
+        if mode == "postgres":                  # the keys the first server made (tokens, audit), as compose shares
+            shutil.copytree(homes[0] / "keys", homes[1] / "keys")
+            assert not (homes[0] / "linkage.duckdb").exists()
+        servers.append(Server(homes[1], env))
         before = [ready(s) for s in servers]
         assert before[0]["snapshot"] == before[1]["snapshot"] is not None
         old_run = before[0]["run_id"]
@@ -146,8 +178,8 @@ def test_two_servers_switch_to_next_month_under_load_without_a_failed_request(
             time.sleep(3)
             for source in ("education", "social_care", "health"):
                 cli(home, "ingest", str(synth_month2 / f"{source}.csv"), "--source", source,
-                    "--extract-date", MONTH2)
-            linked = cli(home, "link").stdout
+                    "--extract-date", MONTH2, env=shared)
+            linked = cli(home, "link", env=shared).stdout
             linked_at = time.time()
             assert "published snapshot" in linked
             after = wait_for(servers, lambda st: st["run_id"] > old_run, 300)
@@ -169,20 +201,19 @@ def test_two_servers_switch_to_next_month_under_load_without_a_failed_request(
         # Every request audited exactly once, and the chain intact.
         ids = [rid for *_, rid in load.results]
         assert len(set(ids)) == len(ids)
-        entries = [json.loads(line)["entry"] for line in (home / "audit" / "log.jsonl").read_text().splitlines()]
-        audited = Counter(e.get("request_id") for e in entries if e.get("request_id") in set(ids))
+        audited = Counter(e.get("request_id") for e in _audit(mode, home, url) if e.get("request_id") in set(ids))
         assert sum(audited.values()) == len(ids) and set(audited.values()) == {1}
-        assert "audit log intact" in cli(home, "audit", "verify").stdout
+        assert "audit log intact" in cli(homes[0], "audit", "verify", env=shared).stdout
 
         # A snapshot altered after it was signed is refused; both keep serving the one they have.
         bad = forge(home, new)
         states = wait_for(servers, lambda st: st["refused"] == bad, 60)
         assert all(st["snapshot"] == new and st["status"] == "ready" for st in states)
-        token, purpose = callers["sw"]
-        f, s, dob, pc = people[0]
         servers[0].proc.send_signal(signal.SIGHUP)          # `systemctl reload`: look now, keep serving
         time.sleep(1)
         assert servers[0].proc.poll() is None and ready(servers[0])["snapshot"] == new
+        token, purpose = callers["sw"]
+        f, s, dob, pc = people[0]
         for server in servers:
             r = httpx.post(server.url + "/v1/lookup", timeout=30, headers={
                 "Authorization": f"Bearer {token}", "X-Purpose": purpose},
