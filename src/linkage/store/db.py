@@ -206,6 +206,7 @@ class Store:
                 con.execute(f"CHECKPOINT {name}")
             finally:
                 con.execute(f"DETACH {name}")
+            os.chmod(dest, 0o600)          # DuckDB creates it by the umask
             with open(dest, "rb") as fh:
                 os.fsync(fh.fileno())
         except (duckdb.Error, OSError) as exc:
