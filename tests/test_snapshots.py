@@ -7,7 +7,9 @@ import shutil
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
+from linkage.cli import app
 from linkage.config import Settings
 from linkage.service.container import load_published
 from linkage.store import Store
@@ -74,6 +76,9 @@ def test_a_tampered_partial_or_foreign_snapshot_is_refused_in_one_line(home):
     load_manifest(home, m.snapshot, manifest_key(home))          # restored: accepted again
     (snapshot_dir(home) / "current").write_text("../../etc/passwd\n")
     refused("does not name a snapshot")
+    started = CliRunner().invoke(app, ["serve", "--data-dir", str(home)])    # refused before it listens
+    assert started.exit_code == 2 and "does not name a snapshot" in started.output
+    assert "Traceback" not in started.output
     with pytest.raises(SnapshotError, match="fails its check"):  # a manifest made with another key
         load_manifest(home, m.snapshot, manifest_key(home, "another key entirely, 32 characters long"))
 
