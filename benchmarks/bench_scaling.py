@@ -2,6 +2,7 @@
 
     python benchmarks/bench_scaling.py --children 135000 270000
     python benchmarks/bench_scaling.py --children 20000 --engine spark
+    python benchmarks/bench_scaling.py --children 135000 270000 --relink   # link again, no ingest
 
 For each population, in separate processes (so wall time and peak memory are each step's own):
 ``link``: ingest the three synthetic extracts into a fresh encrypted store and link them
@@ -73,7 +74,28 @@ def phase_load(work: Path, engine: str) -> dict:
     return {"load_s": round(took, 1), "load_peak_mib": round(_peak_mib())}
 
 
-PHASES = {"link": phase_link, "load": phase_load}
+def phase_relink(work: Path, engine: str) -> dict:
+    """Link again what ``link`` ingested, from scratch (retrain, rescore all): link time and
+    memory alone, without ingest, for a second measurement on a quieter machine."""
+    from linkage.config import get_settings
+    from linkage.link import run_link
+    from linkage.link.backends import make_backend
+    from linkage.store import Store
+
+    home = work / f"home-{engine}"
+    store = Store(home)
+    backend = make_backend(engine, home, get_settings())
+    try:
+        t0 = time.perf_counter()
+        result = run_link(store, full=True, retrain=True, backend=backend)
+        took = time.perf_counter() - t0
+    finally:
+        backend.close()
+        store.close()
+    return {"records": result.records, "relink_s": round(took, 1), "relink_peak_mib": round(_peak_mib())}
+
+
+PHASES = {"link": phase_link, "load": phase_load, "relink": phase_relink}
 
 
 def _run(phase: str, work: Path, engine: str) -> dict:
@@ -94,6 +116,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
     ap.add_argument("--work", type=Path, default=Path("bench-out"))
+    ap.add_argument("--relink", action="store_true", help="only link again populations already linked here")
     ap.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("LINKAGE_MEMORY_LIMIT", "8GB")
@@ -104,6 +127,11 @@ def main() -> None:
 
     for n in args.children:
         work = args.work / f"scaling-{n}-{args.seed}"
+        if args.relink:
+            before = _uptime()
+            row = {"children_synthesised": n, "engine": args.engine, **_run("relink", work, args.engine)}
+            print(json.dumps({**row, "uptime_before": before, "uptime_after": _uptime()}), flush=True)
+            continue
         if not (work / "extracts" / "manifest.json").exists():
             synthesise(n, args.seed, work / "extracts")
         home = work / f"home-{args.engine}"
