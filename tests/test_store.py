@@ -128,12 +128,13 @@ def test_a_store_opens_after_a_process_was_killed_while_spilling(tmp_path):
         "import sys, time\n"
         "from linkage.store import Store\n"
         f"s = Store({str(home)!r}, memory_limit='64MB', threads=1, read_only=True)\n"
+        "s.execute('SET enable_progress_bar = false')\n"     # a slow (loaded) machine would print it here
         "s.execute(\"CREATE TABLE memory.big AS SELECT range AS i, md5(range::VARCHAR) AS h FROM range(1500000)\")\n"
         "print('spilled', flush=True)\n"
         "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "spilled"
-        spill = home / "tmp" / str(child.pid)
+        spill = home / "tmp" / f"{child.pid}.0"          # its first (and only) store
         assert any(spill.iterdir())                         # real spill files, in its own directory
         Store(home, memory_limit="1GB", read_only=True).close()   # a second live process: no clash
         assert any(spill.iterdir())

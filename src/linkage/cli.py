@@ -217,6 +217,7 @@ def link(full: Annotated[bool, typer.Option(help="Re-score every record, not jus
             bar.update(task, completed=len(STAGES), stage="done", description="")
         record_membership(store, result.run_id, date.today())      # for "new since the last run"
         model = export_model(store, store.home)
+        published = _publish(store, f"run {result.run_id} is saved, but ")
         store.close()
     except LinkageError as exc:
         _fail(exc)
@@ -236,6 +237,31 @@ def link(full: Annotated[bool, typer.Option(help="Re-score every record, not jus
         console.print(f"m probabilities estimated from {result.labels_used} reviewer-confirmed matches")
     if result.trained:
         console.print(f"model trained and saved to {model}")
+    console.print(published)
+
+
+def _publish(store, failed: str = "") -> str:
+    """Publish the store as the snapshot servers serve; one line saying which."""
+    from linkage.store.snapshots import publish
+
+    s = get_settings()
+    try:
+        m = publish(store, s.snapshot_keep)
+    except LinkageError as exc:
+        raise LinkageError(f"{failed}publishing its snapshot failed: {exc}") from None
+    when = (f"within {s.snapshot_poll_seconds:g} s" if s.snapshot_poll_seconds else "on SIGHUP")
+    return (f"published snapshot {m.snapshot} (run {m.run_id}, {m.bytes:,} bytes); "
+            f"running servers switch to it {when}")
+
+
+@app.command()
+def publish(data_dir_: DataDir = None) -> None:
+    """Publish the linked data as it stands (after `linkage ingest` or `reference load`) for servers
+    to switch to; `linkage link` does this itself."""
+    with _failures(data_dir_):
+        with _reading(data_dir_) as store:
+            line = _publish(store)
+    console.print(line)
 
 
 @app.command("export-ids")
@@ -452,9 +478,14 @@ def reference_load(kind: Annotated[str, typer.Argument(help="establishments (GIA
     """Check a register file and replace the stored one with it, in one step."""
     from linkage.reference import load_reference
 
+    from linkage.store.snapshots import current_id
+
+    published = None
     try:
         with _reading(data_dir_) as store:
             result = load_reference(store, kind.replace("-", "_"), file)
+            if current_id(store.home):       # servers serve snapshots: give them the new register
+                published = _publish(store, "the register is loaded, but ")
     except LinkageError as exc:
         _fail(exc)
     console.print(f"{result.kind.replace('_', ' ')}: read {result.rows_read}, loaded {result.accepted}, "
@@ -468,6 +499,8 @@ def reference_load(kind: Annotated[str, typer.Argument(help="establishments (GIA
             for line, field, reason in rows:
                 t.add_row(str(line), Text(visible(field)), Text(visible(reason)))
             console.print(t)
+    if published:
+        console.print(published)
 
 
 @reference_app.command("status")
@@ -688,6 +721,10 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
     except Exception as exc:  # pydantic's ValidationError, shown plainly
         _fail(exc)
     _warn_key_in_data_dir(data_dir(data_dir_), settings)
+    from linkage.store.snapshots import checked_snapshot
+
+    with _failures(data_dir_):      # a tampered or partial snapshot: one line, before any worker starts
+        checked_snapshot(data_dir(data_dir_), db_key=settings.db_key.get_secret_value() if settings.db_key else None)
     # No ``server: uvicorn`` banner to tell an attacker what to aim at; Date stays (RFC 9110).
     quiet = dict(host=settings.host, port=port or settings.port, log_level="info", access_log=False,
                  server_header=False, date_header=True, log_config=_log_config())

@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     # Unset: the state URL when that is PostgreSQL, else the file.
     audit_url: str | None = None
 
+    # --- published snapshots: what servers serve (docs/scaling.md) ---------
+    # Each `linkage link` publishes one; this many are kept (the current one always).
+    snapshot_keep: int = Field(default=3, ge=1, le=100)
+    # Where they are published: unset, ``snapshots/`` in the data directory; on several hosts, a
+    # shared volume the link job writes and the servers read (deploy/compose.yaml).
+    snapshot_dir: Path | None = None
+    # Servers look at snapshots/current this often (0: only on SIGHUP) and switch without a restart;
+    # the data they switched from is closed this long after, once requests on it have finished.
+    snapshot_poll_seconds: float = Field(default=10.0, ge=0.0, le=3600.0)
+    snapshot_grace_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
+
     # --- API -------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -21,6 +21,7 @@ from linkage.config import Settings, get_settings
 from linkage.errors import Conflict, Forbidden, LinkageError, NotFound, TooManyRequests
 from linkage.service import Services
 from linkage.service.lookup import NotReady
+from linkage.service.switch import SnapshotWatcher
 
 __all__ = ["create_app", "factory"]
 
@@ -41,9 +42,17 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.services = Services.open(Path(home), settings, policy_dir)
+        # A newly published snapshot is loaded beside the served one and swapped in.
+        watcher = SnapshotWatcher(Path(home), lambda: app.state.services,
+                                  lambda new: setattr(app.state, "services", new),
+                                  settings.snapshot_poll_seconds, settings.snapshot_grace_seconds)
+        app.state.snapshots = watcher
+        watcher.start()
+        _on_sighup(watcher.wake)
         try:
             yield
         finally:
+            watcher.stop()
             app.state.services.close()
 
     # /docs is served from vendored, pinned assets (api/docs.py), never from a CDN.
@@ -82,7 +91,24 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict:
+        """Live: the process answers."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["service"])
+    def readyz() -> JSONResponse:
+        """Ready: data loaded, service state and audit log reachable. Names the link run and
+        snapshot served (what a deployment checks after publishing), nothing else."""
+        services, watcher = app.state.services, app.state.snapshots
+        try:
+            services.state.scalar("SELECT 1")
+        except Exception:
+            return JSONResponse({"status": "not ready", "reason": "service state unreachable"}, 503)
+        try:
+            services.audit.head()
+        except Exception:
+            return JSONResponse({"status": "not ready", "reason": "audit log unreachable"}, 503)
+        return JSONResponse({"status": "ready", "run_id": services.run_id, "snapshot": services.snapshot,
+                             "switching_to": watcher.loading, "refused": watcher.refused})
 
     app.include_router(oauth.router)
     for module in (lookup, children, cme, consents, audit, quarantine, identity, review, outcomes):
@@ -92,6 +118,17 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
 
     mount_web(app, settings)
     return app
+
+
+def _on_sighup(wake) -> None:
+    """SIGHUP: look for a new snapshot now (where the platform and event loop allow it)."""
+    import asyncio
+    import signal
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, wake)
+    except (AttributeError, NotImplementedError, RuntimeError, ValueError):
+        pass
 
 
 def factory() -> FastAPI:

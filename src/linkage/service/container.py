@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import threading
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ from linkage.link.run import resolve_aliases
 from linkage.policy import PolicyEngine
 from linkage.reference import ReferenceData, reference_from_store, use_reference
 from linkage.store import Store
+from linkage.store.db import DB_FILE
+from linkage.store.schema import t
+from linkage.store.snapshots import checked_snapshot, current_id
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
 from linkage.views.changes import materialise_changes
@@ -35,7 +39,7 @@ from linkage.views.cme import previous_membership
 from linkage.views.quarantine import materialise_quarantine
 from linkage.views.tables import materialise
 
-__all__ = ["Services"]
+__all__ = ["Published", "Services", "load_published"]
 
 
 @dataclass
@@ -63,60 +67,37 @@ class Services:
     # The CME list the run before the latest drew (child -> (reason, absent sessions)); None: no such run.
     cme_previous: dict[str, tuple[str, int | None]] | None = None
     figures: LinkFigures = field(default_factory=LinkFigures)   # the last run's quality figures, at start-up
+    run_id: int = 0               # the link run the served data comes from (0: none yet)
+    snapshot: str | None = None   # the published snapshot served; None: the live database
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
     def open(cls, home: Path, settings: Settings, policy_dir: Path | None = None) -> Services:
-        key = settings.db_key.get_secret_value() if settings.db_key else None
-        if not (Path(home) / "linkage.duckdb").exists():
-            Store(home, key=key, memory_limit=settings.memory_limit).close()   # first run: create it
-        # Read-only: the server never writes the linked data, and several worker
-        # processes may share the file.
-        store = Store(home, key=key, memory_limit=settings.memory_limit, threads=settings.threads,
-                      read_only=True)
+        data = load_published(home, settings)
+        use_reference(data.reference)
         state = ServiceState(home)
         policy = PolicyEngine(policy_dir)
-        try:
-            review = ReviewView.load(store)
-        except duckdb.Error:      # a store last written before the queue kept ids: nothing to review yet
-            review = ReviewView.empty()
-        try:
-            lookup = LookupIndex(store)
-        except LookupError:
-            lookup = None
-        materialise(store.connection)
-        # The data manager's quarantine and the identity changes organisations follow,
-        # as they stood at start-up (the answers say so: ``as_of``, ``up_to_run``).
-        materialise_quarantine(store.connection)
-        materialise_changes(store.connection)
-        # Schools and GP practices by code, for the views' names and AP settings (also as
-        # memory.ref_* for SQL); empty until `linkage reference load` has run.
-        reference = reference_from_store(store.connection, to_memory=True)
-        use_reference(reference)
-        # AP placements and their outcome measures as at today, for GET /v1/outcomes.
-        materialise_outcomes(store.connection)
-        children = frozenset(r[0] for r in store.rows("SELECT child_id FROM memory.serve_child"))
-        aliases = resolve_aliases(store)
-        cme_previous = previous_membership(store.connection, aliases)
-        figures = link_figures(store, settings.review_lower)
-        # Everything a request reads is in memory now: letting go of the file lets next
-        # month's `linkage ingest` and `linkage link` run while this keeps serving.
-        store.detach()
-        gc.collect()
-        gc.freeze()     # the start-up heap (millions of lookup rows) is never walked again
         clients, sealer = ClientRegistry(state, OrgRegistry(state, policy.roles),
                                          lockout_after=settings.lockout_after_failures,
                                          lockout_seconds=settings.lockout_seconds), Sealer(home)
         token_limits = (RateLimiter(settings.token_client_per_minute, settings.token_client_burst, "token requests"),
                         RateLimiter(settings.token_address_per_minute, settings.token_address_burst,
                                     "token requests"))
-        return cls(home, settings, store, state, clients, TokenService(home, settings), policy,
-                   ConsentRegister(state, policy, sealer, clients.orgs.identify), Pseudonyms(home, state),
-                   open_audit_log(home, settings.audit_checkpoint_every, signer_from_settings(home, settings),
-                            settings.audit_checkpoint_seconds), lookup, aliases, children,
-                   BreakGlassReviews(state, sealer), token_limits, Relationships(state, settings.relationship_days),
-                   RateLimiter(settings.lookup_per_minute, settings.lookup_burst, "lookups"), review,
-                   ReviewDecisions(state, sealer), reference, cme_previous, figures=figures)
+        return cls(home=home, settings=settings, state=state, clients=clients, tokens=TokenService(home, settings),
+                   policy=policy, consents=ConsentRegister(state, policy, sealer, clients.orgs.identify),
+                   pseudonyms=Pseudonyms(home, state),
+                   audit=open_audit_log(home, settings.audit_checkpoint_every, signer_from_settings(home, settings),
+                                        settings.audit_checkpoint_seconds),
+                   break_glass=BreakGlassReviews(state, sealer), token_limits=token_limits,
+                   relationships=Relationships(state, settings.relationship_days),
+                   lookup_limiter=RateLimiter(settings.lookup_per_minute, settings.lookup_burst, "lookups"),
+                   decisions=ReviewDecisions(state, sealer), **data.fields())
+
+    def with_published(self, data: Published) -> Services:
+        """The same state, audit log, keys and rate limits, serving ``data``: requests that
+        hold this object finish on the old data while new ones get the new."""
+        use_reference(data.reference)
+        return dataclasses.replace(self, **data.fields(), _local=threading.local())
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""
@@ -146,3 +127,75 @@ class Services:
     def close(self) -> None:
         self.audit.close()
         self.store.close()
+
+
+@dataclass
+class Published:
+    """What one published snapshot (or, before any, the live database) gives the servers."""
+
+    store: Store
+    lookup: LookupIndex | None
+    aliases: dict[str, str]
+    children: frozenset[str]
+    review: ReviewView
+    reference: ReferenceData
+    run_id: int
+    snapshot: str | None
+    cme_previous: dict[str, tuple[str, int | None]] | None
+    figures: LinkFigures
+
+    def fields(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def load_published(home: Path, settings: Settings, sid: str | None = None) -> Published:
+    """Load snapshot ``sid`` (default: the one ``current`` names) into memory, checked first;
+    with nothing ever published, the live database. Raises SnapshotError for a snapshot
+    that fails its checks."""
+    home = Path(home)
+    key = settings.db_key.get_secret_value() if settings.db_key else None
+    sid = sid or current_id(home)
+    snapshot = checked_snapshot(home, sid, key)
+    if snapshot is None and not (home / DB_FILE).exists():
+        Store(home, key=key, memory_limit=settings.memory_limit).close()   # first run: create it
+    # Read-only: the server never writes the linked data, and several worker processes (or
+    # servers) may share the file. Before anything is published: the live database.
+    store = Store(home, key=key, memory_limit=settings.memory_limit, threads=settings.threads, read_only=True,
+                  file=snapshot)
+    try:
+        return _materialise(store, sid, settings)
+    except BaseException:
+        store.close()
+        raise
+
+
+def _materialise(store: Store, sid: str | None, settings: Settings) -> Published:
+    try:
+        review = ReviewView.load(store)
+    except duckdb.Error:      # a store last written before the queue kept ids: nothing to review yet
+        review = ReviewView.empty()
+    try:
+        lookup = LookupIndex(store)
+    except LookupError:
+        lookup = None
+    materialise(store.connection)
+    # The data manager's quarantine and the identity changes organisations follow,
+    # as they stood when the snapshot was published (the answers say so: ``as_of``, ``up_to_run``).
+    materialise_quarantine(store.connection)
+    materialise_changes(store.connection)
+    # Schools and GP practices by code, for the views' names and AP settings (also as
+    # memory.ref_* for SQL); empty until `linkage reference load` has run.
+    reference = reference_from_store(store.connection, to_memory=True)
+    # AP placements and their outcome measures as at today, for GET /v1/outcomes.
+    materialise_outcomes(store.connection)
+    children = frozenset(r[0] for r in store.rows("SELECT child_id FROM memory.serve_child"))
+    aliases = resolve_aliases(store)
+    run_id = int(store.scalar(f"SELECT coalesce(max(run_id), 0) FROM {t('runs')} WHERE finished_at IS NOT NULL"))
+    cme_previous = previous_membership(store.connection, aliases)
+    figures = link_figures(store, settings.review_lower)
+    # Everything a request reads is in memory now: letting go of the file lets next
+    # month's `linkage ingest` and `linkage link` run while this keeps serving.
+    store.detach()
+    gc.collect()
+    gc.freeze()     # the loaded heap (millions of lookup rows) is never walked again
+    return Published(store, lookup, aliases, children, review, reference, run_id, sid, cme_previous, figures)

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import errno
 import glob
+import hashlib
+import hmac
 import importlib.util
+import itertools
 import os
 import shutil
 from collections.abc import Iterator, Sequence
@@ -32,7 +35,8 @@ from linkage.store.schema import DB, all_ddl
 __all__ = ["Store", "explain", "open_store", "httpfs_extension_path"]
 
 DB_FILE = "linkage.duckdb"
-UNCLEAN = "linkage.duckdb.unclean"     # a write transaction is (or was, if it never ended) in progress
+UNCLEAN = "linkage.duckdb.unclean"
+_STORES = itertools.count()     # a write transaction is (or was, if it never ended) in progress
 
 
 def explain(exc: BaseException, path: Path | None = None) -> str | None:
@@ -53,6 +57,16 @@ def explain(exc: BaseException, path: Path | None = None) -> str | None:
         return ("another linkage process (a server, or a link run) is using this data directory"
                 f"{db}; stop it or wait for it to finish")
     return None
+
+
+def derived_key(db_key: str, purpose: bytes) -> bytes:
+    """A key for ``purpose`` derived from the database key: what is signed with it can
+    only have been written by someone holding the database key."""
+    return hmac.new(db_key.encode(), b"linkage/" + purpose, hashlib.sha256).digest()
+
+
+def resolve_key(home: Path, key: str | None) -> str:
+    return _resolve_key(Path(home), key)
 
 
 def _resolve_key(home: Path, key: str | None) -> str:
@@ -95,8 +109,12 @@ class Store:
     """Owns the connection. Splink borrows ``connection`` for its in-memory work."""
 
     def __init__(self, home: Path, key: str | None = None, memory_limit: str = "4GB",
-                 threads: int | None = None, read_only: bool = False) -> None:
+                 threads: int | None = None, read_only: bool = False, file: Path | None = None) -> None:
+        """``file``: a published snapshot to read (read-only) instead of the live database."""
         self.home = Path(home)
+        self._file = Path(file) if file else None
+        if self._file and not read_only:
+            raise StoreError("a published snapshot is opened read-only")
         private_dir(self.home)  # keys, audit log and service state live here
         key = _resolve_key(self.home, key)
         self._key = key
@@ -148,23 +166,52 @@ class Store:
 
         DuckDB refuses to start with encrypted spilling while old spill files exist, so a
         server killed mid-spill (out of memory, SIGKILL) would otherwise never start again.
-        Processes sharing the data directory (server workers) each get their own.
+        Processes sharing the data directory (server workers), and each store in a process, get their own.
         """
         root = private_dir(self.home / "tmp")
         for entry in root.iterdir():
-            if entry.is_dir() and entry.name.isdigit() and (int(entry.name) == os.getpid()
-                                                            or not _alive(int(entry.name))):
+            owner = entry.name.split(".")[0]
+            if entry.is_dir() and owner.isdigit() and not _alive(int(owner)):
                 shutil.rmtree(entry, ignore_errors=True)
             elif entry.is_file() and entry.name.startswith("duckdb_temp_"):
                 entry.unlink(missing_ok=True)   # left by a version without per-process directories
-        own = root / str(os.getpid())
+        # One per store: a server loads next month's snapshot beside the one it serves.
+        own = root / f"{os.getpid()}.{next(_STORES)}"
+        shutil.rmtree(own, ignore_errors=True)
         own.mkdir(mode=0o700)
         self._tmp = own
         return own
 
     @property
     def path(self) -> Path:
-        return self.home / DB_FILE
+        return self._file or self.home / DB_FILE
+
+    def mac_key(self, purpose: bytes) -> bytes:
+        return derived_key(self._key, purpose)
+
+    def copy_to(self, dest: Path, name: str = "copy_new") -> None:
+        """Write the live data into a new encrypted file ``dest`` (same key), synced to disk.
+
+        ``COPY FROM DATABASE`` writes only live data. A failure removes the partial copy.
+        """
+        for leftover in (dest, dest.with_name(dest.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        con = self.connection
+        try:
+            if not self._read_only:
+                con.execute(f"CHECKPOINT {DB}")
+            con.execute(f"ATTACH '{dest.as_posix()}' AS {name} (ENCRYPTION_KEY '{self._key}')")
+            try:
+                con.execute(f"COPY FROM DATABASE {DB} TO {name}")
+                con.execute(f"CHECKPOINT {name}")
+            finally:
+                con.execute(f"DETACH {name}")
+            os.chmod(dest, 0o600)          # DuckDB creates it by the umask
+            with open(dest, "rb") as fh:
+                os.fsync(fh.fileno())
+        except (duckdb.Error, OSError) as exc:
+            dest.unlink(missing_ok=True)
+            raise self._store_error(exc) from None
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         return self.connection.execute(sql, params) if params else self.connection.execute(sql)
@@ -228,30 +275,12 @@ class Store:
         if self._read_only or self._detached:
             raise StoreError("vacuum needs the database open for writing")
         fresh = self.home / f"{DB_FILE}.vacuum"
-        for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
-            leftover.unlink(missing_ok=True)
         before = self.path.stat().st_size
+        self.copy_to(fresh, "vacuum_new")
         con = self.connection
-        try:
-            con.execute(f"CHECKPOINT {DB}")
-            con.execute(f"ATTACH '{fresh.as_posix()}' AS vacuum_new (ENCRYPTION_KEY '{self._key}')")
-            try:
-                con.execute(f"COPY FROM DATABASE {DB} TO vacuum_new")
-                con.execute("CHECKPOINT vacuum_new")
-            finally:
-                con.execute("DETACH vacuum_new")
-        except (duckdb.Error, OSError) as exc:
-            fresh.unlink(missing_ok=True)
-            raise self._store_error(exc) from None
-        with open(fresh, "rb") as fh:
-            os.fsync(fh.fileno())
         con.execute(f"DETACH {DB}")
         os.replace(fresh, self.path)
-        dir_fd = os.open(self.home, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        sync_dir(self.home)
         self._attach()
         (self.home / UNCLEAN).unlink(missing_ok=True)
         return before, self.path.stat().st_size
@@ -272,6 +301,15 @@ class Store:
             pass
         self.connection.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def sync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable."""
+    dir_fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _alive(pid: int) -> bool:

@@ -11,7 +11,7 @@ import hmac
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -43,15 +43,20 @@ class CsrfRefused(Forbidden):
 class WebState:
     """What the pages hold beside the API's services, made once on the first page request."""
 
-    services: Services
+    api: Any                      # the API application's state: ``services`` is swapped there with each snapshot
     users: UserRegistry
     sessions: SessionStore
     signin_limits: tuple[RateLimiter, RateLimiter]     # per email, per address
     cookie: str
     secure: bool
 
+    @property
+    def services(self) -> Services:
+        return self.api.services
+
     @classmethod
-    def create(cls, services: Services, settings: Settings) -> WebState:
+    def create(cls, api: Any, settings: Settings) -> WebState:
+        services = api.services
         users = UserRegistry(services.state, services.clients.orgs, lockout_after=settings.lockout_after_failures,
                              lockout_seconds=settings.lockout_seconds)
         sessions = SessionStore(services.state, idle_seconds=settings.web_idle_seconds,
@@ -61,7 +66,7 @@ class WebState:
                               "sign-in attempts"))
         secure = settings.web_cookie_secure
         # __Host-: the browser keeps it to this host, over https, for the whole site.
-        return cls(services, users, sessions, limits, "__Host-linkage" if secure else "linkage_session", secure)
+        return cls(api, users, sessions, limits, "__Host-linkage" if secure else "linkage_session", secure)
 
 
 _creating = threading.Lock()
@@ -72,7 +77,7 @@ def web_state(request: Request) -> WebState:
     if web.web is None:
         with _creating:
             if web.web is None:
-                web.web = WebState.create(web.parent.state.services, web.settings)
+                web.web = WebState.create(web.parent.state, web.settings)
     return web.web
 
 

@@ -1,0 +1,224 @@
+"""Zero-downtime monthly updates, end to end: two real servers on one data directory keep
+answering a load generator while `linkage link` links next month and publishes a snapshot;
+both switch to it without a failed request, and the audit log records every request once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict
+
+import httpx
+import pytest
+
+from apiserver import Server
+from linkage.config import get_settings
+from registry import register
+
+pytestmark = pytest.mark.e2e
+
+MONTH2 = "2026-11-01"
+
+
+def cli(home, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "linkage.cli", *args, "--data-dir", str(home)],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_MEMORY_LIMIT": "1GB", **(env or {})})
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def ready(server: Server) -> dict:
+    r = httpx.get(server.url + "/readyz", timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def wait_for(servers, predicate, seconds: float) -> list[dict]:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        states = [ready(s) for s in servers]
+        if all(map(predicate, states)):
+            return states
+        time.sleep(0.5)
+    raise AssertionError(f"servers did not get there: {[ready(s) for s in servers]}")
+
+
+class Load:
+    """Threads issuing lookups and child views with real tokens, round robin over the servers."""
+
+    def __init__(self, servers, callers, people, threads: int = 6) -> None:
+        self.servers, self.callers, self.people = servers, callers, people
+        self.results: list[tuple[float, int, str, int, str | None]] = []   # when, server, what, status, request id
+        self.failures: list[str] = []
+        self.pseudonyms: dict[tuple[str, int], set[str]] = defaultdict(set)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(60)
+
+    def _note(self, server: int, what: str, r: httpx.Response) -> None:
+        with self._lock:
+            self.results.append((time.time(), server, what, r.status_code, r.headers.get("X-Request-ID")))
+
+    def _run(self, n: int) -> None:
+        client, i = httpx.Client(timeout=60), n
+        while not self._stop.is_set():
+            i += 1
+            server = i % len(self.servers)
+            who, (token, purpose) = list(self.callers.items())[i % len(self.callers)]
+            f, s, dob, pc = self.people[i % len(self.people)]
+            headers = {"Authorization": f"Bearer {token}", "X-Purpose": purpose}
+            base = self.servers[server].url
+            try:
+                r = client.post(base + "/v1/lookup", headers=headers, json={
+                    "forename": f, "surname": s, "date_of_birth": dob.isoformat(), "postcode": pc})
+                self._note(server, "lookup", r)
+                match = r.json().get("match") if r.status_code == 200 else None
+                if match:
+                    self.pseudonyms[(who, i % len(self.people))].add(match["child_id"])
+                    r = client.get(base + f"/v1/children/{match['child_id']}", headers=headers)
+                    self._note(server, "view", r)
+            except (httpx.HTTPError, ValueError) as exc:
+                with self._lock:
+                    self.failures.append(f"{base}: {type(exc).__name__}: {exc}")
+
+
+def forge(home, good: str) -> str:
+    """A snapshot whose manifest is correctly signed but whose file was altered afterwards."""
+    from linkage.store.snapshots import Manifest, snapshot_dir
+    from linkage.store.snapshots import manifest_key
+
+    root = snapshot_dir(home)
+    run, _ = good.split("-")
+    bad = f"{run}-29991231T235959000000"
+    data = bytearray((root / f"{good}.duckdb").read_bytes())
+    manifest = Manifest(bad, int(run), "2999-12-31T23:59:59+00:00", f"{bad}.duckdb", len(data),
+                        hashlib.sha256(bytes(data)).hexdigest())
+    data[len(data) // 3] ^= 0xFF                                       # altered after it was signed
+    (root / f"{bad}.duckdb").write_bytes(bytes(data))
+    mac = hmac.new(manifest_key(home), manifest.body(), hashlib.sha256).hexdigest()
+    (root / f"{bad}.json").write_text(json.dumps({**asdict(manifest), "mac": mac}))
+    (root / "current").write_text(bad + "\n")
+    return bad
+
+
+def _audit(mode: str, home, url: str | None) -> list[dict]:
+    if mode == "postgres":
+        import psycopg
+
+        with psycopg.connect(url) as con:
+            lines = [r[0] for r in con.execute("SELECT line FROM audit_entries ORDER BY seq")]
+    else:
+        lines = (home / "audit" / "log.jsonl").read_text().splitlines()
+    return [json.loads(line)["entry"] for line in lines]
+
+
+@pytest.mark.parametrize("mode", ["files", "postgres"])
+def test_two_servers_switch_to_next_month_under_load_without_a_failed_request(
+        tmp_path, linked_store, synth_month2, mode, request, monkeypatch):
+    """``files``: both servers on one data directory (service.sqlite, audit/log.jsonl). ``postgres``:
+    as on three machines, as deploy/compose: two servers each with its own data directory and the
+    same keys, sharing PostgreSQL for state and audit, and a link host that publishes snapshots
+    to a shared directory, the only thing of the linked data the servers see."""
+    home = tmp_path / "data"           # where `linkage link` runs
+    linked_store.checkpoint()
+    shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
+    people = linked_store.rows("SELECT forename, surname, date_of_birth, postcode FROM store.records "
+                               "WHERE source = 'education' ORDER BY record_key LIMIT 40")
+    url, shared = None, {}
+    if mode == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        shared = {"LINKAGE_STATE_URL": url, "LINKAGE_SNAPSHOT_DIR": str(tmp_path / "snapshots")}
+        for k, v in shared.items():
+            monkeypatch.setenv(k, v)
+        get_settings.cache_clear()
+    first = cli(home, "publish", env=shared).stdout
+    assert "published snapshot" in first
+    creds = {"sw": (register(home, "sw", "social_care", "social_worker",
+                             org="Northshire Children's Services"), "safeguarding"),
+             "ap": (register(home, "ap", "ap_school", "admissions", org="Oak AP Academy"), "admission")}
+    env = {"LINKAGE_LOOKUP_PER_MINUTE": "100000", "LINKAGE_LOOKUP_BURST": "10000",
+           "LINKAGE_SNAPSHOT_POLL_SECONDS": "0.5", "LINKAGE_SNAPSHOT_GRACE_SECONDS": "2",
+           "LINKAGE_MEMORY_LIMIT": "1GB", **shared}
+    homes = [home, home]
+    if mode == "postgres":
+        homes = [tmp_path / "api1" / "data", tmp_path / "api2" / "data"]
+        shutil.copytree(home / "keys", homes[0] / "keys")           # no linked database, no state, no audit
+    servers = [Server(homes[0], env)]
+    try:
+        if mode == "postgres":                  # the keys the first server made (tokens, audit), as compose shares
+            shutil.copytree(homes[0] / "keys", homes[1] / "keys")
+            assert not (homes[0] / "linkage.duckdb").exists()
+        servers.append(Server(homes[1], env))
+        before = [ready(s) for s in servers]
+        assert before[0]["snapshot"] == before[1]["snapshot"] is not None
+        old_run = before[0]["run_id"]
+        callers = {who: (servers[0].token(client, secret), purpose) for who, ((client, secret), purpose)
+                   in creds.items()}
+        with Load(servers, callers, people) as load:
+            time.sleep(3)
+            for source in ("education", "social_care", "health"):
+                cli(home, "ingest", str(synth_month2 / f"{source}.csv"), "--source", source,
+                    "--extract-date", MONTH2, env=shared)
+            linked = cli(home, "link", env=shared).stdout
+            linked_at = time.time()
+            assert "published snapshot" in linked
+            after = wait_for(servers, lambda st: st["run_id"] > old_run, 300)
+            switched = time.time()
+            time.sleep(4)                        # past the grace period: the old data is closed under load
+        new = after[0]["snapshot"]
+        assert after[1]["snapshot"] == new != before[0]["snapshot"]
+
+        # No failed request: no connection errors, no 5xx, nothing but answers.
+        assert load.failures == []
+        statuses = Counter((what, status) for _, _, what, status, _ in load.results)
+        assert set(statuses) == {("lookup", 200), ("view", 200)}, statuses
+        for server in (0, 1):                    # each server answered before and after its switch
+            assert sum(1 for when, s, *_ in load.results if s == server and when < linked_at) > 5
+            assert sum(1 for when, s, *_ in load.results if s == server and when > switched) > 5
+        # Pseudonyms carry on across the switch: one per organisation and child, throughout.
+        assert load.pseudonyms and all(len(p) == 1 for p in load.pseudonyms.values()), load.pseudonyms
+
+        # Every request audited exactly once, and the chain intact.
+        ids = [rid for *_, rid in load.results]
+        assert len(set(ids)) == len(ids)
+        audited = Counter(e.get("request_id") for e in _audit(mode, home, url) if e.get("request_id") in set(ids))
+        assert sum(audited.values()) == len(ids) and set(audited.values()) == {1}
+        assert "audit log intact" in cli(homes[0], "audit", "verify", env=shared).stdout
+
+        # A snapshot altered after it was signed is refused; both keep serving the one they have.
+        bad = forge(home, new)
+        states = wait_for(servers, lambda st: st["refused"] == bad, 60)
+        assert all(st["snapshot"] == new and st["status"] == "ready" for st in states)
+        servers[0].proc.send_signal(signal.SIGHUP)          # `systemctl reload`: look now, keep serving
+        time.sleep(1)
+        assert servers[0].proc.poll() is None and ready(servers[0])["snapshot"] == new
+        token, purpose = callers["sw"]
+        f, s, dob, pc = people[0]
+        for server in servers:
+            r = httpx.post(server.url + "/v1/lookup", timeout=30, headers={
+                "Authorization": f"Bearer {token}", "X-Purpose": purpose},
+                json={"forename": f, "surname": s, "date_of_birth": dob.isoformat(), "postcode": pc})
+            assert r.status_code == 200, r.text
+    finally:
+        for s in servers:
+            s.stop()

@@ -1,0 +1,91 @@
+"""Published snapshots: written atomically, encrypted, checked on load, pruned."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from linkage.cli import app
+from linkage.config import Settings
+from linkage.service.container import load_published
+from linkage.store import Store
+from linkage.store.snapshots import SnapshotError, current_id, load_manifest, manifest_key, publish, snapshot_dir
+
+
+@pytest.fixture
+def home(tmp_path, linked_store):
+    """A private copy of the linked month-1 data directory."""
+    home = tmp_path / "data"
+    linked_store.checkpoint()
+    shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
+    return home
+
+
+def _publish(home, keep=3):
+    store = Store(home, memory_limit="1GB")
+    try:
+        return publish(store, keep)
+    finally:
+        store.close()
+
+
+def test_a_published_snapshot_is_what_the_servers_load(home):
+    m = _publish(home)
+    assert current_id(home) == m.snapshot and m.run_id >= 1
+    path = snapshot_dir(home) / m.file
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    with pytest.raises(duckdb.Error):                                # encrypted: useless without the key
+        duckdb.connect(str(path), read_only=True).execute("SHOW TABLES").fetchall()
+    data = load_published(home, Settings(home=home))
+    try:
+        assert data.snapshot == m.snapshot and data.run_id == m.run_id
+        assert data.lookup is not None and len(data.children) > 1000
+    finally:
+        data.store.close()
+
+
+def test_a_tampered_partial_or_foreign_snapshot_is_refused_in_one_line(home):
+    m = _publish(home)
+    path = snapshot_dir(home) / m.file
+    original = path.read_bytes()
+
+    def refused(match: str):
+        with pytest.raises(SnapshotError, match=match) as exc:
+            load_published(home, Settings(home=home))
+        assert "\n" not in str(exc.value)
+
+    flipped = bytearray(original)
+    flipped[len(flipped) // 2] ^= 0x01
+    path.write_bytes(bytes(flipped))
+    refused("does not match its digest")
+    path.write_bytes(original[: len(original) // 2])
+    refused("partial or altered")
+    path.write_bytes(original)
+    manifest = snapshot_dir(home) / f"{m.snapshot}.json"
+    body = json.loads(manifest.read_text())
+    body["sha256"] = "0" * 64                                    # re-pointed at other content
+    manifest.write_text(json.dumps(body))
+    refused("fails its check")
+    body = json.loads(manifest.read_text())
+    body["sha256"] = m.sha256
+    manifest.write_text(json.dumps(body))
+    load_manifest(home, m.snapshot, manifest_key(home))          # restored: accepted again
+    (snapshot_dir(home) / "current").write_text("../../etc/passwd\n")
+    refused("does not name a snapshot")
+    started = CliRunner().invoke(app, ["serve", "--data-dir", str(home)])    # refused before it listens
+    assert started.exit_code == 2 and "does not name a snapshot" in started.output
+    assert "Traceback" not in started.output
+    with pytest.raises(SnapshotError, match="fails its check"):  # a manifest made with another key
+        load_manifest(home, m.snapshot, manifest_key(home, "another key entirely, 32 characters long"))
+
+
+def test_old_snapshots_are_pruned_and_the_current_one_kept(home):
+    made = [_publish(home, keep=2).snapshot for _ in range(3)]
+    kept = sorted(p.stem for p in snapshot_dir(home).glob("*.json"))
+    assert kept == made[1:] and current_id(home) == made[-1]
+    assert sorted(p.stem for p in snapshot_dir(home).glob("*.duckdb")) == made[1:]
+    assert not list(snapshot_dir(home).glob("*.tmp"))
