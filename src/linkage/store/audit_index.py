@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from linkage.store.audit_counts import AuditCounts, Dialect
+
 __all__ = ["AuditIndexDB", "IndexRow"]
 
 _SCHEMA = """
@@ -25,6 +27,8 @@ CREATE INDEX IF NOT EXISTS entries_client ON entries(client_id);
 CREATE INDEX IF NOT EXISTS entries_agency ON entries(agency);
 CREATE INDEX IF NOT EXISTS entries_at ON entries(at);
 CREATE INDEX IF NOT EXISTS entries_decision ON entries(decision);
+CREATE INDEX IF NOT EXISTS entries_at_counted ON entries(at, decision, agency, purpose, action, client_id);
+CREATE INDEX IF NOT EXISTS entries_action_at ON entries(action, at);
 CREATE TABLE IF NOT EXISTS entry_children (child_id TEXT NOT NULL, seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS entry_children_child ON entry_children(child_id, seq);
 CREATE INDEX IF NOT EXISTS entry_children_seq ON entry_children(seq);
@@ -46,6 +50,8 @@ class AuditIndexDB:
         self._con().executescript(_SCHEMA)
         if new:
             os.chmod(self.path, 0o600)
+        self.counts = AuditCounts(Dialect("entries", "entry_children"),
+                                  lambda sql, params: self._con().execute(sql, params).fetchall())
 
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
