@@ -8,7 +8,10 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from linkage.audit import AuditLog
+from linkage.audit.pg import PostgresAuditLog
 from linkage.service.patterns import Rules, find_patterns, find_patterns_sql
 
 START = datetime(2026, 3, 23, tzinfo=timezone.utc)      # spans the change to summer time (29 March)
@@ -25,11 +28,11 @@ def fill(log: AuditLog, n: int, seed: int) -> None:
                     "action": rng.choice(["view", "view", "view", "lookup", "list_cme", "audit.search", None]),
                     "children": kids, "decision": rng.choice(["allow"] * 6 + ["deny", "refused", "not_found", None]),
                     "time": (START + timedelta(seconds=rng.randrange(14 * 86400))).isoformat()})
-    # a burst: one person opening many children within minutes, around a slot boundary
+    # a burst: one person opening 12 children in 12 minutes, six each side of a 30-minute slot boundary
     for k in range(12):
         log.append({"request_id": "r", "client_id": "user:burst", "agency": "Oak", "purpose": "cme",
                     "action": "view", "children": [f"B-{k}"], "decision": "allow",
-                    "time": (START + timedelta(days=3, hours=10, minutes=20 + k)).isoformat()})
+                    "time": (START + timedelta(days=3, hours=10, minutes=24 + k)).isoformat()})
 
 
 def python_counts(facts, agency=None, decision=None):
@@ -54,8 +57,17 @@ def sql_counts(agg, s, u, agency=None, decision=None):
     return days, orgs, purposes, decisions, sum(decisions.values())
 
 
-def test_sql_counts_and_patterns_equal_python(tmp_path):
-    log = AuditLog(tmp_path, checkpoint_every=1000)
+@pytest.fixture(params=["file", "postgres"])
+def log(request, tmp_path):
+    if request.param == "file":
+        log = AuditLog(tmp_path, checkpoint_every=1000)
+    else:
+        log = PostgresAuditLog(tmp_path, checkpoint_every=1000, url=request.getfixturevalue("postgres_url"))
+    yield log
+    log.close()
+
+
+def test_sql_counts_and_patterns_equal_python(log):
     fill(log, 1500, seed=7)
     agg = log.index.aggregates()
     since, until = START + timedelta(days=1), START + timedelta(days=11)
@@ -71,4 +83,3 @@ def test_sql_counts_and_patterns_equal_python(tmp_path):
     got = find_patterns_sql(agg, RULES, s, u, now)
     assert {p.kind for p in expected} == {"out_of_hours", "many_children", "lookup_not_followed"}
     assert [p.model_dump() for p in got] == [p.model_dump() for p in expected]
-    log.close()
