@@ -38,11 +38,11 @@ def _epoch(t: datetime) -> float:
 
 
 def _tally(rows, unknown: str = "") -> list[Count]:
-    """(key, allowed 0/1 or decision, n) rows -> one Count per key, most first."""
+    """(key, decision, n) rows -> one Count per key, most first."""
     table: dict[str, Count] = {}
     for key, flag, n in rows:
         c = table.setdefault(key or unknown, Count(key=key or unknown))
-        if flag in (1, "allow"):
+        if flag == "allow":
             c.allowed += n
         else:
             c.refused += n
@@ -57,26 +57,31 @@ def access_summary(*, ctx: Ctx, since: datetime, until: datetime, agency: str | 
     tz = ZoneInfo(ctx.services.settings.dpo_timezone)
     agg = ctx.services.audit.index.aggregates()
     s, u = _epoch(since), _epoch(until)
-    organisations = sorted({r[0] or "" for r in agg.counts(["agency"], s, u)} - {""})
-    purposes = sorted({r[0] or "" for r in agg.counts(["purpose"], s, u)} - {""})
-    only = {"agency": agency, "purpose": purpose, "decision": decision}
+    # Two reads of the window: by organisation, purpose and decision (filtered here), and by slot.
+    groups = agg.counts(["agency", "purpose", "decision"], s, u)
+    organisations = sorted({r[0] or "" for r in groups} - {""})
+    purposes = sorted({r[1] or "" for r in groups} - {""})
+    rows = [r for r in groups if (agency is None or r[0] == agency) and (purpose is None or r[1] == purpose)
+            and (decision is None or r[2] == decision)]
     first, last = since.astimezone(tz).date(), until.astimezone(tz).date()
     per_day = {first + timedelta(days=n): DayCount(key=(first + timedelta(days=n)).isoformat(),
                                                    day=first + timedelta(days=n))
                for n in range((last - first).days + 1)}
-    for quarter, allowed, n in agg.counts(["quarter", "allowed"], s, u, **only):
+    for quarter, allowed, n in agg.counts(["quarter", "allowed"], s, u, agency=agency, purpose=purpose,
+                                          decision=decision):
         day = per_day.get(datetime.fromtimestamp(int(quarter) * 900, tz).date())
         if day is not None:
             if allowed:
                 day.allowed += n
             else:
                 day.refused += n
-    by_decision = {k or "": n for k, n in agg.counts(["decision"], s, u, **only)}
+    by_decision: dict[str, int] = {}
+    for r in rows:
+        by_decision[r[2] or ""] = by_decision.get(r[2] or "", 0) + r[3]
     return AccessSummary(
         since=since, until=until, total=sum(by_decision.values()), days=list(per_day.values()),
-        by_organisation=_tally(agg.counts(["agency", "allowed"], s, u, **only),
-                               "(unknown: refused before sign-in)"),
-        by_purpose=_tally(agg.counts(["purpose", "allowed"], s, u, **only), "(none given)"),
+        by_organisation=_tally(((r[0], r[2], r[3]) for r in rows), "(unknown: refused before sign-in)"),
+        by_purpose=_tally(((r[1], r[2], r[3]) for r in rows), "(none given)"),
         by_decision=[Count(key=k, allowed=n if k == "allow" else 0, refused=0 if k == "allow" else n)
                      for k, n in sorted(by_decision.items(), key=lambda kv: _DECISIONS.index(kv[0])
                                         if kv[0] in _DECISIONS else 99)],

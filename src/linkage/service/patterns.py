@@ -215,12 +215,17 @@ def _many_children_sql(agg, rules: Rules, since: float, until: float) -> list[Pa
 
 
 def _lookups_sql(agg, rules: Rules, since: float, until: float, now: float) -> list[PatternFinding]:
+    judged: Counter = Counter()
+    missed: dict[str, tuple] = {}
+    for client, miss, n, first, last, last_seq in agg.lookups(since, until, rules.follow_hours * 3600, now):
+        judged[client] += n
+        if miss:
+            missed[client] = (n, first, last, last_seq)
     return [PatternFinding(kind="lookup_not_followed", client_id=client, organisation=agg.agency_of(last_seq),
-                           count=missed, first=_when(first), last=_when(last),
-                           detail=f"{missed} of {judged} confident lookups not followed by opening "
+                           count=n, first=_when(first), last=_when(last),
+                           detail=f"{n} of {judged[client]} confident lookups not followed by opening "
                                   f"the child's record within {rules.follow_hours} hours")
-            for client, judged, missed, first, last, last_seq
-            in agg.lookups(since, until, rules.follow_hours * 3600, now) if missed]
+            for client, (n, first, last, last_seq) in missed.items()]
 
 
 def find_patterns_sql(agg, rules: Rules, since: float, until: float, now: float | None = None) -> list[PatternFinding]:

@@ -67,7 +67,8 @@ def count_sql(d: Dialect, group: Sequence[str], since: float | None, until: floa
 def _accesses(d: Dialect, since: float | None, until: float | None) -> tuple[list[str], list]:
     """Allowed entries naming a child, the DPO's own ``audit.*`` reads aside."""
     where, params = _window(since, until)
-    where += ["e.decision = 'allow'", "COALESCE(e.action, '') NOT LIKE 'audit.%'", _has_children(d)]
+    # (COALESCE: most entries are allowed, so the time index, not the decision's, should lead)
+    where += ["COALESCE(e.decision, '') = 'allow'", "COALESCE(e.action, '') NOT LIKE 'audit.%'", _has_children(d)]
     return where, params
 
 
@@ -110,20 +111,18 @@ def views_sql(d: Dialect, client: str | None, since: float, until: float) -> tup
 
 
 def lookups_sql(d: Dialect, since: float | None, until: float, follow: float, now: float) -> tuple[str, list]:
-    """Per client: confident lookups judged, those not followed by the same organisation opening
-    one of the children within ``follow`` seconds, their first and last time, the last one's seq."""
+    """Confident lookups judged, per client and whether the same organisation then failed to open
+    one of the children within ``follow`` seconds (1) or did (0): (client, missed, n, first, last,
+    last seq). The join runs from the lookup's children (CROSS JOIN keeps that order in SQLite)."""
     where, params = _window(since, until)
-    where += ["e.action = 'lookup'", "e.decision = 'allow'", _has_children(d), "e.at + ? <= ?"]
+    where += ["e.action = 'lookup'", "COALESCE(e.decision, '') = 'allow'", _has_children(d), "e.at + ? <= ?"]
     params += [follow, now]
-    followed = (f"EXISTS (SELECT 1 FROM {d.children} lc JOIN {d.children} vc ON vc.child_id = lc.child_id "
-                f"JOIN {d.entries} v ON v.seq = vc.seq WHERE lc.seq = e.seq AND v.action = 'view' "
+    followed = (f"EXISTS (SELECT 1 FROM {d.children} lc CROSS JOIN {d.children} vc CROSS JOIN {d.entries} v "
+                "WHERE lc.seq = e.seq AND vc.child_id = lc.child_id AND v.seq = vc.seq AND v.action = 'view' "
                 "AND v.decision = 'allow' AND (v.agency = e.agency OR (v.agency IS NULL AND e.agency IS NULL)) "
                 "AND v.at >= e.at AND v.at <= e.at + ?)")
-    inner = (f"SELECT e.seq, e.at, e.client_id, CASE WHEN {followed} THEN 0 ELSE 1 END AS missed "
-             f"FROM {d.entries} e WHERE {' AND '.join(where)}")
-    return (f"SELECT t.client_id, count(*), sum(t.missed), min(CASE WHEN t.missed = 1 THEN t.at END), "
-            f"max(CASE WHEN t.missed = 1 THEN t.at END), max(CASE WHEN t.missed = 1 THEN t.seq END) "
-            f"FROM ({inner}) t GROUP BY t.client_id", [follow, *params])
+    return (f"SELECT e.client_id, CASE WHEN {followed} THEN 0 ELSE 1 END, count(*), min(e.at), max(e.at), "
+            f"max(e.seq) FROM {d.entries} e WHERE {' AND '.join(where)} GROUP BY 1, 2", [follow, *params])
 
 
 class AuditCounts:
