@@ -83,3 +83,6 @@ def test_sql_counts_and_patterns_equal_python(log):
     got = find_patterns_sql(agg, RULES, s, u, now)
     assert {p.kind for p in expected} == {"out_of_hours", "many_children", "lookup_not_followed"}
     assert [p.model_dump() for p in got] == [p.model_dump() for p in expected]
+    latest = agg.latest(s, u)               # each client's latest entry in the window, read back
+    assert latest == {c: max(f[0] for f in facts if f[3] == c) for c in {f[3] for f in facts}}
+    assert [r["seq"] for r in log.index.records(sorted(latest.values()))] == sorted(latest.values())

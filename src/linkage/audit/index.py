@@ -117,6 +117,11 @@ class AuditIndex:
         self.sync()
         return self.db.counts
 
+    def records(self, seqs: list[int]) -> list[dict]:
+        """The log records of these entries (as indexed)."""
+        self.sync()
+        return self._read(self.db.offsets_of(seqs))
+
     def offset_of(self, seq: int) -> int:
         """Where entry ``seq`` starts in the log (0 if unknown: read from the start)."""
         self.sync()

@@ -61,6 +61,16 @@ class _TableIndex:
     def sync(self) -> int:
         return 0
 
+    def records(self, seqs: list[int]) -> list[dict]:
+        """The log records of these entries."""
+        out = []
+        for seq in seqs:
+            row = self.state.execute("SELECT line FROM audit_entries WHERE seq = ?", (seq,)).fetchone()
+            rec = _load(row[0]) if row else None
+            if isinstance(rec, dict) and isinstance(rec.get("entry"), dict):
+                out.append(rec)
+        return out
+
     def aggregates(self) -> AuditCounts:
         return AuditCounts(_PG_COUNTS, lambda sql, params: self.state.execute(sql, params).fetchall())
 

@@ -242,15 +242,14 @@ def unusual_patterns(*, ctx: Ctx, since: datetime, until: datetime) -> Patterns:
     d = ctx.authorise("read_audit", ["identity.demographics"])
     rules = Rules.from_settings(services.settings)
     index = services.audit.index
-    findings = find_patterns_sql(index.aggregates(), rules, _epoch(since), _epoch(until))
-    people: dict[str, str | None] = {}
-    for p in findings:          # the person behind a client, from its latest entry in the window
-        if p.client_id not in people:
-            total, _ = index.search(limit=1, client_id=p.client_id, since=since, until=until)
-            recs = index.search(limit=1, offset=max(0, total - 1), client_id=p.client_id, since=since,
-                                until=until)[1]
-            people[p.client_id] = who(services, recs[0]["entry"].get("person") if recs else None, p.client_id)
-        p.person = people[p.client_id]
+    agg = index.aggregates()
+    findings = find_patterns_sql(agg, rules, _epoch(since), _epoch(until))
+    latest = agg.latest(_epoch(since), _epoch(until))       # the person behind a client: its latest entry
+    entries = {r["seq"]: r["entry"] for r in index.records(sorted({latest[p.client_id] for p in findings
+                                                                   if p.client_id in latest}))}
+    for p in findings:
+        e = entries.get(latest.get(p.client_id), {})
+        p.person = who(services, e.get("person"), p.client_id)
     ctx.record("audit.patterns", "allow", [], [], d.bases(), d.policy_version, since=since.isoformat(),
                until=until.isoformat(), findings=len(findings))
     return Patterns(since=since, until=until, rules=rules.words(), findings=findings)

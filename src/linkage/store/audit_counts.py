@@ -148,6 +148,12 @@ class AuditCounts:
     def lookups(self, since, until: float, follow: float, now: float) -> list[tuple]:
         return [tuple(r) for r in self._rows(*lookups_sql(self.d, since, until, follow, now))]
 
+    def latest(self, since: float | None, until: float | None) -> dict:
+        """Each client's latest entry (its seq) in the window."""
+        where, params = _window(since, until)
+        return {r[0]: r[1] for r in self._rows(f"SELECT e.client_id, max(e.seq) FROM {self.d.entries} e "
+                                                f"WHERE {' AND '.join(where)} GROUP BY e.client_id", params)}
+
     def agency_of(self, seq: int) -> str | None:
         rows = self._rows(f"SELECT agency FROM {self.d.entries} WHERE seq = ?", [seq])
         return rows[0][0] if rows else None

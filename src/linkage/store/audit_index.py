@@ -129,6 +129,11 @@ class AuditIndexDB:
                            params).fetchall()
         return [(r[0], 0, *r[1:7], bool(r[7]), r[8].split(" ") if r[8] else []) for r in rows]
 
+    def offsets_of(self, seqs: list[int]) -> list[int]:
+        con = self._con()
+        return [r[0] for r in (con.execute("SELECT line_offset FROM entries WHERE seq = ?", (s,)).fetchone()
+                               for s in seqs) if r]
+
     def offset_of(self, seq: int) -> int | None:
         row = self._con().execute("SELECT line_offset FROM entries WHERE seq = ?", (seq,)).fetchone()
         return row[0] if row else None
