@@ -5,7 +5,8 @@ real sign-in form, on a linked population and a large audit log.
     PYTHONPATH=src python benchmarks/bench_pages.py --children 5000 --work /tmp/pages-bench
 
 ``--data-dir`` is a linked data directory (bench_link.py / bench_api.py leave one); without it
-``--children N`` builds one under ``--work`` (kept: a second run reuses it). Before the server
+``--children N`` builds one under ``--work`` (kept: a second run reuses it; a build cut short
+leaves no ``built`` marker: delete that ``--work`` directory before building again). Before the server
 starts, synthetic audit entries spread over 30 days are appended through the real ``AuditLog``
 (chained and MAC'd as the service writes them; only the per-entry fsync is skipped, to write
 them in minutes) until the log holds ``--entries``. The server is the real ``linkage serve`` on
@@ -108,9 +109,10 @@ def main() -> None:
     home = args.data_dir
     if home is None:
         home = args.work / "data"
-        if not (home / "linkage.duckdb").exists():
+        if not (args.work / "built").exists():          # a build cut short is built again
             t = time.perf_counter()
             build(args.children, args.work)
+            (args.work / "built").write_text(f"{args.children}\n")
             print(f"built and linked {args.children} children in {time.perf_counter() - t:.0f} s")
     store = Store(home, read_only=True)
     records = store.rows("SELECT count(*) FROM store.records")[0][0]
