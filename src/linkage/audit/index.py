@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from linkage.audit.log import raw_lines, read_lines
+from linkage.store.audit_counts import AuditCounts
 from linkage.store.audit_index import AuditIndexDB, IndexRow
 
 __all__ = ["AuditIndex"]
@@ -110,6 +111,16 @@ class AuditIndex:
         self.sync()
         return self.db.facts(_epoch(since.isoformat()) if since else None,
                              _epoch(until.isoformat()) if until else None)
+
+    def aggregates(self) -> AuditCounts:
+        """The SQL counts over the index (brought up to date first)."""
+        self.sync()
+        return self.db.counts
+
+    def records(self, seqs: list[int]) -> list[dict]:
+        """The log records of these entries (as indexed)."""
+        self.sync()
+        return self._read(self.db.offsets_of(seqs))
 
     def offset_of(self, seq: int) -> int:
         """Where entry ``seq`` starts in the log (0 if unknown: read from the start)."""

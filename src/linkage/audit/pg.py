@@ -20,6 +20,7 @@ from linkage.audit.index import _clean, _epoch, _row
 from linkage.audit.log import GENESIS, ChainedLog, _load, _well_formed, checkpoint_valid
 from linkage.audit.signer import Signer
 from linkage.errors import LinkageError
+from linkage.store.audit_counts import AuditCounts, Dialect
 from linkage.store.audit_index import _FILTERS
 from linkage.store.state.postgres import PostgresState
 
@@ -36,8 +37,13 @@ CREATE INDEX IF NOT EXISTS audit_entries_agency ON audit_entries (agency);
 CREATE INDEX IF NOT EXISTS audit_entries_at ON audit_entries (at);
 CREATE INDEX IF NOT EXISTS audit_entries_decision ON audit_entries (decision);
 CREATE INDEX IF NOT EXISTS audit_entries_children ON audit_entries USING gin (children);
+CREATE INDEX IF NOT EXISTS audit_entries_at_counted ON audit_entries (at, decision, agency, purpose, action, client_id);
+CREATE INDEX IF NOT EXISTS audit_entries_action_at ON audit_entries (action, at);
 CREATE TABLE IF NOT EXISTS audit_checkpoints (n INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL);
 """
+
+_PG_COUNTS = Dialect("audit_entries", "(SELECT seq, unnest(children) AS child_id FROM audit_entries)",
+                     "CAST(floor({}) AS BIGINT)")
 
 
 def _text(value):
@@ -54,6 +60,19 @@ class _TableIndex:
 
     def sync(self) -> int:
         return 0
+
+    def records(self, seqs: list[int]) -> list[dict]:
+        """The log records of these entries."""
+        out = []
+        for seq in seqs:
+            row = self.state.execute("SELECT line FROM audit_entries WHERE seq = ?", (seq,)).fetchone()
+            rec = _load(row[0]) if row else None
+            if isinstance(rec, dict) and isinstance(rec.get("entry"), dict):
+                out.append(rec)
+        return out
+
+    def aggregates(self) -> AuditCounts:
+        return AuditCounts(_PG_COUNTS, lambda sql, params: self.state.execute(sql, params).fetchall())
 
     def offset_of(self, seq: int) -> int:
         return 0

@@ -109,12 +109,17 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
         rows = [r for r in rows if new[r[0]]]
     # Consents: only the children some consent to this caller is about need their own state.
     with_consent = services.consents.children_with_consent(ctx.caller, ctx.purpose) if rows else set()
-    consents, decisions = {}, {}
+    consents, decisions, plain = {}, {}, None
     for child_id, *_ in rows:
-        consents[child_id] = consent = (services.consents.evaluate(child_id, ctx.caller, ctx.purpose)
-                                        if child_id in with_consent else _NO_CONSENT)
-        decisions[child_id] = services.policy.decide(ctx.caller, "view", ctx.purpose or "", _DETAIL,
-                                                     consent.permit, consent.deny)
+        if child_id in with_consent:
+            consents[child_id] = consent = services.consents.evaluate(child_id, ctx.caller, ctx.purpose)
+            decisions[child_id] = services.policy.decide(ctx.caller, "view", ctx.purpose or "", _DETAIL,
+                                                         consent.permit, consent.deny)
+        else:               # no consent names the child: the same decision for every such child
+            consents[child_id] = _NO_CONSENT
+            plain = plain or services.policy.decide(ctx.caller, "view", ctx.purpose or "", _DETAIL,
+                                                    _NO_CONSENT.permit, _NO_CONSENT.deny)
+            decisions[child_id] = plain
     # Every listed child's worklist columns, to filter and sort on (only the lists the allowed fields
     # need are read); the rest of each child's detail only for the children served.
     summary = worklist_fields(f.on)

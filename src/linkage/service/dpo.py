@@ -4,7 +4,6 @@ through the services, after the policy's ``read_audit`` decision, and is itself 
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -34,45 +33,55 @@ def _allow(ctx: Ctx, what: str, children: list[str] | None = None, **extra):
     return d
 
 
-def _counts(pairs) -> list[Count]:
-    """(key, decision) pairs -> one Count per key, most first."""
+def _epoch(t: datetime) -> float:
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _tally(rows, unknown: str = "") -> list[Count]:
+    """(key, decision, n) rows -> one Count per key, most first."""
     table: dict[str, Count] = {}
-    for key, decision in pairs:
-        c = table.setdefault(key, Count(key=key))
-        if decision == "allow":
-            c.allowed += 1
+    for key, flag, n in rows:
+        c = table.setdefault(key or unknown, Count(key=key or unknown))
+        if flag == "allow":
+            c.allowed += n
         else:
-            c.refused += 1
+            c.refused += n
     return sorted(table.values(), key=lambda c: (-c.total, c.key))
 
 
 def access_summary(*, ctx: Ctx, since: datetime, until: datetime, agency: str | None = None,
                    purpose: str | None = None, decision: str | None = None) -> AccessSummary:
-    """Entries per day, organisation, purpose and decision in the window (the council's days)."""
+    """Entries per day, organisation, purpose and decision in the window (the council's days),
+    counted in SQL by the audit index."""
     _allow(ctx, "audit.summary", since=since.isoformat(), until=until.isoformat())
     tz = ZoneInfo(ctx.services.settings.dpo_timezone)
-    facts = ctx.services.audit.index.facts(since, until)
-    organisations = sorted({f[4] or "" for f in facts} - {""})
-    purposes = sorted({f[5] or "" for f in facts} - {""})
-    rows = [f for f in facts if (agency is None or f[4] == agency) and (purpose is None or f[5] == purpose)
-            and (decision is None or f[7] == decision)]
+    agg = ctx.services.audit.index.aggregates()
+    s, u = _epoch(since), _epoch(until)
+    # Two reads of the window: by organisation, purpose and decision (filtered here), and by slot.
+    groups = agg.counts(["agency", "purpose", "decision"], s, u)
+    organisations = sorted({r[0] or "" for r in groups} - {""})
+    purposes = sorted({r[1] or "" for r in groups} - {""})
+    rows = [r for r in groups if (agency is None or r[0] == agency) and (purpose is None or r[1] == purpose)
+            and (decision is None or r[2] == decision)]
     first, last = since.astimezone(tz).date(), until.astimezone(tz).date()
-    per_day = {first + timedelta(days=n): DayCount(key="", day=first + timedelta(days=n))
+    per_day = {first + timedelta(days=n): DayCount(key=(first + timedelta(days=n)).isoformat(),
+                                                   day=first + timedelta(days=n))
                for n in range((last - first).days + 1)}
-    for f in rows:
-        day = per_day.get(datetime.fromtimestamp(f[2], tz).date())
+    for quarter, allowed, n in agg.counts(["quarter", "allowed"], s, u, agency=agency, purpose=purpose,
+                                          decision=decision):
+        day = per_day.get(datetime.fromtimestamp(int(quarter) * 900, tz).date())
         if day is not None:
-            if f[7] == "allow":
-                day.allowed += 1
+            if allowed:
+                day.allowed += n
             else:
-                day.refused += 1
-    for d in per_day.values():
-        d.key = d.day.isoformat()
-    by_decision = Counter(f[7] or "" for f in rows)
+                day.refused += n
+    by_decision: dict[str, int] = {}
+    for r in rows:
+        by_decision[r[2] or ""] = by_decision.get(r[2] or "", 0) + r[3]
     return AccessSummary(
-        since=since, until=until, total=len(rows), days=list(per_day.values()),
-        by_organisation=_counts((f[4] or "(unknown: refused before sign-in)", f[7]) for f in rows),
-        by_purpose=_counts((f[5] or "(none given)", f[7]) for f in rows),
+        since=since, until=until, total=sum(by_decision.values()), days=list(per_day.values()),
+        by_organisation=_tally(((r[0], r[2], r[3]) for r in rows), "(unknown: refused before sign-in)"),
+        by_purpose=_tally(((r[1], r[2], r[3]) for r in rows), "(none given)"),
         by_decision=[Count(key=k, allowed=n if k == "allow" else 0, refused=0 if k == "allow" else n)
                      for k, n in sorted(by_decision.items(), key=lambda kv: _DECISIONS.index(kv[0])
                                         if kv[0] in _DECISIONS else 99)],
@@ -93,15 +102,15 @@ def security_events(*, ctx: Ctx, since: datetime, until: datetime, limit: int = 
     counted by kind over the window, and the latest ``limit`` of them, newest first."""
     _allow(ctx, "audit.security_events", since=since.isoformat(), until=until.isoformat())
     index = ctx.services.audit.index
-    facts = [f for f in index.facts(since, until) if f[7] in REFUSALS]
-    by_action = _counts((f[6] or "", f[7]) for f in facts)
+    refused = index.aggregates().counts(["action", "decision"], _epoch(since), _epoch(until), REFUSALS)
+    by_action = _tally(refused)
     recs = []
     for decision in REFUSALS:
         total, _ = index.search(limit=1, decision=decision, since=since, until=until)
         recs += index.search(limit=limit, offset=max(0, total - limit), decision=decision, since=since,
                              until=until)[1]
     events = sorted((_event(r) for r in recs), key=lambda e: -e.seq)[:limit]
-    return SecurityEvents(total=len(facts), by_action=by_action, events=events)
+    return SecurityEvents(total=sum(r[2] for r in refused), by_action=by_action, events=events)
 
 
 def _witness(ctx: Ctx) -> tuple[str, list[dict], object, int | None, str | None]:

@@ -9,21 +9,23 @@
   (a lookup is for admitting or helping a child, not for browsing). Lookups younger
   than that are not judged yet.
 
-``find_patterns`` is a pure function of index rows, so it is tested on a constructed log.
+``find_patterns_sql`` finds them with the audit index's SQL aggregates (a page reads grouped
+rows, and only the stretches of views that could hold "many children"); ``find_patterns`` is
+the same rules as a pure function of index rows, the reference the SQL is tested against.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from linkage.service.context import Ctx
 from linkage.service.schemas_dpo import PatternFinding, Patterns
 from linkage.service.subject_access import who
 
-__all__ = ["Rules", "find_patterns", "unusual_patterns"]
+__all__ = ["Rules", "find_patterns", "find_patterns_sql", "unusual_patterns"]
 
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 # (seq, offset, at, client, agency, purpose, action, decision, break_glass, children): AuditIndex.facts
@@ -52,6 +54,10 @@ class Rules:
                                  f"records within {self.minutes} minutes.",
                 "lookup_not_followed": f"A child found by a confident lookup whose record the same organisation "
                                        f"did not open within {self.follow_hours} hours."}
+
+
+def _epoch(t: datetime) -> float:
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def _when(epoch: float) -> datetime:
@@ -152,21 +158,98 @@ def find_patterns(facts: list[tuple], rules: Rules, until: float, now: float | N
     return sorted(found, key=lambda p: (p.kind, -p.count, p.client_id))
 
 
+def _working(rules: Rules, since: float, until: float) -> list[tuple[float, float]]:
+    """Working time between two instants, as [start, end) epoch intervals (the council's days)."""
+    tz = ZoneInfo(rules.tz)
+    day, last = datetime.fromtimestamp(since, tz).date(), datetime.fromtimestamp(until, tz).date()
+    out = []
+    while day <= last:
+        if day.weekday() in rules.days:
+            start = datetime.combine(day + timedelta(days=rules.hours[0] // 24), time(rules.hours[0] % 24), tz)
+            end = datetime.combine(day + timedelta(days=rules.hours[1] // 24), time(rules.hours[1] % 24), tz)
+            out.append((start.timestamp(), end.timestamp()))
+        day += timedelta(days=1)
+    return out
+
+
+def _out_of_hours_sql(agg, rules: Rules, since: float, until: float) -> list[PatternFinding]:
+    rows, kids = agg.out_of_hours(since, until, _working(rules, since, until))
+    per: dict[str, list] = defaultdict(list)
+    for r in rows:
+        per[r[0]].append(r)
+    out = []
+    for client, rs in per.items():
+        n = sum(r[2] for r in rs)
+        actions = sorted(rs, key=lambda r: (-r[2], r[6]))
+        out.append(PatternFinding(kind="out_of_hours", client_id=client,
+                                  organisation=agg.agency_of(max(r[5] for r in rs)), count=n,
+                                  first=_when(min(r[3] for r in rs)), last=_when(max(r[4] for r in rs)),
+                                  detail=f"{n} out-of-hours {'access' if n == 1 else 'accesses'} naming "
+                                         f"{kids.get(client, 0)} {'child' if kids.get(client) == 1 else 'children'} ("
+                                         + ", ".join(f"{r[1]} {r[2]}" for r in actions) + ")"))
+    return out
+
+
+def _many_children_sql(agg, rules: Rules, since: float, until: float) -> list[PatternFinding]:
+    """Only slots of ``minutes`` whose distinct children with the next slot's exceed the limit can
+    hold a finding (any window lies within two adjacent slots): read those views, slide there."""
+    span = rules.minutes * 60
+    slots: dict[str, dict[int, int]] = defaultdict(dict)
+    for client, slot, n in agg.view_buckets(since, until, span):
+        slots[client][int(slot)] = n
+    facts = []
+    for client, held in slots.items():
+        hot = sorted({s + k for s, n in held.items() if n + held.get(s + 1, 0) > rules.many for k in (0, 1)})
+        regions: list[list[int]] = []
+        for s in hot:
+            if regions and regions[-1][1] == s - 1:
+                regions[-1][1] = s
+            else:
+                regions.append([s, s])
+        seen: dict[int, tuple] = {}
+        for lo, hi in regions:
+            for seq, at_, agency, child in agg.views(client, max(since, lo * span), min(until, (hi + 1) * span)):
+                seen.setdefault(seq, (seq, 0, at_, client, agency, None, "view", "allow", False, []))[9].append(child)
+        facts += seen.values()
+    return _many_children(sorted(facts, key=lambda f: (f[AT], f[SEQ])), rules)
+
+
+def _lookups_sql(agg, rules: Rules, since: float, until: float, now: float) -> list[PatternFinding]:
+    judged: Counter = Counter()
+    missed: dict[str, tuple] = {}
+    for client, miss, n, first, last, last_seq in agg.lookups(since, until, rules.follow_hours * 3600, now):
+        judged[client] += n
+        if miss:
+            missed[client] = (n, first, last, last_seq)
+    return [PatternFinding(kind="lookup_not_followed", client_id=client, organisation=agg.agency_of(last_seq),
+                           count=n, first=_when(first), last=_when(last),
+                           detail=f"{n} of {judged[client]} confident lookups not followed by opening "
+                                  f"the child's record within {rules.follow_hours} hours")
+            for client, (n, first, last, last_seq) in missed.items()]
+
+
+def find_patterns_sql(agg, rules: Rules, since: float, until: float, now: float | None = None) -> list[PatternFinding]:
+    """``find_patterns`` over entries from ``since`` to ``until``, from the index's SQL aggregates
+    (``AuditCounts``)."""
+    now = datetime.now(timezone.utc).timestamp() if now is None else now
+    found = (_out_of_hours_sql(agg, rules, since, until) + _many_children_sql(agg, rules, since, until)
+             + _lookups_sql(agg, rules, since, until, now))
+    return sorted(found, key=lambda p: (p.kind, -p.count, p.client_id))
+
+
 def unusual_patterns(*, ctx: Ctx, since: datetime, until: datetime) -> Patterns:
     services = ctx.services
     d = ctx.authorise("read_audit", ["identity.demographics"])
     rules = Rules.from_settings(services.settings)
     index = services.audit.index
-    facts = index.facts(since, until + timedelta(hours=rules.follow_hours))
-    findings = find_patterns(facts, rules, until.timestamp())
-    people: dict[str, str | None] = {}
-    for p in findings:          # the person behind a client, from its latest entry in the window
-        if p.client_id not in people:
-            total, _ = index.search(limit=1, client_id=p.client_id, since=since, until=until)
-            recs = index.search(limit=1, offset=max(0, total - 1), client_id=p.client_id, since=since,
-                                until=until)[1]
-            people[p.client_id] = who(services, recs[0]["entry"].get("person") if recs else None, p.client_id)
-        p.person = people[p.client_id]
+    agg = index.aggregates()
+    findings = find_patterns_sql(agg, rules, _epoch(since), _epoch(until))
+    latest = agg.latest(_epoch(since), _epoch(until))       # the person behind a client: its latest entry
+    entries = {r["seq"]: r["entry"] for r in index.records(sorted({latest[p.client_id] for p in findings
+                                                                   if p.client_id in latest}))}
+    for p in findings:
+        e = entries.get(latest.get(p.client_id), {})
+        p.person = who(services, e.get("person"), p.client_id)
     ctx.record("audit.patterns", "allow", [], [], d.bases(), d.policy_version, since=since.isoformat(),
                until=until.isoformat(), findings=len(findings))
     return Patterns(since=since, until=until, rules=rules.words(), findings=findings)

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from linkage.store.audit_counts import AuditCounts, Dialect
+
 __all__ = ["AuditIndexDB", "IndexRow"]
 
 _SCHEMA = """
@@ -25,6 +27,8 @@ CREATE INDEX IF NOT EXISTS entries_client ON entries(client_id);
 CREATE INDEX IF NOT EXISTS entries_agency ON entries(agency);
 CREATE INDEX IF NOT EXISTS entries_at ON entries(at);
 CREATE INDEX IF NOT EXISTS entries_decision ON entries(decision);
+CREATE INDEX IF NOT EXISTS entries_at_counted ON entries(at, decision, agency, purpose, action, client_id);
+CREATE INDEX IF NOT EXISTS entries_action_at ON entries(action, at);
 CREATE TABLE IF NOT EXISTS entry_children (child_id TEXT NOT NULL, seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS entry_children_child ON entry_children(child_id, seq);
 CREATE INDEX IF NOT EXISTS entry_children_seq ON entry_children(seq);
@@ -46,6 +50,8 @@ class AuditIndexDB:
         self._con().executescript(_SCHEMA)
         if new:
             os.chmod(self.path, 0o600)
+        self.counts = AuditCounts(Dialect("entries", "entry_children"),
+                                  lambda sql, params: self._con().execute(sql, params).fetchall())
 
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -122,6 +128,11 @@ class AuditIndexDB:
                            f"WHERE c.seq = e.seq) FROM entries e WHERE {' AND '.join(where)} ORDER BY e.seq",
                            params).fetchall()
         return [(r[0], 0, *r[1:7], bool(r[7]), r[8].split(" ") if r[8] else []) for r in rows]
+
+    def offsets_of(self, seqs: list[int]) -> list[int]:
+        con = self._con()
+        return [r[0] for r in (con.execute("SELECT line_offset FROM entries WHERE seq = ?", (s,)).fetchone()
+                               for s in seqs) if r]
 
     def offset_of(self, seq: int) -> int | None:
         row = self._con().execute("SELECT line_offset FROM entries WHERE seq = ?", (seq,)).fetchone()

@@ -1,0 +1,184 @@
+"""How long each staff page takes the server to render, signed in as each role through the
+real sign-in form, on a linked population and a large audit log.
+
+    PYTHONPATH=src python benchmarks/bench_pages.py --data-dir DIR --entries 200000 --n 20
+    PYTHONPATH=src python benchmarks/bench_pages.py --children 5000 --work /tmp/pages-bench
+
+``--data-dir`` is a linked data directory (bench_link.py / bench_api.py leave one); without it
+``--children N`` builds one under ``--work`` (kept: a second run reuses it; a build cut short
+leaves no ``built`` marker: delete that ``--work`` directory before building again). Before the server
+starts, synthetic audit entries spread over 30 days are appended through the real ``AuditLog``
+(chained and MAC'd as the service writes them; only the per-entry fsync is skipped, to write
+them in minutes) until the log holds ``--entries``. The server is the real ``linkage serve`` on
+loopback; each page is fetched once to warm it, then ``--n`` times; the time is the whole
+HTTP round trip on loopback (the server's render, and little else). Prints p50/p95 per page
+against the 300 ms target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
+
+TARGET_MS = 300
+PASSWORD = "a long synthetic password 1"
+PEOPLE = {"ap": ("amy@bench.example", "Amy Adeyemi", "Oak AP Academy", "ap_school", "140001", "admissions"),
+          "cme": ("cam@bench.example", "Cam Price", "Northshire Education", "la_education", "802", "cme_officer"),
+          "data": ("dana@bench.example", "Dana Shah", "Northshire Education", "la_education", "802", "data_manager"),
+          "dpo": ("dee@bench.example", "Dee Okafor", "Northshire Council", "dpo", "801", "dpo")}
+
+
+def fill_audit(home: Path, entries: int) -> int:
+    """Append synthetic entries (300 people, 40 organisations, 30 days) until the log holds ``entries``."""
+    import linkage.audit.log as audit_log
+    from linkage.audit import AuditLog
+
+    log = AuditLog(home, checkpoint_every=10_000)
+    have = log.head()
+    if have >= entries:
+        log.index.sync()                # the backlog indexed before the server starts
+        log.close()
+        return have
+    fsync, audit_log.os.fsync = audit_log.os.fsync, lambda fd: None     # durability is not what is measured
+    try:
+        rng, end, n = random.Random(have), datetime.now(timezone.utc), entries - have
+        for i in range(n):
+            log.append({"request_id": "bench", "client_id": f"user:{rng.randrange(300)}",
+                        "agency": f"Org {rng.randrange(40)}",
+                        "purpose": rng.choice(["admission", "cme", "safeguarding", "care"]),
+                        "action": rng.choice(["view", "lookup", "list_cme"]),
+                        "children": [f"C-{rng.randrange(100000)}"],
+                        "decision": "allow" if rng.random() < .9 else rng.choice(["deny", "refused"]),
+                        "time": (end - timedelta(seconds=30 * 86400 * (n - i) / n)).isoformat()})
+    finally:
+        audit_log.os.fsync = fsync
+    log.index.sync()
+    log.close()
+    return entries
+
+
+def sign_in(url: str, email: str) -> httpx.Client:
+    c = httpx.Client(base_url=url, timeout=60)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/app/sign-in").text).group(1)
+    r = c.post("/app/sign-in", data={"email": email, "password": PASSWORD, "csrf_token": token})
+    if r.status_code != 303:
+        raise SystemExit(f"sign-in as {email} failed: {r.status_code}")
+    return c
+
+
+def time_page(c: httpx.Client, n: int, method: str, path: str, data: dict | None = None) -> tuple[list[float], int]:
+    def once() -> tuple[float, int]:
+        if data is not None:
+            data["csrf_token"] = re.search(r'name="csrf_token" value="([^"]+)"',
+                                           c.get("/app/lookup").text).group(1)
+        t = time.perf_counter()
+        r = c.request(method, path, data=data)
+        return (time.perf_counter() - t) * 1000, r.status_code
+    once()                                           # warm: caches, the audit index's tail
+    runs = [once() for _ in range(n)]
+    return [ms for ms, _ in runs], runs[-1][1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", type=Path)
+    ap.add_argument("--children", type=int, default=5000)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/pages-bench"))
+    ap.add_argument("--entries", type=int, default=200_000)
+    ap.add_argument("--n", type=int, default=20)
+    args = ap.parse_args()
+
+    from apiserver import Server
+    from bench_api import build, sample_queries
+    from browserpages import ENV, add_user
+    from linkage.store import Store
+
+    home = args.data_dir
+    if home is None:
+        home = args.work / "data"
+        if not (args.work / "built").exists():          # a build cut short is built again
+            t = time.perf_counter()
+            build(args.children, args.work)
+            (args.work / "built").write_text(f"{args.children}\n")
+            print(f"built and linked {args.children} children in {time.perf_counter() - t:.0f} s")
+    store = Store(home, read_only=True)
+    records = store.rows("SELECT count(*) FROM store.records")[0][0]
+    store.close()
+    t = time.perf_counter()
+    entries = fill_audit(home, args.entries)
+    print(f"audit log: {entries} entries ({time.perf_counter() - t:.0f} s to fill)")
+    for email, *rest in PEOPLE.values():
+        if not _has_user(home, email):
+            add_user(home, email, *rest)
+    q = sample_queries(home, 1)[0]
+    dob = q["date_of_birth"].split("-")
+    lookup = {"forename": q["forename"], "surname": q["surname"], "dob-day": dob[2], "dob-month": dob[1],
+              "dob-year": dob[0], "postcode": q.get("postcode") or "", "purpose": "admission"}
+    server = Server(home, env={**ENV, "LINKAGE_LOOKUP_PER_MINUTE": "100000", "LINKAGE_LOOKUP_BURST": "10000"})
+    rows = []
+    try:
+        ap_c = sign_in(server.url, PEOPLE["ap"][0])
+        found = re.search(r'/app/children/([^"?]+)\?purpose=', ap_c.post(
+            "/app/lookup", data={**lookup, "csrf_token": re.search(
+                r'name="csrf_token" value="([^"]+)"', ap_c.get("/app/lookup").text).group(1)}).text)
+        pages = [("ap", "start", "GET", "/app/", None),
+                 ("ap", "lookup result", "POST", "/app/lookup", lookup)]
+        if found:
+            pages.append(("ap", "child page", "GET", f"/app/children/{found.group(1)}?purpose=admission", None))
+        pages += [("cme", "CME worklist", "GET", "/app/cme?purpose=cme", None),
+                  ("cme", "CME worklist sorted, filtered", "GET",
+                   "/app/cme?purpose=cme&age_from=7&age_to=14&known_to=any&sort=absent_days&order=desc", None),
+                  ("data", "review pair", "GET", "/app/review", None),
+                  ("data", "quarantine", "GET", "/app/quarantine", None),
+                  ("data", "quality", "GET", "/app/quality", None),
+                  ("dpo", "DPO overview", "GET", "/app/dpo", None),
+                  ("dpo", "DPO access, 30 days", "GET", "/app/dpo/access?days=30", None),
+                  ("dpo", "DPO security events", "GET", "/app/dpo/security", None),
+                  ("dpo", "DPO break-glass", "GET", "/app/dpo/break-glass", None),
+                  ("dpo", "DPO unusual patterns", "GET", "/app/dpo/patterns", None),
+                  ("dpo", "DPO consents", "GET", "/app/dpo/consents", None),
+                  ("dpo", "DPO chain (no verify)", "GET", "/app/dpo/chain", None)]
+        clients = {"ap": ap_c}
+        for role, name, method, path, data in pages:
+            c = clients.get(role) or clients.setdefault(role, sign_in(server.url, PEOPLE[role][0]))
+            try:
+                ms, status = time_page(c, args.n, method, path, dict(data) if data else None)
+            except httpx.TimeoutException:
+                rows.append((name, "timeout", float("inf"), float("inf")))
+            else:
+                rows.append((name, status, statistics.median(ms), sorted(ms)[int(0.95 * (len(ms) - 1))]))
+            print(f"{rows[-1][0]:34} {rows[-1][1]:>7} {rows[-1][2]:8.0f} {rows[-1][3]:8.0f}", flush=True)
+    finally:
+        server.stop()
+    load = os.getloadavg()
+    print(f"\n{records} records, {entries} audit entries, n={args.n} per page, "
+          f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print(f"{'page':34} {'status':>6} {'p50 ms':>8} {'p95 ms':>8}  under {TARGET_MS} ms (p95)")
+    for name, status, p50, p95 in rows:
+        print(f"{name:34} {status:>6} {p50:8.0f} {p95:8.0f}  {'yes' if p95 < TARGET_MS else 'NOT REACHED'}")
+
+
+def _has_user(home: Path, email: str) -> bool:
+    from linkage.access.orgs import OrgRegistry
+    from linkage.access.users import UserRegistry
+    from linkage.store.state import ServiceState
+
+    state = ServiceState(home)
+    return UserRegistry(state, OrgRegistry(state)).by_email(email) is not None
+
+
+if __name__ == "__main__":
+    main()

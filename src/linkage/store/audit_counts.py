@@ -1,0 +1,159 @@
+"""The DPO's counts over the audit index, in SQL, so a page reads a few hundred grouped rows
+rather than every entry in the window.
+
+Each query is built by a small pure function from a ``Dialect`` (the entries table, a
+``(seq, child_id)`` source of the children each entry names, and how to floor a number), so
+the SQLite file index and the PostgreSQL table run the same portable SQL with ``?``
+parameters. ``AuditCounts`` runs them through a ``rows(sql, params)`` callable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+__all__ = ["AuditCounts", "Dialect", "GROUPS", "count_sql", "lookups_sql", "out_of_hours_sql",
+           "view_buckets_sql", "views_sql"]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    entries: str                    # the table with seq, at, client_id, agency, purpose, action, decision
+    children: str                   # a relation (seq, child_id)
+    floor: str = "CAST({} AS INTEGER)"      # epoch seconds are positive: truncation is the floor
+
+
+# What a count may be grouped by (``quarter``: the 15-minute slot, for days in any time zone).
+GROUPS = {"agency": "e.agency", "purpose": "e.purpose", "action": "e.action", "decision": "e.decision",
+          "client_id": "e.client_id", "allowed": "CASE WHEN e.decision = 'allow' THEN 1 ELSE 0 END",
+          "quarter": "{floor}"}
+_EQUALS = ("agency", "purpose", "decision", "client_id", "action")
+
+
+def _window(since: float | None, until: float | None) -> tuple[list[str], list]:
+    where, params = ["e.at IS NOT NULL"], []
+    if since is not None:
+        where.append("e.at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("e.at <= ?")
+        params.append(until)
+    return where, params
+
+
+def _has_children(d: Dialect) -> str:
+    return f"EXISTS (SELECT 1 FROM {d.children} c WHERE c.seq = e.seq)"
+
+
+def count_sql(d: Dialect, group: Sequence[str], since: float | None, until: float | None,
+              decisions: Sequence[str] | None = None, **equals) -> tuple[str, list]:
+    """Entries in the window counted by the ``group`` columns (each of ``GROUPS``)."""
+    where, params = _window(since, until)
+    for name, value in equals.items():
+        if name not in _EQUALS:
+            raise ValueError(f"no filter {name}")
+        if value is not None:
+            where.append(f"e.{name} = ?")
+            params.append(value)
+    if decisions:
+        where.append(f"e.decision IN ({', '.join('?' for _ in decisions)})")
+        params += list(decisions)
+    cols = [GROUPS[g].format(floor=d.floor.format("e.at / 900")) for g in group]
+    select = ", ".join([*cols, "count(*)"])
+    by = f" GROUP BY {', '.join(cols)}" if cols else ""
+    return f"SELECT {select} FROM {d.entries} e WHERE {' AND '.join(where)}{by}", params
+
+
+def _accesses(d: Dialect, since: float | None, until: float | None) -> tuple[list[str], list]:
+    """Allowed entries naming a child, the DPO's own ``audit.*`` reads aside."""
+    where, params = _window(since, until)
+    # (COALESCE: most entries are allowed, so the time index, not the decision's, should lead)
+    where += ["COALESCE(e.decision, '') = 'allow'", "COALESCE(e.action, '') NOT LIKE 'audit.%'", _has_children(d)]
+    return where, params
+
+
+def out_of_hours_sql(d: Dialect, since: float | None, until: float | None,
+                     working: Sequence[tuple[float, float]]) -> tuple[tuple[str, list], tuple[str, list]]:
+    """Accesses outside the ``working`` [start, end) intervals: (client, action, n, first, last,
+    last seq, first seq) per client and action; and (client, distinct children) per client."""
+    where, params = _accesses(d, since, until)
+    if working:
+        where.append("NOT (" + " OR ".join("(e.at >= ? AND e.at < ?)" for _ in working) + ")")
+        params += [t for span in working for t in span]
+    clause = " AND ".join(where)
+    per_action = (f"SELECT e.client_id, e.action, count(*), min(e.at), max(e.at), max(e.seq), min(e.seq) "
+                  f"FROM {d.entries} e WHERE {clause} GROUP BY e.client_id, e.action", params)
+    kids = (f"SELECT e.client_id, count(DISTINCT k.child_id) FROM {d.entries} e JOIN {d.children} k "
+            f"ON k.seq = e.seq WHERE {clause} GROUP BY e.client_id", params)
+    return per_action, kids
+
+
+def _views(d: Dialect, since: float | None, until: float | None) -> tuple[list[str], list]:
+    where, params = _window(since, until)
+    return where + ["e.action = 'view'", "e.decision = 'allow'"], params
+
+
+def view_buckets_sql(d: Dialect, since: float | None, until: float | None, width: int) -> tuple[str, list]:
+    """(client, slot of ``width`` seconds, distinct children opened) for allowed record views."""
+    where, params = _views(d, since, until)
+    slot = d.floor.format(f"e.at / {int(width)}")
+    return (f"SELECT e.client_id, {slot}, count(DISTINCT k.child_id) FROM {d.entries} e JOIN {d.children} k "
+            f"ON k.seq = e.seq WHERE {' AND '.join(where)} GROUP BY e.client_id, {slot}", params)
+
+
+def views_sql(d: Dialect, client: str | None, since: float, until: float) -> tuple[str, list]:
+    """(seq, at, agency, child) for one client's allowed views between two times, oldest first."""
+    where, params = _views(d, since, until)
+    where.append("e.client_id IS NULL" if client is None else "e.client_id = ?")
+    params += [] if client is None else [client]
+    return (f"SELECT e.seq, e.at, e.agency, k.child_id FROM {d.entries} e JOIN {d.children} k ON k.seq = e.seq "
+            f"WHERE {' AND '.join(where)} ORDER BY e.seq", params)
+
+
+def lookups_sql(d: Dialect, since: float | None, until: float, follow: float, now: float) -> tuple[str, list]:
+    """Confident lookups judged, per client and whether the same organisation then failed to open
+    one of the children within ``follow`` seconds (1) or did (0): (client, missed, n, first, last,
+    last seq). The join runs from the lookup's children (CROSS JOIN keeps that order in SQLite)."""
+    where, params = _window(since, until)
+    where += ["e.action = 'lookup'", "COALESCE(e.decision, '') = 'allow'", _has_children(d), "e.at + ? <= ?"]
+    params += [follow, now]
+    followed = (f"EXISTS (SELECT 1 FROM {d.children} lc CROSS JOIN {d.children} vc CROSS JOIN {d.entries} v "
+                "WHERE lc.seq = e.seq AND vc.child_id = lc.child_id AND v.seq = vc.seq AND v.action = 'view' "
+                "AND v.decision = 'allow' AND (v.agency = e.agency OR (v.agency IS NULL AND e.agency IS NULL)) "
+                "AND v.at >= e.at AND v.at <= e.at + ?)")
+    return (f"SELECT e.client_id, CASE WHEN {followed} THEN 0 ELSE 1 END, count(*), min(e.at), max(e.at), "
+            f"max(e.seq) FROM {d.entries} e WHERE {' AND '.join(where)} GROUP BY 1, 2", [follow, *params])
+
+
+class AuditCounts:
+    """The aggregates, run through ``rows``; shared by the file index and the PostgreSQL table."""
+
+    def __init__(self, dialect: Dialect, rows: Callable[[str, list], list]) -> None:
+        self.d, self._rows = dialect, rows
+
+    def counts(self, group: Sequence[str], since: float | None = None, until: float | None = None,
+               decisions: Sequence[str] | None = None, **equals) -> list[tuple]:
+        return [tuple(r) for r in self._rows(*count_sql(self.d, group, since, until, decisions, **equals))]
+
+    def out_of_hours(self, since, until, working) -> tuple[list[tuple], dict]:
+        per_action, kids = out_of_hours_sql(self.d, since, until, working)
+        return ([tuple(r) for r in self._rows(*per_action)], {r[0]: r[1] for r in self._rows(*kids)})
+
+    def view_buckets(self, since, until, width: int) -> list[tuple]:
+        return [tuple(r) for r in self._rows(*view_buckets_sql(self.d, since, until, width))]
+
+    def views(self, client, since: float, until: float) -> list[tuple]:
+        return [tuple(r) for r in self._rows(*views_sql(self.d, client, since, until))]
+
+    def lookups(self, since, until: float, follow: float, now: float) -> list[tuple]:
+        return [tuple(r) for r in self._rows(*lookups_sql(self.d, since, until, follow, now))]
+
+    def latest(self, since: float | None, until: float | None) -> dict:
+        """Each client's latest entry (its seq) in the window."""
+        where, params = _window(since, until)
+        return {r[0]: r[1] for r in self._rows(f"SELECT e.client_id, max(e.seq) FROM {self.d.entries} e "
+                                                f"WHERE {' AND '.join(where)} GROUP BY e.client_id", params)}
+
+    def agency_of(self, seq: int) -> str | None:
+        rows = self._rows(f"SELECT agency FROM {self.d.entries} WHERE seq = ?", [seq])
+        return rows[0][0] if rows else None
