@@ -25,9 +25,9 @@ pytestmark = pytest.mark.e2e
 DANA, CAM, AMY, DEE = ("dana@northshire.example", "cam@northshire.example", "amy@oak-ap.example",
                        "dee@northshire.example")
 # Rows an agency might send that validation holds back: an impossible date, a failed check digit, no name.
-BAD_HEALTH = ["Q000000001,9434765919,Ava,Holt,2015-13-01,female,SW1A 1AA,1 Road,Z90005,2016-01-01,2026-07-25,GP",
-              "Q000000002,1234567890,Ben,Holt,2015-02-01,male,SW1A 1AA,1 Road,Z90005,2016-01-01,2026-07-25,GP",
-              "Q000000003,,,Holt,2015-02-01,male,SW1A 1AA,1 Road,Z90005,2016-01-01,2026-07-25,GP"]
+BAD_HEALTH = ["Q000000001,9434765919,Ava,Holt,2015-13-01,female,SW1A 1AA,1 Road,2016-01-01,Z90005,2016-01-01,2026-07-25,GP",
+              "Q000000002,1234567890,Ben,Holt,2015-02-01,male,SW1A 1AA,1 Road,2016-01-01,Z90005,2016-01-01,2026-07-25,GP",
+              "Q000000003,,,Holt,2015-02-01,male,SW1A 1AA,1 Road,2016-01-01,Z90005,2016-01-01,2026-07-25,GP"]
 
 
 def cli(home: Path, *args: str) -> str:
@@ -89,7 +89,9 @@ def world(tmp_path_factory):
                    store.rows("SELECT count(*) FROM store.link_edges WHERE match_weight IS NOT NULL")[0][0])
     finally:
         store.close()
-    server = Server(home, env=ENV)
+    # The journey runs `linkage link` itself; the server keeps serving the run it started on
+    # (no snapshot polling), so its figures can be checked against the store as it found it.
+    server = Server(home, env={**ENV, "LINKAGE_SNAPSHOT_POLL_SECONDS": "0"})
     with browser() as b:
         yield {"home": home, "server": server, "ids": ids, "browser": b, "queue": before,
                "figures": figures}
