@@ -77,6 +77,9 @@ _FIXED = [
   model_sha256 VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, settings_json VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS store.linked_records (
   record_key VARCHAR PRIMARY KEY, content_sha VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
+    # What the twin guard read besides the record (co-twins, a rare forename, its code): an incremental
+    # run scores a record again when it changes. NULL (stores made before it): scored again once.
+    "ALTER TABLE store.linked_records ADD COLUMN IF NOT EXISTS guard_sha VARCHAR",
     """CREATE TABLE IF NOT EXISTS store.link_edges (
   record_key_l VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL,
   match_probability DOUBLE NOT NULL, match_weight DOUBLE, guarded BOOLEAN NOT NULL DEFAULT false,
@@ -99,6 +102,7 @@ _FIXED = [
     """CREATE TABLE IF NOT EXISTS store.child_ids (
   child_id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, alias_of VARCHAR,
   created_run BIGINT NOT NULL, retired_run BIGINT)""",
+    # run_id: the run that last set the record's child (runs write only the records whose child changed).
     """CREATE TABLE IF NOT EXISTS store.identity (
   record_key VARCHAR PRIMARY KEY, child_id VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS store.identity_history (
