@@ -36,10 +36,12 @@ _COLS = "unique_id_l, unique_id_r, match_probability, match_weight, guarded"
 
 
 def _table(store: Store, name: str, frame: pd.DataFrame) -> None:
+    """A frame of record keys and child ids as a table of text columns (also when empty)."""
     view = f"_{name.split('.')[-1]}_df"
     store.connection.register(view, frame)
+    cols = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in frame.columns)
     try:
-        store.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {view}")
+        store.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {cols} FROM {view}")
     finally:
         store.connection.unregister(view)
 
