@@ -79,8 +79,13 @@ FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n U
     def count(self) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM memory.{INPUT}").fetchone()[0])
 
-    def _register(self, sql: str, name: str):
-        self.con.execute(f"CREATE OR REPLACE TABLE memory.{name} AS {sql}")
+    def _register(self, sql: str, name: str, view: bool = True):
+        """Give Splink ``sql`` as ``name``: a view (no copy of a million records) unless ``view`` is
+        false, for a query over something that will not outlive the call."""
+        kind = "VIEW" if view else "TABLE"
+        self.con.execute(f"DROP VIEW IF EXISTS memory.{name}")
+        self.con.execute(f"DROP TABLE IF EXISTS memory.{name}")
+        self.con.execute(f"CREATE {kind} memory.{name} AS {sql}")
         return self.backend.upload(self.db_api, self.con, name, f"{name}_{self._tag}")
 
     def _input_frames(self) -> list:
@@ -145,7 +150,7 @@ FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n U
             "clerical_match_score": [s for _, _, s in rows]})
         self.con.register("_labels_df", frame)
         try:
-            labels = self._register("SELECT * FROM _labels_df", "review_labels")
+            labels = self._register("SELECT * FROM _labels_df", "review_labels", view=False)
         finally:
             self.con.unregister("_labels_df")
         return self.linker().table_management.register_labels_table(labels)
