@@ -21,7 +21,8 @@ from splink.internals.exceptions import EMTrainingException
 from linkage.files import write_private
 from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, LinkBackend
-from linkage.link.guards import RARE, cotwin_sql, twin_guard_sql
+from linkage.link import inputcache
+from linkage.link.guards import RARE, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
 from linkage.link.features import FEATURE_COLUMNS, input_sql, name_keys_rows
 from linkage.store import Store
 
@@ -40,12 +41,16 @@ for _name in ("splink", "splink.internals"):
 
 class LinkEngine:
     def __init__(self, store: Store, records_sql: str, link_type: str = "link_and_dedupe",
-                 postcode_is_area: bool = False, backend: LinkBackend | None = None) -> None:
+                 postcode_is_area: bool = False, backend: LinkBackend | None = None, cache: bool = False) -> None:
+        """``cache``: keep Splink's input between runs in the store (``inputcache``), deriving only
+        records that are new or changed since; for the linkage run over every current record."""
         self.store = store
         self.link_type = link_type
         self.postcode_is_area = postcode_is_area
         self.con = store.connection
-        self._build_input(records_sql)
+        self._build_input(records_sql, cache)
+        if cache:
+            inputcache.save(store, f"memory.{INPUT}")
         self.backend = backend or DuckDBBackend()
         self.db_api = self.backend.bind(self.con)
         self._tag = uuid.uuid4().hex[:8]  # a second run on one connection must not collide
@@ -54,17 +59,27 @@ class LinkEngine:
         self._frames: list | None = None
 
     # -- input -------------------------------------------------------------
-    def _build_input(self, records_sql: str) -> None:
+    def _name_keys(self, records_sql: str) -> None:
         con = self.con
         names = [r[0] for r in con.execute(
             f"SELECT DISTINCT split_part(n, ' ', 1) FROM (SELECT forename_std AS n FROM ({records_sql}) "
             f"UNION SELECT preferred_forename_std FROM ({records_sql})) WHERE n IS NOT NULL").fetchall()]
         keys = pd.DataFrame(name_keys_rows(names), columns=["name", "keys", "canon"])
         con.register("_name_keys_df", keys)
-        con.execute("CREATE OR REPLACE TABLE memory.name_keys AS SELECT * FROM _name_keys_df")
+        con.execute("CREATE OR REPLACE TABLE memory.name_keys AS SELECT CAST(name AS VARCHAR) AS name, "
+                    "CAST(keys AS VARCHAR[]) AS keys, CAST(canon AS VARCHAR) AS canon FROM _name_keys_df")
         con.unregister("_name_keys_df")
-        con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
-        con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwin_sql(f'memory.{INPUT}')}")
+
+    def _build_input(self, records_sql: str, cache: bool) -> None:
+        con = self.con
+        if cache:
+            self.derived = inputcache.build(self.store, records_sql, self._name_keys, f"memory.{INPUT}")
+            con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")
+        else:
+            self._name_keys(records_sql)
+            con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
+            con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwin_sql(f'memory.{INPUT}')}")
+            self.derived = self.count()
         cols = ", ".join(f"coalesce(CAST(i.{c} AS VARCHAR), '')" for c in FEATURE_COLUMNS)
         # guard_sha: what the twin guard reads beyond the record itself (its co-twins, whether its
         # forename is rare here, the guard's code). When it changes the record is scored again,

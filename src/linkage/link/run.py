@@ -98,11 +98,11 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     if not lower < threshold:
         raise LinkageError("the review band's lower bound must be below the match threshold")
     step(STAGES[0], "")
-    engine = LinkEngine(store, CURRENT_RECORDS_SQL, backend=backend)
+    engine = LinkEngine(store, CURRENT_RECORDS_SQL, backend=backend, cache=True)
     n = engine.count()
     if n == 0:
         raise LinkageError("no records to link: ingest an extract first")
-    step(STAGES[0], f"{n} records")
+    step(STAGES[0], f"{n} records ({engine.derived} derived, the rest as kept from the last run)")
     decisions = decisions or open_decisions(store.home)
     latest = decisions.latest()
 
