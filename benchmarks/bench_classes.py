@@ -44,10 +44,21 @@ def run(children: int, seed: int, level: str, work: Path) -> dict:
     store.close()
     truth = load_truth(ext / "truth.csv")
     scores = score_clusters(pred, truth, load_twins(ext / "twins.csv"))
+    report = class_report(pred, queue, truth, ext / "truth_classes.csv", result.records)
+    return {"difficulty": level, "children": children, "records": result.records, "seconds": round(elapsed, 1),
+            **scores.as_row(), **report}
+
+
+def class_report(pred: dict[str, str], queue: list[tuple[str, str, str]], truth: dict[str, str],
+                 classes_csv: Path, records: int) -> dict:
+    """The review queue's shape and, per injected error class (``truth_classes.csv``), the true pairs
+    touching a record of that class, how many were missed (not in one cluster) and how many of those
+    were queued. ``queue``: (record_key_l, record_key_r, reason) rows."""
     classes: dict[str, set[str]] = defaultdict(set)
-    with open(ext / "truth_classes.csv", newline="", encoding="utf-8") as fh:
-        for r in csv.DictReader(fh):
-            classes[f"{r['source']}:{r['source_record_id']}"].add(r["class"])
+    if classes_csv.exists():
+        with open(classes_csv, newline="", encoding="utf-8") as fh:
+            for r in csv.DictReader(fh):
+                classes[f"{r['source']}:{r['source_record_id']}"].add(r["class"])
     by_person: dict[str, list[str]] = defaultdict(list)
     for k, p in truth.items():
         if k in pred:
@@ -69,8 +80,9 @@ def run(children: int, seed: int, level: str, work: Path) -> dict:
                 per_class[k]["missed"] += missed
                 per_class[k]["missed_queued"] += missed and q
     reasons = Counter(r for _, _, r in queue)
-    return {"difficulty": level, "children": children, "records": result.records, "seconds": round(elapsed, 1),
-            **scores.as_row(), "queue": len(queue), "queue_share_of_records": round(len(queue) / result.records, 4),
+    in_queue = {k for a, b, _ in queue for k in (a, b)}
+    return {"queue": len(queue), "queue_share_of_records": round(len(queue) / records, 4),
+            "queue_records_share": round(len(in_queue) / records, 4),
             "queue_true_share": round(true_queued / len(queue), 3) if queue else None,
             "missed_pairs": missed_total, "missed_pairs_queued": missed_queued,
             "queue_reasons": dict(reasons), "per_class": {k: dict(v) for k, v in sorted(per_class.items())}}

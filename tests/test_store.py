@@ -115,6 +115,59 @@ def test_killed_process_leaves_previous_state_intact(tmp_path, synth_month1):
     after.close()
 
 
+def test_killed_incremental_run_leaves_previous_state_intact(tmp_path, synth_month1, synth_month2):
+    """A real SIGKILL in the middle of an incremental run's save, after its deletes and updates of
+    pairs, hashes and queue rows: every table the run writes as a delta is as it was."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    from datetime import date
+
+    from linkage.link import run_link
+
+    home = tmp_path / "killincr"
+    store = Store(home, memory_limit="2GB")
+    ingest_file(store, "health", synth_month1 / "health.csv", extract_date=EXTRACT_DATE)
+    run_link(store)
+    month2 = date.fromisoformat(json.loads((synth_month2 / "manifest.json").read_text())["extract_date"])
+    ingest_file(store, "health", synth_month2 / "health.csv", extract_date=month2)
+    tables = {"identity": "record_key, child_id, run_id", "link_edges": "*", "linked_records": "*",
+              "review_queue": "*", "child_ids": "*", "identity_history": "*", "runs": "*",
+              "term_frequencies": "*"}
+
+    def snapshot(s: Store) -> dict:
+        return {name: sorted(map(repr, s.rows(f"SELECT {cols} FROM store.{name}"))) for name, cols in tables.items()}
+
+    before = snapshot(store)
+    store.close()
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from linkage.store import Store
+        from linkage.link import run_link
+        s = Store(Path({str(home)!r}), memory_limit="2GB")
+        real = Store.insert_df
+        n = {{"i": 0}}
+        def insert(self, table, frame):
+            n["i"] += 1
+            if n["i"] == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(self, table, frame)
+        Store.insert_df = insert
+        run_link(s, step=lambda stage, detail: print(stage, detail, flush=True))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert "new or changed records against" in proc.stdout        # it was the incremental path
+    after = Store(home, memory_limit="2GB")
+    assert snapshot(after) == before
+    result = run_link(after)                                     # and the next run completes
+    assert result.mode == "incremental" and result.run_id == 2
+    after.close()
+
+
 def test_a_store_opens_after_a_process_was_killed_while_spilling(tmp_path):
     """DuckDB refuses encrypted spilling while old spill files exist; a killed server must
     still start again, and a live process's spill files are left alone."""

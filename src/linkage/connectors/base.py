@@ -10,6 +10,7 @@ as a warning, so the child is still stored and still linked.
 
 from __future__ import annotations
 
+import functools
 import math
 import typing
 from abc import ABC
@@ -64,6 +65,7 @@ def clean_display(value: str | None) -> str | None:
     return " ".join(words) or None
 
 
+@functools.lru_cache(maxsize=None)     # asked once per field per row; annotations are few
 def _base_type(annotation: Any) -> Any:
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) is typing.Literal:

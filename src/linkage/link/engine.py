@@ -8,6 +8,7 @@ and the twin guard always run here in DuckDB, so every backend yields the same p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -21,9 +22,10 @@ from splink.internals.exceptions import EMTrainingException
 from linkage.files import write_private
 from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, LinkBackend
+from linkage.link import inputcache
 from linkage.link.evidence import ClusterPass, candidates_sql, decide
-from linkage.link.guards import cotwin_sql, twin_guard_sql
-from linkage.link.features import FEATURE_COLUMNS, input_sql, name_keys_frame
+from linkage.link.guards import RARE, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
+from linkage.link.features import FEATURE_COLUMNS, NAME_KEYS_COLUMNS, input_sql, name_keys_frame
 from linkage.store import Store
 
 __all__ = ["LinkEngine", "INPUT", "TF_COLUMNS"]
@@ -32,18 +34,25 @@ INPUT = "link_input"
 TF_COLUMNS = ("forename", "surname")
 _PRED_COLS = "unique_id_l, unique_id_r, match_probability, match_weight"
 
+# The guard's own code: a change to it re-guards every record (see ``guard_sha``).
+_GUARD_CODE = hashlib.sha256(f"{RARE}|{cotwin_sql('i')}|{twin_guard_sql('e', 'i', 'c')}".encode()).hexdigest()[:16]
+
 for _name in ("splink", "splink.internals"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
 
 class LinkEngine:
     def __init__(self, store: Store, records_sql: str, link_type: str = "link_and_dedupe",
-                 postcode_is_area: bool = False, backend: LinkBackend | None = None) -> None:
+                 postcode_is_area: bool = False, backend: LinkBackend | None = None, cache: bool = False) -> None:
+        """``cache``: keep Splink's input between runs in the store (``inputcache``), deriving only
+        records that are new or changed since; for the linkage run over every current record."""
         self.store = store
         self.link_type = link_type
         self.postcode_is_area = postcode_is_area
         self.con = store.connection
-        self._build_input(records_sql)
+        self._build_input(records_sql, cache)
+        if cache:
+            inputcache.save(store, f"memory.{INPUT}")
         self.backend = backend or DuckDBBackend()
         self.db_api = self.backend.bind(self.con)
         self._tag = uuid.uuid4().hex[:8]  # a second run on one connection must not collide
@@ -52,7 +61,7 @@ class LinkEngine:
         self._frames: list | None = None
 
     # -- input -------------------------------------------------------------
-    def _build_input(self, records_sql: str) -> None:
+    def _name_keys(self, records_sql: str) -> None:
         con = self.con
         names = [r[0] for r in con.execute(
             f"SELECT DISTINCT x FROM (SELECT split_part(n, ' ', 1) AS x FROM (SELECT forename_std AS n FROM "
@@ -60,19 +69,42 @@ class LinkEngine:
             f"UNION SELECT replace(forename_std, ' ', '') FROM ({records_sql})) WHERE x IS NOT NULL").fetchall()]
         keys = name_keys_frame(names)
         con.register("_name_keys_df", keys)
-        con.execute("CREATE OR REPLACE TABLE memory.name_keys AS SELECT * FROM _name_keys_df")
+        # Typed, so that a run deriving no new names still gets text columns.
+        typed = ", ".join(f"CAST({c} AS {'VARCHAR[]' if c == 'keys' else 'VARCHAR'}) AS {c}" for c in NAME_KEYS_COLUMNS)
+        con.execute(f"CREATE OR REPLACE TABLE memory.name_keys AS SELECT {typed} FROM _name_keys_df")
         con.unregister("_name_keys_df")
-        con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
-        con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwin_sql(f'memory.{INPUT}')}")
-        cols = ", ".join(f"coalesce(CAST({c} AS VARCHAR), '')" for c in FEATURE_COLUMNS)
-        con.execute(f"CREATE OR REPLACE TABLE memory.link_hash AS SELECT unique_id AS record_key, "
-                    f"md5(concat_ws('|', {cols})) AS content_sha FROM memory.{INPUT}")
+
+    def _build_input(self, records_sql: str, cache: bool) -> None:
+        con = self.con
+        if cache:
+            self.derived = inputcache.build(self.store, records_sql, self._name_keys, f"memory.{INPUT}")
+            con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")
+        else:
+            self._name_keys(records_sql)
+            con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
+            con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwin_sql(f'memory.{INPUT}')}")
+            self.derived = self.count()
+        cols = ", ".join(f"coalesce(CAST(i.{c} AS VARCHAR), '')" for c in FEATURE_COLUMNS)
+        # guard_sha: what the twin guard reads beyond the record itself (its co-twins, whether its
+        # forename is rare here, the guard's code). When it changes the record is scored again,
+        # as when its own fields change; content_sha alone binds reviewers' decisions.
+        con.execute(f"""CREATE OR REPLACE TABLE memory.link_hash AS
+WITH n AS (SELECT forename, count(*) <= {RARE} AS rare FROM memory.{INPUT} GROUP BY forename)
+SELECT i.unique_id AS record_key, md5(concat_ws('|', {cols})) AS content_sha,
+       md5(concat_ws('|', '{_GUARD_CODE}', coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), ''),
+                     coalesce(CAST(n.rare AS VARCHAR), ''))) AS guard_sha
+FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (forename)""")
 
     def count(self) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM memory.{INPUT}").fetchone()[0])
 
-    def _register(self, sql: str, name: str):
-        self.con.execute(f"CREATE OR REPLACE TABLE memory.{name} AS {sql}")
+    def _register(self, sql: str, name: str, view: bool = True):
+        """Give Splink ``sql`` as ``name``: a view (no copy of a million records) unless ``view`` is
+        false, for a query over something that will not outlive the call."""
+        kind = "VIEW" if view else "TABLE"
+        self.con.execute(f"DROP VIEW IF EXISTS memory.{name}")
+        self.con.execute(f"DROP TABLE IF EXISTS memory.{name}")
+        self.con.execute(f"CREATE {kind} memory.{name} AS {sql}")
         return self.backend.upload(self.db_api, self.con, name, f"{name}_{self._tag}")
 
     def _input_frames(self) -> list:
@@ -137,7 +169,7 @@ class LinkEngine:
             "clerical_match_score": [s for _, _, s in rows]})
         self.con.register("_labels_df", frame)
         try:
-            labels = self._register("SELECT * FROM _labels_df", "review_labels")
+            labels = self._register("SELECT * FROM _labels_df", "review_labels", view=False)
         finally:
             self.con.unregister("_labels_df")
         return self.linker().table_management.register_labels_table(labels)
@@ -199,9 +231,9 @@ class LinkEngine:
         return df
 
     # -- clustering inputs ---------------------------------------------------
-    def identifiers(self) -> dict[str, dict[str, str | None]]:
-        """Each record's NHS number and UPN, the UPN mapped to the root of its history."""
-        rows = self.con.execute(f"SELECT unique_id, nhs_number, upn, former_upn FROM memory.{INPUT}").fetchall()
+    def identifiers(self, scope: str | None = None) -> dict[str, dict[str, str | None]]:
+        """Each record's NHS number and UPN, the UPN mapped to the root of its history (followed
+        through every record); only the records in the table ``scope`` (column ``k``) if given."""
         history: dict[str, str] = {}
 
         def root(u: str) -> str:
@@ -209,10 +241,13 @@ class LinkEngine:
                 u = history[u]
             return u
 
-        for _, _, upn, former in rows:
-            if upn and former and root(upn) != root(former):
+        for upn, former in self.con.execute(f"SELECT upn, former_upn FROM memory.{INPUT} "
+                                            "WHERE upn IS NOT NULL AND former_upn IS NOT NULL").fetchall():
+            if root(upn) != root(former):
                 history[root(upn)] = root(former)
-        return {k: {"nhs": nhs, "upn": root(upn) if upn else None} for k, nhs, upn, _ in rows}
+        where = f" WHERE unique_id IN (SELECT k FROM {scope})" if scope else ""
+        rows = self.con.execute(f"SELECT unique_id, nhs_number, upn FROM memory.{INPUT}{where}").fetchall()
+        return {k: {"nhs": nhs, "upn": root(upn) if upn else None} for k, nhs, upn in rows}
 
     def exact_pairs(self, pairs: pd.DataFrame) -> list[tuple[str, str]]:
         """Pairs (``unique_id_l``, ``unique_id_r``) whose forename, surname, date of birth and
@@ -281,8 +316,16 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
     def nodes(self) -> list[str]:
         return [r[0] for r in self.con.execute(f"SELECT unique_id FROM memory.{INPUT}").fetchall()]
 
-    def hashes(self) -> pd.DataFrame:
-        return self.con.execute("SELECT record_key, content_sha FROM memory.link_hash").df()
+    def hashes(self, keys: list[str] | None = None) -> pd.DataFrame:
+        """Each current record's content_sha and guard_sha (only ``keys``' if given)."""
+        if keys is None:
+            return self.con.execute("SELECT record_key, content_sha, guard_sha FROM memory.link_hash").df()
+        self.con.register("_hash_keys_df", pd.DataFrame({"k": pd.Series(keys, dtype=object)}))
+        try:
+            return self.con.execute("SELECT record_key, content_sha, guard_sha FROM memory.link_hash "
+                                    "WHERE record_key IN (SELECT k FROM _hash_keys_df)").df()
+        finally:
+            self.con.unregister("_hash_keys_df")
 
     @staticmethod
     def save_model(model_json: str, home: Path) -> Path:

@@ -32,7 +32,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 
 from __future__ import annotations
 
-__all__ = ["GUARD_REASON", "cotwin_sql", "twin_guard_sql"]
+__all__ = ["GUARD_REASON", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql", "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
 # A forename held by at most this many records is more likely a slip than a name of its own,
@@ -82,19 +82,29 @@ def _ids_agree(l: str, r: str) -> str:
             f"OR coalesce({l}.upn = {r}.former_upn OR {l}.former_upn = {r}.upn, false))")
 
 
-def cotwin_sql(input_table: str) -> str:
-    """Each record's co-twins (forename and its keys): siblings with its birthday in its own extract."""
+def cotwin_pairs_sql(left: str, right: str) -> str:
+    """(record, its co-twin, the co-twin's forename ``f``, keys ``k`` and first middle name ``m``) for records in ``left`` and
+    co-twins in ``right`` (two relations of Splink input rows): a function of the two rows alone,
+    so pairs of unchanged records can be kept from one run to the next."""
     return f"""
-SELECT a.unique_id,
-  list(DISTINCT {{'f': b.forename, 'k': b.forename_keys, 'm': split_part(b.middle_names, ' ', 1)}}) AS cotwins
-FROM {input_table} a
-JOIN {input_table} b ON a.source_dataset = b.source_dataset AND a.dob = b.dob AND a.unique_id <> b.unique_id
+SELECT a.unique_id, b.unique_id AS twin_id, b.forename AS f, b.forename_keys AS k,
+  split_part(b.middle_names, ' ', 1) AS m
+FROM {left} a
+JOIN {right} b ON a.source_dataset = b.source_dataset AND a.dob = b.dob AND a.unique_id <> b.unique_id
 WHERE {_family('a', 'b')}
   AND NOT {_ids_agree('a', 'b')}
   AND (NOT {_same_name('a', 'b')} OR a.upn <> b.upn OR a.nhs_number <> b.nhs_number)
   AND b.forename IS NOT NULL
-GROUP BY a.unique_id
 """
+
+
+def cotwins_from_pairs_sql(pairs: str) -> str:
+    return f"SELECT unique_id, list(DISTINCT {{'f': f, 'k': k, 'm': m}}) AS cotwins FROM {pairs} GROUP BY unique_id"
+
+
+def cotwin_sql(input_table: str) -> str:
+    """Each record's co-twins (forename and its keys): siblings with its birthday in its own extract."""
+    return cotwins_from_pairs_sql(f"({cotwin_pairs_sql(input_table, input_table)})")
 
 
 def _sim(f: str, keys: str, other: str) -> str:

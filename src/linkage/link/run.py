@@ -20,6 +20,8 @@ from linkage.identity import assign_ids
 from linkage.link.backends import LinkBackend
 from linkage.link.engine import LinkEngine
 from linkage.link.cluster import ambiguous_records, constrained_clusters
+from linkage.link.delta import (EDGES, REACH, context, reach, save_identity, save_records, scoped_edges,
+                                stage_identity, stage_records)
 from linkage.link.guards import GUARD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
 from linkage.store import Store
@@ -79,6 +81,10 @@ def _load_model(store: Store) -> tuple[str | None, str | None]:
     return (row[0][0], row[0][1]) if row else (None, None)
 
 
+def _must_links(latest: dict, hashes: pd.DataFrame) -> list[tuple[str, str]]:
+    return constraints(latest, dict(zip(hashes["record_key"], hashes["content_sha"]))).must_link
+
+
 def open_decisions(home: Path) -> ReviewDecisions:
     """The clerical review decisions log of the data directory ``home``."""
     return ReviewDecisions(ServiceState(home), Sealer(home))
@@ -92,11 +98,11 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     if not lower < threshold:
         raise LinkageError("the review band's lower bound must be below the match threshold")
     step(STAGES[0], "")
-    engine = LinkEngine(store, CURRENT_RECORDS_SQL, backend=backend)
+    engine = LinkEngine(store, CURRENT_RECORDS_SQL, backend=backend, cache=True)
     n = engine.count()
     if n == 0:
         raise LinkageError("no records to link: ingest an extract first")
-    step(STAGES[0], f"{n} records")
+    step(STAGES[0], f"{n} records ({engine.derived} derived, the rest as kept from the last run)")
     decisions = decisions or open_decisions(store.home)
     latest = decisions.latest()
 
@@ -120,39 +126,67 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
 
     last = store.rows(f"SELECT model_sha256 FROM {t('runs')} WHERE finished_at IS NOT NULL "
                       "ORDER BY run_id DESC LIMIT 1")
-    hashes = engine.hashes()
-    prev_hash = store.df(f"SELECT record_key, content_sha FROM {t('linked_records')}")
-    incremental = bool(last) and not full and last[0][0] == model_sha and not prev_hash.empty
+    has_prev = bool(store.scalar(f"SELECT count(*) FROM {t('linked_records')}"))
+    incremental = bool(last) and not full and last[0][0] == model_sha and has_prev
+    decided = sorted({k for d in latest.values() for k in (d.record_key_l, d.record_key_r)})
     if incremental:
-        merged = hashes.merge(prev_hash, on="record_key", how="left", suffixes=("", "_prev"))
-        changed = merged.loc[merged["content_sha"] != merged["content_sha_prev"], "record_key"].tolist()
-        unchanged = set(hashes["record_key"]) - set(changed)
-        step(STAGES[2], f"{len(changed)} new or changed records against {len(unchanged)}")
-        old_edges = store.df(f"SELECT record_key_l AS unique_id_l, record_key_r AS unique_id_r, "
-                             f"match_probability, match_weight, guarded FROM {t('link_edges')}")
-        keep = old_edges["unique_id_l"].isin(unchanged) & old_edges["unique_id_r"].isin(unchanged)
+        # New or changed records (their fields, or what the twin guard reads about them), and gone ones.
+        store.execute(f"""CREATE OR REPLACE TABLE memory.link_changed AS
+SELECT h.record_key AS k FROM memory.link_hash h LEFT JOIN {t('linked_records')} p USING (record_key)
+WHERE p.record_key IS NULL OR p.content_sha <> h.content_sha OR p.guard_sha IS DISTINCT FROM h.guard_sha""")
+        store.execute(f"""CREATE OR REPLACE TABLE memory.link_stale AS SELECT k FROM memory.link_changed
+UNION ALL SELECT record_key FROM {t('linked_records')} WHERE record_key NOT IN (SELECT record_key FROM memory.link_hash)""")
+        changed = [r[0] for r in store.rows("SELECT k FROM memory.link_changed")]
+        step(STAGES[2], f"{len(changed)} new or changed records against {n - len(changed)}")
         new_edges = engine.predict_incremental(changed, lower)
-        parts = [f for f in (old_edges[keep], new_edges) if not f.empty]
-        edges = pd.concat(parts, ignore_index=True) if parts else old_edges[keep]
+        store.connection.register("_new_edges_df", new_edges)
+        try:
+            store.execute(f"""CREATE OR REPLACE TABLE {EDGES} AS
+SELECT record_key_l AS unique_id_l, record_key_r AS unique_id_r, match_probability, match_weight, guarded
+FROM {t('link_edges')} WHERE record_key_l NOT IN (SELECT k FROM memory.link_stale)
+  AND record_key_r NOT IN (SELECT k FROM memory.link_stale)
+UNION ALL SELECT unique_id_l, unique_id_r, match_probability, match_weight, guarded FROM _new_edges_df""")
+        finally:
+            store.connection.unregister("_new_edges_df")
+        store.connection.register("_decided_df", pd.DataFrame({"k": pd.Series(decided, dtype=object)}))
+        try:
+            reached = reach(store, f"""SELECT k FROM memory.link_changed
+UNION ALL SELECT record_key_l FROM {t('link_edges')} WHERE record_key_r IN (SELECT k FROM memory.link_stale)
+UNION ALL SELECT record_key_r FROM {t('link_edges')} WHERE record_key_l IN (SELECT k FROM memory.link_stale)
+UNION ALL SELECT k FROM _decided_df""", threshold, _must_links(latest, engine.hashes(decided)))
+        finally:
+            store.connection.unregister("_decided_df")
+        edges = scoped_edges(store)
         scored = len(changed)
     else:
         step(STAGES[2], f"all {n} records")
         edges = engine.predict_full(lower)
-        scored = n
+        store.connection.register("_full_edges_df", edges)
+        try:
+            store.execute(f"CREATE OR REPLACE TABLE {EDGES} AS SELECT * FROM _full_edges_df")
+        finally:
+            store.connection.unregister("_full_edges_df")
+        store.execute(f"CREATE OR REPLACE TABLE {REACH} AS SELECT record_key AS k FROM memory.link_hash")
+        reached = scored = n
 
     edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
-    linkable = edges[(edges["match_probability"] >= threshold) & ~edges["guarded"]]
-    content = dict(zip(hashes["record_key"], hashes["content_sha"]))
+    content = dict(zip(*(engine.hashes(decided)[c] for c in ("record_key", "content_sha"))))
     cons = constraints(latest, content)
-    step(STAGES[3], f"{len(linkable)} links, {len(cons.must_link)} reviewer matches, "
+    nodes = [r[0] for r in store.rows(f"SELECT k FROM {REACH}")]
+    in_scope = set(nodes)
+    # Strong pairs never leave the reached components; weaker ones may, to a child that is kept.
+    inside = edges["unique_id_l"].isin(in_scope) & edges["unique_id_r"].isin(in_scope)
+    linkable = edges[(edges["match_probability"] >= threshold) & ~edges["guarded"] & inside]
+    step(STAGES[3], f"{reached} records reached, {len(linkable)} links, {len(cons.must_link)} reviewer matches, "
                     f"{len(cons.cannot_link)} reviewer not-matches")
-    identifiers = engine.identifiers()
-    nodes, soft = engine.nodes(), engine.exact_pairs(linkable)
+    identifiers = engine.identifiers(REACH if incremental else None)
+    soft = engine.exact_pairs(linkable)
+    guarded_pairs = edges[edges["guarded"] & inside]
 
     def cluster(links: pd.DataFrame) -> tuple[dict[str, str], list[tuple[str, str]]]:
         return constrained_clusters(
             nodes, zip(links["unique_id_l"], links["unique_id_r"], links["match_weight"]),
-            zip(edges.loc[edges["guarded"], "unique_id_l"], edges.loc[edges["guarded"], "unique_id_r"]),
+            zip(guarded_pairs["unique_id_l"], guarded_pairs["unique_id_r"]),
             identifiers, must_link=cons.must_link, never_link=cons.cannot_link, soft_upn=soft)
 
     cluster_of, refused = cluster(linkable)
@@ -161,7 +195,7 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     overruled = {frozenset(p) for p in (*cons.cannot_link, *cons.must_link)}
     kept = pd.Series([frozenset(p) not in overruled for p in zip(edges["unique_id_l"], edges["unique_id_r"])],
                      index=edges.index, dtype=bool)
-    strong = edges[(edges["match_probability"] >= threshold) & kept]
+    strong = edges[(edges["match_probability"] >= threshold) & kept & inside]
     ambiguous = ambiguous_records(cluster_of, zip(strong["unique_id_l"], strong["unique_id_r"],
                                                   strong["match_weight"].fillna(float("-inf"))))
     if ambiguous:
@@ -177,11 +211,19 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
                                                            *cons.cannot_link])
     cluster_of = second.apply(cluster_of)
     aliases = resolve_aliases(store)
-    previous = {k: aliases.get(c, c) for k, c in store.rows(
-        f"SELECT record_key, child_id FROM {t('identity')}")}
-    order = dict(store.rows(f"SELECT child_id, created_run FROM {t('child_ids')}"))
+    raw_previous = dict(store.rows(f"SELECT record_key, child_id FROM {t('identity')} "
+                                   f"WHERE record_key IN (SELECT k FROM {REACH})"))
+    previous = {k: aliases.get(c, c) for k, c in raw_previous.items()}
+    order = dict(store.rows(f"SELECT child_id, created_run FROM {t('child_ids')} WHERE child_id IN "
+                            f"(SELECT child_id FROM {t('identity')} WHERE record_key IN (SELECT k FROM {REACH}))"))
     assignment = assign_ids(cluster_of, previous, order)
 
+    # Children kept whole that a reached pair touches: their records and pairs, as they stand.
+    kept_clusters, kept_edges = context(store, edges) if incremental else ({}, edges.iloc[0:0])
+    if kept_clusters:
+        identifiers.update(engine.identifiers("memory.reach_context"))
+    around = {**kept_clusters, **cluster_of}
+    kept_links = kept_edges[(kept_edges["match_probability"] >= threshold) & ~kept_edges["guarded"].astype(bool)]
     refused_set = set(refused)
     uncertain = (edges["match_probability"] >= lower) & (edges["match_probability"] < threshold)
     guarded = edges["guarded"] & (edges["match_probability"] >= threshold)
@@ -201,28 +243,39 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     reason[was_ambiguous] = AMBIGUOUS_REASON
     in_band = (uncertain | guarded | was_refused | was_ambiguous) & ~twins
     band = edges[in_band].assign(reason=reason[in_band]).drop(columns="guarded")
-    band = band[undecided(band, cluster_of, linkable, identifiers)]
+    band = band[undecided(band, around, pd.concat([linkable, kept_links]), identifiers)]
     if second.queue:
         band = pd.concat([f for f in (second.queue_frame(edges), band) if not f.empty], ignore_index=True)
-    queue = build_queue(band, edges, cons, refused_must, cluster_of)
-    step(STAGES[4], f"{len(queue)} pairs open ({len(cons.settled)} settled by a reviewer)")
+    queue = build_queue(band, edges, cons, refused_must, around)
+    step(STAGES[4], f"{len(queue)} pairs open where the run reached ({len(cons.settled)} settled by a reviewer)")
     tf = engine.term_frequencies()
     step(STAGES[5], f"{len(cluster_of)} records")
+    stage_records(store)
+    stage_identity(store, assignment.record_to_child, raw_previous, assignment.aliases)
     with store.transaction():
         run_id = store.next_id(t("runs"), "run_id")
         now = _now()
         if trained:
             store.execute(f"INSERT INTO {t('model')} VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                           [model_sha, now, model_json])
-        store.execute(f"DELETE FROM {t('link_edges')}")
-        store.insert_df(t("link_edges"), edges.rename(columns={
+        # Pairs: those of changed and removed records deleted, theirs appended (all, in a full run).
+        if incremental:
+            store.execute(f"DELETE FROM {t('link_edges')} WHERE record_key_l IN (SELECT k FROM memory.link_stale) "
+                          "OR record_key_r IN (SELECT k FROM memory.link_stale)")
+            fresh = new_edges.assign(guarded=new_edges["guarded"].astype("boolean").fillna(False).astype(bool))
+        else:
+            store.execute(f"DELETE FROM {t('link_edges')}")
+            fresh = edges
+        store.insert_df(t("link_edges"), fresh.rename(columns={
             "unique_id_l": "record_key_l", "unique_id_r": "record_key_r"}).assign(run_id=run_id))
-        store.execute(f"DELETE FROM {t('linked_records')}")
-        store.insert_df(t("linked_records"), hashes.assign(run_id=run_id))
-        # Open pairs keep their id and the run they were first queued in.
+        save_records(store, run_id)
+        # Open pairs keep their id and the run they were first queued in; unreached ones stay as they are.
         first = dict(store.rows(f"SELECT pair_id, min(coalesce(first_run, run_id)) FROM {t('review_queue')} "
                                 "WHERE pair_id IS NOT NULL GROUP BY pair_id"))
-        store.execute(f"DELETE FROM {t('review_queue')}")
+        store.execute(f"DELETE FROM {t('review_queue')} WHERE record_key_l IN (SELECT k FROM {REACH}) "
+                      f"OR record_key_r IN (SELECT k FROM {REACH}) OR pair_id IN (SELECT unnest(?))",
+                      [list(queue["pair_id"])])
+        store.execute(f"UPDATE {t('review_queue')} SET run_id = ?", [run_id])
         store.insert_df(t("review_queue"), queue.assign(
             run_id=run_id, status="open", first_run=[first.get(p, run_id) for p in queue["pair_id"]]))
         store.execute(f"DELETE FROM {t('term_frequencies')}")
@@ -230,26 +283,19 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
         if assignment.minted:
             store.insert_df(t("child_ids"), pd.DataFrame(
                 {"child_id": assignment.minted, "status": "active", "created_run": run_id}))
-        for old, survivor in assignment.aliases.items():
-            store.execute(f"UPDATE {t('child_ids')} SET status = 'alias', alias_of = ?, retired_run = ? "
-                          "WHERE child_id = ?", [survivor, run_id, old])
-        # Records only in superseded extracts keep their last child, followed through merges.
-        store.execute(f"DELETE FROM {t('identity')} WHERE record_key IN (SELECT record_key FROM memory.link_hash)")
-        for old, survivor in assignment.aliases.items():
-            store.execute(f"UPDATE {t('identity')} SET child_id = ? WHERE child_id = ?", [survivor, old])
-        store.insert_df(t("identity"), pd.DataFrame(
-            {"record_key": list(assignment.record_to_child),
-             "child_id": list(assignment.record_to_child.values()), "run_id": run_id}))
+        save_identity(store, run_id)
         if assignment.history:
             store.insert_df(t("identity_history"), pd.DataFrame(
                 [{"run_id": run_id, "changed_at": now, **h.__dict__} for h in assignment.history]))
-        children = len(set(assignment.record_to_child.values()))
+        children = int(store.scalar(f"SELECT count(DISTINCT child_id) FROM {t('identity')} "
+                                    "WHERE record_key IN (SELECT record_key FROM memory.link_hash)"))
+        open_pairs = int(store.scalar(f"SELECT count(*) FROM {t('review_queue')}"))
         store.execute(
             f"INSERT INTO {t('runs')} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, now, _now(), "incremental" if incremental else "full", n, children,
-             len(assignment.minted), assignment.merges, assignment.splits, len(queue), threshold, model_sha])
+             len(assignment.minted), assignment.merges, assignment.splits, open_pairs, threshold, model_sha])
     return RunResult(run_id, "incremental" if incremental else "full", n, children,
-                     len(assignment.minted), assignment.merges, assignment.splits, len(queue),
+                     len(assignment.minted), assignment.merges, assignment.splits, open_pairs,
                      scored, trained, len(cons.must_link) + len(cons.cannot_link), labels)
 
 

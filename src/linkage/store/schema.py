@@ -77,6 +77,9 @@ _FIXED = [
   model_sha256 VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, settings_json VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS store.linked_records (
   record_key VARCHAR PRIMARY KEY, content_sha VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
+    # What the twin guard read besides the record (co-twins, a rare forename, its code): an incremental
+    # run scores a record again when it changes. NULL (stores made before it): scored again once.
+    "ALTER TABLE store.linked_records ADD COLUMN IF NOT EXISTS guard_sha VARCHAR",
     """CREATE TABLE IF NOT EXISTS store.link_edges (
   record_key_l VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL,
   match_probability DOUBLE NOT NULL, match_weight DOUBLE, guarded BOOLEAN NOT NULL DEFAULT false,
@@ -102,6 +105,7 @@ _FIXED = [
     # Who was on the children-missing-education list at each link run (views.cme).
     """CREATE TABLE IF NOT EXISTS store.cme_membership (
   run_id BIGINT NOT NULL, child_id VARCHAR NOT NULL, reason VARCHAR NOT NULL, absent_sessions BIGINT)""",
+    # run_id: the run that last set the record's child (runs write only the records whose child changed).
     """CREATE TABLE IF NOT EXISTS store.identity (
   record_key VARCHAR PRIMARY KEY, child_id VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS store.identity_history (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from anyascii import anyascii
 
@@ -21,6 +22,8 @@ _DROP = re.compile(r"[’'`´‘ʼ\"()]")
 
 
 def _fold(value: str) -> str:
+    if value.isascii():     # the common case: nothing to decompose or transliterate
+        return value.casefold()
     decomposed = unicodedata.normalize("NFKD", value)
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     # Only letters are transliterated: symbols and emoji would otherwise become words
@@ -40,6 +43,7 @@ def strip_title(tokens: list[str]) -> list[str]:
     return tokens
 
 
+@lru_cache(maxsize=1 << 16)       # a million records hold a few thousand distinct names
 def normalise_name(value: str | None) -> str | None:
     """Lower-case ASCII words joined by single spaces; None when nothing is left.
 

@@ -18,6 +18,7 @@ FORMULA_REASON = "looks like a spreadsheet formula (starts with = + - @, tab or 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _LEADING = " \t\r\n\"'`\u00a0\u2018\u2019\u201c\u201d\u3000"
+_SURROGATE = re.compile("[\udc80-\udcff]")
 _PLAIN_NUMBER = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
 
 
@@ -32,7 +33,7 @@ def looks_like_formula(value: str) -> bool:
 
 def check_cell(value: str, max_length: int = MAX_FIELD_LENGTH) -> str | None:
     """Why a raw cell cannot be read at all (bad bytes, too long, control characters), or None."""
-    if any("\udc80" <= ch <= "\udcff" for ch in value):  # surrogateescape'd bytes
+    if _SURROGATE.search(value):  # surrogateescape'd bytes
         return "bytes that are not valid in the file's encoding"
     if len(value) > max_length:
         return f"{len(value)} characters, more than the {max_length} allowed"

@@ -1,0 +1,140 @@
+"""What a monthly delta reaches, and writing a run as a delta.
+
+Constrained clustering decomposes over the connected components of the *strong graph*:
+pairs at or above the match threshold (guarded ones too, which the ambiguity check
+reads), a reviewer's matches, and each record's previous child. Within a component,
+edges are joined strongest first and every constraint (twin guard, NHS numbers, UPNs,
+a reviewer's decisions, the ambiguity gap) involves only the component's own records,
+so a component that no new, changed or removed record reaches clusters exactly as it
+did last time. An incremental run therefore:
+
+* scores only new and changed records (and records whose twin-guard evidence changed)
+  against their blocking candidates, keeping every other stored pair as it was scored;
+* re-clusters only the components reached (``reach``) from those records, from the
+  other end of every pair dropped with them, and from every record a reviewer decided
+  on; everything else keeps its child;
+* writes only what changed: pairs deleted and appended, hashes and identities updated
+  where they differ, queue rows replaced where reached.
+
+A full run goes through the same code with every record reached.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from linkage.store import Store
+from linkage.store.schema import t
+
+__all__ = ["EDGES", "REACH", "context", "reach", "save_identity", "save_records", "scoped_edges",
+           "stage_identity", "stage_records"]
+
+EDGES = "memory.run_edges"          # this run's scored pairs: kept ones and new ones
+REACH = "memory.reach"              # records re-clustered this run (column k)
+CONTEXT = "memory.reach_context"    # records outside it whose child a reached pair touches
+_COLS = "unique_id_l, unique_id_r, match_probability, match_weight, guarded"
+
+
+def _table(store: Store, name: str, frame: pd.DataFrame) -> None:
+    """A frame of record keys and child ids as a table of text columns (also when empty)."""
+    view = f"_{name.split('.')[-1]}_df"
+    store.connection.register(view, frame)
+    cols = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in frame.columns)
+    try:
+        store.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {cols} FROM {view}")
+    finally:
+        store.connection.unregister(view)
+
+
+def reach(store: Store, seeds: str, threshold: float, must_link: list[tuple[str, str]]) -> int:
+    """Fill ``REACH`` with every current record connected to ``seeds`` (a query of column k)
+    in the strong graph over ``EDGES``; returns how many."""
+    _table(store, "memory.reach_must", pd.DataFrame(must_link or [], columns=["a", "b"], dtype=object))
+    current = "SELECT record_key FROM memory.link_hash"
+    store.execute(f"CREATE OR REPLACE TABLE {REACH} AS SELECT DISTINCT k FROM ({seeds}) WHERE k IN ({current})")
+    store.execute(f"CREATE OR REPLACE TABLE memory.reach_front AS SELECT k FROM {REACH}")
+    while True:
+        store.execute(f"""CREATE OR REPLACE TABLE memory.reach_front AS
+SELECT DISTINCT k FROM (
+  SELECT e.unique_id_r AS k FROM {EDGES} e JOIN memory.reach_front f ON e.unique_id_l = f.k
+  WHERE e.match_probability >= {float(threshold)}
+  UNION ALL SELECT e.unique_id_l FROM {EDGES} e JOIN memory.reach_front f ON e.unique_id_r = f.k
+  WHERE e.match_probability >= {float(threshold)}
+  UNION ALL SELECT m.b FROM memory.reach_must m JOIN memory.reach_front f ON m.a = f.k
+  UNION ALL SELECT m.a FROM memory.reach_must m JOIN memory.reach_front f ON m.b = f.k
+  UNION ALL SELECT o.record_key FROM {t('identity')} i JOIN memory.reach_front f ON i.record_key = f.k
+            JOIN {t('identity')} o ON o.child_id = i.child_id
+)
+WHERE k NOT IN (SELECT k FROM {REACH}) AND k IN ({current})""")
+        grown = store.scalar("SELECT count(*) FROM memory.reach_front")
+        if not grown:
+            return int(store.scalar(f"SELECT count(*) FROM {REACH}"))
+        store.execute(f"INSERT INTO {REACH} SELECT k FROM memory.reach_front")
+
+
+def scoped_edges(store: Store) -> pd.DataFrame:
+    """Every pair in ``EDGES`` touching a reached record."""
+    return store.df(f"SELECT {_COLS} FROM {EDGES} WHERE unique_id_l IN (SELECT k FROM {REACH}) "
+                    f"OR unique_id_r IN (SELECT k FROM {REACH})")
+
+
+def context(store: Store, edges: pd.DataFrame) -> tuple[dict[str, str], pd.DataFrame]:
+    """The unreached end of each reached pair belongs to a child that keeps its records: those
+    records (record -> a cluster label for that child) and the pairs among them, so the queue
+    can tell whether such a pair is worth asking about as a full run would."""
+    reached = set(store.connection.execute(f"SELECT k FROM {REACH}").fetchnumpy()["k"].tolist())
+    outside = (set(edges["unique_id_l"]) | set(edges["unique_id_r"])) - reached
+    if not outside:
+        return {}, edges.iloc[0:0]
+    _table(store, "memory.reach_outside", pd.DataFrame({"k": sorted(outside)}, dtype=object))
+    store.execute(f"""CREATE OR REPLACE TABLE {CONTEXT} AS
+SELECT DISTINCT o.record_key AS k, o.child_id FROM {t('identity')} i
+JOIN memory.reach_outside x ON i.record_key = x.k
+JOIN {t('identity')} o ON o.child_id = i.child_id
+WHERE o.record_key IN (SELECT record_key FROM memory.link_hash) AND o.record_key NOT IN (SELECT k FROM {REACH})""")
+    labels = {k: "kept:" + c for k, c in store.rows(f"SELECT k, child_id FROM {CONTEXT}")}
+    inner = store.df(f"SELECT {_COLS} FROM {EDGES} WHERE unique_id_l IN (SELECT k FROM {CONTEXT}) "
+                     f"AND unique_id_r IN (SELECT k FROM {CONTEXT})")
+    return labels, inner
+
+
+def stage_records(store: Store) -> None:
+    """``memory.hash_delta``: current records that are new or whose hashes changed (before the
+    saving transaction, which may write to the store only)."""
+    store.execute(f"""CREATE OR REPLACE TABLE memory.hash_delta AS
+SELECT h.record_key, h.content_sha, h.guard_sha, p.record_key IS NULL AS new FROM memory.link_hash h
+LEFT JOIN {t('linked_records')} p USING (record_key)
+WHERE p.record_key IS NULL OR p.content_sha <> h.content_sha OR p.guard_sha IS DISTINCT FROM h.guard_sha""")
+
+
+def save_records(store: Store, run_id: int) -> None:
+    """``linked_records`` brought to ``memory.link_hash``: only new, changed and removed rows touched."""
+    store.execute(f"DELETE FROM {t('linked_records')} WHERE record_key NOT IN (SELECT record_key FROM memory.link_hash)")
+    store.execute(f"UPDATE {t('linked_records')} SET content_sha = d.content_sha, guard_sha = d.guard_sha, "
+                  f"run_id = {int(run_id)} FROM memory.hash_delta d "
+                  f"WHERE {t('linked_records')}.record_key = d.record_key AND NOT d.new")
+    store.execute(f"INSERT INTO {t('linked_records')} (record_key, content_sha, guard_sha, run_id) "
+                  f"SELECT record_key, content_sha, guard_sha, {int(run_id)} FROM memory.hash_delta WHERE new")
+
+
+def stage_identity(store: Store, record_to_child: dict[str, str], previous: dict[str, str],
+                   aliases: dict[str, str]) -> None:
+    """``memory.id_alias`` (retired -> survivor) and ``memory.id_delta`` (records whose child changed)."""
+    _table(store, "memory.id_alias", pd.DataFrame({"old": list(aliases), "survivor": list(aliases.values())},
+                                                  dtype=object))
+    changed = [(k, c) for k, c in record_to_child.items() if previous.get(k) != c]
+    _table(store, "memory.id_delta", pd.DataFrame(changed, columns=["record_key", "child_id"], dtype=object))
+
+
+def save_identity(store: Store, run_id: int) -> None:
+    """Retired identifiers followed to their survivor in every row (records of superseded
+    extracts keep their last child), then only the records whose child changed written."""
+    store.execute(f"UPDATE {t('child_ids')} SET status = 'alias', alias_of = a.survivor, "
+                  f"retired_run = {int(run_id)} FROM memory.id_alias a WHERE {t('child_ids')}.child_id = a.old")
+    store.execute(f"UPDATE {t('identity')} SET child_id = a.survivor FROM memory.id_alias a "
+                  f"WHERE {t('identity')}.child_id = a.old")
+    store.execute(f"UPDATE {t('identity')} SET child_id = d.child_id, run_id = {int(run_id)} "
+                  f"FROM memory.id_delta d WHERE {t('identity')}.record_key = d.record_key")
+    store.execute(f"INSERT INTO {t('identity')} (record_key, child_id, run_id) SELECT record_key, child_id, "
+                  f"{int(run_id)} FROM memory.id_delta WHERE record_key NOT IN "
+                  f"(SELECT record_key FROM {t('identity')})")
