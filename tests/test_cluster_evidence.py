@@ -198,8 +198,13 @@ def test_a_transliteration_variant_pair_links_through_the_pipeline(tmp_path, lin
                 "Sex": sex, "Postcode": "LS1 4AP", "AddressLine1": f"{i + 1} Park Road", "SchoolURN": "100001",
                 "EntryDate": "01/09/2021", "EnrolStatus": "C", "AttendanceTerm": "2026/27 Autumn"}
             we.writerow([row[h] for h in EDU_HEADER])
-            wh.writerow([f"P{i}", _nhs(10 * i), fore2, sur2, dob, {"M": "male", "F": "female"}[sex], "LS1 4AP",
-                         f"{i + 1} Park Road", "A81001", "2015-04-01", "2026-10-12", "GP appointment"])
+            health_row = {h: "" for h in HEALTH_HEADER} | {
+                "id": f"P{i}", "nhsNumber": _nhs(10 * i), "name.given": fore2, "name.family": sur2, "birthDate": dob,
+                "gender": {"M": "male", "F": "female"}[sex], "address.postalCode": "LS1 4AP",
+                "address.line": f"{i + 1} Park Road", "generalPractitioner.odsCode": "A81001",
+                "generalPractitioner.period.start": "2015-04-01", "lastContactDate": "2026-10-12",
+                "lastContactType": "GP appointment"}
+            wh.writerow([health_row[h] for h in HEALTH_HEADER])
         # A different boy, same birthday and street as Mohammed: must stay apart.
         row = {h: "" for h in EDU_HEADER} | {
             "AdNo": "A9", "UPN": _upn(9), "Surname": "Al-Hassan", "Forename": "Omar", "DOB": "03/05/2014",
