@@ -5,7 +5,6 @@ the audit chain. Each calls ``linkage.service`` under the purpose ``audit``; the
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -16,12 +15,11 @@ from linkage.errors import Conflict
 from linkage.service import audit as audit_flow
 from linkage.service.dpo import access_summary, chain_status, consent_register, security_events, window
 from linkage.service.patterns import unusual_patterns
-from linkage.service.schemas import LookupRequest
 from linkage.service.schemas_dpo import BreakGlassReview
 from linkage.service.subject_access import (ACTIONS, CATEGORIES, DECISIONS, PURPOSES, report_csv, report_pdf,
                                             subject_report, subject_search)
-from linkage.validation import normalise_postcode
 from linkage.web.pages.dpo_charts import ALLOWED, REFUSED, columns, hbars
+from linkage.web.forms import person_query, summary
 from linkage.web.render import PREFIX, render
 from linkage.web.session import Staff, StaffDep
 
@@ -156,24 +154,8 @@ def consents(request: Request, staff: StaffDep, category: str = "", provision: s
                   chosen={"category": category, "provision": provision, "status": status}, **_words())
 
 
-def _dob(day: str, month: str, year: str, errors: dict[str, str]) -> date | None:
-    if not (day and month and year):
-        errors["dob"] = "Enter the date of birth, with a day, month and year"
-        return None
-    try:
-        when = date(int(year), int(month), int(day))
-    except ValueError:
-        errors["dob"] = "Date of birth must be a real date"
-        return None
-    if when > date.today() or when.year < 1990:
-        errors["dob"] = "Date of birth must be in the past, and after 1990"
-        return None
-    return when
-
-
 def _subject_form(request: Request, values: dict, errors: dict[str, str], status_code: int = 200, **extra):
-    summary = [{"text": t, "href": f"#{'dob-day' if k == 'dob' else k}"} for k, t in errors.items()]
-    return render(request, "dpo_subject.html", status_code, values=values, errors=errors, summary=summary,
+    return render(request, "dpo_subject.html", status_code, values=values, errors=errors, summary=summary(errors),
                   **extra)
 
 
@@ -196,24 +178,7 @@ def subject_submit(request: Request, staff: StaffDep, forename: Annotated[str, F
                                             dob_month=dob_month, dob_year=dob_year, postcode=postcode, upn=upn,
                                             nhs_number=nhs_number).items()}
     errors: dict[str, str] = {}
-    if not values["forename"]:
-        errors["forename"] = "Enter the first name"
-    if not values["surname"]:
-        errors["surname"] = "Enter the last name"
-    when = _dob(values["dob_day"], values["dob_month"], values["dob_year"], errors)
-    code = normalise_postcode(values["postcode"]) if values["postcode"] else None
-    if values["postcode"] and code is None:
-        errors["postcode"] = "Enter a real postcode, like AA1 1AA"
-    query = None
-    if not errors:
-        try:
-            query = LookupRequest(forename=values["forename"], surname=values["surname"], date_of_birth=when,
-                                  postcode=code, upn=values["upn"] or None, nhs_number=values["nhs_number"] or None)
-        except ValidationError as exc:
-            for e in exc.errors():
-                field = str(e["loc"][0]) if e["loc"] else "forename"
-                errors.setdefault("dob" if field == "date_of_birth" else field,
-                                  "Check this: " + e["msg"].removeprefix("Value error, "))
+    query = person_query(values, errors, whose="the person's")
     if errors:
         return _subject_form(request, values, errors, 400)
     found = subject_search(ctx=_ctx(staff), query=query)

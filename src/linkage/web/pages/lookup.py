@@ -6,17 +6,12 @@ officer to confirm it is the same child), or no single match and what to add.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from pydantic import ValidationError
 
 from linkage.service.lookup import lookup
-from linkage.service.schemas import LookupRequest
-from linkage.validation import normalise_postcode
-from linkage.validation.identifiers import (is_valid_nhs_number, is_valid_upn, normalise_nhs_number,
-                                            normalise_upn)
+from linkage.web.forms import FIELDS, person_query, summary
 from linkage.web.render import render
 from linkage.web.session import Staff, StaffDep
 from linkage.web.tasks import DEFAULT_PURPOSE, PURPOSES, allowed_purposes, task
@@ -26,10 +21,6 @@ router = APIRouter()
 TASK = task("lookup")
 # Below this a candidate is never offered as "the" child: the officer adds a UPN, NHS number or postcode.
 CONFIDENT = 0.95
-# Form fields and the linkage model's comparisons, as a person says them.
-_FIELDS = {"forename": "first name", "surname": "last name", "date_of_birth": "date of birth", "dob": "date of birth",
-           "household": "last name and postcode", "address": "address", "postcode": "postcode",
-           "upn": "unique pupil number (UPN)", "nhs_number": "NHS number", "sex": "sex"}
 _LEVELS = {"exact": "the same", "nickname": "a known short form", "one edit": "one letter different",
            "one character": "one digit different", "jw >= 0.92": "very similar", "jw >= 0.9": "very similar"}
 
@@ -47,9 +38,7 @@ def _form(request: Request, staff: Staff, values: dict, errors: dict[str, str], 
           **extra):
     purposes = _purposes(staff)
     values = {"purpose": purposes[0], **values}
-    summary = [{"text": text, "href": f"#{'dob-day' if field == 'date_of_birth' else field}"}
-               for field, text in errors.items()]
-    return render(request, "lookup.html", status_code, values=values, errors=errors, summary=summary,
+    return render(request, "lookup.html", status_code, values=values, errors=errors, summary=summary(errors),
                   purposes=[(p, PURPOSES[p]) for p in purposes], **extra)
 
 
@@ -58,29 +47,10 @@ def lookup_form(request: Request, staff: StaffDep):
     return _form(request, staff, {}, {})
 
 
-def _date(day: str, month: str, year: str, errors: dict[str, str]) -> date | None:
-    if not (day or month or year):
-        errors["date_of_birth"] = "Enter the child's date of birth"
-        return None
-    missing = [n for n, v in (("day", day), ("month", month), ("year", year)) if not v]
-    if missing:
-        errors["date_of_birth"] = f"Date of birth must include a {' and '.join(missing)}"
-        return None
-    try:
-        when = date(int(year), int(month), int(day))
-    except ValueError:
-        errors["date_of_birth"] = "Date of birth must be a real date"
-        return None
-    if when > date.today() or when.year < 1990:
-        errors["date_of_birth"] = "Date of birth must be in the past, and after 1990"
-        return None
-    return when
-
-
 def explain(candidate) -> str:
     """Why this is the child, in plain English."""
     def said(fields: dict[str, str]) -> str:
-        return ", ".join(f"{_FIELDS.get(f, f)} ({_LEVELS.get(level, level)})" for f, level in fields.items())
+        return ", ".join(f"{FIELDS.get(f, f)} ({_LEVELS.get(level, level)})" for f, level in fields.items())
 
     text = f"Matched on {said(candidate.agreed)}" if candidate.agreed else "Matched"
     if candidate.disagreed:
@@ -121,33 +91,9 @@ def lookup_submit(request: Request, staff: StaffDep,
                                             dob_year=dob_year, postcode=postcode, upn=upn, nhs_number=nhs_number,
                                             purpose=purpose).items()}
     errors: dict[str, str] = {}
-    if not values["forename"]:
-        errors["forename"] = "Enter the child's first name"
-    if not values["surname"]:
-        errors["surname"] = "Enter the child's last name"
-    when = _date(values["dob_day"], values["dob_month"], values["dob_year"], errors)
-    code = normalise_postcode(values["postcode"]) if values["postcode"] else None
-    if values["postcode"] and code is None:
-        errors["postcode"] = "Enter a real postcode, like AA1 1AA"
-    pupil = normalise_upn(values["upn"]) if values["upn"] else None
-    if pupil and not is_valid_upn(pupil):
-        errors["upn"] = "Enter a real unique pupil number: a letter and 12 digits or letters, like A123456789012"
-    nhs = normalise_nhs_number(values["nhs_number"]) if values["nhs_number"] else None
-    if nhs and not is_valid_nhs_number(nhs):
-        errors["nhs_number"] = "Enter a real NHS number: 10 digits, like 485 777 3456"
-    purposes = _purposes(staff)
-    if values["purpose"] not in purposes:
+    query = person_query(values, errors)
+    if values["purpose"] not in _purposes(staff):
         errors["purpose"] = "Select why you are looking for this child"
-    query = None
-    if not errors:
-        try:
-            query = LookupRequest(forename=values["forename"], surname=values["surname"], date_of_birth=when,
-                                  postcode=code, upn=pupil, nhs_number=nhs)
-        except ValidationError as exc:
-            for e in exc.errors():
-                field = str(e["loc"][0]) if e["loc"] else "forename"
-                errors.setdefault(field, f"Check the {_FIELDS.get(field, field)}: "
-                                         f"{e['msg'].removeprefix('Value error, ')}")
     if errors:
         return _form(request, staff, values, errors, 400)
     result = lookup(ctx=staff.ctx(values["purpose"]), query=query)
