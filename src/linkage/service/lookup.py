@@ -45,6 +45,11 @@ _LEVELS: dict[tuple[str, str], tuple[str | None, frozenset[str]]] = {
     ("forename", "jw >= 0.92"): ("forename spelt slightly differently", frozenset({"forename"})),
     ("forename", "one edit"): ("forename spelt slightly differently", frozenset({"forename"})),
     ("forename", "middle name used"): ("forename matches a middle name", frozenset({"forename"})),
+    ("forename", "one name, in one word or two"): ("forename agrees, written as one word or two",
+                                                  frozenset({"forename"})),
+    ("forename", "sounds alike"): ("forename sounds the same, spelt differently", frozenset({"forename"})),
+    ("forename", "same consonants (a name written in Arabic script)"): (
+        "forename agrees in its consonants (a name written in Arabic script)", frozenset({"forename"})),
     ("forename", "different"): ("forename differs", frozenset()),
     ("household", "same surname, same postcode"): ("surname and postcode agree", frozenset({"surname"})),
     ("household", "same surname, same district"): ("surname agrees; postcode differs within its district",
