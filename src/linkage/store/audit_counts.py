@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-__all__ = ["AuditCounts", "Dialect", "GROUPS", "count_sql", "lookups_sql", "out_of_hours_sql",
+__all__ = ["AuditCounts", "Dialect", "GROUPS", "count_sql", "window_sql", "lookups_sql", "out_of_hours_sql",
            "view_buckets_sql", "views_sql"]
 
 
@@ -30,7 +30,8 @@ GROUPS = {"agency": "e.agency", "purpose": "e.purpose", "action": "e.action", "d
 _EQUALS = ("agency", "purpose", "decision", "client_id", "action")
 
 
-def _window(since: float | None, until: float | None) -> tuple[list[str], list]:
+def window_sql(since: float | None, until: float | None) -> tuple[list[str], list]:
+    """The WHERE terms (over entries ``e``) and parameters for entries between two epoch times."""
     where, params = ["e.at IS NOT NULL"], []
     if since is not None:
         where.append("e.at >= ?")
@@ -48,7 +49,7 @@ def _has_children(d: Dialect) -> str:
 def count_sql(d: Dialect, group: Sequence[str], since: float | None, until: float | None,
               decisions: Sequence[str] | None = None, **equals) -> tuple[str, list]:
     """Entries in the window counted by the ``group`` columns (each of ``GROUPS``)."""
-    where, params = _window(since, until)
+    where, params = window_sql(since, until)
     for name, value in equals.items():
         if name not in _EQUALS:
             raise ValueError(f"no filter {name}")
@@ -66,7 +67,7 @@ def count_sql(d: Dialect, group: Sequence[str], since: float | None, until: floa
 
 def _accesses(d: Dialect, since: float | None, until: float | None) -> tuple[list[str], list]:
     """Allowed entries naming a child, the DPO's own ``audit.*`` reads aside."""
-    where, params = _window(since, until)
+    where, params = window_sql(since, until)
     # (COALESCE: most entries are allowed, so the time index, not the decision's, should lead)
     where += ["COALESCE(e.decision, '') = 'allow'", "COALESCE(e.action, '') NOT LIKE 'audit.%'", _has_children(d)]
     return where, params
@@ -89,7 +90,7 @@ def out_of_hours_sql(d: Dialect, since: float | None, until: float | None,
 
 
 def _views(d: Dialect, since: float | None, until: float | None) -> tuple[list[str], list]:
-    where, params = _window(since, until)
+    where, params = window_sql(since, until)
     return where + ["e.action = 'view'", "e.decision = 'allow'"], params
 
 
@@ -114,7 +115,7 @@ def lookups_sql(d: Dialect, since: float | None, until: float, follow: float, no
     """Confident lookups judged, per client and whether the same organisation then failed to open
     one of the children within ``follow`` seconds (1) or did (0): (client, missed, n, first, last,
     last seq). The join runs from the lookup's children (CROSS JOIN keeps that order in SQLite)."""
-    where, params = _window(since, until)
+    where, params = window_sql(since, until)
     where += ["e.action = 'lookup'", "COALESCE(e.decision, '') = 'allow'", _has_children(d), "e.at + ? <= ?"]
     params += [follow, now]
     followed = (f"EXISTS (SELECT 1 FROM {d.children} lc CROSS JOIN {d.children} vc CROSS JOIN {d.entries} v "
@@ -150,7 +151,7 @@ class AuditCounts:
 
     def latest(self, since: float | None, until: float | None) -> dict:
         """Each client's latest entry (its seq) in the window."""
-        where, params = _window(since, until)
+        where, params = window_sql(since, until)
         return {r[0]: r[1] for r in self._rows(f"SELECT e.client_id, max(e.seq) FROM {self.d.entries} e "
                                                 f"WHERE {' AND '.join(where)} GROUP BY e.client_id", params)}
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from linkage.store.audit_counts import AuditCounts, Dialect
+from linkage.store.audit_counts import AuditCounts, Dialect, window_sql
 
 __all__ = ["AuditIndexDB", "IndexRow"]
 
@@ -115,13 +115,7 @@ class AuditIndexDB:
     def facts(self, since: float | None, until: float | None) -> list[IndexRow]:
         """Every entry between two times (epoch seconds), oldest first, as index rows with no
         line offset (0): the columns a DPO counts and looks for patterns in, and the children."""
-        where, params = ["e.at IS NOT NULL"], []
-        if since is not None:
-            where.append("e.at >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("e.at <= ?")
-            params.append(until)
+        where, params = window_sql(since, until)
         con = self._con()
         rows = con.execute("SELECT e.seq, e.at, e.client_id, e.agency, e.purpose, e.action, e.decision, "
                            "e.break_glass, (SELECT group_concat(c.child_id, ' ') FROM entry_children c "
