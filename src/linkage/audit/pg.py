@@ -57,6 +57,7 @@ class _TableIndex:
 
     def __init__(self, state: PostgresState) -> None:
         self.state = state
+        self.counts = AuditCounts(_PG_COUNTS, lambda sql, params: self.state.execute(sql, params).fetchall())
 
     def sync(self) -> int:
         return 0
@@ -72,7 +73,7 @@ class _TableIndex:
         return out
 
     def aggregates(self) -> AuditCounts:
-        return AuditCounts(_PG_COUNTS, lambda sql, params: self.state.execute(sql, params).fetchall())
+        return self.counts
 
     def offset_of(self, seq: int) -> int:
         return 0

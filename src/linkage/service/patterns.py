@@ -22,6 +22,7 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from linkage.service.context import Ctx
+from linkage.service.pattern_cache import kept
 from linkage.service.schemas_dpo import PatternFinding, Patterns
 from linkage.service.subject_access import who
 
@@ -172,7 +173,7 @@ def _working(rules: Rules, since: float, until: float) -> list[tuple[float, floa
     return out
 
 
-def _out_of_hours_sql(agg, rules: Rules, since: float, until: float) -> list[PatternFinding]:
+def _out_of_hours_sql(agg, rules: Rules, since: float, until: float) -> list[tuple[PatternFinding, int]]:
     rows, kids = agg.out_of_hours(since, until, _working(rules, since, until))
     per: dict[str, list] = defaultdict(list)
     for r in rows:
@@ -181,12 +182,12 @@ def _out_of_hours_sql(agg, rules: Rules, since: float, until: float) -> list[Pat
     for client, rs in per.items():
         n = sum(r[2] for r in rs)
         actions = sorted(rs, key=lambda r: (-r[2], r[6]))
-        out.append(PatternFinding(kind="out_of_hours", client_id=client,
-                                  organisation=agg.agency_of(max(r[5] for r in rs)), count=n,
+        out.append((PatternFinding(kind="out_of_hours", client_id=client, count=n,
                                   first=_when(min(r[3] for r in rs)), last=_when(max(r[4] for r in rs)),
                                   detail=f"{n} out-of-hours {'access' if n == 1 else 'accesses'} naming "
                                          f"{kids.get(client, 0)} {'child' if kids.get(client) == 1 else 'children'} ("
-                                         + ", ".join(f"{r[1]} {r[2]}" for r in actions) + ")"))
+                                         + ", ".join(f"{r[1]} {r[2]}" for r in actions) + ")"),
+                    max(r[5] for r in rs)))
     return out
 
 
@@ -214,42 +215,60 @@ def _many_children_sql(agg, rules: Rules, since: float, until: float) -> list[Pa
     return _many_children(sorted(facts, key=lambda f: (f[AT], f[SEQ])), rules)
 
 
-def _lookups_sql(agg, rules: Rules, since: float, until: float, now: float) -> list[PatternFinding]:
+def _lookups_sql(agg, rules: Rules, since: float, until: float, now: float) -> list[tuple[PatternFinding, int]]:
     judged: Counter = Counter()
     missed: dict[str, tuple] = {}
     for client, miss, n, first, last, last_seq in agg.lookups(since, until, rules.follow_hours * 3600, now):
         judged[client] += n
         if miss:
             missed[client] = (n, first, last, last_seq)
-    return [PatternFinding(kind="lookup_not_followed", client_id=client, organisation=agg.agency_of(last_seq),
-                           count=n, first=_when(first), last=_when(last),
-                           detail=f"{n} of {judged[client]} confident lookups not followed by opening "
-                                  f"the child's record within {rules.follow_hours} hours")
-            for client, (n, first, last, last_seq) in missed.items()]
+    return [(PatternFinding(kind="lookup_not_followed", client_id=client, count=n, first=_when(first),
+                            last=_when(last), detail=f"{n} of {judged[client]} confident lookups not followed by "
+                                                     f"opening the child's record within {rules.follow_hours} hours"),
+             last_seq) for client, (n, first, last, last_seq) in missed.items()]
 
 
 def find_patterns_sql(agg, rules: Rules, since: float, until: float, now: float | None = None) -> list[PatternFinding]:
     """``find_patterns`` over entries from ``since`` to ``until``, from the index's SQL aggregates
     (``AuditCounts``)."""
     now = datetime.now(timezone.utc).timestamp() if now is None else now
-    found = (_out_of_hours_sql(agg, rules, since, until) + _many_children_sql(agg, rules, since, until)
-             + _lookups_sql(agg, rules, since, until, now))
+    named = _out_of_hours_sql(agg, rules, since, until) + _lookups_sql(agg, rules, since, until, now)
+    agencies = agg.agencies_of(seq for _, seq in named)     # each finding's organisation: its latest entry's
+    found = [p.model_copy(update={"organisation": agencies.get(seq)}) for p, seq in named]
+    found += _many_children_sql(agg, rules, since, until)
     return sorted(found, key=lambda p: (p.kind, -p.count, p.client_id))
 
 
+def _named(services, agg, index, rules: Rules, since: float, until: float, now: float) -> list[PatternFinding]:
+    """The findings, each with the person behind its client (from the client's latest entry)."""
+    findings = find_patterns_sql(agg, rules, since, until, now)
+    latest = agg.latest(since, until)
+    entries = {r["seq"]: r["entry"] for r in index.records(sorted({latest[p.client_id] for p in findings
+                                                                   if p.client_id in latest}))}
+    for p in findings:
+        p.person = who(services, entries.get(latest.get(p.client_id), {}).get("person"), p.client_id)
+    return findings
+
+
 def unusual_patterns(*, ctx: Ctx, since: datetime, until: datetime) -> Patterns:
+    """The findings between two times. A window ending now is searched at most every
+    ``dpo_patterns_refresh_seconds`` (``pattern_cache``): the answer says when it was found."""
     services = ctx.services
     d = ctx.authorise("read_audit", ["identity.demographics"])
     rules = Rules.from_settings(services.settings)
     index = services.audit.index
     agg = index.aggregates()
-    findings = find_patterns_sql(agg, rules, _epoch(since), _epoch(until))
-    latest = agg.latest(_epoch(since), _epoch(until))       # the person behind a client: its latest entry
-    entries = {r["seq"]: r["entry"] for r in index.records(sorted({latest[p.client_id] for p in findings
-                                                                   if p.client_id in latest}))}
-    for p in findings:
-        e = entries.get(latest.get(p.client_id), {})
-        p.person = who(services, e.get("person"), p.client_id)
+    s, u = _epoch(since), _epoch(until)
+    refresh = services.settings.dpo_patterns_refresh_seconds
+    if abs(u - datetime.now(timezone.utc).timestamp()) <= 60 and refresh:
+        length = round(u - s)
+        found = kept(agg).get(agg, (rules, length), lambda now: _named(services, agg, index, rules, now - length, now,
+                                                                       now), refresh)
+        findings, until = found.value, _when(found.as_at)
+        since = until - timedelta(seconds=length)
+    else:
+        findings = _named(services, agg, index, rules, s, u, datetime.now(timezone.utc).timestamp())
     ctx.record("audit.patterns", "allow", [], [], d.bases(), d.policy_version, since=since.isoformat(),
                until=until.isoformat(), findings=len(findings))
-    return Patterns(since=since, until=until, rules=rules.words(), findings=findings)
+    return Patterns(since=since, until=until, rules=rules.words(),
+                    findings=[f.model_copy() for f in findings], refresh_seconds=refresh)

@@ -100,7 +100,8 @@ class PatternFinding(BaseModel):
 
 class Patterns(BaseModel):
     since: datetime
-    until: datetime
+    until: datetime                # when the search was made (a kept search: maybe minutes ago)
+    refresh_seconds: int = 0       # how old a kept search may be (0: searched on every visit)
     rules: dict[str, str]          # each check, in words, with its settings
     findings: list[PatternFinding]
 

@@ -9,6 +9,8 @@ parameters. ``AuditCounts`` runs them through a ``rows(sql, params)`` callable.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -47,9 +49,14 @@ def _has_children(d: Dialect) -> str:
 
 
 def count_sql(d: Dialect, group: Sequence[str], since: float | None, until: float | None,
-              decisions: Sequence[str] | None = None, **equals) -> tuple[str, list]:
-    """Entries in the window counted by the ``group`` columns (each of ``GROUPS``)."""
+              decisions: Sequence[str] | None = None, *, where_more: Sequence[tuple[str, list]] = (),
+              **equals) -> tuple[str, list]:
+    """Entries in the window counted by the ``group`` columns (each of ``GROUPS``); ``where_more``:
+    further (term, parameters) over ``e``, for the cache's seq and time slices (never user input)."""
     where, params = window_sql(since, until)
+    for term, values in where_more:
+        where.append(term)
+        params += list(values)
     for name, value in equals.items():
         if name not in _EQUALS:
             raise ValueError(f"no filter {name}")
@@ -126,15 +133,81 @@ def lookups_sql(d: Dialect, since: float | None, until: float, follow: float, no
             f"max(e.seq) FROM {d.entries} e WHERE {' AND '.join(where)} GROUP BY 1, 2", [follow, *params])
 
 
-class AuditCounts:
-    """The aggregates, run through ``rows``; shared by the file index and the PostgreSQL table."""
+@dataclass(frozen=True)
+class _Counted:
+    since: float
+    until: float
+    head: int                       # counted up to this entry
+    mark: tuple                     # ... as it was then
+    table: dict                     # group -> entries
 
-    def __init__(self, dialect: Dialect, rows: Callable[[str, list], list]) -> None:
-        self.d, self._rows = dialect, rows
+
+def _table(rows: list[tuple]) -> dict:
+    return {tuple(r[:-1]): r[-1] for r in rows}
+
+
+def _add(table: dict, rows: list[tuple], sign: int = 1) -> None:
+    for r in rows:
+        k = tuple(r[:-1])
+        n = table.get(k, 0) + sign * r[-1]
+        if n:
+            table[k] = n
+        else:
+            table.pop(k, None)
+
+
+class AuditCounts:
+    """The aggregates, run through ``rows``; shared by the file index and the PostgreSQL table.
+
+    ``counts`` over a window keeps its last answers (a few, per grouping and filter) with the
+    entry they were counted up to; asked again for a later window it reads only what changed:
+    entries added since, entries that left the window's start, entries now inside its end. The
+    result equals a recount. ``lineage`` names the index's contents (the file index's rebuild
+    count): a rebuilt index, or a last counted entry no longer as it was (a truncated or
+    rewritten log), starts the count again from nothing."""
+
+    def __init__(self, dialect: Dialect, rows: Callable[[str, list], list],
+                 lineage: Callable[[], object] = lambda: None, keep: int = 32) -> None:
+        self.d, self._rows, self._lineage, self._keep = dialect, rows, lineage, keep
+        self._kept: OrderedDict[tuple, _Counted] = OrderedDict()
+        self._lock = threading.Lock()
+        self.recounts = 0               # full counts made (the tests see the cache at work)
+
+    def _mark(self, seq: int) -> tuple:
+        """What the cache checks an entry by: the lineage and that entry's own columns."""
+        rows = self._rows(f"SELECT at, client_id, agency, action, decision FROM {self.d.entries} WHERE seq = ?",
+                          [seq]) if seq else []
+        return (self._lineage(), tuple(rows[0]) if rows else None)
 
     def counts(self, group: Sequence[str], since: float | None = None, until: float | None = None,
                decisions: Sequence[str] | None = None, **equals) -> list[tuple]:
-        return [tuple(r) for r in self._rows(*count_sql(self.d, group, since, until, decisions, **equals))]
+        def run(lo, hi, *more) -> list[tuple]:
+            return [tuple(r) for r in self._rows(*count_sql(self.d, group, lo, hi, decisions, where_more=more,
+                                                              **equals))]
+        if since is None or until is None:
+            return run(since, until)
+        key = (tuple(group), tuple(decisions or ()), tuple(sorted((k, v) for k, v in equals.items() if v is not None)))
+        with self._lock:
+            head = self._rows(f"SELECT max(seq) FROM {self.d.entries}", [])[0][0] or 0
+            was = self._kept.pop(key, None)
+            if (was is None or since < was.since or until < was.until or since > was.until or head < was.head
+                    or not self.unchanged(was.head, was.mark)):
+                # (seq + 0: the time index, not the whole table by seq, should lead)
+                table = _table(run(since, until, ("e.seq + 0 <= ?", [head])))
+                self.recounts += 1
+            else:
+                table = dict(was.table)
+                if since > was.since:       # left the window's start
+                    _add(table, run(was.since, None, ("e.at < ?", [since]), ("e.seq + 0 <= ?", [was.head])), -1)
+                if until > was.until:       # now inside its end
+                    _add(table, run(None, until, ("e.at > ?", [was.until]), ("e.seq + 0 <= ?", [was.head])))
+                if head > was.head:         # added since (the seq range leads)
+                    _add(table, run(None, None, ("e.seq > ?", [was.head]), ("e.seq <= ?", [head]),
+                                    ("e.at + 0 >= ?", [since]), ("e.at + 0 <= ?", [until])))
+            self._kept[key] = _Counted(since, until, head, self._mark(head), table)
+            while len(self._kept) > self._keep:
+                self._kept.popitem(last=False)
+            return [(*k, n) for k, n in table.items()]
 
     def out_of_hours(self, since, until, working) -> tuple[list[tuple], dict]:
         per_action, kids = out_of_hours_sql(self.d, since, until, working)
@@ -155,6 +228,20 @@ class AuditCounts:
         return {r[0]: r[1] for r in self._rows(f"SELECT e.client_id, max(e.seq) FROM {self.d.entries} e "
                                                 f"WHERE {' AND '.join(where)} GROUP BY e.client_id", params)}
 
-    def agency_of(self, seq: int) -> str | None:
-        rows = self._rows(f"SELECT agency FROM {self.d.entries} WHERE seq = ?", [seq])
-        return rows[0][0] if rows else None
+    def agencies_of(self, seqs) -> dict[int, str | None]:
+        """The organisation of each of these entries, a few hundred per query."""
+        seqs, out = sorted(set(seqs)), {}
+        for i in range(0, len(seqs), 500):
+            part = seqs[i:i + 500]
+            out.update((r[0], r[1]) for r in self._rows(
+                f"SELECT seq, agency FROM {self.d.entries} WHERE seq IN ({', '.join('?' for _ in part)})", part))
+        return out
+
+    def position(self) -> tuple[int, tuple]:
+        """(the last entry, how it is now): a cache keyed by it is checked with ``unchanged``."""
+        head = self._rows(f"SELECT max(seq) FROM {self.d.entries}", [])[0][0] or 0
+        return head, self._mark(head)
+
+    def unchanged(self, head: int, mark: tuple) -> bool:
+        """The index still holds entry ``head`` as it was, in the same build (not truncated or rebuilt)."""
+        return self._mark(head) == mark

@@ -32,6 +32,7 @@ CREATE INDEX IF NOT EXISTS entries_action_at ON entries(action, at);
 CREATE TABLE IF NOT EXISTS entry_children (child_id TEXT NOT NULL, seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS entry_children_child ON entry_children(child_id, seq);
 CREATE INDEX IF NOT EXISTS entry_children_seq ON entry_children(seq);
+CREATE TABLE IF NOT EXISTS rebuilds (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
 """
 
 # (seq, line offset, epoch seconds, client, agency, purpose, action, decision, break glass, children)
@@ -51,7 +52,7 @@ class AuditIndexDB:
         if new:
             os.chmod(self.path, 0o600)
         self.counts = AuditCounts(Dialect("entries", "entry_children"),
-                                  lambda sql, params: self._con().execute(sql, params).fetchall())
+                                  lambda sql, params: self._con().execute(sql, params).fetchall(), self.rebuilds)
 
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -78,10 +79,16 @@ class AuditIndexDB:
         row = self._con().execute("SELECT next_offset, last_offset, last_hash FROM position").fetchone()
         return tuple(row) if row else (0, 0, "")
 
+    def rebuilds(self) -> int:
+        """How many times the index was emptied to be built again (what cached counts rest on)."""
+        row = self._con().execute("SELECT n FROM rebuilds").fetchone()
+        return row[0] if row else 0
+
     def clear(self) -> None:
         con = self._con()
         for table in ("entries", "entry_children", "position"):
             con.execute(f"DELETE FROM {table}")
+        con.execute("INSERT INTO rebuilds VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1")
 
     def add(self, rows: list[IndexRow], next_offset: int, last_offset: int, last_hash: str) -> None:
         con = self._con()

@@ -135,13 +135,18 @@ def review(request: Request, staff: StaffDep, review_id: str,
     return RedirectResponse(f"{PREFIX}/dpo/break-glass?done={review_id}", 303)
 
 
+SHOWN = 25          # findings of each kind on the patterns page unless all are asked for (most first)
+
+
 @router.get("/patterns")
-def patterns(request: Request, staff: StaffDep, days: int = 30):
+def patterns(request: Request, staff: StaffDep, days: int = 30, show: str = ""):
     days = _period(days)
     since, until = window(days)
     found = unusual_patterns(ctx=_ctx(staff), since=since, until=until)
     kinds = {k: [f for f in found.findings if f.kind == k] for k in found.rules}
-    return render(request, "dpo_patterns.html", p=found, kinds=kinds, days=days, periods=PERIODS)
+    every = show == "all"
+    return render(request, "dpo_patterns.html", p=found, kinds={k: fs if every else fs[:SHOWN] for k, fs in kinds.items()},
+                  totals={k: len(fs) for k, fs in kinds.items()}, every=every, days=days, periods=PERIODS)
 
 
 @router.get("/consents")
