@@ -97,11 +97,12 @@ class AuditIndex:
 
     def search(self, *, limit: int = 100, offset: int = 0, child_id: str | None = None,
                skip_action_prefix: str | None = None, since: datetime | None = None,
-               until: datetime | None = None, **filters) -> tuple[int, list[dict]]:
-        """(how many entries match, that page of log records), oldest first."""
+               until: datetime | None = None, newest: bool = False, **filters) -> tuple[int, list[dict]]:
+        """(how many entries match, that page of log records), oldest first; ``newest``: the
+        newest ``limit`` records, newest first, and no count (-1): a page that reads few rows."""
         self.sync()
         filters = {k: _clean(v) for k, v in filters.items()}
-        total, offsets = self.db.search(limit, offset, _clean(child_id), skip_action_prefix,
+        total, offsets = self.db.search(limit, offset, _clean(child_id), skip_action_prefix, newest,
                                         since=_epoch(since.isoformat()) if since else None,
                                         until=_epoch(until.isoformat()) if until else None, **filters)
         return total, self._read(offsets)

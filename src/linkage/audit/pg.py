@@ -79,8 +79,10 @@ class _TableIndex:
         return 0
 
     def search(self, *, limit: int = 100, offset: int = 0, child_id: str | None = None,
-               skip_action_prefix: str | None = None, since=None, until=None, **filters) -> tuple[int, list[dict]]:
-        """(how many entries match, that page of log records), oldest first."""
+               skip_action_prefix: str | None = None, since=None, until=None, newest: bool = False,
+               **filters) -> tuple[int, list[dict]]:
+        """(how many entries match, that page of log records), oldest first; ``newest``: the
+        newest ``limit`` records, newest first, and no count (-1)."""
         where, params = [], []
         if child_id is not None:
             where.append("? = ANY(e.children)")
@@ -95,9 +97,9 @@ class _TableIndex:
                 where.append(_FILTERS[name])
                 params.append(int(value) if isinstance(value, bool) else _text(value))
         clause = " WHERE " + " AND ".join(where) if where else ""
-        total = self.state.scalar(f"SELECT count(*) FROM audit_entries e{clause}", params)
-        rows = self.state.execute(f"SELECT e.line FROM audit_entries e{clause} ORDER BY e.seq LIMIT ? OFFSET ?",
-                                  [*params, limit, offset]).fetchall()
+        total = -1 if newest else self.state.scalar(f"SELECT count(*) FROM audit_entries e{clause}", params)
+        rows = self.state.execute(f"SELECT e.line FROM audit_entries e{clause} ORDER BY e.seq"
+                                  f"{' DESC' if newest else ''} LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
         recs = [_load(r[0]) for r in rows]
         return total, [r for r in recs if isinstance(r.get("entry"), dict)]
 

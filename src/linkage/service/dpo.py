@@ -106,9 +106,7 @@ def security_events(*, ctx: Ctx, since: datetime, until: datetime, limit: int = 
     by_action = _tally(refused)
     recs = []
     for decision in REFUSALS:
-        total, _ = index.search(limit=1, decision=decision, since=since, until=until)
-        recs += index.search(limit=limit, offset=max(0, total - limit), decision=decision, since=since,
-                             until=until)[1]
+        recs += index.search(limit=limit, newest=True, decision=decision, since=since, until=until)[1]
     events = sorted((_event(r) for r in recs), key=lambda e: -e.seq)[:limit]
     return SecurityEvents(total=sum(r[2] for r in refused), by_action=by_action, events=events)
 
@@ -131,9 +129,9 @@ def _witness(ctx: Ctx) -> tuple[str, list[dict], object, int | None, str | None]
         return (f"The witness outside the service has kept {len(held)} checkpoints, the last at entry "
                 f"{last['seq']}.", held, load_public_key(pinned), last["seq"], last.get("at"))
     index = ctx.services.audit.index
-    total, _ = index.search(limit=1, action="audit.proof", decision="allow")
-    if total:
-        e = index.search(limit=1, offset=total - 1, action="audit.proof", decision="allow")[1][0]["entry"]
+    proofs = index.search(limit=1, newest=True, action="audit.proof", decision="allow")[1]
+    if proofs:
+        e = proofs[0]["entry"]
         return (f"No witness directory is configured here (LINKAGE_WITNESS_DIR). A witness last asked for the "
                 f"proof up to entry {e.get('proof_to')} ({e.get('agency') or e.get('client_id')}).",
                 [], None, e.get("proof_to"), e.get("time"))

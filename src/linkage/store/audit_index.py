@@ -98,8 +98,9 @@ class AuditIndexDB:
         con.execute("INSERT OR REPLACE INTO position VALUES (1, ?, ?, ?)", (next_offset, last_offset, last_hash))
 
     def search(self, limit: int, offset: int, child_id: str | None = None, skip_action_prefix: str | None = None,
-               **filters) -> tuple[int, list[int]]:
-        """(how many match, the line offsets of the page), oldest first."""
+               newest: bool = False, **filters) -> tuple[int, list[int]]:
+        """(how many match, the line offsets of the page), oldest first; ``newest``: the newest
+        ``limit`` from ``offset``, newest first, not counted (-1)."""
         where, params, source = [], [], "entries e"
         if child_id is not None:
             source = "entry_children c JOIN entries e ON e.seq = c.seq"
@@ -114,9 +115,10 @@ class AuditIndexDB:
                 params.append(int(value) if isinstance(value, bool) else value)
         clause = " WHERE " + " AND ".join(where) if where else ""
         con = self._con()
-        total = con.execute(f"SELECT count(DISTINCT e.seq) FROM {source}{clause}", params).fetchone()[0]
-        page = con.execute(f"SELECT DISTINCT e.seq, e.line_offset FROM {source}{clause} ORDER BY e.seq "
-                           "LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+        total = -1 if newest else con.execute(f"SELECT count(DISTINCT e.seq) FROM {source}{clause}",
+                                              params).fetchone()[0]
+        page = con.execute(f"SELECT DISTINCT e.seq, e.line_offset FROM {source}{clause} ORDER BY e.seq"
+                           f"{' DESC' if newest else ''} LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
         return total, [off for _, off in page]
 
     def facts(self, since: float | None, until: float | None) -> list[IndexRow]:
