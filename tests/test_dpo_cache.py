@@ -140,3 +140,45 @@ def test_a_later_visit_reads_only_what_changed_and_a_cut_log_is_recounted(backen
     assert after == _recount(agg, ["agency", "decision"], T0 + 600, T0 + 9000, None, {})
     assert after.total() != later.total()
     reader.close()
+
+
+def test_patterns_are_kept_while_the_log_under_them_is_unchanged(backend):
+    """A kept search is given again (however many visits) until it is too old or the index no
+    longer holds its last entry as it was: then it is searched again before the page is shown."""
+    import time
+
+    from linkage.service.pattern_cache import kept
+    from linkage.service.patterns import find_patterns_sql
+    from test_dpo_counts import RULES, START, fill
+
+    reader, writer = backend.open(), backend.open()
+    fill(writer, 300, seed=5)
+    s, u = START.timestamp(), START.timestamp() + 14 * 86400
+    searched = []
+
+    def search(now):
+        searched.append(now)
+        return find_patterns_sql(reader.index.aggregates(), RULES, s, u, u + 86400)
+
+    agg = reader.index.aggregates()
+    first = kept(agg).get(agg, "30 days", search, 300)
+    assert first.value and kept(agg).get(agg, "30 days", search, 300) is first and len(searched) == 1
+    assert kept(agg).get(agg, "30 days", search, 0) is not first and len(searched) == 2      # 0: every visit
+    writer.close()
+    backend.drop_last(3)                        # cut, then written past where the search stopped
+    writer = backend.open()
+    fill(writer, 5, seed=6)
+    agg = reader.index.aggregates()
+    again = kept(agg).get(agg, "30 days", search, 300)
+    assert len(searched) == 3 and again.head != first.head
+    assert again.value == find_patterns_sql(agg, RULES, s, u, u + 86400)
+    # Past half its age a visit is given the kept search and a new one starts behind it.
+    time.sleep(1.1)
+    assert kept(agg).get(agg, "30 days", search, 2) is again
+    for _ in range(100):
+        if len(searched) == 4 and kept(agg).get(agg, "30 days", search, 2) is not again:
+            break
+        time.sleep(0.1)
+    assert len(searched) == 4
+    reader.close()
+    writer.close()
