@@ -4,7 +4,9 @@
 
 Writes ``entries`` synthetic entries spread over 30 days into a file log (fsync'd each, as the
 service does: slow), then times ``AuditIndex.facts`` over the 30 days and ``find_patterns``
-on them. Run it again on the same home to time the reads alone.
+on them (the Python reference), the SQL search ``find_patterns_sql``, and the access page's
+counts: counted from nothing, then kept and brought up to date after ``--more`` entries are
+appended and the window moves on a minute. Run it again on the same home to time the reads alone.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from linkage.audit import AuditLog
-from linkage.service.patterns import Rules, find_patterns
+from linkage.service.patterns import Rules, find_patterns, find_patterns_sql
 
 END = datetime(2026, 11, 25, tzinfo=timezone.utc)
 
@@ -36,6 +38,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--entries", type=int, default=50_000)
     ap.add_argument("--home", type=Path, required=True)
+    ap.add_argument("--more", type=int, default=10)
     args = ap.parse_args()
     log = AuditLog(args.home, checkpoint_every=10_000)
     if log.head() < args.entries:
@@ -51,8 +54,20 @@ def main() -> None:
         t1 = time.perf_counter()
         find_patterns(facts, Rules(), END.timestamp())
         t2 = time.perf_counter()
-        print(f"{len(facts)} entries: facts {1000 * (t1 - t0):.0f} ms, patterns {1000 * (t2 - t1):.0f} ms; "
-              f"load {os.getloadavg()[0]:.1f}")
+        find_patterns_sql(log.index.aggregates(), Rules(), (END - timedelta(days=30)).timestamp(), END.timestamp())
+        t3 = time.perf_counter()
+        print(f"{len(facts)} entries: facts {1000 * (t1 - t0):.0f} ms, patterns in Python {1000 * (t2 - t1):.0f} ms, "
+              f"in SQL {1000 * (t3 - t2):.0f} ms; load {os.getloadavg()[0]:.1f}")
+    since, until = (END - timedelta(days=30)).timestamp(), END.timestamp()
+    for step in ("counted from nothing", f"kept, {args.more} appended, a minute on"):
+        if step.startswith("kept"):
+            fill(log, args.more)
+            since, until = since + 60, until + 60
+        t0 = time.perf_counter()
+        agg = log.index.aggregates()
+        agg.counts(["agency", "purpose", "decision"], since, until)
+        agg.counts(["quarter", "allowed"], since, until)
+        print(f"access counts, {step}: {1000 * (time.perf_counter() - t0):.1f} ms; load {os.getloadavg()[0]:.1f}")
     log.close()
 
 
