@@ -71,3 +71,21 @@ def test_index_follows_other_writers_restarts_and_rewrites(tmp_path):
     log.path.write_bytes(b"\n".join(lines[:30]) + b"\n")    # a different log now: rebuilt, not trusted
     fresh = AuditLog(tmp_path)
     assert search(fresh, {}) == (30, list(range(1, 31)))
+
+
+def test_the_newest_entries_are_read_newest_first_from_an_index_that_holds_them(tmp_path):
+    """``newest``: the last entries matching, newest first, uncounted; a rare action among many
+    allowed entries is found through the (action, decision) index, not by walking every allowed
+    entry back from the end (the DPO's witness line did that: 0.3 s at 250,000 entries)."""
+    log = AuditLog(tmp_path)
+    fill(log, 120)
+    total, _ = log.index.search(limit=1000, action="view", decision="allow")
+    newest = log.index.search(limit=3, newest=True, action="view", decision="allow")
+    assert newest[0] == -1 and [r["seq"] for r in newest[1]] == sorted(
+        (r["seq"] for r in log.index.search(limit=1000, action="view", decision="allow")[1]), reverse=True)[:3]
+    assert total > 3
+    plan = log.index.db._con().execute(
+        "EXPLAIN QUERY PLAN SELECT DISTINCT e.seq FROM entries e WHERE e.action = ? AND e.decision = ? "
+        "ORDER BY e.seq DESC LIMIT 1", ["audit.proof", "allow"]).fetchall()
+    assert "entries_action_decision" in str(plan)
+    log.close()

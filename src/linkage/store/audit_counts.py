@@ -143,7 +143,7 @@ class _Counted:
 
 
 def _table(rows: list[tuple]) -> dict:
-    return {tuple(r[:-1]): r[-1] for r in rows}
+    return {tuple(r[:-1]): r[-1] for r in rows if r[-1]}       # (no zero rows, as after _add)
 
 
 def _add(table: dict, rows: list[tuple], sign: int = 1) -> None:
