@@ -188,26 +188,36 @@ class AuditCounts:
             return run(since, until)
         key = (tuple(group), tuple(decisions or ()), tuple(sorted((k, v) for k, v in equals.items() if v is not None)))
         with self._lock:
-            head = self._rows(f"SELECT max(seq) FROM {self.d.entries}", [])[0][0] or 0
             was = self._kept.pop(key, None)
-            if (was is None or since < was.since or until < was.until or since > was.until or head < was.head
-                    or not self.unchanged(was.head, was.mark)):
-                # (seq + 0: the time index, not the whole table by seq, should lead)
-                table = _table(run(since, until, ("e.seq + 0 <= ?", [head])))
-                self.recounts += 1
-            else:
-                table = dict(was.table)
-                if since > was.since:       # left the window's start
-                    _add(table, run(was.since, None, ("e.at < ?", [since]), ("e.seq + 0 <= ?", [was.head])), -1)
-                if until > was.until:       # now inside its end
-                    _add(table, run(None, until, ("e.at > ?", [was.until]), ("e.seq + 0 <= ?", [was.head])))
-                if head > was.head:         # added since (the seq range leads)
-                    _add(table, run(None, None, ("e.seq > ?", [was.head]), ("e.seq <= ?", [head]),
-                                    ("e.at + 0 >= ?", [since]), ("e.at + 0 <= ?", [until])))
-            self._kept[key] = _Counted(since, until, head, self._mark(head), table)
+            for _ in range(3):              # a rebuild landing mid-count: count again
+                head = self._rows(f"SELECT max(seq) FROM {self.d.entries}", [])[0][0] or 0
+                mark = self._mark(head)
+                table = self._bring_up(run, was, head, since, until)
+                if self._mark(head) == mark:
+                    break
+                was = None
+            self._kept[key] = _Counted(since, until, head, mark, table)
             while len(self._kept) > self._keep:
                 self._kept.popitem(last=False)
             return [(*k, n) for k, n in table.items()]
+
+    def _bring_up(self, run, was: _Counted | None, head: int, since: float, until: float) -> dict:
+        """The counts of the window up to entry ``head``: from ``was`` if it can be trusted and
+        moved there, else from nothing."""
+        if (was is None or since < was.since or until < was.until or since > was.until or head < was.head
+                or not self.unchanged(was.head, was.mark)):
+            self.recounts += 1
+            # (seq + 0: the time index, not the whole table by seq, should lead)
+            return _table(run(since, until, ("e.seq + 0 <= ?", [head])))
+        table = dict(was.table)
+        if since > was.since:       # left the window's start
+            _add(table, run(was.since, None, ("e.at < ?", [since]), ("e.seq + 0 <= ?", [was.head])), -1)
+        if until > was.until:       # now inside its end
+            _add(table, run(None, until, ("e.at > ?", [was.until]), ("e.seq + 0 <= ?", [was.head])))
+        if head > was.head:         # added since (the seq range leads)
+            _add(table, run(None, None, ("e.seq > ?", [was.head]), ("e.seq <= ?", [head]),
+                            ("e.at + 0 >= ?", [since]), ("e.at + 0 <= ?", [until])))
+        return table
 
     def out_of_hours(self, since, until, working) -> tuple[list[tuple], dict]:
         per_action, kids = out_of_hours_sql(self.d, since, until, working)
