@@ -91,14 +91,17 @@ def out_of_hours_sql(d: Dialect, since: float | None, until: float | None,
     clause = " AND ".join(where)
     per_action = (f"SELECT e.client_id, e.action, count(*), min(e.at), max(e.at), max(e.seq), min(e.seq) "
                   f"FROM {d.entries} e WHERE {clause} GROUP BY e.client_id, e.action", params)
-    kids = (f"SELECT e.client_id, count(DISTINCT k.child_id) FROM {d.entries} e JOIN {d.children} k "
-            f"ON k.seq = e.seq WHERE {clause} GROUP BY e.client_id", params)
+    # (MATERIALIZED: from the window's entries to their children, never every child in the log)
+    kids = (f"WITH w AS MATERIALIZED (SELECT e.seq, e.client_id FROM {d.entries} e WHERE {clause}) "
+            f"SELECT w.client_id, count(DISTINCT k.child_id) FROM w CROSS JOIN {d.children} k WHERE k.seq = w.seq "
+            "GROUP BY w.client_id", params)
     return per_action, kids
 
 
 def _views(d: Dialect, since: float | None, until: float | None) -> tuple[list[str], list]:
     where, params = window_sql(since, until)
-    return where + ["e.action = 'view'", "e.decision = 'allow'"], params
+    # (COALESCE: most entries are allowed; the decision's index would walk every one in the log)
+    return where + ["e.action = 'view'", "COALESCE(e.decision, '') = 'allow'"], params
 
 
 def view_buckets_sql(d: Dialect, since: float | None, until: float | None, width: int) -> tuple[str, list]:
@@ -129,8 +132,10 @@ def lookups_sql(d: Dialect, since: float | None, until: float, follow: float, no
                 "WHERE lc.seq = e.seq AND vc.child_id = lc.child_id AND v.seq = vc.seq AND v.action = 'view' "
                 "AND v.decision = 'allow' AND (v.agency = e.agency OR (v.agency IS NULL AND e.agency IS NULL)) "
                 "AND v.at >= e.at AND v.at <= e.at + ?)")
-    return (f"SELECT e.client_id, CASE WHEN {followed} THEN 0 ELSE 1 END, count(*), min(e.at), max(e.at), "
-            f"max(e.seq) FROM {d.entries} e WHERE {' AND '.join(where)} GROUP BY 1, 2", [follow, *params])
+    # (MATERIALIZED: each lookup judged once, not again for the grouping)
+    return (f"WITH judged AS MATERIALIZED (SELECT e.client_id, CASE WHEN {followed} THEN 0 ELSE 1 END AS missed, "
+            f"e.at, e.seq FROM {d.entries} e WHERE {' AND '.join(where)}) SELECT client_id, missed, count(*), "
+            "min(at), max(at), max(seq) FROM judged GROUP BY client_id, missed", [follow, *params])
 
 
 @dataclass(frozen=True)

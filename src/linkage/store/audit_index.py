@@ -30,6 +30,7 @@ CREATE INDEX IF NOT EXISTS entries_decision ON entries(decision);
 CREATE INDEX IF NOT EXISTS entries_at_counted ON entries(at, decision, agency, purpose, action, client_id);
 CREATE INDEX IF NOT EXISTS entries_action_at ON entries(action, at);
 CREATE INDEX IF NOT EXISTS entries_action_decision ON entries(action, decision);
+CREATE INDEX IF NOT EXISTS entries_action_decision_at ON entries(action, decision, at);
 CREATE TABLE IF NOT EXISTS entry_children (child_id TEXT NOT NULL, seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS entry_children_child ON entry_children(child_id, seq);
 CREATE INDEX IF NOT EXISTS entry_children_seq ON entry_children(seq);
