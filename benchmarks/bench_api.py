@@ -163,8 +163,8 @@ def main() -> None:
     t0 = time.perf_counter()
     # Throughput is measured here, not the per-client lookup limit (60 a minute for a person by
     # default): the bench client is given the allowance of a system integration.
-    server = Server(home, workers=args.workers, env={"LINKAGE_LOOKUP_PER_MINUTE": "100000",
-                                                     "LINKAGE_LOOKUP_BURST": "10000"})
+    server = Server(home, workers=args.workers, start_seconds=900,    # a million records, on a busy machine
+                    env={"LINKAGE_LOOKUP_PER_MINUTE": "100000", "LINKAGE_LOOKUP_BURST": "10000"})
     print(f"server ready in {time.perf_counter() - t0:.1f}s over {home}")
     try:
         token = httpx.post(server.url + "/oauth/token", data={"grant_type": "client_credentials"},
@@ -178,7 +178,7 @@ def main() -> None:
         # Warm-up, not measured, and its audit entries are counted separately.
         warm = {"lookup": [], "child": [], "errors": [], "requests": 0}
         asyncio.run(client_loop(server.url, token, queries, time.perf_counter() + 3, warm))
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), server_cpu(server)
         until = start + args.seconds
 
         async def run_all():
@@ -186,7 +186,7 @@ def main() -> None:
                                    for _ in range(args.clients)))
 
         asyncio.run(run_all())
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, server_cpu(server) - cpu
     finally:
         server.stop()
     after = len(log.read_text().splitlines())
@@ -196,6 +196,7 @@ def main() -> None:
     for name, key in (("POST lookup", "lookup"), ("GET child", "child")):
         v = stats[key]
         print(f"{name:14}{len(v):>7}{_percentile(v, .5):>9.1f}{_percentile(v, .95):>9.1f}{_percentile(v, .99):>9.1f}")
+    print(f"server CPU: {1000 * cpu / max(stats['requests'], 1):.2f} ms a request (all its processes, /proc)")
     print(f"throughput: {stats['requests'] / elapsed:.0f} requests/s; errors: {len(stats['errors'])}"
           f"{' ' + str(sorted(set(stats['errors']))) if stats['errors'] else ''}")
     print(f"audit entries added: {audited} for {stats['requests']} requests "
@@ -228,6 +229,22 @@ end
 """
 
 
+def server_cpu(server) -> float:
+    """CPU seconds (user + system) used so far by the server and its worker processes (Linux /proc)."""
+    import os
+
+    ticks, pids = os.sysconf("SC_CLK_TCK"), [server.proc.pid]
+    try:
+        pids += [int(p) for p in Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()]
+        total = 0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])      # utime, stime
+    except OSError:
+        return float("nan")
+    return total / ticks
+
+
 def _wrk(server, token: str, queries: list[dict], args, log: Path, before: int) -> None:
     """Replay real lookups and child views with wrk; per-endpoint runs, then a mixed one."""
     import subprocess
@@ -246,17 +263,20 @@ def _wrk(server, token: str, queries: list[dict], args, log: Path, before: int) 
     total = 0
     print(f"\nwrk, {args.clients} connections, {args.seconds:.0f}s per run, "
           f"{args.workers} server workers, audit on")
-    print(f"{'run':10}{'requests':>10}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(f"{'run':10}{'requests':>10}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
+          f"{'CPU ms/req':>12}")
     for mode in ("lookup", "child", "mixed"):
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
             fh.write(_LUA % (lua_list(bodies), lua_list(paths), mode, token))
+        cpu = server_cpu(server)
         out = subprocess.run(["wrk", "-t1", f"-c{args.clients}", f"-d{int(args.seconds)}s", "-s", fh.name,
                               server.url], capture_output=True, text=True).stdout
         n, dur, p50, p95, p99, errors = next(line for line in out.splitlines()
                                              if line.startswith("RESULT")).split()[1:]
-        n, dur = int(n), int(dur) / 1e6
+        n, dur, cpu = int(n), int(dur) / 1e6, server_cpu(server) - cpu
         total += n
-        print(f"{mode:10}{n:>10}{n / dur:>8.0f}{float(p50):>9.1f}{float(p95):>9.1f}{float(p99):>9.1f}{errors:>8}")
+        print(f"{mode:10}{n:>10}{n / dur:>8.0f}{float(p50):>9.1f}{float(p95):>9.1f}{float(p99):>9.1f}{errors:>8}"
+              f"{1000 * cpu / max(n, 1):>12.2f}")
     server.stop()
     after = len(log.read_text().splitlines())
     audited = after - before - attempted      # minus the lookups that prepared the replay

@@ -222,3 +222,54 @@ def test_two_servers_switch_to_next_month_under_load_without_a_failed_request(
     finally:
         for s in servers:
             s.stop()
+
+
+def test_sighup_reaches_every_worker_and_never_ends_a_starting_server(tmp_path, linked_store):
+    """``serve --workers 2`` with polling off: SIGHUP to the supervisor makes each worker switch to
+    the newly published snapshot in place (no restart), and one sent while the workers are still
+    starting ends nothing."""
+    home = tmp_path / "data"
+    linked_store.checkpoint()
+    shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
+    cli(home, "publish")
+    from apiserver import free_port
+
+    port = free_port()
+    env = {**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_SNAPSHOT_POLL_SECONDS": "0",
+           "LINKAGE_SNAPSHOT_GRACE_SECONDS": "1", "LINKAGE_MEMORY_LIMIT": "1GB"}
+    proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "serve", "--port", str(port), "--data-dir",
+                             str(home), "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+
+    def until(what: str, times: int, seconds: float = 120) -> None:
+        deadline = time.time() + seconds
+        while sum(what in line for line in list(lines)) < times:
+            assert proc.poll() is None, "".join(lines)
+            assert time.time() < deadline, f"{what!r} not seen {times} times:\n" + "".join(lines)
+            time.sleep(0.2)
+
+    try:
+        until("Started parent process", 1)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGHUP)                   # while the workers start: ends nothing
+        until("Application startup complete", 2)
+        url = f"http://127.0.0.1:{port}"
+        first = httpx.get(url + "/readyz", timeout=10).json()["snapshot"]
+        cli(home, "publish")
+        from linkage.store.snapshots import current_id
+
+        new = current_id(home)
+        assert new != first
+        time.sleep(2)                                     # polling is off: nobody looks by itself
+        assert all(httpx.get(url + "/readyz", timeout=10).json()["snapshot"] == first for _ in range(6))
+        proc.send_signal(signal.SIGHUP)
+        until(f"now serving snapshot {new}", 2, 60)       # each worker, once
+        assert all(httpx.get(url + "/readyz", timeout=10).json()["snapshot"] == new for _ in range(6))
+        assert proc.poll() is None
+        assert not any("restarting processes" in line or "died" in line for line in lines), "".join(lines)
+        assert sum("Application startup complete" in line for line in lines) == 2     # no worker replaced
+    finally:
+        proc.terminate()
+        proc.wait(30)

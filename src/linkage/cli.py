@@ -711,6 +711,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
     import uvicorn
 
     from linkage.api import create_app
+    from linkage.api.app import hold_sighup
     from linkage.config import Settings
 
     if host:
@@ -720,6 +721,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         settings = Settings()
     except Exception as exc:  # pydantic's ValidationError, shown plainly
         _fail(exc)
+    hold_sighup()       # a reload sent while starting must not end the server
     _warn_key_in_data_dir(data_dir(data_dir_), settings)
     from linkage.store.snapshots import checked_snapshot
 
@@ -743,7 +745,9 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         Pseudonyms(home, ServiceState(home))
         open_audit_log(home, signer=signer_from_settings(home, settings)).close()
         os.environ["LINKAGE_HOME"] = str(home)
-        uvicorn.run("linkage.api.app:factory", factory=True, workers=workers, **quiet)
+        from linkage.api.workers import run_workers
+
+        run_workers("linkage.api.app:factory", workers, factory=True, **quiet)
         return
     application = create_app(data_dir(data_dir_), settings)
     uvicorn.run(application, **quiet)

@@ -23,7 +23,7 @@ from linkage.service import Services
 from linkage.service.lookup import NotReady
 from linkage.service.switch import SnapshotWatcher
 
-__all__ = ["create_app", "factory"]
+__all__ = ["create_app", "factory", "hold_sighup"]
 
 
 # What each of linkage's own errors means over HTTP; any other LinkageError is the caller's input.
@@ -41,6 +41,10 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        app.state.snapshots = None
+        # SIGHUP from here on is kept, not fatal: one arriving while the data loads (the loop is
+        # busy) is handled once the watcher below runs.
+        _on_sighup(lambda: app.state.snapshots and app.state.snapshots.wake())
         app.state.services = Services.open(Path(home), settings, policy_dir)
         # A newly published snapshot is loaded beside the served one and swapped in.
         watcher = SnapshotWatcher(Path(home), lambda: app.state.services,
@@ -48,7 +52,6 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
                                   settings.snapshot_poll_seconds, settings.snapshot_grace_seconds)
         app.state.snapshots = watcher
         watcher.start()
-        _on_sighup(watcher.wake)
         try:
             yield
         finally:
@@ -121,13 +124,28 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
 
 
 def _on_sighup(wake) -> None:
-    """SIGHUP: look for a new snapshot now (where the platform and event loop allow it)."""
+    """SIGHUP: look for a new snapshot now (where the platform and event loop allow it). One
+    held back while the process started (``hold_sighup``) arrives now."""
     import asyncio
     import signal
 
     try:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, wake)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     except (AttributeError, NotImplementedError, RuntimeError, ValueError):
+        pass
+
+
+def hold_sighup() -> None:
+    """Hold SIGHUP back (block it) until the lifespan takes it (``_on_sighup``): by default it ends
+    the process, and a reload sent while a server, or a worker, is still starting must not. A
+    blocked signal stays pending rather than lost, and the mask passes to the worker processes
+    the supervisor starts (api/workers.py), so none of them can be ended by one either."""
+    import signal
+
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    except (AttributeError, ValueError):      # no SIGHUP on this platform
         pass
 
 
@@ -137,4 +155,5 @@ def factory() -> FastAPI:
     from linkage.files import private_umask
 
     private_umask()
+    hold_sighup()
     return create_app(data_dir(), get_settings())

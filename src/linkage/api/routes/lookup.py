@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.responses import Response
 
+from linkage.api.answer import answer
 from linkage.api.deps import CtxDep
 from linkage.service import lookup as flow
 from linkage.service.schemas import LookupRequest, LookupResponse
@@ -12,6 +14,6 @@ router = APIRouter(prefix="/v1", tags=["lookup"])
 
 
 @router.post("/lookup", response_model=LookupResponse)
-def lookup(body: LookupRequest, ctx: CtxDep) -> LookupResponse:
+async def lookup(body: LookupRequest, ctx: CtxDep) -> Response:
     """Candidate children for these demographics, each with its match probability and agreeing fields."""
-    return flow.lookup(ctx=ctx, query=body)
+    return await answer(flow.lookup, ctx=ctx, query=body)

@@ -1,0 +1,128 @@
+"""Several API servers sharing PostgreSQL (service state and one audit chain), under wrk.
+
+    python benchmarks/bench_api_shared.py --data-dir DIR --servers 2 --clients 8 --seconds 20
+
+Starts a throwaway PostgreSQL (tests/pg.py: initdb on a free loopback port, ``fsync=off``)
+unless ``--state-url`` names one, then ``--servers`` real ``linkage serve`` processes on one
+data directory with ``LINKAGE_STATE_URL`` set, and runs wrk against all of them at once
+(``--clients`` connections split between them), replaying real lookups. Prints each server's
+requests/s, latency and CPU per request (/proc), then whether the audit entries added equal
+the requests and ``linkage audit verify`` finds one intact chain.
+
+On one machine the servers share its cores, so the sum says what this machine can serve, not
+what N machines would: CPU per request is the figure that carries over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", type=Path, required=True)
+    ap.add_argument("--servers", type=int, default=2)
+    ap.add_argument("--clients", type=int, default=8, help="wrk connections in all, split between the servers")
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--state-url", help="a PostgreSQL URL; default: a throwaway server")
+    args = ap.parse_args()
+
+    from apiserver import Server
+    from bench_api import _LUA, sample_queries, server_cpu
+
+    pg = None
+    if not args.state_url:
+        from pg import PostgresServer
+
+        pg = PostgresServer()
+        args.state_url = pg.fresh()
+    os.environ["LINKAGE_STATE_URL"] = args.state_url
+    from linkage.config import get_settings
+
+    get_settings.cache_clear()
+    from registry import register
+
+    home = args.data_dir
+    client, secret = register(home, f"bench {time.time():.0f}", "ap_school", "admissions", org="Bench AP Academy")
+    queries = sample_queries(home, 300)
+    env = {"LINKAGE_STATE_URL": args.state_url, "LINKAGE_LOOKUP_PER_MINUTE": "100000",
+           "LINKAGE_LOOKUP_BURST": "10000"}
+    servers = []
+    try:
+        t0 = time.perf_counter()
+        servers = [Server(home, env, start_seconds=900) for _ in range(args.servers)]
+        print(f"{args.servers} servers ready in {time.perf_counter() - t0:.1f}s over {home}, sharing PostgreSQL "
+              f"{'(throwaway, fsync=off)' if pg else ''}")
+        token = servers[0].token(client, secret)
+        bodies, prepared = [], 0
+        with httpx.Client(base_url=servers[0].url, headers={"Authorization": f"Bearer {token}",
+                                                            "X-Purpose": "admission"}) as http:
+            for q in queries[:200]:
+                prepared += 1
+                if http.post("/v1/lookup", json=q).json()["match"]:
+                    bodies.append(json.dumps(q))
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+            fh.write(_LUA % (", ".join(json.dumps(b) for b in bodies), '"/"', "lookup", token))
+        before = _audited(args.state_url)
+        cpu = [server_cpu(s) for s in servers]
+        out: list[str] = [""] * len(servers)
+
+        def drive(i: int) -> None:
+            conns = max(1, args.clients // len(servers))
+            out[i] = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{args.seconds}s", "-s", fh.name,
+                                     servers[i].url], capture_output=True, text=True).stdout
+        threads = [threading.Thread(target=drive, args=(i,)) for i in range(len(servers))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        cpu = [server_cpu(s) - c for s, c in zip(servers, cpu)]
+        time.sleep(2)                   # requests in flight at the deadline complete and are audited
+        total = 0
+        print(f"\nwrk, {args.clients} connections in all, {args.seconds}s, audit on, lookups")
+        print(f"{'server':8}{'requests':>10}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
+              f"{'CPU ms/req':>12}")
+        for i, text in enumerate(out):
+            n, dur, p50, p95, p99, errors = next(x for x in text.splitlines() if x.startswith("RESULT")).split()[1:]
+            n, dur = int(n), int(dur) / 1e6
+            total += n
+            print(f"{i + 1:<8}{n:>10}{n / dur:>8.0f}{float(p50):>9.1f}{float(p95):>9.1f}{float(p99):>9.1f}"
+                  f"{errors:>8}{1000 * cpu[i] / max(n, 1):>12.2f}")
+        added = _audited(args.state_url) - before
+        in_flight = args.clients
+        print(f"all     {total:>10}{total / args.seconds:>8.0f}")
+        print(f"audit entries added: {added}; wrk counted {total} completed, plus at most {in_flight} in flight "
+              f"({'consistent' if total <= added <= total + in_flight else 'MISMATCH'})")
+    finally:
+        for s in servers:
+            s.stop()
+    verify = subprocess.run([sys.executable, "-m", "linkage.cli", "audit", "verify", "--data-dir", str(home)],
+                            capture_output=True, text=True, env={**os.environ, "LINKAGE_HOME": str(home)})
+    print("audit verify:", (verify.stdout.strip() or verify.stderr.strip()).splitlines()[-1])
+    if pg is not None:
+        pg.stop()
+
+
+def _audited(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as con:
+        return con.execute("SELECT count(*) FROM audit_entries").fetchone()[0]
+
+
+if __name__ == "__main__":
+    main()
