@@ -117,6 +117,18 @@ def test_two_records_of_one_source_are_not_candidates(tmp_path):
     assert [(a, b) for a, b, _ in result.queue] == [("health:1", "social_care:1")]
 
 
+def test_a_swap_with_a_typo_and_a_slip_is_queued_not_lost(tmp_path):
+    # The GP wrote the surname as the forename, with a typo, and the day one off, at another address.
+    records = [rec("education:1", "heidi", "harvey", dob="2016-08-20", postcode="G5 5ZG", upn="A1"),
+               rec("health:1", "harvey", "heiidi", dob="2016-08-21", postcode="W5 1PW", address="2 low road",
+                   nhs="N1")]
+    children = {"education:1": "C1", "health:1": "C2"}
+    result = second_pass(tmp_path, records, children)
+    assert not result.links
+    assert [(a, b) for a, b, _ in result.queue] == [("education:1", "health:1")]
+    assert result.queue[0][2].startswith("forename and surname swapped")
+
+
 @pytest.mark.parametrize("what", ["nhs", "sex", "middle"])
 def test_evidence_of_another_child_drops_the_candidate(tmp_path, what):
     left = rec("education:1", "harper", "rocca", middle="rose", postcode="W5 1PW", upn="A1", nhs="N2")

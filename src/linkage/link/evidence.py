@@ -18,7 +18,9 @@ already clustered with each side) may hold what the pair lacks:
 Candidates are record pairs from different sources, in different children, whose forenames are
 one name (exact, a nickname or transliteration key, the same double metaphone code, a typo, or
 the consonants of an Arabic-script spelling) and whose dates of birth agree, have day and month
-transposed, or differ in one character within the month. Two records of one source are not
+transposed, or differ in one character within the month; and pairs whose forename and surname
+are swapped (one of them possibly with a typo or one part of a double surname), born in the same
+month, which no blocking rule brings together once a typo or a move is added. Two records of one source are not
 candidates: a source holds a child once under its own identifiers, and two of its records that
 the model left apart are evidence of two children (at 1M, none of about 26,000 such pairs queued
 by the first version of this pass was one child). The pass *links* a candidate only when its
@@ -54,10 +56,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["CHANGE_REASON", "COINCIDENCE", "UNSCORED_REASON", "ClusterPass", "candidates_sql", "coincidences", "decide"]
+__all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql", "coincidences", "decide"]
 
 CHANGE_REASON = "possible change of surname and address: same forename and birthday ({evidence})"
 UNSCORED_REASON = "same forename and birthday, not linked by the model ({evidence})"
+SWAP_REASON = "forename and surname swapped, not linked by the model ({evidence})"
 # How many of middle name, former surname and historic address must agree to link without a reviewer.
 LINK_EVIDENCE = 2
 # Most children expected by chance to share the forename and the birthday, for a pair with nothing
@@ -83,6 +86,11 @@ def _keyed(inp: str) -> str:
     WHERE forename_dm IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)"""
 
 
+# Forename and surname swapped (one of them possibly with a typo, or one token of a double surname).
+_SWAPPED = """coalesce((list_contains(r.surname_all, l.forename) OR jaro_winkler_similarity(l.forename, r.surname) >= 0.88)
+      AND (list_contains(l.surname_all, r.forename) OR jaro_winkler_similarity(l.surname, r.forename) >= 0.88), false)"""
+
+
 def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
     """Candidate pairs with the two children's evidence; pure SQL, no I/O.
 
@@ -100,20 +108,25 @@ cohort AS (
     FROM {input_table} WHERE dob IS NOT NULL GROUP BY ALL) GROUP BY fk, y),
 pairs AS (
   SELECT DISTINCT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r
-  FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.cluster_id <> b.cluster_id),
+  FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.cluster_id <> b.cluster_id
+  UNION
+  SELECT least(a.unique_id, b.unique_id), greatest(a.unique_id, b.unique_id)
+  FROM i a JOIN (SELECT unique_id, cluster_id, unnest(surname_all) AS s, date_trunc('month', dob) AS d FROM i) b
+    ON a.forename = b.s AND date_trunc('month', a.dob) = b.d AND a.cluster_id <> b.cluster_id),
 cand AS (
   SELECT p.l, p.r, l.cluster_id AS ca, r.cluster_id AS cb,
     (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)) AS one_name,
     l.dob = r.dob AS dob_exact,
     greatest(coalesce(nl.n, 1), coalesce(nr.n, 1)) AS cohort,
-    NOT coalesce(list_has_any(l.surname_all, r.surname_all)
-                 OR jaro_winkler_similarity(l.surname, r.surname) >= 0.9, false)
+    {_SWAPPED} AS swapped,
+    NOT {_SWAPPED} AND NOT coalesce(list_has_any(l.surname_all, r.surname_all)
+                                    OR jaro_winkler_similarity(l.surname, r.surname) >= 0.9, false)
       AND NOT coalesce(l.postcode = r.postcode, false) AS moved
   FROM pairs p JOIN i l ON l.unique_id = p.l JOIN i r ON r.unique_id = p.r
   LEFT JOIN cohort nl ON nl.fk = coalesce(l.forename_dm, l.forename) AND nl.y = year(l.dob)
   LEFT JOIN cohort nr ON nr.fk = coalesce(r.forename_dm, r.forename) AND nr.y = year(r.dob)
   WHERE l.source_dataset <> r.source_dataset
-    AND (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys) OR l.forename_full = r.forename_full
+    AND ({_SWAPPED} OR l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys) OR l.forename_full = r.forename_full
          OR l.forename_dm = r.forename_dm OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad
          OR jaro_winkler_similarity(l.forename, r.forename) >= 0.88)
     AND (l.dob = r.dob OR (year(l.dob) = year(r.dob) AND day(l.dob) = month(r.dob) AND month(l.dob) = day(r.dob))
@@ -130,7 +143,7 @@ kids AS (
     coalesce(list(DISTINCT address) FILTER (WHERE address IS NOT NULL), []::VARCHAR[]) AS addresses,
     bool_or(has_cotwin) AS cotwin
   FROM i WHERE cluster_id IN (SELECT ca FROM cand UNION SELECT cb FROM cand) GROUP BY cluster_id)
-SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.dob_exact, c.moved, c.cohort,
+SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.dob_exact, c.moved, c.swapped, c.cohort,
   CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 THEN NULL
        ELSE list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
               b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))) END AS middle,
@@ -218,7 +231,7 @@ def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of:
             out.links.append((row["l"], row["r"]))
         elif not row["moved"] or coincidences(row) <= COINCIDENCE:
             said = ", ".join(f"{e} agrees" for e in row["evidence"]) or "nothing else agrees"
-            why = CHANGE_REASON if row["moved"] else UNSCORED_REASON
+            why = CHANGE_REASON if row["moved"] else SWAP_REASON if row.get("swapped") else UNSCORED_REASON
             if not row["dob_exact"]:
                 said = "date of birth one slip apart; " + said
             if row["cotwin"]:
