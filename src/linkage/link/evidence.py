@@ -20,14 +20,14 @@ one name (exact, a nickname or transliteration key, the same double metaphone co
 the consonants of an Arabic-script spelling) and whose dates of birth agree, have day and month
 transposed, or differ in one character within the month; and pairs whose forename and surname
 are swapped (one of them possibly with a typo or one part of a double surname), born in the same
-month, which no blocking rule brings together once a typo or a move is added. Two records of one source are not
-candidates: a source holds a child once under its own identifiers, and two of its records that
-the model left apart are evidence of two children (at 1M, none of about 26,000 such pairs queued
-by the first version of this pass was one child). The pass *links* a candidate only when its
-surnames and postcodes both differ (a pair sharing either was scored with that evidence already,
-and left apart by the model for a reason), the forename is one name, the date of birth is exact,
-neither child has a co-twin in its own extract (the twin guard's evidence of a second child
-wins), no pair between the two children is twin-guarded, at least two of {middle name, former
+month, which no blocking rule brings together once a typo or a move is added (queued, never
+linked). Two records of one source are not candidates: a source holds a child once under its own
+identifiers, and two of its records that the model left apart are evidence of two children (at
+1M, none of about 26,000 such pairs queued by the first version of this pass was one child).
+The pass *links* a candidate only when its surnames and postcodes both differ (a pair sharing
+either was scored with that evidence already, and left apart by the model for a reason), the
+forename is one name, the date of birth is exact, neither child has a co-twin in its own extract
+(the twin guard's evidence of a second child wins), no pair between the two children is twin-guarded, at least two of {middle name, former
 surname, historic address} agree, and the record's child has no second such candidate. Every
 other candidate is *queued* for review unless it is likely a coincidence (below), among them
 pairs that no blocking rule brought together (a date-of-birth slip with a surname typo): a true
@@ -56,7 +56,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql", "coincidences", "decide"]
+__all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql",
+           "coincidences", "decide"]
 
 CHANGE_REASON = "possible change of surname and address: same forename and birthday ({evidence})"
 UNSCORED_REASON = "same forename and birthday, not linked by the model ({evidence})"
@@ -87,8 +88,10 @@ def _keyed(inp: str) -> str:
 
 
 # Forename and surname swapped (one of them possibly with a typo, or one token of a double surname).
-_SWAPPED = """coalesce((list_contains(r.surname_all, l.forename) OR jaro_winkler_similarity(l.forename, r.surname) >= 0.88)
-      AND (list_contains(l.surname_all, r.forename) OR jaro_winkler_similarity(l.surname, r.forename) >= 0.88), false)"""
+_SWAPPED = """coalesce(
+      (list_contains(r.surname_all, l.forename) OR jaro_winkler_similarity(l.forename, r.surname) >= 0.88)
+      AND (list_contains(l.surname_all, r.forename) OR jaro_winkler_similarity(l.surname, r.forename) >= 0.88),
+      false)"""
 
 
 def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
@@ -126,7 +129,8 @@ cand AS (
   LEFT JOIN cohort nl ON nl.fk = coalesce(l.forename_dm, l.forename) AND nl.y = year(l.dob)
   LEFT JOIN cohort nr ON nr.fk = coalesce(r.forename_dm, r.forename) AND nr.y = year(r.dob)
   WHERE l.source_dataset <> r.source_dataset
-    AND ({_SWAPPED} OR l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys) OR l.forename_full = r.forename_full
+    AND ({_SWAPPED} OR l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)
+         OR l.forename_full = r.forename_full
          OR l.forename_dm = r.forename_dm OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad
          OR jaro_winkler_similarity(l.forename, r.forename) >= 0.88)
     AND (l.dob = r.dob OR (year(l.dob) = year(r.dob) AND day(l.dob) = month(r.dob) AND month(l.dob) = day(r.dob))
@@ -215,7 +219,9 @@ def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of:
         row = {**row, "evidence": _evidence(row)}
         row["strong"] = (bool(row["moved"]) and bool(row["one_name"]) and bool(row["dob_exact"])
                          and not row["cotwin"] and len(row["evidence"]) >= LINK_EVIDENCE)
-        rank = (row["strong"], bool(row["moved"]), len(row["evidence"]), bool(row["one_name"]),
+        # Worth a reviewer's time: shares a family or an address, or unlikely to be a coincidence.
+        row["worth"] = not row["moved"] or coincidences(row) <= COINCIDENCE
+        rank = (row["strong"], row["worth"], bool(row["moved"]), len(row["evidence"]), bool(row["one_name"]),
                 bool(row["dob_exact"]), row["l"], row["r"])
         if kids not in best or rank > best[kids]["rank"]:
             best[kids] = {**row, "rank": rank}
@@ -229,7 +235,7 @@ def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of:
         # A child with two strong candidates fits two children equally well: a reviewer decides.
         if row["strong"] and len(strong_of[row["ca"]]) == 1 and len(strong_of[row["cb"]]) == 1:
             out.links.append((row["l"], row["r"]))
-        elif not row["moved"] or coincidences(row) <= COINCIDENCE:
+        elif row["worth"]:
             said = ", ".join(f"{e} agrees" for e in row["evidence"]) or "nothing else agrees"
             why = CHANGE_REASON if row["moved"] else SWAP_REASON if row.get("swapped") else UNSCORED_REASON
             if not row["dob_exact"]:
