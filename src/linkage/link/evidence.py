@@ -27,8 +27,9 @@ identifiers, and two of its records that the model left apart are evidence of tw
 The pass *links* a candidate only when its surnames and postcodes both differ (a pair sharing
 either was scored with that evidence already, and left apart by the model for a reason), the
 forename is one name, the date of birth is exact, neither child has a co-twin in its own extract
-(the twin guard's evidence of a second child wins), no pair between the two children is twin-guarded, at least two of {middle name, former
-surname, historic address} agree, and the record's child has no second such candidate. Every
+(the twin guard's evidence of a second child wins), no pair between the two children is
+twin-guarded, at least two of {middle name, former surname, historic address} agree, and the
+record's child has no second such candidate. Every
 other candidate is *queued* for review unless it is likely a coincidence (below), among them
 pairs that no blocking rule brought together (a date-of-birth slip with a surname typo): a true
 pair the model cannot decide is not silently lost.
