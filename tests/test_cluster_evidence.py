@@ -129,6 +129,16 @@ def test_a_swap_with_a_typo_and_a_slip_is_queued_not_lost(tmp_path):
     assert result.queue[0][2].startswith("forename and surname swapped")
 
 
+def test_a_typo_that_changes_every_forename_code_is_found_at_home(tmp_path):
+    # Hsrriet shares no sound code, key or consonants with Harriet; the day is one off and the
+    # surname misspelt, so no blocking rule met them. The home and the month of birth do.
+    records = [rec("education:1", "harriet", "hussain", dob="2019-08-13", postcode="OL4 7QY", upn="A1"),
+               rec("health:1", "hsrriet", "husain", dob="2019-08-12", postcode="OL4 7QY", nhs="N1")]
+    result = second_pass(tmp_path, records, {"education:1": "C1", "health:1": "C2"})
+    assert not result.links
+    assert [(a, b) for a, b, _ in result.queue] == [("education:1", "health:1")]
+
+
 @pytest.mark.parametrize("what", ["nhs", "sex", "middle"])
 def test_evidence_of_another_child_drops_the_candidate(tmp_path, what):
     left = rec("education:1", "harper", "rocca", middle="rose", postcode="W5 1PW", upn="A1", nhs="N2")

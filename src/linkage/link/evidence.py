@@ -76,8 +76,9 @@ SLIP_DATES = 20
 
 
 def _keyed(inp: str) -> str:
-    """Each record under each key it can meet another by: a forename code and the month of birth
-    (as written, or with day and month transposed)."""
+    """Each record under each key it can meet another by: a forename code, or the home (a typo
+    that changes every forename code, Harriet/Hsrriet), and the month of birth (as written, or
+    with day and month transposed)."""
     month = "date_trunc('month', dob)"
     swapped = "date_trunc('month', make_date(year(dob), day(dob), month(dob)))"
     return f"""
@@ -85,7 +86,10 @@ def _keyed(inp: str) -> str:
   UNION SELECT unique_id, cluster_id, 'c:' || forename_canon, {month} FROM {inp} WHERE forename_canon IS NOT NULL
   UNION SELECT unique_id, cluster_id, 's:' || forename_skel, {month} FROM {inp} WHERE forename_skel IS NOT NULL
   UNION SELECT unique_id, cluster_id, 'm:' || forename_dm, {swapped} FROM {inp}
-    WHERE forename_dm IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)"""
+    WHERE forename_dm IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)
+  UNION SELECT unique_id, cluster_id, 'p:' || postcode, {month} FROM {inp} WHERE postcode IS NOT NULL
+  UNION SELECT unique_id, cluster_id, 'p:' || postcode, {swapped} FROM {inp}
+    WHERE postcode IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)"""
 
 
 # Forename and surname swapped (one of them possibly with a typo, or one token of a double surname).
