@@ -86,6 +86,59 @@ def test_new_surname_and_move_with_nothing_else_is_queued_not_lost(tmp_path):
     assert result.queue[0][2] == CHANGE_REASON.format(evidence="nothing else agrees")
 
 
+def _namesakes(n: int) -> list[dict]:
+    """``n`` health records of other children called Harper born in 2015, none in April."""
+    return [rec(f"health:x{i}", "harper", f"other{i}", dob=f"2015-{1 + i % 11 + (i % 11 >= 3):02d}-{20 + i % 8}",
+                nhs=f"X{i}") for i in range(n)]
+
+
+@pytest.mark.parametrize("namesakes,middle,queued", [(0, None, True), (30, None, False), (30, "rose", True)])
+def test_a_coincidence_of_forename_and_birthday_is_queued_only_when_unlikely(tmp_path, namesakes, middle, queued):
+    # Thirty other Harpers born in 2015: about 0.08 expected to share any one birthday by chance,
+    # so a Harper pair with nothing else in common is more likely two children than one; with
+    # the middle name agreeing as well it is worth a reviewer's time again.
+    records = [rec("education:1", "harper", "rocca", middle=middle, postcode="W5 1PW", upn="A1"),
+               rec("health:1", "harper", "duhig", middle=middle, postcode="GL7 1AB", address="9 old lane",
+                   nhs="N1"), *_namesakes(namesakes)]
+    result = second_pass(tmp_path, records, {"education:1": "C1", "health:1": "C2"})
+    assert not result.links
+    assert [(a, b) for a, b, _ in result.queue] == ([("education:1", "health:1")] if queued else [])
+
+
+def test_two_records_of_one_source_are_not_candidates(tmp_path):
+    # One GP extract holds two Harpers born the same day, under two surnames at two addresses,
+    # neither with an NHS number: the source itself tells them apart.
+    records = [rec("health:1", "harper", "rocca", middle="rose", postcode="W5 1PW"),
+               rec("health:2", "harper", "duhig", middle="rose", postcode="GL7 1AB", address="9 old lane"),
+               rec("social_care:1", "harper", "duhig", former="rocca", middle="rose", postcode="GL7 1AB")]
+    children = {"health:1": "C1", "health:2": "C2", "social_care:1": "C2"}
+    result = second_pass(tmp_path, records, children)
+    assert not result.links
+    assert [(a, b) for a, b, _ in result.queue] == [("health:1", "social_care:1")]
+
+
+def test_a_swap_with_a_typo_and_a_slip_is_queued_not_lost(tmp_path):
+    # The GP wrote the surname as the forename, with a typo, and the day one off, at another address.
+    records = [rec("education:1", "heidi", "harvey", dob="2016-08-20", postcode="G5 5ZG", upn="A1"),
+               rec("health:1", "harvey", "heiidi", dob="2016-08-21", postcode="W5 1PW", address="2 low road",
+                   nhs="N1")]
+    children = {"education:1": "C1", "health:1": "C2"}
+    result = second_pass(tmp_path, records, children)
+    assert not result.links
+    assert [(a, b) for a, b, _ in result.queue] == [("education:1", "health:1")]
+    assert result.queue[0][2].startswith("forename and surname swapped")
+
+
+def test_a_typo_that_changes_every_forename_code_is_found_at_home(tmp_path):
+    # Hsrriet shares no sound code, key or consonants with Harriet; the day is one off and the
+    # surname misspelt, so no blocking rule met them. The home and the month of birth do.
+    records = [rec("education:1", "harriet", "hussain", dob="2019-08-13", postcode="OL4 7QY", upn="A1"),
+               rec("health:1", "hsrriet", "husain", dob="2019-08-12", postcode="OL4 7QY", nhs="N1")]
+    result = second_pass(tmp_path, records, {"education:1": "C1", "health:1": "C2"})
+    assert not result.links
+    assert [(a, b) for a, b, _ in result.queue] == [("education:1", "health:1")]
+
+
 @pytest.mark.parametrize("what", ["nhs", "sex", "middle"])
 def test_evidence_of_another_child_drops_the_candidate(tmp_path, what):
     left = rec("education:1", "harper", "rocca", middle="rose", postcode="W5 1PW", upn="A1", nhs="N2")

@@ -15,17 +15,38 @@ already clustered with each side) may hold what the pair lacks:
   of a kind are evidence of two children, and the pair is dropped (as is a sex conflict or
   a middle name that disagrees everywhere).
 
-Candidates are record pairs in different children whose forenames are one name (exact, a
-nickname or transliteration key, the same double metaphone code, a typo, or the consonants of
-an Arabic-script spelling) and whose dates of birth agree, have day and month transposed, or
-differ in one character within the month. The pass *links* a candidate only when its surnames
-and postcodes both differ (a pair sharing either was scored with that evidence already, and
-left apart by the model for a reason), the forename is one name, the date of birth is exact,
-neither child has a co-twin in its own extract (the twin guard's evidence of a second child wins), no pair between the two children is twin-guarded, at least two of
-{middle name, former surname, historic address} agree, and the record's child has no second
-such candidate. Every other candidate is *queued* for review, among them pairs that no blocking
-rule brought together (a date-of-birth slip with a surname typo): a true pair the model cannot
-decide is not silently lost.
+Candidates are record pairs from different sources, in different children, whose forenames are
+one name (exact, a nickname or transliteration key, the same double metaphone code, a typo, or
+the consonants of an Arabic-script spelling) and whose dates of birth agree, have day and month
+transposed, or differ in one character within the month; and pairs whose forename and surname
+are swapped (one of them possibly with a typo or one part of a double surname), born in the same
+month, which no blocking rule brings together once a typo or a move is added (queued, never
+linked). Two records of one source are not candidates: a source holds a child once under its own
+identifiers, and two of its records that the model left apart are evidence of two children (at
+1M, none of about 26,000 such pairs queued by the first version of this pass was one child).
+The pass *links* a candidate only when its surnames and postcodes both differ (a pair sharing
+either was scored with that evidence already, and left apart by the model for a reason), the
+forename is one name, the date of birth is exact, neither child has a co-twin in its own extract
+(the twin guard's evidence of a second child wins), no pair between the two children is
+twin-guarded, at least two of {middle name, former surname, historic address} agree, and the
+record's child has no second such candidate. Every
+other candidate is *queued* for review unless it is likely a coincidence (below), among them
+pairs that no blocking rule brought together (a date-of-birth slip with a surname typo): a true
+pair the model cannot decide is not silently lost.
+
+A candidate whose surnames and postcodes differ is queued only when it is unlikely to be a
+coincidence. In a population of a million, children who share a common forename and a birthday
+are many, and a queue of them costs reviewers their time on strangers. The number of other
+children expected by chance to share the forename and the birthday (``coincidences``) is
+estimated from the population itself (term frequency): the children with that forename's sound
+code born in that year, counted in the source holding most of them (a source holds each child
+about once) over every current record (so an incremental run estimates as a full one does),
+over the days of a year, times ``SLIP_DATES`` for a date of birth one slip apart. Each agreeing
+piece of cluster evidence multiplies it by ``EVIDENCE_U``, the share of unrelated pairs taken to
+agree on it. The pair is queued when at most ``COINCIDENCE`` such children are expected. The
+estimate grows with the population, so the rule keeps the queue's share of true matches at any
+size, where a fixed rule queues ever more strangers as the population grows. A pair sharing a
+surname or a postcode is always queued (the family or the address is itself the evidence).
 """
 
 from __future__ import annotations
@@ -36,17 +57,28 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["CHANGE_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql", "decide"]
+__all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql",
+           "coincidences", "decide"]
 
 CHANGE_REASON = "possible change of surname and address: same forename and birthday ({evidence})"
 UNSCORED_REASON = "same forename and birthday, not linked by the model ({evidence})"
+SWAP_REASON = "forename and surname swapped, not linked by the model ({evidence})"
 # How many of middle name, former surname and historic address must agree to link without a reviewer.
 LINK_EVIDENCE = 2
+# Most children expected by chance to share the forename and the birthday, for a pair with nothing
+# else in common to be queued (chosen on seed 42 realistic, 30,000 children; docs/benchmarks.md).
+COINCIDENCE = 0.04
+# Share of unrelated pairs assumed to agree on one piece of cluster evidence (chosen on the 1M easy
+# queue of seed 42, where 28 of 30 such pairs with one piece agreeing were true; docs/benchmarks.md).
+EVIDENCE_U = 0.01
+# Dates of birth one slip (a transposition or one character within the month) from a given date.
+SLIP_DATES = 20
 
 
 def _keyed(inp: str) -> str:
-    """Each record under each key it can meet another by: a forename code and the month of birth
-    (as written, or with day and month transposed)."""
+    """Each record under each key it can meet another by: a forename code, or the home (a typo
+    that changes every forename code, Harriet/Hsrriet), and the month of birth (as written, or
+    with day and month transposed)."""
     month = "date_trunc('month', dob)"
     swapped = "date_trunc('month', make_date(year(dob), day(dob), month(dob)))"
     return f"""
@@ -54,7 +86,17 @@ def _keyed(inp: str) -> str:
   UNION SELECT unique_id, cluster_id, 'c:' || forename_canon, {month} FROM {inp} WHERE forename_canon IS NOT NULL
   UNION SELECT unique_id, cluster_id, 's:' || forename_skel, {month} FROM {inp} WHERE forename_skel IS NOT NULL
   UNION SELECT unique_id, cluster_id, 'm:' || forename_dm, {swapped} FROM {inp}
-    WHERE forename_dm IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)"""
+    WHERE forename_dm IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)
+  UNION SELECT unique_id, cluster_id, 'p:' || postcode, {month} FROM {inp} WHERE postcode IS NOT NULL
+  UNION SELECT unique_id, cluster_id, 'p:' || postcode, {swapped} FROM {inp}
+    WHERE postcode IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)"""
+
+
+# Forename and surname swapped (one of them possibly with a typo, or one token of a double surname).
+_SWAPPED = """coalesce(
+      (list_contains(r.surname_all, l.forename) OR jaro_winkler_similarity(l.forename, r.surname) >= 0.88)
+      AND (list_contains(l.surname_all, r.forename) OR jaro_winkler_similarity(l.surname, r.forename) >= 0.88),
+      false)"""
 
 
 def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
@@ -68,18 +110,32 @@ WITH i AS (
   SELECT x.*, c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL),
 keyed AS ({_keyed('i')}),
+cohort AS (
+  SELECT fk, y, max(n) AS n FROM (
+    SELECT coalesce(forename_dm, forename) AS fk, year(dob) AS y, source_dataset, count(*) AS n
+    FROM {input_table} WHERE dob IS NOT NULL GROUP BY ALL) GROUP BY fk, y),
 pairs AS (
   SELECT DISTINCT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r
-  FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.cluster_id <> b.cluster_id),
+  FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.cluster_id <> b.cluster_id
+  UNION
+  SELECT least(a.unique_id, b.unique_id), greatest(a.unique_id, b.unique_id)
+  FROM i a JOIN (SELECT unique_id, cluster_id, unnest(surname_all) AS s, date_trunc('month', dob) AS d FROM i) b
+    ON a.forename = b.s AND date_trunc('month', a.dob) = b.d AND a.cluster_id <> b.cluster_id),
 cand AS (
   SELECT p.l, p.r, l.cluster_id AS ca, r.cluster_id AS cb,
     (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)) AS one_name,
     l.dob = r.dob AS dob_exact,
-    NOT coalesce(list_has_any(l.surname_all, r.surname_all)
-                 OR jaro_winkler_similarity(l.surname, r.surname) >= 0.9, false)
+    greatest(coalesce(nl.n, 1), coalesce(nr.n, 1)) AS cohort,
+    {_SWAPPED} AS swapped,
+    NOT {_SWAPPED} AND NOT coalesce(list_has_any(l.surname_all, r.surname_all)
+                                    OR jaro_winkler_similarity(l.surname, r.surname) >= 0.9, false)
       AND NOT coalesce(l.postcode = r.postcode, false) AS moved
   FROM pairs p JOIN i l ON l.unique_id = p.l JOIN i r ON r.unique_id = p.r
-  WHERE (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys) OR l.forename_full = r.forename_full
+  LEFT JOIN cohort nl ON nl.fk = coalesce(l.forename_dm, l.forename) AND nl.y = year(l.dob)
+  LEFT JOIN cohort nr ON nr.fk = coalesce(r.forename_dm, r.forename) AND nr.y = year(r.dob)
+  WHERE l.source_dataset <> r.source_dataset
+    AND ({_SWAPPED} OR l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)
+         OR l.forename_full = r.forename_full
          OR l.forename_dm = r.forename_dm OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad
          OR jaro_winkler_similarity(l.forename, r.forename) >= 0.88)
     AND (l.dob = r.dob OR (year(l.dob) = year(r.dob) AND day(l.dob) = month(r.dob) AND month(l.dob) = day(r.dob))
@@ -96,7 +152,7 @@ kids AS (
     coalesce(list(DISTINCT address) FILTER (WHERE address IS NOT NULL), []::VARCHAR[]) AS addresses,
     bool_or(has_cotwin) AS cotwin
   FROM i WHERE cluster_id IN (SELECT ca FROM cand UNION SELECT cb FROM cand) GROUP BY cluster_id)
-SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.dob_exact, c.moved,
+SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.dob_exact, c.moved, c.swapped, c.cohort,
   CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 THEN NULL
        ELSE list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
               b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))) END AS middle,
@@ -147,6 +203,13 @@ def _evidence(row: dict) -> list[str]:
                                    ("historic address", "historic_address")) if row[key]]
 
 
+def coincidences(row: dict) -> float:
+    """Children expected by chance to share this forename, (within the pair's slip) this birthday,
+    and the pair's agreeing cluster evidence."""
+    per_day = max(int(row["cohort"]) - 1, 0) / 365.25
+    return per_day * (1 if row["dob_exact"] else SLIP_DATES) * EVIDENCE_U ** len(row["evidence"])
+
+
 def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of: dict[str, str]) -> ClusterPass:
     """Link or queue each pair of children the candidates connect (see the module docstring).
 
@@ -161,7 +224,9 @@ def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of:
         row = {**row, "evidence": _evidence(row)}
         row["strong"] = (bool(row["moved"]) and bool(row["one_name"]) and bool(row["dob_exact"])
                          and not row["cotwin"] and len(row["evidence"]) >= LINK_EVIDENCE)
-        rank = (row["strong"], bool(row["moved"]), len(row["evidence"]), bool(row["one_name"]),
+        # Worth a reviewer's time: shares a family or an address, or unlikely to be a coincidence.
+        row["worth"] = not row["moved"] or coincidences(row) <= COINCIDENCE
+        rank = (row["strong"], row["worth"], bool(row["moved"]), len(row["evidence"]), bool(row["one_name"]),
                 bool(row["dob_exact"]), row["l"], row["r"])
         if kids not in best or rank > best[kids]["rank"]:
             best[kids] = {**row, "rank": rank}
@@ -175,9 +240,9 @@ def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of:
         # A child with two strong candidates fits two children equally well: a reviewer decides.
         if row["strong"] and len(strong_of[row["ca"]]) == 1 and len(strong_of[row["cb"]]) == 1:
             out.links.append((row["l"], row["r"]))
-        else:
+        elif row["worth"]:
             said = ", ".join(f"{e} agrees" for e in row["evidence"]) or "nothing else agrees"
-            why = CHANGE_REASON if row["moved"] else UNSCORED_REASON
+            why = CHANGE_REASON if row["moved"] else SWAP_REASON if row.get("swapped") else UNSCORED_REASON
             if not row["dob_exact"]:
                 said = "date of birth one slip apart; " + said
             if row["cotwin"]:
