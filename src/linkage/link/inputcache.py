@@ -50,12 +50,14 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> i
     fields = ", ".join(f"coalesce(CAST(x.{c} AS VARCHAR), '')" for c in _RAW)
     store.execute(f"CREATE OR REPLACE TABLE memory.link_raw AS SELECT x.record_key, "
                   f"md5(concat_ws('|', '{_CODE}', {fields})) AS raw_sha FROM ({records_sql}) x")
-    # The records to derive, read from the store once (name keys and features read them several times).
+    # The records to derive, read from the store once (name keys and features read them several
+    # times), only the fields the features read: every column of every stored row would cost more.
+    columns = ", ".join(f"x.{c}" for c in ("record_key", *_RAW))
     fresh_records = "SELECT * FROM memory.link_fresh_records"
 
     def fresh_from(sql: str) -> None:
         store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh AS {sql}")
-        store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh_records AS SELECT x.* FROM ({records_sql}) x "
+        store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh_records AS SELECT {columns} FROM ({records_sql}) x "
                       "SEMI JOIN memory.link_fresh f ON x.record_key = f.k")
         name_keys(fresh_records)
 
