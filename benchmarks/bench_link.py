@@ -35,6 +35,8 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from stageprof import print_profile  # noqa: E402
+
 SOURCES = ("education", "social_care", "health")
 
 
@@ -44,6 +46,9 @@ def _peak_mib() -> float:
 
 # ---------------------------------------------------------------- synthetic
 def phase_ours(work: Path) -> dict:
+    from stageprof import profile
+
+    prof = profile()
     from linkage.connectors import ingest_file
     from linkage.link import run_link
     from linkage.store import Store
@@ -53,15 +58,31 @@ def phase_ours(work: Path) -> dict:
     home = work / "ours"
     t0 = time.perf_counter()
     store = Store(home)
-    for s in SOURCES:
-        ingest_file(store, s, work / "extracts" / f"{s}.csv", extract_date=when)
+    with prof.stage("ingest + validation"):
+        for s in SOURCES:
+            ingest_file(store, s, work / "extracts" / f"{s}.csv", extract_date=when)
     t_ingest = time.perf_counter() - t0
-    result = run_link(store)
+    with prof.stage("link (run_link)"):
+        result = run_link(store)
     t_total = time.perf_counter() - t0
+    after = _after_link(store, result, prof)
     _save_pred(store, work, "ours")
     store.close()
     return {"ingest_s": t_ingest, "link_s": t_total - t_ingest, "total_s": t_total,
-            "peak_mib": _peak_mib(), "records": result.records}
+            "peak_mib": _peak_mib(), "records": result.records, "after_s": after, "profile": prof.report()}
+
+
+def _after_link(store, result, prof) -> float:
+    """What ``linkage link`` does after the run: the CME membership view and the snapshot publish."""
+    from linkage.store.snapshots import publish
+    from linkage.views.cme import record_membership
+
+    t0 = time.perf_counter()
+    with prof.stage("views: CME membership"):
+        record_membership(store, result.run_id, date.today())
+    with prof.stage("snapshot publish"):
+        publish(store, 2)
+    return time.perf_counter() - t0
 
 
 def _save_pred(store, work: Path, side: str) -> None:
@@ -108,6 +129,9 @@ def make_delta(m1: Path, m2: Path, out: Path, share: float, seed: int = 1) -> di
 
 
 def _phase_delta(work: Path, side: str, full: bool) -> dict:
+    from stageprof import profile
+
+    prof = profile()
     from linkage.connectors import ingest_file
     from linkage.link import run_link
     from linkage.store import Store
@@ -116,11 +140,14 @@ def _phase_delta(work: Path, side: str, full: bool) -> dict:
     when = date.fromisoformat(json.loads((delta / "manifest.json").read_text())["extract_date"])
     t0 = time.perf_counter()
     store = Store(work / side)
-    ingest_file(store, "health", delta / "health.csv", extract_date=when)
+    with prof.stage("ingest + validation"):
+        ingest_file(store, "health", delta / "health.csv", extract_date=when)
     t_ingest = time.perf_counter() - t0
     stages: list[tuple[str, float]] = []
-    result = run_link(store, full=full, step=lambda stage, _: stages.append((stage, time.perf_counter())))
+    with prof.stage("link (run_link)"):
+        result = run_link(store, full=full, step=lambda stage, _: stages.append((stage, time.perf_counter())))
     t_link = time.perf_counter() - t0 - t_ingest
+    after = _after_link(store, result, prof)
     _save_pred(store, work, side)
     store.close()
     marks = [t for _, t in stages] + [t0 + t_ingest + t_link]
@@ -129,7 +156,7 @@ def _phase_delta(work: Path, side: str, full: bool) -> dict:
         by_stage[stage] = by_stage.get(stage, 0.0) + nxt - t
     return {"ingest_s": t_ingest, "link_s": t_link, "total_s": t_ingest + t_link, "peak_mib": _peak_mib(),
             "records": result.records, "mode": result.mode, "scored": result.scored_records,
-            "stages": {k: round(v, 1) for k, v in by_stage.items()}}
+            "stages": {k: round(v, 1) for k, v in by_stage.items()}, "after_s": after, "profile": prof.report()}
 
 
 def phase_incremental(work: Path) -> dict:
@@ -357,6 +384,8 @@ def main() -> None:
     if plain:
         print(f"time ratio linkage/plain: whole pipeline {ours['total_s'] / plain['total_s']:.2f}, "
               f"linking step {ours['link_s'] / plain['link_s']:.2f}")
+    if "profile" in ours:
+        print_profile("linkage, first full link", ours["profile"])
     if classes_csv:
         print(f"\nreview queue: {ours['queue']} pairs touching {ours['queue_records_share']:.2%} of records, "
               f"{ours['queue_true_share']} true matches; reasons {ours['queue_reasons']}")
@@ -397,6 +426,8 @@ def _month_two(args, work: Path, source: Path, first: dict) -> None:
         print(f"{name:22}{r['mode']:>12}{r['scored']:>9}{r['ingest_s']:>10.1f}{r['link_s']:>9.1f}"
               f"{r['peak_mib']:>10.0f}{r['f1']:>8.4f}")
         print(f"{'':22}stages: {r['stages']}")
+    for name, r in (("incremental", incr), ("full relink", full)):
+        print_profile(name, r["profile"])
     a = json.loads((work / "incr_pred.json").read_text())
     b = json.loads((work / "relink_pred.json").read_text())
     ratio = incr["link_s"] / full["link_s"]

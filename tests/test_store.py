@@ -64,7 +64,7 @@ def test_failed_run_leaves_previous_state_intact(tmp_path, synth_month1, monkeyp
 
     def dies_half_way(self, table, frame):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 2:         # the queue saved, the term frequencies not: mid-transaction
             raise KeyboardInterrupt("killed")
         return real(self, table, frame)
 
@@ -215,3 +215,24 @@ def test_sealed_text_round_trips_and_is_bound_to_its_row(tmp_path):
                 lambda: Sealer(tmp_path / "other").open(value, "BG-1"), lambda: sealer.open("plain", "BG-1")):
         with pytest.raises(StoreError):
             bad()
+
+
+def test_memory_limited_holds_duckdb_to_the_limit_and_restores_it(tmp_path):
+    """A linkage run holds DuckDB to ``link_memory_limit`` (it spills beyond), then gives back the
+    store's own limit; a size that is not one is refused rather than put into SQL."""
+    store = Store(tmp_path / "m", memory_limit="3GB")
+    try:
+        limit = lambda: store.scalar("SELECT current_setting('memory_limit')")  # noqa: E731
+        before = limit()
+        with store.memory_limited("512MB"):
+            inside = limit()
+            # A sort bigger than the limit spills instead of failing.
+            assert store.scalar("SELECT count(*) FROM (SELECT md5(i::VARCHAR) || repeat('x', 200) AS s "
+                                "FROM range(3000000) t(i) ORDER BY s)") == 3_000_000
+        assert limit() == before and inside != before and inside.endswith("MiB")
+        with pytest.raises(StoreError):
+            with store.memory_limited("1GB'; DROP TABLE x; --"):
+                pass
+        assert limit() == before
+    finally:
+        store.close()

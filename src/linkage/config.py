@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     # Production supplies the key from a secret store; otherwise one is made on first run.
     db_key: SecretStr | None = None
     memory_limit: str = "4GB"
+    # DuckDB's limit while linking (beyond it, it spills to the encrypted temp directory): the
+    # run's Python side (pairs, clusters) comes on top, and the whole must stay under 4 GiB at 1M records.
+    link_memory_limit: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     threads: int | None = None
     # Linked when more likely than not the same child, unless a safeguarding
     # constraint (twin signature, conflicting NHS number or UPN) forbids it.

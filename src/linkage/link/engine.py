@@ -15,8 +15,10 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 from splink import Linker
+from splink.internals.blocking import BlockingRule
 from splink.internals.exceptions import EMTrainingException
 
 from linkage.files import write_private
@@ -102,8 +104,11 @@ FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n U
         """Give Splink ``sql`` as ``name``: a view (no copy of a million records) unless ``view`` is
         false, for a query over something that will not outlive the call."""
         kind = "VIEW" if view else "TABLE"
-        self.con.execute(f"DROP VIEW IF EXISTS memory.{name}")
-        self.con.execute(f"DROP TABLE IF EXISTS memory.{name}")
+        for kind_ in ("VIEW", "TABLE"):      # either may be left from a call before (DROP must name it)
+            try:
+                self.con.execute(f"DROP {kind_} IF EXISTS memory.{name}")
+            except duckdb.CatalogException:
+                pass
         self.con.execute(f"CREATE {kind} memory.{name} AS {sql}")
         return self.backend.upload(self.db_api, self.con, name, f"{name}_{self._tag}")
 
@@ -205,15 +210,30 @@ FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n U
         self.con.register("_changed_df", pd.DataFrame({"k": changed_keys}))
         self.con.execute("CREATE OR REPLACE TABLE memory.changed_keys AS SELECT k FROM _changed_df")
         self.con.unregister("_changed_df")
-        new = self._register(f"SELECT * FROM memory.{INPUT} WHERE unique_id IN (SELECT k FROM memory.changed_keys)",
-                             "in_new")
-        old = self._register(f"SELECT * FROM memory.{INPUT} WHERE unique_id NOT IN "
-                             "(SELECT k FROM memory.changed_keys)", "in_old")
+        self.con.execute(f"CREATE OR REPLACE TABLE memory.link_new AS SELECT * FROM memory.{INPUT} "
+                         "WHERE unique_id IN (SELECT k FROM memory.changed_keys)")
+        self.con.execute(f"CREATE OR REPLACE TABLE memory.link_candidates AS {self._candidates_sql('memory.link_new')}")
+        new = self._register("SELECT * FROM memory.link_new", "in_new")
+        old = self._register(f"SELECT * FROM memory.{INPUT} WHERE unique_id IN (SELECT k FROM memory.link_candidates) "
+                             "AND unique_id NOT IN (SELECT k FROM memory.changed_keys)", "in_old", view=False)
         inf = self.linker().inference
         within = self._edges(inf.predict_within([new], threshold_match_probability=lower, warning_mode="never"))
         between = self._edges(inf.predict_between([new], [old], threshold_match_probability=lower,
                                                   warning_mode="never"))
         return pd.concat([within, between], ignore_index=True)
+
+    def _candidates_sql(self, new: str) -> str:
+        """Records any blocking rule could pair with a record of ``new`` (either way round): a
+        superset of the far side of every pair Splink blocks, so handing Splink only these gives it
+        the same pairs without blocking over the whole population. Term frequencies come from the
+        registered tables of every record, so the weights are unchanged too."""
+        rules = self.linker()._settings_obj._blocking_rules_to_generate_predictions
+        if any(type(br) is not BlockingRule for br in rules):      # exploding or salted: no shortcut
+            return f"SELECT unique_id AS k FROM memory.{INPUT}"
+        rules = [br.blocking_rule_sql for br in rules]
+        joins = [f"SELECT r.unique_id AS k FROM memory.{INPUT} r SEMI JOIN {new} l ON {rule}" for rule in rules]
+        joins += [f"SELECT l.unique_id AS k FROM memory.{INPUT} l SEMI JOIN {new} r ON {rule}" for rule in rules]
+        return " UNION ".join(joins)
 
     def term_frequencies(self) -> pd.DataFrame:
         """Splink's term frequency tables, so a single pair can later be scored as it was here."""

@@ -129,11 +129,15 @@ def _namesake_cotwin(own: str, other: str) -> str:
 
 
 def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str) -> str:
-    """Edges with a boolean ``guarded`` column; pure SQL, no I/O."""
+    """Edges with a boolean ``guarded`` column; pure SQL, no I/O. Only the records the edges
+    name are widened with their co-twins (a delta's few pairs need not build a million rows)."""
     return f"""
-WITH n AS (SELECT forename, count(*) AS forename_n FROM {input_table} GROUP BY forename),
-     l AS (SELECT i.*, c.cotwins, n.forename_n FROM {input_table} i LEFT JOIN {cotwin_table} c USING (unique_id)
-           LEFT JOIN n USING (forename)),
+WITH scored AS (SELECT * FROM {edges_table}),
+     ids AS (SELECT unique_id_l AS unique_id FROM scored UNION SELECT unique_id_r FROM scored),
+     n AS (SELECT forename, count(*) AS forename_n FROM {input_table} GROUP BY forename),
+     l AS (SELECT i.*, c.cotwins, n.forename_n
+           FROM (SELECT * FROM {input_table} WHERE unique_id IN (SELECT unique_id FROM ids)) i
+           LEFT JOIN {cotwin_table} c USING (unique_id) LEFT JOIN n USING (forename)),
      r AS (SELECT * FROM l)
 SELECT e.*,
   coalesce(l.dob = r.dob
@@ -146,7 +150,7 @@ SELECT e.*,
         OR {_other_middle('l', 'r')}
         OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))), false)
   AS guarded
-FROM {edges_table} e
+FROM scored e
 JOIN l ON l.unique_id = e.unique_id_l
 JOIN r ON r.unique_id = e.unique_id_r
 """

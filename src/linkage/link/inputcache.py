@@ -50,19 +50,25 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> i
     fields = ", ".join(f"coalesce(CAST(x.{c} AS VARCHAR), '')" for c in _RAW)
     store.execute(f"CREATE OR REPLACE TABLE memory.link_raw AS SELECT x.record_key, "
                   f"md5(concat_ws('|', '{_CODE}', {fields})) AS raw_sha FROM ({records_sql}) x")
-    fresh_records = f"SELECT x.* FROM ({records_sql}) x WHERE x.record_key IN (SELECT k FROM memory.link_fresh)"
+    # The records to derive, read from the store once (name keys and features read them several
+    # times), only the fields the features read: every column of every stored row would cost more.
+    columns = ", ".join(f"x.{c}" for c in ("record_key", *_RAW))
+    fresh_records = "SELECT * FROM memory.link_fresh_records"
+
+    def fresh_from(sql: str) -> None:
+        store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh AS {sql}")
+        store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh_records AS SELECT {columns} FROM ({records_sql}) x "
+                      "SEMI JOIN memory.link_fresh f ON x.record_key = f.k")
+        name_keys(fresh_records)
+
+    everything = "SELECT record_key AS k, raw_sha FROM memory.link_raw"
     usable = _exists(store, CACHE)
-    if usable:
-        store.execute(f"""CREATE OR REPLACE TABLE memory.link_fresh AS SELECT r.record_key AS k, r.raw_sha
-FROM memory.link_raw r ANTI JOIN {CACHE} c ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha""")
-    else:
-        store.execute("CREATE OR REPLACE TABLE memory.link_fresh AS SELECT record_key AS k, raw_sha FROM memory.link_raw")
-    name_keys(fresh_records)
+    fresh_from(f"""SELECT r.record_key AS k, r.raw_sha FROM memory.link_raw r
+ANTI JOIN {CACHE} c ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha""" if usable else everything)
     derived = input_sql(fresh_records, "memory.name_keys")
     if usable and _columns(store, CACHE) != [*_columns(store, f"({derived})"), "raw_sha"]:
         usable = False                       # the input's columns changed: derive everything
-        store.execute("CREATE OR REPLACE TABLE memory.link_fresh AS SELECT record_key AS k, raw_sha FROM memory.link_raw")
-        name_keys(fresh_records)
+        fresh_from(everything)
     kept = (f" UNION ALL BY NAME SELECT c.* EXCLUDE (raw_sha) FROM {CACHE} c SEMI JOIN memory.link_raw r "
             "ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha") if usable else ""
     store.execute(f"CREATE OR REPLACE TABLE {target} AS {derived}{kept}")
@@ -81,6 +87,7 @@ WHERE p.code = '{_PAIR_CODE}'"""
         pairs_new = cotwin_pairs_sql(target, target)
         store.execute("CREATE OR REPLACE TABLE memory.link_fresh AS SELECT record_key AS k, raw_sha FROM memory.link_raw")
     store.execute(f"CREATE OR REPLACE TABLE memory.cotwin_pairs AS {pairs_new} {pairs_kept}")
+    store.execute("DROP TABLE memory.link_fresh_records")
     return int(store.scalar("SELECT count(*) FROM memory.link_fresh"))
 
 

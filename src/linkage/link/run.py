@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from linkage.config import get_settings
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError
 from linkage.identity import assign_ids
@@ -92,9 +93,18 @@ def open_decisions(home: Path) -> ReviewDecisions:
 
 def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: bool = False,
              retrain: bool = False, step: Callable[[str, str], None] = lambda stage, detail: None,
-             decisions: ReviewDecisions | None = None, backend: LinkBackend | None = None) -> RunResult:
+             decisions: ReviewDecisions | None = None, backend: LinkBackend | None = None,
+             memory_limit: str | None = None) -> RunResult:
     """``decisions``: the clerical review log to honour (default: the one in ``store.home``);
-    ``backend``: where Splink runs (default DuckDB; the caller opens and closes it)."""
+    ``backend``: where Splink runs (default DuckDB; the caller opens and closes it);
+    ``memory_limit``: DuckDB's limit during the run (default ``link_memory_limit``)."""
+    with store.memory_limited(memory_limit or get_settings().link_memory_limit):
+        return _run(store, threshold, lower, full, retrain, step, decisions, backend)
+
+
+def _run(store: Store, threshold: float, lower: float, full: bool, retrain: bool,
+         step: Callable[[str, str], None], decisions: ReviewDecisions | None,
+         backend: LinkBackend | None) -> RunResult:
     if not lower < threshold:
         raise LinkageError("the review band's lower bound must be below the match threshold")
     step(STAGES[0], "")
@@ -263,11 +273,13 @@ UNION ALL SELECT k FROM _decided_df""", threshold, _must_links(latest, engine.ha
             store.execute(f"DELETE FROM {t('link_edges')} WHERE record_key_l IN (SELECT k FROM memory.link_stale) "
                           "OR record_key_r IN (SELECT k FROM memory.link_stale)")
             fresh = new_edges.assign(guarded=new_edges["guarded"].astype("boolean").fillna(False).astype(bool))
-        else:
+            store.insert_df(t("link_edges"), fresh.rename(columns={
+                "unique_id_l": "record_key_l", "unique_id_r": "record_key_r"}).assign(run_id=run_id))
+        else:      # every pair, straight from this run's table (no trip through Python)
             store.execute(f"DELETE FROM {t('link_edges')}")
-            fresh = edges
-        store.insert_df(t("link_edges"), fresh.rename(columns={
-            "unique_id_l": "record_key_l", "unique_id_r": "record_key_r"}).assign(run_id=run_id))
+            store.execute(f"INSERT INTO {t('link_edges')} (record_key_l, record_key_r, match_probability, "
+                          f"match_weight, guarded, run_id) SELECT unique_id_l, unique_id_r, match_probability, "
+                          f"match_weight, coalesce(CAST(guarded AS BOOLEAN), false), {int(run_id)} FROM {EDGES}")
         save_records(store, run_id)
         # Open pairs keep their id and the run they were first queued in; unreached ones stay as they are.
         first = dict(store.rows(f"SELECT pair_id, min(coalesce(first_run, run_id)) FROM {t('review_queue')} "

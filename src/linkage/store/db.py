@@ -18,6 +18,7 @@ import hmac
 import importlib.util
 import itertools
 import os
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -105,6 +106,9 @@ def httpfs_extension_path() -> str:
     )
 
 
+_SIZE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+
+
 class Store:
     """Owns the connection. Splink borrows ``connection`` for its in-memory work."""
 
@@ -127,6 +131,7 @@ class Store:
         con = self.connection
         con.execute(f"LOAD '{httpfs_extension_path()}'")
         con.execute(f"SET memory_limit = '{memory_limit}'")
+        self._memory_limit = memory_limit
         con.execute(f"SET temp_directory = '{tmp.as_posix()}'")
         con.execute("SET temp_file_encryption = true")
         con.execute("SET preserve_insertion_order = false")
@@ -241,6 +246,21 @@ class Store:
 
     def next_id(self, table: str, column: str) -> int:
         return int(self.scalar(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}"))
+
+    @contextmanager
+    def memory_limited(self, limit: str | None) -> Iterator[Store]:
+        """DuckDB held to ``limit`` (e.g. "2GB") inside the block, spilling to this process's
+        encrypted temp directory beyond it; the store's own limit restored after."""
+        if not limit:
+            yield self
+            return
+        if not _SIZE.fullmatch(limit):
+            raise StoreError(f"not a memory size: {limit!r} (e.g. 2GB)")
+        self.connection.execute(f"SET memory_limit = '{limit}'")
+        try:
+            yield self
+        finally:
+            self.connection.execute(f"SET memory_limit = '{self._memory_limit}'")
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:

@@ -1,0 +1,149 @@
+"""Wall time and peak resident memory of each stage of a linkage run, for the benchmarks.
+
+``profile()`` wraps the functions a run goes through (input features, Splink's scoring,
+the twin guard, clustering, the second pass, the saves) so that each call adds its wall
+time to its stage, and a sampler thread reading ``/proc/self/status`` every 20 ms records
+the highest resident set seen while the stage was running (nested stages count for their
+parents too). Nothing in ``linkage`` knows it is being measured.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import threading
+import time
+from contextlib import contextmanager
+
+__all__ = ["Profile", "profile"]
+
+# (module, attribute path, stage): the call sites a run goes through, in order.
+_TARGETS = (
+    ("linkage.link.engine", "LinkEngine._build_input", "features: Splink input, co-twins, hashes"),
+    ("linkage.link.inputcache", "build", "features: input cache read / derive"),
+    ("linkage.link.engine", "LinkEngine._name_keys", "features: name keys"),
+    ("linkage.link.inputcache", "save", "features: input cache save"),
+    ("linkage.link.engine", "LinkEngine.train", "training"),
+    ("linkage.link.engine", "LinkEngine._tf", "scoring: term frequencies"),
+    ("linkage.link.engine", "LinkEngine.predict_full", "scoring: predict (full)"),
+    ("linkage.link.engine", "LinkEngine.predict_incremental", "scoring: predict (delta)"),
+    ("linkage.link.engine", "LinkEngine._edges", "scoring: twin guard + edges to Python"),
+    ("linkage.link.run", "reach", "delta: reach"),
+    ("linkage.link.run", "scoped_edges", "delta: scoped edges"),
+    ("linkage.link.engine", "LinkEngine.identifiers", "clustering: identifiers"),
+    ("linkage.link.engine", "LinkEngine.exact_pairs", "clustering: exact pairs"),
+    ("linkage.link.run", "constrained_clusters", "clustering: constrained"),
+    ("linkage.link.run", "ambiguous_records", "clustering: ambiguity"),
+    ("linkage.link.engine", "LinkEngine.cluster_pass", "second pass (evidence.py)"),
+    ("linkage.link.engine", "decide", "second pass: decide"),
+    ("linkage.link.run", "resolve_aliases", "identity: previous ids"),
+    ("linkage.link.run", "assign_ids", "identity: assign"),
+    ("linkage.link.run", "context", "delta: kept context"),
+    ("linkage.link.engine", "LinkEngine.unrelated_names", "review queue: unrelated names"),
+    ("linkage.link.run", "undecided", "review queue: undecided"),
+    ("linkage.link.run", "build_queue", "review queue: build"),
+    ("linkage.link.engine", "LinkEngine.term_frequencies", "saving: term frequencies"),
+    ("linkage.link.run", "stage_records", "saving: stage hashes"),
+    ("linkage.link.run", "stage_identity", "saving: stage identity"),
+    ("linkage.store.db", "Store.transaction", "saving: transaction"),
+    ("linkage.store.db", "Store.insert_df", "saving: insert frames"),
+    ("linkage.link.run", "save_records", "saving: hashes"),
+    ("linkage.link.run", "save_identity", "saving: identity"),
+)
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Profile:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.peak_kib: dict[str, int] = {}
+        self.calls: dict[str, int] = {}
+        self._active: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            rss = _rss_kib()
+            with self._lock:
+                for name in self._active:
+                    if rss > self.peak_kib.get(name, 0):
+                        self.peak_kib[name] = rss
+
+    def _enter(self, name: str) -> float:
+        with self._lock:
+            self._active.append(name)
+            self.seconds.setdefault(name, 0.0)
+            self.calls.setdefault(name, 0)
+        return time.perf_counter()
+
+    def _leave(self, name: str, t0: float) -> None:
+        rss = _rss_kib()
+        with self._lock:
+            self._active.remove(name)
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+            self.calls[name] = self.calls.get(name, 0) + 1
+            self.peak_kib[name] = max(self.peak_kib.get(name, 0), rss)
+
+    @contextmanager
+    def stage(self, name: str):
+        t0 = self._enter(name)
+        try:
+            yield
+        finally:
+            self._leave(name, t0)
+
+    def wrap(self, fn, name: str, cm: bool = False):
+        prof = self
+        if cm:   # a context manager: the time spent inside the with-block
+            @functools.wraps(fn)
+            @contextmanager
+            def managed(*a, **kw):
+                with prof.stage(name), fn(*a, **kw) as value:
+                    yield value
+            return managed
+
+        @functools.wraps(fn)
+        def timed(*a, **kw):
+            with prof.stage(name):
+                return fn(*a, **kw)
+        return timed
+
+    def report(self) -> dict:
+        self._stop.set()
+        return {k: {"s": round(self.seconds[k], 1), "peak_mib": round(self.peak_kib.get(k, 0) / 1024),
+                    "calls": self.calls[k]} for k in self.seconds}
+
+
+def profile() -> Profile:
+    """Instrument every stage in ``_TARGETS`` that exists in this tree; returns the collector."""
+    prof = Profile()
+    for module, path, name in _TARGETS:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        owner, attr = mod, path
+        if "." in path:
+            cls, attr = path.split(".")
+            owner = getattr(mod, cls, None)
+        fn = getattr(owner, attr, None) if owner is not None else None
+        if fn is None:
+            continue
+        setattr(owner, attr, prof.wrap(fn, name, cm=attr == "transaction"))
+    return prof
+
+
+def print_profile(title: str, stages: dict) -> None:
+    print(f"\n{title}: stage, wall s, peak RSS MiB while in it, calls")
+    for name, v in stages.items():
+        print(f"  {name:44}{v['s']:>8.1f}{v['peak_mib']:>9}{v['calls']:>6}")
