@@ -6,8 +6,9 @@
 A model is trained once on DuckDB; each engine then scores the same records with it
 (`run_link`: scoring, twin guard, clustering, the save), so the times compare like with
 like and the pairs can be checked equal. Spark's session start-up is timed on its own.
-``--spark-train`` also trains from scratch on Spark (Splink samples u differently there,
-so that model is close to DuckDB's, not equal). Keep N small on a shared machine.
+``--spark-train`` also trains from scratch on Spark and compares what that model links with
+DuckDB's (training samples nothing at random, so they should agree to 1e-6). Keep N small
+on a shared machine.
 """
 
 from __future__ import annotations

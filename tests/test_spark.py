@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
+from datetime import date
 
 import pytest
 import sqlglot
 
-from conftest import EXTRACT_DATE
 from linkage.config import Settings
 from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, make_backend
@@ -103,52 +104,92 @@ def _edges_and_children(store):
     groups: dict[str, set] = {}
     for key, child in store.rows(f"SELECT record_key, child_id FROM {t('identity')}"):
         groups.setdefault(child, set()).add(key)
-    return edges, {frozenset(g) for g in groups.values()}
+    return edges, {child: frozenset(keys) for child, keys in groups.items()}
+
+
+def _parameters(store, tmp_path, name) -> dict:
+    """Every learnt number of the saved model, by comparison, level and kind."""
+    import json
+
+    from linkage.link.run import export_model
+
+    (tmp_path / name).mkdir(exist_ok=True)
+    model = json.loads(export_model(store, tmp_path / name).read_text())
+    out = {"prior": model["probability_two_random_records_match"]}
+    for c in model["comparisons"]:
+        for i, level in enumerate(c["comparison_levels"]):
+            for kind in ("m_probability", "u_probability"):
+                if kind in level:
+                    out[f"{c['output_column_name']}/{i}/{kind}"] = level[kind]
+    return out
+
+
+def _same(duck, spark, tmp_path, month) -> dict:
+    """DuckDB and Spark stores after one month's run: the same pairs to 1e-6, the same twin-guard
+    flags, the same children. Returns each engine's children (child id: record keys)."""
+    (d_edges, d_children), (s_edges, s_children) = _edges_and_children(duck), _edges_and_children(spark)
+    assert len(d_edges) > 100
+    both = d_edges.merge(s_edges, on=["record_key_l", "record_key_r"], how="outer", indicator=True)
+    assert (both["_merge"] == "both").all(), (month, both[both["_merge"] != "both"].head())
+    assert (both["match_probability_x"] - both["match_probability_y"]).abs().max() < 1e-6, month
+    assert (both["guarded_x"] == both["guarded_y"]).all(), month
+    assert set(d_children.values()) == set(s_children.values()), month
+    return {"duckdb": d_children, "spark": s_children}
 
 
 @pytest.mark.e2e
 @pytest.mark.skipif(importlib.util.find_spec("pyspark") is None,
                     reason="pyspark is not installed: pip install -e '.[spark]' to test the Spark engine")
-def test_spark_and_duckdb_give_the_same_pairs_and_children(tmp_path):
-    """The same records and model, scored by DuckDB in-process and by `linkage link --engine spark`
-    in local[2]: the same pairs to 1e-6, the same twin-guard flags, the same children."""
+def test_spark_and_duckdb_give_the_same_model_pairs_children_and_ids(tmp_path):
+    """The whole pipeline on the same records, in-process on DuckDB and by `linkage link --engine
+    spark` in local[2], each training its own model: the same model (to 1e-9), the same pairs to
+    1e-6, the same twin-guard flags and children; then a second month linked on each keeps the
+    same children under their identifiers (the stable ids carry over alike)."""
     from linkage.connectors import ingest_file
     from linkage.link import run_link
-    from linkage.link.run import export_model, import_model
     from linkage.store import Store
     from linkage.synth import synthesise
 
     # Seed 42 has a pair ('cater', 'carter', same postcode) that Splink's jar's Jaro-Winkler scores
     # below 0.9 and DuckDB's above: it tells the engines apart unless they share one function.
-    synthesise(300, 42, tmp_path / "synth", month=1)
-    stores = {}
-    for engine in ("duckdb", "spark"):
-        stores[engine] = Store(tmp_path / engine, memory_limit="1GB")
-        for source in SOURCES:
-            ingest_file(stores[engine], source, tmp_path / "synth" / f"{source}.csv", extract_date=EXTRACT_DATE)
-    duck = stores["duckdb"]
-    result = run_link(duck)
-    assert result.trained and result.children > 250
-    import_model(stores["spark"], export_model(duck, tmp_path))
-    stores["spark"].close()
-
-    env = {**os.environ, "LINKAGE_SPARK_MASTER": "local[2]", "LINKAGE_SPARK_SHUFFLE_PARTITIONS": "4",
+    for month in (1, 2):
+        synthesise(300, 42, tmp_path / f"m{month}", month=month)
+    env = {**os.environ, "LINKAGE_SPARK_MASTER": "local[2]", "LINKAGE_SPARK_SHUFFLE_PARTITIONS": "2",
            "LINKAGE_SPARK_DRIVER_MEMORY": "1g"}
-    out = subprocess.run([sys.executable, "-m", "linkage.cli", "link", "--engine", "spark",
-                          "--data-dir", str(tmp_path / "spark")], capture_output=True, text=True, timeout=600, env=env)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "model trained" not in out.stdout  # scored with the DuckDB model, not retrained
-    spark = Store(tmp_path / "spark", memory_limit="1GB")
+    duck = Store(tmp_path / "duckdb", memory_limit="1GB")
+    children: dict[int, dict] = {}
     try:
-        (d_edges, d_children), (s_edges, s_children) = _edges_and_children(duck), _edges_and_children(spark)
+        for month in (1, 2):
+            extracts = tmp_path / f"m{month}"
+            when = date.fromisoformat(json.loads((extracts / "manifest.json").read_text())["extract_date"])
+            spark = Store(tmp_path / "spark", memory_limit="1GB")
+            for store in (duck, spark):
+                for source in SOURCES:
+                    ingest_file(store, source, extracts / f"{source}.csv", extract_date=when)
+            spark.close()
+            result = run_link(duck)
+            assert result.trained == (month == 1) and result.children > 250
+            out = subprocess.run([sys.executable, "-m", "linkage.cli", "link", "--engine", "spark",
+                                  "--data-dir", str(tmp_path / "spark")], capture_output=True, text=True,
+                                 timeout=1800, env=env)
+            assert out.returncode == 0, out.stderr[-2000:]
+            assert ("model trained" in out.stdout) == (month == 1)  # trained on Spark, then kept
+            spark = Store(tmp_path / "spark", memory_limit="1GB")
+            try:
+                if month == 1:
+                    d_model, s_model = _parameters(duck, tmp_path, "d"), _parameters(spark, tmp_path, "s")
+                    assert d_model.keys() == s_model.keys() and len(d_model) > 20
+                    assert max(abs(d_model[k] - s_model[k]) for k in d_model) < 1e-9
+                children[month] = _same(duck, spark, tmp_path, month)
+            finally:
+                spark.close()
     finally:
-        spark.close()
         duck.close()
-    assert len(d_edges) > 100
-    both = d_edges.merge(s_edges, on=["record_key_l", "record_key_r"], how="outer", indicator=True)
-    assert (both["_merge"] == "both").all(), both[both["_merge"] != "both"].head()
-    assert (both["match_probability_x"] - both["match_probability_y"]).abs().max() < 1e-6
-    assert (both["guarded_x"] == both["guarded_y"]).all()
-    assert d_children == s_children
+    # Stable identifiers: which month-1 child each month-2 child continues is the same on both.
+    carried = {}
+    for engine in ("duckdb", "spark"):
+        first, second = children[1][engine], children[2][engine]
+        carried[engine] = {second[c]: first[c] for c in second if c in first}
+    assert carried["duckdb"] == carried["spark"] and len(carried["duckdb"]) > 250
     # Spark's scratch (local dir, checkpoints) is gone with the session.
     assert not list((tmp_path / "spark" / "tmp").glob("spark-*"))

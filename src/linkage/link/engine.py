@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -112,40 +113,53 @@ FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n U
         self.con.execute(f"CREATE {kind} memory.{name} AS {sql}")
         return self.backend.upload(self.db_api, self.con, name, f"{name}_{self._tag}")
 
+    def _frames_of(self, table: str, prefix: str) -> list:
+        """``table`` given to Splink as one input per source (``prefix_<source>``)."""
+        sources = [r[0] for r in self.con.execute(f"SELECT DISTINCT source_dataset FROM {table} ORDER BY 1").fetchall()]
+        frames = [self._register(f"SELECT * FROM {table} WHERE source_dataset = '{s}'", f"{prefix}_{s}")
+                  for s in sources]
+        if len(frames) == 1:  # one source so far: link_and_dedupe needs two inputs
+            frames.append(self._register(f"SELECT * FROM {table} WHERE false", f"{prefix}_empty"))
+        return frames
+
     def _input_frames(self) -> list:
         if self._frames is None:
-            sources = [r[0] for r in self.con.execute(
-                f"SELECT DISTINCT source_dataset FROM memory.{INPUT} ORDER BY 1").fetchall()]
-            self._frames = [self._register(f"SELECT * FROM memory.{INPUT} WHERE source_dataset = '{s}'",
-                                           f"in_{s}") for s in sources]
-            if len(self._frames) == 1:  # one source so far: link_and_dedupe needs two inputs
-                self._frames.append(self._register(f"SELECT * FROM memory.{INPUT} WHERE false", "in_empty"))
+            self._frames = self._frames_of(f"memory.{INPUT}", "in")
         return self._frames
+
+    def _settings(self, model_json: str | None):
+        """The model to give Splink: ``model_json`` (else the spec), said in the backend's dialect."""
+        settings = json.loads(model_json) if model_json else spec.settings(self.link_type, self.postcode_is_area)
+        if self.backend.sql_dialect != MODEL_DIALECT:
+            if not isinstance(settings, dict):
+                settings = settings.get_settings(MODEL_DIALECT).as_dict()
+            self._model = settings
+            settings = self.backend.model_for_backend(settings)
+        return settings
 
     def linker(self, model_json: str | None = None) -> Linker:
         if self._linker is None:
-            settings = json.loads(model_json) if model_json else spec.settings(self.link_type, self.postcode_is_area)
-            if self.backend.sql_dialect != MODEL_DIALECT:
-                if not isinstance(settings, dict):
-                    settings = settings.get_settings(MODEL_DIALECT).as_dict()
-                self._model = settings
-                settings = self.backend.model_for_backend(settings)
-            self._linker = Linker(self._input_frames(), settings, log_level=logging.ERROR)
+            self._linker = Linker(self._input_frames(), self._settings(model_json), log_level=logging.ERROR)
         return self._linker
 
-    def model_json(self) -> str:
-        """The current model as JSON in the store's dialect, whichever backend trained it."""
-        trained = self.linker().misc.save_model_to_json()
+    def _store_dialect(self, linker: Linker) -> str:
+        trained = linker.misc.save_model_to_json()
         if self._model is not None:
             trained = self.backend.model_from_backend(trained, self._model)
         return json.dumps(trained, sort_keys=True)
+
+    def model_json(self) -> str:
+        """The current model as JSON in the store's dialect, whichever backend trained it."""
+        return self._store_dialect(self.linker())
 
     # -- training ------------------------------------------------------------
     def train(self, max_pairs: float = 2e6, labels: list[tuple[str, str]] | None = None) -> str:
         """Unsupervised training; ``labels`` (pairs a reviewer confirmed as one child), when given,
         then re-estimate each comparison's m probabilities from those pairs (Splink's
-        ``estimate_m_from_pairwise_labels``), keeping u from random sampling."""
-        linker = self.linker()
+        ``estimate_m_from_pairwise_labels``), keeping u from the sample (``_estimate_u``).
+        Nothing here samples at random: every backend trains the same model from the same records."""
+        self._linker = None
+        linker = self.linker(self._estimate_u(max_pairs))
         t = linker.training
         try:
             t.estimate_probability_two_random_records_match(spec.DETERMINISTIC_RULES, recall=0.8)
@@ -154,7 +168,6 @@ FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n U
         prior = linker._settings_obj._probability_two_random_records_match
         if not 0 < prior < 1:  # no deterministic matches yet (e.g. one source): one duplicate per record
             linker._settings_obj._probability_two_random_records_match = 1 / max(self.count(), 2)
-        t.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=1)
         trained = [self._em(rule) for rule in spec.TRAINING_SESSIONS]
         if not any(trained[:2]):
             # No shared identifiers to anchor on (e.g. a single source so far).
@@ -163,6 +176,21 @@ FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n U
         if labels:
             self.linker().training.estimate_m_from_pairwise_labels(self.labels_table(labels))
         return self.model_json()
+
+    def _estimate_u(self, max_pairs: float) -> str:
+        """The model with u estimated from every pair of a sample we choose: the records first by
+        a hash of their key, as many as give ``max_pairs`` pairs. Splink's own sample and its chunks
+        select rows by the engine's ``hash()``, which DuckDB and Spark compute differently, so
+        one population would train two models; here the sample is chosen in the store's DuckDB
+        and Splink is told to take all of it (sample proportion 1, one chunk)."""
+        rows = math.ceil(0.5 * ((8 * max_pairs + 1) ** 0.5 + 1))  # n(n-1)/2 >= max_pairs, as Splink sizes it
+        self.con.execute(f"CREATE OR REPLACE TABLE memory.u_sample AS SELECT * FROM memory.{INPUT} "
+                         f"ORDER BY md5('u-sample|' || unique_id), unique_id LIMIT {rows}")
+        n = int(self.con.execute("SELECT count(*) FROM memory.u_sample").fetchone()[0])
+        linker = Linker(self._frames_of("memory.u_sample", "us"), self._settings(None), log_level=logging.ERROR)
+        linker.training.estimate_u_using_random_sampling(max_pairs=max(n * n, 1), num_chunks=1,
+                                                         min_count_per_level=None)
+        return self._store_dialect(linker)
 
     def labels_table(self, pairs: list[tuple[str, str]], scores: list[float] | None = None):
         """Register pairs of current records as a Splink labels table."""
