@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import pandas as pd
 
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError, NotFound
+from linkage.link.explain import Explanation, Waterfall, explain_pair
 from linkage.link.guards import GUARD_REASON
 from linkage.model import PersonRecord
 from linkage.store import Store
@@ -273,10 +275,12 @@ def model_features(store: Store, keys: Iterable[str]) -> tuple[dict[str, dict], 
 
     LinkEngine(store, f"SELECT * FROM ({CURRENT_RECORDS_SQL}) WHERE record_key IN {_in_list(keys)}")
     types = {name: typ for name, typ, *_ in store.rows(f"DESCRIBE memory.{INPUT}")}
-    frame = store.df(f"SELECT * FROM memory.{INPUT}")
+    # Python values as DuckDB gives them (None, date, list), as the lookup's scorer reads them.
+    quoted = ", ".join(f'"{c}"' for c in types)
+    rows = [dict(zip(types, row)) for row in store.rows(f"SELECT {quoted} FROM memory.{INPUT}")]
     for name in (INPUT, "link_hash", "name_keys", "cotwins"):   # working copies: a server's memory is precious
         store.execute(f"DROP TABLE IF EXISTS memory.{name}")
-    return {row["unique_id"]: row for row in frame.to_dict("records")}, types
+    return {row["unique_id"]: row for row in rows}, types
 
 
 @dataclass
@@ -295,6 +299,8 @@ class ReviewView:
     types: dict[str, str]            # Splink input column -> DuckDB type
     tf: pd.DataFrame
     model_json: str | None
+    _waterfall: Waterfall | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def empty(cls) -> ReviewView:
@@ -346,13 +352,24 @@ class ReviewView:
             out.append((name, a, b, a != b))
         return out
 
-    def explain(self, pid: str, chart: bool = False):
-        from linkage.link.explain import explain_pair
+    def waterfall(self) -> Waterfall | None:
+        """The saved model's waterfall in Python, built on first use (None: no model)."""
+        if self.model_json is None or not self.types:
+            return None
+        with self._lock:
+            if self._waterfall is None:
+                self._waterfall = Waterfall(self.model_json, self.types, self.tf)
+        return self._waterfall
 
+    def explain(self, pid: str, chart: bool = False) -> Explanation:
+        """The pair's waterfall; with ``chart``, through Splink itself, which also draws it."""
         p = self.pair(pid)
         left, right = self.features.get(p["record_key_l"]), self.features.get(p["record_key_r"])
         if self.model_json is None or left is None or right is None:
             raise LinkageError("cannot explain this pair: no saved model, or a record is no longer current")
+        fast = None if chart else self.waterfall()
+        if fast is not None and fast.compiled:
+            return fast.explain(left, right)
         return explain_pair(self.model_json, left, right, self.types, self.tf, chart)
 
     def decide(self, decisions: ReviewDecisions, pid: str, decision: str, *, reviewer: str, note: str,
