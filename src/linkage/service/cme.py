@@ -101,8 +101,9 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
     services = ctx.services
     needed = ("identity.known_to", "education.enrolment") + (("education.attendance",) if f.absent_days else ())
     listing = ctx.authorise(action, list(needed), require=needed)
-    rows = cme_rows(services.cursor(), f.on, MEMORY, min_age=f.min_age, max_age=f.max_age,
-                    absent_days=f.absent_days, known_to=f.known_to)
+    filters = {"min_age": f.min_age, "max_age": f.max_age, "absent_days": f.absent_days, "known_to": f.known_to}
+    day = services.cme_days.day(f.on) if services.cme_days is not None else None
+    rows = day.rows(services.cursor(), **filters) if day else cme_rows(services.cursor(), f.on, MEMORY, **filters)
     previous = services.cme_previous
     new = {r[0]: (None if previous is None else not _was_listed(previous.get(r[0]), f.absent_days)) for r in rows}
     if f.new_only:
@@ -122,13 +123,16 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
             decisions[child_id] = plain
     # Every listed child's worklist columns, to filter and sort on (only the lists the allowed fields
     # need are read); the rest of each child's detail only for the children served.
-    summary = worklist_fields(f.on)
-    docs = child_documents(services.cursor(), list(decisions),
-                           columns(summary, {c for d in decisions.values() for c in d.allowed}))
-    built = {}
-    for child_id, *_ in rows:
-        doc = docs.get(child_id) or {}
-        built[child_id] = build(summary, {k: doc.get(k, []) for k in _LISTS}, decisions[child_id].allowed)
+    if day:
+        built = day.summaries(services.cursor(), {c: d.allowed.keys() for c, d in decisions.items()})
+    else:
+        summary = worklist_fields(f.on)
+        docs = child_documents(services.cursor(), list(decisions),
+                               columns(summary, {c for d in decisions.values() for c in d.allowed}))
+        built = {}
+        for child_id, *_ in rows:
+            doc = docs.get(child_id) or {}
+            built[child_id] = build(summary, {k: doc.get(k, []) for k in _LISTS}, decisions[child_id].allowed)
     order = [r[0] for r in rows]
     if f.area:
         area = f.area.replace(" ", "").upper()
