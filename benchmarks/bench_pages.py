@@ -117,7 +117,7 @@ def main() -> None:
 
     from apiserver import Server
     from bench_api import build, sample_queries
-    from browserpages import ENV, add_user
+    from browserpages import ENV
     from linkage.store import Store
 
     home = args.work / "data"
@@ -151,7 +151,7 @@ def main() -> None:
                             "ap_leader")
     for email, *rest in people.values():
         if not _has_user(home, email):
-            add_user(home, email, *rest)
+            _add_person(home, email, *rest)
     q = sample_queries(home, 1)[0]
     dob = q["date_of_birth"].split("-")
     lookup = {"forename": q["forename"], "surname": q["surname"], "dob-day": dob[2], "dob-month": dob[1],
@@ -214,6 +214,23 @@ def main() -> None:
 def _has_table(store, name: str) -> bool:
     return bool(store.rows("SELECT 1 FROM duckdb_tables() WHERE database_name = 'store' AND table_name = ?",
                            [name]))
+
+
+def _add_person(home: Path, email: str, name: str, org_name: str, org_type: str, code: str, role: str) -> None:
+    """A person in the organisation of that name, or the one already registered with that code
+    and type (a data directory another benchmark left), or a new one."""
+    from linkage.access.orgs import OrgRegistry
+    from linkage.access.users import UserRegistry
+    from linkage.store.state import ServiceState
+
+    orgs = OrgRegistry(ServiceState(home))
+    org = orgs.by_name(org_name) or next((o for o in orgs.list() if o.code == code and o.org_type == org_type), None)
+    if org is None:
+        from browserpages import add_user
+
+        add_user(home, email, name, org_name, org_type, code, role)
+    else:
+        UserRegistry(orgs.state, orgs).add(email, name, org.org_id, role, PASSWORD)
 
 
 def _has_user(home: Path, email: str) -> bool:
