@@ -144,15 +144,19 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
     total = len(order)
     chosen = order if page is None else order[(page - 1) * page_size:page * page_size]
     reasons = {r[0]: r[1] for r in rows}
-    details = child_documents(services.cursor(), chosen,
-                              columns(CME_FIELDS, {c for k in chosen for c in decisions[k].allowed}))
+    if day:
+        details = day.details(services.cursor(), {c: decisions[c].allowed.keys() for c in chosen})
+    else:
+        docs = child_documents(services.cursor(), chosen,
+                               columns(CME_FIELDS, {c for k in chosen for c in decisions[k].allowed}))
+        details = {c: build(CME_FIELDS, {k: (docs.get(c) or {}).get(k, []) for k in _LISTS}, decisions[c].allowed)
+                   for c in chosen}
     out, shown, bases, overridden = [], set(), set(), {}
     for child_id in chosen:
         head, head_cats = build(CME_LISTING_FIELDS, (ctx.pseudonym(child_id), reasons[child_id], new[child_id]),
                                 listing.allowed)
-        doc = details.get(child_id) or {}
-        detail, detail_cats = build(CME_FIELDS, {k: doc.get(k, []) for k in _LISTS}, decisions[child_id].allowed)
-        detail_cats |= built[child_id][1]
+        detail, detail_cats = details[child_id]
+        detail_cats = detail_cats | built[child_id][1]
         for cats, decision in ((head_cats, listing), (detail_cats, decisions[child_id])):
             shown |= cats
             bases |= {decision.allowed[c] for c in cats}

@@ -279,7 +279,7 @@ class WorklistDay:
         sql, params = cme_base_sql(on, MEMORY)
         con.execute(f"CREATE OR REPLACE TABLE {self.table} AS {sql}", params)
         self.fields = worklist_fields(on)
-        self._built: dict[frozenset[str], dict[str, tuple[dict, set[str]]]] = {}
+        self._built: dict[tuple[str, frozenset[str]], dict[str, tuple[dict, set[str]]]] = {}
         self._kept = 0
         self._lock = threading.Lock()
 
@@ -289,21 +289,28 @@ class WorklistDay:
         return [tuple(r) for r in cur.execute(sql, params).fetchall()]
 
     def summaries(self, cur, allowed: dict[str, Iterable[str]]) -> dict[str, tuple[dict, set[str]]]:
-        """Each child's worklist columns and their categories, as ``build`` gives them for
-        that child's allowed categories; only what no earlier request built is read."""
+        """Each child's worklist columns (``worklist_fields``) and their categories, as ``build``
+        gives them for that child's allowed categories; only what no earlier request built is read."""
+        return self._built_for(cur, "summary", self.fields, allowed)
+
+    def details(self, cur, allowed: dict[str, Iterable[str]]) -> dict[str, tuple[dict, set[str]]]:
+        """The same for each child's detail (``CME_FIELDS``)."""
+        return self._built_for(cur, "detail", CME_FIELDS, allowed)
+
+    def _built_for(self, cur, which: str, fields: Fields,
+                   allowed: dict[str, Iterable[str]]) -> dict[str, tuple[dict, set[str]]]:
         out, todo = {}, {}
         for child, cats in allowed.items():
-            key = frozenset(cats)
+            key = (which, frozenset(cats))
             made = self._built.get(key, {}).get(child)
             if made is None:
                 todo.setdefault(key, []).append(child)
             else:
                 out[child] = made
         for key, children in todo.items():
-            lists = columns(self.fields, key)
+            lists = columns(fields, key[1])
             docs = child_documents(cur, children, lists)
-            made = {c: build(self.fields, {k: (docs.get(c) or {}).get(k, []) for k in lists}, key)
-                    for c in children}
+            made = {c: build(fields, {k: (docs.get(c) or {}).get(k, []) for k in lists}, key[1]) for c in children}
             out.update(made)
             with self._lock:
                 if self._kept + len(made) > self.KEEP:
