@@ -301,6 +301,9 @@ class ReviewView:
     model_json: str | None
     _waterfall: Waterfall | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    # Made once each: the queue does not change while it is served.
+    _by_order: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False)
+    _rows: dict[str, int] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def empty(cls) -> ReviewView:
@@ -326,21 +329,31 @@ class ReviewView:
     def open_pairs(self, latest: dict[str, Decision], reason: str | None = None, min_p: float = 0.0,
                    max_p: float = 1.0, order: str = "priority") -> pd.DataFrame:
         """Pairs still to decide (an "unsure" stays), filtered by reason (a substring) and band."""
-        settled = constraints(latest, self.content).settled
-        q = self.queue[~self.queue["pair_id"].isin(settled)]
-        q = q[(q["match_probability"] >= min_p) & (q["match_probability"] <= max_p)]
-        if reason:
-            q = q[q["reason"].str.contains(reason, case=False, regex=False)]
-        q = q.assign(last_decision=[latest[p].decision if p in latest else "" for p in q["pair_id"]])
         if order not in ("priority", "match_weight", "match_probability", "first_run"):
             raise LinkageError("order by one of: priority, match_weight, match_probability, first_run")
-        return q.sort_values([order, "pair_id"], ascending=[order == "first_run", True]).reset_index(drop=True)
+        settled = constraints(latest, self.content).settled
+        q = self._sorted(order)
+        keep = (q["match_probability"] >= min_p) & (q["match_probability"] <= max_p)
+        if settled:
+            keep &= ~q["pair_id"].isin(settled)
+        if reason:
+            keep &= q["reason"].str.contains(reason, case=False, regex=False)
+        q = q[keep]
+        decided = pd.Series({p: d.decision for p, d in latest.items()}, dtype=object)
+        return q.assign(last_decision=q["pair_id"].map(decided).fillna("") if latest else "").reset_index(drop=True)
+
+    def _sorted(self, order: str) -> pd.DataFrame:
+        """The whole queue in this order, sorted once."""
+        if order not in self._by_order:
+            self._by_order[order] = self.queue.sort_values([order, "pair_id"], ascending=[order == "first_run", True])
+        return self._by_order[order]
 
     def pair(self, pid: str) -> dict:
-        found = self.queue[self.queue["pair_id"] == pid]
-        if found.empty:
+        if self._rows is None:
+            self._rows = {p: i for i, p in enumerate(self.queue["pair_id"])}
+        if pid not in self._rows:
             raise NotFound(f"no pair {pid} in the review queue (run `linkage review list`)")
-        return found.iloc[0].to_dict()
+        return self.queue.iloc[self._rows[pid]].to_dict()
 
     def side_by_side(self, pid: str) -> list[tuple[str, str, str, bool]]:
         """(field, left value, right value, differs) for every field of the two records."""
