@@ -42,9 +42,10 @@ def visible(value: Any) -> str:
                        else f"\\u{ord(m.group()):04x}", text)
 
 
-# Text that is already inert: ASCII, starting with a letter or digit, nothing hidden. Most
-# cells of an export (names, dates, counts, postcodes) are this, and pass as they are.
-_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ,./()&_:]*\Z")
+# Text that is already inert: ASCII, starting with a letter or digit (only the start can
+# make a formula), nothing hidden. Most cells of an export (names, dates, counts,
+# postcodes) are this, and pass as they are.
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ,./()&_:'-]*\Z")
 
 
 def neutralise(value: Any) -> str:
