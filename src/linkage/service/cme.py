@@ -123,8 +123,10 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
             decisions[child_id] = plain
     # Every listed child's worklist columns, to filter and sort on (only the lists the allowed fields
     # need are read); the rest of each child's detail only for the children served.
-    if day:
-        built = day.summaries(services.cursor(), {c: d.allowed.keys() for c, d in decisions.items()})
+    if day:         # one set of categories per decision (every child no consent names shares one)
+        sets: dict[int, frozenset[str]] = {}
+        allowed = {c: sets.get(id(d)) or sets.setdefault(id(d), frozenset(d.allowed)) for c, d in decisions.items()}
+        built = day.summaries(services.cursor(), allowed)
     else:
         summary = worklist_fields(f.on)
         docs = child_documents(services.cursor(), list(decisions),
@@ -138,14 +140,14 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
         area = f.area.replace(" ", "").upper()
         order = [c for c in order if _in_area(built[c][0], area)]
     if f.sort in SORTS:
-        key = lambda c: SORTS[f.sort]({**built[c][0], "new_since_last_run": new[c]})    # noqa: E731
-        known = sorted((c for c in order if key(c) is not None), key=key, reverse=f.descending)
-        order = known + [c for c in order if key(c) is None]
+        keys = {c: SORTS[f.sort]({**built[c][0], "new_since_last_run": new[c]}) for c in order}
+        known = sorted((c for c in order if keys[c] is not None), key=keys.__getitem__, reverse=f.descending)
+        order = known + [c for c in order if keys[c] is None]
     total = len(order)
     chosen = order if page is None else order[(page - 1) * page_size:page * page_size]
     reasons = {r[0]: r[1] for r in rows}
     if day:
-        details = day.details(services.cursor(), {c: decisions[c].allowed.keys() for c in chosen})
+        details = day.details(services.cursor(), {c: allowed[c] for c in chosen})
     else:
         docs = child_documents(services.cursor(), chosen,
                                columns(CME_FIELDS, {c for k in chosen for c in decisions[k].allowed}))

@@ -12,7 +12,6 @@ worklist can say which children are new since the previous run.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from datetime import date
 
 import duckdb
@@ -288,23 +287,23 @@ class WorklistDay:
         sql, params = cme_filter_sql(self.table, **filters)
         return [tuple(r) for r in cur.execute(sql, params).fetchall()]
 
-    def summaries(self, cur, allowed: dict[str, Iterable[str]]) -> dict[str, tuple[dict, set[str]]]:
+    def summaries(self, cur, allowed: dict[str, frozenset[str]]) -> dict[str, tuple[dict, set[str]]]:
         """Each child's worklist columns (``worklist_fields``) and their categories, as ``build``
         gives them for that child's allowed categories; only what no earlier request built is read."""
         return self._built_for(cur, "summary", self.fields, allowed)
 
-    def details(self, cur, allowed: dict[str, Iterable[str]]) -> dict[str, tuple[dict, set[str]]]:
+    def details(self, cur, allowed: dict[str, frozenset[str]]) -> dict[str, tuple[dict, set[str]]]:
         """The same for each child's detail (``CME_FIELDS``)."""
         return self._built_for(cur, "detail", CME_FIELDS, allowed)
 
     def _built_for(self, cur, which: str, fields: Fields,
-                   allowed: dict[str, Iterable[str]]) -> dict[str, tuple[dict, set[str]]]:
+                   allowed: dict[str, frozenset[str]]) -> dict[str, tuple[dict, set[str]]]:
         out, todo = {}, {}
+        kept = {cats: self._built.get((which, cats), {}) for cats in set(allowed.values())}
         for child, cats in allowed.items():
-            key = (which, frozenset(cats))
-            made = self._built.get(key, {}).get(child)
+            made = kept[cats].get(child)
             if made is None:
-                todo.setdefault(key, []).append(child)
+                todo.setdefault((which, cats), []).append(child)
             else:
                 out[child] = made
         for key, children in todo.items():
