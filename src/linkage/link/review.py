@@ -365,6 +365,13 @@ class ReviewView:
             out.append((name, a, b, a != b))
         return out
 
+    def warm(self) -> None:
+        """Make now what the first visit would: the waterfall, the queue by priority, the pair index."""
+        self.waterfall()
+        self._sorted("priority")
+        if len(self.queue):
+            self.pair(self.queue["pair_id"].iloc[0])
+
     def waterfall(self) -> Waterfall | None:
         """The saved model's waterfall in Python, built on first use (None: no model)."""
         if self.model_json is None or not self.types:

@@ -177,8 +177,7 @@ def _materialise(store: Store, sid: str | None, settings: Settings) -> Published
         review = ReviewView.load(store)
     except duckdb.Error:      # a store last written before the queue kept ids: nothing to review yet
         review = ReviewView.empty()
-    if len(review.queue):
-        review.waterfall()    # built now (a second), not on the first data manager's visit
+    review.warm()             # now (a second or two), not on the first data manager's visit
     try:
         lookup = LookupIndex(store)
     except LookupError:
