@@ -163,7 +163,7 @@ def main() -> None:
     t0 = time.perf_counter()
     # Throughput is measured here, not the per-client lookup limit (60 a minute for a person by
     # default): the bench client is given the allowance of a system integration.
-    server = Server(home, workers=args.workers, start_seconds=900,    # a million records, on a busy machine
+    server = Server(home, workers=args.workers, ready_within=900,    # a million records, on a busy machine
                     env={"LINKAGE_LOOKUP_PER_MINUTE": "100000", "LINKAGE_LOOKUP_BURST": "10000"})
     print(f"server ready in {time.perf_counter() - t0:.1f}s over {home}")
     try:

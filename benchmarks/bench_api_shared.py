@@ -64,7 +64,7 @@ def main() -> None:
     servers = []
     try:
         t0 = time.perf_counter()
-        servers = [Server(home, env, start_seconds=900) for _ in range(args.servers)]
+        servers = [Server(home, env, ready_within=900) for _ in range(args.servers)]
         print(f"{args.servers} servers ready in {time.perf_counter() - t0:.1f}s over {home}, sharing PostgreSQL "
               f"{'(throwaway, fsync=off)' if pg else ''}")
         token = servers[0].token(client, secret)

@@ -44,7 +44,7 @@ def linked_home(home: Path, synth: Path, extract_date, children: int = 1) -> lis
 
 class Server:
     def __init__(self, home: Path, env: dict[str, str] | None = None, workers: int = 1,
-                 start_seconds: float = 120) -> None:
+                 ready_within: float = 120) -> None:
         self.home = home
         self._tokens: dict[str, tuple[str, float]] = {}
         self.port = free_port()
@@ -54,7 +54,7 @@ class Server:
             [sys.executable, "-m", "linkage.cli", "serve", "--port", str(self.port), "--data-dir", str(home),
              "--workers", str(workers)],
             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.time() + start_seconds
+        deadline = time.time() + ready_within
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(self.proc.stdout.read().decode())

@@ -281,3 +281,36 @@ def test_twins_each_matched_to_their_own_records_are_not_queued():
     assert undecided(band, clusters, linked, {}).iloc[0]
     # A weaker link inside a child than to the other side: still queued.
     assert undecided(band.assign(match_weight=25.0), clusters, linked, ids).iloc[0]
+
+
+def test_the_waterfall_worked_out_in_python_is_splinks(reviewed):
+    """The review page's waterfall (levels by the model's conditions in Python, Splink's own
+    numbers per level) equals Splink's ``score_pair`` waterfall, step by step, for queued pairs
+    and for unrelated records paired across them (other levels, nulls)."""
+    from linkage.link.explain import explain_pair
+    from linkage.link.review import ReviewView
+    from linkage.store import Store
+
+    store = Store(reviewed["home"], read_only=True)
+    try:
+        view = ReviewView.load(store)
+    finally:
+        store.close()
+    fast = view.waterfall()
+    assert fast is not None and fast.compiled
+    keys = [k for pair in zip(view.queue["record_key_l"], view.queue["record_key_r"]) for k in pair]
+    pairs = list(zip(keys[0:12:2], keys[1:12:2])) + list(zip(keys[1:12:2], keys[2:14:2]))
+    assert len(pairs) >= 8
+    levels = set()
+    for a, b in pairs:
+        left, right = view.features[a], view.features[b]
+        mine, splinks = fast.explain(left, right), explain_pair(view.model_json, left, right, view.types, view.tf)
+        assert [(s.comparison, s.level, s.value_l, s.value_r) for s in mine.steps] == \
+            [(s.comparison, s.level, s.value_l, s.value_r) for s in splinks.steps]
+        for m, s in zip(mine.steps, splinks.steps):
+            assert abs(m.match_weight - s.match_weight) < 1e-6 and abs(m.cumulative - s.cumulative) < 1e-6
+            assert abs(m.bayes_factor - s.bayes_factor) <= 1e-6 * max(1.0, s.bayes_factor)
+        assert abs(mine.match_weight - splinks.match_weight) < 1e-6
+        assert abs(mine.match_probability - splinks.match_probability) < 1e-6
+        levels |= {(s.comparison, s.level) for s in mine.steps}
+    assert len(levels) > len(mine.steps), "the pairs should reach more than one level of some comparison"

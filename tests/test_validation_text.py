@@ -92,3 +92,12 @@ def test_write_csv_neutralises_dangerous_cells_and_writes_lf(tmp_path):
     path = tmp_path / "x.csv"
     write_csv(path, ["a", "b"], [["=1+1", "ok"], [" @SUM(A1)", "-2"], ["\uff1d1", None]])
     assert path.read_bytes() == b"a,b\n'=1+1,ok\n' @SUM(A1),'-2\n'\xef\xbc\x9d1,\n"
+
+
+@given(st.one_of(st.none(), st.integers(), st.dates(),
+                 st.text(max_size=20), st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 ,./()&_:=+@\t\r'-]{0,12}", fullmatch=True)))
+def test_neutralise_passes_plain_text_as_the_full_check_would(value):
+    """Cells of plain ASCII skip the full check: the answer is the same as the full check's."""
+    from linkage.safetext import _neutralised, neutralise
+
+    assert neutralise(value) == _neutralised(value)

@@ -42,9 +42,24 @@ def visible(value: Any) -> str:
                        else f"\\u{ord(m.group()):04x}", text)
 
 
+# Text that is already inert: ASCII, starting with a letter or digit (only the start can
+# make a formula), nothing hidden. Most cells of an export (names, dates, counts,
+# postcodes) are this, and pass as they are.
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ,./()&_:'-]*\Z")
+
+
 def neutralise(value: Any) -> str:
     """A CSV cell no spreadsheet will evaluate: a leading ``'`` before any cell that starts
     (as written, or once Unicode-normalised, e.g. a full-width ``＝``) with = + - @ tab or CR."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if _PLAIN.match(text):
+        return text
+    return _neutralised(value)
+
+
+def _neutralised(value: Any) -> str:
     text = visible(value)
     # visible() has already written tab and CR out; the check still looks at the raw
     # value so the rule holds even for a caller that skips visible(). The ingest check

@@ -26,6 +26,7 @@ class Pseudonyms:
         self._key = load_or_create_key(Path(home), "pseudonym.key").encode()
         self.state = state
         self._known: dict[tuple[str, str], str] = {}    # (org_id, form) -> child, all recorded
+        self._values: dict[tuple[str, str], str] = {}   # (org_id, child) -> form, recorded or not
 
     def _remember(self, org_id: str, value: str, child_id: str) -> None:
         if len(self._known) >= self._REMEMBER:
@@ -33,8 +34,14 @@ class Pseudonyms:
         self._known[(org_id, value)] = child_id
 
     def _value(self, org_id: str, child_id: str) -> str:
-        mac = hmac.new(self._key, f"{org_id}\x1f{child_id}".encode(), hashlib.sha256).digest()
-        return "P-" + base64.b32encode(mac[:10]).decode().rstrip("=")
+        value = self._values.get((org_id, child_id))
+        if value is None:       # a list or an export forms thousands: each is worked out once
+            mac = hmac.new(self._key, f"{org_id}\x1f{child_id}".encode(), hashlib.sha256).digest()
+            value = "P-" + base64.b32encode(mac[:10]).decode().rstrip("=")
+            if len(self._values) >= self._REMEMBER:
+                self._values.clear()
+            self._values[(org_id, child_id)] = value
+        return value
 
     def form(self, org_id: str, child_id: str) -> str:
         if not org_id:

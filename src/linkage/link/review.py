@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import pandas as pd
 
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError, NotFound
+from linkage.link.explain import Explanation, Waterfall, explain_pair
 from linkage.link.guards import GUARD_REASON
 from linkage.model import PersonRecord
 from linkage.store import Store
@@ -273,10 +275,12 @@ def model_features(store: Store, keys: Iterable[str]) -> tuple[dict[str, dict], 
 
     LinkEngine(store, f"SELECT * FROM ({CURRENT_RECORDS_SQL}) WHERE record_key IN {_in_list(keys)}")
     types = {name: typ for name, typ, *_ in store.rows(f"DESCRIBE memory.{INPUT}")}
-    frame = store.df(f"SELECT * FROM memory.{INPUT}")
+    # Python values as DuckDB gives them (None, date, list), as the lookup's scorer reads them.
+    quoted = ", ".join(f'"{c}"' for c in types)
+    rows = [dict(zip(types, row)) for row in store.rows(f"SELECT {quoted} FROM memory.{INPUT}")]
     for name in (INPUT, "link_hash", "name_keys", "cotwins"):   # working copies: a server's memory is precious
         store.execute(f"DROP TABLE IF EXISTS memory.{name}")
-    return {row["unique_id"]: row for row in frame.to_dict("records")}, types
+    return {row["unique_id"]: row for row in rows}, types
 
 
 @dataclass
@@ -295,6 +299,11 @@ class ReviewView:
     types: dict[str, str]            # Splink input column -> DuckDB type
     tf: pd.DataFrame
     model_json: str | None
+    _waterfall: Waterfall | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    # Made once each: the queue does not change while it is served.
+    _by_order: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False)
+    _rows: dict[str, int] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def empty(cls) -> ReviewView:
@@ -320,21 +329,31 @@ class ReviewView:
     def open_pairs(self, latest: dict[str, Decision], reason: str | None = None, min_p: float = 0.0,
                    max_p: float = 1.0, order: str = "priority") -> pd.DataFrame:
         """Pairs still to decide (an "unsure" stays), filtered by reason (a substring) and band."""
-        settled = constraints(latest, self.content).settled
-        q = self.queue[~self.queue["pair_id"].isin(settled)]
-        q = q[(q["match_probability"] >= min_p) & (q["match_probability"] <= max_p)]
-        if reason:
-            q = q[q["reason"].str.contains(reason, case=False, regex=False)]
-        q = q.assign(last_decision=[latest[p].decision if p in latest else "" for p in q["pair_id"]])
         if order not in ("priority", "match_weight", "match_probability", "first_run"):
             raise LinkageError("order by one of: priority, match_weight, match_probability, first_run")
-        return q.sort_values([order, "pair_id"], ascending=[order == "first_run", True]).reset_index(drop=True)
+        settled = constraints(latest, self.content).settled
+        q = self._sorted(order)
+        keep = (q["match_probability"] >= min_p) & (q["match_probability"] <= max_p)
+        if settled:
+            keep &= ~q["pair_id"].isin(settled)
+        if reason:
+            keep &= q["reason"].str.contains(reason, case=False, regex=False)
+        q = q[keep]
+        decided = pd.Series({p: d.decision for p, d in latest.items()}, dtype=object)
+        return q.assign(last_decision=q["pair_id"].map(decided).fillna("") if latest else "").reset_index(drop=True)
+
+    def _sorted(self, order: str) -> pd.DataFrame:
+        """The whole queue in this order, sorted once."""
+        if order not in self._by_order:
+            self._by_order[order] = self.queue.sort_values([order, "pair_id"], ascending=[order == "first_run", True])
+        return self._by_order[order]
 
     def pair(self, pid: str) -> dict:
-        found = self.queue[self.queue["pair_id"] == pid]
-        if found.empty:
+        if self._rows is None:
+            self._rows = {p: i for i, p in enumerate(self.queue["pair_id"])}
+        if pid not in self._rows:
             raise NotFound(f"no pair {pid} in the review queue (run `linkage review list`)")
-        return found.iloc[0].to_dict()
+        return self.queue.iloc[self._rows[pid]].to_dict()
 
     def side_by_side(self, pid: str) -> list[tuple[str, str, str, bool]]:
         """(field, left value, right value, differs) for every field of the two records."""
@@ -346,13 +365,31 @@ class ReviewView:
             out.append((name, a, b, a != b))
         return out
 
-    def explain(self, pid: str, chart: bool = False):
-        from linkage.link.explain import explain_pair
+    def warm(self) -> None:
+        """Make now what the first visit would: the waterfall, the queue by priority, the pair index."""
+        self.waterfall()
+        self._sorted("priority")
+        if len(self.queue):
+            self.pair(self.queue["pair_id"].iloc[0])
 
+    def waterfall(self) -> Waterfall | None:
+        """The saved model's waterfall in Python, built on first use (None: no model)."""
+        if self.model_json is None or not self.types:
+            return None
+        with self._lock:
+            if self._waterfall is None:
+                self._waterfall = Waterfall(self.model_json, self.types, self.tf)
+        return self._waterfall
+
+    def explain(self, pid: str, chart: bool = False) -> Explanation:
+        """The pair's waterfall; with ``chart``, through Splink itself, which also draws it."""
         p = self.pair(pid)
         left, right = self.features.get(p["record_key_l"]), self.features.get(p["record_key_r"])
         if self.model_json is None or left is None or right is None:
             raise LinkageError("cannot explain this pair: no saved model, or a record is no longer current")
+        fast = None if chart else self.waterfall()
+        if fast is not None and fast.compiled:
+            return fast.explain(left, right)
         return explain_pair(self.model_json, left, right, self.types, self.tf, chart)
 
     def decide(self, decisions: ReviewDecisions, pid: str, decision: str, *, reviewer: str, note: str,

@@ -20,7 +20,12 @@ from splink import Linker
 
 from linkage.link.conditions import Condition, UnsupportedCondition, compile_condition, condition_columns
 
-__all__ = ["FastScorer", "UnsupportedCondition"]
+__all__ = ["FastScorer", "UnsupportedCondition", "probability"]
+
+
+def probability(weight: float) -> float:
+    """A match weight as a probability, as Splink's predict computes it."""
+    return 2 ** weight / (1 + 2 ** weight) if weight < 1000 else 1.0
 
 
 def _ELSE(left: Sequence[Any], right: Sequence[Any]) -> bool:
@@ -108,6 +113,15 @@ class FastScorer:
             return None
         return max(x for x in (a, b) if x is not None)
 
+    def tf_adjustment(self, name: str, gamma: int, left: Sequence[Any], right: Sequence[Any]) -> float | None:
+        """The term-frequency part of comparison ``name``'s weight at level ``gamma`` (None: none)."""
+        lv = self.comparisons[name].get(gamma)
+        if lv is None or lv.log2_u_exact is None:
+            return None
+        i = self.index[lv.tf_column]
+        tf = self._tf(lv.tf_column, left[i], right[i])
+        return None if tf is None else lv.tf_weight * (lv.log2_u_exact - math.log2(max(tf, lv.tf_min_u)))
+
     def weight(self, gammas: dict[str, int], left: Sequence[Any], right: Sequence[Any]) -> tuple[float, float]:
         """(match weight, match probability), as Splink's predict computes them."""
         total = self.prior_weight
@@ -115,14 +129,10 @@ class FastScorer:
             g = gammas[name]
             if g == -1:
                 continue
-            lv = table[g]
-            total += lv.weight
-            if lv.log2_u_exact is not None:
-                i = self.index[lv.tf_column]
-                tf = self._tf(lv.tf_column, left[i], right[i])
-                if tf is not None:
-                    total += lv.tf_weight * (lv.log2_u_exact - math.log2(max(tf, lv.tf_min_u)))
-        return total, 2 ** total / (1 + 2 ** total) if total < 1000 else 1.0
+            total += table[g].weight
+            if (adjustment := self.tf_adjustment(name, g, left, right)) is not None:
+                total += adjustment
+        return total, probability(total)
 
     def labels(self, gammas: dict[str, int]) -> tuple[dict[str, str], dict[str, str]]:
         agreed, disagreed = {}, {}

@@ -101,8 +101,9 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
     services = ctx.services
     needed = ("identity.known_to", "education.enrolment") + (("education.attendance",) if f.absent_days else ())
     listing = ctx.authorise(action, list(needed), require=needed)
-    rows = cme_rows(services.cursor(), f.on, MEMORY, min_age=f.min_age, max_age=f.max_age,
-                    absent_days=f.absent_days, known_to=f.known_to)
+    filters = {"min_age": f.min_age, "max_age": f.max_age, "absent_days": f.absent_days, "known_to": f.known_to}
+    day = services.cme_days.day(f.on) if services.cme_days is not None else None
+    rows = day.rows(services.cursor(), **filters) if day else cme_rows(services.cursor(), f.on, MEMORY, **filters)
     previous = services.cme_previous
     new = {r[0]: (None if previous is None else not _was_listed(previous.get(r[0]), f.absent_days)) for r in rows}
     if f.new_only:
@@ -122,33 +123,42 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
             decisions[child_id] = plain
     # Every listed child's worklist columns, to filter and sort on (only the lists the allowed fields
     # need are read); the rest of each child's detail only for the children served.
-    summary = worklist_fields(f.on)
-    docs = child_documents(services.cursor(), list(decisions),
-                           columns(summary, {c for d in decisions.values() for c in d.allowed}))
-    built = {}
-    for child_id, *_ in rows:
-        doc = docs.get(child_id) or {}
-        built[child_id] = build(summary, {k: doc.get(k, []) for k in _LISTS}, decisions[child_id].allowed)
+    if day:         # one set of categories per decision (every child no consent names shares one)
+        sets: dict[int, frozenset[str]] = {}
+        allowed = {c: sets.get(id(d)) or sets.setdefault(id(d), frozenset(d.allowed)) for c, d in decisions.items()}
+        built = day.summaries(services.cursor(), allowed)
+    else:
+        summary = worklist_fields(f.on)
+        docs = child_documents(services.cursor(), list(decisions),
+                               columns(summary, {c for d in decisions.values() for c in d.allowed}))
+        built = {}
+        for child_id, *_ in rows:
+            doc = docs.get(child_id) or {}
+            built[child_id] = build(summary, {k: doc.get(k, []) for k in _LISTS}, decisions[child_id].allowed)
     order = [r[0] for r in rows]
     if f.area:
         area = f.area.replace(" ", "").upper()
         order = [c for c in order if _in_area(built[c][0], area)]
     if f.sort in SORTS:
-        key = lambda c: SORTS[f.sort]({**built[c][0], "new_since_last_run": new[c]})    # noqa: E731
-        known = sorted((c for c in order if key(c) is not None), key=key, reverse=f.descending)
-        order = known + [c for c in order if key(c) is None]
+        keys = {c: SORTS[f.sort]({**built[c][0], "new_since_last_run": new[c]}) for c in order}
+        known = sorted((c for c in order if keys[c] is not None), key=keys.__getitem__, reverse=f.descending)
+        order = known + [c for c in order if keys[c] is None]
     total = len(order)
     chosen = order if page is None else order[(page - 1) * page_size:page * page_size]
     reasons = {r[0]: r[1] for r in rows}
-    details = child_documents(services.cursor(), chosen,
-                              columns(CME_FIELDS, {c for k in chosen for c in decisions[k].allowed}))
+    if day:
+        details = day.details(services.cursor(), {c: allowed[c] for c in chosen})
+    else:
+        docs = child_documents(services.cursor(), chosen,
+                               columns(CME_FIELDS, {c for k in chosen for c in decisions[k].allowed}))
+        details = {c: build(CME_FIELDS, {k: (docs.get(c) or {}).get(k, []) for k in _LISTS}, decisions[c].allowed)
+                   for c in chosen}
     out, shown, bases, overridden = [], set(), set(), {}
     for child_id in chosen:
         head, head_cats = build(CME_LISTING_FIELDS, (ctx.pseudonym(child_id), reasons[child_id], new[child_id]),
                                 listing.allowed)
-        doc = details.get(child_id) or {}
-        detail, detail_cats = build(CME_FIELDS, {k: doc.get(k, []) for k in _LISTS}, decisions[child_id].allowed)
-        detail_cats |= built[child_id][1]
+        detail, detail_cats = details[child_id]
+        detail_cats = detail_cats | built[child_id][1]
         for cats, decision in ((head_cats, listing), (detail_cats, decisions[child_id])):
             shown |= cats
             bases |= {decision.allowed[c] for c in cats}

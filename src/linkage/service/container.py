@@ -6,6 +6,7 @@ import dataclasses
 import gc
 import threading
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -35,7 +36,7 @@ from linkage.store.snapshots import checked_snapshot, current_id
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
 from linkage.views.changes import materialise_changes
-from linkage.views.cme import previous_membership
+from linkage.views.cme import WorklistDays, previous_membership
 from linkage.views.quarantine import materialise_quarantine
 from linkage.views.tables import materialise
 
@@ -66,6 +67,7 @@ class Services:
     reference: ReferenceData = field(default_factory=ReferenceData)   # schools and GP practices by code
     # The CME list the run before the latest drew (child -> (reason, absent sessions)); None: no such run.
     cme_previous: dict[str, tuple[str, int | None]] | None = None
+    cme_days: WorklistDays | None = None      # the CME worklist's groundwork, per day
     figures: LinkFigures = field(default_factory=LinkFigures)   # the last run's quality figures, at start-up
     run_id: int = 0               # the link run the served data comes from (0: none yet)
     snapshot: str | None = None   # the published snapshot served; None: the live database
@@ -143,6 +145,7 @@ class Published:
     snapshot: str | None
     cme_previous: dict[str, tuple[str, int | None]] | None
     figures: LinkFigures
+    cme_days: WorklistDays
 
     def fields(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -174,6 +177,7 @@ def _materialise(store: Store, sid: str | None, settings: Settings) -> Published
         review = ReviewView.load(store)
     except duckdb.Error:      # a store last written before the queue kept ids: nothing to review yet
         review = ReviewView.empty()
+    review.warm()             # now (a second or two), not on the first data manager's visit
     try:
         lookup = LookupIndex(store)
     except LookupError:
@@ -193,9 +197,12 @@ def _materialise(store: Store, sid: str | None, settings: Settings) -> Published
     run_id = int(store.scalar(f"SELECT coalesce(max(run_id), 0) FROM {t('runs')} WHERE finished_at IS NOT NULL"))
     cme_previous = previous_membership(store.connection, aliases)
     figures = link_figures(store, settings.review_lower)
+    cme_days = WorklistDays(store.connection)
+    cme_days.day(date.today())       # today's, ready before the first CME officer asks
     # Everything a request reads is in memory now: letting go of the file lets next
     # month's `linkage ingest` and `linkage link` run while this keeps serving.
     store.detach()
     gc.collect()
     gc.freeze()     # the loaded heap (millions of lookup rows) is never walked again
-    return Published(store, lookup, aliases, children, review, reference, run_id, sid, cme_previous, figures)
+    return Published(store, lookup, aliases, children, review, reference, run_id, sid, cme_previous, figures,
+                     cme_days)

@@ -11,6 +11,7 @@ worklist can say which children are new since the previous run.
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 import duckdb
@@ -18,11 +19,12 @@ import duckdb
 from linkage.reference import current_reference
 from linkage.store import Store
 from linkage.store.schema import t
-from linkage.views.child import ADDRESSES, demographics, latest_address
-from linkage.views.fields import Field, Fields
-from linkage.views.tables import STORE, Tables
+from linkage.views.child import ADDRESSES, child_documents, demographics, latest_address
+from linkage.views.fields import Field, Fields, build, columns
+from linkage.views.tables import MEMORY, STORE, Tables
 
-__all__ = ["ABSENT", "CME_FIELDS", "CME_LISTING_FIELDS", "cme_children", "cme_page", "cme_rows", "cme_sql",
+__all__ = ["ABSENT", "CME_FIELDS", "CME_LISTING_FIELDS", "WorklistDay", "WorklistDays", "cme_base_sql",
+           "cme_children", "cme_filter_sql", "cme_page", "cme_rows", "cme_sql",
            "last_school", "latest_absence", "latest_education_contact", "latest_health_contact", "latest_social_care_contact",
            "previous_membership", "record_membership", "worklist_fields"]
 
@@ -30,15 +32,12 @@ __all__ = ["ABSENT", "CME_FIELDS", "CME_LISTING_FIELDS", "cme_children", "cme_pa
 ABSENT = "absent this term"
 
 
-def cme_sql(on: date, min_age: int = 5, max_age: int = 16, absent_days: int | None = None,
-            known_to: str | None = None, tables: Tables = STORE) -> tuple[str, list]:
-    """SQL listing child_id, reason, absent_sessions, sessions_possible (the child's latest
-    term, where it has one); ages are completed years on ``on``."""
-    known_filter = "source IN ('social_care', 'health')" if known_to in (None, "any") else "source = ?"
-    params: list = [on, on, on]
-    absent_sql = ""
-    if absent_days is not None:
-        absent_sql = f"UNION ALL SELECT child_id, '{ABSENT}', 1 FROM latest_term WHERE absent >= ?"
+def cme_base_sql(on: date, tables: Tables = STORE) -> tuple[str, list]:
+    """SQL listing every child the worklist could list on ``on``, whatever its filters: each
+    child known to social care or health, of a known age, off every school roll or with a
+    latest term of attendance. Columns: child_id, age (completed years on ``on``),
+    roll_reason (NULL while on a roll), absent_sessions, sessions_possible (the latest term,
+    where it has one), social_care, health (known to each)."""
     sql = f"""
 WITH linked AS (SELECT * FROM {tables.records}),
 ages AS (
@@ -61,26 +60,43 @@ latest_term AS (
   GROUP BY l.child_id, a.term
   QUALIFY row_number() OVER (PARTITION BY l.child_id ORDER BY a.term DESC) = 1
 ),
-known AS (SELECT DISTINCT child_id FROM linked WHERE {known_filter}),
-reasons AS (
+known AS (
+  SELECT child_id, bool_or(source = 'social_care') AS social_care, bool_or(source = 'health') AS health
+  FROM linked WHERE source IN ('social_care', 'health') GROUP BY child_id
+),
+roll AS (
   SELECT k.child_id, CASE WHEN k.child_id IN (SELECT child_id FROM linked WHERE source = 'education')
-                          THEN 'off roll' ELSE 'never on a school roll' END AS reason, 0 AS rank
+                          THEN 'off roll' ELSE 'never on a school roll' END AS reason
   FROM known k WHERE k.child_id NOT IN (SELECT child_id FROM open_enrolment)
-  {absent_sql}
 )
-SELECT r.child_id, arg_min(r.reason, r.rank) AS reason, any_value(lt.absent) AS absent_sessions,
-       any_value(lt.possible) AS sessions_possible
-FROM reasons r
-JOIN ages a USING (child_id) JOIN known k USING (child_id) LEFT JOIN latest_term lt USING (child_id)
-WHERE a.age BETWEEN ? AND ?
-GROUP BY r.child_id ORDER BY r.child_id
+SELECT k.child_id, a.age, r.reason AS roll_reason, lt.absent AS absent_sessions, lt.possible AS sessions_possible,
+       k.social_care, k.health
+FROM known k JOIN ages a USING (child_id) LEFT JOIN roll r USING (child_id) LEFT JOIN latest_term lt USING (child_id)
+WHERE a.age IS NOT NULL AND (r.child_id IS NOT NULL OR lt.child_id IS NOT NULL)
 """
-    if known_to not in (None, "any"):
-        params.append(known_to)
-    if absent_days is not None:
-        params.append(2 * absent_days)
-    params += [min_age, max_age - 1]
-    return sql, params
+    return sql, [on, on, on]
+
+
+def cme_filter_sql(base: str, min_age: int = 5, max_age: int = 16, absent_days: int | None = None,
+                   known_to: str | None = None) -> tuple[str, list]:
+    """The listing from ``base`` (``cme_base_sql``'s rows, as a relation): child_id, reason,
+    absent_sessions, sessions_possible, by child_id. A child off roll is listed for that; one
+    on roll, when ``absent_days`` is given, for missing at least that many days (two sessions
+    each) in its latest term."""
+    known = {None: "TRUE", "any": "TRUE", "social_care": "social_care", "health": "health"}.get(known_to, "FALSE")
+    sql = (f"SELECT child_id, coalesce(roll_reason, '{ABSENT}') AS reason, absent_sessions, sessions_possible "
+           f"FROM {base} WHERE age BETWEEN ? AND ? AND {known} AND (roll_reason IS NOT NULL OR absent_sessions >= ?) "
+           "ORDER BY child_id")
+    return sql, [min_age, max_age - 1, None if absent_days is None else 2 * absent_days]
+
+
+def cme_sql(on: date, min_age: int = 5, max_age: int = 16, absent_days: int | None = None,
+            known_to: str | None = None, tables: Tables = STORE) -> tuple[str, list]:
+    """SQL listing child_id, reason, absent_sessions, sessions_possible (the child's latest
+    term, where it has one); ages are completed years on ``on``."""
+    base, params = cme_base_sql(on, tables)
+    sql, more = cme_filter_sql(f"({base})", min_age, max_age, absent_days, known_to)
+    return sql, params + more
 
 
 def cme_children(store: Store, on: date) -> list[str]:
@@ -240,3 +256,96 @@ CME_LISTING_FIELDS: dict[str, Field] = {
     "new_since_last_run": Field("identity.known_to", lambda row: row[2]),
     "reason": Field("education.enrolment", lambda row: row[1], by_value={ABSENT: "education.attendance"}),
 }
+
+
+# ---------------------------------------------------------------- the server's worklist, day by day
+
+class WorklistDay:
+    """One day's worklist groundwork in the server's memory, done once rather than per request.
+
+    Every child the worklist could list that day (``cme_base_sql``) is one in-memory table, so
+    a request's filters scan that rather than every linked record; and each child's worklist
+    columns (``worklist_fields``), built for a set of allowed categories, are kept once built:
+    the policy gives every child no consent names the same set, so after the first request
+    sorting and filtering the whole list reads no document.
+    """
+
+    KEEP = 1_000_000        # built entries kept (all sets together); past that, start again
+
+    def __init__(self, con, on: date) -> None:
+        self.on = on
+        self.table = f"memory.cme_base_{on:%Y%m%d}"
+        sql, params = cme_base_sql(on, MEMORY)
+        con.execute(f"CREATE OR REPLACE TABLE {self.table} AS {sql}", params)
+        self.fields = worklist_fields(on)
+        self._built: dict[tuple[str, frozenset[str]], dict[str, tuple[dict, set[str]]]] = {}
+        self._kept = 0
+        self._lock = threading.Lock()
+
+    def rows(self, cur, **filters) -> list[tuple[str, str, int | None, int | None]]:
+        """As ``cme_rows`` gives them for this day."""
+        sql, params = cme_filter_sql(self.table, **filters)
+        return [tuple(r) for r in cur.execute(sql, params).fetchall()]
+
+    def summaries(self, cur, allowed: dict[str, frozenset[str]]) -> dict[str, tuple[dict, set[str]]]:
+        """Each child's worklist columns (``worklist_fields``) and their categories, as ``build``
+        gives them for that child's allowed categories; only what no earlier request built is read."""
+        return self._built_for(cur, "summary", self.fields, allowed)
+
+    def details(self, cur, allowed: dict[str, frozenset[str]]) -> dict[str, tuple[dict, set[str]]]:
+        """The same for each child's detail (``CME_FIELDS``)."""
+        return self._built_for(cur, "detail", CME_FIELDS, allowed)
+
+    def _built_for(self, cur, which: str, fields: Fields,
+                   allowed: dict[str, frozenset[str]]) -> dict[str, tuple[dict, set[str]]]:
+        out, todo = {}, {}
+        kept = {cats: self._built.get((which, cats), {}) for cats in set(allowed.values())}
+        for child, cats in allowed.items():
+            made = kept[cats].get(child)
+            if made is None:
+                todo.setdefault((which, cats), []).append(child)
+            else:
+                out[child] = made
+        for key, children in todo.items():
+            lists = columns(fields, key[1])
+            docs = child_documents(cur, children, lists)
+            made = {c: build(fields, {k: (docs.get(c) or {}).get(k, []) for k in lists}, key[1]) for c in children}
+            out.update(made)
+            with self._lock:
+                if self._kept + len(made) > self.KEEP:
+                    self._built, self._kept = {}, 0
+                self._built.setdefault(key, {}).update(made)
+                self._kept += len(made)
+        return out
+
+    def drop(self, con) -> None:
+        con.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+
+class WorklistDays:
+    """The few days' ``WorklistDay`` a server keeps (today's, and whichever dates callers ask
+    for), built on first use. A day pushed out is dropped only when the next one is, so a
+    request still reading it finishes first."""
+
+    def __init__(self, con, keep: int = 3) -> None:
+        self.con, self.keep = con, keep
+        self._days: dict[date, WorklistDay] = {}
+        self._retired: list[WorklistDay] = []
+        self._lock = threading.Lock()
+
+    def day(self, on: date) -> WorklistDay:
+        found = self._days.get(on)
+        if found is not None:
+            return found
+        with self._lock:
+            if on not in self._days:
+                cur = self.con.cursor()
+                try:
+                    self._days[on] = WorklistDay(cur, on)
+                    while len(self._days) > self.keep:      # the first built goes (never this one)
+                        for gone in self._retired:
+                            gone.drop(cur)
+                        self._retired = [self._days.pop(next(iter(self._days)))]
+                finally:
+                    cur.close()
+            return self._days[on]
