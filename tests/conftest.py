@@ -48,14 +48,13 @@ def synth_month2(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def linked_store(tmp_path_factory, synth_month1) -> Store:
-    """Month 1 ingested from all three sources and linked, shared read-mostly by tests."""
-    from linkage.connectors import ingest_file
-    from linkage.link import run_link
+    """Month 1 ingested from all three sources and linked, shared read-mostly by tests
+    (a copy of the session's one linked month 1: tests/apiserver.py ``linked_home``)."""
+    from apiserver import linked_home
 
-    store = Store(tmp_path_factory.mktemp("linked") / "data", memory_limit="2GB")
-    for source in ("education", "social_care", "health"):
-        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
-    run_link(store)
+    home = tmp_path_factory.mktemp("linked") / "data"
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
+    store = Store(home, memory_limit="2GB")
     yield store
     store.close()
 
