@@ -281,3 +281,27 @@ def test_twins_each_matched_to_their_own_records_are_not_queued():
     assert undecided(band, clusters, linked, {}).iloc[0]
     # A weaker link inside a child than to the other side: still queued.
     assert undecided(band.assign(match_weight=25.0), clusters, linked, ids).iloc[0]
+
+
+def test_side_by_side_compares_fields_as_the_model_reads_them():
+    """Letter case, hyphens and postcode spacing are not differences to the model, so the reviewer
+    is not told they are; a real difference still is."""
+    import pandas as pd
+
+    from linkage.link.review import ReviewView
+
+    left = {"source": "education", "forename": "WONG", "surname": "Smith-Jones", "postcode": "sw1a1aa",
+            "date_of_birth": "2014-05-03", "upn": "a801200005001", "address": "12, Long Lane"}
+    right = {"source": "health", "forename": "Wong", "surname": "Smith Jones", "postcode": "SW1A 1AA",
+             "date_of_birth": "2014-05-04", "upn": "A801200005001", "address": "12 LONG LANE"}
+    queue = pd.DataFrame([{"pair_id": "rv-1", "record_key_l": "education:1", "record_key_r": "health:1"}])
+    view = ReviewView(queue, {"education:1": left, "health:1": right}, {}, {}, {}, pd.DataFrame(), None)
+    by = {f.field: f for f in view.side_by_side("rv-1")}
+    for name in ("forename", "surname", "postcode", "upn", "address"):
+        assert not by[name].differs and by[name].written_differently, by[name]
+    assert by["date_of_birth"].differs and not by["date_of_birth"].written_differently
+    assert by["source"].differs
+    assert not by["sex"].differs and not by["sex"].written_differently       # neither has it
+    odd = {**left, "forename": "!!"}
+    view.records["education:1"] = odd
+    assert {f.field: f for f in view.side_by_side("rv-1")}["forename"].differs   # nothing left to read: as written
