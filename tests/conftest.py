@@ -47,6 +47,17 @@ def synth_month2(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def synth_realistic(tmp_path_factory) -> Path:
+    """Month 1 at realistic difficulty (easy data leaves the review queue nearly empty); read-only:
+    copy it to change it."""
+    from linkage.synth import synthesise
+
+    out = tmp_path_factory.mktemp("synth_realistic")
+    synthesise(2000, 7, out, month=1, level="realistic")
+    return out
+
+
+@pytest.fixture(scope="session")
 def linked_store(tmp_path_factory, synth_month1) -> Store:
     """Month 1 ingested from all three sources and linked, shared read-mostly by tests
     (a copy of the session's one linked month 1: tests/apiserver.py ``linked_home``)."""

@@ -25,13 +25,9 @@ def queue(home) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def review_extracts(tmp_path_factory):
+def review_extracts(synth_realistic):
     """Realistic difficulty: on easy data the linker leaves no true match in the queue to decide."""
-    from linkage.synth import synthesise
-
-    out = tmp_path_factory.mktemp("review_synth")
-    synthesise(2000, 7, out, month=1, level="realistic")
-    return out
+    return synth_realistic
 
 
 @pytest.fixture(scope="module")

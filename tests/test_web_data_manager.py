@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,12 +65,10 @@ def queue(home: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, synth_realistic):
     """Realistic difficulty (easy data leaves the queue nearly empty), with a few bad health rows."""
-    from linkage.synth import synthesise
-
-    extracts = tmp_path_factory.mktemp("dm_synth")
-    synthesise(2000, 7, extracts, month=1, level="realistic")
+    extracts = tmp_path_factory.mktemp("dm_synth") / "extracts"
+    shutil.copytree(synth_realistic, extracts)
     with open(extracts / "health.csv", "a") as fh:
         fh.write("\n".join(BAD_HEALTH) + "\n")
     home = tmp_path_factory.mktemp("web_dm") / "data"
