@@ -71,6 +71,16 @@ def linked_store(tmp_path_factory, synth_month1) -> Store:
 
 
 @pytest.fixture(scope="session")
+def chromium():
+    """One Chromium for the session's page tests; each page opens in a fresh profile of its own
+    (tests/browserpages.py ``page``), so modules share the browser, never cookies or storage."""
+    from browserpages import browser
+
+    with browser() as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
 def idp():
     """A stand-in external identity provider serving its JWKS on loopback (tests/idp.py)."""
     from idp import IdP

@@ -15,7 +15,7 @@ from datetime import date
 import pytest
 
 from apiserver import Server
-from browserpages import ENV, accessible, add_user, browser, csrf_token, page, shot, sign_in, through
+from browserpages import ENV, accessible, add_user, csrf_token, page, shot, sign_in, through
 from conftest import EXTRACT_DATE
 from linkage.access.orgs import OrgRegistry
 from linkage.access.pseudonyms import Pseudonyms
@@ -58,7 +58,7 @@ def _demo(store: Store) -> tuple[str, tuple]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, synth_month1, synth_month2):
+def world(tmp_path_factory, synth_month1, synth_month2, chromium):
     home = tmp_path_factory.mktemp("webapcme") / "data"
     store = Store(home, memory_limit="2GB")
     for kind in KINDS:
@@ -81,9 +81,8 @@ def world(tmp_path_factory, synth_month1, synth_month2):
            SAM: add_user(home, SAM, "Sam Osei", "Northshire Children's Services", "social_care", "803",
                          "social_worker")}
     server = Server(home, env=ENV)
-    with browser() as b:
-        yield {"home": home, "server": server, "browser": b, "ids": ids, "child": child, "demo": demo,
-               "new": new, "now": now}
+    yield {"home": home, "server": server, "browser": chromium, "ids": ids, "child": child, "demo": demo,
+           "new": new, "now": now}
     server.stop()
 
 

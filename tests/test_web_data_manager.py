@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from apiserver import Server, linked_home
-from browserpages import ENV, accessible, add_user, browser, csrf_token, page, shot, sign_in, through
+from browserpages import ENV, accessible, add_user, csrf_token, page, shot, sign_in, through
 from conftest import EXTRACT_DATE
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +65,7 @@ def queue(home: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, synth_realistic):
+def world(tmp_path_factory, synth_realistic, chromium):
     """Realistic difficulty (easy data leaves the queue nearly empty), with a few bad health rows."""
     extracts = tmp_path_factory.mktemp("dm_synth") / "extracts"
     shutil.copytree(synth_realistic, extracts)
@@ -91,9 +91,8 @@ def world(tmp_path_factory, synth_realistic):
     # The journey runs `linkage link` itself; the server keeps serving the run it started on
     # (no snapshot polling), so its figures can be checked against the store as it found it.
     server = Server(home, env={**ENV, "LINKAGE_SNAPSHOT_POLL_SECONDS": "0"})
-    with browser() as b:
-        yield {"home": home, "server": server, "ids": ids, "browser": b, "queue": before,
-               "figures": figures}
+    yield {"home": home, "server": server, "ids": ids, "browser": chromium, "queue": before,
+           "figures": figures}
     server.stop()
 
 
