@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,9 +20,23 @@ def free_port() -> int:
 
 
 def linked_home(home: Path, synth: Path, extract_date, children: int = 1) -> list[tuple[str, tuple]]:
-    """Ingest the three synthetic extracts in ``synth`` into ``home`` and link them. Returns
-    ``children`` children known to all three agencies, each with its education demographics
-    (forename, surname, date of birth, postcode), to look them up as an organisation would."""
+    """``home``: the three synthetic extracts in ``synth`` ingested and linked. Returns ``children``
+    children known to all three agencies, each with its education demographics (forename,
+    surname, date of birth, postcode), to look them up as an organisation would.
+
+    A population is ingested and linked once per session, beside its extracts; each caller gets
+    its own copy of that data directory (its own files, keys and state, which it may change), so
+    a module pays for a file copy, not a link run."""
+    template = synth.parent / f"{synth.name}-linked-{extract_date.isoformat()}" / "data"
+    if not (template.parent / "complete").exists():
+        shutil.rmtree(template.parent, ignore_errors=True)
+        _link(template, synth, extract_date)
+        (template.parent / "complete").touch()
+    shutil.copytree(template, home, dirs_exist_ok=True)
+    return _children_everyone_knows(home, children)
+
+
+def _link(home: Path, synth: Path, extract_date) -> None:
     from linkage.connectors import ingest_file
     from linkage.link import run_link
     from linkage.store import Store
@@ -31,6 +46,17 @@ def linked_home(home: Path, synth: Path, extract_date, children: int = 1) -> lis
         for source in ("education", "social_care", "health"):
             ingest_file(store, source, synth / f"{source}.csv", extract_date=extract_date)
         run_link(store)
+    finally:
+        store.close()
+
+
+def _children_everyone_knows(home: Path, children: int) -> list[tuple[str, tuple]]:
+    from linkage.store import Store
+
+    if children == 0:
+        return []
+    store = Store(home, memory_limit="2GB")
+    try:
         found = [row[0] for row in store.rows("""
             SELECT i.child_id FROM store.identity i JOIN store.records r USING (record_key)
             GROUP BY i.child_id HAVING count(DISTINCT r.source) = 3 ORDER BY min(r.record_key) LIMIT ?""",

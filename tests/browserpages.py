@@ -1,7 +1,8 @@
 """Drive the staff web pages in a real browser: Debian's chromium through Playwright.
 
-For page tests: ``browser()`` (one per module), ``sign_in``, ``accessible`` (axe-core,
-injected outside the page so the page's CSP still applies to everything else),
+For page tests: ``browser()`` (one per session: the ``chromium`` fixture in conftest),
+``sign_in``, ``accessible`` (axe-core, injected outside the page so the page's CSP still
+applies to everything else),
 ``shot`` (a screenshot under docs/screenshots/, to look at), ``add_user``.
 """
 

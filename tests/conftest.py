@@ -47,17 +47,37 @@ def synth_month2(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def linked_store(tmp_path_factory, synth_month1) -> Store:
-    """Month 1 ingested from all three sources and linked, shared read-mostly by tests."""
-    from linkage.connectors import ingest_file
-    from linkage.link import run_link
+def synth_realistic(tmp_path_factory) -> Path:
+    """Month 1 at realistic difficulty (easy data leaves the review queue nearly empty); read-only:
+    copy it to change it."""
+    from linkage.synth import synthesise
 
-    store = Store(tmp_path_factory.mktemp("linked") / "data", memory_limit="2GB")
-    for source in ("education", "social_care", "health"):
-        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
-    run_link(store)
+    out = tmp_path_factory.mktemp("synth_realistic")
+    synthesise(2000, 7, out, month=1, level="realistic")
+    return out
+
+
+@pytest.fixture(scope="session")
+def linked_store(tmp_path_factory, synth_month1) -> Store:
+    """Month 1 ingested from all three sources and linked, shared read-mostly by tests
+    (a copy of the session's one linked month 1: tests/apiserver.py ``linked_home``)."""
+    from apiserver import linked_home
+
+    home = tmp_path_factory.mktemp("linked") / "data"
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
+    store = Store(home, memory_limit="2GB")
     yield store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One Chromium for the session's page tests; each page opens in a fresh profile of its own
+    (tests/browserpages.py ``page``), so modules share the browser, never cookies or storage."""
+    from browserpages import browser
+
+    with browser() as b:
+        yield b
 
 
 @pytest.fixture(scope="session")

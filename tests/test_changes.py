@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from apiserver import Server
+from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE
 from linkage.connectors import ingest_file
 from linkage.link import run_link
@@ -73,10 +73,8 @@ def _issued(home: Path) -> dict[str, str]:
 def world(tmp_path_factory, synth_month1):
     work = tmp_path_factory.mktemp("changes")
     home = work / "data"
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
     store = Store(home, memory_limit="2GB")
-    for source in ("education", "social_care", "health"):
-        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
-    run_link(store)
     per_child = store.rows("""
         SELECT i.child_id, list(r.source ORDER BY r.source), list(r.source_record_id ORDER BY r.source)
         FROM store.identity i JOIN store.records r USING (record_key) GROUP BY 1 ORDER BY 1""")

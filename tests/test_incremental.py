@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from apiserver import linked_home
+from conftest import EXTRACT_DATE
 from linkage.connectors import ingest_file
 from linkage.link import run_link
 from linkage.link.run import open_decisions
@@ -52,9 +54,8 @@ def _partition(ids: dict[str, str], keys: set[str]) -> set[frozenset]:
 def month1(tmp_path_factory, synth_month1) -> tuple[Path, Path]:
     """Month 1 linked (full, trained), with a reviewer's match and a reviewer's split on record."""
     home = tmp_path_factory.mktemp("incr") / "data"
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
     store = Store(home, memory_limit="2GB")
-    _ingest(store, synth_month1)
-    run_link(store)
     ids = dict(store.rows("SELECT record_key, child_id FROM store.identity"))
     content = dict(store.rows("SELECT record_key, content_sha FROM store.linked_records"))
     queued = store.rows("SELECT record_key_l, record_key_r FROM store.review_queue ORDER BY pair_id LIMIT 1")

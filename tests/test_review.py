@@ -25,13 +25,9 @@ def queue(home) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def review_extracts(tmp_path_factory):
+def review_extracts(synth_realistic):
     """Realistic difficulty: on easy data the linker leaves no true match in the queue to decide."""
-    from linkage.synth import synthesise
-
-    out = tmp_path_factory.mktemp("review_synth")
-    synthesise(2000, 7, out, month=1, level="realistic")
-    return out
+    return synth_realistic
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +310,27 @@ def test_the_waterfall_worked_out_in_python_is_splinks(reviewed):
         assert abs(mine.match_probability - splinks.match_probability) < 1e-6
         levels |= {(s.comparison, s.level) for s in mine.steps}
     assert len(levels) > len(mine.steps), "the pairs should reach more than one level of some comparison"
+
+
+def test_side_by_side_compares_fields_as_the_model_reads_them():
+    """Letter case, hyphens and postcode spacing are not differences to the model, so the reviewer
+    is not told they are; a real difference still is."""
+    import pandas as pd
+
+    from linkage.link.review import ReviewView
+
+    left = {"source": "education", "forename": "WONG", "surname": "Smith-Jones", "postcode": "sw1a1aa",
+            "date_of_birth": "2014-05-03", "upn": "a801200005001", "address": "12, Long Lane"}
+    right = {"source": "health", "forename": "Wong", "surname": "Smith Jones", "postcode": "SW1A 1AA",
+             "date_of_birth": "2014-05-04", "upn": "A801200005001", "address": "12 LONG LANE"}
+    queue = pd.DataFrame([{"pair_id": "rv-1", "record_key_l": "education:1", "record_key_r": "health:1"}])
+    view = ReviewView(queue, {"education:1": left, "health:1": right}, {}, {}, {}, pd.DataFrame(), None)
+    by = {f.field: f for f in view.side_by_side("rv-1")}
+    for name in ("forename", "surname", "postcode", "upn", "address"):
+        assert not by[name].differs and by[name].written_differently, by[name]
+    assert by["date_of_birth"].differs and not by["date_of_birth"].written_differently
+    assert by["source"].differs
+    assert not by["sex"].differs and not by["sex"].written_differently       # neither has it
+    odd = {**left, "forename": "!!"}
+    view.records["education:1"] = odd
+    assert {f.field: f for f in view.side_by_side("rv-1")}["forename"].differs   # nothing left to read: as written

@@ -75,6 +75,17 @@ class Load:
         for t in self._threads:
             t.join(60)
 
+    def until(self, counts, seconds: float, answers: int = 6) -> None:
+        """Until every server has given ``answers`` answers that ``counts(when)`` (a condition, not a sleep)."""
+        deadline = time.time() + seconds
+        while True:
+            with self._lock:
+                got = Counter(s for when, s, *_ in self.results if counts(when))
+            if all(got[s] >= answers for s in range(len(self.servers))):
+                return
+            assert time.time() < deadline and not self.failures, (got, self.failures)
+            time.sleep(0.1)
+
     def _note(self, server: int, what: str, r: httpx.Response) -> None:
         with self._lock:
             self.results.append((time.time(), server, what, r.status_code, r.headers.get("X-Request-ID")))
@@ -175,7 +186,7 @@ def test_two_servers_switch_to_next_month_under_load_without_a_failed_request(
         callers = {who: (servers[0].token(client, secret), purpose) for who, ((client, secret), purpose)
                    in creds.items()}
         with Load(servers, callers, people) as load:
-            time.sleep(3)
+            load.until(lambda when: True, 60)                  # each server answering under load
             for source in ("education", "social_care", "health"):
                 cli(home, "ingest", str(synth_month2 / f"{source}.csv"), "--source", source,
                     "--extract-date", MONTH2, env=shared)
@@ -184,7 +195,8 @@ def test_two_servers_switch_to_next_month_under_load_without_a_failed_request(
             assert "published snapshot" in linked
             after = wait_for(servers, lambda st: st["run_id"] > old_run, 300)
             switched = time.time()
-            time.sleep(4)                        # past the grace period: the old data is closed under load
+            closed = switched + 2                # past the grace period: the old data is closed under load
+            load.until(lambda when: when > closed, 60)
         new = after[0]["snapshot"]
         assert after[1]["snapshot"] == new != before[0]["snapshot"]
 

@@ -13,14 +13,10 @@ from linkage.store import Store
 
 
 def test_no_name_from_the_data_appears_in_the_database_file(tmp_path, synth_month1):
-    from linkage.link import run_link
+    from apiserver import linked_home
 
     home = tmp_path / "enc"
-    store = Store(home, memory_limit="2GB")
-    for source in ("education", "social_care", "health"):
-        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
-    run_link(store)
-    store.close()
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)      # ingested and linked
     names = set()
     import csv
     with open(synth_month1 / "health.csv", encoding="utf-8") as fh:

@@ -14,8 +14,8 @@ from datetime import date
 
 import pytest
 
-from apiserver import Server
-from browserpages import ENV, accessible, add_user, browser, csrf_token, page, shot, sign_in, through
+from apiserver import Server, linked_home
+from browserpages import ENV, accessible, add_user, csrf_token, page, shot, sign_in, through
 from conftest import EXTRACT_DATE
 from linkage.access.orgs import OrgRegistry
 from linkage.access.pseudonyms import Pseudonyms
@@ -58,19 +58,18 @@ def _demo(store: Store) -> tuple[str, tuple]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, synth_month1, synth_month2):
+def world(tmp_path_factory, synth_month1, synth_month2, chromium):
     home = tmp_path_factory.mktemp("webapcme") / "data"
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)     # month 1's run (linking reads no reference data)
     store = Store(home, memory_limit="2GB")
     for kind in KINDS:
         load_reference(store, kind, sample_path(kind))
-    before = {}
-    for month, (synth, when) in enumerate(((synth_month1, EXTRACT_DATE), (synth_month2, MONTH2)), 1):
-        for source in ("education", "social_care", "health"):
-            ingest_file(store, source, synth / f"{source}.csv", extract_date=when)
-        run = run_link(store)
-        record_membership(store, run.run_id, when)           # as `linkage link` does
-        if month == 1:       # the lists as the first run drew them, computed directly
-            before = {n: _listed(store, when, n) for n in THRESHOLDS}
+    record_membership(store, store.scalar("SELECT max(run_id) FROM store.runs"), EXTRACT_DATE)  # as `linkage link` does
+    before = {n: _listed(store, EXTRACT_DATE, n) for n in THRESHOLDS}   # the lists as the first run drew them
+    for source in ("education", "social_care", "health"):
+        ingest_file(store, source, synth_month2 / f"{source}.csv", extract_date=MONTH2)
+    run = run_link(store)
+    record_membership(store, run.run_id, MONTH2)
     aliases = resolve_aliases(store)
     now = {n: _listed(store, date.today(), n) for n in THRESHOLDS}
     new = {n: now[n] - {aliases.get(c, c) for c in before[n]} for n in THRESHOLDS}
@@ -81,9 +80,8 @@ def world(tmp_path_factory, synth_month1, synth_month2):
            SAM: add_user(home, SAM, "Sam Osei", "Northshire Children's Services", "social_care", "803",
                          "social_worker")}
     server = Server(home, env=ENV)
-    with browser() as b:
-        yield {"home": home, "server": server, "browser": b, "ids": ids, "child": child, "demo": demo,
-               "new": new, "now": now}
+    yield {"home": home, "server": server, "browser": chromium, "ids": ids, "child": child, "demo": demo,
+           "new": new, "now": now}
     server.stop()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from apiserver import Server, linked_home
-from browserpages import ENV, accessible, add_user, browser, csrf_token, page, shot, sign_in, through
+from browserpages import ENV, accessible, add_user, csrf_token, page, shot, sign_in, through
 from conftest import EXTRACT_DATE
 
 pytestmark = pytest.mark.e2e
@@ -64,12 +65,10 @@ def queue(home: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, synth_realistic, chromium):
     """Realistic difficulty (easy data leaves the queue nearly empty), with a few bad health rows."""
-    from linkage.synth import synthesise
-
-    extracts = tmp_path_factory.mktemp("dm_synth")
-    synthesise(2000, 7, extracts, month=1, level="realistic")
+    extracts = tmp_path_factory.mktemp("dm_synth") / "extracts"
+    shutil.copytree(synth_realistic, extracts)
     with open(extracts / "health.csv", "a") as fh:
         fh.write("\n".join(BAD_HEALTH) + "\n")
     home = tmp_path_factory.mktemp("web_dm") / "data"
@@ -92,9 +91,8 @@ def world(tmp_path_factory):
     # The journey runs `linkage link` itself; the server keeps serving the run it started on
     # (no snapshot polling), so its figures can be checked against the store as it found it.
     server = Server(home, env={**ENV, "LINKAGE_SNAPSHOT_POLL_SECONDS": "0"})
-    with browser() as b:
-        yield {"home": home, "server": server, "ids": ids, "browser": b, "queue": before,
-               "figures": figures}
+    yield {"home": home, "server": server, "ids": ids, "browser": chromium, "queue": before,
+           "figures": figures}
     server.stop()
 
 
@@ -129,6 +127,9 @@ def test_decide_a_pair_the_next_loads_and_link_honours_it(world):
         compare = p.get_by_test_id("compare")
         differing = compare.locator("tr.linkage-differs")
         assert differing.count() >= 1 and "Differs" in differing.first.inner_text()      # in words, not colour alone
+        for row in differing.all():             # letter case alone is no difference to the model
+            left, right = row.locator("td").all_inner_texts()[:2]
+            assert left.casefold() != right.casefold(), (left, right)
         assert compare.locator("tr", has_text="Date of birth").inner_text().endswith("Same")
         steps = p.get_by_test_id("waterfall").locator("tbody tr")
         assert steps.count() >= 5 and "Total match weight" in steps.last.inner_text()

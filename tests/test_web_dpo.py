@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from apiserver import Server, linked_home
-from browserpages import ENV, accessible, add_user, browser, csrf_token, page, shot, sign_in, through
+from browserpages import ENV, accessible, add_user, csrf_token, page, shot, sign_in, through
 from conftest import EXTRACT_DATE
 from registry import register
 
@@ -38,7 +38,7 @@ DPO_PAGES = ["/app/dpo", "/app/dpo/access", "/app/dpo/security", "/app/dpo/break
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, synth_month1):
+def world(tmp_path_factory, synth_month1, chromium):
     root = tmp_path_factory.mktemp("webdpo")
     home, witness = root / "data", root / "witness"
     ((child, demo),) = linked_home(home, synth_month1, EXTRACT_DATE)
@@ -48,9 +48,8 @@ def world(tmp_path_factory, synth_month1):
     creds = {"sw": register(home, "csc case system", "social_care", "social_worker", org=CSC),
              "dpo": register(home, "dpo tools", "dpo", "dpo", org="Northshire Council")}
     server = Server(home, env={**ENV, "LINKAGE_WITNESS_DIR": str(witness)})
-    with browser() as b:
-        yield {"home": home, "witness": witness, "server": server, "child": child, "demo": demo, "creds": creds,
-               "browser": b}
+    yield {"home": home, "witness": witness, "server": server, "child": child, "demo": demo, "creds": creds,
+           "browser": chromium}
     server.stop()
 
 

@@ -17,7 +17,7 @@ import pytest
 from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE
 from playwright.sync_api import expect
-from browserpages import (ENV, accessible, add_user, age_sessions, browser, csrf_token, page, shot, sign_in,
+from browserpages import (ENV, accessible, add_user, age_sessions, csrf_token, page, shot, sign_in,
                         through)
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +27,7 @@ AMY, BOB, DPO, CME = ("amy@oak-ap.example", "bob@oak-ap.example", "dee@northshir
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, synth_month1):
+def world(tmp_path_factory, synth_month1, chromium):
     home = tmp_path_factory.mktemp("web") / "data"
     ((child, demo),) = linked_home(home, synth_month1, EXTRACT_DATE)
     ids = {AMY: add_user(home, AMY, "Amy Adeyemi", "Oak AP Academy", "ap_school", "140001", "admissions"),
@@ -35,8 +35,7 @@ def world(tmp_path_factory, synth_month1):
            DPO: add_user(home, DPO, "Dee Okafor", "Northshire Council", "dpo", "801", "dpo"),
            CME: add_user(home, CME, "Cam Price", "Northshire Education", "la_education", "802", "cme_officer")}
     server = Server(home, env=ENV)
-    with browser() as b:
-        yield {"home": home, "server": server, "demo": demo, "ids": ids, "browser": b}
+    yield {"home": home, "server": server, "demo": demo, "ids": ids, "browser": chromium}
     server.stop()
 
 

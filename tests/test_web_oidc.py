@@ -11,7 +11,7 @@ import pytest
 from apiserver import Server
 from oidcprovider import Provider
 from playwright.sync_api import expect
-from browserpages import ENV, accessible, add_user, browser, csrf_token, page, shot, through
+from browserpages import ENV, accessible, add_user, csrf_token, page, shot, through
 
 pytestmark = pytest.mark.e2e
 
@@ -19,13 +19,12 @@ AMY = "amy@oak-ap.example"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, chromium):
     home = tmp_path_factory.mktemp("oidc") / "data"
     add_user(home, AMY, "Amy Adeyemi", "Oak AP Academy", "ap_school", "140001", "admissions")
     provider = Provider()
     server = Server(home, env={**ENV, **provider.env()})
-    with browser() as b:
-        yield {"home": home, "server": server, "provider": provider, "browser": b}
+    yield {"home": home, "server": server, "provider": provider, "browser": chromium}
     server.stop()
     provider.stop()
 

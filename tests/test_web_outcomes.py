@@ -16,7 +16,7 @@ from datetime import date
 import pytest
 
 from apiserver import Server
-from browserpages import ENV, accessible, add_user, browser, page, shot, sign_in, through
+from browserpages import ENV, accessible, add_user, page, shot, sign_in, through
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +25,7 @@ COMMISSIONER, LEADER, CME = ("kim@northshire.example", "lee@ap-setting.example",
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, chromium):
     from linkage.connectors import ingest_file
     from linkage.link import run_link
     from linkage.outcomes.nccis import load_nccis
@@ -57,9 +57,8 @@ def world(tmp_path_factory):
            LEADER: add_user(home, LEADER, "Lee Marsh", "The AP setting", "ap_school", own, "ap_leader"),
            CME: add_user(home, CME, "Cam Price", "Northshire Education", "la_education", "802", "cme_officer")}
     server = Server(home, env=ENV)
-    with browser() as b:
-        yield {"home": home, "server": server, "ids": ids, "browser": b, "own": own, "other": other,
-               "canonical": canonical}
+    yield {"home": home, "server": server, "ids": ids, "browser": chromium, "own": own, "other": other,
+           "canonical": canonical}
     server.stop()
 
 

@@ -1130,8 +1130,9 @@ def review_show(pair: str, chart: Annotated[Optional[Path], typer.Option(
     console.print(f"[bold]{pair}[/]: {p['reason']}; match probability {p['match_probability']:.3f}{weight}; "
                   f"{p['cluster_size']} records affected")
     table = Table("field", "left", "right", "")
-    for name, a, b, differs in fields:
-        mark = "[bold yellow]≠[/]" if differs and a and b else ("[dim]missing[/]" if differs else "")
+    for name, a, b, differs, written in fields:
+        mark = ("[bold yellow]≠[/]" if differs and a and b else "[dim]missing[/]" if differs
+                else "[dim]same, written differently[/]" if written else "")
         table.add_row(name, a, b, mark)
     console.print(table)
     steps = Table("comparison", "level", "Bayes factor", "partial weight", "cumulative", title="match weight (Splink waterfall)")

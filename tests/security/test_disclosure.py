@@ -17,13 +17,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apiserver import Server
+from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE, REPO
 from linkage.access.pseudonyms import Pseudonyms
 from linkage.config import Settings
-from linkage.connectors import ingest_file
 from linkage.errors import Forbidden, NotFound
-from linkage.link import run_link
 from linkage.policy import Principal
 from linkage.store import Store
 from linkage.store.state import ServiceState
@@ -90,10 +88,8 @@ def lookup_categories(body: dict) -> set[str]:
 @pytest.fixture(scope="module")
 def linked(tmp_path_factory, synth_month1):
     home = tmp_path_factory.mktemp("disclosure") / "data"
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
     store = Store(home, memory_limit="2GB")
-    for source in ("education", "social_care", "health"):
-        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
-    run_link(store)
     # Each child's first education record's demographics, how many agencies know it, its open enrolment.
     rows = store.rows("""
         WITH per AS (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["FEATURE_COLUMNS", "NAME_KEYS_COLUMNS", "input_sql", "key_names", "name_keys_frame",
-           "name_keys_rows", "permanent_upn", "record_features"]
+           "name_keys_rows", "normalise_address", "permanent_upn", "record_features"]
 
 import re
 from datetime import date
@@ -104,6 +104,13 @@ def _distinct(values: list) -> list:
     return sorted({v for v in values if v is not None})
 
 
+def normalise_address(address: str | None) -> str | None:
+    """The address as the model compares it (``input_sql``'s expression, in Python)."""
+    if address is None:
+        return None
+    return re.sub(r"\s+", " ", re.sub(r"[^A-Za-z0-9 ]", "", address).lower()).strip(" ") or None
+
+
 def record_features(*, forename_std: str | None, surname_std: str | None, date_of_birth: date | None,
                     middle_names_std: str | None = None, former_surname_std: str | None = None,
                     preferred_forename_std: str | None = None, sex: str | None = None,
@@ -120,8 +127,7 @@ def record_features(*, forename_std: str | None, surname_std: str | None, date_o
     keys, canon = forename_keys(forename) if forename is not None else (None, None)
     postcode = postcode_for_linking(postcode)
     pkeys = forename_keys(preferred)[0] if preferred is not None else None
-    if address is not None:
-        address = re.sub(r"\s+", " ", re.sub(r"[^A-Za-z0-9 ]", "", address).lower()).strip(" ") or None
+    address = normalise_address(address)
     return {
         "forename": forename, "forename_full": full, "middle_names": middle_names_std, "surname": surname_std,
         "former_surname": former_surname_std, "preferred_forename": preferred, "dob": date_of_birth,

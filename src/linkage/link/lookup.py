@@ -4,9 +4,10 @@ Candidates come from an index of blocking keys (never a full relink): the
 query's keys, computed in Python exactly as the linked records' are in SQL, are
 looked up by binary search in a sorted array of key hashes. The candidates' features
 are held in memory, and ``FastScorer`` scores them with the trained model's own
-level conditions and Splink's arithmetic. Splink's own ``score_pairs`` SQL is
-compiled once at start-up and kept as the reference the tests compare against
-(and as the path for a model whose SQL cannot be evaluated in Python).
+level conditions and Splink's arithmetic. Splink's own ``score_pairs`` SQL (read from the
+result's public ``sql_used_to_create``, no Splink internals patched) is generated once at
+start-up and kept as the reference the tests compare against (and as the path for a model
+whose SQL cannot be evaluated in Python).
 """
 
 from __future__ import annotations
@@ -165,26 +166,19 @@ class LookupIndex:
         return cur
 
     def _compile(self) -> str:
-        """Run score_pairs once on real tables and keep the SQL Splink generated."""
+        """Run Splink's public ``score_pairs`` once on real tables and keep the SQL it generated
+        (``SplinkDataFrame.sql_used_to_create``): the reference path runs that SQL on its own cursors."""
         con = self.store.connection
         con.execute(f"CREATE OR REPLACE TABLE memory.lk_q AS SELECT * FROM memory.{INPUT} LIMIT 1")
         con.execute(f"CREATE OR REPLACE TABLE memory.lk_c AS SELECT * EXCLUDE (child_id, rid) "
                     f"FROM memory.{INDEX} LIMIT 2")
         linker = self.engine.linker(json.dumps(self.model))
-        self.engine._tf()
-        captured: list[str] = []
+        for col in TF_COLUMNS:
+            linker.table_management.compute_tf_table(col)
         db_api = self.engine.db_api
-        original = db_api._execute_sql_against_backend
-        db_api._execute_sql_against_backend = lambda sql: (captured.append(sql), original(sql))[1]
-        try:
-            q = db_api.table_to_splink_dataframe("lk_q", "lk_q")
-            c = db_api.table_to_splink_dataframe("lk_c", "lk_c")
-            result = linker.inference.score_pairs(q, c)
-        finally:
-            db_api._execute_sql_against_backend = original
+        result = linker.inference.score_pairs(db_api.register("lk_q"), db_api.register("lk_c"))
+        select = result.sql_used_to_create
         result.drop_table_from_database_and_remove_from_cache()
-        create = next(s for s in reversed(captured) if s.lstrip().upper().startswith("CREATE TABLE"))
-        select = create[create.upper().index(" AS") + 3:]
         con.execute("DROP TABLE memory.lk_q")
         con.execute("DROP TABLE memory.lk_c")
         return select

@@ -21,21 +21,25 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import pandas as pd
 
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError, NotFound
 from linkage.link.explain import Explanation, Waterfall, explain_pair
+from linkage.link.features import normalise_address
 from linkage.link.guards import GUARD_REASON
 from linkage.model import PersonRecord
 from linkage.store import Store
 from linkage.store.schema import t
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
+from linkage.validation import normalise_name, normalise_nhs_number, normalise_postcode, normalise_upn
 
-__all__ = ["DECISIONS", "Constraints", "Decision", "ReviewDecisions", "ReviewView", "build_queue", "child_records",
-           "constraints", "current_records", "model_features", "pair_id", "priority", "split_out", "undecided"]
+__all__ = ["DECISIONS", "Constraints", "Decision", "ReviewDecisions", "ReviewView", "SideBySide", "build_queue",
+           "child_records", "constraints", "current_records", "model_features", "pair_id", "priority", "split_out",
+           "undecided"]
 
 DECISIONS = ("match", "not_match", "unsure")
 STALE_REASON = "decided {decision} on {day}, but a record has changed since: confirm"
@@ -355,14 +359,15 @@ class ReviewView:
             raise NotFound(f"no pair {pid} in the review queue (run `linkage review list`)")
         return self.queue.iloc[self._rows[pid]].to_dict()
 
-    def side_by_side(self, pid: str) -> list[tuple[str, str, str, bool]]:
-        """(field, left value, right value, differs) for every field of the two records."""
+    def side_by_side(self, pid: str) -> list[SideBySide]:
+        """Every field of the two records, compared as the model reads them."""
         p = self.pair(pid)
         left, right = self.records.get(p["record_key_l"], {}), self.records.get(p["record_key_r"], {})
         out = []
         for name in ("record_key", "source", *DISPLAY_FIELDS):
             a, b = _show(left.get(name)), _show(right.get(name))
-            out.append((name, a, b, a != b))
+            same = _as_read(name, a) == _as_read(name, b)
+            out.append(SideBySide(name, a, b, not same, same and a != b))
         return out
 
     def warm(self) -> None:
@@ -400,6 +405,29 @@ class ReviewView:
         return decisions.add([(a, b, self.content.get(a), self.content.get(b), float(p["match_probability"]),
                                weight)], decision=decision, reviewer=reviewer, note=note, channel=channel,
                              client_id=client_id)[0]
+
+
+class SideBySide(NamedTuple):
+    field: str
+    left: str
+    right: str
+    differs: bool                # as the model reads them
+    written_differently: bool    # the same to the model, written otherwise ("WONG" and "Wong")
+
+
+# How the model reads a field before comparing it (validation and features): "WONG" is "wong",
+# "Smith-Jones" is "smith jones", "sw1a1aa" is "SW1A 1AA".
+_NAME_FIELDS = frozenset({"forename", "middle_names", "surname", "former_surname", "preferred_forename",
+                          "preferred_surname"})
+_READERS = {"postcode": lambda v: normalise_postcode(v) or v, "address": normalise_address,
+            "upn": normalise_upn, "former_upn": normalise_upn, "nhs_number": normalise_nhs_number}
+
+
+def _as_read(name: str, value: str) -> str | None:
+    if not value:
+        return None
+    read = normalise_name(value) if name in _NAME_FIELDS else _READERS.get(name, str)(value)
+    return read or value          # nothing left once read (a name of "!!"): compared as written
 
 
 def _show(value: object) -> str:

@@ -60,6 +60,17 @@ class RunResult:
     labels_used: int = 0
 
 
+def _stack(*frames: pd.DataFrame) -> pd.DataFrame:
+    """``frames`` one under another. A column with no value in one frame (a queued pair never
+    scored) takes the type the others give it, rather than pandas guessing (a FutureWarning)."""
+    kept = [f for f in frames if not f.empty]
+    if not kept:
+        return frames[0].iloc[0:0]
+    types = {c: f[c].dtype for f in kept for c in f.columns if not f[c].isna().all()}
+    return pd.concat([f.astype({c: types[c] for c in f.columns if c in types and f[c].isna().all()})
+                      for f in kept], ignore_index=True)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -253,9 +264,9 @@ UNION ALL SELECT k FROM _decided_df""", threshold, _must_links(latest, engine.ha
     reason[was_ambiguous] = AMBIGUOUS_REASON
     in_band = (uncertain | guarded | was_refused | was_ambiguous) & ~twins
     band = edges[in_band].assign(reason=reason[in_band]).drop(columns="guarded")
-    band = band[undecided(band, around, pd.concat([linkable, kept_links]), identifiers)]
+    band = band[undecided(band, around, _stack(linkable, kept_links), identifiers)]
     if second.queue:
-        band = pd.concat([f for f in (second.queue_frame(edges), band) if not f.empty], ignore_index=True)
+        band = _stack(second.queue_frame(edges), band)
     queue = build_queue(band, edges, cons, refused_must, around)
     step(STAGES[4], f"{len(queue)} pairs open where the run reached ({len(cons.settled)} settled by a reviewer)")
     tf = engine.term_frequencies()

@@ -64,7 +64,7 @@ def review_pair(*, ctx: Ctx, pair_id: str) -> ReviewPairDetail:
         steps = []        # no saved model, or a record no longer current: the records still show
     detail = ReviewPairDetail(
         **_pair(row, history[-1].decision if history else "").model_dump(),
-        fields=[ReviewField(field=f, left=a, right=b, differs=d) for f, a, b, d in view.side_by_side(pair_id)],
+        fields=[ReviewField(**f._asdict()) for f in view.side_by_side(pair_id)],
         waterfall=steps, decisions=[_public(d) for d in history])
     ctx.record("review.show", "allow", [], CATEGORIES, sorted(set(allowed.bases())), allowed.policy_version,
                pair_id=pair_id)

@@ -337,7 +337,8 @@ class ReviewField(BaseModel):
     field: str
     left: str
     right: str
-    differs: bool
+    differs: bool                        # as the model reads the two values
+    written_differently: bool = False    # the same to the model, written otherwise ("WONG", "Wong")
 
 
 class ReviewStep(BaseModel):
