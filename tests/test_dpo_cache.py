@@ -182,3 +182,40 @@ def test_patterns_are_kept_while_the_log_under_them_is_unchanged(backend):
     assert len(searched) == 4
     reader.close()
     writer.close()
+
+
+def test_a_server_warms_the_dpo_pages_so_a_first_visit_neither_counts_nor_searches(tmp_path, synth_month1):
+    """Start-up counts the default window and searches it for patterns (``service.dpo.warm``):
+    the first DPO visit brings the kept counts forward and is given the kept search."""
+    import time
+    import uuid
+
+    from apiserver import linked_home
+    from conftest import EXTRACT_DATE
+    from linkage.config import Settings
+    from linkage.policy.engine import Principal
+    from linkage.service import Ctx, Services
+    from linkage.service.dpo import access_summary, security_events, warm, window
+    from linkage.service.patterns import unusual_patterns
+
+    home = tmp_path / "home"
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
+    services = Services.open(home, Settings(home=home))
+    try:
+        _append(services.audit, random.Random(9), 80, time.time() - 3 * 86400)
+        before = time.time()
+        warm(services)
+        after = time.time()
+        agg = services.audit.index.aggregates()
+        counted = agg.recounts
+        assert counted >= 3                               # the three shapes the pages read
+        dpo = Principal("lk_dpo", "Test LA DPO", "dpo", "dpo", "org_dpo", "999")
+        ctx = Ctx(services, dpo, "audit", "req-" + uuid.uuid4().hex)
+        summary = access_summary(ctx=ctx, since=window(30)[0], until=window(30)[1])
+        security_events(ctx=ctx, since=window(30)[0], until=window(30)[1])
+        found = unusual_patterns(ctx=ctx, since=window(30)[0], until=window(30)[1])
+        assert agg.recounts == counted                    # brought forward, not counted again
+        assert summary.total >= 80
+        assert before <= found.until.timestamp() <= after  # the search made at start-up
+    finally:
+        services.close()

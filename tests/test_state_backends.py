@@ -86,6 +86,22 @@ def test_pseudonyms_are_recorded_once_and_resolve(state, backend):
     assert state.scalar("SELECT count(*) FROM pseudonyms") == 2
 
 
+def test_many_pseudonyms_at_once_equal_one_by_one_and_are_recorded_together(state, backend):
+    home, _ = backend
+    p = Pseudonyms(home, state)
+    first = p.form("org_a", "C-0")                       # issued before, one by one
+    children = [f"C-{i}" for i in range(1_200)]          # more than one lookup chunk
+    many = p.forms("org_a", children)
+    fresh = Pseudonyms(home, state)                      # another process agrees, and can map each back
+    assert many["C-0"] == first and many == {c: fresh.form("org_a", c) for c in children}
+    assert all(fresh.resolve("org_a", v) == c for c, v in many.items())
+    assert state.scalar("SELECT count(*) FROM pseudonyms") == 1_200
+    assert fresh.forms("org_b", ["C-1"])["C-1"] != many["C-1"]
+    assert p.forms("org_a", []) == {}
+    with pytest.raises(ValueError):
+        p.forms("", ["C-1"])
+
+
 def test_relationships_grant_renew_expire(state):
     rel = Relationships(state, days=30)
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

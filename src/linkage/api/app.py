@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from linkage.api.routes import (audit, children, cme, consents, identity, lookup
 from linkage.config import Settings, get_settings
 from linkage.errors import Conflict, Forbidden, LinkageError, NotFound, TooManyRequests
 from linkage.service import Services
+from linkage.service.dpo import warm as warm_dpo
 from linkage.service.lookup import NotReady
 from linkage.service.switch import SnapshotWatcher
 
@@ -36,6 +39,14 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
                    if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path) for method in ops})
 
 
+def _warm(services: Services) -> None:
+    """The DPO pages' counts and patterns, made once beside start-up (see ``service.dpo.warm``)."""
+    try:
+        warm_dpo(services)
+    except Exception:           # the first visit then counts for itself
+        logging.getLogger("linkage.service").exception("warming the DPO pages' counts failed")
+
+
 def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -46,6 +57,7 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
         # busy) is handled once the watcher below runs.
         _on_sighup(lambda: app.state.snapshots and app.state.snapshots.wake())
         app.state.services = Services.open(Path(home), settings, policy_dir)
+        threading.Thread(target=_warm, args=(app.state.services,), name="dpo-warm", daemon=True).start()
         # A newly published snapshot is loaded beside the served one and swapped in.
         watcher = SnapshotWatcher(Path(home), lambda: app.state.services,
                                   lambda new: setattr(app.state, "services", new),

@@ -154,8 +154,9 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
         details = {c: build(CME_FIELDS, {k: (docs.get(c) or {}).get(k, []) for k in _LISTS}, decisions[c].allowed)
                    for c in chosen}
     out, shown, bases, overridden = [], set(), set(), {}
+    refs = ctx.pseudonyms(chosen)
     for child_id in chosen:
-        head, head_cats = build(CME_LISTING_FIELDS, (ctx.pseudonym(child_id), reasons[child_id], new[child_id]),
+        head, head_cats = build(CME_LISTING_FIELDS, (refs[child_id], reasons[child_id], new[child_id]),
                                 listing.allowed)
         detail, detail_cats = details[child_id]
         detail_cats = detail_cats | built[child_id][1]

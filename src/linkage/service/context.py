@@ -31,6 +31,10 @@ class Ctx:
         """The child's identifier in the caller's organisation's own form."""
         return self.services.pseudonyms.form(self.org, child_id)
 
+    def pseudonyms(self, child_ids: list[str]) -> dict[str, str]:
+        """Many children's identifiers in the caller's organisation's form, issued together."""
+        return self.services.pseudonyms.forms(self.org, child_ids)
+
     def resolve(self, child_ref: str) -> str | None:
         """The canonical child behind one of the caller's organisation's pseudonyms."""
         return self.services.resolve(self.org, child_ref)

@@ -12,11 +12,12 @@ from linkage.audit.witness import Witness
 from linkage.errors import LinkageError
 from linkage.service.consents import _public as consent_public
 from linkage.service.context import Ctx
+from linkage.service.patterns import warm as warm_patterns
 from linkage.service.schemas import ConsentPublic
 from linkage.service.subject_access import who
 from linkage.service.schemas_dpo import AccessSummary, ChainStatus, Count, DayCount, SecurityEvent, SecurityEvents
 
-__all__ = ["REFUSALS", "access_summary", "chain_status", "consent_register", "security_events", "window"]
+__all__ = ["REFUSALS", "access_summary", "chain_status", "consent_register", "security_events", "warm", "window"]
 
 REFUSALS = ("deny", "refused")          # policy refusals, and requests refused before any decision
 _DECISIONS = ("allow", "deny", "refused", "not_found")
@@ -25,6 +26,19 @@ _DECISIONS = ("allow", "deny", "refused", "not_found")
 def window(days: int, until: datetime | None = None) -> tuple[datetime, datetime]:
     until = until or datetime.now(timezone.utc)
     return until - timedelta(days=days), until
+
+
+def warm(services, days: int = 30) -> None:
+    """Count the pages' default window, and search it for patterns, once when a server starts:
+    the counts are kept and brought forward by what is appended, so no DPO's first visit reads
+    the whole window. Nothing is shown to anyone, so nothing is audited."""
+    agg = services.audit.index.aggregates()
+    since, until = window(days)
+    s, u = _epoch(since), _epoch(until)
+    agg.counts(["agency", "purpose", "decision"], s, u)
+    agg.counts(["quarter", "allowed"], s, u)
+    agg.counts(["action", "decision"], s, u, REFUSALS)
+    warm_patterns(services, days)
 
 
 def _allow(ctx: Ctx, what: str, children: list[str] | None = None, **extra):

@@ -272,3 +272,15 @@ def unusual_patterns(*, ctx: Ctx, since: datetime, until: datetime) -> Patterns:
                until=until.isoformat(), findings=len(findings))
     return Patterns(since=since, until=until, rules=rules.words(),
                     findings=[f.model_copy() for f in findings], refresh_seconds=refresh)
+
+
+def warm(services, days: int = 30) -> None:
+    """Search the pages' default window once when a server starts, so the first DPO visit is
+    given the kept search rather than waiting for one. Nothing is shown to anyone: not audited."""
+    refresh = services.settings.dpo_patterns_refresh_seconds
+    if not refresh:
+        return
+    rules, index = Rules.from_settings(services.settings), services.audit.index
+    agg, length = index.aggregates(), days * 86_400
+    kept(agg).get(agg, (rules, length), lambda now: _named(services, agg, index, rules, now - length, now, now),
+                  refresh)
