@@ -256,7 +256,9 @@ FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n U
         the same pairs without blocking over the whole population. Term frequencies come from the
         registered tables of every record, so the weights are unchanged too."""
         rules = self.linker()._settings_obj._blocking_rules_to_generate_predictions
-        if any(type(br) is not BlockingRule for br in rules):      # exploding or salted: no shortcut
+        # Exploding or salted rules, or rules said in another engine's SQL (Spark's backticks;
+        # this join runs in the store's DuckDB): no shortcut, every record is a candidate.
+        if self.backend.sql_dialect != MODEL_DIALECT or any(type(br) is not BlockingRule for br in rules):
             return f"SELECT unique_id AS k FROM memory.{INPUT}"
         rules = [br.blocking_rule_sql for br in rules]
         joins = [f"SELECT r.unique_id AS k FROM memory.{INPUT} r SEMI JOIN {new} l ON {rule}" for rule in rules]
