@@ -2,7 +2,10 @@
 
 Two records sharing a date of birth and a family (a related surname or the same
 postcode) but not the same forename are kept apart only when there is evidence of
-a second child:
+a second child. "Sharing a date of birth" allows one slip in one record (day and month
+transposed, or one character): the model weighs such a slip as nearly a match, so twins one
+of whose records has it (Reuben and Tanner Us, born 06/03 and 03/06, one home) would otherwise
+be linked on surname and address alone whenever the u estimates drift a little:
 
 * the forenames are different names, not spellings of one name: not a nickname,
   not a transliteration (a shared key from ``transliterations.csv``, or the consonants of a
@@ -35,9 +38,17 @@ from __future__ import annotations
 __all__ = ["GUARD_REASON", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql", "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
+
 # A forename held by at most this many records is more likely a slip than a name of its own,
 # so a looser edit distance (two in five letters) still counts as a spelling of the other.
 RARE = 2
+
+
+def _birthday(l: str, r: str) -> str:
+    """One date of birth, allowing one slip in one record: the dates the model's dob levels
+    weigh as (nearly) agreeing (exact, day and month transposed, one character)."""
+    return (f"({l}.dob = {r}.dob OR (year({l}.dob) = year({r}.dob) AND day({l}.dob) = month({r}.dob) "
+            f"AND month({l}.dob) = day({r}.dob)) OR damerau_levenshtein({l}.dob_str, {r}.dob_str) <= 1)")
 
 
 def _same_name(l: str, r: str) -> str:
@@ -140,7 +151,7 @@ WITH scored AS (SELECT * FROM {edges_table}),
            LEFT JOIN {cotwin_table} c USING (unique_id) LEFT JOIN n USING (forename)),
      r AS (SELECT * FROM l)
 SELECT e.*,
-  coalesce(l.dob = r.dob
+  coalesce({_birthday('l', 'r')}
    AND {_family('l', 'r')}
    AND NOT {_ids_agree('l', 'r')}
    AND ((l.forename <> r.forename
