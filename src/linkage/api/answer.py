@@ -33,7 +33,13 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-async def answer(flow: Callable[..., BaseModel], /, status_code: int = 200, **kwargs) -> Response:
-    """``flow(**kwargs)`` in a worker thread (it may block: DuckDB, the audit fsync), as JSON."""
+async def answer(flow: Callable[..., BaseModel], public: type[BaseModel], /, status_code: int = 200,
+                 **kwargs) -> Response:
+    """``flow(**kwargs)`` in a worker thread (it may block: DuckDB, the audit fsync), as JSON.
+    ``response_model`` no longer strips fields the public schema does not declare, so the flow's
+    answer must be exactly ``public`` (the route's ``response_model``): anything else is an error,
+    never sent."""
     model = await asyncio.get_running_loop().run_in_executor(_executor(), functools.partial(flow, **kwargs))
+    if type(model) is not public:
+        raise TypeError(f"{getattr(flow, '__name__', flow)} answered {type(model).__name__}, not {public.__name__}")
     return Response(model.model_dump_json(by_alias=True), status_code, media_type="application/json")

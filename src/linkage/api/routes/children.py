@@ -18,11 +18,11 @@ ChildRef = Path(max_length=40, description="The child's identifier in your agenc
 async def child(ctx: CtxDep, child_ref: str = ChildRef) -> Response:
     """Schools attended, attendance by year, exclusions, SEN and EHC plan, social care
     involvement and contact, health data only with consent: whatever the policy allows."""
-    return await answer(flow.view_child, ctx=ctx, child_ref=child_ref)
+    return await answer(flow.view_child, ChildView, ctx=ctx, child_ref=child_ref)
 
 
 @router.post("/{child_ref}/break-glass", response_model=ChildView)
 async def break_glass(body: BreakGlassRequest, ctx: CtxDep, child_ref: str = ChildRef) -> Response:
     """Emergency access beyond the normal policy, for safeguarding roles, with a written
     justification. Every use is flagged for the DPO's review."""
-    return await answer(flow.break_glass, ctx=ctx, child_ref=child_ref, justification=body.justification)
+    return await answer(flow.break_glass, ChildView, ctx=ctx, child_ref=child_ref, justification=body.justification)

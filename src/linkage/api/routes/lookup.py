@@ -16,4 +16,4 @@ router = APIRouter(prefix="/v1", tags=["lookup"])
 @router.post("/lookup", response_model=LookupResponse)
 async def lookup(body: LookupRequest, ctx: CtxDep) -> Response:
     """Candidate children for these demographics, each with its match probability and agreeing fields."""
-    return await answer(flow.lookup, ctx=ctx, query=body)
+    return await answer(flow.lookup, LookupResponse, ctx=ctx, query=body)
