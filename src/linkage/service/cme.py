@@ -24,17 +24,13 @@ from linkage.policy import Decision
 from linkage.safetext import csv_text
 from linkage.service.context import Ctx
 from linkage.service.schemas import CmeChild, CmePage
-from linkage.views.child import child_documents
-from linkage.views.cme import ABSENT, CME_FIELDS, CME_LISTING_FIELDS, cme_rows, worklist_fields
-from linkage.views.fields import build, categories, columns
-from linkage.views.tables import MEMORY
+from linkage.views.cme import ABSENT, CME_FIELDS, CME_LISTING_FIELDS, worklist_fields
+from linkage.views.fields import build, categories
 
 __all__ = ["SORTS", "CmeExport", "cme_export", "cme_list"]
 
 _DETAIL = sorted(categories(CME_FIELDS) | categories(worklist_fields(date.today())))
 _NO_CONSENT = ConsentState({}, {})
-# Every list a worklist builder may read (a child with none of one has it empty).
-_LISTS = sorted(set(columns(CME_FIELDS, _DETAIL)) | set(columns(worklist_fields(date.today()), _DETAIL)))
 
 # Sortable columns: each child's sort key from its built worklist entry (None sorts last).
 SORTS = {
@@ -102,8 +98,8 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
     needed = ("identity.known_to", "education.enrolment") + (("education.attendance",) if f.absent_days else ())
     listing = ctx.authorise(action, list(needed), require=needed)
     filters = {"min_age": f.min_age, "max_age": f.max_age, "absent_days": f.absent_days, "known_to": f.known_to}
-    day = services.cme_days.day(f.on) if services.cme_days is not None else None
-    rows = day.rows(services.cursor(), **filters) if day else cme_rows(services.cursor(), f.on, MEMORY, **filters)
+    day = services.cme_days.day(f.on)
+    rows = day.rows(services.cursor(), **filters)
     previous = services.cme_previous
     new = {r[0]: (None if previous is None else not _was_listed(previous.get(r[0]), f.absent_days)) for r in rows}
     if f.new_only:
@@ -123,18 +119,10 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
             decisions[child_id] = plain
     # Every listed child's worklist columns, to filter and sort on (only the lists the allowed fields
     # need are read); the rest of each child's detail only for the children served.
-    if day:         # one set of categories per decision (every child no consent names shares one)
-        sets: dict[int, frozenset[str]] = {}
-        allowed = {c: sets.get(id(d)) or sets.setdefault(id(d), frozenset(d.allowed)) for c, d in decisions.items()}
-        built = day.summaries(services.cursor(), allowed)
-    else:
-        summary = worklist_fields(f.on)
-        docs = child_documents(services.cursor(), list(decisions),
-                               columns(summary, {c for d in decisions.values() for c in d.allowed}))
-        built = {}
-        for child_id, *_ in rows:
-            doc = docs.get(child_id) or {}
-            built[child_id] = build(summary, {k: doc.get(k, []) for k in _LISTS}, decisions[child_id].allowed)
+    # One set of categories per decision (every child no consent names shares one).
+    sets: dict[int, frozenset[str]] = {}
+    allowed = {c: sets.get(id(d)) or sets.setdefault(id(d), frozenset(d.allowed)) for c, d in decisions.items()}
+    built = day.summaries(services.cursor(), allowed)
     order = [r[0] for r in rows]
     if f.area:
         area = f.area.replace(" ", "").upper()
@@ -146,13 +134,7 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
     total = len(order)
     chosen = order if page is None else order[(page - 1) * page_size:page * page_size]
     reasons = {r[0]: r[1] for r in rows}
-    if day:
-        details = day.details(services.cursor(), {c: allowed[c] for c in chosen})
-    else:
-        docs = child_documents(services.cursor(), chosen,
-                               columns(CME_FIELDS, {c for k in chosen for c in decisions[k].allowed}))
-        details = {c: build(CME_FIELDS, {k: (docs.get(c) or {}).get(k, []) for k in _LISTS}, decisions[c].allowed)
-                   for c in chosen}
+    details = day.details(services.cursor(), {c: allowed[c] for c in chosen})
     out, shown, bases, overridden = [], set(), set(), {}
     refs = ctx.pseudonyms(chosen)
     for child_id in chosen:

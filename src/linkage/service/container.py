@@ -64,10 +64,10 @@ class Services:
     lookup_limiter: RateLimiter      # per client: lookups cannot be mined
     review: ReviewView            # the open review queue and its records, as the last run left them
     decisions: ReviewDecisions    # the review decisions log (service state), read live
+    cme_days: WorklistDays        # the CME worklist's groundwork, per day
     reference: ReferenceData = field(default_factory=ReferenceData)   # schools and GP practices by code
     # The CME list the run before the latest drew (child -> (reason, absent sessions)); None: no such run.
     cme_previous: dict[str, tuple[str, int | None]] | None = None
-    cme_days: WorklistDays | None = None      # the CME worklist's groundwork, per day
     figures: LinkFigures = field(default_factory=LinkFigures)   # the last run's quality figures, at start-up
     run_id: int = 0               # the link run the served data comes from (0: none yet)
     snapshot: str | None = None   # the published snapshot served; None: the live database
