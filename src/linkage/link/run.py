@@ -93,10 +93,6 @@ def _load_model(store: Store) -> tuple[str | None, str | None]:
     return (row[0][0], row[0][1]) if row else (None, None)
 
 
-def _must_links(latest: dict, hashes: pd.DataFrame) -> list[tuple[str, str]]:
-    return constraints(latest, dict(zip(hashes["record_key"], hashes["content_sha"]))).must_link
-
-
 def open_decisions(home: Path) -> ReviewDecisions:
     """The clerical review decisions log of the data directory ``home``."""
     return ReviewDecisions(ServiceState(home), Sealer(home))
@@ -150,6 +146,7 @@ def _run(store: Store, threshold: float, lower: float, full: bool, retrain: bool
     has_prev = bool(store.scalar(f"SELECT count(*) FROM {t('linked_records')}"))
     incremental = bool(last) and not full and last[0][0] == model_sha and has_prev
     decided = sorted({k for d in latest.values() for k in (d.record_key_l, d.record_key_r)})
+    cons = constraints(latest, dict(zip(*(engine.hashes(decided)[c] for c in ("record_key", "content_sha")))))
     if incremental:
         # New or changed records (their fields, or what the twin guard reads about them), and gone ones.
         store.execute(f"""CREATE OR REPLACE TABLE memory.link_changed AS
@@ -174,7 +171,7 @@ UNION ALL SELECT unique_id_l, unique_id_r, match_probability, match_weight, guar
             reached = reach(store, f"""SELECT k FROM memory.link_changed
 UNION ALL SELECT record_key_l FROM {t('link_edges')} WHERE record_key_r IN (SELECT k FROM memory.link_stale)
 UNION ALL SELECT record_key_r FROM {t('link_edges')} WHERE record_key_l IN (SELECT k FROM memory.link_stale)
-UNION ALL SELECT k FROM _decided_df""", threshold, _must_links(latest, engine.hashes(decided)))
+UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
         finally:
             store.connection.unregister("_decided_df")
         edges = scoped_edges(store)
@@ -191,8 +188,6 @@ UNION ALL SELECT k FROM _decided_df""", threshold, _must_links(latest, engine.ha
         reached = scored = n
 
     edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
-    content = dict(zip(*(engine.hashes(decided)[c] for c in ("record_key", "content_sha"))))
-    cons = constraints(latest, content)
     nodes = [r[0] for r in store.rows(f"SELECT k FROM {REACH}")]
     in_scope = set(nodes)
     # Strong pairs never leave the reached components; weaker ones may, to a child that is kept.
