@@ -12,7 +12,7 @@ from linkage.audit.witness import Witness
 from linkage.errors import LinkageError
 from linkage.service.consents import _public as consent_public
 from linkage.service.context import Ctx
-from linkage.service.patterns import warm as warm_patterns
+from linkage.service.patterns import epoch, warm as warm_patterns
 from linkage.service.schemas import ConsentPublic
 from linkage.service.subject_access import who
 from linkage.service.schemas_dpo import AccessSummary, ChainStatus, Count, DayCount, SecurityEvent, SecurityEvents
@@ -34,7 +34,7 @@ def warm(services, days: int = 30) -> None:
     the whole window. Nothing is shown to anyone, so nothing is audited."""
     agg = services.audit.index.aggregates()
     since, until = window(days)
-    s, u = _epoch(since), _epoch(until)
+    s, u = epoch(since), epoch(until)
     agg.counts(["agency", "purpose", "decision"], s, u)
     agg.counts(["quarter", "allowed"], s, u)
     agg.counts(["action", "decision"], s, u, REFUSALS)
@@ -45,10 +45,6 @@ def _allow(ctx: Ctx, what: str, children: list[str] | None = None, **extra):
     d = ctx.authorise("read_audit", ["identity.demographics"], children, **extra)
     ctx.record(what, "allow", children, [], d.bases(), d.policy_version, **extra)
     return d
-
-
-def _epoch(t: datetime) -> float:
-    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def _tally(rows, unknown: str = "") -> list[Count]:
@@ -70,7 +66,7 @@ def access_summary(*, ctx: Ctx, since: datetime, until: datetime, agency: str | 
     _allow(ctx, "audit.summary", since=since.isoformat(), until=until.isoformat())
     tz = ZoneInfo(ctx.services.settings.dpo_timezone)
     agg = ctx.services.audit.index.aggregates()
-    s, u = _epoch(since), _epoch(until)
+    s, u = epoch(since), epoch(until)
     # Two reads of the window: by organisation, purpose and decision (filtered here), and by slot.
     groups = agg.counts(["agency", "purpose", "decision"], s, u)
     organisations = sorted({r[0] or "" for r in groups} - {""})
@@ -116,7 +112,7 @@ def security_events(*, ctx: Ctx, since: datetime, until: datetime, limit: int = 
     counted by kind over the window, and the latest ``limit`` of them, newest first."""
     _allow(ctx, "audit.security_events", since=since.isoformat(), until=until.isoformat())
     index = ctx.services.audit.index
-    refused = index.aggregates().counts(["action", "decision"], _epoch(since), _epoch(until), REFUSALS)
+    refused = index.aggregates().counts(["action", "decision"], epoch(since), epoch(until), REFUSALS)
     by_action = _tally(refused)
     recs = []
     for decision in REFUSALS:

@@ -26,7 +26,7 @@ from linkage.service.pattern_cache import kept
 from linkage.service.schemas_dpo import PatternFinding, Patterns
 from linkage.service.subject_access import who
 
-__all__ = ["Rules", "find_patterns", "find_patterns_sql", "unusual_patterns"]
+__all__ = ["Rules", "epoch", "find_patterns", "find_patterns_sql", "unusual_patterns"]
 
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 # (seq, offset, at, client, agency, purpose, action, decision, break_glass, children): AuditIndex.facts
@@ -57,7 +57,8 @@ class Rules:
                                        f"did not open within {self.follow_hours} hours."}
 
 
-def _epoch(t: datetime) -> float:
+def epoch(t: datetime) -> float:
+    """Epoch seconds, reading a time without a zone as UTC (as the audit index stores times)."""
     return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
 
 
@@ -250,6 +251,14 @@ def _named(services, agg, index, rules: Rules, since: float, until: float, now: 
     return findings
 
 
+def _kept_search(services, rules: Rules, length: int, refresh: float):
+    """The search of the ``length`` seconds up to now, as kept (``pattern_cache``) or made now."""
+    index = services.audit.index
+    agg = index.aggregates()
+    return kept(agg).get(agg, (rules, length), lambda now: _named(services, agg, index, rules, now - length, now, now),
+                         refresh)
+
+
 def unusual_patterns(*, ctx: Ctx, since: datetime, until: datetime) -> Patterns:
     """The findings between two times. A window ending now is searched at most every
     ``dpo_patterns_refresh_seconds`` (``pattern_cache``): the answer says when it was found."""
@@ -258,12 +267,11 @@ def unusual_patterns(*, ctx: Ctx, since: datetime, until: datetime) -> Patterns:
     rules = Rules.from_settings(services.settings)
     index = services.audit.index
     agg = index.aggregates()
-    s, u = _epoch(since), _epoch(until)
+    s, u = epoch(since), epoch(until)
     refresh = services.settings.dpo_patterns_refresh_seconds
     if abs(u - datetime.now(timezone.utc).timestamp()) <= 60 and refresh:
         length = round(u - s)
-        found = kept(agg).get(agg, (rules, length), lambda now: _named(services, agg, index, rules, now - length, now,
-                                                                       now), refresh)
+        found = _kept_search(services, rules, length, refresh)
         findings, until = found.value, _when(found.as_at)
         since = until - timedelta(seconds=length)
     else:
@@ -280,7 +288,4 @@ def warm(services, days: int = 30) -> None:
     refresh = services.settings.dpo_patterns_refresh_seconds
     if not refresh:
         return
-    rules, index = Rules.from_settings(services.settings), services.audit.index
-    agg, length = index.aggregates(), days * 86_400
-    kept(agg).get(agg, (rules, length), lambda now: _named(services, agg, index, rules, now - length, now, now),
-                  refresh)
+    _kept_search(services, Rules.from_settings(services.settings), days * 86_400, refresh)
