@@ -75,17 +75,13 @@ def test_failed_run_leaves_previous_state_intact(tmp_path, synth_month1, monkeyp
     reopened.close()
 
 
-def test_killed_process_leaves_previous_state_intact(tmp_path, synth_month1):
-    """A real SIGKILL in the middle of the saving transaction."""
-    import signal
+def _link_killed_at_insert(home, nth: int):
+    """``run_link`` on ``home`` in a child process that SIGKILLs itself at its ``nth`` table
+    insert (inside the saving transaction); it prints each stage as it starts."""
     import subprocess
     import sys
     import textwrap
 
-    home = tmp_path / "kill"
-    store = Store(home, memory_limit="2GB")
-    ingest_file(store, "health", synth_month1 / "health.csv", extract_date=EXTRACT_DATE)
-    store.close()
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
@@ -96,13 +92,24 @@ def test_killed_process_leaves_previous_state_intact(tmp_path, synth_month1):
         n = {{"i": 0}}
         def insert(self, table, frame):
             n["i"] += 1
-            if n["i"] == 4:
+            if n["i"] == {nth}:
                 os.kill(os.getpid(), signal.SIGKILL)
             return real(self, table, frame)
         Store.insert_df = insert
-        run_link(s)
+        run_link(s, step=lambda stage, detail: print(stage, detail, flush=True))
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, env={**os.environ})
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ})
+
+
+def test_killed_process_leaves_previous_state_intact(tmp_path, synth_month1):
+    """A real SIGKILL in the middle of the saving transaction."""
+    import signal
+
+    home = tmp_path / "kill"
+    store = Store(home, memory_limit="2GB")
+    ingest_file(store, "health", synth_month1 / "health.csv", extract_date=EXTRACT_DATE)
+    store.close()
+    proc = _link_killed_at_insert(home, 4)
     assert proc.returncode == -signal.SIGKILL
     after = Store(home, memory_limit="2GB")
     assert after.scalar("SELECT count(*) FROM store.runs") == 0
@@ -116,9 +123,6 @@ def test_killed_incremental_run_leaves_previous_state_intact(tmp_path, synth_mon
     pairs, hashes and queue rows: every table the run writes as a delta is as it was."""
     import json
     import signal
-    import subprocess
-    import sys
-    import textwrap
     from datetime import date
 
     from linkage.link import run_link
@@ -138,23 +142,7 @@ def test_killed_incremental_run_leaves_previous_state_intact(tmp_path, synth_mon
 
     before = snapshot(store)
     store.close()
-    script = textwrap.dedent(f"""
-        import os, signal
-        from pathlib import Path
-        from linkage.store import Store
-        from linkage.link import run_link
-        s = Store(Path({str(home)!r}), memory_limit="2GB")
-        real = Store.insert_df
-        n = {{"i": 0}}
-        def insert(self, table, frame):
-            n["i"] += 1
-            if n["i"] == 3:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real(self, table, frame)
-        Store.insert_df = insert
-        run_link(s, step=lambda stage, detail: print(stage, detail, flush=True))
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ})
+    proc = _link_killed_at_insert(home, 3)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert "new or changed records against" in proc.stdout        # it was the incremental path
     after = Store(home, memory_limit="2GB")
