@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from linkage.link.guards import birthday_sql
+
 __all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql",
            "coincidences", "decide"]
 
@@ -138,8 +140,7 @@ cand AS (
          OR l.forename_full = r.forename_full
          OR l.forename_dm = r.forename_dm OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad
          OR jaro_winkler_similarity(l.forename, r.forename) >= 0.88)
-    AND (l.dob = r.dob OR (year(l.dob) = year(r.dob) AND day(l.dob) = month(r.dob) AND month(l.dob) = day(r.dob))
-         OR damerau_levenshtein(l.dob_str, r.dob_str) <= 1)),
+    AND {birthday_sql('l', 'r')}),
 kids AS (
   SELECT cluster_id,
     coalesce(list(DISTINCT upn_root) FILTER (WHERE upn_root IS NOT NULL), []::VARCHAR[]) AS upns,

@@ -35,7 +35,8 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 
 from __future__ import annotations
 
-__all__ = ["GUARD_REASON", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql", "twin_guard_sql"]
+__all__ = ["GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
+           "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
 
@@ -44,7 +45,7 @@ GUARD_REASON = "possible twin or sibling: same date of birth and family, differe
 RARE = 2
 
 
-def _birthday(l: str, r: str) -> str:
+def birthday_sql(l: str, r: str) -> str:
     """One date of birth, allowing one slip in one record: the dates the model's dob levels
     weigh as (nearly) agreeing (exact, day and month transposed, one character)."""
     return (f"({l}.dob = {r}.dob OR (year({l}.dob) = year({r}.dob) AND day({l}.dob) = month({r}.dob) "
@@ -151,7 +152,7 @@ WITH scored AS (SELECT * FROM {edges_table}),
            LEFT JOIN {cotwin_table} c USING (unique_id) LEFT JOIN n USING (forename)),
      r AS (SELECT * FROM l)
 SELECT e.*,
-  coalesce({_birthday('l', 'r')}
+  coalesce({birthday_sql('l', 'r')}
    AND {_family('l', 'r')}
    AND NOT {_ids_agree('l', 'r')}
    AND ((l.forename <> r.forename
