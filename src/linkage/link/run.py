@@ -147,11 +147,11 @@ def _run(store: Store, threshold: float, lower: float, full: bool, retrain: bool
     incremental = bool(last) and not full and last[0][0] == model_sha and has_prev
     decided = sorted({k for d in latest.values() for k in (d.record_key_l, d.record_key_r)})
     cons = constraints(latest, dict(zip(*(engine.hashes(decided)[c] for c in ("record_key", "content_sha")))))
+    # New or changed records (their fields, or what the twin guard reads about them), saved as such.
+    stage_records(store)
     if incremental:
-        # New or changed records (their fields, or what the twin guard reads about them), and gone ones.
-        store.execute(f"""CREATE OR REPLACE TABLE memory.link_changed AS
-SELECT h.record_key AS k FROM memory.link_hash h LEFT JOIN {t('linked_records')} p USING (record_key)
-WHERE p.record_key IS NULL OR p.content_sha <> h.content_sha OR p.guard_sha IS DISTINCT FROM h.guard_sha""")
+        # ... those to score now, and the gone ones.
+        store.execute("CREATE OR REPLACE TABLE memory.link_changed AS SELECT record_key AS k FROM memory.hash_delta")
         store.execute(f"""CREATE OR REPLACE TABLE memory.link_stale AS SELECT k FROM memory.link_changed
 UNION ALL SELECT record_key FROM {t('linked_records')} WHERE record_key NOT IN (SELECT record_key FROM memory.link_hash)""")
         changed = [r[0] for r in store.rows("SELECT k FROM memory.link_changed")]
@@ -266,7 +266,6 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
     step(STAGES[4], f"{len(queue)} pairs open where the run reached ({len(cons.settled)} settled by a reviewer)")
     tf = engine.term_frequencies()
     step(STAGES[5], f"{len(cluster_of)} records")
-    stage_records(store)
     stage_identity(store, assignment.record_to_child, raw_previous, assignment.aliases)
     with store.transaction():
         run_id = store.next_id(t("runs"), "run_id")
