@@ -80,18 +80,31 @@ SLIP_DATES = 20
 def _keyed(inp: str) -> str:
     """Each record under each key it can meet another by: a forename code, or the home (a typo
     that changes every forename code, Harriet/Hsrriet), and the month of birth (as written, or
-    with day and month transposed)."""
+    with day and month transposed); with what ``_may_pair`` reads."""
     month = "date_trunc('month', dob)"
     swapped = "date_trunc('month', make_date(year(dob), day(dob), month(dob)))"
+    cols = "n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex"
     return f"""
-  SELECT unique_id, cluster_id, 'm:' || forename_dm AS k, {month} AS d FROM {inp} WHERE forename_dm IS NOT NULL
-  UNION SELECT unique_id, cluster_id, 'c:' || forename_canon, {month} FROM {inp} WHERE forename_canon IS NOT NULL
-  UNION SELECT unique_id, cluster_id, 's:' || forename_skel, {month} FROM {inp} WHERE forename_skel IS NOT NULL
-  UNION SELECT unique_id, cluster_id, 'm:' || forename_dm, {swapped} FROM {inp}
+  SELECT {cols}, 'm:' || forename_dm AS k, {month} AS d FROM {inp} WHERE forename_dm IS NOT NULL
+  UNION ALL SELECT {cols}, 'c:' || forename_canon, {month} FROM {inp} WHERE forename_canon IS NOT NULL
+  UNION ALL SELECT {cols}, 's:' || forename_skel, {month} FROM {inp} WHERE forename_skel IS NOT NULL
+  UNION ALL SELECT {cols}, 'm:' || forename_dm, {swapped} FROM {inp}
     WHERE forename_dm IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)
-  UNION SELECT unique_id, cluster_id, 'p:' || postcode, {month} FROM {inp} WHERE postcode IS NOT NULL
-  UNION SELECT unique_id, cluster_id, 'p:' || postcode, {swapped} FROM {inp}
+  UNION ALL SELECT {cols}, 'p:' || postcode, {month} FROM {inp} WHERE postcode IS NOT NULL
+  UNION ALL SELECT {cols}, 'p:' || postcode, {swapped} FROM {inp}
     WHERE postcode IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)"""
+
+
+def _may_pair(a: str, b: str) -> str:
+    """What every candidate must pass that two keyed rows already tell, checked as the rows meet
+    so that the join keeps only these (the pairs of a common forename and month grow with the
+    square of the population): different children and sources, one birthday (one slip
+    allowed), and no UPN, NHS number or sex that ``candidates_sql``'s last step would find
+    against the pair in two children holding one each (``k_upn``, ``k_nhs``: hashes, so two
+    that differ are two values; ``k_sex``)."""
+    return (f"{a}.kid <> {b}.kid AND {a}.source_dataset <> {b}.source_dataset "
+            f"AND NOT coalesce({a}.k_upn <> {b}.k_upn OR {a}.k_nhs <> {b}.k_nhs OR {a}.k_sex <> {b}.k_sex, false) "
+            f"AND {birthday_sql(a, b)}")
 
 
 # Forename and surname swapped (one of them possibly with a typo, or one token of a double surname).
@@ -111,18 +124,32 @@ def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str) -> 
 WITH i AS (
   SELECT x.*, c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL),
-keyed AS ({_keyed('i')}),
+one AS (
+  SELECT cluster_id, row_number() OVER (ORDER BY cluster_id) AS kid,
+    CASE WHEN count(DISTINCT upn_root) = 1 THEN hash(min(upn_root)) END AS k_upn,
+    CASE WHEN count(DISTINCT nhs_number) = 1 THEN hash(min(nhs_number)) END AS k_nhs,
+    CASE WHEN count(DISTINCT sex) FILTER (WHERE sex IN ('M', 'F')) = 1
+         THEN min(sex) FILTER (WHERE sex IN ('M', 'F')) END AS k_sex
+  FROM i GROUP BY cluster_id),
+ik AS MATERIALIZED (
+  SELECT row_number() OVER (ORDER BY unique_id) AS n, unique_id, forename, surname_all, forename_dm, forename_canon,
+    forename_skel, postcode, source_dataset, dob, dob_str, kid, k_upn, k_nhs, k_sex
+  FROM i JOIN one USING (cluster_id)),
+keyed AS MATERIALIZED ({_keyed('ik')}),
 cohort AS (
   SELECT fk, y, max(n) AS n FROM (
     SELECT coalesce(forename_dm, forename) AS fk, year(dob) AS y, source_dataset, count(*) AS n
     FROM {input_table} WHERE dob IS NOT NULL GROUP BY ALL) GROUP BY fk, y),
 pairs AS (
-  SELECT DISTINCT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r
-  FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.cluster_id <> b.cluster_id
-  UNION
-  SELECT least(a.unique_id, b.unique_id), greatest(a.unique_id, b.unique_id)
-  FROM i a JOIN (SELECT unique_id, cluster_id, unnest(surname_all) AS s, date_trunc('month', dob) AS d FROM i) b
-    ON a.forename = b.s AND date_trunc('month', a.dob) = b.d AND a.cluster_id <> b.cluster_id),
+  SELECT a.unique_id AS l, b.unique_id AS r FROM (
+    SELECT DISTINCT a.n AS a, b.n AS b
+    FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.n < b.n AND {_may_pair('a', 'b')}
+    UNION
+    SELECT least(a.n, b.n), greatest(a.n, b.n)
+    FROM ik a JOIN (SELECT n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex, unnest(surname_all) AS s
+                    FROM ik) b
+      ON a.forename = b.s AND date_trunc('month', a.dob) = date_trunc('month', b.dob) AND {_may_pair('a', 'b')}) p
+  JOIN ik a ON a.n = p.a JOIN ik b ON b.n = p.b),
 cand AS (
   SELECT p.l, p.r, l.cluster_id AS ca, r.cluster_id AS cb,
     (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)) AS one_name,
