@@ -125,14 +125,15 @@ WITH i AS (
   SELECT x.*, c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL),
 one AS (
-  SELECT cluster_id, row_number() OVER (ORDER BY cluster_id) AS kid,
-    CASE WHEN count(DISTINCT upn_root) = 1 THEN hash(min(upn_root)) END AS k_upn,
-    CASE WHEN count(DISTINCT nhs_number) = 1 THEN hash(min(nhs_number)) END AS k_nhs,
-    CASE WHEN count(DISTINCT sex) FILTER (WHERE sex IN ('M', 'F')) = 1
+  SELECT cluster_id, row_number() OVER () AS kid,
+    CASE WHEN min(upn_root) = max(upn_root) THEN hash(min(upn_root)) END AS k_upn,
+    CASE WHEN min(nhs_number) = max(nhs_number) THEN hash(min(nhs_number)) END AS k_nhs,
+    CASE WHEN min(sex) FILTER (WHERE sex IN ('M', 'F')) = max(sex) FILTER (WHERE sex IN ('M', 'F'))
          THEN min(sex) FILTER (WHERE sex IN ('M', 'F')) END AS k_sex
   FROM i GROUP BY cluster_id),
+-- Materialised: the numbers ``n`` and ``kid`` name one record and one child in every use.
 ik AS MATERIALIZED (
-  SELECT row_number() OVER (ORDER BY unique_id) AS n, unique_id, forename, surname_all, forename_dm, forename_canon,
+  SELECT row_number() OVER () AS n, unique_id, forename, surname_all, forename_dm, forename_canon,
     forename_skel, postcode, source_dataset, dob, dob_str, kid, k_upn, k_nhs, k_sex
   FROM i JOIN one USING (cluster_id)),
 keyed AS MATERIALIZED ({_keyed('ik')}),
@@ -141,7 +142,7 @@ cohort AS (
     SELECT coalesce(forename_dm, forename) AS fk, year(dob) AS y, source_dataset, count(*) AS n
     FROM {input_table} WHERE dob IS NOT NULL GROUP BY ALL) GROUP BY fk, y),
 pairs AS (
-  SELECT a.unique_id AS l, b.unique_id AS r FROM (
+  SELECT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r FROM (
     SELECT DISTINCT a.n AS a, b.n AS b
     FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.n < b.n AND {_may_pair('a', 'b')}
     UNION
