@@ -52,9 +52,11 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
     """
     soft = {frozenset(p) for p in soft_upn}
     parent: dict[str, str] = {n: n for n in nodes}
-    held: dict[str, dict[str, set[str]]] = {
-        n: {kind: {v} for kind, v in ids.items() if v} for n, ids in (identifiers or {}).items() if n in parent}
-    members: dict[str, list[str]] = {n: [n] for n in parent}
+    ids = identifiers or {}
+    # A root's identifiers by kind and its number of records, kept once an edge reaches it
+    # (a record no edge reaches needs neither).
+    held: dict[str, dict[str, set[str]]] = {}
+    size: dict[str, int] = {}
     never_link = list(never_link)
     forbidden = _apart([*cannot_link, *never_link], parent)   # root -> nodes it must avoid
     never = _apart(never_link, parent)                         # the reviewer's part of it
@@ -67,20 +69,27 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
             parent[x], x = root, parent[x]
         return root
 
+    def holding(root: str) -> dict[str, set[str]]:
+        found = held.get(root)
+        if found is None:
+            found = held[root] = {kind: {v} for kind, v in ids.get(root, {}).items() if v}
+        return found
+
     def separated(ra: str, rb: str, by: dict[str, set[str]]) -> bool:
         return any(find(x) == rb for x in by.get(ra, ())) or any(find(x) == ra for x in by.get(rb, ()))
 
     def join(ra: str, rb: str) -> None:
-        if len(members[ra]) < len(members[rb]):
+        if size.get(ra, 1) < size.get(rb, 1):
             ra, rb = rb, ra
         parent[rb] = ra
-        members[ra].extend(members.pop(rb))
+        size[ra] = size.get(ra, 1) + size.pop(rb, 1)
         for by in (forbidden, never):
             if rb in by:
                 by[ra] = by.get(ra, set()) | by.pop(rb)
-        if rb in held:
-            ha, hb = held.get(ra, {}), held.pop(rb)
-            held[ra] = {k: ha.get(k, set()) | hb.get(k, set()) for k in ha.keys() | hb.keys()}
+        ha = holding(ra)
+        for kind, values in holding(rb).items():
+            ha.setdefault(kind, set()).update(values)
+        del held[rb]
 
     refused: list[tuple[str, str]] = []
     for left, right in sorted((a, b) for a, b in must_link if a in parent and b in parent):
@@ -95,7 +104,7 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
         ra, rb = find(left), find(right)
         if ra == rb:
             continue
-        ha, hb = held.get(ra, {}), held.get(rb, {})
+        ha, hb = holding(ra), holding(rb)
         lenient = frozenset((left, right)) in soft
         if (separated(ra, rb, forbidden)
                 or any(kind in hb and values.isdisjoint(hb[kind]) for kind, values in ha.items()
