@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -174,16 +174,21 @@ def undecided(band: pd.DataFrame, cluster_of: dict[str, str], linked: pd.DataFra
     Nor is a twin-guarded pair whose records each have such a stronger link: the queue is for
     pairs that may be one child, not for every pair of twins.
     """
+    # Only the band's records and children are asked about (a few thousand of a million).
+    wanted = set(band["unique_id_l"]) | set(band["unique_id_r"])
+    children = {cluster_of[k] for k in wanted if k in cluster_of}
     best: dict[str, float] = defaultdict(lambda: float("-inf"))
     for left, right, weight in zip(linked["unique_id_l"], linked["unique_id_r"], linked["match_weight"]):
-        if cluster_of.get(left) == cluster_of.get(right):
+        if (left in wanted or right in wanted) and cluster_of.get(left) == cluster_of.get(right):
             best[left] = max(best[left], weight)
             best[right] = max(best[right], weight)
     held: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for key, ids in identifiers.items():
-        for kind, value in ids.items():
-            if value and key in cluster_of:
-                held[cluster_of[key]][kind].add(value)
+        child = cluster_of.get(key)
+        if child in children:
+            for kind, value in ids.items():
+                if value:
+                    held[child][kind].add(value)
 
     def keep(left: str, right: str, weight: float) -> bool:
         cl, cr = cluster_of.get(left), cluster_of.get(right)
@@ -220,8 +225,12 @@ def build_queue(band: pd.DataFrame, edges: pd.DataFrame, cons: Constraints, refu
     ``band`` has unique_id_l, unique_id_r, match_probability, match_weight, reason.
     """
     frame = band[["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reason"]].copy()
-    scored = {pair_id(a, b): (p, w) for a, b, p, w in zip(edges["unique_id_l"], edges["unique_id_r"],
-                                                          edges["match_probability"], edges["match_weight"])}
+    # The scores of the decided pairs looked up below (hashing every scored pair costs seconds).
+    keys = {k for d in cons.stale.values() for k in (d.record_key_l, d.record_key_r)} | {k for p in refused_must
+                                                                                        for k in p}
+    near = edges[edges["unique_id_l"].isin(keys) | edges["unique_id_r"].isin(keys)]
+    scored = {pair_id(a, b): (p, w) for a, b, p, w in zip(near["unique_id_l"], near["unique_id_r"],
+                                                          near["match_probability"], near["match_weight"])}
     extra = []
     for pid, d in cons.stale.items():
         p, w = scored.get(pid, (d.match_probability, d.match_weight))
@@ -243,7 +252,7 @@ def build_queue(band: pd.DataFrame, edges: pd.DataFrame, cons: Constraints, refu
     frame = frame.drop_duplicates("pair_id", keep="last")
     frame = frame[~frame["pair_id"].isin(cons.settled - {pair_id(a, b) for a, b in refused_must})]
     frame["match_probability"] = frame["match_probability"].astype(float).fillna(0.5)
-    sizes = pd.Series(cluster_of).value_counts()
+    sizes = Counter(cluster_of.values())
 
     def affected(a: str, b: str) -> int:
         ca, cb = cluster_of.get(a), cluster_of.get(b)
