@@ -153,6 +153,21 @@ def test_evidence_of_another_child_drops_the_candidate(tmp_path, what):
     assert not result.links and not result.queue
 
 
+@pytest.mark.parametrize("upn,queued", [("B2", True), ("Z9", False)])
+def test_a_child_holding_two_upns_still_meets_a_child_holding_one_of_them(tmp_path, upn, queued):
+    # The schools gave one pupil two UPNs (joined on exact agreement): that child holds A1 and B2.
+    # Social care holds a Harper under a new surname at a new address with B2: one child, maybe.
+    # With Z9, two UPNs of one kind that share nothing: two children, not even a candidate.
+    records = [rec("education:1", "harper", "rocca", postcode="W5 1PW", upn="A1"),
+               rec("education:2", "harper", "rocca", postcode="W5 1PW", upn="B2"),
+               rec("social_care:1", "harper", "duhig", postcode="GL7 1AB", address="9 old lane", upn=upn)]
+    children = {"education:1": "C1", "education:2": "C1", "social_care:1": "C2"}
+    result = second_pass(tmp_path, records, children)
+    assert not result.links
+    assert {frozenset((children[a], children[b])) for a, b, _ in result.queue} == (
+        {frozenset(("C1", "C2"))} if queued else set())
+
+
 def test_twins_with_the_same_evidence_shape_are_not_linked(tmp_path):
     # The school holds twins Sam and Sam (one forename, told apart by middle name and UPN); a
     # health record of "Sam Lee" under a new surname at a new address matches one twin's
