@@ -18,7 +18,6 @@ import math
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 # Relative difference allowed in a probability or weight (see above).
 TOLERANCE = 1e-9
 
