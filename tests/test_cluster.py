@@ -40,3 +40,16 @@ def test_no_cluster_ever_holds_a_cannot_link_pair_or_two_nhs_numbers(edges, apar
     for node, v in ids.items():
         by_cluster.setdefault(clusters[node], set()).add(v["nhs"])
     assert all(len(v) == 1 for v in by_cluster.values())
+
+
+def test_a_soft_pair_joins_across_two_upns_but_never_across_two_nhs_numbers():
+    # The schools gave one pupil two UPNs; names, birthday and address agree exactly (soft_upn).
+    ids = {"e1": {"upn": "A1", "nhs": None}, "e2": {"upn": "B2", "nhs": None},
+           "h1": {"upn": None, "nhs": "1"}, "h2": {"upn": "C3", "nhs": "2"}}
+    edges = [("e1", "e2", 30.0), ("e1", "h1", 20.0), ("e2", "h2", 10.0)]
+    clusters, refused = constrained_clusters(["e1", "e2", "h1", "h2"], edges, (), ids,
+                                             soft_upn=[("e2", "e1"), ("e2", "h2")])
+    assert clusters["e1"] == clusters["e2"] == clusters["h1"] != clusters["h2"]
+    assert refused == [("e2", "h2")]
+    strict, refused = constrained_clusters(["e1", "e2", "h1", "h2"], edges, (), ids)
+    assert strict["e1"] == strict["h1"] != strict["e2"] and ("e1", "e2") in refused

@@ -105,10 +105,9 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
         if ra == rb:
             continue
         ha, hb = holding(ra), holding(rb)
-        lenient = frozenset((left, right)) in soft
+        against = [kind for kind, values in ha.items() if kind in hb and values.isdisjoint(hb[kind])]
         if (separated(ra, rb, forbidden)
-                or any(kind in hb and values.isdisjoint(hb[kind]) for kind, values in ha.items()
-                       if not (lenient and kind == "upn"))):
+                or (against and (against != ["upn"] or frozenset((left, right)) not in soft))):
             refused.append((left, right))
             continue
         join(ra, rb)
