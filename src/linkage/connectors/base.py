@@ -45,6 +45,7 @@ __all__ = ["Connector", "ParsedRow", "clean_display"]
 _NAME_FIELDS = ("forename", "middle_names", "surname", "former_surname",
                 "preferred_forename", "preferred_surname")
 _MAX_NAME = 100
+_BIGINT = 2.0 ** 63          # whole numbers are stored as BIGINT
 # Optional person fields, in the order their problems are reported.
 _OPTIONAL_FIELDS = ("sex", "postcode", "address", "address_from", "upn", "former_upn", "nhs_number",
                     "la_child_id")
@@ -271,6 +272,8 @@ def _event_value(model: type[Event], canon: str, value: str) -> Any:
             number = float(value)
             if not math.isfinite(number):
                 raise ValueError(f"not a finite number: {value!r}")
+            if kind is int and not -_BIGINT <= number < _BIGINT:
+                raise ValueError(f"out of range for a whole number: {value!r}")
             return int(number) if kind is int else number
         if kind == "literal":
             return value.strip().upper()

@@ -44,7 +44,6 @@ __all__ = ["Columnar", "read_columnar"]
 
 _BAD = object()             # a value that would raise a problem: its row goes through parse_row
 _ARROW = {"VARCHAR": pa.string(), "DATE": pa.date32(), "BIGINT": pa.int64(), "DOUBLE": pa.float64()}
-_BIGINT = 2 ** 63
 
 
 @dataclass
@@ -105,8 +104,6 @@ def _event_rule(model: type, canon: str) -> Callable[[str | None], Any]:
             return None
         parsed = _event_value(model, canon, value)
         if isinstance(parsed, Problem) or (isinstance(parsed, str) and looks_like_formula(parsed)):
-            return _BAD
-        if isinstance(parsed, int) and not -_BIGINT <= parsed < _BIGINT:
             return _BAD
         try:
             return adapter.validate_python(parsed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ SELECT r.* FROM {t('records')} r
 JOIN {t('extracts')} e USING (extract_id)
 WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL
 """
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class ExtractRefused(ConnectorError):
@@ -182,7 +186,8 @@ class _Rows:
             problems, severity = (parsed, "error") if isinstance(parsed, list) else (parsed.warnings, "warning")
             if problems:
                 raw_json = json.dumps(raw, ensure_ascii=True, default=str)[:20_000]
-                rid = (raw.get(mapping.record_id) or "").strip() or None
+                # Undecodable bytes in the id become U+FFFD: the reason names the cell, the store needs text.
+                rid = _SURROGATES.sub("\ufffd", (raw.get(mapping.record_id) or "").strip()) or None
                 self.quarantine.extend({"line_no": line_no, "field": p.field, "reason": p.reason, "raw": raw_json,
                                         "severity": severity, "source_record_id": rid} for p in problems)
             if isinstance(parsed, list):
