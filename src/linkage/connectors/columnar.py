@@ -147,7 +147,7 @@ def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date:
     n = len(maybe)
     once = [ids[c[rid_at].strip()] == 1 for c in maybe]
     del ids
-    columns = {h: pa.array(list(col), pa.string()) for h, col in zip(header, zip(*maybe))} if n else {}
+    columns = {h: pa.array(col, pa.string()) for h, col in zip(header, zip(*maybe))} if n else {}
     del maybe
     ok = pa.array(once, pa.bool_()) if n else pa.array([], pa.bool_())
 
