@@ -133,7 +133,11 @@ class Connector(ABC):
     }
 
     def split_names(self, cells: dict[str, str | None]) -> dict[str, str | None]:
-        """Hook: sources that send all given names in one field split them here."""
+        """Hook: sources that send all given names in one field split them here.
+
+        It may read and set ``forename`` and ``middle_names`` only: the columnar ingest calls it
+        once per distinct pair with those two cells.
+        """
         return cells
 
     # -- row conversion ---------------------------------------------------
