@@ -45,6 +45,10 @@ __all__ = ["Connector", "ParsedRow", "clean_display"]
 _NAME_FIELDS = ("forename", "middle_names", "surname", "former_surname",
                 "preferred_forename", "preferred_surname")
 _MAX_NAME = 100
+_BIGINT = 2.0 ** 63          # whole numbers are stored as BIGINT
+# Optional person fields, in the order their problems are reported.
+_OPTIONAL_FIELDS = ("sex", "postcode", "address", "address_from", "upn", "former_upn", "nhs_number",
+                    "la_child_id")
 
 
 @dataclass
@@ -63,6 +67,30 @@ def clean_display(value: str | None) -> str | None:
     while len(words) > 1 and words[0].strip(".").casefold() in {"mr", "mrs", "miss", "ms", "master", "mx", "dr"}:
         words = words[1:]
     return " ".join(words) or None
+
+
+def name_value(p: _Problems, column: str, value: str | None, required: bool) -> str | None:
+    """A name as stored, or None with a problem (an error if the name is required)."""
+    value = p.text(column, clean_display(value), key=required)
+    if value is not None and len(value) > _MAX_NAME:
+        p.add(column, f"name longer than {_MAX_NAME}", key=required)
+        value = None
+    elif value is not None and not has_letters(value):
+        p.add(column, "no letters in name", key=required)
+        value = None
+    return value
+
+
+def birth_date(p: _Problems, column: str, value: str, extract_date: date) -> date | None:
+    """The parsed date of birth (with an error if implausible), or None with an error."""
+    try:
+        born = parse_date(value)
+    except DateError as exc:
+        p.add(column, str(exc), key=True)
+        return None
+    if why := plausible_birth_date(born, extract_date):
+        p.add(column, why, key=True)
+    return born
 
 
 @functools.lru_cache(maxsize=None)     # asked once per field per row; annotations are few
@@ -105,7 +133,11 @@ class Connector(ABC):
     }
 
     def split_names(self, cells: dict[str, str | None]) -> dict[str, str | None]:
-        """Hook: sources that send all given names in one field split them here."""
+        """Hook: sources that send all given names in one field split them here.
+
+        It may read and set ``forename`` and ``middle_names`` only: the columnar ingest calls it
+        once per distinct pair with those two cells.
+        """
         return cells
 
     # -- row conversion ---------------------------------------------------
@@ -135,15 +167,7 @@ class Connector(ABC):
         person["source_record_id"] = rid or ""
 
         for name in _NAME_FIELDS:
-            required = name in REQUIRED_FIELDS
-            value = p.text(col(name), clean_display(cells.get(name)), key=required)
-            if value is not None and len(value) > _MAX_NAME:
-                p.add(col(name), f"name longer than {_MAX_NAME}", key=required)
-                value = None
-            elif value is not None and not has_letters(value):
-                p.add(col(name), "no letters in name", key=required)
-                value = None
-            person[name] = value
+            person[name] = name_value(p, col(name), cells.get(name), name in REQUIRED_FIELDS)
         for required in ("forename", "surname"):
             if person.get(required) is None and not any(e.field == col(required) for e in p.errors):
                 p.add(col(required), f"missing {required}", key=True)
@@ -153,46 +177,12 @@ class Connector(ABC):
             if not any(e.field == col("date_of_birth") for e in p.errors):
                 p.add(col("date_of_birth"), "missing date of birth", key=True)
         else:
-            try:
-                born = parse_date(dob)
-                if why := plausible_birth_date(born, extract_date):
-                    p.add(col("date_of_birth"), why, key=True)
-                person["date_of_birth"] = born
-            except DateError as exc:
-                p.add(col("date_of_birth"), str(exc), key=True)
-
-        if (sex := cells.get("sex")) is not None:
-            person["sex"] = self.sex_codes.get(sex.strip().casefold())
-            if person["sex"] is None:
-                p.add(col("sex"), f"unknown sex code {sex!r}")
-        if (pc := cells.get("postcode")) is not None:
-            person["postcode"] = normalise_postcode(pc)
-            if person["postcode"] is None:
-                p.add(col("postcode"), f"not a UK postcode: {pc!r}")
-        person["address"] = p.text(col("address"), clean_display(cells.get("address")))
-        if (v := cells.get("address_from")) is not None:
-            try:
-                moved = parse_date(v)
-                if moved > extract_date:
-                    p.add(col("address_from"), "address start date after the extract date")
-                else:
-                    person["address_from"] = moved
-            except DateError as exc:
-                p.add(col("address_from"), str(exc))
-
-        for key in ("upn", "former_upn"):
-            if (v := cells.get(key)) is not None:
-                if is_valid_upn(v):
-                    person[key] = normalise_upn(v)
-                else:
-                    p.add(col(key), f"UPN {v!r} fails the check letter")
-        if (v := cells.get("nhs_number")) is not None:
-            if is_valid_nhs_number(v):
-                person["nhs_number"] = normalise_nhs_number(v)
-            else:
-                p.add(col("nhs_number"), f"NHS number {v!r} fails modulus 11")
-        if (v := cells.get("la_child_id")) is not None:
-            person["la_child_id"] = p.text(col("la_child_id"), v.strip())
+            person["date_of_birth"] = birth_date(p, col("date_of_birth"), dob, extract_date)
+        for canon in _OPTIONAL_FIELDS:
+            if (v := cells.get(canon)) is not None or canon == "address":
+                value = self.field_value(p, canon, col(canon), v, extract_date)
+                if value is not None or canon == "address":
+                    person[canon] = value
 
         events = self._events(raw, mapping, p)
         if p.errors:        # rejected: every problem, so the row is mended in one pass
@@ -201,6 +191,47 @@ class Connector(ABC):
             return ParsedRow(PersonRecord(**person), events, p.warnings)
         except ValidationError as exc:
             return [Problem(str(e["loc"][0]), e["msg"]) for e in exc.errors()]
+
+    def field_value(self, p: _Problems, canon: str, column: str, value: str | None,
+                    extract_date: date) -> Any:
+        """One optional person field as stored, or None (with a warning when the value is bad).
+
+        ``value`` is never None except for ``address``. The same rule for every row, so the
+        columnar ingest asks it once per distinct value.
+        """
+        if canon == "sex":
+            code = self.sex_codes.get(value.strip().casefold())
+            if code is None:
+                p.add(column, f"unknown sex code {value!r}")
+            return code
+        if canon == "postcode":
+            pc = normalise_postcode(value)
+            if pc is None:
+                p.add(column, f"not a UK postcode: {value!r}")
+            return pc
+        if canon == "address":
+            return p.text(column, clean_display(value))
+        if canon == "address_from":
+            try:
+                moved = parse_date(value)
+            except DateError as exc:
+                p.add(column, str(exc))
+                return None
+            if moved > extract_date:
+                p.add(column, "address start date after the extract date")
+                return None
+            return moved
+        if canon in ("upn", "former_upn"):
+            if is_valid_upn(value):
+                return normalise_upn(value)
+            p.add(column, f"UPN {value!r} fails the check letter")
+            return None
+        if canon == "nhs_number":
+            if is_valid_nhs_number(value):
+                return normalise_nhs_number(value)
+            p.add(column, f"NHS number {value!r} fails modulus 11")
+            return None
+        return p.text(column, value.strip())        # la_child_id
 
     def _events(self, raw: dict[str, str | None], mapping: Mapping, p: _Problems) -> list[Event]:
         """Each event's bad fields are set aside; an event missing a required field is not stored."""
@@ -245,6 +276,8 @@ def _event_value(model: type[Event], canon: str, value: str) -> Any:
             number = float(value)
             if not math.isfinite(number):
                 raise ValueError(f"not a finite number: {value!r}")
+            if kind is int and not -_BIGINT <= number < _BIGINT:
+                raise ValueError(f"out of range for a whole number: {value!r}")
             return int(number) if kind is int else number
         if kind == "literal":
             return value.strip().upper()

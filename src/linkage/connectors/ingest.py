@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from linkage.connectors.columnar import read_columnar
 from linkage.connectors.mapping import Mapping, default_mapping_path, load_mapping
 from linkage.connectors.readers import ConnectorError, file_sha256, open_extract
 from linkage.errors import Problem
@@ -32,6 +34,9 @@ SELECT r.* FROM {t('records')} r
 JOIN {t('extracts')} e USING (extract_id)
 WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL
 """
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class ExtractRefused(ConnectorError):
@@ -150,13 +155,65 @@ def _safety_catch(source: str, file_name: str, extract_date: date, read: int, bl
             "school's file), or --force to replace the current extract with it")
 
 
+class _Rows:
+    """Rows taken one by one through ``parse_row``: accepted records, events and quarantine."""
+
+    def __init__(self, connector, mapping: Mapping, extract_date: date) -> None:
+        self.connector, self.mapping, self.extract_date = connector, mapping, extract_date
+        self.records: list[dict] = []
+        self.events: dict[str, list[dict]] = defaultdict(list)
+        self.quarantine: list[dict] = []
+        self.seen: dict[str, int] = {}
+        self.rows_read = self.quarantined = self.blank = self.warned = 0
+
+    def read(self, rows, progress: Callable[[int, int | None], None] | None = None,
+             total: int | None = None) -> None:
+        mapping = self.mapping
+        for line_no, raw in rows:
+            self.rows_read += 1
+            if progress and self.rows_read % 5000 == 0:
+                progress(self.rows_read, total)
+            if raw is None:
+                self.blank += 1
+                continue
+            parsed = self.connector.parse_row(raw, mapping, self.extract_date)
+            if not isinstance(parsed, list):
+                rid = parsed.record.source_record_id
+                if rid in self.seen:
+                    parsed = [Problem(mapping.record_id, f"duplicate record id, first at row {self.seen[rid]}")]
+                else:
+                    self.seen[rid] = line_no
+            problems, severity = (parsed, "error") if isinstance(parsed, list) else (parsed.warnings, "warning")
+            if problems:
+                raw_json = json.dumps(raw, ensure_ascii=True, default=str)[:20_000]
+                # Undecodable bytes in the id become U+FFFD: the reason names the cell, the store needs text.
+                rid = _SURROGATES.sub("\ufffd", (raw.get(mapping.record_id) or "").strip()) or None
+                self.quarantine.extend({"line_no": line_no, "field": p.field, "reason": p.reason, "raw": raw_json,
+                                        "severity": severity, "source_record_id": rid} for p in problems)
+            if isinstance(parsed, list):
+                self.quarantined += 1
+                continue
+            self.warned += bool(parsed.warnings)
+            rec = parsed.record.model_dump()
+            key = parsed.record.record_key
+            rec["record_key"] = key
+            rec["line_no"] = line_no
+            for name in STD_NAME_FIELDS:
+                rec[f"{name}_std"] = normalise_name(rec.get(name))
+            self.records.append(rec)
+            for ev in parsed.events:
+                self.events[ev.table].append({"record_key": key, **ev.model_dump()})
+
+
 def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None = None,
                 extract_date: date | None = None, table: str | None = None,
                 progress: Callable[[int, int | None], None] | None = None, *, amend: bool = False,
-                force: bool = False, limits: SafetyLimits | None = None) -> IngestResult:
+                force: bool = False, limits: SafetyLimits | None = None, columnar: bool = True) -> IngestResult:
     """Validate and store one extract; see the module docstring for ``amend`` and the safety catch.
 
     ``progress(rows done, rows expected or None)`` is called every few thousand rows.
+    ``columnar``: a CSV's clean rows are validated column by column (``columnar.py``); False
+    takes every row through ``parse_row``, as the equality test compares.
     """
     path = Path(path)
     connector = _connector(source)
@@ -174,54 +231,29 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     missing_optional = _check_columns(extract.columns, mapping, path.name)
     extract_date = extract_date or (current[2] if amend else datetime.now().date())
 
-    records: list[dict] = []
-    events: dict[str, list[dict]] = defaultdict(list)
-    quarantine: list[dict] = []
-    seen: dict[str, int] = {}
-    rows_read = quarantined = blank = warned = 0
+    rows = _Rows(connector, mapping, extract_date)
+    fast = None
     if progress:
         progress(0, extract.total)
     try:
-        for line_no, raw in extract.rows:
-            rows_read += 1
-            if progress and rows_read % 5000 == 0:
-                progress(rows_read, extract.total)
-            if raw is None:
-                blank += 1
-                continue
-            parsed = connector.parse_row(raw, mapping, extract_date)
-            if not isinstance(parsed, list):
-                rid = parsed.record.source_record_id
-                if rid in seen:
-                    parsed = [Problem(mapping.record_id, f"duplicate record id, first at row {seen[rid]}")]
-                else:
-                    seen[rid] = line_no
-            problems, severity = (parsed, "error") if isinstance(parsed, list) else (parsed.warnings, "warning")
-            if problems:
-                raw_json = json.dumps(raw, ensure_ascii=True, default=str)[:20_000]
-                rid = (raw.get(mapping.record_id) or "").strip() or None
-                quarantine.extend({"line_no": line_no, "field": p.field, "reason": p.reason, "raw": raw_json,
-                                   "severity": severity, "source_record_id": rid} for p in problems)
-            if isinstance(parsed, list):
-                quarantined += 1
-                continue
-            warned += bool(parsed.warnings)
-            rec = parsed.record.model_dump()
-            key = parsed.record.record_key
-            rec["record_key"] = key
-            rec["line_no"] = line_no
-            for name in STD_NAME_FIELDS:
-                rec[f"{name}_std"] = normalise_name(rec.get(name))
-            records.append(rec)
-            for ev in parsed.events:
-                events[ev.table].append({"record_key": key, **ev.model_dump()})
+        if extract.raw is not None and columnar:
+            fast = read_columnar(extract, connector, mapping, extract_date, progress)
+            rows.read(fast.slow)
+            rows.rows_read = fast.rows_read
+        else:
+            rows.read(extract.rows, progress, extract.total)
     except (UnicodeError, csv.Error) as exc:
-        raise ConnectorError(f"cannot read {path.name} at row {rows_read + 1}: {exc}") from None
+        done = getattr(exc, "rows_read", rows.rows_read)
+        raise ConnectorError(f"cannot read {path.name} at row {done + 1}: {exc}") from None
     if progress:
-        progress(rows_read, rows_read)
+        progress(rows.rows_read, rows.rows_read)
+    records, events, quarantine = rows.records, rows.events, rows.quarantine
+    rows_read, quarantined, blank, warned = rows.rows_read, rows.quarantined, rows.blank, rows.warned
+    fast_records = fast.records if fast is not None and fast.records is not None else None
+    accepted = len(records) + (fast_records.num_rows if fast_records is not None else 0)
 
     if not (amend or force):
-        _safety_catch(source, path.name, extract_date, rows_read, blank, len(records), quarantined,
+        _safety_catch(source, path.name, extract_date, rows_read, blank, accepted, quarantined,
                       current, limits or SafetyLimits.from_settings())
 
     replaced = resolved = 0
@@ -233,15 +265,23 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
             "ingested_at, rows_read, accepted, quarantined, superseded_by, amends, blank_rows, warned, forced) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
             [eid, source, path.name, sha or f"table:{path}:{table}:{now.isoformat()}",
-             Path(mapping.path).name, extract_date, now, rows_read, len(records), quarantined,
+             Path(mapping.path).name, extract_date, now, rows_read, accepted, quarantined,
              current[0] if amend else None, blank, warned, force],
         )
-        if amend and records:
-            replaced, resolved = _amend(store, source, eid, [r["source_record_id"] for r in records], now)
+        if amend and accepted:
+            ids = [r["source_record_id"] for r in records]
+            if fast_records is not None:
+                ids += fast_records.column("source_record_id").to_pylist()
+            replaced, resolved = _amend(store, source, eid, ids, now)
         if records:
             store.insert_df(t("records"), pd.DataFrame(records).assign(extract_id=eid))
-        for table_name, rows in events.items():
-            store.insert_df(t(table_name), pd.DataFrame(rows).assign(extract_id=eid))
+        if fast_records is not None:
+            store.insert_arrow(t("records"), fast_records, extract_id=eid)
+        for table_name, table_rows in events.items():
+            store.insert_df(t(table_name), pd.DataFrame(table_rows).assign(extract_id=eid))
+        for table_name, tables in (fast.events if fast is not None else {}).items():
+            for table in tables:
+                store.insert_arrow(t(table_name), table, extract_id=eid)
         if quarantine:
             store.insert_df(t("quarantine"),
                             pd.DataFrame(quarantine).assign(extract_id=eid, file_name=path.name))
@@ -252,7 +292,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     sample = errors[:20]
     if missing_optional:
         sample.insert(0, (0, ", ".join(missing_optional), "optional columns absent; left empty"))
-    return IngestResult(source, path.name, eid, rows_read, len(records), quarantined,
+    return IngestResult(source, path.name, eid, rows_read, accepted, quarantined,
                         superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
                         amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
                         warnings_sample=warnings[:20])

@@ -25,7 +25,7 @@ import duckdb
 
 from linkage.errors import LinkageError
 
-__all__ = ["BadCell", "ConnectorError", "Extract", "Row", "cell_text", "file_sha256", "open_extract"]
+__all__ = ["BadCell", "ConnectorError", "Extract", "Row", "cell_text", "file_sha256", "open_extract", "row_cells"]
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -50,10 +50,14 @@ class BadCell(str):
 class Extract:
     """An opened extract: its header, an iterator over its rows, and (if known) how many."""
 
-    def __init__(self, columns: list[str], rows: Iterator[Row], total: int | None = None):
+    def __init__(self, columns: list[str], rows: Iterator[Row], total: int | None = None,
+                 raw: Iterator[tuple[int, list[str]]] | None = None):
         self.columns = columns
         self.rows = rows
         self.total = total
+        # CSV only: the same rows as the parser gives them, (line, cells), before ``row_cells``;
+        # read either ``rows`` or ``raw``, not both (they share the file).
+        self.raw = raw
 
 
 def file_sha256(path: Path) -> str:
@@ -102,22 +106,28 @@ def _csv(path: Path, encoding: str, delimiter: str) -> Extract:
         fh.close()
         raise ConnectorError(f"{path.name} has duplicate column names: {dupes}")
 
-    def rows() -> Iterator[Row]:
+    def raw() -> Iterator[tuple[int, list[str]]]:
         with fh:
             start = reader.line_num + 1
             for cells in reader:
-                line = start
+                yield start, cells
                 start = reader.line_num + 1
-                if not cells or all(not c.strip() for c in cells):
-                    yield line, None
-                    continue
-                if len(cells) != len(header):
-                    yield line, {"__shape__": f"{len(cells)} cells but {len(header)} columns"}
-                    continue
-                yield line, {h: (c if c.strip() != "" else None) for h, c in zip(header, cells)}
+
+    def rows() -> Iterator[Row]:
+        for line, cells in raw():
+            yield line, row_cells(header, cells)
 
     wide = encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32"))
-    return Extract(header, rows(), None if wide else max(0, _count_lines(path) - 1))
+    return Extract(header, rows(), None if wide else max(0, _count_lines(path) - 1), raw=raw())
+
+
+def row_cells(header: list[str], cells: list[str]) -> dict[str, str | None] | None:
+    """A CSV row as its cells by column (blank cells None); None for a blank row; a wrong shape said."""
+    if not cells or all(not c.strip() for c in cells):
+        return None
+    if len(cells) != len(header):
+        return {"__shape__": f"{len(cells)} cells but {len(header)} columns"}
+    return {h: (c if c.strip() != "" else None) for h, c in zip(header, cells)}
 
 
 def cell_text(value: Any) -> str | None:

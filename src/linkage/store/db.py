@@ -27,6 +27,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from linkage.files import private_dir
 from linkage.errors import ConfigError, StoreError
@@ -243,6 +244,22 @@ class Store:
         finally:
             self.connection.unregister(name)
         return len(frame)
+
+    def insert_arrow(self, table: str, data: pa.Table, **constants: Any) -> int:
+        """Append an Arrow table by column name, with ``constants`` in further columns."""
+        if data.num_rows == 0:
+            return 0
+        name = f"_ins_{id(data)}"
+        self.connection.register(name, data)
+        try:
+            cols = [f'"{c}"' for c in data.column_names]
+            names = ", ".join(cols + [f'"{c}"' for c in constants])
+            values = ", ".join(cols + ["?"] * len(constants))
+            self.connection.execute(f"INSERT INTO {table} ({names}) SELECT {values} FROM {name}",
+                                    list(constants.values()))
+        finally:
+            self.connection.unregister(name)
+        return data.num_rows
 
     def next_id(self, table: str, column: str) -> int:
         return int(self.scalar(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}"))

@@ -16,10 +16,14 @@ __all__ = [
 # The 23 letters the DfE uses (no I, O, S); a letter's value is its position.
 UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
 _UPN_SHAPE = re.compile(rf"^[{UPN_LETTERS}][0-9]{{11}}[0-9{UPN_LETTERS}]$")
+_VALUE = {**{str(d): d for d in range(10)}, **{ch: i for i, ch in enumerate(UPN_LETTERS)}}
+_SPACE = re.compile(r"\s+")
+_NHS_SEPARATORS = re.compile(r"[\s-]")
+_NHS_SHAPE = re.compile(r"[0-9]{10}")
 
 
 def normalise_upn(value: str) -> str:
-    return re.sub(r"\s+", "", value).upper()
+    return _SPACE.sub("", value).upper()
 
 
 def upn_check_letter(body: str) -> str:
@@ -29,9 +33,11 @@ def upn_check_letter(body: str) -> str:
     """
     if len(body) != 12:
         raise ValueError("a UPN body has 12 characters")
+    value = _VALUE.get
     total = 0
     for weight, ch in enumerate(body, start=2):
-        total += weight * (int(ch) if ch.isdigit() else UPN_LETTERS.index(ch))
+        v = value(ch)
+        total += weight * (v if v is not None else int(ch) if ch.isdigit() else UPN_LETTERS.index(ch))
     return UPN_LETTERS[total % 23]
 
 
@@ -41,7 +47,7 @@ def is_valid_upn(value: str) -> bool:
 
 
 def normalise_nhs_number(value: str) -> str:
-    return re.sub(r"[\s-]", "", value)
+    return _NHS_SEPARATORS.sub("", value)
 
 
 def nhs_check_digit(first_nine: str) -> int | None:
@@ -54,6 +60,6 @@ def nhs_check_digit(first_nine: str) -> int | None:
 
 def is_valid_nhs_number(value: str) -> bool:
     nhs = normalise_nhs_number(value)
-    if not re.fullmatch(r"[0-9]{10}", nhs) or len(set(nhs)) == 1:
+    if not _NHS_SHAPE.fullmatch(nhs) or len(set(nhs)) == 1:
         return False
     return nhs_check_digit(nhs[:9]) == int(nhs[9])

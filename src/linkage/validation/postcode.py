@@ -20,17 +20,19 @@ __all__ = ["NOT_A_PLACE_PREFIXES", "is_not_a_place", "normalise_postcode", "post
 _SHAPE = re.compile(r"^(GIR 0AA|[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][ABD-HJLNP-UW-Z]{2})$")
 _PSEUDO = re.compile(r"^ZZ99 ?([0-9][A-Z]Z)$")
 _BFPO = re.compile(r"^BFPO ?([0-9]{1,4})$")
+_SPACES = re.compile(r"\s+")
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
 # Valid values that say nothing about where a child lives (see the module docstring).
 NOT_A_PLACE_PREFIXES = ("ZZ99 ", "BFPO ")
 
 
 def normalise_postcode(value: str) -> str | None:
     """Normalised postcode (or ``ZZ99 3VZ`` / ``BFPO 123`` marker), or None when invalid."""
-    spaced = re.sub(r"\s+", " ", value.strip().upper())
+    spaced = _SPACES.sub(" ", value.strip().upper())
     for marker, prefix in ((_PSEUDO, "ZZ99 "), (_BFPO, "BFPO ")):
         if m := marker.match(spaced):
             return prefix + m.group(1)
-    compact = re.sub(r"[^A-Za-z0-9]", "", value).upper()
+    compact = _NOT_ALNUM.sub("", value).upper()
     if not 5 <= len(compact) <= 7:
         return None
     candidate = f"{compact[:-3]} {compact[-3:]}"

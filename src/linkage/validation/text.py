@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["FORMULA_REASON", "MAX_FIELD_LENGTH", "check_cell", "check_text", "looks_like_formula",
-           "neutralise_cell"]
+__all__ = ["FORMULA_REASON", "MAX_FIELD_LENGTH", "REFUSED_CHARACTER", "check_cell", "check_text",
+           "looks_like_formula", "neutralise_cell"]
 
 MAX_FIELD_LENGTH = 500
 FORMULA_REASON = "looks like a spreadsheet formula (starts with = + - @, tab or carriage return)"
@@ -20,6 +20,8 @@ _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _LEADING = " \t\r\n\"'`\u00a0\u2018\u2019\u201c\u201d\u3000"
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _PLAIN_NUMBER = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
+# Any character ``check_cell`` refuses: one search clears a whole row.
+REFUSED_CHARACTER = re.compile(f"{_SURROGATE.pattern}|{_CONTROL.pattern}")
 
 
 def looks_like_formula(value: str) -> bool:

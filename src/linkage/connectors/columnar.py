@@ -1,0 +1,263 @@
+"""Columnar ingest of a CSV extract: each distinct value is validated once, not each row.
+
+A row whose every cell passes (the very rules ``Connector.parse_row`` applies, asked once
+per distinct value of a column) is assembled column by column into Arrow tables. Any row
+with a problem of any kind (a bad or set-aside field, the wrong number of cells, a
+character a cell may not hold, a record id given twice, a blank row) goes through
+``parse_row`` one by one, in file order, so what it reports, quarantines and stores is
+exactly what the row-by-row ingest did. Clean rows produce no quarantine rows, so the two
+halves never need each other's results.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import TypeAdapter, ValidationError
+
+from linkage.connectors.base import (
+    _NAME_FIELDS,
+    _OPTIONAL_FIELDS,
+    Connector,
+    _event_value,
+    _Problems,
+    birth_date,
+    name_value,
+)
+from linkage.connectors.mapping import REQUIRED_FIELDS, Mapping
+from linkage.connectors.readers import row_cells
+from linkage.errors import Problem
+from linkage.model import EVENT_TYPES, PersonRecord
+from linkage.store.schema import STD_NAME_FIELDS, columns_of
+from linkage.validation import looks_like_formula, normalise_name
+from linkage.validation.text import MAX_FIELD_LENGTH, REFUSED_CHARACTER
+
+__all__ = ["Columnar", "read_columnar"]
+
+_BAD = object()             # a value that would raise a problem: its row goes through parse_row
+_ARROW = {"VARCHAR": pa.string(), "DATE": pa.date32(), "BIGINT": pa.int64(), "DOUBLE": pa.float64()}
+
+
+@dataclass
+class Columnar:
+    """Clean rows as Arrow tables (no ``extract_id`` yet), and the rows ``parse_row`` must see."""
+
+    records: pa.Table | None
+    events: dict[str, list[pa.Table]] = field(default_factory=dict)
+    slow: list[tuple[int, dict[str, str | None] | None]] = field(default_factory=list)
+    rows_read: int = 0
+
+
+def _checked(rule: Callable[[_Problems, str], Any]) -> Callable[[str | None], Any]:
+    """``rule`` on one non-blank value: its result, or ``_BAD`` if it reported any problem."""
+    def run(value: str | None) -> Any:
+        if value is None:
+            return None
+        p = _Problems(set())
+        out = rule(p, value)
+        return _BAD if (p.errors or p.warnings) else out
+    return run
+
+
+def _blank(value: str | None) -> str | None:
+    return value if value is not None and value.strip() != "" else None
+
+
+class _Column:
+    """A rule's results for every row, worked out once per distinct value (Arrow does the rest)."""
+
+    def __init__(self, rule: Callable[[Any], Any], column: pa.Array, sql_type: str = "VARCHAR",
+                 blank: bool = True) -> None:
+        coded = column.dictionary_encode()
+        results = [rule(_blank(v) if blank else v) for v in coded.dictionary.to_pylist()]
+        self.bad = pa.array([r is _BAD for r in results], pa.bool_()).take(coded.indices).fill_null(False)
+        self.values = _arrow([None if r is _BAD else r for r in results], sql_type).take(coded.indices)
+
+
+def _empty(n: int) -> pa.Array:
+    return pa.nulls(n, pa.string())
+
+
+def _record_id(value: str | None) -> Any:
+    rid = (value or "").strip()
+    return rid if rid and not looks_like_formula(rid) else _BAD
+
+
+def _required(rule: Callable[[str | None], Any]) -> Callable[[str | None], Any]:
+    return lambda v: _BAD if v is None else rule(v)
+
+
+def _event_rule(model: type, canon: str) -> Callable[[str | None], Any]:
+    """One event cell as parse_row stores it, or ``_BAD`` (a problem, or a field pydantic refuses)."""
+    adapter = TypeAdapter(model.model_fields[canon].annotation)
+
+    def run(value: str | None) -> Any:
+        if value is None:
+            return None
+        parsed = _event_value(model, canon, value)
+        if isinstance(parsed, Problem) or (isinstance(parsed, str) and looks_like_formula(parsed)):
+            return _BAD
+        try:
+            return adapter.validate_python(parsed)
+        except ValidationError:
+            return _BAD
+    return run
+
+
+def _take(rows: Iterator[tuple[int, list[str]]], width: int, progress, total: int | None,
+          ) -> tuple[list[int], list[list[str]], list[tuple[int, list[str]]], int]:
+    """Split the file: rows that may be clean (right width, every character allowed) and the rest."""
+    lines: list[int] = []
+    maybe: list[list[str]] = []
+    other: list[tuple[int, list[str]]] = []
+    n = 0
+    try:
+        for line, cells in rows:
+            n += 1
+            if progress and n % 5000 == 0:
+                progress(n, total)
+            if (len(cells) != width or REFUSED_CHARACTER.search("".join(cells))
+                    or max(map(len, cells)) > MAX_FIELD_LENGTH):
+                other.append((line, cells))
+            else:
+                lines.append(line)
+                maybe.append(cells)
+    except (UnicodeError, csv.Error) as exc:
+        exc.rows_read = n           # the caller names the row it could not read
+        raise
+    return lines, maybe, other, n
+
+
+def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date: date,
+                  progress: Callable[[int, int | None], None] | None = None) -> Columnar:
+    """Read a CSV ``Extract`` (its ``raw`` rows): clean rows columnar, the rest for ``parse_row``."""
+    header = extract.columns
+    lines, maybe, other, rows_read = _take(extract.raw, len(header), progress, extract.total)
+    rid_at = header.index(mapping.record_id)
+    ids = Counter(c[rid_at].strip() for c in itertools.chain(maybe, (c for _, c in other))
+                  if len(c) == len(header))
+    n = len(maybe)
+    once = [ids[c[rid_at].strip()] == 1 for c in maybe]
+    del ids
+    columns = {h: pa.array(col, pa.string()) for h, col in zip(header, zip(*maybe))} if n else {}
+    del maybe
+    ok = pa.array(once, pa.bool_()) if n else pa.array([], pa.bool_())
+
+    def raw(column: str | None) -> pa.Array:
+        return columns[column] if column in columns else _empty(n)
+
+    def keep(c: _Column) -> pa.Array:
+        nonlocal ok
+        ok = pc.and_(ok, pc.invert(c.bad))
+        return c.values
+
+    person: dict[str, pa.Array] = {"source_record_id": keep(_Column(_record_id, raw(mapping.record_id)))}
+    cells = {canon: raw(column) for canon, column in mapping.fields.items()}
+    if type(connector).split_names is not Connector.split_names:
+        cells.update(_split(connector, cells.get("forename", _empty(n)), cells.get("middle_names")))
+    for name in _NAME_FIELDS:
+        required = name in REQUIRED_FIELDS
+        rule = _checked(lambda p, v, required=required: name_value(p, "", v, required))
+        person[name] = keep(_Column(_required(rule) if required else rule, cells.get(name, _empty(n))))
+    person["date_of_birth"] = keep(_Column(
+        _required(_checked(lambda p, v: birth_date(p, "", v, extract_date))),
+        cells.get("date_of_birth", _empty(n)), "DATE"))
+    types = dict(columns_of(PersonRecord))
+    for canon in _OPTIONAL_FIELDS:
+        rule = _checked(lambda p, v, canon=canon: connector.field_value(p, canon, "", v, extract_date))
+        person[canon] = keep(_Column(rule, cells.get(canon, _empty(n)), types[canon]))
+    del cells
+
+    specs = []
+    for spec in mapping.events:
+        model = EVENT_TYPES[spec.type]
+        sql_types = dict(columns_of(model))
+        values = {canon: _Column(_event_rule(model, canon), raw(column), sql_types[canon])
+                  for canon, column in spec.fields.items()}
+        const = {k: TypeAdapter(model.model_fields[k].annotation).validate_python(v) for k, v in spec.const.items()}
+        present = pa.array([False] * n, pa.bool_())
+        for c in values.values():
+            present = pc.or_(present, pc.or_(c.bad, pc.is_valid(c.values)))
+            ok = pc.and_(ok, pc.invert(c.bad))
+        needed = set(model.required) | {k for k, f in model.model_fields.items() if f.is_required()}
+        for r in needed - set(const):
+            missing = present if r not in values else pc.and_(present, pc.is_null(values[r].values))
+            ok = pc.and_(ok, pc.invert(missing))
+        specs.append((model, {k: c.values for k, c in values.items()}, const, present))
+
+    if n:
+        again = pa.table(columns).filter(pc.invert(ok)).to_pylist()
+        not_ok = pc.indices_nonzero(pc.invert(ok)).to_pylist()
+    else:
+        again, not_ok = [], []
+    slow = [(line, row_cells(header, cells)) for line, cells in other]
+    slow += [(lines[i], row_cells(header, [row[h] for h in header])) for i, row in zip(not_ok, again)]
+    slow.sort(key=lambda r: r[0])
+    line_no = pa.array(lines, pa.int64())
+    return Columnar(_records(connector.source, extract_date, person, line_no, ok),
+                    _events(person["source_record_id"], specs, ok, connector.source), slow, rows_read)
+
+
+def _split(connector: Connector, given: pa.Array, middle: pa.Array | None) -> dict[str, pa.Array]:
+    """The connector's ``split_names`` on each distinct (forename, middle names) pair."""
+    if middle is None:
+        pairs, rule = given, lambda v: connector.split_names({"forename": _blank(v), "middle_names": None})
+    else:       # cells never hold NUL (check_cell refuses it): a safe separator
+        pairs = pc.binary_join_element_wise(given, middle, "\x00")
+        rule = lambda v: connector.split_names(  # noqa: E731
+            dict(zip(("forename", "middle_names"), map(_blank, v.split("\x00")))))
+    return {name: _Column(lambda v, name=name: rule(v).get(name), pairs, blank=False).values
+            for name in ("forename", "middle_names")}
+
+
+def _arrow(values: list, sql_type: str) -> pa.Array:
+    return pa.array(values, type=_ARROW.get(sql_type.split()[0], pa.string()))
+
+
+def _records(source: str, extract_date: date, person: dict[str, pa.Array], line_no: pa.Array,
+             ok: pa.Array) -> pa.Table | None:
+    rid = person["source_record_id"].filter(ok)
+    n = len(rid)
+    if n == 0:
+        return None
+    data = {"record_key": pc.binary_join_element_wise(source, rid, ":"), "line_no": line_no.filter(ok)}
+    for name, sql_type in columns_of(PersonRecord):
+        if name == "source":
+            data[name] = _arrow([source] * n, sql_type)
+        elif name == "extract_date":
+            data[name] = _arrow([extract_date] * n, sql_type)
+        else:
+            data[name] = person[name].filter(ok)
+    for name in STD_NAME_FIELDS:
+        data[f"{name}_std"] = _Column(normalise_name, data[name], blank=False).values
+    return pa.table(data)
+
+
+def _events(ids: pa.Array, specs: list, ok: pa.Array, source: str) -> dict[str, list[pa.Table]]:
+    """Each clean row's events, one Arrow table per event mapping, by table name."""
+    tables: dict[str, list[pa.Table]] = {}
+    for model, values, const, present in specs:
+        rows = pc.and_(ok, present)
+        keys = ids.filter(rows)
+        n = len(keys)
+        if n == 0:
+            continue
+        data = {"record_key": pc.binary_join_element_wise(source, keys, ":")}
+        for name, sql_type in columns_of(model):
+            info = model.model_fields[name]
+            fill = const.get(name, None if info.is_required() else info.default)
+            if name in values:
+                column = values[name].filter(rows)
+                data[name] = column if fill is None else column.fill_null(_arrow([fill], sql_type)[0])
+            else:
+                data[name] = _arrow([fill] * n, sql_type)
+        tables.setdefault(model.table, []).append(pa.table(data))
+    return tables
