@@ -1,0 +1,119 @@
+"""Children held by complementary sources: the evidence a missed link leaves behind.
+
+A source holds a child once, under its own identifiers. When the model leaves one child in two,
+the two halves hold *complementary* sources: the school record in one, the GP record in the
+other, and no source in both. Two children who each hold a record of one source are, by the same
+rule, evidence of two children (twins each on the school roll and a GP list). So whether two
+candidate children share a source is cluster-level evidence, and it sharpens two queue rules:
+
+* **Expected namesakes** (``evidence.coincidences``): a pair with a new surname and a move is
+  queued when few other children are expected to share its forename and birthday by chance.
+  Only children that could be the other half count: those with that forename born that year
+  that hold *none* of the first child's sources. A school-age child missing from the GP
+  extract has few namesakes also missing from it, however common the name
+  (``partner_cohorts``). Counted in the data, so the estimate follows each population's
+  coverage (a source that holds few children, as social care does, excludes few).
+* **Twin-guarded pairs** whose names share nothing are kept apart and not queued when the guard
+  has evidence of a second child; when the two children hold complementary sources there is
+  no second child in view, and the pair is queued (``complementary_pairs``).
+
+Record keys are ``<source>:<source record id>`` (``model.PersonRecord.record_key``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import duckdb
+import pandas as pd
+
+__all__ = ["COMPLEMENT_REASON", "complementary_guarded", "complementary_pairs", "partner_cohorts", "sources_of"]
+
+
+def sources_of(cluster_of: dict[str, str]) -> dict[str, frozenset[str]]:
+    """Each child's sources (child id -> the sources of its records)."""
+    held: dict[str, set[str]] = defaultdict(set)
+    for key, child in cluster_of.items():
+        held[child].add(key.split(":", 1)[0])
+    return {child: frozenset(s) for child, s in held.items()}
+
+
+def complementary_pairs(pairs: Iterable[tuple[str, str]], cluster_of: dict[str, str]) -> set[frozenset[str]]:
+    """The record pairs of ``pairs`` whose two children hold no source in common."""
+    held = sources_of(cluster_of)
+    out = set()
+    for a, b in pairs:
+        ca, cb = cluster_of.get(a), cluster_of.get(b)
+        if ca is not None and cb is not None and ca != cb and held[ca].isdisjoint(held[cb]):
+            out.add(frozenset((a, b)))
+    return out
+
+
+def _partners_sql(input_table: str, clusters_table: str) -> str:
+    """For each candidate pair in ``_cands`` (l, r, ca, cb), the children that could be either
+    side's other half: with the other side's forename code and year of birth, and none of this
+    side's sources; the pair's two children included (so ``coincidences`` subtracts one)."""
+    return f"""
+WITH rec AS (
+  SELECT x.unique_id, coalesce(x.forename_dm, x.forename) AS fk, year(x.dob) AS y, x.source_dataset, c.cluster_id
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL),
+kid AS (
+  SELECT cluster_id, list_sort(list_distinct(list(source_dataset))) AS sources FROM rec
+  WHERE cluster_id IN (SELECT ca FROM _cands UNION SELECT cb FROM _cands) GROUP BY cluster_id),
+wanted AS (
+  SELECT DISTINCT fk, y FROM rec WHERE unique_id IN (SELECT l FROM _cands UNION SELECT r FROM _cands)),
+held AS (
+  SELECT cluster_id, list_sort(list_distinct(list(source_dataset))) AS sources FROM rec
+  WHERE cluster_id IN (SELECT cluster_id FROM rec JOIN wanted USING (fk, y)) GROUP BY cluster_id),
+cohort AS (
+  SELECT r.fk, r.y, h.sources, count(DISTINCT r.cluster_id) AS n
+  FROM rec r JOIN wanted USING (fk, y) JOIN held h USING (cluster_id) GROUP BY ALL),
+pl AS (
+  SELECT c.l, c.r, sum(k.n) AS n FROM _cands c JOIN kid a ON a.cluster_id = c.ca JOIN rec rr ON rr.unique_id = c.r
+  JOIN cohort k ON k.fk = rr.fk AND k.y = rr.y WHERE NOT list_has_any(k.sources, a.sources) GROUP BY c.l, c.r),
+pr AS (
+  SELECT c.l, c.r, sum(k.n) AS n FROM _cands c JOIN kid b ON b.cluster_id = c.cb JOIN rec rl ON rl.unique_id = c.l
+  JOIN cohort k ON k.fk = rl.fk AND k.y = rl.y WHERE NOT list_has_any(k.sources, b.sources) GROUP BY c.l, c.r)
+SELECT c.l, c.r, coalesce(pl.n, 0) AS partners_l, coalesce(pr.n, 0) AS partners_r
+FROM _cands c JOIN kid a ON a.cluster_id = c.ca JOIN kid b ON b.cluster_id = c.cb
+LEFT JOIN pl ON pl.l = c.l AND pl.r = c.r LEFT JOIN pr ON pr.l = c.l AND pr.r = c.r
+WHERE NOT list_has_any(a.sources, b.sources)"""
+
+
+def partner_cohorts(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_table: str,
+                    clusters_table: str) -> pd.DataFrame:
+    """``rows`` (from ``evidence.candidates_sql``) with ``cohort`` narrowed, for pairs of children
+    holding complementary sources, to the children that could be the other half (the larger of
+    the two sides' counts, never more than before). Only pairs with a new surname and a move
+    are looked at: the count decides nothing else."""
+    if rows.empty:
+        return rows
+    todo = rows[rows["moved"].astype(bool)][["l", "r", "ca", "cb"]]
+    if todo.empty:
+        return rows
+    con.register("_cands", todo.astype("string"))
+    try:
+        found = con.execute(_partners_sql(input_table, clusters_table)).df()
+    finally:
+        con.unregister("_cands")
+    if found.empty:
+        return rows
+    narrowed = {(l, r): max(int(a), int(b)) for l, r, a, b in
+                zip(found["l"], found["r"], found["partners_l"], found["partners_r"])}
+    out = rows.copy()
+    out["cohort"] = [min(int(c), narrowed.get((l, r), int(c)))
+                     for l, r, c in zip(out["l"], out["r"], out["cohort"])]
+    return out
+
+
+# A guarded pair whose two children hold complementary sources: no second child is in view.
+COMPLEMENT_REASON = "possibly one child under two forenames: same date of birth and family, no source holds both"
+
+
+def complementary_guarded(guarded: pd.DataFrame, cluster_of: dict[str, str]) -> pd.DataFrame:
+    """Review band rows for the twin-guarded pairs (``guarded``: unique_id_l, unique_id_r,
+    match_probability, match_weight) left in two children that hold no source in common."""
+    keep = complementary_pairs(zip(guarded["unique_id_l"], guarded["unique_id_r"]), cluster_of)
+    rows = guarded[[frozenset(p) in keep for p in zip(guarded["unique_id_l"], guarded["unique_id_r"])]]
+    return rows[["unique_id_l", "unique_id_r", "match_probability", "match_weight"]].assign(reason=COMPLEMENT_REASON)
