@@ -28,7 +28,11 @@ from collections.abc import Iterable
 import duckdb
 import pandas as pd
 
-__all__ = ["COMPLEMENT_REASON", "complementary_guarded", "complementary_pairs", "partner_cohorts", "sources_of"]
+from linkage.link.evidence import ClusterPass
+from linkage.link.guards import spelling_sql
+
+__all__ = ["COMPLEMENT_REASON", "FAMILY_REASON", "WITHIN_DAYS", "complementary_guarded", "complementary_pairs",
+           "family_pairs", "family_sql", "partner_cohorts", "sources_of"]
 
 
 def sources_of(cluster_of: dict[str, str]) -> dict[str, frozenset[str]]:
@@ -117,3 +121,85 @@ def complementary_guarded(guarded: pd.DataFrame, cluster_of: dict[str, str]) -> 
     keep = complementary_pairs(zip(guarded["unique_id_l"], guarded["unique_id_r"]), cluster_of)
     rows = guarded[[frozenset(p) in keep for p in zip(guarded["unique_id_l"], guarded["unique_id_r"])]]
     return rows[["unique_id_l", "unique_id_r", "match_probability", "match_weight"]].assign(reason=COMPLEMENT_REASON)
+
+
+# A family and a forename, a birthday within a month, in two children no source holds both of.
+FAMILY_REASON = ("possibly one child in two: same surname and forename, born within a month, "
+                 "no source holds both ({evidence})")
+# Splink's date-of-birth comparison counts dates within a month as a partial agreement; a
+# recorded birthday out by more than that is not looked for here.
+WITHIN_DAYS = 31
+
+
+def family_sql(input_table: str, clusters_table: str) -> str:
+    """Record pairs in two children holding complementary sources, sharing a surname (any token,
+    former surnames included) and a forename spelt alike (the twin guard's test), born within
+    ``WITHIN_DAYS`` of each other, with no identifier, sex or first middle name against them.
+    Only children lacking a source take part, so the join stays small at any population."""
+    return f"""
+WITH held AS (
+  SELECT c.cluster_id, list_sort(list_distinct(list(x.source_dataset))) AS sources
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) GROUP BY c.cluster_id),
+lacking AS (
+  SELECT cluster_id, sources, array_to_string(sources, ',') AS held_key FROM held
+  WHERE len(sources) < (SELECT count(DISTINCT source_dataset) FROM {input_table})),
+-- The sets of sources two children may hold between them without a source holding both.
+fits AS (
+  SELECT a.held_key AS a, b.held_key AS b FROM (SELECT DISTINCT sources, held_key FROM lacking) a,
+    (SELECT DISTINCT sources, held_key FROM lacking) b WHERE NOT list_has_any(a.sources, b.sources)),
+light AS (
+  SELECT x.unique_id, x.source_dataset, x.dob, c.cluster_id, k.held_key, unnest(x.surname_all) AS family
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) JOIN lacking k USING (cluster_id)
+  WHERE x.dob IS NOT NULL),
+near AS (
+  SELECT DISTINCT l.unique_id AS l, r.unique_id AS r, l.cluster_id AS ca, r.cluster_id AS cb
+  FROM light l JOIN fits f ON f.a = l.held_key
+  JOIN light r ON r.held_key = f.b AND r.family = l.family AND r.cluster_id > l.cluster_id
+    AND r.dob BETWEEN l.dob - INTERVAL {WITHIN_DAYS} DAY AND l.dob + INTERVAL {WITHIN_DAYS} DAY),
+kid AS (
+  SELECT c.cluster_id,
+    coalesce(list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL), []::VARCHAR[]) AS upns,
+    coalesce(list(DISTINCT x.nhs_number) FILTER (WHERE x.nhs_number IS NOT NULL), []::VARCHAR[]) AS nhss,
+    coalesce(list(DISTINCT x.sex) FILTER (WHERE x.sex IN ('M', 'F')), []::VARCHAR[]) AS sexes,
+    coalesce(list(DISTINCT split_part(x.middle_names, ' ', 1)) FILTER (WHERE coalesce(x.middle_names, '') <> ''),
+             []::VARCHAR[]) AS middles
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
+  WHERE c.cluster_id IN (SELECT ca FROM near UNION SELECT cb FROM near) GROUP BY c.cluster_id),
+n AS (SELECT forename, count(*) AS forename_n FROM {input_table}
+      WHERE forename IN (SELECT forename FROM {input_table} WHERE unique_id IN (SELECT l FROM near UNION SELECT r FROM near))
+      GROUP BY forename),
+one AS (SELECT x.*, n.forename_n FROM {input_table} x LEFT JOIN n USING (forename)
+        WHERE unique_id IN (SELECT l FROM near UNION SELECT r FROM near))
+SELECT p.l, p.r, p.ca, p.cb, l.dob = r.dob AS dob_exact, coalesce(l.postcode = r.postcode, false) AS home,
+  list_has_any(a.middles, b.middles) AS middle
+FROM near p JOIN one l ON l.unique_id = p.l JOIN one r ON r.unique_id = p.r
+JOIN kid a ON a.cluster_id = p.ca JOIN kid b ON b.cluster_id = p.cb
+WHERE l.source_dataset <> r.source_dataset
+  AND {spelling_sql('l', 'r')}
+  AND NOT (len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns))
+  AND NOT (len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss))
+  AND len(list_distinct(list_concat(a.sexes, b.sexes))) <= 1
+  AND coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
+        b.middles, y -> jaro_winkler_similarity(x, y) >= 0.88)))), true)"""
+
+
+def family_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, found: ClusterPass,
+                 cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> None:
+    """Add to ``found.queue`` the pairs of ``family_sql``, one per two children, skipping children
+    the second pass already linked or queued, or that the twin guard or a reviewer keeps apart
+    (``apart``: record pairs)."""
+    def kids(pairs) -> set[frozenset[str]]:
+        return {frozenset((cluster_of[a], cluster_of[b])) for a, b, *_ in pairs if a in cluster_of and b in cluster_of}
+
+    skip = kids(found.links) | kids(found.queue) | kids(apart)
+    rows = con.execute(family_sql(input_table, clusters_table)).df()
+    best: dict[frozenset[str], tuple] = {}
+    for l, r, ca, cb, exact, home, middle in rows.itertuples(index=False):
+        pair = frozenset((ca, cb))
+        rank = (bool(middle), bool(exact), bool(home), l, r)
+        if pair not in skip and (pair not in best or rank > best[pair]):
+            best[pair] = rank
+    for middle, exact, home, l, r in sorted(best.values(), key=lambda v: v[3:]):
+        said = ", ".join(s for s, ok in (("same birthday" if exact else "birthday within a month", True),
+                                          ("same postcode", home), ("middle name agrees", middle)) if ok)
+        found.queue.append((l, r, FAMILY_REASON.format(evidence=said)))
