@@ -64,7 +64,7 @@ def describe(work: Path) -> pd.DataFrame:
     classes = _classes(work)
     store = Store(work / "ours")
     try:
-        engine = LinkEngine(store, CURRENT_RECORDS_SQL)
+        LinkEngine(store, CURRENT_RECORDS_SQL)      # builds memory.link_input
         con = store.connection
         con.register("_mp", pd.DataFrame(pairs, columns=["l", "r"]))
         frame = con.execute(f"""

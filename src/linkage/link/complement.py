@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from itertools import combinations
 
 import duckdb
 import pandas as pd
@@ -31,8 +32,9 @@ import pandas as pd
 from linkage.link.evidence import ClusterPass
 from linkage.link.guards import spelling_sql
 
-__all__ = ["COMPLEMENT_REASON", "FAMILY_REASON", "WITHIN_DAYS", "complementary_guarded", "complementary_pairs",
-           "family_pairs", "family_sql", "partner_cohorts", "sources_of"]
+__all__ = ["COMPLEMENT_REASON", "FAMILY_REASON", "IDENTIFIER_REASON", "SHARED_MOST", "WITHIN_DAYS",
+           "complementary_guarded", "complementary_pairs", "family_pairs", "family_sql", "partner_cohorts",
+           "shared_identifiers", "sources_of"]
 
 
 def sources_of(cluster_of: dict[str, str]) -> dict[str, frozenset[str]]:
@@ -123,8 +125,8 @@ def complementary_guarded(guarded: pd.DataFrame, cluster_of: dict[str, str]) -> 
     return rows[["unique_id_l", "unique_id_r", "match_probability", "match_weight"]].assign(reason=COMPLEMENT_REASON)
 
 
-# A family and a forename, a birthday within a month, in two children no source holds both of.
-FAMILY_REASON = ("possibly one child in two: same surname and forename, born within a month, "
+# A family or a home and a forename, a birthday within a month, in two children no source holds both of.
+FAMILY_REASON = ("possibly one child in two: same family or home, forename spelt alike, born within a month, "
                  "no source holds both ({evidence})")
 # Splink's date-of-birth comparison counts dates within a month as a partial agreement; a
 # recorded birthday out by more than that is not looked for here.
@@ -132,8 +134,9 @@ WITHIN_DAYS = 31
 
 
 def family_sql(input_table: str, clusters_table: str) -> str:
-    """Record pairs in two children holding complementary sources, sharing a surname (any token,
-    former surnames included) and a forename spelt alike (the twin guard's test), born within
+    """Record pairs in two children holding complementary sources, sharing a family (a surname
+    token, former surnames included) or a home (postcode), with a forename spelt alike (the twin
+    guard's test, a swap with the surname included), born within
     ``WITHIN_DAYS`` of each other, with no identifier, sex or first middle name against them.
     Only children lacking a source take part, so the join stays small at any population."""
     return f"""
@@ -148,14 +151,15 @@ fits AS (
   SELECT a.held_key AS a, b.held_key AS b FROM (SELECT DISTINCT sources, held_key FROM lacking) a,
     (SELECT DISTINCT sources, held_key FROM lacking) b WHERE NOT list_has_any(a.sources, b.sources)),
 light AS (
-  SELECT x.unique_id, x.source_dataset, x.dob, c.cluster_id, k.held_key, unnest(x.surname_all) AS family
+  SELECT x.unique_id, x.source_dataset, x.dob, c.cluster_id, k.held_key,
+    unnest(list_concat(x.surname_all, CASE WHEN x.postcode IS NULL THEN [] ELSE ['home ' || x.postcode] END)) AS family
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) JOIN lacking k USING (cluster_id)
   WHERE x.dob IS NOT NULL),
+wants AS (SELECT l.*, f.b AS want FROM light l JOIN fits f ON f.a = l.held_key),
 near AS (
   SELECT DISTINCT l.unique_id AS l, r.unique_id AS r, l.cluster_id AS ca, r.cluster_id AS cb
-  FROM light l JOIN fits f ON f.a = l.held_key
-  JOIN light r ON r.held_key = f.b AND r.family = l.family AND r.cluster_id > l.cluster_id
-    AND r.dob BETWEEN l.dob - INTERVAL {WITHIN_DAYS} DAY AND l.dob + INTERVAL {WITHIN_DAYS} DAY),
+  FROM wants l JOIN light r ON r.held_key = l.want AND r.family = l.family
+  WHERE r.cluster_id > l.cluster_id AND abs(datediff('day', l.dob, r.dob)) <= {WITHIN_DAYS}),
 kid AS (
   SELECT c.cluster_id,
     coalesce(list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL), []::VARCHAR[]) AS upns,
@@ -203,3 +207,33 @@ def family_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_tabl
         said = ", ".join(s for s, ok in (("same birthday" if exact else "birthday within a month", True),
                                           ("same postcode", home), ("middle name agrees", middle)) if ok)
         found.queue.append((l, r, FAMILY_REASON.format(evidence=said)))
+
+
+IDENTIFIER_REASON = "one {kind} in two children: not linked by the model"
+# An identifier held in more children than this is a placeholder or a data error, not a child.
+SHARED_MOST = 3
+
+
+def shared_identifiers(found: ClusterPass, cluster_of: dict[str, str],
+                       identifiers: dict[str, dict[str, str | None]], apart: Iterable[tuple[str, str]]) -> None:
+    """Add to ``found.queue`` one record pair for each two children holding one UPN (after its
+    FormerUPN history) or one NHS number, unless the pass already joined or queued them or the
+    twin guard or a reviewer keeps them apart. An identifier is strong evidence of one child;
+    when the model still left the two apart, a reviewer decides."""
+    def kids(pairs) -> set[frozenset[str]]:
+        return {frozenset((cluster_of[a], cluster_of[b])) for a, b, *_ in pairs if a in cluster_of and b in cluster_of}
+
+    skip = kids(found.links) | kids(found.queue) | kids(apart)
+    holders: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for key in sorted(cluster_of):
+        for kind, value in identifiers.get(key, {}).items():
+            if value:
+                holders[(kind, value)].setdefault(cluster_of[key], key)
+    names = {"upn": "UPN", "nhs": "NHS number"}
+    for (kind, _), held in sorted(holders.items()):
+        if not 1 < len(held) <= SHARED_MOST:
+            continue
+        for (ca, a), (cb, b) in combinations(sorted(held.items()), 2):
+            if frozenset((ca, cb)) not in skip:
+                skip.add(frozenset((ca, cb)))
+                found.queue.append((a, b, IDENTIFIER_REASON.format(kind=names.get(kind, kind))))
