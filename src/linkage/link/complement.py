@@ -125,6 +125,12 @@ def complementary_guarded(guarded: pd.DataFrame, cluster_of: dict[str, str]) -> 
     return rows[["unique_id_l", "unique_id_r", "match_probability", "match_weight"]].assign(reason=COMPLEMENT_REASON)
 
 
+def _settled(found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> set[frozenset[str]]:
+    """The pairs of children the pass already linked or queued, or that are kept apart."""
+    return {frozenset((cluster_of[a], cluster_of[b])) for a, b, *_ in (*found.links, *found.queue, *apart)
+            if a in cluster_of and b in cluster_of}
+
+
 # A family or a home and a forename, a birthday within a month, in two children no source holds both of.
 FAMILY_REASON = ("possibly one child in two: same family or home, forename spelt alike, born within a month, "
                  "no source holds both ({evidence})")
@@ -192,10 +198,7 @@ def family_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_tabl
     """Add to ``found.queue`` the pairs of ``family_sql``, one per two children, skipping children
     the second pass already linked or queued, or that the twin guard or a reviewer keeps apart
     (``apart``: record pairs)."""
-    def kids(pairs) -> set[frozenset[str]]:
-        return {frozenset((cluster_of[a], cluster_of[b])) for a, b, *_ in pairs if a in cluster_of and b in cluster_of}
-
-    skip = kids(found.links) | kids(found.queue) | kids(apart)
+    skip = _settled(found, cluster_of, apart)
     rows = con.execute(family_sql(input_table, clusters_table)).df()
     best: dict[frozenset[str], tuple] = {}
     for l, r, ca, cb, exact, home, middle in rows.itertuples(index=False):
@@ -220,10 +223,7 @@ def shared_identifiers(found: ClusterPass, cluster_of: dict[str, str],
     FormerUPN history) or one NHS number, unless the pass already joined or queued them or the
     twin guard or a reviewer keeps them apart. An identifier is strong evidence of one child;
     when the model still left the two apart, a reviewer decides."""
-    def kids(pairs) -> set[frozenset[str]]:
-        return {frozenset((cluster_of[a], cluster_of[b])) for a, b, *_ in pairs if a in cluster_of and b in cluster_of}
-
-    skip = kids(found.links) | kids(found.queue) | kids(apart)
+    skip = _settled(found, cluster_of, apart)
     holders: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
     for key in sorted(cluster_of):
         for kind, value in identifiers.get(key, {}).items():
