@@ -113,13 +113,15 @@ def test_guarded_pairs_are_queued_only_between_complementary_children():
     assert list(band["reason"]) == [COMPLEMENT_REASON]
 
 
-def test_one_identifier_in_two_children_is_queued_unless_kept_apart():
-    cluster_of = {"education:1": "C1", "education:2": "C2", "health:1": "C3", "health:2": "C4"}
-    ids = {"education:1": {"upn": "P1", "nhs": None}, "education:2": {"upn": "P1", "nhs": None},
-           "health:1": {"upn": None, "nhs": "N1"}, "health:2": {"upn": None, "nhs": "N2"}}
+def test_one_identifier_in_two_complementary_children_is_queued_unless_kept_apart():
+    # A school-only child and a social-care-only child with one UPN; two GP records of two
+    # children with one NHS number (one source holds both: a number typed against the wrong child).
+    cluster_of = {"education:1": "C1", "social_care:1": "C2", "health:1": "C3", "health:2": "C4"}
+    ids = {"education:1": {"upn": "P1", "nhs": None}, "social_care:1": {"upn": "P1", "nhs": None},
+           "health:1": {"upn": None, "nhs": "N1"}, "health:2": {"upn": None, "nhs": "N1"}}
     found = ClusterPass()
     shared_identifiers(found, cluster_of, ids, [])
-    assert [(a, b) for a, b, _ in found.queue] == [("education:1", "education:2")]
+    assert [(a, b) for a, b, _ in found.queue] == [("education:1", "social_care:1")]
     kept = ClusterPass()
-    shared_identifiers(kept, cluster_of, ids, [("education:2", "education:1")])
+    shared_identifiers(kept, cluster_of, ids, [("social_care:1", "education:1")])
     assert kept.queue == []
