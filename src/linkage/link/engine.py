@@ -26,6 +26,7 @@ from linkage.files import write_private
 from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, LinkBackend
 from linkage.link import inputcache
+from linkage.link.complement import family_pairs, partner_cohorts, shared_identifiers
 from linkage.link.evidence import ClusterPass, candidates_sql, decide
 from linkage.link.guards import RARE, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
 from linkage.link.features import FEATURE_COLUMNS, NAME_KEYS_COLUMNS, input_sql, name_keys_frame
@@ -360,8 +361,13 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         finally:
             self.con.unregister("_clusters_df")
         rows = self.con.execute(candidates_sql(f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins")).df()
+        rows = partner_cohorts(self.con, rows, f"memory.{INPUT}", "memory.link_clusters")
+        apart = list(apart)
+        found = decide(rows.to_dict("records"), apart, cluster_of)
+        family_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
+        shared_identifiers(found, cluster_of, identifiers, apart)
         self.con.execute("DROP TABLE memory.link_clusters")
-        return decide(rows.to_dict("records"), apart, cluster_of)
+        return found
 
     def nodes(self) -> list[str]:
         return [r[0] for r in self.con.execute(f"SELECT unique_id FROM memory.{INPUT}").fetchall()]

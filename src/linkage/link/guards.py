@@ -36,7 +36,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "twin_guard_sql"]
+           "spelling_sql", "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
 
@@ -74,6 +74,11 @@ def _spelling(l: str, r: str) -> str:
     return (f"({near.format(a=f'{l}.forename', b=f'{r}.forename')} OR coalesce({keys}, false) OR {abjad} OR {whole} "
             f"OR (jaro_winkler_similarity({l}.forename, {r}.surname) >= 0.88 "
             f"AND jaro_winkler_similarity({l}.surname, {r}.forename) >= 0.88))")
+
+
+def spelling_sql(l: str, r: str) -> str:
+    """One forename spelt two ways, as the guard reads it (rows need ``forename_n``)."""
+    return f"({_same_name(l, r)} OR {_spelling(l, r)})"
 
 
 def _other_middle(l: str, r: str) -> str:

@@ -1,0 +1,242 @@
+"""Children held by complementary sources: the evidence a missed link leaves behind.
+
+A source holds a child once, under its own identifiers. When the model leaves one child in two,
+the two halves hold *complementary* sources: the school record in one, the GP record in the
+other, and no source in both. Two children who each hold a record of one source are, by the same
+rule, evidence of two children (twins each on the school roll and a GP list). So whether two
+candidate children share a source is cluster-level evidence, and it sharpens two queue rules:
+
+* **Expected namesakes** (``evidence.coincidences``): a pair with a new surname and a move is
+  queued when few other children are expected to share its forename and birthday by chance.
+  Only children that could be the other half count: those with that forename born that year
+  that hold *none* of the first child's sources. A school-age child missing from the GP
+  extract has few namesakes also missing from it, however common the name
+  (``partner_cohorts``). Counted in the data, so the estimate follows each population's
+  coverage (a source that holds few children, as social care does, excludes few).
+* **Twin-guarded pairs** whose names share nothing are kept apart and not queued when the guard
+  has evidence of a second child; when the two children hold complementary sources there is
+  no second child in view, and the pair is queued (``complementary_pairs``).
+
+Record keys are ``<source>:<source record id>`` (``model.PersonRecord.record_key``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from itertools import combinations
+
+import duckdb
+import pandas as pd
+
+from linkage.link.evidence import ClusterPass
+from linkage.link.guards import spelling_sql
+
+__all__ = ["COMPLEMENT_REASON", "FAMILY_REASON", "IDENTIFIER_REASON", "SHARED_MOST", "WITHIN_DAYS",
+           "complementary_guarded", "complementary_pairs", "family_pairs", "family_sql", "partner_cohorts",
+           "shared_identifiers", "sources_of"]
+
+
+def sources_of(cluster_of: dict[str, str]) -> dict[str, frozenset[str]]:
+    """Each child's sources (child id -> the sources of its records)."""
+    held: dict[str, set[str]] = defaultdict(set)
+    for key, child in cluster_of.items():
+        held[child].add(key.split(":", 1)[0])
+    return {child: frozenset(s) for child, s in held.items()}
+
+
+def complementary_pairs(pairs: Iterable[tuple[str, str]], cluster_of: dict[str, str]) -> set[frozenset[str]]:
+    """The record pairs of ``pairs`` whose two children hold no source in common."""
+    held = sources_of(cluster_of)
+    out = set()
+    for a, b in pairs:
+        ca, cb = cluster_of.get(a), cluster_of.get(b)
+        if ca is not None and cb is not None and ca != cb and held[ca].isdisjoint(held[cb]):
+            out.add(frozenset((a, b)))
+    return out
+
+
+def _partners_sql(input_table: str, clusters_table: str) -> str:
+    """For each candidate pair in ``_cands`` (l, r, ca, cb), the children that could be either
+    side's other half: with the other side's forename code and year of birth, and none of this
+    side's sources; the pair's two children included (so ``coincidences`` subtracts one)."""
+    return f"""
+WITH rec AS (
+  SELECT x.unique_id, coalesce(x.forename_dm, x.forename) AS fk, year(x.dob) AS y, x.source_dataset, c.cluster_id
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL),
+kid AS (
+  SELECT cluster_id, list_sort(list_distinct(list(source_dataset))) AS sources FROM rec
+  WHERE cluster_id IN (SELECT ca FROM _cands UNION SELECT cb FROM _cands) GROUP BY cluster_id),
+wanted AS (
+  SELECT DISTINCT fk, y FROM rec WHERE unique_id IN (SELECT l FROM _cands UNION SELECT r FROM _cands)),
+held AS (
+  SELECT cluster_id, list_sort(list_distinct(list(source_dataset))) AS sources FROM rec
+  WHERE cluster_id IN (SELECT cluster_id FROM rec JOIN wanted USING (fk, y)) GROUP BY cluster_id),
+cohort AS (
+  SELECT r.fk, r.y, h.sources, count(DISTINCT r.cluster_id) AS n
+  FROM rec r JOIN wanted USING (fk, y) JOIN held h USING (cluster_id) GROUP BY ALL),
+pl AS (
+  SELECT c.l, c.r, sum(k.n) AS n FROM _cands c JOIN kid a ON a.cluster_id = c.ca JOIN rec rr ON rr.unique_id = c.r
+  JOIN cohort k ON k.fk = rr.fk AND k.y = rr.y WHERE NOT list_has_any(k.sources, a.sources) GROUP BY c.l, c.r),
+pr AS (
+  SELECT c.l, c.r, sum(k.n) AS n FROM _cands c JOIN kid b ON b.cluster_id = c.cb JOIN rec rl ON rl.unique_id = c.l
+  JOIN cohort k ON k.fk = rl.fk AND k.y = rl.y WHERE NOT list_has_any(k.sources, b.sources) GROUP BY c.l, c.r)
+SELECT c.l, c.r, coalesce(pl.n, 0) AS partners_l, coalesce(pr.n, 0) AS partners_r
+FROM _cands c JOIN kid a ON a.cluster_id = c.ca JOIN kid b ON b.cluster_id = c.cb
+LEFT JOIN pl ON pl.l = c.l AND pl.r = c.r LEFT JOIN pr ON pr.l = c.l AND pr.r = c.r
+WHERE NOT list_has_any(a.sources, b.sources)"""
+
+
+def partner_cohorts(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_table: str,
+                    clusters_table: str) -> pd.DataFrame:
+    """``rows`` (from ``evidence.candidates_sql``) with ``cohort`` narrowed, for pairs of children
+    holding complementary sources, to the children that could be the other half (the larger of
+    the two sides' counts, never more than before). Only pairs with a new surname and a move
+    are looked at: the count decides nothing else."""
+    if rows.empty:
+        return rows
+    todo = rows[rows["moved"].astype(bool)][["l", "r", "ca", "cb"]]
+    if todo.empty:
+        return rows
+    con.register("_cands", todo.astype("string"))
+    try:
+        found = con.execute(_partners_sql(input_table, clusters_table)).df()
+    finally:
+        con.unregister("_cands")
+    if found.empty:
+        return rows
+    narrowed = {(l, r): max(int(a), int(b)) for l, r, a, b in
+                zip(found["l"], found["r"], found["partners_l"], found["partners_r"])}
+    out = rows.copy()
+    out["cohort"] = [min(int(c), narrowed.get((l, r), int(c)))
+                     for l, r, c in zip(out["l"], out["r"], out["cohort"])]
+    return out
+
+
+# A guarded pair whose two children hold complementary sources: no second child is in view.
+COMPLEMENT_REASON = "possibly one child under two forenames: same date of birth and family, no source holds both"
+
+
+def complementary_guarded(guarded: pd.DataFrame, cluster_of: dict[str, str]) -> pd.DataFrame:
+    """Review band rows for the twin-guarded pairs (``guarded``: unique_id_l, unique_id_r,
+    match_probability, match_weight) left in two children that hold no source in common."""
+    keep = complementary_pairs(zip(guarded["unique_id_l"], guarded["unique_id_r"]), cluster_of)
+    rows = guarded[[frozenset(p) in keep for p in zip(guarded["unique_id_l"], guarded["unique_id_r"])]]
+    return rows[["unique_id_l", "unique_id_r", "match_probability", "match_weight"]].assign(reason=COMPLEMENT_REASON)
+
+
+def _settled(found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> set[frozenset[str]]:
+    """The pairs of children the pass already linked or queued, or that are kept apart."""
+    return {frozenset((cluster_of[a], cluster_of[b])) for a, b, *_ in (*found.links, *found.queue, *apart)
+            if a in cluster_of and b in cluster_of}
+
+
+# A family or a home and a forename, a birthday within a month, in two children no source holds both of.
+FAMILY_REASON = ("possibly one child in two: same family or home, forename spelt alike, born within a month, "
+                 "no source holds both ({evidence})")
+# Splink's date-of-birth comparison counts dates within a month as a partial agreement; a
+# recorded birthday out by more than that is not looked for here.
+WITHIN_DAYS = 31
+
+
+def family_sql(input_table: str, clusters_table: str) -> str:
+    """Record pairs in two children holding complementary sources, sharing a family (a surname
+    token, former surnames included) or a home (postcode), with a forename spelt alike (the twin
+    guard's test, a swap with the surname included), born within
+    ``WITHIN_DAYS`` of each other, with no identifier, sex or first middle name against them.
+    Only children lacking a source take part, so the join stays small at any population."""
+    return f"""
+WITH held AS (
+  SELECT c.cluster_id, list_sort(list_distinct(list(x.source_dataset))) AS sources
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) GROUP BY c.cluster_id),
+lacking AS (
+  SELECT cluster_id, sources, array_to_string(sources, ',') AS held_key FROM held
+  WHERE len(sources) < (SELECT count(DISTINCT source_dataset) FROM {input_table})),
+-- The sets of sources two children may hold between them without a source holding both.
+fits AS (
+  SELECT a.held_key AS a, b.held_key AS b FROM (SELECT DISTINCT sources, held_key FROM lacking) a,
+    (SELECT DISTINCT sources, held_key FROM lacking) b WHERE NOT list_has_any(a.sources, b.sources)),
+light AS (
+  SELECT x.unique_id, x.source_dataset, x.dob, c.cluster_id, k.held_key,
+    unnest(list_concat(x.surname_all, CASE WHEN x.postcode IS NULL THEN [] ELSE ['home ' || x.postcode] END)) AS family
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) JOIN lacking k USING (cluster_id)
+  WHERE x.dob IS NOT NULL),
+wants AS (SELECT l.*, f.b AS want FROM light l JOIN fits f ON f.a = l.held_key),
+near AS (
+  SELECT DISTINCT l.unique_id AS l, r.unique_id AS r, l.cluster_id AS ca, r.cluster_id AS cb
+  FROM wants l JOIN light r ON r.held_key = l.want AND r.family = l.family
+  WHERE r.cluster_id > l.cluster_id AND abs(datediff('day', l.dob, r.dob)) <= {WITHIN_DAYS}),
+kid AS (
+  SELECT c.cluster_id,
+    coalesce(list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL), []::VARCHAR[]) AS upns,
+    coalesce(list(DISTINCT x.nhs_number) FILTER (WHERE x.nhs_number IS NOT NULL), []::VARCHAR[]) AS nhss,
+    coalesce(list(DISTINCT x.sex) FILTER (WHERE x.sex IN ('M', 'F')), []::VARCHAR[]) AS sexes,
+    coalesce(list(DISTINCT split_part(x.middle_names, ' ', 1)) FILTER (WHERE coalesce(x.middle_names, '') <> ''),
+             []::VARCHAR[]) AS middles
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
+  WHERE c.cluster_id IN (SELECT ca FROM near UNION SELECT cb FROM near) GROUP BY c.cluster_id),
+n AS (SELECT forename, count(*) AS forename_n FROM {input_table}
+      WHERE forename IN (SELECT forename FROM {input_table} WHERE unique_id IN (SELECT l FROM near UNION SELECT r FROM near))
+      GROUP BY forename),
+one AS (SELECT x.*, n.forename_n FROM {input_table} x LEFT JOIN n USING (forename)
+        WHERE unique_id IN (SELECT l FROM near UNION SELECT r FROM near))
+SELECT p.l, p.r, p.ca, p.cb, l.dob = r.dob AS dob_exact, coalesce(l.postcode = r.postcode, false) AS home,
+  list_has_any(a.middles, b.middles) AS middle
+FROM near p JOIN one l ON l.unique_id = p.l JOIN one r ON r.unique_id = p.r
+JOIN kid a ON a.cluster_id = p.ca JOIN kid b ON b.cluster_id = p.cb
+WHERE l.source_dataset <> r.source_dataset
+  AND {spelling_sql('l', 'r')}
+  AND NOT (len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns))
+  AND NOT (len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss))
+  AND len(list_distinct(list_concat(a.sexes, b.sexes))) <= 1
+  AND coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
+        b.middles, y -> jaro_winkler_similarity(x, y) >= 0.88)))), true)"""
+
+
+def family_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, found: ClusterPass,
+                 cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> None:
+    """Add to ``found.queue`` the pairs of ``family_sql``, one per two children, skipping children
+    the second pass already linked or queued, or that the twin guard or a reviewer keeps apart
+    (``apart``: record pairs)."""
+    skip = _settled(found, cluster_of, apart)
+    rows = con.execute(family_sql(input_table, clusters_table)).df()
+    best: dict[frozenset[str], tuple] = {}
+    for l, r, ca, cb, exact, home, middle in rows.itertuples(index=False):
+        pair = frozenset((ca, cb))
+        rank = (bool(middle), bool(exact), bool(home), l, r)
+        if pair not in skip and (pair not in best or rank > best[pair]):
+            best[pair] = rank
+    for middle, exact, home, l, r in sorted(best.values(), key=lambda v: v[3:]):
+        said = ", ".join(s for s, ok in (("same birthday" if exact else "birthday within a month", True),
+                                          ("same postcode", home), ("middle name agrees", middle)) if ok)
+        found.queue.append((l, r, FAMILY_REASON.format(evidence=said)))
+
+
+IDENTIFIER_REASON = "one {kind} in two children: not linked by the model"
+# An identifier held in more children than this is a placeholder or a data error, not a child.
+SHARED_MOST = 3
+
+
+def shared_identifiers(found: ClusterPass, cluster_of: dict[str, str],
+                       identifiers: dict[str, dict[str, str | None]], apart: Iterable[tuple[str, str]]) -> None:
+    """Add to ``found.queue`` one record pair for each two children holding one UPN (after its
+    FormerUPN history) or one NHS number and complementary sources, unless the pass already
+    joined or queued them or the twin guard or a reviewer keeps them apart. An identifier is
+    strong evidence of one child; when the model still left the two apart, a reviewer decides.
+    Two children that each hold a record of one source are two children whatever the number
+    says (at 250,000 easy records, 27 of 28 such pairs were a number typed against the wrong child)."""
+    skip = _settled(found, cluster_of, apart)
+    sources = sources_of(cluster_of)
+    holders: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for key in sorted(cluster_of):
+        for kind, value in identifiers.get(key, {}).items():
+            if value:
+                holders[(kind, value)].setdefault(cluster_of[key], key)
+    names = {"upn": "UPN", "nhs": "NHS number"}
+    for (kind, _), held in sorted(holders.items()):
+        if not 1 < len(held) <= SHARED_MOST:
+            continue
+        for (ca, a), (cb, b) in combinations(sorted(held.items()), 2):
+            if frozenset((ca, cb)) not in skip and sources[ca].isdisjoint(sources[cb]):
+                skip.add(frozenset((ca, cb)))
+                found.queue.append((a, b, IDENTIFIER_REASON.format(kind=names.get(kind, kind))))

@@ -1,0 +1,127 @@
+"""Issue 11: every true pair the model cannot decide is in the queue (``link/complement.py``).
+
+Small constructed populations in a real DuckDB file, through the real features SQL and the
+second pass's SQL, as in ``test_cluster_evidence``. Each test has a twin that must stay out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from linkage.link.complement import (COMPLEMENT_REASON, complementary_guarded, family_pairs, partner_cohorts,
+                                     shared_identifiers)
+from linkage.link.evidence import ClusterPass, candidates_sql, decide
+from linkage.link.features import input_sql, key_names, name_keys_frame
+from linkage.link.guards import cotwin_sql
+from test_cluster_evidence import COLS, rec
+
+
+def _con(tmp_path: Path, records: list[dict], children: dict[str, str]) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(tmp_path / "queue.duckdb"))
+    types = ", ".join(f"{c} {'DATE' if c == 'date_of_birth' else 'VARCHAR'}" for c in COLS)
+    con.execute(f"CREATE TABLE raw ({types})")
+    con.register("raw_df", pd.DataFrame(records, columns=COLS))
+    con.execute("INSERT INTO raw SELECT * FROM raw_df")
+    names = sorted({n for r in records for n in key_names(r["forename_std"])})
+    con.register("keys_df", name_keys_frame(names))
+    con.execute("CREATE TABLE name_keys AS SELECT * FROM keys_df")
+    con.execute(f"CREATE TABLE link_input AS {input_sql('SELECT * FROM raw', 'name_keys')}")
+    con.execute(f"CREATE TABLE cotwins AS {cotwin_sql('link_input')}")
+    upn = {r["record_key"]: r["upn"] for r in records}
+    con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
+                                          "upn_root": [upn[k] for k in children]}).astype("string"))
+    con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
+    return con
+
+
+def _namesake_children(n: int, sources: tuple[str, ...]) -> tuple[list[dict], dict[str, str]]:
+    """``n`` other children called Harper born in 2015 (none in April), each held by ``sources``."""
+    records, children = [], {}
+    for i in range(n):
+        dob = f"2015-{1 + i % 11 + (i % 11 >= 3):02d}-{20 + i % 8}"
+        for s in sources:
+            records.append(rec(f"{s}:x{i}", "harper", f"other{i}", dob=dob, postcode=f"N{i} 1AA",
+                               upn=f"U{i}" if s == "education" else None, nhs=f"X{i}" if s == "health" else None))
+            children[f"{s}:x{i}"] = f"X{i}"
+    return records, children
+
+
+def _queued(tmp_path, namesake_sources: tuple[str, ...]) -> list[tuple[str, str]]:
+    # A school record and a GP record of one Harper: a new surname and a move, nothing else in common.
+    pair = [rec("education:1", "harper", "rocca", postcode="W5 1PW", upn="A1"),
+            rec("health:1", "harper", "duhig", postcode="GL7 1AB", address="9 old lane", nhs="N1")]
+    others, children = _namesake_children(30, namesake_sources)
+    children = {"education:1": "C1", "health:1": "C2", **children}
+    con = _con(tmp_path, [*pair, *others], children)
+    rows = con.execute(candidates_sql("link_input", "kids", "cotwins")).df()
+    rows = partner_cohorts(con, rows, "link_input", "kids")
+    con.close()
+    return [(a, b) for a, b, _ in decide(rows.to_dict("records"), [], children).queue]
+
+
+def test_namesakes_who_hold_both_sources_cannot_be_the_other_half(tmp_path):
+    # Thirty other Harpers born in 2015, each on a school roll *and* a GP list: none of them can
+    # be the GP half of a school-only child, so the pair is not a likely coincidence; queued.
+    assert _queued(tmp_path, ("education", "health")) == [("education:1", "health:1")]
+
+
+def test_namesakes_missing_the_same_source_still_make_a_coincidence(tmp_path):
+    # The same thirty Harpers known only to GPs: each could be the school child's GP record, so
+    # one of them sharing the birthday is as likely as before; not queued.
+    assert _queued(tmp_path, ("health",)) == []
+
+
+def _family(tmp_path, extra: list[dict], children: dict[str, str], apart=()) -> ClusterPass:
+    # A GP record, and a social care record with a typo in the forename, a birthday a day out
+    # and no postcode: no blocking rule and no second-pass key brings them together.
+    records = [rec("health:1", "eliza", "mackeown", dob="2016-08-14", postcode="W4H 1TE", nhs="N1"),
+               rec("social_care:1", "ekza", "mackeown", dob="2016-08-13", postcode=None), *extra]
+    children = {"health:1": "C1", "social_care:1": "C2", **children}
+    con = _con(tmp_path, records, children)
+    found = ClusterPass()
+    family_pairs(con, "link_input", "kids", found, children, list(apart))
+    con.close()
+    return found
+
+
+def test_a_family_forename_spelling_and_near_birthday_in_complementary_children_is_queued(tmp_path):
+    found = _family(tmp_path, [], {})
+    assert [(a, b) for a, b, _ in found.queue] == [("health:1", "social_care:1")]
+    assert "birthday within a month" in found.queue[0][2]
+
+
+def test_two_children_each_with_a_gp_record_are_not_queued_as_one(tmp_path):
+    # The social care child has its own GP record: a source holds both children, so two children.
+    extra = [rec("health:2", "ekza", "mackeown", dob="2016-08-13", postcode="W4H 1TE", nhs="N2")]
+    assert _family(tmp_path, extra, {"health:2": "C2"}).queue == []
+
+
+def test_a_reviewers_not_a_match_keeps_the_family_pair_out(tmp_path):
+    assert _family(tmp_path, [], {}, apart=[("health:1", "social_care:1")]).queue == []
+
+
+def test_guarded_pairs_are_queued_only_between_complementary_children():
+    edges = pd.DataFrame({"unique_id_l": ["education:1", "education:1"], "unique_id_r": ["health:1", "health:2"],
+                          "match_probability": [0.99, 0.98], "match_weight": [8.0, 7.0]})
+    # education:1 (Isaac) and health:1 (Zke) alone; health:2's child already has a school record.
+    cluster_of = {"education:1": "C1", "health:1": "C2", "health:2": "C3", "education:2": "C3"}
+    band = complementary_guarded(edges, cluster_of)
+    assert list(zip(band["unique_id_l"], band["unique_id_r"])) == [("education:1", "health:1")]
+    assert list(band["reason"]) == [COMPLEMENT_REASON]
+
+
+def test_one_identifier_in_two_complementary_children_is_queued_unless_kept_apart():
+    # A school-only child and a social-care-only child with one UPN; two GP records of two
+    # children with one NHS number (one source holds both: a number typed against the wrong child).
+    cluster_of = {"education:1": "C1", "social_care:1": "C2", "health:1": "C3", "health:2": "C4"}
+    ids = {"education:1": {"upn": "P1", "nhs": None}, "social_care:1": {"upn": "P1", "nhs": None},
+           "health:1": {"upn": None, "nhs": "N1"}, "health:2": {"upn": None, "nhs": "N1"}}
+    found = ClusterPass()
+    shared_identifiers(found, cluster_of, ids, [])
+    assert [(a, b) for a, b, _ in found.queue] == [("education:1", "social_care:1")]
+    kept = ClusterPass()
+    shared_identifiers(kept, cluster_of, ids, [("social_care:1", "education:1")])
+    assert kept.queue == []
