@@ -221,8 +221,18 @@ FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n U
 
     # -- prediction ----------------------------------------------------------
     def _tf(self) -> None:
+        """Splink's term-frequency tables, by Splink's own formula, from the one input table.
+        Splink's ``compute_tf_table`` first materialises every column of every input frame
+        (its concatenation CTE is read twice), which costs more than the count itself."""
+        tm = self.linker().table_management
         for col in TF_COLUMNS:
-            self.linker().table_management.compute_tf_table(col)
+            if f"__splink__df_tf_{col}" in self.linker()._intermediate_table_cache:
+                continue
+            table = f"memory.{INPUT}"
+            frame = self._register(f"SELECT {col}, CAST(count(*) AS DOUBLE) / (SELECT count({col}) FROM {table}) "
+                                   f"AS tf_{col} FROM {table} WHERE {col} IS NOT NULL GROUP BY {col}",
+                                   f"tf_{col}", view=False)
+            tm.register_term_frequency_lookup(frame, col)
 
     def predict_full(self, lower: float) -> pd.DataFrame:
         self._tf()

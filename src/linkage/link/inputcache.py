@@ -19,11 +19,11 @@ from linkage.link import names
 from linkage.link.features import input_sql
 from linkage.link.guards import cotwin_pairs_sql
 from linkage.store import Store
+from linkage.store.schema import UNPUBLISHED, t
 
 __all__ = ["CACHE", "PAIRS", "build", "save"]
 
-CACHE = "store.link_input_cache"
-PAIRS = "store.link_cotwin_cache"
+CACHE, PAIRS = (t(name) for name in UNPUBLISHED)
 # The record fields ``input_sql`` reads.
 _RAW = ("source", "forename_std", "middle_names_std", "surname_std", "former_surname_std", "preferred_forename_std",
         "date_of_birth", "sex", "postcode", "address", "upn", "former_upn", "nhs_number")
