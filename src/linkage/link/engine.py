@@ -27,8 +27,8 @@ from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, LinkBackend
 from linkage.link import inputcache
 from linkage.link.evidence import ClusterPass, candidates_sql, decide
-from linkage.link.guards import RARE, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
-from linkage.link.features import FEATURE_COLUMNS, NAME_KEYS_COLUMNS, input_sql, name_keys_frame
+from linkage.link.guards import RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
+from linkage.link.features import NAME_KEYS_COLUMNS, content_sha_sql, input_sql, name_keys_frame
 from linkage.store import Store
 
 __all__ = ["LinkEngine", "INPUT", "TF_COLUMNS"]
@@ -54,8 +54,6 @@ class LinkEngine:
         self.postcode_is_area = postcode_is_area
         self.con = store.connection
         self._build_input(records_sql, cache)
-        if cache:
-            inputcache.save(store, f"memory.{INPUT}")
         self.backend = backend or DuckDBBackend()
         self.db_api = self.backend.bind(self.con)
         self._tag = uuid.uuid4().hex[:8]  # a second run on one connection must not collide
@@ -81,22 +79,31 @@ class LinkEngine:
         con = self.con
         if cache:
             self.derived = inputcache.build(self.store, records_sql, self._name_keys, f"memory.{INPUT}")
-            con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")
+            shas = inputcache.content_shas()
         else:
             self._name_keys(records_sql)
+            for name in (INPUT, "cotwin_pairs"):     # views over the cache, if a cached run was here
+                inputcache.drop(self.store, f"memory.{name}")
             con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
-            con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwin_sql(f'memory.{INPUT}')}")
+            con.execute(f"CREATE OR REPLACE TABLE memory.cotwin_pairs AS "
+                        f"{cotwin_pairs_sql(f'memory.{INPUT}', f'memory.{INPUT}')}")
             self.derived = self.count()
-        cols = ", ".join(f"coalesce(CAST(i.{c} AS VARCHAR), '')" for c in FEATURE_COLUMNS)
+            shas = f"SELECT unique_id, {content_sha_sql('i')} AS content_sha FROM memory.{INPUT} i"
+        con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")
         # guard_sha: what the twin guard reads beyond the record itself (its co-twins, whether its
         # forename is rare here, the guard's code). When it changes the record is scored again,
-        # as when its own fields change; content_sha alone binds reviewers' decisions.
+        # as when its own fields change; content_sha alone binds reviewers' decisions. Most records
+        # have no co-twin and a common forename: theirs is one value, hashed once.
+        guard = "md5(concat_ws('|', '{code}', {twins}, {rare}))"
+        common = con.execute("SELECT " + guard.format(code=_GUARD_CODE, twins="''", rare="'false'")).fetchone()[0]
         con.execute(f"""CREATE OR REPLACE TABLE memory.link_hash AS
 WITH n AS (SELECT forename, count(*) <= {RARE} AS rare FROM memory.{INPUT} GROUP BY forename)
-SELECT i.unique_id AS record_key, md5(concat_ws('|', {cols})) AS content_sha,
-       md5(concat_ws('|', '{_GUARD_CODE}', coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), ''),
-                     coalesce(CAST(n.rare AS VARCHAR), ''))) AS guard_sha
-FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (forename)""")
+SELECT i.unique_id AS record_key, s.content_sha,
+       CASE WHEN c.cotwins IS NULL AND n.rare = false THEN '{common}' ELSE {guard.format(
+           code=_GUARD_CODE, twins="coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), '')",
+           rare="coalesce(CAST(n.rare AS VARCHAR), '')")} END AS guard_sha
+FROM (SELECT unique_id, forename FROM memory.{INPUT}) i JOIN ({shas}) s USING (unique_id)
+LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (forename)""")
 
     def count(self) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM memory.{INPUT}").fetchone()[0])
