@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -42,6 +43,20 @@ _GUARD_CODE = hashlib.sha256(f"{RARE}|{cotwin_sql('i')}|{twin_guard_sql('e', 'i'
 
 for _name in ("splink", "splink.internals"):
     logging.getLogger(_name).setLevel(logging.ERROR)
+
+
+_EQUALITY = re.compile(r'\(?\s*l\."?(\w+)"?\s*=\s*r\."?(\w+)"?\s*\)?')
+
+
+def _column_pairs(rule: str) -> frozenset[tuple[str, str]] | None:
+    """A blocking rule that is only equalities ``l.a = r.b`` joined by AND, as its (a, b) pairs."""
+    pairs = []
+    for part in re.split(r"\s+AND\s+", rule.strip(), flags=re.IGNORECASE):
+        m = _EQUALITY.fullmatch(part.strip())
+        if m is None:
+            return None
+        pairs.append((m.group(1), m.group(2)))
+    return frozenset(pairs)
 
 
 class LinkEngine:
@@ -277,9 +292,19 @@ LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (forename)""")
         # this join runs in the store's DuckDB): no shortcut, every record is a candidate.
         if self.backend.sql_dialect != MODEL_DIALECT or any(type(br) is not BlockingRule for br in rules):
             return f"SELECT unique_id AS k FROM memory.{INPUT}"
-        rules = [br.blocking_rule_sql for br in rules]
-        joins = [f"SELECT r.unique_id AS k FROM memory.{INPUT} r SEMI JOIN {new} l ON {rule}" for rule in rules]
-        joins += [f"SELECT l.unique_id AS k FROM memory.{INPUT} l SEMI JOIN {new} r ON {rule}" for rule in rules]
+        joins, seen = [], set()
+        for rule in (br.blocking_rule_sql for br in rules):
+            pairs = _column_pairs(rule)
+            if pairs is None:        # not a conjunction of equalities: both ways round, as written
+                joins += [f"SELECT r.unique_id AS k FROM memory.{INPUT} r SEMI JOIN {new} l ON {rule}",
+                          f"SELECT l.unique_id AS k FROM memory.{INPUT} l SEMI JOIN {new} r ON {rule}"]
+                continue
+            # l.a = r.b read from the other side is l.b = r.a: each distinct direction joined once.
+            for way in (pairs, frozenset((b, a) for a, b in pairs)):
+                if way not in seen:
+                    seen.add(way)
+                    on = " AND ".join(f'l."{a}" = r."{b}"' for a, b in sorted(way))
+                    joins.append(f"SELECT r.unique_id AS k FROM memory.{INPUT} r SEMI JOIN {new} l ON {on}")
         return " UNION ".join(joins)
 
     def term_frequencies(self) -> pd.DataFrame:
