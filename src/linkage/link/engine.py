@@ -94,7 +94,7 @@ class LinkEngine:
         con = self.con
         if cache:
             self.derived = inputcache.build(self.store, records_sql, self._name_keys, f"memory.{INPUT}")
-            shas = inputcache.content_shas()
+            rows = inputcache.content_shas()
         else:
             self._name_keys(records_sql)
             for name in (INPUT, "cotwin_pairs"):     # views over the cache, if a cached run was here
@@ -103,7 +103,7 @@ class LinkEngine:
             con.execute(f"CREATE OR REPLACE TABLE memory.cotwin_pairs AS "
                         f"{cotwin_pairs_sql(f'memory.{INPUT}', f'memory.{INPUT}')}")
             self.derived = self.count()
-            shas = f"SELECT unique_id, {content_sha_sql('i')} AS content_sha FROM memory.{INPUT} i"
+            rows = f"SELECT unique_id, forename, {content_sha_sql('i')} AS content_sha FROM memory.{INPUT} i"
         con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")
         # guard_sha: what the twin guard reads beyond the record itself (its co-twins, whether its
         # forename is rare here, the guard's code). When it changes the record is scored again,
@@ -113,12 +113,11 @@ class LinkEngine:
         common = con.execute("SELECT " + guard.format(code=_GUARD_CODE, twins="''", rare="'false'")).fetchone()[0]
         con.execute(f"""CREATE OR REPLACE TABLE memory.link_hash AS
 WITH n AS (SELECT forename, count(*) <= {RARE} AS rare FROM memory.{INPUT} GROUP BY forename)
-SELECT i.unique_id AS record_key, s.content_sha,
+SELECT s.unique_id AS record_key, s.content_sha,
        CASE WHEN c.cotwins IS NULL AND n.rare = false THEN '{common}' ELSE {guard.format(
            code=_GUARD_CODE, twins="coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), '')",
            rare="coalesce(CAST(n.rare AS VARCHAR), '')")} END AS guard_sha
-FROM (SELECT unique_id, forename FROM memory.{INPUT}) i JOIN ({shas}) s USING (unique_id)
-LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (forename)""")
+FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (forename)""")
 
     def count(self) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM memory.{INPUT}").fetchone()[0])

@@ -1,13 +1,16 @@
-"""Splink's input rows and co-twin pairs of unchanged records, kept from one run to the next.
+"""Splink's input rows and co-twin pairs, kept in the store from one run to the next.
 
 Each input row is a function of its own record (its fields, the name tables and the SQL that
 derive it), so it is kept under a hash of exactly those (``raw_sha``) and reused while that
-hash holds. A co-twin pair is a function of its two rows, so it is kept under both records'
-hashes. A monthly run then derives rows only for new and changed records, and compares only
-them with their birthday groups, instead of the whole population.
+hash holds; it also carries its ``content_sha``, so an unchanged record is not hashed again.
+A co-twin pair is a function of its two rows, so it is kept while both are. A monthly run then
+derives rows only for new and changed records and compares only them with their birthday
+groups; the cache itself, brought up to date in place, *is* the run's input (a view over it):
+no run copies every row.
 
-The cache is content-addressed: a kept row is right for the record and hash it is keyed to
-whatever a killed run left behind, so it is written in its own transaction, before the run's.
+Rows and pairs are written in one transaction of their own, before the run's: a kept row is
+right for the record and hash it is keyed to whatever a killed run left behind, and rows and
+pairs always agree.
 """
 
 from __future__ import annotations
@@ -113,5 +116,5 @@ def drop(store: Store, name: str) -> None:
 
 
 def content_shas() -> str:
-    """Each current record's ``content_sha`` as the cache holds it (column ``unique_id``)."""
-    return f"SELECT unique_id, content_sha FROM {CACHE}"
+    """Each current record's key, forename and ``content_sha`` as the cache holds them."""
+    return f"SELECT unique_id, forename, content_sha FROM {CACHE}"
