@@ -247,6 +247,9 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
         (its concatenation CTE is read twice), which costs more than the count itself."""
         tm = self.linker().table_management
         for col in TF_COLUMNS:
+            if self.backend.sql_dialect != MODEL_DIALECT:     # another engine counts its own, as Splink does
+                tm.compute_tf_table(col)
+                continue
             if f"__splink__df_tf_{col}" in self.linker()._intermediate_table_cache:
                 continue
             table = f"memory.{INPUT}"
