@@ -167,3 +167,16 @@ def test_delta_scoring_blocks_only_candidates_yet_scores_the_same_pairs(month1, 
     assert pd_a[key].equals(pd_b[key])
     assert (pd_a["match_weight"] - pd_b["match_weight"]).abs().max() < 1e-9
     assert pd_a["guarded"].equals(pd_b["guarded"])
+
+
+def test_only_plain_equality_rules_are_joined_once_per_direction():
+    """A rule ``l.a = r.b AND ...`` read from the other side is ``l.b = r.a``: the candidates join it
+    once per distinct direction; any other rule (an inequality, OR, a function) is left as written."""
+    from linkage.link.engine import _column_pairs
+
+    assert _column_pairs('(l."dob" = r."dob") AND (l."postcode" = r."postcode")') == {("dob", "dob"),
+                                                                                       ("postcode", "postcode")}
+    assert _column_pairs("l.former_upn = r.upn") == {("former_upn", "upn")}
+    for rule in ("l.dob < r.dob", "(l.a = r.a) OR (l.b = r.b)", "l.a = r.a AND levenshtein(l.b, r.b) < 2",
+                 "(l.a = r.a AND l.b = r.b) OR l.c = r.c", "l.a = r.a AND l.b = 'x'"):
+        assert _column_pairs(rule) is None, rule

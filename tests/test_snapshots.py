@@ -89,3 +89,26 @@ def test_old_snapshots_are_pruned_and_the_current_one_kept(home):
     assert kept == made[1:] and current_id(home) == made[-1]
     assert sorted(p.stem for p in snapshot_dir(home).glob("*.duckdb")) == made[1:]
     assert not list(snapshot_dir(home).glob("*.tmp"))
+
+
+def test_a_snapshot_holds_every_table_but_the_link_runs_working_caches(home):
+    """The input caches are the link run's own (no server reads them): a snapshot has them empty,
+    every other table row for row as the live database has it, and the live caches stay."""
+    from linkage.store.schema import UNPUBLISHED
+
+    m = _publish(home)
+    live = Store(home, memory_limit="1GB", read_only=True)
+    snap = Store(home, memory_limit="1GB", read_only=True, file=snapshot_dir(home) / m.file)
+    try:
+        tables = [r[0] for r in live.rows("SELECT table_name FROM duckdb_tables() WHERE database_name = 'store'")]
+        assert set(UNPUBLISHED) <= set(tables)
+        for table in tables:
+            rows = live.scalar(f"SELECT count(*) FROM store.{table}")
+            if table in UNPUBLISHED:
+                assert rows > 0 and snap.scalar(f"SELECT count(*) FROM store.{table}") == 0
+            else:
+                assert sorted(map(repr, snap.rows(f"SELECT * FROM store.{table}"))) == sorted(
+                    map(repr, live.rows(f"SELECT * FROM store.{table}"))), table
+    finally:
+        snap.close()
+        live.close()

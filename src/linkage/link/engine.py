@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,8 +29,8 @@ from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, LinkBackend
 from linkage.link import inputcache
 from linkage.link.complement import family_pairs, partner_cohorts, shared_identifiers
 from linkage.link.evidence import ClusterPass, candidates_sql, decide
-from linkage.link.guards import RARE, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
-from linkage.link.features import FEATURE_COLUMNS, NAME_KEYS_COLUMNS, input_sql, name_keys_frame
+from linkage.link.guards import RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
+from linkage.link.features import NAME_KEYS_COLUMNS, content_sha_sql, input_sql, name_keys_frame
 from linkage.store import Store
 
 __all__ = ["LinkEngine", "INPUT", "TF_COLUMNS"]
@@ -45,6 +46,20 @@ for _name in ("splink", "splink.internals"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
 
+_EQUALITY = re.compile(r'\(?\s*l\."?(\w+)"?\s*=\s*r\."?(\w+)"?\s*\)?')
+
+
+def _column_pairs(rule: str) -> frozenset[tuple[str, str]] | None:
+    """A blocking rule that is only equalities ``l.a = r.b`` joined by AND, as its (a, b) pairs."""
+    pairs = []
+    for part in re.split(r"\s+AND\s+", rule.strip(), flags=re.IGNORECASE):
+        m = _EQUALITY.fullmatch(part.strip())
+        if m is None:
+            return None
+        pairs.append((m.group(1), m.group(2)))
+    return frozenset(pairs)
+
+
 class LinkEngine:
     def __init__(self, store: Store, records_sql: str, link_type: str = "link_and_dedupe",
                  postcode_is_area: bool = False, backend: LinkBackend | None = None, cache: bool = False) -> None:
@@ -55,8 +70,6 @@ class LinkEngine:
         self.postcode_is_area = postcode_is_area
         self.con = store.connection
         self._build_input(records_sql, cache)
-        if cache:
-            inputcache.save(store, f"memory.{INPUT}")
         self.backend = backend or DuckDBBackend()
         self.db_api = self.backend.bind(self.con)
         self._tag = uuid.uuid4().hex[:8]  # a second run on one connection must not collide
@@ -82,22 +95,30 @@ class LinkEngine:
         con = self.con
         if cache:
             self.derived = inputcache.build(self.store, records_sql, self._name_keys, f"memory.{INPUT}")
-            con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")
+            rows = inputcache.content_shas()
         else:
             self._name_keys(records_sql)
+            for name in (INPUT, "cotwin_pairs"):     # views over the cache, if a cached run was here
+                inputcache.drop(self.store, f"memory.{name}")
             con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
-            con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwin_sql(f'memory.{INPUT}')}")
+            con.execute(f"CREATE OR REPLACE TABLE memory.cotwin_pairs AS "
+                        f"{cotwin_pairs_sql(f'memory.{INPUT}', f'memory.{INPUT}')}")
             self.derived = self.count()
-        cols = ", ".join(f"coalesce(CAST(i.{c} AS VARCHAR), '')" for c in FEATURE_COLUMNS)
+            rows = f"SELECT unique_id, forename, {content_sha_sql('i')} AS content_sha FROM memory.{INPUT} i"
+        con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")
         # guard_sha: what the twin guard reads beyond the record itself (its co-twins, whether its
         # forename is rare here, the guard's code). When it changes the record is scored again,
-        # as when its own fields change; content_sha alone binds reviewers' decisions.
+        # as when its own fields change; content_sha alone binds reviewers' decisions. Most records
+        # have no co-twin and a common forename: theirs is one value, hashed once.
+        guard = "md5(concat_ws('|', '{code}', {twins}, {rare}))"
+        common = con.execute("SELECT " + guard.format(code=_GUARD_CODE, twins="''", rare="'false'")).fetchone()[0]
         con.execute(f"""CREATE OR REPLACE TABLE memory.link_hash AS
 WITH n AS (SELECT forename, count(*) <= {RARE} AS rare FROM memory.{INPUT} GROUP BY forename)
-SELECT i.unique_id AS record_key, md5(concat_ws('|', {cols})) AS content_sha,
-       md5(concat_ws('|', '{_GUARD_CODE}', coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), ''),
-                     coalesce(CAST(n.rare AS VARCHAR), ''))) AS guard_sha
-FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (forename)""")
+SELECT s.unique_id AS record_key, s.content_sha,
+       CASE WHEN c.cotwins IS NULL AND n.rare = false THEN '{common}' ELSE {guard.format(
+           code=_GUARD_CODE, twins="coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), '')",
+           rare="coalesce(CAST(n.rare AS VARCHAR), '')")} END AS guard_sha
+FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (forename)""")
 
     def count(self) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM memory.{INPUT}").fetchone()[0])
@@ -222,8 +243,21 @@ FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n U
 
     # -- prediction ----------------------------------------------------------
     def _tf(self) -> None:
+        """Splink's term-frequency tables, by Splink's own formula, from the one input table.
+        Splink's ``compute_tf_table`` first materialises every column of every input frame
+        (its concatenation CTE is read twice), which costs more than the count itself."""
+        tm = self.linker().table_management
         for col in TF_COLUMNS:
-            self.linker().table_management.compute_tf_table(col)
+            if self.backend.sql_dialect != MODEL_DIALECT:     # another engine counts its own, as Splink does
+                tm.compute_tf_table(col)
+                continue
+            if f"__splink__df_tf_{col}" in self.linker()._intermediate_table_cache:
+                continue
+            table = f"memory.{INPUT}"
+            frame = self._register(f"SELECT {col}, CAST(count(*) AS DOUBLE) / (SELECT count({col}) FROM {table}) "
+                                   f"AS tf_{col} FROM {table} WHERE {col} IS NOT NULL GROUP BY {col}",
+                                   f"tf_{col}", view=False)
+            tm.register_term_frequency_lookup(frame, col)
 
     def predict_full(self, lower: float) -> pd.DataFrame:
         self._tf()
@@ -261,9 +295,19 @@ FROM memory.{INPUT} i LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n U
         # this join runs in the store's DuckDB): no shortcut, every record is a candidate.
         if self.backend.sql_dialect != MODEL_DIALECT or any(type(br) is not BlockingRule for br in rules):
             return f"SELECT unique_id AS k FROM memory.{INPUT}"
-        rules = [br.blocking_rule_sql for br in rules]
-        joins = [f"SELECT r.unique_id AS k FROM memory.{INPUT} r SEMI JOIN {new} l ON {rule}" for rule in rules]
-        joins += [f"SELECT l.unique_id AS k FROM memory.{INPUT} l SEMI JOIN {new} r ON {rule}" for rule in rules]
+        joins, seen = [], set()
+        for rule in (br.blocking_rule_sql for br in rules):
+            pairs = _column_pairs(rule)
+            if pairs is None:        # not a conjunction of equalities: both ways round, as written
+                joins += [f"SELECT r.unique_id AS k FROM memory.{INPUT} r SEMI JOIN {new} l ON {rule}",
+                          f"SELECT l.unique_id AS k FROM memory.{INPUT} l SEMI JOIN {new} r ON {rule}"]
+                continue
+            # l.a = r.b read from the other side is l.b = r.a: each distinct direction joined once.
+            for way in (pairs, frozenset((b, a) for a, b in pairs)):
+                if way not in seen:
+                    seen.add(way)
+                    on = " AND ".join(f'l."{a}" = r."{b}"' for a, b in sorted(way))
+                    joins.append(f"SELECT r.unique_id AS k FROM memory.{INPUT} r SEMI JOIN {new} l ON {on}")
         return " UNION ".join(joins)
 
     def term_frequencies(self) -> pd.DataFrame:

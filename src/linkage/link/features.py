@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FEATURE_COLUMNS", "NAME_KEYS_COLUMNS", "input_sql", "key_names", "name_keys_frame",
+__all__ = ["FEATURE_COLUMNS", "NAME_KEYS_COLUMNS", "content_sha_sql", "input_sql", "key_names", "name_keys_frame",
            "name_keys_rows", "normalise_address", "permanent_upn", "record_features"]
 
 import re
@@ -19,6 +19,12 @@ _POSTCODE_SQL = "CASE WHEN " + " OR ".join(
 # Columns whose change means a record must be re-scored.
 FEATURE_COLUMNS = ("forename", "forename_keys", "middle_names", "surname", "former_surname",
                    "dob", "sex", "postcode", "address", "upn", "former_upn", "nhs_number")
+
+
+def content_sha_sql(row: str) -> str:
+    """A hash of the input row ``row``'s compared fields: what a reviewer's decision is bound to."""
+    cols = ", ".join(f"coalesce(CAST({row}.{c} AS VARCHAR), '')" for c in FEATURE_COLUMNS)
+    return f"md5(concat_ws('|', {cols}))"
 
 
 # The columns of the name keys table that ``input_sql`` joins (``name_keys_rows`` fills it).

@@ -1,13 +1,16 @@
-"""Splink's input rows and co-twin pairs of unchanged records, kept from one run to the next.
+"""Splink's input rows and co-twin pairs, kept in the store from one run to the next.
 
 Each input row is a function of its own record (its fields, the name tables and the SQL that
 derive it), so it is kept under a hash of exactly those (``raw_sha``) and reused while that
-hash holds. A co-twin pair is a function of its two rows, so it is kept under both records'
-hashes. A monthly run then derives rows only for new and changed records, and compares only
-them with their birthday groups, instead of the whole population.
+hash holds; it also carries its ``content_sha``, so an unchanged record is not hashed again.
+A co-twin pair is a function of its two rows, so it is kept while both are. A monthly run then
+derives rows only for new and changed records and compares only them with their birthday
+groups; the cache itself, brought up to date in place, *is* the run's input (a view over it):
+no run copies every row.
 
-The cache is content-addressed: a kept row is right for the record and hash it is keyed to
-whatever a killed run left behind, so it is written in its own transaction, before the run's.
+Rows and pairs are written in one transaction of their own, before the run's: a kept row is
+right for the record and hash it is keyed to whatever a killed run left behind, and rows and
+pairs always agree.
 """
 
 from __future__ import annotations
@@ -15,21 +18,23 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import duckdb
+
 from linkage.link import names
-from linkage.link.features import input_sql
+from linkage.link.features import content_sha_sql, input_sql
 from linkage.link.guards import cotwin_pairs_sql
 from linkage.store import Store
+from linkage.store.schema import UNPUBLISHED, t
 
-__all__ = ["CACHE", "PAIRS", "build", "save"]
+__all__ = ["CACHE", "PAIRS", "build", "content_shas", "drop"]
 
-CACHE = "store.link_input_cache"
-PAIRS = "store.link_cotwin_cache"
+CACHE, PAIRS = (t(name) for name in UNPUBLISHED)
 # The record fields ``input_sql`` reads.
 _RAW = ("source", "forename_std", "middle_names_std", "surname_std", "former_surname_std", "preferred_forename_std",
         "date_of_birth", "sex", "postcode", "address", "upn", "former_upn", "nhs_number")
+# The code that derives a row and its co-twin pairs: a change to either derives everything again.
 _CODE = hashlib.sha256(input_sql("r", "n").encode() + Path(names.__file__).read_bytes()
-                       + names._UK.read_bytes()).hexdigest()[:16]
-_PAIR_CODE = hashlib.sha256(cotwin_pairs_sql("a", "b").encode()).hexdigest()[:16]
+                       + names._UK.read_bytes() + cotwin_pairs_sql("a", "b").encode()).hexdigest()[:16]
 
 
 def _exists(store: Store, table: str) -> bool:
@@ -43,8 +48,10 @@ def _columns(store: Store, relation: str) -> list[str]:
 
 
 def build(store: Store, records_sql: str, name_keys: callable, target: str) -> int:
-    """Fill ``target`` (Splink input of every record in ``records_sql``) and ``memory.cotwin_pairs``,
-    deriving only records the cache does not hold; returns how many were derived.
+    """Bring the cache to the records of ``records_sql``, deriving only those it does not hold,
+    and make ``target`` (a view) Splink's input of every one of them and ``memory.cotwin_pairs``
+    their co-twin pairs; returns how many were derived. Each row also carries its ``content_sha``
+    (``features.content_sha_sql``), so an unchanged record is not hashed again.
 
     ``name_keys(records_sql)`` must fill ``memory.name_keys`` for the forenames of those records."""
     fields = ", ".join(f"coalesce(CAST(x.{c} AS VARCHAR), '')" for c in _RAW)
@@ -55,59 +62,59 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> i
     columns = ", ".join(f"x.{c}" for c in ("record_key", *_RAW))
     fresh_records = "SELECT * FROM memory.link_fresh_records"
 
-    def fresh_from(sql: str) -> None:
-        store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh AS {sql}")
+    def derive(fresh_sql: str) -> None:
+        store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh AS {fresh_sql}")
         store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh_records AS SELECT {columns} FROM ({records_sql}) x "
                       "SEMI JOIN memory.link_fresh f ON x.record_key = f.k")
         name_keys(fresh_records)
+        store.execute(f"CREATE OR REPLACE TABLE memory.link_derived AS SELECT d.*, {content_sha_sql('d')} "
+                      f"AS content_sha, f.raw_sha FROM ({input_sql(fresh_records, 'memory.name_keys')}) d "
+                      "JOIN memory.link_fresh f ON f.k = d.unique_id")
+        store.execute("DROP TABLE memory.link_fresh_records")
 
     everything = "SELECT record_key AS k, raw_sha FROM memory.link_raw"
-    usable = _exists(store, CACHE)
-    fresh_from(f"""SELECT r.record_key AS k, r.raw_sha FROM memory.link_raw r
+    usable = _exists(store, CACHE) and _exists(store, PAIRS)
+    derive(f"""SELECT r.record_key AS k, r.raw_sha FROM memory.link_raw r
 ANTI JOIN {CACHE} c ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha""" if usable else everything)
-    derived = input_sql(fresh_records, "memory.name_keys")
-    if usable and _columns(store, CACHE) != [*_columns(store, f"({derived})"), "raw_sha"]:
+    pair_columns = _columns(store, f"({cotwin_pairs_sql('memory.link_derived', 'memory.link_derived')})")
+    if usable and (_columns(store, CACHE) != _columns(store, "memory.link_derived")
+                   or _columns(store, PAIRS) != pair_columns):
         usable = False                       # the input's columns changed: derive everything
-        fresh_from(everything)
-    kept = (f" UNION ALL BY NAME SELECT c.* EXCLUDE (raw_sha) FROM {CACHE} c SEMI JOIN memory.link_raw r "
-            "ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha") if usable else ""
-    store.execute(f"CREATE OR REPLACE TABLE {target} AS {derived}{kept}")
-
-    fresh = f"(SELECT * FROM {target} WHERE unique_id IN (SELECT k FROM memory.link_fresh))"
-    stale = f"(SELECT * FROM {target} WHERE unique_id NOT IN (SELECT k FROM memory.link_fresh))"
-    pairs_kept = ""
-    if usable and _exists(store, PAIRS) and set(_columns(store, f"({cotwin_pairs_sql(target, target)})")) <= set(
-            _columns(store, PAIRS)):
-        pairs_kept = f"""UNION ALL SELECT p.unique_id, p.twin_id, p.f, p.k, p.m FROM {PAIRS} p
-JOIN memory.link_raw ra ON ra.record_key = p.unique_id AND ra.raw_sha = p.raw_a
-JOIN memory.link_raw rb ON rb.record_key = p.twin_id AND rb.raw_sha = p.raw_b
-WHERE p.code = '{_PAIR_CODE}'"""
-        pairs_new = f"{cotwin_pairs_sql(fresh, target)} UNION ALL {cotwin_pairs_sql(stale, fresh)}"
-    else:
-        pairs_new = cotwin_pairs_sql(target, target)
-        store.execute("CREATE OR REPLACE TABLE memory.link_fresh AS SELECT record_key AS k, raw_sha FROM memory.link_raw")
-    store.execute(f"CREATE OR REPLACE TABLE memory.cotwin_pairs AS {pairs_new} {pairs_kept}")
-    store.execute("DROP TABLE memory.link_fresh_records")
+        derive(everything)
+    # One transaction: rows and pairs always agree (a pair is kept only while both its rows are).
+    stale = ("unique_id IN (SELECT k FROM memory.link_fresh) "
+             "OR unique_id NOT IN (SELECT record_key FROM memory.link_raw)")
+    with store.transaction():
+        if not usable:
+            store.execute(f"CREATE OR REPLACE TABLE {CACHE} AS SELECT * FROM memory.link_derived WHERE false")
+            store.execute(f"CREATE OR REPLACE TABLE {PAIRS} AS SELECT * FROM "
+                          f"({cotwin_pairs_sql('memory.link_derived', 'memory.link_derived')}) WHERE false")
+        store.execute(f"DELETE FROM {CACHE} WHERE {stale}")
+        store.execute(f"DELETE FROM {PAIRS} WHERE {stale} OR {stale.replace('unique_id', 'twin_id')}")
+        store.execute(f"INSERT INTO {CACHE} SELECT * FROM memory.link_derived")
+        # The cache now holds every current record: pairs with a new or changed record on either side.
+        current = f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE})"
+        kept = (f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE} "
+                "WHERE unique_id NOT IN (SELECT k FROM memory.link_fresh))")
+        fresh = "(SELECT * EXCLUDE (content_sha, raw_sha) FROM memory.link_derived)"
+        store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, current)} UNION ALL {cotwin_pairs_sql(kept, fresh)}")
+    store.execute("DROP TABLE memory.link_derived")
+    for view, table in ((target, f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE})"),
+                        ("memory.cotwin_pairs", PAIRS)):
+        drop(store, view)
+        store.execute(f"CREATE VIEW {view} AS SELECT * FROM {table}")
     return int(store.scalar("SELECT count(*) FROM memory.link_fresh"))
 
 
-def save(store: Store, target: str) -> None:
-    """Bring the cache to this run's input: rows and pairs of records gone or changed out, new ones in."""
-    columns = [*_columns(store, target), "raw_sha"]
-    store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh_pairs AS SELECT p.*, ra.raw_sha AS raw_a, "
-                  f"rb.raw_sha AS raw_b, '{_PAIR_CODE}' AS code FROM memory.cotwin_pairs p "
-                  "JOIN memory.link_raw ra ON ra.record_key = p.unique_id JOIN memory.link_raw rb ON rb.record_key = p.twin_id "
-                  "WHERE p.unique_id IN (SELECT k FROM memory.link_fresh) OR p.twin_id IN (SELECT k FROM memory.link_fresh)")
-    rebuild = (not _exists(store, CACHE) or _columns(store, CACHE) != columns or not _exists(store, PAIRS)
-               or _columns(store, PAIRS) != _columns(store, "memory.link_fresh_pairs"))
-    with store.transaction():
-        if rebuild:
-            store.execute(f"CREATE OR REPLACE TABLE {CACHE} AS SELECT *, ''::VARCHAR AS raw_sha FROM {target} WHERE false")
-            store.execute(f"CREATE OR REPLACE TABLE {PAIRS} AS SELECT * FROM memory.link_fresh_pairs WHERE false")
-        gone = "unique_id NOT IN (SELECT record_key FROM memory.link_raw) OR unique_id IN (SELECT k FROM memory.link_fresh)"
-        store.execute(f"DELETE FROM {CACHE} WHERE {gone}")
-        store.execute(f"INSERT INTO {CACHE} SELECT i.*, f.raw_sha FROM {target} i "
-                      "JOIN memory.link_fresh f ON i.unique_id = f.k")
-        store.execute(f"DELETE FROM {PAIRS} WHERE {gone} OR twin_id NOT IN (SELECT record_key FROM memory.link_raw) "
-                      f"OR twin_id IN (SELECT k FROM memory.link_fresh) OR code <> '{_PAIR_CODE}'")
-        store.execute(f"INSERT INTO {PAIRS} SELECT * FROM memory.link_fresh_pairs")
+def drop(store: Store, name: str) -> None:
+    """Drop ``name``, a view or a table (a run before on this connection may have left either)."""
+    for kind in ("VIEW", "TABLE"):
+        try:
+            store.execute(f"DROP {kind} IF EXISTS {name}")
+        except duckdb.CatalogException:
+            pass
+
+
+def content_shas() -> str:
+    """Each current record's key, forename and ``content_sha`` as the cache holds them."""
+    return f"SELECT unique_id, forename, content_sha FROM {CACHE}"

@@ -195,10 +195,12 @@ class Store:
     def mac_key(self, purpose: bytes) -> bytes:
         return derived_key(self._key, purpose)
 
-    def copy_to(self, dest: Path, name: str = "copy_new") -> None:
+    def copy_to(self, dest: Path, name: str = "copy_new", empty: Sequence[str] = ()) -> None:
         """Write the live data into a new encrypted file ``dest`` (same key), synced to disk.
 
-        ``COPY FROM DATABASE`` writes only live data. A failure removes the partial copy.
+        ``COPY FROM DATABASE`` writes only live data. Tables named in ``empty`` are created
+        but left without rows (a run's working caches, which readers of a copy never read).
+        A failure removes the partial copy.
         """
         for leftover in (dest, dest.with_name(dest.name + ".wal")):
             leftover.unlink(missing_ok=True)
@@ -208,7 +210,16 @@ class Store:
                 con.execute(f"CHECKPOINT {DB}")
             con.execute(f"ATTACH '{dest.as_posix()}' AS {name} (ENCRYPTION_KEY '{self._key}')")
             try:
-                con.execute(f"COPY FROM DATABASE {DB} TO {name}")
+                if empty:
+                    con.execute(f"COPY FROM DATABASE {DB} TO {name} (SCHEMA)")
+                    tables = [r[0] for r in con.execute(
+                        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND NOT temporary",
+                        [DB]).fetchall()]
+                    for table in tables:
+                        if table not in empty:
+                            con.execute(f'INSERT INTO {name}."{table}" SELECT * FROM {DB}."{table}"')
+                else:
+                    con.execute(f"COPY FROM DATABASE {DB} TO {name}")
                 con.execute(f"CHECKPOINT {name}")
             finally:
                 con.execute(f"DETACH {name}")

@@ -10,12 +10,17 @@ from pydantic import BaseModel
 
 from linkage.model import EVENT_TYPES, PersonRecord
 
-__all__ = ["DB", "MIGRATIONS", "REFERENCE_TABLES", "STD_NAME_FIELDS", "all_ddl", "columns_of", "event_table_ddl",
+__all__ = ["DB", "MIGRATIONS", "UNPUBLISHED", "REFERENCE_TABLES", "STD_NAME_FIELDS", "all_ddl", "columns_of", "event_table_ddl",
            "records_ddl", "reference_ddl", "t"]
 
 DB = "store"
 # Normalised copies of the display names, used for linkage.
 STD_NAME_FIELDS = ("forename", "middle_names", "surname", "former_surname", "preferred_forename")
+
+
+# A link run's working caches (``link.inputcache``): kept in the live database for the next
+# run, never read by a server, so a published snapshot holds them empty.
+UNPUBLISHED = ("link_input_cache", "link_cotwin_cache")
 
 
 def t(name: str) -> str:

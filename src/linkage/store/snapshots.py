@@ -28,7 +28,7 @@ from pathlib import Path
 from linkage.errors import LinkageError
 from linkage.files import private_dir, private_opener
 from linkage.store.db import Store, derived_key, resolve_key, sync_dir
-from linkage.store.schema import t
+from linkage.store.schema import UNPUBLISHED, t
 
 __all__ = ["Manifest", "SnapshotError", "checked_snapshot", "current_id", "load_manifest", "manifest_key", "publish",
            "snapshot_dir", "verified_file"]
@@ -85,8 +85,8 @@ def _digest(path: Path) -> str:
 
 
 def publish(store: Store, keep: int = 3) -> Manifest:
-    """Copy the live database to a new snapshot, then point ``current`` at it; keep the
-    newest ``keep`` snapshots (and always the current one), removing older ones."""
+    """Copy the live database (less a link run's working caches) to a new snapshot, then point
+    ``current`` at it; keep the newest ``keep`` snapshots (and always the current one), removing older ones."""
     root = private_dir(snapshot_dir(store.home))
     for leftover in root.glob("*.tmp*"):          # a publication that never finished
         leftover.unlink(missing_ok=True)
@@ -94,7 +94,7 @@ def publish(store: Store, keep: int = 3) -> Manifest:
     now = datetime.now(timezone.utc)
     sid = f"{run_id:06d}-{now:%Y%m%dT%H%M%S%f}"
     tmp = root / f"{sid}.duckdb.tmp"
-    store.copy_to(tmp, "snapshot_new")
+    store.copy_to(tmp, "snapshot_new", empty=UNPUBLISHED)
     final = root / f"{sid}.duckdb"
     os.replace(tmp, final)
     manifest = Manifest(sid, run_id, now.isoformat(timespec="seconds"), final.name, final.stat().st_size,
