@@ -102,6 +102,9 @@ class Release:
         self.urns = sig["urn"].to_numpy(dtype=object)
         self.counts = sig["n"].to_numpy()
         self._patterns()
+        # The largest URN of each kind of setting (where a child moved to that kind would go).
+        by_urn = sig.groupby(["setting", "urn"])["n"].sum().sort_values(ascending=False).reset_index()
+        self.urn_of = {int(k): u for k, u in zip(by_urn["setting"][::-1], by_urn["urn"][::-1])}
         self.values, own = self._truth(coded)
         self.cohort = self.index["cohort"]
         small = self.rule.suppress_up_to
@@ -237,11 +240,12 @@ class Release:
                 for p in ps:
                     old = m[p]
                     options = []
-                    if a != setting:      # a child recoded (a setting change would move its URN)
-                        for w in ([v] if enter else [w for w in self.codes[self.attrs[a]].values() if w != v]):
-                            new = old.copy()
-                            new[a] = w
-                            options.append(([(old, new)], frozenset({urns[p]})))
+                    for w in ([v] if enter else [w for w in self.codes[self.attrs[a]].values() if w != v]):
+                        new = old.copy()
+                        new[a] = w
+                        # A child recoded; one moved to another kind of setting moves to one of its URNs.
+                        to = {self.urn_of.get(w)} if a == setting else set()
+                        options.append(([(old, new)], frozenset({urns[p], *to})))
                     if len(qs):
                         d = (m[qs][:, near] != old[near]).sum(axis=1)
                         for q in qs[np.lexsort((-self.counts[qs], d))][:2]:
@@ -255,6 +259,24 @@ class Release:
                             best = _Move(cost, who, delta)
                             if cost == 0:
                                 return best
+        if best is None or best.cost >= HEADLINE_COST:
+            # No single attribute will do (a small group whose children each hold a value nobody
+            # else in the group has): one child takes the whole record of another, on the other
+            # side of the target, so nothing it joins was a shown zero.
+            inside = np.logical_and.reduce(at) if cons else np.ones(len(m), dtype=bool)
+            every = self.moved_patterns[setting]
+            for enter in (True, False):
+                hs = np.flatnonzero(inside if enter else ~inside)
+                ps = np.flatnonzero((~inside if enter else inside) & allowed)
+                for h in hs[np.argsort(-self.counts[hs], kind="stable")][:2]:
+                    if not len(ps):
+                        break
+                    d = (m[ps] != m[h]).sum(axis=1)
+                    for p in ps[np.lexsort((-self.counts[ps], d))][:3]:
+                        delta = self._delta([(m[p], m[h])], every)
+                        cost = self._judge(target, delta)
+                        if cost is not None and (best is None or cost < best.cost):
+                            best = _Move(cost, frozenset({urns[p], self.urn_of.get(m[h][setting])}), delta)
         if best is None:
             # A population too small to move within: one more child like one already counted
             # (every figure it would join must then be hidden).
