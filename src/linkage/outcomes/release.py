@@ -147,14 +147,14 @@ class Release:
                     self.total_pattern.add((COUNT, tuple(sorted(set(s) | {ix[h]}))))
         self.table_patterns["attendance"] = pats
         every = set().union(*self.table_patterns.values())
-        # Moving a breakdown attribute touches every table; a column attribute only its own.
+        self.all_patterns = sorted(every, key=repr)
+        self.rated_ix = [ix[h] for h in RATED]
+        self._touch_cache: dict = {}
+        self._contrib_cache: dict = {}
+        # Moving a breakdown attribute touches every table, so a partner near in everything is
+        # sought; a column attribute only its own table, where the breakdowns are what differ.
         self.breakdown_ix = [ix[b] for b in BREAKDOWNS]
         self.everything = list(range(len(self.attrs)))
-        self.moved_patterns = {i: every for i in self.breakdown_ix}
-        for key, (col, _) in TABLES.items():
-            self.moved_patterns.setdefault(ix[col], self.table_patterns[key])
-        for h in RATED:
-            self.moved_patterns[ix[h]] = self.table_patterns["attendance"]
 
     def _truth(self, coded: pd.DataFrame):
         """Every figure's true count, and each AP setting's own part of it."""
@@ -181,24 +181,42 @@ class Release:
         return {k: v for k, v in values.items() if v}, [o for o in own if o[2]]
 
     def _contrib(self, vec, patterns) -> dict:
+        """The figures one record counts in (of ``patterns``), with its weight in each."""
         out: dict[Key, int] = {}
-        rates = int(sum(vec[self.index[h]] for h in RATED))
+        v = vec.tolist() if hasattr(vec, "tolist") else vec
+        rates = sum(v[i] for i in self.rated_ix)
         for kind, s, need in patterns:
-            if need is not None and vec[need] != 1:
+            if need is not None and v[need] != 1:
                 continue
             w = rates if kind == RATE_SUM else 1
             if w:
-                out[(kind, tuple((i, int(vec[i])) for i in s))] = w
+                out[(kind, tuple((i, v[i]) for i in s))] = w
         return out
 
+    def _touching(self, changed: frozenset) -> list:
+        """Patterns whose figure or weight can differ between two records differing in ``changed``."""
+        got = self._touch_cache.get(changed)
+        if got is None:
+            rated = bool(changed & set(self.rated_ix))
+            got = self._touch_cache[changed] = [p for p in self.all_patterns
+                                                if changed.intersection(p[1]) or (rated and p[0] == RATE_SUM)]
+        return got
+
     # -- certificates --------------------------------------------------------------------
-    def _delta(self, moves, patterns) -> dict:
+    def _delta(self, moves) -> dict:
+        """How much every figure changes when each (old record, new record) replaces the other."""
         d: dict[Key, int] = {}
         for old, new in moves:
-            for k, w in self._contrib(new, patterns).items():
-                d[k] = d.get(k, 0) + w
-            for k, w in self._contrib(old, patterns).items():
-                d[k] = d.get(k, 0) - w
+            o, n = old.tolist(), new.tolist()
+            changed = frozenset(i for i, (x, y) in enumerate(zip(o, n)) if x != y)
+            pats = self._touching(changed)
+            for vec, sign in ((n, 1), (o, -1)):
+                memo = (tuple(vec), changed)
+                got = self._contrib_cache.get(memo)
+                if got is None:
+                    got = self._contrib_cache[memo] = self._contrib(vec, pats)
+                for k, w in got.items():
+                    d[k] = d.get(k, 0) + sign * w
         return {k: v for k, v in d.items() if v}
 
     def _judge(self, target: Key, delta: dict) -> int | None:
@@ -229,7 +247,6 @@ class Release:
         for j, (a, v) in enumerate(cons):
             others = np.logical_and.reduce([x for i, x in enumerate(at) if i != j]) if len(cons) > 1 \
                 else np.ones(len(m), dtype=bool)
-            patterns = self.moved_patterns[a]
             near = self.everything if a in self.breakdown_ix else self.breakdown_ix
             for enter in (True, False):
                 ps = np.flatnonzero(others & (~at[j] if enter else at[j]) & allowed)
@@ -253,7 +270,7 @@ class Release:
                             np_[a], nq[a] = m[q][a], old[a]
                             options.append(([(old, np_), (m[q], nq)], frozenset({urns[p], urns[q]})))
                     for moves, who in options:
-                        delta = self._delta(moves, patterns)
+                        delta = self._delta(moves)
                         cost = self._judge(target, delta)
                         if cost is not None and (best is None or cost < best.cost):
                             best = _Move(cost, who, delta)
@@ -264,7 +281,6 @@ class Release:
             # else in the group has): one child takes the whole record of another, on the other
             # side of the target, so nothing it joins was a shown zero.
             inside = np.logical_and.reduce(at) if cons else np.ones(len(m), dtype=bool)
-            every = self.moved_patterns[setting]
             for enter in (True, False):
                 hs = np.flatnonzero(inside if enter else ~inside)
                 ps = np.flatnonzero((~inside if enter else inside) & allowed)
@@ -273,7 +289,7 @@ class Release:
                         break
                     d = (m[ps] != m[h]).sum(axis=1)
                     for p in ps[np.lexsort((-self.counts[ps], d))][:3]:
-                        delta = self._delta([(m[p], m[h])], every)
+                        delta = self._delta([(m[p], m[h])])
                         cost = self._judge(target, delta)
                         if cost is not None and (best is None or cost < best.cost):
                             best = _Move(cost, frozenset({urns[p], self.urn_of.get(m[h][setting])}), delta)
@@ -281,9 +297,8 @@ class Release:
             # A population too small to move within: one more child like one already counted
             # (every figure it would join must then be hidden).
             ps = np.flatnonzero(np.logical_and.reduce(at) & allowed) if cons else np.flatnonzero(allowed)
-            every = self.moved_patterns[setting]
             for p in ps[np.argsort(-self.counts[ps], kind="stable")][:3]:
-                delta = self._contrib(m[p], every)
+                delta = self._contrib(m[p], self.all_patterns)
                 cost = self._judge(target, delta)
                 if cost is not None and (best is None or cost < best.cost):
                     best = _Move(cost, frozenset({urns[p]}), delta)
