@@ -65,7 +65,7 @@ def _frame(df: pd.DataFrame) -> pd.DataFrame:
     out["next_place"] = df["next_place"].astype("string").fillna("not yet known") if "next_place" in df \
         else "not yet known"
     for r, h in zip(RATES, RATED):
-        out[h] = (df[r].notna() if r in df else False).astype(int).astype(str)
+        out[h] = (df[r].notna() if r in df else pd.Series(False, index=df.index)).astype(int).astype(str)
     out["urn"] = df["urn"].astype("string").fillna(UNKNOWN) if "urn" in df else UNKNOWN
     return out
 
@@ -75,6 +75,7 @@ class _Move:
     cost: int
     urns: frozenset
     changed: dict
+    records: list                 # (old record or None: one more child, new record) codes, per child
 
 
 @dataclass
@@ -87,6 +88,8 @@ class Release:
     hidden: set = field(init=False)
     uncertified: int = field(init=False, default=0)
     failed: list = field(init=False, default_factory=list)
+    # The proof: every move made, as (URNs whose pupils it uses, [(old record or None, new record)]).
+    moves: list = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         f = self.frame = _frame(self.df)
@@ -106,6 +109,7 @@ class Release:
         by_urn = sig.groupby(["setting", "urn"])["n"].sum().sort_values(ascending=False).reset_index()
         self.urn_of = {int(k): u for k, u in zip(by_urn["setting"][::-1], by_urn["urn"][::-1])}
         self.values, own = self._truth(coded)
+        self.own = own
         self.cohort = self.index["cohort"]
         small = self.rule.suppress_up_to
         targets = {k for k, v in self.values.items() if 1 <= v <= small}
@@ -273,7 +277,7 @@ class Release:
                         delta = self._delta(moves)
                         cost = self._judge(target, delta)
                         if cost is not None and (best is None or cost < best.cost):
-                            best = _Move(cost, who, delta)
+                            best = _Move(cost, who, delta, moves)
                             if cost == 0:
                                 return best
         if best is None or best.cost >= HEADLINE_COST:
@@ -292,7 +296,8 @@ class Release:
                         delta = self._delta([(m[p], m[h])])
                         cost = self._judge(target, delta)
                         if cost is not None and (best is None or cost < best.cost):
-                            best = _Move(cost, frozenset({urns[p], self.urn_of.get(m[h][setting])}), delta)
+                            best = _Move(cost, frozenset({urns[p], self.urn_of.get(m[h][setting])}), delta,
+                                         [(m[p], m[h])])
         if best is None:
             # A population too small to move within: one more child like one already counted
             # (every figure it would join must then be hidden).
@@ -301,7 +306,7 @@ class Release:
                 delta = self._contrib(m[p], self.all_patterns)
                 cost = self._judge(target, delta)
                 if cost is not None and (best is None or cost < best.cost):
-                    best = _Move(cost, frozenset({urns[p]}), delta)
+                    best = _Move(cost, frozenset({urns[p]}), delta, [(None, m[p])])
         return best
 
     def _certify(self, targets: set, risk: dict, all_urns: set, owner: dict) -> None:
@@ -324,6 +329,7 @@ class Release:
                     self._withhold(k)
                     break
                 self.hidden |= set(move.changed)
+                self.moves.append((move.urns, move.records))
                 for c in move.changed:
                     cover.setdefault(c, []).append(move.urns)
 
