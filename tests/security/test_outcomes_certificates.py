@@ -73,7 +73,7 @@ def test_every_move_publishes_the_same_figures_and_covers_every_small_one(rows):
         diff = {k for k in set(after) | set(r.values) if after.get(k, 0) != r.values.get(k, 0)}
         for k in diff:
             assert k in r.hidden, "a move changed a shown figure"
-            assert after[k] >= 1, "a move took a hidden figure to 0"
+            assert after.get(k, 0) >= 1, "a move took a hidden figure to 0"
         changes.append((urns, diff))
     owners = {}
     for k, u, n in r.own:
