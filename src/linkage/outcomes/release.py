@@ -49,7 +49,7 @@ TABLES = {"placements": ("placement_type", TYPES), **{m: (m, STATES) for m in PR
 RATED = tuple(f"has_{r}" for r in RATES)     # attendance: 1 when the child has that rate
 COUNT, RATE_SUM = 0, 1                        # figure kinds: children, or rates known (attendance totals)
 UNKNOWN = "unknown"
-HEADLINE_COST = 10_000                         # a cohort's headline is hidden only when nothing else will do
+HEADLINE_COST = 10_000         # a cohort's headline is hidden only when nothing else will do (all years': last)
 
 Key = tuple                                    # (kind, ((attribute index, code), ...))
 
@@ -105,9 +105,11 @@ class Release:
         self.urns = sig["urn"].to_numpy(dtype=object)
         self.counts = sig["n"].to_numpy()
         self._patterns()
-        # The largest URN of each kind of setting (where a child moved to that kind would go).
+        # The URNs of each kind of setting, largest first (where a child moved to that kind may go).
         by_urn = sig.groupby(["setting", "urn"])["n"].sum().sort_values(ascending=False).reset_index()
-        self.urn_of = {int(k): u for k, u in zip(by_urn["setting"][::-1], by_urn["urn"][::-1])}
+        self.urns_of: dict[int, list] = {}
+        for k, u in zip(by_urn["setting"], by_urn["urn"]):
+            self.urns_of.setdefault(int(k), []).append(u)
         self.values, own = self._truth(coded)
         self.own = own
         self.cohort = self.index["cohort"]
@@ -229,10 +231,28 @@ class Release:
             if true == 0 or true + d < 1:
                 return None
             if k not in self.hidden:
-                cost += HEADLINE_COST if k in self.keep else 1
+                cost += (HEADLINE_COST * 100 if not k[1] else HEADLINE_COST) if k in self.keep else 1
         return cost
 
     def _best_move(self, target: Key, exclude: set) -> _Move | None:
+        """The cheapest move among the few nearest candidates, or among many when those will
+        not do without hiding a headline."""
+        move = self._search(target, exclude, 3)
+        if move is None or move.cost >= HEADLINE_COST:
+            wider = self._search(target, exclude, 24)
+            if wider is not None and (move is None or wider.cost < move.cost):
+                move = wider
+        return move
+
+    def _destination(self, old, new, urn: str, exclude: set) -> str | None:
+        """The URN a changed record is at: its own unless its kind of setting changed, then the
+        largest of that kind whose leader is not the reader (None: there is none)."""
+        setting = self.index["setting"]
+        if old[setting] == new[setting]:
+            return urn
+        return next((u for u in self.urns_of.get(int(new[setting]), []) if u not in exclude), None)
+
+    def _search(self, target: Key, exclude: set, width: int) -> _Move | None:
         """The move changing ``target`` that hides fewest new figures, among a few candidates: for
         each attribute the target fixes, a child entering or leaving it, alone (recoded) or
         swapping that attribute with the nearest child on the other side."""
@@ -241,7 +261,6 @@ class Release:
         allowed = ~np.isin(urns, list(exclude)) if exclude else np.ones(len(urns), dtype=bool)
         at = [m[:, i] == v for i, v in cons]
         best: _Move | None = None
-        setting = self.index["setting"]
         for j, (a, v) in enumerate(cons):
             others = np.logical_and.reduce([x for i, x in enumerate(at) if i != j]) if len(cons) > 1 \
                 else np.ones(len(m), dtype=bool)
@@ -250,7 +269,7 @@ class Release:
                 ps = np.flatnonzero(others & (~at[j] if enter else at[j]) & allowed)
                 if not len(ps):
                     continue
-                ps = ps[np.argsort(-self.counts[ps], kind="stable")][:3]
+                ps = ps[np.argsort(-self.counts[ps], kind="stable")][:width]
                 qs = np.flatnonzero((at[j] if enter else ~at[j]) & ~others & allowed)
                 for p in ps:
                     old = m[p]
@@ -259,11 +278,12 @@ class Release:
                         new = old.copy()
                         new[a] = w
                         # A child recoded; one moved to another kind of setting moves to one of its URNs.
-                        to = {self.urn_of.get(w)} if a == setting else set()
-                        options.append(([(old, new)], frozenset({urns[p], *to})))
+                        to = self._destination(old, new, urns[p], exclude)
+                        if to is not None:
+                            options.append(([(old, new)], frozenset({urns[p], to})))
                     if len(qs):
                         d = (m[qs][:, near] != old[near]).sum(axis=1)
-                        for q in qs[np.lexsort((-self.counts[qs], d))][:2]:
+                        for q in qs[np.lexsort((-self.counts[qs], d))][:max(2, width // 6)]:
                             np_, nq = old.copy(), m[q].copy()
                             np_[a], nq[a] = m[q][a], old[a]
                             options.append(([(old, np_), (m[q], nq)], frozenset({urns[p], urns[q]})))
@@ -284,14 +304,15 @@ class Release:
             for enter in (True, False):
                 hs = np.flatnonzero(inside if enter else ~inside)
                 ps = np.flatnonzero((~inside if enter else inside) & allowed)
-                for h in hs[np.argsort(-self.counts[hs], kind="stable")][:2]:
+                for h in hs[np.argsort(-self.counts[hs], kind="stable")][:max(2, width // 6)]:
                     if not len(ps):
                         break
                     d = (m[ps] != m[h]).sum(axis=1)
-                    for p in ps[np.lexsort((-self.counts[ps], d))][:3]:
-                        who = frozenset({urns[p], self.urn_of.get(m[h][setting])})
-                        if who & exclude:
+                    for p in ps[np.lexsort((-self.counts[ps], d))][:width]:
+                        to = self._destination(m[p], m[h], urns[p], exclude)
+                        if to is None:
                             continue
+                        who = frozenset({urns[p], to})
                         delta = self._delta([(m[p], m[h])])
                         cost = self._judge(target, delta)
                         if cost is not None and (best is None or cost < best.cost):
@@ -300,7 +321,7 @@ class Release:
             # A population too small to move within: one more child like one already counted
             # (every figure it would join must then be hidden).
             ps = np.flatnonzero(np.logical_and.reduce(at) & allowed) if cons else np.flatnonzero(allowed)
-            for p in ps[np.argsort(-self.counts[ps], kind="stable")][:3]:
+            for p in ps[np.argsort(-self.counts[ps], kind="stable")][:width]:
                 delta = self._contrib(m[p], self.all_patterns)
                 cost = self._judge(target, delta)
                 if cost is not None and (best is None or cost < best.cost):
