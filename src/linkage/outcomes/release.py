@@ -1,4 +1,4 @@
-"""One release for every outcomes request: each hidden small count certified by a swap.
+"""One release for every outcomes request: each hidden small count certified by a move.
 
 A reader can ask for every breakdown, for all years and for each cohort, and an AP leader
 knows its own pupils; protecting each table on its own let those be differenced
@@ -13,9 +13,12 @@ an AP leader, every attribute of its own pupils.
 
 Protection is by certificate rather than by search over linear programmes: for every
 figure holding 1 to the rule's small count of children a reader does not know, the release
-finds a *move*, one child's attribute changed or one attribute swapped between two
-children (neither the reader's own), under which every shown figure stays exactly as
-shown, and hides whatever else the move would change. The moved population is a real
+finds a *move*, one child's attribute changed, one attribute swapped between two children,
+or (for a small group whose children each hold a value nobody else in it has) one child
+taking another's whole record, never the reader's own pupils, under which every shown figure
+stays exactly as shown, and hides whatever else the move would change. A move that would
+change a shown zero or take a hidden figure to 0 is not used; one that would hide a headline
+only when nothing else will do; with none at all the figure is counted in ``uncertified``. The moved population is a real
 population consistent with everything published in which the figure differs, so no
 attacker, however it solves the equations, can pin it. A swap is the hypercube method's
 2 x 2 box of cells seen in every table at once. Hiding more never breaks an earlier
