@@ -11,7 +11,7 @@ from datetime import date
 
 import pandas as pd
 
-from linkage.outcomes.aggregate import PublishedTable, outcome_tables
+from linkage.outcomes.aggregate import PublishedTable, Release, outcome_tables
 from linkage.outcomes.comparison import Comparison, compare, units_sql
 from linkage.outcomes.disclosure import CIN, Rule
 from linkage.outcomes.measures import Options, placement_measures_sql
@@ -60,12 +60,14 @@ def _cohort_of_term(term: int) -> str:
 
 
 def outcomes_from(placements: pd.DataFrame, units: pd.DataFrame, *, as_at: date, by: str = "setting",
-                  cohort: str | None = None, rule: Rule = CIN) -> Outcomes:
-    """Aggregate (and protect) per-placement rows for one breakdown, optionally one cohort."""
+                  cohort: str | None = None, rule: Rule = CIN, release: Release | None = None) -> Outcomes:
+    """Aggregate per-placement rows (every cohort's) for one breakdown, optionally one cohort.
+
+    ``release``: what may be shown of every breakdown and cohort, decided once (a server keeps
+    one for all requests); built from ``placements`` when not given."""
     if cohort:
-        placements = placements[placements.cohort == cohort]
         units = units[units.term.map(_cohort_of_term) == cohort] if not units.empty else units
     comparisons, matching = compare(units, rule)
-    tables = outcome_tables(placements, by, rule)
+    tables = outcome_tables(placements, by, rule, release=release, cohort=cohort)
     # The number of placements as published: the headline, a one-cell table of its own (last).
     return Outcomes(as_at, by, cohort, tables[-1].total, tables, comparisons, matching, rule)

@@ -1,5 +1,9 @@
 """Statistical disclosure control for published tables, checked by attack rather than hoped.
 
+The outcomes service publishes through ``linkage.outcomes.release`` (every breakdown and cohort
+protected together); this module gives the rules, the headline and ``protect``, the
+single-table secondary suppression by linear programming, kept for one-off tables.
+
 Default: the DfE's rule for children-in-need statistics ("any number between 1 and 5
 inclusive has been suppressed and replaced by 'c'. Secondary suppression has been applied
 where necessary"; "totals are rounded to the nearest 10"; Characteristics of children in

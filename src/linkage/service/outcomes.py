@@ -20,7 +20,7 @@ from datetime import date
 import duckdb
 
 from linkage.errors import Forbidden, NotFound
-from linkage.outcomes.aggregate import DIMENSIONS, LONG_HEADER, as_text, long_rows
+from linkage.outcomes.aggregate import DIMENSIONS, LONG_HEADER, Release, as_text, long_rows
 from linkage.outcomes.build import MEMORY_META, MEMORY_PLACEMENTS, MEMORY_UNITS, outcomes_from
 from linkage.outcomes.comparison import LIMITS
 from linkage.outcomes.disclosure import CIN
@@ -75,8 +75,10 @@ def outcomes_report(*, ctx: Ctx, by: str = "setting", cohort: str | None = None,
         result = cache.get((by, cohort))
         if result is None:
             as_at, placements, units = _frames(ctx)
+            if "release" not in cache:      # every breakdown and cohort decided together, once
+                cache["release"] = Release(placements, CIN)
             result = cache[(by, cohort)] = outcomes_from(placements, units, as_at=as_at, by=by, cohort=cohort,
-                                                         rule=CIN)
+                                                         rule=CIN, release=cache["release"])
     bases = sorted(set(decision.allowed.values()))
     ctx.record("read_outcomes", "allow", [], AGGREGATE_CATEGORIES, bases, decision.policy_version,
                scope="aggregate", by=by, cohort=cohort, rule=result.rule.name,
