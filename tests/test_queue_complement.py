@@ -125,3 +125,15 @@ def test_one_identifier_in_two_complementary_children_is_queued_unless_kept_apar
     kept = ClusterPass()
     shared_identifiers(kept, cluster_of, ids, [("social_care:1", "education:1")])
     assert kept.queue == []
+
+
+def test_no_guarded_pairs_gives_an_empty_band_with_its_columns():
+    """A month whose delta has no guarded pair (the usual case) must not break the run."""
+    import pandas as pd
+    from linkage.link.complement import complementary_guarded
+
+    empty = pd.DataFrame({c: pd.Series(dtype="object") for c in
+                          ["unique_id_l", "unique_id_r", "match_probability", "match_weight", "guarded"]})
+    band = complementary_guarded(empty, {})
+    assert band.empty
+    assert list(band.columns) == ["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reason"]

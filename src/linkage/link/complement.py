@@ -121,8 +121,11 @@ def complementary_guarded(guarded: pd.DataFrame, cluster_of: dict[str, str]) -> 
     """Review band rows for the twin-guarded pairs (``guarded``: unique_id_l, unique_id_r,
     match_probability, match_weight) left in two children that hold no source in common."""
     keep = complementary_pairs(zip(guarded["unique_id_l"], guarded["unique_id_r"]), cluster_of)
-    rows = guarded[[frozenset(p) in keep for p in zip(guarded["unique_id_l"], guarded["unique_id_r"])]]
-    return rows[["unique_id_l", "unique_id_r", "match_probability", "match_weight"]].assign(reason=COMPLEMENT_REASON)
+    cols = ["unique_id_l", "unique_id_r", "match_probability", "match_weight"]
+    # a boolean Series, not a list: an empty list would select no columns instead of no rows
+    mask = pd.Series([frozenset(p) in keep for p in zip(guarded["unique_id_l"], guarded["unique_id_r"])],
+                     index=guarded.index, dtype=bool)
+    return guarded.loc[mask, cols].assign(reason=COMPLEMENT_REASON)
 
 
 def _settled(found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> set[frozenset[str]]:
