@@ -164,7 +164,7 @@ def lookup(*, ctx: Ctx, query: LookupRequest) -> LookupResponse:
     if best is None:
         ctx.record("lookup", "allow", [], [], decision.bases(), decision.policy_version, outcome="no_single_match")
         return LookupResponse(match=None, message=NO_SINGLE_MATCH, lawful_basis=decision.bases())
-    doc = child_documents(services.cursor(), [best.child_id], columns(LOOKUP_FIELDS, decision.allowed))
+    doc = child_documents(services.documents, [best.child_id], columns(LOOKUP_FIELDS, decision.allowed))
     doc = doc.get(best.child_id, {"records": []})
     body, shown = build(LOOKUP_FIELDS, (doc, best, ctx.pseudonym(best.child_id)), decision.allowed)
     services.relationships.grant(ctx.org, [best.child_id], "lookup")
