@@ -276,11 +276,16 @@ def _background_threads(server) -> int:
 
 def settle(server, limit: float = 900) -> None:
     """Wait until the server's start-up warm-up (the DPO pages' counts and patterns search, in
-    threads at nice 19) has finished, so the runs measure serving alone. How long it took and
-    its CPU are printed: a real cost of each start (and of each worker), paid once."""
+    threads at nice 19) has finished and the server is idle, so the runs measure serving alone.
+    How long it took and its CPU are printed: a real cost of each start (and each worker), paid once."""
     start, first = time.perf_counter(), server_cpu(server)
-    while _background_threads(server) and time.perf_counter() - start < limit:
-        time.sleep(0.5)
+    last = first
+    while time.perf_counter() - start < limit:
+        time.sleep(1)
+        now = server_cpu(server)
+        busy, last = now - last >= 0.05, now          # over 5% of a core: still working
+        if not busy and not _background_threads(server):
+            break
     left = _background_threads(server)
     print(f"start-up warm-up: {time.perf_counter() - start:.0f}s after ready, {server_cpu(server) - first:.1f} CPU-s"
           f"{f'; STILL RUNNING in {left} threads after {limit:.0f}s' if left else ''} (the runs start after it)")
