@@ -150,6 +150,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("bench-out/api"))
     ap.add_argument("--versus-splink", type=int, default=20, metavar="N",
                     help="then time N lookups against plain Splink's predict_between (0 to skip)")
+    ap.add_argument("--settle-seconds", type=float, default=900,
+                    help="wait at most this long for the server's start-up warm-up before measuring")
     args = ap.parse_args()
 
     from apiserver import Server
@@ -165,7 +167,8 @@ def main() -> None:
     # default): the bench client is given the allowance of a system integration.
     server = Server(home, workers=args.workers, ready_within=900,    # a million records, on a busy machine
                     env={"LINKAGE_LOOKUP_PER_MINUTE": "100000", "LINKAGE_LOOKUP_BURST": "10000"})
-    print(f"server ready in {time.perf_counter() - t0:.1f}s over {home}")
+    print(f"server ready in {time.perf_counter() - t0:.1f}s over {home}; load average {_load()}")
+    settle(server, args.settle_seconds)
     try:
         token = httpx.post(server.url + "/oauth/token", data={"grant_type": "client_credentials"},
                            auth=(client.client_id, secret)).json()["access_token"]
@@ -200,7 +203,7 @@ def main() -> None:
     print(f"throughput: {stats['requests'] / elapsed:.0f} requests/s; errors: {len(stats['errors'])}"
           f"{' ' + str(sorted(set(stats['errors']))) if stats['errors'] else ''}")
     print(f"audit entries added: {audited} for {stats['requests']} requests "
-          f"({'equal' if audited == stats['requests'] else 'MISMATCH'})")
+          f"({'equal' if audited == stats['requests'] else 'MISMATCH'}); load average {_load()}")
     if args.versus_splink:
         versus_splink(home, queries, args.versus_splink)
 
@@ -233,16 +236,59 @@ def server_cpu(server) -> float:
     """CPU seconds (user + system) used so far by the server and its worker processes (Linux /proc)."""
     import os
 
-    ticks, pids = os.sysconf("SC_CLK_TCK"), [server.proc.pid]
+    ticks = os.sysconf("SC_CLK_TCK")
     try:
-        pids += [int(p) for p in Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()]
         total = 0
-        for pid in pids:
+        for pid in _pids(server):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])      # utime, stime
     except OSError:
         return float("nan")
     return total / ticks
+
+
+def _load() -> str:
+    import os
+
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _pids(server) -> list[int]:
+    """The server and its worker processes."""
+    pid = server.proc.pid
+    try:
+        return [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return [pid]
+
+
+def _background_threads(server) -> int:
+    """Server threads at the lowest priority (nice 19): the start-up warm-up (``api.app._warm``)."""
+    n = 0
+    for pid in _pids(server):
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                n += int((task / "stat").read_text().rsplit(")", 1)[1].split()[16]) == 19
+            except (OSError, IndexError, ValueError):
+                continue
+    return n
+
+
+def settle(server, limit: float = 900) -> None:
+    """Wait until the server's start-up warm-up (the DPO pages' counts and patterns search, in
+    threads at nice 19) has finished and the server is idle, so the runs measure serving alone.
+    How long it took and its CPU are printed: a real cost of each start (and each worker), paid once."""
+    start, first = time.perf_counter(), server_cpu(server)
+    last = first
+    while time.perf_counter() - start < limit:
+        time.sleep(1)
+        now = server_cpu(server)
+        busy, last = now - last >= 0.05, now          # over 5% of a core: still working
+        if not busy and not _background_threads(server):
+            break
+    left = _background_threads(server)
+    print(f"start-up warm-up: {time.perf_counter() - start:.0f}s after ready, {server_cpu(server) - first:.1f} CPU-s"
+          f"{f'; STILL RUNNING in {left} threads after {limit:.0f}s' if left else ''} (the runs start after it)")
 
 
 def _wrk(server, token: str, queries: list[dict], args, log: Path, before: int) -> None:
@@ -285,7 +331,7 @@ def _wrk(server, token: str, queries: list[dict], args, log: Path, before: int) 
     in_flight = 3 * args.clients
     ok = total <= audited <= total + in_flight
     print(f"audit entries added: {audited}; wrk counted {total} completed, plus at most {in_flight} in flight "
-          f"at the three deadlines ({'consistent' if ok else 'MISMATCH'})")
+          f"at the three deadlines ({'consistent' if ok else 'MISMATCH'}); load average {_load()}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from linkage.views.child import latest_address
 from linkage.views.cme import (CME_FIELDS, last_school, latest_education_contact, latest_health_contact,
                                latest_social_care_contact)
 from linkage.views.fields import categories, columns
+from linkage.store.documents import DocumentMap
 from linkage.views.tables import STORE, materialise
 
 
@@ -23,7 +24,7 @@ def served(linked_store):
         f"SELECT child_id FROM {STORE.records} GROUP BY child_id HAVING count(DISTINCT source) = 3 "
         "ORDER BY child_id LIMIT 40").fetchall()]
     assert len(ids) == 40
-    return cur, ids
+    return cur, ids, DocumentMap.load(linked_store.connection, "memory.serve_child")
 
 
 def _sql(cur, sql, params):
@@ -41,9 +42,9 @@ def _key(rows):
 
 
 def test_every_list_of_a_document_holds_exactly_the_childs_current_events(served):
-    cur, ids = served
+    cur, ids, held = served
     tables = [t for t in document_columns(SECTIONS) if t != "records"] + ["sc_referral"]
-    docs = child_documents(cur, ids, tables)
+    docs = child_documents(held, ids, tables)
     assert set(docs) == set(ids)
     compared = 0
     for cid in ids:
@@ -55,8 +56,8 @@ def test_every_list_of_a_document_holds_exactly_the_childs_current_events(served
 
 
 def test_sections_and_cme_details_match_sql(served):
-    cur, ids = served
-    docs = child_documents(cur, ids, columns(CME_FIELDS, categories(CME_FIELDS)) + ["edu_attendance", "sc_allocation"])
+    cur, ids, held = served
+    docs = child_documents(held, ids, columns(CME_FIELDS, categories(CME_FIELDS)) + ["edu_attendance", "sc_allocation"])
     for cid in ids:
         doc = docs[cid]
         addresses = _sql(cur, f"SELECT source, postcode, address, address_from AS since, extract_date AS as_of "
@@ -94,6 +95,27 @@ def test_sections_and_cme_details_match_sql(served):
         assert sections["social_care"]["known_to_childrens_social_care"]
 
 
+def test_held_documents_read_exactly_as_the_duckdb_rows_they_were_copied_from(served):
+    """Every child, every list, every value and its type (dates come back as dates)."""
+    cur, _, held = served
+    res = cur.execute("SELECT * FROM memory.serve_child")
+    names = [d[0] for d in res.description][1:]
+    rows = res.fetchall()
+    assert len(rows) == len(held) > 1000
+    typed = set()
+    for child_id, *lists in rows:
+        doc = held.get(child_id, names)
+        want = {n: v or [] for n, v in zip(names, lists)}
+        assert doc == want, child_id
+        for n in names:
+            for got, row in zip(doc[n], want[n]):
+                assert [type(v) for v in got.values()] == [type(v) for v in row.values()], (child_id, n)
+                typed |= {type(v).__name__ for v in got.values()}
+    assert {"date", "str", "int", "NoneType"} <= typed
+    assert held.get("no such child", names) is None
+    assert held.get(rows[0][0], ["records"]).keys() == {"records"}     # only the lists asked for
+
+
 def test_a_view_reads_only_the_lists_its_sections_need():
     assert document_columns(["education.enrolment", "health.gp"]) == ["edu_enrolment", "health_gp"]
     assert document_columns(["identity.demographics", "social_care.involvement"]) == ["records", "sc_allocation"]
@@ -113,11 +135,11 @@ def reference(linked_store):
 
 
 def test_sections_show_names_and_labels_next_to_codes(served, reference):
-    cur, ids = served
+    cur, ids, held = served
     wanted = ["education.enrolment", "education.exclusion", "education.sen", "health.gp", "social_care.episodes"]
     # Children enough to meet an exclusion and an AP setting, not only the first forty.
-    every = [r[0] for r in cur.execute("SELECT child_id FROM memory.serve_child ORDER BY child_id").fetchall()]
-    docs = child_documents(cur, every, document_columns(wanted))
+    every = sorted(held.children())
+    docs = child_documents(held, every, document_columns(wanted))
     seen = {"school": 0, "ap": 0, "exclusion": 0, "gp": 0, "sen": 0, "episode": 0}
     for doc in docs.values():
         sections = build_sections(doc, wanted)

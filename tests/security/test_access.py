@@ -46,6 +46,15 @@ def cme(server, tok: str) -> int:
                      headers={"Authorization": f"Bearer {tok}", "X-Purpose": "cme"}).status_code
 
 
+def hot(server, tok: str) -> set[int]:
+    """The statuses of a lookup and a child's view: the routes that read the caller from the
+    register in their worker thread (``api.deps.PendingDep``) rather than in a dependency."""
+    headers = {"Authorization": f"Bearer {tok}", "X-Purpose": "admission"}
+    return {httpx.post(server.url + "/v1/lookup", timeout=30, headers=headers,
+                       json={"forename": "Ann", "surname": "Lee", "date_of_birth": "2015-01-02"}).status_code,
+            httpx.get(server.url + "/v1/children/C0000000000", timeout=30, headers=headers).status_code}
+
+
 def audit(home) -> list[dict]:
     path = home / "audit" / "log.jsonl"
     return [json.loads(line)["entry"] for line in path.read_text().splitlines()] if path.exists() else []
@@ -89,9 +98,11 @@ def test_a_stored_role_outside_the_closed_list_is_refused_on_the_next_request(of
     sneaky = register(home, "sneaky", "ap_school", "admissions", org="Oak AP Academy")
     tok = token_of(server, sneaky)
     assert cme(server, tok) == 403                                     # admissions may not list CME
+    assert 401 not in hot(server, tok)
     with sqlite3.connect(home / "service.sqlite") as con:
         con.execute("UPDATE clients SET role = 'social_worker' WHERE client_id = ?", (sneaky[0].client_id,))
     assert cme(server, tok) == 401
+    assert set().union(*(hot(server, tok) for _ in range(4))) == {401}     # both workers
 
 
 def test_an_organisation_is_not_its_display_name(tmp_path_factory, linked_store):
@@ -132,8 +143,14 @@ def test_disabling_a_client_or_its_organisation_stops_its_tokens_at_once_in_ever
     home, server, creds = office["home"], office["server"], office["creds"]["cme"]
     tok = token_of(server, creds)
     assert cme(server, tok) == 200
+    ap_tok = token_of(server, office["creds"]["ap"])
+    assert 401 not in hot(server, ap_tok)
     assert cli(home, "clients", "disable", creds[0].client_id).returncode == 0
     assert {cme(server, tok) for _ in range(8)} == {401}               # both workers, no grace period
+    assert set().union(*(hot(server, tok) for _ in range(4))) == {401}
+    assert cli(home, "clients", "disable", office["creds"]["ap"][0].client_id).returncode == 0
+    assert set().union(*(hot(server, ap_tok) for _ in range(4))) == {401}
+    assert cli(home, "clients", "enable", office["creds"]["ap"][0].client_id).returncode == 0
     assert get_token(server, creds[0].client_id, creds[1]).status_code == 401
     assert cli(home, "clients", "enable", creds[0].client_id).returncode == 0
     assert cme(server, tok) == 401                                     # enabling does not revive old tokens

@@ -19,6 +19,8 @@ from typing import Callable
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from linkage.api.deps import Pending
+
 __all__ = ["answer"]
 
 _pool: ThreadPoolExecutor | None = None
@@ -33,13 +35,21 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+def _run(flow: Callable[..., BaseModel], kwargs: dict) -> BaseModel:
+    """In the worker thread: the caller's register check first (``Pending``), then the flow."""
+    if isinstance(kwargs.get("ctx"), Pending):
+        kwargs = {**kwargs, "ctx": kwargs["ctx"].ctx()}
+    return flow(**kwargs)
+
+
 async def answer(flow: Callable[..., BaseModel], public: type[BaseModel], /, status_code: int = 200,
                  **kwargs) -> Response:
-    """``flow(**kwargs)`` in a worker thread (it may block: DuckDB, the audit fsync), as JSON.
+    """``flow(**kwargs)`` in a worker thread (it may block: the register, the audit fsync), as JSON.
+    A ``Pending`` ``ctx`` is completed there first (``api.deps``).
     ``response_model`` no longer strips fields the public schema does not declare, so the flow's
     answer must be exactly ``public`` (the route's ``response_model``): anything else is an error,
     never sent."""
-    model = await asyncio.get_running_loop().run_in_executor(_executor(), functools.partial(flow, **kwargs))
+    model = await asyncio.get_running_loop().run_in_executor(_executor(), functools.partial(_run, flow, kwargs))
     if type(model) is not public:
         raise TypeError(f"{getattr(flow, '__name__', flow)} answered {type(model).__name__}, not {public.__name__}")
     return Response(model.model_dump_json(by_alias=True), status_code, media_type="application/json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from contextlib import asynccontextmanager
@@ -40,7 +41,13 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
 
 
 def _warm(services: Services) -> None:
-    """The DPO pages' counts and patterns, made once beside start-up (see ``service.dpo.warm``)."""
+    """The DPO pages' counts and patterns, made once beside start-up (see ``service.dpo.warm``).
+    Over a busy audit window this is tens of CPU-seconds; at the lowest priority (this thread
+    only, Linux) it takes what requests leave rather than sharing the cores with them."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):        # not Linux: it runs at the server's priority
+        pass
     try:
         warm_dpo(services)
     except Exception:           # the first visit then counts for itself

@@ -538,9 +538,12 @@ class AuditLog(ChainedLog):
 
     # -- storage ---------------------------------------------------------------
     def _write(self, seq: int, line: str, rec: dict) -> None:
-        self._fh.write((line + "\n").encode("ascii"))
+        data = (line + "\n").encode("ascii")
+        self._fh.write(data)
         self._fh.flush()
-        self._size = os.fstat(self._fh.fileno()).st_size
+        # Under the lock ``_refresh`` has just read the file's length, and no other writer
+        # appends until it is released: the length is that plus this line (no fstat).
+        self._size += len(data)
         self._written = seq
 
     def _durable(self, seq: int) -> None:

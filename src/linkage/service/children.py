@@ -57,7 +57,7 @@ def relationship(ctx: Ctx, child_id: str) -> str | None:
     """The caller's organisation's reason to open this child's full record, or None."""
     if why := ctx.services.relationships.current(ctx.org, child_id, former=ctx.services.former_ids(child_id)):
         return why
-    doc = child_documents(ctx.services.cursor(), [child_id], ["edu_enrolment", "records"]).get(child_id)
+    doc = child_documents(ctx.services.documents, [child_id], ["edu_enrolment", "records"]).get(child_id)
     return on_roll_or_caseload(ctx.caller, doc, date.today()) if doc else None
 
 
@@ -72,7 +72,7 @@ def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **
         raise Forbidden("your organisation has no reason to open this child's record: the child is not on your "
                         "roll or caseload, and you have not found them by a confident lookup")
     # Only the lists the allowed fields need are read.
-    doc = child_documents(services.cursor(), [child_id], columns(CHILD_FIELDS, decision.allowed))[child_id]
+    doc = child_documents(services.documents, [child_id], columns(CHILD_FIELDS, decision.allowed))[child_id]
     sections, cats = build(CHILD_FIELDS, doc, decision.allowed)
     shown = {c: decision.allowed[c] for c in sorted(cats)}
     ctx.record("view", "allow", [child_id], list(shown), list(shown.values()), decision.policy_version,

@@ -122,7 +122,7 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
     # One set of categories per decision (every child no consent names shares one).
     sets: dict[int, frozenset[str]] = {}
     allowed = {c: sets.get(id(d)) or sets.setdefault(id(d), frozenset(d.allowed)) for c, d in decisions.items()}
-    built = day.summaries(services.cursor(), allowed)
+    built = day.summaries(services.documents, allowed)
     order = [r[0] for r in rows]
     if f.area:
         area = f.area.replace(" ", "").upper()
@@ -134,7 +134,7 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
     total = len(order)
     chosen = order if page is None else order[(page - 1) * page_size:page * page_size]
     reasons = {r[0]: r[1] for r in rows}
-    details = day.details(services.cursor(), {c: allowed[c] for c in chosen})
+    details = day.details(services.documents, {c: allowed[c] for c in chosen})
     out, shown, bases, overridden = [], set(), set(), {}
     refs = ctx.pseudonyms(chosen)
     for child_id in chosen:

@@ -31,6 +31,7 @@ from linkage.policy import PolicyEngine
 from linkage.reference import ReferenceData, reference_from_store, use_reference
 from linkage.store import Store
 from linkage.store.db import DB_FILE
+from linkage.store.documents import DocumentMap
 from linkage.store.schema import t
 from linkage.store.snapshots import checked_snapshot, current_id
 from linkage.store.sealed import Sealer
@@ -38,7 +39,7 @@ from linkage.store.state import ServiceState
 from linkage.views.changes import materialise_changes
 from linkage.views.cme import WorklistDays, previous_membership
 from linkage.views.quarantine import materialise_quarantine
-from linkage.views.tables import materialise
+from linkage.views.tables import materialise, serve_documents
 
 __all__ = ["Published", "Services", "load_published"]
 
@@ -58,6 +59,7 @@ class Services:
     lookup: LookupIndex | None
     aliases: dict[str, str]
     children: frozenset[str]      # every linked child, so a missing one costs no query
+    documents: DocumentMap        # each child's document (records and events), read without a query
     break_glass: BreakGlassReviews
     token_limits: tuple[RateLimiter, RateLimiter]     # POST /oauth/token: per client id, per address
     relationships: Relationships     # who has a reason to open which child's full record
@@ -139,6 +141,7 @@ class Published:
     lookup: LookupIndex | None
     aliases: dict[str, str]
     children: frozenset[str]
+    documents: DocumentMap
     review: ReviewView
     reference: ReferenceData
     run_id: int
@@ -183,6 +186,7 @@ def _materialise(store: Store, sid: str | None, settings: Settings) -> Published
     except LookupError:
         lookup = None
     materialise(store.connection)
+    documents = serve_documents(store.connection)
     # The data manager's quarantine and the identity changes organisations follow,
     # as they stood when the snapshot was published (the answers say so: ``as_of``, ``up_to_run``).
     materialise_quarantine(store.connection)
@@ -192,7 +196,7 @@ def _materialise(store: Store, sid: str | None, settings: Settings) -> Published
     reference = reference_from_store(store.connection, to_memory=True)
     # AP placements and their outcome measures as at today, for GET /v1/outcomes.
     materialise_outcomes(store.connection)
-    children = frozenset(r[0] for r in store.rows("SELECT child_id FROM memory.serve_child"))
+    children = documents.children()
     aliases = resolve_aliases(store)
     run_id = int(store.scalar(f"SELECT coalesce(max(run_id), 0) FROM {t('runs')} WHERE finished_at IS NOT NULL"))
     cme_previous = previous_membership(store.connection, aliases)
@@ -204,5 +208,5 @@ def _materialise(store: Store, sid: str | None, settings: Settings) -> Published
     store.detach()
     gc.collect()
     gc.freeze()     # the loaded heap (millions of lookup rows) is never walked again
-    return Published(store, lookup, aliases, children, review, reference, run_id, sid, cme_previous, figures,
+    return Published(store, lookup, aliases, children, documents, review, reference, run_id, sid, cme_previous, figures,
                      cme_days)

@@ -19,6 +19,8 @@ child's full record for ``relationship_days``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from functools import cached_property
 
 from linkage.errors import LinkageError
 from linkage.link.lookup import Candidate, LookupQuery
@@ -137,15 +139,29 @@ def _district(doc) -> str | None:
     return pc.split()[0] if pc else None
 
 
-# The answer's fields -> the category each comes from; built from (document, candidate, pseudonym).
+@dataclass
+class _Found:
+    """What a lookup's answer is built from; the child's demographics worked out once, and
+    only if a field that reads them is allowed."""
+
+    doc: dict
+    candidate: Candidate
+    pseudonym: str
+
+    @cached_property
+    def demographics(self) -> dict:
+        return demographics(self.doc)
+
+
+# The answer's fields -> the category each comes from.
 LOOKUP_FIELDS: dict[str, Field] = {
-    "child_id": Field("identity.demographics", lambda s: s[2]),
-    "forename": Field("identity.demographics", lambda s: demographics(s[0])["forename"], ("records",)),
-    "surname": Field("identity.demographics", lambda s: demographics(s[0])["surname"], ("records",)),
-    "date_of_birth": Field("identity.demographics", lambda s: demographics(s[0])["date_of_birth"], ("records",)),
-    "match_probability": Field("identity.demographics", lambda s: s[1].match_probability),
-    "reason": Field("identity.demographics", lambda s: explain(s[1])),
-    "postcode_district": Field("identity.address", lambda s: _district(s[0]), ("records",)),
+    "child_id": Field("identity.demographics", lambda s: s.pseudonym),
+    "forename": Field("identity.demographics", lambda s: s.demographics["forename"], ("records",)),
+    "surname": Field("identity.demographics", lambda s: s.demographics["surname"], ("records",)),
+    "date_of_birth": Field("identity.demographics", lambda s: s.demographics["date_of_birth"], ("records",)),
+    "match_probability": Field("identity.demographics", lambda s: s.candidate.match_probability),
+    "reason": Field("identity.demographics", lambda s: explain(s.candidate)),
+    "postcode_district": Field("identity.address", lambda s: _district(s.doc), ("records",)),
 }
 
 
@@ -164,9 +180,9 @@ def lookup(*, ctx: Ctx, query: LookupRequest) -> LookupResponse:
     if best is None:
         ctx.record("lookup", "allow", [], [], decision.bases(), decision.policy_version, outcome="no_single_match")
         return LookupResponse(match=None, message=NO_SINGLE_MATCH, lawful_basis=decision.bases())
-    doc = child_documents(services.cursor(), [best.child_id], columns(LOOKUP_FIELDS, decision.allowed))
+    doc = child_documents(services.documents, [best.child_id], columns(LOOKUP_FIELDS, decision.allowed))
     doc = doc.get(best.child_id, {"records": []})
-    body, shown = build(LOOKUP_FIELDS, (doc, best, ctx.pseudonym(best.child_id)), decision.allowed)
+    body, shown = build(LOOKUP_FIELDS, _Found(doc, best, ctx.pseudonym(best.child_id)), decision.allowed)
     services.relationships.grant(ctx.org, [best.child_id], "lookup")
     ctx.record("lookup", "allow", [best.child_id], sorted(shown), [decision.allowed[c] for c in shown],
                decision.policy_version, outcome="match")

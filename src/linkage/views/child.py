@@ -1,10 +1,10 @@
 """A child's joined record, assembled section by section from one document.
 
-The server keeps one document per child (``tables.materialise``): the child's
-current records and every event table as lists, each row tagged with its
-source. A view is one indexed read of only the lists the allowed sections
-need, so data that is withheld is never even read; the sections themselves
-are pure functions of the document.
+The server keeps one document per child (``tables.materialise``, then held as
+JSON by ``store.documents.DocumentMap``): the child's current records and every
+event table as lists, each row tagged with its source. A view parses only the
+lists the allowed sections need, so data that is withheld is never even read;
+the sections themselves are pure functions of the document.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from linkage.reference import current_reference, label
+from linkage.store.documents import DocumentMap
 from linkage.views.fields import Field, Fields, build, columns
 
 __all__ = ["ADDRESSES", "CHILD_FIELDS", "SECTIONS", "build_sections", "child_documents", "demographics",
@@ -179,15 +180,13 @@ def document_columns(categories: Iterable[str]) -> list[str]:
     return columns(CHILD_FIELDS, categories)
 
 
-def child_documents(cur, child_ids: list[str], columns: list[str],
-                    table: str = "memory.serve_child") -> dict[str, Document]:
-    """The named lists of each child's document, in one constant-list index scan."""
-    if not child_ids:
-        return {}
-    cols = "".join(f", {c}" for c in columns)
-    rows = cur.execute(f"SELECT child_id{cols} FROM {table} WHERE child_id IN "
-                       f"({', '.join('?' for _ in child_ids)})", child_ids).fetchall()
-    return {r[0]: {c: v or [] for c, v in zip(columns, r[1:])} for r in rows}
+def child_documents(docs: DocumentMap, child_ids: list[str], columns: list[str]) -> dict[str, Document]:
+    """The named lists of each child's document; only those lists are read."""
+    out = {}
+    for child_id in child_ids:
+        if (doc := docs.get(child_id, columns)) is not None:
+            out[child_id] = doc
+    return out
 
 
 def build_sections(doc: Document, allowed: Iterable[str]) -> dict[str, Any]:

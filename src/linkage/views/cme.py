@@ -18,6 +18,7 @@ import duckdb
 
 from linkage.reference import current_reference
 from linkage.store import Store
+from linkage.store.documents import DocumentMap
 from linkage.store.schema import t
 from linkage.views.child import ADDRESSES, child_documents, demographics, latest_address
 from linkage.views.fields import Field, Fields, build, columns
@@ -287,16 +288,16 @@ class WorklistDay:
         sql, params = cme_filter_sql(self.table, **filters)
         return [tuple(r) for r in cur.execute(sql, params).fetchall()]
 
-    def summaries(self, cur, allowed: dict[str, frozenset[str]]) -> dict[str, tuple[dict, set[str]]]:
+    def summaries(self, docs: DocumentMap, allowed: dict[str, frozenset[str]]) -> dict[str, tuple[dict, set[str]]]:
         """Each child's worklist columns (``worklist_fields``) and their categories, as ``build``
         gives them for that child's allowed categories; only what no earlier request built is read."""
-        return self._built_for(cur, "summary", self.fields, allowed)
+        return self._built_for(docs, "summary", self.fields, allowed)
 
-    def details(self, cur, allowed: dict[str, frozenset[str]]) -> dict[str, tuple[dict, set[str]]]:
+    def details(self, docs: DocumentMap, allowed: dict[str, frozenset[str]]) -> dict[str, tuple[dict, set[str]]]:
         """The same for each child's detail (``CME_FIELDS``)."""
-        return self._built_for(cur, "detail", CME_FIELDS, allowed)
+        return self._built_for(docs, "detail", CME_FIELDS, allowed)
 
-    def _built_for(self, cur, which: str, fields: Fields,
+    def _built_for(self, documents: DocumentMap, which: str, fields: Fields,
                    allowed: dict[str, frozenset[str]]) -> dict[str, tuple[dict, set[str]]]:
         out, todo = {}, {}
         kept = {cats: self._built.get((which, cats), {}) for cats in set(allowed.values())}
@@ -308,7 +309,7 @@ class WorklistDay:
                 out[child] = made
         for key, children in todo.items():
             lists = columns(fields, key[1])
-            docs = child_documents(cur, children, lists)
+            docs = child_documents(documents, children, lists)
             made = {c: build(fields, {k: (docs.get(c) or {}).get(k, []) for k in lists}, key[1]) for c in children}
             out.update(made)
             with self._lock:

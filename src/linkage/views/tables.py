@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.model import EVENT_TYPES
+from linkage.store.documents import DocumentMap
 from linkage.store.schema import t
 
-__all__ = ["CME_EVENTS", "MEMORY", "STORE", "Tables", "child_document_lists", "materialise"]
+__all__ = ["CME_EVENTS", "MEMORY", "STORE", "Tables", "child_document_lists", "materialise", "serve_documents"]
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,11 @@ def materialise(con) -> int:
         con.execute(f"DROP TABLE memory.doc_{name}")
     con.execute("CREATE INDEX IF NOT EXISTS serve_child_id ON memory.serve_child (child_id)")
     return int(con.execute("SELECT count(*) FROM memory.serve_child").fetchone()[0])
+
+
+def serve_documents(con) -> DocumentMap:
+    """The documents ``materialise`` built, held as JSON for requests to read without a query;
+    the table itself is dropped (the map is what the server reads from now on)."""
+    docs = DocumentMap.load(con, "memory.serve_child")
+    con.execute("DROP TABLE memory.serve_child")
+    return docs

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path
 from starlette.responses import Response
 
 from linkage.api.answer import answer
-from linkage.api.deps import CtxDep
+from linkage.api.deps import PendingDep
 from linkage.service import children as flow
 from linkage.service.schemas import BreakGlassRequest, ChildView
 
@@ -15,14 +15,14 @@ ChildRef = Path(max_length=40, description="The child's identifier in your agenc
 
 
 @router.get("/{child_ref}", response_model=ChildView)
-async def child(ctx: CtxDep, child_ref: str = ChildRef) -> Response:
+async def child(ctx: PendingDep, child_ref: str = ChildRef) -> Response:
     """Schools attended, attendance by year, exclusions, SEN and EHC plan, social care
     involvement and contact, health data only with consent: whatever the policy allows."""
     return await answer(flow.view_child, ChildView, ctx=ctx, child_ref=child_ref)
 
 
 @router.post("/{child_ref}/break-glass", response_model=ChildView)
-async def break_glass(body: BreakGlassRequest, ctx: CtxDep, child_ref: str = ChildRef) -> Response:
+async def break_glass(body: BreakGlassRequest, ctx: PendingDep, child_ref: str = ChildRef) -> Response:
     """Emergency access beyond the normal policy, for safeguarding roles, with a written
     justification. Every use is flagged for the DPO's review."""
     return await answer(flow.break_glass, ChildView, ctx=ctx, child_ref=child_ref, justification=body.justification)

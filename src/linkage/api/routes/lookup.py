@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from linkage.api.answer import answer
-from linkage.api.deps import CtxDep
+from linkage.api.deps import PendingDep
 from linkage.service import lookup as flow
 from linkage.service.schemas import LookupRequest, LookupResponse
 
@@ -14,6 +14,6 @@ router = APIRouter(prefix="/v1", tags=["lookup"])
 
 
 @router.post("/lookup", response_model=LookupResponse)
-async def lookup(body: LookupRequest, ctx: CtxDep) -> Response:
+async def lookup(body: LookupRequest, ctx: PendingDep) -> Response:
     """Candidate children for these demographics, each with its match probability and agreeing fields."""
     return await answer(flow.lookup, LookupResponse, ctx=ctx, query=body)
