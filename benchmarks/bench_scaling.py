@@ -35,6 +35,13 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _say(what: str) -> None:
+    """Progress on stderr, with the load average: how far a long run got, and under what load."""
+    with open("/proc/loadavg", encoding="ascii") as fh:
+        load = " ".join(fh.read().split()[:3])
+    print(f"{time.strftime('%H:%M:%S')} load {load} peak {_peak_mib():,.0f} MiB: {what}", file=sys.stderr, flush=True)
+
+
 def phase_link(work: Path, engine: str) -> dict:
     from stageprof import profile
 
@@ -53,17 +60,19 @@ def phase_link(work: Path, engine: str) -> dict:
     store = Store(home)
     with prof.stage("ingest + validation"):
         for s in SOURCES:
+            _say(f"ingest {s}")
             ingest_file(store, s, work / "extracts" / f"{s}.csv", extract_date=when)
     t_ingest = time.perf_counter() - t0
     backend = make_backend(engine, home, get_settings())
     try:
         t1 = time.perf_counter()
         with prof.stage("link (run_link)"):
-            result = run_link(store, backend=backend)
+            result = run_link(store, backend=backend, step=lambda stage, detail: _say(f"link: {stage} {detail}"))
         t_link = time.perf_counter() - t1
     finally:
         backend.close()
     t2 = time.perf_counter()
+    _say("publish")
     with prof.stage("snapshot publish"):
         snap = publish(store)
     t_publish = time.perf_counter() - t2
@@ -102,7 +111,8 @@ def phase_relink(work: Path, engine: str) -> dict:
     try:
         t0 = time.perf_counter()
         with prof.stage("link (run_link)"):
-            result = run_link(store, full=True, retrain=True, backend=backend)
+            result = run_link(store, full=True, retrain=True, backend=backend,
+                              step=lambda stage, detail: _say(f"relink: {stage} {detail}"))
         took = time.perf_counter() - t0
     finally:
         backend.close()
@@ -116,9 +126,9 @@ PHASES = {"link": phase_link, "load": phase_load, "relink": phase_relink}
 
 def _run(phase: str, work: Path, engine: str) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--phase", phase, "--work", str(work), "--engine", engine],
-                          capture_output=True, text=True)
+                          stdout=subprocess.PIPE, text=True)   # stderr (progress, errors) passes through
     if proc.returncode != 0:
-        raise SystemExit(f"phase {phase} failed:\n{proc.stderr[-4000:]}")
+        raise SystemExit(f"phase {phase} failed (exit {proc.returncode}); its stderr is above")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
