@@ -3,8 +3,9 @@
     python benchmarks/fit_scaling.py                  # every DuckDB point
     python benchmarks/fit_scaling.py --target 36e6    # the population to project to
 
-Each line of ``scaling_points.jsonl`` is one ``bench_scaling.py`` output line, as printed,
-with the commit and command that produced it. For each measure this prints a straight
+Each line of ``scaling_points.jsonl`` is one benchmark's output (``bench_scaling.py``'s line as
+printed, or ``bench_link.py``'s figures), with the series it belongs to (points of one code and
+one benchmark are fitted together) and the commit and command that produced it. For each measure this prints a straight
 line (fixed part plus a cost per record, least squares) and a power law (``a * n**k``,
 least squares on logarithms), each fitted on all points and on the two largest, the
 exponent between neighbouring points, and what each fit gives at ``--target`` records.
@@ -37,11 +38,10 @@ def power(xs: list[float], ys: list[float]) -> tuple[float, float]:
     return math.exp(la), k
 
 
-def points(path: Path, engine: str, measure: str) -> list[tuple[int, float]]:
-    rows = [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
+def points(rows: list[dict], series: str, measure: str) -> list[tuple[int, float]]:
     best: dict[int, float] = {}
     for r in rows:   # the latest line for a population wins
-        if r.get("engine") == engine and r.get(measure) is not None:
+        if r["series"] == series and r.get(measure) is not None:
             best[r["records"]] = float(r[measure])
     return sorted(best.items())
 
@@ -63,24 +63,29 @@ def fits(pts: list[tuple[int, float]], target: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--points", type=Path, default=HERE / "scaling_points.jsonl")
-    ap.add_argument("--engine", default="duckdb")
     ap.add_argument("--target", type=float, default=36e6)
     ap.add_argument("--min-records", type=int, default=100_000, help="leave out the fixed-cost points")
     args = ap.parse_args()
-    for m in MEASURES:
-        pts = [p for p in points(args.points, args.engine, m) if p[0] >= args.min_records]
-        if len(pts) < 2:
-            continue
-        f = fits(pts, args.target)
-        unit = "MiB" if m.endswith("mib") else "s"
-        print(f"{m}: points {[(n, y) for n, y in pts]}; exponents between neighbours {f['exponents']}")
-        for name in ("all", "last two"):
-            if name in f:
-                g = f[name]
-                per = g["per_record"] * 1024 if unit == "MiB" else g["per_record"] * 1000
-                print(f"  {name:8}: line {per:.3f} {'KiB' if unit == 'MiB' else 'ms'} a record, "
-                      f"{g['line_at_target']:,.0f} {unit} at {args.target:,.0f}; "
-                      f"power k={g['power_k']:.2f}, {g['power_at_target']:,.0f} {unit} at {args.target:,.0f}")
+    rows = [json.loads(s) for s in args.points.read_text().splitlines() if s.strip()]
+    for series in dict.fromkeys(r["series"] for r in rows):
+        print(f"== {series}")
+        for m in MEASURES:
+            _show(m, [p for p in points(rows, series, m) if p[0] >= args.min_records], args.target)
+
+
+def _show(m: str, pts: list[tuple[int, float]], target: float) -> None:
+    if len(pts) < 2:
+        return
+    f = fits(pts, target)
+    unit = "MiB" if m.endswith("mib") else "s"
+    print(f"{m}: points {[(n, y) for n, y in pts]}; exponents between neighbours {f['exponents']}")
+    for name in ("all", "last two"):
+        if name in f:
+            g = f[name]
+            per = g["per_record"] * 1024 if unit == "MiB" else g["per_record"] * 1000
+            print(f"  {name:8}: line {per:.3f} {'KiB' if unit == 'MiB' else 'ms'} a record, "
+                  f"{g['line_at_target']:,.0f} {unit} at {target:,.0f}; "
+                  f"power k={g['power_k']:.2f}, {g['power_at_target']:,.0f} {unit} at {target:,.0f}")
 
 
 if __name__ == "__main__":
