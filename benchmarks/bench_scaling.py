@@ -9,6 +9,8 @@ For each population, in separate processes (so wall time and peak memory are eac
 (DuckDB, or Spark through ``--engine``), then publish the snapshot; ``load``: what a server
 does to switch to it (check, load, build the lookup index and the per-child documents).
 Prints one JSON line per population, and ``uptime`` before and after: the machine may be shared.
+``stages`` gives each stage's wall time and the peak resident memory while in it
+(``stageprof.py``); on Spark that peak counts the JVM and its Python workers too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
 SOURCES = ("education", "social_care", "health")
 
 
@@ -30,7 +35,17 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _say(what: str) -> None:
+    """Progress on stderr, with the load average: how far a long run got, and under what load."""
+    with open("/proc/loadavg", encoding="ascii") as fh:
+        load = " ".join(fh.read().split()[:3])
+    print(f"{time.strftime('%H:%M:%S')} load {load} peak {_peak_mib():,.0f} MiB: {what}", file=sys.stderr, flush=True)
+
+
 def phase_link(work: Path, engine: str) -> dict:
+    from stageprof import profile
+
+    prof = profile(tree=engine == "spark")
     from linkage.config import get_settings
     from linkage.connectors import ingest_file
     from linkage.link import run_link
@@ -43,23 +58,28 @@ def phase_link(work: Path, engine: str) -> dict:
     home = work / f"home-{engine}"
     t0 = time.perf_counter()
     store = Store(home)
-    for s in SOURCES:
-        ingest_file(store, s, work / "extracts" / f"{s}.csv", extract_date=when)
+    with prof.stage("ingest + validation"):
+        for s in SOURCES:
+            _say(f"ingest {s}")
+            ingest_file(store, s, work / "extracts" / f"{s}.csv", extract_date=when)
     t_ingest = time.perf_counter() - t0
     backend = make_backend(engine, home, get_settings())
     try:
         t1 = time.perf_counter()
-        result = run_link(store, backend=backend)
+        with prof.stage("link (run_link)"):
+            result = run_link(store, backend=backend, step=lambda stage, detail: _say(f"link: {stage} {detail}"))
         t_link = time.perf_counter() - t1
     finally:
         backend.close()
     t2 = time.perf_counter()
-    snap = publish(store)
+    _say("publish")
+    with prof.stage("snapshot publish"):
+        snap = publish(store)
     t_publish = time.perf_counter() - t2
     store.close()
     return {"records": result.records, "children": result.children, "ingest_s": round(t_ingest, 1),
             "link_s": round(t_link, 1), "publish_s": round(t_publish, 1), "snapshot_mib": round(snap.bytes / 2**20),
-            "link_peak_mib": round(_peak_mib())}
+            "link_peak_mib": round(_peak_mib()), "stages": prof.report()}
 
 
 def phase_load(work: Path, engine: str) -> dict:
@@ -77,6 +97,9 @@ def phase_load(work: Path, engine: str) -> dict:
 def phase_relink(work: Path, engine: str) -> dict:
     """Link again what ``link`` ingested, from scratch (retrain, rescore all): link time and
     memory alone, without ingest, for a second measurement on a quieter machine."""
+    from stageprof import profile
+
+    prof = profile(tree=engine == "spark")
     from linkage.config import get_settings
     from linkage.link import run_link
     from linkage.link.backends import make_backend
@@ -87,12 +110,15 @@ def phase_relink(work: Path, engine: str) -> dict:
     backend = make_backend(engine, home, get_settings())
     try:
         t0 = time.perf_counter()
-        result = run_link(store, full=True, retrain=True, backend=backend)
+        with prof.stage("link (run_link)"):
+            result = run_link(store, full=True, retrain=True, backend=backend,
+                              step=lambda stage, detail: _say(f"relink: {stage} {detail}"))
         took = time.perf_counter() - t0
     finally:
         backend.close()
         store.close()
-    return {"records": result.records, "relink_s": round(took, 1), "relink_peak_mib": round(_peak_mib())}
+    return {"records": result.records, "relink_s": round(took, 1), "relink_peak_mib": round(_peak_mib()),
+            "stages": prof.report()}
 
 
 PHASES = {"link": phase_link, "load": phase_load, "relink": phase_relink}
@@ -100,9 +126,9 @@ PHASES = {"link": phase_link, "load": phase_load, "relink": phase_relink}
 
 def _run(phase: str, work: Path, engine: str) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--phase", phase, "--work", str(work), "--engine", engine],
-                          capture_output=True, text=True)
+                          stdout=subprocess.PIPE, text=True)   # stderr (progress, errors) passes through
     if proc.returncode != 0:
-        raise SystemExit(f"phase {phase} failed:\n{proc.stderr[-4000:]}")
+        raise SystemExit(f"phase {phase} failed (exit {proc.returncode}); its stderr is above")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -60,8 +61,37 @@ def _rss_kib() -> int:
     return 0
 
 
+_PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def tree_rss_kib() -> int:
+    """Resident memory of this process and all its descendants: Spark's JVM and its Python
+    workers are children of the driver, and ``ru_maxrss`` counts none of them."""
+    parent: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parent[pid], rss[pid] = int(fields[1]), int(fields[21]) * _PAGE_KIB
+    me, total = os.getpid(), 0
+    for pid, kib in rss.items():
+        p = pid
+        while p > 1 and p != me:
+            p = parent.get(p, 0)
+        if p == me:
+            total += kib
+    return total
+
+
 class Profile:
-    def __init__(self) -> None:
+    def __init__(self, rss=_rss_kib, every: float = 0.02) -> None:
+        self._rss, self._every = rss, every
         self.seconds: dict[str, float] = {}
         self.peak_kib: dict[str, int] = {}
         self.calls: dict[str, int] = {}
@@ -72,8 +102,8 @@ class Profile:
         self._thread.start()
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            rss = _rss_kib()
+        while not self._stop.wait(self._every):
+            rss = self._rss()
             with self._lock:
                 for name in self._active:
                     if rss > self.peak_kib.get(name, 0):
@@ -87,7 +117,7 @@ class Profile:
         return time.perf_counter()
 
     def _leave(self, name: str, t0: float) -> None:
-        rss = _rss_kib()
+        rss = self._rss()
         with self._lock:
             self._active.remove(name)
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
@@ -124,9 +154,10 @@ class Profile:
                     "calls": self.calls[k]} for k in self.seconds}
 
 
-def profile() -> Profile:
-    """Instrument every stage in ``_TARGETS`` that exists in this tree; returns the collector."""
-    prof = Profile()
+def profile(tree: bool = False) -> Profile:
+    """Instrument every stage in ``_TARGETS`` that exists in this tree; returns the collector.
+    ``tree`` counts the memory of child processes too (Spark), sampled less often."""
+    prof = Profile(tree_rss_kib, 0.25) if tree else Profile()
     for module, path, name in _TARGETS:
         try:
             mod = importlib.import_module(module)
