@@ -19,18 +19,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def linked_home(home: Path, synth: Path, extract_date, children: int = 1) -> list[tuple[str, tuple]]:
+def linked_home(home: Path, synth: Path, extract_date, children: int = 1,
+                via_cli: bool = False) -> list[tuple[str, tuple]]:
     """``home``: the three synthetic extracts in ``synth`` ingested and linked. Returns ``children``
     children known to all three agencies, each with its education demographics (forename,
     surname, date of birth, postcode), to look them up as an organisation would.
 
     A population is ingested and linked once per session, beside its extracts; each caller gets
     its own copy of that data directory (its own files, keys and state, which it may change), so
-    a module pays for a file copy, not a link run."""
-    template = synth.parent / f"{synth.name}-linked-{extract_date.isoformat()}" / "data"
+    a module pays for a file copy, not a link run. ``via_cli``: made by the real ``linkage ingest``
+    and ``linkage link`` commands (which also record the CME list, write model.json and publish
+    a snapshot), as an operator would; a template of its own."""
+    how = "cli-linked" if via_cli else "linked"
+    template = synth.parent / f"{synth.name}-{how}-{extract_date.isoformat()}" / "data"
     if not (template.parent / "complete").exists():
         shutil.rmtree(template.parent, ignore_errors=True)
-        _link(template, synth, extract_date)
+        (_link_cli if via_cli else _link)(template, synth, extract_date)
         (template.parent / "complete").touch()
     shutil.copytree(template, home, dirs_exist_ok=True)
     return _children_everyone_knows(home, children)
@@ -48,6 +52,22 @@ def _link(home: Path, synth: Path, extract_date) -> None:
         run_link(store)
     finally:
         store.close()
+
+
+def _link_cli(home: Path, synth: Path, extract_date) -> None:
+    from typer.testing import CliRunner
+
+    from linkage.cli import app
+
+    def run(*args: str) -> str:
+        done = CliRunner().invoke(app, [*args, "--data-dir", str(home)], catch_exceptions=False)
+        assert done.exit_code == 0, done.output
+        return done.output
+
+    for source in ("education", "social_care", "health"):
+        run("ingest", str(synth / f"{source}.csv"), "--source", source, "--extract-date", extract_date.isoformat())
+    out = run("link")
+    assert "run 1 (full)" in out and "model trained" in out, out
 
 
 def _children_everyone_knows(home: Path, children: int) -> list[tuple[str, tuple]]:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+from datetime import date
 
 import pytest
 from typer.testing import CliRunner
 
+from apiserver import linked_home
 from linkage.audit import AuditLog
 from linkage.cli import app
 from linkage.link import load_truth
 from linkage.link.cluster import constrained_clusters
 from linkage.link.review import Decision, constraints, pair_id
-from test_pipeline_e2e import cli, exported, ingest_all
+from test_pipeline_e2e import cli, exported
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()
@@ -34,8 +36,8 @@ def review_extracts(synth_realistic):
 def reviewed(tmp_path_factory, review_extracts):
     """Linked once, then a queued true match decided "match" and a linked record split out."""
     home = tmp_path_factory.mktemp("review") / "data"
-    ingest_all(home, review_extracts)
-    cli("link", "--data-dir", str(home))
+    when = date.fromisoformat(json.loads((review_extracts / "manifest.json").read_text())["extract_date"])
+    linked_home(home, review_extracts, when, children=0, via_cli=True)  # `linkage ingest`, `linkage link`
     truth = load_truth(review_extracts / "truth.csv")
     before = exported(home, home.parent / "ids0.csv")
     open_pairs = queue(home)

@@ -46,12 +46,11 @@ def test_key_from_environment_is_used_and_not_written(tmp_path, monkeypatch):
 
 
 def test_failed_run_leaves_previous_state_intact(tmp_path, synth_month1, monkeypatch):
+    from apiserver import linked_home
     from linkage.link import run_link
 
+    linked_home(tmp_path / "a", synth_month1, EXTRACT_DATE, children=0)     # month 1, linked
     store = Store(tmp_path / "a", memory_limit="2GB")
-    for source in ("education", "health"):
-        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
-    run_link(store)
     before = store.rows("SELECT record_key, child_id FROM store.identity ORDER BY 1")
     runs = store.scalar("SELECT count(*) FROM store.runs")
 
@@ -101,16 +100,22 @@ def _link_killed_at_insert(home, nth: int):
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ})
 
 
-def test_killed_process_leaves_previous_state_intact(tmp_path, synth_month1):
-    """A real SIGKILL in the middle of the saving transaction."""
+def test_killed_process_leaves_previous_state_intact(tmp_path, synth_month1, linked_store):
+    """A real SIGKILL in the middle of the saving transaction (of a first run, with month 1's
+    saved model: the save is what is killed, not training)."""
     import signal
+
+    from linkage.link.run import export_model, import_model
 
     home = tmp_path / "kill"
     store = Store(home, memory_limit="2GB")
     ingest_file(store, "health", synth_month1 / "health.csv", extract_date=EXTRACT_DATE)
+    (tmp_path / "model").mkdir()
+    import_model(store, export_model(linked_store, tmp_path / "model"))
     store.close()
     proc = _link_killed_at_insert(home, 4)
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert "saving" in proc.stdout and "skipped: using the saved model" in proc.stdout
     after = Store(home, memory_limit="2GB")
     assert after.scalar("SELECT count(*) FROM store.runs") == 0
     assert after.scalar("SELECT count(*) FROM store.identity") == 0
@@ -125,12 +130,12 @@ def test_killed_incremental_run_leaves_previous_state_intact(tmp_path, synth_mon
     import signal
     from datetime import date
 
+    from apiserver import linked_home
     from linkage.link import run_link
 
     home = tmp_path / "killincr"
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)      # month 1, linked (run 1)
     store = Store(home, memory_limit="2GB")
-    ingest_file(store, "health", synth_month1 / "health.csv", extract_date=EXTRACT_DATE)
-    run_link(store)
     month2 = date.fromisoformat(json.loads((synth_month2 / "manifest.json").read_text())["extract_date"])
     ingest_file(store, "health", synth_month2 / "health.csv", extract_date=month2)
     tables = {"identity": "record_key, child_id, run_id", "link_edges": "*", "linked_records": "*",

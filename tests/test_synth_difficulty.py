@@ -4,15 +4,18 @@ real pipeline links each class on realistic data without merging twins."""
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
+from datetime import date
 from itertools import combinations
 
 import pytest
 
+from apiserver import linked_home
 from linkage.link import load_truth, load_twins, score_clusters
 from linkage.synth import CLASSES, synthesise
 from linkage.validation.identifiers import is_valid_upn
-from test_pipeline_e2e import cli, exported, ingest_all
+from test_pipeline_e2e import exported
 
 
 def _classes(out) -> dict[str, set[str]]:
@@ -36,13 +39,13 @@ def test_hard_injects_every_class_and_easy_none(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def realistic(tmp_path_factory):
-    out = tmp_path_factory.mktemp("realistic")
-    synthesise(2000, 11, out, level="realistic")
-    home = out / "data"
-    ingest_all(home, out)
-    cli("link", "--data-dir", str(home))
-    return out, home, exported(home, out / "ids.csv")
+def realistic(tmp_path_factory, synth_realistic):
+    """The session's realistic month 1 (read-only), linked by the real CLI; a copy of its data."""
+    out = synth_realistic
+    home = tmp_path_factory.mktemp("realistic") / "data"
+    when = date.fromisoformat(json.loads((out / "manifest.json").read_text())["extract_date"])
+    linked_home(home, out, when, children=0, via_cli=True)
+    return out, home, exported(home, home.parent / "ids.csv")
 
 
 def test_realistic_links_each_class_and_merges_no_twins(realistic):
@@ -65,7 +68,6 @@ def test_realistic_links_each_class_and_merges_no_twins(realistic):
 def test_a_second_upn_elsewhere_links_and_is_listed_as_a_finding(realistic, tmp_path):
     """A social-care record identical to a pupil's school record but for a new UPN joins the
     pupil, and `linkage findings` lists the two UPNs."""
-    import json
     import random
 
     from linkage.synth.difficulty import second_upn
