@@ -179,3 +179,19 @@ def test_columnar_ingest_stores_clean_rows_without_parse_row(tmp_path, monkeypat
                           "ORDER BY 1") == [("P1", "Ann", "Mary", 2), ("P3", "Cy", None, 4)]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("given", ["", "   ", '""'])
+def test_a_given_name_split_to_nothing_is_refused_on_both_paths(given, tmp_path):
+    """A name the connector's split_names leaves empty is a null, not a blank string: the fast
+    path must still find the forename missing (it once stored such a row without a forename)."""
+    path = tmp_path / "health.csv"
+    path.write_text("id,nhsNumber,name.given,name.family,birthDate\n"
+                    f"P1,{_nhs('733310361')},Ann Mary,Lee,2015-03-01\n"
+                    f"P2,{_nhs('558453521')},Cy,Lee,2015-03-01\n"
+                    f"P3,,{given},Holt,2015-02-01\n", encoding="utf-8")
+    old = _ingest(tmp_path / "old", "health", path, columnar=False)
+    new = _ingest(tmp_path / "new", "health", path, columnar=True)
+    assert new[0] == old[0]
+    assert old[0][1:3] == (2, 1)                       # accepted, quarantined
+    assert new[1] == old[1]

@@ -78,8 +78,14 @@ class _Column:
                  blank: bool = True) -> None:
         coded = column.dictionary_encode()
         results = [rule(_blank(v) if blank else v) for v in coded.dictionary.to_pylist()]
-        self.bad = pa.array([r is _BAD for r in results], pa.bool_()).take(coded.indices).fill_null(False)
-        self.values = _arrow([None if r is _BAD else r for r in results], sql_type).take(coded.indices)
+        # A null cell (a name the connector's split_names left empty) is not in the dictionary:
+        # the rule must still judge it, or a missing required name would pass as clean.
+        none = rule(None) if column.null_count else None
+        self.bad = pa.array([r is _BAD for r in results], pa.bool_()).take(coded.indices).fill_null(none is _BAD)
+        values = _arrow([None if r is _BAD else r for r in results], sql_type).take(coded.indices)
+        if none is not None and none is not _BAD:
+            values = values.fill_null(_arrow([none], sql_type)[0])
+        self.values = values
 
 
 def _empty(n: int) -> pa.Array:
