@@ -34,9 +34,9 @@ def rec(key: str, forename: str, surname: str, *, middle: str | None = None, for
                 upn=upn, former_upn=None, nhs_number=nhs)
 
 
-def second_pass(tmp_path: Path, records: list[dict], children: dict[str, str]):
-    """Run the cluster-level pass over ``records`` already clustered as ``children`` (record -> child)."""
-    con = duckdb.connect(str(tmp_path / "pass.duckdb"))
+
+def input_tables(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
+    """``raw``, ``name_keys``, ``link_input`` and ``cotwins`` for ``records``, as a link run builds them."""
     types = ", ".join(f"{c} {'DATE' if c == 'date_of_birth' else 'VARCHAR'}" for c in COLS)
     con.execute(f"CREATE TABLE raw ({types})")
     con.register("raw_df", pd.DataFrame(records, columns=COLS))
@@ -46,6 +46,12 @@ def second_pass(tmp_path: Path, records: list[dict], children: dict[str, str]):
     con.execute("CREATE TABLE name_keys AS SELECT * FROM keys_df")
     con.execute(f"CREATE TABLE link_input AS {input_sql('SELECT * FROM raw', 'name_keys')}")
     con.execute(f"CREATE TABLE cotwins AS {cotwin_sql('link_input')}")
+
+
+def second_pass(tmp_path: Path, records: list[dict], children: dict[str, str]):
+    """Run the cluster-level pass over ``records`` already clustered as ``children`` (record -> child)."""
+    con = duckdb.connect(str(tmp_path / "pass.duckdb"))
+    input_tables(con, records)
     con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
                                           "upn_root": [next(r["upn"] for r in records if r["record_key"] == k)
                                                        for k in children]}).astype("string"))

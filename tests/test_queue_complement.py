@@ -14,22 +14,12 @@ import pandas as pd
 from linkage.link.complement import (COMPLEMENT_REASON, complementary_guarded, family_pairs, partner_cohorts,
                                      shared_identifiers)
 from linkage.link.evidence import ClusterPass, candidates_sql, decide
-from linkage.link.features import input_sql, key_names, name_keys_frame
-from linkage.link.guards import cotwin_sql
-from test_cluster_evidence import COLS, rec
+from test_cluster_evidence import input_tables, rec
 
 
 def _con(tmp_path: Path, records: list[dict], children: dict[str, str]) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(tmp_path / "queue.duckdb"))
-    types = ", ".join(f"{c} {'DATE' if c == 'date_of_birth' else 'VARCHAR'}" for c in COLS)
-    con.execute(f"CREATE TABLE raw ({types})")
-    con.register("raw_df", pd.DataFrame(records, columns=COLS))
-    con.execute("INSERT INTO raw SELECT * FROM raw_df")
-    names = sorted({n for r in records for n in key_names(r["forename_std"])})
-    con.register("keys_df", name_keys_frame(names))
-    con.execute("CREATE TABLE name_keys AS SELECT * FROM keys_df")
-    con.execute(f"CREATE TABLE link_input AS {input_sql('SELECT * FROM raw', 'name_keys')}")
-    con.execute(f"CREATE TABLE cotwins AS {cotwin_sql('link_input')}")
+    input_tables(con, records)
     upn = {r["record_key"]: r["upn"] for r in records}
     con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
                                           "upn_root": [upn[k] for k in children]}).astype("string"))
