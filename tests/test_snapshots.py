@@ -43,7 +43,7 @@ def test_a_published_snapshot_is_what_the_servers_load(home):
     data = load_published(home, Settings(home=home))
     try:
         assert data.snapshot == m.snapshot and data.run_id == m.run_id
-        assert data.lookup is not None and len(data.children) > 1000
+        assert data.lookup is not None and len(data.documents) > 1000
     finally:
         data.store.close()
 

@@ -138,7 +138,7 @@ def test_sections_show_names_and_labels_next_to_codes(served, reference):
     cur, ids, held = served
     wanted = ["education.enrolment", "education.exclusion", "education.sen", "health.gp", "social_care.episodes"]
     # Children enough to meet an exclusion and an AP setting, not only the first forty.
-    every = sorted(held.children())
+    every = sorted(held)
     docs = child_documents(held, every, document_columns(wanted))
     seen = {"school": 0, "ap": 0, "exclusion": 0, "gp": 0, "sen": 0, "episode": 0}
     for doc in docs.values():

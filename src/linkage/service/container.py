@@ -58,8 +58,7 @@ class Services:
     audit: ChainedLog
     lookup: LookupIndex | None
     aliases: dict[str, str]
-    children: frozenset[str]      # every linked child, so a missing one costs no query
-    documents: DocumentMap        # each child's document (records and events), read without a query
+    documents: DocumentMap        # each linked child's document, read without a query (a missing child costs none)
     break_glass: BreakGlassReviews
     token_limits: tuple[RateLimiter, RateLimiter]     # POST /oauth/token: per client id, per address
     relationships: Relationships     # who has a reason to open which child's full record
@@ -122,7 +121,7 @@ class Services:
         return tuple(merged.get(child_id, ()))
 
     def child_exists(self, child_id: str) -> bool:
-        return child_id in self.children
+        return child_id in self.documents
 
     def resolve(self, org_id: str, pseudonym: str) -> str | None:
         child = self.pseudonyms.resolve(org_id, pseudonym)
@@ -140,7 +139,6 @@ class Published:
     store: Store
     lookup: LookupIndex | None
     aliases: dict[str, str]
-    children: frozenset[str]
     documents: DocumentMap
     review: ReviewView
     reference: ReferenceData
@@ -196,7 +194,6 @@ def _materialise(store: Store, sid: str | None, settings: Settings) -> Published
     reference = reference_from_store(store.connection, to_memory=True)
     # AP placements and their outcome measures as at today, for GET /v1/outcomes.
     materialise_outcomes(store.connection)
-    children = documents.children()
     aliases = resolve_aliases(store)
     run_id = int(store.scalar(f"SELECT coalesce(max(run_id), 0) FROM {t('runs')} WHERE finished_at IS NOT NULL"))
     cme_previous = previous_membership(store.connection, aliases)
@@ -208,5 +205,5 @@ def _materialise(store: Store, sid: str | None, settings: Settings) -> Published
     store.detach()
     gc.collect()
     gc.freeze()     # the loaded heap (millions of lookup rows) is never walked again
-    return Published(store, lookup, aliases, children, documents, review, reference, run_id, sid, cme_previous, figures,
+    return Published(store, lookup, aliases, documents, review, reference, run_id, sid, cme_previous, figures,
                      cme_days)

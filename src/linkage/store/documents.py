@@ -75,8 +75,8 @@ class DocumentMap:
     def __len__(self) -> int:
         return len(self._docs)
 
-    def children(self) -> frozenset[str]:
-        return frozenset(self._docs)
+    def __iter__(self):
+        return iter(self._docs)
 
     def get(self, child_id: str, lists: list[str]) -> dict[str, list[dict]] | None:
         """The named lists of one child's document (empty lists as []), or None for no such child."""
