@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -46,11 +47,17 @@ _TARGETS = (
     ("linkage.link.engine", "LinkEngine.term_frequencies", "saving: term frequencies"),
     ("linkage.link.run", "stage_records", "saving: stage hashes"),
     ("linkage.link.run", "stage_identity", "saving: stage identity"),
-    ("linkage.store.db", "Store.transaction", "saving: transaction"),
+    ("linkage.store.db", "Store.transaction", "transaction"),
     ("linkage.store.db", "Store.insert_df", "saving: insert frames"),
     ("linkage.link.run", "save_records", "saving: hashes"),
     ("linkage.link.run", "save_identity", "saving: identity"),
 )
+
+
+# Transactions are timed by the module that opened them: ingest's and the input cache's are
+# not the run's save.
+_TRANSACTIONS = {"linkage.link.run": "saving: transaction", "linkage.link.inputcache": "features: input cache transaction",
+                 "linkage.connectors.ingest": "ingest: transaction"}
 
 
 def _rss_kib() -> int:
@@ -134,13 +141,28 @@ class Profile:
 
     def wrap(self, fn, name: str, cm: bool = False):
         prof = self
-        if cm:   # a context manager: the time spent inside the with-block
-            @functools.wraps(fn)
+        if cm:   # a transaction: the time inside the with-block and its commit, named by who opened it
             @contextmanager
-            def managed(*a, **kw):
-                with prof.stage(name), fn(*a, **kw) as value:
-                    yield value
-            return managed
+            def managed(where: str, *a, **kw):
+                whole = _TRANSACTIONS.get(where, f"transaction ({where})")
+                body, commit = f"{whole}: body", f"{whole}: commit"
+                with prof.stage(whole):
+                    try:
+                        with fn(*a, **kw) as value:
+                            t0 = prof._enter(body)
+                            try:
+                                yield value
+                            finally:
+                                prof._leave(body, t0)
+                                t1 = prof._enter(commit)     # fn's exit commits (or rolls back)
+                    finally:
+                        if commit in prof._active:
+                            prof._leave(commit, t1)
+
+            @functools.wraps(fn)
+            def opened(*a, **kw):
+                return managed(sys._getframe(1).f_globals.get("__name__", "?"), *a, **kw)
+            return opened
 
         @functools.wraps(fn)
         def timed(*a, **kw):
