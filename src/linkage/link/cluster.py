@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["AMBIGUITY_GAP", "ambiguous_records", "constrained_clusters"]
+__all__ = ["AMBIGUITY_GAP", "ambiguous_records", "constrained_clusters", "components_of"]
 
 # A record's best child must beat the next distinct child by this much match weight
 # (log2 Bayes factor 4: sixteen times likelier) to be linked without a reviewer.
@@ -142,3 +142,31 @@ def ambiguous_records(cluster_of: dict[str, str], edges: Iterable[tuple[str, str
             if x not in best or (w, y) > best[x]:
                 best[x] = (w, y)
     return {x: (own[x][1], other[x][1]) for x in own.keys() & other.keys() if other[x][0] >= own[x][0] - gap}
+
+
+def components_of(cluster_of: dict[str, str], refused: Iterable[tuple[str, str]],
+                  seeds: Iterable[str]) -> set[str]:
+    """Every record of the components ``constrained_clusters`` saw (its edges and must-links)
+    that hold a record of ``seeds``.
+
+    Each edge it was given either lies inside one cluster or was refused, so those components
+    are the clusters joined through the refused pairs. Clustering decomposes over them (a join,
+    a constraint and the order of edges all stay inside one), so re-clustering only these
+    components after removing some of their edges gives what clustering everything again would.
+    """
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for a, b in refused:
+        ra, rb = find(cluster_of[a]), find(cluster_of[b])
+        if ra != rb:
+            parent[rb] = ra
+    wanted = {find(cluster_of[x]) for x in seeds if x in cluster_of}
+    return {rec for rec, cl in cluster_of.items() if find(cl) in wanted}

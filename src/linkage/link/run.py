@@ -20,7 +20,7 @@ from linkage.errors import LinkageError
 from linkage.identity import assign_ids
 from linkage.link.backends import LinkBackend
 from linkage.link.engine import LinkEngine
-from linkage.link.cluster import ambiguous_records, constrained_clusters
+from linkage.link.cluster import ambiguous_records, components_of, constrained_clusters
 from linkage.link.complement import complementary_guarded
 from linkage.link.delta import (EDGES, REACH, context, reach, save_identity, save_records, scoped_edges,
                                 stage_identity, stage_records)
@@ -70,6 +70,19 @@ def _stack(*frames: pd.DataFrame) -> pd.DataFrame:
     types = {c: f[c].dtype for f in kept for c in f.columns if not f[c].isna().all()}
     return pd.concat([f.astype({c: types[c] for c in f.columns if c in types and f[c].isna().all()})
                       for f in kept], ignore_index=True)
+
+
+def _among(edges: pd.DataFrame, pairs: set, ordered: bool = False) -> pd.Series:
+    """Whether each pair of ``edges`` is one of ``pairs`` (frozensets; ``ordered``: (left, right)
+    tuples). Only pairs whose both records appear in ``pairs`` are looked at, not every edge."""
+    found = pd.Series(False, index=edges.index, dtype=bool)
+    keys = {k for p in pairs for k in p}
+    if not keys:
+        return found
+    near = edges["unique_id_l"].isin(keys) & edges["unique_id_r"].isin(keys)
+    both = zip(edges.loc[near, "unique_id_l"], edges.loc[near, "unique_id_r"])
+    found[near] = [p in pairs for p in both] if ordered else [frozenset(p) in pairs for p in both]
+    return found
 
 
 def _now() -> datetime:
@@ -200,24 +213,27 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
     soft = engine.exact_pairs(linkable)
     guarded_pairs = edges[edges["guarded"] & inside]
 
-    def cluster(links: pd.DataFrame) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    def cluster(links: pd.DataFrame, among: list[str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
         return constrained_clusters(
-            nodes, zip(links["unique_id_l"], links["unique_id_r"], links["match_weight"]),
+            among, zip(links["unique_id_l"], links["unique_id_r"], links["match_weight"]),
             zip(guarded_pairs["unique_id_l"], guarded_pairs["unique_id_r"]),
             identifiers, must_link=cons.must_link, never_link=cons.cannot_link, soft_upn=soft)
 
-    cluster_of, refused = cluster(linkable)
+    cluster_of, refused = cluster(linkable, nodes)
     # A record matching two children nearly equally well is linked to neither; both pairs are queued.
     # A reviewer's "not a match" is no evidence that a record fits two children equally well.
     overruled = {frozenset(p) for p in (*cons.cannot_link, *cons.must_link)}
-    kept = pd.Series([frozenset(p) not in overruled for p in zip(edges["unique_id_l"], edges["unique_id_r"])],
-                     index=edges.index, dtype=bool)
-    strong = edges[(edges["match_probability"] >= threshold) & kept & inside]
+    strong = edges[(edges["match_probability"] >= threshold) & ~_among(edges, overruled) & inside]
     ambiguous = ambiguous_records(cluster_of, zip(strong["unique_id_l"], strong["unique_id_r"],
                                                   strong["match_weight"].fillna(float("-inf"))))
     if ambiguous:
         linkable = linkable[~(linkable["unique_id_l"].isin(ambiguous) | linkable["unique_id_r"].isin(ambiguous))]
-        cluster_of, refused = cluster(linkable)
+        # Only the components holding an ambiguous record can cluster differently without its links.
+        again = components_of(cluster_of, refused, ambiguous)
+        part, part_refused = cluster(linkable[linkable["unique_id_l"].isin(again)
+                                              & linkable["unique_id_r"].isin(again)], sorted(again))
+        cluster_of.update(part)
+        refused = [p for p in refused if p[0] not in again] + part_refused
     ambiguous_pairs = {frozenset((x, p)) for x, pair in ambiguous.items() for p in pair}
     must = set(cons.must_link)
     refused_must = [p for p in refused if p in must]
@@ -246,17 +262,12 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
     guarded = edges["guarded"] & (edges["match_probability"] >= threshold)
     # Twins whose forenames share nothing are kept apart and never asked about.
     unrelated = engine.unrelated_names(edges[edges["guarded"]])
-    twins = edges["guarded"] & pd.Series(
-        [frozenset(p) in unrelated for p in zip(edges["unique_id_l"], edges["unique_id_r"])],
-        index=edges.index, dtype=bool)
-    was_refused = pd.Series([(l, r) in refused_set for l, r in zip(edges["unique_id_l"], edges["unique_id_r"])],
-                            index=edges.index, dtype=bool)
+    twins = edges["guarded"] & _among(edges, unrelated)
+    was_refused = _among(edges, refused_set, ordered=True)
     reason = pd.Series("uncertain match", index=edges.index)
     reason[was_refused] = REFUSED_REASON
     reason[edges["guarded"]] = GUARD_REASON
-    was_ambiguous = pd.Series([frozenset((l, r)) in ambiguous_pairs
-                               for l, r in zip(edges["unique_id_l"], edges["unique_id_r"])],
-                              index=edges.index, dtype=bool)
+    was_ambiguous = _among(edges, ambiguous_pairs)
     reason[was_ambiguous] = AMBIGUOUS_REASON
     in_band = (uncertain | guarded | was_refused | was_ambiguous) & ~twins
     band = edges[in_band].assign(reason=reason[in_band]).drop(columns="guarded")
