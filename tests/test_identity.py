@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linkage.identity import assign_ids, check_char, is_valid_child_id, mint_child_id
+from linkage.identity import ids as ids_module
 from linkage.identity.ids import ALPHABET
 
 
@@ -11,6 +12,32 @@ def test_minted_ids_are_valid_and_distinct():
     ids = {mint_child_id() for _ in range(2000)}
     assert len(ids) == 2000
     assert all(is_valid_child_id(i) and i.startswith("C-") and len(i) == 15 for i in ids)
+
+
+@given(st.lists(st.integers(0, (1 << 64) - 1), min_size=1, max_size=20))
+def test_ids_minted_together_are_spelt_as_one_at_a_time(draws):
+    """The same random bits give the same identifier either way (the top 4 of 64 bits unused)."""
+    import secrets
+
+    singles = iter(d & ((1 << 60) - 1) for d in draws)
+    real = secrets.randbits, secrets.token_bytes
+    try:
+        secrets.randbits = lambda k: next(singles)
+        one_by_one = [mint_child_id() for _ in draws]
+        secrets.token_bytes = lambda n: b"".join(d.to_bytes(8, "little") for d in draws)
+        together = ids_module.mint_child_ids(len(draws))
+    finally:
+        secrets.randbits, secrets.token_bytes = real
+    assert together == one_by_one
+
+
+def test_ids_minted_together_are_valid_distinct_and_use_every_character():
+    ids = ids_module.mint_child_ids(5000)
+    assert len(set(ids)) == 5000 and ids_module.mint_child_ids(0) == []
+    assert all(is_valid_child_id(i) and len(i) == 15 for i in ids)
+    assert all({i[2 + pos] for i in ids} == set(ALPHABET) for pos in range(12))
+    res = assign_ids({f"r{k}": f"c{k % 300}" for k in range(900)}, {})
+    assert len(res.minted) == len(set(res.minted)) == 300 and all(map(is_valid_child_id, res.minted))
 
 
 @given(st.text(ALPHABET, min_size=12, max_size=12), st.integers(0, 11), st.integers(1, 31))

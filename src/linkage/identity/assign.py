@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from linkage.identity.ids import mint_child_id
+from linkage.identity.ids import mint_child_ids
 
 __all__ = ["Assignment", "HistoryEvent", "assign_ids"]
 
@@ -43,8 +43,9 @@ class Assignment:
 
 def assign_ids(clusters: dict[str, str], previous: dict[str, str],
                created_order: dict[str, int] | None = None,
-               mint: Callable[[], str] = mint_child_id) -> Assignment:
-    """``clusters``: record -> cluster; ``previous``: record -> resolved child id."""
+               mint: Callable[[], str] | None = None) -> Assignment:
+    """``clusters``: record -> cluster; ``previous``: record -> resolved child id; ``mint``: a new
+    identifier each call (default: random ones, ``mint_child_ids``, drawn for all new clusters at once)."""
     created_order = created_order or {}
     members: dict[str, list[str]] = defaultdict(list)
     for rec, cl in clusters.items():
@@ -63,6 +64,8 @@ def assign_ids(clusters: dict[str, str], previous: dict[str, str],
     for old, cl in home.items():
         claims[cl].append(old)
 
+    if mint is None:
+        mint = iter(mint_child_ids(sum(1 for cl in members if cl not in claims))).__next__
     result = Assignment({})
     for cl in sorted(members):
         recs = members[cl]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import secrets
 
-__all__ = ["ALPHABET", "check_char", "is_valid_child_id", "mint_child_id"]
+import numpy as np
+
+__all__ = ["ALPHABET", "check_char", "is_valid_child_id", "mint_child_id", "mint_child_ids"]
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 _BODY = 12
@@ -35,6 +37,26 @@ def mint_child_id() -> str:
     bits = secrets.randbits(_BITS * _BODY)
     body = "".join(ALPHABET[(bits >> (_BITS * i)) & (len(ALPHABET) - 1)] for i in range(_BODY))
     return f"C-{body}{check_char(body)}"
+
+
+def mint_child_ids(n: int) -> list[str]:
+    """``n`` identifiers as ``mint_child_id`` makes them (60 random bits each, the same
+    characters and check character), drawn and spelt for all at once: a first run at a million
+    records mints over half a million, and one at a time that was most of the identity stage."""
+    if n <= 0:
+        return []
+    bits = np.frombuffer(secrets.token_bytes(8 * n), dtype=np.uint64) & np.uint64((1 << (_BITS * _BODY)) - 1)
+    mask = np.uint64(len(ALPHABET) - 1)
+    # Character i of the body is bits i*5 .. i*5+4, as in mint_child_id.
+    values = np.stack([(bits >> np.uint64(_BITS * i)) & mask for i in range(_BODY)], axis=1).astype(np.int64)
+    # Luhn mod N as check_char: from the right, factors 2, 1, 2, ...
+    factors = np.array([2 if (_BODY - 1 - i) % 2 == 0 else 1 for i in range(_BODY)], dtype=np.int64)
+    addends = values * factors
+    total = (addends // len(ALPHABET) + addends % len(ALPHABET)).sum(axis=1)
+    check = (len(ALPHABET) - total % len(ALPHABET)) % len(ALPHABET)
+    letters = np.array(list(ALPHABET), dtype="<U1")
+    spelt = np.ascontiguousarray(letters[np.concatenate([values, check[:, None]], axis=1)])
+    return ["C-" + body for body in spelt.view(f"<U{_BODY + 1}").ravel().tolist()]
 
 
 def is_valid_child_id(value: str) -> bool:
