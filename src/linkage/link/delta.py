@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from linkage.errors import StoreError
 from linkage.store import Store
 from linkage.store.schema import t
 
-__all__ = ["EDGES", "REACH", "context", "reach", "save_identity", "save_records", "scoped_edges",
+__all__ = ["EDGES", "REACH", "context", "reach", "save_children", "save_identity", "save_records", "scoped_edges",
            "stage_identity", "stage_records"]
 
 EDGES = "memory.run_edges"          # this run's scored pairs: kept ones and new ones
@@ -107,8 +108,19 @@ LEFT JOIN {t('linked_records')} p USING (record_key)
 WHERE p.record_key IS NULL OR p.content_sha <> h.content_sha OR p.guard_sha IS DISTINCT FROM h.guard_sha""")
 
 
+def _once(store: Store, what: str, column: str, added: str, table: str) -> None:
+    """Refuse (rolling the save back) rows ``added`` that repeat a ``column`` value among
+    themselves or of ``table``: the big tables keep one row per key without a PRIMARY KEY
+    (``store.schema``), and a run must never be the one that breaks that."""
+    twice = store.rows(f"SELECT {column} FROM ({added}) GROUP BY 1 HAVING count(*) > 1 LIMIT 1") or store.rows(
+        f"SELECT a.{column} FROM ({added}) a SEMI JOIN {table} t ON t.{column} = a.{column} LIMIT 1")
+    if twice:
+        raise StoreError(f"not saved: {what} {twice[0][0]} would be in {table} twice; nothing from this run was saved")
+
+
 def save_records(store: Store, run_id: int) -> None:
     """``linked_records`` brought to ``memory.link_hash``: only new, changed and removed rows touched."""
+    _once(store, "record", "record_key", "SELECT record_key FROM memory.hash_delta WHERE new", t("linked_records"))
     store.execute(f"DELETE FROM {t('linked_records')} WHERE record_key NOT IN (SELECT record_key FROM memory.link_hash)")
     store.execute(f"UPDATE {t('linked_records')} SET content_sha = d.content_sha, guard_sha = d.guard_sha, "
                   f"run_id = {int(run_id)} FROM memory.hash_delta d "
@@ -124,6 +136,19 @@ def stage_identity(store: Store, record_to_child: dict[str, str], previous: dict
                                                   dtype=object))
     changed = [(k, c) for k, c in record_to_child.items() if previous.get(k) != c]
     _table(store, "memory.id_delta", pd.DataFrame(changed, columns=["record_key", "child_id"], dtype=object))
+
+
+def save_children(store: Store, minted: list[str], run_id: int) -> None:
+    """The identifiers minted this run, each new to ``child_ids``."""
+    if not minted:
+        return
+    frame = pd.DataFrame({"child_id": pd.Series(minted, dtype=object), "status": "active", "created_run": run_id})
+    store.connection.register("_minted_df", frame)
+    try:
+        _once(store, "child identifier", "child_id", "SELECT child_id FROM _minted_df", t("child_ids"))
+    finally:
+        store.connection.unregister("_minted_df")
+    store.insert_df(t("child_ids"), frame)
 
 
 def save_identity(store: Store, run_id: int) -> None:

@@ -17,13 +17,13 @@ import pandas as pd
 from linkage.config import get_settings
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError
-from linkage.identity import assign_ids
+from linkage.identity import HistoryEvent, assign_ids
 from linkage.link.backends import LinkBackend
 from linkage.link.engine import LinkEngine
 from linkage.link.cluster import ambiguous_records, components_of, constrained_clusters
 from linkage.link.complement import complementary_guarded
-from linkage.link.delta import (EDGES, REACH, context, reach, save_identity, save_records, scoped_edges,
-                                stage_identity, stage_records)
+from linkage.link.delta import (EDGES, REACH, context, reach, save_children, save_identity, save_records,
+                                scoped_edges, stage_identity, stage_records)
 from linkage.link.guards import GUARD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
 from linkage.store import Store
@@ -311,13 +311,12 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
             run_id=run_id, status="open", first_run=[first.get(p, run_id) for p in queue["pair_id"]]))
         store.execute(f"DELETE FROM {t('term_frequencies')}")
         store.insert_df(t("term_frequencies"), tf)
-        if assignment.minted:
-            store.insert_df(t("child_ids"), pd.DataFrame(
-                {"child_id": assignment.minted, "status": "active", "created_run": run_id}))
+        save_children(store, assignment.minted, run_id)
         save_identity(store, run_id)
         if assignment.history:
             store.insert_df(t("identity_history"), pd.DataFrame(
-                [{"run_id": run_id, "changed_at": now, **h.__dict__} for h in assignment.history]))
+                {"run_id": run_id, "changed_at": now, **{f: [getattr(h, f) for h in assignment.history]
+                                                        for f in HistoryEvent.__dataclass_fields__}}))
         children = int(store.scalar(f"SELECT count(DISTINCT child_id) FROM {t('identity')} "
                                     "WHERE record_key IN (SELECT record_key FROM memory.link_hash)"))
         open_pairs = int(store.scalar(f"SELECT count(*) FROM {t('review_queue')}"))

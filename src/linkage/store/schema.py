@@ -80,8 +80,12 @@ _FIXED = [
   splits BIGINT, review_pairs BIGINT, threshold DOUBLE, model_sha256 VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS store.model (
   model_sha256 VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, settings_json VARCHAR NOT NULL)""",
+    # linked_records, child_ids and identity hold a row per record or child (a million at 1M) and have
+    # no PRIMARY KEY: DuckDB writes every row of an indexed table through the WAL at commit, besides
+    # its index, which made a first run's save several times slower. Each is one row per key by
+    # construction, and the saving transaction checks the rows it adds (``link.delta``).
     """CREATE TABLE IF NOT EXISTS store.linked_records (
-  record_key VARCHAR PRIMARY KEY, content_sha VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
+  record_key VARCHAR NOT NULL, content_sha VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
     # What the twin guard read besides the record (co-twins, a rare forename, its code): an incremental
     # run scores a record again when it changes. NULL (stores made before it): scored again once.
     "ALTER TABLE store.linked_records ADD COLUMN IF NOT EXISTS guard_sha VARCHAR",
@@ -105,14 +109,14 @@ _FIXED = [
     """CREATE TABLE IF NOT EXISTS store.term_frequencies (
   column_name VARCHAR NOT NULL, value VARCHAR NOT NULL, tf DOUBLE NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS store.child_ids (
-  child_id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, alias_of VARCHAR,
+  child_id VARCHAR NOT NULL, status VARCHAR NOT NULL, alias_of VARCHAR,
   created_run BIGINT NOT NULL, retired_run BIGINT)""",
     # Who was on the children-missing-education list at each link run (views.cme).
     """CREATE TABLE IF NOT EXISTS store.cme_membership (
   run_id BIGINT NOT NULL, child_id VARCHAR NOT NULL, reason VARCHAR NOT NULL, absent_sessions BIGINT)""",
     # run_id: the run that last set the record's child (runs write only the records whose child changed).
     """CREATE TABLE IF NOT EXISTS store.identity (
-  record_key VARCHAR PRIMARY KEY, child_id VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
+  record_key VARCHAR NOT NULL, child_id VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS store.identity_history (
   run_id BIGINT NOT NULL, changed_at TIMESTAMP NOT NULL, change VARCHAR NOT NULL, child_id VARCHAR NOT NULL,
   other_child_id VARCHAR, record_key VARCHAR, reason VARCHAR NOT NULL)""",
