@@ -76,6 +76,8 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
         return found
 
     def separated(ra: str, rb: str, by: dict[str, set[str]]) -> bool:
+        if ra not in by and rb not in by:      # most roots must avoid no one
+            return False
         return any(find(x) == rb for x in by.get(ra, ())) or any(find(x) == ra for x in by.get(rb, ()))
 
     def join(ra: str, rb: str) -> None:

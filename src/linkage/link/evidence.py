@@ -206,8 +206,10 @@ class ClusterPass:
 
     def queue_frame(self, edges: pd.DataFrame) -> pd.DataFrame:
         """The queued pairs as review band rows, with their pairwise score where they were scored."""
+        keys = {k for a, b, _ in self.queue for k in (a, b)}     # only pairs of queued records looked up
+        near = edges[edges["unique_id_l"].isin(keys) & edges["unique_id_r"].isin(keys)]
         scored = {frozenset(p): (prob, w) for *p, prob, w in zip(
-            edges["unique_id_l"], edges["unique_id_r"], edges["match_probability"], edges["match_weight"])}
+            near["unique_id_l"], near["unique_id_r"], near["match_probability"], near["match_weight"])}
         return pd.DataFrame([(a, b, *scored.get(frozenset((a, b)), (None, None)), why) for a, b, why in self.queue],
                             columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reason"])
 
