@@ -53,3 +53,31 @@ def test_a_soft_pair_joins_across_two_upns_but_never_across_two_nhs_numbers():
     assert refused == [("e2", "h2")]
     strict, refused = constrained_clusters(["e1", "e2", "h1", "h2"], edges, (), ids)
     assert strict["e1"] == strict["h1"] != strict["e2"] and ("e1", "e2") in refused
+
+
+@given(st.data())
+def test_clustering_again_only_the_components_a_change_reaches_gives_what_clustering_all_gives(data):
+    """The run drops the links of ambiguous records and clusters again only the components holding
+    them (``components_of``); every other component must come out as a full clustering gives it."""
+    from linkage.link.cluster import components_of
+
+    nodes = [f"r{i}" for i in range(data.draw(st.integers(2, 24)))]
+    pair = st.tuples(st.sampled_from(nodes), st.sampled_from(nodes)).filter(lambda p: p[0] != p[1])
+    edges = [(a, b, float(w)) for (a, b), w in data.draw(st.lists(st.tuples(pair, st.integers(1, 6)), max_size=40))]
+    apart = data.draw(st.lists(pair, max_size=4))
+    must = data.draw(st.lists(pair, max_size=3))
+    never = data.draw(st.lists(pair, max_size=2))
+    ids = {n: {"nhs": data.draw(st.sampled_from([None, "1", "2"])), "upn": data.draw(st.sampled_from([None, "U", "V"]))}
+           for n in nodes}
+
+    def cluster(among, links):
+        return constrained_clusters(among, links, apart, ids, must_link=must, never_link=never)
+
+    first, refused = cluster(nodes, edges)
+    seeds = set(data.draw(st.lists(st.sampled_from(nodes), min_size=1, max_size=3)))
+    kept = [e for e in edges if e[0] not in seeds and e[1] not in seeds]
+    whole, whole_refused = cluster(nodes, kept)
+    again = components_of(first, refused, seeds)
+    part, part_refused = cluster(sorted(again), [e for e in kept if e[0] in again and e[1] in again])
+    assert {**first, **part} == whole
+    assert sorted([p for p in refused if p[0] not in again] + part_refused) == sorted(whole_refused)
