@@ -53,6 +53,7 @@ from linkage.errors import Conflict, LinkageError
 __all__ = ["AuditLog", "ChainedLog", "Finding", "canonical_json", "chain", "checkpoint_valid", "leaf_digest", "raw_lines", "read_lines",
            "verify_lines", "verify_log"]
 from linkage.files import private_dir, private_opener
+from linkage import boundedjson
 
 GENESIS = "0" * 64
 VERSION = 2
@@ -114,7 +115,7 @@ def read_lines(path: Path, offset: int = 0) -> Iterator[tuple[int, str]]:
 
 def _load(raw: str) -> dict:
     try:
-        rec = json.loads(raw)
+        rec = boundedjson.loads(raw)
         return rec if isinstance(rec, dict) else {}
     except ValueError:
         return {}
@@ -149,7 +150,7 @@ class _Chain:
 
     def check(self, raw: str) -> tuple[dict | None, list[str]]:
         try:
-            rec = json.loads(raw)
+            rec = boundedjson.loads(raw)
             seq, entry, digest, rec_prev = rec["seq"], rec["entry"], rec["hash"], rec["prev"]
             version = rec.get("v", 1)
             if not (type(seq) is int and isinstance(entry, dict) and isinstance(digest, str)
@@ -427,7 +428,10 @@ class ChainedLog(ABC):
             raise LinkageError("a proof needs 0 <= from <= to")
         out: list[str] = []
         for raw in self._lines(start, offset):
-            rec = json.loads(raw)
+            rec = _well_formed(raw)
+            if rec is None:
+                raise Conflict("the log holds a line that is not a valid entry: run `linkage audit verify` "
+                               "on the server")
             if rec["seq"] <= start:
                 continue
             if rec["seq"] > end:
