@@ -164,3 +164,52 @@ def test_the_depth_scan_is_linear():
     boundedjson.depth('"\\"' * 20_000 + "[" * 40)
     boundedjson.depth("[" * 65_536)
     assert time.perf_counter() - started < 1.0
+
+
+def _lines(path):
+    return path.read_text().splitlines(True)
+
+
+TAMPERING = {   # name: what is done to (log lines, checkpoint lines)
+    "reorder two entries": lambda log, cps: (log[:50] + [log[51], log[50]] + log[52:], cps),
+    "delete an entry in the middle": lambda log, cps: (log[:60] + log[61:], cps),
+    "edit an entry": lambda log, cps: (log[:70] + [log[70].replace('"view"', '"vieW"')] + log[71:], cps),
+    "cut the tail by one": lambda log, cps: (log[:-1], cps),
+    "cut the tail past a checkpoint": lambda log, cps: (log[:-15], cps),
+    "delete the checkpoint file": lambda log, cps: (log, None),
+    "empty the checkpoint file": lambda log, cps: (log, []),
+    "cut the checkpoints back further than the log": lambda log, cps: (log[:-12], cps[:-4]),
+    "a line nested past the parser": lambda log, cps: (log[:80] + ["[" * 50_000 + "]" * 50_000 + "\n"] + log[80:],
+                                                         cps),
+}
+
+
+@pytest.fixture(scope="module")
+def sealed_log(tmp_path_factory):
+    """148 entries sealed every 10, as the service leaves them, and a clean verify."""
+    home = tmp_path_factory.mktemp("sealed") / "data"
+    log = AuditLog(home, checkpoint_every=10)
+    for i in range(148):
+        log.append({"request_id": f"r{i}", "client_id": "c", "action": "view", "children": ["C-1"],
+                    "decision": "allow"})
+    log.close()
+    done = CliRunner().invoke(app, ["audit", "verify", "--data-dir", str(home)])
+    assert done.exit_code == 0 and "intact" in done.output, done.output
+    return home
+
+
+@pytest.mark.parametrize("how", sorted(TAMPERING))
+def test_every_way_of_cutting_or_reordering_the_log_is_reported(sealed_log, tmp_path, how):
+    import shutil
+
+    home = tmp_path / "data"
+    shutil.copytree(sealed_log, home)
+    log_path, cp_path = home / "audit" / "log.jsonl", home / "audit" / "checkpoints.jsonl"
+    lines, cps = TAMPERING[how](_lines(log_path), _lines(cp_path))
+    log_path.write_text("".join(lines))
+    if cps is None:
+        cp_path.unlink()
+    else:
+        cp_path.write_text("".join(cps))
+    done = CliRunner().invoke(app, ["audit", "verify", "--data-dir", str(home)])
+    assert done.exit_code == 1 and "TAMPERED" in done.output, (how, done.output)
