@@ -9,7 +9,6 @@ record: results are read back from the log lines themselves.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
