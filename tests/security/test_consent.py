@@ -188,6 +188,30 @@ def test_only_the_recorder_or_the_consent_officer_withdraws(world):
     assert "gp_registrations" not in view(world, "oak")["sections"]
 
 
+def test_a_second_withdrawal_or_a_second_break_glass_verdict_is_refused_on_the_record(world):
+    """A 409 was the only trace of a second withdrawal, or of a DPO trying to overwrite a
+    break-glass verdict: the attempt is now in the log, refused, for the DPO to see."""
+    made = consent(world, "nurse", "health", {"organisation": ELM}, "admission").json()
+    assert withdraw(world, "nurse", made["consent_id"]).status_code == 200
+    assert withdraw(world, "nurse", made["consent_id"]).status_code == 409
+    again = [e for e in audit(world) if e["action"] == "consent.withdraw"
+             and f"consent:{made['consent_id']}" in e["fields"]]
+    assert [e["decision"] for e in again] == ["allow", "refused"] and again[-1]["reason"] == "already_withdrawn"
+    child = ref(world, "sw", 1)
+    r = call(world, "sw", "POST", f"/v1/children/{child}/break-glass",
+             json={"justification": "Police report a child at immediate risk tonight"})
+    assert r.status_code == 200, r.text
+    use = call(world, "dpo", "GET", "/v1/audit/break-glass", params={"pending": "true"}).json()[-1]["review_id"]
+    first = {"outcome": "justified", "note": "Checked with the team manager"}
+    assert call(world, "dpo", "POST", f"/v1/audit/break-glass/{use}/review", json=first).status_code == 200
+    second = {"outcome": "not_justified", "note": "Changed my mind"}
+    assert call(world, "dpo", "POST", f"/v1/audit/break-glass/{use}/review", json=second).status_code == 409
+    verdicts = [e for e in audit(world) if e["action"] == "audit.break_glass_review"
+                and e.get("break_glass_review") == use]
+    assert [(e["decision"], e["outcome"]) for e in verdicts] == [("allow", "justified"), ("refused", "not_justified")]
+    assert verdicts[-1]["reason"] == "already_reviewed" and "Changed my mind" not in json.dumps(verdicts)
+
+
 # ---------------------------------------------------------------- refusals by those who may not speak for the child
 
 def test_a_school_cannot_refuse_health_data_to_the_nurse(world):

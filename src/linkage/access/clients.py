@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from math import ceil
 
-from linkage.access.orgs import Organisation, OrgRegistry
+from linkage.access.orgs import Organisation, OrgRegistry, display_name
 from linkage.access.tokens import AuthError, TokenClaims
 from linkage.errors import LinkageError, NotFound
 from linkage.policy import Principal
@@ -99,9 +99,7 @@ class ClientRegistry:
 
     def add(self, name: str, org: str, role: str) -> tuple[Client, str]:
         """Register a client of organisation ``org`` (its id or official code) in ``role``."""
-        name, role = " ".join(name.split()), role.strip()
-        if not name or len(name) > 200:
-            raise LinkageError("a client needs a name of at most 200 characters")
+        name, role = display_name(name, "a client's name"), role.strip()
         organisation = self.orgs.find(org)
         if not organisation.active:
             raise LinkageError(f"organisation {organisation.name} is disabled")

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+from anyascii import anyascii
 
 from linkage.errors import Conflict, LinkageError, NotFound
 from linkage.policy import roles as policy_roles
 from linkage.store.state import ServiceState
 
-__all__ = ["CODE_FORMATS", "OrgRegistry", "Organisation"]
+__all__ = ["CODE_FORMATS", "OrgRegistry", "Organisation", "display_name", "name_skeleton"]
 
 # Official code per organisation type: (what it is, pattern it must match after upper-casing).
 _URN = ("a school URN (6 digits)", re.compile(r"[1-9]\d{5}"))
@@ -26,6 +29,36 @@ _ODS = ("an NHS ODS code (3 to 6 letters and digits, at least one letter)",
         re.compile(r"(?=[A-Z0-9]*[A-Z])[A-Z0-9]{3,6}"))
 CODE_FORMATS = {"ap_school": _URN, "school": _URN, "social_care": _LA, "la_education": _LA, "dpo": _LA,
                 "health": _ODS}
+
+
+# Characters a reader cannot see, or that reorder what they see: controls, format characters
+# (bidi overrides and isolates, zero-width joiners and spaces, the BOM), private use, surrogates,
+# line and paragraph separators. A name shown in the audit log and on the DPO's pages is text.
+_HIDDEN = {"Cc", "Cf", "Co", "Cs", "Zl", "Zp"}
+
+
+def display_name(value: str, what: str, *, strip: bool = False) -> str:
+    """A name as people will read it (NFC, single spaces, at most 200 characters); one holding
+    an invisible or text-direction character is refused (``strip``: those characters are dropped,
+    for names an identity provider asserts)."""
+    name = " ".join(unicodedata.normalize("NFC", value).split())
+    hidden = [ch for ch in name if unicodedata.category(ch) in _HIDDEN]
+    if hidden and strip:
+        name = " ".join("".join(ch for ch in name if ch not in hidden).split())
+    elif hidden:
+        raise LinkageError(f"{what} may not hold invisible or text-direction characters "
+                           f"({', '.join(sorted({f'U+{ord(ch):04X}' for ch in hidden}))})")
+    if not name or len(name) > 200:
+        raise LinkageError(f"{what} must be a name of at most 200 characters")
+    return name
+
+
+def name_skeleton(name: str) -> str:
+    """What a reader takes a name to say: compatibility forms, accents, case, spacing and
+    punctuation ignored, and look-alike letters of other scripts (Cyrillic О, Greek Ο) read as
+    the Latin ones. Two names with one skeleton are one name to a person reading the log."""
+    bare = "".join(ch for ch in unicodedata.normalize("NFKD", name) if not unicodedata.combining(ch))
+    return "".join(ch for ch in anyascii(bare).casefold() if ch.isalnum())
 
 
 @dataclass(frozen=True)
@@ -49,9 +82,7 @@ class OrgRegistry:
         self.roles = roles if roles is not None else policy_roles()
 
     def add(self, name: str, org_type: str, code: str) -> Organisation:
-        name, code = " ".join(name.split()), code.strip().upper()
-        if not name or len(name) > 200:
-            raise LinkageError("an organisation needs a name of at most 200 characters")
+        name, code = display_name(name, "an organisation's name"), code.strip().upper()
         if org_type not in self.roles:
             raise LinkageError(f"organisation type must be one of: {', '.join(self.roles)}")
         if org_type not in CODE_FORMATS:
@@ -62,9 +93,11 @@ class OrgRegistry:
         if self.state.execute("SELECT 1 FROM organisations WHERE org_type = ? AND code = ?",
                               (org_type, code)).fetchone():
             raise Conflict(f"a {org_type} organisation with code {code} is already registered")
-        # Names are what people read in the audit log: one name, one organisation.
-        if self.by_name(name):
-            raise Conflict(f"an organisation named {name!r} is already registered")
+        # Names are what people read in the audit log: one name, one organisation, and no second
+        # name that reads the same (another script's look-alike letters, full-width forms, case).
+        skeleton = name_skeleton(name)
+        if same := next((o for o in self.list() if name_skeleton(o.name) == skeleton), None):
+            raise Conflict(f"an organisation named {same.name!r} is already registered; {name!r} reads the same")
         org = Organisation("org_" + secrets.token_hex(8), name, org_type, code, True,
                            datetime.now(timezone.utc).isoformat())
         self.state.execute("INSERT INTO organisations VALUES (?, ?, ?, ?, 1, ?)",

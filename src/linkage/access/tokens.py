@@ -28,6 +28,7 @@ import httpx
 
 from linkage.config import Settings
 from linkage.errors import LinkageError
+from linkage import boundedjson
 
 from authlib.deprecate import AuthlibDeprecationWarning
 
@@ -179,7 +180,7 @@ def _segment(token: str, index: int) -> dict[str, Any]:
 
     try:
         part = token.split(".")[index]
-        data = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        data = boundedjson.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
         if not isinstance(data, dict):
             raise ValueError
         return data

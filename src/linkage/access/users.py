@@ -24,7 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from linkage.access.clients import ClientRegistry
-from linkage.access.orgs import Organisation, OrgRegistry
+from linkage.access.orgs import Organisation, OrgRegistry, display_name
 from linkage.errors import Conflict, LinkageError, NotFound
 from linkage.policy import Principal
 from linkage.store.state import ServiceState
@@ -113,9 +113,7 @@ class UserRegistry:
 
     def add(self, email: str, name: str, org: str, role: str, password: str | None = None) -> tuple[User, str]:
         """Register a person; returns the user and their password (``password`` or a new one-time one)."""
-        email, name, role = _email(email), " ".join(name.split()), role.strip()
-        if not name or len(name) > 200:
-            raise LinkageError("a user needs a name of at most 200 characters")
+        email, name, role = _email(email), display_name(name, "a person's name"), role.strip()
         organisation = self.orgs.find(org)
         if not organisation.active:
             raise LinkageError(f"organisation {organisation.name} is disabled")
@@ -137,7 +135,11 @@ class UserRegistry:
         Recorded (without a password) on first sign-in and brought up to date after; a change of
         organisation or role ends their other sessions. A disabled person stays disabled.
         """
-        email, name, role = _email(email), " ".join(name.split())[:200] or email, role.strip()
+        email, role = _email(email), role.strip()
+        try:            # what the provider asserts, less anything a reader could not see
+            name = display_name(name[:400], "a person's name", strip=True)[:200]
+        except LinkageError:
+            name = email
         organisation = self.orgs.find(org)
         if not organisation.active:
             raise LinkageError(f"organisation {organisation.name} is disabled")

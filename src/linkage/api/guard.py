@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 from starlette.responses import JSONResponse
 
+from linkage import boundedjson
 from linkage.api.refusals import record_refusal
 
 __all__ = ["JSON_CSP", "RequestGuard", "csp", "published_words", "security_headers"]
@@ -94,7 +95,7 @@ def _token_claims(credentials: str, out: set[str]) -> None:
     """The header and claims inside a JWT, which a verifier may quote back in its error."""
     for segment in credentials.split(".")[:2]:
         try:
-            _leaves(json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))), out)
+            _leaves(boundedjson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))), out)
         except ValueError:
             continue
 
@@ -121,7 +122,7 @@ def submitted_values(scope, body: bytes) -> set[str]:
         text = body.decode("utf-8", "replace")
         out.add(text)
         try:
-            _leaves(json.loads(text), out)
+            _leaves(boundedjson.loads(text), out)
         except ValueError:
             for key, value in parse_qsl(text, keep_blank_values=True):
                 out.update((key, value))
@@ -164,6 +165,11 @@ def redact(body: bytes, content_type: str, values: Iterable[str]) -> bytes:
     return _redact_text(body.decode("utf-8", "replace"), ordered).encode()
 
 
+def _form(scope) -> bool:
+    content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
+    return content_type.startswith((b"application/x-www-form-urlencoded", b"multipart/form-data"))
+
+
 def _escaped_page(scope, headers) -> bool:
     """A staff page (``/app``, HTML): Jinja escapes every value in it, and showing a person what
     they typed beside the error is the point of the page. Redacting there would also break it:
@@ -200,6 +206,7 @@ class RequestGuard:
             return await self.app(scope, receive, send)
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        root = scope.get("app")         # the API's application; a mounted one replaces scope["app"]
         extra = [(b"x-request-id", request_id.encode()), *self.headers]
         received: list[bytes] = []
         held: dict | None = None
@@ -210,7 +217,7 @@ class RequestGuard:
             nonlocal held, started
             if message["type"] == "http.response.start":
                 started = True
-                await record_refusal(scope, message["status"])     # 401, 4xx input, 429: a security event
+                await record_refusal(scope, message["status"], root)     # 401, 4xx input, 429: a security event
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 message["headers"] = headers + [(n, v) for n, v in extra if n not in present]
@@ -235,8 +242,10 @@ class RequestGuard:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max):
             return await self._too_large(scope, receive, send_guarded)
-        if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
-            # Chunked: read it all (up to the limit) before the app sees any of it.
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            # Read it all (up to the limit) before the app sees any of it: a chunked body cannot
+            # say its size, and a body nested past the parser's recursion is refused here, once,
+            # for every route (it would otherwise be a 500 wherever the body is parsed).
             more, size = True, 0
             while more:
                 message = await receive()
@@ -247,6 +256,11 @@ class RequestGuard:
                 more = message.get("more_body", False)
                 if size > self.max:
                     return await self._too_large(scope, receive, send_guarded)
+            try:
+                if not _form(scope):        # forms are never parsed as JSON
+                    boundedjson.check_depth(b"".join(received))
+            except boundedjson.TooDeep as exc:
+                return await JSONResponse({"detail": str(exc)}, 422)(scope, receive, send_guarded)
             replayed = False
 
             async def replay():

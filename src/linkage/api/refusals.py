@@ -19,7 +19,8 @@ log = logging.getLogger("linkage.audit")
 
 def _route(scope) -> str:
     """The matched route's template (``/v1/children/{child_id}``), never the path with its values."""
-    return getattr(scope.get("route"), "path", None) or "(not routed)"
+    path = getattr(scope.get("route"), "path", None)
+    return (scope.get("root_path", "") + path) if path else "(not routed)"     # a mounted app's prefix too
 
 
 def refusal_entry(scope, status: int) -> dict | None:
@@ -27,9 +28,13 @@ def refusal_entry(scope, status: int) -> dict | None:
     if action is None:
         return None
     state = scope.get("state") or {}
-    return {"request_id": state.get("request_id", ""), "client_id": state.get("client_id"), "action": action,
-            "decision": "refused", "status": status, "method": scope.get("method", ""), "route": _route(scope),
-            "children": [], "fields": []}
+    entry = {"request_id": state.get("request_id", ""), "client_id": state.get("client_id"), "action": action,
+             "decision": "refused", "status": status, "method": scope.get("method", ""), "route": _route(scope),
+             "children": [], "fields": []}
+    staff = state.get("staff")          # a signed-in person on a staff page: the DPO sees who
+    if staff is not None:
+        entry.update(client_id=staff.user.principal().client_id, person=staff.user.email)
+    return entry
 
 
 class _Budget:
@@ -51,11 +56,14 @@ class _Budget:
         return dropped
 
 
-async def record_refusal(scope, status: int) -> None:
+async def record_refusal(scope, status: int, root) -> None:
+    """``root``: the API's application (its state holds the services). Not ``scope["app"]``:
+    inside the staff pages that is the mounted web application, which holds none, and every
+    refusal there went unrecorded."""
     if status not in ACTIONS or (scope.get("state") or {}).get("audited"):
         return      # not a refusal of this kind, or the flow already audited it
     try:        # fsync'd like any entry, off the event loop, before the response goes out
-        state = scope["app"].state
+        state = root.state
         services = state.services
         if getattr(state, "refusal_budget", None) is None:
             state.refusal_budget = _Budget()

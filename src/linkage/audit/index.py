@@ -9,10 +9,10 @@ record: results are read back from the log lines themselves.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+from linkage import boundedjson
 from linkage.audit.log import raw_lines, read_lines
 from linkage.store.audit_counts import AuditCounts
 from linkage.store.audit_index import AuditIndexDB, IndexRow
@@ -53,7 +53,7 @@ class AuditIndex:
     def _still_there(self, last_offset: int, last_hash: str) -> bool:
         for _, raw in read_lines(self.log_path, last_offset):
             try:
-                return json.loads(raw).get("hash") == last_hash
+                return boundedjson.loads(raw).get("hash") == last_hash
             except ValueError:
                 return False
         return False
@@ -71,7 +71,7 @@ class AuditIndex:
             rows: list[IndexRow] = []
             for off, raw in raw_lines(self.log_path, nxt):
                 try:
-                    rec = json.loads(raw)
+                    rec = boundedjson.loads(raw)
                 except ValueError:
                     rec = None
                 row = _row(off, rec) if isinstance(rec, dict) else None
@@ -88,7 +88,7 @@ class AuditIndex:
             for off in offsets:
                 fh.seek(off)
                 try:
-                    rec = json.loads(fh.readline())
+                    rec = boundedjson.loads(fh.readline())
                 except ValueError:      # edited since it was indexed: `audit verify` says where
                     continue
                 if isinstance(rec, dict) and isinstance(rec.get("entry"), dict):

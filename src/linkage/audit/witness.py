@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Protocol
 
+from linkage import boundedjson
 from linkage.audit.log import GENESIS, ChainedLog, chain, checkpoint_valid
 from linkage.audit.signer import load_public_key, public_pem
 from linkage.errors import Conflict, LinkageError
@@ -99,7 +100,10 @@ class HttpSource:
                       headers={"Authorization": f"Bearer {self._token}", "X-Purpose": "audit"})
         if r.status_code != 200:
             raise LinkageError(f"{path}: HTTP {r.status_code}: {r.text[:200]}")
-        return r.json()
+        try:
+            return boundedjson.loads(r.content)
+        except ValueError:
+            raise LinkageError(f"{path}: the server's answer is not JSON this witness reads") from None
 
     def snapshot(self) -> dict:
         return self._get("/v1/audit/checkpoints")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from linkage.audit.witness import snapshot
-from linkage.errors import LinkageError, NotFound
+from linkage.errors import Conflict, LinkageError, NotFound
 from linkage.service.context import Ctx, digest
 from linkage.service.schemas import AuditEntryPublic, AuditPage, AuditVerify
 from linkage.service.schemas_dpo import BreakGlassReview, BreakGlassUse
@@ -125,7 +125,12 @@ def review_break_glass(*, ctx: Ctx, review_id: str, review: BreakGlassReview) ->
         ctx.record("audit.break_glass_review", "not_found", [], [], [], **extra)
         raise NotFound("no such break-glass use")
     reviewer = ctx.person or ctx.caller.client_id
-    done = services.break_glass.review(review_id, reviewer=reviewer, outcome=review.outcome, note=review.note)
+    try:
+        done = services.break_glass.review(review_id, reviewer=reviewer, outcome=review.outcome, note=review.note)
+    except Conflict:        # a second verdict on a reviewed use: refused, and the attempt is on the record
+        ctx.record("audit.break_glass_review", "refused", [use["child_id"]], [], d.bases(), d.policy_version,
+                   reason="already_reviewed", note_sha256=digest(review.note), **extra)
+        raise
     ctx.record("audit.break_glass_review", "allow", [use["child_id"]], [], d.bases(), d.policy_version,
                note_sha256=digest(review.note), **extra)
     return _use(ctx, done)

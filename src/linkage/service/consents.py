@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 from linkage.consent import ConsentRecord
-from linkage.errors import NotFound
+from linkage.errors import Conflict, NotFound
 from linkage.policy import Decision
 from linkage.service.context import Ctx
 from linkage.service.schemas import ConsentCreate, ConsentPublic, ConsentRecorder
@@ -93,7 +93,12 @@ def withdraw_consent(*, ctx: Ctx, consent_id: str) -> ConsentPublic:
     d = ctx.authorise("withdraw_consent", services.consents.expand(rec.category), [rec.child_id],
                       context=services.consents.consent_context(ctx.caller, rec.recipient, rec), every=True,
                       **_audit_extra(rec))
-    rec = services.consents.withdraw(consent_id, ctx.caller.client_id)
+    try:
+        rec = services.consents.withdraw(consent_id, ctx.caller.client_id)
+    except Conflict:        # a second withdrawal: refused, and the DPO sees the attempt
+        ctx.record("consent.withdraw", "refused", [rec.child_id], [f"consent:{consent_id}"], d.bases(),
+                   d.policy_version, reason="already_withdrawn", **_audit_extra(rec))
+        raise
     ctx.record("consent.withdraw", "allow", [rec.child_id], [f"consent:{consent_id}"], d.bases(), d.policy_version,
                **_audit_extra(rec))
     return _public(rec, ctx.pseudonym(rec.child_id),

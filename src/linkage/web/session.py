@@ -109,6 +109,7 @@ def security_event(request: Request, action: str, user: User | None = None, **ex
     # "refused", as every security event is: the DPO finds them all under one decision.
     Ctx(web.services, caller, None, request.state.request_id, person=user.email if user else None).record(
         action, "refused", remote=where, **extra)
+    request.state.audited = True        # this is the request's refusal entry: the guard adds no second one
 
 
 def _session(request: Request) -> SessionRecord | None:
