@@ -9,6 +9,7 @@ rows within the current extract, keyed by record id.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import re
 from collections import defaultdict
@@ -95,8 +96,12 @@ def _check_columns(columns: list[str], mapping: Mapping, file_name: str) -> list
                 f"{file_name} has one column only: it looks delimited by {other!r}, not {mapping.delimiter!r}; "
                 f"set `delimiter: {other!r}` in the mapping (a copy of {Path(mapping.path).name})")
     if missing_required:
+        folded = {c.casefold(): c for c in columns}
+        near = [f"{m!r} -> {folded[hit[0]]!r}" for m in missing_required
+                if (hit := difflib.get_close_matches(m.casefold(), list(folded), 1, 0.75))]
+        hint = f" (a typo in the mapping? closest: {', '.join(near)})" if near else ""
         raise ConnectorError(
-            f"{file_name} lacks required columns {missing_required} "
+            f"{file_name} lacks required columns {missing_required}{hint} "
             f"(mapping {Path(mapping.path).name}, delimiter {mapping.delimiter!r}); it has {columns[:30]}"
         )
     return [c for c in mapping.all_columns() if c not in columns]
@@ -227,7 +232,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     if amend and current is None:
         raise ConnectorError(f"there is no current {source} extract to amend: ingest a whole extract first")
 
-    extract = open_extract(path, mapping.encoding, mapping.delimiter, table)
+    extract = open_extract(path, mapping.encoding, mapping.delimiter, table, set(mapping.all_columns()))
     missing_optional = _check_columns(extract.columns, mapping, path.name)
     extract_date = extract_date or (current[2] if amend else datetime.now().date())
 
@@ -247,6 +252,9 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
         raise ConnectorError(f"cannot read {path.name} at row {done + 1}: {exc}") from None
     if progress:
         progress(rows.rows_read, rows.rows_read)
+    if not force and (why := extract.wrong_encoding or extract.cut_short):
+        raise ExtractRefused(f"{why}; nothing was stored (--force takes the file as it is, quarantining "
+                             "the cells or row it cannot read)")
     records, events, quarantine = rows.records, rows.events, rows.quarantine
     rows_read, quarantined, blank, warned = rows.rows_read, rows.quarantined, rows.blank, rows.warned
     fast_records = fast.records if fast is not None and fast.records is not None else None
