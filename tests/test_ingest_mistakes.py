@@ -159,3 +159,35 @@ def test_the_cli_says_a_cut_file_in_one_line_and_exits_2(tmp_path):
     assert out.exit_code == 2
     assert "Traceback" not in out.output and out.output.count("\n") == 1
     assert "ends part-way through its last row" in out.output
+
+
+@pytest.mark.parametrize("command", [["status"], ["link"], ["export-ids", "ids.csv"], ["quarantine", "list"],
+                                     ["review", "list"], ["changes"]])
+def test_a_mistyped_data_directory_is_said_not_made(tmp_path, command):
+    typo = tmp_path / "linkgae"
+    out = CliRunner().invoke(app, [*command, "--data-dir", str(typo)])
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    assert f"there is no linkage database in {typo}: check --data-dir or LINKAGE_HOME" in out.output
+    assert not typo.exists()                      # (before: an empty database and a new key, "no linkage run yet")
+
+
+def test_a_mostly_quarantined_file_names_the_column_and_reason_to_look_at(store, tmp_path, loaded):
+    path = tmp_path / "nov.csv"
+    text = cms_export(tmp_path / "x.csv", n=11).read_bytes()
+    for day in range(1, 12):                                  # every birth date as Excel's day number
+        text = text.replace(f"{day:02d}/03/2015".encode(), str(42063 + day).encode())
+    path.write_bytes(text)
+    with pytest.raises(ExtractRefused, match=r"11 of 11 rows \(100%\) would be quarantined.*; most in column "
+                                             r"D\.O\.B\. \(11 rows\), first on line 2: unrecognised date '42064'.*"
+                                             r"Excel date number, 2015-03-01.*nothing was stored"):
+        nov(store, path, mapping(tmp_path))
+    assert current(store) == loaded
+
+
+def test_an_extract_date_in_the_future_is_refused(store, tmp_path, loaded):
+    from datetime import timedelta
+    soon = date.today() + timedelta(days=200)                 # a typo: 2027 for 2026
+    with pytest.raises(ConnectorError, match=f"the extract date {soon} is in the future"):
+        ingest_file(store, "social_care", cms_export(tmp_path / "nov.csv", n=11), mapping(tmp_path),
+                    extract_date=soon)
+    assert current(store) == loaded

@@ -311,7 +311,8 @@ def test_cli_loads_and_refuses_in_one_line(tmp_path):
     assert [(r["kind"], r["file_name"], r["accepted"], r["rejected"]) for r in json.loads(status.output)] == [
         ("establishments", "bad.csv", 1, 1), ("gp_practices", "gp_practices_sample.csv", 17, 0)]
     empty = runner.invoke(app, ["reference", "status", "--data-dir", str(tmp_path / "empty")])
-    assert empty.exit_code == 0 and "no reference data yet" in empty.output
+    assert empty.exit_code == 2 and "no linkage database" in empty.output      # a mistyped directory is not made
+    assert not (tmp_path / "empty").exists()
 
 
 # ------------------------------------------------------------------ synth
