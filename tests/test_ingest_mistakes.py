@@ -191,3 +191,11 @@ def test_an_extract_date_in_the_future_is_refused(store, tmp_path, loaded):
         ingest_file(store, "social_care", cms_export(tmp_path / "nov.csv", n=11), mapping(tmp_path),
                     extract_date=soon)
     assert current(store) == loaded
+
+
+def test_a_utf8_file_with_one_damaged_byte_is_not_taken_for_windows_1252(store, tmp_path):
+    path = tmp_path / "oct.csv"
+    path.write_bytes(cms_export(tmp_path / "x.csv", encoding="utf-8").read_bytes().replace(b"Amy", b"Am\xe9"))
+    r = nov(store, path, mapping(tmp_path, "utf-8"))       # Zoë is UTF-8: only Am\xe9's row is held back
+    assert (r.accepted, r.quarantined) == (9, 1)
+    assert store.scalar("SELECT forename FROM store.records WHERE source_record_id = 'NS000'") == "Zoë"

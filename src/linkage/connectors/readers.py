@@ -17,6 +17,7 @@ import codecs
 import csv
 import hashlib
 import math
+import re
 import sys
 from collections.abc import Iterator
 from datetime import date, datetime, time
@@ -79,6 +80,7 @@ def file_sha256(path: Path) -> str:
 _NOT_TEXT = [(b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
              (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls) or another Office file"),
              (b"%PDF", "a PDF document")]
+_UTF8_WIDE = re.compile("[^\x00-\x7f\udc80-\udcff]")    # a character only valid UTF-8 decodes to
 _ONE_BYTE = ("cp1252", "windows-1252", "latin-1", "latin1", "iso-8859-1", "iso8859-1", "iso-8859-15", "cp850")
 
 
@@ -135,10 +137,13 @@ def _sniff_encoding(path: Path, declared: str) -> tuple[str, str | None]:
         if bad is None and wide and name in _ONE_BYTE:
             return "utf-8", None        # re-saved as UTF-8: reading it as declared would garble every accent
         if bad is not None and name.startswith(("utf-8", "utf8")):
+            data = path.read_bytes()
             try:
-                path.read_bytes().decode("cp1252")
+                data.decode("cp1252")
             except UnicodeDecodeError:
                 return declared, None   # damaged bytes, not another encoding: those cells are quarantined
+            if _UTF8_WIDE.search(data.decode("utf-8", "surrogateescape")):
+                return declared, None   # UTF-8 accents beside the bad bytes: a damaged UTF-8 file, as above
             return declared, (f"{path.name} is not UTF-8 (the first byte that is not is on line "
                               f"{_line_of(path, bad)}): it looks saved as Windows-1252, as older Windows "
                               "systems export; set `encoding: cp1252` in the mapping")
