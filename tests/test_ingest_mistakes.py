@@ -199,3 +199,17 @@ def test_a_utf8_file_with_one_damaged_byte_is_not_taken_for_windows_1252(store, 
     r = nov(store, path, mapping(tmp_path, "utf-8"))       # Zoë is UTF-8: only Am\xe9's row is held back
     assert (r.accepted, r.quarantined) == (9, 1)
     assert store.scalar("SELECT forename FROM store.records WHERE source_record_id = 'NS000'") == "Zoë"
+
+
+def test_a_parquet_file_cut_short_says_so(store, tmp_path, loaded):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    whole = tmp_path / "nov.parquet"
+    pq.write_table(pa.table({"Child Ref": ["NS001"], "First Name": ["Amy"], "Last Name": ["Lee"],
+                             "D.O.B.": ["01/03/2015"]}), whole)
+    part = tmp_path / "nov-part.parquet"
+    part.write_bytes(whole.read_bytes()[:-40])
+    with pytest.raises(ConnectorError, match="nov-part.parquet is not a whole Parquet file .*cut short"):
+        nov(store, part, mapping(tmp_path))
+    assert current(store) == loaded

@@ -304,6 +304,9 @@ def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
         if suffix == ".parquet":
             return _relation(con, "SELECT * FROM read_parquet(?)", [path.as_posix()])
     except duckdb.Error as exc:
+        if suffix == ".parquet" and "magic bytes" in str(exc):
+            raise ConnectorError(f"{path.name} is not a whole Parquet file (its end is missing: cut short, as by "
+                                 "a copy or download that did not finish, or not Parquet); copy it again") from None
         raise ConnectorError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from None
     con.close()
     try:
