@@ -69,6 +69,8 @@ def _rows(kind: str, path: Path, unknown: set[str]) -> Iterator[tuple[int, Any, 
                 yield line, [Problem("row", raw["__shape__"])], warnings
             else:
                 yield line, parse_establishment(raw, unknown, warnings), warnings
+        if extract.cut_short:
+            raise ConnectorError(f"{extract.cut_short}; the establishments already loaded are kept")
     else:
         for line, cells in _headerless(path, encoding):
             if line == 1 and is_header(cells):
