@@ -213,3 +213,12 @@ def test_a_parquet_file_cut_short_says_so(store, tmp_path, loaded):
     with pytest.raises(ConnectorError, match="nov-part.parquet is not a whole Parquet file .*cut short"):
         nov(store, part, mapping(tmp_path))
     assert current(store) == loaded
+
+
+def test_the_wrong_mapping_is_not_offered_as_a_typo(store, tmp_path, loaded):
+    with pytest.raises(ConnectorError, match=r"lacks required columns") as refused:
+        path = tmp_path / "nov.csv"
+        path.write_text("Child Ref,Forname,Last Name,PersonBirthDate\nNS1,Amy,Lee,01/03/2015\n")
+        ingest_file(store, "social_care", path, extract_date=date(2026, 11, 1))
+    assert "typo" not in str(refused.value)                 # the default mapping: three missing, one near
+    assert current(store) == loaded

@@ -99,7 +99,8 @@ def _check_columns(columns: list[str], mapping: Mapping, file_name: str) -> list
         folded = {c.casefold(): c for c in columns}
         near = [f"{m!r} -> {folded[hit[0]]!r}" for m in missing_required
                 if (hit := difflib.get_close_matches(m.casefold(), list(folded), 1, 0.75))]
-        hint = f" (a typo in the mapping? closest: {', '.join(near)})" if near else ""
+        # A typo when every missing column has a near twin in the file; otherwise more likely the wrong mapping.
+        hint = f" (a typo in the mapping? closest: {', '.join(near)})" if len(near) == len(missing_required) else ""
         raise ConnectorError(
             f"{file_name} lacks required columns {missing_required}{hint} "
             f"(mapping {Path(mapping.path).name}, delimiter {mapping.delimiter!r}); it has {columns[:30]}"
