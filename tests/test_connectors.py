@@ -110,10 +110,13 @@ def test_bad_rows_are_quarantined_and_bad_fields_set_aside_with_line_field_and_r
     assert counts(store, r.extract_id) == (5, 6 + 3)
 
 
-def test_wrong_encoding_quarantines_only_the_rows_with_bad_bytes(store, tmp_path):
+def test_wrong_encoding_is_refused_and_forced_quarantines_only_the_rows_with_bad_bytes(store, tmp_path):
     path = write_rows(tmp_path / "enc.csv", [GOOD, {**GOOD, "AdNo": "2", "Forename": "Zoë"},
                                               {**GOOD, "AdNo": "3"}], encoding="cp1252")
-    r = ingest_file(store, "education", path, extract_date=EXTRACT_DATE)
+    with pytest.raises(ConnectorError, match="enc.csv is not UTF-8 .*line 3.*set `encoding: cp1252`"):
+        ingest_file(store, "education", path, extract_date=EXTRACT_DATE)
+    assert store.scalar("SELECT count(*) FROM store.extracts") == 0
+    r = ingest_file(store, "education", path, extract_date=EXTRACT_DATE, force=True)
     assert (r.rows_read, r.accepted, r.quarantined) == (3, 2, 1)
     (line, field, reason), = quarantine(store)
     assert (line, field) == (3, "Forename") and "encoding" in reason

@@ -52,3 +52,20 @@ def test_a_mapping_missing_a_key_field_is_refused(tmp_path):
     with pytest.raises(ConfigError):
         load_nccis_mapping(m)
     assert load_nccis_mapping().fields["activity_code"] == "ActivityCode"
+
+
+def test_a_file_cut_short_or_in_another_encoding_keeps_the_last_load(tmp_path):
+    store = Store(tmp_path / "data")
+    f = tmp_path / "nccis.csv"
+    f.write_text(HEADER + "".join(f"YP{i},{upn(i)},210,2025-09-01,,,\n" for i in range(1, 4)))
+    assert load_nccis(store, f).accepted == 3
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(f.read_bytes()[:-12])
+    with pytest.raises(ConnectorError, match="cut.csv ends part-way through its last row.*already loaded is kept"):
+        load_nccis(store, cut)
+    cp = tmp_path / "cp.csv"
+    cp.write_bytes((HEADER + f"YP1,{upn(1)},210,2025-09-01,,,Zoë\n").encode("cp1252"))
+    with pytest.raises(ConnectorError, match="cp.csv is not UTF-8.*already loaded is kept"):
+        load_nccis(store, cp)
+    assert store.scalar("SELECT count(*) FROM store.nccis_activity") == 3
+    store.close()

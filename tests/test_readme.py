@@ -52,3 +52,39 @@ def test_readme_examples_link_into_one_child_with_a_model_from_elsewhere(tmp_pat
     out = run(app, ["link", "--model", str(trained / "model.json"), "--data-dir", str(fresh)])
     assert out.exit_code == 0, out.output
     assert "3 records -> 1 children" in out.output
+
+
+def _documented_commands():
+    """Every `linkage ...` line in the README's and docs' shell blocks, as (file, line)."""
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "deploy" / "README.md"]:
+        if not doc.exists():
+            continue
+        for block in re.findall(r"```(?:sh|bash|console)\n(.*?)```", doc.read_text(), re.S):
+            for line in block.splitlines():
+                line = line.split("#")[0].strip().removeprefix("$ ")
+                if line.startswith("linkage "):
+                    yield doc.name, line
+
+
+def test_every_documented_command_and_option_exists():
+    """A reader copies these lines: each names a real command and only options that command takes."""
+    import shlex
+
+    import typer
+
+    from linkage.cli import app
+
+    root, wrong = typer.main.get_command(app), []
+    lines = list(_documented_commands())
+    assert len(lines) > 30
+    for doc, line in lines:
+        words, cmd = shlex.split(line.replace("\\", "").replace("[", " ").replace("]", " "))[1:], root
+        while words and hasattr(cmd, "commands") and words[0] in cmd.commands:
+            cmd = cmd.commands[words.pop(0)]
+        if cmd is root or (hasattr(cmd, "commands") and not cmd.invoke_without_command):
+            wrong.append(f"{doc}: {line}: no such command")
+            continue
+        known = {o.split("=")[0] for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+        wrong += [f"{doc}: {line}: {cmd.name} has no option {o}" for w in words if w.startswith("--")
+                  for o in w.split("=")[0].split("|") if o not in known]
+    assert not wrong, "\n".join(wrong)

@@ -311,7 +311,8 @@ def test_cli_loads_and_refuses_in_one_line(tmp_path):
     assert [(r["kind"], r["file_name"], r["accepted"], r["rejected"]) for r in json.loads(status.output)] == [
         ("establishments", "bad.csv", 1, 1), ("gp_practices", "gp_practices_sample.csv", 17, 0)]
     empty = runner.invoke(app, ["reference", "status", "--data-dir", str(tmp_path / "empty")])
-    assert empty.exit_code == 0 and "no reference data yet" in empty.output
+    assert empty.exit_code == 2 and "no linkage database" in empty.output      # a mistyped directory is not made
+    assert not (tmp_path / "empty").exists()
 
 
 # ------------------------------------------------------------------ synth
@@ -351,3 +352,13 @@ def test_a_load_that_fails_half_way_leaves_the_old_register(store, tmp_path, mon
         load_reference(store, "establishments", _gias(tmp_path / "new.csv", [_school("990900")]))
     assert _stored(store, "ref_establishment") == before
     assert store.rows("SELECT count(*) FROM store.ref_loads") == [(1,)]
+
+
+def test_a_register_cut_short_is_refused_and_the_loaded_one_kept(store, tmp_path):
+    whole = _gias(tmp_path / "whole.csv", [_school(f"99{i:04d}", f"School {i}") for i in range(5)])
+    assert load_reference(store, "establishments", whole).accepted == 5
+    part = tmp_path / "part.csv"
+    part.write_bytes(whole.read_bytes()[:-25])          # the last school's row, part-way
+    with pytest.raises(ConnectorError, match="part.csv ends part-way through its last row .*already loaded are kept"):
+        load_reference(store, "establishments", part)
+    assert len(_stored(store, "ref_establishment")) == 5

@@ -60,10 +60,17 @@ def _settings():
         raise ConfigError(settings_error(exc)) from None
 
 
-def _store(home: Optional[Path]):
+def _store(home: Optional[Path], create: bool = False):
+    """The store; unless ``create`` (a command that stores data), a data directory without a
+    database is refused rather than made, so a mistyped --data-dir or LINKAGE_HOME is said, not
+    answered with an empty new database ("no linkage run yet") beside the real one."""
     from linkage.store import Store
+    from linkage.store.db import DB_FILE
 
     s = _settings()
+    if not create and not (data_dir(home) / DB_FILE).exists():
+        raise LinkageError(f"there is no linkage database in {data_dir(home).resolve()}: check --data-dir or "
+                           "LINKAGE_HOME (default ./.linkage); `linkage ingest` makes one")
     store = Store(data_dir(home), key=s.db_key.get_secret_value() if s.db_key else None,
                   memory_limit=s.memory_limit, threads=s.threads)
     if store.compacted:
@@ -76,9 +83,9 @@ def _store(home: Optional[Path]):
 
 
 @contextmanager
-def _reading(home: Optional[Path]):
+def _reading(home: Optional[Path], create: bool = False):
     """The store, closed however the block ends."""
-    store = _store(home)
+    store = _store(home, create)
     try:
         yield store
     finally:
@@ -150,7 +157,7 @@ def ingest(file: Path,
         _fail(LinkageError("--amend and --force do not go together: an amendment never replaces the extract"))
     with _failures(data_dir_):
         when = parse_date(extract_date) if extract_date else None
-        store = _store(data_dir_)
+        store = _store(data_dir_, create=True)
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                           TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
@@ -482,7 +489,7 @@ def reference_load(kind: Annotated[str, typer.Argument(help="establishments (GIA
 
     published = None
     try:
-        with _reading(data_dir_) as store:
+        with _reading(data_dir_, create=True) as store:
             result = load_reference(store, kind.replace("-", "_"), file)
             if current_id(store.home):       # servers serve snapshots: give them the new register
                 published = _publish(store, "the register is loaded, but ")
@@ -572,7 +579,7 @@ def outcomes_load_nccis(file: Path,
     from linkage.outcomes.nccis import load_nccis, load_nccis_mapping
 
     try:
-        with _reading(data_dir_) as store:
+        with _reading(data_dir_, create=True) as store:
             result = load_nccis(store, file, load_nccis_mapping(mapping))
     except LinkageError as exc:
         _fail(exc)

@@ -9,12 +9,13 @@ rows within the current extract, keyed by record id.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -95,8 +96,13 @@ def _check_columns(columns: list[str], mapping: Mapping, file_name: str) -> list
                 f"{file_name} has one column only: it looks delimited by {other!r}, not {mapping.delimiter!r}; "
                 f"set `delimiter: {other!r}` in the mapping (a copy of {Path(mapping.path).name})")
     if missing_required:
+        folded = {c.casefold(): c for c in columns}
+        near = [f"{m!r} -> {folded[hit[0]]!r}" for m in missing_required
+                if (hit := difflib.get_close_matches(m.casefold(), list(folded), 1, 0.75))]
+        # A typo when every missing column has a near twin in the file; otherwise more likely the wrong mapping.
+        hint = f" (a typo in the mapping? closest: {', '.join(near)})" if len(near) == len(missing_required) else ""
         raise ConnectorError(
-            f"{file_name} lacks required columns {missing_required} "
+            f"{file_name} lacks required columns {missing_required}{hint} "
             f"(mapping {Path(mapping.path).name}, delimiter {mapping.delimiter!r}); it has {columns[:30]}"
         )
     return [c for c in mapping.all_columns() if c not in columns]
@@ -126,9 +132,23 @@ def _current(store: Store, source: str) -> tuple[int, str, date, int] | None:
     return (*rows[0], int(n))
 
 
+def _commonest(quarantine: list[dict]) -> str:
+    """The column most rows were rejected for, with its first line and reason: what to look at first."""
+    errors = [q for q in quarantine if q["severity"] == "error"]
+    if not errors:
+        return ""
+    by_field: dict[str, list[dict]] = defaultdict(list)
+    for q in errors:
+        by_field[q["field"]].append(q)
+    field_, hits = max(by_field.items(), key=lambda kv: len({q["line_no"] for q in kv[1]}))
+    return (f"; most in column {field_} ({len({q['line_no'] for q in hits})} rows), first on line "
+            f"{hits[0]['line_no']}: {hits[0]['reason']}")
+
+
 def _safety_catch(source: str, file_name: str, extract_date: date, read: int, blank: int, accepted: int,
-                  quarantined: int, current: tuple[int, str, date, int] | None, limits: SafetyLimits) -> None:
-    """Refuse a whole extract that does not look like one; one line naming the numbers."""
+                  quarantined: int, current: tuple[int, str, date, int] | None, limits: SafetyLimits,
+                  why: str = "") -> None:
+    """Refuse a whole extract that does not look like one; one line naming the numbers (and ``why``)."""
     rows = read - blank
     override = "; if it really is the whole extract, run again with --force"
     if rows == 0:
@@ -137,8 +157,8 @@ def _safety_catch(source: str, file_name: str, extract_date: date, read: int, bl
     if quarantined > limits.max_quarantined * rows:
         raise ExtractRefused(
             f"{file_name}: {quarantined} of {rows} rows ({quarantined / rows:.0%}) would be quarantined, more "
-            f"than the {limits.max_quarantined:.0%} allowed (LINKAGE_INGEST_MAX_QUARANTINED); nothing was "
-            f"stored; check the mapping and encoding{override}")
+            f"than the {limits.max_quarantined:.0%} allowed (LINKAGE_INGEST_MAX_QUARANTINED){why}; nothing "
+            f"was stored; check the mapping and encoding{override}")
     if current is None or extract_date < current[2]:
         return                  # the first extract, or an older one that will not become current
     _, cur_file, cur_date, cur_accepted = current
@@ -216,6 +236,10 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     takes every row through ``parse_row``, as the equality test compares.
     """
     path = Path(path)
+    today = datetime.now().date()
+    if extract_date is not None and extract_date > today + timedelta(days=1):
+        raise ConnectorError(f"the extract date {extract_date} is in the future (today is {today}): check "
+                             "--extract-date; a future extract would stay current over every real one after it")
     connector = _connector(source)
     mapping = load_mapping(mapping_path or default_mapping_path(source))
     if mapping.source != source:
@@ -227,7 +251,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     if amend and current is None:
         raise ConnectorError(f"there is no current {source} extract to amend: ingest a whole extract first")
 
-    extract = open_extract(path, mapping.encoding, mapping.delimiter, table)
+    extract = open_extract(path, mapping.encoding, mapping.delimiter, table, set(mapping.all_columns()))
     missing_optional = _check_columns(extract.columns, mapping, path.name)
     extract_date = extract_date or (current[2] if amend else datetime.now().date())
 
@@ -247,6 +271,9 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
         raise ConnectorError(f"cannot read {path.name} at row {done + 1}: {exc}") from None
     if progress:
         progress(rows.rows_read, rows.rows_read)
+    if not force and (why := extract.wrong_encoding or extract.cut_short):
+        raise ExtractRefused(f"{why}; nothing was stored (--force takes the file as it is, quarantining "
+                             "the cells or row it cannot read)")
     records, events, quarantine = rows.records, rows.events, rows.quarantine
     rows_read, quarantined, blank, warned = rows.rows_read, rows.quarantined, rows.blank, rows.warned
     fast_records = fast.records if fast is not None and fast.records is not None else None
@@ -254,7 +281,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
 
     if not (amend or force):
         _safety_catch(source, path.name, extract_date, rows_read, blank, accepted, quarantined,
-                      current, limits or SafetyLimits.from_settings())
+                      current, limits or SafetyLimits.from_settings(), _commonest(quarantine))
 
     replaced = resolved = 0
     with store.transaction():

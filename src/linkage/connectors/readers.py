@@ -2,7 +2,10 @@
 
 CSV is read by Python so line numbers are exact and undecodable bytes are kept
 (as surrogate escapes) for the validator to report, not dropped by a decoder.
-A byte-order mark decides the encoding (UTF-8, UTF-16, UTF-32) over the mapping's.
+A byte-order mark decides the encoding (UTF-8, UTF-16, UTF-32) over the mapping's, and a
+file declared in a one-byte Windows encoding that is wholly valid UTF-8 (with accents) is
+read as UTF-8. A file declared UTF-8 that is not, but reads whole as Windows-1252, carries a
+``wrong_encoding`` note; a last row cut short carries ``cut_short``: ingest refuses either.
 Typed cells from Parquet or DuckDB become text the way an export would write them;
 a cell that cannot (a list, a struct, bytes that are not UTF-8) becomes a ``BadCell``
 and is reported for that field. A blank row is yielded as ``None`` so it is counted.
@@ -14,6 +17,7 @@ import codecs
 import csv
 import hashlib
 import math
+import re
 import sys
 from collections.abc import Iterator
 from datetime import date, datetime, time
@@ -25,7 +29,8 @@ import duckdb
 
 from linkage.errors import LinkageError
 
-__all__ = ["BadCell", "ConnectorError", "Extract", "Row", "cell_text", "file_sha256", "open_extract", "row_cells"]
+__all__ = ["BadCell", "ConnectorError", "Extract", "Row", "cell_text", "detect_encoding", "file_sha256",
+           "open_extract", "row_cells"]
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -58,6 +63,10 @@ class Extract:
         # CSV only: the same rows as the parser gives them, (line, cells), before ``row_cells``;
         # read either ``rows`` or ``raw``, not both (they share the file).
         self.raw = raw
+        # Set by the CSV reader: why the file looks saved in another encoding than the mapping's,
+        # and (once every row is read) why its last row looks cut off, as by a copy that stopped.
+        self.wrong_encoding: str | None = None
+        self.cut_short: str | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -68,18 +77,77 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _sniff_encoding(path: Path, declared: str) -> str:
-    """The encoding a BOM names, else the mapping's; a file of NULs without a BOM is refused."""
+_NOT_TEXT = [(b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
+             (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls) or another Office file"),
+             (b"%PDF", "a PDF document")]
+_UTF8_WIDE = re.compile("[^\x00-\x7f\udc80-\udcff]")    # a character only valid UTF-8 decodes to
+_ONE_BYTE = ("cp1252", "windows-1252", "latin-1", "latin1", "iso-8859-1", "iso8859-1", "iso-8859-15", "cp850")
+
+
+def _utf8_check(path: Path) -> tuple[int | None, bool]:
+    """(offset of the first byte that is not UTF-8 or None, whether any non-ASCII byte occurs)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    done, wide = 0, False
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return done + exc.start - len(decoder.getstate()[0]), True
+            wide = wide or not chunk.isascii()
+            done += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return done - len(decoder.getstate()[0]), True
+    return None, wide
+
+
+def detect_encoding(path: Path) -> str:
+    """UTF-8 if the whole file is valid UTF-8, else Windows-1252 (as GIAS publishes)."""
+    return "cp1252" if _utf8_check(path)[0] is not None else "utf-8"
+
+
+def _line_of(path: Path, offset: int) -> int:
+    with open(path, "rb") as fh:
+        return fh.read(offset).count(b"\n") + 1
+
+
+def _sniff_encoding(path: Path, declared: str) -> tuple[str, str | None]:
+    """(the encoding to read with, why the file looks saved in another one than declared, or None).
+
+    A BOM decides; a file of NULs without one, or a workbook or PDF, is refused.
+    """
     with open(path, "rb") as fh:
         head = fh.read(4096)
     for bom, encoding in _BOMS:
         if head.startswith(bom):
-            return encoding
-    if b"\x00" in head and not declared.lower().replace("_", "-").startswith(("utf-16", "utf-32")):
+            return encoding, None
+    for magic, what in _NOT_TEXT:
+        if head.startswith(magic):
+            raise ConnectorError(f"{path.name} is {what}, not a CSV file; open it in Excel and save it "
+                                 "as 'CSV UTF-8 (Comma delimited)', then ingest that file")
+    name = declared.lower().replace("_", "-")
+    if b"\x00" in head and not name.startswith(("utf-16", "utf-32")):
         raise ConnectorError(
             f"{path.name} contains NUL bytes: it looks like UTF-16 without a byte-order mark, or is not a "
             "text file; save it as CSV UTF-8, or set `encoding: utf-16-le` in the mapping")
-    return declared
+    if name in _ONE_BYTE or name.startswith(("utf-8", "utf8")):
+        bad, wide = _utf8_check(path)
+        if bad is None and wide and name in _ONE_BYTE:
+            return "utf-8", None        # re-saved as UTF-8: reading it as declared would garble every accent
+        if bad is not None and name.startswith(("utf-8", "utf8")):
+            data = path.read_bytes()
+            try:
+                data.decode("cp1252")
+            except UnicodeDecodeError:
+                return declared, None   # damaged bytes, not another encoding: those cells are quarantined
+            if _UTF8_WIDE.search(data.decode("utf-8", "surrogateescape")):
+                return declared, None   # UTF-8 accents beside the bad bytes: a damaged UTF-8 file, as above
+            return declared, (f"{path.name} is not UTF-8 (the first byte that is not is on line "
+                              f"{_line_of(path, bad)}): it looks saved as Windows-1252, as older Windows "
+                              "systems export; set `encoding: cp1252` in the mapping")
+    return declared, None
 
 
 def _count_lines(path: Path) -> int:
@@ -90,8 +158,26 @@ def _count_lines(path: Path) -> int:
     return n
 
 
-def _csv(path: Path, encoding: str, delimiter: str) -> Extract:
-    encoding = _sniff_encoding(path, encoding)
+def _cut_short(path: Path, cells: list[str], width: int) -> str | None:
+    """Why the file's last row looks cut off, or None.
+
+    A row short of cells whose file has no final line ending (or that stops inside a quoted
+    cell) was cut; so was a last cell holding a line break that no closing quote ends.
+    """
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 16))
+        tail = fh.read().rstrip(b"\x00")             # UTF-16 and UTF-32 pad ASCII with NULs
+    newline = tail[-1:] in (b"\n", b"\r")
+    broken = "\n" in cells[-1] or "\r" in cells[-1]
+    if broken and tail.rstrip(b"\r\n\x00")[-1:] != b'"':
+        return "inside a quoted cell that is never closed"
+    if len(cells) < width and not newline:
+        return "and no line ending"
+    return None
+
+
+def _csv(path: Path, encoding: str, delimiter: str, used: set[str] | None) -> Extract:
+    encoding, wrong_encoding = _sniff_encoding(path, encoding)
     fh = open(path, encoding=encoding, errors="surrogateescape", newline="")
     first = fh.read(1)
     if first == "":
@@ -101,24 +187,41 @@ def _csv(path: Path, encoding: str, delimiter: str) -> Extract:
         fh.seek(0)
     reader = csv.reader(fh, delimiter=delimiter)
     header = [h.strip() for h in next(reader)]
-    if len(set(header)) != len(header):
-        dupes = sorted({h for h in header if header.count(h) > 1})
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    clash = [h for h in dupes if used is None or h in used]
+    if clash:
         fh.close()
-        raise ConnectorError(f"{path.name} has duplicate column names: {dupes}")
+        where = "; ".join(f"{h!r} is columns {', '.join(str(i + 1) for i, c in enumerate(header) if c == h)}"
+                          for h in clash)
+        raise ConnectorError(f"{path.name} has duplicate column names ({where}): the mapping cannot tell which "
+                             "to read; rename one in the file")
+    for h in dupes:                     # columns the mapping does not read: kept apart, as "Notes (2)"
+        for n, i in enumerate([i for i, c in enumerate(header) if c == h][1:], 2):
+            header[i] = f"{h} ({n})"
 
     def raw() -> Iterator[tuple[int, list[str]]]:
+        last: tuple[int, list[str]] | None = None
         with fh:
             start = reader.line_num + 1
             for cells in reader:
                 yield start, cells
+                if cells and any(c.strip() for c in cells):
+                    last = (start, cells)
                 start = reader.line_num + 1
+        if last and (why := _cut_short(path, last[1], len(header))):
+            extract.cut_short = (
+                f"{path.name} ends part-way through its last row (line {last[0]}: {len(last[1])} of "
+                f"{len(header)} cells, {why}): it looks cut short, as by a copy or download that did not "
+                "finish; copy the whole file again")
 
     def rows() -> Iterator[Row]:
         for line, cells in raw():
             yield line, row_cells(header, cells)
 
     wide = encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32"))
-    return Extract(header, rows(), None if wide else max(0, _count_lines(path) - 1), raw=raw())
+    extract = Extract(header, rows(), None if wide else max(0, _count_lines(path) - 1), raw=raw())
+    extract.wrong_encoding = wrong_encoding
+    return extract
 
 
 def row_cells(header: list[str], cells: list[str]) -> dict[str, str | None] | None:
@@ -179,8 +282,12 @@ def _relation(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
 
 
 def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
-                 table: str | None = None) -> Extract:
-    """CSV by default; ``.parquet``; or ``table`` inside a DuckDB database file."""
+                 table: str | None = None, used: set[str] | None = None) -> Extract:
+    """CSV by default; ``.parquet``; or ``table`` inside a DuckDB database file.
+
+    ``used``: the columns that will be read; a CSV header naming one of them twice is refused
+    (any duplicate, if None), and others named twice are told apart as ``Name (2)``.
+    """
     path = Path(path)
     if not path.exists():
         raise ConnectorError(f"{path} does not exist")
@@ -197,10 +304,13 @@ def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
         if suffix == ".parquet":
             return _relation(con, "SELECT * FROM read_parquet(?)", [path.as_posix()])
     except duckdb.Error as exc:
+        if suffix == ".parquet" and "magic bytes" in str(exc):
+            raise ConnectorError(f"{path.name} is not a whole Parquet file (its end is missing: cut short, as by "
+                                 "a copy or download that did not finish, or not Parquet); copy it again") from None
         raise ConnectorError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from None
     con.close()
     try:
-        return _csv(path, encoding, delimiter)
+        return _csv(path, encoding, delimiter, used)
     except UnicodeError as exc:
         raise ConnectorError(f"cannot read {path.name} as {encoding}: {exc}") from None
     except csv.Error as exc:

@@ -134,6 +134,8 @@ def load_nccis(store: Store, path: Path, mapping: NccisMapping | None = None) ->
             out.rejected += 1
         else:
             rows.append(row)
+    if why := extract.cut_short or extract.wrong_encoding:
+        raise ConnectorError(f"{why}; the NCCIS activity already loaded is kept")
     out.accepted = store_activity(store, rows, file_name=Path(path).name)
     return out
 

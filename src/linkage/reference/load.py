@@ -8,14 +8,13 @@ wipes a good register.
 
 from __future__ import annotations
 
-import codecs
 import csv
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from linkage.connectors.readers import ConnectorError, file_sha256, open_extract
+from linkage.connectors.readers import ConnectorError, detect_encoding, file_sha256, open_extract
 from linkage.errors import Problem
 from linkage.reference.establishments import COLUMNS as GIAS_COLUMNS
 from linkage.reference.establishments import Establishment, parse_establishment
@@ -41,23 +40,6 @@ class LoadResult:
     warnings: list[tuple[int, str, str]] = field(default_factory=list)   # kept rows with a cell left empty
     warned: int = 0
     notes: list[str] = field(default_factory=list)
-
-
-def detect_encoding(path: Path) -> str:
-    """UTF-8 if the whole file is valid UTF-8, else Windows-1252 (as GIAS publishes).
-
-    Text in Windows-1252 with any accented letter is almost never valid UTF-8, so a
-    file re-saved as UTF-8 is read as such rather than turned into mojibake.
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with open(path, "rb") as fh:
-        try:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "cp1252"
-    return "utf-8"
 
 
 def _headerless(path: Path, encoding: str) -> Iterator[tuple[int, list[str]]]:
@@ -87,6 +69,8 @@ def _rows(kind: str, path: Path, unknown: set[str]) -> Iterator[tuple[int, Any, 
                 yield line, [Problem("row", raw["__shape__"])], warnings
             else:
                 yield line, parse_establishment(raw, unknown, warnings), warnings
+        if extract.cut_short:
+            raise ConnectorError(f"{extract.cut_short}; the establishments already loaded are kept")
     else:
         for line, cells in _headerless(path, encoding):
             if line == 1 and is_header(cells):

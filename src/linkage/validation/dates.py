@@ -47,8 +47,13 @@ def parse_date(value: str) -> date:
             return date(y, mo, d)
         except ValueError as exc:
             raise DateError(f"not a real date: {value!r} ({exc})") from None
+    hint = ""
+    if re.fullmatch(r"\d{5}(\.0+)?", text):   # Excel's day number, as a CSV saved from an unformatted cell holds
+        serial = date(1899, 12, 30).toordinal() + int(float(text))
+        hint = (f" ({text} looks like an Excel date number, {date.fromordinal(serial).isoformat()}: "
+                "format the column as a date in Excel before saving)")
     raise DateError(
-        f"unrecognised date {value!r}; use YYYY-MM-DD, DD/MM/YYYY, YYYYMMDD or DD-Mon-YYYY"
+        f"unrecognised date {value!r}; use YYYY-MM-DD, DD/MM/YYYY, YYYYMMDD or DD-Mon-YYYY{hint}"
     )
 
 
