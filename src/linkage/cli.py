@@ -1226,6 +1226,11 @@ quality_app = typer.Typer(help="How good the linkage is, judged by the reviewers
 app.add_typer(quality_app, name="quality")
 
 
+def _known(value: float | None) -> float | str:
+    """A measure whose denominator is empty is printed as not known, never as a perfect 1.0."""
+    return "n/a" if value is None else round(value, 4)
+
+
 @quality_app.callback(invoke_without_command=True)
 def quality(ctx: typer.Context,
             threshold: Annotated[Optional[float], typer.Option(help="Match probability to judge at.")] = None,
@@ -1249,7 +1254,7 @@ def quality(ctx: typer.Context,
     except LinkageError as exc:
         _fail(exc)
     rows = [{"labels": q.labels, "matches": q.positives, "not matches": q.negatives, "threshold": q.threshold,
-             "precision": round(q.precision, 4), "recall": round(q.recall, 4), "f1": round(q.f1, 4),
+             "precision": _known(q.precision), "recall": _known(q.recall), "f1": _known(q.f1),
              "tp": q.tp, "fp": q.fp, "fn": q.fn, "tn": q.tn}]
     if fmt == "table":
         rows = [{"measure": k, "value": v} for k, v in rows[0].items()]

@@ -29,9 +29,9 @@ class Quality:
     positives: int
     negatives: int
     threshold: float
-    precision: float
-    recall: float
-    f1: float
+    precision: float | None     # None when the model linked none of the labelled pairs (0/0)
+    recall: float | None        # None when no labelled pair is a match
+    f1: float | None
     tp: int
     fp: int
     fn: int
@@ -39,9 +39,12 @@ class Quality:
 
 
 def _measures(labels: int, positives: int, tp: int, fp: int, fn: int, tn: int, threshold: float) -> Quality:
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    # An empty denominator is "not known", not perfect: 0/0 reported as 1.0 would tell a data
+    # manager with no decided matches that the model misses nothing.
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = (2 * precision * recall / (precision + recall) if precision + recall else 0.0) \
+        if precision is not None and recall is not None else None
     return Quality(labels, positives, labels - positives, threshold, precision, recall, f1, tp, fp, fn, tn)
 
 

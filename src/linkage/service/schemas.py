@@ -492,9 +492,9 @@ class QualityLabels(BaseModel):
     matches: int
     not_matches: int
     threshold: float
-    precision: float
-    recall: float
-    f1: float
+    precision: float | None     # None: not known (no decided pair was linked, or none was a match)
+    recall: float | None
+    f1: float | None
     tp: int
     fp: int
     fn: int
