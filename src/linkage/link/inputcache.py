@@ -97,7 +97,11 @@ ANTI JOIN {CACHE} c ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha""" i
         kept = (f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE} "
                 "WHERE unique_id NOT IN (SELECT k FROM memory.link_fresh))")
         fresh = "(SELECT * EXCLUDE (content_sha, raw_sha) FROM memory.link_derived)"
-        store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, current)} UNION ALL {cotwin_pairs_sql(kept, fresh)}")
+        if usable:
+            store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, current)} "
+                          f"UNION ALL {cotwin_pairs_sql(kept, fresh)}")
+        else:               # every row is fresh: every record against every other, each pair joined once
+            store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(current, current)}")
     store.execute("DROP TABLE memory.link_derived")
     for view, table in ((target, f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE})"),
                         ("memory.cotwin_pairs", PAIRS)):
