@@ -39,6 +39,7 @@ from linkage.model import EVENT_TYPES, PersonRecord
 from linkage.store.schema import STD_NAME_FIELDS, columns_of
 from linkage.validation import looks_like_formula, normalise_name
 from linkage.validation.columns import (
+    plain_addresses,
     plain_record_ids,
     plain_valid_nhs_numbers,
     plain_valid_postcodes,
@@ -49,7 +50,7 @@ from linkage.validation.text import MAX_FIELD_LENGTH, REFUSED_CHARACTER
 __all__ = ["Columnar", "read_columnar"]
 
 # Optional fields whose commonest valid values Arrow recognises (``Connector.field_value``'s rules).
-_PLAIN = {"postcode": plain_valid_postcodes, "upn": plain_valid_upns, "former_upn": plain_valid_upns,
+_PLAIN = {"address": plain_addresses, "postcode": plain_valid_postcodes, "upn": plain_valid_upns, "former_upn": plain_valid_upns,
           "nhs_number": plain_valid_nhs_numbers}
 _BAD = object()             # a value that would raise a problem: its row goes through parse_row
 _ARROW = {"VARCHAR": pa.string(), "DATE": pa.date32(), "BIGINT": pa.int64(), "DOUBLE": pa.float64()}

@@ -5,7 +5,7 @@ distinct on nearly every row, so asking Python a million times costs more than a
 else it does. These say, for a column of distinct values, which are certainly valid and
 already in their stored form (ten digits passing modulus 11; a UPN in capitals without
 spaces passing its check letter; a postcode as ``normalise_postcode`` writes it; a plain
-record id), and leave every other value (a space, a hyphen, a check that fails, another
+address line or record id), and leave every other value (a space, a hyphen, a check that fails, another
 shape) to the rule itself. A test holds each to its rule.
 """
 
@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from linkage.validation.identifiers import UPN_LETTERS
 from linkage.validation.postcode import _SHAPE as _POSTCODE
 
-__all__ = ["plain_record_ids", "plain_valid_nhs_numbers", "plain_valid_postcodes", "plain_valid_upns"]
+__all__ = ["plain_addresses", "plain_record_ids", "plain_valid_nhs_numbers", "plain_valid_postcodes", "plain_valid_upns"]
 
 _DIGITS = "0123456789"
 
@@ -58,6 +58,15 @@ def plain_valid_postcodes(values: pa.Array) -> pa.Array:
     """True where a value is a postcode already in ``normalise_postcode``'s form (capitals,
     one space before the inward code), which it returns unchanged."""
     return pc.fill_null(pc.match_substring_regex(values, _POSTCODE.pattern), False)
+
+
+def plain_addresses(values: pa.Array) -> pa.Array:
+    """True where an address line is printable ASCII words joined by single spaces, starting
+    with a letter or digit and not with a title ``clean_display`` would drop: what it and the
+    formula check return unchanged."""
+    shape = pc.fill_null(pc.match_substring_regex(values, r"^[A-Za-z0-9][!-~]*( [!-~]+)*$"), False)
+    titled = pc.fill_null(pc.match_substring_regex(values, r"^(?i)(mr|mrs|miss|ms|master|mx|dr)\.* "), False)
+    return pc.and_(shape, pc.invert(titled))
 
 
 def plain_record_ids(values: pa.Array) -> pa.Array:
