@@ -25,7 +25,8 @@ def _violations(pairs: list[tuple[str | None, str | None]]) -> list[tuple]:
     con = duckdb.connect()
     con.register("p", pd.DataFrame(pairs, columns=["x", "y"], dtype="string"))
     con.execute("CREATE TABLE q AS SELECT row_number() OVER () AS i, x, y FROM p")
-    side = "(SELECT i, surname, CAST(strlen(surname) AS BIGINT) AS len, {bits} AS bits FROM (SELECT i, {col} AS surname FROM q))"
+    side = ("(SELECT i, surname, CAST(strlen(surname) AS BIGINT) AS len, {bits} AS bits "
+            "FROM (SELECT i, {col} AS surname FROM q))")
     a, b = (side.format(bits=_SURNAME_BITS, col=col) for col in ("x", "y"))
     return con.execute(f"""
 SELECT a.surname, b.surname FROM {a} a JOIN {b} b USING (i)
@@ -66,7 +67,8 @@ def test_could_be_alike_rules_out_most_unrelated_surnames():
     rng = random.Random(3)
     words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(4, 9))) for _ in range(2000)]
     con = duckdb.connect()
-    side = f"(SELECT surname, CAST(strlen(surname) AS BIGINT) AS len, {_SURNAME_BITS} AS bits FROM (SELECT unnest(?) AS surname))"
+    side = (f"(SELECT surname, CAST(strlen(surname) AS BIGINT) AS len, {_SURNAME_BITS} AS bits "
+            "FROM (SELECT unnest(?) AS surname))")
     kept = con.execute(f"SELECT avg(CAST({_could_be_alike('a', 'b')} AS INT)) FROM {side} a, {side} b",
                        [words[:1000], words[1000:]]).fetchone()[0]
     assert kept < 0.2

@@ -79,7 +79,8 @@ def test_near_misses_are_left_to_the_rule():
         upn[rng.randrange(13)] = rng.choice("0123456789" + UPN_LETTERS)
         wrong += ["".join(nhs), "".join(upn)]
     wrong += ["1111111111", "0000000000", "943 476 5919", "9434765919 ", " 9434765919", "sw1a 1aa", "SW1A1AA",
-              " SW1A 1AA", "SW1A 1AA\n", "ZZ99 3VZ", "BFPO 12", "=SUM(A1)", "+44", "-1", "@x", " P1", "P1 ", "ＰＯ１", "",
+              " SW1A 1AA", "SW1A 1AA\n", "ZZ99 3VZ", "BFPO 12", "=SUM(A1)", "+44", "-1", "@x", " P1", "P1 ",
+              "ＰＯ１", "",
               "Mr Smith 1 Road", "mr. x", "DR.. House 2", "MISS  Lane", "1  Road", "1 Road ", "Flat\t2", "Dr",
               "Master Bedroom 3", "Mrs Lane 4"]
     _assert_plain_means_accepted_unchanged(wrong)

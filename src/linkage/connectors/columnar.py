@@ -50,8 +50,8 @@ from linkage.validation.text import MAX_FIELD_LENGTH, REFUSED_CHARACTER
 __all__ = ["Columnar", "read_columnar"]
 
 # Optional fields whose commonest valid values Arrow recognises (``Connector.field_value``'s rules).
-_PLAIN = {"address": plain_addresses, "postcode": plain_valid_postcodes, "upn": plain_valid_upns, "former_upn": plain_valid_upns,
-          "nhs_number": plain_valid_nhs_numbers}
+_PLAIN = {"address": plain_addresses, "postcode": plain_valid_postcodes, "upn": plain_valid_upns,
+          "former_upn": plain_valid_upns, "nhs_number": plain_valid_nhs_numbers}
 _BAD = object()             # a value that would raise a problem: its row goes through parse_row
 _ARROW = {"VARCHAR": pa.string(), "DATE": pa.date32(), "BIGINT": pa.int64(), "DOUBLE": pa.float64()}
 

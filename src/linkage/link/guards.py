@@ -129,12 +129,13 @@ def _family_pairs(rows: str) -> str:
     words = f"(SELECT unique_id, source_dataset, dob, unnest(surname_all) AS word FROM {rows})"
     on = "a.source_dataset = b.source_dataset AND a.dob = b.dob AND a.unique_id {} b.unique_id"
     # Materialised: else the optimiser takes both Jaro-Winklers into the join's filter.
-    return f"""WITH n AS MATERIALIZED ({narrow}),
-close AS MATERIALIZED (SELECT a.unique_id AS u, b.unique_id AS v, a.surname AS su, b.surname AS sv,
-                              a.postcode = b.postcode AS pc
-                       FROM n a JOIN n b ON {on.format('<')} WHERE a.postcode = b.postcode OR {_could_be_alike('a', 'b')})
-SELECT u, v FROM close WHERE pc OR jaro_winkler_similarity(su, sv) >= 0.85
-UNION ALL SELECT v, u FROM close WHERE pc OR jaro_winkler_similarity(sv, su) >= 0.85
+    return f"""WITH cotwin_rows AS MATERIALIZED ({narrow}),
+cotwin_close AS MATERIALIZED (
+  SELECT a.unique_id AS u, b.unique_id AS v, a.surname AS su, b.surname AS sv, a.postcode = b.postcode AS pc
+  FROM cotwin_rows a JOIN cotwin_rows b ON {on.format('<')}
+  WHERE a.postcode = b.postcode OR {_could_be_alike('a', 'b')})
+SELECT u, v FROM cotwin_close WHERE pc OR jaro_winkler_similarity(su, sv) >= 0.85
+UNION ALL SELECT v, u FROM cotwin_close WHERE pc OR jaro_winkler_similarity(sv, su) >= 0.85
 UNION SELECT a.unique_id, b.unique_id FROM {words} a JOIN {words} b ON {on.format('<>')} AND a.word = b.word"""
 
 
@@ -163,9 +164,9 @@ JOIN {right} b ON a.source_dataset = b.source_dataset AND a.dob = b.dob AND a.un
 """
     # No join condition on the rows themselves: the optimiser would join them before the candidates.
     return f"""
-WITH family AS ({_family_pairs(left)})
+WITH cotwin_family AS ({_family_pairs(left)})
 {pick}
-FROM family x JOIN {left} a ON a.unique_id = x.u JOIN {right} b ON b.unique_id = x.v
+FROM cotwin_family x JOIN {left} a ON a.unique_id = x.u JOIN {right} b ON b.unique_id = x.v
 {where}
 """
 

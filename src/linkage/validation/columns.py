@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 from linkage.validation.identifiers import UPN_LETTERS
 from linkage.validation.postcode import _SHAPE as _POSTCODE
 
-__all__ = ["plain_addresses", "plain_record_ids", "plain_valid_nhs_numbers", "plain_valid_postcodes", "plain_valid_upns"]
+__all__ = ["plain_addresses", "plain_record_ids", "plain_valid_nhs_numbers", "plain_valid_postcodes",
+           "plain_valid_upns"]
 
 _DIGITS = "0123456789"
 
