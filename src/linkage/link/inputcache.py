@@ -34,7 +34,8 @@ _RAW = ("source", "forename_std", "middle_names_std", "surname_std", "former_sur
         "date_of_birth", "sex", "postcode", "address", "upn", "former_upn", "nhs_number")
 # The code that derives a row and its co-twin pairs: a change to either derives everything again.
 _CODE = hashlib.sha256(input_sql("r", "n").encode() + Path(names.__file__).read_bytes()
-                       + names._UK.read_bytes() + cotwin_pairs_sql("a", "b").encode()).hexdigest()[:16]
+                       + names._UK.read_bytes() + cotwin_pairs_sql("a", "b").encode()
+                       + cotwin_pairs_sql("a", "a").encode()).hexdigest()[:16]     # both ways it finds pairs
 
 
 def _exists(store: Store, table: str) -> bool:
