@@ -38,10 +38,20 @@ from linkage.errors import Problem
 from linkage.model import EVENT_TYPES, PersonRecord
 from linkage.store.schema import STD_NAME_FIELDS, columns_of
 from linkage.validation import looks_like_formula, normalise_name
+from linkage.validation.columns import (
+    plain_addresses,
+    plain_record_ids,
+    plain_valid_nhs_numbers,
+    plain_valid_postcodes,
+    plain_valid_upns,
+)
 from linkage.validation.text import MAX_FIELD_LENGTH, REFUSED_CHARACTER
 
 __all__ = ["Columnar", "read_columnar"]
 
+# Optional fields whose commonest valid values Arrow recognises (``Connector.field_value``'s rules).
+_PLAIN = {"address": plain_addresses, "postcode": plain_valid_postcodes, "upn": plain_valid_upns,
+          "former_upn": plain_valid_upns, "nhs_number": plain_valid_nhs_numbers}
 _BAD = object()             # a value that would raise a problem: its row goes through parse_row
 _ARROW = {"VARCHAR": pa.string(), "DATE": pa.date32(), "BIGINT": pa.int64(), "DOUBLE": pa.float64()}
 
@@ -75,9 +85,13 @@ class _Column:
     """A rule's results for every row, worked out once per distinct value (Arrow does the rest)."""
 
     def __init__(self, rule: Callable[[Any], Any], column: pa.Array, sql_type: str = "VARCHAR",
-                 blank: bool = True) -> None:
+                 blank: bool = True, plain: Callable[[pa.Array], pa.Array] | None = None) -> None:
+        """``plain(values)``: True where a value is certainly clean and is what ``rule`` would
+        return (``validation.columns``); ``rule`` is asked only about the others."""
         coded = column.dictionary_encode()
-        results = [rule(_blank(v) if blank else v) for v in coded.dictionary.to_pylist()]
+        distinct = coded.dictionary.to_pylist()
+        sure = plain(coded.dictionary).to_pylist() if plain is not None else itertools.repeat(False)
+        results = [v if known else rule(_blank(v) if blank else v) for v, known in zip(distinct, sure)]
         # A null cell (a name the connector's split_names left empty) is not in the dictionary:
         # the rule must still judge it, or a missing required name would pass as clean.
         none = rule(None) if column.null_count else None
@@ -153,7 +167,7 @@ def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date:
     n = len(maybe)
     once = [ids[c[rid_at].strip()] == 1 for c in maybe]
     del ids
-    columns = {h: pa.array(col, pa.string()) for h, col in zip(header, zip(*maybe))} if n else {}
+    columns = _columns(header, maybe)
     del maybe
     ok = pa.array(once, pa.bool_()) if n else pa.array([], pa.bool_())
 
@@ -165,7 +179,8 @@ def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date:
         ok = pc.and_(ok, pc.invert(c.bad))
         return c.values
 
-    person: dict[str, pa.Array] = {"source_record_id": keep(_Column(_record_id, raw(mapping.record_id)))}
+    person: dict[str, pa.Array] = {"source_record_id": keep(_Column(_record_id, raw(mapping.record_id),
+                                                                    plain=plain_record_ids))}
     cells = {canon: raw(column) for canon, column in mapping.fields.items()}
     if type(connector).split_names is not Connector.split_names:
         cells.update(_split(connector, cells.get("forename", _empty(n)), cells.get("middle_names")))
@@ -179,7 +194,8 @@ def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date:
     types = dict(columns_of(PersonRecord))
     for canon in _OPTIONAL_FIELDS:
         rule = _checked(lambda p, v, canon=canon: connector.field_value(p, canon, "", v, extract_date))
-        person[canon] = keep(_Column(rule, cells.get(canon, _empty(n)), types[canon]))
+        plain = _PLAIN.get(canon) if type(connector).field_value is Connector.field_value else None
+        person[canon] = keep(_Column(rule, cells.get(canon, _empty(n)), types[canon], plain=plain))
     del cells
 
     specs = []
@@ -210,6 +226,16 @@ def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date:
     line_no = pa.array(lines, pa.int64())
     return Columnar(_records(connector.source, extract_date, person, line_no, ok),
                     _events(person["source_record_id"], specs, ok, connector.source), slow, rows_read)
+
+
+def _columns(header: list[str], rows: list[list[str]]) -> dict[str, pa.Array]:
+    """Rows of cells as one Arrow array per column: every cell into one array, then each
+    column taken from it by stride (Arrow's loops, not a transposition in Python)."""
+    if not rows:
+        return {}
+    cells = pa.array(itertools.chain.from_iterable(rows), pa.string(), size=len(rows) * len(header))
+    width = len(header)
+    return {h: cells.take(pa.array(range(i, len(cells), width), pa.int64())) for i, h in enumerate(header)}
 
 
 def _split(connector: Connector, given: pa.Array, middle: pa.Array | None) -> dict[str, pa.Array]:

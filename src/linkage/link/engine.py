@@ -40,7 +40,8 @@ TF_COLUMNS = ("forename", "surname")
 _PRED_COLS = "unique_id_l, unique_id_r, match_probability, match_weight"
 
 # The guard's own code: a change to it re-guards every record (see ``guard_sha``).
-_GUARD_CODE = hashlib.sha256(f"{RARE}|{cotwin_sql('i')}|{twin_guard_sql('e', 'i', 'c')}".encode()).hexdigest()[:16]
+_GUARD_CODE = hashlib.sha256(f"{RARE}|{cotwin_sql('i')}|{cotwin_pairs_sql('i', 'j')}|"
+                             f"{twin_guard_sql('e', 'i', 'c')}".encode()).hexdigest()[:16]
 
 for _name in ("splink", "splink.internals"):
     logging.getLogger(_name).setLevel(logging.ERROR)

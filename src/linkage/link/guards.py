@@ -99,19 +99,75 @@ def _ids_agree(l: str, r: str) -> str:
             f"OR coalesce({l}.upn = {r}.former_upn OR {l}.former_upn = {r}.upn, false))")
 
 
+# Each ASCII surname's characters as a set of 64 buckets, what ``_could_be_alike`` compares;
+# NULL for any other (Jaro-Winkler counts bytes, and a character is then more than one).
+_SURNAME_BITS = ("CASE WHEN strlen(surname) = length(surname) AND surname <> '' THEN list_reduce(list_transform("
+                 "string_split(surname, ''), c -> 1::UBIGINT << (ord(c) % 64)), (x, y) -> x | y) END")
+
+
+def _could_be_alike(l: str, r: str) -> str:
+    """False only where ``jaro_winkler_similarity`` of the two surnames is below 0.85 (symmetric).
+
+    Jaro-Winkler adds at most 0.4 of the Jaro gap (four letters of prefix at 0.1), so 0.85
+    needs Jaro >= 0.75, so m/|a| + m/|b| >= 1.25 for m matching characters; m is at most each
+    string's length less the characters it holds that the other does not, counted here by
+    bucket (a shared bucket only raises the bound). The test asks 1.2, in integers; a
+    surname that is not ASCII, empty or missing is never ruled out here."""
+    cap = f"least({l}.len - bit_count({l}.bits & ~{r}.bits), {r}.len - bit_count({r}.bits & ~{l}.bits))"
+    return (f"coalesce({l}.len = 0 OR {r}.len = 0 OR 5 * {cap} * ({l}.len + {r}.len) >= 6 * {l}.len * {r}.len, "
+            "true)")
+
+
+def _family_pairs(rows: str) -> str:
+    """(u, v): every ordered pair of ``rows`` with one source and date of birth that ``_family``
+    could hold for, found without comparing every surname with every other: a shared surname
+    word is an equi-join, and Jaro-Winkler runs only where ``_could_be_alike`` leaves it open
+    (or the postcode is shared). A superset: the caller applies ``_family`` itself. Each
+    unordered pair is joined once; both tests are symmetric, Jaro-Winkler is then asked both ways."""
+    narrow = (f"SELECT unique_id, source_dataset, dob, surname, postcode, CAST(strlen(surname) AS BIGINT) AS len, "
+              f"{_SURNAME_BITS} AS bits FROM {rows}")
+    words = f"(SELECT unique_id, source_dataset, dob, unnest(surname_all) AS word FROM {rows})"
+    on = "a.source_dataset = b.source_dataset AND a.dob = b.dob AND a.unique_id {} b.unique_id"
+    # Materialised: else the optimiser takes both Jaro-Winklers into the join's filter.
+    return f"""WITH cotwin_rows AS MATERIALIZED ({narrow}),
+cotwin_close AS MATERIALIZED (
+  SELECT a.unique_id AS u, b.unique_id AS v, a.surname AS su, b.surname AS sv, a.postcode = b.postcode AS pc
+  FROM cotwin_rows a JOIN cotwin_rows b ON {on.format('<')}
+  WHERE a.postcode = b.postcode OR {_could_be_alike('a', 'b')})
+SELECT u, v FROM cotwin_close WHERE pc OR jaro_winkler_similarity(su, sv) >= 0.85
+UNION ALL SELECT v, u FROM cotwin_close WHERE pc OR jaro_winkler_similarity(sv, su) >= 0.85
+UNION SELECT a.unique_id, b.unique_id FROM {words} a JOIN {words} b ON {on.format('<>')} AND a.word = b.word"""
+
+
 def cotwin_pairs_sql(left: str, right: str) -> str:
     """(record, its co-twin, the co-twin's forename ``f``, keys ``k`` and first middle name ``m``) for records in ``left`` and
     co-twins in ``right`` (two relations of Splink input rows): a function of the two rows alone,
-    so pairs of unchanged records can be kept from one run to the next."""
-    return f"""
-SELECT a.unique_id, b.unique_id AS twin_id, b.forename AS f, b.forename_keys AS k,
-  split_part(b.middle_names, ' ', 1) AS m
-FROM {left} a
-JOIN {right} b ON a.source_dataset = b.source_dataset AND a.dob = b.dob AND a.unique_id <> b.unique_id
-WHERE {_family('a', 'b')}
+    so pairs of unchanged records can be kept from one run to the next.
+
+    The pairs are of one source and date of birth, one family, identifiers that do not agree,
+    and not one name with one identifier. When ``left`` and ``right`` are one relation (their
+    text is equal: every record against every other) the candidates come from ``_family_pairs``,
+    which does not compare every surname of a birthday with every other (at a million records
+    that is most of the cost); a few records against all are simply joined."""
+    where = f"""WHERE {_family('a', 'b')}
   AND NOT {_ids_agree('a', 'b')}
   AND (NOT {_same_name('a', 'b')} OR a.upn <> b.upn OR a.nhs_number <> b.nhs_number)
-  AND b.forename IS NOT NULL
+  AND b.forename IS NOT NULL"""
+    pick = ("SELECT a.unique_id, b.unique_id AS twin_id, b.forename AS f, b.forename_keys AS k, "
+            "split_part(b.middle_names, ' ', 1) AS m")
+    if left != right:
+        return f"""
+{pick}
+FROM {left} a
+JOIN {right} b ON a.source_dataset = b.source_dataset AND a.dob = b.dob AND a.unique_id <> b.unique_id
+{where}
+"""
+    # No join condition on the rows themselves: the optimiser would join them before the candidates.
+    return f"""
+WITH cotwin_family AS ({_family_pairs(left)})
+{pick}
+FROM cotwin_family x JOIN {left} a ON a.unique_id = x.u JOIN {right} b ON b.unique_id = x.v
+{where}
 """
 
 

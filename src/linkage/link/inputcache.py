@@ -34,7 +34,8 @@ _RAW = ("source", "forename_std", "middle_names_std", "surname_std", "former_sur
         "date_of_birth", "sex", "postcode", "address", "upn", "former_upn", "nhs_number")
 # The code that derives a row and its co-twin pairs: a change to either derives everything again.
 _CODE = hashlib.sha256(input_sql("r", "n").encode() + Path(names.__file__).read_bytes()
-                       + names._UK.read_bytes() + cotwin_pairs_sql("a", "b").encode()).hexdigest()[:16]
+                       + names._UK.read_bytes() + cotwin_pairs_sql("a", "b").encode()
+                       + cotwin_pairs_sql("a", "a").encode()).hexdigest()[:16]     # both ways it finds pairs
 
 
 def _exists(store: Store, table: str) -> bool:
@@ -97,7 +98,11 @@ ANTI JOIN {CACHE} c ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha""" i
         kept = (f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE} "
                 "WHERE unique_id NOT IN (SELECT k FROM memory.link_fresh))")
         fresh = "(SELECT * EXCLUDE (content_sha, raw_sha) FROM memory.link_derived)"
-        store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, current)} UNION ALL {cotwin_pairs_sql(kept, fresh)}")
+        if usable:
+            store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, current)} "
+                          f"UNION ALL {cotwin_pairs_sql(kept, fresh)}")
+        else:               # every row is fresh: every record against every other, each pair joined once
+            store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(current, current)}")
     store.execute("DROP TABLE memory.link_derived")
     for view, table in ((target, f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE})"),
                         ("memory.cotwin_pairs", PAIRS)):
