@@ -71,6 +71,16 @@ def linked_store(tmp_path_factory, synth_month1) -> Store:
 
 
 @pytest.fixture(scope="session")
+def trained_model(tmp_path_factory, linked_store) -> Path:
+    """Month 1's trained model as ``linkage link`` saves it (model.json), read-only: for tests of
+    something other than training, so a session trains month 1 once, not once per population
+    (``linkage link --model`` / ``import_model``)."""
+    from linkage.link.run import export_model
+
+    return export_model(linked_store, tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="session")
 def chromium():
     """One Chromium for the session's page tests; each page opens in a fresh profile of its own
     (tests/browserpages.py ``page``), so modules share the browser, never cookies or storage."""

@@ -37,11 +37,14 @@ def exported(home: Path, out: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def linked(tmp_path_factory, synth_month1):
+def linked(tmp_path_factory, synth_month1, trained_model):
+    """Ingested and linked by the real commands, with the model the session trained on this very
+    month 1 (``run_link``, as ``linkage link`` trains): training by the CLI is proven in
+    tests/test_review.py and tests/test_synth_difficulty.py, so it is not paid for again here."""
     home = tmp_path_factory.mktemp("e2e") / "data"
     ingest_all(home, synth_month1)
-    out = cli("link", "--data-dir", str(home))
-    assert "run 1 (full)" in out and "model trained" in out
+    out = cli("link", "--model", str(trained_model), "--data-dir", str(home))
+    assert "run 1 (full)" in out and "model trained" not in out
     ids = exported(home, home.parent / "ids1.csv")
     return home, ids
 

@@ -25,9 +25,10 @@ COMMISSIONER, LEADER, CME = ("kim@northshire.example", "lee@ap-setting.example",
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, chromium):
+def world(tmp_path_factory, chromium, trained_model):
     from linkage.connectors import ingest_file
     from linkage.link import run_link
+    from linkage.link.run import import_model
     from linkage.outcomes.nccis import load_nccis
     from linkage.reference import KINDS, load_reference, sample_path
     from linkage.store import Store
@@ -43,6 +44,7 @@ def world(tmp_path_factory, chromium):
         for source in ("education", "social_care", "health"):
             ingest_file(store, source, extracts / f"{source}.csv", extract_date=when)
         load_nccis(store, extracts / "nccis.csv")
+        import_model(store, trained_model)       # the session's month 1 model: these pages are not about training
         run_link(store)
         # The AP settings with the most placed children (as the outcome measures count them).
         settings = store.rows("""SELECT e.urn, count(DISTINCT i.child_id) AS n FROM store.edu_enrolment e

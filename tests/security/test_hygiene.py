@@ -60,14 +60,16 @@ def umask_022_server(home: Path, env: dict | None = None, workers: int = 1) -> S
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, trained_model):
     base = tmp_path_factory.mktemp("hygiene")
     home, synth = base / "data", base / "synth"
     cli("synth", "--children", "600", "--seed", "11", "--out", str(synth))
     for source in ("education", "social_care", "health"):
         cli("ingest", str(synth / f"{source}.csv"), "--source", source, "--extract-date", "2026-10-01",
             "--data-dir", str(home))
-    cli("link", "--data-dir", str(home))
+    # The session's month 1 model (training is not what is attacked here); the command still writes
+    # its own model.json, snapshot and audit files under the operator's umask.
+    cli("link", "--model", str(trained_model), "--data-dir", str(home))
     cli("export-ids", str(base / "ids.csv"), "--data-dir", str(home))
     creds = {}
     for who, (org, org_type, code, role, purpose) in CLIENTS.items():

@@ -183,6 +183,7 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
         Nothing here samples at random: every backend trains the same model from the same records."""
         self._linker = None
         linker = self.linker(self._estimate_u(max_pairs))
+        self._tf()      # EM would otherwise compute them by Splink's slower path; the values are the same
         t = linker.training
         try:
             t.estimate_probability_two_random_records_match(spec.DETERMINISTIC_RULES, recall=0.8)
@@ -243,22 +244,29 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
             return False
 
     # -- prediction ----------------------------------------------------------
+    _tf_ready = False     # this engine's term-frequency tables are in Splink's cache (it is the db_api's)
+
     def _tf(self) -> None:
-        """Splink's term-frequency tables, by Splink's own formula, from the one input table.
+        """Splink's term-frequency tables, by Splink's own formula, from the one input table,
+        registered once per engine: Splink's cache belongs to the engine's ``db_api`` and outlives
+        each ``Linker`` (training replaces it), and Splink fills a term-frequency entry only
+        through ``compute_tf_table`` or ``register_term_frequency_lookup``, so once registered here
+        every later linker (training's, prediction's) finds them and computes none of its own.
         Splink's ``compute_tf_table`` first materialises every column of every input frame
         (its concatenation CTE is read twice), which costs more than the count itself."""
+        if self._tf_ready:
+            return
         tm = self.linker().table_management
         for col in TF_COLUMNS:
             if self.backend.sql_dialect != MODEL_DIALECT:     # another engine counts its own, as Splink does
                 tm.compute_tf_table(col)
-                continue
-            if f"__splink__df_tf_{col}" in self.linker()._intermediate_table_cache:
                 continue
             table = f"memory.{INPUT}"
             frame = self._register(f"SELECT {col}, CAST(count(*) AS DOUBLE) / (SELECT count({col}) FROM {table}) "
                                    f"AS tf_{col} FROM {table} WHERE {col} IS NOT NULL GROUP BY {col}",
                                    f"tf_{col}", view=False)
             tm.register_term_frequency_lookup(frame, col)
+        self._tf_ready = True
 
     def predict_full(self, lower: float) -> pd.DataFrame:
         self._tf()

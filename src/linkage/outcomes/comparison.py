@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from linkage.outcomes.disclosure import CIN, Rule
+from linkage.outcomes.disclosure import CIN, Rule, headline
 from linkage.outcomes.measures import Options, base_ctes
 from linkage.outcomes.sources import Sources
 from linkage.outcomes.terms import term_end_sql
@@ -127,11 +127,6 @@ class Comparison:
         return asdict(self)
 
 
-def _count(n: int, rule: Rule) -> int | str:
-    """A group's size as published: suppressed if small, else rounded as the rule rounds totals."""
-    return "c" if 0 < n <= rule.suppress_up_to else rule.round(int(n), total=True)
-
-
 def _pct(x: float) -> float:
     return round(100 * x, 1)
 
@@ -141,7 +136,7 @@ def _one(matched: pd.DataFrame, measure: str, rule: Rule) -> Comparison:
     c = matched[matched.placed == 0]
     yes_t, n_t = float(t[measure].sum()), len(t)
     small = rule.suppress_up_to
-    shown_t, shown_c = _count(n_t, rule), _count(len(c), rule)
+    shown_t, shown_c = headline(n_t, rule), headline(len(c), rule)
     hidden = Comparison(measure, COMPARED[measure], shown_t, shown_c, "c", "c", "c", "c", "c", "c")
     # Shown only when each group has more than the rule's small count of both outcomes.
     if min(yes_t, n_t - yes_t, c[measure].sum(), len(c) - c[measure].sum()) <= small:
@@ -175,5 +170,5 @@ def compare(units: pd.DataFrame, rule: Rule = CIN) -> tuple[list[Comparison], di
     matched["weight"] = [1.0 if p == 1 else ratio[s] for s, p in zip(matched._s, matched.placed)]
     placed = int((units.placed == 1).sum())
     n_matched = int((matched.placed == 1).sum())
-    summary = {"placed": _count(placed, rule), "matched": _count(n_matched, rule)}
+    summary = {"placed": headline(placed, rule), "matched": headline(n_matched, rule)}
     return [_one(matched, m, rule) for m in COMPARED], summary
