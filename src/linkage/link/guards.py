@@ -59,7 +59,7 @@ def _same_name(l: str, r: str) -> str:
             f"OR ({l}.forename = {r}.surname AND {l}.surname = {r}.forename))")
 
 
-def _spelling(l: str, r: str) -> str:
+def _spelling(l: str, r: str, slip_most: str = str(RARE)) -> str:
     """One name spelt two ways (pure SQL over two input rows)."""
     near = ("jaro_winkler_similarity({a}, {b}) >= 0.88 "
             "OR damerau_levenshtein({a}, {b}) <= greatest(1, greatest(length({a}), length({b})) // 4) "
@@ -68,8 +68,8 @@ def _spelling(l: str, r: str) -> str:
     keys = (f"list_bool_or(list_transform({l}.forename_keys, x -> list_bool_or(list_transform("
             f"{r}.forename_keys, y -> damerau_levenshtein(x, y) <= 1))))")
     # A rare forename one typed character from a nickname of the other (Mstty, Matty: Matthew).
-    slip = (f"coalesce(({l}.forename_n <= {RARE} AND list_has_any({l}.forename_near, {r}.forename_keys)) "
-            f"OR ({r}.forename_n <= {RARE} AND list_has_any({r}.forename_near, {l}.forename_keys)), false)")
+    slip = (f"coalesce(({l}.forename_n <= {slip_most} AND list_has_any({l}.forename_near, {r}.forename_keys)) "
+            f"OR ({r}.forename_n <= {slip_most} AND list_has_any({r}.forename_near, {l}.forename_keys)), false)")
     abjad = (f"coalesce(length({l}.forename_skel) >= 3 AND ({l}.forename_abjad = {r}.forename_skel "
              f"OR {l}.forename_skel = {r}.forename_abjad), false)")
     # Whole forenames: one name in one word or two (Abdul Rahman), or one sound with a code long
@@ -101,9 +101,11 @@ def swapped_sql(l: str, r: str) -> str:
     return f"coalesce({_as_surname(l, r)} AND {_as_surname(r, l)}, false)"
 
 
-def spelling_sql(l: str, r: str) -> str:
-    """One forename spelt two ways, as the guard reads it (rows need ``forename_n``)."""
-    return f"({_same_name(l, r)} OR {_spelling(l, r)})"
+def spelling_sql(l: str, r: str, slip_most: str = str(RARE)) -> str:
+    """One forename spelt two ways, as the guard reads it (rows need ``forename_n``). ``slip_most``:
+    SQL for the most records a forename may be held by and still be read as a slip of a nickname
+    (the guard's ``RARE``; the queue may scale it with the population)."""
+    return f"({_same_name(l, r)} OR {_spelling(l, r, slip_most)})"
 
 
 def _other_middle(l: str, r: str) -> str:
