@@ -161,3 +161,17 @@ def test_a_slip_may_recur_in_a_larger_population(tmp_path, monkeypatch):
     assert _family_queue(tmp_path, pair + others + filler) == []
     monkeypatch.setattr(complement, "SLIP_PER", 2)
     assert _family_queue(tmp_path, pair + others + filler) == [("health:1", "social_care:1")]
+
+
+def test_a_split_name_romanised_another_way_is_one_name(tmp_path):
+    # Abdelrahman (middle name Ibrahim) at school; Abdul, middle names Rahman Ibrahim, at the GP:
+    # one letter romanised another way, one home, one birthday, surnames Abdallah / Abdulla.
+    pair = [rec("education:1", "abdelrahman", "abdallah", middle="ibrahim", dob="2020-07-08", postcode="B23 8HB",
+                upn="A1", sex="M"),
+            rec("health:1", "abdul", "abdulla", middle="rahman ibrahim", dob="2020-07-08", postcode="B23 8HB",
+                nhs="N1", sex="M")]
+    assert _family_queue(tmp_path, pair) == [("education:1", "health:1")]
+    # A short name is not read through a slip: Mei Lin (split) is not Meilan.
+    short = [rec("education:1", "meilan", "wu", middle="jade", dob="2020-07-08", postcode="B23 8HB", upn="A1"),
+             rec("health:1", "mei", "wu", middle="lin", dob="2020-07-08", postcode="B23 8HB", nhs="N1")]
+    assert _family_queue(tmp_path, short) == []

@@ -38,13 +38,15 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "spelling_sql", "split_name_sql", "swapped_sql", "twin_guard_sql"]
+           "SPLIT_SLIP_LONGEST", "spelling_sql", "split_name_sql", "swapped_sql", "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
 
 # A forename held by at most this many records is more likely a slip than a name of its own,
 # so a looser edit distance (two in five letters) still counts as a spelling of the other.
 RARE = 2
+# A compound given name this long, split in two, may differ from the whole by one letter.
+SPLIT_SLIP_LONGEST = 8
 
 
 def birthday_sql(l: str, r: str) -> str:
@@ -82,9 +84,14 @@ def _spelling(l: str, r: str, slip_most: str = str(RARE)) -> str:
 
 def split_name_sql(l: str, r: str) -> str:
     """One compound given name written whole in one record and split into a forename and a first
-    middle name in the other (Xiaoling / Xiao Ling, Abdulrahman / Abdul Rahman). That middle name
-    is then part of the forename, not a middle name to compare."""
-    return f"coalesce({l}.forename_full = {r}.forename_join OR {l}.forename_join = {r}.forename_full, false)"
+    middle name in the other (Xiaoling / Xiao Ling, Abdulrahman / Abdul Rahman), allowing one
+    typed or romanised letter in a name of ``SPLIT_SLIP_LONGEST`` letters or more (Abdelrahman /
+    Abdul Rahman). That middle name is then part of the forename, not a middle name to compare."""
+    def one(a: str, b: str) -> str:
+        return (f"({a} = {b} OR (length({a}) >= {SPLIT_SLIP_LONGEST} "
+                f"AND damerau_levenshtein({a}, {b}) <= 1))")
+    return (f"coalesce({one(f'{l}.forename_full', f'{r}.forename_join')} "
+            f"OR {one(f'{l}.forename_join', f'{r}.forename_full')}, false)")
 
 
 def _as_surname(name: str, other: str) -> str:
