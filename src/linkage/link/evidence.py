@@ -17,10 +17,11 @@ already clustered with each side) may hold what the pair lacks:
 
 Candidates are record pairs from different sources, in different children, whose forenames are
 one name (exact, a nickname or transliteration key, the same double metaphone code, a typo, or
-the consonants of an Arabic-script spelling) and whose dates of birth agree, have day and month
-transposed, or differ in one character within the month; and pairs whose forename and surname
-are swapped (one of them possibly with a typo or one part of a double surname), born in the same
-month, which no blocking rule brings together once a typo or a move is added (queued, never
+the consonants of an Arabic-script spelling, or one compound given name split into a forename
+and a middle name in one record: Xiaoling / Xiao Ling) and whose dates of birth agree, have day
+and month transposed, or differ in one character within the month; and pairs whose forename and
+surname are swapped (one of them possibly with a typo, one part of a double surname, or another
+form of the forename: Angus Betsy / Elizabeth Angus), born in the same month, which no blocking rule brings together once a typo or a move is added (queued, never
 linked). Two records of one source are not candidates: a source holds a child once under its own
 identifiers, and two of its records that the model left apart are evidence of two children (at
 1M, none of about 26,000 such pairs queued by the first version of this pass was one child).
