@@ -47,7 +47,7 @@ def link_febrl_with_linkage_model(*files: pd.DataFrame, threshold: float = 0.5) 
         frame[col] = frame[col].astype("string")
     con.register("febrl_df", frame)
     con.execute("CREATE TABLE febrl_records AS SELECT * FROM febrl_df")
-    engine = LinkEngine(SimpleNamespace(connection=con), "SELECT * FROM febrl_records",
+    engine = LinkEngine(SimpleNamespace(connection=con, execute=con.execute), "SELECT * FROM febrl_records",
                         link_type="link_only" if len(files) == 2 else "link_and_dedupe", postcode_is_area=True)
     engine.linker(engine.train())
     edges = engine.predict_full(threshold)

@@ -96,7 +96,7 @@ def test_no_fixed_abode_and_bfpo_are_never_linking_evidence(store):
                     f"'{pc}' AS postcode, {null} AS address, {null} AS upn, {null} AS former_upn, "
                     f"{null} AS nhs_number")
     store.execute("CREATE TEMP TABLE nk (name VARCHAR, keys VARCHAR[], canon VARCHAR, sound VARCHAR, skeleton VARCHAR, "
-                  "abjad VARCHAR)")
+                  "abjad VARCHAR, near VARCHAR[], family VARCHAR[])")
     got = store.rows(f"SELECT unique_id, postcode, postcode_district FROM ({input_sql(' UNION ALL '.join(rows), 'nk')}) "
                      "ORDER BY 1")
     assert got == [("k0", None, None), ("k1", None, None), ("k2", "SW1A 1AA", "SW1A")]

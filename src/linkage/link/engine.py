@@ -30,7 +30,7 @@ from linkage.link import inputcache
 from linkage.link.complement import family_pairs, partner_cohorts, shared_identifiers
 from linkage.link.evidence import ClusterPass, candidates_sql, decide
 from linkage.link.guards import RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
-from linkage.link.features import NAME_KEYS_COLUMNS, content_sha_sql, input_sql, name_keys_frame
+from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.store import Store
 
 __all__ = ["LinkEngine", "INPUT", "TF_COLUMNS"]
@@ -88,7 +88,7 @@ class LinkEngine:
         keys = name_keys_frame(names)
         con.register("_name_keys_df", keys)
         # Typed, so that a run deriving no new names still gets text columns.
-        typed = ", ".join(f"CAST({c} AS {'VARCHAR[]' if c == 'keys' else 'VARCHAR'}) AS {c}" for c in NAME_KEYS_COLUMNS)
+        typed = ", ".join(f"CAST({c} AS {'VARCHAR[]' if c in NAME_KEYS_LISTS else 'VARCHAR'}) AS {c}" for c in NAME_KEYS_COLUMNS)
         con.execute(f"CREATE OR REPLACE TABLE memory.name_keys AS SELECT {typed} FROM _name_keys_df")
         con.unregister("_name_keys_df")
 

@@ -17,10 +17,11 @@ already clustered with each side) may hold what the pair lacks:
 
 Candidates are record pairs from different sources, in different children, whose forenames are
 one name (exact, a nickname or transliteration key, the same double metaphone code, a typo, or
-the consonants of an Arabic-script spelling) and whose dates of birth agree, have day and month
-transposed, or differ in one character within the month; and pairs whose forename and surname
-are swapped (one of them possibly with a typo or one part of a double surname), born in the same
-month, which no blocking rule brings together once a typo or a move is added (queued, never
+the consonants of an Arabic-script spelling, or one compound given name split into a forename
+and a middle name in one record: Xiaoling / Xiao Ling) and whose dates of birth agree, have day
+and month transposed, or differ in one character within the month; and pairs whose forename and
+surname are swapped (one of them possibly with a typo, one part of a double surname, or another
+form of the forename: Angus Betsy / Elizabeth Angus), born in the same month, which no blocking rule brings together once a typo or a move is added (queued, never
 linked). Two records of one source are not candidates: a source holds a child once under its own
 identifiers, and two of its records that the model left apart are evidence of two children (at
 1M, none of about 26,000 such pairs queued by the first version of this pass was one child).
@@ -57,7 +58,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from linkage.link.guards import birthday_sql
+from linkage.link.guards import birthday_sql, split_name_sql, swapped_sql
 
 __all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql",
            "coincidences", "decide"]
@@ -78,9 +79,10 @@ SLIP_DATES = 20
 
 
 def _keyed(inp: str) -> str:
-    """Each record under each key it can meet another by: a forename code, or the home (a typo
-    that changes every forename code, Harriet/Hsrriet), and the month of birth (as written, or
-    with day and month transposed); with what ``_may_pair`` reads."""
+    """Each record under each key it can meet another by: a forename code (the forename with its
+    first middle name run on, too: Xiao Ling meets Xiaoling), or the home (a typo that changes
+    every forename code, Harriet/Hsrriet), and the month of birth (as written, or with day and
+    month transposed); with what ``_may_pair`` reads."""
     month = "date_trunc('month', dob)"
     swapped = "date_trunc('month', make_date(year(dob), day(dob), month(dob)))"
     cols = "n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex"
@@ -90,6 +92,7 @@ def _keyed(inp: str) -> str:
   UNION ALL SELECT {cols}, 's:' || forename_skel, {month} FROM {inp} WHERE forename_skel IS NOT NULL
   UNION ALL SELECT {cols}, 'm:' || forename_dm, {swapped} FROM {inp}
     WHERE forename_dm IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)
+  UNION ALL SELECT {cols}, 'c:' || forename_join, {month} FROM {inp} WHERE forename_join IS NOT NULL
   UNION ALL SELECT {cols}, 'p:' || postcode, {month} FROM {inp} WHERE postcode IS NOT NULL
   UNION ALL SELECT {cols}, 'p:' || postcode, {swapped} FROM {inp}
     WHERE postcode IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)"""
@@ -107,11 +110,11 @@ def _may_pair(a: str, b: str) -> str:
             f"AND {birthday_sql(a, b)}")
 
 
-# Forename and surname swapped (one of them possibly with a typo, or one token of a double surname).
-_SWAPPED = """coalesce(
-      (list_contains(r.surname_all, l.forename) OR jaro_winkler_similarity(l.forename, r.surname) >= 0.88)
-      AND (list_contains(l.surname_all, r.forename) OR jaro_winkler_similarity(l.surname, r.forename) >= 0.88),
-      false)"""
+# Forename and surname swapped (one of them possibly with a typo, one token of a double surname,
+# or another form of the forename: Angus Betsy / Elizabeth Angus).
+_SWAPPED = swapped_sql("l", "r")
+# One compound given name, whole in one record and split into forename and middle name in the other.
+_SPLIT = split_name_sql("l", "r")
 
 
 def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
@@ -134,7 +137,7 @@ one AS (
 -- Materialised: the numbers ``n`` and ``kid`` name one record and one child in every use.
 ik AS MATERIALIZED (
   SELECT row_number() OVER () AS n, unique_id, forename, surname_all, forename_dm, forename_canon,
-    forename_skel, postcode, source_dataset, dob, dob_str, kid, k_upn, k_nhs, k_sex
+    forename_skel, forename_join, postcode, source_dataset, dob, dob_str, kid, k_upn, k_nhs, k_sex
   FROM i JOIN one USING (cluster_id)),
 keyed AS MATERIALIZED ({_keyed('ik')}),
 cohort AS (
@@ -157,6 +160,7 @@ cand AS (
     l.dob = r.dob AS dob_exact,
     greatest(coalesce(nl.n, 1), coalesce(nr.n, 1)) AS cohort,
     {_SWAPPED} AS swapped,
+    {_SPLIT} AS split,
     NOT {_SWAPPED} AND NOT coalesce(list_has_any(l.surname_all, r.surname_all)
                                     OR jaro_winkler_similarity(l.surname, r.surname) >= 0.9, false)
       AND NOT coalesce(l.postcode = r.postcode, false) AS moved
@@ -165,7 +169,7 @@ cand AS (
   LEFT JOIN cohort nr ON nr.fk = coalesce(r.forename_dm, r.forename) AND nr.y = year(r.dob)
   WHERE l.source_dataset <> r.source_dataset
     AND ({_SWAPPED} OR l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)
-         OR l.forename_full = r.forename_full
+         OR l.forename_full = r.forename_full OR {_SPLIT}
          OR l.forename_dm = r.forename_dm OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad
          OR jaro_winkler_similarity(l.forename, r.forename) >= 0.88)
     AND {birthday_sql('l', 'r')}),
@@ -182,7 +186,7 @@ kids AS (
     bool_or(has_cotwin) AS cotwin
   FROM i WHERE cluster_id IN (SELECT ca FROM cand UNION SELECT cb FROM cand) GROUP BY cluster_id)
 SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.dob_exact, c.moved, c.swapped, c.cohort,
-  CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 THEN NULL
+  CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 OR c.split THEN NULL
        ELSE list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
               b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))) END AS middle,
   list_has_any(a.surnames, b.surnames) AS former_surname,
@@ -192,8 +196,8 @@ FROM cand c JOIN kids a ON a.cluster_id = c.ca JOIN kids b ON b.cluster_id = c.c
 WHERE NOT (len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns))
   AND NOT (len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss))
   AND len(list_distinct(list_concat(a.sexes, b.sexes))) <= 1
-  AND coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
-        b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))), true)
+  AND (c.split OR coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
+        b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))), true))
 """
 
 

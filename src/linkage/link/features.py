@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["FEATURE_COLUMNS", "NAME_KEYS_COLUMNS", "content_sha_sql", "input_sql", "key_names", "name_keys_frame",
+__all__ = ["FEATURE_COLUMNS", "NAME_KEYS_COLUMNS", "NAME_KEYS_LISTS", "content_sha_sql", "input_sql", "key_names", "name_keys_frame",
            "name_keys_rows", "normalise_address", "permanent_upn", "record_features"]
 
 import re
 from datetime import date
 from typing import Any
 
-from linkage.link.names import abjad_key, consonant_skeleton, forename_keys, sound_key
+from linkage.link.names import abjad_key, consonant_skeleton, forename_keys, name_family, near_keys, sound_key
 from linkage.validation.postcode import NOT_A_PLACE_PREFIXES, postcode_for_linking
 
 # No-fixed-abode (ZZ99) and BFPO markers are kept on the record but are never linking evidence.
@@ -29,12 +29,17 @@ def content_sha_sql(row: str) -> str:
 
 # The columns of the name keys table that ``input_sql`` joins (``name_keys_rows`` fills it).
 # ``name`` holds each forename's first word (for keys) and the whole forename run together
-# (for the sound and skeleton: Hsiao Ling, Xiaoling).
-NAME_KEYS_COLUMNS = ("name", "keys", "canon", "sound", "skeleton", "abjad")
+# (for the sound and skeleton: Hsiao Ling, Xiaoling). ``near``: the keys of the names one typed
+# character away, for a name the tables do not know (``names.near_keys``); ``family``: every form
+# of the name (``names.name_family``).
+NAME_KEYS_COLUMNS = ("name", "keys", "canon", "sound", "skeleton", "abjad", "near", "family")
+# The list columns of the name keys table.
+NAME_KEYS_LISTS = ("keys", "near", "family")
 
 
 def name_keys_rows(names: list[str]) -> list[tuple]:
-    return [(n, *forename_keys(n), sound_key(n), consonant_skeleton(n), abjad_key(n)) for n in names]
+    return [(n, *forename_keys(n), sound_key(n), consonant_skeleton(n), abjad_key(n), near_keys(n), name_family(n))
+            for n in names]
 
 
 def name_keys_frame(names: list[str]):
@@ -64,6 +69,9 @@ base AS (
     r.source AS source_dataset,
     split_part(r.forename_std, ' ', 1) AS forename,
     replace(r.forename_std, ' ', '') AS forename_full,
+    -- The given name with the first middle name run on: one compound name split in two (Xiao Ling).
+    CASE WHEN coalesce(r.middle_names_std, '') <> ''
+         THEN replace(r.forename_std, ' ', '') || split_part(r.middle_names_std, ' ', 1) END AS forename_join,
     r.middle_names_std AS middle_names,
     r.surname_std AS surname,
     r.former_surname_std AS former_surname,
@@ -84,6 +92,8 @@ SELECT
   s.sound AS forename_dm,
   s.skeleton AS forename_skel,
   s.abjad AS forename_abjad,
+  coalesce(CAST(k.near AS VARCHAR[]), []::VARCHAR[]) AS forename_near,
+  CASE WHEN b.forename IS NOT NULL THEN coalesce(CAST(k.family AS VARCHAR[]), [b.forename]) END AS forename_family,
   list_distinct(list_concat(coalesce(k.keys, [b.forename]),
                             coalesce(p.keys, CASE WHEN b.preferred_forename IS NULL THEN []
                                                   ELSE [b.preferred_forename] END))) AS forename_keys,
@@ -130,17 +140,21 @@ def record_features(*, forename_std: str | None, surname_std: str | None, date_o
     first = lambda s: s.split(" ")[0] if s is not None else None  # noqa: E731 (split_part(s, ' ', 1))
     forename, preferred = first(forename_std), first(preferred_forename_std)
     full = forename_std.replace(" ", "") if forename_std is not None else None
+    join = full + middle_names_std.split(" ")[0] if full is not None and middle_names_std else None
     keys, canon = forename_keys(forename) if forename is not None else (None, None)
     postcode = postcode_for_linking(postcode)
     pkeys = forename_keys(preferred)[0] if preferred is not None else None
     address = normalise_address(address)
     return {
-        "forename": forename, "forename_full": full, "middle_names": middle_names_std, "surname": surname_std,
+        "forename": forename, "forename_full": full, "forename_join": join, "middle_names": middle_names_std,
+        "surname": surname_std,
         "former_surname": former_surname_std, "preferred_forename": preferred, "dob": date_of_birth,
         "sex": sex, "postcode": postcode, "address": address, "upn": permanent_upn(upn), "former_upn": former_upn,
         "nhs_number": nhs_number,
         "forename_canon": canon if canon is not None else forename,
         "forename_dm": sound_key(full), "forename_skel": consonant_skeleton(full), "forename_abjad": abjad_key(full),
+        "forename_near": near_keys(forename) if forename is not None else [],
+        "forename_family": name_family(forename) if forename is not None else None,
         "forename_keys": _distinct((keys if keys is not None else [forename])
                                    + (pkeys if pkeys is not None else [] if preferred is None else [preferred])),
         "surname_all": _distinct((surname_std.split(" ") if surname_std is not None else [])

@@ -14,7 +14,9 @@ be linked on surname and address alone whenever the u estimates drift a little:
   (Jaro-Winkler >= 0.88, or an edit distance of at most a quarter of the
   longer name, at least one; two fifths when either spelling is rare in the data, held
   by at most ``RARE`` records, as a slip is), not a typo of one of the other's nicknames
-  (Liaam/William through Liam), and not a swap with the surname; or
+  (Liaam/William through Liam), not a rare forename one typed character from a name whose
+  keys the other shares (Mstty/Matthew through Matty, ``names.near_keys``), and not a swap
+  with the surname; or
 * one source holds a sibling: a record of either side has a *co-twin*, another
   record in its own extract with the same date of birth and family, a different
   forename or a different identifier, and the other side's forename is at least as
@@ -36,13 +38,15 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "spelling_sql", "twin_guard_sql"]
+           "SPLIT_SLIP_LONGEST", "spelling_sql", "split_name_sql", "swapped_sql", "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
 
 # A forename held by at most this many records is more likely a slip than a name of its own,
 # so a looser edit distance (two in five letters) still counts as a spelling of the other.
 RARE = 2
+# A compound given name this long, split in two, may differ from the whole by one letter.
+SPLIT_SLIP_LONGEST = 8
 
 
 def birthday_sql(l: str, r: str) -> str:
@@ -57,7 +61,7 @@ def _same_name(l: str, r: str) -> str:
             f"OR ({l}.forename = {r}.surname AND {l}.surname = {r}.forename))")
 
 
-def _spelling(l: str, r: str) -> str:
+def _spelling(l: str, r: str, slip_most: str = str(RARE)) -> str:
     """One name spelt two ways (pure SQL over two input rows)."""
     near = ("jaro_winkler_similarity({a}, {b}) >= 0.88 "
             "OR damerau_levenshtein({a}, {b}) <= greatest(1, greatest(length({a}), length({b})) // 4) "
@@ -65,20 +69,50 @@ def _spelling(l: str, r: str) -> str:
             "AND damerau_levenshtein({a}, {b}) <= greatest(1, round(0.4 * greatest(length({a}), length({b})))))")
     keys = (f"list_bool_or(list_transform({l}.forename_keys, x -> list_bool_or(list_transform("
             f"{r}.forename_keys, y -> damerau_levenshtein(x, y) <= 1))))")
+    # A rare forename one typed character from a nickname of the other (Mstty, Matty: Matthew).
+    slip = (f"coalesce(({l}.forename_n <= {slip_most} AND list_has_any({l}.forename_near, {r}.forename_keys)) "
+            f"OR ({r}.forename_n <= {slip_most} AND list_has_any({r}.forename_near, {l}.forename_keys)), false)")
     abjad = (f"coalesce(length({l}.forename_skel) >= 3 AND ({l}.forename_abjad = {r}.forename_skel "
              f"OR {l}.forename_skel = {r}.forename_abjad), false)")
     # Whole forenames: one name in one word or two (Abdul Rahman), or one sound with a code long
     # enough not to collide by chance (Hsiao-ling, Xiaoling: SLNK).
-    whole = (f"coalesce({l}.forename_full = {r}.forename_full "
+    whole = (f"coalesce({l}.forename_full = {r}.forename_full OR {split_name_sql(l, r)} "
              f"OR (length({l}.forename_dm) >= 4 AND {l}.forename_dm = {r}.forename_dm), false)")
-    return (f"({near.format(a=f'{l}.forename', b=f'{r}.forename')} OR coalesce({keys}, false) OR {abjad} OR {whole} "
-            f"OR (jaro_winkler_similarity({l}.forename, {r}.surname) >= 0.88 "
-            f"AND jaro_winkler_similarity({l}.surname, {r}.forename) >= 0.88))")
+    return (f"({near.format(a=f'{l}.forename', b=f'{r}.forename')} OR coalesce({keys}, false) OR {slip} "
+            f"OR {abjad} OR {whole} OR {swapped_sql(l, r)})")
 
 
-def spelling_sql(l: str, r: str) -> str:
-    """One forename spelt two ways, as the guard reads it (rows need ``forename_n``)."""
-    return f"({_same_name(l, r)} OR {_spelling(l, r)})"
+def split_name_sql(l: str, r: str) -> str:
+    """One compound given name written whole in one record and split into a forename and a first
+    middle name in the other (Xiaoling / Xiao Ling, Abdulrahman / Abdul Rahman), allowing one
+    typed or romanised letter in a name of ``SPLIT_SLIP_LONGEST`` letters or more (Abdelrahman /
+    Abdul Rahman). That middle name is then part of the forename, not a middle name to compare."""
+    def one(a: str, b: str) -> str:
+        return (f"({a} = {b} OR (length({a}) >= {SPLIT_SLIP_LONGEST} "
+                f"AND damerau_levenshtein({a}, {b}) <= 1))")
+    return (f"coalesce({one(f'{l}.forename_full', f'{r}.forename_join')} "
+            f"OR {one(f'{l}.forename_join', f'{r}.forename_full')}, false)")
+
+
+def _as_surname(name: str, other: str) -> str:
+    """The forename ``name`` written as ``other``'s surname: a part of it, a typo of it, or another
+    form of the forename (Elizabeth / Betsy: ``forename_family``)."""
+    return (f"(list_contains({other}.surname_all, {name}.forename) "
+            f"OR jaro_winkler_similarity({name}.forename, {other}.surname) >= 0.88 "
+            f"OR list_has_any({other}.surname_all, {name}.forename_family))")
+
+
+def swapped_sql(l: str, r: str) -> str:
+    """Forename and surname swapped between the two records, each possibly with a typo, one part
+    of a double surname, or in another form of the forename (Angus Betsy / Elizabeth Angus)."""
+    return f"coalesce({_as_surname(l, r)} AND {_as_surname(r, l)}, false)"
+
+
+def spelling_sql(l: str, r: str, slip_most: str = str(RARE)) -> str:
+    """One forename spelt two ways, as the guard reads it (rows need ``forename_n``). ``slip_most``:
+    SQL for the most records a forename may be held by and still be read as a slip of a nickname
+    (the guard's ``RARE``; the queue may scale it with the population)."""
+    return f"({_same_name(l, r)} OR {_spelling(l, r, slip_most)})"
 
 
 def _other_middle(l: str, r: str) -> str:

@@ -158,7 +158,7 @@ class LookupIndex:
                         "preferred_forename_std VARCHAR, date_of_birth DATE, sex VARCHAR, postcode VARCHAR, "
                         "address VARCHAR, upn VARCHAR, former_upn VARCHAR, nhs_number VARCHAR)")
             cur.execute("CREATE TEMP TABLE lk_names (name VARCHAR, keys VARCHAR[], canon VARCHAR, sound VARCHAR, "
-                        "skeleton VARCHAR, abjad VARCHAR)")
+                        "skeleton VARCHAR, abjad VARCHAR, near VARCHAR[], family VARCHAR[])")
             cur.execute(f"CREATE TEMP TABLE lk_q AS SELECT * EXCLUDE (child_id, rid) FROM memory.{INDEX} LIMIT 0")
             cur.execute(f"CREATE TEMP TABLE lk_c_ids AS SELECT * FROM memory.{INDEX} LIMIT 0")
             cur.execute("CREATE TEMP TABLE lk_c AS SELECT * FROM lk_q LIMIT 0")
@@ -196,7 +196,7 @@ class LookupIndex:
                     [std["forename"], std["middle_names"], std["surname"], q.date_of_birth, q.sex, q.postcode,
                      q.address, q.upn, q.nhs_number])
         for row in name_keys_rows(key_names(std["forename"]) or [first]):
-            cur.execute("INSERT INTO lk_names VALUES (?, ?, ?, ?, ?, ?)", list(row))
+            cur.execute("INSERT INTO lk_names VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(row))
         cur.execute(self._features_sql)
 
     def candidates(self, features: dict) -> list[int]:

@@ -24,8 +24,8 @@ from pathlib import Path
 from doublemetaphone import doublemetaphone
 from nicknames import NickNamer
 
-__all__ = ["abjad_key", "consonant_skeleton", "forename_keys", "nicknames_of", "nicknamer", "sound_key",
-           "transliterations"]
+__all__ = ["NEAR_SHORTEST", "abjad_key", "consonant_skeleton", "forename_keys", "name_family", "near_keys",
+           "nicknames_of", "nicknamer", "sound_key", "transliterations"]
 
 _UK = Path(__file__).with_name("nicknames_uk.csv")
 _TRANSLIT = Path(__file__).with_name("transliterations.csv")
@@ -67,6 +67,17 @@ def forename_keys(name: str | None) -> tuple[list[str], str | None]:
 
 
 @lru_cache(maxsize=65536)
+def name_family(name: str | None) -> list[str]:
+    """Every form of a forename the tables know: its keys and each key's nicknames (Elizabeth:
+    Betsy, Beth, Liz...). Too wide to call two forenames one name, it tells a forename written
+    in the surname's place under another form (Angus Betsy, Elizabeth Angus: a swap)."""
+    if not name:
+        return []
+    keys = forename_keys(name)[0]
+    return sorted({*keys, *(n for k in keys for n in nicknames_of(k))})
+
+
+@lru_cache(maxsize=65536)
 def sound_key(name: str | None) -> str | None:
     """The primary double metaphone code of a normalised name, its words run together
     (Mohammed and Muhammad both MHMT; Hsiao-ling and Xiaoling both SLNK), or None. Short codes
@@ -101,3 +112,55 @@ def abjad_key(name: str | None) -> str | None:
     if not name or _VOWELS.search(name):
         return None
     return consonant_skeleton(name)
+
+
+# Names shorter than this have too many neighbours one typed character away (Iv: Ivy, Ian, Eva...)
+# for a slip to say which name was meant.
+NEAR_SHORTEST = 4
+
+
+def _deletions(name: str) -> set[str]:
+    return {name[:i] + name[i + 1:] for i in range(len(name))}
+
+
+@lru_cache
+def _known_by_deletion() -> dict[str, frozenset[str]]:
+    """Every name the nickname and transliteration tables know, under itself and each spelling
+    one letter shorter: two names one typed character apart (a letter changed, added, dropped
+    or two swapped) share an entry (the symmetric-deletion index)."""
+    lookup = nicknamer().nickname_lookup
+    known = set(lookup) | {v for vs in lookup.values() for v in vs}
+    index: dict[str, set[str]] = {}
+    for name in known:
+        for variant in {name, *_deletions(name)}:
+            index.setdefault(variant, set()).add(name)
+    return {k: frozenset(v) for k, v in index.items()}
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Optimal string alignment distance of at most one."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        d = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+        return len(d) == 1 or (len(d) == 2 and d[1] == d[0] + 1 and a[d[0]] == b[d[1]] and a[d[1]] == b[d[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+@lru_cache(maxsize=65536)
+def near_keys(name: str | None) -> list[str]:
+    """The keys of the names one typed character from ``name``, when ``name`` itself is no name
+    the tables know: the nickname of a typo-neighbour (Mstty is one slip from Matty, a nickname
+    of Matthew; Loen from Leon, whose keys hold Leo). Empty for a known name (a real name is not
+    read as a slip of another: Mary is not Mark) and for names shorter than ``NEAR_SHORTEST``.
+    A slip is rare, so callers weigh these keys only for forenames few records hold."""
+    if not name or len(name) < NEAR_SHORTEST or " " in name:
+        return []
+    index = _known_by_deletion()
+    if name in index.get(name, ()):
+        return []
+    found = {n for v in {name, *_deletions(name)} for n in index.get(v, ()) if _one_edit(name, n)}
+    return sorted({k for n in found for k in forename_keys(n)[0]})

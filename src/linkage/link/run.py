@@ -21,7 +21,7 @@ from linkage.identity import HistoryEvent, assign_ids
 from linkage.link.backends import LinkBackend
 from linkage.link.engine import LinkEngine
 from linkage.link.cluster import ambiguous_records, components_of, constrained_clusters
-from linkage.link.complement import complementary_guarded
+from linkage.link.complement import COMPLEMENT_REASON, complementary_guarded
 from linkage.link.delta import (EDGES, REACH, context, reach, save_children, save_identity, save_records,
                                 scoped_edges, stage_identity, stage_records)
 from linkage.link.guards import GUARD_REASON
@@ -271,9 +271,10 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
     reason[was_ambiguous] = AMBIGUOUS_REASON
     in_band = (uncertain | guarded | was_refused | was_ambiguous) & ~twins
     band = edges[in_band].assign(reason=reason[in_band]).drop(columns="guarded")
-    band = band[undecided(band, around, _stack(linkable, kept_links), identifiers)]
     # Guarded pairs left in two children that no source holds both of: no second child in view.
     band = _stack(complementary_guarded(edges[edges["guarded"] & inside], around), band)
+    band = band[undecided(band, around, _stack(linkable, kept_links), identifiers,
+                          two_children=(GUARD_REASON, AMBIGUOUS_REASON, COMPLEMENT_REASON))]
     if second.queue:
         band = _stack(second.queue_frame(edges), band)
     queue = build_queue(band, edges, cons, refused_must, around)
