@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import heapq
 import json
 import threading
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import numpy as np
 
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.link.engine import INPUT, TF_COLUMNS, LinkEngine
-from linkage.link.scoring import FastScorer
+from linkage.link.scoring import FastScorer, match_weight, probability
 from linkage.link.features import input_sql, key_names, name_keys_rows, record_features
 from linkage.store import Store
 from linkage.store.schema import t
@@ -199,17 +200,28 @@ class LookupIndex:
             cur.execute("INSERT INTO lk_names VALUES (?, ?, ?, ?, ?, ?)", list(row))
         cur.execute(self._features_sql)
 
+    def _hits(self, features: dict) -> np.ndarray:
+        """The row id of every (key, record) pair the query's blocking keys find: a record
+        once for each key it shares with the query."""
+        keys = blocking_keys(features)
+        if not keys:
+            return np.empty(0, dtype=np.int32)
+        wanted = np.array([key_hash(k) for k in keys], dtype=np.uint64)
+        lo = np.searchsorted(self._key_hashes, wanted, "left")
+        hi = np.searchsorted(self._key_hashes, wanted, "right")
+        return np.concatenate([self._key_rids[a:b] for a, b in zip(lo, hi)])
+
     def candidates(self, features: dict) -> list[int]:
         """Row ids of every linked record sharing a blocking key with the query.
 
         A 64-bit hash collision could only add a candidate, which scoring then judges."""
-        keys = blocking_keys(features)
-        if not keys:
-            return []
-        wanted = np.array([key_hash(k) for k in keys], dtype=np.uint64)
-        lo = np.searchsorted(self._key_hashes, wanted, "left")
-        hi = np.searchsorted(self._key_hashes, wanted, "right")
-        return sorted({int(r) for a, b in zip(lo, hi) for r in self._key_rids[a:b]})
+        return np.unique(self._hits(features)).tolist()
+
+    def _ranked(self, features: dict) -> list[int]:
+        """The candidates, those sharing most keys with the query first (the likeliest to score
+        well, so the bound in ``_score`` rules the rest out early); then by row id."""
+        rids, shared = np.unique(self._hits(features), return_counts=True)
+        return rids[np.lexsort((rids, -shared))].tolist()
 
     def _reference(self, q: LookupQuery, rids: list[int]) -> list[tuple[float, str, dict]]:
         cur = self._cursor()
@@ -228,27 +240,70 @@ class LookupIndex:
                         {name: r[f"gamma_{name}"] for name in self.scorer.comparisons}))
         return out
 
+    def _score(self, features: dict, limit: int, min_probability: float,
+               within_bits: float | None) -> list[tuple[float, str, dict, int]]:
+        """(probability, child, gammas, rid) of every candidate that can be in ``search``'s answer.
+
+        A candidate is dropped, often after a comparison or two, once an upper bound on its
+        weight shows it cannot be: below ``min_probability``, below the ``limit``-th best child
+        found so far, or (``within_bits``) too far below the best. Every bound is no lower than
+        the exact weight, and each test only rises as better candidates are found, so the
+        candidates kept give exactly the answer that scoring all of them gives."""
+        left = tuple(features[c] for c in self.scorer.columns)
+        ceilings = self.scorer.ceilings(left)
+        best_p: dict[str, float] = {}     # child -> its best probability so far (>= min_probability)
+        kth, top = -1.0, None             # the limit-th best child's probability; the best's match weight
+        within = within_bits is not None and within_bits > 0    # else the best could be ruled out
+
+        def hopeless(weight: float) -> bool:
+            p = probability(weight)
+            return (p < min_probability or p < kth
+                    or (top is not None and top - match_weight(round(p, 6)) >= within_bits))
+
+        scored = []
+        for rid in self._ranked(features):
+            right = self._rows[rid]
+            found = self.scorer.bounded(left, right, ceilings, hopeless)
+            if found is None:
+                continue
+            gammas, (_, p) = found
+            cid = right[-1]
+            scored.append((p, cid, gammas, rid))
+            if p < min_probability or p <= best_p.get(cid, -1.0):
+                continue
+            best_p[cid] = p
+            if len(best_p) >= limit:
+                kth = heapq.nlargest(limit, best_p.values())[-1]
+            if within:
+                top = match_weight(round(max(best_p.values()), 6))
+        return scored
+
     def search(self, q: LookupQuery, limit: int = 10, min_probability: float = 0.05,
-               reference: bool = False) -> list[Candidate]:
-        """Candidates, best first. ``reference=True`` scores through Splink's own
+               reference: bool = False, within_bits: float | None = None) -> list[Candidate]:
+        """Candidates, best first, each child once (its best-scoring record).
+
+        ``within_bits``: only children whose match weight (of the rounded probability) is less
+        than this many bits below the best's are listed, the best always; a lookup needs no more,
+        and the rest need not be scored in full. ``reference=True`` scores through Splink's own
         compiled ``score_pairs`` SQL instead of the fast path (tests compare the two)."""
         features = q.features()
-        rids = self.candidates(features)
-        if not rids:
-            return []
         if reference or not self.scorer.compiled:
-            scored = self._reference(q, rids)
+            rids = self.candidates(features)
+            scored = [(p, cid, gammas, i) for i, (p, cid, gammas) in enumerate(self._reference(q, rids))] \
+                if rids else []
         else:
-            left = tuple(features[c] for c in self.scorer.columns)
-            scored = []
-            for rid in rids:
-                right = self._rows[rid]
-                gammas = self.scorer.gammas(left, right)
-                scored.append((self.scorer.weight(gammas, left, right)[1], right[-1], gammas))
+            scored = self._score(features, limit, min_probability, within_bits)
         best: dict[str, Candidate] = {}
-        for p, cid, gammas in sorted(scored, key=lambda x: -x[0]):
+        # Equal probabilities keep the order of the records (row id), as they always have.
+        for p, cid, gammas, _ in sorted(scored, key=lambda x: (-x[0], x[3])):
             if cid in best or p < min_probability:
                 continue
             agreed, disagreed = self.scorer.labels(gammas)
             best[cid] = Candidate(cid, round(p, 6), agreed, disagreed)
-        return list(best.values())[:limit]
+            if len(best) == limit:
+                break
+        found = list(best.values())
+        if within_bits is not None and found:
+            top = match_weight(found[0].match_probability)
+            found = found[:1] + [c for c in found[1:] if top - match_weight(c.match_probability) < within_bits]
+        return found

@@ -12,7 +12,7 @@ frequencies), and a test checks every score against ``score_pairs`` itself.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,12 +20,18 @@ from splink import Linker
 
 from linkage.link.conditions import Condition, UnsupportedCondition, compile_condition, condition_columns
 
-__all__ = ["FastScorer", "UnsupportedCondition", "probability"]
+__all__ = ["FastScorer", "UnsupportedCondition", "match_weight", "probability"]
 
 
 def probability(weight: float) -> float:
     """A match weight as a probability, as Splink's predict computes it."""
     return 2 ** weight / (1 + 2 ** weight) if weight < 1000 else 1.0
+
+
+def match_weight(p: float) -> float:
+    """log2 of the odds: a probability back as Splink's match weight (clamped, so 0 and 1 are finite)."""
+    p = min(max(p, 1e-15), 1 - 1e-15)
+    return math.log2(p / (1 - p))
 
 
 def _ELSE(left: Sequence[Any], right: Sequence[Any]) -> bool:
@@ -86,6 +92,12 @@ class FastScorer:
                                       lv.label_for_charts or "", (weight or 0.0) > 0)
             self.comparisons[comp.output_column_name] = table
             self._conditions.append((comp.output_column_name, steps))
+        # ``bounded`` judges the comparisons that can move a weight most first, so a hopeless
+        # candidate is given up after one or two of them.
+        spread = {name: max([0.0] + [lv.weight for lv in table.values()])
+                  - min([0.0] + [lv.weight for lv in table.values()]) for name, table in self.comparisons.items()}
+        self._tf_range = {col: (min(t.values()), max(t.values())) for col, t in tf_tables.items() if t}
+        self._bounded_order = sorted(self._conditions, key=lambda c: -spread[c[0]])
 
     def _compile(self, sql: str) -> Condition | None:
         try:
@@ -133,6 +145,49 @@ class FastScorer:
             if (adjustment := self.tf_adjustment(name, g, left, right)) is not None:
                 total += adjustment
         return total, probability(total)
+
+    def ceilings(self, left: Sequence[Any]) -> list[float]:
+        """Per comparison, in ``bounded``'s order: the most it can add to ``left``'s weight against
+        any row (its best level, with the largest term-frequency adjustment ``left`` allows; 0 for
+        a null level)."""
+        out = []
+        for name, _ in self._bounded_order:
+            best = 0.0
+            for lv in self.comparisons[name].values():
+                adjust = 0.0
+                table = self.tf.get(lv.tf_column, {}) if lv.log2_u_exact is not None else {}
+                if table:
+                    low, high = self._tf_range[lv.tf_column]
+                    value = left[self.index[lv.tf_column]]
+                    # tf is the larger of the two sides' frequencies: never below left's own.
+                    low = max(table.get(value, low) if value is not None else low, low, lv.tf_min_u)
+                    adjust = max(0.0, lv.tf_weight * (lv.log2_u_exact - math.log2(
+                        low if lv.tf_weight >= 0 else max(high, lv.tf_min_u))))
+                best = max(best, lv.weight + adjust)
+            out.append(best)
+        return out
+
+    def bounded(self, left: Sequence[Any], right: Sequence[Any], ceilings: list[float],
+                hopeless: Callable[[float], bool]) -> tuple[dict[str, int], tuple[float, float]] | None:
+        """``(gammas, weight(gammas, left, right))``, or None as soon as ``hopeless`` says of an upper
+        bound on the weight (the comparisons judged so far, plus ``ceilings`` for the rest) that
+        the pair cannot matter. The weight returned is ``weight``'s own, to the last bit."""
+        total, rest = self.prior_weight, sum(ceilings)
+        out = {}
+        for (name, steps), ceiling in zip(self._bounded_order, ceilings):
+            # The slack covers summing in another order than ``weight`` does.
+            if hopeless(total + rest + 1e-9):
+                return None
+            rest -= ceiling
+            for gamma, cond in steps:
+                if cond(left, right) is True:
+                    out[name] = gamma
+                    break
+            if (g := out[name]) != -1:
+                total += self.comparisons[name][g].weight
+                if (adjustment := self.tf_adjustment(name, g, left, right)) is not None:
+                    total += adjustment
+        return out, self.weight(out, left, right)
 
     def labels(self, gammas: dict[str, int]) -> tuple[dict[str, str], dict[str, str]]:
         agreed, disagreed = {}, {}
