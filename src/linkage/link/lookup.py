@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import heapq
+import math
 import json
 import threading
 from dataclasses import dataclass, field
@@ -99,6 +100,23 @@ def _interned(result, batch: int = 100_000) -> list[tuple]:
     finally:
         gc.enable()
     return out
+
+
+def _floor(hopeless, guess: float, start: float = 1100.0) -> float:
+    """A weight at which ``hopeless`` (false above some weight, true at and below it) holds,
+    as close under that threshold as cheaply found: ``guess`` a hair lower if that holds (it
+    does unless probabilities round to 0 or 1 there), else by bisection down from it."""
+    if guess == -math.inf:
+        return guess
+    if hopeless(at := guess - 1e-6):
+        return at
+    low, high = -1100.0, min(at, start)      # 2**-1100 is 0.0: no weight is lower
+    if not hopeless(low):
+        return -math.inf
+    while high - low > 1e-3:
+        mid = (low + high) / 2
+        low, high = (mid, high) if hopeless(mid) else (low, mid)
+    return low
 
 
 class LookupIndex:
@@ -200,28 +218,27 @@ class LookupIndex:
             cur.execute("INSERT INTO lk_names VALUES (?, ?, ?, ?, ?, ?)", list(row))
         cur.execute(self._features_sql)
 
-    def _hits(self, features: dict) -> np.ndarray:
-        """The row id of every (key, record) pair the query's blocking keys find: a record
-        once for each key it shares with the query."""
+    def _spans(self, features: dict) -> list[tuple[int, int]]:
+        """Per blocking key of the query, the slice of ``_key_rids`` holding its records."""
         keys = blocking_keys(features)
         if not keys:
-            return np.empty(0, dtype=np.int32)
+            return []
         wanted = np.array([key_hash(k) for k in keys], dtype=np.uint64)
         lo = np.searchsorted(self._key_hashes, wanted, "left")
         hi = np.searchsorted(self._key_hashes, wanted, "right")
-        return np.concatenate([self._key_rids[a:b] for a, b in zip(lo, hi)])
+        return list(zip(lo.tolist(), hi.tolist()))
 
     def candidates(self, features: dict) -> list[int]:
         """Row ids of every linked record sharing a blocking key with the query.
 
         A 64-bit hash collision could only add a candidate, which scoring then judges."""
-        return np.unique(self._hits(features)).tolist()
+        return sorted({r for a, b in self._spans(features) for r in self._key_rids[a:b].tolist()})
 
     def _ranked(self, features: dict) -> list[int]:
-        """The candidates, those sharing most keys with the query first (the likeliest to score
-        well, so the bound in ``_score`` rules the rest out early); then by row id."""
-        rids, shared = np.unique(self._hits(features), return_counts=True)
-        return rids[np.lexsort((rids, -shared))].tolist()
+        """The same candidates, those of the rarest keys first: the likeliest to score well, so
+        that ``_score``'s bound rules the rest out early."""
+        spans = sorted(self._spans(features), key=lambda s: s[1] - s[0])
+        return list(dict.fromkeys(r for a, b in spans for r in self._key_rids[a:b].tolist()))
 
     def _reference(self, q: LookupQuery, rids: list[int]) -> list[tuple[float, str, dict]]:
         cur = self._cursor()
@@ -244,38 +261,44 @@ class LookupIndex:
                within_bits: float | None) -> list[tuple[float, str, dict, int]]:
         """(probability, child, gammas, rid) of every candidate that can be in ``search``'s answer.
 
-        A candidate is dropped, often after a comparison or two, once an upper bound on its
+        A candidate is given up, often after a comparison or two, once an upper bound on its
         weight shows it cannot be: below ``min_probability``, below the ``limit``-th best child
         found so far, or (``within_bits``) too far below the best. Every bound is no lower than
         the exact weight, and each test only rises as better candidates are found, so the
         candidates kept give exactly the answer that scoring all of them gives."""
         left = tuple(features[c] for c in self.scorer.columns)
         ceilings = self.scorer.ceilings(left)
+        within = within_bits is not None and within_bits > 0    # else the best could be ruled out
         best_p: dict[str, float] = {}     # child -> its best probability so far (>= min_probability)
         kth, top = -1.0, None             # the limit-th best child's probability; the best's match weight
-        within = within_bits is not None and within_bits > 0    # else the best could be ruled out
 
         def hopeless(weight: float) -> bool:
             p = probability(weight)
             return (p < min_probability or p < kth
                     or (top is not None and top - match_weight(round(p, 6)) >= within_bits))
 
+        floor = _floor(hopeless, match_weight(min_probability) if min_probability > 0 else -math.inf)
         scored = []
         for rid in self._ranked(features):
             right = self._rows[rid]
-            found = self.scorer.bounded(left, right, ceilings, hopeless)
+            found = self.scorer.bounded(left, right, ceilings, floor)
             if found is None:
                 continue
-            gammas, (_, p) = found
+            gammas, (weight, p) = found
             cid = right[-1]
             scored.append((p, cid, gammas, rid))
             if p < min_probability or p <= best_p.get(cid, -1.0):
                 continue
             best_p[cid] = p
+            guess = floor
             if len(best_p) >= limit:
                 kth = heapq.nlargest(limit, best_p.values())[-1]
-            if within:
-                top = match_weight(round(max(best_p.values()), 6))
+                guess = max(guess, match_weight(kth))
+            if within and p == max(best_p.values()):
+                top = match_weight(round(p, 6))
+                guess = max(guess, top - within_bits)
+            if guess > floor:
+                floor = max(floor, _floor(hopeless, guess, weight))
         return scored
 
     def search(self, q: LookupQuery, limit: int = 10, min_probability: float = 0.05,

@@ -12,7 +12,7 @@ frequencies), and a test checks every score against ``score_pairs`` itself.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,8 +96,20 @@ class FastScorer:
         # candidate is given up after one or two of them.
         spread = {name: max([0.0] + [lv.weight for lv in table.values()])
                   - min([0.0] + [lv.weight for lv in table.values()]) for name, table in self.comparisons.items()}
-        self._tf_range = {col: (min(t.values()), max(t.values())) for col, t in tf_tables.items() if t}
         self._bounded_order = sorted(self._conditions, key=lambda c: -spread[c[0]])
+        # Per comparison: the best weight of its levels without a term-frequency adjustment (0 for
+        # its null level), and the levels with one, for ``ceilings`` to bound against the query.
+        self._ceilings = []
+        for name, _ in self._bounded_order:
+            fixed, adjusted = 0.0, []
+            for lv in self.comparisons[name].values():
+                table = self.tf.get(lv.tf_column, {}) if lv.log2_u_exact is not None else {}
+                if table:
+                    low, high = max(min(table.values()), lv.tf_min_u), max(max(table.values()), lv.tf_min_u)
+                    adjusted.append((lv, table, low, high))
+                else:
+                    fixed = max(fixed, lv.weight)
+            self._ceilings.append((fixed, adjusted))
 
     def _compile(self, sql: str) -> Condition | None:
         try:
@@ -151,32 +163,27 @@ class FastScorer:
         any row (its best level, with the largest term-frequency adjustment ``left`` allows; 0 for
         a null level)."""
         out = []
-        for name, _ in self._bounded_order:
-            best = 0.0
-            for lv in self.comparisons[name].values():
-                adjust = 0.0
-                table = self.tf.get(lv.tf_column, {}) if lv.log2_u_exact is not None else {}
-                if table:
-                    low, high = self._tf_range[lv.tf_column]
-                    value = left[self.index[lv.tf_column]]
-                    # tf is the larger of the two sides' frequencies: never below left's own.
-                    low = max(table.get(value, low) if value is not None else low, low, lv.tf_min_u)
-                    adjust = max(0.0, lv.tf_weight * (lv.log2_u_exact - math.log2(
-                        low if lv.tf_weight >= 0 else max(high, lv.tf_min_u))))
-                best = max(best, lv.weight + adjust)
+        for fixed, adjusted in self._ceilings:
+            best = fixed
+            for lv, table, low, high in adjusted:
+                value = left[self.index[lv.tf_column]]
+                # tf is the larger of the two sides' frequencies: never below left's own.
+                least = max(table.get(value, low) if value is not None else low, low)
+                adjust = lv.tf_weight * (lv.log2_u_exact - math.log2(least if lv.tf_weight >= 0 else high))
+                best = max(best, lv.weight + max(adjust, 0.0))
             out.append(best)
         return out
 
     def bounded(self, left: Sequence[Any], right: Sequence[Any], ceilings: list[float],
-                hopeless: Callable[[float], bool]) -> tuple[dict[str, int], tuple[float, float]] | None:
-        """``(gammas, weight(gammas, left, right))``, or None as soon as ``hopeless`` says of an upper
-        bound on the weight (the comparisons judged so far, plus ``ceilings`` for the rest) that
-        the pair cannot matter. The weight returned is ``weight``'s own, to the last bit."""
+                floor: float) -> tuple[dict[str, int], tuple[float, float]] | None:
+        """``(gammas, weight(gammas, left, right))``, or None as soon as an upper bound on the weight
+        (the comparisons judged so far, plus ``ceilings`` for the rest) is at or below ``floor``.
+        The weight returned is ``weight``'s own, to the last bit."""
         total, rest = self.prior_weight, sum(ceilings)
         out = {}
         for (name, steps), ceiling in zip(self._bounded_order, ceilings):
             # The slack covers summing in another order than ``weight`` does.
-            if hopeless(total + rest + 1e-9):
+            if total + rest + 1e-9 <= floor:
                 return None
             rest -= ceiling
             for gamma, cond in steps:
