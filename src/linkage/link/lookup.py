@@ -267,7 +267,7 @@ class LookupIndex:
         the exact weight, and each test only rises as better candidates are found, so the
         candidates kept give exactly the answer that scoring all of them gives."""
         left = tuple(features[c] for c in self.scorer.columns)
-        ceilings = self.scorer.ceilings(left)
+        plan = self.scorer.plan(left)
         within = within_bits is not None and within_bits > 0    # else the best could be ruled out
         best_p: dict[str, float] = {}     # child -> its best probability so far (>= min_probability)
         kth, top = -1.0, None             # the limit-th best child's probability; the best's match weight
@@ -281,7 +281,7 @@ class LookupIndex:
         scored = []
         for rid in self._ranked(features):
             right = self._rows[rid]
-            found = self.scorer.bounded(left, right, ceilings, floor)
+            found = self.scorer.bounded(left, right, plan, floor)
             if found is None:
                 continue
             gammas, (weight, p) = found
@@ -296,7 +296,10 @@ class LookupIndex:
                 guess = max(guess, match_weight(kth))
             if within and p == max(best_p.values()):
                 top = match_weight(round(p, 6))
-                guess = max(guess, top - within_bits)
+                # Where probabilities round to 1 a weight's rounded match weight is far above it:
+                # the guess is then the weight whose probability rounds to the 6-place value below.
+                near = probability(top - within_bits)
+                guess = max(guess, min(top - within_bits, match_weight(math.floor(near * 1e6) / 1e6 + 4e-7)))
             if guess > floor:
                 floor = max(floor, _floor(hopeless, guess, weight))
         return scored

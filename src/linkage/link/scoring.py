@@ -110,6 +110,12 @@ class FastScorer:
                 else:
                     fixed = max(fixed, lv.weight)
             self._ceilings.append((fixed, adjusted))
+        # The columns each comparison's null level reads: when the query has none of them, that
+        # comparison is (most likely) null against every row, and cheap to judge first.
+        self._null_columns = [
+            next((sorted(condition_columns(lv.sql_condition) & set(self.index)) for lv in comp.comparison_levels
+                  if lv.is_null_level and comp.output_column_name == name), [])
+            for name, _ in self._bounded_order for comp in settings.comparisons if comp.output_column_name == name]
 
     def _compile(self, sql: str) -> Condition | None:
         try:
@@ -158,12 +164,16 @@ class FastScorer:
                 total += adjustment
         return total, probability(total)
 
-    def ceilings(self, left: Sequence[Any]) -> list[float]:
-        """Per comparison, in ``bounded``'s order: the most it can add to ``left``'s weight against
-        any row (its best level, with the largest term-frequency adjustment ``left`` allows; 0 for
-        a null level)."""
-        out = []
-        for fixed, adjusted in self._ceilings:
+    def plan(self, left: Sequence[Any]) -> tuple[list[tuple[str, list, float]], float]:
+        """How ``bounded`` judges rows against ``left``: the comparisons in order, each with the
+        most it can add to the weight against any row (its best level, with the largest
+        term-frequency adjustment ``left`` allows; 0 for a null level), and their sum.
+
+        The order only decides how soon a hopeless row is given up, never a score: first the
+        comparisons ``left`` leaves empty (null for every row, settled by their first test),
+        then those that can move a weight most."""
+        steps: list[tuple[str, list, float]] = []
+        for (name, levels), (fixed, adjusted), empty in zip(self._bounded_order, self._ceilings, self._null_columns):
             best = fixed
             for lv, table, low, high in adjusted:
                 value = left[self.index[lv.tf_column]]
@@ -171,17 +181,19 @@ class FastScorer:
                 least = max(table.get(value, low) if value is not None else low, low)
                 adjust = lv.tf_weight * (lv.log2_u_exact - math.log2(least if lv.tf_weight >= 0 else high))
                 best = max(best, lv.weight + max(adjust, 0.0))
-            out.append(best)
-        return out
+            steps.append((name, levels, best, bool(empty) and all(left[self.index[c]] is None for c in empty)))
+        steps.sort(key=lambda x: not x[3])        # stable: otherwise as ``_bounded_order``
+        return [x[:3] for x in steps], sum(x[2] for x in steps)
 
-    def bounded(self, left: Sequence[Any], right: Sequence[Any], ceilings: list[float],
+    def bounded(self, left: Sequence[Any], right: Sequence[Any], plan: tuple[list[tuple[str, list, float]], float],
                 floor: float) -> tuple[dict[str, int], tuple[float, float]] | None:
         """``(gammas, weight(gammas, left, right))``, or None as soon as an upper bound on the weight
-        (the comparisons judged so far, plus ``ceilings`` for the rest) is at or below ``floor``.
-        The weight returned is ``weight``'s own, to the last bit."""
-        total, rest = self.prior_weight, sum(ceilings)
+        (the comparisons judged so far, plus the ``plan``'s most for the rest) is at or below
+        ``floor``. The weight returned is ``weight``'s own, to the last bit."""
+        order, rest = plan
+        total = self.prior_weight
         out = {}
-        for (name, steps), ceiling in zip(self._bounded_order, ceilings):
+        for name, steps, ceiling in order:
             # The slack covers summing in another order than ``weight`` does.
             if total + rest + 1e-9 <= floor:
                 return None
