@@ -38,6 +38,15 @@ def _ELSE(left: Sequence[Any], right: Sequence[Any]) -> bool:
     return True
 
 
+def _steps(levels: list[tuple[int, Any]], most: dict[int, float]) -> list[tuple[int, Any, float]]:
+    """A comparison's tests, each with the best weight of its level and those after it (0 for null)."""
+    steps, after = [], -math.inf
+    for gamma, cond in reversed(levels):
+        after = max(after, most.get(gamma, 0.0))
+        steps.append((gamma, cond, after))
+    return steps[::-1]
+
+
 @dataclass(frozen=True)
 class _Level:
     gamma: int
@@ -101,15 +110,16 @@ class FastScorer:
         # its null level), and the levels with one, for ``ceilings`` to bound against the query.
         self._ceilings = []
         for name, _ in self._bounded_order:
-            fixed, adjusted = 0.0, []
+            fixed, adjusted = {}, []
             for lv in self.comparisons[name].values():
                 table = self.tf.get(lv.tf_column, {}) if lv.log2_u_exact is not None else {}
+                fixed[lv.gamma] = lv.weight
                 if table:
                     low, high = max(min(table.values()), lv.tf_min_u), max(max(table.values()), lv.tf_min_u)
                     adjusted.append((lv, table, low, high))
-                else:
-                    fixed = max(fixed, lv.weight)
             self._ceilings.append((fixed, adjusted))
+        self._static_steps = [_steps(levels, fixed) for (_, levels), (fixed, _) in zip(self._bounded_order,
+                                                                                         self._ceilings)]
         # The columns each comparison's null level reads: when the query has none of them, that
         # comparison is (most likely) null against every row, and cheap to judge first.
         self._null_columns = [
@@ -165,40 +175,46 @@ class FastScorer:
         return total, probability(total)
 
     def plan(self, left: Sequence[Any]) -> tuple[list[tuple[str, list, float]], float]:
-        """How ``bounded`` judges rows against ``left``: the comparisons in order, each with the
-        most it can add to the weight against any row (its best level, with the largest
-        term-frequency adjustment ``left`` allows; 0 for a null level), and their sum.
+        """How ``bounded`` judges rows against ``left``: the comparisons in order, each with its
+        levels' tests, each test with the most the comparison can still add if it is reached
+        (the best level from there on, with the largest term-frequency adjustment ``left``
+        allows; 0 for a null level); the comparison's most, and the sum of those.
 
         The order only decides how soon a hopeless row is given up, never a score: first the
         comparisons ``left`` leaves empty (null for every row, settled by their first test),
         then those that can move a weight most."""
-        steps: list[tuple[str, list, float]] = []
-        for (name, levels), (fixed, adjusted), empty in zip(self._bounded_order, self._ceilings, self._null_columns):
-            best = fixed
-            for lv, table, low, high in adjusted:
-                value = left[self.index[lv.tf_column]]
-                # tf is the larger of the two sides' frequencies: never below left's own.
-                least = max(table.get(value, low) if value is not None else low, low)
-                adjust = lv.tf_weight * (lv.log2_u_exact - math.log2(least if lv.tf_weight >= 0 else high))
-                best = max(best, lv.weight + max(adjust, 0.0))
-            steps.append((name, levels, best, bool(empty) and all(left[self.index[c]] is None for c in empty)))
-        steps.sort(key=lambda x: not x[3])        # stable: otherwise as ``_bounded_order``
-        return [x[:3] for x in steps], sum(x[2] for x in steps)
+        order = []
+        for (name, levels), (fixed, adjusted), empty, static in zip(self._bounded_order, self._ceilings,
+                                                                    self._null_columns, self._static_steps):
+            steps = static
+            if adjusted:
+                most = dict(fixed)
+                for lv, table, low, high in adjusted:
+                    value = left[self.index[lv.tf_column]]
+                    # tf is the larger of the two sides' frequencies: never below left's own.
+                    least = max(table.get(value, low) if value is not None else low, low)
+                    adjust = lv.tf_weight * (lv.log2_u_exact - math.log2(least if lv.tf_weight >= 0 else high))
+                    most[lv.gamma] = lv.weight + max(adjust, 0.0)
+                steps = _steps(levels, most)
+            order.append((name, steps, steps[0][2], bool(empty) and all(left[self.index[c]] is None for c in empty)))
+        order.sort(key=lambda x: not x[3])        # stable: otherwise as ``_bounded_order``
+        return [x[:3] for x in order], sum(x[2] for x in order)
 
     def bounded(self, left: Sequence[Any], right: Sequence[Any], plan: tuple[list[tuple[str, list, float]], float],
                 floor: float) -> tuple[dict[str, int], tuple[float, float]] | None:
         """``(gammas, weight(gammas, left, right))``, or None as soon as an upper bound on the weight
-        (the comparisons judged so far, plus the ``plan``'s most for the rest) is at or below
-        ``floor``. The weight returned is ``weight``'s own, to the last bit."""
+        (the comparisons judged so far, plus the ``plan``'s most for the rest, which falls as a
+        comparison's better levels are not met) is at or below ``floor``. The weight returned is
+        ``weight``'s own, to the last bit."""
         order, rest = plan
         total = self.prior_weight
         out = {}
-        for name, steps, ceiling in order:
-            # The slack covers summing in another order than ``weight`` does.
-            if total + rest + 1e-9 <= floor:
-                return None
-            rest -= ceiling
-            for gamma, cond in steps:
+        for name, steps, most in order:
+            rest -= most
+            for gamma, cond, still in steps:
+                # The slack covers summing in another order than ``weight`` does.
+                if total + rest + still + 1e-9 <= floor:
+                    return None
                 if cond(left, right) is True:
                     out[name] = gamma
                     break
