@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linkage.link.lookup import BLOCKS, INDEX, LookupIndex, LookupQuery, key_hash
+from linkage.link.lookup import BLOCKS, INDEX, Candidate, LookupIndex, LookupQuery, key_hash
+from linkage.link.scoring import match_weight
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +129,89 @@ def test_a_model_the_python_scorer_cannot_read_is_scored_by_splinks_sql(index):
         idx.scorer = original
     assert [(c.child_id, c.agreed) for c in fallback] == [(c.child_id, c.agreed) for c in fast]
     assert [c.match_probability for c in fallback] == pytest.approx([c.match_probability for c in fast], abs=1e-6)
+
+
+def _every_candidate_scored(idx, q: LookupQuery, limit: int, min_probability: float):
+    """The search as it was before candidates could be given up: every one scored in full."""
+    features = q.features()
+    left = tuple(features[c] for c in idx.scorer.columns)
+    scored = []
+    for rid in idx.candidates(features):
+        right = idx._rows[rid]
+        gammas = idx.scorer.gammas(left, right)
+        scored.append((idx.scorer.weight(gammas, left, right)[1], right[-1], gammas))
+    best = {}
+    for p, cid, gammas in sorted(scored, key=lambda x: -x[0]):
+        if cid not in best and p >= min_probability:
+            best[cid] = (cid, round(p, 6), *idx.scorer.labels(gammas))
+    return list(best.values())[:limit]
+
+
+def _queries(store, n: int, seed: int) -> list[LookupQuery]:
+    """Real demographics, and the same mixed up (a typo, a swap, another child's surname or
+    postcode, no postcode), so that many queries meet several children, twins and near misses."""
+    import random
+
+    rows = store.rows("SELECT forename, surname, date_of_birth, postcode, upn, nhs_number FROM store.records "
+                      f"USING SAMPLE {n} ROWS (reservoir, {seed})")
+    rnd, out = random.Random(seed), []
+    for f, s, dob, pc, upn, nhs in rows:
+        other = rnd.choice(rows)
+        out += [LookupQuery(f, s, dob, pc), LookupQuery(f, s, dob), LookupQuery(s, f, dob, pc),
+                LookupQuery(f[:-1] + "e", s, dob, pc), LookupQuery(f, other[1], dob, other[3]),
+                LookupQuery(other[0], s, dob, pc), LookupQuery(f[:1] + "a", other[1], dob, pc, upn, nhs)]
+    return out
+
+
+def test_candidates_given_up_never_change_the_answer(index):
+    """Scoring stops on a candidate once a bound shows it cannot be in the answer; every answer,
+    for every limit, floor and margin, is still exactly the one scoring every candidate gives."""
+    store, idx = index
+    given_up = []
+    bounded = idx.scorer.bounded
+
+    def counting(*args):
+        result = bounded(*args)
+        given_up.append(result is None)
+        return result
+
+    idx.scorer.bounded = counting
+    try:
+        for q in _queries(store, 60, 5):
+            for limit, floor in ((1, 0.0), (2, 0.0), (3, 0.05), (10, 0.5), (100, 0.0)):
+                want = _every_candidate_scored(idx, q, limit, floor)
+                got = idx.search(q, limit=limit, min_probability=floor)
+                assert [(c.child_id, c.match_probability, c.agreed, c.disagreed) for c in got] == want
+                for bits in (1.0, 6.0, 25.0):
+                    near = idx.search(q, limit=limit, min_probability=floor, within_bits=bits)
+                    top = match_weight(want[0][1]) if want else 0.0
+                    assert [(c.child_id, c.match_probability, c.agreed, c.disagreed) for c in near] == \
+                        [w for i, w in enumerate(want) if i == 0 or top - match_weight(w[1]) < bits]
+    finally:
+        del idx.scorer.bounded
+    assert sum(given_up) > 100, "the bound never ruled a candidate out: nothing was tested"
+
+
+def test_the_lookup_names_the_child_scoring_every_candidate_names(index):
+    """The service's rule (confident, unambiguous) over the margin-cut search is the same rule over
+    the full list it was written for."""
+    from types import SimpleNamespace
+
+    from linkage.config import Settings
+    from linkage.service.lookup import best_match, confident
+    from linkage.service.schemas import LookupRequest
+
+    store, idx = index
+    settings = Settings()
+    services = SimpleNamespace(lookup=idx, settings=settings)
+    named = 0
+    for q in _queries(store, 80, 9):
+        full = [Candidate(c, p, a, d) for c, p, a, d in _every_candidate_scored(idx, q, 2, 0.0)]
+        want = confident(full, settings.match_threshold, settings.lookup_margin_bits)
+        req = LookupRequest(forename=q.forename, surname=q.surname, date_of_birth=q.date_of_birth,
+                            postcode=q.postcode, upn=q.upn, nhs_number=q.nhs_number)
+        got = best_match(services, req)
+        assert (got and (got.child_id, got.match_probability, got.agreed)) == \
+            (want and (want.child_id, want.match_probability, want.agreed))
+        named += want is not None
+    assert named > 100

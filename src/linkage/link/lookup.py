@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import heapq
+import math
 import json
 import threading
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ import numpy as np
 
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.link.engine import INPUT, TF_COLUMNS, LinkEngine
-from linkage.link.scoring import FastScorer
+from linkage.link.scoring import FastScorer, match_weight, probability
 from linkage.link.features import input_sql, key_names, name_keys_rows, record_features
 from linkage.store import Store
 from linkage.store.schema import t
@@ -98,6 +100,23 @@ def _interned(result, batch: int = 100_000) -> list[tuple]:
     finally:
         gc.enable()
     return out
+
+
+def _floor(hopeless, guess: float, start: float = 1100.0) -> float:
+    """A weight at which ``hopeless`` (false above some weight, true at and below it) holds,
+    as close under that threshold as cheaply found: ``guess`` a hair lower if that holds (it
+    does unless probabilities round to 0 or 1 there), else by bisection down from it."""
+    if guess == -math.inf:
+        return guess
+    if hopeless(at := guess - 1e-6):
+        return at
+    low, high = -1100.0, min(at, start)      # 2**-1100 is 0.0: no weight is lower
+    if not hopeless(low):
+        return -math.inf
+    while high - low > 1e-3:
+        mid = (low + high) / 2
+        low, high = (mid, high) if hopeless(mid) else (low, mid)
+    return low
 
 
 class LookupIndex:
@@ -199,17 +218,27 @@ class LookupIndex:
             cur.execute("INSERT INTO lk_names VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(row))
         cur.execute(self._features_sql)
 
-    def candidates(self, features: dict) -> list[int]:
-        """Row ids of every linked record sharing a blocking key with the query.
-
-        A 64-bit hash collision could only add a candidate, which scoring then judges."""
+    def _spans(self, features: dict) -> list[tuple[int, int]]:
+        """Per blocking key of the query, the slice of ``_key_rids`` holding its records."""
         keys = blocking_keys(features)
         if not keys:
             return []
         wanted = np.array([key_hash(k) for k in keys], dtype=np.uint64)
         lo = np.searchsorted(self._key_hashes, wanted, "left")
         hi = np.searchsorted(self._key_hashes, wanted, "right")
-        return sorted({int(r) for a, b in zip(lo, hi) for r in self._key_rids[a:b]})
+        return list(zip(lo.tolist(), hi.tolist()))
+
+    def candidates(self, features: dict) -> list[int]:
+        """Row ids of every linked record sharing a blocking key with the query.
+
+        A 64-bit hash collision could only add a candidate, which scoring then judges."""
+        return sorted({r for a, b in self._spans(features) for r in self._key_rids[a:b].tolist()})
+
+    def _ranked(self, features: dict) -> list[int]:
+        """The same candidates, those of the rarest keys first: the likeliest to score well, so
+        that ``_score``'s bound rules the rest out early."""
+        spans = sorted(self._spans(features), key=lambda s: s[1] - s[0])
+        return list(dict.fromkeys(r for a, b in spans for r in self._key_rids[a:b].tolist()))
 
     def _reference(self, q: LookupQuery, rids: list[int]) -> list[tuple[float, str, dict]]:
         cur = self._cursor()
@@ -228,27 +257,79 @@ class LookupIndex:
                         {name: r[f"gamma_{name}"] for name in self.scorer.comparisons}))
         return out
 
+    def _score(self, features: dict, limit: int, min_probability: float,
+               within_bits: float | None) -> list[tuple[float, str, dict, int]]:
+        """(probability, child, gammas, rid) of every candidate that can be in ``search``'s answer.
+
+        A candidate is given up, often after a comparison or two, once an upper bound on its
+        weight shows it cannot be: below ``min_probability``, below the ``limit``-th best child
+        found so far, or (``within_bits``) too far below the best. Every bound is no lower than
+        the exact weight, and each test only rises as better candidates are found, so the
+        candidates kept give exactly the answer that scoring all of them gives."""
+        left = tuple(features[c] for c in self.scorer.columns)
+        plan = self.scorer.plan(left)
+        within = within_bits is not None and within_bits > 0    # else the best could be ruled out
+        best_p: dict[str, float] = {}     # child -> its best probability so far (>= min_probability)
+        kth, top = -1.0, None             # the limit-th best child's probability; the best's match weight
+
+        def hopeless(weight: float) -> bool:
+            p = probability(weight)
+            return (p < min_probability or p < kth
+                    or (top is not None and top - match_weight(round(p, 6)) >= within_bits))
+
+        floor = _floor(hopeless, match_weight(min_probability) if min_probability > 0 else -math.inf)
+        scored = []
+        for rid in self._ranked(features):
+            right = self._rows[rid]
+            found = self.scorer.bounded(left, right, plan, floor)
+            if found is None:
+                continue
+            gammas, (weight, p) = found
+            cid = right[-1]
+            scored.append((p, cid, gammas, rid))
+            if p < min_probability or p <= best_p.get(cid, -1.0):
+                continue
+            best_p[cid] = p
+            guess = floor
+            if len(best_p) >= limit:
+                kth = heapq.nlargest(limit, best_p.values())[-1]
+                guess = max(guess, match_weight(kth))
+            if within and p == max(best_p.values()):
+                top = match_weight(round(p, 6))
+                # Where probabilities round to 1 a weight's rounded match weight is far above it:
+                # the guess is then the weight whose probability rounds to the 6-place value below.
+                near = probability(top - within_bits)
+                guess = max(guess, min(top - within_bits, match_weight(math.floor(near * 1e6) / 1e6 + 4e-7)))
+            if guess > floor:
+                floor = max(floor, _floor(hopeless, guess, weight))
+        return scored
+
     def search(self, q: LookupQuery, limit: int = 10, min_probability: float = 0.05,
-               reference: bool = False) -> list[Candidate]:
-        """Candidates, best first. ``reference=True`` scores through Splink's own
+               reference: bool = False, within_bits: float | None = None) -> list[Candidate]:
+        """Candidates, best first, each child once (its best-scoring record).
+
+        ``within_bits``: only children whose match weight (of the rounded probability) is less
+        than this many bits below the best's are listed, the best always; a lookup needs no more,
+        and the rest need not be scored in full. ``reference=True`` scores through Splink's own
         compiled ``score_pairs`` SQL instead of the fast path (tests compare the two)."""
         features = q.features()
-        rids = self.candidates(features)
-        if not rids:
-            return []
         if reference or not self.scorer.compiled:
-            scored = self._reference(q, rids)
+            rids = self.candidates(features)
+            scored = [(p, cid, gammas, i) for i, (p, cid, gammas) in enumerate(self._reference(q, rids))] \
+                if rids else []
         else:
-            left = tuple(features[c] for c in self.scorer.columns)
-            scored = []
-            for rid in rids:
-                right = self._rows[rid]
-                gammas = self.scorer.gammas(left, right)
-                scored.append((self.scorer.weight(gammas, left, right)[1], right[-1], gammas))
+            scored = self._score(features, limit, min_probability, within_bits)
         best: dict[str, Candidate] = {}
-        for p, cid, gammas in sorted(scored, key=lambda x: -x[0]):
+        # Equal probabilities keep the order of the records (row id), as they always have.
+        for p, cid, gammas, _ in sorted(scored, key=lambda x: (-x[0], x[3])):
             if cid in best or p < min_probability:
                 continue
             agreed, disagreed = self.scorer.labels(gammas)
             best[cid] = Candidate(cid, round(p, 6), agreed, disagreed)
-        return list(best.values())[:limit]
+            if len(best) == limit:
+                break
+        found = list(best.values())
+        if within_bits is not None and found:
+            top = match_weight(found[0].match_probability)
+            found = found[:1] + [c for c in found[1:] if top - match_weight(c.match_probability) < within_bits]
+        return found

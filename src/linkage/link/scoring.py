@@ -20,7 +20,7 @@ from splink import Linker
 
 from linkage.link.conditions import Condition, UnsupportedCondition, compile_condition, condition_columns
 
-__all__ = ["FastScorer", "UnsupportedCondition", "probability"]
+__all__ = ["FastScorer", "UnsupportedCondition", "match_weight", "probability"]
 
 
 def probability(weight: float) -> float:
@@ -28,8 +28,23 @@ def probability(weight: float) -> float:
     return 2 ** weight / (1 + 2 ** weight) if weight < 1000 else 1.0
 
 
+def match_weight(p: float) -> float:
+    """log2 of the odds: a probability back as Splink's match weight (clamped, so 0 and 1 are finite)."""
+    p = min(max(p, 1e-15), 1 - 1e-15)
+    return math.log2(p / (1 - p))
+
+
 def _ELSE(left: Sequence[Any], right: Sequence[Any]) -> bool:
     return True
+
+
+def _steps(levels: list[tuple[int, Any]], most: dict[int, float]) -> list[tuple[int, Any, float]]:
+    """A comparison's tests, each with the best weight of its level and those after it (0 for null)."""
+    steps, after = [], -math.inf
+    for gamma, cond in reversed(levels):
+        after = max(after, most.get(gamma, 0.0))
+        steps.append((gamma, cond, after))
+    return steps[::-1]
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,31 @@ class FastScorer:
                                       lv.label_for_charts or "", (weight or 0.0) > 0)
             self.comparisons[comp.output_column_name] = table
             self._conditions.append((comp.output_column_name, steps))
+        # ``bounded`` judges the comparisons that can move a weight most first, so a hopeless
+        # candidate is given up after one or two of them.
+        spread = {name: max([0.0] + [lv.weight for lv in table.values()])
+                  - min([0.0] + [lv.weight for lv in table.values()]) for name, table in self.comparisons.items()}
+        self._bounded_order = sorted(self._conditions, key=lambda c: -spread[c[0]])
+        # Per comparison: the best weight of its levels without a term-frequency adjustment (0 for
+        # its null level), and the levels with one, for ``ceilings`` to bound against the query.
+        self._ceilings = []
+        for name, _ in self._bounded_order:
+            fixed, adjusted = {}, []
+            for lv in self.comparisons[name].values():
+                table = self.tf.get(lv.tf_column, {}) if lv.log2_u_exact is not None else {}
+                fixed[lv.gamma] = lv.weight
+                if table:
+                    low, high = max(min(table.values()), lv.tf_min_u), max(max(table.values()), lv.tf_min_u)
+                    adjusted.append((lv, table, low, high))
+            self._ceilings.append((fixed, adjusted))
+        self._static_steps = [_steps(levels, fixed) for (_, levels), (fixed, _) in zip(self._bounded_order,
+                                                                                         self._ceilings)]
+        # The columns each comparison's null level reads: when the query has none of them, that
+        # comparison is (most likely) null against every row, and cheap to judge first.
+        self._null_columns = [
+            next((sorted(condition_columns(lv.sql_condition) & set(self.index)) for lv in comp.comparison_levels
+                  if lv.is_null_level and comp.output_column_name == name), [])
+            for name, _ in self._bounded_order for comp in settings.comparisons if comp.output_column_name == name]
 
     def _compile(self, sql: str) -> Condition | None:
         try:
@@ -133,6 +173,56 @@ class FastScorer:
             if (adjustment := self.tf_adjustment(name, g, left, right)) is not None:
                 total += adjustment
         return total, probability(total)
+
+    def plan(self, left: Sequence[Any]) -> tuple[list[tuple[str, list, float]], float]:
+        """How ``bounded`` judges rows against ``left``: the comparisons in order, each with its
+        levels' tests, each test with the most the comparison can still add if it is reached
+        (the best level from there on, with the largest term-frequency adjustment ``left``
+        allows; 0 for a null level); the comparison's most, and the sum of those.
+
+        The order only decides how soon a hopeless row is given up, never a score: first the
+        comparisons ``left`` leaves empty (null for every row, settled by their first test),
+        then those that can move a weight most."""
+        order = []
+        for (name, levels), (fixed, adjusted), empty, static in zip(self._bounded_order, self._ceilings,
+                                                                    self._null_columns, self._static_steps):
+            steps = static
+            if adjusted:
+                most = dict(fixed)
+                for lv, table, low, high in adjusted:
+                    value = left[self.index[lv.tf_column]]
+                    # tf is the larger of the two sides' frequencies: never below left's own.
+                    least = max(table.get(value, low) if value is not None else low, low)
+                    adjust = lv.tf_weight * (lv.log2_u_exact - math.log2(least if lv.tf_weight >= 0 else high))
+                    most[lv.gamma] = lv.weight + max(adjust, 0.0)
+                steps = _steps(levels, most)
+            order.append((name, steps, steps[0][2], bool(empty) and all(left[self.index[c]] is None for c in empty)))
+        order.sort(key=lambda x: not x[3])        # stable: otherwise as ``_bounded_order``
+        return [x[:3] for x in order], sum(x[2] for x in order)
+
+    def bounded(self, left: Sequence[Any], right: Sequence[Any], plan: tuple[list[tuple[str, list, float]], float],
+                floor: float) -> tuple[dict[str, int], tuple[float, float]] | None:
+        """``(gammas, weight(gammas, left, right))``, or None as soon as an upper bound on the weight
+        (the comparisons judged so far, plus the ``plan``'s most for the rest, which falls as a
+        comparison's better levels are not met) is at or below ``floor``. The weight returned is
+        ``weight``'s own, to the last bit."""
+        order, rest = plan
+        total = self.prior_weight
+        out = {}
+        for name, steps, most in order:
+            rest -= most
+            for gamma, cond, still in steps:
+                # The slack covers summing in another order than ``weight`` does.
+                if total + rest + still + 1e-9 <= floor:
+                    return None
+                if cond(left, right) is True:
+                    out[name] = gamma
+                    break
+            if (g := out[name]) != -1:
+                total += self.comparisons[name][g].weight
+                if (adjustment := self.tf_adjustment(name, g, left, right)) is not None:
+                    total += adjustment
+        return out, self.weight(out, left, right)
 
     def labels(self, gammas: dict[str, int]) -> tuple[dict[str, str], dict[str, str]]:
         agreed, disagreed = {}, {}

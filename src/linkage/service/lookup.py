@@ -18,18 +18,19 @@ child's full record for ``relationship_days``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cached_property
 
 from linkage.errors import LinkageError
 from linkage.link.lookup import Candidate, LookupQuery
+from linkage.link.scoring import match_weight
 from linkage.service.context import Ctx
 from linkage.service.schemas import LookupMatch, LookupRequest, LookupResponse
 from linkage.views.child import child_documents, demographics
 from linkage.views.fields import Field, build, columns
 
-__all__ = ["LOOKUP_FIELDS", "NO_SINGLE_MATCH", "NotReady", "confident", "explain", "lookup", "match_weight"]
+__all__ = ["LOOKUP_FIELDS", "NO_SINGLE_MATCH", "NotReady", "best_match", "confident", "explain", "lookup",
+           "match_weight"]
 
 NO_SINGLE_MATCH = "no single match: add UPN, NHS number or postcode"
 
@@ -113,12 +114,6 @@ def _confirms(c: Candidate) -> set[str]:
     return {fact for name, label in c.agreed.items() for fact in _LEVELS.get((name, label), (None, ()))[1]}
 
 
-def match_weight(p: float) -> float:
-    """log2 of the odds: Splink's match weight."""
-    p = min(max(p, 1e-15), 1 - 1e-15)
-    return math.log2(p / (1 - p))
-
-
 def confident(found: list[Candidate], threshold: float, margin_bits: float) -> Candidate | None:
     """The one child these candidates name, or None (see the module's rule)."""
     if not found or found[0].match_probability < threshold:
@@ -131,6 +126,17 @@ def confident(found: list[Candidate], threshold: float, margin_bits: float) -> C
     if "identifier" not in facts and not {"forename", "surname", "dob"} <= facts:
         return None
     return best
+
+
+def best_match(services, query: LookupRequest) -> Candidate | None:
+    """The one child ``query`` names by the module's rule, or None. Children further below the
+    best than the margin cannot change that, so the search neither lists nor fully scores them."""
+    if services.lookup is None:
+        raise NotReady("no linked population yet: run `linkage link`")
+    settings = services.settings
+    found = services.lookup.search(LookupQuery(**query.model_dump()), limit=2, min_probability=0.0,
+                                   within_bits=settings.lookup_margin_bits)
+    return confident(found, settings.match_threshold, settings.lookup_margin_bits)
 
 
 def _district(doc) -> str | None:
@@ -166,15 +172,12 @@ LOOKUP_FIELDS: dict[str, Field] = {
 
 
 def lookup(*, ctx: Ctx, query: LookupRequest) -> LookupResponse:
-    services, settings = ctx.services, ctx.services.settings
+    services = ctx.services
     services.lookup_limiter.check(ctx.caller.client_id)
     # Confirming a match needs the child's names: without them there is nothing to show.
     decision = ctx.authorise("lookup", ["identity.demographics", "identity.address"],
                              require=("identity.demographics",))
-    if services.lookup is None:
-        raise NotReady("no linked population yet: run `linkage link`")
-    found = services.lookup.search(LookupQuery(**query.model_dump()), limit=2, min_probability=0.0)
-    best = confident(found, settings.match_threshold, settings.lookup_margin_bits)
+    best = best_match(services, query)
     if best is not None and services.consents.hides_identity(best.child_id, ctx.caller, ctx.purpose):
         best = None     # a recorded refusal of identity data: the child is not found, and nothing says why
     if best is None:

@@ -15,9 +15,8 @@ from datetime import datetime, timezone
 
 from linkage.access.users import UserRegistry
 from linkage.errors import NotFound
-from linkage.link.lookup import LookupQuery
 from linkage.service.context import Ctx
-from linkage.service.lookup import NO_SINGLE_MATCH, NotReady, confident
+from linkage.service.lookup import NO_SINGLE_MATCH, best_match
 from linkage.service.schemas import LookupRequest
 from linkage.service.schemas_dpo import SubjectMatch, SubjectReport, SubjectRow
 
@@ -58,10 +57,7 @@ def subject_search(*, ctx: Ctx, query: LookupRequest) -> SubjectMatch:
     services = ctx.services
     services.lookup_limiter.check(ctx.caller.client_id)
     d = _authorise(ctx, "audit.subject_search")
-    if services.lookup is None:
-        raise NotReady("no linked population yet: run `linkage link`")
-    found = services.lookup.search(LookupQuery(**query.model_dump()), limit=2, min_probability=0.0)
-    best = confident(found, services.settings.match_threshold, services.settings.lookup_margin_bits)
+    best = best_match(services, query)
     if best is None:
         ctx.record("audit.subject_search", "allow", [], [], d.bases(), d.policy_version, outcome="no_single_match")
         return SubjectMatch(child_ref=None, message=NO_SINGLE_MATCH)
