@@ -11,6 +11,8 @@ from datetime import date
 
 import pytest
 import sqlglot
+from hypothesis import given
+from hypothesis import strategies as st
 
 from linkage.config import Settings
 from linkage.link import spec
@@ -95,6 +97,33 @@ def test_spark_failures_are_one_line(tmp_path):
     assert str(said) == "Spark (local[2]) failed: [CANNOT_CONNECT] no master at spark://x:7077"
     assert backend.explain(KeyError("a bug of ours")) is None  # ours keep their traceback
     assert DuckDBBackend().explain(PySparkException("x")) is None
+
+
+_TEXT = st.one_of(st.none(), st.text(alphabet="abcé Zø-'", max_size=8))
+
+
+@given(st.lists(st.tuples(_TEXT, _TEXT), max_size=30))
+def test_spark_string_distances_are_the_scalar_ones_in_batches(pairs):
+    """The UDFs Spark runs (one rapidfuzz call per Arrow batch) give, pair by pair, what
+    ``conditions.py`` gives (which a property test holds equal to DuckDB's), NULL as NaN,
+    two empty strings included."""
+    import math
+
+    import pandas as pd
+
+    from linkage.link.backends.spark import damerau_levenshtein_batch, jaro_winkler_batch
+    from linkage.link.conditions import damerau_levenshtein, jaro_winkler
+
+    a = pd.Series([x for x, _ in pairs], dtype=object)
+    b = pd.Series([y for _, y in pairs], dtype=object)
+    for batch, scalar in ((jaro_winkler_batch, jaro_winkler), (damerau_levenshtein_batch, damerau_levenshtein)):
+        got = batch(a, b).tolist()
+        assert len(got) == len(pairs)
+        for (x, y), value in zip(pairs, got):
+            if x is None or y is None:
+                assert math.isnan(value)
+            else:
+                assert value == scalar(x, y), (batch.__name__, x, y)
 
 
 def _edges_and_children(store):

@@ -28,7 +28,7 @@ from splink.internals.splink_dataframe import SplinkDataFrame
 from linkage.errors import LinkageError
 from linkage.link.backends.base import MODEL_DIALECT, LinkBackend
 
-__all__ = ["SparkBackend", "spark_conf"]
+__all__ = ["BREAK_LINEAGE", "SparkBackend", "damerau_levenshtein_batch", "jaro_winkler_batch", "spark_conf"]
 
 # String distances are ours, not Splink's jar's: its Jaro-Winkler differs from DuckDB's
 # (jaro_winkler('cater', 'carter') is 0.902 in DuckDB, below 0.9 in the jar), so one
@@ -55,21 +55,46 @@ def _to_spark(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _batch(a: pd.Series, b: pd.Series, scorer, empty_pair: float | None) -> pd.Series:
+    """``scorer`` over two columns at once (rapidfuzz ``cpdist``, one call per Arrow batch, not one
+    Python call per pair), on UTF-8 bytes as ``conditions.py`` and DuckDB measure them. A NULL
+    argument gives NaN; ``empty_pair`` is the value for two empty strings where DuckDB's differs."""
+    import numpy as np
+    from rapidfuzz import process
+
+    both = (a.map(type) == str) & (b.map(type) == str)
+    out = np.full(len(a), np.nan)
+    if both.any():
+        left = [x.encode() for x in a[both]]
+        right = [y.encode() for y in b[both]]
+        scores = process.cpdist(left, right, scorer=scorer, dtype=np.float64, workers=1)
+        if empty_pair is not None:
+            scores[[not x and not y for x, y in zip(left, right)]] = empty_pair
+        out[both.to_numpy()] = scores
+    return pd.Series(out, dtype="float64")
+
+
+def jaro_winkler_batch(a: pd.Series, b: pd.Series) -> pd.Series:
+    """``conditions.jaro_winkler`` over two columns (two empty strings: 0.0, as in DuckDB)."""
+    from rapidfuzz.distance import JaroWinkler
+
+    return _batch(a, b, JaroWinkler.similarity, 0.0)
+
+
+def damerau_levenshtein_batch(a: pd.Series, b: pd.Series) -> pd.Series:
+    """``conditions.damerau_levenshtein`` over two columns."""
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    return _batch(a, b, DamerauLevenshtein.distance, None)
+
+
 def _register_udfs(spark) -> None:
     """Vectorised (Arrow) Python UDFs for the model's string distances. A NULL argument
     gives NaN here; the SQL around each call (``_strict``) turns it into NULL."""
     from pyspark.sql.functions import pandas_udf
 
-    from linkage.link.conditions import damerau_levenshtein, jaro_winkler
-
-    def vectorised(fn):
-        def udf(a: pd.Series, b: pd.Series) -> pd.Series:
-            return pd.Series([fn(x, y) if isinstance(x, str) and isinstance(y, str) else float("nan")
-                              for x, y in zip(a, b)], dtype="float64")
-        return pandas_udf(udf, "double")
-
-    spark.udf.register(_UDFS["jaro_winkler_similarity"], vectorised(jaro_winkler))
-    spark.udf.register(_UDFS["damerau_levenshtein"], vectorised(damerau_levenshtein))
+    spark.udf.register(_UDFS["jaro_winkler_similarity"], pandas_udf(jaro_winkler_batch, "double"))
+    spark.udf.register(_UDFS["damerau_levenshtein"], pandas_udf(damerau_levenshtein_batch, "double"))
 
 
 def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memory: str,
@@ -102,6 +127,61 @@ def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memor
     return conf
 
 
+# How Splink cuts Spark's lineage after each of its larger steps. ``local_checkpoint`` (ours)
+# keeps the table in the executors' block managers (memory, spilling to encrypted local disk):
+# computed once, no files, and the next step's plan starts from it. Splink's ``checkpoint``
+# writes plaintext files and, not persisting first, computes each table twice (once to count
+# it, once to write it); ``persist`` computes once but keeps the whole plan, which Spark
+# analyses again at every later step. ``local_checkpoint`` does not survive a lost executor:
+# on a cluster use ``checkpoint`` or ``parquet`` on shared storage.
+BREAK_LINEAGE = ("local_checkpoint", "checkpoint", "persist", "parquet")
+
+# Small tables Splink reads many times but does not cut: EM's counts of each agreement pattern
+# (one row per pattern, no record data) are read by every iteration, by one branch of its
+# UNION per comparison, and otherwise re-aggregated from all the pairs each time.
+_ALWAYS_CUT = ("__splink__agreement_pattern_counts",)
+
+
+def _splink_api(spark, break_lineage: str, partitions: int):
+    """Splink's ``SparkAPI``, taught ``local_checkpoint`` and to cut ``_ALWAYS_CUT``."""
+    from splink.backends.spark import SparkAPI
+
+    class _SparkAPI(SparkAPI):
+        def __init__(self) -> None:
+            self._cuts: dict[str, bool] = {}
+            super().__init__(spark_session=spark, num_partitions_on_repartition=partitions,
+                             break_lineage_method="persist" if break_lineage == "local_checkpoint" else break_lineage)
+            self.local = break_lineage == "local_checkpoint"
+
+        def _splink_cuts(self, templated_name: str) -> bool:
+            """Whether Splink breaks lineage after ``templated_name``: its list is inside its method,
+            which refuses an unknown method exactly when the name is on it."""
+            if templated_name not in self._cuts:
+                method, self.break_lineage_method = self.break_lineage_method, "?"
+                try:
+                    SparkAPI._break_lineage_and_repartition(self, self.spark.range(0), templated_name, "_probe")
+                    self._cuts[templated_name] = False
+                except ValueError:
+                    self._cuts[templated_name] = True
+                finally:
+                    self.break_lineage_method = method
+            return self._cuts[templated_name]
+
+        def _break_lineage_and_repartition(self, spark_df, templated_name, physical_name):
+            if templated_name in _ALWAYS_CUT:
+                return spark_df.coalesce(1).localCheckpoint(eager=True)
+            if not self.local:
+                return super()._break_lineage_and_repartition(spark_df, templated_name, physical_name)
+            spark_df = self._repartition_if_needed(spark_df, templated_name)
+            if self._splink_cuts(templated_name):
+                spark_df = spark_df.localCheckpoint(eager=True)
+            if templated_name == "__splink__blocked_id_pairs":    # as Splink does after cutting it
+                spark_df = spark_df.repartition(self.num_partitions_on_repartition)
+            return spark_df
+
+    return _SparkAPI()
+
+
 class SparkBackend(LinkBackend):
     """A Spark session, started on first ``bind`` and stopped by ``close``."""
 
@@ -110,7 +190,7 @@ class SparkBackend(LinkBackend):
 
     def __init__(self, home: Path, *, master: str = "local[2]", shuffle_partitions: int = 8,
                  driver_memory: str = "2g", executor_memory: str | None = None,
-                 break_lineage: str = "checkpoint", checkpoint_dir: str | None = None,
+                 break_lineage: str = "local_checkpoint", checkpoint_dir: str | None = None,
                  extra_conf: Mapping[str, str] | None = None) -> None:
         self.home = Path(home)
         self.master = master
@@ -164,10 +244,7 @@ class SparkBackend(LinkBackend):
         return spark
 
     def bind(self, con: duckdb.DuckDBPyConnection):
-        from splink.backends.spark import SparkAPI
-
-        api = SparkAPI(spark_session=self.session(), break_lineage_method=self.break_lineage,
-                       num_partitions_on_repartition=self.shuffle_partitions)
+        api = _splink_api(self.session(), self.break_lineage, self.shuffle_partitions)
         _register_udfs(self.session())
         return api
 
