@@ -70,6 +70,19 @@ def test_local_session_binds_to_loopback(tmp_path):
     assert "spark.driver.bindAddress" not in cluster and cluster["spark.executor.cores"] == "4"
 
 
+def test_lineage_breaking_defaults_by_master(tmp_path):
+    """No checkpoint files locally (nothing plaintext on disk, computed once); on a cluster, cuts
+    that survive a lost executor, unless set otherwise."""
+    assert SparkBackend(tmp_path).break_lineage == "local_checkpoint"
+    assert SparkBackend(tmp_path, master="yarn").break_lineage == "checkpoint"
+    assert SparkBackend(tmp_path, master="yarn", break_lineage="parquet").break_lineage == "parquet"
+    assert SparkBackend.from_settings(Settings(spark_break_lineage="persist"), tmp_path).break_lineage == "persist"
+    with pytest.raises(ValueError):
+        SparkBackend(tmp_path, break_lineage="delta_lake_table")
+    with pytest.raises(ValueError):
+        Settings(spark_break_lineage="delta_lake_table")
+
+
 @pytest.mark.parametrize("conf", [{"spark.io.encryption.enabled": "false"}, {"spark.driver.bindAddress": "0.0.0.0"},
                                   {"spark.driver.host": "10.0.0.5"}])
 def test_unsafe_spark_settings_refused(conf):

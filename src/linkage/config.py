@@ -55,9 +55,10 @@ class Settings(BaseSettings):
     spark_driver_memory: str = "2g"
     spark_executor_memory: str | None = None
     # How Splink cuts Spark's lineage between steps (link/backends/spark.py, BREAK_LINEAGE):
-    # local_checkpoint (executors' memory and encrypted local disk, computed once: the local
-    # default), checkpoint or parquet (files in the checkpoint directory: on a cluster), persist.
-    spark_break_lineage: Literal["local_checkpoint", "checkpoint", "persist", "parquet"] = "local_checkpoint"
+    # local_checkpoint (executors' memory and encrypted local disk, no files; lost with an
+    # executor), checkpoint or parquet (files in the checkpoint directory), persist. Unset:
+    # local_checkpoint on a local master, checkpoint on a cluster.
+    spark_break_lineage: Literal["local_checkpoint", "checkpoint", "persist", "parquet"] | None = None
     # Shared storage (hdfs://, s3a://) on a cluster; unset: a private directory under <home>/tmp.
     spark_checkpoint_dir: str | None = None
     # Any further Spark properties, as JSON: LINKAGE_SPARK_CONF='{"spark.executor.cores": "4"}'.

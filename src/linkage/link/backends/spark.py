@@ -130,9 +130,8 @@ def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memor
 # How Splink cuts Spark's lineage after each of its larger steps. ``local_checkpoint`` (ours)
 # keeps the table in the executors' block managers (memory, spilling to encrypted local disk):
 # computed once, no files, and the next step's plan starts from it. Splink's ``checkpoint``
-# writes plaintext files and, not persisting first, computes each table twice (once to count
-# it, once to write it); ``persist`` computes once but keeps the whole plan, which Spark
-# analyses again at every later step. ``local_checkpoint`` does not survive a lost executor:
+# writes each table to plaintext files and reads it back; ``persist`` keeps the whole plan,
+# which Spark analyses again at every later step. ``local_checkpoint`` does not survive a lost executor:
 # on a cluster use ``checkpoint`` or ``parquet`` on shared storage.
 BREAK_LINEAGE = ("local_checkpoint", "checkpoint", "persist", "parquet")
 
@@ -190,14 +189,16 @@ class SparkBackend(LinkBackend):
 
     def __init__(self, home: Path, *, master: str = "local[2]", shuffle_partitions: int = 8,
                  driver_memory: str = "2g", executor_memory: str | None = None,
-                 break_lineage: str = "local_checkpoint", checkpoint_dir: str | None = None,
+                 break_lineage: str | None = None, checkpoint_dir: str | None = None,
                  extra_conf: Mapping[str, str] | None = None) -> None:
         self.home = Path(home)
         self.master = master
         self.shuffle_partitions = shuffle_partitions
         self.driver_memory = driver_memory
         self.executor_memory = executor_memory
-        self.break_lineage = break_lineage
+        self.break_lineage = break_lineage or ("local_checkpoint" if master.startswith("local") else "checkpoint")
+        if self.break_lineage not in BREAK_LINEAGE:
+            raise ValueError(f"unknown Spark lineage breaking {break_lineage!r}: one of {', '.join(BREAK_LINEAGE)}")
         self.checkpoint_dir = checkpoint_dir
         self.extra_conf = dict(extra_conf or {})
         self._spark: Any = None
