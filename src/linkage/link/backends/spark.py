@@ -135,19 +135,23 @@ def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memor
 # on a cluster use ``checkpoint`` or ``parquet`` on shared storage.
 BREAK_LINEAGE = ("local_checkpoint", "checkpoint", "persist", "parquet")
 
-# Small tables Splink reads many times but does not cut: EM's counts of each agreement pattern
-# (one row per pattern, no record data) are read by every iteration, by one branch of its
-# UNION per comparison, and otherwise re-aggregated from all the pairs each time.
-_ALWAYS_CUT = ("__splink__agreement_pattern_counts",)
+# Pipelines whose last step reads the step before it many times: EM's new parameters are a
+# UNION of one aggregation per comparison (and one for the prior) over the iteration's
+# predictions. DuckDB computes such a CTE once; Spark inlines it, so each EM iteration scored
+# every training pair nine times. Run as two queries, the predictions are computed once (and
+# cut as Splink cuts ``__splink__df_predict``).
+_SPLIT_BEFORE_LAST = ("__splink__m_u_counts",)
 
 
 def _splink_api(spark, break_lineage: str, partitions: int):
-    """Splink's ``SparkAPI``, taught ``local_checkpoint`` and to cut ``_ALWAYS_CUT``."""
+    """Splink's ``SparkAPI``, taught ``local_checkpoint`` and to split ``_SPLIT_BEFORE_LAST``."""
     from splink.backends.spark import SparkAPI
+    from splink.internals.pipeline import CTEPipeline
 
     class _SparkAPI(SparkAPI):
         def __init__(self) -> None:
             self._cuts: dict[str, bool] = {}
+            self._local_rdds: dict[str, Any] = {}     # physical name: its local checkpoint's RDD
             super().__init__(spark_session=spark, num_partitions_on_repartition=partitions,
                              break_lineage_method="persist" if break_lineage == "local_checkpoint" else break_lineage)
             self.local = break_lineage == "local_checkpoint"
@@ -166,14 +170,33 @@ def _splink_api(spark, break_lineage: str, partitions: int):
                     self.break_lineage_method = method
             return self._cuts[templated_name]
 
+        def sql_pipeline_to_splink_dataframe(self, pipeline):
+            if pipeline.output_table_name not in _SPLIT_BEFORE_LAST or len(pipeline.queue) < 2:
+                return super().sql_pipeline_to_splink_dataframe(pipeline)
+            last = pipeline.queue.pop()
+            inner = super().sql_pipeline_to_splink_dataframe(pipeline)
+            rest = CTEPipeline([inner])
+            rest.enqueue_sql(last.sql, last.output_table_name)
+            try:
+                return super().sql_pipeline_to_splink_dataframe(rest)
+            finally:
+                inner.drop_table_from_database_and_remove_from_cache()
+
+        def delete_table_from_database(self, name):
+            """Splink drops a table it is done with: its local checkpoint's blocks go too (else
+            they stay until the JVM's garbage collector reaches them)."""
+            rdd = self._local_rdds.pop(name, None)
+            if rdd is not None:
+                rdd.unpersist(False)
+            super().delete_table_from_database(name)
+
         def _break_lineage_and_repartition(self, spark_df, templated_name, physical_name):
-            if templated_name in _ALWAYS_CUT:
-                return spark_df.coalesce(1).localCheckpoint(eager=True)
             if not self.local:
                 return super()._break_lineage_and_repartition(spark_df, templated_name, physical_name)
             spark_df = self._repartition_if_needed(spark_df, templated_name)
             if self._splink_cuts(templated_name):
                 spark_df = spark_df.localCheckpoint(eager=True)
+                self._local_rdds[physical_name] = spark_df._jdf.queryExecution().analyzed().rdd()
             if templated_name == "__splink__blocked_id_pairs":    # as Splink does after cutting it
                 spark_df = spark_df.repartition(self.num_partitions_on_repartition)
             return spark_df
