@@ -71,10 +71,11 @@ def test_local_session_binds_to_loopback(tmp_path):
 
 
 def test_lineage_breaking_defaults_by_master(tmp_path):
-    """No checkpoint files locally (nothing plaintext on disk, computed once); on a cluster, cuts
-    that survive a lost executor, unless set otherwise."""
-    assert SparkBackend(tmp_path).break_lineage == "local_checkpoint"
+    """Unset: Splink's checkpoint, locally and on a cluster (local_checkpoint holds its blocks in
+    the driver's heap in local mode, and failed a broadcast join at 37k records with 2g)."""
+    assert SparkBackend(tmp_path).break_lineage == "checkpoint"
     assert SparkBackend(tmp_path, master="yarn").break_lineage == "checkpoint"
+    assert SparkBackend(tmp_path, break_lineage="local_checkpoint").break_lineage == "local_checkpoint"
     assert SparkBackend(tmp_path, master="yarn", break_lineage="parquet").break_lineage == "parquet"
     assert SparkBackend.from_settings(Settings(spark_break_lineage="persist"), tmp_path).break_lineage == "persist"
     with pytest.raises(ValueError):

@@ -55,9 +55,9 @@ class Settings(BaseSettings):
     spark_driver_memory: str = "2g"
     spark_executor_memory: str | None = None
     # How Splink cuts Spark's lineage between steps (link/backends/spark.py, BREAK_LINEAGE):
-    # local_checkpoint (executors' memory and encrypted local disk, no files; lost with an
-    # executor), checkpoint or parquet (files in the checkpoint directory), persist. Unset:
-    # local_checkpoint on a local master, checkpoint on a cluster.
+    # checkpoint (unset; files in the checkpoint directory), parquet, persist, or local_checkpoint
+    # (block managers' memory and encrypted local disk, no files; lost with an executor, and at
+    # 37k records in local[2] with a 2g driver it failed a broadcast join: give it driver memory).
     spark_break_lineage: Literal["local_checkpoint", "checkpoint", "persist", "parquet"] | None = None
     # Shared storage (hdfs://, s3a://) on a cluster; unset: a private directory under <home>/tmp.
     spark_checkpoint_dir: str | None = None
