@@ -136,6 +136,22 @@ def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
+def _context(engine: str) -> dict:
+    """What a point in ``scaling_points.jsonl`` needs beside its figures: the code and, on Spark,
+    the settings it ran with (``LINKAGE_SPARK_*``)."""
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    out: dict = {"commit": commit, "argv": " ".join(sys.argv)}
+    if engine == "spark":
+        from linkage.config import get_settings
+        from linkage.link.backends.spark import SparkBackend
+
+        backend = SparkBackend.from_settings(get_settings(), HERE)    # settings only: no session starts
+        out["spark"] = {"master": backend.master, "shuffle_partitions": backend.shuffle_partitions,
+                        "break_lineage": backend.break_lineage, "driver_memory": backend.driver_memory}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--children", type=int, nargs="+", default=[20000])
@@ -155,7 +171,8 @@ def main() -> None:
         work = args.work / f"scaling-{n}-{args.seed}"
         if args.relink:
             before = _uptime()
-            row = {"children_synthesised": n, "engine": args.engine, **_run("relink", work, args.engine)}
+            row = {"children_synthesised": n, "engine": args.engine, **_context(args.engine),
+                   **_run("relink", work, args.engine)}
             print(json.dumps({**row, "uptime_before": before, "uptime_after": _uptime()}), flush=True)
             continue
         if not (work / "extracts" / "manifest.json").exists():
@@ -165,7 +182,8 @@ def main() -> None:
             import shutil
             shutil.rmtree(home)
         before = _uptime()
-        row = {"children_synthesised": n, "engine": args.engine, **_run("link", work, args.engine)}
+        row = {"children_synthesised": n, "engine": args.engine, **_context(args.engine),
+               **_run("link", work, args.engine)}
         row.update(_run("load", work, args.engine))
         print(json.dumps({**row, "uptime_before": before, "uptime_after": _uptime()}), flush=True)
 

@@ -44,7 +44,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--partitions", type=int, default=4)
-    ap.add_argument("--break-lineage", default="checkpoint", choices=["checkpoint", "persist", "parquet"])
+    ap.add_argument("--break-lineage", default="local_checkpoint",
+                    choices=["local_checkpoint", "checkpoint", "persist", "parquet"])
     ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a further Spark property")
     ap.add_argument("--spark-train", action="store_true", help="also train a model from scratch on Spark")
     args = ap.parse_args()

@@ -11,6 +11,8 @@ from datetime import date
 
 import pytest
 import sqlglot
+from hypothesis import given
+from hypothesis import strategies as st
 
 from linkage.config import Settings
 from linkage.link import spec
@@ -68,6 +70,20 @@ def test_local_session_binds_to_loopback(tmp_path):
     assert "spark.driver.bindAddress" not in cluster and cluster["spark.executor.cores"] == "4"
 
 
+def test_lineage_breaking_defaults_by_master(tmp_path):
+    """Unset: Splink's checkpoint, locally and on a cluster (local_checkpoint holds its blocks in
+    the driver's heap in local mode, and failed a broadcast join at 37k records with 2g)."""
+    assert SparkBackend(tmp_path).break_lineage == "checkpoint"
+    assert SparkBackend(tmp_path, master="yarn").break_lineage == "checkpoint"
+    assert SparkBackend(tmp_path, break_lineage="local_checkpoint").break_lineage == "local_checkpoint"
+    assert SparkBackend(tmp_path, master="yarn", break_lineage="parquet").break_lineage == "parquet"
+    assert SparkBackend.from_settings(Settings(spark_break_lineage="persist"), tmp_path).break_lineage == "persist"
+    with pytest.raises(ValueError):
+        SparkBackend(tmp_path, break_lineage="delta_lake_table")
+    with pytest.raises(ValueError):
+        Settings(spark_break_lineage="delta_lake_table")
+
+
 @pytest.mark.parametrize("conf", [{"spark.io.encryption.enabled": "false"}, {"spark.driver.bindAddress": "0.0.0.0"},
                                   {"spark.driver.host": "10.0.0.5"}])
 def test_unsafe_spark_settings_refused(conf):
@@ -95,6 +111,33 @@ def test_spark_failures_are_one_line(tmp_path):
     assert str(said) == "Spark (local[2]) failed: [CANNOT_CONNECT] no master at spark://x:7077"
     assert backend.explain(KeyError("a bug of ours")) is None  # ours keep their traceback
     assert DuckDBBackend().explain(PySparkException("x")) is None
+
+
+_TEXT = st.one_of(st.none(), st.text(alphabet="abcé Zø-'", max_size=8))
+
+
+@given(st.lists(st.tuples(_TEXT, _TEXT), max_size=30))
+def test_spark_string_distances_are_the_scalar_ones_in_batches(pairs):
+    """The UDFs Spark runs (one rapidfuzz call per Arrow batch) give, pair by pair, what
+    ``conditions.py`` gives (which a property test holds equal to DuckDB's), NULL as NaN,
+    two empty strings included."""
+    import math
+
+    import pandas as pd
+
+    from linkage.link.backends.spark import damerau_levenshtein_batch, jaro_winkler_batch
+    from linkage.link.conditions import damerau_levenshtein, jaro_winkler
+
+    a = pd.Series([x for x, _ in pairs], dtype=object)
+    b = pd.Series([y for _, y in pairs], dtype=object)
+    for batch, scalar in ((jaro_winkler_batch, jaro_winkler), (damerau_levenshtein_batch, damerau_levenshtein)):
+        got = batch(a, b).tolist()
+        assert len(got) == len(pairs)
+        for (x, y), value in zip(pairs, got):
+            if x is None or y is None:
+                assert math.isnan(value)
+            else:
+                assert value == scalar(x, y), (batch.__name__, x, y)
 
 
 def _edges_and_children(store):

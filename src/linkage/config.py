@@ -54,9 +54,11 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int = Field(default=8, ge=1, le=100_000)
     spark_driver_memory: str = "2g"
     spark_executor_memory: str | None = None
-    # How Splink cuts Spark's lineage between steps: checkpoint (files in the checkpoint
-    # directory), persist (executors' memory and disk) or parquet (checkpoint directory).
-    spark_break_lineage: Literal["checkpoint", "persist", "parquet"] = "checkpoint"
+    # How Splink cuts Spark's lineage between steps (link/backends/spark.py, BREAK_LINEAGE):
+    # checkpoint (unset; files in the checkpoint directory), parquet, persist, or local_checkpoint
+    # (block managers' memory and encrypted local disk, no files; lost with an executor, and at
+    # 37k records in local[2] with a 2g driver it failed a broadcast join: give it driver memory).
+    spark_break_lineage: Literal["local_checkpoint", "checkpoint", "persist", "parquet"] | None = None
     # Shared storage (hdfs://, s3a://) on a cluster; unset: a private directory under <home>/tmp.
     spark_checkpoint_dir: str | None = None
     # Any further Spark properties, as JSON: LINKAGE_SPARK_CONF='{"spark.executor.cores": "4"}'.

@@ -28,7 +28,7 @@ from splink.internals.splink_dataframe import SplinkDataFrame
 from linkage.errors import LinkageError
 from linkage.link.backends.base import MODEL_DIALECT, LinkBackend
 
-__all__ = ["SparkBackend", "spark_conf"]
+__all__ = ["BREAK_LINEAGE", "SparkBackend", "damerau_levenshtein_batch", "jaro_winkler_batch", "spark_conf"]
 
 # String distances are ours, not Splink's jar's: its Jaro-Winkler differs from DuckDB's
 # (jaro_winkler('cater', 'carter') is 0.902 in DuckDB, below 0.9 in the jar), so one
@@ -55,21 +55,46 @@ def _to_spark(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _batch(a: pd.Series, b: pd.Series, scorer, empty_pair: float | None) -> pd.Series:
+    """``scorer`` over two columns at once (rapidfuzz ``cpdist``, one call per Arrow batch, not one
+    Python call per pair), on UTF-8 bytes as ``conditions.py`` and DuckDB measure them. A NULL
+    argument gives NaN; ``empty_pair`` is the value for two empty strings where DuckDB's differs."""
+    import numpy as np
+    from rapidfuzz import process
+
+    both = (a.map(type) == str) & (b.map(type) == str)
+    out = np.full(len(a), np.nan)
+    if both.any():
+        left = [x.encode() for x in a[both]]
+        right = [y.encode() for y in b[both]]
+        scores = process.cpdist(left, right, scorer=scorer, dtype=np.float64, workers=1)
+        if empty_pair is not None:
+            scores[[not x and not y for x, y in zip(left, right)]] = empty_pair
+        out[both.to_numpy()] = scores
+    return pd.Series(out, dtype="float64")
+
+
+def jaro_winkler_batch(a: pd.Series, b: pd.Series) -> pd.Series:
+    """``conditions.jaro_winkler`` over two columns (two empty strings: 0.0, as in DuckDB)."""
+    from rapidfuzz.distance import JaroWinkler
+
+    return _batch(a, b, JaroWinkler.similarity, 0.0)
+
+
+def damerau_levenshtein_batch(a: pd.Series, b: pd.Series) -> pd.Series:
+    """``conditions.damerau_levenshtein`` over two columns."""
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    return _batch(a, b, DamerauLevenshtein.distance, None)
+
+
 def _register_udfs(spark) -> None:
     """Vectorised (Arrow) Python UDFs for the model's string distances. A NULL argument
     gives NaN here; the SQL around each call (``_strict``) turns it into NULL."""
     from pyspark.sql.functions import pandas_udf
 
-    from linkage.link.conditions import damerau_levenshtein, jaro_winkler
-
-    def vectorised(fn):
-        def udf(a: pd.Series, b: pd.Series) -> pd.Series:
-            return pd.Series([fn(x, y) if isinstance(x, str) and isinstance(y, str) else float("nan")
-                              for x, y in zip(a, b)], dtype="float64")
-        return pandas_udf(udf, "double")
-
-    spark.udf.register(_UDFS["jaro_winkler_similarity"], vectorised(jaro_winkler))
-    spark.udf.register(_UDFS["damerau_levenshtein"], vectorised(damerau_levenshtein))
+    spark.udf.register(_UDFS["jaro_winkler_similarity"], pandas_udf(jaro_winkler_batch, "double"))
+    spark.udf.register(_UDFS["damerau_levenshtein"], pandas_udf(damerau_levenshtein_batch, "double"))
 
 
 def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memory: str,
@@ -102,6 +127,83 @@ def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memor
     return conf
 
 
+# How Splink cuts Spark's lineage after each of its larger steps. ``local_checkpoint`` (ours)
+# keeps the table in the executors' block managers (memory, spilling to encrypted local disk):
+# computed once, no files, and the next step's plan starts from it. Splink's ``checkpoint``
+# writes each table to plaintext files and reads it back; ``persist`` keeps the whole plan,
+# which Spark analyses again at every later step. ``local_checkpoint`` does not survive a lost executor:
+# on a cluster use ``checkpoint`` or ``parquet`` on shared storage.
+BREAK_LINEAGE = ("local_checkpoint", "checkpoint", "persist", "parquet")
+
+# Pipelines whose last step reads the step before it many times: EM's new parameters are a
+# UNION of one aggregation per comparison (and one for the prior) over the iteration's
+# predictions. DuckDB computes such a CTE once; Spark inlines it, so each EM iteration scored
+# every training pair nine times. Run as two queries, the predictions are computed once (and
+# cut as Splink cuts ``__splink__df_predict``).
+_SPLIT_BEFORE_LAST = ("__splink__m_u_counts",)
+
+
+def _splink_api(spark, break_lineage: str, partitions: int):
+    """Splink's ``SparkAPI``, taught ``local_checkpoint`` and to split ``_SPLIT_BEFORE_LAST``."""
+    from splink.backends.spark import SparkAPI
+    from splink.internals.pipeline import CTEPipeline
+
+    class _SparkAPI(SparkAPI):
+        def __init__(self) -> None:
+            self._cuts: dict[str, bool] = {}
+            self._local_rdds: dict[str, Any] = {}     # physical name: its local checkpoint's RDD
+            super().__init__(spark_session=spark, num_partitions_on_repartition=partitions,
+                             break_lineage_method="persist" if break_lineage == "local_checkpoint" else break_lineage)
+            self.local = break_lineage == "local_checkpoint"
+
+        def _splink_cuts(self, templated_name: str) -> bool:
+            """Whether Splink breaks lineage after ``templated_name``: its list is inside its method,
+            which refuses an unknown method exactly when the name is on it."""
+            if templated_name not in self._cuts:
+                method, self.break_lineage_method = self.break_lineage_method, "?"
+                try:
+                    SparkAPI._break_lineage_and_repartition(self, self.spark.range(0), templated_name, "_probe")
+                    self._cuts[templated_name] = False
+                except ValueError:
+                    self._cuts[templated_name] = True
+                finally:
+                    self.break_lineage_method = method
+            return self._cuts[templated_name]
+
+        def sql_pipeline_to_splink_dataframe(self, pipeline):
+            if pipeline.output_table_name not in _SPLIT_BEFORE_LAST or len(pipeline.queue) < 2:
+                return super().sql_pipeline_to_splink_dataframe(pipeline)
+            last = pipeline.queue.pop()
+            inner = super().sql_pipeline_to_splink_dataframe(pipeline)
+            rest = CTEPipeline([inner])
+            rest.enqueue_sql(last.sql, last.output_table_name)
+            try:
+                return super().sql_pipeline_to_splink_dataframe(rest)
+            finally:
+                inner.drop_table_from_database_and_remove_from_cache()
+
+        def delete_table_from_database(self, name):
+            """Splink drops a table it is done with: its local checkpoint's blocks go too (else
+            they stay until the JVM's garbage collector reaches them)."""
+            rdd = self._local_rdds.pop(name, None)
+            if rdd is not None:
+                rdd.unpersist(False)
+            super().delete_table_from_database(name)
+
+        def _break_lineage_and_repartition(self, spark_df, templated_name, physical_name):
+            if not self.local:
+                return super()._break_lineage_and_repartition(spark_df, templated_name, physical_name)
+            spark_df = self._repartition_if_needed(spark_df, templated_name)
+            if self._splink_cuts(templated_name):
+                spark_df = spark_df.localCheckpoint(eager=True)
+                self._local_rdds[physical_name] = spark_df._jdf.queryExecution().analyzed().rdd()
+            if templated_name == "__splink__blocked_id_pairs":    # as Splink does after cutting it
+                spark_df = spark_df.repartition(self.num_partitions_on_repartition)
+            return spark_df
+
+    return _SparkAPI()
+
+
 class SparkBackend(LinkBackend):
     """A Spark session, started on first ``bind`` and stopped by ``close``."""
 
@@ -110,14 +212,18 @@ class SparkBackend(LinkBackend):
 
     def __init__(self, home: Path, *, master: str = "local[2]", shuffle_partitions: int = 8,
                  driver_memory: str = "2g", executor_memory: str | None = None,
-                 break_lineage: str = "checkpoint", checkpoint_dir: str | None = None,
+                 break_lineage: str | None = None, checkpoint_dir: str | None = None,
                  extra_conf: Mapping[str, str] | None = None) -> None:
         self.home = Path(home)
         self.master = master
         self.shuffle_partitions = shuffle_partitions
         self.driver_memory = driver_memory
         self.executor_memory = executor_memory
-        self.break_lineage = break_lineage
+        # Not local_checkpoint by default: at 37,023 records in local[2] with a 2g driver its blocks
+        # left too little heap for a broadcast join in predict (docs/scaling.md, "Linking on Spark").
+        self.break_lineage = break_lineage or "checkpoint"
+        if self.break_lineage not in BREAK_LINEAGE:
+            raise ValueError(f"unknown Spark lineage breaking {break_lineage!r}: one of {', '.join(BREAK_LINEAGE)}")
         self.checkpoint_dir = checkpoint_dir
         self.extra_conf = dict(extra_conf or {})
         self._spark: Any = None
@@ -164,10 +270,7 @@ class SparkBackend(LinkBackend):
         return spark
 
     def bind(self, con: duckdb.DuckDBPyConnection):
-        from splink.backends.spark import SparkAPI
-
-        api = SparkAPI(spark_session=self.session(), break_lineage_method=self.break_lineage,
-                       num_partitions_on_repartition=self.shuffle_partitions)
+        api = _splink_api(self.session(), self.break_lineage, self.shuffle_partitions)
         _register_udfs(self.session())
         return api
 
