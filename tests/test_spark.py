@@ -113,6 +113,20 @@ def test_spark_failures_are_one_line(tmp_path):
     assert DuckDBBackend().explain(PySparkException("x")) is None
 
 
+def test_spark_out_of_memory_names_the_setting_to_raise(tmp_path):
+    # py4j's first line names no cause; the text is a real Py4JJavaError's (0.25M records, 4g driver)
+    text = ("An error occurred while calling o962.checkpoint.\n: java.lang.OutOfMemoryError: Java heap space\n"
+            "\tat java.base/java.util.Arrays.copyOf(Arrays.java:3537)")
+    said = SparkBackend(tmp_path, driver_memory="4g").failure_line(text)
+    assert said.startswith("Spark (local[2]) ran out of memory (java.lang.OutOfMemoryError: Java heap space)")
+    assert "LINKAGE_SPARK_DRIVER_MEMORY (now 4g)" in said and "\n" not in said
+    cluster = SparkBackend(tmp_path, master="spark://h:7077").failure_line(text)
+    assert "LINKAGE_SPARK_EXECUTOR_MEMORY" in cluster
+    other = SparkBackend(tmp_path).failure_line("An error occurred while calling o1.sql.\n: "
+                                                "org.apache.spark.SparkException: Job aborted\n\tat x")
+    assert other == "Spark (local[2]) failed: org.apache.spark.SparkException: Job aborted"
+
+
 _TEXT = st.one_of(st.none(), st.text(alphabet="abcé Zø-'", max_size=8))
 
 

@@ -289,8 +289,21 @@ class SparkBackend(LinkBackend):
             return None
         if not isinstance(exc, (Py4JError, PySparkException)):
             return None
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        return LinkageError(f"Spark ({self.master}) failed: {first[:300]}")
+        return LinkageError(self.failure_line(str(exc) or type(exc).__name__))
+
+    def failure_line(self, text: str) -> str:
+        """The line of a Spark failure a user can act on. py4j's own first line ("An error occurred
+        while calling o962.checkpoint.") names no cause; the Java exception after it does, and running
+        out of heap says which memory setting to raise (in local mode the driver holds every partition)."""
+        lines = [line.strip().lstrip(": ").strip() for line in text.splitlines() if line.strip()]
+        java = next((line for line in lines if line.startswith(("java.", "org.apache.spark.", "scala."))), None)
+        first = java if java and lines[0].startswith("An error occurred while calling") else lines[0]
+        if "OutOfMemoryError" in text:
+            which = ("LINKAGE_SPARK_DRIVER_MEMORY (now " + self.driver_memory + "): in local mode the driver holds "
+                     "all the data" if self.master.startswith("local") else
+                     "LINKAGE_SPARK_EXECUTOR_MEMORY or the number of partitions")
+            return f"Spark ({self.master}) ran out of memory ({first[:120]}): raise {which}; see docs/spark.md"
+        return f"Spark ({self.master}) failed: {first[:300]}"
 
     def _remove_scratch(self) -> None:
         if self._scratch is not None:
