@@ -143,6 +143,8 @@ def save_children(store: Store, minted: list[str], run_id: int) -> None:
     if not minted:
         return
     frame = pd.DataFrame({"child_id": pd.Series(minted, dtype=object), "status": "active", "created_run": run_id})
+    # A registered view, not a memory table (``_table``): this runs inside the store's transaction,
+    # and DuckDB lets one transaction write to one attached database only.
     store.connection.register("_minted_df", frame)
     try:
         _once(store, "child identifier", "child_id", "SELECT child_id FROM _minted_df", t("child_ids"))
