@@ -25,7 +25,7 @@ from doublemetaphone import doublemetaphone
 from nicknames import NickNamer
 
 __all__ = ["NEAR_SHORTEST", "abjad_key", "consonant_skeleton", "forename_keys", "name_family", "near_keys",
-           "nicknames_of", "nicknamer", "sound_key", "transliterations"]
+           "nicknames_of", "one_edit", "nicknamer", "sound_key", "transliterations"]
 
 _UK = Path(__file__).with_name("nicknames_uk.csv")
 _TRANSLIT = Path(__file__).with_name("transliterations.csv")
@@ -137,7 +137,7 @@ def _known_by_deletion() -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in index.items()}
 
 
-def _one_edit(a: str, b: str) -> bool:
+def one_edit(a: str, b: str) -> bool:
     """Optimal string alignment distance of at most one."""
     if a == b:
         return True
@@ -162,5 +162,5 @@ def near_keys(name: str | None) -> list[str]:
     index = _known_by_deletion()
     if name in index.get(name, ()):
         return []
-    found = {n for v in {name, *_deletions(name)} for n in index.get(v, ()) if _one_edit(name, n)}
+    found = {n for v in {name, *_deletions(name)} for n in index.get(v, ()) if one_edit(name, n)}
     return sorted({k for n in found for k in forename_keys(n)[0]})

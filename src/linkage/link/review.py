@@ -30,6 +30,7 @@ from linkage.errors import LinkageError, NotFound
 from linkage.link.explain import Explanation, Waterfall, explain_pair
 from linkage.link.features import normalise_address
 from linkage.link.guards import GUARD_REASON
+from linkage.link.names import one_edit
 from linkage.model import PersonRecord
 from linkage.store import Store
 from linkage.store.schema import t
@@ -166,13 +167,8 @@ def constraints(latest: dict[str, Decision], content: dict[str, str]) -> Constra
 
 def _one_typo(a: set[str], b: set[str]) -> bool:
     """Some value of ``a`` equals one of ``b``, or is one typed character (or two adjacent ones
-    transposed) from it."""
-    def near(x: str, y: str) -> bool:
-        if len(x) != len(y):
-            return False
-        d = [i for i, (p, q) in enumerate(zip(x, y)) if p != q]
-        return len(d) <= 1 or (len(d) == 2 and d[1] == d[0] + 1 and x[d[0]] == y[d[1]] and x[d[1]] == y[d[0]])
-    return any(near(x, y) for x in a for y in b)
+    transposed) from it; of the same length, as identifiers of one kind are."""
+    return any(len(x) == len(y) and one_edit(x, y) for x in a for y in b)
 
 
 def undecided(band: pd.DataFrame, cluster_of: dict[str, str], linked: pd.DataFrame,
