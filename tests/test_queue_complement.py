@@ -13,7 +13,7 @@ import pandas as pd
 
 from linkage.link.complement import (COMPLEMENT_REASON, complementary_guarded, family_pairs, partner_cohorts,
                                      shared_identifiers)
-from linkage.link.evidence import ClusterPass, candidates_sql, decide
+from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, decide
 from test_cluster_evidence import input_tables, rec
 
 
@@ -109,11 +109,13 @@ def test_one_identifier_in_two_complementary_children_is_queued_unless_kept_apar
     cluster_of = {"education:1": "C1", "social_care:1": "C2", "health:1": "C3", "health:2": "C4"}
     ids = {"education:1": {"upn": "P1", "nhs": None}, "social_care:1": {"upn": "P1", "nhs": None},
            "health:1": {"upn": None, "nhs": "N1"}, "health:2": {"upn": None, "nhs": "N1"}}
+    con = duckdb.connect()
+    con.register("kids", clusters_arrow(cluster_of, ids))
     found = ClusterPass()
-    shared_identifiers(found, cluster_of, ids, [])
+    shared_identifiers(con, "kids", found, cluster_of, [])
     assert [(a, b) for a, b, _ in found.queue] == [("education:1", "social_care:1")]
     kept = ClusterPass()
-    shared_identifiers(kept, cluster_of, ids, [("social_care:1", "education:1")])
+    shared_identifiers(con, "kids", kept, cluster_of, [("social_care:1", "education:1")])
     assert kept.queue == []
 
 

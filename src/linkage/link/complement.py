@@ -38,23 +38,22 @@ __all__ = ["COMPLEMENT_REASON", "FAMILY_REASON", "IDENTIFIER_REASON", "SHARED_MO
            "shared_identifiers", "sources_of"]
 
 
-def sources_of(cluster_of: dict[str, str]) -> dict[str, frozenset[str]]:
-    """Each child's sources (child id -> the sources of its records)."""
+def sources_of(cluster_of: dict[str, str], children: set[str] | None = None) -> dict[str, frozenset[str]]:
+    """Each child's sources (child id -> the sources of its records); only ``children``'s if given
+    (a run asks about the few children of its guarded pairs, not every child)."""
     held: dict[str, set[str]] = defaultdict(set)
-    for key, child in cluster_of.items():
+    items = cluster_of.items() if children is None else ((k, c) for k, c in cluster_of.items() if c in children)
+    for key, child in items:
         held[child].add(key.split(":", 1)[0])
     return {child: frozenset(s) for child, s in held.items()}
 
 
 def complementary_pairs(pairs: Iterable[tuple[str, str]], cluster_of: dict[str, str]) -> set[frozenset[str]]:
     """The record pairs of ``pairs`` whose two children hold no source in common."""
-    held = sources_of(cluster_of)
-    out = set()
-    for a, b in pairs:
-        ca, cb = cluster_of.get(a), cluster_of.get(b)
-        if ca is not None and cb is not None and ca != cb and held[ca].isdisjoint(held[cb]):
-            out.add(frozenset((a, b)))
-    return out
+    pairs = [(a, b, cluster_of.get(a), cluster_of.get(b)) for a, b in pairs]
+    held = sources_of(cluster_of, {c for *_, ca, cb in pairs for c in (ca, cb) if c is not None})
+    return {frozenset((a, b)) for a, b, ca, cb in pairs
+            if ca is not None and cb is not None and ca != cb and held[ca].isdisjoint(held[cb])}
 
 
 def _partners_sql(input_table: str, clusters_table: str) -> str:
@@ -233,26 +232,45 @@ IDENTIFIER_REASON = "one {kind} in two children: not linked by the model"
 SHARED_MOST = 3
 
 
-def shared_identifiers(found: ClusterPass, cluster_of: dict[str, str],
-                       identifiers: dict[str, dict[str, str | None]], apart: Iterable[tuple[str, str]]) -> None:
+def shared_identifiers(con: duckdb.DuckDBPyConnection, clusters_table: str, found: ClusterPass,
+                       cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> None:
     """Add to ``found.queue`` one record pair for each two children holding one UPN (after its
     FormerUPN history) or one NHS number and complementary sources, unless the pass already
     joined or queued them or the twin guard or a reviewer keeps them apart. An identifier is
     strong evidence of one child; when the model still left the two apart, a reviewer decides.
     Two children that each hold a record of one source are two children whatever the number
-    says (at 250,000 easy records, 27 of 28 such pairs were a number typed against the wrong child)."""
+    says (at 250,000 easy records, 27 of 28 such pairs were a number typed against the wrong child).
+
+    ``clusters_table``: unique_id, cluster_id, upn_root, nhs (``evidence.clusters_frame``).
+    The identifiers are grouped in SQL: only the few held by two or three children come back."""
     skip = _settled(found, cluster_of, apart)
-    sources = sources_of(cluster_of)
-    holders: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
-    for key in sorted(cluster_of):
-        for kind, value in identifiers.get(key, {}).items():
-            if value:
-                holders[(kind, value)].setdefault(cluster_of[key], key)
+    rows = con.execute(_shared_sql(clusters_table)).fetchall()
     names = {"upn": "UPN", "nhs": "NHS number"}
-    for (kind, _), held in sorted(holders.items()):
-        if not 1 < len(held) <= SHARED_MOST:
-            continue
-        for (ca, a), (cb, b) in combinations(sorted(held.items()), 2):
-            if frozenset((ca, cb)) not in skip and sources[ca].isdisjoint(sources[cb]):
+    by_value: dict[tuple[str, str], list[tuple[str, str, frozenset[str]]]] = defaultdict(list)
+    for kind, value, child, key, sources in rows:     # in (kind, value, child) order
+        by_value[(kind, value)].append((child, key, frozenset(sources)))
+    for (kind, _), held in by_value.items():
+        for (ca, a, sa), (cb, b, sb) in combinations(held, 2):
+            if frozenset((ca, cb)) not in skip and sa.isdisjoint(sb):
                 skip.add(frozenset((ca, cb)))
                 found.queue.append((a, b, IDENTIFIER_REASON.format(kind=names.get(kind, kind))))
+
+
+def _shared_sql(clusters_table: str) -> str:
+    """Each identifier held by two to ``SHARED_MOST`` children: (kind, value, child, the child's
+    first record holding it, the child's sources), ordered as Python sorts strings (binary)."""
+    return f"""
+WITH ids AS (
+  SELECT 'nhs' AS kind, nhs AS value, cluster_id, unique_id FROM {clusters_table} WHERE coalesce(nhs, '') <> ''
+  UNION ALL
+  SELECT 'upn', upn_root, cluster_id, unique_id FROM {clusters_table} WHERE coalesce(upn_root, '') <> ''),
+shared AS (
+  SELECT kind, value FROM ids GROUP BY kind, value HAVING count(DISTINCT cluster_id) BETWEEN 2 AND {SHARED_MOST}),
+held AS (
+  SELECT i.kind, i.value, i.cluster_id, min(i.unique_id) AS k FROM ids i JOIN shared USING (kind, value)
+  GROUP BY i.kind, i.value, i.cluster_id),
+src AS (
+  SELECT cluster_id, list(DISTINCT split_part(unique_id, ':', 1)) AS sources FROM {clusters_table}
+  WHERE cluster_id IN (SELECT cluster_id FROM held) GROUP BY cluster_id)
+SELECT h.kind, h.value, h.cluster_id, h.k, s.sources FROM held h JOIN src s USING (cluster_id)
+ORDER BY h.kind, h.value, h.cluster_id"""

@@ -28,7 +28,7 @@ from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, LinkBackend
 from linkage.link import inputcache
 from linkage.link.complement import family_pairs, partner_cohorts, shared_identifiers
-from linkage.link.evidence import ClusterPass, candidates_sql, decide
+from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, decide
 from linkage.link.guards import RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.store import Store
@@ -405,10 +405,7 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
                      apart: Iterable[tuple[str, str]]) -> ClusterPass:
         """The second, cluster-level pass (``evidence``): pairs of children to join or to queue.
         ``apart``: record pairs the twin guard or a reviewer keeps apart."""
-        frame = pd.DataFrame({"unique_id": list(cluster_of), "cluster_id": list(cluster_of.values()),
-                              "upn_root": [identifiers.get(k, {}).get("upn") for k in cluster_of]})
-        frame = frame.astype({"unique_id": "string", "cluster_id": "string", "upn_root": "string"})
-        self.con.register("_clusters_df", frame)
+        self.con.register("_clusters_df", clusters_arrow(cluster_of, identifiers))
         try:
             self.con.execute("CREATE OR REPLACE TABLE memory.link_clusters AS SELECT * FROM _clusters_df")
         finally:
@@ -418,7 +415,7 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         apart = list(apart)
         found = decide(rows.to_dict("records"), apart, cluster_of)
         family_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
-        shared_identifiers(found, cluster_of, identifiers, apart)
+        shared_identifiers(self.con, "memory.link_clusters", found, cluster_of, apart)
         self.con.execute("DROP TABLE memory.link_clusters")
         return found
 
