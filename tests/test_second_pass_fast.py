@@ -8,12 +8,14 @@ random small populations (few sources, few identifier values, so collisions are 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from itertools import combinations
 
 import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from linkage.link.cluster import constrained_clusters
 from linkage.link.complement import IDENTIFIER_REASON, SHARED_MOST, shared_identifiers
 from linkage.link.evidence import ClusterPass, clusters_arrow
 
@@ -64,3 +66,105 @@ def test_shared_identifiers_matches_its_plain_definition(records, apart_idx):
     shared_identifiers(con, "kids", fast, cluster_of, apart)
     _shared_reference(slow, cluster_of, identifiers, apart)
     assert fast.queue == slow.queue
+
+
+def _clusters_reference(nodes: Iterable[str], edges: Iterable[tuple[str, str, float]],
+                         cannot_link: Iterable[tuple[str, str]] = (),
+                         identifiers: dict[str, dict[str, str]] | None = None,
+                         must_link: Iterable[tuple[str, str]] = (),
+                         never_link: Iterable[tuple[str, str]] = (),
+                         soft_upn: Iterable[tuple[str, str]] = (),
+                         ) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The union-find over record keys as it was first written (dicts of strings, a Python sort)."""
+    soft = {frozenset(p) for p in soft_upn}
+    parent: dict[str, str] = {n: n for n in nodes}
+    ids = identifiers or {}
+    # A root's identifiers by kind and its number of records, kept once an edge reaches it
+    # (a record no edge reaches needs neither).
+    held: dict[str, dict[str, set[str]]] = {}
+    size: dict[str, int] = {}
+    never_link = list(never_link)
+    forbidden = _apart_reference([*cannot_link, *never_link], parent)   # root -> nodes it must avoid
+    never = _apart_reference(never_link, parent)                         # the reviewer's part of it
+
+    def find(x: str) -> str:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    def holding(root: str) -> dict[str, set[str]]:
+        found = held.get(root)
+        if found is None:
+            found = held[root] = {kind: {v} for kind, v in ids.get(root, {}).items() if v}
+        return found
+
+    def separated(ra: str, rb: str, by: dict[str, set[str]]) -> bool:
+        if ra not in by and rb not in by:      # most roots must avoid no one
+            return False
+        return any(find(x) == rb for x in by.get(ra, ())) or any(find(x) == ra for x in by.get(rb, ()))
+
+    def join(ra: str, rb: str) -> None:
+        if size.get(ra, 1) < size.get(rb, 1):
+            ra, rb = rb, ra
+        parent[rb] = ra
+        size[ra] = size.get(ra, 1) + size.pop(rb, 1)
+        for by in (forbidden, never):
+            if rb in by:
+                by[ra] = by.get(ra, set()) | by.pop(rb)
+        ha = holding(ra)
+        for kind, values in holding(rb).items():
+            ha.setdefault(kind, set()).update(values)
+        del held[rb]
+
+    refused: list[tuple[str, str]] = []
+    for left, right in sorted((a, b) for a, b in must_link if a in parent and b in parent):
+        ra, rb = find(left), find(right)
+        if ra == rb:
+            continue
+        if separated(ra, rb, never):
+            refused.append((left, right))
+            continue
+        join(ra, rb)
+    for left, right, _ in sorted(edges, key=lambda e: (-e[2], e[0], e[1])):
+        ra, rb = find(left), find(right)
+        if ra == rb:
+            continue
+        ha, hb = holding(ra), holding(rb)
+        against = [kind for kind, values in ha.items() if kind in hb and values.isdisjoint(hb[kind])]
+        if (separated(ra, rb, forbidden)
+                or (against and (against != ["upn"] or frozenset((left, right)) not in soft))):
+            refused.append((left, right))
+            continue
+        join(ra, rb)
+    return {n: find(n) for n in parent}, refused
+
+
+def _apart_reference(pairs: Iterable[tuple[str, str]], nodes: dict[str, str]) -> dict[str, set[str]]:
+    apart: dict[str, set[str]] = {}
+    for a, b in pairs:
+        if a in nodes and b in nodes:
+            apart.setdefault(a, set()).add(b)
+            apart.setdefault(b, set()).add(a)
+    return apart
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(1, 14), data=st.data())
+def test_constrained_clusters_match_the_plain_union_find(n, data):
+    """Same clusters (ids included: the root record), same refused pairs in the same order, with
+    ties in weight, UPNs and NHS numbers that clash, soft UPN pairs, reviewer decisions."""
+    nodes = [f"{'ehs'[i % 3]}:{i}" for i in range(n)]
+    node = st.sampled_from(nodes)
+    pair = st.tuples(node, node)
+    edges = data.draw(st.lists(st.tuples(node, node, st.sampled_from([1.0, 2.5, 2.5, 7.0, -0.0, 0.0, 30.0])),
+                               max_size=30))
+    ids = {k: {"nhs": data.draw(st.sampled_from([None, "", "N1", "N2"])),
+               "upn": data.draw(st.sampled_from([None, "U1", "U2", "U3"]))} for k in nodes}
+    kw = dict(cannot_link=data.draw(st.lists(pair, max_size=3)), identifiers=ids,
+              must_link=data.draw(st.lists(pair, max_size=3)), never_link=data.draw(st.lists(pair, max_size=2)),
+              soft_upn=data.draw(st.lists(pair, max_size=4)))
+    order = data.draw(st.permutations(nodes))
+    assert constrained_clusters(order, edges, **kw) == _clusters_reference(order, list(edges), **kw)

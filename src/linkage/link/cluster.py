@@ -28,6 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 __all__ = ["AMBIGUITY_GAP", "ambiguous_records", "constrained_clusters", "components_of"]
 
 # A record's best child must beat the next distinct child by this much match weight
@@ -49,19 +52,22 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
     ``{"nhs": "9434765919", "upn": "B801200005001"}``; ``cannot_link`` are the
     model's guarded pairs, ``must_link`` and ``never_link`` a reviewer's decisions;
     ``soft_upn`` edges may join clusters holding different UPNs.
-    """
-    soft = {frozenset(p) for p in soft_upn}
-    parent: dict[str, str] = {n: n for n in nodes}
-    ids = identifiers or {}
-    # A root's identifiers by kind and its number of records, kept once an edge reaches it
-    # (a record no edge reaches needs neither).
-    held: dict[str, dict[str, set[str]]] = {}
-    size: dict[str, int] = {}
-    never_link = list(never_link)
-    forbidden = _apart([*cannot_link, *never_link], parent)   # root -> nodes it must avoid
-    never = _apart(never_link, parent)                         # the reviewer's part of it
 
-    def find(x: str) -> str:
+    Records are numbered and the joins run over lists of numbers; the edges are put in order
+    (strongest first, then by the two records' keys) by Arrow, not by a Python sort. A
+    cluster's id is its root record, chosen as a plain union by size would choose it.
+    """
+    names = list(dict.fromkeys(nodes))
+    index = {n: i for i, n in enumerate(names)}
+    parent = list(range(len(names)))
+    size = [1] * len(names)
+    held = _Identifiers(names, identifiers or {})
+    soft = {frozenset((index[a], index[b])) for a, b in soft_upn if a in index and b in index}
+    never_link = list(never_link)
+    forbidden = _apart([*cannot_link, *never_link], index)   # root -> records it must avoid
+    never = _apart(never_link, index)                         # the reviewer's part of it
+
+    def find(x: int) -> int:
         root = x
         while parent[root] != root:
             root = parent[root]
@@ -69,59 +75,112 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
             parent[x], x = root, parent[x]
         return root
 
-    def holding(root: str) -> dict[str, set[str]]:
-        found = held.get(root)
-        if found is None:
-            found = held[root] = {kind: {v} for kind, v in ids.get(root, {}).items() if v}
-        return found
-
-    def separated(ra: str, rb: str, by: dict[str, set[str]]) -> bool:
+    def separated(ra: int, rb: int, by: dict[int, set[int]]) -> bool:
         if ra not in by and rb not in by:      # most roots must avoid no one
             return False
         return any(find(x) == rb for x in by.get(ra, ())) or any(find(x) == ra for x in by.get(rb, ()))
 
-    def join(ra: str, rb: str) -> None:
-        if size.get(ra, 1) < size.get(rb, 1):
+    def join(ra: int, rb: int) -> None:
+        if size[ra] < size[rb]:
             ra, rb = rb, ra
         parent[rb] = ra
-        size[ra] = size.get(ra, 1) + size.pop(rb, 1)
+        size[ra] += size[rb]
         for by in (forbidden, never):
             if rb in by:
                 by[ra] = by.get(ra, set()) | by.pop(rb)
-        ha = holding(ra)
-        for kind, values in holding(rb).items():
-            ha.setdefault(kind, set()).update(values)
-        del held[rb]
+        held.merge(ra, rb)
 
     refused: list[tuple[str, str]] = []
-    for left, right in sorted((a, b) for a, b in must_link if a in parent and b in parent):
-        ra, rb = find(left), find(right)
+    for left, right in sorted((a, b) for a, b in must_link if a in index and b in index):
+        ra, rb = find(index[left]), find(index[right])
         if ra == rb:
             continue
         if separated(ra, rb, never):
             refused.append((left, right))
             continue
         join(ra, rb)
-    for left, right, _ in sorted(edges, key=lambda e: (-e[2], e[0], e[1])):
-        ra, rb = find(left), find(right)
+    for li, ri in _strongest_first(edges, index):
+        ra, rb = find(li), find(ri)
         if ra == rb:
             continue
-        ha, hb = holding(ra), holding(rb)
-        against = [kind for kind, values in ha.items() if kind in hb and values.isdisjoint(hb[kind])]
+        against = held.against(ra, rb)
         if (separated(ra, rb, forbidden)
-                or (against and (against != ["upn"] or frozenset((left, right)) not in soft))):
-            refused.append((left, right))
+                or (against and (against != ["upn"] or frozenset((li, ri)) not in soft))):
+            refused.append((names[li], names[ri]))
             continue
         join(ra, rb)
-    return {n: find(n) for n in parent}, refused
+    return {n: names[find(i)] for i, n in enumerate(names)}, refused
 
 
-def _apart(pairs: Iterable[tuple[str, str]], nodes: dict[str, str]) -> dict[str, set[str]]:
-    apart: dict[str, set[str]] = {}
+def _strongest_first(edges: Iterable[tuple[str, str, float]], index: dict[str, int]) -> list[tuple[int, int]]:
+    """The edges' record numbers, by match weight descending, then left key, then right key
+    (string order as Python compares: by code point, which is UTF-8's byte order)."""
+    edges = list(edges)
+    if not edges:
+        return []
+    left, right, weight = (list(c) for c in zip(*edges))
+    table = pa.table({"w": pa.array(weight, pa.float64()), "l": pa.array(left, pa.string()),
+                      "r": pa.array(right, pa.string())})
+    order = pc.sort_indices(table, sort_keys=[("w", "descending"), ("l", "ascending"), ("r", "ascending")])
+    order = order.to_numpy().tolist()
+    return [(index[left[i]], index[right[i]]) for i in order]
+
+
+class _Identifiers:
+    """Each cluster root's identifiers by kind, as numbers: -1 none, a value's number, or -2 for
+    several (a soft UPN join or a reviewer's match), their numbers then in ``several``. Two
+    roots are against each other on a kind when both hold it and share no value."""
+
+    def __init__(self, names: list[str], identifiers: dict[str, dict[str, str]]):
+        empty: dict[str, str] = {}
+        held = [identifiers.get(n, empty) for n in names]
+        self.kinds = sorted({kind for ids in held for kind, v in ids.items() if v})
+        self.code: dict[str, list[int]] = {}
+        self.several: dict[str, dict[int, set[int]]] = {kind: {} for kind in self.kinds}
+        for kind in self.kinds:
+            number: dict[str, int] = {}
+            self.code[kind] = [number.setdefault(v, len(number)) if (v := ids.get(kind)) else -1 for ids in held]
+
+    def _values(self, kind: str, root: int) -> set[int]:
+        c = self.code[kind][root]
+        return self.several[kind][root] if c == -2 else {c}
+
+    def against(self, ra: int, rb: int) -> list[str]:
+        out = []
+        for kind in self.kinds:
+            code = self.code[kind]
+            a, b = code[ra], code[rb]
+            if a == -1 or b == -1 or a == b >= 0:
+                continue
+            if (a != b) if a >= 0 and b >= 0 else self._values(kind, ra).isdisjoint(self._values(kind, rb)):
+                out.append(kind)
+        return out
+
+    def merge(self, ra: int, rb: int) -> None:
+        """``rb``'s identifiers into ``ra``'s (``ra`` is the new root)."""
+        for kind in self.kinds:
+            code = self.code[kind]
+            a, b = code[ra], code[rb]
+            if b == -1 or a == b >= 0:
+                continue
+            if a == -1:
+                code[ra] = b
+                if b == -2:
+                    self.several[kind][ra] = self.several[kind].pop(rb)
+                continue
+            values = self._values(kind, ra) | self._values(kind, rb)
+            self.several[kind].pop(rb, None)
+            code[ra] = -2
+            self.several[kind][ra] = values
+
+
+def _apart(pairs: Iterable[tuple[str, str]], index: dict[str, int]) -> dict[int, set[int]]:
+    apart: dict[int, set[int]] = {}
     for a, b in pairs:
-        if a in nodes and b in nodes:
-            apart.setdefault(a, set()).add(b)
-            apart.setdefault(b, set()).add(a)
+        if a in index and b in index:
+            i, j = index[a], index[b]
+            apart.setdefault(i, set()).add(j)
+            apart.setdefault(j, set()).add(i)
     return apart
 
 
