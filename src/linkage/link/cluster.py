@@ -99,7 +99,7 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
             refused.append((left, right))
             continue
         join(ra, rb)
-    for li, ri in _strongest_first(edges, index):
+    for li, ri in _strongest_first(edges, pa.array(names, pa.string())):
         ra, rb = find(li), find(ri)
         if ra == rb:
             continue
@@ -109,12 +109,12 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
             refused.append((names[li], names[ri]))
             continue
         join(ra, rb)
-    return {n: names[find(i)] for i, n in enumerate(names)}, refused
+    return dict(zip(names, [names[find(i)] for i in range(len(names))])), refused
 
 
-def _strongest_first(edges: Iterable[tuple[str, str, float]], index: dict[str, int]) -> list[tuple[int, int]]:
-    """The edges' record numbers, by match weight descending, then left key, then right key
-    (string order as Python compares: by code point, which is UTF-8's byte order)."""
+def _strongest_first(edges: Iterable[tuple[str, str, float]], names: pa.Array) -> list[tuple[int, int]]:
+    """The edges' record numbers (positions in ``names``), by match weight descending, then left
+    key, then right key (string order as Python compares: by code point, UTF-8's byte order)."""
     edges = list(edges)
     if not edges:
         return []
@@ -122,8 +122,13 @@ def _strongest_first(edges: Iterable[tuple[str, str, float]], index: dict[str, i
     table = pa.table({"w": pa.array(weight, pa.float64()), "l": pa.array(left, pa.string()),
                       "r": pa.array(right, pa.string())})
     order = pc.sort_indices(table, sort_keys=[("w", "descending"), ("l", "ascending"), ("r", "ascending")])
-    order = order.to_numpy().tolist()
-    return [(index[left[i]], index[right[i]]) for i in order]
+    ends = []
+    for side in ("l", "r"):
+        at = pc.index_in(table[side].take(order), value_set=names)
+        if at.null_count:
+            raise KeyError(table[side].filter(pc.is_null(pc.index_in(table[side], value_set=names)))[0].as_py())
+        ends.append(at.to_numpy().tolist())
+    return list(zip(*ends))
 
 
 class _Identifiers:
