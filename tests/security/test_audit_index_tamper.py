@@ -9,7 +9,6 @@ reports a disagreement as tampering and rebuilds the index from the log.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import httpx
