@@ -15,6 +15,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+# Text in a figure is text: with math on, a "$...$" in a name (an organisation, a person's email from
+# the identity provider) is typeset as TeX: an unknown command fails the whole PDF (the DPO's subject
+# access report), and \phantom{...} makes the name invisible in it.
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
