@@ -228,7 +228,8 @@ def test_api_data_manager_lists_shows_and_decides(reviewed):
     finally:
         server.stop()
     entries = [e["entry"] for e in AuditLog(home).entries()]
-    assert any(e["action"] == "review.decide" and e["pair_id"] == pid and e["person"] == "Bea Manager"
+    assert any(e["action"] == "review.decide" and e["pair_id"] == pid and e["reviewer"] == "Bea Manager"
+               and "person" not in e
                for e in entries)
     assert any(e["action"] == "manage_data" and e["decision"] == "deny" for e in entries)
     cli("link", "--data-dir", str(home))

@@ -992,7 +992,8 @@ def audit_checkpoints(out: Path,
         data = export(_audit_log(data_dir_), since)
     except LinkageError as exc:
         _fail(exc)
-    write_private(out, json.dumps(data, indent=2))
+    with _failures(data_dir_):
+        write_private(out, json.dumps(data, indent=2))
     console.print(f"wrote {len(data['checkpoints'])} checkpoints to {out}")
 
 
@@ -1150,7 +1151,8 @@ def review_show(pair: str, chart: Annotated[Optional[Path], typer.Option(
         console.print(f"decided {d.decision} by {d.reviewer} at {d.decided_at[:19]} via {d.channel}"
                       + (f": {d.note}" if d.note else ""))
     if chart is not None:
-        chart.write_text(why.chart_html, encoding="utf-8")
+        with _failures(data_dir_):
+            write_private(chart, why.chart_html)
         console.print(f"waterfall chart written to {chart}")
 
 
@@ -1172,7 +1174,8 @@ def review_decide(pair: str,
         store.close()
         d = view.decide(decisions, pair, chosen[0], reviewer=reviewer, note=note, channel="cli")
         _audit_decision(home, d.reviewer, "review.decide", {"pair_id": d.pair_id, "review_decision": d.decision,
-                                                            "decision_id": d.decision_id})
+                                                            "decision_id": d.decision_id,
+                                                            "children": view.children(pair)})
     except LinkageError as exc:
         _fail(exc)
     console.print(f"recorded: {pair} {d.decision.replace('_', ' ')} by {d.reviewer}; the next `linkage link` "

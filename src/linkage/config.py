@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     external_audience: str | None = None
     external_algorithms: list[str] = ["RS256", "ES256", "EdDSA"]
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
+    # A request body must have arrived this long after its headers (a body sent a byte at a time
+    # holds a connection and a task for as long as the sender likes): 408 after.
+    body_seconds: float = Field(default=30.0, gt=0, le=600)
     # --- audit log: the tail is sealed (signed) after N entries or T seconds, whichever first
     audit_checkpoint_every: int = Field(default=10, ge=1, le=10_000)
     audit_checkpoint_seconds: float = Field(default=5.0, gt=0, le=3600)

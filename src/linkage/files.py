@@ -10,6 +10,7 @@ explicitly, so a library caller with a loose umask gets the same result.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 __all__ = ["PRIVATE_UMASK", "private_dir", "private_file", "private_opener", "private_umask",
@@ -45,10 +46,32 @@ def private_file(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, text: str) -> Path:
-    """Write ``text`` to a 0600 file (replacing its content; an existing file is made 0600)."""
+def write_private(path: Path, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` as a new file, 0600 from its first byte, put in place by one rename.
+
+    Whatever was at ``path`` is replaced, never written through: a symbolic link planted there
+    (the write would land in its target), or a file another user created or left readable
+    (opening it would keep its owner and mode, and they would read what was exported). A
+    failure part-way leaves what was there. Every export the CLI writes comes through here."""
+    from linkage.errors import LinkageError
+
     path = Path(path)
-    with open(path, "w", encoding="utf-8", newline="", opener=private_opener) as fh:
-        os.fchmod(fh.fileno(), 0o600)
-        fh.write(text)
+    if path.is_dir() and not path.is_symlink():
+        raise LinkageError(f"{path} is a directory: name a file to write")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)   # O_EXCL, 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(exc, PermissionError):      # e.g. another user's file in a sticky directory (/tmp)
+            raise LinkageError(f"cannot write {path}: {exc.strerror}; choose a path in a directory of "
+                               "your own") from None
+        raise
     return path

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -86,17 +85,10 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def write_private_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """Write ``csv_text`` to ``path``, readable by its owner only (0600, even when the file
-    existed before), refusing to follow a symbolic link. Returns the number of rows."""
+    """Write ``csv_text`` to ``path`` as a new file readable by its owner only, replacing (never
+    writing through) whatever was there (``files.write_private``). Returns the number of rows."""
+    from linkage.files import write_private
+
     rows = list(rows)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fd = -1
-            fh.write(csv_text(header, rows))
-    finally:
-        if fd != -1:
-            os.close(fd)
+    write_private(path, csv_text(header, rows))
     return len(rows)

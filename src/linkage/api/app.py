@@ -82,7 +82,8 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
                   description="Joined views of children's records across agencies, cut to what each "
                               "agency, role and purpose may see, with every access audited.")
 
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, hsts=settings.behind_tls,
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, body_seconds=settings.body_seconds,
+                       hsts=settings.behind_tls,
                        published=lambda: published_words(app.openapi()))
 
     @app.exception_handler(RequestValidationError)

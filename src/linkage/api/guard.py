@@ -16,6 +16,7 @@ import uuid
 from typing import Callable, Iterable
 from urllib.parse import parse_qsl
 
+import anyio
 from starlette.responses import JSONResponse
 
 from linkage import boundedjson
@@ -190,8 +191,8 @@ class RequestGuard:
     """
 
     def __init__(self, app, max_body_bytes: int, hsts: bool = False,
-                 published: Callable[[], set[str]] = set) -> None:
-        self.app, self.max = app, max_body_bytes
+                 published: Callable[[], set[str]] = set, body_seconds: float = 30.0) -> None:
+        self.app, self.max, self.body_seconds = app, max_body_bytes, body_seconds
         self.headers = security_headers(hsts)
         self._published_source = published
         self._published: set[str] | None = None
@@ -246,9 +247,15 @@ class RequestGuard:
             # Read it all (up to the limit) before the app sees any of it: a chunked body cannot
             # say its size, and a body nested past the parser's recursion is refused here, once,
             # for every route (it would otherwise be a 500 wherever the body is parsed).
-            more, size = True, 0
+            # Within ``body_seconds``: a body trickled a byte at a time would hold the connection
+            # and this task for as long as its sender liked (slowloris).
+            more, size, deadline = True, 0, anyio.current_time() + self.body_seconds
             while more:
-                message = await receive()
+                with anyio.move_on_after(deadline - anyio.current_time()) as waited:
+                    message = await receive()
+                if waited.cancelled_caught:
+                    return await JSONResponse({"detail": f"request body not received within "
+                                                         f"{self.body_seconds:g} s"}, 408)(scope, receive, send_guarded)
                 if message["type"] != "http.request":
                     return
                 received.append(message.get("body", b""))

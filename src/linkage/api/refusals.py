@@ -1,4 +1,4 @@
-"""Requests refused before any policy decision (401, 400/413/422, 429) leave a security event
+"""Requests refused before any policy decision (401, 400/408/413/422, 429) leave a security event
 in the audit log: who (if a valid token said), what route, what status; never the body,
 the query values, the raw path (it may hold a pseudonym) or the token. A flood is capped
 (``audit_security_events_per_second``) and the events left out are counted."""
@@ -12,8 +12,8 @@ import anyio
 
 __all__ = ["record_refusal"]
 
-ACTIONS = {401: "security.unauthenticated", 400: "security.invalid_request", 413: "security.invalid_request",
-           422: "security.invalid_request", 429: "security.rate_limited"}
+ACTIONS = {401: "security.unauthenticated", 400: "security.invalid_request", 408: "security.invalid_request",
+           413: "security.invalid_request", 422: "security.invalid_request", 429: "security.rate_limited"}
 log = logging.getLogger("linkage.audit")
 
 

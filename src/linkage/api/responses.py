@@ -25,6 +25,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: _error("No bearer token, or an invalid or expired one."),
     403: _error("The sharing policy refuses this caller, purpose or action; the refusal is audited."),
     404: _error("No such resource for your agency."),
+    408: _error("The request body did not arrive in time (LINKAGE_BODY_SECONDS)."),
     409: _error("The request clashes with the current state."),
     413: _error("The request body is over the configured limit."),
     429: _error("Too many requests or failed attempts; see Retry-After."),

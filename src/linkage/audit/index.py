@@ -82,6 +82,34 @@ class AuditIndex:
             self.db.add(rows, nxt, last_off, last_hash)
             return len(rows)
 
+    def check(self) -> list[tuple[int, str]]:
+        """Where the index disagrees with the log, as (first seq, what): a row deleted, changed
+        or added in ``index.sqlite`` hides an access from the DPO's searches and subject access
+        reports (or invents one) while the log itself verifies. The index is then rebuilt."""
+        self.sync()
+        upto = self.db.position()[0]      # what was indexed; lines written since are not compared
+        held = {seq: row for seq, row in self.db.every_row().items() if row is None or row[0] < upto}
+        expected: dict[int, tuple] = {}
+        for off, raw in raw_lines(self.log_path, 0):
+            if off >= upto:
+                break
+            try:
+                rec = boundedjson.loads(raw)
+            except ValueError:
+                continue
+            row = _row(off, rec) if isinstance(rec, dict) else None
+            if row is not None:
+                expected[row[0]] = (*row[1:9], sorted(row[9]))
+        wrong = sorted(seq for seq in expected.keys() | held.keys() if expected.get(seq) != held.get(seq))
+        if not wrong:
+            return []
+        with self.db.writing():
+            self.db.clear()
+        self.sync()
+        return [(wrong[0], f"the search index (audit/index.sqlite) disagrees with the log on {len(wrong)} "
+                           "entries: searches and subject access reports would have hidden or invented "
+                           "accesses; rebuilt from the log")]
+
     def _read(self, offsets: list[int]) -> list[dict]:
         out = []
         with open(self.log_path, "rb") as fh:

@@ -488,6 +488,13 @@ class AuditLog(ChainedLog):
     def _open(self) -> bool:
         return not self._fh.closed
 
+    def verify(self, extra_checkpoints: list[dict] | None = None, witnessed: list[dict] = (),
+               witness_key: Ed25519PublicKey | None = None) -> list[Finding]:
+        """The log's problems, and any disagreement between it and the DPO's search index: a file
+        of its own, which anyone who can write to the data directory could otherwise edit unseen."""
+        findings = super().verify(extra_checkpoints, witnessed, witness_key)
+        return findings + [Finding(0, seq, problem) for seq, problem in self.index.check()]
+
     def _close_storage(self) -> None:
         self._fh.close()
 

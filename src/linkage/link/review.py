@@ -332,6 +332,7 @@ class ReviewView:
     types: dict[str, str]            # Splink input column -> DuckDB type
     tf: pd.DataFrame
     model_json: str | None
+    child_of: dict[str, str] = field(default_factory=dict)     # record key -> its child at the last run
     _waterfall: Waterfall | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     # Made once each: the queue does not change while it is served.
@@ -357,7 +358,9 @@ class ReviewView:
         model = store.rows(f"SELECT settings_json FROM {t('model')} ORDER BY created_at DESC LIMIT 1")
         tf = store.df(f"SELECT column_name, value, tf FROM {t('term_frequencies')}")
         feats, types = model_features(store, keys) if features and keys else ({}, {})
-        return cls(queue, records, content, feats, types, tf, model[0][0] if model else None)
+        child_of = dict(store.rows(f"SELECT record_key, child_id FROM {t('identity')} "
+                                   f"WHERE record_key IN {_in_list(keys)}"))
+        return cls(queue, records, content, feats, types, tf, model[0][0] if model else None, child_of)
 
     def open_pairs(self, latest: dict[str, Decision], reason: str | None = None, min_p: float = 0.0,
                    max_p: float = 1.0, order: str = "priority") -> pd.DataFrame:
@@ -387,6 +390,12 @@ class ReviewView:
         if pid not in self._rows:
             raise NotFound(f"no pair {pid} in the review queue (run `linkage review list`)")
         return self.queue.iloc[self._rows[pid]].to_dict()
+
+    def children(self, pid: str) -> list[str]:
+        """The children whose records the pair shows: whoever sees or decides it is in their
+        subject access report."""
+        p = self.pair(pid)
+        return sorted({c for k in (p["record_key_l"], p["record_key_r"]) if (c := self.child_of.get(k))})
 
     def side_by_side(self, pid: str) -> list[SideBySide]:
         """Every field of the two records, compared as the model reads them."""

@@ -15,10 +15,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+# Text in a figure is text: with math on, a "$...$" in a name (an organisation, a person's email from
+# the identity provider) is typeset as TeX: an unknown command fails the whole PDF (the DPO's subject
+# access report), and \phantom{...} makes the name invisible in it.
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
-from linkage.files import private_dir  # noqa: E402
+from linkage.files import private_dir, write_private  # noqa: E402
 from linkage.outcomes.aggregate import DIMENSIONS, HEADLINE, LONG_HEADER, PublishedTable  # noqa: E402
 from linkage.outcomes.aggregate import as_text as _cell  # noqa: E402
 from linkage.outcomes.aggregate import long_rows  # noqa: E402
@@ -162,7 +166,7 @@ def _write_html(o: Outcomes, path: Path, figures) -> None:
                  + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
                  + f"</table><p><strong>What this cannot prove.</strong> {html.escape(LIMITS)}</p>")
     parts.append("</body></html>")
-    path.write_text("".join(parts), encoding="utf-8")
+    write_private(path, "".join(parts))
 
 
 def _text_block(title: str, rows: list[list[str]]) -> list[str]:
@@ -192,7 +196,8 @@ def _pdf_pages(pdf: PdfPages, blocks: list[list[str]], note: str) -> None:
 
 def _write_pdf(o: Outcomes, path: Path, figures) -> None:
     note = _rule_note(o)
-    with PdfPages(path) as pdf:
+    buf = io.BytesIO()
+    with PdfPages(buf) as pdf:
         _pdf_pages(pdf, [[f"AP outcomes by {DIMENSIONS[o.by]}" + (f", cohort {o.cohort}" if o.cohort else ""), "",
                           *_wrap(_headline(o)), "", *_wrap("Not measured: attainment. " + ATTAINMENT), ""]], note)
         for fig, tables in figures:
@@ -202,6 +207,7 @@ def _write_pdf(o: Outcomes, path: Path, figures) -> None:
         rest = [_text_block(t.title, _table_rows(t)) for t in o.tables if id(t) not in shown]
         comparison = _text_block("Compared with similar children not placed", _comparison_rows(o))
         _pdf_pages(pdf, rest + [comparison + _wrap("What this cannot prove. " + LIMITS)], note)
+    write_private(path, buf.getvalue())
 
 
 def _wrap(text: str, width: int = 150) -> list[str]:

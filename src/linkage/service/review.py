@@ -7,7 +7,7 @@ detached); decisions go to the append-only log in the service state, which the n
 
 from __future__ import annotations
 
-from linkage.errors import LinkageError
+from linkage.errors import LinkageError, NotFound
 from linkage.link.review import Decision
 from linkage.service.context import Ctx
 from linkage.service.schemas import (
@@ -52,8 +52,19 @@ def review_list(*, ctx: Ctx, reason: str | None = None, min_p: float = 0.0, max_
     return ReviewPage(total=len(pairs), page=page, page_size=page_size, pairs=out)
 
 
+def _children(ctx: Ctx, action: str, pair_id: str) -> list[str]:
+    """The children the pair's two records belong to (named in the audit entry, so a subject
+    access report shows who compared or decided their records); an unknown pair is audited, 404."""
+    try:
+        return ctx.services.review.children(pair_id)
+    except NotFound:
+        ctx.record(action, "not_found", [], [], [], pair_id=pair_id)
+        raise
+
+
 def review_pair(*, ctx: Ctx, pair_id: str) -> ReviewPairDetail:
     allowed = ctx.authorise(ACTION, CATEGORIES, pair_id=pair_id)
+    children = _children(ctx, "review.show", pair_id)
     view = ctx.services.review
     row = view.pair(pair_id)
     history = ctx.services.decisions.history(pair_id)
@@ -66,17 +77,21 @@ def review_pair(*, ctx: Ctx, pair_id: str) -> ReviewPairDetail:
         **_pair(row, history[-1].decision if history else "").model_dump(),
         fields=[ReviewField(**f._asdict()) for f in view.side_by_side(pair_id)],
         waterfall=steps, decisions=[_public(d) for d in history])
-    ctx.record("review.show", "allow", [], CATEGORIES, sorted(set(allowed.bases())), allowed.policy_version,
+    ctx.record("review.show", "allow", children, CATEGORIES, sorted(set(allowed.bases())), allowed.policy_version,
                pair_id=pair_id)
     return detail
 
 
 def review_decide(*, ctx: Ctx, pair_id: str, body: ReviewDecisionCreate,
                   channel: str = "api") -> ReviewDecisionPublic:
-    """Record a decision (``channel``: "api", or "web" for the staff pages)."""
+    """Record a decision (``channel``: "api", or "web" for the staff pages). The audit entry's
+    ``person`` is only ever the signed-in member of staff; the name an API client gives is its
+    claim, kept as ``reviewer`` beside the client that made it."""
     allowed = ctx.authorise(ACTION, CATEGORIES, pair_id=pair_id)
+    children = _children(ctx, "review.decide", pair_id)
     d = ctx.services.review.decide(ctx.services.decisions, pair_id, body.decision, reviewer=body.reviewer,
                                    note=body.note, channel=channel, client_id=ctx.caller.client_id)
-    ctx.record("review.decide", "allow", [], CATEGORIES, sorted(set(allowed.bases())), allowed.policy_version,
-               pair_id=pair_id, review_decision=d.decision, decision_id=d.decision_id, person=ctx.person or d.reviewer)
+    ctx.record("review.decide", "allow", children, CATEGORIES, sorted(set(allowed.bases())),
+               allowed.policy_version, pair_id=pair_id, review_decision=d.decision, decision_id=d.decision_id,
+               reviewer=d.reviewer)
     return _public(d)

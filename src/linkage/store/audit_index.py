@@ -143,5 +143,15 @@ class AuditIndexDB:
         row = self._con().execute("SELECT line_offset FROM entries WHERE seq = ?", (seq,)).fetchone()
         return row[0] if row else None
 
+    def every_row(self) -> dict[int, tuple]:
+        """Every indexed entry by seq: its columns, and its children sorted (to compare with the log)."""
+        con = self._con()
+        kids: dict[int, list[str]] = {}
+        for child, seq in con.execute("SELECT child_id, seq FROM entry_children"):
+            kids.setdefault(seq, []).append(child)
+        return {r[0]: (*r[1:8], bool(r[8]), sorted(kids.pop(r[0], []))) for r in con.execute(
+                "SELECT seq, line_offset, at, client_id, agency, purpose, action, decision, break_glass FROM entries")
+                } | {seq: None for seq in kids}          # children of an entry the index does not hold
+
     def count(self) -> int:
         return self._con().execute("SELECT count(*) FROM entries").fetchone()[0]

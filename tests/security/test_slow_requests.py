@@ -1,0 +1,69 @@
+"""A request body sent a byte at a time, against a real server.
+
+The guard read every POST body before the application, as long as it took: one byte every few
+seconds held the connection, and a task, for as long as the sender liked, so a few hundred
+such connections from one machine tie the server up (slowloris). The body now has
+``LINKAGE_BODY_SECONDS`` to arrive; after that the answer is 408, and a security event.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+
+from apiserver import Server
+from browserpages import ENV
+from registry import register
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    home = tmp_path_factory.mktemp("slow") / "data"
+    client, secret = register(home, "oak", "ap_school", "admissions", org="Oak AP Academy")
+    server = Server(home, env={**ENV, "LINKAGE_BODY_SECONDS": "2"})
+    yield {"home": home, "server": server, "token": server.token(client, secret)}
+    server.stop()
+
+
+def _trickle(port: int, head: bytes, seconds: float) -> tuple[bytes, float]:
+    """Send ``head``, then one body byte a second; what the server answered and when."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(head)
+        s.settimeout(1)
+        while time.monotonic() - started < seconds:
+            try:
+                answer = s.recv(4096)
+                return answer, time.monotonic() - started
+            except socket.timeout:
+                try:
+                    s.sendall(b" ")
+                except OSError:
+                    break
+    return b"", time.monotonic() - started
+
+
+@pytest.mark.parametrize("path", ["/v1/lookup", "/oauth/token", "/app/sign-in"])
+def test_a_body_trickled_a_byte_at_a_time_is_cut_off_and_recorded(world, path):
+    auth = f"Authorization: Bearer {world['token']}\r\nX-Purpose: admission\r\n" if path == "/v1/lookup" else ""
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}"
+            f"Content-Length: 60000\r\n\r\n{{").encode()
+    answer, after = _trickle(world["server"].port, head, 15)
+    assert answer.startswith(b"HTTP/1.1 408"), (answer[:200], after)
+    assert after < 8, after
+    log = [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+    assert any(e["action"] == "security.invalid_request" and e["status"] == 408 for e in log)
+
+
+def test_a_body_that_arrives_in_time_is_served(world):
+    import httpx
+
+    r = httpx.post(world["server"].url + "/v1/lookup", headers={"Authorization": f"Bearer {world['token']}",
+                                                                 "X-Purpose": "admission"},
+                   json={"forename": "Ann", "surname": "Lee", "date_of_birth": "2015-01-02"})
+    assert r.status_code in (200, 503), r.text          # no population here: 503, but never 408
