@@ -264,5 +264,11 @@ def test_the_token_endpoint_is_throttled_per_client_id_and_per_address(tmp_path)
         codes = [r.status_code for r in responses]
         assert codes[:10] == [401] * 10 and 429 in codes                  # fresh ids do not escape it
         assert int(next(r for r in responses if r.status_code == 429).headers["Retry-After"]) >= 1
+        # An id that is not registered is a claim, never the actor: typed as a staff member's
+        # "user:" id it must not put that person into the DPO's views.
+        assert get_token(server, "user:0123456789abcdef", "x").status_code in (401, 429)
     finally:
         server.stop()
+    failed = [e for e in audit(tmp_path / "data") if e["action"] == "security.auth_failed"]
+    assert failed and not any(e["client_id"] for e in failed)
+    assert {e["claimed_client"] for e in failed} >= {"lk_0000000000000000", "lk_0000000000000001"}

@@ -37,7 +37,12 @@ def network(address: str) -> str:
 
 def _security(services: Services, action: str, client_id: str, address: str, request_id: str, **extra) -> None:
     known = services.clients.get(client_id)
-    caller = known.principal() if known else Principal(client_id, "", "", "")
+    if known is None:
+        # An unregistered id is only a claim: recorded as such, never as the actor, so a guess
+        # typed as "user:<staff id>" cannot put a member of staff into a child's access report.
+        caller, extra = Principal("", "", "", ""), {"claimed_client": client_id, **extra}
+    else:
+        caller = known.principal()
     where = network(address)
     log.warning("%s client_id=%r from=%s %s", action, client_id, where,
                 " ".join(f"{k}={v!r}" for k, v in extra.items()))
