@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import typing
 from abc import ABC
 from dataclasses import dataclass, field
@@ -147,8 +148,8 @@ class Connector(ABC):
         if "__shape__" in raw:
             return [Problem("row", str(raw["__shape__"]))]
         p = _Problems({mapping.record_id, *(mapping.fields[f] for f in REQUIRED_FIELDS)})
-        raw = dict(raw)
-        for column in mapping.all_columns():
+        raw = mapping.derive(raw)
+        for column in mapping.row_columns():
             value = raw.get(column)
             if value is None:
                 continue
@@ -227,6 +228,7 @@ class Connector(ABC):
             p.add(column, f"UPN {value!r} fails the check letter")
             return None
         if canon == "nhs_number":
+            value = _numeric_nhs_number(value)
             if is_valid_nhs_number(value):
                 return normalise_nhs_number(value)
             p.add(column, f"NHS number {value!r} fails modulus 11")
@@ -264,6 +266,17 @@ class Connector(ABC):
                     col = spec.fields.get(str(e["loc"][0]), spec.type)
                     p.add(col, f"{e['msg']}; the {spec.type} event is not stored", key=False)
         return events
+
+
+_NUMERIC = re.compile(r"\d{7,10}(?:\.0+)?")
+
+
+def _numeric_nhs_number(value: str) -> str:
+    """An NHS number a spreadsheet stored as a number, as it was: ``123456789`` and
+    ``0123456789.0`` are ``0123456789`` (its leading zero lost, ``.0`` added); the modulus 11
+    check still decides whether it is one."""
+    text = value.strip()
+    return text.split(".")[0].zfill(10) if _NUMERIC.fullmatch(text) else value
 
 
 def _event_value(model: type[Event], canon: str, value: str) -> Any:

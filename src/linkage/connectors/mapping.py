@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from linkage.connectors.derive import DEFAULT_MISSING, FieldSpec, derived_name
+from linkage.connectors.readers import BadCell
 from linkage.errors import ConfigError
 from linkage.model import EVENT_TYPES, SOURCES, PersonRecord
 from linkage.resources import defaults_dir
@@ -38,10 +41,25 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = F
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
+Rule = Callable[[str], "str | None"]
+
+
+def _compile(fields: dict[str, str | FieldSpec], derived: dict[str, tuple[str, Rule]]) -> dict[str, str]:
+    """Each field's column in the row: the file's own, or a spec's output column (added to ``derived``)."""
+    out = {}
+    for name, spec in fields.items():
+        if isinstance(spec, str):
+            out[name] = spec
+        else:
+            out[name] = derived_name(spec.column, name)
+            derived[out[name]] = (spec.column, spec.rule(name))
+    return out
+
+
 class EventMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: str
-    fields: dict[str, str]
+    fields: dict[str, str | FieldSpec]
     const: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -62,9 +80,15 @@ class Mapping(BaseModel):
     record_id: str
     encoding: str = "utf-8"
     delimiter: str = ","
-    fields: dict[str, str]
+    fields: dict[str, str | FieldSpec]
     events: list[EventMapping] = Field(default_factory=list)
+    # Cell values that mean "no value" (compared ignoring case and surrounding spaces).
+    # ``missing: []`` reads every value as it stands.
+    missing: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING))
     path: str = ""
+    # Spec output column -> (the file's column, the rule making it); see ``derive.py``.
+    _derived: dict[str, tuple[str, Rule]] = PrivateAttr(default_factory=dict)
+    _missing: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @field_validator("encoding")
     @classmethod
@@ -94,16 +118,54 @@ class Mapping(BaseModel):
         missing = [f for f in REQUIRED_FIELDS if f not in self.fields]
         if missing:
             raise ValueError(f"the mapping must name columns for {missing}")
+        if isinstance(self.fields["forename"], str) and self.fields["forename"] == self.fields["surname"]:
+            raise ValueError(f"forename and surname both read the column {self.fields['forename']!r}: if it "
+                             "holds the whole name, give each {column: ..., split: \"surname, forename\"} "
+                             "or split: \"forename surname\"")
+        self.fields = _compile(self.fields, self._derived)
+        for ev in self.events:
+            ev.fields = _compile(ev.fields, self._derived)
+        self._missing = frozenset(m.strip().lower() for m in self.missing)
         return self
 
     def required_columns(self) -> list[str]:
-        return [self.record_id] + [self.fields[f] for f in REQUIRED_FIELDS]
+        """The file's columns that must be there: the record id's and the required fields' sources."""
+        return list(dict.fromkeys([self.record_id] + [self.source_of(self.fields[f]) for f in REQUIRED_FIELDS]))
 
     def all_columns(self) -> list[str]:
+        """The file's columns the mapping reads."""
+        return list(dict.fromkeys(self.source_of(c) for c in self.row_columns()))
+
+    def row_columns(self) -> list[str]:
+        """The columns of a row as fields read it: the file's, or a spec's output column."""
         cols = [self.record_id, *self.fields.values()]
         for ev in self.events:
             cols.extend(ev.fields.values())
         return list(dict.fromkeys(cols))
+
+    def source_of(self, column: str) -> str:
+        return self._derived[column][0] if column in self._derived else column
+
+    @property
+    def missing_words(self) -> frozenset[str]:
+        return self._missing
+
+    @property
+    def derived(self) -> dict[str, tuple[str, Rule]]:
+        return self._derived
+
+    def is_missing(self, value: str) -> bool:
+        """Whether a cell holds one of the words meaning "no value" (``N/A``, ``Unknown``, ...)."""
+        return len(value) < 20 and value.strip().lower() in self._missing
+
+    def derive(self, raw: dict[str, str | None]) -> dict[str, str | None]:
+        """The row with "no value" words blanked and each spec's output column added."""
+        row = {c: (None if v is not None and not isinstance(v, BadCell) and self.is_missing(v) else v)
+               for c, v in raw.items()}
+        for name, (column, rule) in self._derived.items():
+            value = row.get(column)
+            row[name] = value if value is None or isinstance(value, BadCell) else rule(value)
+        return row
 
 
 def default_mapping_path(source: str) -> Path:
