@@ -254,8 +254,8 @@ def _derive(mapping: Mapping, columns: dict[str, pa.Array], n: int) -> tuple[dic
     for name, (column, rule) in mapping.derived.items():
         if column not in view:
             continue
-        made = _Column(lambda v, rule=rule: None if v is None else _BAD if isinstance(out := rule(v), BadCell)
-                       else out, view[column])
+        made = _Column(lambda v, rule=rule: None if v is None else _BAD if isinstance(
+            out := mapping.read(rule, v), BadCell) else out, view[column])
         view[name] = made.values
         bad = pc.or_(bad, made.bad)
     return view, bad

@@ -164,8 +164,13 @@ class Mapping(BaseModel):
                for c, v in raw.items()}
         for name, (column, rule) in self._derived.items():
             value = row.get(column)
-            row[name] = value if value is None or isinstance(value, BadCell) else rule(value)
+            row[name] = value if value is None or isinstance(value, BadCell) else self.read(rule, value)
         return row
+
+    def read(self, rule: Rule, value: str) -> str | None:
+        """A spec's output for one cell; a part that is a "no value" word (``DAVIES, Unknown``) is blank."""
+        out = rule(value)
+        return None if out is not None and not isinstance(out, BadCell) and self.is_missing(out) else out
 
 
 def default_mapping_path(source: str) -> Path:
@@ -187,6 +192,9 @@ def load_mapping(path: Path) -> Mapping:
     try:
         return Mapping(**data, path=str(path))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'mapping'}: "
-                             f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        # A field is a column name or a spec: say what was wrong with the one given, not with both.
+        errors = [e for e in exc.errors() if not (e["type"] == "string_type" and isinstance(e["input"], dict))
+                  and not (e["loc"] and e["loc"][-1] == "str" and isinstance(e["input"], dict))]
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if '[' not in str(p) and p != 'str') or 'mapping'}: "
+                             f"{e['msg'].removeprefix('Value error, ')}" for e in errors or exc.errors())
         raise ConfigError(f"mapping {path} is invalid: {problems}") from None
