@@ -172,3 +172,25 @@ def test_evaluate_scores_the_last_run_against_a_truth_file(tmp_path, linked_stor
     bad.write_text("record,person\nx,y\n")
     out = CliRunner().invoke(app, ["evaluate", str(bad), "--data-dir", str(home)])
     assert out.exit_code == 2 and "lacks the column 'source'" in out.output
+
+
+def test_rows_repeating_a_record_add_their_events_and_a_different_child_under_its_id_is_quarantined(tmp_path):
+    """One row per episode, as case-management systems export: the child once, every referral kept;
+    a row exported twice adds nothing; another child under the same id is refused, naming the first row."""
+    mapping = ("source: social_care\nrecord_id: id\nfields: {forename: f, surname: s, date_of_birth: d}\n"
+               "events:\n  - type: referral\n    fields: {referral_date: r}\n")
+    body = (b"id,f,s,d,r\n1,Ann,Lee,2015-03-01,2024-01-05\n1,Ann,Lee,2015-03-01,2025-02-06\n"
+            b"1,Ann,Lee,2015-03-01,2025-02-06\n1,Anna,Lee,2015-03-01,2026-01-01\n2,Bo,Lee,2014-01-01,\n")
+    (tmp_path / "m.yaml").write_text(mapping)
+    (tmp_path / "x.csv").write_bytes(body)
+    counts, records, problems = _both(tmp_path, "social_care", body, mapping)
+    assert counts == (5, 4, 1, 0)
+    assert [r[:2] for r in records] == [("1", "Ann"), ("2", "Bo")]
+    assert problems == [(5, "id", "duplicate record id, first at row 2, with other personal details", "error")]
+    for columnar in (True, False):
+        store = Store(tmp_path / f"home{columnar}", memory_limit="1GB")
+        try:
+            assert store.rows("SELECT record_key, referral_date::VARCHAR FROM store.sc_referral ORDER BY 2") == [
+                ("social_care:1", "2024-01-05"), ("social_care:1", "2025-02-06")]
+        finally:
+            store.close()
