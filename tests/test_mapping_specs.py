@@ -194,3 +194,36 @@ def test_rows_repeating_a_record_add_their_events_and_a_different_child_under_it
                 ("social_care:1", "2024-01-05"), ("social_care:1", "2025-02-06")]
         finally:
             store.close()
+
+
+def test_an_authoritys_own_extracts_lose_no_record(tmp_path):
+    """benchmarks/la_extracts: four exports written without linkage.synth, read through mappings
+    written from the README; every record of the truth file is stored except the ones without a
+    date of birth, and those are quarantined saying so."""
+    import csv
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    here = REPO / "benchmarks" / "la_extracts"
+    data = tmp_path / "la"
+    subprocess.run([sys.executable, str(here / "generate.py"), str(data), "7", "400"], check=True,
+                   capture_output=True)
+    store = Store(tmp_path / "home", memory_limit="1GB")
+    try:
+        for source, mapping, name, amend in [("education", "school.yaml", "school_census.csv", False),
+                                             ("education", "ap.yaml", "ap_roll.csv", True),
+                                             ("health", "health.yaml", "gp_extract.tsv", False),
+                                             ("social_care", "social.yaml", "social_care.csv", False)]:
+            ingest_file(store, source, data / name, here / mapping, extract_date=WHEN, amend=amend)
+        stored = {f"{s}:{i}" for s, i in store.rows("SELECT source, source_record_id FROM store.records")}
+        problems = store.rows("SELECT DISTINCT field, reason FROM store.quarantine WHERE severity = 'error'")
+    finally:
+        store.close()
+    with open(data / "truth.csv", newline="") as fh:
+        truth = {f"{r['source']}:{r['source_record_id']}" for r in csv.DictReader(fh)}
+    with open(data / "social_care.csv", newline="", encoding="cp1252") as fh:
+        undated = {f"social_care:{r['Person ID']}" for r in csv.DictReader(fh, delimiter=";") if not r["Date of Birth"]}
+    assert stored == truth - undated
+    assert set(problems) <= {("Date of Birth", "missing date of birth")}

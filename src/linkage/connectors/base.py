@@ -130,7 +130,7 @@ class Connector(ABC):
     source: ClassVar[str]
     sex_codes: ClassVar[dict[str, str]] = {
         "m": "M", "male": "M", "1": "M", "f": "F", "female": "F", "2": "F",
-        "u": "U", "unknown": "U", "0": "U", "9": "U", "other": "U", "x": "U",
+        "u": "U", "unknown": "U", "0": "U", "9": "U", "other": "U", "x": "U", "i": "U", "indeterminate": "U",
     }
 
     def split_names(self, cells: dict[str, str | None]) -> dict[str, str | None]:

@@ -30,7 +30,7 @@ __all__ = ["DEFAULT_MISSING", "FieldSpec", "SPLITS", "derived_name"]
 
 # Words exports put in a cell that has no value. Compared ignoring case and surrounding spaces.
 DEFAULT_MISSING = ("n/a", "#n/a", "null", "none", "unknown", "not known", "not recorded", "not stated",
-                   "not given", "-", "--", "?", "tbc")   # not "NA": a Korean surname
+                   "not specified", "not applicable", "not given", "-", "--", "?", "tbc")   # not "NA": a Korean surname
 
 SPLITS = ("surname, forename", "forename surname")
 # Which part of a split name each field takes.
