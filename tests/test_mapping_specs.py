@@ -227,3 +227,23 @@ def test_an_authoritys_own_extracts_lose_no_record(tmp_path):
         undated = {f"social_care:{r['Person ID']}" for r in csv.DictReader(fh, delimiter=";") if not r["Date of Birth"]}
     assert stored == truth - undated
     assert set(problems) <= {("Date of Birth", "missing date of birth")}
+
+
+def test_the_quarantine_export_names_the_files_column_and_value_for_a_spec(tmp_path):
+    """A whole name that cannot be split goes back to the agency under its own column, with the value sent."""
+    import csv
+
+    (tmp_path / "m.yaml").write_text(SOCIAL)
+    rows = ["1;LEE, Ann;03/14/2015;Female;M1 1AE;", "2;LEE, Bo;03/14/2014;Male;M1 1AE;",
+            "3;LEE, Cy;03/14/2013;Male;M1 1AE;", "4;Dee Lee;03/14/2012;Female;M1 1AE;"]
+    (tmp_path / "x.csv").write_bytes(("Person ID;Full Name;Date of Birth;Gender;Postcode;NHS No\r\n"
+                                      + "\r\n".join(rows) + "\r\n").encode("cp1252"))
+    home = ["--data-dir", str(tmp_path / "h")]
+    run = CliRunner().invoke
+    assert run(app, ["ingest", "--source", "social_care", "--mapping", str(tmp_path / "m.yaml"),
+                     str(tmp_path / "x.csv"), *home]).exit_code == 0
+    out = run(app, ["quarantine", "export", str(tmp_path / "fix.csv"), *home])
+    assert out.exit_code == 0, out.output
+    with open(tmp_path / "fix.csv", newline="") as fh:
+        got = [(r["line"] if "line" in r else r["line_no"], r["column"], r["value"]) for r in csv.DictReader(fh)]
+    assert got == [("5", "Full Name", "Dee Lee")]
