@@ -247,3 +247,12 @@ def test_the_quarantine_export_names_the_files_column_and_value_for_a_spec(tmp_p
     with open(tmp_path / "fix.csv", newline="") as fh:
         got = [(r["line"] if "line" in r else r["line_no"], r["column"], r["value"]) for r in csv.DictReader(fh)]
     assert got == [("5", "Full Name", "Dee Lee")]
+
+
+@pytest.mark.parametrize("written,meant", [("tab", "\t"), ("'\\t'", "\t"), ('"\\t"', "\t"), ("Semicolon", ";"),
+                                           ("pipe", "|"), ("','", ",")])
+def test_the_delimiter_can_be_written_as_its_name(tmp_path, written, meant):
+    path = tmp_path / "m.yaml"
+    path.write_text(f"source: education\nrecord_id: id\ndelimiter: {written}\n"
+                    "fields: {forename: f, surname: s, date_of_birth: d}\n")
+    assert load_mapping(path).delimiter == meant

@@ -102,8 +102,8 @@ class Mapping(BaseModel):
     @field_validator("delimiter")
     @classmethod
     def _one_character(cls, v: str) -> str:
-        if v == "\\t":
-            v = "\t"
+        # The error below says "tab": a reader writes the word, or the escape YAML leaves as two characters.
+        v = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(v.strip().lower(), v)
         if len(v) != 1 or v.isalnum() or v in "\"\r\n ":
             raise ValueError(f"the delimiter must be one character such as , ; | or tab, not {v!r}")
         return v
