@@ -3,7 +3,9 @@
 Rows read = accepted + quarantined + blank, and the whole file commits as one unit
 or not at all. A whole extract replaces the source's current one only if it looks
 like a whole extract (the safety catch, below); ``amend`` instead adds or corrects
-rows within the current extract, keyed by record id.
+rows within the current extract, keyed by record id. A row repeating an earlier row's
+record exactly (one row per episode) is accepted and adds only its new events, so
+accepted rows may outnumber the records stored by ``IngestResult.repeated``.
 """
 
 from __future__ import annotations
