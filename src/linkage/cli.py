@@ -180,7 +180,7 @@ def ingest(file: Path,
                   soft_wrap=True)
     if result.amends is not None and not result.already_ingested:
         console.print(f"amended extract {result.amends}: replaced {result.replaced} records, added "
-                      f"{result.accepted - result.replaced}; resolved {result.resolved} quarantine rows")
+                      f"{result.accepted - result.replaced - result.repeated}; resolved {result.resolved} quarantine rows")
     for title, rows in (("rows quarantined (first 20)", result.problems_sample),
                         ("fields set aside, records kept (first 20)", result.warnings_sample)):
         if rows:
