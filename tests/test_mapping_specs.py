@@ -129,7 +129,8 @@ def test_missing_words_can_be_set_and_cleared(tmp_path):
     ("{forename: f, surname: s, date_of_birth: {column: d, split: 'surname, forename'}}",
      "split gives names only, not 'date_of_birth'"),
     ("{forename: f, surname: s, date_of_birth: {column: d, format: 'dd/mm/yyyy'}}", "has no date codes"),
-    ("{forename: {column: N, split: 'first last'}, surname: s, date_of_birth: d}", "fields.forename.split: Input should be 'surname, forename' or 'forename surname'"),
+    ("{forename: {column: N, split: 'first last'}, surname: s, date_of_birth: d}",
+     "fields.forename.split: Input should be 'surname, forename' or 'forename surname'"),
 ])
 def test_a_mapping_that_cannot_be_read_is_one_line_naming_the_fault(tmp_path, fields, why):
     path = tmp_path / "m.yaml"

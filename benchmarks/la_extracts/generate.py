@@ -36,8 +36,8 @@ NICK = {"William": "Bill", "Alexander": "Alex", "Elizabeth": "Beth", "Katherine"
         "Joshua": "Josh", "Samuel": "Sam", "Joseph": "Joe", "Benjamin": "Ben", "Matthew": "Matt",
         "Christopher": "Chris", "Nicholas": "Nick", "Edward": "Ted", "Robert": "Bob", "Michael": "Mike",
         "Victoria": "Vicky", "Abigail": "Abbie", "Aleksandra": "Ola", "Jakub": "Kuba"}
-SCRIPT = {"Muhammad": "محمد", "Fatima": "فاطمة", "Wei": "伟", "Wang": "王", "Zhang": "张", "Li": "李", "Chen": "陈",
-          "Aisha": "عائشة", "Ali": "علي", "Mei": "梅"}
+SCRIPT = {"Muhammad": "محمد", "Fatima": "فاطمة", "Wei": "伟", "Wang": "王", "Zhang": "张", "Li": "李",
+          "Chen": "陈", "Aisha": "عائشة", "Ali": "علي", "Mei": "梅"}
 DISTRICTS = ["LS6", "LS11", "M14", "M8", "B12", "B9", "BD3", "S2", "NE4", "CF24", "L8", "NG7", "SW9", "E17"]
 IN_LET = "ABDEFGHJLNPQRSTUWXYZ"
 UPN_L = "ABCDEFGHJKLMNPQRTUVWXYZ"
@@ -114,7 +114,8 @@ def fname(p, allow_nick=True):
 
 # -- school census: UTF-8 with BOM, CRLF, trailing empty columns, lower-case postcodes w/o space
 edu_cols = ["Adno", "UPN", "Former UPN", "Legal Surname", "Legal Forename", "Middle Name(s)", "Preferred Surname",
-            "Preferred Forename", "DOB", "Gender", "Post Code", "Address 1", "School URN", "Entry Date", "NC Year", "", ""]
+            "Preferred Forename", "DOB", "Gender", "Post Code", "Address 1", "School URN", "Entry Date", "NC Year",
+            "", ""]
 rows = []
 adno = 0
 for p in people:

@@ -179,8 +179,9 @@ def ingest(file: Path,
                   f"quarantined {result.quarantined}, blank rows skipped {result.blank}", highlight=False,
                   soft_wrap=True)
     if result.amends is not None and not result.already_ingested:
+        added = result.accepted - result.replaced - result.repeated
         console.print(f"amended extract {result.amends}: replaced {result.replaced} records, added "
-                      f"{result.accepted - result.replaced - result.repeated}; resolved {result.resolved} quarantine rows")
+                      f"{added}; resolved {result.resolved} quarantine rows")
     for title, rows in (("rows quarantined (first 20)", result.problems_sample),
                         ("fields set aside, records kept (first 20)", result.warnings_sample)):
         if rows:
@@ -337,7 +338,8 @@ def evaluate(truth: Path,
         for col in ("class", "records", "true links", "found", "recall", "precision"):
             per.add_column(col, justify="left" if col == "class" else "right")
         for c in score_by_class(predicted, truth_map, class_map):
-            per.add_row(c.name, str(c.records), str(c.true_links), str(c.found), f"{c.recall:.4f}", f"{c.precision:.4f}")
+            per.add_row(c.name, str(c.records), str(c.true_links), str(c.found), f"{c.recall:.4f}",
+                        f"{c.precision:.4f}")
         console.print(per)
     if unlinked:
         console.print(f"{unlinked} records of the truth file are not linked (quarantined, or their file not "
