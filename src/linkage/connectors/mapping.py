@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,8 @@ class Mapping(BaseModel):
     path: str = ""
     # Spec output column -> (the file's column, the rule making it); see ``derive.py``.
     _derived: dict[str, tuple[str, Rule]] = PrivateAttr(default_factory=dict)
-    _missing: frozenset[str] = PrivateAttr(default_factory=frozenset)
+    _missing_pattern: str = PrivateAttr(default="")
+    _missing_re: re.Pattern | None = PrivateAttr(default=None)
 
     @field_validator("encoding")
     @classmethod
@@ -125,7 +127,11 @@ class Mapping(BaseModel):
         self.fields = _compile(self.fields, self._derived)
         for ev in self.events:
             ev.fields = _compile(ev.fields, self._derived)
-        self._missing = frozenset(m.strip().lower() for m in self.missing)
+        words = sorted({m.strip() for m in self.missing if m.strip()})
+        # One pattern for both ingest paths (Python's re here, Arrow's RE2 column by column), so they agree.
+        self._missing_pattern = (f"^[ \\t\\n\\r\\f\\v]*(?:{'|'.join(re.escape(w) for w in words)})[ \\t\\n\\r\\f\\v]*$"
+                                 if words else "")
+        self._missing_re = re.compile(self._missing_pattern, re.IGNORECASE) if words else None
         return self
 
     def required_columns(self) -> list[str]:
@@ -147,8 +153,9 @@ class Mapping(BaseModel):
         return self._derived[column][0] if column in self._derived else column
 
     @property
-    def missing_words(self) -> frozenset[str]:
-        return self._missing
+    def missing_pattern(self) -> str:
+        """The "no value" words as one anchored, case-blind regular expression ("" if none)."""
+        return self._missing_pattern
 
     @property
     def derived(self) -> dict[str, tuple[str, Rule]]:
@@ -156,7 +163,7 @@ class Mapping(BaseModel):
 
     def is_missing(self, value: str) -> bool:
         """Whether a cell holds one of the words meaning "no value" (``N/A``, ``Unknown``, ...)."""
-        return len(value) < 20 and value.strip().lower() in self._missing
+        return self._missing_re is not None and self._missing_re.match(value) is not None
 
     def derive(self, raw: dict[str, str | None]) -> dict[str, str | None]:
         """The row with "no value" words blanked and each spec's output column added."""
