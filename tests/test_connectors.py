@@ -76,7 +76,7 @@ def test_bad_rows_are_quarantined_and_bad_fields_set_aside_with_line_field_and_r
         {**GOOD, "AdNo": "4", "Forename": "A" * 10_000},                  # line 5: huge field
         {**GOOD, "AdNo": "5", "UPN": "A801200005001"},                    # line 6: bad check letter
         {**GOOD, "AdNo": "6", "DOB": "01/01/1980"},                       # line 7: too old
-        {**GOOD, "AdNo": "1"},                                            # line 8: duplicate id
+        {**GOOD, "AdNo": "1", "Forename": "Alex"},                        # line 8: duplicate id
         {**GOOD, "AdNo": "7", "Postcode": "NOT A POSTCODE"},              # line 9
         {**GOOD, "AdNo": "8", "Forename": "Bea\x00trice"},                # line 10: control char
         {**GOOD, "AdNo": "9", "ExclusionCategory": "SUSP"},               # line 11: exclusion without date

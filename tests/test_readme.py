@@ -10,6 +10,25 @@ from linkage.connectors import ingest_file
 EXAMPLES = re.findall(r"<!-- example: (\w+)\.csv -->\n```csv\n(.*?)```", (REPO / "README.md").read_text(), re.S)
 
 
+OWN_MAPPING = re.search(r"<!-- example-mapping: \S+ -->\n```yaml\n(.*?)```", (REPO / "README.md").read_text(),
+                        re.S).group(1)
+OWN_CSV = re.search(r"<!-- example-own: \S+ -->\n```csv\n(.*?)```", (REPO / "README.md").read_text(), re.S).group(1)
+
+
+def test_readme_own_export_example_reads_as_it_says(store, tmp_path):
+    """The README's own-export mapping (a split whole name, Excel day numbers, a value map, "no value"
+    words, an NHS number stored as a number) reads its example file, saved as the mapping says."""
+    (tmp_path / "m.yaml").write_text(OWN_MAPPING)
+    (tmp_path / "own.csv").write_bytes(OWN_CSV.replace("\n", "\r\n").encode("cp1252"))
+    r = ingest_file(store, "social_care", tmp_path / "own.csv", tmp_path / "m.yaml", extract_date=EXTRACT_DATE)
+    assert (r.rows_read, r.accepted, r.quarantined, r.warned) == (2, 2, 0, 0)
+    assert store.rows("SELECT forename, middle_names, surname, former_surname, date_of_birth::VARCHAR, sex, "
+                      "nhs_number, postcode FROM store.records ORDER BY 1") == [
+        ("Rhys", None, "DAVIES", "Jones", "2015-03-14", None, None, "SW1A 1AA"),
+        ("Siân", "Marie", "O'BRIEN", None, "2015-03-14", "F", "0943476593", "SW1A 1AA")]
+    assert store.rows("SELECT referral_date::VARCHAR FROM store.sc_referral") == [("2026-05-02",)]
+
+
 def test_readme_has_one_example_per_source():
     assert sorted(name for name, _ in EXAMPLES) == ["education", "health", "social_care"]
 

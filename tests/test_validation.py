@@ -82,7 +82,10 @@ def test_postcode_normalisation_is_idempotent(text):
 
 
 @pytest.mark.parametrize("raw", ["2015-03-14", "14/03/2015", "14-03-2015", "14.03.2015", "20150314",
-                                 "14-Mar-2015", "14 March 2015", "2015-03-14T00:00:00", "2015/03/14", "14/3/2015"])
+                                 "14-Mar-2015", "14 March 2015", "2015-03-14T00:00:00", "2015/03/14", "14/3/2015",
+                                 # database and spreadsheet exports: no leading zero, a time with fractions
+                                 "2015-3-14", "2015/3/14 00:00:00", "2015-03-14 00:00:00.000",
+                                 "14/03/2015 00:00:00.000"])
 def test_dates_in_extract_formats(raw):
     assert parse_date(raw) == date(2015, 3, 14)
 

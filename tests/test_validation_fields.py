@@ -177,7 +177,7 @@ def test_records_whose_only_fault_is_their_postcode_are_still_linked(tmp_path, s
         rows = list(csv.DictReader(fh))
     spoilt = {r["id"] for r in rows[:200]}
     for r in rows[:200]:
-        r["address.postalCode"] = "NOT KNOWN"
+        r["address.postalCode"] = "NOT A PLACE"     # fails the check ("Not known" is read as blank)
     health = write(tmp_path / "health.csv", rows, header=list(rows[0]))
     store = Store(tmp_path / "data", memory_limit="2GB")
     try:

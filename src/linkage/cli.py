@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -171,13 +172,16 @@ def ingest(file: Path,
     if result.already_ingested:
         console.print(f"{file.name} was already ingested as {result.source} extract {result.extract_id} "
                       f"(file {result.existing_file}, same SHA-256); nothing changed.")
-    kept = f" ({result.warned} with a field set aside)" if result.warned else ""
+    kept = ", ".join(([f"{result.warned} with a field set aside"] if result.warned else [])
+                     + ([f"{result.repeated} repeating a record, adding its events"] if result.repeated else []))
+    kept = f" ({kept})" if kept else ""
     console.print(f"{result.source}: read {result.rows_read}, accepted {result.accepted}{kept}, "
                   f"quarantined {result.quarantined}, blank rows skipped {result.blank}", highlight=False,
                   soft_wrap=True)
     if result.amends is not None and not result.already_ingested:
+        added = result.accepted - result.replaced - result.repeated
         console.print(f"amended extract {result.amends}: replaced {result.replaced} records, added "
-                      f"{result.accepted - result.replaced}; resolved {result.resolved} quarantine rows")
+                      f"{added}; resolved {result.resolved} quarantine rows")
     for title, rows in (("rows quarantined (first 20)", result.problems_sample),
                         ("fields set aside, records kept (first 20)", result.warnings_sample)):
         if rows:
@@ -287,6 +291,59 @@ def export_ids(out: Path, data_dir_: DataDir = None) -> None:
     unlinked = sum(1 for r in rows if r[2] is None)
     console.print(f"wrote {len(rows)} records to {out}" + (f" ({unlinked} not yet linked: run `linkage link`)"
                                                           if unlinked else ""))
+
+
+@app.command()
+def evaluate(truth: Path,
+             twins: Annotated[Optional[Path], typer.Option(help="CSV person_a,person_b: twins never to merge")] = None,
+             classes: Annotated[Optional[Path], typer.Option(
+                 help="CSV source,source_record_id,class: scores per error class")] = None,
+             data_dir_: DataDir = None) -> None:
+    """Score the last link run against your own truth file (source,source_record_id,person)."""
+    from linkage.link.evaluate import load_classes, load_truth, load_twins, score_by_class, score_clusters
+    from linkage.store.schema import t
+
+    with _failures(data_dir_):
+        try:
+            truth_map = load_truth(truth)
+            twin_pairs = load_twins(twins) if twins else []
+            class_map = load_classes(classes) if classes else {}
+        except KeyError as exc:
+            raise LinkageError(f"a truth, twins or classes file lacks the column {exc}; see `linkage evaluate "
+                               "--help`") from None
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise LinkageError(f"cannot read the truth, twins or classes file as UTF-8 CSV: {exc}") from None
+        with _reading(data_dir_) as store:
+            predicted = dict(store.rows(f"SELECT record_key, child_id FROM {t('identity')}"))
+            queue = store.rows(f"SELECT record_key_l, record_key_r FROM {t('review_queue')} WHERE status = 'open'")
+    if not predicted:
+        _fail(LinkageError("nothing is linked yet: run `linkage link` first"))
+    from linkage.link.evaluate import missed_in_queue
+
+    scores = score_clusters(predicted, truth_map, twin_pairs)
+    missed, queued = missed_in_queue(predicted, truth_map, queue)
+    unlinked = sum(1 for k in truth_map if k not in predicted)
+    table = Table(title=f"linkage against {truth.name}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for name, value in (("records in the truth file / linked", f"{len(truth_map)} / {len(truth_map) - unlinked}"),
+                        ("pairwise precision", f"{scores.precision:.4f}"), ("pairwise recall", f"{scores.recall:.4f}"),
+                        ("pairwise F1", f"{scores.f1:.4f}"),
+                        ("twin pairs wrongly merged", f"{scores.twins_merged} of {scores.twin_pairs}"),
+                        ("true pairs left apart / of them in the review queue", f"{missed} / {queued}")):
+        table.add_row(name, value)
+    console.print(table)
+    if class_map:
+        per = Table(title="by error class (links counted from each record of the class)")
+        for col in ("class", "records", "true links", "found", "recall", "precision"):
+            per.add_column(col, justify="left" if col == "class" else "right")
+        for c in score_by_class(predicted, truth_map, class_map):
+            per.add_row(c.name, str(c.records), str(c.true_links), str(c.found), f"{c.recall:.4f}",
+                        f"{c.precision:.4f}")
+        console.print(per)
+    if unlinked:
+        console.print(f"{unlinked} records of the truth file are not linked (quarantined, or their file not "
+                      "ingested): `linkage quarantine list`")
 
 
 @app.command()

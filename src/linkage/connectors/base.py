@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import typing
 from abc import ABC
 from dataclasses import dataclass, field
@@ -129,7 +130,7 @@ class Connector(ABC):
     source: ClassVar[str]
     sex_codes: ClassVar[dict[str, str]] = {
         "m": "M", "male": "M", "1": "M", "f": "F", "female": "F", "2": "F",
-        "u": "U", "unknown": "U", "0": "U", "9": "U", "other": "U", "x": "U",
+        "u": "U", "unknown": "U", "0": "U", "9": "U", "other": "U", "x": "U", "i": "U", "indeterminate": "U",
     }
 
     def split_names(self, cells: dict[str, str | None]) -> dict[str, str | None]:
@@ -147,19 +148,25 @@ class Connector(ABC):
         if "__shape__" in raw:
             return [Problem("row", str(raw["__shape__"]))]
         p = _Problems({mapping.record_id, *(mapping.fields[f] for f in REQUIRED_FIELDS)})
-        raw = dict(raw)
-        for column in mapping.all_columns():
+        raw = mapping.derive(raw)
+        said = set()            # a whole name that cannot be split is said once, not for each part
+        for column in mapping.row_columns():
             value = raw.get(column)
             if value is None:
                 continue
             why = value.reason if isinstance(value, BadCell) else check_cell(value)
             if why:
-                p.add(column, why)
+                if (mapping.source_of(column), why) not in said:
+                    p.add(column, why)
+                said.add((mapping.source_of(column), why))
                 raw[column] = None
 
         cells = {canon: raw.get(col) for canon, col in mapping.fields.items()}
         cells = self.split_names(cells)
         col = lambda canon: mapping.fields.get(canon, canon)  # noqa: E731
+        # Whether an error about this column's cell in the file has been given already.
+        said_of = lambda column: any(mapping.source_of(e.field) == mapping.source_of(column)  # noqa: E731
+                                     for e in p.errors)
         person: dict[str, Any] = {"source": self.source, "extract_date": extract_date}
         rid = p.text(mapping.record_id, (raw.get(mapping.record_id) or "").strip() or None, key=True)
         if rid is None and not p.errors:
@@ -169,12 +176,12 @@ class Connector(ABC):
         for name in _NAME_FIELDS:
             person[name] = name_value(p, col(name), cells.get(name), name in REQUIRED_FIELDS)
         for required in ("forename", "surname"):
-            if person.get(required) is None and not any(e.field == col(required) for e in p.errors):
+            if person.get(required) is None and not said_of(col(required)):
                 p.add(col(required), f"missing {required}", key=True)
 
         dob = cells.get("date_of_birth")
         if dob is None:
-            if not any(e.field == col("date_of_birth") for e in p.errors):
+            if not said_of(col("date_of_birth")):
                 p.add(col("date_of_birth"), "missing date of birth", key=True)
         else:
             person["date_of_birth"] = birth_date(p, col("date_of_birth"), dob, extract_date)
@@ -227,8 +234,8 @@ class Connector(ABC):
             p.add(column, f"UPN {value!r} fails the check letter")
             return None
         if canon == "nhs_number":
-            if is_valid_nhs_number(value):
-                return normalise_nhs_number(value)
+            if is_valid_nhs_number(number := _numeric_nhs_number(value)):
+                return normalise_nhs_number(number)
             p.add(column, f"NHS number {value!r} fails modulus 11")
             return None
         return p.text(column, value.strip())        # la_child_id
@@ -264,6 +271,17 @@ class Connector(ABC):
                     col = spec.fields.get(str(e["loc"][0]), spec.type)
                     p.add(col, f"{e['msg']}; the {spec.type} event is not stored", key=False)
         return events
+
+
+_NUMERIC = re.compile(r"\d{7,10}(?:\.0+)?")
+
+
+def _numeric_nhs_number(value: str) -> str:
+    """An NHS number a spreadsheet stored as a number, as it was: ``123456789`` and
+    ``0123456789.0`` are ``0123456789`` (its leading zero lost, ``.0`` added); the modulus 11
+    check still decides whether it is one."""
+    text = value.strip()
+    return text.split(".")[0].zfill(10) if _NUMERIC.fullmatch(text) else value
 
 
 def _event_value(model: type[Event], canon: str, value: str) -> Any:

@@ -3,7 +3,9 @@
 Rows read = accepted + quarantined + blank, and the whole file commits as one unit
 or not at all. A whole extract replaces the source's current one only if it looks
 like a whole extract (the safety catch, below); ``amend`` instead adds or corrects
-rows within the current extract, keyed by record id.
+rows within the current extract, keyed by record id. A row repeating an earlier row's
+record exactly (one row per episode) is accepted and adds only its new events, so
+accepted rows may outnumber the records stored by ``IngestResult.repeated``.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class IngestResult:
     resolved: int = 0                  # amendment: earlier quarantine rows it corrected
     existing_file: str | None = None   # already ingested: the name it was ingested under
     warnings_sample: list[tuple[int, str, str]] = field(default_factory=list)
+    repeated: int = 0                  # accepted rows repeating a record exactly: only their events added
 
 
 def _connector(source: str):
@@ -183,8 +186,10 @@ class _Rows:
         self.records: list[dict] = []
         self.events: dict[str, list[dict]] = defaultdict(list)
         self.quarantine: list[dict] = []
-        self.seen: dict[str, int] = {}
-        self.rows_read = self.quarantined = self.blank = self.warned = 0
+        # Each record id's first row, the hash of its record and of each of its events: a row repeating
+        # the record exactly adds its new events (hashes, not the models: a million rows may pass here).
+        self.seen: dict[str, tuple[int, int, set[int]]] = {}
+        self.rows_read = self.quarantined = self.blank = self.warned = self.repeated = 0
 
     def read(self, rows, progress: Callable[[int, int | None], None] | None = None,
              total: int | None = None) -> None:
@@ -200,16 +205,17 @@ class _Rows:
             if not isinstance(parsed, list):
                 rid = parsed.record.source_record_id
                 if rid in self.seen:
-                    parsed = [Problem(mapping.record_id, f"duplicate record id, first at row {self.seen[rid]}")]
+                    first, digest, events = self.seen[rid]
+                    if hash(parsed.record) == digest:
+                        self._repeat(line_no, raw, parsed, events)
+                        continue
+                    parsed = [Problem(mapping.record_id, f"duplicate record id, first at row {first}, "
+                                                         "with other personal details")]
                 else:
-                    self.seen[rid] = line_no
+                    self.seen[rid] = (line_no, hash(parsed.record), {hash(ev) for ev in parsed.events})
             problems, severity = (parsed, "error") if isinstance(parsed, list) else (parsed.warnings, "warning")
             if problems:
-                raw_json = json.dumps(raw, ensure_ascii=True, default=str)[:20_000]
-                # Undecodable bytes in the id become U+FFFD: the reason names the cell, the store needs text.
-                rid = _SURROGATES.sub("\ufffd", (raw.get(mapping.record_id) or "").strip()) or None
-                self.quarantine.extend({"line_no": line_no, "field": p.field, "reason": p.reason, "raw": raw_json,
-                                        "severity": severity, "source_record_id": rid} for p in problems)
+                self._quarantine(line_no, raw, problems, severity)
             if isinstance(parsed, list):
                 self.quarantined += 1
                 continue
@@ -222,6 +228,26 @@ class _Rows:
                 rec[f"{name}_std"] = normalise_name(rec.get(name))
             self.records.append(rec)
             for ev in parsed.events:
+                self.events[ev.table].append({"record_key": key, **ev.model_dump()})
+
+    def _quarantine(self, line_no: int, raw: dict, problems: list[Problem], severity: str) -> None:
+        raw_json = json.dumps(raw, ensure_ascii=True, default=str)[:20_000]
+        # Undecodable bytes in the id become U+FFFD: the reason names the cell, the store needs text.
+        rid = _SURROGATES.sub("\ufffd", (raw.get(self.mapping.record_id) or "").strip()) or None
+        self.quarantine.extend({"line_no": line_no, "field": p.field, "reason": p.reason, "raw": raw_json,
+                                "severity": severity, "source_record_id": rid} for p in problems)
+
+    def _repeat(self, line_no: int, raw: dict, parsed, events: set[int]) -> None:
+        """A row repeating a record's personal details exactly (one row per episode, or a row exported
+        twice): accepted, adding the events the record does not have yet; its set-aside fields are said."""
+        self.repeated += 1
+        self.warned += bool(parsed.warnings)
+        if parsed.warnings:
+            self._quarantine(line_no, raw, parsed.warnings, "warning")
+        key = parsed.record.record_key
+        for ev in parsed.events:
+            if hash(ev) not in events:
+                events.add(hash(ev))
                 self.events[ev.table].append({"record_key": key, **ev.model_dump()})
 
 
@@ -277,7 +303,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     records, events, quarantine = rows.records, rows.events, rows.quarantine
     rows_read, quarantined, blank, warned = rows.rows_read, rows.quarantined, rows.blank, rows.warned
     fast_records = fast.records if fast is not None and fast.records is not None else None
-    accepted = len(records) + (fast_records.num_rows if fast_records is not None else 0)
+    accepted = len(records) + rows.repeated + (fast_records.num_rows if fast_records is not None else 0)
 
     if not (amend or force):
         _safety_catch(source, path.name, extract_date, rows_read, blank, accepted, quarantined,
@@ -322,7 +348,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     return IngestResult(source, path.name, eid, rows_read, accepted, quarantined,
                         superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
                         amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
-                        warnings_sample=warnings[:20])
+                        warnings_sample=warnings[:20], repeated=rows.repeated)
 
 
 def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -> tuple[int, int]:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
-__all__ = ["Scores", "load_truth", "missed_in_queue", "score_clusters"]
+__all__ = ["ClassScore", "Scores", "load_classes", "load_truth", "missed_in_queue", "score_by_class",
+           "score_clusters"]
 
 
 @dataclass
@@ -80,3 +81,45 @@ def missed_in_queue(predicted: dict[str, str], truth: dict[str, str],
             missed += na * nb
             queued += na * nb if frozenset((ca, cb)) in joined else 0
     return missed, queued
+
+
+@dataclass
+class ClassScore:
+    """Links made for the records of one error class, counted from each such record's side."""
+
+    name: str
+    records: int
+    true_links: int         # the record's true partners
+    found: int              # of them, put in the record's child
+    predicted: int          # the record's partners in its child
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.true_links if self.true_links else 1.0
+
+    @property
+    def precision(self) -> float:
+        return self.found / self.predicted if self.predicted else 1.0
+
+
+def load_classes(path: Path) -> dict[str, str]:
+    """``source,source_record_id,class`` (other columns ignored): the error class of each record."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return {f"{r['source']}:{r['source_record_id']}": r["class"] for r in csv.DictReader(fh)}
+
+
+def score_by_class(predicted: dict[str, str], truth: dict[str, str], classes: dict[str, str]) -> list[ClassScore]:
+    """Recall and precision of each class's records' links, worst recall first."""
+    keys = [k for k in predicted if k in truth]
+    pred_sizes = Counter(predicted[k] for k in keys)
+    true_sizes = Counter(truth[k] for k in keys)
+    both = Counter((predicted[k], truth[k]) for k in keys)
+    out: dict[str, ClassScore] = {}
+    for k in keys:
+        name = classes.get(k, "unclassed")
+        c = out.setdefault(name, ClassScore(name, 0, 0, 0, 0))
+        c.records += 1
+        c.true_links += true_sizes[truth[k]] - 1
+        c.found += both[(predicted[k], truth[k])] - 1
+        c.predicted += pred_sizes[predicted[k]] - 1
+    return sorted(out.values(), key=lambda c: (c.recall, c.name))

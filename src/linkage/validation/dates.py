@@ -15,10 +15,10 @@ _MONTHS = {m: i for i, m in enumerate(
 # Ordered: ISO first (census XML, FHIR), then UK day-first forms (MIS and case-management
 # exports, spreadsheets). US month-first dates are never guessed.
 _PATTERNS = [
-    (re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$"), "ymd"),
+    (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$"), "ymd"),
     (re.compile(r"^(\d{4})(\d{2})(\d{2})$"), "ymd"),
-    (re.compile(r"^(\d{4})/(\d{2})/(\d{2})$"), "ymd"),
-    (re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?: [0-9:]+)?$"), "dmy"),
+    (re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?: [0-9:.]+)?$"), "ymd"),
+    (re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?: [0-9:.]+)?$"), "dmy"),
     (re.compile(r"^(\d{1,2})[ -]([A-Za-z]{3,9})[ -](\d{4})$"), "dMy"),
 ]
 

@@ -33,7 +33,7 @@ REASON_CODES: dict[str, tuple[str, str]] = {
     "control_characters": (r"control characters", "control characters in a cell"),
     "formula": (r"spreadsheet formula", "a cell a spreadsheet would run as a formula"),
     "missing_id": (r"missing record identifier", "no record identifier"),
-    "duplicate_id": (r"duplicate record id", "the record identifier repeats an earlier row"),
+    "duplicate_id": (r"duplicate record id", "the record identifier repeats an earlier row with other details"),
     "missing_required": (r"^missing (forename|surname|date of birth)", "a required field is empty"),
     "invalid_name": (r"name longer than|no letters in name", "a name that cannot be a name"),
     "implausible_birth_date": (r"date of birth .* (in the future|over \d+)", "a birth date out of range"),
@@ -149,6 +149,9 @@ def _mapping_columns(source: str, mapping_name: str) -> tuple[dict[str, str], st
     return columns, m.record_id
 
 
+_SPEC_OUTPUT = re.compile(r"(.+) \[[a-z_]+\]")
+
+
 def _raw(text: str | None) -> dict:
     try:
         data = json.loads(text) if text else {}
@@ -163,6 +166,8 @@ def _row(r: tuple, optional: list[str], with_value: bool) -> QuarantineRow:
     columns, id_column = _mapping_columns(source, mapping)
     raw = _raw(raw_text)
     column = fld if fld in raw or fld not in columns else columns[fld]
+    if column not in raw and (spec := _SPEC_OUTPUT.fullmatch(column)) and spec.group(1) in raw:
+        column = spec.group(1)          # a mapping spec's output ("Full Name [forename]"): the file's column
     return QuarantineRow(
         ref=f"{extract_id}:{line_no}", extract_id=extract_id, source=source, file_name=file_name, line_no=line_no,
         column=column, reason=reason, reason_code=opt.get("code") or reason_code(reason),
