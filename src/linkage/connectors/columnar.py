@@ -12,6 +12,7 @@ halves never need each other's results.
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import TypeAdapter, ValidationError
@@ -40,6 +42,7 @@ from linkage.store.schema import STD_NAME_FIELDS, columns_of
 from linkage.validation import looks_like_formula, normalise_name
 from linkage.validation.columns import (
     plain_addresses,
+    plain_names,
     plain_record_ids,
     plain_valid_nhs_numbers,
     plain_valid_postcodes,
@@ -144,8 +147,9 @@ def _take(rows: Iterator[tuple[int, list[str]]], width: int, progress, total: in
             n += 1
             if progress and n % 5000 == 0:
                 progress(n, total)
-            if (len(cells) != width or REFUSED_CHARACTER.search("".join(cells))
-                    or max(map(len, cells)) > MAX_FIELD_LENGTH):
+            joined = "".join(cells)     # no cell is longer than the row: one length check clears most
+            if (len(cells) != width or REFUSED_CHARACTER.search(joined)
+                    or (len(joined) > MAX_FIELD_LENGTH and max(map(len, cells)) > MAX_FIELD_LENGTH)):
                 other.append((line, cells))
             else:
                 lines.append(line)
@@ -187,7 +191,8 @@ def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date:
     for name in _NAME_FIELDS:
         required = name in REQUIRED_FIELDS
         rule = _checked(lambda p, v, required=required: name_value(p, "", v, required))
-        person[name] = keep(_Column(_required(rule) if required else rule, cells.get(name, _empty(n))))
+        person[name] = keep(_Column(_required(rule) if required else rule, cells.get(name, _empty(n)),
+                                    plain=plain_names))
     person["date_of_birth"] = keep(_Column(
         _required(_checked(lambda p, v: birth_date(p, "", v, extract_date))),
         cells.get("date_of_birth", _empty(n)), "DATE"))
@@ -235,7 +240,7 @@ def _columns(header: list[str], rows: list[list[str]]) -> dict[str, pa.Array]:
         return {}
     cells = pa.array(itertools.chain.from_iterable(rows), pa.string(), size=len(rows) * len(header))
     width = len(header)
-    return {h: cells.take(pa.array(range(i, len(cells), width), pa.int64())) for i, h in enumerate(header)}
+    return {h: cells.take(np.arange(i, len(cells), width, dtype=np.int64)) for i, h in enumerate(header)}
 
 
 def _split(connector: Connector, given: pa.Array, middle: pa.Array | None) -> dict[str, pa.Array]:
@@ -246,7 +251,8 @@ def _split(connector: Connector, given: pa.Array, middle: pa.Array | None) -> di
         pairs = pc.binary_join_element_wise(given, middle, "\x00")
         rule = lambda v: connector.split_names(  # noqa: E731
             dict(zip(("forename", "middle_names"), map(_blank, v.split("\x00")))))
-    return {name: _Column(lambda v, name=name: rule(v).get(name), pairs, blank=False).values
+    split = functools.lru_cache(maxsize=None)(rule)     # both columns ask about each distinct value
+    return {name: _Column(lambda v, name=name: split(v).get(name), pairs, blank=False).values
             for name in ("forename", "middle_names")}
 
 
