@@ -56,16 +56,16 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> i
 
     ``name_keys(records_sql)`` must fill ``memory.name_keys`` for the forenames of those records."""
     fields = ", ".join(f"coalesce(CAST(x.{c} AS VARCHAR), '')" for c in _RAW)
-    # The records, read from the store once (the hash, name keys and features all read them),
-    # only the fields the features read: every column of every stored row would cost more.
-    columns = ", ".join(f"x.{c}" for c in ("record_key", *_RAW))
-    store.execute(f"CREATE OR REPLACE TABLE memory.link_raw AS SELECT {columns}, "
+    store.execute(f"CREATE OR REPLACE TABLE memory.link_raw AS SELECT x.record_key, "
                   f"md5(concat_ws('|', '{_CODE}', {fields})) AS raw_sha FROM ({records_sql}) x")
+    # The records to derive, read from the store once (name keys and features read them several
+    # times), only the fields the features read: every column of every stored row would cost more.
+    columns = ", ".join(f"x.{c}" for c in ("record_key", *_RAW))
     fresh_records = "SELECT * FROM memory.link_fresh_records"
 
     def derive(fresh_sql: str) -> None:
         store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh AS {fresh_sql}")
-        store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh_records AS SELECT {columns} FROM memory.link_raw x "
+        store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh_records AS SELECT {columns} FROM ({records_sql}) x "
                       "SEMI JOIN memory.link_fresh f ON x.record_key = f.k")
         name_keys(fresh_records)
         store.execute(f"CREATE OR REPLACE TABLE memory.link_derived AS SELECT d.*, {content_sha_sql('d')} "
@@ -101,11 +101,9 @@ ANTI JOIN {CACHE} c ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha""" i
         if usable:
             store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, current)} "
                           f"UNION ALL {cotwin_pairs_sql(kept, fresh)}")
-        else:               # every row is fresh (the cache holds just these): every record against every
-            # other, each pair joined once, read from memory rather than back from the store
-            store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, fresh)}")
+        else:               # every row is fresh: every record against every other, each pair joined once
+            store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(current, current)}")
     store.execute("DROP TABLE memory.link_derived")
-    store.execute("DROP TABLE memory.link_raw")
     for view, table in ((target, f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE})"),
                         ("memory.cotwin_pairs", PAIRS)):
         drop(store, view)
