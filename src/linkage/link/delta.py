@@ -22,7 +22,6 @@ A full run goes through the same code with every record reached.
 from __future__ import annotations
 
 import pandas as pd
-import pyarrow as pa
 
 from linkage.errors import StoreError
 from linkage.store import Store
@@ -37,12 +36,11 @@ CONTEXT = "memory.reach_context"    # records outside it whose child a reached p
 _COLS = "unique_id_l, unique_id_r, match_probability, match_weight, guarded"
 
 
-def _table(store: Store, name: str, frame: pd.DataFrame | pa.Table) -> None:
+def _table(store: Store, name: str, frame: pd.DataFrame) -> None:
     """A frame of record keys and child ids as a table of text columns (also when empty)."""
     view = f"_{name.split('.')[-1]}_df"
     store.connection.register(view, frame)
-    cols = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in (
-        frame.column_names if isinstance(frame, pa.Table) else frame.columns))
+    cols = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in frame.columns)
     try:
         store.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {cols} FROM {view}")
     finally:
@@ -136,11 +134,8 @@ def stage_identity(store: Store, record_to_child: dict[str, str], previous: dict
     """``memory.id_alias`` (retired -> survivor) and ``memory.id_delta`` (records whose child changed)."""
     _table(store, "memory.id_alias", pd.DataFrame({"old": list(aliases), "survivor": list(aliases.values())},
                                                   dtype=object))
-    # As Arrow text columns: a first run changes every record's child (a million rows at 1M).
-    keys = [k for k, c in record_to_child.items() if previous.get(k) != c] if previous else list(record_to_child)
-    _table(store, "memory.id_delta", pa.table({"record_key": pa.array(keys, pa.string()),
-                                               "child_id": pa.array(map(record_to_child.__getitem__, keys),
-                                                                    pa.string(), size=len(keys))}))
+    changed = [(k, c) for k, c in record_to_child.items() if previous.get(k) != c]
+    _table(store, "memory.id_delta", pd.DataFrame(changed, columns=["record_key", "child_id"], dtype=object))
 
 
 def save_children(store: Store, minted: list[str], run_id: int) -> None:
