@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import functools
 import itertools
+import operator
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -166,11 +167,13 @@ def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date:
     header = extract.columns
     lines, maybe, other, rows_read = _take(extract.raw, len(header), progress, extract.total)
     rid_at = header.index(mapping.record_id)
-    ids = Counter(c[rid_at].strip() for c in itertools.chain(maybe, (c for _, c in other))
-                  if len(c) == len(header))
+    # Every row of the right width counts towards a repeated id (C loops: map, not a generator).
+    stripped = list(map(str.strip, map(operator.itemgetter(rid_at), maybe)))
+    ids = Counter(stripped)
+    ids.update(c[rid_at].strip() for _, c in other if len(c) == len(header))
     n = len(maybe)
-    once = [ids[c[rid_at].strip()] == 1 for c in maybe]
-    del ids
+    once = list(map((1).__eq__, map(ids.__getitem__, stripped)))
+    del ids, stripped
     columns = _columns(header, maybe)
     del maybe
     ok = pa.array(once, pa.bool_()) if n else pa.array([], pa.bool_())
