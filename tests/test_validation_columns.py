@@ -10,11 +10,12 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage.connectors.base import _Problems
+from linkage.connectors.base import _Problems, name_value
 from linkage.connectors.columnar import _record_id
 from linkage.connectors.education import EducationConnector
 from linkage.validation.columns import (
     plain_addresses,
+    plain_names,
     plain_record_ids,
     plain_valid_nhs_numbers,
     plain_valid_postcodes,
@@ -31,11 +32,18 @@ def _field(canon: str):
     return rule
 
 
+def _name(value: str):
+    p = _Problems(set())
+    out = name_value(p, "", value, True)
+    return out if not (p.errors or p.warnings) else None
+
+
 CASES = {"nhs_number": (plain_valid_nhs_numbers, _field("nhs_number")),
          "upn": (plain_valid_upns, _field("upn")),
          "postcode": (plain_valid_postcodes, _field("postcode")),
          "address": (plain_addresses, _field("address")),
-         "record id": (plain_record_ids, _record_id)}
+         "record id": (plain_record_ids, _record_id),
+         "name": (plain_names, _name)}
 
 
 def _assert_plain_means_accepted_unchanged(values: list[str]) -> None:
@@ -64,10 +72,12 @@ def test_the_common_valid_forms_are_plain_and_accepted_unchanged():
     postcodes = ["SW1A 1AA", "M1 1AE", "B33 8TH", "CR2 6XH", "DN55 1PT", "GIR 0AA", "EC1A 1BB"]
     ids = ["P000000001", "990002/00000030", "LA00000006", "a-b_c.d:e"]
     addresses = ["Flat 79, Barker Avenue", "819 Higgins Course", "1", "Drayton Road", "Mrsx Lane 4", "Mr.Smith 2"]
+    names = ["Ayaan", "Vyas", "O'Neil", "Smith-Jones", "Dr", "Mr", "x" * 100]
     for values, plain in ((nhs, plain_valid_nhs_numbers), (upns, plain_valid_upns),
-                          (postcodes, plain_valid_postcodes), (ids, plain_record_ids), (addresses, plain_addresses)):
+                          (postcodes, plain_valid_postcodes), (ids, plain_record_ids), (addresses, plain_addresses),
+                          (names, plain_names)):
         assert all(plain(pa.array(values)).to_pylist()), plain.__name__
-    _assert_plain_means_accepted_unchanged(nhs + upns + postcodes + ids + addresses)
+    _assert_plain_means_accepted_unchanged(nhs + upns + postcodes + ids + addresses + names)
 
 
 def test_near_misses_are_left_to_the_rule():
@@ -82,7 +92,8 @@ def test_near_misses_are_left_to_the_rule():
               " SW1A 1AA", "SW1A 1AA\n", "ZZ99 3VZ", "BFPO 12", "=SUM(A1)", "+44", "-1", "@x", " P1", "P1 ",
               "ＰＯ１", "",
               "Mr Smith 1 Road", "mr. x", "DR.. House 2", "MISS  Lane", "1  Road", "1 Road ", "Flat\t2", "Dr",
-              "Master Bedroom 3", "Mrs Lane 4"]
+              "Master Bedroom 3", "Mrs Lane 4",
+              "x" * 101, "-Ann", "'Ann", "Mr Smith", "Ann ", "Zoë", "==", "Ann\n"]
     _assert_plain_means_accepted_unchanged(wrong)
     assert plain_valid_nhs_numbers(pa.array(["1111111111", "0000000000"])).to_pylist() == [False, False]
 

@@ -12,13 +12,16 @@ halves never need each other's results.
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
+import operator
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import TypeAdapter, ValidationError
@@ -40,6 +43,7 @@ from linkage.store.schema import STD_NAME_FIELDS, columns_of
 from linkage.validation import looks_like_formula, normalise_name
 from linkage.validation.columns import (
     plain_addresses,
+    plain_names,
     plain_record_ids,
     plain_valid_nhs_numbers,
     plain_valid_postcodes,
@@ -144,8 +148,9 @@ def _take(rows: Iterator[tuple[int, list[str]]], width: int, progress, total: in
             n += 1
             if progress and n % 5000 == 0:
                 progress(n, total)
-            if (len(cells) != width or REFUSED_CHARACTER.search("".join(cells))
-                    or max(map(len, cells)) > MAX_FIELD_LENGTH):
+            joined = "".join(cells)     # no cell is longer than the row: one length check clears most
+            if (len(cells) != width or REFUSED_CHARACTER.search(joined)
+                    or (len(joined) > MAX_FIELD_LENGTH and max(map(len, cells)) > MAX_FIELD_LENGTH)):
                 other.append((line, cells))
             else:
                 lines.append(line)
@@ -162,11 +167,13 @@ def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date:
     header = extract.columns
     lines, maybe, other, rows_read = _take(extract.raw, len(header), progress, extract.total)
     rid_at = header.index(mapping.record_id)
-    ids = Counter(c[rid_at].strip() for c in itertools.chain(maybe, (c for _, c in other))
-                  if len(c) == len(header))
+    # Every row of the right width counts towards a repeated id (C loops: map, not a generator).
+    stripped = list(map(str.strip, map(operator.itemgetter(rid_at), maybe)))
+    ids = Counter(stripped)
+    ids.update(c[rid_at].strip() for _, c in other if len(c) == len(header))
     n = len(maybe)
-    once = [ids[c[rid_at].strip()] == 1 for c in maybe]
-    del ids
+    once = list(map((1).__eq__, map(ids.__getitem__, stripped)))
+    del ids, stripped
     columns = _columns(header, maybe)
     del maybe
     ok = pa.array(once, pa.bool_()) if n else pa.array([], pa.bool_())
@@ -189,7 +196,8 @@ def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date:
     for name in _NAME_FIELDS:
         required = name in REQUIRED_FIELDS
         rule = _checked(lambda p, v, required=required: name_value(p, "", v, required))
-        person[name] = keep(_Column(_required(rule) if required else rule, cells.get(name, _empty(n))))
+        person[name] = keep(_Column(_required(rule) if required else rule, cells.get(name, _empty(n)),
+                                    plain=plain_names))
     person["date_of_birth"] = keep(_Column(
         _required(_checked(lambda p, v: birth_date(p, "", v, extract_date))),
         cells.get("date_of_birth", _empty(n)), "DATE"))
@@ -237,7 +245,7 @@ def _columns(header: list[str], rows: list[list[str]]) -> dict[str, pa.Array]:
         return {}
     cells = pa.array(itertools.chain.from_iterable(rows), pa.string(), size=len(rows) * len(header))
     width = len(header)
-    return {h: cells.take(pa.array(range(i, len(cells), width), pa.int64())) for i, h in enumerate(header)}
+    return {h: cells.take(np.arange(i, len(cells), width, dtype=np.int64)) for i, h in enumerate(header)}
 
 
 def _derive(mapping: Mapping, columns: dict[str, pa.Array], n: int) -> tuple[dict[str, pa.Array], pa.Array]:
@@ -271,7 +279,8 @@ def _split(connector: Connector, given: pa.Array, middle: pa.Array | None) -> di
         pairs = pc.binary_join_element_wise(given, middle, "\x00")
         rule = lambda v: connector.split_names(  # noqa: E731
             dict(zip(("forename", "middle_names"), map(_blank, v.split("\x00")))))
-    return {name: _Column(lambda v, name=name: rule(v).get(name), pairs, blank=False).values
+    split = functools.lru_cache(maxsize=None)(rule)     # both columns ask about each distinct value
+    return {name: _Column(lambda v, name=name: split(v).get(name), pairs, blank=False).values
             for name in ("forename", "middle_names")}
 
 

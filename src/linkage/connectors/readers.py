@@ -205,7 +205,8 @@ def _csv(path: Path, encoding: str, delimiter: str, used: set[str] | None) -> Ex
             start = reader.line_num + 1
             for cells in reader:
                 yield start, cells
-                if cells and any(c.strip() for c in cells):
+                # The first cell (a record id) is nearly always filled: a whole-row look only when not.
+                if cells and (cells[0].strip() or any(c.strip() for c in cells)):
                     last = (start, cells)
                 start = reader.line_num + 1
         if last and (why := _cut_short(path, last[1], len(header))):

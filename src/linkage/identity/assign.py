@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from linkage.identity.ids import mint_child_ids
 
 __all__ = ["Assignment", "HistoryEvent", "assign_ids"]
 
 
-@dataclass(frozen=True)
-class HistoryEvent:
+class HistoryEvent(NamedTuple):
+    """One change to an identifier (a tuple: a first run makes half a million of them)."""
+
     change: str            # minted | merged | split | moved
     child_id: str
     other_child_id: str | None
@@ -45,56 +47,61 @@ def assign_ids(clusters: dict[str, str], previous: dict[str, str],
                created_order: dict[str, int] | None = None,
                mint: Callable[[], str] | None = None) -> Assignment:
     """``clusters``: record -> cluster; ``previous``: record -> resolved child id; ``mint``: a new
-    identifier each call (default: random ones, ``mint_child_ids``, drawn for all new clusters at once)."""
+    identifier each call (default: random ones, ``mint_child_ids``, drawn for all new clusters at once).
+
+    A first run at a million records has half a million clusters and no previous ids: the work
+    per cluster is kept to what its records need (no lookups of ids that no record had)."""
     created_order = created_order or {}
     members: dict[str, list[str]] = defaultdict(list)
     for rec, cl in clusters.items():
         members[cl].append(rec)
 
-    # Where does each old identifier now mostly live?
+    # Where does each old identifier now mostly live? (Only records that had one count.)
     spread: dict[str, Counter] = defaultdict(Counter)
-    for rec, cl in clusters.items():
-        if (old := previous.get(rec)) is not None:
-            spread[old][cl] += 1
-    home: dict[str, str] = {}
-    for old, counts in spread.items():
-        home[old] = max(counts, key=lambda c: (counts[c], -len(members[c]), c))
-
+    if len(previous) < len(clusters):
+        had = ((cl, old) for rec, old in previous.items()
+               if old is not None and (cl := clusters.get(rec)) is not None)
+    else:
+        had = ((cl, old) for rec, cl in clusters.items() if (old := previous.get(rec)) is not None)
+    for cl, old in had:
+        spread[old][cl] += 1
     claims: dict[str, list[str]] = defaultdict(list)
-    for old, cl in home.items():
-        claims[cl].append(old)
+    for old, counts in spread.items():
+        claims[max(counts, key=lambda c: (counts[c], -len(members[c]), c))].append(old)
 
     if mint is None:
         mint = iter(mint_child_ids(sum(1 for cl in members if cl not in claims))).__next__
     result = Assignment({})
-    for cl in sorted(members):
+    history, minted, aliases = result.history, result.minted, result.aliases
+    order = sorted(members)
+    child_of: dict[str, str] = {}
+    for cl in order:
         recs = members[cl]
-        contenders = claims.get(cl, [])
+        contenders = claims.get(cl)
+        olds = [old for r in recs if (old := previous.get(r)) is not None] if previous else ()
         if contenders:
             def rank(cid: str) -> tuple:
                 return (-spread[cid][cl], created_order.get(cid, 1 << 62), cid)
             survivor = min(contenders, key=rank)
             for other in sorted(contenders):
                 if other != survivor:
-                    result.aliases[other] = survivor
-                    result.history.append(HistoryEvent(
-                        "merged", survivor, other, None,
-                        f"clusters joined; {other} now an alias of {survivor}"))
+                    aliases[other] = survivor
+                    history.append(HistoryEvent("merged", survivor, other, None,
+                                                f"clusters joined; {other} now an alias of {survivor}"))
         else:
             survivor = mint()
-            result.minted.append(survivor)
-            split_from = sorted({previous[r] for r in recs if r in previous})
-            if split_from:
-                for old in split_from:
-                    result.history.append(HistoryEvent(
-                        "split", survivor, old, None,
-                        f"records left {old}, whose larger part keeps that identifier"))
+            minted.append(survivor)
+            if olds:
+                for old in sorted(set(olds)):
+                    history.append(HistoryEvent("split", survivor, old, None,
+                                                f"records left {old}, whose larger part keeps that identifier"))
             else:
-                result.history.append(HistoryEvent("minted", survivor, None, None, "new child"))
-        for rec in recs:
-            result.record_to_child[rec] = survivor
-            old = previous.get(rec)
-            if old is not None and old != survivor and old not in result.aliases:
-                result.history.append(HistoryEvent(
-                    "moved", survivor, old, rec, "record now linked to a different child"))
+                history.append(HistoryEvent("minted", survivor, None, None, "new child"))
+        child_of[cl] = survivor
+        if olds:
+            for rec in recs:
+                old = previous.get(rec)
+                if old is not None and old != survivor and old not in aliases:
+                    history.append(HistoryEvent("moved", survivor, old, rec, "record now linked to a different child"))
+    result.record_to_child = {rec: child_of[cl] for cl in order for rec in members[cl]}
     return result

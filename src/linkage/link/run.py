@@ -315,9 +315,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
         save_children(store, assignment.minted, run_id)
         save_identity(store, run_id)
         if assignment.history:
-            store.insert_df(t("identity_history"), pd.DataFrame(
-                {"run_id": run_id, "changed_at": now, **{f: [getattr(h, f) for h in assignment.history]
-                                                        for f in HistoryEvent.__dataclass_fields__}}))
+            store.insert_df(t("identity_history"), pd.DataFrame(assignment.history, columns=list(HistoryEvent._fields))
+                            .assign(run_id=run_id, changed_at=now))
         children = int(store.scalar(f"SELECT count(DISTINCT child_id) FROM {t('identity')} "
                                     "WHERE record_key IN (SELECT record_key FROM memory.link_hash)"))
         open_pairs = int(store.scalar(f"SELECT count(*) FROM {t('review_queue')}"))

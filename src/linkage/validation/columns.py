@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from linkage.validation.identifiers import UPN_LETTERS
 from linkage.validation.postcode import _SHAPE as _POSTCODE
 
-__all__ = ["plain_addresses", "plain_record_ids", "plain_valid_nhs_numbers", "plain_valid_postcodes",
+__all__ = ["plain_addresses", "plain_names", "plain_record_ids", "plain_valid_nhs_numbers", "plain_valid_postcodes",
            "plain_valid_upns"]
 
 _DIGITS = "0123456789"
@@ -68,6 +68,13 @@ def plain_addresses(values: pa.Array) -> pa.Array:
     shape = pc.fill_null(pc.match_substring_regex(values, r"^[A-Za-z0-9][!-~]*( [!-~]+)*$"), False)
     titled = pc.fill_null(pc.match_substring_regex(values, r"^(?i)(mr|mrs|miss|ms|master|mx|dr)\.* "), False)
     return pc.and_(shape, pc.invert(titled))
+
+
+def plain_names(values: pa.Array) -> pa.Array:
+    """True where a name is one ASCII word of letters (and inner hyphens or apostrophes) of at
+    most 100 characters, starting with a letter: what ``clean_display``, the formula check and
+    ``name_value``'s length and letters checks return unchanged."""
+    return pc.fill_null(pc.match_substring_regex(values, r"^[A-Za-z][A-Za-z'-]{0,99}$"), False)
 
 
 def plain_record_ids(values: pa.Array) -> pa.Array:
