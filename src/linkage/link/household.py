@@ -88,7 +88,8 @@ def household_pairs(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_ta
     todo = moved[[frozenset(p) not in done for p in zip(moved["ca"], moved["cb"])]]
     if todo.empty:
         return
-    con.register("_hh_cands", todo[["l", "r", "ca", "cb"]].astype("string"))
+    # Every moved candidate is asked about: a brother split by the same move may be queued already.
+    con.register("_hh_cands", moved[["l", "r", "ca", "cb"]].astype("string"))
     try:
         found_rows = con.execute(household_sql(input_table, clusters_table, "_hh_cands")).df()
     finally:
