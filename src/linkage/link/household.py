@@ -28,6 +28,7 @@ from collections.abc import Iterable
 import duckdb
 import pandas as pd
 
+from linkage.link.complement import _settled
 from linkage.link.evidence import ClusterPass
 
 __all__ = ["HOUSEHOLD_MOST", "HOUSEHOLD_REASON", "household_pairs", "household_sql"]
@@ -82,8 +83,7 @@ def household_pairs(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_ta
     skipping children a twin guard or a reviewer keeps apart (``apart``: record pairs)."""
     if rows.empty:
         return
-    done = {frozenset((cluster_of[a], cluster_of[b])) for a, b, *_ in (*found.links, *found.queue, *apart)
-            if a in cluster_of and b in cluster_of}
+    done = _settled(found, cluster_of, apart)
     moved = rows[rows["moved"].astype(bool)]
     todo = moved[[frozenset(p) not in done for p in zip(moved["ca"], moved["cb"])]]
     if todo.empty:
