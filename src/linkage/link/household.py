@@ -59,12 +59,12 @@ sibling AS (
   SELECT DISTINCT s.l, s.r FROM side s JOIN home o ON o.pc = s.pc
   WHERE o.cluster_id <> s.ca AND o.cluster_id <> s.cb
   GROUP BY s.l, s.r, o.cluster_id HAVING count(DISTINCT s.side) = 2),
+-- Each move as its two homes in one order, so that two moves meet by an equality join.
 moves AS (
-  SELECT a.l, a.r, a.pc AS pa, b.pc AS pb
+  SELECT a.l, a.r, least(a.pc, b.pc) AS lo, greatest(a.pc, b.pc) AS hi
   FROM side a JOIN side b ON a.l = b.l AND a.r = b.r AND a.side = 'a' AND b.side = 'b' AND a.pc <> b.pc),
 both_split AS (
-  SELECT DISTINCT m.l, m.r FROM moves m JOIN moves o
-    ON (o.pa = m.pa AND o.pb = m.pb) OR (o.pa = m.pb AND o.pb = m.pa)
+  SELECT DISTINCT m.l, m.r FROM moves m JOIN moves o ON o.lo = m.lo AND o.hi = m.hi
   JOIN {cands} x ON x.l = m.l AND x.r = m.r JOIN {cands} y ON y.l = o.l AND y.r = o.r
   WHERE y.ca NOT IN (x.ca, x.cb) AND y.cb NOT IN (x.ca, x.cb))
 SELECT k.l, k.r, s.l IS NOT NULL AS sibling, b.l IS NOT NULL AS both_split
