@@ -29,6 +29,8 @@ from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, LinkBackend
 from linkage.link import inputcache
 from linkage.link.complement import family_pairs, partner_cohorts, shared_identifiers
 from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, decide
+from linkage.link.decoys import decoy_pairs
+from linkage.link.household import household_pairs
 from linkage.link.guards import RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.store import Store
@@ -416,6 +418,8 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         found = decide(rows.to_dict("records"), apart, cluster_of)
         family_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         shared_identifiers(self.con, "memory.link_clusters", found, cluster_of, apart)
+        household_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
+        decoy_pairs(rows, found, cluster_of, apart)
         self.con.execute("DROP TABLE memory.link_clusters")
         return found
 

@@ -172,8 +172,13 @@ def _one_typo(a: set[str], b: set[str]) -> bool:
 
 
 def undecided(band: pd.DataFrame, cluster_of: dict[str, str], linked: pd.DataFrame,
-              identifiers: dict[str, dict[str, str | None]], two_children: Iterable[str] = ()) -> pd.Series:
+              identifiers: dict[str, dict[str, str | None]], two_children: Iterable[str] = (),
+              one_child: Iterable[frozenset] = ()) -> pd.Series:
     """True for band pairs a reviewer could usefully decide.
+
+    ``one_child``: record pairs (frozensets) that look like one child under a second UPN
+    (``secondid``: the forename, a middle name and the surname shared); kept whatever below says,
+    unless the two children hold different NHS numbers.
 
     A pair is not queued when its two records sit in different children that could never be one
     (they hold different NHS numbers or UPNs), and each record has a stronger link inside its own
@@ -227,7 +232,15 @@ def undecided(band: pd.DataFrame, cluster_of: dict[str, str], linked: pd.DataFra
     weights = band["match_weight"].fillna(float("-inf"))
     reasons = band["reason"] if "reason" in band else pd.Series("", index=band.index)
     settles = frozenset(two_children)
-    return pd.Series([keep(a, b, w) and not twins_settled(a, b, w, why) and not (why in settles and conflict(a, b))
+    def one_nhs(left: str, right: str) -> bool:
+        """No two different NHS numbers between the two children (a school may issue a second UPN;
+        a GP does not issue a second NHS number)."""
+        hl, hr = held.get(cluster_of.get(left), {}), held.get(cluster_of.get(right), {})
+        return not (hl.get("nhs") and hr.get("nhs") and hl["nhs"].isdisjoint(hr["nhs"]))
+
+    same = frozenset(one_child)
+    return pd.Series([(frozenset((a, b)) in same and one_nhs(a, b))
+                      or (keep(a, b, w) and not twins_settled(a, b, w, why) and not (why in settles and conflict(a, b)))
                       for a, b, w, why in zip(band["unique_id_l"], band["unique_id_r"], weights, reasons)],
                      index=band.index, dtype=bool)
 
