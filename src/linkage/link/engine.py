@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 from splink import Linker
-from splink.internals.blocking import BlockingRule
+from splink.internals.blocking import BlockingRule, _columns_needed_for_blocking
 from splink.internals.exceptions import EMTrainingException
 
 from linkage.files import write_private
@@ -294,8 +294,11 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
         if (self.backend.sql_dialect != MODEL_DIALECT or linker._settings_obj._link_type != "link_and_dedupe"
                 or not rules or any(type(br) is not BlockingRule for br in rules)):
             return None
+        info = linker._settings_obj.column_info_settings      # only the columns the rules read: less to sort
+        cols = _columns_needed_for_blocking(rules, info.source_dataset_input_column, info.unique_id_input_column)
         self.con.execute(f"CREATE OR REPLACE TABLE memory.block_rows AS SELECT row_number() OVER "
-                         f"(ORDER BY source_dataset || '-__-' || unique_id) AS block_rid, * FROM memory.{INPUT}")
+                         f"(ORDER BY source_dataset || '-__-' || unique_id) AS block_rid, "
+                         f"{', '.join(c.name for c in cols)} FROM memory.{INPUT}")
         try:
             found = " UNION ALL ".join(
                 f"SELECT l.block_rid AS a, r.block_rid AS b, {k} AS rule FROM memory.block_rows l "
