@@ -173,14 +173,17 @@ SEX = {
 # sister). Each is kept for the pairs only it finds, so each is narrowed to those pairs that
 # still have something of the child in common: a forename that is one name, one sound, one
 # initial or one typo apart (or the surname itself: twins, whose guard needs the pair); in a
-# home, that or a birthday within a slip. Scoring the rest cost most of the predict and
-# never gave an edge (docs/benchmarks.md, "Blocking rules narrowed").
-FORENAME_ALIKE = ("(list_has_any(l.forename_keys, r.forename_keys) OR l.forename_dm = r.forename_dm "
+# home, that or a birthday within a slip. A forename or birthday missing on either side is no
+# evidence against (FEBRL4 has pairs with no forename and a birthday far off). Scoring the rest
+# cost most of the predict and never gave an edge (docs/benchmarks.md, "Blocking rules narrowed").
+FORENAME_ALIKE = ("(l.forename IS NULL OR r.forename IS NULL "
+                  "OR list_has_any(l.forename_keys, r.forename_keys) OR l.forename_dm = r.forename_dm "
                   "OR l.forename_initial = r.forename_initial "
                   "OR jaro_winkler_similarity(l.forename, r.forename) >= 0.8)")
 SURNAME_ALIKE = ("(l.surname = r.surname OR list_has_any(l.surname_all, r.surname_all) "
                  "OR jaro_winkler_similarity(l.surname, r.surname) >= 0.9)")
-DOB_ALIKE = ("(damerau_levenshtein(l.dob_str, r.dob_str) <= 1 OR abs(date_diff('day', l.dob, r.dob)) <= 31 "
+DOB_ALIKE = ("(l.dob IS NULL OR r.dob IS NULL OR damerau_levenshtein(l.dob_str, r.dob_str) <= 1 "
+             "OR abs(date_diff('day', l.dob, r.dob)) <= 31 "
              "OR (year(l.dob) = year(r.dob) AND day(l.dob) = month(r.dob) AND month(l.dob) = day(r.dob)))")
 
 PREDICTION_RULES = [
