@@ -192,8 +192,8 @@ PREDICTION_RULES = [
     "l.former_upn = r.upn",
     "l.upn = r.former_upn",
     block_on("dob", "postcode_district"),
-    # (A birthday and a forename initial, the same rule without a surname, gave no edge
-    # that another rule did not: dropped.)
+    # (A birthday and a forename initial, 293,065 pairs at 250k, gave no edge that another
+    # rule did not: dropped.)
     f"l.dob = r.dob AND l.surname_initial = r.surname_initial AND ({FORENAME_ALIKE} OR {SURNAME_ALIKE})",
     block_on("forename_canon", "surname"),
     block_on("forename_canon", "postcode"),
