@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 from splink import Linker
-from splink.internals.blocking import BlockingRule
+from splink.internals.blocking import BlockingRule, _columns_needed_for_blocking
 from splink.internals.exceptions import EMTrainingException
 
 from linkage.files import write_private
@@ -272,8 +272,53 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
 
     def predict_full(self, lower: float) -> pd.DataFrame:
         self._tf()
-        pred = self.linker().inference.predict(threshold_match_probability=lower, warning_mode="never")
+        linker = self.linker()
+        blocked = self._blocked_pairs(linker)
+        try:
+            pred = linker.inference.predict(threshold_match_probability=lower, warning_mode="never")
+        finally:
+            if blocked is not None:      # the cache outlives this linker: a later predict blocks anew
+                self.db_api.remove_splinkdataframe_from_cache(blocked)
+                self.con.execute(f"DROP TABLE IF EXISTS memory.{blocked.physical_name}")
         return self._edges(pred)
+
+    def _blocked_pairs(self, linker: Linker):
+        """The pairs the prediction rules block, each once, registered for Splink's predict; None
+        where Splink must block itself (another engine, exploding or salted rules).
+
+        Splink says each rule's join and keeps a pair only if no earlier rule holds for it, so every
+        candidate of every rule is tested against all the rules before it, on keys it builds by
+        joining strings; here each rule joins on a row number, the pairs are made unique once, and
+        keys are built for the pairs kept only. The rows are numbered in the order of Splink's keys,
+        so each rule reads a pair as Splink does (the smaller key as ``l``: ``l.former_upn = r.upn``
+        is not its mirror), and ``match_key`` is the first rule that finds it."""
+        rules = linker._settings_obj._blocking_rules_to_generate_predictions
+        if (self.backend.sql_dialect != MODEL_DIALECT or linker._settings_obj._link_type != "link_and_dedupe"
+                or not rules or any(type(br) is not BlockingRule for br in rules)):
+            return None
+        info = linker._settings_obj.column_info_settings      # only the columns the rules read: less to sort
+        cols = _columns_needed_for_blocking(rules, info.source_dataset_input_column, info.unique_id_input_column)
+        self.con.execute(f"CREATE OR REPLACE TABLE memory.block_rows AS SELECT row_number() OVER "
+                         f"(ORDER BY source_dataset || '-__-' || unique_id) AS block_rid, "
+                         f"{', '.join(c.name for c in cols)} FROM memory.{INPUT}")
+        try:
+            found = " UNION ALL ".join(
+                f"SELECT l.block_rid AS a, r.block_rid AS b, {k} AS rule FROM memory.block_rows l "
+                f"JOIN memory.block_rows r "
+                f"ON ({br.blocking_rule_sql}) AND l.block_rid < r.block_rid" for k, br in enumerate(rules))
+            sql = f"""WITH p AS (SELECT a, b, min(rule) AS rule FROM ({found}) GROUP BY a, b)
+SELECT CAST(p.rule AS VARCHAR) AS match_key, x.source_dataset || '-__-' || x.unique_id AS join_key_l,
+       y.source_dataset || '-__-' || y.unique_id AS join_key_r
+FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON y.block_rid = p.b"""
+            # A name of its own each time: Splink refuses to register one name twice.
+            frame = self._register(sql, f"blocked_pairs_{uuid.uuid4().hex[:8]}", view=False)
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS memory.block_rows")
+        registered = linker.table_management.register_blocked_pairs_for_predict(frame)
+        # Splink would then copy the records the pairs name into two more tables ("source
+        # pruning", which pays where few records are paired); nearly every record is paired here.
+        registered.metadata["registered_for_predict"] = False
+        return registered
 
     def predict_incremental(self, changed_keys: list[str], lower: float) -> pd.DataFrame:
         """Score only changed or new records: within themselves and against the rest."""

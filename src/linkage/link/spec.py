@@ -168,14 +168,33 @@ SEX = {
     ],
 }
 
+# Two rules pair far more strangers than matches: a birthday and a surname initial (the
+# country's children born on one day, by letter), and a family's home (every brother and
+# sister). Each is kept for the pairs only it finds, so each is narrowed to those pairs that
+# still have something of the child in common: a forename that is one name, one sound, one
+# initial or one typo apart (or the surname itself: twins, whose guard needs the pair); in a
+# home, that or a birthday within a slip. A forename or birthday missing on either side is no
+# evidence against (FEBRL4 has pairs with no forename and a birthday far off). Scoring the rest
+# cost most of the predict and never gave an edge (docs/benchmarks.md, "Blocking rules narrowed").
+FORENAME_ALIKE = ("(l.forename IS NULL OR r.forename IS NULL "
+                  "OR list_has_any(l.forename_keys, r.forename_keys) OR l.forename_dm = r.forename_dm "
+                  "OR l.forename_initial = r.forename_initial "
+                  "OR jaro_winkler_similarity(l.forename, r.forename) >= 0.8)")
+SURNAME_ALIKE = ("(l.surname = r.surname OR list_has_any(l.surname_all, r.surname_all) "
+                 "OR jaro_winkler_similarity(l.surname, r.surname) >= 0.9)")
+DOB_ALIKE = ("(l.dob IS NULL OR r.dob IS NULL OR damerau_levenshtein(l.dob_str, r.dob_str) <= 1 "
+             "OR abs(date_diff('day', l.dob, r.dob)) <= 31 "
+             "OR (year(l.dob) = year(r.dob) AND day(l.dob) = month(r.dob) AND month(l.dob) = day(r.dob)))")
+
 PREDICTION_RULES = [
     block_on("upn"),
     block_on("nhs_number"),
     "l.former_upn = r.upn",
     "l.upn = r.former_upn",
     block_on("dob", "postcode_district"),
-    block_on("dob", "forename_initial"),
-    block_on("dob", "surname_initial"),
+    # (A birthday and a forename initial, 293,065 pairs at 250k, gave no edge that another
+    # rule did not: dropped.)
+    f"l.dob = r.dob AND l.surname_initial = r.surname_initial AND ({FORENAME_ALIKE} OR {SURNAME_ALIKE})",
     block_on("forename_canon", "surname"),
     block_on("forename_canon", "postcode"),
     block_on("forename_canon", "dob_year", "postcode_district"),
@@ -185,7 +204,7 @@ PREDICTION_RULES = [
     # A forename typo the code absorbs (Robyyn/Robyn) with a date-of-birth slip: the home finds it.
     block_on("forename_dm", "postcode"),
     # A forename slip with a date-of-birth slip: the family is all that is left to find it by.
-    block_on("surname", "postcode"),
+    f"l.surname = r.surname AND l.postcode = r.postcode AND ({FORENAME_ALIKE} OR {DOB_ALIKE})",
     "l.forename = r.surname AND l.surname = r.forename",
 ]
 
