@@ -24,6 +24,7 @@ from starlette.requests import Request
 from linkage.access.tokens import AuthError
 from linkage.api.answer import answer
 from linkage.api.deps import Pending
+from linkage.api.guard import replaying
 from linkage.service import children as child_flow
 from linkage.service import lookup as lookup_flow
 from linkage.service.schemas import ChildView, LookupRequest, LookupResponse, Purpose
@@ -96,15 +97,7 @@ class HotRoutes:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
+        replay = replaying(body, receive)
         content_type = (_single(scope["headers"], b"content-type") or "").split(";")[0].strip().lower()
         pending = self._pending(scope) if content_type == "application/json" else None
         query = None
