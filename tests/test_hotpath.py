@@ -116,3 +116,8 @@ def test_a_client_revoked_after_its_token_was_remembered_is_refused_on_the_hot_p
     refused = w["http"].post("/v1/lookup", json=body, headers=headers)
     assert answered == ["/v1/lookup"]                       # the hot path took it, and read the register
     assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+    # Its security event names the route's template and the client, as the framework's would.
+    entries = [json.loads(x)["entry"] for x in (w["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+    event = next(e for e in entries if e["request_id"] == refused.headers["x-request-id"])
+    assert (event["action"], event["route"], event["client_id"]) == \
+        ("security.unauthenticated", "/v1/lookup", client.client_id)

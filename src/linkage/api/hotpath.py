@@ -25,6 +25,8 @@ from linkage.access.tokens import AuthError
 from linkage.api.answer import answer
 from linkage.api.deps import Pending
 from linkage.api.guard import replaying
+from linkage.api.routes import children as child_routes
+from linkage.api.routes import lookup as lookup_routes
 from linkage.service import children as child_flow
 from linkage.service import lookup as lookup_flow
 from linkage.service.schemas import ChildView, LookupRequest, LookupResponse, Purpose
@@ -40,6 +42,15 @@ def _single(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
     """The one value of header ``name``; None when it is absent or given more than once."""
     found = [v for n, v in headers if n.lower() == name]
     return found[0].decode("latin-1") if len(found) == 1 else None
+
+
+def _route(router, path: str, method: str):
+    """The framework's own route object: a refusal's security event names its template."""
+    return next(r for r in router.routes if r.path == path and method in r.methods)
+
+
+_LOOKUP = _route(lookup_routes.router, "/v1/lookup", "POST")
+_CHILD = _route(child_routes.router, "/v1/children/{child_ref}", "GET")
 
 
 def _handler(app, exc: Exception):
@@ -65,6 +76,7 @@ class HotRoutes:
             if ref and "/" not in ref and len(ref) <= _CHILD_REF_MAX:
                 pending = self._pending(scope)
                 if pending is not None:
+                    scope.update(route=_CHILD, path_params={"child_ref": ref})
                     return await self._answer(scope, receive, send, child_flow.view_child, ChildView,
                                               ctx=pending, child_ref=ref)
         return await self.app(scope, receive, send)
@@ -108,6 +120,7 @@ class HotRoutes:
                 query = None
         if query is None:
             return await self.app(scope, replay, send)
+        scope["route"] = _LOOKUP
         return await self._answer(scope, replay, send, lookup_flow.lookup, LookupResponse, ctx=pending, query=query)
 
     async def _answer(self, scope, receive, send, flow, public, **kwargs):
