@@ -81,8 +81,11 @@ def write_rows(home, recs):
 
 def test_the_tail_is_sealed_within_n_entries_or_t_seconds(served):
     home, log = served
-    assert log.last_checkpoint()["seq"] == 12             # 10 by count, the last 2 by the timer
-    assert [c["seq"] for c in log.checkpoints()] == [10, 12]
+    assert log.last_checkpoint()["seq"] == 12
+    # The 10th entry woke the sealer (it seals the head it finds), the timer the rest; on a busy
+    # machine the timer may come first. Only the count's trigger alone: test_audit_sealer.py.
+    seqs = [c["seq"] for c in log.checkpoints()]
+    assert seqs == sorted(set(seqs)) and seqs[-1] == 12
 
 
 def test_truncating_the_last_entries_is_caught(served, tmp_path):
@@ -142,7 +145,11 @@ def test_junk_in_the_checkpoint_file_neither_stops_auditing_nor_passes(served):
         fh.write('not json\n{"seq": 99, "hash": "00", "signature": "AAAA"}\n')
     for i in range(12):
         log.append({"request_id": f"after{i}", "client_id": "c", "action": "view", "decision": "allow"})
-    assert log.last_checkpoint()["seq"] >= 20                     # sealing carried on past the junk
+    # Sealing carried on past the junk (the sealer thread, woken by the count, seals within moments).
+    deadline = time.time() + 10
+    while (log.last_checkpoint() or {}).get("seq", 0) < 20 and time.time() < deadline:
+        time.sleep(0.05)
+    assert log.last_checkpoint()["seq"] >= 20
     problems = [f.problem for f in log.verify()]
     assert problems.count("signed checkpoint signature is not valid") == 2
 

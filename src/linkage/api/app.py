@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from linkage import __version__
 from linkage.api.docs import mount_docs
 from linkage.api.guard import RequestGuard, published_words
+from linkage.api.hotpath import HotRoutes
 from linkage.api.responses import ERRORS, problems
 from linkage.api.routes import (audit, children, cme, consents, identity, lookup, oauth, outcomes, quarantine,
                                 review)
@@ -82,6 +83,8 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
                   description="Joined views of children's records across agencies, cut to what each "
                               "agency, role and purpose may see, with every access audited.")
 
+    # Inside the guard: the well-formed hot requests skip the framework (api/hotpath.py).
+    app.add_middleware(HotRoutes)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, body_seconds=settings.body_seconds,
                        hsts=settings.behind_tls,
                        published=lambda: published_words(app.openapi()))

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse
 from linkage import boundedjson
 from linkage.api.refusals import record_refusal
 
-__all__ = ["JSON_CSP", "RequestGuard", "csp", "published_words", "security_headers"]
+__all__ = ["JSON_CSP", "RequestGuard", "csp", "published_words", "replaying", "security_headers"]
 
 REDACTED = "[redacted]"
 MIN_REFLECTED = 4           # shorter values ("1", "yes") are noise, not reflections
@@ -166,6 +166,19 @@ def redact(body: bytes, content_type: str, values: Iterable[str]) -> bytes:
     return _redact_text(body.decode("utf-8", "replace"), ordered).encode()
 
 
+def replaying(body: bytes, receive):
+    """An ASGI ``receive`` that gives ``body`` (already read, whole) once, then what ``receive`` gives."""
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+    return replay
+
+
 def _form(scope) -> bool:
     content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
     return content_type.startswith((b"application/x-www-form-urlencoded", b"multipart/form-data"))
@@ -268,15 +281,7 @@ class RequestGuard:
                     boundedjson.check_depth(b"".join(received))
             except boundedjson.TooDeep as exc:
                 return await JSONResponse({"detail": str(exc)}, 422)(scope, receive, send_guarded)
-            replayed = False
-
-            async def replay():
-                nonlocal replayed
-                if replayed:
-                    return await receive()
-                replayed = True
-                return {"type": "http.request", "body": b"".join(received), "more_body": False}
-            app_receive = replay
+            app_receive = replaying(b"".join(received), receive)
         try:
             await self.app(scope, app_receive, send_guarded)
         except Exception:

@@ -20,6 +20,14 @@ lines since the last checkpoint are checked (chain and MAC), so a forged line is
 never sealed. An entry is fsync'd before ``append`` returns; appends and seals hold
 an exclusive file lock, so several server processes can share one log.
 
+Sealing off the request path: with the timer running (the server), the append that
+reaches ``checkpoint_every`` unsealed entries wakes the timer's thread instead of sealing
+itself, and the file log holds its lock only to check the lines and read the head; the
+slow part (the log's fsync, signing, the checkpoint's write and fsync: two fsyncs, tens
+of milliseconds on a busy disk) runs under the checkpoints file's own lock while appends
+go on. A seal then covers every entry written by the time it reads the head. Should the
+sealer fall ``BACKLOG`` times ``checkpoint_every`` behind, appends seal in line again.
+
 Group commit: the lock covers the chain (compute, write), not the fsync. An append
 writes its line under the lock, lets go, then waits until an fsync that started after
 its write has finished; one fsync covers every line written while the one before it
@@ -37,6 +45,7 @@ import json
 import logging
 import os
 import threading
+import time
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -226,6 +235,11 @@ class ChainedLog(ABC):
     (``_write_checkpoint``, ``_checkpoint_lines``, ``last_checkpoint``), and ``_locked``
     gives one writer at a time the head (``_seq``, ``_last``) as stored now."""
 
+    # Unsealed entries, in multiples of ``checkpoint_every``, at which appends seal in line again:
+    # ``verify`` takes a tail over twice the log's rhythm for checkpoints cut away.
+    BACKLOG = 2
+    _SEALS_APART = False    # the checkpoint's write may run outside ``_locked`` (``_checkpoint_locked``)
+
     def __init__(self, home: Path, checkpoint_every: int = 10, signer: Signer | None = None,
                  checkpoint_seconds: float | None = None) -> None:
         self.home = Path(home)
@@ -238,6 +252,7 @@ class ChainedLog(ABC):
         with self._locked():
             self._sealed = (self.last_checkpoint() or {}).get("seq", 0)
         self._stop = threading.Event()
+        self._due = threading.Event()       # wakes the timer's thread: ``checkpoint_every`` reached
         self._timer: threading.Thread | None = None
         self._index = None
         self._refused: tuple[int, str] | None = None       # (checkpoint seq, why) of a refused seal
@@ -258,7 +273,7 @@ class ChainedLog(ABC):
         """Store one line (inside ``_locked``): durably, or made durable by ``_durable``."""
 
     def _durable(self, seq: int) -> None:
-        """Return once line ``seq``, written by this process, is on disk (outside ``_locked``)."""
+        """Return once line ``seq`` (already written, by any process) is on disk (outside ``_locked``)."""
 
     @abstractmethod
     def _lines(self, after: int = 0, offset: int | None = None) -> Iterator[str]:
@@ -275,6 +290,11 @@ class ChainedLog(ABC):
 
     @abstractmethod
     def _checkpoint_lines(self) -> Iterator[str]: ...
+
+    def _checkpoint_locked(self) -> AbstractContextManager[None]:
+        """One checkpoint writer at a time across processes, without the log's lock (only for a
+        backend with ``_SEALS_APART``)."""
+        raise NotImplementedError
 
     @abstractmethod
     def last_checkpoint(self) -> dict | None:
@@ -294,8 +314,12 @@ class ChainedLog(ABC):
         with self._locked():
             out = self._append_locked(entry)
         self._durable(out["seq"])
-        if out["seq"] - self._sealed >= self.checkpoint_every:
-            self.seal_if_due()
+        unsealed = out["seq"] - self._sealed
+        if unsealed >= self.checkpoint_every:
+            if self._timer is not None and self._timer.is_alive() and unsealed < self.BACKLOG * self.checkpoint_every:
+                self._due.set()         # the timer's thread seals it, off this request's path
+            else:
+                self.seal_if_due()
         return out
 
     def _append_locked(self, entry: dict) -> dict:
@@ -326,7 +350,9 @@ class ChainedLog(ABC):
                 return f"seq {(rec or {}).get('seq')}: {problems[0]}"
         return None
 
-    def _seal_locked(self, acknowledge: bool = False) -> dict:
+    def _prepare_seal(self, acknowledge: bool = False) -> dict:
+        """Under ``_locked``: the unsigned checkpoint of the head, after checking the lines it
+        seals; or the newest checkpoint, if that already covers the head."""
         last = self.last_checkpoint()
         if last and last["seq"] >= self._seq:
             self._sealed = last["seq"]
@@ -343,16 +369,35 @@ class ChainedLog(ABC):
             self._append_locked({"request_id": "", "client_id": None, "action": "audit.tamper_acknowledged",
                                  "decision": "allow", "problem": problem, "after_seq": after})
         self._refused = None
-        body = {"v": VERSION, "seq": self._seq, "hash": self._last, "at": datetime.now(timezone.utc).isoformat()}
+        return {"v": VERSION, "seq": self._seq, "hash": self._last, "at": datetime.now(timezone.utc).isoformat()}
+
+    def _commit_seal(self, body: dict) -> dict:
+        """Sign and write ``body`` (from ``_prepare_seal``), unless a checkpoint at or past it was
+        written meanwhile (by another thread or process): checkpoints never go back."""
+        last = self.last_checkpoint()
+        if last and last["seq"] >= body["seq"]:
+            self._sealed = max(self._sealed, last["seq"])
+            return last
+        self._durable(body["seq"])         # never seal a line not yet on disk, whichever process wrote it
         cp = {**body, "signature": base64.b64encode(self.signer.sign(canonical_json(body).encode())).decode()}
         self._write_checkpoint(canonical_json(cp))
-        self._sealed = self._seq
+        self._sealed = max(self._sealed, body["seq"])
         return cp
 
-    def _seal_quietly(self) -> dict | None:
-        """Seal from the request path or the timer: a failure is logged, never raised."""
+    def _seal_locked(self, acknowledge: bool = False) -> dict:
+        found = self._prepare_seal(acknowledge)
+        if "signature" in found:
+            return found
+        if self._SEALS_APART:
+            with self._checkpoint_locked():
+                return self._commit_seal(found)
+        return self._commit_seal(found)
+
+    def _seal_quietly(self, seal=None) -> dict | None:
+        """Seal (``seal()``, by default ``_seal_locked``) from the request path or the timer: a
+        failure is logged, never raised."""
         try:
-            return self._seal_locked()
+            return (seal or self._seal_locked)()
         except LinkageError as exc:
             if self._refused_logged != self._refused:
                 log.error("%s", exc)
@@ -373,15 +418,34 @@ class ChainedLog(ABC):
 
     def seal_if_due(self) -> dict | None:
         with self._locked():
-            return self._seal_quietly() if self._seq > self._sealed else None
+            if self._seq <= self._sealed:
+                return None
+            if not self._SEALS_APART:
+                return self._seal_quietly()
+            found = self._seal_quietly(self._prepare_seal)
+        if found is None or "signature" in found:
+            return found
+
+        def commit() -> dict:
+            with self._checkpoint_locked():
+                return self._commit_seal(found)
+        return self._seal_quietly(commit)     # appends go on meanwhile
 
     def start_timer(self, seconds: float) -> None:
-        """Seal any unsealed entries every ``seconds``: no entry stays unsealed longer."""
+        """Seal any unsealed entries every ``seconds`` (no entry stays unsealed longer), and when
+        an append reaches ``checkpoint_every`` (``_due``)."""
         def run():
-            while not self._stop.wait(seconds):
+            tick = time.monotonic() + seconds
+            while not self._stop.is_set():
+                woken = self._due.wait(max(0.0, tick - time.monotonic()))
+                if self._stop.is_set():
+                    break
+                self._due.clear()
                 try:
                     self.seal_if_due()
-                    self.index.sync()       # keeps the DPO's index warm (and built) off the request path
+                    if not woken or time.monotonic() >= tick:
+                        tick = time.monotonic() + seconds
+                        self.index.sync()   # keeps the DPO's index warm (and built) off the request path
                 except Exception:           # a failure must not kill the timer
                     log.exception("audit seal or index failed")
         self._timer = threading.Thread(target=run, name="audit-seal", daemon=True)
@@ -389,6 +453,7 @@ class ChainedLog(ABC):
 
     def close(self) -> None:
         self._stop.set()
+        self._due.set()
         if self._timer is not None:
             self._timer.join(5)
         if self._open:
@@ -472,6 +537,8 @@ class ChainedLog(ABC):
 class AuditLog(ChainedLog):
     """The log as files in the data directory: ``audit/log.jsonl`` and ``audit/checkpoints.jsonl``."""
 
+    _SEALS_APART = True
+
     def _open_storage(self) -> None:
         self.dir = self.home / "audit"
         private_dir(self.dir)
@@ -480,9 +547,9 @@ class AuditLog(ChainedLog):
         self._fh = open(self.path, "ab", opener=private_opener)
         self._size = -1                     # the log's length as this process last saw it: unseen yet
         self._written = self._synced = 0    # the last seq this process wrote, and the last fsync'd
-        self._synced_size = 0               # the log's length the last fsync covered
         self._last_cp: tuple[int, dict | None] | None = None     # (checkpoints file length, newest)
         self._sync_lock = threading.Lock()
+        self._cp_lock = threading.Lock()    # ``_last_cp`` and the checkpoint's write, in this process
 
     @property
     def _open(self) -> bool:
@@ -573,20 +640,17 @@ class AuditLog(ChainedLog):
         self._written = seq
 
     def _durable(self, seq: int) -> None:
-        """Group commit: one fsync for every line written before it started."""
+        """Group commit: one fsync for every line written before it started. Lines are written in
+        seq order under the file lock, so an fsync after this process's line ``n`` covers every
+        line up to ``n`` whichever process wrote it."""
         if self._synced >= seq:
             return
         with self._sync_lock:
             if self._synced >= seq:         # the fsync just finished covered this line
                 return
-            covers = self._written          # written (and flushed) before this fsync starts
-            self._fsync_log()
+            covers = max(self._written, seq)    # written (and flushed) before this fsync starts
+            os.fsync(self._fh.fileno())
             self._synced = max(self._synced, covers)
-
-    def _fsync_log(self) -> None:
-        size = os.fstat(self._fh.fileno()).st_size
-        os.fsync(self._fh.fileno())
-        self._synced_size = max(self._synced_size, size)
 
     def _lines(self, after: int = 0, offset: int | None = None) -> Iterator[str]:
         if offset is None:
@@ -604,8 +668,6 @@ class AuditLog(ChainedLog):
         return None if cut is None else (lines, cut)
 
     def _write_checkpoint(self, line: str) -> None:
-        if os.fstat(self._fh.fileno()).st_size > self._synced_size:
-            self._fsync_log()               # never seal a line not yet on disk, whichever process wrote it
         with open(self.checkpoints_path, "a", encoding="utf-8", opener=private_opener) as fh:
             fh.write(line + "\n")
             fh.flush()
@@ -614,6 +676,14 @@ class AuditLog(ChainedLog):
 
     def _checkpoint_lines(self) -> Iterator[str]:
         return (raw for _, raw in read_lines(self.checkpoints_path))
+
+    @contextmanager
+    def _checkpoint_locked(self) -> Iterator[None]:
+        """An exclusive lock on the checkpoints file (each open is its own lock holder, so this
+        also keeps this process's threads apart); the log's lock is not held."""
+        with self._cp_lock, open(self.checkpoints_path, "a", encoding="utf-8", opener=private_opener) as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            yield           # closing the file lets go of the lock
 
     @property
     def index(self):

@@ -1,0 +1,110 @@
+"""Sealing runs beside the requests: an append never waits for a checkpoint's signature and
+fsyncs, yet the tail stays bounded and every checkpoint is valid and in order."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from linkage.audit import AuditLog
+from linkage.audit.signer import Signer
+
+
+class SlowSigner(Signer):
+    """The real key, with a signing step that takes ``delay`` seconds (a remote signing command,
+    an HSM) or, with ``gate``, waits until it is opened."""
+
+    def __init__(self, base: Signer, delay: float = 0.0, gate: threading.Event | None = None) -> None:
+        self.__dict__.update(base.__dict__)
+        self.delay, self.gate, self.signing = delay, gate, threading.Event()
+
+    def sign(self, message: bytes) -> bytes:
+        self.signing.set()
+        if self.gate is not None:
+            assert self.gate.wait(30)
+        time.sleep(self.delay)
+        return super().sign(message)
+
+
+def entry(i):
+    return {"request_id": f"r{i}", "client_id": "c", "action": "view", "children": [f"C-{i}"], "decision": "allow"}
+
+
+def slow_log(tmp_path, **kw) -> AuditLog:
+    AuditLog(tmp_path).close()          # the key, made once
+    base = AuditLog(tmp_path)
+    signer = SlowSigner(base.signer, **kw)
+    base.close()
+    # A timer period far longer than the test: only the count can trigger a seal here.
+    return AuditLog(tmp_path, checkpoint_every=10, signer=signer, checkpoint_seconds=3600)
+
+
+def wait_for(cond, seconds=20.0):
+    deadline = time.time() + seconds
+    while not cond() and time.time() < deadline:
+        time.sleep(0.02)
+    return cond()
+
+
+def test_an_append_does_not_wait_for_a_slow_seal(tmp_path):
+    log = slow_log(tmp_path, delay=1.5)
+    try:
+        took = []
+        for i in range(19):         # below 2N: the sealer keeps up (see the next test past it)
+            t = time.perf_counter()
+            log.append(entry(i))
+            took.append(time.perf_counter() - t)
+        # Before: the 10th append signed and wrote the checkpoint itself (1.5 s), and so on.
+        assert max(took) < 1.0, took
+        assert log.signer.signing.wait(20)          # the sealer thread did sign, meanwhile
+        assert wait_for(lambda: (log.last_checkpoint() or {}).get("seq", 0) >= 10)
+    finally:
+        log.close()
+    reopened = AuditLog(tmp_path)
+    assert reopened.verify() == [] and reopened.last_checkpoint()["seq"] == 19
+
+
+def test_a_stalled_sealer_holds_the_tail_to_twice_n(tmp_path):
+    gate = threading.Event()
+    log = slow_log(tmp_path, gate=gate)
+    done = []
+
+    def appender():
+        for i in range(60):
+            done.append(log.append(entry(i))["seq"])
+
+    worker = threading.Thread(target=appender)
+    worker.start()
+    try:
+        assert log.signer.signing.wait(20)          # the sealer is signing, and stuck
+        time.sleep(1.0)
+        # Appends went on past the 10th; the one reaching 2N seals in line and waits its turn.
+        assert len(done) == log.BACKLOG * log.checkpoint_every - 1, done
+    finally:
+        gate.set()
+        worker.join(60)
+        log.close()
+    assert len(done) == 60
+    reopened = AuditLog(tmp_path)
+    seqs = [c["seq"] for c in reopened.checkpoints()]
+    assert reopened.verify() == [] and seqs == sorted(set(seqs)) and seqs[-1] == 60
+    assert all(b - a <= 2 * 10 for a, b in zip([0, *seqs], seqs))
+
+
+def test_threads_and_a_sealer_keep_checkpoints_in_order(tmp_path):
+    log = AuditLog(tmp_path, checkpoint_every=5, checkpoint_seconds=0.05)
+
+    def worker(t):
+        for i in range(60):
+            log.append(entry(f"{t}-{i}"))
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+    reopened = AuditLog(tmp_path)
+    seqs = [c["seq"] for c in reopened.checkpoints()]
+    assert reopened.verify() == [] and reopened.head() == 360
+    assert seqs == sorted(set(seqs)) and seqs[-1] == 360
