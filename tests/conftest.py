@@ -17,10 +17,11 @@ EXTRACT_DATE = date(2026, 10, 1)
 # steers order (a stale one costs time, never a test); from the CPU and wall times in
 # docs/benchmarks.md "Suite time".
 SLOW_FIRST = [
-    "test_spark.py", "test_ingest_safety.py", "test_pipeline_e2e.py", "security/test_hygiene.py",
-    "test_quarantine.py", "test_review.py", "test_lookup.py", "test_changes.py", "security/test_access.py",
-    "test_store.py", "test_snapshot_switch.py", "test_postgres_e2e.py", "test_web_data_manager.py",
-    "test_web_outcomes.py", "test_validation_fields.py", "test_ingest_mistakes.py", "test_web_ap_cme.py",
+    "test_spark.py", "security/test_hygiene.py", "test_review.py", "test_pipeline_e2e.py", "test_api_e2e.py",
+    "test_quarantine.py", "security/test_audit_tamper.py", "test_ingest_safety.py", "test_validation_fields.py",
+    "test_lookup.py", "test_changes.py", "security/test_access.py", "test_store.py", "test_snapshot_switch.py",
+    "test_postgres_e2e.py", "test_web_data_manager.py", "test_web_outcomes.py", "security/test_disclosure.py",
+    "security/test_input_limits.py", "test_ingest_mistakes.py", "test_web_ap_cme.py",
 ]
 
 
