@@ -31,8 +31,12 @@ postgres-binaries:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); export DEBIAN_FRONTEND=noninteractive; \
 	  $$SUDO apt-get install -y -q postgresql || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q postgresql; }; }
 
+# Two workers (one per core of the 2-core CI machine), each taking whole modules, slowest first
+# (tests/conftest.py SLOW_FIRST): a module's fixtures, servers and order stay in one process.
+# `make test PYTEST_WORKERS=0` runs the suite in one process.
+PYTEST_WORKERS ?= 2
 test: $(STAMP) chromium postgres-binaries
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_link.py --children 20000

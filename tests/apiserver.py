@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -13,10 +14,28 @@ from pathlib import Path
 import httpx
 
 
+# Ports for test servers: below Linux's ephemeral range (32768 up), so no outgoing connection is
+# handed the port between its check here and the server's bind, and cut into one disjoint slice
+# per pytest-xdist worker, so two workers never pick the same one.
+_PORTS = range(20000, 32768)
+_PICK = random.SystemRandom()  # not the global generator, which hypothesis seeds per example
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    size = len(_PORTS) // workers
+    mine = _PORTS[index * size:(index + 1) * size]
+    for _ in range(200):
+        port = _PICK.choice(mine)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {mine.start}-{mine.stop - 1}")
 
 
 def linked_home(home: Path, synth: Path, extract_date, children: int = 1,

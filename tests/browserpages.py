@@ -8,8 +8,10 @@ applies to everything else),
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -105,3 +107,11 @@ def age_sessions(home: Path, user_id: str, idle: float = 0, since_sign_in: float
 
 def csrf_token(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def run_async(coro):
+    """``asyncio.run(coro)`` in a thread of its own: once the session's browser (Playwright's sync
+    API) has started in this process, it keeps an event loop running in the main thread, where
+    ``asyncio.run`` refuses to start another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

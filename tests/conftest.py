@@ -11,6 +11,34 @@ from linkage.store import Store
 REPO = Path(__file__).resolve().parents[1]
 EXTRACT_DATE = date(2026, 10, 1)
 
+# The longest modules, longest first. `make test` runs two pytest-xdist workers that take whole
+# modules in collection order (`--dist loadfile --no-loadscope-reorder`); a long module collected
+# last would run alone on one core at the end, so these are collected first. The list only
+# steers order (a stale one costs time, never a test); from the CPU and wall times in
+# docs/benchmarks.md "Suite time".
+SLOW_FIRST = [
+    "test_spark.py", "security/test_hygiene.py", "test_review.py", "test_pipeline_e2e.py", "test_api_e2e.py",
+    "test_quarantine.py", "security/test_audit_tamper.py", "test_ingest_safety.py", "test_validation_fields.py",
+    "test_lookup.py", "test_changes.py", "security/test_access.py", "test_store.py", "test_snapshot_switch.py",
+    "test_postgres_e2e.py", "test_web_data_manager.py", "test_web_outcomes.py", "security/test_disclosure.py",
+    "security/test_input_limits.py", "test_ingest_mistakes.py", "test_web_ap_cme.py",
+]
+
+
+def pytest_collection_modifyitems(items):
+    """Slowest modules first (see SLOW_FIRST); the sort is stable, so each module stays whole and
+    in its own order, and every other module keeps its place after them."""
+    here = Path(__file__).resolve().parent
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+
+    def place(item) -> int:
+        try:
+            return rank.get(Path(item.path).resolve().relative_to(here).as_posix(), len(rank))
+        except ValueError:
+            return len(rank)
+
+    items.sort(key=place)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch, tmp_path):

@@ -3,11 +3,10 @@ which would strip undeclared fields: so an answer of any other type must never b
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from pydantic import BaseModel
 
+from browserpages import run_async
 from linkage.api.answer import answer
 
 
@@ -21,6 +20,6 @@ class Internal(Public):
 
 def test_an_answer_of_another_type_than_the_public_schema_is_refused():
     with pytest.raises(TypeError):
-        asyncio.run(answer(lambda: Internal(child_id="P-1", canonical_child_id="C-1"), Public))
-    sent = asyncio.run(answer(lambda: Public(child_id="P-1"), Public))
+        run_async(answer(lambda: Internal(child_id="P-1", canonical_child_id="C-1"), Public))
+    sent = run_async(answer(lambda: Public(child_id="P-1"), Public))
     assert sent.status_code == 200 and sent.body == b'{"child_id":"P-1"}'

@@ -30,6 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apiserver import Server
+from browserpages import run_async
 
 pytestmark = pytest.mark.e2e
 
@@ -455,8 +456,6 @@ def test_redaction_leaves_no_submitted_value_in_any_error_body(values, filler, c
 
 def test_a_crash_still_gets_the_security_headers_and_says_nothing():
     """Starlette's last-resort 500 is sent outside the guard; the guard answers first."""
-    import asyncio
-
     from starlette.middleware.errors import ServerErrorMiddleware
 
     from linkage.api.guard import RequestGuard
@@ -470,7 +469,7 @@ def test_a_crash_still_gets_the_security_headers_and_says_nothing():
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             return await client.get("/v1/lookup?q=Zq0123456789")
 
-    r = asyncio.run(call())
+    r = run_async(call())
     assert r.status_code == 500 and r.json() == {"detail": "internal error"}
     assert r.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in r.headers["content-security-policy"]
     assert "Zq0123456789" not in r.text

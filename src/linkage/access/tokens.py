@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from linkage.config import Settings
 from linkage.errors import LinkageError
 from linkage import boundedjson
@@ -99,6 +97,8 @@ class TokenService:
     def _external_keys(self) -> KeySet:
         if self._jwks and time.time() - self._jwks[0] < 300:
             return self._jwks[1]
+        import httpx  # only an external identity provider needs it; every `linkage` command imports this module
+
         try:
             resp = httpx.get(self.settings.jwks_url, timeout=5)
             resp.raise_for_status()

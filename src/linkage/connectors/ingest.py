@@ -20,9 +20,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-import pandas as pd
-
-from linkage.connectors.columnar import read_columnar
 from linkage.connectors.mapping import Mapping, default_mapping_path, load_mapping
 from linkage.connectors.readers import ConnectorError, file_sha256, open_extract
 from linkage.errors import Problem
@@ -261,6 +258,12 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     ``columnar``: a CSV's clean rows are validated column by column (``columnar.py``); False
     takes every row through ``parse_row``, as the equality test compares.
     """
+    # here, not at the top: pandas and pyarrow would cost every CLI command that reads quarantine or
+    # reference data (through linkage.connectors) a second of imports
+    import pandas as pd
+
+    from linkage.connectors.columnar import read_columnar
+
     path = Path(path)
     today = datetime.now().date()
     if extract_date is not None and extract_date > today + timedelta(days=1):
@@ -353,6 +356,8 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
 
 def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -> tuple[int, int]:
     """Replace the current records with these ids; resolve their open quarantine rows."""
+    import pandas as pd
+
     name = f"_amend_{eid}"
     store.connection.register(name, pd.DataFrame({"source_record_id": ids}))
 

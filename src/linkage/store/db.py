@@ -23,16 +23,18 @@ import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
-import pyarrow as pa
 
 from linkage.files import private_dir
 from linkage.errors import ConfigError, StoreError
 from linkage.store.keys import load_or_create_key, secret_path
 from linkage.store.schema import DB, all_ddl
+
+if TYPE_CHECKING:  # frames come in and go out, but pandas/pyarrow cost a CLI process 1 s to import
+    import pandas as pd
+    import pyarrow as pa
 
 __all__ = ["Store", "explain", "open_store", "httpfs_extension_path"]
 

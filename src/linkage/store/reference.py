@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-import pandas as pd
-
 from linkage.store.db import Store
 from linkage.store.schema import DB, REFERENCE_TABLES, reference_ddl, t
 
@@ -22,6 +20,8 @@ __all__ = ["REFERENCE_TABLES", "copy_reference_to_memory", "current_loads", "ref
 def replace_reference(store: Store, kind: str, rows: Sequence[dict[str, Any]], *, file_name: str,
                       sha256: str, rows_read: int, rejected: int) -> int:
     """Swap in a new register in one transaction; returns the load's id."""
+    import pandas as pd  # only a load needs it; reading reference data is on every CLI command's path
+
     table = t(REFERENCE_TABLES[kind])
     with store.transaction():
         load_id = store.next_id(t("ref_loads"), "load_id")
