@@ -4,6 +4,14 @@ Names arrive in every script a council's families write them in (Arabic, Chinese
 Greek, Cyrillic ...). The display form keeps the original; the normalised form is
 transliterated to ASCII (``anyascii``) so that two records of the same child
 compare, whatever script each agency used.
+
+Arabic script (Arabic, Urdu, Persian, Pashto ...) is an abjad: it writes consonants and long
+vowels' carriers, never short vowels. ``anyascii`` still turns a few of its letters into Latin
+vowels (alif maksura ى into ``a``, Urdu's yeh barree ے into ``e``, waw forms into ``o``/``u``),
+which would hide that the name came from an abjad (``link.names.abjad_key`` reads a vowelless
+name as one). Every Arabic-script letter is therefore folded to consonants only: ``a`` is
+dropped, ``e``/``i`` become ``y`` and ``o``/``u`` become ``w`` (the semivowels the consonant
+skeleton drops), so موسى is ``mwsy`` and every Arabic-script name normalises without a vowel.
 """
 
 from __future__ import annotations
@@ -19,6 +27,17 @@ __all__ = ["has_letters", "normalise_name", "strip_title", "TITLES"]
 TITLES = frozenset({"mr", "mrs", "miss", "ms", "mx", "master", "dr", "rev", "sir", "dame"})
 _SEPARATORS = re.compile(r"[\s\-‐‑‒–—_.,/]+")
 _DROP = re.compile(r"[’'`´‘ʼ\"()]")
+# What an Arabic-script letter's vowels become: the abjad never writes a vowel (see above).
+_ABJAD_VOWELS = str.maketrans({"a": "", "e": "y", "i": "y", "o": "w", "u": "w"})
+
+
+@lru_cache(maxsize=4096)
+def _letter(ch: str) -> str:
+    """One letter in ASCII; an Arabic-script letter as consonants and semivowels only."""
+    out = anyascii(ch)
+    if unicodedata.name(ch, "").startswith("ARABIC"):
+        out = out.lower().translate(_ABJAD_VOWELS)
+    return out
 
 
 def _fold(value: str) -> str:
@@ -28,7 +47,7 @@ def _fold(value: str) -> str:
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     # Only letters are transliterated: symbols and emoji would otherwise become words
     # (anyascii turns a smiley into ":grinning:").
-    return "".join(anyascii(ch) if unicodedata.category(ch).startswith("L") else ch
+    return "".join(_letter(ch) if unicodedata.category(ch).startswith("L") else ch
                    for ch in unicodedata.normalize("NFC", bare)).casefold()
 
 
