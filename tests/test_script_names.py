@@ -91,3 +91,19 @@ def test_latin_names_of_one_short_skeleton_stay_apart():
     # Ali and Leo share "l" but neither is written without vowels: two children.
     g = guarded(_people(("education:1", "Ali"), ("health:2", "Leo")))
     assert list(g.values()) == [True]
+
+
+@pytest.mark.parametrize("written,latin", [
+    ("राहुल", "rahul"), ("प्रिया", "priya"), ("ப்ரியா", "priya"), ("আয়েশা", "ayesa"), ("અમિત", "amit"),
+    ("Ирина", "irina"), ("Ιωάννης", "ioannis"), ("Zoë", "zoe")])
+def test_vowel_signs_of_indic_scripts_are_spelt(written, latin):
+    # Devanagari, Tamil, Bengali and Gujarati write most vowels as marks on a consonant, not as
+    # letters: dropping them left राहुल as "rhl". Accents on Latin and Greek letters still go.
+    assert normalise_name(written) == latin
+
+
+@given(st.text(st.characters(categories=("Mn", "Mc", "Me", "So", "Sk")), max_size=6))
+def test_marks_and_symbols_alone_are_no_name(marks):
+    # A mark or symbol never becomes letters or digits of its own (Cyrillic number signs are
+    # marks that anyascii writes as 100000).
+    assert not re.search(r"[0-9]", normalise_name("ann" + marks) or "")

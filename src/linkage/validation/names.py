@@ -33,22 +33,29 @@ _ABJAD_VOWELS = str.maketrans({"a": "", "e": "y", "i": "y", "o": "w", "u": "w"})
 
 @lru_cache(maxsize=4096)
 def _letter(ch: str) -> str:
-    """One letter in ASCII; an Arabic-script letter as consonants and semivowels only."""
+    """One letter or vowel sign in ASCII; an Arabic-script letter as consonants and semivowels only.
+
+    Only letters and the marks that spell a vowel are transliterated: symbols and emoji would
+    otherwise become words (anyascii turns a smiley into ":grinning:"), and a few marks into
+    digits (Cyrillic number signs). The vowel signs of the Indic scripts (Devanagari, Bengali,
+    Gurmukhi, Gujarati, Tamil ...) are marks, not letters: without them राहुल was ``rhl``."""
+    category = unicodedata.category(ch)
+    if not category.startswith(("L", "M")):
+        return ch
     out = anyascii(ch)
     if unicodedata.name(ch, "").startswith("ARABIC"):
         out = out.lower().translate(_ABJAD_VOWELS)
-    return out
+    return out if category.startswith("L") or out.isalpha() else ""
 
 
 def _fold(value: str) -> str:
     if value.isascii():     # the common case: nothing to decompose or transliterate
         return value.casefold()
     decomposed = unicodedata.normalize("NFKD", value)
+    # Accents, Arabic short vowels, viramas and nuktas go (combining class above 0); an Indic
+    # vowel sign (class 0) stays, to be spelt.
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    # Only letters are transliterated: symbols and emoji would otherwise become words
-    # (anyascii turns a smiley into ":grinning:").
-    return "".join(_letter(ch) if unicodedata.category(ch).startswith("L") else ch
-                   for ch in unicodedata.normalize("NFC", bare)).casefold()
+    return "".join(_letter(ch) for ch in unicodedata.normalize("NFC", bare)).casefold()
 
 
 def has_letters(value: str) -> bool:
