@@ -13,6 +13,7 @@ import re
 import sys
 import unicodedata
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -107,3 +108,24 @@ def test_marks_never_become_digits(marks):
     # Vowel signs are spelt now, but no mark becomes a number (Cyrillic number signs are marks
     # that anyascii writes as 100000).
     assert not re.search(r"[0-9]", normalise_name("ann" + marks) or "")
+
+
+def test_blocking_compares_an_arabic_script_record_with_its_latin_spelling():
+    # Surname in the script too (احمد: hmd, Ahmed: ahmed) and a move: no initial, sound,
+    # surname or postcode in common, only the consonants and the date of birth.
+    import duckdb
+
+    from linkage.link.features import record_features
+    from linkage.link.spec import PREDICTION_RULES
+
+    dob = pd.Timestamp("2015-04-07").date()
+    rows = [record_features(forename_std=normalise_name(f), surname_std=normalise_name(s), date_of_birth=dob,
+                            postcode=p, sex="M")
+            for f, s, p in (("Ali", "Ahmed", "FY5 7TJ"), ("علي", "احمد", "LS6 3NU"))]
+    con = duckdb.connect()
+    con.register("l_df", pd.DataFrame([rows[0]]))
+    con.register("r_df", pd.DataFrame([rows[1]]))
+    compared = [r.get_blocking_rule("duckdb").blocking_rule_sql for r in PREDICTION_RULES if not isinstance(r, str)]
+    compared += [r for r in PREDICTION_RULES if isinstance(r, str)]
+    hits = [sql for sql in compared if con.execute(f"SELECT count(*) FROM l_df l, r_df r WHERE {sql}").fetchone()[0]]
+    assert hits
