@@ -10,19 +10,19 @@ evidence: one date of birth, sexes that do not disagree, and no co-twin of those
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
 
+import duckdb
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from linkage.link.features import record_features
 from linkage.link.names import abjad_key, consonant_skeleton
+from linkage.link.spec import PREDICTION_RULES
 from linkage.validation.names import normalise_name
-
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from test_twin_evidence import guarded, rec  # noqa: E402
+from test_twin_evidence import guarded, rec
 
 # Every letter of the Arabic script blocks (Arabic, Supplement, Extended-A, presentation forms).
 ARABIC_LETTERS = sorted(ch for lo, hi in ((0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 0xFDFF),
@@ -113,11 +113,6 @@ def test_marks_never_become_digits(marks):
 def test_blocking_compares_an_arabic_script_record_with_its_latin_spelling():
     # Surname in the script too (احمد: hmd, Ahmed: ahmed) and a move: no initial, sound,
     # surname or postcode in common, only the consonants and the date of birth.
-    import duckdb
-
-    from linkage.link.features import record_features
-    from linkage.link.spec import PREDICTION_RULES
-
     dob = pd.Timestamp("2015-04-07").date()
     rows = [record_features(forename_std=normalise_name(f), surname_std=normalise_name(s), date_of_birth=dob,
                             postcode=p, sex="M")
