@@ -9,7 +9,9 @@ be linked on surname and address alone whenever the u estimates drift a little:
 
 * the forenames are different names, not spellings of one name: not a nickname,
   not a transliteration (a shared key from ``transliterations.csv``, or the consonants of a
-  name kept in Arabic script, at least three of them; not the whole name run together or a
+  name kept in Arabic script, at least three of them, or fewer when the date of birth is the same,
+  the sexes do not disagree and no co-twin's forename has those consonants (علي/Ali);
+  not the whole name run together or a
   double metaphone code of four or more letters), not a typo
   (Jaro-Winkler >= 0.88, or an edit distance of at most a quarter of the
   longer name, at least one; two fifths when either spelling is rare in the data, held
@@ -37,14 +39,18 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 
 from __future__ import annotations
 
-__all__ = ["GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "SPLIT_SLIP_LONGEST", "spelling_sql", "split_name_sql", "swapped_sql", "twin_guard_sql"]
+__all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
+           "SPLIT_SLIP_LONGEST", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
+           "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
 
 # A forename held by at most this many records is more likely a slip than a name of its own,
 # so a looser edit distance (two in five letters) still counts as a spelling of the other.
 RARE = 2
+# A vowelless (Arabic-script) forename with this many consonants or more is read as any name with
+# those consonants; a shorter one only on other evidence (``short_abjad_sql``).
+ABJAD_SHORTEST = 3
 # A compound given name this long, split in two, may differ from the whole by one letter.
 SPLIT_SLIP_LONGEST = 8
 
@@ -61,8 +67,35 @@ def _same_name(l: str, r: str) -> str:
             f"OR ({l}.forename = {r}.surname AND {l}.surname = {r}.forename))")
 
 
-def _spelling(l: str, r: str, slip_most: str = str(RARE)) -> str:
-    """One name spelt two ways (pure SQL over two input rows)."""
+def _abjad(l: str, r: str) -> str:
+    """One record's forename is the other's consonants, written without vowels (from Arabic script)."""
+    return f"({l}.forename_abjad = {r}.forename_skel OR {l}.forename_skel = {r}.forename_abjad)"
+
+
+def _sexes_differ(l: str, r: str) -> str:
+    return f"coalesce({l}.sex IN ('M', 'F') AND {r}.sex IN ('M', 'F') AND {l}.sex <> {r}.sex, false)"
+
+
+def _skeleton_cotwin(own: str, other: str) -> str:
+    """``own`` has a co-twin whose forename has ``other``'s consonants: a second child that the
+    vowelless spelling could equally be (Ali and Leo, both ``l``)."""
+    return (f"coalesce(list_bool_or(list_transform({own}.cotwins, x -> x.s = {other}.forename_skel "
+            f"OR x.s = {other}.forename_abjad)), false)")
+
+
+def short_abjad_sql(l: str, r: str) -> str:
+    """A name from Arabic script whose consonants are fewer than ``ABJAD_SHORTEST`` (علي, ``ly``:
+    Ali; عمر: Omar; عائشة: Aisha), read as the other's forename only on other evidence: many
+    names share one or two consonants (Ali, Ella, Leo, Lily: ``l``), so the date of birth must be
+    the same, not one slip apart, the sexes must not disagree, and no co-twin of either record may
+    have a forename of those consonants. Rows need ``cotwins`` with the skeleton ``s``."""
+    return (f"coalesce({_abjad(l, r)} AND length({l}.forename_skel) < {ABJAD_SHORTEST} AND {l}.dob = {r}.dob "
+            f"AND NOT {_sexes_differ(l, r)} AND NOT {_skeleton_cotwin(l, r)} AND NOT {_skeleton_cotwin(r, l)}, false)")
+
+
+def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "false") -> str:
+    """One name spelt two ways (pure SQL over two input rows). ``short_abjad``: SQL for when a
+    vowelless spelling with fewer than ``ABJAD_SHORTEST`` consonants is read as the other name."""
     near = ("jaro_winkler_similarity({a}, {b}) >= 0.88 "
             "OR damerau_levenshtein({a}, {b}) <= greatest(1, greatest(length({a}), length({b})) // 4) "
             f"OR (least({l}.forename_n, {r}.forename_n) <= {RARE} "
@@ -72,8 +105,7 @@ def _spelling(l: str, r: str, slip_most: str = str(RARE)) -> str:
     # A rare forename one typed character from a nickname of the other (Mstty, Matty: Matthew).
     slip = (f"coalesce(({l}.forename_n <= {slip_most} AND list_has_any({l}.forename_near, {r}.forename_keys)) "
             f"OR ({r}.forename_n <= {slip_most} AND list_has_any({r}.forename_near, {l}.forename_keys)), false)")
-    abjad = (f"coalesce(length({l}.forename_skel) >= 3 AND ({l}.forename_abjad = {r}.forename_skel "
-             f"OR {l}.forename_skel = {r}.forename_abjad), false)")
+    abjad = f"(coalesce(length({l}.forename_skel) >= {ABJAD_SHORTEST} AND {_abjad(l, r)}, false) OR {short_abjad})"
     # Whole forenames: one name in one word or two (Abdul Rahman), or one sound with a code long
     # enough not to collide by chance (Hsiao-ling, Xiaoling: SLNK).
     whole = (f"coalesce({l}.forename_full = {r}.forename_full OR {split_name_sql(l, r)} "
@@ -188,7 +220,7 @@ def cotwin_pairs_sql(left: str, right: str) -> str:
   AND (NOT {_same_name('a', 'b')} OR a.upn <> b.upn OR a.nhs_number <> b.nhs_number)
   AND b.forename IS NOT NULL"""
     pick = ("SELECT a.unique_id, b.unique_id AS twin_id, b.forename AS f, b.forename_keys AS k, "
-            "split_part(b.middle_names, ' ', 1) AS m")
+            "split_part(b.middle_names, ' ', 1) AS m, b.forename_skel AS s")
     if left != right:
         return f"""
 {pick}
@@ -206,7 +238,7 @@ FROM cotwin_family x JOIN {left} a ON a.unique_id = x.u JOIN {right} b ON b.uniq
 
 
 def cotwins_from_pairs_sql(pairs: str) -> str:
-    return f"SELECT unique_id, list(DISTINCT {{'f': f, 'k': k, 'm': m}}) AS cotwins FROM {pairs} GROUP BY unique_id"
+    return f"SELECT unique_id, list(DISTINCT {{'f': f, 'k': k, 'm': m, 's': s}}) AS cotwins FROM {pairs} GROUP BY unique_id"
 
 
 def cotwin_sql(input_table: str) -> str:
@@ -214,15 +246,20 @@ def cotwin_sql(input_table: str) -> str:
     return cotwins_from_pairs_sql(f"({cotwin_pairs_sql(input_table, input_table)})")
 
 
-def _sim(f: str, keys: str, other: str) -> str:
-    """How alike a forename is to ``other``'s: 1 for one name (nicknames included), else Jaro-Winkler."""
-    return (f"CASE WHEN list_has_any({keys}, {other}.forename_keys) THEN 1.0 "
+def _sim(f: str, keys: str, other: str, abjad: str) -> str:
+    """How alike a forename is to ``other``'s: 1 for one name (nicknames included, or the consonants
+    of a name written without vowels: ``abjad``), else Jaro-Winkler (0 for ali / ly: too short to
+    say anything)."""
+    return (f"CASE WHEN list_has_any({keys}, {other}.forename_keys) OR coalesce({abjad}, false) THEN 1.0 "
             f"ELSE jaro_winkler_similarity({f}, {other}.forename) END")
 
 
 def _closer_to_cotwin(own: str, other: str) -> str:
+    twin_abjad = (f"(x.s = {other}.forename_abjad "
+                  f"OR (x.s = {other}.forename_skel AND NOT regexp_matches(x.f, '[aeiou]')))")
     return (f"coalesce(list_bool_or(list_transform({own}.cotwins, x -> "
-            f"{_sim('x.f', 'x.k', other)} >= {_sim(f'{own}.forename', f'{own}.forename_keys', other)})), false)")
+            f"{_sim('x.f', 'x.k', other, twin_abjad)} >= "
+            f"{_sim(f'{own}.forename', f'{own}.forename_keys', other, _abjad(own, other))})), false)")
 
 
 def _namesake_cotwin(own: str, other: str) -> str:
@@ -252,7 +289,7 @@ SELECT e.*,
    AND NOT {_ids_agree('l', 'r')}
    AND ((l.forename <> r.forename
          AND NOT (l.forename = r.surname AND l.surname = r.forename)
-         AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r')})
+         AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r', short_abjad=short_abjad_sql('l', 'r'))})
               OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}))
         OR {_other_middle('l', 'r')}
         OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))), false)

@@ -201,6 +201,9 @@ PREDICTION_RULES = [
     # Transliterations the name tables do not know, and initials that differ (Ekaterina/Yekaterina).
     block_on("forename_dm", "dob"),
     block_on("forename_dm", "surname"),
+    # A name kept in Arabic script shares only its consonants with its Latin spelling, not its
+    # initial or sound (علي, ly / Ali: l, AL), and its surname may be in the script too.
+    block_on("forename_skel", "dob"),
     # A forename typo the code absorbs (Robyyn/Robyn) with a date-of-birth slip: the home finds it.
     block_on("forename_dm", "postcode"),
     # A forename slip with a date-of-birth slip: the family is all that is left to find it by.

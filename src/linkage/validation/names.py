@@ -4,6 +4,14 @@ Names arrive in every script a council's families write them in (Arabic, Chinese
 Greek, Cyrillic ...). The display form keeps the original; the normalised form is
 transliterated to ASCII (``anyascii``) so that two records of the same child
 compare, whatever script each agency used.
+
+Arabic script (Arabic, Urdu, Persian, Pashto ...) is an abjad: it writes consonants and long
+vowels' carriers, never short vowels. ``anyascii`` still turns a few of its letters into Latin
+vowels (alif maksura ى into ``a``, Urdu's yeh barree ے into ``e``, waw forms into ``o``/``u``),
+which would hide that the name came from an abjad (``link.names.abjad_key`` reads a vowelless
+name as one). Every Arabic-script letter is therefore folded to consonants only: ``a`` is
+dropped, ``e``/``i`` become ``y`` and ``o``/``u`` become ``w`` (the semivowels the consonant
+skeleton drops), so موسى is ``mwsy`` and every Arabic-script name normalises without a vowel.
 """
 
 from __future__ import annotations
@@ -19,17 +27,35 @@ __all__ = ["has_letters", "normalise_name", "strip_title", "TITLES"]
 TITLES = frozenset({"mr", "mrs", "miss", "ms", "mx", "master", "dr", "rev", "sir", "dame"})
 _SEPARATORS = re.compile(r"[\s\-‐‑‒–—_.,/]+")
 _DROP = re.compile(r"[’'`´‘ʼ\"()]")
+# What an Arabic-script letter's vowels become: the abjad never writes a vowel (see above).
+_ABJAD_VOWELS = str.maketrans({"a": "", "e": "y", "i": "y", "o": "w", "u": "w"})
+
+
+@lru_cache(maxsize=4096)
+def _letter(ch: str) -> str:
+    """One letter or vowel sign in ASCII; an Arabic-script letter as consonants and semivowels only.
+
+    Only letters and the marks that spell a vowel are transliterated: symbols and emoji would
+    otherwise become words (anyascii turns a smiley into ":grinning:"), and a few marks into
+    digits (Cyrillic number signs). The vowel signs of the Indic scripts (Devanagari, Bengali,
+    Gurmukhi, Gujarati, Tamil ...) are marks, not letters: without them राहुल was ``rhl``."""
+    category = unicodedata.category(ch)
+    if not category.startswith(("L", "M")):
+        return ch
+    out = anyascii(ch)
+    if unicodedata.name(ch, "").startswith("ARABIC"):
+        out = out.lower().translate(_ABJAD_VOWELS)
+    return out if category.startswith("L") or out.isalpha() else ""
 
 
 def _fold(value: str) -> str:
     if value.isascii():     # the common case: nothing to decompose or transliterate
         return value.casefold()
     decomposed = unicodedata.normalize("NFKD", value)
+    # Accents, Arabic short vowels, viramas and nuktas go (combining class above 0); an Indic
+    # vowel sign (class 0) stays, to be spelt.
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    # Only letters are transliterated: symbols and emoji would otherwise become words
-    # (anyascii turns a smiley into ":grinning:").
-    return "".join(anyascii(ch) if unicodedata.category(ch).startswith("L") else ch
-                   for ch in unicodedata.normalize("NFC", bare)).casefold()
+    return "".join(_letter(ch) for ch in unicodedata.normalize("NFC", bare)).casefold()
 
 
 def has_letters(value: str) -> bool:
