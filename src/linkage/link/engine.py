@@ -52,15 +52,43 @@ for _name in ("splink", "splink.internals"):
 _EQUALITY = re.compile(r'\(?\s*l\."?(\w+)"?\s*=\s*r\."?(\w+)"?\s*\)?')
 
 
-def _column_pairs(rule: str) -> frozenset[tuple[str, str]] | None:
-    """A blocking rule that is only equalities ``l.a = r.b`` joined by AND, as its (a, b) pairs."""
+def _conjuncts(rule: str) -> list[str]:
+    """The parts of ``rule`` joined by AND outside any parentheses (a wrapping pair dropped)."""
+    rule = rule.strip()
+    while rule.startswith("(") and rule.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(rule):
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            if depth == 0 and i < len(rule) - 1:
+                break                   # "(a) AND (b)": the first "(" closes early
+        else:
+            rule = rule[1:-1].strip()
+            continue
+        break
+    parts, depth, start = [], 0, 0
+    for m in re.finditer(r"[()]|\bAND\b", rule, flags=re.IGNORECASE):
+        token = m.group(0)
+        if token in "()":
+            depth += 1 if token == "(" else -1
+        elif depth == 0:
+            parts.append(rule[start:m.start()])
+            start = m.end()
+    return [p.strip() for p in parts + [rule[start:]]]
+
+
+def _column_pairs(rule: str, *, superset: bool = False) -> frozenset[tuple[str, str]] | None:
+    """A blocking rule that is only equalities ``l.a = r.b`` joined by AND, as its (a, b) pairs.
+    ``superset``: the equalities among the rule's top-level conjuncts, the others (which only
+    narrow) left out; None if there is none."""
     pairs = []
-    for part in re.split(r"\s+AND\s+", rule.strip(), flags=re.IGNORECASE):
-        m = _EQUALITY.fullmatch(part.strip())
+    for part in _conjuncts(rule):
+        m = _EQUALITY.fullmatch(part)
         if m is None:
+            if superset:
+                continue
             return None
         pairs.append((m.group(1), m.group(2)))
-    return frozenset(pairs)
+    return frozenset(pairs) or None
 
 
 class LinkEngine:
@@ -353,8 +381,10 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
             return f"SELECT unique_id AS k FROM memory.{INPUT}"
         joins, seen = [], set()
         for rule in (br.blocking_rule_sql for br in rules):
-            pairs = _column_pairs(rule)
-            if pairs is None:        # not a conjunction of equalities: both ways round, as written
+            # The rule's equalities (a superset of its pairs): a narrowing clause with OR or a
+            # function would make the join below a nested loop over every record.
+            pairs = _column_pairs(rule, superset=True)
+            if pairs is None:        # no equality to join on: both ways round, as written
                 joins += [f"SELECT r.unique_id AS k FROM memory.{INPUT} r SEMI JOIN {new} l ON {rule}",
                           f"SELECT l.unique_id AS k FROM memory.{INPUT} l SEMI JOIN {new} r ON {rule}"]
                 continue
