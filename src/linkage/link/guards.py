@@ -40,7 +40,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "SPLIT_SLIP_LONGEST", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
+           "SPLIT_SLIP_LONGEST", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
            "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
@@ -72,7 +72,8 @@ def _abjad(l: str, r: str) -> str:
     return f"({l}.forename_abjad = {r}.forename_skel OR {l}.forename_skel = {r}.forename_abjad)"
 
 
-def _sexes_differ(l: str, r: str) -> str:
+def sexes_differ_sql(l: str, r: str) -> str:
+    """Both records say M or F, and not the same."""
     return f"coalesce({l}.sex IN ('M', 'F') AND {r}.sex IN ('M', 'F') AND {l}.sex <> {r}.sex, false)"
 
 
@@ -90,7 +91,7 @@ def short_abjad_sql(l: str, r: str) -> str:
     the same, not one slip apart, the sexes must not disagree, and no co-twin of either record may
     have a forename of those consonants. Rows need ``cotwins`` with the skeleton ``s``."""
     return (f"coalesce({_abjad(l, r)} AND length({l}.forename_skel) < {ABJAD_SHORTEST} AND {l}.dob = {r}.dob "
-            f"AND NOT {_sexes_differ(l, r)} AND NOT {_skeleton_cotwin(l, r)} AND NOT {_skeleton_cotwin(r, l)}, false)")
+            f"AND NOT {sexes_differ_sql(l, r)} AND NOT {_skeleton_cotwin(l, r)} AND NOT {_skeleton_cotwin(r, l)}, false)")
 
 
 def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "false") -> str:

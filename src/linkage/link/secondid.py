@@ -20,6 +20,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from linkage.link.guards import sexes_differ_sql
+
 __all__ = ["one_child_pairs", "one_child_sql"]
 
 
@@ -37,7 +39,7 @@ WHERE (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)
   AND split_part(l.middle_names, ' ', 1) = split_part(r.middle_names, ' ', 1)
   AND (l.surname = r.surname OR list_has_any(l.surname_all, r.surname_all))
   AND l.dob = r.dob
-  AND NOT coalesce(l.sex IN ('M', 'F') AND r.sex IN ('M', 'F') AND l.sex <> r.sex, false)"""
+  AND NOT {sexes_differ_sql('l', 'r')}"""
 
 
 def one_child_pairs(con: duckdb.DuckDBPyConnection, pairs: pd.DataFrame, input_table: str) -> set[frozenset]:
