@@ -35,7 +35,7 @@ from linkage.link.guards import RARE, spelling_sql, split_name_sql
 __all__ = ["COMPLEMENT_REASON", "FAMILY_REASON", "IDENTIFIER_REASON", "SHARED_MOST", "SKELETON_SHORTEST", "SLIP_PER",
            "WITHIN_DAYS",
            "complementary_guarded", "complementary_pairs", "family_pairs", "family_sql", "partner_cohorts",
-           "shared_identifiers", "sources_of"]
+           "settled", "shared_identifiers", "sources_of"]
 
 
 def sources_of(cluster_of: dict[str, str], children: set[str] | None = None) -> dict[str, frozenset[str]]:
@@ -128,7 +128,7 @@ def complementary_guarded(guarded: pd.DataFrame, cluster_of: dict[str, str]) -> 
     return guarded.loc[mask, cols].assign(reason=COMPLEMENT_REASON)
 
 
-def _settled(found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> set[frozenset[str]]:
+def settled(found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> set[frozenset[str]]:
     """The pairs of children the pass already linked or queued, or that are kept apart."""
     return {frozenset((cluster_of[a], cluster_of[b])) for a, b, *_ in (*found.links, *found.queue, *apart)
             if a in cluster_of and b in cluster_of}
@@ -213,7 +213,7 @@ def family_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_tabl
     """Add to ``found.queue`` the pairs of ``family_sql``, one per two children, skipping children
     the second pass already linked or queued, or that the twin guard or a reviewer keeps apart
     (``apart``: record pairs)."""
-    skip = _settled(found, cluster_of, apart)
+    skip = settled(found, cluster_of, apart)
     rows = con.execute(family_sql(input_table, clusters_table)).df()
     best: dict[frozenset[str], tuple] = {}
     for l, r, ca, cb, exact, home, middle in rows.itertuples(index=False):
@@ -243,7 +243,7 @@ def shared_identifiers(con: duckdb.DuckDBPyConnection, clusters_table: str, foun
 
     ``clusters_table``: unique_id, cluster_id, upn_root, nhs (``evidence.clusters_frame``).
     The identifiers are grouped in SQL: only the few held by two or three children come back."""
-    skip = _settled(found, cluster_of, apart)
+    skip = settled(found, cluster_of, apart)
     rows = con.execute(_shared_sql(clusters_table)).fetchall()
     names = {"upn": "UPN", "nhs": "NHS number"}
     by_value: dict[tuple[str, str], list[tuple[str, str, frozenset[str]]]] = defaultdict(list)

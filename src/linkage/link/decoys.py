@@ -29,7 +29,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from linkage.link.complement import _settled
+from linkage.link.complement import settled
 from linkage.link.evidence import COINCIDENCE, SLIP_DATES, ClusterPass, _evidence, coincidences
 
 __all__ = ["DECOY_REASON", "FLOOR", "LEAST_EXACT", "decoy_pairs", "window"]
@@ -83,7 +83,7 @@ def decoy_pairs(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, st
     above = pool[pool["rate"] > COINCIDENCE]
     exact = above[above["dob_exact"].astype(bool)]
     top = window(list(exact["rate"]), list(above.loc[~above["dob_exact"].astype(bool), "rate"]))
-    done = _settled(found, cluster_of, apart)
+    done = settled(found, cluster_of, apart)
     for row in exact[exact["rate"] <= top].sort_values(["l", "r"]).to_dict("records"):
         if row["kids"] in done:
             continue

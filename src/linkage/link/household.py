@@ -28,7 +28,7 @@ from collections.abc import Iterable
 import duckdb
 import pandas as pd
 
-from linkage.link.complement import _settled
+from linkage.link.complement import settled
 from linkage.link.evidence import ClusterPass
 
 __all__ = ["HOUSEHOLD_MOST", "HOUSEHOLD_REASON", "household_pairs", "household_sql"]
@@ -83,7 +83,7 @@ def household_pairs(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_ta
     skipping children a twin guard or a reviewer keeps apart (``apart``: record pairs)."""
     if rows.empty:
         return
-    done = _settled(found, cluster_of, apart)
+    done = settled(found, cluster_of, apart)
     moved = rows[rows["moved"].astype(bool)]
     todo = moved[[frozenset(p) not in done for p in zip(moved["ca"], moved["cb"])]]
     if todo.empty:
