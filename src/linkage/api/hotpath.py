@@ -35,7 +35,6 @@ __all__ = ["HotRoutes"]
 
 _PURPOSES = frozenset(get_args(Purpose))
 _CHILDREN = "/v1/children/"
-_CHILD_REF_MAX = 40         # as ``routes.children.ChildRef``
 
 
 def _single(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
@@ -73,7 +72,7 @@ class HotRoutes:
             return await self._lookup(scope, receive, send)
         if method == "GET" and path.startswith(_CHILDREN):
             ref = path[len(_CHILDREN):]
-            if ref and "/" not in ref and len(ref) <= _CHILD_REF_MAX:
+            if ref and "/" not in ref and len(ref) <= child_routes.CHILD_REF_MAX:
                 pending = self._pending(scope)
                 if pending is not None:
                     scope.update(route=_CHILD, path_params={"child_ref": ref})

@@ -11,7 +11,8 @@ from linkage.service import children as flow
 from linkage.service.schemas import BreakGlassRequest, ChildView
 
 router = APIRouter(prefix="/v1/children", tags=["children"])
-ChildRef = Path(max_length=40, description="The child's identifier in your agency's form.")
+CHILD_REF_MAX = 40
+ChildRef = Path(max_length=CHILD_REF_MAX, description="The child's identifier in your agency's form.")
 
 
 @router.get("/{child_ref}", response_model=ChildView)
