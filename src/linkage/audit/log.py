@@ -384,14 +384,16 @@ class ChainedLog(ABC):
         self._sealed = max(self._sealed, body["seq"])
         return cp
 
-    def _seal_locked(self, acknowledge: bool = False) -> dict:
-        found = self._prepare_seal(acknowledge)
-        if "signature" in found:
-            return found
+    def _commit(self, body: dict) -> dict:
+        """``_commit_seal``, under the checkpoints' own lock where the backend seals apart."""
         if self._SEALS_APART:
             with self._checkpoint_locked():
-                return self._commit_seal(found)
-        return self._commit_seal(found)
+                return self._commit_seal(body)
+        return self._commit_seal(body)
+
+    def _seal_locked(self, acknowledge: bool = False) -> dict:
+        found = self._prepare_seal(acknowledge)
+        return found if "signature" in found else self._commit(found)
 
     def _seal_quietly(self, seal=None) -> dict | None:
         """Seal (``seal()``, by default ``_seal_locked``) from the request path or the timer: a
@@ -425,11 +427,7 @@ class ChainedLog(ABC):
             found = self._seal_quietly(self._prepare_seal)
         if found is None or "signature" in found:
             return found
-
-        def commit() -> dict:
-            with self._checkpoint_locked():
-                return self._commit_seal(found)
-        return self._seal_quietly(commit)     # appends go on meanwhile
+        return self._seal_quietly(lambda: self._commit(found))     # appends go on meanwhile
 
     def start_timer(self, seconds: float) -> None:
         """Seal any unsealed entries every ``seconds`` (no entry stays unsealed longer), and when
