@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from linkage.connectors.readers import BadCell
+from linkage.validation.dates import excel_day
 
 __all__ = ["DEFAULT_MISSING", "FieldSpec", "SPLITS", "derived_name"]
 
@@ -37,7 +38,6 @@ SPLITS = ("surname, forename", "forename surname")
 _PARTS = ("forename", "middle_names", "surname", "preferred_forename", "preferred_surname", "former_surname")
 _PARTICLES = frozenset({"van", "von", "der", "den", "de", "del", "della", "di", "da", "du", "le", "la", "al",
                         "el", "ap", "ab", "bin", "bint", "ibn", "abu", "st", "mac", "ó", "ní", "nic"})
-_EXCEL_EPOCH = date(1899, 12, 30)   # Excel's day 0 (its 1900 leap-year bug is before any child's birth)
 _EXCEL_DAY = re.compile(r"\d{4,6}(?:\.0+)?")
 _STRPTIME_FIELD = re.compile(r"%[dmyYbBjHMSfzpIaA]")
 
@@ -109,4 +109,4 @@ def _excel_day(value: str) -> str:
     text = value.strip()
     if not _EXCEL_DAY.fullmatch(text):
         return value
-    return (_EXCEL_EPOCH + timedelta(days=int(float(text)))).isoformat()
+    return excel_day(text).isoformat()

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from linkage.errors import LinkageError
 
-__all__ = ["DateError", "parse_date", "plausible_birth_date", "age_on"]
+__all__ = ["DateError", "excel_day", "parse_date", "plausible_birth_date", "age_on"]
+
+# Excel's day 0 (its 1900 leap-year bug is before any child's birth).
+_EXCEL_EPOCH = date(1899, 12, 30)
+
+
+def excel_day(number: str) -> date:
+    """The date Excel writes as this day number (``42064`` is 2015-03-01)."""
+    return _EXCEL_EPOCH + timedelta(days=int(float(number)))
+
 
 _MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
@@ -49,8 +58,7 @@ def parse_date(value: str) -> date:
             raise DateError(f"not a real date: {value!r} ({exc})") from None
     hint = ""
     if re.fullmatch(r"\d{5}(\.0+)?", text):   # Excel's day number, as a CSV saved from an unformatted cell holds
-        serial = date(1899, 12, 30).toordinal() + int(float(text))
-        hint = (f" ({text} looks like an Excel date number, {date.fromordinal(serial).isoformat()}: "
+        hint = (f" ({text} looks like an Excel date number, {excel_day(text).isoformat()}: "
                 "format the column as a date in Excel before saving)")
     raise DateError(
         f"unrecognised date {value!r}; use YYYY-MM-DD, DD/MM/YYYY, YYYYMMDD or DD-Mon-YYYY{hint}"
