@@ -31,6 +31,7 @@ from linkage.link.complement import family_pairs, partner_cohorts, shared_identi
 from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, decide
 from linkage.link.decoys import decoy_pairs
 from linkage.link.household import household_pairs
+from linkage.link.secondid import one_child_pairs
 from linkage.link.guards import RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.store import Store
@@ -477,6 +478,10 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
                    OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad, false)""").fetchall()}
         finally:
             self.con.unregister("_unrel_df")
+
+    def one_child(self, pairs: pd.DataFrame) -> set[frozenset]:
+        """Pairs that look like one child under a second identifier (``secondid``)."""
+        return one_child_pairs(self.con, pairs, f"memory.{INPUT}")
 
     def cluster_pass(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
                      apart: Iterable[tuple[str, str]]) -> ClusterPass:

@@ -19,14 +19,13 @@ from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError
 from linkage.identity import HistoryEvent, assign_ids
 from linkage.link.backends import LinkBackend
-from linkage.link.engine import INPUT, LinkEngine
+from linkage.link.engine import LinkEngine
 from linkage.link.cluster import ambiguous_records, components_of, constrained_clusters
 from linkage.link.complement import COMPLEMENT_REASON, complementary_guarded
 from linkage.link.delta import (EDGES, REACH, context, reach, save_children, save_identity, save_records,
                                 scoped_edges, stage_identity, stage_records)
 from linkage.link.guards import GUARD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
-from linkage.link.secondid import one_child_pairs
 from linkage.store import Store
 from linkage.store.schema import t
 from linkage.store.sealed import Sealer
@@ -276,7 +275,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
     band = _stack(complementary_guarded(edges[edges["guarded"] & inside], around), band)
     band = band[undecided(band, around, _stack(linkable, kept_links), identifiers,
                           two_children=(GUARD_REASON, AMBIGUOUS_REASON, COMPLEMENT_REASON),
-                          one_child=one_child_pairs(engine.con, band, f"memory.{INPUT}"))]
+                          one_child=engine.one_child(band))]
     if second.queue:
         band = _stack(second.queue_frame(edges), band)
     queue = build_queue(band, edges, cons, refused_must, around)
