@@ -173,6 +173,11 @@ def test_evaluate_scores_the_last_run_against_a_truth_file(tmp_path, linked_stor
     bad.write_text("record,person\nx,y\n")
     out = CliRunner().invoke(app, ["evaluate", str(bad), "--data-dir", str(home)])
     assert out.exit_code == 2 and "lacks the column 'source'" in out.output
+    wrong = tmp_path / "wrong.csv"           # the authority's own source names, not the ones ingested under
+    wrong.write_text("source,source_record_id,person\nschools,1,p1\nschools,2,p1\n")
+    out = CliRunner().invoke(app, ["evaluate", str(wrong), "--data-dir", str(home)], env={"COLUMNS": "200"})
+    assert out.exit_code == 2 and "no record of wrong.csv is linked here" in out.output
+    assert "1.0000" not in out.output and "Traceback" not in out.output
 
 
 def test_rows_repeating_a_record_add_their_events_and_a_different_child_under_its_id_is_quarantined(tmp_path):

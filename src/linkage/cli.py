@@ -293,6 +293,11 @@ def export_ids(out: Path, data_dir_: DataDir = None) -> None:
                                                           if unlinked else ""))
 
 
+def _ratio(value: float, pairs: int) -> str:
+    """A score over no pairs at all is not 1.0: say so rather than flatter the run."""
+    return f"{value:.4f}" if pairs else "n/a (no pairs)"
+
+
 @app.command()
 def evaluate(truth: Path,
              twins: Annotated[Optional[Path], typer.Option(help="CSV person_a,person_b: twins never to merge")] = None,
@@ -318,6 +323,10 @@ def evaluate(truth: Path,
             queue = store.rows(f"SELECT record_key_l, record_key_r FROM {t('review_queue')} WHERE status = 'open'")
     if not predicted:
         _fail(LinkageError("nothing is linked yet: run `linkage link` first"))
+    if truth_map and not any(k in predicted for k in truth_map):
+        _fail(LinkageError(f"no record of {truth.name} is linked here: its first key is "
+                           f"{next(iter(truth_map))!r}, and linked records look like {next(iter(predicted))!r} "
+                           "(the source column names the source you ingested, e.g. education, health)"))
     from linkage.link.evaluate import missed_in_queue
 
     scores = score_clusters(predicted, truth_map, twin_pairs)
@@ -327,8 +336,9 @@ def evaluate(truth: Path,
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, value in (("records in the truth file / linked", f"{len(truth_map)} / {len(truth_map) - unlinked}"),
-                        ("pairwise precision", f"{scores.precision:.4f}"), ("pairwise recall", f"{scores.recall:.4f}"),
-                        ("pairwise F1", f"{scores.f1:.4f}"),
+                        ("pairwise precision", _ratio(scores.precision, scores.predicted_pairs)),
+                        ("pairwise recall", _ratio(scores.recall, scores.true_pairs)),
+                        ("pairwise F1", _ratio(scores.f1, scores.true_pairs and scores.predicted_pairs)),
                         ("twin pairs wrongly merged", f"{scores.twins_merged} of {scores.twin_pairs}"),
                         ("true pairs left apart / of them in the review queue", f"{missed} / {queued}")):
         table.add_row(name, value)
