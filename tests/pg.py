@@ -24,7 +24,8 @@ def _bin(name: str) -> str:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, *, fsync: bool = False) -> None:
+        """``fsync=False`` for tests (nothing to keep); True where a benchmark measures durable commits."""
         self.dir = Path(tempfile.mkdtemp(prefix="linkage-pg-"))
         self.port = free_port()
         self._prefix: list[str] = []
@@ -37,7 +38,8 @@ class PostgresServer:
         data = self.dir / "data"
         self._run(_bin("initdb"), "-D", str(data), "-U", self.user, "-A", "trust", "-E", "UTF8", "--no-sync")
         self._run(_bin("pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w", "-o",
-                  f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off -c max_connections=200", "start")
+                  f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync={'on' if fsync else 'off'} "
+                  "-c max_connections=200", "start")
         self.data = data
         self._n = 0
         self.version = self.admin("SHOW server_version")

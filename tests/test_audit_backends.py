@@ -132,6 +132,19 @@ def test_concurrent_servers_append_to_one_chain(backend):
         lg.close()
 
 
+def test_servers_taking_turns_chain_after_each_other_not_after_their_own_last_entry(backend):
+    """Each append after the other server's finds the head it last saw taken (PostgreSQL appends
+    insert after the head they last saw, without a lock): it must chain after the newer entry."""
+    a, b = backend.open(checkpoint_every=1000), backend.open(checkpoint_every=1000)
+    for i in range(6):
+        _fill(a if i % 2 else b, 1, start=i)
+    rows = [json.loads(r) for r in backend.rows()]
+    assert [r["seq"] for r in rows] == list(range(1, 7))
+    assert [r["prev"] for r in rows] == [GENESIS] + [r["hash"] for r in rows[:-1]]
+    assert a.verify() == [] and b.head() == 6
+    a.close(), b.close()
+
+
 def test_postgres_rows_are_append_only_and_verify_works_from_the_cli(postgres_url, tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("LINKAGE_AUDIT_URL", postgres_url)

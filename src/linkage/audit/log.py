@@ -268,6 +268,10 @@ class ChainedLog(ABC):
     def _locked(self) -> AbstractContextManager[None]:
         """This thread and process alone, with ``_seq``/``_last`` the head as stored now."""
 
+    def _append_lock(self) -> AbstractContextManager[None]:
+        """What an append holds: ``_locked`` unless the backend can append without it."""
+        return self._locked()
+
     @abstractmethod
     def _write(self, seq: int, line: str, rec: dict) -> None:
         """Store one line (inside ``_locked``): durably, or made durable by ``_durable``."""
@@ -311,7 +315,7 @@ class ChainedLog(ABC):
     # -- writing ---------------------------------------------------------------
     def append(self, entry: dict) -> dict:
         """Chain, MAC, write and make durable one entry before this returns; then seal if due."""
-        with self._locked():
+        with self._append_lock():
             out = self._append_locked(entry)
         self._durable(out["seq"])
         unsealed = out["seq"] - self._sealed

@@ -3,9 +3,11 @@
 Each row holds the same v2 line the file log would (``line``: canonical JSON with seq,
 prev, entry, hash, MAC), so the chain, MACs, checkpoints, proofs, the witness and
 ``linkage audit verify`` are ``ChainedLog``'s, unchanged. An append takes a transaction-
-scoped advisory lock, reads the head from the last row and inserts the next row in
-that one transaction: appends from every server are serialised by the database, and
-an entry is committed (durable) before ``append`` returns. The DPO's search index is
+scoped advisory lock and reads the head when it seals. An append inserts the row after
+the head this process last saw, in one autocommitted statement; ``seq`` is the primary
+key, so if another server took that number the insert does nothing, and the append reads
+the head again and retries. Either way appends from every server form one chain,
+serialised by the database, and an entry is committed (durable) before ``append`` returns. The DPO's search index is
 the table itself: the columns a DPO filters on are written with each row.
 """
 
@@ -25,6 +27,12 @@ from linkage.store.audit_index import _FILTERS
 from linkage.store.state.postgres import PostgresState
 
 __all__ = ["PostgresAuditLog"]
+
+_RETRIES = 50       # appends that lost the head to another server, in a row, before giving up
+
+
+class _Raced(Exception):
+    """Another server wrote this seq first: read the head again."""
 
 _LOCK = 0x6C6B4155      # pg_advisory_xact_lock key: the audit head, one appender at a time
 
@@ -144,19 +152,40 @@ class PostgresAuditLog(ChainedLog):
             self._seq, self._last = self._tail()
             yield
 
+    @contextmanager
+    def _append_lock(self) -> Iterator[None]:
+        """One thread of this process at a time, and no transaction: one round trip an entry
+        while this process holds the head (a single server), three when another took it."""
+        with self._lock:
+            yield
+
+    def _append_locked(self, entry: dict) -> dict:
+        for _ in range(_RETRIES):
+            try:
+                return super()._append_locked(entry)
+            except _Raced:
+                self._seq, self._last = self._tail()
+        raise LinkageError(f"the audit log's head moved {_RETRIES} times in a row: entry not written")
+
     def _tail(self) -> tuple[int, str]:
         """The last row's seq; the hash of the last well-formed line (junk is chained past, as in the file)."""
-        rows = self.state.execute("SELECT seq, line FROM audit_entries ORDER BY seq DESC LIMIT 100").fetchall()
+        rows = self.state.execute("SELECT seq, line FROM audit_entries ORDER BY seq DESC LIMIT 1").fetchall()
         if not rows:
             return 0, GENESIS
+        if rec := _well_formed(rows[0][1]):       # every append: one row read, not a hundred
+            return rows[0][0], rec["hash"]
+        rows = self.state.execute("SELECT seq, line FROM audit_entries ORDER BY seq DESC LIMIT 100").fetchall()
         last = next((rec["hash"] for _, line in rows if (rec := _well_formed(line))), GENESIS)
         return rows[0][0], last
 
     def _write(self, seq: int, line: str, rec: dict) -> None:
         row = _row(0, rec)
-        self.state.execute("INSERT INTO audit_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           (seq, line, row[2], *(_text(v) for v in row[3:8]), int(row[8]),
-                            [_text(c) for c in row[9]]))
+        done = self.state.execute("INSERT INTO audit_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                                  "ON CONFLICT (seq) DO NOTHING",
+                                  (seq, line, row[2], *(_text(v) for v in row[3:8]), int(row[8]),
+                                   [_text(c) for c in row[9]]))
+        if done.rowcount != 1:
+            raise _Raced
 
     def _stream(self, sql: str, params: tuple) -> Iterator[str]:
         """The first column of each row, fetched in pages (a log may be longer than memory)."""
