@@ -24,7 +24,7 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler, Levenshtein
 
 from linkage.errors import LinkageError
 
-__all__ = ["Condition", "UnsupportedCondition", "compile_condition", "condition_columns"]
+__all__ = ["Condition", "UnsupportedCondition", "compile_condition", "condition_columns", "null_on_the_left"]
 
 # (left row, right row) -> True, False or None (SQL NULL)
 Condition = Callable[[Sequence[Any], Sequence[Any]], Any]
@@ -47,7 +47,12 @@ def levenshtein(a: str, b: str) -> int:
 
 
 def list_has_any(a: Sequence, b: Sequence) -> bool:
-    return not {x for x in a if x is not None}.isdisjoint(b)
+    """Whether the lists share a non-NULL element. Name-key lists hold a handful of items: a
+    plain scan beats building a set on every call."""
+    for x in a:
+        if x is not None and x in b:
+            return True
+    return False
 
 
 def split_part(s: str, sep: str, index: int) -> str:
@@ -176,3 +181,24 @@ def condition_columns(sql: str) -> set[str]:
     except sqlglot.errors.ParseError:
         return set()
     return {c.name[:-2] for c in tree.find_all(exp.Column) if c.name[-2:] in ("_l", "_r")}
+
+
+def null_on_the_left(sql: str) -> set[str]:
+    """Columns whose NULL on the left side alone makes the condition true, whatever the right
+    row holds: those tested by a ``<column>_l IS NULL`` that is the whole condition or one
+    term of an OR (a true term makes SQL's OR true). Anything else gives nothing."""
+    try:
+        node = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.ParseError:
+        return set()
+    found, todo = set(), [node]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, exp.Paren):
+            todo.append(node.this)
+        elif isinstance(node, exp.Or):
+            todo += [node.this, node.expression]
+        elif (isinstance(node, exp.Is) and isinstance(node.expression, exp.Null)
+              and isinstance(node.this, exp.Column) and node.this.name.endswith("_l")):
+            found.add(node.this.name[:-2])
+    return found
