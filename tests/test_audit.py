@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from linkage.audit import AuditLog
-from linkage.audit.log import _hash, _mac, canonical_json
+from linkage.audit.log import _hash, _mac, canonical_json, record_line
 from linkage.cli import app
 
 
@@ -216,3 +218,27 @@ def test_appends_from_many_threads_share_fsyncs_yet_each_is_durable_before_it_re
     late = [seq for seq, on_disk in returned.items() if on_disk < ends[seq]]
     assert not late, f"appends answered before their line was fsync'd: {late[:5]}"
     assert len(fsyncs) <= 320
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+                     max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(entry=st.dictionaries(st.text(), _json, max_size=5), seq=st.integers(1, 10**9),
+       extra=st.dictionaries(st.text(), st.integers(), max_size=2))
+def test_a_record_line_is_the_records_canonical_json(entry, seq, extra):
+    """The appended line reuses the entry's serialisation: byte for byte the record's canonical JSON
+    (any other key, sorting before or after ``entry``, still lands where sorting puts it)."""
+    rec = {"v": 2, "seq": seq, "prev": "0" * 64, "entry": entry, "hash": "a" * 64, "mac": "b" * 64, **extra}
+    rec["entry"] = entry
+    assert record_line(rec, canonical_json(entry, True)) == canonical_json(rec, True)
+
+
+def test_appended_lines_are_canonical_json_and_verify(tmp_path):
+    log = make_log(tmp_path, n=3)
+    for raw in lines(log):
+        rec = json.loads(raw)
+        assert raw == canonical_json(rec, True)
+        assert rec["hash"] == _hash(rec["prev"], rec["entry"])

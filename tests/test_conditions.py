@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkage.link import spec
-from linkage.link.conditions import UnsupportedCondition, compile_condition, condition_columns
+from linkage.link.conditions import UnsupportedCondition, compile_condition, condition_columns, null_on_the_left
 
 LEVELS = [lv["sql_condition"] for comp in (spec.FORENAME, spec.HOUSEHOLD, spec.address(), spec.DOB, spec.UPN,
                                            spec.NHS, spec.SEX)
@@ -68,3 +68,29 @@ def test_dob_strings_and_transposition(con):
 def test_unsupported_sql_is_refused_not_guessed(sql):
     with pytest.raises(UnsupportedCondition):
         compile_condition(sql, {"forename": 0, "dob": 1})
+
+
+@settings(max_examples=200, deadline=None)
+@given(left=row, right=row)
+def test_a_null_that_settles_a_level_on_the_left_alone_makes_it_true_whatever_the_right(left, right):
+    """The scorer does not judge a comparison whose null level a query's NULL settles: that NULL
+    must make the level true against every row, as DuckDB (above) would say."""
+    settled = 0
+    for sql in LEVELS:
+        for column in null_on_the_left(sql):
+            l = tuple(None if c == column else left[c] for c in COLUMNS)
+            assert compile_condition(sql, INDEX)(l, tuple(right[c] for c in COLUMNS)) is True
+            settled += 1
+    assert settled >= 7         # every comparison of the model has such a null level
+
+
+@pytest.mark.parametrize("sql, columns", [
+    ('"a_l" IS NULL OR "a_r" IS NULL', {"a"}),
+    ('("a_l" IS NULL OR ("b_l" IS NULL)) OR "a_l" = \'U\'', {"a", "b"}),
+    ('"a_l" IS NULL AND "b_l" IS NULL', set()),           # needs both
+    ('NOT ("a_l" IS NOT NULL)', set()),                   # not read through NOT
+    ('"a_r" IS NULL', set()),                             # the right side is each row's own
+    ('coalesce("a_l", "b_l") IS NULL', set()),
+])
+def test_only_an_or_of_left_is_nulls_settles(sql, columns):
+    assert null_on_the_left(sql) == columns

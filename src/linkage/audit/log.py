@@ -59,8 +59,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from linkage.audit.signer import Signer
 from linkage.errors import Conflict, LinkageError
 
-__all__ = ["AuditLog", "ChainedLog", "Finding", "canonical_json", "chain", "checkpoint_valid", "leaf_digest", "raw_lines", "read_lines",
-           "verify_lines", "verify_log"]
+__all__ = ["AuditLog", "ChainedLog", "Finding", "canonical_json", "chain", "checkpoint_valid", "leaf_digest", "raw_lines",
+           "read_lines", "record_line", "verify_lines", "verify_log"]
 from linkage.files import private_dir, private_opener
 from linkage import boundedjson
 
@@ -75,6 +75,17 @@ def canonical_json(value: Any, ascii_only: bool = False) -> str:
 
 def leaf_digest(entry: dict) -> str:
     return hashlib.sha256(canonical_json(entry, True).encode()).hexdigest()
+
+
+def record_line(rec: dict, entry_json: str) -> str:
+    """``canonical_json(rec, True)`` for a record whose ``entry`` is already serialised as
+    ``entry_json`` (for its leaf digest): the entry is not serialised twice. ``entry`` sorts
+    before every other key of a record, so its text leads."""
+    rest = {k: v for k, v in rec.items() if k != "entry"}
+    if any(k < "entry" for k in rest):
+        return canonical_json(rec, True)
+    tail = canonical_json(rest, True)
+    return '{"entry":' + entry_json + ("," + tail[1:] if rest else "}")
 
 
 def chain(prev: str, leaf: str) -> str:
@@ -329,10 +340,11 @@ class ChainedLog(ABC):
     def _append_locked(self, entry: dict) -> dict:
         seq = self._seq + 1
         entry = {**entry, "time": entry.get("time") or datetime.now(timezone.utc).isoformat()}
-        digest = _hash(self._last, entry)
+        entry_json = canonical_json(entry, True)
+        digest = chain(self._last, hashlib.sha256(entry_json.encode()).hexdigest())     # _hash's own
         rec = {"v": VERSION, "seq": seq, "prev": self._last, "entry": entry, "hash": digest,
                "mac": _mac(self.signer.mac_key, seq, digest)}
-        self._write(seq, canonical_json(rec, True), rec)
+        self._write(seq, record_line(rec, entry_json), rec)
         self._seq, self._last = seq, digest
         return {"seq": seq, "hash": digest}
 

@@ -3,8 +3,9 @@
 An interactive lookup scores a query against a few dozen candidates. Sending
 them through DuckDB costs several statements per request; evaluating the
 model's own level conditions in Python costs microseconds. The SQL is parsed
-with sqlglot (already a Splink dependency) and each node becomes a closure with
-SQL's three-valued logic: NULL propagates, and a NULL condition is not met.
+with sqlglot (already a Splink dependency) and each condition becomes one Python
+function (its nodes written out as one expression) with SQL's three-valued logic:
+NULL propagates, and a NULL condition is not met.
 
 Only the operators and functions our models use are supported; anything else
 raises ``UnsupportedCondition`` and the caller keeps the SQL path. Functions
@@ -14,7 +15,6 @@ of two empty strings is 0), and a property test checks them against DuckDB.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,7 +24,7 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler, Levenshtein
 
 from linkage.errors import LinkageError
 
-__all__ = ["Condition", "UnsupportedCondition", "compile_condition", "condition_columns"]
+__all__ = ["Condition", "UnsupportedCondition", "compile_condition", "condition_columns", "null_on_the_left"]
 
 # (left row, right row) -> True, False or None (SQL NULL)
 Condition = Callable[[Sequence[Any], Sequence[Any]], Any]
@@ -47,7 +47,12 @@ def levenshtein(a: str, b: str) -> int:
 
 
 def list_has_any(a: Sequence, b: Sequence) -> bool:
-    return not {x for x in a if x is not None}.isdisjoint(b)
+    """Whether the lists share a non-NULL element. Name-key lists hold a handful of items: a
+    plain scan beats building a set on every call."""
+    for x in a:
+        if x is not None and x in b:
+            return True
+    return False
 
 
 def split_part(s: str, sep: str, index: int) -> str:
@@ -57,8 +62,6 @@ def split_part(s: str, sep: str, index: int) -> str:
     return parts[index - 1] if index <= len(parts) else ""
 
 
-_COMPARE = {exp.EQ: operator.eq, exp.NEQ: operator.ne, exp.GTE: operator.ge, exp.LTE: operator.le,
-            exp.GT: operator.gt, exp.LT: operator.lt}
 _FUNCTIONS: dict[type, Callable] = {
     exp.JarowinklerSimilarity: jaro_winkler, exp.Levenshtein: levenshtein, exp.ArrayOverlaps: list_has_any,
     exp.Year: lambda d: d.year, exp.Month: lambda d: d.month, exp.Day: lambda d: d.day, exp.Abs: abs,
@@ -67,80 +70,99 @@ _ANONYMOUS = {"damerau_levenshtein": damerau_levenshtein, "list_has_any": list_h
               "jaro_winkler_similarity": jaro_winkler, "levenshtein": levenshtein}
 
 
-def _strict(fn: Callable, args: list[Condition]) -> Condition:
-    """A SQL function: NULL in, NULL out."""
-    if len(args) == 1:
-        (a,) = args
-        return lambda l, r: None if (x := a(l, r)) is None else fn(x)
-    if len(args) == 2:
-        a, b = args
-        return lambda l, r: None if (x := a(l, r)) is None or (y := b(l, r)) is None else fn(x, y)
-
-    def call(l, r):
-        values = [f(l, r) for f in args]
-        return None if any(v is None for v in values) else fn(*values)
-    return call
+_INFIX = {exp.EQ: "==", exp.NEQ: "!=", exp.GTE: ">=", exp.LTE: "<=", exp.GT: ">", exp.LT: "<"}
 
 
-def _junction(a: Condition, b: Condition, decisive: bool) -> Condition:
-    """SQL's AND (``decisive=False``) or OR (``decisive=True``): a decisive side wins, else NULL if
-    either side is NULL."""
-    def f(l, r):
-        x = a(l, r)
-        if x is decisive:
-            return decisive
-        y = b(l, r)
-        if y is decisive:
-            return decisive
-        return None if x is None or y is None else not decisive
-    return f
+class _Source:
+    """One condition as one Python expression over ``l`` and ``r`` (three-valued: True, False or
+    None), compiled into a single function: a lookup calls each condition for every candidate,
+    and one call per condition costs a fraction of a call per node of its SQL.
 
+    Only this module's own text reaches the source: column positions (ints), temporaries and
+    bound names it makes up; every literal and function is a bound name, never spliced in."""
 
-def _compile(node: exp.Expression, index: dict[str, int]) -> Condition:
-    if isinstance(node, exp.Paren):
-        return _compile(node.this, index)
-    if isinstance(node, exp.Column):
-        name = node.name
-        side, column = name[-2:], name[:-2]
-        if side not in ("_l", "_r") or column not in index:
-            raise UnsupportedCondition(f"unknown column {name!r}")
-        i = index[column]
-        return (lambda l, r: l[i]) if side == "_l" else (lambda l, r: r[i])
-    if isinstance(node, exp.Literal):
-        value = node.this if node.is_string else (int(node.this) if node.this.lstrip("-").isdigit()
-                                                  else float(node.this))
-        return lambda l, r: value
-    if isinstance(node, exp.Boolean):
-        value = bool(node.this)
-        return lambda l, r: value
-    if isinstance(node, exp.Null):
-        return lambda l, r: None
-    if isinstance(node, exp.And):
-        return _junction(_compile(node.this, index), _compile(node.expression, index), False)
-    if isinstance(node, exp.Or):
-        return _junction(_compile(node.this, index), _compile(node.expression, index), True)
-    if isinstance(node, exp.Not):
-        inner = _compile(node.this, index)
-        return lambda l, r: None if (x := inner(l, r)) is None else not x
-    if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
-        inner = _compile(node.this, index)
-        return lambda l, r: inner(l, r) is None
-    if type(node) in _COMPARE:
-        return _strict(_COMPARE[type(node)], [_compile(node.this, index), _compile(node.expression, index)])
-    if isinstance(node, exp.SplitPart):
-        return _strict(split_part, [_compile(node.this, index), _compile(node.args["delimiter"], index),
-                                    _compile(node.args["part_index"], index)])
-    if isinstance(node, exp.DateDiff):
-        if (node.unit.name if node.unit else "").upper() != "DAY":
-            raise UnsupportedCondition("date_diff other than in days")
-        return _strict(lambda end, start: (end - start).days,
-                       [_compile(node.this, index), _compile(node.expression, index)])
-    if type(node) in _FUNCTIONS:
-        args = [node.this] + ([node.expression] if node.expression else [])
-        return _strict(_FUNCTIONS[type(node)], [_compile(a, index) for a in args])
-    if isinstance(node, exp.Anonymous) and node.name.lower() in _ANONYMOUS:
-        return _strict(_ANONYMOUS[node.name.lower()], [_compile(a, index) for a in node.expressions])
-    raise UnsupportedCondition(f"cannot evaluate {node.sql('duckdb')!r} in Python")
+    def __init__(self, index: dict[str, int]) -> None:
+        self.index = index
+        self.bound: dict[str, Any] = {}
+        self.temps = 0
+
+    def bind(self, value: Any) -> str:
+        name = f"_b{len(self.bound)}"
+        self.bound[name] = value
+        return name
+
+    def temp(self) -> str:
+        self.temps += 1
+        return f"_t{self.temps}"
+
+    def strict(self, args: list[str], call: Callable[[list[str]], str]) -> str:
+        """A SQL function or operator: NULL if any argument is NULL (each taken once, in order)."""
+        names = [self.temp() for _ in args]
+        nulls = " or ".join(f"({n} := {a}) is None" for n, a in zip(names, args))
+        return f"(None if {nulls} else {call(names)})"
+
+    def junction(self, a: str, b: str, decisive: bool) -> str:
+        """SQL's AND (``decisive=False``) or OR (``decisive=True``): a decisive side wins (the right
+        side is not evaluated when the left is), else NULL if either side is NULL."""
+        x, y, d = self.temp(), self.temp(), repr(decisive)
+        return (f"({d} if ({x} := {a}) is {d} else {d} if ({y} := {b}) is {d} "
+                f"else None if {x} is None or {y} is None else {not decisive!r})")
+
+    def function(self, fn: Callable, args: list[str]) -> str:
+        name = self.bind(fn)
+        return self.strict(args, lambda ns: f"{name}({', '.join(ns)})")
+
+    def expr(self, node: exp.Expression) -> str:
+        if isinstance(node, exp.Paren):
+            return self.expr(node.this)
+        if isinstance(node, exp.Column):
+            name = node.name
+            side, column = name[-2:], name[:-2]
+            if side not in ("_l", "_r") or column not in self.index:
+                raise UnsupportedCondition(f"unknown column {name!r}")
+            return f"{side[1]}[{int(self.index[column])}]"
+        if isinstance(node, exp.Literal):
+            return self.bind(node.this if node.is_string else (int(node.this) if node.this.lstrip("-").isdigit()
+                                                               else float(node.this)))
+        if isinstance(node, exp.Boolean):
+            return repr(bool(node.this))
+        if isinstance(node, exp.Null):
+            return "None"
+        if isinstance(node, (exp.And, exp.Or)):
+            return self.junction(self.expr(node.this), self.expr(node.expression), isinstance(node, exp.Or))
+        if isinstance(node, exp.Not):
+            x = self.temp()
+            return f"(None if ({x} := {self.expr(node.this)}) is None else not {x})"
+        if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
+            return f"({self.expr(node.this)} is None)"
+        if type(node) in _INFIX:
+            op = _INFIX[type(node)]
+            return self.strict([self.expr(node.this), self.expr(node.expression)], lambda ns: f" {op} ".join(ns))
+        if isinstance(node, exp.SplitPart):
+            return self.function(split_part, [self.expr(node.this), self.expr(node.args["delimiter"]),
+                                              self.expr(node.args["part_index"])])
+        if isinstance(node, exp.DateDiff):
+            if (node.unit.name if node.unit else "").upper() != "DAY":
+                raise UnsupportedCondition("date_diff other than in days")
+            return self.strict([self.expr(node.this), self.expr(node.expression)],
+                               lambda ns: f"({ns[0]} - {ns[1]}).days")
+        if type(node) in _FUNCTIONS:
+            args = [node.this] + ([node.expression] if node.expression else [])
+            return self.function(_FUNCTIONS[type(node)], [self.expr(a) for a in args])
+        if isinstance(node, exp.Anonymous) and node.name.lower() in _ANONYMOUS:
+            return self.function(_ANONYMOUS[node.name.lower()], [self.expr(a) for a in node.expressions])
+        raise UnsupportedCondition(f"cannot evaluate {node.sql('duckdb')!r} in Python")
+
+    def function_of(self, tree: exp.Expression, sql: str) -> Condition:
+        body = self.expr(tree)
+        namespace = dict(self.bound)
+        try:
+            exec(compile(f"def condition(l, r):\n    return {body}\n", "<condition>", "exec"), namespace)
+        except (SyntaxError, RecursionError, MemoryError) as exc:      # nested deeper than Python parses
+            raise UnsupportedCondition(f"cannot compile {sql!r} to Python: {exc}") from None
+        fn = namespace["condition"]
+        fn.__doc__ = sql
+        return fn
 
 
 def compile_condition(sql: str, index: dict[str, int]) -> Condition:
@@ -149,7 +171,7 @@ def compile_condition(sql: str, index: dict[str, int]) -> Condition:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except sqlglot.errors.ParseError as exc:
         raise UnsupportedCondition(f"cannot parse {sql!r}: {exc}") from None
-    return _compile(tree, index)
+    return _Source(index).function_of(tree, sql)
 
 
 def condition_columns(sql: str) -> set[str]:
@@ -159,3 +181,24 @@ def condition_columns(sql: str) -> set[str]:
     except sqlglot.errors.ParseError:
         return set()
     return {c.name[:-2] for c in tree.find_all(exp.Column) if c.name[-2:] in ("_l", "_r")}
+
+
+def null_on_the_left(sql: str) -> set[str]:
+    """Columns whose NULL on the left side alone makes the condition true, whatever the right
+    row holds: those tested by a ``<column>_l IS NULL`` that is the whole condition or one
+    term of an OR (a true term makes SQL's OR true). Anything else gives nothing."""
+    try:
+        node = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.ParseError:
+        return set()
+    found, todo = set(), [node]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, exp.Paren):
+            todo.append(node.this)
+        elif isinstance(node, exp.Or):
+            todo += [node.this, node.expression]
+        elif (isinstance(node, exp.Is) and isinstance(node.expression, exp.Null)
+              and isinstance(node.this, exp.Column) and node.this.name.endswith("_l")):
+            found.add(node.this.name[:-2])
+    return found

@@ -18,7 +18,8 @@ from typing import Any
 
 from splink import Linker
 
-from linkage.link.conditions import Condition, UnsupportedCondition, compile_condition, condition_columns
+from linkage.link.conditions import (Condition, UnsupportedCondition, compile_condition, condition_columns,
+                                     null_on_the_left)
 
 __all__ = ["FastScorer", "UnsupportedCondition", "match_weight", "probability"]
 
@@ -121,11 +122,14 @@ class FastScorer:
         self._static_steps = [_steps(levels, fixed) for (_, levels), (fixed, _) in zip(self._bounded_order,
                                                                                          self._ceilings)]
         # The columns each comparison's null level reads: when the query has none of them, that
-        # comparison is (most likely) null against every row, and cheap to judge first.
-        self._null_columns = [
-            next((sorted(condition_columns(lv.sql_condition) & set(self.index)) for lv in comp.comparison_levels
-                  if lv.is_null_level and comp.output_column_name == name), [])
-            for name, _ in self._bounded_order for comp in settings.comparisons if comp.output_column_name == name]
+        # comparison is (most likely) null against every row, and cheap to judge first. And those
+        # whose NULL in the query alone makes it null against every row: it is then not judged.
+        nulls = {comp.output_column_name: next((lv.sql_condition for lv in comp.comparison_levels
+                                                if lv.is_null_level), None) for comp in settings.comparisons}
+        self._null_columns = [sorted(condition_columns(nulls[name]) & set(self.index)) if nulls[name] else []
+                              for name, _ in self._bounded_order]
+        self._null_alone = [sorted(null_on_the_left(nulls[name]) & set(self.index)) if nulls[name] else []
+                            for name, _ in self._bounded_order]
 
     def _compile(self, sql: str) -> Condition | None:
         try:
@@ -174,18 +178,24 @@ class FastScorer:
                 total += adjustment
         return total, probability(total)
 
-    def plan(self, left: Sequence[Any]) -> tuple[list[tuple[str, list, float]], float]:
+    def plan(self, left: Sequence[Any]) -> tuple[list[tuple], float, dict[str, int]]:
         """How ``bounded`` judges rows against ``left``: the comparisons in order, each with its
         levels' tests, each test with the most the comparison can still add if it is reached
         (the best level from there on, with the largest term-frequency adjustment ``left``
-        allows; 0 for a null level); the comparison's most, and the sum of those.
+        allows; 0 for a null level); the comparison's most; what each level adds (its weight, and
+        for a term-frequency level ``left``'s own frequency, read once here); the sum of the
+        comparisons' most; and the comparisons ``left`` alone settles as null for every row (a NULL
+        that their null level's OR tests on the left side): they add nothing and are not judged.
 
         The order only decides how soon a hopeless row is given up, never a score: first the
         comparisons ``left`` leaves empty (null for every row, settled by their first test),
         then those that can move a weight most."""
-        order = []
-        for (name, levels), (fixed, adjusted), empty, static in zip(self._bounded_order, self._ceilings,
-                                                                    self._null_columns, self._static_steps):
+        order, settled = [], {}
+        for (name, levels), (fixed, adjusted), empty, alone, static in zip(
+                self._bounded_order, self._ceilings, self._null_columns, self._null_alone, self._static_steps):
+            if any(left[self.index[c]] is None for c in alone):
+                settled[name] = -1
+                continue
             steps = static
             if adjusted:
                 most = dict(fixed)
@@ -196,33 +206,55 @@ class FastScorer:
                     adjust = lv.tf_weight * (lv.log2_u_exact - math.log2(least if lv.tf_weight >= 0 else high))
                     most[lv.gamma] = lv.weight + max(adjust, 0.0)
                 steps = _steps(levels, most)
-            order.append((name, steps, steps[0][2], bool(empty) and all(left[self.index[c]] is None for c in empty)))
-        order.sort(key=lambda x: not x[3])        # stable: otherwise as ``_bounded_order``
-        return [x[:3] for x in order], sum(x[2] for x in order)
+            adds = {}
+            for lv in self.comparisons[name].values():
+                tf = None
+                if lv.log2_u_exact is not None:
+                    i, table = self.index[lv.tf_column], self.tf.get(lv.tf_column, {})
+                    tf = (i, table, table.get(left[i]) if left[i] is not None else None, lv)
+                adds[lv.gamma] = (lv.weight, tf)
+            order.append((name, steps, steps[0][2], adds,
+                          bool(empty) and all(left[self.index[c]] is None for c in empty)))
+        order.sort(key=lambda x: not x[4])        # stable: otherwise as ``_bounded_order``
+        return [x[:4] for x in order], sum(x[2] for x in order), settled
 
-    def bounded(self, left: Sequence[Any], right: Sequence[Any], plan: tuple[list[tuple[str, list, float]], float],
+    def bounded(self, left: Sequence[Any], right: Sequence[Any], plan: tuple[list[tuple], float, dict[str, int]],
                 floor: float) -> tuple[dict[str, int], tuple[float, float]] | None:
         """``(gammas, weight(gammas, left, right))``, or None as soon as an upper bound on the weight
         (the comparisons judged so far, plus the ``plan``'s most for the rest, which falls as a
         comparison's better levels are not met) is at or below ``floor``. The weight returned is
-        ``weight``'s own, to the last bit."""
-        order, rest = plan
+        ``weight``'s own, to the last bit: the same terms, summed in ``weight``'s order."""
+        order, rest, settled = plan
         total = self.prior_weight
-        out = {}
-        for name, steps, most in order:
+        out, terms = dict(settled), {}
+        for name, steps, most, adds in order:
             rest -= most
             for gamma, cond, still in steps:
                 # The slack covers summing in another order than ``weight`` does.
                 if total + rest + still + 1e-9 <= floor:
                     return None
                 if cond(left, right) is True:
-                    out[name] = gamma
                     break
-            if (g := out[name]) != -1:
-                total += self.comparisons[name][g].weight
-                if (adjustment := self.tf_adjustment(name, g, left, right)) is not None:
-                    total += adjustment
-        return out, self.weight(out, left, right)
+            out[name] = gamma
+            if gamma != -1:
+                weight, tf = adds[gamma]
+                total += weight
+                adjustment = None
+                if tf is not None:          # as ``tf_adjustment``, with left's frequency from the plan
+                    i, table, a, lv = tf
+                    b = table.get(right[i]) if right[i] is not None else None
+                    if a is not None or b is not None:
+                        f = a if b is None else b if a is None else max(a, b)
+                        adjustment = lv.tf_weight * (lv.log2_u_exact - math.log2(max(f, lv.tf_min_u)))
+                        total += adjustment
+                terms[name] = (weight, adjustment)
+        exact = self.prior_weight
+        for name in self.comparisons:
+            if (term := terms.get(name)) is not None:
+                exact += term[0]
+                if term[1] is not None:
+                    exact += term[1]
+        return out, (exact, probability(exact))
 
     def labels(self, gammas: dict[str, int]) -> tuple[dict[str, str], dict[str, str]]:
         agreed, disagreed = {}, {}
