@@ -125,7 +125,7 @@ def test_missing_words_can_be_set_and_cleared(tmp_path):
 @pytest.mark.parametrize("fields,why", [
     ("{forename: Name, surname: Name, date_of_birth: d}", "forename and surname both read the column 'Name'"),
     ("{forename: {column: N, split: 'surname, forename', format: excel}, surname: s, date_of_birth: d}",
-     "give one of split, format or values, not split and format"),
+     "give one of split, format, values or find, not split and format"),
     ("{forename: f, surname: s, date_of_birth: {column: d, split: 'surname, forename'}}",
      "split gives names only, not 'date_of_birth'"),
     ("{forename: f, surname: s, date_of_birth: {column: d, format: 'dd/mm/yyyy'}}", "has no date codes"),

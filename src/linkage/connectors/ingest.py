@@ -86,6 +86,32 @@ def _connector(source: str):
         raise ConnectorError(f"unknown source {source!r}; choose from {sorted(CONNECTORS)}") from None
 
 
+_INVISIBLE = re.compile("[\ufeff\u200b-\u200d\u2060\u00ad]")
+
+
+def _header_key(name: str) -> str:
+    """A column name as compared with the mapping's: case, spacing, non-breaking and invisible
+    characters (a byte-order mark a second tool added, a zero-width space) do not count."""
+    return " ".join(_INVISIBLE.sub("", name).split()).casefold()
+
+
+def align_header(columns: list[str], wanted: list[str], file_name: str) -> None:
+    """Rename, in place, each file column that is one the mapping reads written another way
+    (``SURNAME``, ``Date  of Birth``, ``\ufeffPerson ID``) to the mapping's spelling."""
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(columns):
+        by_key[_header_key(c)].append(i)
+    for name in wanted:
+        if name in columns:
+            continue
+        hits = by_key.get(_header_key(name), [])
+        if len(hits) > 1:
+            raise ConnectorError(f"{file_name} has {len(hits)} columns that could be the mapping's {name!r} "
+                                 f"({', '.join(repr(columns[i]) for i in hits)}): rename one in the file")
+        if hits:
+            columns[hits[0]] = name
+
+
 def _check_columns(columns: list[str], mapping: Mapping, file_name: str) -> list[str]:
     """Missing required columns stop the file; missing optional ones are reported."""
     missing_required = [c for c in mapping.required_columns() if c not in columns]
@@ -230,7 +256,9 @@ class _Rows:
     def _quarantine(self, line_no: int, raw: dict, problems: list[Problem], severity: str) -> None:
         raw_json = json.dumps(raw, ensure_ascii=True, default=str)[:20_000]
         # Undecodable bytes in the id become U+FFFD: the reason names the cell, the store needs text.
-        rid = _SURROGATES.sub("\ufffd", (raw.get(self.mapping.record_id) or "").strip()) or None
+        rid = raw.get(self.mapping.record_id) if self.mapping.record_id in raw else \
+            self.mapping.derive(raw).get(self.mapping.record_id)          # a record id a spec makes
+        rid = _SURROGATES.sub("\ufffd", (rid or "").strip()) or None
         self.quarantine.extend({"line_no": line_no, "field": p.field, "reason": p.reason, "raw": raw_json,
                                 "severity": severity, "source_record_id": rid} for p in problems)
 
@@ -281,6 +309,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
         raise ConnectorError(f"there is no current {source} extract to amend: ingest a whole extract first")
 
     extract = open_extract(path, mapping.encoding, mapping.delimiter, table, set(mapping.all_columns()))
+    align_header(extract.columns, mapping.all_columns(), path.name)
     missing_optional = _check_columns(extract.columns, mapping, path.name)
     extract_date = extract_date or (current[2] if amend else datetime.now().date())
 
