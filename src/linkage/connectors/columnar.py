@@ -271,7 +271,7 @@ def _derive(mapping: Mapping, columns: dict[str, pa.Array], n: int) -> tuple[dic
         if spec.columns is not None:
             present = [view[c] for c in spec.columns if c in view]
             if present:
-                view[name] = _joined(present, spec.join, mapping)
+                view[name] = _joined(present, rule, mapping)
             continue
         if spec.column not in view:
             continue
@@ -282,16 +282,11 @@ def _derive(mapping: Mapping, columns: dict[str, pa.Array], n: int) -> tuple[dic
     return view, bad
 
 
-def _joined(columns: list[pa.Array], separator: str, mapping: Mapping) -> pa.Array:
-    """``join_cells`` a column at a time: each row's non-blank cells, trimmed, joined (null if none)."""
-    parts = [pc.utf8_trim_whitespace(c) for c in columns]
-    parts = [pc.if_else(pc.equal(c, ""), pa.scalar(None, pa.string()), c) for c in parts]
-    out = pc.binary_join_element_wise(*parts, separator, null_handling="skip")
-    out = pc.if_else(pc.equal(out, ""), pa.scalar(None, pa.string()), out)
-    if mapping.missing_pattern:         # the joined value may itself be a "no value" word (Mapping.read)
-        hit = pc.fill_null(pc.match_substring_regex(out, mapping.missing_pattern, ignore_case=True), False)
-        out = pc.if_else(hit, pa.scalar(None, pa.string()), out)
-    return out
+def _joined(columns: list[pa.Array], rule, mapping: Mapping) -> pa.Array:
+    """A joining spec's ``rule`` on each distinct row of cells (cells never hold NUL: ``check_cell``
+    refuses it), read as ``Mapping.read`` does (the joined value may itself be a "no value" word)."""
+    together = pc.binary_join_element_wise(*columns, "\x00", null_handling="replace", null_replacement="")
+    return _Column(lambda v: mapping.read(rule, v.split("\x00")), together, blank=False).values
 
 
 def _split(connector: Connector, given: pa.Array, middle: pa.Array | None) -> dict[str, pa.Array]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from linkage.connectors.mapping import Mapping, default_mapping_path, load_mapping
 from linkage.connectors.readers import ConnectorError, file_sha256, open_extract
 from linkage.errors import Problem
+from linkage.model import PastAddress, PersonRecord
 from linkage.store import Store
 from linkage.store.schema import STD_NAME_FIELDS, t
 from linkage.validation import normalise_name
@@ -212,6 +213,10 @@ class _Rows:
         # Each record id's first row, the hash of its record and of each of its events: a row repeating
         # the record exactly adds its new events (hashes, not the models: a million rows may pass here).
         self.seen: dict[str, tuple[int, int, set[int]]] = {}
+        # Each record id's stored record (its index in ``records``) and its addresses, for a file with
+        # one row per address: the record keeps the newest, the others become its address history.
+        self.first: dict[str, tuple[int, PersonRecord]] = {}
+        self.places: dict[str, set[tuple]] = {}
         self.rows_read = self.quarantined = self.blank = self.warned = self.repeated = 0
 
     def read(self, rows, progress: Callable[[int, int | None], None] | None = None,
@@ -232,10 +237,14 @@ class _Rows:
                     if hash(parsed.record) == digest:
                         self._repeat(line_no, raw, parsed, events)
                         continue
+                    if hash(_placeless(parsed.record)) == hash(_placeless(self.first[rid][1])):
+                        self._moved(line_no, raw, parsed, events)
+                        continue
                     parsed = [Problem(mapping.record_id, f"duplicate record id, first at row {first}, "
                                                          "with other personal details")]
                 else:
                     self.seen[rid] = (line_no, hash(parsed.record), {hash(ev) for ev in parsed.events})
+                    self.first[rid] = (len(self.records), parsed.record)
             problems, severity = (parsed, "error") if isinstance(parsed, list) else (parsed.warnings, "warning")
             if problems:
                 self._quarantine(line_no, raw, problems, severity)
@@ -262,6 +271,25 @@ class _Rows:
         self.quarantine.extend({"line_no": line_no, "field": p.field, "reason": p.reason, "raw": raw_json,
                                 "severity": severity, "source_record_id": rid} for p in problems)
 
+    def _moved(self, line_no: int, raw: dict, parsed, events: set[int]) -> None:
+        """A row repeating a record with another address (one row per address): accepted; the newer
+        address (by its move-in date; without dates, the first row's, unless that has none) stays the
+        record's, the other becomes an ``address_history`` event of the record."""
+        rid = parsed.record.source_record_id
+        at, current = self.first[rid]
+        new = parsed.record
+        seen = self.places.setdefault(rid, {_place(current)})
+        if _place(new) not in seen:
+            seen.add(_place(new))
+            blank = not any(_place(current))
+            if blank or (new.address_from and current.address_from and new.address_from > current.address_from):
+                current, new = new, current             # the row's address is newer: it becomes the record's
+                self.first[rid] = (at, current)
+                self.records[at].update(zip(_PLACE, _place(current)))
+            if any(_place(new)):
+                self.events[PastAddress.table].append({"record_key": new.record_key, **dict(zip(_PLACE, _place(new)))})
+        self._repeat(line_no, raw, parsed, events)
+
     def _repeat(self, line_no: int, raw: dict, parsed, events: set[int]) -> None:
         """A row repeating a record's personal details exactly (one row per episode, or a row exported
         twice): accepted, adding the events the record does not have yet; its set-aside fields are said."""
@@ -274,6 +302,18 @@ class _Rows:
             if hash(ev) not in events:
                 events.add(hash(ev))
                 self.events[ev.table].append({"record_key": key, **ev.model_dump()})
+
+
+_PLACE = ("postcode", "address", "address_from")
+
+
+def _place(record: PersonRecord) -> tuple:
+    return tuple(getattr(record, f) for f in _PLACE)
+
+
+def _placeless(record: PersonRecord) -> PersonRecord:
+    """The record without its address: two rows equal but for it are one child who moved."""
+    return record.model_copy(update=dict.fromkeys(_PLACE))
 
 
 def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None = None,
