@@ -195,7 +195,7 @@ events:
             b"S1,Anne,Lee,2015-03-01,1 High Street,LS1 4AB,2016-01-10,\n")
     counts, records, problems = _both(tmp_path, "social_care", body, mapping)
     assert counts[:3] == (7, 6, 1)
-    assert [(line, f) for line, f, _, _ in problems] == [(8, "ID")]
+    assert [(line, f, r.split(" (")[-1]) for line, f, r, _ in problems] == [(8, "ID", "it differs in First)")]
     for home in ("homeTrue", "homeFalse"):
         store = Store(tmp_path / home, memory_limit="1GB")
         try:
@@ -220,3 +220,32 @@ def test_the_address_section_lists_a_records_address_history():
                                 "address_from": date(2016, 1, 10)}]}
     assert [a["postcode"] for a in addresses(doc)] == ["LS9 8AB", "LS1 4AB"]
     assert [a["postcode"] for a in addresses_unattributed(doc)] == ["LS9 8AB", "LS1 4AB"]
+
+
+def test_rows_of_one_record_that_leave_a_detail_blank_are_one_record(tmp_path):
+    """One row per contact: the UPN given on one contact and not another is the record's; a
+    detail given two ways is a duplicate id naming the column that differs."""
+    upn = _upn("801200005001")
+    mapping = """source: health
+record_id: Ref
+fields: {forename: First, surname: Last, date_of_birth: DOB, upn: UPN, sex: Sex}
+events:
+  - type: contact
+    fields: {contact_date: Seen}
+"""
+    body = (f"Ref,First,Last,DOB,UPN,Sex,Seen\n"
+            f"H1,Ann,Lee,2015-03-01,,,2026-01-02\n"
+            f"H1,Ann,Lee,2015-03-01,{upn.lower()},F,2026-02-03\n"
+            f"H1,Ann,Lee,2015-03-01,,,2026-03-04\n"
+            f"H1,Ann,Lee,2015-03-01,,M,2026-04-05\n").encode()
+    counts, records, problems = _both(tmp_path, "health", body, mapping)
+    assert counts[:3] == (4, 3, 1)
+    assert [(r[0], r[5]) for r in records] == [("H1", "F")]
+    assert [(line, reason) for line, _, reason, _ in problems] == [
+        (5, "duplicate record id, first at row 2, with other personal details (it differs in Sex)")]
+    store = Store(tmp_path / "homeFalse", memory_limit="1GB")
+    try:
+        assert store.rows("SELECT upn FROM store.records") == [(upn,)]
+        assert store.scalar("SELECT count(*) FROM store.health_contact") == 3
+    finally:
+        store.close()

@@ -237,11 +237,13 @@ class _Rows:
                     if hash(parsed.record) == digest:
                         self._repeat(line_no, raw, parsed, events)
                         continue
-                    if hash(_placeless(parsed.record)) == hash(_placeless(self.first[rid][1])):
+                    clash = _clash(self.first[rid][1], parsed.record)
+                    if not clash:
                         self._moved(line_no, raw, parsed, events)
                         continue
+                    columns = ", ".join(dict.fromkeys(mapping.source_of(mapping.fields.get(f, f)) for f in clash))
                     parsed = [Problem(mapping.record_id, f"duplicate record id, first at row {first}, "
-                                                         "with other personal details")]
+                                                         f"with other personal details (it differs in {columns})")]
                 else:
                     self.seen[rid] = (line_no, hash(parsed.record), {hash(ev) for ev in parsed.events})
                     self.first[rid] = (len(self.records), parsed.record)
@@ -272,12 +274,19 @@ class _Rows:
                                 "severity": severity, "source_record_id": rid} for p in problems)
 
     def _moved(self, line_no: int, raw: dict, parsed, events: set[int]) -> None:
-        """A row repeating a record with another address (one row per address): accepted; the newer
+        """A row repeating a record with details the first row left blank, or another address (one row
+        per address): accepted; the blanks are filled; the newer
         address (by its move-in date; without dates, the first row's, unless that has none) stays the
         record's, the other becomes an ``address_history`` event of the record."""
         rid = parsed.record.source_record_id
         at, current = self.first[rid]
         new = parsed.record
+        fill = {f: v for f, v in new if v is not None and getattr(current, f) is None and f not in _PLACE}
+        if fill:                        # a detail one row leaves blank and another gives (a UPN on one contact)
+            current = current.model_copy(update=fill)
+            self.first[rid] = (at, current)
+            self.records[at].update(fill)
+            self.records[at].update({f"{n}_std": normalise_name(fill[n]) for n in STD_NAME_FIELDS if n in fill})
         seen = self.places.setdefault(rid, {_place(current)})
         if _place(new) not in seen:
             seen.add(_place(new))
@@ -311,9 +320,10 @@ def _place(record: PersonRecord) -> tuple:
     return tuple(getattr(record, f) for f in _PLACE)
 
 
-def _placeless(record: PersonRecord) -> PersonRecord:
-    """The record without its address: two rows equal but for it are one child who moved."""
-    return record.model_copy(update=dict.fromkeys(_PLACE))
+def _clash(first: PersonRecord, row: PersonRecord) -> list[str]:
+    """The personal details (not the address) two rows of one record id give differently, both given:
+    none, and they are one child's rows (one per episode, contact or address)."""
+    return [f for f, v in row if f not in _PLACE and v is not None and getattr(first, f) not in (None, v)]
 
 
 def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None = None,
