@@ -249,3 +249,25 @@ events:
         assert store.scalar("SELECT count(*) FROM store.health_contact") == 3
     finally:
         store.close()
+
+
+def test_the_quarantine_names_a_record_id_made_of_two_columns(tmp_path):
+    """A custom mapping's record id (here made by a spec) is listed and exported with the row."""
+    import csv
+
+    from typer.testing import CliRunner
+
+    from linkage.cli import app
+
+    (tmp_path / "m.yaml").write_text("source: education\nrecord_id: {columns: [School, Pupil No], join: /}\n"
+                                     "fields: {forename: First, surname: Last, date_of_birth: DOB}\n")
+    (tmp_path / "x.csv").write_text("School,Pupil No,First,Last,DOB\n100001,17,Ann,Lee,2015-03-01\n"
+                                    "100001,18,Bo,Lee,\n100001,19,Cy,Lee,2015-03-01\n")
+    home = ["--data-dir", str(tmp_path / "h")]
+    run = CliRunner().invoke
+    out = run(app, ["ingest", "--source", "education", "--mapping", str(tmp_path / "m.yaml"), str(tmp_path / "x.csv"),
+                    *home])
+    assert out.exit_code == 0, out.output
+    assert run(app, ["quarantine", "export", str(tmp_path / "fix.csv"), *home]).exit_code == 0
+    with open(tmp_path / "fix.csv", newline="") as fh:
+        assert [(r["line"], r["record_id"], r["column"]) for r in csv.DictReader(fh)] == [("3", "100001/18", "DOB")]

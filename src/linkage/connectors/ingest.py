@@ -75,7 +75,8 @@ class IngestResult:
     resolved: int = 0                  # amendment: earlier quarantine rows it corrected
     existing_file: str | None = None   # already ingested: the name it was ingested under
     warnings_sample: list[tuple[int, str, str]] = field(default_factory=list)
-    repeated: int = 0                  # accepted rows repeating a record exactly: only their events added
+    repeated: int = 0                  # accepted rows repeating a record: only their events (and blanks) added
+    past_addresses: int = 0            # of those, addresses stored as a record's address history
 
 
 def _connector(source: str):
@@ -430,7 +431,8 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     return IngestResult(source, path.name, eid, rows_read, accepted, quarantined,
                         superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
                         amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
-                        warnings_sample=warnings[:20], repeated=rows.repeated)
+                        warnings_sample=warnings[:20], repeated=rows.repeated,
+                        past_addresses=len(events.get(PastAddress.table, [])))
 
 
 def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -> tuple[int, int]:
