@@ -271,3 +271,27 @@ def test_the_quarantine_names_a_record_id_made_of_two_columns(tmp_path):
     assert run(app, ["quarantine", "export", str(tmp_path / "fix.csv"), *home]).exit_code == 0
     with open(tmp_path / "fix.csv", newline="") as fh:
         assert [(r["line"], r["record_id"], r["column"]) for r in csv.DictReader(fh)] == [("3", "100001/18", "DOB")]
+
+
+def test_the_mapping_reference_example_reads_as_it_says(tmp_path):
+    """docs/mappings.md: its example file, saved as its mapping says, reads as the page says."""
+    import re
+
+    from conftest import REPO
+
+    page = (REPO / "docs" / "mappings.md").read_text()
+    mapping = re.search(r"<!-- example-mapping: \S+ -->\n```yaml\n(.*?)```", page, re.S).group(1)
+    body = re.search(r"<!-- example-own: \S+ -->\n```csv\n(.*?)```", page, re.S).group(1)
+    counts, records, problems = _both(tmp_path, "social_care", body.replace("\n", "\r\n").encode("cp1252"), mapping)
+    assert counts == (3, 3, 0, 0) and problems == []
+    assert records == [
+        ("EH North/1001", "Siobhán", None, "NÍ BHRIAIN", date(2015, 3, 1), None, "LS2 7ZZ", "9434765919"),
+        ("EH South/1001", "Zoë", None, "ADEYEMI", date(2012, 11, 30), None, "LS6 2QT", None)]
+    store = Store(tmp_path / "homeTrue", memory_limit="1GB")
+    try:
+        assert store.rows("SELECT upn, address, address_from FROM store.records ORDER BY source_record_id") == [
+            ("B801200005001", "Flat 2, 3 Mill Lane, Leeds", date(2024, 2, 14)), (None, "4 Park Road, LEEDS", None)]
+        assert store.rows("SELECT record_key, address, postcode FROM store.address_history") == [
+            ("social_care:EH North/1001", "1 High Street, Leeds", "LS1 4AB")]
+    finally:
+        store.close()
