@@ -160,6 +160,9 @@ def test_a_two_digit_year_is_never_in_the_future(tmp_path):
      "are joined as they are; find reads one column"),
     ("{forename: f, surname: s, date_of_birth: d, address: {column: a, find: postcode}}",
      "find: postcode gives the postcode field, not 'address'"),
+    ("{forename: f, surname: s, date_of_birth: d, address: [Line 1, Town]}",
+     'fields.address: several columns are one spec: {columns: [Line 1, Town], join: ", "}'),
+    ("{forename: f, surname: s, date_of_birth: {column: d}}", "a spec needs split, format, values or find"),
 ])
 def test_what_the_language_cannot_say_is_one_line(tmp_path, fields, why):
     path = tmp_path / "m.yaml"
@@ -295,3 +298,14 @@ def test_the_mapping_reference_example_reads_as_it_says(tmp_path):
             ("social_care:EH North/1001", "1 High Street, Leeds", "LS1 4AB")]
     finally:
         store.close()
+
+
+def test_yaml_words_and_numbers_are_column_names_and_codes(tmp_path):
+    """YAML 1.1 reads ``No`` as false and ``1`` as a number: a column called No, and codes 1 and 2."""
+    path = tmp_path / "m.yaml"
+    path.write_text("source: education\nrecord_id: No\nfields: {forename: On, surname: s, date_of_birth: d, "
+                    "sex: {column: g, values: {1: M, 2: F, Y: U}}}\n")
+    m = load_mapping(path)
+    assert m.record_id == "No" and m.fields["forename"] == "On"
+    rule = m.derived["g [sex]"][1]
+    assert (rule("1"), rule("2"), rule("y")) == ("M", "F", "U")

@@ -187,7 +187,7 @@ def test_rows_repeating_a_record_add_their_events_and_a_different_child_under_it
     counts, records, problems = _both(tmp_path, "social_care", body, mapping)
     assert counts == (5, 4, 1, 0)
     assert [r[:2] for r in records] == [("1", "Ann"), ("2", "Bo")]
-    assert problems == [(5, "id", "duplicate record id, first at row 2, with other personal details", "error")]
+    assert problems == [(5, "id", "duplicate record id, first at row 2, with other personal details (it differs in f)", "error")]
     for columnar in (True, False):
         store = Store(tmp_path / f"home{columnar}", memory_limit="1GB")
         try:

@@ -93,6 +93,9 @@ class FieldSpec(BaseModel):
         given = [k for k in ("split", "format", "values", "find") if getattr(self, k) is not None]
         if self.columns is not None and given:
             raise ValueError(f"columns {self.columns} are joined as they are; {given[0]} reads one column")
+        if self.columns is None and not given:
+            raise ValueError(f"column {self.column!r}: a spec needs split, format, values or find; "
+                             f"a column read as it is is written by its name alone: {self.column}")
         if self.columns is None and len(given) != 1:
             raise ValueError(f"column {self.column!r}: give one of split, format, values or find"
                              + (f", not {' and '.join(given)}" if given else ""))

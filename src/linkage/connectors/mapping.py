@@ -40,6 +40,12 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = F
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+# Every plain value is text: YAML 1.1 would read a column called ``No`` or ``On`` as a boolean and a
+# code ``1`` as a number (``values: {1: M}``); pydantic reads numbers from text where a field wants one.
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
 Rule = Callable[[Any], "str | None"]
@@ -220,6 +226,11 @@ def default_mapping_path(source: str) -> Path:
     return defaults_dir("connectors") / f"{source}.yaml"
 
 
+def _spec(loc: tuple) -> bool:
+    """Whether an error is about the spec branch of ``str | FieldSpec`` (pydantic's own wording)."""
+    return bool(loc) and "FieldSpec" in str(loc[-1])
+
+
 def load_mapping(path: Path) -> Mapping:
     """The mapping at ``path``; every fault is one line naming the file."""
     try:
@@ -236,8 +247,13 @@ def load_mapping(path: Path) -> Mapping:
         return Mapping(**data, path=str(path))
     except ValidationError as exc:
         # A field is a column name or a spec: say what was wrong with the one given, not with both.
-        errors = [e for e in exc.errors() if not (e["type"] == "string_type" and isinstance(e["input"], dict))
-                  and not (e["loc"] and e["loc"][-1] == "str" and isinstance(e["input"], dict))]
+        errors = [e for e in exc.errors() if not (e["type"] == "string_type" and isinstance(e["input"], (dict, list)))
+                  and not (e["loc"] and e["loc"][-1] == "str" and isinstance(e["input"], (dict, list)))
+                  and not (isinstance(e["input"], list) and _spec(e["loc"]))]
+        for e in exc.errors():          # a list where a column goes: several columns are one joining spec
+            if isinstance(e["input"], list) and _spec(e["loc"]):
+                e["msg"] = f"several columns are one spec: {{columns: [{', '.join(map(str, e['input']))}], join: \", \"}}"
+                errors.append(e)
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if '[' not in str(p) and p != 'str') or 'mapping'}: "
                              f"{e['msg'].removeprefix('Value error, ')}" for e in errors or exc.errors())
         raise ConfigError(f"mapping {path} is invalid: {problems}") from None
