@@ -309,3 +309,16 @@ def test_yaml_words_and_numbers_are_column_names_and_codes(tmp_path):
     assert m.record_id == "No" and m.fields["forename"] == "On"
     rule = m.derived["g [sex]"][1]
     assert (rule("1"), rule("2"), rule("y")) == ("M", "F", "U")
+
+
+@pytest.mark.parametrize("value,hint", [
+    ("01/03/15", 'a two-digit year, never guessed: a mapping can state it: {column: ..., format: "%d/%m/%y"}'),
+    ("03/14/2015", 'month first? a mapping can state it: {column: ..., format: "%m/%d/%Y"}'),
+    ("42064", "or state {column: ..., format: excel} in the mapping"),
+])
+def test_a_date_a_mapping_could_state_says_how(value, hint):
+    from linkage.validation.dates import DateError, parse_date
+
+    with pytest.raises(DateError) as exc:
+        parse_date(value)
+    assert hint in str(exc.value)
