@@ -322,3 +322,23 @@ def test_a_date_a_mapping_could_state_says_how(value, hint):
     with pytest.raises(DateError) as exc:
         parse_date(value)
     assert hint in str(exc.value)
+
+
+def test_a_title_above_the_header_and_a_typo_in_an_optional_column_are_said(tmp_path):
+    from linkage.connectors import ingest_file
+    from linkage.connectors.readers import ConnectorError
+
+    (tmp_path / "m.yaml").write_text("source: education\nrecord_id: ID\nfields: {forename: First, surname: Last, "
+                                     "date_of_birth: DOB, address: {columns: [Adress 1, Town], join: ', '}}\n")
+    (tmp_path / "title.csv").write_text("Pupils on roll 26/11/2026\nID,First,Last,DOB,Address 1,Town\n")
+    (tmp_path / "x.csv").write_text("ID,First,Last,DOB,Address 1,Town\nE1,Ann,Lee,2015-03-01,1 High St,Leeds\n")
+    store = Store(tmp_path / "home", memory_limit="1GB")
+    try:
+        with pytest.raises(ConnectorError, match="is the header not the file's first line"):
+            ingest_file(store, "education", tmp_path / "title.csv", tmp_path / "m.yaml")
+        r = ingest_file(store, "education", tmp_path / "x.csv", tmp_path / "m.yaml")
+        assert r.problems_sample[0] == (0, "Adress 1", "optional columns absent; left empty (a typo in the "
+                                                       "mapping? closest: 'Adress 1' -> 'Address 1')")
+        assert store.rows("SELECT address FROM store.records") == [("Leeds",)]
+    finally:
+        store.close()

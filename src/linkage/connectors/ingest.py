@@ -124,16 +124,23 @@ def _check_columns(columns: list[str], mapping: Mapping, file_name: str) -> list
                 f"{file_name} has one column only: it looks delimited by {other!r}, not {mapping.delimiter!r}; "
                 f"set `delimiter: {other!r}` in the mapping (a copy of {Path(mapping.path).name})")
     if missing_required:
-        folded = {c.casefold(): c for c in columns}
-        near = [f"{m!r} -> {folded[hit[0]]!r}" for m in missing_required
-                if (hit := difflib.get_close_matches(m.casefold(), list(folded), 1, 0.75))]
+        near = _near(missing_required, columns)
         # A typo when every missing column has a near twin in the file; otherwise more likely the wrong mapping.
         hint = f" (a typo in the mapping? closest: {', '.join(near)})" if len(near) == len(missing_required) else ""
+        if len(columns) == 1 and not hint:
+            hint = " (is the header not the file's first line? delete any title lines above it)"
         raise ConnectorError(
             f"{file_name} lacks required columns {missing_required}{hint} "
             f"(mapping {Path(mapping.path).name}, delimiter {mapping.delimiter!r}); it has {columns[:30]}"
         )
     return [c for c in mapping.all_columns() if c not in columns]
+
+
+def _near(wanted: list[str], columns: list[str]) -> list[str]:
+    """``'Adress' -> 'ADDRESS'`` for each wanted column with a close one in the file."""
+    folded = {c.casefold(): c for c in columns}
+    return [f"{m!r} -> {folded[hit[0]]!r}" for m in wanted
+            if (hit := difflib.get_close_matches(m.casefold(), list(folded), 1, 0.75))]
 
 
 def _already(store: Store, sha: str, source: str, path: Path) -> IngestResult | None:
@@ -427,7 +434,9 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     warnings = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "warning"]
     sample = errors[:20]
     if missing_optional:
-        sample.insert(0, (0, ", ".join(missing_optional), "optional columns absent; left empty"))
+        near = _near(missing_optional, [c for c in extract.columns if c not in mapping.all_columns()])
+        sample.insert(0, (0, ", ".join(missing_optional), "optional columns absent; left empty"
+                          + (f" (a typo in the mapping? closest: {', '.join(near)})" if near else "")))
     return IngestResult(source, path.name, eid, rows_read, accepted, quarantined,
                         superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
                         amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
