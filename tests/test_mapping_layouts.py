@@ -342,3 +342,19 @@ def test_a_title_above_the_header_and_a_typo_in_an_optional_column_are_said(tmp_
         assert store.rows("SELECT address FROM store.records") == [("Leeds",)]
     finally:
         store.close()
+
+
+def test_ingest_says_how_many_earlier_addresses_it_kept(tmp_path):
+    from typer.testing import CliRunner
+
+    from linkage.cli import app
+
+    (tmp_path / "m.yaml").write_text("source: social_care\nrecord_id: ID\nfields: {forename: First, surname: Last, "
+                                     "date_of_birth: DOB, postcode: Postcode}\n")
+    (tmp_path / "x.csv").write_text("ID,First,Last,DOB,Postcode\nS1,Ann,Lee,2015-03-01,LS1 4AB\n"
+                                    "S1,Ann,Lee,2015-03-01,LS2 7ZZ\nS1,Ann,Lee,2015-03-01,LS6 2QT\n")
+    out = CliRunner().invoke(app, ["ingest", "--source", "social_care", "--mapping", str(tmp_path / "m.yaml"),
+                                   str(tmp_path / "x.csv"), "--data-dir", str(tmp_path / "h")])
+    assert out.exit_code == 0, out.output
+    assert ("read 3, accepted 3 (2 repeating a record, adding its events; 2 earlier addresses kept as address "
+            "history), quarantined 0") in " ".join(out.output.split())
