@@ -223,7 +223,7 @@ class _Rows:
         self.seen: dict[str, tuple[int, int, set[int]]] = {}
         # Each record id's stored record (its index in ``records``) and its addresses, for a file with
         # one row per address: the record keeps the newest, the others become its address history.
-        self.first: dict[str, tuple[int, PersonRecord]] = {}
+        self.first: dict[str, int] = {}
         self.places: dict[str, set[tuple]] = {}
         self.rows_read = self.quarantined = self.blank = self.warned = self.repeated = 0
 
@@ -245,7 +245,7 @@ class _Rows:
                     if hash(parsed.record) == digest:
                         self._repeat(line_no, raw, parsed, events)
                         continue
-                    clash = _clash(self.first[rid][1], parsed.record)
+                    clash = _clash(self.records[self.first[rid]], parsed.record)
                     if not clash:
                         self._moved(line_no, raw, parsed, events)
                         continue
@@ -254,7 +254,7 @@ class _Rows:
                                                          f"with other personal details (it differs in {columns})")]
                 else:
                     self.seen[rid] = (line_no, hash(parsed.record), {hash(ev) for ev in parsed.events})
-                    self.first[rid] = (len(self.records), parsed.record)
+                    self.first[rid] = len(self.records)
             problems, severity = (parsed, "error") if isinstance(parsed, list) else (parsed.warnings, "warning")
             if problems:
                 self._quarantine(line_no, raw, problems, severity)
@@ -287,24 +287,23 @@ class _Rows:
         address (by its move-in date; without dates, the first row's, unless that has none) stays the
         record's, the other becomes an ``address_history`` event of the record."""
         rid = parsed.record.source_record_id
-        at, current = self.first[rid]
-        new = parsed.record
-        fill = {f: v for f, v in new if v is not None and getattr(current, f) is None and f not in _PLACE}
+        current = self.records[self.first[rid]]         # the stored record, as a dict: updated in place
+        new = dict(parsed.record)
+        fill = {f: v for f, v in new.items() if v is not None and current.get(f) is None and f not in _PLACE}
         if fill:                        # a detail one row leaves blank and another gives (a UPN on one contact)
-            current = current.model_copy(update=fill)
-            self.first[rid] = (at, current)
-            self.records[at].update(fill)
-            self.records[at].update({f"{n}_std": normalise_name(fill[n]) for n in STD_NAME_FIELDS if n in fill})
+            current.update(fill)
+            current.update({f"{n}_std": normalise_name(fill[n]) for n in STD_NAME_FIELDS if n in fill})
         seen = self.places.setdefault(rid, {_place(current)})
         if _place(new) not in seen:
             seen.add(_place(new))
-            blank = not any(_place(current))
-            if blank or (new.address_from and current.address_from and new.address_from > current.address_from):
-                current, new = new, current             # the row's address is newer: it becomes the record's
-                self.first[rid] = (at, current)
-                self.records[at].update(zip(_PLACE, _place(current)))
-            if any(_place(new)):
-                self.events[PastAddress.table].append({"record_key": new.record_key, **dict(zip(_PLACE, _place(new)))})
+            held, moved_in = _place(current), new["address_from"]
+            if not any(held) or (moved_in and current["address_from"] and moved_in > current["address_from"]):
+                current.update(zip(_PLACE, _place(new)))      # the row's address is newer: it becomes the record's
+            else:
+                held = _place(new)
+            if any(held):
+                self.events[PastAddress.table].append({"record_key": parsed.record.record_key,
+                                                       **dict(zip(_PLACE, held))})
         self._repeat(line_no, raw, parsed, events)
 
     def _repeat(self, line_no: int, raw: dict, parsed, events: set[int]) -> None:
@@ -324,14 +323,14 @@ class _Rows:
 _PLACE = ("postcode", "address", "address_from")
 
 
-def _place(record: PersonRecord) -> tuple:
-    return tuple(getattr(record, f) for f in _PLACE)
+def _place(record: dict) -> tuple:
+    return tuple(record.get(f) for f in _PLACE)
 
 
-def _clash(first: PersonRecord, row: PersonRecord) -> list[str]:
+def _clash(first: dict, row: PersonRecord) -> list[str]:
     """The personal details (not the address) two rows of one record id give differently, both given:
     none, and they are one child's rows (one per episode, contact or address)."""
-    return [f for f, v in row if f not in _PLACE and v is not None and getattr(first, f) not in (None, v)]
+    return [f for f, v in row if f not in _PLACE and v is not None and first.get(f) not in (None, v)]
 
 
 def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None = None,
