@@ -125,7 +125,7 @@ def test_missing_words_can_be_set_and_cleared(tmp_path):
 @pytest.mark.parametrize("fields,why", [
     ("{forename: Name, surname: Name, date_of_birth: d}", "forename and surname both read the column 'Name'"),
     ("{forename: {column: N, split: 'surname, forename', format: excel}, surname: s, date_of_birth: d}",
-     "give one of split, format or values, not split and format"),
+     "give one of split, format, values or find, not split and format"),
     ("{forename: f, surname: s, date_of_birth: {column: d, split: 'surname, forename'}}",
      "split gives names only, not 'date_of_birth'"),
     ("{forename: f, surname: s, date_of_birth: {column: d, format: 'dd/mm/yyyy'}}", "has no date codes"),
@@ -192,7 +192,7 @@ def test_rows_repeating_a_record_add_their_events_and_a_different_child_under_it
     counts, records, problems = _both(tmp_path, "social_care", body, mapping)
     assert counts == (5, 4, 1, 0)
     assert [r[:2] for r in records] == [("1", "Ann"), ("2", "Bo")]
-    assert problems == [(5, "id", "duplicate record id, first at row 2, with other personal details", "error")]
+    assert problems == [(5, "id", "duplicate record id, first at row 2, with other personal details (it differs in f)", "error")]
     for columnar in (True, False):
         store = Store(tmp_path / f"home{columnar}", memory_limit="1GB")
         try:
@@ -203,7 +203,7 @@ def test_rows_repeating_a_record_add_their_events_and_a_different_child_under_it
 
 
 def test_an_authoritys_own_extracts_lose_no_record(tmp_path):
-    """benchmarks/la_extracts: four exports written without linkage.synth, read through mappings
+    """benchmarks/la_extracts: six exports written without linkage.synth, read through mappings
     written from the README; every record of the truth file is stored except the ones without a
     date of birth, and those are quarantined saying so."""
     import csv
@@ -221,18 +221,32 @@ def test_an_authoritys_own_extracts_lose_no_record(tmp_path):
         for source, mapping, name, amend in [("education", "school.yaml", "school_census.csv", False),
                                              ("education", "ap.yaml", "ap_roll.csv", True),
                                              ("health", "health.yaml", "gp_extract.tsv", False),
-                                             ("social_care", "social.yaml", "social_care.csv", False)]:
+                                             ("social_care", "social.yaml", "social_care.csv", False),
+                                             ("social_care", "early_help.yaml", "early_help.csv", True),
+                                             ("health", "school_nurse.yaml", "school_nurse.csv", True)]:
             ingest_file(store, source, data / name, here / mapping, extract_date=WHEN, amend=amend)
         stored = {f"{s}:{i}" for s, i in store.rows("SELECT source, source_record_id FROM store.records")}
         problems = store.rows("SELECT DISTINCT field, reason FROM store.quarantine WHERE severity = 'error'")
+        # One row per address: every early-help child who moved has the earlier address as history.
+        moved = store.scalar("SELECT count(DISTINCT record_key) FROM store.address_history")
+        contacts = store.scalar("SELECT count(*) FROM store.health_contact")
+        found = store.scalar("SELECT count(*) FROM store.records WHERE source_record_id LIKE 'SN%' "
+                             "AND postcode IS NOT NULL")
     finally:
         store.close()
     with open(data / "truth.csv", newline="") as fh:
         truth = {f"{r['source']}:{r['source_record_id']}" for r in csv.DictReader(fh)}
     with open(data / "social_care.csv", newline="", encoding="cp1252") as fh:
         undated = {f"social_care:{r['Person ID']}" for r in csv.DictReader(fh, delimiter=";") if not r["Date of Birth"]}
+    with open(data / "early_help.csv", newline="", encoding="cp1252") as fh:
+        rows = [(r["TEAM"], r[" CASE NO"]) for r in csv.DictReader(fh, delimiter=";")]
+    with open(data / "school_nurse.csv", newline="", encoding="utf-8-sig") as fh:
+        nurse = list(csv.DictReader(fh))
     assert stored == truth - undated
     assert set(problems) <= {("Date of Birth", "missing date of birth")}
+    assert moved == len({r for r in rows if rows.count(r) > 1}) > 0
+    assert contacts == len({(r["patient ref"], r["Contact Date"], r["Contact Type"]) for r in nurse})
+    assert found == len({r["patient ref"] for r in nurse})         # every postcode found inside the address
 
 
 def test_the_quarantine_export_names_the_files_column_and_value_for_a_spec(tmp_path):

@@ -3,7 +3,11 @@
 Writes school census (UTF-8 BOM, CRLF), AP roll (second education file), social care
 (cp1252, semicolon, 'SURNAME, Forename' in one column, several rows per child), health
 (tab-delimited, NHS numbers with spaces or lost leading zeros, ISO datetimes, M/F/1/2/U),
-plus truth.csv (source,source_record_id,person), twins.csv and classes.csv.
+an early-help case list (Windows-1252, ';', UPPER-CASE headers with stray spaces, a record id of
+team and case number, address lines in four columns, DD/MM/YY dates of birth, date-time move-in
+dates, one row per address), a school-nurse contact log (header case as typed, the postcode only
+inside the address, NHS numbers with dashes, lower-case UPNs, date-time births, one row per
+contact), plus truth.csv (source,source_record_id,person), twins.csv and classes.csv.
 Written without linkage.synth, as an authority's own test set would be; see README.md here.
 
     python benchmarks/la_extracts/generate.py OUT [SEED [CHILDREN]]     # default 19, 5000
@@ -197,6 +201,53 @@ with open(OUT / "gp_extract.tsv", "w", encoding="utf-8", newline="") as fh:
         if p["former_sn"]: cls = "surname_change"
         w.writerow([rid, n, fn, sn, p["dob"].isoformat() + "T00:00:00", sex, pc, "B86001", "2019-01-01"])
         T("health", rid, p, cls)
+
+# -- early help (a second social-care file, ingest --amend): cp1252, ';', headers in capitals with stray
+# spaces, record id = team + case number, address in four columns, DD/MM/YY births, one row per address
+TEAMS = ["EH North", "EH South", "EH East"]
+eh = [p for p in people if R.random() < .08]
+with open(OUT / "early_help.csv", "w", encoding="cp1252", errors="replace", newline="") as fh:
+    w = csv.writer(fh, delimiter=";", lineterminator="\r\n")
+    w.writerow(["TEAM", " CASE NO", "SURNAME ", "FORENAME", "D.O.B", "ETHNICITY", "ADDRESS LINE 1", "ADDRESS LINE 2",
+                "TOWN", "POSTCODE", "MOVED IN"])
+    for i, p in enumerate(eh):
+        team, case = R.choice(TEAMS), str(1000 + i)
+        fn, cls = fname(p)
+        if p["former_sn"]: cls = "surname_change"
+        homes = [(p["addr"], p["pc"], p["dob"] + timedelta(days=R.randint(0, 400)))]
+        if p["new_pc"]:
+            homes.append((f"{R.randint(1, 99)} {R.choice(STREETS)}", p["new_pc"], TODAY - timedelta(days=R.randint(30, 700))))
+        elif R.random() < .3:
+            homes.append((f"Flat {R.randint(1, 9)}, {R.randint(1, 99)} {R.choice(STREETS)}", postcode(),
+                          TODAY - timedelta(days=R.randint(30, 700))))
+        R.shuffle(homes)                    # the system lists addresses in no particular order
+        for street, pc, moved in homes:
+            line1, _, line2 = street.partition(", ")
+            w.writerow([team, case, p["sn"].upper(), fn, p["dob"].strftime("%d/%m/%y"), R.choice(["WBRI", "ASPK", ""]),
+                        line1, line2, R.choice(["Leeds", "LEEDS", ""]), pc if R.random() > .05 else "",
+                        moved.strftime("%d/%m/%Y") + " 00:00"])
+        T("social_care", f"{team}/{case}", p, "early_help_" + cls)
+
+# -- school nurse (a second health file, ingest --amend): headers typed by hand, the postcode only inside
+# the address, NHS numbers with dashes, lower-case UPNs, date-time births, one row per contact
+sn_rows = []
+for i, p in enumerate(R.sample(people, len(people) // 20)):
+    rid = f"SN{i:05d}"
+    fn, cls = fname(p, allow_nick=False)
+    if p["former_sn"]: cls = "surname_change"
+    n = p["nhs"]
+    n = R.choice([f"{n[:3]}-{n[3:6]}-{n[6:]}", n, ""])
+    addr = f"{p['addr']}, Leeds {R.choice([p['new_pc'] or p['pc'], (p['new_pc'] or p['pc']).replace(' ', '').lower()])}"
+    for _ in range(R.choice([1, 2, 2, 3])):
+        sn_rows.append([rid, fn, p["sn"], p["dob"].isoformat() + " 00:00:00", n, p["upn"].lower() if R.random() < .5 else "",
+                        addr, (TODAY - timedelta(days=R.randint(10, 500))).strftime("%d/%m/%Y"),
+                        R.choice(["Immunisation", "Height and weight", "Drop-in"])])
+    T("health", rid, p, "nurse_" + cls)
+with open(OUT / "school_nurse.csv", "w", encoding="utf-8-sig", newline="") as fh:
+    w = csv.writer(fh)
+    w.writerow(["patient ref", "first name", "Last Name", "date of birth", "NHS no.", "upn", "Home Address",
+                "Contact Date", "Contact Type"])
+    w.writerows(sn_rows)
 
 with open(OUT / "truth.csv", "w", newline="") as fh:
     w = csv.writer(fh); w.writerow(["source", "source_record_id", "person"]); w.writerows(truth)

@@ -173,7 +173,9 @@ def ingest(file: Path,
         console.print(f"{file.name} was already ingested as {result.source} extract {result.extract_id} "
                       f"(file {result.existing_file}, same SHA-256); nothing changed.")
     kept = ", ".join(([f"{result.warned} with a field set aside"] if result.warned else [])
-                     + ([f"{result.repeated} repeating a record, adding its events"] if result.repeated else []))
+                     + ([f"{result.repeated} repeating a record, adding its events"
+                         + (f"; {result.past_addresses} earlier addresses kept as address history"
+                            if result.past_addresses else "")] if result.repeated else []))
     kept = f" ({kept})" if kept else ""
     console.print(f"{result.source}: read {result.rows_read}, accepted {result.accepted}{kept}, "
                   f"quarantined {result.quarantined}, blank rows skipped {result.blank}", highlight=False,

@@ -167,6 +167,17 @@ class HealthContact(Event):
     contact_type: str | None = None
 
 
+class PastAddress(Event):
+    """An address the source held for the child before its current one: a file with one row
+    per address, or a column of previous addresses (any source)."""
+
+    table = "address_history"
+    source = "any"
+    postcode: str | None = None
+    address: str | None = None
+    address_from: date | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     "enrolment": Enrolment,
     "attendance": Attendance,
@@ -178,4 +189,5 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "allocation": Allocation,
     "gp_registration": GpRegistration,
     "contact": HealthContact,
+    "past_address": PastAddress,
 }

@@ -166,18 +166,23 @@ def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date:
     """Read a CSV ``Extract`` (its ``raw`` rows): clean rows columnar, the rest for ``parse_row``."""
     header = extract.columns
     lines, maybe, other, rows_read = _take(extract.raw, len(header), progress, extract.total)
-    rid_at = header.index(mapping.record_id)
     # Every row of the right width counts towards a repeated id (C loops: map, not a generator).
-    stripped = list(map(str.strip, map(operator.itemgetter(rid_at), maybe)))
-    ids = Counter(stripped)
-    ids.update(c[rid_at].strip() for _, c in other if len(c) == len(header))
+    if mapping.record_id in header:
+        rid_at = header.index(mapping.record_id)
+        stripped = list(map(str.strip, map(operator.itemgetter(rid_at), maybe)))
+        ids = Counter(stripped)
+        ids.update(c[rid_at].strip() for _, c in other if len(c) == len(header))
     n = len(maybe)
-    once = list(map((1).__eq__, map(ids.__getitem__, stripped)))
-    del ids, stripped
     columns = _columns(header, maybe)
-    del maybe
-    ok = pa.array(once, pa.bool_()) if n else pa.array([], pa.bool_())
     view, underived = _derive(mapping, columns, n)
+    if mapping.record_id not in header:     # a record id a spec makes (two columns joined): as parse_row reads it
+        rid_of = lambda cells: (mapping.derive(dict(zip(header, cells))).get(mapping.record_id) or "").strip()  # noqa: E731
+        stripped = [(v or "").strip() for v in view[mapping.record_id].to_pylist()] if n else []
+        ids = Counter(stripped)
+        ids.update(rid_of(c) for _, c in other if len(c) == len(header))
+    once = list(map((1).__eq__, map(ids.__getitem__, stripped)))
+    del ids, stripped, maybe
+    ok = pa.array(once, pa.bool_()) if n else pa.array([], pa.bool_())
     ok = pc.and_(ok, pc.invert(underived))
 
     def raw(column: str | None) -> pa.Array:
@@ -261,14 +266,36 @@ def _derive(mapping: Mapping, columns: dict[str, pa.Array], n: int) -> tuple[dic
             if pc.any(hit).as_py():
                 view[column] = pc.if_else(hit, pa.scalar(None, pa.string()), columns[column])
     bad = pa.array([False] * n, pa.bool_())
-    for name, (column, rule) in mapping.derived.items():
-        if column not in view:
+    for name, (spec, rule) in mapping.derived.items():
+        if spec.columns is not None:
+            present = [view[c] for c in spec.columns if c in view]
+            if present:
+                view[name] = _joined(present, spec, mapping)
+            continue
+        if spec.column not in view:
             continue
         made = _Column(lambda v, rule=rule: None if v is None else _BAD if isinstance(
-            out := mapping.read(rule, v), BadCell) else out, view[column])
+            out := mapping.read(rule, v), BadCell) else out, view[spec.column])
         view[name] = made.values
         bad = pc.or_(bad, made.bad)
     return view, bad
+
+
+def _joined(columns: list[pa.Array], spec, mapping: Mapping) -> pa.Array:
+    """``join_cells`` a column at a time: each row's non-blank cells, trimmed, joined (null if none),
+    read as ``Mapping.read`` does (the joined value may itself be a "no value" word)."""
+    null = pa.scalar(None, pa.string())
+    parts = [pc.utf8_trim_whitespace(c) for c in columns]
+    parts = [pc.if_else(pc.equal(c, ""), null, c) for c in parts]
+    # Arrow's join drops a row whose every part is null (pyarrow 26): a leading NUL part (cells never
+    # hold NUL, ``check_cell`` refuses it) keeps every row, and is cut off again.
+    lead = pa.array(["\x00"] * len(columns[0]), pa.string())
+    out = pc.binary_join_element_wise(lead, *parts, spec.join, null_handling="skip")
+    out = pc.if_else(pc.equal(out, "\x00"), null, pc.utf8_slice_codeunits(out, 1 + len(spec.join)))
+    if mapping.missing_pattern:
+        hit = pc.fill_null(pc.match_substring_regex(out, mapping.missing_pattern, ignore_case=True), False)
+        out = pc.if_else(hit, null, out)
+    return out
 
 
 def _split(connector: Connector, given: pa.Array, middle: pa.Array | None) -> dict[str, pa.Array]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from linkage.connectors.mapping import Mapping, default_mapping_path, load_mapping
 from linkage.connectors.readers import ConnectorError, file_sha256, open_extract
 from linkage.errors import Problem
+from linkage.model import PastAddress, PersonRecord
 from linkage.store import Store
 from linkage.store.schema import STD_NAME_FIELDS, t
 from linkage.validation import normalise_name
@@ -74,7 +75,8 @@ class IngestResult:
     resolved: int = 0                  # amendment: earlier quarantine rows it corrected
     existing_file: str | None = None   # already ingested: the name it was ingested under
     warnings_sample: list[tuple[int, str, str]] = field(default_factory=list)
-    repeated: int = 0                  # accepted rows repeating a record exactly: only their events added
+    repeated: int = 0                  # accepted rows repeating a record: only their events (and blanks) added
+    past_addresses: int = 0            # of those, addresses stored as a record's address history
 
 
 def _connector(source: str):
@@ -84,6 +86,32 @@ def _connector(source: str):
         return CONNECTORS[source]()
     except KeyError:
         raise ConnectorError(f"unknown source {source!r}; choose from {sorted(CONNECTORS)}") from None
+
+
+_INVISIBLE = re.compile("[\ufeff\u200b-\u200d\u2060\u00ad]")
+
+
+def _header_key(name: str) -> str:
+    """A column name as compared with the mapping's: case, spacing, non-breaking and invisible
+    characters (a byte-order mark a second tool added, a zero-width space) do not count."""
+    return " ".join(_INVISIBLE.sub("", name).split()).casefold()
+
+
+def align_header(columns: list[str], wanted: list[str], file_name: str) -> None:
+    """Rename, in place, each file column that is one the mapping reads written another way
+    (``SURNAME``, ``Date  of Birth``, ``\ufeffPerson ID``) to the mapping's spelling."""
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(columns):
+        by_key[_header_key(c)].append(i)
+    for name in wanted:
+        if name in columns:
+            continue
+        hits = by_key.get(_header_key(name), [])
+        if len(hits) > 1:
+            raise ConnectorError(f"{file_name} has {len(hits)} columns that could be the mapping's {name!r} "
+                                 f"({', '.join(repr(columns[i]) for i in hits)}): rename one in the file")
+        if hits:
+            columns[hits[0]] = name
 
 
 def _check_columns(columns: list[str], mapping: Mapping, file_name: str) -> list[str]:
@@ -96,16 +124,23 @@ def _check_columns(columns: list[str], mapping: Mapping, file_name: str) -> list
                 f"{file_name} has one column only: it looks delimited by {other!r}, not {mapping.delimiter!r}; "
                 f"set `delimiter: {other!r}` in the mapping (a copy of {Path(mapping.path).name})")
     if missing_required:
-        folded = {c.casefold(): c for c in columns}
-        near = [f"{m!r} -> {folded[hit[0]]!r}" for m in missing_required
-                if (hit := difflib.get_close_matches(m.casefold(), list(folded), 1, 0.75))]
+        near = _near(missing_required, columns)
         # A typo when every missing column has a near twin in the file; otherwise more likely the wrong mapping.
         hint = f" (a typo in the mapping? closest: {', '.join(near)})" if len(near) == len(missing_required) else ""
+        if len(columns) == 1 and not hint:
+            hint = " (is the header not the file's first line? delete any title lines above it)"
         raise ConnectorError(
             f"{file_name} lacks required columns {missing_required}{hint} "
             f"(mapping {Path(mapping.path).name}, delimiter {mapping.delimiter!r}); it has {columns[:30]}"
         )
     return [c for c in mapping.all_columns() if c not in columns]
+
+
+def _near(wanted: list[str], columns: list[str]) -> list[str]:
+    """``'Adress' -> 'ADDRESS'`` for each wanted column with a close one in the file."""
+    folded = {c.casefold(): c for c in columns}
+    return [f"{m!r} -> {folded[hit[0]]!r}" for m in wanted
+            if (hit := difflib.get_close_matches(m.casefold(), list(folded), 1, 0.75))]
 
 
 def _already(store: Store, sha: str, source: str, path: Path) -> IngestResult | None:
@@ -186,6 +221,10 @@ class _Rows:
         # Each record id's first row, the hash of its record and of each of its events: a row repeating
         # the record exactly adds its new events (hashes, not the models: a million rows may pass here).
         self.seen: dict[str, tuple[int, int, set[int]]] = {}
+        # Each record id's stored record (its index in ``records``) and its addresses, for a file with
+        # one row per address: the record keeps the newest, the others become its address history.
+        self.first: dict[str, int] = {}
+        self.places: dict[str, set[tuple]] = {}
         self.rows_read = self.quarantined = self.blank = self.warned = self.repeated = 0
 
     def read(self, rows, progress: Callable[[int, int | None], None] | None = None,
@@ -206,10 +245,16 @@ class _Rows:
                     if hash(parsed.record) == digest:
                         self._repeat(line_no, raw, parsed, events)
                         continue
+                    clash = _clash(self.records[self.first[rid]], parsed.record)
+                    if not clash:
+                        self._moved(line_no, raw, parsed, events)
+                        continue
+                    columns = ", ".join(dict.fromkeys(mapping.source_of(mapping.fields.get(f, f)) for f in clash))
                     parsed = [Problem(mapping.record_id, f"duplicate record id, first at row {first}, "
-                                                         "with other personal details")]
+                                                         f"with other personal details (it differs in {columns})")]
                 else:
                     self.seen[rid] = (line_no, hash(parsed.record), {hash(ev) for ev in parsed.events})
+                    self.first[rid] = len(self.records)
             problems, severity = (parsed, "error") if isinstance(parsed, list) else (parsed.warnings, "warning")
             if problems:
                 self._quarantine(line_no, raw, problems, severity)
@@ -230,9 +275,36 @@ class _Rows:
     def _quarantine(self, line_no: int, raw: dict, problems: list[Problem], severity: str) -> None:
         raw_json = json.dumps(raw, ensure_ascii=True, default=str)[:20_000]
         # Undecodable bytes in the id become U+FFFD: the reason names the cell, the store needs text.
-        rid = _SURROGATES.sub("\ufffd", (raw.get(self.mapping.record_id) or "").strip()) or None
+        rid = raw.get(self.mapping.record_id) if self.mapping.record_id in raw else \
+            self.mapping.derive(raw).get(self.mapping.record_id)          # a record id a spec makes
+        rid = _SURROGATES.sub("\ufffd", (rid or "").strip()) or None
         self.quarantine.extend({"line_no": line_no, "field": p.field, "reason": p.reason, "raw": raw_json,
                                 "severity": severity, "source_record_id": rid} for p in problems)
+
+    def _moved(self, line_no: int, raw: dict, parsed, events: set[int]) -> None:
+        """A row repeating a record with details the first row left blank, or another address (one row
+        per address): accepted; the blanks are filled; the newer
+        address (by its move-in date; without dates, the first row's, unless that has none) stays the
+        record's, the other becomes an ``address_history`` event of the record."""
+        rid = parsed.record.source_record_id
+        current = self.records[self.first[rid]]         # the stored record, as a dict: updated in place
+        new = dict(parsed.record)
+        fill = {f: v for f, v in new.items() if v is not None and current.get(f) is None and f not in _PLACE}
+        if fill:                        # a detail one row leaves blank and another gives (a UPN on one contact)
+            current.update(fill)
+            current.update({f"{n}_std": normalise_name(fill[n]) for n in STD_NAME_FIELDS if n in fill})
+        seen = self.places.setdefault(rid, {_place(current)})
+        if _place(new) not in seen:
+            seen.add(_place(new))
+            held, moved_in = _place(current), new["address_from"]
+            if not any(held) or (moved_in and current["address_from"] and moved_in > current["address_from"]):
+                current.update(zip(_PLACE, _place(new)))      # the row's address is newer: it becomes the record's
+            else:
+                held = _place(new)
+            if any(held):
+                self.events[PastAddress.table].append({"record_key": parsed.record.record_key,
+                                                       **dict(zip(_PLACE, held))})
+        self._repeat(line_no, raw, parsed, events)
 
     def _repeat(self, line_no: int, raw: dict, parsed, events: set[int]) -> None:
         """A row repeating a record's personal details exactly (one row per episode, or a row exported
@@ -246,6 +318,19 @@ class _Rows:
             if hash(ev) not in events:
                 events.add(hash(ev))
                 self.events[ev.table].append({"record_key": key, **ev.model_dump()})
+
+
+_PLACE = ("postcode", "address", "address_from")
+
+
+def _place(record: dict) -> tuple:
+    return tuple(record.get(f) for f in _PLACE)
+
+
+def _clash(first: dict, row: PersonRecord) -> list[str]:
+    """The personal details (not the address) two rows of one record id give differently, both given:
+    none, and they are one child's rows (one per episode, contact or address)."""
+    return [f for f, v in row if f not in _PLACE and v is not None and first.get(f) not in (None, v)]
 
 
 def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None = None,
@@ -281,6 +366,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
         raise ConnectorError(f"there is no current {source} extract to amend: ingest a whole extract first")
 
     extract = open_extract(path, mapping.encoding, mapping.delimiter, table, set(mapping.all_columns()))
+    align_header(extract.columns, mapping.all_columns(), path.name)
     missing_optional = _check_columns(extract.columns, mapping, path.name)
     extract_date = extract_date or (current[2] if amend else datetime.now().date())
 
@@ -347,11 +433,14 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     warnings = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "warning"]
     sample = errors[:20]
     if missing_optional:
-        sample.insert(0, (0, ", ".join(missing_optional), "optional columns absent; left empty"))
+        near = _near(missing_optional, [c for c in extract.columns if c not in mapping.all_columns()])
+        sample.insert(0, (0, ", ".join(missing_optional), "optional columns absent; left empty"
+                          + (f" (a typo in the mapping? closest: {', '.join(near)})" if near else "")))
     return IngestResult(source, path.name, eid, rows_read, accepted, quarantined,
                         superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
                         amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
-                        warnings_sample=warnings[:20], repeated=rows.repeated)
+                        warnings_sample=warnings[:20], repeated=rows.repeated,
+                        past_addresses=len(events.get(PastAddress.table, [])))
 
 
 def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -> tuple[int, int]:

@@ -40,12 +40,18 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = F
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+# Every plain value is text: YAML 1.1 would read a column called ``No`` or ``On`` as a boolean and a
+# code ``1`` as a number (``values: {1: M}``); pydantic reads numbers from text where a field wants one.
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
-Rule = Callable[[str], "str | None"]
+Rule = Callable[[Any], "str | None"]
 
 
-def _compile(fields: dict[str, str | FieldSpec], derived: dict[str, tuple[str, Rule]]) -> dict[str, str]:
+def _compile(fields: dict[str, str | FieldSpec], derived: dict[str, tuple[FieldSpec, Rule]]) -> dict[str, str]:
     """Each field's column in the row: the file's own, or a spec's output column (added to ``derived``)."""
     out = {}
     for name, spec in fields.items():
@@ -53,8 +59,31 @@ def _compile(fields: dict[str, str | FieldSpec], derived: dict[str, tuple[str, R
             out[name] = spec
         else:
             out[name] = derived_name(spec.column, name)
-            derived[out[name]] = (spec.column, spec.rule(name))
+            derived[out[name]] = (spec, spec.rule(name))
     return out
+
+
+# Columns an authority's export often has that no field keeps: what to do instead of naming them.
+_NOT_KEPT = {"ethnicity": "ethnicity is not kept (linking does not use it, and it is special-category data)",
+             "religion": "religion is not kept (special-category data)",
+             "language": "first language is not kept", "first_language": "first language is not kept",
+             "email": "e-mail addresses are not kept", "phone": "a child's phone number is not kept",
+             "telephone": "a child's phone number is not kept",
+             "age": "age is worked out from date_of_birth", "gender": "gender is the field sex",
+             "dob": "the date of birth is the field date_of_birth",
+             "nhs": "the NHS number is the field nhs_number", "nhs_no": "the NHS number is the field nhs_number",
+             "postcode_in_address": "a postcode inside the address is postcode: {column: ..., find: postcode}",
+             "address_line1": "address lines are one field: address: {columns: [...], join: \", \"}",
+             "address_line2": "address lines are one field: address: {columns: [...], join: \", \"}",
+             "town": "the town is part of address: {columns: [...], join: \", \"}",
+             "school": "the school is an enrolment event's school_urn (events: - type: enrolment)"}
+
+
+def _unknown_fields(unknown: set[str]) -> str:
+    said = [f"{f}: {_NOT_KEPT[f.casefold()]}" for f in sorted(unknown) if f.casefold() in _NOT_KEPT]
+    return (f"unknown canonical fields {sorted(unknown)}; columns the mapping does not name are ignored, so "
+            f"leave out a column linkage does not keep" + (f" ({'; '.join(said)})" if said else "")
+            + f"; the fields are {sorted(_PERSON_FIELDS)}")
 
 
 class EventMapping(BaseModel):
@@ -78,7 +107,7 @@ class Mapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
     source: str
     description: str = ""
-    record_id: str
+    record_id: str | FieldSpec
     encoding: str = "utf-8"
     delimiter: str = ","
     fields: dict[str, str | FieldSpec]
@@ -88,7 +117,7 @@ class Mapping(BaseModel):
     missing: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING))
     path: str = ""
     # Spec output column -> (the file's column, the rule making it); see ``derive.py``.
-    _derived: dict[str, tuple[str, Rule]] = PrivateAttr(default_factory=dict)
+    _derived: dict[str, tuple[FieldSpec, Rule]] = PrivateAttr(default_factory=dict)
     _missing_pattern: str = PrivateAttr(default="")
     _missing_re: re.Pattern | None = PrivateAttr(default=None)
 
@@ -116,7 +145,7 @@ class Mapping(BaseModel):
             raise ValueError(f"source must be one of {SOURCES}")
         unknown = set(self.fields) - _PERSON_FIELDS
         if unknown:
-            raise ValueError(f"unknown canonical fields {sorted(unknown)}")
+            raise ValueError(_unknown_fields(unknown))
         missing = [f for f in REQUIRED_FIELDS if f not in self.fields]
         if missing:
             raise ValueError(f"the mapping must name columns for {missing}")
@@ -125,6 +154,8 @@ class Mapping(BaseModel):
                              "holds the whole name, give each {column: ..., split: \"surname, forename\"} "
                              "or split: \"forename surname\"")
         self.fields = _compile(self.fields, self._derived)
+        if isinstance(self.record_id, FieldSpec):
+            self.record_id = _compile({"record_id": self.record_id}, self._derived)["record_id"]
         for ev in self.events:
             ev.fields = _compile(ev.fields, self._derived)
         words = sorted({m.strip() for m in self.missing if m.strip()})
@@ -136,11 +167,12 @@ class Mapping(BaseModel):
 
     def required_columns(self) -> list[str]:
         """The file's columns that must be there: the record id's and the required fields' sources."""
-        return list(dict.fromkeys([self.record_id] + [self.source_of(self.fields[f]) for f in REQUIRED_FIELDS]))
+        return list(dict.fromkeys(c for column in [self.record_id, *(self.fields[f] for f in REQUIRED_FIELDS)]
+                                  for c in self.sources_of(column)))
 
     def all_columns(self) -> list[str]:
         """The file's columns the mapping reads."""
-        return list(dict.fromkeys(self.source_of(c) for c in self.row_columns()))
+        return list(dict.fromkeys(c for column in self.row_columns() for c in self.sources_of(column)))
 
     def row_columns(self) -> list[str]:
         """The columns of a row as fields read it: the file's, or a spec's output column."""
@@ -150,7 +182,12 @@ class Mapping(BaseModel):
         return list(dict.fromkeys(cols))
 
     def source_of(self, column: str) -> str:
-        return self._derived[column][0] if column in self._derived else column
+        """The file's column a row column comes from (several joined: their names joined by `` + ``)."""
+        return self._derived[column][0].column if column in self._derived else column
+
+    def sources_of(self, column: str) -> list[str]:
+        """The file's columns a row column is read from."""
+        return self._derived[column][0].sources if column in self._derived else [column]
 
     @property
     def missing_pattern(self) -> str:
@@ -158,7 +195,7 @@ class Mapping(BaseModel):
         return self._missing_pattern
 
     @property
-    def derived(self) -> dict[str, tuple[str, Rule]]:
+    def derived(self) -> dict[str, tuple[FieldSpec, Rule]]:
         return self._derived
 
     def is_missing(self, value: str) -> bool:
@@ -169,12 +206,17 @@ class Mapping(BaseModel):
         """The row with "no value" words blanked and each spec's output column added."""
         row = {c: (None if v is not None and not isinstance(v, BadCell) and self.is_missing(v) else v)
                for c, v in raw.items()}
-        for name, (column, rule) in self._derived.items():
-            value = row.get(column)
+        for name, (spec, rule) in self._derived.items():
+            if spec.columns is not None:
+                cells = [row.get(c) for c in spec.columns]
+                bad = next((c for c in cells if isinstance(c, BadCell)), None)
+                row[name] = bad if bad is not None else self.read(rule, cells)
+                continue
+            value = row.get(spec.column)
             row[name] = value if value is None or isinstance(value, BadCell) else self.read(rule, value)
         return row
 
-    def read(self, rule: Rule, value: str) -> str | None:
+    def read(self, rule: Rule, value: Any) -> str | None:
         """A spec's output for one cell; a part that is a "no value" word (``DAVIES, Unknown``) is blank."""
         out = rule(value)
         return None if out is not None and not isinstance(out, BadCell) and self.is_missing(out) else out
@@ -182,6 +224,11 @@ class Mapping(BaseModel):
 
 def default_mapping_path(source: str) -> Path:
     return defaults_dir("connectors") / f"{source}.yaml"
+
+
+def _spec(loc: tuple) -> bool:
+    """Whether an error is about the spec branch of ``str | FieldSpec`` (pydantic's own wording)."""
+    return bool(loc) and "FieldSpec" in str(loc[-1])
 
 
 def load_mapping(path: Path) -> Mapping:
@@ -200,8 +247,13 @@ def load_mapping(path: Path) -> Mapping:
         return Mapping(**data, path=str(path))
     except ValidationError as exc:
         # A field is a column name or a spec: say what was wrong with the one given, not with both.
-        errors = [e for e in exc.errors() if not (e["type"] == "string_type" and isinstance(e["input"], dict))
-                  and not (e["loc"] and e["loc"][-1] == "str" and isinstance(e["input"], dict))]
+        errors = [e for e in exc.errors() if not (e["type"] == "string_type" and isinstance(e["input"], (dict, list)))
+                  and not (e["loc"] and e["loc"][-1] == "str" and isinstance(e["input"], (dict, list)))
+                  and not (isinstance(e["input"], list) and _spec(e["loc"]))]
+        for e in exc.errors():          # a list where a column goes: several columns are one joining spec
+            if isinstance(e["input"], list) and _spec(e["loc"]):
+                e["msg"] = f"several columns are one spec: {{columns: [{', '.join(map(str, e['input']))}], join: \", \"}}"
+                errors.append(e)
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if '[' not in str(p) and p != 'str') or 'mapping'}: "
                              f"{e['msg'].removeprefix('Value error, ')}" for e in errors or exc.errors())
         raise ConfigError(f"mapping {path} is invalid: {problems}") from None

@@ -55,11 +55,17 @@ def parse_date(value: str) -> date:
         try:
             return date(y, mo, d)
         except ValueError as exc:
-            raise DateError(f"not a real date: {value!r} ({exc})") from None
+            hint = ""
+            if order == "dmy" and mo > 12 and d <= 12:      # 03/14/2015: written month first
+                hint = "; month first? a mapping can state it: {column: ..., format: \"%m/%d/%Y\"}"
+            raise DateError(f"not a real date: {value!r} ({exc}){hint}") from None
     hint = ""
-    if re.fullmatch(r"\d{5}(\.0+)?", text):   # Excel's day number, as a CSV saved from an unformatted cell holds
+    if re.fullmatch(r"\d{1,2}([/.-])\d{1,2}\1\d{2}(?: [0-9:.]+)?", text):   # 01/03/15: a two-digit year
+        hint = " (a two-digit year, never guessed: a mapping can state it: {column: ..., format: \"%d/%m/%y\"})"
+    elif re.fullmatch(r"\d{5}(\.0+)?", text):   # Excel's day number, as a CSV saved from an unformatted cell holds
         hint = (f" ({text} looks like an Excel date number, {excel_day(text).isoformat()}: "
-                "format the column as a date in Excel before saving)")
+                "format the column as a date in Excel before saving, or state {column: ..., format: excel} "
+                "in the mapping)")
     raise DateError(
         f"unrecognised date {value!r}; use YYYY-MM-DD, DD/MM/YYYY, YYYYMMDD or DD-Mon-YYYY{hint}"
     )

@@ -50,8 +50,13 @@ def addresses(doc: Document) -> list[dict]:
     """Each agency's address for the child. ``since``: when the child moved there, where the
     agency's system records it (else None); ``as_of``: the extract that says so."""
     return [{"source": r["source"], "postcode": r["postcode"], "address": r["address"],
-             "since": r.get("address_from"), "as_of": r["extract_date"]}
-            for r in doc["records"] if r["postcode"] is not None or r["address"] is not None]
+             "since": r.get("address_from"), "as_of": r.get("extract_date")}
+            for r in _held(doc) if r["postcode"] is not None or r["address"] is not None]
+
+
+def _held(doc: Document) -> list[dict]:
+    """Every address a record holds: its current one, then its earlier ones (``address_history``)."""
+    return [*doc["records"], *(doc.get("address_history") or [])]
 
 
 def _newest(item: dict) -> tuple[bool, str, str]:
@@ -64,14 +69,14 @@ def addresses_unattributed(doc: Document) -> list[dict]:
     """Every address once, newest first, without the agency that holds it: which agencies
     hold a child's records is itself sensitive (``identity.known_to``)."""
     latest: dict[tuple, dict] = {}
-    for r in doc["records"]:
+    for r in _held(doc):
         key = (r["postcode"], r["address"])
         if key == (None, None):
             continue
         seen = latest.setdefault(key, {"postcode": key[0], "address": key[1], "since": None, "as_of": None})
         if r.get("address_from") and (seen["since"] is None or r["address_from"] > seen["since"]):
             seen["since"] = r["address_from"]         # the latest move there any agency records
-        if seen["as_of"] is None or str(r["extract_date"]) > str(seen["as_of"]):
+        if r.get("extract_date") and (seen["as_of"] is None or str(r["extract_date"]) > str(seen["as_of"])):
             seen["as_of"] = r["extract_date"]
     return sorted(latest.values(), key=lambda a: (_newest(a), str(a["postcode"]), str(a["address"])), reverse=True)
 
@@ -155,7 +160,7 @@ def episodes(doc: Document) -> dict[str, Any]:
 SECTIONS: dict[str, tuple[str, tuple[str, ...], Callable[[Document], Any]]] = {
     "identity.demographics": ("demographics", ("records",), demographics),
     "identity.known_to": ("known_to", ("records",), known_to),
-    "identity.address": ("addresses", ("records",), addresses),
+    "identity.address": ("addresses", ("records", "address_history"), addresses),
     "education.enrolment": ("schools", ("edu_enrolment",), schools),
     "education.attendance": ("attendance", ("edu_attendance",), attendance),
     "education.exclusion": ("exclusions", ("edu_exclusion",), exclusions),
@@ -168,8 +173,8 @@ SECTIONS: dict[str, tuple[str, tuple[str, ...], Callable[[Document], Any]]] = {
 
 
 # Addresses tagged with their agency tell which agencies know the child too.
-ADDRESSES = (Field("identity.address", addresses, ("records",), also=("identity.known_to",)),
-             Field("identity.address", addresses_unattributed, ("records",)))
+ADDRESSES = (Field("identity.address", addresses, ("records", "address_history"), also=("identity.known_to",)),
+             Field("identity.address", addresses_unattributed, ("records", "address_history")))
 
 # The child view's response fields (section name -> its category, or variants).
 CHILD_FIELDS: Fields = {name: Field(cat, builder, reads) for cat, (name, reads, builder) in SECTIONS.items()}

@@ -45,7 +45,7 @@ REASON_CODES: dict[str, tuple[str, str]] = {
     "incomplete_event": (r" needs \[", "an event without its required fields"),
 }
 _COMPILED = [(code, re.compile(p, re.IGNORECASE)) for code, (p, _) in REASON_CODES.items()]
-_OPTIONAL = ("severity", "code")
+_OPTIONAL = ("severity", "code", "source_record_id")
 EXPORT_COLUMNS = ["source", "file", "line", "record_id", "column", "value", "reason", "reason_code", "severity"]
 
 
@@ -172,7 +172,8 @@ def _row(r: tuple, optional: list[str], with_value: bool) -> QuarantineRow:
         ref=f"{extract_id}:{line_no}", extract_id=extract_id, source=source, file_name=file_name, line_no=line_no,
         column=column, reason=reason, reason_code=opt.get("code") or reason_code(reason),
         severity=opt.get("severity"), current=bool(current),
-        record_id=raw.get(id_column) if id_column else None,
+        # The id as ingest read it (a custom mapping's column, or a record id a spec made of two columns).
+        record_id=raw.get(id_column) if id_column else opt.get("source_record_id"),
         value=raw.get(column) if with_value else None, record_id_column=id_column)
 
 

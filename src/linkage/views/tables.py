@@ -36,7 +36,7 @@ MEMORY = Tables("memory.serve_records", "memory.serve_")
 _ORDER = {"edu_enrolment": "entry_date", "edu_attendance": "term", "edu_exclusion": "start_date",
           "edu_sen": "provision", "sc_referral": "referral_date", "sc_episode": "start_date",
           "sc_missing": "start_date", "sc_allocation": "team", "health_gp": "start_date",
-          "health_contact": "contact_date"}
+          "health_contact": "contact_date", "address_history": "address_from"}
 _RECORD_FIELDS = ("source", "forename", "surname", "date_of_birth", "sex", "postcode", "address", "address_from",
                   "extract_date")
 
