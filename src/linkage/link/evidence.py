@@ -60,6 +60,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.link.guards import birthday_sql, split_name_sql, swapped_sql
+from linkage.link.unreached import name_keys_sql, typo_pairs_sql
 
 __all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql",
            "clusters_arrow", "coincidences", "decide"]
@@ -94,6 +95,7 @@ def _keyed(inp: str) -> str:
   UNION ALL SELECT {cols}, 'm:' || forename_dm, {swapped} FROM {inp}
     WHERE forename_dm IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)
   UNION ALL SELECT {cols}, 'c:' || forename_join, {month} FROM {inp} WHERE forename_join IS NOT NULL
+  UNION ALL {name_keys_sql(inp, cols)}
   UNION ALL SELECT {cols}, 'p:' || postcode, {month} FROM {inp} WHERE postcode IS NOT NULL
   UNION ALL SELECT {cols}, 'p:' || postcode, {swapped} FROM {inp}
     WHERE postcode IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)"""
@@ -137,7 +139,7 @@ one AS (
   FROM i GROUP BY cluster_id),
 -- Materialised: the numbers ``n`` and ``kid`` name one record and one child in every use.
 ik AS MATERIALIZED (
-  SELECT row_number() OVER () AS n, unique_id, forename, surname_all, forename_dm, forename_canon,
+  SELECT row_number() OVER () AS n, unique_id, forename, forename_keys, surname_all, forename_dm, forename_canon,
     forename_skel, forename_join, postcode, source_dataset, dob, dob_str, kid, k_upn, k_nhs, k_sex
   FROM i JOIN one USING (cluster_id)),
 keyed AS MATERIALIZED ({_keyed('ik')}),
@@ -153,7 +155,9 @@ pairs AS (
     SELECT least(a.n, b.n), greatest(a.n, b.n)
     FROM ik a JOIN (SELECT n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex, unnest(surname_all) AS s
                     FROM ik) b
-      ON a.forename = b.s AND date_trunc('month', a.dob) = date_trunc('month', b.dob) AND {_may_pair('a', 'b')}) p
+      ON a.forename = b.s AND date_trunc('month', a.dob) = date_trunc('month', b.dob) AND {_may_pair('a', 'b')}
+    UNION
+    {typo_pairs_sql('ik', _may_pair('a', 'b'))}) p
   JOIN ik a ON a.n = p.a JOIN ik b ON b.n = p.b),
 cand AS (
   SELECT p.l, p.r, l.cluster_id AS ca, r.cluster_id AS cb,

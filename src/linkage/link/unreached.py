@@ -1,0 +1,52 @@
+"""Candidates no key of the second pass meets: a forename typed with a slip, or another form of it.
+
+The second pass (``evidence.candidates_sql``) finds a child split by a new surname and a move
+through the keys two records of one child still share: the forename's sound code, its canonical
+form, its consonants, or the home. Two kinds of one child share none of them once the surname and
+the postcode have both changed:
+
+* **A forename typed with one slip** (Jacob / Jaxob, Willow / Wikow, Oscar / Osca): the slip
+  changes the sound code and the consonants, and the canonical form of a misspelling is itself.
+  A slip makes a spelling that almost no other child holds, so the pairs sought are a *rare*
+  forename (held by at most ``RARE`` records, ``guards.RARE``) one typed character (an edit,
+  a transposition) from a forename on the *same* date of birth (``typo_pairs_sql``). Two real
+  names one letter apart (Leo / Leon, Mia / Mila) are both common and are not paired here:
+  they are two children's names, and the second pass's other keys already meet them where
+  they sound alike.
+* **Another form of the forename** (Sally / Sarah, Meg / Megan, Olly / Oliver): the two share a
+  nickname key, but each has its own canonical form and no sound code in common. Every key of
+  the forename is a key of the pass (``name_keys_sql``), not only the canonical one.
+
+What the pass does with such a candidate is unchanged: it is judged on both children's evidence
+and by the expected namesakes (``evidence.coincidences``: the commoner side's forename counts),
+queued or, on strong evidence, linked; this module only lets the pass see it.
+"""
+
+from __future__ import annotations
+
+from linkage.link.guards import RARE
+
+__all__ = ["TYPO_SHORTEST", "name_keys_sql", "typo_pairs_sql"]
+
+# A slip in a forename shorter than this leaves too little of the name to tell one from another.
+TYPO_SHORTEST = 4
+
+
+def name_keys_sql(inp: str, cols: str) -> str:
+    """Each record of ``inp`` under every key of its forename (nicknames, other spellings), with
+    its month of birth: one ``UNION ALL`` branch for ``evidence``'s keyed rows (``cols``, ``k``, ``d``)."""
+    return (f"SELECT {cols}, 'c:' || unnest(forename_keys) AS k, date_trunc('month', dob) AS d FROM {inp} "
+            "WHERE forename_keys IS NOT NULL")
+
+
+def typo_pairs_sql(ik: str, may_pair: str) -> str:
+    """Pairs (least, greatest) of record numbers ``n`` of ``ik`` (forename, dob, and what
+    ``may_pair`` reads about rows ``a`` and ``b``) born on the same day whose forenames are one
+    typed character apart, one of them rare (pure SQL)."""
+    return f"""
+SELECT least(a.n, b.n), greatest(a.n, b.n)
+FROM (SELECT * FROM {ik} WHERE forename IN (
+        SELECT forename FROM {ik} WHERE forename IS NOT NULL GROUP BY forename HAVING count(*) <= {RARE})) a
+JOIN {ik} b ON a.dob = b.dob AND a.n <> b.n AND a.forename <> b.forename AND {may_pair}
+WHERE greatest(length(a.forename), length(b.forename)) >= {TYPO_SHORTEST}
+  AND damerau_levenshtein(a.forename, b.forename) = 1"""
