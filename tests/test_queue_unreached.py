@@ -83,3 +83,12 @@ def test_a_slip_between_twins_is_still_kept_apart(tmp_path):
     records = [rec("education:1", "jacob", "rocca", postcode=OLD, upn="A1"),
                rec("education:2", "jaxob", "duhig", postcode=NEW, upn="A2")]
     assert _rows(tmp_path, records, {"education:1": "C1", "education:2": "C2"}).empty
+
+
+def test_two_slips_in_a_longer_forename_are_queued(tmp_path):
+    # Reuben / Reyen: two typed characters apart (one record typed twice, or each once).
+    assert _queued(tmp_path, *_split("reuben", "reyen")) == [("education:1", "health:1")]
+
+
+def test_two_slips_in_a_short_forename_are_another_name(tmp_path):
+    assert _queued(tmp_path, *_split("reva", "rwa")) == []

@@ -60,7 +60,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.link.guards import birthday_sql, split_name_sql, swapped_sql
-from linkage.link.unreached import name_keys_sql, typo_pairs_sql
+from linkage.link.unreached import RARE_TABLE, name_keys_sql, rare_sql, slip_sql, typo_pairs_sql
 
 __all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql",
            "clusters_arrow", "coincidences", "decide"]
@@ -127,7 +127,8 @@ def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str) -> 
     its FormerUPN history).
     """
     return f"""
-WITH i AS (
+WITH {RARE_TABLE} AS ({rare_sql(input_table)}),
+i AS (
   SELECT x.*, c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL),
 one AS (
@@ -176,7 +177,7 @@ cand AS (
     AND ({_SWAPPED} OR l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)
          OR l.forename_full = r.forename_full OR {_SPLIT}
          OR l.forename_dm = r.forename_dm OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad
-         OR jaro_winkler_similarity(l.forename, r.forename) >= 0.88)
+         OR jaro_winkler_similarity(l.forename, r.forename) >= 0.88 OR {slip_sql('l', 'r')})
     AND {birthday_sql('l', 'r')}),
 kids AS (
   SELECT cluster_id,

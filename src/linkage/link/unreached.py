@@ -9,7 +9,8 @@ the postcode have both changed:
   changes the sound code and the consonants, and the canonical form of a misspelling is itself.
   A slip makes a spelling that almost no other child holds, so the pairs sought are a *rare*
   forename (held by at most ``RARE`` records, ``guards.RARE``) one typed character (an edit,
-  a transposition) from a forename on the *same* date of birth (``typo_pairs_sql``). Two real
+  a transposition) from a forename on the *same* date of birth, or two in a name of six letters
+  or more (Reuben / Reyen: a record typed twice, or both records once; ``typo_pairs_sql``). Two real
   names one letter apart (Leo / Leon, Mia / Mila) are both common and are not paired here:
   they are two children's names, and the second pass's other keys already meet them where
   they sound alike.
@@ -26,10 +27,32 @@ from __future__ import annotations
 
 from linkage.link.guards import RARE
 
-__all__ = ["TYPO_SHORTEST", "name_keys_sql", "typo_pairs_sql"]
+__all__ = ["RARE_TABLE", "TYPO_SHORTEST", "name_keys_sql", "rare_sql", "slip_sql", "typo_pairs_sql"]
 
 # A slip in a forename shorter than this leaves too little of the name to tell one from another.
 TYPO_SHORTEST = 4
+# Letters of the longer forename per typed slip allowed (one slip up to five letters, two up to eight).
+LETTERS_PER_SLIP = 3
+# The name of the rare forenames' table (``rare_sql``) inside ``evidence.candidates_sql``.
+RARE_TABLE = "rare_forename"
+
+
+def rare_sql(input_table: str) -> str:
+    """The forenames of ``input_table`` held by at most ``RARE`` records: a slip, or a name of its
+    own that is rare here (the body of a CTE named ``RARE_TABLE``)."""
+    return (f"SELECT forename FROM {input_table} WHERE forename IS NOT NULL GROUP BY forename "
+            f"HAVING count(*) <= {RARE}")
+
+
+def slip_sql(l: str, r: str) -> str:
+    """The forenames of rows ``l`` and ``r`` are one name typed with a slip or two: one of them is
+    rare (``RARE_TABLE``), the longer has at least ``TYPO_SHORTEST`` letters, and they are at most
+    one edit apart per ``LETTERS_PER_SLIP`` letters of the longer (pure SQL)."""
+    longer = f"greatest(length({l}.forename), length({r}.forename))"
+    return (f"({l}.forename <> {r}.forename AND {longer} >= {TYPO_SHORTEST} "
+            f"AND damerau_levenshtein({l}.forename, {r}.forename) <= greatest(1, {longer} // {LETTERS_PER_SLIP}) "
+            f"AND ({l}.forename IN (SELECT forename FROM {RARE_TABLE}) "
+            f"OR {r}.forename IN (SELECT forename FROM {RARE_TABLE})))")
 
 
 def name_keys_sql(inp: str, cols: str) -> str:
@@ -42,11 +65,10 @@ def name_keys_sql(inp: str, cols: str) -> str:
 def typo_pairs_sql(ik: str, may_pair: str) -> str:
     """Pairs (least, greatest) of record numbers ``n`` of ``ik`` (forename, dob, and what
     ``may_pair`` reads about rows ``a`` and ``b``) born on the same day whose forenames are one
-    typed character apart, one of them rare (pure SQL)."""
+    name typed with a slip (``slip_sql``; pure SQL). Only the rare side's records are joined to
+    their birthday's, so the join grows with the slips, not with the square of the population."""
     return f"""
 SELECT least(a.n, b.n), greatest(a.n, b.n)
-FROM (SELECT * FROM {ik} WHERE forename IN (
-        SELECT forename FROM {ik} WHERE forename IS NOT NULL GROUP BY forename HAVING count(*) <= {RARE})) a
-JOIN {ik} b ON a.dob = b.dob AND a.n <> b.n AND a.forename <> b.forename AND {may_pair}
-WHERE greatest(length(a.forename), length(b.forename)) >= {TYPO_SHORTEST}
-  AND damerau_levenshtein(a.forename, b.forename) = 1"""
+FROM (SELECT * FROM {ik} WHERE forename IN (SELECT forename FROM {RARE_TABLE})) a
+JOIN {ik} b ON a.dob = b.dob AND a.n <> b.n AND {may_pair}
+WHERE {slip_sql('a', 'b')}"""
