@@ -60,7 +60,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.link.guards import birthday_sql, split_name_sql, swapped_sql
-from linkage.link.unreached import RARE_TABLE, name_keys_sql, rare_sql, slip_sql, typo_pairs_sql
+from linkage.link.unreached import COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_pairs_sql
 
 __all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql",
            "clusters_arrow", "coincidences", "decide"]
@@ -127,7 +127,7 @@ def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str) -> 
     its FormerUPN history).
     """
     return f"""
-WITH {RARE_TABLE} AS ({rare_sql(input_table)}),
+WITH {COUNT_TABLE} AS ({counts_sql(input_table)}),
 i AS (
   SELECT x.*, c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL),

@@ -7,8 +7,9 @@ the postcode have both changed:
 
 * **A forename typed with one slip** (Jacob / Jaxob, Willow / Wikow, Oscar / Osca): the slip
   changes the sound code and the consonants, and the canonical form of a misspelling is itself.
-  A slip makes a spelling that almost no other child holds, so the pairs sought are a *rare*
-  forename (held by at most ``RARE`` records, ``guards.RARE``) one typed character (an edit,
+  A slip makes a spelling that few other children hold, so the pairs sought are a *rare*
+  forename (held by at most ``RARE`` records, ``guards.RARE``, or by ``SLIP_RATIO`` times fewer
+  than the other) one typed character (an edit,
   a transposition) from a forename on the *same* date of birth, or two in a name of six letters
   or more (Reuben / Reyen: a record typed twice, or both records once; ``typo_pairs_sql``). Two real
   names one letter apart (Leo / Leon, Mia / Mila) are both common and are not paired here:
@@ -27,32 +28,40 @@ from __future__ import annotations
 
 from linkage.link.guards import RARE
 
-__all__ = ["RARE_TABLE", "TYPO_SHORTEST", "name_keys_sql", "rare_sql", "slip_sql", "typo_pairs_sql"]
+__all__ = ["COUNT_TABLE", "LETTERS_PER_SLIP", "SLIP_RATIO", "TYPO_SHORTEST", "counts_sql", "name_keys_sql",
+           "slip_sql", "typo_pairs_sql"]
 
 # A slip in a forename shorter than this leaves too little of the name to tell one from another.
 TYPO_SHORTEST = 4
 # Letters of the longer forename per typed slip allowed (one slip up to five letters, two up to eight).
 LETTERS_PER_SLIP = 3
-# The name of the rare forenames' table (``rare_sql``) inside ``evidence.candidates_sql``.
-RARE_TABLE = "rare_forename"
+# A spelling held by this many times fewer records than a forename a slip away is a slip of it (a
+# slip of a common name recurs as the population grows: three Jaxobs among 250,000 records, where
+# Jacob is held by hundreds); two real names a letter apart are held by comparable numbers.
+SLIP_RATIO = 20
+# The name of the forename counts' table (``counts_sql``) inside ``evidence.candidates_sql``.
+COUNT_TABLE = "forename_count"
 
 
-def rare_sql(input_table: str) -> str:
-    """The forenames of ``input_table`` held by at most ``RARE`` records: a slip, or a name of its
-    own that is rare here (the body of a CTE named ``RARE_TABLE``)."""
-    return (f"SELECT forename FROM {input_table} WHERE forename IS NOT NULL GROUP BY forename "
-            f"HAVING count(*) <= {RARE}")
+def counts_sql(input_table: str) -> str:
+    """How many records of ``input_table`` hold each forename (the body of a CTE named ``COUNT_TABLE``)."""
+    return f"SELECT forename, count(*) AS n FROM {input_table} WHERE forename IS NOT NULL GROUP BY forename"
+
+
+def _held(row: str) -> str:
+    return f"(SELECT n FROM {COUNT_TABLE} WHERE forename = {row}.forename)"
 
 
 def slip_sql(l: str, r: str) -> str:
     """The forenames of rows ``l`` and ``r`` are one name typed with a slip or two: one of them is
-    rare (``RARE_TABLE``), the longer has at least ``TYPO_SHORTEST`` letters, and they are at most
-    one edit apart per ``LETTERS_PER_SLIP`` letters of the longer (pure SQL)."""
+    rare (held by at most ``RARE`` records, or ``SLIP_RATIO`` times fewer than the other), the
+    longer has at least ``TYPO_SHORTEST`` letters, and they are at most one edit apart per
+    ``LETTERS_PER_SLIP`` letters of the longer (pure SQL)."""
     longer = f"greatest(length({l}.forename), length({r}.forename))"
+    few, many = f"least({_held(l)}, {_held(r)})", f"greatest({_held(l)}, {_held(r)})"
     return (f"({l}.forename <> {r}.forename AND {longer} >= {TYPO_SHORTEST} "
             f"AND damerau_levenshtein({l}.forename, {r}.forename) <= greatest(1, {longer} // {LETTERS_PER_SLIP}) "
-            f"AND ({l}.forename IN (SELECT forename FROM {RARE_TABLE}) "
-            f"OR {r}.forename IN (SELECT forename FROM {RARE_TABLE})))")
+            f"AND ({few} <= {RARE} OR {few} * {SLIP_RATIO} <= {many}))")
 
 
 def name_keys_sql(inp: str, cols: str) -> str:
@@ -65,10 +74,12 @@ def name_keys_sql(inp: str, cols: str) -> str:
 def typo_pairs_sql(ik: str, may_pair: str) -> str:
     """Pairs (least, greatest) of record numbers ``n`` of ``ik`` (forename, dob, and what
     ``may_pair`` reads about rows ``a`` and ``b``) born on the same day whose forenames are one
-    name typed with a slip (``slip_sql``; pure SQL). Only the rare side's records are joined to
-    their birthday's, so the join grows with the slips, not with the square of the population."""
+    name typed with a slip (``slip_sql``; pure SQL). Only records whose forename could be a slip
+    of the commonest one are joined to their birthday's."""
     return f"""
 SELECT least(a.n, b.n), greatest(a.n, b.n)
-FROM (SELECT * FROM {ik} WHERE forename IN (SELECT forename FROM {RARE_TABLE})) a
+FROM (SELECT * FROM {ik} WHERE forename IN (
+        SELECT forename FROM {COUNT_TABLE}
+        WHERE n <= greatest({RARE}, (SELECT max(n) FROM {COUNT_TABLE}) // {SLIP_RATIO}))) a
 JOIN {ik} b ON a.dob = b.dob AND a.n <> b.n AND {may_pair}
 WHERE {slip_sql('a', 'b')}"""
