@@ -92,3 +92,17 @@ def test_two_slips_in_a_longer_forename_are_queued(tmp_path):
 
 def test_two_slips_in_a_short_forename_are_another_name(tmp_path):
     assert _queued(tmp_path, *_split("reva", "rwa")) == []
+
+
+def test_a_slip_that_recurs_in_a_large_population_is_still_a_slip(tmp_path):
+    # Three Jaxobs (a common keyboard slip of Jacob) among sixty Jacobs: held by more than RARE
+    # records, but twenty times fewer than Jacob.
+    records, children = _split("jacob", "jaxob", sex="M")
+    for i in range(63):
+        name = "jaxob" if i < 2 else "jacob"
+        key = f"social_care:{i}"
+        records.append(rec(key, name, f"other{i}", dob=f"20{10 + i % 9}-0{1 + i % 9}-1{i % 9}", sex="M",
+                           postcode=f"N{i} 1AA"))
+        children[key] = f"K{i}"
+    rows = _rows(tmp_path, records, children)
+    assert any({a, b} == {"education:1", "health:1"} for a, b in zip(rows["l"], rows["r"]))
