@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from linkage.link.complement import partner_cohorts
-from linkage.link.evidence import candidates_sql, decide
+from linkage.link.complement import family_pairs, partner_cohorts
+from linkage.link.evidence import ClusterPass, candidates_sql, decide
 from test_cluster_evidence import rec
 from test_queue_complement import _con
 
@@ -106,3 +106,30 @@ def test_a_slip_that_recurs_in_a_large_population_is_still_a_slip(tmp_path):
         children[key] = f"K{i}"
     rows = _rows(tmp_path, records, children)
     assert any({a, b} == {"education:1", "health:1"} for a, b in zip(rows["l"], rows["r"]))
+
+
+def _home(tmp_path: Path, surname: str, postcode: str = "GY4 9TB") -> list[tuple[str, str, str]]:
+    """A school record of Isabella Palmer, and a GP record of an Isabella at one home, born five
+    months apart (a date of birth recorded wrong), no source holding both."""
+    records = [rec("education:1", "isabella", "palmer", dob="2012-10-15", postcode="GY4 9TB", upn="A1"),
+               rec("health:1", "isabella", surname, dob="2012-05-10", postcode=postcode, nhs="N1")]
+    children = {"education:1": "C1", "health:1": "C2"}
+    con = _con(tmp_path, records, children)
+    found = ClusterPass()
+    family_pairs(con, "link_input", "kids", found, children, [])
+    con.close()
+    return found.queue
+
+
+def test_a_birthday_recorded_wrong_at_one_home_in_one_family_is_queued(tmp_path):
+    queued = _home(tmp_path, "plmer")
+    assert [(a, b) for a, b, _ in queued] == [("education:1", "health:1")]
+    assert "birthdays 158 days apart" in queued[0][2]
+
+
+def test_a_namesake_at_one_home_in_another_family_is_not_queued(tmp_path):
+    assert _home(tmp_path, "okafor") == []
+
+
+def test_a_namesake_in_one_family_at_another_home_is_not_queued(tmp_path):
+    assert _home(tmp_path, "palmer", postcode="N1 9ZZ") == []

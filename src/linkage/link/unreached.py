@@ -19,6 +19,12 @@ the postcode have both changed:
   nickname key, but each has its own canonical form and no sound code in common. Every key of
   the forename is a key of the pass (``name_keys_sql``), not only the canonical one.
 
+* **A date of birth recorded wrong** at one home, in one family, under one forename (Isabella
+  Palmer / Isabella Plmer at one postcode, born 15 October and 10 May): the family pairs of
+  ``complement.family_sql`` (children no source holds both of) look within a month of the
+  birthday, and within ``HOME_DAYS`` when the home *and* the family agree
+  (``home_and_family_sql``); queued, never linked.
+
 What the pass does with such a candidate is unchanged: it is judged on both children's evidence
 and by the expected namesakes (``evidence.coincidences``: the commoner side's forename counts),
 queued or, on strong evidence, linked; this module only lets the pass see it.
@@ -28,8 +34,8 @@ from __future__ import annotations
 
 from linkage.link.guards import RARE
 
-__all__ = ["COUNT_TABLE", "LETTERS_PER_SLIP", "SLIP_RATIO", "TYPO_SHORTEST", "counts_sql", "name_keys_sql",
-           "slip_sql", "typo_pairs_sql"]
+__all__ = ["COUNT_TABLE", "HOME_DAYS", "LETTERS_PER_SLIP", "SLIP_RATIO", "TYPO_SHORTEST", "counts_sql",
+           "home_and_family_sql", "name_keys_sql", "slip_sql", "typo_pairs_sql"]
 
 # A slip in a forename shorter than this leaves too little of the name to tell one from another.
 TYPO_SHORTEST = 4
@@ -39,6 +45,8 @@ LETTERS_PER_SLIP = 3
 # slip of a common name recurs as the population grows: three Jaxobs among 250,000 records, where
 # Jacob is held by hundreds); two real names a letter apart are held by comparable numbers.
 SLIP_RATIO = 20
+# Most days between two birthdays recorded for one child at one home in one family (``home_and_family_sql``).
+HOME_DAYS = 366
 # The name of the forename counts' table (``counts_sql``) inside ``evidence.candidates_sql``.
 COUNT_TABLE = "forename_count"
 
@@ -83,3 +91,14 @@ FROM (SELECT * FROM {ik} WHERE forename IN (
         WHERE n <= greatest({RARE}, (SELECT max(n) FROM {COUNT_TABLE}) // {SLIP_RATIO}))) a
 JOIN {ik} b ON a.dob = b.dob AND a.n <> b.n AND {may_pair}
 WHERE {slip_sql('a', 'b')}"""
+
+
+def home_and_family_sql(l: str, r: str) -> str:
+    """Rows ``l`` and ``r`` of ``complement.family_sql``'s ``light`` (a record under one of its
+    families: a surname, or ``home <postcode>``) meet at one home, and their surnames are one family
+    (a surname in common, or one spelt alike: Palmer / Plmer), born within ``HOME_DAYS``: a date of
+    birth recorded wrong (a registration date, a slip in two places). Brothers and sisters at one
+    home do not share a forename, and twins share the birthday (pure SQL)."""
+    return (f"(starts_with({l}.family, 'home ') AND abs(datediff('day', {l}.dob, {r}.dob)) <= {HOME_DAYS} "
+            f"AND (list_has_any({l}.surname_all, {r}.surname_all) "
+            f"OR jaro_winkler_similarity({l}.surname, {r}.surname) >= 0.9))")
