@@ -73,9 +73,11 @@ def slip_sql(l: str, r: str) -> str:
 
 
 def name_keys_sql(inp: str, cols: str) -> str:
-    """Each record of ``inp`` under every key of its forename (nicknames, other spellings), with
-    its month of birth: one ``UNION ALL`` branch for ``evidence``'s keyed rows (``cols``, ``k``, ``d``)."""
-    return (f"SELECT {cols}, 'c:' || unnest(forename_keys) AS k, date_trunc('month', dob) AS d FROM {inp} "
+    """Each record of ``inp`` under every key of its forename (nicknames, other spellings) but the
+    canonical one (a branch of its own), with its month of birth: one ``UNION ALL`` branch for
+    ``evidence``'s keyed rows (``cols``, ``k``, ``d``)."""
+    keys = "list_filter(forename_keys, x -> x IS DISTINCT FROM forename_canon)"
+    return (f"SELECT {cols}, 'c:' || unnest({keys}) AS k, date_trunc('month', dob) AS d FROM {inp} "
             "WHERE forename_keys IS NOT NULL")
 
 
