@@ -135,11 +135,12 @@ def settled(found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tupl
             if a in cluster_of and b in cluster_of}
 
 
-# A family or a home and a forename, a birthday within a month, in two children no source holds both of.
+# A family or a home and a forename, a birthday within a month (a year at one home in one family:
+# ``unreached.home_and_family_sql``), in two children no source holds both of.
 FAMILY_REASON = ("possibly one child in two: same family or home, forename spelt alike, born within a month "
                  "(within a year at one home in one family), no source holds both ({evidence})")
 # Splink's date-of-birth comparison counts dates within a month as a partial agreement; a
-# recorded birthday out by more than that is not looked for here.
+# recorded birthday out by more than that is looked for only where the home and the family agree.
 WITHIN_DAYS = 31
 
 

@@ -22,7 +22,9 @@ and a middle name in one record: Xiaoling / Xiao Ling) and whose dates of birth 
 and month transposed, or differ in one character within the month; and pairs whose forename and
 surname are swapped (one of them possibly with a typo, one part of a double surname, or another
 form of the forename: Angus Betsy / Elizabeth Angus), born in the same month, which no blocking rule brings together once a typo or a move is added (queued, never
-linked). Two records of one source are not candidates: a source holds a child once under its own
+linked); and pairs no other key meets (``unreached``): a rare forename a typed slip from
+another on the same birthday, and every nickname key of a forename, not only its canonical
+one. Two records of one source are not candidates: a source holds a child once under its own
 identifiers, and two of its records that the model left apart are evidence of two children (at
 1M, none of about 26,000 such pairs queued by the first version of this pass was one child).
 The pass *links* a candidate only when its surnames and postcodes both differ (a pair sharing

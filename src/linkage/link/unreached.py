@@ -1,9 +1,10 @@
-"""Candidates no key of the second pass meets: a forename typed with a slip, or another form of it.
+"""Candidates no key of the second pass meets: a forename typed with a slip or in another form, and
+a birthday recorded wrong at one home.
 
 The second pass (``evidence.candidates_sql``) finds a child split by a new surname and a move
 through the keys two records of one child still share: the forename's sound code, its canonical
 form, its consonants, or the home. Two kinds of one child share none of them once the surname and
-the postcode have both changed:
+the postcode have both changed (the third is the family pairs' own limit):
 
 * **A forename typed with one slip** (Jacob / Jaxob, Willow / Wikow, Oscar / Osca): the slip
   changes the sound code and the consonants, and the canonical form of a misspelling is itself.
@@ -18,7 +19,6 @@ the postcode have both changed:
 * **Another form of the forename** (Sally / Sarah, Meg / Megan, Olly / Oliver): the two share a
   nickname key, but each has its own canonical form and no sound code in common. Every key of
   the forename is a key of the pass (``name_keys_sql``), not only the canonical one.
-
 * **A date of birth recorded wrong** at one home, in one family, under one forename (Isabella
   Palmer / Isabella Plmer at one postcode, born 15 October and 10 May): the family pairs of
   ``complement.family_sql`` (children no source holds both of) look within a month of the
@@ -26,8 +26,9 @@ the postcode have both changed:
   (``home_and_family_sql``); queued, never linked.
 
 What the pass does with such a candidate is unchanged: it is judged on both children's evidence
-and by the expected namesakes (``evidence.coincidences``: the commoner side's forename counts),
-queued or, on strong evidence, linked; this module only lets the pass see it.
+and by the expected namesakes (``evidence.coincidences``: the commoner side's forename counts) and
+queued; a nickname pair (one name) may be linked on two pieces of cluster evidence, as any pair of
+one name; a slip is not one name and is never linked. This module only lets the pass see them.
 """
 
 from __future__ import annotations
