@@ -31,6 +31,7 @@ import pandas as pd
 
 from linkage.link.evidence import ClusterPass
 from linkage.link.guards import RARE, spelling_sql, split_name_sql
+from linkage.link.unreached import home_and_family_sql
 
 __all__ = ["COMPLEMENT_REASON", "FAMILY_REASON", "IDENTIFIER_REASON", "SHARED_MOST", "SKELETON_SHORTEST", "SLIP_PER",
            "WITHIN_DAYS",
@@ -134,11 +135,12 @@ def settled(found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tupl
             if a in cluster_of and b in cluster_of}
 
 
-# A family or a home and a forename, a birthday within a month, in two children no source holds both of.
-FAMILY_REASON = ("possibly one child in two: same family or home, forename spelt alike, born within a month, "
-                 "no source holds both ({evidence})")
+# A family or a home and a forename, a birthday within a month (a year at one home in one family:
+# ``unreached.home_and_family_sql``), in two children no source holds both of.
+FAMILY_REASON = ("possibly one child in two: same family or home, forename spelt alike, born within a month "
+                 "(within a year at one home in one family), no source holds both ({evidence})")
 # Splink's date-of-birth comparison counts dates within a month as a partial agreement; a
-# recorded birthday out by more than that is not looked for here.
+# recorded birthday out by more than that is looked for only where the home and the family agree.
 WITHIN_DAYS = 31
 
 
@@ -170,7 +172,7 @@ fits AS (
   SELECT a.held_key AS a, b.held_key AS b FROM (SELECT DISTINCT sources, held_key FROM lacking) a,
     (SELECT DISTINCT sources, held_key FROM lacking) b WHERE NOT list_has_any(a.sources, b.sources)),
 light AS (
-  SELECT x.unique_id, x.source_dataset, x.dob, c.cluster_id, k.held_key,
+  SELECT x.unique_id, x.source_dataset, x.dob, x.surname, x.surname_all, c.cluster_id, k.held_key,
     unnest(list_concat(x.surname_all, CASE WHEN x.postcode IS NULL THEN [] ELSE ['home ' || x.postcode] END,
                        list_filter(list_transform(x.surname_all, s -> 'consonants ' || {_CONSONANTS.format(s='s')}),
                                    k -> length(k) >= {len('consonants ') + SKELETON_SHORTEST}))) AS family
@@ -180,7 +182,8 @@ wants AS (SELECT l.*, f.b AS want FROM light l JOIN fits f ON f.a = l.held_key),
 near AS (
   SELECT DISTINCT l.unique_id AS l, r.unique_id AS r, l.cluster_id AS ca, r.cluster_id AS cb
   FROM wants l JOIN light r ON r.held_key = l.want AND r.family = l.family
-  WHERE r.cluster_id > l.cluster_id AND abs(datediff('day', l.dob, r.dob)) <= {WITHIN_DAYS}),
+  WHERE r.cluster_id > l.cluster_id
+    AND (abs(datediff('day', l.dob, r.dob)) <= {WITHIN_DAYS} OR {home_and_family_sql('l', 'r')})),
 kid AS (
   SELECT c.cluster_id,
     coalesce(list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL), []::VARCHAR[]) AS upns,
@@ -195,7 +198,7 @@ n AS (SELECT forename, count(*) AS forename_n FROM {input_table}
       GROUP BY forename),
 one AS (SELECT x.*, n.forename_n FROM {input_table} x LEFT JOIN n USING (forename)
         WHERE unique_id IN (SELECT l FROM near UNION SELECT r FROM near))
-SELECT p.l, p.r, p.ca, p.cb, l.dob = r.dob AS dob_exact, coalesce(l.postcode = r.postcode, false) AS home,
+SELECT p.l, p.r, p.ca, p.cb, abs(datediff('day', l.dob, r.dob)) AS days, coalesce(l.postcode = r.postcode, false) AS home,
   list_has_any(a.middles, b.middles) AS middle
 FROM near p JOIN one l ON l.unique_id = p.l JOIN one r ON r.unique_id = p.r
 JOIN kid a ON a.cluster_id = p.ca JOIN kid b ON b.cluster_id = p.cb
@@ -216,13 +219,15 @@ def family_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_tabl
     skip = settled(found, cluster_of, apart)
     rows = con.execute(family_sql(input_table, clusters_table)).df()
     best: dict[frozenset[str], tuple] = {}
-    for l, r, ca, cb, exact, home, middle in rows.itertuples(index=False):
+    for l, r, ca, cb, days, home, middle in rows.itertuples(index=False):
         pair = frozenset((ca, cb))
-        rank = (bool(middle), bool(exact), bool(home), l, r)
+        rank = (bool(middle), -int(days), bool(home), l, r)
         if pair not in skip and (pair not in best or rank > best[pair]):
             best[pair] = rank
-    for middle, exact, home, l, r in sorted(best.values(), key=lambda v: v[3:]):
-        said = ", ".join(s for s, ok in (("same birthday" if exact else "birthday within a month", True),
+    for middle, days, home, l, r in sorted(best.values(), key=lambda v: v[3:]):
+        born = ("same birthday" if days == 0 else "birthday within a month" if -days <= WITHIN_DAYS
+                else f"birthdays {-days} days apart")
+        said = ", ".join(s for s, ok in ((born, True),
                                           ("same postcode", home), ("middle name agrees", middle)) if ok)
         found.queue.append((l, r, FAMILY_REASON.format(evidence=said)))
 

@@ -22,7 +22,9 @@ and a middle name in one record: Xiaoling / Xiao Ling) and whose dates of birth 
 and month transposed, or differ in one character within the month; and pairs whose forename and
 surname are swapped (one of them possibly with a typo, one part of a double surname, or another
 form of the forename: Angus Betsy / Elizabeth Angus), born in the same month, which no blocking rule brings together once a typo or a move is added (queued, never
-linked). Two records of one source are not candidates: a source holds a child once under its own
+linked); and pairs no other key meets (``unreached``): a rare forename a typed slip from
+another on the same birthday, and every nickname key of a forename, not only its canonical
+one. Two records of one source are not candidates: a source holds a child once under its own
 identifiers, and two of its records that the model left apart are evidence of two children (at
 1M, none of about 26,000 such pairs queued by the first version of this pass was one child).
 The pass *links* a candidate only when its surnames and postcodes both differ (a pair sharing
@@ -60,6 +62,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.link.guards import birthday_sql, split_name_sql, swapped_sql
+from linkage.link.unreached import COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_pairs_sql
 
 __all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql",
            "clusters_arrow", "coincidences", "decide"]
@@ -94,6 +97,7 @@ def _keyed(inp: str) -> str:
   UNION ALL SELECT {cols}, 'm:' || forename_dm, {swapped} FROM {inp}
     WHERE forename_dm IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)
   UNION ALL SELECT {cols}, 'c:' || forename_join, {month} FROM {inp} WHERE forename_join IS NOT NULL
+  UNION ALL {name_keys_sql(inp, cols)}
   UNION ALL SELECT {cols}, 'p:' || postcode, {month} FROM {inp} WHERE postcode IS NOT NULL
   UNION ALL SELECT {cols}, 'p:' || postcode, {swapped} FROM {inp}
     WHERE postcode IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)"""
@@ -125,7 +129,8 @@ def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str) -> 
     its FormerUPN history).
     """
     return f"""
-WITH i AS (
+WITH {COUNT_TABLE} AS ({counts_sql(input_table)}),
+i AS (
   SELECT x.*, c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL),
 one AS (
@@ -137,7 +142,7 @@ one AS (
   FROM i GROUP BY cluster_id),
 -- Materialised: the numbers ``n`` and ``kid`` name one record and one child in every use.
 ik AS MATERIALIZED (
-  SELECT row_number() OVER () AS n, unique_id, forename, surname_all, forename_dm, forename_canon,
+  SELECT row_number() OVER () AS n, unique_id, forename, forename_keys, surname_all, forename_dm, forename_canon,
     forename_skel, forename_join, postcode, source_dataset, dob, dob_str, kid, k_upn, k_nhs, k_sex
   FROM i JOIN one USING (cluster_id)),
 keyed AS MATERIALIZED ({_keyed('ik')}),
@@ -153,7 +158,9 @@ pairs AS (
     SELECT least(a.n, b.n), greatest(a.n, b.n)
     FROM ik a JOIN (SELECT n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex, unnest(surname_all) AS s
                     FROM ik) b
-      ON a.forename = b.s AND date_trunc('month', a.dob) = date_trunc('month', b.dob) AND {_may_pair('a', 'b')}) p
+      ON a.forename = b.s AND date_trunc('month', a.dob) = date_trunc('month', b.dob) AND {_may_pair('a', 'b')}
+    UNION
+    {typo_pairs_sql('ik', _may_pair('a', 'b'))}) p
   JOIN ik a ON a.n = p.a JOIN ik b ON b.n = p.b),
 cand AS (
   SELECT p.l, p.r, l.cluster_id AS ca, r.cluster_id AS cb,
@@ -172,7 +179,7 @@ cand AS (
     AND ({_SWAPPED} OR l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)
          OR l.forename_full = r.forename_full OR {_SPLIT}
          OR l.forename_dm = r.forename_dm OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad
-         OR jaro_winkler_similarity(l.forename, r.forename) >= 0.88)
+         OR jaro_winkler_similarity(l.forename, r.forename) >= 0.88 OR {slip_sql('l', 'r')})
     AND {birthday_sql('l', 'r')}),
 kids AS (
   SELECT cluster_id,
