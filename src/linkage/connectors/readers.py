@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from linkage.errors import LinkageError
+from linkage.sqltext import identifier, literal
 
 __all__ = ["BadCell", "ConnectorError", "Extract", "Row", "cell_text", "detect_encoding", "file_sha256",
            "open_extract", "row_cells"]
@@ -300,8 +301,8 @@ def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
         if table is not None or suffix in (".duckdb", ".db"):
             if not table:
                 raise ConnectorError("name the table to read with --table")
-            con.execute(f"ATTACH '{path.as_posix()}' AS src (READ_ONLY)")
-            return _relation(con, f'SELECT * FROM src."{table.replace(chr(34), "")}"')
+            con.execute(f"ATTACH {literal(path.as_posix())} AS src (READ_ONLY)")
+            return _relation(con, f"SELECT * FROM src.{identifier(table)}")
         if suffix == ".parquet":
             return _relation(con, "SELECT * FROM read_parquet(?)", [path.as_posix()])
     except duckdb.Error as exc:
