@@ -33,7 +33,40 @@ from linkage.sqltext import identifier, literal
 __all__ = ["BadCell", "ConnectorError", "Extract", "Row", "cell_text", "detect_encoding", "file_sha256",
            "open_extract", "row_cells"]
 
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))     # the row bound below is the one that holds
+
+# No row of any real extract comes near this (a row of a census extract is under 1,000
+# characters; free-text notes a few thousand). A quote never closed, or a file that is one
+# line, made the csv module gather the rest of the file into one cell, at 4 bytes a character
+# and more: a 200 MB file took over a gigabyte before the row was even looked at.
+MAX_ROW_CHARACTERS = 1 << 22
+
+
+class _BoundedLines:
+    """The file's lines for ``csv.reader``, refusing a row longer than ``MAX_ROW_CHARACTERS``.
+
+    A physical line is read at most up to what is left of the row's budget, so neither one
+    endless line nor a quoted cell running over endless lines is ever held whole. ``row()``
+    starts a new row's budget (the reader reads a row's lines only as it needs them)."""
+
+    def __init__(self, fh, limit: int = MAX_ROW_CHARACTERS) -> None:
+        self.fh, self.limit, self.used = fh, limit, 0
+
+    def __iter__(self) -> _BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.fh.readline(self.limit - self.used + 1)
+        if not line:
+            raise StopIteration
+        self.used += len(line)
+        if self.used > self.limit:
+            raise csv.Error(f"a row longer than {self.limit:,} characters, which no extract has: a quote "
+                            "that is never closed, or not a CSV file; nothing was stored")
+        return line
+
+    def row(self) -> None:
+        self.used = 0
 
 Row = tuple[int, "dict[str, str | None] | None"]
 
@@ -186,7 +219,8 @@ def _csv(path: Path, encoding: str, delimiter: str, used: set[str] | None) -> Ex
         raise ConnectorError(f"{path.name} is empty: there is no header row")
     if first != "\ufeff":
         fh.seek(0)
-    reader = csv.reader(fh, delimiter=delimiter)
+    lines = _BoundedLines(fh)
+    reader = csv.reader(lines, delimiter=delimiter)
     header = [h.strip() for h in next(reader)]
     dupes = sorted({h for h in header if header.count(h) > 1})
     clash = [h for h in dupes if used is None or h in used]
@@ -204,7 +238,9 @@ def _csv(path: Path, encoding: str, delimiter: str, used: set[str] | None) -> Ex
         last: tuple[int, list[str]] | None = None
         with fh:
             start = reader.line_num + 1
+            lines.row()
             for cells in reader:
+                lines.row()
                 yield start, cells
                 # The first cell (a record id) is nearly always filled: a whole-row look only when not.
                 if cells and (cells[0].strip() or any(c.strip() for c in cells)):
