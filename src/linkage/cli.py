@@ -787,6 +787,10 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         _fail(exc)
     hold_sighup()       # a reload sent while starting must not end the server
     _warn_key_in_data_dir(data_dir(data_dir_), settings)
+    if settings.behind_tls and not settings.trusted_proxies:
+        err.print("[yellow]warning:[/] LINKAGE_BEHIND_TLS is set but LINKAGE_TRUSTED_PROXIES is empty: every "
+                  "request will count as coming from the proxy's address (one caller's guesses throttle "
+                  "everyone's tokens and sign-ins). Name the proxy (deploy/linkage.env.example).")
     from linkage.store.snapshots import checked_snapshot
 
     with _failures(data_dir_):      # a tampered or partial snapshot: one line, before any worker starts
