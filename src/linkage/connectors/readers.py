@@ -39,7 +39,15 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))     # the row bound below is t
 # characters; free-text notes a few thousand). A quote never closed, or a file that is one
 # line, made the csv module gather the rest of the file into one cell, at 4 bytes a character
 # and more: a 200 MB file took over a gigabyte before the row was even looked at.
-MAX_ROW_CHARACTERS = 1 << 22
+MAX_ROW_CHARACTERS = 1 << 20
+# Parquet and DuckDB files are compressed: an 11 KB Parquet file held a 300 MB cell (the ingest
+# took a gigabyte). Their rows are bounded by the same length in SQL, before Python fetches them,
+# and fetched a few at a time, so a batch is at most this many characters.
+_BATCH_CHARACTERS = 1 << 28
+_READER_MEMORY = "512MB"
+_FIXED_WIDTH = {"boolean", "tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
+                "uinteger", "ubigint", "uhugeint", "float", "double", "decimal", "date", "time", "time_tz",
+                "timestamp", "timestamp_s", "timestamp_ms", "timestamp_ns", "timestamp_tz", "interval", "uuid"}
 
 
 class _BoundedLines:
@@ -301,8 +309,30 @@ def cell_text(value: Any) -> str | None:
     return text if text.strip() != "" else None
 
 
+def _bounded(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> str:
+    """``sql`` refusing (a DuckDB error) any row whose text is longer than ``MAX_ROW_CHARACTERS``."""
+    shape = con.sql(f"SELECT * FROM ({sql}) LIMIT 0", params=params)
+    lengths = []
+    for name, kind in zip(shape.columns, shape.types):
+        col = identifier(name)
+        if kind.id == "varchar":
+            lengths.append(f"coalesce(strlen({col}), 0)")
+        elif kind.id in ("blob", "bit"):
+            lengths.append(f"coalesce(octet_length({col}), 0)")
+        elif kind.id not in _FIXED_WIDTH:          # lists, structs, maps, unions: as text
+            lengths.append(f"coalesce(strlen(CAST({col} AS VARCHAR)), 0)")
+    if not lengths:
+        return sql
+    refusal = literal(f"a row longer than {MAX_ROW_CHARACTERS:,} characters, which no extract has; "
+                      "nothing was stored")
+    return (f"SELECT * FROM ({sql}) WHERE CASE WHEN {' + '.join(lengths)} > {MAX_ROW_CHARACTERS} "
+            f"THEN error({refusal}) ELSE true END")
+
+
 def _relation(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Extract:
-    """Rows of a query; the generator owns the connection and closes it at the end."""
+    """Rows of a query, none longer than ``MAX_ROW_CHARACTERS`` (a longer one is refused as the
+    file is opened, when they are counted); the generator owns the connection and closes it."""
+    sql = _bounded(con, sql, params or [])
     total = con.execute(f"SELECT count(*) FROM ({sql})", params or []).fetchone()[0]
     cur = con.execute(sql, params or [])
     columns = [d[0] for d in cur.description]
@@ -310,7 +340,7 @@ def _relation(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     def rows() -> Iterator[Row]:
         n = 0
         with con:
-            while batch := cur.fetchmany(10_000):
+            while batch := cur.fetchmany(_BATCH_CHARACTERS // MAX_ROW_CHARACTERS):
                 for values in batch:
                     n += 1
                     cells = {c: cell_text(v) for c, v in zip(columns, values)}
@@ -332,7 +362,8 @@ def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
     if path.stat().st_size == 0:
         raise ConnectorError(f"{path.name} is empty: there is no header row")
     suffix = path.suffix.lower()
-    con = duckdb.connect(":memory:")
+    # DuckDB's own share while reading (it decompresses a cell whole to measure it): bounded too.
+    con = duckdb.connect(":memory:", config={"memory_limit": _READER_MEMORY})
     try:
         if table is not None or suffix in (".duckdb", ".db"):
             if not table:
@@ -342,6 +373,9 @@ def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
         if suffix == ".parquet":
             return _relation(con, "SELECT * FROM read_parquet(?)", [path.as_posix()])
     except duckdb.Error as exc:
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            raise ConnectorError(f"cannot read {path.name}: one of its cells, uncompressed, is larger than the "
+                                 f"{_READER_MEMORY} a reader may take, which no extract has; nothing was stored") from None
         if suffix == ".parquet" and "magic bytes" in str(exc):
             raise ConnectorError(f"{path.name} is not a whole Parquet file (its end is missing: cut short, as by "
                                  "a copy or download that did not finish, or not Parquet); copy it again") from None
