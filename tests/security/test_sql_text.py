@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import EXTRACT_DATE
@@ -71,5 +73,22 @@ def test_an_honest_name_with_a_quote_is_read(tmp_path, name, table):
     work.mkdir()
     file = _database(work / name, table)
     done = _ingest(work, file, table)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "read 1, accepted 1" in done.stdout, done.stdout
+
+
+def test_a_parquet_file_named_as_a_glob_is_read_alone(tmp_path):
+    """``read_parquet`` reads its argument as a glob: a file an agency named ``*.parquet`` took in
+    every other Parquet file beside it (another agency's extract) as rows of its own."""
+    work = tmp_path / "inbox"
+    work.mkdir()
+    for name, forename in (("*.parquet", "Alexander"), ("health.parquet", "Someone-Elses")):
+        pq.write_table(pa.Table.from_pylist([{**ROW, "Forename": forename}]), work / name)
+    assert sorted(p.name for p in work.iterdir()) == ["*.parquet", "health.parquet"]
+    home = work / "data"
+    done = subprocess.run([sys.executable, "-m", "linkage.cli", "ingest", str(work / "*.parquet"), "--source",
+                           "education", "--extract-date", EXTRACT_DATE.isoformat(), "--data-dir", str(home)],
+                          capture_output=True, text=True, cwd=work, timeout=300,
+                          env={**os.environ, "LINKAGE_HOME": str(home)})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "read 1, accepted 1" in done.stdout, done.stdout

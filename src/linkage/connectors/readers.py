@@ -17,9 +17,12 @@ import codecs
 import csv
 import hashlib
 import math
+import os
 import re
+import shutil
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -329,9 +332,27 @@ def _bounded(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> str:
             f"THEN error({refusal}) ELSE true END")
 
 
-def _relation(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Extract:
+def _one_file(path: Path) -> tuple[str, Callable[[], None]]:
+    """A name for ``path`` that DuckDB's readers take as that one file, and how to tidy up after.
+
+    ``read_parquet`` reads its argument as a glob: an extract an agency named ``*.parquet``,
+    ingested where it landed, read every other agency's Parquet file beside it as its own rows.
+    A name with a glob character is read through a link of a plain name in a private directory.
+    """
+    text = path.resolve().as_posix()
+    if not any(c in text for c in "*?[]{}"):
+        return text, lambda: None
+    where = tempfile.mkdtemp(prefix="linkage-read-")
+    link = os.path.join(where, "extract" + path.suffix.lower())
+    os.symlink(text, link)
+    return link, lambda: shutil.rmtree(where, ignore_errors=True)
+
+
+def _relation(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None,
+              done: Callable[[], None] = lambda: None) -> Extract:
     """Rows of a query, none longer than ``MAX_ROW_CHARACTERS`` (a longer one is refused as the
-    file is opened, when they are counted); the generator owns the connection and closes it."""
+    file is opened, when they are counted); the generator owns the connection and closes it,
+    then calls ``done``."""
     sql = _bounded(con, sql, params or [])
     total = con.execute(f"SELECT count(*) FROM ({sql})", params or []).fetchone()[0]
     cur = con.execute(sql, params or [])
@@ -339,12 +360,15 @@ def _relation(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
 
     def rows() -> Iterator[Row]:
         n = 0
-        with con:
-            while batch := cur.fetchmany(_BATCH_CHARACTERS // MAX_ROW_CHARACTERS):
-                for values in batch:
-                    n += 1
-                    cells = {c: cell_text(v) for c, v in zip(columns, values)}
-                    yield n, (cells if any(v is not None for v in cells.values()) else None)
+        try:
+            with con:
+                while batch := cur.fetchmany(_BATCH_CHARACTERS // MAX_ROW_CHARACTERS):
+                    for values in batch:
+                        n += 1
+                        cells = {c: cell_text(v) for c, v in zip(columns, values)}
+                        yield n, (cells if any(v is not None for v in cells.values()) else None)
+        finally:
+            done()
 
     return Extract(columns, rows(), total)
 
@@ -371,7 +395,12 @@ def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
             con.execute(f"ATTACH {literal(path.as_posix())} AS src (READ_ONLY)")
             return _relation(con, f"SELECT * FROM src.{identifier(table)}")
         if suffix == ".parquet":
-            return _relation(con, "SELECT * FROM read_parquet(?)", [path.as_posix()])
+            name, tidy = _one_file(path)
+            try:
+                return _relation(con, "SELECT * FROM read_parquet(?)", [name], tidy)
+            except BaseException:
+                tidy()
+                raise
     except duckdb.Error as exc:
         if isinstance(exc, duckdb.OutOfMemoryException):
             raise ConnectorError(f"cannot read {path.name}: one of its cells, uncompressed, is larger than the "
