@@ -92,3 +92,20 @@ def test_a_parquet_file_named_as_a_glob_is_read_alone(tmp_path):
                           env={**os.environ, "LINKAGE_HOME": str(home)})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "read 1, accepted 1" in done.stdout, done.stdout
+
+
+def test_a_view_in_a_database_file_cannot_read_outside_it(tmp_path):
+    """A DuckDB extract is the sender's file: its "table" may be a view over ``read_text`` of a file
+    on the operator's machine (the keys, another agency's extract). Ingested, that file's text came
+    back as rows, quarantined and exported to the sender."""
+    work = tmp_path / "inbox"
+    work.mkdir()
+    secret = tmp_path / "db.key"
+    secret.write_text("THE-DATABASE-KEY\n")
+    con = duckdb.connect(str(work / "mis.duckdb"))
+    columns = ", ".join(f"'{v}' AS {c}" for c, v in ROW.items() if c != "Surname")
+    con.execute(f"CREATE VIEW pupils AS SELECT {columns}, content AS Surname FROM read_text('{secret}')")
+    con.close()
+    done = _ingest(work, work / "mis.duckdb", "pupils")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "outside the database file" in done.stderr and "THE-DATABASE-KEY" not in done.stdout + done.stderr

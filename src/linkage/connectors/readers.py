@@ -393,6 +393,10 @@ def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
             if not table:
                 raise ConnectorError("name the table to read with --table")
             con.execute(f"ATTACH {literal(path.as_posix())} AS src (READ_ONLY)")
+            # The file is the sender's: a view in it ran with the operator's access (read_text of the
+            # keys, another agency's extract, a URL) and its rows came back in the quarantine export.
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
             return _relation(con, f"SELECT * FROM src.{identifier(table)}")
         if suffix == ".parquet":
             name, tidy = _one_file(path)
@@ -402,6 +406,9 @@ def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
                 tidy()
                 raise
     except duckdb.Error as exc:
+        if isinstance(exc, duckdb.PermissionException):
+            raise ConnectorError(f"cannot read {path.name}: its table {table!r} reads files or addresses outside "
+                                 "the database file (a view over them); ask for the rows as a table") from None
         if isinstance(exc, duckdb.OutOfMemoryException):
             raise ConnectorError(f"cannot read {path.name}: one of its cells, uncompressed, is larger than the "
                                  f"{_READER_MEMORY} a reader may take, which no extract has; nothing was stored") from None
