@@ -42,7 +42,7 @@ def test_two_api_servers_behind_the_proxy_share_postgresql(compose):
         s = services[name]
         env = s["environment"]
         assert env["LINKAGE_STATE_URL"].startswith("postgresql://") and "@db:" in env["LINKAGE_STATE_URL"]
-        assert env["FORWARDED_ALLOW_IPS"] == proxy_ip
+        assert env["LINKAGE_TRUSTED_PROXIES"] == proxy_ip
         assert "/readyz" in " ".join(s["healthcheck"]["test"])
         assert s["depends_on"]["db"]["condition"] == "service_healthy"
         assert any(v.endswith(":/srv/snapshots:ro") for v in s["volumes"])

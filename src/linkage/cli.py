@@ -799,13 +799,19 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         _fail(exc)
     hold_sighup()       # a reload sent while starting must not end the server
     _warn_key_in_data_dir(data_dir(data_dir_), settings)
+    if settings.behind_tls and not settings.trusted_proxies:
+        err.print("[yellow]warning:[/] LINKAGE_BEHIND_TLS is set but LINKAGE_TRUSTED_PROXIES is empty: every "
+                  "request will count as coming from the proxy's address (one caller's guesses throttle "
+                  "everyone's tokens and sign-ins). Name the proxy (deploy/linkage.env.example).")
     from linkage.store.snapshots import checked_snapshot
 
     with _failures(data_dir_):      # a tampered or partial snapshot: one line, before any worker starts
         checked_snapshot(data_dir(data_dir_), db_key=settings.db_key.get_secret_value() if settings.db_key else None)
     # No ``server: uvicorn`` banner to tell an attacker what to aim at; Date stays (RFC 9110).
+    # X-Forwarded-* believed from the configured proxy only (uvicorn's default: any loopback peer).
     quiet = dict(host=settings.host, port=port or settings.port, log_level="info", access_log=False,
-                 server_header=False, date_header=True, log_config=_log_config())
+                 server_header=False, date_header=True, log_config=_log_config(),
+                 proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or None)
     if workers > 1:
         from linkage.access.pseudonyms import Pseudonyms
         from linkage.access.tokens import TokenService

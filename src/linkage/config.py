@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     allow_remote: bool = False
     # Served over HTTPS by a TLS-terminating proxy: send Strict-Transport-Security.
     behind_tls: bool = False
+    # The reverse proxy's addresses or networks (comma-separated) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed. Empty (the default): no one's; a request's address is the
+    # connection's. uvicorn otherwise believes them from any loopback connection, so any local
+    # user could choose the address its guesses are throttled and audited under.
+    trusted_proxies: str = ""
 
     # --- Web pages for staff (/app) ----------------------------------------
     # A session ends after this long unused, and this long after sign-in whatever happens.
@@ -200,6 +205,22 @@ class Settings(BaseSettings):
         if self.host not in {"127.0.0.1", "localhost", "::1"} and not self.allow_remote:
             raise ValueError("serving beyond loopback needs LINKAGE_ALLOW_REMOTE=true behind a TLS proxy")
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        import ipaddress
+
+        items = [p.strip() for p in v.split(",") if p.strip()]
+        for item in items:
+            try:
+                net = ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"LINKAGE_TRUSTED_PROXIES: {item!r} is not an address or a network "
+                                 "(e.g. 127.0.0.1 or 172.28.0.0/24)") from None
+            if net.prefixlen == 0:
+                raise ValueError("LINKAGE_TRUSTED_PROXIES may not trust every address: name the proxy's")
+        return ",".join(items)
 
     @model_validator(mode="after")
     def _web_secure(self) -> "Settings":

@@ -321,7 +321,8 @@ class ChainedLog(ABC):
     @property
     @abstractmethod
     def index(self):
-        """The DPO's search over this log: ``search(...)``, ``sync()``, ``offset_of(seq)``."""
+        """The DPO's search over this log: ``search(...)``, ``sync()``, ``offset_of(seq)``, and ``check()`` (where it
+        disagrees with the log, repaired from it)."""
 
     # -- writing ---------------------------------------------------------------
     def append(self, entry: dict) -> dict:
@@ -528,9 +529,10 @@ class ChainedLog(ABC):
 
     def verify(self, extra_checkpoints: list[dict] | None = None, witnessed: list[dict] = (),
                witness_key: Ed25519PublicKey | None = None) -> list[Finding]:
-        """Every problem found, each with the line where the chain breaks; and a tail longer than
+        """Every problem found, each with the line where the chain breaks; a tail longer than
         the service ever leaves unsealed (the checkpoint file deleted or cut back further than the
-        log: a log cut back with it, at a checkpoint, only a witness or exported checkpoints show)."""
+        log: a log cut back with it, at a checkpoint, only a witness or exported checkpoints show);
+        and any disagreement between the log and the DPO's search index."""
         checkpoints = self.checkpoints() + list(extra_checkpoints or [])
         findings = verify_lines(self._lines(), checkpoints, self.public_key, self.signer.mac_key, witnessed,
                                 witness_key)
@@ -545,7 +547,9 @@ class ChainedLog(ABC):
             findings.append(Finding(0, sealed + 1, f"entries {sealed + 1} to {head} are covered by no signed "
                                                    f"checkpoint, though the log is sealed every {rhythm} "
                                                    "entries: checkpoints deleted or cut back, or sealing failing"))
-        return findings
+        # The DPO's search index (a file of its own, or the PostgreSQL rows' search columns), which
+        # anyone who can write where it is kept could otherwise edit unseen.
+        return findings + [Finding(0, seq, problem) for seq, problem in self.index.check()]
 
 
 class AuditLog(ChainedLog):
@@ -568,13 +572,6 @@ class AuditLog(ChainedLog):
     @property
     def _open(self) -> bool:
         return not self._fh.closed
-
-    def verify(self, extra_checkpoints: list[dict] | None = None, witnessed: list[dict] = (),
-               witness_key: Ed25519PublicKey | None = None) -> list[Finding]:
-        """The log's problems, and any disagreement between it and the DPO's search index: a file
-        of its own, which anyone who can write to the data directory could otherwise edit unseen."""
-        findings = super().verify(extra_checkpoints, witnessed, witness_key)
-        return findings + [Finding(0, seq, problem) for seq, problem in self.index.check()]
 
     def _close_storage(self) -> None:
         self._fh.close()

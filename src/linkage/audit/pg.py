@@ -16,7 +16,9 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+import psycopg
 
 from linkage.audit.index import _clean, _epoch, _row
 from linkage.audit.log import GENESIS, ChainedLog, _load, _well_formed, checkpoint_valid
@@ -60,15 +62,61 @@ def _text(value):
     return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
 
-class _TableIndex:
-    """The DPO's search, straight from the entries table (nothing to sync or rebuild)."""
+_COLUMNS = "at, client_id, agency, purpose, action, decision, break_glass, children"
 
-    def __init__(self, state: PostgresState) -> None:
+
+def _columns(rec) -> tuple | None:
+    """What the search columns of the row holding ``rec`` must say (None: not an entry)."""
+    row = _row(0, rec) if isinstance(rec, dict) else None
+    if row is None:
+        return None
+    return (row[2], *(_text(v) for v in row[3:8]), int(row[8]), [_text(c) for c in row[9]])
+
+
+class _TableIndex:
+    """The DPO's search, straight from the entries table (nothing to sync).
+
+    The search filters on the row's columns but shows the row's ``line``: someone who can write
+    to the database (and drops or disables the append-only trigger) could move an access to
+    another child, or out of every child's reach, in the columns alone while the chain of lines
+    still verifies. ``check`` compares them."""
+
+    def __init__(self, state: PostgresState, stream: Callable[[str, tuple], Iterator[tuple]]) -> None:
         self.state = state
+        self._stream = stream
         self.counts = AuditCounts(_PG_COUNTS, lambda sql, params: self.state.execute(sql, params).fetchall())
 
     def sync(self) -> int:
         return 0
+
+    def check(self) -> list[tuple[int, str]]:
+        """Where a row's search columns disagree with its own line, as (first seq, what); those
+        columns are then rewritten from the line (never the line itself), as the file backend
+        rebuilds its index file."""
+        wrong: dict[int, tuple] = {}
+        for seq, line, *held in self._stream(f"SELECT seq, line, {_COLUMNS} FROM audit_entries WHERE seq > ? "
+                                             "ORDER BY seq", (0,)):
+            want = _columns(_load(line))
+            if want is None:    # not an entry at all: the chain check reports the line
+                continue
+            got = (*held[:7], list(held[7] or []))
+            if (got[:7], sorted(got[7])) != (want[:7], sorted(want[7])):
+                wrong[seq] = want
+        if not wrong:
+            return []
+        try:
+            with self.state.transaction():      # DDL is transactional: the trigger is off for this repair only
+                self.state.execute("ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only")
+                for seq, want in wrong.items():
+                    self.state.execute(f"UPDATE audit_entries SET ({_COLUMNS}) = (?, ?, ?, ?, ?, ?, ?, ?) "
+                                       "WHERE seq = ?", (*want, seq))
+                self.state.execute("ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only")
+            repaired = "rewritten from the lines"
+        except psycopg.Error as exc:    # e.g. the service's role does not own the table: say so, repair by hand
+            repaired = f"not rewritten ({str(exc).splitlines()[0]})"
+        return [(min(wrong), f"the search columns of audit_entries disagree with their own log lines on "
+                             f"{len(wrong)} entries: searches and subject access reports would have hidden or "
+                             f"invented accesses; {repaired}")]
 
     def records(self, seqs: list[int]) -> list[dict]:
         """The log records of these entries."""
@@ -187,13 +235,16 @@ class PostgresAuditLog(ChainedLog):
         if done.rowcount != 1:
             raise _Raced
 
-    def _stream(self, sql: str, params: tuple) -> Iterator[str]:
-        """The first column of each row, fetched in pages (a log may be longer than memory)."""
+    def _rows(self, sql: str, params: tuple) -> Iterator[tuple]:
+        """Each row, fetched in pages (a log may be longer than memory)."""
         with self.state.pool.connection() as con, con.transaction(), con.cursor(name="audit_lines") as cur:
             cur.itersize = 5000
             cur.execute(self.state.dialect.sql(sql), params)
-            for row in cur:
-                yield row[0]
+            yield from cur
+
+    def _stream(self, sql: str, params: tuple) -> Iterator[str]:
+        """The first column of each row, fetched in pages."""
+        return (row[0] for row in self._rows(sql, params))
 
     def _lines(self, after: int = 0, offset: int | None = None) -> Iterator[str]:
         return self._stream("SELECT line FROM audit_entries WHERE seq > ? ORDER BY seq", (after,))
@@ -222,7 +273,7 @@ class PostgresAuditLog(ChainedLog):
     @property
     def index(self) -> _TableIndex:
         if self._index is None:
-            self._index = _TableIndex(self.state)
+            self._index = _TableIndex(self.state, self._rows)
         return self._index
 
     def import_file(self, source: ChainedLog) -> int:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, field_validator,
+                      model_validator)
 
 from linkage.connectors.derive import DEFAULT_MISSING, FieldSpec, derived_name
 from linkage.connectors.readers import BadCell
@@ -100,6 +101,12 @@ class EventMapping(BaseModel):
         unknown = (set(self.fields) | set(self.const)) - set(model.model_fields)
         if unknown:
             raise ValueError(f"event {self.type!r} has no fields {sorted(unknown)}")
+        for name, value in self.const.items():     # checked here, not as a traceback at ingest
+            try:
+                TypeAdapter(model.model_fields[name].annotation).validate_python(value)
+            except ValidationError as exc:
+                raise ValueError(f"event {self.type!r}: const {name} is not a valid value "
+                                 f"({exc.errors()[0]['msg']})") from None
         return self
 
 
@@ -243,6 +250,9 @@ def load_mapping(path: Path) -> Mapping:
         raise ConfigError(f"mapping {path} is not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"mapping {path} is not a YAML mapping")
+    if "path" in data:      # the file's own location, set here; never a key of the file
+        raise ConfigError(f"mapping {path} is invalid: path: not a mapping key (the mapping is read "
+                          "from where it is; name the extract on the command line)")
     try:
         return Mapping(**data, path=str(path))
     except ValidationError as exc:

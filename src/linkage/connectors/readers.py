@@ -17,9 +17,12 @@ import codecs
 import csv
 import hashlib
 import math
+import os
 import re
+import shutil
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -28,11 +31,53 @@ from typing import Any
 import duckdb
 
 from linkage.errors import LinkageError
+from linkage.sqltext import identifier, literal
 
 __all__ = ["BadCell", "ConnectorError", "Extract", "Row", "cell_text", "detect_encoding", "file_sha256",
            "open_extract", "row_cells"]
 
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))     # the row bound below is the one that holds
+
+# No row of any real extract comes near this (a row of a census extract is under 1,000
+# characters; free-text notes a few thousand). A quote never closed, or a file that is one
+# line, made the csv module gather the rest of the file into one cell, at 4 bytes a character
+# and more: a 200 MB file took over a gigabyte before the row was even looked at.
+MAX_ROW_CHARACTERS = 1 << 20
+# Parquet and DuckDB files are compressed: an 11 KB Parquet file held a 300 MB cell (the ingest
+# took a gigabyte). Their rows are bounded by the same length in SQL, before Python fetches them,
+# and fetched a few at a time, so a batch is at most this many characters.
+_BATCH_CHARACTERS = 1 << 28
+_READER_MEMORY = "512MB"
+_FIXED_WIDTH = {"boolean", "tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
+                "uinteger", "ubigint", "uhugeint", "float", "double", "decimal", "date", "time", "time_tz",
+                "timestamp", "timestamp_s", "timestamp_ms", "timestamp_ns", "timestamp_tz", "interval", "uuid"}
+
+
+class _BoundedLines:
+    """The file's lines for ``csv.reader``, refusing a row longer than ``MAX_ROW_CHARACTERS``.
+
+    A physical line is read at most up to what is left of the row's budget, so neither one
+    endless line nor a quoted cell running over endless lines is ever held whole. ``row()``
+    starts a new row's budget (the reader reads a row's lines only as it needs them)."""
+
+    def __init__(self, fh, limit: int = MAX_ROW_CHARACTERS) -> None:
+        self.fh, self.limit, self.used = fh, limit, 0
+
+    def __iter__(self) -> _BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.fh.readline(self.limit - self.used + 1)
+        if not line:
+            raise StopIteration
+        self.used += len(line)
+        if self.used > self.limit:
+            raise csv.Error(f"a row longer than {self.limit:,} characters, which no extract has: a quote "
+                            "that is never closed, or not a CSV file; nothing was stored")
+        return line
+
+    def row(self) -> None:
+        self.used = 0
 
 Row = tuple[int, "dict[str, str | None] | None"]
 
@@ -185,7 +230,8 @@ def _csv(path: Path, encoding: str, delimiter: str, used: set[str] | None) -> Ex
         raise ConnectorError(f"{path.name} is empty: there is no header row")
     if first != "\ufeff":
         fh.seek(0)
-    reader = csv.reader(fh, delimiter=delimiter)
+    lines = _BoundedLines(fh)
+    reader = csv.reader(lines, delimiter=delimiter)
     header = [h.strip() for h in next(reader)]
     dupes = sorted({h for h in header if header.count(h) > 1})
     clash = [h for h in dupes if used is None or h in used]
@@ -203,7 +249,9 @@ def _csv(path: Path, encoding: str, delimiter: str, used: set[str] | None) -> Ex
         last: tuple[int, list[str]] | None = None
         with fh:
             start = reader.line_num + 1
+            lines.row()
             for cells in reader:
+                lines.row()
                 yield start, cells
                 # The first cell (a record id) is nearly always filled: a whole-row look only when not.
                 if cells and (cells[0].strip() or any(c.strip() for c in cells)):
@@ -264,20 +312,63 @@ def cell_text(value: Any) -> str | None:
     return text if text.strip() != "" else None
 
 
-def _relation(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Extract:
-    """Rows of a query; the generator owns the connection and closes it at the end."""
+def _bounded(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> str:
+    """``sql`` refusing (a DuckDB error) any row whose text is longer than ``MAX_ROW_CHARACTERS``."""
+    shape = con.sql(f"SELECT * FROM ({sql}) LIMIT 0", params=params)
+    lengths = []
+    for name, kind in zip(shape.columns, shape.types):
+        col = identifier(name)
+        if kind.id == "varchar":
+            lengths.append(f"coalesce(strlen({col}), 0)")
+        elif kind.id in ("blob", "bit"):
+            lengths.append(f"coalesce(octet_length({col}), 0)")
+        elif kind.id not in _FIXED_WIDTH:          # lists, structs, maps, unions: as text
+            lengths.append(f"coalesce(strlen(CAST({col} AS VARCHAR)), 0)")
+    if not lengths:
+        return sql
+    refusal = literal(f"a row longer than {MAX_ROW_CHARACTERS:,} characters, which no extract has; "
+                      "nothing was stored")
+    return (f"SELECT * FROM ({sql}) WHERE CASE WHEN {' + '.join(lengths)} > {MAX_ROW_CHARACTERS} "
+            f"THEN error({refusal}) ELSE true END")
+
+
+def _one_file(path: Path) -> tuple[str, Callable[[], None]]:
+    """A name for ``path`` that DuckDB's readers take as that one file, and how to tidy up after.
+
+    ``read_parquet`` reads its argument as a glob: an extract an agency named ``*.parquet``,
+    ingested where it landed, read every other agency's Parquet file beside it as its own rows.
+    A name with a glob character is read through a link of a plain name in a private directory.
+    """
+    text = path.resolve().as_posix()
+    if not any(c in text for c in "*?[]{}"):
+        return text, lambda: None
+    where = tempfile.mkdtemp(prefix="linkage-read-")
+    link = os.path.join(where, "extract" + path.suffix.lower())
+    os.symlink(text, link)
+    return link, lambda: shutil.rmtree(where, ignore_errors=True)
+
+
+def _relation(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None,
+              done: Callable[[], None] = lambda: None) -> Extract:
+    """Rows of a query, none longer than ``MAX_ROW_CHARACTERS`` (a longer one is refused as the
+    file is opened, when they are counted); the generator owns the connection and closes it,
+    then calls ``done``."""
+    sql = _bounded(con, sql, params or [])
     total = con.execute(f"SELECT count(*) FROM ({sql})", params or []).fetchone()[0]
     cur = con.execute(sql, params or [])
     columns = [d[0] for d in cur.description]
 
     def rows() -> Iterator[Row]:
         n = 0
-        with con:
-            while batch := cur.fetchmany(10_000):
-                for values in batch:
-                    n += 1
-                    cells = {c: cell_text(v) for c, v in zip(columns, values)}
-                    yield n, (cells if any(v is not None for v in cells.values()) else None)
+        try:
+            with con:
+                while batch := cur.fetchmany(_BATCH_CHARACTERS // MAX_ROW_CHARACTERS):
+                    for values in batch:
+                        n += 1
+                        cells = {c: cell_text(v) for c, v in zip(columns, values)}
+                        yield n, (cells if any(v is not None for v in cells.values()) else None)
+        finally:
+            done()
 
     return Extract(columns, rows(), total)
 
@@ -295,16 +386,32 @@ def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
     if path.stat().st_size == 0:
         raise ConnectorError(f"{path.name} is empty: there is no header row")
     suffix = path.suffix.lower()
-    con = duckdb.connect(":memory:")
+    # DuckDB's own share while reading (it decompresses a cell whole to measure it): bounded too.
+    con = duckdb.connect(":memory:", config={"memory_limit": _READER_MEMORY})
     try:
         if table is not None or suffix in (".duckdb", ".db"):
             if not table:
                 raise ConnectorError("name the table to read with --table")
-            con.execute(f"ATTACH '{path.as_posix()}' AS src (READ_ONLY)")
-            return _relation(con, f'SELECT * FROM src."{table.replace(chr(34), "")}"')
+            con.execute(f"ATTACH {literal(path.as_posix())} AS src (READ_ONLY)")
+            # The file is the sender's: a view in it ran with the operator's access (read_text of the
+            # keys, another agency's extract, a URL) and its rows came back in the quarantine export.
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+            return _relation(con, f"SELECT * FROM src.{identifier(table)}")
         if suffix == ".parquet":
-            return _relation(con, "SELECT * FROM read_parquet(?)", [path.as_posix()])
+            name, tidy = _one_file(path)
+            try:
+                return _relation(con, "SELECT * FROM read_parquet(?)", [name], tidy)
+            except BaseException:
+                tidy()
+                raise
     except duckdb.Error as exc:
+        if isinstance(exc, duckdb.PermissionException):
+            raise ConnectorError(f"cannot read {path.name}: its table {table!r} reads files or addresses outside "
+                                 "the database file (a view over them); ask for the rows as a table") from None
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            raise ConnectorError(f"cannot read {path.name}: one of its cells, uncompressed, is larger than the "
+                                 f"{_READER_MEMORY} a reader may take, which no extract has; nothing was stored") from None
         if suffix == ".parquet" and "magic bytes" in str(exc):
             raise ConnectorError(f"{path.name} is not a whole Parquet file (its end is missing: cut short, as by "
                                  "a copy or download that did not finish, or not Parquet); copy it again") from None

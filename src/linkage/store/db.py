@@ -29,6 +29,7 @@ import duckdb
 
 from linkage.files import private_dir
 from linkage.errors import ConfigError, StoreError
+from linkage.sqltext import literal
 from linkage.store.keys import load_or_create_key, secret_path
 from linkage.store.schema import DB, all_ddl
 
@@ -132,10 +133,10 @@ class Store:
         self.compact_failed: str | None = None
         self.connection = duckdb.connect(":memory:")
         con = self.connection
-        con.execute(f"LOAD '{httpfs_extension_path()}'")
-        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(f"LOAD {literal(httpfs_extension_path())}")
+        con.execute(f"SET memory_limit = {literal(memory_limit)}")
         self._memory_limit = memory_limit
-        con.execute(f"SET temp_directory = '{tmp.as_posix()}'")
+        con.execute(f"SET temp_directory = {literal(tmp.as_posix())}")
         con.execute("SET temp_file_encryption = true")
         con.execute("SET preserve_insertion_order = false")
         if threads:
@@ -165,7 +166,8 @@ class Store:
     def _attach(self) -> None:
         mode = ", READ_ONLY" if self._read_only else ""
         try:
-            self.connection.execute(f"ATTACH '{self.path.as_posix()}' AS {DB} (ENCRYPTION_KEY '{self._key}'{mode})")
+            self.connection.execute(f"ATTACH {literal(self.path.as_posix())} AS {DB} "
+                                    f"(ENCRYPTION_KEY {literal(self._key)}{mode})")
         except duckdb.Error as exc:
             raise self._store_error(exc) from None
 
@@ -210,7 +212,7 @@ class Store:
         try:
             if not self._read_only:
                 con.execute(f"CHECKPOINT {DB}")
-            con.execute(f"ATTACH '{dest.as_posix()}' AS {name} (ENCRYPTION_KEY '{self._key}')")
+            con.execute(f"ATTACH {literal(dest.as_posix())} AS {name} (ENCRYPTION_KEY {literal(self._key)})")
             try:
                 if empty:
                     con.execute(f"COPY FROM DATABASE {DB} TO {name} (SCHEMA)")
@@ -286,11 +288,11 @@ class Store:
             return
         if not _SIZE.fullmatch(limit):
             raise StoreError(f"not a memory size: {limit!r} (e.g. 2GB)")
-        self.connection.execute(f"SET memory_limit = '{limit}'")
+        self.connection.execute(f"SET memory_limit = {literal(limit)}")
         try:
             yield self
         finally:
-            self.connection.execute(f"SET memory_limit = '{self._memory_limit}'")
+            self.connection.execute(f"SET memory_limit = {literal(self._memory_limit)}")
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
