@@ -151,13 +151,21 @@ SKELETON_SHORTEST = 3
 SLIP_PER = 50_000
 
 
+def _window(dob: str) -> str:
+    """The ``WITHIN_DAYS + 1``-day window holding ``dob``: two dates at most ``WITHIN_DAYS`` apart
+    are in one window or two adjacent ones, so the family join meets on the window as well as the
+    family, and a common surname's children are not all paired with each other (a quadratic
+    join as the population grows) to keep the few born within a month."""
+    return f"CAST(floor(date_diff('day', DATE '1970-01-01', {dob}) / {WITHIN_DAYS + 1}) AS BIGINT)"
+
+
 def family_sql(input_table: str, clusters_table: str) -> str:
     """Record pairs in two children holding complementary sources, sharing a family (a surname
     token, former surnames included, or its consonants: ``SKELETON_SHORTEST``) or a home
     (postcode), with a forename spelt alike (the twin
     guard's test, a swap with the surname included), born within
     ``WITHIN_DAYS`` of each other, with no identifier, sex or first middle name against them.
-    Only children lacking a source take part, so the join stays small at any population."""
+    Only children lacking a source take part, and they meet by family and birth window (``_window``)."""
     return f"""
 WITH held AS (
   SELECT c.cluster_id, list_sort(list_distinct(list(x.source_dataset))) AS sources
@@ -170,16 +178,17 @@ fits AS (
   SELECT a.held_key AS a, b.held_key AS b FROM (SELECT DISTINCT sources, held_key FROM lacking) a,
     (SELECT DISTINCT sources, held_key FROM lacking) b WHERE NOT list_has_any(a.sources, b.sources)),
 light AS (
-  SELECT x.unique_id, x.source_dataset, x.dob, c.cluster_id, k.held_key,
+  SELECT x.unique_id, x.source_dataset, x.dob, c.cluster_id, k.held_key, {_window('x.dob')} AS wk,
     unnest(list_concat(x.surname_all, CASE WHEN x.postcode IS NULL THEN [] ELSE ['home ' || x.postcode] END,
                        list_filter(list_transform(x.surname_all, s -> 'consonants ' || {_CONSONANTS.format(s='s')}),
                                    k -> length(k) >= {len('consonants ') + SKELETON_SHORTEST}))) AS family
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) JOIN lacking k USING (cluster_id)
   WHERE x.dob IS NOT NULL),
-wants AS (SELECT l.*, f.b AS want FROM light l JOIN fits f ON f.a = l.held_key),
+wants AS (SELECT l.*, f.b AS want, unnest([l.wk - 1, l.wk, l.wk + 1]) AS want_wk
+          FROM light l JOIN fits f ON f.a = l.held_key),
 near AS (
   SELECT DISTINCT l.unique_id AS l, r.unique_id AS r, l.cluster_id AS ca, r.cluster_id AS cb
-  FROM wants l JOIN light r ON r.held_key = l.want AND r.family = l.family
+  FROM wants l JOIN light r ON r.held_key = l.want AND r.family = l.family AND r.wk = l.want_wk
   WHERE r.cluster_id > l.cluster_id AND abs(datediff('day', l.dob, r.dob)) <= {WITHIN_DAYS}),
 kid AS (
   SELECT c.cluster_id,
