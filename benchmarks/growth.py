@@ -88,10 +88,9 @@ def one(home: Path, state: Path, fraction: float) -> dict:
             con = engine.con
             import pandas as pd
             con.register("_keep_df", pd.DataFrame({"k": sorted(kept)}))
-            con.execute(f"CREATE OR REPLACE TABLE memory.g_input AS SELECT * FROM memory.{INPUT} "
-                        f"WHERE unique_id IN (SELECT k FROM _keep_df)")
-            con.execute(f"CREATE OR REPLACE TABLE memory.g_cotwins AS SELECT * FROM memory.cotwins "
-                        f"WHERE unique_id IN (SELECT k FROM _keep_df)")
+            for src, dst in ((f"memory.{INPUT}", "g_input"), ("memory.cotwins", "g_cotwins")):
+                con.execute(f"CREATE OR REPLACE TABLE memory.{dst} AS SELECT * FROM {src} "
+                            "WHERE unique_id IN (SELECT k FROM _keep_df)")
             con.unregister("_keep_df")
             for name in (INPUT, "cotwins"):      # the engine reads these names: give it the sample
                 for kind in ("VIEW", "TABLE"):
