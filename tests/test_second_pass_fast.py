@@ -170,41 +170,9 @@ def test_constrained_clusters_match_the_plain_union_find(n, data):
     assert constrained_clusters(order, edges, **kw) == _clusters_reference(order, list(edges), **kw)
 
 
-# -- the candidate join's identifier split (evidence._meet) and the family join's birth windows --
-
-from datetime import date, timedelta  # noqa: E402
+# -- the family join's birth windows --
 
 from linkage.link.complement import WITHIN_DAYS, _window  # noqa: E402
-from linkage.link.evidence import _may_pair, _meet  # noqa: E402
-
-_keyed_row = st.tuples(st.integers(0, 5), st.sampled_from(SOURCES), st.sampled_from(["a", "b"]),
-                       st.integers(0, 40), st.one_of(st.none(), st.integers(1, 3)),
-                       st.one_of(st.none(), st.integers(1, 3)), st.one_of(st.none(), st.sampled_from(["M", "F"])))
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.lists(_keyed_row, min_size=2, max_size=40))
-def test_meet_finds_every_pair_the_plain_join_passes(rows):
-    """Joined by identifier class, the candidates are exactly those of one join on the key alone
-    with every condition after it: no pair is lost, none added."""
-    con = duckdb.connect()
-    con.execute("CREATE TABLE keyed (n BIGINT, kid BIGINT, source_dataset VARCHAR, k VARCHAR, d DATE, "
-                "dob DATE, dob_str VARCHAR, k_upn BIGINT, k_nhs BIGINT, k_sex VARCHAR)")
-    for n, (kid, source, k, day, upn, nhs, sex) in enumerate(rows):
-        dob = date(2015, 3, 1) + timedelta(days=day)     # March and April: months meet and differ
-        # A child's identifiers are one per child, as candidates_sql's ``one`` makes them.
-        upn, nhs, sex = (next((r[i] for r in rows if r[0] == kid), None) for i in (4, 5, 6))
-        con.execute("INSERT INTO keyed VALUES (?, ?, ?, ?, date_trunc('month', ?::DATE), ?, ?, ?, ?, ?)",
-                    [n, kid, source, k, dob, dob, dob.isoformat(), upn, nhs, sex])
-    plain = set(con.execute(f"SELECT a.n, b.n FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.n < b.n "
-                            f"AND {_may_pair('a', 'b')}").fetchall())
-    split = set(con.execute(_meet("keyed", "keyed", "a.k = b.k AND a.d = b.d", mirrored=True)).fetchall())
-    assert split == plain
-    # One way round: a forename meeting a surname is not symmetric.
-    plain = set(con.execute(f"SELECT least(a.n, b.n), greatest(a.n, b.n) FROM keyed a JOIN keyed b "
-                            f"ON a.k = 'a' AND b.k = 'b' AND a.d = b.d AND {_may_pair('a', 'b')}").fetchall())
-    split = set(con.execute(_meet("keyed", "keyed", "a.k = 'a' AND b.k = 'b' AND a.d = b.d")).fetchall())
-    assert split == plain
 
 
 def test_birth_windows_hold_every_pair_within_the_family_joins_days():

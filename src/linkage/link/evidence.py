@@ -111,35 +111,6 @@ def _may_pair(a: str, b: str) -> str:
             f"AND {birthday_sql(a, b)}")
 
 
-def _meet(left: str, right: str, on: str, mirrored: bool = False) -> str:
-    """The record pairs (``a`` < ``b``, by ``n``) of ``left`` and ``right`` that meet ``on`` and
-    pass ``_may_pair``, joined so that pairs its identifiers rule out are never formed.
-
-    Two children who each hold a UPN (or an NHS number) pass only if it is the same one. Most
-    children hold both, so joining on the forename code and month alone forms, for every common
-    forename, pairs of the month's children that the identifiers then throw away: the quadratic
-    part of the pass. Instead every pair that can pass falls in one of these joins, each on
-    ``on`` and the identifier it shares:
-    one side holds neither identifier; one side holds only an NHS number and the other only a UPN;
-    both hold an NHS number and it is the same; both hold a UPN and it is the same. (Pairs
-    reached twice are made one by the UNION.) ``mirrored``: ``left`` and ``right`` are one table
-    joined on a symmetric ``on``, so the two ways round of the first two joins are one."""
-    neither, only_nhs, only_upn = ("{x}.k_upn IS NULL AND {x}.k_nhs IS NULL",
-                                   "{x}.k_upn IS NULL AND {x}.k_nhs IS NOT NULL",
-                                   "{x}.k_upn IS NOT NULL AND {x}.k_nhs IS NULL")
-    ways = [neither.format(x="a"), f"{only_nhs.format(x='a')} AND {only_upn.format(x='b')}",
-            "a.k_nhs = b.k_nhs", "a.k_upn = b.k_upn"]
-    if not mirrored:
-        ways += [neither.format(x="b"), f"{only_upn.format(x='a')} AND {only_nhs.format(x='b')}"]
-    return "\n    UNION\n    ".join(
-        f"SELECT least(a.n, b.n) AS a, greatest(a.n, b.n) AS b FROM {left} a JOIN {right} b "
-        f"ON {on} AND {way} AND {_may_pair('a', 'b')}" for way in ways)
-
-
-# Each record under each token of its surnames, to meet a record whose forename is one of them.
-_SURNAME_TOKENS = "(SELECT n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex, unnest(surname_all) AS s FROM ik)"
-_FORENAME_IS_SURNAME = "a.forename = b.s AND date_trunc('month', a.dob) = date_trunc('month', b.dob)"
-
 # Forename and surname swapped (one of them possibly with a typo, one token of a double surname,
 # or another form of the forename: Angus Betsy / Elizabeth Angus).
 _SWAPPED = swapped_sql("l", "r")
@@ -176,9 +147,13 @@ cohort AS (
     FROM {input_table} WHERE dob IS NOT NULL GROUP BY ALL) GROUP BY fk, y),
 pairs AS (
   SELECT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r FROM (
-    {_meet('keyed', 'keyed', 'a.k = b.k AND a.d = b.d', mirrored=True)}
+    SELECT DISTINCT a.n AS a, b.n AS b
+    FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.n < b.n AND {_may_pair('a', 'b')}
     UNION
-    {_meet('ik', _SURNAME_TOKENS, _FORENAME_IS_SURNAME)}) p
+    SELECT least(a.n, b.n), greatest(a.n, b.n)
+    FROM ik a JOIN (SELECT n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex, unnest(surname_all) AS s
+                    FROM ik) b
+      ON a.forename = b.s AND date_trunc('month', a.dob) = date_trunc('month', b.dob) AND {_may_pair('a', 'b')}) p
   JOIN ik a ON a.n = p.a JOIN ik b ON b.n = p.b),
 cand AS (
   SELECT p.l, p.r, l.cluster_id AS ca, r.cluster_id AS cb,
