@@ -71,6 +71,30 @@ def main() -> None:
         print(f"== {series}")
         for m in MEASURES:
             _show(m, [p for p in points(rows, series, m) if p[0] >= args.min_records], args.target)
+        _stages(rows, series, args.min_records)
+
+
+# The stages a projection turns on: where the time grows faster than the records, it shows here.
+STAGES = ("ingest + validation", "features: Splink input, co-twins, hashes", "training", "scoring: predict (full)",
+          "scoring: twin guard + edges to Python", "clustering: constrained", "second pass (evidence.py)",
+          "identity: assign", "saving: transaction", "link (run_link)")
+
+
+def _stages(rows: list[dict], series: str, min_records: int) -> None:
+    """Each stage's seconds (``bench_scaling``'s ``stages``) at each population of the series, and
+    the exponent between neighbouring populations."""
+    by_n = {r["records"]: r["stages"] for r in rows
+            if r["series"] == series and r.get("stages") and r["records"] >= min_records}
+    if len(by_n) < 2:
+        return
+    ns = sorted(by_n)
+    print(f"stages (s at {', '.join(f'{n:,}' for n in ns)}; exponents between neighbours):")
+    for name in STAGES:
+        ys = [by_n[n].get(name, {}).get("s") for n in ns]
+        if None in ys or 0 in ys:
+            continue
+        ks = [round(math.log(b / a) / math.log(n2 / n1), 2) for a, b, n1, n2 in zip(ys, ys[1:], ns, ns[1:])]
+        print(f"  {name}: {ys}; {ks}")
 
 
 def _show(m: str, pts: list[tuple[int, float]], target: float) -> None:
