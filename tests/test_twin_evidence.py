@@ -163,3 +163,46 @@ def test_a_twin_edge_with_a_birthday_slip_never_joins_the_twins():
     cluster_of, refused = constrained_clusters([r["record_key"] for r in records], edges, cannot)
     assert cluster_of["health:1"] == cluster_of["education:1"] != cluster_of["health:2"]
     assert len(refused) == 2
+
+
+# Issue 11 item 1: one source holding both records is evidence of two children, whatever the
+# identifiers say. At the realistic 1M, GP lists held Leon (an NHS number) and Leo (none), Lily
+# and Lilly, Ellie and Elaine, Louis Sebastian and Lewis Harry: the pair was joined, or a third
+# record bridged them, because the co-twin was read only under two identifiers or two names.
+@pytest.mark.parametrize("a,b,sa,sb", [("leon", "leo", "lawrence", "lawrence"), ("lily", "lilly", "davitt", "wagner"),
+                                       ("elaine", "ellie", "reeves", "reeves")])
+def test_one_source_holding_both_forenames_guards_them_though_one_has_no_identifier(a, b, sa, sb):
+    g = guarded([rec("health:1", a, nhs="N1", surname=sa), rec("health:2", b, surname=sb),
+                 rec("social_care:2", b, surname=sb)])
+    assert g[frozenset(("health:1", "health:2"))]
+    # The other source's record of the second twin is guarded from the first twin too.
+    assert g[frozenset(("health:1", "social_care:2"))]
+    assert not g[frozenset(("health:2", "social_care:2"))]
+
+
+def test_one_source_holding_two_middle_names_guards_a_record_without_one():
+    # Louis Sebastian (no NHS number) and Lewis Harry on one GP list; social care's Lewis.
+    g = guarded([rec("health:1", "louis", middle="sebastian"), rec("health:2", "lewis", nhs="N2", middle="harry"),
+                 rec("social_care:2", "lewis")])
+    assert g[frozenset(("health:1", "health:2"))] and g[frozenset(("health:1", "social_care:2"))]
+
+
+def test_one_child_twice_in_one_source_under_one_forename_is_not_guarded():
+    # A second GP registration without the NHS number: one forename, one child.
+    g = guarded([rec("health:1", "leon", nhs="N1"), rec("health:2", "leon"), rec("social_care:1", "leon")])
+    assert not any(g.values())
+
+
+# Issue 11 item 2: the second-UPN allowance forgives a pair's own conflict, not a UPN held by a
+# third record: Isla's GP record, exactly her school record, had joined Isha's social care record
+# (another UPN), and the exact school/GP pair then carried Isla's UPN into Isha's child.
+def test_a_soft_upn_join_forgives_only_the_pairs_own_two_upns():
+    ids = {"edu": {"upn": "B2"}, "h": {}, "sc": {"upn": "K1"}}
+    edges = [("h", "sc", 25.0), ("edu", "h", 20.0)]
+    cluster_of, refused = constrained_clusters(ids, edges, (), ids, soft_upn=[("edu", "h")])
+    assert cluster_of["edu"] != cluster_of["sc"] and refused == [("edu", "h")]
+    # The pair's own two UPNs (one pupil on two rolls) still join.
+    ids2 = {"edu": {"upn": "B2"}, "edu2": {"upn": "K1"}, "h": {}}
+    joined, _ = constrained_clusters(ids2, [("h", "edu2", 25.0), ("edu", "edu2", 20.0)], (), ids2,
+                                     soft_upn=[("edu", "edu2")])
+    assert joined["edu"] == joined["edu2"] == joined["h"]

@@ -15,8 +15,8 @@ match", "split this record out"), which also binds every model edge.
 
 Two UPNs are strong evidence of two children, not law: schools issue a second UPN,
 and a pair whose names, date of birth and address agree exactly (``soft_upn``,
-chosen by the engine, never for a record with a co-twin in its own extract) may
-join across a UPN conflict; the run reports it as a data-quality finding. Two NHS
+chosen by the engine, never for a record with a co-twin in its own extract), each
+record holding one of the two UPNs, may join across that conflict; the run reports it as a data-quality finding. Two NHS
 numbers always stay apart (see docs/benchmarks.md, "Identifiers").
 
 A record that matches two children nearly equally well (``ambiguous_records``) is
@@ -62,7 +62,8 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
     parent = list(range(len(names)))
     size = [1] * len(names)
     held = _Identifiers(names, identifiers or {})
-    soft = {frozenset((index[a], index[b])) for a, b in soft_upn if a in index and b in index}
+    soft = {frozenset((index[a], index[b])) for a, b in soft_upn
+            if a in index and b in index and _two_upns(identifiers or {}, a, b)}
     never_link = list(never_link)
     forbidden = _apart([*cannot_link, *never_link], index)   # root -> records it must avoid
     never = _apart(never_link, index)                         # the reviewer's part of it
@@ -110,6 +111,15 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
             continue
         join(ra, rb)
     return dict(zip(names, [names[find(i)] for i in range(len(names))])), refused
+
+
+def _two_upns(identifiers: dict[str, dict[str, str]], a: str, b: str) -> bool:
+    """Both records of the pair hold a UPN, and not the same: the conflict a soft join forgives
+    is the pair's own. An exact pair of which one record holds no UPN says nothing about the
+    UPN held elsewhere in the other child (Isla's GP record, exactly Isla's school record,
+    does not make Isha's social care UPN Isla's)."""
+    x, y = identifiers.get(a, {}).get("upn"), identifiers.get(b, {}).get("upn")
+    return bool(x) and bool(y) and x != y
 
 
 def _strongest_first(edges: Iterable[tuple[str, str, float]], names: pa.Array) -> list[tuple[int, int]]:

@@ -481,7 +481,7 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
 
     def one_child(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Pairs that look like one child under a second identifier (``secondid``)."""
-        return one_child_pairs(self.con, pairs, f"memory.{INPUT}")
+        return one_child_pairs(self.con, pairs, f"memory.{INPUT}", "memory.cotwins")
 
     def cluster_pass(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
                      apart: Iterable[tuple[str, str]]) -> ClusterPass:

@@ -206,19 +206,30 @@ UNION ALL SELECT v, u FROM cotwin_close WHERE pc OR jaro_winkler_similarity(sv, 
 UNION SELECT a.unique_id, b.unique_id FROM {words} a JOIN {words} b ON {on.format('<>')} AND a.word = b.word"""
 
 
+def _two_in_one_source(a: str, b: str) -> str:
+    """Two records of one source whose forenames are not the same string (a nickname, a typo or
+    another name: Leon and Leo, Lily and Lilly), not one name swapped with the surname, or whose
+    first middle names are different names. A source holds a child once: whatever the
+    identifiers say (one of them may have none), the second record is evidence of a second child."""
+    return (f"(({a}.forename <> {b}.forename "
+            f"AND NOT coalesce({a}.forename = {b}.surname AND {a}.surname = {b}.forename, false)) "
+            f"OR {_other_middle(a, b)})")
+
+
 def cotwin_pairs_sql(left: str, right: str) -> str:
     """(record, its co-twin, the co-twin's forename ``f``, keys ``k`` and first middle name ``m``) for records in ``left`` and
     co-twins in ``right`` (two relations of Splink input rows): a function of the two rows alone,
     so pairs of unchanged records can be kept from one run to the next.
 
     The pairs are of one source and date of birth, one family, identifiers that do not agree,
-    and not one name with one identifier. When ``left`` and ``right`` are one relation (their
+    and either two identifiers of a kind or two forenames (``_two_in_one_source``): one source
+    holding both is evidence of two children even when one record has no identifier. When ``left`` and ``right`` are one relation (their
     text is equal: every record against every other) the candidates come from ``_family_pairs``,
     which does not compare every surname of a birthday with every other (at a million records
     that is most of the cost); a few records against all are simply joined."""
     where = f"""WHERE {_family('a', 'b')}
   AND NOT {_ids_agree('a', 'b')}
-  AND (NOT {_same_name('a', 'b')} OR a.upn <> b.upn OR a.nhs_number <> b.nhs_number)
+  AND ({_two_in_one_source('a', 'b')} OR a.upn <> b.upn OR a.nhs_number <> b.nhs_number)
   AND b.forename IS NOT NULL"""
     pick = ("SELECT a.unique_id, b.unique_id AS twin_id, b.forename AS f, b.forename_keys AS k, "
             "split_part(b.middle_names, ' ', 1) AS m, b.forename_skel AS s")
