@@ -15,7 +15,7 @@ import pytest
 
 from linkage.link.cluster import AMBIGUITY_GAP, ambiguous_records, constrained_clusters
 from linkage.link.features import input_sql, key_names, name_keys_frame, record_features
-from linkage.link.guards import cotwin_sql, twin_guard_sql
+from linkage.link.guards import cotwin_sql, second_child_sql, twin_guard_sql
 
 COLS = ["record_key", "source", "forename_std", "middle_names_std", "surname_std", "former_surname_std",
         "preferred_forename_std", "date_of_birth", "sex", "postcode", "address", "upn", "former_upn", "nhs_number"]
@@ -206,3 +206,44 @@ def test_a_soft_upn_join_forgives_only_the_pairs_own_two_upns():
     joined, _ = constrained_clusters(ids2, [("h", "edu2", 25.0), ("edu", "edu2", 20.0)], (), ids2,
                                      soft_upn=[("edu", "edu2")])
     assert joined["edu"] == joined["edu2"] == joined["h"]
+
+
+def second_children(records: list[dict], links: list[tuple[str, str]], clusters: dict[str, str]) -> set[tuple]:
+    """``second_child_sql`` over a handcrafted population: (record, partner, sibling) rows."""
+    con = duckdb.connect()
+    con.register("raw_df", pd.DataFrame(records, columns=COLS))
+    types = ", ".join(f"{c} {'DATE' if c == 'date_of_birth' else 'VARCHAR'}" for c in COLS)
+    con.execute(f"CREATE TABLE raw ({types})")
+    con.execute("INSERT INTO raw SELECT * FROM raw_df")
+    con.register("keys_df", name_keys_frame(sorted({n for r in records for n in key_names(r["forename_std"])})))
+    con.execute("CREATE TABLE name_keys AS SELECT * FROM keys_df")
+    con.execute(f"CREATE TABLE link_input AS {input_sql('SELECT * FROM raw', 'name_keys')}")
+    con.register("links_df", pd.DataFrame(links, columns=["unique_id_l", "unique_id_r"]))
+    con.register("clusters_df", pd.DataFrame(list(clusters.items()), columns=["unique_id", "cluster_id"]))
+    return set(con.execute(second_child_sql("links_df", "link_input", "clusters_df")).fetchall())
+
+
+# Issue 11 item 3, "ambiguity refused": twins each in their own child, and a record of another
+# source linked to one twin though its forename fits the other as well (1M realistic: a GP's
+# Maisie, date of birth typed wrong, joined to the school's Macy beside the school's Maisie).
+def test_a_record_that_a_twin_child_fits_as_well_is_a_second_child_case():
+    records = [rec("education:1", "macy", upn="A1"), rec("education:2", "maisie", upn="B2"),
+               rec("health:2", "maisie", nhs="N2", dob="2015-05-17")]
+    rows = second_children(records, [("education:1", "health:2")],
+                           {"education:1": "A", "health:2": "A", "education:2": "C"})
+    assert rows == {("health:2", "education:1", "education:2")}
+
+
+def test_a_forename_typo_beside_a_twin_of_another_name_stays_linked():
+    records = [rec("education:1", "olivia", upn="A1"), rec("education:2", "amelia", upn="B2"),
+               rec("health:1", "olivai", nhs="N1")]
+    assert second_children(records, [("education:1", "health:1")],
+                           {"education:1": "A", "health:1": "A", "education:2": "C"}) == set()
+
+
+def test_a_twin_child_whose_identifier_rules_the_record_out_is_no_second_candidate():
+    # The GP's Maisie holds an NHS number the school's Maisie child does not: not hers.
+    records = [rec("education:1", "macy", upn="A1"), rec("education:2", "maisie", upn="B2", nhs="N9"),
+               rec("health:2", "maisie", nhs="N2", dob="2015-05-17")]
+    assert second_children(records, [("education:1", "health:2")],
+                           {"education:1": "A", "health:2": "A", "education:2": "C"}) == set()

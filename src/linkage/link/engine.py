@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 from splink import Linker
 from splink.internals.blocking import BlockingRule, _columns_needed_for_blocking
 from splink.internals.exceptions import EMTrainingException
@@ -32,7 +33,8 @@ from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, d
 from linkage.link.decoys import decoy_pairs
 from linkage.link.household import household_pairs
 from linkage.link.secondid import one_child_pairs
-from linkage.link.guards import RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
+from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, second_child_sql,
+                                 twin_guard_sql)
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.store import Store
 
@@ -478,6 +480,26 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
                    OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad, false)""").fetchall()}
         finally:
             self.con.unregister("_unrel_df")
+
+    def second_children(self, cluster_of: dict[str, str], links: pd.DataFrame) -> dict[str, tuple[str, str]]:
+        """Records linked under another forename that a sibling child fits as well
+        (``guards.second_child_sql``): record -> (its partner, the sibling's record)."""
+        if links.empty:
+            return {}
+        self.con.register("_second_links_df", links[["unique_id_l", "unique_id_r"]])
+        self.con.register("_second_clusters_df", pa.table({
+            "unique_id": pa.array(list(cluster_of), pa.string()),
+            "cluster_id": pa.array(list(cluster_of.values()), pa.string())}))
+        try:
+            rows = self.con.execute(second_child_sql("_second_links_df", f"memory.{INPUT}", "_second_clusters_df")
+                                    + " ORDER BY 1, 2, 3").fetchall()
+        finally:
+            self.con.unregister("_second_links_df")
+            self.con.unregister("_second_clusters_df")
+        out: dict[str, tuple[str, str]] = {}
+        for y, x, s in rows:
+            out.setdefault(y, (x, s))
+        return out
 
     def one_child(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Pairs that look like one child under a second identifier (``secondid``)."""

@@ -40,7 +40,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "SPLIT_SLIP_LONGEST", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
+           "SPLIT_SLIP_LONGEST", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
            "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
@@ -309,4 +309,36 @@ SELECT e.*,
 FROM scored e
 JOIN l ON l.unique_id = e.unique_id_l
 JOIN r ON r.unique_id = e.unique_id_r
+"""
+
+
+def second_child_sql(links: str, input_table: str, clusters: str) -> str:
+    """(record ``y``, its partner ``x``, a sibling ``s``): ``y`` is linked (``links``: pairs
+    unique_id_l, unique_id_r) to ``x`` in one child (``clusters``: unique_id, cluster_id) though
+    their forenames differ, and another child holds ``s``, born the day ``x`` was, of ``x``'s
+    family, of another forename, whose forename fits ``y``'s at least as well as ``x``'s does,
+    and no identifier or sex of ``s`` says ``y`` is not ``s``'s. Twins Macy and Maisie at one
+    school, each her own child: a GP's Maisie (a date of birth typed wrong) fits either, and is
+    linked to neither automatically (issue 11: "ambiguity refused"). A sibling held by no source
+    in view (Amelia at school, Amelie only at the GP) leaves nothing to read. ``s`` outside
+    ``clusters`` (an incremental run's kept children) is in another child. Pure SQL."""
+    near = (f"{_sim('s.forename', 's.forename_keys', 'y', _abjad('s', 'y'))} >= "
+            f"{_sim('x.forename', 'x.forename_keys', 'y', _abjad('x', 'y'))}")
+    return f"""
+WITH linked AS (
+  SELECT e.unique_id_l AS a, e.unique_id_r AS b, ca.cluster_id AS c FROM {links} e
+  JOIN {clusters} ca ON ca.unique_id = e.unique_id_l JOIN {clusters} cb ON cb.unique_id = e.unique_id_r
+  WHERE ca.cluster_id = cb.cluster_id),
+ends AS (SELECT a AS x, b AS y, c FROM linked UNION ALL SELECT b, a, c FROM linked),
+differ AS MATERIALIZED (
+  SELECT n.x, n.y, n.c FROM ends n JOIN {input_table} x ON x.unique_id = n.x JOIN {input_table} y ON y.unique_id = n.y
+  WHERE x.forename <> y.forename AND x.dob IS NOT NULL AND NOT {swapped_sql('x', 'y')} AND NOT {_ids_agree('x', 'y')})
+SELECT DISTINCT d.y, d.x, s.unique_id AS s
+FROM differ d JOIN {input_table} x ON x.unique_id = d.x JOIN {input_table} y ON y.unique_id = d.y
+JOIN {input_table} s ON s.dob = x.dob AND s.unique_id <> x.unique_id AND s.unique_id <> y.unique_id
+LEFT JOIN {clusters} cs ON cs.unique_id = s.unique_id
+WHERE cs.cluster_id IS DISTINCT FROM d.c
+  AND s.forename <> x.forename AND {_family('s', 'x')}
+  AND NOT coalesce(s.nhs_number <> y.nhs_number OR s.upn <> y.upn, false) AND NOT {sexes_differ_sql('s', 'y')}
+  AND {near}
 """
