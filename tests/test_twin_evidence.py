@@ -247,3 +247,14 @@ def test_a_twin_child_whose_identifier_rules_the_record_out_is_no_second_candida
                rec("health:2", "maisie", nhs="N2", dob="2015-05-17")]
     assert second_children(records, [("education:1", "health:2")],
                            {"education:1": "A", "health:2": "A", "education:2": "C"}) == set()
+
+
+def test_a_swapped_record_that_a_twin_child_fits_as_well_is_a_second_child_case():
+    # The GP's "Kalvelis Aidan" (forename and surname swapped), linked to the school's Aiden
+    # beside the school's Aidan (1M realistic).
+    records = [rec("education:1", "aiden", upn="A1", surname="kalvelis"),
+               rec("education:2", "aidan", upn="B2", surname="kalvelis"),
+               rec("health:2", "kalvelis", nhs="N2", surname="aidan")]
+    rows = second_children(records, [("education:1", "health:2")],
+                           {"education:1": "A", "health:2": "A", "education:2": "C"})
+    assert rows == {("health:2", "education:1", "education:2")}

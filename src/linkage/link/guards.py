@@ -320,10 +320,14 @@ def second_child_sql(links: str, input_table: str, clusters: str) -> str:
     and no identifier or sex of ``s`` says ``y`` is not ``s``'s. Twins Macy and Maisie at one
     school, each her own child: a GP's Maisie (a date of birth typed wrong) fits either, and is
     linked to neither automatically (issue 11: "ambiguity refused"). A sibling held by no source
-    in view (Amelia at school, Amelie only at the GP) leaves nothing to read. ``s`` outside
+    in view (Amelia at school, Amelie only at the GP) leaves nothing to read. A ``y`` with forename
+    and surname swapped is read by its surname (the GP's Kalvelis Aidan beside the school's Aiden
+    and Aidan). ``s`` outside
     ``clusters`` (an incremental run's kept children) is in another child. Pure SQL."""
-    near = (f"{_sim('s.forename', 's.forename_keys', 'y', _abjad('s', 'y'))} >= "
-            f"{_sim('x.forename', 'x.forename_keys', 'y', _abjad('x', 'y'))}")
+    near = (f"CASE WHEN d.swapped THEN jaro_winkler_similarity(s.forename, y.surname) >= "
+            f"jaro_winkler_similarity(x.forename, y.surname) "
+            f"ELSE {_sim('s.forename', 's.forename_keys', 'y', _abjad('s', 'y'))} >= "
+            f"{_sim('x.forename', 'x.forename_keys', 'y', _abjad('x', 'y'))} END")
     return f"""
 WITH linked AS (
   SELECT e.unique_id_l AS a, e.unique_id_r AS b, ca.cluster_id AS c FROM {links} e
@@ -331,8 +335,10 @@ WITH linked AS (
   WHERE ca.cluster_id = cb.cluster_id),
 ends AS (SELECT a AS x, b AS y, c FROM linked UNION ALL SELECT b, a, c FROM linked),
 differ AS MATERIALIZED (
-  SELECT n.x, n.y, n.c FROM ends n JOIN {input_table} x ON x.unique_id = n.x JOIN {input_table} y ON y.unique_id = n.y
-  WHERE x.forename <> y.forename AND x.dob IS NOT NULL AND NOT {swapped_sql('x', 'y')} AND NOT {_ids_agree('x', 'y')})
+  SELECT n.x, n.y, n.c, {swapped_sql('x', 'y')} AS swapped
+  FROM ends n JOIN {input_table} x ON x.unique_id = n.x JOIN {input_table} y ON y.unique_id = n.y
+  WHERE x.forename <> CASE WHEN {swapped_sql('x', 'y')} THEN y.surname ELSE y.forename END
+    AND x.dob IS NOT NULL AND NOT {_ids_agree('x', 'y')})
 SELECT DISTINCT d.y, d.x, s.unique_id AS s
 FROM differ d JOIN {input_table} x ON x.unique_id = d.x JOIN {input_table} y ON y.unique_id = d.y
 JOIN {input_table} s ON s.dob = x.dob AND s.unique_id <> x.unique_id AND s.unique_id <> y.unique_id
