@@ -193,19 +193,20 @@ def test_one_child_twice_in_one_source_under_one_forename_is_not_guarded():
     assert not any(g.values())
 
 
-# Issue 11 item 2: the second-UPN allowance forgives a pair's own conflict, not a UPN held by a
-# third record: Isla's GP record, exactly her school record, had joined Isha's social care record
-# (another UPN), and the exact school/GP pair then carried Isla's UPN into Isha's child.
-def test_a_soft_upn_join_forgives_only_the_pairs_own_two_upns():
+# Issue 11 item 2: the second-UPN allowance forgives two UPNs whose own holders agree exactly,
+# not a UPN held by a third record: Isla's GP record, exactly her school record, had joined Isha's
+# social care record (another UPN), and the exact school/GP pair then carried Isla's UPN into
+# Isha's child.
+def test_a_soft_upn_join_forgives_only_two_upns_whose_holders_agree():
     ids = {"edu": {"upn": "B2"}, "h": {}, "sc": {"upn": "K1"}}
     edges = [("h", "sc", 25.0), ("edu", "h", 20.0)]
     cluster_of, refused = constrained_clusters(ids, edges, (), ids, soft_upn=[("edu", "h")])
     assert cluster_of["edu"] != cluster_of["sc"] and refused == [("edu", "h")]
-    # The pair's own two UPNs (one pupil on two rolls) still join.
+    # One pupil on two rolls: the two holders agree, so any edge may join their children.
     ids2 = {"edu": {"upn": "B2"}, "edu2": {"upn": "K1"}, "h": {}}
-    joined, _ = constrained_clusters(ids2, [("h", "edu2", 25.0), ("edu", "edu2", 20.0)], (), ids2,
-                                     soft_upn=[("edu", "edu2")])
-    assert joined["edu"] == joined["edu2"] == joined["h"]
+    for edges2 in ([("h", "edu2", 25.0), ("edu", "edu2", 20.0)], [("h", "edu2", 25.0), ("edu", "h", 20.0)]):
+        joined, refused2 = constrained_clusters(ids2, edges2, (), ids2, soft_upn=[("edu", "edu2")])
+        assert joined["edu"] == joined["edu2"] == joined["h"] and not refused2
 
 
 def second_children(records: list[dict], links: list[tuple[str, str]], clusters: dict[str, str]) -> set[tuple]:

@@ -433,27 +433,24 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
         rows = self.con.execute(f"SELECT unique_id, nhs_number, upn FROM memory.{INPUT}{where}").fetchall()
         return {k: {"nhs": nhs, "upn": root(upn) if upn else None} for k, nhs, upn in rows}
 
-    def exact_pairs(self, pairs: pd.DataFrame) -> list[tuple[str, str]]:
-        """Pairs (``unique_id_l``, ``unique_id_r``) whose forename, surname, date of birth and
-        address agree exactly, with no other field against them and no co-twin on either side:
-        one pupil, even if the schools gave two UPNs."""
-        if pairs.empty:
-            return []
-        self.con.register("_exact_df", pairs[["unique_id_l", "unique_id_r"]])
-        try:
-            return [tuple(r) for r in self.con.execute(f"""
-SELECT e.unique_id_l, e.unique_id_r FROM _exact_df e
-JOIN memory.{INPUT} l ON l.unique_id = e.unique_id_l
-JOIN memory.{INPUT} r ON r.unique_id = e.unique_id_r
-WHERE l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
+    def second_upn_pairs(self) -> list[tuple[str, str]]:
+        """Pairs of records holding two UPNs whose forename, surname, date of birth and address
+        agree exactly, with no other field against them and no co-twin on either side: one
+        pupil, even if the schools gave two UPNs (``cluster.constrained_clusters``' ``soft_upn``).
+        The two holders themselves, not whichever pair of records happens to join their
+        children: Isla's GP record, exactly her school record, says nothing of Isha's UPN."""
+        return [tuple(r) for r in self.con.execute(f"""
+SELECT l.unique_id, r.unique_id FROM memory.{INPUT} l
+JOIN memory.{INPUT} r ON l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
+  AND l.unique_id < r.unique_id
+WHERE l.upn <> r.upn
   AND (l.postcode = r.postcode OR l.address = r.address)
   AND NOT coalesce(l.nhs_number <> r.nhs_number, false)
   AND NOT coalesce(l.sex <> r.sex AND l.sex <> 'U' AND r.sex <> 'U', false)
   AND NOT coalesce(split_part(l.middle_names, ' ', 1) <> split_part(r.middle_names, ' ', 1), false)
   AND l.unique_id NOT IN (SELECT unique_id FROM memory.cotwins)
-  AND r.unique_id NOT IN (SELECT unique_id FROM memory.cotwins)""").fetchall()]
-        finally:
-            self.con.unregister("_exact_df")
+  AND r.unique_id NOT IN (SELECT unique_id FROM memory.cotwins)
+ORDER BY 1, 2""").fetchall()]
 
     def unrelated_names(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Pairs whose forenames share nothing: not alike (Jaro-Winkler < 0.75, first words or the

@@ -210,7 +210,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
     step(STAGES[3], f"{reached} records reached, {len(linkable)} links, {len(cons.must_link)} reviewer matches, "
                     f"{len(cons.cannot_link)} reviewer not-matches")
     identifiers = engine.identifiers(REACH if incremental else None)
-    soft = engine.exact_pairs(linkable)
+    soft = engine.second_upn_pairs()
     guarded_pairs = edges[edges["guarded"] & inside]
 
     def cluster(links: pd.DataFrame, among: list[str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
