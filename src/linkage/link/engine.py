@@ -435,10 +435,15 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
 
     def second_upn_pairs(self) -> list[tuple[str, str]]:
         """Pairs of records holding two UPNs whose forename, surname, date of birth and address
-        agree exactly, with no other field against them and no co-twin on either side: one
+        agree exactly, with no other field against them and no twin on either side: one
         pupil, even if the schools gave two UPNs (``cluster.constrained_clusters``' ``soft_upn``).
         The two holders themselves, not whichever pair of records happens to join their
-        children: Isla's GP record, exactly her school record, says nothing of Isha's UPN."""
+        children: Isla's GP record, exactly her school record, says nothing of Isha's UPN.
+        A co-twin under the same forename and no other middle name is the second roll's record
+        itself (one pupil on two school rolls is two records of one source); any other is a twin."""
+        twin = ("coalesce(list_bool_or(list_transform((SELECT c.cotwins FROM memory.cotwins c "
+                "WHERE c.unique_id = {s}.unique_id), x -> x.f <> {s}.forename OR (coalesce(x.m, '') <> '' "
+                "AND x.m <> coalesce(split_part({s}.middle_names, ' ', 1), '')))), false)")
         return [tuple(r) for r in self.con.execute(f"""
 SELECT l.unique_id, r.unique_id FROM memory.{INPUT} l
 JOIN memory.{INPUT} r ON l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
@@ -448,8 +453,7 @@ WHERE l.upn <> r.upn
   AND NOT coalesce(l.nhs_number <> r.nhs_number, false)
   AND NOT coalesce(l.sex <> r.sex AND l.sex <> 'U' AND r.sex <> 'U', false)
   AND NOT coalesce(split_part(l.middle_names, ' ', 1) <> split_part(r.middle_names, ' ', 1), false)
-  AND l.unique_id NOT IN (SELECT unique_id FROM memory.cotwins)
-  AND r.unique_id NOT IN (SELECT unique_id FROM memory.cotwins)
+  AND NOT {twin.format(s='l')} AND NOT {twin.format(s='r')}
 ORDER BY 1, 2""").fetchall()]
 
     def unrelated_names(self, pairs: pd.DataFrame) -> set[frozenset]:
