@@ -33,7 +33,7 @@ _TARGETS = (
     ("linkage.link.run", "reach", "delta: reach"),
     ("linkage.link.run", "scoped_edges", "delta: scoped edges"),
     ("linkage.link.engine", "LinkEngine.identifiers", "clustering: identifiers"),
-    ("linkage.link.engine", "LinkEngine.exact_pairs", "clustering: exact pairs"),
+    ("linkage.link.engine", "LinkEngine.second_upn_pairs", "clustering: second UPN pairs"),
     ("linkage.link.run", "constrained_clusters", "clustering: constrained"),
     ("linkage.link.run", "ambiguous_records", "clustering: ambiguity"),
     ("linkage.link.engine", "LinkEngine.cluster_pass", "second pass (evidence.py)"),

@@ -76,9 +76,12 @@ def _clusters_reference(nodes: Iterable[str], edges: Iterable[tuple[str, str, fl
                          soft_upn: Iterable[tuple[str, str]] = (),
                          ) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """The union-find over record keys as it was first written (dicts of strings, a Python sort)."""
-    soft = {frozenset(p) for p in soft_upn}
     parent: dict[str, str] = {n: n for n in nodes}
     ids = identifiers or {}
+    # The two UPN values a soft pair's records hold: clusters whose only conflict they are join.
+    soft = {frozenset((ids[a]["upn"], ids[b]["upn"])) for a, b in soft_upn
+            if a in parent and b in parent and ids.get(a, {}).get("upn") and ids.get(b, {}).get("upn")
+            and ids[a]["upn"] != ids[b]["upn"]}
     # A root's identifiers by kind and its number of records, kept once an edge reaches it
     # (a record no edge reaches needs neither).
     held: dict[str, dict[str, set[str]]] = {}
@@ -135,7 +138,8 @@ def _clusters_reference(nodes: Iterable[str], edges: Iterable[tuple[str, str, fl
         ha, hb = holding(ra), holding(rb)
         against = [kind for kind, values in ha.items() if kind in hb and values.isdisjoint(hb[kind])]
         if (separated(ra, rb, forbidden)
-                or (against and (against != ["upn"] or frozenset((left, right)) not in soft))):
+                or (against and (against != ["upn"] or not any(
+                    frozenset((u, v)) in soft for u in ha["upn"] for v in hb["upn"])))):
             refused.append((left, right))
             continue
         join(ra, rb)

@@ -15,7 +15,7 @@ import pytest
 
 from linkage.link.cluster import AMBIGUITY_GAP, ambiguous_records, constrained_clusters
 from linkage.link.features import input_sql, key_names, name_keys_frame, record_features
-from linkage.link.guards import cotwin_sql, twin_guard_sql
+from linkage.link.guards import cotwin_sql, second_child_sql, twin_guard_sql
 
 COLS = ["record_key", "source", "forename_std", "middle_names_std", "surname_std", "former_surname_std",
         "preferred_forename_std", "date_of_birth", "sex", "postcode", "address", "upn", "former_upn", "nhs_number"]
@@ -163,3 +163,99 @@ def test_a_twin_edge_with_a_birthday_slip_never_joins_the_twins():
     cluster_of, refused = constrained_clusters([r["record_key"] for r in records], edges, cannot)
     assert cluster_of["health:1"] == cluster_of["education:1"] != cluster_of["health:2"]
     assert len(refused) == 2
+
+
+# Issue 11 item 1: one source holding both records is evidence of two children, whatever the
+# identifiers say. At the realistic 1M, GP lists held Leon (an NHS number) and Leo (none), Lily
+# and Lilly, Ellie and Elaine, Louis Sebastian and Lewis Harry: the pair was joined, or a third
+# record bridged them, because the co-twin was read only under two identifiers or two names.
+@pytest.mark.parametrize("a,b,sa,sb", [("leon", "leo", "lawrence", "lawrence"), ("lily", "lilly", "davitt", "wagner"),
+                                       ("elaine", "ellie", "reeves", "reeves")])
+def test_one_source_holding_both_forenames_guards_them_though_one_has_no_identifier(a, b, sa, sb):
+    g = guarded([rec("health:1", a, nhs="N1", surname=sa), rec("health:2", b, surname=sb),
+                 rec("social_care:2", b, surname=sb)])
+    assert g[frozenset(("health:1", "health:2"))]
+    # The other source's record of the second twin is guarded from the first twin too.
+    assert g[frozenset(("health:1", "social_care:2"))]
+    assert not g[frozenset(("health:2", "social_care:2"))]
+
+
+def test_one_source_holding_two_middle_names_guards_a_record_without_one():
+    # Louis Sebastian (no NHS number) and Lewis Harry on one GP list; social care's Lewis.
+    g = guarded([rec("health:1", "louis", middle="sebastian"), rec("health:2", "lewis", nhs="N2", middle="harry"),
+                 rec("social_care:2", "lewis")])
+    assert g[frozenset(("health:1", "health:2"))] and g[frozenset(("health:1", "social_care:2"))]
+
+
+def test_one_child_twice_in_one_source_under_one_forename_is_not_guarded():
+    # A second GP registration without the NHS number: one forename, one child.
+    g = guarded([rec("health:1", "leon", nhs="N1"), rec("health:2", "leon"), rec("social_care:1", "leon")])
+    assert not any(g.values())
+
+
+# Issue 11 item 2: the second-UPN allowance forgives two UPNs whose own holders agree exactly,
+# not a UPN held by a third record: Isla's GP record, exactly her school record, had joined Isha's
+# social care record (another UPN), and the exact school/GP pair then carried Isla's UPN into
+# Isha's child.
+def test_a_soft_upn_join_forgives_only_two_upns_whose_holders_agree():
+    ids = {"edu": {"upn": "B2"}, "h": {}, "sc": {"upn": "K1"}}
+    edges = [("h", "sc", 25.0), ("edu", "h", 20.0)]
+    cluster_of, refused = constrained_clusters(ids, edges, (), ids, soft_upn=[("edu", "h")])
+    assert cluster_of["edu"] != cluster_of["sc"] and refused == [("edu", "h")]
+    # One pupil on two rolls: the two holders agree, so any edge may join their children.
+    ids2 = {"edu": {"upn": "B2"}, "edu2": {"upn": "K1"}, "h": {}}
+    for edges2 in ([("h", "edu2", 25.0), ("edu", "edu2", 20.0)], [("h", "edu2", 25.0), ("edu", "h", 20.0)]):
+        joined, refused2 = constrained_clusters(ids2, edges2, (), ids2, soft_upn=[("edu", "edu2")])
+        assert joined["edu"] == joined["edu2"] == joined["h"] and not refused2
+
+
+def second_children(records: list[dict], links: list[tuple[str, str]], clusters: dict[str, str]) -> set[tuple]:
+    """``second_child_sql`` over a handcrafted population: (record, partner, sibling) rows."""
+    con = duckdb.connect()
+    con.register("raw_df", pd.DataFrame(records, columns=COLS))
+    types = ", ".join(f"{c} {'DATE' if c == 'date_of_birth' else 'VARCHAR'}" for c in COLS)
+    con.execute(f"CREATE TABLE raw ({types})")
+    con.execute("INSERT INTO raw SELECT * FROM raw_df")
+    con.register("keys_df", name_keys_frame(sorted({n for r in records for n in key_names(r["forename_std"])})))
+    con.execute("CREATE TABLE name_keys AS SELECT * FROM keys_df")
+    con.execute(f"CREATE TABLE link_input AS {input_sql('SELECT * FROM raw', 'name_keys')}")
+    con.register("links_df", pd.DataFrame(links, columns=["unique_id_l", "unique_id_r"]))
+    con.register("clusters_df", pd.DataFrame(list(clusters.items()), columns=["unique_id", "cluster_id"]))
+    return set(con.execute(second_child_sql("links_df", "link_input", "clusters_df")).fetchall())
+
+
+# Issue 11 item 3, "ambiguity refused": twins each in their own child, and a record of another
+# source linked to one twin though its forename fits the other as well (1M realistic: a GP's
+# Maisie, date of birth typed wrong, joined to the school's Macy beside the school's Maisie).
+def test_a_record_that_a_twin_child_fits_as_well_is_a_second_child_case():
+    records = [rec("education:1", "macy", upn="A1"), rec("education:2", "maisie", upn="B2"),
+               rec("health:2", "maisie", nhs="N2", dob="2015-05-17")]
+    rows = second_children(records, [("education:1", "health:2")],
+                           {"education:1": "A", "health:2": "A", "education:2": "C"})
+    assert rows == {("health:2", "education:1", "education:2")}
+
+
+def test_a_forename_typo_beside_a_twin_of_another_name_stays_linked():
+    records = [rec("education:1", "olivia", upn="A1"), rec("education:2", "amelia", upn="B2"),
+               rec("health:1", "olivai", nhs="N1")]
+    assert second_children(records, [("education:1", "health:1")],
+                           {"education:1": "A", "health:1": "A", "education:2": "C"}) == set()
+
+
+def test_a_twin_child_whose_identifier_rules_the_record_out_is_no_second_candidate():
+    # The GP's Maisie holds an NHS number the school's Maisie child does not: not hers.
+    records = [rec("education:1", "macy", upn="A1"), rec("education:2", "maisie", upn="B2", nhs="N9"),
+               rec("health:2", "maisie", nhs="N2", dob="2015-05-17")]
+    assert second_children(records, [("education:1", "health:2")],
+                           {"education:1": "A", "health:2": "A", "education:2": "C"}) == set()
+
+
+def test_a_swapped_record_that_a_twin_child_fits_as_well_is_a_second_child_case():
+    # The GP's "Kalvelis Aidan" (forename and surname swapped), linked to the school's Aiden
+    # beside the school's Aidan (1M realistic).
+    records = [rec("education:1", "aiden", upn="A1", surname="kalvelis"),
+               rec("education:2", "aidan", upn="B2", surname="kalvelis"),
+               rec("health:2", "kalvelis", nhs="N2", surname="aidan")]
+    rows = second_children(records, [("education:1", "health:2")],
+                           {"education:1": "A", "health:2": "A", "education:2": "C"})
+    assert rows == {("health:2", "education:1", "education:2")}

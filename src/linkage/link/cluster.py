@@ -13,10 +13,11 @@ before any model edge, overriding the twin guard and identifier checks (the
 reviewer has seen both records), but never a reviewer's ``never_link`` ("not a
 match", "split this record out"), which also binds every model edge.
 
-Two UPNs are strong evidence of two children, not law: schools issue a second UPN,
-and a pair whose names, date of birth and address agree exactly (``soft_upn``,
-chosen by the engine, never for a record with a co-twin in its own extract) may
-join across a UPN conflict; the run reports it as a data-quality finding. Two NHS
+Two UPNs are strong evidence of two children, not law: schools issue a second UPN.
+Two children whose conflict is a pair of UPNs held by two records whose names, date
+of birth and address agree exactly (``soft_upn``: those two records, chosen by the
+engine, never one with a co-twin in its own extract) may join, by any edge; a
+UPN held by a third record (a twin's) still keeps them apart; the run reports it as a data-quality finding. Two NHS
 numbers always stay apart (see docs/benchmarks.md, "Identifiers").
 
 A record that matches two children nearly equally well (``ambiguous_records``) is
@@ -51,7 +52,8 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
     ``identifiers`` maps a record to its unique identifiers by kind, e.g.
     ``{"nhs": "9434765919", "upn": "B801200005001"}``; ``cannot_link`` are the
     model's guarded pairs, ``must_link`` and ``never_link`` a reviewer's decisions;
-    ``soft_upn`` edges may join clusters holding different UPNs.
+    ``soft_upn`` are pairs of records holding two UPNs of one pupil: clusters whose only
+    conflict is those two UPNs may join.
 
     Records are numbered and the joins run over lists of numbers; the edges are put in order
     (strongest first, then by the two records' keys) by Arrow, not by a Python sort. A
@@ -62,7 +64,11 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
     parent = list(range(len(names)))
     size = [1] * len(names)
     held = _Identifiers(names, identifiers or {})
-    soft = {frozenset((index[a], index[b])) for a, b in soft_upn if a in index and b in index}
+    upn = held.code.get("upn", [])
+    # Two UPN values (their numbers) that one pupil may hold: each held by one record of a soft pair.
+    soft = {frozenset((upn[index[a]], upn[index[b]])) for a, b in soft_upn
+            if upn and a in index and b in index and upn[index[a]] >= 0 and upn[index[b]] >= 0
+            and upn[index[a]] != upn[index[b]]}
     never_link = list(never_link)
     forbidden = _apart([*cannot_link, *never_link], index)   # root -> records it must avoid
     never = _apart(never_link, index)                         # the reviewer's part of it
@@ -105,7 +111,7 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
             continue
         against = held.against(ra, rb)
         if (separated(ra, rb, forbidden)
-                or (against and (against != ["upn"] or frozenset((li, ri)) not in soft))):
+                or (against and (against != ["upn"] or not held.bridged("upn", ra, rb, soft)))):
             refused.append((names[li], names[ri]))
             continue
         join(ra, rb)
@@ -160,6 +166,13 @@ class _Identifiers:
             if (a != b) if a >= 0 and b >= 0 else self._values(kind, ra).isdisjoint(self._values(kind, rb)):
                 out.append(kind)
         return out
+
+    def bridged(self, kind: str, ra: int, rb: int, pairs: set[frozenset[int]]) -> bool:
+        """Some value of ``ra``'s and some of ``rb``'s form one of ``pairs`` (value numbers)."""
+        if not pairs:
+            return False
+        theirs = self._values(kind, rb)
+        return any(frozenset((a, b)) in pairs for a in self._values(kind, ra) for b in theirs)
 
     def merge(self, ra: int, rb: int) -> None:
         """``rb``'s identifiers into ``ra``'s (``ra`` is the new root)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 from splink import Linker
 from splink.internals.blocking import BlockingRule, _columns_needed_for_blocking
 from splink.internals.exceptions import EMTrainingException
@@ -32,7 +33,8 @@ from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, d
 from linkage.link.decoys import decoy_pairs
 from linkage.link.household import household_pairs
 from linkage.link.secondid import one_child_pairs
-from linkage.link.guards import RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
+from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, second_child_sql,
+                                 twin_guard_sql)
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.store import Store
 
@@ -431,27 +433,28 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
         rows = self.con.execute(f"SELECT unique_id, nhs_number, upn FROM memory.{INPUT}{where}").fetchall()
         return {k: {"nhs": nhs, "upn": root(upn) if upn else None} for k, nhs, upn in rows}
 
-    def exact_pairs(self, pairs: pd.DataFrame) -> list[tuple[str, str]]:
-        """Pairs (``unique_id_l``, ``unique_id_r``) whose forename, surname, date of birth and
-        address agree exactly, with no other field against them and no co-twin on either side:
-        one pupil, even if the schools gave two UPNs."""
-        if pairs.empty:
-            return []
-        self.con.register("_exact_df", pairs[["unique_id_l", "unique_id_r"]])
-        try:
-            return [tuple(r) for r in self.con.execute(f"""
-SELECT e.unique_id_l, e.unique_id_r FROM _exact_df e
-JOIN memory.{INPUT} l ON l.unique_id = e.unique_id_l
-JOIN memory.{INPUT} r ON r.unique_id = e.unique_id_r
-WHERE l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
+    def second_upn_pairs(self) -> list[tuple[str, str]]:
+        """Pairs of records holding two UPNs whose forename, surname, date of birth and address
+        agree exactly, with no other field against them and no twin on either side: one
+        pupil, even if the schools gave two UPNs (``cluster.constrained_clusters``' ``soft_upn``).
+        The two holders themselves, not whichever pair of records happens to join their
+        children: Isla's GP record, exactly her school record, says nothing of Isha's UPN.
+        A co-twin under the same forename and no other middle name is the second roll's record
+        itself (one pupil on two school rolls is two records of one source); any other is a twin."""
+        twin = ("coalesce(list_bool_or(list_transform((SELECT c.cotwins FROM memory.cotwins c "
+                "WHERE c.unique_id = {s}.unique_id), x -> x.f <> {s}.forename OR (coalesce(x.m, '') <> '' "
+                "AND x.m <> coalesce(split_part({s}.middle_names, ' ', 1), '')))), false)")
+        return [tuple(r) for r in self.con.execute(f"""
+SELECT l.unique_id, r.unique_id FROM memory.{INPUT} l
+JOIN memory.{INPUT} r ON l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
+  AND l.unique_id < r.unique_id
+WHERE l.upn <> r.upn
   AND (l.postcode = r.postcode OR l.address = r.address)
   AND NOT coalesce(l.nhs_number <> r.nhs_number, false)
   AND NOT coalesce(l.sex <> r.sex AND l.sex <> 'U' AND r.sex <> 'U', false)
   AND NOT coalesce(split_part(l.middle_names, ' ', 1) <> split_part(r.middle_names, ' ', 1), false)
-  AND l.unique_id NOT IN (SELECT unique_id FROM memory.cotwins)
-  AND r.unique_id NOT IN (SELECT unique_id FROM memory.cotwins)""").fetchall()]
-        finally:
-            self.con.unregister("_exact_df")
+  AND NOT {twin.format(s='l')} AND NOT {twin.format(s='r')}
+ORDER BY 1, 2""").fetchall()]
 
     def unrelated_names(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Pairs whose forenames share nothing: not alike (Jaro-Winkler < 0.75, first words or the
@@ -479,9 +482,29 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         finally:
             self.con.unregister("_unrel_df")
 
+    def second_children(self, cluster_of: dict[str, str], links: pd.DataFrame) -> dict[str, tuple[str, str]]:
+        """Records linked under another forename that a sibling child fits as well
+        (``guards.second_child_sql``): record -> (its partner, the sibling's record)."""
+        if links.empty:
+            return {}
+        self.con.register("_second_links_df", links[["unique_id_l", "unique_id_r"]])
+        self.con.register("_second_clusters_df", pa.table({
+            "unique_id": pa.array(list(cluster_of), pa.string()),
+            "cluster_id": pa.array(list(cluster_of.values()), pa.string())}))
+        try:
+            rows = self.con.execute(second_child_sql("_second_links_df", f"memory.{INPUT}", "_second_clusters_df")
+                                    + " ORDER BY 1, 2, 3").fetchall()
+        finally:
+            self.con.unregister("_second_links_df")
+            self.con.unregister("_second_clusters_df")
+        out: dict[str, tuple[str, str]] = {}
+        for y, x, s in rows:
+            out.setdefault(y, (x, s))
+        return out
+
     def one_child(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Pairs that look like one child under a second identifier (``secondid``)."""
-        return one_child_pairs(self.con, pairs, f"memory.{INPUT}")
+        return one_child_pairs(self.con, pairs, f"memory.{INPUT}", "memory.cotwins")
 
     def cluster_pass(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
                      apart: Iterable[tuple[str, str]]) -> ClusterPass:

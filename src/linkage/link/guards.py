@@ -40,7 +40,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "SPLIT_SLIP_LONGEST", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
+           "SPLIT_SLIP_LONGEST", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
            "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
@@ -206,19 +206,30 @@ UNION ALL SELECT v, u FROM cotwin_close WHERE pc OR jaro_winkler_similarity(sv, 
 UNION SELECT a.unique_id, b.unique_id FROM {words} a JOIN {words} b ON {on.format('<>')} AND a.word = b.word"""
 
 
+def _two_in_one_source(a: str, b: str) -> str:
+    """Two records of one source whose forenames are not the same string (a nickname, a typo or
+    another name: Leon and Leo, Lily and Lilly), not one name swapped with the surname, or whose
+    first middle names are different names. A source holds a child once: whatever the
+    identifiers say (one of them may have none), the second record is evidence of a second child."""
+    return (f"(({a}.forename <> {b}.forename "
+            f"AND NOT coalesce({a}.forename = {b}.surname AND {a}.surname = {b}.forename, false)) "
+            f"OR {_other_middle(a, b)})")
+
+
 def cotwin_pairs_sql(left: str, right: str) -> str:
     """(record, its co-twin, the co-twin's forename ``f``, keys ``k`` and first middle name ``m``) for records in ``left`` and
     co-twins in ``right`` (two relations of Splink input rows): a function of the two rows alone,
     so pairs of unchanged records can be kept from one run to the next.
 
     The pairs are of one source and date of birth, one family, identifiers that do not agree,
-    and not one name with one identifier. When ``left`` and ``right`` are one relation (their
+    and either two identifiers of a kind or two forenames (``_two_in_one_source``): one source
+    holding both is evidence of two children even when one record has no identifier. When ``left`` and ``right`` are one relation (their
     text is equal: every record against every other) the candidates come from ``_family_pairs``,
     which does not compare every surname of a birthday with every other (at a million records
     that is most of the cost); a few records against all are simply joined."""
     where = f"""WHERE {_family('a', 'b')}
   AND NOT {_ids_agree('a', 'b')}
-  AND (NOT {_same_name('a', 'b')} OR a.upn <> b.upn OR a.nhs_number <> b.nhs_number)
+  AND ({_two_in_one_source('a', 'b')} OR a.upn <> b.upn OR a.nhs_number <> b.nhs_number)
   AND b.forename IS NOT NULL"""
     pick = ("SELECT a.unique_id, b.unique_id AS twin_id, b.forename AS f, b.forename_keys AS k, "
             "split_part(b.middle_names, ' ', 1) AS m, b.forename_skel AS s")
@@ -298,4 +309,42 @@ SELECT e.*,
 FROM scored e
 JOIN l ON l.unique_id = e.unique_id_l
 JOIN r ON r.unique_id = e.unique_id_r
+"""
+
+
+def second_child_sql(links: str, input_table: str, clusters: str) -> str:
+    """(record ``y``, its partner ``x``, a sibling ``s``): ``y`` is linked (``links``: pairs
+    unique_id_l, unique_id_r) to ``x`` in one child (``clusters``: unique_id, cluster_id) though
+    their forenames differ, and another child holds ``s``, born the day ``x`` was, of ``x``'s
+    family, of another forename, whose forename fits ``y``'s at least as well as ``x``'s does,
+    and no identifier or sex of ``s`` says ``y`` is not ``s``'s. Twins Macy and Maisie at one
+    school, each her own child: a GP's Maisie (a date of birth typed wrong) fits either, and is
+    linked to neither automatically (issue 11: "ambiguity refused"). A sibling held by no source
+    in view (Amelia at school, Amelie only at the GP) leaves nothing to read. A ``y`` with forename
+    and surname swapped is read by its surname (the GP's Kalvelis Aidan beside the school's Aiden
+    and Aidan). ``s`` outside
+    ``clusters`` (an incremental run's kept children) is in another child. Pure SQL."""
+    near = (f"CASE WHEN d.swapped THEN jaro_winkler_similarity(s.forename, y.surname) >= "
+            f"jaro_winkler_similarity(x.forename, y.surname) "
+            f"ELSE {_sim('s.forename', 's.forename_keys', 'y', _abjad('s', 'y'))} >= "
+            f"{_sim('x.forename', 'x.forename_keys', 'y', _abjad('x', 'y'))} END")
+    return f"""
+WITH linked AS (
+  SELECT e.unique_id_l AS a, e.unique_id_r AS b, ca.cluster_id AS c FROM {links} e
+  JOIN {clusters} ca ON ca.unique_id = e.unique_id_l JOIN {clusters} cb ON cb.unique_id = e.unique_id_r
+  WHERE ca.cluster_id = cb.cluster_id),
+ends AS (SELECT a AS x, b AS y, c FROM linked UNION ALL SELECT b, a, c FROM linked),
+differ AS MATERIALIZED (
+  SELECT n.x, n.y, n.c, {swapped_sql('x', 'y')} AS swapped
+  FROM ends n JOIN {input_table} x ON x.unique_id = n.x JOIN {input_table} y ON y.unique_id = n.y
+  WHERE x.forename <> CASE WHEN {swapped_sql('x', 'y')} THEN y.surname ELSE y.forename END
+    AND x.dob IS NOT NULL AND NOT {_ids_agree('x', 'y')})
+SELECT DISTINCT d.y, d.x, s.unique_id AS s
+FROM differ d JOIN {input_table} x ON x.unique_id = d.x JOIN {input_table} y ON y.unique_id = d.y
+JOIN {input_table} s ON s.dob = x.dob AND s.unique_id <> x.unique_id AND s.unique_id <> y.unique_id
+LEFT JOIN {clusters} cs ON cs.unique_id = s.unique_id
+WHERE cs.cluster_id IS DISTINCT FROM d.c
+  AND s.forename <> x.forename AND {_family('s', 'x')}
+  AND NOT coalesce(s.nhs_number <> y.nhs_number OR s.upn <> y.upn, false) AND NOT {sexes_differ_sql('s', 'y')}
+  AND {near}
 """

@@ -210,7 +210,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
     step(STAGES[3], f"{reached} records reached, {len(linkable)} links, {len(cons.must_link)} reviewer matches, "
                     f"{len(cons.cannot_link)} reviewer not-matches")
     identifiers = engine.identifiers(REACH if incremental else None)
-    soft = engine.exact_pairs(linkable)
+    soft = engine.second_upn_pairs()
     guarded_pairs = edges[edges["guarded"] & inside]
 
     def cluster(links: pd.DataFrame, among: list[str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
@@ -226,6 +226,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
     strong = edges[(edges["match_probability"] >= threshold) & ~_among(edges, overruled) & inside]
     ambiguous = ambiguous_records(cluster_of, zip(strong["unique_id_l"], strong["unique_id_r"],
                                                   strong["match_weight"].fillna(float("-inf"))))
+    # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
+    ambiguous = {**engine.second_children(cluster_of, linkable[~_among(linkable, overruled)]), **ambiguous}
     if ambiguous:
         linkable = linkable[~(linkable["unique_id_l"].isin(ambiguous) | linkable["unique_id_r"].isin(ambiguous))]
         # Only the components holding an ambiguous record can cluster differently without its links.
@@ -276,6 +278,10 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
     band = band[undecided(band, around, _stack(linkable, kept_links), identifiers,
                           two_children=(GUARD_REASON, AMBIGUOUS_REASON, COMPLEMENT_REASON),
                           one_child=engine.one_child(band))]
+    # A sibling's record no scored pair joins to the ambiguous one is queued beside it all the same.
+    unscored = ambiguous_pairs - {frozenset(p) for p in zip(edges.loc[was_ambiguous, "unique_id_l"],
+                                                             edges.loc[was_ambiguous, "unique_id_r"])}
+    second.queue.extend((*sorted(p), AMBIGUOUS_REASON) for p in sorted(unscored, key=sorted))
     if second.queue:
         band = _stack(second.queue_frame(edges), band)
     queue = build_queue(band, edges, cons, refused_must, around)

@@ -6,8 +6,9 @@ record has a stronger link inside its own child, or when the twin guard fired (t
 Bella, each under her own UPN: ``review.undecided``). A school that enrols a child who has moved
 sometimes issues a new UPN instead of taking the old one over, so one child stands as two
 children on two school rolls, each record linked strongly to its own. What twins never share
-and one child always does: the forename (the same name, or one typed character in a name of
-five letters or more, same initial) **and** a first middle name both records hold, with the
+and one child always does: the forename (the same string: twins are Leon and Leo, Ella and
+Bella, so a nickname or one typed letter is no second UPN's allowance) **and** a first middle
+name both records hold, neither record with a co-twin of another forename in its own extract, with the
 surname, one date of birth and no conflicting sex. Such pairs stay in the queue (a reviewer
 decides; nothing is linked here) unless the two children hold different NHS numbers: a GP does
 not issue a second one when a child changes school, and namesakes born the same day with the
@@ -25,29 +26,36 @@ from linkage.link.guards import sexes_differ_sql
 __all__ = ["one_child_pairs", "one_child_sql"]
 
 
-def one_child_sql(pairs: str, input_table: str) -> str:
-    """The pairs of ``pairs`` (unique_id_l, unique_id_r) whose records share the forename and a
-    first middle name, the surname, the date of birth and the sex (pure SQL)."""
+def one_child_sql(pairs: str, input_table: str, cotwin_table: str | None = None) -> str:
+    """The pairs of ``pairs`` (unique_id_l, unique_id_r) whose records share the forename (the
+    same string: a nickname or a typed letter is how twins Leon and Leo, Ella and Bella differ)
+    and a first middle name, the surname, the date of birth and the sex, neither record with a
+    co-twin of another forename in ``cotwin_table`` (its own source holds a sibling born that
+    day: a second UPN under the same name is still a co-twin there, and allowed) (pure SQL)."""
+    twin = ("NOT coalesce(list_bool_or(list_transform((SELECT c.cotwins FROM {t} c WHERE c.unique_id = {s}.unique_id), "
+            "x -> x.f <> {s}.forename)), false)")
+    alone = (f"AND {twin.format(t=cotwin_table, s='l')} AND {twin.format(t=cotwin_table, s='r')}"
+             if cotwin_table else "")
     return f"""
 SELECT e.unique_id_l, e.unique_id_r FROM {pairs} e
 JOIN {input_table} l ON l.unique_id = e.unique_id_l
 JOIN {input_table} r ON r.unique_id = e.unique_id_r
-WHERE (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)
-       OR (damerau_levenshtein(l.forename, r.forename) <= 1 AND least(length(l.forename), length(r.forename)) >= 5
-           AND substr(l.forename, 1, 1) = substr(r.forename, 1, 1)))
+WHERE l.forename = r.forename
   AND coalesce(split_part(l.middle_names, ' ', 1), '') <> ''
   AND split_part(l.middle_names, ' ', 1) = split_part(r.middle_names, ' ', 1)
   AND (l.surname = r.surname OR list_has_any(l.surname_all, r.surname_all))
   AND l.dob = r.dob
-  AND NOT {sexes_differ_sql('l', 'r')}"""
+  AND NOT {sexes_differ_sql('l', 'r')}
+  {alone}"""
 
 
-def one_child_pairs(con: duckdb.DuckDBPyConnection, pairs: pd.DataFrame, input_table: str) -> set[frozenset]:
+def one_child_pairs(con: duckdb.DuckDBPyConnection, pairs: pd.DataFrame, input_table: str,
+                    cotwin_table: str | None = None) -> set[frozenset]:
     """``one_child_sql`` over ``pairs`` (unique_id_l, unique_id_r) as record-key sets."""
     if pairs.empty:
         return set()
     con.register("_one_child_df", pairs[["unique_id_l", "unique_id_r"]])
     try:
-        return {frozenset(r) for r in con.execute(one_child_sql("_one_child_df", input_table)).fetchall()}
+        return {frozenset(r) for r in con.execute(one_child_sql("_one_child_df", input_table, cotwin_table)).fetchall()}
     finally:
         con.unregister("_one_child_df")
