@@ -53,6 +53,8 @@ def reach(store: Store, seeds: str, threshold: float, must_link: list[tuple[str,
     """Fill ``REACH`` with every current record connected to ``seeds`` (a query of column k)
     in the strong graph over ``EDGES``; returns how many."""
     _table(store, "memory.reach_must", pd.DataFrame(must_link or [], columns=["a", "b"], dtype=object))
+    # Each step joins every record's child twice: read from the store once, not twice a step.
+    store.execute(f"CREATE OR REPLACE TABLE memory.reach_identity AS SELECT record_key, child_id FROM {t('identity')}")
     current = "SELECT record_key FROM memory.link_hash"
     store.execute(f"CREATE OR REPLACE TABLE {REACH} AS SELECT DISTINCT k FROM ({seeds}) WHERE k IN ({current})")
     store.execute(f"CREATE OR REPLACE TABLE memory.reach_front AS SELECT k FROM {REACH}")
@@ -65,12 +67,13 @@ SELECT DISTINCT k FROM (
   WHERE e.match_probability >= {float(threshold)}
   UNION ALL SELECT m.b FROM memory.reach_must m JOIN memory.reach_front f ON m.a = f.k
   UNION ALL SELECT m.a FROM memory.reach_must m JOIN memory.reach_front f ON m.b = f.k
-  UNION ALL SELECT o.record_key FROM {t('identity')} i JOIN memory.reach_front f ON i.record_key = f.k
-            JOIN {t('identity')} o ON o.child_id = i.child_id
+  UNION ALL SELECT o.record_key FROM memory.reach_identity i JOIN memory.reach_front f ON i.record_key = f.k
+            JOIN memory.reach_identity o ON o.child_id = i.child_id
 )
 WHERE k NOT IN (SELECT k FROM {REACH}) AND k IN ({current})""")
         grown = store.scalar("SELECT count(*) FROM memory.reach_front")
         if not grown:
+            store.execute("DROP TABLE memory.reach_identity")
             return int(store.scalar(f"SELECT count(*) FROM {REACH}"))
         store.execute(f"INSERT INTO {REACH} SELECT k FROM memory.reach_front")
 
