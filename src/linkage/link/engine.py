@@ -375,17 +375,17 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
         self.con.execute(f"CREATE OR REPLACE TABLE memory.link_candidates AS {self._candidates_sql('memory.link_new')}")
         self.con.execute(f"CREATE OR REPLACE TABLE memory.link_near AS SELECT * FROM memory.{INPUT} WHERE unique_id IN "
                          "(SELECT k FROM memory.link_candidates UNION SELECT k FROM memory.changed_keys)")
-        self.con.execute("CREATE OR REPLACE TABLE memory.link_new AS SELECT * FROM memory.link_near "
-                         "WHERE unique_id IN (SELECT k FROM memory.changed_keys)")
-        new = self._register("SELECT * FROM memory.link_new", "in_new")
-        old = self._register("SELECT * FROM memory.link_near WHERE unique_id NOT IN (SELECT k FROM memory.changed_keys)",
-                             "in_old", view=False)
-        inf = self.linker().inference
-        within = self._edges(inf.predict_within([new], threshold_match_probability=lower, warning_mode="never"),
-                             "memory.link_near")
-        between = self._edges(inf.predict_between([new], [old], threshold_match_probability=lower,
-                                                  warning_mode="never"), "memory.link_near")
-        return pd.concat([within, between], ignore_index=True)
+        new = self._register("SELECT * FROM memory.link_near WHERE unique_id IN (SELECT k FROM memory.changed_keys)",
+                             "in_new", view=False)
+        near = self._register("SELECT * FROM memory.link_near", "in_near")
+        # One prediction, the changed records (left) against themselves and their candidates: a
+        # pair of two changed records comes back both ways round (and each record against
+        # itself), kept once the way ``predict_within`` would give it (the smaller key as ``l``).
+        pred = self.linker().inference.predict_between([new], [near], threshold_match_probability=lower,
+                                                       warning_mode="never")
+        return self._edges(pred, "memory.link_near", keep=(
+            "unique_id_r NOT IN (SELECT k FROM memory.changed_keys) OR "
+            "source_dataset_l || '-__-' || unique_id_l < source_dataset_r || '-__-' || unique_id_r"))
 
     def _blocking_columns(self) -> list[str]:
         """The input columns the prediction rules read (every column when a rule is not plain SQL)."""
@@ -432,11 +432,15 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
             frames.append(pd.DataFrame({"column_name": col, "value": tf[col].astype(str), "tf": tf[f"tf_{col}"]}))
         return pd.concat(frames, ignore_index=True)
 
-    def _edges(self, pred, rows: str | None = None) -> pd.DataFrame:
+    def _edges(self, pred, rows: str | None = None, keep: str | None = None) -> pd.DataFrame:
         """``pred``'s pairs with the twin guard's verdict; ``rows``: a table holding (at least)
-        every record the pairs name, read instead of the whole input for their fields."""
-        sql = twin_guard_sql(self.backend.download(self.con, pred, _PRED_COLS, "link_scored"), f"memory.{INPUT}",
-                             "memory.cotwins", rows=rows)
+        every record the pairs name, read instead of the whole input for their fields; ``keep``:
+        only the pairs this condition (on the pairs' ids and sources) holds for."""
+        scored = self.backend.download(self.con, pred, _PRED_COLS + (", source_dataset_l, source_dataset_r"
+                                                                     if keep else ""), "link_scored")
+        if keep:
+            scored = f"(SELECT {_PRED_COLS} FROM {scored} WHERE {keep})"
+        sql = twin_guard_sql(scored, f"memory.{INPUT}", "memory.cotwins", rows=rows)
         df = self.con.execute(sql).df()
         pred.drop_table_from_database_and_remove_from_cache()
         return df
