@@ -66,6 +66,7 @@ def phase_ours(work: Path) -> dict:
     with prof.stage("ingest + validation"):
         for s in SOURCES:
             ingest_file(store, s, work / "extracts" / f"{s}.csv", extract_date=when)
+        store.checkpoint()      # as `linkage ingest` closing its store does: not the link's to pay
     t_ingest = time.perf_counter() - t0
     with prof.stage("link (run_link)"):
         result = run_link(store)
@@ -147,6 +148,7 @@ def _phase_delta(work: Path, side: str, full: bool) -> dict:
     store = Store(work / side)
     with prof.stage("ingest + validation"):
         ingest_file(store, "health", delta / "health.csv", extract_date=when)
+        store.checkpoint()      # as `linkage ingest` closing its store does: not the link's to pay
     t_ingest = time.perf_counter() - t0
     stages: list[tuple[str, float]] = []
     with prof.stage("link (run_link)"):
