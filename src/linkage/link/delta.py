@@ -37,10 +37,12 @@ _COLS = "unique_id_l, unique_id_r, match_probability, match_weight, guarded"
 
 
 def _table(store: Store, name: str, frame: pd.DataFrame) -> None:
-    """A frame of record keys and child ids as a table of text columns (also when empty)."""
+    """A frame of record keys and child ids as a table of text columns (also when empty); a
+    column of ``bool`` dtype stays boolean."""
     view = f"_{name.split('.')[-1]}_df"
     store.connection.register(view, frame)
-    cols = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in frame.columns)
+    cols = ", ".join(f'CAST("{c}" AS {"BOOLEAN" if frame[c].dtype == bool else "VARCHAR"}) AS "{c}"'
+                     for c in frame.columns)
     try:
         store.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {cols} FROM {view}")
     finally:
@@ -51,6 +53,8 @@ def reach(store: Store, seeds: str, threshold: float, must_link: list[tuple[str,
     """Fill ``REACH`` with every current record connected to ``seeds`` (a query of column k)
     in the strong graph over ``EDGES``; returns how many."""
     _table(store, "memory.reach_must", pd.DataFrame(must_link or [], columns=["a", "b"], dtype=object))
+    # Each step joins every record's child twice: read from the store once, not twice a step.
+    store.execute(f"CREATE OR REPLACE TABLE memory.reach_identity AS SELECT record_key, child_id FROM {t('identity')}")
     current = "SELECT record_key FROM memory.link_hash"
     store.execute(f"CREATE OR REPLACE TABLE {REACH} AS SELECT DISTINCT k FROM ({seeds}) WHERE k IN ({current})")
     store.execute(f"CREATE OR REPLACE TABLE memory.reach_front AS SELECT k FROM {REACH}")
@@ -63,12 +67,13 @@ SELECT DISTINCT k FROM (
   WHERE e.match_probability >= {float(threshold)}
   UNION ALL SELECT m.b FROM memory.reach_must m JOIN memory.reach_front f ON m.a = f.k
   UNION ALL SELECT m.a FROM memory.reach_must m JOIN memory.reach_front f ON m.b = f.k
-  UNION ALL SELECT o.record_key FROM {t('identity')} i JOIN memory.reach_front f ON i.record_key = f.k
-            JOIN {t('identity')} o ON o.child_id = i.child_id
+  UNION ALL SELECT o.record_key FROM memory.reach_identity i JOIN memory.reach_front f ON i.record_key = f.k
+            JOIN memory.reach_identity o ON o.child_id = i.child_id
 )
 WHERE k NOT IN (SELECT k FROM {REACH}) AND k IN ({current})""")
         grown = store.scalar("SELECT count(*) FROM memory.reach_front")
         if not grown:
+            store.execute("DROP TABLE memory.reach_identity")
             return int(store.scalar(f"SELECT count(*) FROM {REACH}"))
         store.execute(f"INSERT INTO {REACH} SELECT k FROM memory.reach_front")
 
@@ -100,12 +105,19 @@ WHERE o.record_key IN (SELECT record_key FROM memory.link_hash) AND o.record_key
 
 
 def stage_records(store: Store) -> None:
-    """``memory.hash_delta``: current records that are new or whose hashes changed (before the
-    saving transaction, which may write to the store only)."""
-    store.execute(f"""CREATE OR REPLACE TABLE memory.hash_delta AS
-SELECT h.record_key, h.content_sha, h.guard_sha, p.record_key IS NULL AS new FROM memory.link_hash h
-LEFT JOIN {t('linked_records')} p USING (record_key)
-WHERE p.record_key IS NULL OR p.content_sha <> h.content_sha OR p.guard_sha IS DISTINCT FROM h.guard_sha""")
+    """``memory.hash_delta``: current records that are new or whose hashes changed, and
+    ``memory.hash_gone`` (column k): saved records no longer current (before the saving
+    transaction, which may write to the store only). Both from one join of the million rows."""
+    store.execute(f"""CREATE OR REPLACE TABLE memory.hash_join AS
+SELECT coalesce(h.record_key, p.record_key) AS record_key, h.content_sha, h.guard_sha,
+       p.record_key IS NULL AS new, h.record_key IS NULL AS gone FROM memory.link_hash h
+FULL JOIN {t('linked_records')} p USING (record_key)
+WHERE p.record_key IS NULL OR h.record_key IS NULL
+   OR p.content_sha <> h.content_sha OR p.guard_sha IS DISTINCT FROM h.guard_sha""")
+    store.execute("CREATE OR REPLACE TABLE memory.hash_delta AS SELECT record_key, content_sha, guard_sha, new "
+                  "FROM memory.hash_join WHERE NOT gone")
+    store.execute("CREATE OR REPLACE TABLE memory.hash_gone AS SELECT record_key AS k FROM memory.hash_join WHERE gone")
+    store.execute("DROP TABLE memory.hash_join")
 
 
 def _once(store: Store, what: str, column: str, added: str, table: str) -> None:
@@ -119,9 +131,10 @@ def _once(store: Store, what: str, column: str, added: str, table: str) -> None:
 
 
 def save_records(store: Store, run_id: int) -> None:
-    """``linked_records`` brought to ``memory.link_hash``: only new, changed and removed rows touched."""
+    """``linked_records`` brought to ``memory.link_hash``: only new, changed and removed rows
+    (``stage_records``) touched."""
     _once(store, "record", "record_key", "SELECT record_key FROM memory.hash_delta WHERE new", t("linked_records"))
-    store.execute(f"DELETE FROM {t('linked_records')} WHERE record_key NOT IN (SELECT record_key FROM memory.link_hash)")
+    store.execute(f"DELETE FROM {t('linked_records')} WHERE record_key IN (SELECT k FROM memory.hash_gone)")
     store.execute(f"UPDATE {t('linked_records')} SET content_sha = d.content_sha, guard_sha = d.guard_sha, "
                   f"run_id = {int(run_id)} FROM memory.hash_delta d "
                   f"WHERE {t('linked_records')}.record_key = d.record_key AND NOT d.new")
@@ -131,11 +144,14 @@ def save_records(store: Store, run_id: int) -> None:
 
 def stage_identity(store: Store, record_to_child: dict[str, str], previous: dict[str, str],
                    aliases: dict[str, str]) -> None:
-    """``memory.id_alias`` (retired -> survivor) and ``memory.id_delta`` (records whose child changed)."""
+    """``memory.id_alias`` (retired -> survivor) and ``memory.id_delta`` (records whose child
+    changed; ``new``: the record has no identity row yet). ``previous``: the saved child of every
+    record of ``record_to_child`` that has one."""
     _table(store, "memory.id_alias", pd.DataFrame({"old": list(aliases), "survivor": list(aliases.values())},
                                                   dtype=object))
-    changed = [(k, c) for k, c in record_to_child.items() if previous.get(k) != c]
-    _table(store, "memory.id_delta", pd.DataFrame(changed, columns=["record_key", "child_id"], dtype=object))
+    changed = [(k, c, k not in previous) for k, c in record_to_child.items() if previous.get(k) != c]
+    _table(store, "memory.id_delta", pd.DataFrame(changed, columns=["record_key", "child_id", "new"], dtype=object)
+           .astype({"new": bool}))
 
 
 def save_children(store: Store, minted: list[str], run_id: int) -> None:
@@ -161,7 +177,9 @@ def save_identity(store: Store, run_id: int) -> None:
     store.execute(f"UPDATE {t('identity')} SET child_id = a.survivor FROM memory.id_alias a "
                   f"WHERE {t('identity')}.child_id = a.old")
     store.execute(f"UPDATE {t('identity')} SET child_id = d.child_id, run_id = {int(run_id)} "
-                  f"FROM memory.id_delta d WHERE {t('identity')}.record_key = d.record_key")
+                  f"FROM memory.id_delta d WHERE {t('identity')}.record_key = d.record_key AND NOT d.new")
+    # The new rows, checked against the table (a probe of it, not a million keys hashed).
+    new = "SELECT record_key FROM memory.id_delta WHERE new"
+    _once(store, "record", "record_key", new, t("identity"))
     store.execute(f"INSERT INTO {t('identity')} (record_key, child_id, run_id) SELECT record_key, child_id, "
-                  f"{int(run_id)} FROM memory.id_delta WHERE record_key NOT IN "
-                  f"(SELECT record_key FROM {t('identity')})")
+                  f"{int(run_id)} FROM memory.id_delta WHERE new")

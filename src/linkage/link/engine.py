@@ -110,6 +110,9 @@ class LinkEngine:
         self._linker: Linker | None = None
         self._model: dict | None = None  # the model in the store's dialect, as last given to linker()
         self._frames: list | None = None
+        # Where pair lookups (second_upn_pairs, unrelated_names, one_child) read records: every record,
+        # or after ``narrow`` only those a delta's pairs name.
+        self._rows = f"memory.{INPUT}"
 
     # -- input -------------------------------------------------------------
     def _name_keys(self, records_sql: str) -> None:
@@ -195,7 +198,10 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
 
     def linker(self, model_json: str | None = None) -> Linker:
         if self._linker is None:
-            self._linker = Linker(self._input_frames(), self._settings(model_json), log_level=logging.ERROR)
+            # Splink's validation only logs (at WARNING, below the ERROR its loggers are held to here)
+            # and costs a second of SQL parsing on every linker: never run.
+            self._linker = Linker(self._input_frames(), self._settings(model_json), log_level=logging.ERROR,
+                                  validate_settings=False)
         return self._linker
 
     def _store_dialect(self, linker: Linker) -> str:
@@ -244,7 +250,8 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
         self.con.execute(f"CREATE OR REPLACE TABLE memory.u_sample AS SELECT * FROM memory.{INPUT} "
                          f"ORDER BY md5('u-sample|' || unique_id), unique_id LIMIT {rows}")
         n = int(self.con.execute("SELECT count(*) FROM memory.u_sample").fetchone()[0])
-        linker = Linker(self._frames_of("memory.u_sample", "us"), self._settings(None), log_level=logging.ERROR)
+        linker = Linker(self._frames_of("memory.u_sample", "us"), self._settings(None), log_level=logging.ERROR,
+                        validate_settings=False)
         linker.training.estimate_u_using_random_sampling(max_pairs=max(n * n, 1), num_chunks=1,
                                                          min_count_per_level=None)
         return self._store_dialect(linker)
@@ -352,7 +359,11 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
         return registered
 
     def predict_incremental(self, changed_keys: list[str], lower: float) -> pd.DataFrame:
-        """Score only changed or new records: within themselves and against the rest."""
+        """Score only changed or new records: within themselves and against the rest.
+
+        The input is a view over a million stored rows: every column of it is read once, for
+        the changed records and their candidates together (``memory.link_near``); finding the
+        candidates reads only the columns the blocking rules name."""
         if not changed_keys:
             return pd.DataFrame(columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight",
                                          "guarded"])
@@ -360,17 +371,33 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
         self.con.register("_changed_df", pd.DataFrame({"k": changed_keys}))
         self.con.execute("CREATE OR REPLACE TABLE memory.changed_keys AS SELECT k FROM _changed_df")
         self.con.unregister("_changed_df")
-        self.con.execute(f"CREATE OR REPLACE TABLE memory.link_new AS SELECT * FROM memory.{INPUT} "
+        keyed = ", ".join(["unique_id", *(f'"{c}"' for c in self._blocking_columns())])
+        self.con.execute(f"CREATE OR REPLACE TABLE memory.link_new AS SELECT {keyed} FROM memory.{INPUT} "
                          "WHERE unique_id IN (SELECT k FROM memory.changed_keys)")
         self.con.execute(f"CREATE OR REPLACE TABLE memory.link_candidates AS {self._candidates_sql('memory.link_new')}")
-        new = self._register("SELECT * FROM memory.link_new", "in_new")
-        old = self._register(f"SELECT * FROM memory.{INPUT} WHERE unique_id IN (SELECT k FROM memory.link_candidates) "
-                             "AND unique_id NOT IN (SELECT k FROM memory.changed_keys)", "in_old", view=False)
-        inf = self.linker().inference
-        within = self._edges(inf.predict_within([new], threshold_match_probability=lower, warning_mode="never"))
-        between = self._edges(inf.predict_between([new], [old], threshold_match_probability=lower,
-                                                  warning_mode="never"))
-        return pd.concat([within, between], ignore_index=True)
+        self.con.execute(f"CREATE OR REPLACE TABLE memory.link_near AS SELECT * FROM memory.{INPUT} WHERE unique_id IN "
+                         "(SELECT k FROM memory.link_candidates UNION SELECT k FROM memory.changed_keys)")
+        new = self._register("SELECT * FROM memory.link_near WHERE unique_id IN (SELECT k FROM memory.changed_keys)",
+                             "in_new", view=False)
+        near = self._register("SELECT * FROM memory.link_near", "in_near")
+        # One prediction, the changed records (left) against themselves and their candidates: a
+        # pair of two changed records comes back both ways round (and each record against
+        # itself), kept once the way ``predict_within`` would give it (the smaller key as ``l``).
+        pred = self.linker().inference.predict_between([new], [near], threshold_match_probability=lower,
+                                                       warning_mode="never")
+        return self._edges(pred, "memory.link_near", keep=(
+            "unique_id_r NOT IN (SELECT k FROM memory.changed_keys) OR "
+            "source_dataset_l || '-__-' || unique_id_l < source_dataset_r || '-__-' || unique_id_r"))
+
+    def _blocking_columns(self) -> list[str]:
+        """The input columns the prediction rules read (every column when a rule is not plain SQL)."""
+        rules = self.linker()._settings_obj._blocking_rules_to_generate_predictions
+        if self.backend.sql_dialect != MODEL_DIALECT or any(type(br) is not BlockingRule for br in rules):
+            return [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM memory.{INPUT}").fetchall()
+                    if r[0] != "unique_id"]
+        info = self.linker()._settings_obj.column_info_settings
+        cols = _columns_needed_for_blocking(rules, info.source_dataset_input_column, info.unique_id_input_column)
+        return sorted({c.name.strip('"') for c in cols} - {"unique_id"})
 
     def _candidates_sql(self, new: str) -> str:
         """Records any blocking rule could pair with a record of ``new`` (either way round): a
@@ -407,9 +434,15 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
             frames.append(pd.DataFrame({"column_name": col, "value": tf[col].astype(str), "tf": tf[f"tf_{col}"]}))
         return pd.concat(frames, ignore_index=True)
 
-    def _edges(self, pred) -> pd.DataFrame:
-        sql = twin_guard_sql(self.backend.download(self.con, pred, _PRED_COLS, "link_scored"), f"memory.{INPUT}",
-                             "memory.cotwins")
+    def _edges(self, pred, rows: str | None = None, keep: str | None = None) -> pd.DataFrame:
+        """``pred``'s pairs with the twin guard's verdict; ``rows``: a table holding (at least)
+        every record the pairs name, read instead of the whole input for their fields; ``keep``:
+        only the pairs this condition (on the pairs' ids and sources) holds for."""
+        scored = self.backend.download(self.con, pred, _PRED_COLS + (", source_dataset_l, source_dataset_r"
+                                                                     if keep else ""), "link_scored")
+        if keep:
+            scored = f"(SELECT {_PRED_COLS} FROM {scored} WHERE {keep})"
+        sql = twin_guard_sql(scored, f"memory.{INPUT}", "memory.cotwins", rows=rows)
         df = self.con.execute(sql).df()
         pred.drop_table_from_database_and_remove_from_cache()
         return df
@@ -433,6 +466,18 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
         rows = self.con.execute(f"SELECT unique_id, nhs_number, upn FROM memory.{INPUT}{where}").fetchall()
         return {k: {"nhs": nhs, "upn": root(upn) if upn else None} for k, nhs, upn in rows}
 
+    def narrow(self, keys: Iterable[str]) -> None:
+        """From now on pair lookups (``second_upn_pairs``, ``unrelated_names``, ``one_child``) read only
+        the records ``keys`` (every record any later pair names): a delta's few thousand rows
+        copied once, rather than every stored row read for each lookup."""
+        self.con.register("_narrow_df", pd.DataFrame({"k": pd.Series(sorted(set(keys)), dtype=object)}))
+        try:
+            self.con.execute(f"CREATE OR REPLACE TABLE memory.link_rows AS SELECT * FROM memory.{INPUT} "
+                             "WHERE unique_id IN (SELECT k FROM _narrow_df)")
+        finally:
+            self.con.unregister("_narrow_df")
+        self._rows = "memory.link_rows"
+
     def second_upn_pairs(self) -> list[tuple[str, str]]:
         """Pairs of records holding two UPNs whose forename, surname, date of birth and address
         agree exactly, with no other field against them and no twin on either side: one
@@ -445,8 +490,8 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
                 "WHERE c.unique_id = {s}.unique_id), x -> x.f <> {s}.forename OR (coalesce(x.m, '') <> '' "
                 "AND x.m <> coalesce(split_part({s}.middle_names, ' ', 1), '')))), false)")
         return [tuple(r) for r in self.con.execute(f"""
-SELECT l.unique_id, r.unique_id FROM memory.{INPUT} l
-JOIN memory.{INPUT} r ON l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
+SELECT l.unique_id, r.unique_id FROM {self._rows} l
+JOIN {self._rows} r ON l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
   AND l.unique_id < r.unique_id
 WHERE l.upn <> r.upn
   AND (l.postcode = r.postcode OR l.address = r.address)
@@ -468,8 +513,8 @@ ORDER BY 1, 2""").fetchall()]
         try:
             return {frozenset(r) for r in self.con.execute(f"""
 SELECT e.unique_id_l, e.unique_id_r FROM _unrel_df e
-JOIN memory.{INPUT} l ON l.unique_id = e.unique_id_l
-JOIN memory.{INPUT} r ON r.unique_id = e.unique_id_r
+JOIN {self._rows} l ON l.unique_id = e.unique_id_l
+JOIN {self._rows} r ON r.unique_id = e.unique_id_r
 WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
   AND jaro_winkler_similarity(l.forename_full, r.forename_full) < 0.75
   AND substr(l.forename, 1, 1) <> substr(r.forename, 1, 1)
@@ -504,7 +549,7 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
 
     def one_child(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Pairs that look like one child under a second identifier (``secondid``)."""
-        return one_child_pairs(self.con, pairs, f"memory.{INPUT}", "memory.cotwins")
+        return one_child_pairs(self.con, pairs, self._rows, "memory.cotwins")
 
     def cluster_pass(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
                      apart: Iterable[tuple[str, str]]) -> ClusterPass:

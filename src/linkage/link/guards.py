@@ -284,15 +284,17 @@ def _namesake_cotwin(own: str, other: str) -> str:
             f"AND jaro_winkler_similarity(x.m, {mine}) < 0.88)), false))")
 
 
-def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str) -> str:
+def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: str | None = None) -> str:
     """Edges with a boolean ``guarded`` column; pure SQL, no I/O. Only the records the edges
-    name are widened with their co-twins (a delta's few pairs need not build a million rows)."""
+    name are widened with their co-twins (a delta's few pairs need not build a million rows).
+    ``rows``: where those records' fields are read (default ``input_table``, which forename
+    counts always come from)."""
     return f"""
 WITH scored AS (SELECT * FROM {edges_table}),
      ids AS (SELECT unique_id_l AS unique_id FROM scored UNION SELECT unique_id_r FROM scored),
      n AS (SELECT forename, count(*) AS forename_n FROM {input_table} GROUP BY forename),
      l AS (SELECT i.*, c.cotwins, n.forename_n
-           FROM (SELECT * FROM {input_table} WHERE unique_id IN (SELECT unique_id FROM ids)) i
+           FROM (SELECT * FROM {rows or input_table} WHERE unique_id IN (SELECT unique_id FROM ids)) i
            LEFT JOIN {cotwin_table} c USING (unique_id) LEFT JOIN n USING (forename)),
      r AS (SELECT * FROM l)
 SELECT e.*,

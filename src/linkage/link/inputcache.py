@@ -75,16 +75,25 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> i
 
     everything = "SELECT record_key AS k, raw_sha FROM memory.link_raw"
     usable = _exists(store, CACHE) and _exists(store, PAIRS)
-    derive(f"""SELECT r.record_key AS k, r.raw_sha FROM memory.link_raw r
-ANTI JOIN {CACHE} c ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha""" if usable else everything)
+    # The records to derive and the cached rows to drop (a record changed or gone), from one
+    # join of the million keys rather than one for each and one more for each table cleared.
+    store.execute("CREATE OR REPLACE TABLE memory.link_dropped (k VARCHAR)")
+    if usable:
+        store.execute(f"""CREATE OR REPLACE TABLE memory.link_compare AS
+SELECT r.record_key AS k, r.raw_sha, c.unique_id AS dropped FROM memory.link_raw r
+FULL JOIN (SELECT unique_id, raw_sha FROM {CACHE}) c ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha
+WHERE r.record_key IS NULL OR c.unique_id IS NULL""")
+        store.execute("INSERT INTO memory.link_dropped SELECT dropped FROM memory.link_compare WHERE k IS NULL")
+    derive("SELECT k, raw_sha FROM memory.link_compare WHERE k IS NOT NULL" if usable else everything)
     pair_columns = _columns(store, f"({cotwin_pairs_sql('memory.link_derived', 'memory.link_derived')})")
     if usable and (_columns(store, CACHE) != _columns(store, "memory.link_derived")
                    or _columns(store, PAIRS) != pair_columns):
         usable = False                       # the input's columns changed: derive everything
         derive(everything)
     # One transaction: rows and pairs always agree (a pair is kept only while both its rows are).
+    # A cached row is stale when its record is derived again or its (key, hash) is no record's.
     stale = ("unique_id IN (SELECT k FROM memory.link_fresh) "
-             "OR unique_id NOT IN (SELECT record_key FROM memory.link_raw)")
+             "OR unique_id IN (SELECT k FROM memory.link_dropped)")
     with store.transaction():
         if not usable:
             store.execute(f"CREATE OR REPLACE TABLE {CACHE} AS SELECT * FROM memory.link_derived WHERE false")
@@ -104,6 +113,7 @@ ANTI JOIN {CACHE} c ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha""" i
         else:               # every row is fresh: every record against every other, each pair joined once
             store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(current, current)}")
     store.execute("DROP TABLE memory.link_derived")
+    store.execute("DROP TABLE IF EXISTS memory.link_compare")
     for view, table in ((target, f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE})"),
                         ("memory.cotwin_pairs", PAIRS)):
         drop(store, view)

@@ -166,8 +166,8 @@ def _run(store: Store, threshold: float, lower: float, full: bool, retrain: bool
     if incremental:
         # ... those to score now, and the gone ones.
         store.execute("CREATE OR REPLACE TABLE memory.link_changed AS SELECT record_key AS k FROM memory.hash_delta")
-        store.execute(f"""CREATE OR REPLACE TABLE memory.link_stale AS SELECT k FROM memory.link_changed
-UNION ALL SELECT record_key FROM {t('linked_records')} WHERE record_key NOT IN (SELECT record_key FROM memory.link_hash)""")
+        store.execute("CREATE OR REPLACE TABLE memory.link_stale AS SELECT k FROM memory.link_changed "
+                      "UNION ALL SELECT k FROM memory.hash_gone")
         changed = [r[0] for r in store.rows("SELECT k FROM memory.link_changed")]
         step(STAGES[2], f"{len(changed)} new or changed records against {n - len(changed)}")
         new_edges = engine.predict_incremental(changed, lower)
@@ -189,6 +189,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
         finally:
             store.connection.unregister("_decided_df")
         edges = scoped_edges(store)
+        engine.narrow(pd.concat([edges["unique_id_l"], edges["unique_id_r"]]))
         scored = len(changed)
     else:
         step(STAGES[2], f"all {n} records")
