@@ -32,12 +32,13 @@ def narrowed(sql: str) -> str:
     """``sql`` with each ``damerau_levenshtein(a, b) <= 1`` of two columns preceded by tests it
     implies: DuckDB's distance counts bytes, one edit changes the length by at most one byte,
     and between strings of one length it is a substitution (one byte differs) or a swap of two
-    neighbours (two). In a CASE condition DuckDB tests an AND's right side only where its left
-    holds; a NULL side makes both forms not hold."""
+    neighbours (two); ``hamming`` refuses empty strings, so they are let through. In a CASE
+    condition DuckDB tests an AND's right side only where its left holds; a NULL side makes
+    both forms not hold."""
     def guard(m: re.Match) -> str:
         a, b = m.group(1), m.group(2)
-        return (f"(CASE WHEN strlen({a}) = strlen({b}) THEN hamming({a}, {b}) <= 2 "
-                f"ELSE abs(strlen({a}) - strlen({b})) <= 1 END AND {m.group(0)})")
+        return (f"(CASE WHEN strlen({a}) <> strlen({b}) THEN abs(strlen({a}) - strlen({b})) <= 1 "
+                f"WHEN strlen({a}) = 0 THEN true ELSE hamming({a}, {b}) <= 2 END AND {m.group(0)})")
     return _DL1.sub(guard, sql)
 
 
