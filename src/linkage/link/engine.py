@@ -32,7 +32,7 @@ from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, d
 from linkage.link.decoys import decoy_pairs
 from linkage.link.household import household_pairs
 from linkage.link.secondid import one_child_pairs
-from linkage.link.uestimate import estimate_u
+from linkage.link.uestimate import estimate_u, model_narrowed, model_widened
 from linkage.link.guards import RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, twin_guard_sql
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.store import Store
@@ -188,12 +188,14 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
     def _settings(self, model_json: str | None):
         """The model to give Splink: ``model_json`` (else the spec), said in the backend's dialect."""
         settings = json.loads(model_json) if model_json else spec.settings(self.link_type, self.postcode_is_area)
+        if not isinstance(settings, dict):
+            settings = settings.get_settings(MODEL_DIALECT).as_dict()
         if self.backend.sql_dialect != MODEL_DIALECT:
-            if not isinstance(settings, dict):
-                settings = settings.get_settings(MODEL_DIALECT).as_dict()
             self._model = settings
-            settings = self.backend.model_for_backend(settings)
-        return settings
+            return self.backend.model_for_backend(settings)
+        # Splink runs the levels narrowed (the same conditions, tested faster: ``uestimate.narrowed``);
+        # the model leaves the engine as written (``_store_dialect``).
+        return model_narrowed(settings)
 
     def linker(self, model_json: str | None = None) -> Linker:
         if self._linker is None:
@@ -201,7 +203,7 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
         return self._linker
 
     def _store_dialect(self, linker: Linker) -> str:
-        trained = linker.misc.save_model_to_json()
+        trained = model_widened(linker.misc.save_model_to_json())
         if self._model is not None:
             trained = self.backend.model_from_backend(trained, self._model)
         return json.dumps(trained, sort_keys=True)

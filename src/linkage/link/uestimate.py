@@ -22,7 +22,7 @@ from splink.internals.m_u_records_to_parameters import (
     append_u_probability_to_comparison_level_trained_probabilities, m_u_records_to_lookup_dict)
 from splink.internals.unique_id_concat import _composite_unique_id_from_nodes_sql
 
-__all__ = ["estimate_u", "narrowed"]
+__all__ = ["estimate_u", "model_narrowed", "model_widened", "narrowed", "widened"]
 
 _DESCRIPTION = "estimate u by random sampling"     # Splink's own, so the model says the same
 _DL1 = re.compile(r'damerau_levenshtein\(\s*("\w+"|\w+)\s*,\s*("\w+"|\w+)\s*\)\s*<=\s*1(?![\w.])')
@@ -40,6 +40,34 @@ def narrowed(sql: str) -> str:
         return (f"(CASE WHEN strlen({a}) <> strlen({b}) THEN abs(strlen({a}) - strlen({b})) <= 1 "
                 f"WHEN strlen({a}) = 0 THEN true ELSE hamming({a}, {b}) <= 2 END AND {m.group(0)})")
     return _DL1.sub(guard, sql)
+
+
+_NARROWED = re.compile(r'\(CASE WHEN strlen\(("\w+"|\w+)\) <> strlen\(("\w+"|\w+)\) THEN abs\(strlen\(\1\) - strlen\(\2\)\) <= 1 '
+                       r'WHEN strlen\(\1\) = 0 THEN true ELSE hamming\(\1, \2\) <= 2 END AND '
+                       r'(damerau_levenshtein\(\s*\1\s*,\s*\2\s*\)\s*<=\s*1)\)')
+
+
+def widened(sql: str) -> str:
+    """``narrowed`` undone: the condition as written."""
+    return _NARROWED.sub(lambda m: m.group(3), sql)
+
+
+def _levels_mapped(model: dict, fn) -> dict:
+    out = deepcopy(model)
+    for comparison in out.get("comparisons", []):
+        for level in comparison["comparison_levels"]:
+            level["sql_condition"] = fn(level["sql_condition"])
+    return out
+
+
+def model_narrowed(model: dict) -> dict:
+    """A model (settings dict) with every level ``narrowed``: what Splink is given to run."""
+    return _levels_mapped(model, narrowed)
+
+
+def model_widened(model: dict) -> dict:
+    """``model_narrowed`` undone: the model as stored and read by the lookup."""
+    return _levels_mapped(model, widened)
 
 
 def estimate_u(con: duckdb.DuckDBPyConnection, settings_obj, sample: str) -> None:
