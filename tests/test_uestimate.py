@@ -65,3 +65,26 @@ def test_u_is_splinks_to_the_bit(linked_store):
     assert ours == theirs
     u = [lv.get("u_probability") for c in ours["comparisons"] for lv in c["comparison_levels"]]
     assert sum(isinstance(x, float) and 0 < x < 1 for x in u) > 20      # estimated, not the spec's defaults
+
+
+def test_model_leaves_the_engine_as_written_and_predicts_the_same(linked_store, trained_model, monkeypatch):
+    """Splink is given the narrowed levels; the model the engine hands back is the one it was
+    given, and every scored pair (probability and weight) is what the levels as written give."""
+    import linkage.link.engine as engine_module
+
+    model = trained_model.read_text()
+    assert "damerau_levenshtein" in model
+
+    def edges(narrow: bool):
+        if not narrow:
+            monkeypatch.setattr(engine_module, "model_narrowed", lambda m: m)
+        engine = LinkEngine(linked_store, CURRENT_RECORDS_SQL)
+        engine.linker(model)
+        if narrow:
+            assert "hamming" in json.dumps(engine.linker().misc.save_model_to_json())
+            assert _without_uid(engine.model_json()) == _without_uid(model)
+        return engine.predict_full(0.2).sort_values(["unique_id_l", "unique_id_r"]).reset_index(drop=True)
+
+    fast, plain = edges(True), edges(False)
+    assert len(fast) > 1000
+    assert fast.equals(plain)
