@@ -83,10 +83,9 @@ ANTI JOIN {CACHE} c ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha""" i
         usable = False                       # the input's columns changed: derive everything
         derive(everything)
     # One transaction: rows and pairs always agree (a pair is kept only while both its rows are).
-    # Uncompressed: rebuilt from the records at will, and compressing it was half the write.
     stale = ("unique_id IN (SELECT k FROM memory.link_fresh) "
              "OR unique_id NOT IN (SELECT record_key FROM memory.link_raw)")
-    with store.uncompressed(), store.transaction():
+    with store.transaction():
         if not usable:
             store.execute(f"CREATE OR REPLACE TABLE {CACHE} AS SELECT * FROM memory.link_derived WHERE false")
             store.execute(f"CREATE OR REPLACE TABLE {PAIRS} AS SELECT * FROM "

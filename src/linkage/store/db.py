@@ -314,18 +314,6 @@ class Store:
             raise
         marker.unlink(missing_ok=True)
 
-    @contextmanager
-    def uncompressed(self) -> Iterator[Store]:
-        """Columns written inside are stored uncompressed: for a large table that is rebuilt from
-        the records and read whole (the link's input cache), choosing and applying compression
-        cost more than the bytes it saves (at a million records, about half the write's CPU
-        against three times the table's size). ``vacuum`` compresses everything again."""
-        self.connection.execute("SET force_compression = 'uncompressed'")
-        try:
-            yield self
-        finally:
-            self.connection.execute("RESET force_compression")
-
     def vacuum(self) -> tuple[int, int]:
         """Rewrite the database into a fresh encrypted file, and swap it in atomically.
 
