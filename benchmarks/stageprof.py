@@ -26,6 +26,8 @@ _TARGETS = (
     ("linkage.link.engine", "LinkEngine._name_keys", "features: name keys"),
     ("linkage.link.inputcache", "save", "features: input cache save"),
     ("linkage.link.engine", "LinkEngine.train", "training"),
+    ("linkage.link.engine", "LinkEngine._estimate_u", "training: u estimation"),
+    ("linkage.link.engine", "LinkEngine._em", "training: EM sessions"),
     ("linkage.link.engine", "LinkEngine._tf", "scoring: term frequencies"),
     ("linkage.link.engine", "LinkEngine.predict_full", "scoring: predict (full)"),
     ("linkage.link.engine", "LinkEngine.predict_incremental", "scoring: predict (delta)"),

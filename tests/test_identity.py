@@ -153,3 +153,22 @@ def test_assignment_is_the_record_by_record_one(clusters, previous, created_orde
     slow = _assign_reference(clusters, previous, created_order, mint=counter())
     assert list(fast.record_to_child.items()) == list(slow.record_to_child.items())
     assert (fast.minted, fast.aliases, fast.history) == (slow.minted, slow.aliases, slow.history)
+
+
+def test_a_run_collects_cycles_rarely_and_puts_the_thresholds_back():
+    """run_link's Python work (clusters, identifiers) runs with the cycle collector made rarer;
+    the process's own thresholds come back afterwards, also when the run fails."""
+    import gc
+
+    from linkage.link.run import _fewer_collections
+
+    before = gc.get_threshold()
+    with _fewer_collections():
+        assert gc.get_threshold()[0] >= 50_000
+    assert gc.get_threshold() == before
+    try:
+        with _fewer_collections():
+            raise RuntimeError("a failed run")
+    except RuntimeError:
+        pass
+    assert gc.get_threshold() == before

@@ -35,6 +35,7 @@ from linkage.link.household import household_pairs
 from linkage.link.secondid import one_child_pairs
 from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, second_child_sql,
                                  twin_guard_sql)
+from linkage.link.uestimate import estimate_u, model_narrowed, model_widened
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.store import Store
 
@@ -160,9 +161,10 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
     def count(self) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM memory.{INPUT}").fetchone()[0])
 
-    def _register(self, sql: str, name: str, view: bool = True):
+    def _register(self, sql: str, name: str, view: bool = True, local=None):
         """Give Splink ``sql`` as ``name``: a view (no copy of a million records) unless ``view`` is
-        false, for a query over something that will not outlive the call."""
+        false, for a query over something that will not outlive the call. ``local``: a DuckDB
+        ``DatabaseAPI`` on the store's connection to give it to instead of the backend."""
         kind = "VIEW" if view else "TABLE"
         for kind_ in ("VIEW", "TABLE"):      # either may be left from a call before (DROP must name it)
             try:
@@ -170,15 +172,17 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
             except duckdb.CatalogException:
                 pass
         self.con.execute(f"CREATE {kind} memory.{name} AS {sql}")
+        if local is not None:
+            return DuckDBBackend().upload(local, self.con, name, f"{name}_{self._tag}")
         return self.backend.upload(self.db_api, self.con, name, f"{name}_{self._tag}")
 
-    def _frames_of(self, table: str, prefix: str) -> list:
+    def _frames_of(self, table: str, prefix: str, local=None) -> list:
         """``table`` given to Splink as one input per source (``prefix_<source>``)."""
         sources = [r[0] for r in self.con.execute(f"SELECT DISTINCT source_dataset FROM {table} ORDER BY 1").fetchall()]
-        frames = [self._register(f"SELECT * FROM {table} WHERE source_dataset = '{s}'", f"{prefix}_{s}")
+        frames = [self._register(f"SELECT * FROM {table} WHERE source_dataset = '{s}'", f"{prefix}_{s}", local=local)
                   for s in sources]
         if len(frames) == 1:  # one source so far: link_and_dedupe needs two inputs
-            frames.append(self._register(f"SELECT * FROM {table} WHERE false", f"{prefix}_empty"))
+            frames.append(self._register(f"SELECT * FROM {table} WHERE false", f"{prefix}_empty", local=local))
         return frames
 
     def _input_frames(self) -> list:
@@ -189,12 +193,14 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
     def _settings(self, model_json: str | None):
         """The model to give Splink: ``model_json`` (else the spec), said in the backend's dialect."""
         settings = json.loads(model_json) if model_json else spec.settings(self.link_type, self.postcode_is_area)
+        if not isinstance(settings, dict):
+            settings = settings.get_settings(MODEL_DIALECT).as_dict()
         if self.backend.sql_dialect != MODEL_DIALECT:
-            if not isinstance(settings, dict):
-                settings = settings.get_settings(MODEL_DIALECT).as_dict()
             self._model = settings
-            settings = self.backend.model_for_backend(settings)
-        return settings
+            return self.backend.model_for_backend(settings)
+        # Splink runs the levels narrowed (the same conditions, tested faster: ``uestimate.narrowed``);
+        # the model leaves the engine as written (``_store_dialect``).
+        return model_narrowed(settings)
 
     def linker(self, model_json: str | None = None) -> Linker:
         if self._linker is None:
@@ -205,7 +211,7 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
         return self._linker
 
     def _store_dialect(self, linker: Linker) -> str:
-        trained = linker.misc.save_model_to_json()
+        trained = model_widened(linker.misc.save_model_to_json())
         if self._model is not None:
             trained = self.backend.model_from_backend(trained, self._model)
         return json.dumps(trained, sort_keys=True)
@@ -244,17 +250,18 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
         """The model with u estimated from every pair of a sample we choose: the records first by
         a hash of their key, as many as give ``max_pairs`` pairs. Splink's own sample and its chunks
         select rows by the engine's ``hash()``, which DuckDB and Spark compute differently, so
-        one population would train two models; here the sample is chosen in the store's DuckDB
-        and Splink is told to take all of it (sample proportion 1, one chunk)."""
+        one population would train two models; here the sample is chosen, and its pairs counted
+        (``uestimate``: one pass where Splink makes one per comparison), in the store's DuckDB
+        whatever the backend."""
         rows = math.ceil(0.5 * ((8 * max_pairs + 1) ** 0.5 + 1))  # n(n-1)/2 >= max_pairs, as Splink sizes it
         self.con.execute(f"CREATE OR REPLACE TABLE memory.u_sample AS SELECT * FROM memory.{INPUT} "
                          f"ORDER BY md5('u-sample|' || unique_id), unique_id LIMIT {rows}")
-        n = int(self.con.execute("SELECT count(*) FROM memory.u_sample").fetchone()[0])
-        linker = Linker(self._frames_of("memory.u_sample", "us"), self._settings(None), log_level=logging.ERROR,
-                        validate_settings=False)
-        linker.training.estimate_u_using_random_sampling(max_pairs=max(n * n, 1), num_chunks=1,
-                                                         min_count_per_level=None)
-        return self._store_dialect(linker)
+        frames = self._frames_of("memory.u_sample", "us", local=DuckDBBackend().bind(self.con))
+        linker = Linker(frames, spec.settings(self.link_type, self.postcode_is_area),
+                        log_level=logging.ERROR, validate_settings=False)
+        estimate_u(self.con, linker._settings_obj, "memory.u_sample")
+        linker._populate_m_u_from_trained_values()
+        return json.dumps(linker.misc.save_model_to_json(), sort_keys=True)
 
     def labels_table(self, pairs: list[tuple[str, str]], scores: list[float] | None = None):
         """Register pairs of current records as a Splink labels table."""
