@@ -20,6 +20,7 @@ from splink import Linker
 
 from linkage.link.conditions import (Condition, UnsupportedCondition, compile_condition, condition_columns,
                                      null_on_the_left)
+from linkage.link.uestimate import widened
 
 __all__ = ["FastScorer", "UnsupportedCondition", "match_weight", "probability"]
 
@@ -78,7 +79,7 @@ class FastScorer:
         for comp in settings.comparisons:
             for lv in comp.comparison_levels:
                 if not lv._is_else_level:
-                    needed |= condition_columns(lv.sql_condition)
+                    needed |= condition_columns(widened(lv.sql_condition))
         self.columns = sorted(needed)
         self.index = {c: i for i, c in enumerate(self.columns)}
         self.comparisons: dict[str, dict[int, _Level]] = {}
@@ -90,7 +91,7 @@ class FastScorer:
             steps: list[tuple[int, Condition | None]] = []
             for lv in levels:
                 gamma = -1 if lv.is_null_level else lv.comparison_vector_value
-                steps.append((gamma, _ELSE if lv._is_else_level else self._compile(lv.sql_condition)))
+                steps.append((gamma, _ELSE if lv._is_else_level else self._compile(widened(lv.sql_condition))))
                 if lv.is_null_level:
                     continue
                 tf_col = lv._tf_adjustment_input_column.input_name if lv._has_tf_adjustments else None
@@ -124,7 +125,7 @@ class FastScorer:
         # The columns each comparison's null level reads: when the query has none of them, that
         # comparison is (most likely) null against every row, and cheap to judge first. And those
         # whose NULL in the query alone makes it null against every row: it is then not judged.
-        nulls = {comp.output_column_name: next((lv.sql_condition for lv in comp.comparison_levels
+        nulls = {comp.output_column_name: next((widened(lv.sql_condition) for lv in comp.comparison_levels
                                                 if lv.is_null_level), None) for comp in settings.comparisons}
         self._null_columns = [sorted(condition_columns(nulls[name]) & set(self.index)) if nulls[name] else []
                               for name, _ in self._bounded_order]
