@@ -82,18 +82,50 @@ def name_keys_sql(inp: str, cols: str) -> str:
             "WHERE forename_keys IS NOT NULL")
 
 
+def _deletions(name: str, depth: int) -> str:
+    """The spellings ``name`` leaves with up to ``depth`` (1 or 2) of its characters deleted, itself
+    included (pure SQL list)."""
+    one = f"list_transform(range(1, length({name}) + 1), i -> substr({name}, 1, i - 1) || substr({name}, i + 1))"
+    if depth == 1:
+        return f"list_concat([{name}], {one})"
+    two = (f"flatten(list_transform({one}, v -> list_transform(range(1, length(v) + 1), "
+           "j -> substr(v, 1, j - 1) || substr(v, j + 1))))")
+    return f"list_distinct(list_concat([{name}], {one}, {two}))"
+
+
+def _deletion_keys(ik: str, where: str) -> str:
+    """Rows (n, dob, forename, held, dk) of ``ik``: each record under every spelling its forename
+    leaves with one character deleted, or two in a forename of six letters or more (a pair of
+    forenames ``slip_sql`` admits, one slip per ``LETTERS_PER_SLIP`` letters of the longer, always
+    shares one: the symmetric-deletion neighbourhood, so the pairs are found by equality within a
+    birthday), with how many records hold the forename (``held``)."""
+    return (f"SELECT x.n, x.dob, x.forename, c.n AS held, unnest(CASE WHEN length(x.forename) >= 6 THEN "
+            f"{_deletions('x.forename', 2)} ELSE {_deletions('x.forename', 1)} END) AS dk "
+            f"FROM {ik} x JOIN {COUNT_TABLE} c USING (forename) WHERE length(x.forename) >= {TYPO_SHORTEST - 1}"
+            f"{' AND ' + where if where else ''}")
+
+
 def typo_pairs_sql(ik: str, may_pair: str) -> str:
     """Pairs (least, greatest) of record numbers ``n`` of ``ik`` (forename, dob, and what
     ``may_pair`` reads about rows ``a`` and ``b``) born on the same day whose forenames are one
     name typed with a slip (``slip_sql``; pure SQL). Only records whose forename could be a slip
-    of the commonest one are joined to their birthday's."""
+    of the commonest one are keyed on that side, and the two sides meet on their birthday and a
+    spelling both leave after deletions (``_deletion_keys``), not on the birthday alone: a
+    birthday's records grow with the population, and every pair of them was compared (37 s of
+    the second pass at 1M)."""
+    rare = (f"c.n <= greatest({RARE}, (SELECT max(n) FROM {COUNT_TABLE}) // {SLIP_RATIO})")
+    few, many = "least(x.held, y.held)", "greatest(x.held, y.held)"
+    longer = "greatest(length(x.forename), length(y.forename))"
     return f"""
 SELECT least(a.n, b.n), greatest(a.n, b.n)
-FROM (SELECT * FROM {ik} WHERE forename IN (
-        SELECT forename FROM {COUNT_TABLE}
-        WHERE n <= greatest({RARE}, (SELECT max(n) FROM {COUNT_TABLE}) // {SLIP_RATIO}))) a
-JOIN {ik} b ON a.dob = b.dob AND a.n <> b.n AND {may_pair}
-WHERE {slip_sql('a', 'b')}"""
+FROM (SELECT DISTINCT x.n AS an, y.n AS bn
+      FROM ({_deletion_keys(ik, rare)}) x JOIN ({_deletion_keys(ik, '')}) y
+        ON x.dob = y.dob AND x.dk = y.dk AND x.n <> y.n
+      WHERE x.forename <> y.forename AND {longer} >= {TYPO_SHORTEST}
+        AND ({few} <= {RARE} OR {few} * {SLIP_RATIO} <= {many})
+        AND damerau_levenshtein(x.forename, y.forename) <= greatest(1, {longer} // {LETTERS_PER_SLIP})) k
+JOIN {ik} a ON a.n = k.an JOIN {ik} b ON b.n = k.bn
+WHERE {may_pair}"""
 
 
 def home_and_family_sql(l: str, r: str) -> str:
