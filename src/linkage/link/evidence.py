@@ -131,8 +131,10 @@ def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str) -> 
     return f"""
 WITH {COUNT_TABLE} AS ({counts_sql(input_table)}),
 i AS (
-  SELECT x.*, c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin
-  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL),
+  SELECT x.*, c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin,
+    fc.n AS held
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {COUNT_TABLE} fc ON fc.forename = x.forename
+  WHERE x.dob IS NOT NULL),
 one AS (
   SELECT cluster_id, row_number() OVER () AS kid,
     CASE WHEN min(upn_root) = max(upn_root) THEN hash(min(upn_root)) END AS k_upn,

@@ -58,11 +58,13 @@ def counts_sql(input_table: str) -> str:
 
 
 def _held(row: str) -> str:
-    return f"(SELECT n FROM {COUNT_TABLE} WHERE forename = {row}.forename)"
+    """How many records hold row's forename: its ``held`` column (``COUNT_TABLE`` joined once,
+    not a subquery per pair: the second pass weighs millions of pairs at 1M)."""
+    return f"{row}.held"
 
 
 def slip_sql(l: str, r: str) -> str:
-    """The forenames of rows ``l`` and ``r`` are one name typed with a slip or two: one of them is
+    """The forenames of rows ``l`` and ``r`` (each with ``held``, ``_held``) are one name typed with a slip or two: one of them is
     rare (held by at most ``RARE`` records, or ``SLIP_RATIO`` times fewer than the other), the
     longer has at least ``TYPO_SHORTEST`` letters, and they are at most one edit apart per
     ``LETTERS_PER_SLIP`` letters of the longer (pure SQL)."""
