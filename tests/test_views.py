@@ -183,3 +183,26 @@ def test_a_code_the_registers_do_not_have_still_shows_its_code(reference):
     assert sections["exclusions"][0]["reason_label"] == "Unknown code ZZ"
     assert sections["gp_registrations"][0]["practice_name"] is None
     assert sections["sen"] == {"provision": None, "ehc_plan": False, "provision_label": None}
+
+
+def test_a_store_written_before_an_event_type_existed_still_serves(tmp_path, synth_month1):
+    """A data directory (or a published snapshot) from before ``address_history`` existed has no
+    such table: the server still builds every document, with no such events, instead of failing
+    to start after an upgrade."""
+    from apiserver import linked_home
+    from conftest import EXTRACT_DATE
+
+    from linkage.store import Store
+    from linkage.store.schema import t
+
+    home = tmp_path / "home"
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
+    store = Store(home)
+    try:
+        store.connection.execute(f"DROP TABLE {t('address_history')}")
+        n = materialise(store.connection)
+        assert n > 0
+        assert store.connection.execute("SELECT count(address_history) FROM memory.serve_child").fetchone()[0] == 0
+        assert store.connection.execute("SELECT count(edu_enrolment) FROM memory.serve_child").fetchone()[0] > 0
+    finally:
+        store.close()

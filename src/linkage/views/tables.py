@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
+
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.model import EVENT_TYPES
 from linkage.store.documents import DocumentMap
@@ -64,6 +66,14 @@ def child_document_lists(tables: Tables) -> dict[str, str]:
 CME_EVENTS = ("edu_enrolment", "edu_attendance")
 
 
+def _has_table(con, qualified: str) -> bool:
+    try:
+        con.execute(f"SELECT 1 FROM {qualified} LIMIT 0")
+        return True
+    except duckdb.CatalogException:
+        return False
+
+
 def materialise(con) -> int:
     """Copy current linked records (and the CME's event tables) into memory, and build documents."""
     con.execute(f"CREATE OR REPLACE TABLE memory.serve_records AS SELECT * FROM {STORE.records}")
@@ -73,12 +83,16 @@ def materialise(con) -> int:
     # One list at a time, then one join: a single statement aggregating every table at
     # once needs several times the memory.
     lists = child_document_lists(Tables("memory.serve_records", ""))
-    for name, sql in lists.items():
+    # A store (or a snapshot) written before an event type existed has no table for it: its
+    # documents hold no such events (NULL, as for a child without any), and the server starts.
+    held = {name: sql for name, sql in lists.items() if name == "records" or _has_table(con, t(name))}
+    for name, sql in held.items():
         con.execute(f"CREATE OR REPLACE TABLE memory.doc_{name} AS {sql}")
-    joins = " ".join(f"LEFT JOIN memory.doc_{name} USING (child_id)" for name in list(lists)[1:])
-    con.execute(f"CREATE OR REPLACE TABLE memory.serve_child AS SELECT child_id, {', '.join(lists)} "
+    joins = " ".join(f"LEFT JOIN memory.doc_{name} USING (child_id)" for name in list(held)[1:])
+    columns = ", ".join(name if name in held else f"NULL AS {name}" for name in lists)
+    con.execute(f"CREATE OR REPLACE TABLE memory.serve_child AS SELECT child_id, {columns} "
                 f"FROM memory.doc_records {joins}")
-    for name in lists:
+    for name in held:
         con.execute(f"DROP TABLE memory.doc_{name}")
     con.execute("CREATE INDEX IF NOT EXISTS serve_child_id ON memory.serve_child (child_id)")
     return int(con.execute("SELECT count(*) FROM memory.serve_child").fetchone()[0])
