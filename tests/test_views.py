@@ -12,7 +12,7 @@ from linkage.views.cme import (CME_FIELDS, last_school, latest_education_contact
                                latest_social_care_contact)
 from linkage.views.fields import categories, columns
 from linkage.store.documents import DocumentMap
-from linkage.views.tables import STORE, materialise
+from linkage.views.tables import STORE, materialise, serve_documents
 
 
 @pytest.fixture(scope="module")
@@ -204,5 +204,7 @@ def test_a_store_written_before_an_event_type_existed_still_serves(tmp_path, syn
         assert n > 0
         assert store.connection.execute("SELECT count(address_history) FROM memory.serve_child").fetchone()[0] == 0
         assert store.connection.execute("SELECT count(edu_enrolment) FROM memory.serve_child").fetchone()[0] > 0
+        docs = serve_documents(store.connection)        # what the server holds: every list typed
+        assert len(docs) == n
     finally:
         store.close()

@@ -16,7 +16,7 @@ import duckdb
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.model import EVENT_TYPES
 from linkage.store.documents import DocumentMap
-from linkage.store.schema import t
+from linkage.store.schema import columns_of, t
 
 __all__ = ["CME_EVENTS", "MEMORY", "STORE", "Tables", "child_document_lists", "materialise", "serve_documents"]
 
@@ -66,6 +66,13 @@ def child_document_lists(tables: Tables) -> dict[str, str]:
 CME_EVENTS = ("edu_enrolment", "edu_attendance")
 
 
+def _no_events(table: str) -> str:
+    """A NULL of the type ``child_document_lists`` gives ``table``'s list (a list of its rows)."""
+    model = next(m for m in EVENT_TYPES.values() if m.table == table)
+    fields = ", ".join(f'"{c}" {ty}' for c, ty in [("source", "VARCHAR"), *columns_of(model)])
+    return f"CAST(NULL AS STRUCT({fields})[])"
+
+
 def _has_table(con, qualified: str) -> bool:
     try:
         con.execute(f"SELECT 1 FROM {qualified} LIMIT 0")
@@ -89,7 +96,7 @@ def materialise(con) -> int:
     for name, sql in held.items():
         con.execute(f"CREATE OR REPLACE TABLE memory.doc_{name} AS {sql}")
     joins = " ".join(f"LEFT JOIN memory.doc_{name} USING (child_id)" for name in list(held)[1:])
-    columns = ", ".join(name if name in held else f"NULL AS {name}" for name in lists)
+    columns = ", ".join(name if name in held else f"{_no_events(name)} AS {name}" for name in lists)
     con.execute(f"CREATE OR REPLACE TABLE memory.serve_child AS SELECT child_id, {columns} "
                 f"FROM memory.doc_records {joins}")
     for name in held:
