@@ -133,3 +133,31 @@ def test_a_namesake_at_one_home_in_another_family_is_not_queued(tmp_path):
 
 def test_a_namesake_in_one_family_at_another_home_is_not_queued(tmp_path):
     assert _home(tmp_path, "palmer", postcode="N1 9ZZ") == []
+
+
+def _with_past(tmp_path: Path, records, children, past: list[tuple[str, str]]):
+    con = _con(tmp_path, records, children)
+    try:
+        con.execute("CREATE TABLE past (unique_id VARCHAR, postcode VARCHAR)")
+        if past:
+            con.executemany("INSERT INTO past VALUES (?, ?)", past)
+        rows = con.execute(candidates_sql("link_input", "kids", "cotwins", "past")).df()
+        return partner_cohorts(con, rows, "link_input", "kids")
+    finally:
+        con.close()
+
+
+def test_an_earlier_address_a_source_holds_meets_the_other_records_home(tmp_path):
+    """A slip, a new surname and a move: no forename key meets, but the GP's address history holds
+    the school's postcode (written its own way): the home is met, and it is the child's historic
+    address, so the pair is at least queued with that evidence. Without the history, nothing."""
+    records, children = _split("harriet", "hsrriet")          # Harriet's sound code and consonants changed
+    records[1]["date_of_birth"] = records[1]["date_of_birth"].replace(day=1)   # and the birthday slipped
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    assert _with_past(tmp_path / "a", records, children, []).empty
+    rows = _with_past(tmp_path / "b", records, children, [("health:1", "w51pw"), ("health:1", "ZZ99 3VZ")])
+    assert list(zip(rows["l"], rows["r"])) == [("education:1", "health:1")]
+    assert rows["historic_address"].all()
+    found = decide(rows.to_dict("records"), [], children)
+    assert [(a, b) for a, b, _ in found.queue] == [("education:1", "health:1")]
+    assert "historic address agrees" in found.queue[0][2]

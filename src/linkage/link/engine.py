@@ -38,6 +38,7 @@ from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_fro
 from linkage.link.uestimate import estimate_u, model_narrowed, model_widened
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.store import Store
+from linkage.store.schema import t
 
 __all__ = ["LinkEngine", "INPUT", "TF_COLUMNS"]
 
@@ -567,7 +568,13 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
             self.con.execute("CREATE OR REPLACE TABLE memory.link_clusters AS SELECT * FROM _clusters_df")
         finally:
             self.con.unregister("_clusters_df")
-        rows = self.con.execute(candidates_sql(f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins")).df()
+        # Earlier postcodes the sources hold for these records (one row per address, a column of
+        # previous postcodes): homes the records meet others by, and their children's history.
+        self.con.execute(f"CREATE OR REPLACE TABLE memory.link_past AS SELECT DISTINCT h.record_key AS unique_id, "
+                         f"h.postcode FROM {t('address_history')} h SEMI JOIN memory.{INPUT} x "
+                         "ON x.unique_id = h.record_key WHERE h.postcode IS NOT NULL")
+        rows = self.con.execute(candidates_sql(f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins",
+                                               "memory.link_past")).df()
         rows = partner_cohorts(self.con, rows, f"memory.{INPUT}", "memory.link_clusters")
         apart = list(apart)
         found = decide(rows.to_dict("records"), apart, cluster_of)
@@ -576,6 +583,7 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         household_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         decoy_pairs(rows, found, cluster_of, apart)
         self.con.execute("DROP TABLE memory.link_clusters")
+        self.con.execute("DROP TABLE memory.link_past")
         return found
 
     def nodes(self) -> list[str]:

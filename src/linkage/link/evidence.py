@@ -99,6 +99,7 @@ def _keyed(inp: str) -> str:
   UNION ALL SELECT {cols}, 'c:' || forename_join, {month} FROM {inp} WHERE forename_join IS NOT NULL
   UNION ALL {name_keys_sql(inp, cols)}
   UNION ALL SELECT {cols}, 'p:' || postcode, {month} FROM {inp} WHERE postcode IS NOT NULL
+  UNION ALL SELECT {cols}, 'p:' || past_postcode, {month} FROM {inp} JOIN past USING (unique_id)
   UNION ALL SELECT {cols}, 'p:' || postcode, {swapped} FROM {inp}
     WHERE postcode IS NOT NULL AND day(dob) <= 12 AND day(dob) <> month(dob)"""
 
@@ -122,14 +123,27 @@ _SWAPPED = swapped_sql("l", "r")
 _SPLIT = split_name_sql("l", "r")
 
 
-def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
+# An address_history postcode as the records' own are kept: upper case, one space before the
+# inward code; no-fixed-abode and BFPO markers are no evidence of a home.
+_PAST_POSTCODE = ("CASE WHEN length({c}) BETWEEN 5 AND 7 AND NOT starts_with({c}, 'ZZ99') "
+                  "AND NOT starts_with({c}, 'BFPO') THEN left({c}, length({c}) - 3) || ' ' || right({c}, 3) END")
+
+
+def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str, past_table: str | None = None) -> str:
     """Candidate pairs with the two children's evidence; pure SQL, no I/O.
 
     ``clusters_table`` has unique_id, cluster_id and upn_root (the UPN mapped to the root of
-    its FormerUPN history).
+    its FormerUPN history). ``past_table`` (unique_id, postcode): the postcodes a source held
+    for a record before its current one (``address_history``); each is a home the record meets
+    others by, and a historic address of its child, as its current postcode is.
     """
+    compact = "upper(regexp_replace(postcode, '[^A-Za-z0-9]', '', 'g'))"
+    past = (f"SELECT unique_id, past_postcode FROM (SELECT unique_id, {_PAST_POSTCODE.format(c=compact)} "
+            f"AS past_postcode FROM {past_table}) WHERE past_postcode IS NOT NULL" if past_table else
+            "SELECT NULL::VARCHAR AS unique_id, NULL::VARCHAR AS past_postcode WHERE false")
     return f"""
 WITH {COUNT_TABLE} AS ({counts_sql(input_table)}),
+past AS ({past}),
 i AS (
   SELECT x.*, c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin,
     fc.n AS held
@@ -194,15 +208,20 @@ kids AS (
     coalesce(list(DISTINCT postcode) FILTER (WHERE postcode IS NOT NULL), []::VARCHAR[]) AS postcodes,
     coalesce(list(DISTINCT address) FILTER (WHERE address IS NOT NULL), []::VARCHAR[]) AS addresses,
     bool_or(has_cotwin) AS cotwin
-  FROM i WHERE cluster_id IN (SELECT ca FROM cand UNION SELECT cb FROM cand) GROUP BY cluster_id)
+  FROM i WHERE cluster_id IN (SELECT ca FROM cand UNION SELECT cb FROM cand) GROUP BY cluster_id),
+earlier AS (
+  SELECT i.cluster_id, list(DISTINCT p.past_postcode) AS postcodes FROM past p JOIN i USING (unique_id)
+  GROUP BY i.cluster_id)
 SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.dob_exact, c.moved, c.swapped, c.cohort,
   CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 OR c.split THEN NULL
        ELSE list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
               b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))) END AS middle,
   list_has_any(a.surnames, b.surnames) AS former_surname,
-  (list_has_any(a.postcodes, b.postcodes) OR list_has_any(a.addresses, b.addresses)) AS historic_address,
+  (list_has_any(list_concat(a.postcodes, coalesce(pa.postcodes, [])), list_concat(b.postcodes, coalesce(pb.postcodes, [])))
+   OR list_has_any(a.addresses, b.addresses)) AS historic_address,
   a.cotwin OR b.cotwin AS cotwin
 FROM cand c JOIN kids a ON a.cluster_id = c.ca JOIN kids b ON b.cluster_id = c.cb
+  LEFT JOIN earlier pa ON pa.cluster_id = c.ca LEFT JOIN earlier pb ON pb.cluster_id = c.cb
 WHERE NOT (len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns))
   AND NOT (len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss))
   AND len(list_distinct(list_concat(a.sexes, b.sexes))) <= 1
