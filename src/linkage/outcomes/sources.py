@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from linkage.store import table_exists
 from linkage.views.tables import STORE, Tables
 
 __all__ = ["NCCIS_TABLE", "Sources", "store_sources"]
@@ -35,13 +36,8 @@ class Sources:
         return self.tables.event(table)
 
 
-def _exists(con, db: str, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-                            [db, table]).fetchone()[0])
-
-
 def store_sources(con) -> Sources:
     """The store's own tables; a register or NCCIS return never loaded reads as empty."""
-    ref = "store.ref_establishment" if _exists(con, "store", "ref_establishment") else _EMPTY_REF
-    nccis = f"store.{NCCIS_TABLE}" if _exists(con, "store", NCCIS_TABLE) else _EMPTY_NCCIS
+    ref = "store.ref_establishment" if table_exists(con, "store", "ref_establishment") else _EMPTY_REF
+    nccis = f"store.{NCCIS_TABLE}" if table_exists(con, "store", NCCIS_TABLE) else _EMPTY_NCCIS
     return Sources(STORE, ref, nccis)

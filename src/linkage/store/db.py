@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # frames come in and go out, but pandas/pyarrow cost a CLI pr
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["Store", "explain", "open_store", "httpfs_extension_path"]
+__all__ = ["Store", "explain", "open_store", "httpfs_extension_path", "table_exists"]
 
 DB_FILE = "linkage.duckdb"
 UNCLEAN = "linkage.duckdb.unclean"
@@ -112,6 +112,13 @@ def httpfs_extension_path() -> str:
 
 _SIZE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
 
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, database: str, table: str) -> bool:
+    """Whether ``database`` (an attached store, ``memory``) holds ``table``: a store written by an
+    older version, opened read-only, lacks tables added since."""
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+                            [database, table]).fetchone()[0])
 
 class Store:
     """Owns the connection. Splink borrows ``connection`` for its in-memory work."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from linkage.store.db import Store
+from linkage.store.db import Store, table_exists
 from linkage.store.schema import DB, REFERENCE_TABLES, reference_ddl, t
 
 __all__ = ["REFERENCE_TABLES", "copy_reference_to_memory", "current_loads", "reference_rows", "replace_reference"]
@@ -34,8 +34,7 @@ def replace_reference(store: Store, kind: str, rows: Sequence[dict[str, Any]], *
 
 
 def _exists(con, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-                            [DB, table]).fetchone()[0])
+    return table_exists(con, DB, table)
 
 
 def reference_rows(con, kind: str, source: str = "store") -> list[dict[str, Any]]:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
-
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.model import EVENT_TYPES
+from linkage.store import table_exists
 from linkage.store.documents import DocumentMap
-from linkage.store.schema import columns_of, t
+from linkage.store.schema import DB, columns_of, t
 
 __all__ = ["CME_EVENTS", "MEMORY", "STORE", "Tables", "child_document_lists", "materialise", "serve_documents"]
 
@@ -73,14 +72,6 @@ def _no_events(table: str) -> str:
     return f"CAST(NULL AS STRUCT({fields})[])"
 
 
-def _has_table(con, qualified: str) -> bool:
-    try:
-        con.execute(f"SELECT 1 FROM {qualified} LIMIT 0")
-        return True
-    except duckdb.CatalogException:
-        return False
-
-
 def materialise(con) -> int:
     """Copy current linked records (and the CME's event tables) into memory, and build documents."""
     con.execute(f"CREATE OR REPLACE TABLE memory.serve_records AS SELECT * FROM {STORE.records}")
@@ -92,7 +83,7 @@ def materialise(con) -> int:
     lists = child_document_lists(Tables("memory.serve_records", ""))
     # A store (or a snapshot) written before an event type existed has no table for it: its
     # documents hold no such events (NULL, as for a child without any), and the server starts.
-    held = {name: sql for name, sql in lists.items() if name == "records" or _has_table(con, t(name))}
+    held = {name: sql for name, sql in lists.items() if name == "records" or table_exists(con, DB, name)}
     for name, sql in held.items():
         con.execute(f"CREATE OR REPLACE TABLE memory.doc_{name} AS {sql}")
     joins = " ".join(f"LEFT JOIN memory.doc_{name} USING (child_id)" for name in list(held)[1:])
