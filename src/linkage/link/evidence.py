@@ -63,6 +63,7 @@ import pyarrow as pa
 
 from linkage.link.guards import birthday_sql, split_name_sql, swapped_sql
 from linkage.link.unreached import COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_pairs_sql
+from linkage.validation.postcode import NOT_A_PLACE_PREFIXES
 
 __all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql",
            "clusters_arrow", "coincidences", "decide"]
@@ -125,8 +126,9 @@ _SPLIT = split_name_sql("l", "r")
 
 # An address_history postcode as the records' own are kept: upper case, one space before the
 # inward code; no-fixed-abode and BFPO markers are no evidence of a home.
-_PAST_POSTCODE = ("CASE WHEN length({c}) BETWEEN 5 AND 7 AND NOT starts_with({c}, 'ZZ99') "
-                  "AND NOT starts_with({c}, 'BFPO') THEN left({c}, length({c}) - 3) || ' ' || right({c}, 3) END")
+_PAST_POSTCODE = ("CASE WHEN length({c}) BETWEEN 5 AND 7 AND "
+                  + " AND ".join(f"NOT starts_with({{c}}, '{p.strip()}')" for p in NOT_A_PLACE_PREFIXES)
+                  + " THEN left({c}, length({c}) - 3) || ' ' || right({c}, 3) END")
 
 
 def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str, past_table: str | None = None) -> str:

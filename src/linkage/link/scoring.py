@@ -61,6 +61,12 @@ class _Level:
     positive: bool
 
 
+
+def _as_written(level) -> str:
+    """A level's SQL as the model states it: Splink may run it narrowed (``uestimate.narrowed``),
+    which the Python conditions do not read."""
+    return widened(level.sql_condition)
+
 class FastScorer:
     """Levels, weights and labels of a trained model; gammas in Python where the SQL allows.
 
@@ -79,7 +85,7 @@ class FastScorer:
         for comp in settings.comparisons:
             for lv in comp.comparison_levels:
                 if not lv._is_else_level:
-                    needed |= condition_columns(widened(lv.sql_condition))
+                    needed |= condition_columns(_as_written(lv))
         self.columns = sorted(needed)
         self.index = {c: i for i, c in enumerate(self.columns)}
         self.comparisons: dict[str, dict[int, _Level]] = {}
@@ -91,7 +97,7 @@ class FastScorer:
             steps: list[tuple[int, Condition | None]] = []
             for lv in levels:
                 gamma = -1 if lv.is_null_level else lv.comparison_vector_value
-                steps.append((gamma, _ELSE if lv._is_else_level else self._compile(widened(lv.sql_condition))))
+                steps.append((gamma, _ELSE if lv._is_else_level else self._compile(_as_written(lv))))
                 if lv.is_null_level:
                     continue
                 tf_col = lv._tf_adjustment_input_column.input_name if lv._has_tf_adjustments else None
@@ -125,7 +131,7 @@ class FastScorer:
         # The columns each comparison's null level reads: when the query has none of them, that
         # comparison is (most likely) null against every row, and cheap to judge first. And those
         # whose NULL in the query alone makes it null against every row: it is then not judged.
-        nulls = {comp.output_column_name: next((widened(lv.sql_condition) for lv in comp.comparison_levels
+        nulls = {comp.output_column_name: next((_as_written(lv) for lv in comp.comparison_levels
                                                 if lv.is_null_level), None) for comp in settings.comparisons}
         self._null_columns = [sorted(condition_columns(nulls[name]) & set(self.index)) if nulls[name] else []
                               for name, _ in self._bounded_order]
