@@ -55,6 +55,14 @@ EDITS = {
 }
 
 
+
+def _three_accesses(log) -> None:
+    """Three views of CHILD by one AP school, written to ``log`` (then closed) as the server would."""
+    for i in range(3):
+        log.append({"request_id": f"r{i}", "client_id": "lk_oak", "agency": "Oak AP Academy", "action": "view",
+                    "children": [CHILD], "fields": ["identity.demographics"], "decision": "allow"})
+    log.close()
+
 @pytest.mark.parametrize("edit", list(EDITS))
 def test_an_edited_search_index_is_reported_by_verify_and_rebuilt(tmp_path, edit):
     home = tmp_path / "data"
@@ -64,11 +72,7 @@ def test_an_edited_search_index_is_reported_by_verify_and_rebuilt(tmp_path, edit
         headers = {"Authorization": f"Bearer {server.token(*dpo)}", "X-Purpose": "audit"}
         from linkage.audit import AuditLog
 
-        log = AuditLog(home)        # accesses to CHILD, as the server writes them (same log, same lock)
-        for i in range(3):
-            log.append({"request_id": f"r{i}", "client_id": "lk_oak", "agency": "Oak AP Academy", "action": "view",
-                        "children": [CHILD], "fields": ["identity.demographics"], "decision": "allow"})
-        log.close()
+        _three_accesses(AuditLog(home))   # accesses to CHILD, as the server writes them (same log, same lock)
         before = _sar(server, headers, CHILD)
         assert len(before) == 3
         assert _verify(home)[0] == 0
@@ -110,11 +114,7 @@ def test_edited_search_columns_in_postgresql_are_reported_by_verify_and_rewritte
         headers = {"Authorization": f"Bearer {server.token(*dpo)}", "X-Purpose": "audit"}
         from linkage.audit.pg import PostgresAuditLog
 
-        log = PostgresAuditLog(home, url=postgres_url)
-        for i in range(3):
-            log.append({"request_id": f"r{i}", "client_id": "lk_oak", "agency": "Oak AP Academy", "action": "view",
-                        "children": [CHILD], "fields": ["identity.demographics"], "decision": "allow"})
-        log.close()
+        _three_accesses(PostgresAuditLog(home, url=postgres_url))
         before = _sar(server, headers, CHILD)
         assert len(before) == 3
         assert _verify(home)[0] == 0
