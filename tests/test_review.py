@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from apiserver import linked_home
 from linkage.audit import AuditLog
 from linkage.cli import app
+from linkage.errors import LinkageError
 from linkage.link import load_truth
 from linkage.link.cluster import constrained_clusters
 from linkage.link.review import Decision, constraints, pair_id
@@ -86,6 +87,52 @@ def test_incremental_then_full_honour_decisions(reviewed):
     out = cli("link", "--full", "--data-dir", str(home))
     assert "(full)" in out
     check_honoured(exported(home, home.parent / "ids2.csv"), reviewed)
+
+
+def test_a_split_keeps_the_rest_one_child_even_where_the_record_held_it_together(reviewed, tmp_path):
+    """The reviewer took one record out of a child it saw whole: the rest stays one child, even when
+    the record split out was the only strong link between them (a bridge). Before, a bridge's rest
+    fell apart at the next run, about one child in twenty-five on realistic data."""
+    import shutil
+
+    from linkage.link.review import split_out
+    from linkage.link.run import open_decisions
+    from linkage.store import Store
+    from linkage.store.schema import t
+
+    home = tmp_path / "data"
+    shutil.copytree(reviewed["home"], home)
+    ids = exported(home, tmp_path / "ids.csv")
+    by_child: dict[str, list[str]] = {}
+    for key, child in ids.items():
+        by_child.setdefault(child, []).append(key)
+    child, members = next((c, sorted(m)) for c, m in sorted(by_child.items()) if len(m) >= 4)
+    bridge, a, b, c = members[:4]
+    store, decisions = Store(home, memory_limit="1GB"), open_decisions(home)
+    try:
+        made = split_out(store, decisions, child, bridge, reviewer="Ann Clerk", note="", channel="cli")
+        assert {d.decision for d in made if bridge in (d.record_key_l, d.record_key_r)} == {"not_match"}
+        assert all(d.kind == "split" and d.child_id == child for d in made)
+        # Not yet relinked: the record split out is neither split again nor counted in the next split.
+        with pytest.raises(LinkageError, match="already split out"):
+            split_out(store, decisions, child, bridge, reviewer="Ann Clerk", note="", channel="cli")
+        again = split_out(store, decisions, child, c, reviewer="Ann Clerk", note="", channel="cli")
+        assert not any(bridge in (d.record_key_l, d.record_key_r) for d in again), "never judged against each other"
+        content = dict(store.rows(f"SELECT record_key, content_sha FROM {t('linked_records')}"))
+    finally:
+        store.close()
+    cons = constraints(decisions.latest(), content)
+    # The model linked a and b only through the bridge; c, split out second, through a.
+    edges = [(bridge, a, 20.0), (bridge, b, 20.0), (a, c, 20.0)]
+    clusters, refused = constrained_clusters(members, edges, never_link=cons.cannot_link, must_link=cons.must_link)
+    assert clusters[a] == clusters[b], "the rest stays one child"
+    assert len({clusters[bridge], clusters[a], clusters[c]}) == 3
+    assert sorted(refused) == sorted((x, y) for x, y, _ in edges), "only the model's edges are refused"
+    assert {pair_id(a, b)} <= cons.settled
+    # The rest's records change: the kept pair is not forced any more, nor queued as a stale decision.
+    content[b] = "changed"
+    later = constraints(decisions.latest(), content)
+    assert (a, b) not in later.must_link and pair_id(a, b) not in later.stale
 
 
 def test_decisions_are_append_only_and_audited(reviewed):

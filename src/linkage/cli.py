@@ -1296,7 +1296,9 @@ def review_split(child_id: str, record_key: str,
             "decision_ids": [d.decision_id for d in made]})
     except LinkageError as exc:
         _fail(exc)
-    console.print(f"recorded: {record_key} split out of {made[0].child_id} ({len(made)} not-a-match pairs); "
+    apart = sum(d.decision == "not_match" for d in made)
+    console.print(f"recorded: {record_key} split out of {made[0].child_id} ({apart} not-a-match pairs, "
+                  f"its other {apart} record(s) kept as one child); "
                   "the next `linkage link` honours it")
 
 

@@ -69,7 +69,9 @@ def label_quality(store: Store, decisions: ReviewDecisions, threshold: float) ->
     model = store.rows(f"SELECT settings_json FROM {t('model')} ORDER BY created_at DESC LIMIT 1")
     if not model:
         raise LinkageError("no model yet: run `linkage link` first")
-    latest = [d for d in decisions.latest().values() if d.decision in ("match", "not_match")]
+    # A split's "kept as one child" is an affirmation of pairs nobody queued, not a sampled label.
+    latest = [d for d in decisions.latest().values() if d.decision == "not_match"
+              or (d.decision == "match" and d.kind != "split")]
     if not latest:
         raise LinkageError("no review decisions yet: decide some pairs with `linkage review decide`")
     settings = json.loads(model[0][0])

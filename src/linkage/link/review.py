@@ -154,6 +154,8 @@ def constraints(latest: dict[str, Decision], content: dict[str, str]) -> Constra
             c.unsure[pid] = d
             continue
         changed = content[left] != d.content_sha_l or content[right] != d.content_sha_r
+        if changed and d.kind == "split" and d.decision == "match":
+            continue            # the rest of a split child, kept as it was seen: the model decides anew
         if d.decision == "not_match":
             c.cannot_link.append((left, right))
         elif not changed:
@@ -502,16 +504,39 @@ def child_records(store: Store, child_id: str) -> tuple[str, pd.DataFrame]:
 
 def split_out(store: Store, decisions: ReviewDecisions, child_id: str, record_key: str, *, reviewer: str,
               note: str, channel: str, client_id: str | None = None) -> list[Decision]:
-    """"Split this record out": a not-a-match between ``record_key`` and each other record of the child."""
+    """"Split this record out": a not-a-match between ``record_key`` and each other record of the child,
+    and the rest kept as one child (a match from its first record to each other one, kind "split").
+
+    The reviewer saw the whole child and took one record out of it: the rest stays one child even
+    where only the record taken out held it together (a UPN-only and an NHS-only record bridged by
+    one holding both). Records split out of this child earlier, not yet relinked, are neither.
+    """
     current, members = child_records(store, child_id)
     keys = list(members["record_key"])
     if record_key not in keys:
         raise NotFound(f"record {record_key} is not part of child {current}")
-    if len(keys) == 1:
+    gone = _split_already(decisions.latest().values(), current, set(keys))
+    if record_key in gone:
+        raise LinkageError(f"{record_key} is already split out of {current}: the next `linkage link` applies it")
+    rest = [k for k in keys if k != record_key and k not in gone]
+    if not rest:
         raise LinkageError(f"{record_key} is the only record of {current}: nothing to split it from")
     content = dict(store.rows(f"SELECT record_key, content_sha FROM {t('linked_records')} "
                               f"WHERE record_key IN {_in_list(keys)}"))
-    return decisions.add([(record_key, k, content.get(record_key), content.get(k), None, None)
-                          for k in keys if k != record_key],
-                         decision="not_match", kind="split", child_id=current, reviewer=reviewer, note=note,
-                         channel=channel, client_id=client_id)
+    with decisions.state.transaction():
+        apart = decisions.add([(record_key, k, content.get(record_key), content.get(k), None, None) for k in rest],
+                              decision="not_match", kind="split", child_id=current, reviewer=reviewer, note=note,
+                              channel=channel, client_id=client_id)
+        kept = decisions.add([(rest[0], k, content.get(rest[0]), content.get(k), None, None) for k in rest[1:]],
+                             decision="match", kind="split", child_id=current, reviewer=reviewer, note=note,
+                             channel=channel, client_id=client_id)
+    return apart + kept
+
+
+def _split_already(latest: Iterable[Decision], child_id: str, keys: set[str]) -> set[str]:
+    """Records of ``keys`` split out of ``child_id`` by a decision still standing: an end of a split's
+    not-a-match that no standing split keeps in the child."""
+    ours = [d for d in latest if d.kind == "split" and d.child_id == child_id
+            and d.record_key_l in keys and d.record_key_r in keys]
+    kept = {k for d in ours if d.decision == "match" for k in (d.record_key_l, d.record_key_r)}
+    return {k for d in ours if d.decision == "not_match" for k in (d.record_key_l, d.record_key_r)} - kept
