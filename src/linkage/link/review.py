@@ -275,7 +275,9 @@ def build_queue(band: pd.DataFrame, edges: pd.DataFrame, cons: Constraints, refu
         p, w = scored.get(pair_id(a, b), (None, None))
         extra.append((a, b, p, w, CONFLICT_REASON))
     if extra:
-        frame = pd.concat([frame, pd.DataFrame(extra, columns=frame.columns)], ignore_index=True)
+        more = pd.DataFrame(extra, columns=frame.columns).astype({"match_probability": float, "match_weight": float})
+        # An empty band adds nothing (pandas warns when one side of a concat is empty or all-NA).
+        frame = more if frame.empty else pd.concat([frame, more], ignore_index=True)
     if frame.empty:
         return pd.DataFrame(columns=["pair_id", "record_key_l", "record_key_r", "match_probability",
                                      "match_weight", "reason", "cluster_size", "priority"])
