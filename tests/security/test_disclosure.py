@@ -95,14 +95,15 @@ def linked(tmp_path_factory, synth_month1):
     home = tmp_path_factory.mktemp("disclosure") / "data"
     linked_home(home, synth_month1, EXTRACT_DATE, children=0)
     store = Store(home, memory_limit="2GB")
-    # Each child's first education record's demographics, how many agencies know it, its open enrolment.
+    # Each child's first education record's demographics, how many agencies know it, its open enrolment;
+    # in the order of the children's records, never of their identifiers (random keys: a new order each run).
     rows = store.rows("""
         WITH per AS (
-          SELECT i.child_id, list(DISTINCT r.source) AS sources,
+          SELECT i.child_id, list(DISTINCT r.source) AS sources, min(r.record_key) AS first_record,
                  arg_min(struct_pack(f := r.forename, s := r.surname, d := r.date_of_birth, p := r.postcode),
                          r.record_key) FILTER (WHERE r.source = 'education') AS demo
           FROM store.identity i JOIN store.records r USING (record_key) GROUP BY i.child_id)
-        SELECT child_id, sources, demo FROM per WHERE demo IS NOT NULL ORDER BY child_id""")
+        SELECT child_id, sources, demo FROM per WHERE demo IS NOT NULL ORDER BY first_record""")
     urns = dict(store.rows("""
         SELECT i.child_id, min(e.urn) FROM store.identity i JOIN store.records r USING (record_key)
         JOIN store.edu_enrolment e USING (record_key, extract_id)
