@@ -122,3 +122,54 @@ def test_threads_and_a_sealer_keep_checkpoints_in_order(tmp_path):
     seqs = [c["seq"] for c in reopened.checkpoints()]
     assert reopened.verify() == [] and reopened.head() == 360
     assert seqs == sorted(set(seqs)) and seqs[-1] == 360
+
+
+def test_close_waits_for_the_sealer_threads_step(tmp_path, monkeypatch):
+    """close() returns only once the sealer thread has stopped. It waited 5 s: a step still running
+    then (an index sync or a seal, slow on a loaded machine) found the storage closed under it
+    (PostgreSQL's audit log logged "the pool is already closed")."""
+    log = AuditLog(tmp_path, checkpoint_every=10, checkpoint_seconds=0.05)
+    log.append(entry(0))
+    index, gate, syncing, seen = log.index, threading.Event(), threading.Event(), []
+    sync = index.sync
+
+    def slow_sync():
+        syncing.set()
+        gate.wait(30)
+        seen.append(log._open)              # the storage under the step, when it goes on
+        return sync()
+
+    monkeypatch.setattr(index, "sync", slow_sync)
+    closer = threading.Thread(target=log.close)
+    try:
+        assert syncing.wait(20)
+        closer.start()
+        closer.join(7)                      # past the old 5 s
+        waited = closer.is_alive()
+    finally:
+        gate.set()
+        closer.join(60)
+    assert seen[:1] == [True] and waited and not closer.is_alive()
+    assert not log._timer.is_alive()
+    assert AuditLog(tmp_path).verify() == []
+
+
+def test_the_index_is_made_once_whoever_asks_first(tmp_path):
+    """The sealer's thread and requests ask for the index at once: before, each could make its own
+    (its own database connection), and which one the log kept was chance."""
+    log = AuditLog(tmp_path)
+    try:
+        start, got = threading.Barrier(8), []
+
+        def ask():
+            start.wait()
+            got.append(log.index)
+
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(got) == 8 and all(i is log.index for i in got)
+    finally:
+        log.close()
