@@ -92,14 +92,14 @@ def _check(backend: Backend, steps, seed: int) -> None:
         writer.close()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=STEPS, seed=st.integers(0, 10_000))
 def test_kept_counts_equal_a_recount_file(steps, seed):
     with tempfile.TemporaryDirectory() as home:
         _check(Backend(Path(home), None), steps, seed)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=STEPS, seed=st.integers(0, 10_000))
 def test_kept_counts_equal_a_recount_postgres(postgres_server, steps, seed):
     with tempfile.TemporaryDirectory() as home:
