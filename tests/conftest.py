@@ -1,3 +1,12 @@
+"""Shared fixtures. The suite must pass every time, on a loaded 2-core CI machine, so a test:
+
+- chooses children by their records (``min(record_key)``), never by child ids or pseudonyms, which
+  come from keys made at random on each first run (sorting by them picks a new child each run);
+- waits for a condition (an event, a poll with a generous deadline), never a fixed sleep, and
+  sets a clock where the code reads one, rather than sleeping past an age;
+- holds credentials rather than a token (tokens last 5 minutes: ``Server.token`` renews them);
+- never changes a session fixture (copy it: ``linked_home``).
+"""
 from __future__ import annotations
 
 from datetime import date
