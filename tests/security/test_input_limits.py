@@ -162,11 +162,12 @@ def test_the_depth_scan_agrees_with_the_parser(value):
 
 
 def test_the_depth_scan_is_linear():
-    """No quadratic path: 64 KB of escaped quotes and brackets in well under a second."""
+    """No quadratic path: 64 KB of escaped quotes and brackets in a fraction of a second (0.17 s at a
+    load average of 27 on two cores; a quadratic scan takes minutes), so a bound of 5 s."""
     started = time.perf_counter()
     boundedjson.depth('"\\"' * 20_000 + "[" * 40)
     boundedjson.depth("[" * 65_536)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 5.0
 
 
 def _lines(path):

@@ -58,7 +58,7 @@ def test_a_body_trickled_a_byte_at_a_time_is_cut_off_and_recorded(world, path):
             f"Content-Length: 60000\r\n\r\n{{").encode()
     answer, after = _trickle(world["server"].port, head, 15)
     assert answer.startswith(b"HTTP/1.1 408"), (answer[:200], after)
-    assert after < 8, after
+    assert after < 12, after            # cut at 2 s; the whole body would take a minute (12: CI load)
     log = [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
     assert any(e["action"] == "security.invalid_request" and e["status"] == 408 for e in log)
 
