@@ -27,12 +27,19 @@ SCREENSHOTS = Path(__file__).parent.parent / "docs" / "screenshots"
 PASSWORD = "a long synthetic password 1"
 # Loopback http in tests: the cookie cannot be Secure (the setting refuses this beyond loopback).
 ENV = {"LINKAGE_WEB_COOKIE_SECURE": "false"}
+# How long an action, a navigation or an ``expect`` waits (ms). Playwright's 5 s for ``expect`` and
+# 30 s for the rest are short on a loaded 2-core CI machine running the server, the browser and
+# a second pytest worker; each is a poll, so a page that is ready passes as soon as it is.
+WAIT_MS, EXPECT_MS = 120_000, 60_000
 
 
 @contextmanager
 def browser():
     from playwright.sync_api import sync_playwright
 
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_MS)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -45,6 +52,8 @@ def browser():
 def page(b, base_url: str):
     """A fresh browser profile (no cookies), axe-core loaded into every document, console errors kept."""
     context = b.new_context(base_url=base_url, viewport={"width": 1024, "height": 800})
+    context.set_default_timeout(WAIT_MS)
+    context.set_default_navigation_timeout(WAIT_MS)
     context.add_init_script(script=AXE)
     p = context.new_page()
     p.console_errors = []

@@ -37,7 +37,9 @@ class PostgresServer:
             self._prefix = ["runuser", "-u", self.user, "--"]
         data = self.dir / "data"
         self._run(_bin("initdb"), "-D", str(data), "-U", self.user, "-A", "trust", "-E", "UTF8", "--no-sync")
-        self._run(_bin("pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w", "-o",
+        # -t: pg_ctl's own 60 s wait for the server to accept connections is short on a loaded
+        # 2-core CI machine starting eight other things.
+        self._run(_bin("pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w", "-t", "300", "-o",
                   f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync={'on' if fsync else 'off'} "
                   "-c max_connections=200", "start")
         self.data = data

@@ -77,7 +77,7 @@ def world(tmp_path_factory, synth_month1):
     store = Store(home, memory_limit="2GB")
     per_child = store.rows("""
         SELECT i.child_id, list(r.source ORDER BY r.source), list(r.source_record_id ORDER BY r.source)
-        FROM store.identity i JOIN store.records r USING (record_key) GROUP BY 1 ORDER BY 1""")
+        FROM store.identity i JOIN store.records r USING (record_key) GROUP BY 1 ORDER BY min(r.record_key)""")
     split = next(c for c in per_child if c[1] == ["education", "health"])
     a = next(c for c in per_child if c[1] == ["health"])           # known to health only
     b = next(c for c in per_child if c[1] == ["education"])        # known to a school only

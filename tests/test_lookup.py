@@ -66,7 +66,7 @@ def test_query_features_equal_the_features_sql(index):
     assert LookupQuery("Ann", "Lee", rows[0][2]).features()["preferred_forename"] is None
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(forename=st.text(max_size=12), surname=st.text(max_size=12), middle=st.none() | st.text(max_size=12),
        address=st.none() | st.text(max_size=20), postcode=st.none() | st.sampled_from(["AB1 2CD", "", "XY"]))
 def test_query_features_equal_the_features_sql_for_any_text(index, forename, surname, middle, address, postcode):
@@ -75,7 +75,7 @@ def test_query_features_equal_the_features_sql_for_any_text(index, forename, sur
     assert q.features() == _sql_features(idx, q)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(text=st.text(max_size=40))
 def test_key_hash_is_duckdbs_md5_number_lower(index, text):
     store, _ = index

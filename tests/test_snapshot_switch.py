@@ -167,7 +167,9 @@ def test_two_servers_switch_to_next_month_under_load_without_a_failed_request(
     creds = {"sw": (register(home, "sw", "social_care", "social_worker",
                              org="Northshire Children's Services"), "safeguarding"),
              "ap": (register(home, "ap", "ap_school", "admissions", org="Oak AP Academy"), "admission")}
-    env = {"LINKAGE_LOOKUP_PER_MINUTE": "100000", "LINKAGE_LOOKUP_BURST": "10000",
+    # Tokens for the hour: the load's, issued before, are used through a whole `linkage link`, which
+    # can take past the default 5 minutes on a loaded CI machine (then every request is a 401).
+    env = {"LINKAGE_LOOKUP_PER_MINUTE": "100000", "LINKAGE_LOOKUP_BURST": "10000", "LINKAGE_TOKEN_TTL_SECONDS": "3600",
            "LINKAGE_SNAPSHOT_POLL_SECONDS": "0.5", "LINKAGE_SNAPSHOT_GRACE_SECONDS": "2",
            "LINKAGE_MEMORY_LIMIT": "1GB", **shared}
     homes = [home, home]

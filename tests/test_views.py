@@ -14,16 +14,19 @@ from linkage.views.fields import categories, columns
 from linkage.store.documents import DocumentMap
 from linkage.views.tables import STORE, materialise, serve_documents
 
+VIEWED = 40
+
 
 @pytest.fixture(scope="module")
 def served(linked_store):
     materialise(linked_store.connection)
     cur = linked_store.connection.cursor()
-    # Children with something in most lists: several sources, events of each kind.
+    # Children with something in most lists: several sources, events of each kind; the first 40 in
+    # the order of their records (identifiers come from random keys: ordered by them, a new 40 each run).
     ids = [r[0] for r in cur.execute(
         f"SELECT child_id FROM {STORE.records} GROUP BY child_id HAVING count(DISTINCT source) = 3 "
-        "ORDER BY child_id LIMIT 40").fetchall()]
-    assert len(ids) == 40
+        f"ORDER BY min(record_key) LIMIT {VIEWED}").fetchall()]
+    assert len(ids) == VIEWED
     return cur, ids, DocumentMap.load(linked_store.connection, "memory.serve_child")
 
 

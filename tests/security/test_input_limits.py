@@ -40,7 +40,9 @@ def world(tmp_path_factory):
     add_user(home, DAN, "Dan Data", "Northshire Education", "la_education", "933", "data_manager")
     client, secret = register(home, "sw", "social_care", "social_worker", org="Northshire CSC", code="932")
     server = Server(home, env=ENV)
-    yield {"home": home, "server": server, "token": server.token(client, secret), "client_id": client.client_id}
+    # Credentials, not a token: one lasts 5 minutes, less than a module can take on a loaded CI
+    # machine; ``Server.token`` issues a new one near its end.
+    yield {"home": home, "server": server, "creds": (client, secret), "client_id": client.client_id}
     server.stop()
 
 
@@ -53,7 +55,8 @@ def _b64(text: str) -> str:
 
 
 def test_a_body_nested_past_the_parser_is_refused_on_every_route_not_a_crash(world):
-    url, auth = world["server"].url, {"Authorization": f"Bearer {world['token']}", "X-Purpose": "safeguarding"}
+    tok = world["server"].token(*world["creds"])
+    url, auth = world["server"].url, {"Authorization": f"Bearer {tok}", "X-Purpose": "safeguarding"}
     spec = httpx.get(url + "/openapi.json").json()
     posts = [p.replace("{child_ref}", "P-X").replace("{consent_id}", "x").replace("{pair_id}", "x")
              .replace("{review_id}", "x") for p, ops in spec["paths"].items() if "post" in ops]
@@ -159,11 +162,12 @@ def test_the_depth_scan_agrees_with_the_parser(value):
 
 
 def test_the_depth_scan_is_linear():
-    """No quadratic path: 64 KB of escaped quotes and brackets in well under a second."""
+    """No quadratic path: 64 KB of escaped quotes and brackets in a fraction of a second (0.17 s at a
+    load average of 27 on two cores; a quadratic scan takes minutes), so a bound of 5 s."""
     started = time.perf_counter()
     boundedjson.depth('"\\"' * 20_000 + "[" * 40)
     boundedjson.depth("[" * 65_536)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 5.0
 
 
 def _lines(path):

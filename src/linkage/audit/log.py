@@ -266,6 +266,7 @@ class ChainedLog(ABC):
         self._due = threading.Event()       # wakes the timer's thread: ``checkpoint_every`` reached
         self._timer: threading.Thread | None = None
         self._index = None
+        self._index_lock = threading.Lock()  # made once: the sealer's thread and a request both ask
         self._refused: tuple[int, str] | None = None       # (checkpoint seq, why) of a refused seal
         self._refused_logged: tuple[int, str] | None = None
         if checkpoint_seconds:
@@ -323,6 +324,14 @@ class ChainedLog(ABC):
     def index(self):
         """The DPO's search over this log: ``search(...)``, ``sync()``, ``offset_of(seq)``, and ``check()`` (where it
         disagrees with the log, repaired from it)."""
+
+    def _one_index(self, make):
+        """The backend's index, made by ``make()`` on first use, once: asked at the same moment by
+        the sealer's thread and a request, two were made and the one kept by chance."""
+        with self._index_lock:
+            if self._index is None:
+                self._index = make()
+            return self._index
 
     # -- writing ---------------------------------------------------------------
     def append(self, entry: dict) -> dict:
@@ -470,7 +479,10 @@ class ChainedLog(ABC):
         self._stop.set()
         self._due.set()
         if self._timer is not None:
-            self._timer.join(5)
+            # Until its step (a seal, an index sync) ends: the storage is closed next. (A 5 s bound
+            # let a step slowed by a loaded machine find it closed under it; the seal below needs
+            # the signer as much as that step does.)
+            self._timer.join()
         if self._open:
             with self._locked():
                 if self._seq > self._sealed:
@@ -699,8 +711,6 @@ class AuditLog(ChainedLog):
     @property
     def index(self):
         """The log's search index (``audit/index.sqlite``), brought up to date on each query."""
-        if self._index is None:
-            from linkage.audit.index import AuditIndex
+        from linkage.audit.index import AuditIndex
 
-            self._index = AuditIndex(self.path)
-        return self._index
+        return self._one_index(lambda: AuditIndex(self.path))

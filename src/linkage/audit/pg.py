@@ -272,9 +272,7 @@ class PostgresAuditLog(ChainedLog):
 
     @property
     def index(self) -> _TableIndex:
-        if self._index is None:
-            self._index = _TableIndex(self.state, self._rows)
-        return self._index
+        return self._one_index(lambda: _TableIndex(self.state, self._rows))
 
     def import_file(self, source: ChainedLog) -> int:
         """Take over a file log's lines and checkpoints as they are, so its chain, checkpoints and
