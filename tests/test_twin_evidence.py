@@ -301,3 +301,20 @@ def test_a_co_twin_with_another_identifier_is_no_alternative_child():
     ids["edu_macy"] = {"upn": None, "nhs": "N1"}
     ids["edu_maisie"] = {"upn": "K2", "nhs": "N3"}
     assert ambiguous_records(clusters, edges, identifiers=ids) == {}
+
+
+# 1M realistic (session 20): both twins' records swapped, forename for surname, in two sources.
+def test_twins_with_forename_and_surname_swapped_in_both_records_are_guarded():
+    records = [rec("health:1", "guicciardini", nhs="9729127700", surname="george"),
+               rec("health:2", "jack", nhs="9028110348", surname="guicciardini", middle="stanley"),
+               rec("social_care:2", "guicciardini", surname="jack")]
+    g = guarded(records)
+    assert g[frozenset(("health:1", "social_care:2"))] is True
+    assert g[frozenset(("health:2", "social_care:2"))] is False      # one child, written swapped
+
+
+def test_one_child_swapped_in_both_records_is_not_guarded():
+    # No co-twin: the surnames differ (a new surname), the forename is one.
+    records = [rec("health:1", "guicciardini", nhs="N1", surname="george"),
+               rec("social_care:1", "guicciardini", surname="georgie")]
+    assert list(guarded(records).values()) == [False]

@@ -28,6 +28,9 @@ The same holds whatever the forenames when both records give a first middle name
 are different names (Jaro-Winkler below 0.88): twins given one forename are told apart by the
 middle one (Jackson Claudio and Jackson Harley on one GP list, one without an NHS number).
 
+Both twins' records may have forename and surname swapped (the GP's "Guicciardini George", social
+care's "Guicciardini Jack"): one forename, and a surname that is one record's co-twin's forename.
+
 And when one source holds two children of one forename, told apart only by middle name (two
 Romeos, Jake and Eraldo, with different UPNs), a record of that forename whose middle name
 does not say which one it is (none given) is not linked automatically to either.
@@ -287,6 +290,15 @@ def _namesake_cotwin(own: str, other: str) -> str:
             f"AND jaro_winkler_similarity(x.m, {mine}) < 0.88)), false))")
 
 
+def _swapped_cotwin(own: str, other: str) -> str:
+    """One forename, but ``own`` has a co-twin whose forename is ``other``'s surname, and its own
+    surname is not: both records with forename and surname swapped, of two twins (the GP's
+    "Guicciardini George" beside its Jack, and social care's "Guicciardini Jack")."""
+    jw = f"jaro_winkler_similarity(x.f, {other}.surname)"
+    return (f"coalesce({own}.surname <> {other}.surname AND list_bool_or(list_transform({own}.cotwins, x -> "
+            f"{jw} >= 0.88 AND {jw} > jaro_winkler_similarity({own}.surname, {other}.surname))), false)")
+
+
 def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: str | None = None) -> str:
     """Edges with a boolean ``guarded`` column; pure SQL, no I/O. Only the records the edges
     name are widened with their co-twins (a delta's few pairs need not build a million rows).
@@ -309,7 +321,8 @@ SELECT e.*,
          AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r', short_abjad=short_abjad_sql('l', 'r'))})
               OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}))
         OR {_other_middle('l', 'r')}
-        OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))), false)
+        OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))
+        OR (l.forename = r.forename AND ({_swapped_cotwin('l', 'r')} OR {_swapped_cotwin('r', 'l')}))), false)
   AS guarded
 FROM scored e
 JOIN l ON l.unique_id = e.unique_id_l
