@@ -14,6 +14,8 @@ import pytest
 from apiserver import linked_home
 from linkage.link import load_truth, load_twins, score_clusters
 from linkage.synth import CLASSES, synthesise
+from linkage.synth.extracts import _Noise
+from linkage.synth.population import Child
 from linkage.validation.identifiers import is_valid_upn
 from test_pipeline_e2e import exported
 
@@ -100,3 +102,18 @@ def test_a_second_upn_elsewhere_links_and_is_listed_as_a_finding(realistic, tmp_
     mine = [f for f in found if "social_care:LA99999999" in f["records"]]
     assert mine and mine[0]["finding"] == "two UPNs for one pupil" and row["UPN"] in mine[0]["upns"]
     assert all(len({after[k] for k in f["records"]}) == 1 and len(f["upns"]) >= 2 for f in found)
+
+
+def test_no_noise_turns_a_twin_into_its_co_twin():
+    """A nickname or typo that lands on the co-twin's forename (Louis written Lewis, his twin
+    being Lewis) would make the record the other child's in every field: the generator keeps
+    the twin's own name instead, and still draws every other nickname."""
+    louis = Child(person=1, household=1, forename="Louis", middle="Logan", surname="Evans",
+                  former_surname=None, sex="M", dob=date(2022, 5, 6), postcode="BL1 5NQ", address="1 Mill Lane",
+                  old_postcode=None, old_address=None, upn=None, former_upn=None, nhs=None, twin_of=2)
+    rates = dict(nickname=1.0, typo=0.0, swap=0.0, dob_swap=0.0, dob_typo=0.0)
+    seen = {_Noise(42, "health", f"P{i:09d}", rates, louis, "realistic", frozenset({"lewis"})).names(louis)[0]
+            for i in range(300)}
+    alone = {_Noise(42, "health", f"P{i:09d}", rates, louis, "realistic").names(louis)[0] for i in range(300)}
+    assert "Lewis" in alone                       # the nickname table does offer it ...
+    assert "Lewis" not in seen and {"Louie", "Lou", "Louis"} <= seen    # ... but never for Lewis's twin

@@ -259,3 +259,62 @@ def test_a_swapped_record_that_a_twin_child_fits_as_well_is_a_second_child_case(
     rows = second_children(records, [("education:1", "health:2")],
                            {"education:1": "A", "health:2": "A", "education:2": "C"})
     assert rows == {("health:2", "education:1", "education:2")}
+
+
+# 1M realistic (session 20): the social care Leon linked to the GP's Leo (one nickname), though
+# the GP also holds Leon, Leo's twin, whose date of birth was typed eleven days out. The twin is
+# a second child all the same: at one home, born within a month.
+@pytest.mark.parametrize("days", [1, 10, 11, 31])
+def test_a_twin_whose_birthday_was_typed_days_out_is_still_a_second_child(days):
+    born = (pd.Timestamp("2015-04-07") + pd.Timedelta(days=days)).date().isoformat()
+    records = [rec("social_care:1", "leon"), rec("health:2", "leo", nhs="N2", middle="nathan"),
+               rec("health:1", "leon", nhs="N1", dob=born)]
+    rows = second_children(records, [("health:2", "social_care:1")],
+                           {"social_care:1": "A", "health:2": "A", "health:1": "C"})
+    assert rows == {("social_care:1", "health:2", "health:1")}
+
+
+def test_a_sibling_born_months_apart_or_elsewhere_is_no_twin_of_the_record():
+    records = [rec("social_care:1", "leon"), rec("health:2", "leo", nhs="N2"),
+               rec("health:1", "leon", nhs="N1", dob="2015-06-07"),                       # two months on
+               rec("health:3", "leon", nhs="N3", dob="2015-04-17", postcode="LS1 1AA", surname="other")]
+    assert second_children(records, [("health:2", "social_care:1")],
+                           {"social_care:1": "A", "health:2": "A", "health:1": "C", "health:3": "D"}) == set()
+
+
+# 1M realistic (session 20): twins Macy and Maisie on one school roll (two UPNs) score high against
+# each other (one nickname). Read as "the school's Maisie fits Macy nearly as well as the GP's
+# Maisie", it unlinked the two Maisies, and the GP's Maisie then joined Macy. Two records holding
+# different identifiers are two children: no alternative for either.
+def test_a_co_twin_with_another_identifier_is_no_alternative_child():
+    clusters = {"edu_maisie": "A", "gp_maisie": "A", "edu_macy": "B"}
+    edges = [("edu_maisie", "gp_maisie", 10.2), ("edu_maisie", "edu_macy", 9.4)]
+    ids = {"edu_maisie": {"upn": "K2", "nhs": None}, "gp_maisie": {"nhs": "N2", "upn": None},
+           "edu_macy": {"upn": "K1", "nhs": None}}
+    assert ambiguous_records(clusters, edges, identifiers=ids) == {}
+    # ... unless the two UPNs may be one pupil's (a soft pair), or one record has none.
+    assert ambiguous_records(clusters, edges, identifiers=ids, soft_upn=[("edu_macy", "edu_maisie")]) \
+        == {"edu_maisie": ("gp_maisie", "edu_macy")}
+    ids["edu_macy"] = {"upn": None, "nhs": None}
+    assert ambiguous_records(clusters, edges, identifiers=ids) == {"edu_maisie": ("gp_maisie", "edu_macy")}
+    # Two NHS numbers are two children whatever the source.
+    ids["edu_macy"] = {"upn": None, "nhs": "N1"}
+    ids["edu_maisie"] = {"upn": "K2", "nhs": "N3"}
+    assert ambiguous_records(clusters, edges, identifiers=ids) == {}
+
+
+# 1M realistic (session 20): both twins' records swapped, forename for surname, in two sources.
+def test_twins_with_forename_and_surname_swapped_in_both_records_are_guarded():
+    records = [rec("health:1", "guicciardini", nhs="9729127700", surname="george"),
+               rec("health:2", "jack", nhs="9028110348", surname="guicciardini", middle="stanley"),
+               rec("social_care:2", "guicciardini", surname="jack")]
+    g = guarded(records)
+    assert g[frozenset(("health:1", "social_care:2"))] is True
+    assert g[frozenset(("health:2", "social_care:2"))] is False      # one child, written swapped
+
+
+def test_one_child_swapped_in_both_records_is_not_guarded():
+    # No co-twin: the surnames differ (a new surname), the forename is one.
+    records = [rec("health:1", "guicciardini", nhs="N1", surname="george"),
+               rec("social_care:1", "guicciardini", surname="georgie")]
+    assert list(guarded(records).values()) == [False]

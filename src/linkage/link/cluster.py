@@ -203,24 +203,44 @@ def _apart(pairs: Iterable[tuple[str, str]], index: dict[str, int]) -> dict[int,
 
 
 def ambiguous_records(cluster_of: dict[str, str], edges: Iterable[tuple[str, str, float]],
-                      gap: float = AMBIGUITY_GAP) -> dict[str, tuple[str, str]]:
+                      gap: float = AMBIGUITY_GAP,
+                      identifiers: dict[str, dict[str, str | None]] | None = None,
+                      soft_upn: Iterable[tuple[str, str]] = ()) -> dict[str, tuple[str, str]]:
     """Records whose best link into another child comes within ``gap`` of their best link
     into their own: record -> (best partner in its own child, best partner elsewhere).
 
     ``edges`` are every scored pair a run could have linked (guarded and refused ones too),
     so a link into another child here is one that a constraint kept apart: evidence that
     the two children are distinct.
+
+    A pair whose two records hold different NHS numbers, or different UPNs (not a ``soft_upn``
+    pair), is no other child the record could be: it is two children by their identifiers.
+    Twins Macy and Maisie on one school roll score high against each other (one nickname), and
+    reading that as "Maisie's record fits Macy as well as it fits the GP's Maisie" unlinked
+    Maisie's records from each other, which left the GP's Maisie free to join Macy.
     """
+    ids = identifiers or {}
+    soft = {frozenset(p) for p in soft_upn}
     own: dict[str, tuple[float, str]] = {}
     other: dict[str, tuple[float, str]] = {}
     for a, b, w in edges:
         if a not in cluster_of or b not in cluster_of:
             continue
         best = own if cluster_of[a] == cluster_of[b] else other
+        if best is other and ids and _two_by_identifiers(ids.get(a), ids.get(b), frozenset((a, b)) in soft):
+            continue
         for x, y in ((a, b), (b, a)):
             if x not in best or (w, y) > best[x]:
                 best[x] = (w, y)
     return {x: (own[x][1], other[x][1]) for x in own.keys() & other.keys() if other[x][0] >= own[x][0] - gap}
+
+
+def _two_by_identifiers(a: dict[str, str | None] | None, b: dict[str, str | None] | None, soft: bool) -> bool:
+    """Two records holding different values of one identifier (a soft pair's UPNs excepted)."""
+    if not a or not b:
+        return False
+    return any(a.get(kind) and b.get(kind) and a[kind] != b[kind] and not (kind == "upn" and soft)
+               for kind in ("nhs", "upn"))
 
 
 def components_of(cluster_of: dict[str, str], refused: Iterable[tuple[str, str]],

@@ -28,6 +28,9 @@ The same holds whatever the forenames when both records give a first middle name
 are different names (Jaro-Winkler below 0.88): twins given one forename are told apart by the
 middle one (Jackson Claudio and Jackson Harley on one GP list, one without an NHS number).
 
+Both twins' records may have forename and surname swapped (the GP's "Guicciardini George", social
+care's "Guicciardini Jack"): one forename, and a surname that is one record's co-twin's forename.
+
 And when one source holds two children of one forename, told apart only by middle name (two
 Romeos, Jake and Eraldo, with different UPNs), a record of that forename whose middle name
 does not say which one it is (none given) is not linked automatically to either.
@@ -40,7 +43,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "SPLIT_SLIP_LONGEST", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
+           "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
            "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
@@ -51,6 +54,9 @@ RARE = 2
 # A vowelless (Arabic-script) forename with this many consonants or more is read as any name with
 # those consonants; a shorter one only on other evidence (``short_abjad_sql``).
 ABJAD_SHORTEST = 3
+# Days apart that two records of one home may be born and still be read as twins (a date of birth
+# typed ten days out); siblings who are not twins are born months apart.
+SIBLING_DOB_DAYS = 31
 # A compound given name this long, split in two, may differ from the whole by one letter.
 SPLIT_SLIP_LONGEST = 8
 
@@ -284,6 +290,15 @@ def _namesake_cotwin(own: str, other: str) -> str:
             f"AND jaro_winkler_similarity(x.m, {mine}) < 0.88)), false))")
 
 
+def _swapped_cotwin(own: str, other: str) -> str:
+    """One forename, but ``own`` has a co-twin whose forename is ``other``'s surname, and its own
+    surname is not: both records with forename and surname swapped, of two twins (the GP's
+    "Guicciardini George" beside its Jack, and social care's "Guicciardini Jack")."""
+    jw = f"jaro_winkler_similarity(x.f, {other}.surname)"
+    return (f"coalesce({own}.surname <> {other}.surname AND list_bool_or(list_transform({own}.cotwins, x -> "
+            f"{jw} >= 0.88 AND {jw} > jaro_winkler_similarity({own}.surname, {other}.surname))), false)")
+
+
 def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: str | None = None) -> str:
     """Edges with a boolean ``guarded`` column; pure SQL, no I/O. Only the records the edges
     name are widened with their co-twins (a delta's few pairs need not build a million rows).
@@ -306,7 +321,8 @@ SELECT e.*,
          AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r', short_abjad=short_abjad_sql('l', 'r'))})
               OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}))
         OR {_other_middle('l', 'r')}
-        OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))), false)
+        OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))
+        OR (l.forename = r.forename AND ({_swapped_cotwin('l', 'r')} OR {_swapped_cotwin('r', 'l')}))), false)
   AS guarded
 FROM scored e
 JOIN l ON l.unique_id = e.unique_id_l
@@ -317,7 +333,9 @@ JOIN r ON r.unique_id = e.unique_id_r
 def second_child_sql(links: str, input_table: str, clusters: str) -> str:
     """(record ``y``, its partner ``x``, a sibling ``s``): ``y`` is linked (``links``: pairs
     unique_id_l, unique_id_r) to ``x`` in one child (``clusters``: unique_id, cluster_id) though
-    their forenames differ, and another child holds ``s``, born the day ``x`` was, of ``x``'s
+    their forenames differ, and another child holds ``s``, born the day ``x`` was (or, at ``x``'s
+    postcode, within ``SIBLING_DOB_DAYS``: a twin's record with its date of birth typed days out,
+    the GP's Leon born 3 March beside Leo born 22 February), of ``x``'s
     family, of another forename, whose forename fits ``y``'s at least as well as ``x``'s does,
     and no identifier or sex of ``s`` says ``y`` is not ``s``'s. Twins Macy and Maisie at one
     school, each her own child: a GP's Maisie (a date of birth typed wrong) fits either, and is
@@ -340,10 +358,18 @@ differ AS MATERIALIZED (
   SELECT n.x, n.y, n.c, {swapped_sql('x', 'y')} AS swapped
   FROM ends n JOIN {input_table} x ON x.unique_id = n.x JOIN {input_table} y ON y.unique_id = n.y
   WHERE x.forename <> CASE WHEN {swapped_sql('x', 'y')} THEN y.surname ELSE y.forename END
-    AND x.dob IS NOT NULL AND NOT {_ids_agree('x', 'y')})
+    AND x.dob IS NOT NULL AND NOT {_ids_agree('x', 'y')}),
+born AS (   -- two equi-joins, not one join on an OR (which would compare every pair)
+  SELECT d.x, s.unique_id AS s FROM differ d JOIN {input_table} x ON x.unique_id = d.x
+  JOIN {input_table} s ON s.dob = x.dob
+  UNION
+  SELECT d.x, s.unique_id FROM differ d JOIN {input_table} x ON x.unique_id = d.x
+  JOIN {input_table} s ON s.postcode = x.postcode
+   AND s.dob BETWEEN x.dob - {SIBLING_DOB_DAYS} AND x.dob + {SIBLING_DOB_DAYS})
 SELECT DISTINCT d.y, d.x, s.unique_id AS s
 FROM differ d JOIN {input_table} x ON x.unique_id = d.x JOIN {input_table} y ON y.unique_id = d.y
-JOIN {input_table} s ON s.dob = x.dob AND s.unique_id <> x.unique_id AND s.unique_id <> y.unique_id
+JOIN born b ON b.x = d.x JOIN {input_table} s ON s.unique_id = b.s AND s.unique_id <> x.unique_id
+  AND s.unique_id <> y.unique_id
 LEFT JOIN {clusters} cs ON cs.unique_id = s.unique_id
 WHERE cs.cluster_id IS DISTINCT FROM d.c
   AND s.forename <> x.forename AND {_family('s', 'x')}

@@ -243,7 +243,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
     overruled = {frozenset(p) for p in (*cons.cannot_link, *cons.must_link)}
     strong = edges[(edges["match_probability"] >= threshold) & ~_among(edges, overruled) & inside]
     ambiguous = ambiguous_records(cluster_of, zip(strong["unique_id_l"], strong["unique_id_r"],
-                                                  strong["match_weight"].fillna(float("-inf"))))
+                                                  strong["match_weight"].fillna(float("-inf"))),
+                                  identifiers=identifiers, soft_upn=soft)
     # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
     ambiguous = {**engine.second_children(cluster_of, linkable[~_among(linkable, overruled)]), **ambiguous}
     if ambiguous:

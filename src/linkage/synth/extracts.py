@@ -55,13 +55,31 @@ def _transpose_dob(rng: random.Random, dob: date, p_swap: float, p_typo: float) 
     return dob
 
 
+def _cotwin_forenames(pop: Population) -> dict[int, frozenset[str]]:
+    """Each twin's co-twin's forename, normalised: what no noise may turn its own into."""
+    by_id = {c.person: c for c in pop.children}
+    out: dict[int, set[str]] = {}
+    for c in pop.children:
+        if c.twin_of and c.twin_of in by_id:
+            t = by_id[c.twin_of]
+            out.setdefault(c.person, set()).add(normalise_name(t.forename) or "")
+            out.setdefault(t.person, set()).add(normalise_name(c.forename) or "")
+    return {k: frozenset(v) for k, v in out.items()}
+
+
 class _Noise:
     """One record's noise. The difficulty's record-level classes draw from a second
-    generator, so the base noise of a record is the same at every difficulty."""
+    generator, so the base noise of a record is the same at every difficulty.
+
+    A nickname or typo never turns a twin's forename into its co-twin's (Louis's record
+    written Lewis, when his twin is Lewis): that record would be the other child's in
+    every field a linker or a reviewer reads, and its truth label a coin toss. Such a draw
+    keeps the name it was given (the generators are drawn from as before)."""
 
     def __init__(self, seed: int, source: str, rid: str, rates: dict[str, float], c: Child,
-                 level: str = "easy"):
+                 level: str = "easy", cotwins: frozenset[str] = frozenset()):
         self.rng = random.Random(f"{seed}:{source}:{rid}")
+        self.cotwins = cotwins
         self.r = rates
         self.source = source
         self.stale = c.stale_source == source
@@ -84,9 +102,9 @@ class _Noise:
         elif c.former_surname and rng.random() < r.get("old_surname", 0):
             sur = c.former_surname
         if rng.random() < r["nickname"]:
-            fore = _nick(rng, fore)
+            fore = self._own(_nick(rng, fore), fore)
         if rng.random() < r["typo"]:
-            fore = _typo(rng, fore)
+            fore = self._own(_typo(rng, fore), fore)
         if rng.random() < r["typo"]:
             sur = _typo(rng, sur)
         if rng.random() < r.get("accents", 0.5):
@@ -96,12 +114,16 @@ class _Noise:
         if rng.random() < r["swap"]:
             fore, sur = sur, fore
         if "forename_typo" in self.classes:
-            fore = _typo(self.extra, _typo(self.extra, fore))
+            fore = self._own(_typo(self.extra, _typo(self.extra, fore)), fore)
         if "swap_nickname" in self.classes:
-            fore, sur = sur, _nick(self.extra, fore)
+            fore, sur = sur, self._own(_nick(self.extra, fore), fore)
         if "dob_plus" in self.classes:
             sur = _typo(self.extra, sur)
         return fore, sur
+
+    def _own(self, noisy: str, name: str) -> str:
+        """``noisy``, unless it is the co-twin's forename."""
+        return name if self.cotwins and normalise_name(noisy) in self.cotwins else noisy
 
     def dob(self, c: Child) -> date:
         d = _transpose_dob(self.rng, c.dob, self.r["dob_swap"], self.r["dob_typo"])
@@ -154,10 +176,11 @@ def _education(pop: Population, seed: int, today: date, w: csv.writer, truth: _T
     rates = dict(nickname=0.02, typo=0.02, swap=0.005, dob_swap=0.01, dob_typo=0.003,
                  old_surname=0.1, upper=0.25)
     n = 0
+    cotwins = _cotwin_forenames(pop)
     for c in pop.children:
         for idx, (urn, entered, left) in enumerate(c.schools):
             rid = f"{urn}/{c.person:07d}{idx}"
-            z = _Noise(seed, "education", rid, rates, c, pop.difficulty)
+            z = _Noise(seed, "education", rid, rates, c, pop.difficulty, cotwins.get(c.person, frozenset()))
             fore, sur = z.names(c)
             historic = left is not None
             pc, addr = (c.old_postcode or c.postcode, c.old_address or c.address) if historic else (c.postcode, c.address)
@@ -232,11 +255,12 @@ _TEAMS = ["North Locality", "South Locality", "Children in Care", "Disabled Chil
 def _social_care(pop: Population, seed: int, today: date, w: csv.writer, truth: _Truth) -> int:
     rates = dict(nickname=0.08, typo=0.04, swap=0.02, dob_swap=0.02, dob_typo=0.01, old_surname=0.5)
     n = 0
+    cotwins = _cotwin_forenames(pop)
     for c in pop.children:
         if not c.social_care:
             continue
         rid = f"LA{c.person:08d}"
-        z = _Noise(seed, "social_care", rid, rates, c, pop.difficulty)
+        z = _Noise(seed, "social_care", rid, rates, c, pop.difficulty, cotwins.get(c.person, frozenset()))
         fore, sur = z.names(c)
         if c.former_surname and not c.stale_source and "-" not in sur and z.chance(0.3):
             sur = f"{c.former_surname}-{c.surname}"
@@ -268,11 +292,12 @@ def _social_care(pop: Population, seed: int, today: date, w: csv.writer, truth: 
 def _health(pop: Population, seed: int, today: date, w: csv.writer, truth: _Truth) -> int:
     rates = dict(nickname=0.04, typo=0.03, swap=0.01, dob_swap=0.01, dob_typo=0.004, old_surname=0.5)
     n = 0
+    cotwins = _cotwin_forenames(pop)
     for c in pop.children:
         if not c.health:
             continue
         rid = f"P{c.person:09d}"
-        z = _Noise(seed, "health", rid, rates, c, pop.difficulty)
+        z = _Noise(seed, "health", rid, rates, c, pop.difficulty, cotwins.get(c.person, frozenset()))
         fore, sur = z.names(c)
         given = f"{fore} {c.middle}" if c.middle and z.chance(0.7) else fore
         pc, addr = z.address(c, 0.4)
