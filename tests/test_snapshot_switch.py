@@ -287,3 +287,36 @@ def test_sighup_reaches_every_worker_and_never_ends_a_starting_server(tmp_path, 
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_retired_snapshot_stays_open_while_a_request_started_on_it_runs(tmp_path, linked_store):
+    """The old data is closed once its grace period is over AND the last request that started on it
+    has ended: a slow request (a large export, a loaded machine) never finds its data closed under it."""
+    from linkage.service.container import Services
+    from linkage.service.switch import SnapshotWatcher
+    from linkage.store.snapshots import current_id
+
+    home = tmp_path / "data"
+    linked_store.checkpoint()
+    shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
+    cli(home, "publish")
+    settings = get_settings().model_copy(update={"memory_limit": "1GB"})
+    served = {"now": Services.open(home, settings)}
+    old = served["now"]
+    watcher = SnapshotWatcher(home, lambda: served["now"], lambda new: served.update(now=new),
+                              poll_seconds=0, grace_seconds=0)
+    try:
+        assert old.enter(), "a request starts on the first snapshot"
+        cli(home, "publish")
+        assert watcher.check() and served["now"].snapshot == current_id(home) != old.snapshot
+        watcher._release_due()                           # grace over, the request still running
+        assert old.cursor().execute("SELECT 1").fetchone() == (1,), "closed under a running request"
+        assert len(watcher._retired) == 1
+        assert served["now"].enter(), "a new request holds the new data"
+        served["now"].leave()
+        old.leave()                                      # the request ends
+        watcher._release_due()
+        assert watcher._retired == [] and not old.enter(), "released once idle, and never held again"
+    finally:
+        watcher.stop()
+        served["now"].close()

@@ -33,7 +33,8 @@ _bearer = HTTPBearer(auto_error=False, description="A token from POST /oauth/tok
 
 
 async def get_services(request: Request) -> Services:
-    return request.app.state.services
+    # The data the guard pinned for this request (it stays open until the request ends).
+    return getattr(request.state, "services", None) or request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

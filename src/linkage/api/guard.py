@@ -194,6 +194,18 @@ def _escaped_page(scope, headers) -> bool:
     return (path == "/app" or path.startswith("/app/")) and content_type.startswith(b"text/html")
 
 
+def _pin(root):
+    """The served data, held for one request (``Services.enter``); None before start-up."""
+    state = getattr(root, "state", None)
+    for _ in range(3):      # released between the read and the hold: a newer one is served by then
+        services = getattr(state, "services", None)
+        if services is None or not hasattr(services, "enter"):
+            return None
+        if services.enter():
+            return services
+    return None
+
+
 class RequestGuard:
     """Give each request an id, refuse oversized bodies, add security headers, and strip
     submitted values from error responses.
@@ -221,6 +233,17 @@ class RequestGuard:
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         root = scope.get("app")         # the API's application; a mounted one replaces scope["app"]
+        # The data this request runs on stays open until it ends, whatever snapshot is published meanwhile.
+        pinned = _pin(root)
+        if pinned is not None:
+            scope["state"]["services"] = pinned
+        try:
+            return await self._guarded(scope, receive, send, request_id, root)
+        finally:
+            if pinned is not None:
+                pinned.leave()
+
+    async def _guarded(self, scope, receive, send, request_id: str, root) -> None:
         extra = [(b"x-request-id", request_id.encode()), *self.headers]
         received: list[bytes] = []
         held: dict | None = None

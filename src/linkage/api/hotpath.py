@@ -83,7 +83,8 @@ class HotRoutes:
     def _pending(self, scope) -> Pending | None:
         """The checked caller and purpose, or None to leave the request to the application."""
         root = scope.get("app")
-        services = getattr(getattr(root, "state", None), "services", None)
+        services = ((scope.get("state") or {}).get("services")        # the data the guard pinned
+                    or getattr(getattr(root, "state", None), "services", None))
         headers = scope["headers"]
         purpose, auth = _single(headers, b"x-purpose"), _single(headers, b"authorization")
         if services is None or purpose not in _PURPOSES or auth is None:

@@ -41,7 +41,7 @@ from linkage.views.cme import WorklistDays, previous_membership
 from linkage.views.quarantine import materialise_quarantine
 from linkage.views.tables import materialise, serve_documents
 
-__all__ = ["Published", "Services", "load_published"]
+__all__ = ["InUse", "Published", "Services", "load_published"]
 
 
 @dataclass
@@ -73,6 +73,7 @@ class Services:
     run_id: int = 0               # the link run the served data comes from (0: none yet)
     snapshot: str | None = None   # the published snapshot served; None: the live database
     _local: threading.local = field(default_factory=threading.local, repr=False)
+    _use: InUse = field(default_factory=lambda: InUse(), repr=False)   # requests holding this data now
 
     @classmethod
     def open(cls, home: Path, settings: Settings, policy_dir: Path | None = None) -> Services:
@@ -100,7 +101,18 @@ class Services:
         """The same state, audit log, keys and rate limits, serving ``data``: requests that
         hold this object finish on the old data while new ones get the new."""
         use_reference(data.reference)
-        return dataclasses.replace(self, **data.fields(), _local=threading.local())
+        return dataclasses.replace(self, **data.fields(), _local=threading.local(), _use=InUse())
+
+    def enter(self) -> bool:
+        """A request starts on this data: it stays open until ``leave``; False once released."""
+        return self._use.enter()
+
+    def leave(self) -> None:
+        self._use.leave()
+
+    def release_when_idle(self) -> bool:
+        """Close this (retired) data if no request holds it; True when closed (or already)."""
+        return self._use.release(self.store.close)
 
     def cursor(self):
         """A DuckDB connection for this thread: reads run in parallel without a lock."""
@@ -130,6 +142,37 @@ class Services:
     def close(self) -> None:
         self.audit.close()
         self.store.close()
+
+
+class InUse:
+    """How many requests hold one served data set, so a retired snapshot is closed only after
+    the last request that started on it has finished (not after a fixed time: a slow request
+    would fail on closed data)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+        self.released = False
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self.released:
+                return False
+            self.count += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+    def release(self, close) -> bool:
+        with self._lock:
+            if self.count > 0:
+                return False
+            if not self.released:
+                self.released = True
+                close()
+            return True
 
 
 @dataclass

@@ -4,8 +4,9 @@ The watcher polls the ``current`` pointer (and wakes at once on SIGHUP). A new s
 is checked and loaded beside the one being served, in this background thread, then one
 assignment swaps the served ``Services`` for a copy holding the new data and the same
 service state, audit log, keys and rate limits: pseudonyms and the audit chain carry on.
-A request that already holds the old object finishes on it; the old data is closed only
-after a grace period. A snapshot that fails its checks (or cannot be loaded) is refused
+A request that already holds the old object finishes on it; the old data is closed after a
+grace period and once the last request that started on it has ended (the API's guard counts
+them, ``Services.enter``/``leave``). A snapshot that fails its checks (or cannot be loaded) is refused
 with one log line and the server keeps serving what it has.
 """
 
@@ -54,7 +55,7 @@ class SnapshotWatcher:
         if self._thread is not None:
             self._thread.join(timeout=60)
         for _, old in self._retired:
-            old.store.close()
+            old.store.close()           # shutting down: uvicorn has drained the requests
         self._retired.clear()
 
     def _run(self) -> None:
@@ -71,7 +72,8 @@ class SnapshotWatcher:
 
     def _timeout(self) -> float | None:
         waits = [self.poll_seconds] if self.poll_seconds > 0 else []
-        waits += [max(due - time.monotonic(), 0.0) for due, _ in self._retired]
+        # A retired snapshot still held by a request is looked at again each second.
+        waits += [max(due - time.monotonic(), 1.0 if due < time.monotonic() else 0.0) for due, _ in self._retired]
         return min(waits) if waits else None
 
     def check(self) -> bool:
@@ -110,15 +112,14 @@ class SnapshotWatcher:
         return False
 
     def _release_due(self) -> None:
-        """Close the data of snapshots no longer served once their grace period is over."""
+        """Close the data of snapshots no longer served once their grace period is over and no
+        request started on them is still running."""
         now = time.monotonic()
-        due = [old for when, old in self._retired if when <= now]
-        if not due:
+        closed = [old for when, old in self._retired if when <= now and old.release_when_idle()]
+        if not closed:
             return
-        self._retired = [(when, old) for when, old in self._retired if when > now]
-        for old in due:
-            old.store.close()
-        del due, old
+        self._retired = [(when, old) for when, old in self._retired if not any(old is c for c in closed)]
+        del closed
         # The old lookup rows were frozen out of the collector's way at load: let it find
         # their cycles once, then freeze what is served now.
         gc.unfreeze()
