@@ -258,6 +258,8 @@ class ChainedLog(ABC):
         self.public_key: Ed25519PublicKey = self.signer.public_key
         self.checkpoint_every = checkpoint_every
         self._lock = threading.Lock()
+        self._closing = False
+        self._inline_seal = threading.Lock()
         self._seq, self._last = 0, GENESIS
         self._open_storage()
         with self._locked():
@@ -279,9 +281,11 @@ class ChainedLog(ABC):
     def _locked(self) -> AbstractContextManager[None]:
         """This thread and process alone, with ``_seq``/``_last`` the head as stored now."""
 
-    def _append_lock(self) -> AbstractContextManager[None]:
-        """What an append holds: ``_locked`` unless the backend can append without it."""
-        return self._locked()
+    def _append_one(self, entry: dict) -> dict:
+        """Chain and write one entry (``_append_locked`` under ``_locked``); a backend may instead
+        gather the entries of concurrent appends and write them together (group commit)."""
+        with self._locked():
+            return self._append_locked(entry)
 
     @abstractmethod
     def _write(self, seq: int, line: str, rec: dict) -> None:
@@ -327,16 +331,21 @@ class ChainedLog(ABC):
     # -- writing ---------------------------------------------------------------
     def append(self, entry: dict) -> dict:
         """Chain, MAC, write and make durable one entry before this returns; then seal if due."""
-        with self._append_lock():
-            out = self._append_locked(entry)
+        out = self._append_one(entry)
         self._durable(out["seq"])
         unsealed = out["seq"] - self._sealed
         if unsealed >= self.checkpoint_every:
-            if self._timer is not None and self._timer.is_alive() and unsealed < self.BACKLOG * self.checkpoint_every:
+            if self._timer is not None and self._timer.is_alive() and unsealed < self._backlog():
                 self._due.set()         # the timer's thread seals it, off this request's path
             else:
-                self.seal_if_due()
+                with self._inline_seal:     # appends written together wait for one seal, not one each
+                    if self._sealed < out["seq"]:
+                        self.seal_if_due()
         return out
+
+    def _backlog(self) -> int:
+        """Unsealed entries at which appends seal in line (the timer's seals fell behind)."""
+        return self.BACKLOG * self.checkpoint_every
 
     def _append_locked(self, entry: dict) -> dict:
         seq = self._seq + 1
@@ -448,9 +457,15 @@ class ChainedLog(ABC):
 
     def start_timer(self, seconds: float) -> None:
         """Seal any unsealed entries every ``seconds`` (no entry stays unsealed longer), and when
-        an append reaches ``checkpoint_every`` (``_due``)."""
+        an append reaches ``checkpoint_every`` (``_due``). One timer a log: starting it again
+        changes its period (a second thread would outlive ``close`` and seal a closed log)."""
+        self._period = seconds
+        if self._timer is not None and self._timer.is_alive():
+            self._due.set()
+            return
+
         def run():
-            tick = time.monotonic() + seconds
+            tick = time.monotonic() + self._period
             while not self._stop.is_set():
                 woken = self._due.wait(max(0.0, tick - time.monotonic()))
                 if self._stop.is_set():
@@ -459,22 +474,29 @@ class ChainedLog(ABC):
                 try:
                     self.seal_if_due()
                     if not woken or time.monotonic() >= tick:
-                        tick = time.monotonic() + seconds
+                        tick = time.monotonic() + self._period
                         self.index.sync()   # keeps the DPO's index warm (and built) off the request path
                 except Exception:           # a failure must not kill the timer
+                    if self._stop.is_set():     # closed under it: ``close`` seals what is left
+                        break
                     log.exception("audit seal or index failed")
         self._timer = threading.Thread(target=run, name="audit-seal", daemon=True)
         self._timer.start()
 
     def close(self) -> None:
+        """Stop the timer, seal what is unsealed, close the storage; a second close does nothing."""
         self._stop.set()
         self._due.set()
-        if self._timer is not None:
-            self._timer.join(5)
-        if self._open:
-            with self._locked():
-                if self._seq > self._sealed:
-                    self._seal_quietly()
+        if self._timer is not None and self._timer is not threading.current_thread():
+            self._timer.join()          # it seals under ``_locked``: never close the storage under it
+        with self._lock:
+            if self._closing or not self._open:
+                return
+            self._closing = True
+        with self._locked():
+            if self._seq > self._sealed:
+                self._seal_quietly()
+        with self._lock:
             self._close_storage()
 
     # -- reading ---------------------------------------------------------------

@@ -2,24 +2,37 @@
 
 Each row holds the same v2 line the file log would (``line``: canonical JSON with seq,
 prev, entry, hash, MAC), so the chain, MACs, checkpoints, proofs, the witness and
-``linkage audit verify`` are ``ChainedLog``'s, unchanged. An append takes a transaction-
-scoped advisory lock and reads the head when it seals. An append inserts the row after
-the head this process last saw, in one autocommitted statement; ``seq`` is the primary
-key, so if another server took that number the insert does nothing, and the append reads
-the head again and retries. Either way appends from every server form one chain,
-serialised by the database, and an entry is committed (durable) before ``append`` returns. The DPO's search index is
-the table itself: the columns a DPO filters on are written with each row.
+``linkage audit verify`` are ``ChainedLog``'s, unchanged. The DPO's search index is the
+table itself: the columns a DPO filters on are written with each row.
+
+Group commit. The appends of one process queue; one of them at a time leads: it opens a
+transaction, takes a transaction-scoped advisory lock (every server's appends and seals take
+it, so the chain has one writer at a time across servers), reads the head, and only then
+takes every entry waiting (those that came while it waited for the lock too), chains them
+in order, writes them in one multi-row INSERT and commits. Each waiting append returns once
+that commit has returned: an entry is durable before its request is answered, and one
+commit (one WAL flush) carries a whole batch, from many requests.
+
+Failures neither lose nor fork the chain. A batch is one transaction: a server killed
+mid-batch leaves none of it, and no request of it was answered. ``seq`` is the primary key,
+so a row written without the lock (an older server) makes the insert fail whole, and the
+batch is chained again on the new head. When the connection fails (PostgreSQL restarting)
+the batch is retried, for up to ``_RETRY_SECONDS``; if its commit may have happened before the
+connection died, the retry first looks for its own first line at its seq, and if it is there
+the batch is done (not written twice).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 import psycopg
 
+from linkage.audit.group import GroupCommit, Pending
 from linkage.audit.index import _clean, _epoch, _row
 from linkage.audit.log import GENESIS, ChainedLog, _load, _well_formed, checkpoint_valid
 from linkage.audit.signer import Signer
@@ -30,13 +43,11 @@ from linkage.store.state.postgres import PostgresState
 
 __all__ = ["PostgresAuditLog"]
 
-_RETRIES = 50       # appends that lost the head to another server, in a row, before giving up
-
-
-class _Raced(Exception):
-    """Another server wrote this seq first: read the head again."""
+_RETRY_SECONDS = 20.0  # how long a batch is retried (PostgreSQL restarting) before its appends fail
+_BATCH = 1000           # rows one INSERT writes at most (ten parameters a row; PostgreSQL takes 65,535)
 
 _LOCK = 0x6C6B4155      # pg_advisory_xact_lock key: the audit head, one appender at a time
+_CP_LOCK = 0x6C6B4143   # and the checkpoints: one sealer at a time, checkpoints never go back
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_entries (
@@ -63,6 +74,7 @@ def _text(value):
 
 
 _COLUMNS = "at, client_id, agency, purpose, action, decision, break_glass, children"
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"     # seq, line, then _COLUMNS
 
 
 def _columns(rec) -> tuple | None:
@@ -174,6 +186,8 @@ class _TableIndex:
 
 
 class PostgresAuditLog(ChainedLog):
+    _SEALS_APART = True     # signing and writing a checkpoint holds the checkpoints' lock, not the chain's
+
     def __init__(self, home: Path, checkpoint_every: int = 10, signer: Signer | None = None,
                  checkpoint_seconds: float | None = None, *, url: str) -> None:
         self.url = url
@@ -184,7 +198,10 @@ class PostgresAuditLog(ChainedLog):
         self.state.create(_SCHEMA)
         self.state.append_only("audit_entries")
         self.state.append_only("audit_checkpoints")
-        self._tx = threading.local()
+        self._batch: list[tuple] | None = None      # the batch being chained, under ``_lock``
+        self._group = GroupCommit(self._write_batches)
+        self._cp_lock = threading.Lock()
+        self._largest = 1      # entries in the largest batch this process wrote
 
     @property
     def _open(self) -> bool:
@@ -195,25 +212,83 @@ class PostgresAuditLog(ChainedLog):
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        with self._lock, self.state.transaction():
-            self.state.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK,))
-            self._seq, self._last = self._tail()
-            yield
+        with self._lock:
+            if self.state.pool.closed:
+                raise LinkageError("the audit log is closed: entry not written")
+            with self.state.transaction():
+                self.state.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK,))
+                self._seq, self._last = self._tail()
+                yield
 
     @contextmanager
-    def _append_lock(self) -> Iterator[None]:
-        """One thread of this process at a time, and no transaction: one round trip an entry
-        while this process holds the head (a single server), three when another took it."""
-        with self._lock:
+    def _checkpoint_locked(self) -> Iterator[None]:
+        """One checkpoint writer at a time across servers (inside ``_locked`` too, when sealing there)."""
+        with self._cp_lock, self.state.transaction():
+            self.state.execute("SELECT pg_advisory_xact_lock(?)", (_CP_LOCK,))
             yield
 
-    def _append_locked(self, entry: dict) -> dict:
-        for _ in range(_RETRIES):
+    def _backlog(self) -> int:
+        """As the file log's, but a batch written at once is one step: a seal between two batches
+        is on time, however many entries the batch held."""
+        return self.BACKLOG * max(self.checkpoint_every, self._largest)
+
+    def _append_one(self, entry: dict) -> dict:
+        return self._group.submit(entry)
+
+    def _write_batches(self, take: Callable[[], list[Pending]]) -> None:
+        """Write every entry ``take`` gives, a batch a transaction (see the module's docstring)."""
+        todo: list[Pending] = []
+        unsure: tuple[int, str, list[Pending]] | None = None    # (first seq, its line, batch): committed?
+        size, deadline, pause = _BATCH, time.monotonic() + _RETRY_SECONDS, 0.05
+        while True:
+            batch: list[Pending] = []
             try:
-                return super()._append_locked(entry)
-            except _Raced:
-                self._seq, self._last = self._tail()
-        raise LinkageError(f"the audit log's head moved {_RETRIES} times in a row: entry not written")
+                with self._locked():
+                    if unsure is not None:          # the connection died at its commit: look, never guess
+                        first, line, maybe = unsure
+                        row = self.state.execute("SELECT line FROM audit_entries WHERE seq = ?", (first,)).fetchone()
+                        unsure = None
+                        if row is not None and row[0] == line:
+                            for p in maybe:
+                                p.done(p.result)
+                        else:
+                            todo = maybe + todo
+                    todo += take()
+                    batch, todo = todo[:size], todo[size:]
+                    if not batch:
+                        return
+                    self._batch = []
+                    for p in batch:
+                        p.result = ChainedLog._append_locked(self, p.item)
+                    rows, self._batch = self._batch, None
+                    unsure = (rows[0][0], rows[0][1], batch)
+                    self.state.execute("INSERT INTO audit_entries VALUES " + ", ".join([_ROW] * len(rows)),
+                                       [v for row in rows for v in row])
+                unsure = None
+                self._largest = max(self._largest, len(batch))
+                for p in batch:
+                    p.done(p.result)
+            except (psycopg.OperationalError, psycopg.errors.UniqueViolation) as exc:
+                if isinstance(exc, psycopg.errors.UniqueViolation):     # a row written without the lock
+                    todo, unsure = batch + todo, None
+                elif time.monotonic() > deadline or self._stop.is_set():
+                    raise LinkageError(f"the audit log's database is unreachable ({type(exc).__name__}): "
+                                       "entry not written") from None
+                else:
+                    if unsure is None:
+                        todo = batch + todo
+                    time.sleep(pause)
+                    pause = min(pause * 2, 1.0)
+            except psycopg.Error as exc:
+                unsure = None
+                if len(batch) > 1:                  # one entry the database refuses: write them one by one
+                    todo, size = batch + todo, 1
+                    continue
+                batch[0].failed(LinkageError(f"the audit log refused the entry ({type(exc).__name__}): not written"))
+            finally:
+                self._batch = None
+            if not todo and unsure is None:
+                return
 
     def _tail(self) -> tuple[int, str]:
         """The last row's seq; the hash of the last well-formed line (junk is chained past, as in the file)."""
@@ -227,13 +302,13 @@ class PostgresAuditLog(ChainedLog):
         return rows[0][0], last
 
     def _write(self, seq: int, line: str, rec: dict) -> None:
-        row = _row(0, rec)
-        done = self.state.execute("INSERT INTO audit_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                                  "ON CONFLICT (seq) DO NOTHING",
-                                  (seq, line, row[2], *(_text(v) for v in row[3:8]), int(row[8]),
-                                   [_text(c) for c in row[9]]))
-        if done.rowcount != 1:
-            raise _Raced
+        """Inside ``_locked``: the row joins the batch being written, or (a seal's or an import's
+        line) is inserted now."""
+        row = (seq, line, *_columns(rec))
+        if self._batch is not None:
+            self._batch.append(row)
+        else:
+            self.state.execute(f"INSERT INTO audit_entries VALUES {_ROW}", row)
 
     def _rows(self, sql: str, params: tuple) -> Iterator[tuple]:
         """Each row, fetched in pages (a log may be longer than memory)."""
