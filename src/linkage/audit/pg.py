@@ -24,6 +24,7 @@ the batch is done (not written twice).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from contextlib import contextmanager
@@ -75,6 +76,43 @@ def _text(value):
 
 _COLUMNS = "at, client_id, agency, purpose, action, decision, break_glass, children"
 _ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"     # seq, line, then _COLUMNS
+
+# A batch in one statement, so one round trip (and one commit): under the chain's lock, if the head
+# is still the row the batch was chained on, insert the batch; if not, insert nothing and say
+# what the head is now. plpgsql runs each statement with a fresh snapshot (read committed), so
+# the head it reads is the one after every append that held the lock before it.
+_APPEND_FN = f"""
+CREATE OR REPLACE FUNCTION linkage_audit_append(after INTEGER, seqs INTEGER[], lines TEXT[],
+    ats DOUBLE PRECISION[], client_ids TEXT[], agencies TEXT[], purposes TEXT[], actions TEXT[],
+    decisions TEXT[], glass INTEGER[], children TEXT[])
+  RETURNS TABLE (moved BOOLEAN, head INTEGER, head_line TEXT) LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock({_LOCK});
+  SELECT e.seq, e.line INTO head, head_line FROM audit_entries e ORDER BY e.seq DESC LIMIT 1;
+  IF COALESCE(head, 0) <> after THEN
+    moved := TRUE;
+    RETURN NEXT;
+    RETURN;
+  END IF;
+  INSERT INTO audit_entries
+    SELECT u.s, u.l, u.a, u.c, u.g, u.p, u.x, u.d, u.b, ARRAY(SELECT jsonb_array_elements_text(u.k::jsonb))
+    FROM unnest(seqs, lines, ats, client_ids, agencies, purposes, actions, decisions, glass, children)
+      AS u(s, l, a, c, g, p, x, d, b, k);
+  moved := FALSE;
+  head := NULL;
+  head_line := NULL;
+  RETURN NEXT;
+END $$
+"""
+_APPEND = ("SELECT * FROM linkage_audit_append(?, ?::int[], ?::text[], ?::float8[], ?::text[], ?::text[], "
+           "?::text[], ?::text[], ?::text[], ?::int[], ?::text[])")
+
+
+def _arrays(rows: list[tuple]) -> list[list]:
+    """The batch's rows as one array a column (the children of each row as a JSON array)."""
+    cols = [list(c) for c in zip(*rows)]
+    cols[9] = [json.dumps(c) for c in cols[9]]
+    return cols
 
 
 def _columns(rec) -> tuple | None:
@@ -198,6 +236,9 @@ class PostgresAuditLog(ChainedLog):
         self.state.create(_SCHEMA)
         self.state.append_only("audit_entries")
         self.state.append_only("audit_checkpoints")
+        with self.state.transaction():
+            self.state._lock_schema()
+            self.state.execute(_APPEND_FN)
         self._batch: list[tuple] | None = None      # the batch being chained, under ``_lock``
         self._group = GroupCommit(self._write_batches)
         self._cp_lock = threading.Lock()
@@ -243,7 +284,9 @@ class PostgresAuditLog(ChainedLog):
         while True:
             batch: list[Pending] = []
             try:
-                with self._locked():
+                with self._lock:
+                    if self.state.pool.closed:
+                        raise LinkageError("the audit log is closed: entry not written")
                     if unsure is not None:          # the connection died at its commit: look, never guess
                         first, line, maybe = unsure
                         row = self.state.execute("SELECT line FROM audit_entries WHERE seq = ?", (first,)).fetchone()
@@ -262,8 +305,12 @@ class PostgresAuditLog(ChainedLog):
                         p.result = ChainedLog._append_locked(self, p.item)
                     rows, self._batch = self._batch, None
                     unsure = (rows[0][0], rows[0][1], batch)
-                    self.state.execute("INSERT INTO audit_entries VALUES " + ", ".join([_ROW] * len(rows)),
-                                       [v for row in rows for v in row])
+                    moved, seq, line = self.state.execute(_APPEND, (rows[0][0] - 1, *_arrays(rows))).fetchone()
+                    if moved:                       # another server wrote since: chain the batch again on its head
+                        unsure, todo = None, batch + todo
+                        rec = _well_formed(line) if line is not None else None
+                        self._seq, self._last = (seq, rec["hash"]) if rec else self._tail()
+                        continue
                 unsure = None
                 self._largest = max(self._largest, len(batch))
                 for p in batch:
