@@ -184,9 +184,12 @@ def test_appends_ride_out_a_postgresql_crash_and_every_answered_entry_is_kept(tm
 
 
 def test_a_second_timer_start_makes_no_second_sealer_and_close_seals_nothing_closed(tmp_path, postgres_url, caplog):
+    def sealers():
+        return {t for t in threading.enumerate() if t.name == "audit-seal" and t.is_alive()}
+    before = sealers()              # other tests' logs in this process
     log = PostgresAuditLog(tmp_path, checkpoint_every=1, checkpoint_seconds=0.05, url=postgres_url)
     log.start_timer(0.05)
-    assert sum(t.name == "audit-seal" for t in threading.enumerate()) == 1
+    assert len(sealers() - before) == 1
     with caplog.at_level(logging.ERROR, logger="linkage.audit"):
         for i in range(40):
             log.append({"client_id": "a", "action": "lookup", "request_id": str(i)})
@@ -194,7 +197,7 @@ def test_a_second_timer_start_makes_no_second_sealer_and_close_seals_nothing_clo
         log.close()                     # twice: nothing more
         time.sleep(0.3)
     assert [r.getMessage() for r in caplog.records] == []
-    assert not any(t.name == "audit-seal" and t.is_alive() for t in threading.enumerate())
+    assert sealers() - before == set()
     assert _intact(tmp_path, postgres_url) == 40
 
 

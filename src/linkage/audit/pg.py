@@ -5,21 +5,24 @@ prev, entry, hash, MAC), so the chain, MACs, checkpoints, proofs, the witness an
 ``linkage audit verify`` are ``ChainedLog``'s, unchanged. The DPO's search index is the
 table itself: the columns a DPO filters on are written with each row.
 
-Group commit. The appends of one process queue; one of them at a time leads: it opens a
-transaction, takes a transaction-scoped advisory lock (every server's appends and seals take
-it, so the chain has one writer at a time across servers), reads the head, and only then
-takes every entry waiting (those that came while it waited for the lock too), chains them
-in order, writes them in one multi-row INSERT and commits. Each waiting append returns once
-that commit has returned: an entry is durable before its request is answered, and one
-commit (one WAL flush) carries a whole batch, from many requests.
+Group commit. The appends of one process queue; one of them at a time leads: it takes every
+entry waiting, chains them in order on the head it last saw, and writes them in one statement
+(``linkage_audit_append``: one round trip, one transaction, one commit), which takes the
+chain's transaction-scoped advisory lock (every server's appends and seals take it, so the
+chain has one writer at a time across servers), checks that the head is still the one the
+batch was chained on, and inserts the batch; if another server moved the head it writes
+nothing and returns the new head, and the batch is chained again on it. Each waiting append
+returns once that commit has returned: an entry is durable before its request is answered,
+and one commit (one WAL flush) carries every request that arrived while the last was in flight.
 
 Failures neither lose nor fork the chain. A batch is one transaction: a server killed
 mid-batch leaves none of it, and no request of it was answered. ``seq`` is the primary key,
 so a row written without the lock (an older server) makes the insert fail whole, and the
-batch is chained again on the new head. When the connection fails (PostgreSQL restarting)
-the batch is retried, for up to ``_RETRY_SECONDS``; if its commit may have happened before the
-connection died, the retry first looks for its own first line at its seq, and if it is there
-the batch is done (not written twice).
+batch is chained again. When the connection fails (PostgreSQL restarting) the batch is
+retried for up to ``_RETRY_SECONDS``; if its commit may have happened before the connection
+died, the retry first looks for its own first line at its seq, and if it is there the batch is
+done (not written twice). Checkpoints are signed and written under a lock of their own, so
+appends go on meanwhile.
 """
 
 from __future__ import annotations
@@ -82,9 +85,7 @@ _ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"     # seq, line, then _COLUMNS
 # what the head is now. plpgsql runs each statement with a fresh snapshot (read committed), so
 # the head it reads is the one after every append that held the lock before it.
 _APPEND_FN = f"""
-CREATE OR REPLACE FUNCTION linkage_audit_append(after INTEGER, seqs INTEGER[], lines TEXT[],
-    ats DOUBLE PRECISION[], client_ids TEXT[], agencies TEXT[], purposes TEXT[], actions TEXT[],
-    decisions TEXT[], glass INTEGER[], children TEXT[])
+CREATE OR REPLACE FUNCTION linkage_audit_append(after INTEGER, batch JSON)
   RETURNS TABLE (moved BOOLEAN, head INTEGER, head_line TEXT) LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_advisory_xact_lock({_LOCK});
@@ -95,24 +96,18 @@ BEGIN
     RETURN;
   END IF;
   INSERT INTO audit_entries
-    SELECT u.s, u.l, u.a, u.c, u.g, u.p, u.x, u.d, u.b, ARRAY(SELECT jsonb_array_elements_text(u.k::jsonb))
-    FROM unnest(seqs, lines, ats, client_ids, agencies, purposes, actions, decisions, glass, children)
-      AS u(s, l, a, c, g, p, x, d, b, k);
+    SELECT (r->>0)::INTEGER, r->>1, (r->>2)::DOUBLE PRECISION, r->>3, r->>4, r->>5, r->>6, r->>7, (r->>8)::INTEGER,
+           ARRAY(SELECT json_array_elements_text(r->9))
+    FROM json_array_elements(batch) AS r;
   moved := FALSE;
   head := NULL;
   head_line := NULL;
   RETURN NEXT;
 END $$
 """
-_APPEND = ("SELECT * FROM linkage_audit_append(?, ?::int[], ?::text[], ?::float8[], ?::text[], ?::text[], "
-           "?::text[], ?::text[], ?::text[], ?::int[], ?::text[])")
-
-
-def _arrays(rows: list[tuple]) -> list[list]:
-    """The batch's rows as one array a column (the children of each row as a JSON array)."""
-    cols = [list(c) for c in zip(*rows)]
-    cols[9] = [json.dumps(c) for c in cols[9]]
-    return cols
+# The batch goes as one JSON array of rows: text arrays would escape every quote of every line
+# in Python, the costliest part of an append.
+_APPEND = "SELECT * FROM linkage_audit_append(?, ?::json)"
 
 
 def _columns(rec) -> tuple | None:
@@ -305,7 +300,7 @@ class PostgresAuditLog(ChainedLog):
                         p.result = ChainedLog._append_locked(self, p.item)
                     rows, self._batch = self._batch, None
                     unsure = (rows[0][0], rows[0][1], batch)
-                    moved, seq, line = self.state.execute(_APPEND, (rows[0][0] - 1, *_arrays(rows))).fetchone()
+                    moved, seq, line = self.state.execute(_APPEND, (rows[0][0] - 1, json.dumps(rows))).fetchone()
                     if moved:                       # another server wrote since: chain the batch again on its head
                         unsure, todo = None, batch + todo
                         rec = _well_formed(line) if line is not None else None
