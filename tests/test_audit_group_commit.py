@@ -221,3 +221,41 @@ def test_every_append_is_committed_before_it_returns(tmp_path, postgres_url, thr
     watcher.close()
     log.close()
     assert late == []
+
+
+def test_a_failed_write_fails_every_append_it_took_and_the_next_write_goes_on():
+    from linkage.audit.group import GroupCommit
+
+    gate, calls = threading.Event(), []
+
+    def write(take):
+        batch = take()
+        calls.append([p.item for p in batch])
+        if len(calls) == 1:
+            gate.wait(10)               # the first write holds while the others queue behind it
+            raise RuntimeError("database gone")
+        for p in batch:
+            p.done(p.item * 10)
+    group = GroupCommit(write)
+    results = {}
+
+    def submit(i):
+        try:
+            results[i] = group.submit(i)
+        except RuntimeError as exc:
+            results[i] = str(exc)
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    while not calls:
+        time.sleep(0.01)
+    others = [threading.Thread(target=submit, args=(i,)) for i in range(1, 6)]
+    for t in others:
+        t.start()
+    time.sleep(0.3)
+    gate.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert results[0] == "database gone"
+    assert {i: results[i] for i in range(1, 6)} == {i: i * 10 for i in range(1, 6)}    # not failed with it
+    assert calls[0] == [0] and sorted(calls[1]) == [1, 2, 3, 4, 5]      # the five queued went in one write
+    assert group.submit(7) == 70

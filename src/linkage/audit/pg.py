@@ -271,17 +271,29 @@ class PostgresAuditLog(ChainedLog):
     def _append_one(self, entry: dict) -> dict:
         return self._group.submit(entry)
 
+    @contextmanager
+    def _head(self, hold: bool) -> Iterator[None]:
+        """Where a batch is chained: on the head this process last saw (``linkage_audit_append``
+        checks it), or, once another server moved it, on the head read under the chain's lock,
+        held until the batch commits, so a busy chain cannot turn a batch away twice."""
+        if hold:
+            with self._locked():
+                yield
+            return
+        with self._lock:
+            if self.state.pool.closed:
+                raise LinkageError("the audit log is closed: entry not written")
+            yield
+
     def _write_batches(self, take: Callable[[], list[Pending]]) -> None:
         """Write every entry ``take`` gives, a batch a transaction (see the module's docstring)."""
         todo: list[Pending] = []
         unsure: tuple[int, str, list[Pending]] | None = None    # (first seq, its line, batch): committed?
-        size, deadline, pause = _BATCH, time.monotonic() + _RETRY_SECONDS, 0.05
+        size, deadline, pause, hold = _BATCH, time.monotonic() + _RETRY_SECONDS, 0.05, False
         while True:
             batch: list[Pending] = []
             try:
-                with self._lock:
-                    if self.state.pool.closed:
-                        raise LinkageError("the audit log is closed: entry not written")
+                with self._head(hold):
                     if unsure is not None:          # the connection died at its commit: look, never guess
                         first, line, maybe = unsure
                         row = self.state.execute("SELECT line FROM audit_entries WHERE seq = ?", (first,)).fetchone()
@@ -301,12 +313,12 @@ class PostgresAuditLog(ChainedLog):
                     rows, self._batch = self._batch, None
                     unsure = (rows[0][0], rows[0][1], batch)
                     moved, seq, line = self.state.execute(_APPEND, (rows[0][0] - 1, json.dumps(rows))).fetchone()
-                    if moved:                       # another server wrote since: chain the batch again on its head
-                        unsure, todo = None, batch + todo
+                    if moved:       # another server wrote since: chain the batch again, holding the lock
+                        unsure, todo, hold = None, batch + todo, True
                         rec = _well_formed(line) if line is not None else None
                         self._seq, self._last = (seq, rec["hash"]) if rec else self._tail()
                         continue
-                unsure = None
+                unsure, hold = None, False
                 self._largest = max(self._largest, len(batch))
                 for p in batch:
                     p.done(p.result)
