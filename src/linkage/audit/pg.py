@@ -318,7 +318,7 @@ class PostgresAuditLog(ChainedLog):
                         rec = _well_formed(line) if line is not None else None
                         self._seq, self._last = (seq, rec["hash"]) if rec else self._tail()
                         continue
-                unsure, hold = None, False
+                unsure, hold, deadline = None, False, time.monotonic() + _RETRY_SECONDS
                 self._largest = max(self._largest, len(batch))
                 for p in batch:
                     p.done(p.result)
@@ -334,6 +334,9 @@ class PostgresAuditLog(ChainedLog):
                     time.sleep(pause)
                     pause = min(pause * 2, 1.0)
             except psycopg.Error as exc:
+                if not batch:                       # not a batch's insert: every entry taken fails
+                    raise LinkageError(f"the audit log's database failed ({type(exc).__name__}): entry not "
+                                       "written") from None
                 unsure = None
                 if len(batch) > 1:                  # one entry the database refuses: write them one by one
                     todo, size = batch + todo, 1
