@@ -48,7 +48,7 @@ from linkage.store.state.postgres import PostgresState
 __all__ = ["PostgresAuditLog"]
 
 _RETRY_SECONDS = 20.0  # how long a batch is retried (PostgreSQL restarting) before its appends fail
-_BATCH = 1000           # rows one INSERT writes at most (ten parameters a row; PostgreSQL takes 65,535)
+_BATCH = 1000           # entries one statement writes at most (a bounded statement, a bounded wait)
 
 _LOCK = 0x6C6B4155      # pg_advisory_xact_lock key: the audit head, one appender at a time
 _CP_LOCK = 0x6C6B4143   # and the checkpoints: one sealer at a time, checkpoints never go back
