@@ -340,7 +340,10 @@ class ChainedLog(ABC):
             else:
                 with self._inline_seal:     # appends written together wait for one seal, not one each
                     if self._sealed < out["seq"]:
-                        self.seal_if_due()
+                        try:
+                            self.seal_if_due()
+                        except Exception:   # the entry is written: its request stands, the seal comes later
+                            log.exception("audit seal failed")
         return out
 
     def _backlog(self) -> int:
