@@ -37,14 +37,26 @@ class PostgresServer:
             self._prefix = ["runuser", "-u", self.user, "--"]
         data = self.dir / "data"
         self._run(_bin("initdb"), "-D", str(data), "-U", self.user, "-A", "trust", "-E", "UTF8", "--no-sync")
-        # -t: pg_ctl's own 60 s wait for the server to accept connections is short on a loaded
-        # 2-core CI machine starting eight other things.
-        self._run(_bin("pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w", "-t", "300", "-o",
-                  f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync={'on' if fsync else 'off'} "
-                  "-c max_connections=200", "start")
         self.data = data
+        self._options = (f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync={'on' if fsync else 'off'} "
+                         "-c max_connections=200")
+        self._start()
         self._n = 0
         self.version = self.admin("SHOW server_version")
+
+    def _start(self) -> None:
+        # -t: pg_ctl's own 60 s wait for the server to accept connections is short on a loaded
+        # 2-core CI machine starting eight other things.
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-t", "300",
+                  "-o", self._options, "start")
+
+    def crash(self) -> None:
+        """Stop at once, as a crash would (no clean shutdown: recovery from the WAL on start)."""
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+
+    def start(self) -> None:
+        """Start again after ``crash``, on the same port."""
+        self._start()
 
     def _run(self, *cmd: str) -> str:
         return subprocess.run([*self._prefix, *cmd], check=True, capture_output=True, text=True,

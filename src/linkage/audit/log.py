@@ -258,6 +258,8 @@ class ChainedLog(ABC):
         self.public_key: Ed25519PublicKey = self.signer.public_key
         self.checkpoint_every = checkpoint_every
         self._lock = threading.Lock()
+        self._closing = False
+        self._inline_seal = threading.Lock()
         self._seq, self._last = 0, GENESIS
         self._open_storage()
         with self._locked():
@@ -280,9 +282,11 @@ class ChainedLog(ABC):
     def _locked(self) -> AbstractContextManager[None]:
         """This thread and process alone, with ``_seq``/``_last`` the head as stored now."""
 
-    def _append_lock(self) -> AbstractContextManager[None]:
-        """What an append holds: ``_locked`` unless the backend can append without it."""
-        return self._locked()
+    def _append_one(self, entry: dict) -> dict:
+        """Chain and write one entry (``_append_locked`` under ``_locked``); a backend may instead
+        gather the entries of concurrent appends and write them together (group commit)."""
+        with self._locked():
+            return self._append_locked(entry)
 
     @abstractmethod
     def _write(self, seq: int, line: str, rec: dict) -> None:
@@ -336,16 +340,24 @@ class ChainedLog(ABC):
     # -- writing ---------------------------------------------------------------
     def append(self, entry: dict) -> dict:
         """Chain, MAC, write and make durable one entry before this returns; then seal if due."""
-        with self._append_lock():
-            out = self._append_locked(entry)
+        out = self._append_one(entry)
         self._durable(out["seq"])
         unsealed = out["seq"] - self._sealed
         if unsealed >= self.checkpoint_every:
-            if self._timer is not None and self._timer.is_alive() and unsealed < self.BACKLOG * self.checkpoint_every:
+            if self._timer is not None and self._timer.is_alive() and unsealed < self._backlog():
                 self._due.set()         # the timer's thread seals it, off this request's path
             else:
-                self.seal_if_due()
+                with self._inline_seal:     # appends written together wait for one seal, not one each
+                    if self._sealed < out["seq"]:
+                        try:
+                            self.seal_if_due()
+                        except Exception:   # the entry is written: its request stands, the seal comes later
+                            log.exception("audit seal failed")
         return out
+
+    def _backlog(self) -> int:
+        """Unsealed entries at which appends seal in line (the timer's seals fell behind)."""
+        return self.BACKLOG * self.checkpoint_every
 
     def _append_locked(self, entry: dict) -> dict:
         seq = self._seq + 1
@@ -457,9 +469,15 @@ class ChainedLog(ABC):
 
     def start_timer(self, seconds: float) -> None:
         """Seal any unsealed entries every ``seconds`` (no entry stays unsealed longer), and when
-        an append reaches ``checkpoint_every`` (``_due``)."""
+        an append reaches ``checkpoint_every`` (``_due``). One timer a log: starting it again
+        changes its period (a second thread would outlive ``close`` and seal a closed log)."""
+        self._period = seconds
+        if self._timer is not None and self._timer.is_alive():
+            self._due.set()
+            return
+
         def run():
-            tick = time.monotonic() + seconds
+            tick = time.monotonic() + self._period
             while not self._stop.is_set():
                 woken = self._due.wait(max(0.0, tick - time.monotonic()))
                 if self._stop.is_set():
@@ -468,25 +486,31 @@ class ChainedLog(ABC):
                 try:
                     self.seal_if_due()
                     if not woken or time.monotonic() >= tick:
-                        tick = time.monotonic() + seconds
+                        tick = time.monotonic() + self._period
                         self.index.sync()   # keeps the DPO's index warm (and built) off the request path
                 except Exception:           # a failure must not kill the timer
+                    if self._stop.is_set():     # closed under it: ``close`` seals what is left
+                        break
                     log.exception("audit seal or index failed")
         self._timer = threading.Thread(target=run, name="audit-seal", daemon=True)
         self._timer.start()
 
     def close(self) -> None:
+        """Stop the timer, seal what is unsealed, close the storage; a second close does nothing."""
         self._stop.set()
         self._due.set()
-        if self._timer is not None:
-            # Until its step (a seal, an index sync) ends: the storage is closed next. (A 5 s bound
-            # let a step slowed by a loaded machine find it closed under it; the seal below needs
-            # the signer as much as that step does.)
+        if self._timer is not None and self._timer is not threading.current_thread():
+            # Until its step (a seal, an index sync) ends, however slow a loaded machine makes it:
+            # it works under ``_locked`` and the storage is closed next.
             self._timer.join()
-        if self._open:
-            with self._locked():
-                if self._seq > self._sealed:
-                    self._seal_quietly()
+        with self._lock:
+            if self._closing or not self._open:
+                return
+            self._closing = True
+        with self._locked():
+            if self._seq > self._sealed:
+                self._seal_quietly()
+        with self._lock:
             self._close_storage()
 
     # -- reading ---------------------------------------------------------------

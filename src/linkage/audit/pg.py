@@ -2,24 +2,41 @@
 
 Each row holds the same v2 line the file log would (``line``: canonical JSON with seq,
 prev, entry, hash, MAC), so the chain, MACs, checkpoints, proofs, the witness and
-``linkage audit verify`` are ``ChainedLog``'s, unchanged. An append takes a transaction-
-scoped advisory lock and reads the head when it seals. An append inserts the row after
-the head this process last saw, in one autocommitted statement; ``seq`` is the primary
-key, so if another server took that number the insert does nothing, and the append reads
-the head again and retries. Either way appends from every server form one chain,
-serialised by the database, and an entry is committed (durable) before ``append`` returns. The DPO's search index is
-the table itself: the columns a DPO filters on are written with each row.
+``linkage audit verify`` are ``ChainedLog``'s, unchanged. The DPO's search index is the
+table itself: the columns a DPO filters on are written with each row.
+
+Group commit. The appends of one process queue; one of them at a time leads: it takes every
+entry waiting, chains them in order on the head it last saw, and writes them in one statement
+(``linkage_audit_append``: one round trip, one transaction, one commit), which takes the
+chain's transaction-scoped advisory lock (every server's appends and seals take it, so the
+chain has one writer at a time across servers), checks that the head is still the one the
+batch was chained on, and inserts the batch; if another server moved the head it writes
+nothing and returns the new head, and the batch is chained again on it. Each waiting append
+returns once that commit has returned: an entry is durable before its request is answered,
+and one commit (one WAL flush) carries every request that arrived while the last was in flight.
+
+Failures neither lose nor fork the chain. A batch is one transaction: a server killed
+mid-batch leaves none of it, and no request of it was answered. ``seq`` is the primary key,
+so a row written without the lock (an older server) makes the insert fail whole, and the
+batch is chained again. When the connection fails (PostgreSQL restarting) the batch is
+retried for up to ``_RETRY_SECONDS``; if its commit may have happened before the connection
+died, the retry first looks for its own first line at its seq, and if it is there the batch is
+done (not written twice). Checkpoints are signed and written under a lock of their own, so
+appends go on meanwhile.
 """
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 import psycopg
 
+from linkage.audit.group import GroupCommit, Pending
 from linkage.audit.index import _clean, _epoch, _row
 from linkage.audit.log import GENESIS, ChainedLog, _load, _well_formed, checkpoint_valid
 from linkage.audit.signer import Signer
@@ -30,13 +47,11 @@ from linkage.store.state.postgres import PostgresState
 
 __all__ = ["PostgresAuditLog"]
 
-_RETRIES = 50       # appends that lost the head to another server, in a row, before giving up
-
-
-class _Raced(Exception):
-    """Another server wrote this seq first: read the head again."""
+_RETRY_SECONDS = 20.0  # how long a batch is retried (PostgreSQL restarting) before its appends fail
+_BATCH = 1000           # entries one statement writes at most (a bounded statement, a bounded wait)
 
 _LOCK = 0x6C6B4155      # pg_advisory_xact_lock key: the audit head, one appender at a time
+_CP_LOCK = 0x6C6B4143   # and the checkpoints: one sealer at a time, checkpoints never go back
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_entries (
@@ -63,6 +78,36 @@ def _text(value):
 
 
 _COLUMNS = "at, client_id, agency, purpose, action, decision, break_glass, children"
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"     # seq, line, then _COLUMNS
+
+# A batch in one statement, so one round trip (and one commit): under the chain's lock, if the head
+# is still the row the batch was chained on, insert the batch; if not, insert nothing and say
+# what the head is now. plpgsql runs each statement with a fresh snapshot (read committed), so
+# the head it reads is the one after every append that held the lock before it.
+_APPEND_FN = f"""
+CREATE OR REPLACE FUNCTION linkage_audit_append(after INTEGER, batch JSON)
+  RETURNS TABLE (moved BOOLEAN, head INTEGER, head_line TEXT) LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock({_LOCK});
+  SELECT e.seq, e.line INTO head, head_line FROM audit_entries e ORDER BY e.seq DESC LIMIT 1;
+  IF COALESCE(head, 0) <> after THEN
+    moved := TRUE;
+    RETURN NEXT;
+    RETURN;
+  END IF;
+  INSERT INTO audit_entries
+    SELECT (r->>0)::INTEGER, r->>1, (r->>2)::DOUBLE PRECISION, r->>3, r->>4, r->>5, r->>6, r->>7, (r->>8)::INTEGER,
+           ARRAY(SELECT json_array_elements_text(r->9))
+    FROM json_array_elements(batch) AS r;
+  moved := FALSE;
+  head := NULL;
+  head_line := NULL;
+  RETURN NEXT;
+END $$
+"""
+# The batch goes as one JSON array of rows: text arrays would escape every quote of every line
+# in Python, the costliest part of an append.
+_APPEND = "SELECT * FROM linkage_audit_append(?, ?::json)"
 
 
 def _columns(rec) -> tuple | None:
@@ -174,6 +219,8 @@ class _TableIndex:
 
 
 class PostgresAuditLog(ChainedLog):
+    _SEALS_APART = True     # signing and writing a checkpoint holds the checkpoints' lock, not the chain's
+
     def __init__(self, home: Path, checkpoint_every: int = 10, signer: Signer | None = None,
                  checkpoint_seconds: float | None = None, *, url: str) -> None:
         self.url = url
@@ -184,7 +231,13 @@ class PostgresAuditLog(ChainedLog):
         self.state.create(_SCHEMA)
         self.state.append_only("audit_entries")
         self.state.append_only("audit_checkpoints")
-        self._tx = threading.local()
+        with self.state.transaction():
+            self.state._lock_schema()
+            self.state.execute(_APPEND_FN)
+        self._batch: list[tuple] | None = None      # the batch being chained, under ``_lock``
+        self._group = GroupCommit(self._write_batches)
+        self._cp_lock = threading.Lock()
+        self._largest = 1      # entries in the largest batch this process wrote
 
     @property
     def _open(self) -> bool:
@@ -195,25 +248,104 @@ class PostgresAuditLog(ChainedLog):
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        with self._lock, self.state.transaction():
-            self.state.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK,))
-            self._seq, self._last = self._tail()
-            yield
+        with self._lock:
+            if self.state.pool.closed:
+                raise LinkageError("the audit log is closed: entry not written")
+            with self.state.transaction():
+                self.state.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK,))
+                self._seq, self._last = self._tail()
+                yield
 
     @contextmanager
-    def _append_lock(self) -> Iterator[None]:
-        """One thread of this process at a time, and no transaction: one round trip an entry
-        while this process holds the head (a single server), three when another took it."""
-        with self._lock:
+    def _checkpoint_locked(self) -> Iterator[None]:
+        """One checkpoint writer at a time across servers (inside ``_locked`` too, when sealing there)."""
+        with self._cp_lock, self.state.transaction():
+            self.state.execute("SELECT pg_advisory_xact_lock(?)", (_CP_LOCK,))
             yield
 
-    def _append_locked(self, entry: dict) -> dict:
-        for _ in range(_RETRIES):
+    def _backlog(self) -> int:
+        """As the file log's, but a batch written at once is one step: a seal between two batches
+        is on time, however many entries the batch held."""
+        return self.BACKLOG * max(self.checkpoint_every, self._largest)
+
+    def _append_one(self, entry: dict) -> dict:
+        return self._group.submit(entry)
+
+    @contextmanager
+    def _head(self, hold: bool) -> Iterator[None]:
+        """Where a batch is chained: on the head this process last saw (``linkage_audit_append``
+        checks it), or, once another server moved it, on the head read under the chain's lock,
+        held until the batch commits, so a busy chain cannot turn a batch away twice."""
+        if hold:
+            with self._locked():
+                yield
+            return
+        with self._lock:
+            if self.state.pool.closed:
+                raise LinkageError("the audit log is closed: entry not written")
+            yield
+
+    def _write_batches(self, take: Callable[[], list[Pending]]) -> None:
+        """Write every entry ``take`` gives, a batch a transaction (see the module's docstring)."""
+        todo: list[Pending] = []
+        unsure: tuple[int, str, list[Pending]] | None = None    # (first seq, its line, batch): committed?
+        size, deadline, pause, hold = _BATCH, time.monotonic() + _RETRY_SECONDS, 0.05, False
+        while True:
+            batch: list[Pending] = []
             try:
-                return super()._append_locked(entry)
-            except _Raced:
-                self._seq, self._last = self._tail()
-        raise LinkageError(f"the audit log's head moved {_RETRIES} times in a row: entry not written")
+                with self._head(hold):
+                    if unsure is not None:          # the connection died at its commit: look, never guess
+                        first, line, maybe = unsure
+                        row = self.state.execute("SELECT line FROM audit_entries WHERE seq = ?", (first,)).fetchone()
+                        unsure = None
+                        if row is not None and row[0] == line:
+                            for p in maybe:
+                                p.done(p.result)
+                        else:
+                            todo = maybe + todo
+                    todo += take()
+                    batch, todo = todo[:size], todo[size:]
+                    if not batch:
+                        return
+                    self._batch = []
+                    for p in batch:
+                        p.result = ChainedLog._append_locked(self, p.item)
+                    rows, self._batch = self._batch, None
+                    unsure = (rows[0][0], rows[0][1], batch)
+                    moved, seq, line = self.state.execute(_APPEND, (rows[0][0] - 1, json.dumps(rows))).fetchone()
+                    if moved:       # another server wrote since: chain the batch again, holding the lock
+                        unsure, todo, hold = None, batch + todo, True
+                        rec = _well_formed(line) if line is not None else None
+                        self._seq, self._last = (seq, rec["hash"]) if rec else self._tail()
+                        continue
+                unsure, hold, deadline = None, False, time.monotonic() + _RETRY_SECONDS
+                self._largest = max(self._largest, len(batch))
+                for p in batch:
+                    p.done(p.result)
+            except (psycopg.OperationalError, psycopg.errors.UniqueViolation) as exc:
+                if isinstance(exc, psycopg.errors.UniqueViolation):     # a row written without the lock
+                    todo, unsure = batch + todo, None
+                elif time.monotonic() > deadline or self._stop.is_set():
+                    raise LinkageError(f"the audit log's database is unreachable ({type(exc).__name__}): "
+                                       "entry not written") from None
+                else:
+                    if unsure is None:
+                        todo = batch + todo
+                    time.sleep(pause)
+                    pause = min(pause * 2, 1.0)
+            except psycopg.Error as exc:
+                if not batch:                       # not a batch's insert: every entry taken fails
+                    raise LinkageError(f"the audit log's database failed ({type(exc).__name__}): entry not "
+                                       "written") from None
+                unsure = None
+                if len(batch) > 1:                  # one entry the database refuses: write them one by one
+                    todo, size = batch + todo, 1
+                    continue
+                batch[0].failed(LinkageError(f"the audit log refused the entry ({type(exc).__name__}): not written"))
+            finally:
+                self._batch = None
+            if not todo and unsure is None:
+                return
 
     def _tail(self) -> tuple[int, str]:
         """The last row's seq; the hash of the last well-formed line (junk is chained past, as in the file)."""
@@ -227,13 +359,13 @@ class PostgresAuditLog(ChainedLog):
         return rows[0][0], last
 
     def _write(self, seq: int, line: str, rec: dict) -> None:
-        row = _row(0, rec)
-        done = self.state.execute("INSERT INTO audit_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                                  "ON CONFLICT (seq) DO NOTHING",
-                                  (seq, line, row[2], *(_text(v) for v in row[3:8]), int(row[8]),
-                                   [_text(c) for c in row[9]]))
-        if done.rowcount != 1:
-            raise _Raced
+        """Inside ``_locked``: the row joins the batch being written, or (a seal's or an import's
+        line) is inserted now."""
+        row = (seq, line, *_columns(rec))
+        if self._batch is not None:
+            self._batch.append(row)
+        else:
+            self.state.execute(f"INSERT INTO audit_entries VALUES {_ROW}", row)
 
     def _rows(self, sql: str, params: tuple) -> Iterator[tuple]:
         """Each row, fetched in pages (a log may be longer than memory)."""
@@ -264,6 +396,11 @@ class PostgresAuditLog(ChainedLog):
         return self._stream("SELECT line FROM audit_checkpoints WHERE n > ? ORDER BY n", (0,))
 
     def last_checkpoint(self) -> dict | None:
+        newest = self.state.execute("SELECT line FROM audit_checkpoints ORDER BY n DESC LIMIT 1").fetchone()
+        if newest is None:
+            return None
+        if checkpoint_valid(cp := _load(newest[0]), self.public_key):     # each seal: one row read
+            return cp
         for raw in self._stream("SELECT line FROM audit_checkpoints WHERE n > ? ORDER BY n DESC", (0,)):
             cp = _load(raw)
             if checkpoint_valid(cp, self.public_key):
