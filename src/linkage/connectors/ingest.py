@@ -393,85 +393,88 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
         raise ConnectorError(f"there is no current {source} extract to amend: ingest a whole extract first")
 
     extract = open_extract(path, mapping.encoding, mapping.delimiter, table, set(mapping.all_columns()))
-    align_header(extract.columns, mapping.all_columns(), path.name)
-    missing_optional = _check_columns(extract.columns, mapping, path.name)
-    extract_date = extract_date or (current[2] if amend else datetime.now().date())
-
-    order = DateOrder(date_columns(mapping))
-    rows = _Rows(connector, mapping, extract_date, order)
-    fast = None
-    if progress:
-        progress(0, extract.total)
     try:
-        if extract.raw is not None and columnar:
-            fast = read_columnar(extract, connector, mapping, extract_date, progress, order)
-            rows.read(fast.slow)
-            rows.rows_read = fast.rows_read
-        else:
-            rows.read(extract.rows, progress, extract.total)
-    except (UnicodeError, csv.Error) as exc:
-        done = getattr(exc, "rows_read", rows.rows_read)
-        raise ConnectorError(f"cannot read {path.name} at row {done + 1}: {exc}") from None
-    if progress:
-        progress(rows.rows_read, rows.rows_read)
-    if not force and (why := extract.wrong_encoding or extract.cut_short
-                      or order.problem(path.name, mapping.source_of)):
-        raise ExtractRefused(f"{why}; nothing was stored (--force takes the file as it is, quarantining "
-                             "the cells or row it cannot read)")
-    records, events, quarantine = rows.records, rows.events, rows.quarantine
-    rows_read, quarantined, blank, warned = rows.rows_read, rows.quarantined, rows.blank, rows.warned
-    fast_records = fast.records if fast is not None and fast.records is not None else None
-    accepted = len(records) + rows.repeated + (fast_records.num_rows if fast_records is not None else 0)
+        align_header(extract.columns, mapping.all_columns(), path.name)
+        missing_optional = _check_columns(extract.columns, mapping, path.name)
+        extract_date = extract_date or (current[2] if amend else datetime.now().date())
 
-    if not (amend or force):
-        _safety_catch(source, path.name, extract_date, rows_read, blank, accepted, quarantined,
-                      current, limits or SafetyLimits.from_settings(), _commonest(quarantine),
-                      rereads=_is_file_of(store, current, sha))
+        order = DateOrder(date_columns(mapping))
+        rows = _Rows(connector, mapping, extract_date, order)
+        fast = None
+        if progress:
+            progress(0, extract.total)
+        try:
+            if extract.raw is not None and columnar:
+                fast = read_columnar(extract, connector, mapping, extract_date, progress, order)
+                rows.read(fast.slow)
+                rows.rows_read = fast.rows_read
+            else:
+                rows.read(extract.rows, progress, extract.total)
+        except (UnicodeError, csv.Error) as exc:
+            done = getattr(exc, "rows_read", rows.rows_read)
+            raise ConnectorError(f"cannot read {path.name} at row {done + 1}: {exc}") from None
+        if progress:
+            progress(rows.rows_read, rows.rows_read)
+        if not force and (why := extract.wrong_encoding or extract.cut_short
+                          or order.problem(path.name, mapping.source_of)):
+            raise ExtractRefused(f"{why}; nothing was stored (--force takes the file as it is, quarantining "
+                                 "the cells or row it cannot read)")
+        records, events, quarantine = rows.records, rows.events, rows.quarantine
+        rows_read, quarantined, blank, warned = rows.rows_read, rows.quarantined, rows.blank, rows.warned
+        fast_records = fast.records if fast is not None and fast.records is not None else None
+        accepted = len(records) + rows.repeated + (fast_records.num_rows if fast_records is not None else 0)
 
-    replaced = resolved = 0
-    with store.transaction():
-        eid = store.next_id(t("extracts"), "extract_id")
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
-        store.execute(
-            f"INSERT INTO {t('extracts')} (extract_id, source, file_name, sha256, mapping, extract_date, "
-            "ingested_at, rows_read, accepted, quarantined, superseded_by, amends, blank_rows, warned, forced, "
-            "file_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
-            [eid, source, path.name, key or f"table:{path}:{table}:{now.isoformat()}",
-             Path(mapping.path).name, extract_date, now, rows_read, accepted, quarantined,
-             current[0] if amend else None, blank, warned, force, sha or None],
-        )
-        if amend and accepted:
-            ids = [r["source_record_id"] for r in records]
+        if not (amend or force):
+            _safety_catch(source, path.name, extract_date, rows_read, blank, accepted, quarantined,
+                          current, limits or SafetyLimits.from_settings(), _commonest(quarantine),
+                          rereads=_is_file_of(store, current, sha))
+
+        replaced = resolved = 0
+        with store.transaction():
+            eid = store.next_id(t("extracts"), "extract_id")
+            now = datetime.now(timezone.utc).replace(tzinfo=None)
+            store.execute(
+                f"INSERT INTO {t('extracts')} (extract_id, source, file_name, sha256, mapping, extract_date, "
+                "ingested_at, rows_read, accepted, quarantined, superseded_by, amends, blank_rows, warned, forced, "
+                "file_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                [eid, source, path.name, key or f"table:{path}:{table}:{now.isoformat()}",
+                 Path(mapping.path).name, extract_date, now, rows_read, accepted, quarantined,
+                 current[0] if amend else None, blank, warned, force, sha or None],
+            )
+            if amend and accepted:
+                ids = [r["source_record_id"] for r in records]
+                if fast_records is not None:
+                    ids += fast_records.column("source_record_id").to_pylist()
+                replaced, resolved = _amend(store, source, eid, ids, now)
+            if records:
+                store.insert_df(t("records"), pd.DataFrame(records).assign(extract_id=eid))
             if fast_records is not None:
-                ids += fast_records.column("source_record_id").to_pylist()
-            replaced, resolved = _amend(store, source, eid, ids, now)
-        if records:
-            store.insert_df(t("records"), pd.DataFrame(records).assign(extract_id=eid))
-        if fast_records is not None:
-            store.insert_arrow(t("records"), fast_records, extract_id=eid)
-        for table_name, table_rows in events.items():
-            store.insert_df(t(table_name), pd.DataFrame(table_rows).assign(extract_id=eid))
-        for table_name, tables in (fast.events if fast is not None else {}).items():
-            for table in tables:
-                store.insert_arrow(t(table_name), table, extract_id=eid)
-        if quarantine:
-            store.insert_df(t("quarantine"),
-                            pd.DataFrame(quarantine).assign(extract_id=eid, file_name=path.name))
-        superseded = None if amend else _supersede(store, source)
+                store.insert_arrow(t("records"), fast_records, extract_id=eid)
+            for table_name, table_rows in events.items():
+                store.insert_df(t(table_name), pd.DataFrame(table_rows).assign(extract_id=eid))
+            for table_name, tables in (fast.events if fast is not None else {}).items():
+                for table in tables:
+                    store.insert_arrow(t(table_name), table, extract_id=eid)
+            if quarantine:
+                store.insert_df(t("quarantine"),
+                                pd.DataFrame(quarantine).assign(extract_id=eid, file_name=path.name))
+            superseded = None if amend else _supersede(store, source)
 
-    errors = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "error"]
-    warnings = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "warning"]
-    sample = errors[:20]
-    if missing_optional:
-        near = _near(missing_optional, [c for c in extract.columns if c not in mapping.all_columns()])
-        sample.insert(0, (0, ", ".join(missing_optional), "optional columns absent; left empty"
-                          + (f" (a typo in the mapping? closest: {', '.join(near)})" if near else "")))
-    return IngestResult(source, path.name, eid, rows_read, accepted, quarantined,
-                        superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
-                        amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
-                        warnings_sample=warnings[:20], repeated=rows.repeated,
-                        past_addresses=len(events.get(PastAddress.table, [])))
+        errors = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "error"]
+        warnings = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "warning"]
+        sample = errors[:20]
+        if missing_optional:
+            near = _near(missing_optional, [c for c in extract.columns if c not in mapping.all_columns()])
+            sample.insert(0, (0, ", ".join(missing_optional), "optional columns absent; left empty"
+                              + (f" (a typo in the mapping? closest: {', '.join(near)})" if near else "")))
+        return IngestResult(source, path.name, eid, rows_read, accepted, quarantined,
+                            superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
+                            amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
+                            warnings_sample=warnings[:20], repeated=rows.repeated,
+                            past_addresses=len(events.get(PastAddress.table, [])))
 
+    finally:
+        extract.close()
 
 def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -> tuple[int, int]:
     """Replace the current records with these ids; resolve their open quarantine rows."""
