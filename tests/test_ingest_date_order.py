@@ -17,7 +17,10 @@ from typer.testing import CliRunner
 from linkage.cli import app
 from linkage.connectors import ingest_file
 from linkage.connectors.ingest import ExtractRefused
-from test_ingest_mistakes import current, loaded, mapping  # noqa: F401  (loaded: a fixture)
+import test_ingest_mistakes
+from test_ingest_mistakes import current, mapping
+
+loaded = test_ingest_mistakes.loaded           # the fixture: a first whole extract of ten children
 
 HEADER = "Child Ref;First Name;Last Name;D.O.B.;Post Code;Address"
 
