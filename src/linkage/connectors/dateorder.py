@@ -67,11 +67,16 @@ class DateOrder:
 
         if column not in self.seen or not len(values):
             return
+        import pyarrow as pa
+
         coded = values.dictionary_encode()
-        for i, value in enumerate(coded.dictionary.to_pylist()):
-            if isinstance(value, str) and (kind := _order(value)):
-                at = pc.index(coded.indices, i).as_py()
-                self._note(column, kind, lines[at], value)
+        distinct = coded.dictionary.to_pylist()
+        kinds = [_order(v) if isinstance(v, str) else None for v in distinct]
+        for kind in set(kinds) - {None}:
+            # the first row holding a value of this kind: one pass over the rows a kind, not one a value
+            rows = pa.array([k == kind for k in kinds], pa.bool_()).take(coded.indices).fill_null(False)
+            at = pc.index(rows, True).as_py()
+            self._note(column, kind, lines[at], distinct[coded.indices[at].as_py()])
 
     def problem(self, file_name: str, source_of=lambda c: c) -> str | None:
         """Why the file cannot be read day first, or None."""
