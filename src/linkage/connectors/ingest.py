@@ -99,6 +99,16 @@ def _header_key(name: str) -> str:
     return " ".join(_INVISIBLE.sub("", name).split()).casefold()
 
 
+def _header_again(raw: dict) -> bool:
+    """Whether a row is the file's header once more (two exports joined into one file): every
+    cell its column's name (``Notes (2)``, a name given twice, holds ``Notes``)."""
+    cells = [(re.sub(r" \(\d+\)$", "", column), value) for column, value in raw.items() if isinstance(value, str)]
+    return len(cells) >= 2 and all(_header_key(value) == _header_key(column) for column, value in cells)
+
+
+HEADER_AGAIN = "the header row again, as a row: were two exports joined into one file? (the row is left out)"
+
+
 def align_header(columns: list[str], wanted: list[str], file_name: str) -> None:
     """Rename, in place, each file column that is one the mapping reads written another way
     (``SURNAME``, ``Date  of Birth``, ``\ufeffPerson ID``) to the mapping's spelling."""
@@ -263,6 +273,10 @@ class _Rows:
                 continue
             if self.order is not None:
                 self.order.see_row(line_no, raw)
+            if _header_again(raw):
+                self._quarantine(line_no, raw, [Problem("row", HEADER_AGAIN)], "error")
+                self.quarantined += 1
+                continue
             parsed = self.connector.parse_row(raw, mapping, self.extract_date)
             if not isinstance(parsed, list):
                 rid = parsed.record.source_record_id

@@ -28,6 +28,7 @@ MEMORY_TABLE = "memory.serve_quarantine"
 # Reason code -> what it means, matched against the reason text in this order.
 REASON_CODES: dict[str, tuple[str, str]] = {
     "malformed_row": (r"cells but \d+ columns", "the row has the wrong number of cells"),
+    "header_again": (r"the header row again", "the file's header once more as a row (two exports joined)"),
     "bad_encoding": (r"not valid in the file's encoding", "bytes the file's encoding cannot read"),
     "too_long": (r"characters, more than the", "a cell longer than allowed"),
     "control_characters": (r"control characters", "control characters in a cell"),
