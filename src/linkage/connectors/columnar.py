@@ -50,6 +50,7 @@ from linkage.validation.columns import (
     plain_valid_postcodes,
     plain_valid_upns,
 )
+from linkage.validation.identifiers import is_scientific
 from linkage.validation.text import MAX_FIELD_LENGTH, REFUSED_CHARACTER
 
 __all__ = ["Columnar", "read_columnar"]
@@ -113,7 +114,7 @@ def _empty(n: int) -> pa.Array:
 
 def _record_id(value: str | None) -> Any:
     rid = (value or "").strip()
-    return rid if rid and not looks_like_formula(rid) else _BAD
+    return rid if rid and not looks_like_formula(rid) and not is_scientific(rid) else _BAD
 
 
 def _required(rule: Callable[[str | None], Any]) -> Callable[[str | None], Any]:

@@ -34,6 +34,8 @@ REASON_CODES: dict[str, tuple[str, str]] = {
     "control_characters": (r"control characters", "control characters in a cell"),
     "formula": (r"spreadsheet formula", "a cell a spreadsheet would run as a formula"),
     "missing_id": (r"missing record identifier", "no record identifier"),
+    "spreadsheet_shortened": (r"shortened by a spreadsheet", "an identifier a spreadsheet wrote in scientific "
+                                                              "notation, its last digits lost"),
     "duplicate_id": (r"duplicate record id", "the record identifier repeats an earlier row with other details"),
     "missing_required": (r"^missing (forename|surname|date of birth)", "a required field is empty"),
     "invalid_name": (r"name longer than|no letters in name", "a name that cannot be a name"),
