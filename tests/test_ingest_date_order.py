@@ -97,3 +97,15 @@ def test_the_cli_says_a_month_first_file_in_one_line_and_exits_2(tmp_path):
     assert out.exit_code == 2, out.output
     assert "Traceback" not in out.output and out.output.count("\n") == 1
     assert "writes dates month first (row 3: '3/25/2015')" in out.output
+
+
+def test_an_extract_ingested_before_the_mapping_counted_is_the_same_ingest_under_the_same_mapping_name(store,
+                                                                                                        tmp_path):
+    path = us_file(tmp_path / "oct.csv", ["01/03/2015", "02/03/2015"])
+    first = ingest_file(store, "social_care", path, mapping(tmp_path), extract_date=date(2026, 10, 1))
+    # as a data directory from before session 21 holds it: the file's hash only, no file_sha256
+    store.execute("UPDATE store.extracts SET sha256 = file_sha256, file_sha256 = NULL")
+    assert ingest_file(store, "social_care", path, mapping(tmp_path), extract_date=date(2026, 10, 1)).already_ingested
+    (tmp_path / "fixed.yaml").write_text(mapping(tmp_path).read_text())
+    again = ingest_file(store, "social_care", path, tmp_path / "fixed.yaml", extract_date=date(2026, 10, 1))
+    assert not again.already_ingested and again.superseded is not None and again.extract_id != first.extract_id

@@ -5,7 +5,8 @@ or not at all. A whole extract replaces the source's current one only if it look
 like a whole extract (the safety catch, below); ``amend`` instead adds or corrects
 rows within the current extract, keyed by record id. A row repeating an earlier row's
 record exactly (one row per episode) is accepted and adds only its new events, so
-accepted rows may outnumber the records stored by ``IngestResult.repeated``.
+accepted rows may outnumber the records stored by ``IngestResult.repeated``. The same
+file through the same mapping is ingested once; through a corrected mapping it is read again.
 """
 
 from __future__ import annotations
@@ -195,7 +196,8 @@ def _current(store: Store, source: str) -> tuple[int, str, date, int] | None:
 def _is_file_of(store: Store, current: tuple | None, sha: str) -> bool:
     """Whether the current extract was read from this very file (under another mapping)."""
     return bool(sha and current and store.scalar(
-        f"SELECT count(*) FROM {t('extracts')} WHERE extract_id = ? AND file_sha256 = ?", [current[0], sha]))
+        f"SELECT count(*) FROM {t('extracts')} WHERE extract_id = ? AND (file_sha256 = ? OR sha256 = ?)",
+        [current[0], sha, sha]))
 
 
 def _commonest(quarantine: list[dict]) -> str:
