@@ -39,6 +39,7 @@ from linkage.validation import (
     parse_date,
     plausible_birth_date,
 )
+from linkage.validation.identifiers import is_scientific, scientific_digits
 from linkage.validation.text import FORMULA_REASON
 
 __all__ = ["Connector", "ParsedRow", "clean_display"]
@@ -171,6 +172,8 @@ class Connector(ABC):
         rid = p.text(mapping.record_id, (raw.get(mapping.record_id) or "").strip() or None, key=True)
         if rid is None and not p.errors:
             p.add(mapping.record_id, "missing record identifier", key=True)
+        elif rid is not None and is_scientific(rid):
+            p.add(mapping.record_id, f"record id {rid!r} {SHORTENED}: two records could share it", key=True)
         person["source_record_id"] = rid or ""
 
         for name in _NAME_FIELDS:
@@ -234,6 +237,11 @@ class Connector(ABC):
             p.add(column, f"UPN {value!r} fails the check letter")
             return None
         if canon == "nhs_number":
+            if is_scientific(value):
+                if (digits := scientific_digits(value)) is None:
+                    p.add(column, f"NHS number {value!r} {SHORTENED}")
+                    return None
+                value = digits
             if is_valid_nhs_number(number := _numeric_nhs_number(value)):
                 return normalise_nhs_number(number)
             p.add(column, f"NHS number {value!r} fails modulus 11")
@@ -272,6 +280,10 @@ class Connector(ABC):
                     p.add(col, f"{e['msg']}; the {spec.type} event is not stored", key=False)
         return events
 
+
+# An identifier a spreadsheet wrote as ``9.43E+09``: what the reason says (and its code matches).
+SHORTENED = ("was shortened by a spreadsheet (scientific notation: its last digits are lost); format the "
+             "column as text (or a number with no decimal places) before saving")
 
 _NUMERIC = re.compile(r"\d{7,10}(?:\.0+)?")
 

@@ -35,6 +35,7 @@ from linkage.connectors.base import (
     birth_date,
     name_value,
 )
+from linkage.connectors.dateorder import DateOrder
 from linkage.connectors.mapping import REQUIRED_FIELDS, Mapping
 from linkage.connectors.readers import BadCell, row_cells
 from linkage.errors import Problem
@@ -49,6 +50,7 @@ from linkage.validation.columns import (
     plain_valid_postcodes,
     plain_valid_upns,
 )
+from linkage.validation.identifiers import is_scientific
 from linkage.validation.text import MAX_FIELD_LENGTH, REFUSED_CHARACTER
 
 __all__ = ["Columnar", "read_columnar"]
@@ -112,7 +114,7 @@ def _empty(n: int) -> pa.Array:
 
 def _record_id(value: str | None) -> Any:
     rid = (value or "").strip()
-    return rid if rid and not looks_like_formula(rid) else _BAD
+    return rid if rid and not looks_like_formula(rid) and not is_scientific(rid) else _BAD
 
 
 def _required(rule: Callable[[str | None], Any]) -> Callable[[str | None], Any]:
@@ -162,7 +164,8 @@ def _take(rows: Iterator[tuple[int, list[str]]], width: int, progress, total: in
 
 
 def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date: date,
-                  progress: Callable[[int, int | None], None] | None = None) -> Columnar:
+                  progress: Callable[[int, int | None], None] | None = None,
+                  order: DateOrder | None = None) -> Columnar:
     """Read a CSV ``Extract`` (its ``raw`` rows): clean rows columnar, the rest for ``parse_row``."""
     header = extract.columns
     lines, maybe, other, rows_read = _take(extract.raw, len(header), progress, extract.total)
@@ -174,6 +177,9 @@ def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date:
         ids.update(c[rid_at].strip() for _, c in other if len(c) == len(header))
     n = len(maybe)
     columns = _columns(header, maybe)
+    for column in (order.seen if order is not None else ()):
+        if column in columns:
+            order.see_column(column, columns[column], lines)
     view, underived = _derive(mapping, columns, n)
     if mapping.record_id not in header:     # a record id a spec makes (two columns joined): as parse_row reads it
         rid_of = lambda cells: (mapping.derive(dict(zip(header, cells))).get(mapping.record_id) or "").strip()  # noqa: E731

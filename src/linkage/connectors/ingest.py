@@ -5,13 +5,15 @@ or not at all. A whole extract replaces the source's current one only if it look
 like a whole extract (the safety catch, below); ``amend`` instead adds or corrects
 rows within the current extract, keyed by record id. A row repeating an earlier row's
 record exactly (one row per episode) is accepted and adds only its new events, so
-accepted rows may outnumber the records stored by ``IngestResult.repeated``.
+accepted rows may outnumber the records stored by ``IngestResult.repeated``. The same
+file through the same mapping is ingested once; through a corrected mapping it is read again.
 """
 
 from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
 import json
 import re
 from collections import defaultdict
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from linkage.connectors.dateorder import DateOrder, date_columns
 from linkage.connectors.mapping import Mapping, default_mapping_path, load_mapping
 from linkage.connectors.readers import ConnectorError, file_sha256, open_extract
 from linkage.errors import Problem
@@ -97,6 +100,16 @@ def _header_key(name: str) -> str:
     return " ".join(_INVISIBLE.sub("", name).split()).casefold()
 
 
+def _header_again(raw: dict) -> bool:
+    """Whether a row is the file's header once more (two exports joined into one file): every
+    cell its column's name (``Notes (2)``, a name given twice, holds ``Notes``)."""
+    cells = [(re.sub(r" \(\d+\)$", "", column), value) for column, value in raw.items() if isinstance(value, str)]
+    return len(cells) >= 2 and all(_header_key(value) == _header_key(column) for column, value in cells)
+
+
+HEADER_AGAIN = "the header row again, as a row: were two exports joined into one file? (the row is left out)"
+
+
 def align_header(columns: list[str], wanted: list[str], file_name: str) -> None:
     """Rename, in place, each file column that is one the mapping reads written another way
     (``SURNAME``, ``Date  of Birth``, ``\ufeffPerson ID``) to the mapping's spelling."""
@@ -143,17 +156,30 @@ def _near(wanted: list[str], columns: list[str]) -> list[str]:
             if (hit := difflib.get_close_matches(m.casefold(), list(folded), 1, 0.75))]
 
 
-def _already(store: Store, sha: str, source: str, path: Path) -> IngestResult | None:
+def ingest_key(file_sha: str, mapping_path: str | Path) -> str:
+    """What makes two ingests the same: the same file read through the same mapping. The same
+    file under a corrected mapping is read again (a wrong date order, a swapped column)."""
+    mapping_sha = hashlib.sha256(Path(mapping_path).read_bytes()).hexdigest()
+    return hashlib.sha256(f"{file_sha}:{mapping_sha}".encode()).hexdigest()
+
+
+def _already(store: Store, sha: str, key: str, source: str, path: Path, mapping_name: str) -> IngestResult | None:
+    """The extract this file already is (same file, same mapping), or None; the same file stored
+    for another source is refused. A row from before the mapping counted (no ``file_sha256``)
+    is the same ingest when its mapping file had the same name."""
     rows = store.rows(f"SELECT extract_id, source, file_name, rows_read, accepted, quarantined, "
-                      f"coalesce(blank_rows, 0), amends FROM {t('extracts')} WHERE sha256 = ?", [sha])
-    if not rows:
-        return None
-    eid, stored_source, name, read, acc, quar, blank, amends = rows[0]
-    if stored_source != source:
-        raise ConnectorError(f"{path.name} was already ingested as {stored_source} (extract {eid}, "
-                             f"file {name}), not {source}; nothing changed")
-    return IngestResult(stored_source, path.name, eid, read, acc, quar, already_ingested=True, blank=blank,
-                        amends=amends, existing_file=name)
+                      f"coalesce(blank_rows, 0), amends, sha256 = ? OR (file_sha256 IS NULL AND mapping = ?) "
+                      f"FROM {t('extracts')} WHERE sha256 = ? OR file_sha256 = ? OR sha256 = ? "
+                      "ORDER BY extract_id DESC", [key, mapping_name, sha, sha, key])
+    for eid, stored_source, name, read, acc, quar, blank, amends, same in rows:
+        if stored_source != source:
+            raise ConnectorError(f"{path.name} was already ingested as {stored_source} (extract {eid}, "
+                                 f"file {name}), not {source}; nothing changed")
+    for eid, stored_source, name, read, acc, quar, blank, amends, same in rows:
+        if same:
+            return IngestResult(stored_source, path.name, eid, read, acc, quar, already_ingested=True,
+                                blank=blank, amends=amends, existing_file=name)
+    return None
 
 
 def _current(store: Store, source: str) -> tuple[int, str, date, int] | None:
@@ -165,6 +191,13 @@ def _current(store: Store, source: str) -> tuple[int, str, date, int] | None:
         return None
     n = store.scalar(f"SELECT count(*) FROM ({CURRENT_RECORDS_SQL}) WHERE source = ?", [source])
     return (*rows[0], int(n))
+
+
+def _is_file_of(store: Store, current: tuple | None, sha: str) -> bool:
+    """Whether the current extract was read from this very file (under another mapping)."""
+    return bool(sha and current and store.scalar(
+        f"SELECT count(*) FROM {t('extracts')} WHERE extract_id = ? AND (file_sha256 = ? OR sha256 = ?)",
+        [current[0], sha, sha]))
 
 
 def _commonest(quarantine: list[dict]) -> str:
@@ -182,8 +215,10 @@ def _commonest(quarantine: list[dict]) -> str:
 
 def _safety_catch(source: str, file_name: str, extract_date: date, read: int, blank: int, accepted: int,
                   quarantined: int, current: tuple[int, str, date, int] | None, limits: SafetyLimits,
-                  why: str = "") -> None:
-    """Refuse a whole extract that does not look like one; one line naming the numbers (and ``why``)."""
+                  why: str = "", rereads: bool = False) -> None:
+    """Refuse a whole extract that does not look like one; one line naming the numbers (and ``why``).
+    ``rereads``: the file is the current extract's own, read again under another mapping, which
+    replaces it whatever its date."""
     rows = read - blank
     override = "; if it really is the whole extract, run again with --force"
     if rows == 0:
@@ -203,7 +238,7 @@ def _safety_catch(source: str, file_name: str, extract_date: date, read: int, bl
             f"({cur_file}, {cur_date}); a whole extract needs at least {limits.min_relative_size:.0%} "
             f"(LINKAGE_INGEST_MIN_RELATIVE_SIZE); nothing was stored; run again with --amend if it adds or "
             f"corrects rows, or --force if it really is the whole extract")
-    if extract_date == cur_date:
+    if extract_date == cur_date and not rereads:
         raise ExtractRefused(
             f"{file_name} has the same extract date ({cur_date}) as the current {source} extract "
             f"({cur_file}); nothing was stored; run again with --amend to add its rows (e.g. a second "
@@ -213,8 +248,9 @@ def _safety_catch(source: str, file_name: str, extract_date: date, read: int, bl
 class _Rows:
     """Rows taken one by one through ``parse_row``: accepted records, events and quarantine."""
 
-    def __init__(self, connector, mapping: Mapping, extract_date: date) -> None:
+    def __init__(self, connector, mapping: Mapping, extract_date: date, order: DateOrder | None = None) -> None:
         self.connector, self.mapping, self.extract_date = connector, mapping, extract_date
+        self.order = order
         self.records: list[dict] = []
         self.events: dict[str, list[dict]] = defaultdict(list)
         self.quarantine: list[dict] = []
@@ -236,6 +272,12 @@ class _Rows:
                 progress(self.rows_read, total)
             if raw is None:
                 self.blank += 1
+                continue
+            if self.order is not None:
+                self.order.see_row(line_no, raw)
+            if _header_again(raw):
+                self._quarantine(line_no, raw, [Problem("row", HEADER_AGAIN)], "error")
+                self.quarantined += 1
                 continue
             parsed = self.connector.parse_row(raw, mapping, self.extract_date)
             if not isinstance(parsed, list):
@@ -359,89 +401,96 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     if mapping.source != source:
         raise ConnectorError(f"mapping {mapping.path} is for {mapping.source}, not {source}")
     sha = file_sha256(path) if path.is_file() else ""
-    if sha and (done := _already(store, sha, source, path)):
+    key = ingest_key(sha, mapping.path) if sha else ""
+    if sha and (done := _already(store, sha, key, source, path, Path(mapping.path).name)):
         return done
     current = _current(store, source)
     if amend and current is None:
         raise ConnectorError(f"there is no current {source} extract to amend: ingest a whole extract first")
 
     extract = open_extract(path, mapping.encoding, mapping.delimiter, table, set(mapping.all_columns()))
-    align_header(extract.columns, mapping.all_columns(), path.name)
-    missing_optional = _check_columns(extract.columns, mapping, path.name)
-    extract_date = extract_date or (current[2] if amend else datetime.now().date())
-
-    rows = _Rows(connector, mapping, extract_date)
-    fast = None
-    if progress:
-        progress(0, extract.total)
     try:
-        if extract.raw is not None and columnar:
-            fast = read_columnar(extract, connector, mapping, extract_date, progress)
-            rows.read(fast.slow)
-            rows.rows_read = fast.rows_read
-        else:
-            rows.read(extract.rows, progress, extract.total)
-    except (UnicodeError, csv.Error) as exc:
-        done = getattr(exc, "rows_read", rows.rows_read)
-        raise ConnectorError(f"cannot read {path.name} at row {done + 1}: {exc}") from None
-    if progress:
-        progress(rows.rows_read, rows.rows_read)
-    if not force and (why := extract.wrong_encoding or extract.cut_short):
-        raise ExtractRefused(f"{why}; nothing was stored (--force takes the file as it is, quarantining "
-                             "the cells or row it cannot read)")
-    records, events, quarantine = rows.records, rows.events, rows.quarantine
-    rows_read, quarantined, blank, warned = rows.rows_read, rows.quarantined, rows.blank, rows.warned
-    fast_records = fast.records if fast is not None and fast.records is not None else None
-    accepted = len(records) + rows.repeated + (fast_records.num_rows if fast_records is not None else 0)
+        align_header(extract.columns, mapping.all_columns(), path.name)
+        missing_optional = _check_columns(extract.columns, mapping, path.name)
+        extract_date = extract_date or (current[2] if amend else datetime.now().date())
 
-    if not (amend or force):
-        _safety_catch(source, path.name, extract_date, rows_read, blank, accepted, quarantined,
-                      current, limits or SafetyLimits.from_settings(), _commonest(quarantine))
+        order = DateOrder(date_columns(mapping))
+        rows = _Rows(connector, mapping, extract_date, order)
+        fast = None
+        if progress:
+            progress(0, extract.total)
+        try:
+            if extract.raw is not None and columnar:
+                fast = read_columnar(extract, connector, mapping, extract_date, progress, order)
+                rows.read(fast.slow)
+                rows.rows_read = fast.rows_read
+            else:
+                rows.read(extract.rows, progress, extract.total)
+        except (UnicodeError, csv.Error) as exc:
+            done = getattr(exc, "rows_read", rows.rows_read)
+            raise ConnectorError(f"cannot read {path.name} at row {done + 1}: {exc}") from None
+        if progress:
+            progress(rows.rows_read, rows.rows_read)
+        if not force and (why := extract.wrong_encoding or extract.cut_short
+                          or order.problem(path.name, mapping.source_of)):
+            raise ExtractRefused(f"{why}; nothing was stored (--force takes the file as it is, quarantining "
+                                 "the cells or row it cannot read)")
+        records, events, quarantine = rows.records, rows.events, rows.quarantine
+        rows_read, quarantined, blank, warned = rows.rows_read, rows.quarantined, rows.blank, rows.warned
+        fast_records = fast.records if fast is not None and fast.records is not None else None
+        accepted = len(records) + rows.repeated + (fast_records.num_rows if fast_records is not None else 0)
 
-    replaced = resolved = 0
-    with store.transaction():
-        eid = store.next_id(t("extracts"), "extract_id")
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
-        store.execute(
-            f"INSERT INTO {t('extracts')} (extract_id, source, file_name, sha256, mapping, extract_date, "
-            "ingested_at, rows_read, accepted, quarantined, superseded_by, amends, blank_rows, warned, forced) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
-            [eid, source, path.name, sha or f"table:{path}:{table}:{now.isoformat()}",
-             Path(mapping.path).name, extract_date, now, rows_read, accepted, quarantined,
-             current[0] if amend else None, blank, warned, force],
-        )
-        if amend and accepted:
-            ids = [r["source_record_id"] for r in records]
+        if not (amend or force):
+            _safety_catch(source, path.name, extract_date, rows_read, blank, accepted, quarantined,
+                          current, limits or SafetyLimits.from_settings(), _commonest(quarantine),
+                          rereads=_is_file_of(store, current, sha))
+
+        replaced = resolved = 0
+        with store.transaction():
+            eid = store.next_id(t("extracts"), "extract_id")
+            now = datetime.now(timezone.utc).replace(tzinfo=None)
+            store.execute(
+                f"INSERT INTO {t('extracts')} (extract_id, source, file_name, sha256, mapping, extract_date, "
+                "ingested_at, rows_read, accepted, quarantined, superseded_by, amends, blank_rows, warned, forced, "
+                "file_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                [eid, source, path.name, key or f"table:{path}:{table}:{now.isoformat()}",
+                 Path(mapping.path).name, extract_date, now, rows_read, accepted, quarantined,
+                 current[0] if amend else None, blank, warned, force, sha or None],
+            )
+            if amend and accepted:
+                ids = [r["source_record_id"] for r in records]
+                if fast_records is not None:
+                    ids += fast_records.column("source_record_id").to_pylist()
+                replaced, resolved = _amend(store, source, eid, ids, now)
+            if records:
+                store.insert_df(t("records"), pd.DataFrame(records).assign(extract_id=eid))
             if fast_records is not None:
-                ids += fast_records.column("source_record_id").to_pylist()
-            replaced, resolved = _amend(store, source, eid, ids, now)
-        if records:
-            store.insert_df(t("records"), pd.DataFrame(records).assign(extract_id=eid))
-        if fast_records is not None:
-            store.insert_arrow(t("records"), fast_records, extract_id=eid)
-        for table_name, table_rows in events.items():
-            store.insert_df(t(table_name), pd.DataFrame(table_rows).assign(extract_id=eid))
-        for table_name, tables in (fast.events if fast is not None else {}).items():
-            for table in tables:
-                store.insert_arrow(t(table_name), table, extract_id=eid)
-        if quarantine:
-            store.insert_df(t("quarantine"),
-                            pd.DataFrame(quarantine).assign(extract_id=eid, file_name=path.name))
-        superseded = None if amend else _supersede(store, source)
+                store.insert_arrow(t("records"), fast_records, extract_id=eid)
+            for table_name, table_rows in events.items():
+                store.insert_df(t(table_name), pd.DataFrame(table_rows).assign(extract_id=eid))
+            for table_name, tables in (fast.events if fast is not None else {}).items():
+                for table in tables:
+                    store.insert_arrow(t(table_name), table, extract_id=eid)
+            if quarantine:
+                store.insert_df(t("quarantine"),
+                                pd.DataFrame(quarantine).assign(extract_id=eid, file_name=path.name))
+            superseded = None if amend else _supersede(store, source)
 
-    errors = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "error"]
-    warnings = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "warning"]
-    sample = errors[:20]
-    if missing_optional:
-        near = _near(missing_optional, [c for c in extract.columns if c not in mapping.all_columns()])
-        sample.insert(0, (0, ", ".join(missing_optional), "optional columns absent; left empty"
-                          + (f" (a typo in the mapping? closest: {', '.join(near)})" if near else "")))
-    return IngestResult(source, path.name, eid, rows_read, accepted, quarantined,
-                        superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
-                        amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
-                        warnings_sample=warnings[:20], repeated=rows.repeated,
-                        past_addresses=len(events.get(PastAddress.table, [])))
+        errors = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "error"]
+        warnings = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "warning"]
+        sample = errors[:20]
+        if missing_optional:
+            near = _near(missing_optional, [c for c in extract.columns if c not in mapping.all_columns()])
+            sample.insert(0, (0, ", ".join(missing_optional), "optional columns absent; left empty"
+                              + (f" (a typo in the mapping? closest: {', '.join(near)})" if near else "")))
+        return IngestResult(source, path.name, eid, rows_read, accepted, quarantined,
+                            superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
+                            amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
+                            warnings_sample=warnings[:20], repeated=rows.repeated,
+                            past_addresses=len(events.get(PastAddress.table, [])))
 
+    finally:
+        extract.close()
 
 def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -> tuple[int, int]:
     """Replace the current records with these ids; resolve their open quarantine rows."""

@@ -101,7 +101,7 @@ class Extract:
     """An opened extract: its header, an iterator over its rows, and (if known) how many."""
 
     def __init__(self, columns: list[str], rows: Iterator[Row], total: int | None = None,
-                 raw: Iterator[tuple[int, list[str]]] | None = None):
+                 raw: Iterator[tuple[int, list[str]]] | None = None, tidy: Callable[[], None] = lambda: None):
         self.columns = columns
         self.rows = rows
         self.total = total
@@ -112,6 +112,12 @@ class Extract:
         # and (once every row is read) why its last row looks cut off, as by a copy that stopped.
         self.wrong_encoding: str | None = None
         self.cut_short: str | None = None
+        self._tidy = tidy
+
+    def close(self) -> None:
+        """Let go of the file and whatever opening it made (a reader's link, its connection),
+        whether or not its rows were read: a generator never started never runs its ``finally``."""
+        self._tidy()
 
 
 def file_sha256(path: Path) -> str:
@@ -268,7 +274,7 @@ def _csv(path: Path, encoding: str, delimiter: str, used: set[str] | None) -> Ex
             yield line, row_cells(header, cells)
 
     wide = encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32"))
-    extract = Extract(header, rows(), None if wide else max(0, _count_lines(path) - 1), raw=raw())
+    extract = Extract(header, rows(), None if wide else max(0, _count_lines(path) - 1), raw=raw(), tidy=fh.close)
     extract.wrong_encoding = wrong_encoding
     return extract
 
@@ -370,7 +376,11 @@ def _relation(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
         finally:
             done()
 
-    return Extract(columns, rows(), total)
+    def tidy() -> None:
+        con.close()
+        done()
+
+    return Extract(columns, rows(), total, tidy=tidy)
 
 
 def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
@@ -383,6 +393,8 @@ def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
     path = Path(path)
     if not path.exists():
         raise ConnectorError(f"{path} does not exist")
+    if path.is_dir():
+        raise ConnectorError(f"{path} is a directory: name the extract file in it")
     if path.stat().st_size == 0:
         raise ConnectorError(f"{path.name} is empty: there is no header row")
     suffix = path.suffix.lower()

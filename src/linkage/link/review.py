@@ -36,7 +36,8 @@ from linkage.store import Store
 from linkage.store.schema import t
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
-from linkage.validation import normalise_name, normalise_nhs_number, normalise_postcode, normalise_upn
+from linkage.validation import (check_text, normalise_name, normalise_nhs_number, normalise_postcode,
+                                normalise_upn)
 
 __all__ = ["DECISIONS", "Constraints", "Decision", "ReviewDecisions", "ReviewView", "SideBySide", "build_queue",
            "child_records", "constraints", "current_records", "model_features", "pair_id", "priority", "split_out",
@@ -79,6 +80,10 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+# As the API's ReviewDecisionCreate takes them.
+REVIEWER_LIMIT, NOTE_LIMIT = 100, 1000
+
+
 class ReviewDecisions:
     """The decisions log, one row per decision, in the service state."""
 
@@ -94,6 +99,12 @@ class ReviewDecisions:
             raise LinkageError(f"a decision is one of {', '.join(DECISIONS)}")
         if not reviewer.strip():
             raise LinkageError("a decision needs the reviewer's name")
+        # Checked here, where every channel writes (API, pages, CLI), as the API's schema checks them:
+        # the name goes into the audit entry, both are shown to the next reviewer.
+        for what, value, limit in (("the reviewer's name", reviewer.strip(), REVIEWER_LIMIT),
+                                   ("the note", note, NOTE_LIMIT)):
+            if value and (why := check_text(value, limit)):
+                raise LinkageError(f"{what}: {why}")
         out = []
         with self.state.transaction():
             for a, b, sha_a, sha_b, prob, weight in pairs:

@@ -123,6 +123,7 @@ def load_nccis(store: Store, path: Path, mapping: NccisMapping | None = None) ->
     extract = open_extract(Path(path), mapping.encoding, mapping.delimiter)
     absent = sorted(set(mapping.fields[n] for n in _REQUIRED) - set(extract.columns))
     if absent:
+        extract.close()
         raise ConnectorError(f"{Path(path).name} has no column(s) {', '.join(absent)} the NCCIS mapping names")
     out, rows = NccisLoad(), []
     for line, raw in extract.rows:

@@ -61,6 +61,7 @@ def _rows(kind: str, path: Path, unknown: set[str]) -> Iterator[tuple[int, Any, 
         extract = open_extract(path, encoding)
         missing = [c for c in GIAS_COLUMNS if c not in extract.columns]
         if missing:
+            extract.close()
             raise ConnectorError(f"{path.name} is not a GIAS establishment export: it lacks columns {missing} "
                                  f"(it has {extract.columns[:12]})")
         for line, raw in extract.rows:

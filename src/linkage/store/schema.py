@@ -140,6 +140,8 @@ MIGRATIONS = [
     "ALTER TABLE store.quarantine ADD COLUMN IF NOT EXISTS resolved_at TIMESTAMP",
     "ALTER TABLE store.quarantine ADD COLUMN IF NOT EXISTS resolved_by_extract BIGINT",
     "ALTER TABLE store.records ADD COLUMN IF NOT EXISTS address_from DATE",
+    # sha256 is the ingest's key (the file and its mapping); file_sha256 the file's own (NULL before).
+    "ALTER TABLE store.extracts ADD COLUMN IF NOT EXISTS file_sha256 VARCHAR",
 ]
 
 

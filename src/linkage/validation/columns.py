@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.validation.identifiers import UPN_LETTERS
+from linkage.validation.identifiers import SCIENTIFIC, UPN_LETTERS
 from linkage.validation.postcode import _SHAPE as _POSTCODE
 
 __all__ = ["plain_addresses", "plain_names", "plain_record_ids", "plain_valid_nhs_numbers", "plain_valid_postcodes",
@@ -80,7 +80,9 @@ def plain_names(values: pa.Array) -> pa.Array:
 def plain_record_ids(values: pa.Array) -> pa.Array:
     """True where a record id is printable ASCII without spaces starting with a letter or
     digit: no whitespace to strip, nothing a spreadsheet could run."""
-    return pc.fill_null(pc.match_substring_regex(values, r"^[A-Za-z0-9][!-~]*$"), False)
+    shape = pc.and_(pc.match_substring_regex(values, r"^[A-Za-z0-9][!-~]*$"),
+                    pc.invert(pc.match_substring_regex(values, SCIENTIFIC)))    # 1.23E+05: digits lost
+    return pc.fill_null(shape, False)
 
 
 def _value_of(values: pa.Array, i: int, alphabet: str) -> np.ndarray:

@@ -62,6 +62,10 @@ def parse_date(value: str) -> date:
     hint = ""
     if re.fullmatch(r"\d{1,2}([/.-])\d{1,2}\1\d{2}(?: [0-9:.]+)?", text):   # 01/03/15: a two-digit year
         hint = " (a two-digit year, never guessed: a mapping can state it: {column: ..., format: \"%d/%m/%y\"})"
+    elif m := re.fullmatch(r"\d{1,2}([ -])[A-Za-z]{3}\1\d{2}", text):   # 1-Mar-15: Excel's d-mmm-yy
+        sep = m.group(1)
+        hint = (" (a two-digit year, never guessed: a mapping can state it: "
+                f"{{column: ..., format: \"%d{sep}%b{sep}%y\"}})")
     elif re.fullmatch(r"\d{5}(\.0+)?", text):   # Excel's day number, as a CSV saved from an unformatted cell holds
         hint = (f" ({text} looks like an Excel date number, {excel_day(text).isoformat()}: "
                 "format the column as a date in Excel before saving, or state {column: ..., format: excel} "

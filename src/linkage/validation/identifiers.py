@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "SCIENTIFIC",
     "UPN_LETTERS",
+    "is_scientific",
+    "scientific_digits",
     "is_valid_nhs_number",
     "is_valid_upn",
     "normalise_nhs_number",
@@ -63,3 +66,26 @@ def is_valid_nhs_number(value: str) -> bool:
     if not _NHS_SHAPE.fullmatch(nhs) or len(set(nhs)) == 1:
         return False
     return nhs_check_digit(nhs[:9]) == int(nhs[9])
+
+
+# A long number a spreadsheet wrote in scientific notation (``9.43E+09``), as a CSV saved from a
+# cell formatted "General" holds it: the digits after the mantissa's are lost.
+SCIENTIFIC = r"^\s*[0-9]\.[0-9]+[eE]\+?[0-9]{1,2}\s*$"
+_SCIENTIFIC = re.compile(SCIENTIFIC)
+
+
+def is_scientific(value: str) -> bool:
+    return _SCIENTIFIC.match(value) is not None
+
+
+def scientific_digits(value: str) -> str | None:
+    """The whole number ``value`` wrote (``9.434765919E+09``: ``9434765919``), or None where the
+    spreadsheet dropped digits (``9.43E+09``): only a mantissa with every digit is the number."""
+    mantissa, _, exponent = value.strip().lower().partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    places = int(exponent)
+    if len(fraction.rstrip("0")) > places:
+        return None                                 # not a whole number: not an identifier
+    if len(fraction) < places:
+        return None
+    return whole + fraction[:places]

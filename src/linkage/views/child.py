@@ -67,18 +67,30 @@ def _newest(item: dict) -> tuple[bool, str, str]:
 
 def addresses_unattributed(doc: Document) -> list[dict]:
     """Every address once, newest first, without the agency that holds it: which agencies
-    hold a child's records is itself sensitive (``identity.known_to``)."""
+    hold a child's records is itself sensitive (``identity.known_to``). An address some agency
+    holds now comes before one only in a record's history: that record moved on from it, even
+    where the history has a move-in date and the current address has none."""
     latest: dict[tuple, dict] = {}
-    for r in _held(doc):
-        key = (r["postcode"], r["address"])
-        if key == (None, None):
-            continue
-        seen = latest.setdefault(key, {"postcode": key[0], "address": key[1], "since": None, "as_of": None})
-        if r.get("address_from") and (seen["since"] is None or r["address_from"] > seen["since"]):
-            seen["since"] = r["address_from"]         # the latest move there any agency records
-        if r.get("extract_date") and (seen["as_of"] is None or str(r["extract_date"]) > str(seen["as_of"])):
-            seen["as_of"] = r["extract_date"]
-    return sorted(latest.values(), key=lambda a: (_newest(a), str(a["postcode"]), str(a["address"])), reverse=True)
+    held_now: set[tuple] = set()
+    for now, rows in ((True, doc["records"]), (False, doc.get("address_history") or [])):
+        for r in rows:
+            key = (r["postcode"], r["address"])
+            if key == (None, None):
+                continue
+            if now:
+                held_now.add(key)
+            _keep_latest(latest.setdefault(key, {"postcode": key[0], "address": key[1], "since": None,
+                                                 "as_of": None}), r)
+    return sorted(latest.values(), key=lambda a: ((a["postcode"], a["address"]) in held_now, _newest(a),
+                                                  str(a["postcode"]), str(a["address"])), reverse=True)
+
+
+def _keep_latest(seen: dict, r: dict) -> None:
+    """The latest move to an address any agency records, and the newest extract holding it."""
+    if r.get("address_from") and (seen["since"] is None or r["address_from"] > seen["since"]):
+        seen["since"] = r["address_from"]
+    if r.get("extract_date") and (seen["as_of"] is None or str(r["extract_date"]) > str(seen["as_of"])):
+        seen["as_of"] = r["extract_date"]
 
 
 def latest_address(doc: Document) -> dict | None:

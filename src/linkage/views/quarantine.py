@@ -28,11 +28,14 @@ MEMORY_TABLE = "memory.serve_quarantine"
 # Reason code -> what it means, matched against the reason text in this order.
 REASON_CODES: dict[str, tuple[str, str]] = {
     "malformed_row": (r"cells but \d+ columns", "the row has the wrong number of cells"),
+    "header_again": (r"the header row again", "the file's header once more as a row (two exports joined)"),
     "bad_encoding": (r"not valid in the file's encoding", "bytes the file's encoding cannot read"),
     "too_long": (r"characters, more than the", "a cell longer than allowed"),
     "control_characters": (r"control characters", "control characters in a cell"),
     "formula": (r"spreadsheet formula", "a cell a spreadsheet would run as a formula"),
     "missing_id": (r"missing record identifier", "no record identifier"),
+    "spreadsheet_shortened": (r"shortened by a spreadsheet", "an identifier a spreadsheet wrote in scientific "
+                                                              "notation, its last digits lost"),
     "duplicate_id": (r"duplicate record id", "the record identifier repeats an earlier row with other details"),
     "missing_required": (r"^missing (forename|surname|date of birth)", "a required field is empty"),
     "invalid_name": (r"name longer than|no letters in name", "a name that cannot be a name"),
