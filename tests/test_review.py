@@ -52,7 +52,7 @@ def reviewed(tmp_path_factory, review_extracts):
     for key, child in before.items():
         by_child.setdefault(child, []).append(key)
     child, members = first_child_of(by_child, 3)
-    shown = cli("review", "cluster", child, "--format", "json", "--data-dir", str(home))
+    shown = cli("review", "cluster", f" {child.lower()}", "--format", "json", "--data-dir", str(home))
     assert sorted(r["record_key"] for r in json.loads(shown)) == members
     cli("review", "split", child, members[0], "--reviewer", "Ann Clerk", "--data-dir", str(home))
     return {"home": home, "match": match, "split": (members[0], members[1:]), "before": before,

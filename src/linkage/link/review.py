@@ -508,6 +508,7 @@ def child_records(store: Store, child_id: str) -> tuple[str, pd.DataFrame]:
     """(the identifier now standing for ``child_id``, every current record of that child)."""
     from linkage.link.run import resolve_aliases   # run builds on this module
 
+    child_id = child_id.strip().upper()      # as typed from a letter or a screen: c-… is C-…
     cur = resolve_aliases(store).get(child_id, child_id)
     keys = [r[0] for r in store.rows(f"SELECT record_key FROM {t('identity')} WHERE child_id = ?", [cur])]
     if not keys:
