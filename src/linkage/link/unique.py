@@ -1,4 +1,4 @@
-"""A new surname and a move with no namesake in view: linked without a reviewer.
+"""One child in two with no one else in view: linked without a reviewer.
 
 The second pass (``evidence.decide``) links a candidate with a new surname and a move only when
 two pieces of cluster evidence (middle name, former surname, historic address) agree, and queues
@@ -13,14 +13,17 @@ are so few that a stranger on that forename and birthday is less likely than one
 
 So a candidate is linked here when all of these hold:
 
-* the surnames and the postcodes both differ (a pair sharing either was scored with it and left
-  apart by the model for a reason), the forename is one name, the date of birth is exact;
+* the forename is one name (the same, or a nickname or other form of it), not swapped with the
+  surname;
+* either the surnames and the postcodes both differ, the date of birth is exact and the expected
+  namesakes (``coincidences``, after ``complement.partner_cohorts``) are at most
+  ``LINK_COINCIDENCE`` (the sum over the linked pairs is the number of strangers the rule is
+  expected to join, which ``link_unique`` returns for the run to see); or the two share the family
+  name or the home (the evidence a stranger lacks), and the date of birth is exact or the middle
+  name agrees;
 * the two children hold no source in common (a source holds a child once: two children of one
   source are two children) and neither has a co-twin in its own extract, nor any pair the twin
   guard or a reviewer keeps apart;
-* the expected namesakes (``coincidences``, after ``complement.partner_cohorts``) are at most
-  ``LINK_COINCIDENCE``; the sum over the linked pairs is the number of strangers the rule is
-  expected to join, which ``link_unique`` returns for the run to see;
 * each child has exactly one candidate of any kind in the pass (a second candidate, however
   weak, is a choice a reviewer makes).
 
@@ -66,12 +69,18 @@ def link_unique(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, st
     best: dict[frozenset, tuple[float, dict]] = {}
     for r in recs:
         kids = frozenset((r["ca"], r["cb"]))
-        if not (_flag(r["moved"]) and _flag(r["one_name"]) and _flag(r["dob_exact"])) or _flag(r.get("swapped")):
+        if not _flag(r["one_name"]) or _flag(r.get("swapped")) or _flag(r["cotwin"]) or kids & kept_apart \
+                or kids in linked or degree[r["ca"]] != 1 or degree[r["cb"]] != 1:
             continue
-        if _flag(r["cotwin"]) or kids & kept_apart or kids in linked or degree[r["ca"]] != 1 or degree[r["cb"]] != 1:
+        if _flag(r["moved"]):
+            rate = coincidences({**r, "evidence": _evidence(r)})
+            if not _flag(r["dob_exact"]) or rate > LINK_COINCIDENCE:
+                continue
+        elif _flag(r["dob_exact"]) or _flag(r["middle"]):
+            rate = 0.0      # the family or the home is shared: not a namesake by chance
+        else:
             continue
-        rate = coincidences({**r, "evidence": _evidence(r)})
-        if rate <= LINK_COINCIDENCE and (kids not in best or rate < best[kids][0]):
+        if kids not in best or rate < best[kids][0]:
             best[kids] = (rate, r)
     if not best:
         return 0.0
