@@ -1,0 +1,131 @@
+"""Issue 11 items 4, 6: one child in two with no one else in view is linked, not queued
+(``link/unique.py``); anything that could be a second child leaves the pair to a reviewer.
+
+Small constructed populations in a real DuckDB file, through the real features, co-twin and
+second-pass SQL and ``evidence.decide``, as ``test_cluster_evidence`` runs them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from test_cluster_evidence import _namesakes, input_tables, rec
+from linkage.link.evidence import candidates_sql, decide
+from linkage.link.guards import twin_guard_sql
+from linkage.link.unique import LINK_COINCIDENCE, link_unique
+
+
+def run_pass(tmp_path: Path, records: list[dict], children: dict[str, str], apart=()):
+    """The second pass's decisions over ``records`` clustered as ``children``, with ``link_unique``
+    after ``decide`` as ``LinkEngine.cluster_pass`` runs them. Records not in ``children`` are
+    children of their own."""
+    children = {**{r["record_key"]: r["record_key"] for r in records}, **children}
+    con = duckdb.connect(str(tmp_path / "pass.duckdb"))
+    input_tables(con, records)
+    con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
+                                          "upn_root": [next(r["upn"] for r in records if r["record_key"] == k)
+                                                       for k in children]}).astype("string"))
+    con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
+    pairs = pd.DataFrame([(a["record_key"], b["record_key"], 0.9, 5.0) for i, a in enumerate(records)
+                          for b in records[i + 1:]],
+                         columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight"])
+    con.register("pairs_df", pairs)
+    guarded = [tuple(r[:2]) for r in con.execute(twin_guard_sql("pairs_df", "link_input", "cotwins")).fetchall()
+               if r[-1]]
+    rows = con.execute(candidates_sql("link_input", "kids", "cotwins")).df()
+    con.close()
+    apart = [*guarded, *apart]
+    found = decide(rows.to_dict("records"), apart, children)
+    strangers = link_unique(rows, found, children, apart)
+    return found, strangers, children
+
+
+def _pairs(found, children) -> set[frozenset]:
+    return {frozenset((children[a], children[b])) for a, b, *_ in found}
+
+
+SCHOOL = dict(postcode="W5 1PW", upn="A1")
+GP = dict(postcode="GL7 1AB", address="9 old lane", nhs="N1")
+
+
+def test_a_new_surname_and_a_move_with_no_namesake_is_linked(tmp_path):
+    # The school holds Marigold under her old surname, the GP under the new one at a new home;
+    # no other Marigold born that year is anywhere: no stranger it could be.
+    records = [rec("education:1", "marigold", "rocca", **SCHOOL),
+               rec("social_care:1", "marigold", "rocca", postcode="W5 1PW", upn="A1"),
+               rec("health:1", "marigold", "duhig", **GP)]
+    found, strangers, children = run_pass(tmp_path, records, {"education:1": "C1", "social_care:1": "C1",
+                                                              "health:1": "C2"})
+    assert _pairs(found.links, children) == {frozenset(("C1", "C2"))}
+    assert not found.queue
+    assert 0 <= strangers <= LINK_COINCIDENCE
+    assert len(set(found.apply(children).values())) == 1
+
+
+@pytest.mark.parametrize("namesakes,middle,linked", [(5, None, False), (30, "rose", True)])
+def test_namesakes_in_the_population_leave_it_to_a_reviewer(tmp_path, namesakes, middle, linked):
+    # Five other Harpers born that year, none in the school: about 0.014 expected to share the
+    # birthday by chance, too many to link without a reviewer, few enough to queue. Thirty, with
+    # the middle name agreeing as well: about 0.0008, linked.
+    records = [rec("education:1", "harper", "rocca", middle=middle, **SCHOOL),
+               rec("health:1", "harper", "duhig", middle=middle, **GP), *_namesakes(namesakes)]
+    found, strangers, children = run_pass(tmp_path, records, {})
+    pair = {frozenset(("education:1", "health:1"))}
+    assert _pairs(found.links, children) == (pair if linked else set())
+    assert _pairs(found.queue, children) == (set() if linked else pair)
+    assert (0 < strangers <= LINK_COINCIDENCE) if linked else strangers == 0
+
+
+def test_a_second_candidate_of_either_child_leaves_both_to_a_reviewer(tmp_path):
+    # Two children in social care could each be the school's Marigold: which is a reviewer's choice.
+    records = [rec("education:1", "marigold", "rocca", **SCHOOL),
+               rec("health:1", "marigold", "duhig", **GP),
+               rec("social_care:7", "marigold", "moss", postcode="M1 1AA", address="3 far road")]
+    found, _, children = run_pass(tmp_path, records, {})
+    assert not found.links
+    assert frozenset(("education:1", "health:1")) in _pairs(found.queue, children)
+
+
+def test_two_children_of_one_source_are_not_linked(tmp_path):
+    # Both children hold a GP record: a source holds a child once, so these are two children.
+    records = [rec("education:1", "marigold", "rocca", **SCHOOL),
+               rec("health:9", "marigold", "rocca", postcode="W5 1PW", nhs="N9"),
+               rec("health:1", "marigold", "duhig", postcode="GL7 1AB", address="9 old lane")]
+    found, _, children = run_pass(tmp_path, records, {"education:1": "C1", "health:9": "C1", "health:1": "C2"})
+    assert not found.links
+
+
+def test_a_co_twin_in_view_is_not_linked(tmp_path):
+    # The school holds Marigold's twin brother born the same day at the same home.
+    records = [rec("education:1", "marigold", "rocca", **SCHOOL),
+               rec("education:2", "rufus", "rocca", postcode="W5 1PW", upn="B2", sex="M"),
+               rec("health:1", "marigold", "duhig", **GP)]
+    found, _, children = run_pass(tmp_path, records, {})
+    assert not found.links
+    assert frozenset(("education:1", "health:1")) in _pairs(found.queue, children)
+
+
+def test_a_pair_kept_apart_is_not_linked(tmp_path):
+    # A reviewer said the school's Marigold and another child are two children: her child is
+    # not joined to anyone without a reviewer.
+    records = [rec("education:1", "marigold", "rocca", **SCHOOL),
+               rec("health:1", "marigold", "duhig", **GP),
+               rec("social_care:5", "maisie", "rocca", postcode="W5 1PW")]
+    found, _, _ = run_pass(tmp_path, records, {}, apart=[("education:1", "social_care:5")])
+    assert not found.links
+
+
+@pytest.mark.parametrize("dob,middle,linked", [("2015-04-07", None, True), ("2015-04-17", "rose", True),
+                                               ("2015-04-17", None, False)])
+def test_one_family_one_forename_links_on_the_birthday_or_the_middle_name(tmp_path, dob, middle, linked):
+    # The family name is shared and the home differs; no source holds both records. A birthday
+    # ten days off is linked only when the middle name agrees as well.
+    records = [rec("education:1", "marigold", "rocca", middle="rose", **SCHOOL),
+               rec("health:1", "marigold", "rocca", middle=middle, dob=dob, **GP)]
+    found, _, children = run_pass(tmp_path, records, {})
+    assert bool(found.links) is linked
+    assert bool(found.queue) is not linked
