@@ -66,6 +66,7 @@ def summarise(work: Path) -> dict:
     return {"records": len(pred), "precision": precision, "recall": recall,
             "f1": 2 * precision * recall / (precision + recall), "false_pairs": fp, "missed": fn,
             "unqueued": fn - sum(queued.values()), "queue": len(queue), "queue_true": sum(true.values()),
+            "queue_records": len({k for a, b, *_ in queue for k in (a, b)}),
             "by_class": {c: {"true": total[c], "missed": missed[c], "queued": queued[c]}
                          for c in sorted(total, key=lambda c: -missed[c])},
             "by_reason": {r: {"queued": n, "true": true[r]} for r, n in reasons.most_common()}}
@@ -79,7 +80,7 @@ def main() -> None:
     s = summarise(args.work)
     print(f"{s['records']} records: P {s['precision']:.4f} R {s['recall']:.4f} F1 {s['f1']:.4f}; "
           f"{s['false_pairs']} false pairs; {s['missed']} missed, {s['unqueued']} of them unqueued; "
-          f"queue {s['queue']} ({s['queue'] / s['records']:.2%} of records, "
+          f"queue {s['queue']} pairs (touching {s['queue_records'] / s['records']:.2%} of records, "
           f"{s['queue_true'] / max(s['queue'], 1):.1%} true)")
     print("\nmissed true pairs by class (true / missed / queued / unqueued):")
     for c, v in s["by_class"].items():
