@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-import pandas as pd
 import pytest
 
-from test_cluster_evidence import _namesakes, input_tables, rec
-from linkage.link.evidence import candidates_sql, decide
-from linkage.link.guards import twin_guard_sql
+from test_cluster_evidence import _namesakes, pass_rows, rec
+from linkage.link.evidence import decide
 from linkage.link.unique import LINK_COINCIDENCE, link_unique
 
 
@@ -24,20 +21,7 @@ def run_pass(tmp_path: Path, records: list[dict], children: dict[str, str], apar
     after ``decide`` as ``LinkEngine.cluster_pass`` runs them. Records not in ``children`` are
     children of their own."""
     children = {**{r["record_key"]: r["record_key"] for r in records}, **children}
-    con = duckdb.connect(str(tmp_path / "pass.duckdb"))
-    input_tables(con, records)
-    con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
-                                          "upn_root": [next(r["upn"] for r in records if r["record_key"] == k)
-                                                       for k in children]}).astype("string"))
-    con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
-    pairs = pd.DataFrame([(a["record_key"], b["record_key"], 0.9, 5.0) for i, a in enumerate(records)
-                          for b in records[i + 1:]],
-                         columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight"])
-    con.register("pairs_df", pairs)
-    guarded = [tuple(r[:2]) for r in con.execute(twin_guard_sql("pairs_df", "link_input", "cotwins")).fetchall()
-               if r[-1]]
-    rows = con.execute(candidates_sql("link_input", "kids", "cotwins")).df()
-    con.close()
+    rows, guarded = pass_rows(tmp_path, records, children)
     apart = [*guarded, *apart]
     found = decide(rows.to_dict("records"), apart, children)
     strangers = link_unique(rows, found, children, apart)
