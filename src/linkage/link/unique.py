@@ -18,7 +18,7 @@ So a candidate is linked here when all of these hold:
 * either the surnames and the postcodes both differ, the date of birth is exact and the expected
   namesakes (``coincidences``, after ``complement.partner_cohorts``) are at most
   ``LINK_COINCIDENCE`` (the sum over the linked pairs is the number of strangers the rule is
-  expected to join, which ``link_unique`` returns for the run to see); or the two share the family
+  expected to join, which ``link_unique`` returns); or the two share the family
   name or the home (the evidence a stranger lacks), and the date of birth is exact or the middle
   name agrees;
 * the two children hold no source in common (a source holds a child once: two children of one
