@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from test_cluster_evidence import _namesakes, pass_rows, rec
 from linkage.link.evidence import decide
@@ -113,3 +116,54 @@ def test_one_family_one_forename_links_on_the_birthday_or_the_middle_name(tmp_pa
     found, _, children = run_pass(tmp_path, records, {})
     assert bool(found.links) is linked
     assert bool(found.queue) is not linked
+
+
+SOURCES = ("education", "health", "social_care")
+
+
+@st.composite
+def candidate_rows(draw):
+    """Children of one to three records each, and candidate rows between records of two children."""
+    sizes = draw(st.lists(st.integers(1, 3), min_size=2, max_size=5))
+    cluster_of = {}
+    for c, n in enumerate(sizes):
+        for i, s in enumerate(draw(st.lists(st.sampled_from(SOURCES), min_size=n, max_size=n))):
+            cluster_of[f"{s}:{c}-{i}"] = f"C{c}"
+    keys = sorted(cluster_of)
+    rows = []
+    for _ in range(draw(st.integers(0, 10))):
+        l, r = draw(st.sampled_from(keys)), draw(st.sampled_from(keys))
+        if cluster_of[l] == cluster_of[r]:
+            continue
+        usually, rarely = st.sampled_from([True, True, True, False]), st.sampled_from([False, False, False, True])
+        flags = {**{f: draw(usually) for f in ("moved", "one_name", "dob_exact")},
+                 **{f: draw(rarely) for f in ("swapped", "cotwin", "former_surname", "historic_address")}}
+        rows.append({"l": min(l, r), "r": max(l, r), "ca": cluster_of[min(l, r)], "cb": cluster_of[max(l, r)],
+                     "middle": draw(st.sampled_from([True, False, None])), "cohort": draw(st.sampled_from([1, 2, 3, 40])),
+                     **flags})
+    apart = draw(st.lists(st.tuples(st.sampled_from(keys), st.sampled_from(keys)), max_size=1))
+    return pd.DataFrame(rows), cluster_of, apart
+
+
+@given(candidate_rows())
+@settings(max_examples=200, deadline=None)
+def test_what_is_linked_is_one_candidate_per_child_of_no_shared_source(data):
+    rows, cluster_of, apart = data
+    found = decide(rows.to_dict("records"), apart, cluster_of)
+    before = list(found.links)
+    queued = {frozenset((cluster_of[a], cluster_of[b])) for a, b, _ in found.queue}
+    link_unique(rows, found, cluster_of, apart)
+    new = found.links[len(before):]
+    assert found.links[:len(before)] == before
+    held = {}
+    for k, c in cluster_of.items():
+        held.setdefault(c, set()).add(k.split(":")[0])
+    touched = [cluster_of[k] for pair in new for k in pair]
+    kept_apart = {cluster_of[k] for pair in apart for k in pair}
+    assert len(touched) == len(set(touched))                           # no child linked twice
+    for a, b in new:
+        ca, cb = cluster_of[a], cluster_of[b]
+        assert held[ca].isdisjoint(held[cb])                           # no source holds both
+        assert not {ca, cb} & kept_apart
+        assert frozenset((ca, cb)) in queued                            # only what decide had queued
+        assert all(frozenset((cluster_of[x], cluster_of[y])) != frozenset((ca, cb)) for x, y, _ in found.queue)
