@@ -167,3 +167,15 @@ def test_what_is_linked_is_one_candidate_per_child_of_no_shared_source(data):
         assert not {ca, cb} & kept_apart
         assert frozenset((ca, cb)) in queued                            # only what decide had queued
         assert all(frozenset((cluster_of[x], cluster_of[y])) != frozenset((ca, cb)) for x, y, _ in found.queue)
+
+
+@pytest.mark.parametrize("dob,linked", [("2016-08-20", True), ("2016-08-21", False)])
+def test_a_forename_and_surname_swapped_on_one_birthday_is_linked(tmp_path, dob, linked):
+    # The GP wrote Heidi Harvey as Harvey Heidi at another address; no one else is in view. A
+    # day out as well leaves it to a reviewer.
+    records = [rec("education:1", "heidi", "harvey", dob="2016-08-20", postcode="G5 5ZG", upn="A1"),
+               rec("health:1", "harvey", "heidi", dob=dob, postcode="W5 1PW", address="2 low road", nhs="N1")]
+    found, _, children = run_pass(tmp_path, records, {})
+    pair = {frozenset(("education:1", "health:1"))}
+    assert _pairs(found.links, children) == (pair if linked else set())
+    assert _pairs(found.queue, children) == (set() if linked else pair)

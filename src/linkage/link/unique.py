@@ -13,9 +13,10 @@ are so few that a stranger on that forename and birthday is less likely than one
 
 So a candidate is linked here when all of these hold:
 
-* the forename is one name (the same, or a nickname or other form of it), not swapped with the
-  surname;
-* either the surnames and the postcodes both differ, the date of birth is exact and the expected
+* the forename is one name (the same, or a nickname or other form of it), or the forename and the
+  surname are swapped in one record (``guards.swapped_sql``) on one exact birthday (at 1M realistic
+  126 such candidates met the other conditions, all one child; 54 more one slip apart are left queued);
+* unless swapped, either the surnames and the postcodes both differ, the date of birth is exact and the expected
   namesakes (``coincidences``, after ``complement.partner_cohorts``) are at most
   ``LINK_COINCIDENCE`` (the sum over the linked pairs is the number of strangers the rule is
   expected to join, which ``link_unique`` returns); or the two share the family
@@ -69,10 +70,15 @@ def link_unique(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, st
     best: dict[frozenset, tuple[float, dict]] = {}
     for r in recs:
         kids = frozenset((r["ca"], r["cb"]))
-        if not _flag(r["one_name"]) or _flag(r.get("swapped")) or _flag(r["cotwin"]) or kids & kept_apart \
-                or kids in linked or degree[r["ca"]] != 1 or degree[r["cb"]] != 1:
+        if _flag(r["cotwin"]) or kids & kept_apart or kids in linked or degree[r["ca"]] != 1 or degree[r["cb"]] != 1:
             continue
-        if _flag(r["moved"]):
+        if _flag(r.get("swapped")):
+            if not _flag(r["dob_exact"]):
+                continue
+            rate = 0.0      # a forename and a surname, each the other's, on one birthday
+        elif not _flag(r["one_name"]):
+            continue
+        elif _flag(r["moved"]):
             rate = coincidences({**r, "evidence": _evidence(r)})
             if not _flag(r["dob_exact"]) or rate > LINK_COINCIDENCE:
                 continue
