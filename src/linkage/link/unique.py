@@ -16,15 +16,14 @@ So a candidate is linked here when all of these hold:
 * the forename is one name (the same, or a nickname or other form of it), or the forename and the
   surname are swapped in one record (``guards.swapped_sql``) on one exact birthday (at 1M realistic
   126 such candidates met the other conditions, all one child; 54 more one slip apart are left queued);
-* unless swapped, either the surnames and the postcodes both differ, the date of birth is exact and the expected
-  namesakes (``coincidences``, after ``complement.partner_cohorts``) are at most
-  ``LINK_COINCIDENCE`` (the sum over the linked pairs is the number of strangers the rule is
-  expected to join, which ``link_unique`` returns); or the two share the family
-  name or the home (the evidence a stranger lacks), and the date of birth is exact or the middle
-  name agrees;
+* unless swapped, either the surnames and the postcodes both differ, the date of birth is exact
+  and the expected namesakes (``coincidences``, after ``complement.partner_cohorts``) are at most
+  ``LINK_COINCIDENCE`` (their sum over the linked pairs, the strangers the rule is expected to
+  join, is what ``link_unique`` returns); or the two share the family name or the home (the
+  evidence a stranger lacks), and the date of birth is exact or the middle name agrees;
 * the two children hold no source in common (a source holds a child once: two children of one
-  source are two children) and neither has a co-twin in its own extract, nor any pair the twin
-  guard or a reviewer keeps apart;
+  source are two children) and neither has a co-twin in its own extract, nor any record in a pair
+  the twin guard or a reviewer keeps apart (with any child);
 * each child has exactly one candidate of any kind in the pass (a second candidate, however
   weak, is a choice a reviewer makes).
 
