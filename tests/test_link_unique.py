@@ -139,7 +139,8 @@ def candidate_rows(draw):
         flags = {**{f: draw(usually) for f in ("moved", "one_name", "dob_exact")},
                  **{f: draw(rarely) for f in ("swapped", "cotwin", "former_surname", "historic_address")}}
         rows.append({"l": min(l, r), "r": max(l, r), "ca": cluster_of[min(l, r)], "cb": cluster_of[max(l, r)],
-                     "middle": draw(st.sampled_from([True, False, None])), "cohort": draw(st.sampled_from([1, 2, 3, 40])),
+                     "middle": draw(st.sampled_from([True, False, None])),
+                     "cohort": draw(st.sampled_from([1, 2, 3, 40])),
                      **flags})
     apart = draw(st.lists(st.tuples(st.sampled_from(keys), st.sampled_from(keys)), max_size=1))
     return pd.DataFrame(rows), cluster_of, apart
