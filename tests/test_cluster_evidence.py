@@ -48,8 +48,9 @@ def input_tables(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
     con.execute(f"CREATE TABLE cotwins AS {cotwin_sql('link_input')}")
 
 
-def second_pass(tmp_path: Path, records: list[dict], children: dict[str, str]):
-    """Run the cluster-level pass over ``records`` already clustered as ``children`` (record -> child)."""
+def pass_rows(tmp_path: Path, records: list[dict], children: dict[str, str]) -> tuple[pd.DataFrame, list]:
+    """The cluster-level pass's candidate rows over ``records`` already clustered as ``children``
+    (record -> child), and the twin-guarded record pairs."""
     con = duckdb.connect(str(tmp_path / "pass.duckdb"))
     input_tables(con, records)
     con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
@@ -62,9 +63,15 @@ def second_pass(tmp_path: Path, records: list[dict], children: dict[str, str]):
     con.register("pairs_df", pairs)
     guarded = [tuple(r[:2]) for r in con.execute(twin_guard_sql("pairs_df", "link_input", "cotwins")).fetchall()
                if r[-1]]
-    rows = con.execute(candidates_sql("link_input", "kids", "cotwins")).df().to_dict("records")
+    rows = con.execute(candidates_sql("link_input", "kids", "cotwins")).df()
     con.close()
-    return decide(rows, guarded, children)
+    return rows, guarded
+
+
+def second_pass(tmp_path: Path, records: list[dict], children: dict[str, str]):
+    """Run the cluster-level pass over ``records`` already clustered as ``children`` (record -> child)."""
+    rows, guarded = pass_rows(tmp_path, records, children)
+    return decide(rows.to_dict("records"), guarded, children)
 
 
 def test_new_surname_and_move_links_on_evidence_spread_across_the_child(tmp_path):

@@ -33,6 +33,7 @@ from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, d
 from linkage.link.decoys import decoy_pairs
 from linkage.link.household import household_pairs
 from linkage.link.secondid import one_child_pairs
+from linkage.link.unique import link_unique
 from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, second_child_sql,
                                  twin_guard_sql)
 from linkage.link.uestimate import estimate_u, model_narrowed, model_widened
@@ -578,6 +579,7 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         rows = partner_cohorts(self.con, rows, f"memory.{INPUT}", "memory.link_clusters")
         apart = list(apart)
         found = decide(rows.to_dict("records"), apart, cluster_of)
+        link_unique(rows, found, cluster_of, apart)
         family_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         shared_identifiers(self.con, "memory.link_clusters", found, cluster_of, apart)
         household_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)

@@ -1,0 +1,97 @@
+"""One child in two with no one else in view: linked without a reviewer.
+
+The second pass (``evidence.decide``) links a candidate with a new surname and a move only when
+two pieces of cluster evidence (middle name, former surname, historic address) agree, and queues
+the rest that are unlikely to be a coincidence. At 250,000 realistic records that queue's largest
+share was one child each: a child whose family name changed and who moved, held under the old
+name by one source and the new one by another, with nothing else recorded twice. What makes the
+pair one child is not a piece of evidence the two records share but the *absence of anyone else*
+it could be: the expected namesakes (``evidence.coincidences``: the children with the forename's
+sound code born that year that hold none of the other side's sources, over the days of a year)
+are so few that a stranger on that forename and birthday is less likely than one in
+``1 / LINK_COINCIDENCE``, and neither child has any other candidate.
+
+So a candidate is linked here when all of these hold:
+
+* the forename is one name (the same, or a nickname or other form of it), or the forename and the
+  surname are swapped in one record (``guards.swapped_sql``) on one exact birthday (at 1M realistic
+  126 such candidates met the other conditions, all one child; 54 more one slip apart are left queued);
+* unless swapped, either the surnames and the postcodes both differ, the date of birth is exact
+  and the expected namesakes (``coincidences``, after ``complement.partner_cohorts``) are at most
+  ``LINK_COINCIDENCE`` (their sum over the linked pairs, the strangers the rule is expected to
+  join, is what ``link_unique`` returns); or the two share the family name or the home (the
+  evidence a stranger lacks), and the date of birth is exact or the middle name agrees;
+* the two children hold no source in common (a source holds a child once: two children of one
+  source are two children) and neither has a co-twin in its own extract, nor any record in a pair
+  the twin guard or a reviewer keeps apart (with any child);
+* each child has exactly one candidate of any kind in the pass (a second candidate, however
+  weak, is a choice a reviewer makes).
+
+The estimate grows with the population (a forename's cohort does): at a million records fewer
+pairs clear the line than at 250,000, so the rule links fewer rather than more strangers as the
+population grows. Every other candidate is queued as before.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+import pandas as pd
+
+from linkage.link.complement import sources_of
+from linkage.link.evidence import ClusterPass, _evidence, coincidences
+
+__all__ = ["LINK_COINCIDENCE", "link_unique"]
+
+# Most children expected by chance to share the forename and the birthday for a pair with no
+# other candidate to be linked without a reviewer (a tenth of the queue's ``COINCIDENCE``; at 250k
+# realistic, seed 42, all 131 pairs at or under it were one child, 2 of the 27 just above were not:
+# docs/benchmarks.md).
+LINK_COINCIDENCE = 0.003
+
+
+def _flag(value: object) -> bool:
+    return value is not None and not pd.isna(value) and bool(value)
+
+
+def link_unique(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, str],
+                apart: Iterable[tuple[str, str]]) -> float:
+    """Move from ``found.queue`` to ``found.links`` the candidates of ``rows`` (``evidence.candidates_sql``
+    after ``complement.partner_cohorts``) that the module docstring's rule links. Returns the
+    expected number of strangers among the pairs linked (the sum of their ``coincidences``)."""
+    if rows.empty:
+        return 0.0
+    recs = rows.to_dict("records")
+    kept_apart = {cluster_of[k] for pair in apart for k in pair if k in cluster_of}
+    degree = Counter(c for kids in {frozenset((r["ca"], r["cb"])) for r in recs} for c in kids)
+    linked = {frozenset((cluster_of[a], cluster_of[b])) for a, b in found.links}
+    best: dict[frozenset, tuple[float, dict]] = {}
+    for r in recs:
+        kids = frozenset((r["ca"], r["cb"]))
+        if _flag(r["cotwin"]) or kids & kept_apart or kids in linked or degree[r["ca"]] != 1 or degree[r["cb"]] != 1:
+            continue
+        if _flag(r.get("swapped")):
+            if not _flag(r["dob_exact"]):
+                continue
+            rate = 0.0      # a forename and a surname, each the other's, on one birthday
+        elif not _flag(r["one_name"]):
+            continue
+        elif _flag(r["moved"]):
+            rate = coincidences({**r, "evidence": _evidence(r)})
+            if not _flag(r["dob_exact"]) or rate > LINK_COINCIDENCE:
+                continue
+        elif _flag(r["dob_exact"]) or _flag(r["middle"]):
+            rate = 0.0      # the family or the home is shared: not a namesake by chance
+        else:
+            continue
+        if kids not in best or rate < best[kids][0]:
+            best[kids] = (rate, r)
+    if not best:
+        return 0.0
+    held = sources_of(cluster_of, {c for kids in best for c in kids})
+    chosen = {kids: (rate, r) for kids, (rate, r) in best.items()
+              if held[r["ca"]].isdisjoint(held[r["cb"]])}
+    found.queue[:] = [q for q in found.queue if frozenset((cluster_of[q[0]], cluster_of[q[1]])) not in chosen]
+    found.links.extend(sorted((r["l"], r["r"]) for _, r in chosen.values()))
+    return sum(rate for rate, _ in chosen.values())
