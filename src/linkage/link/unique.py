@@ -58,7 +58,8 @@ def _flag(value: object) -> bool:
 def link_unique(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, str],
                 apart: Iterable[tuple[str, str]]) -> float:
     """Move from ``found.queue`` to ``found.links`` the candidates of ``rows`` (``evidence.candidates_sql``
-    after ``complement.partner_cohorts``) that the module docstring's rule links. Returns the
+    after ``complement.partner_cohorts``) that the module docstring's rule links; a swap on one birthday
+    is linked even where ``decide`` found it too common a forename to queue after a move. Returns the
     expected number of strangers among the pairs linked (the sum of their ``coincidences``)."""
     if rows.empty:
         return 0.0
