@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -38,8 +39,14 @@ SLOW_FIRST = [
 # Hypothesis's timing checks (an example's 200 ms deadline, slow generation) fail on the loaded
 # 2-core CI machine for reasons that are not the test's: "Flaky: unreliable test timings". No test
 # here measures speed with them; a test's own @settings still sets anything else.
-hypothesis_settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-hypothesis_settings.load_profile("suite")
+# `make test` draws the same examples every run (derandomize): a gate that passes or fails by the
+# draw tells nobody anything. Searching for new failures is a run of its own:
+# `HYPOTHESIS_PROFILE=explore pytest ...` draws at random, five times as many examples.
+hypothesis_settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                                     derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", hypothesis_settings.get_profile("suite"), derandomize=False,
+                                     database=None, max_examples=500)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 def pytest_collection_modifyitems(items):
