@@ -112,8 +112,8 @@ def typo_pairs_sql(ik: str, may_pair: str) -> str:
     forenames, not the records: a forename that could be a slip of the commonest one meets every
     forename by a spelling both leave after deletions (``_deletion_keys``), and only then are the
     two names' records met on their birthday. Keying every record (each under some twenty
-    spellings, a million records at 1M) cost most of the second pass; the forenames are a few
-    tens of thousands at any size, and the pairs found are the same."""
+    spellings, a million records at 1M) cost most of the second pass; the distinct forenames are
+    far fewer, and the pairs found are the same (``tests/test_second_pass_fast.py``)."""
     rare = f"n <= greatest({RARE}, (SELECT max(n) FROM {COUNT_TABLE}) // {SLIP_RATIO})"
     few, many = "least(x.held, y.held)", "greatest(x.held, y.held)"
     longer = "greatest(length(x.forename), length(y.forename))"
