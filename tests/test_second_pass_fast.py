@@ -172,3 +172,34 @@ def test_constrained_clusters_match_the_plain_union_find(n, data):
               soft_upn=data.draw(st.lists(pair, max_size=4)))
     order = data.draw(st.permutations(nodes))
     assert constrained_clusters(order, edges, **kw) == _clusters_reference(order, list(edges), **kw)
+
+
+# Forenames a slip or two apart from each other, and a common one, so that slips of every kind
+# (and rare and common sides) are drawn often.
+_FORENAMES = ("jacob", "jaxob", "jacb", "jcaob", "jacobb", "reuben", "reyen", "rueben", "leo", "leon", "mia", "mila",
+              "oscar", "osca", "osacr", "ann", "anna")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_FORENAMES), st.integers(0, 3), st.sampled_from(SOURCES),
+                          st.integers(0, 5)), min_size=2, max_size=60))
+def test_slip_pairs_among_forenames_are_every_slip_pair_of_records(rows):
+    """``unreached.typo_pairs_sql`` finds slips among the distinct forenames, then their records:
+    the pairs are exactly those a plain reading gives, every two records born on one day whose
+    forenames ``slip_sql`` calls a slip (its rarity, length and distance rules, each forename's
+    count over every record), that ``may_pair`` allows."""
+    from linkage.link.unreached import COUNT_TABLE, counts_sql, slip_sql, typo_pairs_sql
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE ik (n BIGINT, forename VARCHAR, dob DATE, source_dataset VARCHAR, kid BIGINT)")
+    con.executemany("INSERT INTO ik VALUES (?, ?, DATE '2015-03-01' + CAST(? AS INTEGER), ?, ?)",
+                    [(n, f, day, src, kid) for n, (f, day, src, kid) in enumerate(rows)])
+    may_pair = "a.kid <> b.kid AND a.source_dataset <> b.source_dataset"
+    got = {tuple(r) for r in con.execute(f"WITH {COUNT_TABLE} AS ({counts_sql('ik')}) "
+                                         f"{typo_pairs_sql('ik', may_pair)}").fetchall()}
+    plain = {tuple(r) for r in con.execute(f"""
+WITH {COUNT_TABLE} AS ({counts_sql('ik')}),
+h AS (SELECT ik.*, c.n AS held FROM ik JOIN {COUNT_TABLE} c USING (forename))
+SELECT a.n, b.n FROM h a JOIN h b ON a.n < b.n AND a.dob = b.dob
+WHERE {slip_sql('a', 'b')} AND {may_pair}""").fetchall()}
+    assert got == plain

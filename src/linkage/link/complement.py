@@ -31,7 +31,7 @@ import pandas as pd
 
 from linkage.link.evidence import ClusterPass
 from linkage.link.guards import RARE, spelling_sql, split_name_sql
-from linkage.link.unreached import home_and_family_sql
+from linkage.link.unreached import HOME_DAYS, home_and_family_sql
 
 __all__ = ["COMPLEMENT_REASON", "FAMILY_REASON", "IDENTIFIER_REASON", "SHARED_MOST", "SKELETON_SHORTEST", "SLIP_PER",
            "WITHIN_DAYS",
@@ -172,16 +172,24 @@ fits AS (
   SELECT a.held_key AS a, b.held_key AS b FROM (SELECT DISTINCT sources, held_key FROM lacking) a,
     (SELECT DISTINCT sources, held_key FROM lacking) b WHERE NOT list_has_any(a.sources, b.sources)),
 light AS (
+  SELECT *, datediff('day', DATE '1800-01-01', dob) // CASE WHEN starts_with(family, 'home ') THEN {HOME_DAYS}
+                                                        ELSE {WITHIN_DAYS} END AS span
+  FROM (
   SELECT x.unique_id, x.source_dataset, x.dob, x.surname, x.surname_all, c.cluster_id, k.held_key,
     unnest(list_concat(x.surname_all, CASE WHEN x.postcode IS NULL THEN [] ELSE ['home ' || x.postcode] END,
                        list_filter(list_transform(x.surname_all, s -> 'consonants ' || {_CONSONANTS.format(s='s')}),
                                    k -> length(k) >= {len('consonants ') + SKELETON_SHORTEST}))) AS family
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) JOIN lacking k USING (cluster_id)
-  WHERE x.dob IS NOT NULL),
-wants AS (SELECT l.*, f.b AS want FROM light l JOIN fits f ON f.a = l.held_key),
+  WHERE x.dob IS NOT NULL)),
+-- Each row with the sources its partner must hold, once per span of the partner's birthday that
+-- may lie within the window (its own, the one before, the one after): two birthdays at most a
+-- span apart lie in one span or two neighbouring ones, so meeting on the span loses no pair and the
+-- join no longer pairs every two children of a common surname born years apart.
+wants AS (SELECT l.*, f.b AS want, unnest([l.span - 1, l.span, l.span + 1]) AS near_span
+          FROM light l JOIN fits f ON f.a = l.held_key),
 near AS (
   SELECT DISTINCT l.unique_id AS l, r.unique_id AS r, l.cluster_id AS ca, r.cluster_id AS cb
-  FROM wants l JOIN light r ON r.held_key = l.want AND r.family = l.family
+  FROM wants l JOIN light r ON r.held_key = l.want AND r.family = l.family AND r.span = l.near_span
   WHERE r.cluster_id > l.cluster_id
     AND (abs(datediff('day', l.dob, r.dob)) <= {WITHIN_DAYS} OR {home_and_family_sql('l', 'r')})),
 kid AS (

@@ -90,7 +90,7 @@ def _keyed(inp: str) -> str:
     month transposed); with what ``_may_pair`` reads."""
     month = "date_trunc('month', dob)"
     swapped = "date_trunc('month', make_date(year(dob), day(dob), month(dob)))"
-    cols = "n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex"
+    cols = "n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex, forename_dm"
     return f"""
   SELECT {cols}, 'm:' || forename_dm AS k, {month} AS d FROM {inp} WHERE forename_dm IS NOT NULL
   UNION ALL SELECT {cols}, 'c:' || forename_canon, {month} FROM {inp} WHERE forename_canon IS NOT NULL
@@ -163,7 +163,15 @@ ik AS MATERIALIZED (
   SELECT row_number() OVER () AS n, unique_id, forename, forename_keys, surname_all, forename_dm, forename_canon,
     forename_skel, forename_join, postcode, source_dataset, dob, dob_str, kid, k_upn, k_nhs, k_sex
   FROM i JOIN one USING (cluster_id)),
-keyed AS MATERIALIZED ({_keyed('ik')}),
+keyed_all AS MATERIALIZED ({_keyed('ik')}),
+-- The rows of a forename key other than the sound code's, in a month where every record under it
+-- has one sound code, meet no pair that the sound code's key does not meet in that month (both as
+-- written): dropped, they no longer repeat the join's work. Most such keys of a common forename
+-- are (Oliver's canonical form and consonants), and a common forename's pairs are the most numerous.
+repeat AS (
+  SELECT k, d FROM keyed_all WHERE NOT starts_with(k, 'm:') AND NOT starts_with(k, 'p:') GROUP BY k, d
+  HAVING count(forename_dm) = count(*) AND min(forename_dm) = max(forename_dm)),
+keyed AS MATERIALIZED (SELECT x.* EXCLUDE (forename_dm) FROM keyed_all x ANTI JOIN repeat r USING (k, d)),
 cohort AS (
   SELECT fk, y, max(n) AS n FROM (
     SELECT coalesce(forename_dm, forename) AS fk, year(dob) AS y, source_dataset, count(*) AS n

@@ -95,38 +95,36 @@ def _deletions(name: str, depth: int) -> str:
     return f"list_distinct(list_concat([{name}], {one}, {two}))"
 
 
-def _deletion_keys(ik: str, where: str) -> str:
-    """Rows (n, dob, forename, held, dk) of ``ik``: each record under every spelling its forename
-    leaves with one character deleted, or two in a forename of six letters or more (a pair of
-    forenames ``slip_sql`` admits, one slip per ``LETTERS_PER_SLIP`` letters of the longer, always
-    shares one: the symmetric-deletion neighbourhood, so the pairs are found by equality within a
-    birthday), with how many records hold the forename (``held``)."""
-    return (f"SELECT x.n, x.dob, x.forename, c.n AS held, unnest(CASE WHEN length(x.forename) >= 6 THEN "
-            f"{_deletions('x.forename', 2)} ELSE {_deletions('x.forename', 1)} END) AS dk "
-            f"FROM {ik} x JOIN {COUNT_TABLE} c USING (forename) WHERE length(x.forename) >= {TYPO_SHORTEST - 1}"
-            f"{' AND ' + where if where else ''}")
+def _deletion_keys(where: str) -> str:
+    """Rows (forename, held, dk) of ``COUNT_TABLE``: each forename under every spelling it leaves
+    with one character deleted, or two in a forename of six letters or more (a pair of forenames
+    ``slip_sql`` admits, one slip per ``LETTERS_PER_SLIP`` letters of the longer, always shares
+    one: the symmetric-deletion neighbourhood), with how many records hold it (``held``)."""
+    return (f"SELECT forename, n AS held, unnest(CASE WHEN length(forename) >= 6 THEN "
+            f"{_deletions('forename', 2)} ELSE {_deletions('forename', 1)} END) AS dk "
+            f"FROM {COUNT_TABLE} WHERE length(forename) >= {TYPO_SHORTEST - 1}{' AND ' + where if where else ''}")
 
 
 def typo_pairs_sql(ik: str, may_pair: str) -> str:
     """Pairs (least, greatest) of record numbers ``n`` of ``ik`` (forename, dob, and what
     ``may_pair`` reads about rows ``a`` and ``b``) born on the same day whose forenames are one
-    name typed with a slip (``slip_sql``; pure SQL). Only records whose forename could be a slip
-    of the commonest one are keyed on that side, and the two sides meet on their birthday and a
-    spelling both leave after deletions (``_deletion_keys``), not on the birthday alone: a
-    birthday's records grow with the population, and every pair of them was compared (37 s of
-    the second pass at 1M)."""
-    rare = (f"c.n <= greatest({RARE}, (SELECT max(n) FROM {COUNT_TABLE}) // {SLIP_RATIO})")
+    name typed with a slip (``slip_sql``; pure SQL). The slips are found among the distinct
+    forenames, not the records: a forename that could be a slip of the commonest one meets every
+    forename by a spelling both leave after deletions (``_deletion_keys``), and only then are the
+    two names' records met on their birthday. Keying every record (each under some twenty
+    spellings, a million records at 1M) cost most of the second pass; the distinct forenames are
+    far fewer, and the pairs found are the same (``tests/test_second_pass_fast.py``)."""
+    rare = f"n <= greatest({RARE}, (SELECT max(n) FROM {COUNT_TABLE}) // {SLIP_RATIO})"
     few, many = "least(x.held, y.held)", "greatest(x.held, y.held)"
     longer = "greatest(length(x.forename), length(y.forename))"
     return f"""
 SELECT least(a.n, b.n), greatest(a.n, b.n)
-FROM (SELECT DISTINCT x.n AS an, y.n AS bn
-      FROM ({_deletion_keys(ik, rare)}) x JOIN ({_deletion_keys(ik, '')}) y
-        ON x.dob = y.dob AND x.dk = y.dk AND x.n <> y.n
+FROM (SELECT DISTINCT x.forename AS fa, y.forename AS fb
+      FROM ({_deletion_keys(rare)}) x JOIN ({_deletion_keys('')}) y ON x.dk = y.dk
       WHERE x.forename <> y.forename AND {longer} >= {TYPO_SHORTEST}
         AND ({few} <= {RARE} OR {few} * {SLIP_RATIO} <= {many})
-        AND damerau_levenshtein(x.forename, y.forename) <= greatest(1, {longer} // {LETTERS_PER_SLIP})) k
-JOIN {ik} a ON a.n = k.an JOIN {ik} b ON b.n = k.bn
+        AND damerau_levenshtein(x.forename, y.forename) <= greatest(1, {longer} // {LETTERS_PER_SLIP})) s
+JOIN {ik} a ON a.forename = s.fa JOIN {ik} b ON b.forename = s.fb AND b.dob = a.dob
 WHERE {may_pair}"""
 
 
