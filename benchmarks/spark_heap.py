@@ -80,7 +80,8 @@ def main() -> None:
     backend = make_backend("spark", home, get_settings())
     spark = backend.session()
     conf = {k: v for k, v in spark.sparkContext.getConf().getAll()
-            if k.split(".")[-1] in ("memory", "partitions", "autoBroadcastJoinThreshold", "pageSize")}
+            if k.split(".")[-1] in ("memory", "partitions", "autoBroadcastJoinThreshold", "pageSize",
+                                    "localRelationThreshold")}
     pid = int(spark.sparkContext._jvm.ProcessHandle.current().pid())
     step = ["start"]
     peak = [0, "", []]
@@ -117,11 +118,14 @@ def main() -> None:
         thread.join()
         backend.close()
         store.close()
+    stages = prof.report()
     print(json.dumps({"records": result.records, "link_s": round(time.perf_counter() - t0, 1),
+                      "link_peak_mib": stages["link (run_link)"]["peak_mib"],     # the process tree's
+                      "driver_memory": conf.get("spark.driver.memory"),
                       "peak_live_mib": round(peak[0] / 2**20), "peak_step": peak[1],
                       "peak_classes": [(n, round(b / 2**20)) for n, b in peak[2]],
                       "spark": conf,
-                      "stages": prof.report()}))
+                      "stages": stages}))
 
 
 if __name__ == "__main__":
