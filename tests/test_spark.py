@@ -127,6 +127,37 @@ def test_spark_out_of_memory_names_the_setting_to_raise(tmp_path):
     assert other == "Spark (local[2]) failed: org.apache.spark.SparkException: Job aborted"
 
 
+@pytest.mark.skipif(importlib.util.find_spec("pyspark") is None, reason="pyspark is not installed")
+def test_uploaded_records_stay_out_of_the_driver_plan_and_joins_do_not_broadcast(tmp_path):
+    """The driver's heap in local mode (docs/scaling.md, "Spark's driver memory"): records handed
+    over as Arrow must not become rows inside the query plan (a LocalRelation: Java objects in the
+    driver, copied into each plan), and a join of two small tables must not be broadcast (a hash
+    table of at least one memory page built and kept in the driver), not even when adaptive
+    execution re-plans it with the sizes it has measured."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE memory.recs AS SELECT i AS unique_id, 'name ' || (i % 50) AS forename, "
+                "i % 50 AS k FROM range(1000) t(i)")
+    backend = SparkBackend(tmp_path, shuffle_partitions=2, driver_memory="1g")
+    try:
+        api = backend.bind(con)
+        frame = backend.upload(api, con, "recs", "recs_up")
+        spark = backend.session()
+        plan = spark.sql(f"SELECT * FROM {frame.physical_name}")._jdf.queryExecution().optimizedPlan().toString()
+        assert "LocalRelation" not in plan
+        joined = spark.sql(f"SELECT l.unique_id, r.unique_id FROM {frame.physical_name} l "
+                           f"JOIN {frame.physical_name} r ON l.k = r.k AND l.unique_id < r.unique_id")
+        assert joined.count() == 50 * (20 * 19 // 2)
+        rows = joined.collect()
+        assert len(rows) == 9500
+        executed = joined._jdf.queryExecution().executedPlan().toString()
+        assert "SortMergeJoin" in executed and "Broadcast" not in executed
+    finally:
+        backend.close()
+        con.close()
+
+
 _TEXT = st.one_of(st.none(), st.text(alphabet="abcé Zø-'", max_size=8))
 
 

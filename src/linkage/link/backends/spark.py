@@ -116,6 +116,20 @@ def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memor
         # The model's comparisons make one stage's generated Java exceed the JVM's 64 KB method
         # limit; Spark would log a page of compiler errors and fall back to this anyway.
         "spark.sql.codegen.wholeStage": "false",
+        # No automatic broadcast joins. Spark broadcasts a join side its estimate puts under 10 MB:
+        # it collects that side into the driver, builds a hash table there (at least one memory
+        # page, 32-64 MB, whatever the table's size) and keeps it while the plan lives. Splink's
+        # checkpointed tables and our Arrow input carry estimates, not sizes, and in local mode
+        # the driver is the executor too: measured, the driver's live heap held 0.45-0.64 GiB of
+        # such pages at 5,494 records and none without them (docs/scaling.md, "Spark's driver
+        # memory"). Sort-merge joins spill instead; LINKAGE_SPARK_CONF may set a threshold back.
+        "spark.sql.autoBroadcastJoinThreshold": "-1",
+        # Our input arrives as Arrow (``upload``). Under this threshold (48 MB by default) Spark
+        # turns it into rows inside the query plan (a LocalRelation) in the driver, and every plan
+        # over it keeps its own copies as Java objects: 170 MiB live at 5,494 records, about 30 KB a
+        # record, the main cause of the 12g a 0.25M link needed (docs/scaling.md). At 0 the Arrow
+        # batches stay one compact copy, read by the tasks.
+        "spark.sql.execution.arrow.localRelationThreshold": "0",
     }
     if executor_memory:
         conf["spark.executor.memory"] = executor_memory
