@@ -318,3 +318,23 @@ def test_one_child_swapped_in_both_records_is_not_guarded():
     records = [rec("health:1", "guicciardini", nhs="N1", surname="george"),
                rec("social_care:1", "guicciardini", surname="georgie")]
     assert list(guarded(records).values()) == [False]
+
+
+# 1M realistic (session 21): Eli's co-twin Ellis is in Eli's own extract written swapped ("Dermody
+# Ellis"), so his forename field says Dermody; social care's Ellis (surname typed "Dremody") had
+# joined Eli, a nickname of Ellis, rather than his own twin.
+def test_a_record_named_as_a_co_twin_written_swapped_is_kept_from_the_other_twin():
+    records = [rec("health:1", "eli", nhs="5905895643", surname="dermody"),
+               rec("health:2", "dermody", nhs="6814615282", surname="ellis"),
+               rec("social_care:2", "ellis", surname="dremody", postcode=None)]
+    g = guarded(records)
+    assert g[frozenset(("health:1", "social_care:2"))] is True
+    assert g[frozenset(("health:1", "health:2"))] is True
+
+
+def test_a_nickname_with_no_swapped_co_twin_of_that_name_stays_linkable():
+    # Eli's co-twin is Noah (written swapped): nothing says social care's Ellis is anyone but Eli.
+    records = [rec("health:1", "eli", nhs="5905895643", surname="dermody"),
+               rec("health:2", "dermody", nhs="6814615282", surname="noah"),
+               rec("social_care:1", "ellis", surname="dermody")]
+    assert guarded(records)[frozenset(("health:1", "social_care:1"))] is False

@@ -238,7 +238,7 @@ def cotwin_pairs_sql(left: str, right: str) -> str:
   AND ({_two_in_one_source('a', 'b')} OR a.upn <> b.upn OR a.nhs_number <> b.nhs_number)
   AND b.forename IS NOT NULL"""
     pick = ("SELECT a.unique_id, b.unique_id AS twin_id, b.forename AS f, b.forename_keys AS k, "
-            "split_part(b.middle_names, ' ', 1) AS m, b.forename_skel AS s")
+            "split_part(b.middle_names, ' ', 1) AS m, b.forename_skel AS s, b.surname AS n")
     if left != right:
         return f"""
 {pick}
@@ -256,7 +256,8 @@ FROM cotwin_family x JOIN {left} a ON a.unique_id = x.u JOIN {right} b ON b.uniq
 
 
 def cotwins_from_pairs_sql(pairs: str) -> str:
-    return f"SELECT unique_id, list(DISTINCT {{'f': f, 'k': k, 'm': m, 's': s}}) AS cotwins FROM {pairs} GROUP BY unique_id"
+    return (f"SELECT unique_id, list(DISTINCT {{'f': f, 'k': k, 'm': m, 's': s, 'n': n}}) AS cotwins "
+            f"FROM {pairs} GROUP BY unique_id")
 
 
 def cotwin_sql(input_table: str) -> str:
@@ -299,6 +300,15 @@ def _swapped_cotwin(own: str, other: str) -> str:
             f"{jw} >= 0.88 AND {jw} > jaro_winkler_similarity({own}.surname, {other}.surname))), false)")
 
 
+def _cotwin_written_swapped(own: str, other: str) -> str:
+    """``own`` has a co-twin written with forename and surname swapped (its forename is ``own``'s
+    family name) whose surname, its own forename, is ``other``'s forename exactly, while ``own``'s
+    forename is only another form of it: the GP's Eli Dermody beside "Dermody Ellis", and social
+    care's Ellis Dermody is Ellis, not Eli (1M realistic, session 21)."""
+    return (f"coalesce({own}.forename <> {other}.forename AND list_bool_or(list_transform({own}.cotwins, x -> "
+            f"x.n = {other}.forename AND jaro_winkler_similarity(x.f, {own}.surname) >= 0.88)), false)")
+
+
 def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: str | None = None) -> str:
     """Edges with a boolean ``guarded`` column; pure SQL, no I/O. Only the records the edges
     name are widened with their co-twins (a delta's few pairs need not build a million rows).
@@ -319,7 +329,8 @@ SELECT e.*,
    AND ((l.forename <> r.forename
          AND NOT (l.forename = r.surname AND l.surname = r.forename)
          AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r', short_abjad=short_abjad_sql('l', 'r'))})
-              OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}))
+              OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}
+              OR {_cotwin_written_swapped('l', 'r')} OR {_cotwin_written_swapped('r', 'l')}))
         OR {_other_middle('l', 'r')}
         OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))
         OR (l.forename = r.forename AND ({_swapped_cotwin('l', 'r')} OR {_swapped_cotwin('r', 'l')}))), false)
