@@ -38,7 +38,10 @@ NCCIS = [("C100", "540", "2025-08-01", "2025-08-05", "2025-12-31"), ("C100", "21
 
 def build(home) -> Store:
     store = Store(home)
-    store.execute("INSERT INTO store.extracts VALUES (1, 'education', 'e.csv', 'a', 'm', DATE '2026-09-30', "
+    # Columns named: the extracts table grows (file_sha256), a positional insert would break.
+    store.execute("INSERT INTO store.extracts (extract_id, source, file_name, sha256, mapping, extract_date, "
+                  "ingested_at, rows_read, accepted, quarantined, superseded_by, amends, blank_rows, warned, forced) "
+                  "VALUES (1, 'education', 'e.csv', 'a', 'm', DATE '2026-09-30', "
                   "now()::TIMESTAMP, 1, 1, 0, NULL, NULL, 0, 0, false), (2, 'social_care', 's.csv', 'b', 'm', "
                   "DATE '2026-09-30', now()::TIMESTAMP, 1, 1, 0, NULL, NULL, 0, 0, false)")
     recs, ids, enrol, att, sen, excl = [], [], [], [], [], []
