@@ -199,7 +199,7 @@ def _pin(root):
     state = getattr(root, "state", None)
     for _ in range(3):      # released between the read and the hold: a newer one is served by then
         services = getattr(state, "services", None)
-        if services is None or not hasattr(services, "enter"):
+        if services is None:
             return None
         if services.enter():
             return services

@@ -41,7 +41,38 @@ from linkage.views.cme import WorklistDays, previous_membership
 from linkage.views.quarantine import materialise_quarantine
 from linkage.views.tables import materialise, serve_documents
 
-__all__ = ["InUse", "Published", "Services", "load_published"]
+__all__ = ["Published", "Services", "load_published"]
+
+
+class InUse:
+    """How many requests hold one served data set, so a retired snapshot is closed only after
+    the last request that started on it has finished (not after a fixed time: a slow request
+    would fail on closed data)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+        self.released = False
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self.released:
+                return False
+            self.count += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+    def release(self, close) -> bool:
+        with self._lock:
+            if self.count > 0:
+                return False
+            if not self.released:
+                self.released = True
+                close()
+            return True
 
 
 @dataclass
@@ -73,7 +104,7 @@ class Services:
     run_id: int = 0               # the link run the served data comes from (0: none yet)
     snapshot: str | None = None   # the published snapshot served; None: the live database
     _local: threading.local = field(default_factory=threading.local, repr=False)
-    _use: InUse = field(default_factory=lambda: InUse(), repr=False)   # requests holding this data now
+    _use: InUse = field(default_factory=InUse, repr=False)   # requests holding this data now
 
     @classmethod
     def open(cls, home: Path, settings: Settings, policy_dir: Path | None = None) -> Services:
@@ -142,37 +173,6 @@ class Services:
     def close(self) -> None:
         self.audit.close()
         self.store.close()
-
-
-class InUse:
-    """How many requests hold one served data set, so a retired snapshot is closed only after
-    the last request that started on it has finished (not after a fixed time: a slow request
-    would fail on closed data)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-        self.released = False
-
-    def enter(self) -> bool:
-        with self._lock:
-            if self.released:
-                return False
-            self.count += 1
-            return True
-
-    def leave(self) -> None:
-        with self._lock:
-            self.count -= 1
-
-    def release(self, close) -> bool:
-        with self._lock:
-            if self.count > 0:
-                return False
-            if not self.released:
-                self.released = True
-                close()
-            return True
 
 
 @dataclass
