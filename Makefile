@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install bench clean chromium postgres-binaries
+.PHONY: demo test install bench clean chromium postgres-binaries screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ postgres-binaries:
 PYTEST_WORKERS ?= 2
 test: $(STAMP) chromium postgres-binaries
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# The page tests photograph every page; this keeps the photographs in docs/screenshots/.
+screenshots: $(STAMP) chromium postgres-binaries
+	LINKAGE_TEST_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q tests/test_web_*.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_link.py --children 20000

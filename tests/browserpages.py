@@ -3,14 +3,17 @@
 For page tests: ``browser()`` (one per session: the ``chromium`` fixture in conftest),
 ``sign_in``, ``accessible`` (axe-core, injected outside the page so the page's CSP still
 applies to everything else),
-``shot`` (a screenshot under docs/screenshots/, to look at), ``add_user``.
+``shot`` (a screenshot to look at: under the temporary directory, or docs/screenshots/ with
+``make screenshots``, so a test run never rewrites committed files), ``add_user``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +26,9 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 AXE = (Path(__file__).parent / "axe" / "axe.min.js").read_text()
-SCREENSHOTS = Path(__file__).parent.parent / "docs" / "screenshots"
+# `make screenshots` sets LINKAGE_TEST_SCREENSHOTS=docs/screenshots to refresh the committed ones.
+SCREENSHOTS = Path(os.environ.get("LINKAGE_TEST_SCREENSHOTS")
+                   or Path(tempfile.gettempdir()) / "linkage-screenshots")
 PASSWORD = "a long synthetic password 1"
 # Loopback http in tests: the cookie cannot be Secure (the setting refuses this beyond loopback).
 ENV = {"LINKAGE_WEB_COOKIE_SECURE": "false"}

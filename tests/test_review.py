@@ -141,6 +141,33 @@ def test_a_split_keeps_the_rest_one_child_even_where_the_record_held_it_together
     assert (a, b) not in later.must_link and pair_id(a, b) not in later.stale
 
 
+def test_the_last_record_of_a_child_split_in_two_is_said_to_be_on_its_own(reviewed, tmp_path):
+    """Splitting one record from a child of two leaves the other alone: splitting that one too, before
+    the next link, is refused with what happened to it, not as though it had been split out itself."""
+    import shutil
+
+    from linkage.link.review import split_out
+    from linkage.link.run import open_decisions
+    from linkage.store import Store
+
+    home = tmp_path / "data"
+    shutil.copytree(reviewed["home"], home)
+    by_child: dict[str, list[str]] = {}
+    for key, child in exported(home, tmp_path / "ids.csv").items():
+        by_child.setdefault(child, []).append(key)
+    child, members = min(((c, sorted(m)) for c, m in by_child.items() if len(m) == 2), key=lambda cm: cm[1])
+    first, second = members
+    store, decisions = Store(home, memory_limit="1GB"), open_decisions(home)
+    try:
+        split_out(store, decisions, child, first, reviewer="Ann Clerk", note="", channel="cli")
+        with pytest.raises(LinkageError, match=f"{second} is already on its own: {first} was split out of"):
+            split_out(store, decisions, child, second, reviewer="Ann Clerk", note="", channel="cli")
+        with pytest.raises(LinkageError, match=f"{first} is already split out of"):
+            split_out(store, decisions, child, first, reviewer="Ann Clerk", note="", channel="cli")
+    finally:
+        store.close()
+
+
 def test_decisions_are_append_only_and_audited(reviewed):
     home = reviewed["home"]
     con = sqlite3.connect(home / "service.sqlite")

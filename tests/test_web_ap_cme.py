@@ -1,7 +1,7 @@
 """The AP admissions officer's and the CME officer's pages, in a real browser against a real ``linkage serve``.
 
 Two monthly link runs, so the worklist can say who is new since the last run; every page is
-checked with axe-core and photographed into docs/screenshots/; every access is audited
+checked with axe-core and photographed (`make screenshots` keeps the photographs in docs/screenshots/); every access is audited
 naming the person. Also the absence rule and the CME membership each run records.
 """
 

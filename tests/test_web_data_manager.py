@@ -1,7 +1,7 @@
 """The local authority's data manager in a real browser (Debian chromium) against a real ``linkage serve``:
 the review queue (a decision the next ``linkage link`` honours), the quarantine and linkage quality.
 
-Each page is checked with axe-core and photographed into docs/screenshots/.
+Each page is checked with axe-core and photographed (`make screenshots` keeps the photographs in docs/screenshots/).
 """
 
 from __future__ import annotations

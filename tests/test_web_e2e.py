@@ -1,7 +1,7 @@
 """The staff web pages in a real browser (Debian chromium) against a real ``linkage serve``.
 
 Each journey runs through the same policy, consent and audit as the API; each page is
-checked with axe-core and photographed into docs/screenshots/.
+checked with axe-core and photographed (`make screenshots` keeps the photographs in docs/screenshots/).
 """
 
 from __future__ import annotations

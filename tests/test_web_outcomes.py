@@ -3,7 +3,7 @@
 A linked synthetic population with AP trajectories: a commissioner sees published aggregates
 (charts drawn on the server with a table behind each, ``c`` where suppressed, filters, a CSV),
 an AP leader sees its own pupils and is refused another setting's, and a role without the
-task is refused. Each page is checked with axe-core and photographed into docs/screenshots/.
+task is refused. Each page is checked with axe-core and photographed (`make screenshots` keeps the photographs in docs/screenshots/).
 """
 
 from __future__ import annotations

@@ -529,8 +529,13 @@ def split_out(store: Store, decisions: ReviewDecisions, child_id: str, record_ke
     keys = list(members["record_key"])
     if record_key not in keys:
         raise NotFound(f"record {record_key} is not part of child {current}")
-    gone = _split_already(decisions.latest().values(), current, set(keys))
+    standing = decisions.latest().values()
+    gone = _split_already(standing, current, set(keys))
     if record_key in gone:
+        taken = _split_from(standing, current, record_key)
+        if taken:   # the other end of a split: the child's last record, left on its own
+            raise LinkageError(f"{record_key} is already on its own: {', '.join(taken)} {'was' if len(taken) == 1 else 'were'} split out of "
+                               f"{current}, and the next `linkage link` applies it")
         raise LinkageError(f"{record_key} is already split out of {current}: the next `linkage link` applies it")
     rest = [k for k in keys if k != record_key and k not in gone]
     if not rest:
@@ -545,6 +550,13 @@ def split_out(store: Store, decisions: ReviewDecisions, child_id: str, record_ke
                              decision="match", kind="split", child_id=current, reviewer=reviewer, note=note,
                              channel=channel, client_id=client_id)
     return apart + kept
+
+
+def _split_from(latest: Iterable[Decision], child_id: str, record_key: str) -> list[str]:
+    """The records a standing split of ``child_id`` took away from ``record_key`` (split pairs name the
+    record split out first)."""
+    return sorted(d.record_key_l for d in latest if d.kind == "split" and d.child_id == child_id
+                  and d.decision == "not_match" and d.record_key_r == record_key)
 
 
 def _split_already(latest: Iterable[Decision], child_id: str, keys: set[str]) -> set[str]:
