@@ -7,7 +7,8 @@ clusters those components again. That second clustering forms links the first re
 kept out only by the ambiguous record), and they are new links like any other: a GP's Maisie
 joined to Macy's child once Macy's ambiguous social care record has left it, while Maisie's own
 school record is another child. So the checks run again over what was clustered again, until
-they find no one new (``refuse_ambiguous``).
+they find no one new (``refuse_ambiguous``). Only the links the clustering formed are looked at
+again, and only their records: a record whose own links stand is not judged twice.
 
 The second, cluster-level pass (``evidence``, ``unique``) joins two children on a record pair; it
 skips pairs of children the guard keeps apart, but a join is also a link whose records a sibling
@@ -43,8 +44,9 @@ def refuse_ambiguous(cluster_of: dict[str, str], refused: list[tuple[str, str]],
                      cluster: Clusterer, find: Finder) -> tuple[dict[str, str], list[tuple[str, str]],
                                                                  pd.DataFrame, dict[str, tuple[str, str]]]:
     """(clusters, refused pairs, links kept, ambiguous records): ``find``'s records lose their
-    links, their components are clustered again, and ``find`` looks again at those components,
-    until it finds no record it had not found. Terminates: each round adds records, never removes."""
+    links, their components are clustered again, and ``find`` looks at the links that clustering
+    formed (and their records), until it finds no record it had not found. Terminates: each round
+    adds records, never removes."""
     cluster_of = dict(cluster_of)
     ambiguous: dict[str, tuple[str, str]] = {}
     new = find(cluster_of, linkable, None)
@@ -55,9 +57,15 @@ def refuse_ambiguous(cluster_of: dict[str, str], refused: list[tuple[str, str]],
         again = components_of(cluster_of, refused, new)
         inside = linkable["unique_id_l"].isin(again) & linkable["unique_id_r"].isin(again)
         part, part_refused = cluster(linkable[inside], sorted(again))
+        links = linkable[inside]
+        # The links this clustering formed: two records in one child that were not before.
+        formed = links[pd.Series([part[a] == part[b] and cluster_of[a] != cluster_of[b]
+                                  for a, b in zip(links["unique_id_l"], links["unique_id_r"])],
+                                 index=links.index, dtype=bool)]
         cluster_of.update(part)
         refused = [p for p in refused if p[0] not in again] + part_refused
-        new = {k: v for k, v in find(cluster_of, linkable[inside], again).items() if k not in ambiguous}
+        ends = set(formed["unique_id_l"]) | set(formed["unique_id_r"])
+        new = {k: v for k, v in find(cluster_of, formed, ends).items() if k in ends and k not in ambiguous}
     return cluster_of, refused, linkable, ambiguous
 
 
