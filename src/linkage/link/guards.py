@@ -36,8 +36,8 @@ Romeos, Jake and Eraldo, with different UPNs), a record of that forename whose m
 does not say which one it is (none given) is not linked automatically to either.
 
 And two forenames this population's twins are given (Aiden and Aidan, Amelia and Amelie: each
-pair held by co-twins in one source, in at least ``TWIN_NAMES_LEAST`` families, ``twin_names_sql``)
-are two names, not one name spelt two ways, wherever the two records are: twins each held by
+pair held by co-twins in one source, in at least ``TWIN_NAMES_LEAST`` families and in more families
+than children are held under both by one identifier, ``twin_names_sql``) are two names, not one name spelt two ways, wherever the two records are: twins each held by
 sources the other is not (Amelia at school and in social care, Amelie only at the GP) leave no
 co-twin in view, and a reviewer, not the model, says whether they are one child.
 
@@ -321,13 +321,28 @@ def _cotwin_written_swapped(own: str, other: str) -> str:
 def twin_names_sql(input_table: str, pairs_table: str) -> str:
     """(a, b): two forenames spelt alike (``_near``), not one name by its keys (a nickname, another
     form), that co-twins in one source bear in at least ``TWIN_NAMES_LEAST`` families (a
-    birthday and a surname), ``a`` < ``b``. ``pairs_table``: ``cotwin_pairs_sql`` rows."""
+    birthday and a surname), and in more families than there are children evidently one child
+    under both (an NHS number or a UPN held by records of each name: Katerina and Ekaterina, one
+    name transliterated two ways, of which one school may hold a child twice), ``a`` < ``b``.
+    ``pairs_table``: ``cotwin_pairs_sql`` rows."""
     return f"""
-SELECT least(i.forename, p.f) AS a, greatest(i.forename, p.f) AS b
-FROM {pairs_table} p JOIN {input_table} i ON i.unique_id = p.unique_id
-WHERE i.forename <> p.f AND NOT coalesce(list_has_any(i.forename_keys, p.k), false)
-  AND ({_near('i.forename', 'p.f')})
-GROUP BY 1, 2 HAVING count(DISTINCT (i.dob, i.surname)) >= {TWIN_NAMES_LEAST}"""
+WITH twin_pair AS (
+  SELECT least(i.forename, p.f) AS a, greatest(i.forename, p.f) AS b, count(DISTINCT (i.dob, i.surname)) AS families
+  FROM {pairs_table} p JOIN {input_table} i ON i.unique_id = p.unique_id
+  WHERE i.forename <> p.f AND NOT coalesce(list_has_any(i.forename_keys, p.k), false)
+    AND ({_near('i.forename', 'p.f')})
+  GROUP BY 1, 2 HAVING count(DISTINCT (i.dob, i.surname)) >= {TWIN_NAMES_LEAST}),
+held AS (
+  SELECT forename, 'n' || nhs_number AS id FROM {input_table}
+  WHERE nhs_number IS NOT NULL AND forename IN (SELECT a FROM twin_pair UNION SELECT b FROM twin_pair)
+  UNION ALL
+  SELECT forename, 'u' || upn FROM {input_table}
+  WHERE upn IS NOT NULL AND forename IN (SELECT a FROM twin_pair UNION SELECT b FROM twin_pair)),
+one_child AS (
+  SELECT x.forename AS a, y.forename AS b, count(DISTINCT x.id) AS children
+  FROM held x JOIN held y ON x.id = y.id AND x.forename < y.forename GROUP BY 1, 2)
+SELECT t.a, t.b FROM twin_pair t LEFT JOIN one_child o ON o.a = t.a AND o.b = t.b
+WHERE t.families > coalesce(o.children, 0)"""
 
 
 def _near(a: str, b: str) -> str:
