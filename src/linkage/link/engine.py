@@ -35,7 +35,7 @@ from linkage.link.household import household_pairs
 from linkage.link.secondid import one_child_pairs
 from linkage.link.unique import link_unique
 from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, second_child_sql,
-                                 twin_guard_sql)
+                                 twin_guard_sql, twin_names_sql)
 from linkage.link.uestimate import estimate_u, model_narrowed, model_widened
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.store import Store
@@ -146,19 +146,27 @@ class LinkEngine:
             self.derived = self.count()
             rows = f"SELECT unique_id, forename, {content_sha_sql('i')} AS content_sha FROM memory.{INPUT} i"
         con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")
+        con.execute(f"CREATE OR REPLACE TABLE memory.twin_names AS "
+                    f"{twin_names_sql(f'memory.{INPUT}', 'memory.cotwin_pairs')}")
         # guard_sha: what the twin guard reads beyond the record itself (its co-twins, whether its
-        # forename is rare here, the guard's code). When it changes the record is scored again,
-        # as when its own fields change; content_sha alone binds reviewers' decisions. Most records
-        # have no co-twin and a common forename: theirs is one value, hashed once.
-        guard = "md5(concat_ws('|', '{code}', {twins}, {rare}))"
-        common = con.execute("SELECT " + guard.format(code=_GUARD_CODE, twins="''", rare="'false'")).fetchone()[0]
+        # forename is rare here, the names twins are given beside its forename, the guard's code).
+        # When it changes the record is scored again, as when its own fields change; content_sha
+        # alone binds reviewers' decisions. Most records have no co-twin, a common forename and
+        # no twin name: theirs is one value, hashed once.
+        guard = "md5(concat_ws('|', '{code}', {twins}, {rare}, {names}))"
+        common = con.execute("SELECT " + guard.format(code=_GUARD_CODE, twins="''", rare="'false'",
+                                                      names="''")).fetchone()[0]
         con.execute(f"""CREATE OR REPLACE TABLE memory.link_hash AS
-WITH n AS (SELECT forename, count(*) <= {RARE} AS rare FROM memory.{INPUT} GROUP BY forename)
+WITH n AS (SELECT forename, count(*) <= {RARE} AS rare FROM memory.{INPUT} GROUP BY forename),
+tn AS (SELECT forename, CAST(list_sort(list(other)) AS VARCHAR) AS names FROM (
+  SELECT a AS forename, b AS other FROM memory.twin_names UNION ALL SELECT b, a FROM memory.twin_names)
+  GROUP BY forename)
 SELECT s.unique_id AS record_key, s.content_sha,
-       CASE WHEN c.cotwins IS NULL AND n.rare = false THEN '{common}' ELSE {guard.format(
+       CASE WHEN c.cotwins IS NULL AND n.rare = false AND tn.names IS NULL THEN '{common}' ELSE {guard.format(
            code=_GUARD_CODE, twins="coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), '')",
-           rare="coalesce(CAST(n.rare AS VARCHAR), '')")} END AS guard_sha
-FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (forename)""")
+           rare="coalesce(CAST(n.rare AS VARCHAR), '')", names="coalesce(tn.names, '')")} END AS guard_sha
+FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (forename)
+LEFT JOIN tn USING (forename)""")
 
     def count(self) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM memory.{INPUT}").fetchone()[0])
@@ -451,7 +459,7 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
                                                                      if keep else ""), "link_scored")
         if keep:
             scored = f"(SELECT {_PRED_COLS} FROM {scored} WHERE {keep})"
-        sql = twin_guard_sql(scored, f"memory.{INPUT}", "memory.cotwins", rows=rows)
+        sql = twin_guard_sql(scored, f"memory.{INPUT}", "memory.cotwins", rows=rows, twin_names="memory.twin_names")
         df = self.con.execute(sql).df()
         pred.drop_table_from_database_and_remove_from_cache()
         return df

@@ -35,6 +35,12 @@ And when one source holds two children of one forename, told apart only by middl
 Romeos, Jake and Eraldo, with different UPNs), a record of that forename whose middle name
 does not say which one it is (none given) is not linked automatically to either.
 
+And two forenames this population's twins are given (Aiden and Aidan, Amelia and Amelie: each
+pair held by co-twins in one source, in at least ``TWIN_NAMES_LEAST`` families and in more families
+than children are held under both by one identifier, ``twin_names_sql``) are two names, not one name spelt two ways, wherever the two records are: twins each held by
+sources the other is not (Amelia at school and in social care, Amelie only at the GP) leave no
+co-twin in view, and a reviewer, not the model, says whether they are one child.
+
 A forename typo with no co-twin in sight (Victoe/Victtor) is then linked, or not,
 by the model like any other typo. Unless a UPN or NHS number agrees (allowing one
 typed error), a guarded pair is never linked automatically; it goes to review.
@@ -43,7 +49,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
+           "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
            "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
@@ -57,6 +63,10 @@ ABJAD_SHORTEST = 3
 # Days apart that two records of one home may be born and still be read as twins (a date of birth
 # typed ten days out); siblings who are not twins are born months apart.
 SIBLING_DOB_DAYS = 31
+# Families (a birthday and a surname) whose co-twins in one source bear two forenames, spelt alike,
+# for the two to be read as names twins are given, not one name spelt two ways: one such family
+# may be one child entered twice with a typo (a second UPN).
+TWIN_NAMES_LEAST = 2
 # A compound given name this long, split in two, may differ from the whole by one letter.
 SPLIT_SLIP_LONGEST = 8
 
@@ -103,10 +113,9 @@ def short_abjad_sql(l: str, r: str) -> str:
 def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "false") -> str:
     """One name spelt two ways (pure SQL over two input rows). ``short_abjad``: SQL for when a
     vowelless spelling with fewer than ``ABJAD_SHORTEST`` consonants is read as the other name."""
-    near = ("jaro_winkler_similarity({a}, {b}) >= 0.88 "
-            "OR damerau_levenshtein({a}, {b}) <= greatest(1, greatest(length({a}), length({b})) // 4) "
-            f"OR (least({l}.forename_n, {r}.forename_n) <= {RARE} "
-            "AND damerau_levenshtein({a}, {b}) <= greatest(1, round(0.4 * greatest(length({a}), length({b})))))")
+    a, b = f"{l}.forename", f"{r}.forename"
+    near = (f"{_near(a, b)} OR (least({l}.forename_n, {r}.forename_n) <= {RARE} "
+            f"AND damerau_levenshtein({a}, {b}) <= greatest(1, round(0.4 * greatest(length({a}), length({b})))))")
     keys = (f"list_bool_or(list_transform({l}.forename_keys, x -> list_bool_or(list_transform("
             f"{r}.forename_keys, y -> damerau_levenshtein(x, y) <= 1))))")
     # A rare forename one typed character from a nickname of the other (Mstty, Matty: Matthew).
@@ -117,7 +126,7 @@ def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "fa
     # enough not to collide by chance (Hsiao-ling, Xiaoling: SLNK).
     whole = (f"coalesce({l}.forename_full = {r}.forename_full OR {split_name_sql(l, r)} "
              f"OR (length({l}.forename_dm) >= 4 AND {l}.forename_dm = {r}.forename_dm), false)")
-    return (f"({near.format(a=f'{l}.forename', b=f'{r}.forename')} OR coalesce({keys}, false) OR {slip} "
+    return (f"({near} OR coalesce({keys}, false) OR {slip} "
             f"OR {abjad} OR {whole} OR {swapped_sql(l, r)})")
 
 
@@ -309,13 +318,54 @@ def _cotwin_written_swapped(own: str, other: str) -> str:
             f"x.n = {other}.forename AND jaro_winkler_similarity(x.f, {own}.surname) >= 0.88)), false)")
 
 
-def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: str | None = None) -> str:
+def twin_names_sql(input_table: str, pairs_table: str) -> str:
+    """(a, b): two forenames spelt alike (``_near``), not one name by its keys (a nickname, another
+    form), that co-twins in one source bear in at least ``TWIN_NAMES_LEAST`` families (a
+    birthday and a surname), and in more families than there are children evidently one child
+    under both (an NHS number or a UPN held by records of each name: Katerina and Ekaterina, one
+    name transliterated two ways, of which one school may hold a child twice), ``a`` < ``b``.
+    ``pairs_table``: ``cotwin_pairs_sql`` rows."""
+    return f"""
+WITH twin_pair AS (
+  SELECT least(i.forename, p.f) AS a, greatest(i.forename, p.f) AS b, count(DISTINCT (i.dob, i.surname)) AS families
+  FROM {pairs_table} p JOIN {input_table} i ON i.unique_id = p.unique_id
+  WHERE i.forename <> p.f AND NOT coalesce(list_has_any(i.forename_keys, p.k), false)
+    AND ({_near('i.forename', 'p.f')})
+  GROUP BY 1, 2 HAVING count(DISTINCT (i.dob, i.surname)) >= {TWIN_NAMES_LEAST}),
+held AS (
+  SELECT forename, 'n' || nhs_number AS id FROM {input_table}
+  WHERE nhs_number IS NOT NULL AND forename IN (SELECT a FROM twin_pair UNION SELECT b FROM twin_pair)
+  UNION ALL
+  SELECT forename, 'u' || upn FROM {input_table}
+  WHERE upn IS NOT NULL AND forename IN (SELECT a FROM twin_pair UNION SELECT b FROM twin_pair)),
+one_child AS (
+  SELECT x.forename AS a, y.forename AS b, count(DISTINCT x.id) AS children
+  FROM held x JOIN held y ON x.id = y.id AND x.forename < y.forename GROUP BY 1, 2)
+SELECT t.a, t.b FROM twin_pair t LEFT JOIN one_child o ON o.a = t.a AND o.b = t.b
+WHERE t.families > coalesce(o.children, 0)"""
+
+
+def _near(a: str, b: str) -> str:
+    """Two spellings a typed slip apart, as the guard's ``_spelling`` reads plain names."""
+    return (f"jaro_winkler_similarity({a}, {b}) >= 0.88 "
+            f"OR damerau_levenshtein({a}, {b}) <= greatest(1, greatest(length({a}), length({b})) // 4)")
+
+
+def _twin_names(l: str, r: str) -> str:
+    return f"EXISTS (SELECT 1 FROM tn WHERE tn.a = least({l}.forename, {r}.forename) AND tn.b = greatest({l}.forename, {r}.forename))"
+
+
+def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: str | None = None,
+                   twin_names: str | None = None) -> str:
     """Edges with a boolean ``guarded`` column; pure SQL, no I/O. Only the records the edges
     name are widened with their co-twins (a delta's few pairs need not build a million rows).
     ``rows``: where those records' fields are read (default ``input_table``, which forename
-    counts always come from)."""
+    counts always come from). ``twin_names``: a table of ``twin_names_sql`` (default: built here
+    from every co-twin pair of ``input_table``)."""
+    names = twin_names or f"({twin_names_sql(input_table, f'({cotwin_pairs_sql(input_table, input_table)})')})"
     return f"""
 WITH scored AS (SELECT * FROM {edges_table}),
+     tn AS (SELECT * FROM {names}),
      ids AS (SELECT unique_id_l AS unique_id FROM scored UNION SELECT unique_id_r FROM scored),
      n AS (SELECT forename, count(*) AS forename_n FROM {input_table} GROUP BY forename),
      l AS (SELECT i.*, c.cotwins, n.forename_n
@@ -330,7 +380,8 @@ SELECT e.*,
          AND NOT (l.forename = r.surname AND l.surname = r.forename)
          AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r', short_abjad=short_abjad_sql('l', 'r'))})
               OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}
-              OR {_cotwin_written_swapped('l', 'r')} OR {_cotwin_written_swapped('r', 'l')}))
+              OR {_cotwin_written_swapped('l', 'r')} OR {_cotwin_written_swapped('r', 'l')}
+              OR (NOT {_same_name('l', 'r')} AND {_twin_names('l', 'r')})))
         OR {_other_middle('l', 'r')}
         OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))
         OR (l.forename = r.forename AND ({_swapped_cotwin('l', 'r')} OR {_swapped_cotwin('r', 'l')}))), false)

@@ -22,12 +22,13 @@ from linkage.errors import LinkageError
 from linkage.identity import HistoryEvent, assign_ids
 from linkage.link.backends import LinkBackend
 from linkage.link.engine import LinkEngine
-from linkage.link.cluster import ambiguous_records, components_of, constrained_clusters
+from linkage.link.cluster import ambiguous_records, constrained_clusters
 from linkage.link.complement import COMPLEMENT_REASON, complementary_guarded
 from linkage.link.delta import (EDGES, REACH, context, reach, save_children, save_identity, save_records,
                                 scoped_edges, stage_identity, stage_records)
 from linkage.link.guards import GUARD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
+from linkage.link.vet import refuse_ambiguous, vet_joins
 from linkage.store import Store
 from linkage.store.schema import t
 from linkage.store.sealed import Sealer
@@ -242,27 +243,28 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
     # A reviewer's "not a match" is no evidence that a record fits two children equally well.
     overruled = {frozenset(p) for p in (*cons.cannot_link, *cons.must_link)}
     strong = edges[(edges["match_probability"] >= threshold) & ~_among(edges, overruled) & inside]
-    ambiguous = ambiguous_records(cluster_of, zip(strong["unique_id_l"], strong["unique_id_r"],
-                                                  strong["match_weight"].fillna(float("-inf"))),
+
+    def find(clusters: dict[str, str], links: pd.DataFrame, among: set[str] | None) -> dict[str, tuple[str, str]]:
+        near = strong if among is None else strong[strong["unique_id_l"].isin(among)
+                                                   | strong["unique_id_r"].isin(among)]
+        found = ambiguous_records(clusters, zip(near["unique_id_l"], near["unique_id_r"],
+                                                near["match_weight"].fillna(float("-inf"))),
                                   identifiers=identifiers, soft_upn=soft)
-    # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
-    ambiguous = {**engine.second_children(cluster_of, linkable[~_among(linkable, overruled)]), **ambiguous}
-    if ambiguous:
-        linkable = linkable[~(linkable["unique_id_l"].isin(ambiguous) | linkable["unique_id_r"].isin(ambiguous))]
-        # Only the components holding an ambiguous record can cluster differently without its links.
-        again = components_of(cluster_of, refused, ambiguous)
-        part, part_refused = cluster(linkable[linkable["unique_id_l"].isin(again)
-                                              & linkable["unique_id_r"].isin(again)], sorted(again))
-        cluster_of.update(part)
-        refused = [p for p in refused if p[0] not in again] + part_refused
+        # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
+        return {**engine.second_children(clusters, links[~_among(links, overruled)]), **found}
+
+    # Links the components clustered again form are checked again (``vet``), until none is new.
+    cluster_of, refused, linkable, ambiguous = refuse_ambiguous(cluster_of, refused, linkable, cluster, find)
     ambiguous_pairs = {frozenset((x, p)) for x, pair in ambiguous.items() for p in pair}
     must = set(cons.must_link)
     refused_must = [p for p in refused if p in must]
     refused = [p for p in refused if p not in must]
     # Second pass: a new surname and a move, judged on both children's evidence; linked or queued.
-    second = engine.cluster_pass(cluster_of, identifiers, [*zip(edges.loc[edges["guarded"], "unique_id_l"],
-                                                                edges.loc[edges["guarded"], "unique_id_r"]),
-                                                           *cons.cannot_link])
+    apart = [*zip(edges.loc[edges["guarded"], "unique_id_l"], edges.loc[edges["guarded"], "unique_id_r"]),
+             *cons.cannot_link]
+    second = engine.cluster_pass(cluster_of, identifiers, apart)
+    # Its joins are links too: through the sibling check, the guard and the NHS numbers, all made.
+    vet_joins(second, cluster_of, apart, identifiers, engine.second_children, AMBIGUOUS_REASON, REFUSED_REASON)
     cluster_of = second.apply(cluster_of)
     aliases = resolve_aliases(store)
     raw_previous = dict(store.rows(f"SELECT record_key, child_id FROM {t('identity')} "
