@@ -181,6 +181,12 @@ def ingest(file: Path,
     console.print(f"{result.source}: read {result.rows_read}, accepted {result.accepted}{kept}, "
                   f"quarantined {result.quarantined}, blank rows skipped {result.blank}", highlight=False,
                   soft_wrap=True)
+    if result.read_again and not result.already_ingested:
+        console.print(f"{file.name} was stored before as extract {result.read_again[0]} under another mapping: "
+                      f"read again as of its extract date {result.read_again[1]}", highlight=False, soft_wrap=True)
+    if not result.current and not result.already_ingested:
+        console.print(f"extract {result.extract_id} is older than the current {result.source} extract, which "
+                      "stays current (`linkage status`)", highlight=False, soft_wrap=True)
     if result.amends is not None and not result.already_ingested:
         added = result.accepted - result.replaced - result.repeated
         console.print(f"amended extract {result.amends}: replaced {result.replaced} records, added "

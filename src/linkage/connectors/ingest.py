@@ -80,6 +80,8 @@ class IngestResult:
     warnings_sample: list[tuple[int, str, str]] = field(default_factory=list)
     repeated: int = 0                  # accepted rows repeating a record: only their events (and blanks) added
     past_addresses: int = 0            # of those, addresses stored as a record's address history
+    read_again: tuple[int, date] | None = None   # this file stored before under another mapping: (extract, date)
+    current: bool = True               # whether this extract (or the one it amends) is the source's current one
 
 
 def _connector(source: str):
@@ -180,6 +182,15 @@ def _already(store: Store, sha: str, key: str, source: str, path: Path, mapping_
             return IngestResult(stored_source, path.name, eid, read, acc, quar, already_ingested=True,
                                 blank=blank, amends=amends, existing_file=name)
     return None
+
+
+def _stored_before(store: Store, source: str, sha: str) -> tuple[int, date] | None:
+    """(extract id, extract date) of this file's latest whole extract for ``source`` under any
+    mapping, or None: read again, it keeps the date it was stored with, so a corrected mapping
+    puts last month's file right without making it current over this month's."""
+    rows = store.rows(f"SELECT extract_id, extract_date FROM {t('extracts')} WHERE source = ? AND amends IS NULL "
+                      "AND (file_sha256 = ? OR sha256 = ?) ORDER BY extract_id DESC LIMIT 1", [source, sha, sha])
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 def _current(store: Store, source: str) -> tuple[int, str, date, int] | None:
@@ -405,6 +416,9 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     if sha and (done := _already(store, sha, key, source, path, Path(mapping.path).name)):
         return done
     current = _current(store, source)
+    before = _stored_before(store, source, sha) if sha and not amend else None
+    if extract_date is None and before is not None:
+        extract_date = before[1]
     if amend and current is None:
         raise ConnectorError(f"there is no current {source} extract to amend: ingest a whole extract first")
 
@@ -487,7 +501,8 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
                             superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
                             amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
                             warnings_sample=warnings[:20], repeated=rows.repeated,
-                            past_addresses=len(events.get(PastAddress.table, [])))
+                            past_addresses=len(events.get(PastAddress.table, [])), read_again=before,
+                            current=amend or superseded in (None, eid))
 
     finally:
         extract.close()
