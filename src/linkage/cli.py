@@ -184,6 +184,9 @@ def ingest(file: Path,
     if result.read_again and not result.already_ingested:
         console.print(f"{file.name} was stored before as extract {result.read_again[0]} under another mapping: "
                       f"read again as of its extract date {result.read_again[1]}", highlight=False, soft_wrap=True)
+    if result.amendments_kept:
+        console.print(f"the {result.amendments_kept} amendment(s) made to it still apply, now to extract "
+                      f"{result.extract_id}", highlight=False, soft_wrap=True)
     if not result.current and not result.already_ingested:
         console.print(f"extract {result.extract_id} is older than the current {result.source} extract, which "
                       "stays current (`linkage status`)", highlight=False, soft_wrap=True)

@@ -33,6 +33,7 @@ def served(home) -> tuple[set[str], list[tuple]]:
                                               "WHERE superseded_by IS NULL")
     finally:
         store.close()
+    assert "1 amendment(s) made to it still apply" in said
 
 
 def ingest(home, path, mapping_path, *more: str):
@@ -60,3 +61,32 @@ def test_last_months_file_under_a_corrected_mapping_does_not_replace_this_months
     said = ingest(home, nov_file, fixed)
     assert "stays current" not in said
     assert served(home) == (six, [(4, date(2026, 11, 1))])
+
+
+def test_the_current_file_read_again_keeps_the_amendments_made_to_it(tmp_path):
+    """An amendment corrected rows of this very file: reading the file again (a corrected date
+    order) must not silently undo the correction (before: the amendment was superseded with it)."""
+    home = tmp_path / "home"
+    nov_file = us_file(tmp_path / "nov.csv", BIRTHS)
+    ingest(home, nov_file, mapping(tmp_path), "--extract-date", "2026-11-01")
+    fix = tmp_path / "fix.csv"            # US001's birth date, corrected by the school; and a new pupil
+    fix.write_text("Child Ref;First Name;Last Name;D.O.B.;Post Code;Address\r\n"
+                   "US001;Amy;Lee1;07/07/2015;NE1 4ST;1 High St\r\nUS099;Amy;Lee99;08/08/2015;NE1 4ST;9 High St\r\n",
+                   encoding="cp1252")
+    ingest(home, fix, mapping(tmp_path), "--amend")
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(mapping(tmp_path).read_text() + "# checked\n")
+    said = ingest(home, nov_file, fixed)
+    ids, extracts = served(home)
+    assert ids == {f"US{i:03d}" for i in range(6)} | {"US099"}
+    assert sorted(e for e, _ in extracts) == [2, 3]        # the new reading and the amendment, now of it
+    from linkage.store import Store
+
+    store = Store(home)
+    try:
+        assert births(store)["US001"] == date(2015, 7, 7)
+        assert store.scalar("SELECT count(*) FROM store.records r JOIN store.extracts e USING (extract_id) "
+                            "WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL") == 7
+    finally:
+        store.close()
+    assert "1 amendment(s) made to it still apply" in said

@@ -81,6 +81,7 @@ class IngestResult:
     repeated: int = 0                  # accepted rows repeating a record: only their events (and blanks) added
     past_addresses: int = 0            # of those, addresses stored as a record's address history
     read_again: tuple[int, date] | None = None   # this file stored before under another mapping: (extract, date)
+    amendments_kept: int = 0           # read again: the amendments of the extract it replaced, applied to it
     current: bool = True               # whether this extract (or the one it amends) is the source's current one
 
 
@@ -454,10 +455,10 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
         fast_records = fast.records if fast is not None and fast.records is not None else None
         accepted = len(records) + rows.repeated + (fast_records.num_rows if fast_records is not None else 0)
 
+        rereads = not amend and _is_file_of(store, current, sha)
         if not (amend or force):
             _safety_catch(source, path.name, extract_date, rows_read, blank, accepted, quarantined,
-                          current, limits or SafetyLimits.from_settings(), _commonest(quarantine),
-                          rereads=_is_file_of(store, current, sha))
+                          current, limits or SafetyLimits.from_settings(), _commonest(quarantine), rereads=rereads)
 
         replaced = resolved = 0
         with store.transaction():
@@ -489,6 +490,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
                 store.insert_df(t("quarantine"),
                                 pd.DataFrame(quarantine).assign(extract_id=eid, file_name=path.name))
             superseded = None if amend else _supersede(store, source)
+            carried = _carry_amendments(store, current[0], eid, now) if rereads and superseded == eid else 0
 
         errors = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "error"]
         warnings = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "warning"]
@@ -502,6 +504,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
                             amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
                             warnings_sample=warnings[:20], repeated=rows.repeated,
                             past_addresses=len(events.get(PastAddress.table, [])), read_again=before,
+                            amendments_kept=carried,
                             current=amend or superseded in (None, eid))
 
     finally:
@@ -526,6 +529,23 @@ def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -
     finally:
         store.connection.unregister(name)
     return replaced, resolved
+
+
+def _carry_amendments(store: Store, old: int, eid: int, now: datetime) -> int:
+    """The file of extract ``old`` read again (as ``eid``, under another mapping): the amendments
+    made to ``old`` corrected rows of this very file, so they amend ``eid`` now, in their order
+    (a new month's whole extract leaves them behind; a re-reading must not drop them silently)."""
+    amendments = [r[0] for r in store.rows(f"SELECT extract_id FROM {t('extracts')} WHERE amends = ? "
+                                           "ORDER BY extract_id", [old])]
+    for a in amendments:
+        ids = f"(SELECT source_record_id FROM {t('records')} WHERE extract_id = ?)"
+        store.execute(f"UPDATE {t('records')} SET replaced_by = ? WHERE extract_id = ? AND replaced_by IS NULL "
+                      f"AND source_record_id IN {ids}", [a, eid, a])
+        store.execute(f"UPDATE {t('quarantine')} SET resolved_at = ?, resolved_by_extract = ? WHERE extract_id = ? "
+                      f"AND resolved_at IS NULL AND source_record_id IN {ids}", [now, a, eid, a])
+    if amendments:
+        store.execute(f"UPDATE {t('extracts')} SET amends = ?, superseded_by = NULL WHERE amends = ?", [eid, old])
+    return len(amendments)
 
 
 def _supersede(store: Store, source: str) -> int | None:
