@@ -171,7 +171,8 @@ def ingest(file: Path,
             store.close()
     if result.already_ingested:
         console.print(f"{file.name} was already ingested as {result.source} extract {result.extract_id} "
-                      f"(file {result.existing_file}, the same file and mapping by SHA-256); nothing changed. "
+                      f"(file {result.existing_file}{', table ' + table if table else ''}, the same "
+                      "file and mapping by SHA-256); nothing changed. "
                       "A corrected mapping reads it again.")
     kept = ", ".join(([f"{result.warned} with a field set aside"] if result.warned else [])
                      + ([f"{result.repeated} repeating a record, adding its events"

@@ -90,3 +90,26 @@ def test_the_current_file_read_again_keeps_the_amendments_made_to_it(tmp_path):
     finally:
         store.close()
     assert "1 amendment(s) made to it still apply" in said
+
+
+def test_a_second_table_of_one_database_file_is_read_not_taken_for_the_first(tmp_path):
+    """Two schools' tables in one MIS database file: the ingest key was the file and the mapping,
+    so the second table was "already ingested; nothing changed" and its children never stored."""
+    import duckdb
+
+    home, mis = tmp_path / "home", tmp_path / "mis.duckdb"
+    con = duckdb.connect(str(mis))
+    for table, first in (("school_a", 0), ("school_b", 10)):
+        con.execute(f'CREATE TABLE {table} ("Child Ref" VARCHAR, "First Name" VARCHAR, "Last Name" VARCHAR, '
+                    '"D.O.B." VARCHAR, "Post Code" VARCHAR, "Address" VARCHAR)')
+        con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?)",
+                        [(f"US{i:03d}", "Amy", f"Lee{i}", "01/03/2015", "NE1 4ST", f"{i} High St")
+                         for i in range(first, first + 3)])
+    con.close()
+    ingest(home, mis, mapping(tmp_path), "--table", "school_a", "--extract-date", "2026-11-01")
+    said = ingest(home, mis, mapping(tmp_path), "--table", "school_b", "--amend")
+    assert served(home)[0] == {"US000", "US001", "US002", "US010", "US011", "US012"}
+    assert "already ingested" not in said
+    # The same table again (DuckDB names match whatever their case) is the same ingest.
+    said = ingest(home, mis, mapping(tmp_path), "--table", "SCHOOL_B", "--amend")
+    assert "already ingested as social_care extract 2" in said and "table SCHOOL_B" in said

@@ -159,6 +159,16 @@ def _near(wanted: list[str], columns: list[str]) -> list[str]:
             if (hit := difflib.get_close_matches(m.casefold(), list(folded), 1, 0.75))]
 
 
+def read_sha256(path: Path, table: str | None) -> str:
+    """What was read, by SHA-256: the file, or one table of a database file (a second school's
+    table in the same MIS file is other rows, not the same extract again); "" for no file."""
+    if not path.is_file():
+        return ""
+    sha = file_sha256(path)
+    # DuckDB matches table names whatever their case: School_A is school_a.
+    return hashlib.sha256(f"{sha}\x1ftable\x1f{table.casefold()}".encode()).hexdigest() if table else sha
+
+
 def ingest_key(file_sha: str, mapping_path: str | Path) -> str:
     """What makes two ingests the same: the same file read through the same mapping. The same
     file under a corrected mapping is read again (a wrong date order, a swapped column)."""
@@ -412,7 +422,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     mapping = load_mapping(mapping_path or default_mapping_path(source))
     if mapping.source != source:
         raise ConnectorError(f"mapping {mapping.path} is for {mapping.source}, not {source}")
-    sha = file_sha256(path) if path.is_file() else ""
+    sha = read_sha256(path, table)
     key = ingest_key(sha, mapping.path) if sha else ""
     if sha and (done := _already(store, sha, key, source, path, Path(mapping.path).name)):
         return done
