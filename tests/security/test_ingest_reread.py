@@ -113,3 +113,27 @@ def test_a_second_table_of_one_database_file_is_read_not_taken_for_the_first(tmp
     # The same table again (DuckDB names match whatever their case) is the same ingest.
     said = ingest(home, mis, mapping(tmp_path), "--table", "SCHOOL_B", "--amend")
     assert "already ingested as social_care extract 2" in said and "table SCHOOL_B" in said
+
+
+def test_an_amendment_given_again_after_a_new_month_corrects_the_new_month(tmp_path):
+    """The school's correction was made to October's extract; November's export still has the
+    error. ``--amend fix.csv`` again was "already ingested; nothing changed": the correction never
+    reached the current extract. Given again, it amends the extract current now; given twice
+    against the same extract, it is the same ingest."""
+    home = tmp_path / "home"
+    fix = tmp_path / "fix.csv"
+    fix.write_text("Child Ref;First Name;Last Name;D.O.B.;Post Code;Address\r\n"
+                   "US001;Amy;Lee1;07/07/2015;NE1 4ST;1 High St\r\n", encoding="cp1252")
+    ingest(home, us_file(tmp_path / "oct.csv", BIRTHS[:4]), mapping(tmp_path), "--extract-date", "2026-10-01")
+    ingest(home, fix, mapping(tmp_path), "--amend")
+    ingest(home, us_file(tmp_path / "nov.csv", BIRTHS), mapping(tmp_path), "--extract-date", "2026-11-01")
+    said = ingest(home, fix, mapping(tmp_path), "--amend")
+    from linkage.store import Store
+
+    store = Store(home)
+    try:
+        assert births(store)["US001"] == date(2015, 7, 7)
+    finally:
+        store.close()
+    assert "amended extract 3: replaced 1 records" in said
+    assert "already ingested as social_care extract 4" in ingest(home, fix, mapping(tmp_path), "--amend")

@@ -169,11 +169,14 @@ def read_sha256(path: Path, table: str | None) -> str:
     return hashlib.sha256(f"{sha}\x1ftable\x1f{table.casefold()}".encode()).hexdigest() if table else sha
 
 
-def ingest_key(file_sha: str, mapping_path: str | Path) -> str:
-    """What makes two ingests the same: the same file read through the same mapping. The same
-    file under a corrected mapping is read again (a wrong date order, a swapped column)."""
+def ingest_key(file_sha: str, mapping_path: str | Path, amends: int | None = None) -> str:
+    """What makes two ingests the same: the same file read through the same mapping (and, for an
+    amendment, amending the same extract). The same file under a corrected mapping is read again
+    (a wrong date order, a swapped column); an amendment made to last month's extract, given
+    again with --amend, corrects this month's (the corrections are not in it)."""
     mapping_sha = hashlib.sha256(Path(mapping_path).read_bytes()).hexdigest()
-    return hashlib.sha256(f"{file_sha}:{mapping_sha}".encode()).hexdigest()
+    key = hashlib.sha256(f"{file_sha}:{mapping_sha}".encode()).hexdigest()
+    return key if amends is None else hashlib.sha256(f"{key}:amends:{amends}".encode()).hexdigest()
 
 
 def _already(store: Store, sha: str, key: str, source: str, path: Path, mapping_name: str) -> IngestResult | None:
@@ -423,10 +426,10 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     if mapping.source != source:
         raise ConnectorError(f"mapping {mapping.path} is for {mapping.source}, not {source}")
     sha = read_sha256(path, table)
-    key = ingest_key(sha, mapping.path) if sha else ""
+    current = _current(store, source)
+    key = ingest_key(sha, mapping.path, current[0] if amend and current else None) if sha else ""
     if sha and (done := _already(store, sha, key, source, path, Path(mapping.path).name)):
         return done
-    current = _current(store, source)
     before = _stored_before(store, source, sha) if sha and not amend else None
     if extract_date is None and before is not None:
         extract_date = before[1]
