@@ -1242,6 +1242,11 @@ def review_show(pair: str, chart: Annotated[Optional[Path], typer.Option(
         console.print(f"waterfall chart written to {chart}")
 
 
+def _need_reviewer(reviewer: str) -> None:
+    if not reviewer.strip():
+        _fail(LinkageError("name who decides with --reviewer NAME (recorded with the decision and audited)"))
+
+
 @review_app.command("decide")
 def review_decide(pair: str,
                   match: Annotated[bool, typer.Option("--match", help="The two records are one child.")] = False,
@@ -1254,6 +1259,7 @@ def review_decide(pair: str,
     chosen = [name for name, on in (("match", match), ("not_match", not_match), ("unsure", unsure)) if on]
     if len(chosen) != 1:
         _fail(LinkageError("give exactly one of --match, --not-match, --unsure"))
+    _need_reviewer(reviewer)
     try:
         store, view, decisions = _review_view(data_dir_)
         home = store.home
@@ -1295,6 +1301,8 @@ def review_split(child_id: str, record_key: str,
     from linkage.link.review import split_out
     from linkage.link.run import open_decisions
 
+    _need_reviewer(reviewer)
+    record_key = record_key.strip()
     try:
         store = _store(data_dir_)
         try:
