@@ -185,6 +185,10 @@ def ingest(file: Path,
     if result.read_again and not result.already_ingested:
         console.print(f"{file.name} was stored before as extract {result.read_again[0]} under another mapping: "
                       f"read again as of its extract date {result.read_again[1]}", highlight=False, soft_wrap=True)
+    if result.left:
+        console.print(f"{result.left:,} record ids of the extract it replaces are not in {file.name}: they "
+                      "leave the current data (leavers; or a file that stopped part-way: then ingest the whole "
+                      "file again)", highlight=False, soft_wrap=True)
     if result.amendments_kept:
         console.print(f"the {result.amendments_kept} amendment(s) made to it still apply, now to extract "
                       f"{result.extract_id}", highlight=False, soft_wrap=True)

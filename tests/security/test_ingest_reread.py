@@ -137,3 +137,15 @@ def test_an_amendment_given_again_after_a_new_month_corrects_the_new_month(tmp_p
         store.close()
     assert "amended extract 3: replaced 1 records" in said
     assert "already ingested as social_care extract 4" in ingest(home, fix, mapping(tmp_path), "--amend")
+
+
+def test_a_file_that_stopped_at_a_line_end_says_how_many_records_leave(tmp_path):
+    """A copy that stopped between two rows cannot be told from a smaller extract; above the
+    safety catch's size it replaced the current one with no word of the records it dropped."""
+    home = tmp_path / "home"
+    ingest(home, us_file(tmp_path / "sep.csv", BIRTHS), mapping(tmp_path), "--extract-date", "2026-09-01")
+    said = ingest(home, us_file(tmp_path / "oct.csv", BIRTHS[:4]), mapping(tmp_path), "--extract-date", "2026-10-01")
+    assert served(home)[0] == {f"US{i:03d}" for i in range(4)}
+    assert "2 record ids of the extract it replaces are not in oct.csv: they leave the current data" in said
+    said = ingest(home, us_file(tmp_path / "nov.csv", BIRTHS[:4]), mapping(tmp_path), "--extract-date", "2026-11-01")
+    assert "leave the current data" not in said

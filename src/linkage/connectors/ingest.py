@@ -81,6 +81,7 @@ class IngestResult:
     repeated: int = 0                  # accepted rows repeating a record: only their events (and blanks) added
     past_addresses: int = 0            # of those, addresses stored as a record's address history
     read_again: tuple[int, date] | None = None   # this file stored before under another mapping: (extract, date)
+    left: int = 0                      # record ids current before that this extract does not hold
     amendments_kept: int = 0           # read again: the amendments of the extract it replaced, applied to it
     current: bool = True               # whether this extract (or the one it amends) is the source's current one
 
@@ -504,6 +505,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
                                 pd.DataFrame(quarantine).assign(extract_id=eid, file_name=path.name))
             superseded = None if amend else _supersede(store, source)
             carried = _carry_amendments(store, current[0], eid, now) if rereads and superseded == eid else 0
+            left = _left(store, source, current[0]) if current and superseded == eid else 0
 
         errors = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "error"]
         warnings = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "warning"]
@@ -517,7 +519,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
                             amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
                             warnings_sample=warnings[:20], repeated=rows.repeated,
                             past_addresses=len(events.get(PastAddress.table, [])), read_again=before,
-                            amendments_kept=carried,
+                            amendments_kept=carried, left=left,
                             current=amend or superseded in (None, eid))
 
     finally:
@@ -542,6 +544,16 @@ def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -
     finally:
         store.connection.unregister(name)
     return replaced, resolved
+
+
+def _left(store: Store, source: str, old: int) -> int:
+    """Record ids the replaced extract ``old`` held that no current record has now: the children
+    the new extract leaves out (leavers, or a file that stopped at a line's end part-way)."""
+    return int(store.scalar(
+        f"SELECT count(DISTINCT r.source_record_id) FROM {t('records')} r WHERE r.replaced_by IS NULL "
+        f"AND r.extract_id IN (SELECT extract_id FROM {t('extracts')} WHERE extract_id = ? OR amends = ?) "
+        f"AND r.source_record_id NOT IN (SELECT source_record_id FROM ({CURRENT_RECORDS_SQL}) WHERE source = ?)",
+        [old, old, source]))
 
 
 def _carry_amendments(store: Store, old: int, eid: int, now: datetime) -> int:
