@@ -33,7 +33,6 @@ def served(home) -> tuple[set[str], list[tuple]]:
                                               "WHERE superseded_by IS NULL")
     finally:
         store.close()
-    assert "1 amendment(s) made to it still apply" in said
 
 
 def ingest(home, path, mapping_path, *more: str):
@@ -89,6 +88,7 @@ def test_the_current_file_read_again_keeps_the_amendments_made_to_it(tmp_path):
                             "WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL") == 7
     finally:
         store.close()
+    assert "1 amendment(s) made to it still apply" in said
     assert "1 amendment(s) made to it still apply" in said
 
 

@@ -108,7 +108,6 @@ def _address(request: Request) -> str:
 
 def security_event(request: Request, action: str, user: User | None = None, **extra) -> None:
     """A ``security.*`` audit entry and log line: who (if known), from which network, never a password."""
-    web = web_state(request)
     where = network(_address(request))
     log.warning("%s user=%s from=%s %s", action, user.user_id if user else None, where,
                 " ".join(f"{k}={v!r}" for k, v in extra.items()))
