@@ -87,7 +87,7 @@ def test_one_chain_sealed_proved_and_witnessed(backend, tmp_path):
     again.close()
 
 
-@pytest.mark.parametrize("attack", ["edit", "delete", "forge"])
+@pytest.mark.parametrize("attack", ["edit", "delete", "forge", "reorder", "truncate"])
 def test_tampering_is_found_and_never_sealed(backend, attack):
     log = backend.open(checkpoint_every=100)
     _fill(log, 8)
@@ -99,6 +99,10 @@ def test_tampering_is_found_and_never_sealed(backend, attack):
         rows[3] = canonical_json(rec, True)
     elif attack == "delete":
         del rows[3]
+    elif attack == "reorder":
+        rows[3], rows[4] = rows[4], rows[3]
+    elif attack == "truncate":              # the last entries, which the checkpoint covers
+        del rows[5:]
     else:                                   # a new line chained correctly, but without the MAC key
         from linkage.audit.log import _hash
         last = json.loads(rows[-1])
@@ -108,7 +112,8 @@ def test_tampering_is_found_and_never_sealed(backend, attack):
     backend.rewrite(rows)
     fresh = backend.open(checkpoint_every=100)
     found = " ".join(str(f) for f in fresh.verify())
-    assert {"edit": "edited", "delete": "deleted", "forge": "MAC does not match"}[attack] in found
+    assert {"edit": "edited", "delete": "deleted", "forge": "MAC does not match", "reorder": "reordered",
+            "truncate": "truncated"}[attack] in found
     if attack == "forge":                   # the tail after the last checkpoint is refused for sealing
         with pytest.raises(Conflict, match="tampered"):
             fresh.checkpoint()

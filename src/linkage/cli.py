@@ -171,7 +171,8 @@ def ingest(file: Path,
             store.close()
     if result.already_ingested:
         console.print(f"{file.name} was already ingested as {result.source} extract {result.extract_id} "
-                      f"(file {result.existing_file}, the same file and mapping by SHA-256); nothing changed. "
+                      f"(file {result.existing_file}{', table ' + table if table else ''}, the same "
+                      "file and mapping by SHA-256); nothing changed. "
                       "A corrected mapping reads it again.")
     kept = ", ".join(([f"{result.warned} with a field set aside"] if result.warned else [])
                      + ([f"{result.repeated} repeating a record, adding its events"
@@ -181,6 +182,19 @@ def ingest(file: Path,
     console.print(f"{result.source}: read {result.rows_read}, accepted {result.accepted}{kept}, "
                   f"quarantined {result.quarantined}, blank rows skipped {result.blank}", highlight=False,
                   soft_wrap=True)
+    if result.read_again and not result.already_ingested:
+        console.print(f"{file.name} was stored before as extract {result.read_again[0]} under another mapping: "
+                      f"read again as of its extract date {result.read_again[1]}", highlight=False, soft_wrap=True)
+    if result.left:
+        console.print(f"{result.left:,} record ids of the extract it replaces are not in {file.name}: they "
+                      "leave the current data (leavers; or a file that stopped part-way: then ingest the whole "
+                      "file again)", highlight=False, soft_wrap=True)
+    if result.amendments_kept:
+        console.print(f"the {result.amendments_kept} amendment(s) made to it still apply, now to extract "
+                      f"{result.extract_id}", highlight=False, soft_wrap=True)
+    if not result.current and not result.already_ingested:
+        console.print(f"extract {result.extract_id} is older than the current {result.source} extract, which "
+                      "stays current (`linkage status`)", highlight=False, soft_wrap=True)
     if result.amends is not None and not result.already_ingested:
         added = result.accepted - result.replaced - result.repeated
         console.print(f"amended extract {result.amends}: replaced {result.replaced} records, added "
@@ -1232,6 +1246,11 @@ def review_show(pair: str, chart: Annotated[Optional[Path], typer.Option(
         console.print(f"waterfall chart written to {chart}")
 
 
+def _need_reviewer(reviewer: str) -> None:
+    if not reviewer.strip():
+        _fail(LinkageError("name who decides with --reviewer NAME (recorded with the decision and audited)"))
+
+
 @review_app.command("decide")
 def review_decide(pair: str,
                   match: Annotated[bool, typer.Option("--match", help="The two records are one child.")] = False,
@@ -1244,6 +1263,7 @@ def review_decide(pair: str,
     chosen = [name for name, on in (("match", match), ("not_match", not_match), ("unsure", unsure)) if on]
     if len(chosen) != 1:
         _fail(LinkageError("give exactly one of --match, --not-match, --unsure"))
+    _need_reviewer(reviewer)
     try:
         store, view, decisions = _review_view(data_dir_)
         home = store.home
@@ -1285,6 +1305,8 @@ def review_split(child_id: str, record_key: str,
     from linkage.link.review import split_out
     from linkage.link.run import open_decisions
 
+    _need_reviewer(reviewer)
+    record_key = record_key.strip()
     try:
         store = _store(data_dir_)
         try:

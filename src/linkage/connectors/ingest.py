@@ -80,6 +80,10 @@ class IngestResult:
     warnings_sample: list[tuple[int, str, str]] = field(default_factory=list)
     repeated: int = 0                  # accepted rows repeating a record: only their events (and blanks) added
     past_addresses: int = 0            # of those, addresses stored as a record's address history
+    read_again: tuple[int, date] | None = None   # this file stored before under another mapping: (extract, date)
+    left: int = 0                      # record ids current before that this extract does not hold
+    amendments_kept: int = 0           # read again: the amendments of the extract it replaced, applied to it
+    current: bool = True               # whether this extract (or the one it amends) is the source's current one
 
 
 def _connector(source: str):
@@ -156,11 +160,24 @@ def _near(wanted: list[str], columns: list[str]) -> list[str]:
             if (hit := difflib.get_close_matches(m.casefold(), list(folded), 1, 0.75))]
 
 
-def ingest_key(file_sha: str, mapping_path: str | Path) -> str:
-    """What makes two ingests the same: the same file read through the same mapping. The same
-    file under a corrected mapping is read again (a wrong date order, a swapped column)."""
+def read_sha256(path: Path, table: str | None) -> str:
+    """What was read, by SHA-256: the file, or one table of a database file (a second school's
+    table in the same MIS file is other rows, not the same extract again); "" for no file."""
+    if not path.is_file():
+        return ""
+    sha = file_sha256(path)
+    # DuckDB matches table names whatever their case: School_A is school_a.
+    return hashlib.sha256(f"{sha}\x1ftable\x1f{table.casefold()}".encode()).hexdigest() if table else sha
+
+
+def ingest_key(file_sha: str, mapping_path: str | Path, amends: int | None = None) -> str:
+    """What makes two ingests the same: the same file read through the same mapping (and, for an
+    amendment, amending the same extract). The same file under a corrected mapping is read again
+    (a wrong date order, a swapped column); an amendment made to last month's extract, given
+    again with --amend, corrects this month's (the corrections are not in it)."""
     mapping_sha = hashlib.sha256(Path(mapping_path).read_bytes()).hexdigest()
-    return hashlib.sha256(f"{file_sha}:{mapping_sha}".encode()).hexdigest()
+    key = hashlib.sha256(f"{file_sha}:{mapping_sha}".encode()).hexdigest()
+    return key if amends is None else hashlib.sha256(f"{key}:amends:{amends}".encode()).hexdigest()
 
 
 def _already(store: Store, sha: str, key: str, source: str, path: Path, mapping_name: str) -> IngestResult | None:
@@ -180,6 +197,15 @@ def _already(store: Store, sha: str, key: str, source: str, path: Path, mapping_
             return IngestResult(stored_source, path.name, eid, read, acc, quar, already_ingested=True,
                                 blank=blank, amends=amends, existing_file=name)
     return None
+
+
+def _stored_before(store: Store, source: str, sha: str) -> tuple[int, date] | None:
+    """(extract id, extract date) of this file's latest whole extract for ``source`` under any
+    mapping, or None: read again, it keeps the date it was stored with, so a corrected mapping
+    puts last month's file right without making it current over this month's."""
+    rows = store.rows(f"SELECT extract_id, extract_date FROM {t('extracts')} WHERE source = ? AND amends IS NULL "
+                      "AND (file_sha256 = ? OR sha256 = ?) ORDER BY extract_id DESC LIMIT 1", [source, sha, sha])
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 def _current(store: Store, source: str) -> tuple[int, str, date, int] | None:
@@ -400,11 +426,14 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     mapping = load_mapping(mapping_path or default_mapping_path(source))
     if mapping.source != source:
         raise ConnectorError(f"mapping {mapping.path} is for {mapping.source}, not {source}")
-    sha = file_sha256(path) if path.is_file() else ""
-    key = ingest_key(sha, mapping.path) if sha else ""
+    sha = read_sha256(path, table)
+    current = _current(store, source)
+    key = ingest_key(sha, mapping.path, current[0] if amend and current else None) if sha else ""
     if sha and (done := _already(store, sha, key, source, path, Path(mapping.path).name)):
         return done
-    current = _current(store, source)
+    before = _stored_before(store, source, sha) if sha and not amend else None
+    if extract_date is None and before is not None:
+        extract_date = before[1]
     if amend and current is None:
         raise ConnectorError(f"there is no current {source} extract to amend: ingest a whole extract first")
 
@@ -440,10 +469,10 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
         fast_records = fast.records if fast is not None and fast.records is not None else None
         accepted = len(records) + rows.repeated + (fast_records.num_rows if fast_records is not None else 0)
 
+        rereads = not amend and _is_file_of(store, current, sha)
         if not (amend or force):
             _safety_catch(source, path.name, extract_date, rows_read, blank, accepted, quarantined,
-                          current, limits or SafetyLimits.from_settings(), _commonest(quarantine),
-                          rereads=_is_file_of(store, current, sha))
+                          current, limits or SafetyLimits.from_settings(), _commonest(quarantine), rereads=rereads)
 
         replaced = resolved = 0
         with store.transaction():
@@ -475,6 +504,8 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
                 store.insert_df(t("quarantine"),
                                 pd.DataFrame(quarantine).assign(extract_id=eid, file_name=path.name))
             superseded = None if amend else _supersede(store, source)
+            carried = _carry_amendments(store, current[0], eid, now) if rereads and superseded == eid else 0
+            left = _left(store, source, current[0]) if current and superseded == eid else 0
 
         errors = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "error"]
         warnings = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "warning"]
@@ -487,7 +518,9 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
                             superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
                             amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
                             warnings_sample=warnings[:20], repeated=rows.repeated,
-                            past_addresses=len(events.get(PastAddress.table, [])))
+                            past_addresses=len(events.get(PastAddress.table, [])), read_again=before,
+                            amendments_kept=carried, left=left,
+                            current=amend or superseded in (None, eid))
 
     finally:
         extract.close()
@@ -511,6 +544,33 @@ def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -
     finally:
         store.connection.unregister(name)
     return replaced, resolved
+
+
+def _left(store: Store, source: str, old: int) -> int:
+    """Record ids the replaced extract ``old`` held that no current record has now: the children
+    the new extract leaves out (leavers, or a file that stopped at a line's end part-way)."""
+    return int(store.scalar(
+        f"SELECT count(DISTINCT r.source_record_id) FROM {t('records')} r WHERE r.replaced_by IS NULL "
+        f"AND r.extract_id IN (SELECT extract_id FROM {t('extracts')} WHERE extract_id = ? OR amends = ?) "
+        f"AND r.source_record_id NOT IN (SELECT source_record_id FROM ({CURRENT_RECORDS_SQL}) WHERE source = ?)",
+        [old, old, source]))
+
+
+def _carry_amendments(store: Store, old: int, eid: int, now: datetime) -> int:
+    """The file of extract ``old`` read again (as ``eid``, under another mapping): the amendments
+    made to ``old`` corrected rows of this very file, so they amend ``eid`` now, in their order
+    (a new month's whole extract leaves them behind; a re-reading must not drop them silently)."""
+    amendments = [r[0] for r in store.rows(f"SELECT extract_id FROM {t('extracts')} WHERE amends = ? "
+                                           "ORDER BY extract_id", [old])]
+    for a in amendments:
+        ids = f"(SELECT source_record_id FROM {t('records')} WHERE extract_id = ?)"
+        store.execute(f"UPDATE {t('records')} SET replaced_by = ? WHERE extract_id = ? AND replaced_by IS NULL "
+                      f"AND source_record_id IN {ids}", [a, eid, a])
+        store.execute(f"UPDATE {t('quarantine')} SET resolved_at = ?, resolved_by_extract = ? WHERE extract_id = ? "
+                      f"AND resolved_at IS NULL AND source_record_id IN {ids}", [now, a, eid, a])
+    if amendments:
+        store.execute(f"UPDATE {t('extracts')} SET amends = ?, superseded_by = NULL WHERE amends = ?", [eid, old])
+    return len(amendments)
 
 
 def _supersede(store: Store, source: str) -> int | None:

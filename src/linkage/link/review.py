@@ -527,8 +527,12 @@ def split_out(store: Store, decisions: ReviewDecisions, child_id: str, record_ke
     """
     current, members = child_records(store, child_id)
     keys = list(members["record_key"])
+    record_key = record_key.strip()
     if record_key not in keys:
-        raise NotFound(f"record {record_key} is not part of child {current}")
+        # A record id typed without its source ("P000000033" for "health:P000000033"): name it.
+        named = [k for k in keys if k.split(":", 1)[-1] == record_key]
+        hint = f" (did you mean {' or '.join(named)}? a record key is source:record id)" if named else ""
+        raise NotFound(f"record {record_key} is not part of child {current}{hint}")
     standing = decisions.latest().values()
     gone = _split_already(standing, current, set(keys))
     if record_key in gone:

@@ -26,7 +26,7 @@ from linkage.service.oauth import network
 from linkage.web.render import PREFIX
 
 __all__ = ["CsrfRefused", "SignInRequired", "Staff", "StaffDep", "WebState", "check_csrf", "end_session",
-           "security_event", "set_cookie", "start_session", "to_sign_in", "web_state"]
+           "security_event", "served", "set_cookie", "start_session", "to_sign_in", "web_state"]
 
 log = logging.getLogger("linkage.security")
 
@@ -95,19 +95,25 @@ class Staff:
         return Ctx(self.services, self.user.principal(), purpose, self.request_id, person=self.user.email)
 
 
+def served(request: Request) -> Services:
+    """The data this request runs on: the object the guard pinned when it started (a snapshot
+    published meanwhile is for later requests, and one retired is closed only once no request
+    holds it); the served one when nothing was pinned."""
+    return getattr(request.state, "services", None) or web_state(request).services
+
+
 def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
 def security_event(request: Request, action: str, user: User | None = None, **extra) -> None:
     """A ``security.*`` audit entry and log line: who (if known), from which network, never a password."""
-    web = web_state(request)
     where = network(_address(request))
     log.warning("%s user=%s from=%s %s", action, user.user_id if user else None, where,
                 " ".join(f"{k}={v!r}" for k, v in extra.items()))
     caller = user.principal() if user else Principal("user:unknown", "", "", "")
     # "refused", as every security event is: the DPO finds them all under one decision.
-    Ctx(web.services, caller, None, request.state.request_id, person=user.email if user else None).record(
+    Ctx(served(request), caller, None, request.state.request_id, person=user.email if user else None).record(
         action, "refused", remote=where, **extra)
     request.state.audited = True        # this is the request's refusal entry: the guard adds no second one
 
@@ -128,7 +134,7 @@ def current_staff(request: Request) -> Staff:
         security_event(request, "security.session_ended", user, reason="user or organisation no longer active")
         raise SignInRequired("your account is no longer active")
     request.state.csrf = rec.csrf
-    staff = Staff(user, rec, web.services, request.state.request_id)
+    staff = Staff(user, rec, served(request), request.state.request_id)
     request.state.staff = staff
     return staff
 

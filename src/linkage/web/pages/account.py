@@ -10,8 +10,8 @@ from fastapi.responses import RedirectResponse
 from linkage.errors import TooManyRequests
 from linkage.service import Ctx
 from linkage.web.render import PREFIX, render
-from linkage.web.session import (SignInRequired, StaffDep, current_staff, end_session, security_event, set_cookie,
-                                 start_session, web_state)
+from linkage.web.session import (SignInRequired, StaffDep, current_staff, end_session, security_event, served,
+                                 set_cookie, start_session, web_state)
 from linkage.web.tasks import PURPOSES, tasks_for
 
 router = APIRouter()
@@ -77,9 +77,8 @@ def sign_in(request: Request, email: Annotated[str, Form(max_length=254)] = "",
 
 def signed_in(request: Request, user, method: str) -> RedirectResponse:
     """Start the person's session (a new id) and send them to their start page; audited."""
-    web = web_state(request)
     session_id = start_session(request, user)
-    Ctx(web.services, user.principal(), None, request.state.request_id, person=user.email).record(
+    Ctx(served(request), user.principal(), None, request.state.request_id, person=user.email).record(
         "web.sign_in", "allow", method=method)
     return set_cookie(request, RedirectResponse(f"{PREFIX}/", 303), session_id)
 
