@@ -538,7 +538,8 @@ def split_out(store: Store, decisions: ReviewDecisions, child_id: str, record_ke
     if record_key in gone:
         taken = _split_from(standing, current, record_key)
         if taken:   # the other end of a split: the child's last record, left on its own
-            raise LinkageError(f"{record_key} is already on its own: {', '.join(taken)} {'was' if len(taken) == 1 else 'were'} split out of "
+            were = "was" if len(taken) == 1 else "were"
+            raise LinkageError(f"{record_key} is already on its own: {', '.join(taken)} {were} split out of "
                                f"{current}, and the next `linkage link` applies it")
         raise LinkageError(f"{record_key} is already split out of {current}: the next `linkage link` applies it")
     rest = [k for k in keys if k != record_key and k not in gone]
