@@ -1,0 +1,132 @@
+"""Queue-only keys for one child no other key of the second pass meets: the first middle name.
+
+The second pass (``evidence.candidates_sql``) meets two records of one child through their
+forename (its sound code, canonical form, consonants, a slip of a rare one) and the month of birth,
+or through the home. A child whose family name changed and who moved, and whose records also
+differ by one more thing, meets none of them:
+
+* the forename and the surname **swapped** in one record and one of the two then changed (Lexi
+  Williams / Houston Lexxi, Mohammed Cotter / Devwnney Mohammed);
+* a **date of birth** recorded with day and month transposed together with a typed forename
+  (Poppy / Pooppt, born 3 December and 12 March), or **shifted by days** together with a typo in
+  the surname (Toby Gaedner / Toby Gardner, born 9 June and 30 May);
+* a forename in **another form** or spelling no key shares (Olivia / Livvy written in the surname
+  place, Georgia / Geoorgia).
+
+What such records still share is the **first middle name**, which a move and a new surname leave
+alone. A middle name and a date of birth together are rare (two strangers born on one day share a
+middle name seldom, and then mostly a common one), so this module meets records on them with two
+equality keys, cheap at any size (no pair of a common forename is formed):
+
+* ``same day``: the first middle name and the date of birth (as written, or with day and month
+  transposed), and the names related: the forenames one name (exact, another form, sound code,
+  consonants, one typed character), or one record's forename the other's surname (a swap), each
+  possibly typed (``jaro_winkler`` ``NAME_JW``);
+* ``same names``: the first middle name and the forename, born within ``NEAR_DAYS`` (or one
+  typed character, or day and month transposed), with surnames spelt alike (``SURNAME_JW``: a
+  typo, one family).
+
+A pair is kept only when its two children could be one: they hold no source in common (a source
+holds a child once), no two different UPNs, NHS numbers or sexes, neither record has a co-twin in
+its own extract, and no twin guard or reviewer keeps them apart. The pairs are **queued, never
+linked**: a middle name and a birthday say the two records may be one child, not that they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+
+from linkage.link.complement import settled, sources_of
+from linkage.link.evidence import ClusterPass
+
+__all__ = ["MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "SURNAME_JW", "middle_pairs", "middle_sql"]
+
+MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
+                 "({evidence})")
+# Forenames (or a forename and the other record's surname) this alike are taken as one name typed
+# or written another way (Lexi / Lexxi, Olivia / Livvy).
+NAME_JW = 0.8
+# Most days between two birthdays of one child recorded under one forename and middle name.
+NEAR_DAYS = 31
+# Surnames this alike are one family name typed two ways (Gaedner / Gardner, Dunord / Dunford).
+SURNAME_JW = 0.85
+
+
+def _names_related(a: str, b: str) -> str:
+    """The forenames are one name, or one record's forename is the other's surname (a swap); each
+    possibly typed or written another way (pure SQL)."""
+    jw = "jaro_winkler_similarity"
+    return (f"coalesce({a}.forename = {b}.forename OR list_has_any({a}.forename_keys, {b}.forename_keys) "
+            f"OR {a}.forename_dm = {b}.forename_dm OR {a}.forename_skel = {b}.forename_skel "
+            f"OR {a}.forename_abjad = {b}.forename_skel OR {a}.forename_skel = {b}.forename_abjad "
+            f"OR {jw}({a}.forename, {b}.forename) >= {NAME_JW} OR {jw}({a}.forename, {b}.surname) >= {NAME_JW} "
+            f"OR {jw}({a}.surname, {b}.forename) >= {NAME_JW}, false)")
+
+
+def _transposed(a: str, b: str) -> str:
+    return f"(year({a}.dob) = year({b}.dob) AND day({a}.dob) = month({b}.dob) AND month({a}.dob) = day({b}.dob))"
+
+
+def middle_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
+    """Record pairs (l, r, ca, cb, how, dob_exact) met by the module's two keys, in two children
+    with no UPN, NHS number or sex against them and no co-twin in view (pure SQL)."""
+    near = (f"(abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS} OR {_transposed('a', 'b')} "
+            "OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)")
+    differ = "a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND a.unique_id < b.unique_id"
+    return f"""
+WITH m AS (
+  SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel,
+    x.forename_abjad, x.dob, x.dob_str, split_part(x.middle_names, ' ', 1) AS mid, c.cluster_id
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
+  WHERE x.dob IS NOT NULL AND coalesce(split_part(x.middle_names, ' ', 1), '') <> ''
+    AND x.unique_id NOT IN (SELECT unique_id FROM {cotwin_table})),
+pairs AS (
+  SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, 'birthday' AS how,
+    a.dob = b.dob AS dob_exact
+  FROM m a JOIN m b ON a.mid = b.mid AND a.dob = b.dob WHERE {differ} AND {_names_related('a', 'b')}
+  UNION ALL
+  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'birthday', false
+  FROM m a JOIN m b ON a.mid = b.mid AND year(a.dob) = year(b.dob) AND day(a.dob) = month(b.dob)
+    AND month(a.dob) = day(b.dob)
+  WHERE {differ} AND a.dob <> b.dob AND {_names_related('a', 'b')}
+  UNION ALL
+  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'forename', a.dob = b.dob
+  FROM m a JOIN m b ON a.mid = b.mid AND a.forename = b.forename
+  WHERE {differ} AND {near} AND jaro_winkler_similarity(a.surname, b.surname) >= {SURNAME_JW}),
+kids AS (
+  SELECT c.cluster_id,
+    list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL) AS upns,
+    list(DISTINCT c.nhs) FILTER (WHERE c.nhs IS NOT NULL) AS nhss,
+    list(DISTINCT x.sex) FILTER (WHERE x.sex IN ('M', 'F')) AS sexes
+  FROM {clusters_table} c JOIN {input_table} x USING (unique_id)
+  WHERE c.cluster_id IN (SELECT ca FROM pairs UNION SELECT cb FROM pairs) GROUP BY c.cluster_id)
+SELECT p.* FROM pairs p JOIN kids a ON a.cluster_id = p.ca JOIN kids b ON b.cluster_id = p.cb
+WHERE NOT coalesce(len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns), false)
+  AND NOT coalesce(len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss), false)
+  AND coalesce(len(list_distinct(list_concat(a.sexes, b.sexes))), 0) <= 1
+ORDER BY p.l, p.r"""
+
+
+def middle_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, cotwin_table: str,
+                 found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> int:
+    """Add to ``found.queue`` the pairs of ``middle_sql`` whose two children hold no source in
+    common and that the pass neither linked nor queued nor keeps apart (``apart``: record pairs);
+    one per two children. Returns how many were queued."""
+    rows = con.execute(middle_sql(input_table, clusters_table, cotwin_table)).fetchall()
+    if not rows:
+        return 0
+    done = settled(found, cluster_of, apart)
+    held = sources_of(cluster_of, {c for _, _, ca, cb, *_ in rows for c in (ca, cb)})
+    queued = 0
+    for l, r, ca, cb, how, dob_exact in rows:
+        kids = frozenset((ca, cb))
+        if kids in done or not held[ca].isdisjoint(held[cb]):
+            continue
+        done.add(kids)
+        said = "same birthday" if dob_exact else "birthdays a slip or days apart"
+        found.queue.append((l, r, MIDDLE_REASON.format(
+            how="birthday, forenames alike" if how == "birthday" else "forename, surnames alike", evidence=said)))
+        queued += 1
+    return queued
