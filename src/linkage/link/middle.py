@@ -98,7 +98,7 @@ pairs AS (
 kids AS (
   SELECT c.cluster_id,
     list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL) AS upns,
-    list(DISTINCT c.nhs) FILTER (WHERE c.nhs IS NOT NULL) AS nhss,
+    list(DISTINCT x.nhs_number) FILTER (WHERE x.nhs_number IS NOT NULL) AS nhss,
     list(DISTINCT x.sex) FILTER (WHERE x.sex IN ('M', 'F')) AS sexes
   FROM {clusters_table} c JOIN {input_table} x USING (unique_id)
   WHERE c.cluster_id IN (SELECT ca FROM pairs UNION SELECT cb FROM pairs) GROUP BY c.cluster_id)
