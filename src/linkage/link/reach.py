@@ -1,9 +1,10 @@
-"""Queue-only keys for one child no other key of the second pass meets: the first middle name.
+"""Queue-only keys for one child no other key of the second pass meets: the first middle name,
+and the home.
 
 The second pass (``evidence.candidates_sql``) meets two records of one child through their
 forename (its sound code, canonical form, consonants, a slip of a rare one) and the month of birth,
-or through the home. A child whose family name changed and who moved, and whose records also
-differ by one more thing, meets none of them:
+or through the home and the month of birth. A child whose family name changed and who moved, and
+whose records also differ by one more thing, meets none of them:
 
 * the forename and the surname **swapped** in one record and one of the two then changed (Lexi
   Williams / Houston Lexxi, Mohammed Cotter / Devwnney Mohammed);
@@ -14,22 +15,28 @@ differ by one more thing, meets none of them:
   place, Georgia / Geoorgia).
 
 What such records still share is the **first middle name**, which a move and a new surname leave
-alone. A middle name and a date of birth together are rare (two strangers born on one day share a
-middle name seldom, and then mostly a common one), so this module meets records on them with two
-equality keys, cheap at any size (no pair of a common forename is formed):
+alone; and a child who did *not* move, written with a swap, a typo or another script *and* a slip
+in the date of birth (Kaoadua Akay / Akay Kapadia at one postcode, born 1 and 2 May), still shares
+the **home**. A middle name and a date of birth together are rare (two strangers born on one day
+share a middle name seldom, and then mostly a common one), and so are a postcode and a birthday, so
+this module meets records on them with equality keys, cheap at any size (no pair of a common
+forename is formed):
 
-* ``same day``: the first middle name and the date of birth (as written, or with day and month
+* ``birthday``: the first middle name and the date of birth (as written, or with day and month
   transposed), and the names related: the forenames one name (exact, another form, sound code,
-  consonants, one typed character), or one record's forename the other's surname (a swap), each
-  possibly typed (``jaro_winkler`` ``NAME_JW``);
-* ``same names``: the first middle name and the forename, born within ``NEAR_DAYS`` (or one
+  consonants), or alike (``NAME_JW``: typed), or one record's forename alike to the other's
+  surname (a swap);
+* ``forename``: the first middle name and the forename, born within ``NEAR_DAYS`` (or one
   typed character, or day and month transposed), with surnames spelt alike (``SURNAME_JW``: a
-  typo, one family).
+  typo, one family);
+* ``home``: the postcode and the year of birth, born on one day or one slip apart (day and month
+  transposed, one typed character): whatever the names say, which is where the change lies.
 
 A pair is kept only when its two children could be one: they hold no source in common (a source
-holds a child once), no two different UPNs, NHS numbers or sexes, neither record has a co-twin in
-its own extract, and no twin guard or reviewer keeps them apart. The pairs are **queued, never
-linked**: a middle name and a birthday say the two records may be one child, not that they are.
+holds a child once: twins are mostly held by the same school and GP), no two different UPNs, NHS
+numbers or sexes, neither record has a co-twin in its own extract, and no twin guard or reviewer
+keeps them apart. The pairs are **queued, never linked**: these keys say the two records may be one
+child, not that they are.
 """
 
 from __future__ import annotations
@@ -41,10 +48,11 @@ import duckdb
 from linkage.link.complement import settled, sources_of
 from linkage.link.evidence import ClusterPass
 
-__all__ = ["MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "SURNAME_JW", "middle_pairs", "middle_sql"]
+__all__ = ["HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "SURNAME_JW", "reach_pairs", "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
                  "({evidence})")
+HOME_REASON = "possibly one child in two: same home and birthday, no source holds both ({evidence})"
 # Forenames (or a forename and the other record's surname) this alike are taken as one name typed
 # or written another way (Lexi / Lexxi, Olivia / Livvy).
 NAME_JW = 0.8
@@ -69,19 +77,19 @@ def _transposed(a: str, b: str) -> str:
     return f"(year({a}.dob) = year({b}.dob) AND day({a}.dob) = month({b}.dob) AND month({a}.dob) = day({b}.dob))"
 
 
-def middle_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
-    """Record pairs (l, r, ca, cb, how, dob_exact) met by the module's two keys, in two children
+def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
+    """Record pairs (l, r, ca, cb, how, dob_exact) met by the module's three keys, in two children
     with no UPN, NHS number or sex against them and no co-twin in view (pure SQL)."""
     near = (f"(abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS} OR {_transposed('a', 'b')} "
             "OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)")
     differ = "a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND a.unique_id < b.unique_id"
     return f"""
-WITH m AS (
+WITH h AS MATERIALIZED (
   SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel,
-    x.forename_abjad, x.dob, x.dob_str, split_part(x.middle_names, ' ', 1) AS mid, c.cluster_id
+    x.forename_abjad, x.dob, x.dob_str, x.postcode, split_part(x.middle_names, ' ', 1) AS mid, c.cluster_id
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
-  WHERE x.dob IS NOT NULL AND coalesce(split_part(x.middle_names, ' ', 1), '') <> ''
-    AND x.unique_id NOT IN (SELECT unique_id FROM {cotwin_table})),
+  WHERE x.dob IS NOT NULL AND x.unique_id NOT IN (SELECT unique_id FROM {cotwin_table})),
+m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
 pairs AS (
   SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, 'birthday' AS how,
     a.dob = b.dob AS dob_exact
@@ -94,7 +102,11 @@ pairs AS (
   UNION ALL
   SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'forename', a.dob = b.dob
   FROM m a JOIN m b ON a.mid = b.mid AND a.forename = b.forename
-  WHERE {differ} AND {near} AND jaro_winkler_similarity(a.surname, b.surname) >= {SURNAME_JW}),
+  WHERE {differ} AND {near} AND jaro_winkler_similarity(a.surname, b.surname) >= {SURNAME_JW}
+  UNION ALL
+  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'home', a.dob = b.dob
+  FROM h a JOIN h b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
+  WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)),
 kids AS (
   SELECT c.cluster_id,
     list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL) AS upns,
@@ -106,15 +118,15 @@ SELECT p.* FROM pairs p JOIN kids a ON a.cluster_id = p.ca JOIN kids b ON b.clus
 WHERE NOT coalesce(len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns), false)
   AND NOT coalesce(len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss), false)
   AND coalesce(len(list_distinct(list_concat(a.sexes, b.sexes))), 0) <= 1
-ORDER BY p.l, p.r"""
+ORDER BY p.l, p.r, p.how"""
 
 
-def middle_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, cotwin_table: str,
+def reach_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, cotwin_table: str,
                  found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> int:
-    """Add to ``found.queue`` the pairs of ``middle_sql`` whose two children hold no source in
+    """Add to ``found.queue`` the pairs of ``reach_sql`` whose two children hold no source in
     common and that the pass neither linked nor queued nor keeps apart (``apart``: record pairs);
     one per two children. Returns how many were queued."""
-    rows = con.execute(middle_sql(input_table, clusters_table, cotwin_table)).fetchall()
+    rows = con.execute(reach_sql(input_table, clusters_table, cotwin_table)).fetchall()
     if not rows:
         return 0
     done = settled(found, cluster_of, apart)
@@ -126,7 +138,7 @@ def middle_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_tabl
             continue
         done.add(kids)
         said = "same birthday" if dob_exact else "birthdays a slip or days apart"
-        found.queue.append((l, r, MIDDLE_REASON.format(
+        found.queue.append((l, r, HOME_REASON.format(evidence=said) if how == "home" else MIDDLE_REASON.format(
             how="birthday, forenames alike" if how == "birthday" else "forename, surnames alike", evidence=said)))
         queued += 1
     return queued

@@ -1,9 +1,9 @@
 """Issue 11 items 4 and 6: one child split by a new surname and a move *and* one more change (a
 swap of forename and surname with a typo, a transposed birthday with a typed forename, a birthday
-days out with a typed surname) is met by its first middle name (``link/middle.py``) and queued.
+days out with a typed surname) is met by its first middle name (``link/reach.py``) and queued.
 
 Small constructed populations in a real DuckDB file through the real features SQL and the second
-pass's SQL (as ``test_queue_unreached``). Before ``middle``, no key of the pass met these records:
+pass's SQL (as ``test_queue_unreached``). Before ``reach``, no key of the pass met these records:
 ``candidates_sql`` returned no row for them, so nothing was queued.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from linkage.link.evidence import ClusterPass, candidates_sql
-from linkage.link.middle import MIDDLE_REASON, middle_pairs
+from linkage.link.reach import MIDDLE_REASON, reach_pairs
 from test_cluster_evidence import rec
 from test_queue_complement import _con
 
@@ -26,7 +26,7 @@ def _pass(tmp_path: Path, records: list[dict], children: dict[str, str] = CHILDR
     try:
         rows = con.execute(candidates_sql("link_input", "kids", "cotwins")).df()
         found = ClusterPass()
-        middle_pairs(con, "link_input", "kids", "cotwins", found, children, list(apart))
+        reach_pairs(con, "link_input", "kids", "cotwins", found, children, list(apart))
     finally:
         con.close()
     return list(zip(rows["l"], rows["r"])), found.queue
