@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from linkage.link.evidence import ClusterPass, candidates_sql
-from linkage.link.reach import MIDDLE_REASON, reach_pairs
+from linkage.link.reach import HOME_REASON, MIDDLE_REASON, reach_pairs
 from test_cluster_evidence import rec
 from test_queue_complement import _con
 
@@ -103,3 +103,33 @@ def test_a_pair_kept_apart_or_with_a_co_twin_is_not_queued(tmp_path):
     twin = [*records, rec("education:2", "lewis", "williams", middle="james", postcode="KY8 0HL", upn="K905261834411", sex="M")]
     (tmp_path / "twin").mkdir()
     assert _pass(tmp_path / "twin", twin, {**CHILDREN, "education:2": "C3"})[1] == []
+
+
+def _at_home(first: tuple[str, str], second: tuple[str, str], dob2: str, postcode2: str = "GY1 4SN"):
+    """A school record and a GP record at one home, born 1 May 2016 and ``dob2``."""
+    return [rec("education:1", *first, dob="2016-05-01", postcode="GY1 4SN", upn="A1"),
+            rec("health:1", *second, dob=dob2, postcode=postcode2, nhs="N1")]
+
+
+def test_a_swap_with_a_typo_and_a_birthday_slip_at_one_home_is_queued(tmp_path):
+    # Akay Kapadia at school; the GP wrote "Kaoadua Akay", and the 2nd of May: a swap, a typo and
+    # a slip in the date, at one home.
+    records = _at_home(("akay", "kapadia"), ("kaoadua", "akay"), "2016-05-02")
+    pairs, queued = _pass(tmp_path, records)
+    assert pairs == []
+    assert queued == [("education:1", "health:1", HOME_REASON.format(evidence="birthdays a slip or days apart"))]
+
+
+def test_a_transposed_birthday_at_one_home_is_queued(tmp_path):
+    records = _at_home(("geoege", "york"), ("york", "george"), "2016-01-05")
+    assert [(a, b) for a, b, _ in _pass(tmp_path, records)[1]] == [("education:1", "health:1")]
+
+
+def test_one_home_and_birthdays_weeks_apart_are_not_queued(tmp_path):
+    # Not a slip of one date: two children of the home (cousins, foster children).
+    assert _pass(tmp_path, _at_home(("akay", "kapadia"), ("kaoadua", "akay"), "2016-05-19"))[1] == []
+
+
+def test_one_birthday_at_another_home_is_not_queued(tmp_path):
+    records = _at_home(("akay", "kapadia"), ("kaoadua", "akay"), "2016-05-02", postcode2="N1 9ZZ")
+    assert _pass(tmp_path, records)[1] == []
