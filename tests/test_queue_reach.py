@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from linkage.link.evidence import ClusterPass, candidates_sql
-from linkage.link.reach import HOME_REASON, MIDDLE_REASON, reach_pairs
+from linkage.link.reach import HOME_REASON, MIDDLE_REASON, SWAP_REASON, reach_pairs
 from test_cluster_evidence import rec
 from test_queue_complement import _con
 
@@ -133,3 +133,17 @@ def test_one_home_and_birthdays_weeks_apart_are_not_queued(tmp_path):
 def test_one_birthday_at_another_home_is_not_queued(tmp_path):
     records = _at_home(("akay", "kapadia"), ("kaoadua", "akay"), "2016-05-02", postcode2="N1 9ZZ")
     assert _pass(tmp_path, records)[1] == []
+
+
+def test_a_swap_and_a_new_surname_on_one_birthday_is_queued(tmp_path):
+    # Georgia Mason at school; the GP wrote "Pizzetti Georgia": the family name changed too, and
+    # the family moved, so only Georgia and the birthday are left, Georgia in the surname's place.
+    records = [rec("education:1", "georgia", "mason", postcode="L5G 3WJ", upn="A1"),
+               rec("health:1", "pizzetti", "georgia", postcode="B7W 7UB", nhs="N1")]
+    pairs, queued = _pass(tmp_path, records)
+    assert pairs == []
+    assert queued == [("education:1", "health:1", SWAP_REASON.format(evidence="same birthday"))]
+    # A day apart, such pairs are as often strangers: not queued.
+    records[1]["date_of_birth"] = records[1]["date_of_birth"].replace(day=8)
+    (tmp_path / "slip").mkdir()
+    assert _pass(tmp_path / "slip", records)[1] == []
