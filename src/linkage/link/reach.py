@@ -1,5 +1,5 @@
 """Queue-only keys for one child no other key of the second pass meets: the first middle name,
-and the home.
+the home, and a forename in the surname's place.
 
 The second pass (``evidence.candidates_sql``) meets two records of one child through their
 forename (its sound code, canonical form, consonants, a slip of a rare one) and the month of birth,
@@ -17,10 +17,11 @@ whose records also differ by one more thing, meets none of them:
 What such records still share is the **first middle name**, which a move and a new surname leave
 alone; and a child who did *not* move, written with a swap, a typo or another script *and* a slip
 in the date of birth (Kaoadua Akay / Akay Kapadia at one postcode, born 1 and 2 May), still shares
-the **home**; and a swapped record still holds the forename, in the surname's place. A middle name and a date of birth together are rare (two strangers born on one day
-share a middle name seldom, and then mostly a common one), and so are a postcode and a birthday, so
-this module meets records on them with equality keys, cheap at any size (no pair of a common
-forename is formed):
+the **home**; and a swapped record still holds the **forename, in the surname's place**. A middle
+name and a date of birth together are rare (two strangers born on one day share a middle name
+seldom, and then mostly a common one), and so are a postcode and a birthday, or a forename written
+as a surname on one birthday, so this module meets records on them with equality keys, cheap at any
+size (no pair of a common forename is formed):
 
 * ``birthday``: the first middle name and the date of birth (as written, or with day and month
   transposed), and the names related: the forenames one name (exact, another form, sound code,
@@ -52,7 +53,8 @@ import duckdb
 from linkage.link.complement import settled, sources_of
 from linkage.link.evidence import ClusterPass
 
-__all__ = ["HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "SURNAME_JW", "SWAP_REASON", "reach_pairs", "reach_sql"]
+__all__ = ["HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "SURNAME_JW", "SWAP_REASON", "reach_pairs",
+           "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
                  "({evidence})")
