@@ -100,7 +100,8 @@ def test_a_pair_kept_apart_or_with_a_co_twin_is_not_queued(tmp_path):
     (tmp_path / "apart").mkdir()
     assert _pass(tmp_path / "apart", records, apart=[("education:1", "health:1")])[1] == []
     # Lexi's school holds her twin brother, born the same day: the twin guard's evidence wins.
-    twin = [*records, rec("education:2", "lewis", "williams", middle="james", postcode="KY8 0HL", upn="K905261834411", sex="M")]
+    twin = [*records, rec("education:2", "lewis", "williams", middle="james", postcode="KY8 0HL",
+                          upn="K905261834411", sex="M")]
     (tmp_path / "twin").mkdir()
     assert _pass(tmp_path / "twin", twin, {**CHILDREN, "education:2": "C3"})[1] == []
 
