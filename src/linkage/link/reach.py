@@ -100,7 +100,7 @@ WITH h AS MATERIALIZED (
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
   WHERE x.dob IS NOT NULL AND x.unique_id NOT IN (SELECT unique_id FROM {cotwin_table})),
 m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
-pairs AS (
+pairs AS MATERIALIZED (
   SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, 'birthday' AS how,
     a.dob = b.dob AS dob_exact
   FROM m a JOIN m b ON a.mid = b.mid AND a.dob = b.dob WHERE {differ} AND {_names_related('a', 'b')}
@@ -124,13 +124,16 @@ pairs AS (
   FROM h a JOIN h b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
   WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)
     AND {_names_related('a', 'b')}),
+-- Only the few children of the pairs are looked up: their records first, then those records' fields.
+member AS MATERIALIZED (
+  SELECT unique_id, cluster_id, upn_root FROM {clusters_table}
+  WHERE cluster_id IN (SELECT ca FROM pairs UNION SELECT cb FROM pairs)),
 kids AS (
   SELECT c.cluster_id,
     list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL) AS upns,
     list(DISTINCT x.nhs_number) FILTER (WHERE x.nhs_number IS NOT NULL) AS nhss,
     list(DISTINCT x.sex) FILTER (WHERE x.sex IN ('M', 'F')) AS sexes
-  FROM {clusters_table} c JOIN {input_table} x USING (unique_id)
-  WHERE c.cluster_id IN (SELECT ca FROM pairs UNION SELECT cb FROM pairs) GROUP BY c.cluster_id)
+  FROM member c JOIN {input_table} x ON x.unique_id = c.unique_id GROUP BY c.cluster_id)
 SELECT p.* FROM pairs p JOIN kids a ON a.cluster_id = p.ca JOIN kids b ON b.cluster_id = p.cb
 WHERE NOT coalesce(len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns), false)
   AND NOT coalesce(len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss), false)
