@@ -40,6 +40,7 @@ _TARGETS = (
     ("linkage.link.run", "ambiguous_records", "clustering: ambiguity"),
     ("linkage.link.engine", "LinkEngine.cluster_pass", "second pass (evidence.py)"),
     ("linkage.link.engine", "decide", "second pass: decide"),
+    ("linkage.link.engine", "reach_pairs", "second pass: reach (middle name, home, swap keys)"),
     ("linkage.link.run", "resolve_aliases", "identity: previous ids"),
     ("linkage.link.run", "assign_ids", "identity: assign"),
     ("linkage.link.run", "context", "delta: kept context"),

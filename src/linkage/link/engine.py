@@ -31,6 +31,7 @@ from linkage.link import inputcache
 from linkage.link.complement import family_pairs, partner_cohorts, shared_identifiers
 from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, decide
 from linkage.link.decoys import decoy_pairs
+from linkage.link.reach import reach_pairs
 from linkage.link.household import household_pairs
 from linkage.link.secondid import one_child_pairs
 from linkage.link.unique import link_unique
@@ -592,6 +593,7 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         shared_identifiers(self.con, "memory.link_clusters", found, cluster_of, apart)
         household_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         decoy_pairs(rows, found, cluster_of, apart)
+        reach_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         self.con.execute("DROP TABLE memory.link_clusters")
         self.con.execute("DROP TABLE memory.link_past")
         return found

@@ -1,0 +1,168 @@
+"""Queue-only keys for one child no other key of the second pass meets: the first middle name,
+the home, and a forename in the surname's place.
+
+The second pass (``evidence.candidates_sql``) meets two records of one child through their
+forename (its sound code, canonical form, consonants, a slip of a rare one) and the month of birth,
+or through the home and the month of birth. A child whose family name changed and who moved, and
+whose records also differ by one more thing, meets none of them:
+
+* the forename and the surname **swapped** in one record and one of the two then changed (Lexi
+  Williams / Houston Lexxi, Mohammed Cotter / Devwnney Mohammed);
+* a **date of birth** recorded with day and month transposed together with a typed forename
+  (Poppy / Pooppt, born 3 December and 12 March), or **shifted by days** together with a typo in
+  the surname (Toby Gaedner / Toby Gardner, born 9 June and 30 May);
+* a forename in **another form** or spelling no key shares (Olivia / Livvy written in the surname
+  place, Georgia / Geoorgia).
+
+What such records still share is the **first middle name**, which a move and a new surname leave
+alone; and a child who did *not* move, written with a swap, a typo or another script *and* a slip
+in the date of birth (Kaoadua Akay / Akay Kapadia at one postcode, born 1 and 2 May), still shares
+the **home**; and a swapped record still holds the **forename, in the surname's place**. A middle
+name and a date of birth together are rare (two strangers born on one day share a middle name
+seldom, and then mostly a common one), and so are a postcode and a birthday, or a forename written
+as a surname on one birthday, so this module meets records on them with equality keys, cheap at any
+size (no pair of a common forename is formed):
+
+* ``birthday``: the first middle name and the date of birth (as written, or with day and month
+  transposed), and the names related: the forenames one name (exact, another form, sound code,
+  consonants), or alike (``NAME_JW``: typed), or one record's forename alike to the other's
+  surname (a swap);
+* ``forename``: the first middle name and the forename, born within ``NEAR_DAYS`` (or one
+  typed character, or day and month transposed), with surnames spelt alike (``SURNAME_JW``: a
+  typo, one family);
+* ``swap``: one record's forename is the other's surname, on one date of birth: the forename and
+  surname swapped in one record and the family name changed too (Georgia Mason / Pizzetti Georgia);
+  the same day only (at 250,000 realistic records all 68 such pairs of children no source holds
+  both were one child; with a date slip, 16 of 31);
+* ``home``: the postcode and the year of birth, born on one day or one slip apart (day and month
+  transposed, one typed character), the names related as for ``birthday``: twins at one home, one
+  held only by the school and the other only by the GP, share all but the name (at 250,000 easy
+  records the key without the names queued two such pairs of twins, Chloe / Maisie among them).
+
+A pair is kept only when its two children could be one: they hold no source in common (a source
+holds a child once: twins are mostly held by the same school and GP), no two different UPNs, NHS
+numbers or sexes, neither record has a co-twin in its own extract, and no twin guard or reviewer
+keeps them apart. The pairs are **queued, never linked**: these keys say the two records may be one
+child, not that they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+
+from linkage.link.complement import settled, sources_of
+from linkage.link.evidence import ClusterPass
+
+__all__ = ["HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "SURNAME_JW", "SWAP_REASON", "reach_pairs",
+           "reach_sql"]
+
+MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
+                 "({evidence})")
+HOME_REASON = "possibly one child in two: same home and birthday, no source holds both ({evidence})"
+SWAP_REASON = ("possibly one child in two: one record's forename is the other's surname, same birthday, "
+               "no source holds both ({evidence})")
+# Forenames (or a forename and the other record's surname) this alike are taken as one name typed
+# or written another way (Lexi / Lexxi, Olivia / Livvy).
+NAME_JW = 0.8
+# Most days between two birthdays of one child recorded under one forename and middle name.
+NEAR_DAYS = 31
+# Surnames this alike are one family name typed two ways (Gaedner / Gardner, Dunord / Dunford).
+SURNAME_JW = 0.85
+
+
+def _names_related(a: str, b: str) -> str:
+    """The forenames are one name, or one record's forename is the other's surname (a swap); each
+    possibly typed or written another way (pure SQL)."""
+    jw = "jaro_winkler_similarity"
+    return (f"coalesce({a}.forename = {b}.forename OR list_has_any({a}.forename_keys, {b}.forename_keys) "
+            f"OR {a}.forename_dm = {b}.forename_dm OR {a}.forename_skel = {b}.forename_skel "
+            f"OR {a}.forename_abjad = {b}.forename_skel OR {a}.forename_skel = {b}.forename_abjad "
+            f"OR {jw}({a}.forename, {b}.forename) >= {NAME_JW} OR {jw}({a}.forename, {b}.surname) >= {NAME_JW} "
+            f"OR {jw}({a}.surname, {b}.forename) >= {NAME_JW}, false)")
+
+
+def _transposed(a: str, b: str) -> str:
+    return f"(year({a}.dob) = year({b}.dob) AND day({a}.dob) = month({b}.dob) AND month({a}.dob) = day({b}.dob))"
+
+
+def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
+    """Record pairs (l, r, ca, cb, how, dob_exact) met by the module's three keys, in two children
+    with no UPN, NHS number or sex against them and no co-twin in view (pure SQL)."""
+    near = (f"(abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS} OR {_transposed('a', 'b')} "
+            "OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)")
+    differ = "a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND a.unique_id < b.unique_id"
+    return f"""
+WITH h AS MATERIALIZED (
+  SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel,
+    x.forename_abjad, x.dob, x.dob_str, x.postcode, split_part(x.middle_names, ' ', 1) AS mid, c.cluster_id
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
+  WHERE x.dob IS NOT NULL AND x.unique_id NOT IN (SELECT unique_id FROM {cotwin_table})),
+m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
+pairs AS MATERIALIZED (
+  SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, 'birthday' AS how,
+    a.dob = b.dob AS dob_exact
+  FROM m a JOIN m b ON a.mid = b.mid AND a.dob = b.dob WHERE {differ} AND {_names_related('a', 'b')}
+  UNION ALL
+  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'birthday', false
+  FROM m a JOIN m b ON a.mid = b.mid AND year(a.dob) = year(b.dob) AND day(a.dob) = month(b.dob)
+    AND month(a.dob) = day(b.dob)
+  WHERE {differ} AND a.dob <> b.dob AND {_names_related('a', 'b')}
+  UNION ALL
+  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'forename', a.dob = b.dob
+  FROM m a JOIN m b ON a.mid = b.mid AND a.forename = b.forename
+  WHERE {differ} AND {near} AND jaro_winkler_similarity(a.surname, b.surname) >= {SURNAME_JW}
+  UNION ALL
+  SELECT least(a.unique_id, b.unique_id), greatest(a.unique_id, b.unique_id),
+    CASE WHEN a.unique_id < b.unique_id THEN a.cluster_id ELSE b.cluster_id END,
+    CASE WHEN a.unique_id < b.unique_id THEN b.cluster_id ELSE a.cluster_id END, 'swap', true
+  FROM h a JOIN h b ON a.forename = b.surname AND a.dob = b.dob
+  WHERE a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset
+  UNION ALL
+  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'home', a.dob = b.dob
+  FROM h a JOIN h b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
+  WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)
+    AND {_names_related('a', 'b')}),
+-- Only the few children of the pairs are looked up: their records first, then those records' fields.
+member AS MATERIALIZED (
+  SELECT unique_id, cluster_id, upn_root FROM {clusters_table}
+  WHERE cluster_id IN (SELECT ca FROM pairs UNION SELECT cb FROM pairs)),
+kids AS (
+  SELECT c.cluster_id,
+    list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL) AS upns,
+    list(DISTINCT x.nhs_number) FILTER (WHERE x.nhs_number IS NOT NULL) AS nhss,
+    list(DISTINCT x.sex) FILTER (WHERE x.sex IN ('M', 'F')) AS sexes
+  FROM member c JOIN {input_table} x ON x.unique_id = c.unique_id GROUP BY c.cluster_id)
+SELECT p.* FROM pairs p JOIN kids a ON a.cluster_id = p.ca JOIN kids b ON b.cluster_id = p.cb
+WHERE NOT coalesce(len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns), false)
+  AND NOT coalesce(len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss), false)
+  AND coalesce(len(list_distinct(list_concat(a.sexes, b.sexes))), 0) <= 1
+ORDER BY p.l, p.r, p.how"""
+
+
+def reach_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, cotwin_table: str,
+                 found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> int:
+    """Add to ``found.queue`` the pairs of ``reach_sql`` whose two children hold no source in
+    common and that the pass neither linked nor queued nor keeps apart (``apart``: record pairs);
+    one per two children. Returns how many were queued."""
+    rows = con.execute(reach_sql(input_table, clusters_table, cotwin_table)).fetchall()
+    if not rows:
+        return 0
+    done = settled(found, cluster_of, apart)
+    held = sources_of(cluster_of, {c for _, _, ca, cb, *_ in rows for c in (ca, cb)})
+    queued = 0
+    for l, r, ca, cb, how, dob_exact in rows:
+        kids = frozenset((ca, cb))
+        if kids in done or not held[ca].isdisjoint(held[cb]):
+            continue
+        done.add(kids)
+        said = "same birthday" if dob_exact else "birthdays a slip or days apart"
+        if how in ("home", "swap"):
+            why = (HOME_REASON if how == "home" else SWAP_REASON).format(evidence=said)
+        else:
+            why = MIDDLE_REASON.format(how="birthday, forenames alike" if how == "birthday"
+                                       else "forename, surnames alike", evidence=said)
+        found.queue.append((l, r, why))
+        queued += 1
+    return queued

@@ -1,0 +1,150 @@
+"""Issue 11 items 4 and 6: one child split by a new surname and a move *and* one more change (a
+swap of forename and surname with a typo, a transposed birthday with a typed forename, a birthday
+days out with a typed surname) is met by its first middle name (``link/reach.py``) and queued.
+
+Small constructed populations in a real DuckDB file through the real features SQL and the second
+pass's SQL (as ``test_queue_unreached``). Before ``reach``, no key of the pass met these records:
+``candidates_sql`` returned no row for them, so nothing was queued.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from linkage.link.evidence import ClusterPass, candidates_sql
+from linkage.link.reach import HOME_REASON, MIDDLE_REASON, SWAP_REASON, reach_pairs
+from test_cluster_evidence import rec
+from test_queue_complement import _con
+
+CHILDREN = {"education:1": "C1", "health:1": "C2"}
+
+
+def _pass(tmp_path: Path, records: list[dict], children: dict[str, str] = CHILDREN,
+          apart: list[tuple[str, str]] = ()) -> tuple[list, list[tuple[str, str, str]]]:
+    """The pass's own candidates for the pair, and what ``middle_pairs`` queues."""
+    con = _con(tmp_path, records, children)
+    try:
+        rows = con.execute(candidates_sql("link_input", "kids", "cotwins")).df()
+        found = ClusterPass()
+        reach_pairs(con, "link_input", "kids", "cotwins", found, children, list(apart))
+    finally:
+        con.close()
+    return list(zip(rows["l"], rows["r"])), found.queue
+
+
+def test_a_swap_with_a_typed_name_and_a_new_surname_is_queued(tmp_path):
+    # Lexi Williams at school; the GP wrote "Houston Lexxi": forename and surname swapped, the
+    # forename typed and the family name changed, and the family moved.
+    records = [rec("education:1", "lexi", "williams", middle="faith", postcode="KY8 0HL", upn="A1"),
+               rec("health:1", "houston", "lexxi", middle="faith", postcode="HG3 1UU", nhs="N1")]
+    pairs, queued = _pass(tmp_path, records)
+    assert pairs == []                      # no key of the pass meets them
+    assert [(a, b) for a, b, _ in queued] == [("education:1", "health:1")]
+    assert queued[0][2] == MIDDLE_REASON.format(how="birthday, forenames alike", evidence="same birthday")
+
+
+def test_a_transposed_birthday_with_a_typed_forename_is_queued(tmp_path):
+    records = [rec("education:1", "poppy", "ajello", middle="phoebe", dob="2012-12-03", postcode="ST6 1GD", upn="A1"),
+               rec("health:1", "pooppt", "ajello", middle="phoebe", dob="2012-03-12", postcode="N1 9ZZ", nhs="N1")]
+    pairs, queued = _pass(tmp_path, records)
+    assert pairs == []
+    assert [(a, b) for a, b, _ in queued] == [("education:1", "health:1")]
+    assert "birthdays a slip or days apart" in queued[0][2]
+
+
+def test_a_birthday_days_out_with_a_typed_surname_is_queued(tmp_path):
+    records = [rec("education:1", "toby", "gaedner", middle="babatunji", dob="2018-06-09", postcode="PE3 9BL",
+                   upn="A1"),
+               rec("health:1", "toby", "gardner", middle="babatunji", dob="2018-05-30", postcode="G7 0HG", nhs="N1")]
+    pairs, queued = _pass(tmp_path, records)
+    assert pairs == []
+    assert [(a, b) for a, b, _ in queued] == [("education:1", "health:1")]
+    assert "same first middle name and forename, surnames alike" in queued[0][2]
+
+
+def test_strangers_with_one_middle_name_and_birthday_but_unrelated_names_are_not_queued(tmp_path):
+    records = [rec("education:1", "lexi", "williams", middle="grace", postcode="KY8 0HL", upn="A1"),
+               rec("health:1", "maryam", "okafor", middle="grace", postcode="HG3 1UU", nhs="N1")]
+    assert _pass(tmp_path, records)[1] == []
+
+
+def test_another_middle_name_is_not_queued(tmp_path):
+    records = [rec("education:1", "toby", "gaedner", middle="james", dob="2018-06-09", upn="A1"),
+               rec("health:1", "toby", "gardner", middle="oscar", dob="2018-05-30", nhs="N1")]
+    assert _pass(tmp_path, records)[1] == []
+
+
+def test_two_children_held_by_one_source_are_not_queued(tmp_path):
+    # Each child holds a school record: a school holds a child once, so these are two children.
+    records = [rec("education:1", "lexi", "williams", middle="faith", postcode="KY8 0HL", upn="A1"),
+               rec("health:1", "houston", "lexxi", middle="faith", postcode="HG3 1UU", nhs="N1"),
+               rec("education:2", "lexxi", "houston", middle="faith", postcode="HG3 1UU", upn="A2")]
+    children = {**CHILDREN, "education:2": "C2"}
+    assert _pass(tmp_path, records, children)[1] == []
+
+
+def test_two_nhs_numbers_or_sexes_are_two_children(tmp_path):
+    base = [rec("education:1", "lexi", "williams", middle="faith", upn="A1", nhs="N1"),
+            rec("health:1", "houston", "lexxi", middle="faith", nhs="N2")]
+    (tmp_path / "nhs").mkdir()
+    assert _pass(tmp_path / "nhs", base)[1] == []
+    other = [rec("education:1", "lexi", "williams", middle="faith", upn="A1"),
+             rec("health:1", "houston", "lexxi", middle="faith", nhs="N2", sex="M")]
+    (tmp_path / "sex").mkdir()
+    assert _pass(tmp_path / "sex", other)[1] == []
+
+
+def test_a_pair_kept_apart_or_with_a_co_twin_is_not_queued(tmp_path):
+    records = [rec("education:1", "lexi", "williams", middle="faith", postcode="KY8 0HL", upn="A1"),
+               rec("health:1", "houston", "lexxi", middle="faith", postcode="HG3 1UU", nhs="N1")]
+    (tmp_path / "apart").mkdir()
+    assert _pass(tmp_path / "apart", records, apart=[("education:1", "health:1")])[1] == []
+    # Lexi's school holds her twin brother, born the same day: the twin guard's evidence wins.
+    twin = [*records, rec("education:2", "lewis", "williams", middle="james", postcode="KY8 0HL",
+                          upn="K905261834411", sex="M")]
+    (tmp_path / "twin").mkdir()
+    assert _pass(tmp_path / "twin", twin, {**CHILDREN, "education:2": "C3"})[1] == []
+
+
+def _at_home(first: tuple[str, str], second: tuple[str, str], dob2: str, postcode2: str = "GY1 4SN"):
+    """A school record and a GP record at one home, born 1 May 2016 and ``dob2``."""
+    return [rec("education:1", *first, dob="2016-05-01", postcode="GY1 4SN", upn="A1"),
+            rec("health:1", *second, dob=dob2, postcode=postcode2, nhs="N1")]
+
+
+def test_a_swap_with_a_typo_and_a_birthday_slip_at_one_home_is_queued(tmp_path):
+    # Akay Kapadia at school; the GP wrote "Kaoadua Akay", and the 2nd of May: a swap, a typo and
+    # a slip in the date, at one home.
+    records = _at_home(("akay", "kapadia"), ("kaoadua", "akay"), "2016-05-02")
+    pairs, queued = _pass(tmp_path, records)
+    assert pairs == []
+    assert queued == [("education:1", "health:1", HOME_REASON.format(evidence="birthdays a slip or days apart"))]
+
+
+def test_a_transposed_birthday_at_one_home_is_queued(tmp_path):
+    records = _at_home(("geoege", "york"), ("york", "george"), "2016-01-05")
+    assert [(a, b) for a, b, _ in _pass(tmp_path, records)[1]] == [("education:1", "health:1")]
+
+
+def test_one_home_and_birthdays_weeks_apart_are_not_queued(tmp_path):
+    # Not a slip of one date: two children of the home (cousins, foster children).
+    assert _pass(tmp_path, _at_home(("akay", "kapadia"), ("kaoadua", "akay"), "2016-05-19"))[1] == []
+
+
+def test_one_birthday_at_another_home_is_not_queued(tmp_path):
+    records = _at_home(("akay", "kapadia"), ("kaoadua", "akay"), "2016-05-02", postcode2="N1 9ZZ")
+    assert _pass(tmp_path, records)[1] == []
+
+
+def test_a_swap_and_a_new_surname_on_one_birthday_is_queued(tmp_path):
+    # Georgia Mason at school; the GP wrote "Pizzetti Georgia": the family name changed too, and
+    # the family moved, so only Georgia and the birthday are left, Georgia in the surname's place.
+    records = [rec("education:1", "georgia", "mason", postcode="L5G 3WJ", upn="A1"),
+               rec("health:1", "pizzetti", "georgia", postcode="B7W 7UB", nhs="N1")]
+    pairs, queued = _pass(tmp_path, records)
+    assert pairs == []
+    assert queued == [("education:1", "health:1", SWAP_REASON.format(evidence="same birthday"))]
+    # A day apart, such pairs are as often strangers: not queued.
+    records[1]["date_of_birth"] = records[1]["date_of_birth"].replace(day=8)
+    (tmp_path / "slip").mkdir()
+    assert _pass(tmp_path / "slip", records)[1] == []
