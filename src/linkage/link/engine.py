@@ -106,7 +106,12 @@ class LinkEngine:
         self.link_type = link_type
         self.postcode_is_area = postcode_is_area
         self.con = store.connection
-        self._build_input(records_sql, cache)
+        self._cache: inputcache.Cache | None = None
+        try:
+            self._build_input(records_sql, cache)
+        except BaseException:
+            self.settle(quiet=True)
+            raise
         self.backend = backend or DuckDBBackend()
         self.db_api = self.backend.bind(self.con)
         self._tag = uuid.uuid4().hex[:8]  # a second run on one connection must not collide
@@ -134,8 +139,9 @@ class LinkEngine:
     def _build_input(self, records_sql: str, cache: bool) -> None:
         con = self.con
         if cache:
-            self.derived = inputcache.build(self.store, records_sql, self._name_keys, f"memory.{INPUT}")
-            rows = inputcache.content_shas()
+            self._cache = inputcache.build(self.store, records_sql, self._name_keys, f"memory.{INPUT}")
+            self.derived = self._cache.derived
+            rows = f"SELECT unique_id, forename, content_sha FROM {self._cache.rows}"
         else:
             self._name_keys(records_sql)
             for name in (INPUT, "cotwin_pairs"):     # views over the cache, if a cached run was here
@@ -159,6 +165,17 @@ SELECT s.unique_id AS record_key, s.content_sha,
            code=_GUARD_CODE, twins="coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), '')",
            rare="coalesce(CAST(n.rare AS VARCHAR), '')")} END AS guard_sha
 FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (forename)""")
+
+    def settle(self, quiet: bool = False) -> None:
+        """Wait for the input cache written beside the run (``inputcache.Cache.wait``), raising
+        what it failed with unless ``quiet`` (a failing run reports its own error): before the
+        run's own transaction, and before the store closes."""
+        if self._cache is not None:
+            try:
+                self._cache.wait()
+            except Exception:
+                if not quiet:
+                    raise
 
     def count(self) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM memory.{INPUT}").fetchone()[0])

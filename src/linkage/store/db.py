@@ -20,6 +20,7 @@ import itertools
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,6 +137,7 @@ class Store:
         self._read_only = read_only
         tmp = self._temp_directory()
         self._detached = False
+        self._open, self._open_lock = 0, threading.Lock()     # transactions open (``transaction``)
         self.compacted: tuple[int, int] | None = None   # (bytes before, after) when opening compacted
         self.compact_failed: str | None = None
         self.connection = duckdb.connect(":memory:")
@@ -302,26 +304,37 @@ class Store:
             self.connection.execute(f"SET memory_limit = {literal(self._memory_limit)}")
 
     @contextmanager
-    def transaction(self) -> Iterator[Store]:
+    def transaction(self, connection: duckdb.DuckDBPyConnection | None = None) -> Iterator[Store]:
         """All or nothing: a run killed half-way leaves the previous state intact.
 
+        ``connection``: a cursor of ``connection`` to run it on instead (another thread's, beside
+        this one's), whose statements the caller executes on it.
         Disk full or a corrupt block inside becomes a one-line StoreError.
         """
+        con = connection or self.connection
         marker = self.home / UNCLEAN
-        marker.write_text(str(os.getpid()))
-        self.connection.execute("BEGIN TRANSACTION")
+        with self._open_lock:        # the marker stays while any transaction is open
+            self._open += 1
+            marker.write_text(str(os.getpid()))
         try:
-            yield self
-            self.connection.execute("COMMIT")
-        except BaseException as exc:
+            con.execute("BEGIN TRANSACTION")
             try:
-                self.connection.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
-            if isinstance(exc, (duckdb.Error, OSError)) and explain(exc, self.path):
-                raise self._store_error(exc) from None
-            raise
-        marker.unlink(missing_ok=True)
+                yield self
+                con.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                if isinstance(exc, (duckdb.Error, OSError)) and explain(exc, self.path):
+                    raise self._store_error(exc) from None
+                raise
+            with self._open_lock:
+                if self._open == 1:
+                    marker.unlink(missing_ok=True)
+        finally:
+            with self._open_lock:
+                self._open -= 1
 
     def vacuum(self) -> tuple[int, int]:
         """Rewrite the database into a fresh encrypted file, and swap it in atomically.
