@@ -136,18 +136,15 @@ def _write_beside(store: Store, target: str, derived: int) -> Cache:
     rows = "(SELECT * EXCLUDE (content_sha, raw_sha) FROM memory.link_derived)"
     store.execute(f"CREATE OR REPLACE TABLE memory.link_pairs AS {cotwin_pairs_sql(rows, rows)}")
     _point(store, target, "memory.link_derived", "memory.link_pairs")
-    cursor = store.connection.cursor()
     outcome: list[BaseException] = []
 
     def write() -> None:
         try:
-            with store.transaction(cursor):
-                cursor.execute(f"CREATE OR REPLACE TABLE {CACHE} AS SELECT * FROM memory.link_derived")
-                cursor.execute(f"CREATE OR REPLACE TABLE {PAIRS} AS SELECT * FROM memory.link_pairs")
+            with store.beside() as writer, writer.transaction():
+                writer.execute(f"CREATE OR REPLACE TABLE {CACHE} AS SELECT * FROM memory.link_derived")
+                writer.execute(f"CREATE OR REPLACE TABLE {PAIRS} AS SELECT * FROM memory.link_pairs")
         except BaseException as exc:         # handed to the run at ``wait``
             outcome.append(exc)
-        finally:
-            cursor.close()
 
     thread = threading.Thread(target=write, name="input-cache-write")
     thread.start()

@@ -11,6 +11,7 @@ compacts the database (``vacuum``), as ``linkage vacuum`` does on demand.
 
 from __future__ import annotations
 
+import copy
 import errno
 import glob
 import hashlib
@@ -137,7 +138,7 @@ class Store:
         self._read_only = read_only
         tmp = self._temp_directory()
         self._detached = False
-        self._open, self._open_lock = 0, threading.Lock()     # transactions open (``transaction``)
+        self._open, self._open_lock = [0], threading.Lock()   # transactions open, here and ``beside``
         self.compacted: tuple[int, int] | None = None   # (bytes before, after) when opening compacted
         self.compact_failed: str | None = None
         self.connection = duckdb.connect(":memory:")
@@ -304,17 +305,15 @@ class Store:
             self.connection.execute(f"SET memory_limit = {literal(self._memory_limit)}")
 
     @contextmanager
-    def transaction(self, connection: duckdb.DuckDBPyConnection | None = None) -> Iterator[Store]:
+    def transaction(self) -> Iterator[Store]:
         """All or nothing: a run killed half-way leaves the previous state intact.
 
-        ``connection``: a cursor of ``connection`` to run it on instead (another thread's, beside
-        this one's), whose statements the caller executes on it.
         Disk full or a corrupt block inside becomes a one-line StoreError.
         """
-        con = connection or self.connection
+        con = self.connection
         marker = self.home / UNCLEAN
-        with self._open_lock:        # the marker stays while any transaction is open
-            self._open += 1
+        with self._open_lock:        # the marker stays while any transaction is open (``beside``)
+            self._open[0] += 1
             marker.write_text(str(os.getpid()))
         try:
             con.execute("BEGIN TRANSACTION")
@@ -330,11 +329,23 @@ class Store:
                     raise self._store_error(exc) from None
                 raise
             with self._open_lock:
-                if self._open == 1:
+                if self._open[0] == 1:
                     marker.unlink(missing_ok=True)
         finally:
             with self._open_lock:
-                self._open -= 1
+                self._open[0] -= 1
+
+    @contextmanager
+    def beside(self) -> Iterator[Store]:
+        """This store on a cursor of its own, for a thread working beside the one using this
+        store (DuckDB runs a statement without holding the GIL): its own transactions, the same
+        database, settings and in-memory tables. The cursor is closed after; never ``close`` it."""
+        other = copy.copy(self)
+        other.connection = self.connection.cursor()
+        try:
+            yield other
+        finally:
+            other.connection.close()
 
     def vacuum(self) -> tuple[int, int]:
         """Rewrite the database into a fresh encrypted file, and swap it in atomically.
