@@ -61,3 +61,23 @@ def test_two_extracts_of_one_source_are_refused(tmp_path, synth_month1):
         ingest_files(store, [("health", synth_month1 / "health.csv")] * 2, extract_date=EXTRACT_DATE)
     assert store.scalar("SELECT count(*) FROM store.extracts") == 0
     store.close()
+
+
+def test_the_cli_ingests_several_files_each_with_its_source(tmp_path, synth_month1):
+    from typer.testing import CliRunner
+
+    from linkage.cli import app
+
+    home = tmp_path / "cli"
+    args = [str(synth_month1 / f"{s}.csv") for s in SOURCES] + [a for s in SOURCES for a in ("--source", s)]
+    out = CliRunner().invoke(app, ["ingest", *args, "--extract-date", EXTRACT_DATE.isoformat(),
+                                   "--data-dir", str(home)])
+    assert out.exit_code == 0, out.output
+    assert [line.split(":")[0] for line in out.output.splitlines() if ": read " in line] == list(SOURCES)
+    store = Store(home, memory_limit="1GB")
+    assert store.rows("SELECT source FROM store.extracts ORDER BY extract_id") == [(s,) for s in SOURCES]
+    store.close()
+    for wrong in (["--source", "health"], ["--source", "health", "--source", "education", "--amend"]):
+        out = CliRunner().invoke(app, ["ingest", str(synth_month1 / "health.csv"), str(synth_month1 / "education.csv"),
+                                       *wrong, "--data-dir", str(home)])
+        assert out.exit_code == 2 and "Traceback" not in out.output
