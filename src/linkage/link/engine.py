@@ -168,8 +168,8 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
 
     def settle(self, quiet: bool = False) -> None:
         """Wait for the input cache written beside the run (``inputcache.Cache.wait``), raising
-        what it failed with unless ``quiet`` (a failing run reports its own error): before the
-        run's own transaction, and before the store closes."""
+        what it failed with unless ``quiet`` (a failing run reports its own error): before scoring,
+        before the run's own transaction, and before the store closes."""
         if self._cache is not None:
             try:
                 self._cache.wait()
@@ -335,6 +335,7 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (
         self._tf_ready = True
 
     def predict_full(self, lower: float) -> pd.DataFrame:
+        self.settle()      # the rows' copy in memory freed first: the scoring's pairs need the room
         self._tf()
         linker = self.linker()
         blocked = self._blocked_pairs(linker)
@@ -390,6 +391,7 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
         The input is a view over a million stored rows: every column of it is read once, for
         the changed records and their candidates together (``memory.link_near``); finding the
         candidates reads only the columns the blocking rules name."""
+        self.settle()
         if not changed_keys:
             return pd.DataFrame(columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight",
                                          "guarded"])

@@ -9,8 +9,8 @@ groups; the cache itself, brought up to date in place, *is* the run's input (a v
 no run copies every row.
 
 Rows and pairs are written in one transaction of their own, before the run's (when every row is
-derived, beside the run's training and scoring, which read them from memory meanwhile, and
-finished before the run's own): a kept row is right for the record and hash it is keyed to
+derived, beside the run's training, which reads them from memory meanwhile, and finished before
+it scores): a kept row is right for the record and hash it is keyed to
 whatever a killed run left behind, and rows and pairs always agree.
 """
 
@@ -130,7 +130,8 @@ def _write_beside(store: Store, target: str, derived: int) -> Cache:
     """Every row derived (a first run, or the derivation's code changed): the run reads its input
     and co-twin pairs from memory while a second connection writes them to the store in a
     transaction of its own (DuckDB works without the GIL, and a million compressed rows written
-    take a core for seconds the run's training and scoring need not wait for). Until
+    take a core for seconds the run's training need not wait for; the engine waits before it
+    scores, whose pairs need the memory the copy holds, about 580 MB at a million rows). Until
     ``Cache.wait`` the store holds the previous cache, intact; a write that fails leaves it so."""
     store.execute("DROP TABLE IF EXISTS memory.link_compare")
     rows = "(SELECT * EXCLUDE (content_sha, raw_sha) FROM memory.link_derived)"
