@@ -54,7 +54,7 @@ def phase_ours(work: Path) -> dict:
     from stageprof import profile
 
     prof = profile()
-    from linkage.connectors import ingest_file
+    from linkage.connectors import ingest_files
     from linkage.link import run_link
     from linkage.store import Store
 
@@ -63,9 +63,8 @@ def phase_ours(work: Path) -> dict:
     home = work / "ours"
     t0 = time.perf_counter()
     store = Store(home)
-    with prof.stage("ingest + validation"):
-        for s in SOURCES:
-            ingest_file(store, s, work / "extracts" / f"{s}.csv", extract_date=when)
+    with prof.stage("ingest + validation"):     # each file read while the one before is stored
+        ingest_files(store, [(s, work / "extracts" / f"{s}.csv") for s in SOURCES], extract_date=when)
         store.checkpoint()      # as `linkage ingest` closing its store does: not the link's to pay
     t_ingest = time.perf_counter() - t0
     with prof.stage("link (run_link)"):

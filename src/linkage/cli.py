@@ -135,8 +135,10 @@ def synth(children: Annotated[int, typer.Option(min=1)] = 3000, seed: int = 42,
 
 
 @app.command()
-def ingest(file: Path,
-           source: Annotated[str, typer.Option(help="education | social_care | health")],
+def ingest(file: Annotated[list[Path], typer.Argument(
+               help="The extract; several whole extracts of different sources, each with its --source in the "
+                    "same order, are read and stored together (each read while the one before is stored).")],
+           source: Annotated[list[str], typer.Option(help="education | social_care | health (one per file)")],
            mapping: Annotated[Optional[Path], typer.Option(help="YAML column mapping")] = None,
            extract_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default today")] = None,
            table: Annotated[Optional[str], typer.Option(help="table to read from a DuckDB database file")] = None,
@@ -150,25 +152,42 @@ def ingest(file: Path,
     """Validate and store one extract; bad rows go to quarantine with their reasons.
 
     A whole extract replaces the source's current one, unless it looks wrong; see --amend and --force.
+    Of several files, each commits on its own: one that fails stops there, those before it stored.
     """
-    from linkage.connectors import ingest_file
+    from linkage.connectors import ingest_file, ingest_files
     from linkage.validation import parse_date
 
     if amend and force:
         _fail(LinkageError("--amend and --force do not go together: an amendment never replaces the extract"))
+    if len(source) != len(file):
+        _fail(LinkageError(f"{len(file)} files and {len(source)} --source: give one --source for each file, "
+                           "in the same order"))
+    if len(file) > 1 and (amend or force or mapping or table):
+        _fail(LinkageError("--amend, --force, --mapping and --table take one file at a time"))
     with _failures(data_dir_):
         when = parse_date(extract_date) if extract_date else None
         store = _store(data_dir_, create=True)
         try:
-            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                          TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
-                          console=console, transient=True, disable=not console.is_terminal) as bar:
-                task = bar.add_task(f"reading {file.name}", total=None)
-                result = ingest_file(store, source, file, mapping, when, table,
-                                     progress=lambda done, total: bar.update(task, completed=done, total=total),
-                                     amend=amend, force=force)
+            if len(file) > 1:
+                with console.status(f"reading and storing {len(file)} extracts"):
+                    results = ingest_files(store, list(zip(source, file)), when)
+            else:
+                with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                              TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                              console=console, transient=True, disable=not console.is_terminal) as bar:
+                    task = bar.add_task(f"reading {file[0].name}", total=None)
+                    results = [ingest_file(store, source[0], file[0], mapping, when, table,
+                                           progress=lambda done, total: bar.update(task, completed=done,
+                                                                                   total=total),
+                                           amend=amend, force=force)]
         finally:
             store.close()
+    for path, result in zip(file, results):
+        _ingested(path, result)
+
+
+def _ingested(file: Path, result) -> None:
+    """What ``ingest`` says of one file it stored."""
     if result.already_ingested:
         console.print(f"{file.name} was already ingested as {result.source} extract {result.extract_id} "
                       f"(file {result.existing_file}{', table ' + table if table else ''}, the same "

@@ -18,6 +18,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -31,7 +32,7 @@ from linkage.store import Store
 from linkage.store.schema import STD_NAME_FIELDS, t
 from linkage.validation import normalise_name
 
-__all__ = ["CURRENT_RECORDS_SQL", "ExtractRefused", "IngestResult", "SafetyLimits", "ingest_file"]
+__all__ = ["CURRENT_RECORDS_SQL", "ExtractRefused", "IngestResult", "SafetyLimits", "ingest_file", "ingest_files"]
 
 CURRENT_RECORDS_SQL = f"""
 SELECT r.* FROM {t('records')} r
@@ -411,6 +412,56 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     ``columnar``: a CSV's clean rows are validated column by column (``columnar.py``); False
     takes every row through ``parse_row``, as the equality test compares.
     """
+    return _read(store, source, path, mapping_path, extract_date, table, progress, amend=amend, force=force,
+                 limits=limits, columnar=columnar)(store)
+
+
+def ingest_files(store: Store, files: list[tuple[str, Path]], extract_date: date | None = None,
+                 limits: SafetyLimits | None = None) -> list[IngestResult]:
+    """Whole extracts of different sources (``(source, path)``), each validated and stored as
+    ``ingest_file`` does, in that order; each is read while the one before it is stored, on a
+    cursor of its own (DuckDB stores without the GIL that reading holds). Each commits as one
+    unit; one that fails stops those after it, and its error is raised once those before are stored."""
+    sources = [source for source, _ in files]
+    if len(set(sources)) != len(sources):
+        raise ConnectorError("one extract per source at a time: a second would be read before the first is stored")
+    results: list[IngestResult] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-store") as storing:   # exit: waits
+        pending = save = None
+        try:
+            for source, path in files:
+                save = _read(store, source, path, extract_date=extract_date, limits=limits)
+                if pending is not None:
+                    results.append(pending.result())         # the one before stored, or its error
+                pending, save = storing.submit(_beside, store, save), None
+            if pending is not None:
+                results.append(pending.result())
+        finally:
+            if save is not None:        # read, never to be stored
+                save.discard()
+    return results
+
+
+def _stored(result: IngestResult) -> Callable[[Store], IngestResult]:
+    """What ``_read`` returns for a file already ingested: nothing more to store."""
+    def save(_store: Store) -> IngestResult:
+        return result
+    save.discard = lambda: None
+    return save
+
+
+def _beside(store: Store, save: Callable[[Store], IngestResult]) -> IngestResult:
+    with store.beside() as other:
+        return save(other)
+
+
+def _read(store: Store, source: str, path: Path, mapping_path: Path | None = None,
+          extract_date: date | None = None, table: str | None = None,
+          progress: Callable[[int, int | None], None] | None = None, *, amend: bool = False,
+          force: bool = False, limits: SafetyLimits | None = None,
+          columnar: bool = True) -> Callable[[Store], IngestResult]:
+    """``ingest_file`` up to the store: the extract read, validated and past the safety catch;
+    returns what stores it (in one transaction, on the store it is given) and says the result."""
     # here, not at the top: pandas and pyarrow would cost every CLI command that reads quarantine or
     # reference data (through linkage.connectors) a second of imports
     import pandas as pd
@@ -430,7 +481,7 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
     current = _current(store, source)
     key = ingest_key(sha, mapping.path, current[0] if amend and current else None) if sha else ""
     if sha and (done := _already(store, sha, key, source, path, Path(mapping.path).name)):
-        return done
+        return _stored(done)
     before = _stored_before(store, source, sha) if sha and not amend else None
     if extract_date is None and before is not None:
         extract_date = before[1]
@@ -474,56 +525,65 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
             _safety_catch(source, path.name, extract_date, rows_read, blank, accepted, quarantined,
                           current, limits or SafetyLimits.from_settings(), _commonest(quarantine), rereads=rereads)
 
-        replaced = resolved = 0
-        with store.transaction():
-            eid = store.next_id(t("extracts"), "extract_id")
-            now = datetime.now(timezone.utc).replace(tzinfo=None)
-            store.execute(
-                f"INSERT INTO {t('extracts')} (extract_id, source, file_name, sha256, mapping, extract_date, "
-                "ingested_at, rows_read, accepted, quarantined, superseded_by, amends, blank_rows, warned, forced, "
-                "file_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
-                [eid, source, path.name, key or f"table:{path}:{table}:{now.isoformat()}",
-                 Path(mapping.path).name, extract_date, now, rows_read, accepted, quarantined,
-                 current[0] if amend else None, blank, warned, force, sha or None],
-            )
-            if amend and accepted:
-                ids = [r["source_record_id"] for r in records]
-                if fast_records is not None:
-                    ids += fast_records.column("source_record_id").to_pylist()
-                replaced, resolved = _amend(store, source, eid, ids, now)
-            if records:
-                store.insert_df(t("records"), pd.DataFrame(records).assign(extract_id=eid))
-            if fast_records is not None:
-                store.insert_arrow(t("records"), fast_records, extract_id=eid)
-            for table_name, table_rows in events.items():
-                store.insert_df(t(table_name), pd.DataFrame(table_rows).assign(extract_id=eid))
-            for table_name, tables in (fast.events if fast is not None else {}).items():
-                for table in tables:
-                    store.insert_arrow(t(table_name), table, extract_id=eid)
-            if quarantine:
-                store.insert_df(t("quarantine"),
-                                pd.DataFrame(quarantine).assign(extract_id=eid, file_name=path.name))
-            superseded = None if amend else _supersede(store, source)
-            carried = _carry_amendments(store, current[0], eid, now) if rereads and superseded == eid else 0
-            left = _left(store, source, current[0]) if current and superseded == eid else 0
-
-        errors = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "error"]
-        warnings = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "warning"]
-        sample = errors[:20]
-        if missing_optional:
-            near = _near(missing_optional, [c for c in extract.columns if c not in mapping.all_columns()])
-            sample.insert(0, (0, ", ".join(missing_optional), "optional columns absent; left empty"
-                              + (f" (a typo in the mapping? closest: {', '.join(near)})" if near else "")))
-        return IngestResult(source, path.name, eid, rows_read, accepted, quarantined,
-                            superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
-                            amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
-                            warnings_sample=warnings[:20], repeated=rows.repeated,
-                            past_addresses=len(events.get(PastAddress.table, [])), read_again=before,
-                            amendments_kept=carried, left=left,
-                            current=amend or superseded in (None, eid))
-
-    finally:
+        columns = extract.columns
+    except BaseException:
         extract.close()
+        raise
+
+    def save(store: Store) -> IngestResult:
+        try:
+            replaced = resolved = 0
+            with store.transaction():
+                eid = store.next_id(t("extracts"), "extract_id")
+                now = datetime.now(timezone.utc).replace(tzinfo=None)
+                store.execute(
+                    f"INSERT INTO {t('extracts')} (extract_id, source, file_name, sha256, mapping, extract_date, "
+                    "ingested_at, rows_read, accepted, quarantined, superseded_by, amends, blank_rows, warned, forced, "
+                    "file_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                    [eid, source, path.name, key or f"table:{path}:{table}:{now.isoformat()}",
+                     Path(mapping.path).name, extract_date, now, rows_read, accepted, quarantined,
+                     current[0] if amend else None, blank, warned, force, sha or None],
+                )
+                if amend and accepted:
+                    ids = [r["source_record_id"] for r in records]
+                    if fast_records is not None:
+                        ids += fast_records.column("source_record_id").to_pylist()
+                    replaced, resolved = _amend(store, source, eid, ids, now)
+                if records:
+                    store.insert_df(t("records"), pd.DataFrame(records).assign(extract_id=eid))
+                if fast_records is not None:
+                    store.insert_arrow(t("records"), fast_records, extract_id=eid)
+                for table_name, table_rows in events.items():
+                    store.insert_df(t(table_name), pd.DataFrame(table_rows).assign(extract_id=eid))
+                for table_name, tables in (fast.events if fast is not None else {}).items():
+                    for part in tables:
+                        store.insert_arrow(t(table_name), part, extract_id=eid)
+                if quarantine:
+                    store.insert_df(t("quarantine"),
+                                    pd.DataFrame(quarantine).assign(extract_id=eid, file_name=path.name))
+                superseded = None if amend else _supersede(store, source)
+                carried = _carry_amendments(store, current[0], eid, now) if rereads and superseded == eid else 0
+                left = _left(store, source, current[0]) if current and superseded == eid else 0
+
+            errors = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "error"]
+            warnings = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "warning"]
+            sample = errors[:20]
+            if missing_optional:
+                near = _near(missing_optional, [c for c in columns if c not in mapping.all_columns()])
+                sample.insert(0, (0, ", ".join(missing_optional), "optional columns absent; left empty"
+                                  + (f" (a typo in the mapping? closest: {', '.join(near)})" if near else "")))
+            return IngestResult(source, path.name, eid, rows_read, accepted, quarantined,
+                                superseded=superseded, problems_sample=sample, blank=blank, warned=warned,
+                                amends=current[0] if amend else None, replaced=replaced, resolved=resolved,
+                                warnings_sample=warnings[:20], repeated=rows.repeated,
+                                past_addresses=len(events.get(PastAddress.table, [])), read_again=before,
+                                amendments_kept=carried, left=left,
+                                current=amend or superseded in (None, eid))
+        finally:
+            extract.close()
+    save.discard = extract.close
+    return save
+
 
 def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -> tuple[int, int]:
     """Replace the current records with these ids; resolve their open quarantine rows."""

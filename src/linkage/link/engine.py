@@ -107,7 +107,12 @@ class LinkEngine:
         self.link_type = link_type
         self.postcode_is_area = postcode_is_area
         self.con = store.connection
-        self._build_input(records_sql, cache)
+        self._cache: inputcache.Cache | None = None
+        try:
+            self._build_input(records_sql, cache)
+        except BaseException:
+            self.settle(quiet=True)
+            raise
         self.backend = backend or DuckDBBackend()
         self.db_api = self.backend.bind(self.con)
         self._tag = uuid.uuid4().hex[:8]  # a second run on one connection must not collide
@@ -135,8 +140,9 @@ class LinkEngine:
     def _build_input(self, records_sql: str, cache: bool) -> None:
         con = self.con
         if cache:
-            self.derived = inputcache.build(self.store, records_sql, self._name_keys, f"memory.{INPUT}")
-            rows = inputcache.content_shas()
+            self._cache = inputcache.build(self.store, records_sql, self._name_keys, f"memory.{INPUT}")
+            self.derived = self._cache.derived
+            rows = f"SELECT unique_id, forename, content_sha FROM {self._cache.rows}"
         else:
             self._name_keys(records_sql)
             for name in (INPUT, "cotwin_pairs"):     # views over the cache, if a cached run was here
@@ -168,6 +174,17 @@ SELECT s.unique_id AS record_key, s.content_sha,
            rare="coalesce(CAST(n.rare AS VARCHAR), '')", names="coalesce(tn.names, '')")} END AS guard_sha
 FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (forename)
 LEFT JOIN tn USING (forename)""")
+
+    def settle(self, quiet: bool = False) -> None:
+        """Wait for the input cache written beside the run (``inputcache.Cache.wait``), raising
+        what it failed with unless ``quiet`` (a failing run reports its own error): before scoring,
+        before the run's own transaction, and before the store closes."""
+        if self._cache is not None:
+            try:
+                self._cache.wait()
+            except Exception:
+                if not quiet:
+                    raise
 
     def count(self) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM memory.{INPUT}").fetchone()[0])
@@ -327,6 +344,7 @@ LEFT JOIN tn USING (forename)""")
         self._tf_ready = True
 
     def predict_full(self, lower: float) -> pd.DataFrame:
+        self.settle()      # the rows' copy in memory freed first: the scoring's pairs need the room
         self._tf()
         linker = self.linker()
         blocked = self._blocked_pairs(linker)
@@ -382,6 +400,7 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
         The input is a view over a million stored rows: every column of it is read once, for
         the changed records and their candidates together (``memory.link_near``); finding the
         candidates reads only the columns the blocking rules name."""
+        self.settle()
         if not changed_keys:
             return pd.DataFrame(columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight",
                                          "guarded"])

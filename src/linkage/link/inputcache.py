@@ -8,14 +8,17 @@ derives rows only for new and changed records and compares only them with their 
 groups; the cache itself, brought up to date in place, *is* the run's input (a view over it):
 no run copies every row.
 
-Rows and pairs are written in one transaction of their own, before the run's: a kept row is
-right for the record and hash it is keyed to whatever a killed run left behind, and rows and
-pairs always agree.
+Rows and pairs are written in one transaction of their own, before the run's (when every row is
+derived, beside the run's training, which reads them from memory meanwhile, and finished before
+it scores): a kept row is right for the record and hash it is keyed to
+whatever a killed run left behind, and rows and pairs always agree.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -26,7 +29,7 @@ from linkage.link.guards import cotwin_pairs_sql
 from linkage.store import Store
 from linkage.store.schema import UNPUBLISHED, t
 
-__all__ = ["CACHE", "PAIRS", "build", "content_shas", "drop"]
+__all__ = ["CACHE", "PAIRS", "Cache", "build", "drop"]
 
 CACHE, PAIRS = (t(name) for name in UNPUBLISHED)
 # The record fields ``input_sql`` reads.
@@ -48,11 +51,12 @@ def _columns(store: Store, relation: str) -> list[str]:
     return [r[0] for r in store.rows(f"DESCRIBE SELECT * FROM {relation}")]
 
 
-def build(store: Store, records_sql: str, name_keys: callable, target: str) -> int:
+def build(store: Store, records_sql: str, name_keys: callable, target: str) -> Cache:
     """Bring the cache to the records of ``records_sql``, deriving only those it does not hold,
     and make ``target`` (a view) Splink's input of every one of them and ``memory.cotwin_pairs``
-    their co-twin pairs; returns how many were derived. Each row also carries its ``content_sha``
-    (``features.content_sha_sql``), so an unchanged record is not hashed again.
+    their co-twin pairs; returns how many were derived and where the rows are read with their
+    ``content_sha`` (``features.content_sha_sql``: an unchanged record is not hashed again). When
+    every row is derived the cache is written beside the run (``Cache.wait``).
 
     ``name_keys(records_sql)`` must fill ``memory.name_keys`` for the forenames of those records."""
     fields = ", ".join(f"coalesce(CAST(x.{c} AS VARCHAR), '')" for c in _RAW)
@@ -94,11 +98,10 @@ WHERE r.record_key IS NULL OR c.unique_id IS NULL""")
     # A cached row is stale when its record is derived again or its (key, hash) is no record's.
     stale = ("unique_id IN (SELECT k FROM memory.link_fresh) "
              "OR unique_id IN (SELECT k FROM memory.link_dropped)")
+    derived = int(store.scalar("SELECT count(*) FROM memory.link_fresh"))
+    if not usable:
+        return _write_beside(store, target, derived)
     with store.transaction():
-        if not usable:
-            store.execute(f"CREATE OR REPLACE TABLE {CACHE} AS SELECT * FROM memory.link_derived WHERE false")
-            store.execute(f"CREATE OR REPLACE TABLE {PAIRS} AS SELECT * FROM "
-                          f"({cotwin_pairs_sql('memory.link_derived', 'memory.link_derived')}) WHERE false")
         store.execute(f"DELETE FROM {CACHE} WHERE {stale}")
         store.execute(f"DELETE FROM {PAIRS} WHERE {stale} OR {stale.replace('unique_id', 'twin_id')}")
         store.execute(f"INSERT INTO {CACHE} SELECT * FROM memory.link_derived")
@@ -107,18 +110,73 @@ WHERE r.record_key IS NULL OR c.unique_id IS NULL""")
         kept = (f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE} "
                 "WHERE unique_id NOT IN (SELECT k FROM memory.link_fresh))")
         fresh = "(SELECT * EXCLUDE (content_sha, raw_sha) FROM memory.link_derived)"
-        if usable:
-            store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, current)} "
-                          f"UNION ALL {cotwin_pairs_sql(kept, fresh)}")
-        else:               # every row is fresh: every record against every other, each pair joined once
-            store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(current, current)}")
-    store.execute("DROP TABLE memory.link_derived")
-    store.execute("DROP TABLE IF EXISTS memory.link_compare")
-    for view, table in ((target, f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE})"),
-                        ("memory.cotwin_pairs", PAIRS)):
+        store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, current)} "
+                      f"UNION ALL {cotwin_pairs_sql(kept, fresh)}")
+    for table in ("memory.link_derived", "memory.link_compare", "memory.link_pairs"):
+        store.execute(f"DROP TABLE IF EXISTS {table}")
+    _point(store, target, CACHE, PAIRS)
+    return Cache(derived, CACHE)
+
+
+def _point(store: Store, target: str, rows: str, pairs: str) -> None:
+    """``target`` and ``memory.cotwin_pairs``: views of the run's input rows and co-twin pairs."""
+    for view, table in ((target, f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {rows})"),
+                        ("memory.cotwin_pairs", pairs)):
         drop(store, view)
         store.execute(f"CREATE VIEW {view} AS SELECT * FROM {table}")
-    return int(store.scalar("SELECT count(*) FROM memory.link_fresh"))
+
+
+def _write_beside(store: Store, target: str, derived: int) -> Cache:
+    """Every row derived (a first run, or the derivation's code changed): the run reads its input
+    and co-twin pairs from memory while a second connection writes them to the store in a
+    transaction of its own (DuckDB works without the GIL, and a million compressed rows written
+    take a core for seconds the run's training need not wait for; the engine waits before it
+    scores, whose pairs need the memory the copy holds, about 580 MB at a million rows). Until
+    ``Cache.wait`` the store holds the previous cache, intact; a write that fails leaves it so."""
+    store.execute("DROP TABLE IF EXISTS memory.link_compare")
+    rows = "(SELECT * EXCLUDE (content_sha, raw_sha) FROM memory.link_derived)"
+    store.execute(f"CREATE OR REPLACE TABLE memory.link_pairs AS {cotwin_pairs_sql(rows, rows)}")
+    _point(store, target, "memory.link_derived", "memory.link_pairs")
+    outcome: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with store.beside() as writer, writer.transaction():
+                writer.execute(f"CREATE OR REPLACE TABLE {CACHE} AS SELECT * FROM memory.link_derived")
+                writer.execute(f"CREATE OR REPLACE TABLE {PAIRS} AS SELECT * FROM memory.link_pairs")
+        except BaseException as exc:         # handed to the run at ``wait``
+            outcome.append(exc)
+
+    thread = threading.Thread(target=write, name="input-cache-write")
+    thread.start()
+    return Cache(derived, "memory.link_derived", store, target, thread, outcome)
+
+
+@dataclass
+class Cache:
+    """What ``build`` made: how many rows it derived, the relation holding every current row with
+    its ``content_sha``, and (when every row was derived) the write of the cache under way."""
+    derived: int
+    rows: str
+    _store: Store | None = None
+    _target: str = ""
+    _thread: threading.Thread | None = None
+    _outcome: list[BaseException] = field(default_factory=list)
+
+    def wait(self) -> None:
+        """Wait for the cache write; raise what it failed with (the store then holds the cache as
+        it was before the run). Call before the run's own transaction, and before the store closes.
+        Once written, the run's input is read from the store again and its copy in memory freed."""
+        if self._thread is None:
+            return
+        self._thread.join()
+        self._thread = None
+        if self._outcome:
+            raise self._outcome.pop()
+        _point(self._store, self._target, CACHE, PAIRS)
+        self.rows = CACHE
+        for table in ("memory.link_derived", "memory.link_pairs"):
+            self._store.execute(f"DROP TABLE {table}")
 
 
 def drop(store: Store, name: str) -> None:
@@ -128,8 +186,3 @@ def drop(store: Store, name: str) -> None:
             store.execute(f"DROP {kind} IF EXISTS {name}")
         except duckdb.CatalogException:
             pass
-
-
-def content_shas() -> str:
-    """Each current record's key, forename and ``content_sha`` as the cache holds them."""
-    return f"SELECT unique_id, forename, content_sha FROM {CACHE}"

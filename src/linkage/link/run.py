@@ -148,6 +148,15 @@ def _run(store: Store, threshold: float, lower: float, full: bool, retrain: bool
         raise LinkageError("the review band's lower bound must be below the match threshold")
     step(STAGES[0], "")
     engine = LinkEngine(store, CURRENT_RECORDS_SQL, backend=backend, cache=True)
+    try:
+        return _linked(store, engine, threshold, lower, full, retrain, step, decisions)
+    except BaseException:
+        engine.settle(quiet=True)       # the cache written (or as it was) before the store can close
+        raise
+
+
+def _linked(store: Store, engine: LinkEngine, threshold: float, lower: float, full: bool, retrain: bool,
+            step: Callable[[str, str], None], decisions: ReviewDecisions | None) -> RunResult:
     n = engine.count()
     if n == 0:
         raise LinkageError("no records to link: ingest an extract first")
@@ -310,6 +319,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
     tf = engine.term_frequencies()
     step(STAGES[5], f"{len(cluster_of)} records")
     stage_identity(store, assignment.record_to_child, raw_previous, assignment.aliases)
+    engine.settle()             # the input cache, written beside the run, first: its failure saves nothing
     with store.transaction():
         run_id = store.next_id(t("runs"), "run_id")
         now = _now()

@@ -11,6 +11,7 @@ compacts the database (``vacuum``), as ``linkage vacuum`` does on demand.
 
 from __future__ import annotations
 
+import copy
 import errno
 import glob
 import hashlib
@@ -20,6 +21,7 @@ import itertools
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,6 +138,7 @@ class Store:
         self._read_only = read_only
         tmp = self._temp_directory()
         self._detached = False
+        self._open, self._open_lock = [0], threading.Lock()   # transactions open, here and ``beside``
         self.compacted: tuple[int, int] | None = None   # (bytes before, after) when opening compacted
         self.compact_failed: str | None = None
         self.connection = duckdb.connect(":memory:")
@@ -307,21 +310,42 @@ class Store:
 
         Disk full or a corrupt block inside becomes a one-line StoreError.
         """
+        con = self.connection
         marker = self.home / UNCLEAN
-        marker.write_text(str(os.getpid()))
-        self.connection.execute("BEGIN TRANSACTION")
+        with self._open_lock:        # the marker stays while any transaction is open (``beside``)
+            self._open[0] += 1
+            marker.write_text(str(os.getpid()))
         try:
-            yield self
-            self.connection.execute("COMMIT")
-        except BaseException as exc:
+            con.execute("BEGIN TRANSACTION")
             try:
-                self.connection.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
-            if isinstance(exc, (duckdb.Error, OSError)) and explain(exc, self.path):
-                raise self._store_error(exc) from None
-            raise
-        marker.unlink(missing_ok=True)
+                yield self
+                con.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                if isinstance(exc, (duckdb.Error, OSError)) and explain(exc, self.path):
+                    raise self._store_error(exc) from None
+                raise
+            with self._open_lock:
+                if self._open[0] == 1:
+                    marker.unlink(missing_ok=True)
+        finally:
+            with self._open_lock:
+                self._open[0] -= 1
+
+    @contextmanager
+    def beside(self) -> Iterator[Store]:
+        """This store on a cursor of its own, for a thread working beside the one using this
+        store (DuckDB runs a statement without holding the GIL): its own transactions, the same
+        database, settings and in-memory tables. The cursor is closed after; never ``close`` it."""
+        other = copy.copy(self)
+        other.connection = self.connection.cursor()
+        try:
+            yield other
+        finally:
+            other.connection.close()
 
     def vacuum(self) -> tuple[int, int]:
         """Rewrite the database into a fresh encrypted file, and swap it in atomically.

@@ -1,0 +1,83 @@
+"""``ingest_files``: several extracts, each read while the one before is stored beside; the store
+ends as ``ingest_file`` one after another leaves it, and a failure stops at that file."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import pytest
+
+from conftest import EXTRACT_DATE
+from linkage.connectors import ConnectorError, ingest_file, ingest_files
+from linkage.store import Store
+
+SOURCES = ("education", "social_care", "health")
+
+
+def _tables(store: Store) -> dict[str, list]:
+    """Every store table's rows but the time each extract was ingested at."""
+    names = [r[0] for r in store.rows("SELECT table_name FROM duckdb_tables() WHERE database_name = 'store' "
+                                      "ORDER BY 1")]
+    return {n: store.rows(f"SELECT * EXCLUDE (ingested_at) FROM store.{n} ORDER BY ALL" if n == "extracts"
+                          else f"SELECT * FROM store.{n} ORDER BY ALL") for n in names}
+
+
+def test_the_store_ends_as_ingesting_one_file_after_another_leaves_it(tmp_path, synth_month1):
+    one = Store(tmp_path / "one", memory_limit="1GB")
+    singly = [ingest_file(one, s, synth_month1 / f"{s}.csv", extract_date=EXTRACT_DATE) for s in SOURCES]
+    many = Store(tmp_path / "many", memory_limit="1GB")
+    together = ingest_files(many, [(s, synth_month1 / f"{s}.csv") for s in SOURCES], extract_date=EXTRACT_DATE)
+    assert together == singly
+    assert sum(r.accepted for r in together) > 3000
+    assert _tables(many) == _tables(one)
+    # ... and ingesting them again stores nothing more.
+    again = ingest_files(many, [(s, synth_month1 / f"{s}.csv") for s in SOURCES], extract_date=EXTRACT_DATE)
+    assert all(r.already_ingested for r in again)
+    assert _tables(many) == _tables(one)
+    one.close()
+    many.close()
+
+
+def test_a_file_that_fails_stops_there_with_those_before_stored(tmp_path, synth_month1):
+    bad = tmp_path / "health.csv"
+    shutil.copy(synth_month1 / "health.csv", bad)
+    text = bad.read_text(encoding="utf-8").splitlines(keepends=True)
+    bad.write_text("nothing,this,mapping,reads\n" + "".join(text[1:]), encoding="utf-8")     # no header it knows
+    store = Store(tmp_path / "h", memory_limit="1GB")
+    files = [("education", synth_month1 / "education.csv"), ("health", bad),
+             ("social_care", synth_month1 / "social_care.csv")]
+    with pytest.raises(ConnectorError):
+        ingest_files(store, files, extract_date=EXTRACT_DATE)
+    assert not [t for t in threading.enumerate() if t.name.startswith("ingest-store")]
+    assert store.rows("SELECT source FROM store.extracts") == [("education",)]
+    assert store.scalar("SELECT count(DISTINCT extract_id) FROM store.records") == 1
+    store.close()
+
+
+def test_two_extracts_of_one_source_are_refused(tmp_path, synth_month1):
+    store = Store(tmp_path / "d", memory_limit="1GB")
+    with pytest.raises(ConnectorError, match="one extract per source"):
+        ingest_files(store, [("health", synth_month1 / "health.csv")] * 2, extract_date=EXTRACT_DATE)
+    assert store.scalar("SELECT count(*) FROM store.extracts") == 0
+    store.close()
+
+
+def test_the_cli_ingests_several_files_each_with_its_source(tmp_path, synth_month1):
+    from typer.testing import CliRunner
+
+    from linkage.cli import app
+
+    home = tmp_path / "cli"
+    args = [str(synth_month1 / f"{s}.csv") for s in SOURCES] + [a for s in SOURCES for a in ("--source", s)]
+    out = CliRunner().invoke(app, ["ingest", *args, "--extract-date", EXTRACT_DATE.isoformat(),
+                                   "--data-dir", str(home)])
+    assert out.exit_code == 0, out.output
+    assert [line.split(":")[0] for line in out.output.splitlines() if ": read " in line] == list(SOURCES)
+    store = Store(home, memory_limit="1GB")
+    assert store.rows("SELECT source FROM store.extracts ORDER BY extract_id") == [(s,) for s in SOURCES]
+    store.close()
+    for wrong in (["--source", "health"], ["--source", "health", "--source", "education", "--amend"]):
+        out = CliRunner().invoke(app, ["ingest", str(synth_month1 / "health.csv"), str(synth_month1 / "education.csv"),
+                                       *wrong, "--data-dir", str(home)])
+        assert out.exit_code == 2 and "Traceback" not in out.output

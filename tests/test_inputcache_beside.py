@@ -1,0 +1,127 @@
+"""The input cache written beside the run (``inputcache._write_beside``): complete when the run
+ends, and a write that fails saves nothing of the run and leaves the cache as it was."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from conftest import EXTRACT_DATE
+from linkage.connectors import ingest_file
+from linkage.link import inputcache, run_link
+from linkage.link.guards import cotwin_pairs_sql
+from linkage.store import Store
+
+
+def _cache(store: Store) -> tuple[list, list]:
+    rows = store.rows(f"SELECT unique_id, raw_sha, content_sha FROM {inputcache.CACHE} ORDER BY ALL")
+    pairs = store.rows(f"SELECT unique_id, twin_id FROM {inputcache.PAIRS} ORDER BY ALL")
+    return rows, pairs
+
+
+def _writers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "input-cache-write"]
+
+
+def test_a_first_run_leaves_every_row_and_pair_in_the_cache(tmp_path, synth_month1):
+    store = Store(tmp_path / "first", memory_limit="2GB")
+    for source in ("education", "social_care", "health"):
+        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
+    steps = []
+    first = run_link(store, step=lambda stage, detail: steps.append(detail))
+    assert not _writers()
+    rows, pairs = _cache(store)
+    assert len(rows) == first.records == store.scalar("SELECT count(*) FROM memory.link_hash")
+    # The pairs written are those of every cached row against every other, as found from the store.
+    current = f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {inputcache.CACHE})"
+    assert pairs == sorted(store.rows(f"SELECT unique_id, twin_id FROM ({cotwin_pairs_sql(current, current)})"))
+    assert len(pairs) > 0
+    # The run's input is the store's again, its copy in memory freed.
+    assert store.scalar("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'memory' "
+                        "AND table_name IN ('link_derived', 'link_pairs')") == 0
+    identity = store.rows("SELECT record_key, child_id FROM store.identity ORDER BY 1")
+    # The next run finds every row it needs kept, derives none, and links the same children.
+    steps.clear()
+    again = run_link(store, full=True, step=lambda stage, detail: steps.append(detail))
+    assert f"{first.records} records (0 derived, the rest as kept from the last run)" in steps
+    assert again.children == first.children
+    assert store.rows("SELECT record_key, child_id FROM store.identity ORDER BY 1") == identity
+    assert _cache(store) == (rows, pairs)
+    store.close()
+
+
+@pytest.mark.parametrize("linked", [True, False], ids=["over-a-cache", "first-run"])
+def test_a_failed_cache_write_saves_nothing_and_leaves_the_cache_as_it_was(tmp_path, synth_month1, monkeypatch,
+                                                                          linked):
+    from apiserver import linked_home
+
+    home = tmp_path / "a"
+    if linked:
+        linked_home(home, synth_month1, EXTRACT_DATE, children=0)
+    store = Store(home, memory_limit="2GB")
+    if not linked:
+        for source in ("education", "social_care", "health"):
+            ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
+    before = _cache(store) if linked else None
+    identity = store.rows("SELECT record_key, child_id FROM store.identity ORDER BY 1")
+    runs = store.scalar("SELECT count(*) FROM store.runs")
+    real = inputcache.PAIRS
+    # The pairs go to a database that is not attached: the write fails after writing the rows,
+    # inside its transaction (and, as that table is not found, every row is derived again).
+    monkeypatch.setattr(inputcache, "PAIRS", "nowhere.link_cotwin_cache")
+    with pytest.raises(Exception, match="nowhere"):
+        run_link(store, full=True)
+    assert not _writers()
+    monkeypatch.setattr(inputcache, "PAIRS", real)
+    store.close()
+
+    store = Store(home, memory_limit="2GB")
+    assert store.scalar("SELECT count(*) FROM store.runs") == runs
+    assert store.rows("SELECT record_key, child_id FROM store.identity ORDER BY 1") == identity
+    if linked:
+        assert _cache(store) == before
+    else:
+        assert store.scalar("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'store' "
+                            "AND table_name = 'link_input_cache'") == 0
+    # ... and the next run links as if the failed one had never been.
+    result = run_link(store, full=True)
+    assert result.records == len(_cache(store)[0])
+    store.close()
+
+
+def test_a_process_killed_while_the_cache_is_written_leaves_no_cache_and_no_run(tmp_path, synth_month1):
+    """A real SIGKILL from the writing thread, its rows written and its pairs not, inside its transaction."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    home = tmp_path / "k"
+    store = Store(home, memory_limit="2GB")
+    for source in ("education", "social_care", "health"):
+        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
+    store.close()
+    script = textwrap.dedent(f"""
+        import os, signal, threading
+        from pathlib import Path
+        from linkage.store import Store
+        from linkage.link import run_link
+        real = Store.execute
+        def execute(self, sql, params=None):
+            if threading.current_thread().name == "input-cache-write" and "link_cotwin_cache" in sql:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(self, sql, params)
+        Store.execute = execute
+        run_link(Store(Path({str(home)!r}), memory_limit="2GB"))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    store = Store(home, memory_limit="2GB")
+    assert store.scalar("SELECT count(*) FROM store.runs") == 0
+    assert store.scalar("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'store' "
+                        "AND table_name IN ('link_input_cache', 'link_cotwin_cache')") == 0
+    result = run_link(store)
+    assert result.records == len(_cache(store)[0]) > 3000
+    store.close()
