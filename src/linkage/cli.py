@@ -183,10 +183,10 @@ def ingest(file: Annotated[list[Path], typer.Argument(
         finally:
             store.close()
     for path, result in zip(file, results):
-        _ingested(path, result)
+        _ingested(path, result, table)
 
 
-def _ingested(file: Path, result) -> None:
+def _ingested(file: Path, result, table: str | None = None) -> None:
     """What ``ingest`` says of one file it stored."""
     if result.already_ingested:
         console.print(f"{file.name} was already ingested as {result.source} extract {result.extract_id} "
