@@ -152,6 +152,14 @@ def main() -> None:
                     help="then time N lookups against plain Splink's predict_between (0 to skip)")
     ap.add_argument("--settle-seconds", type=float, default=900,
                     help="wait at most this long for the server's start-up warm-up before measuring")
+    ap.add_argument("--cpus", help="pin the server to these cores (taskset -c), e.g. 0; wrk runs on the others "
+                    "when any are left")
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="py-spy record each server process during the last wrk run (its figures are "
+                         "printed, but the profiler's cost is in them), into DIR")
+    ap.add_argument("--profile-gil", action="store_true",
+                    help="sample only threads holding the GIL (Python CPU; waits and GIL-free C work left out)")
+    ap.add_argument("--modes", default="lookup,child,mixed", help="wrk runs, in order (comma-separated)")
     args = ap.parse_args()
 
     from apiserver import Server
@@ -166,7 +174,7 @@ def main() -> None:
     # Throughput is measured here, not the per-client lookup limit (60 a minute for a person by
     # default): the bench client is given the allowance of a system integration.
     server = Server(home, workers=args.workers, ready_within=900,    # a million records, on a busy machine
-                    env={"LINKAGE_LOOKUP_PER_MINUTE": "100000", "LINKAGE_LOOKUP_BURST": "10000"})
+                    cpus=args.cpus, env={"LINKAGE_LOOKUP_PER_MINUTE": "100000", "LINKAGE_LOOKUP_BURST": "10000"})
     print(f"server ready in {time.perf_counter() - t0:.1f}s over {home}; load average {_load()}")
     settle(server, args.settle_seconds)
     try:
@@ -230,6 +238,40 @@ done = function(summary, latency, requests)
     e.status + e.connect + e.read + e.write + e.timeout))
 end
 """
+
+
+def _children_cpu() -> float:
+    """CPU seconds used by this process's finished children (wrk), from ``os.times``."""
+    import os
+
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def _wrk_pin(cpus: str | None) -> list[str]:
+    """wrk on the cores the server was not pinned to (all of them when it was pinned to every one)."""
+    import os
+
+    if not cpus:
+        return []
+    mine = set()
+    for part in cpus.split(","):
+        lo, _, hi = part.partition("-")
+        mine.update(range(int(lo), int(hi or lo) + 1))
+    rest = sorted(os.sched_getaffinity(0) - mine)
+    return ["taskset", "-c", ",".join(map(str, rest))] if rest else []
+
+
+def _spy(server, out: Path, mode: str, seconds: float, gil: bool) -> list:
+    """``py-spy record`` on each server process for the run's length (flame graphs in ``out``)."""
+    import shutil
+    import subprocess
+
+    out.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return [subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200", "-f", "raw", *(["--gil"] if gil else []),
+                              "-o", str(out / f"{mode}-{pid}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in _pids(server)]
 
 
 def server_cpu(server) -> float:
@@ -310,28 +352,34 @@ def _wrk(server, token: str, queries: list[dict], args, log: Path, before: int) 
     print(f"\nwrk, {args.clients} connections, {args.seconds:.0f}s per run, "
           f"{args.workers} server workers, audit on")
     print(f"{'run':10}{'requests':>10}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
-          f"{'CPU ms/req':>12}")
-    for mode in ("lookup", "child", "mixed"):
+          f"{'CPU ms/req':>12}{'wrk CPU ms':>12}")
+    modes = args.modes.split(",")
+    for i, mode in enumerate(modes):
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
             fh.write(_LUA % (lua_list(bodies), lua_list(paths), mode, token))
-        cpu = server_cpu(server)
-        out = subprocess.run(["wrk", "-t1", f"-c{args.clients}", f"-d{int(args.seconds)}s", "-s", fh.name,
-                              server.url], capture_output=True, text=True).stdout
+        profiled = args.profile and i == len(modes) - 1
+        spies = _spy(server, args.profile, mode, args.seconds, args.profile_gil) if profiled else []
+        cpu, wrk_cpu = server_cpu(server), _children_cpu()
+        out = subprocess.run([*_wrk_pin(args.cpus), "wrk", "-t1", f"-c{args.clients}", f"-d{int(args.seconds)}s",
+                              "-s", fh.name, server.url], capture_output=True, text=True).stdout
+        wrk_cpu = _children_cpu() - wrk_cpu
+        for spy in spies:
+            spy.wait()
         n, dur, p50, p95, p99, errors = next(line for line in out.splitlines()
                                              if line.startswith("RESULT")).split()[1:]
         n, dur, cpu = int(n), int(dur) / 1e6, server_cpu(server) - cpu
         total += n
-        print(f"{mode:10}{n:>10}{n / dur:>8.0f}{float(p50):>9.1f}{float(p95):>9.1f}{float(p99):>9.1f}{errors:>8}"
-              f"{1000 * cpu / max(n, 1):>12.2f}")
+        print(f"{mode + ('*' if profiled else ''):10}{n:>10}{n / dur:>8.0f}{float(p50):>9.1f}{float(p95):>9.1f}"
+              f"{float(p99):>9.1f}{errors:>8}{1000 * cpu / max(n, 1):>12.2f}{1000 * wrk_cpu / max(n, 1):>12.2f}")
     server.stop()
     after = len(log.read_text().splitlines())
     audited = after - before - attempted      # minus the lookups that prepared the replay
     # wrk stops counting at the deadline, but up to one request per connection is still in
     # flight; the server completes and audits those too.
-    in_flight = 3 * args.clients
+    in_flight = len(modes) * args.clients
     ok = total <= audited <= total + in_flight
     print(f"audit entries added: {audited}; wrk counted {total} completed, plus at most {in_flight} in flight "
-          f"at the three deadlines ({'consistent' if ok else 'MISMATCH'}); load average {_load()}")
+          f"at the deadlines ({'consistent' if ok else 'MISMATCH'}); load average {_load()}")
 
 
 if __name__ == "__main__":

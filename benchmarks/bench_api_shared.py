@@ -10,7 +10,10 @@ requests/s, latency and CPU per request (/proc), then whether the audit entries 
 the requests and ``linkage audit verify`` finds one intact chain.
 
 On one machine the servers share its cores, so the sum says what this machine can serve, not
-what N machines would: CPU per request is the figure that carries over.
+what N machines would: CPU per request is the figure that carries over. ``--cpus 0,1`` pins
+server i to the i-th core listed (``taskset``), to measure scale-out per core: one server on
+core 0, then two on cores 0 and 1. wrk and PostgreSQL are not pinned (they share the cores);
+their CPU is printed beside the servers'.
 """
 
 from __future__ import annotations
@@ -39,10 +42,16 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8, help="wrk connections in all, split between the servers")
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--state-url", help="a PostgreSQL URL; default: a throwaway server")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes per server")
+    ap.add_argument("--cpus", help="comma-separated: server i runs on the i-th of these cores only (taskset)")
+    ap.add_argument("--runs", type=int, default=1, help="wrk runs, one after another, on the same servers")
     args = ap.parse_args()
+    pins = args.cpus.split(",") if args.cpus else [None] * args.servers
+    if len(pins) != args.servers:
+        ap.error("--cpus names one core per server")
 
     from apiserver import Server
-    from bench_api import _LUA, sample_queries, server_cpu
+    from bench_api import _LUA, sample_queries, settle
 
     pg = None
     if not args.state_url:
@@ -64,9 +73,12 @@ def main() -> None:
     servers = []
     try:
         t0 = time.perf_counter()
-        servers = [Server(home, env, ready_within=900) for _ in range(args.servers)]
-        print(f"{args.servers} servers ready in {time.perf_counter() - t0:.1f}s over {home}, sharing PostgreSQL "
+        servers = [Server(home, env, workers=args.workers, ready_within=900, cpus=pin) for pin in pins]
+        print(f"{args.servers} servers ({args.workers} worker(s) each{', on cores ' + args.cpus if args.cpus else ''})"
+              f" ready in {time.perf_counter() - t0:.1f}s over {home}, sharing PostgreSQL "
               f"{'(throwaway, fsync=off)' if pg else ''}")
+        for s in servers:
+            settle(s)
         token = servers[0].token(client, secret)
         bodies, prepared = [], 0
         with httpx.Client(base_url=servers[0].url, headers={"Authorization": f"Bearer {token}",
@@ -77,36 +89,8 @@ def main() -> None:
                     bodies.append(json.dumps(q))
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
             fh.write(_LUA % (", ".join(json.dumps(b) for b in bodies), '"/"', "lookup", token))
-        before = _audited(args.state_url)
-        cpu = [server_cpu(s) for s in servers]
-        out: list[str] = [""] * len(servers)
-
-        def drive(i: int) -> None:
-            conns = max(1, args.clients // len(servers))
-            out[i] = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{args.seconds}s", "-s", fh.name,
-                                     servers[i].url], capture_output=True, text=True).stdout
-        threads = [threading.Thread(target=drive, args=(i,)) for i in range(len(servers))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        cpu = [server_cpu(s) - c for s, c in zip(servers, cpu)]
-        time.sleep(2)                   # requests in flight at the deadline complete and are audited
-        total = 0
-        print(f"\nwrk, {args.clients} connections in all, {args.seconds}s, audit on, lookups")
-        print(f"{'server':8}{'requests':>10}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
-              f"{'CPU ms/req':>12}")
-        for i, text in enumerate(out):
-            n, dur, p50, p95, p99, errors = next(x for x in text.splitlines() if x.startswith("RESULT")).split()[1:]
-            n, dur = int(n), int(dur) / 1e6
-            total += n
-            print(f"{i + 1:<8}{n:>10}{n / dur:>8.0f}{float(p50):>9.1f}{float(p95):>9.1f}{float(p99):>9.1f}"
-                  f"{errors:>8}{1000 * cpu[i] / max(n, 1):>12.2f}")
-        added = _audited(args.state_url) - before
-        in_flight = args.clients
-        print(f"all     {total:>10}{total / args.seconds:>8.0f}")
-        print(f"audit entries added: {added}; wrk counted {total} completed, plus at most {in_flight} in flight "
-              f"({'consistent' if total <= added <= total + in_flight else 'MISMATCH'})")
+        for run in range(1, args.runs + 1):
+            _run(run, args, servers, fh.name, pg)
     finally:
         for s in servers:
             s.stop()
@@ -115,6 +99,67 @@ def main() -> None:
     print("audit verify:", (verify.stdout.strip() or verify.stderr.strip()).splitlines()[-1])
     if pg is not None:
         pg.stop()
+
+
+def _run(run: int, args, servers, script: str, pg) -> None:
+    """One wrk run against every server at once: each server's figures, wrk's and PostgreSQL's CPU,
+    and whether the audit entries added match the requests."""
+    from bench_api import _children_cpu, _load, server_cpu
+
+    before = _audited(args.state_url)
+    cpu = [server_cpu(s) for s in servers]
+    pg_cpu, wrk_cpu = _pg_cpu(pg), _children_cpu()
+    out: list[str] = [""] * len(servers)
+
+    def drive(i: int) -> None:
+        conns = max(1, args.clients // len(servers))
+        out[i] = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{args.seconds}s", "-s", script,
+                                 servers[i].url], capture_output=True, text=True).stdout
+    threads = [threading.Thread(target=drive, args=(i,)) for i in range(len(servers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    cpu = [server_cpu(s) - c for s, c in zip(servers, cpu)]
+    pg_cpu, wrk_cpu = _pg_cpu(pg) - pg_cpu, _children_cpu() - wrk_cpu
+    time.sleep(2)                   # requests in flight at the deadline complete and are audited
+    total = 0
+    print(f"\nrun {run}: wrk, {args.clients} connections in all, {args.seconds}s, audit on, lookups; "
+          f"load average {_load()}")
+    print(f"{'server':8}{'requests':>10}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
+          f"{'CPU ms/req':>12}")
+    for i, text in enumerate(out):
+        n, dur, p50, p95, p99, errors = next(x for x in text.splitlines() if x.startswith("RESULT")).split()[1:]
+        n, dur = int(n), int(dur) / 1e6
+        total += n
+        print(f"{i + 1:<8}{n:>10}{n / dur:>8.0f}{float(p50):>9.1f}{float(p95):>9.1f}{float(p99):>9.1f}"
+              f"{errors:>8}{1000 * cpu[i] / max(n, 1):>12.2f}")
+    added = _audited(args.state_url) - before
+    in_flight = args.clients
+    print(f"all     {total:>10}{total / args.seconds:>8.0f}   CPU ms/request: servers "
+          f"{1000 * sum(cpu) / max(total, 1):.2f}, wrk {1000 * wrk_cpu / max(total, 1):.2f}, PostgreSQL "
+          f"{1000 * pg_cpu / max(total, 1):.2f}{'' if pg else ' (not ours: not measured)'}")
+    print(f"audit entries added: {added}; wrk counted {total} completed, plus at most {in_flight} in flight "
+          f"({'consistent' if total <= added <= total + in_flight else 'MISMATCH'})")
+
+
+def _pg_cpu(pg) -> float:
+    """CPU seconds of the throwaway PostgreSQL: its postmaster and the backends alive now."""
+    if pg is None:
+        return 0.0
+    pid = int((pg.data / "postmaster.pid").read_text().split()[0])
+    total, ticks = 0, os.sysconf("SC_CLK_TCK")
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for p in [pid, *map(int, children)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def _audited(url: str) -> int:

@@ -109,14 +109,17 @@ def _children_everyone_knows(home: Path, children: int) -> list[tuple[str, tuple
 
 class Server:
     def __init__(self, home: Path, env: dict[str, str] | None = None, workers: int = 1,
-                 ready_within: float = 120) -> None:
+                 ready_within: float = 120, cpus: str | None = None) -> None:
+        """``cpus``: run the server (and its workers) on these cores only (``taskset -c``), for
+        benchmarks that measure per-core scale-out."""
         self.home = home
         self._tokens: dict[str, tuple[str, float]] = {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {**os.environ, "LINKAGE_HOME": str(home), **(env or {})}
+        pin = ["taskset", "-c", cpus] if cpus else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "linkage.cli", "serve", "--port", str(self.port), "--data-dir", str(home),
+            [*pin, sys.executable, "-m", "linkage.cli", "serve", "--port", str(self.port), "--data-dir", str(home),
              "--workers", str(workers)],
             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.time() + ready_within

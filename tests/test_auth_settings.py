@@ -128,3 +128,25 @@ def test_a_remembered_signature_does_not_outlive_the_token(tmp_path, monkeypatch
     monkeypatch.setattr(time, "time", lambda: later)
     with pytest.raises(AuthError, match="expired"):
         tokens.verify(token)
+
+
+def test_a_remembered_token_is_refused_whenever_a_full_check_would_refuse_it(tmp_path, monkeypatch):
+    """Verifying a remembered token skips the claims' checks while they cannot have changed: it
+    must still refuse exactly when the full check does: just past expiry (with the leeway), and
+    when the clock has gone back to before the token was issued."""
+    from linkage.access.tokens import LEEWAY, AuthError, TokenService
+
+    tokens = TokenService(tmp_path, Settings(token_ttl_seconds=60))
+    token, _ = tokens.issue("lk_1", "org_1", 0)
+    issued = time.time()
+    for _ in range(3):
+        assert tokens.verify(token).client_id == "lk_1"
+    exp = int(issued) + 60
+    monkeypatch.setattr(time, "time", lambda: exp + LEEWAY - 0.5)
+    assert tokens.verify(token).client_id == "lk_1"            # within the leeway, as authlib allows
+    monkeypatch.setattr(time, "time", lambda: exp + LEEWAY + 1.5)      # authlib takes whole seconds
+    with pytest.raises(AuthError, match="expired"):
+        tokens.verify(token)
+    monkeypatch.setattr(time, "time", lambda: issued - LEEWAY - 30)   # the clock set back
+    with pytest.raises(AuthError):
+        tokens.verify(token)

@@ -822,6 +822,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
 
     from linkage.api import create_app
     from linkage.api.app import hold_sighup
+    from linkage.api.protocol import CoalescingHttp
     from linkage.config import Settings
 
     if host:
@@ -843,8 +844,9 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         checked_snapshot(data_dir(data_dir_), db_key=settings.db_key.get_secret_value() if settings.db_key else None)
     # No ``server: uvicorn`` banner to tell an attacker what to aim at; Date stays (RFC 9110).
     # X-Forwarded-* believed from the configured proxy only (uvicorn's default: any loopback peer).
-    quiet = dict(host=settings.host, port=port or settings.port, log_level="info", access_log=False,
-                 server_header=False, date_header=True, log_config=_log_config(),
+    # Each response reaches the socket in one write (api/protocol.py).
+    quiet = dict(http=CoalescingHttp, host=settings.host, port=port or settings.port, log_level="info",
+                 access_log=False, server_header=False, date_header=True, log_config=_log_config(),
                  proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or None)
     if workers > 1:
         from linkage.access.pseudonyms import Pseudonyms

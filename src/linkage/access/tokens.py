@@ -80,7 +80,9 @@ class TokenService:
         self._own = JsonWebToken([OWN_ALG])
         self._external = JsonWebToken(settings.external_algorithms) if settings.jwks_url else None
         self._jwks: tuple[float, KeySet] | None = None
-        self._signed: dict[str, Any] = {}      # own token -> its claims, signature already checked
+        # own token -> (its claims, signature already checked; the TokenClaims they gave; when their
+        # times last held): see ``verify``
+        self._signed: dict[str, tuple[Any, TokenClaims, float]] = {}
 
     def public_jwks(self) -> dict:
         return {"keys": [{**self._key.as_dict(is_private=False), "alg": OWN_ALG, "use": "sig"}]}
@@ -115,9 +117,18 @@ class TokenService:
         return token in self._signed
 
     def verify(self, token: str) -> TokenClaims:
-        claims = self._signed.get(token)
-        if claims is not None:              # our own, its signature checked before: check its times again
-            return self._claims(claims, False)
+        held = self._signed.get(token)
+        if held is not None:                # our own, its signature checked before: check its times again
+            claims, out, checked = held
+            # Every time check but expiry only ever fails earlier (not before, issued in the future,
+            # lifetime left over the cap): having held at ``checked``, they hold at any later time,
+            # and what is left is exp, checked as authlib does. Otherwise (the clock went back,
+            # or it expired) all of them again.
+            if checked <= time.time() <= claims["exp"] + LEEWAY:
+                return out
+            out = self._claims(claims, False)
+            self._signed[token] = (claims, out, time.time())
+            return out
         header = _unverified_header(token)
         iss = _unverified_claim(token, "iss")
         external = self._external is not None and iss == self.settings.external_issuer
@@ -142,7 +153,7 @@ class TokenService:
         if not external:
             if len(self._signed) >= self._REMEMBER:
                 self._signed.clear()
-            self._signed[token] = claims
+            self._signed[token] = (claims, out, time.time())
         return out
 
     def _claims(self, claims, external: bool) -> TokenClaims:
