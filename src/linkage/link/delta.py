@@ -27,8 +27,8 @@ from linkage.errors import StoreError
 from linkage.store import Store
 from linkage.store.schema import t
 
-__all__ = ["EDGES", "REACH", "context", "reach", "save_children", "save_identity", "save_records", "scoped_edges",
-           "stage_identity", "stage_records"]
+__all__ = ["EDGES", "REACH", "context", "earlier_pass", "reach", "save_children", "save_identity", "save_pass_pairs",
+           "save_records", "scoped_edges", "stage_identity", "stage_records", "widen"]
 
 EDGES = "memory.run_edges"          # this run's scored pairs: kept ones and new ones
 REACH = "memory.reach"              # records re-clustered this run (column k)
@@ -76,6 +76,44 @@ WHERE k NOT IN (SELECT k FROM {REACH}) AND k IN ({current})""")
             store.execute("DROP TABLE memory.reach_identity")
             return int(store.scalar(f"SELECT count(*) FROM {REACH}"))
         store.execute(f"INSERT INTO {REACH} SELECT k FROM memory.reach_front")
+
+
+def widen(store: Store, more: set[str], threshold: float, must_link: list[tuple[str, str]]) -> int:
+    """``REACH`` grown by the records ``more`` and everything ``reach`` connects to them; returns
+    how many records it then holds."""
+    _table(store, "memory.reach_seed", pd.DataFrame({"k": sorted(more)}, dtype=object))
+    store.execute(f"INSERT INTO memory.reach_seed SELECT k FROM {REACH}")
+    try:
+        return reach(store, "SELECT k FROM memory.reach_seed", threshold, must_link)
+    finally:
+        store.execute("DROP TABLE memory.reach_seed")
+
+
+def earlier_pass(store: Store) -> set[str]:
+    """Current records outside ``REACH`` that the last run's second pass met from a record inside
+    it or from one now gone: a candidate no longer met still counted for the kept child's other
+    pairs at that run."""
+    inside = f"SELECT k FROM {REACH} UNION ALL SELECT k FROM memory.hash_gone"
+    current = "SELECT record_key FROM memory.link_hash"
+    return {r[0] for r in store.rows(f"""
+SELECT record_key_r FROM {t('pass_pairs')} WHERE record_key_l IN ({inside}) AND record_key_r NOT IN ({inside})
+  AND record_key_r IN ({current})
+UNION SELECT record_key_l FROM {t('pass_pairs')} WHERE record_key_r IN ({inside}) AND record_key_l NOT IN ({inside})
+  AND record_key_l IN ({current})""")}
+
+
+def save_pass_pairs(store: Store, pairs: list[tuple[str, str]], run_id: int, full: bool) -> None:
+    """The second pass's candidate record pairs: all of them (a full run), or those touching
+    ``REACH`` replaced (a month's pass met every candidate of the records it reached)."""
+    if full:
+        store.execute(f"DELETE FROM {t('pass_pairs')}")
+    else:
+        store.execute(f"DELETE FROM {t('pass_pairs')} WHERE record_key_l IN (SELECT k FROM {REACH}) "
+                      f"OR record_key_r IN (SELECT k FROM {REACH})")
+    frame = pd.DataFrame(sorted({tuple(sorted(p)) for p in pairs}), columns=["record_key_l", "record_key_r"],
+                         dtype=object).assign(run_id=int(run_id))
+    if not frame.empty:
+        store.insert_df(t("pass_pairs"), frame)
 
 
 def scoped_edges(store: Store) -> pd.DataFrame:

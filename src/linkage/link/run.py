@@ -24,8 +24,8 @@ from linkage.link.backends import LinkBackend
 from linkage.link.engine import LinkEngine
 from linkage.link.cluster import ambiguous_records, components_of, constrained_clusters
 from linkage.link.complement import COMPLEMENT_REASON, complementary_guarded
-from linkage.link.delta import (EDGES, REACH, context, reach, save_children, save_identity, save_records,
-                                scoped_edges, stage_identity, stage_records)
+from linkage.link.delta import (EDGES, REACH, context, earlier_pass, reach, save_children, save_identity,
+                                save_pass_pairs, save_records, scoped_edges, stage_identity, stage_records, widen)
 from linkage.link.guards import GUARD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
 from linkage.store import Store
@@ -219,50 +219,63 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
         store.execute(f"CREATE OR REPLACE TABLE {REACH} AS SELECT record_key AS k FROM memory.link_hash")
         reached = scored = n
 
-    edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
-    nodes = [r[0] for r in store.rows(f"SELECT k FROM {REACH}")]
-    in_scope = set(nodes)
-    # Strong pairs never leave the reached components; weaker ones may, to a child that is kept.
-    inside = edges["unique_id_l"].isin(in_scope) & edges["unique_id_r"].isin(in_scope)
-    linkable = edges[(edges["match_probability"] >= threshold) & ~edges["guarded"] & inside]
-    step(STAGES[3], f"{reached} records reached, {len(linkable)} links, {len(cons.must_link)} reviewer matches, "
-                    f"{len(cons.cannot_link)} reviewer not-matches")
-    identifiers = engine.identifiers(REACH if incremental else None)
-    soft = engine.second_upn_pairs()
-    guarded_pairs = edges[edges["guarded"] & inside]
+    # A month's second pass must see every candidate a full relink's would count for the children
+    # it reached: children kept whole that one meets (now, or at the last run) are reached as well,
+    # and the first pass is run again over the larger reach, until none is met.
+    while True:
+        edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
+        nodes = [r[0] for r in store.rows(f"SELECT k FROM {REACH}")]
+        in_scope = set(nodes)
+        # Strong pairs never leave the reached components; weaker ones may, to a child that is kept.
+        inside = edges["unique_id_l"].isin(in_scope) & edges["unique_id_r"].isin(in_scope)
+        linkable = edges[(edges["match_probability"] >= threshold) & ~edges["guarded"] & inside]
+        step(STAGES[3], f"{reached} records reached, {len(linkable)} links, {len(cons.must_link)} reviewer matches, "
+                        f"{len(cons.cannot_link)} reviewer not-matches")
+        identifiers = engine.identifiers(REACH if incremental else None)
+        soft = engine.second_upn_pairs()
+        guarded_pairs = edges[edges["guarded"] & inside]
 
-    def cluster(links: pd.DataFrame, among: list[str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
-        return constrained_clusters(
-            among, zip(links["unique_id_l"], links["unique_id_r"], links["match_weight"]),
-            zip(guarded_pairs["unique_id_l"], guarded_pairs["unique_id_r"]),
-            identifiers, must_link=cons.must_link, never_link=cons.cannot_link, soft_upn=soft)
+        def cluster(links: pd.DataFrame, among: list[str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+            return constrained_clusters(
+                among, zip(links["unique_id_l"], links["unique_id_r"], links["match_weight"]),
+                zip(guarded_pairs["unique_id_l"], guarded_pairs["unique_id_r"]),
+                identifiers, must_link=cons.must_link, never_link=cons.cannot_link, soft_upn=soft)
 
-    cluster_of, refused = cluster(linkable, nodes)
-    # A record matching two children nearly equally well is linked to neither; both pairs are queued.
-    # A reviewer's "not a match" is no evidence that a record fits two children equally well.
-    overruled = {frozenset(p) for p in (*cons.cannot_link, *cons.must_link)}
-    strong = edges[(edges["match_probability"] >= threshold) & ~_among(edges, overruled) & inside]
-    ambiguous = ambiguous_records(cluster_of, zip(strong["unique_id_l"], strong["unique_id_r"],
-                                                  strong["match_weight"].fillna(float("-inf"))),
-                                  identifiers=identifiers, soft_upn=soft)
-    # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
-    ambiguous = {**engine.second_children(cluster_of, linkable[~_among(linkable, overruled)]), **ambiguous}
-    if ambiguous:
-        linkable = linkable[~(linkable["unique_id_l"].isin(ambiguous) | linkable["unique_id_r"].isin(ambiguous))]
-        # Only the components holding an ambiguous record can cluster differently without its links.
-        again = components_of(cluster_of, refused, ambiguous)
-        part, part_refused = cluster(linkable[linkable["unique_id_l"].isin(again)
-                                              & linkable["unique_id_r"].isin(again)], sorted(again))
-        cluster_of.update(part)
-        refused = [p for p in refused if p[0] not in again] + part_refused
-    ambiguous_pairs = {frozenset((x, p)) for x, pair in ambiguous.items() for p in pair}
-    must = set(cons.must_link)
-    refused_must = [p for p in refused if p in must]
-    refused = [p for p in refused if p not in must]
+        cluster_of, refused = cluster(linkable, nodes)
+        # A record matching two children nearly equally well is linked to neither; both pairs are queued.
+        # A reviewer's "not a match" is no evidence that a record fits two children equally well.
+        overruled = {frozenset(p) for p in (*cons.cannot_link, *cons.must_link)}
+        strong = edges[(edges["match_probability"] >= threshold) & ~_among(edges, overruled) & inside]
+        ambiguous = ambiguous_records(cluster_of, zip(strong["unique_id_l"], strong["unique_id_r"],
+                                                      strong["match_weight"].fillna(float("-inf"))),
+                                      identifiers=identifiers, soft_upn=soft)
+        # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
+        ambiguous = {**engine.second_children(cluster_of, linkable[~_among(linkable, overruled)]), **ambiguous}
+        if ambiguous:
+            linkable = linkable[~(linkable["unique_id_l"].isin(ambiguous) | linkable["unique_id_r"].isin(ambiguous))]
+            # Only the components holding an ambiguous record can cluster differently without its links.
+            again = components_of(cluster_of, refused, ambiguous)
+            part, part_refused = cluster(linkable[linkable["unique_id_l"].isin(again)
+                                                  & linkable["unique_id_r"].isin(again)], sorted(again))
+            cluster_of.update(part)
+            refused = [p for p in refused if p[0] not in again] + part_refused
+        ambiguous_pairs = {frozenset((x, p)) for x, pair in ambiguous.items() for p in pair}
+        must = set(cons.must_link)
+        refused_must = [p for p in refused if p in must]
+        refused = [p for p in refused if p not in must]
+        if not incremental:
+            break
+        outside = engine.outside_candidates(cluster_of, identifiers) | earlier_pass(store)
+        grown = widen(store, outside, threshold, cons.must_link) if outside else reached
+        if grown == reached:
+            break
+        reached = grown
+        edges = scoped_edges(store)
+        engine.narrow(pd.concat([edges["unique_id_l"], edges["unique_id_r"]]))
     # Second pass: a new surname and a move, judged on both children's evidence; linked or queued.
     second = engine.cluster_pass(cluster_of, identifiers, [*zip(edges.loc[edges["guarded"], "unique_id_l"],
                                                                 edges.loc[edges["guarded"], "unique_id_r"]),
-                                                           *cons.cannot_link])
+                                                           *cons.cannot_link], population=incremental)
     cluster_of = second.apply(cluster_of)
     aliases = resolve_aliases(store)
     raw_previous = dict(store.rows(f"SELECT record_key, child_id FROM {t('identity')} "
@@ -327,6 +340,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
                           f"match_weight, guarded, run_id) SELECT unique_id_l, unique_id_r, match_probability, "
                           f"match_weight, coalesce(CAST(guarded AS BOOLEAN), false), {int(run_id)} FROM {EDGES}")
         save_records(store, run_id)
+        save_pass_pairs(store, second.pairs, run_id, full=not incremental)
         # Open pairs keep their id and the run they were first queued in; unreached ones stay as they are.
         first = dict(store.rows(f"SELECT pair_id, min(coalesce(first_run, run_id)) FROM {t('review_queue')} "
                                 "WHERE pair_id IS NOT NULL GROUP BY pair_id"))
