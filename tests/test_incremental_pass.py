@@ -17,11 +17,17 @@ from collections import defaultdict
 from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
+import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from apiserver import linked_home
 from conftest import EXTRACT_DATE
+from test_cluster_evidence import input_tables, rec
 from linkage.connectors import ingest_file
+from linkage.link.evidence import candidates_sql
 from linkage.link import run_link
 from linkage.store import Store
 
@@ -135,3 +141,38 @@ def test_a_namesake_no_longer_one_joins_the_pair_as_a_relink_does(month1, synth_
                                                            social_care={"PersonBirthDate": "30/07/2011"}), tmp_path)
     assert full_ids[KEYS["education"]] == full_ids[KEYS["health"]]
     assert incr == full
+
+
+_FORENAMES = ("harper", "harpur", "ellie", "eleanor", "rocca", "oliver", "olly", "zara")
+_SURNAMES = ("rocca", "harper", "duhig", "moss")
+_DATES = ("2015-04-07", "2015-04-08", "2015-07-04", "2015-04-17", "2016-04-07")
+_record = st.tuples(st.sampled_from(("education", "health", "social_care")), st.sampled_from(_FORENAMES),
+                    st.sampled_from(_SURNAMES), st.sampled_from(_DATES), st.sampled_from(("F", "M", "U")),
+                    st.sampled_from(("W5 1PW", "GL7 1AB")), st.one_of(st.none(), st.sampled_from(("N1", "N2"))),
+                    st.integers(0, 5))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_record, min_size=2, max_size=14), st.sets(st.integers(0, 13), min_size=1, max_size=5))
+def test_a_focus_meets_exactly_the_candidates_a_full_pass_finds_with_it(tmp_path_factory, records, focus):
+    # ``candidates_sql(focus=...)`` (a month's look beyond its reach) against the whole pass: the
+    # same candidate rows, those with a record of the focus, on populations dense in namesakes,
+    # slipped birthdays, nicknames and swapped names.
+    recs = [rec(f"{s}:{i}", f, sur, dob=d, sex=sex, postcode=pc, nhs=nhs)
+            for i, (s, f, sur, d, sex, pc, nhs, _) in enumerate(records)]
+    children = {r["record_key"]: f"C{kid}" for r, (*_, kid) in zip(recs, records)}
+    focused = {recs[i]["record_key"] for i in focus if i < len(recs)}
+    con = duckdb.connect(str(tmp_path_factory.mktemp("focus") / "pass.duckdb"))
+    try:
+        input_tables(con, recs)
+        con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
+                                              "upn_root": [None] * len(children)}).astype("string"))
+        con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
+        con.register("focus_df", pd.DataFrame({"unique_id": sorted(focused)}, dtype="string"))
+        con.execute("CREATE TABLE focus AS SELECT * FROM focus_df")
+        whole = con.execute(candidates_sql("link_input", "kids", "cotwins")).df()
+        near = con.execute(candidates_sql("link_input", "kids", "cotwins", focus="focus")).df()
+    finally:
+        con.close()
+    expect = {tuple(r) for r in whole.astype(str).itertuples(index=False) if r[0] in focused or r[1] in focused}
+    assert {tuple(r) for r in near.astype(str).itertuples(index=False)} == expect
