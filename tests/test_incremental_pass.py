@@ -143,6 +143,25 @@ def test_a_namesake_no_longer_one_joins_the_pair_as_a_relink_does(month1, synth_
     assert incr == full
 
 
+
+def test_namesakes_born_that_year_decide_the_pair_again_as_a_relink_does(month1, synth_month1, tmp_path):
+    before = _state(month1, synth_month1, tmp_path, {"education", "health"})
+    _, ids = _children(before)
+    assert ids[KEYS["education"]] == ids[KEYS["health"]]
+    # Two more children of the forename born that year (on days no slip reaches) join the GP: no
+    # candidate of either record, but now a stranger on that birthday is too likely to link unseen.
+    extracts = _extracts(synth_month1, tmp_path / "x-after", {"education", "health"})
+    with open(extracts / "health.csv", newline="", encoding="utf-8") as fh:
+        header = csv.DictReader(fh).fieldnames
+    with open(extracts / "health.csv", "a", newline="", encoding="utf-8") as fh:
+        for n, born in ((2, "2015-09-20"), (3, "2015-11-26")):
+            row = {**GP, "id": f"P99999990{n}", "name.family": f"Quill{n}", "birthDate": born,
+                   "address.postalCode": f"B{n} 3CD"}
+            csv.DictWriter(fh, header).writerow({c: row.get(c, "") for c in header})
+    (incr, _), (full, full_ids) = _month(before, extracts, tmp_path)
+    assert full_ids[KEYS["education"]] != full_ids[KEYS["health"]]
+    assert incr == full
+
 _FORENAMES = ("harper", "harpur", "ellie", "eleanor", "rocca", "oliver", "olly", "zara")
 _SURNAMES = ("rocca", "harper", "duhig", "moss")
 _DATES = ("2015-04-07", "2015-04-08", "2015-07-04", "2015-04-17", "2016-04-07")

@@ -30,6 +30,7 @@ from linkage.store.schema import t
 __all__ = ["EDGES", "REACH", "context", "earlier_pass", "reach", "save_children", "save_identity", "save_pass_pairs",
            "save_records", "scoped_edges", "stage_identity", "stage_records", "widen"]
 
+INPUT = "memory.link_input"         # the run's records (``engine.INPUT``)
 EDGES = "memory.run_edges"          # this run's scored pairs: kept ones and new ones
 REACH = "memory.reach"              # records re-clustered this run (column k)
 CONTEXT = "memory.reach_context"    # records outside it whose child a reached pair touches
@@ -91,15 +92,24 @@ def widen(store: Store, more: set[str], threshold: float, must_link: list[tuple[
 
 def earlier_pass(store: Store) -> set[str]:
     """Current records outside ``REACH`` that the last run's second pass met from a record inside
-    it or from one now gone: a candidate no longer met still counted for the kept child's other
-    pairs at that run."""
+    it or from one now gone (a candidate no longer met still counted for the kept child's other
+    pairs at that run), and the records of its pairs in a cohort (forename code, year of birth) a
+    reached record is in: the namesakes ``evidence.coincidences`` counts changed there, and a full
+    relink decides those pairs again with the new count."""
     inside = f"SELECT k FROM {REACH} UNION ALL SELECT k FROM memory.hash_gone"
     current = "SELECT record_key FROM memory.link_hash"
+    cohort = "coalesce(x.forename_dm, x.forename) AS fk, year(x.dob) AS y"
     return {r[0] for r in store.rows(f"""
 SELECT record_key_r FROM {t('pass_pairs')} WHERE record_key_l IN ({inside}) AND record_key_r NOT IN ({inside})
   AND record_key_r IN ({current})
 UNION SELECT record_key_l FROM {t('pass_pairs')} WHERE record_key_r IN ({inside}) AND record_key_l NOT IN ({inside})
-  AND record_key_l IN ({current})""")}
+  AND record_key_l IN ({current})
+UNION SELECT k FROM (
+  SELECT p.k, {cohort} FROM (SELECT record_key_l AS k FROM {t('pass_pairs')} UNION SELECT record_key_r
+                            FROM {t('pass_pairs')}) p JOIN {INPUT} x ON x.unique_id = p.k
+  WHERE p.k NOT IN (SELECT k FROM {REACH})) q
+SEMI JOIN (SELECT DISTINCT {cohort} FROM {INPUT} x SEMI JOIN {REACH} r ON r.k = x.unique_id) c
+  USING (fk, y)""")}
 
 
 def save_pass_pairs(store: Store, pairs: list[tuple[str, str]], run_id: int, full: bool) -> None:
