@@ -52,7 +52,9 @@ def _table(store: Store, name: str, frame: pd.DataFrame) -> None:
 
 def reach(store: Store, seeds: str, threshold: float, must_link: list[tuple[str, str]]) -> int:
     """Fill ``REACH`` with every current record connected to ``seeds`` (a query of column k)
-    in the strong graph over ``EDGES``; returns how many."""
+    in the strong graph over ``EDGES``, through previous children, and through the last run's
+    second-pass candidates (``pass_pairs``: a kept child's candidates among kept children are
+    as they were, so they are followed here rather than searched for again); returns how many."""
     _table(store, "memory.reach_must", pd.DataFrame(must_link or [], columns=["a", "b"], dtype=object))
     # Each step joins every record's child twice: read from the store once, not twice a step.
     store.execute(f"CREATE OR REPLACE TABLE memory.reach_identity AS SELECT record_key, child_id FROM {t('identity')}")
@@ -70,6 +72,8 @@ SELECT DISTINCT k FROM (
   UNION ALL SELECT m.a FROM memory.reach_must m JOIN memory.reach_front f ON m.b = f.k
   UNION ALL SELECT o.record_key FROM memory.reach_identity i JOIN memory.reach_front f ON i.record_key = f.k
             JOIN memory.reach_identity o ON o.child_id = i.child_id
+  UNION ALL SELECT p.record_key_r FROM {t('pass_pairs')} p JOIN memory.reach_front f ON p.record_key_l = f.k
+  UNION ALL SELECT p.record_key_l FROM {t('pass_pairs')} p JOIN memory.reach_front f ON p.record_key_r = f.k
 )
 WHERE k NOT IN (SELECT k FROM {REACH}) AND k IN ({current})""")
         grown = store.scalar("SELECT count(*) FROM memory.reach_front")
@@ -91,20 +95,13 @@ def widen(store: Store, more: set[str], threshold: float, must_link: list[tuple[
 
 
 def earlier_pass(store: Store) -> set[str]:
-    """Current records outside ``REACH`` that the last run's second pass met from a record inside
-    it or from one now gone (a candidate no longer met still counted for the kept child's other
-    pairs at that run), and the records of its pairs in a cohort (forename code, year of birth) a
-    reached record is in: the namesakes ``evidence.coincidences`` counts changed there, and a full
-    relink decides those pairs again with the new count."""
-    inside = f"SELECT k FROM {REACH} UNION ALL SELECT k FROM memory.hash_gone"
-    current = "SELECT record_key FROM memory.link_hash"
+    """Records outside ``REACH`` in the last run's second-pass pairs (``pass_pairs``) in a cohort
+    (forename code, year of birth) of a reached record: the namesakes ``evidence.coincidences``
+    counts changed there, and a full relink decides those pairs again with the new count. (The
+    pairs' own ends are reached by ``reach``.)"""
     cohort = "coalesce(x.forename_dm, x.forename) AS fk, year(x.dob) AS y"
     return {r[0] for r in store.rows(f"""
-SELECT record_key_r FROM {t('pass_pairs')} WHERE record_key_l IN ({inside}) AND record_key_r NOT IN ({inside})
-  AND record_key_r IN ({current})
-UNION SELECT record_key_l FROM {t('pass_pairs')} WHERE record_key_r IN ({inside}) AND record_key_l NOT IN ({inside})
-  AND record_key_l IN ({current})
-UNION SELECT k FROM (
+SELECT k FROM (
   SELECT p.k, {cohort} FROM (SELECT record_key_l AS k FROM {t('pass_pairs')} UNION SELECT record_key_r
                             FROM {t('pass_pairs')}) p JOIN {INPUT} x ON x.unique_id = p.k
   WHERE p.k NOT IN (SELECT k FROM {REACH})) q

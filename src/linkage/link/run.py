@@ -202,6 +202,8 @@ UNION ALL SELECT unique_id_l, unique_id_r, match_probability, match_weight, guar
             reached = reach(store, f"""SELECT k FROM memory.link_changed
 UNION ALL SELECT record_key_l FROM {t('link_edges')} WHERE record_key_r IN (SELECT k FROM memory.link_stale)
 UNION ALL SELECT record_key_r FROM {t('link_edges')} WHERE record_key_l IN (SELECT k FROM memory.link_stale)
+UNION ALL SELECT record_key_l FROM {t('pass_pairs')} WHERE record_key_r IN (SELECT k FROM memory.link_stale)
+UNION ALL SELECT record_key_r FROM {t('pass_pairs')} WHERE record_key_l IN (SELECT k FROM memory.link_stale)
 UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
         finally:
             store.connection.unregister("_decided_df")
