@@ -62,8 +62,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.link.guards import birthday_sql, split_name_sql, swapped_sql
-from linkage.link.unreached import (COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_names_sql,
-                                    typo_pairs_sql)
+from linkage.link.unreached import COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_pairs_sql
 from linkage.validation.postcode import NOT_A_PLACE_PREFIXES
 
 __all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql",
@@ -120,31 +119,6 @@ def _may_pair(a: str, b: str) -> str:
 
 _SURNAME_ROWS = "SELECT n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex, f, unnest(surname_all) AS s FROM ik"
 _SAME_MONTH = "date_trunc('month', a.dob) = date_trunc('month', b.dob)"
-
-
-def _near_sql(input_table: str, clusters_table: str, focus: str) -> str:
-    """``near_kids``: the children of the records a focus record could meet by any of the pass's
-    ways (a key and month of ``_keyed``, a forename that is the other's surname in one month, a
-    forename a slip away on one birthday), found from the records alone: only those children's
-    records are clustered and keyed, not the population's."""
-    raw = (f"(SELECT x.*, x.unique_id AS n, NULL AS kid, NULL AS k_upn, NULL AS k_nhs, NULL AS k_sex "
-           f"FROM {input_table} x WHERE x.dob IS NOT NULL)")
-    mine = f"SEMI JOIN {focus} f ON f.unique_id = x.unique_id"
-    month = "date_trunc('month', x.dob)"
-    return f"""raw_f AS MATERIALIZED ({_keyed(f"(SELECT x.* FROM {raw} x {mine})")}),
-near AS (
-  SELECT unique_id FROM {focus}
-  UNION SELECT r.n FROM ({_keyed(raw)}) r SEMI JOIN raw_f f ON f.k = r.k AND f.d = r.d
-  UNION SELECT x.unique_id FROM {input_table} x JOIN (
-      SELECT DISTINCT unnest(x.surname_all) AS s, {month} AS m FROM {input_table} x {mine}) n
-    ON x.forename = n.s AND {month} = n.m
-  UNION SELECT x.unique_id FROM (SELECT unique_id, unnest(surname_all) AS s, {month} AS m FROM {input_table} x) x
-    JOIN (SELECT DISTINCT x.forename, {month} AS m FROM {input_table} x {mine}) n ON x.s = n.forename AND x.m = n.m
-  UNION SELECT x.unique_id FROM {input_table} x JOIN (
-      SELECT DISTINCT t.fb AS forename, x.dob FROM ({typo_names_sql()}) t JOIN {input_table} x ON x.forename = t.fa {mine}
-      UNION SELECT DISTINCT t.fa, x.dob FROM ({typo_names_sql()}) t JOIN {input_table} x ON x.forename = t.fb {mine}) n
-    ON x.forename = n.forename AND x.dob = n.dob),
-near_kids AS (SELECT DISTINCT c.cluster_id FROM {clusters_table} c SEMI JOIN near USING (unique_id)),"""
 
 
 def _all_pairs() -> str:
@@ -224,12 +198,11 @@ def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str, pas
     return f"""
 WITH {COUNT_TABLE} AS ({counts_sql(input_table)}),
 past AS ({past}),
-{_near_sql(input_table, clusters_table, focus) if focus else ""}
 i AS (
   SELECT x.*, c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin,
     fc.n AS held, {f"x.unique_id IN (SELECT unique_id FROM {focus})" if focus else "true"} AS f
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {COUNT_TABLE} fc ON fc.forename = x.forename
-  WHERE x.dob IS NOT NULL{" AND c.cluster_id IN (SELECT cluster_id FROM near_kids)" if focus else ""}),
+  WHERE x.dob IS NOT NULL),
 one AS (
   SELECT cluster_id, row_number() OVER () AS kid,
     CASE WHEN min(upn_root) = max(upn_root) THEN hash(min(upn_root)) END AS k_upn,

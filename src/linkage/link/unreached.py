@@ -114,23 +114,18 @@ def typo_pairs_sql(ik: str, may_pair: str) -> str:
     two names' records met on their birthday. Keying every record (each under some twenty
     spellings, a million records at 1M) cost most of the second pass; the distinct forenames are
     far fewer, and the pairs found are the same (``tests/test_second_pass_fast.py``)."""
-    return f"""
-SELECT least(a.n, b.n), greatest(a.n, b.n)
-FROM ({typo_names_sql()}) s
-JOIN {ik} a ON a.forename = s.fa JOIN {ik} b ON b.forename = s.fb AND b.dob = a.dob
-WHERE {may_pair}"""
-
-
-def typo_names_sql() -> str:
-    """The pairs (fa, fb) of distinct forenames of ``COUNT_TABLE`` that are one name typed with a slip."""
     rare = f"n <= greatest({RARE}, (SELECT max(n) FROM {COUNT_TABLE}) // {SLIP_RATIO})"
     few, many = "least(x.held, y.held)", "greatest(x.held, y.held)"
     longer = "greatest(length(x.forename), length(y.forename))"
-    return f"""SELECT DISTINCT x.forename AS fa, y.forename AS fb
+    return f"""
+SELECT least(a.n, b.n), greatest(a.n, b.n)
+FROM (SELECT DISTINCT x.forename AS fa, y.forename AS fb
       FROM ({_deletion_keys(rare)}) x JOIN ({_deletion_keys('')}) y ON x.dk = y.dk
       WHERE x.forename <> y.forename AND {longer} >= {TYPO_SHORTEST}
         AND ({few} <= {RARE} OR {few} * {SLIP_RATIO} <= {many})
-        AND damerau_levenshtein(x.forename, y.forename) <= greatest(1, {longer} // {LETTERS_PER_SLIP})"""
+        AND damerau_levenshtein(x.forename, y.forename) <= greatest(1, {longer} // {LETTERS_PER_SLIP})) s
+JOIN {ik} a ON a.forename = s.fa JOIN {ik} b ON b.forename = s.fb AND b.dob = a.dob
+WHERE {may_pair}"""
 
 
 def home_and_family_sql(l: str, r: str) -> str:
