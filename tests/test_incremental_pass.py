@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from apiserver import linked_home
 from conftest import EXTRACT_DATE
 from test_cluster_evidence import input_tables, rec
+from linkage.config import get_settings
 from linkage.connectors import ingest_file
 from linkage.link.evidence import candidates_sql
 from linkage.link import run_link
@@ -120,7 +121,11 @@ def _state(month1: Path, synth: Path, tmp_path: Path, sources: set[str]) -> Path
     return home
 
 
-def test_a_new_namesake_in_a_child_not_reached_splits_the_pair_as_a_relink_does(month1, synth_month1, tmp_path):
+def test_a_new_namesake_in_a_child_not_reached_splits_the_pair_as_a_relink_does(month1, synth_month1, tmp_path,
+                                                                                  monkeypatch):
+    # Only the month's search for candidates in children it did not reach finds this namesake.
+    monkeypatch.setenv("LINKAGE_LINK_MONTH_SEARCH", "true")
+    get_settings.cache_clear()
     before = _state(month1, synth_month1, tmp_path, {"education", "health"})
     _, ids = _children(before)
     # One child in two, no one else in view: linked by ``unique`` (not by the pairwise model).

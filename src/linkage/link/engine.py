@@ -586,6 +586,14 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         kept (``memory.link_population``, which ``cluster_pass`` then counts cohorts over), and
         the records of kept children that the reached records' keys meet as candidates are
         returned (to be reached as well)."""
+        self.population(cluster_of, identifiers)
+        rows = self.con.execute(candidates_sql(f"memory.{INPUT}", "memory.link_population", "memory.cotwins",
+                                               "memory.link_past", focus="memory.link_clusters")).fetchall()
+        return {k for row in rows for k in row[:2] if k not in cluster_of}
+
+    def population(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]]) -> None:
+        """``memory.link_population``: ``cluster_of``'s records in their clusters, every other current
+        record under the child it kept (a month's view of the whole population)."""
         self._clusters_table(cluster_of, identifiers)
         roots = self._upn_roots()
         self.con.register("_roots_df", pd.DataFrame({"upn": pd.Series(list(roots), dtype=object),
@@ -598,9 +606,6 @@ FROM memory.{INPUT} x JOIN {t('identity')} i ON i.record_key = x.unique_id LEFT 
 WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
         finally:
             self.con.unregister("_roots_df")
-        rows = self.con.execute(candidates_sql(f"memory.{INPUT}", "memory.link_population", "memory.cotwins",
-                                               "memory.link_past", focus="memory.link_clusters")).fetchall()
-        return {k for row in rows for k in row[:2] if k not in cluster_of}
 
     def cluster_pass(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
                      apart: Iterable[tuple[str, str]], population: bool = False) -> ClusterPass:

@@ -121,8 +121,9 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     """``decisions``: the clerical review log to honour (default: the one in ``store.home``);
     ``backend``: where Splink runs (default DuckDB; the caller opens and closes it);
     ``memory_limit``: DuckDB's limit during the run (default ``link_memory_limit``)."""
-    with store.memory_limited(memory_limit or get_settings().link_memory_limit), _fewer_collections():
-        return _run(store, threshold, lower, full, retrain, step, decisions, backend)
+    settings = get_settings()
+    with store.memory_limited(memory_limit or settings.link_memory_limit), _fewer_collections():
+        return _run(store, threshold, lower, full, retrain, step, decisions, backend, settings.link_month_search)
 
 
 @contextmanager
@@ -142,7 +143,7 @@ def _fewer_collections():
 
 def _run(store: Store, threshold: float, lower: float, full: bool, retrain: bool,
          step: Callable[[str, str], None], decisions: ReviewDecisions | None,
-         backend: LinkBackend | None) -> RunResult:
+         backend: LinkBackend | None, search: bool = False) -> RunResult:
     if not lower < threshold:
         raise LinkageError("the review band's lower bound must be below the match threshold")
     step(STAGES[0], "")
@@ -222,7 +223,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
         reached = scored = n
 
     # A month's second pass must see every candidate a full relink's would count for the children
-    # it reached: children kept whole that one meets (now, or at the last run) are reached as well,
+    # it reached: children kept whole that one met at the last run, or in a cohort whose count
+    # moved (``earlier_pass``), or (``link_month_search``) that one meets now, are reached as well,
     # and the first pass is run again over the larger reach, until none is met.
     while True:
         edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
@@ -267,13 +269,15 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
         refused = [p for p in refused if p not in must]
         if not incremental:
             break
-        outside = engine.outside_candidates(cluster_of, identifiers) | earlier_pass(store)
+        outside = earlier_pass(store) | (engine.outside_candidates(cluster_of, identifiers) if search else set())
         grown = widen(store, outside, threshold, cons.must_link) if outside else reached
         if grown == reached:
             break
         reached = grown
         edges = scoped_edges(store)
         engine.narrow(pd.concat([edges["unique_id_l"], edges["unique_id_r"]]))
+    if incremental:
+        engine.population(cluster_of, identifiers)
     # Second pass: a new surname and a move, judged on both children's evidence; linked or queued.
     second = engine.cluster_pass(cluster_of, identifiers, [*zip(edges.loc[edges["guarded"], "unique_id_l"],
                                                                 edges.loc[edges["guarded"], "unique_id_r"]),
