@@ -208,6 +208,13 @@ UNION ALL SELECT record_key_r FROM {t('pass_pairs')} WHERE record_key_l IN (SELE
 UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
         finally:
             store.connection.unregister("_decided_df")
+        # The last run's second-pass pairs in a cohort whose namesake count moved: no clustering
+        # needed to find them, so the reach is closed over them before the first pass.
+        while more := earlier_pass(store):
+            grown = widen(store, more, threshold, cons.must_link)
+            if grown == reached:
+                break
+            reached = grown
         edges = scoped_edges(store)
         engine.narrow(pd.concat([edges["unique_id_l"], edges["unique_id_r"]]))
         scored = len(changed)
@@ -224,8 +231,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
 
     # A month's second pass must see every candidate a full relink's would count for the children
     # it reached: children kept whole that one met at the last run, or in a cohort whose count
-    # moved (``earlier_pass``), or (``link_month_search``) that one meets now, are reached as well,
-    # and the first pass is run again over the larger reach, until none is met.
+    # moved, are reached above; with ``link_month_search``, those one meets now are reached as
+    # well, and the first pass is run again over the larger reach, until none is met.
     while True:
         edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
         nodes = [r[0] for r in store.rows(f"SELECT k FROM {REACH}")]
@@ -267,9 +274,9 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
         must = set(cons.must_link)
         refused_must = [p for p in refused if p in must]
         refused = [p for p in refused if p not in must]
-        if not incremental:
+        if not (incremental and search):
             break
-        outside = earlier_pass(store) | (engine.outside_candidates(cluster_of, identifiers) if search else set())
+        outside = engine.outside_candidates(cluster_of, identifiers) | earlier_pass(store)
         grown = widen(store, outside, threshold, cons.must_link) if outside else reached
         if grown == reached:
             break
