@@ -294,6 +294,26 @@ def _disagreement(a: dict[str, str], b: dict[str, str]) -> int:
     return pairs(Counter(a[k] for k in keys)) + pairs(Counter(b[k] for k in keys)) - 2 * pairs(both)
 
 
+def _differing_pairs(a: dict[str, str], b: dict[str, str], truth: dict[str, str]) -> list[dict]:
+    """The record pairs together in one clustering and apart in the other, with which side holds
+    them together and whether the truth says one person."""
+    from collections import defaultdict
+
+    keys = a.keys() & b.keys()
+    groups: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for k in keys:
+        groups[("a", a[k])].add(k)
+        groups[("b", b[k])].add(k)
+    found = set()
+    for members in groups.values():
+        for x in members:
+            for y in members:
+                if x < y and (a[x] == a[y]) != (b[x] == b[y]):
+                    found.add((x, y))
+    return [{"l": x, "r": y, "together_in": "incremental" if a[x] == a[y] else "full relink",
+             "one_person": truth.get(x) is not None and truth.get(x) == truth.get(y)} for x, y in sorted(found)]
+
+
 def _targets(ours: dict, plain: dict | None) -> list[tuple[str, str, bool]]:
     mib = 4 * 1024
     plain = plain or {k: float("nan") for k in ("precision", "recall", "f1", "twins_merged")}
@@ -457,6 +477,13 @@ def _month_two(args, work: Path, source: Path, first: dict) -> None:
     print(f"incremental against full relink: {_disagreement(a, b)} record pairs clustered differently; "
           f"{same_ids} of {len(known)} records of children known before with the same child identifier "
           "(new children get fresh random identifiers)")
+    differing = _differing_pairs(a, b, truth)
+    (work / "month_differences.json").write_text(json.dumps(differing, indent=1))
+    for d in differing[:20]:
+        print(f"  {d['l']} / {d['r']}: together in the {d['together_in']} only; "
+              f"{'one person' if d['one_person'] else 'two people'} in truth")
+    if differing:
+        print(f"  (all {len(differing)} in {work / 'month_differences.json'})")
 
 
 if __name__ == "__main__":

@@ -27,9 +27,10 @@ from linkage.errors import StoreError
 from linkage.store import Store
 from linkage.store.schema import t
 
-__all__ = ["EDGES", "REACH", "context", "reach", "save_children", "save_identity", "save_records", "scoped_edges",
-           "stage_identity", "stage_records"]
+__all__ = ["EDGES", "REACH", "context", "earlier_pass", "reach", "save_children", "save_identity", "save_pass_pairs",
+           "save_records", "scoped_edges", "stage_identity", "stage_records", "widen"]
 
+INPUT = "memory.link_input"         # the run's records (``engine.INPUT``)
 EDGES = "memory.run_edges"          # this run's scored pairs: kept ones and new ones
 REACH = "memory.reach"              # records re-clustered this run (column k)
 CONTEXT = "memory.reach_context"    # records outside it whose child a reached pair touches
@@ -51,7 +52,9 @@ def _table(store: Store, name: str, frame: pd.DataFrame) -> None:
 
 def reach(store: Store, seeds: str, threshold: float, must_link: list[tuple[str, str]]) -> int:
     """Fill ``REACH`` with every current record connected to ``seeds`` (a query of column k)
-    in the strong graph over ``EDGES``; returns how many."""
+    in the strong graph over ``EDGES``, through previous children, and through the last run's
+    second-pass candidates (``pass_pairs``: a kept child's candidates among kept children are
+    as they were, so they are followed here rather than searched for again); returns how many."""
     _table(store, "memory.reach_must", pd.DataFrame(must_link or [], columns=["a", "b"], dtype=object))
     # Each step joins every record's child twice: read from the store once, not twice a step.
     store.execute(f"CREATE OR REPLACE TABLE memory.reach_identity AS SELECT record_key, child_id FROM {t('identity')}")
@@ -69,6 +72,8 @@ SELECT DISTINCT k FROM (
   UNION ALL SELECT m.a FROM memory.reach_must m JOIN memory.reach_front f ON m.b = f.k
   UNION ALL SELECT o.record_key FROM memory.reach_identity i JOIN memory.reach_front f ON i.record_key = f.k
             JOIN memory.reach_identity o ON o.child_id = i.child_id
+  UNION ALL SELECT p.record_key_r FROM {t('pass_pairs')} p JOIN memory.reach_front f ON p.record_key_l = f.k
+  UNION ALL SELECT p.record_key_l FROM {t('pass_pairs')} p JOIN memory.reach_front f ON p.record_key_r = f.k
 )
 WHERE k NOT IN (SELECT k FROM {REACH}) AND k IN ({current})""")
         grown = store.scalar("SELECT count(*) FROM memory.reach_front")
@@ -76,6 +81,46 @@ WHERE k NOT IN (SELECT k FROM {REACH}) AND k IN ({current})""")
             store.execute("DROP TABLE memory.reach_identity")
             return int(store.scalar(f"SELECT count(*) FROM {REACH}"))
         store.execute(f"INSERT INTO {REACH} SELECT k FROM memory.reach_front")
+
+
+def widen(store: Store, more: set[str], threshold: float, must_link: list[tuple[str, str]]) -> int:
+    """``REACH`` grown by the records ``more`` and everything ``reach`` connects to them; returns
+    how many records it then holds."""
+    _table(store, "memory.reach_seed", pd.DataFrame({"k": sorted(more)}, dtype=object))
+    store.execute(f"INSERT INTO memory.reach_seed SELECT k FROM {REACH}")
+    try:
+        return reach(store, "SELECT k FROM memory.reach_seed", threshold, must_link)
+    finally:
+        store.execute("DROP TABLE memory.reach_seed")
+
+
+def earlier_pass(store: Store) -> set[str]:
+    """Records outside ``REACH`` in the last run's second-pass pairs (``pass_pairs``) in a cohort
+    (forename code, year of birth) of a reached record: the namesakes ``evidence.coincidences``
+    counts changed there, and a full relink decides those pairs again with the new count. (The
+    pairs' own ends are reached by ``reach``.)"""
+    cohort = "coalesce(x.forename_dm, x.forename) AS fk, year(x.dob) AS y"
+    return {r[0] for r in store.rows(f"""
+SELECT k FROM (
+  SELECT p.k, {cohort} FROM (SELECT record_key_l AS k FROM {t('pass_pairs')} UNION SELECT record_key_r
+                            FROM {t('pass_pairs')}) p JOIN {INPUT} x ON x.unique_id = p.k
+  WHERE p.k NOT IN (SELECT k FROM {REACH})) q
+SEMI JOIN (SELECT DISTINCT {cohort} FROM {INPUT} x SEMI JOIN {REACH} r ON r.k = x.unique_id) c
+  USING (fk, y)""")}
+
+
+def save_pass_pairs(store: Store, pairs: list[tuple[str, str]], run_id: int, full: bool) -> None:
+    """The second pass's candidate record pairs: all of them (a full run), or those touching
+    ``REACH`` replaced (a month's pass met every candidate of the records it reached)."""
+    if full:
+        store.execute(f"DELETE FROM {t('pass_pairs')}")
+    else:
+        store.execute(f"DELETE FROM {t('pass_pairs')} WHERE record_key_l IN (SELECT k FROM {REACH}) "
+                      f"OR record_key_r IN (SELECT k FROM {REACH})")
+    frame = pd.DataFrame(sorted({tuple(sorted(p)) for p in pairs}), columns=["record_key_l", "record_key_r"],
+                         dtype=object).assign(run_id=int(run_id))
+    if not frame.empty:
+        store.insert_df(t("pass_pairs"), frame)
 
 
 def scoped_edges(store: Store) -> pd.DataFrame:

@@ -488,6 +488,13 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
     def identifiers(self, scope: str | None = None) -> dict[str, dict[str, str | None]]:
         """Each record's NHS number and UPN, the UPN mapped to the root of its history (followed
         through every record); only the records in the table ``scope`` (column ``k``) if given."""
+        roots = self._upn_roots()
+        where = f" WHERE unique_id IN (SELECT k FROM {scope})" if scope else ""
+        rows = self.con.execute(f"SELECT unique_id, nhs_number, upn FROM memory.{INPUT}{where}").fetchall()
+        return {k: {"nhs": nhs, "upn": roots.get(upn, upn) if upn else None} for k, nhs, upn in rows}
+
+    def _upn_roots(self) -> dict[str, str]:
+        """Each UPN that a FormerUPN history maps elsewhere -> the root of that history."""
         history: dict[str, str] = {}
 
         def root(u: str) -> str:
@@ -495,13 +502,12 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
                 u = history[u]
             return u
 
-        for upn, former in self.con.execute(f"SELECT upn, former_upn FROM memory.{INPUT} "
-                                            "WHERE upn IS NOT NULL AND former_upn IS NOT NULL").fetchall():
+        pairs = self.con.execute(f"SELECT upn, former_upn FROM memory.{INPUT} "
+                                 "WHERE upn IS NOT NULL AND former_upn IS NOT NULL").fetchall()
+        for upn, former in pairs:
             if root(upn) != root(former):
                 history[root(upn)] = root(former)
-        where = f" WHERE unique_id IN (SELECT k FROM {scope})" if scope else ""
-        rows = self.con.execute(f"SELECT unique_id, nhs_number, upn FROM memory.{INPUT}{where}").fetchall()
-        return {k: {"nhs": nhs, "upn": root(upn) if upn else None} for k, nhs, upn in rows}
+        return {u: root(u) for u in {x for pair in pairs for x in pair} if root(u) != u}
 
     def narrow(self, keys: Iterable[str]) -> None:
         """From now on pair lookups (``second_upn_pairs``, ``unrelated_names``, ``one_child``) read only
@@ -588,10 +594,7 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         """Pairs that look like one child under a second identifier (``secondid``)."""
         return one_child_pairs(self.con, pairs, self._rows, "memory.cotwins")
 
-    def cluster_pass(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
-                     apart: Iterable[tuple[str, str]]) -> ClusterPass:
-        """The second, cluster-level pass (``evidence``): pairs of children to join or to queue.
-        ``apart``: record pairs the twin guard or a reviewer keeps apart."""
+    def _clusters_table(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]]) -> None:
         self.con.register("_clusters_df", clusters_arrow(cluster_of, identifiers))
         try:
             self.con.execute("CREATE OR REPLACE TABLE memory.link_clusters AS SELECT * FROM _clusters_df")
@@ -602,19 +605,58 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         self.con.execute(f"CREATE OR REPLACE TABLE memory.link_past AS SELECT DISTINCT h.record_key AS unique_id, "
                          f"h.postcode FROM {t('address_history')} h SEMI JOIN memory.{INPUT} x "
                          "ON x.unique_id = h.record_key WHERE h.postcode IS NOT NULL")
+
+    def outside_candidates(self, cluster_of: dict[str, str],
+                           identifiers: dict[str, dict[str, str | None]]) -> set[str]:
+        """A month's second pass sees only the children it reached (``cluster_of``), yet a full
+        relink's pass counts every candidate of theirs (``unique``: a second candidate of any kind
+        leaves a pair to a reviewer). Every other current record is put in view under the child it
+        kept (``memory.link_population``, which ``cluster_pass`` then counts cohorts over), and
+        the records of kept children that the reached records' keys meet as candidates are
+        returned (to be reached as well)."""
+        self.population(cluster_of, identifiers)
+        rows = self.con.execute(candidates_sql(f"memory.{INPUT}", "memory.link_population", "memory.cotwins",
+                                               "memory.link_past", focus="memory.link_clusters")).fetchall()
+        return {k for row in rows for k in row[:2] if k not in cluster_of}
+
+    def population(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]]) -> None:
+        """``memory.link_population``: ``cluster_of``'s records in their clusters, every other current
+        record under the child it kept (a month's view of the whole population)."""
+        self._clusters_table(cluster_of, identifiers)
+        roots = self._upn_roots()
+        self.con.register("_roots_df", pd.DataFrame({"upn": pd.Series(list(roots), dtype=object),
+                                                     "root": pd.Series(list(roots.values()), dtype=object)}))
+        try:
+            self.con.execute(f"""CREATE OR REPLACE TABLE memory.link_population AS
+SELECT * FROM memory.link_clusters UNION ALL
+SELECT x.unique_id, 'kept:' || i.child_id, coalesce(r.root, x.upn), x.nhs_number
+FROM memory.{INPUT} x JOIN {t('identity')} i ON i.record_key = x.unique_id LEFT JOIN _roots_df r ON r.upn = x.upn
+WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
+        finally:
+            self.con.unregister("_roots_df")
+
+    def cluster_pass(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
+                     apart: Iterable[tuple[str, str]], population: bool = False) -> ClusterPass:
+        """The second, cluster-level pass (``evidence``): pairs of children to join or to queue.
+        ``apart``: record pairs the twin guard or a reviewer keeps apart; ``population``: count the
+        children that could be a pair's other half over ``outside_candidates``' whole population
+        (a month's), not only over ``cluster_of`` (a full run's every record)."""
+        self._clusters_table(cluster_of, identifiers)
         rows = self.con.execute(candidates_sql(f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins",
                                                "memory.link_past")).df()
-        rows = partner_cohorts(self.con, rows, f"memory.{INPUT}", "memory.link_clusters")
+        rows = partner_cohorts(self.con, rows, f"memory.{INPUT}",
+                               "memory.link_population" if population else "memory.link_clusters")
         apart = list(apart)
         found = decide(rows.to_dict("records"), apart, cluster_of)
+        found.pairs = list(zip(rows["l"], rows["r"])) if not rows.empty else []
         link_unique(rows, found, cluster_of, apart)
         family_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         shared_identifiers(self.con, "memory.link_clusters", found, cluster_of, apart)
         household_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         decoy_pairs(rows, found, cluster_of, apart)
         reach_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
-        self.con.execute("DROP TABLE memory.link_clusters")
-        self.con.execute("DROP TABLE memory.link_past")
+        for table in ("link_clusters", "link_past", "link_population"):
+            self.con.execute(f"DROP TABLE IF EXISTS memory.{table}")
         return found
 
     def nodes(self) -> list[str]:

@@ -117,6 +117,55 @@ def _may_pair(a: str, b: str) -> str:
             f"AND {birthday_sql(a, b)}")
 
 
+_SURNAME_ROWS = "SELECT n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex, f, unnest(surname_all) AS s FROM ik"
+_SAME_MONTH = "date_trunc('month', a.dob) = date_trunc('month', b.dob)"
+
+
+def _all_pairs() -> str:
+    """``keyed`` and ``pairs`` CTEs: every candidate record pair of the population, once."""
+    return f"""keyed_all AS MATERIALIZED ({_keyed('ik')}),
+-- The rows of a forename key other than the sound code's, in a month where every record under it
+-- has one sound code, meet no pair that the sound code's key does not meet in that month (both as
+-- written): dropped, they no longer repeat the join's work. Most such keys of a common forename
+-- are (Oliver's canonical form and consonants), and a common forename's pairs are the most numerous.
+repeat AS (
+  SELECT k, d FROM keyed_all WHERE NOT starts_with(k, 'm:') AND NOT starts_with(k, 'p:') GROUP BY k, d
+  HAVING count(forename_dm) = count(*) AND min(forename_dm) = max(forename_dm)),
+keyed AS MATERIALIZED (SELECT x.* EXCLUDE (forename_dm) FROM keyed_all x ANTI JOIN repeat r USING (k, d)),
+pairs AS (
+  SELECT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r FROM (
+    SELECT DISTINCT a.n AS a, b.n AS b
+    FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.n < b.n AND {_may_pair('a', 'b')}
+    UNION
+    SELECT least(a.n, b.n), greatest(a.n, b.n)
+    FROM ik a JOIN ({_SURNAME_ROWS}) b ON a.forename = b.s AND {_SAME_MONTH} AND {_may_pair('a', 'b')}
+    UNION
+    {typo_pairs_sql('ik', _may_pair('a', 'b'))}) p
+  JOIN ik a ON a.n = p.a JOIN ik b ON b.n = p.b),"""
+
+
+def _focus_pairs() -> str:
+    """The same CTEs for the pairs with a record of the focus (``ik.f``): the focus records' keys,
+    and only the rows of other records under one of those keys (a semi-join, nothing of the
+    population's keys kept), met one way round."""
+    return f"""ikf AS (SELECT * FROM ik WHERE f),
+keyed_f AS MATERIALIZED ({_keyed('ikf')}),
+keyed_o AS MATERIALIZED (SELECT x.* FROM ({_keyed('ik')}) x SEMI JOIN keyed_f USING (k, d)),
+pairs AS (
+  SELECT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r FROM (
+    SELECT DISTINCT least(a.n, b.n) AS a, greatest(a.n, b.n) AS b
+    FROM keyed_f a JOIN keyed_o b ON a.k = b.k AND a.d = b.d AND a.n <> b.n AND {_may_pair('a', 'b')}
+    UNION
+    SELECT least(a.n, b.n), greatest(a.n, b.n)
+    FROM ikf a JOIN ({_SURNAME_ROWS}) b ON a.forename = b.s AND {_SAME_MONTH} AND {_may_pair('a', 'b')}
+    UNION
+    SELECT least(a.n, b.n), greatest(a.n, b.n)
+    FROM ik a JOIN ({_SURNAME_ROWS} WHERE f) b ON a.forename = b.s AND {_SAME_MONTH} AND {_may_pair('a', 'b')}
+    UNION
+    {typo_pairs_sql('ik', f"(a.f OR b.f) AND {_may_pair('a', 'b')}")}) p
+  JOIN ik a ON a.n = p.a JOIN ik b ON b.n = p.b),"""
+
+
 # Forename and surname swapped (one of them possibly with a typo, one token of a double surname,
 # or another form of the forename: Angus Betsy / Elizabeth Angus).
 _SWAPPED = swapped_sql("l", "r")
@@ -131,13 +180,16 @@ _PAST_POSTCODE = ("CASE WHEN length({c}) BETWEEN 5 AND 7 AND "
                   + " THEN left({c}, length({c}) - 3) || ' ' || right({c}, 3) END")
 
 
-def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str, past_table: str | None = None) -> str:
+def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str, past_table: str | None = None,
+                   focus: str | None = None) -> str:
     """Candidate pairs with the two children's evidence; pure SQL, no I/O.
 
     ``clusters_table`` has unique_id, cluster_id and upn_root (the UPN mapped to the root of
     its FormerUPN history). ``past_table`` (unique_id, postcode): the postcodes a source held
     for a record before its current one (``address_history``); each is a home the record meets
-    others by, and a historic address of its child, as its current postcode is.
+    others by, and a historic address of its child, as its current postcode is. ``focus`` (a table
+    of unique_id): only the candidates with a record in it, met from its records' keys alone (a
+    month's few thousand records against every other, not every pair of the population).
     """
     compact = "upper(regexp_replace(postcode, '[^A-Za-z0-9]', '', 'g'))"
     past = (f"SELECT unique_id, past_postcode FROM (SELECT unique_id, {_PAST_POSTCODE.format(c=compact)} "
@@ -148,7 +200,7 @@ WITH {COUNT_TABLE} AS ({counts_sql(input_table)}),
 past AS ({past}),
 i AS (
   SELECT x.*, c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin,
-    fc.n AS held
+    fc.n AS held, {f"x.unique_id IN (SELECT unique_id FROM {focus})" if focus else "true"} AS f
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {COUNT_TABLE} fc ON fc.forename = x.forename
   WHERE x.dob IS NOT NULL),
 one AS (
@@ -161,33 +213,13 @@ one AS (
 -- Materialised: the numbers ``n`` and ``kid`` name one record and one child in every use.
 ik AS MATERIALIZED (
   SELECT row_number() OVER () AS n, unique_id, forename, forename_keys, surname_all, forename_dm, forename_canon,
-    forename_skel, forename_join, postcode, source_dataset, dob, dob_str, kid, k_upn, k_nhs, k_sex
+    forename_skel, forename_join, postcode, source_dataset, dob, dob_str, kid, k_upn, k_nhs, k_sex, f
   FROM i JOIN one USING (cluster_id)),
-keyed_all AS MATERIALIZED ({_keyed('ik')}),
--- The rows of a forename key other than the sound code's, in a month where every record under it
--- has one sound code, meet no pair that the sound code's key does not meet in that month (both as
--- written): dropped, they no longer repeat the join's work. Most such keys of a common forename
--- are (Oliver's canonical form and consonants), and a common forename's pairs are the most numerous.
-repeat AS (
-  SELECT k, d FROM keyed_all WHERE NOT starts_with(k, 'm:') AND NOT starts_with(k, 'p:') GROUP BY k, d
-  HAVING count(forename_dm) = count(*) AND min(forename_dm) = max(forename_dm)),
-keyed AS MATERIALIZED (SELECT x.* EXCLUDE (forename_dm) FROM keyed_all x ANTI JOIN repeat r USING (k, d)),
 cohort AS (
   SELECT fk, y, max(n) AS n FROM (
     SELECT coalesce(forename_dm, forename) AS fk, year(dob) AS y, source_dataset, count(*) AS n
     FROM {input_table} WHERE dob IS NOT NULL GROUP BY ALL) GROUP BY fk, y),
-pairs AS (
-  SELECT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r FROM (
-    SELECT DISTINCT a.n AS a, b.n AS b
-    FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.n < b.n AND {_may_pair('a', 'b')}
-    UNION
-    SELECT least(a.n, b.n), greatest(a.n, b.n)
-    FROM ik a JOIN (SELECT n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex, unnest(surname_all) AS s
-                    FROM ik) b
-      ON a.forename = b.s AND date_trunc('month', a.dob) = date_trunc('month', b.dob) AND {_may_pair('a', 'b')}
-    UNION
-    {typo_pairs_sql('ik', _may_pair('a', 'b'))}) p
-  JOIN ik a ON a.n = p.a JOIN ik b ON b.n = p.b),
+{_focus_pairs() if focus else _all_pairs()}
 cand AS (
   SELECT p.l, p.r, l.cluster_id AS ca, r.cluster_id AS cb,
     (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)) AS one_name,
@@ -257,6 +289,7 @@ class ClusterPass:
 
     links: list[tuple[str, str]] = field(default_factory=list)      # record pairs, one per pair of children
     queue: list[tuple[str, str, str]] = field(default_factory=list)  # (record, record, reason)
+    pairs: list[tuple[str, str]] = field(default_factory=list)      # every candidate met (``candidates_sql``)
 
     def queue_frame(self, edges: pd.DataFrame) -> pd.DataFrame:
         """The queued pairs as review band rows, with their pairwise score where they were scored."""

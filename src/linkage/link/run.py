@@ -24,8 +24,8 @@ from linkage.link.backends import LinkBackend
 from linkage.link.engine import LinkEngine
 from linkage.link.cluster import ambiguous_records, constrained_clusters
 from linkage.link.complement import COMPLEMENT_REASON, complementary_guarded
-from linkage.link.delta import (EDGES, REACH, context, reach, save_children, save_identity, save_records,
-                                scoped_edges, stage_identity, stage_records)
+from linkage.link.delta import (EDGES, REACH, context, earlier_pass, reach, save_children, save_identity,
+                                save_pass_pairs, save_records, scoped_edges, stage_identity, stage_records, widen)
 from linkage.link.guards import GUARD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
 from linkage.link.vet import refuse_ambiguous, vet_joins
@@ -122,8 +122,9 @@ def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: boo
     """``decisions``: the clerical review log to honour (default: the one in ``store.home``);
     ``backend``: where Splink runs (default DuckDB; the caller opens and closes it);
     ``memory_limit``: DuckDB's limit during the run (default ``link_memory_limit``)."""
-    with store.memory_limited(memory_limit or get_settings().link_memory_limit), _fewer_collections():
-        return _run(store, threshold, lower, full, retrain, step, decisions, backend)
+    settings = get_settings()
+    with store.memory_limited(memory_limit or settings.link_memory_limit), _fewer_collections():
+        return _run(store, threshold, lower, full, retrain, step, decisions, backend, settings.link_month_search)
 
 
 @contextmanager
@@ -143,20 +144,20 @@ def _fewer_collections():
 
 def _run(store: Store, threshold: float, lower: float, full: bool, retrain: bool,
          step: Callable[[str, str], None], decisions: ReviewDecisions | None,
-         backend: LinkBackend | None) -> RunResult:
+         backend: LinkBackend | None, search: bool = False) -> RunResult:
     if not lower < threshold:
         raise LinkageError("the review band's lower bound must be below the match threshold")
     step(STAGES[0], "")
     engine = LinkEngine(store, CURRENT_RECORDS_SQL, backend=backend, cache=True)
     try:
-        return _linked(store, engine, threshold, lower, full, retrain, step, decisions)
+        return _linked(store, engine, threshold, lower, full, retrain, step, decisions, search)
     except BaseException:
         engine.settle(quiet=True)       # the cache written (or as it was) before the store can close
         raise
 
 
 def _linked(store: Store, engine: LinkEngine, threshold: float, lower: float, full: bool, retrain: bool,
-            step: Callable[[str, str], None], decisions: ReviewDecisions | None) -> RunResult:
+            step: Callable[[str, str], None], decisions: ReviewDecisions | None, search: bool) -> RunResult:
     n = engine.count()
     if n == 0:
         raise LinkageError("no records to link: ingest an extract first")
@@ -212,9 +213,18 @@ UNION ALL SELECT unique_id_l, unique_id_r, match_probability, match_weight, guar
             reached = reach(store, f"""SELECT k FROM memory.link_changed
 UNION ALL SELECT record_key_l FROM {t('link_edges')} WHERE record_key_r IN (SELECT k FROM memory.link_stale)
 UNION ALL SELECT record_key_r FROM {t('link_edges')} WHERE record_key_l IN (SELECT k FROM memory.link_stale)
+UNION ALL SELECT record_key_l FROM {t('pass_pairs')} WHERE record_key_r IN (SELECT k FROM memory.link_stale)
+UNION ALL SELECT record_key_r FROM {t('pass_pairs')} WHERE record_key_l IN (SELECT k FROM memory.link_stale)
 UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
         finally:
             store.connection.unregister("_decided_df")
+        # The last run's second-pass pairs in a cohort whose namesake count moved: no clustering
+        # needed to find them, so the reach is closed over them before the first pass.
+        while more := earlier_pass(store):
+            grown = widen(store, more, threshold, cons.must_link)
+            if grown == reached:
+                break
+            reached = grown
         edges = scoped_edges(store)
         engine.narrow(pd.concat([edges["unique_id_l"], edges["unique_id_r"]]))
         scored = len(changed)
@@ -229,49 +239,66 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
         store.execute(f"CREATE OR REPLACE TABLE {REACH} AS SELECT record_key AS k FROM memory.link_hash")
         reached = scored = n
 
-    edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
-    nodes = [r[0] for r in store.rows(f"SELECT k FROM {REACH}")]
-    in_scope = set(nodes)
-    # Strong pairs never leave the reached components; weaker ones may, to a child that is kept.
-    inside = edges["unique_id_l"].isin(in_scope) & edges["unique_id_r"].isin(in_scope)
-    linkable = edges[(edges["match_probability"] >= threshold) & ~edges["guarded"] & inside]
-    step(STAGES[3], f"{reached} records reached, {len(linkable)} links, {len(cons.must_link)} reviewer matches, "
-                    f"{len(cons.cannot_link)} reviewer not-matches")
-    identifiers = engine.identifiers(REACH if incremental else None)
-    soft = engine.second_upn_pairs()
-    guarded_pairs = edges[edges["guarded"] & inside]
+    # A month's second pass must see every candidate a full relink's would count for the children
+    # it reached: children kept whole that one met at the last run, or in a cohort whose count
+    # moved, are reached above; with ``link_month_search``, those one meets now are reached as
+    # well, and the first pass is run again over the larger reach, until none is met.
+    while True:
+        edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
+        nodes = [r[0] for r in store.rows(f"SELECT k FROM {REACH}")]
+        in_scope = set(nodes)
+        # Strong pairs never leave the reached components; weaker ones may, to a child that is kept.
+        inside = edges["unique_id_l"].isin(in_scope) & edges["unique_id_r"].isin(in_scope)
+        linkable = edges[(edges["match_probability"] >= threshold) & ~edges["guarded"] & inside]
+        step(STAGES[3], f"{reached} records reached, {len(linkable)} links, {len(cons.must_link)} reviewer matches, "
+                        f"{len(cons.cannot_link)} reviewer not-matches")
+        identifiers = engine.identifiers(REACH if incremental else None)
+        soft = engine.second_upn_pairs()
+        guarded_pairs = edges[edges["guarded"] & inside]
 
-    def cluster(links: pd.DataFrame, among: list[str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
-        return constrained_clusters(
-            among, zip(links["unique_id_l"], links["unique_id_r"], links["match_weight"]),
-            zip(guarded_pairs["unique_id_l"], guarded_pairs["unique_id_r"]),
-            identifiers, must_link=cons.must_link, never_link=cons.cannot_link, soft_upn=soft)
+        def cluster(links: pd.DataFrame, among: list[str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+            return constrained_clusters(
+                among, zip(links["unique_id_l"], links["unique_id_r"], links["match_weight"]),
+                zip(guarded_pairs["unique_id_l"], guarded_pairs["unique_id_r"]),
+                identifiers, must_link=cons.must_link, never_link=cons.cannot_link, soft_upn=soft)
 
-    cluster_of, refused = cluster(linkable, nodes)
-    # A record matching two children nearly equally well is linked to neither; both pairs are queued.
-    # A reviewer's "not a match" is no evidence that a record fits two children equally well.
-    overruled = {frozenset(p) for p in (*cons.cannot_link, *cons.must_link)}
-    strong = edges[(edges["match_probability"] >= threshold) & ~_among(edges, overruled) & inside]
+        cluster_of, refused = cluster(linkable, nodes)
+        # A record matching two children nearly equally well is linked to neither; both pairs are queued.
+        # A reviewer's "not a match" is no evidence that a record fits two children equally well.
+        overruled = {frozenset(p) for p in (*cons.cannot_link, *cons.must_link)}
+        strong = edges[(edges["match_probability"] >= threshold) & ~_among(edges, overruled) & inside]
 
-    def find(clusters: dict[str, str], links: pd.DataFrame, among: set[str] | None) -> dict[str, tuple[str, str]]:
-        near = strong if among is None else strong[strong["unique_id_l"].isin(among)
-                                                   | strong["unique_id_r"].isin(among)]
-        found = ambiguous_records(clusters, zip(near["unique_id_l"], near["unique_id_r"],
-                                                near["match_weight"].fillna(float("-inf"))),
-                                  identifiers=identifiers, soft_upn=soft)
-        # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
-        return {**engine.second_children(clusters, links[~_among(links, overruled)]), **found}
+        def find(clusters: dict[str, str], links: pd.DataFrame,
+                 among: set[str] | None) -> dict[str, tuple[str, str]]:
+            near = strong if among is None else strong[strong["unique_id_l"].isin(among)
+                                                       | strong["unique_id_r"].isin(among)]
+            found = ambiguous_records(clusters, zip(near["unique_id_l"], near["unique_id_r"],
+                                                    near["match_weight"].fillna(float("-inf"))),
+                                      identifiers=identifiers, soft_upn=soft)
+            # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
+            return {**engine.second_children(clusters, links[~_among(links, overruled)]), **found}
 
-    # Links the components clustered again form are checked again (``vet``), until none is new.
-    cluster_of, refused, linkable, ambiguous = refuse_ambiguous(cluster_of, refused, linkable, cluster, find)
-    ambiguous_pairs = {frozenset((x, p)) for x, pair in ambiguous.items() for p in pair}
-    must = set(cons.must_link)
-    refused_must = [p for p in refused if p in must]
-    refused = [p for p in refused if p not in must]
+        # Links the components clustered again form are checked again (``vet``), until none is new.
+        cluster_of, refused, linkable, ambiguous = refuse_ambiguous(cluster_of, refused, linkable, cluster, find)
+        ambiguous_pairs = {frozenset((x, p)) for x, pair in ambiguous.items() for p in pair}
+        must = set(cons.must_link)
+        refused_must = [p for p in refused if p in must]
+        refused = [p for p in refused if p not in must]
+        if not (incremental and search):
+            break
+        outside = engine.outside_candidates(cluster_of, identifiers) | earlier_pass(store)
+        grown = widen(store, outside, threshold, cons.must_link) if outside else reached
+        if grown == reached:
+            break
+        reached = grown
+        edges = scoped_edges(store)
+        engine.narrow(pd.concat([edges["unique_id_l"], edges["unique_id_r"]]))
+    if incremental:
+        engine.population(cluster_of, identifiers)
     # Second pass: a new surname and a move, judged on both children's evidence; linked or queued.
     apart = [*zip(edges.loc[edges["guarded"], "unique_id_l"], edges.loc[edges["guarded"], "unique_id_r"]),
              *cons.cannot_link]
-    second = engine.cluster_pass(cluster_of, identifiers, apart)
+    second = engine.cluster_pass(cluster_of, identifiers, apart, population=incremental)
     # Its joins are links too: through the sibling check, the guard and the NHS numbers, all made.
     vet_joins(second, cluster_of, apart, identifiers, engine.second_children, AMBIGUOUS_REASON, REFUSED_REASON)
     cluster_of = second.apply(cluster_of)
@@ -339,6 +366,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
                           f"match_weight, guarded, run_id) SELECT unique_id_l, unique_id_r, match_probability, "
                           f"match_weight, coalesce(CAST(guarded AS BOOLEAN), false), {int(run_id)} FROM {EDGES}")
         save_records(store, run_id)
+        save_pass_pairs(store, second.pairs, run_id, full=not incremental)
         # Open pairs keep their id and the run they were first queued in; unreached ones stay as they are.
         first = dict(store.rows(f"SELECT pair_id, min(coalesce(first_run, run_id)) FROM {t('review_queue')} "
                                 "WHERE pair_id IS NOT NULL GROUP BY pair_id"))

@@ -93,6 +93,10 @@ _FIXED = [
   record_key_l VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL,
   match_probability DOUBLE NOT NULL, match_weight DOUBLE, guarded BOOLEAN NOT NULL DEFAULT false,
   run_id BIGINT NOT NULL)""",
+    # The second pass's candidate record pairs at the last run (``evidence.candidates_sql``): a month
+    # reaches the children a changed record was a candidate of, as it reaches a dropped pair's other end.
+    """CREATE TABLE IF NOT EXISTS store.pass_pairs (
+  record_key_l VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
     # The open clerical review queue, rebuilt each run with stable ids (review.pair_id); decisions
     # are not here but in the service state's append-only review_decisions log.
     """CREATE TABLE IF NOT EXISTS store.review_queue (
