@@ -34,6 +34,7 @@ from linkage.link.decoys import decoy_pairs
 from linkage.link.household import household_pairs
 from linkage.link.secondid import one_child_pairs
 from linkage.link.unique import link_unique
+from linkage.link.bridge import RecordFacts
 from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, second_child_sql,
                                  twin_guard_sql)
 from linkage.link.uestimate import estimate_u, model_narrowed, model_widened
@@ -555,6 +556,22 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         for y, x, s in rows:
             out.setdefault(y, (x, s))
         return out
+
+    def record_facts(self, keys: Iterable[str]) -> dict[str, RecordFacts]:
+        """Source, sex, first middle name and whether it has a co-twin, of each of ``keys``
+        (``bridge``)."""
+        keys = sorted(set(keys))
+        if not keys:
+            return {}
+        self.con.register("_facts_df", pd.DataFrame({"k": pd.Series(keys, dtype=object)}))
+        try:
+            rows = self.con.execute(f"""
+SELECT i.unique_id, i.source_dataset, i.sex, nullif(split_part(i.middle_names, ' ', 1), ''),
+       i.unique_id IN (SELECT unique_id FROM memory.cotwin_pairs)
+FROM memory.{INPUT} i SEMI JOIN _facts_df f ON f.k = i.unique_id""").fetchall()
+        finally:
+            self.con.unregister("_facts_df")
+        return {k: RecordFacts(src, sex, mid, bool(twin)) for k, src, sex, mid, twin in rows}
 
     def one_child(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Pairs that look like one child under a second identifier (``secondid``)."""

@@ -21,6 +21,7 @@ from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError
 from linkage.identity import HistoryEvent, assign_ids
 from linkage.link.backends import LinkBackend
+from linkage.link.bridge import bridges
 from linkage.link.engine import LinkEngine
 from linkage.link.cluster import ambiguous_records, components_of, constrained_clusters
 from linkage.link.complement import COMPLEMENT_REASON, complementary_guarded
@@ -85,6 +86,12 @@ def _among(edges: pd.DataFrame, pairs: set, ordered: bool = False) -> pd.Series:
     both = zip(edges.loc[near, "unique_id_l"], edges.loc[near, "unique_id_r"])
     found[near] = [p in pairs for p in both] if ordered else [frozenset(p) in pairs for p in both]
     return found
+
+
+def _halves(cluster_of: dict[str, str], ambiguous: dict[str, tuple[str, str]]) -> set[str]:
+    """Every record of the children an ambiguous record and its two partners sit in."""
+    wanted = {cluster_of[k] for x, pair in ambiguous.items() for k in (x, *pair) if k in cluster_of}
+    return {k for k, c in cluster_of.items() if c in wanted}
 
 
 def _now() -> datetime:
@@ -247,6 +254,11 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
                                   identifiers=identifiers, soft_upn=soft)
     # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
     ambiguous = {**engine.second_children(cluster_of, linkable[~_among(linkable, overruled)]), **ambiguous}
+    # ... unless it bridges two halves of one child that nothing says are two (``bridge``).
+    joined, one_child = bridges(cluster_of, ambiguous, zip(strong["unique_id_l"], strong["unique_id_r"]),
+                                identifiers, engine.record_facts(_halves(cluster_of, ambiguous)),
+                                cons.cannot_link)
+    ambiguous = {x: p for x, p in ambiguous.items() if x not in joined.records}
     if ambiguous:
         linkable = linkable[~(linkable["unique_id_l"].isin(ambiguous) | linkable["unique_id_r"].isin(ambiguous))]
         # Only the components holding an ambiguous record can cluster differently without its links.
@@ -255,6 +267,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
                                               & linkable["unique_id_r"].isin(again)], sorted(again))
         cluster_of.update(part)
         refused = [p for p in refused if p[0] not in again] + part_refused
+    cluster_of = joined.apply(cluster_of, one_child)
     ambiguous_pairs = {frozenset((x, p)) for x, pair in ambiguous.items() for p in pair}
     must = set(cons.must_link)
     refused_must = [p for p in refused if p in must]
