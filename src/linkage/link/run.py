@@ -21,7 +21,7 @@ from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError
 from linkage.identity import HistoryEvent, assign_ids
 from linkage.link.backends import LinkBackend
-from linkage.link.bridge import bridges
+from linkage.link.bridge import bridges, guarded_slips
 from linkage.link.engine import LinkEngine
 from linkage.link.cluster import ambiguous_records, components_of, constrained_clusters
 from linkage.link.complement import COMPLEMENT_REASON, complementary_guarded
@@ -268,6 +268,14 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
         cluster_of.update(part)
         refused = [p for p in refused if p[0] not in again] + part_refused
     cluster_of = joined.apply(cluster_of, one_child)
+    # ... and two children the twin guard alone keeps apart, on a rare forename (a slip).
+    slips = guarded_pairs[guarded_pairs["unique_id_l"].isin(cluster_of) & guarded_pairs["unique_id_r"].isin(cluster_of)]
+    touched = {cluster_of[k] for k in (*slips["unique_id_l"], *slips["unique_id_r"])}
+    slipped, one_child = guarded_slips(
+        cluster_of, zip(slips["unique_id_l"], slips["unique_id_r"], slips["match_probability"]), identifiers,
+        engine.record_facts(k for k, c in cluster_of.items() if c in touched), cons.cannot_link, threshold,
+        held_back=ambiguous)
+    cluster_of = slipped.apply(cluster_of, one_child)
     ambiguous_pairs = {frozenset((x, p)) for x, pair in ambiguous.items() for p in pair}
     must = set(cons.must_link)
     refused_must = [p for p in refused if p in must]
