@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from linkage.link.bridge import RecordFacts, bridges
+from linkage.link.bridge import RecordFacts, bridges, guarded_slips
 from linkage.link.cluster import ambiguous_records, constrained_clusters
 
 E, S, H = "education:A0", "social_care:LA0", "health:P0"
@@ -96,3 +96,47 @@ def test_a_same_source_pair_sharing_a_upn_is_one_child_twice():
     ids = {E: {"upn": "U1", "nhs": None}, S: {"upn": "U1", "nhs": None}, H: {"upn": None, "nhs": "N1"}}
     _, _, joined = _run(facts, ids=ids)
     assert joined[E] == joined[S] == joined[H]
+
+
+# Two children the twin guard alone keeps apart: the school's "Avs Kirwan" (a slip no name test
+# places) beside the GP's "Aa Kirwan", one birthday, one home, each with its own identifier.
+SLIP_IDS = {E: {"upn": "U1", "nhs": None}, S: {"upn": "U1", "nhs": None}, H: {"upn": None, "nhs": "N1"}}
+SLIP_CHILDREN = {E: E, S: E, H: H}
+
+
+def _slip_facts(school: str = "Avs", gp: str = "Aa", rare: tuple[bool, bool] = (True, True),
+                **changed) -> dict[str, RecordFacts]:
+    facts = {E: RecordFacts("education", "F", "Inaya", False, school, rare[0]),
+             S: RecordFacts("social_care", "F", None, False, "Ava", False),
+             H: RecordFacts("health", "F", "Inaya", False, gp, rare[1])}
+    return facts | changed
+
+
+def _slip(facts, guarded=((E, H, 0.98),), never=(), held_back=()):
+    found, check = guarded_slips(SLIP_CHILDREN, guarded, SLIP_IDS, facts, never, 0.5, held_back)
+    return found.apply(SLIP_CHILDREN, check)
+
+
+def test_two_children_kept_apart_by_the_guard_on_a_rare_forename_are_joined():
+    joined = _slip(_slip_facts())
+    assert joined[E] == joined[S] == joined[H]
+
+
+@pytest.mark.parametrize("facts", [
+    _slip_facts("Isaac", "Isaac", (False, False)),          # namesake twins: the guard's own call
+    _slip_facts("Jake", "Jaxon", (False, False)),           # two common names: two children
+    _slip_facts(**{H: RecordFacts("health", "F", "Inaya", True, "Aa", True)}),    # a co-twin on the GP list
+    _slip_facts(**{H: RecordFacts("health", "M", "Inaya", False, "Aa", True)}),   # sexes differ
+    _slip_facts(**{H: RecordFacts("health", "F", "Grace", False, "Aa", True)}),   # middle names differ
+], ids=["one forename", "common forenames", "co-twin", "sex", "middle name"])
+def test_a_guarded_pair_with_evidence_of_two_children_stays_apart(facts):
+    joined = _slip(facts)
+    assert joined[E] != joined[H]
+
+
+def test_a_guarded_pair_the_model_would_not_link_or_a_held_back_record_stays_apart():
+    for kwargs in ({"guarded": ((E, H, 0.3),)}, {"held_back": [H]}, {"never": [(S, H)]},
+                   # every guarded pair between the two must be a slip: Ava beside Aa is the guard's call
+                   {"guarded": ((E, H, 0.98), (S, H, 0.9))}):
+        joined = _slip(_slip_facts(), **kwargs)
+        assert joined[E] != joined[H], kwargs
