@@ -135,8 +135,10 @@ def test_a_guarded_pair_with_evidence_of_two_children_stays_apart(facts):
 
 
 def test_a_guarded_pair_the_model_would_not_link_or_a_held_back_record_stays_apart():
-    for kwargs in ({"guarded": ((E, H, 0.3),)}, {"held_back": [H]}, {"never": [(S, H)]},
-                   # every guarded pair between the two must be a slip: Ava beside Aa is the guard's call
-                   {"guarded": ((E, H, 0.98), (S, H, 0.9))}):
+    for kwargs in ({"guarded": ((E, H, 0.3),)}, {"held_back": [H]}, {"never": [(S, H)]}):
         joined = _slip(_slip_facts(), **kwargs)
         assert joined[E] != joined[H], kwargs
+    # every guarded pair between the two must be a slip: social care's Aa beside the GP's Aa is not
+    facts = _slip_facts(**{S: RecordFacts("social_care", "F", None, False, "Aa", True)})
+    joined = _slip(facts, guarded=((E, H, 0.98), (S, H, 0.9)))
+    assert joined[E] != joined[H]
