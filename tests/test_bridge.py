@@ -125,10 +125,12 @@ def test_two_children_kept_apart_by_the_guard_on_a_rare_forename_are_joined():
 @pytest.mark.parametrize("facts", [
     _slip_facts("Isaac", "Isaac", (False, False)),          # namesake twins: the guard's own call
     _slip_facts("Jake", "Jaxon", (False, False)),           # two common names: two children
+    # twins each in view in one source, one with a slip: the GP's Olier (Oliver) beside Muhammad
+    _slip_facts("Muhammad", "Olier", (False, True)),
     _slip_facts(**{H: RecordFacts("health", "F", "Inaya", True, "Aa", True)}),    # a co-twin on the GP list
     _slip_facts(**{H: RecordFacts("health", "M", "Inaya", False, "Aa", True)}),   # sexes differ
     _slip_facts(**{H: RecordFacts("health", "F", "Grace", False, "Aa", True)}),   # middle names differ
-], ids=["one forename", "common forenames", "co-twin", "sex", "middle name"])
+], ids=["one forename", "common forenames", "a slip of another name", "co-twin", "sex", "middle name"])
 def test_a_guarded_pair_with_evidence_of_two_children_stays_apart(facts):
     joined = _slip(facts)
     assert joined[E] != joined[H]
