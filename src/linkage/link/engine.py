@@ -558,8 +558,8 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         return out
 
     def record_facts(self, keys: Iterable[str]) -> dict[str, RecordFacts]:
-        """Source, sex, first middle name, whether it has a co-twin, forename, whether that is
-        rare here (held by at most ``RARE`` records) and surname, of each of ``keys`` (``bridge``)."""
+        """Source, sex, first middle name, whether it has a co-twin, forename and whether that is
+        rare here (held by at most ``RARE`` records), of each of ``keys`` (``bridge``)."""
         keys = sorted(set(keys))
         if not keys:
             return {}
@@ -569,13 +569,12 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
 WITH x AS (SELECT i.* FROM memory.{INPUT} i SEMI JOIN _facts_df f ON f.k = i.unique_id),
 n AS (SELECT forename, count(*) AS n FROM memory.{INPUT} WHERE forename IN (SELECT forename FROM x) GROUP BY forename)
 SELECT x.unique_id, x.source_dataset, x.sex, nullif(split_part(x.middle_names, ' ', 1), ''),
-       x.unique_id IN (SELECT unique_id FROM memory.cotwin_pairs), x.forename, coalesce(n.n, 0) <= {RARE},
-       x.surname
+       x.unique_id IN (SELECT unique_id FROM memory.cotwin_pairs), x.forename, coalesce(n.n, 0) <= {RARE}
 FROM x LEFT JOIN n USING (forename)""").fetchall()
         finally:
             self.con.unregister("_facts_df")
-        return {k: RecordFacts(src, sex, mid, bool(twin), fore, bool(rare), sur)
-                for k, src, sex, mid, twin, fore, rare, sur in rows}
+        return {k: RecordFacts(src, sex, mid, bool(twin), fore, bool(rare))
+                for k, src, sex, mid, twin, fore, rare in rows}
 
     def one_child(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Pairs that look like one child under a second identifier (``secondid``)."""
