@@ -35,6 +35,7 @@ from linkage.link.reach import reach_pairs
 from linkage.link.household import household_pairs
 from linkage.link.secondid import one_child_pairs
 from linkage.link.unique import link_unique
+from linkage.link.bridge import RecordFacts
 from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, second_child_sql,
                                  twin_guard_sql, twin_names_sql)
 from linkage.link.uestimate import estimate_u, model_narrowed, model_widened
@@ -589,6 +590,25 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         for y, x, s in rows:
             out.setdefault(y, (x, s))
         return out
+
+    def record_facts(self, keys: Iterable[str]) -> dict[str, RecordFacts]:
+        """Source, sex, first middle name, whether it has a co-twin, forename and whether that is
+        rare here (held by at most ``RARE`` records), of each of ``keys`` (``bridge``)."""
+        keys = sorted(set(keys))
+        if not keys:
+            return {}
+        self.con.register("_facts_df", pd.DataFrame({"k": pd.Series(keys, dtype=object)}))
+        try:
+            rows = self.con.execute(f"""
+WITH x AS (SELECT i.* FROM memory.{INPUT} i SEMI JOIN _facts_df f ON f.k = i.unique_id),
+n AS (SELECT forename, count(*) AS n FROM memory.{INPUT} WHERE forename IN (SELECT forename FROM x) GROUP BY forename)
+SELECT x.unique_id, x.source_dataset, x.sex, nullif(split_part(x.middle_names, ' ', 1), ''),
+       x.unique_id IN (SELECT unique_id FROM memory.cotwin_pairs), x.forename, coalesce(n.n, 0) <= {RARE}
+FROM x LEFT JOIN n USING (forename)""").fetchall()
+        finally:
+            self.con.unregister("_facts_df")
+        return {k: RecordFacts(src, sex, mid, bool(twin), fore, bool(rare))
+                for k, src, sex, mid, twin, fore, rare in rows}
 
     def one_child(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Pairs that look like one child under a second identifier (``secondid``)."""

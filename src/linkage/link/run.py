@@ -21,6 +21,7 @@ from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError
 from linkage.identity import HistoryEvent, assign_ids
 from linkage.link.backends import LinkBackend
+from linkage.link.bridge import bridges, guarded_slips
 from linkage.link.engine import LinkEngine
 from linkage.link.cluster import ambiguous_records, constrained_clusters
 from linkage.link.complement import COMPLEMENT_REASON, complementary_guarded
@@ -86,6 +87,12 @@ def _among(edges: pd.DataFrame, pairs: set, ordered: bool = False) -> pd.Series:
     both = zip(edges.loc[near, "unique_id_l"], edges.loc[near, "unique_id_r"])
     found[near] = [p in pairs for p in both] if ordered else [frozenset(p) in pairs for p in both]
     return found
+
+
+def _halves(cluster_of: dict[str, str], ambiguous: dict[str, tuple[str, str]]) -> set[str]:
+    """Every record of the children an ambiguous record and its two partners sit in."""
+    wanted = {cluster_of[k] for x, pair in ambiguous.items() for k in (x, *pair) if k in cluster_of}
+    return {k for k, c in cluster_of.items() if c in wanted}
 
 
 def _now() -> datetime:
@@ -278,8 +285,35 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
             # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
             return {**engine.second_children(clusters, links[~_among(links, overruled)]), **found}
 
+        # ... unless it bridges two halves of one child that nothing says are two (``bridge``): looked
+        # for in the first clustering, joined once the others' components are clustered again.
+        bridged: list = []
+
+        def find_or_bridge(clusters: dict[str, str], links: pd.DataFrame,
+                           among: set[str] | None) -> dict[str, tuple[str, str]]:
+            found = find(clusters, links, among)
+            if among is None and found:
+                joined, one_child = bridges(clusters, found, zip(strong["unique_id_l"], strong["unique_id_r"]),
+                                            identifiers, engine.record_facts(_halves(clusters, found)),
+                                            cons.cannot_link)
+                bridged[:] = [joined, one_child]
+                found = {x: p for x, p in found.items() if x not in joined.records}
+            return found
+
         # Links the components clustered again form are checked again (``vet``), until none is new.
-        cluster_of, refused, linkable, ambiguous = refuse_ambiguous(cluster_of, refused, linkable, cluster, find)
+        cluster_of, refused, linkable, ambiguous = refuse_ambiguous(cluster_of, refused, linkable, cluster,
+                                                                    find_or_bridge)
+        if bridged:
+            cluster_of = bridged[0].apply(cluster_of, bridged[1])
+        # ... and two children the twin guard alone keeps apart, on a rare forename (a slip).
+        slips = guarded_pairs[guarded_pairs["unique_id_l"].isin(cluster_of)
+                              & guarded_pairs["unique_id_r"].isin(cluster_of)]
+        touched = {cluster_of[k] for k in (*slips["unique_id_l"], *slips["unique_id_r"])}
+        slipped, one_child = guarded_slips(
+            cluster_of, zip(slips["unique_id_l"], slips["unique_id_r"], slips["match_probability"]), identifiers,
+            engine.record_facts(k for k, c in cluster_of.items() if c in touched), cons.cannot_link, threshold,
+            held_back=ambiguous)
+        cluster_of = slipped.apply(cluster_of, one_child)
         ambiguous_pairs = {frozenset((x, p)) for x, pair in ambiguous.items() for p in pair}
         must = set(cons.must_link)
         refused_must = [p for p in refused if p in must]
