@@ -91,6 +91,16 @@ def test_unsafe_spark_settings_refused(conf):
         Settings(engine="spark", spark_conf=conf)
 
 
+@pytest.mark.parametrize("where", ["s3a://bucket/exchange", "exchange", "hdfs:///linkage/x"])
+def test_exchange_directory_must_be_an_absolute_path(where, tmp_path):
+    """DuckDB writes the exchange directory as local files: a URL or a relative path (which would
+    land wherever the process was started) is refused; a shared mount's path is taken."""
+    with pytest.raises(ValueError, match="LINKAGE_SPARK_EXCHANGE_DIR"):
+        Settings(engine="spark", spark_exchange_dir=where)
+    settings = Settings(engine="spark", spark_exchange_dir=str(tmp_path / "shared"))
+    assert SparkBackend.from_settings(settings, tmp_path).exchange_dir == str(tmp_path / "shared")
+
+
 def test_engine_setting_and_unknown_engine(tmp_path):
     assert Settings().engine == "duckdb"
     assert isinstance(make_backend("duckdb", tmp_path), DuckDBBackend)
