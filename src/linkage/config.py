@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     spark_break_lineage: Literal["local_checkpoint", "checkpoint", "persist", "parquet"] | None = None
     # Shared storage (hdfs://, s3a://) on a cluster; unset: a private directory under <home>/tmp.
     spark_checkpoint_dir: str | None = None
+    # Where DuckDB writes Spark's input and Spark its scored pairs, as Parquet (the records never
+    # pass through the driver): a filesystem path the driver and every executor see (on a cluster a
+    # shared filesystem). Unset: a private directory under <home>/tmp, enough for local[N].
+    spark_exchange_dir: str | None = None
     # Any further Spark properties, as JSON: LINKAGE_SPARK_CONF='{"spark.executor.cores": "4"}'.
     spark_conf: dict[str, str] = {}
 
@@ -281,6 +285,9 @@ class Settings(BaseSettings):
             for key in ("spark.driver.host", "spark.driver.bindAddress"):
                 if conf.get(key, "127.0.0.1") not in {"127.0.0.1", "localhost", "::1"}:
                     raise ValueError(f"a local Spark master binds to loopback only: drop {key} from LINKAGE_SPARK_CONF")
+        if self.spark_exchange_dir is not None and not Path(self.spark_exchange_dir).is_absolute():
+            raise ValueError("LINKAGE_SPARK_EXCHANGE_DIR must be an absolute filesystem path the driver and every "
+                             "executor see (not a URL: DuckDB writes it as a local file)")
         return self
 
     @field_validator("db_key", mode="before")

@@ -1,12 +1,18 @@
 """Splink on Apache Spark (``pip install 'linkage[spark]'``, Java 17).
 
-Records are prepared in the store's DuckDB and handed to Spark as Arrow; the scored
-pairs come back as Arrow into DuckDB's in-memory catalog, where the twin guard,
-clustering and the one-transaction save run exactly as for DuckDB. Neither crossing
-writes a file of ours. Spark's own files (shuffle, spill, checkpoints) are another
-matter: see docs/spark.md. Shuffle and spill files are encrypted
-(``spark.io.encryption.enabled``); checkpoints are not, so they go in a private
-directory under the data directory's ``tmp`` that is removed when the session ends.
+Records are prepared in the store's DuckDB, which writes each table Splink needs once as
+Parquet into the *exchange directory*; Spark's executors read those files themselves, so
+the records never pass through the driver (nor its heap: an Arrow or pandas hand-over is
+built in the driver and, in local mode, held there). The scored pairs come back the same
+way: the executors write Parquet, DuckDB reads it into its in-memory catalog, where the twin
+guard, clustering and the one-transaction save run exactly as for DuckDB.
+
+The exchange directory (``LINKAGE_SPARK_EXCHANGE_DIR``) is a filesystem path the driver
+and every executor see: unset, a private directory under the data directory's ``tmp``
+(enough for ``local[N]``); on a cluster a shared filesystem (NFS, a mounted object store).
+Its files are plaintext records and pairs, like Spark's checkpoints: each session writes
+in its own 0700 subdirectory, removed when the session ends (docs/spark.md, "Data at
+rest"). Shuffle and spill files are encrypted (``spark.io.encryption.enabled``).
 """
 
 from __future__ import annotations
@@ -124,11 +130,10 @@ def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memor
         # such pages at 5,494 records and none without them (docs/scaling.md, "Spark's driver
         # memory"). Sort-merge joins spill instead; LINKAGE_SPARK_CONF may set a threshold back.
         "spark.sql.autoBroadcastJoinThreshold": "-1",
-        # Our input arrives as Arrow (``upload``). Under this threshold (48 MB by default) Spark
-        # turns it into rows inside the query plan (a LocalRelation) in the driver, and every plan
-        # over it keeps its own copies as Java objects: 170 MiB live at 5,494 records, about 30 KB a
-        # record, the main cause of the 12g a 0.25M link needed (docs/scaling.md). At 0 the Arrow
-        # batches stay one compact copy, read by the tasks.
+        # Our input is read from Parquet (``upload``), but should anything hand Spark a local frame:
+        # under this threshold (48 MB by default) Spark turns it into rows inside the query plan (a
+        # LocalRelation) in the driver, and every plan over it keeps its own copies as Java objects
+        # (170 MiB live at 5,494 records when the input came that way; docs/scaling.md).
         "spark.sql.execution.arrow.localRelationThreshold": "0",
     }
     if executor_memory:
@@ -227,7 +232,7 @@ class SparkBackend(LinkBackend):
     def __init__(self, home: Path, *, master: str = "local[2]", shuffle_partitions: int = 8,
                  driver_memory: str = "2g", executor_memory: str | None = None,
                  break_lineage: str | None = None, checkpoint_dir: str | None = None,
-                 extra_conf: Mapping[str, str] | None = None) -> None:
+                 exchange_dir: str | None = None, extra_conf: Mapping[str, str] | None = None) -> None:
         self.home = Path(home)
         self.master = master
         self.shuffle_partitions = shuffle_partitions
@@ -239,16 +244,19 @@ class SparkBackend(LinkBackend):
         if self.break_lineage not in BREAK_LINEAGE:
             raise ValueError(f"unknown Spark lineage breaking {break_lineage!r}: one of {', '.join(BREAK_LINEAGE)}")
         self.checkpoint_dir = checkpoint_dir
+        self.exchange_dir = exchange_dir
         self.extra_conf = dict(extra_conf or {})
         self._spark: Any = None
         self._scratch: Path | None = None
+        self._exchange: Path | None = None      # this session's private directory in the exchange directory
+        self._written = 0
 
     @classmethod
     def from_settings(cls, settings: Any, home: Path) -> SparkBackend:
         return cls(home, master=settings.spark_master, shuffle_partitions=settings.spark_shuffle_partitions,
                    driver_memory=settings.spark_driver_memory, executor_memory=settings.spark_executor_memory,
                    break_lineage=settings.spark_break_lineage, checkpoint_dir=settings.spark_checkpoint_dir,
-                   extra_conf=settings.spark_conf)
+                   exchange_dir=settings.spark_exchange_dir, extra_conf=settings.spark_conf)
 
     # -- session -----------------------------------------------------------------
     def session(self):
@@ -262,6 +270,13 @@ class SparkBackend(LinkBackend):
         tmp = self.home / "tmp"
         tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._scratch = Path(tempfile.mkdtemp(prefix="spark-", dir=tmp))  # 0700
+        if self.exchange_dir:
+            shared = Path(self.exchange_dir)
+            shared.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._exchange = Path(tempfile.mkdtemp(prefix="linkage-", dir=shared))  # 0700
+        else:
+            self._exchange = self._scratch / "exchange"
+            self._exchange.mkdir(mode=0o700)
         if self.master.startswith("local"):
             # Read by the JVM as it starts: without it Spark picks the first non-loopback address.
             os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
@@ -320,29 +335,36 @@ class SparkBackend(LinkBackend):
         return f"Spark ({self.master}) failed: {first[:300]}"
 
     def _remove_scratch(self) -> None:
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
+        for path in (self._exchange, self._scratch):
+            if path is not None:
+                shutil.rmtree(path, ignore_errors=True)
+        self._scratch = self._exchange = None
 
     # -- crossing between DuckDB and Spark ---------------------------------------
+    def _file(self, name: str) -> Path:
+        """A new path in the exchange directory (names are never reused: Spark caches file listings)."""
+        self.session()
+        self._written += 1
+        return self._exchange / f"{self._written:05d}-{name}"
+
     def upload(self, db_api, con: duckdb.DuckDBPyConnection, table: str, physical_name: str) -> SplinkDataFrame:
-        arrow = con.execute(f"SELECT * FROM memory.{table}").arrow().read_all()
-        spark = self.session()
-        try:
-            frame = spark.createDataFrame(arrow)
-        except (TypeError, ValueError):  # Spark 3.5 takes pandas, not Arrow
-            frame = spark.createDataFrame(arrow.to_pandas())
-        return db_api.register(frame, table_name=physical_name)
+        """DuckDB writes ``memory.<table>`` as Parquet; Spark plans a scan of the file, which the
+        executors read. The driver holds only the file's footer (schema and row groups)."""
+        path = self._file(f"{physical_name}.parquet")
+        con.execute(f"COPY (SELECT * FROM memory.{table}) TO '{_quoted(path)}' "
+                    "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 65536)")
+        return db_api.register(self.session().read.parquet(str(path)), table_name=physical_name)
 
     def download(self, con: duckdb.DuckDBPyConnection, frame: SplinkDataFrame, columns: str, table: str) -> str:
-        result = self.session().sql(f"SELECT {columns} FROM {frame.physical_name}")
-        arrow = result.toArrow() if hasattr(result, "toArrow") else _arrow_from_pandas(result.toPandas())
-        view = f"_{table}_arrow"
-        con.register(view, arrow)
+        """The executors write ``columns`` of ``frame`` as Parquet; DuckDB reads the files into
+        ``memory.<table>`` and they are deleted."""
+        path = self._file(table)
+        self.session().sql(f"SELECT {columns} FROM {frame.physical_name}").write.parquet(str(path))
         try:
-            con.execute(f"CREATE OR REPLACE TABLE memory.{table} AS SELECT * FROM {view}")
+            con.execute(f"CREATE OR REPLACE TABLE memory.{table} AS "
+                        f"SELECT * FROM read_parquet('{_quoted(path)}/*.parquet')")
         finally:
-            con.unregister(view)
+            shutil.rmtree(path, ignore_errors=True)
         return f"memory.{table}"
 
     def translate(self, sql: str) -> str:
@@ -351,7 +373,6 @@ class SparkBackend(LinkBackend):
         return sqlglot.parse_one(sql, read=MODEL_DIALECT).transform(_to_spark).sql(dialect="spark")
 
 
-def _arrow_from_pandas(frame):
-    import pyarrow as pa
-
-    return pa.Table.from_pandas(frame, preserve_index=False)
+def _quoted(path: Path) -> str:
+    """``path`` inside a single-quoted SQL string."""
+    return str(path).replace("'", "''")
