@@ -6,7 +6,8 @@ re-clusters what its changed records reach through strong pairs and previous chi
 second pass used to see only that: a new namesake, or one gone, left a pair linked (or apart)
 that a full relink of the same data split (or joined). Here a real month 1 is linked, then
 records are added to or removed from real extracts, and each month is linked incrementally and
-as a full relink from the same saved state.
+as a full relink from the same saved state, with ``link_month_search`` on: off (the default, for
+a month's speed) a month counts and searches only among what its delta reached.
 """
 
 from __future__ import annotations
@@ -121,11 +122,20 @@ def _state(month1: Path, synth: Path, tmp_path: Path, sources: set[str]) -> Path
     return home
 
 
-def test_a_new_namesake_in_a_child_not_reached_splits_the_pair_as_a_relink_does(month1, synth_month1, tmp_path,
-                                                                                  monkeypatch):
-    # Only the month's search for candidates in children it did not reach finds this namesake.
+@pytest.fixture
+def exact_month(monkeypatch):
+    """A month that decides as a relink would (``link_month_search``); off, a month counts and
+    searches only among what its delta reached, and these cases may differ until a full run."""
     monkeypatch.setenv("LINKAGE_LINK_MONTH_SEARCH", "true")
     get_settings.cache_clear()
+    yield
+    monkeypatch.delenv("LINKAGE_LINK_MONTH_SEARCH")
+    get_settings.cache_clear()
+
+
+def test_a_new_namesake_in_a_child_not_reached_splits_the_pair_as_a_relink_does(month1, synth_month1, tmp_path,
+                                                                                  exact_month):
+    # Only the month's search for candidates in children it did not reach finds this namesake.
     before = _state(month1, synth_month1, tmp_path, {"education", "health"})
     _, ids = _children(before)
     # One child in two, no one else in view: linked by ``unique`` (not by the pairwise model).
@@ -137,7 +147,7 @@ def test_a_new_namesake_in_a_child_not_reached_splits_the_pair_as_a_relink_does(
     assert incr == full
 
 
-def test_a_namesake_no_longer_one_joins_the_pair_as_a_relink_does(month1, synth_month1, tmp_path):
+def test_a_namesake_no_longer_one_joins_the_pair_as_a_relink_does(month1, synth_month1, tmp_path, exact_month):
     before = _state(month1, synth_month1, tmp_path, set(FILES))
     _, ids = _children(before)
     assert len({ids[k] for k in KEYS.values()}) == 3
@@ -149,7 +159,8 @@ def test_a_namesake_no_longer_one_joins_the_pair_as_a_relink_does(month1, synth_
 
 
 
-def test_namesakes_born_that_year_decide_the_pair_again_as_a_relink_does(month1, synth_month1, tmp_path):
+def test_namesakes_born_that_year_decide_the_pair_again_as_a_relink_does(month1, synth_month1, tmp_path,
+                                                                          exact_month):
     before = _state(month1, synth_month1, tmp_path, {"education", "health"})
     _, ids = _children(before)
     assert ids[KEYS["education"]] == ids[KEYS["health"]]

@@ -26,9 +26,11 @@ class Settings(BaseSettings):
     # DuckDB's limit while linking (beyond it, it spills to the encrypted temp directory): the
     # run's Python side (pairs, clusters) comes on top, and the whole must stay under 4 GiB at 1M records.
     link_memory_limit: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
-    # A month's second pass also searches, from every record it reached, for candidates in children it
-    # did not reach (a new namesake whose record no scored pair joins to them), so that it decides as a
-    # full relink would; that search costs a month several times its time (docs/benchmarks.md, session 22).
+    # A month decides its second pass exactly as a full relink would: it follows the last run's
+    # second-pass pairs, counts namesakes over the whole population, and searches from every record
+    # it reached for candidates in children it did not reach. Off, a month counts and searches only
+    # among what its delta reached (a few pairs in a million may then differ from a relink until the
+    # next full run); on, it costs a month about twice its time or more (docs/benchmarks.md, session 22).
     link_month_search: bool = False
     threads: int | None = None
     # Linked when more likely than not the same child, unless a safeguarding

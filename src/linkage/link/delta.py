@@ -50,7 +50,7 @@ def _table(store: Store, name: str, frame: pd.DataFrame) -> None:
         store.connection.unregister(view)
 
 
-def reach(store: Store, seeds: str, threshold: float, must_link: list[tuple[str, str]]) -> int:
+def reach(store: Store, seeds: str, threshold: float, must_link: list[tuple[str, str]], passes: bool = True) -> int:
     """Fill ``REACH`` with every current record connected to ``seeds`` (a query of column k)
     in the strong graph over ``EDGES``, through previous children, and through the last run's
     second-pass candidates (``pass_pairs``: a kept child's candidates among kept children are
@@ -59,6 +59,9 @@ def reach(store: Store, seeds: str, threshold: float, must_link: list[tuple[str,
     # Each step joins every record's child twice: read from the store once, not twice a step.
     store.execute(f"CREATE OR REPLACE TABLE memory.reach_identity AS SELECT record_key, child_id FROM {t('identity')}")
     current = "SELECT record_key FROM memory.link_hash"
+    passes_sql = f"""
+  UNION ALL SELECT p.record_key_r FROM {t('pass_pairs')} p JOIN memory.reach_front f ON p.record_key_l = f.k
+  UNION ALL SELECT p.record_key_l FROM {t('pass_pairs')} p JOIN memory.reach_front f ON p.record_key_r = f.k"""
     store.execute(f"CREATE OR REPLACE TABLE {REACH} AS SELECT DISTINCT k FROM ({seeds}) WHERE k IN ({current})")
     store.execute(f"CREATE OR REPLACE TABLE memory.reach_front AS SELECT k FROM {REACH}")
     while True:
@@ -72,9 +75,7 @@ SELECT DISTINCT k FROM (
   UNION ALL SELECT m.a FROM memory.reach_must m JOIN memory.reach_front f ON m.b = f.k
   UNION ALL SELECT o.record_key FROM memory.reach_identity i JOIN memory.reach_front f ON i.record_key = f.k
             JOIN memory.reach_identity o ON o.child_id = i.child_id
-  UNION ALL SELECT p.record_key_r FROM {t('pass_pairs')} p JOIN memory.reach_front f ON p.record_key_l = f.k
-  UNION ALL SELECT p.record_key_l FROM {t('pass_pairs')} p JOIN memory.reach_front f ON p.record_key_r = f.k
-)
+{passes_sql if passes else ""})
 WHERE k NOT IN (SELECT k FROM {REACH}) AND k IN ({current})""")
         grown = store.scalar("SELECT count(*) FROM memory.reach_front")
         if not grown:

@@ -89,6 +89,12 @@ def _among(edges: pd.DataFrame, pairs: set, ordered: bool = False) -> pd.Series:
     return found
 
 
+# A month's seeds also hold the partners, at the last run's second pass, of records gone or changed.
+_STALE_PASSES = """
+UNION ALL SELECT record_key_l FROM {pp} WHERE record_key_r IN (SELECT k FROM memory.link_stale)
+UNION ALL SELECT record_key_r FROM {pp} WHERE record_key_l IN (SELECT k FROM memory.link_stale)"""
+
+
 def _halves(cluster_of: dict[str, str], ambiguous: dict[str, tuple[str, str]]) -> set[str]:
     """Every record of the children an ambiguous record and its two partners sit in."""
     wanted = {cluster_of[k] for x, pair in ambiguous.items() for k in (x, *pair) if k in cluster_of}
@@ -220,14 +226,13 @@ UNION ALL SELECT unique_id_l, unique_id_r, match_probability, match_weight, guar
             reached = reach(store, f"""SELECT k FROM memory.link_changed
 UNION ALL SELECT record_key_l FROM {t('link_edges')} WHERE record_key_r IN (SELECT k FROM memory.link_stale)
 UNION ALL SELECT record_key_r FROM {t('link_edges')} WHERE record_key_l IN (SELECT k FROM memory.link_stale)
-UNION ALL SELECT record_key_l FROM {t('pass_pairs')} WHERE record_key_r IN (SELECT k FROM memory.link_stale)
-UNION ALL SELECT record_key_r FROM {t('pass_pairs')} WHERE record_key_l IN (SELECT k FROM memory.link_stale)
-UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
+{_STALE_PASSES.format(pp=t('pass_pairs')) if search else ""}
+UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search)
         finally:
             store.connection.unregister("_decided_df")
         # The last run's second-pass pairs in a cohort whose namesake count moved: no clustering
         # needed to find them, so the reach is closed over them before the first pass.
-        while more := earlier_pass(store):
+        while search and (more := earlier_pass(store)):
             grown = widen(store, more, threshold, cons.must_link)
             if grown == reached:
                 break
@@ -327,12 +332,12 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link)
         reached = grown
         edges = scoped_edges(store)
         engine.narrow(pd.concat([edges["unique_id_l"], edges["unique_id_r"]]))
-    if incremental:
+    if incremental and search:
         engine.population(cluster_of, identifiers)
     # Second pass: a new surname and a move, judged on both children's evidence; linked or queued.
     apart = [*zip(edges.loc[edges["guarded"], "unique_id_l"], edges.loc[edges["guarded"], "unique_id_r"]),
              *cons.cannot_link]
-    second = engine.cluster_pass(cluster_of, identifiers, apart, population=incremental)
+    second = engine.cluster_pass(cluster_of, identifiers, apart, population=incremental and search)
     # Its joins are links too: through the sibling check, the guard and the NHS numbers, all made.
     vet_joins(second, cluster_of, apart, identifiers, engine.second_children, AMBIGUOUS_REASON, REFUSED_REASON)
     cluster_of = second.apply(cluster_of)
