@@ -209,8 +209,8 @@ def test_a_soft_upn_join_forgives_only_two_upns_whose_holders_agree():
         assert joined["edu"] == joined["edu2"] == joined["h"] and not refused2
 
 
-def second_children(records: list[dict], links: list[tuple[str, str]], clusters: dict[str, str]) -> set[tuple]:
-    """``second_child_sql`` over a handcrafted population: (record, partner, sibling) rows."""
+def population(records: list[dict]) -> duckdb.DuckDBPyConnection:
+    """Handcrafted records as the engine's ``link_input`` table, with their name keys."""
     con = duckdb.connect()
     con.register("raw_df", pd.DataFrame(records, columns=COLS))
     types = ", ".join(f"{c} {'DATE' if c == 'date_of_birth' else 'VARCHAR'}" for c in COLS)
@@ -219,6 +219,12 @@ def second_children(records: list[dict], links: list[tuple[str, str]], clusters:
     con.register("keys_df", name_keys_frame(sorted({n for r in records for n in key_names(r["forename_std"])})))
     con.execute("CREATE TABLE name_keys AS SELECT * FROM keys_df")
     con.execute(f"CREATE TABLE link_input AS {input_sql('SELECT * FROM raw', 'name_keys')}")
+    return con
+
+
+def second_children(records: list[dict], links: list[tuple[str, str]], clusters: dict[str, str]) -> set[tuple]:
+    """``second_child_sql`` over a handcrafted population: (record, partner, sibling) rows."""
+    con = population(records)
     con.register("links_df", pd.DataFrame(links, columns=["unique_id_l", "unique_id_r"]))
     con.register("clusters_df", pd.DataFrame(list(clusters.items()), columns=["unique_id", "cluster_id"]))
     return set(con.execute(second_child_sql("links_df", "link_input", "clusters_df")).fetchall())

@@ -8,24 +8,11 @@ import pandas as pd
 
 from linkage.link.cluster import ambiguous_records, constrained_clusters
 from linkage.link.evidence import ClusterPass
-from linkage.link.features import input_sql, key_names, name_keys_frame
 from linkage.link.guards import second_child_sql
 from linkage.link.vet import refuse_ambiguous, vet_joins
-from test_twin_evidence import COLS, rec
+from test_twin_evidence import population, rec
 
 LINKS = ["unique_id_l", "unique_id_r"]
-
-
-def _population(records: list[dict]) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.register("raw_df", pd.DataFrame(records, columns=COLS))
-    types = ", ".join(f"{c} {'DATE' if c == 'date_of_birth' else 'VARCHAR'}" for c in COLS)
-    con.execute(f"CREATE TABLE raw ({types})")
-    con.execute("INSERT INTO raw SELECT * FROM raw_df")
-    con.register("keys_df", name_keys_frame(sorted({n for r in records for n in key_names(r["forename_std"])})))
-    con.execute("CREATE TABLE name_keys AS SELECT * FROM keys_df")
-    con.execute(f"CREATE TABLE link_input AS {input_sql('SELECT * FROM raw', 'name_keys')}")
-    return con
 
 
 def _siblings(con: duckdb.DuckDBPyConnection):
@@ -57,7 +44,7 @@ IDS = {"education:1": {"upn": "A1"}, "health:1": {"nhs": "N1"}, "education:2": {
 
 
 def test_links_formed_when_an_ambiguous_record_leaves_are_checked_again():
-    second = _siblings(_population(RECORDS))
+    second = _siblings(population(RECORDS))
     nodes = [r["record_key"] for r in RECORDS]
 
     def cluster(links: pd.DataFrame, among: list[str]):
@@ -80,7 +67,7 @@ def test_links_formed_when_an_ambiguous_record_leaves_are_checked_again():
 
 
 def test_a_record_the_checks_leave_alone_stays_linked():
-    second = _siblings(_population(RECORDS[:3]))
+    second = _siblings(population(RECORDS[:3]))
     edges = EDGES.iloc[:2]
 
     def cluster(links, among):
@@ -99,7 +86,7 @@ def test_a_second_pass_join_a_sibling_fits_as_well_goes_to_review():
                rec("health:2", "maisie", nhs="N2", surname="shaw")]
     found = ClusterPass(links=[("education:1", "health:2")])
     clusters = {"education:1": "A", "education:2": "B", "health:2": "C"}
-    refused = vet_joins(found, clusters, [], {}, _siblings(_population(records)), "sibling", "refused")
+    refused = vet_joins(found, clusters, [], {}, _siblings(population(records)), "sibling", "refused")
     assert refused == [("education:1", "health:2")] and not found.links
     assert found.queue == [("education:1", "health:2", "sibling")]
 
@@ -109,7 +96,7 @@ def test_second_pass_joins_that_together_join_a_guarded_pair_or_two_nhs_numbers_
                rec("social_care:1", "amy", nhs="N9")]
     clusters = {"education:1": "A", "health:1": "B", "social_care:1": "C"}
     ids = {"health:1": {"nhs": "N1"}, "social_care:1": {"nhs": "N9"}}
-    second = _siblings(_population(records))
+    second = _siblings(population(records))
     found = ClusterPass(links=[("education:1", "health:1"), ("education:1", "social_care:1")])
     vet_joins(found, clusters, [], ids, second, "sibling", "refused")
     assert not found.links and {q[2] for q in found.queue} == {"refused"}

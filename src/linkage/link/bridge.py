@@ -63,6 +63,14 @@ class RecordFacts:
     rare: bool = False      # the forename is held by at most ``guards.RARE`` records: a slip
 
 
+def _members(cluster_of: dict[str, str]) -> dict[str, list[str]]:
+    """Child -> its records."""
+    members: dict[str, list[str]] = defaultdict(list)
+    for k, c in cluster_of.items():
+        members[c].append(k)
+    return members
+
+
 @dataclass
 class Bridges:
     """Records let out of the ambiguous set, and the groups of records to make one child."""
@@ -72,9 +80,7 @@ class Bridges:
     def apply(self, cluster_of: dict[str, str], check) -> dict[str, str]:
         """``cluster_of`` with each group's current children joined, when ``check`` (a record set
         -> bool) still passes on the union (clustering may have moved records since)."""
-        members: dict[str, list[str]] = defaultdict(list)
-        for k, c in cluster_of.items():
-            members[c].append(k)
+        members = _members(cluster_of)
         out = dict(cluster_of)
         for group in self.groups:
             children = sorted({out[k] for k in group if k in out})
@@ -128,9 +134,7 @@ def bridges(cluster_of: dict[str, str], ambiguous: dict[str, tuple[str, str]],
     threshold (the ambiguity's evidence); ``facts``: ``RecordFacts`` of at least every record of
     the children involved."""
     never = {frozenset(p) for p in never_link}
-    members: dict[str, list[str]] = defaultdict(list)
-    for k, c in cluster_of.items():
-        members[c].append(k)
+    members = _members(cluster_of)
     outward: dict[str, set[str]] = defaultdict(set)     # record -> other children it links into
     for a, b in strong:
         if a in ambiguous and b in cluster_of and cluster_of.get(a) != cluster_of[b]:
@@ -165,9 +169,7 @@ def guarded_slips(cluster_of: dict[str, str], guarded: Iterable[tuple[str, str, 
     child for fitting two (``ambiguous_records``), whose children are not joined here."""
     never = {frozenset(p) for p in never_link}
     skip = set(held_back)
-    members: dict[str, list[str]] = defaultdict(list)
-    for k, c in cluster_of.items():
-        members[c].append(k)
+    members = _members(cluster_of)
     between: dict[frozenset[str], list[tuple[str, str]]] = defaultdict(list)
     strong: set[frozenset[str]] = set()
     for a, b, p in guarded:
