@@ -332,8 +332,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
         reached = grown
         edges = scoped_edges(store)
         engine.narrow(pd.concat([edges["unique_id_l"], edges["unique_id_r"]]))
-    if incremental and search:
-        engine.population(cluster_of, identifiers)
+    # With the search, its last round built the month's population over these very clusters
+    # (``outside_candidates``), which the second pass then counts namesakes over.
     # Second pass: a new surname and a move, judged on both children's evidence; linked or queued.
     apart = [*zip(edges.loc[edges["guarded"], "unique_id_l"], edges.loc[edges["guarded"], "unique_id_r"]),
              *cons.cannot_link]
