@@ -613,34 +613,48 @@ class AuditLog(ChainedLog):
         self._fh.close()
 
     # -- the tail --------------------------------------------------------------
+    # The first read from the end: a few lines. Each further read doubles, so finding a line k bytes
+    # from the end reads under 2k + this, whatever the file's length (a fixed 64 KB read, decoded and
+    # scanned in full, cost each append that followed another process's about half a millisecond).
+    BACK_FIRST = 4096
+
     def _back(self, path: Path, stop) -> list[str]:
-        """Whole lines from the end of ``path`` backwards, until ``stop(lines)`` or the start."""
+        """Whole lines from the end of ``path`` backwards, until ``stop(lines)`` is true of the lines
+        just read (each is shown once: ``stop`` says whether any of them is what is sought) or the
+        start. Reads and decodes only as far back as that."""
         if not path.exists():
             return []
         with open(path, "rb") as fh:
-            end = fh.seek(0, os.SEEK_END)
-            pos, buf = end, b""
+            pos, step = fh.seek(0, os.SEEK_END), self.BACK_FIRST
+            found: list[str] = []
+            cut = b""               # the start of a line whose beginning is further back
             while pos > 0:
-                step = min(65536, pos)
+                step = min(step, pos)
                 pos -= step
                 fh.seek(pos)
-                buf = fh.read(step) + buf
-                lines = buf.split(b"\n")
-                whole = [x.decode("utf-8", "replace") for x in (lines if pos == 0 else lines[1:]) if x]
-                if pos == 0 or stop(whole):
-                    return whole
+                parts = (fh.read(step) + cut).split(b"\n")
+                cut, parts = (parts[0], parts[1:]) if pos > 0 else (b"", parts)
+                new = [x.decode("utf-8", "replace") for x in parts if x]
+                found[:0] = new
+                if stop(new) or pos == 0:
+                    return found
+                step *= 2
         return []
 
     def _tail(self) -> tuple[int, str]:
         """The last well-formed line's seq and hash. Junk after it (written by someone else) is
         chained past, not fatal: requests go on being audited, `verify` reports the junk and
         sealing refuses it, so the witness sees sealing stall."""
-        lines = self._back(self.path, lambda ls: any(_well_formed(x) for x in ls))
-        for raw in reversed(lines):
-            rec = _well_formed(raw)
-            if rec:
-                return rec["seq"], rec["hash"]
-        return 0, GENESIS
+        head: list[dict] = []
+
+        def newest(lines: list[str]) -> bool:
+            for raw in reversed(lines):
+                if rec := _well_formed(raw):
+                    head.append(rec)
+                    return True
+            return False
+        self._back(self.path, newest)
+        return (head[0]["seq"], head[0]["hash"]) if head else (0, GENESIS)
 
     def last_checkpoint(self) -> dict | None:
         """The newest checkpoint signed by this log's key; junk or forged lines are passed over.
@@ -652,11 +666,16 @@ class AuditLog(ChainedLog):
         if self._last_cp is not None and self._last_cp[0] == size:
             return dict(self._last_cp[1]) if self._last_cp[1] else None
 
-        def valid(raw: str) -> bool:
-            return checkpoint_valid(_load(raw), self.public_key)
-        found = next((_load(raw) for raw in reversed(self._back(self.checkpoints_path,
-                                                                lambda ls: any(valid(x) for x in ls)))
-                      if valid(raw)), None)
+        newest: list[dict] = []
+
+        def signed(lines: list[str]) -> bool:       # newest first: one signature checked, as a rule
+            for raw in reversed(lines):
+                if checkpoint_valid(cp := _load(raw), self.public_key):
+                    newest.append(cp)
+                    return True
+            return False
+        self._back(self.checkpoints_path, signed)
+        found = newest[0] if newest else None
         self._last_cp = (size, found)
         return dict(found) if found else None
 

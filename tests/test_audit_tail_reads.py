@@ -1,0 +1,99 @@
+"""What the file audit log reads to seal and to append: its unsealed tail, not the log.
+
+Two server processes share one log, so nearly every append follows the other's, and each
+re-reads the log's head; each seal finds the line the last checkpoint sealed and checks the
+lines after it. Both used to read (and decode, and scan) the last 64 KB whatever they were
+looking for. Measured here by the bytes this process reads (``/proc/self/io``), two logs on
+one home standing in for the two processes (each its own file handle and lock).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from linkage.audit import AuditLog
+from linkage.audit.signer import Signer
+
+ENTRY = {"request_id": "r", "client_id": "c1", "action": "lookup", "decision": "allow",
+         "children": ["C0000001"], "fields": ["forename", "surname"], "note": "x" * 400}
+
+
+def _read() -> int:
+    """Bytes read so far by this process (any file), from ``/proc/self/io``."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+@pytest.fixture
+def pair(tmp_path):
+    if not Path("/proc/self/io").exists():
+        pytest.skip("needs Linux /proc/self/io")
+    signer = Signer.default(tmp_path)
+    a, b = AuditLog(tmp_path, 10**6, signer), AuditLog(tmp_path, 10**6, signer)   # no seal in line
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _grow(a: AuditLog, b: AuditLog, entries: int) -> None:
+    for _ in range(entries):
+        a.append(ENTRY)
+    b.checkpoint()
+
+
+def _costs(a: AuditLog, b: AuditLog) -> tuple[int, int, int]:
+    """(bytes read by an append after the other writer's, by a seal of 20 entries after the other
+    writer sealed, the unsealed lines' own bytes)."""
+    b.append(ENTRY)
+    start = _read()
+    a.append(ENTRY)
+    append = _read() - start
+    size = a.path.stat().st_size
+    for _ in range(9):
+        b.append(ENTRY)
+        a.append(ENTRY)
+    tail = a.path.stat().st_size - size + 600       # and the sealed line before them
+    start = _read()
+    a.seal_if_due()
+    return append, _read() - start, tail
+
+
+def test_an_append_and_a_seal_read_the_tail_whatever_the_logs_length(pair):
+    a, b = pair
+    _grow(a, b, 150)                # about 90 KB: more than the 64 KB once read each time
+    short = _costs(a, b)
+    _grow(a, b, 1500)               # ten times that
+    long = _costs(a, b)
+    assert a.verify() == [] and a.last_checkpoint()["seq"] == a.head()
+    for append, seal, tail in (short, long):
+        # The head is the last line: one small read (4 KB), not 64 KB.
+        assert append <= 8192, f"an append after another writer's read {append} bytes"
+        # The sealed line and the 20 after it (about 12 KB): read once or twice over, with the
+        # newest checkpoint (the other writer's, so not remembered).
+        assert seal <= 3 * tail + 8192, f"a seal of {tail} bytes of lines read {seal} bytes"
+    assert abs(long[1] - short[1]) <= 8192, f"a seal read {short[1]} bytes, then {long[1]} in a log ten times longer"
+
+
+def test_the_tail_is_found_across_reads_and_past_junk(tmp_path):
+    """Lines longer than the first read, and junk after the last line, still give the right head
+    and let a seal find the line it starts from (reading back in growing steps)."""
+    log = AuditLog(tmp_path, 10**6)
+    for n in range(30):
+        log.append({**ENTRY, "note": "y" * (100 if n % 3 else 9000)})      # some lines over 4 KB
+    cp = log.checkpoint()
+    log.append({**ENTRY, "note": "z" * 20000})
+    seq, digest = log._tail()
+    assert seq == 31 and seq == log.head()
+    lines, cut = log._from_sealed(cp["seq"], cp["hash"])
+    assert len(lines) - cut == 1 and f'"seq":{cp["seq"]}' in lines[cut - 1]
+    with open(log.path, "a") as fh:             # junk written by someone else after the last line
+        fh.write("not json\n" * 2000)
+    other = AuditLog(tmp_path, 10**6)
+    assert other._tail() == (seq, digest)
+    assert other.last_checkpoint()["seq"] == cp["seq"]
+    other.close()
+    log.close()
