@@ -32,6 +32,7 @@ from linkage.link.complement import family_pairs, partner_cohorts, shared_identi
 from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, decide
 from linkage.link.decoys import decoy_pairs
 from linkage.link.reach import reach_pairs
+from linkage.link.rival import no_rivals
 from linkage.link.household import household_pairs
 from linkage.link.secondid import one_child_pairs
 from linkage.link.unique import link_unique
@@ -590,6 +591,13 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         for y, x, s in rows:
             out.setdefault(y, (x, s))
         return out
+
+    def no_rivals(self, triples: list[tuple[str, str, str]], cluster_of: dict[str, str],
+                  guarded: set[frozenset]) -> set[tuple[str, str]]:
+        """Of (record, own partner, partner elsewhere) triples whose second pair the guard keeps
+        apart (``guarded``), the (record, partner elsewhere) that is no rival (``rival``)."""
+        return no_rivals(self.con, [t for t in triples if frozenset((t[0], t[2])) in guarded], cluster_of,
+                         self._rows, f"memory.{INPUT}", "memory.cotwins", "memory.cotwin_pairs")
 
     def record_facts(self, keys: Iterable[str]) -> dict[str, RecordFacts]:
         """Source, sex, first middle name, whether it has a co-twin, forename and whether that is

@@ -267,6 +267,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
         identifiers = engine.identifiers(REACH if incremental else None)
         soft = engine.second_upn_pairs()
         guarded_pairs = edges[edges["guarded"] & inside]
+        kept_apart = {frozenset(p) for p in zip(guarded_pairs["unique_id_l"], guarded_pairs["unique_id_r"])}
 
         def cluster(links: pd.DataFrame, among: list[str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
             return constrained_clusters(
@@ -286,7 +287,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
                                                        | strong["unique_id_r"].isin(among)]
             found = ambiguous_records(clusters, zip(near["unique_id_l"], near["unique_id_r"],
                                                     near["match_weight"].fillna(float("-inf"))),
-                                      identifiers=identifiers, soft_upn=soft)
+                                      identifiers=identifiers, soft_upn=soft,
+                                      no_rivals=lambda t: engine.no_rivals(t, clusters, kept_apart))
             # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
             return {**engine.second_children(clusters, links[~_among(links, overruled)]), **found}
 
