@@ -15,9 +15,10 @@ def _ambiguous(records: list[dict], clusters: dict[str, str], edges: list[tuple[
     con.execute(f"CREATE TABLE cotwin_pairs AS {cotwin_pairs_sql('link_input', 'link_input')}")
     con.execute(f"CREATE TABLE cotwins AS {cotwins_from_pairs_sql('cotwin_pairs')}")
     apart = {pair for pair, g in guarded(records).items() if g}
+    ids = {r["record_key"]: {"nhs": r["nhs_number"], "upn": r["upn"]} for r in records}
 
     def rivals(triples):
-        return no_rivals(con, [t for t in triples if frozenset((t[0], t[2])) in apart], clusters,
+        return no_rivals(con, [t for t in triples if frozenset((t[0], t[2])) in apart], clusters, ids,
                          "link_input", "link_input", "cotwins", "cotwin_pairs")
 
     return ambiguous_records(clusters, edges, no_rivals=rivals)
@@ -54,6 +55,17 @@ def test_a_twin_spelt_alike_stays_a_rival_when_no_source_of_the_record_holds_it(
     edges = [("education:1", "health:1", 21.8), ("health:1", "education:2", 20.5)]
     assert guarded(records)[frozenset(("health:1", "education:2"))]
     assert _ambiguous(records, clusters, edges) == {"health:1": ("education:1", "education:2")}
+
+
+def test_a_twin_spelt_alike_is_no_rival_when_its_child_holds_another_nhs_number():
+    # The GP's Bryan was born a day after Ryan (a slip), so he is no co-twin of the GP's Ryan;
+    # but Bryan's child holds an NHS number other than the GP's Ryan's: two children.
+    records = [rec("education:1", "ryan", upn="A1"), rec("education:2", "bryan", upn="B2"),
+               rec("health:1", "ryan", nhs="N1"), rec("health:2", "bryan", nhs="M2", dob="2015-04-08")]
+    assert guarded(records)[frozenset(("health:1", "education:2"))]
+    clusters = {"education:1": "R", "health:1": "R", "education:2": "B", "health:2": "B"}
+    edges = [("education:1", "health:1", 21.8), ("education:2", "health:2", 20.0), ("health:1", "education:2", 20.5)]
+    assert _ambiguous(records, clusters, edges) == {}
 
 
 def test_twins_given_one_forename_stay_rivals():

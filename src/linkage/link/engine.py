@@ -593,11 +593,11 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         return out
 
     def no_rivals(self, triples: list[tuple[str, str, str]], cluster_of: dict[str, str],
-                  guarded: set[frozenset]) -> set[tuple[str, str]]:
+                  guarded: set[frozenset], identifiers: dict[str, dict[str, str | None]]) -> set[tuple[str, str]]:
         """Of (record, own partner, partner elsewhere) triples whose second pair the guard keeps
         apart (``guarded``), the (record, partner elsewhere) that is no rival (``rival``)."""
         return no_rivals(self.con, [t for t in triples if frozenset((t[0], t[2])) in guarded], cluster_of,
-                         self._rows, f"memory.{INPUT}", "memory.cotwins", "memory.cotwin_pairs")
+                         identifiers, self._rows, f"memory.{INPUT}", "memory.cotwins", "memory.cotwin_pairs")
 
     def record_facts(self, keys: Iterable[str]) -> dict[str, RecordFacts]:
         """Source, sex, first middle name, whether it has a co-twin, forename and whether that is

@@ -18,7 +18,8 @@ A guarded other-child partner ``y`` is no rival to the record ``x``'s own partne
   (Ella / Bella, Mason / Jason) and ``x``'s own source holds a record of ``y``'s child as another
   child (a co-twin of ``x``, ``guards.cotwin_pairs_sql``): that source holds a child once, so
   ``x`` is not ``y``'s unless it holds one child twice *and* a slip wrote ``x`` with exactly its
-  sibling's name.
+  sibling's name; or ``y``'s child holds an NHS number or UPN other than ``x``'s own (the GP's
+  Ryan beside Bryan at the GP, born a day apart, so no co-twin: two NHS numbers, two children).
 
 Same-name twins (Fintan and Fintan Eduardo) are one name both ways and stay refused; so does a
 record whose forename fits neither partner, and a near spelling with no co-twin in ``x``'s
@@ -56,10 +57,12 @@ WHERE coalesce({same_name_sql('rx', 'ro')}, false) AND NOT coalesce({same_name_s
 
 
 def no_rivals(con: duckdb.DuckDBPyConnection, triples: Iterable[tuple[str, str, str]], cluster_of: dict[str, str],
-              rows: str, counts: str, cotwins: str, cotwin_pairs: str) -> set[tuple[str, str]]:
+              identifiers: dict[str, dict[str, str | None]], rows: str, counts: str, cotwins: str,
+              cotwin_pairs: str) -> set[tuple[str, str]]:
     """The (x, y) of ``triples`` (record, its own partner, a guarded partner in another child)
-    whose ``y`` is no rival to ``o`` (module docstring). ``cotwin_pairs``: ``cotwin_pairs_sql``
-    rows, read for the co-twins of ``x`` and the child each is in (``cluster_of``)."""
+    whose ``y`` is no rival to ``o`` (module docstring). ``identifiers``: record -> NHS number and
+    UPN root; ``cotwin_pairs``: ``cotwin_pairs_sql`` rows, read for the co-twins of ``x`` and the
+    child each is in (``cluster_of``)."""
     frame = pd.DataFrame(list(dict.fromkeys(triples)), columns=["rec", "own", "alt"], dtype=object)
     if frame.empty:
         return set()
@@ -79,4 +82,25 @@ def no_rivals(con: duckdb.DuckDBPyConnection, triples: Iterable[tuple[str, str, 
                 con.unregister("_rival_near_df")
     finally:
         con.unregister("_rival_df")
-    return {(x, y) for x, y, far in read if far or cluster_of.get(y) in twins.get(x, ())}
+    held = _held(cluster_of, identifiers, {cluster_of.get(y) for x, y, far in read if not far})
+
+    def apart(x: str, child: str | None) -> bool:
+        mine = identifiers.get(x) or {}
+        return child in twins.get(x, ()) or any(v and held.get(child, {}).get(kind, set()) - {v}
+                                                for kind, v in mine.items())
+
+    return {(x, y) for x, y, far in read if far or apart(x, cluster_of.get(y))}
+
+
+def _held(cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
+          children: set[str | None]) -> dict[str, dict[str, set[str]]]:
+    """Each of ``children``'s identifiers by kind (NHS numbers, UPN roots)."""
+    out: dict[str, dict[str, set[str]]] = {}
+    if not children - {None}:
+        return out
+    for k, c in cluster_of.items():
+        if c in children:
+            for kind, v in (identifiers.get(k) or {}).items():
+                if v:
+                    out.setdefault(c, {}).setdefault(kind, set()).add(v)
+    return out

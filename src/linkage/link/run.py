@@ -288,7 +288,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
             found = ambiguous_records(clusters, zip(near["unique_id_l"], near["unique_id_r"],
                                                     near["match_weight"].fillna(float("-inf"))),
                                       identifiers=identifiers, soft_upn=soft,
-                                      no_rivals=lambda t: engine.no_rivals(t, clusters, kept_apart))
+                                      no_rivals=lambda t: engine.no_rivals(t, clusters, kept_apart, identifiers))
             # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
             return {**engine.second_children(clusters, links[~_among(links, overruled)]), **found}
 
