@@ -4,7 +4,7 @@ real guard SQL and ``ambiguous_records`` over handcrafted twins."""
 from __future__ import annotations
 
 from linkage.link.cluster import AMBIGUITY_GAP, ambiguous_records
-from linkage.link.guards import cotwin_pairs_sql, cotwins_from_pairs_sql
+from linkage.link.guards import cotwin_pairs_sql, cotwins_from_pairs_sql, forename_counts_sql
 from linkage.link.rival import no_rivals
 from test_twin_evidence import guarded, population, rec
 
@@ -14,12 +14,13 @@ def _ambiguous(records: list[dict], clusters: dict[str, str], edges: list[tuple[
     con = population(records)
     con.execute(f"CREATE TABLE cotwin_pairs AS {cotwin_pairs_sql('link_input', 'link_input')}")
     con.execute(f"CREATE TABLE cotwins AS {cotwins_from_pairs_sql('cotwin_pairs')}")
+    con.execute(f"CREATE TABLE forename_counts AS {forename_counts_sql('link_input')}")
     apart = {pair for pair, g in guarded(records).items() if g}
     ids = {r["record_key"]: {"nhs": r["nhs_number"], "upn": r["upn"]} for r in records}
 
     def rivals(triples):
         return no_rivals(con, [t for t in triples if frozenset((t[0], t[2])) in apart], clusters, ids,
-                         "link_input", "link_input", "cotwins", "cotwin_pairs")
+                         "link_input", "forename_counts", "cotwins", "cotwin_pairs")
 
     return ambiguous_records(clusters, edges, no_rivals=rivals)
 

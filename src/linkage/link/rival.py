@@ -41,15 +41,14 @@ __all__ = ["no_rivals"]
 def no_rivals_sql(triples: str, rows: str, counts: str, cotwins: str) -> str:
     """(rec, alt, far) for the triples (rec, own, alt), each read as (x, o, y) above, whose forenames read as above: ``far`` when ``x``'s
     and ``y``'s are different names, else spellings alike (the caller looks for a co-twin).
-    ``rows``: input rows; ``counts``: every record's forenames (the guard's ``forename_n``);
+    ``rows``: input rows; ``counts``: ``guards.forename_counts_sql`` rows (the guard's ``forename_n``);
     ``cotwins``: ``cotwins_from_pairs_sql`` rows. Pure SQL."""
     return f"""
 WITH t AS (SELECT * FROM {triples}),
 ids AS (SELECT rec AS k FROM t UNION SELECT own FROM t UNION SELECT alt FROM t),
 one AS (SELECT i.* FROM {rows} i SEMI JOIN ids ON ids.k = i.unique_id),
-n AS (SELECT forename, count(*) AS forename_n FROM {counts} WHERE forename IN (SELECT forename FROM one)
-      GROUP BY forename),
-r AS (SELECT one.*, c.cotwins, n.forename_n FROM one LEFT JOIN {cotwins} c USING (unique_id) LEFT JOIN n USING (forename))
+r AS (SELECT one.*, c.cotwins, n.n AS forename_n FROM one LEFT JOIN {cotwins} c USING (unique_id)
+      LEFT JOIN {counts} n USING (forename))
 SELECT t.rec, t.alt, coalesce({different_names_sql('rx', 'ry')}, false) AS far
 FROM t JOIN r rx ON rx.unique_id = t.rec JOIN r ro ON ro.unique_id = t.own JOIN r ry ON ry.unique_id = t.alt
 WHERE coalesce({same_name_sql('rx', 'ro')}, false) AND NOT coalesce({same_name_sql('rx', 'ry')}, false)
