@@ -88,3 +88,19 @@ def test_a_record_whose_forename_fits_neither_partner_stays_ambiguous():
              ("education:1", "health:2", 11.0)]
     assert guarded(records)[frozenset(("education:1", "health:2"))]
     assert _ambiguous(records, TWO, edges) == {"education:1": ("health:1", "health:2")}
+
+
+def test_a_nickname_twin_is_no_rival_when_the_records_own_source_holds_it():
+    # Anna and Hannah (one name by the nickname table) at school and at the GP.
+    records = [rec("education:1", "anna", upn="A1"), rec("education:2", "hannah", upn="B2"),
+               rec("health:1", "anna", nhs="N1"), rec("health:2", "hannah", nhs="M2")]
+    assert guarded(records)[frozenset(("education:1", "health:2"))]
+    clusters = {"education:1": "A", "health:1": "A", "education:2": "H", "health:2": "H"}
+    edges = [("education:1", "health:1", 22.7), ("education:2", "health:2", 22.7), ("education:1", "health:2", 19.0)]
+    assert _ambiguous(records, clusters, edges) == {}
+    # ... but the GP's Anna, with Hannah only at school, could be Hannah written by her nickname.
+    alone = [records[0], records[1], records[2]]
+    clusters = {"education:1": "A", "health:1": "A", "education:2": "H"}
+    assert guarded(alone)[frozenset(("health:1", "education:2"))]
+    edges = [("education:1", "health:1", 22.7), ("health:1", "education:2", 19.0)]
+    assert _ambiguous(alone, clusters, edges) == {"health:1": ("education:1", "education:2")}

@@ -9,21 +9,25 @@ the GP's Ella and 20.5 against the GP's Bella, her twin, and is linked to neithe
 realistic (seed 42, session 23) 212 of the 213 records refused against a twin-guarded pair were
 linked to the right child, and 210 stayed apart from it to the end.
 
-A guarded other-child partner ``y`` is no rival to the record ``x``'s own partner ``o`` when:
+A guarded other-child partner ``y`` is no rival to the record ``x``'s own partner ``o`` when
+``x``'s forename is not ``y``'s and:
 
-* ``x``'s forename is one name with ``o``'s (the same, a nickname or another form, or swapped
-  with the surname: ``guards.same_name_sql``), and not one name with ``y``'s; and
-* ``x``'s and ``y``'s forenames are different names, not spellings of one name, as the guard
-  reads them (``guards.different_names_sql``: Reuben / Aaron, Grace / Isla); or they are spellings alike
-  (Ella / Bella, Mason / Jason) and ``x``'s own source holds a record of ``y``'s child as another
-  child (a co-twin of ``x``, ``guards.cotwin_pairs_sql``): that source holds a child once, so
-  ``x`` is not ``y``'s unless it holds one child twice *and* a slip wrote ``x`` with exactly its
-  sibling's name; or ``y``'s child holds an NHS number or UPN other than ``x``'s own (the GP's
-  Ryan beside Bryan at the GP, born a day apart, so no co-twin: two NHS numbers, two children).
+* ``x``'s forename is one name with ``o``'s (the same, a nickname or another form, or swapped with
+  the surname: ``guards.same_name_sql``), and ``x``'s and ``y``'s are different names, not
+  spellings of one name, as the guard reads them (``guards.different_names_sql``: Reuben / Aaron,
+  Grace / Isla); or
+* ``x``'s forename is one name with ``o``'s and spelt like ``y``'s (Mason / Jason), or is ``o``'s
+  very forename and one name with ``y``'s (Anna / Hannah, Louis / Lewis), and ``x``'s own source
+  holds a record of ``y``'s child as another child (a co-twin of ``x``,
+  ``guards.cotwin_pairs_sql``): that source holds a child once, so ``x`` is not ``y``'s unless it
+  holds one child twice *and* wrote ``x`` with exactly its sibling's name; or ``y``'s child holds
+  an NHS number or UPN other than ``x``'s own (the GP's Ryan beside Bryan at the GP, born a day
+  apart, so no co-twin: two NHS numbers, two children).
 
-Same-name twins (Fintan and Fintan Eduardo) are one name both ways and stay refused; so does a
-record whose forename fits neither partner, and a near spelling with no co-twin in ``x``'s
-source (the GP's Ella beside Bella held only at school): a slip there could be either twin's.
+Same-name twins (Fintan and Fintan Eduardo) are one forename and stay refused; so does a record
+whose forename fits neither partner, and a spelling or nickname with neither a co-twin in ``x``'s
+source nor another identifier in ``y``'s child (the GP's Mason beside Jason held only at school):
+a slip there could be either twin's.
 """
 
 from __future__ import annotations
@@ -39,10 +43,11 @@ __all__ = ["no_rivals"]
 
 
 def no_rivals_sql(triples: str, rows: str, counts: str, cotwins: str) -> str:
-    """(rec, alt, far) for the triples (rec, own, alt), each read as (x, o, y) above, whose forenames read as above: ``far`` when ``x``'s
-    and ``y``'s are different names, else spellings alike (the caller looks for a co-twin).
-    ``rows``: input rows; ``counts``: ``guards.forename_counts_sql`` rows (the guard's ``forename_n``);
-    ``cotwins``: ``cotwins_from_pairs_sql`` rows. Pure SQL."""
+    """(rec, alt, far) for the triples (rec, own, alt), read as (x, o, y) above, whose forenames
+    allow ``y`` to be no rival: ``far`` when that needs nothing more (different names), else only
+    with another child of ``x``'s source or another identifier in ``y``'s child (the caller's).
+    ``rows``: input rows; ``counts``: ``guards.forename_counts_sql`` rows (the guard's
+    ``forename_n``); ``cotwins``: ``cotwins_from_pairs_sql`` rows. Pure SQL."""
     return f"""
 WITH t AS (SELECT * FROM {triples}),
 ids AS (SELECT rec AS k FROM t UNION SELECT own FROM t UNION SELECT alt FROM t),
@@ -51,7 +56,8 @@ r AS (SELECT one.*, c.cotwins, n.n AS forename_n FROM one LEFT JOIN {cotwins} c 
       LEFT JOIN {counts} n USING (forename))
 SELECT t.rec, t.alt, coalesce({different_names_sql('rx', 'ry')}, false) AS far
 FROM t JOIN r rx ON rx.unique_id = t.rec JOIN r ro ON ro.unique_id = t.own JOIN r ry ON ry.unique_id = t.alt
-WHERE coalesce({same_name_sql('rx', 'ro')}, false) AND NOT coalesce({same_name_sql('rx', 'ry')}, false)
+WHERE rx.forename <> ry.forename AND coalesce({same_name_sql('rx', 'ro')}, false)
+  AND (NOT coalesce({same_name_sql('rx', 'ry')}, false) OR rx.forename = ro.forename)
 """
 
 
