@@ -104,3 +104,49 @@ def test_a_nickname_twin_is_no_rival_when_the_records_own_source_holds_it():
     assert guarded(alone)[frozenset(("health:1", "education:2"))]
     edges = [("education:1", "health:1", 22.7), ("health:1", "education:2", 19.0)]
     assert _ambiguous(alone, clusters, edges) == {"health:1": ("education:1", "education:2")}
+
+
+def test_twins_spelt_alike_each_link_to_their_own_records_through_the_pipeline(tmp_path, linked_store):
+    """Twins Mason and Jason at one home, each at school and at the GP: every record fits its own
+    twin's child nearly as well (one letter of the forename), and each school record was refused
+    as ambiguous, its child left in two. The school holds both twins, so each is linked."""
+    import csv
+
+    from conftest import EXTRACT_DATE
+    from linkage.connectors import ingest_file
+    from linkage.link import run_link
+    from linkage.link.run import import_model
+    from linkage.store import Store
+    from linkage.synth.extracts import EDU_HEADER, HEALTH_HEADER
+    from test_cluster_evidence import _nhs, _upn
+
+    model = tmp_path / "model.json"
+    model.write_text(linked_store.rows("SELECT settings_json FROM store.model ORDER BY created_at DESC LIMIT 1")[0][0])
+    edu, health = tmp_path / "education.csv", tmp_path / "health.csv"
+    with open(edu, "w", newline="") as fe, open(health, "w", newline="") as fh:
+        we, wh = csv.writer(fe), csv.writer(fh)
+        we.writerow(EDU_HEADER)
+        wh.writerow(HEALTH_HEADER)
+        for i, fore in enumerate(("Mason", "Jason")):
+            row = {h: "" for h in EDU_HEADER} | {
+                "AdNo": f"A{i}", "UPN": _upn(i), "Surname": "Medici", "Forename": fore, "DOB": "01/03/2016",
+                "Sex": "M", "Postcode": "G31 6RB", "AddressLine1": "Flat 75H, Liam Bypass", "SchoolURN": "100001",
+                "EntryDate": "01/09/2021", "EnrolStatus": "C", "AttendanceTerm": "2026/27 Autumn"}
+            we.writerow([row[h] for h in EDU_HEADER])
+            health_row = {h: "" for h in HEALTH_HEADER} | {
+                "id": f"P{i}", "nhsNumber": _nhs(10 * i), "name.given": fore, "name.family": "Medici",
+                "birthDate": "2016-03-01", "gender": "male", "address.postalCode": "G31 6RB",
+                "address.line": "Flat 75H, Liam Bypass", "generalPractitioner.odsCode": "A81001",
+                "generalPractitioner.period.start": "2016-04-01", "lastContactDate": "2026-10-12",
+                "lastContactType": "GP appointment"}
+            wh.writerow([health_row[h] for h in HEALTH_HEADER])
+    store = Store(tmp_path / "data", memory_limit="1GB")
+    try:
+        assert ingest_file(store, "education", edu, extract_date=EXTRACT_DATE).accepted == 2
+        assert ingest_file(store, "health", health, extract_date=EXTRACT_DATE).accepted == 2
+        import_model(store, model)
+        run_link(store)
+        child = dict(store.rows("SELECT record_key, child_id FROM store.identity"))
+    finally:
+        store.close()
+    assert child["education:A0"] == child["health:P0"] != child["education:A1"] == child["health:P1"]
