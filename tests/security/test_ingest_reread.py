@@ -149,3 +149,38 @@ def test_a_file_that_stopped_at_a_line_end_says_how_many_records_leave(tmp_path)
     assert "2 record ids of the extract it replaces are not in oct.csv: they leave the current data" in said
     said = ingest(home, us_file(tmp_path / "nov.csv", BIRTHS[:4]), mapping(tmp_path), "--extract-date", "2026-11-01")
     assert "leave the current data" not in said
+
+
+def test_an_amendment_given_again_after_its_file_was_read_again_is_the_same_ingest(tmp_path):
+    """The current file read again under a corrected mapping carries its amendments to the new
+    reading. The amendment's key named the extract it first amended, so the same ``--amend
+    fix.csv`` given again was taken for a new one: a second amendment row, re-applied. It is the
+    amendment already there; a new month's extract (not a re-reading) still takes it afresh."""
+    home = tmp_path / "home"
+    nov_file = us_file(tmp_path / "nov.csv", BIRTHS)
+    ingest(home, nov_file, mapping(tmp_path), "--extract-date", "2026-09-01")
+    fix = tmp_path / "fix.csv"
+    fix.write_text("Child Ref;First Name;Last Name;D.O.B.;Post Code;Address\r\n"
+                   "US001;Amy;Lee1;07/07/2015;NE1 4ST;1 High St\r\n", encoding="cp1252")
+    ingest(home, fix, mapping(tmp_path), "--amend")                       # extract 2, amending 1
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(mapping(tmp_path).read_text() + "# checked\n")
+    assert "1 amendment(s) made to it still apply" in ingest(home, nov_file, fixed)   # extract 3; 2 amends 3
+    for _ in range(2):                 # read again twice: the key must follow each re-reading
+        said = ingest(home, fix, mapping(tmp_path), "--amend")
+        assert "already ingested as social_care extract 2" in said, said
+    assert sorted(e for e, _ in served(home)[1]) == [2, 3]
+    fixed.write_text(fixed.read_text() + "# and again\n")
+    ingest(home, nov_file, fixed)                                          # extract 4; 2 amends 4
+    assert "already ingested as social_care extract 2" in ingest(home, fix, mapping(tmp_path), "--amend")
+    from linkage.store import Store
+
+    store = Store(home)
+    try:
+        assert store.scalar("SELECT count(*) FROM store.extracts WHERE amends IS NOT NULL") == 1
+        assert births(store)["US001"] == date(2015, 7, 7)
+    finally:
+        store.close()
+    # A new month's extract is not this file: the same correction amends it afresh.
+    ingest(home, us_file(tmp_path / "oct.csv", BIRTHS[:5]), mapping(tmp_path), "--extract-date", "2026-10-01")
+    assert "amended extract 5" in ingest(home, fix, mapping(tmp_path), "--amend")
