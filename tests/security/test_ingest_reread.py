@@ -17,6 +17,7 @@ from datetime import date
 from typer.testing import CliRunner
 
 from linkage.cli import app
+from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from test_ingest_date_order import births, us_file
 from test_ingest_mistakes import mapping
 
@@ -184,3 +185,28 @@ def test_an_amendment_given_again_after_its_file_was_read_again_is_the_same_inge
     # A new month's extract is not this file: the same correction amends it afresh.
     ingest(home, us_file(tmp_path / "oct.csv", BIRTHS[:5]), mapping(tmp_path), "--extract-date", "2026-10-01")
     assert "amended extract 5" in ingest(home, fix, mapping(tmp_path), "--amend")
+
+
+def test_the_file_read_again_under_the_mapping_it_was_first_read_with_puts_that_reading_back(tmp_path):
+    """A corrected mapping that was wrong after all (names swapped), and the first mapping put
+    back: the file under it was "already ingested as extract 1; nothing changed" while the wrong
+    reading stayed current. A file whose reading under this mapping another reading of the same
+    file replaced is read again, as under any other mapping."""
+    home = tmp_path / "home"
+    nov_file = us_file(tmp_path / "nov.csv", BIRTHS)
+    ingest(home, nov_file, mapping(tmp_path), "--extract-date", "2026-09-01")
+    swapped = tmp_path / "swapped.yaml"
+    swapped.write_text(mapping(tmp_path).read_text().replace("forename: First Name", "forename: Last Name")
+                       .replace("surname: Last Name", "surname: First Name"))
+    ingest(home, nov_file, swapped)
+    said = ingest(home, nov_file, mapping(tmp_path))           # the first mapping, put back
+    assert "already ingested" not in said and "was stored before as extract" in said
+    from linkage.store import Store
+
+    store = Store(home)
+    try:
+        assert store.rows(f"SELECT DISTINCT forename FROM ({CURRENT_RECORDS_SQL})") == [("Amy",)]
+    finally:
+        store.close()
+    assert served(home)[1] == [(3, date(2026, 9, 1))]
+    assert "already ingested as social_care extract 3" in ingest(home, nov_file, mapping(tmp_path))
