@@ -210,3 +210,29 @@ def test_the_file_read_again_under_the_mapping_it_was_first_read_with_puts_that_
         store.close()
     assert served(home)[1] == [(3, date(2026, 9, 1))]
     assert "already ingested as social_care extract 3" in ingest(home, nov_file, mapping(tmp_path))
+
+
+def test_an_amendment_read_again_under_its_first_mapping_puts_that_reading_back(tmp_path):
+    """The same for an amendment: read under a mapping that swapped the names, then under the
+    first mapping again, it was "already ingested" and the swapped names stayed current."""
+    home = tmp_path / "home"
+    ingest(home, us_file(tmp_path / "nov.csv", BIRTHS), mapping(tmp_path), "--extract-date", "2026-09-01")
+    fix = tmp_path / "fix.csv"
+    fix.write_text("Child Ref;First Name;Last Name;D.O.B.;Post Code;Address\r\n"
+                   "US001;Amy;Lee1;07/07/2015;NE1 4ST;1 High St\r\n", encoding="cp1252")
+    swapped = tmp_path / "swapped.yaml"
+    swapped.write_text(mapping(tmp_path).read_text().replace("forename: First Name", "forename: Last Name")
+                       .replace("surname: Last Name", "surname: First Name"))
+    ingest(home, fix, mapping(tmp_path), "--amend")
+    ingest(home, fix, swapped, "--amend")
+    said = ingest(home, fix, mapping(tmp_path), "--amend")
+    assert "already ingested" not in said and "amended extract 1: replaced 1 records" in said
+    from linkage.store import Store
+
+    store = Store(home)
+    try:
+        assert store.rows(f"SELECT forename FROM ({CURRENT_RECORDS_SQL}) WHERE source_record_id = 'US001'") == [
+            ("Amy",)]
+    finally:
+        store.close()
+    assert "already ingested as social_care extract 4" in ingest(home, fix, mapping(tmp_path), "--amend")

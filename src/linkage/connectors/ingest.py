@@ -187,10 +187,10 @@ def _already(store: Store, sha: str, key: str, source: str, path: Path, mapping_
     for another source is refused. A row from before the mapping counted (no ``file_sha256``)
     is the same ingest when its mapping file had the same name. ``carried``: an amendment's keys
     for earlier readings of the current extract's file; one that now amends ``current`` (carried
-    there when the file was read again) is this amendment already applied. A whole extract is
-    the same ingest only while it is its file's latest reading: once another mapping read the
-    file again, the first mapping put back reads it again too (the reading it replaced is not
-    what is current)."""
+    there when the file was read again) is this amendment already applied. A reading is the same
+    ingest only while it is its file's latest (as a whole extract, or as an amendment of that
+    extract): once another mapping read the file again, the first mapping put back reads it
+    again too (the reading it replaced is not what is current)."""
     also = f" OR (sha256 IN ({', '.join('?' * len(carried))}) AND amends = ?)" if carried else ""
     rows = store.rows(f"SELECT extract_id, source, file_name, rows_read, accepted, quarantined, "
                       f"coalesce(blank_rows, 0), amends, sha256 = ? OR (file_sha256 IS NULL AND mapping = ?){also} "
@@ -201,9 +201,11 @@ def _already(store: Store, sha: str, key: str, source: str, path: Path, mapping_
         if stored_source != source:
             raise ConnectorError(f"{path.name} was already ingested as {stored_source} (extract {eid}, "
                                  f"file {name}), not {source}; nothing changed")
-    latest = next((row[0] for row in rows if row[7] is None), None)      # the file's latest whole reading
+    latest: dict[int | None, int] = {}        # the file's latest reading, whole (None) or amending each extract
+    for row in rows:
+        latest.setdefault(row[7], row[0])
     for eid, stored_source, name, read, acc, quar, blank, amends, same in rows:
-        if same and (amends is not None or eid == latest):
+        if same and eid == latest[amends]:
             return IngestResult(stored_source, path.name, eid, read, acc, quar, already_ingested=True,
                                 blank=blank, amends=amends, existing_file=name)
     return None
@@ -557,7 +559,7 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
             with store.transaction():
                 eid = store.next_id(t("extracts"), "extract_id")
                 now = datetime.now(timezone.utc).replace(tzinfo=None)
-                if key and not amend:     # an older reading under this mapping, replaced since, gives up its key
+                if key:     # an older reading under this mapping, replaced since, gives up its key
                     store.execute(f"UPDATE {t('extracts')} SET sha256 = ? WHERE sha256 = ?",
                                   [f"{key}:until:{eid}", key])
                 store.execute(
