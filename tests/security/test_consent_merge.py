@@ -11,9 +11,7 @@ a different AP school, so whichever identifier survives, one refusal was under t
 
 from __future__ import annotations
 
-import csv
 from datetime import date
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +19,7 @@ import pytest
 from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE
 from registry import register
+from test_changes import _rewrite, apart, school_row
 
 pytestmark = pytest.mark.e2e
 
@@ -43,28 +42,6 @@ def lookup(w, who: str, d: dict) -> dict | None:
     return r.json()["match"]
 
 
-def _demographics(store, source: str, record_id: str) -> dict:
-    f, m, s, dob, sex, pc = store.rows("SELECT forename, middle_names, surname, date_of_birth, sex, postcode "
-                                       "FROM store.records WHERE source = ? AND source_record_id = ?",
-                                       [source, record_id])[0]
-    return {"forename": f, "middle": m, "surname": s, "dob": dob, "sex": sex, "postcode": pc}
-
-
-def _merged_month(src: Path, dst: Path, record_id: str, d: dict) -> None:
-    """Month 2's school file: the school's record of one child now carries the other's details."""
-    with open(src, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    for r in rows:
-        if r["AdNo"] == record_id:
-            r.update({"Forename": d["forename"], "MiddleNames": d["middle"] or "", "Surname": d["surname"],
-                      "DOB": d["dob"].strftime("%d/%m/%Y"), "Sex": d["sex"], "Postcode": d["postcode"], "UPN": "",
-                      "FormerUPN": "", "PreferredForename": "", "PreferredSurname": "", "FormerSurname": ""})
-    with open(dst, "w", newline="", encoding="utf-8") as fh:
-        out = csv.DictWriter(fh, list(rows[0]))
-        out.writeheader()
-        out.writerows(rows)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, synth_month1):
     from linkage.connectors import ingest_file
@@ -75,12 +52,7 @@ def world(tmp_path_factory, synth_month1):
     home = work / "data"
     linked_home(home, synth_month1, EXTRACT_DATE, children=0)
     store = Store(home, memory_limit="2GB")
-    per_child = store.rows("""
-        SELECT i.child_id, list(r.source ORDER BY r.source), list(r.source_record_id ORDER BY r.source)
-        FROM store.identity i JOIN store.records r USING (record_key) GROUP BY 1 ORDER BY min(r.record_key)""")
-    a = next(c for c in per_child if c[1] == ["health"])           # known to health only
-    b = next(c for c in per_child if c[1] == ["education"])        # known to a school only
-    demo = {"a": _demographics(store, "health", a[2][0]), "b": _demographics(store, "education", b[2][0])}
+    a, b, demo = apart(store)           # known to health only; known to a school only
     store.close()
     w = {"home": home, "a": a[0], "b": b[0], "demo": demo,
          "creds": {k: register(home, f"{k} client", t, role, org=org) for k, (org, t, role, _) in ORGS.items()}}
@@ -104,7 +76,8 @@ def world(tmp_path_factory, synth_month1):
 
     m2 = work / "month2"
     m2.mkdir()
-    _merged_month(synth_month1 / "education.csv", m2 / "education.csv", b[2][0], demo["a"])
+    # Month 2's school file: the school's record of b now carries a's details (one child: a merge).
+    _rewrite(synth_month1 / "education.csv", m2 / "education.csv", "AdNo", {b[2][0]: school_row(demo["a"])})
     store = Store(home, memory_limit="2GB")
     try:
         ingest_file(store, "education", m2 / "education.csv", extract_date=date(2026, 11, 1))
