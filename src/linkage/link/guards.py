@@ -49,7 +49,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "forename_counts_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
+           "different_names_sql", "forename_counts_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
            "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
@@ -154,6 +154,18 @@ def swapped_sql(l: str, r: str) -> str:
     """Forename and surname swapped between the two records, each possibly with a typo, one part
     of a double surname, or in another form of the forename (Angus Betsy / Elizabeth Angus)."""
     return f"coalesce({_as_surname(l, r)} AND {_as_surname(r, l)}, false)"
+
+
+def different_names_sql(l: str, r: str) -> str:
+    """Two forenames that are different names, not one name spelt two ways: the guard's first
+    test (rows need ``forename_n`` and ``cotwins``)."""
+    return f"(NOT {_same_name(l, r)} AND NOT {_spelling(l, r, short_abjad=short_abjad_sql(l, r))})"
+
+
+def same_name_sql(l: str, r: str) -> str:
+    """One forename: the same, one of the other's keys (a nickname, another form), or swapped
+    with the surname."""
+    return _same_name(l, r)
 
 
 def spelling_sql(l: str, r: str, slip_most: str = str(RARE)) -> str:
