@@ -320,3 +320,40 @@ def test_a_retired_snapshot_stays_open_while_a_request_started_on_it_runs(tmp_pa
     finally:
         watcher.stop()
         served["now"].close()
+
+
+def test_a_worker_busy_for_longer_than_uvicorns_health_check_is_not_replaced(tmp_path, linked_store):
+    """A worker that cannot answer the supervisor's ping for a while (loading a million records on a
+    busy machine) is not killed and replaced: uvicorn's 5 s would do so, and its replacement the
+    same way, a loop that never serves (``LINKAGE_WORKER_HEALTHCHECK_SECONDS``, default 60)."""
+    home = tmp_path / "data"
+    linked_store.checkpoint()
+    shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
+    cli(home, "publish")
+    from apiserver import free_port
+
+    port = free_port()
+    env = {**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_MEMORY_LIMIT": "1GB"}
+    proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "serve", "--port", str(port), "--data-dir",
+                             str(home), "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    try:
+        deadline = time.time() + 120
+        while sum("Application startup complete" in line for line in list(lines)) < 2:
+            assert proc.poll() is None and time.time() < deadline, "".join(lines)
+            time.sleep(0.2)
+        workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                                  text=True).stdout.split()]
+        busy = next(pid for pid in workers if f"[{pid}]" in "".join(lines))
+        os.kill(busy, signal.SIGSTOP)                     # answers no ping: as if busy for 9 s
+        time.sleep(9)
+        os.kill(busy, signal.SIGCONT)
+        time.sleep(2)
+        os.kill(busy, 0)                                  # still there: not killed as hung
+        assert not any("died" in line for line in lines), "".join(lines)
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # among what its delta reached (a few pairs in a million may then differ from a relink until the
     # next full run); on, it costs a month about twice its time or more (docs/benchmarks.md, session 22).
     link_month_search: bool = False
+    # `serve --workers N`: how long a worker may go without answering the supervisor's ping before it
+    # is taken as hung and replaced. uvicorn's 5 s kills a worker still loading a million records on
+    # a busy machine, and its replacement the same way, in a loop that never serves.
+    worker_healthcheck_seconds: int = Field(default=60, ge=5, le=3600)
     threads: int | None = None
     # Linked when more likely than not the same child, unless a safeguarding
     # constraint (twin signature, conflicting NHS number or UPN) forbids it.

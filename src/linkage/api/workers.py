@@ -17,6 +17,8 @@ import signal
 from uvicorn import Config
 from uvicorn.supervisors import Multiprocess
 
+from linkage.config import get_settings
+
 __all__ = ["Workers", "run_workers"]
 
 log = logging.getLogger("linkage.snapshots")
@@ -53,6 +55,7 @@ def run_workers(app: str, workers: int, **options) -> None:
     hold_sighup()
     if not hasattr(signal, "sigtimedwait"):           # cannot collect it blocked: take it as uvicorn does
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+    options.setdefault("timeout_worker_healthcheck", get_settings().worker_healthcheck_seconds)
     config = Config(app, workers=workers, **options)
     sock = config.bind_socket()
     try:
