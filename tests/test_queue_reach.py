@@ -151,6 +151,12 @@ def test_a_swap_and_a_new_surname_on_one_birthday_is_queued(tmp_path):
     assert _pass(tmp_path / "slip", records)[1] == []
 
 
+def _queued(tmp_path: Path, name: str, records: list[dict], children: dict[str, str] = CHILDREN) -> list:
+    """What ``reach_pairs`` queues over ``records``, in a directory of its own under ``tmp_path``."""
+    (tmp_path / name).mkdir()
+    return _pass(tmp_path / name, records, children)[1]
+
+
 def test_a_mistyped_forename_with_a_move_is_queued_by_family_and_birthday(tmp_path):
     # Lawrence Majorana at school written "Laweecne"; the GP holds "Lonny" at another home: no
     # forename key meets them, the family name and the birthday do.
@@ -162,25 +168,21 @@ def test_a_mistyped_forename_with_a_move_is_queued_by_family_and_birthday(tmp_pa
     # A surname typed too (Macclenaghan / Maccllenaghan) is one family's.
     typed = [rec("education:1", "harry", "macclenaghan", postcode="WA6 4AF", upn="A1", sex="M"),
              rec("health:1", "hsrey", "maccllenaghan", postcode="LL0 5HX", nhs="N1", sex="M")]
-    (tmp_path / "typed").mkdir()
-    assert [(a, b) for a, b, _ in _pass(tmp_path / "typed", typed)[1]] == [("education:1", "health:1")]
+    assert [(a, b) for a, b, _ in _queued(tmp_path, "typed", typed)] == [("education:1", "health:1")]
 
 
 def test_twins_or_two_middle_names_are_not_queued_by_family_and_birthday(tmp_path):
     records = [rec("education:1", "laweecne", "majorana", middle="james", upn="A1", sex="M"),
                rec("health:1", "lonny", "majorana", middle="oscar", nhs="N1", sex="M")]
-    (tmp_path / "middle").mkdir()
-    assert _pass(tmp_path / "middle", records)[1] == []
+    assert _queued(tmp_path, "middle", records) == []
     # Twins Mia and Leah, each on a GP list: the children share a source, two children.
     twins = [rec("education:1", "mia", "majorana", upn="A1"), rec("health:1", "leah", "majorana", nhs="N1"),
              rec("health:2", "mia", "majorana", nhs="N2")]
-    (tmp_path / "twins").mkdir()
-    assert _pass(tmp_path / "twins", twins, {**CHILDREN, "health:2": "C1"})[1] == []
+    assert _queued(tmp_path, "twins", twins, {**CHILDREN, "health:2": "C1"}) == []
     # Another birthday, or another family name, is not the key.
     other = [rec("education:1", "laweecne", "majorana", upn="A1", sex="M"),
              rec("health:1", "lonny", "majorana", dob="2015-04-08", nhs="N1", sex="M")]
-    (tmp_path / "day").mkdir()
-    assert _pass(tmp_path / "day", other)[1] == []
+    assert _queued(tmp_path, "day", other) == []
 
 
 def test_a_typed_surname_and_a_birthday_days_out_without_a_middle_name_are_queued(tmp_path):
@@ -212,6 +214,5 @@ def test_a_common_family_name_on_one_birthday_is_not_queued(tmp_path):
         children[f"health:x{i}"] = f"X{i}"
     assert _pass(tmp_path, records, children)[1] == []
     # With fewer of them about, the same pair is queued.
-    (tmp_path / "rare").mkdir()
-    assert len(_pass(tmp_path / "rare", records[:12], {k: children[k] for k in children
-                                                      if k in {r["record_key"] for r in records[:12]}})[1]) == 1
+    kept = {r["record_key"] for r in records[:12]}
+    assert len(_queued(tmp_path, "rare", records[:12], {k: c for k, c in children.items() if k in kept})) == 1
