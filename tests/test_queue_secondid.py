@@ -90,6 +90,11 @@ def test_a_typed_forename_under_a_second_upn_with_one_gp_record_is_queued(tmp_pa
     assert _kept_typed(tmp_path, left, right, {"education:1": "A", "health:a": "A", "education:2": "B"})
     # Before, every forename that differed at all lost the allowance.
     assert not _kept(tmp_path, left, right)
+    # Omar Ushan Mcclean, "Mcclena" at the next school.
+    omar = rec("education:1", "omar", "mcclean", middle="ushan", upn="X316447017696", sex="M")
+    typed = rec("education:2", "omar", "mcclena", middle="ushan", upn="W316529417505", sex="M")
+    assert _kept_typed(tmp_path, omar, typed, {"education:1": "A", "health:a": "A", "education:2": "B"})
+    assert not _kept(tmp_path, omar, typed)
 
 
 @pytest.mark.parametrize("a,b,ma,mb", [

@@ -15,13 +15,14 @@ not issue a second one when a child changes school, and namesakes born the same 
 same middle name exist (at 250,000 realistic records, 13 such pairs under two NHS numbers and
 two surnames were all two children).
 
-A forename **typed** in one of the two school records (Maon / Mason, Chalrotte / Charlotte) is
-allowed only with what twins lack: the two children hold no source in common but the pair's own.
-Twins are each on a GP list (and mostly on the same school rolls); a second UPN leaves the child's
-GP record, and every other agency's, with one of the two (``typed_pairs``). The forenames must be
-one name typed (``NAME_JW``, one edit, or a nickname key in common) and the first middle name, the
-surname and the date of birth the same (at 250,000 realistic records, 6 such pairs, all one child;
-the two twin-guarded pairs of Leon and Leo, each twin with a GP record, stay out).
+A forename or surname **typed** in one of the two school records (Chalrotte / Charlotte, Omar
+Mcclena / Mcclean) is allowed only with what twins lack: the two children hold no source in
+common but the pair's own. Twins are each on a GP list (and mostly on the same school rolls); a
+second UPN leaves the child's GP record, and every other agency's, with one of the two
+(``typed_pairs``). The forenames must be one name typed (``NAME_JW``, one edit, or a nickname key
+in common), the surnames too (``NAME_JW``), and the first middle name and the date of birth the
+same (at 250,000 realistic records, 6 such pairs, all one child; twins Leon and Leo, each with a
+GP record, stay out).
 """
 
 from __future__ import annotations
@@ -64,19 +65,19 @@ WHERE l.forename = r.forename
 
 
 def typed_sql(pairs: str, input_table: str) -> str:
-    """The pairs of ``pairs`` whose forenames differ as one name typed twice, with one first middle
-    name, surname, date of birth and no conflicting sex (pure SQL); ``typed_pairs`` then asks
-    that no source but the pair's own holds both children."""
+    """The pairs of ``pairs`` whose forenames, and surnames, are one name (possibly typed), with one
+    first middle name and date of birth and no conflicting sex (pure SQL); ``typed_pairs`` then
+    asks that no source but the pair's own holds both children."""
     return f"""
 SELECT e.unique_id_l, e.unique_id_r, l.source_dataset, r.source_dataset FROM {pairs} e
 JOIN {input_table} l ON l.unique_id = e.unique_id_l
 JOIN {input_table} r ON r.unique_id = e.unique_id_r
-WHERE l.forename <> r.forename
-  AND (jaro_winkler_similarity(l.forename, r.forename) >= {NAME_JW} OR damerau_levenshtein(l.forename, r.forename) <= 1
+WHERE (jaro_winkler_similarity(l.forename, r.forename) >= {NAME_JW} OR damerau_levenshtein(l.forename, r.forename) <= 1
        OR coalesce(list_has_any(l.forename_keys, r.forename_keys), false))
   AND coalesce(split_part(l.middle_names, ' ', 1), '') <> ''
   AND split_part(l.middle_names, ' ', 1) = split_part(r.middle_names, ' ', 1)
-  AND (l.surname = r.surname OR list_has_any(l.surname_all, r.surname_all))
+  AND (l.surname = r.surname OR list_has_any(l.surname_all, r.surname_all)
+       OR jaro_winkler_similarity(l.surname, r.surname) >= {NAME_JW})
   AND l.dob = r.dob
   AND NOT {sexes_differ_sql('l', 'r')}"""
 
