@@ -62,3 +62,54 @@ def test_namesakes_born_the_same_day_under_two_nhs_numbers_are_not_kept(tmp_path
     right = rec("health:2", "rose", "macging", middle="maya", nhs="5961428109")
     assert not _kept(tmp_path, left, right, reason="uncertain match")
     assert not _kept(tmp_path, left, {**right, "surname_std": "jones"}, reason="uncertain match")
+
+
+def _kept_typed(tmp_path, left: dict, right: dict, clusters: dict[str, str]) -> bool:
+    """Whether the twin-guarded pair (left, right) under two UPNs is queued, the records clustered
+    as ``clusters`` (the pair's two children, each with whatever other records it holds)."""
+    con = duckdb.connect(str(tmp_path / f"typed-{len(list(tmp_path.iterdir()))}.duckdb"))
+    others = [rec(k, left["forename_std"], left["surname_std"], nhs=f"N{i}")
+              for i, k in enumerate(sorted(k for k in clusters if k not in (left["record_key"], right["record_key"])))]
+    input_tables(con, [left, right, *others])
+    a, b = left["record_key"], right["record_key"]
+    band = pd.DataFrame({"unique_id_l": [a], "unique_id_r": [b], "match_weight": [9.0], "reason": [GUARD_REASON]})
+    same = one_child_pairs(con, band, "link_input", "cotwins", clusters)
+    con.close()
+    linked = pd.DataFrame({"unique_id_l": [k for k in clusters if k not in (a, b)],
+                           "unique_id_r": [a if clusters[k] == clusters[a] else b for k in clusters if k not in (a, b)],
+                           "match_weight": 20.0})
+    ids = {k: {"upn": r["upn"], "nhs": r["nhs_number"]} for k, r in ((a, left), (b, right))}
+    return bool(undecided(band, clusters, linked, ids, two_children=(GUARD_REASON,), one_child=same).iloc[0])
+
+
+def test_a_typed_forename_under_a_second_upn_with_one_gp_record_is_queued(tmp_path):
+    # Charlotte Alexandra on one roll, "Chalrotte" Alexandra under a new UPN at the next school:
+    # the GP holds one child of that family and birthday, linked to Charlotte.
+    left = rec("education:1", "charlotte", "adelakun", middle="alexandra", upn="X316447017696")
+    right = rec("education:2", "chalrotte", "adelakun", middle="alexandra", upn="W316529417505")
+    assert _kept_typed(tmp_path, left, right, {"education:1": "A", "health:a": "A", "education:2": "B"})
+    # Before, every forename that differed at all lost the allowance.
+    assert not _kept(tmp_path, left, right)
+    # Omar Ushan Mcclean, "Mcclena" at the next school.
+    omar = rec("education:1", "omar", "mcclean", middle="ushan", upn="X316447017696", sex="M")
+    typed = rec("education:2", "omar", "mcclena", middle="ushan", upn="W316529417505", sex="M")
+    assert _kept_typed(tmp_path, omar, typed, {"education:1": "A", "health:a": "A", "education:2": "B"})
+    assert not _kept(tmp_path, omar, typed)
+
+
+@pytest.mark.parametrize("a,b,ma,mb", [
+    ("leon", "leo", "james", "james"),                    # twins, each with a GP record
+    ("charlotte", "chalrotte", "alexandra", "alexandra"),
+])
+def test_a_typed_forename_whose_children_both_hold_a_gp_record_is_not_queued(tmp_path, a, b, ma, mb):
+    left = rec("education:1", a, "adelakun", middle=ma, upn="X316447017696")
+    right = rec("education:2", b, "adelakun", middle=mb, upn="W316529417505")
+    assert not _kept_typed(tmp_path, left, right,
+                           {"education:1": "A", "health:a": "A", "education:2": "B", "health:b": "B"})
+
+
+@pytest.mark.parametrize("b,mb", [("chalrotte", "rose"), ("chalrotte", None), ("amelia", "alexandra")])
+def test_a_second_upn_without_one_middle_name_or_one_forename_is_not_queued(tmp_path, b, mb):
+    left = rec("education:1", "charlotte", "adelakun", middle="alexandra", upn="X316447017696")
+    right = rec("education:2", b, "adelakun", middle=mb, upn="W316529417505")
+    assert not _kept_typed(tmp_path, left, right, {"education:1": "A", "health:a": "A", "education:2": "B"})

@@ -603,9 +603,10 @@ FROM x LEFT JOIN memory.forename_counts n USING (forename)""").fetchall()
         return {k: RecordFacts(src, sex, mid, bool(twin), fore, bool(rare))
                 for k, src, sex, mid, twin, fore, rare in rows}
 
-    def one_child(self, pairs: pd.DataFrame) -> set[frozenset]:
-        """Pairs that look like one child under a second identifier (``secondid``)."""
-        return one_child_pairs(self.con, pairs, self._rows, "memory.cotwins")
+    def one_child(self, pairs: pd.DataFrame, cluster_of: dict[str, str] | None = None) -> set[frozenset]:
+        """Pairs that look like one child under a second identifier (``secondid``; with
+        ``cluster_of``, a forename typed in one of them too)."""
+        return one_child_pairs(self.con, pairs, self._rows, "memory.cotwins", cluster_of)
 
     def _clusters_table(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]]) -> None:
         self.con.register("_clusters_df", clusters_arrow(cluster_of, identifiers))

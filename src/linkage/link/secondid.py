@@ -14,16 +14,31 @@ decides; nothing is linked here) unless the two children hold different NHS numb
 not issue a second one when a child changes school, and namesakes born the same day with the
 same middle name exist (at 250,000 realistic records, 13 such pairs under two NHS numbers and
 two surnames were all two children).
+
+A forename or surname **typed** in one of the two school records (Chalrotte / Charlotte, Omar
+Mcclena / Mcclean) is allowed only with what twins lack: the two children hold no source in
+common but the pair's own. Twins are each on a GP list (and mostly on the same school rolls); a
+second UPN leaves the child's GP record, and every other agency's, with one of the two
+(``typed_pairs``). The forenames must be one name typed (``NAME_JW``, one edit, or a nickname key
+in common), the surnames too (``NAME_JW``), and the first middle name and the date of birth the
+same (at 250,000 realistic records, 6 such pairs, all one child; twins Leon and Leo, each with a
+GP record, stay out).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import duckdb
 import pandas as pd
 
+from linkage.link.complement import sources_of
 from linkage.link.guards import sexes_differ_sql
 
-__all__ = ["one_child_pairs", "one_child_sql"]
+__all__ = ["NAME_JW", "one_child_pairs", "one_child_sql", "typed_pairs", "typed_sql"]
+
+# Two forenames this alike (Jaro-Winkler) are one name typed twice (Chalrotte / Charlotte).
+NAME_JW = 0.8
 
 
 def one_child_sql(pairs: str, input_table: str, cotwin_table: str | None = None) -> str:
@@ -49,13 +64,45 @@ WHERE l.forename = r.forename
   {alone}"""
 
 
+def typed_sql(pairs: str, input_table: str) -> str:
+    """The pairs of ``pairs`` whose forenames, and surnames, are one name (possibly typed), with one
+    first middle name and date of birth and no conflicting sex (pure SQL); ``typed_pairs`` then
+    asks that no source but the pair's own holds both children."""
+    return f"""
+SELECT e.unique_id_l, e.unique_id_r, l.source_dataset, r.source_dataset FROM {pairs} e
+JOIN {input_table} l ON l.unique_id = e.unique_id_l
+JOIN {input_table} r ON r.unique_id = e.unique_id_r
+WHERE (jaro_winkler_similarity(l.forename, r.forename) >= {NAME_JW} OR damerau_levenshtein(l.forename, r.forename) <= 1
+       OR coalesce(list_has_any(l.forename_keys, r.forename_keys), false))
+  AND coalesce(split_part(l.middle_names, ' ', 1), '') <> ''
+  AND split_part(l.middle_names, ' ', 1) = split_part(r.middle_names, ' ', 1)
+  AND (l.surname = r.surname OR list_has_any(l.surname_all, r.surname_all)
+       OR jaro_winkler_similarity(l.surname, r.surname) >= {NAME_JW})
+  AND l.dob = r.dob
+  AND NOT {sexes_differ_sql('l', 'r')}"""
+
+
+def typed_pairs(con: duckdb.DuckDBPyConnection, pairs: str, input_table: str,
+                cluster_of: Mapping[str, str]) -> set[frozenset]:
+    """``typed_sql``'s pairs whose two children hold no source in common but the pair's own."""
+    rows = [(a, b, sa, sb) for a, b, sa, sb in con.execute(typed_sql(pairs, input_table)).fetchall()
+            if a in cluster_of and b in cluster_of and cluster_of[a] != cluster_of[b]]
+    held = sources_of(dict(cluster_of), {cluster_of[k] for a, b, *_ in rows for k in (a, b)})
+    return {frozenset((a, b)) for a, b, sa, sb in rows
+            if held[cluster_of[a]] & held[cluster_of[b]] <= {sa, sb}}
+
+
 def one_child_pairs(con: duckdb.DuckDBPyConnection, pairs: pd.DataFrame, input_table: str,
-                    cotwin_table: str | None = None) -> set[frozenset]:
-    """``one_child_sql`` over ``pairs`` (unique_id_l, unique_id_r) as record-key sets."""
+                    cotwin_table: str | None = None, cluster_of: Mapping[str, str] | None = None) -> set[frozenset]:
+    """``one_child_sql`` over ``pairs`` (unique_id_l, unique_id_r) as record-key sets; with
+    ``cluster_of`` (record -> child), ``typed_pairs`` too."""
     if pairs.empty:
         return set()
     con.register("_one_child_df", pairs[["unique_id_l", "unique_id_r"]])
     try:
-        return {frozenset(r) for r in con.execute(one_child_sql("_one_child_df", input_table, cotwin_table)).fetchall()}
+        same = {frozenset(r) for r in con.execute(one_child_sql("_one_child_df", input_table, cotwin_table)).fetchall()}
+        if cluster_of is not None:
+            same |= typed_pairs(con, "_one_child_df", input_table, cluster_of)
+        return same
     finally:
         con.unregister("_one_child_df")
