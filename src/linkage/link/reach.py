@@ -38,19 +38,6 @@ size (no pair of a common forename is formed):
   transposed, one typed character), the names related as for ``birthday``: twins at one home, one
   held only by the school and the other only by the GP, share all but the name (at 250,000 easy
   records the key without the names queued two such pairs of twins, Chloe / Maisie among them);
-* ``family``: the surname spelt alike (``SURNAME_JW``, one first letter) and one date of birth,
-  whatever the forenames: a forename typed past every forename key or written as a short form
-  (Laweecne / Lonny Majorana, Harry / Hsrey Macclenaghan, Iv / Icy Ciani) by an agency that also
-  missed a move. Twins share all but the forename too, so the condition below that no source holds
-  both children (twins are mostly on one GP list and one school roll) and no co-twin is in view
-  carries the key; and a common family name is shared by strangers born on one day, so the key
-  asks what ``evidence.coincidences`` asks of a forename: at most ``COINCIDENCE`` other children
-  expected to share the surname and the birthday by chance (those with that surname born that
-  year, in the source holding most of them, over the days of a year). On the independent
-  generator's 20,000 children (``benchmarks/la_extracts``), where a few surnames are common and
-  many children are held by one source, the key without that count queued 4 pairs of strangers
-  (Nowak, Patel, Fitzgerald: 0.05 to 0.08 expected) and no child; at 250,000 realistic
-  ``linkage synth`` records, the one-child pairs expect at most 0.036;
 * ``spelling``: the forename and the surname spelt alike, born within ``NEAR_DAYS`` (or one slip
   apart), without a middle name: ``forename`` for the GP record, which holds none (Daisy Praga /
   Peaga born 22 and 12 March, Jacob Taprey / Tarpey a day apart).
@@ -70,9 +57,9 @@ from collections.abc import Iterable
 import duckdb
 
 from linkage.link.complement import settled, sources_of
-from linkage.link.evidence import COINCIDENCE, ClusterPass
+from linkage.link.evidence import ClusterPass
 
-__all__ = ["FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "SPELLING_REASON", "SURNAME_JW",
+__all__ = ["HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "SPELLING_REASON", "SURNAME_JW",
            "SWAP_REASON", "reach_pairs", "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
@@ -80,8 +67,6 @@ MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, n
 HOME_REASON = "possibly one child in two: same home and birthday, no source holds both ({evidence})"
 SWAP_REASON = ("possibly one child in two: one record's forename is the other's surname, same birthday, "
                "no source holds both ({evidence})")
-FAMILY_REASON = ("possibly one child in two: surnames alike and the same birthday, no source holds both "
-                 "({evidence})")
 SPELLING_REASON = ("possibly one child in two: same forename, surnames alike, born days apart, "
                    "no source holds both ({evidence})")
 # Forenames (or a forename and the other record's surname) this alike are taken as one name typed
@@ -123,11 +108,6 @@ WITH h AS MATERIALIZED (
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
   WHERE x.dob IS NOT NULL AND x.unique_id NOT IN (SELECT unique_id FROM {cotwin_table})),
 m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
--- The children of each surname born each year, in the source holding most of them.
-family_n AS (
-  SELECT surname, y, max(n) AS n FROM (
-    SELECT surname, year(dob) AS y, source_dataset, count(*) AS n FROM {input_table}
-    WHERE dob IS NOT NULL AND surname IS NOT NULL GROUP BY ALL) GROUP BY ALL),
 pairs AS MATERIALIZED (
   SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, 'birthday' AS how,
     a.dob = b.dob AS dob_exact
@@ -152,12 +132,6 @@ pairs AS MATERIALIZED (
   FROM h a JOIN h b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
   WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)
     AND {_names_related('a', 'b')}
-  UNION ALL
-  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'family', true
-  FROM h a JOIN h b ON a.s1 = b.s1 AND a.dob = b.dob
-  JOIN family_n na ON na.surname = a.surname AND na.y = year(a.dob)
-  JOIN family_n nb ON nb.surname = b.surname AND nb.y = year(b.dob)
-  WHERE {differ} AND {surnames} AND (greatest(na.n, nb.n) - 1) / 365.25 <= {COINCIDENCE}
   UNION ALL
   SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'spelling', false
   FROM h a JOIN h b ON a.forename = b.forename AND a.s1 = b.s1 AND year(a.dob) = year(b.dob)
@@ -199,9 +173,8 @@ def reach_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table
             continue
         done.add(kids)
         said = "same birthday" if dob_exact else "birthdays a slip or days apart"
-        if how in ("home", "swap", "family", "spelling"):
-            why = {"home": HOME_REASON, "swap": SWAP_REASON, "family": FAMILY_REASON,
-                   "spelling": SPELLING_REASON}[how].format(evidence=said)
+        if how in ("home", "swap", "spelling"):
+            why = {"home": HOME_REASON, "swap": SWAP_REASON, "spelling": SPELLING_REASON}[how].format(evidence=said)
         else:
             why = MIDDLE_REASON.format(how="birthday, forenames alike" if how == "birthday"
                                        else "forename, surnames alike", evidence=said)
