@@ -194,12 +194,14 @@ def reguard(store: Store, guard: Callable[[str], pd.DataFrame]) -> int:
     the query whose verdict is now another (``LinkEngine.reguard``). Those are set in ``EDGES``
     and kept in ``FLIPPED`` for the save; returns how many."""
     moved = twin_name_pairs(store)
-    store.execute(f"""CREATE OR REPLACE TABLE memory.reguard_names AS
-SELECT unique_id, forename FROM {INPUT} WHERE forename IN (SELECT a FROM ({moved}) UNION SELECT b FROM ({moved}))""")
     store.execute("CREATE OR REPLACE TABLE memory.reguard_keys AS SELECT record_key AS k FROM memory.hash_delta "
                   "WHERE NOT rescore")
     edges = f"""SELECT e.unique_id_l, e.unique_id_r, e.guarded FROM {EDGES} e
-WHERE e.unique_id_l IN (SELECT k FROM memory.reguard_keys) OR e.unique_id_r IN (SELECT k FROM memory.reguard_keys)
+WHERE e.unique_id_l IN (SELECT k FROM memory.reguard_keys) OR e.unique_id_r IN (SELECT k FROM memory.reguard_keys)"""
+    if store.scalar(f"SELECT count(*) FROM ({moved})"):     # most months: none (no need to read every forename)
+        store.execute(f"""CREATE OR REPLACE TABLE memory.reguard_names AS SELECT unique_id, forename FROM {INPUT}
+WHERE forename IN (SELECT a FROM ({moved}) UNION SELECT b FROM ({moved}))""")
+        edges += f"""
 UNION
 SELECT e.unique_id_l, e.unique_id_r, e.guarded FROM {EDGES} e
 JOIN memory.reguard_names l ON l.unique_id = e.unique_id_l JOIN memory.reguard_names r ON r.unique_id = e.unique_id_r
@@ -207,8 +209,8 @@ WHERE (least(l.forename, r.forename), greatest(l.forename, r.forename)) IN (SELE
     _table(store, FLIPPED, guard(edges)[["unique_id_l", "unique_id_r", "guarded"]].astype({"guarded": bool}))
     store.execute(f"UPDATE {EDGES} SET guarded = f.guarded FROM {FLIPPED} f "
                   f"WHERE {EDGES}.unique_id_l = f.unique_id_l AND {EDGES}.unique_id_r = f.unique_id_r")
-    for table in ("memory.reguard_names", "memory.reguard_keys"):
-        store.execute(f"DROP TABLE {table}")
+    for table in ("memory.reguard_names", "memory.reguard_keys", "memory.twin_moved"):
+        store.execute(f"DROP TABLE IF EXISTS {table}")
     return int(store.scalar(f"SELECT count(*) FROM {FLIPPED}"))
 
 
