@@ -3,31 +3,22 @@ real clustering and the real sibling SQL over handcrafted records."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import duckdb
 import pandas as pd
 
 from linkage.link.cluster import ambiguous_records, constrained_clusters
 from linkage.link.evidence import ClusterPass
-from linkage.link.guards import second_child_sql
-from linkage.link.vet import refuse_ambiguous, vet_joins
+from linkage.link.vet import refuse_ambiguous, second_children, vet_joins
 from test_twin_evidence import population, rec
 
 LINKS = ["unique_id_l", "unique_id_r"]
 
 
 def _siblings(con: duckdb.DuckDBPyConnection):
-    """``LinkEngine.second_children`` over this population: record -> (partner, sibling)."""
-    def second(clusters: dict[str, str], links: pd.DataFrame) -> dict[str, tuple[str, str]]:
-        if links.empty:
-            return {}
-        con.register("links_df", links[LINKS])
-        con.register("clusters_df", pd.DataFrame(list(clusters.items()), columns=["unique_id", "cluster_id"]))
-        out: dict[str, tuple[str, str]] = {}
-        for y, x, s in con.execute(second_child_sql("links_df", "link_input", "clusters_df")
-                                   + " ORDER BY 1, 2, 3").fetchall():
-            out.setdefault(y, (x, s))
-        return out
-    return second
+    """What ``LinkEngine.second_children`` runs (``vet.second_children``), over this population."""
+    return partial(second_children, con, "link_input")
 
 
 # Macy's school record E1 and GP record H1 are one child; her social care record Y fits her sister

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 from splink import Linker
 from splink.internals.blocking import BlockingRule, _columns_needed_for_blocking
 from splink.internals.exceptions import EMTrainingException
@@ -36,8 +35,9 @@ from linkage.link.household import household_pairs
 from linkage.link.secondid import one_child_pairs
 from linkage.link.unique import link_unique
 from linkage.link.bridge import RecordFacts
-from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, second_child_sql,
+from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, forename_counts_sql,
                                  twin_guard_sql, twin_names_sql)
+from linkage.link.vet import second_children
 from linkage.link.uestimate import estimate_u, model_narrowed, model_widened
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.store import Store
@@ -166,13 +166,14 @@ class LinkEngine:
         # and a common forename: theirs is one value, hashed once.
         guard = "md5(concat_ws('|', '{code}', {twins}, {rare}, ''))"
         common = con.execute("SELECT " + guard.format(code=_GUARD_CODE, twins="''", rare="'false'")).fetchone()[0]
+        # How many records hold each forename: read here and by ``record_facts`` (the slips).
+        con.execute(f"CREATE OR REPLACE TABLE memory.forename_counts AS {forename_counts_sql(f'memory.{INPUT}')}")
         con.execute(f"""CREATE OR REPLACE TABLE memory.link_hash AS
-WITH n AS (SELECT forename, count(*) <= {RARE} AS rare FROM memory.{INPUT} GROUP BY forename)
 SELECT s.unique_id AS record_key, s.content_sha,
        CASE WHEN c.cotwins IS NULL AND n.rare = false THEN '{common}' ELSE {guard.format(
            code=_GUARD_CODE, twins="coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), '')",
            rare="coalesce(CAST(n.rare AS VARCHAR), '')")} END AS guard_sha
-FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN n USING (forename)""")
+FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN memory.forename_counts n USING (forename)""")
 
     def settle(self, quiet: bool = False) -> None:
         """Wait for the input cache written beside the run (``inputcache.Cache.wait``), raising
@@ -581,23 +582,8 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
 
     def second_children(self, cluster_of: dict[str, str], links: pd.DataFrame) -> dict[str, tuple[str, str]]:
         """Records linked under another forename that a sibling child fits as well
-        (``guards.second_child_sql``): record -> (its partner, the sibling's record)."""
-        if links.empty:
-            return {}
-        self.con.register("_second_links_df", links[["unique_id_l", "unique_id_r"]])
-        self.con.register("_second_clusters_df", pa.table({
-            "unique_id": pa.array(list(cluster_of), pa.string()),
-            "cluster_id": pa.array(list(cluster_of.values()), pa.string())}))
-        try:
-            rows = self.con.execute(second_child_sql("_second_links_df", f"memory.{INPUT}", "_second_clusters_df")
-                                    + " ORDER BY 1, 2, 3").fetchall()
-        finally:
-            self.con.unregister("_second_links_df")
-            self.con.unregister("_second_clusters_df")
-        out: dict[str, tuple[str, str]] = {}
-        for y, x, s in rows:
-            out.setdefault(y, (x, s))
-        return out
+        (``vet.second_children``): record -> (its partner, the sibling's record)."""
+        return second_children(self.con, f"memory.{INPUT}", cluster_of, links)
 
     def record_facts(self, keys: Iterable[str]) -> dict[str, RecordFacts]:
         """Source, sex, first middle name, whether it has a co-twin, forename and whether that is
@@ -608,11 +594,10 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         self.con.register("_facts_df", pd.DataFrame({"k": pd.Series(keys, dtype=object)}))
         try:
             rows = self.con.execute(f"""
-WITH x AS (SELECT i.* FROM memory.{INPUT} i SEMI JOIN _facts_df f ON f.k = i.unique_id),
-n AS (SELECT forename, count(*) AS n FROM memory.{INPUT} WHERE forename IN (SELECT forename FROM x) GROUP BY forename)
+WITH x AS (SELECT i.* FROM memory.{INPUT} i SEMI JOIN _facts_df f ON f.k = i.unique_id)
 SELECT x.unique_id, x.source_dataset, x.sex, nullif(split_part(x.middle_names, ' ', 1), ''),
-       x.unique_id IN (SELECT unique_id FROM memory.cotwin_pairs), x.forename, coalesce(n.n, 0) <= {RARE}
-FROM x LEFT JOIN n USING (forename)""").fetchall()
+       x.unique_id IN (SELECT unique_id FROM memory.cotwin_pairs), x.forename, coalesce(n.rare, true)
+FROM x LEFT JOIN memory.forename_counts n USING (forename)""").fetchall()
         finally:
             self.con.unregister("_facts_df")
         return {k: RecordFacts(src, sex, mid, bool(twin), fore, bool(rare))

@@ -49,7 +49,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
+           "forename_counts_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
            "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
@@ -390,6 +390,13 @@ FROM scored e
 JOIN l ON l.unique_id = e.unique_id_l
 JOIN r ON r.unique_id = e.unique_id_r
 """
+
+
+def forename_counts_sql(input_table: str) -> str:
+    """Each forename of ``input_table``, how many records hold it, and whether that few makes it
+    *rare* here (at most ``RARE``: more likely a slip than a name of its own). The one count both
+    the guard's hash (``guard_sha``) and ``bridge``'s slips read."""
+    return f"SELECT forename, count(*) AS n, count(*) <= {RARE} AS rare FROM {input_table} GROUP BY forename"
 
 
 def second_child_sql(links: str, input_table: str, clusters: str) -> str:

@@ -21,16 +21,15 @@ from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.errors import LinkageError
 from linkage.identity import HistoryEvent, assign_ids
 from linkage.link.backends import LinkBackend
-from linkage.link.bridge import bridges, guarded_slips
 from linkage.link.engine import LinkEngine
-from linkage.link.cluster import ambiguous_records, constrained_clusters
+from linkage.link.firstpass import among, first_pass
 from linkage.link.complement import COMPLEMENT_REASON, complementary_guarded
 from linkage.link.delta import (EDGES, FLIPPED, REACH, context, earlier_pass, reach, reguard, save_children,
                                 save_guards, save_identity, save_pass_pairs, save_records, scoped_edges,
                                 stage_identity, stage_records, widen)
 from linkage.link.guards import GUARD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
-from linkage.link.vet import refuse_ambiguous, vet_joins
+from linkage.link.vet import vet_joins
 from linkage.store import Store
 from linkage.store.schema import t
 from linkage.store.sealed import Sealer
@@ -77,29 +76,10 @@ def _stack(*frames: pd.DataFrame) -> pd.DataFrame:
                       for f in kept], ignore_index=True)
 
 
-def _among(edges: pd.DataFrame, pairs: set, ordered: bool = False) -> pd.Series:
-    """Whether each pair of ``edges`` is one of ``pairs`` (frozensets; ``ordered``: (left, right)
-    tuples). Only pairs whose both records appear in ``pairs`` are looked at, not every edge."""
-    found = pd.Series(False, index=edges.index, dtype=bool)
-    keys = {k for p in pairs for k in p}
-    if not keys:
-        return found
-    near = edges["unique_id_l"].isin(keys) & edges["unique_id_r"].isin(keys)
-    both = zip(edges.loc[near, "unique_id_l"], edges.loc[near, "unique_id_r"])
-    found[near] = [p in pairs for p in both] if ordered else [frozenset(p) in pairs for p in both]
-    return found
-
-
 # A month's seeds also hold the partners, at the last run's second pass, of records gone or changed.
 _STALE_PASSES = """
 UNION ALL SELECT record_key_l FROM {pp} WHERE record_key_r IN (SELECT k FROM memory.link_stale)
 UNION ALL SELECT record_key_r FROM {pp} WHERE record_key_l IN (SELECT k FROM memory.link_stale)"""
-
-
-def _halves(cluster_of: dict[str, str], ambiguous: dict[str, tuple[str, str]]) -> set[str]:
-    """Every record of the children an ambiguous record and its two partners sit in."""
-    wanted = {cluster_of[k] for x, pair in ambiguous.items() for k in (x, *pair) if k in cluster_of}
-    return {k for k, c in cluster_of.items() if c in wanted}
 
 
 def _now() -> datetime:
@@ -257,87 +237,13 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
         store.execute(f"CREATE OR REPLACE TABLE {REACH} AS SELECT record_key AS k FROM memory.link_hash")
         reached = scored = n
 
-    # A month's second pass must see every candidate a full relink's would count for the children
-    # it reached: children kept whole that one met at the last run, or in a cohort whose count
-    # moved, are reached above; with ``link_month_search``, those one meets now are reached as
-    # well, and the first pass is run again over the larger reach, until none is met.
-    while True:
-        edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
-        nodes = [r[0] for r in store.rows(f"SELECT k FROM {REACH}")]
-        in_scope = set(nodes)
-        # Strong pairs never leave the reached components; weaker ones may, to a child that is kept.
-        inside = edges["unique_id_l"].isin(in_scope) & edges["unique_id_r"].isin(in_scope)
-        linkable = edges[(edges["match_probability"] >= threshold) & ~edges["guarded"] & inside]
-        step(STAGES[3], f"{reached} records reached, {len(linkable)} links, {len(cons.must_link)} reviewer matches, "
-                        f"{len(cons.cannot_link)} reviewer not-matches")
-        identifiers = engine.identifiers(REACH if incremental else None)
-        soft = engine.second_upn_pairs()
-        guarded_pairs = edges[edges["guarded"] & inside]
-
-        def cluster(links: pd.DataFrame, among: list[str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
-            return constrained_clusters(
-                among, zip(links["unique_id_l"], links["unique_id_r"], links["match_weight"]),
-                zip(guarded_pairs["unique_id_l"], guarded_pairs["unique_id_r"]),
-                identifiers, must_link=cons.must_link, never_link=cons.cannot_link, soft_upn=soft)
-
-        cluster_of, refused = cluster(linkable, nodes)
-        # A record matching two children nearly equally well is linked to neither; both pairs are queued.
-        # A reviewer's "not a match" is no evidence that a record fits two children equally well.
-        overruled = {frozenset(p) for p in (*cons.cannot_link, *cons.must_link)}
-        strong = edges[(edges["match_probability"] >= threshold) & ~_among(edges, overruled) & inside]
-
-        def find(clusters: dict[str, str], links: pd.DataFrame,
-                 among: set[str] | None) -> dict[str, tuple[str, str]]:
-            near = strong if among is None else strong[strong["unique_id_l"].isin(among)
-                                                       | strong["unique_id_r"].isin(among)]
-            found = ambiguous_records(clusters, zip(near["unique_id_l"], near["unique_id_r"],
-                                                    near["match_weight"].fillna(float("-inf"))),
-                                      identifiers=identifiers, soft_upn=soft)
-            # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
-            return {**engine.second_children(clusters, links[~_among(links, overruled)]), **found}
-
-        # ... unless it bridges two halves of one child that nothing says are two (``bridge``): looked
-        # for in the first clustering, joined once the others' components are clustered again.
-        bridged: list = []
-
-        def find_or_bridge(clusters: dict[str, str], links: pd.DataFrame,
-                           among: set[str] | None) -> dict[str, tuple[str, str]]:
-            found = find(clusters, links, among)
-            if among is None and found:
-                joined, one_child = bridges(clusters, found, zip(strong["unique_id_l"], strong["unique_id_r"]),
-                                            identifiers, engine.record_facts(_halves(clusters, found)),
-                                            cons.cannot_link)
-                bridged[:] = [joined, one_child]
-                found = {x: p for x, p in found.items() if x not in joined.records}
-            return found
-
-        # Links the components clustered again form are checked again (``vet``), until none is new.
-        cluster_of, refused, linkable, ambiguous = refuse_ambiguous(cluster_of, refused, linkable, cluster,
-                                                                    find_or_bridge)
-        if bridged:
-            cluster_of = bridged[0].apply(cluster_of, bridged[1])
-        # ... and two children the twin guard alone keeps apart, on a rare forename (a slip).
-        slips = guarded_pairs[guarded_pairs["unique_id_l"].isin(cluster_of)
-                              & guarded_pairs["unique_id_r"].isin(cluster_of)]
-        touched = {cluster_of[k] for k in (*slips["unique_id_l"], *slips["unique_id_r"])}
-        slipped, one_child = guarded_slips(
-            cluster_of, zip(slips["unique_id_l"], slips["unique_id_r"], slips["match_probability"]), identifiers,
-            engine.record_facts(k for k, c in cluster_of.items() if c in touched), cons.cannot_link, threshold,
-            held_back=ambiguous)
-        cluster_of = slipped.apply(cluster_of, one_child)
-        ambiguous_pairs = {frozenset((x, p)) for x, pair in ambiguous.items() for p in pair}
-        must = set(cons.must_link)
-        refused_must = [p for p in refused if p in must]
-        refused = [p for p in refused if p not in must]
-        if not (incremental and search):
-            break
-        outside = engine.outside_candidates(cluster_of, identifiers) | earlier_pass(store)
-        grown = widen(store, outside, threshold, cons.must_link) if outside else reached
-        if grown == reached:
-            break
-        reached = grown
-        edges = scoped_edges(store)
-        engine.narrow(pd.concat([edges["unique_id_l"], edges["unique_id_r"]]))
+    # The first pass (``firstpass``): clusters under every record-level check; with
+    # ``link_month_search``, run again over a wider reach until it meets no candidate outside it.
+    first = first_pass(store=store, engine=engine, edges=edges, reached=reached, cons=cons, threshold=threshold,
+                       incremental=incremental, search=search, progress=lambda detail: step(STAGES[3], detail))
+    edges, inside, linkable, cluster_of = first.edges, first.inside, first.linkable, first.cluster_of
+    identifiers, refused, refused_must = first.identifiers, first.refused, first.refused_must
+    ambiguous_pairs = first.ambiguous_pairs
     # With the search, its last round built the month's population over these very clusters
     # (``outside_candidates``), which the second pass then counts namesakes over.
     # Second pass: a new surname and a move, judged on both children's evidence; linked or queued.
@@ -366,12 +272,12 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
     guarded = edges["guarded"] & (edges["match_probability"] >= threshold)
     # Twins whose forenames share nothing are kept apart and never asked about.
     unrelated = engine.unrelated_names(edges[edges["guarded"]])
-    twins = edges["guarded"] & _among(edges, unrelated)
-    was_refused = _among(edges, refused_set, ordered=True)
+    twins = edges["guarded"] & among(edges, unrelated)
+    was_refused = among(edges, refused_set, ordered=True)
     reason = pd.Series("uncertain match", index=edges.index)
     reason[was_refused] = REFUSED_REASON
     reason[edges["guarded"]] = GUARD_REASON
-    was_ambiguous = _among(edges, ambiguous_pairs)
+    was_ambiguous = among(edges, ambiguous_pairs)
     reason[was_ambiguous] = AMBIGUOUS_REASON
     in_band = (uncertain | guarded | was_refused | was_ambiguous) & ~twins
     band = edges[in_band].assign(reason=reason[in_band]).drop(columns="guarded")

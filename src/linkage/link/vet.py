@@ -22,17 +22,43 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
+import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from linkage.link.cluster import components_of
 from linkage.link.evidence import ClusterPass
+from linkage.link.guards import second_child_sql
 
-__all__ = ["Clusterer", "Finder", "refuse_ambiguous", "vet_joins"]
+__all__ = ["Clusterer", "Finder", "refuse_ambiguous", "second_children", "vet_joins"]
 
 # (links, records) -> (record -> cluster, refused pairs): ``constrained_clusters`` over those links.
 Clusterer = Callable[[pd.DataFrame, list[str]], tuple[dict[str, str], list[tuple[str, str]]]]
 # (record -> cluster, links, records looked at or None for all) -> record -> (own partner, other).
 Finder = Callable[[dict[str, str], pd.DataFrame, "set[str] | None"], dict[str, tuple[str, str]]]
+
+
+def second_children(con: duckdb.DuckDBPyConnection, input_table: str, cluster_of: dict[str, str],
+                    links: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """Records linked under another forename that a sibling child fits as well
+    (``guards.second_child_sql`` over ``input_table``, the engine's ``link_input`` or a test's):
+    record -> (its partner, the sibling's record), the first of each record's in key order."""
+    if links.empty:
+        return {}
+    con.register("_second_links_df", links[["unique_id_l", "unique_id_r"]])
+    con.register("_second_clusters_df", pa.table({
+        "unique_id": pa.array(list(cluster_of), pa.string()),
+        "cluster_id": pa.array(list(cluster_of.values()), pa.string())}))
+    try:
+        rows = con.execute(second_child_sql("_second_links_df", input_table, "_second_clusters_df")
+                           + " ORDER BY 1, 2, 3").fetchall()
+    finally:
+        con.unregister("_second_links_df")
+        con.unregister("_second_clusters_df")
+    out: dict[str, tuple[str, str]] = {}
+    for y, x, s in rows:
+        out.setdefault(y, (x, s))
+    return out
 
 
 def _touching(links: pd.DataFrame, keys: Iterable[str]) -> pd.Series:
@@ -81,7 +107,7 @@ def vet_joins(found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tu
               siblings: Callable[[dict[str, str], pd.DataFrame], dict[str, tuple[str, str]]],
               sibling_reason: str, refused_reason: str) -> list[tuple[str, str]]:
     """Move from ``found.links`` to ``found.queue`` each join that, with all the joins made, links
-    a record a sibling child fits as well (``siblings``: ``LinkEngine.second_children``), or puts
+    a record a sibling child fits as well (``siblings``: ``second_children``), or puts
     in one child two records the guard or a reviewer keeps apart (``apart``) or two NHS numbers.
     A join refused for the child it makes refuses every join into that child: which of them is
     wrong is a reviewer's call. Repeats until every join left passes; returns the joins refused."""
