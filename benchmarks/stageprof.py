@@ -32,6 +32,7 @@ _TARGETS = (
     ("linkage.link.engine", "LinkEngine._tf", "scoring: term frequencies"),
     ("linkage.link.engine", "LinkEngine.predict_full", "scoring: predict (full)"),
     ("linkage.link.engine", "LinkEngine.predict_incremental", "scoring: predict (delta)"),
+    ("linkage.link.engine", "LinkEngine._blocked_pairs", "scoring: blocked pairs"),
     ("linkage.link.engine", "LinkEngine._edges", "scoring: twin guard + edges to Python"),
     ("linkage.link.run", "reach", "delta: reach"),
     ("linkage.link.run", "scoped_edges", "delta: scoped edges"),
@@ -39,17 +40,28 @@ _TARGETS = (
     ("linkage.link.engine", "LinkEngine.identifiers", "clustering: identifiers"),
     ("linkage.link.engine", "LinkEngine.second_upn_pairs", "clustering: second UPN pairs"),
     ("linkage.link.firstpass", "constrained_clusters", "clustering: constrained"),
+    ("linkage.link.firstpass", "refuse_ambiguous", "clustering: refuse ambiguous (rounds)"),
     ("linkage.link.firstpass", "ambiguous_records", "clustering: ambiguity"),
+    ("linkage.link.engine", "LinkEngine.second_children", "clustering and vet: sibling fits as well"),
     ("linkage.link.engine", "LinkEngine.record_facts", "clustering: bridge facts"),
     ("linkage.link.firstpass", "bridges", "clustering: bridges"),
     ("linkage.link.firstpass", "guarded_slips", "clustering: guarded slips"),
     ("linkage.link.engine", "LinkEngine.cluster_pass", "second pass (evidence.py)"),
     ("linkage.link.engine", "decide", "second pass: decide"),
+    ("linkage.link.engine", "partner_cohorts", "second pass: partner cohorts"),
+    ("linkage.link.engine", "link_unique", "second pass: unique"),
+    ("linkage.link.engine", "family_pairs", "second pass: family pairs"),
+    ("linkage.link.engine", "shared_identifiers", "second pass: shared identifiers"),
+    ("linkage.link.engine", "household_pairs", "second pass: household pairs"),
+    ("linkage.link.engine", "decoy_pairs", "second pass: decoys"),
+    ("linkage.link.run", "vet_joins", "second pass: vet joins"),
     ("linkage.link.engine", "reach_pairs", "second pass: reach (middle name, home, swap keys)"),
     ("linkage.link.run", "resolve_aliases", "identity: previous ids"),
     ("linkage.link.run", "assign_ids", "identity: assign"),
     ("linkage.link.run", "context", "delta: kept context"),
     ("linkage.link.engine", "LinkEngine.unrelated_names", "review queue: unrelated names"),
+    ("linkage.link.run", "complementary_guarded", "review queue: complementary guarded"),
+    ("linkage.link.engine", "LinkEngine.one_child", "review queue: one child"),
     ("linkage.link.run", "undecided", "review queue: undecided"),
     ("linkage.link.run", "build_queue", "review queue: build"),
     ("linkage.link.engine", "LinkEngine.term_frequencies", "saving: term frequencies"),
@@ -108,6 +120,7 @@ class Profile:
     def __init__(self, rss=_rss_kib, every: float = 0.02) -> None:
         self._rss, self._every = rss, every
         self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.peak_kib: dict[str, int] = {}
         self.calls: dict[str, int] = {}
         self._active: list[str] = []
@@ -124,18 +137,20 @@ class Profile:
                     if rss > self.peak_kib.get(name, 0):
                         self.peak_kib[name] = rss
 
-    def _enter(self, name: str) -> float:
+    def _enter(self, name: str) -> tuple[float, float]:
         with self._lock:
             self._active.append(name)
             self.seconds.setdefault(name, 0.0)
             self.calls.setdefault(name, 0)
-        return time.perf_counter()
+        return time.perf_counter(), time.process_time()
 
-    def _leave(self, name: str, t0: float) -> None:
+    def _leave(self, name: str, t0: tuple[float, float]) -> None:
         rss = self._rss()
         with self._lock:
             self._active.remove(name)
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0[0]
+            # The whole process's CPU (every thread: DuckDB's workers, a write beside) while in it.
+            self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - t0[1]
             self.calls[name] = self.calls.get(name, 0) + 1
             self.peak_kib[name] = max(self.peak_kib.get(name, 0), rss)
 
@@ -180,7 +195,7 @@ class Profile:
 
     def report(self) -> dict:
         self._stop.set()
-        return {k: {"s": round(self.seconds[k], 1), "peak_mib": round(self.peak_kib.get(k, 0) / 1024),
+        return {k: {"s": round(self.seconds[k], 1), "cpu_s": round(self.cpu.get(k, 0.0), 1), "peak_mib": round(self.peak_kib.get(k, 0) / 1024),
                     "calls": self.calls[k]} for k in self.seconds}
 
 
@@ -205,6 +220,6 @@ def profile(tree: bool = False) -> Profile:
 
 
 def print_profile(title: str, stages: dict) -> None:
-    print(f"\n{title}: stage, wall s, peak RSS MiB while in it, calls")
+    print(f"\n{title}: stage, wall s, CPU s (user+sys, the whole process), peak RSS MiB while in it, calls")
     for name, v in stages.items():
-        print(f"  {name:44}{v['s']:>8.1f}{v['peak_mib']:>9}{v['calls']:>6}")
+        print(f"  {name:44}{v['s']:>8.1f}{v.get('cpu_s', float('nan')):>8.1f}{v['peak_mib']:>9}{v['calls']:>6}")

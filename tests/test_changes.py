@@ -43,6 +43,28 @@ def _rewrite(src: Path, dst: Path, key: str, edits: dict[str, dict[str, str]]) -
         w.writerows(rows)
 
 
+def children_by_source(store: Store) -> list[tuple[str, list[str], list[str]]]:
+    """Each child with its records' sources and record ids (sorted by source), in record order."""
+    return store.rows("""
+        SELECT i.child_id, list(r.source ORDER BY r.source), list(r.source_record_id ORDER BY r.source)
+        FROM store.identity i JOIN store.records r USING (record_key) GROUP BY 1 ORDER BY min(r.record_key)""")
+
+
+def apart(store: Store) -> tuple[tuple, tuple, dict]:
+    """A child known to health only (a) and one known to a school only (b), and their details."""
+    per_child = children_by_source(store)
+    a = next(c for c in per_child if c[1] == ["health"])
+    b = next(c for c in per_child if c[1] == ["education"])
+    return a, b, {"a": _demographics(store, "health", a[2][0]), "b": _demographics(store, "education", b[2][0])}
+
+
+def school_row(d: dict) -> dict[str, str]:
+    """A school census row's details set to ``d`` (no UPN): the school's record now reads as that child."""
+    return {"Forename": d["forename"], "MiddleNames": d["middle"] or "", "Surname": d["surname"],
+            "DOB": d["dob"].strftime("%d/%m/%Y"), "Sex": d["sex"], "Postcode": d["postcode"], "UPN": "",
+            "FormerUPN": "", "PreferredForename": "", "PreferredSurname": "", "FormerSurname": ""}
+
+
 def _demographics(store: Store, source: str, record_id: str) -> dict:
     f, m, s, dob, sex, pc = store.rows("SELECT forename, middle_names, surname, date_of_birth, sex, postcode "
                                        "FROM store.records WHERE source = ? AND source_record_id = ?",
@@ -75,14 +97,9 @@ def world(tmp_path_factory, synth_month1):
     home = work / "data"
     linked_home(home, synth_month1, EXTRACT_DATE, children=0)
     store = Store(home, memory_limit="2GB")
-    per_child = store.rows("""
-        SELECT i.child_id, list(r.source ORDER BY r.source), list(r.source_record_id ORDER BY r.source)
-        FROM store.identity i JOIN store.records r USING (record_key) GROUP BY 1 ORDER BY min(r.record_key)""")
-    split = next(c for c in per_child if c[1] == ["education", "health"])
-    a = next(c for c in per_child if c[1] == ["health"])           # known to health only
-    b = next(c for c in per_child if c[1] == ["education"])        # known to a school only
-    demo = {"a": _demographics(store, "health", a[2][0]), "b": _demographics(store, "education", b[2][0]),
-            "split": _demographics(store, "education", split[2][0])}
+    split = next(c for c in children_by_source(store) if c[1] == ["education", "health"])
+    a, b, demo = apart(store)           # known to health only; known to a school only
+    demo["split"] = _demographics(store, "education", split[2][0])
     store.close()
     creds = {k: register(home, f"{k} client", t, role, org=org) for k, (org, t, role, _) in ORGS.items()}
     w = {"home": home, "creds": creds, "a": a[0], "b": b[0], "split": split[0]}
@@ -110,11 +127,7 @@ def world(tmp_path_factory, synth_month1):
     # and health's record of `split` is someone else entirely (a split).
     m2 = work / "month2"
     m2.mkdir()
-    d = demo["a"]
-    _rewrite(synth_month1 / "education.csv", m2 / "education.csv", "AdNo", {b[2][0]: {
-        "Forename": d["forename"], "MiddleNames": d["middle"] or "", "Surname": d["surname"],
-        "DOB": d["dob"].strftime("%d/%m/%Y"), "Sex": d["sex"], "Postcode": d["postcode"], "UPN": "",
-        "FormerUPN": "", "PreferredForename": "", "PreferredSurname": "", "FormerSurname": ""}})
+    _rewrite(synth_month1 / "education.csv", m2 / "education.csv", "AdNo", {b[2][0]: school_row(demo["a"])})
     _rewrite(synth_month1 / "health.csv", m2 / "health.csv", "id", {split[2][1]: {
         "name.given": "Zebedee", "name.family": "Quillfeather", "birthDate": "2012-12-12",
         "address.postalCode": "TR19 7AA", "nhsNumber": ""}})

@@ -178,8 +178,13 @@ def test_a_full_rewrite_resigned_with_the_data_directory_key_is_caught(tmp_path)
     result = cli("audit", "verify", "--witness", store, "--data-dir", home)
     assert result.exit_code == 1 and "witnessed checkpoint (log rewritten)" in result.said
     assert witness(home, store).exit_code == 1
-    # With a new key instead, the witness's pinned key tells.
-    (home / "keys" / "audit_ed25519.pem").unlink()
+    # With a new key instead, the witness's pinned key tells. (The attacker writes it: a missing key is
+    # no longer made afresh over a log that has entries.)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    (home / "keys" / "audit_ed25519.pem").write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     fresh = AuditLog(home)
     rewrite(fresh.signer.mac_key)
     fresh.checkpoint()

@@ -17,6 +17,7 @@ from datetime import date
 from typer.testing import CliRunner
 
 from linkage.cli import app
+from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from test_ingest_date_order import births, us_file
 from test_ingest_mistakes import mapping
 
@@ -149,3 +150,89 @@ def test_a_file_that_stopped_at_a_line_end_says_how_many_records_leave(tmp_path)
     assert "2 record ids of the extract it replaces are not in oct.csv: they leave the current data" in said
     said = ingest(home, us_file(tmp_path / "nov.csv", BIRTHS[:4]), mapping(tmp_path), "--extract-date", "2026-11-01")
     assert "leave the current data" not in said
+
+
+def test_an_amendment_given_again_after_its_file_was_read_again_is_the_same_ingest(tmp_path):
+    """The current file read again under a corrected mapping carries its amendments to the new
+    reading. The amendment's key named the extract it first amended, so the same ``--amend
+    fix.csv`` given again was taken for a new one: a second amendment row, re-applied. It is the
+    amendment already there; a new month's extract (not a re-reading) still takes it afresh."""
+    home = tmp_path / "home"
+    nov_file = us_file(tmp_path / "nov.csv", BIRTHS)
+    ingest(home, nov_file, mapping(tmp_path), "--extract-date", "2026-09-01")
+    fix = tmp_path / "fix.csv"
+    fix.write_text("Child Ref;First Name;Last Name;D.O.B.;Post Code;Address\r\n"
+                   "US001;Amy;Lee1;07/07/2015;NE1 4ST;1 High St\r\n", encoding="cp1252")
+    ingest(home, fix, mapping(tmp_path), "--amend")                       # extract 2, amending 1
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(mapping(tmp_path).read_text() + "# checked\n")
+    assert "1 amendment(s) made to it still apply" in ingest(home, nov_file, fixed)   # extract 3; 2 amends 3
+    for _ in range(2):                 # read again twice: the key must follow each re-reading
+        said = ingest(home, fix, mapping(tmp_path), "--amend")
+        assert "already ingested as social_care extract 2" in said, said
+    assert sorted(e for e, _ in served(home)[1]) == [2, 3]
+    fixed.write_text(fixed.read_text() + "# and again\n")
+    ingest(home, nov_file, fixed)                                          # extract 4; 2 amends 4
+    assert "already ingested as social_care extract 2" in ingest(home, fix, mapping(tmp_path), "--amend")
+    from linkage.store import Store
+
+    store = Store(home)
+    try:
+        assert store.scalar("SELECT count(*) FROM store.extracts WHERE amends IS NOT NULL") == 1
+        assert births(store)["US001"] == date(2015, 7, 7)
+    finally:
+        store.close()
+    # A new month's extract is not this file: the same correction amends it afresh.
+    ingest(home, us_file(tmp_path / "oct.csv", BIRTHS[:5]), mapping(tmp_path), "--extract-date", "2026-10-01")
+    assert "amended extract 5" in ingest(home, fix, mapping(tmp_path), "--amend")
+
+
+def test_the_file_read_again_under_the_mapping_it_was_first_read_with_puts_that_reading_back(tmp_path):
+    """A corrected mapping that was wrong after all (names swapped), and the first mapping put
+    back: the file under it was "already ingested as extract 1; nothing changed" while the wrong
+    reading stayed current. A file whose reading under this mapping another reading of the same
+    file replaced is read again, as under any other mapping."""
+    home = tmp_path / "home"
+    nov_file = us_file(tmp_path / "nov.csv", BIRTHS)
+    ingest(home, nov_file, mapping(tmp_path), "--extract-date", "2026-09-01")
+    swapped = tmp_path / "swapped.yaml"
+    swapped.write_text(mapping(tmp_path).read_text().replace("forename: First Name", "forename: Last Name")
+                       .replace("surname: Last Name", "surname: First Name"))
+    ingest(home, nov_file, swapped)
+    said = ingest(home, nov_file, mapping(tmp_path))           # the first mapping, put back
+    assert "already ingested" not in said and "was stored before as extract" in said
+    from linkage.store import Store
+
+    store = Store(home)
+    try:
+        assert store.rows(f"SELECT DISTINCT forename FROM ({CURRENT_RECORDS_SQL})") == [("Amy",)]
+    finally:
+        store.close()
+    assert served(home)[1] == [(3, date(2026, 9, 1))]
+    assert "already ingested as social_care extract 3" in ingest(home, nov_file, mapping(tmp_path))
+
+
+def test_an_amendment_read_again_under_its_first_mapping_puts_that_reading_back(tmp_path):
+    """The same for an amendment: read under a mapping that swapped the names, then under the
+    first mapping again, it was "already ingested" and the swapped names stayed current."""
+    home = tmp_path / "home"
+    ingest(home, us_file(tmp_path / "nov.csv", BIRTHS), mapping(tmp_path), "--extract-date", "2026-09-01")
+    fix = tmp_path / "fix.csv"
+    fix.write_text("Child Ref;First Name;Last Name;D.O.B.;Post Code;Address\r\n"
+                   "US001;Amy;Lee1;07/07/2015;NE1 4ST;1 High St\r\n", encoding="cp1252")
+    swapped = tmp_path / "swapped.yaml"
+    swapped.write_text(mapping(tmp_path).read_text().replace("forename: First Name", "forename: Last Name")
+                       .replace("surname: Last Name", "surname: First Name"))
+    ingest(home, fix, mapping(tmp_path), "--amend")
+    ingest(home, fix, swapped, "--amend")
+    said = ingest(home, fix, mapping(tmp_path), "--amend")
+    assert "already ingested" not in said and "amended extract 1: replaced 1 records" in said
+    from linkage.store import Store
+
+    store = Store(home)
+    try:
+        assert store.rows(f"SELECT forename FROM ({CURRENT_RECORDS_SQL}) WHERE source_record_id = 'US001'") == [
+            ("Amy",)]
+    finally:
+        store.close()
+    assert "already ingested as social_care extract 4" in ingest(home, fix, mapping(tmp_path), "--amend")

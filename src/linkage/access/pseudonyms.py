@@ -24,7 +24,10 @@ class Pseudonyms:
     _CHUNK = 500            # forms looked up per statement (SQLite allows 32,766 parameters)
 
     def __init__(self, home: Path, state: ServiceState) -> None:
-        self._key = load_or_create_key(Path(home), "pseudonym.key").encode()
+        # Forms already issued were keyed by it: a new key would give each child a second form.
+        self._key = load_or_create_key(Path(home), "pseudonym.key", made=lambda: (
+            f"the {n:,} pseudonyms issued to organisations were keyed by it" if (n := state.scalar(
+                "SELECT count(*) FROM pseudonyms")) else None)).encode()
         self.state = state
         self._known: dict[tuple[str, str], str] = {}    # (org_id, form) -> child, all recorded
         self._values: dict[tuple[str, str], str] = {}   # (org_id, child) -> form, recorded or not

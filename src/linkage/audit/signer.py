@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from linkage.errors import ConfigError
+from linkage.store.keys import refuse_lost_key
 
 __all__ = ["Signer", "load_public_key", "public_pem", "signer_from_settings"]
 
@@ -56,6 +57,12 @@ def _default_key(home: Path) -> Ed25519PrivateKey:
     path = home / "keys" / "audit_ed25519.pem"
     if path.exists():
         return _private(path.read_bytes(), str(path))
+    # The log's lines are MACed and its checkpoints signed under this key: a new one would carry
+    # the log on under another key (the lines before no longer verify). Moved out of the data
+    # directory, it is named by LINKAGE_AUDIT_KEY_FILE.
+    logged = [f for f in ("log.jsonl", "checkpoints.jsonl") if (home / "audit" / f).is_file()
+              and (home / "audit" / f).stat().st_size]
+    refuse_lost_key(path, f"the audit log ({', '.join(logged)}) was signed with it" if logged else None)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

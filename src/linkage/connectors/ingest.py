@@ -181,20 +181,31 @@ def ingest_key(file_sha: str, mapping_path: str | Path, amends: int | None = Non
     return key if amends is None else hashlib.sha256(f"{key}:amends:{amends}".encode()).hexdigest()
 
 
-def _already(store: Store, sha: str, key: str, source: str, path: Path, mapping_name: str) -> IngestResult | None:
+def _already(store: Store, sha: str, key: str, source: str, path: Path, mapping_name: str,
+             carried: tuple[str, ...] = (), current: int | None = None) -> IngestResult | None:
     """The extract this file already is (same file, same mapping), or None; the same file stored
     for another source is refused. A row from before the mapping counted (no ``file_sha256``)
-    is the same ingest when its mapping file had the same name."""
+    is the same ingest when its mapping file had the same name. ``carried``: an amendment's keys
+    for earlier readings of the current extract's file; one that now amends ``current`` (carried
+    there when the file was read again) is this amendment already applied. A reading is the same
+    ingest only while it is its file's latest (as a whole extract, or as an amendment of that
+    extract): once another mapping read the file again, the first mapping put back reads it
+    again too (the reading it replaced is not what is current)."""
+    also = f" OR (sha256 IN ({', '.join('?' * len(carried))}) AND amends = ?)" if carried else ""
     rows = store.rows(f"SELECT extract_id, source, file_name, rows_read, accepted, quarantined, "
-                      f"coalesce(blank_rows, 0), amends, sha256 = ? OR (file_sha256 IS NULL AND mapping = ?) "
+                      f"coalesce(blank_rows, 0), amends, sha256 = ? OR (file_sha256 IS NULL AND mapping = ?){also} "
                       f"FROM {t('extracts')} WHERE sha256 = ? OR file_sha256 = ? OR sha256 = ? "
-                      "ORDER BY extract_id DESC", [key, mapping_name, sha, sha, key])
+                      "ORDER BY extract_id DESC",
+                      [key, mapping_name, *((*carried, current) if carried else ()), sha, sha, key])
     for eid, stored_source, name, read, acc, quar, blank, amends, same in rows:
         if stored_source != source:
             raise ConnectorError(f"{path.name} was already ingested as {stored_source} (extract {eid}, "
                                  f"file {name}), not {source}; nothing changed")
+    latest: dict[int | None, int] = {}        # the file's latest reading, whole (None) or amending each extract
+    for row in rows:
+        latest.setdefault(row[7], row[0])
     for eid, stored_source, name, read, acc, quar, blank, amends, same in rows:
-        if same:
+        if same and eid == latest[amends]:
             return IngestResult(stored_source, path.name, eid, read, acc, quar, already_ingested=True,
                                 blank=blank, amends=amends, existing_file=name)
     return None
@@ -207,6 +218,15 @@ def _stored_before(store: Store, source: str, sha: str) -> tuple[int, date] | No
     rows = store.rows(f"SELECT extract_id, extract_date FROM {t('extracts')} WHERE source = ? AND amends IS NULL "
                       "AND (file_sha256 = ? OR sha256 = ?) ORDER BY extract_id DESC LIMIT 1", [source, sha, sha])
     return (rows[0][0], rows[0][1]) if rows else None
+
+
+def _readings(store: Store, eid: int) -> list[int]:
+    """The earlier whole extracts read from the same file as extract ``eid`` (under other
+    mappings): a re-reading carries their amendments to ``eid``."""
+    return [r[0] for r in store.rows(
+        f"SELECT e.extract_id FROM {t('extracts')} e JOIN {t('extracts')} c ON c.extract_id = ? "
+        "WHERE e.source = c.source AND e.amends IS NULL AND e.extract_id < c.extract_id "
+        "AND coalesce(e.file_sha256, e.sha256) = coalesce(c.file_sha256, c.sha256)", [eid])]
 
 
 def _current(store: Store, source: str) -> tuple[int, str, date, int] | None:
@@ -480,7 +500,10 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
     sha = read_sha256(path, table)
     current = _current(store, source)
     key = ingest_key(sha, mapping.path, current[0] if amend and current else None) if sha else ""
-    if sha and (done := _already(store, sha, key, source, path, Path(mapping.path).name)):
+    carried = (tuple(ingest_key(sha, mapping.path, x) for x in _readings(store, current[0]))
+               if sha and amend and current else ())
+    if sha and (done := _already(store, sha, key, source, path, Path(mapping.path).name, carried,
+                                 current[0] if current else None)):
         return _stored(done)
     before = _stored_before(store, source, sha) if sha and not amend else None
     if extract_date is None and before is not None:
@@ -536,6 +559,9 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
             with store.transaction():
                 eid = store.next_id(t("extracts"), "extract_id")
                 now = datetime.now(timezone.utc).replace(tzinfo=None)
+                if key:     # an older reading under this mapping, replaced since, gives up its key
+                    store.execute(f"UPDATE {t('extracts')} SET sha256 = ? WHERE sha256 = ?",
+                                  [f"{key}:until:{eid}", key])
                 store.execute(
                     f"INSERT INTO {t('extracts')} (extract_id, source, file_name, sha256, mapping, extract_date, "
                     "ingested_at, rows_read, accepted, quarantined, superseded_by, amends, blank_rows, warned, forced, "

@@ -162,13 +162,17 @@ class ConsentRegister:
             raise Conflict("the consent is already withdrawn")
         return self.get(consent_id)
 
-    def for_child(self, child_id: str) -> list[ConsentRecord]:
+    def for_child(self, child_id: str, former: tuple[str, ...] = ()) -> list[ConsentRecord]:
+        """The child's consents, with those recorded under ``former``: identifiers a link run
+        merged into it (a refusal given before the merge still speaks for the child)."""
+        ids = (child_id, *former)
         return [self._row(r) for r in self.state.execute(
-            "SELECT * FROM consents WHERE child_id = ? ORDER BY recorded_at", (child_id,))]
+            f"SELECT * FROM consents WHERE child_id IN ({', '.join('?' * len(ids))}) ORDER BY recorded_at", ids)]
 
     def children_with_consent(self, principal: Principal, purpose: str | None) -> set[str]:
         """The children any (not withdrawn) consent addressed to this caller is about: every
-        other child's consent state is empty, so a list need not ask child by child."""
+        other child's consent state is empty, so a list need not ask child by child. The ids
+        are as recorded: one a link run has since merged names the child it merged into."""
         return {r[0] for r in self.state.execute(
             "SELECT DISTINCT child_id FROM consents WHERE purpose = ? AND withdrawn_at IS NULL "
             "AND ((recipient_kind = 'organisation' AND recipient = ?) OR (recipient_kind = 'type' AND recipient = ?))",
@@ -187,15 +191,17 @@ class ConsentRegister:
             f"SELECT * FROM consents{clause} ORDER BY recorded_at DESC LIMIT ?", (*params, limit))]
 
     def evaluate(self, child_id: str, principal: Principal, purpose: str | None,
-                 today: date | None = None) -> ConsentState:
-        """The consent that applies to this caller: addressed to its organisation, or to its type."""
+                 today: date | None = None, former: tuple[str, ...] = ()) -> ConsentState:
+        """The consent that applies to this caller: addressed to its organisation, or to its type.
+        ``former``: identifiers merged into the child, whose consents are the child's."""
         today = today or date.today()
         state = ConsentState({}, {})
+        ids = (child_id, *former)
         rows = self.state.execute(
             "SELECT category, provision, given_on, expires_on FROM consents "
-            "WHERE child_id = ? AND purpose = ? AND withdrawn_at IS NULL "
+            f"WHERE child_id IN ({', '.join('?' * len(ids))}) AND purpose = ? AND withdrawn_at IS NULL "
             "AND ((recipient_kind = 'organisation' AND recipient = ?) OR (recipient_kind = 'type' AND recipient = ?))",
-            (child_id, purpose or "", org_key(principal), principal.agency_type))
+            (*ids, purpose or "", org_key(principal), principal.agency_type))
         for r in rows:
             if _status(date.fromisoformat(r["given_on"]), _day(r["expires_on"]), None, today) != "active":
                 continue
@@ -204,12 +210,13 @@ class ConsentRegister:
                 target[cat] = True
         return state
 
-    def hides_identity(self, child_id: str, principal: Principal, purpose: str | None) -> bool:
+    def hides_identity(self, child_id: str, principal: Principal, purpose: str | None,
+                       former: tuple[str, ...] = ()) -> bool:
         """Whether a refusal about identity data takes this child out of the caller's lookups.
 
         The policy decides: the refusal stands unless safeguarding lets it be overridden.
         """
-        state = self.evaluate(child_id, principal, purpose)
+        state = self.evaluate(child_id, principal, purpose, former=former)
         refused = [c for c in self._identity if state.deny.get(c)]
         if not refused:
             return False

@@ -27,7 +27,7 @@ not linked automatically at all: its best child must beat the next by
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -205,7 +205,9 @@ def _apart(pairs: Iterable[tuple[str, str]], index: dict[str, int]) -> dict[int,
 def ambiguous_records(cluster_of: dict[str, str], edges: Iterable[tuple[str, str, float]],
                       gap: float = AMBIGUITY_GAP,
                       identifiers: dict[str, dict[str, str | None]] | None = None,
-                      soft_upn: Iterable[tuple[str, str]] = ()) -> dict[str, tuple[str, str]]:
+                      soft_upn: Iterable[tuple[str, str]] = (),
+                      no_rivals: Callable[[list[tuple[str, str, str]]], set[tuple[str, str]]] | None = None,
+                      ) -> dict[str, tuple[str, str]]:
     """Records whose best link into another child comes within ``gap`` of their best link
     into their own: record -> (best partner in its own child, best partner elsewhere).
 
@@ -218,21 +220,34 @@ def ambiguous_records(cluster_of: dict[str, str], edges: Iterable[tuple[str, str
     Twins Macy and Maisie on one school roll score high against each other (one nickname), and
     reading that as "Maisie's record fits Macy as well as it fits the GP's Maisie" unlinked
     Maisie's records from each other, which left the GP's Maisie free to join Macy.
+
+    ``no_rivals``: given (record, its best partner in its own child, a partner elsewhere within
+    ``gap``), those (record, partner elsewhere) that are no alternative all the same (``rival``:
+    a twin whose forename is not the record's); a record all of whose partners elsewhere are so
+    is not ambiguous.
     """
     ids = identifiers or {}
     soft = {frozenset(p) for p in soft_upn}
     own: dict[str, tuple[float, str]] = {}
-    other: dict[str, tuple[float, str]] = {}
+    other: dict[str, list[tuple[float, str]]] = {}
     for a, b, w in edges:
         if a not in cluster_of or b not in cluster_of:
             continue
-        best = own if cluster_of[a] == cluster_of[b] else other
-        if best is other and ids and _two_by_identifiers(ids.get(a), ids.get(b), frozenset((a, b)) in soft):
+        if cluster_of[a] == cluster_of[b]:
+            for x, y in ((a, b), (b, a)):
+                if x not in own or (w, y) > own[x]:
+                    own[x] = (w, y)
             continue
-        for x, y in ((a, b), (b, a)):
-            if x not in best or (w, y) > best[x]:
-                best[x] = (w, y)
-    return {x: (own[x][1], other[x][1]) for x in own.keys() & other.keys() if other[x][0] >= own[x][0] - gap}
+        if ids and _two_by_identifiers(ids.get(a), ids.get(b), frozenset((a, b)) in soft):
+            continue
+        other.setdefault(a, []).append((w, b))
+        other.setdefault(b, []).append((w, a))
+    near = {x: [c for c in other[x] if c[0] >= own[x][0] - gap] for x in own.keys() & other.keys()}
+    near = {x: c for x, c in near.items() if c}
+    if no_rivals is not None and near:
+        gone = no_rivals([(x, own[x][1], y) for x, c in near.items() for _, y in c])
+        near = {x: left for x, c in near.items() if (left := [(w, y) for w, y in c if (x, y) not in gone])}
+    return {x: (own[x][1], max(c)[1]) for x, c in near.items()}
 
 
 def _two_by_identifiers(a: dict[str, str | None] | None, b: dict[str, str | None] | None, soft: bool) -> bool:

@@ -97,6 +97,7 @@ def _cluster(*, store: Store, engine: LinkEngine, edges: pd.DataFrame, reached: 
     identifiers = engine.identifiers(REACH if incremental else None)
     soft = engine.second_upn_pairs()
     guarded_pairs = edges[edges["guarded"] & inside]
+    kept_apart = {frozenset(p) for p in zip(guarded_pairs["unique_id_l"], guarded_pairs["unique_id_r"])}
 
     def cluster(links: pd.DataFrame, records: list[str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
         return constrained_clusters(
@@ -116,7 +117,8 @@ def _cluster(*, store: Store, engine: LinkEngine, edges: pd.DataFrame, reached: 
                                                        | strong["unique_id_r"].isin(looked_at)]
         found = ambiguous_records(clusters, zip(near["unique_id_l"], near["unique_id_r"],
                                                 near["match_weight"].fillna(float("-inf"))),
-                                  identifiers=identifiers, soft_upn=soft)
+                                  identifiers=identifiers, soft_upn=soft,
+                                  no_rivals=lambda t: engine.no_rivals(t, clusters, kept_apart, identifiers))
         # ... and so is one linked under another forename that a sibling child (a twin) fits as well.
         return {**engine.second_children(clusters, links[~among(links, overruled)]), **found}
 

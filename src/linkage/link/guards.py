@@ -49,7 +49,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "forename_counts_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
+           "different_names_sql", "forename_counts_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
            "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
@@ -154,6 +154,18 @@ def swapped_sql(l: str, r: str) -> str:
     """Forename and surname swapped between the two records, each possibly with a typo, one part
     of a double surname, or in another form of the forename (Angus Betsy / Elizabeth Angus)."""
     return f"coalesce({_as_surname(l, r)} AND {_as_surname(r, l)}, false)"
+
+
+def different_names_sql(l: str, r: str) -> str:
+    """Two forenames that are different names, not one name spelt two ways: the guard's first
+    test (rows need ``forename_n`` and ``cotwins``)."""
+    return f"(NOT {_same_name(l, r)} AND NOT {_spelling(l, r, short_abjad=short_abjad_sql(l, r))})"
+
+
+def same_name_sql(l: str, r: str) -> str:
+    """One forename: the same, one of the other's keys (a nickname, another form), or swapped
+    with the surname."""
+    return _same_name(l, r)
 
 
 def spelling_sql(l: str, r: str, slip_most: str = str(RARE)) -> str:
@@ -417,24 +429,33 @@ def second_child_sql(links: str, input_table: str, clusters: str) -> str:
             f"jaro_winkler_similarity(x.forename, y.surname) "
             f"ELSE {_sim('s.forename', 's.forename_keys', 'y', _abjad('s', 'y'))} >= "
             f"{_sim('x.forename', 'x.forename_keys', 'y', _abjad('x', 'y'))} END")
+    # Materialised one side at a time: else the optimiser, knowing nothing of the registered frames'
+    # sizes, joins the clusters with themselves on the child first (every pair of a child's records).
     return f"""
-WITH linked AS (
+WITH left_end AS MATERIALIZED (
   SELECT e.unique_id_l AS a, e.unique_id_r AS b, ca.cluster_id AS c FROM {links} e
-  JOIN {clusters} ca ON ca.unique_id = e.unique_id_l JOIN {clusters} cb ON cb.unique_id = e.unique_id_r
-  WHERE ca.cluster_id = cb.cluster_id),
+  JOIN {clusters} ca ON ca.unique_id = e.unique_id_l),
+linked AS MATERIALIZED (
+  SELECT e.a, e.b, e.c FROM left_end e JOIN {clusters} cb ON cb.unique_id = e.b WHERE cb.cluster_id = e.c),
 ends AS (SELECT a AS x, b AS y, c FROM linked UNION ALL SELECT b, a, c FROM linked),
 differ AS MATERIALIZED (
   SELECT n.x, n.y, n.c, {swapped_sql('x', 'y')} AS swapped
   FROM ends n JOIN {input_table} x ON x.unique_id = n.x JOIN {input_table} y ON y.unique_id = n.y
   WHERE x.forename <> CASE WHEN {swapped_sql('x', 'y')} THEN y.surname ELSE y.forename END
     AND x.dob IS NOT NULL AND NOT {_ids_agree('x', 'y')}),
-born AS (   -- two equi-joins, not one join on an OR (which would compare every pair)
+-- Two equi-joins, not one join on an OR (which would compare every pair); what the answer asks of
+-- a sibling and ``x`` alone (another forename, one family) tested here, on the birthday's few
+-- columns, before the sibling's and ``y``'s whole rows are joined: a million records share each
+-- birthday with some 150 others, nearly none of them of the family.
+born AS (
   SELECT d.x, s.unique_id AS s FROM differ d JOIN {input_table} x ON x.unique_id = d.x
   JOIN {input_table} s ON s.dob = x.dob
+  WHERE s.forename <> x.forename AND {_family('s', 'x')}
   UNION
   SELECT d.x, s.unique_id FROM differ d JOIN {input_table} x ON x.unique_id = d.x
   JOIN {input_table} s ON s.postcode = x.postcode
-   AND s.dob BETWEEN x.dob - {SIBLING_DOB_DAYS} AND x.dob + {SIBLING_DOB_DAYS})
+   AND s.dob BETWEEN x.dob - {SIBLING_DOB_DAYS} AND x.dob + {SIBLING_DOB_DAYS}
+  WHERE s.forename <> x.forename)
 SELECT DISTINCT d.y, d.x, s.unique_id AS s
 FROM differ d JOIN {input_table} x ON x.unique_id = d.x JOIN {input_table} y ON y.unique_id = d.y
 JOIN born b ON b.x = d.x JOIN {input_table} s ON s.unique_id = b.s AND s.unique_id <> x.unique_id

@@ -106,7 +106,8 @@ def _load_model(store: Store) -> tuple[str | None, str | None]:
 
 def open_decisions(home: Path) -> ReviewDecisions:
     """The clerical review decisions log of the data directory ``home``."""
-    return ReviewDecisions(ServiceState(home), Sealer(home))
+    state = ServiceState(home)
+    return ReviewDecisions(state, Sealer(home, state=state))
 
 
 def run_link(store: Store, threshold: float = 0.5, lower: float = 0.2, full: bool = False,

@@ -41,7 +41,7 @@ from linkage.views.cme import WorklistDays, previous_membership
 from linkage.views.quarantine import materialise_quarantine
 from linkage.views.tables import materialise, serve_documents
 
-__all__ = ["Published", "Services", "load_published"]
+__all__ = ["Published", "Services", "check_keys", "load_published"]
 
 
 class InUse:
@@ -114,7 +114,7 @@ class Services:
         policy = PolicyEngine(policy_dir)
         clients, sealer = ClientRegistry(state, OrgRegistry(state, policy.roles),
                                          lockout_after=settings.lockout_after_failures,
-                                         lockout_seconds=settings.lockout_seconds), Sealer(home)
+                                         lockout_seconds=settings.lockout_seconds), Sealer(home, state=state)
         token_limits = (RateLimiter(settings.token_client_per_minute, settings.token_client_burst, "token requests"),
                         RateLimiter(settings.token_address_per_minute, settings.token_address_burst,
                                     "token requests"))
@@ -193,6 +193,18 @@ class Published:
 
     def fields(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def check_keys(home: Path) -> None:
+    """The service state's keys read (or made, for a new data directory) before a server starts:
+    one that is missing while something made under it exists is refused in one line by the
+    command, not raised inside each worker's start-up."""
+    state = ServiceState(home)
+    try:
+        Sealer(home, state=state)
+        Pseudonyms(home, state)
+    finally:
+        state.close()
 
 
 def load_published(home: Path, settings: Settings, sid: str | None = None) -> Published:

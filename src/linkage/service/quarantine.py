@@ -19,6 +19,11 @@ _LISTED = ["source", "file_name", "line_no", "record_id", "column", "reason"]
 _EXPORTED = [*_LISTED, "value"]
 
 
+def _children(rows) -> list[str]:
+    """The linked children whose rows are shown: each sees it in their subject access report."""
+    return sorted({r.child_id for r in rows if r.child_id})
+
+
 def _authorise(ctx: Ctx):
     return ctx.authorise("manage_data", ["identity.demographics"])
 
@@ -29,7 +34,7 @@ def list_quarantine(*, ctx: Ctx, source: str | None = None, reason: str | None =
     wanted = QuarantineFilter(source, reason, extract)
     cur = ctx.services.cursor()
     total, rows = quarantine_rows(cur, wanted, memory=True, limit=page_size, offset=(page - 1) * page_size)
-    ctx.record("quarantine.list", "allow", [], _LISTED, decision.bases(), decision.policy_version,
+    ctx.record("quarantine.list", "allow", _children(rows), _LISTED, decision.bases(), decision.policy_version,
                filters={"source": source, "reason": reason, "extract": extract}, rows=len(rows))
     items = [QuarantineItem(ref=r.ref, source=r.source, file_name=r.file_name, line_no=r.line_no,
                             record_id=r.record_id, column=r.column, reason=r.reason, reason_code=r.reason_code,
@@ -45,7 +50,7 @@ def export_quarantine(*, ctx: Ctx, source: str | None = None, reason: str | None
     _, rows = quarantine_rows(ctx.services.cursor(), QuarantineFilter(source, reason, extract), memory=True,
                               with_value=True)
     header, body = export_rows(rows)
-    ctx.record("quarantine.export", "allow", [], _EXPORTED, decision.bases(), decision.policy_version,
+    ctx.record("quarantine.export", "allow", _children(rows), _EXPORTED, decision.bases(), decision.policy_version,
                filters={"source": source, "reason": reason, "extract": extract}, rows=len(body))
     return csv_text(header, body), len(body)
 

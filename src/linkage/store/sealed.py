@@ -18,15 +18,30 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from linkage.errors import StoreError
 from linkage.store.keys import load_or_create_key
+from linkage.store.state import ServiceState
 
 __all__ = ["Sealer"]
 
 _PREFIX = "sealed:v1:"
+# Where the service state keeps sealed text.
+_SEALED = (("consents", "evidence_ref"), ("break_glass", "justification"), ("break_glass", "review_note"),
+           ("review_decisions", "note"))
+
+
+def _sealed_text(state: ServiceState) -> str | None:
+    """What sealed text the state holds, in words; None when it holds none."""
+    found = [table for table, column in _SEALED
+             if state.scalar(f"SELECT count(*) FROM {table} WHERE {column} LIKE ?", (_PREFIX + "%",))]
+    return f"the service state holds text sealed under it ({', '.join(dict.fromkeys(found))})" if found else None
 
 
 class Sealer:
-    def __init__(self, home: Path, purpose: str = "service state free text") -> None:
-        secret = load_or_create_key(Path(home), "state.key").encode()
+    def __init__(self, home: Path, purpose: str = "service state free text", *,
+                 state: ServiceState | None = None) -> None:
+        """``state``: the service state the sealed values are kept in; with it, a missing key is
+        refused while the state holds text sealed under the lost one."""
+        secret = load_or_create_key(Path(home), "state.key",
+                                    made=(lambda: _sealed_text(state)) if state is not None else None).encode()
         key = HKDF(hashes.SHA256(), 32, salt=None, info=purpose.encode()).derive(secret)
         self._aead = AESGCM(key)
 

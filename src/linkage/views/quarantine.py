@@ -48,7 +48,7 @@ REASON_CODES: dict[str, tuple[str, str]] = {
     "incomplete_event": (r" needs \[", "an event without its required fields"),
 }
 _COMPILED = [(code, re.compile(p, re.IGNORECASE)) for code, (p, _) in REASON_CODES.items()]
-_OPTIONAL = ("severity", "code", "source_record_id")
+_OPTIONAL = ("severity", "code", "source_record_id", "child_id")
 EXPORT_COLUMNS = ["source", "file", "line", "record_id", "column", "value", "reason", "reason_code", "severity"]
 
 
@@ -87,6 +87,7 @@ class QuarantineRow:
     record_id: str | None = None
     value: str | None = field(default=None, repr=False)
     record_id_column: str | None = field(default=None, repr=False)
+    child_id: str | None = field(default=None, repr=False)   # the linked child whose record id the row has
 
 
 def _optional(con, relation: str) -> list[str]:
@@ -111,8 +112,14 @@ def _source_sql(con) -> str:
 
 
 def materialise_quarantine(con) -> int:
-    """The server's copy, taken at start-up before the store is detached."""
-    con.execute(f"CREATE OR REPLACE TABLE {MEMORY_TABLE} AS {_source_sql(con)}")
+    """The server's copy, taken at start-up before the store is detached; each row with the
+    linked child its record id names (a field set aside of a child's own record, a correction
+    sent for it), so whoever sees the row is in that child's subject access report."""
+    rows = _source_sql(con)
+    if "source_record_id" in _optional(con, t("quarantine")):
+        rows = (f"SELECT q.*, i.child_id FROM ({rows}) q LEFT JOIN {t('identity')} i "
+                "ON i.record_key = q.source || ':' || q.source_record_id")
+    con.execute(f"CREATE OR REPLACE TABLE {MEMORY_TABLE} AS {rows}")
     con.execute(f"CREATE OR REPLACE TABLE {MEMORY_TABLE}_as_of AS SELECT max(ingested_at) AS as_of "
                 f"FROM {t('extracts')}")
     return int(con.execute(f"SELECT count(*) FROM {MEMORY_TABLE}").fetchone()[0])
@@ -177,7 +184,7 @@ def _row(r: tuple, optional: list[str], with_value: bool) -> QuarantineRow:
         severity=opt.get("severity"), current=bool(current),
         # The id as ingest read it (a custom mapping's column, or a record id a spec made of two columns).
         record_id=raw.get(id_column) if id_column else opt.get("source_record_id"),
-        value=raw.get(column) if with_value else None, record_id_column=id_column)
+        value=raw.get(column) if with_value else None, record_id_column=id_column, child_id=opt.get("child_id"))
 
 
 def _matches(row: QuarantineRow, f: QuarantineFilter) -> bool:

@@ -1,0 +1,135 @@
+"""``linkage orgs`` and ``linkage clients``: who may hold API clients, and the clients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from linkage.cli.common import DataDir, _fail, console
+from linkage.cli.output import Format, FormatOption, emit
+from linkage.config import data_dir
+from linkage.errors import LinkageError
+
+
+orgs_app = typer.Typer(no_args_is_help=True, help="Register the organisations that may have API clients.")
+
+
+clients_app = typer.Typer(no_args_is_help=True, help="Register each organisation's API clients.")
+
+
+def _registers(home: Optional[Path]):
+    from linkage.access.clients import ClientRegistry
+    from linkage.store.state import ServiceState
+
+    clients = ClientRegistry(ServiceState(data_dir(home)))
+    return clients.orgs, clients
+
+
+@orgs_app.command("add")
+def orgs_add(name: Annotated[str, typer.Option(help="Display name, e.g. Oak AP Academy.")],
+             type_: Annotated[str, typer.Option("--type", help="ap_school | school | social_care | health | "
+                                                              "la_education | dpo (policies/roles.yaml)")],
+             code: Annotated[str, typer.Option(help="School URN (6 digits), NHS ODS code, or local-authority "
+                                                    "code (3 digits).")],
+             data_dir_: DataDir = None) -> None:
+    """Register an organisation; its clients take their type and roles from it."""
+    try:
+        org = _registers(data_dir_)[0].add(name, type_, code)
+    except LinkageError as exc:
+        _fail(exc)
+    console.print(f"org_id: {org.org_id}  ({org.org_type} {org.code}, {org.name})")
+
+
+@orgs_app.command("list")
+def orgs_list(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
+    """Every registered organisation with its type, official code and status."""
+    rows = [[o.org_id, o.name, o.org_type, o.code, "active" if o.active else "disabled"]
+            for o in _registers(data_dir_)[0].list()]
+    emit(["org_id", "name", "type", "code", "status"], rows, fmt, title="organisations", console=console)
+
+
+def _set_org(ref: str, active: bool, home: Optional[Path]) -> None:
+    try:
+        org = _registers(home)[0].set_active(ref, active)
+    except LinkageError as exc:
+        _fail(exc)
+    console.print(f"{'enabled' if active else 'disabled'} {org.name} ({org.org_id}); "
+                  f"its clients' tokens {'work again' if active else 'stop'} at once")
+
+
+@orgs_app.command("disable")
+def orgs_disable(org: Annotated[str, typer.Argument(help="org id or official code")],
+                 data_dir_: DataDir = None) -> None:
+    """Stop every client of an organisation, at once."""
+    _set_org(org, False, data_dir_)
+
+
+@orgs_app.command("enable")
+def orgs_enable(org: Annotated[str, typer.Argument(help="org id or official code")],
+                data_dir_: DataDir = None) -> None:
+    _set_org(org, True, data_dir_)
+
+
+def _print_secret(client_id: str, secret: str) -> None:
+    console.print(f"client_id: {client_id}")
+    console.print(f"client_secret: {secret}")
+    console.print("[yellow]The secret is shown once and cannot be recovered; store it now.[/]")
+
+
+@clients_app.command("add")
+def clients_add(name: Annotated[str, typer.Option()],
+                org: Annotated[str, typer.Option(help="The registered organisation's org id or official code.")],
+                role: Annotated[str, typer.Option(help="One of the organisation type's roles "
+                                                       "(policies/roles.yaml).")],
+                data_dir_: DataDir = None) -> None:
+    """Register a client of an organisation and print its secret, once. Only a hash of the secret is kept."""
+    try:
+        client, secret = _registers(data_dir_)[1].add(name, org, role)
+    except LinkageError as exc:
+        _fail(exc)
+    _print_secret(client.client_id, secret)
+
+
+@clients_app.command("list")
+def clients_list(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
+    """Every client with its organisation, role and whether it may sign in now."""
+    import time
+
+    now = time.time()
+    rows = [[c.client_id, c.name, c.agency, c.agency_type, c.role,
+             "disabled" if c.disabled else "organisation disabled" if not c.org.active
+             else "locked out" if c.locked_until > now else "active"] for c in _registers(data_dir_)[1].list()]
+    emit(["client_id", "name", "organisation", "type", "role", "status"], rows, fmt, title="clients",
+         console=console)
+
+
+@clients_app.command("rotate")
+def clients_rotate(client_id: str, data_dir_: DataDir = None) -> None:
+    """A new secret, printed once; the old secret and its tokens stop working at once."""
+    try:
+        secret = _registers(data_dir_)[1].rotate(client_id)
+    except LinkageError as exc:
+        _fail(exc)
+    _print_secret(client_id, secret)
+
+
+def _set_client(client_id: str, active: bool, home: Optional[Path]) -> None:
+    try:
+        _registers(home)[1].set_active(client_id, active)
+    except LinkageError as exc:
+        _fail(exc)
+    console.print(f"disabled {client_id}; its tokens stop working at once" if not active
+                  else f"enabled {client_id}; it needs a new token")
+
+
+@clients_app.command("disable")
+def clients_disable(client_id: str, data_dir_: DataDir = None) -> None:
+    _set_client(client_id, False, data_dir_)
+
+
+@clients_app.command("enable")
+def clients_enable(client_id: str, data_dir_: DataDir = None) -> None:
+    _set_client(client_id, True, data_dir_)
+

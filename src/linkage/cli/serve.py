@@ -1,0 +1,99 @@
+"""``linkage serve``: the API and staff pages under uvicorn, one process or several."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from linkage.cli.common import DataDir, _fail, _failures, err
+from linkage.config import data_dir, get_settings
+from linkage.errors import LinkageError
+
+
+def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")] = None,
+          port: Annotated[Optional[int], typer.Option(help="default 8000")] = None,
+          workers: Annotated[int, typer.Option(min=1, max=16, help="Processes; each holds its own index.")] = 1,
+          data_dir_: DataDir = None) -> None:
+    """Serve the consent-aware API (OpenAPI at /docs)."""
+    import os
+
+    import uvicorn
+
+    from linkage.api import create_app
+    from linkage.api.app import hold_sighup
+    from linkage.api.protocol import CoalescingHttp
+    from linkage.config import Settings
+
+    if host:
+        os.environ["LINKAGE_HOST"] = host
+    try:
+        get_settings.cache_clear()
+        settings = Settings()
+    except Exception as exc:  # pydantic's ValidationError, shown plainly
+        _fail(exc)
+    hold_sighup()       # a reload sent while starting must not end the server
+    _warn_key_in_data_dir(data_dir(data_dir_), settings)
+    if settings.behind_tls and not settings.trusted_proxies:
+        err.print("[yellow]warning:[/] LINKAGE_BEHIND_TLS is set but LINKAGE_TRUSTED_PROXIES is empty: every "
+                  "request will count as coming from the proxy's address (one caller's guesses throttle "
+                  "everyone's tokens and sign-ins). Name the proxy (deploy/linkage.env.example).")
+    from linkage.service.container import check_keys
+    from linkage.store.snapshots import checked_snapshot
+
+    with _failures(data_dir_):      # a tampered or partial snapshot, a lost key: one line, before any worker starts
+        checked_snapshot(data_dir(data_dir_), db_key=settings.db_key.get_secret_value() if settings.db_key else None)
+        check_keys(data_dir(data_dir_))
+    # No ``server: uvicorn`` banner to tell an attacker what to aim at; Date stays (RFC 9110).
+    # X-Forwarded-* believed from the configured proxy only (uvicorn's default: any loopback peer).
+    # Each response reaches the socket in one write (api/protocol.py).
+    quiet = dict(http=CoalescingHttp, host=settings.host, port=port or settings.port, log_level="info",
+                 access_log=False, server_header=False, date_header=True, log_config=_log_config(),
+                 proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or None)
+    if workers > 1:
+        from linkage.access.pseudonyms import Pseudonyms
+        from linkage.access.tokens import TokenService
+        from linkage.audit import open_audit_log
+        from linkage.audit.signer import signer_from_settings
+        from linkage.store import Store
+        from linkage.store.state import ServiceState
+
+        home = data_dir(data_dir_)
+        # Create every key and file once, here, before the workers race for them.
+        Store(home, key=settings.db_key.get_secret_value() if settings.db_key else None).close()
+        TokenService(home, settings)
+        Pseudonyms(home, ServiceState(home))
+        open_audit_log(home, signer=signer_from_settings(home, settings)).close()
+        os.environ["LINKAGE_HOME"] = str(home)
+        from linkage.api.workers import run_workers
+
+        run_workers("linkage.api.app:factory", workers, factory=True, **quiet)
+        return
+    application = create_app(data_dir(data_dir_), settings)
+    uvicorn.run(application, **quiet)
+
+
+def _warn_key_in_data_dir(home: Path, settings) -> None:
+    from linkage.audit.signer import signer_from_settings
+
+    try:
+        signer = signer_from_settings(home, settings)
+    except LinkageError as exc:
+        _fail(exc)
+    if signer.in_data_dir:
+        err.print(f"[yellow]warning:[/] the audit signing key is in the data directory ({signer.where}): "
+                  "whoever can rewrite the log can re-sign it. Keep it elsewhere "
+                  "(LINKAGE_AUDIT_KEY_FILE, LINKAGE_AUDIT_KEY_PEM or LINKAGE_AUDIT_SIGN_COMMAND; deploy/README.md).")
+
+
+def _log_config() -> dict:
+    """Uvicorn's logging plus linkage's own loggers (security events), in every worker."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["linkage"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+

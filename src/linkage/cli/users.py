@@ -1,0 +1,98 @@
+"""``linkage users``: the people who sign in to the web pages."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from linkage.cli.common import DataDir, _fail, console
+from linkage.config import data_dir, get_settings
+from linkage.errors import LinkageError
+
+users_app = typer.Typer(no_args_is_help=True, help="Register the staff who sign in to the web pages (/app).")
+
+
+def _users(home: Optional[Path]):
+    from linkage.access.users import UserRegistry
+    from linkage.store.state import ServiceState
+
+    s = get_settings()
+    return UserRegistry(ServiceState(data_dir(home)), lockout_after=s.lockout_after_failures,
+                        lockout_seconds=s.lockout_seconds)
+
+
+def _password(stdin: bool) -> str | None:
+    if not stdin:
+        return None
+    if sys.stdin.isatty():
+        return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\n")
+
+
+@users_app.command("add")
+def users_add(email: Annotated[str, typer.Option(help="Their work email: they sign in with it.")],
+              name: Annotated[str, typer.Option(help="Their full name, as the audit log will show it.")],
+              org: Annotated[str, typer.Option(help="Their registered organisation's org id or official code.")],
+              role: Annotated[str, typer.Option(help="One of the organisation type's roles (policies/roles.yaml).")],
+              password_stdin: Annotated[bool, typer.Option(
+                  "--password-stdin", help="Read the password from stdin (or a prompt) instead of "
+                                           "printing a one-time one.")] = False,
+              data_dir_: DataDir = None) -> None:
+    """Register a person. Prints a one-time password unless --password-stdin; only an argon2 hash is kept."""
+    try:
+        user, password = _users(data_dir_).add(email, name, org, role, _password(password_stdin))
+    except LinkageError as exc:
+        _fail(exc)
+    console.print(f"user_id: {user.user_id}  ({user.email}, {user.role} at {user.org.name})")
+    if not password_stdin:
+        console.print(f"password: {password}", markup=False)
+        console.print("[yellow]The password is shown once; hand it over in person.[/]")
+
+
+@users_app.command("list")
+def users_list(data_dir_: DataDir = None) -> None:
+    table = Table("user_id", "email", "name", "organisation", "role", "status")
+    now = time.time()
+    for u in _users(data_dir_).list():
+        status = ("disabled" if u.disabled else "organisation disabled" if not u.org.active
+                  else "locked out" if u.locked_until > now else "active")
+        table.add_row(u.user_id, u.email, u.name, u.org.name, u.role, status)
+    console.print(table)
+
+
+def _set(ref: str, active: bool, home: Optional[Path]) -> None:
+    try:
+        user = _users(home).set_active(ref, active)
+    except LinkageError as exc:
+        _fail(exc)
+    console.print(f"disabled {user.email}; they are signed out at once" if not active
+                  else f"enabled {user.email}; they can sign in again", markup=False)
+
+
+@users_app.command("disable")
+def users_disable(user: Annotated[str, typer.Argument(help="user id or email")], data_dir_: DataDir = None) -> None:
+    """Stop a person at once: their sessions end on their next click."""
+    _set(user, False, data_dir_)
+
+
+@users_app.command("enable")
+def users_enable(user: Annotated[str, typer.Argument(help="user id or email")], data_dir_: DataDir = None) -> None:
+    _set(user, True, data_dir_)
+
+
+@users_app.command("password")
+def users_password(user: Annotated[str, typer.Argument(help="user id or email")],
+                   password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
+                   data_dir_: DataDir = None) -> None:
+    """Set a new password (printed once unless --password-stdin); their sessions end."""
+    try:
+        password = _users(data_dir_).set_password(user, _password(password_stdin))
+    except LinkageError as exc:
+        _fail(exc)
+    if not password_stdin:
+        console.print(f"password: {password}", markup=False)

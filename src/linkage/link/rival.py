@@ -1,0 +1,111 @@
+"""A twin is no rival for a record whose forename says whose it is.
+
+``cluster.ambiguous_records`` refuses a record whose best link into another child comes within
+``AMBIGUITY_GAP`` of its best link into its own. The other child is most often the record's
+twin's: one home, one birthday, one surname, so the pair scores high on everything but the
+forename, and the twin guard keeps it apart. The model's forename comparison gives a near
+spelling partial credit, as it must for typos, so the school's Ella Cameron scores 21.8 against
+the GP's Ella and 20.5 against the GP's Bella, her twin, and is linked to neither: at 250k
+realistic (seed 42, session 23) 212 of the 213 records refused against a twin-guarded pair were
+linked to the right child, and 210 stayed apart from it to the end.
+
+A guarded other-child partner ``y`` is no rival to the record ``x``'s own partner ``o`` when
+``x``'s forename is not ``y``'s and:
+
+* ``x``'s forename is one name with ``o``'s (the same, a nickname or another form, or swapped with
+  the surname: ``guards.same_name_sql``), and ``x``'s and ``y``'s are different names, not
+  spellings of one name, as the guard reads them (``guards.different_names_sql``: Reuben / Aaron,
+  Grace / Isla); or
+* ``x``'s forename is one name with ``o``'s and spelt like ``y``'s (Mason / Jason), or is ``o``'s
+  very forename and one name with ``y``'s (Anna / Hannah, Louis / Lewis), and ``x``'s own source
+  holds a record of ``y``'s child as another child (a co-twin of ``x``,
+  ``guards.cotwin_pairs_sql``): that source holds a child once, so ``x`` is not ``y``'s unless it
+  holds one child twice *and* wrote ``x`` with exactly its sibling's name; or ``y``'s child holds
+  an NHS number or UPN other than ``x``'s own (the GP's Ryan beside Bryan at the GP, born a day
+  apart, so no co-twin: two NHS numbers, two children).
+
+Same-name twins (Fintan and Fintan Eduardo) are one forename and stay refused; so does a record
+whose forename fits neither partner, and a spelling or nickname with neither a co-twin in ``x``'s
+source nor another identifier in ``y``'s child (the GP's Mason beside Jason held only at school):
+a slip there could be either twin's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+import pandas as pd
+
+from linkage.link.guards import different_names_sql, same_name_sql
+
+__all__ = ["no_rivals"]
+
+
+def no_rivals_sql(triples: str, rows: str, counts: str, cotwins: str) -> str:
+    """(rec, alt, far) for the triples (rec, own, alt), read as (x, o, y) above, whose forenames
+    allow ``y`` to be no rival: ``far`` when that needs nothing more (different names), else only
+    with another child of ``x``'s source or another identifier in ``y``'s child (the caller's).
+    ``rows``: input rows; ``counts``: ``guards.forename_counts_sql`` rows (the guard's
+    ``forename_n``); ``cotwins``: ``cotwins_from_pairs_sql`` rows. Pure SQL."""
+    return f"""
+WITH t AS (SELECT * FROM {triples}),
+ids AS (SELECT rec AS k FROM t UNION SELECT own FROM t UNION SELECT alt FROM t),
+one AS (SELECT i.* FROM {rows} i SEMI JOIN ids ON ids.k = i.unique_id),
+r AS (SELECT one.*, c.cotwins, n.n AS forename_n FROM one LEFT JOIN {cotwins} c USING (unique_id)
+      LEFT JOIN {counts} n USING (forename))
+SELECT t.rec, t.alt, coalesce({different_names_sql('rx', 'ry')}, false) AS far
+FROM t JOIN r rx ON rx.unique_id = t.rec JOIN r ro ON ro.unique_id = t.own JOIN r ry ON ry.unique_id = t.alt
+WHERE rx.forename <> ry.forename AND coalesce({same_name_sql('rx', 'ro')}, false)
+  AND (NOT coalesce({same_name_sql('rx', 'ry')}, false) OR rx.forename = ro.forename)
+"""
+
+
+def no_rivals(con: duckdb.DuckDBPyConnection, triples: Iterable[tuple[str, str, str]], cluster_of: dict[str, str],
+              identifiers: dict[str, dict[str, str | None]], rows: str, counts: str, cotwins: str,
+              cotwin_pairs: str) -> set[tuple[str, str]]:
+    """The (x, y) of ``triples`` (record, its own partner, a guarded partner in another child)
+    whose ``y`` is no rival to ``o`` (module docstring). ``identifiers``: record -> NHS number and
+    UPN root; ``cotwin_pairs``: ``cotwin_pairs_sql`` rows, read for the co-twins of ``x`` and the
+    child each is in (``cluster_of``)."""
+    frame = pd.DataFrame(list(dict.fromkeys(triples)), columns=["rec", "own", "alt"], dtype=object)
+    if frame.empty:
+        return set()
+    con.register("_rival_df", frame)
+    try:
+        read = con.execute(no_rivals_sql("_rival_df", rows, counts, cotwins)).fetchall()
+        near = sorted({x for x, _, far in read if not far})
+        twins: dict[str, set[str]] = {}
+        if near:
+            con.register("_rival_near_df", pd.DataFrame({"k": pd.Series(near, dtype=object)}))
+            try:
+                for x, twin in con.execute(f"SELECT unique_id, twin_id FROM {cotwin_pairs} "
+                                           "WHERE unique_id IN (SELECT k FROM _rival_near_df)").fetchall():
+                    if twin in cluster_of:
+                        twins.setdefault(x, set()).add(cluster_of[twin])
+            finally:
+                con.unregister("_rival_near_df")
+    finally:
+        con.unregister("_rival_df")
+    held = _held(cluster_of, identifiers, {cluster_of.get(y) for x, y, far in read if not far})
+
+    def apart(x: str, child: str | None) -> bool:
+        mine = identifiers.get(x) or {}
+        return child in twins.get(x, ()) or any(v and held.get(child, {}).get(kind, set()) - {v}
+                                                for kind, v in mine.items())
+
+    return {(x, y) for x, y, far in read if far or apart(x, cluster_of.get(y))}
+
+
+def _held(cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
+          children: set[str | None]) -> dict[str, dict[str, set[str]]]:
+    """Each of ``children``'s identifiers by kind (NHS numbers, UPN roots)."""
+    out: dict[str, dict[str, set[str]]] = {}
+    if not children - {None}:
+        return out
+    for k, c in cluster_of.items():
+        if c in children:
+            for kind, v in (identifiers.get(k) or {}).items():
+                if v:
+                    out.setdefault(c, {}).setdefault(kind, set()).add(v)
+    return out

@@ -1,0 +1,107 @@
+"""A consent recorded about a child follows the child when a later run merges its identifier.
+
+Consents are kept by the canonical child id they were recorded under. When the next link run
+found that child to be one with another (a school's record now carrying the health record's
+details), one identifier survived and the other became its alias: relationships followed the
+merge, but consents did not. A parent's refusal recorded under the retired identifier stopped
+applying: the school it was addressed to found the child again, and the consent officer's list
+of the child's consents no longer showed it. Here each of the two children carries a refusal to
+a different AP school, so whichever identifier survives, one refusal was under the retired one.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import httpx
+import pytest
+
+from apiserver import Server, linked_home
+from conftest import EXTRACT_DATE
+from registry import register
+from test_changes import _rewrite, apart, school_row
+
+pytestmark = pytest.mark.e2e
+
+ORGS = {"oak": ("Oak AP Academy", "ap_school", "admissions", "admission"),
+        "elm": ("Elm AP Academy", "ap_school", "admissions", "admission"),
+        "birch": ("Birch AP Academy", "ap_school", "admissions", "admission"),
+        "officer": ("Northshire Education", "la_education", "consent_officer", "cme"),
+        "cme": ("Northshire Education", "la_education", "cme_officer", "cme")}
+
+
+def call(w, who: str, method: str, path: str, **kw) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {w['server'].token(*w['creds'][who])}", "X-Purpose": ORGS[who][3]}
+    return httpx.request(method, w["server"].url + path, headers=headers, timeout=30, **kw)
+
+
+def lookup(w, who: str, d: dict) -> dict | None:
+    r = call(w, who, "POST", "/v1/lookup", json={"forename": d["forename"], "surname": d["surname"],
+                                                 "date_of_birth": d["dob"].isoformat(), "postcode": d["postcode"]})
+    assert r.status_code == 200, r.text
+    return r.json()["match"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, synth_month1):
+    from linkage.connectors import ingest_file
+    from linkage.link import run_link
+    from linkage.store import Store
+
+    work = tmp_path_factory.mktemp("consent-merge")
+    home = work / "data"
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
+    store = Store(home, memory_limit="2GB")
+    a, b, demo = apart(store)           # known to health only; known to a school only
+    store.close()
+    w = {"home": home, "a": a[0], "b": b[0], "demo": demo,
+         "creds": {k: register(home, f"{k} client", t, role, org=org) for k, (org, t, role, _) in ORGS.items()}}
+    w["server"] = Server(home)
+    w["refusals"] = {}
+    try:
+        # The consent officer records a parent's refusal of identity data: about a, to Oak; about b, to Elm.
+        for name, school in (("a", "oak"), ("b", "elm")):
+            found = lookup(w, "officer", demo[name])
+            assert found, name
+            r = call(w, "officer", "POST", "/v1/consents", json={
+                "child_id": found["child_id"], "category": "identity", "purpose": "admission",
+                "recipient": {"organisation": w["creds"][school][0].org.org_id}, "provision": "deny",
+                "given_by": "parent", "method": "written", "evidence_ref": "Signed form, case file 42",
+                "given_on": date.today().isoformat()})
+            assert r.status_code == 201, r.text
+            w["refusals"][school] = r.json()["consent_id"]
+            assert lookup(w, school, demo[name]) is None             # the refusal applies before the merge
+    finally:
+        w["server"].stop()
+
+    m2 = work / "month2"
+    m2.mkdir()
+    # Month 2's school file: the school's record of b now carries a's details (one child: a merge).
+    _rewrite(synth_month1 / "education.csv", m2 / "education.csv", "AdNo", {b[2][0]: school_row(demo["a"])})
+    store = Store(home, memory_limit="2GB")
+    try:
+        ingest_file(store, "education", m2 / "education.csv", extract_date=date(2026, 11, 1))
+        result = run_link(store)
+        merged = store.rows("SELECT child_id, other_child_id FROM store.identity_history "
+                            "WHERE run_id = 2 AND change = 'merged'")
+    finally:
+        store.close()
+    assert result.merges == 1 and {*merged[0]} == {a[0], b[0]}, merged
+    w["survivor"], w["retired"] = merged[0]
+    w["server"] = Server(home)
+    yield w
+    w["server"].stop()
+
+
+def test_a_refusal_recorded_before_a_merge_still_applies_after_it(world):
+    child = world["demo"]["a"]                        # the merged child's details, as both records now hold
+    assert lookup(world, "birch", child)              # a school no one refused finds the child
+    for school in ("oak", "elm"):                     # one refusal was recorded under the retired identifier
+        assert lookup(world, school, child) is None, school
+
+
+def test_the_consent_officer_lists_every_consent_of_the_merged_child(world):
+    found = lookup(world, "officer", world["demo"]["a"])
+    r = call(world, "officer", "GET", "/v1/consents", params={"child_id": found["child_id"]})
+    assert r.status_code == 200, r.text
+    assert {c["consent_id"] for c in r.json()} == set(world["refusals"].values())

@@ -1,0 +1,90 @@
+"""A key that data was made under, found missing, is refused, never made again.
+
+``keys/db.key`` already was: a new key would not open the database. The other keys were made
+afresh whenever their file was missing (a data directory restored without ``keys/``, a second
+server given the shared PostgreSQL state but not the first server's keys, the audit key moved
+out of the data directory without ``LINKAGE_AUDIT_KEY_FILE``). ``linkage serve`` then started
+as if nothing were wrong: every consent's evidence, break-glass justification and review note
+sealed before could no longer be opened; every organisation was issued a second pseudonym for
+each child it already held one for (its own records no longer joined); and the audit log went
+on under a new signing key, so the lines before no longer verified. Now the command stops with
+one line naming the key and what was made under it, and makes no key file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from apiserver import free_port, linked_home
+from conftest import EXTRACT_DATE
+from registry import register
+
+pytestmark = pytest.mark.e2e
+
+WHAT = {"state.key": "text sealed under it", "pseudonym.key": "pseudonyms issued", "audit_ed25519.pem": "audit log"}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory, synth_month1) -> Path:
+    """A linked data directory whose state holds a sealed note and an issued pseudonym, and an
+    audit log with entries: what a serving instance has after its first day."""
+    from linkage.access.pseudonyms import Pseudonyms
+    from linkage.audit.log import AuditLog
+    from linkage.link.review import ReviewDecisions
+    from linkage.store.sealed import Sealer
+    from linkage.store.state import ServiceState
+
+    home = tmp_path_factory.mktemp("lost-keys") / "data"
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
+    client, _ = register(home, "Desk", "school", "admissions", org="Hill School")
+    state = ServiceState(home)
+    ReviewDecisions(state, Sealer(home)).add([("a", "b", None, None, 0.7, 1.0)], decision="match",
+                                             reviewer="Ann", note="checked with the school", channel="cli")
+    Pseudonyms(home, state).form(client.org.org_id, "C-1")
+    state.close()
+    log = AuditLog(home, checkpoint_every=3)
+    for i in range(4):
+        log.append({"request_id": f"r{i}", "action": "view", "decision": "allow"})
+    log.close()
+    return home
+
+
+@pytest.mark.parametrize("key", list(WHAT))
+def test_a_key_data_was_made_under_is_refused_when_missing_not_made_again(template, tmp_path, key):
+    import shutil
+
+    home = tmp_path / "data"
+    shutil.copytree(template, home)
+    (home / "keys" / key).unlink()
+    server = subprocess.Popen([sys.executable, "-m", "linkage.cli", "serve", "--port", str(free_port()),
+                               "--data-dir", str(home)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = server.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        server.terminate()
+        server.communicate(timeout=20)
+        pytest.fail(f"linkage serve started without keys/{key}, and made a new one: "
+                    f"{(home / 'keys' / key).exists()}")
+    said = [line for line in err.decode().splitlines() if line.startswith("error:")]
+    assert server.returncode == 2 and len(said) == 1, err.decode()
+    assert f"keys/{key}" in said[0] and WHAT[key] in said[0] and "restore" in said[0], said[0]
+    assert "Traceback" not in err.decode()
+    assert not (home / "keys" / key).exists()
+
+
+def test_a_new_data_directory_still_makes_its_keys(tmp_path):
+    """Nothing made yet: the keys are made as before (here by registering an organisation and
+    sealing a first note)."""
+    from linkage.access.pseudonyms import Pseudonyms
+    from linkage.store.sealed import Sealer
+    from linkage.store.state import ServiceState
+
+    home = tmp_path / "data"
+    state = ServiceState(home)
+    assert Sealer(home, state=state).open(Sealer(home, state=state).seal("x", "c"), "c") == "x"
+    assert Pseudonyms(home, state).form("org-1", "C-1").startswith("P-")
+    assert {p.name for p in (home / "keys").iterdir()} >= {"state.key", "pseudonym.key"}
