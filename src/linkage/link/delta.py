@@ -8,11 +8,14 @@ a reviewer's decisions, the ambiguity gap) involves only the component's own rec
 so a component that no new, changed or removed record reaches clusters exactly as it
 did last time. An incremental run therefore:
 
-* scores only new and changed records (and records whose twin-guard evidence changed)
-  against their blocking candidates, keeping every other stored pair as it was scored;
-* re-clusters only the components reached (``reach``) from those records, from the
-  other end of every pair dropped with them, and from every record a reviewer decided
-  on; everything else keeps its child;
+* scores only new and changed records against their blocking candidates, keeping every other
+  stored pair as it was scored; a pair's score is a function of its two records, its twin
+  guard is not: the stored pairs of records whose guard evidence changed (``guard_sha``), and of
+  two forenames whose standing as names twins are given moved (``twin_name_pairs``), are guarded
+  again (``reguard``), not scored again;
+* re-clusters only the components reached (``reach``) from those records, from records whose
+  guard evidence changed, from the other end of every pair dropped with them or guarded
+  otherwise, and from every record a reviewer decided on; everything else keeps its child;
 * writes only what changed: pairs deleted and appended, hashes and identities updated
   where they differ, queue rows replaced where reached.
 
@@ -21,19 +24,24 @@ A full run goes through the same code with every record reached.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from linkage.errors import StoreError
 from linkage.store import Store
 from linkage.store.schema import t
 
-__all__ = ["EDGES", "REACH", "context", "earlier_pass", "reach", "save_children", "save_identity", "save_pass_pairs",
-           "save_records", "scoped_edges", "stage_identity", "stage_records", "widen"]
+__all__ = ["EDGES", "FLIPPED", "REACH", "context", "earlier_pass", "reach", "reguard", "save_children", "save_guards",
+           "save_identity", "save_pass_pairs", "save_records", "scoped_edges", "stage_identity", "stage_records",
+           "twin_name_pairs", "widen"]
 
 INPUT = "memory.link_input"         # the run's records (``engine.INPUT``)
 EDGES = "memory.run_edges"          # this run's scored pairs: kept ones and new ones
 REACH = "memory.reach"              # records re-clustered this run (column k)
 CONTEXT = "memory.reach_context"    # records outside it whose child a reached pair touches
+FLIPPED = "memory.link_flipped"     # kept pairs guarded otherwise this run (``reguard``)
+TWIN_NAMES = "memory.twin_names"    # this run's names twins are given (``engine``, ``guards.twin_names_sql``)
 _COLS = "unique_id_l, unique_id_r, match_probability, match_weight, guarded"
 
 
@@ -151,19 +159,71 @@ WHERE o.record_key IN (SELECT record_key FROM memory.link_hash) AND o.record_key
 
 
 def stage_records(store: Store) -> None:
-    """``memory.hash_delta``: current records that are new or whose hashes changed, and
+    """``memory.hash_delta``: current records that are new or whose hashes changed (``rescore``:
+    new or its fields changed, so its pairs are scored again; else only its guard's evidence), and
     ``memory.hash_gone`` (column k): saved records no longer current (before the saving
     transaction, which may write to the store only). Both from one join of the million rows."""
     store.execute(f"""CREATE OR REPLACE TABLE memory.hash_join AS
 SELECT coalesce(h.record_key, p.record_key) AS record_key, h.content_sha, h.guard_sha,
-       p.record_key IS NULL AS new, h.record_key IS NULL AS gone FROM memory.link_hash h
+       p.record_key IS NULL AS new, h.record_key IS NULL AS gone,
+       p.record_key IS NULL OR p.content_sha <> h.content_sha AS rescore FROM memory.link_hash h
 FULL JOIN {t('linked_records')} p USING (record_key)
 WHERE p.record_key IS NULL OR h.record_key IS NULL
    OR p.content_sha <> h.content_sha OR p.guard_sha IS DISTINCT FROM h.guard_sha""")
-    store.execute("CREATE OR REPLACE TABLE memory.hash_delta AS SELECT record_key, content_sha, guard_sha, new "
+    store.execute("CREATE OR REPLACE TABLE memory.hash_delta AS SELECT record_key, content_sha, guard_sha, new, rescore "
                   "FROM memory.hash_join WHERE NOT gone")
     store.execute("CREATE OR REPLACE TABLE memory.hash_gone AS SELECT record_key AS k FROM memory.hash_join WHERE gone")
     store.execute("DROP TABLE memory.hash_join")
+
+
+def twin_name_pairs(store: Store) -> str:
+    """A query of (a, b): the pairs of forenames that are names twins are given this run and were
+    not at the last, or the other way round (``guards.twin_names_sql``; a store saved before they
+    were kept counts as having none: its records of such names were guarded under its old
+    ``guard_sha``, which held them, and so are guarded again through that)."""
+    store.execute(f"""CREATE OR REPLACE TABLE memory.twin_moved AS
+(SELECT a, b FROM {TWIN_NAMES} EXCEPT SELECT a, b FROM {t('twin_names')})
+UNION (SELECT a, b FROM {t('twin_names')} EXCEPT SELECT a, b FROM {TWIN_NAMES})""")
+    return "SELECT a, b FROM memory.twin_moved"
+
+
+def reguard(store: Store, guard: Callable[[str], pd.DataFrame]) -> int:
+    """Guard again the kept pairs of ``EDGES`` whose guard may read otherwise now: those of a record
+    whose guard evidence changed (``hash_delta`` without ``rescore``) and those of two forenames
+    whose standing as twins' names moved (``twin_name_pairs``). ``guard(query)``: the pairs of
+    the query whose verdict is now another (``LinkEngine.reguard``). Those are set in ``EDGES``
+    and kept in ``FLIPPED`` for the save; returns how many."""
+    moved = twin_name_pairs(store)
+    store.execute("CREATE OR REPLACE TABLE memory.reguard_keys AS SELECT record_key AS k FROM memory.hash_delta "
+                  "WHERE NOT rescore")
+    edges = f"""SELECT e.unique_id_l, e.unique_id_r, e.guarded FROM {EDGES} e
+WHERE e.unique_id_l IN (SELECT k FROM memory.reguard_keys) OR e.unique_id_r IN (SELECT k FROM memory.reguard_keys)"""
+    if store.scalar(f"SELECT count(*) FROM ({moved})"):     # most months: none (no need to read every forename)
+        store.execute(f"""CREATE OR REPLACE TABLE memory.reguard_names AS SELECT unique_id, forename FROM {INPUT}
+WHERE forename IN (SELECT a FROM ({moved}) UNION SELECT b FROM ({moved}))""")
+        edges += f"""
+UNION
+SELECT e.unique_id_l, e.unique_id_r, e.guarded FROM {EDGES} e
+JOIN memory.reguard_names l ON l.unique_id = e.unique_id_l JOIN memory.reguard_names r ON r.unique_id = e.unique_id_r
+WHERE (least(l.forename, r.forename), greatest(l.forename, r.forename)) IN (SELECT (a, b) FROM ({moved}))"""
+    _table(store, FLIPPED, guard(edges)[["unique_id_l", "unique_id_r", "guarded"]].astype({"guarded": bool}))
+    store.execute(f"UPDATE {EDGES} SET guarded = f.guarded FROM {FLIPPED} f "
+                  f"WHERE {EDGES}.unique_id_l = f.unique_id_l AND {EDGES}.unique_id_r = f.unique_id_r")
+    for table in ("memory.reguard_names", "memory.reguard_keys", "memory.twin_moved"):
+        store.execute(f"DROP TABLE IF EXISTS {table}")
+    return int(store.scalar(f"SELECT count(*) FROM {FLIPPED}"))
+
+
+def save_guards(store: Store, run_id: int, full: bool) -> None:
+    """The kept pairs guarded otherwise (``FLIPPED``; a full run writes every pair anew), and the
+    names twins are given that this run's pairs were guarded with, for the next run's
+    ``twin_name_pairs``."""
+    if not full:
+        store.execute(f"UPDATE {t('link_edges')} SET guarded = f.guarded, run_id = {int(run_id)} FROM {FLIPPED} f "
+                      f"WHERE {t('link_edges')}.record_key_l = f.unique_id_l "
+                      f"AND {t('link_edges')}.record_key_r = f.unique_id_r")
+    store.execute(f"DELETE FROM {t('twin_names')}")
+    store.execute(f"INSERT INTO {t('twin_names')} (a, b, run_id) SELECT a, b, {int(run_id)} FROM {TWIN_NAMES}")
 
 
 def _once(store: Store, what: str, column: str, added: str, table: str) -> None:

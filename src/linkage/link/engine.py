@@ -157,26 +157,24 @@ class LinkEngine:
         con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")
         con.execute(f"CREATE OR REPLACE TABLE memory.twin_names AS "
                     f"{twin_names_sql(f'memory.{INPUT}', 'memory.cotwin_pairs')}")
-        # guard_sha: what the twin guard reads beyond the record itself (its co-twins, whether its
-        # forename is rare here, the names twins are given beside its forename, the guard's code).
-        # When it changes the record is scored again, as when its own fields change; content_sha
-        # alone binds reviewers' decisions. Most records have no co-twin, a common forename and
-        # no twin name: theirs is one value, hashed once.
-        guard = "md5(concat_ws('|', '{code}', {twins}, {rare}, {names}))"
-        common = con.execute("SELECT " + guard.format(code=_GUARD_CODE, twins="''", rare="'false'",
-                                                      names="''")).fetchone()[0]
+        # guard_sha: what the twin guard reads beyond the record itself that clustering reads too (its
+        # co-twins, whether its forename is rare here, the guard's code). When it changes the record is
+        # re-clustered and its stored pairs guarded again (``delta.reguard``); content_sha alone
+        # binds reviewers' decisions and says what to score again. The names twins are given are not
+        # in it: they move with a month's few families yet are borne by thousands of records, and
+        # they bear only on the guard of pairs of two such names (``delta.twin_name_pairs``). The
+        # empty fourth field keeps the hashes of stores made before. Most records have no co-twin
+        # and a common forename: theirs is one value, hashed once.
+        guard = "md5(concat_ws('|', '{code}', {twins}, {rare}, ''))"
+        common = con.execute("SELECT " + guard.format(code=_GUARD_CODE, twins="''", rare="'false'")).fetchone()[0]
         # How many records hold each forename: read here and by ``record_facts`` (the slips).
         con.execute(f"CREATE OR REPLACE TABLE memory.forename_counts AS {forename_counts_sql(f'memory.{INPUT}')}")
         con.execute(f"""CREATE OR REPLACE TABLE memory.link_hash AS
-WITH tn AS (SELECT forename, CAST(list_sort(list(other)) AS VARCHAR) AS names FROM (
-  SELECT a AS forename, b AS other FROM memory.twin_names UNION ALL SELECT b, a FROM memory.twin_names)
-  GROUP BY forename)
 SELECT s.unique_id AS record_key, s.content_sha,
-       CASE WHEN c.cotwins IS NULL AND n.rare = false AND tn.names IS NULL THEN '{common}' ELSE {guard.format(
+       CASE WHEN c.cotwins IS NULL AND n.rare = false THEN '{common}' ELSE {guard.format(
            code=_GUARD_CODE, twins="coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), '')",
-           rare="coalesce(CAST(n.rare AS VARCHAR), '')", names="coalesce(tn.names, '')")} END AS guard_sha
-FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN memory.forename_counts n USING (forename)
-LEFT JOIN tn USING (forename)""")
+           rare="coalesce(CAST(n.rare AS VARCHAR), '')")} END AS guard_sha
+FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN memory.forename_counts n USING (forename)""")
 
     def settle(self, quiet: bool = False) -> None:
         """Wait for the input cache written beside the run (``inputcache.Cache.wait``), raising
@@ -486,6 +484,16 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
         df = self.con.execute(sql).df()
         pred.drop_table_from_database_and_remove_from_cache()
         return df
+
+    def reguard(self, edges: str) -> pd.DataFrame:
+        """The pairs of ``edges`` (a query of unique_id_l, unique_id_r, guarded) whose twin guard's
+        verdict is now another, with the new one: a pair's score is its two records' alone, the
+        guard also reads what is around them, so a pair of unchanged records is guarded again
+        rather than scored again."""
+        now = twin_guard_sql(f"(SELECT unique_id_l, unique_id_r, guarded AS was FROM ({edges}))", f"memory.{INPUT}",
+                             "memory.cotwins", twin_names="memory.twin_names")
+        return self.con.execute(f"SELECT unique_id_l, unique_id_r, guarded FROM ({now}) "
+                                "WHERE guarded IS DISTINCT FROM coalesce(was, false)").df()
 
     # -- clustering inputs ---------------------------------------------------
     def identifiers(self, scope: str | None = None) -> dict[str, dict[str, str | None]]:

@@ -24,8 +24,9 @@ from linkage.link.backends import LinkBackend
 from linkage.link.engine import LinkEngine
 from linkage.link.firstpass import among, first_pass
 from linkage.link.complement import COMPLEMENT_REASON, complementary_guarded
-from linkage.link.delta import (EDGES, REACH, context, earlier_pass, reach, save_children, save_identity,
-                                save_pass_pairs, save_records, scoped_edges, stage_identity, stage_records, widen)
+from linkage.link.delta import (EDGES, FLIPPED, REACH, context, earlier_pass, reach, reguard, save_children,
+                                save_guards, save_identity, save_pass_pairs, save_records, scoped_edges,
+                                stage_identity, stage_records, widen)
 from linkage.link.guards import GUARD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
 from linkage.link.vet import vet_joins
@@ -187,7 +188,8 @@ def _linked(store: Store, engine: LinkEngine, threshold: float, lower: float, fu
     stage_records(store)
     if incremental:
         # ... those to score now, and the gone ones.
-        store.execute("CREATE OR REPLACE TABLE memory.link_changed AS SELECT record_key AS k FROM memory.hash_delta")
+        store.execute("CREATE OR REPLACE TABLE memory.link_changed AS SELECT record_key AS k FROM memory.hash_delta "
+                      "WHERE rescore")
         store.execute("CREATE OR REPLACE TABLE memory.link_stale AS SELECT k FROM memory.link_changed "
                       "UNION ALL SELECT k FROM memory.hash_gone")
         changed = [r[0] for r in store.rows("SELECT k FROM memory.link_changed")]
@@ -202,9 +204,13 @@ FROM {t('link_edges')} WHERE record_key_l NOT IN (SELECT k FROM memory.link_stal
 UNION ALL SELECT unique_id_l, unique_id_r, match_probability, match_weight, guarded FROM _new_edges_df""")
         finally:
             store.connection.unregister("_new_edges_df")
+        # Kept pairs whose guard reads otherwise now: guarded again, and their records reached.
+        reguard(store, engine.reguard)
         store.connection.register("_decided_df", pd.DataFrame({"k": pd.Series(decided, dtype=object)}))
         try:
             reached = reach(store, f"""SELECT k FROM memory.link_changed
+UNION ALL SELECT record_key FROM memory.hash_delta WHERE NOT rescore
+UNION ALL SELECT unique_id_l FROM {FLIPPED} UNION ALL SELECT unique_id_r FROM {FLIPPED}
 UNION ALL SELECT record_key_l FROM {t('link_edges')} WHERE record_key_r IN (SELECT k FROM memory.link_stale)
 UNION ALL SELECT record_key_r FROM {t('link_edges')} WHERE record_key_l IN (SELECT k FROM memory.link_stale)
 {_STALE_PASSES.format(pp=t('pass_pairs')) if search else ""}
@@ -311,6 +317,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
             store.execute(f"INSERT INTO {t('link_edges')} (record_key_l, record_key_r, match_probability, "
                           f"match_weight, guarded, run_id) SELECT unique_id_l, unique_id_r, match_probability, "
                           f"match_weight, coalesce(CAST(guarded AS BOOLEAN), false), {int(run_id)} FROM {EDGES}")
+        save_guards(store, run_id, full=not incremental)
         save_records(store, run_id)
         save_pass_pairs(store, second.pairs, run_id, full=not incremental)
         # Open pairs keep their id and the run they were first queued in; unreached ones stay as they are.

@@ -87,7 +87,7 @@ _FIXED = [
     """CREATE TABLE IF NOT EXISTS store.linked_records (
   record_key VARCHAR NOT NULL, content_sha VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
     # What the twin guard read besides the record (co-twins, a rare forename, its code): an incremental
-    # run scores a record again when it changes. NULL (stores made before it): scored again once.
+    # run guards the record's pairs again and re-clusters it when it changes. NULL (stores made before it): scored again once.
     "ALTER TABLE store.linked_records ADD COLUMN IF NOT EXISTS guard_sha VARCHAR",
     """CREATE TABLE IF NOT EXISTS store.link_edges (
   record_key_l VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL,
@@ -97,6 +97,9 @@ _FIXED = [
     # reaches the children a changed record was a candidate of, as it reaches a dropped pair's other end.
     """CREATE TABLE IF NOT EXISTS store.pass_pairs (
   record_key_l VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
+    # The names twins are given (``guards.twin_names_sql``) that the stored pairs were guarded with: a
+    # month guards again the pairs of two names whose standing moved (``delta.twin_name_pairs``).
+    """CREATE TABLE IF NOT EXISTS store.twin_names (a VARCHAR NOT NULL, b VARCHAR NOT NULL, run_id BIGINT NOT NULL)""",
     # The open clerical review queue, rebuilt each run with stable ids (review.pair_id); decisions
     # are not here but in the service state's append-only review_decisions log.
     """CREATE TABLE IF NOT EXISTS store.review_queue (
