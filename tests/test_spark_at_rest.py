@@ -78,7 +78,7 @@ def test_a_spark_link_writes_no_record_in_plaintext_and_collects_no_term_frequen
     from linkage.synth import synthesise
 
     extracts = tmp_path / "m1"
-    synthesise(150, 7, extracts, month=1)
+    synthesise(300, 7, extracts, month=1)
     when = date.fromisoformat(json.loads((extracts / "manifest.json").read_text())["extract_date"])
     store = Store(tmp_path / "home", memory_limit="1GB")
     try:
