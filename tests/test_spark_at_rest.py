@@ -125,12 +125,12 @@ def test_a_spark_link_writes_no_record_in_plaintext_and_collects_no_term_frequen
         finally:
             backend.close()
         assert not result.trained
+        assert files.plaintext == {}
         # The scan read the input, Splink's checkpoints and the scored pairs Spark wrote.
         assert any(Path(p).name.endswith(".parquet") and "-in_" in Path(p).name and str(exchange) in p
                    for p in files.seen), files.seen
         assert any("checkpoints" in p and p.endswith(".parquet") for p in files.seen), files.seen
         assert any("link_scored" in p and p.endswith(".parquet") for p in files.seen), files.seen
-        assert files.plaintext == {}
         # Neither the records nor any term-frequency table came to the driver.
         fetched = [(m, cols) for m, cols in collected
                    if {"forename", "surname", "nhs_number"} & set(cols) or any(c.startswith("tf_") for c in cols)]
