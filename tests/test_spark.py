@@ -65,16 +65,22 @@ def test_local_session_binds_to_loopback(tmp_path):
                       executor_memory=None, jar="x.jar", extra={})
     assert conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == "127.0.0.1"
     assert conf["spark.io.encryption.enabled"] == "true" and conf["spark.jars"] == "x.jar"
+    # Every Parquet file the session writes is encrypted, and no key is among the properties.
+    assert conf["spark.hadoop.parquet.crypto.factory.class"].endswith("PropertiesDrivenCryptoFactory")
+    assert conf["spark.hadoop.parquet.encryption.kms.client.class"] == "linkage.spark.MemoryKms"
+    assert not any("secret" in k or "key.list" in k for k in conf)
     cluster = spark_conf(master="spark://head:7077", home=tmp_path, shuffle_partitions=400, driver_memory="4g",
                          executor_memory="8g", jar="x.jar", extra={"spark.executor.cores": "4"})
     assert "spark.driver.bindAddress" not in cluster and cluster["spark.executor.cores"] == "4"
 
 
 def test_lineage_breaking_defaults_by_master(tmp_path):
-    """Unset: Splink's checkpoint, locally and on a cluster (local_checkpoint holds its blocks in
-    the driver's heap in local mode, and failed a broadcast join at 37k records with 2g)."""
-    assert SparkBackend(tmp_path).break_lineage == "checkpoint"
-    assert SparkBackend(tmp_path, master="yarn").break_lineage == "checkpoint"
+    """Unset: Parquet in the checkpoint directory (encrypted), locally and on a cluster
+    (local_checkpoint holds its blocks in the driver's heap in local mode, and failed a broadcast
+    join at 37k records with 2g); Splink's RDD checkpoint, which Spark never encrypts, is taken as it."""
+    assert SparkBackend(tmp_path).break_lineage == "parquet"
+    assert SparkBackend(tmp_path, master="yarn").break_lineage == "parquet"
+    assert SparkBackend(tmp_path, break_lineage="checkpoint").break_lineage == "parquet"
     assert SparkBackend(tmp_path, break_lineage="local_checkpoint").break_lineage == "local_checkpoint"
     assert SparkBackend(tmp_path, master="yarn", break_lineage="parquet").break_lineage == "parquet"
     assert SparkBackend.from_settings(Settings(spark_break_lineage="persist"), tmp_path).break_lineage == "persist"
@@ -85,20 +91,24 @@ def test_lineage_breaking_defaults_by_master(tmp_path):
 
 
 @pytest.mark.parametrize("conf", [{"spark.io.encryption.enabled": "false"}, {"spark.driver.bindAddress": "0.0.0.0"},
-                                  {"spark.driver.host": "10.0.0.5"}])
+                                  {"spark.driver.host": "10.0.0.5"},
+                                  {"spark.hadoop.parquet.encryption.kms.client.class": "x.Kms"},
+                                  {"spark.hadoop.parquet.crypto.factory.class": "x.Factory"}])
 def test_unsafe_spark_settings_refused(conf):
     with pytest.raises(ValueError):
         Settings(engine="spark", spark_conf=conf)
 
 
-@pytest.mark.parametrize("where", ["s3a://bucket/exchange", "exchange", "hdfs:///linkage/x"])
-def test_exchange_directory_must_be_an_absolute_path(where, tmp_path):
-    """DuckDB writes the exchange directory as local files: a URL or a relative path (which would
-    land wherever the process was started) is refused; a shared mount's path is taken."""
+@pytest.mark.parametrize("where", ["exchange", "x/../exchange", "s3a:bucket", "://bucket"])
+def test_exchange_directory_is_an_absolute_path_or_a_hadoop_uri(where, tmp_path):
+    """A relative path (which would land wherever the process was started) is refused; a shared
+    mount's path and any Hadoop URI (object stores, HDFS, file://) are taken."""
     with pytest.raises(ValueError, match="LINKAGE_SPARK_EXCHANGE_DIR"):
         Settings(engine="spark", spark_exchange_dir=where)
-    settings = Settings(engine="spark", spark_exchange_dir=str(tmp_path / "shared"))
-    assert SparkBackend.from_settings(settings, tmp_path).exchange_dir == str(tmp_path / "shared")
+    for taken in (str(tmp_path / "shared"), "s3a://bucket/exchange", "hdfs:///linkage/x",
+                  "abfss://c@account.dfs.core.windows.net/x", (tmp_path / "shared").as_uri()):
+        settings = Settings(engine="spark", spark_exchange_dir=taken)
+        assert SparkBackend.from_settings(settings, tmp_path).exchange_dir == taken
 
 
 def test_engine_setting_and_unknown_engine(tmp_path):
@@ -169,18 +179,22 @@ def test_uploaded_records_stay_out_of_the_driver_plan_and_joins_do_not_broadcast
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pyspark") is None, reason="pyspark is not installed")
-def test_records_reach_spark_as_files_the_executors_read_not_through_the_driver(tmp_path):
-    """The input crosses to Spark as Parquet that DuckDB writes into the exchange directory and
-    Spark's tasks scan (the driver plans a file scan: no rows of it in the driver, no RDD the
-    driver filled), types intact; the scored pairs come back the same way, leaving no file."""
+@pytest.mark.parametrize("as_uri", [False, True], ids=["path", "file-uri"])
+def test_records_reach_spark_as_files_the_executors_read_not_through_the_driver(tmp_path, as_uri):
+    """The input crosses to Spark as encrypted Parquet written into the exchange directory (a path,
+    or a Hadoop URI) and Spark's tasks scan (the driver plans a file scan: no rows of it in the
+    driver, no RDD the driver filled), types intact; the scored pairs come back the same way,
+    leaving no file. No value is readable in the files without the run's key."""
     import duckdb
+    import pyarrow.parquet as pq
 
     con = duckdb.connect()
-    con.execute("CREATE TABLE memory.recs AS SELECT i AS unique_id, 'name ' || (i % 50) AS forename, "
+    con.execute("CREATE TABLE memory.recs AS SELECT i AS unique_id, 'forename-' || (i % 50) AS forename, "
                 "DATE '2015-01-01' + CAST(i AS INTEGER) AS dob, [i % 3, i % 5] AS tokens, "
                 "CASE WHEN i % 7 = 0 THEN NULL ELSE i / 4 END AS score FROM range(1000) t(i)")
     exchange = tmp_path / "shared"
-    backend = SparkBackend(tmp_path / "home", shuffle_partitions=2, driver_memory="1g", exchange_dir=str(exchange))
+    backend = SparkBackend(tmp_path / "home", shuffle_partitions=2, driver_memory="1g",
+                           exchange_dir=exchange.as_uri() if as_uri else str(exchange))
     try:
         api = backend.bind(con)
         frame = backend.upload(api, con, "recs", "recs_up")
@@ -196,6 +210,10 @@ def test_records_reach_spark_as_files_the_executors_read_not_through_the_driver(
         # The session's files are in a private directory of the exchange directory.
         (mine,) = exchange.iterdir()
         assert mine.stat().st_mode & 0o077 == 0 and list(mine.glob("*recs_up.parquet"))
+        (upload,) = mine.glob("*recs_up.parquet")
+        assert b"forename-" not in upload.read_bytes()
+        with pytest.raises(Exception, match="(?i)encrypt|decrypt"):
+            pq.read_table(upload)       # nor its footer: not without the key
         # What comes back is what went: every value and type, through Spark and back.
         back = backend.download(con, frame, "*", "recs_back")
         assert con.execute(f"SELECT count(*) FROM (SELECT * FROM memory.recs EXCEPT ALL SELECT * FROM {back}) "

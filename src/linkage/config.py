@@ -6,6 +6,7 @@ Nothing is read at import time, so tests override settings by clearing the cache
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -65,15 +66,16 @@ class Settings(BaseSettings):
     spark_driver_memory: str = "2g"
     spark_executor_memory: str | None = None
     # How Splink cuts Spark's lineage between steps (link/backends/spark.py, BREAK_LINEAGE):
-    # checkpoint (unset; files in the checkpoint directory), parquet, persist, or local_checkpoint
+    # parquet (unset; encrypted files in the checkpoint directory; checkpoint means the same), persist, or local_checkpoint
     # (block managers' memory and encrypted local disk, no files; lost with an executor, and at
     # 37k records in local[2] with a 2g driver it failed a broadcast join: give it driver memory).
     spark_break_lineage: Literal["local_checkpoint", "checkpoint", "persist", "parquet"] | None = None
     # Shared storage (hdfs://, s3a://) on a cluster; unset: a private directory under <home>/tmp.
     spark_checkpoint_dir: str | None = None
-    # Where DuckDB writes Spark's input and Spark its scored pairs, as Parquet (the records never
-    # pass through the driver): a filesystem path the driver and every executor see (on a cluster a
-    # shared filesystem). Unset: a private directory under <home>/tmp, enough for local[N].
+    # Where DuckDB's side writes Spark's input and Spark its scored pairs, as encrypted Parquet (the
+    # records never pass through the driver): an absolute path or a Hadoop URI (s3a://, hdfs://,
+    # abfs://, file://) the linkage host and every executor reach. Unset: a private directory under
+    # <home>/tmp, enough for local[N].
     spark_exchange_dir: str | None = None
     # Any further Spark properties, as JSON: LINKAGE_SPARK_CONF='{"spark.executor.cores": "4"}'.
     spark_conf: dict[str, str] = {}
@@ -291,9 +293,14 @@ class Settings(BaseSettings):
             for key in ("spark.driver.host", "spark.driver.bindAddress"):
                 if conf.get(key, "127.0.0.1") not in {"127.0.0.1", "localhost", "::1"}:
                     raise ValueError(f"a local Spark master binds to loopback only: drop {key} from LINKAGE_SPARK_CONF")
-        if self.spark_exchange_dir is not None and not Path(self.spark_exchange_dir).is_absolute():
-            raise ValueError("LINKAGE_SPARK_EXCHANGE_DIR must be an absolute filesystem path the driver and every "
-                             "executor see (not a URL: DuckDB writes it as a local file)")
+        for key in conf:
+            if key.startswith(("spark.hadoop.parquet.crypto.", "spark.hadoop.parquet.encryption.")):
+                raise ValueError(f"LINKAGE_SPARK_CONF must not set {key}: the spark engine encrypts its Parquet "
+                                 "files itself (docs/spark.md, \"Data at rest\")")
+        where = self.spark_exchange_dir
+        if where is not None and not (Path(where).is_absolute() or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://.", where)):
+            raise ValueError("LINKAGE_SPARK_EXCHANGE_DIR must be an absolute path or a Hadoop URI (s3a://, hdfs://, "
+                             "abfs://, file://) that the linkage host and every executor reach")
         return self
 
     @field_validator("db_key", mode="before")

@@ -323,20 +323,19 @@ FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN memory.fo
     _tf_ready = False     # this engine's term-frequency tables are in Splink's cache (it is the db_api's)
 
     def _tf(self) -> None:
-        """Splink's term-frequency tables, by Splink's own formula, from the one input table,
-        registered once per engine: Splink's cache belongs to the engine's ``db_api`` and outlives
-        each ``Linker`` (training replaces it), and Splink fills a term-frequency entry only
-        through ``compute_tf_table`` or ``register_term_frequency_lookup``, so once registered here
-        every later linker (training's, prediction's) finds them and computes none of its own.
-        Splink's ``compute_tf_table`` first materialises every column of every input frame
-        (its concatenation CTE is read twice), which costs more than the count itself."""
+        """Splink's term-frequency tables, by Splink's own formula, counted in the store's DuckDB
+        from the one input table (``memory.tf_<column>``, which the run saves) and registered once
+        per engine: Splink's cache belongs to the engine's ``db_api`` and outlives each ``Linker``
+        (training replaces it), and Splink fills a term-frequency entry only through
+        ``compute_tf_table`` or ``register_term_frequency_lookup``, so once registered here every
+        later linker (training's, prediction's) finds them and computes none of its own. Splink's
+        ``compute_tf_table`` first materialises every column of every input frame (its
+        concatenation CTE is read twice), which costs more than the count itself; on another
+        engine the tables are sent there like the input, and never brought back."""
         if self._tf_ready:
             return
         tm = self.linker().table_management
         for col in TF_COLUMNS:
-            if self.backend.sql_dialect != MODEL_DIALECT:     # another engine counts its own, as Splink does
-                tm.compute_tf_table(col)
-                continue
             table = f"memory.{INPUT}"
             frame = self._register(f"SELECT {col}, CAST(count(*) AS DOUBLE) / (SELECT count({col}) FROM {table}) "
                                    f"AS tf_{col} FROM {table} WHERE {col} IS NOT NULL GROUP BY {col}",
@@ -464,13 +463,15 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
                     joins.append(f"SELECT r.unique_id AS k FROM memory.{INPUT} r SEMI JOIN {new} l ON {on}")
         return " UNION ".join(joins)
 
-    def term_frequencies(self) -> pd.DataFrame:
-        """Splink's term frequency tables, so a single pair can later be scored as it was here."""
-        frames = []
-        for col in TF_COLUMNS:
-            tf = self.linker().table_management.compute_tf_table(col).as_pandas_dataframe()
-            frames.append(pd.DataFrame({"column_name": col, "value": tf[col].astype(str), "tf": tf[f"tf_{col}"]}))
-        return pd.concat(frames, ignore_index=True)
+    def term_frequencies(self) -> str:
+        """The term-frequency tables the model scored with (``column_name``, ``value``, ``tf``), so a
+        single pair can later be scored as it was here: a table in the store's DuckDB, where they
+        were counted (``_tf``), whatever engine Splink ran on (nothing is collected from Spark)."""
+        self._tf()
+        parts = " UNION ALL ".join(f"SELECT '{col}' AS column_name, CAST({col} AS VARCHAR) AS value, "
+                                   f"CAST(tf_{col} AS DOUBLE) AS tf FROM memory.tf_{col}" for col in TF_COLUMNS)
+        self.con.execute(f"CREATE OR REPLACE TABLE memory.link_tf AS {parts}")
+        return "memory.link_tf"
 
     def _edges(self, pred, rows: str | None = None, keep: str | None = None) -> pd.DataFrame:
         """``pred``'s pairs with the twin guard's verdict; ``rows``: a table holding (at least)

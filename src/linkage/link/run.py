@@ -330,7 +330,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
         store.insert_df(t("review_queue"), queue.assign(
             run_id=run_id, status="open", first_run=[first.get(p, run_id) for p in queue["pair_id"]]))
         store.execute(f"DELETE FROM {t('term_frequencies')}")
-        store.insert_df(t("term_frequencies"), tf)
+        store.execute(f"INSERT INTO {t('term_frequencies')} (column_name, value, tf) SELECT column_name, value, tf "
+                      f"FROM {tf}")
         save_children(store, assignment.minted, run_id)
         save_identity(store, run_id)
         if assignment.history:

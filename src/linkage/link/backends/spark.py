@@ -1,18 +1,21 @@
-"""Splink on Apache Spark (``pip install 'linkage[spark]'``, Java 17).
+"""Splink on Apache Spark (``pip install 'linkage[spark]'``, Java 17 with javac).
 
-Records are prepared in the store's DuckDB, which writes each table Splink needs once as
-Parquet into the *exchange directory*; Spark's executors read those files themselves, so
-the records never pass through the driver (nor its heap: an Arrow or pandas hand-over is
-built in the driver and, in local mode, held there). The scored pairs come back the same
-way: the executors write Parquet, DuckDB reads it into its in-memory catalog, where the twin
-guard, clustering and the one-transaction save run exactly as for DuckDB.
+Records are prepared in the store's DuckDB and written, once per table Splink needs, as
+encrypted Parquet into the *exchange directory* (``exchange.py``); Spark's executors read
+those files themselves, so the records never pass through the driver (nor its heap: an Arrow
+or pandas hand-over is built in the driver and, in local mode, held there). The scored pairs
+come back the same way: the executors write encrypted Parquet, which is decrypted batch by
+batch into DuckDB's in-memory catalog, where the twin guard, clustering and the
+one-transaction save run exactly as for DuckDB. Term frequencies are counted in DuckDB and
+sent to Spark the same way; none comes back.
 
-The exchange directory (``LINKAGE_SPARK_EXCHANGE_DIR``) is a filesystem path the driver
-and every executor see: unset, a private directory under the data directory's ``tmp``
-(enough for ``local[N]``); on a cluster a shared filesystem (NFS, a mounted object store).
-Its files are plaintext records and pairs, like Spark's checkpoints: each session writes
-in its own 0700 subdirectory, removed when the session ends (docs/spark.md, "Data at
-rest"). Shuffle and spill files are encrypted (``spark.io.encryption.enabled``).
+The exchange directory (``LINKAGE_SPARK_EXCHANGE_DIR``) is a path or a Hadoop URI the
+``linkage`` host and every executor reach: unset, a private directory under the data
+directory's ``tmp`` (enough for ``local[N]``). Every Parquet file of the session (exchange,
+Splink's checkpoints) is encrypted under a key made for the run and held only in memory;
+shuffle and spill files are encrypted by Spark (``spark.io.encryption.enabled``). Each
+session's files are in its own subdirectory, removed when the session ends (docs/spark.md,
+"Data at rest").
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ from splink.internals.splink_dataframe import SplinkDataFrame
 
 from linkage.errors import LinkageError
 from linkage.link.backends.base import MODEL_DIALECT, LinkBackend
+from linkage.link.backends.exchange import ExchangeDir, ExchangeKey, crypto_conf, kms_jar
 
 __all__ = ["BREAK_LINEAGE", "SparkBackend", "damerau_levenshtein_batch", "jaro_winkler_batch", "spark_conf"]
 
@@ -116,6 +121,8 @@ def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memor
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.io.encryption.enabled": "true",
+        # Every Parquet file the session writes (the exchange, Splink's checkpoints) is encrypted.
+        **crypto_conf(),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.log.level": "ERROR",
@@ -148,10 +155,12 @@ def spark_conf(*, master: str, home: Path, shuffle_partitions: int, driver_memor
 
 # How Splink cuts Spark's lineage after each of its larger steps. ``local_checkpoint`` (ours)
 # keeps the table in the executors' block managers (memory, spilling to encrypted local disk):
-# computed once, no files, and the next step's plan starts from it. Splink's ``checkpoint``
-# writes each table to plaintext files and reads it back; ``persist`` keeps the whole plan,
-# which Spark analyses again at every later step. ``local_checkpoint`` does not survive a lost executor:
-# on a cluster use ``checkpoint`` or ``parquet`` on shared storage.
+# computed once, no files, and the next step's plan starts from it. ``parquet`` (the default)
+# writes each table to the checkpoint directory as Parquet, encrypted like the exchange, and reads
+# it back; ``checkpoint`` is taken as ``parquet``: Splink's RDD checkpoint writes Java-serialised
+# rows that Spark never encrypts. ``persist`` keeps the whole plan, which Spark analyses again at
+# every later step. ``local_checkpoint`` does not survive a lost executor: on a cluster use
+# ``parquet`` on shared storage.
 BREAK_LINEAGE = ("local_checkpoint", "checkpoint", "persist", "parquet")
 
 # Pipelines whose last step reads the step before it many times: EM's new parameters are a
@@ -240,15 +249,16 @@ class SparkBackend(LinkBackend):
         self.executor_memory = executor_memory
         # Not local_checkpoint by default: at 37,023 records in local[2] with a 2g driver its blocks
         # left too little heap for a broadcast join in predict (docs/scaling.md, "Linking on Spark").
-        self.break_lineage = break_lineage or "checkpoint"
-        if self.break_lineage not in BREAK_LINEAGE:
+        if (break_lineage or "parquet") not in BREAK_LINEAGE:
             raise ValueError(f"unknown Spark lineage breaking {break_lineage!r}: one of {', '.join(BREAK_LINEAGE)}")
+        self.break_lineage = "parquet" if break_lineage in (None, "checkpoint") else break_lineage
         self.checkpoint_dir = checkpoint_dir
         self.exchange_dir = exchange_dir
         self.extra_conf = dict(extra_conf or {})
         self._spark: Any = None
         self._scratch: Path | None = None
-        self._exchange: Path | None = None      # this session's private directory in the exchange directory
+        self._exchange: ExchangeDir | None = None      # this session's private directory in the exchange
+        self._checkpoints: str | None = None           # and in the checkpoint directory (Spark's own)
         self._written = 0
 
     @classmethod
@@ -270,13 +280,13 @@ class SparkBackend(LinkBackend):
         tmp = self.home / "tmp"
         tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._scratch = Path(tempfile.mkdtemp(prefix="spark-", dir=tmp))  # 0700
-        if self.exchange_dir:
-            shared = Path(self.exchange_dir)
-            shared.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._exchange = Path(tempfile.mkdtemp(prefix="linkage-", dir=shared))  # 0700
-        else:
-            self._exchange = self._scratch / "exchange"
-            self._exchange.mkdir(mode=0o700)
+        exchange_key = ExchangeKey()
+        try:
+            jars = f"{similarity_jar_location()},{kms_jar(self._scratch)}"
+            self._exchange = ExchangeDir(self.exchange_dir, self._scratch, exchange_key)
+        except BaseException:
+            self._remove_scratch()
+            raise
         if self.master.startswith("local"):
             # Read by the JVM as it starts: without it Spark picks the first non-loopback address.
             os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
@@ -285,7 +295,7 @@ class SparkBackend(LinkBackend):
         builder = SparkSession.builder
         for key, value in spark_conf(master=self.master, home=self._scratch / "local",
                                      shuffle_partitions=self.shuffle_partitions, driver_memory=self.driver_memory,
-                                     executor_memory=self.executor_memory, jar=similarity_jar_location(),
+                                     executor_memory=self.executor_memory, jar=jars,
                                      extra=self.extra_conf).items():
             builder = builder.config(key, value)
         try:
@@ -294,7 +304,9 @@ class SparkBackend(LinkBackend):
             self._remove_scratch()
             raise LinkageError(f"could not start Spark ({self.master}): {str(exc).splitlines()[0][:200]}") from None
         spark.sparkContext.setLogLevel("ERROR")
+        exchange_key.install(spark)
         spark.sparkContext.setCheckpointDir(self.checkpoint_dir or str(self._scratch / "checkpoints"))
+        self._checkpoints = spark.sparkContext._jsc.sc().getCheckpointDir().get()   # a new subdirectory
         self._spark = spark
         return spark
 
@@ -305,9 +317,23 @@ class SparkBackend(LinkBackend):
 
     def close(self) -> None:
         if self._spark is not None:
+            self._remove_checkpoints()
             self._spark.stop()
             self._spark = None
         self._remove_scratch()
+
+    def _remove_checkpoints(self) -> None:
+        """This session's subdirectory of the checkpoint directory (ciphertext whose key dies with
+        the run, but a shared directory should not fill up), through Hadoop: it may be remote."""
+        if self._checkpoints is None:
+            return
+        try:
+            jvm = self._spark.sparkContext._jvm
+            path = jvm.org.apache.hadoop.fs.Path(self._checkpoints)
+            path.getFileSystem(self._spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+        except Exception:      # a cleanup: the run's result stands
+            pass
+        self._checkpoints = None
 
     def explain(self, exc: BaseException) -> LinkageError | None:
         """Spark and the JVM fail with pages of Java stack; the user gets its first line."""
@@ -335,44 +361,47 @@ class SparkBackend(LinkBackend):
         return f"Spark ({self.master}) failed: {first[:300]}"
 
     def _remove_scratch(self) -> None:
-        for path in (self._exchange, self._scratch):
-            if path is not None:
-                shutil.rmtree(path, ignore_errors=True)
+        if self._exchange is not None:
+            self._exchange.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
         self._scratch = self._exchange = None
 
     # -- crossing between DuckDB and Spark ---------------------------------------
-    def _file(self, name: str) -> Path:
-        """A new path in the exchange directory (names are never reused: Spark caches file listings)."""
+    def _name(self, name: str) -> str:
+        """A new name in the exchange directory (names are never reused: Spark caches file listings)."""
         self.session()
         self._written += 1
-        return self._exchange / f"{self._written:05d}-{name}"
+        return f"{self._written:05d}-{name}"
 
     def upload(self, db_api, con: duckdb.DuckDBPyConnection, table: str, physical_name: str) -> SplinkDataFrame:
-        """DuckDB writes ``memory.<table>`` as Parquet; Spark plans a scan of the file, which the
-        executors read. The driver holds only the file's footer (schema and row groups)."""
-        path = self._file(f"{physical_name}.parquet")
-        con.execute(f"COPY (SELECT * FROM memory.{table}) TO '{_quoted(path)}' "
-                    "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 65536)")
-        return db_api.register(self.session().read.parquet(str(path)), table_name=physical_name)
+        """DuckDB's ``memory.<table>`` written as encrypted Parquet, batch by batch; Spark plans a
+        scan of the file, which the executors read. The driver holds only the file's footer."""
+        name = self._name(f"{physical_name}.parquet")
+        self._exchange.write(con.execute(f"SELECT * FROM memory.{table}").fetch_record_batch(65536), name)
+        return db_api.register(self.session().read.parquet(self._exchange.uri(name)), table_name=physical_name)
 
     def download(self, con: duckdb.DuckDBPyConnection, frame: SplinkDataFrame, columns: str, table: str) -> str:
-        """The executors write ``columns`` of ``frame`` as Parquet; DuckDB reads the files into
-        ``memory.<table>`` and they are deleted."""
-        path = self._file(table)
-        self.session().sql(f"SELECT {columns} FROM {frame.physical_name}").write.parquet(str(path))
+        """The executors write ``columns`` of ``frame`` as encrypted Parquet; DuckDB reads them,
+        decrypted batch by batch, into ``memory.<table>``, and the files are deleted."""
+        name = self._name(table)
+        self.session().sql(f"SELECT {columns} FROM {frame.physical_name}").write.parquet(self._exchange.uri(name))
+        view = f"_exchange_{uuid.uuid4().hex[:8]}"
         try:
-            con.execute(f"CREATE OR REPLACE TABLE memory.{table} AS "
-                        f"SELECT * FROM read_parquet('{_quoted(path)}/*.parquet')")
+            con.register(view, self._exchange.read(name))
+            try:
+                con.execute(f"CREATE OR REPLACE TABLE memory.{table} AS SELECT * FROM {view}")
+            finally:
+                con.unregister(view)
         finally:
-            shutil.rmtree(path, ignore_errors=True)
+            self._discard(name)
         return f"memory.{table}"
+
+    def _discard(self, name: str) -> None:
+        """Delete a file or directory of the exchange once read."""
+        self._exchange.remove(name)
 
     def translate(self, sql: str) -> str:
         if sql.strip().upper() == "ELSE":
             return sql
         return sqlglot.parse_one(sql, read=MODEL_DIALECT).transform(_to_spark).sql(dialect="spark")
-
-
-def _quoted(path: Path) -> str:
-    """``path`` inside a single-quoted SQL string."""
-    return str(path).replace("'", "''")
