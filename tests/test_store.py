@@ -74,9 +74,10 @@ def test_failed_run_leaves_previous_state_intact(tmp_path, synth_month1, monkeyp
     reopened.close()
 
 
-def _link_killed_at_insert(home, nth: int):
-    """``run_link`` on ``home`` in a child process that SIGKILLs itself at its ``nth`` table
-    insert (inside the saving transaction); it prints each stage as it starts."""
+def _link_killed_at_insert(home, table: str):
+    """``run_link`` on ``home`` in a child process that SIGKILLs itself as it inserts a frame into
+    ``table`` (inside the saving transaction); it prints each stage as it starts. A table, not the
+    nth insert: which tables are saved from Python frames changes as the save does."""
     import subprocess
     import sys
     import textwrap
@@ -88,10 +89,8 @@ def _link_killed_at_insert(home, nth: int):
         from linkage.link import run_link
         s = Store(Path({str(home)!r}), memory_limit="2GB")
         real = Store.insert_df
-        n = {{"i": 0}}
         def insert(self, table, frame):
-            n["i"] += 1
-            if n["i"] == {nth}:
+            if table.rsplit(".", 1)[-1] == {table!r}:
                 os.kill(os.getpid(), signal.SIGKILL)
             return real(self, table, frame)
         Store.insert_df = insert
@@ -113,7 +112,7 @@ def test_killed_process_leaves_previous_state_intact(tmp_path, synth_month1, lin
     (tmp_path / "model").mkdir()
     import_model(store, export_model(linked_store, tmp_path / "model"))
     store.close()
-    proc = _link_killed_at_insert(home, 4)
+    proc = _link_killed_at_insert(home, "child_ids")      # the save's last frame
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert "saving" in proc.stdout and "skipped: using the saved model" in proc.stdout
     after = Store(home, memory_limit="2GB")
@@ -147,7 +146,7 @@ def test_killed_incremental_run_leaves_previous_state_intact(tmp_path, synth_mon
 
     before = snapshot(store)
     store.close()
-    proc = _link_killed_at_insert(home, 3)
+    proc = _link_killed_at_insert(home, "review_queue")   # after the pairs' and hashes' deltas
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert "new or changed records against" in proc.stdout        # it was the incremental path
     after = Store(home, memory_limit="2GB")
