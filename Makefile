@@ -36,7 +36,7 @@ postgres-binaries:
 # `make test PYTEST_WORKERS=0` runs the suite in one process.
 PYTEST_WORKERS ?= 2
 test: $(STAMP) chromium postgres-binaries
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 # The page tests photograph every page; this keeps the photographs in docs/screenshots/.
 screenshots: $(STAMP) chromium postgres-binaries

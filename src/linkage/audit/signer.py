@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import shlex
 import subprocess
@@ -53,6 +54,18 @@ def _private(pem: bytes, where: str) -> Ed25519PrivateKey:
     return key
 
 
+def _keyed(log: Path) -> bool:
+    """Whether the log's lines were MACed under a key: its last line is of version 2 or later (a
+    first-format log, unkeyed throughout, may be carried on under a new key). Unreadable: keyed."""
+    with open(log, "rb") as fh:
+        fh.seek(max(0, fh.seek(0, os.SEEK_END) - 65536))
+        lines = [line for line in fh.read().splitlines() if line.strip()]
+    try:
+        return bool(lines) and "v" in json.loads(lines[-1])
+    except (ValueError, TypeError):
+        return True
+
+
 def _default_key(home: Path) -> Ed25519PrivateKey:
     path = home / "keys" / "audit_ed25519.pem"
     if path.exists():
@@ -61,7 +74,7 @@ def _default_key(home: Path) -> Ed25519PrivateKey:
     # the log on under another key (the lines before no longer verify). Moved out of the data
     # directory, it is named by LINKAGE_AUDIT_KEY_FILE.
     logged = [f for f in ("log.jsonl", "checkpoints.jsonl") if (home / "audit" / f).is_file()
-              and (home / "audit" / f).stat().st_size]
+              and (home / "audit" / f).stat().st_size and (f != "log.jsonl" or _keyed(home / "audit" / f))]
     refuse_lost_key(path, f"the audit log ({', '.join(logged)}) was signed with it" if logged else None)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
