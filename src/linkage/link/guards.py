@@ -385,6 +385,9 @@ WITH scored AS (SELECT * FROM {edges_table}),
            LEFT JOIN {cotwin_table} c USING (unique_id) LEFT JOIN n USING (forename)),
      r AS (SELECT * FROM l)
 SELECT e.*,
+  -- Evaluated only where it can hold: a projection computes every branch of an OR for every
+  -- pair, and most pairs (one forename, no co-twin, no two middle names) need none of them.
+  CASE WHEN l.forename <> r.forename OR l.cotwins IS NOT NULL OR r.cotwins IS NOT NULL THEN
   coalesce({birthday_sql('l', 'r')}
    AND {_family('l', 'r')}
    AND NOT {_ids_agree('l', 'r')}
@@ -397,6 +400,10 @@ SELECT e.*,
         OR {_other_middle('l', 'r')}
         OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))
         OR (l.forename = r.forename AND ({_swapped_cotwin('l', 'r')} OR {_swapped_cotwin('r', 'l')}))), false)
+  WHEN coalesce(l.middle_names, '') <> '' AND coalesce(r.middle_names, '') <> '' THEN
+  coalesce({_other_middle('l', 'r')} AND {birthday_sql('l', 'r')} AND {_family('l', 'r')}
+           AND NOT {_ids_agree('l', 'r')}, false)
+  ELSE false END
   AS guarded
 FROM scored e
 JOIN l ON l.unique_id = e.unique_id_l
