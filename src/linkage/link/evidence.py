@@ -313,7 +313,8 @@ class ClusterPass:
             ra, rb = find(cluster_of[a]), find(cluster_of[b])
             if ra != rb:
                 parent[max(ra, rb)] = min(ra, rb)
-        return {k: find(c) for k, c in cluster_of.items()}
+        # A million records, a few hundred joined: only a joined child's records are looked up.
+        return {k: find(c) if c in parent else c for k, c in cluster_of.items()}
 
 
 def _evidence(row: dict) -> list[str]:

@@ -188,8 +188,13 @@ def _family(l: str, r: str) -> str:
 
 
 def _ids_agree(l: str, r: str) -> str:
-    return (f"(coalesce(damerau_levenshtein({l}.upn, {r}.upn) <= 1, false) "
-            f"OR coalesce(damerau_levenshtein({l}.nhs_number, {r}.nhs_number) <= 1, false) "
+    """A UPN or NHS number the same but for one typed error, or a UPN the other's former one.
+    Most pairs asked hold one value or none: equality first, the edit distance (the cost) only
+    where they differ (a CASE is evaluated lazily; an OR's every branch is computed)."""
+    def near(c: str) -> str:
+        return (f"CASE WHEN {l}.{c} = {r}.{c} THEN true "
+                f"ELSE coalesce(damerau_levenshtein({l}.{c}, {r}.{c}) <= 1, false) END")
+    return (f"({near('upn')} OR {near('nhs_number')} "
             f"OR coalesce({l}.upn = {r}.former_upn OR {l}.former_upn = {r}.upn, false))")
 
 
@@ -418,6 +423,11 @@ def forename_counts_sql(input_table: str) -> str:
     return f"SELECT forename, count(*) AS n, count(*) <= {RARE} AS rare FROM {input_table} GROUP BY forename"
 
 
+# The input columns ``second_child_sql`` reads (its swap, family, identifier, sex and forename tests).
+_SECOND_CHILD_COLUMNS = ("unique_id, forename, forename_keys, forename_family, forename_abjad, forename_skel, surname, "
+                         "surname_all, postcode, dob, upn, nhs_number, former_upn, sex")
+
+
 def second_child_sql(links: str, input_table: str, clusters: str) -> str:
     """(record ``y``, its partner ``x``, a sibling ``s``): ``y`` is linked (``links``: pairs
     unique_id_l, unique_id_r) to ``x`` in one child (``clusters``: unique_id, cluster_id) though
@@ -444,28 +454,42 @@ WITH left_end AS MATERIALIZED (
   JOIN {clusters} ca ON ca.unique_id = e.unique_id_l),
 linked AS MATERIALIZED (
   SELECT e.a, e.b, e.c FROM left_end e JOIN {clusters} cb ON cb.unique_id = e.b WHERE cb.cluster_id = e.c),
-ends AS (SELECT a AS x, b AS y, c FROM linked UNION ALL SELECT b, a, c FROM linked),
-differ AS MATERIALIZED (
-  SELECT n.x, n.y, n.c, {swapped_sql('x', 'y')} AS swapped
-  FROM ends n JOIN {input_table} x ON x.unique_id = n.x JOIN {input_table} y ON y.unique_id = n.y
-  WHERE x.forename <> CASE WHEN {swapped_sql('x', 'y')} THEN y.surname ELSE y.forename END
-    AND x.dob IS NOT NULL AND NOT {_ids_agree('x', 'y')}),
+-- The columns the check reads, of the links' records (and below, of the siblings found): each read
+-- from the whole input once, not by every join (a round's few links joined it nine times).
+ends AS MATERIALIZED (
+  SELECT {_SECOND_CHILD_COLUMNS} FROM {input_table}
+  WHERE unique_id IN (SELECT a FROM linked UNION ALL SELECT b FROM linked)),
+-- What is the same both ways round (a swap, identifiers that agree) asked once per link, not per end;
+-- a link of one forename, not swapped, has no end to look at (most links).
+pair AS MATERIALIZED (
+  SELECT e.a, e.b, e.c, x.forename AS fa, y.forename AS fb, x.surname AS sa, y.surname AS sb,
+    x.dob IS NOT NULL AS da, y.dob IS NOT NULL AS db, {swapped_sql('x', 'y')} AS swapped
+  FROM linked e JOIN ends x ON x.unique_id = e.a JOIN ends y ON y.unique_id = e.b
+  WHERE NOT {_ids_agree('x', 'y')}),
+differ AS (
+  SELECT a AS x, b AS y, c, swapped FROM pair
+  WHERE da AND fa <> CASE WHEN swapped THEN sb ELSE fb END
+  UNION ALL
+  SELECT b, a, c, swapped FROM pair
+  WHERE db AND fb <> CASE WHEN swapped THEN sa ELSE fa END),
 -- Two equi-joins, not one join on an OR (which would compare every pair); what the answer asks of
 -- a sibling and ``x`` alone (another forename, one family) tested here, on the birthday's few
 -- columns, before the sibling's and ``y``'s whole rows are joined: a million records share each
 -- birthday with some 150 others, nearly none of them of the family.
-born AS (
-  SELECT d.x, s.unique_id AS s FROM differ d JOIN {input_table} x ON x.unique_id = d.x
+born AS MATERIALIZED (
+  SELECT d.x, s.unique_id AS s FROM differ d JOIN ends x ON x.unique_id = d.x
   JOIN {input_table} s ON s.dob = x.dob
   WHERE s.forename <> x.forename AND {_family('s', 'x')}
   UNION
-  SELECT d.x, s.unique_id FROM differ d JOIN {input_table} x ON x.unique_id = d.x
+  SELECT d.x, s.unique_id FROM differ d JOIN ends x ON x.unique_id = d.x
   JOIN {input_table} s ON s.postcode = x.postcode
    AND s.dob BETWEEN x.dob - {SIBLING_DOB_DAYS} AND x.dob + {SIBLING_DOB_DAYS}
-  WHERE s.forename <> x.forename)
+  WHERE s.forename <> x.forename),
+sib AS MATERIALIZED (
+  SELECT {_SECOND_CHILD_COLUMNS} FROM {input_table} WHERE unique_id IN (SELECT s FROM born))
 SELECT DISTINCT d.y, d.x, s.unique_id AS s
-FROM differ d JOIN {input_table} x ON x.unique_id = d.x JOIN {input_table} y ON y.unique_id = d.y
-JOIN born b ON b.x = d.x JOIN {input_table} s ON s.unique_id = b.s AND s.unique_id <> x.unique_id
+FROM differ d JOIN ends x ON x.unique_id = d.x JOIN ends y ON y.unique_id = d.y
+JOIN born b ON b.x = d.x JOIN sib s ON s.unique_id = b.s AND s.unique_id <> x.unique_id
   AND s.unique_id <> y.unique_id
 LEFT JOIN {clusters} cs ON cs.unique_id = s.unique_id
 WHERE cs.cluster_id IS DISTINCT FROM d.c
