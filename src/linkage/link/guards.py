@@ -396,15 +396,17 @@ SELECT e.*,
   coalesce({birthday_sql('l', 'r')}
    AND {_family('l', 'r')}
    AND NOT {_ids_agree('l', 'r')}
-   AND ((l.forename <> r.forename
-         AND NOT (l.forename = r.surname AND l.surname = r.forename)
+   AND (CASE WHEN l.forename <> r.forename THEN
+         NOT (l.forename = r.surname AND l.surname = r.forename)
          AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r', short_abjad=short_abjad_sql('l', 'r'))})
               OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}
               OR {_cotwin_written_swapped('l', 'r')} OR {_cotwin_written_swapped('r', 'l')}
-              OR (NOT {_same_name('l', 'r')} AND {_twin_names('l', 'r')})))
+              OR (NOT {_same_name('l', 'r')} AND {_twin_names('l', 'r')})) ELSE false END
         OR {_other_middle('l', 'r')}
-        OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))
-        OR (l.forename = r.forename AND ({_swapped_cotwin('l', 'r')} OR {_swapped_cotwin('r', 'l')}))), false)
+        OR CASE WHEN l.cotwins IS NOT NULL OR r.cotwins IS NOT NULL THEN
+           ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))
+           OR (l.forename = r.forename AND ({_swapped_cotwin('l', 'r')} OR {_swapped_cotwin('r', 'l')}))
+           ELSE false END), false)
   WHEN coalesce(l.middle_names, '') <> '' AND coalesce(r.middle_names, '') <> '' THEN
   coalesce({_other_middle('l', 'r')} AND {birthday_sql('l', 'r')} AND {_family('l', 'r')}
            AND NOT {_ids_agree('l', 'r')}, false)
