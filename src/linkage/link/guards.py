@@ -379,6 +379,8 @@ def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: 
     ``rows``: where those records' fields are read (default ``input_table``, which forename
     counts always come from). ``twin_names``: a table of ``twin_names_sql`` (default: built here
     from every co-twin pair of ``input_table``)."""
+    # Asked in two places below: written once, so that both read the middle names one way.
+    other_middle = _other_middle('l', 'r')
     names = twin_names or f"({twin_names_sql(input_table, f'({cotwin_pairs_sql(input_table, input_table)})')})"
     return f"""
 WITH scored AS (SELECT * FROM {edges_table}),
@@ -402,13 +404,13 @@ SELECT e.*,
               OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}
               OR {_cotwin_written_swapped('l', 'r')} OR {_cotwin_written_swapped('r', 'l')}
               OR (NOT {_same_name('l', 'r')} AND {_twin_names('l', 'r')})) ELSE false END
-        OR {_other_middle('l', 'r')}
+        OR {other_middle}
         OR CASE WHEN l.cotwins IS NOT NULL OR r.cotwins IS NOT NULL THEN
            ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))
            OR (l.forename = r.forename AND ({_swapped_cotwin('l', 'r')} OR {_swapped_cotwin('r', 'l')}))
            ELSE false END), false)
   WHEN coalesce(l.middle_names, '') <> '' AND coalesce(r.middle_names, '') <> '' THEN
-  coalesce({_other_middle('l', 'r')} AND {birthday_sql('l', 'r')} AND {_family('l', 'r')}
+  coalesce({other_middle} AND {birthday_sql('l', 'r')} AND {_family('l', 'r')}
            AND NOT {_ids_agree('l', 'r')}, false)
   ELSE false END
   AS guarded
