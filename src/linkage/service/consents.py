@@ -76,7 +76,8 @@ def list_consents(*, ctx: Ctx, child_ref: str) -> list[ConsentPublic]:
     """Only the consents the caller is party to; all of them for the consent officer and the DPO."""
     cid = _child(ctx, child_ref, "consent.list", canonical_for_audit=True)
     shown, bases = [], set()
-    for rec in ctx.services.consents.for_child(cid, former=ctx.services.former_ids(cid)):
+    for rec in ctx.services.consents.for_child(cid, former=ctx.services.former_ids(cid),
+                                               split_from=ctx.services.split_from(cid)):
         if (d := _may(ctx, "read_consent", rec)).any:
             shown.append(_public(rec, child_ref, _may(ctx, "read_consent_evidence", rec).any))
             bases |= set(d.bases())

@@ -179,7 +179,8 @@ def lookup(*, ctx: Ctx, query: LookupRequest) -> LookupResponse:
                              require=("identity.demographics",))
     best = best_match(services, query)
     if best is not None and services.consents.hides_identity(best.child_id, ctx.caller, ctx.purpose,
-                                                             former=services.former_ids(best.child_id)):
+                                                             former=services.former_ids(best.child_id),
+                                                             split_from=services.split_from(best.child_id)):
         best = None     # a recorded refusal of identity data: the child is not found, and nothing says why
     if best is None:
         ctx.record("lookup", "allow", [], [], decision.bases(), decision.policy_version, outcome="no_single_match")
