@@ -120,11 +120,16 @@ class Services:
         token_limits = (RateLimiter(settings.token_client_per_minute, settings.token_client_burst, "token requests"),
                         RateLimiter(settings.token_address_per_minute, settings.token_address_burst,
                                     "token requests"))
+        audit = open_audit_log(home, settings.audit_checkpoint_every, signer_from_settings(home, settings),
+                               settings.audit_checkpoint_seconds)
+        try:
+            audit.refuse_another_key()
+        except BaseException:
+            audit.close()
+            raise
         return cls(home=home, settings=settings, state=state, clients=clients, tokens=TokenService(home, settings),
                    policy=policy, consents=ConsentRegister(state, policy, sealer, clients.orgs.identify),
-                   pseudonyms=Pseudonyms(home, state),
-                   audit=open_audit_log(home, settings.audit_checkpoint_every, signer_from_settings(home, settings),
-                                        settings.audit_checkpoint_seconds),
+                   pseudonyms=Pseudonyms(home, state), audit=audit,
                    break_glass=BreakGlassReviews(state, sealer), token_limits=token_limits,
                    relationships=Relationships(state, settings.relationship_days),
                    lookup_limiter=RateLimiter(settings.lookup_per_minute, settings.lookup_burst, "lookups"),
@@ -226,16 +231,23 @@ class Published:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-def check_keys(home: Path) -> None:
+def check_keys(home: Path, settings: Settings | None = None) -> None:
     """The service state's keys read (or made, for a new data directory) before a server starts:
     one that is missing while something made under it exists is refused in one line by the
-    command, not raised inside each worker's start-up."""
+    command, not raised inside each worker's start-up. With ``settings``, the audit log too: one
+    written under another key than the one these settings give is refused."""
     state = ServiceState(home)
     try:
         Sealer(home, state=state)
         Pseudonyms(home, state)
     finally:
         state.close()
+    if settings is not None:
+        audit = open_audit_log(home, signer=signer_from_settings(home, settings))
+        try:
+            audit.refuse_another_key()
+        finally:
+            audit.close()
 
 
 def load_published(home: Path, settings: Settings, sid: str | None = None) -> Published:
