@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from linkage.errors import Conflict, LinkageError
 from linkage.policy import PolicyEngine, Principal
@@ -61,7 +61,7 @@ class ConsentRecord:
     withdrawn_at: str | None
 
     def status(self, today: date) -> str:
-        return _status(self.given_on, self.expires_on, self.withdrawn_at, today)
+        return _status(self.given_on, self.expires_on, self.withdrawn_at, today, self.provision)
 
     def recorded_by_org(self, principal: Principal) -> bool:
         return self.recorder_org == org_key(principal)
@@ -123,10 +123,17 @@ class ConsentRegister:
 
     def record(self, *, child_id: str, category: str, recipient: Recipient, purpose: str, provision: str,
                given_by: str, method: str, evidence_ref: str, given_on: date, expires_on: date | None,
-               recorder: Principal) -> ConsentRecord:
+               recorder: Principal, born: date | None = None) -> ConsentRecord:
+        """``born``: the child's earliest recorded date of birth. A consent is recorded once given:
+        dated ahead (a refusal typed a year on would not apply until then) or before the child
+        was born, it is a mistake, refused before anything is stored."""
         self.expand(category)
         if provision not in ("permit", "deny"):
             raise LinkageError("provision must be permit or deny")
+        if given_on > date.today() + timedelta(days=1):
+            raise LinkageError("given_on is after today: record a consent once it has been given")
+        if born is not None and given_on < born:
+            raise LinkageError("given_on is before the child's date of birth")
         if expires_on and expires_on < given_on:
             raise LinkageError("expiry is before the date consent was given")
         cid = "CN-" + secrets.token_hex(8)
@@ -213,7 +220,8 @@ class ConsentRegister:
         for r in rows:
             if not _speaks(r, ids, split_from):
                 continue
-            if _status(date.fromisoformat(r["given_on"]), _day(r["expires_on"]), None, today) != "active":
+            if _status(date.fromisoformat(r["given_on"]), _day(r["expires_on"]), None, today,
+                       r["provision"]) != "active":
                 continue
             target = state.permit if r["provision"] == "permit" else state.deny
             for cat in self.expand(r["category"]):
@@ -257,10 +265,13 @@ def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def _status(given_on: date, expires_on: date | None, withdrawn_at: str | None, today: date) -> str:
+def _status(given_on: date, expires_on: date | None, withdrawn_at: str | None, today: date,
+            provision: str = "permit") -> str:
+    """A refusal applies from the moment it is recorded (one dated tomorrow, as a clerk ahead of the
+    server's clock would date it, is not left pending); a permission from the day it was given."""
     if withdrawn_at:
         return "withdrawn"
-    if given_on > today:
+    if given_on > today and provision != "deny":
         return "pending"
     if expires_on and expires_on < today:
         return "expired"

@@ -15,6 +15,7 @@ from linkage.errors import Conflict, NotFound
 from linkage.policy import Decision
 from linkage.service.context import Ctx
 from linkage.service.schemas import ConsentCreate, ConsentPublic, ConsentRecorder
+from linkage.views.child import child_documents
 
 __all__ = ["list_consents", "record_consent", "withdraw_consent"]
 
@@ -63,10 +64,12 @@ def record_consent(*, ctx: Ctx, body: ConsentCreate) -> ConsentPublic:
                       context=register.consent_context(ctx.caller, recipient), every=True,
                       recipient={recipient.kind: recipient.value}, category=body.category,
                       provision=body.provision)
+    doc = child_documents(ctx.services.documents, [child_id], ["records"]).get(child_id) or {"records": []}
+    born = min((r["date_of_birth"] for r in doc["records"] if r.get("date_of_birth")), default=None)
     rec = register.record(child_id=child_id, category=body.category, recipient=recipient, purpose=body.purpose,
                           provision=body.provision, given_by=body.given_by, method=body.method,
                           evidence_ref=body.evidence_ref, given_on=body.given_on, expires_on=body.expires_on,
-                          recorder=ctx.caller)
+                          recorder=ctx.caller, born=born)
     ctx.record("consent.record", "allow", [child_id], [f"consent:{rec.consent_id}"], d.bases(), d.policy_version,
                **_audit_extra(rec))
     return _public(rec, body.child_id, evidence=True)
