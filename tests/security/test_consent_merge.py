@@ -27,7 +27,8 @@ ORGS = {"oak": ("Oak AP Academy", "ap_school", "admissions", "admission"),
         "elm": ("Elm AP Academy", "ap_school", "admissions", "admission"),
         "birch": ("Birch AP Academy", "ap_school", "admissions", "admission"),
         "officer": ("Northshire Education", "la_education", "consent_officer", "cme"),
-        "cme": ("Northshire Education", "la_education", "cme_officer", "cme")}
+        "cme": ("Northshire Education", "la_education", "cme_officer", "cme"),
+        "dpo": ("Northshire DPO", "dpo", "dpo", "audit")}
 
 
 def call(w, who: str, method: str, path: str, **kw) -> httpx.Response:
@@ -105,3 +106,12 @@ def test_the_consent_officer_lists_every_consent_of_the_merged_child(world):
     r = call(world, "officer", "GET", "/v1/consents", params={"child_id": found["child_id"]})
     assert r.status_code == 200, r.text
     assert {c["consent_id"] for c in r.json()} == set(world["refusals"].values())
+
+
+def test_the_merged_childs_subject_access_report_shows_who_saw_it_under_either_identifier(world):
+    """The API's report (the DPO's page already followed merges): each refusal's recording named
+    one of the two identifiers; both are the child's."""
+    r = call(world, "dpo", "GET", f"/v1/audit/subject/{world['survivor']}")
+    assert r.status_code == 200, r.text
+    recorded = [e for e in r.json()["entries"] if e["action"] == "consent.record"]
+    assert {e["child_id"] for e in recorded} == {world["survivor"], world["retired"]}, recorded

@@ -89,17 +89,7 @@ def test_a_refusal_recorded_before_a_split_applies_to_every_part(world):
     for part in ("a", "b"):
         assert lookup(world, "birch", world["demo"][part]), part        # each part is found by others
         assert lookup(world, "oak", world["demo"][part]) is None, part  # and by no school it refused
-
-
-def test_the_consent_officer_sees_the_refusal_on_the_split_off_child(world):
-    found = lookup(world, "officer", world["demo"]["b"])
-    r = call(world, "officer", "GET", "/v1/consents", params={"child_id": found["child_id"]})
-    assert r.status_code == 200, r.text
-    assert [c["consent_id"] for c in r.json()] == [world["refusal"]]
-
-
-def test_a_refusal_recorded_after_the_split_stays_with_its_child(world):
-    """Only what was one child when the refusal was given: a later refusal is about that child alone."""
+    # Only what was one child when the refusal was given: a refusal after the split is one child's.
     found = lookup(world, "officer", world["demo"]["a"])
     r = call(world, "officer", "POST", "/v1/consents", json={
         "child_id": found["child_id"], "category": "identity", "purpose": "admission",
@@ -109,3 +99,19 @@ def test_a_refusal_recorded_after_the_split_stays_with_its_child(world):
     assert r.status_code == 201, r.text
     assert lookup(world, "birch", world["demo"]["a"]) is None
     assert lookup(world, "birch", world["demo"]["b"])
+
+
+def test_the_consent_officer_sees_the_refusal_on_the_split_off_child(world):
+    found = lookup(world, "officer", world["demo"]["b"])
+    r = call(world, "officer", "GET", "/v1/consents", params={"child_id": found["child_id"]})
+    assert r.status_code == 200, r.text
+    assert [c["consent_id"] for c in r.json()] == [world["refusal"]]
+
+
+def test_the_split_off_childs_subject_access_report_shows_who_saw_it_before_the_split(world):
+    """Its records were the merged child's then: the consent officer's lookup and the refusal named it."""
+    for child in (world["new"], world["kept"]):
+        r = call(world, "dpo", "GET", f"/v1/audit/subject/{child}")
+        assert r.status_code == 200, r.text
+        seen = {e["action"] for e in r.json()["entries"]}
+        assert {"lookup", "consent.record"} <= seen, (child, seen)
