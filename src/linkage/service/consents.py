@@ -28,7 +28,7 @@ def _public(rec: ConsentRecord, child_ref: str, evidence: bool) -> ConsentPublic
                          period={"start": rec.given_on, "end": rec.expires_on}, status=rec.status(date.today()),
                          recorded_by=ConsentRecorder(organisation=rec.recorder_org,
                                                      organisation_type=rec.recorder_type,
-                                                     client_id=rec.recorded_by))
+                                                     client_id=rec.recorded_by if evidence else None))
 
 
 def _audit_extra(rec: ConsentRecord) -> dict:
