@@ -105,5 +105,7 @@ def withdraw_consent(*, ctx: Ctx, consent_id: str) -> ConsentPublic:
         raise
     ctx.record("consent.withdraw", "allow", [rec.child_id], [f"consent:{consent_id}"], d.bases(), d.policy_version,
                **_audit_extra(rec))
-    return _public(rec, ctx.pseudonym(rec.child_id),
+    # The child as the caller knows it now: a consent recorded under an identifier since merged
+    # names the survivor (the retired one's form would be a pseudonym the caller never saw).
+    return _public(rec, ctx.pseudonym(services.aliases.get(rec.child_id, rec.child_id)),
                    evidence=_may(ctx, "read_consent_evidence", rec).any)
