@@ -11,41 +11,26 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import httpx
 import pytest
 
-from apiserver import Server, linked_home
-from conftest import EXTRACT_DATE
-from registry import register
-from test_changes import _demographics, children_by_source
-from test_consent_merge import ORGS, call, lookup
+from apiserver import Server
+from test_consent_merge import call, consent, linked_world, lookup
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, synth_month1):
-    from linkage.store import Store
-
-    home = tmp_path_factory.mktemp("consent-dates") / "data"
-    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
-    store = Store(home, memory_limit="2GB")
-    per_child = children_by_source(store)
-    kids = [_demographics(store, "education", c[2][0]) for c in per_child if c[1] == ["education"]][:2]
-    store.close()
-    w = {"home": home, "kids": kids,
-         "creds": {k: register(home, f"{k} client", t, role, org=org) for k, (org, t, role, _) in ORGS.items()}}
-    w["server"] = Server(home)
+    w, per_child = linked_world(tmp_path_factory, synth_month1, "consent-dates")
+    w["kids"] = [c[3] for c in per_child if c[1] == ["education"]][:3]
+    w["server"] = Server(w["home"])
     yield w
     w["server"].stop()
 
 
-def refuse(w, child: dict, given_on: date, to: str = "oak"):
-    found = lookup(w, "officer", child)
-    assert found
-    return call(w, "officer", "POST", "/v1/consents", json={
-        "child_id": found["child_id"], "category": "identity", "purpose": "admission",
-        "recipient": {"organisation": w["creds"][to][0].org.org_id}, "provision": "deny",
-        "given_by": "parent", "method": "written", "evidence_ref": "Signed form", "given_on": given_on.isoformat()})
+def refuse(w, child: dict, given_on: date) -> httpx.Response:
+    return consent(w, child, "oak", given_on)
 
 
 def test_a_consent_dated_ahead_or_before_the_child_was_born_is_refused(world):
@@ -67,3 +52,22 @@ def test_a_refusal_dated_tomorrow_applies_at_once(world):
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "active"
     assert lookup(world, "oak", child) is None
+
+
+def test_a_lookup_a_refusal_withheld_is_on_the_childs_record_for_the_dpo(world):
+    """The school is told "no single match", as for a child never linked; the audit log and the
+    child's subject access report say the child was matched and withheld (before: a lookup naming
+    no child, indistinguishable from a miss)."""
+    import json
+
+    child = world["kids"][2]
+    assert refuse(world, child, date.today()).status_code == 201
+    assert lookup(world, "oak", child) is None
+    entries = [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+    refused = next(e for e in reversed(entries) if e["action"] == "consent.record")
+    withheld = entries[-1]
+    assert withheld["action"] == "lookup.withheld" and withheld["children"] == refused["children"], withheld
+    oak = world["creds"]["oak"][0].client_id
+    assert withheld["fields"] == [] and withheld["client_id"] == oak
+    report = call(world, "dpo", "GET", f"/v1/audit/subject/{refused['children'][0]}").json()["entries"]
+    assert [e["action"] for e in report if e["client_id"] == oak][-1] == "lookup.withheld"

@@ -29,6 +29,7 @@ PURPOSES = {"admission": "Admitting a pupil", "safeguarding": "Safeguarding a ch
             "data_management": "Keeping the linked records accurate", "audit": "Auditing access to records",
             "outcomes": "Reviewing alternative provision outcomes"}
 ACTIONS = {"view": "Opened the child's record", "lookup": "Found the child by a lookup",
+           "lookup.withheld": "Looked the child up; a refusal of consent withheld the match",
            "break_glass": "Opened the child's record in an emergency (break-glass)",
            "list_cme": "Listed the child as missing education", "consent.record": "Recorded a consent",
            "consent.list": "Read the child's consents", "consent.withdraw": "Withdrew a consent",
