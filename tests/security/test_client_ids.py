@@ -10,43 +10,26 @@ the consent's evidence (its recorder, the consent officer, the DPO).
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
-from apiserver import Server, linked_home
-from conftest import EXTRACT_DATE
-from registry import register
-from test_changes import _demographics, children_by_source
-from test_consent_merge import ORGS, call, lookup
+from apiserver import Server
+from test_consent_merge import call, consent, linked_world, lookup
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, synth_month1):
-    from linkage.store import Store
-
-    home = tmp_path_factory.mktemp("client-ids") / "data"
-    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
-    store = Store(home, memory_limit="2GB")
-    child = next(_demographics(store, "education", c[2][0]) for c in children_by_source(store)
-                 if c[1] == ["education"])
-    store.close()
-    w = {"home": home, "child": child,
-         "creds": {k: register(home, f"{k} client", t, role, org=org) for k, (org, t, role, _) in ORGS.items()}}
-    w["server"] = Server(home)
+    w, per_child = linked_world(tmp_path_factory, synth_month1, "client-ids")
+    w["child"] = next(c[3] for c in per_child if c[1] == ["education"])
+    w["server"] = Server(w["home"])
     yield w
     w["server"].stop()
 
 
 def test_a_consents_recipient_does_not_learn_the_recorders_client_id(world):
     officer_client = world["creds"]["officer"][0].client_id
-    found = lookup(world, "officer", world["child"])
-    r = call(world, "officer", "POST", "/v1/consents", json={
-        "child_id": found["child_id"], "category": "education", "purpose": "admission",
-        "recipient": {"organisation": world["creds"]["oak"][0].org.org_id}, "provision": "permit",
-        "given_by": "parent", "method": "written", "evidence_ref": "Form 7", "given_on": date.today().isoformat()})
+    r = consent(world, world["child"], "oak", provision="permit", category="education")
     assert r.status_code == 201, r.text
     assert r.json()["recorded_by"]["client_id"] == officer_client           # the recorder sees its own
     mine = lookup(world, "oak", world["child"])

@@ -17,11 +17,9 @@ from datetime import date
 
 import pytest
 
-from apiserver import Server, linked_home
-from conftest import EXTRACT_DATE
-from registry import register
-from test_changes import _demographics, _rewrite, children_by_source, school_row
-from test_consent_merge import ORGS, call, lookup
+from apiserver import Server
+from test_changes import _rewrite, school_row
+from test_consent_merge import call, consent, linked_world, lookup
 
 pytestmark = pytest.mark.e2e
 
@@ -32,17 +30,11 @@ def world(tmp_path_factory, synth_month1):
     from linkage.link import run_link
     from linkage.store import Store
 
-    work = tmp_path_factory.mktemp("consent-split")
-    home = work / "data"
-    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
-    store = Store(home, memory_limit="2GB")
-    per_child = children_by_source(store)
+    w, per_child = linked_world(tmp_path_factory, synth_month1, "consent-split")
+    home, work = w["home"], w["home"].parent
     a = next(c for c in per_child if c[1] == ["health", "social_care"])     # two records, no school's
     b = next(c for c in per_child if c[1] == ["education"])                # a school's record only
-    demo = {"a": _demographics(store, "health", a[2][0]), "b": _demographics(store, "education", b[2][0])}
-    store.close()
-    w = {"home": home, "demo": demo,
-         "creds": {k: register(home, f"{k} client", t, role, org=org) for k, (org, t, role, _) in ORGS.items()}}
+    w["demo"] = demo = {"a": a[3], "b": b[3]}
 
     def month(n: int, edits: dict) -> object:
         folder = work / f"month{n}"
@@ -63,13 +55,7 @@ def world(tmp_path_factory, synth_month1):
     assert result.merges == 1, history
     w["server"] = Server(home)
     try:
-        found = lookup(w, "officer", demo["a"])
-        assert found
-        r = call(w, "officer", "POST", "/v1/consents", json={
-            "child_id": found["child_id"], "category": "identity", "purpose": "admission",
-            "recipient": {"organisation": w["creds"]["oak"][0].org.org_id}, "provision": "deny",
-            "given_by": "parent", "method": "written", "evidence_ref": "Signed form, case file 43",
-            "given_on": date.today().isoformat()})
+        r = consent(w, demo["a"], "oak")
         assert r.status_code == 201, r.text
         w["refusal"] = r.json()["consent_id"]
         assert lookup(w, "oak", demo["a"]) is None
@@ -90,12 +76,7 @@ def test_a_refusal_recorded_before_a_split_applies_to_every_part(world):
         assert lookup(world, "birch", world["demo"][part]), part        # each part is found by others
         assert lookup(world, "oak", world["demo"][part]) is None, part  # and by no school it refused
     # Only what was one child when the refusal was given: a refusal after the split is one child's.
-    found = lookup(world, "officer", world["demo"]["a"])
-    r = call(world, "officer", "POST", "/v1/consents", json={
-        "child_id": found["child_id"], "category": "identity", "purpose": "admission",
-        "recipient": {"organisation": world["creds"]["birch"][0].org.org_id}, "provision": "deny",
-        "given_by": "parent", "method": "written", "evidence_ref": "Signed form, case file 44",
-        "given_on": date.today().isoformat()})
+    r = consent(world, world["demo"]["a"], "birch")
     assert r.status_code == 201, r.text
     assert lookup(world, "birch", world["demo"]["a"]) is None
     assert lookup(world, "birch", world["demo"]["b"])
