@@ -40,7 +40,7 @@ from linkage.audit.group import GroupCommit, Pending
 from linkage.audit.index import _clean, _epoch, _row
 from linkage.audit.log import GENESIS, ChainedLog, _load, _well_formed, checkpoint_valid
 from linkage.audit.signer import Signer
-from linkage.errors import LinkageError
+from linkage.errors import LinkageError, StoreError
 from linkage.store.audit_counts import AuditCounts, Dialect
 from linkage.store.audit_index import _FILTERS
 from linkage.store.state.postgres import PostgresState
@@ -446,12 +446,16 @@ class PostgresAuditLog(ChainedLog):
 def holds_keyed_entries(url: str) -> bool:
     """Whether the PostgreSQL audit log at ``url`` holds lines MACed under a key (version 2): then
     a server without that key must not make one (``signer._default_key``)."""
-    state = PostgresState(url=url, schema=False)
     try:
-        row = state.execute("SELECT line FROM audit_entries ORDER BY seq DESC LIMIT 1").fetchone()
+        state = PostgresState(url=url, schema=False)
+        try:
+            row = state.execute("SELECT line FROM audit_entries ORDER BY seq DESC LIMIT 1").fetchone()
+        finally:
+            state.close()
     except psycopg.errors.UndefinedTable:
         return False
-    finally:
-        state.close()
+    except psycopg.Error as exc:
+        raise StoreError(f"the PostgreSQL audit log cannot be read to check the audit key: "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     rec = _well_formed(row[0]) if row else None
     return bool(row) and (rec is None or "v" in rec)
