@@ -123,11 +123,28 @@ def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "fa
             f"OR ({r}.forename_n <= {slip_most} AND list_has_any({r}.forename_near, {l}.forename_keys)), false)")
     abjad = f"(coalesce(length({l}.forename_skel) >= {ABJAD_SHORTEST} AND {_abjad(l, r)}, false) OR {short_abjad})"
     # Whole forenames: one name in one word or two (Abdul Rahman), or one sound with a code long
-    # enough not to collide by chance (Hsiao-ling, Xiaoling: SLNK).
+    # enough not to collide by chance (Hsiao-ling, Xiaoling: SLNK), or one Chinese name in Wade-Giles
+    # and in Pinyin (Tzu-hao, Zihao; Hsiao-ling, Xiao Ling).
+    wg = [_pinyin(f"{r_}.{c}") for r_ in (l, r) for c in ("forename_full", "forename_join")]
     whole = (f"coalesce({l}.forename_full = {r}.forename_full OR {split_name_sql(l, r)} "
-             f"OR (length({l}.forename_dm) >= 4 AND {l}.forename_dm = {r}.forename_dm), false)")
+             f"OR (length({l}.forename_dm) >= 4 AND {l}.forename_dm = {r}.forename_dm) "
+             f"OR ({wg[0]} IN ({wg[2]}, {wg[3]}) OR {wg[1]} = {wg[2]}), false)")
     return (f"({near} OR coalesce({keys}, false) OR {slip} "
             f"OR {abjad} OR {whole} OR {swapped_sql(l, r)})")
+
+
+# Wade-Giles syllables (Taiwan, Hong Kong and older records) that Hanyu Pinyin writes one way only:
+# hs is x (Hsiao: Xiao), tzu is zi (Tzu-hao: Zihao), ssu and szu are si. ISO 7098 (Pinyin);
+# Library of Congress Pinyin conversion tables (2000). Aspirated stops need the apostrophe
+# (ch'/ch: q/j) that forms drop, so those are left alone.
+_WADE_GILES = (("hs", "x"), ("tzu", "zi"), ("ssu", "si"), ("szu", "si"))
+
+
+def _pinyin(name: str) -> str:
+    """``name`` (SQL) with its Wade-Giles syllables written in Pinyin (``_WADE_GILES``)."""
+    for wade, pinyin in _WADE_GILES:
+        name = f"replace({name}, '{wade}', '{pinyin}')"
+    return name
 
 
 def split_name_sql(l: str, r: str) -> str:
@@ -135,11 +152,13 @@ def split_name_sql(l: str, r: str) -> str:
     middle name in the other (Xiaoling / Xiao Ling, Abdulrahman / Abdul Rahman), allowing one
     typed or romanised letter in a name of ``SPLIT_SLIP_LONGEST`` letters or more (Abdelrahman /
     Abdul Rahman). That middle name is then part of the forename, not a middle name to compare."""
-    def one(a: str, b: str) -> str:
-        return (f"({a} = {b} OR (length({a}) >= {SPLIT_SLIP_LONGEST} "
-                f"AND damerau_levenshtein({a}, {b}) <= 1))")
-    return (f"coalesce({one(f'{l}.forename_full', f'{r}.forename_join')} "
-            f"OR {one(f'{l}.forename_join', f'{r}.forename_full')}, false)")
+    return (f"coalesce({_joined(f'{l}.forename_full', f'{r}.forename_join')} "
+            f"OR {_joined(f'{l}.forename_join', f'{r}.forename_full')}, false)")
+
+
+def _joined(a: str, b: str) -> str:
+    """One name whole (``a``) and split (``b``, forename and first middle name run together)."""
+    return f"({a} = {b} OR (length({a}) >= {SPLIT_SLIP_LONGEST} AND damerau_levenshtein({a}, {b}) <= 1))"
 
 
 def _as_surname(name: str, other: str) -> str:
@@ -175,10 +194,24 @@ def spelling_sql(l: str, r: str, slip_most: str = str(RARE)) -> str:
     return f"({_same_name(l, r)} OR {_spelling(l, r, slip_most)})"
 
 
-def _other_middle(l: str, r: str) -> str:
+def _middle(own: str, other: str) -> str:
+    """``own``'s first middle name as a middle name: its second when its first is part of its
+    forename (``own`` split, Xiao Ling Abigail beside Xiaoling Abigail: ``split_name_sql``) and
+    neither record has a co-twin (a second child in view, whose name the whole one may be, keeps
+    the plain reading: the school's Abdelrahman Terlan Chan, a co-twin "bdlrhmn" on its roll,
+    is not the GP's Abdul Rahman Chan)."""
+    return (f"CASE WHEN coalesce({_joined(f'{other}.forename_full', f'{own}.forename_join')} "
+            f"AND {own}.cotwins IS NULL AND {other}.cotwins IS NULL, false) "
+            f"THEN split_part({own}.middle_names, ' ', 2) ELSE split_part({own}.middle_names, ' ', 1) END")
+
+
+def _other_middle(l: str, r: str, split: bool = False) -> str:
     """Both records give a first middle name, and they are different names (twins given one
-    forename, told apart by the middle one)."""
-    a, b = f"split_part({l}.middle_names, ' ', 1)", f"split_part({r}.middle_names, ' ', 1)"
+    forename, told apart by the middle one). ``split``: a middle name that is part of a split
+    forename is not one (``_middle``; rows need ``cotwins``): the GP's Xiao Ling Abigail is the
+    school's Xiaoling Abigail."""
+    a, b = ((_middle(l, r), _middle(r, l)) if split
+            else (f"split_part({l}.middle_names, ' ', 1)", f"split_part({r}.middle_names, ' ', 1)"))
     return f"(coalesce({a}, '') <> '' AND coalesce({b}, '') <> '' AND jaro_winkler_similarity({a}, {b}) < 0.88)"
 
 
@@ -295,11 +328,24 @@ def _sim(f: str, keys: str, other: str, abjad: str) -> str:
 
 
 def _closer_to_cotwin(own: str, other: str) -> str:
+    """A co-twin of ``own`` whose forename fits ``other``'s at least as well as ``own``'s does.
+    Forename and surname swapped between the two (``swapped_sql``), the forename is read where
+    it is written: ``own``'s surname against ``other``'s forename, or ``own``'s forename against
+    ``other``'s surname (the school's "Povilonis Samuel" is the GP's Samuel Povilnois, not the
+    school's Max Povilonis, his twin)."""
     twin_abjad = (f"(x.s = {other}.forename_abjad "
                   f"OR (x.s = {other}.forename_skel AND NOT regexp_matches(x.f, '[aeiou]')))")
-    return (f"coalesce(list_bool_or(list_transform({own}.cotwins, x -> "
-            f"{_sim('x.f', 'x.k', other, twin_abjad)} >= "
-            f"{_sim(f'{own}.forename', f'{own}.forename_keys', other, _abjad(own, other))})), false)")
+    plain = (f"{_sim('x.f', 'x.k', other, twin_abjad)} >= "
+             f"{_sim(f'{own}.forename', f'{own}.forename_keys', other, _abjad(own, other))}")
+    swapped = (f"{_jw('x.f', f'{other}.forename')} >= {_jw(f'{own}.surname', f'{other}.forename')} "
+               f"OR {_jw('x.f', f'{other}.surname')} >= {_jw(f'{own}.forename', f'{other}.surname')}")
+    return (f"coalesce(CASE WHEN {swapped_sql(own, other)} THEN list_bool_or(list_transform({own}.cotwins, x -> "
+            f"{swapped})) ELSE list_bool_or(list_transform({own}.cotwins, x -> {plain})) END, false)")
+
+
+def _jw(a: str, b: str) -> str:
+    """How alike two names are: 1 for one string, else Jaro-Winkler."""
+    return f"CASE WHEN {a} = {b} THEN 1.0 ELSE jaro_winkler_similarity({a}, {b}) END"
 
 
 def _namesake_cotwin(own: str, other: str) -> str:
@@ -394,7 +440,7 @@ SELECT e.*,
               OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}
               OR {_cotwin_written_swapped('l', 'r')} OR {_cotwin_written_swapped('r', 'l')}
               OR (NOT {_same_name('l', 'r')} AND {_twin_names('l', 'r')})))
-        OR {_other_middle('l', 'r')}
+        OR {_other_middle('l', 'r', split=True)}
         OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))
         OR (l.forename = r.forename AND ({_swapped_cotwin('l', 'r')} OR {_swapped_cotwin('r', 'l')}))), false)
   AS guarded
