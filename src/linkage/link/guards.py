@@ -49,7 +49,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "different_names_sql", "forename_counts_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
+           "different_names_sql", "forename_counts_sql", "near_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
            "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
@@ -114,7 +114,7 @@ def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "fa
     """One name spelt two ways (pure SQL over two input rows). ``short_abjad``: SQL for when a
     vowelless spelling with fewer than ``ABJAD_SHORTEST`` consonants is read as the other name."""
     a, b = f"{l}.forename", f"{r}.forename"
-    near = (f"{_near(a, b)} OR (least({l}.forename_n, {r}.forename_n) <= {RARE} "
+    near = (f"{near_sql(a, b)} OR (least({l}.forename_n, {r}.forename_n) <= {RARE} "
             f"AND damerau_levenshtein({a}, {b}) <= greatest(1, round(0.4 * greatest(length({a}), length({b})))))")
     keys = (f"list_bool_or(list_transform({l}.forename_keys, x -> list_bool_or(list_transform("
             f"{r}.forename_keys, y -> damerau_levenshtein(x, y) <= 1))))")
@@ -388,7 +388,7 @@ WITH twin_pair AS (
   SELECT least(i.forename, p.f) AS a, greatest(i.forename, p.f) AS b, count(DISTINCT (i.dob, i.surname)) AS families
   FROM {pairs_table} p JOIN {input_table} i ON i.unique_id = p.unique_id
   WHERE i.forename <> p.f AND NOT coalesce(list_has_any(i.forename_keys, p.k), false)
-    AND ({_near('i.forename', 'p.f')})
+    AND ({near_sql('i.forename', 'p.f')})
   GROUP BY 1, 2 HAVING count(DISTINCT (i.dob, i.surname)) >= {TWIN_NAMES_LEAST}),
 held AS (
   SELECT forename, 'n' || nhs_number AS id FROM {input_table}
@@ -403,7 +403,7 @@ SELECT t.a, t.b FROM twin_pair t LEFT JOIN one_child o ON o.a = t.a AND o.b = t.
 WHERE t.families > coalesce(o.children, 0)"""
 
 
-def _near(a: str, b: str) -> str:
+def near_sql(a: str, b: str) -> str:
     """Two spellings a typed slip apart, as the guard's ``_spelling`` reads plain names."""
     return (f"jaro_winkler_similarity({a}, {b}) >= 0.88 "
             f"OR damerau_levenshtein({a}, {b}) <= greatest(1, greatest(length({a}), length({b})) // 4)")
