@@ -41,6 +41,11 @@ than children are held under both by one identifier, ``twin_names_sql``) are two
 sources the other is not (Amelia at school and in social care, Amelie only at the GP) leave no
 co-twin in view, and a reviewer, not the model, says whether they are one child.
 
+A name is read where it is written: a compound forename split into forename and first middle name
+(Xiao / Ling Abigail) has Abigail for its middle name; a record with forename and surname swapped
+is compared with a co-twin on its true forename; and one Chinese name in Wade-Giles and in Pinyin
+(Tzu-hao, Zihao) is one name.
+
 A forename typo with no co-twin in sight (Victoe/Victtor) is then linked, or not,
 by the model like any other typo. Unless a UPN or NHS number agrees (allowing one
 typed error), a guarded pair is never linked automatically; it goes to review.
