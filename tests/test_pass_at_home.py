@@ -48,3 +48,15 @@ def test_a_shared_surname_alone_is_no_home(tmp_path):
     result = second_pass(tmp_path, records, children)
     assert not result.links
     assert result.queue[0][2] == UNSCORED_REASON.format(evidence="date of birth one slip apart; former surname agrees")
+
+
+def test_one_home_is_no_reason_to_join_two_records_that_fit_two_children(tmp_path):
+    # Twins Freya and Freya El Masri (no middle names) at school; the GP's and social care's Freya were
+    # each held back from both (a record fitting two children), and meet each other at one home.
+    records = [rec("education:1", "freya", "el masri", dob="2010-12-19", postcode="M8 1HU", upn="X316447017696"),
+               rec("education:2", "freya", "el masri", dob="2010-12-19", postcode="M8 1HU", upn="W316529417505"),
+               rec("social_care:1", "freya", "el masri", dob="2010-12-19", postcode="M8 1HU"),
+               rec("health:1", "freya", "el masri", dob="2010-12-19", postcode="M8 1HU", nhs="N1")]
+    children = {"education:1": "C1", "education:2": "C2", "social_care:1": "C3", "health:1": "C4"}
+    result = second_pass(tmp_path, records, children)
+    assert not result.links

@@ -332,7 +332,8 @@ def _at_home(row: dict) -> bool:
     """One child whose records the model left apart for slips in several fields at once (forename,
     surname and date of birth typed, Maian Cook / Marian Cok): not moved (a surname or the postcode
     shared), not swapped, no co-twin in either child, and a home or a middle name of the two
-    children the same (``HOME_EVIDENCE``); ``decide`` asks too that no source holds both. A stranger of that forename and birthday at that
+    children the same (``HOME_EVIDENCE``); ``decide`` asks too that no source holds both and that
+    neither child meets any other candidate. A stranger of that forename and birthday at that
     home is what twins are, and a twin in view keeps the pair to a reviewer."""
     return (not row["moved"] and bool(row["one_name"]) and not row.get("swapped") and not row["cotwin"]
             and any(e in row["evidence"] for e in HOME_EVIDENCE))
@@ -363,15 +364,23 @@ def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of:
     apart = {frozenset((cluster_of[a], cluster_of[b])) for a, b in guarded if a in cluster_of and b in cluster_of}
     rows = [{**row, "evidence": _evidence(row)} for row in rows]
     held = _sources({c for row in rows if _at_home(row) for c in (row["ca"], row["cb"])}, cluster_of)
+    met: dict[str, set[str]] = defaultdict(set)     # child -> every child a candidate meets it in
+    for row in rows:
+        met[row["ca"]].add(row["cb"])
+        met[row["cb"]].add(row["ca"])
     best: dict[frozenset, dict] = {}
     for row in rows:
         kids = frozenset((row["ca"], row["cb"]))
         if kids in apart:
             continue            # the twin guard has spoken for these two children
-        # At one home, two children one source holds are two children (it holds a child once).
+        # At one home, two children one source holds are two children (it holds a child once), and
+        # a child that meets a third is a choice for a reviewer: the GP's and social care's Freya El
+        # Masri, each held back from the school's two Freyas (twins, one forename, no middle name),
+        # met each other as well (independent generator, 20k).
         row["strong"] = ((bool(row["moved"]) and bool(row["one_name"]) and bool(row["dob_exact"])
                           and not row["cotwin"] and len(row["evidence"]) >= LINK_EVIDENCE)
-                         or (_at_home(row) and held[row["ca"]].isdisjoint(held[row["cb"]])))
+                         or (_at_home(row) and held[row["ca"]].isdisjoint(held[row["cb"]])
+                             and met[row["ca"]] == {row["cb"]} and met[row["cb"]] == {row["ca"]}))
         # Worth a reviewer's time: shares a family or an address, or unlikely to be a coincidence.
         row["worth"] = not row["moved"] or coincidences(row) <= COINCIDENCE
         rank = (row["strong"], row["worth"], bool(row["moved"]), len(row["evidence"]), bool(row["one_name"]),
