@@ -347,8 +347,10 @@ def _closer_to_cotwin(own: str, other: str) -> str:
              f"{_sim(f'{own}.forename', f'{own}.forename_keys', other, _abjad(own, other))}")
     swapped = (f"{_jw('x.f', f'{other}.forename')} >= {_jw(f'{own}.surname', f'{other}.forename')} "
                f"OR {_jw('x.f', f'{other}.surname')} >= {_jw(f'{own}.forename', f'{other}.surname')}")
-    return (f"coalesce(CASE WHEN {swapped_sql(own, other)} THEN list_bool_or(list_transform({own}.cotwins, x -> "
-            f"{swapped})) ELSE list_bool_or(list_transform({own}.cotwins, x -> {plain})) END, false)")
+    # Most records have no co-twin: asked first, so the swap is read only for the few that have one.
+    return (f"coalesce(CASE WHEN {own}.cotwins IS NULL THEN false WHEN {swapped_sql(own, other)} "
+            f"THEN list_bool_or(list_transform({own}.cotwins, x -> {swapped})) "
+            f"ELSE list_bool_or(list_transform({own}.cotwins, x -> {plain})) END, false)")
 
 
 def _jw(a: str, b: str) -> str:
