@@ -41,6 +41,11 @@ than children are held under both by one identifier, ``twin_names_sql``) are two
 sources the other is not (Amelia at school and in social care, Amelie only at the GP) leave no
 co-twin in view, and a reviewer, not the model, says whether they are one child.
 
+A name is read where it is written: a compound forename split into forename and first middle name
+(Xiao / Ling Abigail) has Abigail for its middle name; a record with forename and surname swapped
+is compared with a co-twin on its true forename; and one Chinese name in Wade-Giles and in Pinyin
+(Tzu-hao, Zihao) is one name.
+
 A forename typo with no co-twin in sight (Victoe/Victtor) is then linked, or not,
 by the model like any other typo. Unless a UPN or NHS number agrees (allowing one
 typed error), a guarded pair is never linked automatically; it goes to review.
@@ -49,7 +54,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "different_names_sql", "forename_counts_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
+           "different_names_sql", "forename_counts_sql", "near_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
            "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
@@ -114,7 +119,7 @@ def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "fa
     """One name spelt two ways (pure SQL over two input rows). ``short_abjad``: SQL for when a
     vowelless spelling with fewer than ``ABJAD_SHORTEST`` consonants is read as the other name."""
     a, b = f"{l}.forename", f"{r}.forename"
-    near = (f"{_near(a, b)} OR (least({l}.forename_n, {r}.forename_n) <= {RARE} "
+    near = (f"{near_sql(a, b)} OR (least({l}.forename_n, {r}.forename_n) <= {RARE} "
             f"AND damerau_levenshtein({a}, {b}) <= greatest(1, round(0.4 * greatest(length({a}), length({b})))))")
     keys = (f"list_bool_or(list_transform({l}.forename_keys, x -> list_bool_or(list_transform("
             f"{r}.forename_keys, y -> damerau_levenshtein(x, y) <= 1))))")
@@ -123,11 +128,28 @@ def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "fa
             f"OR ({r}.forename_n <= {slip_most} AND list_has_any({r}.forename_near, {l}.forename_keys)), false)")
     abjad = f"(coalesce(length({l}.forename_skel) >= {ABJAD_SHORTEST} AND {_abjad(l, r)}, false) OR {short_abjad})"
     # Whole forenames: one name in one word or two (Abdul Rahman), or one sound with a code long
-    # enough not to collide by chance (Hsiao-ling, Xiaoling: SLNK).
+    # enough not to collide by chance (Hsiao-ling, Xiaoling: SLNK), or one Chinese name in Wade-Giles
+    # and in Pinyin (Tzu-hao, Zihao; Hsiao-ling, Xiao Ling).
+    wg = [_pinyin(f"{r_}.{c}") for r_ in (l, r) for c in ("forename_full", "forename_join")]
     whole = (f"coalesce({l}.forename_full = {r}.forename_full OR {split_name_sql(l, r)} "
-             f"OR (length({l}.forename_dm) >= 4 AND {l}.forename_dm = {r}.forename_dm), false)")
+             f"OR (length({l}.forename_dm) >= 4 AND {l}.forename_dm = {r}.forename_dm) "
+             f"OR ({wg[0]} IN ({wg[2]}, {wg[3]}) OR {wg[1]} = {wg[2]}), false)")
     return (f"({near} OR coalesce({keys}, false) OR {slip} "
             f"OR {abjad} OR {whole} OR {swapped_sql(l, r)})")
+
+
+# Wade-Giles syllables (Taiwan, Hong Kong and older records) that Hanyu Pinyin writes one way only:
+# hs is x (Hsiao: Xiao), tzu is zi (Tzu-hao: Zihao), ssu and szu are si. ISO 7098 (Pinyin);
+# Library of Congress Pinyin conversion tables (2000). Aspirated stops need the apostrophe
+# (ch'/ch: q/j) that forms drop, so those are left alone.
+_WADE_GILES = (("hs", "x"), ("tzu", "zi"), ("ssu", "si"), ("szu", "si"))
+
+
+def _pinyin(name: str) -> str:
+    """``name`` (SQL) with its Wade-Giles syllables written in Pinyin (``_WADE_GILES``)."""
+    for wade, pinyin in _WADE_GILES:
+        name = f"replace({name}, '{wade}', '{pinyin}')"
+    return name
 
 
 def split_name_sql(l: str, r: str) -> str:
@@ -135,11 +157,13 @@ def split_name_sql(l: str, r: str) -> str:
     middle name in the other (Xiaoling / Xiao Ling, Abdulrahman / Abdul Rahman), allowing one
     typed or romanised letter in a name of ``SPLIT_SLIP_LONGEST`` letters or more (Abdelrahman /
     Abdul Rahman). That middle name is then part of the forename, not a middle name to compare."""
-    def one(a: str, b: str) -> str:
-        return (f"({a} = {b} OR (length({a}) >= {SPLIT_SLIP_LONGEST} "
-                f"AND damerau_levenshtein({a}, {b}) <= 1))")
-    return (f"coalesce({one(f'{l}.forename_full', f'{r}.forename_join')} "
-            f"OR {one(f'{l}.forename_join', f'{r}.forename_full')}, false)")
+    return (f"coalesce({_joined(f'{l}.forename_full', f'{r}.forename_join')} "
+            f"OR {_joined(f'{l}.forename_join', f'{r}.forename_full')}, false)")
+
+
+def _joined(a: str, b: str) -> str:
+    """One name whole (``a``) and split (``b``, forename and first middle name run together)."""
+    return f"({a} = {b} OR (length({a}) >= {SPLIT_SLIP_LONGEST} AND damerau_levenshtein({a}, {b}) <= 1))"
 
 
 def _as_surname(name: str, other: str) -> str:
@@ -175,10 +199,24 @@ def spelling_sql(l: str, r: str, slip_most: str = str(RARE)) -> str:
     return f"({_same_name(l, r)} OR {_spelling(l, r, slip_most)})"
 
 
-def _other_middle(l: str, r: str) -> str:
+def _middle(own: str, other: str) -> str:
+    """``own``'s first middle name as a middle name: its second when its first is part of its
+    forename (``own`` split, Xiao Ling Abigail beside Xiaoling Abigail: ``split_name_sql``) and
+    neither record has a co-twin (a second child in view, whose name the whole one may be, keeps
+    the plain reading: the school's Abdelrahman Terlan Chan, a co-twin "bdlrhmn" on its roll,
+    is not the GP's Abdul Rahman Chan)."""
+    return (f"CASE WHEN coalesce({_joined(f'{other}.forename_full', f'{own}.forename_join')} "
+            f"AND {own}.cotwins IS NULL AND {other}.cotwins IS NULL, false) "
+            f"THEN split_part({own}.middle_names, ' ', 2) ELSE split_part({own}.middle_names, ' ', 1) END")
+
+
+def _other_middle(l: str, r: str, split: bool = False) -> str:
     """Both records give a first middle name, and they are different names (twins given one
-    forename, told apart by the middle one)."""
-    a, b = f"split_part({l}.middle_names, ' ', 1)", f"split_part({r}.middle_names, ' ', 1)"
+    forename, told apart by the middle one). ``split``: a middle name that is part of a split
+    forename is not one (``_middle``; rows need ``cotwins``): the GP's Xiao Ling Abigail is the
+    school's Xiaoling Abigail."""
+    a, b = ((_middle(l, r), _middle(r, l)) if split
+            else (f"split_part({l}.middle_names, ' ', 1)", f"split_part({r}.middle_names, ' ', 1)"))
     return f"(coalesce({a}, '') <> '' AND coalesce({b}, '') <> '' AND jaro_winkler_similarity({a}, {b}) < 0.88)"
 
 
@@ -303,11 +341,26 @@ def _sim(f: str, keys: str, other: str, abjad: str) -> str:
 
 
 def _closer_to_cotwin(own: str, other: str) -> str:
+    """A co-twin of ``own`` whose forename fits ``other``'s at least as well as ``own``'s does.
+    Forename and surname swapped between the two (``swapped_sql``), the forename is read where
+    it is written: ``own``'s surname against ``other``'s forename, or ``own``'s forename against
+    ``other``'s surname (the school's "Povilonis Samuel" is the GP's Samuel Povilnois, not the
+    school's Max Povilonis, his twin)."""
     twin_abjad = (f"(x.s = {other}.forename_abjad "
                   f"OR (x.s = {other}.forename_skel AND NOT regexp_matches(x.f, '[aeiou]')))")
-    return (f"coalesce(list_bool_or(list_transform({own}.cotwins, x -> "
-            f"{_sim('x.f', 'x.k', other, twin_abjad)} >= "
-            f"{_sim(f'{own}.forename', f'{own}.forename_keys', other, _abjad(own, other))})), false)")
+    plain = (f"{_sim('x.f', 'x.k', other, twin_abjad)} >= "
+             f"{_sim(f'{own}.forename', f'{own}.forename_keys', other, _abjad(own, other))}")
+    swapped = (f"{_jw('x.f', f'{other}.forename')} >= {_jw(f'{own}.surname', f'{other}.forename')} "
+               f"OR {_jw('x.f', f'{other}.surname')} >= {_jw(f'{own}.forename', f'{other}.surname')}")
+    # Most records have no co-twin: asked first, so the swap is read only for the few that have one.
+    return (f"coalesce(CASE WHEN {own}.cotwins IS NULL THEN false WHEN {swapped_sql(own, other)} "
+            f"THEN list_bool_or(list_transform({own}.cotwins, x -> {swapped})) "
+            f"ELSE list_bool_or(list_transform({own}.cotwins, x -> {plain})) END, false)")
+
+
+def _jw(a: str, b: str) -> str:
+    """How alike two names are: 1 for one string, else Jaro-Winkler."""
+    return f"CASE WHEN {a} = {b} THEN 1.0 ELSE jaro_winkler_similarity({a}, {b}) END"
 
 
 def _namesake_cotwin(own: str, other: str) -> str:
@@ -350,7 +403,7 @@ WITH twin_pair AS (
   SELECT least(i.forename, p.f) AS a, greatest(i.forename, p.f) AS b, count(DISTINCT (i.dob, i.surname)) AS families
   FROM {pairs_table} p JOIN {input_table} i ON i.unique_id = p.unique_id
   WHERE i.forename <> p.f AND NOT coalesce(list_has_any(i.forename_keys, p.k), false)
-    AND ({_near('i.forename', 'p.f')})
+    AND ({near_sql('i.forename', 'p.f')})
   GROUP BY 1, 2 HAVING count(DISTINCT (i.dob, i.surname)) >= {TWIN_NAMES_LEAST}),
 held AS (
   SELECT forename, 'n' || nhs_number AS id FROM {input_table}
@@ -365,7 +418,7 @@ SELECT t.a, t.b FROM twin_pair t LEFT JOIN one_child o ON o.a = t.a AND o.b = t.
 WHERE t.families > coalesce(o.children, 0)"""
 
 
-def _near(a: str, b: str) -> str:
+def near_sql(a: str, b: str) -> str:
     """Two spellings a typed slip apart, as the guard's ``_spelling`` reads plain names."""
     return (f"jaro_winkler_similarity({a}, {b}) >= 0.88 "
             f"OR damerau_levenshtein({a}, {b}) <= greatest(1, greatest(length({a}), length({b})) // 4)")
@@ -383,7 +436,7 @@ def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: 
     counts always come from). ``twin_names``: a table of ``twin_names_sql`` (default: built here
     from every co-twin pair of ``input_table``)."""
     # Asked in two places below: written once, so that both read the middle names one way.
-    other_middle = _other_middle('l', 'r')
+    other_middle = _other_middle('l', 'r', split=True)
     names = twin_names or f"({twin_names_sql(input_table, f'({cotwin_pairs_sql(input_table, input_table)})')})"
     return f"""
 WITH scored AS (SELECT * FROM {edges_table}),
