@@ -208,6 +208,16 @@ def test_one_given_name_romanised_two_ways_and_split_at_one_home_is_queued(tmp_p
                                     "2015-10-07")):
         assert [(a, b) for a, b, _ in _queued(tmp_path, name, _script_pair(school, gp, dob2))] == \
             [("education:1", "health:1")]
+    # The school also holds Oliver Chan, born that day at that home: a co-twin of another name, no
+    # rival for the GP's Xiao Ling. A co-twin Xiao Mei could be, and the pair is left alone.
+    for name, other, queued in (("oliver", "oliver", True), ("mei", "xiao mei", False)):
+        records = [*_script_pair(("hsiao ling", "olivia", "chan"), ("xiao", "ling olivia", "chan")),
+                   rec("education:2", other, "chan", dob="2015-10-07", postcode="E5D 4RQ", upn="K905261834411")]
+        (tmp_path / name).mkdir()
+        con = _con(tmp_path / name, records, {**CHILDREN, "education:2": "C3"})
+        assert con.execute("SELECT count(*) FROM cotwins WHERE unique_id = 'education:1'").fetchone()[0] == 1
+        con.close()
+        assert bool(_queued(tmp_path / name, "q", records, {**CHILDREN, "education:2": "C3"})) == queued
 
 
 def test_given_names_another_romanisation_does_not_make_one_are_not_queued(tmp_path):

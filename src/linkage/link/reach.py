@@ -127,6 +127,15 @@ def _script_related(a: str, b: str) -> str:
             f"AND ({ma} = '' OR {mb} = '' OR jaro_winkler_similarity({ma}, {mb}) >= 0.9)")
 
 
+def _twin_of(a: str, b: str) -> str:
+    """Row ``a`` has a co-twin (``guards.cotwin_sql``) whose forename could begin ``b``'s given name as
+    ``_roman`` writes it: ``b`` might be that sibling's record. A co-twin of another name (Hsiao-ling
+    Cheung's schoolmate Oliver Chen, born the same day) says nothing against the pair (pure SQL)."""
+    twin = _roman("x.f")
+    return (f"coalesce(list_bool_or(list_transform({a}.cotwins, x -> starts_with({b}.rk_full, {twin}) "
+            f"OR starts_with({twin}, {b}.rk_full) OR starts_with(coalesce({b}.rk_join, ''), {twin}))), false)")
+
+
 def _transposed(a: str, b: str) -> str:
     return f"(year({a}.dob) = year({b}.dob) AND day({a}.dob) = month({b}.dob) AND month({a}.dob) = day({b}.dob))"
 
@@ -139,13 +148,14 @@ def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
     differ = "a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND a.unique_id < b.unique_id"
     surnames = f"a.s1 = b.s1 AND jaro_winkler_similarity(a.surname, b.surname) >= {SURNAME_JW}"
     return f"""
-WITH h AS MATERIALIZED (
+WITH every AS MATERIALIZED (
   SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel,
     x.forename_abjad, x.dob, x.dob_str, x.postcode, split_part(x.middle_names, ' ', 1) AS mid, c.cluster_id,
     left(x.surname, 1) AS s1, x.forename_full, x.middle_names, {_roman('x.forename_full')} AS rk_full,
-    CASE WHEN x.forename_join IS NOT NULL THEN {_roman('x.forename_join')} END AS rk_join
-  FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
-  WHERE x.dob IS NOT NULL AND x.unique_id NOT IN (SELECT unique_id FROM {cotwin_table})),
+    CASE WHEN x.forename_join IS NOT NULL THEN {_roman('x.forename_join')} END AS rk_join, t.cotwins
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {cotwin_table} t USING (unique_id)
+  WHERE x.dob IS NOT NULL),
+h AS (SELECT * EXCLUDE (cotwins) FROM every WHERE cotwins IS NULL),
 m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
 pairs AS MATERIALIZED (
   SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, 'birthday' AS how,
@@ -173,9 +183,9 @@ pairs AS MATERIALIZED (
     AND {_names_related('a', 'b')}
   UNION ALL
   SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'script', a.dob = b.dob
-  FROM h a JOIN h b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
+  FROM every a JOIN every b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
   WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)
-    AND {_script_related('a', 'b')}
+    AND {_script_related('a', 'b')} AND NOT {_twin_of('a', 'b')} AND NOT {_twin_of('b', 'a')}
   UNION ALL
   SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'spelling', false
   FROM h a JOIN h b ON a.forename = b.forename AND a.s1 = b.s1 AND year(a.dob) = year(b.dob)
