@@ -111,29 +111,30 @@ def _roman(col: str) -> str:
 
 
 def _split_middle(a: str, b: str) -> str:
-    """The first middle name of row ``a`` once a part of its given name is taken out of it: the
-    second when ``a``'s forename and first middle name are ``b``'s given name split in two."""
-    return (f"coalesce(CASE WHEN {a}.rk_join = {b}.rk_full THEN split_part({a}.middle_names, ' ', 2) "
-            f"ELSE split_part({a}.middle_names, ' ', 1) END, '')")
+    """The first middle name of side ``a`` (columns ``a`` + rk_full, rk_join, middle_names) once a
+    part of its given name is taken out of it: the second when ``a``'s forename and first middle
+    name are ``b``'s given name split in two."""
+    return (f"coalesce(CASE WHEN {a}rk_join = {b}rk_full THEN split_part({a}middle_names, ' ', 2) "
+            f"ELSE split_part({a}middle_names, ' ', 1) END, '')")
 
 
 def _script_related(a: str, b: str) -> str:
-    """Rows ``a`` and ``b`` hold one given name written two ways (``_roman``): whole in both, or whole
-    in one and split into a forename and a first middle name in the other; their middle names then
-    agree where both hold one after the split (pure SQL)."""
+    """Sides ``a`` and ``b`` (column prefixes) hold one given name written two ways (``_roman``): whole
+    in both, or whole in one and split into a forename and a first middle name in the other; their
+    middle names then agree where both hold one after the split (pure SQL)."""
     ma, mb = _split_middle(a, b), _split_middle(b, a)
-    return (f"{a}.forename_full <> {b}.forename_full AND length({a}.rk_full) > {ROMAN_SHORTEST} "
-            f"AND ({a}.rk_full = {b}.rk_full OR {a}.rk_full = {b}.rk_join OR {a}.rk_join = {b}.rk_full) "
+    return (f"length({a}rk_full) > {ROMAN_SHORTEST} "
+            f"AND ({a}rk_full = {b}rk_full OR {a}rk_full = {b}rk_join OR {a}rk_join = {b}rk_full) "
             f"AND ({ma} = '' OR {mb} = '' OR jaro_winkler_similarity({ma}, {mb}) >= 0.9)")
 
 
 def _twin_of(a: str, b: str) -> str:
-    """Row ``a`` has a co-twin (``guards.cotwin_sql``) whose forename could begin ``b``'s given name as
+    """Side ``a`` has a co-twin (``guards.cotwin_sql``) whose forename could begin ``b``'s given name as
     ``_roman`` writes it: ``b`` might be that sibling's record. A co-twin of another name (Hsiao-ling
     Cheung's schoolmate Oliver Chen, born the same day) says nothing against the pair (pure SQL)."""
-    twin = _roman("x.f")
-    return (f"coalesce(list_bool_or(list_transform({a}.cotwins, x -> starts_with({b}.rk_full, {twin}) "
-            f"OR starts_with({twin}, {b}.rk_full) OR starts_with(coalesce({b}.rk_join, ''), {twin}))), false)")
+    twin = "'^' || replace(replace(replace(coalesce(x.s, ''), 'hs', 'x'), 'tz', 'z'), 'ts', 'z')"
+    return (f"coalesce(list_bool_or(list_transform({a}cotwins, x -> starts_with({b}rk_full, {twin}) "
+            f"OR starts_with({twin}, {b}rk_full) OR starts_with(coalesce({b}rk_join, ''), {twin}))), false)")
 
 
 def _transposed(a: str, b: str) -> str:
@@ -151,12 +152,29 @@ def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
 WITH every AS MATERIALIZED (
   SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel,
     x.forename_abjad, x.dob, x.dob_str, x.postcode, split_part(x.middle_names, ' ', 1) AS mid, c.cluster_id,
-    left(x.surname, 1) AS s1, x.forename_full, x.middle_names, {_roman('x.forename_full')} AS rk_full,
-    CASE WHEN x.forename_join IS NOT NULL THEN {_roman('x.forename_join')} END AS rk_join, t.cotwins
+    left(x.surname, 1) AS s1, x.forename_full, x.forename_join, x.middle_names, t.cotwins
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {cotwin_table} t USING (unique_id)
   WHERE x.dob IS NOT NULL),
-h AS (SELECT * EXCLUDE (cotwins) FROM every WHERE cotwins IS NULL),
+h AS MATERIALIZED (SELECT * EXCLUDE (cotwins) FROM every WHERE cotwins IS NULL),
 m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
+-- Records of two children at one home, born one day or a slip apart, under two given names; only
+-- their few names are romanised (``_roman``), not every record's.
+one_home AS MATERIALIZED (
+  SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, a.dob = b.dob AS dob_exact,
+    a.forename_full AS a_full, b.forename_full AS b_full, a.forename_join AS a_join, b.forename_join AS b_join,
+    a.middle_names AS a_middle_names, b.middle_names AS b_middle_names, a.cotwins AS a_cotwins, b.cotwins AS b_cotwins
+  FROM every a JOIN every b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
+  WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)
+    AND a.forename_full <> b.forename_full),
+roman AS MATERIALIZED (
+  SELECT n, {_roman('n')} AS rk FROM (SELECT a_full AS n FROM one_home UNION SELECT b_full FROM one_home
+    UNION SELECT a_join FROM one_home UNION SELECT b_join FROM one_home) WHERE n IS NOT NULL),
+script AS MATERIALIZED (
+  SELECT l, r, ca, cb, dob_exact FROM (
+    SELECT h.*, af.rk AS a_rk_full, bf.rk AS b_rk_full, aj.rk AS a_rk_join, bj.rk AS b_rk_join FROM one_home h
+    JOIN roman af ON af.n = h.a_full JOIN roman bf ON bf.n = h.b_full
+    LEFT JOIN roman aj ON aj.n = h.a_join LEFT JOIN roman bj ON bj.n = h.b_join)
+  WHERE {_script_related('a_', 'b_')} AND NOT {_twin_of('a_', 'b_')} AND NOT {_twin_of('b_', 'a_')}),
 pairs AS MATERIALIZED (
   SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, 'birthday' AS how,
     a.dob = b.dob AS dob_exact
@@ -182,10 +200,7 @@ pairs AS MATERIALIZED (
   WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)
     AND {_names_related('a', 'b')}
   UNION ALL
-  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'script', a.dob = b.dob
-  FROM every a JOIN every b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
-  WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)
-    AND {_script_related('a', 'b')} AND NOT {_twin_of('a', 'b')} AND NOT {_twin_of('b', 'a')}
+  SELECT l, r, ca, cb, 'script', dob_exact FROM script
   UNION ALL
   SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'spelling', false
   FROM h a JOIN h b ON a.forename = b.forename AND a.s1 = b.s1 AND year(a.dob) = year(b.dob)
