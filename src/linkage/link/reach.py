@@ -152,10 +152,10 @@ def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
 WITH every AS MATERIALIZED (
   SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel,
     x.forename_abjad, x.dob, x.dob_str, x.postcode, split_part(x.middle_names, ' ', 1) AS mid, c.cluster_id,
-    left(x.surname, 1) AS s1, x.forename_full, x.forename_join, x.middle_names, t.cotwins
+    left(x.surname, 1) AS s1, x.forename_full, x.forename_join, x.middle_names, t.cotwins, t.unique_id IS NOT NULL AS twin
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {cotwin_table} t USING (unique_id)
   WHERE x.dob IS NOT NULL),
-h AS MATERIALIZED (SELECT * EXCLUDE (cotwins) FROM every WHERE cotwins IS NULL),
+h AS MATERIALIZED (SELECT * EXCLUDE (cotwins, twin) FROM every WHERE NOT twin),
 m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
 -- Records of two children at one home, born one day or a slip apart, under two given names; only
 -- their few names are romanised (``_roman``), not every record's.
