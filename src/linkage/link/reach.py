@@ -149,21 +149,26 @@ def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
     differ = "a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND a.unique_id < b.unique_id"
     surnames = f"a.s1 = b.s1 AND jaro_winkler_similarity(a.surname, b.surname) >= {SURNAME_JW}"
     return f"""
-WITH every AS MATERIALIZED (
+WITH h AS MATERIALIZED (
   SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel,
     x.forename_abjad, x.dob, x.dob_str, x.postcode, split_part(x.middle_names, ' ', 1) AS mid, c.cluster_id,
-    left(x.surname, 1) AS s1, x.forename_full, x.forename_join, x.middle_names, t.cotwins, t.unique_id IS NOT NULL AS twin
-  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {cotwin_table} t USING (unique_id)
-  WHERE x.dob IS NOT NULL),
-h AS MATERIALIZED (SELECT * EXCLUDE (cotwins, twin) FROM every WHERE NOT twin),
+    left(x.surname, 1) AS s1
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
+  WHERE x.dob IS NOT NULL AND x.unique_id NOT IN (SELECT unique_id FROM {cotwin_table})),
+-- Every record with a home, co-twins or not, for the ``script`` key (``one_home``).
+every AS MATERIALIZED (
+  SELECT x.unique_id, x.source_dataset, x.dob, x.dob_str, x.postcode, x.forename_full, x.forename_join,
+    x.middle_names, c.cluster_id
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL AND x.postcode IS NOT NULL),
 m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
 -- Records of two children at one home, born one day or a slip apart, under two given names; only
 -- their few names are romanised (``_roman``), not every record's.
 one_home AS MATERIALIZED (
   SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, a.dob = b.dob AS dob_exact,
     a.forename_full AS a_full, b.forename_full AS b_full, a.forename_join AS a_join, b.forename_join AS b_join,
-    a.middle_names AS a_middle_names, b.middle_names AS b_middle_names, a.cotwins AS a_cotwins, b.cotwins AS b_cotwins
+    a.middle_names AS a_middle_names, b.middle_names AS b_middle_names, ta.cotwins AS a_cotwins, tb.cotwins AS b_cotwins
   FROM every a JOIN every b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
+  LEFT JOIN {cotwin_table} ta ON ta.unique_id = a.unique_id LEFT JOIN {cotwin_table} tb ON tb.unique_id = b.unique_id
   WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)
     AND a.forename_full <> b.forename_full),
 roman AS MATERIALIZED (
