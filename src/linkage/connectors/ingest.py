@@ -32,11 +32,25 @@ from linkage.store import Store
 from linkage.store.schema import STD_NAME_FIELDS, t
 from linkage.validation import normalise_name
 
-__all__ = ["CURRENT_RECORDS_SQL", "ExtractRefused", "IngestResult", "SafetyLimits", "ingest_file", "ingest_files"]
+__all__ = ["CURRENT_RECORDS_SQL", "LINK_RECORDS_SQL", "ExtractRefused", "IngestResult", "SafetyLimits", "ingest_file", "ingest_files"]
 
 CURRENT_RECORDS_SQL = f"""
 SELECT r.* FROM {t('records')} r
 JOIN {t('extracts')} e USING (extract_id)
+WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL
+"""
+
+# The current records with their *register*: the list whose identifiers they carry. A source's
+# own extract is one register; a second file ingested with --amend under another mapping (an AP
+# roll beside the school census, an early-help list beside social care) is another, with its own
+# numbering. Two records of one register under two identifiers are two children; a record of the
+# AP roll and one of the census are not evidence of that (the twin guard, ``guards.cotwin_pairs_sql``).
+LINK_RECORDS_SQL = f"""
+SELECT r.*, CASE WHEN e.amends IS NULL OR e.mapping = p.mapping THEN r.source
+                 ELSE r.source || ':' || e.mapping END AS register
+FROM {t('records')} r
+JOIN {t('extracts')} e USING (extract_id)
+LEFT JOIN {t('extracts')} p ON p.extract_id = e.amends
 WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL
 """
 

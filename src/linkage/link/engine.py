@@ -110,6 +110,9 @@ class LinkEngine:
         self.postcode_is_area = postcode_is_area
         self.con = store.connection
         self._cache: inputcache.Cache | None = None
+        if "register" not in {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM ({records_sql})").fetchall()}:
+            # Records read without their register (``LINK_RECORDS_SQL``): each source is one list.
+            records_sql = f"SELECT *, source AS register FROM ({records_sql})"
         try:
             self._build_input(records_sql, cache)
         except BaseException:

@@ -234,13 +234,16 @@ UNION SELECT a.unique_id, b.unique_id FROM {words} a JOIN {words} b ON {on.forma
 
 
 def _two_in_one_source(a: str, b: str) -> str:
-    """Two records of one source whose forenames are not the same string (a nickname, a typo or
-    another name: Leon and Leo, Lily and Lilly), not one name swapped with the surname, or whose
-    first middle names are different names. A source holds a child once: whatever the
-    identifiers say (one of them may have none), the second record is evidence of a second child."""
-    return (f"(({a}.forename <> {b}.forename "
+    """Two records of one register (``LINK_RECORDS_SQL``: a source's own extract, or one second
+    file of it) whose forenames are not the same string (a nickname, a typo or another name: Leon
+    and Leo, Lily and Lilly), not one name swapped with the surname, or whose first middle names
+    are different names. A register holds a child once: whatever the identifiers say (one of them
+    may have none), the second record is evidence of a second child. Not so across two files of
+    one source: an early-help list's Zian and social care's Zain, with their own numbering, are
+    one child typed twice as often as twins (a NULL register, a lookup's query, is any)."""
+    return (f"(coalesce({a}.register = {b}.register, true) AND (({a}.forename <> {b}.forename "
             f"AND NOT coalesce({a}.forename = {b}.surname AND {a}.surname = {b}.forename, false)) "
-            f"OR {_other_middle(a, b)})")
+            f"OR {_other_middle(a, b)}))")
 
 
 def cotwin_pairs_sql(left: str, right: str) -> str:
