@@ -53,8 +53,9 @@ size (no pair of a common forename is formed):
 A pair is kept only when its two children could be one: they hold no source in common (a source
 holds a child once: twins are mostly held by the same school and GP), no two different UPNs, NHS
 numbers or sexes, no two first middle names that disagree (where both children hold one, one of
-them must agree: ``evidence.candidates_sql``'s rule; for ``script``, the pair's own, after a split), neither record has a co-twin in its own
-extract, and no twin guard or reviewer keeps them apart. The pairs are **queued, never linked**:
+them must agree: ``evidence.candidates_sql``'s rule; for ``script``, the pair's own, after a
+split), neither record has a co-twin in its own extract (for ``script``, none whose forename could
+begin the other's given name), and no twin guard or reviewer keeps them apart. The pairs are **queued, never linked**:
 these keys say the two records may be one child, not that they are.
 """
 
