@@ -589,6 +589,9 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
                     if fast_records is not None:
                         ids += fast_records.column("source_record_id").to_pylist()
                     replaced, resolved = _amend(store, source, eid, ids, now)
+                if amend and quarantine:
+                    resolved += _retried(store, source, eid, now, {
+                        q["source_record_id"] for q in quarantine if q["severity"] == "error" and q["source_record_id"]})
                 if records:
                     store.insert_df(t("records"), pd.DataFrame(records).assign(extract_id=eid))
                 if fast_records is not None:
@@ -644,6 +647,21 @@ def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -
     finally:
         store.connection.unregister(name)
     return replaced, resolved
+
+
+def _retried(store: Store, source: str, eid: int, now: datetime, ids: set[str]) -> int:
+    """An amendment's row refused again for a record id whose earlier row was refused: the new row
+    is the agency's latest word on that record, so the earlier refusals are resolved by it (a
+    correction file saved again, or corrected twice and still wrong, listed each row once per
+    attempt and sent the school every attempt back). Warnings stay: they describe a record still
+    stored."""
+    if not ids:
+        return 0
+    return len(store.rows(
+        f"UPDATE {t('quarantine')} SET resolved_at = ?, resolved_by_extract = ? WHERE resolved_at IS NULL "
+        f"AND severity = 'error' AND extract_id <> ? AND extract_id IN (SELECT extract_id FROM {t('extracts')} "
+        "WHERE source = ? AND superseded_by IS NULL) AND source_record_id IN (SELECT unnest(?)) RETURNING 1",
+        [now, eid, eid, source, sorted(ids)]))
 
 
 def _left(store: Store, source: str, old: int) -> int:
