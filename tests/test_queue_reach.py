@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from linkage.link.evidence import ClusterPass, candidates_sql
-from linkage.link.reach import HOME_REASON, MIDDLE_REASON, SPELLING_REASON, SWAP_REASON, reach_pairs
+from linkage.link.reach import HOME_REASON, MIDDLE_REASON, SCRIPT_REASON, SPELLING_REASON, SWAP_REASON, reach_pairs
 from test_cluster_evidence import rec
 from test_queue_complement import _con
 
@@ -182,3 +182,53 @@ def test_one_forename_and_surname_born_months_apart_are_not_queued(tmp_path):
     records = [rec("education:1", "daisy", "praga", dob="2018-03-22", upn="A1"),
                rec("health:1", "daisy", "peaga", dob="2018-06-12", nhs="N1")]
     assert _pass(tmp_path, records)[1] == []
+
+
+def _script_pair(school: tuple[str, str | None, str], gp: tuple[str, str | None, str], dob2: str = "2015-10-07",
+                 postcode2: str = "E5D 4RQ") -> list[dict]:
+    """A school record and a GP record (forename, middle names, surname) at one home, born 7 October 2015
+    and ``dob2``, with a boy's sex."""
+    return [rec("education:1", school[0], school[2], middle=school[1], dob="2015-10-07", postcode="E5D 4RQ",
+                upn="A1", sex="M"),
+            rec("health:1", gp[0], gp[2], middle=gp[1], dob=dob2, postcode=postcode2, nhs="N1", sex="M")]
+
+
+def test_one_given_name_romanised_two_ways_and_split_at_one_home_is_queued(tmp_path):
+    # Tzu-hao Thomas Wang at school (Wade-Giles); the GP wrote the pinyin "Zi", with "Hao Thomas" as
+    # middle names, and the surname as Wong: one home, one birthday, and no forename key in common.
+    records = _script_pair(("tzu hao", "thomas", "wang"), ("zi", "hao thomas", "wong"))
+    pairs, queued = _pass(tmp_path, records)
+    assert pairs == []                      # no key of the pass meets them
+    assert queued == [("education:1", "health:1", SCRIPT_REASON.format(evidence="same birthday"))]
+    # Hsiao-ling / Xiao Ling, born a day apart; an Arabic-script record written without vowels
+    # (bdlrhmn) and Abdul Rahman split by the GP.
+    for name, school, gp, dob2 in (("ling", ("hsiao ling", "olivia", "chan"), ("xiao", "ling olivia", "chan"),
+                                    "2015-10-08"),
+                                   ("abjad", ("bdlrhmn", "finley", "kuznetsov"), ("abdul", "rahman finley", "kuznetsova"),
+                                    "2015-10-07")):
+        assert [(a, b) for a, b, _ in _queued(tmp_path, name, _script_pair(school, gp, dob2))] == \
+            [("education:1", "health:1")]
+    # The school also holds Oliver Chan, born that day at that home: a co-twin of another name, no
+    # rival for the GP's Xiao Ling. A co-twin Xiao Mei could be, and the pair is left alone.
+    for name, other, queued in (("oliver", "oliver", True), ("mei", "xiao mei", False)):
+        records = [*_script_pair(("hsiao ling", "olivia", "chan"), ("xiao", "ling olivia", "chan")),
+                   rec("education:2", other, "chan", dob="2015-10-07", postcode="E5D 4RQ", upn="K905261834411")]
+        (tmp_path / name).mkdir()
+        con = _con(tmp_path / name, records, {**CHILDREN, "education:2": "C3"})
+        assert con.execute("SELECT count(*) FROM cotwins WHERE unique_id = 'education:1'").fetchone()[0] == 1
+        con.close()
+        assert bool(_queued(tmp_path / name, "q", records, {**CHILDREN, "education:2": "C3"})) == queued
+
+
+def test_given_names_another_romanisation_does_not_make_one_are_not_queued(tmp_path):
+    # Twins at one home, each held by one source: Tzu-hao and Zixuan, Hsiao-ling and Xiao Mei (one
+    # syllable in common is not one name), and a split whose middle name then disagrees.
+    for name, school, gp in (("twins", ("tzu hao", None, "wang"), ("zixuan", None, "wang")),
+                             ("mei", ("hsiao ling", None, "chan"), ("xiao", "mei", "chan")),
+                             ("middle", ("tzu hao", "thomas", "wang"), ("zi", "hao oliver", "wang"))):
+        assert _queued(tmp_path, name, _script_pair(school, gp)) == []
+    # One given name, but at two homes, or born weeks apart: nothing says one child.
+    assert _queued(tmp_path, "away", _script_pair(("tzu hao", "thomas", "wang"), ("zi", "hao thomas", "wong"),
+                                                  postcode2="N1 9ZZ")) == []
+    assert _queued(tmp_path, "weeks", _script_pair(("tzu hao", "thomas", "wang"), ("zi", "hao thomas", "wong"),
+                                                   dob2="2015-10-29")) == []

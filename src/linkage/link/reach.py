@@ -1,5 +1,5 @@
 """Queue-only keys for one child no other key of the second pass meets: the first middle name,
-the home, and a forename in the surname's place.
+the home, a forename in the surname's place, and one given name written two ways at one home.
 
 The second pass (``evidence.candidates_sql``) meets two records of one child through their
 forename (its sound code, canonical form, consonants, a slip of a rare one) and the month of birth,
@@ -40,13 +40,23 @@ size (no pair of a common forename is formed):
   records the key without the names queued two such pairs of twins, Chloe / Maisie among them);
 * ``spelling``: the forename and the surname spelt alike, born within ``NEAR_DAYS`` (or one slip
   apart), without a middle name: ``forename`` for the GP record, which holds none (Daisy Praga /
-  Peaga born 22 and 12 March, Jacob Taprey / Tarpey a day apart).
+  Peaga born 22 and 12 March, Jacob Taprey / Tarpey a day apart);
+* ``script``: the postcode and the year of birth, born on one day or one slip apart, and one given
+  name from another script written two ways: romanised by another system (Wade-Giles Tzu-hao,
+  pinyin Zihao), written without vowels (an Arabic-script record: bdlrhmn), and whole in one record
+  but split into a forename and a first middle name in the other (Zi, middle names Hao Thomas). No
+  forename key meets such a pair (Tzu / Zi share no sound code, nickname or consonants), and the
+  ``home`` key's names are not related; the middle names are compared after the split (Thomas and
+  Hao Thomas agree). At 1,000,000 realistic records these were most of the non-Latin misses left
+  unqueued, school and GP records of one child at one home; over that run's clusters the key met 510
+  pairs of children, 505 one child, 48 of them queued by nothing else (docs/benchmarks.md, session 24).
 
 A pair is kept only when its two children could be one: they hold no source in common (a source
 holds a child once: twins are mostly held by the same school and GP), no two different UPNs, NHS
 numbers or sexes, no two first middle names that disagree (where both children hold one, one of
-them must agree: ``evidence.candidates_sql``'s rule), neither record has a co-twin in its own
-extract, and no twin guard or reviewer keeps them apart. The pairs are **queued, never linked**:
+them must agree: ``evidence.candidates_sql``'s rule; for ``script``, the pair's own, after a
+split), neither record has a co-twin in its own extract (for ``script``, none whose forename could
+begin the other's given name), and no twin guard or reviewer keeps them apart. The pairs are **queued, never linked**:
 these keys say the two records may be one child, not that they are.
 """
 
@@ -59,8 +69,8 @@ import duckdb
 from linkage.link.complement import settled, sources_of
 from linkage.link.evidence import ClusterPass
 
-__all__ = ["HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "SPELLING_REASON", "SURNAME_JW",
-           "SWAP_REASON", "reach_pairs", "reach_sql"]
+__all__ = ["HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
+           "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "reach_pairs", "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
                  "({evidence})")
@@ -69,6 +79,10 @@ SWAP_REASON = ("possibly one child in two: one record's forename is the other's 
                "no source holds both ({evidence})")
 SPELLING_REASON = ("possibly one child in two: same forename, surnames alike, born days apart, "
                    "no source holds both ({evidence})")
+SCRIPT_REASON = ("possibly one child in two: one given name written another way (split in two, or romanised "
+                 "another way), same home and birthday, no source holds both ({evidence})")
+# Fewest consonants a romanised given name (``_roman``) must keep to say which name it is.
+ROMAN_SHORTEST = 2
 # Forenames (or a forename and the other record's surname) this alike are taken as one name typed
 # or written another way (Lexi / Lexxi, Olivia / Livvy).
 NAME_JW = 0.8
@@ -89,6 +103,42 @@ def _names_related(a: str, b: str) -> str:
             f"OR {jw}({a}.surname, {b}.forename) >= {NAME_JW}, false)")
 
 
+def _roman(col: str) -> str:
+    """A given name as any romanisation of it writes it: the Wade-Giles initials hs, tz and ts read
+    as pinyin x and z (Hsiao-ling / Xiaoling, Tzu-hao / Zihao), then its consonants only, doubled
+    letters run together (Abdul Rahman / bdlrhmn, an Arabic-script record) (pure SQL)."""
+    wade = f"replace(replace(replace(coalesce({col}, ''), 'hs', 'x'), 'tz', 'z'), 'ts', 'z')"
+    bare = f"regexp_replace(regexp_replace({wade}, '[^a-z]', '', 'g'), '[aeiouyw]', '', 'g')"
+    return f"list_reduce(string_split('^' || {bare}, ''), (s, c) -> CASE WHEN right(s, 1) = c THEN s ELSE s || c END)"
+
+
+def _split_middle(a: str, b: str) -> str:
+    """The first middle name of side ``a`` (columns ``a`` + rk_full, rk_join, middle_names) once a
+    part of its given name is taken out of it: the second when ``a``'s forename and first middle
+    name are ``b``'s given name split in two."""
+    return (f"coalesce(CASE WHEN {a}rk_join = {b}rk_full THEN split_part({a}middle_names, ' ', 2) "
+            f"ELSE split_part({a}middle_names, ' ', 1) END, '')")
+
+
+def _script_related(a: str, b: str) -> str:
+    """Sides ``a`` and ``b`` (column prefixes) hold one given name written two ways (``_roman``): whole
+    in both, or whole in one and split into a forename and a first middle name in the other; their
+    middle names then agree where both hold one after the split (pure SQL)."""
+    ma, mb = _split_middle(a, b), _split_middle(b, a)
+    return (f"length({a}rk_full) > {ROMAN_SHORTEST} "
+            f"AND ({a}rk_full = {b}rk_full OR {a}rk_full = {b}rk_join OR {a}rk_join = {b}rk_full) "
+            f"AND ({ma} = '' OR {mb} = '' OR jaro_winkler_similarity({ma}, {mb}) >= 0.9)")
+
+
+def _twin_of(a: str, b: str) -> str:
+    """Side ``a`` has a co-twin (``guards.cotwin_sql``) whose forename could begin ``b``'s given name as
+    ``_roman`` writes it: ``b`` might be that sibling's record. A co-twin of another name (Hsiao-ling
+    Cheung's schoolmate Oliver Chen, born the same day) says nothing against the pair (pure SQL)."""
+    twin = "'^' || replace(replace(replace(coalesce(x.s, ''), 'hs', 'x'), 'tz', 'z'), 'ts', 'z')"
+    return (f"coalesce(list_bool_or(list_transform({a}cotwins, x -> starts_with({b}rk_full, {twin}) "
+            f"OR starts_with({twin}, {b}rk_full) OR starts_with(coalesce({b}rk_join, ''), {twin}))), false)")
+
+
 def _transposed(a: str, b: str) -> str:
     return f"(year({a}.dob) = year({b}.dob) AND day({a}.dob) = month({b}.dob) AND month({a}.dob) = day({b}.dob))"
 
@@ -107,7 +157,31 @@ WITH h AS MATERIALIZED (
     left(x.surname, 1) AS s1
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
   WHERE x.dob IS NOT NULL AND x.unique_id NOT IN (SELECT unique_id FROM {cotwin_table})),
+-- Every record with a home, co-twins or not, for the ``script`` key (``one_home``).
+every AS MATERIALIZED (
+  SELECT x.unique_id, x.source_dataset, x.dob, x.dob_str, x.postcode, x.forename_full, x.forename_join,
+    x.middle_names, c.cluster_id
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL AND x.postcode IS NOT NULL),
 m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
+-- Records of two children at one home, born one day or a slip apart, under two given names; only
+-- their few names are romanised (``_roman``), not every record's.
+one_home AS MATERIALIZED (
+  SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, a.dob = b.dob AS dob_exact,
+    a.forename_full AS a_full, b.forename_full AS b_full, a.forename_join AS a_join, b.forename_join AS b_join,
+    a.middle_names AS a_middle_names, b.middle_names AS b_middle_names, ta.cotwins AS a_cotwins, tb.cotwins AS b_cotwins
+  FROM every a JOIN every b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
+  LEFT JOIN {cotwin_table} ta ON ta.unique_id = a.unique_id LEFT JOIN {cotwin_table} tb ON tb.unique_id = b.unique_id
+  WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)
+    AND a.forename_full <> b.forename_full),
+roman AS MATERIALIZED (
+  SELECT n, {_roman('n')} AS rk FROM (SELECT a_full AS n FROM one_home UNION SELECT b_full FROM one_home
+    UNION SELECT a_join FROM one_home UNION SELECT b_join FROM one_home) WHERE n IS NOT NULL),
+script AS MATERIALIZED (
+  SELECT l, r, ca, cb, dob_exact FROM (
+    SELECT h.*, af.rk AS a_rk_full, bf.rk AS b_rk_full, aj.rk AS a_rk_join, bj.rk AS b_rk_join FROM one_home h
+    JOIN roman af ON af.n = h.a_full JOIN roman bf ON bf.n = h.b_full
+    LEFT JOIN roman aj ON aj.n = h.a_join LEFT JOIN roman bj ON bj.n = h.b_join)
+  WHERE {_script_related('a_', 'b_')} AND NOT {_twin_of('a_', 'b_')} AND NOT {_twin_of('b_', 'a_')}),
 pairs AS MATERIALIZED (
   SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, 'birthday' AS how,
     a.dob = b.dob AS dob_exact
@@ -133,6 +207,8 @@ pairs AS MATERIALIZED (
   WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)
     AND {_names_related('a', 'b')}
   UNION ALL
+  SELECT l, r, ca, cb, 'script', dob_exact FROM script
+  UNION ALL
   SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'spelling', false
   FROM h a JOIN h b ON a.forename = b.forename AND a.s1 = b.s1 AND year(a.dob) = year(b.dob)
   WHERE {differ} AND a.dob <> b.dob AND {near} AND {surnames}),
@@ -151,8 +227,8 @@ SELECT p.* FROM pairs p JOIN kids a ON a.cluster_id = p.ca JOIN kids b ON b.clus
 WHERE NOT coalesce(len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns), false)
   AND NOT coalesce(len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss), false)
   AND coalesce(len(list_distinct(list_concat(a.sexes, b.sexes))), 0) <= 1
-  AND coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
-        b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))), true)
+  AND (p.how = 'script' OR coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
+        b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))), true))
 ORDER BY p.l, p.r, p.how"""
 
 
@@ -173,8 +249,9 @@ def reach_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table
             continue
         done.add(kids)
         said = "same birthday" if dob_exact else "birthdays a slip or days apart"
-        if how in ("home", "swap", "spelling"):
-            why = {"home": HOME_REASON, "swap": SWAP_REASON, "spelling": SPELLING_REASON}[how].format(evidence=said)
+        if how in ("home", "swap", "spelling", "script"):
+            why = {"home": HOME_REASON, "swap": SWAP_REASON, "spelling": SPELLING_REASON,
+                   "script": SCRIPT_REASON}[how].format(evidence=said)
         else:
             why = MIDDLE_REASON.format(how="birthday, forenames alike" if how == "birthday"
                                        else "forename, surnames alike", evidence=said)
