@@ -14,7 +14,6 @@ values are set by Splink's own functions from those counts: the model is the sam
 from __future__ import annotations
 
 import re
-import threading
 from copy import deepcopy
 
 import duckdb
@@ -71,43 +70,6 @@ def model_widened(model: dict) -> dict:
     return _levels_mapped(model, widened)
 
 
-# The sample's pairs are counted in this many parts at once, each on a cursor of its own: the
-# sample is one small table, which DuckDB reads on one thread, and counting its two million
-# pairs took a core for seconds while the other (at a first run, beside the input cache's
-# write) had room. Counts are integers: the parts add up to the whole exactly.
-_PARTS = 2
-
-
-def _counted(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
-    """``sql`` (one row of histograms, a ``?`` for the part) run for each part on its own cursor
-    in its own thread, the histograms added."""
-    results: list = [None] * _PARTS
-
-    def run(part: int) -> None:
-        try:
-            with con.cursor() as cur:
-                results[part] = cur.execute(sql, [part]).fetchone()
-        except BaseException as exc:        # raised below, on the caller's thread
-            results[part] = exc
-
-    threads = [threading.Thread(target=run, args=(part,), name=f"u-estimate-{part}") for part in range(_PARTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    added = []
-    for i in range(len(results[0])):
-        total: dict = {}
-        for result in results:
-            for level, n in (result[i] or {}).items():
-                total[level] = total.get(level, 0) + n
-        added.append(total)
-    return added
-
-
 def estimate_u(con: duckdb.DuckDBPyConnection, settings_obj, sample: str) -> None:
     """Set the u probabilities of ``settings_obj`` (a linker's, in DuckDB's dialect) from every
     pair of the table ``sample``, as ``estimate_u_using_random_sampling`` with the whole sample
@@ -123,16 +85,10 @@ def estimate_u(con: duckdb.DuckDBPyConnection, settings_obj, sample: str) -> Non
         columns += [c for c in comparison._columns_to_select_for_blocking() if c not in columns]
     cases = [narrowed(c._case_statement) for c in counting.comparisons]
     gammas = [c._gamma_column_name for c in counting.comparisons]
-    key = _composite_unique_id_from_nodes_sql(uid)
-    con.execute(f"CREATE OR REPLACE TABLE memory.u_pairs_rows AS SELECT *, {key} AS __u_key, "
-                f"row_number() OVER (ORDER BY {key}) % {_PARTS} AS __u_part FROM {sample}")
-    sql = f"""WITH s AS (SELECT * FROM memory.u_pairs_rows),
-p AS (SELECT {', '.join(columns)} FROM s AS l JOIN s AS r ON l.__u_key < r.__u_key WHERE l.__u_part = ?)
+    sql = f"""WITH s AS (SELECT *, {_composite_unique_id_from_nodes_sql(uid)} AS __u_key FROM {sample}),
+p AS (SELECT {', '.join(columns)} FROM s AS l JOIN s AS r ON l.__u_key < r.__u_key)
 SELECT {', '.join(f'histogram({g})' for g in gammas)} FROM (SELECT {', '.join(cases)} FROM p)"""
-    try:
-        histograms = _counted(con, sql)
-    finally:
-        con.execute("DROP TABLE IF EXISTS memory.u_pairs_rows")
+    histograms = con.execute(sql).fetchone()
     for comparison, counts in zip(settings_obj.comparisons, histograms):
         levels = comparison._comparison_levels_excluding_null
         counted = {int(cl.comparison_vector_value): float((counts or {}).get(cl.comparison_vector_value, 0))
