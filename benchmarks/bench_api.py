@@ -304,6 +304,19 @@ def _pids(server) -> list[int]:
         return [pid]
 
 
+def _connections(server) -> str:
+    """wrk's connections held by each server process, as "6/2": the kernel splits them between
+    the workers when wrk connects, and a run where both append to the audit log costs more CPU
+    a lookup than one where one worker holds them all (docs/benchmarks.md, session 24)."""
+    import subprocess
+
+    port = server.url.rsplit(":", 1)[1]
+    out = subprocess.run(["ss", "-tnpH", "state", "established", "sport", "=", f":{port}"],
+                         capture_output=True, text=True).stdout
+    held = [out.count(f"pid={pid},") for pid in _pids(server)]
+    return "/".join(str(n) for n in sorted((n for n in held if n), reverse=True)) or "?"
+
+
 def _background_threads(server) -> int:
     """Server threads at the lowest priority (nice 19): the start-up warm-up (``api.app._warm``)."""
     n = 0
@@ -352,7 +365,7 @@ def _wrk(server, token: str, queries: list[dict], args, log: Path, before: int) 
     print(f"\nwrk, {args.clients} connections, {args.seconds:.0f}s per run, "
           f"{args.workers} server workers, audit on")
     print(f"{'run':10}{'requests':>10}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
-          f"{'CPU ms/req':>12}{'wrk CPU ms':>12}")
+          f"{'CPU ms/req':>12}{'wrk CPU ms':>12}{'conns/wkr':>12}")
     modes = args.modes.split(",")
     for i, mode in enumerate(modes):
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
@@ -360,8 +373,11 @@ def _wrk(server, token: str, queries: list[dict], args, log: Path, before: int) 
         profiled = args.profile and i == len(modes) - 1
         spies = _spy(server, args.profile, mode, args.seconds, args.profile_gil) if profiled else []
         cpu, wrk_cpu = server_cpu(server), _children_cpu()
-        out = subprocess.run([*_wrk_pin(args.cpus), "wrk", "-t1", f"-c{args.clients}", f"-d{int(args.seconds)}s",
-                              "-s", fh.name, server.url], capture_output=True, text=True).stdout
+        wrk = subprocess.Popen([*_wrk_pin(args.cpus), "wrk", "-t1", f"-c{args.clients}", f"-d{int(args.seconds)}s",
+                                "-s", fh.name, server.url], stdout=subprocess.PIPE, text=True)
+        time.sleep(min(2.0, args.seconds / 2))
+        split = _connections(server)
+        out = wrk.communicate()[0]
         wrk_cpu = _children_cpu() - wrk_cpu
         for spy in spies:
             spy.wait()
@@ -370,7 +386,8 @@ def _wrk(server, token: str, queries: list[dict], args, log: Path, before: int) 
         n, dur, cpu = int(n), int(dur) / 1e6, server_cpu(server) - cpu
         total += n
         print(f"{mode + ('*' if profiled else ''):10}{n:>10}{n / dur:>8.0f}{float(p50):>9.1f}{float(p95):>9.1f}"
-              f"{float(p99):>9.1f}{errors:>8}{1000 * cpu / max(n, 1):>12.2f}{1000 * wrk_cpu / max(n, 1):>12.2f}")
+              f"{float(p99):>9.1f}{errors:>8}{1000 * cpu / max(n, 1):>12.2f}{1000 * wrk_cpu / max(n, 1):>12.2f}"
+              f"{split:>12}")
     server.stop()
     after = len(log.read_text().splitlines())
     audited = after - before - attempted      # minus the lookups that prepared the replay

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import random
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -122,10 +124,15 @@ class Server:
             [*pin, sys.executable, "-m", "linkage.cli", "serve", "--port", str(self.port), "--data-dir", str(home),
              "--workers", str(workers)],
             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # Drained all the time: a server whose output filled the pipe would block mid-test.
+        self.output: collections.deque[str] = collections.deque(maxlen=5000)
+        self._drain = threading.Thread(target=self._read_output, daemon=True)
+        self._drain.start()
         deadline = time.time() + ready_within
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(self.proc.stdout.read().decode())
+                self._drain.join(5)
+                raise RuntimeError("".join(self.output))
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
@@ -133,6 +140,10 @@ class Server:
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError("server did not start")
+
+    def _read_output(self) -> None:
+        for line in iter(self.proc.stdout.readline, b""):
+            self.output.append(line.decode(errors="replace"))
 
     def token(self, client, secret: str) -> str:
         """A token for ``client``, reused while it has over a minute left, as a well-behaved
@@ -152,3 +163,9 @@ class Server:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait(20)
+        self._drain.join(5)
+
+    def printed(self) -> str:
+        """What the server printed (its last 5,000 lines): complete once it has stopped."""
+        return "".join(self.output)

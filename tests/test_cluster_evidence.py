@@ -21,14 +21,14 @@ from linkage.link.guards import cotwin_sql, twin_guard_sql
 from linkage.link.names import abjad_key, consonant_skeleton, forename_keys, sound_key
 from linkage.validation.identifiers import nhs_check_digit, upn_check_letter
 
-COLS = ["record_key", "source", "forename_std", "middle_names_std", "surname_std", "former_surname_std",
+COLS = ["record_key", "source", "register", "forename_std", "middle_names_std", "surname_std", "former_surname_std",
         "preferred_forename_std", "date_of_birth", "sex", "postcode", "address", "upn", "former_upn", "nhs_number"]
 
 
 def rec(key: str, forename: str, surname: str, *, middle: str | None = None, former: str | None = None,
         postcode: str = "FY5 7TJ", address: str = "1 high street", upn: str | None = None,
         nhs: str | None = None, dob: str = "2015-04-07", sex: str = "F") -> dict:
-    return dict(record_key=key, source=key.split(":")[0], forename_std=forename, middle_names_std=middle,
+    return dict(record_key=key, source=key.split(":")[0], register=key.split(":")[0], forename_std=forename, middle_names_std=middle,
                 surname_std=surname, former_surname_std=former, preferred_forename_std=None,
                 date_of_birth=pd.Timestamp(dob).date(), sex=sex, postcode=postcode, address=address,
                 upn=upn, former_upn=None, nhs_number=nhs)

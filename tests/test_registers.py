@@ -1,88 +1,83 @@
-"""The organisation and client registers on their own: code formats, lock-out timing, revocation,
-and what happens to tables from before organisations were registered."""
+"""A second file of a source, read with ``--amend`` under its own mapping (an early-help list
+beside social care, an AP roll beside the school census), numbers its records its own way: it is
+another *register* of the source. Its typed name is one child typed twice, not a twin the
+source holds (``ingest.LINK_RECORDS_SQL``, ``guards._two_in_one_source``)."""
 
 from __future__ import annotations
 
-import sqlite3
+import csv
+import json
+from datetime import date, datetime
+from pathlib import Path
 
-import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from linkage.connectors import ingest_file
+from linkage.link import run_link
+from linkage.store import Store
+from linkage.synth import synthesise
 
-from linkage.access.clients import ClientRegistry
-from linkage.access.orgs import CODE_FORMATS, OrgRegistry
-from linkage.access.tokens import AuthError, TokenClaims
-from linkage.errors import Conflict, LinkageError
-from linkage.policy import roles
-from linkage.store.state import ServiceState
-
-
-def test_every_organisation_type_has_an_official_code_format():
-    assert set(roles()) <= set(CODE_FORMATS)
-
-
-@settings(max_examples=60, deadline=None)
-@given(code=st.text(alphabet="0123456789ABCDEFXYZ -", max_size=8))
-def test_codes_are_accepted_only_in_their_official_format(tmp_path_factory, code):
-    orgs = OrgRegistry(ServiceState(tmp_path_factory.mktemp("codes")))
-    for kind, (_, pattern) in CODE_FORMATS.items():
-        ok = bool(pattern.fullmatch(code.strip().upper()))
-        try:
-            orgs.add(f"{kind} {code}", kind, code)
-            assert ok, (kind, code)
-        except LinkageError:
-            assert not ok, (kind, code)
+SOURCES = ("education", "health", "social_care")
+EARLY_HELP = """source: social_care
+description: Early-help case list (a second social-care file)
+record_id: Case No
+fields:
+  forename: Forename
+  surname: Surname
+  date_of_birth: {column: DOB, format: "%d/%m/%Y"}
+  postcode: Postcode
+"""
 
 
-def test_one_organisation_per_type_and_code_and_per_name(tmp_path):
-    orgs = OrgRegistry(ServiceState(tmp_path))
-    org = orgs.add("Oak AP Academy", "ap_school", "141234")
-    with pytest.raises(Conflict):
-        orgs.add("Another", "ap_school", "141234")
-    with pytest.raises(Conflict):
-        orgs.add(" OAK  ap academy", "health", "RYX")
-    assert orgs.find("141234") == orgs.find(org.org_id) == org
+def _typed(name: str) -> str:
+    """The name with its second and third letters swapped (Zain -> Zian)."""
+    return name[0] + name[2] + name[1] + name[3:]
 
 
-@pytest.fixture
-def registry(tmp_path):
-    state = ServiceState(tmp_path)
-    OrgRegistry(state).add("Northshire Education", "la_education", "873")
-    return ClientRegistry(state, lockout_after=3, lockout_seconds=600)
-
-
-def test_a_lock_out_ends_after_its_period_with_a_fresh_count(registry):
-    client, secret = registry.add("desk", "873", "cme_officer")
-    t = 1_000_000.0
-    assert [registry.authenticate(client.client_id, "x", t).outcome for _ in range(3)] == ["wrong_secret"] * 3
-    assert registry.authenticate(client.client_id, secret, t + 599).outcome == "locked"
-    assert registry.authenticate(client.client_id, secret, t + 601).outcome == "ok"
-    first = [registry.authenticate(client.client_id, "x", t + 602) for _ in range(3)]
-    assert [f.locked_now for f in first] == [False, False, True]
-
-
-def test_tokens_from_before_a_rotation_or_a_disable_are_revoked(registry):
-    client, _ = registry.add("desk", "873", "cme_officer")
-    claims = TokenClaims(client.client_id, client.org.org_id, "linkage", "j", generation=0)
-    assert registry.caller(claims).org_code == "873"
-    registry.rotate(client.client_id)
-    with pytest.raises(AuthError):
-        registry.caller(claims)
-    now = TokenClaims(client.client_id, client.org.org_id, "linkage", "j", generation=1)
-    assert registry.caller(now).role == "cme_officer"
-    registry.set_active(client.client_id, False)
-    registry.set_active(client.client_id, True)
-    with pytest.raises(AuthError):
-        registry.caller(now)
-
-
-def test_tables_from_before_organisations_are_set_aside(tmp_path):
-    with sqlite3.connect(tmp_path / "service.sqlite") as con:
-        con.execute("CREATE TABLE clients (client_id TEXT PRIMARY KEY, name TEXT, agency TEXT, agency_type TEXT, "
-                    "role TEXT, secret_hash TEXT, created_at TEXT, disabled INTEGER)")
-        con.execute("INSERT INTO clients VALUES ('lk_1', 'x', 'Oak', 'ap_school', 'social_worker', 'h', 't', 0)")
-        con.execute("CREATE TABLE pseudonyms (agency TEXT, pseudonym TEXT, child_id TEXT)")
-    state = ServiceState(tmp_path)
-    assert ClientRegistry(state).get("lk_1") is None
-    assert state.execute("SELECT count(*) FROM clients_v0").fetchone()[0] == 1
-    assert state.execute("SELECT count(*) FROM pseudonyms_v0").fetchone()[0] == 0
+def test_a_typed_name_in_a_second_file_joins_its_child_and_twins_stay_apart(tmp_path: Path):
+    extracts = tmp_path / "m1"
+    synthesise(400, 42, extracts)
+    when = date.fromisoformat(json.loads((extracts / "manifest.json").read_text())["extract_date"])
+    truth = {(r["source"], r["source_record_id"]): r["person"] for r in csv.DictReader(open(extracts / "truth.csv"))}
+    twins = {p for r in csv.DictReader(open(extracts / "twins.csv")) for p in r.values()}
+    at_school = {p for (s, _), p in truth.items() if s == "education"}
+    chosen = []
+    for row in csv.DictReader(open(extracts / "social_care.csv", encoding="utf-8-sig")):
+        person = truth[("social_care", row["LAchildID"])]
+        name = row["Forename"]
+        if (person not in twins and person in at_school and name.isalpha() and len(name) >= 5
+                and _typed(name) != name and person not in {p for p, _ in chosen}):
+            chosen.append((person, row))
+        if len(chosen) == 6:
+            break
+    assert len(chosen) == 6
+    mapping = tmp_path / "early_help.yaml"
+    mapping.write_text(EARLY_HELP)
+    listed = tmp_path / "early_help.csv"
+    with open(listed, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["Case No", "Forename", "Surname", "DOB", "Postcode"])
+        for i, (_, row) in enumerate(chosen):
+            out.writerow([f"EH{i:04d}", _typed(row["Forename"]), row["Surname"],
+                          datetime.strptime(row["PersonBirthDate"], "%d/%m/%Y").strftime("%d/%m/%Y"),
+                          row["HOME_POST"]])
+    store = Store(tmp_path / "home", memory_limit="1GB")
+    try:
+        for source in SOURCES:
+            ingest_file(store, source, extracts / f"{source}.csv", extract_date=when)
+        ingest_file(store, "social_care", listed, mapping, extract_date=when, amend=True)
+        run_link(store)
+        child = dict(store.rows("SELECT r.source || '/' || r.source_record_id, i.child_id FROM store.records r "
+                                "JOIN store.identity i USING (record_key) WHERE r.replaced_by IS NULL"))
+    finally:
+        store.close()
+    # Each typed early-help record is in the child of its social care record (and school record).
+    joined = [child[f"social_care/EH{i:04d}"] == child[f"social_care/{row['LAchildID']}"]
+              for i, (_, row) in enumerate(chosen)]
+    assert sum(joined) >= 5, joined
+    # No twin pair merged.
+    by_person: dict[str, set[str]] = {}
+    for (source, rid), person in truth.items():
+        if f"{source}/{rid}" in child:
+            by_person.setdefault(person, set()).add(child[f"{source}/{rid}"])
+    for pair in csv.DictReader(open(extracts / "twins.csv")):
+        a, b = by_person.get(pair["person_a"], set()), by_person.get(pair["person_b"], set())
+        assert not a & b, pair

@@ -17,13 +17,14 @@ from linkage.link.cluster import AMBIGUITY_GAP, ambiguous_records, constrained_c
 from linkage.link.features import input_sql, key_names, name_keys_frame, record_features
 from linkage.link.guards import cotwin_sql, second_child_sql, twin_guard_sql
 
-COLS = ["record_key", "source", "forename_std", "middle_names_std", "surname_std", "former_surname_std",
+COLS = ["record_key", "source", "register", "forename_std", "middle_names_std", "surname_std", "former_surname_std",
         "preferred_forename_std", "date_of_birth", "sex", "postcode", "address", "upn", "former_upn", "nhs_number"]
 
 
 def rec(key: str, forename: str, upn: str | None = None, nhs: str | None = None, surname: str = "dua",
-        dob: str = "2015-04-07", postcode: str = "FY5 7TJ", middle: str | None = None) -> dict:
-    return dict(record_key=key, source=key.split(":")[0], forename_std=forename, middle_names_std=middle,
+        dob: str = "2015-04-07", postcode: str = "FY5 7TJ", middle: str | None = None,
+        register: str | None = None) -> dict:
+    return dict(record_key=key, source=key.split(":")[0], register=register or key.split(":")[0], forename_std=forename, middle_names_std=middle,
                 surname_std=surname, former_surname_std=None, preferred_forename_std=None,
                 date_of_birth=pd.Timestamp(dob).date(), sex="M", postcode=postcode, address="1 high street",
                 upn=upn, former_upn=None, nhs_number=nhs)
@@ -185,6 +186,20 @@ def test_one_source_holding_two_middle_names_guards_a_record_without_one():
     g = guarded([rec("health:1", "louis", middle="sebastian"), rec("health:2", "lewis", nhs="N2", middle="harry"),
                  rec("social_care:2", "lewis")])
     assert g[frozenset(("health:1", "health:2"))] and g[frozenset(("health:1", "social_care:2"))]
+
+
+# An early-help list ingested beside social care (`--amend`, its own mapping and case numbers)
+# is another register of the source: its Zian and social care's Zain are one child typed twice,
+# not twins one list holds (independent data, six files: 101 of 148 pairs apart were this).
+def test_a_typo_in_a_second_file_of_a_source_is_no_co_twin():
+    eh = "social_care:early_help.yaml"
+    g = guarded([rec("social_care:1", "zain"), rec("social_care:EH1", "zian", register=eh),
+                 rec("education:1", "zain", upn="A1")])
+    assert not any(g.values())
+    # One list holding both is still evidence of two children, whichever list it is.
+    g = guarded([rec("social_care:EH1", "zian", register=eh), rec("social_care:EH2", "zain", register=eh),
+                 rec("education:1", "zain", upn="A1")])
+    assert g[frozenset(("social_care:EH1", "social_care:EH2"))] and g[frozenset(("social_care:EH1", "education:1"))]
 
 
 def test_one_child_twice_in_one_source_under_one_forename_is_not_guarded():

@@ -90,7 +90,7 @@ def test_no_fixed_abode_and_bfpo_are_never_linking_evidence(store):
     rows = []
     for i, pc in enumerate(["ZZ99 3VZ", "BFPO 123", "SW1A 1AA"]):
         null = "NULL::VARCHAR"
-        rows.append(f"SELECT 'k{i}' AS record_key, 'education' AS source, 'alexander' AS forename_std, "
+        rows.append(f"SELECT 'k{i}' AS record_key, 'education' AS source, 'education' AS register, 'alexander' AS forename_std, "
                     f"{null} AS middle_names_std, 'example' AS surname_std, {null} AS former_surname_std, "
                     f"{null} AS preferred_forename_std, DATE '2015-03-14' AS date_of_birth, 'M' AS sex, "
                     f"'{pc}' AS postcode, {null} AS address, {null} AS upn, {null} AS former_upn, "

@@ -234,7 +234,7 @@ def test_wrong_secrets_lock_the_client_out_everywhere_and_are_logged_and_audited
         assert {get_token(server, creds[0].client_id, creds[1]).status_code for _ in range(6)} == {429}
     finally:
         server.stop()
-    output = server.proc.stdout.read().decode()
+    output = server.printed()
     entries = [e for e in audit(home) if e["action"].startswith("security.")]
     mine = [e for e in entries if e["client_id"] == creds[0].client_id]
     assert [e["action"] for e in mine][:6] == ["security.auth_failed"] * 5 + ["security.lockout"]

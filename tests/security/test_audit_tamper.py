@@ -356,7 +356,7 @@ def test_serve_warns_when_the_key_is_in_the_data_directory(tmp_path):
     for where, env in (("inside", {}), ("outside", {"LINKAGE_AUDIT_KEY_FILE": str(offsite_key(tmp_path))})):
         srv = Server(tmp_path / where, env=env)
         srv.stop()
-        outputs[where] = srv.proc.stdout.read().decode()
+        outputs[where] = srv.printed()
     assert "audit signing key is in the data directory" in outputs["inside"]
     assert "audit signing key" not in outputs["outside"]
 

@@ -236,7 +236,9 @@ def test_a_refusal_of_identity_hides_the_child_from_lookups_but_not_from_safegua
     deny = consent(world, "officer", "identity", {"organisation": OAK}, "admission", provision="deny")
     assert deny.status_code == 201, deny.text
     assert oak_ref not in {c["child_id"] for c in candidates(world, "oak")}
-    assert audit(world)[-1]["action"] == "lookup" and world["children"][0][0] not in audit(world)[-1]["children"]
+    last = audit(world)[-1]         # the DPO is told the child was matched and withheld; the school is not
+    assert last["action"] == "lookup.withheld" and last["children"] == [world["children"][0][0]], last
+    assert last["fields"] == [] and last["reason"] == "consent_refused"
     assert ref(world, "elm")                                               # another AP school still finds the child
     to_sw = consent(world, "officer", "identity", {"type": "social_care"}, "safeguarding", provision="deny")
     assert to_sw.status_code == 201, to_sw.text

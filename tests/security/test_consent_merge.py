@@ -19,7 +19,7 @@ import pytest
 from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE
 from registry import register
-from test_changes import _rewrite, apart, school_row
+from test_changes import _demographics, _rewrite, apart, children_by_source, school_row
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,8 @@ ORGS = {"oak": ("Oak AP Academy", "ap_school", "admissions", "admission"),
         "elm": ("Elm AP Academy", "ap_school", "admissions", "admission"),
         "birch": ("Birch AP Academy", "ap_school", "admissions", "admission"),
         "officer": ("Northshire Education", "la_education", "consent_officer", "cme"),
-        "cme": ("Northshire Education", "la_education", "cme_officer", "cme")}
+        "cme": ("Northshire Education", "la_education", "cme_officer", "cme"),
+        "dpo": ("Northshire DPO", "dpo", "dpo", "audit")}
 
 
 def call(w, who: str, method: str, path: str, **kw) -> httpx.Response:
@@ -40,6 +41,35 @@ def lookup(w, who: str, d: dict) -> dict | None:
                                                  "date_of_birth": d["dob"].isoformat(), "postcode": d["postcode"]})
     assert r.status_code == 200, r.text
     return r.json()["match"]
+
+
+def consent(w, child: dict, to: str, given_on: date | None = None, provision: str = "deny",
+            category: str = "identity") -> httpx.Response:
+    """The consent officer finds ``child`` (its details) and records a parent's refusal (or
+    permission) of ``category`` to organisation ``to``."""
+    found = lookup(w, "officer", child)
+    assert found
+    return call(w, "officer", "POST", "/v1/consents", json={
+        "child_id": found["child_id"], "category": category, "purpose": "admission",
+        "recipient": {"organisation": w["creds"][to][0].org.org_id}, "provision": provision,
+        "given_by": "parent", "method": "written", "evidence_ref": "Signed form, case file 42",
+        "given_on": (given_on or date.today()).isoformat()})
+
+
+def linked_world(tmp_path_factory, synth_month1, name: str) -> tuple[dict, list]:
+    """A linked data directory with every organisation of ORGS registered (no server yet), and its
+    children with their sources and record ids (``children_by_source``)."""
+    from linkage.store import Store
+
+    home = tmp_path_factory.mktemp(name) / "data"
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
+    store = Store(home, memory_limit="2GB")
+    try:
+        per_child = [(*c, _demographics(store, c[1][0], c[2][0])) for c in children_by_source(store)]
+    finally:
+        store.close()
+    return {"home": home, "creds": {k: register(home, f"{k} client", t, role, org=org)
+                                    for k, (org, t, role, _) in ORGS.items()}}, per_child
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +91,7 @@ def world(tmp_path_factory, synth_month1):
     try:
         # The consent officer records a parent's refusal of identity data: about a, to Oak; about b, to Elm.
         for name, school in (("a", "oak"), ("b", "elm")):
-            found = lookup(w, "officer", demo[name])
-            assert found, name
-            r = call(w, "officer", "POST", "/v1/consents", json={
-                "child_id": found["child_id"], "category": "identity", "purpose": "admission",
-                "recipient": {"organisation": w["creds"][school][0].org.org_id}, "provision": "deny",
-                "given_by": "parent", "method": "written", "evidence_ref": "Signed form, case file 42",
-                "given_on": date.today().isoformat()})
+            r = consent(w, demo[name], school)
             assert r.status_code == 201, r.text
             w["refusals"][school] = r.json()["consent_id"]
             assert lookup(w, school, demo[name]) is None             # the refusal applies before the merge
@@ -105,3 +129,22 @@ def test_the_consent_officer_lists_every_consent_of_the_merged_child(world):
     r = call(world, "officer", "GET", "/v1/consents", params={"child_id": found["child_id"]})
     assert r.status_code == 200, r.text
     assert {c["consent_id"] for c in r.json()} == set(world["refusals"].values())
+
+
+def test_the_merged_childs_subject_access_report_shows_who_saw_it_under_either_identifier(world):
+    """The API's report (the DPO's page already followed merges): each refusal's recording named
+    one of the two identifiers; both are the child's."""
+    r = call(world, "dpo", "GET", f"/v1/audit/subject/{world['survivor']}")
+    assert r.status_code == 200, r.text
+    recorded = [e for e in r.json()["entries"] if e["action"] == "consent.record"]
+    assert {e["child_id"] for e in recorded} == {world["survivor"], world["retired"]}, recorded
+
+
+def test_withdrawing_a_refusal_recorded_under_the_retired_identifier_names_the_child_as_it_is_now(world):
+    """The answer's child_id is the caller's pseudonym for the surviving child (before: a form of the
+    retired identifier, a pseudonym the consent officer had never been given)."""
+    found = lookup(world, "officer", world["demo"]["a"])
+    for school, consent_id in world["refusals"].items():
+        r = call(world, "officer", "POST", f"/v1/consents/{consent_id}/withdraw")
+        assert r.status_code == 200, r.text
+        assert r.json()["child_id"] == found["child_id"], school

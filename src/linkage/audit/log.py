@@ -57,7 +57,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from linkage.audit.signer import Signer
-from linkage.errors import Conflict, LinkageError
+from linkage.errors import ConfigError, Conflict, LinkageError
 
 __all__ = ["AuditLog", "ChainedLog", "Finding", "canonical_json", "chain", "checkpoint_valid", "leaf_digest", "raw_lines",
            "read_lines", "record_line", "verify_lines", "verify_log"]
@@ -306,6 +306,10 @@ class ChainedLog(ABC):
         that line is not there."""
 
     @abstractmethod
+    def _newest(self) -> dict | None:
+        """The newest well-formed line's record (junk after it passed over); None: no line."""
+
+    @abstractmethod
     def _write_checkpoint(self, line: str) -> None: ...
 
     @abstractmethod
@@ -336,6 +340,29 @@ class ChainedLog(ABC):
             if self._index is None:
                 self._index = make()
             return self._index
+
+    def refuse_another_key(self) -> None:
+        """A keyed log is carried on only under the key it was written with: its newest line's MAC,
+        or a checkpoint, proves this signer's key. Under another (a second server given its own
+        key, a key file swapped), every line before would stop verifying and no seal would be
+        possible again, while requests went on being answered. Servers ask before they start;
+        ``linkage audit verify`` does not (it reports each line that does not verify)."""
+        head = self._newest()
+        if head is None or head.get("v", 1) < VERSION:
+            return          # empty, or first-format (unkeyed) throughout: any key may carry it on
+        if hmac.compare_digest(str(head.get("mac", "")), _mac(self.signer.mac_key, head["seq"], head["hash"])):
+            return
+        if self.last_checkpoint() is not None:
+            return          # the newest line is not the service's (verify reports it), the seals are
+        raise ConfigError(f"the audit log ({self.where}, {head['seq']} entries) was written under another signing "
+                          f"key than {self.signer.where}: give this server the key the log was written with "
+                          "(every server sharing a log needs the same one); under a new key the entries before "
+                          "would no longer verify, so none is written")
+
+    @property
+    def where(self) -> str:
+        """The log, as an operator would name it."""
+        return str(self.home / "audit" / "log.jsonl")
 
     # -- writing ---------------------------------------------------------------
     def append(self, entry: dict) -> dict:
@@ -641,10 +668,7 @@ class AuditLog(ChainedLog):
                 step *= 2
         return []
 
-    def _tail(self) -> tuple[int, str]:
-        """The last well-formed line's seq and hash. Junk after it (written by someone else) is
-        chained past, not fatal: requests go on being audited, `verify` reports the junk and
-        sealing refuses it, so the witness sees sealing stall."""
+    def _newest(self) -> dict | None:
         head: list[dict] = []
 
         def newest(lines: list[str]) -> bool:
@@ -654,7 +678,14 @@ class AuditLog(ChainedLog):
                     return True
             return False
         self._back(self.path, newest)
-        return (head[0]["seq"], head[0]["hash"]) if head else (0, GENESIS)
+        return head[0] if head else None
+
+    def _tail(self) -> tuple[int, str]:
+        """The last well-formed line's seq and hash. Junk after it (written by someone else) is
+        chained past, not fatal: requests go on being audited, `verify` reports the junk and
+        sealing refuses it, so the witness sees sealing stall."""
+        head = self._newest()
+        return (head["seq"], head["hash"]) if head else (0, GENESIS)
 
     def last_checkpoint(self) -> dict | None:
         """The newest checkpoint signed by this log's key; junk or forged lines are passed over.

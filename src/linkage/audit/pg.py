@@ -40,7 +40,7 @@ from linkage.audit.group import GroupCommit, Pending
 from linkage.audit.index import _clean, _epoch, _row
 from linkage.audit.log import GENESIS, ChainedLog, _load, _well_formed, checkpoint_valid
 from linkage.audit.signer import Signer
-from linkage.errors import LinkageError
+from linkage.errors import LinkageError, StoreError
 from linkage.store.audit_counts import AuditCounts, Dialect
 from linkage.store.audit_index import _FILTERS
 from linkage.store.state.postgres import PostgresState
@@ -358,6 +358,16 @@ class PostgresAuditLog(ChainedLog):
         last = next((rec["hash"] for _, line in rows if (rec := _well_formed(line))), GENESIS)
         return rows[0][0], last
 
+    def _newest(self) -> dict | None:
+        for (line,) in self.state.execute("SELECT line FROM audit_entries ORDER BY seq DESC LIMIT 100").fetchall():
+            if rec := _well_formed(line):
+                return rec
+        return None
+
+    @property
+    def where(self) -> str:
+        return "in PostgreSQL"
+
     def _write(self, seq: int, line: str, rec: dict) -> None:
         """Inside ``_locked``: the row joins the batch being written, or (a seal's or an import's
         line) is inserted now."""
@@ -431,3 +441,21 @@ class PostgresAuditLog(ChainedLog):
                 self._write_checkpoint(raw)
         self._sealed = (self.last_checkpoint() or {}).get("seq", 0)
         return n
+
+
+def holds_keyed_entries(url: str) -> bool:
+    """Whether the PostgreSQL audit log at ``url`` holds lines MACed under a key (version 2): then
+    a server without that key must not make one (``signer._default_key``)."""
+    try:
+        state = PostgresState(url=url, schema=False)
+        try:
+            row = state.execute("SELECT line FROM audit_entries ORDER BY seq DESC LIMIT 1").fetchone()
+        finally:
+            state.close()
+    except psycopg.errors.UndefinedTable:
+        return False
+    except psycopg.Error as exc:
+        raise StoreError(f"the PostgreSQL audit log cannot be read to check the audit key: "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    rec = _well_formed(row[0]) if row else None
+    return bool(row) and (rec is None or "v" in rec)

@@ -66,15 +66,20 @@ def _keyed(log: Path) -> bool:
         return True
 
 
-def _default_key(home: Path) -> Ed25519PrivateKey:
+def _default_key(home: Path, database: str | None = None) -> Ed25519PrivateKey:
     path = home / "keys" / "audit_ed25519.pem"
     if path.exists():
         return _private(path.read_bytes(), str(path))
     # The log's lines are MACed and its checkpoints signed under this key: a new one would carry
     # the log on under another key (the lines before no longer verify). Moved out of the data
-    # directory, it is named by LINKAGE_AUDIT_KEY_FILE.
+    # directory, it is named by LINKAGE_AUDIT_KEY_FILE. ``database``: the PostgreSQL audit log's
+    # URL, whose lines a second server without the first one's key would carry on.
     logged = [f for f in ("log.jsonl", "checkpoints.jsonl") if (home / "audit" / f).is_file()
               and (home / "audit" / f).stat().st_size and (f != "log.jsonl" or _keyed(home / "audit" / f))]
+    if database:
+        from linkage.audit.pg import holds_keyed_entries
+
+        logged += ["in PostgreSQL"] if holds_keyed_entries(database) else []
     refuse_lost_key(path, f"the audit log ({', '.join(logged)}) was signed with it" if logged else None)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
@@ -122,8 +127,8 @@ class Signer:
         return public_pem(self.public_key)
 
     @classmethod
-    def default(cls, home: Path) -> Signer:
-        return cls(key=_default_key(Path(home)), where=str(Path(home) / "keys" / "audit_ed25519.pem"),
+    def default(cls, home: Path, database: str | None = None) -> Signer:
+        return cls(key=_default_key(Path(home), database), where=str(Path(home) / "keys" / "audit_ed25519.pem"),
                    in_data_dir=True)
 
 
@@ -143,4 +148,4 @@ def signer_from_settings(home: Path, settings) -> Signer:
             raise ConfigError(f"audit_key_file {path} does not exist")
         inside = Path(home).resolve() in path.resolve().parents
         return Signer(key=_private(path.read_bytes(), str(path)), where=str(path), in_data_dir=inside)
-    return Signer.default(Path(home))
+    return Signer.default(Path(home), settings.audit_database())

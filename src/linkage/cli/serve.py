@@ -44,7 +44,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
 
     with _failures(data_dir_):      # a tampered or partial snapshot, a lost key: one line, before any worker starts
         checked_snapshot(data_dir(data_dir_), db_key=settings.db_key.get_secret_value() if settings.db_key else None)
-        check_keys(data_dir(data_dir_))
+        check_keys(data_dir(data_dir_), settings)
     # No ``server: uvicorn`` banner to tell an attacker what to aim at; Date stays (RFC 9110).
     # X-Forwarded-* believed from the configured proxy only (uvicorn's default: any loopback peer).
     # Each response reaches the socket in one write (api/protocol.py).

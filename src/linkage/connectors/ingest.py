@@ -32,11 +32,25 @@ from linkage.store import Store
 from linkage.store.schema import STD_NAME_FIELDS, t
 from linkage.validation import normalise_name
 
-__all__ = ["CURRENT_RECORDS_SQL", "ExtractRefused", "IngestResult", "SafetyLimits", "ingest_file", "ingest_files"]
+__all__ = ["CURRENT_RECORDS_SQL", "LINK_RECORDS_SQL", "ExtractRefused", "IngestResult", "SafetyLimits", "ingest_file", "ingest_files"]
 
 CURRENT_RECORDS_SQL = f"""
 SELECT r.* FROM {t('records')} r
 JOIN {t('extracts')} e USING (extract_id)
+WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL
+"""
+
+# The current records with their *register*: the list whose identifiers they carry. A source's
+# own extract is one register; a second file ingested with --amend under another mapping (an AP
+# roll beside the school census, an early-help list beside social care) is another, with its own
+# numbering. Two records of one register under two identifiers are two children; a record of the
+# AP roll and one of the census are not evidence of that (the twin guard, ``guards.cotwin_pairs_sql``).
+LINK_RECORDS_SQL = f"""
+SELECT r.*, CASE WHEN e.amends IS NULL OR e.mapping = p.mapping THEN r.source
+                 ELSE r.source || ':' || e.mapping END AS register
+FROM {t('records')} r
+JOIN {t('extracts')} e USING (extract_id)
+LEFT JOIN {t('extracts')} p ON p.extract_id = e.amends
 WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL
 """
 
@@ -575,6 +589,9 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
                     if fast_records is not None:
                         ids += fast_records.column("source_record_id").to_pylist()
                     replaced, resolved = _amend(store, source, eid, ids, now)
+                if amend and quarantine:
+                    resolved += _retried(store, source, eid, now, {
+                        q["source_record_id"] for q in quarantine if q["severity"] == "error" and q["source_record_id"]})
                 if records:
                     store.insert_df(t("records"), pd.DataFrame(records).assign(extract_id=eid))
                 if fast_records is not None:
@@ -630,6 +647,21 @@ def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -
     finally:
         store.connection.unregister(name)
     return replaced, resolved
+
+
+def _retried(store: Store, source: str, eid: int, now: datetime, ids: set[str]) -> int:
+    """An amendment's row refused again for a record id whose earlier row was refused: the new row
+    is the agency's latest word on that record, so the earlier refusals are resolved by it (a
+    correction file saved again, or corrected twice and still wrong, listed each row once per
+    attempt and sent the school every attempt back). Warnings stay: they describe a record still
+    stored."""
+    if not ids:
+        return 0
+    return len(store.rows(
+        f"UPDATE {t('quarantine')} SET resolved_at = ?, resolved_by_extract = ? WHERE resolved_at IS NULL "
+        f"AND severity = 'error' AND extract_id <> ? AND extract_id IN (SELECT extract_id FROM {t('extracts')} "
+        "WHERE source = ? AND superseded_by IS NULL) AND source_record_id IN (SELECT unnest(?)) RETURNING 1",
+        [now, eid, eid, source, sorted(ids)]))
 
 
 def _left(store: Store, source: str, old: int) -> int:

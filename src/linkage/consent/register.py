@@ -11,9 +11,9 @@ module only keeps the register.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from linkage.errors import Conflict, LinkageError
 from linkage.policy import PolicyEngine, Principal
@@ -61,7 +61,7 @@ class ConsentRecord:
     withdrawn_at: str | None
 
     def status(self, today: date) -> str:
-        return _status(self.given_on, self.expires_on, self.withdrawn_at, today)
+        return _status(self.given_on, self.expires_on, self.withdrawn_at, today, self.provision)
 
     def recorded_by_org(self, principal: Principal) -> bool:
         return self.recorder_org == org_key(principal)
@@ -123,10 +123,17 @@ class ConsentRegister:
 
     def record(self, *, child_id: str, category: str, recipient: Recipient, purpose: str, provision: str,
                given_by: str, method: str, evidence_ref: str, given_on: date, expires_on: date | None,
-               recorder: Principal) -> ConsentRecord:
+               recorder: Principal, born: date | None = None) -> ConsentRecord:
+        """``born``: the child's earliest recorded date of birth. A consent is recorded once given:
+        dated ahead (a refusal typed a year on would not apply until then) or before the child
+        was born, it is a mistake, refused before anything is stored."""
         self.expand(category)
         if provision not in ("permit", "deny"):
             raise LinkageError("provision must be permit or deny")
+        if given_on > date.today() + timedelta(days=1):
+            raise LinkageError("given_on is after today: record a consent once it has been given")
+        if born is not None and given_on < born:
+            raise LinkageError("given_on is before the child's date of birth")
         if expires_on and expires_on < given_on:
             raise LinkageError("expiry is before the date consent was given")
         cid = "CN-" + secrets.token_hex(8)
@@ -162,12 +169,15 @@ class ConsentRegister:
             raise Conflict("the consent is already withdrawn")
         return self.get(consent_id)
 
-    def for_child(self, child_id: str, former: tuple[str, ...] = ()) -> list[ConsentRecord]:
+    def for_child(self, child_id: str, former: tuple[str, ...] = (),
+                  split_from: Mapping[str, datetime] | None = None) -> list[ConsentRecord]:
         """The child's consents, with those recorded under ``former``: identifiers a link run
-        merged into it (a refusal given before the merge still speaks for the child)."""
-        ids = (child_id, *former)
+        merged into it (a refusal given before the merge still speaks for the child), and the
+        refusals that speak for it from identifiers it was split from (``split_from``)."""
+        ids, parted = _ids(child_id, former, split_from)
         return [self._row(r) for r in self.state.execute(
-            f"SELECT * FROM consents WHERE child_id IN ({', '.join('?' * len(ids))}) ORDER BY recorded_at", ids)]
+            f"SELECT * FROM consents WHERE child_id IN ({', '.join('?' * len(ids + parted))}) ORDER BY recorded_at",
+            ids + parted) if _speaks(r, ids, split_from)]
 
     def children_with_consent(self, principal: Principal, purpose: str | None) -> set[str]:
         """The children any (not withdrawn) consent addressed to this caller is about: every
@@ -191,19 +201,27 @@ class ConsentRegister:
             f"SELECT * FROM consents{clause} ORDER BY recorded_at DESC LIMIT ?", (*params, limit))]
 
     def evaluate(self, child_id: str, principal: Principal, purpose: str | None,
-                 today: date | None = None, former: tuple[str, ...] = ()) -> ConsentState:
+                 today: date | None = None, former: tuple[str, ...] = (),
+                 split_from: Mapping[str, datetime] | None = None) -> ConsentState:
         """The consent that applies to this caller: addressed to its organisation, or to its type.
-        ``former``: identifiers merged into the child, whose consents are the child's."""
+        ``former``: identifiers merged into the child, whose consents are the child's;
+        ``split_from``: identifiers this child's records left, and when: a refusal recorded under
+        one before then speaks for this child too (whose it was cannot be told), a permission
+        does not (it stays with the identifier, as it would disclose to a child who may not be
+        the one who gave it)."""
         today = today or date.today()
         state = ConsentState({}, {})
-        ids = (child_id, *former)
+        ids, parted = _ids(child_id, former, split_from)
         rows = self.state.execute(
-            "SELECT category, provision, given_on, expires_on FROM consents "
-            f"WHERE child_id IN ({', '.join('?' * len(ids))}) AND purpose = ? AND withdrawn_at IS NULL "
+            "SELECT child_id, category, provision, given_on, expires_on, recorded_at FROM consents "
+            f"WHERE child_id IN ({', '.join('?' * len(ids + parted))}) AND purpose = ? AND withdrawn_at IS NULL "
             "AND ((recipient_kind = 'organisation' AND recipient = ?) OR (recipient_kind = 'type' AND recipient = ?))",
-            (*ids, purpose or "", org_key(principal), principal.agency_type))
+            (*ids, *parted, purpose or "", org_key(principal), principal.agency_type))
         for r in rows:
-            if _status(date.fromisoformat(r["given_on"]), _day(r["expires_on"]), None, today) != "active":
+            if not _speaks(r, ids, split_from):
+                continue
+            if _status(date.fromisoformat(r["given_on"]), _day(r["expires_on"]), None, today,
+                       r["provision"]) != "active":
                 continue
             target = state.permit if r["provision"] == "permit" else state.deny
             for cat in self.expand(r["category"]):
@@ -211,12 +229,12 @@ class ConsentRegister:
         return state
 
     def hides_identity(self, child_id: str, principal: Principal, purpose: str | None,
-                       former: tuple[str, ...] = ()) -> bool:
+                       former: tuple[str, ...] = (), split_from: Mapping[str, datetime] | None = None) -> bool:
         """Whether a refusal about identity data takes this child out of the caller's lookups.
 
         The policy decides: the refusal stands unless safeguarding lets it be overridden.
         """
-        state = self.evaluate(child_id, principal, purpose, former=former)
+        state = self.evaluate(child_id, principal, purpose, former=former, split_from=split_from)
         refused = [c for c in self._identity if state.deny.get(c)]
         if not refused:
             return False
@@ -224,14 +242,36 @@ class ConsentRegister:
                                        state.deny).denied)
 
 
+def _ids(child_id: str, former: tuple[str, ...],
+         split_from: Mapping[str, datetime] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The identifiers whose every consent is the child's, and those only refusals may come from."""
+    ids = (child_id, *former)
+    return ids, tuple(i for i in (split_from or ()) if i not in ids)
+
+
+def _speaks(row, ids: tuple[str, ...], split_from: Mapping[str, datetime] | None) -> bool:
+    """Whether a consent row speaks for the child: recorded under it (or an id merged into it),
+    or a refusal recorded under an id it was split from while its records were still there."""
+    if row["child_id"] in ids:
+        return True
+    left = (split_from or {}).get(row["child_id"])
+    if left is None or row["provision"] != "deny":
+        return False
+    at = datetime.fromisoformat(row["recorded_at"])
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)) < left.replace(tzinfo=timezone.utc)
+
+
 def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def _status(given_on: date, expires_on: date | None, withdrawn_at: str | None, today: date) -> str:
+def _status(given_on: date, expires_on: date | None, withdrawn_at: str | None, today: date,
+            provision: str = "permit") -> str:
+    """A refusal applies from the moment it is recorded (one dated tomorrow, as a clerk ahead of the
+    server's clock would date it, is not left pending); a permission from the day it was given."""
     if withdrawn_at:
         return "withdrawn"
-    if given_on > today:
+    if given_on > today and provision != "deny":
         return "pending"
     if expires_on and expires_on < today:
         return "expired"

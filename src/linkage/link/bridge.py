@@ -63,11 +63,14 @@ class RecordFacts:
     rare: bool = False      # the forename is held by at most ``guards.RARE`` records: a slip
 
 
-def _members(cluster_of: dict[str, str]) -> dict[str, list[str]]:
-    """Child -> its records."""
+def _members(cluster_of: dict[str, str], wanted: set[str]) -> dict[str, list[str]]:
+    """Child -> its records, for the children ``wanted`` (a few of a million records' children:
+    the others are not gathered)."""
     members: dict[str, list[str]] = defaultdict(list)
-    for k, c in cluster_of.items():
-        members[c].append(k)
+    if wanted:
+        for k, c in cluster_of.items():
+            if c in wanted:
+                members[c].append(k)
     return members
 
 
@@ -80,8 +83,8 @@ class Bridges:
     def apply(self, cluster_of: dict[str, str], check) -> dict[str, str]:
         """``cluster_of`` with each group's current children joined, when ``check`` (a record set
         -> bool) still passes on the union (clustering may have moved records since)."""
-        members = _members(cluster_of)
         out = dict(cluster_of)
+        members = _members(cluster_of, {out[k] for group in self.groups for k in group if k in out})
         for group in self.groups:
             children = sorted({out[k] for k in group if k in out})
             if len(children) < 2:
@@ -134,7 +137,8 @@ def bridges(cluster_of: dict[str, str], ambiguous: dict[str, tuple[str, str]],
     threshold (the ambiguity's evidence); ``facts``: ``RecordFacts`` of at least every record of
     the children involved."""
     never = {frozenset(p) for p in never_link}
-    members = _members(cluster_of)
+    members = _members(cluster_of, {c for x, (_, other) in ambiguous.items() for k in (x, other)
+                                    if (c := cluster_of.get(k)) is not None})
     outward: dict[str, set[str]] = defaultdict(set)     # record -> other children it links into
     for a, b in strong:
         if a in ambiguous and b in cluster_of and cluster_of.get(a) != cluster_of[b]:
@@ -169,7 +173,6 @@ def guarded_slips(cluster_of: dict[str, str], guarded: Iterable[tuple[str, str, 
     child for fitting two (``ambiguous_records``), whose children are not joined here."""
     never = {frozenset(p) for p in never_link}
     skip = set(held_back)
-    members = _members(cluster_of)
     between: dict[frozenset[str], list[tuple[str, str]]] = defaultdict(list)
     strong: set[frozenset[str]] = set()
     for a, b, p in guarded:
@@ -178,6 +181,8 @@ def guarded_slips(cluster_of: dict[str, str], guarded: Iterable[tuple[str, str, 
             between[frozenset((ca, cb))].append((a, b))
             if p >= threshold:
                 strong.add(frozenset((ca, cb)))
+
+    members = _members(cluster_of, {c for children in strong for c in children})
 
     def slip(a: str, b: str) -> bool:
         fa, fb = facts.get(a), facts.get(b)

@@ -33,7 +33,7 @@ from linkage.link.decoys import decoy_pairs
 from linkage.link.reach import reach_pairs
 from linkage.link.rival import no_rivals
 from linkage.link.household import household_pairs
-from linkage.link.secondid import one_child_pairs
+from linkage.link.secondid import one_child_pairs, second_upn_sql
 from linkage.link.unique import link_unique
 from linkage.link.bridge import RecordFacts
 from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, forename_counts_sql,
@@ -110,6 +110,9 @@ class LinkEngine:
         self.postcode_is_area = postcode_is_area
         self.con = store.connection
         self._cache: inputcache.Cache | None = None
+        if "register" not in {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM ({records_sql})").fetchall()}:
+            # Records read without their register (``LINK_RECORDS_SQL``): each source is one list.
+            records_sql = f"SELECT *, source AS register FROM ({records_sql})"
         try:
             self._build_input(records_sql, cache)
         except BaseException:
@@ -539,22 +542,8 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
         pupil, even if the schools gave two UPNs (``cluster.constrained_clusters``' ``soft_upn``).
         The two holders themselves, not whichever pair of records happens to join their
         children: Isla's GP record, exactly her school record, says nothing of Isha's UPN.
-        A co-twin under the same forename and no other middle name is the second roll's record
-        itself (one pupil on two school rolls is two records of one source); any other is a twin."""
-        twin = ("coalesce(list_bool_or(list_transform((SELECT c.cotwins FROM memory.cotwins c "
-                "WHERE c.unique_id = {s}.unique_id), x -> x.f <> {s}.forename OR (coalesce(x.m, '') <> '' "
-                "AND x.m <> coalesce(split_part({s}.middle_names, ' ', 1), '')))), false)")
-        return [tuple(r) for r in self.con.execute(f"""
-SELECT l.unique_id, r.unique_id FROM {self._rows} l
-JOIN {self._rows} r ON l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
-  AND l.unique_id < r.unique_id
-WHERE l.upn <> r.upn
-  AND (l.postcode = r.postcode OR l.address = r.address)
-  AND NOT coalesce(l.nhs_number <> r.nhs_number, false)
-  AND NOT coalesce(l.sex <> r.sex AND l.sex <> 'U' AND r.sex <> 'U', false)
-  AND NOT coalesce(split_part(l.middle_names, ' ', 1) <> split_part(r.middle_names, ' ', 1), false)
-  AND NOT {twin.format(s='l')} AND NOT {twin.format(s='r')}
-ORDER BY 1, 2""").fetchall()]
+        Read by ``secondid.second_upn_sql``."""
+        return [tuple(r) for r in self.con.execute(second_upn_sql(self._rows, "memory.cotwins")).fetchall()]
 
     def unrelated_names(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Pairs whose forenames share nothing: not alike (Jaro-Winkler < 0.75, first words or the

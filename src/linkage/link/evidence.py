@@ -73,6 +73,13 @@ UNSCORED_REASON = "same forename and birthday, not linked by the model ({evidenc
 SWAP_REASON = "forename and surname swapped, not linked by the model ({evidence})"
 # How many of middle name, former surname and historic address must agree to link without a reviewer.
 LINK_EVIDENCE = 2
+# What links a pair that shares a surname or the postcode without a reviewer (``_at_home``): the
+# former surname is no evidence there (a shared surname is one), a home or a middle name is. At 1M
+# realistic (seed 42, session 23's queue) about 200 such pairs of children with a home or a middle
+# name agreeing and no twin in view were queued, every one one child; with only a former surname,
+# 17 of 73 were not. Forenames only spelt alike are left to a reviewer: at 250k twins Alfie and
+# Albie, one at the GP, one in social care, at one home, would have been joined.
+HOME_EVIDENCE = ("historic address", "middle name")
 # Most children expected by chance to share the forename and the birthday, for a pair with nothing
 # else in common to be queued (chosen on seed 42 realistic, 30,000 children; docs/benchmarks.md).
 COINCIDENCE = 0.04
@@ -313,12 +320,34 @@ class ClusterPass:
             ra, rb = find(cluster_of[a]), find(cluster_of[b])
             if ra != rb:
                 parent[max(ra, rb)] = min(ra, rb)
-        return {k: find(c) for k, c in cluster_of.items()}
+        # A million records, a few hundred joined: only a joined child's records are looked up.
+        return {k: find(c) if c in parent else c for k, c in cluster_of.items()}
 
 
 def _evidence(row: dict) -> list[str]:
     return [name for name, key in (("middle name", "middle"), ("former surname", "former_surname"),
                                    ("historic address", "historic_address")) if row[key]]
+
+
+def _at_home(row: dict) -> bool:
+    """One child whose records the model left apart for slips in several fields at once (forename,
+    surname and date of birth typed, Maian Cook / Marian Cok): not moved (a surname or the postcode
+    shared), not swapped, no co-twin in either child, and a home or a middle name of the two
+    children the same (``HOME_EVIDENCE``); ``decide`` asks too that no source holds both and that
+    neither child meets any other candidate. A stranger of that forename and birthday at that
+    home is what twins are, and a twin in view keeps the pair to a reviewer."""
+    return (not row["moved"] and bool(row["one_name"]) and not row.get("swapped") and not row["cotwin"]
+            and any(e in row["evidence"] for e in HOME_EVIDENCE))
+
+
+def _sources(children: set[str], cluster_of: dict[str, str]) -> dict[str, set[str]]:
+    """Each of ``children``'s sources (the part of a record key before its colon)."""
+    held: dict[str, set[str]] = {c: set() for c in children}
+    if children:
+        for key, child in cluster_of.items():
+            if child in held:
+                held[child].add(key.split(":", 1)[0])
+    return held
 
 
 def coincidences(row: dict) -> float:
@@ -334,14 +363,25 @@ def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of:
     ``rows`` come from ``candidates_sql``; ``guarded`` are the twin-guarded record pairs.
     """
     apart = {frozenset((cluster_of[a], cluster_of[b])) for a, b in guarded if a in cluster_of and b in cluster_of}
+    rows = [{**row, "evidence": _evidence(row)} for row in rows]
+    held = _sources({c for row in rows if _at_home(row) for c in (row["ca"], row["cb"])}, cluster_of)
+    met: dict[str, set[str]] = defaultdict(set)     # child -> every child a candidate meets it in
+    for row in rows:
+        met[row["ca"]].add(row["cb"])
+        met[row["cb"]].add(row["ca"])
     best: dict[frozenset, dict] = {}
     for row in rows:
         kids = frozenset((row["ca"], row["cb"]))
         if kids in apart:
             continue            # the twin guard has spoken for these two children
-        row = {**row, "evidence": _evidence(row)}
-        row["strong"] = (bool(row["moved"]) and bool(row["one_name"]) and bool(row["dob_exact"])
-                         and not row["cotwin"] and len(row["evidence"]) >= LINK_EVIDENCE)
+        # At one home, two children one source holds are two children (it holds a child once), and
+        # a child that meets a third is a choice for a reviewer: the GP's and social care's Freya El
+        # Masri, each held back from the school's two Freyas (twins, one forename, no middle name),
+        # met each other as well (independent generator, 20k).
+        row["strong"] = ((bool(row["moved"]) and bool(row["one_name"]) and bool(row["dob_exact"])
+                          and not row["cotwin"] and len(row["evidence"]) >= LINK_EVIDENCE)
+                         or (_at_home(row) and held[row["ca"]].isdisjoint(held[row["cb"]])
+                             and met[row["ca"]] == {row["cb"]} and met[row["cb"]] == {row["ca"]}))
         # Worth a reviewer's time: shares a family or an address, or unlikely to be a coincidence.
         row["worth"] = not row["moved"] or coincidences(row) <= COINCIDENCE
         rank = (row["strong"], row["worth"], bool(row["moved"]), len(row["evidence"]), bool(row["one_name"]),

@@ -67,6 +67,7 @@ base AS (
   SELECT
     r.record_key AS unique_id,
     r.source AS source_dataset,
+    r.register AS register,
     split_part(r.forename_std, ' ', 1) AS forename,
     replace(r.forename_std, ' ', '') AS forename_full,
     -- The given name with the first middle name run on: one compound name split in two (Xiao Ling).
@@ -150,7 +151,7 @@ def record_features(*, forename_std: str | None, surname_std: str | None, date_o
         "surname": surname_std,
         "former_surname": former_surname_std, "preferred_forename": preferred, "dob": date_of_birth,
         "sex": sex, "postcode": postcode, "address": address, "upn": permanent_upn(upn), "former_upn": former_upn,
-        "nhs_number": nhs_number,
+        "nhs_number": nhs_number, "register": None,        # a query is on no list
         "forename_canon": canon if canon is not None else forename,
         "forename_dm": sound_key(full), "forename_skel": consonant_skeleton(full), "forename_abjad": abjad_key(full),
         "forename_near": near_keys(forename) if forename is not None else [],

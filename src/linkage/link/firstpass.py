@@ -88,9 +88,13 @@ def _cluster(*, store: Store, engine: LinkEngine, edges: pd.DataFrame, reached: 
     """One round of the first pass over the records in ``REACH``."""
     edges["guarded"] = edges["guarded"].astype("boolean").fillna(False).astype(bool)
     nodes = [r[0] for r in store.rows(f"SELECT k FROM {REACH}")]
-    in_scope = set(nodes)
     # Strong pairs never leave the reached components; weaker ones may, to a child that is kept.
-    inside = edges["unique_id_l"].isin(in_scope) & edges["unique_id_r"].isin(in_scope)
+    # A full run reaches every record, so every pair is inside (no million keys looked up twice).
+    if incremental:
+        in_scope = set(nodes)
+        inside = edges["unique_id_l"].isin(in_scope) & edges["unique_id_r"].isin(in_scope)
+    else:
+        inside = pd.Series(True, index=edges.index, dtype=bool)
     linkable = edges[(edges["match_probability"] >= threshold) & ~edges["guarded"] & inside]
     progress(f"{reached} records reached, {len(linkable)} links, {len(cons.must_link)} reviewer matches, "
              f"{len(cons.cannot_link)} reviewer not-matches")
@@ -143,8 +147,8 @@ def _cluster(*, store: Store, engine: LinkEngine, edges: pd.DataFrame, reached: 
     if bridged:
         cluster_of = bridged[0].apply(cluster_of, bridged[1])
     # ... and two children the twin guard alone keeps apart, on a rare forename (a slip).
-    slips = guarded_pairs[guarded_pairs["unique_id_l"].isin(cluster_of)
-                          & guarded_pairs["unique_id_r"].isin(cluster_of)]
+    slips = guarded_pairs[pd.Series([a in cluster_of and b in cluster_of for a, b in zip(
+        guarded_pairs["unique_id_l"], guarded_pairs["unique_id_r"])], index=guarded_pairs.index, dtype=bool)]
     touched = {cluster_of[k] for k in (*slips["unique_id_l"], *slips["unique_id_r"])}
     slipped, one_child = guarded_slips(
         cluster_of, zip(slips["unique_id_l"], slips["unique_id_r"], slips["match_probability"]), identifiers,

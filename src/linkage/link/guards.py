@@ -41,6 +41,11 @@ than children are held under both by one identifier, ``twin_names_sql``) are two
 sources the other is not (Amelia at school and in social care, Amelie only at the GP) leave no
 co-twin in view, and a reviewer, not the model, says whether they are one child.
 
+A name is read where it is written: a compound forename split into forename and first middle name
+(Xiao / Ling Abigail) has Abigail for its middle name; a record with forename and surname swapped
+is compared with a co-twin on its true forename; and one Chinese name in Wade-Giles and in Pinyin
+(Tzu-hao, Zihao) is one name.
+
 A forename typo with no co-twin in sight (Victoe/Victtor) is then linked, or not,
 by the model like any other typo. Unless a UPN or NHS number agrees (allowing one
 typed error), a guarded pair is never linked automatically; it goes to review.
@@ -49,7 +54,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 from __future__ import annotations
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "different_names_sql", "forename_counts_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
+           "different_names_sql", "forename_counts_sql", "near_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
            "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
@@ -114,7 +119,7 @@ def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "fa
     """One name spelt two ways (pure SQL over two input rows). ``short_abjad``: SQL for when a
     vowelless spelling with fewer than ``ABJAD_SHORTEST`` consonants is read as the other name."""
     a, b = f"{l}.forename", f"{r}.forename"
-    near = (f"{_near(a, b)} OR (least({l}.forename_n, {r}.forename_n) <= {RARE} "
+    near = (f"{near_sql(a, b)} OR (least({l}.forename_n, {r}.forename_n) <= {RARE} "
             f"AND damerau_levenshtein({a}, {b}) <= greatest(1, round(0.4 * greatest(length({a}), length({b})))))")
     keys = (f"list_bool_or(list_transform({l}.forename_keys, x -> list_bool_or(list_transform("
             f"{r}.forename_keys, y -> damerau_levenshtein(x, y) <= 1))))")
@@ -123,11 +128,28 @@ def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "fa
             f"OR ({r}.forename_n <= {slip_most} AND list_has_any({r}.forename_near, {l}.forename_keys)), false)")
     abjad = f"(coalesce(length({l}.forename_skel) >= {ABJAD_SHORTEST} AND {_abjad(l, r)}, false) OR {short_abjad})"
     # Whole forenames: one name in one word or two (Abdul Rahman), or one sound with a code long
-    # enough not to collide by chance (Hsiao-ling, Xiaoling: SLNK).
+    # enough not to collide by chance (Hsiao-ling, Xiaoling: SLNK), or one Chinese name in Wade-Giles
+    # and in Pinyin (Tzu-hao, Zihao; Hsiao-ling, Xiao Ling).
+    wg = [_pinyin(f"{r_}.{c}") for r_ in (l, r) for c in ("forename_full", "forename_join")]
     whole = (f"coalesce({l}.forename_full = {r}.forename_full OR {split_name_sql(l, r)} "
-             f"OR (length({l}.forename_dm) >= 4 AND {l}.forename_dm = {r}.forename_dm), false)")
+             f"OR (length({l}.forename_dm) >= 4 AND {l}.forename_dm = {r}.forename_dm) "
+             f"OR ({wg[0]} IN ({wg[2]}, {wg[3]}) OR {wg[1]} = {wg[2]}), false)")
     return (f"({near} OR coalesce({keys}, false) OR {slip} "
             f"OR {abjad} OR {whole} OR {swapped_sql(l, r)})")
+
+
+# Wade-Giles syllables (Taiwan, Hong Kong and older records) that Hanyu Pinyin writes one way only:
+# hs is x (Hsiao: Xiao), tzu is zi (Tzu-hao: Zihao), ssu and szu are si. ISO 7098 (Pinyin);
+# Library of Congress Pinyin conversion tables (2000). Aspirated stops need the apostrophe
+# (ch'/ch: q/j) that forms drop, so those are left alone.
+_WADE_GILES = (("hs", "x"), ("tzu", "zi"), ("ssu", "si"), ("szu", "si"))
+
+
+def _pinyin(name: str) -> str:
+    """``name`` (SQL) with its Wade-Giles syllables written in Pinyin (``_WADE_GILES``)."""
+    for wade, pinyin in _WADE_GILES:
+        name = f"replace({name}, '{wade}', '{pinyin}')"
+    return name
 
 
 def split_name_sql(l: str, r: str) -> str:
@@ -135,11 +157,13 @@ def split_name_sql(l: str, r: str) -> str:
     middle name in the other (Xiaoling / Xiao Ling, Abdulrahman / Abdul Rahman), allowing one
     typed or romanised letter in a name of ``SPLIT_SLIP_LONGEST`` letters or more (Abdelrahman /
     Abdul Rahman). That middle name is then part of the forename, not a middle name to compare."""
-    def one(a: str, b: str) -> str:
-        return (f"({a} = {b} OR (length({a}) >= {SPLIT_SLIP_LONGEST} "
-                f"AND damerau_levenshtein({a}, {b}) <= 1))")
-    return (f"coalesce({one(f'{l}.forename_full', f'{r}.forename_join')} "
-            f"OR {one(f'{l}.forename_join', f'{r}.forename_full')}, false)")
+    return (f"coalesce({_joined(f'{l}.forename_full', f'{r}.forename_join')} "
+            f"OR {_joined(f'{l}.forename_join', f'{r}.forename_full')}, false)")
+
+
+def _joined(a: str, b: str) -> str:
+    """One name whole (``a``) and split (``b``, forename and first middle name run together)."""
+    return f"({a} = {b} OR (length({a}) >= {SPLIT_SLIP_LONGEST} AND damerau_levenshtein({a}, {b}) <= 1))"
 
 
 def _as_surname(name: str, other: str) -> str:
@@ -175,10 +199,24 @@ def spelling_sql(l: str, r: str, slip_most: str = str(RARE)) -> str:
     return f"({_same_name(l, r)} OR {_spelling(l, r, slip_most)})"
 
 
-def _other_middle(l: str, r: str) -> str:
+def _middle(own: str, other: str) -> str:
+    """``own``'s first middle name as a middle name: its second when its first is part of its
+    forename (``own`` split, Xiao Ling Abigail beside Xiaoling Abigail: ``split_name_sql``) and
+    neither record has a co-twin (a second child in view, whose name the whole one may be, keeps
+    the plain reading: the school's Abdelrahman Terlan Chan, a co-twin "bdlrhmn" on its roll,
+    is not the GP's Abdul Rahman Chan)."""
+    return (f"CASE WHEN coalesce({_joined(f'{other}.forename_full', f'{own}.forename_join')} "
+            f"AND {own}.cotwins IS NULL AND {other}.cotwins IS NULL, false) "
+            f"THEN split_part({own}.middle_names, ' ', 2) ELSE split_part({own}.middle_names, ' ', 1) END")
+
+
+def _other_middle(l: str, r: str, split: bool = False) -> str:
     """Both records give a first middle name, and they are different names (twins given one
-    forename, told apart by the middle one)."""
-    a, b = f"split_part({l}.middle_names, ' ', 1)", f"split_part({r}.middle_names, ' ', 1)"
+    forename, told apart by the middle one). ``split``: a middle name that is part of a split
+    forename is not one (``_middle``; rows need ``cotwins``): the GP's Xiao Ling Abigail is the
+    school's Xiaoling Abigail."""
+    a, b = ((_middle(l, r), _middle(r, l)) if split
+            else (f"split_part({l}.middle_names, ' ', 1)", f"split_part({r}.middle_names, ' ', 1)"))
     return f"(coalesce({a}, '') <> '' AND coalesce({b}, '') <> '' AND jaro_winkler_similarity({a}, {b}) < 0.88)"
 
 
@@ -188,8 +226,13 @@ def _family(l: str, r: str) -> str:
 
 
 def _ids_agree(l: str, r: str) -> str:
-    return (f"(coalesce(damerau_levenshtein({l}.upn, {r}.upn) <= 1, false) "
-            f"OR coalesce(damerau_levenshtein({l}.nhs_number, {r}.nhs_number) <= 1, false) "
+    """A UPN or NHS number the same but for one typed error, or a UPN the other's former one.
+    Most pairs asked hold one value or none: equality first, the edit distance (the cost) only
+    where they differ (a CASE is evaluated lazily; an OR's every branch is computed)."""
+    def near(c: str) -> str:
+        return (f"CASE WHEN {l}.{c} = {r}.{c} THEN true "
+                f"ELSE coalesce(damerau_levenshtein({l}.{c}, {r}.{c}) <= 1, false) END")
+    return (f"({near('upn')} OR {near('nhs_number')} "
             f"OR coalesce({l}.upn = {r}.former_upn OR {l}.former_upn = {r}.upn, false))")
 
 
@@ -247,13 +290,16 @@ JOIN cotwin_rows x ON x.rid = p.u JOIN cotwin_rows y ON y.rid = p.v"""
 
 
 def _two_in_one_source(a: str, b: str) -> str:
-    """Two records of one source whose forenames are not the same string (a nickname, a typo or
-    another name: Leon and Leo, Lily and Lilly), not one name swapped with the surname, or whose
-    first middle names are different names. A source holds a child once: whatever the
-    identifiers say (one of them may have none), the second record is evidence of a second child."""
-    return (f"(({a}.forename <> {b}.forename "
+    """Two records of one register (``LINK_RECORDS_SQL``: a source's own extract, or one second
+    file of it) whose forenames are not the same string (a nickname, a typo or another name: Leon
+    and Leo, Lily and Lilly), not one name swapped with the surname, or whose first middle names
+    are different names. A register holds a child once: whatever the identifiers say (one of them
+    may have none), the second record is evidence of a second child. Not so across two files of
+    one source: an early-help list's Zian and social care's Zain, with their own numbering, are
+    one child typed twice as often as twins (a NULL register, a lookup's query, is any)."""
+    return (f"(coalesce({a}.register = {b}.register, true) AND (({a}.forename <> {b}.forename "
             f"AND NOT coalesce({a}.forename = {b}.surname AND {a}.surname = {b}.forename, false)) "
-            f"OR {_other_middle(a, b)})")
+            f"OR {_other_middle(a, b)}))")
 
 
 def cotwin_pairs_sql(left: str, right: str) -> str:
@@ -308,11 +354,26 @@ def _sim(f: str, keys: str, other: str, abjad: str) -> str:
 
 
 def _closer_to_cotwin(own: str, other: str) -> str:
+    """A co-twin of ``own`` whose forename fits ``other``'s at least as well as ``own``'s does.
+    Forename and surname swapped between the two (``swapped_sql``), the forename is read where
+    it is written: ``own``'s surname against ``other``'s forename, or ``own``'s forename against
+    ``other``'s surname (the school's "Povilonis Samuel" is the GP's Samuel Povilnois, not the
+    school's Max Povilonis, his twin)."""
     twin_abjad = (f"(x.s = {other}.forename_abjad "
                   f"OR (x.s = {other}.forename_skel AND NOT regexp_matches(x.f, '[aeiou]')))")
-    return (f"coalesce(list_bool_or(list_transform({own}.cotwins, x -> "
-            f"{_sim('x.f', 'x.k', other, twin_abjad)} >= "
-            f"{_sim(f'{own}.forename', f'{own}.forename_keys', other, _abjad(own, other))})), false)")
+    plain = (f"{_sim('x.f', 'x.k', other, twin_abjad)} >= "
+             f"{_sim(f'{own}.forename', f'{own}.forename_keys', other, _abjad(own, other))}")
+    swapped = (f"{_jw('x.f', f'{other}.forename')} >= {_jw(f'{own}.surname', f'{other}.forename')} "
+               f"OR {_jw('x.f', f'{other}.surname')} >= {_jw(f'{own}.forename', f'{other}.surname')}")
+    # Most records have no co-twin: asked first, so the swap is read only for the few that have one.
+    return (f"coalesce(CASE WHEN {own}.cotwins IS NULL THEN false WHEN {swapped_sql(own, other)} "
+            f"THEN list_bool_or(list_transform({own}.cotwins, x -> {swapped})) "
+            f"ELSE list_bool_or(list_transform({own}.cotwins, x -> {plain})) END, false)")
+
+
+def _jw(a: str, b: str) -> str:
+    """How alike two names are: 1 for one string, else Jaro-Winkler."""
+    return f"CASE WHEN {a} = {b} THEN 1.0 ELSE jaro_winkler_similarity({a}, {b}) END"
 
 
 def _namesake_cotwin(own: str, other: str) -> str:
@@ -355,7 +416,7 @@ WITH twin_pair AS (
   SELECT least(i.forename, p.f) AS a, greatest(i.forename, p.f) AS b, count(DISTINCT (i.dob, i.surname)) AS families
   FROM {pairs_table} p JOIN {input_table} i ON i.unique_id = p.unique_id
   WHERE i.forename <> p.f AND NOT coalesce(list_has_any(i.forename_keys, p.k), false)
-    AND ({_near('i.forename', 'p.f')})
+    AND ({near_sql('i.forename', 'p.f')})
   GROUP BY 1, 2 HAVING count(DISTINCT (i.dob, i.surname)) >= {TWIN_NAMES_LEAST}),
 held AS (
   SELECT forename, 'n' || nhs_number AS id FROM {input_table}
@@ -370,7 +431,7 @@ SELECT t.a, t.b FROM twin_pair t LEFT JOIN one_child o ON o.a = t.a AND o.b = t.
 WHERE t.families > coalesce(o.children, 0)"""
 
 
-def _near(a: str, b: str) -> str:
+def near_sql(a: str, b: str) -> str:
     """Two spellings a typed slip apart, as the guard's ``_spelling`` reads plain names."""
     return (f"jaro_winkler_similarity({a}, {b}) >= 0.88 "
             f"OR damerau_levenshtein({a}, {b}) <= greatest(1, greatest(length({a}), length({b})) // 4)")
@@ -387,6 +448,8 @@ def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: 
     ``rows``: where those records' fields are read (default ``input_table``, which forename
     counts always come from). ``twin_names``: a table of ``twin_names_sql`` (default: built here
     from every co-twin pair of ``input_table``)."""
+    # Asked in two places below: written once, so that both read the middle names one way.
+    other_middle = _other_middle('l', 'r', split=True)
     names = twin_names or f"({twin_names_sql(input_table, f'({cotwin_pairs_sql(input_table, input_table)})')})"
     return f"""
 WITH scored AS (SELECT * FROM {edges_table}),
@@ -398,18 +461,27 @@ WITH scored AS (SELECT * FROM {edges_table}),
            LEFT JOIN {cotwin_table} c USING (unique_id) LEFT JOIN n USING (forename)),
      r AS (SELECT * FROM l)
 SELECT e.*,
+  -- Evaluated only where it can hold: a projection computes every branch of an OR for every
+  -- pair, and most pairs (one forename, no co-twin, no two middle names) need none of them.
+  CASE WHEN l.forename <> r.forename OR l.cotwins IS NOT NULL OR r.cotwins IS NOT NULL THEN
   coalesce({birthday_sql('l', 'r')}
    AND {_family('l', 'r')}
    AND NOT {_ids_agree('l', 'r')}
-   AND ((l.forename <> r.forename
-         AND NOT (l.forename = r.surname AND l.surname = r.forename)
+   AND (CASE WHEN l.forename <> r.forename THEN
+         NOT (l.forename = r.surname AND l.surname = r.forename)
          AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r', short_abjad=short_abjad_sql('l', 'r'))})
               OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}
               OR {_cotwin_written_swapped('l', 'r')} OR {_cotwin_written_swapped('r', 'l')}
-              OR (NOT {_same_name('l', 'r')} AND {_twin_names('l', 'r')})))
-        OR {_other_middle('l', 'r')}
-        OR ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))
-        OR (l.forename = r.forename AND ({_swapped_cotwin('l', 'r')} OR {_swapped_cotwin('r', 'l')}))), false)
+              OR (NOT {_same_name('l', 'r')} AND {_twin_names('l', 'r')})) ELSE false END
+        OR {other_middle}
+        OR CASE WHEN l.cotwins IS NOT NULL OR r.cotwins IS NOT NULL THEN
+           ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))
+           OR (l.forename = r.forename AND ({_swapped_cotwin('l', 'r')} OR {_swapped_cotwin('r', 'l')}))
+           ELSE false END), false)
+  WHEN coalesce(l.middle_names, '') <> '' AND coalesce(r.middle_names, '') <> '' THEN
+  coalesce({other_middle} AND {birthday_sql('l', 'r')} AND {_family('l', 'r')}
+           AND NOT {_ids_agree('l', 'r')}, false)
+  ELSE false END
   AS guarded
 FROM scored e
 JOIN l ON l.unique_id = e.unique_id_l
@@ -422,6 +494,11 @@ def forename_counts_sql(input_table: str) -> str:
     *rare* here (at most ``RARE``: more likely a slip than a name of its own). The one count both
     the guard's hash (``guard_sha``) and ``bridge``'s slips read."""
     return f"SELECT forename, count(*) AS n, count(*) <= {RARE} AS rare FROM {input_table} GROUP BY forename"
+
+
+# The input columns ``second_child_sql`` reads (its swap, family, identifier, sex and forename tests).
+_SECOND_CHILD_COLUMNS = ("unique_id, forename, forename_keys, forename_family, forename_abjad, forename_skel, surname, "
+                         "surname_all, postcode, dob, upn, nhs_number, former_upn, sex")
 
 
 def second_child_sql(links: str, input_table: str, clusters: str) -> str:
@@ -450,28 +527,42 @@ WITH left_end AS MATERIALIZED (
   JOIN {clusters} ca ON ca.unique_id = e.unique_id_l),
 linked AS MATERIALIZED (
   SELECT e.a, e.b, e.c FROM left_end e JOIN {clusters} cb ON cb.unique_id = e.b WHERE cb.cluster_id = e.c),
-ends AS (SELECT a AS x, b AS y, c FROM linked UNION ALL SELECT b, a, c FROM linked),
-differ AS MATERIALIZED (
-  SELECT n.x, n.y, n.c, {swapped_sql('x', 'y')} AS swapped
-  FROM ends n JOIN {input_table} x ON x.unique_id = n.x JOIN {input_table} y ON y.unique_id = n.y
-  WHERE x.forename <> CASE WHEN {swapped_sql('x', 'y')} THEN y.surname ELSE y.forename END
-    AND x.dob IS NOT NULL AND NOT {_ids_agree('x', 'y')}),
+-- The columns the check reads, of the links' records (and below, of the siblings found): each read
+-- from the whole input once, not by every join (a round's few links joined it nine times).
+ends AS MATERIALIZED (
+  SELECT {_SECOND_CHILD_COLUMNS} FROM {input_table}
+  WHERE unique_id IN (SELECT a FROM linked UNION ALL SELECT b FROM linked)),
+-- What is the same both ways round (a swap, identifiers that agree) asked once per link, not per end;
+-- a link of one forename, not swapped, has no end to look at (most links).
+pair AS MATERIALIZED (
+  SELECT e.a, e.b, e.c, x.forename AS fa, y.forename AS fb, x.surname AS sa, y.surname AS sb,
+    x.dob IS NOT NULL AS da, y.dob IS NOT NULL AS db, {swapped_sql('x', 'y')} AS swapped
+  FROM linked e JOIN ends x ON x.unique_id = e.a JOIN ends y ON y.unique_id = e.b
+  WHERE NOT {_ids_agree('x', 'y')}),
+differ AS (
+  SELECT a AS x, b AS y, c, swapped FROM pair
+  WHERE da AND fa <> CASE WHEN swapped THEN sb ELSE fb END
+  UNION ALL
+  SELECT b, a, c, swapped FROM pair
+  WHERE db AND fb <> CASE WHEN swapped THEN sa ELSE fa END),
 -- Two equi-joins, not one join on an OR (which would compare every pair); what the answer asks of
 -- a sibling and ``x`` alone (another forename, one family) tested here, on the birthday's few
 -- columns, before the sibling's and ``y``'s whole rows are joined: a million records share each
 -- birthday with some 150 others, nearly none of them of the family.
-born AS (
-  SELECT d.x, s.unique_id AS s FROM differ d JOIN {input_table} x ON x.unique_id = d.x
+born AS MATERIALIZED (
+  SELECT d.x, s.unique_id AS s FROM differ d JOIN ends x ON x.unique_id = d.x
   JOIN {input_table} s ON s.dob = x.dob
   WHERE s.forename <> x.forename AND {_family('s', 'x')}
   UNION
-  SELECT d.x, s.unique_id FROM differ d JOIN {input_table} x ON x.unique_id = d.x
+  SELECT d.x, s.unique_id FROM differ d JOIN ends x ON x.unique_id = d.x
   JOIN {input_table} s ON s.postcode = x.postcode
    AND s.dob BETWEEN x.dob - {SIBLING_DOB_DAYS} AND x.dob + {SIBLING_DOB_DAYS}
-  WHERE s.forename <> x.forename)
+  WHERE s.forename <> x.forename),
+sib AS MATERIALIZED (
+  SELECT {_SECOND_CHILD_COLUMNS} FROM {input_table} WHERE unique_id IN (SELECT s FROM born))
 SELECT DISTINCT d.y, d.x, s.unique_id AS s
-FROM differ d JOIN {input_table} x ON x.unique_id = d.x JOIN {input_table} y ON y.unique_id = d.y
-JOIN born b ON b.x = d.x JOIN {input_table} s ON s.unique_id = b.s AND s.unique_id <> x.unique_id
+FROM differ d JOIN ends x ON x.unique_id = d.x JOIN ends y ON y.unique_id = d.y
+JOIN born b ON b.x = d.x JOIN sib s ON s.unique_id = b.s AND s.unique_id <> x.unique_id
   AND s.unique_id <> y.unique_id
 LEFT JOIN {clusters} cs ON cs.unique_id = s.unique_id
 WHERE cs.cluster_id IS DISTINCT FROM d.c

@@ -33,11 +33,12 @@ __all__ = ["CACHE", "PAIRS", "Cache", "build", "drop"]
 
 CACHE, PAIRS = (t(name) for name in UNPUBLISHED)
 # The record fields ``input_sql`` reads.
-_RAW = ("source", "forename_std", "middle_names_std", "surname_std", "former_surname_std", "preferred_forename_std",
+_RAW = ("source", "register", "forename_std", "middle_names_std", "surname_std", "former_surname_std", "preferred_forename_std",
         "date_of_birth", "sex", "postcode", "address", "upn", "former_upn", "nhs_number")
 # The code that derives a row and its co-twin pairs: a change to either derives everything again.
 _CODE = hashlib.sha256(input_sql("r", "n").encode() + Path(names.__file__).read_bytes()
-                       + names._UK.read_bytes() + cotwin_pairs_sql("a", "b").encode()
+                       + names._UK.read_bytes() + names._INTL.read_bytes() + names._TRANSLIT.read_bytes()
+                       + cotwin_pairs_sql("a", "b").encode()
                        + cotwin_pairs_sql("a", "a").encode()).hexdigest()[:16]     # both ways it finds pairs
 
 

@@ -23,7 +23,7 @@ from datetime import date
 
 import numpy as np
 
-from linkage.connectors.ingest import CURRENT_RECORDS_SQL
+from linkage.connectors.ingest import LINK_RECORDS_SQL
 from linkage.link.engine import INPUT, TF_COLUMNS, LinkEngine
 from linkage.link.scoring import FastScorer, match_weight, probability
 from linkage.link.features import input_sql, key_names, name_keys_rows, record_features
@@ -126,7 +126,7 @@ class LookupIndex:
         if not row:
             raise LookupError("no trained model yet: run `linkage link` first")
         self.model = json.loads(row[0][0])
-        self.engine = LinkEngine(store, CURRENT_RECORDS_SQL)
+        self.engine = LinkEngine(store, LINK_RECORDS_SQL)
         con = store.connection
         con.execute(f"CREATE OR REPLACE TABLE memory.{INDEX} AS SELECT l.*, i.child_id, "
                     f"CAST(row_number() OVER (ORDER BY l.unique_id) - 1 AS INTEGER) AS rid FROM memory.{INPUT} l "
@@ -175,7 +175,7 @@ class LookupIndex:
             cur.execute("CREATE TEMP TABLE lk_raw (record_key VARCHAR, source VARCHAR, forename_std VARCHAR, "
                         "middle_names_std VARCHAR, surname_std VARCHAR, former_surname_std VARCHAR, "
                         "preferred_forename_std VARCHAR, date_of_birth DATE, sex VARCHAR, postcode VARCHAR, "
-                        "address VARCHAR, upn VARCHAR, former_upn VARCHAR, nhs_number VARCHAR)")
+                        "address VARCHAR, upn VARCHAR, former_upn VARCHAR, nhs_number VARCHAR, register VARCHAR)")
             cur.execute("CREATE TEMP TABLE lk_names (name VARCHAR, keys VARCHAR[], canon VARCHAR, sound VARCHAR, "
                         "skeleton VARCHAR, abjad VARCHAR, near VARCHAR[], family VARCHAR[])")
             cur.execute(f"CREATE TEMP TABLE lk_q AS SELECT * EXCLUDE (child_id, rid) FROM memory.{INDEX} LIMIT 0")
@@ -211,7 +211,7 @@ class LookupIndex:
         cur.execute("DELETE FROM lk_raw")
         cur.execute("DELETE FROM lk_names")
         cur.execute("DELETE FROM lk_q")
-        cur.execute("INSERT INTO lk_raw VALUES ('query:1', 'query', ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, NULL, ?)",
+        cur.execute("INSERT INTO lk_raw VALUES ('query:1', 'query', ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, NULL, ?, NULL)",
                     [std["forename"], std["middle_names"], std["surname"], q.date_of_birth, q.sex, q.postcode,
                      q.address, q.upn, q.nhs_number])
         for row in name_keys_rows(key_names(std["forename"]) or [first]):

@@ -28,6 +28,9 @@ __all__ = ["NEAR_SHORTEST", "abjad_key", "consonant_skeleton", "forename_keys", 
            "nicknames_of", "one_edit", "nicknamer", "sound_key", "transliterations"]
 
 _UK = Path(__file__).with_name("nicknames_uk.csv")
+# Diminutives of the languages most spoken in English schools after English (Polish first),
+# which the nicknames package (American English) does not hold: Kuba is Jakub, Ola Aleksandra.
+_INTL = Path(__file__).with_name("nicknames_intl.csv")
 _TRANSLIT = Path(__file__).with_name("transliterations.csv")
 
 
@@ -44,9 +47,10 @@ def transliterations() -> dict[str, set[str]]:
 @lru_cache
 def nicknamer() -> NickNamer:
     lookup: dict[str, set[str]] = {k: set(v) for k, v in NickNamer().nickname_lookup.items()}
-    with open(_UK, encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            lookup.setdefault(row["name1"], set()).add(row["name2"])
+    for table in (_UK, _INTL):
+        with open(table, encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                lookup.setdefault(row["name1"], set()).add(row["name2"])
     for canonical, variants in transliterations().items():
         lookup.setdefault(canonical, set()).update(variants)
     return NickNamer(nickname_lookup=lookup)

@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from linkage.connectors.ingest import CURRENT_RECORDS_SQL
+from linkage.connectors.ingest import LINK_RECORDS_SQL
 from linkage.errors import LinkageError
 from linkage.link.engine import TF_COLUMNS, LinkEngine
 from linkage.link.review import Decision, ReviewDecisions
@@ -76,7 +76,7 @@ def label_quality(store: Store, decisions: ReviewDecisions, threshold: float) ->
         raise LinkageError("no review decisions yet: decide some pairs with `linkage review decide`")
     settings = json.loads(model[0][0])
     settings["retain_matching_columns"] = True      # Splink needs them to score the labelled pairs
-    engine = LinkEngine(store, CURRENT_RECORDS_SQL)
+    engine = LinkEngine(store, LINK_RECORDS_SQL)
     engine.linker(json.dumps(settings))
     for col in TF_COLUMNS:
         engine.linker().table_management.compute_tf_table(col)

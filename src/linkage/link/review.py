@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from linkage.connectors.ingest import CURRENT_RECORDS_SQL
+from linkage.connectors.ingest import CURRENT_RECORDS_SQL, LINK_RECORDS_SQL
 from linkage.errors import LinkageError, NotFound
 from linkage.link.explain import Explanation, Waterfall, explain_pair
 from linkage.link.features import normalise_address
@@ -334,7 +334,7 @@ def model_features(store: Store, keys: Iterable[str]) -> tuple[dict[str, dict], 
     and that input's column types."""
     from linkage.link.engine import INPUT, LinkEngine
 
-    LinkEngine(store, f"SELECT * FROM ({CURRENT_RECORDS_SQL}) WHERE record_key IN {_in_list(keys)}")
+    LinkEngine(store, f"SELECT * FROM ({LINK_RECORDS_SQL}) WHERE record_key IN {_in_list(keys)}")
     types = {name: typ for name, typ, *_ in store.rows(f"DESCRIBE memory.{INPUT}")}
     # Python values as DuckDB gives them (None, date, list), as the lookup's scorer reads them.
     quoted = ", ".join(f'"{c}"' for c in types)

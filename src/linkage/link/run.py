@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from linkage.config import get_settings
-from linkage.connectors.ingest import CURRENT_RECORDS_SQL
+from linkage.connectors.ingest import LINK_RECORDS_SQL
 from linkage.errors import LinkageError
 from linkage.identity import HistoryEvent, assign_ids
 from linkage.link.backends import LinkBackend
@@ -143,7 +143,7 @@ def _run(store: Store, threshold: float, lower: float, full: bool, retrain: bool
     if not lower < threshold:
         raise LinkageError("the review band's lower bound must be below the match threshold")
     step(STAGES[0], "")
-    engine = LinkEngine(store, CURRENT_RECORDS_SQL, backend=backend, cache=True)
+    engine = LinkEngine(store, LINK_RECORDS_SQL, backend=backend, cache=True)
     try:
         return _linked(store, engine, threshold, lower, full, retrain, step, decisions, search)
     except BaseException:

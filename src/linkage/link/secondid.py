@@ -33,9 +33,9 @@ import duckdb
 import pandas as pd
 
 from linkage.link.complement import sources_of
-from linkage.link.guards import sexes_differ_sql
+from linkage.link.guards import near_sql, sexes_differ_sql
 
-__all__ = ["NAME_JW", "one_child_pairs", "one_child_sql", "typed_pairs", "typed_sql"]
+__all__ = ["NAME_JW", "one_child_pairs", "one_child_sql", "second_upn_sql", "typed_pairs", "typed_sql"]
 
 # Two forenames this alike (Jaro-Winkler) are one name typed twice (Chalrotte / Charlotte).
 NAME_JW = 0.8
@@ -106,3 +106,31 @@ def one_child_pairs(con: duckdb.DuckDBPyConnection, pairs: pd.DataFrame, input_t
         return same
     finally:
         con.unregister("_one_child_df")
+
+
+def second_upn_sql(rows: str, cotwins: str) -> str:
+    """(l, r): pairs of ``rows`` (input rows) under two UPNs whose forename, surname, date of birth
+    and address agree exactly, no other field against them, and no twin on either side: one pupil,
+    even if the schools gave two UPNs (``cluster.constrained_clusters``' ``soft_upn``). A co-twin
+    (``cotwins``: ``guards.cotwins_from_pairs_sql`` rows) under the same forename and no other
+    middle name is the second roll's record itself (one pupil on two school rolls is two records of
+    one source); one under a forename spelt like it or one name with it (Isha beside Isla) is a twin
+    whose record a slip may have written under this name, as is one under another middle name.
+    A co-twin of another name altogether (Harry beside Ashleigh) is not: no slip writes Harry as
+    Ashleigh, and the two Ashleighs are one pupil (250k realistic, seed 42: 51 more such pairs,
+    every one one pupil)."""
+    twin = (f"coalesce(list_bool_or(list_transform((SELECT c.cotwins FROM {cotwins} c "
+            "WHERE c.unique_id = {s}.unique_id), x -> (x.f <> {s}.forename AND ("
+            + near_sql("x.f", "{s}.forename") + " OR list_has_any(x.k, {s}.forename_keys))) "
+            "OR (coalesce(x.m, '') <> '' AND x.m <> coalesce(split_part({s}.middle_names, ' ', 1), '')))), false)")
+    return f"""
+SELECT l.unique_id, r.unique_id FROM {rows} l
+JOIN {rows} r ON l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
+  AND l.unique_id < r.unique_id
+WHERE l.upn <> r.upn
+  AND (l.postcode = r.postcode OR l.address = r.address)
+  AND NOT coalesce(l.nhs_number <> r.nhs_number, false)
+  AND NOT coalesce(l.sex <> r.sex AND l.sex <> 'U' AND r.sex <> 'U', false)
+  AND NOT coalesce(split_part(l.middle_names, ' ', 1) <> split_part(r.middle_names, ' ', 1), false)
+  AND NOT {twin.format(s='l')} AND NOT {twin.format(s='r')}
+ORDER BY 1, 2"""

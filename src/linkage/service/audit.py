@@ -9,7 +9,7 @@ from linkage.errors import Conflict, LinkageError, NotFound
 from linkage.service.context import Ctx, digest
 from linkage.service.schemas import AuditEntryPublic, AuditPage, AuditVerify
 from linkage.service.schemas_dpo import BreakGlassReview, BreakGlassUse
-from linkage.service.subject_access import who
+from linkage.service.subject_access import subject_entries, who
 
 __all__ = ["break_glass_reviews", "checkpoints", "proof", "review_break_glass", "search", "seal", "subject_access",
            "verify"]
@@ -83,10 +83,11 @@ def proof(*, ctx: Ctx, start: int, end: int) -> dict:
 
 
 def subject_access(*, ctx: Ctx, child_id: str) -> AuditPage:
-    """Who saw what about this child (the canonical identifier), for a subject access request."""
+    """Who saw what about this child (the canonical identifier), for a subject access request: also
+    under the identifiers merged into it, and those it was split from (``subject_entries``)."""
     _authorise(ctx, "audit.subject", [child_id])
-    total, recs = ctx.services.audit.index.search(limit=_ALL, child_id=child_id, skip_action_prefix="audit.")
-    return AuditPage(total=total, entries=[_public(r) for r in recs])
+    recs = subject_entries(ctx.services, child_id)
+    return AuditPage(total=len(recs), entries=[_public(r) for r in recs])
 
 
 def _who_broke_glass(ctx: Ctx, use: dict) -> dict:

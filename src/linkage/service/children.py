@@ -63,7 +63,8 @@ def relationship(ctx: Ctx, child_id: str) -> str | None:
 
 def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **extra) -> ChildView:
     services = ctx.services
-    consent = services.consents.evaluate(child_id, ctx.caller, ctx.purpose, former=services.former_ids(child_id))
+    consent = services.consents.evaluate(child_id, ctx.caller, ctx.purpose, former=services.former_ids(child_id),
+                                         split_from=services.split_from(child_id))
     decision = ctx.authorise("view", list(services.policy.categories), [child_id], consent.permit, consent.deny,
                              break_glass, **extra)
     why = "break-glass" if break_glass else relationship(ctx, child_id)

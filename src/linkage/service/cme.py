@@ -105,14 +105,16 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
     if f.new_only:
         rows = [r for r in rows if new[r[0]]]
     # Consents: only the children some consent to this caller is about need their own state.
-    # (a consent recorded under an identifier since merged names the child it merged into)
+    # (a consent recorded under an identifier since merged names the child it merged into; a
+    # refusal under one since split, every part)
     recorded = services.consents.children_with_consent(ctx.caller, ctx.purpose) if rows else set()
-    with_consent = {services.aliases.get(c, c) for c in recorded}
+    with_consent = {services.aliases.get(c, c) for c in recorded} | services.split_children(recorded)
     consents, decisions, plain = {}, {}, None
     for child_id, *_ in rows:
         if child_id in with_consent:
             consents[child_id] = consent = services.consents.evaluate(child_id, ctx.caller, ctx.purpose,
-                                                                      former=services.former_ids(child_id))
+                                                                      former=services.former_ids(child_id),
+                                                                      split_from=services.split_from(child_id))
             decisions[child_id] = services.policy.decide(ctx.caller, "view", ctx.purpose or "", _DETAIL,
                                                          consent.permit, consent.deny)
         else:               # no consent names the child: the same decision for every such child

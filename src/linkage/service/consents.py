@@ -15,6 +15,7 @@ from linkage.errors import Conflict, NotFound
 from linkage.policy import Decision
 from linkage.service.context import Ctx
 from linkage.service.schemas import ConsentCreate, ConsentPublic, ConsentRecorder
+from linkage.views.child import child_documents
 
 __all__ = ["list_consents", "record_consent", "withdraw_consent"]
 
@@ -27,7 +28,7 @@ def _public(rec: ConsentRecord, child_ref: str, evidence: bool) -> ConsentPublic
                          period={"start": rec.given_on, "end": rec.expires_on}, status=rec.status(date.today()),
                          recorded_by=ConsentRecorder(organisation=rec.recorder_org,
                                                      organisation_type=rec.recorder_type,
-                                                     client_id=rec.recorded_by))
+                                                     client_id=rec.recorded_by if evidence else None))
 
 
 def _audit_extra(rec: ConsentRecord) -> dict:
@@ -63,10 +64,12 @@ def record_consent(*, ctx: Ctx, body: ConsentCreate) -> ConsentPublic:
                       context=register.consent_context(ctx.caller, recipient), every=True,
                       recipient={recipient.kind: recipient.value}, category=body.category,
                       provision=body.provision)
+    doc = child_documents(ctx.services.documents, [child_id], ["records"]).get(child_id) or {"records": []}
+    born = min((r["date_of_birth"] for r in doc["records"] if r.get("date_of_birth")), default=None)
     rec = register.record(child_id=child_id, category=body.category, recipient=recipient, purpose=body.purpose,
                           provision=body.provision, given_by=body.given_by, method=body.method,
                           evidence_ref=body.evidence_ref, given_on=body.given_on, expires_on=body.expires_on,
-                          recorder=ctx.caller)
+                          recorder=ctx.caller, born=born)
     ctx.record("consent.record", "allow", [child_id], [f"consent:{rec.consent_id}"], d.bases(), d.policy_version,
                **_audit_extra(rec))
     return _public(rec, body.child_id, evidence=True)
@@ -76,7 +79,8 @@ def list_consents(*, ctx: Ctx, child_ref: str) -> list[ConsentPublic]:
     """Only the consents the caller is party to; all of them for the consent officer and the DPO."""
     cid = _child(ctx, child_ref, "consent.list", canonical_for_audit=True)
     shown, bases = [], set()
-    for rec in ctx.services.consents.for_child(cid, former=ctx.services.former_ids(cid)):
+    for rec in ctx.services.consents.for_child(cid, former=ctx.services.former_ids(cid),
+                                               split_from=ctx.services.split_from(cid)):
         if (d := _may(ctx, "read_consent", rec)).any:
             shown.append(_public(rec, child_ref, _may(ctx, "read_consent_evidence", rec).any))
             bases |= set(d.bases())
@@ -101,5 +105,7 @@ def withdraw_consent(*, ctx: Ctx, consent_id: str) -> ConsentPublic:
         raise
     ctx.record("consent.withdraw", "allow", [rec.child_id], [f"consent:{consent_id}"], d.bases(), d.policy_version,
                **_audit_extra(rec))
-    return _public(rec, ctx.pseudonym(rec.child_id),
+    # The child as the caller knows it now: a consent recorded under an identifier since merged
+    # names the survivor (the retired one's form would be a pseudonym the caller never saw).
+    return _public(rec, ctx.pseudonym(services.aliases.get(rec.child_id, rec.child_id)),
                    evidence=_may(ctx, "read_consent_evidence", rec).any)

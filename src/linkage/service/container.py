@@ -6,7 +6,7 @@ import dataclasses
 import gc
 import threading
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -36,7 +36,7 @@ from linkage.store.schema import t
 from linkage.store.snapshots import checked_snapshot, current_id
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
-from linkage.views.changes import materialise_changes
+from linkage.views.changes import departures, materialise_changes
 from linkage.views.cme import WorklistDays, previous_membership
 from linkage.views.quarantine import materialise_quarantine
 from linkage.views.tables import materialise, serve_documents
@@ -103,6 +103,8 @@ class Services:
     figures: LinkFigures = field(default_factory=LinkFigures)   # the last run's quality figures, at start-up
     run_id: int = 0               # the link run the served data comes from (0: none yet)
     snapshot: str | None = None   # the published snapshot served; None: the live database
+    # child -> (identifier, time) for each split or move that brought it records from that identifier
+    departures: dict[str, tuple[tuple[str, datetime], ...]] = field(default_factory=dict)
     _local: threading.local = field(default_factory=threading.local, repr=False)
     _use: InUse = field(default_factory=InUse, repr=False)   # requests holding this data now
 
@@ -118,11 +120,16 @@ class Services:
         token_limits = (RateLimiter(settings.token_client_per_minute, settings.token_client_burst, "token requests"),
                         RateLimiter(settings.token_address_per_minute, settings.token_address_burst,
                                     "token requests"))
+        audit = open_audit_log(home, settings.audit_checkpoint_every, signer_from_settings(home, settings),
+                               settings.audit_checkpoint_seconds)
+        try:
+            audit.refuse_another_key()
+        except BaseException:
+            audit.close()
+            raise
         return cls(home=home, settings=settings, state=state, clients=clients, tokens=TokenService(home, settings),
                    policy=policy, consents=ConsentRegister(state, policy, sealer, clients.orgs.identify),
-                   pseudonyms=Pseudonyms(home, state),
-                   audit=open_audit_log(home, settings.audit_checkpoint_every, signer_from_settings(home, settings),
-                                        settings.audit_checkpoint_seconds),
+                   pseudonyms=Pseudonyms(home, state), audit=audit,
                    break_glass=BreakGlassReviews(state, sealer), token_limits=token_limits,
                    relationships=Relationships(state, settings.relationship_days),
                    lookup_limiter=RateLimiter(settings.lookup_per_minute, settings.lookup_burst, "lookups"),
@@ -163,6 +170,34 @@ class Services:
             self.__dict__["_merged_from"] = merged
         return tuple(merged.get(child_id, ()))
 
+    def split_from(self, child_id: str) -> dict[str, datetime]:
+        """Identifiers some of this child's records were under before a split or a move, each with
+        the time they left it (following merges both ways): a refusal recorded under one before
+        then may have been this child's."""
+        if not self.departures:
+            return {}
+        found: dict[str, datetime] = {}
+        todo: list[tuple[str, datetime | None]] = [(child_id, None)]
+        while todo:
+            cid, bound = todo.pop()
+            for one in (cid, *self.former_ids(cid)):
+                if bound is not None and (one not in found or found[one] < bound):
+                    found[one] = bound
+                for old, at in self.departures.get(one, ()):
+                    b = at if bound is None else min(bound, at)
+                    if old not in found or found[old] < b:
+                        found[old] = b
+                        todo.append((old, b))
+        for one in (child_id, *self.former_ids(child_id)):
+            found.pop(one, None)
+        return found
+
+    def split_children(self, ids: set[str]) -> set[str]:
+        """The children a refusal recorded under one of ``ids`` may speak for through a split."""
+        if not self.departures or not ids:
+            return set()
+        return {c for c in {self.aliases.get(k, k) for k in self.departures} if ids & self.split_from(c).keys()}
+
     def child_exists(self, child_id: str) -> bool:
         return child_id in self.documents
 
@@ -190,21 +225,29 @@ class Published:
     cme_previous: dict[str, tuple[str, int | None]] | None
     figures: LinkFigures
     cme_days: WorklistDays
+    departures: dict[str, tuple[tuple[str, datetime], ...]]
 
     def fields(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-def check_keys(home: Path) -> None:
+def check_keys(home: Path, settings: Settings | None = None) -> None:
     """The service state's keys read (or made, for a new data directory) before a server starts:
     one that is missing while something made under it exists is refused in one line by the
-    command, not raised inside each worker's start-up."""
+    command, not raised inside each worker's start-up. With ``settings``, the audit log too: one
+    written under another key than the one these settings give is refused."""
     state = ServiceState(home)
     try:
         Sealer(home, state=state)
         Pseudonyms(home, state)
     finally:
         state.close()
+    if settings is not None:
+        audit = open_audit_log(home, signer=signer_from_settings(home, settings))
+        try:
+            audit.refuse_another_key()
+        finally:
+            audit.close()
 
 
 def load_published(home: Path, settings: Settings, sid: str | None = None) -> Published:
@@ -244,6 +287,7 @@ def _materialise(store: Store, sid: str | None, settings: Settings) -> Published
     # as they stood when the snapshot was published (the answers say so: ``as_of``, ``up_to_run``).
     materialise_quarantine(store.connection)
     materialise_changes(store.connection)
+    parted = departures(store.connection, memory=True)
     # Schools and GP practices by code, for the views' names and AP settings (also as
     # memory.ref_* for SQL); empty until `linkage reference load` has run.
     reference = reference_from_store(store.connection, to_memory=True)
@@ -261,4 +305,4 @@ def _materialise(store: Store, sid: str | None, settings: Settings) -> Published
     gc.collect()
     gc.freeze()     # the loaded heap (millions of lookup rows) is never walked again
     return Published(store, lookup, aliases, documents, review, reference, run_id, sid, cme_previous, figures,
-                     cme_days)
+                     cme_days, parted)

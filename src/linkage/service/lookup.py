@@ -179,8 +179,13 @@ def lookup(*, ctx: Ctx, query: LookupRequest) -> LookupResponse:
                              require=("identity.demographics",))
     best = best_match(services, query)
     if best is not None and services.consents.hides_identity(best.child_id, ctx.caller, ctx.purpose,
-                                                             former=services.former_ids(best.child_id)):
-        best = None     # a recorded refusal of identity data: the child is not found, and nothing says why
+                                                             former=services.former_ids(best.child_id),
+                                                             split_from=services.split_from(best.child_id)):
+        # A recorded refusal of identity data: the caller is told nothing, the DPO and the child's
+        # subject access report are told the child was matched and withheld.
+        ctx.record("lookup.withheld", "allow", [best.child_id], [], decision.bases(), decision.policy_version,
+                   outcome="no_single_match", reason="consent_refused")
+        return LookupResponse(match=None, message=NO_SINGLE_MATCH, lawful_basis=decision.bases())
     if best is None:
         ctx.record("lookup", "allow", [], [], decision.bases(), decision.policy_version, outcome="no_single_match")
         return LookupResponse(match=None, message=NO_SINGLE_MATCH, lawful_basis=decision.bases())

@@ -220,7 +220,8 @@ class ConsentCreate(_In):
 class ConsentRecorder(BaseModel):
     organisation: str
     organisation_type: str
-    client_id: str
+    client_id: str | None = Field(None, description="Shown to those who may read the evidence only: another "
+                                                    "organisation knowing a client id could lock it out.")
 
 
 class ConsentPublic(BaseModel):

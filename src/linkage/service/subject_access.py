@@ -29,6 +29,7 @@ PURPOSES = {"admission": "Admitting a pupil", "safeguarding": "Safeguarding a ch
             "data_management": "Keeping the linked records accurate", "audit": "Auditing access to records",
             "outcomes": "Reviewing alternative provision outcomes"}
 ACTIONS = {"view": "Opened the child's record", "lookup": "Found the child by a lookup",
+           "lookup.withheld": "Looked the child up; a refusal of consent withheld the match",
            "break_glass": "Opened the child's record in an emergency (break-glass)",
            "list_cme": "Listed the child as missing education", "consent.record": "Recorded a consent",
            "consent.list": "Read the child's consents", "consent.withdraw": "Withdrew a consent",
@@ -101,22 +102,34 @@ def _row(e: dict, services) -> SubjectRow:
 
 
 def subject_report(*, ctx: Ctx, child_ref: str, form: str = "page") -> SubjectReport:
-    """Who saw what about the child (the DPO's pseudonym; identifiers merged into it included),
-    oldest first, leaving out the DPO's own audit reads. Audited as ``audit.subject``."""
+    """Who saw what about the child (the DPO's pseudonym; identifiers merged into it included, and
+    those it was split from up to the split), oldest first, leaving out the DPO's own audit reads. Audited as ``audit.subject``."""
     services = ctx.services
     d = _authorise(ctx, "audit.subject")
     child = ctx.resolve(child_ref)
     if child is None or not services.child_exists(child):
         ctx.record("audit.subject", "not_found", [], [], [])
         raise NotFound("no such child for your organisation")
-    seen: dict[int, dict] = {}
-    for cid in (child, *services.former_ids(child)):
-        for rec in services.audit.index.search(limit=_ALL, child_id=cid, skip_action_prefix="audit.")[1]:
-            seen[rec["seq"]] = rec["entry"]
+    seen = subject_entries(services, child)
     ctx.record("audit.subject", "allow", [child], [], d.bases(), d.policy_version, form=form, entries=len(seen))
     return SubjectReport(child_ref=child_ref, produced=datetime.now(timezone.utc),
                          produced_by=ctx.person or ctx.caller.client_id,
-                         rows=[_row(seen[s], services) for s in sorted(seen)])
+                         rows=[_row(rec["entry"], services) for rec in seen])
+
+
+def subject_entries(services, child: str) -> list[dict]:
+    """The log records naming the child, oldest first (the DPO's own audit reads left out): under
+    its identifier, those merged into it, and those it was split from, up to the split (who saw
+    that child then saw this one's records too). The API's report and the page's share it."""
+    seen: dict[int, dict] = {}
+    for cid in (child, *services.former_ids(child)):
+        for rec in services.audit.index.search(limit=_ALL, child_id=cid, skip_action_prefix="audit.")[1]:
+            seen[rec["seq"]] = rec
+    for cid, left in services.split_from(child).items():
+        for rec in services.audit.index.search(limit=_ALL, child_id=cid, skip_action_prefix="audit.",
+                                               until=left)[1]:
+            seen[rec["seq"]] = rec
+    return [seen[s] for s in sorted(seen)]
 
 
 _HEADER = ["When (UTC)", "Organisation", "Organisation type", "Person", "Role", "Purpose", "What they did",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["FORMULA_REASON", "MAX_FIELD_LENGTH", "REFUSED_CHARACTER", "check_cell", "check_text",
+__all__ = ["DIRECTION_REASON", "FORMULA_REASON", "MAX_FIELD_LENGTH", "REFUSED_CHARACTER", "check_cell", "check_text",
            "looks_like_formula", "neutralise_cell"]
 
 MAX_FIELD_LENGTH = 500
@@ -19,9 +19,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _LEADING = " \t\r\n\"'`\u00a0\u2018\u2019\u201c\u201d\u3000"
 _SURROGATE = re.compile("[\udc80-\udcff]")
+# Explicit bidirectional embeddings, overrides and isolates: no name or address needs one (a
+# right-to-left script is shown right to left without them), and one reverses or reorders what
+# follows it on a page, in a spreadsheet or in a terminal (a name showing as another).
+_DIRECTION = re.compile("[\u202a-\u202e\u2066-\u2069]")
+DIRECTION_REASON = "characters that reverse or reorder the text shown after them (direction controls)"
 _PLAIN_NUMBER = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
 # Any character ``check_cell`` refuses: one search clears a whole row.
-REFUSED_CHARACTER = re.compile(f"{_SURROGATE.pattern}|{_CONTROL.pattern}")
+REFUSED_CHARACTER = re.compile(f"{_SURROGATE.pattern}|{_CONTROL.pattern}|{_DIRECTION.pattern}")
 
 
 def looks_like_formula(value: str) -> bool:
@@ -34,13 +39,15 @@ def looks_like_formula(value: str) -> bool:
 
 
 def check_cell(value: str, max_length: int = MAX_FIELD_LENGTH) -> str | None:
-    """Why a raw cell cannot be read at all (bad bytes, too long, control characters), or None."""
+    """Why a raw cell cannot be read at all (bad bytes, too long, control or direction characters), or None."""
     if _SURROGATE.search(value):  # surrogateescape'd bytes
         return "bytes that are not valid in the file's encoding"
     if len(value) > max_length:
         return f"{len(value)} characters, more than the {max_length} allowed"
     if _CONTROL.search(value):
         return "control characters"
+    if _DIRECTION.search(value):
+        return DIRECTION_REASON
     return None
 
 

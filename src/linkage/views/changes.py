@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from linkage.errors import LinkageError, NotFound
 from linkage.store.schema import t
 
-__all__ = ["KINDS", "Change", "RunInfo", "changes_since", "last_run_id", "materialise_changes", "run_changes", "run_info"]
+__all__ = ["KINDS", "Change", "RunInfo", "changes_since", "departures", "last_run_id", "materialise_changes",
+           "run_changes", "run_info"]
 
 _MEMORY_HISTORY = "memory.serve_identity_history"
 _MEMORY_RUNS = "memory.serve_runs"
@@ -112,3 +113,15 @@ def changes_since(con, since: int | datetime | None, memory: bool = False) -> li
         params = []
     rows = con.execute(sql + " ORDER BY run_id, change, child_id, other_child_id, record_key", params).fetchall()
     return _changes(rows)
+
+
+def departures(con, memory: bool = False) -> dict[str, tuple[tuple[str, datetime], ...]]:
+    """Child -> (identifier, time) for each time records left that identifier for this child (a
+    split or a move): what was one child before that time is, in part, this one now."""
+    out: dict[str, dict[str, datetime]] = {}
+    for child, old, at in con.execute(
+            f"SELECT child_id, other_child_id, max(changed_at) FROM {_history(memory)} "
+            "WHERE change IN ('split', 'moved') AND other_child_id IS NOT NULL AND other_child_id <> child_id "
+            "GROUP BY ALL").fetchall():
+        out.setdefault(child, {})[old] = at
+    return {child: tuple(sorted(olds.items())) for child, olds in out.items()}

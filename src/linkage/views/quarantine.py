@@ -32,6 +32,7 @@ REASON_CODES: dict[str, tuple[str, str]] = {
     "bad_encoding": (r"not valid in the file's encoding", "bytes the file's encoding cannot read"),
     "too_long": (r"characters, more than the", "a cell longer than allowed"),
     "control_characters": (r"control characters", "control characters in a cell"),
+    "direction_controls": (r"\(direction controls\)", "characters that reverse the text shown after them"),
     "formula": (r"spreadsheet formula", "a cell a spreadsheet would run as a formula"),
     "missing_id": (r"missing record identifier", "no record identifier"),
     "spreadsheet_shortened": (r"shortened by a spreadsheet", "an identifier a spreadsheet wrote in scientific "

@@ -1,0 +1,98 @@
+"""A refusal recorded about a child follows every part of it when a later run splits its identifier.
+
+A school's record carried another child's details for a month, so the two were one child; a
+parent's refusal of identity data to an AP school was recorded then, on that merged child. When
+the school's corrected file came back, the next run split the school's record out under a new
+identifier, and the refusal stayed with the identifier the larger part kept. Whose refusal it was
+(the parent of the child the school knows, or of the other) nobody can tell: before, the school it
+refused found the split-off child at once by lookup, and the consent officer's list for that child
+was empty. A refusal now speaks for every part of the child it was recorded on, until the consent
+officer records it again on the right one; a permission stays with the identifier (giving it to a
+child who may not be the one who consented would disclose).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from apiserver import Server
+from test_changes import _rewrite, school_row
+from test_consent_merge import call, consent, linked_world, lookup
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, synth_month1):
+    from linkage.connectors import ingest_file
+    from linkage.link import run_link
+    from linkage.store import Store
+
+    w, per_child = linked_world(tmp_path_factory, synth_month1, "consent-split")
+    home, work = w["home"], w["home"].parent
+    a = next(c for c in per_child if c[1] == ["health", "social_care"])     # two records, no school's
+    b = next(c for c in per_child if c[1] == ["education"])                # a school's record only
+    w["demo"] = demo = {"a": a[3], "b": b[3]}
+
+    def month(n: int, edits: dict) -> object:
+        folder = work / f"month{n}"
+        folder.mkdir()
+        _rewrite(synth_month1 / "education.csv", folder / "education.csv", "AdNo", edits)
+        store = Store(home, memory_limit="2GB")
+        try:
+            ingest_file(store, "education", folder / "education.csv", extract_date=date(2026, 11, 1 + 14 * (n - 2)))
+            result = run_link(store)
+            history = store.rows("SELECT change, child_id, other_child_id FROM store.identity_history "
+                                 f"WHERE run_id = {n} AND change IN ('merged', 'split')")
+        finally:
+            store.close()
+        return result, history
+
+    # Month 2: the school's record of b carries a's details: one child of three records.
+    result, history = month(2, {b[2][0]: school_row(demo["a"])})
+    assert result.merges == 1, history
+    w["server"] = Server(home)
+    try:
+        r = consent(w, demo["a"], "oak")
+        assert r.status_code == 201, r.text
+        w["refusal"] = r.json()["consent_id"]
+        assert lookup(w, "oak", demo["a"]) is None
+    finally:
+        w["server"].stop()
+
+    # Month 3: the school's record has b's details again: it leaves the child (the larger part keeps the id).
+    result, history = month(3, {b[2][0]: school_row(demo["b"])})
+    assert result.splits == 1 and [h[0] for h in history] == ["split"], history
+    w["kept"], w["new"] = history[0][2], history[0][1]
+    w["server"] = Server(home)
+    yield w
+    w["server"].stop()
+
+
+def test_a_refusal_recorded_before_a_split_applies_to_every_part(world):
+    for part in ("a", "b"):
+        assert lookup(world, "birch", world["demo"][part]), part        # each part is found by others
+        assert lookup(world, "oak", world["demo"][part]) is None, part  # and by no school it refused
+    # Only what was one child when the refusal was given: a refusal after the split is one child's.
+    r = consent(world, world["demo"]["a"], "birch")
+    assert r.status_code == 201, r.text
+    assert lookup(world, "birch", world["demo"]["a"]) is None
+    assert lookup(world, "birch", world["demo"]["b"])
+
+
+def test_the_consent_officer_sees_the_refusal_on_the_split_off_child(world):
+    found = lookup(world, "officer", world["demo"]["b"])
+    r = call(world, "officer", "GET", "/v1/consents", params={"child_id": found["child_id"]})
+    assert r.status_code == 200, r.text
+    assert [c["consent_id"] for c in r.json()] == [world["refusal"]]
+
+
+def test_the_split_off_childs_subject_access_report_shows_who_saw_it_before_the_split(world):
+    """Its records were the merged child's then: the consent officer's lookup and the refusal named it."""
+    for child in (world["new"], world["kept"]):
+        r = call(world, "dpo", "GET", f"/v1/audit/subject/{child}")
+        assert r.status_code == 200, r.text
+        seen = {e["action"] for e in r.json()["entries"]}
+        assert {"lookup", "consent.record"} <= seen, (child, seen)
