@@ -7,6 +7,7 @@ random small populations (few sources, few identifier values, so collisions are 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from itertools import combinations
@@ -203,3 +204,39 @@ h AS (SELECT ik.*, c.n AS held FROM ik JOIN {COUNT_TABLE} c USING (forename))
 SELECT a.n, b.n FROM h a JOIN h b ON a.n < b.n AND a.dob = b.dob
 WHERE {slip_sql('a', 'b')} AND {may_pair}""").fetchall()}
     assert got == plain
+
+
+def _unnested(node: dict) -> int:
+    """Rows every UNNEST of an analysed plan (``EXPLAIN (ANALYZE, FORMAT JSON)``) gave."""
+    own = node.get("operator_cardinality", 0) if node.get("operator_type") == "UNNEST" else 0
+    return own + sum(_unnested(c) for c in node.get("children", []))
+
+
+def test_a_months_slip_search_keys_only_the_forenames_it_reached():
+    """A month's second pass looks at a few thousand records (``ik``), yet the slips were searched
+    among every forename of the million, each under some twenty spellings. Only ``ik``'s forenames
+    are keyed now; how many records hold each is still counted over the whole population, and
+    the pairs are those the plain reading gives."""
+    from linkage.link.unreached import COUNT_TABLE, _deletion_keys, counts_sql, slip_sql, typo_pairs_sql
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE pop (n BIGINT, forename VARCHAR, dob DATE, source_dataset VARCHAR, kid BIGINT)")
+    others = [(f"{a}{b}{c}name", day) for a in "bcdfg" for b in "aeiou" for c in "klmnp" for day in range(3)]
+    rows = [("jacob", 0), ("jaxob", 0), ("jacb", 1), ("reuben", 0), ("reyen", 0), ("jacob", 1), *others,
+            *[("jacob", 2)] * 40]
+    con.executemany("INSERT INTO pop VALUES (?, ?, DATE '2015-03-01' + CAST(? AS INTEGER), ?, ?)",
+                    [(n, f, day, SOURCES[n % 3], n) for n, (f, day) in enumerate(rows)])
+    con.execute("CREATE TABLE ik AS SELECT * FROM pop WHERE n < 6")          # the records a month reached
+    may_pair = "a.kid <> b.kid AND a.source_dataset <> b.source_dataset"
+    sql = f"WITH {COUNT_TABLE} AS ({counts_sql('pop')}) {typo_pairs_sql('ik', may_pair)}"
+    got = {tuple(r) for r in con.execute(sql).fetchall()}
+    plain = {tuple(r) for r in con.execute(f"""
+WITH {COUNT_TABLE} AS ({counts_sql('pop')}),
+h AS (SELECT ik.*, c.n AS held FROM ik JOIN {COUNT_TABLE} c USING (forename))
+SELECT a.n, b.n FROM h a JOIN h b ON a.n < b.n AND a.dob = b.dob
+WHERE {slip_sql('a', 'b')} AND {may_pair}""").fetchall()}
+    assert got == plain and got           # jacob / jaxob, reuben / reyen (jacob common: 42 records)
+    reached = con.execute(f"WITH {COUNT_TABLE} AS ({counts_sql('pop')}) SELECT count(*) FROM "
+                          f"({_deletion_keys('forename IN (SELECT forename FROM ik)')})").fetchone()[0]
+    plan = json.loads(con.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}").fetchall()[0][1])
+    assert _unnested(plan) <= 2 * reached < len(others)

@@ -7,6 +7,7 @@ a record that fits two children nearly equally well is linked to neither.
 
 from __future__ import annotations
 
+import json
 from itertools import combinations
 
 import duckdb
@@ -254,6 +255,30 @@ def test_a_record_that_a_twin_child_fits_as_well_is_a_second_child_case():
     rows = second_children(records, [("education:1", "health:2")],
                            {"education:1": "A", "health:2": "A", "education:2": "C"})
     assert rows == {("health:2", "education:1", "education:2")}
+
+
+def _scans(node: dict, table: str) -> int:
+    """How many times a physical plan (``EXPLAIN (FORMAT JSON)``) scans ``table``."""
+    return (node.get("extra_info", {}).get("Table") == table) + sum(_scans(c, table) for c in node["children"])
+
+
+# A month's sibling check looks at a few thousand links, but read the whole population (a view
+# over a million stored rows) once for each of its seven joins, in each of three calls: a
+# quarter of a full relink's sibling checks. It reads it twice: the linked records, then those
+# born the day a partner was or living at its postcode.
+def test_the_sibling_check_reads_the_population_twice_whatever_it_is_given():
+    records = [rec("education:1", "macy", upn="A1"), rec("education:2", "maisie", upn="B2"),
+               rec("health:2", "maisie", nhs="N2", dob="2015-05-17"),
+               *(rec(f"health:{9 + i}", f"name{i}", nhs=f"N{9 + i}", surname=f"family{i}",
+                     dob=f"201{i % 10}-0{1 + i % 9}-1{i % 10}", postcode=f"LS{i} 1AA") for i in range(300))]
+    con = population(records)
+    con.register("links_df", pd.DataFrame([("education:1", "health:2")], columns=["unique_id_l", "unique_id_r"]))
+    con.register("clusters_df", pd.DataFrame([("education:1", "A"), ("health:2", "A"), ("education:2", "C")],
+                                             columns=["unique_id", "cluster_id"]))
+    sql = second_child_sql("links_df", "link_input", "clusters_df")
+    plan = json.loads(con.execute(f"EXPLAIN (FORMAT JSON) {sql}").fetchall()[0][1])
+    assert sum(_scans(node, "link_input") for node in plan) == 2
+    assert set(con.execute(sql).fetchall()) == {("health:2", "education:1", "education:2")}
 
 
 def test_a_forename_typo_beside_a_twin_of_another_name_stays_linked():

@@ -16,8 +16,9 @@ did last time. An incremental run therefore:
 * re-clusters only the components reached (``reach``) from those records, from records whose
   guard evidence changed, from the other end of every pair dropped with them or guarded
   otherwise, and from every record a reviewer decided on; everything else keeps its child;
-* writes only what changed: pairs deleted and appended, hashes and identities updated
-  where they differ, queue rows replaced where reached.
+* writes only what changed: pairs, hashes and identities where they differ deleted and
+  appended (never updated in place: a checkpoint rewrites an updated column whole), queue rows
+  replaced where reached.
 
 A full run goes through the same code with every record reached.
 """
@@ -217,13 +218,25 @@ WHERE (least(l.forename, r.forename), greatest(l.forename, r.forename)) IN (SELE
 def save_guards(store: Store, run_id: int, full: bool) -> None:
     """The kept pairs guarded otherwise (``FLIPPED``; a full run writes every pair anew), and the
     names twins are given that this run's pairs were guarded with, for the next run's
-    ``twin_name_pairs``."""
+    ``twin_name_pairs``. A flipped pair is appended as it now is and its old row deleted, not
+    updated in place (the note above ``_once``)."""
     if not full:
-        store.execute(f"UPDATE {t('link_edges')} SET guarded = f.guarded, run_id = {int(run_id)} FROM {FLIPPED} f "
-                      f"WHERE {t('link_edges')}.record_key_l = f.unique_id_l "
-                      f"AND {t('link_edges')}.record_key_r = f.unique_id_r")
+        edges = t("link_edges")
+        store.execute(f"INSERT INTO {edges} (record_key_l, record_key_r, match_probability, match_weight, guarded, "
+                      f"run_id) SELECT e.record_key_l, e.record_key_r, e.match_probability, e.match_weight, f.guarded, "
+                      f"{int(run_id)} FROM {edges} e JOIN {FLIPPED} f ON e.record_key_l = f.unique_id_l "
+                      "AND e.record_key_r = f.unique_id_r AND e.guarded <> f.guarded")
+        store.execute(f"DELETE FROM {edges} USING {FLIPPED} f WHERE {edges}.record_key_l = f.unique_id_l "
+                      f"AND {edges}.record_key_r = f.unique_id_r AND {edges}.guarded <> f.guarded")
     store.execute(f"DELETE FROM {t('twin_names')}")
     store.execute(f"INSERT INTO {t('twin_names')} (a, b, run_id) SELECT a, b, {int(run_id)} FROM {TWIN_NAMES}")
+
+
+# The saves change a month's few rows of million-row tables by deleting them and appending them
+# anew, never by UPDATE: DuckDB checkpoints an updated column by rewriting it whole in every row
+# group an update touched (a month's changes touch them all), while a deleted row costs a mark
+# and an appended one only itself. At a million records the month's UPDATEs made its commit
+# (the checkpoint) 2 of its 14 seconds.
 
 
 def _once(store: Store, what: str, column: str, added: str, table: str) -> None:
@@ -238,14 +251,12 @@ def _once(store: Store, what: str, column: str, added: str, table: str) -> None:
 
 def save_records(store: Store, run_id: int) -> None:
     """``linked_records`` brought to ``memory.link_hash``: only new, changed and removed rows
-    (``stage_records``) touched."""
+    (``stage_records``) touched, a changed one deleted and appended anew (the note above ``_once``)."""
     _once(store, "record", "record_key", "SELECT record_key FROM memory.hash_delta WHERE new", t("linked_records"))
-    store.execute(f"DELETE FROM {t('linked_records')} WHERE record_key IN (SELECT k FROM memory.hash_gone)")
-    store.execute(f"UPDATE {t('linked_records')} SET content_sha = d.content_sha, guard_sha = d.guard_sha, "
-                  f"run_id = {int(run_id)} FROM memory.hash_delta d "
-                  f"WHERE {t('linked_records')}.record_key = d.record_key AND NOT d.new")
+    store.execute(f"DELETE FROM {t('linked_records')} WHERE record_key IN (SELECT k FROM memory.hash_gone) "
+                  "OR record_key IN (SELECT record_key FROM memory.hash_delta WHERE NOT new)")
     store.execute(f"INSERT INTO {t('linked_records')} (record_key, content_sha, guard_sha, run_id) "
-                  f"SELECT record_key, content_sha, guard_sha, {int(run_id)} FROM memory.hash_delta WHERE new")
+                  f"SELECT record_key, content_sha, guard_sha, {int(run_id)} FROM memory.hash_delta")
 
 
 def stage_identity(store: Store, record_to_child: dict[str, str], previous: dict[str, str],
@@ -277,15 +288,21 @@ def save_children(store: Store, minted: list[str], run_id: int) -> None:
 
 def save_identity(store: Store, run_id: int) -> None:
     """Retired identifiers followed to their survivor in every row (records of superseded
-    extracts keep their last child), then only the records whose child changed written."""
-    store.execute(f"UPDATE {t('child_ids')} SET status = 'alias', alias_of = a.survivor, "
-                  f"retired_run = {int(run_id)} FROM memory.id_alias a WHERE {t('child_ids')}.child_id = a.old")
-    store.execute(f"UPDATE {t('identity')} SET child_id = a.survivor FROM memory.id_alias a "
-                  f"WHERE {t('identity')}.child_id = a.old")
-    store.execute(f"UPDATE {t('identity')} SET child_id = d.child_id, run_id = {int(run_id)} "
-                  f"FROM memory.id_delta d WHERE {t('identity')}.record_key = d.record_key AND NOT d.new")
+    extracts keep their last child), then only the records whose child changed written. Each
+    row that changes is appended as it now is and its old row deleted (the note above
+    ``_once``); a survivor is never itself retired (``identity.assign_ids``), so the old rows
+    are told apart by their identifier."""
+    ids, identity, run = t("child_ids"), t("identity"), int(run_id)
+    store.execute(f"INSERT INTO {ids} (child_id, status, alias_of, created_run, retired_run) SELECT c.child_id, "
+                  f"'alias', a.survivor, c.created_run, {run} FROM {ids} c "
+                  "JOIN memory.id_alias a ON c.child_id = a.old")
+    store.execute(f"DELETE FROM {ids} WHERE child_id IN (SELECT old FROM memory.id_alias) "
+                  f"AND retired_run IS DISTINCT FROM {run}")
+    store.execute(f"INSERT INTO {identity} (record_key, child_id, run_id) SELECT i.record_key, a.survivor, i.run_id "
+                  f"FROM {identity} i JOIN memory.id_alias a ON i.child_id = a.old")
+    store.execute(f"DELETE FROM {identity} WHERE child_id IN (SELECT old FROM memory.id_alias)")
     # The new rows, checked against the table (a probe of it, not a million keys hashed).
-    new = "SELECT record_key FROM memory.id_delta WHERE new"
-    _once(store, "record", "record_key", new, t("identity"))
-    store.execute(f"INSERT INTO {t('identity')} (record_key, child_id, run_id) SELECT record_key, child_id, "
-                  f"{int(run_id)} FROM memory.id_delta WHERE new")
+    _once(store, "record", "record_key", "SELECT record_key FROM memory.id_delta WHERE new", identity)
+    store.execute(f"DELETE FROM {identity} WHERE record_key IN (SELECT record_key FROM memory.id_delta WHERE NOT new)")
+    store.execute(f"INSERT INTO {identity} (record_key, child_id, run_id) SELECT record_key, child_id, {run} "
+                  "FROM memory.id_delta")

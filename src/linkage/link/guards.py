@@ -53,6 +53,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 
 from __future__ import annotations
 
+
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
            "different_names_sql", "forename_counts_sql", "near_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
            "twin_guard_sql"]
@@ -514,14 +515,19 @@ def second_child_sql(links: str, input_table: str, clusters: str) -> str:
     in view (Amelia at school, Amelie only at the GP) leaves nothing to read. A ``y`` with forename
     and surname swapped is read by its surname (the GP's Kalvelis Aidan beside the school's Aiden
     and Aidan). ``s`` outside
-    ``clusters`` (an incremental run's kept children) is in another child. Pure SQL."""
+    ``clusters`` (an incremental run's kept children) is in another child. Pure SQL.
+
+    ``input_table`` is read twice, not once for each of its seven joins: for the linked records
+    (``ends``), then for those born the day a differing partner was or living at its postcode
+    (``kin``), each only in the columns the check reads. A month's few links otherwise scanned
+    every record of the population nine times in each of the run's three calls."""
     near = (f"CASE WHEN d.swapped THEN jaro_winkler_similarity(s.forename, y.surname) >= "
             f"jaro_winkler_similarity(x.forename, y.surname) "
             f"ELSE {_sim('s.forename', 's.forename_keys', 'y', _abjad('s', 'y'))} >= "
             f"{_sim('x.forename', 'x.forename_keys', 'y', _abjad('x', 'y'))} END")
     # Materialised one side at a time: else the optimiser, knowing nothing of the registered frames'
     # sizes, joins the clusters with themselves on the child first (every pair of a child's records).
-    return f"""
+    sql = f"""
 WITH left_end AS MATERIALIZED (
   SELECT e.unique_id_l AS a, e.unique_id_r AS b, ca.cluster_id AS c FROM {links} e
   JOIN {clusters} ca ON ca.unique_id = e.unique_id_l),
@@ -545,24 +551,27 @@ differ AS (
   UNION ALL
   SELECT b, a, c, swapped FROM pair
   WHERE db AND fb <> CASE WHEN swapped THEN sa ELSE fa END),
+-- Every sibling ``born`` can find, read once: of a differing partner's birthday, or of its postcode.
+partners AS MATERIALIZED (SELECT DISTINCT x.dob, x.postcode FROM differ d JOIN ends x ON x.unique_id = d.x),
+kin AS MATERIALIZED (
+  SELECT {_SECOND_CHILD_COLUMNS} FROM {input_table}
+  WHERE dob IN (SELECT dob FROM partners) OR postcode IN (SELECT postcode FROM partners)),
 -- Two equi-joins, not one join on an OR (which would compare every pair); what the answer asks of
 -- a sibling and ``x`` alone (another forename, one family) tested here, on the birthday's few
 -- columns, before the sibling's and ``y``'s whole rows are joined: a million records share each
 -- birthday with some 150 others, nearly none of them of the family.
 born AS MATERIALIZED (
   SELECT d.x, s.unique_id AS s FROM differ d JOIN ends x ON x.unique_id = d.x
-  JOIN {input_table} s ON s.dob = x.dob
+  JOIN kin s ON s.dob = x.dob
   WHERE s.forename <> x.forename AND {_family('s', 'x')}
   UNION
   SELECT d.x, s.unique_id FROM differ d JOIN ends x ON x.unique_id = d.x
-  JOIN {input_table} s ON s.postcode = x.postcode
+  JOIN kin s ON s.postcode = x.postcode
    AND s.dob BETWEEN x.dob - {SIBLING_DOB_DAYS} AND x.dob + {SIBLING_DOB_DAYS}
-  WHERE s.forename <> x.forename),
-sib AS MATERIALIZED (
-  SELECT {_SECOND_CHILD_COLUMNS} FROM {input_table} WHERE unique_id IN (SELECT s FROM born))
+  WHERE s.forename <> x.forename)
 SELECT DISTINCT d.y, d.x, s.unique_id AS s
 FROM differ d JOIN ends x ON x.unique_id = d.x JOIN ends y ON y.unique_id = d.y
-JOIN born b ON b.x = d.x JOIN sib s ON s.unique_id = b.s AND s.unique_id <> x.unique_id
+JOIN born b ON b.x = d.x JOIN kin s ON s.unique_id = b.s AND s.unique_id <> x.unique_id
   AND s.unique_id <> y.unique_id
 LEFT JOIN {clusters} cs ON cs.unique_id = s.unique_id
 WHERE cs.cluster_id IS DISTINCT FROM d.c
@@ -570,3 +579,4 @@ WHERE cs.cluster_id IS DISTINCT FROM d.c
   AND NOT coalesce(s.nhs_number <> y.nhs_number OR s.upn <> y.upn, false) AND NOT {sexes_differ_sql('s', 'y')}
   AND {near}
 """
+    return sql

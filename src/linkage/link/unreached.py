@@ -113,14 +113,17 @@ def typo_pairs_sql(ik: str, may_pair: str) -> str:
     forename by a spelling both leave after deletions (``_deletion_keys``), and only then are the
     two names' records met on their birthday. Keying every record (each under some twenty
     spellings, a million records at 1M) cost most of the second pass; the distinct forenames are
-    far fewer, and the pairs found are the same (``tests/test_second_pass_fast.py``)."""
-    rare = f"n <= greatest({RARE}, (SELECT max(n) FROM {COUNT_TABLE}) // {SLIP_RATIO})"
+    far fewer, and the pairs found are the same (``tests/test_second_pass_fast.py``). Only the
+    forenames ``ik`` holds are keyed (how many hold each still counted over the population): a
+    month's few thousand records' names, not the million's, every one under some twenty spellings."""
+    held = f"forename IN (SELECT forename FROM {ik})"
+    rare = f"n <= greatest({RARE}, (SELECT max(n) FROM {COUNT_TABLE}) // {SLIP_RATIO}) AND {held}"
     few, many = "least(x.held, y.held)", "greatest(x.held, y.held)"
     longer = "greatest(length(x.forename), length(y.forename))"
     return f"""
 SELECT least(a.n, b.n), greatest(a.n, b.n)
 FROM (SELECT DISTINCT x.forename AS fa, y.forename AS fb
-      FROM ({_deletion_keys(rare)}) x JOIN ({_deletion_keys('')}) y ON x.dk = y.dk
+      FROM ({_deletion_keys(rare)}) x JOIN ({_deletion_keys(held)}) y ON x.dk = y.dk
       WHERE x.forename <> y.forename AND {longer} >= {TYPO_SHORTEST}
         AND ({few} <= {RARE} OR {few} * {SLIP_RATIO} <= {many})
         AND damerau_levenshtein(x.forename, y.forename) <= greatest(1, {longer} // {LETTERS_PER_SLIP})) s
