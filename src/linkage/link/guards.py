@@ -261,20 +261,33 @@ def _family_pairs(rows: str) -> str:
     could hold for, found without comparing every surname with every other: a shared surname
     word is an equi-join, and Jaro-Winkler runs only where ``_could_be_alike`` leaves it open
     (or the postcode is shared). A superset: the caller applies ``_family`` itself. Each
-    unordered pair is joined once; both tests are symmetric, Jaro-Winkler is then asked both ways."""
-    narrow = (f"SELECT unique_id, source_dataset, dob, surname, postcode, CAST(strlen(surname) AS BIGINT) AS len, "
-              f"{_SURNAME_BITS} AS bits FROM {rows}")
-    words = f"(SELECT unique_id, source_dataset, dob, unnest(surname_all) AS word FROM {rows})"
-    on = "a.source_dataset = b.source_dataset AND a.dob = b.dob AND a.unique_id {} b.unique_id"
-    # Materialised: else the optimiser takes both Jaro-Winklers into the join's filter.
+    unordered pair is joined once; both tests are symmetric, Jaro-Winkler is then asked both ways.
+
+    Every pair of a birthday's records is still looked at (at a million records about 39 million,
+    growing with the square of the records a day), so the pairs are joined on integers: each
+    (source, date of birth) numbered once, each record and each postcode too, and the strings
+    read only for the pairs kept: a pair's row of strings cost more to build than its test."""
+    narrow = (f"SELECT row_number() OVER () AS rid, dense_rank() OVER (ORDER BY source_dataset, dob) AS g, "
+              f"unique_id, surname, surname_all, CAST(strlen(surname) AS BIGINT) AS len, {_SURNAME_BITS} AS bits, "
+              f"CASE WHEN postcode IS NOT NULL THEN dense_rank() OVER (ORDER BY postcode) END AS pid "
+              f"FROM {rows} WHERE source_dataset IS NOT NULL AND dob IS NOT NULL")
+    words = "(SELECT rid, g, unnest(surname_all) AS word FROM cotwin_rows)"
+    # Materialised: else the optimiser takes both Jaro-Winklers into the join's filter. The
+    # surnames are read for the pairs kept only.
     return f"""WITH cotwin_rows AS MATERIALIZED ({narrow}),
+cotwin_ids AS MATERIALIZED (
+  SELECT a.rid AS u, b.rid AS v, a.pid = b.pid AS pc
+  FROM cotwin_rows a JOIN cotwin_rows b ON a.g = b.g AND a.rid < b.rid
+  WHERE a.pid = b.pid OR {_could_be_alike('a', 'b')}),
 cotwin_close AS MATERIALIZED (
-  SELECT a.unique_id AS u, b.unique_id AS v, a.surname AS su, b.surname AS sv, a.postcode = b.postcode AS pc
-  FROM cotwin_rows a JOIN cotwin_rows b ON {on.format('<')}
-  WHERE a.postcode = b.postcode OR {_could_be_alike('a', 'b')})
-SELECT u, v FROM cotwin_close WHERE pc OR jaro_winkler_similarity(su, sv) >= 0.85
-UNION ALL SELECT v, u FROM cotwin_close WHERE pc OR jaro_winkler_similarity(sv, su) >= 0.85
-UNION SELECT a.unique_id, b.unique_id FROM {words} a JOIN {words} b ON {on.format('<>')} AND a.word = b.word"""
+  SELECT c.u, c.v, c.pc, x.surname AS su, y.surname AS sv FROM cotwin_ids c
+  JOIN cotwin_rows x ON x.rid = c.u JOIN cotwin_rows y ON y.rid = c.v),
+cotwin_rids AS (
+  SELECT u, v FROM cotwin_close WHERE pc OR jaro_winkler_similarity(su, sv) >= 0.85
+  UNION ALL SELECT v, u FROM cotwin_close WHERE pc OR jaro_winkler_similarity(sv, su) >= 0.85
+  UNION SELECT a.rid, b.rid FROM {words} a JOIN {words} b ON a.g = b.g AND a.rid <> b.rid AND a.word = b.word)
+SELECT x.unique_id AS u, y.unique_id AS v FROM cotwin_rids p
+JOIN cotwin_rows x ON x.rid = p.u JOIN cotwin_rows y ON y.rid = p.v"""
 
 
 def _two_in_one_source(a: str, b: str) -> str:
