@@ -34,10 +34,12 @@ from linkage.validation import normalise_name
 
 __all__ = ["CURRENT_RECORDS_SQL", "LINK_RECORDS_SQL", "ExtractRefused", "IngestResult", "SafetyLimits", "ingest_file", "ingest_files"]
 
-CURRENT_RECORDS_SQL = f"""
-SELECT r.* FROM {t('records')} r
+# The records of current extracts that no amendment replaced (``r``, with their extract ``e``).
+_CURRENT_FROM = f"""FROM {t('records')} r
 JOIN {t('extracts')} e USING (extract_id)
-WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL
+WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL"""
+CURRENT_RECORDS_SQL = f"""
+SELECT r.* {_CURRENT_FROM}
 """
 
 # The current records with their *register*: the list whose identifiers they carry. A source's
@@ -46,12 +48,10 @@ WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL
 # numbering. Two records of one register under two identifiers are two children; a record of the
 # AP roll and one of the census are not evidence of that (the twin guard, ``guards.cotwin_pairs_sql``).
 LINK_RECORDS_SQL = f"""
-SELECT r.*, CASE WHEN e.amends IS NULL OR e.mapping = p.mapping THEN r.source
-                 ELSE r.source || ':' || e.mapping END AS register
-FROM {t('records')} r
-JOIN {t('extracts')} e USING (extract_id)
-LEFT JOIN {t('extracts')} p ON p.extract_id = e.amends
-WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL
+SELECT r.*, CASE WHEN e.amends IS NULL
+                   OR e.mapping = (SELECT p.mapping FROM {t('extracts')} p WHERE p.extract_id = e.amends)
+                 THEN r.source ELSE r.source || ':' || e.mapping END AS register
+{_CURRENT_FROM}
 """
 
 
