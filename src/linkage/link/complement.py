@@ -29,7 +29,7 @@ from itertools import combinations
 import duckdb
 import pandas as pd
 
-from linkage.link.evidence import ClusterPass
+from linkage.link.evidence import ClusterPass, sources_of
 from linkage.link.guards import RARE, spelling_sql, split_name_sql
 from linkage.link.unreached import HOME_DAYS, home_and_family_sql
 
@@ -37,16 +37,6 @@ __all__ = ["COMPLEMENT_REASON", "FAMILY_REASON", "IDENTIFIER_REASON", "SHARED_MO
            "WITHIN_DAYS",
            "complementary_guarded", "complementary_pairs", "family_pairs", "family_sql", "partner_cohorts",
            "settled", "shared_identifiers", "sources_of"]
-
-
-def sources_of(cluster_of: dict[str, str], children: set[str] | None = None) -> dict[str, frozenset[str]]:
-    """Each child's sources (child id -> the sources of its records); only ``children``'s if given
-    (a run asks about the few children of its guarded pairs, not every child)."""
-    held: dict[str, set[str]] = defaultdict(set)
-    items = cluster_of.items() if children is None else ((k, c) for k, c in cluster_of.items() if c in children)
-    for key, child in items:
-        held[child].add(key.split(":", 1)[0])
-    return {child: frozenset(s) for child, s in held.items()}
 
 
 def complementary_pairs(pairs: Iterable[tuple[str, str]], cluster_of: dict[str, str]) -> set[frozenset[str]]:

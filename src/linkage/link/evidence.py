@@ -65,7 +65,7 @@ from linkage.link.guards import birthday_sql, split_name_sql, swapped_sql
 from linkage.link.unreached import COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_pairs_sql
 from linkage.validation.postcode import NOT_A_PLACE_PREFIXES
 
-__all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql",
+__all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql", "sources_of",
            "clusters_arrow", "coincidences", "decide"]
 
 CHANGE_REASON = "possible change of surname and address: same forename and birthday ({evidence})"
@@ -340,14 +340,14 @@ def _at_home(row: dict) -> bool:
             and any(e in row["evidence"] for e in HOME_EVIDENCE))
 
 
-def _sources(children: set[str], cluster_of: dict[str, str]) -> dict[str, set[str]]:
-    """Each of ``children``'s sources (the part of a record key before its colon)."""
-    held: dict[str, set[str]] = {c: set() for c in children}
-    if children:
-        for key, child in cluster_of.items():
-            if child in held:
-                held[child].add(key.split(":", 1)[0])
-    return held
+def sources_of(cluster_of: dict[str, str], children: set[str] | None = None) -> dict[str, frozenset[str]]:
+    """Each child's sources (child id -> the sources of its records); only ``children``'s if given
+    (a run asks about the few children of its guarded pairs, not every child)."""
+    held: dict[str, set[str]] = defaultdict(set)
+    items = cluster_of.items() if children is None else ((k, c) for k, c in cluster_of.items() if c in children)
+    for key, child in items:
+        held[child].add(key.split(":", 1)[0])
+    return {child: frozenset(s) for child, s in held.items()}
 
 
 def coincidences(row: dict) -> float:
@@ -364,7 +364,7 @@ def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of:
     """
     apart = {frozenset((cluster_of[a], cluster_of[b])) for a, b in guarded if a in cluster_of and b in cluster_of}
     rows = [{**row, "evidence": _evidence(row)} for row in rows]
-    held = _sources({c for row in rows if _at_home(row) for c in (row["ca"], row["cb"])}, cluster_of)
+    held = sources_of(cluster_of, {c for row in rows if _at_home(row) for c in (row["ca"], row["cb"])})
     met: dict[str, set[str]] = defaultdict(set)     # child -> every child a candidate meets it in
     for row in rows:
         met[row["ca"]].add(row["cb"])
@@ -380,7 +380,8 @@ def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of:
         # met each other as well (independent generator, 20k).
         row["strong"] = ((bool(row["moved"]) and bool(row["one_name"]) and bool(row["dob_exact"])
                           and not row["cotwin"] and len(row["evidence"]) >= LINK_EVIDENCE)
-                         or (_at_home(row) and held[row["ca"]].isdisjoint(held[row["cb"]])
+                         or (_at_home(row)
+                             and held.get(row["ca"], frozenset()).isdisjoint(held.get(row["cb"], frozenset()))
                              and met[row["ca"]] == {row["cb"]} and met[row["cb"]] == {row["ca"]}))
         # Worth a reviewer's time: shares a family or an address, or unlikely to be a coincidence.
         row["worth"] = not row["moved"] or coincidences(row) <= COINCIDENCE
