@@ -163,6 +163,33 @@ def _take(rows: Iterator[tuple[int, list[str]]], width: int, progress, total: in
     return lines, maybe, other, n
 
 
+@functools.cache
+def _refused_utf8() -> tuple[bytes, tuple[bytes, ...]]:
+    """Every character ``REFUSED_CHARACTER`` finds, as UTF-8: (the one-byte ones, the others).
+    Valid UTF-8 holds a character exactly where it holds its bytes, so a search of the file's
+    bytes for these says whether a cell holds one without decoding it (seconds at a million rows)."""
+    every = "".join(map(chr, itertools.chain(range(0xD800), range(0xE000, 0x110000))))
+    found = {m.group().encode() for m in REFUSED_CHARACTER.finditer(every)}
+    return b"".join(sorted(c for c in found if len(c) == 1)), tuple(sorted(c for c in found if len(c) > 1))
+
+
+def _holds_refused(data: bytes) -> bool:
+    """Whether UTF-8 ``data`` holds any character ``REFUSED_CHARACTER`` finds."""
+    single, wide = _refused_utf8()
+    if data.translate(None, bytes(b for b in range(256) if b not in single)):
+        return True
+    raw = np.frombuffer(data, np.uint8)
+    for lead in {c[0] for c in wide}:
+        if data.find(bytes([lead])) < 0:
+            continue
+        at = np.flatnonzero(raw == lead)        # a handful of places: each sequence compared there
+        for c in (c for c in wide if c[0] == lead):
+            here = at[at + len(c) <= len(raw)]
+            if np.logical_and.reduce([raw[here + i] == b for i, b in enumerate(c)]).any():
+                return True
+    return False
+
+
 def _whole(extract) -> tuple[list[int], dict[str, pa.Array], list[tuple[int, list[str]]], int] | None:
     """``_take`` and ``_columns`` at once, by Arrow's CSV reader (C++, on every core) where it
     reads the very cells ``csv.reader`` would, on the very lines; None where that is not sure.
@@ -199,10 +226,11 @@ def _whole(extract) -> tuple[list[int], dict[str, pa.Array], list[tuple[int, lis
     if invalid or n == 0 or n != physical - 1:
         return None
     cells = [table.column(i).combine_chunks() for i in range(width)]
-    if any(pc.max(pc.utf8_length(c)).as_py() > MAX_FIELD_LENGTH for c in cells):
+    if any(pc.max(pc.binary_length(c)).as_py() > MAX_FIELD_LENGTH
+           and pc.max(pc.utf8_length(c)).as_py() > MAX_FIELD_LENGTH for c in cells):
         return None
     refused = np.zeros(n, dtype=bool)
-    if REFUSED_CHARACTER.search(data.decode("utf-8")):
+    if _holds_refused(data):
         for c in cells:     # which rows: each distinct value asked once, with the very pattern
             coded = c.dictionary_encode()
             hit = pa.array([bool(REFUSED_CHARACTER.search(v)) for v in coded.dictionary.to_pylist()], pa.bool_())
