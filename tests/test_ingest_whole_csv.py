@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_ingest_columnar import MESSY, TABLES, _ingest, _nhs, _pool
+from test_ingest_columnar import MESSY, _ingest, _nhs, _pool, assert_same_both_ways
 
 from linkage.connectors import default_mapping_path, load_mapping
 from linkage.connectors.columnar import _whole
@@ -73,11 +73,7 @@ def test_one_line_rows_are_read_by_arrow_as_python_reads_them(source, tmp_path_f
         path = where / f"{source}.csv"
         path.write_bytes(data)
         assert _taken(source, path)
-        old = _ingest(where / "old", source, path, columnar=False)
-        new = _ingest(where / "new", source, path, columnar=True)
-        assert new[0] == old[0]
-        for table in TABLES:
-            assert new[1][table] == old[1][table], table
+        assert_same_both_ways(where, source, path)
 
     check()
 
