@@ -18,6 +18,8 @@ from linkage.config import Settings
 from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, make_backend
 from linkage.link.backends.spark import SparkBackend, spark_conf
+from sparkjvm import CONF as JVM_CONF
+from sparkjvm import ENV as JVM_ENV
 
 SOURCES = ("education", "social_care", "health")
 
@@ -159,7 +161,7 @@ def test_uploaded_records_stay_out_of_the_driver_plan_and_joins_do_not_broadcast
     con = duckdb.connect()
     con.execute("CREATE TABLE memory.recs AS SELECT i AS unique_id, 'name ' || (i % 50) AS forename, "
                 "i % 50 AS k FROM range(1000) t(i)")
-    backend = SparkBackend(tmp_path, shuffle_partitions=2, driver_memory="1g")
+    backend = SparkBackend(tmp_path, shuffle_partitions=2, driver_memory="1g", extra_conf=JVM_CONF)
     try:
         api = backend.bind(con)
         frame = backend.upload(api, con, "recs", "recs_up")
@@ -194,7 +196,7 @@ def test_records_reach_spark_as_files_the_executors_read_not_through_the_driver(
                 "CASE WHEN i % 7 = 0 THEN NULL ELSE i / 4 END AS score FROM range(1000) t(i)")
     exchange = tmp_path / "shared"
     backend = SparkBackend(tmp_path / "home", shuffle_partitions=2, driver_memory="1g",
-                           exchange_dir=exchange.as_uri() if as_uri else str(exchange))
+                           exchange_dir=exchange.as_uri() if as_uri else str(exchange), extra_conf=JVM_CONF)
     try:
         api = backend.bind(con)
         frame = backend.upload(api, con, "recs", "recs_up")
@@ -317,7 +319,7 @@ def test_spark_and_duckdb_give_the_same_model_pairs_children_and_ids(tmp_path):
     for month in (1, 2):
         synthesise(300, 42, tmp_path / f"m{month}", month=month)
     env = {**os.environ, "LINKAGE_SPARK_MASTER": "local[2]", "LINKAGE_SPARK_SHUFFLE_PARTITIONS": "2",
-           "LINKAGE_SPARK_DRIVER_MEMORY": "1g"}
+           "LINKAGE_SPARK_DRIVER_MEMORY": "1g", **JVM_ENV}
     duck = Store(tmp_path / "duckdb", memory_limit="1GB")
     children: dict[int, dict] = {}
     try:
