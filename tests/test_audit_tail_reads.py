@@ -97,3 +97,24 @@ def test_the_tail_is_found_across_reads_and_past_junk(tmp_path):
     assert other.last_checkpoint()["seq"] == cp["seq"]
     other.close()
     log.close()
+
+
+def test_an_append_after_another_writers_reads_only_what_that_writer_added(pair):
+    """With two server workers nearly every append follows the other's, and must chain to its line.
+    What the other appended since this process last wrote is read (its line), not the last 4 KB of
+    the log again; and the chain is one chain whichever way the appends fall."""
+    a, b = pair
+    _grow(a, b, 60)
+    for others in (1, 3):
+        a.append(ENTRY)
+        size = a.path.stat().st_size
+        for _ in range(others):
+            b.append(ENTRY)
+        added = a.path.stat().st_size - size
+        start = _read()
+        a.append(ENTRY)
+        read = _read() - start
+        # the other's lines, and the /proc/self/io text read to count them (a few hundred bytes)
+        assert read <= added + 1024 < 4096, f"an append after {added} bytes of another writer's lines read {read}"
+    seqs = [rec["seq"] for rec in a.entries()]
+    assert seqs == list(range(1, len(seqs) + 1)) and a.verify() == []

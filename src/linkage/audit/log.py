@@ -626,6 +626,7 @@ class AuditLog(ChainedLog):
         self.path = self.dir / "log.jsonl"
         self.checkpoints_path = self.dir / "checkpoints.jsonl"
         self._fh = open(self.path, "ab", opener=private_opener)
+        self._rfd = os.open(self.path, os.O_RDONLY)     # the same file, for reading what others appended
         self._size = -1                     # the log's length as this process last saw it: unseen yet
         self._written = self._synced = 0    # the last seq this process wrote, and the last fsync'd
         self._last_cp: tuple[int, dict | None] | None = None     # (checkpoints file length, newest)
@@ -638,6 +639,7 @@ class AuditLog(ChainedLog):
 
     def _close_storage(self) -> None:
         self._fh.close()
+        os.close(self._rfd)
 
     # -- the tail --------------------------------------------------------------
     # The first read from the end: a few lines. Each further read doubles, so finding a line k bytes
@@ -710,10 +712,30 @@ class AuditLog(ChainedLog):
         self._last_cp = (size, found)
         return dict(found) if found else None
 
+    # What another writer appended since this process last saw the log is read forwards when it is at
+    # most this long (a few of its lines); more, or nothing well-formed in it, and the tail is read back.
+    SINCE_MOST = 65536
+
+    def _appended_head(self, seen: int, size: int) -> tuple[int, str] | None:
+        """The newest well-formed line among those appended between ``seen`` and ``size`` (where this
+        process last saw the log end, at a line's end: appends hold the lock), as (seq, hash); None when
+        there is none, or ``seen`` is not a line's end. With two server workers nearly every append
+        follows the other's: this reads the other's line or two, once, not the last 4 KB of the log."""
+        if not 0 < seen < size or size - seen > self.SINCE_MOST:
+            return None
+        data = os.pread(self._rfd, size - seen + 1, seen - 1)
+        if len(data) != size - seen + 1 or data[:1] != b"\n":
+            return None         # cut back and written again meanwhile: not the file last seen
+        for raw in reversed(data[1:].split(b"\n")):
+            if raw and (rec := _well_formed(raw.decode("utf-8", "replace"))):
+                return rec["seq"], rec["hash"]
+        return None
+
     def _refresh(self) -> None:
-        if os.fstat(self._fh.fileno()).st_size != self._size:
-            self._seq, self._last = self._tail()    # another process appended
-            self._size = os.fstat(self._fh.fileno()).st_size
+        size = os.fstat(self._fh.fileno()).st_size
+        if size != self._size:                      # another process appended (or the log was replaced)
+            self._seq, self._last = self._appended_head(self._size, size) or self._tail()
+            self._size = size
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
