@@ -118,3 +118,35 @@ def test_an_append_after_another_writers_reads_only_what_that_writer_added(pair)
         assert read <= added + 1024 < 4096, f"an append after {added} bytes of another writer's lines read {read}"
     seqs = [rec["seq"] for rec in a.entries()]
     assert seqs == list(range(1, len(seqs) + 1)) and a.verify() == []
+
+
+def test_a_seal_checks_in_full_only_lines_it_has_not_seen_pass(pair):
+    """Before sealing, the lines since the last checkpoint are checked (chain and MAC). A server's
+    own lines, and lines one of its seals already checked, are known by their exact text: only the
+    other writer's new lines are parsed and hashed again. A line edited since is checked, and refused."""
+    import pytest
+
+    from linkage.errors import Conflict
+
+    a, b = pair
+    for _ in range(12):
+        a.append(ENTRY)
+        b.append(ENTRY)
+    before = a.lines_checked
+    a.checkpoint()
+    assert a.lines_checked - before == 12          # b's lines; its own 12 were written by it
+    for _ in range(5):
+        a.append(ENTRY)
+        b.append(ENTRY)
+    before_b = b.lines_checked
+    b.checkpoint()
+    assert b.lines_checked - before_b == 5
+    for _ in range(3):
+        a.append(ENTRY)
+    text = a.path.read_text()
+    lines = text.splitlines(keepends=True)
+    lines[-2] = lines[-2].replace('"client_id":"c1"', '"client_id":"c2"')     # an unsealed line of a's edited
+    a.path.write_text("".join(lines))
+    with pytest.raises(Conflict, match="edited"):
+        a.checkpoint()
+    assert len(a.verify()) >= 1
