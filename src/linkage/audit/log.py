@@ -650,7 +650,7 @@ class AuditLog(ChainedLog):
         self.path = self.dir / "log.jsonl"
         self.checkpoints_path = self.dir / "checkpoints.jsonl"
         self._fh = open(self.path, "ab", opener=private_opener)
-        self._rfd = os.open(self.path, os.O_RDONLY)     # the same file, for reading what others appended
+        self._rf = open(self.path, "rb", buffering=0)   # the same file, for reading what others appended
         self._size = -1                     # the log's length as this process last saw it: unseen yet
         self._written = self._synced = 0    # the last seq this process wrote, and the last fsync'd
         self._last_cp: tuple[int, dict | None] | None = None     # (checkpoints file length, newest)
@@ -663,7 +663,7 @@ class AuditLog(ChainedLog):
 
     def _close_storage(self) -> None:
         self._fh.close()
-        os.close(self._rfd)
+        self._rf.close()
 
     # -- the tail --------------------------------------------------------------
     # The first read from the end: a few lines. Each further read doubles, so finding a line k bytes
@@ -747,7 +747,7 @@ class AuditLog(ChainedLog):
         follows the other's: this reads the other's line or two, once, not the last 4 KB of the log."""
         if not 0 < seen < size or size - seen > self.SINCE_MOST:
             return None
-        data = os.pread(self._rfd, size - seen + 1, seen - 1)
+        data = os.pread(self._rf.fileno(), size - seen + 1, seen - 1)
         if len(data) != size - seen + 1 or data[:1] != b"\n":
             return None         # cut back and written again meanwhile: not the file last seen
         for raw in reversed(data[1:].split(b"\n")):
