@@ -150,3 +150,16 @@ def test_a_seal_checks_in_full_only_lines_it_has_not_seen_pass(pair):
     with pytest.raises(Conflict, match="edited"):
         a.checkpoint()
     assert len(a.verify()) >= 1
+
+
+def test_a_seal_reads_forwards_from_the_line_it_starts_from(pair):
+    """A seal starts from the line the last checkpoint sealed: where this process wrote that line,
+    or found it as the newest, it reads forwards from there (the unsealed lines once), not back from
+    the end in doubling steps (up to twice the lines over again)."""
+    a, b = pair
+    _grow(a, b, 150)
+    append, seal, tail = _costs(a, b)
+    # the lines since the checkpoint and the sealed one, the other writer's checkpoint (read back, 4 KB
+    # at most here), and the /proc/self/io text read to count them
+    assert seal <= tail + 4096 + 1024, f"a seal of {tail} bytes of lines read {seal} bytes"
+    assert a.verify() == [] and a.last_checkpoint()["seq"] == a.head()

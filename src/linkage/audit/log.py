@@ -651,6 +651,7 @@ class AuditLog(ChainedLog):
         self.checkpoints_path = self.dir / "checkpoints.jsonl"
         self._fh = open(self.path, "ab", opener=private_opener)
         self._rf = open(self.path, "rb", buffering=0)   # the same file, for reading what others appended
+        self._starts: dict[int, int] = {}   # where lines this process wrote or found newest start (seq -> byte)
         self._size = -1                     # the log's length as this process last saw it: unseen yet
         self._written = self._synced = 0    # the last seq this process wrote, and the last fsync'd
         self._last_cp: tuple[int, dict | None] | None = None     # (checkpoints file length, newest)
@@ -750,10 +751,19 @@ class AuditLog(ChainedLog):
         data = os.pread(self._rf.fileno(), size - seen + 1, seen - 1)
         if len(data) != size - seen + 1 or data[:1] != b"\n":
             return None         # cut back and written again meanwhile: not the file last seen
+        end = len(data)
         for raw in reversed(data[1:].split(b"\n")):
+            start, end = end - len(raw), end - len(raw) - 1
             if raw and (rec := _well_formed(raw.decode("utf-8", "replace"))):
+                self._started(rec["seq"], seen - 1 + start)
                 return rec["seq"], rec["hash"]
         return None
+
+    def _started(self, seq: int, offset: int) -> None:
+        self._starts[seq] = offset
+        if len(self._starts) > self.CHECKED_MOST:
+            for old in list(self._starts)[:len(self._starts) // 2]:
+                del self._starts[old]
 
     def _refresh(self) -> None:
         size = os.fstat(self._fh.fileno()).st_size
@@ -779,6 +789,7 @@ class AuditLog(ChainedLog):
         self._fh.flush()
         # Under the lock ``_refresh`` has just read the file's length, and no other writer
         # appends until it is released: the length is that plus this line (no fstat).
+        self._started(seq, self._size)
         self._size += len(data)
         self._written = seq
 
@@ -806,9 +817,21 @@ class AuditLog(ChainedLog):
                 return False
             rec = _well_formed(raw)
             return bool(rec) and rec["seq"] == after and rec["hash"] == sealed_hash
-        lines = self._back(self.path, lambda ls: any(is_sealed(x) for x in ls))
+        self._starts = {seq: at for seq, at in self._starts.items() if seq >= after}
+        lines = self._forward(self._starts.get(after))
+        if not lines or not is_sealed(lines[0]):    # not known here, or no longer there: look back for it
+            lines = self._back(self.path, lambda ls: any(is_sealed(x) for x in ls))
         cut = max((i + 1 for i, x in enumerate(lines) if is_sealed(x)), default=None)
         return None if cut is None else (lines, cut)
+
+    def _forward(self, start: int | None) -> list[str]:
+        """The lines from byte ``start`` (where this process wrote, or found, the sealed line) to the
+        end: the unsealed tail alone, not the doubling reads back to it."""
+        size = os.fstat(self._rf.fileno()).st_size
+        if start is None or not 0 <= start < size:
+            return []
+        data = os.pread(self._rf.fileno(), size - start, start)
+        return [x.decode("utf-8", "replace") for x in data.split(b"\n") if x]
 
     def _write_checkpoint(self, line: str) -> None:
         with open(self.checkpoints_path, "a", encoding="utf-8", opener=private_opener) as fh:
