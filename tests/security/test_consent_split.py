@@ -55,6 +55,8 @@ def world(tmp_path_factory, synth_month1):
     assert result.merges == 1, history
     w["server"] = Server(home)
     try:
+        # Two schools look the child up (each is given a pseudonym) before the parent refuses one.
+        w["held"] = {who: lookup(w, who, demo["a"])["child_id"] for who in ("oak", "elm")}
         r = consent(w, demo["a"], "oak")
         assert r.status_code == 201, r.text
         w["refusal"] = r.json()["consent_id"]
@@ -96,3 +98,26 @@ def test_the_split_off_childs_subject_access_report_shows_who_saw_it_before_the_
         assert r.status_code == 200, r.text
         seen = {e["action"] for e in r.json()["entries"]}
         assert {"lookup", "consent.record"} <= seen, (child, seen)
+
+
+def test_a_school_refused_the_child_is_not_told_the_split_off_childs_pseudonym(world):
+    """``GET /v1/identity/changes`` named every new child of a split the caller held a pseudonym
+    for, whatever refusal stood: the school the parent refused learned the split-off child's
+    pseudonym (and that it exists). Now a child hidden from the caller's lookups is hidden from
+    its changes too; the DPO and the child's report see what was withheld."""
+    import json
+
+    elm = call(world, "elm", "GET", "/v1/identity/changes").json()["changes"]
+    assert [(c["change"], c["pseudonym"], len(c["new_pseudonyms"])) for c in elm] == [
+        ("split", world["held"]["elm"], 1)]
+    r = call(world, "oak", "GET", "/v1/identity/changes")
+    assert r.status_code == 200, r.text
+    assert r.json()["changes"] == [], r.text
+    oak = world["creds"]["oak"][0].client_id
+    entries = [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+    mine = [e for e in entries if e["client_id"] == oak][-2:]
+    assert [e["action"] for e in mine] == ["identity.changes.withheld", "identity.changes"], mine
+    assert mine[0]["children"] == sorted([world["kept"], world["new"]]) and mine[0]["fields"] == []
+    assert mine[1]["children"] == [] and mine[1]["fields"] == []
+    report = call(world, "dpo", "GET", f"/v1/audit/subject/{world['new']}").json()["entries"]
+    assert "identity.changes.withheld" in {e["action"] for e in report if e["client_id"] == oak}
