@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from linkage.access.clients import WIDE_FACTOR, ClientRegistry
+from linkage.access.clients import ClientRegistry
+from linkage.access.lockout import WIDE_FACTOR
 from linkage.access.pseudonyms import Pseudonyms
 from linkage.access.relationships import Relationships
 from linkage.audit.breakglass import BreakGlassReviews
@@ -71,7 +72,7 @@ def test_clients_orgs_lockout_and_revocation(state):
     # every network that never proved the secret, but not the one that did.
     spread = [clients.authenticate(client.client_id, "wrong", network=f"203.0.{i // 2}.0/24", now=now + 2)
               for i in range(3 * WIDE_FACTOR)]
-    assert [o.locks for o in spread] == [()] * (3 * WIDE_FACTOR - 1) + [("client",)] and spread[-1].locked_now
+    assert [o.locks for o in spread] == [()] * (3 * WIDE_FACTOR - 1) + [("everywhere",)] and spread[-1].locked_now
     assert clients.authenticate(client.client_id, secret, network="192.0.2.0/24", now=now + 3).outcome == "locked"
     assert clients.authenticate(client.client_id, secret, network="198.51.100.0/24", now=now + 3).outcome == "ok"
     new_secret = clients.rotate(client.client_id)

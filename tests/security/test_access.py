@@ -254,7 +254,7 @@ def test_a_stranger_who_knows_a_client_id_cannot_lock_its_holder_out(tmp_path):
     system out, a quarter of an hour at a time. Lock-outs and the per-client bucket are now kept
     per caller's network; guesses spread over many networks still lock the client out, but only
     of networks it has never proved its secret from (the holder's keeps working)."""
-    from linkage.access.clients import WIDE_FACTOR
+    from linkage.access.lockout import WIDE_FACTOR
 
     home = tmp_path / "data"
     victim = register(home, "victim", "la_education", "cme_officer", org="Northshire Education")
@@ -284,7 +284,7 @@ def test_a_stranger_who_knows_a_client_id_cannot_lock_its_holder_out(tmp_path):
     locks = [e for e in audit(home) if e["action"] == "security.lockout"]
     assert [(e["scope"], e["remote"]) for e in locks] == [("network", "203.0.113.0/24"),
                                                           ("network", "203.0.114.0/24"),
-                                                          ("client", f"10.{(5 * WIDE_FACTOR - 1) // 4}.0.0/24")]
+                                                          ("everywhere", f"10.{(5 * WIDE_FACTOR - 1) // 4}.0.0/24")]
 
 
 def test_the_token_endpoint_is_throttled_per_client_id_and_per_address(tmp_path):

@@ -28,7 +28,9 @@ def world(tmp_path_factory):
     home = tmp_path_factory.mktemp("webattack") / "data"
     add_user(home, AMY, "Amy <script>alert(1)</script>", "Oak AP Academy", "ap_school", "140001", "admissions")
     add_user(home, EVE, "Eve Elm", "Elm School", "school", "100001", "admissions")
-    server = Server(home, env={**ENV, "LINKAGE_LOCKOUT_AFTER_FAILURES": "3", "LINKAGE_WEB_SIGNIN_BURST": "20"})
+    # The trusted proxy: a request without X-Forwarded-For is from the connection's own address.
+    server = Server(home, env={**ENV, "LINKAGE_LOCKOUT_AFTER_FAILURES": "3", "LINKAGE_WEB_SIGNIN_BURST": "20",
+                               "LINKAGE_TRUSTED_PROXIES": "127.0.0.1"})
     yield {"home": home, "url": server.url}
     server.stop()
 
@@ -99,6 +101,37 @@ def test_guessing_passwords_locks_the_person_out_and_is_audited(world):
     assert any(e["action"] == "security.lockout" for e in eve)
     assert not any(e["action"] == "web.sign_in" for e in eve)
     assert not any(PASSWORD in json.dumps(e) or "not her password" in json.dumps(e) for e in audit(world))
+
+
+def test_a_stranger_who_knows_an_email_cannot_lock_the_person_out(world):
+    """Three wrong passwords from anywhere locked the person out for everyone: anyone who knew a
+    member of staff's email could keep them from the service. A lock-out (and the per-email
+    throttle) now binds the network the guesses came from; guesses spread over many networks lock
+    the person out of every network they have never signed in from, but not of their own."""
+    from browserpages import add_user
+    from linkage.access.lockout import WIDE_FACTOR
+
+    ann = "ann@oak-ap.example"
+    add_user(world["home"], ann, "Ann Oak", "Oak AP Academy", "ap_school", "140001", "admissions")
+
+    def attempt(at: str, password: str) -> int:
+        with httpx.Client(base_url=world["url"], headers={"X-Forwarded-For": at}) as c:
+            token = csrf_token(c.get("/app/sign-in").text)
+            return c.post("/app/sign-in", data={"email": ann, "password": password, "csrf_token": token}).status_code
+
+    assert attempt("198.51.100.7", PASSWORD) == 303                         # Ann, at her school
+    assert [attempt("203.0.113.66", f"guess {i} wrong") for i in range(3)] == [200, 200, 429]
+    assert attempt("203.0.113.66", PASSWORD) == 429                         # that network stays locked
+    assert attempt("198.51.100.7", PASSWORD) == 303                         # Ann does not
+    # Guesses spread over networks (two from each, under the count) lock every network she never
+    # signed in from, but not hers.
+    codes = [attempt(f"10.{i // 2}.0.1", f"spread {i} wrong") for i in range(3 * WIDE_FACTOR)]
+    assert codes[-1] == 429 and set(codes[:-1]) == {200}, codes
+    assert attempt("10.200.0.1", PASSWORD) == 429
+    assert attempt("198.51.100.7", PASSWORD) == 303
+    locks = [e for e in audit(world) if e.get("person") == ann and e["action"] == "security.lockout"]
+    assert [(e["scope"], e["remote"]) for e in locks] == [("network", "203.0.113.0/24"),
+                                                          ("everywhere", f"10.{(3 * WIDE_FACTOR - 1) // 2}.0.0/24")]
 
 
 def test_markup_in_a_name_is_shown_as_text_and_pages_cannot_be_framed(world):

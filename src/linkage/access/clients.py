@@ -5,11 +5,8 @@ organisation, so disabling either, or rotating the secret, takes effect at once 
 every worker. Wrong secrets are counted here, in the shared register, so a lock-out
 holds across workers too.
 
-A lock-out is per client *and caller's network*: anyone who knows a client id could
-otherwise lock the real organisation out with a few wrong secrets (a denial of service).
-Guesses spread over many networks still lock the client, but only from networks it has
-never proved its secret from, so the holder's own systems keep working (the OWASP
-"device cookie" scheme, with the network in place of the cookie).
+A lock-out is per client and caller's network (``access.lockout``), so a stranger who
+knows a client id cannot lock its holder out.
 """
 
 from __future__ import annotations
@@ -23,17 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from math import ceil
 
+from linkage.access.lockout import Lockouts
 from linkage.access.orgs import Organisation, OrgRegistry, display_name
 from linkage.access.tokens import AuthError, TokenClaims
 from linkage.errors import LinkageError, NotFound
 from linkage.policy import Principal
 from linkage.store.state import ServiceState
 
-__all__ = ["Client", "ClientRegistry", "Login", "WIDE_FACTOR"]
-
-# Wrong secrets in a row, from any networks, that lock a client out of every network it has not
-# proved its secret from: this many times the per-network count.
-WIDE_FACTOR = 4
+__all__ = ["Client", "ClientRegistry", "Login"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +65,7 @@ class Login:
     outcome: str                 # ok | unknown | wrong_secret | inactive | locked
     locked_now: bool = False     # this failure started a lock-out that now refuses this caller
     retry_after: int = 0
-    locks: tuple[str, ...] = ()  # the lock-outs this failure started: "network" and/or "client"
+    locks: tuple[str, ...] = ()  # the lock-outs this failure started: "network" and/or "everywhere"
 
 
 def _hash(secret: str, salt: bytes) -> str:
@@ -95,18 +89,13 @@ def _client(row) -> Client:
                   row["locked_until"])
 
 
-def _until(client: Client, source) -> float:
-    """The network's own lock-out; the client-wide one binds only networks that never proved the secret."""
-    trusted = bool(source and source["trusted"])
-    return max(source["locked_until"] if source else 0.0, 0.0 if trusted else client.locked_until)
-
-
 class ClientRegistry:
     def __init__(self, state: ServiceState, orgs: OrgRegistry | None = None, *,
                  lockout_after: int = 5, lockout_seconds: int = 900) -> None:
         self.state = state
         self.orgs = orgs or OrgRegistry(state)
         self.lockout_after, self.lockout_seconds = lockout_after, lockout_seconds
+        self.lockouts = Lockouts(state, "clients", "client_id", lockout_after, lockout_seconds)
 
     def _check_role(self, org_type: str, role: str) -> None:
         allowed = self.orgs.roles.get(org_type, ())
@@ -135,7 +124,7 @@ class ClientRegistry:
     def list(self) -> list[Client]:
         return [_client(r) for r in self.state.execute(_SELECT + " ORDER BY c.created_at")]
 
-    def authenticate(self, client_id: str, secret: str, network: str = "", now: float | None = None) -> Login:
+    def authenticate(self, client_id: str, secret: str, now: float | None = None, *, network: str = "") -> Login:
         """``network``: the caller's network (``service.oauth.network``), which lock-outs are kept by."""
         now = time.time() if now is None else now
         row = self.state.execute(_SELECT + " WHERE c.client_id = ?", (client_id,)).fetchone()
@@ -143,55 +132,23 @@ class ClientRegistry:
             _hash(secret, b"0" * 16)  # same work either way: no timing oracle for ids
             return Login(None, "unknown")
         client = _client(row)
-        source = self._source(client_id, network)
-        trusted = bool(source and source["trusted"])
-        until = _until(client, source)
+        until, trusted = self.lockouts.until(client_id, network, client.locked_until)
         if until > now:
             return Login(None, "locked", retry_after=ceil(until - now))
         _, salt64, _ = row["secret_hash"].split("$")
         if not hmac.compare_digest(_hash(secret, base64.b64decode(salt64)), row["secret_hash"]):
-            return self._failed(client_id, network, trusted, now)
+            failure = self.lockouts.failed(client_id, network, trusted, now)
+            return Login(None, "wrong_secret", locked_now=failure.refused, locks=failure.locks,
+                         retry_after=self.lockout_seconds if failure.refused else 0)
         if not client.active:
             return Login(None, "inactive")
-        self.state.execute("UPDATE clients SET failed_logins = 0 WHERE client_id = ? AND failed_logins > 0",
-                           (client_id,))
-        if not trusted or source["failures"]:
-            self.state.execute(
-                "INSERT INTO client_sources (client_id, network, failures, locked_until, trusted) "
-                "VALUES (?, ?, 0, 0, 1) ON CONFLICT (client_id, network) DO UPDATE SET failures = 0, trusted = 1",
-                (client_id, network))
+        self.lockouts.succeeded(client_id, network)
         return Login(client, "ok")
 
-    def _source(self, client_id: str, network: str):
-        return self.state.execute("SELECT failures, locked_until, trusted FROM client_sources "
-                                  "WHERE client_id = ? AND network = ?", (client_id, network)).fetchone()
-
     def locked_until(self, client_id: str, network: str = "") -> float:
-        """Until when (epoch seconds) the client is locked out for callers from ``network``; 0 if never."""
+        """Until when (epoch seconds) the client is locked out for callers from ``network``; 0 if not."""
         client = self.get(client_id)
-        return _until(client, self._source(client_id, network)) if client else 0.0
-
-    def _failed(self, client_id: str, network: str, trusted: bool, now: float) -> Login:
-        """Count a wrong secret for the network and for the client, each in one statement so
-        concurrent workers cannot lose a count."""
-        n, until = self.lockout_after, now + self.lockout_seconds
-        first = n <= 1
-        failures, = self.state.execute(
-            "INSERT INTO client_sources (client_id, network, failures, locked_until, trusted) VALUES (?, ?, ?, ?, 0) "
-            "ON CONFLICT (client_id, network) DO UPDATE SET "
-            "failures = CASE WHEN client_sources.failures + 1 >= ? THEN 0 ELSE client_sources.failures + 1 END, "
-            "locked_until = CASE WHEN client_sources.failures + 1 >= ? THEN ? ELSE client_sources.locked_until END "
-            "RETURNING failures", (client_id, network, 0 if first else 1, until if first else 0.0, n, n, until)
-        ).fetchone()
-        wide = n * WIDE_FACTOR
-        everywhere, = self.state.execute(
-            "UPDATE clients SET failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END, "
-            "locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END "
-            "WHERE client_id = ? RETURNING failed_logins", (wide, wide, until, client_id)).fetchone()
-        locks = ("network",) * (failures == 0) + ("client",) * (everywhere == 0)
-        refused = "network" in locks or ("client" in locks and not trusted)
-        return Login(None, "wrong_secret", locked_now=refused, retry_after=self.lockout_seconds if refused else 0,
-                     locks=locks)
+        return self.lockouts.until(client_id, network, client.locked_until)[0] if client else 0.0
 
     def rotate(self, client_id: str) -> str:
         """A new secret, returned once; the old secret and every token issued under it stop now."""
@@ -199,8 +156,7 @@ class ClientRegistry:
         if self.state.execute("UPDATE clients SET secret_hash = ?, generation = generation + 1, failed_logins = 0, "
                               "locked_until = 0 WHERE client_id = ?", (hashed, client_id)).rowcount != 1:
             raise NotFound(f"no client {client_id}")
-        # Lock-outs end, and no network has proved the new secret yet.
-        self.state.execute("DELETE FROM client_sources WHERE client_id = ?", (client_id,))
+        self.lockouts.forget(client_id)
         return secret
 
     def set_active(self, client_id: str, active: bool) -> Client:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 
-from linkage.access.clients import WIDE_FACTOR, Login
+from linkage.access.clients import Login
+from linkage.access.lockout import WIDE_FACTOR
 from linkage.errors import LinkageError, TooManyRequests
 from linkage.policy import Principal
 from linkage.service.container import Services
@@ -65,10 +66,10 @@ def issue_token(*, services: Services, client_id: str, secret: str, address: str
         return TokenResponse(access_token=token, expires_in=ttl)
     _security(services, "security.auth_failed", client_id, address, request_id, reason=login.outcome)
     for scope in login.locks:
-        # "network": this network is locked out of the client; "client": every network that has
-        # not proved the client's secret before is.
+        # "network": this network is locked out of the client; "everywhere": every network that
+        # never obtained a token for it is (access/lockout.py).
         _security(services, "security.lockout", client_id, address, request_id, scope=scope,
-                  failures=services.clients.lockout_after * (WIDE_FACTOR if scope == "client" else 1),
+                  failures=services.clients.lockout_after * (WIDE_FACTOR if scope == "everywhere" else 1),
                   seconds=services.clients.lockout_seconds)
     if login.outcome == "locked" or login.locked_now:
         refused = TooManyRequests("this client is locked out after repeated wrong secrets", login.retry_after)

@@ -20,9 +20,6 @@ CREATE TABLE IF NOT EXISTS clients (
   role TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
   generation INTEGER NOT NULL DEFAULT 0, failed_logins INTEGER NOT NULL DEFAULT 0,
   locked_until REAL NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS client_sources (
-  client_id TEXT NOT NULL, network TEXT NOT NULL, failures INTEGER NOT NULL DEFAULT 0,
-  locked_until REAL NOT NULL DEFAULT 0, trusted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (client_id, network));
 CREATE TABLE IF NOT EXISTS consents (
   consent_id TEXT PRIMARY KEY, child_id TEXT NOT NULL, category TEXT NOT NULL,
   recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('organisation', 'type')), recipient TEXT NOT NULL,
