@@ -182,6 +182,51 @@ def test_ap_officer_cannot_reach_the_worklist_or_other_childrens_records_by_edit
     assert [e for e in entries if e["action"] == "view" and e["decision"] == "not_found"]
 
 
+# Text nodes holding any of the given words, in the page's body, that no <bdi> isolates.
+_UNISOLATED = r"""(values) => {
+  const esc = v => v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const words = values.filter(Boolean).map(v => new RegExp("(^|\\W)" + esc(v) + "($|\\W)", "i"));
+  const out = [], walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode())
+    if (words.some(w => w.test(n.textContent)) && !n.parentElement.closest("bdi")) out.push(n.textContent.trim());
+  return out;
+}"""
+
+
+def test_names_and_addresses_are_isolated_from_the_text_around_them(world):
+    """A right-to-left name (Arabic, Hebrew, Urdu) shown beside a date, a number or another name
+    takes the neutral text next to it into its own direction: "Amy, 12 Oak Road" can read as
+    another order. Every name, school, address and person the pages show from the data now sits in
+    its own ``<bdi>``; before, none did."""
+    forename, surname, dob, postcode = world["demo"]
+    with open_page(world) as p:
+        sign_in(p, AMY)
+        assert p.evaluate(_UNISOLATED, ["Amy Adeyemi", "Oak AP Academy"]) == []      # the header, the start page
+        through(p, p.get_by_role("link", name="Find a child"))
+        p.get_by_label("First name").fill(forename)
+        p.get_by_label("Last name").fill(surname)
+        p.get_by_label("Day").fill(str(dob.day))
+        p.get_by_label("Month").fill(str(dob.month))
+        p.get_by_label("Year").fill(str(dob.year))
+        through(p, p.get_by_role("button", name="Find child"))
+        assert p.get_by_test_id("outcome").inner_text() == "One child matches"
+        assert p.evaluate(_UNISOLATED, [forename, surname]) == []
+        through(p, p.get_by_role("link", name="Open the child's record"))
+        schools = [s.split("\n")[0].strip() for s in p.get_by_test_id("schools").locator("tbody td:first-child")
+                   .all_inner_texts()]
+        assert p.evaluate(_UNISOLATED, [forename, surname, *schools]) == []
+    with open_page(world) as p:
+        sign_in(p, CAM)
+        through(p, p.get_by_role("link", name="Children missing education"))
+        rows = [r for r in rows_of(p) if not r["name"].startswith("Name not shown")]
+        assert rows
+        shown = [r["name"] for r in rows]
+        shown += [r["address"].split("\n")[0].strip() for r in rows if r["address"] != "Not shown"]
+        shown += [r["school"].removesuffix("AP").strip() for r in rows if r["school"] not in ("None",)
+                  and not r["school"].startswith("URN")]
+        assert p.evaluate(_UNISOLATED, shown) == []
+
+
 # ---------------------------------------------------------------- the CME officer
 
 def test_cme_officer_sorts_filters_opens_and_exports_the_worklist(world):
