@@ -121,3 +121,22 @@ def test_a_school_refused_the_child_is_not_told_the_split_off_childs_pseudonym(w
     assert mine[1]["children"] == [] and mine[1]["fields"] == []
     report = call(world, "dpo", "GET", f"/v1/audit/subject/{world['new']}").json()["entries"]
     assert "identity.changes.withheld" in {e["action"] for e in report if e["client_id"] == oak}
+
+
+def test_withdrawing_a_refusal_that_followed_a_split_is_on_every_part_s_record(world):
+    """The consent officer withdraws the refusal recorded before the split: it stops applying to
+    both parts (whose refusal it was nobody can tell, so both lose it). The audit entry named only
+    the identifier it was recorded under: the split-off child's subject access report never said
+    its refusal was withdrawn, nor by whom. Now the entry names every child it spoke for. (Last in
+    this module: the refusal is gone after it.)"""
+    import json
+
+    r = call(world, "officer", "POST", f"/v1/consents/{world['refusal']}/withdraw")
+    assert r.status_code == 200, r.text
+    entries = [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+    withdrawn = entries[-1]
+    assert withdrawn["action"] == "consent.withdraw" and withdrawn["decision"] == "allow", withdrawn
+    assert withdrawn["children"] == sorted([world["kept"], world["new"]]), withdrawn
+    report = call(world, "dpo", "GET", f"/v1/audit/subject/{world['new']}").json()["entries"]
+    assert "consent.withdraw" in {e["action"] for e in report}
+    assert lookup(world, "oak", world["demo"]["b"])          # the school it refused finds either part now
