@@ -1,11 +1,12 @@
 """Lock-outs after wrong secrets or passwords, kept per subject *and caller's network*.
 
 Locking a client or a person out after a few wrong guesses, whoever sent them, lets anyone
-who knows a client id or an email address keep its holder out (a denial of service). So a
-run of wrong guesses from one network (a /24 or /48) locks only that network out. Guesses
-spread over many networks still lock the subject out, after ``WIDE_FACTOR`` times as many,
-but only of networks it has never signed in from: the holder's own keep working. This is
-OWASP's "device cookie" scheme with the network in place of the cookie.
+who knows a client id or an email address keep its holder out (a denial of service). So the
+same run of wrong guesses, from one network (a /24 or /48) or spread over many, locks out that
+network and every network the subject has never signed in from, but not those it has: the
+holder's own keep working, with their own count. A stranger gets no more guesses than before
+(the count is the same and, as before, a success starts it again). This is OWASP's "device
+cookie" scheme with the network in place of the cookie.
 
 The network counts live in ``sign_in_sources``; the subject-wide count in its own register's
 ``failed_logins`` and ``locked_until`` columns (``clients`` or ``users``). Each count is one
@@ -18,11 +19,7 @@ from dataclasses import dataclass
 
 from linkage.store.state import ServiceState
 
-__all__ = ["WIDE_FACTOR", "Failure", "Lockouts"]
-
-# Wrong guesses in a row, from any networks, that lock a subject out of every network it never
-# signed in from: this many times the per-network count.
-WIDE_FACTOR = 4
+__all__ = ["Failure", "Lockouts"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sign_in_sources (
@@ -33,7 +30,8 @@ CREATE TABLE IF NOT EXISTS sign_in_sources (
 
 @dataclass(frozen=True)
 class Failure:
-    locks: tuple[str, ...]       # the lock-outs this guess started: "network" and/or "everywhere"
+    locks: tuple[str, ...]       # the lock-outs this guess started: "network" and/or "everywhere" (every
+                                 # network the subject never signed in from)
     refused: bool                # whether one of them now refuses this caller
 
 
@@ -65,11 +63,10 @@ class Lockouts:
             "locked_until = CASE WHEN sign_in_sources.failures + 1 >= ? THEN ? "
             "ELSE sign_in_sources.locked_until END RETURNING failures",
             (subject, network, 0 if first else 1, until if first else 0.0, n, n, until)).fetchone()
-        wide = n * WIDE_FACTOR
         everywhere, = self.state.execute(
             f"UPDATE {self.table} SET failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 "
             "ELSE failed_logins + 1 END, locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END "
-            f"WHERE {self.key} = ? RETURNING failed_logins", (wide, wide, until, subject)).fetchone()
+            f"WHERE {self.key} = ? RETURNING failed_logins", (n, n, until, subject)).fetchone()
         locks = ("network",) * (failures == 0) + ("everywhere",) * (everywhere == 0)
         return Failure(locks, "network" in locks or ("everywhere" in locks and not trusted))
 

@@ -11,7 +11,6 @@ import ipaddress
 import logging
 
 from linkage.access.clients import Login
-from linkage.access.lockout import WIDE_FACTOR
 from linkage.errors import LinkageError, TooManyRequests
 from linkage.policy import Principal
 from linkage.service.container import Services
@@ -69,7 +68,7 @@ def issue_token(*, services: Services, client_id: str, secret: str, address: str
         # "network": this network is locked out of the client; "everywhere": every network that
         # never obtained a token for it is (access/lockout.py).
         _security(services, "security.lockout", client_id, address, request_id, scope=scope,
-                  failures=services.clients.lockout_after * (WIDE_FACTOR if scope == "everywhere" else 1),
+                  failures=services.clients.lockout_after,
                   seconds=services.clients.lockout_seconds)
     if login.outcome == "locked" or login.locked_now:
         refused = TooManyRequests("this client is locked out after repeated wrong secrets", login.retry_after)

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from linkage.access.lockout import WIDE_FACTOR
 from linkage.errors import TooManyRequests
 from linkage.service import Ctx
 from linkage.service.oauth import network
@@ -69,7 +68,7 @@ def sign_in(request: Request, email: Annotated[str, Form(max_length=254)] = "",
         security_event(request, "security.sign_in_failed", known, reason=attempt.outcome)
         for scope in attempt.locks:
             security_event(request, "security.lockout", known, scope=scope, seconds=web.users.lockout_seconds,
-                           failures=web.users.lockout_after * (WIDE_FACTOR if scope == "everywhere" else 1))
+                           failures=web.users.lockout_after)
         if attempt.outcome == "locked" or attempt.locked_now:
             return _sign_in_page(request, [{"text": "There have been too many failed attempts to sign in. Try "
                                                     "again later or ask your administrator", "href": "#email"}],
