@@ -123,6 +123,23 @@ def test_a_school_refused_the_child_is_not_told_the_split_off_childs_pseudonym(w
     assert "identity.changes.withheld" in {e["action"] for e in report if e["client_id"] == oak}
 
 
+def test_a_record_opened_with_a_refused_part_withheld_says_so_to_the_dpo(world):
+    """The school the parent refused still holds the pseudonym it was given before the refusal,
+    and its lookup's reason to open the record: the record opens without the refused identity
+    data. The caller is told why; the audit entry said only what was shown, so the DPO could not
+    tell a refusal at work from a section the role never gets. It now names the categories a
+    refusal withheld (``consent_refused``)."""
+    import json
+
+    r = call(world, "oak", "GET", f"/v1/children/{world['held']['oak']}")
+    assert r.status_code == 200, r.text
+    refused = sorted(c for c, why in r.json()["withheld_reasons"].items() if why == "consent_refused")
+    assert refused and all(c.startswith("identity.") for c in refused), r.text
+    entry = json.loads((world["home"] / "audit" / "log.jsonl").read_text().splitlines()[-1])["entry"]
+    assert entry["action"] == "view" and entry["decision"] == "allow", entry
+    assert entry.get("consent_refused") == refused, entry
+
+
 def test_withdrawing_a_refusal_that_followed_a_split_is_on_every_part_s_record(world):
     """The consent officer withdraws the refusal recorded before the split: it stops applying to
     both parts (whose refusal it was nobody can tell, so both lose it). The audit entry named only
