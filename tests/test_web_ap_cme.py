@@ -15,7 +15,7 @@ from datetime import date
 import pytest
 
 from apiserver import Server, linked_home
-from browserpages import ENV, accessible, add_user, csrf_token, page, shot, sign_in, through
+from browserpages import ENV, accessible, add_user, csrf_token, fill_lookup, page, shot, sign_in, through
 from conftest import EXTRACT_DATE
 from linkage.access.orgs import OrgRegistry
 from linkage.access.pseudonyms import Pseudonyms
@@ -116,6 +116,13 @@ def download(p) -> list[dict]:
     return list(csv.DictReader(io.StringIO(got.value.path().read_text(encoding="utf-8"))))
 
 
+def find_the_child(p, demo: tuple) -> None:
+    """From the start page, look the child up by its details; one child matches."""
+    through(p, p.get_by_role("link", name="Find a child"))
+    fill_lookup(p, *demo)
+    assert p.get_by_test_id("outcome").inner_text() == "One child matches"
+
+
 # ---------------------------------------------------------------- the AP admissions officer
 
 def test_ap_officer_looks_up_a_pupil_and_opens_the_record(world):
@@ -123,15 +130,7 @@ def test_ap_officer_looks_up_a_pupil_and_opens_the_record(world):
     with open_page(world) as p:
         sign_in(p, AMY)
         assert "Children missing education" not in p.get_by_test_id("tasks").inner_text()
-        through(p, p.get_by_role("link", name="Find a child"))
-        p.get_by_label("First name").fill(forename)
-        p.get_by_label("Last name").fill(surname)
-        p.get_by_label("Day").fill(str(dob.day))
-        p.get_by_label("Month").fill(str(dob.month))
-        p.get_by_label("Year").fill(str(dob.year))
-        p.get_by_label("Postcode (optional)").fill(postcode or "")
-        through(p, p.get_by_role("button", name="Find child"))
-        assert p.get_by_test_id("outcome").inner_text() == "One child matches"
+        find_the_child(p, world["demo"])
         ref = p.get_by_test_id("child-ref").inner_text()
         through(p, p.get_by_role("link", name="Open the child's record"))
 
@@ -202,14 +201,7 @@ def test_names_and_addresses_are_isolated_from_the_text_around_them(world):
     with open_page(world) as p:
         sign_in(p, AMY)
         assert p.evaluate(_UNISOLATED, ["Amy Adeyemi", "Oak AP Academy"]) == []      # the header, the start page
-        through(p, p.get_by_role("link", name="Find a child"))
-        p.get_by_label("First name").fill(forename)
-        p.get_by_label("Last name").fill(surname)
-        p.get_by_label("Day").fill(str(dob.day))
-        p.get_by_label("Month").fill(str(dob.month))
-        p.get_by_label("Year").fill(str(dob.year))
-        through(p, p.get_by_role("button", name="Find child"))
-        assert p.get_by_test_id("outcome").inner_text() == "One child matches"
+        find_the_child(p, world["demo"])
         assert p.evaluate(_UNISOLATED, [forename, surname]) == []
         through(p, p.get_by_role("link", name="Open the child's record"))
         schools = [s.split("\n")[0].strip() for s in p.get_by_test_id("schools").locator("tbody td:first-child")
