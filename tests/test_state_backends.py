@@ -78,6 +78,11 @@ def test_clients_orgs_lockout_and_revocation(state):
     assert [o.locks for o in spread] == [(), (), ("everywhere",)] and spread[-1].locked_now
     assert clients.authenticate(client.client_id, secret, network="203.0.9.0/24", now=now + 903).outcome == "locked"
     assert clients.authenticate(client.client_id, secret, network=home_net, now=now + 903).outcome == "ok"
+    # Once their lock-out is over and they have been quiet as long, guessing networks are forgotten
+    # (those it signed in from are not): ever more networks cannot grow the table without bound.
+    assert clients.lockouts.networks(client.client_id) == 6
+    clients.authenticate(client.client_id, "wrong", network="203.0.10.0/24", now=now + 1803)
+    assert clients.lockouts.networks(client.client_id) == 4      # "", 192.0.2.0/24, home, 203.0.10.0/24
     new_secret = clients.rotate(client.client_id)
     assert clients.authenticate(client.client_id, new_secret).outcome == "ok"
     generation = clients.get(client.client_id).generation

@@ -24,7 +24,8 @@ __all__ = ["Failure", "Lockouts"]
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sign_in_sources (
   subject TEXT NOT NULL, network TEXT NOT NULL, failures INTEGER NOT NULL DEFAULT 0,
-  locked_until REAL NOT NULL DEFAULT 0, trusted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (subject, network));
+  locked_until REAL NOT NULL DEFAULT 0, trusted INTEGER NOT NULL DEFAULT 0, seen_at REAL NOT NULL DEFAULT 0,
+  PRIMARY KEY (subject, network));
 """
 
 
@@ -56,13 +57,17 @@ class Lockouts:
     def failed(self, subject: str, network: str, trusted: bool, now: float) -> Failure:
         n, until = self.after, now + self.seconds
         first = n <= 1
+        # Networks that never signed in and have been quiet for a lock-out's length are forgotten, so
+        # guesses from ever more networks cannot grow the table without bound.
+        self.state.execute("DELETE FROM sign_in_sources WHERE subject = ? AND trusted = 0 AND locked_until < ? "
+                           "AND seen_at < ? AND network <> ?", (subject, now, now - self.seconds, network))
         failures, = self.state.execute(
-            "INSERT INTO sign_in_sources (subject, network, failures, locked_until, trusted) VALUES (?, ?, ?, ?, 0) "
-            "ON CONFLICT (subject, network) DO UPDATE SET "
+            "INSERT INTO sign_in_sources (subject, network, failures, locked_until, trusted, seen_at) "
+            "VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (subject, network) DO UPDATE SET "
             "failures = CASE WHEN sign_in_sources.failures + 1 >= ? THEN 0 ELSE sign_in_sources.failures + 1 END, "
             "locked_until = CASE WHEN sign_in_sources.failures + 1 >= ? THEN ? "
-            "ELSE sign_in_sources.locked_until END RETURNING failures",
-            (subject, network, 0 if first else 1, until if first else 0.0, n, n, until)).fetchone()
+            "ELSE sign_in_sources.locked_until END, seen_at = ? RETURNING failures",
+            (subject, network, 0 if first else 1, until if first else 0.0, now, n, n, until, now)).fetchone()
         everywhere, = self.state.execute(
             f"UPDATE {self.table} SET failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 "
             "ELSE failed_logins + 1 END, locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END "
@@ -80,6 +85,10 @@ class Lockouts:
                 "INSERT INTO sign_in_sources (subject, network, failures, locked_until, trusted) "
                 "VALUES (?, ?, 0, 0, 1) ON CONFLICT (subject, network) DO UPDATE SET failures = 0, trusted = 1",
                 (subject, network))
+
+    def networks(self, subject: str) -> int:
+        """How many networks are remembered for the subject (signed in from, or guessing lately)."""
+        return int(self.state.scalar("SELECT count(*) FROM sign_in_sources WHERE subject = ?", (subject,)))
 
     def forget(self, subject: str) -> None:
         """A new secret or password: every lock-out ends, and no network has proved the new one yet."""
