@@ -767,7 +767,7 @@ class AuditLog(ChainedLog):
 
     def _refresh(self) -> None:
         size = os.fstat(self._fh.fileno()).st_size
-        if size != self._size:                      # another process appended (or the log was replaced)
+        if size != self._size:                      # another process appended (or the file was cut back)
             self._seq, self._last = self._appended_head(self._size, size) or self._tail()
             self._size = size
 
