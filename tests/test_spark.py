@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
 import sqlglot
@@ -365,3 +366,15 @@ def test_spark_and_duckdb_give_the_same_model_pairs_children_and_ids(tmp_path):
     assert carried["duckdb"] == carried["spark"] and len(carried["duckdb"]) > 250
     # Spark's scratch (local dir, checkpoints) is gone with the session.
     assert not list((tmp_path / "spark" / "tmp").glob("spark-*"))
+
+
+def test_a_relative_data_directory_gives_the_exchange_an_absolute_uri(tmp_path, monkeypatch):
+    """`linkage link --engine spark --data-dir data` (relative): the exchange falls back to a
+    directory under it, and Spark names files by URI, which must be absolute (it raised
+    "relative path can't be expressed as a file URI")."""
+    from linkage.link.backends.exchange import ExchangeDir, ExchangeKey
+
+    monkeypatch.chdir(tmp_path)
+    exchange = ExchangeDir(None, Path("data") / "scratch", ExchangeKey())
+    assert exchange._uri.startswith("file:///") and Path(exchange._path).is_absolute()
+    assert Path(exchange._path).parent == tmp_path / "data" / "scratch"

@@ -143,7 +143,7 @@ class ExchangeDir:
         local = None if where is None else (where if not is_uri(where) else
                                             urlparse(where).path if urlparse(where).scheme == "file" else None)
         if where is None or local is not None:
-            base = fallback if where is None else Path(local)
+            base = (fallback if where is None else Path(local)).resolve()    # a file URI is absolute
             base.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._local: Path | None = Path(tempfile.mkdtemp(prefix="linkage-", dir=base))     # 0700
             self.fs: pafs.FileSystem = pafs.LocalFileSystem()
