@@ -61,20 +61,24 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
 
     ``name_keys(records_sql)`` must fill ``memory.name_keys`` for the forenames of those records."""
     fields = ", ".join(f"coalesce(CAST(x.{c} AS VARCHAR), '')" for c in _RAW)
-    # The records, read from the store once (their hashes, name keys and features read them), only
-    # the fields the features read: every column of every stored row would cost more.
+    # The records to derive, read from the store once (name keys and features read them several
+    # times), only the fields the features read: every column of every stored row would cost more.
     columns = ", ".join(f"x.{c}" for c in ("record_key", *_RAW))
-    store.execute(f"CREATE OR REPLACE TABLE memory.link_raw AS SELECT {columns}, "
+    usable = _exists(store, CACHE) and _exists(store, PAIRS)
+    # No cache: every record is derived, so the records are read once, with their hashes. Over a
+    # cache only the hashes are kept, and the few records to derive read again (a month's 1%).
+    whole = not usable
+    store.execute(f"CREATE OR REPLACE TABLE memory.link_raw AS SELECT {columns if whole else 'x.record_key'}, "
                   f"md5(concat_ws('|', '{_CODE}', {fields})) AS raw_sha FROM ({records_sql}) x")
     fresh_records = "SELECT * FROM memory.link_fresh_records"
 
     def derive(fresh_sql: str, every: bool = False) -> None:
         store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh AS {fresh_sql}")
-        if every:       # every record: the records read above as they are
+        if every and whole:     # every record: the records read above as they are
             records = "SELECT * EXCLUDE (raw_sha) FROM memory.link_raw"
         else:
-            store.execute("CREATE OR REPLACE TABLE memory.link_fresh_records AS SELECT * EXCLUDE (raw_sha) "
-                          "FROM memory.link_raw x SEMI JOIN memory.link_fresh f ON x.record_key = f.k")
+            store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh_records AS SELECT {columns} FROM ({records_sql}) x "
+                          "SEMI JOIN memory.link_fresh f ON x.record_key = f.k")
             records = fresh_records
         name_keys(records)
         store.execute(f"CREATE OR REPLACE TABLE memory.link_derived AS SELECT d.*, {content_sha_sql('d')} "
@@ -83,7 +87,6 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
         store.execute("DROP TABLE IF EXISTS memory.link_fresh_records")
 
     everything = "SELECT record_key AS k, raw_sha FROM memory.link_raw"
-    usable = _exists(store, CACHE) and _exists(store, PAIRS)
     # The records to derive and the cached rows to drop (a record changed or gone), from one
     # join of the million keys rather than one for each and one more for each table cleared.
     store.execute("CREATE OR REPLACE TABLE memory.link_dropped (k VARCHAR)")
