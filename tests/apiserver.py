@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import os
 import random
 import shutil
@@ -87,6 +88,10 @@ def _link_cli(home: Path, synth: Path, extract_date) -> None:
 
     for source in ("education", "social_care", "health"):
         run("ingest", str(synth / f"{source}.csv"), "--source", source, "--extract-date", extract_date.isoformat())
+    # A realistic synth's second files of a source (early help, AP roll), each under its own mapping.
+    for name, spec in json.loads((synth / "manifest.json").read_text()).get("second_files", {}).items():
+        run("ingest", str(synth / name), "--source", spec["source"], "--mapping", str(synth / spec["mapping"]),
+            "--amend", "--extract-date", extract_date.isoformat())
     out = run("link")
     assert "run 1 (full)" in out and "model trained" in out, out
 
@@ -111,9 +116,10 @@ def _children_everyone_knows(home: Path, children: int) -> list[tuple[str, tuple
 
 class Server:
     def __init__(self, home: Path, env: dict[str, str] | None = None, workers: int = 1,
-                 ready_within: float = 120, cpus: str | None = None) -> None:
+                 ready_within: float = 120, cpus: str | None = None, wait: bool = True) -> None:
         """``cpus``: run the server (and its workers) on these cores only (``taskset -c``), for
-        benchmarks that measure per-core scale-out."""
+        benchmarks that measure per-core scale-out. ``wait=False``: return once started, and let
+        the caller ``wait_ready`` (several servers then start together)."""
         self.home = home
         self._tokens: dict[str, tuple[str, float]] = {}
         self.port = free_port()
@@ -128,7 +134,12 @@ class Server:
         self.output: collections.deque[str] = collections.deque(maxlen=5000)
         self._drain = threading.Thread(target=self._read_output, daemon=True)
         self._drain.start()
-        deadline = time.time() + ready_within
+        if wait:
+            self.wait_ready(ready_within)
+
+    def wait_ready(self, within: float = 120) -> None:
+        """Return once ``/healthz`` answers; stop the server and raise if it ends or is not ready in time."""
+        deadline = time.time() + within
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 self._drain.join(5)
