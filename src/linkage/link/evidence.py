@@ -128,36 +128,6 @@ _SURNAME_ROWS = "SELECT n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_se
 _SAME_MONTH = "date_trunc('month', a.dob) = date_trunc('month', b.dob)"
 
 
-def _keyed_pairs() -> str:
-    """The ``keyed_pairs`` CTE: pairs (a, b), a < b, of ``keyed`` rows under one key and month that
-    ``_may_pair`` admits, met only where its UPN, NHS number and sex can agree. Joined on key and
-    month alone, a common forename's month at 1M met some 24 million row pairs to keep 85
-    thousand: two children that each hold one UPN (or NHS number, or sex) that differ are most
-    of them. Each row is put under the sexes it may meet (both where its child has none) and met
-    by equal keys only: rows of a child with neither identifier meet every row; a child with a
-    UPN only meets one with an NHS number only; otherwise two children meet on an equal UPN or
-    an equal NHS number. Every pair ``_may_pair`` admits is in one of these joins (it checks
-    them all again), so the pairs are those of the plain join, found without the rest."""
-    on = "a.k = b.k AND a.d = b.d AND a.s = b.s"
-    return f"""keyed_sex AS MATERIALIZED (
-  SELECT *, (k_upn IS NOT NULL) AS has_upn, (k_nhs IS NOT NULL) AS has_nhs,
-    unnest(CASE WHEN k_sex IS NULL THEN ['M', 'F'] ELSE [k_sex] END) AS s FROM keyed),
-keyed_pairs AS (
-  SELECT DISTINCT least(x, y) AS a, greatest(x, y) AS b FROM (
-    SELECT a.n AS x, b.n AS y FROM keyed_sex a JOIN keyed_sex b ON {on} AND (b.has_upn OR b.has_nhs OR a.n < b.n)
-      AND {_may_pair('a', 'b')} WHERE NOT a.has_upn AND NOT a.has_nhs
-    UNION ALL
-    SELECT a.n, b.n FROM keyed_sex a JOIN keyed_sex b ON {on} AND {_may_pair('a', 'b')}
-      WHERE a.has_upn AND NOT a.has_nhs AND b.has_nhs AND NOT b.has_upn
-    UNION ALL
-    SELECT a.n, b.n FROM keyed_sex a JOIN keyed_sex b ON {on} AND a.k_upn = b.k_upn AND a.n < b.n AND {_may_pair('a', 'b')}
-    UNION ALL
-    SELECT a.n, b.n FROM keyed_sex a JOIN keyed_sex b ON {on} AND a.k_nhs = b.k_nhs AND a.n < b.n AND {_may_pair('a', 'b')}))"""
-
-
-_KEYED_PAIRS = _keyed_pairs()
-
-
 def _all_pairs() -> str:
     """``keyed`` and ``pairs`` CTEs: every candidate record pair of the population, once."""
     return f"""keyed_all AS MATERIALIZED ({_keyed('ik')}),
@@ -169,10 +139,10 @@ repeat AS (
   SELECT k, d FROM keyed_all WHERE NOT starts_with(k, 'm:') AND NOT starts_with(k, 'p:') GROUP BY k, d
   HAVING count(forename_dm) = count(*) AND min(forename_dm) = max(forename_dm)),
 keyed AS MATERIALIZED (SELECT x.* EXCLUDE (forename_dm) FROM keyed_all x ANTI JOIN repeat r USING (k, d)),
-{_KEYED_PAIRS},
 pairs AS (
   SELECT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r FROM (
-    SELECT a, b FROM keyed_pairs
+    SELECT DISTINCT a.n AS a, b.n AS b
+    FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.n < b.n AND {_may_pair('a', 'b')}
     UNION
     SELECT least(a.n, b.n), greatest(a.n, b.n)
     FROM ik a JOIN ({_SURNAME_ROWS}) b ON a.forename = b.s AND {_SAME_MONTH} AND {_may_pair('a', 'b')}
