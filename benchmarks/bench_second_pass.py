@@ -37,7 +37,7 @@ def capture(home: Path, state: Path) -> None:
     from linkage.link.engine import LinkEngine
     from linkage.store import Store
 
-    def keep(self, cluster_of, identifiers, apart):
+    def keep(self, cluster_of, identifiers, apart, population=False):
         state.write_bytes(pickle.dumps((cluster_of, identifiers, list(apart))))
         raise _Captured
 

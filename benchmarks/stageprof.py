@@ -47,6 +47,8 @@ _TARGETS = (
     ("linkage.link.firstpass", "bridges", "clustering: bridges"),
     ("linkage.link.firstpass", "guarded_slips", "clustering: guarded slips"),
     ("linkage.link.engine", "LinkEngine.cluster_pass", "second pass (evidence.py)"),
+    ("linkage.link.engine", "LinkEngine._clusters_table", "second pass: clusters table"),
+    ("linkage.link.engine", "LinkEngine._candidates", "second pass: candidates (candidates_sql)"),
     ("linkage.link.engine", "decide", "second pass: decide"),
     ("linkage.link.engine", "partner_cohorts", "second pass: partner cohorts"),
     ("linkage.link.engine", "link_unique", "second pass: unique"),

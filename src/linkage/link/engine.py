@@ -647,6 +647,11 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
         finally:
             self.con.unregister("_roots_df")
 
+    def _candidates(self) -> pd.DataFrame:
+        """``candidates_sql`` over the run's clusters (a stage of its own: the pass's largest join)."""
+        return self.con.execute(candidates_sql(f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins",
+                                               "memory.link_past")).df()
+
     def cluster_pass(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
                      apart: Iterable[tuple[str, str]], population: bool = False) -> ClusterPass:
         """The second, cluster-level pass (``evidence``): pairs of children to join or to queue.
@@ -654,8 +659,7 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
         children that could be a pair's other half over ``outside_candidates``' whole population
         (a month's), not only over ``cluster_of`` (a full run's every record)."""
         self._clusters_table(cluster_of, identifiers)
-        rows = self.con.execute(candidates_sql(f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins",
-                                               "memory.link_past")).df()
+        rows = self._candidates()
         rows = partner_cohorts(self.con, rows, f"memory.{INPUT}",
                                "memory.link_population" if population else "memory.link_clusters")
         apart = list(apart)
