@@ -11,9 +11,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkage.link.evidence import candidates_sql
-from test_cluster_evidence import rec
-from test_queue_complement import _con
+from test_cluster_evidence import pass_rows, rec
 
 from linkage.link.decoys import DECOY_REASON, LEAST_EXACT, decoy_pairs, window
 from linkage.link.evidence import COINCIDENCE, SLIP_DATES, ClusterPass
@@ -141,12 +139,7 @@ def test_the_candidates_say_whether_the_forename_is_written_the_same(tmp_path):
     records = [rec("education:1", "harry", "rocca", postcode="W5 1PW", sex="M"),
                rec("health:1", "harry", "duhig", postcode="GL7 1AB", address="9 old lane", sex="M"),
                rec("social_care:1", "henry", "mayne", postcode="LS2 9JT", address="4 mill road", sex="M")]
-    children = {"education:1": "A", "health:1": "B", "social_care:1": "C"}
-    con = _con(tmp_path, records, children)
-    try:
-        rows = con.execute(candidates_sql("link_input", "kids", "cotwins")).df()
-    finally:
-        con.close()
+    rows, _ = pass_rows(tmp_path, records, {"education:1": "A", "health:1": "B", "social_care:1": "C"})
     same = {frozenset((a, b)): bool(x) for a, b, x in zip(rows["l"], rows["r"], rows["same_forename"])}
     assert same[frozenset(("education:1", "health:1"))] is True
     assert same[frozenset(("education:1", "social_care:1"))] is False
