@@ -11,13 +11,15 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkage.link.decoys import LEAST_EXACT, decoy_pairs, window
+from test_cluster_evidence import pass_rows, rec
+
+from linkage.link.decoys import DECOY_REASON, LEAST_EXACT, decoy_pairs, window
 from linkage.link.evidence import COINCIDENCE, SLIP_DATES, ClusterPass
 
 
 def _row(i: int, cohort: int, exact: bool = True, **over) -> dict:
     return {"l": f"education:{i}", "r": f"health:{i}", "ca": f"A{i}", "cb": f"B{i}", "one_name": True,
-            "dob_exact": exact, "moved": True, "swapped": False, "cohort": cohort, "middle": None,
+            "same_forename": True, "dob_exact": exact, "moved": True, "swapped": False, "cohort": cohort, "middle": None,
             "former_surname": False, "historic_address": False, "cotwin": False, **over}
 
 
@@ -28,11 +30,18 @@ def _population(exact: int, decoys: int, cohort: int = 30) -> pd.DataFrame:
                         + [_row(1000 + i, cohort, exact=False) for i in range(decoys)])
 
 
-def _queued(rows: pd.DataFrame, apart=()) -> list[tuple[str, str]]:
+def _queued(rows: pd.DataFrame, apart=(), also: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """What ``decoy_pairs`` queues; ``also``: more records (record -> child) beside the rows' own."""
     found = ClusterPass()
-    cluster_of = {**dict(zip(rows["l"], rows["ca"])), **dict(zip(rows["r"], rows["cb"]))}
+    cluster_of = {**dict(zip(rows["l"], rows["ca"])), **dict(zip(rows["r"], rows["cb"])), **(also or {})}
     decoy_pairs(rows, found, cluster_of, list(apart))
     return [(a, b) for a, b, _ in found.queue]
+
+
+def _with_twin(*twins: dict) -> pd.DataFrame:
+    """The population of ``test_exact_dates_far_above_the_decoys_are_queued`` (a window open over
+    its common forename) and candidate rows with a co-twin in view."""
+    return pd.concat([_population(12, SLIP_DATES), pd.DataFrame(list(twins))], ignore_index=True)
 
 
 def test_exact_dates_far_above_the_decoys_are_queued():
@@ -51,13 +60,14 @@ def test_one_pair_is_not_read_as_a_population():
     assert _queued(_population(LEAST_EXACT - 1, 0)) == []
 
 
-def test_a_cotwin_a_second_forename_or_a_reviewer_keeps_a_pair_out():
+def test_a_second_forename_or_a_reviewer_keeps_a_pair_out():
+    # (A co-twin in view: ``test_a_stranger_with_a_twin_in_view_is_not_queued`` and those after it.)
     rows = _population(12, 0)
-    rows.loc[0, "cotwin"] = True
     rows.loc[1, "one_name"] = False
     queued = _queued(rows, apart=[("education:2", "health:2")])
-    assert ("education:0", "health:0") not in queued and ("education:1", "health:1") not in queued
+    assert ("education:1", "health:1") not in queued
     assert ("education:2", "health:2") not in queued
+
 
 
 def test_pairs_the_expected_namesakes_rule_queues_are_left_to_it():
@@ -72,3 +82,64 @@ def test_the_window_keeps_at_least_half_estimated_one_child(exact, decoys):
     n = sum(x <= top for x in exact)
     strangers = sum(x <= top for x in decoys) / SLIP_DATES
     assert top == COINCIDENCE or (n >= LEAST_EXACT and n - strangers >= n / 2)
+
+
+def test_a_new_surname_and_home_with_a_twin_in_view_is_queued_inside_the_window():
+    # A twin in either record's own extract is not the candidate when surname and home both
+    # differ; the only child of that forename and birthday that could be the other half is queued.
+    found = ClusterPass()
+    rows = _with_twin(_row(500, 30, cotwin=True))
+    cluster_of = {**dict(zip(rows["l"], rows["ca"])), **dict(zip(rows["r"], rows["cb"]))}
+    decoy_pairs(rows, found, cluster_of, [])
+    why = {(a, b): w for a, b, w in found.queue}
+    assert why[("education:500", "health:500")] == DECOY_REASON.format(
+        evidence="nothing else agrees; a twin is in view")
+    assert len(found.queue) == 13
+
+
+def test_a_twin_in_view_is_queued_only_inside_the_window_the_population_reads():
+    # No window open (strangers as many as the decoys predict): the twin's pair waits too.
+    rows = pd.concat([_population(12, 12 * SLIP_DATES), pd.DataFrame([_row(500, 30, cotwin=True)])],
+                     ignore_index=True)
+    assert _queued(rows) == []
+    assert ("education:500", "health:500") in _queued(_with_twin(_row(500, 30, cotwin=True)))
+    # Pairs with a co-twin in view are not counted in the window: twelve alone open none.
+    alone = _population(12, 0)
+    alone["cotwin"] = True
+    assert _queued(alone) == []
+    # Far above the window (a forename held by many more children of that year): not queued.
+    assert ("education:500", "health:500") not in _queued(_with_twin(_row(500, 3000, cotwin=True)))
+
+
+def test_a_record_either_twin_could_be_is_not_queued():
+    # Twins given one forename at one school; the GP's record of that name and birthday, under a
+    # new surname at a new home, meets both: which twin it is, nothing says.
+    assert ("education:500", "health:500") in _queued(_with_twin(_row(500, 30, cotwin=True, cb="G")))
+    rows = _with_twin(_row(500, 30, cotwin=True, cb="G"), _row(501, 30, cotwin=True, cb="G", r="health:500"))
+    queued = _queued(rows)
+    assert ("education:500", "health:500") not in queued and ("education:501", "health:500") not in queued
+
+
+def test_a_stranger_with_a_twin_in_view_is_not_queued():
+    # Two children one source holds (each has a school record): two children.
+    rows = _with_twin(_row(500, 30, cotwin=True))
+    assert ("education:500", "health:500") in _queued(rows)
+    assert ("education:500", "health:500") not in _queued(rows, also={"education:999": "B500"})
+    # A nickname, not the forename as written (Harry / Henry, Jack / Jackson): strangers share those more.
+    assert ("education:500", "health:500") not in _queued(_with_twin(_row(500, 30, cotwin=True, same_forename=False)))
+    # Born a slip apart, or kept apart by the twin guard or a reviewer.
+    assert ("education:500", "health:500") not in _queued(_with_twin(_row(500, 30, exact=False, cotwin=True)))
+    assert ("education:500", "health:500") not in _queued(_with_twin(_row(500, 30, cotwin=True)),
+                                                          apart=[("education:500", "health:500")])
+
+
+def test_the_candidates_say_whether_the_forename_is_written_the_same(tmp_path):
+    # A school record and two GP records under new surnames at new homes, born the same day: Harry
+    # (written the same) and Henry (Harry's nickname key, not the same forename as written).
+    records = [rec("education:1", "harry", "rocca", postcode="W5 1PW", sex="M"),
+               rec("health:1", "harry", "duhig", postcode="GL7 1AB", address="9 old lane", sex="M"),
+               rec("social_care:1", "henry", "mayne", postcode="LS2 9JT", address="4 mill road", sex="M")]
+    rows, _ = pass_rows(tmp_path, records, {"education:1": "A", "health:1": "B", "social_care:1": "C"})
+    same = {frozenset((a, b)): bool(x) for a, b, x in zip(rows["l"], rows["r"], rows["same_forename"])}
+    assert same[frozenset(("education:1", "health:1"))] is True
+    assert same[frozenset(("education:1", "social_care:1"))] is False

@@ -21,18 +21,27 @@ child, and at least ``LEAST_EXACT`` are in it, so that a count, not a single pai
 True pairs among the decoys (a date of birth typed with a slip) only make the estimate of
 strangers larger: the rule errs towards queueing less. Only candidates with the forename as one
 name, and no co-twin in view, are counted on either side.
+
+A candidate with a **co-twin in view** (a sibling of that birthday in either record's own extract)
+is not counted, and until session 25 was not queued either: yet with a new surname and a move the
+co-twin is not the candidate (it keeps the family's surname and home). Such a pair is queued inside
+the same window when nothing else could be the other half (``twin_in_view``): the forename written
+the same, no source holding both children (a source holds a child once), and neither child met by
+a second candidate born that day. At 1,000,000 realistic records (seed 42) the window then queued
+97 more pairs of children, 62 one child; without these three conditions, 248 of which 100 one child.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 import pandas as pd
 
-from linkage.link.complement import settled
+from linkage.link.complement import settled, sources_of
 from linkage.link.evidence import COINCIDENCE, SLIP_DATES, ClusterPass, _evidence, coincidences
 
-__all__ = ["DECOY_REASON", "FLOOR", "LEAST_EXACT", "decoy_pairs", "window"]
+__all__ = ["DECOY_REASON", "FLOOR", "LEAST_EXACT", "decoy_pairs", "twin_in_view", "window"]
 
 DECOY_REASON = ("possible change of surname and address: same forename and birthday, in a population where "
                 "such pairs are mostly one child ({evidence})")
@@ -68,6 +77,23 @@ def window(exact: list[float], decoys: list[float]) -> float:
     return best
 
 
+def twin_in_view(moved: pd.DataFrame, top: float, cluster_of: dict[str, str]) -> pd.DataFrame:
+    """The exact-date candidates of ``moved`` (``_rates``' rows, one per pair of children) with a
+    co-twin in view, above ``COINCIDENCE`` and at most ``top``, whose forename is written the same,
+    whose two children hold no source in common, and neither of whose children meets a second
+    exact-date candidate: the pair is then the only child of that name and birthday that could be
+    the other half (a stranger of a common forename is met with others)."""
+    exact = moved[moved["dob_exact"].astype(bool)]
+    met = Counter(c for kids in exact["kids"] for c in kids)
+    twin = exact[exact["cotwin"].astype(bool) & exact["same_forename"].astype(bool)
+                 & (exact["rate"] > COINCIDENCE) & (exact["rate"] <= top)]
+    # Boolean Series, not lists: an empty list would select no columns instead of no rows.
+    twin = twin[pd.Series([all(met[c] == 1 for c in kids) for kids in twin["kids"]], index=twin.index, dtype=bool)]
+    held = sources_of(cluster_of, {c for kids in twin["kids"] for c in kids})
+    return twin[pd.Series([held.get(a, frozenset()).isdisjoint(held.get(b, frozenset()))
+                           for a, b in zip(twin["ca"], twin["cb"])], index=twin.index, dtype=bool)]
+
+
 def decoy_pairs(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, str],
                 apart: Iterable[tuple[str, str]]) -> float:
     """Add to ``found.queue`` the exact-date candidates of ``rows`` (``evidence.candidates_sql`` after
@@ -76,18 +102,21 @@ def decoy_pairs(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, st
     window's upper rate."""
     if rows.empty:
         return COINCIDENCE
-    pool = rows[rows["moved"].astype(bool) & rows["one_name"].astype(bool) & ~rows["cotwin"].astype(bool)]
-    if pool.empty:
+    moved = rows[rows["moved"].astype(bool) & rows["one_name"].astype(bool)]
+    if moved.empty:
         return COINCIDENCE
-    pool = _rates(pool)
+    moved = _rates(moved)
+    pool = moved[~moved["cotwin"].astype(bool)]
     above = pool[pool["rate"] > COINCIDENCE]
     exact = above[above["dob_exact"].astype(bool)]
     top = window(list(exact["rate"]), list(above.loc[~above["dob_exact"].astype(bool), "rate"]))
     done = settled(found, cluster_of, apart)
-    for row in exact[exact["rate"] <= top].sort_values(["l", "r"]).to_dict("records"):
+    for row, twin in [*((r, False) for r in exact[exact["rate"] <= top].sort_values(["l", "r"]).to_dict("records")),
+                      *((r, True) for r in twin_in_view(moved, top, cluster_of).sort_values(["l", "r"])
+                        .to_dict("records"))]:
         if row["kids"] in done:
             continue
         done.add(row["kids"])
         said = ", ".join(f"{e} agrees" for e in _evidence(row)) or "nothing else agrees"
-        found.queue.append((row["l"], row["r"], DECOY_REASON.format(evidence=said)))
+        found.queue.append((row["l"], row["r"], DECOY_REASON.format(evidence=said + ("; a twin is in view" if twin else ""))))
     return top

@@ -230,6 +230,7 @@ cohort AS (
 cand AS (
   SELECT p.l, p.r, l.cluster_id AS ca, r.cluster_id AS cb,
     (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)) AS one_name,
+    coalesce(l.forename = r.forename, false) AS same_forename,
     l.dob = r.dob AS dob_exact,
     greatest(coalesce(nl.n, 1), coalesce(nr.n, 1)) AS cohort,
     {_SWAPPED} AS swapped,
@@ -261,7 +262,7 @@ kids AS (
 earlier AS (
   SELECT i.cluster_id, list(DISTINCT p.past_postcode) AS postcodes FROM past p JOIN i USING (unique_id)
   GROUP BY i.cluster_id)
-SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.dob_exact, c.moved, c.swapped, c.cohort,
+SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.same_forename, c.dob_exact, c.moved, c.swapped, c.cohort,
   CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 OR c.split THEN NULL
        ELSE list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
               b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))) END AS middle,
