@@ -21,22 +21,17 @@ from datetime import date
 from itertools import combinations
 from pathlib import Path
 
-SOURCES = ("education", "social_care", "health")
-
-
 def run(children: int, seed: int, level: str, work: Path) -> dict:
-    from linkage.connectors import ingest_file
     from linkage.link import load_truth, load_twins, run_link, score_clusters
     from linkage.store import Store
-    from linkage.synth import synthesise
+    from linkage.synth import ingest_extracts, synthesise
 
     ext = work / "extracts"
     manifest = synthesise(children, seed, ext, level=level)
     when = date.fromisoformat(manifest["extract_date"])
     t0 = time.perf_counter()
     store = Store(work / "data")
-    for s in SOURCES:
-        ingest_file(store, s, ext / f"{s}.csv", extract_date=when)
+    ingest_extracts(store, ext, when)            # with the second files (early help, AP roll)
     result = run_link(store)
     elapsed = time.perf_counter() - t0
     pred = dict(store.rows("SELECT record_key, child_id FROM store.identity"))

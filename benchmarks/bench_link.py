@@ -62,10 +62,10 @@ def phase_ours(work: Path) -> dict:
 
     engine = get_settings().engine
     prof = profile(tree=engine == "spark")
-    from linkage.connectors import ingest_files
     from linkage.link import run_link
     from linkage.link.backends import make_backend
     from linkage.store import Store
+    from linkage.synth import ingest_extracts
 
     manifest = json.loads((work / "extracts" / "manifest.json").read_text())
     when = date.fromisoformat(manifest["extract_date"])
@@ -73,7 +73,7 @@ def phase_ours(work: Path) -> dict:
     t0 = time.perf_counter()
     store = Store(home)
     with prof.stage("ingest + validation"):     # each file read while the one before is stored
-        ingest_files(store, [(s, work / "extracts" / f"{s}.csv") for s in SOURCES], extract_date=when)
+        ingest_extracts(store, work / "extracts", when)     # and any second files, with --amend
         store.checkpoint()      # as `linkage ingest` closing its store does: not the link's to pay
     t_ingest = time.perf_counter() - t0
     backend = make_backend(engine, home, get_settings())
@@ -209,6 +209,23 @@ def _plain_frames(work: Path) -> dict[str, pd.DataFrame]:
             "dob": [parse_date(v) for v in df[dob]],
             "postcode": [normalise_postcode(v) if v else None for v in df[pc]],
         })
+    # Second files of a source (linkage synth at realistic): an analyst would append them too.
+    second = json.loads((work / "extracts" / "manifest.json").read_text()).get("second_files", {})
+    for name, spec in second.items():
+        df = pd.read_csv(work / "extracts" / name, dtype=str, keep_default_na=False)
+        if name == "early_help.csv":
+            sur, fore = zip(*(v.split(", ", 1) if ", " in v else (v, "") for v in df["Child Name"]))
+            rid, dob, pc = df["Case Ref"], df["D.O.B."], df["Postcode"]
+        else:
+            sur, fore = df["Legal Surname"], df["Legal Forename"]
+            rid, dob, pc = df["Roll No"], df["Date of Birth"], df["Home Postcode"]
+        frames[name.removesuffix(".csv")] = pd.DataFrame({
+            "unique_id": spec["source"] + ":" + rid,
+            "forename": [(normalise_name(v) or "").split(" ")[0] or None for v in fore],
+            "surname": [normalise_name(v) for v in sur],
+            "dob": [parse_date(v) for v in dob],
+            "postcode": [normalise_postcode(v) if v else None for v in pc],
+        })
     return frames
 
 
@@ -262,7 +279,7 @@ def phase_febrl_plain(work: Path) -> dict:
     t0 = time.perf_counter()
     frames = {}
     for name, df in zip(("a", "b"), _febrl_frames(_febrl_which(work))):
-        frames[name] = pd.DataFrame({
+        frames[name.removesuffix(".csv")] = pd.DataFrame({
             "unique_id": name + ":" + df["rec_id"],
             "forename": [normalise_name(v) if isinstance(v, str) else None for v in df["given_name"]],
             "surname": [normalise_name(v) if isinstance(v, str) else None for v in df["surname"]],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import os
 import random
 import shutil
@@ -87,6 +88,10 @@ def _link_cli(home: Path, synth: Path, extract_date) -> None:
 
     for source in ("education", "social_care", "health"):
         run("ingest", str(synth / f"{source}.csv"), "--source", source, "--extract-date", extract_date.isoformat())
+    # A realistic synth's second files of a source (early help, AP roll), each under its own mapping.
+    for name, spec in json.loads((synth / "manifest.json").read_text()).get("second_files", {}).items():
+        run("ingest", str(synth / name), "--source", spec["source"], "--mapping", str(synth / spec["mapping"]),
+            "--amend", "--extract-date", extract_date.isoformat())
     out = run("link")
     assert "run 1 (full)" in out and "model trained" in out, out
 

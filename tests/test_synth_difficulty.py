@@ -12,7 +12,9 @@ from itertools import combinations
 import pytest
 
 from apiserver import linked_home
+from linkage.connectors.ingest import LINK_RECORDS_SQL
 from linkage.link import load_truth, load_twins, score_clusters
+from linkage.store import Store
 from linkage.synth import CLASSES, synthesise
 from linkage.synth.extracts import _Noise
 from linkage.synth.population import Child
@@ -117,3 +119,31 @@ def test_no_noise_turns_a_twin_into_its_co_twin():
     alone = {_Noise(42, "health", f"P{i:09d}", rates, louis, "realistic").names(louis)[0] for i in range(300)}
     assert "Lewis" in alone                       # the nickname table does offer it ...
     assert "Lewis" not in seen and {"Louie", "Lou", "Louis"} <= seen    # ... but never for Lewis's twin
+
+
+def test_second_files_of_a_source_are_their_own_registers_and_join_their_children(realistic):
+    """A realistic synth writes an early-help list and an AP roll, each with its own mapping, read
+    with --amend (the fixture does, through the CLI). Each is a register of its own, holds whole
+    families (twins under two case numbers), and its records join their children."""
+    out, home, ids = realistic
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["second_files"]) == {"early_help.csv", "ap_roll.csv"}
+    assert manifest["records"]["early_help"] > 0 and manifest["records"]["ap_roll"] > 0
+    store = Store(home, memory_limit="1GB")
+    try:
+        registers = dict(store.rows(f"SELECT register, count(*) FROM ({LINK_RECORDS_SQL}) GROUP BY 1"))
+    finally:
+        store.close()
+    assert registers["social_care:early_help.yaml"] == manifest["records"]["early_help"]
+    assert registers["education:ap_roll.yaml"] == manifest["records"]["ap_roll"]
+    truth, classes = load_truth(out / "truth.csv"), _classes(out)
+    second = classes["second_file"]
+    twins = {p for pair in load_twins(out / "twins.csv") for p in pair}
+    assert any(truth[k] in twins for k in second)        # families are listed whole
+    by_person: dict[str, list[str]] = defaultdict(list)
+    for k, p in truth.items():
+        if k in ids:
+            by_person[p].append(k)
+    pairs = [(a, b) for k in second for a, b in [(k, o) for o in by_person[truth[k]] if o not in second]]
+    linked = sum(ids[a] == ids[b] for a, b in pairs)
+    assert pairs and linked / len(pairs) >= 0.97, (linked, len(pairs))

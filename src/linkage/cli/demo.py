@@ -38,13 +38,12 @@ def demo(children: int = 3000, seed: int = 42,
          difficulty: Annotated[str, typer.Option(help="easy | realistic | hard, as for `linkage synth`")]
          = "realistic") -> None:
     """Synthesise, ingest, link, then score against the truth file."""
-    from linkage.connectors import ingest_file
     from linkage.link import load_truth, load_twins, run_link, score_clusters
     from linkage.link.evaluate import missed_in_queue
     from linkage.link.run import export_model
     from linkage.reference import KINDS, load_reference, sample_path
     from linkage.store import Store
-    from linkage.synth import synthesise
+    from linkage.synth import ingest_extracts, synthesise
     from linkage.views import cme_children
     from linkage.views.cme import record_membership
 
@@ -65,9 +64,9 @@ def demo(children: int = 3000, seed: int = 42,
     for kind in KINDS:
         loaded = load_reference(store, kind, sample_path(kind))
         console.print(f"loaded synthetic {kind.replace('_', ' ')}: {loaded.accepted}")
-    for source in ("education", "social_care", "health"):
-        r = ingest_file(store, source, extracts / f"{source}.csv", extract_date=when)
-        console.print(f"ingested {source}: read {r.rows_read}, accepted {r.accepted}, quarantined {r.quarantined}")
+    for r in ingest_extracts(store, extracts, when):       # second files (early help, AP roll) with --amend
+        console.print(f"ingested {r.source} {r.file_name}: read {r.rows_read}, accepted {r.accepted}, "
+                      f"quarantined {r.quarantined}")
     with console.status("linking"):
         result = run_link(store, get_settings().match_threshold, get_settings().review_lower)
     record_membership(store, result.run_id, when)

@@ -20,7 +20,8 @@ __all__ = ["CLASSES", "DIFFICULTIES", "Difficulty", "difficulty", "near_twin_nam
            "script_group", "temporary_upn", "second_upn"]
 
 CLASSES = ("second_upn", "second_upn_former", "temporary_upn", "forename_typo", "near_twin_names",
-           "same_name_twins", "surname_change_move", "swap_nickname", "dob_plus", "non_latin")
+           "same_name_twins", "surname_change_move", "swap_nickname", "dob_plus", "non_latin",
+           "second_file")
 
 
 @dataclass(frozen=True)
@@ -35,16 +36,19 @@ class Difficulty:
     swap_nickname: float = 0.0     # records: forename/surname swapped and a nickname used
     dob_plus: float = 0.0          # records: a date-of-birth slip together with a surname slip
     non_latin: float = 0.0         # children (no twin): a name from another script, transliterated per agency
+    second_files: float = 0.0      # households on an early-help list (and an AP roll beside the census)
 
 
 DIFFICULTIES = {
     "easy": Difficulty("easy"),
     "realistic": Difficulty("realistic", second_upn=0.01, temporary_upn=0.005, forename_typo=0.01,
                             near_twin_names=0.10, same_name_twins=0.02, surname_change_move=0.01,
-                            swap_nickname=0.003, dob_plus=0.004, non_latin=0.02),
+                            swap_nickname=0.003, dob_plus=0.004, non_latin=0.02,
+                            second_files=0.02),
     "hard": Difficulty("hard", second_upn=0.03, temporary_upn=0.02, forename_typo=0.03,
                        near_twin_names=0.25, same_name_twins=0.05, surname_change_move=0.03,
-                       swap_nickname=0.01, dob_plus=0.012, non_latin=0.05),
+                       swap_nickname=0.01, dob_plus=0.012, non_latin=0.05,
+                       second_files=0.05),
 }
 
 

@@ -327,14 +327,16 @@ class _Truth:
         """A record the generator added whole (an AP placement), with no injected error."""
         self.truth.writerow([source, rid, person])
 
-    def add(self, source: str, rid: str, c: Child, z: _Noise) -> None:
+    def add(self, source: str, rid: str, c: Child, z: _Noise, extra: tuple[str, ...] = ()) -> None:
         self.truth.writerow([source, rid, c.person])
-        for k in (*c.classes, *z.classes):
+        for k in (*c.classes, *z.classes, *extra):
             self.classes.writerow([source, rid, c.person, k])
 
 
 def write_extracts(pop: Population, seed: int, out: Path, ap_trajectories: bool = False) -> dict:
-    """The three extracts and the truth files; with ``ap_trajectories`` also AP histories and nccis.csv."""
+    """The three extracts and the truth files; with ``ap_trajectories`` also AP histories and nccis.csv;
+    at a difficulty with ``second_files``, an early-help list and an AP roll with their mappings
+    (synth.registers), listed in the manifest's ``second_files`` to be read with ``--amend``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     today = base_date(pop.month)
@@ -354,6 +356,14 @@ def write_extracts(pop: Population, seed: int, out: Path, ap_trajectories: bool 
                     counts[name] += _ap_education(trajectories.rows, seed, w, truth)
         if ap_trajectories:
             counts["nccis"] = write_nccis(trajectories, out / "nccis.csv")
+        second = {}
+        if (rate := DIFFICULTIES[pop.difficulty].second_files) > 0:
+            from linkage.synth.registers import SECOND_FILES, write_second_files
+
+            for name, n in write_second_files(pop, seed, today, out, truth, rate).items():
+                counts[name.removesuffix(".csv")] = n
+                source, mapping = SECOND_FILES[name]
+                second[name] = {"source": source, "mapping": mapping}
     twins = sorted((c.twin_of, c.person) for c in pop.children if c.twin_of)
     with open(out / "twins.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -362,6 +372,6 @@ def write_extracts(pop: Population, seed: int, out: Path, ap_trajectories: bool 
     manifest = {"children": len(pop.children), "seed": seed, "month": pop.month,
                 "extract_date": today.isoformat(), "records": counts,
                 "cme_children": sum(1 for c in pop.children if c.cme), "twin_pairs": len(twins),
-                "difficulty": pop.difficulty}
+                "difficulty": pop.difficulty, "second_files": second}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
