@@ -289,6 +289,21 @@ def server_cpu(server) -> float:
     return total / ticks
 
 
+def server_io(server) -> tuple[int, int]:
+    """Bytes (read, written) so far by the server and its worker processes through read and write
+    calls (``rchar``/``wchar`` of /proc/<pid>/io: files, the page cache and sockets alike)."""
+    got = [0, 0]
+    for pid in _pids(server):
+        try:
+            for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+                key, _, value = line.partition(": ")
+                if key in ("rchar", "wchar"):
+                    got[key == "wchar"] += int(value)
+        except OSError:
+            continue
+    return got[0], got[1]
+
+
 def _load() -> str:
     import os
 
@@ -365,14 +380,14 @@ def _wrk(server, token: str, queries: list[dict], args, log: Path, before: int) 
     print(f"\nwrk, {args.clients} connections, {args.seconds:.0f}s per run, "
           f"{args.workers} server workers, audit on")
     print(f"{'run':10}{'requests':>10}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
-          f"{'CPU ms/req':>12}{'wrk CPU ms':>12}{'conns/wkr':>12}")
+          f"{'CPU ms/req':>12}{'wrk CPU ms':>12}{'conns/wkr':>12}{'KB rd/req':>11}{'KB wr/req':>11}")
     modes = args.modes.split(",")
     for i, mode in enumerate(modes):
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
             fh.write(_LUA % (lua_list(bodies), lua_list(paths), mode, token))
         profiled = args.profile and i == len(modes) - 1
         spies = _spy(server, args.profile, mode, args.seconds, args.profile_gil) if profiled else []
-        cpu, wrk_cpu = server_cpu(server), _children_cpu()
+        cpu, wrk_cpu, io = server_cpu(server), _children_cpu(), server_io(server)
         wrk = subprocess.Popen([*_wrk_pin(args.cpus), "wrk", "-t1", f"-c{args.clients}", f"-d{int(args.seconds)}s",
                                 "-s", fh.name, server.url], stdout=subprocess.PIPE, text=True)
         time.sleep(min(2.0, args.seconds / 2))
@@ -384,10 +399,11 @@ def _wrk(server, token: str, queries: list[dict], args, log: Path, before: int) 
         n, dur, p50, p95, p99, errors = next(line for line in out.splitlines()
                                              if line.startswith("RESULT")).split()[1:]
         n, dur, cpu = int(n), int(dur) / 1e6, server_cpu(server) - cpu
+        rd, wr = (b - a for a, b in zip(io, server_io(server)))
         total += n
         print(f"{mode + ('*' if profiled else ''):10}{n:>10}{n / dur:>8.0f}{float(p50):>9.1f}{float(p95):>9.1f}"
               f"{float(p99):>9.1f}{errors:>8}{1000 * cpu / max(n, 1):>12.2f}{1000 * wrk_cpu / max(n, 1):>12.2f}"
-              f"{split:>12}")
+              f"{split:>12}{rd / 1024 / max(n, 1):>11.1f}{wr / 1024 / max(n, 1):>11.1f}")
     server.stop()
     after = len(log.read_text().splitlines())
     audited = after - before - attempted      # minus the lookups that prepared the replay

@@ -73,7 +73,11 @@ def main() -> None:
     servers = []
     try:
         t0 = time.perf_counter()
-        servers = [Server(home, env, workers=args.workers, ready_within=900, cpus=pin) for pin in pins]
+        # Started together, then waited for: each loads the whole population (minutes at 1M), and the
+        # servers share nothing while they do.
+        servers = [Server(home, env, workers=args.workers, cpus=pin, wait=False) for pin in pins]
+        for s in servers:
+            s.wait_ready(900)
         print(f"{args.servers} servers ({args.workers} worker(s) each{', on cores ' + args.cpus if args.cpus else ''})"
               f" ready in {time.perf_counter() - t0:.1f}s over {home}, sharing PostgreSQL "
               f"{'(throwaway, fsync=off)' if pg else ''}")

@@ -116,9 +116,10 @@ def _children_everyone_knows(home: Path, children: int) -> list[tuple[str, tuple
 
 class Server:
     def __init__(self, home: Path, env: dict[str, str] | None = None, workers: int = 1,
-                 ready_within: float = 120, cpus: str | None = None) -> None:
+                 ready_within: float = 120, cpus: str | None = None, wait: bool = True) -> None:
         """``cpus``: run the server (and its workers) on these cores only (``taskset -c``), for
-        benchmarks that measure per-core scale-out."""
+        benchmarks that measure per-core scale-out. ``wait=False``: return once started, and let
+        the caller ``wait_ready`` (several servers then start together)."""
         self.home = home
         self._tokens: dict[str, tuple[str, float]] = {}
         self.port = free_port()
@@ -133,7 +134,12 @@ class Server:
         self.output: collections.deque[str] = collections.deque(maxlen=5000)
         self._drain = threading.Thread(target=self._read_output, daemon=True)
         self._drain.start()
-        deadline = time.time() + ready_within
+        if wait:
+            self.wait_ready(ready_within)
+
+    def wait_ready(self, within: float = 120) -> None:
+        """Return once ``/healthz`` answers; stop the server and raise if it ends or is not ready in time."""
+        deadline = time.time() + within
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 self._drain.join(5)

@@ -90,6 +90,17 @@ def sign_in(p, email: str, password: str = PASSWORD) -> None:
     through(p, p.get_by_role("button", name="Sign in", exact=True))
 
 
+def fill_lookup(p, forename, surname, dob, postcode=""):
+    """Fill the lookup form with a child's details and send it."""
+    p.get_by_label("First name").fill(forename)
+    p.get_by_label("Last name").fill(surname)
+    p.get_by_label("Day").fill(str(dob.day))
+    p.get_by_label("Month").fill(str(dob.month))
+    p.get_by_label("Year").fill(str(dob.year))
+    p.get_by_label("Postcode (optional)").fill(postcode or "")
+    through(p, p.get_by_role("button", name="Find child"))
+
+
 def accessible(p) -> None:
     """No serious or critical WCAG 2.2 A/AA violation on the page as it stands; GOV.UK Frontend ran."""
     violations = p.evaluate("""async () => {

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import random
+import selectors
 import signal
 import subprocess
 import sys
@@ -46,6 +48,18 @@ def _writer(url: str, home: Path, tag: str, threads: int, each: int) -> subproce
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     return subprocess.Popen([sys.executable, "-c", WRITER, url, str(home), tag, str(threads), str(each)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _first_answer(proc: subprocess.Popen, within: float) -> str:
+    """The first line ``proc`` prints (an append it was answered for), waiting at most ``within`` seconds."""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(within):
+            proc.kill()
+            raise AssertionError(f"the writer answered no append in {within:.0f}s: {proc.communicate()[1][-2000:]}")
+    line = proc.stdout.readline()
+    assert line, f"the writer ended before any append: {proc.communicate()[1][-2000:]}"
+    return line
 
 
 def _answered(out: str) -> dict[int, str]:
@@ -126,19 +140,23 @@ def test_a_writer_killed_mid_batch_leaves_no_fork_and_loses_nothing_answered(tmp
     PostgresAuditLog(tmp_path, url=postgres_url).close()
     steady = _writer(postgres_url, tmp_path, "steady", threads=4, each=150)
     killed = []
-    for n in range(3):                          # killed at whatever point of its batches it had reached
+    for n in range(3):
         victim = _writer(postgres_url, tmp_path, f"victim-{n}", threads=8, each=-1)
-        time.sleep(2.5)
+        # Killed once it is appending (a fixed sleep killed a victim still starting on a loaded machine,
+        # and then none had written), at whatever point of its batches it had then reached.
+        first = _first_answer(victim, within=120)
+        time.sleep(random.uniform(0, 0.3))
         victim.send_signal(signal.SIGKILL)
-        killed.append(victim.communicate(timeout=30)[0])
+        killed.append(first + victim.stdout.read())
+        victim.wait(30)
     out, err = steady.communicate(timeout=180)
     assert steady.returncode == 0, err[-2000:]
     answered = _answered(out)
     for victim_out in killed:
+        assert _answered(victim_out), "a victim was answered for no append before it died"
         answered.update(_answered(victim_out))
     stored = {seq: h for seq, (h, _) in _stored(postgres_url).items()}
     assert all(stored.get(seq) == h for seq, h in answered.items()), "an answered entry is not in the log"
-    assert sum(1 for o in killed if o.strip()) >= 1     # the victims did write before they died
     assert _intact(tmp_path, postgres_url) == len(stored)
 
 

@@ -10,10 +10,10 @@ from linkage.audit import AuditLog
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
 
-def fill(log: AuditLog, n: int, seed: int = 3) -> None:
+def fill(log: AuditLog, n: int, seed: int = 3, append=None) -> None:
     rng = random.Random(seed)
     for i in range(n):
-        log.append({"request_id": f"r{seed}-{i}", "client_id": f"c{rng.randrange(5)}",
+        (append or log.append)({"request_id": f"r{seed}-{i}", "client_id": f"c{rng.randrange(5)}",
                     "agency": rng.choice(["Oak", "Elm", "Ash"]), "purpose": rng.choice(["care", "cme", None]),
                     "action": rng.choice(["view", "lookup", "audit.search"]),
                     "children": rng.sample(["C-1", "C-2", "C-3", "C-4"], rng.randrange(3)),
@@ -88,4 +88,43 @@ def test_the_newest_entries_are_read_newest_first_from_an_index_that_holds_them(
         "EXPLAIN QUERY PLAN SELECT DISTINCT e.seq FROM entries e WHERE e.action = ? AND e.decision = ? "
         "ORDER BY e.seq DESC LIMIT 1", ["audit.proof", "allow"]).fetchall()
     assert "entries_action_decision" in str(plan)
+    log.close()
+
+
+def _written() -> int:
+    """Bytes this process has passed to write calls so far (any file), from ``/proc/self/io``."""
+    for line in open("/proc/self/io").read().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no wchar in /proc/self/io")
+
+
+def test_indexing_an_entry_writes_little_more_than_its_own_row(tmp_path):
+    """Each server indexes the log's new entries every few seconds. Inserted with INSERT OR REPLACE,
+    each entry made SQLite journal every page it touched (the row and its index entries) to a
+    temporary file, about 40 KB and 20 writes an entry; a row and its index entries are a few
+    hundred bytes. Searches still answer as the log does, a re-indexed seq included."""
+    import pytest
+    from pathlib import Path
+
+    if not Path("/proc/self/io").exists():
+        pytest.skip("needs Linux /proc/self/io")
+    from linkage.audit.index import AuditIndex
+
+    log = AuditLog(tmp_path, checkpoint_every=10**6)
+    with log._locked():                 # the service's own lines, written at once: one fsync, not 3,000
+        fill(log, 3000, append=log._append_locked)
+    fresh = AuditIndex(log.path, tmp_path / "fresh.sqlite")
+    start = _written()
+    assert fresh.sync() == 3000
+    per_entry = (_written() - start) / 3000
+    assert per_entry < 4096, f"{per_entry:.0f} bytes written to index one entry"
+    for q in QUERIES:
+        expected = brute(log, **q)
+        total, recs = fresh.search(limit=10_000, skip_action_prefix="audit." if q.get("skip_audit") else None,
+                                   **{k: v for k, v in q.items() if k != "skip_audit"})
+        assert (total, [r["seq"] for r in recs]) == (len(expected), expected), q
+    row = fresh.db.every_row()[7]
+    fresh.db.add([(7, 123, 1.0, "cX", "Oak", None, "view", "deny", True, [])], *fresh.db.position())
+    assert fresh.db.every_row()[7][:8] == (123, 1.0, "cX", "Oak", None, "view", "deny", True) != row[:8]
     log.close()

@@ -97,3 +97,69 @@ def test_the_tail_is_found_across_reads_and_past_junk(tmp_path):
     assert other.last_checkpoint()["seq"] == cp["seq"]
     other.close()
     log.close()
+
+
+def test_an_append_after_another_writers_reads_only_what_that_writer_added(pair):
+    """With two server workers nearly every append follows the other's, and must chain to its line.
+    What the other appended since this process last wrote is read (its line), not the last 4 KB of
+    the log again; and the chain is one chain whichever way the appends fall."""
+    a, b = pair
+    _grow(a, b, 60)
+    for others in (1, 3):
+        a.append(ENTRY)
+        size = a.path.stat().st_size
+        for _ in range(others):
+            b.append(ENTRY)
+        added = a.path.stat().st_size - size
+        start = _read()
+        a.append(ENTRY)
+        read = _read() - start
+        # the other's lines, and the /proc/self/io text read to count them (a few hundred bytes)
+        assert read <= added + 1024 < 4096, f"an append after {added} bytes of another writer's lines read {read}"
+    seqs = [rec["seq"] for rec in a.entries()]
+    assert seqs == list(range(1, len(seqs) + 1)) and a.verify() == []
+
+
+def test_a_seal_checks_in_full_only_lines_it_has_not_seen_pass(pair):
+    """Before sealing, the lines since the last checkpoint are checked (chain and MAC). A server's
+    own lines, and lines one of its seals already checked, are known by their exact text: only the
+    other writer's new lines are parsed and hashed again. A line edited since is checked, and refused."""
+    import pytest
+
+    from linkage.errors import Conflict
+
+    a, b = pair
+    for _ in range(12):
+        a.append(ENTRY)
+        b.append(ENTRY)
+    before = a.lines_checked
+    a.checkpoint()
+    assert a.lines_checked - before == 12          # b's lines; its own 12 were written by it
+    for _ in range(5):
+        a.append(ENTRY)
+        b.append(ENTRY)
+    before_b = b.lines_checked
+    b.checkpoint()
+    assert b.lines_checked - before_b == 5
+    for _ in range(3):
+        a.append(ENTRY)
+    text = a.path.read_text()
+    lines = text.splitlines(keepends=True)
+    lines[-2] = lines[-2].replace('"client_id":"c1"', '"client_id":"c2"')     # an unsealed line of a's edited
+    a.path.write_text("".join(lines))
+    with pytest.raises(Conflict, match="edited"):
+        a.checkpoint()
+    assert len(a.verify()) >= 1
+
+
+def test_a_seal_reads_forwards_from_the_line_it_starts_from(pair):
+    """A seal starts from the line the last checkpoint sealed: where this process wrote that line,
+    or found it as the newest, it reads forwards from there (the unsealed lines once), not back from
+    the end in doubling steps (up to twice the lines over again)."""
+    a, b = pair
+    _grow(a, b, 150)
+    append, seal, tail = _costs(a, b)
+    # the lines since the checkpoint and the sealed one, the other writer's checkpoint (read back, 4 KB
+    # at most here), and the /proc/self/io text read to count them
+    assert seal <= tail + 4096 + 1024, f"a seal of {tail} bytes of lines read {seal} bytes"
+    assert a.verify() == [] and a.last_checkpoint()["seq"] == a.head()

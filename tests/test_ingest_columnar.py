@@ -146,13 +146,18 @@ def test_columnar_ingest_equals_row_by_row(source, tmp_path_factory):
         where = tmp_path_factory.mktemp(f"{source}{next(runs)}")
         path = where / f"{source}.csv"
         path.write_bytes(data)
-        old = _ingest(where / "old", source, path, columnar=False)
-        new = _ingest(where / "new", source, path, columnar=True)
-        assert new[0] == old[0]
-        for table in TABLES:
-            assert new[1][table] == old[1][table], table
+        assert_same_both_ways(where, source, path)
 
     check()
+
+
+def assert_same_both_ways(where: Path, source: str, path: Path) -> None:
+    """``path`` ingested columnar and row by row into two fresh stores: the same counts, messages, tables."""
+    old = _ingest(where / "old", source, path, columnar=False)
+    new = _ingest(where / "new", source, path, columnar=True)
+    assert new[0] == old[0]
+    for table in TABLES:
+        assert new[1][table] == old[1][table], table
 
 
 def test_columnar_ingest_stores_clean_rows_without_parse_row(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""``ingest_files``: several extracts, each read while the one before is stored beside; the store
+"""``ingest_files``: several extracts, each read while those before are stored beside; the store
 ends as ``ingest_file`` one after another leaves it, and a failure stops at that file."""
 
 from __future__ import annotations
@@ -52,6 +52,63 @@ def test_a_file_that_fails_stops_there_with_those_before_stored(tmp_path, synth_
     assert not [t for t in threading.enumerate() if t.name.startswith("ingest-store")]
     assert store.rows("SELECT source FROM store.extracts") == [("education",)]
     assert store.scalar("SELECT count(DISTINCT extract_id) FROM store.records") == 1
+    store.close()
+
+
+def test_reading_does_not_wait_for_the_stores_before(tmp_path, synth_month1, monkeypatch):
+    """Every file is read while the first is still being stored (the store is the longer half)."""
+    from linkage.connectors import ingest
+
+    real_read, real_beside = ingest._read, ingest._beside
+    read: list[str] = []
+    seen_by_first_store: list[list[str]] = []
+
+    def reading(store, source, path, **kw):
+        save = real_read(store, source, path, **kw)
+        read.append(source)
+        return save
+
+    def storing(store, save):
+        if not seen_by_first_store:     # the first store waits (up to 30 s) for the reads after it
+            for _ in range(300):
+                if len(read) == len(SOURCES):
+                    break
+                threading.Event().wait(0.1)
+            seen_by_first_store.append(list(read))
+        return real_beside(store, save)
+
+    monkeypatch.setattr(ingest, "_read", reading)
+    monkeypatch.setattr(ingest, "_beside", storing)
+    store = Store(tmp_path / "d", memory_limit="1GB")
+    results = ingest_files(store, [(s, synth_month1 / f"{s}.csv") for s in SOURCES], extract_date=EXTRACT_DATE)
+    assert seen_by_first_store == [list(SOURCES)]           # all three read before the first was stored
+    assert [r.source for r in results] == list(SOURCES) and all(r.accepted for r in results)
+    assert store.rows("SELECT source FROM store.extracts ORDER BY extract_id") == [(s,) for s in SOURCES]
+    store.close()
+
+
+def test_a_store_that_fails_stores_none_after_it(tmp_path, synth_month1, monkeypatch):
+    """A file whose store fails (here: the disk, as DuckDB reports it) stops the files after it,
+    though they were read already; the error is the failing file's."""
+    from linkage.connectors import ingest
+    from linkage.errors import StoreError
+
+    real_beside = ingest._beside
+    calls: list[int] = []
+
+    def storing(store, save):
+        calls.append(1)
+        if len(calls) == 2:
+            save.discard()
+            raise StoreError("the disk is full")
+        return real_beside(store, save)
+
+    monkeypatch.setattr(ingest, "_beside", storing)
+    store = Store(tmp_path / "d", memory_limit="1GB")
+    with pytest.raises(StoreError, match="disk is full"):
+        ingest_files(store, [(s, synth_month1 / f"{s}.csv") for s in SOURCES], extract_date=EXTRACT_DATE)
+    assert not [t for t in threading.enumerate() if t.name.startswith("ingest-store")]
+    assert store.rows("SELECT source FROM store.extracts") == [("education",)]
     store.close()
 
 

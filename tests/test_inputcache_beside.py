@@ -125,3 +125,24 @@ def test_a_process_killed_while_the_cache_is_written_leaves_no_cache_and_no_run(
     result = run_link(store)
     assert result.records == len(_cache(store)[0]) > 3000
     store.close()
+
+
+def test_a_first_run_reads_the_records_from_the_store_once(tmp_path, synth_month1):
+    """With no cache, ``inputcache.build`` reads its records relation once (the store's join of
+    records and extracts at a million rows costs seconds a time): every record is derived."""
+    from linkage.connectors.ingest import LINK_RECORDS_SQL
+    from linkage.link.engine import LinkEngine
+
+    store = Store(tmp_path / "d", memory_limit="2GB")
+    ingest_file(store, "social_care", synth_month1 / "social_care.csv", extract_date=EXTRACT_DATE)
+    seen: list[str] = []
+    store.connection.create_function("seen", lambda key: seen.append(key) is None, ["VARCHAR"], "BOOLEAN",
+                                     side_effects=True)
+    records = f"SELECT * FROM ({LINK_RECORDS_SQL}) WHERE seen(record_key)"
+    engine = LinkEngine(store, records, cache=True)
+    engine.settle()
+    n = store.scalar(f"SELECT count(*) FROM ({LINK_RECORDS_SQL})")
+    assert n > 100
+    assert sorted(seen) == sorted(r[0] for r in store.rows(f"SELECT record_key FROM ({LINK_RECORDS_SQL})"))
+    assert engine.derived == n
+    store.close()

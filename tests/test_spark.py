@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
 import sqlglot
@@ -18,6 +19,8 @@ from linkage.config import Settings
 from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, make_backend
 from linkage.link.backends.spark import SparkBackend, spark_conf
+from sparkjvm import CONF as JVM_CONF
+from sparkjvm import ENV as JVM_ENV
 
 SOURCES = ("education", "social_care", "health")
 
@@ -159,7 +162,7 @@ def test_uploaded_records_stay_out_of_the_driver_plan_and_joins_do_not_broadcast
     con = duckdb.connect()
     con.execute("CREATE TABLE memory.recs AS SELECT i AS unique_id, 'name ' || (i % 50) AS forename, "
                 "i % 50 AS k FROM range(1000) t(i)")
-    backend = SparkBackend(tmp_path, shuffle_partitions=2, driver_memory="1g")
+    backend = SparkBackend(tmp_path, shuffle_partitions=2, driver_memory="1g", extra_conf=JVM_CONF)
     try:
         api = backend.bind(con)
         frame = backend.upload(api, con, "recs", "recs_up")
@@ -194,7 +197,7 @@ def test_records_reach_spark_as_files_the_executors_read_not_through_the_driver(
                 "CASE WHEN i % 7 = 0 THEN NULL ELSE i / 4 END AS score FROM range(1000) t(i)")
     exchange = tmp_path / "shared"
     backend = SparkBackend(tmp_path / "home", shuffle_partitions=2, driver_memory="1g",
-                           exchange_dir=exchange.as_uri() if as_uri else str(exchange))
+                           exchange_dir=exchange.as_uri() if as_uri else str(exchange), extra_conf=JVM_CONF)
     try:
         api = backend.bind(con)
         frame = backend.upload(api, con, "recs", "recs_up")
@@ -317,7 +320,7 @@ def test_spark_and_duckdb_give_the_same_model_pairs_children_and_ids(tmp_path):
     for month in (1, 2):
         synthesise(300, 42, tmp_path / f"m{month}", month=month)
     env = {**os.environ, "LINKAGE_SPARK_MASTER": "local[2]", "LINKAGE_SPARK_SHUFFLE_PARTITIONS": "2",
-           "LINKAGE_SPARK_DRIVER_MEMORY": "1g"}
+           "LINKAGE_SPARK_DRIVER_MEMORY": "1g", **JVM_ENV}
     duck = Store(tmp_path / "duckdb", memory_limit="1GB")
     children: dict[int, dict] = {}
     try:
@@ -363,3 +366,15 @@ def test_spark_and_duckdb_give_the_same_model_pairs_children_and_ids(tmp_path):
     assert carried["duckdb"] == carried["spark"] and len(carried["duckdb"]) > 250
     # Spark's scratch (local dir, checkpoints) is gone with the session.
     assert not list((tmp_path / "spark" / "tmp").glob("spark-*"))
+
+
+def test_a_relative_data_directory_gives_the_exchange_an_absolute_uri(tmp_path, monkeypatch):
+    """`linkage link --engine spark --data-dir data` (relative): the exchange falls back to a
+    directory under it, and Spark names files by URI, which must be absolute (it raised
+    "relative path can't be expressed as a file URI")."""
+    from linkage.link.backends.exchange import ExchangeDir, ExchangeKey
+
+    monkeypatch.chdir(tmp_path)
+    exchange = ExchangeDir(None, Path("data") / "scratch", ExchangeKey())
+    assert exchange._uri.startswith("file:///") and Path(exchange._path).is_absolute()
+    assert Path(exchange._path).parent == tmp_path / "data" / "scratch"

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sparkjvm import CONF as JVM_CONF
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(importlib.util.find_spec("pyspark") is None,
                                                   reason="pyspark is not installed")]
@@ -113,7 +114,8 @@ def test_a_spark_link_writes_no_record_in_plaintext_and_collects_no_term_frequen
 
         backend = Watched(tmp_path / "home", shuffle_partitions=2, driver_memory="1g",
                           exchange_dir=str(exchange),
-                          extra_conf={"spark.eventLog.enabled": "true", "spark.eventLog.dir": events.as_uri()})
+                          extra_conf={"spark.eventLog.enabled": "true", "spark.eventLog.dir": events.as_uri(),
+                                      **JVM_CONF})
         try:
             result = run_link(store, full=True, backend=backend)
             key = getattr(getattr(backend, "_exchange", None), "key", None)

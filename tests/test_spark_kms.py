@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sparkjvm import JAVA_OPTIONS
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("pyspark") is None or shutil.which("javac") is None,
                                 reason="needs pyspark's jars and a JDK")
@@ -26,8 +27,9 @@ def test_java_key_tools_and_pyarrow_read_each_others_encrypted_parquet(tmp_path)
     jars = Path(pyspark.__file__).parent / "jars"
     source = Path(__file__).parent / "java" / "KmsInterop.java"
     classpath = f"{jars}/*:{jar}:{tmp_path / 'cls'}"
-    subprocess.run(["javac", "-nowarn", "-cp", classpath, "-d", str(tmp_path / "cls"), str(source)], check=True,
-                   capture_output=True)
+    java = JAVA_OPTIONS.split()         # short JVMs: see tests/sparkjvm.py
+    subprocess.run(["javac", *(f"-J{o}" for o in java), "-nowarn", "-cp", classpath, "-d", str(tmp_path / "cls"),
+                    str(source)], check=True, capture_output=True)
     key = ExchangeKey()
     exchange = ExchangeDir(None, tmp_path, key)
     con = duckdb.connect()
@@ -37,7 +39,7 @@ def test_java_key_tools_and_pyarrow_read_each_others_encrypted_parquet(tmp_path)
     written = Path(exchange._path)
     assert b"forename-" not in (written / "in.parquet").read_bytes()
     props = [f"{k.removeprefix('spark.hadoop.')}={v}" for k, v in crypto_conf().items()]
-    run = subprocess.run(["java", "-cp", classpath, "KmsInterop", key._encoded, key.token,
+    run = subprocess.run(["java", *java, "-cp", classpath, "KmsInterop", key._encoded, key.token,
                           str(written / "in.parquet"), str(written / "out" / "part-0.parquet"), *props],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -48,7 +50,7 @@ def test_java_key_tools_and_pyarrow_read_each_others_encrypted_parquet(tmp_path)
     other = ExchangeKey()
     with pytest.raises(Exception):
         pq.ParquetFile(str(written / "out" / "part-0.parquet"), decryption_properties=other.decryption()).read()
-    wrong = subprocess.run(["java", "-cp", classpath, "KmsInterop", other._encoded, other.token,
+    wrong = subprocess.run(["java", *java, "-cp", classpath, "KmsInterop", other._encoded, other.token,
                             str(written / "in.parquet"), str(tmp_path / "x.parquet"), *props],
                            capture_output=True, text=True, timeout=120)
     assert wrong.returncode != 0

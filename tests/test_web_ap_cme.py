@@ -15,7 +15,7 @@ from datetime import date
 import pytest
 
 from apiserver import Server, linked_home
-from browserpages import ENV, accessible, add_user, csrf_token, page, shot, sign_in, through
+from browserpages import ENV, accessible, add_user, csrf_token, fill_lookup, page, shot, sign_in, through
 from conftest import EXTRACT_DATE
 from linkage.access.orgs import OrgRegistry
 from linkage.access.pseudonyms import Pseudonyms
@@ -116,6 +116,13 @@ def download(p) -> list[dict]:
     return list(csv.DictReader(io.StringIO(got.value.path().read_text(encoding="utf-8"))))
 
 
+def find_the_child(p, demo: tuple) -> None:
+    """From the start page, look the child up by its details; one child matches."""
+    through(p, p.get_by_role("link", name="Find a child"))
+    fill_lookup(p, *demo)
+    assert p.get_by_test_id("outcome").inner_text() == "One child matches"
+
+
 # ---------------------------------------------------------------- the AP admissions officer
 
 def test_ap_officer_looks_up_a_pupil_and_opens_the_record(world):
@@ -123,15 +130,7 @@ def test_ap_officer_looks_up_a_pupil_and_opens_the_record(world):
     with open_page(world) as p:
         sign_in(p, AMY)
         assert "Children missing education" not in p.get_by_test_id("tasks").inner_text()
-        through(p, p.get_by_role("link", name="Find a child"))
-        p.get_by_label("First name").fill(forename)
-        p.get_by_label("Last name").fill(surname)
-        p.get_by_label("Day").fill(str(dob.day))
-        p.get_by_label("Month").fill(str(dob.month))
-        p.get_by_label("Year").fill(str(dob.year))
-        p.get_by_label("Postcode (optional)").fill(postcode or "")
-        through(p, p.get_by_role("button", name="Find child"))
-        assert p.get_by_test_id("outcome").inner_text() == "One child matches"
+        find_the_child(p, world["demo"])
         ref = p.get_by_test_id("child-ref").inner_text()
         through(p, p.get_by_role("link", name="Open the child's record"))
 
@@ -180,6 +179,44 @@ def test_ap_officer_cannot_reach_the_worklist_or_other_childrens_records_by_edit
     entries = [e for e in audit(world) if e.get("person") == AMY]
     assert {"list_cme", "view"} <= {e["action"] for e in entries if e["decision"] == "deny"}
     assert [e for e in entries if e["action"] == "view" and e["decision"] == "not_found"]
+
+
+# Text nodes holding any of the given words, in the page's body, that no <bdi> isolates.
+_UNISOLATED = r"""(values) => {
+  const esc = v => v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const words = values.filter(Boolean).map(v => new RegExp("(^|\\W)" + esc(v) + "($|\\W)", "i"));
+  const out = [], walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode())
+    if (words.some(w => w.test(n.textContent)) && !n.parentElement.closest("bdi")) out.push(n.textContent.trim());
+  return out;
+}"""
+
+
+def test_names_and_addresses_are_isolated_from_the_text_around_them(world):
+    """A right-to-left name (Arabic, Hebrew, Urdu) shown beside a date, a number or another name
+    takes the neutral text next to it into its own direction: "Amy, 12 Oak Road" can read as
+    another order. Every name, school, address and person the pages show from the data now sits in
+    its own ``<bdi>``; before, none did."""
+    forename, surname, dob, postcode = world["demo"]
+    with open_page(world) as p:
+        sign_in(p, AMY)
+        assert p.evaluate(_UNISOLATED, ["Amy Adeyemi", "Oak AP Academy"]) == []      # the header, the start page
+        find_the_child(p, world["demo"])
+        assert p.evaluate(_UNISOLATED, [forename, surname]) == []
+        through(p, p.get_by_role("link", name="Open the child's record"))
+        schools = [s.split("\n")[0].strip() for s in p.get_by_test_id("schools").locator("tbody td:first-child")
+                   .all_inner_texts()]
+        assert p.evaluate(_UNISOLATED, [forename, surname, *schools]) == []
+    with open_page(world) as p:
+        sign_in(p, CAM)
+        through(p, p.get_by_role("link", name="Children missing education"))
+        rows = [r for r in rows_of(p) if not r["name"].startswith("Name not shown")]
+        assert rows
+        shown = [r["name"] for r in rows]
+        shown += [r["address"].split("\n")[0].strip() for r in rows if r["address"] != "Not shown"]
+        shown += [r["school"].removesuffix("AP").strip() for r in rows if r["school"] not in ("None",)
+                  and not r["school"].startswith("URN")]
+        assert p.evaluate(_UNISOLATED, shown) == []
 
 
 # ---------------------------------------------------------------- the CME officer

@@ -17,7 +17,7 @@ import pytest
 from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE
 from playwright.sync_api import expect
-from browserpages import (ENV, accessible, add_user, age_sessions, csrf_token, page, shot, sign_in,
+from browserpages import (ENV, accessible, add_user, age_sessions, csrf_token, fill_lookup, page, shot, sign_in,
                         through)
 
 pytestmark = pytest.mark.e2e
@@ -45,16 +45,6 @@ def audit(world) -> list[dict]:
 
 def open_page(world):
     return page(world["browser"], world["server"].url)
-
-
-def fill_lookup(p, forename, surname, dob, postcode=""):
-    p.get_by_label("First name").fill(forename)
-    p.get_by_label("Last name").fill(surname)
-    p.get_by_label("Day").fill(str(dob.day))
-    p.get_by_label("Month").fill(str(dob.month))
-    p.get_by_label("Year").fill(str(dob.year))
-    p.get_by_label("Postcode (optional)").fill(postcode or "")
-    through(p, p.get_by_role("button", name="Find child"))
 
 
 def test_sign_in_look_up_a_pupil_and_sign_out(world):

@@ -248,6 +248,36 @@ def test_wrong_secrets_lock_the_client_out_everywhere_and_are_logged_and_audited
         assert secret not in log and secret not in output
 
 
+def test_a_stranger_who_knows_a_client_id_cannot_lock_its_holder_out(tmp_path):
+    """Five wrong secrets locked the client out for everyone, and ten requests filled its token
+    bucket for everyone: anyone who knew (or guessed) a client id could keep an organisation's
+    system out, a quarter of an hour at a time. The same five wrong secrets now lock out the
+    network they came from and every network that never obtained a token for the client, but not
+    the holder's; the token bucket is per client and network."""
+    home = tmp_path / "data"
+    victim = register(home, "victim", "la_education", "cme_officer", org="Northshire Education")
+    server = Server(home, env={"LINKAGE_TRUSTED_PROXIES": "127.0.0.1"})
+
+    def attempt(at: str, secret: str) -> int:
+        return httpx.post(server.url + "/oauth/token", data={"grant_type": "client_credentials"}, timeout=30,
+                          auth=(victim[0].client_id, secret), headers={"X-Forwarded-For": at}).status_code
+
+    try:
+        assert attempt("198.51.100.7", victim[1]) == 200                      # the holder's own system
+        assert [attempt("203.0.113.66", f"guess-{i}") for i in range(5)] == [401] * 4 + [429]
+        assert attempt("203.0.113.66", victim[1]) == 429                      # that network stays locked
+        assert attempt("192.0.2.9", victim[1]) == 429                         # and every new one
+        assert attempt("198.51.100.7", victim[1]) == 200                      # the holder's is not
+        # A stranger's burst of requests does not use up the holder's allowance either.
+        assert {attempt("203.0.114.1", "x") for _ in range(12)} == {429}
+        assert attempt("198.51.100.7", victim[1]) == 200
+    finally:
+        server.stop()
+    locks = [e for e in audit(home) if e["action"] == "security.lockout"]
+    assert [(e["scope"], e["remote"]) for e in locks] == [("network", "203.0.113.0/24"),
+                                                          ("everywhere", "203.0.113.0/24")]
+
+
 def test_the_token_endpoint_is_throttled_per_client_id_and_per_address(tmp_path):
     server = Server(tmp_path / "data", env={"LINKAGE_TOKEN_CLIENT_BURST": "5",
                                             "LINKAGE_TOKEN_CLIENT_PER_MINUTE": "6",

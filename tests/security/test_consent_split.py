@@ -55,6 +55,8 @@ def world(tmp_path_factory, synth_month1):
     assert result.merges == 1, history
     w["server"] = Server(home)
     try:
+        # Two schools look the child up (each is given a pseudonym) before the parent refuses one.
+        w["held"] = {who: lookup(w, who, demo["a"])["child_id"] for who in ("oak", "elm")}
         r = consent(w, demo["a"], "oak")
         assert r.status_code == 201, r.text
         w["refusal"] = r.json()["consent_id"]
@@ -96,3 +98,62 @@ def test_the_split_off_childs_subject_access_report_shows_who_saw_it_before_the_
         assert r.status_code == 200, r.text
         seen = {e["action"] for e in r.json()["entries"]}
         assert {"lookup", "consent.record"} <= seen, (child, seen)
+
+
+def test_a_school_refused_the_child_is_not_told_the_split_off_childs_pseudonym(world):
+    """``GET /v1/identity/changes`` named every new child of a split the caller held a pseudonym
+    for, whatever refusal stood: the school the parent refused learned the split-off child's
+    pseudonym (and that it exists). Now a child hidden from the caller's lookups is hidden from
+    its changes too; the DPO and the child's report see what was withheld."""
+    import json
+
+    elm = call(world, "elm", "GET", "/v1/identity/changes").json()["changes"]
+    assert [(c["change"], c["pseudonym"], len(c["new_pseudonyms"])) for c in elm] == [
+        ("split", world["held"]["elm"], 1)]
+    r = call(world, "oak", "GET", "/v1/identity/changes")
+    assert r.status_code == 200, r.text
+    assert r.json()["changes"] == [], r.text
+    oak = world["creds"]["oak"][0].client_id
+    entries = [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+    mine = [e for e in entries if e["client_id"] == oak][-2:]
+    assert [e["action"] for e in mine] == ["identity.changes.withheld", "identity.changes"], mine
+    assert mine[0]["children"] == sorted([world["kept"], world["new"]]) and mine[0]["fields"] == []
+    assert mine[1]["children"] == [] and mine[1]["fields"] == []
+    report = call(world, "dpo", "GET", f"/v1/audit/subject/{world['new']}").json()["entries"]
+    assert "identity.changes.withheld" in {e["action"] for e in report if e["client_id"] == oak}
+
+
+def test_a_record_opened_with_a_refused_part_withheld_says_so_to_the_dpo(world):
+    """The school the parent refused still holds the pseudonym it was given before the refusal,
+    and its lookup's reason to open the record: the record opens without the refused identity
+    data. The caller is told why; the audit entry said only what was shown, so the DPO could not
+    tell a refusal at work from a section the role never gets. It now names the categories a
+    refusal withheld (``consent_refused``)."""
+    import json
+
+    r = call(world, "oak", "GET", f"/v1/children/{world['held']['oak']}")
+    assert r.status_code == 200, r.text
+    refused = sorted(c for c, why in r.json()["withheld_reasons"].items() if why == "consent_refused")
+    assert refused and all(c.startswith("identity.") for c in refused), r.text
+    entry = json.loads((world["home"] / "audit" / "log.jsonl").read_text().splitlines()[-1])["entry"]
+    assert entry["action"] == "view" and entry["decision"] == "allow", entry
+    assert entry.get("consent_refused") == refused, entry
+
+
+def test_withdrawing_a_refusal_that_followed_a_split_is_on_every_part_s_record(world):
+    """The consent officer withdraws the refusal recorded before the split: it stops applying to
+    both parts (whose refusal it was nobody can tell, so both lose it). The audit entry named only
+    the identifier it was recorded under: the split-off child's subject access report never said
+    its refusal was withdrawn, nor by whom. Now the entry names every child it spoke for. (Last in
+    this module: the refusal is gone after it.)"""
+    import json
+
+    r = call(world, "officer", "POST", f"/v1/consents/{world['refusal']}/withdraw")
+    assert r.status_code == 200, r.text
+    entries = [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+    withdrawn = entries[-1]
+    assert withdrawn["action"] == "consent.withdraw" and withdrawn["decision"] == "allow", withdrawn
+    assert withdrawn["children"] == sorted([world["kept"], world["new"]]), withdrawn
+    report = call(world, "dpo", "GET", f"/v1/audit/subject/{world['new']}").json()["entries"]
+    assert "consent.withdraw" in {e["action"] for e in report}
+    assert lookup(world, "oak", world["demo"]["b"])          # the school it refused finds either part now

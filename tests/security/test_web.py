@@ -28,7 +28,9 @@ def world(tmp_path_factory):
     home = tmp_path_factory.mktemp("webattack") / "data"
     add_user(home, AMY, "Amy <script>alert(1)</script>", "Oak AP Academy", "ap_school", "140001", "admissions")
     add_user(home, EVE, "Eve Elm", "Elm School", "school", "100001", "admissions")
-    server = Server(home, env={**ENV, "LINKAGE_LOCKOUT_AFTER_FAILURES": "3", "LINKAGE_WEB_SIGNIN_BURST": "20"})
+    # The trusted proxy: a request without X-Forwarded-For is from the connection's own address.
+    server = Server(home, env={**ENV, "LINKAGE_LOCKOUT_AFTER_FAILURES": "3", "LINKAGE_WEB_SIGNIN_BURST": "20",
+                               "LINKAGE_TRUSTED_PROXIES": "127.0.0.1"})
     yield {"home": home, "url": server.url}
     server.stop()
 
@@ -99,6 +101,31 @@ def test_guessing_passwords_locks_the_person_out_and_is_audited(world):
     assert any(e["action"] == "security.lockout" for e in eve)
     assert not any(e["action"] == "web.sign_in" for e in eve)
     assert not any(PASSWORD in json.dumps(e) or "not her password" in json.dumps(e) for e in audit(world))
+
+
+def test_a_stranger_who_knows_an_email_cannot_lock_the_person_out(world):
+    """Three wrong passwords from anywhere locked the person out for everyone: anyone who knew a
+    member of staff's email could keep them from the service. The same three now lock out the
+    network they came from and every network the person never signed in from, but not the
+    person's own; the per-email throttle is per network too."""
+    from browserpages import add_user
+
+    ann = "ann@oak-ap.example"
+    add_user(world["home"], ann, "Ann Oak", "Oak AP Academy", "ap_school", "140001", "admissions")
+
+    def attempt(at: str, password: str) -> int:
+        with httpx.Client(base_url=world["url"], headers={"X-Forwarded-For": at}) as c:
+            token = csrf_token(c.get("/app/sign-in").text)
+            return c.post("/app/sign-in", data={"email": ann, "password": password, "csrf_token": token}).status_code
+
+    assert attempt("198.51.100.7", PASSWORD) == 303                         # Ann, at her school
+    assert [attempt("203.0.113.66", f"guess {i} wrong") for i in range(3)] == [200, 200, 429]
+    assert attempt("203.0.113.66", PASSWORD) == 429                         # that network stays locked
+    assert attempt("10.200.0.1", PASSWORD) == 429                           # and every new one
+    assert attempt("198.51.100.7", PASSWORD) == 303                         # Ann's does not
+    locks = [e for e in audit(world) if e.get("person") == ann and e["action"] == "security.lockout"]
+    assert [(e["scope"], e["remote"]) for e in locks] == [("network", "203.0.113.0/24"),
+                                                          ("everywhere", "203.0.113.0/24")]
 
 
 def test_markup_in_a_name_is_shown_as_text_and_pages_cannot_be_framed(world):

@@ -4,6 +4,9 @@ Only a scrypt hash of each secret is kept. Every request re-reads the client and
 organisation, so disabling either, or rotating the secret, takes effect at once in
 every worker. Wrong secrets are counted here, in the shared register, so a lock-out
 holds across workers too.
+
+A lock-out is per client and caller's network (``access.lockout``), so a stranger who
+knows a client id cannot lock its holder out.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from math import ceil
 
+from linkage.access.lockout import Lockouts
 from linkage.access.orgs import Organisation, OrgRegistry, display_name
 from linkage.access.tokens import AuthError, TokenClaims
 from linkage.errors import LinkageError, NotFound
@@ -59,8 +63,9 @@ class Login:
 
     client: Client | None
     outcome: str                 # ok | unknown | wrong_secret | inactive | locked
-    locked_now: bool = False     # this failure started a lock-out
+    locked_now: bool = False     # this failure started a lock-out that now refuses this caller
     retry_after: int = 0
+    locks: tuple[str, ...] = ()  # the lock-outs this failure started: "network" and/or "everywhere"
 
 
 def _hash(secret: str, salt: bytes) -> str:
@@ -90,6 +95,7 @@ class ClientRegistry:
         self.state = state
         self.orgs = orgs or OrgRegistry(state)
         self.lockout_after, self.lockout_seconds = lockout_after, lockout_seconds
+        self.lockouts = Lockouts(state, "clients", "client_id", lockout_after, lockout_seconds)
 
     def _check_role(self, org_type: str, role: str) -> None:
         allowed = self.orgs.roles.get(org_type, ())
@@ -118,34 +124,31 @@ class ClientRegistry:
     def list(self) -> list[Client]:
         return [_client(r) for r in self.state.execute(_SELECT + " ORDER BY c.created_at")]
 
-    def authenticate(self, client_id: str, secret: str, now: float | None = None) -> Login:
+    def authenticate(self, client_id: str, secret: str, now: float | None = None, *, network: str = "") -> Login:
+        """``network``: the caller's network (``service.oauth.network``), which lock-outs are kept by."""
         now = time.time() if now is None else now
         row = self.state.execute(_SELECT + " WHERE c.client_id = ?", (client_id,)).fetchone()
         if row is None:
             _hash(secret, b"0" * 16)  # same work either way: no timing oracle for ids
             return Login(None, "unknown")
         client = _client(row)
-        if client.locked_until > now:
-            return Login(None, "locked", retry_after=ceil(client.locked_until - now))
+        until, trusted = self.lockouts.until(client_id, network, client.locked_until)
+        if until > now:
+            return Login(None, "locked", retry_after=ceil(until - now))
         _, salt64, _ = row["secret_hash"].split("$")
         if not hmac.compare_digest(_hash(secret, base64.b64decode(salt64)), row["secret_hash"]):
-            return self._failed(client_id, now)
+            failure = self.lockouts.failed(client_id, network, trusted, now)
+            return Login(None, "wrong_secret", locked_now=failure.refused, locks=failure.locks,
+                         retry_after=self.lockout_seconds if failure.refused else 0)
         if not client.active:
             return Login(None, "inactive")
-        self.state.execute("UPDATE clients SET failed_logins = 0 WHERE client_id = ? AND failed_logins > 0",
-                           (client_id,))
+        self.lockouts.succeeded(client_id, network)
         return Login(client, "ok")
 
-    def _failed(self, client_id: str, now: float) -> Login:
-        """Count a wrong secret, in one statement so concurrent workers cannot lose a count."""
-        n, until = self.lockout_after, now + self.lockout_seconds
-        failures, = self.state.execute(
-            "UPDATE clients SET failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END, "
-            "locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END "
-            "WHERE client_id = ? RETURNING failed_logins", (n, n, until, client_id)).fetchone()
-        if failures == 0:
-            return Login(None, "wrong_secret", locked_now=True, retry_after=self.lockout_seconds)
-        return Login(None, "wrong_secret")
+    def locked_until(self, client_id: str, network: str = "") -> float:
+        """Until when (epoch seconds) the client is locked out for callers from ``network``; 0 if not."""
+        client = self.get(client_id)
+        return self.lockouts.until(client_id, network, client.locked_until)[0] if client else 0.0
 
     def rotate(self, client_id: str) -> str:
         """A new secret, returned once; the old secret and every token issued under it stop now."""
@@ -153,6 +156,7 @@ class ClientRegistry:
         if self.state.execute("UPDATE clients SET secret_hash = ?, generation = generation + 1, failed_logins = 0, "
                               "locked_until = 0 WHERE client_id = ?", (hashed, client_id)).rowcount != 1:
             raise NotFound(f"no client {client_id}")
+        self.lockouts.forget(client_id)
         return secret
 
     def set_active(self, client_id: str, active: bool) -> Client:

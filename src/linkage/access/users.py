@@ -24,6 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from linkage.access.clients import ClientRegistry
+from linkage.access.lockout import Lockouts
 from linkage.access.orgs import Organisation, OrgRegistry, display_name
 from linkage.errors import Conflict, LinkageError, NotFound
 from linkage.policy import Principal
@@ -79,9 +80,10 @@ class SignIn:
 
     user: User | None
     outcome: str                  # ok | unknown | wrong_password | inactive | locked
-    locked_now: bool = False
+    locked_now: bool = False      # a lock-out this attempt started now refuses this caller
     retry_after: int = 0
     user_id: str | None = None    # who was tried, when the email is registered
+    locks: tuple[str, ...] = ()   # the lock-outs it started: "network" and/or "everywhere"
 
 
 _SELECT = ("SELECT u.*, o.name AS org_name, o.org_type, o.code, o.active, o.created_at AS org_created_at "
@@ -110,6 +112,7 @@ class UserRegistry:
         self._roles = ClientRegistry(state, self.orgs)      # the one place roles are checked
         self.lockout_after, self.lockout_seconds = lockout_after, lockout_seconds
         state.create(_SCHEMA)
+        self.lockouts = Lockouts(state, "users", "user_id", lockout_after, lockout_seconds)
 
     def add(self, email: str, name: str, org: str, role: str, password: str | None = None) -> tuple[User, str]:
         """Register a person; returns the user and their password (``password`` or a new one-time one)."""
@@ -180,6 +183,7 @@ class UserRegistry:
         user = self.find(ref)
         self.state.execute("UPDATE users SET disabled = ?, generation = generation + ?, failed_logins = 0, "
                            "locked_until = 0 WHERE user_id = ?", (int(not active), int(not active), user.user_id))
+        self.lockouts.forget(user.user_id)
         return self.get(user.user_id)
 
     def set_password(self, ref: str, password: str | None = None) -> str:
@@ -189,38 +193,32 @@ class UserRegistry:
         _check_password(password)
         self.state.execute("UPDATE users SET password_hash = ?, generation = generation + 1, failed_logins = 0, "
                            "locked_until = 0 WHERE user_id = ?", (_hasher.hash(password), user.user_id))
+        self.lockouts.forget(user.user_id)
         return password
 
     def usable(self, user: User | None) -> bool:
         """Still allowed in: active, and the role still one of the organisation type's roles."""
         return user is not None and user.active and user.role in self.orgs.roles.get(user.org.org_type, ())
 
-    def authenticate(self, email: str, password: str, now: float | None = None) -> SignIn:
+    def authenticate(self, email: str, password: str, now: float | None = None, *, network: str = "") -> SignIn:
+        """``network``: the caller's network, which lock-outs are kept by (``access.lockout``)."""
         now = time.time() if now is None else now
         row = self.state.execute(_SELECT + " WHERE u.email = ?", (email.strip().lower(),)).fetchone()
         if row is None or not row["password_hash"]:
             _verify(_DUMMY, password)          # the same work either way: no timing oracle for emails
             return SignIn(None, "unknown", user_id=row["user_id"] if row else None)
         user = _user(row)
-        if user.locked_until > now:
-            return SignIn(None, "locked", retry_after=ceil(user.locked_until - now), user_id=user.user_id)
+        until, trusted = self.lockouts.until(user.user_id, network, user.locked_until)
+        if until > now:
+            return SignIn(None, "locked", retry_after=ceil(until - now), user_id=user.user_id)
         if not _verify(row["password_hash"], password):
-            return self._failed(user, now)
+            failure = self.lockouts.failed(user.user_id, network, trusted, now)
+            return SignIn(None, "wrong_password", locked_now=failure.refused, locks=failure.locks,
+                          retry_after=self.lockout_seconds if failure.refused else 0, user_id=user.user_id)
         if not self.usable(user):
             return SignIn(None, "inactive", user_id=user.user_id)
-        self.state.execute("UPDATE users SET failed_logins = 0 WHERE user_id = ? AND failed_logins > 0",
-                           (user.user_id,))
+        self.lockouts.succeeded(user.user_id, network)
         return SignIn(user, "ok", user_id=user.user_id)
-
-    def _failed(self, user: User, now: float) -> SignIn:
-        """Count a wrong password in one statement, so concurrent workers cannot lose a count."""
-        n, until = self.lockout_after, now + self.lockout_seconds
-        failures, = self.state.execute(
-            "UPDATE users SET failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END, "
-            "locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END "
-            "WHERE user_id = ? RETURNING failed_logins", (n, n, until, user.user_id)).fetchone()
-        return SignIn(None, "wrong_password", locked_now=failures == 0,
-                      retry_after=self.lockout_seconds if failures == 0 else 0, user_id=user.user_id)
 
 
 def _check_password(password: str) -> None:

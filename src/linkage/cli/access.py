@@ -100,7 +100,7 @@ def clients_list(fmt: FormatOption = Format.table, data_dir_: DataDir = None) ->
     now = time.time()
     rows = [[c.client_id, c.name, c.agency, c.agency_type, c.role,
              "disabled" if c.disabled else "organisation disabled" if not c.org.active
-             else "locked out" if c.locked_until > now else "active"] for c in _registers(data_dir_)[1].list()]
+             else "locked out of new networks" if c.locked_until > now else "active"] for c in _registers(data_dir_)[1].list()]
     emit(["client_id", "name", "organisation", "type", "role", "status"], rows, fmt, title="clients",
          console=console)
 

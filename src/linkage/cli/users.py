@@ -60,7 +60,7 @@ def users_list(data_dir_: DataDir = None) -> None:
     now = time.time()
     for u in _users(data_dir_).list():
         status = ("disabled" if u.disabled else "organisation disabled" if not u.org.active
-                  else "locked out" if u.locked_until > now else "active")
+                  else "locked out of new networks" if u.locked_until > now else "active")
         table.add_row(u.user_id, u.email, u.name, u.org.name, u.role, status)
     console.print(table)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import functools
 import itertools
-import operator
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from pydantic import TypeAdapter, ValidationError
 
 from linkage.connectors.base import (
@@ -37,7 +37,7 @@ from linkage.connectors.base import (
 )
 from linkage.connectors.dateorder import DateOrder
 from linkage.connectors.mapping import REQUIRED_FIELDS, Mapping
-from linkage.connectors.readers import BadCell, row_cells
+from linkage.connectors.readers import ONE_BYTE, BadCell, row_cells
 from linkage.errors import Problem
 from linkage.model import EVENT_TYPES, PersonRecord
 from linkage.store.schema import STD_NAME_FIELDS, columns_of
@@ -163,20 +163,108 @@ def _take(rows: Iterator[tuple[int, list[str]]], width: int, progress, total: in
     return lines, maybe, other, n
 
 
+@functools.cache
+def _refused_utf8() -> tuple[bytes, tuple[bytes, ...]]:
+    """Every character ``REFUSED_CHARACTER`` finds, as UTF-8: (the one-byte ones, the others).
+    Valid UTF-8 holds a character exactly where it holds its bytes, so a search of the file's
+    bytes for these says whether a cell holds one without decoding it (seconds at a million rows)."""
+    points = np.concatenate([np.arange(0xD800), np.arange(0xE000, 0x110000)]).astype("<u4")
+    every = points.tobytes().decode("utf-32-le")        # every character, at C speed
+    found = {m.group().encode() for m in REFUSED_CHARACTER.finditer(every)}
+    return b"".join(sorted(c for c in found if len(c) == 1)), tuple(sorted(c for c in found if len(c) > 1))
+
+
+def _holds_refused(data: bytes) -> bool:
+    """Whether UTF-8 ``data`` holds any character ``REFUSED_CHARACTER`` finds."""
+    single, wide = _refused_utf8()
+    if data.translate(None, bytes(b for b in range(256) if b not in single)):
+        return True
+    raw = np.frombuffer(data, np.uint8)
+    for lead in {c[0] for c in wide}:
+        if data.find(bytes([lead])) < 0:
+            continue
+        at = np.flatnonzero(raw == lead)        # a handful of places: each sequence compared there
+        for c in (c for c in wide if c[0] == lead):
+            here = at[at + len(c) <= len(raw)]
+            if np.logical_and.reduce([raw[here + i] == b for i, b in enumerate(c)]).any():
+                return True
+    return False
+
+
+def _whole(extract) -> tuple[list[int], dict[str, pa.Array], list[tuple[int, list[str]]], int] | None:
+    """``_take`` and ``_columns`` at once, by Arrow's CSV reader (C++, on every core) where it
+    reads the very cells ``csv.reader`` would, on the very lines; None where that is not sure.
+
+    Sure means: the file is UTF-8 (or ASCII, read in a one-byte encoding), every row is one line
+    of the header's width (rows == lines: no blank line, no quoted line break, no bare carriage
+    return, which Python's reader ends a line at), and no cell is longer than a cell may be (a
+    row past ``MAX_ROW_CHARACTERS`` must stop the file as ``csv.reader`` stops it). A row with a
+    character a cell may not hold is set apart, as ``_take`` sets it apart.
+    """
+    if extract.csv_file is None or extract.wrong_encoding:
+        return None
+    path, encoding, delimiter = extract.csv_file
+    name = encoding.lower().replace("_", "-")
+    data = path.read_bytes()
+    if not (name in ("utf-8", "utf8", "utf-8-sig") or (name in ONE_BYTE and data.isascii())):
+        return None
+    if data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    physical = data.count(b"\n") + (not data.endswith(b"\n"))
+    header = extract.columns
+    width, invalid = len(header), []
+    names = [f"c{i}" for i in range(width)]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             invalid_row_handler=lambda row: invalid.append(row) or "skip"),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None         # not UTF-8 after all, or a shape Arrow refuses: Python reads it
+    n = table.num_rows
+    if invalid or n == 0 or n != physical - 1:
+        return None
+    cells = [table.column(i).combine_chunks() for i in range(width)]
+    if any(pc.max(pc.binary_length(c)).as_py() > MAX_FIELD_LENGTH
+           and pc.max(pc.utf8_length(c)).as_py() > MAX_FIELD_LENGTH for c in cells):
+        return None
+    refused = np.zeros(n, dtype=bool)
+    if _holds_refused(data):
+        for c in cells:     # which rows: each distinct value asked once, with the very pattern
+            coded = c.dictionary_encode()
+            hit = pa.array([bool(REFUSED_CHARACTER.search(v)) for v in coded.dictionary.to_pylist()], pa.bool_())
+            refused |= hit.take(coded.indices).to_numpy(zero_copy_only=False)
+    del data
+    line_of = np.arange(2, n + 2, dtype=np.int64)          # the header is line 1, each row one line on
+    other = [(int(line_of[i]), [c[int(i)].as_py() for c in cells]) for i in np.flatnonzero(refused)]
+    keep = pa.array(~refused)
+    columns = {h: c.filter(keep) if other else c for h, c in zip(header, cells)}
+    return line_of[~refused].tolist(), columns, other, n
+
+
 def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date: date,
                   progress: Callable[[int, int | None], None] | None = None,
                   order: DateOrder | None = None) -> Columnar:
     """Read a CSV ``Extract`` (its ``raw`` rows): clean rows columnar, the rest for ``parse_row``."""
     header = extract.columns
-    lines, maybe, other, rows_read = _take(extract.raw, len(header), progress, extract.total)
+    whole = _whole(extract)
+    if whole is not None:
+        lines, columns, other, rows_read = whole
+        if progress:
+            progress(rows_read, extract.total)
+    else:
+        lines, maybe, other, rows_read = _take(extract.raw, len(header), progress, extract.total)
+        columns = _columns(header, maybe)
+        del maybe
+    n = len(lines)
     # Every row of the right width counts towards a repeated id (C loops: map, not a generator).
     if mapping.record_id in header:
         rid_at = header.index(mapping.record_id)
-        stripped = list(map(str.strip, map(operator.itemgetter(rid_at), maybe)))
+        stripped = list(map(str.strip, columns[mapping.record_id].to_pylist())) if n else []
         ids = Counter(stripped)
         ids.update(c[rid_at].strip() for _, c in other if len(c) == len(header))
-    n = len(maybe)
-    columns = _columns(header, maybe)
     for column in (order.seen if order is not None else ()):
         if column in columns:
             order.see_column(column, columns[column], lines)
@@ -187,7 +275,7 @@ def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date:
         ids = Counter(stripped)
         ids.update(rid_of(c) for _, c in other if len(c) == len(header))
     once = list(map((1).__eq__, map(ids.__getitem__, stripped)))
-    del ids, stripped, maybe
+    del ids, stripped
     ok = pa.array(once, pa.bool_()) if n else pa.array([], pa.bool_())
     ok = pc.and_(ok, pc.invert(underived))
 

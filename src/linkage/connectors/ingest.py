@@ -16,9 +16,10 @@ import difflib
 import hashlib
 import json
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -453,27 +454,36 @@ def ingest_file(store: Store, source: str, path: Path, mapping_path: Path | None
 def ingest_files(store: Store, files: list[tuple[str, Path]], extract_date: date | None = None,
                  limits: SafetyLimits | None = None) -> list[IngestResult]:
     """Whole extracts of different sources (``(source, path)``), each validated and stored as
-    ``ingest_file`` does, in that order; each is read while the one before it is stored, on a
-    cursor of its own (DuckDB stores without the GIL that reading holds). Each commits as one
+    ``ingest_file`` does, in that order; each is read while those before it are stored, on a
+    cursor of their own (DuckDB stores without the GIL that reading holds; reading no longer waits
+    for the store before the next file: storing is now the longer half). Each commits as one
     unit; one that fails stops those after it, and its error is raised once those before are stored."""
     sources = [source for source, _ in files]
     if len(set(sources)) != len(sources):
         raise ConnectorError("one extract per source at a time: a second would be read before the first is stored")
-    results: list[IngestResult] = []
+    failed = threading.Event()
+
+    def in_turn(save: Callable[[Store], IngestResult]) -> IngestResult | None:
+        if failed.is_set():         # one before it failed: read, never to be stored
+            save.discard()
+            return None
+        try:
+            return _beside(store, save)
+        except BaseException:
+            failed.set()
+            raise
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-store") as storing:   # exit: waits
-        pending = save = None
+        queued = []
         try:
             for source, path in files:
-                save = _read(store, source, path, extract_date=extract_date, limits=limits)
-                if pending is not None:
-                    results.append(pending.result())         # the one before stored, or its error
-                pending, save = storing.submit(_beside, store, save), None
-            if pending is not None:
-                results.append(pending.result())
+                if failed.is_set():
+                    break
+                queued.append(storing.submit(in_turn, _read(store, source, path, extract_date=extract_date,
+                                                            limits=limits)))
         finally:
-            if save is not None:        # read, never to be stored
-                save.discard()
-    return results
+            wait(queued)            # every file read is stored (or let go) before any error is raised
+        return [q.result() for q in queued]       # the first that failed raises, in file order
 
 
 def _stored(result: IngestResult) -> Callable[[Store], IngestResult]:

@@ -33,7 +33,7 @@ import duckdb
 from linkage.errors import LinkageError
 from linkage.sqltext import identifier, literal
 
-__all__ = ["BadCell", "ConnectorError", "Extract", "Row", "cell_text", "detect_encoding", "file_sha256",
+__all__ = ["ONE_BYTE", "BadCell", "ConnectorError", "Extract", "Row", "cell_text", "detect_encoding", "file_sha256",
            "open_extract", "row_cells"]
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))     # the row bound below is the one that holds
@@ -112,6 +112,9 @@ class Extract:
         # and (once every row is read) why its last row looks cut off, as by a copy that stopped.
         self.wrong_encoding: str | None = None
         self.cut_short: str | None = None
+        # Set by the CSV reader: (path, encoding read with, delimiter) when its header is the
+        # file's first line alone, so that another parser may read the rows after it.
+        self.csv_file: tuple[Path, str, str] | None = None
         self._tidy = tidy
 
     def close(self) -> None:
@@ -132,7 +135,7 @@ _NOT_TEXT = [(b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive")
              (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls) or another Office file"),
              (b"%PDF", "a PDF document")]
 _UTF8_WIDE = re.compile("[^\x00-\x7f\udc80-\udcff]")    # a character only valid UTF-8 decodes to
-_ONE_BYTE = ("cp1252", "windows-1252", "latin-1", "latin1", "iso-8859-1", "iso8859-1", "iso-8859-15", "cp850")
+ONE_BYTE = ("cp1252", "windows-1252", "latin-1", "latin1", "iso-8859-1", "iso8859-1", "iso-8859-15", "cp850")
 
 
 def _utf8_check(path: Path) -> tuple[int | None, bool]:
@@ -183,9 +186,9 @@ def _sniff_encoding(path: Path, declared: str) -> tuple[str, str | None]:
         raise ConnectorError(
             f"{path.name} contains NUL bytes: it looks like UTF-16 without a byte-order mark, or is not a "
             "text file; save it as CSV UTF-8, or set `encoding: utf-16-le` in the mapping")
-    if name in _ONE_BYTE or name.startswith(("utf-8", "utf8")):
+    if name in ONE_BYTE or name.startswith(("utf-8", "utf8")):
         bad, wide = _utf8_check(path)
-        if bad is None and wide and name in _ONE_BYTE:
+        if bad is None and wide and name in ONE_BYTE:
             return "utf-8", None        # re-saved as UTF-8: reading it as declared would garble every accent
         if bad is not None and name.startswith(("utf-8", "utf8")):
             data = path.read_bytes()
@@ -276,6 +279,8 @@ def _csv(path: Path, encoding: str, delimiter: str, used: set[str] | None) -> Ex
     wide = encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32"))
     extract = Extract(header, rows(), None if wide else max(0, _count_lines(path) - 1), raw=raw(), tidy=fh.close)
     extract.wrong_encoding = wrong_encoding
+    if reader.line_num == 1:
+        extract.csv_file = (path, encoding, delimiter)
     return extract
 
 

@@ -76,13 +76,14 @@ def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **
     doc = child_documents(services.documents, [child_id], columns(CHILD_FIELDS, decision.allowed))[child_id]
     sections, cats = build(CHILD_FIELDS, doc, decision.allowed)
     shown = {c: decision.allowed[c] for c in sorted(cats)}
+    reasons = withheld_reasons(services.policy, ctx.caller, ctx.purpose, decision, consent)
+    # What a refusal withheld is the DPO's to see, as what a refusal was overridden for is.
+    refused = sorted(c for c, why in reasons.items() if why == "consent_refused")
     ctx.record("view", "allow", [child_id], list(shown), list(shown.values()), decision.policy_version,
                break_glass=break_glass, relationship=why, **extra,
-               **consent.audit(shown))
+               **consent.audit(shown), **({"consent_refused": refused} if refused else {}))
     return ChildView(child_id=child_ref, sections=sections, lawful_basis=shown,
-                     withheld=sorted(decision.denied), withheld_reasons=withheld_reasons(
-                         services.policy, ctx.caller, ctx.purpose, decision, consent),
-                     break_glass=break_glass)
+                     withheld=sorted(decision.denied), withheld_reasons=reasons, break_glass=break_glass)
 
 
 def view_child(*, ctx: Ctx, child_ref: str) -> ChildView:

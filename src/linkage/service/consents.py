@@ -88,22 +88,37 @@ def list_consents(*, ctx: Ctx, child_ref: str) -> list[ConsentPublic]:
     return shown
 
 
+def _spoken_for(ctx: Ctx, rec: ConsentRecord) -> list[str]:
+    """Every child the consent speaks for now: the one it was recorded under (as it is now) and,
+    for a refusal recorded before a split, each part the split made (``Services.split_from``)."""
+    services = ctx.services
+    out = {rec.child_id}
+    for child in services.split_children({rec.child_id}):
+        if any(r.consent_id == rec.consent_id for r in services.consents.for_child(
+                child, former=services.former_ids(child), split_from=services.split_from(child))):
+            out.add(child)
+    return sorted(out)
+
+
 def withdraw_consent(*, ctx: Ctx, consent_id: str) -> ConsentPublic:
+    """A refusal that followed a split is withdrawn for every part (whose it was nobody can
+    tell); the audit entry names each, so every part's subject access report shows it."""
     services = ctx.services
     rec = services.consents.get(consent_id)
     if rec is None or not _may(ctx, "read_consent", rec).any:     # another's consent is not confirmed to exist
         ctx.record("consent.withdraw", "not_found", fields=[f"consent:{consent_id}"])
         raise NotFound("no such consent")
-    d = ctx.authorise("withdraw_consent", services.consents.expand(rec.category), [rec.child_id],
+    children = _spoken_for(ctx, rec)
+    d = ctx.authorise("withdraw_consent", services.consents.expand(rec.category), children,
                       context=services.consents.consent_context(ctx.caller, rec.recipient, rec), every=True,
                       **_audit_extra(rec))
     try:
         rec = services.consents.withdraw(consent_id, ctx.caller.client_id)
     except Conflict:        # a second withdrawal: refused, and the DPO sees the attempt
-        ctx.record("consent.withdraw", "refused", [rec.child_id], [f"consent:{consent_id}"], d.bases(),
+        ctx.record("consent.withdraw", "refused", children, [f"consent:{consent_id}"], d.bases(),
                    d.policy_version, reason="already_withdrawn", **_audit_extra(rec))
         raise
-    ctx.record("consent.withdraw", "allow", [rec.child_id], [f"consent:{consent_id}"], d.bases(), d.policy_version,
+    ctx.record("consent.withdraw", "allow", children, [f"consent:{consent_id}"], d.bases(), d.policy_version,
                **_audit_extra(rec))
     # The child as the caller knows it now: a consent recorded under an identifier since merged
     # names the survivor (the retired one's form would be a pseudonym the caller never saw).

@@ -54,17 +54,22 @@ def issue_token(*, services: Services, client_id: str, secret: str, address: str
                 request_id: str) -> TokenResponse:
     """A token for a client that proves its secret; 429 past the limits or while locked out."""
     by_client, by_address = services.token_limits
+    where = network(address)
     by_address.check(address)
-    by_client.check(client_id)
-    login: Login = services.clients.authenticate(client_id, secret)
+    # Per client id from this network: a stranger filling the bucket must not throttle the holder.
+    by_client.check(f"{client_id} {where}")
+    login: Login = services.clients.authenticate(client_id, secret, network=where)
     if login.client is not None:
         c = login.client
         token, ttl = services.tokens.issue(c.client_id, c.org.org_id, c.generation)
         return TokenResponse(access_token=token, expires_in=ttl)
     _security(services, "security.auth_failed", client_id, address, request_id, reason=login.outcome)
-    if login.locked_now:
-        _security(services, "security.lockout", client_id, address, request_id,
-                  failures=services.clients.lockout_after, seconds=login.retry_after)
+    for scope in login.locks:
+        # "network": this network is locked out of the client; "everywhere": every network that
+        # never obtained a token for it is (access/lockout.py).
+        _security(services, "security.lockout", client_id, address, request_id, scope=scope,
+                  failures=services.clients.lockout_after,
+                  seconds=services.clients.lockout_seconds)
     if login.outcome == "locked" or login.locked_now:
         refused = TooManyRequests("this client is locked out after repeated wrong secrets", login.retry_after)
         refused.audited = True          # the security event above is the refusal's entry

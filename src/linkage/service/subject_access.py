@@ -36,6 +36,7 @@ ACTIONS = {"view": "Opened the child's record", "lookup": "Found the child by a 
            "consent.register": "Audited the consent register", "review.decide": "Decided a possible match",
            "review.show": "Compared two records for a possible match", "review.list": "Listed possible matches",
            "identity.changes": "Was told of a change to the child's identifier",
+           "identity.changes.withheld": "Held the child's identifier; a refusal of consent withheld a change to it",
            "read_outcome_children": "Read alternative provision outcomes",
            "quarantine.list": "Listed held-back records",
            "quarantine.export": "Exported held-back records"}

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader, select_autoescape
+from markupsafe import Markup
 
 __all__ = ["PREFIX", "csp", "env", "render"]
 
@@ -26,6 +27,17 @@ env = Environment(
     loader=ChoiceLoader([FileSystemLoader(TEMPLATES),
                          PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})]),
     autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True)
+
+
+def bdi(value) -> Markup:
+    """Text from the data (a name, an address, a note) isolated from the text around it: a
+    right-to-left name beside a date or another name cannot reorder what is read (``<bdi>``)."""
+    if value is None or value == "":
+        return Markup("")
+    return Markup("<bdi>%s</bdi>") % value
+
+
+env.filters["bdi"] = bdi
 
 
 def _inline_script_hashes() -> list[str]:

@@ -25,7 +25,8 @@ from linkage.service import Ctx, Services
 from linkage.service.oauth import network
 from linkage.web.render import PREFIX
 
-__all__ = ["CsrfRefused", "SignInRequired", "Staff", "StaffDep", "WebState", "check_csrf", "end_session",
+__all__ = ["CsrfRefused", "SignInRequired", "Staff", "StaffDep", "WebState", "caller_address", "check_csrf",
+           "end_session",
            "security_event", "served", "set_cookie", "start_session", "to_sign_in", "web_state"]
 
 log = logging.getLogger("linkage.security")
@@ -102,13 +103,14 @@ def served(request: Request) -> Services:
     return getattr(request.state, "services", None) or web_state(request).services
 
 
-def _address(request: Request) -> str:
+def caller_address(request: Request) -> str:
+    """The caller's address (a configured proxy's X-Forwarded-For, else the connection's)."""
     return request.client.host if request.client else "unknown"
 
 
 def security_event(request: Request, action: str, user: User | None = None, **extra) -> None:
     """A ``security.*`` audit entry and log line: who (if known), from which network, never a password."""
-    where = network(_address(request))
+    where = network(caller_address(request))
     log.warning("%s user=%s from=%s %s", action, user.user_id if user else None, where,
                 " ".join(f"{k}={v!r}" for k, v in extra.items()))
     caller = user.principal() if user else Principal("user:unknown", "", "", "")

@@ -9,9 +9,10 @@ from fastapi.responses import RedirectResponse
 
 from linkage.errors import TooManyRequests
 from linkage.service import Ctx
+from linkage.service.oauth import network
 from linkage.web.render import PREFIX, render
-from linkage.web.session import (SignInRequired, StaffDep, current_staff, end_session, security_event, served,
-                                 set_cookie, start_session, web_state)
+from linkage.web.session import (SignInRequired, StaffDep, caller_address, current_staff, end_session,
+                                 security_event, served, set_cookie, start_session, web_state)
 from linkage.web.tasks import PURPOSES, tasks_for
 
 router = APIRouter()
@@ -53,20 +54,21 @@ def sign_in(request: Request, email: Annotated[str, Form(max_length=254)] = "",
     if errors:
         return _sign_in_page(request, errors, email)
     by_email, by_address = web.signin_limits
+    where = network(caller_address(request))
     try:
         by_address.check(request.client.host if request.client else "unknown")
-        by_email.check(email)
+        by_email.check(f"{email} {where}")      # a stranger's attempts must not throttle the person
     except TooManyRequests as exc:
         security_event(request, "security.sign_in_throttled", web.users.by_email(email))
         return _sign_in_page(request, [{"text": f"Too many attempts to sign in. Wait {exc.retry_after} seconds "
                                                 "and try again", "href": "#email"}], email, 429)
-    attempt = web.users.authenticate(email, password)
+    attempt = web.users.authenticate(email, password, network=where)
     if attempt.user is None:
         known = web.users.get(attempt.user_id) if attempt.user_id else None
         security_event(request, "security.sign_in_failed", known, reason=attempt.outcome)
-        if attempt.locked_now:
-            security_event(request, "security.lockout", known, failures=web.users.lockout_after,
-                           seconds=attempt.retry_after)
+        for scope in attempt.locks:
+            security_event(request, "security.lockout", known, scope=scope, seconds=web.users.lockout_seconds,
+                           failures=web.users.lockout_after)
         if attempt.outcome == "locked" or attempt.locked_now:
             return _sign_in_page(request, [{"text": "There have been too many failed attempts to sign in. Try "
                                                     "again later or ask your administrator", "href": "#email"}],

@@ -35,7 +35,7 @@ KINDS = {"security.unauthenticated": "No token, or a token not accepted (401)",
          "security.invalid_request": "Malformed or oversized request (400, 413, 422)",
          "security.rate_limited": "Too many requests (429)", "security.csrf_refused": "Form without its security token",
          "security.sign_in_failed": "Failed sign-in", "security.sign_in_throttled": "Sign-in attempts throttled",
-         "security.lockout": "Account locked after failed sign-ins",
+         "security.lockout": "Locked out after failed sign-ins (from one network, or every new one)",
          "security.session_ended": "Session ended: person or organisation disabled"}
 STATUSES = {"active": "Active", "pending": "Not yet in force", "expired": "Expired", "withdrawn": "Withdrawn"}
 
