@@ -35,6 +35,11 @@ def _pairs(found, children) -> set[frozenset]:
     return {frozenset((children[a], children[b])) for a, b, *_ in found}
 
 
+def _others(n: int, middle) -> list[dict]:
+    """``n`` school records of other children (not Harpers), each with a middle name: ``middle(i)``."""
+    return [rec(f"education:o{i}", "maxim", f"other{i}", middle=middle(i), dob=f"20{10 + i % 9}-0{1 + i % 9}-1{i % 9}",
+                postcode="LS1 1AA", upn=f"U{i}") for i in range(n)]
+
 SCHOOL = dict(postcode="W5 1PW", upn="A1")
 GP = dict(postcode="GL7 1AB", address="9 old lane", nhs="N1")
 
@@ -57,9 +62,11 @@ def test_a_new_surname_and_a_move_with_no_namesake_is_linked(tmp_path):
 def test_namesakes_in_the_population_leave_it_to_a_reviewer(tmp_path, namesakes, middle, linked):
     # Five other Harpers born that year, none in the school: about 0.014 expected to share the
     # birthday by chance, too many to link without a reviewer, few enough to queue. Thirty, with
-    # the middle name agreeing as well: about 0.0008, linked.
+    # the middle name agreeing as well, "rose" one of the 200 middle names the school holds:
+    # about 0.0008, linked.
     records = [rec("education:1", "harper", "rocca", middle=middle, **SCHOOL),
-               rec("health:1", "harper", "duhig", middle=middle, **GP), *_namesakes(namesakes)]
+               rec("health:1", "harper", "duhig", middle=middle, **GP), *_namesakes(namesakes),
+               *_others(200, lambda i: f"m{i}")]
     found, strangers, children = run_pass(tmp_path, records, {})
     pair = {frozenset(("education:1", "health:1"))}
     assert _pairs(found.links, children) == (pair if linked else set())
@@ -183,3 +190,35 @@ def test_a_forename_and_surname_swapped_on_one_birthday_is_linked(tmp_path, dob,
     pair = {frozenset(("education:1", "health:1"))}
     assert _pairs(found.links, children) == (pair if linked else set())
     assert _pairs(found.queue, children) == (set() if linked else pair)
+
+
+
+@pytest.mark.parametrize("common,linked", [(False, True), (True, False)])
+def test_a_rare_middle_name_counts_as_rarely_shared_by_chance(tmp_path, common, linked):
+    # 150 Harpers born in 2015: with the middle name taken as shared by one stranger in a hundred,
+    # about 0.004 strangers expected, too many to link. But "rose" is one of 400 middle names here,
+    # held by these two records alone: about 0.002, linked. Where a third of the population's
+    # middle names are "rose", a stranger shares it far more often: left to a reviewer.
+    records = [rec("education:1", "harper", "rocca", middle="rose", **SCHOOL),
+               rec("health:1", "harper", "duhig", middle="rose", **GP), *_namesakes(150),
+               *_others(400, (lambda i: "rose" if i % 3 == 0 else f"m{i}") if common else (lambda i: f"m{i}"))]
+    found, strangers, children = run_pass(tmp_path, records, {})
+    pair = {frozenset(("education:1", "health:1"))}
+    assert _pairs(found.links, children) == (pair if linked else set())
+    assert _pairs(found.queue, children) == (set() if linked else pair)
+    assert (0 < strangers <= LINK_COINCIDENCE) if linked else strangers == 0
+
+
+@pytest.mark.parametrize("dob,linked", [("2015-04-08", True), ("2015-04-07", False)])
+def test_a_rare_middle_name_is_linked_beside_a_weaker_candidate_not_beside_one_as_close(tmp_path, dob, linked):
+    # Social care holds a Harper with no middle name at a third home, born a day later: a weaker
+    # candidate of both (a birthday slip), which at a million records most children meet. One
+    # born the same day is as close as the pair itself on forename and birthday: a reviewer's choice.
+    records = [rec("education:1", "harper", "rocca", middle="rose", **SCHOOL),
+               rec("health:1", "harper", "duhig", middle="rose", **GP),
+               rec("social_care:1", "harper", "moss", dob=dob, postcode="M1 1AA", address="3 far road"),
+               *_namesakes(150), *_others(400, lambda i: f"m{i}")]
+    found, _, children = run_pass(tmp_path, records, {})
+    pair = frozenset(("education:1", "health:1"))
+    assert (pair in _pairs(found.links, children)) is linked
+    assert (pair in _pairs(found.queue, children)) is not linked

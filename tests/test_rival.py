@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from linkage.link.cluster import AMBIGUITY_GAP, ambiguous_records
 from linkage.link.guards import cotwin_pairs_sql, cotwins_from_pairs_sql, forename_counts_sql
-from linkage.link.rival import no_rivals
+from linkage.link.rival import middle_no_rivals, no_rivals
 from test_twin_evidence import guarded, population, rec
 
 
@@ -20,7 +20,8 @@ def _ambiguous(records: list[dict], clusters: dict[str, str], edges: list[tuple[
 
     def rivals(triples):
         return no_rivals(con, [t for t in triples if frozenset((t[0], t[2])) in apart], clusters, ids,
-                         "link_input", "forename_counts", "cotwins", "cotwin_pairs")
+                         "link_input", "forename_counts", "cotwins", "cotwin_pairs") \
+            | middle_no_rivals(con, triples, clusters, "link_input")
 
     return ambiguous_records(clusters, edges, no_rivals=rivals)
 
@@ -150,3 +151,38 @@ def test_twins_spelt_alike_each_link_to_their_own_records_through_the_pipeline(t
     finally:
         store.close()
     assert child["education:A0"] == child["health:P0"] != child["education:A1"] == child["health:P1"]
+
+
+# Ivy Rose Dua at school and at the GP, the GP's record at a new home; social care holds an Ivy Dua
+# at the old home with no middle name (social care records none), in a child of its own: a twin's,
+# or a namesake's. The school's record scores 18 with the GP's and 16 with social care's.
+IVY = [rec("education:1", "ivy", upn="A1", middle="rose"), rec("health:1", "ivy", nhs="N1", middle="rose",
+                                                              postcode="GU5 1LE"),
+       rec("social_care:1", "ivy")]
+IVY_CHILDREN = {"education:1": "I", "health:1": "I", "social_care:1": "S"}
+IVY_EDGES = [("education:1", "health:1", 18.0), ("education:1", "social_care:1", 16.0)]
+
+
+def test_a_middle_name_the_record_shares_with_its_own_child_and_the_rival_lacks_says_whose_it_is():
+    assert ambiguous_records(IVY_CHILDREN, IVY_EDGES) == {"education:1": ("health:1", "social_care:1")}  # as before
+    assert _ambiguous(IVY, IVY_CHILDREN, IVY_EDGES) == {}
+
+
+def test_a_rival_whose_child_holds_the_middle_name_or_a_spelling_of_it_stays_a_rival():
+    # Twins may share a middle name: the other child's GP record gives "rosa", a spelling of "rose".
+    records = [*IVY, rec("health:2", "ivy", nhs="N2", middle="rosa")]
+    children = {**IVY_CHILDREN, "health:2": "S"}
+    assert _ambiguous(records, children, IVY_EDGES) == {"education:1": ("health:1", "social_care:1")}
+
+
+def test_twins_given_one_forename_are_told_apart_by_the_middle_name_the_record_gives():
+    # Fintan Eduardo and Fintan Jose at school; the GP's Fintan Eduardo is Eduardo's, not Jose's.
+    records = [rec("education:1", "fintan", upn="A1", middle="eduardo"),
+               rec("education:2", "fintan", upn="B2", middle="jose"),
+               rec("health:1", "fintan", nhs="N1", middle="eduardo")]
+    clusters = {"education:1": "A", "health:1": "A", "education:2": "B"}
+    edges = [("health:1", "education:1", 20.0), ("health:1", "education:2", 19.0)]
+    assert _ambiguous(records, clusters, edges) == {}
+    # Without the middle name the GP's record says neither (``test_twins_given_one_forename_stay_rivals``).
+    records[2] = rec("health:1", "fintan", nhs="N1")
+    assert _ambiguous(records, clusters, edges) == {"health:1": ("education:1", "education:2")}

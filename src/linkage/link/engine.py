@@ -31,7 +31,7 @@ from linkage.link.complement import family_pairs, partner_cohorts, shared_identi
 from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, decide
 from linkage.link.decoys import decoy_pairs
 from linkage.link.reach import reach_pairs
-from linkage.link.rival import no_rivals
+from linkage.link.rival import middle_no_rivals, no_rivals
 from linkage.link.household import household_pairs
 from linkage.link.secondid import one_child_pairs, second_upn_sql
 from linkage.link.unique import link_unique
@@ -579,9 +579,11 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
     def no_rivals(self, triples: list[tuple[str, str, str]], cluster_of: dict[str, str],
                   guarded: set[frozenset], identifiers: dict[str, dict[str, str | None]]) -> set[tuple[str, str]]:
         """Of (record, own partner, partner elsewhere) triples whose second pair the guard keeps
-        apart (``guarded``), the (record, partner elsewhere) that is no rival (``rival``)."""
+        apart (``guarded``), the (record, partner elsewhere) that is no rival (``rival``); of every
+        triple, those whose middle name says which child the record is (``rival.middle_no_rivals``)."""
         return no_rivals(self.con, [t for t in triples if frozenset((t[0], t[2])) in guarded], cluster_of,
-                         identifiers, self._rows, "memory.forename_counts", "memory.cotwins", "memory.cotwin_pairs")
+                         identifiers, self._rows, "memory.forename_counts", "memory.cotwins", "memory.cotwin_pairs") \
+            | middle_no_rivals(self.con, triples, cluster_of, f"memory.{INPUT}")
 
     def record_facts(self, keys: Iterable[str]) -> dict[str, RecordFacts]:
         """Source, sex, first middle name, whether it has a co-twin, forename and whether that is

@@ -222,6 +222,10 @@ ik AS MATERIALIZED (
   SELECT row_number() OVER () AS n, unique_id, forename, forename_keys, surname_all, forename_dm, forename_canon,
     forename_skel, forename_join, postcode, source_dataset, dob, dob_str, kid, k_upn, k_nhs, k_sex, f
   FROM i JOIN one USING (cluster_id)),
+-- Each first middle name's share of the population's middle names: how often a stranger's agrees.
+middle_share AS (
+  SELECT split_part(middle_names, ' ', 1) AS m, count(*) / sum(count(*)) OVER () AS share
+  FROM {input_table} WHERE coalesce(middle_names, '') <> '' GROUP BY 1),
 cohort AS (
   SELECT fk, y, max(n) AS n FROM (
     SELECT coalesce(forename_dm, forename) AS fk, year(dob) AS y, source_dataset, count(*) AS n
@@ -235,6 +239,9 @@ cand AS (
     greatest(coalesce(nl.n, 1), coalesce(nr.n, 1)) AS cohort,
     {_SWAPPED} AS swapped,
     {_SPLIT} AS split,
+    CASE WHEN NOT {_SPLIT} AND coalesce(l.middle_names, '') <> ''
+              AND split_part(l.middle_names, ' ', 1) = split_part(r.middle_names, ' ', 1)
+         THEN split_part(l.middle_names, ' ', 1) END AS middle_same,
     NOT {_SWAPPED} AND NOT coalesce(list_has_any(l.surname_all, r.surname_all)
                                     OR jaro_winkler_similarity(l.surname, r.surname) >= 0.9, false)
       AND NOT coalesce(l.postcode = r.postcode, false) AS moved
@@ -269,9 +276,11 @@ SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.same_forename, c.dob_exact, c.moved, 
   list_has_any(a.surnames, b.surnames) AS former_surname,
   (list_has_any(list_concat(a.postcodes, coalesce(pa.postcodes, [])), list_concat(b.postcodes, coalesce(pb.postcodes, [])))
    OR list_has_any(a.addresses, b.addresses)) AS historic_address,
-  a.cotwin OR b.cotwin AS cotwin
+  a.cotwin OR b.cotwin AS cotwin,
+  ms.share AS middle_share
 FROM cand c JOIN kids a ON a.cluster_id = c.ca JOIN kids b ON b.cluster_id = c.cb
   LEFT JOIN earlier pa ON pa.cluster_id = c.ca LEFT JOIN earlier pb ON pb.cluster_id = c.cb
+  LEFT JOIN middle_share ms ON ms.m = c.middle_same
 WHERE NOT (len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns))
   AND NOT (len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss))
   AND len(list_distinct(list_concat(a.sexes, b.sexes))) <= 1

@@ -19,17 +19,30 @@ So a candidate is linked here when all of these hold:
 * unless swapped, either the surnames and the postcodes both differ, the date of birth is exact
   and the expected namesakes (``coincidences``, after ``complement.partner_cohorts``) are at most
   ``LINK_COINCIDENCE`` (their sum over the linked pairs, the strangers the rule is expected to
-  join, is what ``link_unique`` returns); or the two share the family name or the home (the
+  join, is what ``link_unique`` returns), a first middle name the two records share counted at its
+  own share of the population's middle names (``namesakes``), not at the flat ``EVIDENCE_U``; or the two share the family name or the home (the
   evidence a stranger lacks), and the date of birth is exact or the middle name agrees;
 * the two children hold no source in common (a source holds a child once: two children of one
   source are two children) and neither has a co-twin in its own extract, nor any record in a pair
   the twin guard or a reviewer keeps apart (with any child);
 * each child has exactly one candidate of any kind in the pass (a second candidate, however
-  weak, is a choice a reviewer makes).
+  weak, is a choice a reviewer makes); except for a pair with a new surname and a move that shares
+  its first middle name (``_by_middle``): there only a second candidate as close (one forename, one
+  birthday) is a choice, and a co-twin in view is no bar (the twin has another forename). At a
+  million records most children meet some weaker candidate (a birthday one slip off, a forename
+  only alike), so the plain rule grows stricter with the population: at 1M realistic (seed 42)
+  this linked 294 more pairs of children, 343 true record pairs, none false, where they had been
+  left to a reviewer (session 25, ``docs/benchmarks.md``).
 
 The estimate grows with the population (a forename's cohort does): at a million records fewer
 pairs clear the line than at 250,000, so the rule links fewer rather than more strangers as the
-population grows. Every other candidate is queued as before.
+population grows. A flat share for the middle name made that fall hardest on the pairs it should
+spare: at 1M realistic (seed 42, session 24's run) 354 record pairs with one forename, one
+birthday, one first middle name, a new surname and a move were all one child, and most were left
+to a reviewer because a common forename's cohort times a flat ``EVIDENCE_U`` of 0.01 passed the
+line; a middle name is shared by two strangers about one time in 180 on average (the sum of its
+squared shares, ``linkage synth``), far less for most names, more for the commonest (Olivia,
+3%). Every other candidate is queued as before.
 """
 
 from __future__ import annotations
@@ -55,6 +68,25 @@ def _flag(value: object) -> bool:
     return value is not None and not pd.isna(value) and bool(value)
 
 
+def namesakes(row: dict) -> float:
+    """``coincidences`` for a candidate, with a first middle name the two records share counted at
+    its own share of the population's middle names (``middle_share``) rather than ``EVIDENCE_U``: a
+    stranger shares a rare middle name far less often than a common one."""
+    evidence = _evidence(row)
+    share = row.get("middle_share")
+    if share is None or pd.isna(share) or "middle name" not in evidence:
+        return coincidences({**row, "evidence": evidence})
+    return coincidences({**row, "evidence": [e for e in evidence if e != "middle name"]}) * float(share)
+
+
+def _by_middle(row: dict) -> bool:
+    """A new surname and a move, one forename, one birthday, one first middle name, and few enough
+    namesakes with that middle name (``namesakes``) to link."""
+    share = row.get("middle_share")
+    return (_flag(row["moved"]) and _flag(row["one_name"]) and _flag(row["dob_exact"]) and not _flag(row.get("swapped"))
+            and share is not None and not pd.isna(share) and namesakes(row) <= LINK_COINCIDENCE)
+
+
 def link_unique(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, str],
                 apart: Iterable[tuple[str, str]]) -> float:
     """Move from ``found.queue`` to ``found.links`` the candidates of ``rows`` (``evidence.candidates_sql``
@@ -66,11 +98,22 @@ def link_unique(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, st
     recs = rows.to_dict("records")
     kept_apart = {cluster_of[k] for pair in apart for k in pair if k in cluster_of}
     degree = Counter(c for kids in {frozenset((r["ca"], r["cb"])) for r in recs} for c in kids)
+    exact = Counter(c for kids in {frozenset((r["ca"], r["cb"])) for r in recs
+                                   if _flag(r["one_name"]) and _flag(r["dob_exact"])} for c in kids)
     linked = {frozenset((cluster_of[a], cluster_of[b])) for a, b in found.links}
+    joined = {c for kids in linked for c in kids}
     best: dict[frozenset, tuple[float, dict]] = {}
     for r in recs:
         kids = frozenset((r["ca"], r["cb"]))
-        if _flag(r["cotwin"]) or kids & kept_apart or kids in linked or degree[r["ca"]] != 1 or degree[r["cb"]] != 1:
+        if kids & kept_apart or kids & joined:
+            continue
+        if _by_middle(r):
+            # One forename, one birthday, one rare first middle name: only another candidate as
+            # close (one forename, one birthday) is a choice; a twin in view has another forename.
+            if exact[r["ca"]] == 1 and exact[r["cb"]] == 1:
+                best[kids] = (namesakes(r), r)
+            continue
+        if _flag(r["cotwin"]) or degree[r["ca"]] != 1 or degree[r["cb"]] != 1:
             continue
         if _flag(r.get("swapped")):
             if not _flag(r["dob_exact"]):
@@ -79,7 +122,7 @@ def link_unique(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, st
         elif not _flag(r["one_name"]):
             continue
         elif _flag(r["moved"]):
-            rate = coincidences({**r, "evidence": _evidence(r)})
+            rate = namesakes(r)
             if not _flag(r["dob_exact"]) or rate > LINK_COINCIDENCE:
                 continue
         elif _flag(r["dob_exact"]) or _flag(r["middle"]):
