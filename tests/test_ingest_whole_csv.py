@@ -126,3 +126,21 @@ def test_a_row_with_a_refused_character_keeps_its_line_and_reason(tmp_path):
     assert new == old
     assert new[0][1:3] == (3, 1)                   # accepted, quarantined
     assert [line for line, _, _ in new[0][5] if line] == [3]     # line 0: the optional columns absent
+
+
+def test_rows_that_are_not_whole_lines_are_found_a_chunk_at_a_time(tmp_path):
+    """The fast reader's pre-check, across chunk edges: a quoted line break, a quote never closed
+    (also on the last line), or a line past the row bound sends the file to Python's reader (which
+    stops such a row without reading it whole: tests/security/test_huge_rows.py)."""
+    from linkage.connectors.columnar import _lines_within
+
+    def whole(text: bytes, limit: int = 100) -> bool:
+        path = tmp_path / "x.csv"
+        path.write_bytes(text)
+        return _lines_within(path, limit, chunk=7)
+
+    assert whole(b'a,b\n1,"x"\n2,"y ""q"""\n3,z')
+    assert not whole(b'a,b\n1,"x\ny"\n')
+    assert not whole(b'a,b\n1,"x')
+    assert not whole(b"a,b\n1," + b"A" * 200 + b"\n2,b\n")
+    assert not whole(b"a,b\n1," + b"A" * 200)

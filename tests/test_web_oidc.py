@@ -108,7 +108,7 @@ def test_org_and_role_claims_name_a_registered_organisation_and_one_of_its_roles
                 r = flow(c, provider)
                 assert (r.status_code == 200) == ok and (c.get("/app/").status_code == 200) == ok
                 if ok:
-                    assert "Sam Shah, Oak AP Academy" in c.get("/app/").text
+                    assert "<bdi>Sam Shah</bdi>, <bdi>Oak AP Academy</bdi>" in c.get("/app/").text
     finally:
         server.stop()
     entries = [e for e in audit(world) if e.get("method") == "oidc" and e.get("person") == "sam@oak-ap.example"]

@@ -37,7 +37,7 @@ from linkage.connectors.base import (
 )
 from linkage.connectors.dateorder import DateOrder
 from linkage.connectors.mapping import REQUIRED_FIELDS, Mapping
-from linkage.connectors.readers import ONE_BYTE, BadCell, row_cells
+from linkage.connectors.readers import MAX_ROW_CHARACTERS, ONE_BYTE, BadCell, row_cells
 from linkage.errors import Problem
 from linkage.model import EVENT_TYPES, PersonRecord
 from linkage.store.schema import STD_NAME_FIELDS, columns_of
@@ -191,6 +191,31 @@ def _holds_refused(data: bytes) -> bool:
     return False
 
 
+def _lines_within(path, limit: int, chunk: int = 1 << 22) -> bool:
+    """Whether every line of the file is a whole row: no longer than ``limit`` bytes, and with its
+    quotes paired (an odd count opens a quoted line break). Read a chunk at a time, so a row that
+    never ends (one endless line, or a quote never closed) costs a chunk of memory, not the file."""
+    run, odd = 0, 0          # bytes of the line still open at the chunk's end; its quotes' parity
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            raw = np.frombuffer(block, np.uint8)
+            ends = np.flatnonzero(raw == 0x0A)
+            parity = np.bitwise_xor.accumulate((raw == 0x22).view(np.uint8)) ^ odd
+            if len(ends):
+                if run + int(ends[0]) > limit or (len(ends) > 1 and int(np.diff(ends).max()) - 1 > limit):
+                    return False
+                at = parity[ends]                  # quotes since the file began, at each line's end
+                if at.any():
+                    return False
+                run = len(block) - int(ends[-1]) - 1
+            else:
+                run += len(block)
+            odd = int(parity[-1])
+            if run > limit:
+                return False
+    return odd == 0
+
+
 def _whole(extract) -> tuple[list[int], dict[str, pa.Array], list[tuple[int, list[str]]], int] | None:
     """``_take`` and ``_columns`` at once, by Arrow's CSV reader (C++, on every core) where it
     reads the very cells ``csv.reader`` would, on the very lines; None where that is not sure.
@@ -205,6 +230,8 @@ def _whole(extract) -> tuple[list[int], dict[str, pa.Array], list[tuple[int, lis
         return None
     path, encoding, delimiter = extract.csv_file
     name = encoding.lower().replace("_", "-")
+    if not _lines_within(path, MAX_ROW_CHARACTERS):
+        return None         # a row that never ends is not read whole: csv.reader stops it
     data = path.read_bytes()
     if not (name in ("utf-8", "utf8", "utf-8-sig") or (name in ONE_BYTE and data.isascii())):
         return None
