@@ -58,12 +58,25 @@ def _age(c, today: date) -> float:
     return (today - c.dob).days / 365.25
 
 
+# Hand-typed lists slip more than the agencies' systems (extracts._Noise rates).
+_EARLY_HELP_NOISE = dict(nickname=0.12, typo=0.06, swap=0.0, dob_swap=0.02, dob_typo=0.01, old_surname=0.3)
+_AP_ROLL_NOISE = dict(nickname=0.05, typo=0.04, swap=0.01, dob_swap=0.01, dob_typo=0.005, old_surname=0.2)
+
+
+def _typed(pop, seed: int, source: str, rid: str, rates: dict, c, cotwins) -> tuple[_Noise, str, str, str]:
+    """One hand-typed row's noise, its (forename, surname) and its postcode, drawn in that order."""
+    z = _Noise(seed, source, rid, rates, c, pop.difficulty, cotwins.get(c.person, frozenset()))
+    fore, sur = z.names(c)
+    pc, _ = z.address(c, 0.3)
+    return z, fore, sur, pc
+
+
 def write_second_files(pop, seed: int, today: date, out: Path, truth, rate: float) -> dict:
     """The early-help list (households drawn at ``rate``, every child under 18 of each listed) and
     the AP roll (most children whose current place is an AP setting), with their mappings.
     ``truth`` is extracts._Truth. Returns {file: rows}."""
     counts = {}
-    noise, cotwins = _Noise, _cotwin_forenames(pop)
+    cotwins = _cotwin_forenames(pop)
     households = {}
     for c in pop.children:
         households.setdefault(c.household, []).append(c)
@@ -78,11 +91,7 @@ def write_second_files(pop, seed: int, today: date, out: Path, truth, rate: floa
                 if not 0 <= _age(c, today) < 18:
                     continue
                 rid = f"EH{c.person:08d}"
-                z = noise(seed, "early_help", rid, dict(nickname=0.12, typo=0.06, swap=0.0, dob_swap=0.02,
-                                                         dob_typo=0.01, old_surname=0.3),
-                          c, pop.difficulty, cotwins.get(c.person, frozenset()))
-                fore, sur = z.names(c)
-                pc, _ = z.address(c, 0.3)
+                z, fore, sur, pc = _typed(pop, seed, "early_help", rid, _EARLY_HELP_NOISE, c, cotwins)
                 w.writerow([rid, f"{sur.upper()}, {fore}", _nick(z.rng, c.forename) if z.chance(0.15) else "",
                             z.dob(c).strftime("%d/%m/%Y"), {"M": "Boy", "F": "Girl"}[c.sex],
                             "" if z.chance(0.05) else pc,
@@ -102,11 +111,7 @@ def write_second_files(pop, seed: int, today: date, out: Path, truth, rate: floa
                 continue
             urn, entered, _ = here[0]
             rid = f"R{urn}-{c.person:07d}"
-            z = noise(seed, "ap_roll", rid, dict(nickname=0.05, typo=0.04, swap=0.01, dob_swap=0.01,
-                                                  dob_typo=0.005, old_surname=0.2),
-                      c, pop.difficulty, cotwins.get(c.person, frozenset()))
-            fore, sur = z.names(c)
-            pc, _ = z.address(c, 0.3)
+            z, fore, sur, pc = _typed(pop, seed, "ap_roll", rid, _AP_ROLL_NOISE, c, cotwins)
             upn = (c.second_upn or c.temp_upn or c.upn) if z.chance(0.6) else ""
             w.writerow([rid, upn or "", sur, fore, _nick(z.rng, c.forename) if z.chance(0.1) else "",
                         z.dob(c).isoformat(), c.sex, pc, entered.isoformat()])
