@@ -46,6 +46,49 @@ def test_a_guarded_pair_is_queued_while_an_identifier_could_be_a_typo_or_is_miss
         assert undecided(band, clusters, none, ids, two_children=(GUARD_REASON,)).iloc[0], ids
 
 
+# -- an uncertain pair between a child the GP already holds and a lone GP record of another number -----
+# Edward Nowak's school record is linked to his GP record; the GP's Edward García, born the same day,
+# under another NHS number, sits alone. The model cannot tell a new surname and a move from a
+# stranger (both score about p=0.3), but the GP holds two children.
+_NOWAK = {"education:nowak": "A", "health:nowak": "A", "health:garcia": "B", "social_care:garcia": "C"}
+_NOWAK_LINKED = pd.DataFrame({"unique_id_l": ["education:nowak"], "unique_id_r": ["health:nowak"],
+                              "match_weight": [15.0]})
+
+
+def _nowak_band(right: str = "health:garcia", reason: str = "uncertain match") -> pd.DataFrame:
+    return pd.DataFrame({"unique_id_l": ["education:nowak"], "unique_id_r": [right], "match_weight": [-1.2],
+                         "reason": [reason]})
+
+
+def _queued(band: pd.DataFrame, ids: dict, clusters: dict = _NOWAK, asks: tuple = ()) -> bool:
+    more = {"asks_conflict": asks} if asks else {}
+    return bool(undecided(band, clusters, _NOWAK_LINKED, ids, two_children=(GUARD_REASON,), **more).iloc[0])
+
+
+def test_a_lone_record_whose_number_the_other_child_holds_otherwise_is_not_queued():
+    ids = {"education:nowak": {"upn": "V381377118980"}, "health:nowak": {"nhs": "9434765919"},
+           "health:garcia": {"nhs": "9312043331"}}
+    assert not _queued(_nowak_band(), ids)
+    # Two UPN roots likewise: the school holds both children.
+    ids = {"education:nowak": {"upn": "V381377118980"}, "education:garcia": {"upn": "J380478611990"}}
+    assert not _queued(_nowak_band("education:garcia"), ids, {**_NOWAK, "education:garcia": "D"})
+
+
+def test_a_lone_record_that_may_be_the_same_child_is_still_queued():
+    refused = "not linked: would put two different NHS numbers, UPNs or twins in one child"
+    held = {"education:nowak": {"upn": "V381377118980"}, "health:nowak": {"nhs": "9434765919"}}
+    # A new surname and a move, the GP record not yet linked to anything: nothing tells two children.
+    assert _queued(_nowak_band("social_care:garcia"), {**held, "social_care:garcia": {"nhs": None}})
+    assert _queued(_nowak_band(), {"education:nowak": {"upn": "V381377118980"}, "health:garcia": {"nhs": "9312043331"}})
+    # One typed digit apart: the same number typed twice.
+    assert _queued(_nowak_band(), {**held, "health:garcia": {"nhs": "9434765991"}})
+    # A strong pair refused for its identifiers is itself the question.
+    assert _queued(_nowak_band(reason=refused), {**held, "health:garcia": {"nhs": "9312043331"}}, asks=(refused,))
+    # Neither record held by a stronger link: either may be in the wrong child.
+    assert _queued(_nowak_band(), {**held, "health:garcia": {"nhs": "9312043331"}},
+                   {"education:nowak": "A", "health:nowak": "E", "health:garcia": "B"})
+
+
 # -- a nickname of a typo-neighbour -------------------------------------------------------------------
 def test_a_slip_in_a_nickname_reaches_the_full_name():
     assert "matthew" in near_keys("mstty")      # Matty, a slip
