@@ -55,9 +55,12 @@ _NOWAK_LINKED = pd.DataFrame({"unique_id_l": ["education:nowak"], "unique_id_r":
                               "match_weight": [15.0]})
 
 
-def _nowak_band(right: str = "health:garcia", reason: str = "uncertain match") -> pd.DataFrame:
-    return pd.DataFrame({"unique_id_l": ["education:nowak"], "unique_id_r": [right], "match_weight": [-1.2],
-                         "reason": [reason]})
+REFUSED = "not linked: would put two different NHS numbers, UPNs or twins in one child"
+
+
+def _nowak_band(right: str = "health:garcia", reason: str = "uncertain match", left: str = "education:nowak",
+                weight: float = -1.2) -> pd.DataFrame:
+    return pd.DataFrame({"unique_id_l": [left], "unique_id_r": [right], "match_weight": [weight], "reason": [reason]})
 
 
 def _queued(band: pd.DataFrame, ids: dict, clusters: dict = _NOWAK, asks: tuple = ()) -> bool:
@@ -69,21 +72,28 @@ def test_a_lone_record_whose_number_the_other_child_holds_otherwise_is_not_queue
     ids = {"education:nowak": {"upn": "V381377118980"}, "health:nowak": {"nhs": "9434765919"},
            "health:garcia": {"nhs": "9312043331"}}
     assert not _queued(_nowak_band(), ids)
+    # Refused at p=0.53 for the GP number that reaches it through Edward Nowak's GP record, the pair's
+    # own records holding none that differ: the same two children (a GP issues one number).
+    assert not _queued(_nowak_band(reason=REFUSED, weight=0.2), ids, asks=(REFUSED,))
     # Two UPN roots likewise: the school holds both children.
     ids = {"education:nowak": {"upn": "V381377118980"}, "education:garcia": {"upn": "J380478611990"}}
     assert not _queued(_nowak_band("education:garcia"), ids, {**_NOWAK, "education:garcia": "D"})
 
 
 def test_a_lone_record_that_may_be_the_same_child_is_still_queued():
-    refused = "not linked: would put two different NHS numbers, UPNs or twins in one child"
     held = {"education:nowak": {"upn": "V381377118980"}, "health:nowak": {"nhs": "9434765919"}}
     # A new surname and a move, the GP record not yet linked to anything: nothing tells two children.
     assert _queued(_nowak_band("social_care:garcia"), {**held, "social_care:garcia": {"nhs": None}})
     assert _queued(_nowak_band(), {"education:nowak": {"upn": "V381377118980"}, "health:garcia": {"nhs": "9312043331"}})
     # One typed digit apart: the same number typed twice.
     assert _queued(_nowak_band(), {**held, "health:garcia": {"nhs": "9434765991"}})
-    # A strong pair refused for its identifiers is itself the question.
-    assert _queued(_nowak_band(reason=refused), {**held, "health:garcia": {"nhs": "9312043331"}}, asks=(refused,))
+    # A strong pair refused for its own two numbers is itself the question: one child under two?
+    assert _queued(_nowak_band(left="health:nowak", reason=REFUSED, weight=3.0),
+                   {**held, "health:garcia": {"nhs": "9312043331"}}, asks=(REFUSED,))
+    # ... and a second UPN reaching it through the rest of a child (a school may issue one).
+    ids = {**held, "education:garcia": {"upn": "J380478611990"}}
+    assert _queued(_nowak_band("education:garcia", reason=REFUSED, left="health:nowak", weight=3.0), ids,
+                   {**_NOWAK, "education:garcia": "D"}, asks=(REFUSED,))
     # Neither record held by a stronger link: either may be in the wrong child.
     assert _queued(_nowak_band(), {**held, "health:garcia": {"nhs": "9312043331"}},
                    {"education:nowak": "A", "health:nowak": "E", "health:garcia": "B"})
