@@ -1,0 +1,256 @@
+"""Keep-alive connections shared evenly between server workers.
+
+With several workers on one listening socket, the worker the kernel wakes first accepts every
+connection waiting (libuv accepts until the queue is empty), so 8 clients often end up 6 to 2,
+and the busier worker is held to one core by its own GIL: at a million records its p95 went over
+20 ms while the other idled (docs/benchmarks.md, sessions 25-26). Here each worker accepts one
+connection at a time, and only while no other serving worker holds fewer: the counts sit on a
+small shared board (a file each worker maps, one slot each, written only by its owner). A worker
+that stops beating (still loading, stopped, dead) is left out, so the others never wait on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import logging
+import mmap
+import os
+import socket
+import struct
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.server import Server
+
+__all__ = ["Board", "BalancedServer", "make_board"]
+
+log = logging.getLogger("linkage.workers")
+
+SLOTS = 32                              # `linkage serve --workers` allows 16
+_SLOT = struct.Struct("qqq")            # pid, connections held, last beat (CLOCK_MONOTONIC ns)
+STALE_NS = 1_000_000_000                # a worker silent this long is not serving: not waited on
+BEAT_S = 0.1                            # while accepting: publish the count, and beat
+WAIT_S = 0.005                          # while holding back: look again this often
+RETRY_S = 1.0                           # out of descriptors: accept again after this (as asyncio)
+
+
+def make_board(directory: str | None = None) -> str:
+    """A new, empty board file (private to the user), for the supervisor to hand its workers."""
+    import tempfile
+
+    shm = "/dev/shm"
+    fd, path = tempfile.mkstemp(prefix="linkage-workers-", dir=directory or (shm if os.path.isdir(shm) else None))
+    try:
+        os.ftruncate(fd, SLOTS * _SLOT.size)
+    finally:
+        os.close(fd)
+    return path
+
+
+class Board:
+    """One worker's view of the shared counts: its own slot to write, the others' to read."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._fd = os.open(path, os.O_RDWR)
+        self._map = mmap.mmap(self._fd, SLOTS * _SLOT.size)
+        self.pid = os.getpid()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)        # two workers starting at once claim two slots
+        try:
+            self.slot = next((i for i in range(SLOTS) if self._free(i)), None)
+            if self.slot is not None:
+                _SLOT.pack_into(self._map, self.slot * _SLOT.size, self.pid, 0, time.monotonic_ns())
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self.slot is None:
+            log.warning("more than %d workers: this one accepts without waiting for the others", SLOTS)
+
+    def _free(self, i: int) -> bool:
+        """Never used, or its worker has exited (a killed worker clears nothing)."""
+        pid, _, _ = _SLOT.unpack_from(self._map, i * _SLOT.size)
+        if pid in (0, self.pid):
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:     # alive, someone else's
+            pass
+        return False
+
+    def publish(self, held: int) -> None:
+        if self.slot is not None:
+            _SLOT.pack_into(self._map, self.slot * _SLOT.size, self.pid, held, time.monotonic_ns())
+
+    def may_accept(self, held: int) -> bool:
+        """True unless another serving worker holds fewer connections than ``held``."""
+        if self.slot is None:
+            return True
+        now = time.monotonic_ns()
+        for i in range(SLOTS):
+            if i == self.slot:
+                continue
+            pid, theirs, beat = _SLOT.unpack_from(self._map, i * _SLOT.size)
+            if pid and now - beat < STALE_NS and theirs < held:
+                return False
+        return True
+
+    def counts(self) -> dict[int, int]:
+        """Connections held by each serving worker, by pid (for tests and logs)."""
+        now = time.monotonic_ns()
+        out = {}
+        for i in range(SLOTS):
+            pid, held, beat = _SLOT.unpack_from(self._map, i * _SLOT.size)
+            if pid and now - beat < STALE_NS:
+                out[pid] = held
+        return out
+
+    def close(self) -> None:
+        if self.slot is not None:
+            _SLOT.pack_into(self._map, self.slot * _SLOT.size, 0, 0, 0)
+        self._map.close()
+        os.close(self._fd)
+
+
+class Acceptor:
+    """Accepts on a shared listening socket one connection at a time, while the board allows;
+    stands in for the ``asyncio.Server`` uvicorn would make (``close``, ``wait_closed``)."""
+
+    def __init__(self, sock: socket.socket, protocol, server_state, board: Board, *, ssl, backlog: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._sock = sock
+        self._protocol = protocol
+        self._state = server_state
+        self._board = board
+        self._ssl = ssl
+        self._pending: set[asyncio.Task] = set()     # accepted, protocol not yet connected
+        self._reading = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._retry_at = 0.0
+        sock.setblocking(False)
+        sock.listen(backlog)
+        self._tick()
+
+    def held(self) -> int:
+        return len(self._state.connections) + len(self._pending)
+
+    def changed(self) -> None:
+        """A connection opened or closed: publish the count now (not at the next beat), and accept
+        only while no other worker holds fewer."""
+        if self._closed:
+            return
+        held = self.held()
+        self._board.publish(held)
+        if self._board.may_accept(held) and self._loop.time() >= self._retry_at:
+            self._resume()
+        else:
+            self._pause()
+
+    def _tick(self) -> None:
+        self.changed()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_later(BEAT_S if self._reading else WAIT_S, self._tick)
+
+    def _resume(self) -> None:
+        if not self._reading:
+            self._loop.add_reader(self._sock.fileno(), self._readable)
+            self._reading = True
+
+    def _pause(self) -> None:
+        if self._reading:
+            self._loop.remove_reader(self._sock.fileno())
+            self._reading = False
+            self._schedule()        # look again soon: another worker's count may rise meanwhile
+
+    def _readable(self) -> None:
+        if not self._board.may_accept(self.held()):
+            self._pause()           # the others take what is waiting; _tick looks again soon
+            return
+        try:
+            conn, _ = self._sock.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return                  # another worker took it
+        except OSError as exc:      # out of descriptors or buffers: wait a turn, as asyncio does
+            if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                raise
+            log.error("accepting a connection: %s; trying again in %.0f s", exc, RETRY_S)
+            self._retry_at = self._loop.time() + RETRY_S
+            self._pause()
+            return
+        conn.setblocking(False)
+        task = self._loop.create_task(self._connect(conn))
+        self._pending.add(task)
+        task.add_done_callback(self._connected)
+        self.changed()
+
+    def _connected(self, task: asyncio.Task) -> None:
+        self._pending.discard(task)
+        self.changed()
+
+    async def _connect(self, conn: socket.socket) -> None:
+        try:
+            await self._loop.connect_accepted_socket(self._protocol, conn, ssl=self._ssl)
+        except Exception as exc:   # a TLS handshake that failed, a peer gone: that connection only
+            log.info("connection not set up: %s", exc)
+            conn.close()
+
+    def close(self) -> None:
+        self._pause()
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self._board.close()
+
+    async def wait_closed(self) -> None:
+        for task in list(self._pending):
+            await asyncio.wait([task])
+
+
+class _Watched(set):
+    """uvicorn's set of open connections, telling the acceptor when one opens or closes (so the
+    board is current before the next connection arrives, not at the next beat)."""
+
+    def __init__(self, items, changed) -> None:
+        super().__init__(items)
+        self._changed = changed
+
+    def add(self, item) -> None:
+        super().add(item)
+        self._changed()
+
+    def discard(self, item) -> None:
+        super().discard(item)
+        self._changed()
+
+
+class BalancedServer(Server):
+    """Uvicorn's server, accepting on the supervisor's sockets through ``Acceptor``."""
+
+    def __init__(self, config, board: str) -> None:
+        super().__init__(config)
+        self.board = board
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if not sockets or len(sockets) != 1 or sys.platform == "win32":
+            return await super().startup(sockets)
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(STARTUP_FAILURE)
+        config = self.config
+        protocol = partial(config.http_protocol_class, config=config, server_state=self.server_state,
+                           app_state=self.lifespan.state, _loop=asyncio.get_running_loop())
+        acceptor = Acceptor(sockets[0], protocol, self.server_state, Board(self.board), ssl=config.ssl,
+                            backlog=config.backlog)
+        self.server_state.connections = _Watched(self.server_state.connections, acceptor.changed)
+        self.servers = [acceptor]
+        self.started = True
+        log.info("Worker [%d] accepting connections, sharing them evenly with the other workers", os.getpid())

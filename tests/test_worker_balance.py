@@ -1,0 +1,114 @@
+"""`linkage serve --workers 2` shares keep-alive connections evenly between its workers
+(api/balance.py): a worker holding more than its share is held to one core by its own GIL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from apiserver import Server
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+
+
+def _established(port: int) -> dict[int, int]:
+    """Socket inode -> the client's port, for each connection the server holds on ``port``."""
+    out = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            local, remote, state, inode = f[1], f[2], f[3], int(f[9])
+            if state == "01" and int(local.rsplit(":", 1)[1], 16) == port and inode:
+                out[inode] = int(remote.rsplit(":", 1)[1], 16)
+    return out
+
+
+def _held(server: Server) -> dict[int, set[int]]:
+    """Each worker's pid -> the client ports of the connections it holds."""
+    conns = _established(server.port)
+    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
+    held: dict[int, set[int]] = {int(pid): set() for pid in children     # not multiprocessing's tracker
+                                 if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+    for pid in held:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and int(target[8:-1]) in conns:
+                held[pid].add(conns[int(target[8:-1])])
+    return held
+
+
+def _all_held(server: Server, n: int) -> dict[int, set[int]] | None:
+    held = _held(server)
+    return held if sum(map(len, held.values())) == n else None
+
+
+def _request(conn: socket.socket) -> None:
+    """One keep-alive request, read to the end of its (small, fixed-length) response."""
+    conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += conn.recv(65536)
+    assert head.startswith(b"HTTP/1.1 200"), head
+
+
+def _wait(condition, what: str, within: float = 30):
+    deadline = time.time() + within
+    while not (got := condition()):
+        assert time.time() < deadline, what
+        time.sleep(0.05)
+    return got
+
+
+def test_keep_alive_connections_are_shared_evenly_between_workers(tmp_path, linked_store):
+    """16 connections opened at once end 8 and 8 (uvicorn's shared accept gave one worker most of
+    them); after 5 of one worker's close, the next 5 all go to that worker."""
+    home = tmp_path / "data"
+    linked_store.checkpoint()
+    shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
+    subprocess.run([sys.executable, "-m", "linkage.cli", "publish", "--data-dir", str(home)], check=True,
+                   capture_output=True, env={**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_MEMORY_LIMIT": "1GB"})
+    server = Server(home, {"LINKAGE_MEMORY_LIMIT": "1GB"}, workers=2)
+    conns: list[socket.socket] = []
+    try:
+        _wait(lambda: server.printed().count("accepting connections") == 2, "both workers serving", 120)
+        conns = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(16)]
+        for conn in conns:
+            _request(conn)
+        held = _wait(lambda: _all_held(server, 16), "the server holds the 16 connections")
+        assert sorted(map(len, held.values())) == [8, 8], {pid: len(p) for pid, p in held.items()}
+
+        worker, ports = next(iter(held.items()))
+        leaving = [c for c in conns if c.getsockname()[1] in ports][:5]
+        for conn in leaving:
+            conn.close()
+            conns.remove(conn)
+        _wait(lambda: len(_held(server)[worker]) == 3, "the worker sees the 5 closed")
+        _request(next(c for c in conns if c.getsockname()[1] in ports))    # and has turned its loop since
+        for _ in range(5):
+            conns.append(socket.create_connection(("127.0.0.1", server.port)))
+            _request(conns[-1])
+        held = _held(server)
+        assert len(held[worker]) == 8 and sorted(map(len, held.values())) == [8, 8], \
+            {pid: len(p) for pid, p in held.items()}
+    finally:
+        for conn in conns:
+            conn.close()
+        server.stop()
