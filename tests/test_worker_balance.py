@@ -77,18 +77,27 @@ def _wait(condition, what: str, within: float = 30):
     return got
 
 
-def test_keep_alive_connections_are_shared_evenly_between_workers(tmp_path, linked_store):
-    """16 connections opened at once end 8 and 8 (uvicorn's shared accept gave one worker most of
-    them); after 5 of one worker's close, the next 5 all go to that worker."""
+def _two_workers(tmp_path, linked_store) -> Server:
     home = tmp_path / "data"
     linked_store.checkpoint()
     shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
     subprocess.run([sys.executable, "-m", "linkage.cli", "publish", "--data-dir", str(home)], check=True,
                    capture_output=True, env={**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_MEMORY_LIMIT": "1GB"})
     server = Server(home, {"LINKAGE_MEMORY_LIMIT": "1GB"}, workers=2)
-    conns: list[socket.socket] = []
     try:
         _wait(lambda: server.printed().count("accepting connections") == 2, "both workers serving", 120)
+    except AssertionError:
+        server.stop()
+        raise
+    return server
+
+
+def test_keep_alive_connections_are_shared_evenly_between_workers(tmp_path, linked_store):
+    """16 connections opened at once end 8 and 8 (uvicorn's shared accept gave one worker most of
+    them); after 5 of one worker's close, the next 5 all go to that worker."""
+    server = _two_workers(tmp_path, linked_store)
+    conns: list[socket.socket] = []
+    try:
         conns = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(16)]
         for conn in conns:
             _request(conn)
@@ -112,3 +121,17 @@ def test_keep_alive_connections_are_shared_evenly_between_workers(tmp_path, link
         for conn in conns:
             conn.close()
         server.stop()
+
+
+def test_stopping_a_server_whose_supervisor_must_be_killed_leaves_no_worker(tmp_path, linked_store):
+    """The benchmarks' ``Server.stop``: a supervisor that does not end on SIGTERM is killed, and its
+    workers with it (they used to live on, holding the port and a population each)."""
+    import signal
+
+    server = _two_workers(tmp_path, linked_store)
+    workers = list(_held(server))
+    os.kill(server.proc.pid, signal.SIGSTOP)         # cannot act on SIGTERM
+    server.stop(within=1)
+    gone = lambda: all(not Path(f"/proc/{pid}").exists() or  # noqa: E731
+                       Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z" for pid in workers)
+    _wait(gone, f"workers {workers} still running after stop()", 20)
