@@ -51,8 +51,9 @@ def main() -> None:
         ap.error("--cpus names one core per server")
 
     from apiserver import Server
-    from bench_api import _LUA, sample_queries, settle
+    from bench_api import _LUA, ended_by_signal, sample_queries, settle
 
+    ended_by_signal()
     pg = None
     if not args.state_url:
         from pg import PostgresServer
