@@ -127,7 +127,8 @@ class Acceptor:
         self._state = server_state
         self._board = board
         self._ssl = ssl
-        self._pending: set[asyncio.Task] = set()     # accepted, protocol not yet connected
+        self._accepted = 0          # accepted, their protocol not yet connected
+        self._tasks: set[asyncio.Task] = set()
         self._reading = False
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
@@ -137,7 +138,13 @@ class Acceptor:
         self._tick()
 
     def held(self) -> int:
-        return len(self._state.connections) + len(self._pending)
+        """Connections this worker holds: connected ones, and those accepted and being set up
+        (each counted once: it leaves ``_accepted`` as it joins uvicorn's set)."""
+        return len(self._state.connections) + self._accepted
+
+    def made(self) -> None:
+        self._accepted = max(0, self._accepted - 1)
+        self.changed()
 
     def changed(self) -> None:
         """A connection opened or closed: publish the count now (not at the next beat), and accept
@@ -187,13 +194,10 @@ class Acceptor:
             self._pause()
             return
         conn.setblocking(False)
+        self._accepted += 1
         task = self._loop.create_task(self._connect(conn))
-        self._pending.add(task)
-        task.add_done_callback(self._connected)
-        self.changed()
-
-    def _connected(self, task: asyncio.Task) -> None:
-        self._pending.discard(task)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         self.changed()
 
     async def _connect(self, conn: socket.socket) -> None:
@@ -202,6 +206,7 @@ class Acceptor:
         except Exception as exc:   # a TLS handshake that failed, a peer gone: that connection only
             log.info("connection not set up: %s", exc)
             conn.close()
+            self.made()
 
     def close(self) -> None:
         self._pause()
@@ -211,25 +216,26 @@ class Acceptor:
         self._board.close()
 
     async def wait_closed(self) -> None:
-        for task in list(self._pending):
-            await asyncio.wait([task])
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
 
 
 class _Watched(set):
     """uvicorn's set of open connections, telling the acceptor when one opens or closes (so the
     board is current before the next connection arrives, not at the next beat)."""
 
-    def __init__(self, items, changed) -> None:
+    def __init__(self, items, acceptor: Acceptor) -> None:
         super().__init__(items)
-        self._changed = changed
+        self._acceptor = acceptor
 
     def add(self, item) -> None:
         super().add(item)
-        self._changed()
+        self._acceptor.made()
 
     def discard(self, item) -> None:
-        super().discard(item)
-        self._changed()
+        if item in self:
+            super().discard(item)
+            self._acceptor.changed()
 
 
 class BalancedServer(Server):
@@ -250,7 +256,7 @@ class BalancedServer(Server):
                            app_state=self.lifespan.state, _loop=asyncio.get_running_loop())
         acceptor = Acceptor(sockets[0], protocol, self.server_state, Board(self.board), ssl=config.ssl,
                             backlog=config.backlog)
-        self.server_state.connections = _Watched(self.server_state.connections, acceptor.changed)
+        self.server_state.connections = _Watched(self.server_state.connections, acceptor)
         self.servers = [acceptor]
         self.started = True
         log.info("Worker [%d] accepting connections, sharing them evenly with the other workers", os.getpid())
