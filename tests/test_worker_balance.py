@@ -56,8 +56,9 @@ def _all_held(server: Server, n: int) -> dict[int, set[int]] | None:
     return held if sum(map(len, held.values())) == n else None
 
 
-def _request(conn: socket.socket) -> None:
-    """One keep-alive request, read to the end of its (small, fixed-length) response."""
+def _request(conn: socket.socket) -> bool:
+    """One keep-alive request, read to the end of its (small, fixed-length) response; False if
+    the server asked to close the connection."""
     conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
     data = b""
     while b"\r\n\r\n" not in data:
@@ -67,6 +68,7 @@ def _request(conn: socket.socket) -> None:
     while len(body) < length:
         body += conn.recv(65536)
     assert head.startswith(b"HTTP/1.1 200"), head
+    return b"\r\nconnection: close" not in head.lower()
 
 
 def _wait(condition, what: str, within: float = 30):
@@ -135,3 +137,37 @@ def test_stopping_a_server_whose_supervisor_must_be_killed_leaves_no_worker(tmp_
     gone = lambda: all(not Path(f"/proc/{pid}").exists() or  # noqa: E731
                        Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z" for pid in workers)
     _wait(gone, f"workers {workers} still running after stop()", 20)
+
+
+def test_connections_held_from_before_a_worker_served_are_moved_to_it_one_at_a_time(tmp_path, linked_store):
+    """Connections made while one worker could not accept (stopped here; a restart, a long pause)
+    all go to the other, which then answers one request at a time with ``Connection: close``
+    until each holds 4: the client's new connection goes to the worker with fewer."""
+    import signal
+
+    server = _two_workers(tmp_path, linked_store)
+    conns: list[socket.socket] = []
+    try:
+        stopped, busy = list(_held(server))
+        os.kill(stopped, signal.SIGSTOP)
+        try:
+            conns = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(8)]
+            for conn in conns:
+                assert _request(conn)
+        finally:
+            os.kill(stopped, signal.SIGCONT)
+        assert {pid: len(p) for pid, p in _held(server).items()} == {stopped: 0, busy: 8}
+        moved, deadline = 0, time.time() + 30
+        while sorted(map(len, _held(server).values())) != [4, 4]:
+            assert time.time() < deadline, {pid: len(p) for pid, p in _held(server).items()}
+            for i, conn in enumerate(conns):
+                if not _request(conn):
+                    conn.close()
+                    conns[i] = socket.create_connection(("127.0.0.1", server.port))
+                    assert _request(conns[i])
+                    moved += 1
+        assert 4 <= moved <= 6       # 4, unless a new connection landed after the next was told to close
+    finally:
+        for conn in conns:
+            conn.close()
+        server.stop()

@@ -7,6 +7,9 @@ and the busier worker is held to one core by its own GIL: at a million records i
 connection at a time, and only while no other serving worker holds fewer: the counts sit on a
 small shared board (a file each worker maps, one slot each, written only by its owner). A worker
 that stops beating (still loading, stopped, dead) is left out, so the others never wait on it.
+Connections kept from before (a worker restarted, or the others' clients left) are moved one at
+a time: a worker two or more above the least busy answers one request with ``Connection: close``,
+and the client's new connection goes to a worker with fewer.
 """
 
 from __future__ import annotations
@@ -86,28 +89,18 @@ class Board:
         if self.slot is not None:
             _SLOT.pack_into(self._map, self.slot * _SLOT.size, self.pid, held, time.monotonic_ns())
 
-    def may_accept(self, held: int) -> bool:
-        """True unless another serving worker holds fewer connections than ``held``."""
+    def fewest(self) -> int | None:
+        """The fewest connections another serving worker holds (None: no other is serving)."""
         if self.slot is None:
-            return True
-        now = time.monotonic_ns()
+            return None
+        now, least = time.monotonic_ns(), None
         for i in range(SLOTS):
             if i == self.slot:
                 continue
             pid, theirs, beat = _SLOT.unpack_from(self._map, i * _SLOT.size)
-            if pid and now - beat < STALE_NS and theirs < held:
-                return False
-        return True
-
-    def counts(self) -> dict[int, int]:
-        """Connections held by each serving worker, by pid (for tests and logs)."""
-        now = time.monotonic_ns()
-        out = {}
-        for i in range(SLOTS):
-            pid, held, beat = _SLOT.unpack_from(self._map, i * _SLOT.size)
-            if pid and now - beat < STALE_NS:
-                out[pid] = held
-        return out
+            if pid and now - beat < STALE_NS and (least is None or theirs < least):
+                least = theirs
+        return least
 
     def close(self) -> None:
         if self.slot is not None:
@@ -120,10 +113,11 @@ class Acceptor:
     """Accepts on a shared listening socket one connection at a time, while the board allows;
     stands in for the ``asyncio.Server`` uvicorn would make (``close``, ``wait_closed``)."""
 
-    def __init__(self, sock: socket.socket, protocol, server_state, board: Board, *, ssl, backlog: int) -> None:
+    def __init__(self, sock: socket.socket, protocol: type, protocol_args: dict, server_state, board: Board, *,
+                 ssl, backlog: int) -> None:
         self._loop = asyncio.get_running_loop()
         self._sock = sock
-        self._protocol = protocol
+        self._protocol = partial(_shedding(protocol, self), **protocol_args)
         self._state = server_state
         self._board = board
         self._ssl = ssl
@@ -133,6 +127,9 @@ class Acceptor:
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._retry_at = 0.0
+        self._fewest: int | None = None
+        self._shedding = None       # the connection told to close, until it has
+        self._shed_at = 0.0
         sock.setblocking(False)
         sock.listen(backlog)
         self._tick()
@@ -153,7 +150,8 @@ class Acceptor:
             return
         held = self.held()
         self._board.publish(held)
-        if self._board.may_accept(held) and self._loop.time() >= self._retry_at:
+        self._fewest = self._board.fewest()
+        if (self._fewest is None or held <= self._fewest) and self._loop.time() >= self._retry_at:
             self._resume()
         else:
             self._pause()
@@ -178,8 +176,27 @@ class Acceptor:
             self._reading = False
             self._schedule()        # look again soon: another worker's count may rise meanwhile
 
+    def lost(self, protocol) -> None:
+        if protocol is self._shedding:
+            self._shedding = None
+            self._shed_at = self._loop.time() + BEAT_S   # its reconnection lands and is counted first
+        self.changed()
+
+    def shed(self, protocol) -> bool:
+        """Whether this request's response should ask its client to reconnect (``Connection:
+        close``): this worker holds two or more connections above the least busy one (clients
+        kept from before a worker started, or from before the others' closed). The new
+        connection goes to a worker with fewer. One at a time, so none is moved twice."""
+        if self._shedding is not None or self._fewest is None or self._loop.time() < self._shed_at:
+            return False
+        if self.held() - self._fewest < 2:
+            return False
+        self._shedding = protocol
+        return True
+
     def _readable(self) -> None:
-        if not self._board.may_accept(self.held()):
+        fewest = self._board.fewest()
+        if fewest is not None and self.held() > fewest:
             self._pause()           # the others take what is waiting; _tick looks again soon
             return
         try:
@@ -220,6 +237,23 @@ class Acceptor:
             await asyncio.wait(list(self._tasks))
 
 
+def _shedding(protocol: type, acceptor: Acceptor) -> type:
+    """``protocol`` asking for ``Connection: close`` on a response when ``acceptor.shed`` says so
+    (uvicorn's httptools protocol, or one built on it: how its own shutdown ends a keep-alive)."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    if not issubclass(protocol, HttpToolsProtocol):
+        return protocol
+
+    class Shedding(protocol):
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            if self.cycle is not None and self.cycle.keep_alive and acceptor.shed(self):
+                self.cycle.keep_alive = False
+
+    return Shedding
+
+
 class _Watched(set):
     """uvicorn's set of open connections, telling the acceptor when one opens or closes (so the
     board is current before the next connection arrives, not at the next beat)."""
@@ -235,7 +269,7 @@ class _Watched(set):
     def discard(self, item) -> None:
         if item in self:
             super().discard(item)
-            self._acceptor.changed()
+            self._acceptor.lost(item)
 
 
 class BalancedServer(Server):
@@ -252,10 +286,10 @@ class BalancedServer(Server):
         if self.lifespan.should_exit:
             sys.exit(STARTUP_FAILURE)
         config = self.config
-        protocol = partial(config.http_protocol_class, config=config, server_state=self.server_state,
-                           app_state=self.lifespan.state, _loop=asyncio.get_running_loop())
-        acceptor = Acceptor(sockets[0], protocol, self.server_state, Board(self.board), ssl=config.ssl,
-                            backlog=config.backlog)
+        args = dict(config=config, server_state=self.server_state, app_state=self.lifespan.state,
+                    _loop=asyncio.get_running_loop())
+        acceptor = Acceptor(sockets[0], config.http_protocol_class, args, self.server_state, Board(self.board),
+                            ssl=config.ssl, backlog=config.backlog)
         self.server_state.connections = _Watched(self.server_state.connections, acceptor)
         self.servers = [acceptor]
         self.started = True
