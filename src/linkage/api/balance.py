@@ -42,12 +42,15 @@ WAIT_S = 0.005                          # while holding back: look again this of
 RETRY_S = 1.0                           # out of descriptors: accept again after this (as asyncio)
 
 
-def make_board(directory: str | None = None) -> str:
-    """A new, empty board file (private to the user), for the supervisor to hand its workers."""
+def make_board() -> str:
+    """A new, empty board file (private to the user), for the supervisor to hand its workers: in
+    memory (/dev/shm) where there is one to write to, else the temporary directory."""
     import tempfile
 
-    shm = "/dev/shm"
-    fd, path = tempfile.mkstemp(prefix="linkage-workers-", dir=directory or (shm if os.path.isdir(shm) else None))
+    try:
+        fd, path = tempfile.mkstemp(prefix="linkage-workers-", dir="/dev/shm")
+    except OSError:
+        fd, path = tempfile.mkstemp(prefix="linkage-workers-")
     try:
         os.ftruncate(fd, SLOTS * _SLOT.size)
     finally:
