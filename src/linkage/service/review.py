@@ -23,7 +23,9 @@ from linkage.service.schemas import (
 __all__ = ["review_decide", "review_list", "review_pair"]
 
 ACTION = "manage_data"
-CATEGORIES = ["identity.demographics", "identity.address"]
+# A pair shows each record's agency (``source``, the record key's prefix): which agencies know the
+# child is ``identity.known_to``, so the entries name it too.
+CATEGORIES = ["identity.demographics", "identity.address", "identity.known_to"]
 
 
 def _pair(row: dict, last: str = "") -> ReviewPair:
