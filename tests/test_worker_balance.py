@@ -171,3 +171,17 @@ def test_connections_held_from_before_a_worker_served_are_moved_to_it_one_at_a_t
         for conn in conns:
             conn.close()
         server.stop()
+
+
+def test_boards_left_by_killed_supervisors_are_removed_by_the_next(tmp_path):
+    """A supervisor killed (SIGKILL) removes nothing: the next one to start removes its board, and
+    leaves those of live supervisors."""
+    from linkage.api.balance import _sweep
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    left, live = tmp_path / f"linkage-workers-{dead}-x1", tmp_path / f"linkage-workers-{os.getppid()}-x2"
+    left.touch()
+    live.touch()
+    _sweep(tmp_path)
+    assert not left.exists() and live.exists()

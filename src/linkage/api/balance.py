@@ -15,6 +15,7 @@ and the client's new connection goes to a worker with fewer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import logging
@@ -44,18 +45,35 @@ RETRY_S = 1.0                           # out of descriptors: accept again after
 
 def make_board() -> str:
     """A new, empty board file (private to the user), for the supervisor to hand its workers: in
-    memory (/dev/shm) where there is one to write to, else the temporary directory."""
+    memory (/dev/shm) where there is one to write to, else the temporary directory. Boards left
+    by supervisors that were killed (and so removed nothing) are removed first."""
     import tempfile
 
+    prefix = f"linkage-workers-{os.getpid()}-"
     try:
-        fd, path = tempfile.mkstemp(prefix="linkage-workers-", dir="/dev/shm")
+        fd, path = tempfile.mkstemp(prefix=prefix, dir="/dev/shm")
     except OSError:
-        fd, path = tempfile.mkstemp(prefix="linkage-workers-")
+        fd, path = tempfile.mkstemp(prefix=prefix)
+    _sweep(Path(path).parent)
     try:
         os.ftruncate(fd, SLOTS * _SLOT.size)
     finally:
         os.close(fd)
     return path
+
+
+def _sweep(directory: Path) -> None:
+    for old in directory.glob("linkage-workers-*-*"):
+        pid = old.name.split("-")[2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):      # not ours to remove (/dev/shm is sticky)
+                old.unlink(missing_ok=True)
+        except OSError:         # alive, someone else's
+            pass
 
 
 class Board:
