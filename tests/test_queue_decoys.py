@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from test_cluster_evidence import pass_rows, rec
 
-from linkage.link.decoys import DECOY_REASON, LEAST_EXACT, decoy_pairs, window
+from linkage.link.decoys import DECOY_REASON, LEAST_EXACT, ONLY_REASON, decoy_pairs, window
 from linkage.link.evidence import COINCIDENCE, SLIP_DATES, ClusterPass
 
 
@@ -143,3 +143,53 @@ def test_the_candidates_say_whether_the_forename_is_written_the_same(tmp_path):
     same = {frozenset((a, b)): bool(x) for a, b, x in zip(rows["l"], rows["r"], rows["same_forename"])}
     assert same[frozenset(("education:1", "health:1"))] is True
     assert same[frozenset(("education:1", "social_care:1"))] is False
+
+
+def _only(*extra: dict) -> pd.DataFrame:
+    """A population whose pool reads no window (twelve pairs born the same day, as many strangers
+    as its 240 one-slip decoys predict), where the decoys are all a nickname apart (Harry / Henry),
+    so that the twelve, each its children's only candidate with the forename written the same, are
+    a population of their own with no decoy: its window is open."""
+    return pd.concat([pd.DataFrame([_row(i, 30) for i in range(12)]),
+                      pd.DataFrame([_row(1000 + i, 30, exact=False, same_forename=False) for i in range(12 * SLIP_DATES)]),
+                      pd.DataFrame(list(extra))], ignore_index=True)
+
+
+def test_only_candidates_beyond_the_pools_window_are_queued_when_their_own_window_is_open():
+    # Session 26: at 1M realistic such pairs (no other candidate, no source in common, the
+    # forename written the same) beyond the pool's window were half one child, and left unqueued.
+    found = ClusterPass()
+    rows = _only(_row(500, 30, cotwin=True))
+    cluster_of = {**dict(zip(rows["l"], rows["ca"])), **dict(zip(rows["r"], rows["cb"]))}
+    assert decoy_pairs(rows, found, cluster_of, []) == COINCIDENCE       # the pool's window stays shut
+    why = {(a, b): w for a, b, w in found.queue}
+    assert sorted(why) == sorted([(f"education:{i}", f"health:{i}") for i in range(12)]
+                                 + [("education:500", "health:500")])
+    assert why[("education:0", "health:0")] == ONLY_REASON.format(evidence="nothing else agrees")
+    assert why[("education:500", "health:500")] == ONLY_REASON.format(evidence="nothing else agrees; a twin is in view")
+
+
+def test_only_candidates_are_not_queued_where_their_own_decoys_say_strangers():
+    # The same twelve, with as many one-slip decoys of their own kind as strangers would give: the
+    # population splits no children, and its only candidates are strangers too.
+    assert len(_queued(_only())) == 12
+    rows = pd.concat([_only(), pd.DataFrame([_row(5000 + i, 30, exact=False) for i in range(12 * SLIP_DATES)])],
+                     ignore_index=True)
+    assert _queued(rows) == []
+
+
+def test_an_only_candidates_window_queues_no_stranger_or_twin():
+    # Two children each with a school record (a source holds a child once): two children.
+    assert _queued(_only(_row(500, 30)), also={"education:999": "B500"}).count(("education:500", "health:500")) == 0
+    # The GP record that either of two same-name twins at one school could be: it meets both.
+    rows = _only(_row(500, 30, cotwin=True, cb="G"), _row(501, 30, cotwin=True, cb="G", r="health:500"))
+    queued = _queued(rows)
+    assert ("education:500", "health:500") not in queued and ("education:501", "health:500") not in queued
+    # Another form of the name (Henry / Harry), born a slip apart, or kept apart.
+    for row in (_row(500, 30, same_forename=False), _row(500, 30, exact=False)):
+        assert ("education:500", "health:500") not in _queued(_only(row))
+    # A forename a hundred times commoner, whose only candidates born a slip apart say strangers.
+    common = [_row(2000 + i, 3000, exact=False) for i in range(2 * SLIP_DATES)]
+    assert ("education:500", "health:500") not in _queued(_only(_row(500, 3000), *common))
+    assert ("education:500", "health:500") not in _queued(_only(_row(500, 30)), apart=[("education:500", "health:500")])
+    assert ("education:500", "health:500") in _queued(_only(_row(500, 30)))

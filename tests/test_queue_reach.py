@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from linkage.link.evidence import ClusterPass, candidates_sql
-from linkage.link.reach import HOME_REASON, MIDDLE_REASON, SCRIPT_REASON, SPELLING_REASON, SWAP_REASON, reach_pairs
+from linkage.link.reach import FAMILY_REASON, HOME_REASON, MIDDLE_REASON, SCRIPT_REASON, SPELLING_REASON, SWAP_REASON, reach_pairs
 from test_cluster_evidence import rec
 from test_queue_complement import _con
 
@@ -232,3 +232,41 @@ def test_given_names_another_romanisation_does_not_make_one_are_not_queued(tmp_p
                                                   postcode2="N1 9ZZ")) == []
     assert _queued(tmp_path, "weeks", _script_pair(("tzu hao", "thomas", "wang"), ("zi", "hao thomas", "wong"),
                                                    dob2="2015-10-29")) == []
+
+
+def _vaughan(gp_forename: str, *more: dict) -> list[dict]:
+    """Isla Vaughan at school; the GP's record of ``gp_forename`` Vaughan, born the same day, at
+    another home, with no middle name (a GP holds none)."""
+    return [rec("education:1", "isla", "vaughan", middle="rose", postcode="W1J 2PN", upn="A1"),
+            rec("health:1", gp_forename, "vaughan", postcode="DT4 1RT", nhs="N1"), *more]
+
+
+def test_a_forename_typed_past_every_key_in_one_family_on_one_birthday_is_queued(tmp_path):
+    # The GP typed "Issl" and the child moved: no forename key, no home, no middle name meets them
+    # (session 26: at 1M realistic 23 of 44 such pairs of children were one child, none twins).
+    pairs, queued = _pass(tmp_path, _vaughan("issl"))
+    assert pairs == []
+    assert queued == [("education:1", "health:1", FAMILY_REASON.format(evidence="same birthday"))]
+    # Spelt alike, not the same: a family name romanised two ways (Julia Wang / Iuliia Wong).
+    records = [rec("education:1", "julia", "wang", postcode="W1J 2PN", upn="A1"),
+               rec("health:1", "iuliia", "wong", postcode="DT4 1RT", nhs="N1")]
+    assert [(a, b) for a, b, _ in _queued(tmp_path, "romanised", records)] == [("education:1", "health:1")]
+
+
+def test_a_family_and_birthday_key_queues_no_stranger_or_twin(tmp_path):
+    assert _queued(tmp_path, "typed", _vaughan("issl")) != []
+    # Another name (Maryam): a sister or a stranger, not a spelling.
+    assert _queued(tmp_path, "name", _vaughan("maryam")) == []
+    # The school holds Isla's twin Ella, born that day at that home: the GP's "Issl" could be either.
+    twin = rec("education:2", "ella", "vaughan", middle="may", postcode="W1J 2PN", upn="K905261834411")
+    assert _queued(tmp_path, "twin", _vaughan("issl", twin), {**CHILDREN, "education:2": "C3"}) == []
+    # Each child held by the GP: two children.
+    other = rec("health:2", "isla", "vaughan", postcode="W1J 2PN", nhs="N2")
+    assert _queued(tmp_path, "held", _vaughan("issl", other), {**CHILDREN, "health:2": "C1"}) == []
+    # Born another day, or another family.
+    records = _vaughan("issl")
+    records[1] = {**records[1], "date_of_birth": records[1]["date_of_birth"].replace(day=9)}
+    assert _queued(tmp_path, "day", records) == []
+    records = _vaughan("issl")
+    records[1] = {**records[1], "surname_std": "okafor"}
+    assert _queued(tmp_path, "family", records) == []

@@ -25,10 +25,21 @@ name, and no co-twin in view, are counted on either side.
 A candidate with a **co-twin in view** (a sibling of that birthday in either record's own extract)
 is not counted, and until session 25 was not queued either: yet with a new surname and a move the
 co-twin is not the candidate (it keeps the family's surname and home). Such a pair is queued inside
-the same window when nothing else could be the other half (``twin_in_view``): the forename written
-the same, no source holding both children (a source holds a child once), and neither child met by
-a second candidate born that day. At 1,000,000 realistic records (seed 42) the window then queued
-97 more pairs of children, 62 one child; without these three conditions, 248 of which 100 one child.
+the same window when nothing else could be the other half (``only_candidates``): the forename
+written the same, no source holding both children (a source holds a child once), and neither child
+met by a second candidate born that day. At 1,000,000 realistic records (seed 42) the window then
+queued 97 more pairs of children, 62 one child; without these three conditions, 248 of which 100.
+
+Those **only candidates** are also a population of their own. Strangers are far rarer among them
+than in the whole pool (a stranger of a common forename is met with others), so the window is read
+over them too (their exact-date pairs against their own one-slip decoys, no twin counted), and an
+only candidate is queued up to the wider of the two windows, twin in view or not (``ONLY_REASON``
+beyond the pool's). The reach follows the population: at 1,000,000 realistic records (seed 42,
+session 26) the pool's window was 0.16 and the only candidates' 1.99, adding 166 pairs of children,
+85 one child, no twins; at 1,000,000 easy records 0.05 and 0.08, adding 22, 2 one child. A key of
+pairs under half one child is worth its place when it puts true pairs where a reviewer finds them
+and keeps the *whole* queue inside its targets (at least half true, at most 2% of records): both
+runs stay far inside them (docs/benchmarks.md, session 26).
 """
 
 from __future__ import annotations
@@ -41,10 +52,12 @@ import pandas as pd
 from linkage.link.complement import settled, sources_of
 from linkage.link.evidence import COINCIDENCE, SLIP_DATES, ClusterPass, _evidence, coincidences
 
-__all__ = ["DECOY_REASON", "FLOOR", "LEAST_EXACT", "decoy_pairs", "twin_in_view", "window"]
+__all__ = ["DECOY_REASON", "FLOOR", "LEAST_EXACT", "ONLY_REASON", "decoy_pairs", "only_candidates", "window"]
 
 DECOY_REASON = ("possible change of surname and address: same forename and birthday, in a population where "
                 "such pairs are mostly one child ({evidence})")
+ONLY_REASON = ("possible change of surname and address: same forename and birthday, and no other child in view "
+               "that could be the other half ({evidence})")
 # Share of the queued exact-date candidates estimated to be one child, at least (the queue's own target).
 FLOOR = 0.5
 # Fewest exact-date candidates the estimate is read over.
@@ -77,28 +90,30 @@ def window(exact: list[float], decoys: list[float]) -> float:
     return best
 
 
-def twin_in_view(moved: pd.DataFrame, top: float, cluster_of: dict[str, str]) -> pd.DataFrame:
-    """The exact-date candidates of ``moved`` (``_rates``' rows, one per pair of children) with a
-    co-twin in view, above ``COINCIDENCE`` and at most ``top``, whose forename is written the same,
-    whose two children hold no source in common, and neither of whose children meets a second
-    exact-date candidate: the pair is then the only child of that name and birthday that could be
-    the other half (a stranger of a common forename is met with others)."""
+def only_candidates(moved: pd.DataFrame, cluster_of: dict[str, str]) -> pd.DataFrame:
+    """The rows of ``moved`` (``_rates``' rows, one per pair of children, born the same day or one
+    slip apart) that are their children's only candidate: the forename written the same, the two
+    children holding no source in common, and neither child meeting an exact-date candidate of
+    ``moved`` besides this one (a stranger of a common forename is met with others; a GP record
+    that either of two same-name twins could be meets both)."""
     exact = moved[moved["dob_exact"].astype(bool)]
     met = Counter(c for kids in exact["kids"] for c in kids)
-    twin = exact[exact["cotwin"].astype(bool) & exact["same_forename"].astype(bool)
-                 & (exact["rate"] > COINCIDENCE) & (exact["rate"] <= top)]
+    same = moved[moved["same_forename"].astype(bool)]
     # Boolean Series, not lists: an empty list would select no columns instead of no rows.
-    twin = twin[pd.Series([all(met[c] == 1 for c in kids) for kids in twin["kids"]], index=twin.index, dtype=bool)]
-    held = sources_of(cluster_of, {c for kids in twin["kids"] for c in kids})
-    return twin[pd.Series([held.get(a, frozenset()).isdisjoint(held.get(b, frozenset()))
-                           for a, b in zip(twin["ca"], twin["cb"])], index=twin.index, dtype=bool)]
+    same = same[pd.Series([sum(met[c] for c in kids) == (2 if own else 0)
+                           for kids, own in zip(same["kids"], same["dob_exact"].astype(bool))],
+                          index=same.index, dtype=bool)]
+    held = sources_of(cluster_of, {c for kids in same["kids"] for c in kids})
+    return same[pd.Series([held.get(a, frozenset()).isdisjoint(held.get(b, frozenset()))
+                           for a, b in zip(same["ca"], same["cb"])], index=same.index, dtype=bool)]
 
 
 def decoy_pairs(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, str],
                 apart: Iterable[tuple[str, str]]) -> float:
     """Add to ``found.queue`` the exact-date candidates of ``rows`` (``evidence.candidates_sql`` after
-    ``complement.partner_cohorts``) with a new surname and a move inside the window (``window``) that
-    the pass neither linked nor queued and that no twin guard or reviewer keeps apart. Returns the
+    ``complement.partner_cohorts``) with a new surname and a move inside the window (``window``), and
+    the only candidates (``only_candidates``) inside the wider of that window and their own, that the
+    pass neither linked nor queued and that no twin guard or reviewer keeps apart. Returns the
     window's upper rate."""
     if rows.empty:
         return COINCIDENCE
@@ -110,13 +125,20 @@ def decoy_pairs(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, st
     above = pool[pool["rate"] > COINCIDENCE]
     exact = above[above["dob_exact"].astype(bool)]
     top = window(list(exact["rate"]), list(above.loc[~above["dob_exact"].astype(bool), "rate"]))
+    only = only_candidates(moved, cluster_of)
+    only = only[only["rate"] > COINCIDENCE]
+    lone = only[~only["cotwin"].astype(bool)]
+    lone_exact = lone["dob_exact"].astype(bool)
+    reach = max(top, window(list(lone.loc[lone_exact, "rate"]), list(lone.loc[~lone_exact, "rate"])))
+    only = only[only["dob_exact"].astype(bool) & (only["rate"] <= reach)]
     done = settled(found, cluster_of, apart)
-    for row, twin in [*((r, False) for r in exact[exact["rate"] <= top].sort_values(["l", "r"]).to_dict("records")),
-                      *((r, True) for r in twin_in_view(moved, top, cluster_of).sort_values(["l", "r"])
-                        .to_dict("records"))]:
+    for row in [*exact[exact["rate"] <= top].sort_values(["l", "r"]).to_dict("records"),
+                *only.sort_values(["l", "r"]).to_dict("records")]:
         if row["kids"] in done:
             continue
         done.add(row["kids"])
         said = ", ".join(f"{e} agrees" for e in _evidence(row)) or "nothing else agrees"
-        found.queue.append((row["l"], row["r"], DECOY_REASON.format(evidence=said + ("; a twin is in view" if twin else ""))))
+        said += "; a twin is in view" if row["cotwin"] else ""
+        why = DECOY_REASON if row["rate"] <= top else ONLY_REASON
+        found.queue.append((row["l"], row["r"], why.format(evidence=said)))
     return top

@@ -41,6 +41,14 @@ size (no pair of a common forename is formed):
 * ``spelling``: the forename and the surname spelt alike, born within ``NEAR_DAYS`` (or one slip
   apart), without a middle name: ``forename`` for the GP record, which holds none (Daisy Praga /
   Peaga born 22 and 12 March, Jacob Taprey / Tarpey a day apart);
+* ``family``: the family name spelt alike (``SURNAME_JW``) and one date of birth at two homes, the
+  forenames written differently but not unrelated (``FAMILY_JW``): a forename typed or romanised past
+  every forename key (Isla / Issl Vaughan, Julia / Iuliia Wang / Wong), the child moved, and the GP
+  record holds no middle name for ``birthday`` to meet. A family name and a birthday are what twins
+  share: no record with a co-twin in its own extract is read, and twins at one home each held by one
+  source (Tzu-hao / Zixuan Wang) are left alone (one home is required *not* to be shared). Session 23
+  rejected the family name and birthday alone (at 1M, 7 of 36 one child); with the forenames alike,
+  see ``FAMILY_JW``;
 * ``script``: the postcode and the year of birth, born on one day or one slip apart, and one given
   name from another script written two ways: romanised by another system (Wade-Giles Tzu-hao,
   pinyin Zihao), written without vowels (an Arabic-script record: bdlrhmn), and whole in one record
@@ -69,7 +77,7 @@ import duckdb
 from linkage.link.complement import settled, sources_of
 from linkage.link.evidence import ClusterPass
 
-__all__ = ["HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
+__all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
            "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "reach_pairs", "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
@@ -79,6 +87,8 @@ SWAP_REASON = ("possibly one child in two: one record's forename is the other's 
                "no source holds both ({evidence})")
 SPELLING_REASON = ("possibly one child in two: same forename, surnames alike, born days apart, "
                    "no source holds both ({evidence})")
+FAMILY_REASON = ("possibly one child in two: family name spelt alike, same birthday, forenames written differently, "
+                 "no source holds both ({evidence})")
 SCRIPT_REASON = ("possibly one child in two: one given name written another way (split in two, or romanised "
                  "another way), same home and birthday, no source holds both ({evidence})")
 # Fewest consonants a romanised given name (``_roman``) must keep to say which name it is.
@@ -86,6 +96,14 @@ ROMAN_SHORTEST = 2
 # Forenames (or a forename and the other record's surname) this alike are taken as one name typed
 # or written another way (Lexi / Lexxi, Olivia / Livvy).
 NAME_JW = 0.8
+# Forenames at least this alike (Jaro-Winkler) in one family on one birthday (``family``): a typed or
+# romanised forename (Isla / Issl 0.87, Julia / Iuliia 0.82, Hamzah / Hqzh 0.78, Isabelle / Isy
+# 0.64), not two names (Lawrence's "Laweecne" / Lonny 0.55 and Isla / Maryam 0.47 are left). Chosen
+# on 1,000,000 realistic records (seed 42, session 26: over the pairs nothing queued, 44 pairs of
+# children at 0.6, 23 one child, none twins; 197 and 32 with no forename condition). The key as
+# written (two homes, no co-twin in view) added there 25 pairs of children, 18 one child, reaching 20
+# of the 388 missed record pairs nothing queued; at 1,000,000 easy 8, 4 one child (docs/benchmarks.md).
+FAMILY_JW = 0.6
 # Most days between two birthdays of one child recorded under one forename and middle name.
 NEAR_DAYS = 31
 # Surnames this alike are one family name typed two ways (Gaedner / Gardner, Dunord / Dunford).
@@ -207,6 +225,11 @@ pairs AS MATERIALIZED (
   WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)
     AND {_names_related('a', 'b')}
   UNION ALL
+  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'family', true
+  FROM h a JOIN h b ON a.dob = b.dob AND a.s1 = b.s1
+  WHERE {differ} AND {surnames} AND jaro_winkler_similarity(a.forename, b.forename) >= {FAMILY_JW}
+    AND NOT coalesce(a.postcode = b.postcode, false)
+  UNION ALL
   SELECT l, r, ca, cb, 'script', dob_exact FROM script
   UNION ALL
   SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'spelling', false
@@ -249,8 +272,8 @@ def reach_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table
             continue
         done.add(kids)
         said = "same birthday" if dob_exact else "birthdays a slip or days apart"
-        if how in ("home", "swap", "spelling", "script"):
-            why = {"home": HOME_REASON, "swap": SWAP_REASON, "spelling": SPELLING_REASON,
+        if how in ("home", "swap", "spelling", "script", "family"):
+            why = {"home": HOME_REASON, "swap": SWAP_REASON, "spelling": SPELLING_REASON, "family": FAMILY_REASON,
                    "script": SCRIPT_REASON}[how].format(evidence=said)
         else:
             why = MIDDLE_REASON.format(how="birthday, forenames alike" if how == "birthday"
