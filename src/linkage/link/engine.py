@@ -548,7 +548,7 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
 
     def unpicked_swaps(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Swapped pairs between two namesakes that nothing else picks (``swaps``): not linked."""
-        return unpicked_swaps(self.con, self._rows, pairs)
+        return unpicked_swaps(self.con, self._rows, pairs, f"memory.{INPUT}")
 
     def unrelated_names(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Pairs whose forenames share nothing: not alike (Jaro-Winkler < 0.75, first words or the

@@ -38,9 +38,11 @@ def _agree(col: str) -> str:
     return f"coalesce(l.{col} = r.{col}, false)"
 
 
-def unpicked_swaps_sql(pairs: str, rows: str) -> str:
+def unpicked_swaps_sql(pairs: str, rows: str, population: str | None = None) -> str:
     """(unique_id_l, unique_id_r) of ``pairs`` (a table of those columns) held back as above;
-    ``rows``: the model's input rows. Pure SQL."""
+    ``rows``: the model's input rows of the pairs' records; ``population`` (default ``rows``): every
+    record's, where the namesakes are looked for (a month's run narrows ``rows`` to what it reached,
+    but a namesake it did not reach is in view all the same). Pure SQL."""
     picks = " OR ".join([*(_agree(c) for c in ("postcode", "address", "nhs_number", "upn")),
                          "coalesce(split_part(l.middle_names, ' ', 1) = split_part(r.middle_names, ' ', 1)"
                          " AND l.middle_names <> '', false)"])
@@ -54,19 +56,20 @@ WITH swap AS (
     AND NOT ({picks})),
 named AS (
   SELECT w.unique_id_l, w.unique_id_r, n.nhs_number, n.upn
-  FROM swap w JOIN {rows} n ON n.dob = w.dob
+  FROM swap w JOIN {population or rows} n ON n.dob = w.dob
   WHERE (n.forename = w.f AND n.surname = w.s) OR (n.forename = w.s AND n.surname = w.f)
      OR (n.forename = w.rf AND n.surname = w.rs) OR (n.forename = w.rs AND n.surname = w.rf))
 SELECT unique_id_l, unique_id_r FROM named GROUP BY unique_id_l, unique_id_r
 HAVING count(DISTINCT nhs_number) > 1 OR count(DISTINCT upn) > 1"""
 
 
-def unpicked_swaps(con: duckdb.DuckDBPyConnection, rows: str, pairs: pd.DataFrame) -> set[frozenset]:
+def unpicked_swaps(con: duckdb.DuckDBPyConnection, rows: str, pairs: pd.DataFrame,
+                   population: str | None = None) -> set[frozenset]:
     """The pairs of ``pairs`` (unique_id_l, unique_id_r) that ``unpicked_swaps_sql`` holds back."""
     if pairs.empty:
         return set()
     con.register("_swap_pairs_df", pairs[["unique_id_l", "unique_id_r"]])
     try:
-        return {frozenset(p) for p in con.execute(unpicked_swaps_sql("_swap_pairs_df", rows)).fetchall()}
+        return {frozenset(p) for p in con.execute(unpicked_swaps_sql("_swap_pairs_df", rows, population)).fetchall()}
     finally:
         con.unregister("_swap_pairs_df")
