@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import duckdb
+
 from conftest import EXTRACT_DATE
 from linkage.connectors import ingest_file
 from linkage.link import run_link
@@ -20,8 +22,6 @@ from linkage.link.swaps import REASON, unpicked_swaps_sql
 from linkage.store import Store
 from linkage.synth.extracts import EDU_HEADER, HEALTH_HEADER, SC_HEADER
 from test_cluster_evidence import _nhs, _upn, input_tables, rec
-
-import duckdb
 
 
 def _school(i: int, fore: str, sur: str, postcode: str, address: str) -> dict:
