@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import fcntl
 import json
 import os
 import random
@@ -53,13 +54,26 @@ def linked_home(home: Path, synth: Path, extract_date, children: int = 1,
     and ``linkage link`` commands (which also record the CME list, write model.json and publish
     a snapshot), as an operator would; a template of its own."""
     how = "cli-linked" if via_cli else "linked"
-    template = synth.parent / f"{synth.name}-{how}-{extract_date.isoformat()}" / "data"
-    if not (template.parent / "complete").exists():
-        shutil.rmtree(template.parent, ignore_errors=True)
-        (_link_cli if via_cli else _link)(template, synth, extract_date)
-        (template.parent / "complete").touch()
-    shutil.copytree(template, home, dirs_exist_ok=True)
+    made = made_once(synth.parent / f"{synth.name}-{how}-{extract_date.isoformat()}",
+                     lambda out: (_link_cli if via_cli else _link)(out / "data", synth, extract_date))
+    shutil.copytree(made / "data", home, dirs_exist_ok=True)
     return _children_everyone_knows(home, children)
+
+
+def made_once(out: Path, make) -> Path:
+    """``out``, filled by ``make(out)`` unless a finished one is there: one process makes it, under
+    a lock beside it, while any other (another pytest-xdist worker) waits, then reads it. A run
+    that failed midway leaves no ``.complete`` mark, and the next caller starts again."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = out.with_name(out.name + ".complete")
+    with open(out.with_name(out.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            make(out)
+            done.touch()
+    return out
 
 
 def _link(home: Path, synth: Path, extract_date) -> None:

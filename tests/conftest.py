@@ -80,22 +80,32 @@ def store(tmp_path) -> Store:
     s.close()
 
 
+def shared_dir(tmp_path_factory, name: str, make) -> Path:
+    """``name``: a read-only directory ``make(path)`` fills once for the whole run, however many
+    pytest-xdist workers ask (the first makes it under a lock, the others wait for it, then all
+    read it). Each worker made its own copy of the session's populations: a second synthesis and
+    a second link of month 1 on the CI's two cores for the same bytes. Beside it, templates that
+    ``apiserver.linked_home`` links from it are shared the same way."""
+    from apiserver import made_once
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent          # the run's directory, over each worker's own
+    return made_once(root / name, make)
+
+
 @pytest.fixture(scope="session")
 def synth_month1(tmp_path_factory) -> Path:
     from linkage.synth import synthesise
 
-    out = tmp_path_factory.mktemp("synth1")
-    synthesise(2000, 7, out, month=1)
-    return out
+    return shared_dir(tmp_path_factory, "synth1", lambda out: synthesise(2000, 7, out, month=1))
 
 
 @pytest.fixture(scope="session")
 def synth_month2(tmp_path_factory) -> Path:
     from linkage.synth import synthesise
 
-    out = tmp_path_factory.mktemp("synth2")
-    synthesise(2000, 7, out, month=2)
-    return out
+    return shared_dir(tmp_path_factory, "synth2", lambda out: synthesise(2000, 7, out, month=2))
 
 
 @pytest.fixture(scope="session")
@@ -104,9 +114,8 @@ def synth_realistic(tmp_path_factory) -> Path:
     copy it to change it."""
     from linkage.synth import synthesise
 
-    out = tmp_path_factory.mktemp("synth_realistic")
-    synthesise(2000, 7, out, month=1, level="realistic")
-    return out
+    return shared_dir(tmp_path_factory, "synth_realistic",
+                      lambda out: synthesise(2000, 7, out, month=1, level="realistic"))
 
 
 @pytest.fixture(scope="session")
