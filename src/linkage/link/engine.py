@@ -35,6 +35,7 @@ from linkage.link.rival import middle_no_rivals, no_rivals
 from linkage.link.household import household_pairs
 from linkage.link.secondid import one_child_pairs, second_upn_sql
 from linkage.link.unique import link_unique
+from linkage.link.swaps import unpicked_swaps
 from linkage.link.bridge import RecordFacts
 from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, forename_counts_sql,
                                  twin_guard_sql, twin_names_sql)
@@ -544,6 +545,10 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
         children: Isla's GP record, exactly her school record, says nothing of Isha's UPN.
         Read by ``secondid.second_upn_sql``."""
         return [tuple(r) for r in self.con.execute(second_upn_sql(self._rows, "memory.cotwins")).fetchall()]
+
+    def unpicked_swaps(self, pairs: pd.DataFrame) -> set[frozenset]:
+        """Swapped pairs between two namesakes that nothing else picks (``swaps``): not linked."""
+        return unpicked_swaps(self.con, self._rows, pairs, f"memory.{INPUT}")
 
     def unrelated_names(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Pairs whose forenames share nothing: not alike (Jaro-Winkler < 0.75, first words or the

@@ -41,6 +41,7 @@ class FirstPass:
     refused: list[tuple[str, str]]           # links a constraint refused (a reviewer's match not among them)
     refused_must: list[tuple[str, str]]      # reviewers' matches a constraint refused
     ambiguous_pairs: set[frozenset]          # each ambiguous record with each of its two partners
+    swaps_held: set[frozenset]               # swapped pairs between two namesakes, not linked (``swaps``)
 
 
 def among(edges: pd.DataFrame, pairs: set, ordered: bool = False) -> pd.Series:
@@ -96,6 +97,11 @@ def _cluster(*, store: Store, engine: LinkEngine, edges: pd.DataFrame, reached: 
     else:
         inside = pd.Series(True, index=edges.index, dtype=bool)
     linkable = edges[(edges["match_probability"] >= threshold) & ~edges["guarded"] & inside]
+    # A swapped record between two namesakes that nothing else picks: no link, and no evidence either
+    # (the swap's weight would hide a record's nearly equal fit to two children).
+    held = engine.unpicked_swaps(linkable)
+    if held:
+        linkable = linkable[~among(linkable, held)]
     progress(f"{reached} records reached, {len(linkable)} links, {len(cons.must_link)} reviewer matches, "
              f"{len(cons.cannot_link)} reviewer not-matches")
     identifiers = engine.identifiers(REACH if incremental else None)
@@ -113,7 +119,7 @@ def _cluster(*, store: Store, engine: LinkEngine, edges: pd.DataFrame, reached: 
     # A record matching two children nearly equally well is linked to neither; both pairs are queued.
     # A reviewer's "not a match" is no evidence that a record fits two children equally well.
     overruled = {frozenset(p) for p in (*cons.cannot_link, *cons.must_link)}
-    strong = edges[(edges["match_probability"] >= threshold) & ~among(edges, overruled) & inside]
+    strong = edges[(edges["match_probability"] >= threshold) & ~among(edges, overruled | held) & inside]
 
     def find(clusters: dict[str, str], links: pd.DataFrame,
              looked_at: set[str] | None) -> dict[str, tuple[str, str]]:
@@ -158,4 +164,5 @@ def _cluster(*, store: Store, engine: LinkEngine, edges: pd.DataFrame, reached: 
     must = set(cons.must_link)
     return FirstPass(edges=edges, inside=inside, linkable=linkable, cluster_of=cluster_of, identifiers=identifiers,
                      refused=[p for p in refused if p not in must], refused_must=[p for p in refused if p in must],
-                     ambiguous_pairs={frozenset((x, p)) for x, pair in ambiguous.items() for p in pair})
+                     ambiguous_pairs={frozenset((x, p)) for x, pair in ambiguous.items() for p in pair},
+                     swaps_held=held)

@@ -28,6 +28,7 @@ from linkage.link.delta import (EDGES, FLIPPED, REACH, context, earlier_pass, re
                                 save_guards, save_identity, save_pass_pairs, save_records, scoped_edges,
                                 stage_identity, stage_records, widen)
 from linkage.link.guards import GUARD_REASON
+from linkage.link.swaps import REASON as SWAP_HELD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
 from linkage.link.vet import vet_joins
 from linkage.store import Store
@@ -245,6 +246,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
     edges, inside, linkable, cluster_of = first.edges, first.inside, first.linkable, first.cluster_of
     identifiers, refused, refused_must = first.identifiers, first.refused, first.refused_must
     ambiguous_pairs = first.ambiguous_pairs
+    swaps_held = among(edges, first.swaps_held)
     # With the search, its last round built the month's population over these very clusters
     # (``outside_candidates``), which the second pass then counts namesakes over.
     # Second pass: a new surname and a move, judged on both children's evidence; linked or queued.
@@ -280,7 +282,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
     reason[edges["guarded"]] = GUARD_REASON
     was_ambiguous = among(edges, ambiguous_pairs)
     reason[was_ambiguous] = AMBIGUOUS_REASON
-    in_band = (uncertain | guarded | was_refused | was_ambiguous) & ~twins
+    reason[swaps_held] = SWAP_HELD_REASON
+    in_band = (uncertain | guarded | was_refused | was_ambiguous | swaps_held) & ~twins
     band = edges[in_band].assign(reason=reason[in_band]).drop(columns="guarded")
     # Guarded pairs left in two children that no source holds both of: no second child in view.
     band = _stack(complementary_guarded(edges[edges["guarded"] & inside], around), band)
