@@ -178,6 +178,18 @@ def test_constrained_clusters_match_the_plain_union_find(n, data):
 
 # Forenames a slip or two apart from each other, and a common one, so that slips of every kind
 # (and rare and common sides) are drawn often.
+def _plain_slips(con, may_pair: str, population: str = "ik") -> set[tuple]:
+    """The slip pairs read plainly: every two records of ``ik`` born on one day whose forenames
+    ``slip_sql`` calls a slip (each forename's count over ``population``), that ``may_pair`` allows."""
+    from linkage.link.unreached import COUNT_TABLE, counts_sql, slip_sql
+
+    return {tuple(r) for r in con.execute(f"""
+WITH {COUNT_TABLE} AS ({counts_sql(population)}),
+h AS (SELECT ik.*, c.n AS held FROM ik JOIN {COUNT_TABLE} c USING (forename))
+SELECT a.n, b.n FROM h a JOIN h b ON a.n < b.n AND a.dob = b.dob
+WHERE {slip_sql('a', 'b')} AND {may_pair}""").fetchall()}
+
+
 _FORENAMES = ("jacob", "jaxob", "jacb", "jcaob", "jacobb", "reuben", "reyen", "rueben", "leo", "leon", "mia", "mila",
               "oscar", "osca", "osacr", "ann", "anna")
 
@@ -190,7 +202,7 @@ def test_slip_pairs_among_forenames_are_every_slip_pair_of_records(rows):
     the pairs are exactly those a plain reading gives, every two records born on one day whose
     forenames ``slip_sql`` calls a slip (its rarity, length and distance rules, each forename's
     count over every record), that ``may_pair`` allows."""
-    from linkage.link.unreached import COUNT_TABLE, counts_sql, slip_sql, typo_pairs_sql
+    from linkage.link.unreached import COUNT_TABLE, counts_sql, typo_pairs_sql
 
     con = duckdb.connect()
     con.execute("CREATE TABLE ik (n BIGINT, forename VARCHAR, dob DATE, source_dataset VARCHAR, kid BIGINT)")
@@ -199,11 +211,7 @@ def test_slip_pairs_among_forenames_are_every_slip_pair_of_records(rows):
     may_pair = "a.kid <> b.kid AND a.source_dataset <> b.source_dataset"
     got = {tuple(r) for r in con.execute(f"WITH {COUNT_TABLE} AS ({counts_sql('ik')}) "
                                          f"{typo_pairs_sql('ik', may_pair)}").fetchall()}
-    plain = {tuple(r) for r in con.execute(f"""
-WITH {COUNT_TABLE} AS ({counts_sql('ik')}),
-h AS (SELECT ik.*, c.n AS held FROM ik JOIN {COUNT_TABLE} c USING (forename))
-SELECT a.n, b.n FROM h a JOIN h b ON a.n < b.n AND a.dob = b.dob
-WHERE {slip_sql('a', 'b')} AND {may_pair}""").fetchall()}
+    plain = _plain_slips(con, may_pair)
     assert got == plain
 
 
@@ -218,7 +226,7 @@ def test_a_months_slip_search_keys_only_the_forenames_it_reached():
     among every forename of the million, each under some twenty spellings. Only ``ik``'s forenames
     are keyed now; how many records hold each is still counted over the whole population, and
     the pairs are those the plain reading gives."""
-    from linkage.link.unreached import COUNT_TABLE, _deletion_keys, counts_sql, slip_sql, typo_pairs_sql
+    from linkage.link.unreached import COUNT_TABLE, _deletion_keys, counts_sql, typo_pairs_sql
 
     con = duckdb.connect()
     con.execute("CREATE TABLE pop (n BIGINT, forename VARCHAR, dob DATE, source_dataset VARCHAR, kid BIGINT)")
@@ -231,11 +239,7 @@ def test_a_months_slip_search_keys_only_the_forenames_it_reached():
     may_pair = "a.kid <> b.kid AND a.source_dataset <> b.source_dataset"
     sql = f"WITH {COUNT_TABLE} AS ({counts_sql('pop')}) {typo_pairs_sql('ik', may_pair)}"
     got = {tuple(r) for r in con.execute(sql).fetchall()}
-    plain = {tuple(r) for r in con.execute(f"""
-WITH {COUNT_TABLE} AS ({counts_sql('pop')}),
-h AS (SELECT ik.*, c.n AS held FROM ik JOIN {COUNT_TABLE} c USING (forename))
-SELECT a.n, b.n FROM h a JOIN h b ON a.n < b.n AND a.dob = b.dob
-WHERE {slip_sql('a', 'b')} AND {may_pair}""").fetchall()}
+    plain = _plain_slips(con, may_pair, 'pop')
     assert got == plain and got           # jacob / jaxob, reuben / reyen (jacob common: 42 records)
     reached = con.execute(f"WITH {COUNT_TABLE} AS ({counts_sql('pop')}) SELECT count(*) FROM "
                           f"({_deletion_keys('forename IN (SELECT forename FROM ik)')})").fetchone()[0]
@@ -248,7 +252,7 @@ _KEYED = ("n BIGINT, kid BIGINT, source_dataset VARCHAR, dob DATE, dob_str VARCH
 _ID = st.one_of(st.none(), st.integers(1, 3))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(_ID, _ID, st.sampled_from([None, "M", "F"])), min_size=1, max_size=12),
        st.lists(st.tuples(st.integers(0, 11), st.sampled_from(SOURCES), st.sampled_from(["m:A", "m:B", "p:X"]),
                           st.integers(0, 45), st.booleans()), min_size=2, max_size=50))
@@ -325,7 +329,7 @@ def test_two_names_a_slip_apart_are_met_once_from_the_rarer():
     (6,000): each could start the search, and met from both, every Lexi record was paired with
     the Lexxis' names as well as each Lexxi with the Lexis'. Met once, from the rarer, the joins
     form a few rows, and the pairs are those the plain reading gives."""
-    from linkage.link.unreached import COUNT_TABLE, counts_sql, slip_sql, typo_pairs_sql
+    from linkage.link.unreached import COUNT_TABLE, counts_sql, typo_pairs_sql
 
     con = duckdb.connect()
     con.execute("CREATE TABLE ik (n BIGINT, forename VARCHAR, dob DATE, source_dataset VARCHAR, kid BIGINT)")
@@ -335,11 +339,7 @@ def test_two_names_a_slip_apart_are_met_once_from_the_rarer():
     may_pair = "a.kid <> b.kid AND a.source_dataset <> b.source_dataset"
     sql = f"WITH {COUNT_TABLE} AS ({counts_sql('ik')}) {typo_pairs_sql('ik', may_pair)}"
     got = {tuple(r) for r in con.execute(sql).fetchall()}
-    plain = {tuple(r) for r in con.execute(f"""
-WITH {COUNT_TABLE} AS ({counts_sql('ik')}),
-h AS (SELECT ik.*, c.n AS held FROM ik JOIN {COUNT_TABLE} c USING (forename))
-SELECT a.n, b.n FROM h a JOIN h b ON a.n < b.n AND a.dob = b.dob
-WHERE {slip_sql('a', 'b')} AND {may_pair}""").fetchall()}
+    plain = _plain_slips(con, may_pair)
     assert got == plain and len(got) == 2            # each Lexxi with the Lexi of its birthday
     plan = json.loads(con.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}").fetchall()[0][1])
     assert _paired(plan) < 100
