@@ -46,6 +46,64 @@ def test_a_guarded_pair_is_queued_while_an_identifier_could_be_a_typo_or_is_miss
         assert undecided(band, clusters, none, ids, two_children=(GUARD_REASON,)).iloc[0], ids
 
 
+# -- an uncertain pair between a child the GP already holds and a lone GP record of another number -----
+# Edward Nowak's school record is linked to his GP record; the GP's Edward García, born the same day,
+# under another NHS number, sits alone. The model cannot tell a new surname and a move from a
+# stranger (both score about p=0.3), but the GP holds two children.
+_NOWAK = {"education:nowak": "A", "health:nowak": "A", "health:garcia": "B", "social_care:garcia": "C"}
+_NOWAK_LINKED = pd.DataFrame({"unique_id_l": ["education:nowak"], "unique_id_r": ["health:nowak"],
+                              "match_weight": [15.0]})
+
+
+REFUSED = "not linked: would put two different NHS numbers, UPNs or twins in one child"
+
+
+def _nowak_band(right: str = "health:garcia", reason: str = "uncertain match", left: str = "education:nowak",
+                weight: float = -1.2) -> pd.DataFrame:
+    return pd.DataFrame({"unique_id_l": [left], "unique_id_r": [right], "match_weight": [weight], "reason": [reason]})
+
+
+def _queued(band: pd.DataFrame, ids: dict, clusters: dict = _NOWAK, asks: tuple = ()) -> bool:
+    more = {"asks_conflict": asks} if asks else {}
+    return bool(undecided(band, clusters, _NOWAK_LINKED, ids, two_children=(GUARD_REASON,), **more).iloc[0])
+
+
+def test_a_lone_record_whose_number_the_other_child_holds_otherwise_is_not_queued():
+    ids = {"education:nowak": {"upn": "V381377118980"}, "health:nowak": {"nhs": "9434765919"},
+           "health:garcia": {"nhs": "9312043331"}}
+    assert not _queued(_nowak_band(), ids)
+    # Two UPN roots likewise: the school holds both children.
+    ids = {"education:nowak": {"upn": "V381377118980"}, "education:garcia": {"upn": "J380478611990"}}
+    assert not _queued(_nowak_band("education:garcia"), ids, {**_NOWAK, "education:garcia": "D"})
+
+
+def test_a_pair_refused_for_a_number_that_reaches_it_through_a_child_is_not_queued():
+    # Refused at p=0.53 for the GP number that reaches it through Edward Nowak's GP record, the pair's
+    # own records holding none that differ: the same two children (a GP issues one number).
+    ids = {"education:nowak": {"upn": "V381377118980"}, "health:nowak": {"nhs": "9434765919"},
+           "health:garcia": {"nhs": "9312043331"}}
+    assert not _queued(_nowak_band(reason=REFUSED, weight=0.2), ids, asks=(REFUSED,))
+
+
+def test_a_lone_record_that_may_be_the_same_child_is_still_queued():
+    held = {"education:nowak": {"upn": "V381377118980"}, "health:nowak": {"nhs": "9434765919"}}
+    # A new surname and a move, the GP record not yet linked to anything: nothing tells two children.
+    assert _queued(_nowak_band("social_care:garcia"), {**held, "social_care:garcia": {"nhs": None}})
+    assert _queued(_nowak_band(), {"education:nowak": {"upn": "V381377118980"}, "health:garcia": {"nhs": "9312043331"}})
+    # One typed digit apart: the same number typed twice.
+    assert _queued(_nowak_band(), {**held, "health:garcia": {"nhs": "9434765991"}})
+    # A strong pair refused for its own two numbers is itself the question: one child under two?
+    assert _queued(_nowak_band(left="health:nowak", reason=REFUSED, weight=3.0),
+                   {**held, "health:garcia": {"nhs": "9312043331"}}, asks=(REFUSED,))
+    # ... and a second UPN reaching it through the rest of a child (a school may issue one).
+    ids = {**held, "education:garcia": {"upn": "J380478611990"}}
+    assert _queued(_nowak_band("education:garcia", reason=REFUSED, left="health:nowak", weight=3.0), ids,
+                   {**_NOWAK, "education:garcia": "D"}, asks=(REFUSED,))
+    # Neither record held by a stronger link: either may be in the wrong child.
+    assert _queued(_nowak_band(), {**held, "health:garcia": {"nhs": "9312043331"}},
+                   {"education:nowak": "A", "health:nowak": "E", "health:garcia": "B"})
+
+
 # -- a nickname of a typo-neighbour -------------------------------------------------------------------
 def test_a_slip_in_a_nickname_reaches_the_full_name():
     assert "matthew" in near_keys("mstty")      # Matty, a slip

@@ -354,9 +354,11 @@ def test_twins_each_matched_to_their_own_records_are_not_queued():
     clusters = {"ella_school": "E", "ella_gp": "E", "bella_school": "B", "bella_gp": "B"}
     ids = {"ella_gp": {"nhs": "9434765919"}, "bella_gp": {"nhs": "9434765927"}}
     assert not undecided(band, clusters, linked, ids).iloc[0], "each twin has a better partner: settled"
-    # Bella's GP record alone: nothing better for it, so a reviewer should look.
+    # Bella's GP record alone, without an NHS number: nothing better for it, so a reviewer should look.
     alone = {**clusters, "bella_gp": "G"}
-    assert undecided(band, alone, linked[linked["unique_id_l"] == "ella_school"], ids).iloc[0]
+    assert undecided(band, alone, linked[linked["unique_id_l"] == "ella_school"], {**ids, "bella_gp": {}}).iloc[0]
+    # ... under an NHS number other than Ella's GP record's: the GP holds two children, settled.
+    assert not undecided(band, alone, linked[linked["unique_id_l"] == "ella_school"], ids).iloc[0]
     # No identifier tells the two children apart: they might be one child split in two.
     assert undecided(band, clusters, linked, {}).iloc[0]
     # A weaker link inside a child than to the other side: still queued.

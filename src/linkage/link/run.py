@@ -286,7 +286,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
     band = _stack(complementary_guarded(edges[edges["guarded"] & inside], around), band)
     band = band[undecided(band, around, _stack(linkable, kept_links), identifiers,
                           two_children=(GUARD_REASON, AMBIGUOUS_REASON, COMPLEMENT_REASON),
-                          one_child=engine.one_child(band, around))]
+                          one_child=engine.one_child(band, around), asks_conflict=(REFUSED_REASON,))]
     # A sibling's record no scored pair joins to the ambiguous one is queued beside it all the same.
     unscored = ambiguous_pairs - {frozenset(p) for p in zip(edges.loc[was_ambiguous, "unique_id_l"],
                                                              edges.loc[was_ambiguous, "unique_id_r"])}
