@@ -83,6 +83,43 @@ def test_a_tampered_partial_or_foreign_snapshot_is_refused_in_one_line(home):
         load_manifest(home, m.snapshot, manifest_key(home, "another key entirely, 32 characters long"))
 
 
+def test_a_pointer_moved_back_or_an_older_snapshot_restored_is_refused(home):
+    """An older snapshot is genuine: its manifest, size and digest pass. Pointed back at one still
+    kept (or at one restored from a backup), a server loaded it at start and a running one
+    switched to it: last month's linkage served again, a split that parted two children's records
+    undone. The newest snapshot served is now kept in the shared service state, and an older one
+    is refused by a starting server (in one line, before it listens) and by a running one (which
+    keeps serving the newer)."""
+    from linkage.service.container import Services
+    from linkage.service.switch import SnapshotWatcher
+
+    older, newer = _publish(home).snapshot, _publish(home).snapshot
+    services = Services.open(home, Settings(home=home))
+    try:
+        assert services.snapshot == newer
+        (snapshot_dir(home) / "current").write_text(older + "\n")
+        swapped = []
+        watcher = SnapshotWatcher(home, lambda: services, swapped.append, 0, 0)
+        assert watcher.check() is False and watcher.refused == older and not swapped
+    finally:
+        services.close()
+        services.state.close()
+    with pytest.raises(SnapshotError, match="older than snapshot"):
+        Services.open(home, Settings(home=home))
+    started = CliRunner().invoke(app, ["serve", "--data-dir", str(home)])    # refused before it listens
+    assert started.exit_code == 2 and "older than snapshot" in started.output, started.output
+    # A name alone, dated far ahead, is refused by its checks and leaves no mark: a later genuine
+    # snapshot is served.
+    (snapshot_dir(home) / "current").write_text(older[:7] + "29991231T235959000000\n")
+    with pytest.raises(SnapshotError, match="no manifest"):
+        Services.open(home, Settings(home=home))
+    (snapshot_dir(home) / "current").write_text(newer + "\n")
+    _publish(home)                                       # a new publication is served as before
+    services = Services.open(home, Settings(home=home))
+    services.close()
+    services.state.close()
+
+
 def test_old_snapshots_are_pruned_and_the_current_one_kept(home):
     made = [_publish(home, keep=2).snapshot for _ in range(3)]
     kept = sorted(p.stem for p in snapshot_dir(home).glob("*.json"))

@@ -67,22 +67,25 @@ def test_clients_orgs_lockout_and_revocation(state):
     assert outcomes[-1].locks == ("network", "everywhere")
     # A lock-out time survives to the microsecond (PostgreSQL's REAL would round it by minutes).
     assert clients.locked_until(client.client_id) == pytest.approx(now + 900, abs=1e-3)
-    assert clients.authenticate(client.client_id, secret, now=now + 1).outcome == "locked"
-    # Every network the client never proved its secret from is locked out; one it did is not.
-    assert clients.authenticate(client.client_id, secret, network="192.0.2.0/24", now=now + 1).outcome == "locked"
-    assert clients.authenticate(client.client_id, secret, network=home_net, now=now + 1).outcome == "ok"
+    # A wrong secret is refused as locked out from that network and every network the client never
+    # proved its secret from (and still counted); the right one passes everywhere: a secret is 256
+    # random bits, so refusing it protected nothing and let a stranger keep the holder out.
+    assert clients.authenticate(client.client_id, "wrong", now=now + 1).outcome == "locked"
+    assert clients.authenticate(client.client_id, "wrong", network="192.0.2.0/24", now=now + 1).outcome == "locked"
+    assert clients.authenticate(client.client_id, "wrong", network=home_net, now=now + 1).outcome == "wrong_secret"
+    assert clients.authenticate(client.client_id, secret, now=now + 1).outcome == "ok"
+    assert clients.authenticate(client.client_id, secret, network="192.0.2.0/24", now=now + 1).outcome == "ok"
     # Guesses spread over networks, one from each, lock the new ones all the same.
-    assert clients.authenticate(client.client_id, secret, network="192.0.2.0/24", now=now + 901).outcome == "ok"
     spread = [clients.authenticate(client.client_id, "wrong", network=f"203.0.{i}.0/24", now=now + 902)
               for i in range(3)]
     assert [o.locks for o in spread] == [(), (), ("everywhere",)] and spread[-1].locked_now
-    assert clients.authenticate(client.client_id, secret, network="203.0.9.0/24", now=now + 903).outcome == "locked"
-    assert clients.authenticate(client.client_id, secret, network=home_net, now=now + 903).outcome == "ok"
+    assert clients.authenticate(client.client_id, "wrong", network="203.0.9.0/24", now=now + 903).outcome == "locked"
+    assert clients.authenticate(client.client_id, secret, network="203.0.8.0/24", now=now + 903).outcome == "ok"
     # Once their lock-out is over and they have been quiet as long, guessing networks are forgotten
     # (those it signed in from are not): ever more networks cannot grow the table without bound.
-    assert clients.lockouts.networks(client.client_id) == 6
-    clients.authenticate(client.client_id, "wrong", network="203.0.10.0/24", now=now + 1803)
-    assert clients.lockouts.networks(client.client_id) == 4      # "", 192.0.2.0/24, home, 203.0.10.0/24
+    assert clients.lockouts.networks(client.client_id) == 8
+    clients.authenticate(client.client_id, "wrong", network="203.0.10.0/24", now=now + 1804)
+    assert clients.lockouts.networks(client.client_id) == 5      # "", 192.0.2, home, 203.0.8 and 203.0.10
     new_secret = clients.rotate(client.client_id)
     assert clients.authenticate(client.client_id, new_secret).outcome == "ok"
     generation = clients.get(client.client_id).generation

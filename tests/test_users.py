@@ -51,6 +51,35 @@ def test_sign_in_outcomes_and_lock_out(reg):
     assert reg.authenticate(user.email, PW, now + 601).outcome == "ok"              # after the lock-out
 
 
+def test_a_browser_that_signed_the_person_in_keeps_working_through_a_strangers_lock_out(reg):
+    """Session 25 kept lock-outs by network: a stranger behind the person's own NAT (or cloud /24)
+    locked her network, and one anywhere kept her out of every network she had not used yet. A
+    browser that signed her in now holds a device token, and with it her attempts are its own
+    (OWASP's device cookies): no network's lock-out binds it. No guess is added: without the
+    token a stranger meets the same lock-outs, and with a stolen one, that device's own."""
+    user, _ = reg.add("amy@oak.example", "Amy", "140001", "admissions", PW)
+    office, now = "198.51.100.0/24", 1_000_000.0
+    first = reg.authenticate(user.email, PW, now, network=office)
+    assert first.outcome == "ok" and len(first.device) >= 40
+    stranger = [reg.authenticate(user.email, f"guess {i} at the office", now + 1, network=office) for i in range(3)]
+    assert stranger[-1].locked_now and stranger[-1].locks == ("network", "everywhere")
+    assert reg.authenticate(user.email, PW, now + 2, network=office).outcome == "locked"    # a new browser
+    again = reg.authenticate(user.email, PW, now + 2, network=office, device=first.device)
+    assert again.outcome == "ok" and again.device != first.device
+    away = reg.authenticate(user.email, PW, now + 3, network="10.20.30.0/24", device=again.device)
+    assert away.outcome == "ok"                                                             # a new site
+    for token in (first.device, again.device, "made-up-token", "x" * 5000):     # spent, forged, absurd
+        assert reg.authenticate(user.email, PW, now + 4, network="10.99.0.0/24", device=token).outcome == "locked"
+    # The device's own guesses lock it out, and only it.
+    mine = [reg.authenticate(user.email, "not it at all", now + 5, network=office, device=away.device)
+            for _ in range(3)]
+    assert mine[-1].locked_now and "device" in mine[-1].locks
+    assert reg.authenticate(user.email, PW, now + 6, network=office, device=away.device).outcome == "locked"
+    assert reg.authenticate(user.email, PW, now + 607, network=office, device=away.device).outcome == "ok"
+    reg.set_password(user.email, PW + "x")       # a new password: no device is trusted any longer
+    assert reg.lockouts.source(user.user_id, office, away.device) == office
+
+
 def test_disabling_a_person_or_their_organisation_stops_them(reg):
     user, _ = reg.add("amy@oak.example", "Amy", "140001", "admissions", PW)
     disabled = reg.set_active(user.email, False)

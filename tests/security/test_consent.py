@@ -178,6 +178,11 @@ def test_only_the_recorder_or_the_consent_officer_withdraws(world):
     made = consent(world, "nurse", "health", {"organisation": OAK}, "admission").json()
     for who in ("elm", "sw", "nurse2", "school"):
         assert withdraw(world, who, made["consent_id"]).status_code == 404, who     # not even confirmed
+    # ...yet each attempt on a real consent is on the child's record, refused, for the DPO (it named
+    # no child: the child's subject access report never showed that others tried to withdraw it).
+    tried = [e for e in audit(world) if e["action"] == "consent.withdraw"][-4:]
+    assert all((e["decision"], e.get("reason"), e["children"]) == ("refused", "not_a_party", [world["children"][0][0]])
+               for e in tried), tried
     assert withdraw(world, "oak", made["consent_id"]).status_code == 403            # the recipient
     assert {"gp_registrations"} <= set(view(world, "oak")["sections"])
     done = withdraw(world, "nurse", made["consent_id"])

@@ -123,21 +123,22 @@ def test_a_school_refused_the_child_is_not_told_the_split_off_childs_pseudonym(w
     assert "identity.changes.withheld" in {e["action"] for e in report if e["client_id"] == oak}
 
 
-def test_a_record_opened_with_a_refused_part_withheld_says_so_to_the_dpo(world):
-    """The school the parent refused still holds the pseudonym it was given before the refusal,
-    and its lookup's reason to open the record: the record opens without the refused identity
-    data. The caller is told why; the audit entry said only what was shown, so the DPO could not
-    tell a refusal at work from a section the role never gets. It now names the categories a
-    refusal withheld (``consent_refused``)."""
+def test_a_refusal_of_identity_ends_the_reason_the_refused_schools_lookup_gave_it(world):
+    """The school the parent refused still holds the pseudonym its lookup gave it before the
+    refusal. That lookup's reason to open the record ran on for ``relationship_days``: the record
+    opened (education, social care's contact) to a school the refusal takes the child out of the
+    lookups of. A refusal of identity data now ends a reason the service gave by naming the child
+    (a lookup, the CME list) while it stands: 403 as with no reason at all, and the DPO's entry
+    names the refusal. A school the parent did not refuse still opens it."""
     import json
 
     r = call(world, "oak", "GET", f"/v1/children/{world['held']['oak']}")
-    assert r.status_code == 200, r.text
-    refused = sorted(c for c, why in r.json()["withheld_reasons"].items() if why == "consent_refused")
-    assert refused and all(c.startswith("identity.") for c in refused), r.text
+    assert r.status_code == 403, r.text
+    assert "refus" not in r.text.lower() and "consent" not in r.text.lower(), r.text
     entry = json.loads((world["home"] / "audit" / "log.jsonl").read_text().splitlines()[-1])["entry"]
-    assert entry["action"] == "view" and entry["decision"] == "allow", entry
-    assert entry.get("consent_refused") == refused, entry
+    assert (entry["action"], entry["decision"], entry["reason"]) == ("view", "deny", "no_relationship"), entry
+    assert entry["consent_refused"] and all(c.startswith("identity.") for c in entry["consent_refused"]), entry
+    assert call(world, "elm", "GET", f"/v1/children/{world['held']['elm']}").status_code == 200
 
 
 def test_withdrawing_a_refusal_that_followed_a_split_is_on_every_part_s_record(world):
@@ -156,4 +157,5 @@ def test_withdrawing_a_refusal_that_followed_a_split_is_on_every_part_s_record(w
     assert withdrawn["children"] == sorted([world["kept"], world["new"]]), withdrawn
     report = call(world, "dpo", "GET", f"/v1/audit/subject/{world['new']}").json()["entries"]
     assert "consent.withdraw" in {e["action"] for e in report}
+    assert call(world, "oak", "GET", f"/v1/children/{world['held']['oak']}").status_code == 200   # its reason is back
     assert lookup(world, "oak", world["demo"]["b"])          # the school it refused finds either part now

@@ -10,6 +10,7 @@ anyone's) in the child's report as the person who decided.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import httpx
@@ -65,15 +66,35 @@ def test_whoever_compares_or_decides_a_pair_is_in_each_childs_subject_access_rep
         assert {"review.show", "review.decide"} <= seen, (child, seen)
 
 
+def test_the_entry_names_every_category_a_pair_shows(world):
+    """A pair shows each record's agency (``source``, and the record key it prefixes): which
+    agencies know the child, the category ``identity.known_to`` that a school gets only with
+    consent. The entries of ``review.list``, ``review.show`` and ``review.decide`` named only
+    demographics and address, so the child's subject access report understated what the data
+    manager saw; the audit log's ``fields`` must be the categories of what was served."""
+    url, mine = world["server"].url, world["manager"]
+    pair = httpx.get(url + "/v1/review", params={"page_size": 200}, headers=mine).json()["pairs"][0]
+    assert pair["record_key_l"].split(":")[0] in ("education", "social_care", "health")
+    shown = httpx.get(f"{url}/v1/review/{pair['id']}", headers=mine).json()
+    assert "source" in {f["field"] for f in shown["fields"]}
+    listed, viewed = [e for e in entries(world) if e["action"] in ("review.list", "review.show")][-2:]
+    for entry in (listed, viewed):
+        assert "identity.known_to" in entry["fields"], entry
+
+
 def test_an_api_client_cannot_name_the_person_who_decided(world):
     url, mine = world["server"].url, world["manager"]
     pair = httpx.get(url + "/v1/review", params={"page_size": 200}, headers=mine).json()["pairs"][-1]
+    note = "Same pupil: the school confirmed the move by phone"
     r = httpx.post(f"{url}/v1/review/{pair['id']}/decision", headers=mine,
-                   json={"decision": "unsure", "reviewer": FORGED})
+                   json={"decision": "unsure", "reviewer": FORGED, "note": note})
     assert r.status_code == 201, r.text
     decided = [e for e in entries(world) if e["action"] == "review.decide" and e["pair_id"] == pair["id"]]
     assert decided and all(e.get("person") != FORGED for e in decided), decided
     assert decided[-1]["reviewer"] == FORGED and decided[-1]["client_id"]      # kept as the client's claim
+    # Why it was decided: the note is sealed, its digest in the entry (never the note itself).
+    assert decided[-1]["note_sha256"] == hashlib.sha256(note.encode()).hexdigest()
+    assert note not in (world["home"] / "audit" / "log.jsonl").read_text()
 
 
 def test_an_unknown_pair_is_refused_on_the_record(world):

@@ -128,6 +128,35 @@ def test_a_stranger_who_knows_an_email_cannot_lock_the_person_out(world):
                                                           ("everywhere", "203.0.113.0/24")]
 
 
+def test_a_stranger_behind_the_persons_own_network_cannot_lock_her_browser_out(world):
+    """Session 25 kept lock-outs by network: a stranger behind the person's own NAT locked her out
+    of it, and anyone kept her out of a network she had not used yet. The browser that signs her
+    in is now given a device cookie, and its sign-ins are its own (OWASP's device cookies): a
+    stranger without it meets the same lock-outs as before."""
+    from browserpages import add_user
+
+    ben = "ben@oak-ap.example"
+    add_user(world["home"], ben, "Ben Oak", "Oak AP Academy", "ap_school", "140001", "admissions")
+
+    def attempt(at: str, password: str, device: str | None = None) -> httpx.Response:
+        cookies = {"linkage_device": device} if device else None
+        with httpx.Client(base_url=world["url"], headers={"X-Forwarded-For": at}, cookies=cookies) as c:
+            token = csrf_token(c.get("/app/sign-in").text)
+            return c.post("/app/sign-in", data={"email": ben, "password": password, "csrf_token": token})
+
+    first = attempt("198.51.100.7", PASSWORD)
+    assert first.status_code == 303
+    device = first.cookies["linkage_device"]
+    cookie = next(h for h in first.headers.get_list("set-cookie") if h.startswith("linkage_device="))
+    assert all(a in cookie.lower() for a in ("httponly", "samesite=strict", "max-age=")), cookie
+    assert [attempt("198.51.100.99", f"guess {i} wrong").status_code for i in range(3)] == [200, 200, 429]
+    assert attempt("198.51.100.7", PASSWORD).status_code == 429                 # a browser without it
+    again = attempt("198.51.100.7", PASSWORD, device)                           # hers, at her office
+    assert again.status_code == 303 and again.cookies["linkage_device"] != device
+    assert attempt("10.200.0.2", PASSWORD, again.cookies["linkage_device"]).status_code == 303   # a new site
+    assert attempt("10.201.0.3", PASSWORD, device).status_code == 429           # the spent one is nothing
+
+
 def test_markup_in_a_name_is_shown_as_text_and_pages_cannot_be_framed(world):
     c = signed_in(world)
     r = c.get("/app/")

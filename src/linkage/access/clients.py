@@ -5,8 +5,10 @@ organisation, so disabling either, or rotating the secret, takes effect at once 
 every worker. Wrong secrets are counted here, in the shared register, so a lock-out
 holds across workers too.
 
-A lock-out is per client and caller's network (``access.lockout``), so a stranger who
-knows a client id cannot lock its holder out.
+A lock-out is per client and caller's network (``access.lockout``), and it slows only wrong
+secrets: the right one passes it. A secret is 256 random bits the service made, which no rate
+of guessing finds (RFC 6819 5.1.4.2.2), so refusing the right secret protected nothing and let a
+stranger who knows a client id, on the holder's network or a new one, keep the holder out.
 """
 
 from __future__ import annotations
@@ -133,11 +135,13 @@ class ClientRegistry:
             return Login(None, "unknown")
         client = _client(row)
         until, trusted = self.lockouts.until(client_id, network, client.locked_until)
-        if until > now:
-            return Login(None, "locked", retry_after=ceil(until - now))
         _, salt64, _ = row["secret_hash"].split("$")
         if not hmac.compare_digest(_hash(secret, base64.b64decode(salt64)), row["secret_hash"]):
+            # Counted while locked out too: each run of wrong secrets starts the lock-out again.
             failure = self.lockouts.failed(client_id, network, trusted, now)
+            if until > now:
+                wait = self.lockout_seconds if failure.refused else ceil(until - now)
+                return Login(None, "locked", retry_after=wait, locks=failure.locks)
             return Login(None, "wrong_secret", locked_now=failure.refused, locks=failure.locks,
                          retry_after=self.lockout_seconds if failure.refused else 0)
         if not client.active:

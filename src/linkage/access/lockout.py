@@ -8,6 +8,15 @@ holder's own keep working, with their own count. A stranger gets no more guesses
 (the count is the same and, as before, a success starts it again). This is OWASP's "device
 cookie" scheme with the network in place of the cookie.
 
+A network is not a device, though: a stranger on the holder's own network (one NAT, one cloud
+/24) shares its count, and a holder on a network it has never used (a new site) is bound by the
+lock-out of every new one. So a browser that signed a person in is given a device token (a
+random value; only its SHA-256 is kept, as a source ``device:<sha256>``): with it, the person's
+attempts are that device's alone, bound by no network's lock-out and counted apart, as OWASP's
+device cookies are. A stranger without it gains nothing, and one who steals it gets that
+device's own few guesses. (API clients need none: their secrets are 256 random bits, which no
+number of guesses finds, so a right secret passes their lock-outs: ``access.clients``.)
+
 The network counts live in ``sign_in_sources``; the subject-wide count in its own register's
 ``failed_logins`` and ``locked_until`` columns (``clients`` or ``users``). Each count is one
 statement, so concurrent workers cannot lose one.
@@ -15,11 +24,19 @@ statement, so concurrent workers cannot lose one.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
 
 from linkage.store.state import ServiceState
 
-__all__ = ["Failure", "Lockouts"]
+__all__ = ["DEVICE_DAYS", "Failure", "Lockouts"]
+
+DEVICE_DAYS = 180        # a device token is trusted this long after the sign-in that gave it
+
+
+def _device(token: str) -> str:
+    return "device:" + hashlib.sha256(token.encode()).hexdigest()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sign_in_sources (
@@ -31,8 +48,8 @@ CREATE TABLE IF NOT EXISTS sign_in_sources (
 
 @dataclass(frozen=True)
 class Failure:
-    locks: tuple[str, ...]       # the lock-outs this guess started: "network" and/or "everywhere" (every
-                                 # network the subject never signed in from)
+    locks: tuple[str, ...]       # the lock-outs this guess started: "network" (or "device") and/or
+                                 # "everywhere" (every network the subject never signed in from)
     refused: bool                # whether one of them now refuses this caller
 
 
@@ -46,6 +63,28 @@ class Lockouts:
     def _source(self, subject: str, network: str):
         return self.state.execute("SELECT failures, locked_until, trusted FROM sign_in_sources "
                                   "WHERE subject = ? AND network = ?", (subject, network)).fetchone()
+
+    def source(self, subject: str, network: str, device: str = "") -> str:
+        """Whom an attempt's count and lock-out are kept by: the device token the subject was given
+        (``trust_device``) when it presents one, else its network."""
+        if device and len(device) <= 100:
+            key = _device(device)
+            found = self._source(subject, key)
+            if found and found["trusted"]:
+                return key
+        return network
+
+    def trust_device(self, subject: str, presented: str, now: float) -> str:
+        """A new device token for a browser that just proved the subject's password (the one it
+        presented, if any, ends: a token planted in a browser is never trusted); returned once."""
+        token = secrets.token_urlsafe(32)
+        with self.state.transaction():
+            self.state.execute("DELETE FROM sign_in_sources WHERE subject = ? AND network LIKE 'device:%' "
+                               "AND (network = ? OR seen_at < ?)",
+                               (subject, _device(presented) if presented else "", now - DEVICE_DAYS * 86_400))
+            self.state.execute("INSERT INTO sign_in_sources (subject, network, failures, locked_until, trusted, "
+                               "seen_at) VALUES (?, ?, 0, 0, 1, ?)", (subject, _device(token), now))
+        return token
 
     def until(self, subject: str, network: str, wide_until: float) -> tuple[float, bool]:
         """Until when callers from ``network`` are locked out (0 if not), and whether the subject
@@ -72,8 +111,9 @@ class Lockouts:
             f"UPDATE {self.table} SET failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 "
             "ELSE failed_logins + 1 END, locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END "
             f"WHERE {self.key} = ? RETURNING failed_logins", (n, n, until, subject)).fetchone()
-        locks = ("network",) * (failures == 0) + ("everywhere",) * (everywhere == 0)
-        return Failure(locks, "network" in locks or ("everywhere" in locks and not trusted))
+        own = "device" if network.startswith("device:") else "network"
+        locks = (own,) * (failures == 0) + ("everywhere",) * (everywhere == 0)
+        return Failure(locks, own in locks or ("everywhere" in locks and not trusted))
 
     def succeeded(self, subject: str, network: str) -> None:
         """The subject proved itself from ``network``: its counts start again, and that network is trusted."""

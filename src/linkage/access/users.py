@@ -83,7 +83,8 @@ class SignIn:
     locked_now: bool = False      # a lock-out this attempt started now refuses this caller
     retry_after: int = 0
     user_id: str | None = None    # who was tried, when the email is registered
-    locks: tuple[str, ...] = ()   # the lock-outs it started: "network" and/or "everywhere"
+    locks: tuple[str, ...] = ()   # the lock-outs it started: "network" (or "device") and/or "everywhere"
+    device: str = ""              # on success: the browser's new device token (``access.lockout``)
 
 
 _SELECT = ("SELECT u.*, o.name AS org_name, o.org_type, o.code, o.active, o.created_at AS org_created_at "
@@ -200,25 +201,30 @@ class UserRegistry:
         """Still allowed in: active, and the role still one of the organisation type's roles."""
         return user is not None and user.active and user.role in self.orgs.roles.get(user.org.org_type, ())
 
-    def authenticate(self, email: str, password: str, now: float | None = None, *, network: str = "") -> SignIn:
-        """``network``: the caller's network, which lock-outs are kept by (``access.lockout``)."""
+    def authenticate(self, email: str, password: str, now: float | None = None, *, network: str = "",
+                     device: str = "") -> SignIn:
+        """``network``: the caller's network, which lock-outs are kept by (``access.lockout``), unless
+        ``device``, the token the browser was given at an earlier sign-in, is the person's: then the
+        device's own. A person's password is not 256 random bits, so unlike a client's secret it
+        passes no lock-out but its device's."""
         now = time.time() if now is None else now
         row = self.state.execute(_SELECT + " WHERE u.email = ?", (email.strip().lower(),)).fetchone()
         if row is None or not row["password_hash"]:
             _verify(_DUMMY, password)          # the same work either way: no timing oracle for emails
             return SignIn(None, "unknown", user_id=row["user_id"] if row else None)
         user = _user(row)
-        until, trusted = self.lockouts.until(user.user_id, network, user.locked_until)
+        source = self.lockouts.source(user.user_id, network, device)
+        until, trusted = self.lockouts.until(user.user_id, source, user.locked_until)
         if until > now:
             return SignIn(None, "locked", retry_after=ceil(until - now), user_id=user.user_id)
         if not _verify(row["password_hash"], password):
-            failure = self.lockouts.failed(user.user_id, network, trusted, now)
+            failure = self.lockouts.failed(user.user_id, source, trusted, now)
             return SignIn(None, "wrong_password", locked_now=failure.refused, locks=failure.locks,
                           retry_after=self.lockout_seconds if failure.refused else 0, user_id=user.user_id)
         if not self.usable(user):
             return SignIn(None, "inactive", user_id=user.user_id)
         self.lockouts.succeeded(user.user_id, network)
-        return SignIn(user, "ok", user_id=user.user_id)
+        return SignIn(user, "ok", user_id=user.user_id, device=self.lockouts.trust_device(user.user_id, device, now))
 
 
 def _check_password(password: str) -> None:

@@ -39,12 +39,13 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         err.print("[yellow]warning:[/] LINKAGE_BEHIND_TLS is set but LINKAGE_TRUSTED_PROXIES is empty: every "
                   "request will count as coming from the proxy's address (one caller's guesses throttle "
                   "everyone's tokens and sign-ins). Name the proxy (deploy/linkage.env.example).")
-    from linkage.service.container import check_keys
+    from linkage.service.container import check_keys, check_snapshot_order
     from linkage.store.snapshots import checked_snapshot
 
     with _failures(data_dir_):      # a tampered or partial snapshot, a lost key: one line, before any worker starts
         checked_snapshot(data_dir(data_dir_), db_key=settings.db_key.get_secret_value() if settings.db_key else None)
         check_keys(data_dir(data_dir_), settings)
+        check_snapshot_order(data_dir(data_dir_))
     # No ``server: uvicorn`` banner to tell an attacker what to aim at; Date stays (RFC 9110).
     # X-Forwarded-* believed from the configured proxy only (uvicorn's default: any loopback peer).
     # Each response reaches the socket in one write (api/protocol.py).

@@ -622,7 +622,8 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
             warnings = [(q["line_no"], q["field"], q["reason"]) for q in quarantine if q["severity"] == "warning"]
             sample = errors[:20]
             if missing_optional:
-                near = _near(missing_optional, [c for c in columns if c not in mapping.all_columns()])
+                read = set(mapping.all_columns())
+                near = _near(missing_optional, [c for c in columns if c not in read])
                 sample.insert(0, (0, ", ".join(missing_optional), "optional columns absent; left empty"
                                   + (f" (a typo in the mapping? closest: {', '.join(near)})" if near else "")))
             return IngestResult(source, path.name, eid, rows_read, accepted, quarantined,

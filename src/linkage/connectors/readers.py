@@ -43,6 +43,10 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))     # the row bound below is t
 # line, made the csv module gather the rest of the file into one cell, at 4 bytes a character
 # and more: a 200 MB file took over a gigabyte before the row was even looked at.
 MAX_ROW_CHARACTERS = 1 << 20
+# No extract has a thousandth of this many columns (a census extract has under 100). A header of
+# 200,000 short names fits in one row's bound, and every column costs work in each step of the
+# ingest: such a file is refused before its rows are read.
+MAX_COLUMNS = 20_000
 # Parquet and DuckDB files are compressed: an 11 KB Parquet file held a 300 MB cell (the ingest
 # took a gigabyte). Their rows are bounded by the same length in SQL, before Python fetches them,
 # and fetched a few at a time, so a batch is at most this many characters.
@@ -242,16 +246,24 @@ def _csv(path: Path, encoding: str, delimiter: str, used: set[str] | None) -> Ex
     lines = _BoundedLines(fh)
     reader = csv.reader(lines, delimiter=delimiter)
     header = [h.strip() for h in next(reader)]
-    dupes = sorted({h for h in header if header.count(h) > 1})
+    if len(header) > MAX_COLUMNS:
+        fh.close()
+        raise ConnectorError(_too_wide(path, len(header)))
+    # Each column's places in one pass: counting each name in the header was quadratic, and a 1 MB
+    # header of 250,000 names took a quarter of an hour of CPU before any row was read.
+    places: dict[str, list[int]] = {}
+    for i, h in enumerate(header):
+        places.setdefault(h, []).append(i)
+    dupes = sorted(h for h, at in places.items() if len(at) > 1)
     clash = [h for h in dupes if used is None or h in used]
     if clash:
         fh.close()
-        where = "; ".join(f"{h!r} is columns {', '.join(str(i + 1) for i, c in enumerate(header) if c == h)}"
-                          for h in clash)
-        raise ConnectorError(f"{path.name} has duplicate column names ({where}): the mapping cannot tell which "
-                             "to read; rename one in the file")
+        where = "; ".join(f"{h!r} is columns {', '.join(str(i + 1) for i in places[h])}" for h in clash[:5])
+        raise ConnectorError(f"{path.name} has duplicate column names ({where}"
+                             f"{f'; and {len(clash) - 5} more' if len(clash) > 5 else ''}): the mapping cannot "
+                             "tell which to read; rename one in the file")
     for h in dupes:                     # columns the mapping does not read: kept apart, as "Notes (2)"
-        for n, i in enumerate([i for i, c in enumerate(header) if c == h][1:], 2):
+        for n, i in enumerate(places[h][1:], 2):
             header[i] = f"{h} ({n})"
 
     def raw() -> Iterator[tuple[int, list[str]]]:
@@ -323,9 +335,25 @@ def cell_text(value: Any) -> str | None:
     return text if text.strip() != "" else None
 
 
-def _bounded(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> str:
+def _too_wide(path: Path, width: int) -> str:
+    return (f"{path.name} has {width:,} columns; no extract has more than {MAX_COLUMNS:,}: is it the right file? "
+            "Nothing was stored")
+
+
+def _sum(terms: list[str]) -> str:
+    """``a + b + ...`` as a balanced tree: a chain of a thousand columns passed DuckDB's expression
+    depth limit, so an honest Parquet file of 1,000 text columns could not be read at all."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    return f"({_sum(terms[:half])} + {_sum(terms[half:])})"
+
+
+def _bounded(con: duckdb.DuckDBPyConnection, sql: str, params: list, path: Path) -> str:
     """``sql`` refusing (a DuckDB error) any row whose text is longer than ``MAX_ROW_CHARACTERS``."""
     shape = con.sql(f"SELECT * FROM ({sql}) LIMIT 0", params=params)
+    if len(shape.columns) > MAX_COLUMNS:
+        raise ConnectorError(_too_wide(path, len(shape.columns)))
     lengths = []
     for name, kind in zip(shape.columns, shape.types):
         col = identifier(name)
@@ -339,7 +367,7 @@ def _bounded(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> str:
         return sql
     refusal = literal(f"a row longer than {MAX_ROW_CHARACTERS:,} characters, which no extract has; "
                       "nothing was stored")
-    return (f"SELECT * FROM ({sql}) WHERE CASE WHEN {' + '.join(lengths)} > {MAX_ROW_CHARACTERS} "
+    return (f"SELECT * FROM ({sql}) WHERE CASE WHEN {_sum(lengths)} > {MAX_ROW_CHARACTERS} "
             f"THEN error({refusal}) ELSE true END")
 
 
@@ -359,12 +387,12 @@ def _one_file(path: Path) -> tuple[str, Callable[[], None]]:
     return link, lambda: shutil.rmtree(where, ignore_errors=True)
 
 
-def _relation(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None,
+def _relation(con: duckdb.DuckDBPyConnection, path: Path, sql: str, params: list | None = None,
               done: Callable[[], None] = lambda: None) -> Extract:
     """Rows of a query, none longer than ``MAX_ROW_CHARACTERS`` (a longer one is refused as the
     file is opened, when they are counted); the generator owns the connection and closes it,
     then calls ``done``."""
-    sql = _bounded(con, sql, params or [])
+    sql = _bounded(con, sql, params or [], path)
     total = con.execute(f"SELECT count(*) FROM ({sql})", params or []).fetchone()[0]
     cur = con.execute(sql, params or [])
     columns = [d[0] for d in cur.description]
@@ -414,11 +442,11 @@ def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
             # keys, another agency's extract, a URL) and its rows came back in the quarantine export.
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
-            return _relation(con, f"SELECT * FROM src.{identifier(table)}")
+            return _relation(con, path, f"SELECT * FROM src.{identifier(table)}")
         if suffix == ".parquet":
             name, tidy = _one_file(path)
             try:
-                return _relation(con, "SELECT * FROM read_parquet(?)", [name], tidy)
+                return _relation(con, path, "SELECT * FROM read_parquet(?)", [name], tidy)
             except BaseException:
                 tidy()
                 raise

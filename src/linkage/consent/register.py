@@ -234,7 +234,11 @@ class ConsentRegister:
 
         The policy decides: the refusal stands unless safeguarding lets it be overridden.
         """
-        state = self.evaluate(child_id, principal, purpose, former=former, split_from=split_from)
+        return self.refuses_identity(self.evaluate(child_id, principal, purpose, former=former,
+                                                   split_from=split_from), principal, purpose)
+
+    def refuses_identity(self, state: ConsentState, principal: Principal, purpose: str | None) -> bool:
+        """``hides_identity`` for consents already evaluated (a child's view has them)."""
         refused = [c for c in self._identity if state.deny.get(c)]
         if not refused:
             return False

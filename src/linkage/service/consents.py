@@ -105,8 +105,13 @@ def withdraw_consent(*, ctx: Ctx, consent_id: str) -> ConsentPublic:
     tell); the audit entry names each, so every part's subject access report shows it."""
     services = ctx.services
     rec = services.consents.get(consent_id)
-    if rec is None or not _may(ctx, "read_consent", rec).any:     # another's consent is not confirmed to exist
+    if rec is None:
         ctx.record("consent.withdraw", "not_found", fields=[f"consent:{consent_id}"])
+        raise NotFound("no such consent")
+    if not _may(ctx, "read_consent", rec).any:     # another's consent is not confirmed to exist to the caller,
+        # but the attempt on it is on the child's record for the DPO (its subject access report)
+        ctx.record("consent.withdraw", "refused", _spoken_for(ctx, rec), [f"consent:{consent_id}"],
+                   reason="not_a_party")
         raise NotFound("no such consent")
     children = _spoken_for(ctx, rec)
     d = ctx.authorise("withdraw_consent", services.consents.expand(rec.category), children,

@@ -33,7 +33,7 @@ from linkage.store import Store
 from linkage.store.db import DB_FILE
 from linkage.store.documents import DocumentMap
 from linkage.store.schema import t
-from linkage.store.snapshots import checked_snapshot, current_id
+from linkage.store.snapshots import checked_snapshot, current_id, record_served, refuse_rollback
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
 from linkage.views.changes import departures, materialise_changes
@@ -41,7 +41,7 @@ from linkage.views.cme import WorklistDays, previous_membership
 from linkage.views.quarantine import materialise_quarantine
 from linkage.views.tables import materialise, serve_documents
 
-__all__ = ["Published", "Services", "check_keys", "load_published"]
+__all__ = ["Published", "Services", "check_keys", "check_snapshot_order", "load_published"]
 
 
 class InUse:
@@ -110,9 +110,16 @@ class Services:
 
     @classmethod
     def open(cls, home: Path, settings: Settings, policy_dir: Path | None = None) -> Services:
-        data = load_published(home, settings)
-        use_reference(data.reference)
         state = ServiceState(home)
+        try:
+            sid = current_id(home)
+            refuse_rollback(state, sid)          # never a snapshot older than one already served
+            data = load_published(home, settings, sid)
+            record_served(state, sid)
+        except BaseException:
+            state.close()
+            raise
+        use_reference(data.reference)
         policy = PolicyEngine(policy_dir)
         clients, sealer = ClientRegistry(state, OrgRegistry(state, policy.roles),
                                          lockout_after=settings.lockout_after_failures,
@@ -248,6 +255,16 @@ def check_keys(home: Path, settings: Settings | None = None) -> None:
             audit.refuse_another_key()
         finally:
             audit.close()
+
+
+def check_snapshot_order(home: Path) -> None:
+    """Before a server starts: the snapshot ``current`` names is not older than one a server of this
+    deployment has served already (``refuse_rollback``), refused in one line by the command."""
+    state = ServiceState(home)
+    try:
+        refuse_rollback(state, current_id(home))
+    finally:
+        state.close()
 
 
 def load_published(home: Path, settings: Settings, sid: str | None = None) -> Published:

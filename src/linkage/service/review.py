@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from linkage.errors import LinkageError, NotFound
 from linkage.link.review import Decision
-from linkage.service.context import Ctx
+from linkage.service.context import Ctx, digest
 from linkage.service.schemas import (
     ReviewDecisionCreate,
     ReviewDecisionPublic,
@@ -23,7 +23,9 @@ from linkage.service.schemas import (
 __all__ = ["review_decide", "review_list", "review_pair"]
 
 ACTION = "manage_data"
-CATEGORIES = ["identity.demographics", "identity.address"]
+# A pair shows each record's agency (``source``, the record key's prefix): which agencies know the
+# child is ``identity.known_to``, so the entries name it too.
+CATEGORIES = ["identity.demographics", "identity.address", "identity.known_to"]
 
 
 def _pair(row: dict, last: str = "") -> ReviewPair:
@@ -91,7 +93,9 @@ def review_decide(*, ctx: Ctx, pair_id: str, body: ReviewDecisionCreate,
     children = _children(ctx, "review.decide", pair_id)
     d = ctx.services.review.decide(ctx.services.decisions, pair_id, body.decision, reviewer=body.reviewer,
                                    note=body.note, channel=channel, client_id=ctx.caller.client_id)
+    # Why: the note is sealed and shown to data managers only; its digest ties the entry to it (as
+    # break-glass's justification), so the DPO can check the note a data manager shows them.
     ctx.record("review.decide", "allow", children, CATEGORIES, sorted(set(allowed.bases())),
                allowed.policy_version, pair_id=pair_id, review_decision=d.decision, decision_id=d.decision_id,
-               reviewer=d.reviewer)
+               reviewer=d.reviewer, **({"note_sha256": digest(body.note)} if body.note else {}))
     return _public(d)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from linkage.errors import LinkageError
 from linkage.service.container import Services, load_published
-from linkage.store.snapshots import current_id
+from linkage.store.snapshots import current_id, record_served, refuse_rollback
 
 __all__ = ["SnapshotWatcher"]
 
@@ -89,6 +89,7 @@ class SnapshotWatcher:
             self.loading = sid
             started = time.monotonic()
             try:
+                refuse_rollback(served.state, sid)       # a pointer moved back, an old copy restored
                 data = load_published(self.home, served.settings, sid)
             except (LinkageError, OSError, MemoryError) as exc:
                 return self._refuse(sid, exc)
@@ -96,6 +97,11 @@ class SnapshotWatcher:
                 return self._refuse(sid, exc)
             finally:
                 self.loading = None
+            try:
+                record_served(served.state, sid)
+            except Exception as exc:           # the state unreachable: serve it all the same, and say so
+                log.error("could not record snapshot %s as served (%s): a rollback to before it is not "
+                          "refused until a server records a newer one", sid, type(exc).__name__)
             self._put(served.with_published(data))
             self.refused = None
             self._retired.append((time.monotonic() + self.grace_seconds, served))

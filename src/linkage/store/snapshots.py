@@ -12,6 +12,13 @@ can switch to the next while a link run writes the live database. Loading checks
 manifest's HMAC and the file's size and digest before DuckDB opens it: a tampered,
 truncated or foreign snapshot is refused with one line, and a server keeps serving the
 one it has.
+
+A genuine but *older* snapshot passes those checks: ``current`` pointed back at one still kept,
+or one restored from a backup, would have every server serve last month's linkage (a split that
+parted two children's records undone, a school's lookup naming the wrong child's record). So the
+newest snapshot any server of the deployment has served is kept in the shared service state
+(``served_snapshot``), and an older one is refused (``refuse_rollback``). To go back on purpose,
+restore the database and ``linkage publish``: that is a new snapshot.
 """
 
 from __future__ import annotations
@@ -29,9 +36,10 @@ from linkage.errors import LinkageError
 from linkage.files import private_dir, private_opener
 from linkage.store.db import Store, derived_key, resolve_key, sync_dir
 from linkage.store.schema import UNPUBLISHED, t
+from linkage.store.state import ServiceState
 
 __all__ = ["Manifest", "SnapshotError", "checked_snapshot", "current_id", "load_manifest", "manifest_key", "publish",
-           "snapshot_dir", "verified_file"]
+           "record_served", "refuse_rollback", "snapshot_dir", "verified_file"]
 
 FORMAT = 1
 POINTER = "current"
@@ -175,3 +183,40 @@ def checked_snapshot(home: Path, sid: str | None = None, db_key: str | None = No
     if sid is None:
         return None
     return verified_file(home, load_manifest(home, sid, manifest_key(home, db_key)))
+
+
+_SERVED = """
+CREATE TABLE IF NOT EXISTS served_snapshot (
+  id INTEGER PRIMARY KEY CHECK (id = 1), rank TEXT NOT NULL, snapshot TEXT NOT NULL);
+"""
+
+
+def _rank(sid: str) -> str:
+    """A snapshot's place in publication order, comparable as text: when it was published (a data
+    directory linked again from nothing starts its run ids again, its snapshots are still newer)."""
+    run, _, when = sid.partition("-")
+    return f"{when}-{int(run):012d}"
+
+
+def refuse_rollback(state: ServiceState, sid: str | None) -> None:
+    """Refuse snapshot ``sid`` if a server of this deployment (sharing ``state``) has served a newer
+    one. None (nothing published yet) passes."""
+    if sid is None:
+        return
+    state.create(_SERVED)
+    newest = state.execute("SELECT rank, snapshot FROM served_snapshot WHERE id = 1").fetchone()
+    if newest is not None and newest["rank"] > _rank(sid):
+        raise SnapshotError(f"snapshot {sid} is older than snapshot {newest['snapshot']}, which was served already: "
+                            "a pointer moved back or an old copy restored is not served (to go back on purpose, "
+                            "restore the database and run linkage publish)")
+
+
+def record_served(state: ServiceState, sid: str | None) -> None:
+    """Remember ``sid`` as served, once it passed its checks and loaded (never before: a name alone,
+    dated far ahead, must not make every genuine snapshot "older")."""
+    if sid is None:
+        return
+    state.create(_SERVED)
+    state.execute("INSERT INTO served_snapshot (id, rank, snapshot) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE "
+                  "SET rank = excluded.rank, snapshot = excluded.snapshot WHERE excluded.rank > served_snapshot.rank",
+                  (_rank(sid), sid))

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from linkage.access.lockout import DEVICE_DAYS
 from linkage.access.ratelimit import RateLimiter
 from linkage.access.users import SessionRecord, SessionStore, User, UserRegistry
 from linkage.config import Settings
@@ -27,7 +28,7 @@ from linkage.web.render import PREFIX
 
 __all__ = ["CsrfRefused", "SignInRequired", "Staff", "StaffDep", "WebState", "caller_address", "check_csrf",
            "end_session",
-           "security_event", "served", "set_cookie", "start_session", "to_sign_in", "web_state"]
+           "security_event", "served", "set_cookie", "set_device_cookie", "start_session", "to_sign_in", "web_state"]
 
 log = logging.getLogger("linkage.security")
 
@@ -54,6 +55,11 @@ class WebState:
     @property
     def services(self) -> Services:
         return self.api.services
+
+    @property
+    def device_cookie(self) -> str:
+        """The browser's device token (``access.lockout``): its sign-ins are its own, not its network's."""
+        return "__Host-linkage-device" if self.secure else "linkage_device"
 
     @classmethod
     def create(cls, api: Any, settings: Settings) -> WebState:
@@ -182,6 +188,14 @@ def set_cookie(request: Request, response: Response, session_id: str | None) -> 
         response.delete_cookie(web.cookie, httponly=True, secure=web.secure, samesite="strict", path="/")
     else:
         response.set_cookie(web.cookie, session_id, httponly=True, secure=web.secure, samesite="strict", path="/")
+    return response
+
+
+def set_device_cookie(request: Request, response: Response, token: str) -> Response:
+    """Give the browser the device token a sign-in just earned, for as long as it is trusted."""
+    web = web_state(request)
+    response.set_cookie(web.device_cookie, token, max_age=DEVICE_DAYS * 86_400, httponly=True, secure=web.secure,
+                        samesite="strict", path="/")
     return response
 
 

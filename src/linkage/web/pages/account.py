@@ -12,7 +12,8 @@ from linkage.service import Ctx
 from linkage.service.oauth import network
 from linkage.web.render import PREFIX, render
 from linkage.web.session import (SignInRequired, StaffDep, caller_address, current_staff, end_session,
-                                 security_event, served, set_cookie, start_session, web_state)
+                                 security_event, served, set_cookie, set_device_cookie, start_session,
+                                 web_state)
 from linkage.web.tasks import PURPOSES, tasks_for
 
 router = APIRouter()
@@ -62,7 +63,8 @@ def sign_in(request: Request, email: Annotated[str, Form(max_length=254)] = "",
         security_event(request, "security.sign_in_throttled", web.users.by_email(email))
         return _sign_in_page(request, [{"text": f"Too many attempts to sign in. Wait {exc.retry_after} seconds "
                                                 "and try again", "href": "#email"}], email, 429)
-    attempt = web.users.authenticate(email, password, network=where)
+    attempt = web.users.authenticate(email, password, network=where,
+                                     device=request.cookies.get(web.device_cookie, ""))
     if attempt.user is None:
         known = web.users.get(attempt.user_id) if attempt.user_id else None
         security_event(request, "security.sign_in_failed", known, reason=attempt.outcome)
@@ -74,7 +76,7 @@ def sign_in(request: Request, email: Annotated[str, Form(max_length=254)] = "",
                                                     "again later or ask your administrator", "href": "#email"}],
                                  email, 429)
         return _sign_in_page(request, [{"text": _WRONG, "href": "#email"}], email)
-    return signed_in(request, attempt.user, "password")
+    return set_device_cookie(request, signed_in(request, attempt.user, "password"), attempt.device)
 
 
 def signed_in(request: Request, user, method: str) -> RedirectResponse:
