@@ -161,6 +161,7 @@ def main() -> None:
                     help="sample only threads holding the GIL (Python CPU; waits and GIL-free C work left out)")
     ap.add_argument("--modes", default="lookup,child,mixed", help="wrk runs, in order (comma-separated)")
     args = ap.parse_args()
+    ended_by_signal()
 
     from apiserver import Server
     from registry import register
@@ -238,6 +239,14 @@ done = function(summary, latency, requests)
     e.status + e.connect + e.read + e.write + e.timeout))
 end
 """
+
+
+def ended_by_signal() -> None:
+    """SIGTERM (a timeout, a killed job) unwinds like Ctrl-C, so the ``finally`` that stops the
+    servers runs: otherwise they, and their workers, outlive the benchmark."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def _children_cpu() -> float:

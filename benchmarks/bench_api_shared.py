@@ -45,14 +45,18 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="worker processes per server")
     ap.add_argument("--cpus", help="comma-separated: server i runs on the i-th of these cores only (taskset)")
     ap.add_argument("--runs", type=int, default=1, help="wrk runs, one after another, on the same servers")
+    ap.add_argument("--alone-first", action="store_true",
+                    help="first drive server 1 alone (the same connections it gets in a run on all), so one "
+                         "server and the pair are measured on one start-up (minutes at 1M)")
     args = ap.parse_args()
     pins = args.cpus.split(",") if args.cpus else [None] * args.servers
     if len(pins) != args.servers:
         ap.error("--cpus names one core per server")
 
     from apiserver import Server
-    from bench_api import _LUA, sample_queries, settle
+    from bench_api import _LUA, ended_by_signal, sample_queries, settle
 
+    ended_by_signal()
     pg = None
     if not args.state_url:
         from pg import PostgresServer
@@ -93,6 +97,8 @@ def main() -> None:
                     bodies.append(json.dumps(q))
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
             fh.write(_LUA % (", ".join(json.dumps(b) for b in bodies), '"/"', "lookup", token))
+        if args.alone_first:
+            _run(0, args, servers[:1], fh.name, pg)
         for run in range(1, args.runs + 1):
             _run(run, args, servers, fh.name, pg)
     finally:
@@ -106,8 +112,9 @@ def main() -> None:
 
 
 def _run(run: int, args, servers, script: str, pg) -> None:
-    """One wrk run against every server at once: each server's figures, wrk's and PostgreSQL's CPU,
-    and whether the audit entries added match the requests."""
+    """One wrk run against every server in ``servers`` at once, ``args.clients // args.servers``
+    connections each: each server's figures, wrk's and PostgreSQL's CPU, and whether the audit
+    entries added match the requests."""
     from bench_api import _children_cpu, _load, server_cpu
 
     before = _audited(args.state_url)
@@ -116,7 +123,7 @@ def _run(run: int, args, servers, script: str, pg) -> None:
     out: list[str] = [""] * len(servers)
 
     def drive(i: int) -> None:
-        conns = max(1, args.clients // len(servers))
+        conns = max(1, args.clients // args.servers)
         out[i] = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{args.seconds}s", "-s", script,
                                  servers[i].url], capture_output=True, text=True).stdout
     threads = [threading.Thread(target=drive, args=(i,)) for i in range(len(servers))]
@@ -128,8 +135,9 @@ def _run(run: int, args, servers, script: str, pg) -> None:
     pg_cpu, wrk_cpu = _pg_cpu(pg) - pg_cpu, _children_cpu() - wrk_cpu
     time.sleep(2)                   # requests in flight at the deadline complete and are audited
     total = 0
-    print(f"\nrun {run}: wrk, {args.clients} connections in all, {args.seconds}s, audit on, lookups; "
-          f"load average {_load()}")
+    alone = " (server 1 alone)" if len(servers) < args.servers else ""
+    print(f"\nrun {run}{alone}: wrk, {max(1, args.clients // args.servers) * len(servers)} connections in all, "
+          f"{args.seconds}s, audit on, lookups; load average {_load()}")
     print(f"{'server':8}{'requests':>10}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
           f"{'CPU ms/req':>12}")
     for i, text in enumerate(out):
@@ -139,7 +147,7 @@ def _run(run: int, args, servers, script: str, pg) -> None:
         print(f"{i + 1:<8}{n:>10}{n / dur:>8.0f}{float(p50):>9.1f}{float(p95):>9.1f}{float(p99):>9.1f}"
               f"{errors:>8}{1000 * cpu[i] / max(n, 1):>12.2f}")
     added = _audited(args.state_url) - before
-    in_flight = args.clients
+    in_flight = max(1, args.clients // args.servers) * len(servers)
     print(f"all     {total:>10}{total / args.seconds:>8.0f}   CPU ms/request: servers "
           f"{1000 * sum(cpu) / max(total, 1):.2f}, wrk {1000 * wrk_cpu / max(total, 1):.2f}, PostgreSQL "
           f"{1000 * pg_cpu / max(total, 1):.2f}{'' if pg else ' (not ours: not measured)'}")

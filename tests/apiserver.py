@@ -126,10 +126,12 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {**os.environ, "LINKAGE_HOME": str(home), **(env or {})}
         pin = ["taskset", "-c", cpus] if cpus else []
+        # A process group of its own, the supervisor's workers in it: ``stop`` ends them all even
+        # when the supervisor has to be killed (its workers would live on, holding the port).
         self.proc = subprocess.Popen(
             [*pin, sys.executable, "-m", "linkage.cli", "serve", "--port", str(self.port), "--data-dir", str(home),
              "--workers", str(workers)],
-            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         # Drained all the time: a server whose output filled the pipe would block mid-test.
         self.output: collections.deque[str] = collections.deque(maxlen=5000)
         self._drain = threading.Thread(target=self._read_output, daemon=True)
@@ -168,13 +170,20 @@ class Server:
         self._tokens[client.client_id] = (r.json()["access_token"], time.time() + r.json()["expires_in"])
         return self._tokens[client.client_id][0]
 
-    def stop(self) -> None:
+    def stop(self, within: float = 20) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after ``within`` s), and any worker it left."""
+        import signal
+
         self.proc.terminate()
         try:
-            self.proc.wait(20)
+            self.proc.wait(within)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(20)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:      # the group is empty: every worker ended with the supervisor
+            pass
         self._drain.join(5)
 
     def printed(self) -> str:

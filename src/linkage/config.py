@@ -14,7 +14,14 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "settings_error"]
+__all__ = ["TELEMETRY_OFF", "Settings", "get_settings", "settings_error"]
+
+# FastAPI (0.16x) traces, counts and logs every request through OpenTelemetry unless told not to,
+# and exports them wherever FASTAPI_OTEL_AUTO_CONFIGURE and OTEL_* point. Request paths name
+# children's pseudonyms and its logs carry exception text, so nothing leaves the service that way
+# whatever the environment says; both apps are built with this.
+TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False,
+                 "auto_configure": False}
 
 
 class Settings(BaseSettings):

@@ -21,7 +21,7 @@ from linkage.api.hotpath import HotRoutes
 from linkage.api.responses import ERRORS, problems
 from linkage.api.routes import (audit, children, cme, consents, identity, lookup, oauth, outcomes, quarantine,
                                 review)
-from linkage.config import Settings, get_settings
+from linkage.config import TELEMETRY_OFF, Settings, get_settings
 from linkage.errors import Conflict, Forbidden, LinkageError, NotFound, TooManyRequests
 from linkage.service import Services
 from linkage.service.dpo import warm as warm_dpo
@@ -80,6 +80,7 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
 
     # /docs is served from vendored, pinned assets (api/docs.py), never from a CDN.
     app = FastAPI(title="linkage", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  telemetry=TELEMETRY_OFF,
                   description="Joined views of children's records across agencies, cut to what each "
                               "agency, role and purpose may see, with every access audited.")
 

@@ -5,7 +5,8 @@ population again (over a minute at a million records), and is given only uvicorn
 time to become ready. Here SIGHUP is passed on to every worker instead, where it wakes the
 snapshot watcher (service/switch.py): each switches in place, as a single server does, and
 keeps answering meanwhile. The other signals keep uvicorn's meaning (INT/TERM stop, TTIN/TTOU
-add or remove a worker).
+add or remove a worker). Every worker, first or replacement, shares out the connections through
+one board (api/balance.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import os
 import signal
 
 from uvicorn import Config
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
 from linkage.config import get_settings
 
@@ -24,9 +27,61 @@ __all__ = ["Workers", "run_workers"]
 log = logging.getLogger("linkage.snapshots")
 
 
+class Worker(Process):
+    """A worker process serving through ``BalancedServer`` on the supervisor's board."""
+
+    def __init__(self, config: Config, sockets, board: str) -> None:
+        self.board = board
+        super().__init__(config, sockets)
+
+    @property
+    def server(self):
+        if self._server is None:
+            from linkage.api.balance import BalancedServer
+
+            self._server = BalancedServer(self.config, self.board)
+        return self._server
+
+
 class Workers(Multiprocess):
     """SIGHUP is blocked in the supervisor (``hold_sighup``, so that the workers it starts inherit
-    it blocked until they can take it); it is collected here, each round of the supervisor's loop."""
+    it blocked until they can take it); it is collected here, each round of the supervisor's loop.
+    Uvicorn's own starts of a worker (first, replacing a dead one, TTIN) start a ``Worker``."""
+
+    def __init__(self, config: Config, sockets, board: str) -> None:
+        super().__init__(config, sockets)
+        self.board = board
+
+    def _worker(self) -> Worker:
+        process = Worker(self.config, self.sockets, self.board)
+        process.start()
+        return process
+
+    def init_processes(self) -> None:
+        self.processes.extend(self._worker() for _ in range(self.processes_num))
+
+    def handle_ttin(self) -> None:
+        log.info("Received SIGTTIN, increasing the number of processes.")
+        self.processes_num += 1
+        self.processes.append(self._worker())
+
+    def keep_subprocess_alive(self) -> None:
+        """Uvicorn's: a worker that died or hangs is replaced, unless it failed to start at all."""
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:     # broken app, TLS or socket: would fail again
+                log.error("Child process [%s] failed to start, stopping the parent process.", process.pid)
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            log.info("Child process [%s] died", process.pid)
+            self.processes[idx] = self._worker()
 
     def handle_signals(self) -> None:
         while _pending_hup():
@@ -56,9 +111,13 @@ def run_workers(app: str, workers: int, **options) -> None:
     if not hasattr(signal, "sigtimedwait"):           # cannot collect it blocked: take it as uvicorn does
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     options.setdefault("timeout_worker_healthcheck", get_settings().worker_healthcheck_seconds)
+    from linkage.api.balance import make_board
+
     config = Config(app, workers=workers, **options)
     sock = config.bind_socket()
+    board = make_board()
     try:
-        Workers(config, sockets=[sock]).run()
+        Workers(config, [sock], board).run()
     finally:
         sock.close()
+        os.unlink(board)

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from linkage.config import Settings
+from linkage.config import TELEMETRY_OFF, Settings
 from linkage.errors import Forbidden, LinkageError, NotFound, TooManyRequests
 from linkage.service.lookup import NotReady
 from linkage.web import oidc
@@ -44,7 +44,8 @@ def _error(request: Request, status: int, detail: str = ""):
 
 
 def build_web(parent: FastAPI, settings: Settings) -> FastAPI:
-    web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, dependencies=[Depends(check_csrf)])
+    web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, dependencies=[Depends(check_csrf)],
+                  telemetry=TELEMETRY_OFF)
     web.state.parent, web.state.settings, web.state.web = parent, settings, None
 
     @web.exception_handler(SignInRequired)
