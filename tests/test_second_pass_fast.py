@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from itertools import combinations
 
 import duckdb
+import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -177,6 +178,18 @@ def test_constrained_clusters_match_the_plain_union_find(n, data):
 
 # Forenames a slip or two apart from each other, and a common one, so that slips of every kind
 # (and rare and common sides) are drawn often.
+def _plain_slips(con, may_pair: str, population: str = "ik") -> set[tuple]:
+    """The slip pairs read plainly: every two records of ``ik`` born on one day whose forenames
+    ``slip_sql`` calls a slip (each forename's count over ``population``), that ``may_pair`` allows."""
+    from linkage.link.unreached import COUNT_TABLE, counts_sql, slip_sql
+
+    return {tuple(r) for r in con.execute(f"""
+WITH {COUNT_TABLE} AS ({counts_sql(population)}),
+h AS (SELECT ik.*, c.n AS held FROM ik JOIN {COUNT_TABLE} c USING (forename))
+SELECT a.n, b.n FROM h a JOIN h b ON a.n < b.n AND a.dob = b.dob
+WHERE {slip_sql('a', 'b')} AND {may_pair}""").fetchall()}
+
+
 _FORENAMES = ("jacob", "jaxob", "jacb", "jcaob", "jacobb", "reuben", "reyen", "rueben", "leo", "leon", "mia", "mila",
               "oscar", "osca", "osacr", "ann", "anna")
 
@@ -189,7 +202,7 @@ def test_slip_pairs_among_forenames_are_every_slip_pair_of_records(rows):
     the pairs are exactly those a plain reading gives, every two records born on one day whose
     forenames ``slip_sql`` calls a slip (its rarity, length and distance rules, each forename's
     count over every record), that ``may_pair`` allows."""
-    from linkage.link.unreached import COUNT_TABLE, counts_sql, slip_sql, typo_pairs_sql
+    from linkage.link.unreached import COUNT_TABLE, counts_sql, typo_pairs_sql
 
     con = duckdb.connect()
     con.execute("CREATE TABLE ik (n BIGINT, forename VARCHAR, dob DATE, source_dataset VARCHAR, kid BIGINT)")
@@ -198,11 +211,7 @@ def test_slip_pairs_among_forenames_are_every_slip_pair_of_records(rows):
     may_pair = "a.kid <> b.kid AND a.source_dataset <> b.source_dataset"
     got = {tuple(r) for r in con.execute(f"WITH {COUNT_TABLE} AS ({counts_sql('ik')}) "
                                          f"{typo_pairs_sql('ik', may_pair)}").fetchall()}
-    plain = {tuple(r) for r in con.execute(f"""
-WITH {COUNT_TABLE} AS ({counts_sql('ik')}),
-h AS (SELECT ik.*, c.n AS held FROM ik JOIN {COUNT_TABLE} c USING (forename))
-SELECT a.n, b.n FROM h a JOIN h b ON a.n < b.n AND a.dob = b.dob
-WHERE {slip_sql('a', 'b')} AND {may_pair}""").fetchall()}
+    plain = _plain_slips(con, may_pair)
     assert got == plain
 
 
@@ -217,7 +226,7 @@ def test_a_months_slip_search_keys_only_the_forenames_it_reached():
     among every forename of the million, each under some twenty spellings. Only ``ik``'s forenames
     are keyed now; how many records hold each is still counted over the whole population, and
     the pairs are those the plain reading gives."""
-    from linkage.link.unreached import COUNT_TABLE, _deletion_keys, counts_sql, slip_sql, typo_pairs_sql
+    from linkage.link.unreached import COUNT_TABLE, _deletion_keys, counts_sql, typo_pairs_sql
 
     con = duckdb.connect()
     con.execute("CREATE TABLE pop (n BIGINT, forename VARCHAR, dob DATE, source_dataset VARCHAR, kid BIGINT)")
@@ -230,13 +239,107 @@ def test_a_months_slip_search_keys_only_the_forenames_it_reached():
     may_pair = "a.kid <> b.kid AND a.source_dataset <> b.source_dataset"
     sql = f"WITH {COUNT_TABLE} AS ({counts_sql('pop')}) {typo_pairs_sql('ik', may_pair)}"
     got = {tuple(r) for r in con.execute(sql).fetchall()}
-    plain = {tuple(r) for r in con.execute(f"""
-WITH {COUNT_TABLE} AS ({counts_sql('pop')}),
-h AS (SELECT ik.*, c.n AS held FROM ik JOIN {COUNT_TABLE} c USING (forename))
-SELECT a.n, b.n FROM h a JOIN h b ON a.n < b.n AND a.dob = b.dob
-WHERE {slip_sql('a', 'b')} AND {may_pair}""").fetchall()}
+    plain = _plain_slips(con, may_pair, 'pop')
     assert got == plain and got           # jacob / jaxob, reuben / reyen (jacob common: 42 records)
     reached = con.execute(f"WITH {COUNT_TABLE} AS ({counts_sql('pop')}) SELECT count(*) FROM "
                           f"({_deletion_keys('forename IN (SELECT forename FROM ik)')})").fetchone()[0]
     plan = json.loads(con.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}").fetchall()[0][1])
     assert _unnested(plan) <= 2 * reached < len(others)
+
+
+_KEYED = ("n BIGINT, kid BIGINT, source_dataset VARCHAR, dob DATE, dob_str VARCHAR, k_upn UBIGINT, "
+          "k_nhs UBIGINT, k_sex VARCHAR, k VARCHAR, d DATE")
+_ID = st.one_of(st.none(), st.integers(1, 3))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(_ID, _ID, st.sampled_from([None, "M", "F"])), min_size=1, max_size=12),
+       st.lists(st.tuples(st.integers(0, 11), st.sampled_from(SOURCES), st.sampled_from(["m:A", "m:B", "p:X"]),
+                          st.integers(0, 45), st.booleans()), min_size=2, max_size=50))
+def test_keyed_pairs_split_by_identifiers_are_the_plain_joins_pairs(kids, rows):
+    """``evidence._keyed_pairs`` meets the rows under one key and month in disjoint joins, each on
+    what the identifier test leaves (one UPN, one NHS number, or a side holding none): the pairs
+    are exactly those of the one join on key and month that ``_may_pair`` filters, with children
+    holding no UPN, no NHS number, both or neither, and UPNs two children share; for every pair
+    of the population, and for a month's (a focus record against any other)."""
+    from linkage.link.evidence import _keyed_pairs, _may_pair
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE one (kid BIGINT, k_upn UBIGINT, k_nhs UBIGINT, k_sex VARCHAR)")
+    con.executemany("INSERT INTO one VALUES (?, ?, ?, ?)", [(i, u, h, s) for i, (u, h, s) in enumerate(kids)])
+    con.execute(f"CREATE TABLE keyed ({_KEYED}, f BOOLEAN)")
+    con.executemany("INSERT INTO keyed SELECT ?, kid, ?, x, strftime(x, '%Y-%m-%d'), k_upn, k_nhs, k_sex, ?, "
+                    "date_trunc('month', x), ? FROM one, (SELECT DATE '2015-03-20' + CAST(? AS INTEGER) AS x) "
+                    "WHERE kid = ?",
+                    [(n, src, key, f, day, kid % len(kids)) for n, (kid, src, key, day, f) in enumerate(rows)])
+    con.execute("CREATE VIEW keyed_f AS SELECT * FROM keyed WHERE f")
+    plain = "SELECT DISTINCT least(a.n, b.n), greatest(a.n, b.n) FROM {a} a JOIN keyed b ON a.k = b.k AND a.d = b.d " \
+            f"AND a.n <> b.n AND {_may_pair('a', 'b')} ORDER BY ALL"
+    for left, right in (("keyed", "keyed"), ("keyed_f", "keyed")):
+        got = con.execute(f"SELECT DISTINCT a, b FROM ({_keyed_pairs(left, right)}) ORDER BY ALL").fetchall()
+        assert got == con.execute(plain.format(a=left)).fetchall()
+
+
+def _keyed_joined(node: dict) -> int:
+    """The most pairs any join of records on the second pass's keys (``k``) in an analysed plan (``EXPLAIN
+    (ANALYZE, FORMAT JSON)``) gave."""
+    info = node.get("extra_info", {})
+    on = info.get("Conditions", [])
+    paired = info.get("Join Type") == "INNER" and "k = k" in (on if isinstance(on, list) else [on])
+    own = node.get("operator_cardinality", 0) if paired else 0
+    return max([own, *(_keyed_joined(c) for c in node.get("children", []))])
+
+
+def test_a_common_forenames_month_forms_no_pairs_the_identifiers_rule_out(tmp_path):
+    """The second pass's candidates of one forename and one month of birth were every pair of their
+    records, met first and filtered after (23.6M at 1M records, 85k kept). 300 children called
+    Oliver, born in one April, each held by a school with its UPN and by a GP with its NHS
+    number, are 90,000 such pairs, and none can be one child; the pass now joins on what the
+    identifiers leave, so no join on the keys forms more rows than there are records."""
+    from test_cluster_evidence import input_tables, rec
+
+    from linkage.link.evidence import candidates_sql
+
+    records, children = [], {}
+    for i in range(300):
+        dob = f"2015-04-{1 + i % 28:02d}"
+        for key, ids in ((f"education:{i}", {"upn": f"U{i}"}), (f"health:{i}", {"nhs": f"N{i}"})):
+            records.append(rec(key, "oliver", f"family{i}", postcode=f"FY{i % 9} 7TJ", dob=dob, sex="M", **ids))
+            children[key] = f"C{i}"
+    con = duckdb.connect(str(tmp_path / "pass.duckdb"))
+    input_tables(con, records)
+    con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
+                                          "upn_root": [f"U{k.split(':')[1]}" if k.startswith("education") else None
+                                                       for k in children]}))
+    con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
+    sql = candidates_sql("link_input", "kids", "cotwins")
+    assert con.execute(sql).fetchall() == []
+    plan = json.loads(con.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}").fetchall()[0][1])
+    assert _keyed_joined(plan) <= len(records)
+
+
+def _paired(node: dict) -> int:
+    """Rows every inner join of an analysed plan gave, together."""
+    own = node.get("operator_cardinality", 0) if node.get("extra_info", {}).get("Join Type") == "INNER" else 0
+    return own + sum(_paired(c) for c in node.get("children", []))
+
+
+def test_two_names_a_slip_apart_are_met_once_from_the_rarer():
+    """Lexi (250 records) and Lexxi (2) are a slip of one name, and both are rare beside Oliver
+    (6,000): each could start the search, and met from both, every Lexi record was paired with
+    the Lexxis' names as well as each Lexxi with the Lexis'. Met once, from the rarer, the joins
+    form a few rows, and the pairs are those the plain reading gives."""
+    from linkage.link.unreached import COUNT_TABLE, counts_sql, typo_pairs_sql
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE ik (n BIGINT, forename VARCHAR, dob DATE, source_dataset VARCHAR, kid BIGINT)")
+    rows = [("lexxi", 0), ("lexxi", 40), *[("lexi", day) for day in range(250)], *[("oliver", 0)] * 6000]
+    con.executemany("INSERT INTO ik VALUES (?, ?, DATE '2015-03-01' + CAST(? AS INTEGER), ?, ?)",
+                    [(n, f, day, SOURCES[n % 3], n) for n, (f, day) in enumerate(rows)])
+    may_pair = "a.kid <> b.kid AND a.source_dataset <> b.source_dataset"
+    sql = f"WITH {COUNT_TABLE} AS ({counts_sql('ik')}) {typo_pairs_sql('ik', may_pair)}"
+    got = {tuple(r) for r in con.execute(sql).fetchall()}
+    plain = _plain_slips(con, may_pair)
+    assert got == plain and len(got) == 2            # each Lexxi with the Lexi of its birthday
+    plan = json.loads(con.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}").fetchall()[0][1])
+    assert _paired(plan) < 100

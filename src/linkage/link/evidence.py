@@ -128,21 +128,44 @@ _SURNAME_ROWS = "SELECT n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_se
 _SAME_MONTH = "date_trunc('month', a.dob) = date_trunc('month', b.dob)"
 
 
+def _keyed_pairs(left: str = "keyed", right: str = "keyed") -> str:
+    """Pairs (a, b: record numbers, a < b) of rows of ``left`` and ``right`` (the keyed rows, or a
+    month's focus rows against the others) under one key and month that ``_may_pair`` admits, met
+    in the three disjoint ways a pair can pass its identifier test: both children hold one UPN
+    (then it is the same: only the rows of a UPN two children hold, joined on it), or some side
+    holds none and both hold one NHS number (likewise), or some side holds no UPN and some side no
+    NHS number (a child with neither, met only by the rows under its keys; or one with only a UPN
+    against one with only an NHS number). One join on key and month alone formed every pair of a
+    common forename's month (23.6M at 1M records, 85k kept); the third way's sides are a few per
+    cent of the records."""
+    may, by = _may_pair("a", "b"), "a.k = b.k AND a.d = b.d"
+    both = left == right                   # one table: each pair met once
+    shared = "(SELECT * FROM {t} WHERE {c} IN (SELECT {c} FROM one GROUP BY {c} HAVING count(*) > 1))"
+    rows = "(SELECT * FROM {t} WHERE k_upn IS {u} NULL AND k_nhs IS {h} NULL)"
+    none, only_nhs, only_upn = dict(u="", h=""), dict(u="", h="NOT"), dict(u="NOT", h="")
+
+    def near(t: str, few: str) -> str:     # ``t``'s rows under a key and month of ``few``'s
+        return f"(SELECT * FROM {t} SEMI JOIN {few} USING (k, d))"
+
+    ways = [(shared.format(t=left, c="k_upn"), shared.format(t=right, c="k_upn"), " AND a.k_upn = b.k_upn"),
+            (shared.format(t=left, c="k_nhs"), shared.format(t=right, c="k_nhs"),
+             " AND a.k_nhs = b.k_nhs AND (a.k_upn IS NULL OR b.k_upn IS NULL)"),
+            (rows.format(t=left, **none), near(right, rows.format(t=left, **none)), ""),
+            (rows.format(t=left, **only_nhs), rows.format(t=right, **only_upn), "")]
+    if not both:       # the mirror of the last two: the focus on the other side
+        ways += [(near(left, rows.format(t=right, **none)), rows.format(t=right, **none), ""),
+                 (rows.format(t=left, **only_upn), rows.format(t=right, **only_nhs), "")]
+    return "\n      UNION ALL\n".join(
+        f"      SELECT least(a.n, b.n) AS a, greatest(a.n, b.n) AS b FROM {x} a JOIN {y} b ON {by}{on} "
+        f"AND {'a.n < b.n' if both and on else 'a.n <> b.n'} AND {may}" for x, y, on in ways)
+
+
 def _all_pairs() -> str:
     """``keyed`` and ``pairs`` CTEs: every candidate record pair of the population, once."""
-    return f"""keyed_all AS MATERIALIZED ({_keyed('ik')}),
--- The rows of a forename key other than the sound code's, in a month where every record under it
--- has one sound code, meet no pair that the sound code's key does not meet in that month (both as
--- written): dropped, they no longer repeat the join's work. Most such keys of a common forename
--- are (Oliver's canonical form and consonants), and a common forename's pairs are the most numerous.
-repeat AS (
-  SELECT k, d FROM keyed_all WHERE NOT starts_with(k, 'm:') AND NOT starts_with(k, 'p:') GROUP BY k, d
-  HAVING count(forename_dm) = count(*) AND min(forename_dm) = max(forename_dm)),
-keyed AS MATERIALIZED (SELECT x.* EXCLUDE (forename_dm) FROM keyed_all x ANTI JOIN repeat r USING (k, d)),
+    return f"""keyed AS MATERIALIZED ({_keyed('ik')}),
 pairs AS (
   SELECT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r FROM (
-    SELECT DISTINCT a.n AS a, b.n AS b
-    FROM keyed a JOIN keyed b ON a.k = b.k AND a.d = b.d AND a.n < b.n AND {_may_pair('a', 'b')}
+    SELECT DISTINCT a, b FROM ({_keyed_pairs()})
     UNION
     SELECT least(a.n, b.n), greatest(a.n, b.n)
     FROM ik a JOIN ({_SURNAME_ROWS}) b ON a.forename = b.s AND {_SAME_MONTH} AND {_may_pair('a', 'b')}
@@ -160,8 +183,7 @@ keyed_f AS MATERIALIZED ({_keyed('ikf')}),
 keyed_o AS MATERIALIZED (SELECT x.* FROM ({_keyed('ik')}) x SEMI JOIN keyed_f USING (k, d)),
 pairs AS (
   SELECT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r FROM (
-    SELECT DISTINCT least(a.n, b.n) AS a, greatest(a.n, b.n) AS b
-    FROM keyed_f a JOIN keyed_o b ON a.k = b.k AND a.d = b.d AND a.n <> b.n AND {_may_pair('a', 'b')}
+    SELECT DISTINCT a, b FROM ({_keyed_pairs('keyed_f', 'keyed_o')})
     UNION
     SELECT least(a.n, b.n), greatest(a.n, b.n)
     FROM ikf a JOIN ({_SURNAME_ROWS}) b ON a.forename = b.s AND {_SAME_MONTH} AND {_may_pair('a', 'b')}
@@ -205,8 +227,13 @@ def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str, pas
     return f"""
 WITH {COUNT_TABLE} AS ({counts_sql(input_table)}),
 past AS ({past}),
+-- The columns the pass reads, named: in a run the input is a view over the store's encrypted,
+-- compressed cache, and every column of it read (x.*) cost a million rows decrypted for nothing.
 i AS (
-  SELECT x.*, c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin,
+  SELECT x.unique_id, x.source_dataset, x.forename, x.forename_full, x.forename_join, x.middle_names, x.surname,
+    x.dob, x.sex, x.postcode, x.address, x.nhs_number, x.forename_canon, x.forename_dm, x.forename_skel,
+    x.forename_abjad, x.forename_family, x.forename_keys, x.surname_all, x.dob_str,
+    c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin,
     fc.n AS held, {f"x.unique_id IN (SELECT unique_id FROM {focus})" if focus else "true"} AS f
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {COUNT_TABLE} fc ON fc.forename = x.forename
   WHERE x.dob IS NOT NULL),
