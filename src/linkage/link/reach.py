@@ -91,6 +91,9 @@ FAMILY_REASON = ("possibly one child in two: family name spelt alike, same birth
                  "no source holds both ({evidence})")
 SCRIPT_REASON = ("possibly one child in two: one given name written another way (split in two, or romanised "
                  "another way), same home and birthday, no source holds both ({evidence})")
+# The keys with a reason of their own; the middle-name keys share ``MIDDLE_REASON``.
+_REASONS = {"home": HOME_REASON, "swap": SWAP_REASON, "spelling": SPELLING_REASON, "family": FAMILY_REASON,
+            "script": SCRIPT_REASON}
 # Fewest consonants a romanised given name (``_roman``) must keep to say which name it is.
 ROMAN_SHORTEST = 2
 # Forenames (or a forename and the other record's surname) this alike are taken as one name typed
@@ -272,9 +275,8 @@ def reach_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table
             continue
         done.add(kids)
         said = "same birthday" if dob_exact else "birthdays a slip or days apart"
-        if how in ("home", "swap", "spelling", "script", "family"):
-            why = {"home": HOME_REASON, "swap": SWAP_REASON, "spelling": SPELLING_REASON, "family": FAMILY_REASON,
-                   "script": SCRIPT_REASON}[how].format(evidence=said)
+        if how in _REASONS:
+            why = _REASONS[how].format(evidence=said)
         else:
             why = MIDDLE_REASON.format(how="birthday, forenames alike" if how == "birthday"
                                        else "forename, surnames alike", evidence=said)
