@@ -67,13 +67,20 @@ def _sweep(directory: Path) -> None:
         pid = old.name.split("-")[2]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            with contextlib.suppress(OSError):      # not ours to remove (/dev/shm is sticky)
+        with contextlib.suppress(OSError):          # not ours to remove (/dev/shm is sticky)
+            if _gone(int(pid)):
                 old.unlink(missing_ok=True)
-        except OSError:         # alive, someone else's
-            pass
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has exited (one that is alive but someone else's has not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
 
 
 class Board:
@@ -96,15 +103,7 @@ class Board:
     def _free(self, i: int) -> bool:
         """Never used, or its worker has exited (a killed worker clears nothing)."""
         pid, _, _ = _SLOT.unpack_from(self._map, i * _SLOT.size)
-        if pid in (0, self.pid):
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:     # alive, someone else's
-            pass
-        return False
+        return pid in (0, self.pid) or _gone(pid)
 
     def publish(self, held: int) -> None:
         if self.slot is not None:
