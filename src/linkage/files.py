@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["PRIVATE_UMASK", "private_dir", "private_file", "private_opener", "private_umask",
+__all__ = ["PRIVATE_UMASK", "pid_alive", "private_dir", "private_file", "private_opener", "private_umask",
            "write_private"]
 
 PRIVATE_UMASK = 0o077
@@ -75,3 +75,15 @@ def write_private(path: Path, data: str | bytes) -> Path:
                                "your own") from None
         raise
     return path
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (alive but another user's counts): files a process left
+    behind, named by its pid, are swept only once it has exited."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -31,6 +31,8 @@ from pathlib import Path
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.server import Server
 
+from linkage.files import pid_alive
+
 __all__ = ["Board", "BalancedServer", "make_board"]
 
 log = logging.getLogger("linkage.workers")
@@ -68,19 +70,8 @@ def _sweep(directory: Path) -> None:
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         with contextlib.suppress(OSError):          # not ours to remove (/dev/shm is sticky)
-            if _gone(int(pid)):
+            if not pid_alive(int(pid)):
                 old.unlink(missing_ok=True)
-
-
-def _gone(pid: int) -> bool:
-    """Whether process ``pid`` has exited (one that is alive but someone else's has not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass
-    return False
 
 
 class Board:
@@ -103,7 +94,7 @@ class Board:
     def _free(self, i: int) -> bool:
         """Never used, or its worker has exited (a killed worker clears nothing)."""
         pid, _, _ = _SLOT.unpack_from(self._map, i * _SLOT.size)
-        return pid in (0, self.pid) or _gone(pid)
+        return pid in (0, self.pid) or not pid_alive(pid)
 
     def publish(self, held: int) -> None:
         if self.slot is not None:

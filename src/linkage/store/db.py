@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from linkage.files import private_dir
+from linkage.files import pid_alive, private_dir
 from linkage.errors import ConfigError, StoreError
 from linkage.sqltext import literal
 from linkage.store.keys import load_or_create_key, secret_path
@@ -191,7 +191,7 @@ class Store:
         root = private_dir(self.home / "tmp")
         for entry in root.iterdir():
             owner = entry.name.split(".")[0]
-            if entry.is_dir() and owner.isdigit() and not _alive(int(owner)):
+            if entry.is_dir() and owner.isdigit() and not pid_alive(int(owner)):
                 shutil.rmtree(entry, ignore_errors=True)
             elif entry.is_file() and entry.name.startswith("duckdb_temp_"):
                 entry.unlink(missing_ok=True)   # left by a version without per-process directories
@@ -393,16 +393,6 @@ def sync_dir(path: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def open_store(home: Path, **kwargs: Any) -> Store:
