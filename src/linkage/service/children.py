@@ -61,12 +61,20 @@ def relationship(ctx: Ctx, child_id: str, consent: ConsentState | None = None) -
     of identity data to the caller: the refusal takes the child out of its lookups, so the lookup
     it made before must not keep the record open (``consent``: the child's consents as evaluated
     for the caller). The child's own school, caseload or health record is not ended by it."""
+    return _relationship(ctx, child_id, consent)[0]
+
+
+def _relationship(ctx: Ctx, child_id: str, consent: ConsentState | None) -> tuple[str | None, bool]:
+    """``relationship``, and whether a refusal ended the reason the service gave (read once: the deny
+    path tells the DPO so)."""
     services = ctx.services
+    ended = False
     if why := services.relationships.current(ctx.org, child_id, former=services.former_ids(child_id)):
         if consent is None or not services.consents.refuses_identity(consent, ctx.caller, ctx.purpose):
-            return why
+            return why, False
+        ended = True
     doc = child_documents(services.documents, [child_id], ["edu_enrolment", "records"]).get(child_id)
-    return on_roll_or_caseload(ctx.caller, doc, date.today()) if doc else None
+    return (on_roll_or_caseload(ctx.caller, doc, date.today()) if doc else None), ended
 
 
 def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **extra) -> ChildView:
@@ -75,11 +83,10 @@ def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **
                                          split_from=services.split_from(child_id))
     decision = ctx.authorise("view", list(services.policy.categories), [child_id], consent.permit, consent.deny,
                              break_glass, **extra)
-    why = "break-glass" if break_glass else relationship(ctx, child_id, consent)
+    why, ended = ("break-glass", False) if break_glass else _relationship(ctx, child_id, consent)
     if why is None:
         # A refusal that ended a lookup's reason is the DPO's to see; the caller is told no more than
         # it is told with no reason at all (a lookup tells it "no single match", never why).
-        ended = relationship(ctx, child_id) is not None
         refused = sorted(c for c, denied in consent.deny.items() if denied) if ended else []
         ctx.record("view", "deny", [child_id], [], [], decision.policy_version, reason="no_relationship",
                    **({"consent_refused": refused} if refused else {}))
