@@ -54,19 +54,14 @@ def on_roll_or_caseload(caller: Principal, doc: dict, today: date) -> str | None
     return None
 
 
-def relationship(ctx: Ctx, child_id: str, consent: ConsentState | None = None) -> str | None:
-    """The caller's organisation's reason to open this child's full record, or None.
+def relationship(ctx: Ctx, child_id: str, consent: ConsentState | None = None) -> tuple[str | None, bool]:
+    """The caller's organisation's reason to open this child's full record (or None), and whether a
+    refusal ended the reason the service gave (read once: the deny path tells the DPO so).
 
     A reason the service gave (a lookup or the CME worklist named the child) ends with a refusal
     of identity data to the caller: the refusal takes the child out of its lookups, so the lookup
     it made before must not keep the record open (``consent``: the child's consents as evaluated
     for the caller). The child's own school, caseload or health record is not ended by it."""
-    return _relationship(ctx, child_id, consent)[0]
-
-
-def _relationship(ctx: Ctx, child_id: str, consent: ConsentState | None) -> tuple[str | None, bool]:
-    """``relationship``, and whether a refusal ended the reason the service gave (read once: the deny
-    path tells the DPO so)."""
     services = ctx.services
     ended = False
     if why := services.relationships.current(ctx.org, child_id, former=services.former_ids(child_id)):
@@ -83,7 +78,7 @@ def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **
                                          split_from=services.split_from(child_id))
     decision = ctx.authorise("view", list(services.policy.categories), [child_id], consent.permit, consent.deny,
                              break_glass, **extra)
-    why, ended = ("break-glass", False) if break_glass else _relationship(ctx, child_id, consent)
+    why, ended = ("break-glass", False) if break_glass else relationship(ctx, child_id, consent)
     if why is None:
         # A refusal that ended a lookup's reason is the DPO's to see; the caller is told no more than
         # it is told with no reason at all (a lookup tells it "no single match", never why).
