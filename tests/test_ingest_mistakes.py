@@ -111,8 +111,8 @@ def test_a_utf8_file_under_a_cp1252_mapping_is_read_as_utf8(store, tmp_path, loa
     assert current(store) == loaded               # not 'ZoÃ«' and 'Oâ€™Brien'
 
 
-@pytest.mark.parametrize("magic,what", [(b"PK\x03\x04", "Excel workbook"), (b"\xd0\xcf\x11\xe0", "old Excel"),
-                                        (b"%PDF-1.7", "PDF")])
+@pytest.mark.parametrize("magic,what", [(b"PK\x03\x04" + b"\x00" * 26 + b"[Content_Types].xml", "Excel workbook"),
+                                        (b"\xd0\xcf\x11\xe0", "old Excel"), (b"%PDF-1.7", "PDF")])
 def test_a_workbook_is_refused_in_one_line_saying_what_it_is(store, tmp_path, loaded, magic, what):
     path = tmp_path / "nov.xlsx"
     path.write_bytes(magic + b"\x00" * 64)
@@ -222,3 +222,16 @@ def test_the_wrong_mapping_is_not_offered_as_a_typo(store, tmp_path, loaded):
         ingest_file(store, "social_care", path, extract_date=date(2026, 11, 1))
     assert "typo" not in str(refused.value)                 # the default mapping: three missing, one near
     assert current(store) == loaded
+
+
+@pytest.mark.parametrize("magic,what", [(b"PK\x03\x04\x14\x00\x00\x00\x08\x00", "a zip archive"),
+                                        (b"\x1f\x8b\x08\x00", "a gzip-compressed file"),
+                                        (b"7z\xbc\xaf\x27\x1c\x00\x04", "a 7-Zip archive"),
+                                        (b"PAR1\x15\x04", "a Parquet file")])
+def test_an_archive_or_another_format_is_named_with_what_to_do(store, tmp_path, loaded, magic, what):
+    path = tmp_path / "nov.csv"
+    path.write_bytes(magic + b"\x00" * 64)     # (before: a zip was "an Excel workbook", the rest "UTF-16 without a BOM")
+    with pytest.raises(ConnectorError, match=f"nov.csv is {what}, not a CSV file; (take the CSV out|give it the ending)"):
+        nov(store, path, mapping(tmp_path))
+    assert current(store) == loaded
+

@@ -135,9 +135,15 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-_NOT_TEXT = [(b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
-             (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls) or another Office file"),
-             (b"%PDF", "a PDF document")]
+_EXCEL = "open it in Excel and save it as 'CSV UTF-8 (Comma delimited)', then ingest that file"
+_UNPACK = "take the CSV out of it (open it and extract the file), then ingest that file"
+_NOT_TEXT = [(b"PK\x03\x04", "an Excel workbook (.xlsx) or another Office file", _EXCEL),
+             (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls) or another Office file", _EXCEL),
+             (b"%PDF", "a PDF document", _EXCEL),
+             (b"\x1f\x8b", "a gzip-compressed file", _UNPACK),
+             (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", _UNPACK),
+             (b"Rar!\x1a\x07", "a RAR archive", _UNPACK),
+             (b"PAR1", "a Parquet file", "give it the ending .parquet, and ingest it again")]
 _UTF8_WIDE = re.compile("[^\x00-\x7f\udc80-\udcff]")    # a character only valid UTF-8 decodes to
 ONE_BYTE = ("cp1252", "windows-1252", "latin-1", "latin1", "iso-8859-1", "iso8859-1", "iso-8859-15", "cp850")
 
@@ -181,10 +187,11 @@ def _sniff_encoding(path: Path, declared: str) -> tuple[str, str | None]:
     for bom, encoding in _BOMS:
         if head.startswith(bom):
             return encoding, None
-    for magic, what in _NOT_TEXT:
+    if head.startswith(b"PK\x03\x04") and not any(m in head for m in (b"[Content_Types]", b"xl/", b"docProps")):
+        raise ConnectorError(f"{path.name} is a zip archive, not a CSV file; {_UNPACK}")
+    for magic, what, advice in _NOT_TEXT:
         if head.startswith(magic):
-            raise ConnectorError(f"{path.name} is {what}, not a CSV file; open it in Excel and save it "
-                                 "as 'CSV UTF-8 (Comma delimited)', then ingest that file")
+            raise ConnectorError(f"{path.name} is {what}, not a CSV file; {advice}")
     name = declared.lower().replace("_", "-")
     if b"\x00" in head and not name.startswith(("utf-16", "utf-32")):
         raise ConnectorError(
