@@ -235,3 +235,17 @@ def test_an_archive_or_another_format_is_named_with_what_to_do(store, tmp_path, 
         nov(store, path, mapping(tmp_path))
     assert current(store) == loaded
 
+
+def test_a_header_in_another_encoding_is_said_to_be_one_not_a_typo(store, tmp_path, loaded):
+    header = "Child Ref;Prénom;Last Name;Date de naissance;Post Code;Address"
+    path = cms_export(tmp_path / "nov.csv", header=header)            # Windows-1252, under a UTF-8 mapping
+    text = MAPPING.replace("First Name", "Prénom").replace("D.O.B.", "Date de naissance")
+    with pytest.raises(ConnectorError) as refused:
+        nov(store, path, mapping(tmp_path, "utf-8", text))
+    said = str(refused.value)       # (before: "lacks required columns ... a typo? 'Prénom' -> 'Pr\\udce9nom'")
+    assert said.startswith("nov.csv is not UTF-8 (the first byte that is not is on line 1)")
+    assert "`encoding: cp1252`" in said and "nothing was stored" in said
+    assert "typo" not in said and "\\udc" not in said.encode("unicode_escape").decode()
+    assert current(store) == loaded
+    assert nov(store, path, mapping(tmp_path, "cp1252", text)).accepted == 10
+

@@ -147,9 +147,19 @@ def align_header(columns: list[str], wanted: list[str], file_name: str) -> None:
             columns[hits[0]] = name
 
 
-def _check_columns(columns: list[str], mapping: Mapping, file_name: str) -> list[str]:
-    """Missing required columns stop the file; missing optional ones are reported."""
+_UNDECODED = re.compile("[\udc80-\udcff]")     # a byte the file's encoding could not read, as Python keeps it
+
+
+def _check_columns(columns: list[str], mapping: Mapping, file_name: str, wrong_encoding: str | None = None) -> list[str]:
+    """Missing required columns stop the file; missing optional ones are reported.
+
+    A header the encoding could not read is said to be so: its names offered as typos in the
+    mapping, with bytes shown as ``\\udce9``, sent the user to the wrong file."""
     missing_required = [c for c in mapping.required_columns() if c not in columns]
+    if missing_required and any(_UNDECODED.search(c) for c in columns):
+        raise ConnectorError((wrong_encoding or (
+            f"{file_name}'s header row holds bytes that are not {mapping.encoding}: save the file as "
+            "CSV UTF-8, or set `encoding:` in the mapping to the one it was saved in")) + "; nothing was stored")
     if missing_required and len(columns) == 1:
         other = next((d for d in (";", "\t", "|", ",") if d != mapping.delimiter and d in columns[0]), None)
         if other:
@@ -538,7 +548,7 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
     extract = open_extract(path, mapping.encoding, mapping.delimiter, table, set(mapping.all_columns()))
     try:
         align_header(extract.columns, mapping.all_columns(), path.name)
-        missing_optional = _check_columns(extract.columns, mapping, path.name)
+        missing_optional = _check_columns(extract.columns, mapping, path.name, extract.wrong_encoding)
         extract_date = extract_date or (current[2] if amend else datetime.now().date())
 
         order = DateOrder(date_columns(mapping))
