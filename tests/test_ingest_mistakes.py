@@ -249,3 +249,17 @@ def test_a_header_in_another_encoding_is_said_to_be_one_not_a_typo(store, tmp_pa
     assert current(store) == loaded
     assert nov(store, path, mapping(tmp_path, "cp1252", text)).accepted == 10
 
+
+def test_a_utf8_file_cut_inside_a_character_prints_no_traceback(store, tmp_path, loaded, monkeypatch):
+    import sys
+
+    printed = []
+    monkeypatch.setattr(sys, "unraisablehook", printed.append)     # what Python prints as "Exception ignored in"
+    rows = ["Child Ref;First Name;Last Name;D.O.B.;Post Code;Address"] + [
+        f"NS{i:03d};{NAMES[i]};Smith;0{1 + i}/03/2015;NE1 4ST;{i} Low Rd" for i in range(5)]
+    part = tmp_path / "nov.csv"
+    part.write_bytes(("\r\n".join(rows) + "\r\nNS010;Zoë").encode()[:-1])   # the download stopped inside the ë
+    with pytest.raises(ExtractRefused, match=r"nov.csv ends part-way through its last row.*cut short"):
+        nov(store, part, mapping(tmp_path, "utf-8"))
+    assert printed == []            # (before: Arrow's row handler raised UnicodeDecodeError, printed as a traceback)
+    assert current(store) == loaded

@@ -239,19 +239,20 @@ def _whole(extract) -> tuple[list[int], dict[str, pa.Array], list[tuple[int, lis
         return None
     physical = data.count(b"\n") + (not data.endswith(b"\n"))
     header = extract.columns
-    width, invalid = len(header), []
+    width = len(header)
     names = [f"c{i}" for i in range(width)]
     try:
+        # No invalid_row_handler: a row of another width is Python's to read anyway, and Arrow
+        # decodes the row for a handler, printing a traceback when it is cut inside a character.
         table = pacsv.read_csv(
             pa.py_buffer(data),
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                             invalid_row_handler=lambda row: invalid.append(row) or "skip"),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None         # not UTF-8 after all, or a shape Arrow refuses: Python reads it
+        return None         # not UTF-8 after all, a row of another width, or a shape Arrow refuses: Python reads it
     n = table.num_rows
-    if invalid or n == 0 or n != physical - 1:
+    if n == 0 or n != physical - 1:
         return None
     cells = [table.column(i).combine_chunks() for i in range(width)]
     if any(pc.max(pc.binary_length(c)).as_py() > MAX_FIELD_LENGTH
