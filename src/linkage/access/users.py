@@ -84,6 +84,7 @@ class SignIn:
     retry_after: int = 0
     user_id: str | None = None    # who was tried, when the email is registered
     locks: tuple[str, ...] = ()   # the lock-outs it started: "network" (or "device") and/or "everywhere"
+    lock_seconds: tuple[int, ...] = ()   # each one's length (they grow: ``access.lockout``)
     device: str = ""              # on success: the browser's new device token (``access.lockout``)
 
 
@@ -220,7 +221,7 @@ class UserRegistry:
         if not _verify(row["password_hash"], password):
             failure = self.lockouts.failed(user.user_id, source, trusted, now)
             return SignIn(None, "wrong_password", locked_now=failure.refused, locks=failure.locks,
-                          retry_after=self.lockout_seconds if failure.refused else 0, user_id=user.user_id)
+                          lock_seconds=failure.seconds, retry_after=failure.retry_after, user_id=user.user_id)
         if not self.usable(user):
             return SignIn(None, "inactive", user_id=user.user_id)
         self.lockouts.succeeded(user.user_id, network)

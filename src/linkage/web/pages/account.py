@@ -68,8 +68,8 @@ def sign_in(request: Request, email: Annotated[str, Form(max_length=254)] = "",
     if attempt.user is None:
         known = web.users.get(attempt.user_id) if attempt.user_id else None
         security_event(request, "security.sign_in_failed", known, reason=attempt.outcome)
-        for scope in attempt.locks:
-            security_event(request, "security.lockout", known, scope=scope, seconds=web.users.lockout_seconds,
+        for scope, seconds in zip(attempt.locks, attempt.lock_seconds):
+            security_event(request, "security.lockout", known, scope=scope, seconds=seconds,
                            failures=web.users.lockout_after)
         if attempt.outcome == "locked" or attempt.locked_now:
             return _sign_in_page(request, [{"text": "There have been too many failed attempts to sign in. Try "
