@@ -405,6 +405,17 @@ class ChainedLog(ABC):
         self._seq, self._last = seq, digest
         return {"seq": seq, "hash": digest}
 
+    def _cut_back(self, had: int) -> None:
+        """Under the lock, the head just read (``_seq``) is behind ``had``, an entry this process wrote
+        or saw: the newest entries were cut away under a running server (a file truncated in place,
+        PostgreSQL rows deleted with the table's trigger off). Appends go on from the head found,
+        so nothing the server writes later is lost, and the cut is recorded, chained on it: the
+        DPO's security events show it, and `verify` and the witness show the checkpoints it broke."""
+        log.error("the audit log's newest entries were cut away while the server ran: it had seq %d, "
+                  "the log now ends at seq %d", had, self._seq)
+        self._append_locked({"request_id": "", "client_id": None, "action": "security.audit_log_cut",
+                             "decision": "refused", "found_seq": self._seq, "had_seq": had})
+
     CHECKED_MOST = 4096     # lines remembered as checked, at most (the oldest are forgotten first)
 
     def _known(self, line: str, link: tuple[int, str, str]) -> None:
@@ -771,8 +782,11 @@ class AuditLog(ChainedLog):
         self._follow_path()
         size = os.fstat(self._fh.fileno()).st_size
         if size != self._size:                      # another process appended (or the file was cut back)
+            had = self._seq
             self._seq, self._last = self._appended_head(self._size, size) or self._tail()
             self._size = size
+            if self._seq < had:
+                self._cut_back(had)
 
     def _follow_path(self) -> None:
         """Under the lock: the log at the path is still the file this process writes. Someone who can
