@@ -170,6 +170,15 @@ class UserRegistry:
         row = self.state.execute(_SELECT + " WHERE u.email = ?", (email.strip().lower(),)).fetchone()
         return _user(row) if row else None
 
+    def device_source(self, email: str, device: str) -> str:
+        """The source a browser's device token stands for (``access.lockout``), if it is one the
+        person with this email was given at a sign-in; else "" (the browser is its network's)."""
+        user = self.by_email(email) if device else None
+        if user is None:
+            return ""
+        source = self.lockouts.source(user.user_id, "", device)
+        return source if source.startswith("device:") else ""
+
     def find(self, ref: str) -> User:
         """By user id or email."""
         user = self.get(ref.strip()) or self.by_email(ref)
