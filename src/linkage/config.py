@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["TELEMETRY_OFF", "Settings", "get_settings", "settings_error"]
@@ -341,8 +341,15 @@ def settings_error(exc: Exception) -> str:
 
 @lru_cache
 def get_settings() -> Settings:
+    """The settings; a wrong one is a one-line ``ConfigError`` naming it, never its value (pydantic's
+    own error repeats the input: a mistyped ``LINKAGE_DB_KEY`` went into a traceback, and logs)."""
+    from linkage.errors import ConfigError
+
     # LINKAGE_HOME is the documented variable; pydantic maps it to ``home``.
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(settings_error(exc)) from None
 
 
 def data_dir(override: Path | None = None) -> Path:
