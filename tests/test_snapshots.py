@@ -162,6 +162,12 @@ def test_a_snapshot_reuses_the_live_files_encrypted_blocks_instead_of_encoding_e
     snap = (snapshot_dir(home) / m.file).read_bytes()
     same = sum(live[i:i + block] == snap[i:i + block] for i in range(block, min(len(live), len(snap)), block))
     assert same >= (len(live) // block - 1) // 2
+    store = Store(home, memory_limit="1GB", read_only=True)
+    try:
+        names = {r[0] for r in store.rows("SELECT surname FROM store.records WHERE length(surname) >= 6 LIMIT 200")}
+    finally:
+        store.close()
+    assert names and not [n for n in names if n.encode() in snap]      # encrypted, as the live file is
 
 
 def test_a_read_only_store_or_one_mostly_free_space_publishes_a_compacted_copy(home):
