@@ -170,9 +170,10 @@ def test_a_snapshot_reuses_the_live_files_encrypted_blocks_instead_of_encoding_e
     assert names and not [n for n in names if n.encode() in snap]      # encrypted, as the live file is
 
 
-def test_a_read_only_store_or_one_mostly_free_space_publishes_a_compacted_copy(home):
-    """A read-only store may hold a WAL not yet in its file, and a file mostly free space (blocks
-    of runs that never committed) would carry it into every snapshot: both copy row by row."""
+def test_a_file_mostly_free_space_publishes_a_compacted_copy_and_a_read_only_store_publishes(home):
+    """A file mostly free space (blocks of runs that never committed) would carry it into every
+    snapshot: it is copied row by row. A store opened read-only (``linkage publish``) publishes
+    the same tables, the caches empty."""
     from linkage.store.schema import UNPUBLISHED
 
     store = Store(home, memory_limit="1GB")

@@ -248,16 +248,18 @@ class Store:
         """``copy_to``, by copying the checkpointed file's bytes when that gives the same tables
         (the file is already compressed and encrypted under the same key: ``copy_to`` reads every
         row back, decrypting and decompressing it, only to compress and encrypt it again, most
-        of a snapshot's cost). Then the tables in ``empty`` are emptied in the copy. Read-only
-        stores (a WAL not checkpointed into the file) and files more than a quarter free space
-        (blocks of runs that never committed, which only a rewrite drops) take ``copy_to``."""
-        if self._read_only or self._file is not None or self._detached:
+        of a snapshot's cost). Then the tables in ``empty`` are emptied in the copy. A WAL not in
+        the file (a store opened read-only after a writer was killed) and a file more than a
+        quarter free space (blocks of runs that never committed, which only a rewrite drops) take
+        ``copy_to``."""
+        if self._file is not None or self._detached:
             return self.copy_to(dest, name, empty)
         for leftover in (dest, dest.with_name(dest.name + ".wal")):
             leftover.unlink(missing_ok=True)
         con = self.connection
         try:
-            con.execute(f"CHECKPOINT {DB}")
+            if not self._read_only:
+                con.execute(f"CHECKPOINT {DB}")
             total, free = con.execute("SELECT total_blocks, free_blocks FROM pragma_database_size() "
                                       "WHERE database_name = ?", [DB]).fetchone()
             wal = self.path.with_name(self.path.name + ".wal")
