@@ -151,11 +151,15 @@ def test_a_snapshot_holds_every_table_but_the_link_runs_working_caches(home):
         live.close()
 
 
-def test_a_snapshot_reuses_the_live_files_encrypted_blocks_instead_of_encoding_every_row_again(home):
+def test_a_snapshot_reuses_the_live_files_encrypted_blocks_unless_the_file_is_mostly_free_space(home):
     """Publishing copies the checkpointed file's bytes (``Store.clone_to``): the blocks of every
     published table are the live file's own, not rows read back, compressed and encrypted again
     (which, at a million records, was most of a snapshot's seconds). Encrypted blocks carry their
-    own nonces, so a re-encoded copy shares none with the live file."""
+    own nonces, so a re-encoded copy shares none with the live file. A file mostly free space
+    (blocks of runs that never committed) would carry it into every snapshot: that one is copied
+    row by row, compacted. A store opened read-only publishes the same tables, the caches empty."""
+    from linkage.store.schema import UNPUBLISHED
+
     m = _publish(home)
     block = 1 << 18
     live = (home / "linkage.duckdb").read_bytes()
@@ -168,13 +172,6 @@ def test_a_snapshot_reuses_the_live_files_encrypted_blocks_instead_of_encoding_e
     finally:
         store.close()
     assert names and not [n for n in names if n.encode() in snap]      # encrypted, as the live file is
-
-
-def test_a_file_mostly_free_space_publishes_a_compacted_copy_and_a_read_only_store_publishes(home):
-    """A file mostly free space (blocks of runs that never committed) would carry it into every
-    snapshot: it is copied row by row. A store opened read-only (``linkage publish``) publishes
-    the same tables, the caches empty."""
-    from linkage.store.schema import UNPUBLISHED
 
     store = Store(home, memory_limit="1GB")
     try:
