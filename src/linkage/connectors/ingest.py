@@ -566,6 +566,8 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
         except (UnicodeError, csv.Error) as exc:
             done = getattr(exc, "rows_read", rows.rows_read)
             raise ConnectorError(f"cannot read {path.name} at row {done + 1}: {exc}") from None
+        finally:
+            extract.scan = None     # its bytes, if no parser took them, are not kept while the rows are stored
         if progress:
             progress(rows.rows_read, rows.rows_read)
         if not force and (why := extract.wrong_encoding or extract.cut_short
