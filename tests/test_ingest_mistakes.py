@@ -111,8 +111,8 @@ def test_a_utf8_file_under_a_cp1252_mapping_is_read_as_utf8(store, tmp_path, loa
     assert current(store) == loaded               # not 'ZoÃ«' and 'Oâ€™Brien'
 
 
-@pytest.mark.parametrize("magic,what", [(b"PK\x03\x04", "Excel workbook"), (b"\xd0\xcf\x11\xe0", "old Excel"),
-                                        (b"%PDF-1.7", "PDF")])
+@pytest.mark.parametrize("magic,what", [(b"PK\x03\x04" + b"\x00" * 26 + b"[Content_Types].xml", "Excel workbook"),
+                                        (b"\xd0\xcf\x11\xe0", "old Excel"), (b"%PDF-1.7", "PDF")])
 def test_a_workbook_is_refused_in_one_line_saying_what_it_is(store, tmp_path, loaded, magic, what):
     path = tmp_path / "nov.xlsx"
     path.write_bytes(magic + b"\x00" * 64)
@@ -221,4 +221,45 @@ def test_the_wrong_mapping_is_not_offered_as_a_typo(store, tmp_path, loaded):
         path.write_text("Child Ref,Forname,Last Name,PersonBirthDate\nNS1,Amy,Lee,01/03/2015\n")
         ingest_file(store, "social_care", path, extract_date=date(2026, 11, 1))
     assert "typo" not in str(refused.value)                 # the default mapping: three missing, one near
+    assert current(store) == loaded
+
+
+@pytest.mark.parametrize("magic,what", [(b"PK\x03\x04\x14\x00\x00\x00\x08\x00", "a zip archive"),
+                                        (b"\x1f\x8b\x08\x00", "a gzip-compressed file"),
+                                        (b"7z\xbc\xaf\x27\x1c\x00\x04", "a 7-Zip archive"),
+                                        (b"PAR1\x15\x04", "a Parquet file")])
+def test_an_archive_or_another_format_is_named_with_what_to_do(store, tmp_path, loaded, magic, what):
+    path = tmp_path / "nov.csv"
+    path.write_bytes(magic + b"\x00" * 64)     # (before: a zip was "an Excel workbook", the rest "UTF-16 without a BOM")
+    with pytest.raises(ConnectorError, match=f"nov.csv is {what}, not a CSV file; (take the CSV out|give it the ending)"):
+        nov(store, path, mapping(tmp_path))
+    assert current(store) == loaded
+
+
+def test_a_header_in_another_encoding_is_said_to_be_one_not_a_typo(store, tmp_path, loaded):
+    header = "Child Ref;Prénom;Last Name;Date de naissance;Post Code;Address"
+    path = cms_export(tmp_path / "nov.csv", header=header)            # Windows-1252, under a UTF-8 mapping
+    text = MAPPING.replace("First Name", "Prénom").replace("D.O.B.", "Date de naissance")
+    with pytest.raises(ConnectorError) as refused:
+        nov(store, path, mapping(tmp_path, "utf-8", text))
+    said = str(refused.value)       # (before: "lacks required columns ... a typo? 'Prénom' -> 'Pr\\udce9nom'")
+    assert said.startswith("nov.csv is not UTF-8 (the first byte that is not is on line 1)")
+    assert "`encoding: cp1252`" in said and "nothing was stored" in said
+    assert "typo" not in said and "\\udc" not in said.encode("unicode_escape").decode()
+    assert current(store) == loaded
+    assert nov(store, path, mapping(tmp_path, "cp1252", text)).accepted == 10
+
+
+def test_a_utf8_file_cut_inside_a_character_prints_no_traceback(store, tmp_path, loaded, monkeypatch):
+    import sys
+
+    printed = []
+    monkeypatch.setattr(sys, "unraisablehook", printed.append)     # what Python prints as "Exception ignored in"
+    rows = ["Child Ref;First Name;Last Name;D.O.B.;Post Code;Address"] + [
+        f"NS{i:03d};{NAMES[i]};Smith;0{1 + i}/03/2015;NE1 4ST;{i} Low Rd" for i in range(5)]
+    part = tmp_path / "nov.csv"
+    part.write_bytes(("\r\n".join(rows) + "\r\nNS010;Zoë").encode()[:-1])   # the download stopped inside the ë
+    with pytest.raises(ExtractRefused, match=r"nov.csv ends part-way through its last row.*cut short"):
+        nov(store, part, mapping(tmp_path, "utf-8"))
+    assert printed == []            # (before: Arrow's row handler raised UnicodeDecodeError, printed as a traceback)
     assert current(store) == loaded

@@ -129,6 +129,9 @@ def test_missing_words_can_be_set_and_cleared(tmp_path):
     ("{forename: f, surname: s, date_of_birth: {column: d, split: 'surname, forename'}}",
      "split gives names only, not 'date_of_birth'"),
     ("{forename: f, surname: s, date_of_birth: {column: d, format: 'dd/mm/yyyy'}}", "has no date codes"),
+    ("{forename: f, surname: s, date_of_birth: {column: d, format: '%Y-%Q-%d'}}",   # a typo for %m
+     "format '%Y-%Q-%d' cannot read a date: 'Q' is a bad directive"),
+    ("{forename: f, surname: s, date_of_birth: {column: d, format: '%d/%m'}}", "format '%d/%m' has no year"),
     ("{forename: {column: N, split: 'first last'}, surname: s, date_of_birth: d}",
      "fields.forename.split: Input should be 'surname, forename' or 'forename surname'"),
 ])

@@ -46,16 +46,8 @@ DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data direct
 
 
 def _settings():
-    """The settings, or a one-line ConfigError (e.g. LINKAGE_DB_KEY too short)."""
-    from pydantic import ValidationError
-
-    from linkage.config import settings_error
-    from linkage.errors import ConfigError
-
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        raise ConfigError(settings_error(exc)) from None
+    """The settings, or a one-line ConfigError (e.g. LINKAGE_DB_KEY too short: ``get_settings``)."""
+    return get_settings()
 
 
 def _store(home: Optional[Path], create: bool = False):
@@ -110,6 +102,23 @@ def _failures(home: Optional[Path] = None) -> Iterator[None]:
     except (duckdb.Error, OSError) as exc:
         why = explain(exc, data_dir(home) / DB_FILE if home else None)
         _fail(LinkageError(why or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
+    except Exception as exc:
+        if not _interrupted(exc):
+            raise
+        # Ctrl-C inside a DuckDB query arrives as RuntimeError("Query interrupted") raised from the
+        # KeyboardInterrupt (click says only "Aborted!" for the bare one): a traceback, before.
+        err.print(Text.assemble(("stopped:", "bold red"), " Ctrl-C before the command finished; run it again"))
+        raise typer.Exit(130) from None
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is, or was raised from, an interruption (Ctrl-C)."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _publish(store, failed: str = "") -> str:

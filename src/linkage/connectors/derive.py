@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -101,6 +101,8 @@ class FieldSpec(BaseModel):
                              + (f", not {' and '.join(given)}" if given else ""))
         if self.format is not None and self.format != "excel" and not _STRPTIME_FIELD.search(self.format):
             raise ValueError(f"format {self.format!r} has no date codes: write e.g. \"%m/%d/%Y\" or excel")
+        if self.format is not None and self.format != "excel":
+            _check_layout(self.format)
         return self
 
     @property
@@ -124,6 +126,19 @@ class FieldSpec(BaseModel):
             return (lambda v: _excel_day(v)) if self.format == "excel" else (lambda v: _strptime(v, self.format))
         table = {" ".join(k.split()).casefold(): v for k, v in (self.values or {}).items()}
         return lambda v: table.get(" ".join(v.split()).casefold(), v)
+
+
+def _check_layout(layout: str) -> None:
+    """A date layout must read back a date it writes, with its year: a code strptime does not know
+    (``%Y-%Q-%d``) or a layout without the year quarantined every row of the file, one by one."""
+    written = datetime(2013, 7, 16, tzinfo=timezone.utc).strftime(layout)
+    try:
+        read = datetime.strptime(written, layout)
+    except ValueError as exc:
+        raise ValueError(f"format {layout!r} cannot read a date: {exc} (the codes are e.g. %d day, %m month, "
+                         "%Y year, %b month name)") from None
+    if read.year != 2013:
+        raise ValueError(f"format {layout!r} has no year (%Y, or %y for two digits): every date needs one")
 
 
 def _split_name(value: str, layout: str, field: str) -> str | None:
