@@ -9,9 +9,9 @@ STAMP  := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# uv (from PyPI, into the venv) installs what pip would, from its own cache, for about 60% of pip's
-# CPU and wall (pyspark's 300 MB are linked from the cache, not unpacked again; no upgrade of pip
-# first); pip is the fallback. docs/benchmarks.md "Suite time (s27-suite)".
+# uv (from PyPI, into the venv) installs the packages pip would, from its own cache, for about two
+# thirds of pip's CPU and four fifths of its wall, with no upgrade of pip first; pip is the
+# fallback. docs/benchmarks.md "Suite time (s27-suite)".
 $(STAMP): $(BIN)/python pyproject.toml
 	{ $(BIN)/pip install --quiet uv && $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,spark]'; } \
 	  || $(BIN)/pip install --quiet -e '.[test,spark]'
