@@ -42,14 +42,15 @@ and keeps the *whole* queue inside its targets (at least half true, at most 2% o
 runs stay far inside them (docs/benchmarks.md, session 26).
 
 **Beside the window.** Where the window opens, the population splits children often enough that
-three candidates the pool does not count are worth a reviewer's time too, though fewer of them are
+two candidates the pool does not count are worth a reviewer's time too, though fewer of them are
 one child (a third change at once): inside the pool's window, one whose forenames are only **spelt
-alike** (Freddie / Freddiw, Aemlia / Amelia: ``ALIKE_REASON``) or that has a **twin in view**; and
-one of one forename born **one slip apart** whose namesakes over every slip of its birthday are as
-few as the window's over one day (its rate at most the window over ``SLIP_DATES``: ``SLIP_REASON``).
-Each only when no source holds both children (``beside_window``). At 1,000,000 realistic records
-(seed 42, session 27) they added about 260 pairs of children, 39 one child, no twins; at 1,000,000
-easy records, whose window is 0.05, 13, none one child (docs/benchmarks.md).
+alike** (Freddie / Freddiw, Aemlia / Amelia: ``ALIKE_REASON``; with a twin in view, only if neither
+child meets another candidate of that birthday); and one of one forename written the same, born
+**one slip apart**, whose namesakes over every slip of its birthday are as few as the window's over
+one day (its rate at most the window over ``SLIP_DATES``: ``SLIP_REASON``). Each only when no
+source holds both children (``beside_window``). At 1,000,000 realistic records (seed 42, session
+27) they added 199 pairs of children, 28 one child, no twins; at 1,000,000 easy records, whose
+window is 0.05, 9, none one child (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -124,21 +125,25 @@ def only_candidates(moved: pd.DataFrame, cluster_of: dict[str, str]) -> pd.DataF
 
 
 def beside_window(rows: pd.DataFrame, cluster_of: dict[str, str], top: float) -> pd.DataFrame:
-    """The rows of ``rows`` (candidates after ``partner_cohorts``, with a new surname and a move) the
-    pool does not count, inside its window ``top``: born the same day with the forenames only spelt
-    alike or a twin in view (the forename then written the same), or of one forename born one slip apart at a rate of at most ``top`` over
-    ``SLIP_DATES``; their two children holding no source in common. ``_rates``' rows."""
+    """The rows of ``rows`` (candidates after ``partner_cohorts``) with a new surname and a move that
+    the pool does not count, inside its window ``top``: born the same day with the forenames only
+    spelt alike (with a twin in view, neither child meeting another candidate of that birthday: a
+    record either twin could be meets both), or of one forename written the same born one slip
+    apart at a rate of at most ``top`` over ``SLIP_DATES``; their two children holding no source in
+    common. ``_rates``' rows."""
     moved = rows[rows["moved"].astype(bool)]
-    moved = moved[~moved["one_name"].astype(bool) | moved["cotwin"].astype(bool) | ~moved["dob_exact"].astype(bool)]
+    every = moved[moved["dob_exact"].astype(bool)]
+    met = Counter(c for kids in {frozenset(p) for p in zip(every["ca"], every["cb"])} for c in kids)
+    moved = moved[~moved["one_name"].astype(bool) | ~moved["dob_exact"].astype(bool)]
     if moved.empty:
         return moved.assign(rate=pd.Series(dtype=float), kids=pd.Series(dtype=object))
     moved = _rates(moved)
-    exact, same = moved["dob_exact"].astype(bool), moved["same_forename"].astype(bool)
-    # A twin in view: the forename written the same (Helen's twin Ellie, now Begum at another home,
-    # is one name to the keys).
-    twin = moved["cotwin"].astype(bool) & moved["one_name"].astype(bool)
-    near = (exact & (moved["rate"] <= top) & (~twin | same)) | (~exact & same & (moved["rate"] <= top / SLIP_DATES))
-    moved = moved[near]
+    exact = moved["dob_exact"].astype(bool)
+    alone = pd.Series([met[a] <= 1 and met[b] <= 1 for a, b in zip(moved["ca"], moved["cb"])], index=moved.index,
+                      dtype=bool)
+    alike = exact & ~moved["one_name"].astype(bool) & (moved["rate"] <= top) & (alone | ~moved["cotwin"].astype(bool))
+    slip = ~exact & moved["same_forename"].astype(bool) & (moved["rate"] <= top / SLIP_DATES)
+    moved = moved[alike | slip]
     held = sources_of(cluster_of, {c for kids in moved["kids"] for c in kids})
     return moved[pd.Series([held.get(a, frozenset()).isdisjoint(held.get(b, frozenset()))
                             for a, b in zip(moved["ca"], moved["cb"])], index=moved.index, dtype=bool)]
