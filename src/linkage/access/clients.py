@@ -99,19 +99,13 @@ class ClientRegistry:
         self.lockout_after, self.lockout_seconds = lockout_after, lockout_seconds
         self.lockouts = Lockouts(state, "clients", "client_id", lockout_after, lockout_seconds)
 
-    def _check_role(self, org_type: str, role: str) -> None:
-        allowed = self.orgs.roles.get(org_type, ())
-        if role not in allowed:
-            raise LinkageError(f"role {role!r} is not a role of {org_type} organisations; "
-                               f"valid roles: {', '.join(allowed)}")
-
     def add(self, name: str, org: str, role: str) -> tuple[Client, str]:
         """Register a client of organisation ``org`` (its id or official code) in ``role``."""
         name, role = display_name(name, "a client's name"), role.strip()
         organisation = self.orgs.find(org)
         if not organisation.active:
             raise LinkageError(f"organisation {organisation.name} is disabled")
-        self._check_role(organisation.org_type, role)
+        self.orgs.check_role(organisation.org_type, role)
         client_id = "lk_" + secrets.token_hex(8)
         secret, hashed = _new_secret()
         self.state.execute(
@@ -181,7 +175,7 @@ class ClientRegistry:
             if not org.active:
                 raise AuthError("the organisation is disabled")
             try:
-                self._check_role(org.org_type, claims.role)
+                self.orgs.check_role(org.org_type, claims.role)
             except LinkageError as exc:
                 raise AuthError(str(exc)) from None
             return Principal(claims.client_id, org.name, org.org_type, claims.role, org.org_id, org.code)

@@ -23,7 +23,6 @@ from math import ceil
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from linkage.access.clients import ClientRegistry
 from linkage.access.lockout import Lockouts
 from linkage.access.orgs import Organisation, OrgRegistry, display_name
 from linkage.errors import Conflict, LinkageError, NotFound
@@ -110,7 +109,6 @@ class UserRegistry:
                  lockout_after: int = 5, lockout_seconds: int = 900) -> None:
         self.state = state
         self.orgs = orgs or OrgRegistry(state)
-        self._roles = ClientRegistry(state, self.orgs)      # the one place roles are checked
         self.lockout_after, self.lockout_seconds = lockout_after, lockout_seconds
         state.create(_SCHEMA)
         self.lockouts = Lockouts(state, "users", "user_id", lockout_after, lockout_seconds)
@@ -121,7 +119,7 @@ class UserRegistry:
         organisation = self.orgs.find(org)
         if not organisation.active:
             raise LinkageError(f"organisation {organisation.name} is disabled")
-        self._roles._check_role(organisation.org_type, role)
+        self.orgs.check_role(organisation.org_type, role)
         password = password if password is not None else new_password()
         _check_password(password)
         if self.by_email(email):
@@ -147,7 +145,7 @@ class UserRegistry:
         organisation = self.orgs.find(org)
         if not organisation.active:
             raise LinkageError(f"organisation {organisation.name} is disabled")
-        self._roles._check_role(organisation.org_type, role)
+        self.orgs.check_role(organisation.org_type, role)
         user = self.by_email(email)
         if user is None:
             user_id = "u_" + secrets.token_hex(8)
