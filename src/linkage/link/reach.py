@@ -173,8 +173,9 @@ def _transposed(a: str, b: str) -> str:
 
 
 def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
-    """Record pairs (l, r, ca, cb, how, dob_exact) met by the module's three keys, in two children
-    with no UPN, NHS number or sex against them and no co-twin in view (pure SQL)."""
+    """Record pairs (l, r, ca, cb, how, dob_exact, twin) met by the module's keys, in two children
+    with no UPN, NHS number or sex against them and no co-twin in view that could be the other
+    record (``twin``: a co-twin is in view, for the middle-name keys; pure SQL)."""
     near = (f"(abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS} OR {_transposed('a', 'b')} "
             "OR damerau_levenshtein(a.dob_str, b.dob_str) <= 1)")
     differ = "a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND a.unique_id < b.unique_id"
