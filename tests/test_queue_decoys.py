@@ -249,3 +249,21 @@ def test_beside_the_window_queues_no_stranger_or_twin():
     # it meets both, and is not queued beside the window as Gerard's (Gerald's is the window's own).
     rows = _with_twin({**alike, "cotwin": True, "cb": "G"}, _row(501, 30, cotwin=True, cb="G", r="health:500"))
     assert ("education:500", "health:500") not in _queued(rows)
+
+
+def test_pairs_of_a_weak_key_come_after_every_other_in_the_queue():
+    # Unscored pairs count as undecided (0.5): the top of the queue. A pair a key of weak evidence
+    # queued (beside the window, measured 10-19% one child) comes after every other, scored or not.
+    from linkage.link.reviewqueue import Constraints, build_queue
+    band = pd.DataFrame([("education:1", "health:1", None, None, ALIKE_REASON.format(evidence="nothing else agrees")),
+                         ("education:2", "health:2", None, None, SLIP_REASON.format(evidence="nothing else agrees")),
+                         ("education:3", "health:3", None, None, DECOY_REASON.format(evidence="nothing else agrees")),
+                         ("education:4", "health:4", 0.97, 5.0, "uncertain match")],
+                        columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reason"])
+    band = band.astype({"match_probability": float, "match_weight": float})
+    cluster_of = {k: k for k in (*band["unique_id_l"], *band["unique_id_r"])}
+    queue = build_queue(band, band.iloc[0:0], Constraints(), [], cluster_of)
+    order = list(queue.sort_values(["priority", "pair_id"], ascending=[False, True])["record_key_l"])
+    assert order[:2] == ["education:3", "education:4"]
+    assert sorted(order[2:]) == ["education:1", "education:2"]
+    assert list(queue.loc[queue["record_key_l"].isin(["education:1", "education:2"]), "priority"]) == [0.0, 0.0]
