@@ -49,8 +49,9 @@ child meets another candidate of that birthday); and one of one forename written
 **one slip apart**, whose namesakes over every slip of its birthday are as few as the window's over
 one day (its rate at most the window over ``SLIP_DATES``: ``SLIP_REASON``). Each only when no
 source holds both children (``beside_window``). At 1,000,000 realistic records (seed 42, session
-27) they added 199 pairs of children, 28 one child, no twins; at 1,000,000 easy records, whose
-window is 0.05, 9, none one child (docs/benchmarks.md).
+27) a run added 128 pairs, 25 one child, no twins, reaching 26 of the 275 missed pairs nothing
+queued; over that run's final clusters, at 1,000,000 easy records (window 0.05), 9, none one child.
+Fewer than half one child: they come last in the queue (``LOW_EVIDENCE``; docs/benchmarks.md).
 """
 
 from __future__ import annotations
