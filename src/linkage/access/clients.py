@@ -68,6 +68,7 @@ class Login:
     locked_now: bool = False     # this failure started a lock-out that now refuses this caller
     retry_after: int = 0
     locks: tuple[str, ...] = ()  # the lock-outs this failure started: "network" and/or "everywhere"
+    lock_seconds: tuple[int, ...] = ()   # each one's length (they grow: ``access.lockout``)
 
 
 def _hash(secret: str, salt: bytes) -> str:
@@ -134,10 +135,10 @@ class ClientRegistry:
             # Counted while locked out too: each run of wrong secrets starts the lock-out again.
             failure = self.lockouts.failed(client_id, network, trusted, now)
             if until > now:
-                wait = self.lockout_seconds if failure.refused else ceil(until - now)
-                return Login(None, "locked", retry_after=wait, locks=failure.locks)
+                wait = max(failure.retry_after, ceil(until - now))
+                return Login(None, "locked", retry_after=wait, locks=failure.locks, lock_seconds=failure.seconds)
             return Login(None, "wrong_secret", locked_now=failure.refused, locks=failure.locks,
-                         retry_after=self.lockout_seconds if failure.refused else 0)
+                         lock_seconds=failure.seconds, retry_after=failure.retry_after)
         if not client.active:
             return Login(None, "inactive")
         self.lockouts.succeeded(client_id, network)

@@ -83,6 +83,7 @@ class SignIn:
     retry_after: int = 0
     user_id: str | None = None    # who was tried, when the email is registered
     locks: tuple[str, ...] = ()   # the lock-outs it started: "network" (or "device") and/or "everywhere"
+    lock_seconds: tuple[int, ...] = ()   # each one's length (they grow: ``access.lockout``)
     device: str = ""              # on success: the browser's new device token (``access.lockout``)
 
 
@@ -167,6 +168,15 @@ class UserRegistry:
         row = self.state.execute(_SELECT + " WHERE u.email = ?", (email.strip().lower(),)).fetchone()
         return _user(row) if row else None
 
+    def device_source(self, email: str, device: str) -> str:
+        """The source a browser's device token stands for (``access.lockout``), if it is one the
+        person with this email was given at a sign-in; else "" (the browser is its network's)."""
+        user = self.by_email(email) if device else None
+        if user is None:
+            return ""
+        source = self.lockouts.source(user.user_id, "", device)
+        return source if source.startswith("device:") else ""
+
     def find(self, ref: str) -> User:
         """By user id or email."""
         user = self.get(ref.strip()) or self.by_email(ref)
@@ -218,7 +228,7 @@ class UserRegistry:
         if not _verify(row["password_hash"], password):
             failure = self.lockouts.failed(user.user_id, source, trusted, now)
             return SignIn(None, "wrong_password", locked_now=failure.refused, locks=failure.locks,
-                          retry_after=self.lockout_seconds if failure.refused else 0, user_id=user.user_id)
+                          lock_seconds=failure.seconds, retry_after=failure.retry_after, user_id=user.user_id)
         if not self.usable(user):
             return SignIn(None, "inactive", user_id=user.user_id)
         self.lockouts.succeeded(user.user_id, network)
