@@ -405,16 +405,19 @@ class ChainedLog(ABC):
         self._seq, self._last = seq, digest
         return {"seq": seq, "hash": digest}
 
-    def _cut_back(self, had: int) -> None:
+    def _cut_back(self, had: int, replaced: bool = False) -> None:
         """Under the lock, the head just read (``_seq``) is behind ``had``, an entry this process wrote
-        or saw: the newest entries were cut away under a running server (a file truncated in place,
+        or saw (or, ``replaced``, the row at ``had`` now holds another line: cut and written again):
+        the newest entries were cut away under a running server (a file truncated in place,
         PostgreSQL rows deleted with the table's trigger off). Appends go on from the head found,
         so nothing the server writes later is lost, and the cut is recorded, chained on it: the
         DPO's security events show it, and `verify` and the witness show the checkpoints it broke."""
         log.error("the audit log's newest entries were cut away while the server ran: it had seq %d, "
-                  "the log now ends at seq %d", had, self._seq)
+                  "the log now ends at seq %d%s", had, self._seq,
+                  " (the entries it had seen were written again by another)" if replaced else "")
         self._append_locked({"request_id": "", "client_id": None, "action": "security.audit_log_cut",
-                             "decision": "refused", "found_seq": self._seq, "had_seq": had})
+                             "decision": "refused", "found_seq": self._seq, "had_seq": had,
+                             **({"replaced": True} if replaced else {})})
 
     CHECKED_MOST = 4096     # lines remembered as checked, at most (the oldest are forgotten first)
 
