@@ -128,7 +128,12 @@ _SURNAME_ROWS = "SELECT n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_se
 _SAME_MONTH = "date_trunc('month', a.dob) = date_trunc('month', b.dob)"
 
 
-def _keyed_pairs(left, right=None) -> str:
+_SHARED = "{c} IN (SELECT {c} FROM one GROUP BY {c} HAVING count(*) > 1)"
+# The same over the pass's own CTEs of them (``candidates_sql``), found once for every way.
+_SHARED_ONCE = "{c} IN (SELECT {c} FROM shared_{c})"
+
+
+def _keyed_pairs(left, right=None, shared: str = _SHARED) -> str:
     """Pairs (a, b: record numbers, a < b) of keyed rows under one key and month that ``_may_pair``
     admits, met in the three disjoint ways a pair can pass its identifier test: both children hold
     one UPN (then it is the same: only the rows of a UPN two children hold, joined on it), or some
@@ -139,16 +144,17 @@ def _keyed_pairs(left, right=None) -> str:
     cent of the records.
 
     ``left(where)`` and ``right(where)``: the keyed rows of the records ``where`` holds for (a
-    condition on k_upn and k_nhs, which are the child's); no ``right``: one population, each pair
-    met once. Each way keys only the records it joins, and the one side that needs every record
+    condition on k_upn and k_nhs, which are the child's), or tables of keyed rows; no ``right``, or
+    the same table: one population, each pair met once. ``shared``: which UPNs and NHS numbers
+    (``{c}``) two children hold. Each way keys only the records it joins, and the one side that needs every record
     (the rows under a key of a child with neither identifier) is streamed into a semi-join: the
     population's six million keyed rows held at once, with ``i``'s wide rows, made the pass spill
     gigabytes to encrypted temporary files under the run's memory limit (about 25 of its 37 CPU
     seconds at 1M records)."""
     may, by = _may_pair("a", "b"), "a.k = b.k AND a.d = b.d"
-    both = right is None                   # one population: each pair met once
-    right = right or left
-    shared = "{c} IN (SELECT {c} FROM shared_{c})"
+    both = right is None or right == left         # one population: each pair met once
+    left, right = (x if callable(x) else (lambda where, t=x: f"(SELECT * FROM {t} WHERE {where})")
+                   for x in (left, right or left))
     ids = "k_upn IS {u} NULL AND k_nhs IS {h} NULL"
     none, only_nhs, only_upn = dict(u="", h=""), dict(u="", h="NOT"), dict(u="NOT", h="")
 
@@ -172,7 +178,8 @@ def _all_pairs() -> str:
     """The ``pairs`` CTE: every candidate record pair of the population, once."""
     return f"""pairs AS MATERIALIZED (
   SELECT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r FROM (
-    SELECT DISTINCT a, b FROM ({_keyed_pairs(lambda where: f"({_keyed(f'(SELECT * FROM ik WHERE {where})')})")})
+    SELECT DISTINCT a, b FROM ({_keyed_pairs(lambda where: f"({_keyed(f'(SELECT * FROM ik WHERE {where})')})",
+                                             shared=_SHARED_ONCE)})
     UNION
     SELECT least(a.n, b.n), greatest(a.n, b.n)
     FROM ik a JOIN ({_SURNAME_ROWS}) b ON a.forename = b.s AND {_SAME_MONTH} AND {_may_pair('a', 'b')}
@@ -190,8 +197,7 @@ keyed_f AS MATERIALIZED ({_keyed('ikf')}),
 keyed_o AS MATERIALIZED (SELECT x.* FROM ({_keyed('ik')}) x SEMI JOIN keyed_f USING (k, d)),
 pairs AS MATERIALIZED (
   SELECT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r FROM (
-    SELECT DISTINCT a, b FROM ({_keyed_pairs(lambda where: f"(SELECT * FROM keyed_f WHERE {where})",
-                                             lambda where: f"(SELECT * FROM keyed_o WHERE {where})")})
+    SELECT DISTINCT a, b FROM ({_keyed_pairs("keyed_f", "keyed_o", shared=_SHARED_ONCE)})
     UNION
     SELECT least(a.n, b.n), greatest(a.n, b.n)
     FROM ikf a JOIN ({_SURNAME_ROWS}) b ON a.forename = b.s AND {_SAME_MONTH} AND {_may_pair('a', 'b')}
@@ -248,6 +254,8 @@ def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str, pas
     return f"""
 WITH {COUNT_TABLE} AS ({counts_sql(input_table)}),
 past AS ({past}),
+-- The clusters, named before any CTE of the pass can shadow the caller's table (``kids``, ``one``).
+clusters_in AS (SELECT unique_id, cluster_id, upn_root FROM {clusters_table}),
 -- The columns the pass reads, named: in a run the input is a view over the store's encrypted,
 -- compressed cache, and every column of it read (x.*) cost a million rows decrypted for nothing.
 -- Only the record numbering (``ik``) is held for every record; the wide rows (``i``) are read for
@@ -258,7 +266,7 @@ one AS MATERIALIZED (
     CASE WHEN min(nhs_number) = max(nhs_number) THEN hash(min(nhs_number)) END AS k_nhs,
     CASE WHEN min(sex) FILTER (WHERE sex IN ('M', 'F')) = max(sex) FILTER (WHERE sex IN ('M', 'F'))
          THEN min(sex) FILTER (WHERE sex IN ('M', 'F')) END AS k_sex
-  FROM (SELECT c.cluster_id, c.upn_root, x.nhs_number, x.sex FROM {input_table} x JOIN {clusters_table} c
+  FROM (SELECT c.cluster_id, c.upn_root, x.nhs_number, x.sex FROM {input_table} x JOIN clusters_in c
         USING (unique_id) WHERE x.dob IS NOT NULL) GROUP BY cluster_id),
 -- The UPNs and NHS numbers two children hold (``_keyed_pairs``), found once.
 shared_k_upn AS MATERIALIZED (SELECT k_upn FROM one GROUP BY k_upn HAVING count(*) > 1),
@@ -268,7 +276,7 @@ ik AS MATERIALIZED (
   SELECT row_number() OVER () AS n, x.unique_id, x.forename, x.forename_keys, x.surname_all, x.forename_dm,
     x.forename_canon, x.forename_skel, x.forename_join, x.postcode, x.source_dataset, x.dob, x.dob_str, kid, k_upn,
     k_nhs, k_sex, {f"x.unique_id IN (SELECT unique_id FROM {focus})" if focus else "true"} AS f
-  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) JOIN one USING (cluster_id)
+  FROM {input_table} x JOIN clusters_in c USING (unique_id) JOIN one USING (cluster_id)
   WHERE x.dob IS NOT NULL),
 -- Each first middle name's share of the population's middle names: how often a stranger's agrees.
 middle_share AS (
@@ -279,7 +287,7 @@ cohort AS (
     SELECT coalesce(forename_dm, forename) AS fk, year(dob) AS y, source_dataset, count(*) AS n
     FROM {input_table} WHERE dob IS NOT NULL GROUP BY ALL) GROUP BY fk, y),
 {_focus_pairs() if focus else _all_pairs()}
-i AS MATERIALIZED ({_wide(input_table, clusters_table, cotwin_table,
+i AS MATERIALIZED ({_wide(input_table, "clusters_in", cotwin_table,
                           "unique_id IN (SELECT l FROM pairs UNION SELECT r FROM pairs)")}),
 cand AS (
   SELECT p.l, p.r, l.cluster_id AS ca, r.cluster_id AS cb,
@@ -315,11 +323,11 @@ kids AS (
     coalesce(list(DISTINCT postcode) FILTER (WHERE postcode IS NOT NULL), []::VARCHAR[]) AS postcodes,
     coalesce(list(DISTINCT address) FILTER (WHERE address IS NOT NULL), []::VARCHAR[]) AS addresses,
     bool_or(has_cotwin) AS cotwin
-  FROM ({_wide(input_table, clusters_table, cotwin_table,
+  FROM ({_wide(input_table, "clusters_in", cotwin_table,
                "c.cluster_id IN (SELECT ca FROM cand UNION SELECT cb FROM cand)")}) GROUP BY cluster_id),
 earlier AS (
   SELECT c.cluster_id, list(DISTINCT p.past_postcode) AS postcodes
-  FROM past p JOIN {input_table} x USING (unique_id) JOIN {clusters_table} c USING (unique_id)
+  FROM past p JOIN {input_table} x USING (unique_id) JOIN clusters_in c USING (unique_id)
   WHERE x.dob IS NOT NULL GROUP BY c.cluster_id)
 SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.same_forename, c.dob_exact, c.moved, c.swapped, c.cohort,
   CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 OR c.split THEN NULL
