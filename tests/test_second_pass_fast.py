@@ -341,7 +341,7 @@ def test_the_pass_holds_no_more_rows_than_the_records_at_once(tmp_path):
     temporary files (about 25 of its 37 CPU seconds). Each way now keys only the records it joins
     and streams the one side that needs them all, and the wide rows are read for the pairs' records
     alone: nothing the query keeps outnumbers the records, and the candidates are the same."""
-    from test_cluster_evidence import input_tables, rec
+    from test_cluster_evidence import pass_tables, rec
 
     from linkage.link.evidence import candidates_sql
 
@@ -355,12 +355,7 @@ def test_the_pass_holds_no_more_rows_than_the_records_at_once(tmp_path):
             records.append(rec(key, names[i % len(names)], f"family{i}x" if moved else f"family{i}",
                                middle="rose" if i % 3 else None, postcode=f"FY{i % 9} {7 + moved}TJ", dob=dob, **ids))
             children[key] = f"C{i}:moved" if moved else f"C{i}"
-    con = duckdb.connect(str(tmp_path / "pass.duckdb"))
-    input_tables(con, records)
-    con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
-                                          "upn_root": [next(r["upn"] for r in records if r["record_key"] == k)
-                                                       for k in children]}).astype("string"))
-    con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
+    con = pass_tables(tmp_path, records, children)
     sql = candidates_sql("link_input", "kids", "cotwins")
     assert con.execute(sql).fetchall()
     plan = json.loads(con.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}").fetchall()[0][1])
