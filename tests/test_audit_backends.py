@@ -121,6 +121,61 @@ def test_tampering_is_found_and_never_sealed(backend, attack):
     fresh.close()
 
 
+def test_newest_entries_cut_away_under_a_running_server_are_recorded(backend):
+    """Someone who can write the file (or, as the table's owner, turn its trigger off) removes the
+    newest entries while servers run. The servers chained their next entries on what was left
+    and said nothing: the DPO's pages never showed that accesses had been removed."""
+    log, other = backend.open(checkpoint_every=100), backend.open(checkpoint_every=100)   # two servers
+    _fill(log, 6)
+    _fill(other, 6, 6)
+    _fill(log, 1, 12)                               # this one has seen the head at 13
+    backend.rewrite(backend.rows()[:9])             # the newest four, gone
+    _fill(log, 2, 13)
+    _fill(other, 2, 15)
+    rows = [json.loads(r) for r in backend.rows()]
+    events = [r["entry"] for r in rows if r["entry"]["action"] == "security.audit_log_cut"]
+    # On PostgreSQL the other server, whose head (12) was cut and written again, says so too.
+    assert [(e["found_seq"], e["had_seq"], e["decision"]) for e in events] == [(9, 13, "refused")] + (
+        [(12, 12, "refused")] if backend.url else []), events
+    assert rows[9]["entry"] == events[0]            # recorded before anything else is chained on the cut
+    assert _links_broken(rows) == []
+    assert {f"r{i}" for i in range(13, 17)} <= {r["entry"]["request_id"] for r in rows}
+    log.close()
+    other.close()
+
+
+def _links_broken(rows: list[dict]) -> list[int]:
+    return [r["seq"] for r, before in zip(rows[1:], rows) if r["prev"] != before["hash"]]
+
+
+@pytest.mark.parametrize("refill", ["server", "attacker"])
+def test_a_head_cut_away_and_written_again_up_to_the_same_seq_is_not_chained_on(postgres_url, tmp_path, refill):
+    """The newest rows are deleted and as many written again (by another server, which records the
+    cut, or by whoever deleted them) before this server appends. PostgreSQL appends checked the head
+    by its seq alone: the server chained its entries on the hash of a row no longer there, breaking
+    the chain (only `verify` would tell), and never said that rows it had seen were replaced."""
+    backend = Backend(tmp_path / "home", postgres_url)
+    log, other = backend.open(checkpoint_every=100), backend.open(checkpoint_every=100)
+    _fill(log, 6)
+    _fill(other, 6, 6)
+    _fill(log, 1, 12)                               # this one has seen the head at 13, the other 12
+    rows = backend.rows()
+    if refill == "server":
+        backend.rewrite(rows[:9])
+        _fill(other, 3, 13)                         # records the cut at 10, then 11..13: the same seq
+    else:                                           # the rows written again, as someone could
+        backend.rewrite(rows[:9] + [r.replace('"allow"', '"deny"') for r in rows[9:]])
+    _fill(log, 2, 16)
+    rows = [json.loads(r) for r in backend.rows()]
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    assert _links_broken(rows) == []                # chained on the head there now, not its own
+    events = [(r["seq"], r["entry"]) for r in rows if r["entry"]["action"] == "security.audit_log_cut"]
+    mine = [(seq, e["found_seq"], e["had_seq"], e.get("replaced")) for seq, e in events if e["had_seq"] == 13]
+    assert mine == [(14, 13, 13, True)], events     # recorded before its own entries
+    log.close()
+    other.close()
+
+
 def test_concurrent_servers_append_to_one_chain(backend):
     """Several log instances (as several servers) appending at once: one intact chain, no gap."""
     logs = [backend.open(checkpoint_every=7) for _ in range(3)]

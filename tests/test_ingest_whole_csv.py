@@ -132,12 +132,14 @@ def test_rows_that_are_not_whole_lines_are_found_a_chunk_at_a_time(tmp_path):
     """The fast reader's pre-check, across chunk edges: a quoted line break, a quote never closed
     (also on the last line), or a line past the row bound sends the file to Python's reader (which
     stops such a row without reading it whole: tests/security/test_huge_rows.py)."""
-    from linkage.connectors.columnar import _lines_within
+    from linkage.connectors.filescan import scan
 
     def whole(text: bytes, limit: int = 100) -> bool:
         path = tmp_path / "x.csv"
         path.write_bytes(text)
-        return _lines_within(path, limit, chunk=7)
+        found = scan(path, limit, chunk=7)
+        assert (found.data == text) if found.whole_rows else found.data is None
+        return found.whole_rows
 
     assert whole(b'a,b\n1,"x"\n2,"y ""q"""\n3,z')
     assert not whole(b'a,b\n1,"x\ny"\n')

@@ -441,3 +441,59 @@ def test_every_comparison_level_has_words():
                for lv in c["comparison_levels"] if not lv.get("is_null_level")
                and (c["output_column_name"], lv["label_for_charts"]) not in _LEVELS]
     assert missing == []
+
+
+def test_a_refused_view_reads_the_relationship_once(services, linked, monkeypatch):
+    """The refusal asked for the caller's relationship a second time (the relationship register and
+    the child's documents read again) only to learn whether a refusal of consent had ended it."""
+    from linkage.service import children as child_flow
+
+    reads: list[str] = []
+    current, documents = services.relationships.current, child_flow.child_documents
+    monkeypatch.setattr(services.relationships, "current",
+                        lambda *a, **k: reads.append("relationships") or current(*a, **k))
+    monkeypatch.setattr(child_flow, "child_documents", lambda *a, **k: reads.append("documents") or documents(*a, **k))
+    child = linked[1][0]
+    ctx = _ctx(services, Principal("lk_once", "Stranger School", "school", "admissions", "org_once", "999998"),
+               "admission")
+    with pytest.raises(Forbidden):
+        child_flow.view_child(ctx=ctx, child_ref=ctx.pseudonym(child["child"]))
+    assert _last(services, ctx.request_id)["reason"] == "no_relationship"
+    assert sorted(reads) == ["documents", "relationships"], reads
+
+
+def test_a_withheld_lookup_and_a_miss_do_the_same_reads(services, linked):
+    """Both answer "no single match", but only the withheld one read the caller's consents: one
+    statement more, a difference in timing a recipient could average out over many lookups to learn
+    that a refused child is known. The statements each sends to the service state are compared (not
+    times: a count cannot flake)."""
+    from linkage.service import lookup as lookup_flow
+    from linkage.service.schemas import LookupRequest
+
+    home = linked[0].parent / "inproc"
+    client, _ = register(home, "timing client", "ap_school", "admissions", org="Timing AP Academy")
+    caller = Principal(client.client_id, "Timing AP Academy", "ap_school", "admissions", client.org.org_id)
+    child = linked[1][2]
+    refusal = services.consents.record(
+        child_id=child["child"], category="identity", recipient=services.consents.recipient(organisation=client.org.org_id),
+        purpose="admission", provision="deny", given_by="parent", method="written", evidence_ref="form",
+        given_on=date.today(), expires_on=None, recorder=caller)
+    f, s, d, p = child["demo"]
+    con, sent = services.consents.state.connection(), {}
+    try:
+        for kind, dob in (("withheld", d), ("miss", d - timedelta(days=3000))):
+            ctx = _ctx(services, caller, "admission")
+            statements: list[str] = []
+            con.set_trace_callback(statements.append)
+            try:
+                body = lookup_flow.lookup(ctx=ctx, query=LookupRequest(forename=f, surname=s, date_of_birth=dob,
+                                                                       postcode=p))
+            finally:
+                con.set_trace_callback(None)
+            assert body.match is None
+            assert _last(services, ctx.request_id)["action"] == {"withheld": "lookup.withheld", "miss": "lookup"}[kind]
+            sent[kind] = [" ".join(q.split(" WHERE ")[0].split()) for q in statements]    # not the values
+    finally:
+        services.consents.withdraw(refusal.consent_id, caller.client_id)
+    assert any("FROM consents" in q for q in sent["withheld"]), sent
+    assert sent["withheld"] == sent["miss"], sent

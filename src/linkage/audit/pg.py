@@ -27,6 +27,7 @@ appends go on meanwhile.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -80,18 +81,32 @@ def _text(value):
 _COLUMNS = "at, client_id, agency, purpose, action, decision, break_glass, children"
 _ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"     # seq, line, then _COLUMNS
 
+def _digest(column: str) -> str:
+    """SQL for the SHA-256 (hex) of a row's line, as ``_line_digest`` computes it in Python."""
+    return f"encode(sha256(convert_to({column}, 'UTF8')), 'hex')"
+
+
+def _line_digest(line: str | None) -> str | None:
+    """Which line a server saw at a seq: the head is checked by its line, not its seq alone (rows
+    cut away and written again up to the same seq would otherwise be chained on silently)."""
+    return None if line is None else hashlib.sha256(line.encode()).hexdigest()
+
+
 # A batch in one statement, so one round trip (and one commit): under the chain's lock, if the head
-# is still the row the batch was chained on, insert the batch; if not, insert nothing and say
-# what the head is now. plpgsql runs each statement with a fresh snapshot (read committed), so
+# is still the row the batch was chained on (its seq and its line), insert the batch; if not, insert
+# nothing and say what the head is now, and whether the row this server last knew the chain held
+# (``held``) is still there (``kept``; if not, rows it saw were cut away and written again). plpgsql runs each statement with a fresh snapshot (read committed), so
 # the head it reads is the one after every append that held the lock before it.
 _APPEND_FN = f"""
-CREATE OR REPLACE FUNCTION linkage_audit_append(after INTEGER, batch JSON)
-  RETURNS TABLE (moved BOOLEAN, head INTEGER, head_line TEXT) LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION linkage_audit_append(after INTEGER, after_line TEXT, held INTEGER, held_line TEXT,
+                                                batch JSON)
+  RETURNS TABLE (moved BOOLEAN, head INTEGER, head_line TEXT, kept BOOLEAN) LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_advisory_xact_lock({_LOCK});
   SELECT e.seq, e.line INTO head, head_line FROM audit_entries e ORDER BY e.seq DESC LIMIT 1;
-  IF COALESCE(head, 0) <> after THEN
+  IF COALESCE(head, 0) <> after OR {_digest("head_line")} IS DISTINCT FROM after_line THEN
     moved := TRUE;
+    kept := held = 0 OR EXISTS (SELECT 1 FROM audit_entries e WHERE e.seq = held AND {_digest("e.line")} = held_line);
     RETURN NEXT;
     RETURN;
   END IF;
@@ -102,12 +117,13 @@ BEGIN
   moved := FALSE;
   head := NULL;
   head_line := NULL;
+  kept := TRUE;
   RETURN NEXT;
 END $$
 """
 # The batch goes as one JSON array of rows: text arrays would escape every quote of every line
 # in Python, the costliest part of an append.
-_APPEND = "SELECT * FROM linkage_audit_append(?, ?::json)"
+_APPEND = "SELECT * FROM linkage_audit_append(?, ?, ?, ?, ?::json)"
 
 
 def _columns(rec) -> tuple | None:
@@ -238,6 +254,12 @@ class PostgresAuditLog(ChainedLog):
         self._group = GroupCommit(self._write_batches)
         self._cp_lock = threading.Lock()
         self._largest = 1      # entries in the largest batch this process wrote
+        # The newest seq this process knows the chain held (committed by it, or read): never one a
+        # batch only tried to write (a connection lost at its commit leaves ``_seq`` ahead of it).
+        self._held, self._held_line = 0, None   # ... and the digest of its line
+        self._top: str | None = None        # the digest of the line at ``_seq``, the head chained on
+        self._had: int | None = None    # ``_held`` when the head was found behind it: a cut to record
+        self._replaced = False          # ... or when the row at ``_held`` holds another line
 
     @property
     def _open(self) -> bool:
@@ -254,6 +276,7 @@ class PostgresAuditLog(ChainedLog):
             with self.state.transaction():
                 self.state.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK,))
                 self._seq, self._last = self._tail()
+                self._found(self._seq, self._top)
                 yield
 
     @contextmanager
@@ -307,17 +330,26 @@ class PostgresAuditLog(ChainedLog):
                     batch, todo = todo[:size], todo[size:]
                     if not batch:
                         return
-                    self._batch = []
+                    self._batch, after = [], self._top
+                    if self._had is not None:         # a row of this batch: written with it, or again
+                        self._cut_back(self._had, replaced=self._replaced)
                     for p in batch:
                         p.result = ChainedLog._append_locked(self, p.item)
                     rows, self._batch = self._batch, None
                     unsure = (rows[0][0], rows[0][1], batch)
-                    moved, seq, line = self.state.execute(_APPEND, (rows[0][0] - 1, json.dumps(rows))).fetchone()
+                    moved, seq, line, kept = self.state.execute(
+                        _APPEND, (rows[0][0] - 1, after, self._held, self._held_line, json.dumps(rows))).fetchone()
                     if moved:       # another server wrote since: chain the batch again, holding the lock
                         unsure, todo, hold = None, batch + todo, True
                         rec = _well_formed(line) if line is not None else None
-                        self._seq, self._last = (seq, rec["hash"]) if rec else self._tail()
+                        self._found(seq or 0, _line_digest(line), kept)
+                        if rec:
+                            self._seq, self._last, self._top = seq, rec["hash"], _line_digest(line)
+                        else:
+                            self._seq, self._last = self._tail()
                         continue
+                self._had, self._replaced = None, False     # the cut, if one was found, is in the batch just written
+                self._held, self._held_line = self._seq, self._top
                 unsure, hold, deadline = None, False, time.monotonic() + _RETRY_SECONDS
                 self._largest = max(self._largest, len(batch))
                 for p in batch:
@@ -347,9 +379,25 @@ class PostgresAuditLog(ChainedLog):
             if not todo and unsure is None:
                 return
 
+    def _found(self, head: int, line: str | None, kept: bool | None = None) -> None:
+        """The chain's head as just read (its seq, its line's digest): behind what this process knew
+        it held, rows were deleted under it; at or past it, but the row it held holds another line
+        (``kept``, or read here), rows were deleted and written again. The next batch records either
+        (``_cut_back``)."""
+        if head < self._held:
+            self._had = max(self._had or 0, self._held)
+        elif self._held and (head, line) != (self._held, self._held_line):
+            if kept is None:
+                row = self.state.execute("SELECT line FROM audit_entries WHERE seq = ?", (self._held,)).fetchone()
+                kept = row is not None and _line_digest(row[0]) == self._held_line
+            if not kept:
+                self._had, self._replaced = max(self._had or 0, self._held), True
+        self._held, self._held_line = head, line
+
     def _tail(self) -> tuple[int, str]:
         """The last row's seq; the hash of the last well-formed line (junk is chained past, as in the file)."""
         rows = self.state.execute("SELECT seq, line FROM audit_entries ORDER BY seq DESC LIMIT 1").fetchall()
+        self._top = _line_digest(rows[0][1]) if rows else None
         if not rows:
             return 0, GENESIS
         if rec := _well_formed(rows[0][1]):       # every append: one row read, not a hundred
@@ -372,6 +420,7 @@ class PostgresAuditLog(ChainedLog):
         """Inside ``_locked``: the row joins the batch being written, or (a seal's or an import's
         line) is inserted now."""
         row = (seq, line, *_columns(rec))
+        self._top = _line_digest(line)
         if self._batch is not None:
             self._batch.append(row)
         else:

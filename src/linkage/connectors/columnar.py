@@ -36,6 +36,7 @@ from linkage.connectors.base import (
     name_value,
 )
 from linkage.connectors.dateorder import DateOrder
+from linkage.connectors.filescan import scan
 from linkage.connectors.mapping import REQUIRED_FIELDS, Mapping
 from linkage.connectors.readers import MAX_ROW_CHARACTERS, ONE_BYTE, BadCell, row_cells
 from linkage.errors import Problem
@@ -191,31 +192,6 @@ def _holds_refused(data: bytes) -> bool:
     return False
 
 
-def _lines_within(path, limit: int, chunk: int = 1 << 22) -> bool:
-    """Whether every line of the file is a whole row: no longer than ``limit`` bytes, and with its
-    quotes paired (an odd count opens a quoted line break). Read a chunk at a time, so a row that
-    never ends (one endless line, or a quote never closed) costs a chunk of memory, not the file."""
-    run, odd = 0, 0          # bytes of the line still open at the chunk's end; its quotes' parity
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            raw = np.frombuffer(block, np.uint8)
-            ends = np.flatnonzero(raw == 0x0A)
-            parity = np.bitwise_xor.accumulate((raw == 0x22).view(np.uint8)) ^ odd
-            if len(ends):
-                if run + int(ends[0]) > limit or (len(ends) > 1 and int(np.diff(ends).max()) - 1 > limit):
-                    return False
-                at = parity[ends]                  # quotes since the file began, at each line's end
-                if at.any():
-                    return False
-                run = len(block) - int(ends[-1]) - 1
-            else:
-                run += len(block)
-            odd = int(parity[-1])
-            if run > limit:
-                return False
-    return odd == 0
-
-
 def _whole(extract) -> tuple[list[int], dict[str, pa.Array], list[tuple[int, list[str]]], int] | None:
     """``_take`` and ``_columns`` at once, by Arrow's CSV reader (C++, on every core) where it
     reads the very cells ``csv.reader`` would, on the very lines; None where that is not sure.
@@ -230,14 +206,16 @@ def _whole(extract) -> tuple[list[int], dict[str, pa.Array], list[tuple[int, lis
         return None
     path, encoding, delimiter = extract.csv_file
     name = encoding.lower().replace("_", "-")
-    if not _lines_within(path, MAX_ROW_CHARACTERS):
+    scanned = extract.scan or scan(path, MAX_ROW_CHARACTERS)      # the file's one read, made by the ingest
+    extract.scan = None
+    data = scanned.take()
+    if data is None:
         return None         # a row that never ends is not read whole: csv.reader stops it
-    data = path.read_bytes()
-    if not (name in ("utf-8", "utf8", "utf-8-sig") or (name in ONE_BYTE and data.isascii())):
+    if not (name in ("utf-8", "utf8", "utf-8-sig") or (name in ONE_BYTE and not scanned.wide)):
         return None
-    if data.count(b"\r") != data.count(b"\r\n"):
+    if scanned.bare_cr:
         return None
-    physical = data.count(b"\n") + (not data.endswith(b"\n"))
+    physical = scanned.lines + (not data.endswith(b"\n"))
     header = extract.columns
     width, invalid = len(header), []
     names = [f"c{i}" for i in range(width)]

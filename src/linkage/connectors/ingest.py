@@ -26,7 +26,7 @@ from pathlib import Path
 
 from linkage.connectors.dateorder import DateOrder, date_columns
 from linkage.connectors.mapping import Mapping, default_mapping_path, load_mapping
-from linkage.connectors.readers import ConnectorError, file_sha256, open_extract
+from linkage.connectors.readers import MAX_ROW_CHARACTERS, ConnectorError, file_sha256, open_extract
 from linkage.errors import Problem
 from linkage.model import PastAddress, PersonRecord
 from linkage.store import Store
@@ -176,12 +176,13 @@ def _near(wanted: list[str], columns: list[str]) -> list[str]:
             if (hit := difflib.get_close_matches(m.casefold(), list(folded), 1, 0.75))]
 
 
-def read_sha256(path: Path, table: str | None) -> str:
+def read_sha256(path: Path, table: str | None, scanned=None) -> str:
     """What was read, by SHA-256: the file, or one table of a database file (a second school's
-    table in the same MIS file is other rows, not the same extract again); "" for no file."""
+    table in the same MIS file is other rows, not the same extract again); "" for no file.
+    ``scanned``: the file's one read (``filescan.scan``), which hashed it."""
     if not path.is_file():
         return ""
-    sha = file_sha256(path)
+    sha = file_sha256(path, scanned)
     # DuckDB matches table names whatever their case: School_A is school_a.
     return hashlib.sha256(f"{sha}\x1ftable\x1f{table.casefold()}".encode()).hexdigest() if table else sha
 
@@ -486,6 +487,11 @@ def ingest_files(store: Store, files: list[tuple[str, Path]], extract_date: date
         return [q.result() for q in queued]       # the first that failed raises, in file order
 
 
+def _csv_file(path: Path, table: str | None) -> bool:
+    """Whether ``open_extract`` reads ``path`` as a CSV file (not Parquet, not a database's table)."""
+    return table is None and path.suffix.lower() not in (".parquet", ".duckdb", ".db") and path.is_file()
+
+
 def _stored(result: IngestResult) -> Callable[[Store], IngestResult]:
     """What ``_read`` returns for a file already ingested: nothing more to store."""
     def save(_store: Store) -> IngestResult:
@@ -511,6 +517,7 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
     import pandas as pd
 
     from linkage.connectors.columnar import read_columnar
+    from linkage.connectors.filescan import scan
 
     path = Path(path)
     today = datetime.now().date()
@@ -521,7 +528,9 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
     mapping = load_mapping(mapping_path or default_mapping_path(source))
     if mapping.source != source:
         raise ConnectorError(f"mapping {mapping.path} is for {mapping.source}, not {source}")
-    sha = read_sha256(path, table)
+    # A CSV is read once (``filescan``): its hash now, its encoding, line count and bytes for the parser below.
+    scanned = scan(path, MAX_ROW_CHARACTERS) if _csv_file(path, table) else None
+    sha = read_sha256(path, table, scanned)
     current = _current(store, source)
     key = ingest_key(sha, mapping.path, current[0] if amend and current else None) if sha else ""
     carried = (tuple(ingest_key(sha, mapping.path, x) for x in _readings(store, current[0]))
@@ -535,7 +544,8 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
     if amend and current is None:
         raise ConnectorError(f"there is no current {source} extract to amend: ingest a whole extract first")
 
-    extract = open_extract(path, mapping.encoding, mapping.delimiter, table, set(mapping.all_columns()))
+    extract = open_extract(path, mapping.encoding, mapping.delimiter, table, set(mapping.all_columns()), scanned)
+    del scanned         # the extract holds it until the parser takes its bytes
     try:
         align_header(extract.columns, mapping.all_columns(), path.name)
         missing_optional = _check_columns(extract.columns, mapping, path.name)
@@ -556,6 +566,8 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
         except (UnicodeError, csv.Error) as exc:
             done = getattr(exc, "rows_read", rows.rows_read)
             raise ConnectorError(f"cannot read {path.name} at row {done + 1}: {exc}") from None
+        finally:
+            extract.scan = None     # its bytes, if no parser took them, are not kept while the rows are stored
         if progress:
             progress(rows.rows_read, rows.rows_read)
         if not force and (why := extract.wrong_encoding or extract.cut_short

@@ -26,12 +26,15 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from linkage.errors import LinkageError
 from linkage.sqltext import identifier, literal
+
+if TYPE_CHECKING:       # numpy only for a CSV that is ingested (``filescan``), not for every reader
+    from linkage.connectors.filescan import Scan
 
 __all__ = ["ONE_BYTE", "BadCell", "ConnectorError", "Extract", "Row", "cell_text", "detect_encoding", "file_sha256",
            "open_extract", "row_cells"]
@@ -119,6 +122,8 @@ class Extract:
         # Set by the CSV reader: (path, encoding read with, delimiter) when its header is the
         # file's first line alone, so that another parser may read the rows after it.
         self.csv_file: tuple[Path, str, str] | None = None
+        # With ``csv_file``: the file's one read (``filescan.scan``), if the caller made it.
+        self.scan: Scan | None = None
         self._tidy = tidy
 
     def close(self) -> None:
@@ -127,7 +132,9 @@ class Extract:
         self._tidy()
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, scanned: Scan | None = None) -> str:
+    if scanned is not None:
+        return scanned.sha256
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -171,13 +178,17 @@ def _line_of(path: Path, offset: int) -> int:
         return fh.read(offset).count(b"\n") + 1
 
 
-def _sniff_encoding(path: Path, declared: str) -> tuple[str, str | None]:
+def _sniff_encoding(path: Path, declared: str, scanned: Scan | None = None) -> tuple[str, str | None]:
     """(the encoding to read with, why the file looks saved in another one than declared, or None).
 
-    A BOM decides; a file of NULs without one, or a workbook or PDF, is refused.
+    A BOM decides; a file of NULs without one, or a workbook or PDF, is refused. ``scanned``:
+    the file's one read (``filescan``), whose UTF-8 check is used rather than reading it again.
     """
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
+    if scanned is not None:
+        head = scanned.head
+    else:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
     for bom, encoding in _BOMS:
         if head.startswith(bom):
             return encoding, None
@@ -191,7 +202,7 @@ def _sniff_encoding(path: Path, declared: str) -> tuple[str, str | None]:
             f"{path.name} contains NUL bytes: it looks like UTF-16 without a byte-order mark, or is not a "
             "text file; save it as CSV UTF-8, or set `encoding: utf-16-le` in the mapping")
     if name in ONE_BYTE or name.startswith(("utf-8", "utf8")):
-        bad, wide = _utf8_check(path)
+        bad, wide = (scanned.bad_utf8, scanned.wide) if scanned is not None else _utf8_check(path)
         if bad is None and wide and name in ONE_BYTE:
             return "utf-8", None        # re-saved as UTF-8: reading it as declared would garble every accent
         if bad is not None and name.startswith(("utf-8", "utf8")):
@@ -234,8 +245,8 @@ def _cut_short(path: Path, cells: list[str], width: int) -> str | None:
     return None
 
 
-def _csv(path: Path, encoding: str, delimiter: str, used: set[str] | None) -> Extract:
-    encoding, wrong_encoding = _sniff_encoding(path, encoding)
+def _csv(path: Path, encoding: str, delimiter: str, used: set[str] | None, scanned: Scan | None = None) -> Extract:
+    encoding, wrong_encoding = _sniff_encoding(path, encoding, scanned)
     fh = open(path, encoding=encoding, errors="surrogateescape", newline="")
     first = fh.read(1)
     if first == "":
@@ -289,10 +300,12 @@ def _csv(path: Path, encoding: str, delimiter: str, used: set[str] | None) -> Ex
             yield line, row_cells(header, cells)
 
     wide = encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32"))
-    extract = Extract(header, rows(), None if wide else max(0, _count_lines(path) - 1), raw=raw(), tidy=fh.close)
+    total = None if wide else max(0, (scanned.lines if scanned is not None else _count_lines(path)) - 1)
+    extract = Extract(header, rows(), total, raw=raw(), tidy=fh.close)
     extract.wrong_encoding = wrong_encoding
     if reader.line_num == 1:
         extract.csv_file = (path, encoding, delimiter)
+        extract.scan = scanned
     return extract
 
 
@@ -417,11 +430,12 @@ def _relation(con: duckdb.DuckDBPyConnection, path: Path, sql: str, params: list
 
 
 def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
-                 table: str | None = None, used: set[str] | None = None) -> Extract:
+                 table: str | None = None, used: set[str] | None = None, scanned: Scan | None = None) -> Extract:
     """CSV by default; ``.parquet``; or ``table`` inside a DuckDB database file.
 
     ``used``: the columns that will be read; a CSV header naming one of them twice is refused
     (any duplicate, if None), and others named twice are told apart as ``Name (2)``.
+    ``scanned``: a CSV file's one read (``filescan.scan``), used instead of reading it again.
     """
     path = Path(path)
     if not path.exists():
@@ -463,7 +477,7 @@ def open_extract(path: Path, encoding: str = "utf-8", delimiter: str = ",",
         raise ConnectorError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from None
     con.close()
     try:
-        return _csv(path, encoding, delimiter, used)
+        return _csv(path, encoding, delimiter, used, scanned)
     except UnicodeError as exc:
         raise ConnectorError(f"cannot read {path.name} as {encoding}: {exc}") from None
     except csv.Error as exc:

@@ -65,28 +65,29 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
     # times), only the fields the features read: every column of every stored row would cost more.
     columns = ", ".join(f"x.{c}" for c in ("record_key", *_RAW))
     usable = _exists(store, CACHE) and _exists(store, PAIRS)
-    # No cache: every record is derived, so the records are read once, with their hashes. Over a
-    # cache only the hashes are kept, and the few records to derive read again (a month's 1%).
-    whole = not usable
-    store.execute(f"CREATE OR REPLACE TABLE memory.link_raw AS SELECT {columns if whole else 'x.record_key'}, "
+    # No cache: every record is derived, so ``link_raw`` keeps the fields read with the hashes (read
+    # once). Over a cache it keeps only the hashes, and the few records to derive are read again
+    # (a month's 1%), as they are when the cache's columns turn out stale below.
+    raw_has_fields = not usable
+    store.execute(f"CREATE OR REPLACE TABLE memory.link_raw AS SELECT {columns if raw_has_fields else 'x.record_key'}, "
                   f"md5(concat_ws('|', '{_CODE}', {fields})) AS raw_sha FROM ({records_sql}) x")
-    fresh_records = "SELECT * FROM memory.link_fresh_records"
+    everything = "SELECT record_key AS k, raw_sha FROM memory.link_raw"
 
-    def derive(fresh_sql: str, every: bool = False) -> None:
-        store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh AS {fresh_sql}")
-        if every and whole:     # every record: the records read above as they are
+    def derive(fresh_sql: str | None) -> None:
+        """The input rows of the records ``fresh_sql`` names (``k``, ``raw_sha``); None: every record."""
+        store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh AS {fresh_sql or everything}")
+        if fresh_sql is None and raw_has_fields:
             records = "SELECT * EXCLUDE (raw_sha) FROM memory.link_raw"
         else:
             store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh_records AS SELECT {columns} FROM ({records_sql}) x "
                           "SEMI JOIN memory.link_fresh f ON x.record_key = f.k")
-            records = fresh_records
+            records = "SELECT * FROM memory.link_fresh_records"
         name_keys(records)
         store.execute(f"CREATE OR REPLACE TABLE memory.link_derived AS SELECT d.*, {content_sha_sql('d')} "
                       f"AS content_sha, f.raw_sha FROM ({input_sql(records, 'memory.name_keys')}) d "
                       "JOIN memory.link_fresh f ON f.k = d.unique_id")
         store.execute("DROP TABLE IF EXISTS memory.link_fresh_records")
 
-    everything = "SELECT record_key AS k, raw_sha FROM memory.link_raw"
     # The records to derive and the cached rows to drop (a record changed or gone), from one
     # join of the million keys rather than one for each and one more for each table cleared.
     store.execute("CREATE OR REPLACE TABLE memory.link_dropped (k VARCHAR)")
@@ -96,15 +97,12 @@ SELECT r.record_key AS k, r.raw_sha, c.unique_id AS dropped FROM memory.link_raw
 FULL JOIN (SELECT unique_id, raw_sha FROM {CACHE}) c ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha
 WHERE r.record_key IS NULL OR c.unique_id IS NULL""")
         store.execute("INSERT INTO memory.link_dropped SELECT dropped FROM memory.link_compare WHERE k IS NULL")
-    if usable:
-        derive("SELECT k, raw_sha FROM memory.link_compare WHERE k IS NOT NULL")
-    else:
-        derive(everything, every=True)
+    derive("SELECT k, raw_sha FROM memory.link_compare WHERE k IS NOT NULL" if usable else None)
     pair_columns = _columns(store, f"({cotwin_pairs_sql('memory.link_derived', 'memory.link_derived')})")
     if usable and (_columns(store, CACHE) != _columns(store, "memory.link_derived")
                    or _columns(store, PAIRS) != pair_columns):
         usable = False                       # the input's columns changed: derive everything
-        derive(everything, every=True)
+        derive(None)
     store.execute("DROP TABLE memory.link_raw")
     # One transaction: rows and pairs always agree (a pair is kept only while both its rows are).
     # A cached row is stale when its record is derived again or its (key, hash) is no record's.

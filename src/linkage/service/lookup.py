@@ -33,6 +33,7 @@ __all__ = ["LOOKUP_FIELDS", "NO_SINGLE_MATCH", "NotReady", "best_match", "confid
            "match_weight"]
 
 NO_SINGLE_MATCH = "no single match: add UPN, NHS number or postcode"
+_NOBODY = ""     # the child id a miss reads consents for: no child has it
 
 _NAMES = {"forename": "forename", "surname": "surname", "dob": "date of birth"}
 
@@ -178,9 +179,12 @@ def lookup(*, ctx: Ctx, query: LookupRequest) -> LookupResponse:
     decision = ctx.authorise("lookup", ["identity.demographics", "identity.address"],
                              require=("identity.demographics",))
     best = best_match(services, query)
-    if best is not None and services.consents.hides_identity(best.child_id, ctx.caller, ctx.purpose,
-                                                             former=services.former_ids(best.child_id),
-                                                             split_from=services.split_from(best.child_id)):
+    # A withheld match and a miss give the same answer; they must not be told apart by the work done
+    # either (the answer's timing): a miss reads the caller's consents too, for an id no child has.
+    child_id = best.child_id if best is not None else _NOBODY
+    hidden = services.consents.hides_identity(child_id, ctx.caller, ctx.purpose, former=services.former_ids(child_id),
+                                              split_from=services.split_from(child_id))
+    if best is not None and hidden:
         # A recorded refusal of identity data: the caller is told nothing, the DPO and the child's
         # subject access report are told the child was matched and withheld.
         ctx.record("lookup.withheld", "allow", [best.child_id], [], decision.bases(), decision.policy_version,

@@ -102,7 +102,7 @@ def publish(store: Store, keep: int = 3) -> Manifest:
     now = datetime.now(timezone.utc)
     sid = f"{run_id:06d}-{now:%Y%m%dT%H%M%S%f}"
     tmp = root / f"{sid}.duckdb.tmp"
-    store.copy_to(tmp, "snapshot_new", empty=UNPUBLISHED)
+    store.clone_to(tmp, "snapshot_new", empty=UNPUBLISHED)
     final = root / f"{sid}.duckdb"
     os.replace(tmp, final)
     manifest = Manifest(sid, run_id, now.isoformat(timespec="seconds"), final.name, final.stat().st_size,
