@@ -48,18 +48,6 @@ def input_tables(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
     con.execute(f"CREATE TABLE cotwins AS {cotwin_sql('link_input')}")
 
 
-def pass_tables(tmp_path: Path, records: list[dict], children: dict[str, str]) -> duckdb.DuckDBPyConnection:
-    """A database in ``tmp_path`` with ``input_tables`` of ``records`` and ``kids``, their clusters
-    (``children``: record -> child), as the pass reads them."""
-    con = duckdb.connect(str(tmp_path / "pass.duckdb"))
-    input_tables(con, records)
-    con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
-                                          "upn_root": [next(r["upn"] for r in records if r["record_key"] == k)
-                                                       for k in children]}).astype("string"))
-    con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
-    return con
-
-
 def pass_rows(tmp_path: Path, records: list[dict], children: dict[str, str]) -> tuple[pd.DataFrame, list]:
     """The cluster-level pass's candidate rows over ``records`` already clustered as ``children``
     (record -> child), and the twin-guarded record pairs.
@@ -68,7 +56,12 @@ def pass_rows(tmp_path: Path, records: list[dict], children: dict[str, str]) -> 
     ``link_unique`` read a guarded pair only where its children meet a candidate row, so the rest
     change no decision. A population of 550 (namesakes giving a test its density) had the guard
     read all its 150,000 pairs, about 20 s a test, for nothing."""
-    con = pass_tables(tmp_path, records, children)
+    con = duckdb.connect(str(tmp_path / "pass.duckdb"))
+    input_tables(con, records)
+    con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
+                                          "upn_root": [next(r["upn"] for r in records if r["record_key"] == k)
+                                                       for k in children]}).astype("string"))
+    con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
     rows = con.execute(candidates_sql("link_input", "kids", "cotwins")).df()
     seen = {*rows["ca"], *rows["cb"]} if len(rows) else set()
     read = {k for k, child in children.items() if child in seen}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 from collections.abc import Iterable
 from itertools import combinations
 
@@ -317,49 +317,6 @@ def test_a_common_forenames_month_forms_no_pairs_the_identifiers_rule_out(tmp_pa
     assert con.execute(sql).fetchall() == []
     plan = json.loads(con.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}").fetchall()[0][1])
     assert _keyed_joined(plan) <= len(records)
-
-
-def _rows(node: dict) -> int:
-    """Rows an operator of an analysed plan gave (a ``UNION``: its inputs' together)."""
-    if node.get("operator_name", "").strip() == "UNION":
-        return sum(_rows(c) for c in node.get("children", []))
-    return node.get("operator_cardinality", 0)
-
-
-def _materialised(node: dict) -> int:
-    """The most rows any materialised CTE of an analysed plan held (the first child of a ``CTE`` node
-    is what it materialises)."""
-    kids = node.get("children", [])
-    own = _rows(kids[0]) if node.get("operator_name", "").strip() == "CTE" and kids else 0
-    return max([own, *(_materialised(c) for c in kids)])
-
-
-def test_the_pass_holds_no_more_rows_than_the_records_at_once(tmp_path):
-    """The pass keyed every record under each of its keys (its forename codes, nickname keys, home,
-    transposed month: six rows a record at 1M) and held them all, with every record's wide row, for
-    the whole query: under the run's 2 GB limit at 1M records it spilled gigabytes to encrypted
-    temporary files (about 25 of its 37 CPU seconds). Each way now keys only the records it joins
-    and streams the one side that needs them all, and the wide rows are read for the pairs' records
-    alone: nothing the query keeps outnumbers the records, and the candidates are the same."""
-    from test_cluster_evidence import pass_tables, rec
-
-    from linkage.link.evidence import candidates_sql
-
-    records, children = [], {}
-    names = ("oliver", "olly", "amelia", "millie", "harry", "henry")
-    for i in range(120):
-        dob = str(date(2015, 1, 1) + timedelta(days=3 * i))
-        for key, ids in ((f"education:{i}", {"upn": f"U{i}"}), (f"health:{i}", {"nhs": f"N{i}"}),
-                         *(((f"social_care:{i}", {}),) if i % 4 == 0 else ())):
-            moved = key.startswith("social_care")           # a new surname and home: a candidate
-            records.append(rec(key, names[i % len(names)], f"family{i}x" if moved else f"family{i}",
-                               middle="rose" if i % 3 else None, postcode=f"FY{i % 9} {7 + moved}TJ", dob=dob, **ids))
-            children[key] = f"C{i}:moved" if moved else f"C{i}"
-    con = pass_tables(tmp_path, records, children)
-    sql = candidates_sql("link_input", "kids", "cotwins")
-    assert con.execute(sql).fetchall()
-    plan = json.loads(con.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}").fetchall()[0][1])
-    assert 0 < _materialised(plan) <= len(records)
 
 
 def _paired(node: dict) -> int:

@@ -125,10 +125,7 @@ class Scoring:
                 f"SELECT l.block_rid AS a, r.block_rid AS b, {k} AS rule FROM memory.block_rows l "
                 f"JOIN memory.block_rows r "
                 f"ON ({br.blocking_rule_sql}) AND l.block_rid < r.block_rid" for k, br in enumerate(rules))
-            # Each pair grouped as one number (its two row numbers, each below 2^31, side by side):
-            # a key of one column hashes and compares in one step, and the table holds half the keys.
-            sql = f"""WITH p AS (SELECT k >> 32 AS a, k & 4294967295 AS b, rule FROM (
-  SELECT (a << 32) | b AS k, min(rule) AS rule FROM ({found}) GROUP BY k))
+            sql = f"""WITH p AS (SELECT a, b, min(rule) AS rule FROM ({found}) GROUP BY a, b)
 SELECT CAST(p.rule AS VARCHAR) AS match_key, x.source_dataset || '-__-' || x.unique_id AS join_key_l,
        y.source_dataset || '-__-' || y.unique_id AS join_key_r
 FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON y.block_rid = p.b"""

@@ -128,58 +128,44 @@ _SURNAME_ROWS = "SELECT n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_se
 _SAME_MONTH = "date_trunc('month', a.dob) = date_trunc('month', b.dob)"
 
 
-_SHARED = "{c} IN (SELECT {c} FROM one GROUP BY {c} HAVING count(*) > 1)"
-# The same over the pass's own CTEs of them (``candidates_sql``), found once for every way.
-_SHARED_ONCE = "{c} IN (SELECT {c} FROM shared_{c})"
-
-
-def _keyed_pairs(left, right=None, shared: str = _SHARED) -> str:
-    """Pairs (a, b: record numbers, a < b) of keyed rows under one key and month that ``_may_pair``
-    admits, met in the three disjoint ways a pair can pass its identifier test: both children hold
-    one UPN (then it is the same: only the rows of a UPN two children hold, joined on it), or some
-    side holds none and both hold one NHS number (likewise), or some side holds no UPN and some side
-    no NHS number (a child with neither, met only by the rows under its keys; or one with only a UPN
+def _keyed_pairs(left: str = "keyed", right: str = "keyed") -> str:
+    """Pairs (a, b: record numbers, a < b) of rows of ``left`` and ``right`` (the keyed rows, or a
+    month's focus rows against the others) under one key and month that ``_may_pair`` admits, met
+    in the three disjoint ways a pair can pass its identifier test: both children hold one UPN
+    (then it is the same: only the rows of a UPN two children hold, joined on it), or some side
+    holds none and both hold one NHS number (likewise), or some side holds no UPN and some side no
+    NHS number (a child with neither, met only by the rows under its keys; or one with only a UPN
     against one with only an NHS number). One join on key and month alone formed every pair of a
     common forename's month (23.6M at 1M records, 85k kept); the third way's sides are a few per
-    cent of the records.
-
-    ``left(where)`` and ``right(where)``: the keyed rows of the records ``where`` holds for (a
-    condition on k_upn and k_nhs, which are the child's), or tables of keyed rows; no ``right``, or
-    the same table: one population, each pair met once. ``shared``: which UPNs and NHS numbers
-    (``{c}``) two children hold. Each way keys only the records it joins, and the one side that needs every record
-    (the rows under a key of a child with neither identifier) is streamed into a semi-join: the
-    population's six million keyed rows held at once, with ``i``'s wide rows, made the pass spill
-    gigabytes to encrypted temporary files under the run's memory limit (about 25 of its 37 CPU
-    seconds at 1M records)."""
+    cent of the records."""
     may, by = _may_pair("a", "b"), "a.k = b.k AND a.d = b.d"
-    both = right is None or right == left         # one population: each pair met once
-    left, right = (x if callable(x) else (lambda where, t=x: f"(SELECT * FROM {t} WHERE {where})")
-                   for x in (left, right or left))
-    ids = "k_upn IS {u} NULL AND k_nhs IS {h} NULL"
+    both = left == right                   # one table: each pair met once
+    shared = "(SELECT * FROM {t} WHERE {c} IN (SELECT {c} FROM one GROUP BY {c} HAVING count(*) > 1))"
+    rows = "(SELECT * FROM {t} WHERE k_upn IS {u} NULL AND k_nhs IS {h} NULL)"
     none, only_nhs, only_upn = dict(u="", h=""), dict(u="", h="NOT"), dict(u="NOT", h="")
 
-    def near(rows: callable, few: str) -> str:     # ``rows``' keyed rows under a key and month of ``few``'s
-        return f"(SELECT * FROM {rows('true')} SEMI JOIN {few} USING (k, d))"
+    def near(t: str, few: str) -> str:     # ``t``'s rows under a key and month of ``few``'s
+        return f"(SELECT * FROM {t} SEMI JOIN {few} USING (k, d))"
 
-    ways = [(left(shared.format(c="k_upn")), right(shared.format(c="k_upn")), " AND a.k_upn = b.k_upn"),
-            (left(shared.format(c="k_nhs")), right(shared.format(c="k_nhs")),
+    ways = [(shared.format(t=left, c="k_upn"), shared.format(t=right, c="k_upn"), " AND a.k_upn = b.k_upn"),
+            (shared.format(t=left, c="k_nhs"), shared.format(t=right, c="k_nhs"),
              " AND a.k_nhs = b.k_nhs AND (a.k_upn IS NULL OR b.k_upn IS NULL)"),
-            (left(ids.format(**none)), near(right, left(ids.format(**none))), ""),
-            (left(ids.format(**only_nhs)), right(ids.format(**only_upn)), "")]
+            (rows.format(t=left, **none), near(right, rows.format(t=left, **none)), ""),
+            (rows.format(t=left, **only_nhs), rows.format(t=right, **only_upn), "")]
     if not both:       # the mirror of the last two: the focus on the other side
-        ways += [(near(left, right(ids.format(**none))), right(ids.format(**none)), ""),
-                 (left(ids.format(**only_upn)), right(ids.format(**only_nhs)), "")]
+        ways += [(near(left, rows.format(t=right, **none)), rows.format(t=right, **none), ""),
+                 (rows.format(t=left, **only_upn), rows.format(t=right, **only_nhs), "")]
     return "\n      UNION ALL\n".join(
         f"      SELECT least(a.n, b.n) AS a, greatest(a.n, b.n) AS b FROM {x} a JOIN {y} b ON {by}{on} "
         f"AND {'a.n < b.n' if both and on else 'a.n <> b.n'} AND {may}" for x, y, on in ways)
 
 
 def _all_pairs() -> str:
-    """The ``pairs`` CTE: every candidate record pair of the population, once."""
-    return f"""pairs AS MATERIALIZED (
+    """``keyed`` and ``pairs`` CTEs: every candidate record pair of the population, once."""
+    return f"""keyed AS MATERIALIZED ({_keyed('ik')}),
+pairs AS (
   SELECT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r FROM (
-    SELECT DISTINCT a, b FROM ({_keyed_pairs(lambda where: f"({_keyed(f'(SELECT * FROM ik WHERE {where})')})",
-                                             shared=_SHARED_ONCE)})
+    SELECT DISTINCT a, b FROM ({_keyed_pairs()})
     UNION
     SELECT least(a.n, b.n), greatest(a.n, b.n)
     FROM ik a JOIN ({_SURNAME_ROWS}) b ON a.forename = b.s AND {_SAME_MONTH} AND {_may_pair('a', 'b')}
@@ -189,15 +175,15 @@ def _all_pairs() -> str:
 
 
 def _focus_pairs() -> str:
-    """The same CTE for the pairs with a record of the focus (``ik.f``): the focus records' keys,
+    """The same CTEs for the pairs with a record of the focus (``ik.f``): the focus records' keys,
     and only the rows of other records under one of those keys (a semi-join, nothing of the
     population's keys kept), met one way round."""
     return f"""ikf AS (SELECT * FROM ik WHERE f),
 keyed_f AS MATERIALIZED ({_keyed('ikf')}),
 keyed_o AS MATERIALIZED (SELECT x.* FROM ({_keyed('ik')}) x SEMI JOIN keyed_f USING (k, d)),
-pairs AS MATERIALIZED (
+pairs AS (
   SELECT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r FROM (
-    SELECT DISTINCT a, b FROM ({_keyed_pairs("keyed_f", "keyed_o", shared=_SHARED_ONCE)})
+    SELECT DISTINCT a, b FROM ({_keyed_pairs('keyed_f', 'keyed_o')})
     UNION
     SELECT least(a.n, b.n), greatest(a.n, b.n)
     FROM ikf a JOIN ({_SURNAME_ROWS}) b ON a.forename = b.s AND {_SAME_MONTH} AND {_may_pair('a', 'b')}
@@ -223,19 +209,6 @@ _PAST_POSTCODE = ("CASE WHEN length({c}) BETWEEN 5 AND 7 AND "
                   + " THEN left({c}, length({c}) - 3) || ' ' || right({c}, 3) END")
 
 
-def _wide(input_table: str, clusters_table: str, cotwin_table: str, where: str) -> str:
-    """The columns the pass reads of the records with a date of birth that ``where`` holds for (on
-    ``x``, the input, and ``c``, the clusters), with whether each has a co-twin and how many records
-    hold its forename (``held``)."""
-    return f"""
-  SELECT x.unique_id, x.source_dataset, x.forename, x.forename_full, x.forename_join, x.middle_names, x.surname,
-    x.dob, x.sex, x.postcode, x.address, x.nhs_number, x.forename_canon, x.forename_dm, x.forename_skel,
-    x.forename_abjad, x.forename_family, x.forename_keys, x.surname_all, x.dob_str,
-    c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin, fc.n AS held
-  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {COUNT_TABLE} fc ON fc.forename = x.forename
-  WHERE x.dob IS NOT NULL AND {where}"""
-
-
 def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str, past_table: str | None = None,
                    focus: str | None = None) -> str:
     """Candidate pairs with the two children's evidence; pure SQL, no I/O.
@@ -254,30 +227,28 @@ def candidates_sql(input_table: str, clusters_table: str, cotwin_table: str, pas
     return f"""
 WITH {COUNT_TABLE} AS ({counts_sql(input_table)}),
 past AS ({past}),
--- The clusters, named before any CTE of the pass can shadow the caller's table (``kids``, ``one``).
-clusters_in AS (SELECT unique_id, cluster_id, upn_root FROM {clusters_table}),
 -- The columns the pass reads, named: in a run the input is a view over the store's encrypted,
 -- compressed cache, and every column of it read (x.*) cost a million rows decrypted for nothing.
--- Only the record numbering (``ik``) is held for every record; the wide rows (``i``) are read for
--- the records of the pairs and of their children alone.
-one AS MATERIALIZED (
+i AS (
+  SELECT x.unique_id, x.source_dataset, x.forename, x.forename_full, x.forename_join, x.middle_names, x.surname,
+    x.dob, x.sex, x.postcode, x.address, x.nhs_number, x.forename_canon, x.forename_dm, x.forename_skel,
+    x.forename_abjad, x.forename_family, x.forename_keys, x.surname_all, x.dob_str,
+    c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin,
+    fc.n AS held, {f"x.unique_id IN (SELECT unique_id FROM {focus})" if focus else "true"} AS f
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {COUNT_TABLE} fc ON fc.forename = x.forename
+  WHERE x.dob IS NOT NULL),
+one AS (
   SELECT cluster_id, row_number() OVER () AS kid,
     CASE WHEN min(upn_root) = max(upn_root) THEN hash(min(upn_root)) END AS k_upn,
     CASE WHEN min(nhs_number) = max(nhs_number) THEN hash(min(nhs_number)) END AS k_nhs,
     CASE WHEN min(sex) FILTER (WHERE sex IN ('M', 'F')) = max(sex) FILTER (WHERE sex IN ('M', 'F'))
          THEN min(sex) FILTER (WHERE sex IN ('M', 'F')) END AS k_sex
-  FROM (SELECT c.cluster_id, c.upn_root, x.nhs_number, x.sex FROM {input_table} x JOIN clusters_in c
-        USING (unique_id) WHERE x.dob IS NOT NULL) GROUP BY cluster_id),
--- The UPNs and NHS numbers two children hold (``_keyed_pairs``), found once.
-shared_k_upn AS MATERIALIZED (SELECT k_upn FROM one GROUP BY k_upn HAVING count(*) > 1),
-shared_k_nhs AS MATERIALIZED (SELECT k_nhs FROM one GROUP BY k_nhs HAVING count(*) > 1),
+  FROM i GROUP BY cluster_id),
 -- Materialised: the numbers ``n`` and ``kid`` name one record and one child in every use.
 ik AS MATERIALIZED (
-  SELECT row_number() OVER () AS n, x.unique_id, x.forename, x.forename_keys, x.surname_all, x.forename_dm,
-    x.forename_canon, x.forename_skel, x.forename_join, x.postcode, x.source_dataset, x.dob, x.dob_str, kid, k_upn,
-    k_nhs, k_sex, {f"x.unique_id IN (SELECT unique_id FROM {focus})" if focus else "true"} AS f
-  FROM {input_table} x JOIN clusters_in c USING (unique_id) JOIN one USING (cluster_id)
-  WHERE x.dob IS NOT NULL),
+  SELECT row_number() OVER () AS n, unique_id, forename, forename_keys, surname_all, forename_dm, forename_canon,
+    forename_skel, forename_join, postcode, source_dataset, dob, dob_str, kid, k_upn, k_nhs, k_sex, f
+  FROM i JOIN one USING (cluster_id)),
 -- Each first middle name's share of the population's middle names: how often a stranger's agrees.
 middle_share AS (
   SELECT split_part(middle_names, ' ', 1) AS m, count(*) / sum(count(*)) OVER () AS share
@@ -287,8 +258,6 @@ cohort AS (
     SELECT coalesce(forename_dm, forename) AS fk, year(dob) AS y, source_dataset, count(*) AS n
     FROM {input_table} WHERE dob IS NOT NULL GROUP BY ALL) GROUP BY fk, y),
 {_focus_pairs() if focus else _all_pairs()}
-i AS MATERIALIZED ({_wide(input_table, "clusters_in", cotwin_table,
-                          "unique_id IN (SELECT l FROM pairs UNION SELECT r FROM pairs)")}),
 cand AS (
   SELECT p.l, p.r, l.cluster_id AS ca, r.cluster_id AS cb,
     (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)) AS one_name,
@@ -323,12 +292,10 @@ kids AS (
     coalesce(list(DISTINCT postcode) FILTER (WHERE postcode IS NOT NULL), []::VARCHAR[]) AS postcodes,
     coalesce(list(DISTINCT address) FILTER (WHERE address IS NOT NULL), []::VARCHAR[]) AS addresses,
     bool_or(has_cotwin) AS cotwin
-  FROM ({_wide(input_table, "clusters_in", cotwin_table,
-               "c.cluster_id IN (SELECT ca FROM cand UNION SELECT cb FROM cand)")}) GROUP BY cluster_id),
+  FROM i WHERE cluster_id IN (SELECT ca FROM cand UNION SELECT cb FROM cand) GROUP BY cluster_id),
 earlier AS (
-  SELECT c.cluster_id, list(DISTINCT p.past_postcode) AS postcodes
-  FROM past p JOIN {input_table} x USING (unique_id) JOIN clusters_in c USING (unique_id)
-  WHERE x.dob IS NOT NULL GROUP BY c.cluster_id)
+  SELECT i.cluster_id, list(DISTINCT p.past_postcode) AS postcodes FROM past p JOIN i USING (unique_id)
+  GROUP BY i.cluster_id)
 SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.same_forename, c.dob_exact, c.moved, c.swapped, c.cohort,
   CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 OR c.split THEN NULL
        ELSE list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
