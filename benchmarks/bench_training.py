@@ -38,12 +38,13 @@ def main() -> None:
     args = ap.parse_args()
 
     import linkage.link.engine as engine_module
+    import linkage.link.engine_training as training_module
     from linkage.connectors.ingest import CURRENT_RECORDS_SQL
     from linkage.link import spec
     from linkage.store import Store
 
     if args.as_written:
-        engine_module.model_narrowed = lambda model: model
+        training_module.model_narrowed = lambda model: model
     print(f"load average {open('/proc/loadavg').read().split()[:3]}")
     store = Store(args.home)
     with _timed("input (cache)"):

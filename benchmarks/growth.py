@@ -41,7 +41,7 @@ def _sample(cluster_of: dict[str, str], fraction: float) -> set[str]:
 def _rules(con, table: str) -> list[dict]:
     """Each prediction rule's joined, kept and first-found pairs on ``table``."""
     from linkage.link import spec
-    from linkage.link.engine import _column_pairs
+    from linkage.link.engine_scoring import _column_pairs
 
     con.execute(f"CREATE OR REPLACE TABLE memory.g_rows AS SELECT row_number() OVER "
                 f"(ORDER BY source_dataset || '-__-' || unique_id) AS rid, * FROM {table}")
@@ -69,7 +69,7 @@ def _rules(con, table: str) -> list[dict]:
 
 def one(home: Path, state: Path, fraction: float) -> dict:
     """One sample, in this process: blocking counts, predict, and the second pass by step."""
-    import linkage.link.engine as eng
+    import linkage.link.engine_pass as eng
     from linkage.config import get_settings
     from linkage.connectors.ingest import CURRENT_RECORDS_SQL
     from linkage.link.engine import INPUT, LinkEngine

@@ -173,7 +173,7 @@ def test_delta_scoring_blocks_only_candidates_yet_scores_the_same_pairs(month1, 
 def test_only_plain_equality_rules_are_joined_once_per_direction():
     """A rule ``l.a = r.b AND ...`` read from the other side is ``l.b = r.a``: the candidates join it
     once per distinct direction; any other rule (an inequality, OR, a function) is left as written."""
-    from linkage.link.engine import _column_pairs
+    from linkage.link.engine_scoring import _column_pairs
 
     assert _column_pairs('(l."dob" = r."dob") AND (l."postcode" = r."postcode")') == {("dob", "dob"),
                                                                                        ("postcode", "postcode")}

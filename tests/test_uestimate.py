@@ -70,14 +70,14 @@ def test_u_is_splinks_to_the_bit(linked_store):
 def test_model_leaves_the_engine_as_written_and_predicts_the_same(linked_store, trained_model, monkeypatch):
     """Splink is given the narrowed levels; the model the engine hands back is the one it was
     given, and every scored pair (probability and weight) is what the levels as written give."""
-    import linkage.link.engine as engine_module
+    import linkage.link.engine_training as training_module
 
     model = trained_model.read_text()
     assert "damerau_levenshtein" in model
 
     def edges(narrow: bool):
         if not narrow:
-            monkeypatch.setattr(engine_module, "model_narrowed", lambda m: m)
+            monkeypatch.setattr(training_module, "model_narrowed", lambda m: m)
         engine = LinkEngine(linked_store, CURRENT_RECORDS_SQL)
         engine.linker(model)
         if narrow:

@@ -1,0 +1,139 @@
+"""The engine's input (``LinkEngine``'s first component): Splink's input table, the co-twins, each
+record's hashes, and the frames the input is given to Splink as.
+
+Kept in the store's in-memory catalog (``memory.link_input`` and the tables beside it); every other
+component reads them from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import duckdb
+import pandas as pd
+
+from linkage.link import inputcache
+from linkage.link.backends import DuckDBBackend
+from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
+from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, forename_counts_sql,
+                                 twin_guard_sql, twin_names_sql)
+
+__all__ = ["INPUT", "TF_COLUMNS", "EngineInput"]
+
+INPUT = "link_input"
+TF_COLUMNS = ("forename", "surname")
+
+# The guard's own code: a change to it re-guards every record (see ``guard_sha``).
+_GUARD_CODE = hashlib.sha256(f"{RARE}|{cotwin_sql('i')}|{cotwin_pairs_sql('i', 'j')}|"
+                             f"{twin_guard_sql('e', 'i', 'c')}".encode()).hexdigest()[:16]
+
+
+class EngineInput:
+    """Building the input and handing it to Splink (a ``LinkEngine`` component)."""
+
+    def _name_keys(self, records_sql: str) -> None:
+        con = self.con
+        names = [r[0] for r in con.execute(
+            f"SELECT DISTINCT x FROM (SELECT split_part(n, ' ', 1) AS x FROM (SELECT forename_std AS n FROM "
+            f"({records_sql}) UNION SELECT preferred_forename_std FROM ({records_sql})) "
+            f"UNION SELECT replace(forename_std, ' ', '') FROM ({records_sql})) WHERE x IS NOT NULL").fetchall()]
+        keys = name_keys_frame(names)
+        con.register("_name_keys_df", keys)
+        # Typed, so that a run deriving no new names still gets text columns.
+        typed = ", ".join(f"CAST({c} AS {'VARCHAR[]' if c in NAME_KEYS_LISTS else 'VARCHAR'}) AS {c}" for c in NAME_KEYS_COLUMNS)
+        con.execute(f"CREATE OR REPLACE TABLE memory.name_keys AS SELECT {typed} FROM _name_keys_df")
+        con.unregister("_name_keys_df")
+
+    def _build_input(self, records_sql: str, cache: bool) -> None:
+        con = self.con
+        if cache:
+            self._cache = inputcache.build(self.store, records_sql, self._name_keys, f"memory.{INPUT}")
+            self.derived = self._cache.derived
+            rows = f"SELECT unique_id, forename, content_sha FROM {self._cache.rows}"
+        else:
+            self._name_keys(records_sql)
+            for name in (INPUT, "cotwin_pairs"):     # views over the cache, if a cached run was here
+                inputcache.drop(self.store, f"memory.{name}")
+            con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
+            con.execute(f"CREATE OR REPLACE TABLE memory.cotwin_pairs AS "
+                        f"{cotwin_pairs_sql(f'memory.{INPUT}', f'memory.{INPUT}')}")
+            self.derived = self.count()
+            rows = f"SELECT unique_id, forename, {content_sha_sql('i')} AS content_sha FROM memory.{INPUT} i"
+        con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")
+        con.execute(f"CREATE OR REPLACE TABLE memory.twin_names AS "
+                    f"{twin_names_sql(f'memory.{INPUT}', 'memory.cotwin_pairs')}")
+        # guard_sha: what the twin guard reads beyond the record itself that clustering reads too (its
+        # co-twins, whether its forename is rare here, the guard's code). When it changes the record is
+        # re-clustered and its stored pairs guarded again (``delta.reguard``); content_sha alone
+        # binds reviewers' decisions and says what to score again. The names twins are given are not
+        # in it: they move with a month's few families yet are borne by thousands of records, and
+        # they bear only on the guard of pairs of two such names (``delta.twin_name_pairs``). The
+        # empty fourth field keeps the hashes of stores made before. Most records have no co-twin
+        # and a common forename: theirs is one value, hashed once.
+        guard = "md5(concat_ws('|', '{code}', {twins}, {rare}, ''))"
+        common = con.execute("SELECT " + guard.format(code=_GUARD_CODE, twins="''", rare="'false'")).fetchone()[0]
+        # How many records hold each forename: read here and by ``record_facts`` (the slips).
+        con.execute(f"CREATE OR REPLACE TABLE memory.forename_counts AS {forename_counts_sql(f'memory.{INPUT}')}")
+        con.execute(f"""CREATE OR REPLACE TABLE memory.link_hash AS
+SELECT s.unique_id AS record_key, s.content_sha,
+       CASE WHEN c.cotwins IS NULL AND n.rare = false THEN '{common}' ELSE {guard.format(
+           code=_GUARD_CODE, twins="coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), '')",
+           rare="coalesce(CAST(n.rare AS VARCHAR), '')")} END AS guard_sha
+FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN memory.forename_counts n USING (forename)""")
+
+    def settle(self, quiet: bool = False) -> None:
+        """Wait for the input cache written beside the run (``inputcache.Cache.wait``), raising
+        what it failed with unless ``quiet`` (a failing run reports its own error): before scoring,
+        before the run's own transaction, and before the store closes."""
+        if self._cache is not None:
+            try:
+                self._cache.wait()
+            except Exception:
+                if not quiet:
+                    raise
+
+    def count(self) -> int:
+        return int(self.con.execute(f"SELECT count(*) FROM memory.{INPUT}").fetchone()[0])
+
+    def _register(self, sql: str, name: str, view: bool = True, local=None):
+        """Give Splink ``sql`` as ``name``: a view (no copy of a million records) unless ``view`` is
+        false, for a query over something that will not outlive the call. ``local``: a DuckDB
+        ``DatabaseAPI`` on the store's connection to give it to instead of the backend."""
+        kind = "VIEW" if view else "TABLE"
+        for kind_ in ("VIEW", "TABLE"):      # either may be left from a call before (DROP must name it)
+            try:
+                self.con.execute(f"DROP {kind_} IF EXISTS memory.{name}")
+            except duckdb.CatalogException:
+                pass
+        self.con.execute(f"CREATE {kind} memory.{name} AS {sql}")
+        if local is not None:
+            return DuckDBBackend().upload(local, self.con, name, f"{name}_{self._tag}")
+        return self.backend.upload(self.db_api, self.con, name, f"{name}_{self._tag}")
+
+    def _frames_of(self, table: str, prefix: str, local=None) -> list:
+        """``table`` given to Splink as one input per source (``prefix_<source>``)."""
+        sources = [r[0] for r in self.con.execute(f"SELECT DISTINCT source_dataset FROM {table} ORDER BY 1").fetchall()]
+        frames = [self._register(f"SELECT * FROM {table} WHERE source_dataset = '{s}'", f"{prefix}_{s}", local=local)
+                  for s in sources]
+        if len(frames) == 1:  # one source so far: link_and_dedupe needs two inputs
+            frames.append(self._register(f"SELECT * FROM {table} WHERE false", f"{prefix}_empty", local=local))
+        return frames
+
+    def _input_frames(self) -> list:
+        if self._frames is None:
+            self._frames = self._frames_of(f"memory.{INPUT}", "in")
+        return self._frames
+
+    def nodes(self) -> list[str]:
+        return [r[0] for r in self.con.execute(f"SELECT unique_id FROM memory.{INPUT}").fetchall()]
+
+    def hashes(self, keys: list[str] | None = None) -> pd.DataFrame:
+        """Each current record's content_sha and guard_sha (only ``keys``' if given)."""
+        if keys is None:
+            return self.con.execute("SELECT record_key, content_sha, guard_sha FROM memory.link_hash").df()
+        self.con.register("_hash_keys_df", pd.DataFrame({"k": pd.Series(keys, dtype=object)}))
+        try:
+            return self.con.execute("SELECT record_key, content_sha, guard_sha FROM memory.link_hash "
+                                    "WHERE record_key IN (SELECT k FROM _hash_keys_df)").df()
+        finally:
+            self.con.unregister("_hash_keys_df")
