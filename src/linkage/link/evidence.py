@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pyarrow as pa
 
-from linkage.link.guards import birthday_sql, split_name_sql, swapped_sql
+from linkage.link.guards import birthday_sql, split_name_sql, surname_as_given_sql, swapped_sql
 from linkage.link.unreached import COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_pairs_sql
 from linkage.validation.postcode import NOT_A_PLACE_PREFIXES
 
@@ -201,6 +201,10 @@ pairs AS (
 _SWAPPED = swapped_sql("l", "r")
 # One compound given name, whole in one record and split into forename and middle name in the other.
 _SPLIT = split_name_sql("l", "r")
+# A surname of several words written where the given names go (``SURNAME, Forenames`` filled the
+# wrong way round): the forename is its first word and the middle names the rest, so those middle
+# names are the other record's surname, no evidence of another child.
+_GIVEN_SURNAME = f"({surname_as_given_sql('l', 'r')} OR {surname_as_given_sql('r', 'l')})"
 
 
 # An address_history postcode as the records' own are kept: upper case, one space before the
@@ -267,6 +271,7 @@ cand AS (
     greatest(coalesce(nl.n, 1), coalesce(nr.n, 1)) AS cohort,
     {_SWAPPED} AS swapped,
     {_SPLIT} AS split,
+    {_GIVEN_SURNAME} AS given_surname,
     CASE WHEN NOT {_SPLIT} AND coalesce(l.middle_names, '') <> ''
               AND split_part(l.middle_names, ' ', 1) = split_part(r.middle_names, ' ', 1)
          THEN split_part(l.middle_names, ' ', 1) END AS middle_same,
@@ -298,7 +303,7 @@ earlier AS (
   SELECT i.cluster_id, list(DISTINCT p.past_postcode) AS postcodes FROM past p JOIN i USING (unique_id)
   GROUP BY i.cluster_id)
 SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.same_forename, c.dob_exact, c.moved, c.swapped, c.cohort,
-  CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 OR c.split THEN NULL
+  CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 OR c.split OR c.given_surname THEN NULL
        ELSE list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
               b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))) END AS middle,
   list_has_any(a.surnames, b.surnames) AS former_surname,
@@ -312,7 +317,7 @@ FROM cand c JOIN kids a ON a.cluster_id = c.ca JOIN kids b ON b.cluster_id = c.c
 WHERE NOT (len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns))
   AND NOT (len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss))
   AND len(list_distinct(list_concat(a.sexes, b.sexes))) <= 1
-  AND (c.split OR coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
+  AND (c.split OR c.given_surname OR coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
         b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))), true))
 """
 
