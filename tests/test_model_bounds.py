@@ -35,25 +35,14 @@ def _vetoes(model: dict) -> list:
 def test_training_on_an_authoritys_own_extracts_leaves_no_field_a_veto(tmp_path):
     """benchmarks/la_extracts at 5,000 children (four files): EM put a differing address at
     m = 5e-33 there (110 bits against a child who moved)."""
-    import subprocess
-    import sys
-
-    from conftest import EXTRACT_DATE, REPO
-    from linkage.connectors import ingest_file
+    from conftest import LA_FILES, ingest_la, la_extracts
     from linkage.link import run_link
     from linkage.store import Store
 
-    here = REPO / "benchmarks" / "la_extracts"
-    data = tmp_path / "la"
-    subprocess.run([sys.executable, str(here / "generate.py"), str(data), "61", "5000"], check=True,
-                   capture_output=True)
+    data = la_extracts(tmp_path / "la", 61, 5000)
     store = Store(tmp_path / "home", memory_limit="2GB")
     try:
-        for source, mapping, name, amend in [("education", "school.yaml", "school_census.csv", False),
-                                             ("education", "ap.yaml", "ap_roll.csv", True),
-                                             ("health", "health.yaml", "gp_extract.tsv", False),
-                                             ("social_care", "social.yaml", "social_care.csv", False)]:
-            ingest_file(store, source, data / name, here / mapping, extract_date=EXTRACT_DATE, amend=amend)
+        ingest_la(store, data, files=LA_FILES[:4])
         run_link(store)
         model = json.loads(store.rows(f"SELECT settings_json FROM {t('model')} ORDER BY created_at DESC LIMIT 1")[0][0])
     finally:
