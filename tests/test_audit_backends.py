@@ -121,6 +121,26 @@ def test_tampering_is_found_and_never_sealed(backend, attack):
     fresh.close()
 
 
+def test_newest_entries_cut_away_under_a_running_server_are_recorded(backend):
+    """Someone who can write the file (or, as the table's owner, turn its trigger off) removes the
+    newest entries while servers run. The servers chained their next entries on what was left
+    and said nothing: the DPO's pages never showed that accesses had been removed."""
+    log, other = backend.open(checkpoint_every=100), backend.open(checkpoint_every=100)   # two servers
+    _fill(log, 6)
+    _fill(other, 6, 6)
+    _fill(log, 1, 12)                               # this one has seen the head at 13
+    backend.rewrite(backend.rows()[:9])             # the newest four, gone
+    _fill(log, 2, 13)
+    _fill(other, 2, 15)
+    rows = [json.loads(r) for r in backend.rows()]
+    events = [r["entry"] for r in rows if r["entry"]["action"] == "security.audit_log_cut"]
+    assert [(e["found_seq"], e["had_seq"], e["decision"]) for e in events] == [(9, 13, "refused")], events
+    assert rows[9]["entry"] == events[0]            # recorded before anything else is chained on the cut
+    assert {f"r{i}" for i in range(13, 17)} <= {r["entry"]["request_id"] for r in rows}
+    log.close()
+    other.close()
+
+
 def test_concurrent_servers_append_to_one_chain(backend):
     """Several log instances (as several servers) appending at once: one intact chain, no gap."""
     logs = [backend.open(checkpoint_every=7) for _ in range(3)]

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
+import uuid
 
 import httpx
 import pytest
@@ -150,3 +154,16 @@ def test_a_remembered_token_is_refused_whenever_a_full_check_would_refuse_it(tmp
     monkeypatch.setattr(time, "time", lambda: issued - LEEWAY - 30)   # the clock set back
     with pytest.raises(AuthError):
         tokens.verify(token)
+
+
+@pytest.mark.parametrize("command", [["clients", "list"], ["serve"]])
+def test_a_wrong_setting_is_one_line_that_never_repeats_its_value(tmp_path, command):
+    """A truncated or mistyped key (a LINKAGE_DB_KEY under 32 characters) made `linkage clients list`
+    print a traceback, and `linkage serve` pydantic's whole error, each repeating the key
+    (``input_value='...'``) on the terminal and into the service's log."""
+    secret = "Truncated-Key-" + uuid.uuid4().hex[:10]
+    done = subprocess.run([sys.executable, "-m", "linkage.cli", *command, "--data-dir", str(tmp_path / "data")],
+                          env={**os.environ, "LINKAGE_DB_KEY": secret}, capture_output=True, text=True, timeout=120)
+    said = done.stdout + done.stderr
+    assert done.returncode == 2 and "Traceback" not in said, said
+    assert secret not in said and len(said.strip().splitlines()) == 1 and "LINKAGE_DB_KEY" in said, said

@@ -15,7 +15,8 @@ from linkage.audit.pg import PostgresAuditLog
 from linkage.service.patterns import Rules, find_patterns, find_patterns_sql
 
 START = datetime(2026, 3, 23, tzinfo=timezone.utc)      # spans the change to summer time (29 March)
-RULES = Rules(tz="Europe/London", hours=(8, 18), days=(0, 1, 2, 3, 4), many=6, minutes=30, follow_hours=24)
+RULES = Rules(tz="Europe/London", hours=(8, 18), days=(0, 1, 2, 3, 4), many=6, minutes=30, follow_hours=24,
+              misses=20)
 
 
 def fill(log: AuditLog, n: int, seed: int) -> None:
@@ -25,9 +26,15 @@ def fill(log: AuditLog, n: int, seed: int) -> None:
         log.append({"request_id": "r", "client_id": rng.choice([f"user:{k}" for k in range(6)] + ["api:x"]),
                     "agency": rng.choice(["Oak", "Elm", "Ash", None, ""]),
                     "purpose": rng.choice(["admission", "cme", None]),
-                    "action": rng.choice(["view", "view", "view", "lookup", "list_cme", "audit.search", None]),
+                    "action": rng.choice(["view", "view", "view", "lookup", "lookup.withheld", "list_cme",
+                                          "audit.search", None]),
                     "children": kids, "decision": rng.choice(["allow"] * 6 + ["deny", "refused", "not_found", None]),
                     "time": (START + timedelta(seconds=rng.randrange(14 * 86400))).isoformat()})
+    # a scan: one system trying 40 sets of details, naming three children (one withheld by a refusal)
+    for k in range(40):
+        log.append({"request_id": "r", "client_id": "api:scan", "agency": "Elm", "purpose": "admission",
+                    "action": "lookup.withheld" if k == 7 else "lookup", "children": [f"S-{k}"] if k in (3, 7, 30) else [],
+                    "decision": "allow", "time": (START + timedelta(days=4, minutes=k)).isoformat()})
     # a burst: one person opening 12 children in 12 minutes, six each side of a 30-minute slot boundary
     for k in range(12):
         log.append({"request_id": "r", "client_id": "user:burst", "agency": "Oak", "purpose": "cme",
@@ -81,7 +88,10 @@ def test_sql_counts_and_patterns_equal_python(log):
     now = (until + timedelta(days=2)).timestamp()
     expected = find_patterns(log.index.facts(since, until + timedelta(hours=RULES.follow_hours)), RULES, u, now)
     got = find_patterns_sql(agg, RULES, s, u, now)
-    assert {p.kind for p in expected} == {"out_of_hours", "many_children", "lookup_not_followed"}
+    assert {p.kind for p in expected} == {"out_of_hours", "many_children", "lookup_not_followed",
+                                          "lookups_naming_nobody"}
+    scan = [p for p in got if p.kind == "lookups_naming_nobody" and p.client_id == "api:scan"]
+    assert [(p.count, p.detail, p.organisation) for p in scan] == [(38, "38 of 40 lookups named no child", "Elm")]
     assert [p.model_dump() for p in got] == [p.model_dump() for p in expected]
     latest = agg.latest(s, u)               # each client's latest entry in the window, read back
     assert latest == {c: max(f[0] for f in facts if f[3] == c) for c in {f[3] for f in facts}}

@@ -75,16 +75,19 @@ def test_clients_orgs_lockout_and_revocation(state):
     assert clients.authenticate(client.client_id, "wrong", network=home_net, now=now + 1).outcome == "wrong_secret"
     assert clients.authenticate(client.client_id, secret, now=now + 1).outcome == "ok"
     assert clients.authenticate(client.client_id, secret, network="192.0.2.0/24", now=now + 1).outcome == "ok"
+    # Those three wrong secrets were a second run in a row: every new network is locked out for twice
+    # as long (access.lockout); the successes then started the count again.
+    assert clients.locked_until(client.client_id, "10.9.9.0/24") == pytest.approx(now + 1 + 1800, abs=1e-3)
     # Guesses spread over networks, one from each, lock the new ones all the same.
-    spread = [clients.authenticate(client.client_id, "wrong", network=f"203.0.{i}.0/24", now=now + 902)
+    spread = [clients.authenticate(client.client_id, "wrong", network=f"203.0.{i}.0/24", now=now + 1802)
               for i in range(3)]
     assert [o.locks for o in spread] == [(), (), ("everywhere",)] and spread[-1].locked_now
-    assert clients.authenticate(client.client_id, "wrong", network="203.0.9.0/24", now=now + 903).outcome == "locked"
-    assert clients.authenticate(client.client_id, secret, network="203.0.8.0/24", now=now + 903).outcome == "ok"
+    assert clients.authenticate(client.client_id, "wrong", network="203.0.9.0/24", now=now + 1803).outcome == "locked"
+    assert clients.authenticate(client.client_id, secret, network="203.0.8.0/24", now=now + 1803).outcome == "ok"
     # Once their lock-out is over and they have been quiet as long, guessing networks are forgotten
     # (those it signed in from are not): ever more networks cannot grow the table without bound.
     assert clients.lockouts.networks(client.client_id) == 8
-    clients.authenticate(client.client_id, "wrong", network="203.0.10.0/24", now=now + 1804)
+    clients.authenticate(client.client_id, "wrong", network="203.0.10.0/24", now=now + 2704)
     assert clients.lockouts.networks(client.client_id) == 5      # "", 192.0.2, home, 203.0.8 and 203.0.10
     new_secret = clients.rotate(client.client_id)
     assert clients.authenticate(client.client_id, new_secret).outcome == "ok"
@@ -93,6 +96,32 @@ def test_clients_orgs_lockout_and_revocation(state):
     assert not off.active and off.generation == generation + 1
     assert clients.authenticate(client.client_id, new_secret).outcome == "inactive"
     assert [c.client_id for c in clients.list()] == [client.client_id]
+
+
+def test_lock_outs_grow_with_each_run_in_a_row_until_the_subject_proves_itself(state):
+    """Each run of wrong guesses since the last success locks for twice as long, up to a day: a
+    guesser gets one run a day, not 96 (one every 15 minutes). The holder's own network, which
+    proved the secret, keeps its own count; its success starts the subject-wide one again."""
+    clients = ClientRegistry(state, lockout_after=2, lockout_seconds=900)
+    org = clients.orgs.add("Hill School", "school", "100001")
+    client, secret = clients.add("Admissions desk", org.org_id, "admissions")
+    home_net, stranger = "198.51.100.0/24", "203.0.113.0/24"
+    assert clients.authenticate(client.client_id, secret, network=home_net).outcome == "ok"
+    now, lengths, told = time.time(), [], []
+    for _ in range(10):
+        runs = [clients.authenticate(client.client_id, "wrong", network=stranger, now=now) for _ in range(2)]
+        assert runs[-1].locks == ("network", "everywhere") and runs[-1].locked_now
+        lengths.append(round(clients.locked_until(client.client_id, stranger) - now))
+        told.append(runs[-1])
+        now += lengths[-1] + 1
+    assert lengths == [900, 1800, 3600, 7200, 14400, 28800, 57600, 86400, 86400, 86400]
+    assert [(t.retry_after, *t.lock_seconds) for t in told] == [(n, n, n) for n in lengths]   # the 429, the entries
+    # The holder's network was never locked, and its right secret passes the stranger's lock-out.
+    assert clients.locked_until(client.client_id, home_net) == 0
+    assert clients.authenticate(client.client_id, secret, network=stranger, now=now).outcome == "ok"
+    # That success starts both counts again: the next run locks for the first length.
+    again = [clients.authenticate(client.client_id, "wrong", network=stranger, now=now + 1) for _ in range(2)]
+    assert again[-1].lock_seconds == (900, 900)
 
 
 def test_pseudonyms_are_recorded_once_and_resolve(state, backend):

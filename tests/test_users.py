@@ -22,6 +22,19 @@ def reg(tmp_path):
     return UserRegistry(state, orgs, lockout_after=3, lockout_seconds=600)
 
 
+def test_the_staff_register_keeps_no_client_lockouts(reg):
+    """It made a whole client register (with that register's lock-out tracker over the clients'
+    sign-ins) only to check a person's role; the role check is the organisations' own now."""
+    from linkage.access.lockout import Lockouts
+
+    held, frontier = [], [reg]
+    while frontier:       # every object of ours the register holds, however deep
+        frontier = [v for o in frontier for v in vars(o).values() if type(v).__module__.startswith("linkage.")
+                    and hasattr(v, "__dict__") and all(v is not h for h in held)]
+        held += frontier
+    assert [h.table for h in held if isinstance(h, Lockouts)] == ["users"]
+
+
 def test_people_belong_to_a_registered_organisation_in_one_of_its_roles(reg):
     user, password = reg.add("Amy@Oak.example ", "Amy  Adeyemi", "140001", "admissions")
     assert user.email == "amy@oak.example" and user.name == "Amy Adeyemi" and len(password) >= 16

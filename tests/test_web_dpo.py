@@ -148,6 +148,7 @@ def test_dpo_journey_charts_break_glass_review_subject_access_and_chain(world):
         # Patterns and consents (with the evidence the DPO, and only the DPO here, may read).
         visit(p, "/app/dpo/patterns")
         expect(p.get_by_role("heading", name="Out-of-hours access")).to_be_visible()
+        expect(p.get_by_role("heading", name="Lookups naming nobody")).to_be_visible()
         accessible(p)
         shot(p, "dpo-patterns")
         visit(p, "/app/dpo/consents")

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["TELEMETRY_OFF", "Settings", "get_settings", "settings_error"]
@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     # A confident lookup with no view of that child's record by the same organisation within
     # this many hours is flagged (a lookup is a reason to admit or help, not to browse).
     dpo_lookup_follow_hours: int = Field(default=72, ge=1, le=2_160)
+    # One person (or API client) whose lookups named no child more than this many times in the
+    # period, and more often than they named one, is flagged (trying details to see who is known).
+    dpo_lookup_misses: int = Field(default=50, ge=1, le=1_000_000)
     # The patterns page searches the last days at most this often (seconds; its answer says
     # when it was found; 0: on every visit, which reads every access in the window).
     dpo_patterns_refresh_seconds: int = Field(default=300, ge=0, le=86_400)
@@ -338,8 +341,15 @@ def settings_error(exc: Exception) -> str:
 
 @lru_cache
 def get_settings() -> Settings:
+    """The settings; a wrong one is a one-line ``ConfigError`` naming it, never its value (pydantic's
+    own error repeats the input: a mistyped ``LINKAGE_DB_KEY`` went into a traceback, and logs)."""
+    from linkage.errors import ConfigError
+
     # LINKAGE_HOME is the documented variable; pydantic maps it to ``home``.
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(settings_error(exc)) from None
 
 
 def data_dir(override: Path | None = None) -> Path:

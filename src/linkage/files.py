@@ -10,6 +10,7 @@ explicitly, so a library caller with a loose umask gets the same result.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -30,11 +31,28 @@ def private_opener(path: str, flags: int) -> int:
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) if needed and make it 0700 if this user owns it."""
+    """Create ``path`` (and missing parents) if needed and make it 0700 if this user owns it.
+
+    Refused (one line) when another user could replace what is in it: it, or a directory above
+    it, belongs to a user other than this one or root, or others may write it (a sticky directory
+    such as /tmp aside, above it). A local user who made ``.linkage`` first, where the operator
+    runs the command, or a shared directory above the data directory, would otherwise own where
+    the keys, the database and the audit log go: free to plant a key of theirs, a symbolic link, or
+    an older log (OpenSSH's StrictModes refuse such a directory for the same reason)."""
+    from linkage.errors import LinkageError
+
     path = Path(path)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_uid == os.getuid():
+    me = os.getuid()
+    if path.stat().st_uid == me:
         os.chmod(path, 0o700)
+    for place in (path.resolve(), *path.resolve().parents):
+        st = place.stat()
+        others_write = st.st_mode & 0o022 and not (place != path.resolve() and st.st_mode & stat.S_ISVTX)
+        if st.st_uid not in (me, 0) or others_write:
+            whose = f"belongs to another user (uid {st.st_uid})" if st.st_uid not in (me, 0) else "others may write to it"
+            raise LinkageError(f"{place} {whose}: whoever can write there can replace the keys, database or audit "
+                               f"log kept in {path}; use a directory only this user (uid {me}) can write")
     return path
 
 

@@ -8,6 +8,7 @@ outside it) and cannot reach the witness's directory, which is the DPO's.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -152,6 +153,38 @@ def test_junk_in_the_checkpoint_file_neither_stops_auditing_nor_passes(served):
     assert log.last_checkpoint()["seq"] >= 20
     problems = [f.problem for f in log.verify()]
     assert problems.count("signed checkpoint signature is not valid") == 2
+
+
+def test_an_older_copy_put_in_place_of_a_running_log_loses_no_entry(served):
+    """Someone who can write the audit directory puts last hour's copy of the log in its place (or
+    removes it) while the server runs. Each worker kept appending to the file it had open, now
+    seen by no one and gone when the server stops: every access after went unrecorded. The log the
+    server wrote is now put back (the file found kept beside it) and the event recorded, once."""
+    home, log = served
+    other = AuditLog(home, 10, log.signer)          # a second worker on the same log
+    path = home / "audit" / "log.jsonl"
+    older = path.read_bytes()
+    add = lambda to, i: to.append({"request_id": f"x{i}", "client_id": "c", "action": "view",   # noqa: E731
+                                   "children": [f"C-{i}"], "decision": "allow"})
+    for i in range(5):
+        add((log, other)[i % 2], i)
+    stale = home / "stale.jsonl"
+    stale.write_bytes(older)
+    os.replace(stale, path)                         # the older copy, in one rename
+    for i in range(5, 10):
+        add((other, log)[i % 2], i)
+    path.unlink()                                   # and then no log at all
+    for i in range(10, 14):
+        add((log, other)[i % 2], i)
+    other.close()
+    recs = rows(home)
+    assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1))
+    assert {f"x{i}" for i in range(14)} <= {r["entry"]["request_id"] for r in recs}
+    events = [r["entry"] for r in recs if r["entry"]["action"] == "security.audit_log_replaced"]
+    assert [(e["found_seq"], e["restored_to_seq"]) for e in events] == [(12, 17), (None, 23)], events
+    assert (home / "audit" / events[0]["kept_as"]).read_bytes() == older and events[1]["kept_as"] is None
+    result = cli("audit", "verify", "--data-dir", home)
+    assert result.exit_code == 0 and "intact" in result.said, result.said
 
 
 def test_a_full_rewrite_resigned_with_the_data_directory_key_is_caught(tmp_path):

@@ -272,6 +272,38 @@ def test_a_cme_list_that_overrides_a_refusal_says_so(world):
     assert withdraw(world, "officer", r.json()["consent_id"]).status_code == 200
 
 
+def test_a_refusal_of_identity_leaves_the_child_off_the_refused_organisations_cme_list(world):
+    """The list names children as a lookup does: a child a refusal hides from the social worker's
+    lookups (purpose cme) is not listed to her, and nothing in the answer says one was left out;
+    the DPO is told. Safeguarding still lists the child."""
+    def listed(purpose: str, who: str = "sw") -> tuple[dict, dict]:
+        r = call(world, who, "GET", "/v1/cme?page=1&page_size=100", purpose)
+        assert r.status_code == 200, r.text
+        return r.json(), audit(world)[-1]
+
+    before, before_entry = listed("cme")
+    child = before["children"][0]
+    same = [c for c in listed("cme", "officer")[0]["children"] if (c["name"], c["age"]) == (child["name"], child["age"])]
+    assert len(same) == 1
+    deny = call(world, "officer", "POST", "/v1/consents", json={
+        "child_id": same[0]["child_id"], "category": "identity", "recipient": {"type": "social_care"},
+        "purpose": "cme", "provision": "deny", "given_by": "parent", "method": "written",
+        "evidence_ref": "Letter 2026-11-03", "given_on": date.today().isoformat()})
+    assert deny.status_code == 201, deny.text
+    after, after_entry = listed("cme")
+    assert child["child_id"] not in {c["child_id"] for c in after["children"]}
+    assert after["total"] == before["total"] - 1 and set(after) == set(before)
+    withheld = audit(world)[-2]
+    assert withheld["action"] == "list_cme.withheld" and withheld["reason"] == "consent_refused", withheld
+    assert len(withheld["children"]) == 1 and withheld["fields"] == []
+    gone = withheld["children"][0]
+    assert gone in before_entry["children"] and gone not in after_entry["children"]
+    safeguarding, _ = listed("safeguarding")                              # a refusal for cme: not for safeguarding
+    assert child["child_id"] in {c["child_id"] for c in safeguarding["children"]}
+    assert withdraw(world, "officer", deny.json()["consent_id"]).status_code == 200
+    assert child["child_id"] in {c["child_id"] for c in listed("cme")[0]["children"]}
+
+
 # ---------------------------------------------------------------- what is recorded
 
 def test_every_consent_write_is_audited_and_its_evidence_sealed(world):

@@ -441,3 +441,22 @@ def test_every_comparison_level_has_words():
                for lv in c["comparison_levels"] if not lv.get("is_null_level")
                and (c["output_column_name"], lv["label_for_charts"]) not in _LEVELS]
     assert missing == []
+
+
+def test_a_refused_view_reads_the_relationship_once(services, linked, monkeypatch):
+    """The refusal asked for the caller's relationship a second time (the relationship register and
+    the child's documents read again) only to learn whether a refusal of consent had ended it."""
+    from linkage.service import children as child_flow
+
+    reads: list[str] = []
+    current, documents = services.relationships.current, child_flow.child_documents
+    monkeypatch.setattr(services.relationships, "current",
+                        lambda *a, **k: reads.append("relationships") or current(*a, **k))
+    monkeypatch.setattr(child_flow, "child_documents", lambda *a, **k: reads.append("documents") or documents(*a, **k))
+    child = linked[1][0]
+    ctx = _ctx(services, Principal("lk_once", "Stranger School", "school", "admissions", "org_once", "999998"),
+               "admission")
+    with pytest.raises(Forbidden):
+        child_flow.view_child(ctx=ctx, child_ref=ctx.pseudonym(child["child"]))
+    assert _last(services, ctx.request_id)["reason"] == "no_relationship"
+    assert sorted(reads) == ["documents", "relationships"], reads

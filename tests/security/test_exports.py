@@ -98,3 +98,29 @@ def test_an_export_never_writes_through_what_was_at_its_path(home, tmp_path, exp
 def test_an_export_naming_a_directory_is_one_line_and_exit_2(home, tmp_path):
     done = cli(home, "export-ids", str(tmp_path))
     assert done.returncode == 2 and "directory" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_data_directory_another_user_could_write_is_refused(tmp_path):
+    """A local user who makes the data directory first (``.linkage`` where the operator runs a
+    command, or in a shared directory) owns where the keys, the database and the audit log go: free
+    to plant a key of their own, a link, or an older log. The commands used it without a word."""
+    if os.geteuid() != 0:
+        pytest.skip("making a directory owned by another user needs root")
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    planted.chmod(0o777)
+    os.chown(planted, NOBODY, NOBODY)
+    shared = tmp_path / "shared"                    # root's, but anyone may rename what is in it
+    shared.mkdir()
+    shared.chmod(0o777)
+    for home in (planted, shared / "data"):
+        done = cli(home, "orgs", "add", "--name", "Oak AP Academy", "--type", "ap_school", "--code", "140001")
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "uid" in done.stderr, done.stderr
+        assert not [p for p in home.rglob("*") if not p.is_dir()], "nothing written there"
+    sticky = tmp_path / "sticky"                    # /tmp's kind: others cannot move this user's files
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    done = cli(sticky / "data", "orgs", "add", "--name", "Oak AP Academy", "--type", "ap_school", "--code", "140001")
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE((sticky / "data").stat().st_mode) == 0o700

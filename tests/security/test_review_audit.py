@@ -106,3 +106,25 @@ def test_an_unknown_pair_is_refused_on_the_record(world):
         assert r.status_code == 404, r.text
     missed = [(e["action"], e["decision"]) for e in entries(world)[before:]]
     assert missed == [("review.show", "not_found"), ("review.decide", "not_found")], missed
+
+
+def test_a_decision_at_the_command_line_is_audited_as_one_through_the_api(world):
+    """``linkage review decide`` wrote its own entry and left out the note's digest (and the
+    reviewer), so a decision's note could be checked by the DPO when made through the API or the
+    pages but not at the command line. Both entries now say the decision through one function."""
+    from test_pipeline_e2e import cli
+
+    url, mine = world["server"].url, world["manager"]
+    pair = httpx.get(url + "/v1/review", params={"page_size": 200}, headers=mine).json()["pairs"][0]
+    note = "Asked the school: a second UPN for one pupil"
+    r = httpx.post(f"{url}/v1/review/{pair['id']}/decision", headers=mine,
+                   json={"decision": "unsure", "reviewer": "Dana Shah", "note": note})
+    assert r.status_code == 201, r.text
+    cli("review", "decide", pair["id"], "--unsure", "--reviewer", "Dana Shah", "--note", note,
+        "--data-dir", str(world["home"]))
+    api, typed = [e for e in entries(world) if e["action"] == "review.decide" and e.get("pair_id") == pair["id"]][-2:]
+    assert typed["channel"] == "cli" and api["client_id"], (api, typed)
+    said = ("pair_id", "review_decision", "reviewer", "note_sha256", "children")
+    assert {k: typed.get(k) for k in said} == {k: api.get(k) for k in said}, (api, typed)
+    assert typed["note_sha256"] == hashlib.sha256(note.encode()).hexdigest()
+    assert typed["decision_id"] == api["decision_id"] + 1

@@ -157,6 +157,32 @@ def test_a_stranger_behind_the_persons_own_network_cannot_lock_her_browser_out(w
     assert attempt("10.201.0.3", PASSWORD, device).status_code == 429           # the spent one is nothing
 
 
+def test_a_stranger_behind_the_persons_own_address_cannot_throttle_her_browser(world):
+    """Session 26's device cookie got her browser past a stranger's lock-out, but the sign-in
+    throttles (per email and network, and per address) were still shared: while a stranger behind
+    her office's address kept guessing, her own browser was told to wait. A browser that signed
+    her in now has an allowance of its own; one without it waits as before."""
+    from browserpages import add_user
+
+    cat = "cat@oak-ap.example"
+    add_user(world["home"], cat, "Cat Oak", "Oak AP Academy", "ap_school", "140001", "admissions")
+
+    def attempt(password: str, device: str | None = None) -> httpx.Response:
+        cookies = {"linkage_device": device} if device else None
+        with httpx.Client(base_url=world["url"], headers={"X-Forwarded-For": "198.51.101.7"}, cookies=cookies) as c:
+            token = csrf_token(c.get("/app/sign-in").text)
+            return c.post("/app/sign-in", data={"email": cat, "password": password, "csrf_token": token})
+
+    first = attempt(PASSWORD)
+    assert first.status_code == 303
+    device = first.cookies["linkage_device"]
+    guesses = [attempt(f"guess {i} wrong") for i in range(60)]                 # the stranger, same address
+    assert guesses[-1].status_code == 429 and "Too many attempts to sign in. Wait" in guesses[-1].text
+    waiting = attempt(PASSWORD)                                                 # a browser without it
+    assert waiting.status_code == 429 and "Wait" in waiting.text
+    assert attempt(PASSWORD, device).status_code == 303                        # hers
+
+
 def test_markup_in_a_name_is_shown_as_text_and_pages_cannot_be_framed(world):
     c = signed_in(world)
     r = c.get("/app/")

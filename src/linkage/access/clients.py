@@ -68,6 +68,7 @@ class Login:
     locked_now: bool = False     # this failure started a lock-out that now refuses this caller
     retry_after: int = 0
     locks: tuple[str, ...] = ()  # the lock-outs this failure started: "network" and/or "everywhere"
+    lock_seconds: tuple[int, ...] = ()   # each one's length (they grow: ``access.lockout``)
 
 
 def _hash(secret: str, salt: bytes) -> str:
@@ -99,19 +100,13 @@ class ClientRegistry:
         self.lockout_after, self.lockout_seconds = lockout_after, lockout_seconds
         self.lockouts = Lockouts(state, "clients", "client_id", lockout_after, lockout_seconds)
 
-    def _check_role(self, org_type: str, role: str) -> None:
-        allowed = self.orgs.roles.get(org_type, ())
-        if role not in allowed:
-            raise LinkageError(f"role {role!r} is not a role of {org_type} organisations; "
-                               f"valid roles: {', '.join(allowed)}")
-
     def add(self, name: str, org: str, role: str) -> tuple[Client, str]:
         """Register a client of organisation ``org`` (its id or official code) in ``role``."""
         name, role = display_name(name, "a client's name"), role.strip()
         organisation = self.orgs.find(org)
         if not organisation.active:
             raise LinkageError(f"organisation {organisation.name} is disabled")
-        self._check_role(organisation.org_type, role)
+        self.orgs.check_role(organisation.org_type, role)
         client_id = "lk_" + secrets.token_hex(8)
         secret, hashed = _new_secret()
         self.state.execute(
@@ -140,10 +135,10 @@ class ClientRegistry:
             # Counted while locked out too: each run of wrong secrets starts the lock-out again.
             failure = self.lockouts.failed(client_id, network, trusted, now)
             if until > now:
-                wait = self.lockout_seconds if failure.refused else ceil(until - now)
-                return Login(None, "locked", retry_after=wait, locks=failure.locks)
+                wait = max(failure.retry_after, ceil(until - now))
+                return Login(None, "locked", retry_after=wait, locks=failure.locks, lock_seconds=failure.seconds)
             return Login(None, "wrong_secret", locked_now=failure.refused, locks=failure.locks,
-                         retry_after=self.lockout_seconds if failure.refused else 0)
+                         lock_seconds=failure.seconds, retry_after=failure.retry_after)
         if not client.active:
             return Login(None, "inactive")
         self.lockouts.succeeded(client_id, network)
@@ -181,7 +176,7 @@ class ClientRegistry:
             if not org.active:
                 raise AuthError("the organisation is disabled")
             try:
-                self._check_role(org.org_type, claims.role)
+                self.orgs.check_role(org.org_type, claims.role)
             except LinkageError as exc:
                 raise AuthError(str(exc)) from None
             return Principal(claims.client_id, org.name, org.org_type, claims.role, org.org_id, org.code)

@@ -17,6 +17,16 @@ device cookies are. A stranger without it gains nothing, and one who steals it g
 device's own few guesses. (API clients need none: their secrets are 256 random bits, which no
 number of guesses finds, so a right secret passes their lock-outs: ``access.clients``.)
 
+A lock-out grows with each run of wrong guesses in a row: the k-th run since the subject last
+proved itself (from that network or device; subject-wide, from anywhere) locks for ``seconds``
+times 2**(k-1), up to a day (``MAX_SECONDS``), as Microsoft Entra's smart lock-out and Keycloak's
+wait increment do. Before, every run started the same 15 minutes again: 480 guesses a day at one
+person's password. Now after the first day a guesser gets one run a day, and the holder loses
+nothing the stranger could not already take: its own networks and devices keep their own counts
+(and an API client's right secret passes any lock-out). So a count is not reset when it locks:
+it runs on until a success (or a new secret or password) sets it to 0, and locks at every
+multiple of ``after``.
+
 The network counts live in ``sign_in_sources``; the subject-wide count in its own register's
 ``failed_logins`` and ``locked_until`` columns (``clients`` or ``users``). Each count is one
 statement, so concurrent workers cannot lose one.
@@ -30,9 +40,10 @@ from dataclasses import dataclass
 
 from linkage.store.state import ServiceState
 
-__all__ = ["DEVICE_DAYS", "Failure", "Lockouts"]
+__all__ = ["DEVICE_DAYS", "MAX_SECONDS", "Failure", "Lockouts"]
 
 DEVICE_DAYS = 180        # a device token is trusted this long after the sign-in that gave it
+MAX_SECONDS = 86_400     # the longest a lock-out grows to
 
 
 def _device(token: str) -> str:
@@ -51,6 +62,8 @@ class Failure:
     locks: tuple[str, ...]       # the lock-outs this guess started: "network" (or "device") and/or
                                  # "everywhere" (every network the subject never signed in from)
     refused: bool                # whether one of them now refuses this caller
+    seconds: tuple[int, ...] = ()   # each one's length, beside ``locks``
+    retry_after: int = 0         # the longest of those that refuse this caller
 
 
 class Lockouts:
@@ -58,7 +71,20 @@ class Lockouts:
 
     def __init__(self, state: ServiceState, table: str, key: str, after: int, seconds: int) -> None:
         self.state, self.table, self.key, self.after, self.seconds = state, table, key, after, seconds
+        self.lengths = [seconds]            # the k-th run's lock-out, k = 1, 2, ... (the last one after)
+        while self.lengths[-1] < MAX_SECONDS:
+            self.lengths.append(min(self.lengths[-1] * 2, MAX_SECONDS))
         state.create(_SCHEMA)
+
+    def length(self, count: int) -> int:
+        """The lock-out a count of wrong guesses in a row starts (a multiple of ``after``)."""
+        return self.lengths[min(count // self.after, len(self.lengths)) - 1]
+
+    def _locks_at(self, count: str, now: float) -> tuple[str, list]:
+        """SQL for when a lock-out started as ``count`` reaches a multiple of ``after`` ends."""
+        steps = " ".join("WHEN ? THEN ?" for _ in self.lengths[:-1])
+        params = [v for k, length in enumerate(self.lengths[:-1], 1) for v in (k, now + length)]
+        return f"CASE {count} / ? {steps} ELSE ? END", [self.after, *params, now + self.lengths[-1]]
 
     def _source(self, subject: str, network: str):
         return self.state.execute("SELECT failures, locked_until, trusted FROM sign_in_sources "
@@ -94,26 +120,30 @@ class Lockouts:
         return max(source["locked_until"] if source else 0.0, 0.0 if trusted else wide_until), trusted
 
     def failed(self, subject: str, network: str, trusted: bool, now: float) -> Failure:
-        n, until = self.after, now + self.seconds
-        first = n <= 1
+        n = self.after
         # Networks that never signed in and have been quiet for a lock-out's length are forgotten, so
-        # guesses from ever more networks cannot grow the table without bound.
+        # guesses from ever more networks cannot grow the table without bound (the subject-wide
+        # count, which binds them all, goes on growing).
         self.state.execute("DELETE FROM sign_in_sources WHERE subject = ? AND trusted = 0 AND locked_until < ? "
                            "AND seen_at < ? AND network <> ?", (subject, now, now - self.seconds, network))
+        mine, mine_params = self._locks_at("(sign_in_sources.failures + 1)", now)
         failures, = self.state.execute(
             "INSERT INTO sign_in_sources (subject, network, failures, locked_until, trusted, seen_at) "
-            "VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (subject, network) DO UPDATE SET "
-            "failures = CASE WHEN sign_in_sources.failures + 1 >= ? THEN 0 ELSE sign_in_sources.failures + 1 END, "
-            "locked_until = CASE WHEN sign_in_sources.failures + 1 >= ? THEN ? "
+            "VALUES (?, ?, 1, ?, 0, ?) ON CONFLICT (subject, network) DO UPDATE SET "
+            "failures = sign_in_sources.failures + 1, "
+            f"locked_until = CASE WHEN (sign_in_sources.failures + 1) % ? = 0 THEN {mine} "
             "ELSE sign_in_sources.locked_until END, seen_at = ? RETURNING failures",
-            (subject, network, 0 if first else 1, until if first else 0.0, now, n, n, until, now)).fetchone()
+            (subject, network, now + self.lengths[0] if n <= 1 else 0.0, now, n, *mine_params, now)).fetchone()
+        wide, wide_params = self._locks_at("(failed_logins + 1)", now)
         everywhere, = self.state.execute(
-            f"UPDATE {self.table} SET failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 "
-            "ELSE failed_logins + 1 END, locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END "
-            f"WHERE {self.key} = ? RETURNING failed_logins", (n, n, until, subject)).fetchone()
+            f"UPDATE {self.table} SET failed_logins = failed_logins + 1, locked_until = CASE WHEN "
+            f"(failed_logins + 1) % ? = 0 THEN {wide} ELSE locked_until END "
+            f"WHERE {self.key} = ? RETURNING failed_logins", (n, *wide_params, subject)).fetchone()
         own = "device" if network.startswith("device:") else "network"
-        locks = (own,) * (failures == 0) + ("everywhere",) * (everywhere == 0)
-        return Failure(locks, own in locks or ("everywhere" in locks and not trusted))
+        started = [(own, failures)] * (failures % n == 0) + [("everywhere", everywhere)] * (everywhere % n == 0)
+        refusing = [self.length(c) for scope, c in started if scope == own or not trusted]
+        return Failure(tuple(scope for scope, _ in started), bool(refusing),
+                       tuple(self.length(c) for _, c in started), max(refusing, default=0))
 
     def succeeded(self, subject: str, network: str) -> None:
         """The subject proved itself from ``network``: its counts start again, and that network is trusted."""

@@ -81,6 +81,13 @@ class OrgRegistry:
         self.state = state
         self.roles = roles if roles is not None else policy_roles()
 
+    def check_role(self, org_type: str, role: str) -> None:
+        """The one place roles are checked (clients, people, and the roles an identity provider asserts)."""
+        allowed = self.roles.get(org_type, ())
+        if role not in allowed:
+            raise LinkageError(f"role {role!r} is not a role of {org_type} organisations; "
+                               f"valid roles: {', '.join(allowed)}")
+
     def add(self, name: str, org_type: str, code: str) -> Organisation:
         name, code = display_name(name, "an organisation's name"), code.strip().upper()
         if org_type not in self.roles:

@@ -23,7 +23,6 @@ from math import ceil
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from linkage.access.clients import ClientRegistry
 from linkage.access.lockout import Lockouts
 from linkage.access.orgs import Organisation, OrgRegistry, display_name
 from linkage.errors import Conflict, LinkageError, NotFound
@@ -84,6 +83,7 @@ class SignIn:
     retry_after: int = 0
     user_id: str | None = None    # who was tried, when the email is registered
     locks: tuple[str, ...] = ()   # the lock-outs it started: "network" (or "device") and/or "everywhere"
+    lock_seconds: tuple[int, ...] = ()   # each one's length (they grow: ``access.lockout``)
     device: str = ""              # on success: the browser's new device token (``access.lockout``)
 
 
@@ -110,7 +110,6 @@ class UserRegistry:
                  lockout_after: int = 5, lockout_seconds: int = 900) -> None:
         self.state = state
         self.orgs = orgs or OrgRegistry(state)
-        self._roles = ClientRegistry(state, self.orgs)      # the one place roles are checked
         self.lockout_after, self.lockout_seconds = lockout_after, lockout_seconds
         state.create(_SCHEMA)
         self.lockouts = Lockouts(state, "users", "user_id", lockout_after, lockout_seconds)
@@ -121,7 +120,7 @@ class UserRegistry:
         organisation = self.orgs.find(org)
         if not organisation.active:
             raise LinkageError(f"organisation {organisation.name} is disabled")
-        self._roles._check_role(organisation.org_type, role)
+        self.orgs.check_role(organisation.org_type, role)
         password = password if password is not None else new_password()
         _check_password(password)
         if self.by_email(email):
@@ -147,7 +146,7 @@ class UserRegistry:
         organisation = self.orgs.find(org)
         if not organisation.active:
             raise LinkageError(f"organisation {organisation.name} is disabled")
-        self._roles._check_role(organisation.org_type, role)
+        self.orgs.check_role(organisation.org_type, role)
         user = self.by_email(email)
         if user is None:
             user_id = "u_" + secrets.token_hex(8)
@@ -168,6 +167,15 @@ class UserRegistry:
     def by_email(self, email: str) -> User | None:
         row = self.state.execute(_SELECT + " WHERE u.email = ?", (email.strip().lower(),)).fetchone()
         return _user(row) if row else None
+
+    def device_source(self, email: str, device: str) -> str:
+        """The source a browser's device token stands for (``access.lockout``), if it is one the
+        person with this email was given at a sign-in; else "" (the browser is its network's)."""
+        user = self.by_email(email) if device else None
+        if user is None:
+            return ""
+        source = self.lockouts.source(user.user_id, "", device)
+        return source if source.startswith("device:") else ""
 
     def find(self, ref: str) -> User:
         """By user id or email."""
@@ -220,7 +228,7 @@ class UserRegistry:
         if not _verify(row["password_hash"], password):
             failure = self.lockouts.failed(user.user_id, source, trusted, now)
             return SignIn(None, "wrong_password", locked_now=failure.refused, locks=failure.locks,
-                          retry_after=self.lockout_seconds if failure.refused else 0, user_id=user.user_id)
+                          lock_seconds=failure.seconds, retry_after=failure.retry_after, user_id=user.user_id)
         if not self.usable(user):
             return SignIn(None, "inactive", user_id=user.user_id)
         self.lockouts.succeeded(user.user_id, network)

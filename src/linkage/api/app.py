@@ -127,7 +127,7 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
         snapshot served (what a deployment checks after publishing), nothing else."""
         services, watcher = app.state.services, app.state.snapshots
         try:
-            services.state.scalar("SELECT 1")
+            services.state.reachable()
         except Exception:
             return JSONResponse({"status": "not ready", "reason": "service state unreachable"}, 503)
         try:

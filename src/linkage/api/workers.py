@@ -24,6 +24,13 @@ from linkage.config import get_settings
 
 __all__ = ["Workers", "run_workers"]
 
+# The uvicorn code ``Workers`` and ``Worker`` write again or lean on: each one's source digest (the
+# first 16 hex of its SHA-256) as it was when they were written (uvicorn 0.54.0).
+UVICORN_COPIED = {"Multiprocess.init_processes": "6c69f2a36bf55750",
+                  "Multiprocess.keep_subprocess_alive": "3ba4980aa33bcecd",
+                  "Multiprocess.handle_ttin": "ebfc0650752a779d",
+                  "Process.server": "0bc0d378bdef89dd"}
+
 log = logging.getLogger("linkage.snapshots")
 
 
@@ -46,7 +53,16 @@ class Worker(Process):
 class Workers(Multiprocess):
     """SIGHUP is blocked in the supervisor (``hold_sighup``, so that the workers it starts inherit
     it blocked until they can take it); it is collected here, each round of the supervisor's loop.
-    Uvicorn's own starts of a worker (first, replacing a dead one, TTIN) start a ``Worker``."""
+    Uvicorn's own starts of a worker (first, replacing a dead one, TTIN) start a ``Worker``.
+
+    Why three of uvicorn's methods are written again here: uvicorn (0.54) has no public way to
+    choose a worker's server. ``uvicorn.run`` and ``Config`` take no server or process class,
+    ``Multiprocess`` builds its ``Process(config, sockets)`` inline in ``init_processes``,
+    ``keep_subprocess_alive``, ``handle_ttin`` and ``restart_all`` (no factory method to override),
+    and ``Process.server`` builds a plain ``Server``. So each of the three that starts a worker is
+    uvicorn's, with ``_worker()`` where it says ``Process(...)`` (``restart_all`` is reached only
+    from ``handle_hup``, replaced here); ``tests/test_workers_uvicorn.py`` fails when these
+    change in uvicorn, so that an upgrade is read against the copies."""
 
     def __init__(self, config: Config, sockets, board: str) -> None:
         super().__init__(config, sockets)

@@ -38,12 +38,14 @@ disk. A checkpoint makes the lines it seals durable before it is written.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import hmac
 import json
 import logging
 import os
+import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -402,6 +404,17 @@ class ChainedLog(ABC):
         self._known(line, (seq, self._last, digest))
         self._seq, self._last = seq, digest
         return {"seq": seq, "hash": digest}
+
+    def _cut_back(self, had: int) -> None:
+        """Under the lock, the head just read (``_seq``) is behind ``had``, an entry this process wrote
+        or saw: the newest entries were cut away under a running server (a file truncated in place,
+        PostgreSQL rows deleted with the table's trigger off). Appends go on from the head found,
+        so nothing the server writes later is lost, and the cut is recorded, chained on it: the
+        DPO's security events show it, and `verify` and the witness show the checkpoints it broke."""
+        log.error("the audit log's newest entries were cut away while the server ran: it had seq %d, "
+                  "the log now ends at seq %d", had, self._seq)
+        self._append_locked({"request_id": "", "client_id": None, "action": "security.audit_log_cut",
+                             "decision": "refused", "found_seq": self._seq, "had_seq": had})
 
     CHECKED_MOST = 4096     # lines remembered as checked, at most (the oldest are forgotten first)
 
@@ -766,10 +779,82 @@ class AuditLog(ChainedLog):
                 del self._starts[old]
 
     def _refresh(self) -> None:
+        self._follow_path()
         size = os.fstat(self._fh.fileno()).st_size
         if size != self._size:                      # another process appended (or the file was cut back)
+            had = self._seq
             self._seq, self._last = self._appended_head(self._size, size) or self._tail()
             self._size = size
+            if self._seq < had:
+                self._cut_back(had)
+
+    def _follow_path(self) -> None:
+        """Under the lock: the log at the path is still the file this process writes. Someone who can
+        write the audit directory may have put an older copy there, or removed it: every entry written
+        after would have gone into a file no one can see (deleted when the server stops), and the DPO
+        would never see those accesses. This process still holds what it wrote, so the log is put back
+        (the file found kept beside it, as evidence) and the replacement recorded as a security event.
+        A file that already holds this process's newest line (another worker put it back) is followed."""
+        mine = os.fstat(self._fh.fileno())
+        try:
+            there = os.lstat(self.path)             # a symbolic link planted there is not the log either
+            if (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino):
+                return
+        except FileNotFoundError:
+            there = None
+        head = (self._seq, self._last)
+
+        def is_head(lines: list[str]) -> bool:
+            return any((r := _well_formed(x)) is not None and (r["seq"], r["hash"]) == head for x in lines)
+        holds_mine = there is not None and (not head[0] or is_head(self._back(self.path, is_head)))
+        found = self._newest() if there is not None else None
+        kept = None
+        if not holds_mine:
+            kept = self._restore(there is not None)
+        old = (self._fh, self._rf)
+        self._fh = open(self.path, "ab", opener=private_opener)
+        self._rf = open(self.path, "rb", buffering=0)
+        fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)      # before the old file's lock goes with it
+        for f in old:
+            f.close()
+        self._starts.clear()
+        self._size = -1
+        if holds_mine:
+            return
+        log.error("the audit log file was replaced or removed while the server ran (its newest entry: %s); "
+                  "the log this server wrote is put back and the file found kept as %s",
+                  f"seq {found['seq']}" if found else "none", kept or "(nothing there)")
+        self._seq, self._last = self._tail()
+        self._size = os.fstat(self._fh.fileno()).st_size
+        self._append_locked({"request_id": "", "client_id": None, "action": "security.audit_log_replaced",
+                             "decision": "refused", "found_seq": found["seq"] if found else None,
+                             "restored_to_seq": head[0], "kept_as": kept})
+
+    def _restore(self, keep: bool) -> str | None:
+        """Put the log this process has open back at the path, in one rename; what was there is kept
+        under a name of its own (a hard link: no byte of it is lost). Returns that name."""
+        kept = None
+        if keep:
+            kept = f"log.jsonl.replaced-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')}"
+            os.link(self.path, self.dir / kept, follow_symlinks=False)
+        fd, tmp = tempfile.mkstemp(prefix=".log.jsonl.", suffix=".part", dir=self.dir)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                offset, size = 0, os.fstat(self._rf.fileno()).st_size
+                while offset < size:
+                    chunk = os.pread(self._rf.fileno(), min(1 << 20, size - offset), offset)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    offset += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return kept
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

@@ -238,6 +238,10 @@ class PostgresAuditLog(ChainedLog):
         self._group = GroupCommit(self._write_batches)
         self._cp_lock = threading.Lock()
         self._largest = 1      # entries in the largest batch this process wrote
+        # The newest seq this process knows the chain held (committed by it, or read): never one a
+        # batch only tried to write (a connection lost at its commit leaves ``_seq`` ahead of it).
+        self._held = 0
+        self._had: int | None = None    # ``_held`` when the head was found behind it: a cut to record
 
     @property
     def _open(self) -> bool:
@@ -254,6 +258,7 @@ class PostgresAuditLog(ChainedLog):
             with self.state.transaction():
                 self.state.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK,))
                 self._seq, self._last = self._tail()
+                self._found(self._seq)
                 yield
 
     @contextmanager
@@ -308,6 +313,8 @@ class PostgresAuditLog(ChainedLog):
                     if not batch:
                         return
                     self._batch = []
+                    if self._had is not None:
+                        self._cut_back(self._had)       # a row of this batch: written with it, or again
                     for p in batch:
                         p.result = ChainedLog._append_locked(self, p.item)
                     rows, self._batch = self._batch, None
@@ -316,8 +323,11 @@ class PostgresAuditLog(ChainedLog):
                     if moved:       # another server wrote since: chain the batch again, holding the lock
                         unsure, todo, hold = None, batch + todo, True
                         rec = _well_formed(line) if line is not None else None
+                        self._found(seq or 0)
                         self._seq, self._last = (seq, rec["hash"]) if rec else self._tail()
                         continue
+                self._had = None        # the cut, if one was found, is in the batch just written
+                self._held = max(self._held, self._seq)
                 unsure, hold, deadline = None, False, time.monotonic() + _RETRY_SECONDS
                 self._largest = max(self._largest, len(batch))
                 for p in batch:
@@ -346,6 +356,13 @@ class PostgresAuditLog(ChainedLog):
                 self._batch = None
             if not todo and unsure is None:
                 return
+
+    def _found(self, head: int) -> None:
+        """The chain's head as just read: behind what this process knew it held, rows were deleted
+        under it, and the next batch records it (``_cut_back``)."""
+        if head < self._held:
+            self._had = max(self._had or 0, self._held)
+        self._held = head
 
     def _tail(self) -> tuple[int, str]:
         """The last row's seq; the hash of the last well-formed line (junk is chained past, as in the file)."""

@@ -46,16 +46,8 @@ DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data direct
 
 
 def _settings():
-    """The settings, or a one-line ConfigError (e.g. LINKAGE_DB_KEY too short)."""
-    from pydantic import ValidationError
-
-    from linkage.config import settings_error
-    from linkage.errors import ConfigError
-
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        raise ConfigError(settings_error(exc)) from None
+    """The settings, or a one-line ConfigError (e.g. LINKAGE_DB_KEY too short: ``get_settings``)."""
+    return get_settings()
 
 
 def _store(home: Optional[Path], create: bool = False):

@@ -46,6 +46,7 @@ def demo(children: int = 3000, seed: int = 42,
     from linkage.synth import ingest_extracts, synthesise
     from linkage.views import cme_children
     from linkage.views.cme import record_membership
+    from linkage.views.linked import linked_children, open_queue_pairs
 
     from linkage.synth import DIFFICULTIES
 
@@ -71,11 +72,10 @@ def demo(children: int = 3000, seed: int = 42,
         result = run_link(store, get_settings().match_threshold, get_settings().review_lower)
     record_membership(store, result.run_id, when)
     model_path = export_model(store, home)
-    predicted = dict(store.rows("SELECT record_key, child_id FROM store.identity"))
+    predicted = linked_children(store)
     truth = load_truth(extracts / "truth.csv")
     scores = score_clusters(predicted, truth, load_twins(extracts / "twins.csv"))
-    missed, queued = missed_in_queue(predicted, truth, store.rows(
-        "SELECT record_key_l, record_key_r FROM store.review_queue WHERE status = 'open'"))
+    missed, queued = missed_in_queue(predicted, truth, open_queue_pairs(store))
     cme = cme_children(store, when)
     outcomes = _demo_outcomes(store, extracts / "nccis.csv", when, work_dir / "outcomes")
     store.close()

@@ -88,13 +88,11 @@ def publish(data_dir_: DataDir = None) -> None:
 def export_ids(out: Path, data_dir_: DataDir = None) -> None:
     """Write source, source_record_id and child_id for every current record."""
     from linkage.safetext import write_private_csv
-    from linkage.store.schema import t
+    from linkage.views.linked import exported_ids
 
     with _failures(data_dir_):
         store = _store(data_dir_)
-        # Every accepted record, from current and superseded extracts alike.
-        rows = store.rows(f"SELECT DISTINCT r.source, r.source_record_id, i.child_id FROM {t('records')} r "
-                          f"LEFT JOIN {t('identity')} i USING (record_key) ORDER BY 1, 2")
+        rows = exported_ids(store)
         store.close()
         write_private_csv(out, ["source", "source_record_id", "child_id"], rows)
     unlinked = sum(1 for r in rows if r[2] is None)
@@ -114,7 +112,7 @@ def evaluate(truth: Path,
              data_dir_: DataDir = None) -> None:
     """Score the last link run against your own truth file (source,source_record_id,person)."""
     from linkage.link.evaluate import load_classes, load_truth, load_twins, score_by_class, score_clusters
-    from linkage.store.schema import t
+    from linkage.views.linked import linked_children, open_queue_pairs
 
     with _failures(data_dir_):
         try:
@@ -127,8 +125,8 @@ def evaluate(truth: Path,
         except (UnicodeDecodeError, csv.Error) as exc:
             raise LinkageError(f"cannot read the truth, twins or classes file as UTF-8 CSV: {exc}") from None
         with _reading(data_dir_) as store:
-            predicted = dict(store.rows(f"SELECT record_key, child_id FROM {t('identity')}"))
-            queue = store.rows(f"SELECT record_key_l, record_key_r FROM {t('review_queue')} WHERE status = 'open'")
+            predicted = linked_children(store)
+            queue = open_queue_pairs(store)
     if not predicted:
         _fail(LinkageError("nothing is linked yet: run `linkage link` first"))
     if truth_map and not any(k in predicted for k in truth_map):
@@ -167,23 +165,19 @@ def evaluate(truth: Path,
 def resolve(child_id: str, data_dir_: DataDir = None) -> None:
     """The identifier that now stands for CHILD_ID (itself, or its survivor after a merge), with history."""
     from linkage.link import resolve_aliases
-    from linkage.store.schema import t
+    from linkage.views.linked import child_history, issued
 
     try:
         store = _store(data_dir_)
     except LinkageError as exc:
         _fail(exc)
-    known = store.rows(f"SELECT status FROM {t('child_ids')} WHERE child_id = ?", [child_id])
-    if not known:
+    if not issued(store, child_id):
         store.close()
         _fail(LinkageError(f"{child_id} was never issued here"))
     current = resolve_aliases(store).get(child_id, child_id)
     console.print(f"{child_id} -> {current}" + (" (merged)" if current != child_id else " (active)"))
     table = Table("run", "change", "child", "other", "record", "reason", title="identity history")
-    for run, change, cid, other, rec, reason in store.rows(
-            f"SELECT run_id, change, child_id, other_child_id, record_key, reason FROM {t('identity_history')} "
-            "WHERE child_id IN (?, ?) OR other_child_id IN (?, ?) ORDER BY run_id, change",
-            [child_id, current, child_id, current]):
+    for run, change, cid, other, rec, reason in child_history(store, child_id, current):
         table.add_row(str(run), change, cid, other or "", rec or "", reason)
     console.print(table)
     store.close()

@@ -122,6 +122,8 @@ def review_decide(pair: str,
                   note: Annotated[str, typer.Option(help="Why.")] = "",
                   data_dir_: DataDir = None) -> None:
     """Record a decision on a pair; the next `linkage link` honours it."""
+    from linkage.service.review import decision_entry
+
     chosen = [name for name, on in (("match", match), ("not_match", not_match), ("unsure", unsure)) if on]
     if len(chosen) != 1:
         _fail(LinkageError("give exactly one of --match, --not-match, --unsure"))
@@ -131,9 +133,7 @@ def review_decide(pair: str,
         home = store.home
         store.close()
         d = view.decide(decisions, pair, chosen[0], reviewer=reviewer, note=note, channel="cli")
-        _audit_decision(home, d.reviewer, "review.decide", {"pair_id": d.pair_id, "review_decision": d.decision,
-                                                            "decision_id": d.decision_id,
-                                                            "children": view.children(pair)})
+        _audit_decision(home, d.reviewer, "review.decide", {**decision_entry(d), "children": view.children(pair)})
     except LinkageError as exc:
         _fail(exc)
     console.print(f"recorded: {pair} {d.decision.replace('_', ' ')} by {d.reviewer}; the next `linkage link` "
@@ -166,6 +166,7 @@ def review_split(child_id: str, record_key: str,
     """Split RECORD_KEY out of CHILD_ID: the next link keeps it apart from the child's other records."""
     from linkage.link.review import split_out
     from linkage.link.run import open_decisions
+    from linkage.service.review import noted
 
     _need_reviewer(reviewer)
     record_key = record_key.strip()
@@ -178,7 +179,7 @@ def review_split(child_id: str, record_key: str,
             store.close()
         _audit_decision(store.home, made[0].reviewer, "review.split", {
             "children": [made[0].child_id], "record_key": record_key, "pairs": len(made),
-            "decision_ids": [d.decision_id for d in made]})
+            "decision_ids": [d.decision_id for d in made], **noted(note)})
     except LinkageError as exc:
         _fail(exc)
     apart = sum(d.decision == "not_match" for d in made)

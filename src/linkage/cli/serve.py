@@ -24,14 +24,13 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
     from linkage.api import create_app
     from linkage.api.app import hold_sighup
     from linkage.api.protocol import CoalescingHttp
-    from linkage.config import Settings
 
     if host:
         os.environ["LINKAGE_HOST"] = host
+    get_settings.cache_clear()
     try:
-        get_settings.cache_clear()
-        settings = Settings()
-    except Exception as exc:  # pydantic's ValidationError, shown plainly
+        settings = get_settings()
+    except LinkageError as exc:  # one line naming the setting, never its value (a key)
         _fail(exc)
     hold_sighup()       # a reload sent while starting must not end the server
     _warn_key_in_data_dir(data_dir(data_dir_), settings)

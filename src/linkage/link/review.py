@@ -17,6 +17,7 @@ import pandas as pd
 
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL, LINK_RECORDS_SQL
 from linkage.errors import LinkageError, NotFound
+from linkage.link.aliases import resolve_aliases
 from linkage.link.decisions import DECISIONS, Decision, ReviewDecisions, pair_id
 from linkage.link.explain import Explanation, Waterfall, explain_pair
 from linkage.link.features import normalise_address
@@ -222,8 +223,6 @@ def _show(value: object) -> str:
 
 def child_records(store: Store, child_id: str) -> tuple[str, pd.DataFrame]:
     """(the identifier now standing for ``child_id``, every current record of that child)."""
-    from linkage.link.run import resolve_aliases   # run builds on this module
-
     child_id = child_id.strip().upper()      # as typed from a letter or a screen: c-… is C-…
     cur = resolve_aliases(store).get(child_id, child_id)
     keys = [r[0] for r in store.rows(f"SELECT record_key FROM {t('identity')} WHERE child_id = ?", [cur])]

@@ -20,6 +20,7 @@ from linkage.config import get_settings
 from linkage.connectors.ingest import LINK_RECORDS_SQL
 from linkage.errors import LinkageError
 from linkage.identity import HistoryEvent, assign_ids
+from linkage.link.aliases import resolve_aliases
 from linkage.link.backends import LinkBackend
 from linkage.link.engine import LinkEngine
 from linkage.link.firstpass import among, first_pass
@@ -85,19 +86,6 @@ UNION ALL SELECT record_key_r FROM {pp} WHERE record_key_l IN (SELECT k FROM mem
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def resolve_aliases(store: Store) -> dict[str, str]:
-    """Every retired identifier -> the identifier that now stands for it."""
-    alias = dict(store.rows(f"SELECT child_id, alias_of FROM {t('child_ids')} WHERE alias_of IS NOT NULL"))
-    resolved = {}
-    for cid in alias:
-        seen, cur = set(), cid
-        while cur in alias and cur not in seen:
-            seen.add(cur)
-            cur = alias[cur]
-        resolved[cid] = cur
-    return resolved
 
 
 def _load_model(store: Store) -> tuple[str | None, str | None]:

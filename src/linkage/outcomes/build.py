@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import duckdb
 import pandas as pd
 
 from linkage.outcomes.aggregate import PublishedTable, Release, outcome_tables
@@ -17,8 +18,8 @@ from linkage.outcomes.disclosure import CIN, Rule
 from linkage.outcomes.measures import Options, placement_measures_sql
 from linkage.outcomes.sources import store_sources
 
-__all__ = ["MEMORY_META", "MEMORY_PLACEMENTS", "MEMORY_UNITS", "Outcomes", "materialise_outcomes", "outcomes_from",
-           "read_frames"]
+__all__ = ["MEMORY_META", "MEMORY_PLACEMENTS", "MEMORY_UNITS", "Outcomes", "materialise_outcomes", "materialised",
+           "outcomes_from", "read_frames"]
 
 MEMORY_PLACEMENTS = "memory.outcome_placements"
 MEMORY_UNITS = "memory.outcome_units"
@@ -52,6 +53,15 @@ def materialise_outcomes(con, as_at: date | None = None, reintegration_weeks: in
     con.execute(f"CREATE OR REPLACE TABLE {MEMORY_UNITS} AS {units_sql(src, opts)}")
     con.execute(f"CREATE OR REPLACE TABLE {MEMORY_META} AS SELECT ?::DATE AS as_at", [opts.as_at])
     return int(con.execute(f"SELECT count(*) FROM {MEMORY_PLACEMENTS}").fetchone()[0])
+
+
+def materialised(con) -> tuple[date, pd.DataFrame, pd.DataFrame] | None:
+    """What ``materialise_outcomes`` left in memory: (as at, placements, units), or None if it has not run."""
+    try:
+        as_at = con.execute(f"SELECT as_at FROM {MEMORY_META}").fetchone()[0]
+    except duckdb.Error:         # a server started before outcomes existed in memory
+        return None
+    return as_at, con.execute(f"SELECT * FROM {MEMORY_PLACEMENTS}").df(), con.execute(f"SELECT * FROM {MEMORY_UNITS}").df()
 
 
 def _cohort_of_term(term: int) -> str:

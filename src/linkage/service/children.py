@@ -54,19 +54,22 @@ def on_roll_or_caseload(caller: Principal, doc: dict, today: date) -> str | None
     return None
 
 
-def relationship(ctx: Ctx, child_id: str, consent: ConsentState | None = None) -> str | None:
-    """The caller's organisation's reason to open this child's full record, or None.
+def relationship(ctx: Ctx, child_id: str, consent: ConsentState | None = None) -> tuple[str | None, bool]:
+    """The caller's organisation's reason to open this child's full record (or None), and whether a
+    refusal ended the reason the service gave (read once: the deny path tells the DPO so).
 
     A reason the service gave (a lookup or the CME worklist named the child) ends with a refusal
     of identity data to the caller: the refusal takes the child out of its lookups, so the lookup
     it made before must not keep the record open (``consent``: the child's consents as evaluated
     for the caller). The child's own school, caseload or health record is not ended by it."""
     services = ctx.services
+    ended = False
     if why := services.relationships.current(ctx.org, child_id, former=services.former_ids(child_id)):
         if consent is None or not services.consents.refuses_identity(consent, ctx.caller, ctx.purpose):
-            return why
+            return why, False
+        ended = True
     doc = child_documents(services.documents, [child_id], ["edu_enrolment", "records"]).get(child_id)
-    return on_roll_or_caseload(ctx.caller, doc, date.today()) if doc else None
+    return (on_roll_or_caseload(ctx.caller, doc, date.today()) if doc else None), ended
 
 
 def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **extra) -> ChildView:
@@ -75,11 +78,10 @@ def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **
                                          split_from=services.split_from(child_id))
     decision = ctx.authorise("view", list(services.policy.categories), [child_id], consent.permit, consent.deny,
                              break_glass, **extra)
-    why = "break-glass" if break_glass else relationship(ctx, child_id, consent)
+    why, ended = ("break-glass", False) if break_glass else relationship(ctx, child_id, consent)
     if why is None:
         # A refusal that ended a lookup's reason is the DPO's to see; the caller is told no more than
         # it is told with no reason at all (a lookup tells it "no single match", never why).
-        ended = relationship(ctx, child_id) is not None
         refused = sorted(c for c, denied in consent.deny.items() if denied) if ended else []
         ctx.record("view", "deny", [child_id], [], [], decision.policy_version, reason="no_relationship",
                    **({"consent_refused": refused} if refused else {}))

@@ -7,7 +7,9 @@ per child, with that child's consents, and built field by field from
 ``views.cme.CME_FIELDS`` and ``worklist_fields``: a health contact appears only to a caller
 allowed ``health.contacts``; a child whose address is withheld never matches an area filter
 and sorts last by address. The children listed (or exported) become the caller's
-organisation's to open.
+organisation's to open. A child a refusal of identity data hides from the caller's lookups is
+left out of its list too (the list names children as a lookup does); the DPO is told, in a
+``list_cme.withheld`` entry naming them.
 
 The API's ``GET /v1/cme``, the worklist page and its CSV export all go through ``_worklist``.
 """
@@ -85,8 +87,12 @@ class _Listing:
     overridden: dict[str, list[str]]
     decision: Decision                       # the listing's own
     compared: bool                           # an earlier run's list exists
+    withheld: list[str]                      # left out by a refusal of identity data to the caller
 
     def record(self, ctx: Ctx, action: str, **extra) -> None:
+        if self.withheld:       # the caller is told nothing; the DPO and each child's report are
+            ctx.record("list_cme.withheld", "allow", self.withheld, [], self.decision.bases(),
+                       self.decision.policy_version, reason="consent_refused", listing=action)
         ctx.record(action, "allow", [c for c, _ in self.children], sorted(self.shown), sorted(self.bases),
                    self.decision.policy_version,
                    **({"consent_overridden": self.overridden} if self.overridden else {}), **extra)
@@ -109,12 +115,14 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
     # refusal under one since split, every part)
     recorded = services.consents.children_with_consent(ctx.caller, ctx.purpose) if rows else set()
     with_consent = {services.aliases.get(c, c) for c in recorded} | services.split_children(recorded)
-    consents, decisions, plain = {}, {}, None
+    consents, decisions, plain, hidden = {}, {}, None, set()
     for child_id, *_ in rows:
         if child_id in with_consent:
             consents[child_id] = consent = services.consents.evaluate(child_id, ctx.caller, ctx.purpose,
                                                                       former=services.former_ids(child_id),
                                                                       split_from=services.split_from(child_id))
+            if services.consents.refuses_identity(consent, ctx.caller, ctx.purpose):
+                hidden.add(child_id)        # as from the caller's lookups (unless safeguarding overrides)
             decisions[child_id] = services.policy.decide(ctx.caller, "view", ctx.purpose or "", _DETAIL,
                                                          consent.permit, consent.deny)
         else:               # no consent names the child: the same decision for every such child
@@ -132,6 +140,8 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
     if f.area:
         area = f.area.replace(" ", "").upper()
         order = [c for c in order if _in_area(built[c][0], area)]
+    withheld = [c for c in order if c in hidden]
+    order = [c for c in order if c not in hidden]
     if f.sort in SORTS:
         keys = {c: SORTS[f.sort]({**built[c][0], "new_since_last_run": new[c]}) for c in order}
         known = sorted((c for c in order if keys[c] is not None), key=keys.__getitem__, reverse=f.descending)
@@ -155,7 +165,8 @@ def _worklist(ctx: Ctx, f: _Filters, page: int | None, page_size: int, action: s
         out.append((child_id, CmeChild(**head, **built[child_id][0], **detail)))
     if chosen:
         services.relationships.grant(ctx.org, chosen, "cme worklist")
-    return _Listing(total, out, shown, bases, overridden, listing, previous is not None)
+    return _Listing(total, out, shown, bases, overridden, listing, previous is not None,
+                    withheld)
 
 
 def cme_list(*, ctx: Ctx, on: date | None = None, min_age: int = 5, max_age: int = 16, known_to: str = "any",

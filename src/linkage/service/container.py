@@ -32,11 +32,10 @@ from linkage.reference import ReferenceData, reference_from_store, use_reference
 from linkage.store import Store
 from linkage.store.db import DB_FILE
 from linkage.store.documents import DocumentMap
-from linkage.store.schema import t
 from linkage.store.snapshots import checked_snapshot, current_id, record_served, refuse_rollback
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
-from linkage.views.changes import departures, materialise_changes
+from linkage.views.changes import departures, finished_run_id, materialise_changes
 from linkage.views.cme import WorklistDays, previous_membership
 from linkage.views.quarantine import materialise_quarantine
 from linkage.views.tables import materialise, serve_documents
@@ -311,7 +310,7 @@ def _materialise(store: Store, sid: str | None, settings: Settings) -> Published
     # AP placements and their outcome measures as at today, for GET /v1/outcomes.
     materialise_outcomes(store.connection)
     aliases = resolve_aliases(store)
-    run_id = int(store.scalar(f"SELECT coalesce(max(run_id), 0) FROM {t('runs')} WHERE finished_at IS NOT NULL"))
+    run_id = finished_run_id(store.connection)
     cme_previous = previous_membership(store.connection, aliases)
     figures = link_figures(store, settings.review_lower)
     cme_days = WorklistDays(store.connection)

@@ -64,12 +64,11 @@ def issue_token(*, services: Services, client_id: str, secret: str, address: str
         token, ttl = services.tokens.issue(c.client_id, c.org.org_id, c.generation)
         return TokenResponse(access_token=token, expires_in=ttl)
     _security(services, "security.auth_failed", client_id, address, request_id, reason=login.outcome)
-    for scope in login.locks:
+    for scope, seconds in zip(login.locks, login.lock_seconds):
         # "network": this network is locked out of the client; "everywhere": every network that
-        # never obtained a token for it is (access/lockout.py).
+        # never obtained a token for it is (access/lockout.py). Each run in a row locks for longer.
         _security(services, "security.lockout", client_id, address, request_id, scope=scope,
-                  failures=services.clients.lockout_after,
-                  seconds=services.clients.lockout_seconds)
+                  failures=services.clients.lockout_after, seconds=seconds)
     if login.outcome == "locked" or login.locked_now:
         refused = TooManyRequests("this client is locked out after repeated wrong secrets", login.retry_after)
         refused.audited = True          # the security event above is the refusal's entry

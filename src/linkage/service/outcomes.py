@@ -17,11 +17,9 @@ from __future__ import annotations
 import threading
 from datetime import date
 
-import duckdb
-
 from linkage.errors import Forbidden, NotFound
 from linkage.outcomes.aggregate import DIMENSIONS, LONG_HEADER, Release, as_text, long_rows
-from linkage.outcomes.build import MEMORY_META, MEMORY_PLACEMENTS, MEMORY_UNITS, outcomes_from
+from linkage.outcomes.build import materialised, outcomes_from
 from linkage.outcomes.comparison import LIMITS
 from linkage.outcomes.disclosure import CIN
 from linkage.outcomes.measures import ATTAINMENT
@@ -54,13 +52,10 @@ _LOCK = threading.Lock()
 
 
 def _frames(ctx: Ctx):
-    cur = ctx.services.cursor()
-    try:
-        as_at = cur.execute(f"SELECT as_at FROM {MEMORY_META}").fetchone()[0]
-    except duckdb.Error:         # a server started before outcomes existed in memory
-        raise NotFound("outcomes have not been measured on this server") from None
-    placements = cur.execute(f"SELECT * FROM {MEMORY_PLACEMENTS}").df()
-    return as_at, placements, cur.execute(f"SELECT * FROM {MEMORY_UNITS}").df()
+    found = materialised(ctx.services.cursor())
+    if found is None:
+        raise NotFound("outcomes have not been measured on this server")
+    return found
 
 
 def outcomes_report(*, ctx: Ctx, by: str = "setting", cohort: str | None = None,

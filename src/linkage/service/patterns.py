@@ -7,7 +7,11 @@
 - **lookup not followed**: a confident lookup (a child named) after which the same
   organisation did not open that child's record within ``dpo_lookup_follow_hours``
   (a lookup is for admitting or helping a child, not for browsing). Lookups younger
-  than that are not judged yet.
+  than that are not judged yet;
+- **lookups naming nobody**: one person or API client whose lookups named no child more than
+  ``dpo_lookup_misses`` times in the period, and more often than they named one: someone
+  trying names and dates of birth (or NHS numbers) to find out who is known, rather than
+  finding one child (a lookup a refusal withheld named nobody, to them).
 
 ``find_patterns_sql`` finds them with the audit index's SQL aggregates (a page reads grouped
 rows, and only the stretches of views that could hold "many children"); ``find_patterns`` is
@@ -41,11 +45,12 @@ class Rules:
     many: int = 20
     minutes: int = 60
     follow_hours: int = 72
+    misses: int = 50
 
     @classmethod
     def from_settings(cls, s) -> Rules:
         return cls(s.dpo_timezone, tuple(s.dpo_working_hours), tuple(s.dpo_working_days), s.dpo_many_children,
-                   s.dpo_many_children_minutes, s.dpo_lookup_follow_hours)
+                   s.dpo_many_children_minutes, s.dpo_lookup_follow_hours, s.dpo_lookup_misses)
 
     def words(self) -> dict[str, str]:
         days = ", ".join(_DAYS[d] for d in sorted(self.days))
@@ -54,7 +59,10 @@ class Rules:
                 "many_children": f"One person or system opening more than {self.many} different children's "
                                  f"records within {self.minutes} minutes.",
                 "lookup_not_followed": f"A child found by a confident lookup whose record the same organisation "
-                                       f"did not open within {self.follow_hours} hours."}
+                                       f"did not open within {self.follow_hours} hours.",
+                "lookups_naming_nobody": f"One person or system whose lookups named no child more than "
+                                         f"{self.misses} times in the period, and more often than they named one: "
+                                         "trying details to find out who is known, rather than finding a child."}
 
 
 def epoch(t: datetime) -> float:
@@ -149,6 +157,29 @@ def _lookups_not_followed(facts, rules: Rules, until: float, now: float) -> list
             for client, fs in missed.items()]
 
 
+_LOOKUPS = ("lookup", "lookup.withheld")
+
+
+def _naming_nobody(client: str, named: int, missed: int, first: float, last: float) -> PatternFinding:
+    return PatternFinding(kind="lookups_naming_nobody", client_id=client, count=missed, first=_when(first),
+                          last=_when(last), detail=f"{missed} of {named + missed} lookups named no child")
+
+
+def _lookups_naming_nobody(facts, rules: Rules) -> list[PatternFinding]:
+    named: Counter = Counter()
+    missed: dict[str, list] = defaultdict(list)
+    for f in facts:
+        if f[ACTION] not in _LOOKUPS or f[DECISION] != "allow":
+            continue
+        if f[ACTION] == "lookup" and f[CHILDREN]:
+            named[f[CLIENT]] += 1
+        else:
+            missed[f[CLIENT]].append(f)
+    return [_naming_nobody(client, named[client], len(fs), min(f[AT] for f in fs), max(f[AT] for f in fs))
+            .model_copy(update={"organisation": fs[-1][AGENCY]})
+            for client, fs in missed.items() if len(fs) > rules.misses and len(fs) > named[client]]
+
+
 def find_patterns(facts: list[tuple], rules: Rules, until: float, now: float | None = None) -> list[PatternFinding]:
     """Every finding in ``facts`` (index rows, oldest first; rows up to ``follow_hours`` after
     ``until`` may be included so late lookups can be judged: only lookups up to ``until`` are)."""
@@ -156,7 +187,7 @@ def find_patterns(facts: list[tuple], rules: Rules, until: float, now: float | N
     now = datetime.now(timezone.utc).timestamp() if now is None else now
     in_window = [f for f in facts if f[AT] <= until]
     found = (_out_of_hours(in_window, rules) + _many_children(in_window, rules)
-             + _lookups_not_followed(facts, rules, until, now))
+             + _lookups_not_followed(facts, rules, until, now) + _lookups_naming_nobody(in_window, rules))
     return sorted(found, key=lambda p: (p.kind, -p.count, p.client_id))
 
 
@@ -229,11 +260,24 @@ def _lookups_sql(agg, rules: Rules, since: float, until: float, now: float) -> l
              last_seq) for client, (n, first, last, last_seq) in missed.items()]
 
 
+def _misses_sql(agg, rules: Rules, since: float, until: float) -> list[tuple[PatternFinding, int]]:
+    named: Counter = Counter()
+    missed: dict[str, tuple] = {}
+    for client, was_named, n, first, last, last_seq in agg.lookup_misses(since, until):
+        if was_named:
+            named[client] += n
+        else:
+            missed[client] = (n, first, last, last_seq)
+    return [(_naming_nobody(client, named[client], n, first, last), last_seq)
+            for client, (n, first, last, last_seq) in missed.items() if n > rules.misses and n > named[client]]
+
+
 def find_patterns_sql(agg, rules: Rules, since: float, until: float, now: float | None = None) -> list[PatternFinding]:
     """``find_patterns`` over entries from ``since`` to ``until``, from the index's SQL aggregates
     (``AuditCounts``)."""
     now = datetime.now(timezone.utc).timestamp() if now is None else now
-    named = _out_of_hours_sql(agg, rules, since, until) + _lookups_sql(agg, rules, since, until, now)
+    named = (_out_of_hours_sql(agg, rules, since, until) + _lookups_sql(agg, rules, since, until, now)
+             + _misses_sql(agg, rules, since, until))
     agencies = agg.agencies_of(seq for _, seq in named)     # each finding's organisation: its latest entry's
     found = [p.model_copy(update={"organisation": agencies.get(seq)}) for p, seq in named]
     found += _many_children_sql(agg, rules, since, until)

@@ -20,7 +20,7 @@ from linkage.service.schemas import (
     ReviewStep,
 )
 
-__all__ = ["review_decide", "review_list", "review_pair"]
+__all__ = ["decision_entry", "noted", "review_decide", "review_list", "review_pair"]
 
 ACTION = "manage_data"
 # A pair shows each record's agency (``source``, the record key's prefix): which agencies know the
@@ -40,6 +40,20 @@ def _pair(row: dict, last: str = "") -> ReviewPair:
 def _public(d: Decision) -> ReviewDecisionPublic:
     return ReviewDecisionPublic(decision_id=d.decision_id, pair_id=d.pair_id, decision=d.decision,
                                 reviewer=d.reviewer, note=d.note, channel=d.channel, decided_at=d.decided_at)
+
+
+def noted(note: str) -> dict:
+    """A note's digest for an audit entry (none without a note). The note is sealed and shown to data
+    managers only; its digest ties the entry to it (as break-glass's justification), so the DPO can
+    check the note a data manager shows them."""
+    return {"note_sha256": digest(note)} if note else {}
+
+
+def decision_entry(d: Decision) -> dict:
+    """What an audit entry says of a recorded decision, whichever channel made it (the API, the
+    pages, ``linkage review decide``): one function, so that the channels cannot say it differently."""
+    return {"pair_id": d.pair_id, "review_decision": d.decision, "decision_id": d.decision_id,
+            "reviewer": d.reviewer, **noted(d.note)}
 
 
 def review_list(*, ctx: Ctx, reason: str | None = None, min_p: float = 0.0, max_p: float = 1.0,
@@ -93,9 +107,6 @@ def review_decide(*, ctx: Ctx, pair_id: str, body: ReviewDecisionCreate,
     children = _children(ctx, "review.decide", pair_id)
     d = ctx.services.review.decide(ctx.services.decisions, pair_id, body.decision, reviewer=body.reviewer,
                                    note=body.note, channel=channel, client_id=ctx.caller.client_id)
-    # Why: the note is sealed and shown to data managers only; its digest ties the entry to it (as
-    # break-glass's justification), so the DPO can check the note a data manager shows them.
     ctx.record("review.decide", "allow", children, CATEGORIES, sorted(set(allowed.bases())),
-               allowed.policy_version, pair_id=pair_id, review_decision=d.decision, decision_id=d.decision_id,
-               reviewer=d.reviewer, **({"note_sha256": digest(body.note)} if body.note else {}))
+               allowed.policy_version, **decision_entry(d))
     return _public(d)

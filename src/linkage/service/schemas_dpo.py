@@ -88,7 +88,7 @@ class SecurityEvents(BaseModel):
 
 
 class PatternFinding(BaseModel):
-    kind: Literal["out_of_hours", "many_children", "lookup_not_followed"]
+    kind: Literal["out_of_hours", "many_children", "lookup_not_followed", "lookups_naming_nobody"]
     client_id: str
     organisation: str | None = None
     person: str | None = None

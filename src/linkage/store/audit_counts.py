@@ -14,8 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-__all__ = ["AuditCounts", "Dialect", "GROUPS", "count_sql", "window_sql", "lookups_sql", "out_of_hours_sql",
-           "view_buckets_sql", "views_sql"]
+__all__ = ["AuditCounts", "Dialect", "GROUPS", "count_sql", "window_sql", "lookup_misses_sql", "lookups_sql",
+           "out_of_hours_sql", "view_buckets_sql", "views_sql"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,17 @@ def lookups_sql(d: Dialect, since: float | None, until: float, follow: float, no
             "min(at), max(at), max(seq) FROM judged GROUP BY client_id, missed", [follow, *params])
 
 
+def lookup_misses_sql(d: Dialect, since: float | None, until: float | None) -> tuple[str, list]:
+    """Allowed lookups per client, by whether they named a child (1) or nobody (0): (client, named,
+    n, first, last, last seq). One a refusal withheld named nobody, to the caller."""
+    where, params = window_sql(since, until)
+    where += ["e.action IN ('lookup', 'lookup.withheld')", "COALESCE(e.decision, '') = 'allow'"]
+    named = f"CASE WHEN e.action = 'lookup' AND {_has_children(d)} THEN 1 ELSE 0 END"
+    return (f"SELECT client_id, named, count(*), min(at), max(at), max(seq) FROM (SELECT e.client_id, {named} AS "
+            f"named, e.at, e.seq FROM {d.entries} e WHERE {' AND '.join(where)}) AS w GROUP BY client_id, named",
+            params)
+
+
 @dataclass(frozen=True)
 class _Counted:
     since: float
@@ -236,6 +247,9 @@ class AuditCounts:
 
     def lookups(self, since, until: float, follow: float, now: float) -> list[tuple]:
         return [tuple(r) for r in self._rows(*lookups_sql(self.d, since, until, follow, now))]
+
+    def lookup_misses(self, since, until) -> list[tuple]:
+        return [tuple(r) for r in self._rows(*lookup_misses_sql(self.d, since, until))]
 
     def latest(self, since: float | None, until: float | None) -> dict:
         """Each client's latest entry (its seq) in the window."""

@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from linkage.errors import LinkageError, NotFound
 from linkage.store.schema import t
 
-__all__ = ["KINDS", "Change", "RunInfo", "changes_since", "departures", "last_run_id", "materialise_changes",
-           "run_changes", "run_info"]
+__all__ = ["KINDS", "Change", "RunInfo", "changes_since", "departures", "finished_run_id", "last_run_id",
+           "materialise_changes", "run_changes", "run_info"]
 
 _MEMORY_HISTORY = "memory.serve_identity_history"
 _MEMORY_RUNS = "memory.serve_runs"
@@ -68,6 +68,12 @@ def materialise_changes(con) -> int:
 def last_run_id(con, memory: bool = False) -> int | None:
     row = con.execute(f"SELECT max(run_id) FROM {_runs(memory)}").fetchone()
     return None if row is None or row[0] is None else int(row[0])
+
+
+def finished_run_id(con) -> int:
+    """The last run that finished, in the store (0: none has yet)."""
+    return int(con.execute(f"SELECT coalesce(max(run_id), 0) FROM {t('runs')} WHERE finished_at IS NOT NULL")
+               .fetchone()[0])
 
 
 def run_info(con, run_id: int, memory: bool = False) -> RunInfo:

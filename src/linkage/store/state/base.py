@@ -176,6 +176,10 @@ class ServiceState(ABC):
         rows = self.execute(sql, params).fetchall()     # all: a RETURNING statement runs to its end
         return rows[0][0] if rows else None
 
+    def reachable(self) -> None:
+        """Raise unless the database answers a query (a server's readiness check)."""
+        self.scalar("SELECT 1")
+
     def columns(self, table: str) -> set[str]:
         """The column names of ``table``, empty when it does not exist."""
         sql, params = self.dialect.columns_sql(table)

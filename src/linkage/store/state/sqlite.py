@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from linkage.files import private_file
+from linkage.files import private_dir, private_file
 from linkage.store.state.base import SQLITE, ServiceState, configured_url
 
 __all__ = ["SQLiteState"]
@@ -32,7 +32,7 @@ class SQLiteState(ServiceState):
         if url and url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
         else:
-            path = Path(home) / "service.sqlite"
+            path = private_dir(Path(home)) / "service.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
         # 0600 before SQLite first opens it: its -wal and -shm files take the database's mode.
         # Never open and close a file descriptor on a database this process may already have

@@ -56,20 +56,24 @@ def sign_in(request: Request, email: Annotated[str, Form(max_length=254)] = "",
         return _sign_in_page(request, errors, email)
     by_email, by_address = web.signin_limits
     where = network(caller_address(request))
+    device = request.cookies.get(web.device_cookie, "")
+    own = web.users.device_source(email, device)
     try:
-        by_address.check(request.client.host if request.client else "unknown")
-        by_email.check(f"{email} {where}")      # a stranger's attempts must not throttle the person
+        if own:     # a browser that signed the person in: its own allowance, which no stranger shares
+            by_email.check(f"{email} {own}")
+        else:
+            by_address.check(request.client.host if request.client else "unknown")
+            by_email.check(f"{email} {where}")      # a stranger's attempts must not throttle the person
     except TooManyRequests as exc:
         security_event(request, "security.sign_in_throttled", web.users.by_email(email))
         return _sign_in_page(request, [{"text": f"Too many attempts to sign in. Wait {exc.retry_after} seconds "
                                                 "and try again", "href": "#email"}], email, 429)
-    attempt = web.users.authenticate(email, password, network=where,
-                                     device=request.cookies.get(web.device_cookie, ""))
+    attempt = web.users.authenticate(email, password, network=where, device=device)
     if attempt.user is None:
         known = web.users.get(attempt.user_id) if attempt.user_id else None
         security_event(request, "security.sign_in_failed", known, reason=attempt.outcome)
-        for scope in attempt.locks:
-            security_event(request, "security.lockout", known, scope=scope, seconds=web.users.lockout_seconds,
+        for scope, seconds in zip(attempt.locks, attempt.lock_seconds):
+            security_event(request, "security.lockout", known, scope=scope, seconds=seconds,
                            failures=web.users.lockout_after)
         if attempt.outcome == "locked" or attempt.locked_now:
             return _sign_in_page(request, [{"text": "There have been too many failed attempts to sign in. Try "

@@ -36,7 +36,9 @@ KINDS = {"security.unauthenticated": "No token, or a token not accepted (401)",
          "security.rate_limited": "Too many requests (429)", "security.csrf_refused": "Form without its security token",
          "security.sign_in_failed": "Failed sign-in", "security.sign_in_throttled": "Sign-in attempts throttled",
          "security.lockout": "Locked out after failed sign-ins (from one network, or every new one)",
-         "security.session_ended": "Session ended: person or organisation disabled"}
+         "security.session_ended": "Session ended: person or organisation disabled",
+         "security.audit_log_replaced": "Audit log file replaced or removed while the server ran (put back)",
+         "security.audit_log_cut": "Newest audit log entries removed while the server ran"}
 STATUSES = {"active": "Active", "pending": "Not yet in force", "expired": "Expired", "withdrawn": "Withdrawn"}
 
 
