@@ -22,6 +22,30 @@ from linkage.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 EXTRACT_DATE = date(2026, 10, 1)
+# benchmarks/la_extracts: each file as (source, mapping, file, a second file for its source)
+LA_FILES = [("education", "school.yaml", "school_census.csv", False), ("education", "ap.yaml", "ap_roll.csv", True),
+            ("health", "health.yaml", "gp_extract.tsv", False), ("social_care", "social.yaml", "social_care.csv", False),
+            ("social_care", "early_help.yaml", "early_help.csv", True),
+            ("health", "school_nurse.yaml", "school_nurse.csv", True)]
+
+
+def la_extracts(out: Path, seed: int, children: int) -> Path:
+    """The independent generator's extracts (benchmarks/la_extracts) for ``children`` at ``seed``."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "la_extracts" / "generate.py"), str(out), str(seed),
+                    str(children)], check=True, capture_output=True)
+    return out
+
+
+def ingest_la(store: Store, data: Path, files=LA_FILES, when=EXTRACT_DATE) -> None:
+    """``files`` of ``la_extracts``' output ingested through their mappings, as an authority would."""
+    from linkage.connectors import ingest_file
+
+    for source, mapping, name, amend in files:
+        ingest_file(store, source, data / name, REPO / "benchmarks" / "la_extracts" / mapping, extract_date=when,
+                    amend=amend)
 
 # The longest modules, longest first. `make test` runs two pytest-xdist workers that take whole
 # modules in collection order (`--dist loadfile --no-loadscope-reorder`); a long module collected

@@ -81,3 +81,33 @@ def test_clustering_again_only_the_components_a_change_reaches_gives_what_cluste
     part, part_refused = cluster(sorted(again), [e for e in kept if e[0] in again and e[1] in again])
     assert {**first, **part} == whole
     assert sorted([p for p in refused if p[0] not in again] + part_refused) == sorted(whole_refused)
+
+
+# William Li, twice at 30,000 independent records: the GP's record fits the school's William Li at
+# its own home (18.6 bits) and another school William Li under another UPN two miles off (5.0);
+# social care's "Bill Li" (the GP's, by NHS number) is guarded from the first school record.
+_LI_EDGES = [("health:H", "social_care:Bill", 31.9), ("health:H", "education:S1", 18.6),
+             ("health:H", "education:S2", 5.0)]
+_LI_IDS = {"health:H": {"nhs": "N1"}, "social_care:Bill": {"nhs": "N1"}, "education:S1": {"upn": "V1"},
+           "education:S2": {"upn": "A2"}}
+
+
+def _li_clusters(ids: dict) -> dict[str, str]:
+    from linkage.link.cluster import outclassed_links
+
+    weaker = outclassed_links(_LI_EDGES, ids)
+    edges = [e for e in _LI_EDGES if frozenset(e[:2]) not in weaker]
+    nodes = sorted({k for e in _LI_EDGES for k in e[:2]})
+    return constrained_clusters(nodes, edges, [("education:S1", "social_care:Bill")], ids)[0]
+
+
+def test_a_record_is_not_linked_to_the_weaker_of_two_children_after_its_best_is_refused():
+    clusters = _li_clusters(_LI_IDS)
+    assert clusters["education:S2"] != clusters["health:H"]
+    assert clusters["health:H"] == clusters["social_care:Bill"]
+
+
+def test_the_weaker_link_stands_when_nothing_says_the_two_are_two_children():
+    # The second school record under no UPN may be the first one's child typed again: linked.
+    clusters = _li_clusters({**_LI_IDS, "education:S2": {}})
+    assert clusters["education:S2"] == clusters["health:H"]

@@ -311,3 +311,48 @@ def test_a_transliteration_variant_pair_links_through_the_pipeline(tmp_path, lin
     for i in range(4):
         assert child[f"education:A{i}"] == child[f"health:P{i}"], people[i]
     assert child["education:A9"] != child["education:A0"]
+
+
+def test_a_second_file_of_a_source_meets_its_first_file(tmp_path):
+    # Social care's own extract and its early-help case list (a second file, ``--amend``: a
+    # register of its own) hold one child under a new surname at a new home: the source's two
+    # files are two lists, so the pair is a candidate like any across two sources.
+    early_help = dict(rec("social_care:EH/1", "harper", "duhig", postcode="GL7 1AB", address="9 old lane"),
+                      register="social_care:early_help.yaml")
+    records = [rec("social_care:1", "harper", "rocca", postcode="W5 1PW", upn="A1"), early_help]
+    result = second_pass(tmp_path, records, {"social_care:1": "C1", "social_care:EH/1": "C2"})
+    assert not result.links
+    assert [(a, b) for a, b, _ in result.queue] == [("social_care:1", "social_care:EH/1")]
+    assert result.queue[0][2] == CHANGE_REASON.format(evidence="nothing else agrees")
+
+
+def test_two_records_of_one_second_file_are_still_not_candidates(tmp_path):
+    # Within one file the source still holds a child once, second file or not.
+    records = [dict(rec(f"social_care:EH/{i}", "harper", name, postcode=pc), register="social_care:early_help.yaml")
+               for i, (name, pc) in enumerate([("rocca", "W5 1PW"), ("duhig", "GL7 1AB")])]
+    result = second_pass(tmp_path, records, {"social_care:EH/0": "C1", "social_care:EH/1": "C2"})
+    assert not result.links and not result.queue
+
+
+def test_a_swap_with_a_surname_of_several_words_is_queued_not_lost(tmp_path):
+    # Social care's ``SURNAME, Forenames`` column filled the wrong way round for Freya Van der Berg:
+    # forename Van, middle names der Berg, surname Freya. Its "middle names" are the surname's tail,
+    # not a middle name other than the school's Lee.
+    records = [rec("education:1", "freya", "van der berg", middle="lee", postcode="CF24 5FB", upn="A1"),
+               rec("social_care:1", "van", "freya", middle="der berg", postcode="CF24 5FB", nhs="N2")]
+    result = second_pass(tmp_path, records, {"education:1": "C1", "social_care:1": "C2"})
+    assert not result.links
+    assert [(a, b) for a, b, _ in result.queue] == [("education:1", "social_care:1")]
+    assert result.queue[0][2].startswith("forename and surname swapped")
+
+
+def test_twins_of_a_surname_of_several_words_told_apart_by_middle_names_are_still_guarded(tmp_path):
+    records = [rec("education:1", "freya", "van der berg", middle="lee", postcode="CF24 5FB", upn="A1"),
+               rec("health:1", "freya", "van der berg", middle="ann", postcode="CF24 5FB", nhs="N2")]
+    con = duckdb.connect(str(tmp_path / "guard.duckdb"))
+    input_tables(con, records)
+    con.register("pairs_df", pd.DataFrame([("education:1", "health:1", 0.9, 5.0)], columns=[
+        "unique_id_l", "unique_id_r", "match_probability", "match_weight"]))
+    guarded = [r[:2] for r in con.execute(twin_guard_sql("pairs_df", "link_input", "cotwins")).fetchall() if r[-1]]
+    con.close()
+    assert guarded == [("education:1", "health:1")]

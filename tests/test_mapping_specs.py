@@ -210,24 +210,13 @@ def test_an_authoritys_own_extracts_lose_no_record(tmp_path):
     written from the README; every record of the truth file is stored except the ones without a
     date of birth, and those are quarantined saying so."""
     import csv
-    import subprocess
-    import sys
 
-    from conftest import REPO
+    from conftest import ingest_la, la_extracts
 
-    here = REPO / "benchmarks" / "la_extracts"
-    data = tmp_path / "la"
-    subprocess.run([sys.executable, str(here / "generate.py"), str(data), "7", "400"], check=True,
-                   capture_output=True)
+    data = la_extracts(tmp_path / "la", 7, 400)
     store = Store(tmp_path / "home", memory_limit="1GB")
     try:
-        for source, mapping, name, amend in [("education", "school.yaml", "school_census.csv", False),
-                                             ("education", "ap.yaml", "ap_roll.csv", True),
-                                             ("health", "health.yaml", "gp_extract.tsv", False),
-                                             ("social_care", "social.yaml", "social_care.csv", False),
-                                             ("social_care", "early_help.yaml", "early_help.csv", True),
-                                             ("health", "school_nurse.yaml", "school_nurse.csv", True)]:
-            ingest_file(store, source, data / name, here / mapping, extract_date=WHEN, amend=amend)
+        ingest_la(store, data, when=WHEN)
         stored = {f"{s}:{i}" for s, i in store.rows("SELECT source, source_record_id FROM store.records")}
         problems = store.rows("SELECT DISTINCT field, reason FROM store.quarantine WHERE severity = 'error'")
         # One row per address: every early-help child who moved has the earlier address as history.

@@ -129,3 +129,30 @@ def test_no_guarded_pairs_gives_an_empty_band_with_its_columns():
     band = complementary_guarded(empty, {})
     assert band.empty
     assert list(band.columns) == ["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reason"]
+
+
+def _namesakes_of(n: int) -> tuple[list[dict], dict[str, str]]:
+    """``n`` other children called Eliza Mackeown, one every two months of 2012 to 2019, each with
+    a GP record only (so each could be the other half of a school-only child)."""
+    records = [rec(f"health:n{i}", "eliza", "mackeown", dob=f"{2012 + i // 6}-{1 + 2 * (i % 6):02d}-02",
+                   postcode=f"N{i} 1AA", nhs=f"X{i}") for i in range(n)]
+    return records, {r["record_key"]: f"N{i}" for i, r in enumerate(records)}
+
+
+def test_a_full_name_common_enough_for_namesakes_born_that_near_is_not_queued(tmp_path):
+    # Forty-eight other Eliza Mackeowns over eight years: about one is born within a month of any
+    # birthday by chance, so a pair with nothing but the near birthday is no evidence of one child.
+    extra, children = _namesakes_of(48)
+    assert _family(tmp_path, extra, children).queue == []
+
+
+def test_a_pair_at_one_home_is_queued_however_common_the_name(tmp_path):
+    extra, children = _namesakes_of(48)
+    records = [rec("health:1", "eliza", "mackeown", dob="2016-08-14", postcode="W4H 1TE", nhs="N1"),
+               rec("social_care:1", "ekza", "mackeown", dob="2016-08-13", postcode="W4H 1TE"), *extra]
+    children = {"health:1": "C1", "social_care:1": "C2", **children}
+    con = _con(tmp_path, records, children)
+    found = ClusterPass()
+    family_pairs(con, "link_input", "kids", found, children, [])
+    con.close()
+    assert ("health:1", "social_care:1") in [(a, b) for a, b, _ in found.queue]

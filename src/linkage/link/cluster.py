@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["AMBIGUITY_GAP", "ambiguous_records", "constrained_clusters", "components_of"]
+__all__ = ["AMBIGUITY_GAP", "ambiguous_records", "constrained_clusters", "components_of", "outclassed_links"]
 
 # A record's best child must beat the next distinct child by this much match weight
 # (log2 Bayes factor 4: sixteen times likelier) to be linked without a reviewer.
@@ -248,6 +248,32 @@ def ambiguous_records(cluster_of: dict[str, str], edges: Iterable[tuple[str, str
         gone = no_rivals([(x, own[x][1], y) for x, c in near.items() for _, y in c])
         near = {x: left for x, c in near.items() if (left := [(w, y) for w, y in c if (x, y) not in gone])}
     return {x: (own[x][1], max(c)[1]) for x, c in near.items()}
+
+
+def outclassed_links(edges: Iterable[tuple[str, str, float]], identifiers: dict[str, dict[str, str | None]],
+                     soft_upn: Iterable[tuple[str, str]] = (), gap: float = AMBIGUITY_GAP) -> set[frozenset[str]]:
+    """Links (record pairs of ``edges``: left, right, match weight) from a record to one of two
+    children it could be only one of, when it fits the other by ``gap`` more: a GP's William Li
+    fits the school's William Li at his own home by 18.6 bits and another school William Li, two
+    miles off under another UPN, by 5.0. Clustered strongest first, the first link may be refused
+    (the guard, a third record) and the weaker one then made, a stranger joined. Two children are
+    those two records' different UPNs (not a ``soft_upn`` pair) or NHS numbers."""
+    soft = {frozenset(p) for p in soft_upn}
+    best: dict[str, list[tuple[float, str]]] = {}
+    for a, b, w in edges:
+        best.setdefault(a, []).append((w, b))
+        best.setdefault(b, []).append((w, a))
+    out: set[frozenset[str]] = set()
+    for y, partners in best.items():
+        if len(partners) < 2:
+            continue
+        partners.sort(reverse=True)
+        for i, (w, x) in enumerate(partners[1:], 1):
+            if any(wz >= w + gap and _two_by_identifiers(identifiers.get(z), identifiers.get(x),
+                                                         frozenset((z, x)) in soft)
+                   for wz, z in partners[:i]):
+                out.add(frozenset((y, x)))
+    return out
 
 
 def _two_by_identifiers(a: dict[str, str | None] | None, b: dict[str, str | None] | None, soft: bool) -> bool:

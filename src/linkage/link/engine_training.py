@@ -13,6 +13,7 @@ from splink.internals.exceptions import EMTrainingException
 
 from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend
+from linkage.link.bounds import bounded_model
 from linkage.link.engine_input import INPUT
 from linkage.link.uestimate import estimate_u, model_narrowed, model_widened
 
@@ -75,7 +76,11 @@ class Training:
                 self._em(rule)
         if labels:
             self.linker().training.estimate_m_from_pairwise_labels(self.labels_table(labels))
-        return self.model_json()
+        # EM may have made one field's disagreement a veto: bounded (``bounds``), and predicted with.
+        model = bounded_model(self.model_json())
+        self._linker = None
+        self.linker(model)
+        return model
 
     def _estimate_u(self, max_pairs: float) -> str:
         """The model with u estimated from every pair of a sample we choose: the records first by

@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pyarrow as pa
 
-from linkage.link.guards import birthday_sql, split_name_sql, swapped_sql
+from linkage.link.guards import birthday_sql, split_name_sql, surname_as_given_sql, swapped_sql
 from linkage.link.unreached import COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_pairs_sql
 from linkage.validation.postcode import NOT_A_PLACE_PREFIXES
 
@@ -97,7 +97,7 @@ def _keyed(inp: str) -> str:
     month transposed); with what ``_may_pair`` reads."""
     month = "date_trunc('month', dob)"
     swapped = "date_trunc('month', make_date(year(dob), day(dob), month(dob)))"
-    cols = "n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex, forename_dm"
+    cols = "n, kid, register, dob, dob_str, k_upn, k_nhs, k_sex, forename_dm"
     return f"""
   SELECT {cols}, 'm:' || forename_dm AS k, {month} AS d FROM {inp} WHERE forename_dm IS NOT NULL
   UNION ALL SELECT {cols}, 'c:' || forename_canon, {month} FROM {inp} WHERE forename_canon IS NOT NULL
@@ -115,16 +115,17 @@ def _keyed(inp: str) -> str:
 def _may_pair(a: str, b: str) -> str:
     """What every candidate must pass that two keyed rows already tell, checked as the rows meet
     so that the join keeps only these (the pairs of a common forename and month grow with the
-    square of the population): different children and sources, one birthday (one slip
+    square of the population): different children and registers (a source's own extract or a
+    second file of it), one birthday (one slip
     allowed), and no UPN, NHS number or sex that ``candidates_sql``'s last step would find
     against the pair in two children holding one each (``k_upn``, ``k_nhs``: hashes, so two
     that differ are two values; ``k_sex``)."""
-    return (f"{a}.kid <> {b}.kid AND {a}.source_dataset <> {b}.source_dataset "
+    return (f"{a}.kid <> {b}.kid AND {a}.register <> {b}.register "
             f"AND NOT coalesce({a}.k_upn <> {b}.k_upn OR {a}.k_nhs <> {b}.k_nhs OR {a}.k_sex <> {b}.k_sex, false) "
             f"AND {birthday_sql(a, b)}")
 
 
-_SURNAME_ROWS = "SELECT n, kid, source_dataset, dob, dob_str, k_upn, k_nhs, k_sex, f, unnest(surname_all) AS s FROM ik"
+_SURNAME_ROWS = "SELECT n, kid, register, dob, dob_str, k_upn, k_nhs, k_sex, f, unnest(surname_all) AS s FROM ik"
 _SAME_MONTH = "date_trunc('month', a.dob) = date_trunc('month', b.dob)"
 
 
@@ -200,6 +201,10 @@ pairs AS (
 _SWAPPED = swapped_sql("l", "r")
 # One compound given name, whole in one record and split into forename and middle name in the other.
 _SPLIT = split_name_sql("l", "r")
+# A surname of several words written where the given names go (``SURNAME, Forenames`` filled the
+# wrong way round): the forename is its first word and the middle names the rest, so those middle
+# names are the other record's surname, no evidence of another child.
+_GIVEN_SURNAME = f"({surname_as_given_sql('l', 'r')} OR {surname_as_given_sql('r', 'l')})"
 
 
 # An address_history postcode as the records' own are kept: upper case, one space before the
@@ -230,7 +235,7 @@ past AS ({past}),
 -- The columns the pass reads, named: in a run the input is a view over the store's encrypted,
 -- compressed cache, and every column of it read (x.*) cost a million rows decrypted for nothing.
 i AS (
-  SELECT x.unique_id, x.source_dataset, x.forename, x.forename_full, x.forename_join, x.middle_names, x.surname,
+  SELECT x.unique_id, x.source_dataset, coalesce(x.register, x.source_dataset) AS register, x.forename, x.forename_full, x.forename_join, x.middle_names, x.surname,
     x.dob, x.sex, x.postcode, x.address, x.nhs_number, x.forename_canon, x.forename_dm, x.forename_skel,
     x.forename_abjad, x.forename_family, x.forename_keys, x.surname_all, x.dob_str,
     c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin,
@@ -247,7 +252,7 @@ one AS (
 -- Materialised: the numbers ``n`` and ``kid`` name one record and one child in every use.
 ik AS MATERIALIZED (
   SELECT row_number() OVER () AS n, unique_id, forename, forename_keys, surname_all, forename_dm, forename_canon,
-    forename_skel, forename_join, postcode, source_dataset, dob, dob_str, kid, k_upn, k_nhs, k_sex, f
+    forename_skel, forename_join, postcode, register, dob, dob_str, kid, k_upn, k_nhs, k_sex, f
   FROM i JOIN one USING (cluster_id)),
 -- Each first middle name's share of the population's middle names: how often a stranger's agrees.
 middle_share AS (
@@ -266,6 +271,7 @@ cand AS (
     greatest(coalesce(nl.n, 1), coalesce(nr.n, 1)) AS cohort,
     {_SWAPPED} AS swapped,
     {_SPLIT} AS split,
+    {_GIVEN_SURNAME} AS given_surname,
     CASE WHEN NOT {_SPLIT} AND coalesce(l.middle_names, '') <> ''
               AND split_part(l.middle_names, ' ', 1) = split_part(r.middle_names, ' ', 1)
          THEN split_part(l.middle_names, ' ', 1) END AS middle_same,
@@ -275,7 +281,7 @@ cand AS (
   FROM pairs p JOIN i l ON l.unique_id = p.l JOIN i r ON r.unique_id = p.r
   LEFT JOIN cohort nl ON nl.fk = coalesce(l.forename_dm, l.forename) AND nl.y = year(l.dob)
   LEFT JOIN cohort nr ON nr.fk = coalesce(r.forename_dm, r.forename) AND nr.y = year(r.dob)
-  WHERE l.source_dataset <> r.source_dataset
+  WHERE l.register <> r.register
     AND ({_SWAPPED} OR l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)
          OR l.forename_full = r.forename_full OR {_SPLIT}
          OR l.forename_dm = r.forename_dm OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad
@@ -297,7 +303,7 @@ earlier AS (
   SELECT i.cluster_id, list(DISTINCT p.past_postcode) AS postcodes FROM past p JOIN i USING (unique_id)
   GROUP BY i.cluster_id)
 SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.same_forename, c.dob_exact, c.moved, c.swapped, c.cohort,
-  CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 OR c.split THEN NULL
+  CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 OR c.split OR c.given_surname THEN NULL
        ELSE list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
               b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))) END AS middle,
   list_has_any(a.surnames, b.surnames) AS former_surname,
@@ -311,7 +317,7 @@ FROM cand c JOIN kids a ON a.cluster_id = c.ca JOIN kids b ON b.cluster_id = c.c
 WHERE NOT (len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns))
   AND NOT (len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss))
   AND len(list_distinct(list_concat(a.sexes, b.sexes))) <= 1
-  AND (c.split OR coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
+  AND (c.split OR c.given_surname OR coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
         b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))), true))
 """
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from linkage.link.bridge import bridges, guarded_slips
-from linkage.link.cluster import ambiguous_records, constrained_clusters
+from linkage.link.cluster import ambiguous_records, constrained_clusters, outclassed_links
 from linkage.link.delta import REACH, earlier_pass, scoped_edges, widen
 from linkage.link.engine import LinkEngine
 from linkage.link.review import Constraints
@@ -106,6 +106,11 @@ def _cluster(*, store: Store, engine: LinkEngine, edges: pd.DataFrame, reached: 
              f"{len(cons.cannot_link)} reviewer not-matches")
     identifiers = engine.identifiers(REACH if incremental else None)
     soft = engine.second_upn_pairs()
+    # A link to the weaker of two children a record can be only one of is no link (``outclassed_links``).
+    weaker = outclassed_links(zip(linkable["unique_id_l"], linkable["unique_id_r"],
+                                  linkable["match_weight"].fillna(float("-inf"))), identifiers, soft)
+    if weaker:
+        linkable = linkable[~among(linkable, weaker)]
     guarded_pairs = edges[edges["guarded"] & inside]
     kept_apart = {frozenset(p) for p in zip(guarded_pairs["unique_id_l"], guarded_pairs["unique_id_r"])}
 

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "different_names_sql", "forename_counts_sql", "near_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "swapped_sql",
+           "different_names_sql", "forename_counts_sql", "near_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "surname_as_given_sql", "swapped_sql",
            "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
@@ -206,9 +206,18 @@ def _middle(own: str, other: str) -> str:
     neither record has a co-twin (a second child in view, whose name the whole one may be, keeps
     the plain reading: the school's Abdelrahman Terlan Chan, a co-twin "bdlrhmn" on its roll,
     is not the GP's Abdul Rahman Chan)."""
-    return (f"CASE WHEN coalesce({_joined(f'{other}.forename_full', f'{own}.forename_join')} "
+    return (f"CASE WHEN {surname_as_given_sql(own, other)} THEN NULL "
+            f"WHEN coalesce({_joined(f'{other}.forename_full', f'{own}.forename_join')} "
             f"AND {own}.cotwins IS NULL AND {other}.cotwins IS NULL, false) "
             f"THEN split_part({own}.middle_names, ' ', 2) ELSE split_part({own}.middle_names, ' ', 1) END")
+
+
+def surname_as_given_sql(own: str, other: str) -> str:
+    """``other``'s surname of several words written as ``own``'s given names (``SURNAME, Forenames``
+    filled the wrong way round: Van der Berg James split into forename Van, middle names der
+    Berg): ``own``'s middle names are then the rest of that surname, not a middle name."""
+    return (f"coalesce(strpos({other}.surname, ' ') > 0 "
+            f"AND concat_ws(' ', {own}.forename, {own}.middle_names) = {other}.surname, false)")
 
 
 def _other_middle(l: str, r: str, split: bool = False) -> str:
