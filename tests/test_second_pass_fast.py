@@ -248,7 +248,7 @@ def test_a_months_slip_search_keys_only_the_forenames_it_reached():
     assert _unnested(plan) <= 2 * reached < len(others)
 
 
-_KEYED = ("n BIGINT, kid BIGINT, source_dataset VARCHAR, dob DATE, dob_str VARCHAR, k_upn UBIGINT, "
+_KEYED = ("n BIGINT, kid BIGINT, register VARCHAR, dob DATE, dob_str VARCHAR, k_upn UBIGINT, "
           "k_nhs UBIGINT, k_sex VARCHAR, k VARCHAR, d DATE")
 _ID = st.one_of(st.none(), st.integers(1, 3))
 
