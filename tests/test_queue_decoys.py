@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from test_cluster_evidence import pass_rows, rec
 
-from linkage.link.decoys import ALIKE_REASON, DECOY_REASON, LEAST_EXACT, ONLY_REASON, SLIP_REASON, decoy_pairs, window
+from linkage.link.decoys import DECOY_REASON, LEAST_EXACT, ONLY_REASON, decoy_pairs, window
 from linkage.link.evidence import COINCIDENCE, SLIP_DATES, ClusterPass
 
 
@@ -64,14 +64,9 @@ def test_a_second_forename_or_a_reviewer_keeps_a_pair_out():
     # (A co-twin in view: ``test_a_stranger_with_a_twin_in_view_is_not_queued`` and those after it.)
     rows = _population(12, 0)
     rows.loc[1, "one_name"] = False
-    rows.loc[1, "same_forename"] = False
     queued = _queued(rows, apart=[("education:2", "health:2")])
+    assert ("education:1", "health:1") not in queued
     assert ("education:2", "health:2") not in queued
-    # Forenames only spelt alike are not the window's (``test_forenames_spelt_alike_are_queued_beside_an_open_window``).
-    found = ClusterPass()
-    cluster_of = {**dict(zip(rows["l"], rows["ca"])), **dict(zip(rows["r"], rows["cb"]))}
-    decoy_pairs(rows, found, cluster_of, [])
-    assert {w for a, _, w in found.queue if a == "education:1"} == {ALIKE_REASON.format(evidence="nothing else agrees")}
 
 
 
@@ -198,72 +193,3 @@ def test_an_only_candidates_window_queues_no_stranger_or_twin():
     assert ("education:500", "health:500") not in _queued(_only(_row(500, 3000), *common))
     assert ("education:500", "health:500") not in _queued(_only(_row(500, 30)), apart=[("education:500", "health:500")])
     assert ("education:500", "health:500") in _queued(_only(_row(500, 30)))
-
-
-# -- beside an open window: forenames spelt alike, a rare forename born a slip apart (session 27) --
-
-def _reasons(rows: pd.DataFrame, apart=(), also: dict[str, str] | None = None) -> dict[tuple[str, str], str]:
-    found = ClusterPass()
-    cluster_of = {**dict(zip(rows["l"], rows["ca"])), **dict(zip(rows["r"], rows["cb"])), **(also or {})}
-    decoy_pairs(rows, found, cluster_of, list(apart))
-    return {(a, b): w for a, b, w in found.queue}
-
-
-def test_forenames_spelt_alike_are_queued_beside_an_open_window():
-    # Freddie at school, "Freddiw" at the GP under a new surname at a new home, born the same day:
-    # the forenames are not one name to any key, so the window (open here) does not count them;
-    # at 1M realistic 17 of 90 such pairs inside the window were one child, none twins.
-    alike = _row(500, 30, one_name=False, same_forename=False)
-    why = _reasons(_with_twin(alike))
-    assert why[("education:500", "health:500")] == ALIKE_REASON.format(evidence="nothing else agrees")
-    assert len(why) == 13
-    # With a twin in view, when nothing else could be the other half.
-    why = _reasons(_with_twin({**alike, "cotwin": True}))
-    assert why[("education:500", "health:500")] == ALIKE_REASON.format(evidence="nothing else agrees; a twin is in view")
-
-
-def test_a_rare_forename_born_a_slip_apart_is_queued_beside_an_open_window():
-    # A forename two children of that year hold, born one slip apart (3 June / 6 March): fewer
-    # namesakes over every slip of the birthday than the window's over one day.
-    why = _reasons(_with_twin(_row(500, 2, exact=False)))
-    assert why[("education:500", "health:500")] == SLIP_REASON.format(evidence="nothing else agrees")
-
-
-def test_beside_the_window_queues_no_stranger_or_twin():
-    alike = _row(500, 30, one_name=False, same_forename=False)
-    slip = _row(500, 2, exact=False)
-    for row in (alike, slip):
-        assert ("education:500", "health:500") in _queued(_with_twin(row))
-        # The window shut (as many strangers as the decoys predict): the population splits no children.
-        shut = pd.concat([_population(12, 12 * SLIP_DATES), pd.DataFrame([row])], ignore_index=True)
-        assert _queued(shut) == []
-        # Two children one source holds (each has a school record), or kept apart by a guard or a reviewer.
-        assert ("education:500", "health:500") not in _queued(_with_twin(row), also={"education:999": "B500"})
-        assert ("education:500", "health:500") not in _queued(_with_twin(row), apart=[("education:500", "health:500")])
-    # Beyond the window: a forename held by a hundred times more children of that year.
-    assert ("education:500", "health:500") not in _queued(_with_twin({**alike, "cohort": 3000}))
-    # Born a slip apart: another form of the name (Harry / Henry), or a forename that many hold.
-    assert ("education:500", "health:500") not in _queued(_with_twin({**slip, "same_forename": False}))
-    assert ("education:500", "health:500") not in _queued(_with_twin(_row(500, 30, exact=False)))
-    # Twins Gerard and Gerald at one school, and the GP's Gerald under a new surname at a new home:
-    # it meets both, and is not queued beside the window as Gerard's (Gerald's is the window's own).
-    rows = _with_twin({**alike, "cotwin": True, "cb": "G"}, _row(501, 30, cotwin=True, cb="G", r="health:500"))
-    assert ("education:500", "health:500") not in _queued(rows)
-
-
-def test_pairs_of_a_weak_key_come_after_every_other_in_the_queue():
-    # Unscored pairs count as undecided (0.5): the top of the queue. A pair a key of weak evidence
-    # queued (beside the window, measured 10-19% one child) comes after every other, scored or not.
-    from linkage.link.reviewqueue import Constraints, build_queue
-    band = pd.DataFrame([("education:1", "health:1", None, None, ALIKE_REASON.format(evidence="nothing else agrees")),
-                         ("education:2", "health:2", None, None, SLIP_REASON.format(evidence="nothing else agrees")),
-                         ("education:3", "health:3", None, None, DECOY_REASON.format(evidence="nothing else agrees")),
-                         ("education:4", "health:4", 0.97, 5.0, "uncertain match")],
-                        columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight", "reason"])
-    band = band.astype({"match_probability": float, "match_weight": float})
-    cluster_of = {k: k for k in (*band["unique_id_l"], *band["unique_id_r"])}
-    queue = build_queue(band, band.iloc[0:0], Constraints(), [], cluster_of)
-    order = list(queue.sort_values(["priority", "pair_id"], ascending=[False, True])["record_key_l"])
-    assert order[:2] == ["education:3", "education:4"]
-    assert sorted(order[2:]) == ["education:1", "education:2"]
-    assert list(queue.loc[queue["record_key_l"].isin(["education:1", "education:2"]), "priority"]) == [0.0, 0.0]

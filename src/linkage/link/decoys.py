@@ -40,18 +40,6 @@ session 26) the pool's window was 0.16 and the only candidates' 1.99, adding 166
 pairs under half one child is worth its place when it puts true pairs where a reviewer finds them
 and keeps the *whole* queue inside its targets (at least half true, at most 2% of records): both
 runs stay far inside them (docs/benchmarks.md, session 26).
-
-**Beside the window.** Where the window opens, the population splits children often enough that
-two candidates the pool does not count are worth a reviewer's time too, though fewer of them are
-one child (a third change at once): inside the pool's window, one whose forenames are only **spelt
-alike** (Freddie / Freddiw, Aemlia / Amelia: ``ALIKE_REASON``; with a twin in view, only if neither
-child meets another candidate of that birthday); and one of one forename written the same, born
-**one slip apart**, whose namesakes over every slip of its birthday are as few as the window's over
-one day (its rate at most the window over ``SLIP_DATES``: ``SLIP_REASON``). Each only when no
-source holds both children (``beside_window``). At 1,000,000 realistic records (seed 42, session
-27) a run added 128 pairs, 25 one child, no twins, reaching 26 of the 275 missed pairs nothing
-queued; over that run's final clusters, at 1,000,000 easy records (window 0.05), 9, none one child.
-Fewer than half one child: they come last in the queue (``LOW_EVIDENCE``; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -64,20 +52,12 @@ import pandas as pd
 from linkage.link.complement import settled, sources_of
 from linkage.link.evidence import COINCIDENCE, SLIP_DATES, ClusterPass, _evidence, coincidences
 
-__all__ = ["ALIKE_REASON", "DECOY_REASON", "FLOOR", "LEAST_EXACT", "LOW_EVIDENCE", "ONLY_REASON", "SLIP_REASON",
-           "beside_window", "decoy_pairs", "only_candidates", "window"]
+__all__ = ["DECOY_REASON", "FLOOR", "LEAST_EXACT", "ONLY_REASON", "decoy_pairs", "only_candidates", "window"]
 
 DECOY_REASON = ("possible change of surname and address: same forename and birthday, in a population where "
                 "such pairs are mostly one child ({evidence})")
 ONLY_REASON = ("possible change of surname and address: same forename and birthday, and no other child in view "
                "that could be the other half ({evidence})")
-ALIKE_REASON = ("possible change of surname and address: forenames spelt alike, same birthday, in a population where "
-                "such pairs of one forename are mostly one child ({evidence})")
-SLIP_REASON = ("possible change of surname and address: same forename, birthdays a slip apart, a forename and birthday "
-               "few children share in a population where such pairs are mostly one child ({evidence})")
-# The reasons of keys whose pairs were measured fewer than half one child (1M realistic, session 27:
-# 19% and 10%): the review queue puts them after every other pair (``reviewqueue.build_queue``).
-LOW_EVIDENCE = (ALIKE_REASON, SLIP_REASON)
 # Share of the queued exact-date candidates estimated to be one child, at least (the queue's own target).
 FLOOR = 0.5
 # Fewest exact-date candidates the estimate is read over.
@@ -128,31 +108,6 @@ def only_candidates(moved: pd.DataFrame, cluster_of: dict[str, str]) -> pd.DataF
                            for a, b in zip(same["ca"], same["cb"])], index=same.index, dtype=bool)]
 
 
-def beside_window(rows: pd.DataFrame, cluster_of: dict[str, str], top: float) -> pd.DataFrame:
-    """The rows of ``rows`` (candidates after ``partner_cohorts``) with a new surname and a move that
-    the pool does not count, inside its window ``top``: born the same day with the forenames only
-    spelt alike (with a twin in view, neither child meeting another candidate of that birthday: a
-    record either twin could be meets both), or of one forename written the same born one slip
-    apart at a rate of at most ``top`` over ``SLIP_DATES``; their two children holding no source in
-    common. ``_rates``' rows."""
-    moved = rows[rows["moved"].astype(bool)]
-    every = moved[moved["dob_exact"].astype(bool)]
-    met = Counter(c for kids in {frozenset(p) for p in zip(every["ca"], every["cb"])} for c in kids)
-    moved = moved[~moved["one_name"].astype(bool) | ~moved["dob_exact"].astype(bool)]
-    if moved.empty:
-        return moved.assign(rate=pd.Series(dtype=float), kids=pd.Series(dtype=object))
-    moved = _rates(moved)
-    exact = moved["dob_exact"].astype(bool)
-    alone = pd.Series([met[a] <= 1 and met[b] <= 1 for a, b in zip(moved["ca"], moved["cb"])], index=moved.index,
-                      dtype=bool)
-    alike = exact & ~moved["one_name"].astype(bool) & (moved["rate"] <= top) & (alone | ~moved["cotwin"].astype(bool))
-    slip = ~exact & moved["same_forename"].astype(bool) & (moved["rate"] <= top / SLIP_DATES)
-    moved = moved[alike | slip]
-    held = sources_of(cluster_of, {c for kids in moved["kids"] for c in kids})
-    return moved[pd.Series([held.get(a, frozenset()).isdisjoint(held.get(b, frozenset()))
-                            for a, b in zip(moved["ca"], moved["cb"])], index=moved.index, dtype=bool)]
-
-
 def decoy_pairs(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, str],
                 apart: Iterable[tuple[str, str]]) -> float:
     """Add to ``found.queue`` the exact-date candidates of ``rows`` (``evidence.candidates_sql`` after
@@ -177,17 +132,13 @@ def decoy_pairs(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, st
     reach = max(top, window(list(lone.loc[lone_exact, "rate"]), list(lone.loc[~lone_exact, "rate"])))
     only = only[only["dob_exact"].astype(bool) & (only["rate"] <= reach)]
     done = settled(found, cluster_of, apart)
-    # Beside the window only where it opens: a shut one says such pairs are mostly strangers here.
-    beside = beside_window(rows, cluster_of, top) if top > COINCIDENCE else rows.iloc[0:0]
     for row in [*exact[exact["rate"] <= top].sort_values(["l", "r"]).to_dict("records"),
-                *only.sort_values(["l", "r"]).to_dict("records"),
-                *beside.sort_values(["l", "r"]).to_dict("records")]:
+                *only.sort_values(["l", "r"]).to_dict("records")]:
         if row["kids"] in done:
             continue
         done.add(row["kids"])
         said = ", ".join(f"{e} agrees" for e in _evidence(row)) or "nothing else agrees"
         said += "; a twin is in view" if row["cotwin"] else ""
-        why = (SLIP_REASON if not row["dob_exact"] else ALIKE_REASON if not row["one_name"]
-               else DECOY_REASON if row["rate"] <= top else ONLY_REASON)
+        why = DECOY_REASON if row["rate"] <= top else ONLY_REASON
         found.queue.append((row["l"], row["r"], why.format(evidence=said)))
     return top

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from linkage.link.decisions import Decision, pair_id
-from linkage.link.decoys import LOW_EVIDENCE
 from linkage.link.guards import GUARD_REASON
 from linkage.link.names import one_edit
 
@@ -218,9 +217,5 @@ def build_queue(band: pd.DataFrame, edges: pd.DataFrame, cons: Constraints, refu
 
     frame["cluster_size"] = [affected(a, b) for a, b in zip(frame["record_key_l"], frame["record_key_r"])]
     frame["priority"] = priority(frame["match_probability"], frame["cluster_size"])
-    # A pair no model scored counts as undecided (0.5), the top of the queue; one that a key of weak
-    # evidence queued (``decoys.LOW_EVIDENCE``) goes after every other pair instead.
-    weak = tuple(r.split(" ({")[0] for r in LOW_EVIDENCE)
-    frame.loc[frame["reason"].map(lambda r: str(r).startswith(weak)), "priority"] = 0.0
     return frame[["pair_id", "record_key_l", "record_key_r", "match_probability", "match_weight", "reason",
                   "cluster_size", "priority"]].reset_index(drop=True)

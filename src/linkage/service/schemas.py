@@ -320,8 +320,7 @@ class ReviewPair(BaseModel):
     record_key_r: str
     match_probability: float
     match_weight: float | None
-    priority: float = Field(description="Expected benefit of deciding: (1 - 2|p - 0.5|) x records affected "
-                            "(0 for a pair a key of weak evidence queued: it comes last).")
+    priority: float = Field(description="Expected benefit of deciding: (1 - 2|p - 0.5|) x records affected.")
     records_affected: int
     reason: str
     first_run: int
