@@ -77,9 +77,11 @@ class Training:
         if labels:
             self.linker().training.estimate_m_from_pairwise_labels(self.labels_table(labels))
         # EM may have made one field's disagreement a veto: bounded (``bounds``), and predicted with.
-        model = bounded_model(self.model_json())
-        self._linker = None
-        self.linker(model)
+        learnt = self.model_json()
+        model = bounded_model(learnt)
+        if model is not learnt:      # only a bounded model needs a linker of its own
+            self._linker = None
+            self.linker(model)
         return model
 
     def _estimate_u(self, max_pairs: float) -> str:
