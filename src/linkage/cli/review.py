@@ -8,11 +8,11 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from linkage.cli.common import DataDir, _fail, _failures, _store, console
+from linkage.cli.common import DataDir, Replace, _fail, _failures, _store, console
 from linkage.cli.output import Format, FormatOption, emit
 from linkage.config import get_settings
 from linkage.errors import LinkageError
-from linkage.files import write_private
+from linkage.files import check_replaceable, write_private
 
 
 review_app = typer.Typer(no_args_is_help=True, help="Work the clerical review queue; decisions bind later runs.")
@@ -76,7 +76,7 @@ def review_list(reason: Annotated[Optional[str], typer.Option(help="Only reasons
 @review_app.command("show")
 def review_show(pair: str, chart: Annotated[Optional[Path], typer.Option(
                     "--chart", help="Also write Splink's waterfall chart for the pair to this HTML file.")] = None,
-                data_dir_: DataDir = None) -> None:
+                force: Replace = False, data_dir_: DataDir = None) -> None:
     """Both records side by side, differences marked, and why the model scored them as it did."""
     try:
         store, view, decisions = _review_view(data_dir_, features=True)
@@ -103,8 +103,12 @@ def review_show(pair: str, chart: Annotated[Optional[Path], typer.Option(
         console.print(f"decided {d.decision} by {d.reviewer} at {d.decided_at[:19]} via {d.channel}"
                       + (f": {d.note}" if d.note else ""))
     if chart is not None:
+        html = why.chart_html
+        end = html.find("</title>")          # Splink's page up to its title: what every chart here begins with
         with _failures(data_dir_):
-            write_private(chart, why.chart_html)
+            if not force:
+                check_replaceable(chart, html[:end] if end > 0 else html[:200], "waterfall chart")
+            write_private(chart, html)
         console.print(f"waterfall chart written to {chart}")
 
 
