@@ -76,3 +76,64 @@ def test_an_export_into_a_missing_directory_or_onto_a_device_is_one_line(home, t
     done = cli(home, "export-ids", str(fifo), "--force")
     assert done.exit_code == 2 and "not a regular file" in done.output, done.output
     assert Path(fifo).is_fifo()
+
+
+def _nhs(n: int) -> str:
+    """A valid NHS number (modulus 11) from a nine-digit stem."""
+    stem = f"{943476000 + n:09d}"
+    check = 11 - sum(int(d) * w for d, w in zip(stem, range(10, 1, -1))) % 11
+    return stem + str(0 if check == 11 else check) if check != 10 else _nhs(n + 1000)
+
+
+def _health(path: Path, nhs: str = "nhs") -> Path:
+    """A PDS-like extract of twelve children; ``nhs``: "nhs" numbers, "blank" cells, "gone" column."""
+    head = "id,name.given,name.family,birthDate" + (",nhsNumber" if nhs != "gone" else "")
+    rows = [f"P{i:03d},Amy{i},Jones,2015-03-{1 + i:02d}" + {"nhs": f",{_nhs(i)}", "blank": ",", "gone": ""}[nhs]
+            for i in range(12)]
+    path.write_text("\n".join([head, *rows]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("how", ["gone", "blank"])
+def test_a_month_whose_export_lost_a_column_is_refused_and_last_month_stays(tmp_path, how):
+    """Next month's export without the NHS-number column (a changed report, a renamed heading)
+    became the current extract with a warning row: every NHS number of the source went from
+    linking at once. Now it is refused in one line naming the field and its column."""
+    home = tmp_path / "home"
+    oct_ = _health(tmp_path / "oct.csv")
+    assert cli(home, "ingest", "--source", "health", str(oct_), "--extract-date", "2026-10-01").exit_code == 0
+    nov = _health(tmp_path / "nov.csv", how)
+    done = cli(home, "ingest", "--source", "health", str(nov), "--extract-date", "2026-11-01")
+    assert done.exit_code == 2, done.output
+    line = " ".join(done.output.split())          # one line, wrapped to the terminal by rich
+    assert len(done.output.strip().splitlines()) <= 3 and "Traceback" not in done.output, done.output
+    assert "nov.csv holds no nhs_number" in line and "column nhsNumber" in line and "nothing was stored" in line
+    assert ("absent from the file" if how == "gone" else "blank or refused in every row") in line, line
+    status = cli(home, "status", "--format", "csv")
+    assert "health,oct.csv,2026-10-01,12,12" in status.output, status.output
+    forced = cli(home, "ingest", "--source", "health", str(nov), "--extract-date", "2026-11-01", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "health,nov.csv,2026-11-01,12,12" in cli(home, "status", "--format", "csv").output
+
+
+def test_a_review_decision_never_overwrites_one_made_since_the_reviewer_looked(tmp_path):
+    """Two reviewers on one pair, a form left open over lunch, the back button after deciding:
+    the later submission silently replaced the earlier decision (the latest counts), and a
+    double click recorded the decision twice. Given what the reviewer saw (``seen``), a decision
+    made since refuses theirs, naming it; the same decision sent twice is one decision."""
+    from linkage.errors import Conflict
+    from linkage.link.run import open_decisions
+
+    decisions = open_decisions(tmp_path)
+    pair = [("education:A1", "health:H1", "sha-a", "sha-h", 0.4, -0.5)]
+    (first,) = decisions.add(pair, decision="match", reviewer="Ann", note="same GP", channel="web", seen=0)
+    (again,) = decisions.add(pair, decision="match", reviewer="Ann", note="same GP", channel="web", seen=0)
+    assert again.decision_id == first.decision_id                     # the double click: one decision
+    with pytest.raises(Conflict, match=r"was decided while you had it open \(match by Ann at .*\): yours was "
+                                       r"not recorded"):
+        decisions.add(pair, decision="not_match", reviewer="Bo", channel="web", seen=0)
+    (changed,) = decisions.add(pair, decision="not_match", reviewer="Bo", channel="web", seen=first.decision_id)
+    assert [d.decision for d in decisions.history(first.pair_id)] == ["match", "not_match"]
+    assert changed.decision_id > first.decision_id
+    (cli,) = decisions.add(pair, decision="unsure", reviewer="Cy", channel="cli")      # no ``seen``: as before
+    assert decisions.history(first.pair_id)[-1] == cli
