@@ -137,3 +137,13 @@ def test_a_review_decision_never_overwrites_one_made_since_the_reviewer_looked(t
     assert changed.decision_id > first.decision_id
     (cli,) = decisions.add(pair, decision="unsure", reviewer="Cy", channel="cli")      # no ``seen``: as before
     assert decisions.history(first.pair_id)[-1] == cli
+
+
+def test_status_names_the_whole_extract_not_the_last_amendment(home, tmp_path):
+    """An AP roll of a few pupils read with --amend beside the census showed as the source's
+    current extract in `linkage status`: the census looked replaced, and was ingested again."""
+    roll = tmp_path / "ap_roll.csv"
+    roll.write_text(EXTRACT.splitlines()[0] + "\nLA0100,Zed,Smith,01/04/2015,SW1A 1AA,\n")
+    assert cli(home, "ingest", "--source", "social_care", "--amend", str(roll)).exit_code == 0
+    done = cli(home, "status", "--format", "csv")
+    assert "social_care,cin.csv + 1 amendment,2026-10-01,7,7,0,0" in done.output, done.output
