@@ -327,18 +327,16 @@ _OPTIONAL_FIELDS = tuple(f for f in PersonRecord.model_fields
                                       "date_of_birth"))
 
 
-def _filled(records: list[dict], fast_records) -> dict[str, int]:
-    """How many accepted records hold each optional field (a value set aside is not held)."""
-    n = {f: sum(r.get(f) is not None for r in records) for f in _OPTIONAL_FIELDS}
-    if fast_records is not None:
-        for f in _OPTIONAL_FIELDS:
-            if f in fast_records.column_names:
-                n[f] += fast_records.num_rows - fast_records.column(f).null_count
-    return n
+def _held(field_: str, records: list[dict], fast_records) -> bool:
+    """Whether any accepted record holds ``field_`` (a value set aside is not held)."""
+    if fast_records is not None and field_ in fast_records.column_names and \
+            fast_records.column(field_).null_count < fast_records.num_rows:
+        return True
+    return any(r.get(field_) is not None for r in records)
 
 
 def _dropped_fields(store: Store, current: tuple[int, str, date, int], file_name: str, source: str,
-                    mapping: Mapping, columns: list[str], filled: dict[str, int]) -> None:
+                    mapping: Mapping, columns: list[str], records: list[dict], fast_records) -> None:
     """Refuse a whole extract that holds none of a field the current extract mostly holds (its
     ``DROPPED_FIELD_SHARE``): made current, every NHS number (say) of the source would go from
     linking at once, behind a warning row no one reads. One line naming the field and its column."""
@@ -346,7 +344,8 @@ def _dropped_fields(store: Store, current: tuple[int, str, date, int], file_name
     counts = store.rows(f"SELECT count(*), {', '.join(f'count({f})' for f in _OPTIONAL_FIELDS)} "
                         f"FROM {t('records')} WHERE extract_id = ?", [eid])[0]
     total, before = counts[0], dict(zip(_OPTIONAL_FIELDS, counts[1:]))
-    lost = [f for f in _OPTIONAL_FIELDS if filled[f] == 0 and total and before[f] >= DROPPED_FIELD_SHARE * total]
+    lost = [f for f in _OPTIONAL_FIELDS if total and before[f] >= DROPPED_FIELD_SHARE * total
+            and not _held(f, records, fast_records)]
     if not lost:
         return
 
@@ -639,8 +638,7 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
             _safety_catch(source, path.name, extract_date, rows_read, blank, accepted, quarantined,
                           current, limits or SafetyLimits.from_settings(), _commonest(quarantine), rereads=rereads)
             if current is not None and extract_date >= current[2]:
-                _dropped_fields(store, current, path.name, source, mapping, extract.columns,
-                                _filled(records, fast_records))
+                _dropped_fields(store, current, path.name, source, mapping, extract.columns, records, fast_records)
 
         columns = extract.columns
     except BaseException:
