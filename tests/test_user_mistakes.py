@@ -147,3 +147,23 @@ def test_status_names_the_whole_extract_not_the_last_amendment(home, tmp_path):
     assert cli(home, "ingest", "--source", "social_care", "--amend", str(roll)).exit_code == 0
     done = cli(home, "status", "--format", "csv")
     assert "social_care,cin.csv + 1 amendment,2026-10-01,7,7,0,0" in done.output, done.output
+
+
+def test_serve_on_a_port_in_use_is_one_line_before_anything_loads(tmp_path):
+    """A second `linkage serve` (the first left running in another terminal) loaded everything,
+    then printed uvicorn's ERROR among INFO lines and exited 3."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "linkage.cli", "serve", "--port", str(port), "--data-dir",
+                               str(tmp_path / "home")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: cannot serve on 127.0.0.1:{port}: the port is already in use (another `linkage serve`, or another "
+        "program): stop it, or choose another --port"), done.stderr
+    assert "Traceback" not in done.stderr and "INFO" not in done.stderr, done.stderr
