@@ -116,29 +116,6 @@ def test_a_month_whose_export_lost_a_column_is_refused_and_last_month_stays(tmp_
     assert "health,nov.csv,2026-11-01,12,12" in cli(home, "status", "--format", "csv").output
 
 
-def test_a_review_decision_never_overwrites_one_made_since_the_reviewer_looked(tmp_path):
-    """Two reviewers on one pair, a form left open over lunch, the back button after deciding:
-    the later submission silently replaced the earlier decision (the latest counts), and a
-    double click recorded the decision twice. Given what the reviewer saw (``seen``), a decision
-    made since refuses theirs, naming it; the same decision sent twice is one decision."""
-    from linkage.errors import Conflict
-    from linkage.link.run import open_decisions
-
-    decisions = open_decisions(tmp_path)
-    pair = [("education:A1", "health:H1", "sha-a", "sha-h", 0.4, -0.5)]
-    (first,) = decisions.add(pair, decision="match", reviewer="Ann", note="same GP", channel="web", seen=0)
-    (again,) = decisions.add(pair, decision="match", reviewer="Ann", note="same GP", channel="web", seen=0)
-    assert again.decision_id == first.decision_id                     # the double click: one decision
-    with pytest.raises(Conflict, match=r"was decided while you had it open \(match by Ann at .*\): yours was "
-                                       r"not recorded"):
-        decisions.add(pair, decision="not_match", reviewer="Bo", channel="web", seen=0)
-    (changed,) = decisions.add(pair, decision="not_match", reviewer="Bo", channel="web", seen=first.decision_id)
-    assert [d.decision for d in decisions.history(first.pair_id)] == ["match", "not_match"]
-    assert changed.decision_id > first.decision_id
-    (cli,) = decisions.add(pair, decision="unsure", reviewer="Cy", channel="cli")      # no ``seen``: as before
-    assert decisions.history(first.pair_id)[-1] == cli
-
-
 def test_status_names_the_whole_extract_not_the_last_amendment(home, tmp_path):
     """An AP roll of a few pupils read with --amend beside the census showed as the source's
     current extract in `linkage status`: the census looked replaced, and was ingested again."""
