@@ -144,3 +144,25 @@ def test_serve_on_a_port_in_use_is_one_line_before_anything_loads(tmp_path):
         f"error: cannot serve on 127.0.0.1:{port}: the port is already in use (another `linkage serve`, or another "
         "program): stop it, or choose another --port"), done.stderr
     assert "Traceback" not in done.stderr and "INFO" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("text,said", [
+    ("source: health\nrecord_id: id\nfields:\n\tforename: name.given\n",
+     "line 4, column 1 holds a tab: YAML indents with spaces only"),
+    ("source: health\nrecord_id: id\nfields:\n  forename: \"name.given\n  surname: name.family\n",
+     "line 6, column 1: found unexpected end of stream (while scanning a quoted scalar that starts at line 4, column 13)"),
+    ("source: health\nrecord_id: id\nfields:\n  forename name.given\n  surname: name.family\n",
+     "line 5, column 10: mapping values are not allowed here (a ':' missing on the line above"),
+])
+def test_a_mapping_that_is_not_yaml_says_where_in_the_editors_terms(tmp_path, text, said):
+    """A tab, an unclosed quote or a missing colon in a copied mapping printed PyYAML's text:
+    ``in "<unicode string>"``, a caret, and nothing of tabs (the commonest fault)."""
+    from linkage.connectors.mapping import load_mapping
+    from linkage.errors import ConfigError
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_mapping(path)
+    assert str(caught.value).startswith(f"mapping {path} is not valid YAML: {said}"), str(caught.value)
+    assert "<unicode string>" not in str(caught.value) and "^" not in str(caught.value)
