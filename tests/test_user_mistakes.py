@@ -166,3 +166,21 @@ def test_a_mapping_that_is_not_yaml_says_where_in_the_editors_terms(tmp_path, te
         load_mapping(path)
     assert str(caught.value).startswith(f"mapping {path} is not valid YAML: {said}"), str(caught.value)
     assert "<unicode string>" not in str(caught.value) and "^" not in str(caught.value)
+
+
+def test_an_identifier_typed_as_people_type_it_is_read_as_issued():
+    """`linkage resolve c-7m2q9xk4b1tzp` (or read off paper with O for 0) said the child "was never
+    issued here"; `review show RV-...` had "no pair". Crockford's base32 is read as its spec says
+    (case, spaces and hyphens ignored, O as 0, I and L as 1) when the check character confirms it."""
+    from linkage.identity.ids import mint_child_ids, typed_child_id, typed_pair_id
+
+    for cid in mint_child_ids(200):
+        typed = cid.lower().replace("0", "o").replace("1", "l")
+        assert typed_child_id(f" {typed[:6]} {typed[6:]} ") == cid, (cid, typed)
+        assert typed_child_id(cid) == cid
+    wrong = mint_child_ids(1)[0]
+    wrong = wrong[:-2] + ("2" if wrong[-2] != "2" else "3") + wrong[-1]         # one character mistyped
+    assert typed_child_id(wrong) == wrong                   # not "corrected": reported as typed
+    assert typed_child_id("C-NOPE") == "C-NOPE"
+    assert typed_pair_id(" RV-49BFC51EAA30CDF7\n") == "rv-49bfc51eaa30cdf7"
+    assert typed_pair_id("rv-nope") == "rv-nope"

@@ -169,8 +169,10 @@ def evaluate(truth: Path,
 def resolve(child_id: str, data_dir_: DataDir = None) -> None:
     """The identifier that now stands for CHILD_ID (itself, or its survivor after a merge), with history."""
     from linkage.link import resolve_aliases
+    from linkage.identity.ids import typed_child_id
     from linkage.views.linked import child_history, issued
 
+    child_id = typed_child_id(child_id)
     try:
         store = _store(data_dir_)
     except LinkageError as exc:

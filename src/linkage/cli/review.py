@@ -78,6 +78,7 @@ def review_show(pair: str, chart: Annotated[Optional[Path], typer.Option(
                     "--chart", help="Also write Splink's waterfall chart for the pair to this HTML file.")] = None,
                 force: Replace = False, data_dir_: DataDir = None) -> None:
     """Both records side by side, differences marked, and why the model scored them as it did."""
+    pair = _typed(pair, "pair")
     try:
         store, view, decisions = _review_view(data_dir_, features=True)
         store.close()
@@ -112,6 +113,13 @@ def review_show(pair: str, chart: Annotated[Optional[Path], typer.Option(
         console.print(f"waterfall chart written to {chart}")
 
 
+def _typed(value: str, kind: str) -> str:
+    """An id as typed, read as issued (``identity.ids``; imported here: numpy stays out of start-up)."""
+    from linkage.identity.ids import typed_child_id, typed_pair_id
+
+    return typed_pair_id(value) if kind == "pair" else typed_child_id(value)
+
+
 def _need_reviewer(reviewer: str) -> None:
     if not reviewer.strip():
         _fail(LinkageError("name who decides with --reviewer NAME (recorded with the decision and audited)"))
@@ -128,6 +136,7 @@ def review_decide(pair: str,
     """Record a decision on a pair; the next `linkage link` honours it."""
     from linkage.service.review import decision_entry
 
+    pair = _typed(pair, "pair")
     chosen = [name for name, on in (("match", match), ("not_match", not_match), ("unsure", unsure)) if on]
     if len(chosen) != 1:
         _fail(LinkageError("give exactly one of --match, --not-match, --unsure"))
@@ -149,6 +158,7 @@ def review_cluster(child_id: str, fmt: FormatOption = Format.table, data_dir_: D
     """Every record of one child, from every source."""
     from linkage.link.review import child_records
 
+    child_id = _typed(child_id, "child")
     try:
         store = _store(data_dir_)
         try:
@@ -172,6 +182,7 @@ def review_split(child_id: str, record_key: str,
     from linkage.link.run import open_decisions
     from linkage.service.review import noted
 
+    child_id = _typed(child_id, "child")
     _need_reviewer(reviewer)
     record_key = record_key.strip()
     try:
