@@ -304,3 +304,18 @@ def test_a_second_submission_of_a_pair_never_overwrites_a_decision_made_since(wo
                                                              "seen": str(d.decision_id)}, max_redirects=0)
         assert changed.status == 303                            # a change made having seen it
     assert [x.decision for x in history(world["home"], pid)] == ["match", "not_match"]
+
+
+def test_a_note_too_long_comes_back_with_the_reason(world):
+    """A note pasted from an email (2,500 characters) was a bare error page, the note lost: it
+    comes back in the form with why, and nothing is recorded."""
+    pid = list(world["queue"])[-3]
+    long_note = "Spoke to the school office; " * 90
+    with open_page(world) as p:
+        sign_in(p, DANA)
+        p.goto("/app/review")
+        r = p.request.post(f"/app/review/{pid}", form={"csrf_token": csrf_token(p.content()), "decision": "match",
+                                                       "position": "0", "note": long_note}, max_redirects=0)
+        assert r.status == 400, r.status
+        assert "Check the note" in r.text() and long_note.strip() in r.text()
+    assert history(world["home"], pid) == []

@@ -20,7 +20,7 @@ from linkage.service.review import review_decide, review_list, review_pair
 from linkage.service.schemas import ReviewDecisionCreate
 from linkage.web.charts import waterfall
 from linkage.web.pages.manage import FIELDS, comparison_words, level_words, manager_ctx
-from linkage.web.render import PREFIX, render
+from linkage.web.render import NOTE_BOUND, PREFIX, render
 from linkage.web.session import StaffDep
 from linkage.web.tasks import task
 
@@ -67,7 +67,7 @@ def review_queue(request: Request, staff: StaffDep,
 @router.post("/review/{pair_id}")
 def review_decision(request: Request, staff: StaffDep, pair_id: PairId,
                     decision: Annotated[str, Form(max_length=20)] = "",
-                    note: Annotated[str, Form(max_length=2000)] = "",
+                    note: Annotated[str, Form(max_length=NOTE_BOUND)] = "",
                     position: Annotated[int, Form(ge=0, le=1_000_000)] = 0,
                     reason: Annotated[str, Form(max_length=100)] = "",
                     seen: Annotated[int | None, Form(ge=0)] = None):
