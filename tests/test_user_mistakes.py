@@ -144,6 +144,7 @@ def test_serve_on_a_port_in_use_is_one_line_before_anything_loads(tmp_path):
         f"error: cannot serve on 127.0.0.1:{port}: the port is already in use (another `linkage serve`, or another "
         "program): stop it, or choose another --port"), done.stderr
     assert "Traceback" not in done.stderr and "INFO" not in done.stderr, done.stderr
+    assert "DeprecationWarning" not in done.stderr and "site-packages" not in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize("text,said", [
