@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from linkage.access.lockout import DEVICE_DAYS
 from linkage.access.ratelimit import RateLimiter
 from linkage.access.users import SessionRecord, SessionStore, User, UserRegistry
+from linkage.api.refusals import take_budget
 from linkage.config import Settings
 from linkage.errors import Forbidden, LinkageError
 from linkage.policy import Principal
@@ -128,7 +129,25 @@ def security_event(request: Request, action: str, user: User | None = None, **ex
 
 def _session(request: Request) -> SessionRecord | None:
     web = web_state(request)
-    return web.sessions.load(request.cookies.get(web.cookie))
+    rec, why, user_id = web.sessions.check(request.cookies.get(web.cookie))
+    if why is not None and (user_id is not None or why == "no_such_session"):
+        _cookie_refused(request, why, web.users.get(user_id) if user_id else None)
+    return rec
+
+
+def _cookie_refused(request: Request, why: str, user: User | None) -> None:
+    """A session cookie that opens nothing is the pages' bad token: a session replayed after sign-out,
+    one that ended (idle, too old), or one never issued. The API's 401s were security events; these
+    left no trace. Once a request; unnamed ones share the API's allowance a second (anyone can send
+    them), with the count left out."""
+    if getattr(request.state, "session_refused", False):
+        return
+    request.state.session_refused = True
+    dropped = take_budget(request.app.state.parent)
+    if dropped is None:
+        return
+    security_event(request, "security.session_refused", user, reason=why,
+                   **({"not_recorded_before": dropped} if dropped else {}))
 
 
 def current_staff(request: Request) -> Staff:

@@ -37,6 +37,7 @@ KINDS = {"security.unauthenticated": "No token, or a token not accepted (401)",
          "security.sign_in_failed": "Failed sign-in", "security.sign_in_throttled": "Sign-in attempts throttled",
          "security.lockout": "Locked out after failed sign-ins (from one network, or every new one)",
          "security.session_ended": "Session ended: person or organisation disabled",
+         "security.session_refused": "Session cookie refused: signed out, ended (idle, too old) or never issued",
          "security.audit_log_replaced": "Audit log file replaced or removed while the server ran (put back)",
          "security.audit_log_cut": "Newest audit log entries removed while the server ran"}
 STATUSES = {"active": "Active", "pending": "Not yet in force", "expired": "Expired", "withdrawn": "Withdrawn"}
