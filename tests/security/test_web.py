@@ -48,10 +48,16 @@ def signed_in(world, email: str = AMY) -> httpx.Client:
 
 
 def test_a_cross_site_form_cannot_sign_anyone_in_or_out(world):
-    """Login CSRF and forced sign-out: without the session's token, nothing happens."""
+    """Login CSRF and forced sign-out: without the session's token, nothing happens. A form with no
+    session at all (another site's: the strict cookie stays behind) was refused without a trace
+    (session 28): now a `security.csrf_refused` naming no one."""
     with httpx.Client(base_url=world["url"]) as c:
+        before = len(audit(world))
         r = c.post("/app/sign-in", data={"email": AMY, "password": PASSWORD})
         assert r.status_code == 303 and r.headers["location"] == "/app/sign-in"   # no session: nothing done
+        cross = [e for e in audit(world)[before:] if e["action"].startswith("security.")]
+        assert [(e["action"], e["reason"], e["path"], e.get("person")) for e in cross] == [
+            ("security.csrf_refused", "no_session", "/app/sign-in", None)], cross
         c.get("/app/sign-in")
         r = c.post("/app/sign-in", data={"email": AMY, "password": PASSWORD})    # a session, no token
         assert r.status_code == 403 and "set-cookie" not in r.headers

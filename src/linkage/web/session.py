@@ -138,16 +138,20 @@ def _session(request: Request) -> SessionRecord | None:
 def _cookie_refused(request: Request, why: str, user: User | None) -> None:
     """A session cookie that opens nothing is the pages' bad token: a session replayed after sign-out,
     one that ended (idle, too old), or one never issued. The API's 401s were security events; these
-    left no trace. Once a request; unnamed ones share the API's allowance a second (anyone can send
-    them), with the count left out."""
+    left no trace."""
+    _budgeted_event(request, "security.session_refused", user, reason=why)
+
+
+def _budgeted_event(request: Request, action: str, user: User | None, **extra) -> None:
+    """A security event once a request, within the API's allowance a second (events anyone can cause
+    without signing in), with the count of those left out."""
     if getattr(request.state, "session_refused", False):
         return
     request.state.session_refused = True
     dropped = take_budget(request.app.state.parent)
     if dropped is None:
         return
-    security_event(request, "security.session_refused", user, reason=why,
-                   **({"not_recorded_before": dropped} if dropped else {}))
+    security_event(request, action, user, **extra, **({"not_recorded_before": dropped} if dropped else {}))
 
 
 def current_staff(request: Request) -> Staff:
@@ -179,6 +183,9 @@ async def check_csrf(request: Request) -> None:
         return
     rec = _session(request)
     if rec is None:
+        # A form with no session at all: posted from another site (the strict cookie stays behind: login
+        # CSRF, a forced sign-out) or by a script. Refused before; now on the record too (session 28).
+        _budgeted_event(request, "security.csrf_refused", None, path=request.url.path, reason="no_session")
         raise SignInRequired("your session has ended: sign in again")
     form = await request.form()
     sent = form.get("csrf_token")
