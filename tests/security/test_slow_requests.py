@@ -88,6 +88,13 @@ def test_a_request_head_past_its_bound_is_refused_not_gathered(world, where):
         answer = s.recv(4096)
     assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
     assert b"server:" not in answer.lower() and b"no-store" in answer
+    for _ in range(50):     # recorded off the event loop, as the connection closes
+        log = [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+        if [e for e in log if e.get("status") == 431]:
+            break
+        time.sleep(0.1)
+    assert [(e["action"], e["decision"]) for e in log if e.get("status") == 431][-1:] == [
+        ("security.invalid_request", "refused")]
 
 
 def test_a_request_head_within_its_bound_is_served(world):

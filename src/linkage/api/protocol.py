@@ -14,7 +14,7 @@ It also bounds a request's head. httptools gathers a request line or a header ho
 grows, and uvicorn sets no limit on that path (h11's 16 KB is the other implementation's): one
 connection sending an endless header made the server hold all of it (a probe: 200 MB sent, the
 worker 260 MB larger, no answer). A head past ``MAX_HEAD_BYTES`` is answered 431 and the connection
-closed, as nginx and h11 refuse one.
+closed, as nginx and h11 refuse one, and recorded for the DPO as any refused request is.
 """
 
 from __future__ import annotations
@@ -103,10 +103,11 @@ class CoalescingHttp(HttpToolsProtocol):
         self._in_head, self._head_bytes = True, 0       # the next request on this connection
 
     def _refuse_head(self) -> None:
-        """431 and close: what httptools has gathered goes with the connection. Before any route, so
-        the guard's security event is not written; the log line names the caller's address."""
+        """431 and close: what httptools has gathered goes with the connection. Before any route or the
+        guard, so the security event is written here (within the same allowance a second), off the loop."""
         log.warning("refused a request whose line and headers passed %d bytes, from %s", MAX_HEAD_BYTES,
                     self.client[0] if self.client else "unknown")
+        self._record_refusal()
         body = _TOO_LARGE.encode("ascii")
         self.transport.write(b"".join([
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
@@ -116,3 +117,31 @@ class CoalescingHttp(HttpToolsProtocol):
             b"content-security-policy: default-src 'none'; frame-ancestors 'none'\r\n",
             b"content-length: " + str(len(body)).encode("ascii") + b"\r\nconnection: close\r\n\r\n", body]))
         self.transport.close()
+
+    def _record_refusal(self) -> None:
+        from linkage.api.refusals import take_budget
+        from linkage.service.oauth import network
+
+        root = _api_app(self.app)
+        try:
+            dropped = take_budget(root) if root is not None else None
+        except AttributeError:      # still starting: no services yet
+            dropped = None
+        if dropped is None:
+            return
+        entry = {"request_id": "", "client_id": None, "action": "security.invalid_request", "decision": "refused",
+                 "status": 431, "method": "", "route": "(not routed)", "children": [], "fields": [],
+                 "remote": network(self.client[0]) if self.client else "unknown",
+                 **({"not_recorded_before": dropped} if dropped else {})}
+        done = self.loop.run_in_executor(None, root.state.services.audit.append, entry)
+        done.add_done_callback(lambda f: f.cancelled() or f.exception() is None
+                               or log.error("could not audit a refused request: %s", f.exception()))
+
+
+def _api_app(app):
+    """The API's application under uvicorn's wrappers (proxy headers, logging): its state holds the services."""
+    for _ in range(8):
+        if app is None or getattr(getattr(app, "state", None), "services", None) is not None:
+            return app
+        app = getattr(app, "app", None)
+    return None
