@@ -133,6 +133,8 @@ def test_idle_and_expired_sessions_are_refused(world):
         age_sessions(world["home"], uid, since_sign_in=36_001)      # used a moment ago, but signed in 10 h ago
         p.goto("/app/")
         assert p.url.endswith("/app/sign-in")
+    ended = [e["reason"] for e in audit(world) if e["action"] == "security.session_refused" and e.get("person") == AMY]
+    assert ended[-2:] == ["idle", "too_old"], ended         # each refusal named for the DPO (session 28)
 
 
 

@@ -135,6 +135,12 @@ class Mapping(BaseModel):
             codecs.lookup(v)
         except LookupError:
             raise ValueError(f"unknown encoding {v!r} (e.g. utf-8, cp1252, utf-16)") from None
+        try:        # a codec of bytes to bytes (zlib_codec, hex) or text to text (rot13) reads no file
+            b"a".decode(v)      # (an empty string is never decoded, so not checked)
+        except LookupError:
+            raise ValueError(f"{v!r} is not a text encoding (e.g. utf-8, cp1252, utf-16)") from None
+        except ValueError:      # a text encoding this one byte is not valid in (utf-16, undefined)
+            pass
         return v
 
     @field_validator("delimiter")

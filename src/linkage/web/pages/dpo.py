@@ -32,11 +32,12 @@ DECISION_WORDS = {"allow": "Allowed", "deny": "Refused by the sharing policy",
                   "refused": "Refused before any decision (security event)", "not_found": "Not found"}
 # Refused requests by kind, as a person says them (the policy's own refusals by what was asked).
 KINDS = {"security.unauthenticated": "No token, or a token not accepted (401)",
-         "security.invalid_request": "Malformed or oversized request (400, 413, 422)",
+         "security.invalid_request": "Malformed or oversized request (400, 408, 413, 422, 431)",
          "security.rate_limited": "Too many requests (429)", "security.csrf_refused": "Form without its security token",
          "security.sign_in_failed": "Failed sign-in", "security.sign_in_throttled": "Sign-in attempts throttled",
          "security.lockout": "Locked out after failed sign-ins (from one network, or every new one)",
          "security.session_ended": "Session ended: person or organisation disabled",
+         "security.session_refused": "Session cookie refused: signed out, ended (idle, too old) or never issued",
          "security.audit_log_replaced": "Audit log file replaced or removed while the server ran (put back)",
          "security.audit_log_cut": "Newest audit log entries removed while the server ran"}
 STATUSES = {"active": "Active", "pending": "Not yet in force", "expired": "Expired", "withdrawn": "Withdrawn"}
