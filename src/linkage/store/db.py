@@ -33,7 +33,8 @@ from linkage.files import pid_alive, private_dir, private_opener
 from linkage.errors import ConfigError, StoreError
 from linkage.sqltext import literal
 from linkage.store.keys import load_or_create_key, secret_path
-from linkage.store.schema import DB, all_ddl
+from linkage.store.schema import DB, STAMP_DDL, all_ddl, t
+from linkage.store.version import STORE_VERSION, __version__, check_not_newer
 
 if TYPE_CHECKING:  # frames come in and go out, but pandas/pyarrow cost a CLI process 1 s to import
     import pandas as pd
@@ -152,22 +153,52 @@ class Store:
         if threads:
             con.execute(f"SET threads = {int(threads)}")
         self._attach()
+        if read_only:
+            check_not_newer(self._what(), self._stamp(), STORE_VERSION)
         if not read_only:
             # DuckDB creates its files by the umask; its WAL, recreated after each checkpoint,
             # relies on the process umask (files.py) and on the 0700 data directory.
             for own in (self.home / DB_FILE, self.home / f"{DB_FILE}.wal"):
                 if own.exists():
                     os.chmod(own, 0o600)
-            try:
-                for ddl in all_ddl():
-                    con.execute(ddl)
-            except duckdb.Error as exc:
-                raise self._store_error(exc) from None
+            self._prepare()
             if (self.home / UNCLEAN).exists():
                 try:
                     self.compacted = self.vacuum()
                 except StoreError as exc:       # e.g. too little space for the copy: carry on
                     self.compact_failed = str(exc)
+
+    def _what(self) -> str:
+        return f"the snapshot {self._file}" if self._file else f"this home's database {self.path}"
+
+    def _stamp(self) -> tuple[int, str] | None:
+        """(schema version, linkage version) that last wrote the store; None before the stamps."""
+        if not table_exists(self.connection, DB, "schema_version"):
+            return None
+        return self.connection.execute(f"SELECT version, written_by FROM {t('schema_version')} "
+                                       "ORDER BY version DESC LIMIT 1").fetchone()
+
+    def _prepare(self) -> None:
+        """Refuse a store a newer linkage wrote; create a new one, or upgrade an older one, in one
+        transaction that also stamps it, so a failure leaves it as it was."""
+        found = self._stamp()
+        check_not_newer(self._what(), found, STORE_VERSION)
+        if found is not None and int(found[0]) == STORE_VERSION:
+            return
+        con = self.connection
+        try:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for ddl in (*all_ddl(), STAMP_DDL):
+                    con.execute(ddl)
+                con.execute(f"DELETE FROM {t('schema_version')}")
+                con.execute(f"INSERT INTO {t('schema_version')} VALUES (?, ?)", [STORE_VERSION, __version__])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        except duckdb.Error as exc:
+            raise self._store_error(exc) from None
 
     def _store_error(self, exc: BaseException) -> StoreError:
         why = explain(exc, self.path)

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from linkage.model import EVENT_TYPES, PersonRecord
 
-__all__ = ["DB", "MIGRATIONS", "UNPUBLISHED", "REFERENCE_TABLES", "STD_NAME_FIELDS", "all_ddl", "columns_of", "event_table_ddl",
+__all__ = ["DB", "MIGRATIONS", "UNPUBLISHED", "REFERENCE_TABLES", "STAMP_DDL", "STD_NAME_FIELDS", "all_ddl", "columns_of", "event_table_ddl",
            "records_ddl", "reference_ddl", "t"]
 
 DB = "store"
@@ -173,5 +173,10 @@ def reference_ddl(db: str = DB) -> dict[str, str]:
     }
 
 
+# Which schema last wrote the store (``store.version``): one row, replaced by each upgrade.
+STAMP_DDL = "CREATE TABLE IF NOT EXISTS store.schema_version (version BIGINT NOT NULL, written_by VARCHAR NOT NULL)"
+
+
 def all_ddl() -> list[str]:
+    """The whole schema, idempotent: creates what is missing and upgrades an older store's tables."""
     return [records_ddl(), *(event_table_ddl(n) for n in EVENT_TYPES), *_FIXED, *reference_ddl().values(), *MIGRATIONS]

@@ -198,6 +198,10 @@ class ServiceState(ABC):
             for statement in self.dialect.append_only(table):
                 self.execute(statement)
 
+    def where(self) -> str:
+        """The database named for the user (never a password)."""
+        return "the PostgreSQL database in LINKAGE_STATE_URL" if self.dialect.name == "postgresql" else str(self.path)
+
     def _lock_schema(self) -> None:
         """Serialise schema changes between servers starting at once (PostgreSQL)."""
 

@@ -8,6 +8,7 @@ an append-only log; free-text notes sealed).
 from __future__ import annotations
 
 from linkage.store.state.base import ServiceState
+from linkage.store.version import STATE_VERSION, __version__, check_not_newer
 
 __all__ = ["SCHEMA", "prepare"]
 
@@ -59,23 +60,40 @@ def _retire_unverified_consents(state: ServiceState) -> None:
         state.execute("DROP INDEX IF EXISTS consents_child")
 
 
+# Which schema last wrote the state (``store.version``): one row, replaced by each upgrade.
+STAMP = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, written_by TEXT NOT NULL)"
+
+
+def _stamp(state: ServiceState) -> tuple[int, str] | None:
+    if not state.columns("schema_version"):
+        return None
+    row = state.execute("SELECT version, written_by FROM schema_version ORDER BY version DESC LIMIT 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else None
+
+
 def prepare(state: ServiceState) -> None:
-    """Bring older tables aside, then create whatever is missing."""
+    """Refuse state a newer linkage wrote; otherwise, in one transaction, set older tables aside,
+    create whatever is missing and stamp it (nothing to do when the stamp is this version's)."""
     with state.transaction():
         state._lock_schema()
+        found = _stamp(state)
+        check_not_newer(f"the service state ({state.where()})", found, STATE_VERSION)
+        if found is not None and found[0] == STATE_VERSION:
+            return
         _retire_unverified_consents(state)
         for table, old_column in _SUPERSEDED.items():
             if old_column in state.columns(table):
                 state.execute(state.dialect.rename_table(table, f"{table}_v0"))
-    state.create(SCHEMA)
-    _add_columns(state, "break_glass", ("outcome", "review_note"))
-    state.append_only("review_decisions")
+        state.create(SCHEMA)
+        _add_columns(state, "break_glass", ("outcome", "review_note"))
+        state.append_only("review_decisions")
+        state.create(STAMP)
+        state.execute("DELETE FROM schema_version")
+        state.execute("INSERT INTO schema_version (version, written_by) VALUES (?, ?)", (STATE_VERSION, __version__))
 
 
 def _add_columns(state: ServiceState, table: str, names: tuple[str, ...]) -> None:
     """Text columns a table made by an older version lacks (the DPO's review outcome and note)."""
-    with state.transaction():
-        state._lock_schema()
-        for name in names:
-            if name not in state.columns(table):
-                state.execute(f"ALTER TABLE {table} ADD COLUMN {name} TEXT")
+    for name in names:
+        if name not in state.columns(table):
+            state.execute(f"ALTER TABLE {table} ADD COLUMN {name} TEXT")

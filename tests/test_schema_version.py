@@ -1,0 +1,147 @@
+"""Schema stamps: a database written by a newer linkage is refused and left alone; an older one is
+upgraded in one transaction (a failure half-way changes nothing) and stamped."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+from contextlib import contextmanager
+
+import duckdb
+import pytest
+
+from linkage.errors import StoreError
+from linkage.store import schema as store_schema
+from linkage.store.db import DB_FILE, Store
+from linkage.store.state import ServiceState
+from linkage.store.state import schema as state_schema
+from linkage.store.state.postgres import PostgresState
+from linkage.store.version import STATE_VERSION, STORE_VERSION
+
+KEY = "k" * 32
+# The DDL each schema version is: a change to the DDL that does not bump the version fails here.
+STORE_DDL = {1: "3d3099bc36c3e03f"}
+STATE_DDL = {1: "ba22b141a15b7e3d"}
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def test_each_schema_version_is_pinned_to_its_ddl():
+    assert _digest(*store_schema.all_ddl(), store_schema.STAMP_DDL) == STORE_DDL[STORE_VERSION]
+    assert _digest(state_schema.SCHEMA, state_schema.STAMP) == STATE_DDL[STATE_VERSION]
+
+
+def _raw(home):
+    """The store's own DuckDB connection, with none of linkage's opening steps."""
+    con = duckdb.connect(":memory:")
+    from linkage.store.db import httpfs_extension_path
+    con.execute(f"LOAD '{httpfs_extension_path()}'")
+    con.execute(f"ATTACH '{home / DB_FILE}' AS store (ENCRYPTION_KEY '{KEY}')")
+    return con
+
+
+def _columns(con, table):
+    return {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE database_name = 'store' "
+                                      "AND table_name = ?", [table]).fetchall()}
+
+
+def test_a_store_or_snapshot_a_newer_linkage_wrote_is_refused_in_one_line_and_left_alone(tmp_path):
+    home = tmp_path / "home"
+    Store(home, key=KEY).close()
+    con = _raw(home)
+    con.execute("UPDATE store.schema_version SET version = version + 1, written_by = '9.9'")
+    con.execute("DROP TABLE store.twin_names")          # what a newer schema might have moved
+    con.close()
+    snapshot = tmp_path / "snap.duckdb"
+    shutil.copy(home / DB_FILE, snapshot)
+    for kwargs in ({}, {"read_only": True}, {"read_only": True, "file": snapshot}):
+        with pytest.raises(StoreError) as caught:
+            Store(home, key=KEY, **kwargs)
+        message = str(caught.value)
+        assert "written by linkage 9.9" in message and "upgrade linkage" in message and "\n" not in message
+        assert message.startswith("the snapshot") is ("file" in kwargs)
+    con = _raw(home)
+    assert "twin_names" not in {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    con.close()
+
+
+def test_an_older_store_is_upgraded_in_one_transaction_or_not_at_all(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    Store(home, key=KEY).close()
+    con = _raw(home)                                   # as a store from before the stamp and the queue's ids
+    con.execute("DROP TABLE store.schema_version")
+    for column in ("pair_id", "first_run", "cluster_size", "priority"):
+        con.execute(f"ALTER TABLE store.review_queue DROP COLUMN {column}")
+    con.close()
+    broken = [*store_schema.all_ddl(), "ALTER TABLE store.no_such_table ADD COLUMN x BIGINT"]
+    monkeypatch.setattr("linkage.store.db.all_ddl", lambda: broken)
+    with pytest.raises(StoreError):
+        Store(home, key=KEY)
+    con = _raw(home)
+    assert "priority" not in _columns(con, "review_queue") and not _columns(con, "schema_version")
+    con.close()
+    monkeypatch.undo()
+    Store(home, key=KEY).close()
+    con = _raw(home)
+    assert {"pair_id", "first_run", "cluster_size", "priority"} <= _columns(con, "review_queue")
+    assert con.execute("SELECT version FROM store.schema_version").fetchall() == [(STORE_VERSION,)]
+    con.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, tmp_path):
+    if request.param == "sqlite":
+        return tmp_path, None
+    return tmp_path, request.getfixturevalue("postgres_url")
+
+
+@contextmanager
+def _bare(home, url):
+    """The state's tables' columns, read without linkage's opening steps."""
+    if url:
+        state = PostgresState(home, url, schema=False)
+        yield state.columns
+        state.close()
+    else:
+        con = sqlite3.connect(home / "service.sqlite")
+        yield lambda table: {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
+        con.close()
+
+
+def test_service_state_a_newer_linkage_wrote_is_refused_and_left_alone(backend):
+    home, url = backend
+    state = ServiceState(home, url)
+    state.execute("UPDATE schema_version SET version = version + 1, written_by = '9.9'")
+    state.execute("DROP TABLE pseudonyms")
+    state.close()
+    with pytest.raises(StoreError) as caught:
+        ServiceState(home, url)
+    assert "written by linkage 9.9" in str(caught.value) and "upgrade linkage" in str(caught.value)
+    assert "\n" not in str(caught.value) and "postgresql://" not in str(caught.value)
+    with _bare(home, url) as columns:
+        assert not columns("pseudonyms")
+
+
+def test_older_service_state_is_upgraded_in_one_transaction_or_not_at_all(backend, monkeypatch):
+    home, url = backend
+    state = ServiceState(home, url)
+    for table in ("schema_version", "pseudonyms", "clients"):
+        state.execute(f"DROP TABLE {table}")
+    # A state from before organisations were registered: its clients named their own agency.
+    state.execute("CREATE TABLE clients (client_id TEXT PRIMARY KEY, agency TEXT NOT NULL)")
+    state.execute("INSERT INTO clients VALUES ('c1', 'Hill School')")
+    state.close()
+    monkeypatch.setattr(state_schema, "SCHEMA", state_schema.SCHEMA + ";\nCREATE TABLE broken (x NOSUCHTYPE[[)")
+    with pytest.raises(Exception):
+        ServiceState(home, url)
+    with _bare(home, url) as columns:
+        assert "agency" in columns("clients") and not columns("clients_v0") and not columns("schema_version")
+    monkeypatch.undo()
+    state = ServiceState(home, url)
+    assert state.execute("SELECT agency FROM clients_v0").fetchall()[0][0] == "Hill School"
+    assert "org_id" in state.columns("clients")
+    assert state.scalar("SELECT version FROM schema_version") == STATE_VERSION
+    state.close()
