@@ -72,7 +72,7 @@ def test_an_older_store_is_upgraded_in_one_transaction_or_not_at_all(tmp_path, m
     home = tmp_path / "home"
     Store(home, key=KEY).close()
     con = _raw(home)                                   # as a store from before the stamp and the queue's ids
-    con.execute("DROP TABLE store.schema_version")
+    con.execute("DROP TABLE IF EXISTS store.schema_version")
     for column in ("pair_id", "first_run", "cluster_size", "priority"):
         con.execute(f"ALTER TABLE store.review_queue DROP COLUMN {column}")
     con.close()
@@ -129,7 +129,7 @@ def test_older_service_state_is_upgraded_in_one_transaction_or_not_at_all(backen
     home, url = backend
     state = ServiceState(home, url)
     for table in ("schema_version", "pseudonyms", "clients"):
-        state.execute(f"DROP TABLE {table}")
+        state.execute(f"DROP TABLE IF EXISTS {table}")
     # A state from before organisations were registered: its clients named their own agency.
     state.execute("CREATE TABLE clients (client_id TEXT PRIMARY KEY, agency TEXT NOT NULL)")
     state.execute("INSERT INTO clients VALUES ('c1', 'Hill School')")
