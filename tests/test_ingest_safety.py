@@ -262,10 +262,11 @@ def test_corrupt_data_block_is_reported_as_corrupt_not_a_wrong_key(made):
     assert "key does not open" not in line and "another" not in line
 
 
-def test_locked_database_names_another_linkage_process(made):
+def test_locked_database_names_another_linkage_command(made):
     holder = Store(made)
     try:
-        one_line_failure(cli_process("status", home=made), "another linkage process")
+        line = one_line_failure(cli_process("status", home=made), "another linkage command", "writing to")
+        assert "server" not in line          # servers read published snapshots, not the live database
     finally:
         holder.close()
 
@@ -350,3 +351,33 @@ def test_make_demo_leaves_the_model_where_the_readme_says(tmp_path):
     r = CliRunner().invoke(app, ["demo", "--children", "300", "--work-dir", str(tmp_path / "demo")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "demo" / "data" / "model.json").is_file()
+
+
+def test_evaluate_names_a_missing_truth_file_in_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "nofile.csv"), "--data-dir", str(tmp_path / "home")])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {tmp_path / 'nofile.csv'}: no such file or directory"
+
+
+def test_a_snapshot_past_the_file_size_limit_is_reported_in_one_line(tmp_path):
+    """``ulimit -f``: the copy fails with EFBIG (Python ignores SIGXFSZ); the run's data is kept."""
+    import resource
+
+    home = tmp_path / "home"
+    store = Store(home)
+    store.connection.execute("INSERT INTO store.term_frequencies SELECT 'c', md5(i::VARCHAR) || md5((i + 1)::VARCHAR), "
+                             "random() FROM range(100000) t(i)")
+    store.connection.execute("CHECKPOINT store")
+    size = (home / "linkage.duckdb").stat().st_size
+    store.close()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, hard))
+    try:
+        result = CliRunner().invoke(app, ["publish", "--data-dir", str(home)])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert result.exit_code == 2, result.output
+    line = " ".join(result.output.split())
+    assert "outgrew the largest file this process may write (ulimit -f" in line and "snapshots" in line, line
+    assert "Errno" not in line and "FATAL" not in line and "IO Error" not in line
+    assert not list((home / "snapshots").glob("*.duckdb*"))

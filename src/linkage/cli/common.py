@@ -104,6 +104,8 @@ def _failures(home: Optional[Path] = None) -> Iterator[None]:
         _fail(exc)
     except (duckdb.Error, OSError) as exc:
         why = explain(exc, data_dir(home) / DB_FILE if home else None)
+        if not why and isinstance(exc, OSError) and exc.filename and exc.strerror:
+            why = f"{exc.filename}: {exc.strerror.lower()}"      # a file the user named: not ``[Errno 2] ...``
         _fail(LinkageError(why or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
     except Exception as exc:
         if not _interrupted(exc):

@@ -62,8 +62,13 @@ def explain(exc: BaseException, path: Path | None = None) -> str | None:
         return (f"the database file{db} is corrupt (a damaged block: {first}); restore linkage.duckdb "
                 "from your last backup with its key, then re-ingest the extracts since and run `linkage link`")
     if "could not set lock" in low or "conflicting lock" in low:
-        return ("another linkage process (a server, or a link run) is using this data directory"
-                f"{db}; stop it or wait for it to finish")
+        # Servers read published snapshots: the holder is a command writing here (or a server starting).
+        return ("another linkage command (an ingest, a link run, a review or a publish) is writing to this "
+                f"data directory{db}; wait for it to finish, or stop it")
+    if getattr(exc, "errno", None) == errno.EFBIG or "file too large" in low:
+        named = getattr(exc, "filename", None) or next(iter(re.findall(r'file "([^"]+)"', text)), None) or path
+        return (f"{named} outgrew the largest file this process may write (ulimit -f, or the file "
+                "system's limit): raise the limit and run again")
     return None
 
 
@@ -200,9 +205,10 @@ class Store:
         except duckdb.Error as exc:
             raise self._store_error(exc) from None
 
-    def _store_error(self, exc: BaseException) -> StoreError:
-        why = explain(exc, self.path)
-        return StoreError(why or f"cannot use {self.path}: {str(exc).splitlines()[0]}")
+    def _store_error(self, exc: BaseException, path: Path | None = None) -> StoreError:
+        path = path or self.path
+        why = explain(exc, path)
+        return StoreError(why or f"cannot use {path}: {str(exc).splitlines()[0]}")
 
     def _attach(self) -> None:
         mode = ", READ_ONLY" if self._read_only else ""
@@ -299,7 +305,8 @@ class Store:
             self._filled(dest, name, fill)
         except (duckdb.Error, OSError) as exc:
             self._removed(dest)
-            raise self._store_error(exc) from None
+            # An OS error here is writing the copy (its own disk, its size limit); DuckDB's name their file.
+            raise self._store_error(exc, dest if isinstance(exc, OSError) else None) from None
 
     def _checkpointed(self, dest: Path) -> None:
         """Before a copy to ``dest``: what a copy that never finished left there removed, and the
