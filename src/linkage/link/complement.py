@@ -31,6 +31,7 @@ import pandas as pd
 
 from linkage.link.evidence import COINCIDENCE, ClusterPass, sources_of
 from linkage.link.guards import RARE, spelling_sql, split_name_sql
+from linkage.link.namesql import middle_name
 from linkage.link.unreached import HOME_DAYS, home_and_family_sql
 
 __all__ = ["COMPLEMENT_REASON", "FAMILY_REASON", "IDENTIFIER_REASON", "SHARED_MOST", "SKELETON_SHORTEST", "SLIP_PER",
@@ -187,7 +188,7 @@ kid AS (
     coalesce(list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL), []::VARCHAR[]) AS upns,
     coalesce(list(DISTINCT x.nhs_number) FILTER (WHERE x.nhs_number IS NOT NULL), []::VARCHAR[]) AS nhss,
     coalesce(list(DISTINCT x.sex) FILTER (WHERE x.sex IN ('M', 'F')), []::VARCHAR[]) AS sexes,
-    coalesce(list(DISTINCT split_part(x.middle_names, ' ', 1)) FILTER (WHERE coalesce(x.middle_names, '') <> ''),
+    coalesce(list(DISTINCT {middle_name('x.middle_names')}) FILTER (WHERE coalesce(x.middle_names, '') <> ''),
              []::VARCHAR[]) AS middles
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
   WHERE c.cluster_id IN (SELECT ca FROM near UNION SELECT cb FROM near) GROUP BY c.cluster_id),

@@ -9,6 +9,7 @@ import pandas as pd
 
 from linkage.link.bridge import RecordFacts
 from linkage.link.engine_input import INPUT
+from linkage.link.namesql import middle_name
 from linkage.link.rival import middle_no_rivals, no_rivals
 from linkage.link.secondid import one_child_pairs, second_upn_sql
 from linkage.link.swaps import unpicked_swaps
@@ -88,8 +89,8 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
   AND substr(l.forename, 1, 1) <> substr(r.forename, 1, 1)
   AND NOT list_has_any(l.forename_keys, r.forename_keys)
   AND jaro_winkler_similarity(l.forename, r.surname) < 0.75 AND jaro_winkler_similarity(l.surname, r.forename) < 0.75
-  AND NOT coalesce(l.forename = split_part(r.middle_names, ' ', 1), false)
-  AND NOT coalesce(r.forename = split_part(l.middle_names, ' ', 1), false)
+  AND NOT coalesce(l.forename = {middle_name('r.middle_names')}, false)
+  AND NOT coalesce(r.forename = {middle_name('l.middle_names')}, false)
   AND NOT coalesce(l.forename_full = r.forename_full OR l.forename_dm = r.forename_dm
                    OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad, false)""").fetchall()}
         finally:
@@ -119,7 +120,7 @@ WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
         try:
             rows = self.con.execute(f"""
 WITH x AS (SELECT i.* FROM memory.{INPUT} i SEMI JOIN _facts_df f ON f.k = i.unique_id)
-SELECT x.unique_id, x.source_dataset, x.sex, nullif(split_part(x.middle_names, ' ', 1), ''),
+SELECT x.unique_id, x.source_dataset, x.sex, nullif({middle_name('x.middle_names')}, ''),
        x.unique_id IN (SELECT unique_id FROM memory.cotwin_pairs), x.forename, coalesce(n.rare, true)
 FROM x LEFT JOIN memory.forename_counts n USING (forename)""").fetchall()
         finally:

@@ -62,6 +62,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.link.guards import birthday_sql, split_name_sql, surname_as_given_sql, swapped_sql
+from linkage.link.namesql import middle_name
 from linkage.link.unreached import COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_pairs_sql
 from linkage.validation.postcode import NOT_A_PLACE_PREFIXES
 
@@ -256,7 +257,7 @@ ik AS MATERIALIZED (
   FROM i JOIN one USING (cluster_id)),
 -- Each first middle name's share of the population's middle names: how often a stranger's agrees.
 middle_share AS (
-  SELECT split_part(middle_names, ' ', 1) AS m, count(*) / sum(count(*)) OVER () AS share
+  SELECT {middle_name('middle_names')} AS m, count(*) / sum(count(*)) OVER () AS share
   FROM {input_table} WHERE coalesce(middle_names, '') <> '' GROUP BY 1),
 cohort AS (
   SELECT fk, y, max(n) AS n FROM (
@@ -273,8 +274,8 @@ cand AS (
     {_SPLIT} AS split,
     {_GIVEN_SURNAME} AS given_surname,
     CASE WHEN NOT {_SPLIT} AND coalesce(l.middle_names, '') <> ''
-              AND split_part(l.middle_names, ' ', 1) = split_part(r.middle_names, ' ', 1)
-         THEN split_part(l.middle_names, ' ', 1) END AS middle_same,
+              AND {middle_name('l.middle_names')} = {middle_name('r.middle_names')}
+         THEN {middle_name('l.middle_names')} END AS middle_same,
     NOT {_SWAPPED} AND NOT coalesce(list_has_any(l.surname_all, r.surname_all)
                                     OR jaro_winkler_similarity(l.surname, r.surname) >= 0.9, false)
       AND NOT coalesce(l.postcode = r.postcode, false) AS moved
@@ -292,7 +293,7 @@ kids AS (
     coalesce(list(DISTINCT upn_root) FILTER (WHERE upn_root IS NOT NULL), []::VARCHAR[]) AS upns,
     coalesce(list(DISTINCT nhs_number) FILTER (WHERE nhs_number IS NOT NULL), []::VARCHAR[]) AS nhss,
     coalesce(list(DISTINCT sex) FILTER (WHERE sex IN ('M', 'F')), []::VARCHAR[]) AS sexes,
-    coalesce(list(DISTINCT split_part(middle_names, ' ', 1)) FILTER (WHERE coalesce(middle_names, '') <> ''),
+    coalesce(list(DISTINCT {middle_name('middle_names')}) FILTER (WHERE coalesce(middle_names, '') <> ''),
              []::VARCHAR[]) AS middles,
     list_distinct(flatten(list(surname_all))) AS surnames,
     coalesce(list(DISTINCT postcode) FILTER (WHERE postcode IS NOT NULL), []::VARCHAR[]) AS postcodes,

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from linkage.link.names import abjad_key, consonant_skeleton, forename_keys, name_family, near_keys, sound_key
+from linkage.link.namesql import middle_name
 from linkage.validation.postcode import NOT_A_PLACE_PREFIXES, postcode_for_linking
 
 # No-fixed-abode (ZZ99) and BFPO markers are kept on the record but are never linking evidence.
@@ -72,7 +73,7 @@ base AS (
     replace(r.forename_std, ' ', '') AS forename_full,
     -- The given name with the first middle name run on: one compound name split in two (Xiao Ling).
     CASE WHEN coalesce(r.middle_names_std, '') <> ''
-         THEN replace(r.forename_std, ' ', '') || split_part(r.middle_names_std, ' ', 1) END AS forename_join,
+         THEN replace(r.forename_std, ' ', '') || {middle_name('r.middle_names_std')} END AS forename_join,
     r.middle_names_std AS middle_names,
     r.surname_std AS surname,
     r.former_surname_std AS former_surname,

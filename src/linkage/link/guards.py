@@ -53,6 +53,8 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 
 from __future__ import annotations
 
+from linkage.link.namesql import middle_name
+
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
            "different_names_sql", "forename_counts_sql", "near_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "surname_as_given_sql", "swapped_sql",
@@ -209,7 +211,7 @@ def _middle(own: str, other: str) -> str:
     return (f"CASE WHEN {surname_as_given_sql(own, other)} THEN NULL "
             f"WHEN coalesce({_joined(f'{other}.forename_full', f'{own}.forename_join')} "
             f"AND {own}.cotwins IS NULL AND {other}.cotwins IS NULL, false) "
-            f"THEN split_part({own}.middle_names, ' ', 2) ELSE split_part({own}.middle_names, ' ', 1) END")
+            f"THEN {middle_name(f'{own}.middle_names', 2)} ELSE {middle_name(f'{own}.middle_names')} END")
 
 
 def surname_as_given_sql(own: str, other: str) -> str:
@@ -226,7 +228,7 @@ def _other_middle(l: str, r: str, split: bool = False) -> str:
     forename is not one (``_middle``; rows need ``cotwins``): the GP's Xiao Ling Abigail is the
     school's Xiaoling Abigail."""
     a, b = ((_middle(l, r), _middle(r, l)) if split
-            else (f"split_part({l}.middle_names, ' ', 1)", f"split_part({r}.middle_names, ' ', 1)"))
+            else (middle_name(f"{l}.middle_names"), middle_name(f"{r}.middle_names")))
     return f"(coalesce({a}, '') <> '' AND coalesce({b}, '') <> '' AND jaro_winkler_similarity({a}, {b}) < 0.88)"
 
 
@@ -328,7 +330,7 @@ def cotwin_pairs_sql(left: str, right: str) -> str:
   AND ({_two_in_one_source('a', 'b')} OR a.upn <> b.upn OR a.nhs_number <> b.nhs_number)
   AND b.forename IS NOT NULL"""
     pick = ("SELECT a.unique_id, b.unique_id AS twin_id, b.forename AS f, b.forename_keys AS k, "
-            "split_part(b.middle_names, ' ', 1) AS m, b.forename_skel AS s, b.surname AS n")
+            f"{middle_name('b.middle_names')} AS m, b.forename_skel AS s, b.surname AS n")
     if left != right:
         return f"""
 {pick}
@@ -389,7 +391,7 @@ def _jw(a: str, b: str) -> str:
 def _namesake_cotwin(own: str, other: str) -> str:
     """``own`` has a co-twin with its own forename but another middle name (twins given one
     forename), and ``other``'s middle name does not say which of the two it is."""
-    mine, theirs = f"split_part({own}.middle_names, ' ', 1)", f"split_part({other}.middle_names, ' ', 1)"
+    mine, theirs = middle_name(f"{own}.middle_names"), middle_name(f"{other}.middle_names")
     return (f"(coalesce({mine}, '') <> '' AND NOT coalesce({theirs} <> '' "
             f"AND jaro_winkler_similarity({theirs}, {mine}) >= 0.88, false) AND coalesce(list_bool_or(list_transform({own}.cotwins, x -> "
             f"(x.f = {own}.forename OR list_has_any(x.k, {own}.forename_keys)) AND coalesce(x.m, '') <> '' "

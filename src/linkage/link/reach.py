@@ -84,6 +84,7 @@ import duckdb
 from linkage.link.complement import settled, sources_of
 from linkage.link.evidence import ClusterPass
 from linkage.link.guards import _closer_to_cotwin
+from linkage.link.namesql import middle_name
 
 __all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
            "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "reach_pairs", "reach_sql"]
@@ -145,8 +146,8 @@ def _split_middle(a: str, b: str) -> str:
     """The first middle name of side ``a`` (columns ``a`` + rk_full, rk_join, middle_names) once a
     part of its given name is taken out of it: the second when ``a``'s forename and first middle
     name are ``b``'s given name split in two."""
-    return (f"coalesce(CASE WHEN {a}rk_join = {b}rk_full THEN split_part({a}middle_names, ' ', 2) "
-            f"ELSE split_part({a}middle_names, ' ', 1) END, '')")
+    return (f"coalesce(CASE WHEN {a}rk_join = {b}rk_full THEN {middle_name(f'{a}middle_names', 2)} "
+            f"ELSE {middle_name(f'{a}middle_names')} END, '')")
 
 
 def _script_related(a: str, b: str) -> str:
@@ -198,7 +199,7 @@ def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
 WITH h AS MATERIALIZED (
   SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel,
     x.forename_abjad, x.forename_family, x.surname_all, x.dob, x.dob_str, x.postcode,
-    split_part(x.middle_names, ' ', 1) AS mid, c.cluster_id, left(x.surname, 1) AS s1, t.cotwins
+    {middle_name('x.middle_names')} AS mid, c.cluster_id, left(x.surname, 1) AS s1, t.cotwins
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {cotwin_table} t USING (unique_id)
   WHERE x.dob IS NOT NULL),
 -- Every record with a home, co-twins or not, for the ``script`` key (``one_home``).
@@ -270,7 +271,7 @@ kids AS (
     list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL) AS upns,
     list(DISTINCT x.nhs_number) FILTER (WHERE x.nhs_number IS NOT NULL) AS nhss,
     list(DISTINCT x.sex) FILTER (WHERE x.sex IN ('M', 'F')) AS sexes,
-    list(DISTINCT split_part(x.middle_names, ' ', 1)) FILTER (WHERE coalesce(x.middle_names, '') <> '') AS middles
+    list(DISTINCT {middle_name('x.middle_names')}) FILTER (WHERE coalesce(x.middle_names, '') <> '') AS middles
   FROM member c JOIN {input_table} x ON x.unique_id = c.unique_id GROUP BY c.cluster_id)
 SELECT p.* FROM pairs p JOIN kids a ON a.cluster_id = p.ca JOIN kids b ON b.cluster_id = p.cb
 WHERE NOT coalesce(len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns), false)

@@ -47,6 +47,7 @@ import duckdb
 import pandas as pd
 
 from linkage.link.guards import different_names_sql, same_name_sql
+from linkage.link.namesql import middle_name
 
 __all__ = ["middle_no_rivals", "no_rivals"]
 
@@ -142,7 +143,7 @@ def middle_no_rivals(con: duckdb.DuckDBPyConnection, triples: Iterable[tuple[str
     try:
         read = con.execute(f"""
 WITH t AS (SELECT * FROM _mid_triples_df),
-m AS (SELECT unique_id, nullif(split_part(coalesce(middle_names, ''), ' ', 1), '') AS m FROM {rows}
+m AS (SELECT unique_id, nullif({middle_name("coalesce(middle_names, '')")}, '') AS m FROM {rows}
       WHERE unique_id IN (SELECT rec FROM t UNION SELECT own FROM t UNION SELECT unique_id FROM _mid_members_df)),
 held AS (SELECT k.child, list(DISTINCT m.m) FILTER (WHERE m.m IS NOT NULL) AS ms
          FROM _mid_members_df k JOIN m USING (unique_id) GROUP BY k.child)

@@ -34,6 +34,7 @@ import pandas as pd
 
 from linkage.link.complement import sources_of
 from linkage.link.guards import near_sql, sexes_differ_sql
+from linkage.link.namesql import middle_name
 
 __all__ = ["NAME_JW", "one_child_pairs", "one_child_sql", "second_upn_sql", "typed_pairs", "typed_sql"]
 
@@ -56,8 +57,8 @@ SELECT e.unique_id_l, e.unique_id_r FROM {pairs} e
 JOIN {input_table} l ON l.unique_id = e.unique_id_l
 JOIN {input_table} r ON r.unique_id = e.unique_id_r
 WHERE l.forename = r.forename
-  AND coalesce(split_part(l.middle_names, ' ', 1), '') <> ''
-  AND split_part(l.middle_names, ' ', 1) = split_part(r.middle_names, ' ', 1)
+  AND coalesce({middle_name('l.middle_names')}, '') <> ''
+  AND {middle_name('l.middle_names')} = {middle_name('r.middle_names')}
   AND (l.surname = r.surname OR list_has_any(l.surname_all, r.surname_all))
   AND l.dob = r.dob
   AND NOT {sexes_differ_sql('l', 'r')}
@@ -74,8 +75,8 @@ JOIN {input_table} l ON l.unique_id = e.unique_id_l
 JOIN {input_table} r ON r.unique_id = e.unique_id_r
 WHERE (jaro_winkler_similarity(l.forename, r.forename) >= {NAME_JW} OR damerau_levenshtein(l.forename, r.forename) <= 1
        OR coalesce(list_has_any(l.forename_keys, r.forename_keys), false))
-  AND coalesce(split_part(l.middle_names, ' ', 1), '') <> ''
-  AND split_part(l.middle_names, ' ', 1) = split_part(r.middle_names, ' ', 1)
+  AND coalesce({middle_name('l.middle_names')}, '') <> ''
+  AND {middle_name('l.middle_names')} = {middle_name('r.middle_names')}
   AND (l.surname = r.surname OR list_has_any(l.surname_all, r.surname_all)
        OR jaro_winkler_similarity(l.surname, r.surname) >= {NAME_JW})
   AND l.dob = r.dob
@@ -122,7 +123,7 @@ def second_upn_sql(rows: str, cotwins: str) -> str:
     twin = (f"coalesce(list_bool_or(list_transform((SELECT c.cotwins FROM {cotwins} c "
             "WHERE c.unique_id = {s}.unique_id), x -> (x.f <> {s}.forename AND ("
             + near_sql("x.f", "{s}.forename") + " OR list_has_any(x.k, {s}.forename_keys))) "
-            "OR (coalesce(x.m, '') <> '' AND x.m <> coalesce(split_part({s}.middle_names, ' ', 1), '')))), false)")
+            f"OR (coalesce(x.m, '') <> '' AND x.m <> coalesce({middle_name('{s}.middle_names')}, '')))), false)")
     return f"""
 SELECT l.unique_id, r.unique_id FROM {rows} l
 JOIN {rows} r ON l.forename = r.forename AND l.surname = r.surname AND l.dob = r.dob
@@ -131,6 +132,6 @@ WHERE l.upn <> r.upn
   AND (l.postcode = r.postcode OR l.address = r.address)
   AND NOT coalesce(l.nhs_number <> r.nhs_number, false)
   AND NOT coalesce(l.sex <> r.sex AND l.sex <> 'U' AND r.sex <> 'U', false)
-  AND NOT coalesce(split_part(l.middle_names, ' ', 1) <> split_part(r.middle_names, ' ', 1), false)
+  AND NOT coalesce({middle_name('l.middle_names')} <> {middle_name('r.middle_names')}, false)
   AND NOT {twin.format(s='l')} AND NOT {twin.format(s='r')}
 ORDER BY 1, 2"""

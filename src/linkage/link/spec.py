@@ -16,7 +16,13 @@ from typing import Any
 
 from splink import SettingsCreator, block_on
 
+from linkage.link.namesql import middle_name
+
 __all__ = ["FALLBACK_SESSIONS", "PREDICTION_RULES", "TRAINING_SESSIONS", "DETERMINISTIC_RULES", "settings"]
+
+
+# The two records' middle names as Splink names its columns.
+_L, _R = '"middle_names_l"', '"middle_names_r"'
 
 
 def _level(sql: str, label: str, **extra: Any) -> dict[str, Any]:
@@ -55,8 +61,7 @@ FORENAME = {
         # Double metaphone: spellings of a name from another script that no table lists.
         _level('"forename_dm_l" = "forename_dm_r"', "sounds alike"),
         _level(ABJAD, "same consonants (a name written in Arabic script)"),
-        _level('"forename_l" = split_part("middle_names_r", \' \', 1) '
-               'OR split_part("middle_names_l", \' \', 1) = "forename_r"', "middle name used"),
+        _level(f'"forename_l" = {middle_name(_R)} OR {middle_name(_L)} = "forename_r"', "middle name used"),
         _level("ELSE", "different"),
     ],
 }
@@ -151,9 +156,8 @@ MIDDLE = {
     "comparison_description": "first middle name",
     "comparison_levels": [
         _null("middle_names"),
-        _level('split_part("middle_names_l", \' \', 1) = split_part("middle_names_r", \' \', 1)', "exact"),
-        _level('jaro_winkler_similarity(split_part("middle_names_l", \' \', 1), '
-               'split_part("middle_names_r", \' \', 1)) >= 0.9', "jw >= 0.9"),
+        _level(f"{middle_name(_L)} = {middle_name(_R)}", "exact"),
+        _level(f"jaro_winkler_similarity({middle_name(_L)}, {middle_name(_R)}) >= 0.9", "jw >= 0.9"),
         _level("ELSE", "different"),
     ],
 }

@@ -27,6 +27,7 @@ import duckdb
 import pandas as pd
 
 from linkage.link.guards import swapped_sql
+from linkage.link.namesql import middle_name
 
 __all__ = ["REASON", "unpicked_swaps", "unpicked_swaps_sql"]
 
@@ -44,7 +45,7 @@ def unpicked_swaps_sql(pairs: str, rows: str, population: str | None = None) -> 
     record's, where the namesakes are looked for (a month's run narrows ``rows`` to what it reached,
     but a namesake it did not reach is in view all the same). Pure SQL."""
     picks = " OR ".join([*(_agree(c) for c in ("postcode", "address", "nhs_number", "upn")),
-                         "coalesce(split_part(l.middle_names, ' ', 1) = split_part(r.middle_names, ' ', 1)"
+                         f"coalesce({middle_name('l.middle_names')} = {middle_name('r.middle_names')}"
                          " AND l.middle_names <> '', false)"])
     return f"""
 WITH swap AS (
