@@ -16,7 +16,7 @@ from linkage.connectors.ingest import LINK_RECORDS_SQL
 from linkage.link import load_truth, load_twins, score_clusters
 from linkage.store import Store
 from linkage.synth import CLASSES, synthesise
-from linkage.synth.extracts import _Noise
+from linkage.synth.noise import Noise
 from linkage.synth.population import Child
 from linkage.validation.identifiers import is_valid_upn
 from test_pipeline_e2e import exported
@@ -114,9 +114,9 @@ def test_no_noise_turns_a_twin_into_its_co_twin():
                   former_surname=None, sex="M", dob=date(2022, 5, 6), postcode="BL1 5NQ", address="1 Mill Lane",
                   old_postcode=None, old_address=None, upn=None, former_upn=None, nhs=None, twin_of=2)
     rates = dict(nickname=1.0, typo=0.0, swap=0.0, dob_swap=0.0, dob_typo=0.0)
-    seen = {_Noise(42, "health", f"P{i:09d}", rates, louis, "realistic", frozenset({"lewis"})).names(louis)[0]
+    seen = {Noise(42, "health", f"P{i:09d}", rates, louis, "realistic", frozenset({"lewis"})).names(louis)[0]
             for i in range(300)}
-    alone = {_Noise(42, "health", f"P{i:09d}", rates, louis, "realistic").names(louis)[0] for i in range(300)}
+    alone = {Noise(42, "health", f"P{i:09d}", rates, louis, "realistic").names(louis)[0] for i in range(300)}
     assert "Lewis" in alone                       # the nickname table does offer it ...
     assert "Lewis" not in seen and {"Louie", "Lou", "Louis"} <= seen    # ... but never for Lewis's twin
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from linkage import boundedjson
-from linkage.audit.log import raw_lines, read_lines
+from linkage.audit.lines import raw_lines, read_lines
 from linkage.store.audit_counts import AuditCounts
 from linkage.store.audit_index import AuditIndexDB, IndexRow
 

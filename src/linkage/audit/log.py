@@ -58,6 +58,8 @@ from typing import Any, Iterable, Iterator
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from linkage.audit.index import AuditIndex
+from linkage.audit.lines import raw_lines, read_lines
 from linkage.audit.signer import Signer
 from linkage.errors import ConfigError, Conflict, LinkageError
 
@@ -114,25 +116,6 @@ def checkpoint_valid(cp: dict, key: Ed25519PublicKey) -> bool:
         return True
     except (InvalidSignature, KeyError, ValueError, TypeError):
         return False
-
-
-def raw_lines(path: Path, offset: int = 0) -> Iterator[tuple[int, bytes]]:
-    """``(offset, bytes)`` of each whole line from ``offset``; split on ``\n`` only."""
-    if not Path(path).exists():
-        return
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                return              # a line still being written
-            yield offset, raw[:-1]
-            offset += len(raw)
-
-
-def read_lines(path: Path, offset: int = 0) -> Iterator[tuple[int, str]]:
-    """``(offset, text)`` of each line: never split on U+2028, U+2029 or U+0085."""
-    for off, raw in raw_lines(path, offset):
-        yield off, raw.decode("utf-8", "replace")
 
 
 def _load(raw: str) -> dict:
@@ -979,6 +962,4 @@ class AuditLog(ChainedLog):
     @property
     def index(self):
         """The log's search index (``audit/index.sqlite``), brought up to date on each query."""
-        from linkage.audit.index import AuditIndex
-
         return self._one_index(lambda: AuditIndex(self.path))

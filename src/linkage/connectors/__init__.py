@@ -4,18 +4,10 @@ One connector per source, each in its own file behind ``Connector``.
 """
 
 from linkage.connectors.base import Connector, ParsedRow
-from linkage.connectors.education import EducationConnector
-from linkage.connectors.health import HealthConnector
 from linkage.connectors.ingest import IngestResult, ingest_file, ingest_files
 from linkage.connectors.mapping import Mapping, default_mapping_path, load_mapping
 from linkage.connectors.readers import ConnectorError
-from linkage.connectors.social_care import SocialCareConnector
-
-CONNECTORS: dict[str, type[Connector]] = {
-    "education": EducationConnector,
-    "social_care": SocialCareConnector,
-    "health": HealthConnector,
-}
+from linkage.connectors.registry import CONNECTORS
 
 __all__ = [
     "CONNECTORS",

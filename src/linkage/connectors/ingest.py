@@ -27,6 +27,7 @@ from pathlib import Path
 from linkage.connectors.dateorder import DateOrder, date_columns
 from linkage.connectors.mapping import Mapping, default_mapping_path, load_mapping
 from linkage.connectors.readers import MAX_ROW_CHARACTERS, ConnectorError, file_sha256, open_extract
+from linkage.connectors.registry import CONNECTORS
 from linkage.errors import Problem
 from linkage.model import PastAddress, PersonRecord
 from linkage.store import Store
@@ -103,8 +104,6 @@ class IngestResult:
 
 
 def _connector(source: str):
-    from linkage.connectors import CONNECTORS
-
     try:
         return CONNECTORS[source]()
     except KeyError:

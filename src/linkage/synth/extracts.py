@@ -12,142 +12,15 @@ import random
 from datetime import date, timedelta
 from pathlib import Path
 
-from linkage.link.names import nicknames_of
 from linkage.outcomes.terms import term_label
 from linkage.synth.ap import ap_rows, write_nccis
-from linkage.synth.difficulty import DIFFICULTIES, script_variant
+from linkage.synth.difficulty import DIFFICULTIES
+from linkage.synth.noise import Noise, cotwin_forenames, nick
 from linkage.synth.population import Child, Population, base_date
-from linkage.validation.names import normalise_name
+from linkage.synth.registers import SECOND_FILES, write_second_files
 
 __all__ = ["write_extracts"]
 
-_KEYS = "qwertyuiop asdfghjkl zxcvbnm"
-
-
-def _typo(rng: random.Random, s: str) -> str:
-    if len(s) < 3:
-        return s
-    i = rng.randrange(1, len(s))
-    kind = rng.random()
-    if kind < 0.3:
-        return s[:i] + s[i + 1:]
-    if kind < 0.55 and i < len(s) - 1:
-        return s[:i] + s[i + 1] + s[i] + s[i + 2:]
-    if kind < 0.8:
-        row = next((r for r in _KEYS.split() if s[i].lower() in r), _KEYS.split()[0])
-        j = row.find(s[i].lower())
-        near = row[max(0, j - 1)] if j > 0 else row[min(len(row) - 1, j + 1)]
-        return s[:i] + near + s[i + 1:]
-    return s[:i] + s[i] + s[i:]
-
-
-def _nick(rng: random.Random, name: str) -> str:
-    options = sorted(nicknames_of(normalise_name(name) or ""))
-    return rng.choice(options).title() if options else name
-
-
-def _transpose_dob(rng: random.Random, dob: date, p_swap: float, p_typo: float) -> date:
-    r = rng.random()
-    if r < p_swap and dob.day <= 12 and dob.day != dob.month:
-        return date(dob.year, dob.day, dob.month)
-    if r < p_swap + p_typo:
-        return dob + timedelta(days=rng.choice([-1, 1, 10, -10]))
-    return dob
-
-
-def _cotwin_forenames(pop: Population) -> dict[int, frozenset[str]]:
-    """Each twin's co-twin's forename, normalised: what no noise may turn its own into."""
-    by_id = {c.person: c for c in pop.children}
-    out: dict[int, set[str]] = {}
-    for c in pop.children:
-        if c.twin_of and c.twin_of in by_id:
-            t = by_id[c.twin_of]
-            out.setdefault(c.person, set()).add(normalise_name(t.forename) or "")
-            out.setdefault(t.person, set()).add(normalise_name(c.forename) or "")
-    return {k: frozenset(v) for k, v in out.items()}
-
-
-class _Noise:
-    """One record's noise. The difficulty's record-level classes draw from a second
-    generator, so the base noise of a record is the same at every difficulty.
-
-    A nickname or typo never turns a twin's forename into its co-twin's (Louis's record
-    written Lewis, when his twin is Lewis): that record would be the other child's in
-    every field a linker or a reviewer reads, and its truth label a coin toss. Such a draw
-    keeps the name it was given (the generators are drawn from as before)."""
-
-    def __init__(self, seed: int, source: str, rid: str, rates: dict[str, float], c: Child,
-                 level: str = "easy", cotwins: frozenset[str] = frozenset()):
-        self.rng = random.Random(f"{seed}:{source}:{rid}")
-        self.cotwins = cotwins
-        self.r = rates
-        self.source = source
-        self.stale = c.stale_source == source
-        extra, d = random.Random(f"{seed}:{source}:{rid}:difficulty"), DIFFICULTIES[level]
-        self.extra = extra
-        twin = c.twin_of is not None or "near_twin_names" in c.classes or "same_name_twins" in c.classes
-        self.classes = [k for k, p in (("forename_typo", 0 if twin else d.forename_typo),
-                                       ("swap_nickname", d.swap_nickname), ("dob_plus", d.dob_plus))
-                        if extra.random() < p]
-
-    def names(self, c: Child) -> tuple[str, str]:
-        rng, r = self.rng, self.r
-        fore, sur = c.forename, c.surname
-        if c.script_names:
-            fore, sur = script_variant(self.extra, c.script_names[0]), script_variant(self.extra, c.script_names[1])
-        if self.stale:
-            sur = c.former_surname or sur
-        elif c.stale_source:
-            pass                      # the change of name is recorded nowhere else
-        elif c.former_surname and rng.random() < r.get("old_surname", 0):
-            sur = c.former_surname
-        if rng.random() < r["nickname"]:
-            fore = self._own(_nick(rng, fore), fore)
-        if rng.random() < r["typo"]:
-            fore = self._own(_typo(rng, fore), fore)
-        if rng.random() < r["typo"]:
-            sur = _typo(rng, sur)
-        if rng.random() < r.get("accents", 0.5):
-            fore = fore.replace("ë", "e").replace("é", "e").replace("á", "a")
-        if rng.random() < r.get("upper", 0):
-            sur = sur.upper()
-        if rng.random() < r["swap"]:
-            fore, sur = sur, fore
-        if "forename_typo" in self.classes:
-            fore = self._own(_typo(self.extra, _typo(self.extra, fore)), fore)
-        if "swap_nickname" in self.classes:
-            fore, sur = sur, self._own(_nick(self.extra, fore), fore)
-        if "dob_plus" in self.classes:
-            sur = _typo(self.extra, sur)
-        return fore, sur
-
-    def _own(self, noisy: str, name: str) -> str:
-        """``noisy``, unless it is the co-twin's forename."""
-        return name if self.cotwins and normalise_name(noisy) in self.cotwins else noisy
-
-    def dob(self, c: Child) -> date:
-        d = _transpose_dob(self.rng, c.dob, self.r["dob_swap"], self.r["dob_typo"])
-        if "dob_plus" in self.classes:
-            d = _transpose_dob(self.extra, d, 0.5, 0.5)
-        return d
-
-    def former_surname(self, c: Child, p: float) -> str:
-        return "" if c.stale_source else (c.former_surname or "") if self.chance(p) else ""
-
-    def address(self, c: Child, p_old: float) -> tuple[str, str]:
-        """(postcode, first line): the agency that missed a move still has the old address."""
-        if self.stale and c.old_postcode:
-            return c.old_postcode, c.old_address or c.address
-        if c.stale_source or not c.old_postcode or not self.chance(p_old):
-            return c.postcode, c.address
-        return c.old_postcode, c.old_address or c.address
-
-    def chance(self, p: float) -> bool:
-        return self.rng.random() < p
-
-
-# Main reasons for suspensions and permanent exclusions, roughly as often as the DfE's
-# national statistics give them (persistent disruption far the commonest).
 _EXCLUSION_REASONS = {"PD": 38, "VA": 14, "PP": 10, "PA": 8, "VP": 7, "OT": 7, "DA": 4, "BU": 2, "DM": 3,
                       "OW": 2, "MT": 2, "RA": 1, "SM": 1, "LG": 1}
 
@@ -176,11 +49,11 @@ def _education(pop: Population, seed: int, today: date, w: csv.writer, truth: _T
     rates = dict(nickname=0.02, typo=0.02, swap=0.005, dob_swap=0.01, dob_typo=0.003,
                  old_surname=0.1, upper=0.25)
     n = 0
-    cotwins = _cotwin_forenames(pop)
+    cotwins = cotwin_forenames(pop)
     for c in pop.children:
         for idx, (urn, entered, left) in enumerate(c.schools):
             rid = f"{urn}/{c.person:07d}{idx}"
-            z = _Noise(seed, "education", rid, rates, c, pop.difficulty, cotwins.get(c.person, frozenset()))
+            z = Noise(seed, "education", rid, rates, c, pop.difficulty, cotwins.get(c.person, frozenset()))
             fore, sur = z.names(c)
             historic = left is not None
             pc, addr = (c.old_postcode or c.postcode, c.old_address or c.address) if historic else (c.postcode, c.address)
@@ -201,7 +74,7 @@ def _education(pop: Population, seed: int, today: date, w: csv.writer, truth: _T
             w.writerow([
                 rid, upn or "", former_upn, sur, fore,
                 c.middle or "", z.former_surname(c, 0.5),
-                "", (_nick(z.rng, c.forename) if z.chance(0.08) else ""),
+                "", (nick(z.rng, c.forename) if z.chance(0.08) else ""),
                 _fmt_uk(z.dob(c)), c.sex, "" if z.chance(0.01) else pc, addr, urn,
                 _fmt_uk(entered), _fmt_uk(left), "C" if not historic else "C",
                 f"{today.year}/{(today.year + 1) % 100:02d} Autumn", possible, auth, unauth,
@@ -221,7 +94,7 @@ def _ap_education(rows, seed: int, w: csv.writer, truth: "_Truth") -> int:
     for k, r in enumerate(rows):
         c = r.child
         rid = f"AP{c.person:07d}-{k:05d}"
-        z = _Noise(seed, "education", rid, rates, c)
+        z = Noise(seed, "education", rid, rates, c)
         fore, sur = z.names(c)
         possible = z.rng.randrange(100, 130)
         absent = possible - int(possible * r.rate)
@@ -255,12 +128,12 @@ _TEAMS = ["North Locality", "South Locality", "Children in Care", "Disabled Chil
 def _social_care(pop: Population, seed: int, today: date, w: csv.writer, truth: _Truth) -> int:
     rates = dict(nickname=0.08, typo=0.04, swap=0.02, dob_swap=0.02, dob_typo=0.01, old_surname=0.5)
     n = 0
-    cotwins = _cotwin_forenames(pop)
+    cotwins = cotwin_forenames(pop)
     for c in pop.children:
         if not c.social_care:
             continue
         rid = f"LA{c.person:08d}"
-        z = _Noise(seed, "social_care", rid, rates, c, pop.difficulty, cotwins.get(c.person, frozenset()))
+        z = Noise(seed, "social_care", rid, rates, c, pop.difficulty, cotwins.get(c.person, frozenset()))
         fore, sur = z.names(c)
         if c.former_surname and not c.stale_source and "-" not in sur and z.chance(0.3):
             sur = f"{c.former_surname}-{c.surname}"
@@ -275,7 +148,7 @@ def _social_care(pop: Population, seed: int, today: date, w: csv.writer, truth: 
         w.writerow([
             rid, (c.upn if z.chance(0.55) else "") or "", (c.nhs if z.chance(0.35) else "") or "",
             fore, sur, z.former_surname(c, 0.5),
-            _nick(z.rng, c.forename) if z.chance(0.1) else "",
+            nick(z.rng, c.forename) if z.chance(0.1) else "",
             _fmt_uk(z.dob(c)), {"M": "1", "F": "2"}[c.sex], "" if z.chance(0.02) else pc,
             addr, _fmt_uk(address_since(c, pc, today, "social_care")),
             _fmt_uk(referral), z.rng.choice(["1A", "2B", "3E", "5A", "9"]), _fmt_uk(closed),
@@ -292,12 +165,12 @@ def _social_care(pop: Population, seed: int, today: date, w: csv.writer, truth: 
 def _health(pop: Population, seed: int, today: date, w: csv.writer, truth: _Truth) -> int:
     rates = dict(nickname=0.04, typo=0.03, swap=0.01, dob_swap=0.01, dob_typo=0.004, old_surname=0.5)
     n = 0
-    cotwins = _cotwin_forenames(pop)
+    cotwins = cotwin_forenames(pop)
     for c in pop.children:
         if not c.health:
             continue
         rid = f"P{c.person:09d}"
-        z = _Noise(seed, "health", rid, rates, c, pop.difficulty, cotwins.get(c.person, frozenset()))
+        z = Noise(seed, "health", rid, rates, c, pop.difficulty, cotwins.get(c.person, frozenset()))
         fore, sur = z.names(c)
         given = f"{fore} {c.middle}" if c.middle and z.chance(0.7) else fore
         pc, addr = z.address(c, 0.4)
@@ -327,7 +200,7 @@ class _Truth:
         """A record the generator added whole (an AP placement), with no injected error."""
         self.truth.writerow([source, rid, person])
 
-    def add(self, source: str, rid: str, c: Child, z: _Noise, extra: tuple[str, ...] = ()) -> None:
+    def add(self, source: str, rid: str, c: Child, z: Noise, extra: tuple[str, ...] = ()) -> None:
         self.truth.writerow([source, rid, c.person])
         for k in (*c.classes, *z.classes, *extra):
             self.classes.writerow([source, rid, c.person, k])
@@ -358,8 +231,6 @@ def write_extracts(pop: Population, seed: int, out: Path, ap_trajectories: bool 
             counts["nccis"] = write_nccis(trajectories, out / "nccis.csv")
         second = {}
         if (rate := DIFFICULTIES[pop.difficulty].second_files) > 0:
-            from linkage.synth.registers import SECOND_FILES, write_second_files
-
             for name, n in write_second_files(pop, seed, today, out, truth, rate).items():
                 counts[name.removesuffix(".csv")] = n
                 source, mapping = SECOND_FILES[name]

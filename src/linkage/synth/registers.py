@@ -16,7 +16,7 @@ import random
 from datetime import date, timedelta
 from pathlib import Path
 
-from linkage.synth.extracts import _cotwin_forenames, _nick, _Noise
+from linkage.synth.noise import Noise, cotwin_forenames, nick
 
 __all__ = ["SECOND_FILES", "write_second_files"]
 
@@ -58,14 +58,14 @@ def _age(c, today: date) -> float:
     return (today - c.dob).days / 365.25
 
 
-# Hand-typed lists slip more than the agencies' systems (extracts._Noise rates).
+# Hand-typed lists slip more than the agencies' systems (extracts.Noise rates).
 _EARLY_HELP_NOISE = dict(nickname=0.12, typo=0.06, swap=0.0, dob_swap=0.02, dob_typo=0.01, old_surname=0.3)
 _AP_ROLL_NOISE = dict(nickname=0.05, typo=0.04, swap=0.01, dob_swap=0.01, dob_typo=0.005, old_surname=0.2)
 
 
-def _typed(pop, seed: int, source: str, rid: str, rates: dict, c, cotwins) -> tuple[_Noise, str, str, str]:
+def _typed(pop, seed: int, source: str, rid: str, rates: dict, c, cotwins) -> tuple[Noise, str, str, str]:
     """One hand-typed row's noise, its (forename, surname) and its postcode, drawn in that order."""
-    z = _Noise(seed, source, rid, rates, c, pop.difficulty, cotwins.get(c.person, frozenset()))
+    z = Noise(seed, source, rid, rates, c, pop.difficulty, cotwins.get(c.person, frozenset()))
     fore, sur = z.names(c)
     pc, _ = z.address(c, 0.3)
     return z, fore, sur, pc
@@ -76,7 +76,7 @@ def write_second_files(pop, seed: int, today: date, out: Path, truth, rate: floa
     the AP roll (most children whose current place is an AP setting), with their mappings.
     ``truth`` is extracts._Truth. Returns {file: rows}."""
     counts = {}
-    cotwins = _cotwin_forenames(pop)
+    cotwins = cotwin_forenames(pop)
     households = {}
     for c in pop.children:
         households.setdefault(c.household, []).append(c)
@@ -92,7 +92,7 @@ def write_second_files(pop, seed: int, today: date, out: Path, truth, rate: floa
                     continue
                 rid = f"EH{c.person:08d}"
                 z, fore, sur, pc = _typed(pop, seed, "early_help", rid, _EARLY_HELP_NOISE, c, cotwins)
-                w.writerow([rid, f"{sur.upper()}, {fore}", _nick(z.rng, c.forename) if z.chance(0.15) else "",
+                w.writerow([rid, f"{sur.upper()}, {fore}", nick(z.rng, c.forename) if z.chance(0.15) else "",
                             z.dob(c).strftime("%d/%m/%Y"), {"M": "Boy", "F": "Girl"}[c.sex],
                             "" if z.chance(0.05) else pc,
                             (today - timedelta(days=z.rng.randrange(10, 700))).strftime("%d/%m/%Y")])
@@ -113,7 +113,7 @@ def write_second_files(pop, seed: int, today: date, out: Path, truth, rate: floa
             rid = f"R{urn}-{c.person:07d}"
             z, fore, sur, pc = _typed(pop, seed, "ap_roll", rid, _AP_ROLL_NOISE, c, cotwins)
             upn = (c.second_upn or c.temp_upn or c.upn) if z.chance(0.6) else ""
-            w.writerow([rid, upn or "", sur, fore, _nick(z.rng, c.forename) if z.chance(0.1) else "",
+            w.writerow([rid, upn or "", sur, fore, nick(z.rng, c.forename) if z.chance(0.1) else "",
                         z.dob(c).isoformat(), c.sex, pc, entered.isoformat()])
             truth.add("education", rid, c, z, extra=("second_file",))
             n += 1

@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool
 
 from linkage.errors import LinkageError
 from linkage.store.state.base import POSTGRES, Result, Row, ServiceState, configured_url
+from linkage.store.state.schema import prepare
 
 __all__ = ["PostgresState", "connect_pool"]
 
@@ -49,8 +50,6 @@ class PostgresState(ServiceState):
         self.pool = pool or connect_pool(url)
         self._local = threading.local()
         if schema:
-            from linkage.store.state.schema import prepare
-
             prepare(self)
 
     def _run(self, con: psycopg.Connection, sql: str, params: Sequence) -> Result:

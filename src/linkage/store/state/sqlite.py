@@ -20,6 +20,7 @@ from typing import Iterable, Iterator, Sequence
 
 from linkage.files import private_dir, private_file
 from linkage.store.state.base import SQLITE, ServiceState, configured_url
+from linkage.store.state.schema import prepare
 
 __all__ = ["SQLiteState"]
 
@@ -45,8 +46,6 @@ class SQLiteState(ServiceState):
         self._local = threading.local()
         self._writer = threading.Lock()     # one writing thread at a time in this process
         self.path = path
-        from linkage.store.state.schema import prepare
-
         prepare(self)
 
     def connection(self) -> sqlite3.Connection:
