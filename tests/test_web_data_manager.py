@@ -65,14 +65,15 @@ def queue(home: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, synth_realistic, chromium):
-    """Realistic difficulty (easy data leaves the queue nearly empty), with a few bad health rows."""
+def world(tmp_path_factory, synth_realistic, realistic_model, chromium):
+    """Realistic difficulty (easy data leaves the queue nearly empty), with a few bad health rows;
+    linked with the session's realistic model (the journey is about review, not training)."""
     extracts = tmp_path_factory.mktemp("dm_synth") / "extracts"
     shutil.copytree(synth_realistic, extracts)
     with open(extracts / "health.csv", "a") as fh:
         fh.write("\n".join(BAD_HEALTH) + "\n")
     home = tmp_path_factory.mktemp("web_dm") / "data"
-    linked_home(home, extracts, EXTRACT_DATE)
+    linked_home(home, extracts, EXTRACT_DATE, model=realistic_model)
     ids = {DANA: add_user(home, DANA, "Dana Shah", "Northshire Education", "la_education", "802", "data_manager"),
            CAM: add_user(home, CAM, "Cam Price", "Northshire Education", "la_education", "802", "cme_officer"),
            AMY: add_user(home, AMY, "Amy Adeyemi", "Oak AP Academy", "ap_school", "140001", "admissions"),
