@@ -141,3 +141,20 @@ def test_bytes_that_are_not_http_are_visible_to_the_dpo(world):
     found = _entries(world["home"], lambda e: e.get("route") == "(not HTTP)")
     assert [(e["action"], e["status"], e["remote"], e["repeats"]) for e in found] == [
         ("security.invalid_request", 400, "127.0.0.0/24", 0)]      # the second: counted, not written
+
+
+def test_a_websocket_handshake_is_answered_through_the_guard_and_recorded(world):
+    """No route takes a WebSocket, yet uvicorn (the websockets package installed) took every handshake
+    and refused it itself: 403, past the guard (no security headers), nothing for the DPO."""
+    def refused():
+        return lambda e: e["action"] == "security.unauthenticated" and e["route"] == "/v1/cme"
+
+    before = len(_entries(world["home"], refused(), at_least=0))
+    with socket.create_connection(("127.0.0.1", world["server"].port)) as s:
+        s.settimeout(10)
+        s.sendall(b"GET /v1/cme HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        answer = s.recv(4096).lower()
+    assert answer.startswith(b"http/1.1 401") and b"x-request-id:" in answer, answer[:300]
+    found = _entries(world["home"], refused(), at_least=before + 1)
+    assert len(found) == before + 1 and found[-1]["remote"] == "127.0.0.0/24"
