@@ -234,5 +234,8 @@ def end_session(request: Request) -> None:
 
 
 def to_sign_in(request: Request) -> RedirectResponse:
+    """To the sign-in page; a form sent after the session ended (a decision, a note, a search)
+    was not acted on, and the page says so: the person signed in again believing it saved."""
     end_session(request)
-    return set_cookie(request, RedirectResponse(f"{PREFIX}/sign-in", 303), None)
+    ended = "?ended=form" if request.method == "POST" else ""
+    return set_cookie(request, RedirectResponse(f"{PREFIX}/sign-in{ended}", 303), None)

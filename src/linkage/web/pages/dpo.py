@@ -20,7 +20,7 @@ from linkage.service.subject_access import (ACTIONS, CATEGORIES, DECISIONS, PURP
                                             subject_report, subject_search)
 from linkage.web.pages.dpo_charts import ALLOWED, REFUSED, columns, hbars
 from linkage.web.forms import person_query, summary
-from linkage.web.render import PREFIX, render
+from linkage.web.render import NOTE_BOUND, PREFIX, render
 from linkage.web.session import Staff, StaffDep
 
 router = APIRouter(prefix="/dpo")
@@ -117,7 +117,7 @@ def break_glass(request: Request, staff: StaffDep, done: str = ""):
 
 @router.post("/break-glass/{review_id}")
 def review(request: Request, staff: StaffDep, review_id: str,
-           outcome: Annotated[str, Form(max_length=20)] = "", note: Annotated[str, Form(max_length=4000)] = ""):
+           outcome: Annotated[str, Form(max_length=20)] = "", note: Annotated[str, Form(max_length=NOTE_BOUND)] = ""):
     values = {"review_id": review_id, "outcome": outcome, "note": note}
     errors: dict[str, str] = {}
     if outcome not in OUTCOMES:
