@@ -30,8 +30,12 @@ def _digest(*parts: str) -> str:
 
 
 def test_each_schema_version_is_pinned_to_its_ddl():
-    assert _digest(*store_schema.all_ddl(), store_schema.STAMP_DDL) == STORE_DDL[STORE_VERSION]
-    assert _digest(state_schema.SCHEMA, state_schema.STAMP) == STATE_DDL[STATE_VERSION]
+    store = _digest(*store_schema.all_ddl(), store_schema.STAMP_DDL)
+    assert store == STORE_DDL[STORE_VERSION], (
+        f"store.schema's DDL changed: bump STORE_VERSION in store/version.py and add {{version: {store!r}}} to STORE_DDL")
+    state = _digest(state_schema.SCHEMA, state_schema.STAMP)
+    assert state == STATE_DDL[STATE_VERSION], (
+        f"store.state.schema changed: bump STATE_VERSION in store/version.py and add {{version: {state!r}}} to STATE_DDL")
 
 
 def _raw(home):
