@@ -128,13 +128,16 @@ def _strongest_first(edges: Iterable[tuple[str, str, float]], names: pa.Array) -
     table = pa.table({"w": pa.array(weight, pa.float64()), "l": pa.array(left, pa.string()),
                       "r": pa.array(right, pa.string())})
     order = pc.sort_indices(table, sort_keys=[("w", "descending"), ("l", "ascending"), ("r", "ascending")])
-    ends = []
-    for side in ("l", "r"):
-        at = pc.index_in(table[side].take(order), value_set=names)
-        if at.null_count:
-            raise KeyError(table[side].filter(pc.is_null(pc.index_in(table[side], value_set=names)))[0].as_py())
-        ends.append(at.to_numpy().tolist())
-    return list(zip(*ends))
+    # Both ends looked up in one call: each call hashes every name (a million) again.
+    at = pc.index_in(pa.concat_arrays([table[side].take(order).combine_chunks() for side in ("l", "r")]),
+                     value_set=names)
+    if at.null_count:
+        for side in ("l", "r"):
+            missing = table[side].filter(pc.is_null(pc.index_in(table[side], value_set=names)))
+            if len(missing):
+                raise KeyError(missing[0].as_py())
+    ends = at.to_numpy().tolist()
+    return list(zip(ends[:len(table)], ends[len(table):]))
 
 
 class _Identifiers:
