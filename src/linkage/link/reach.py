@@ -214,13 +214,15 @@ every AS MATERIALIZED (
     x.middle_names, c.cluster_id
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL AND x.postcode IS NOT NULL),
 m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
--- Each full name's records in the source holding most of them, over every current record, and the
--- days the population's births span: the namesakes expected within ``NEAR_DAYS`` (``spelling``).
+-- Each full name's records in the source holding most of them, and the days the births span: the
+-- namesakes expected within ``NEAR_DAYS`` (``spelling``). Counted over the run's records (``h``,
+-- already read, not the input a second time): a month's run counts only the children it reached,
+-- so it expects fewer namesakes and queues as a full run would or more, never less.
 namesakes AS MATERIALIZED (
   SELECT forename, surname, max(n) AS n FROM (
-    SELECT forename, surname, source_dataset, count(*) AS n FROM {input_table}
-    WHERE dob IS NOT NULL AND forename IS NOT NULL AND surname IS NOT NULL GROUP BY ALL) GROUP BY ALL),
-span AS (SELECT greatest(datediff('day', min(dob), max(dob)), 365) AS days FROM {input_table}),
+    SELECT forename, surname, source_dataset, count(*) AS n FROM h
+    WHERE forename IS NOT NULL AND surname IS NOT NULL GROUP BY ALL) GROUP BY ALL),
+span AS (SELECT greatest(datediff('day', min(dob), max(dob)), 365) AS days FROM h),
 -- Records of two children at one home, born one day or a slip apart, under two given names; only
 -- their few names are romanised (``_roman``), not every record's.
 one_home AS MATERIALIZED (
