@@ -223,6 +223,8 @@ namesakes AS MATERIALIZED (
     SELECT forename, surname, source_dataset, count(*) AS n FROM h
     WHERE forename IS NOT NULL AND surname IS NOT NULL GROUP BY ALL) GROUP BY ALL),
 span AS (SELECT greatest(datediff('day', min(dob), max(dob)), 365) AS days FROM h),
+named AS MATERIALIZED (
+  SELECT h.*, n.n AS namesakes FROM h JOIN namesakes n USING (forename, surname) WHERE h.cotwins IS NULL),
 -- Records of two children at one home, born one day or a slip apart, under two given names; only
 -- their few names are romanised (``_roman``), not every record's.
 one_home AS MATERIALIZED (
@@ -275,11 +277,9 @@ pairs AS MATERIALIZED (
   SELECT l, r, ca, cb, 'script', dob_exact, false FROM script
   UNION ALL
   SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'spelling', false, false
-  FROM h a JOIN h b ON a.forename = b.forename AND a.s1 = b.s1 AND year(a.dob) = year(b.dob)
-  JOIN namesakes na ON na.forename = a.forename AND na.surname = a.surname
-  JOIN namesakes nb ON nb.forename = b.forename AND nb.surname = b.surname
+  FROM named a JOIN named b ON a.forename = b.forename AND a.s1 = b.s1 AND year(a.dob) = year(b.dob)
   WHERE {differ} AND a.dob <> b.dob AND {near} AND {surnames} AND {alone}
-    AND (least(na.n, nb.n) - 1) * {2 * NEAR_DAYS + 1} <= {COINCIDENCE} * (SELECT days FROM span)),
+    AND (least(a.namesakes, b.namesakes) - 1) * {2 * NEAR_DAYS + 1} <= {COINCIDENCE} * (SELECT days FROM span)),
 -- Only the few children of the pairs are looked up: their records first, then those records' fields.
 member AS MATERIALIZED (
   SELECT unique_id, cluster_id, upn_root FROM {clusters_table}
