@@ -330,3 +330,13 @@ def test_a_rare_full_name_born_days_apart_beside_common_ones_is_still_queued(tmp
     queued = _pass(tmp_path, records, kids)[1]
     assert [(a, b) for a, b, _ in queued] == [("education:1", "health:1"), ("education:2", "health:2")]
     assert {why for *_, why in queued} == {SPELLING_REASON.format(evidence="birthdays a slip or days apart")}
+
+
+def test_a_typed_surname_of_a_common_full_name_is_still_queued(tmp_path):
+    # Among the twenty James Nguyens, the GP's James Nguyem (a typed surname) born days from the
+    # school's: the typo is the pair's evidence, and namesakes of one spelling are not of the pair.
+    others, children = _namesakes(20)
+    records = [rec("education:1", "james", "nguyen", dob="2020-04-18", postcode="SW9 6DE", upn="A1", sex="M"),
+               rec("health:1", "james", "nguyem", dob="2020-04-25", postcode="M8 4HH", nhs="N1", sex="M"), *others]
+    queued = _pass(tmp_path, records, {**CHILDREN, **children})[1]
+    assert [(a, b) for a, b, _ in queued] == [("education:1", "health:1")]

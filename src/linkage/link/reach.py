@@ -40,14 +40,18 @@ size (no pair of a common forename is formed):
   records the key without the names queued two such pairs of twins, Chloe / Maisie among them);
 * ``spelling``: the forename and the surname spelt alike, born within ``NEAR_DAYS`` (or one slip
   apart), without a middle name: ``forename`` for the GP record, which holds none (Daisy Praga /
-  Peaga born 22 and 12 March, Jacob Taprey / Tarpey a day apart). Only where few namesakes are
-  expected that near (``evidence.COINCIDENCE``): the records of the rarer of the two full names, in
-  the source holding most, less the record itself, over the population's span of birthdays, times
-  the ``2 * NEAR_DAYS + 1`` days. A common full name floods the key with strangers: on the
-  independent generator's 100,000 children (seed 73, session 28) all 52 pairs it queued were two
-  children, full names held by 12 to 28 records (James Nguyen, born 18 April and 17 May, at two
-  homes); at 1,000,000 ``linkage synth`` realistic it drops 2 of 31 (Sienna Jones, 14 records), both
-  two children, and keeps the 15 one child (typed surnames, or names held by at most 4 records);
+  Peaga born 22 and 12 March, Jacob Taprey / Tarpey a day apart). A full name written the same in
+  both records is queued only where few namesakes are expected that near (``evidence.COINCIDENCE``):
+  the records of that name in the source holding most, less the record itself, over the
+  population's span of birthdays, times the ``2 * NEAR_DAYS + 1`` days. A common full name floods
+  the key with strangers: on the independent generator's 100,000 children (seed 73, session 28)
+  all 52 pairs it queued were two children, each one full name written the same, held by 12 to 28
+  records (James Nguyen, born 18 April and 17 May, at two homes). Surnames written differently (a
+  typo, two romanisations: Muhammad Wang / Wong) are the key's own evidence, and namesakes of one
+  spelling are not namesakes of the pair: at 1,000,000 ``linkage synth`` realistic counting the
+  rarer of two spellings dropped that one child (Wang held by 21 records), so only a name written
+  the same is counted; there it drops 2 of the key's 31 pairs (Sienna Jones, Rosie Smith), both
+  two children;
 * ``family``: the family name spelt alike (``SURNAME_JW``) and one date of birth at two homes, the
   forenames written differently but not unrelated (``FAMILY_JW``): a forename typed or romanised past
   every forename key (Isla / Issl Vaughan, Julia / Iuliia Wang / Wong), the child moved, and the GP
@@ -279,7 +283,7 @@ pairs AS MATERIALIZED (
   SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'spelling', false, false
   FROM named a JOIN named b ON a.forename = b.forename AND a.s1 = b.s1 AND year(a.dob) = year(b.dob)
   WHERE {differ} AND a.dob <> b.dob AND {near} AND {surnames} AND {alone}
-    AND (least(a.namesakes, b.namesakes) - 1) * {2 * NEAR_DAYS + 1} <= {COINCIDENCE} * (SELECT days FROM span)),
+    AND (a.surname <> b.surname OR (a.namesakes - 1) * {2 * NEAR_DAYS + 1} <= {COINCIDENCE} * (SELECT days FROM span))),
 -- Only the few children of the pairs are looked up: their records first, then those records' fields.
 member AS MATERIALIZED (
   SELECT unique_id, cluster_id, upn_root FROM {clusters_table}
