@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     external_issuer: str | None = None
     external_audience: str | None = None
     external_algorithms: list[str] = ["RS256", "ES256", "EdDSA"]
+    # The claim naming the person an external token was issued to (their email); a machine client's
+    # token has none. A person the register knows must still be usable there (access/clients.py).
+    external_person_claim: str = Field(default="email", min_length=1, max_length=100)
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
     # A request body must have arrived this long after its headers (a body sent a byte at a time
     # holds a connection and a task for as long as the sender likes): 408 after.
@@ -262,6 +265,19 @@ class Settings(BaseSettings):
                 raise ValueError("an OIDC issuer needs LINKAGE_OIDC_CLIENT_ID and LINKAGE_OIDC_CLIENT_SECRET")
             if bool(self.oidc_org_claim) != bool(self.oidc_role_claim):
                 raise ValueError("set both LINKAGE_OIDC_ORG_CLAIM and LINKAGE_OIDC_ROLE_CLAIM, or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _audiences_apart(self) -> "Settings":
+        """The identity provider's ID tokens for the staff sign-in name the pages' client id as their
+        audience; were it the API's too, any such token (a person's, seen in a log or a proxy) would
+        open the API as an organisation's client. OpenID Connect: an ID token is not an access token."""
+        same_idp = (self.oidc_issuer and self.external_issuer
+                    and self.oidc_issuer.rstrip("/") == self.external_issuer.rstrip("/"))
+        if same_idp and self.external_audience == self.oidc_client_id:
+            raise ValueError("LINKAGE_EXTERNAL_AUDIENCE may not be LINKAGE_OIDC_CLIENT_ID: the identity provider's "
+                             "ID tokens for the staff pages would be accepted by the API; give the API an audience "
+                             "of its own")
         return self
 
     @model_validator(mode="after")

@@ -669,8 +669,10 @@ class AuditLog(ChainedLog):
         self._rf = open(self.path, "rb", buffering=0)   # the same file, for reading what others appended
         self._starts: dict[int, int] = {}   # where lines this process wrote or found newest start (seq -> byte)
         self._size = -1                     # the log's length as this process last saw it: unseen yet
+        self._end: tuple[int, bytes] | None = None      # (offset, bytes) of its last line as last seen
         self._written = self._synced = 0    # the last seq this process wrote, and the last fsync'd
-        self._last_cp: tuple[int, dict | None] | None = None     # (checkpoints file length, newest)
+        # (where the newest checkpoint's line starts, the file's bytes from there, that checkpoint)
+        self._last_cp: tuple[int, bytes | None, dict | None] | None = None
         self._sync_lock = threading.Lock()
         self._cp_lock = threading.Lock()    # ``_last_cp`` and the checkpoint's write, in this process
 
@@ -732,26 +734,48 @@ class AuditLog(ChainedLog):
 
     def last_checkpoint(self) -> dict | None:
         """The newest checkpoint signed by this log's key; junk or forged lines are passed over.
-        Remembered while the file keeps the length it had when this process last read or wrote it."""
-        try:
-            size = os.stat(self.checkpoints_path).st_size
-        except FileNotFoundError:
-            size = -1
-        if self._last_cp is not None and self._last_cp[0] == size:
-            return dict(self._last_cp[1]) if self._last_cp[1] else None
-
-        newest: list[dict] = []
+        Remembered with the file's bytes from that checkpoint's line to its end, and given again
+        while they are still there, where they were: one ``pread`` of a line or so. The file's length
+        alone was the key: a newest checkpoint cut and written again to the same length (an older
+        one padded, junk, another file put in place) was still given, so a running server showed
+        the DPO a seal the file no longer held, and sealed on from it without checking the lines
+        between the checkpoint truly there and the one remembered."""
+        held = self._last_cp
+        if held is not None and self._tail_unchanged(held[0], held[1]):
+            return dict(held[2]) if held[2] else None
+        newest: list[tuple[dict, str]] = []
 
         def signed(lines: list[str]) -> bool:       # newest first: one signature checked, as a rule
             for raw in reversed(lines):
                 if checkpoint_valid(cp := _load(raw), self.public_key):
-                    newest.append(cp)
+                    newest.append((cp, raw))
                     return True
             return False
-        self._back(self.checkpoints_path, signed)
-        found = newest[0] if newest else None
-        self._last_cp = (size, found)
+        try:
+            with open(self.checkpoints_path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                self._back(self.checkpoints_path, signed)
+                found, raw = newest[0] if newest else (None, "")
+                tail = os.pread(fh.fileno(), min(size, self.CP_TAIL), max(0, size - self.CP_TAIL))
+        except FileNotFoundError:
+            self._last_cp = (0, None, None)
+            return None
+        # Within the last few lines, as a rule; no checkpoint at all: the whole file, when it is short.
+        start = tail.rfind(raw.encode("utf-8")) if found else (0 if size <= self.CP_TAIL else -1)
+        self._last_cp = (size - len(tail) + start, tail[start:], found) if start >= 0 else None
         return dict(found) if found else None
+
+    CP_TAIL = 65536         # the bytes after the newest checkpoint remembered, at most (else read back each time)
+
+    def _tail_unchanged(self, offset: int, tail: bytes | None) -> bool:
+        """Whether the checkpoints file still ends, from ``offset``, with exactly ``tail`` (None: no file)."""
+        try:
+            with open(self.checkpoints_path, "rb") as fh:
+                if tail is None or os.fstat(fh.fileno()).st_size != offset + len(tail):
+                    return False
+                return os.pread(fh.fileno(), len(tail), offset) == tail
+        except FileNotFoundError:
+            return tail is None
 
     # What another writer appended since this process last saw the log is read forwards when it is at
     # most this long (a few of its lines); more, or nothing well-formed in it, and the tail is read back.
@@ -767,6 +791,8 @@ class AuditLog(ChainedLog):
         data = os.pread(self._rf.fileno(), size - seen + 1, seen - 1)
         if len(data) != size - seen + 1 or data[:1] != b"\n":
             return None         # cut back and written again meanwhile: not the file last seen
+        last = data.rfind(b"\n", 0, len(data) - 1)
+        self._end = (seen - 1 + last + 1, data[last + 1:])
         end = len(data)
         for raw in reversed(data[1:].split(b"\n")):
             start, end = end - len(raw), end - len(raw) - 1
@@ -774,6 +800,29 @@ class AuditLog(ChainedLog):
                 self._started(rec["seq"], seen - 1 + start)
                 return rec["seq"], rec["hash"]
         return None
+
+    def _last_line(self, size: int) -> tuple[int, bytes] | None:
+        """(offset, bytes) of the file's last line, its newline included, as the file stands at ``size``."""
+        step = self.BACK_FIRST
+        while size > 0:
+            start = max(0, size - step)
+            data = os.pread(self._rf.fileno(), size - start, start)
+            if len(data) != size - start:
+                return None         # shorter than ``size`` already: the next refresh looks again
+            cut = data.rfind(b"\n", 0, len(data) - 1)
+            if cut >= 0 or start == 0:
+                return start + cut + 1, data[cut + 1:]
+            step *= 2
+        return None
+
+    def _end_holds(self) -> bool:
+        """The last line this process saw (wrote, or found) is still in the file, byte for byte, where
+        it was: one read of one line. A size compared alone misses a tail cut and written again to the
+        same length (or longer), and the chain would go on from a line no longer there."""
+        if self._end is None:
+            return True
+        at, data = self._end
+        return os.pread(self._rf.fileno(), len(data), at) == data
 
     def _started(self, seq: int, offset: int) -> None:
         self._starts[seq] = offset
@@ -784,10 +833,20 @@ class AuditLog(ChainedLog):
     def _refresh(self) -> None:
         self._follow_path()
         size = os.fstat(self._fh.fileno()).st_size
-        if size != self._size:                      # another process appended (or the file was cut back)
+        if not self._end_holds():       # the line last seen at the end is gone: the tail was cut (and refilled?)
+            had = (self._seq, self._last)
+            self._starts.clear()
+            self._seq, self._last = self._tail()
+            self._size, self._end = size, self._last_line(size)
+            if (self._seq, self._last) != had:
+                self._cut_back(had[0], replaced=self._seq >= had[0])
+        elif size != self._size:                    # another process appended (or the file was cut back)
             had = self._seq
+            self._end = None
             self._seq, self._last = self._appended_head(self._size, size) or self._tail()
             self._size = size
+            if self._end is None:
+                self._end = self._last_line(size)
             if self._seq < had:
                 self._cut_back(had)
 
@@ -821,7 +880,7 @@ class AuditLog(ChainedLog):
         for f in old:
             f.close()
         self._starts.clear()
-        self._size = -1
+        self._size, self._end = -1, None
         if holds_mine:
             return
         log.error("the audit log file was replaced or removed while the server ran (its newest entry: %s); "
@@ -878,6 +937,7 @@ class AuditLog(ChainedLog):
         # Under the lock ``_refresh`` has just read the file's length, and no other writer
         # appends until it is released: the length is that plus this line (no fstat).
         self._started(seq, self._size)
+        self._end = (self._size, data)
         self._size += len(data)
         self._written = seq
 
@@ -926,7 +986,8 @@ class AuditLog(ChainedLog):
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-            self._last_cp = (os.fstat(fh.fileno()).st_size, _load(line))
+            written = (line + "\n").encode("utf-8")
+            self._last_cp = (os.fstat(fh.fileno()).st_size - len(written), written, _load(line))
 
     def _checkpoint_lines(self) -> Iterator[str]:
         return (raw for _, raw in read_lines(self.checkpoints_path))
