@@ -9,12 +9,10 @@ pass's SQL (as ``test_queue_unreached``). Before ``reach``, no key of the pass m
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from linkage.link.evidence import ClusterPass, candidates_sql
-from linkage.link.reach import (FAMILY_REASON, HOME_REASON, MIDDLE_REASON, SCRIPT_REASON, SPELLING_REASON, SWAP_REASON,
-                                 reach_pairs, reach_sql)
+from linkage.link.reach import FAMILY_REASON, HOME_REASON, MIDDLE_REASON, SCRIPT_REASON, SPELLING_REASON, SWAP_REASON, reach_pairs
 from test_cluster_evidence import rec
 from test_queue_complement import _con
 
@@ -297,26 +295,3 @@ def test_a_middle_name_key_reads_a_record_with_a_twin_in_view_unless_the_twin_fi
                                           ("alone", records[:2], CHILDREN, [("education:1", "health:1")])):
         (tmp_path / name).mkdir()
         assert [(a, b) for a, b, _ in _pass(tmp_path / name, given, children)[1]] == queued
-
-
-def _scans(node, table: str) -> int:
-    """Scans of ``table`` in a plan (``EXPLAIN (FORMAT JSON)``)."""
-    info = node.get("extra_info", {})
-    own = int("SCAN" in str(node.get("name", node.get("operator_name", ""))) and info.get("Table") == table)
-    return own + sum(_scans(c, table) for c in node.get("children", []))
-
-
-def test_the_keys_join_each_record_to_its_child_once(tmp_path):
-    """``reach_sql`` joins the records to their children once (``h``), and the ``script`` key reads
-    the records with a home from there: in a run the input is a view over the store's encrypted
-    cache, and a second join of a million records to their children cost seconds. Besides ``h``,
-    only the pairs' children (``kids``) read the input. The script pair is still queued."""
-    records = _script_pair(("tzu hao", "thomas", "wang"), ("zi", "hao thomas", "wong"))
-    con = _con(tmp_path, records, CHILDREN)
-    try:
-        plans = json.loads(con.execute(f"EXPLAIN (FORMAT JSON) {reach_sql('link_input', 'kids', 'cotwins')}")
-                           .fetchall()[0][1])
-    finally:
-        con.close()
-    assert sum(_scans(p, "link_input") for p in plans) == 2
-    assert [(a, b) for a, b, _ in _queued(tmp_path, "q", records)] == [("education:1", "health:1")]

@@ -197,15 +197,15 @@ def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
     return f"""
 WITH h AS MATERIALIZED (
   SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel,
-    x.forename_abjad, x.forename_family, x.surname_all, x.dob, x.dob_str, x.postcode, x.forename_full,
-    x.forename_join, x.middle_names, split_part(x.middle_names, ' ', 1) AS mid, c.cluster_id,
-    left(x.surname, 1) AS s1, t.cotwins
+    x.forename_abjad, x.forename_family, x.surname_all, x.dob, x.dob_str, x.postcode,
+    split_part(x.middle_names, ' ', 1) AS mid, c.cluster_id, left(x.surname, 1) AS s1, t.cotwins
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {cotwin_table} t USING (unique_id)
   WHERE x.dob IS NOT NULL),
--- Every record with a home, co-twins or not, for the ``script`` key (``one_home``): read from ``h``,
--- not from the input again (a second join of a million records to their children, over the run's
--- encrypted store view).
-every AS (SELECT * FROM h WHERE postcode IS NOT NULL),
+-- Every record with a home, co-twins or not, for the ``script`` key (``one_home``).
+every AS MATERIALIZED (
+  SELECT x.unique_id, x.source_dataset, x.dob, x.dob_str, x.postcode, x.forename_full, x.forename_join,
+    x.middle_names, c.cluster_id
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL AND x.postcode IS NOT NULL),
 m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
 -- Records of two children at one home, born one day or a slip apart, under two given names; only
 -- their few names are romanised (``_roman``), not every record's.
