@@ -116,9 +116,12 @@ def short_abjad_sql(l: str, r: str) -> str:
             f"AND NOT {sexes_differ_sql(l, r)} AND NOT {_skeleton_cotwin(l, r)} AND NOT {_skeleton_cotwin(r, l)}, false)")
 
 
-def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "false") -> str:
+def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "false", lazy: bool = False) -> str:
     """One name spelt two ways (pure SQL over two input rows). ``short_abjad``: SQL for when a
-    vowelless spelling with fewer than ``ABJAD_SHORTEST`` consonants is read as the other name."""
+    vowelless spelling with fewer than ``ABJAD_SHORTEST`` consonants is read as the other name.
+    ``lazy``: as ``_any``, the costly keys' edit distances last, asked only where nothing else held;
+    never NULL, where the plain form is NULL only for a missing forename (the guard asks it only
+    of two forenames that differ, where the two agree)."""
     a, b = f"{l}.forename", f"{r}.forename"
     near = (f"{near_sql(a, b)} OR (least({l}.forename_n, {r}.forename_n) <= {RARE} "
             f"AND damerau_levenshtein({a}, {b}) <= greatest(1, round(0.4 * greatest(length({a}), length({b})))))")
@@ -135,6 +138,8 @@ def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "fa
     whole = (f"coalesce({l}.forename_full = {r}.forename_full OR {split_name_sql(l, r)} "
              f"OR (length({l}.forename_dm) >= 4 AND {l}.forename_dm = {r}.forename_dm) "
              f"OR ({wg[0]} IN ({wg[2]}, {wg[3]}) OR {wg[1]} = {wg[2]}), false)")
+    if lazy:
+        return _any(near, slip, abjad, whole, swapped_sql(l, r), keys)
     return (f"({near} OR coalesce({keys}, false) OR {slip} "
             f"OR {abjad} OR {whole} OR {swapped_sql(l, r)})")
 
@@ -452,7 +457,7 @@ def _twin_names(l: str, r: str) -> str:
 
 
 def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: str | None = None,
-                   twin_names: str | None = None) -> str:
+                   twin_names: str | None = None, lazy: bool = True) -> str:
     """Edges with a boolean ``guarded`` column; pure SQL, no I/O. Only the records the edges
     name are widened with their co-twins (a delta's few pairs need not build a million rows).
     ``rows``: where those records' fields are read (default ``input_table``, which forename
@@ -461,6 +466,7 @@ def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: 
     # Asked in two places below: written once, so that both read the middle names one way.
     other_middle = _other_middle('l', 'r', split=True)
     names = twin_names or f"({twin_names_sql(input_table, f'({cotwin_pairs_sql(input_table, input_table)})')})"
+    verdict = _guard_lazy(other_middle) if lazy else _guard_eager(other_middle)
     return f"""
 WITH scored AS (SELECT * FROM {edges_table}),
      tn AS (SELECT * FROM {names}),
@@ -471,7 +477,17 @@ WITH scored AS (SELECT * FROM {edges_table}),
            LEFT JOIN {cotwin_table} c USING (unique_id) LEFT JOIN n USING (forename)),
      r AS (SELECT * FROM l)
 SELECT e.*,
-  -- Evaluated only where it can hold: a projection computes every branch of an OR for every
+{verdict}  AS guarded
+FROM scored e
+JOIN l ON l.unique_id = e.unique_id_l
+JOIN r ON r.unique_id = e.unique_id_r
+"""
+
+
+def _guard_eager(other_middle: str) -> str:
+    """The guard's verdict on a pair ``l``, ``r`` as written for its hash (``engine_input``): the
+    same predicate as ``_guard_lazy``, which the run evaluates."""
+    return f"""  -- Evaluated only where it can hold: a projection computes every branch of an OR for every
   -- pair, and most pairs (one forename, no co-twin, no two middle names) need none of them.
   CASE WHEN l.forename <> r.forename OR l.cotwins IS NOT NULL OR r.cotwins IS NOT NULL THEN
   coalesce({birthday_sql('l', 'r')}
@@ -492,10 +508,41 @@ SELECT e.*,
   coalesce({other_middle} AND {birthday_sql('l', 'r')} AND {_family('l', 'r')}
            AND NOT {_ids_agree('l', 'r')}, false)
   ELSE false END
-  AS guarded
-FROM scored e
-JOIN l ON l.unique_id = e.unique_id_l
-JOIN r ON r.unique_id = e.unique_id_r
+"""
+
+
+def _all(*conds: str) -> str:
+    """TRUE where every one of ``conds`` is TRUE, else FALSE (never NULL): ``coalesce(a AND b, false)``,
+    but a CASE, which DuckDB evaluates lazily (each condition only on the rows the ones before let
+    through), where AND in a projection computes every side for every row."""
+    tests = " ".join(f"WHEN NOT coalesce({c}, false) THEN false" for c in conds[:-1])
+    return f"(CASE {tests} WHEN coalesce({conds[-1]}, false) THEN true ELSE false END)"
+
+
+def _any(*conds: str) -> str:
+    """TRUE where any of ``conds`` is TRUE, else FALSE (never NULL), evaluated lazily (``_all``)."""
+    return "(CASE " + " ".join(f"WHEN coalesce({c}, false) THEN true" for c in conds) + " ELSE false END)"
+
+
+def _guard_lazy(other_middle: str) -> str:
+    """``_guard_eager``'s verdict, each part asked only where the parts before it leave the answer
+    open: most pairs asked fail the birthday or the family, or are one name, and need none of the
+    costly spelling tests (at a million records the eager form was most of the guard's time)."""
+    l, r = "l", "r"
+    differ = f"{l}.forename <> {r}.forename"
+    any_cotwin = f"({l}.cotwins IS NOT NULL OR {r}.cotwins IS NOT NULL)"
+    two_names = _all(differ, f"NOT ({l}.forename = {r}.surname AND {l}.surname = {r}.forename)", _any(
+        _all(f"NOT {_same_name(l, r)}", f"NOT {_spelling(l, r, short_abjad=short_abjad_sql(l, r), lazy=True)}"),
+        _closer_to_cotwin(l, r), _closer_to_cotwin(r, l),
+        _cotwin_written_swapped(l, r), _cotwin_written_swapped(r, l),
+        _all(f"NOT {_same_name(l, r)}", _twin_names(l, r))))
+    namesakes = _all(any_cotwin, _any(
+        _all(_same_name(l, r), _any(_namesake_cotwin(l, r), _namesake_cotwin(r, l))),
+        _all(f"{l}.forename = {r}.forename", _any(_swapped_cotwin(l, r), _swapped_cotwin(r, l)))))
+    family = (birthday_sql(l, r), _family(l, r), f"NOT {_ids_agree(l, r)}")
+    return f"""  CASE WHEN {differ} OR {any_cotwin} THEN {_all(*family, _any(two_names, other_middle, namesakes))}
+  WHEN coalesce({l}.middle_names, '') <> '' AND coalesce({r}.middle_names, '') <> '' THEN {_all(*family, other_middle)}
+  ELSE false END
 """
 
 
