@@ -95,8 +95,9 @@ def _keyed(inp: str) -> str:
     first middle name run on, too: Xiao Ling meets Xiaoling), or the home (a typo that changes
     every forename code, Harriet/Hsrriet), and the month of birth (as written, or with day and
     month transposed); with what ``_may_pair`` reads and nothing more: at 1M records these are six
-    million rows, materialised and spilt under the run's memory limit, and an unused column of
-    them (the sound code, which only makes the key) cost some 7 of the query's 43 CPU seconds."""
+    million rows, materialised and spilt under the run's memory limit, and every column of them is
+    written out and read back by each way (the sound code, which only makes the key, was about 50 MB
+    of that spill)."""
     month = "date_trunc('month', dob)"
     swapped = "date_trunc('month', make_date(year(dob), day(dob), month(dob)))"
     cols = "n, kid, register, dob, dob_str, k_upn, k_nhs, k_sex"
