@@ -295,3 +295,48 @@ def test_a_middle_name_key_reads_a_record_with_a_twin_in_view_unless_the_twin_fi
                                           ("alone", records[:2], CHILDREN, [("education:1", "health:1")])):
         (tmp_path / name).mkdir()
         assert [(a, b) for a, b, _ in _pass(tmp_path / name, given, children)[1]] == queued
+
+
+def _namesakes(n: int) -> tuple[list[dict], dict[str, str]]:
+    """``n`` other boys called James Nguyen at school, born across seventeen years (2006 to 2022),
+    each a child of his own: a full name as common as a small LA's most common surnames make it."""
+    records, children = [], {}
+    for i in range(n):
+        key = f"education:n{i}"
+        records.append(rec(key, "james", "nguyen", dob=f"{2006 + i % 17}-{1 + i % 12:02d}-{10 + i % 15}",
+                           postcode=f"M{i} 2AB", upn=f"U{i}", sex="M"))
+        children[key] = f"N{i}"
+    return records, children
+
+
+def test_a_common_full_name_born_days_apart_is_not_queued(tmp_path):
+    # The school's James Nguyen, born 18 April 2020, and the GP's, born 17 May, at two homes: with
+    # twenty more James Nguyens at school, two of them born a month apart is what namesakes are.
+    others, children = _namesakes(20)
+    records = [rec("education:1", "james", "nguyen", dob="2020-04-18", postcode="SW9 6DE", upn="A1", sex="M"),
+               rec("health:1", "james", "nguyen", dob="2020-05-17", postcode="M8 4HH", nhs="N1", sex="M"), *others]
+    assert _pass(tmp_path, records, {**CHILDREN, **children})[1] == []
+
+
+def test_a_rare_full_name_born_days_apart_beside_common_ones_is_still_queued(tmp_path):
+    # The same population: Daisy Praga / Peaga (a typed surname) and Leo Knight, one full name held
+    # by his two records only, born a day apart, are still queued.
+    others, children = _namesakes(20)
+    records = [rec("education:1", "daisy", "praga", dob="2018-03-22", postcode="AL4 5BJ", upn="A1"),
+               rec("health:1", "daisy", "peaga", dob="2018-03-14", postcode="BL4 1WY", nhs="N1"),
+               rec("education:2", "leo", "knight", dob="2012-03-29", postcode="RM4 3XD", upn="A2", sex="M"),
+               rec("health:2", "leo", "knight", dob="2012-03-30", postcode="GL2 0ZH", nhs="N2", sex="M"), *others]
+    kids = {**CHILDREN, "education:2": "C3", "health:2": "C4", **children}
+    queued = _pass(tmp_path, records, kids)[1]
+    assert [(a, b) for a, b, _ in queued] == [("education:1", "health:1"), ("education:2", "health:2")]
+    assert {why for *_, why in queued} == {SPELLING_REASON.format(evidence="birthdays a slip or days apart")}
+
+
+def test_a_typed_surname_of_a_common_full_name_is_still_queued(tmp_path):
+    # Among the twenty James Nguyens, the GP's James Nguyem (a typed surname) born days from the
+    # school's: the typo is the pair's evidence, and namesakes of one spelling are not of the pair.
+    others, children = _namesakes(20)
+    records = [rec("education:1", "james", "nguyen", dob="2020-04-18", postcode="SW9 6DE", upn="A1", sex="M"),
+               rec("health:1", "james", "nguyem", dob="2020-04-25", postcode="M8 4HH", nhs="N1", sex="M"), *others]
+    queued = _pass(tmp_path, records, {**CHILDREN, **children})[1]
+    assert [(a, b) for a, b, _ in queued] == [("education:1", "health:1")]

@@ -378,3 +378,19 @@ def test_a_date_slip_is_tested_only_where_two_of_year_month_and_day_agree(days):
     wrong = con.execute(f"SELECT a.dob, b.dob FROM d a, d b WHERE {_slip('a', 'b')} "
                         "IS DISTINCT FROM (damerau_levenshtein(a.dob_str, b.dob_str) <= 1)").fetchall()
     assert wrong == []
+
+
+def test_the_keyed_rows_carry_only_what_the_ways_read():
+    """``evidence._keyed``'s rows are the ones the ways of ``_keyed_pairs`` join (``_KEYED``, the
+    property test's table) and no wider: at 1M records they are six million rows, materialised and
+    spilt to encrypted temporary files, and a column nothing read cost seconds."""
+    from linkage.link.evidence import _keyed
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE ik (n BIGINT, unique_id VARCHAR, kid BIGINT, register VARCHAR, dob DATE, "
+                "dob_str VARCHAR, k_upn UBIGINT, k_nhs UBIGINT, k_sex VARCHAR, f BOOLEAN, forename VARCHAR, "
+                "forename_dm VARCHAR, forename_canon VARCHAR, forename_skel VARCHAR, forename_join VARCHAR, "
+                "forename_keys VARCHAR[], surname_all VARCHAR[], postcode VARCHAR)")
+    con.execute("CREATE TABLE past (unique_id VARCHAR, past_postcode VARCHAR)")
+    got = [r[0] for r in con.execute(f"DESCRIBE {_keyed('ik')}").fetchall()]
+    assert got == [c.split()[0] for c in _KEYED.split(", ")]

@@ -95,10 +95,13 @@ def _keyed(inp: str) -> str:
     """Each record under each key it can meet another by: a forename code (the forename with its
     first middle name run on, too: Xiao Ling meets Xiaoling), or the home (a typo that changes
     every forename code, Harriet/Hsrriet), and the month of birth (as written, or with day and
-    month transposed); with what ``_may_pair`` reads."""
+    month transposed); with what ``_may_pair`` reads and nothing more: at 1M records these are six
+    million rows, materialised and spilt under the run's memory limit, and every column of them is
+    written out and read back by each way (the sound code, which only makes the key, was about 50 MB
+    of that spill)."""
     month = "date_trunc('month', dob)"
     swapped = "date_trunc('month', make_date(year(dob), day(dob), month(dob)))"
-    cols = "n, kid, register, dob, dob_str, k_upn, k_nhs, k_sex, forename_dm"
+    cols = "n, kid, register, dob, dob_str, k_upn, k_nhs, k_sex"
     return f"""
   SELECT {cols}, 'm:' || forename_dm AS k, {month} AS d FROM {inp} WHERE forename_dm IS NOT NULL
   UNION ALL SELECT {cols}, 'c:' || forename_canon, {month} FROM {inp} WHERE forename_canon IS NOT NULL

@@ -25,6 +25,7 @@ from linkage.link.backends import LinkBackend
 from linkage.link.engine import LinkEngine
 from linkage.link.firstpass import among, first_pass
 from linkage.link.complement import COMPLEMENT_REASON, complementary_guarded
+from linkage.link.crossed import crossed
 from linkage.link.delta import (EDGES, FLIPPED, REACH, context, earlier_pass, reach, reguard, save_children,
                                 save_guards, save_identity, save_pass_pairs, save_records, scoped_edges,
                                 stage_identity, stage_records, widen)
@@ -284,6 +285,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
     second.queue.extend((*sorted(p), AMBIGUOUS_REASON) for p in sorted(unscored, key=sorted))
     if second.queue:
         band = _stack(second.queue_frame(edges), band)
+    # One namesake's record against the other's, when both sources hold both children: not asked.
+    band = band[~crossed(band, edges, around, identifiers, lower)]
     queue = build_queue(band, edges, cons, refused_must, around)
     step(STAGES[4], f"{len(queue)} pairs open where the run reached ({len(cons.settled)} settled by a reviewer)")
     tf = engine.term_frequencies()
