@@ -11,6 +11,7 @@ user owned. Each now writes a new 0600 file and renames it into place.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -43,7 +44,9 @@ def home(tmp_path_factory, synth_month1):
     return home
 
 
+@functools.cache
 def _pair(home: Path) -> str:
+    """A pair of the review queue: ``review list`` once for the module's ``home``, not per export."""
     done = cli(home, "review", "list", "--limit", "0", "--format", "json")
     assert done.returncode == 0, done.stderr
     pairs = json.loads(done.stdout)
