@@ -16,7 +16,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,10 +30,24 @@ NOBODY = 65534
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    """The real command in its own process, under a loose umask as an operator's shell may have."""
-    return subprocess.run([sys.executable, "-m", "linkage.cli", *args, "--data-dir", str(home)], capture_output=True,
-                          text=True, env={**os.environ, "LINKAGE_HOME": str(home)}, timeout=600,
-                          preexec_fn=lambda: os.umask(0o022))
+    """The real command under a loose umask, as an operator's shell may have; in this process
+    (typer's runner) with that umask set around it: an interpreter of its own for each of the
+    module's commands was most of its time."""
+    from typer.testing import CliRunner
+
+    from linkage.cli import app
+    from linkage.config import get_settings
+
+    old = os.umask(0o022)
+    get_settings.cache_clear()
+    try:
+        done = CliRunner().invoke(app, [*args, "--data-dir", str(home)], env={"LINKAGE_HOME": str(home)})
+    finally:
+        os.umask(old)
+        get_settings.cache_clear()
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        raise done.exception
+    return subprocess.CompletedProcess(args, done.exit_code, done.stdout, done.stderr)
 
 
 @pytest.fixture(scope="module")
