@@ -7,16 +7,15 @@ Each test drives a real ``linkage serve`` (tests/apiserver.py) and the real CLI.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
+import incli
 from apiserver import Server
 from linkage.access.tokens import JsonWebKey, JsonWebToken
 from linkage.errors import Conflict, LinkageError
@@ -26,8 +25,8 @@ pytestmark = pytest.mark.e2e
 
 
 def cli(home, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "linkage.cli", *args, "--data-dir", str(home)],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "250"})
+    """The real command, in this process (tests/incli.py): the module runs twenty of them."""
+    return incli.run(*args, "--data-dir", str(home), env={"COLUMNS": "250"})
 
 
 def get_token(server, client_id: str, secret: str) -> httpx.Response:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import incli
 from apiserver import linked_home
 from conftest import EXTRACT_DATE
 
@@ -30,24 +31,8 @@ NOBODY = 65534
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    """The real command under a loose umask, as an operator's shell may have; in this process
-    (typer's runner) with that umask set around it: an interpreter of its own for each of the
-    module's commands was most of its time."""
-    from typer.testing import CliRunner
-
-    from linkage.cli import app
-    from linkage.config import get_settings
-
-    old = os.umask(0o022)
-    get_settings.cache_clear()
-    try:
-        done = CliRunner().invoke(app, [*args, "--data-dir", str(home)], env={"LINKAGE_HOME": str(home)})
-    finally:
-        os.umask(old)
-        get_settings.cache_clear()
-    if done.exception is not None and not isinstance(done.exception, SystemExit):
-        raise done.exception
-    return subprocess.CompletedProcess(args, done.exit_code, done.stdout, done.stderr)
+    """The real command under a loose umask, as an operator's shell may have (tests/incli.py)."""
+    return incli.run(*args, "--data-dir", str(home), env={"LINKAGE_HOME": str(home)}, umask=0o022)
 
 
 @pytest.fixture(scope="module")

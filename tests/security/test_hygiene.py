@@ -29,6 +29,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import incli
 from apiserver import Server
 from browserpages import run_async
 
@@ -45,19 +46,10 @@ CLIENTS = {   # who: (organisation, its type, its official code, role, purpose)
 
 
 def cli(*args: str) -> str:
-    """Run the real ``linkage`` command as an operator would, under a permissive umask: in this
-    process (typer's runner, as tests/apiserver.py links), since an interpreter of its own for each
-    of the site's fourteen commands was most of the module's set-up."""
-    from typer.testing import CliRunner
-
-    from linkage.cli import app
-
-    old = os.umask(0o022)
-    try:
-        done = CliRunner().invoke(app, list(args), catch_exceptions=False)
-    finally:
-        os.umask(old)
-    assert done.exit_code == 0, done.output
+    """Run the real ``linkage`` command as an operator would, under a permissive umask (in this
+    process, tests/incli.py: an interpreter each for the site's commands was most of its set-up)."""
+    done = incli.run(*args, umask=0o022)
+    assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
 
