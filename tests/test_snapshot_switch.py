@@ -20,6 +20,7 @@ from dataclasses import asdict
 import httpx
 import pytest
 
+import incli
 from apiserver import Server
 from linkage.config import get_settings
 from registry import register
@@ -259,7 +260,9 @@ def test_two_servers_switch_to_next_month_under_load_without_a_failed_request(
         sent = set(ids)                          # once: rebuilt per entry it was ~10^8 steps (~15 s)
         audited = Counter(e.get("request_id") for e in _audit(mode, home, url) if e.get("request_id") in sent)
         assert sum(audited.values()) == len(ids) and set(audited.values()) == {1}
-        assert "audit log intact" in cli(homes[0], "audit", "verify", env=shared).stdout
+        verified = incli.run("audit", "verify", "--data-dir", str(homes[0]),
+                             env={"LINKAGE_HOME": str(homes[0]), **shared})
+        assert verified.returncode == 0 and "audit log intact" in verified.stdout, verified.stdout + verified.stderr
 
         # A snapshot altered after it was signed is refused; both keep serving the one they have.
         bad = forge(home, new)
@@ -290,7 +293,8 @@ class TwoWorkers:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "serve", "--port", str(self.port),
                                       "--data-dir", str(home), "--workers", "2"],
-                                     env={**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_MEMORY_LIMIT": "1GB", **env},
+                                     env={**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_MEMORY_LIMIT": "1GB",
+                                          **env},
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()

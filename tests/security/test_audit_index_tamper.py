@@ -52,7 +52,8 @@ EDITS = {
     "a child's rows deleted": ["DELETE FROM entry_children WHERE child_id = '{child}'"],
     "entries deleted": ["DELETE FROM entries WHERE seq IN (SELECT seq FROM entry_children WHERE child_id = "
                         "'{child}')"],
-    "an access moved to another child": [f"UPDATE entry_children SET child_id = '{OTHER}' WHERE child_id = '{{child}}'"],
+    "an access moved to another child": [f"UPDATE entry_children SET child_id = '{OTHER}' "
+                                         "WHERE child_id = '{child}'"],
     "an entry's organisation changed": ["UPDATE entries SET agency = 'Someone Else', client_id = 'lk_x' WHERE seq = "
                                         "(SELECT min(seq) FROM entry_children WHERE child_id = '{child}')"],
 }
@@ -113,7 +114,8 @@ PG_EDITS = {
     "a child's accesses hidden from every child": "UPDATE audit_entries SET children = '{{}}' "
                                                   "WHERE '{child}' = ANY(children)",
     "an entry's organisation changed": "UPDATE audit_entries SET agency = 'Someone Else', client_id = 'lk_x' "
-                                       "WHERE seq = (SELECT min(seq) FROM audit_entries WHERE '{child}' = ANY(children))",
+                                       "WHERE seq = (SELECT min(seq) FROM audit_entries "
+                                       "WHERE '{child}' = ANY(children))",
 }
 
 
