@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from linkage.audit import AuditLog, open_audit_log
-from linkage.audit.log import GENESIS, chain, canonical_json
+from linkage.audit.log import GENESIS, chain, canonical_json, leaf_digest
 from linkage.audit.pg import PostgresAuditLog
 from linkage.audit.witness import LocalSource, Witness
 from linkage.cli import app
@@ -134,9 +134,10 @@ def test_newest_entries_cut_away_under_a_running_server_are_recorded(backend):
     _fill(other, 2, 15)
     rows = [json.loads(r) for r in backend.rows()]
     events = [r["entry"] for r in rows if r["entry"]["action"] == "security.audit_log_cut"]
-    # On PostgreSQL the other server, whose head (12) was cut and written again, says so too.
-    assert [(e["found_seq"], e["had_seq"], e["decision"]) for e in events] == [(9, 13, "refused")] + (
-        [(12, 12, "refused")] if backend.url else []), events
+    # The other server, whose head (12) was cut and written again, says so too (the file log since
+    # session 28: it compared the file's size alone).
+    assert [(e["found_seq"], e["had_seq"], e["decision"]) for e in events] == [(9, 13, "refused"),
+                                                                                (12, 12, "refused")], events
     assert rows[9]["entry"] == events[0]            # recorded before anything else is chained on the cut
     assert _links_broken(rows) == []
     assert {f"r{i}" for i in range(13, 17)} <= {r["entry"]["request_id"] for r in rows}
@@ -149,12 +150,13 @@ def _links_broken(rows: list[dict]) -> list[int]:
 
 
 @pytest.mark.parametrize("refill", ["server", "attacker"])
-def test_a_head_cut_away_and_written_again_up_to_the_same_seq_is_not_chained_on(postgres_url, tmp_path, refill):
-    """The newest rows are deleted and as many written again (by another server, which records the
-    cut, or by whoever deleted them) before this server appends. PostgreSQL appends checked the head
-    by its seq alone: the server chained its entries on the hash of a row no longer there, breaking
-    the chain (only `verify` would tell), and never said that rows it had seen were replaced."""
-    backend = Backend(tmp_path / "home", postgres_url)
+def test_a_head_cut_away_and_written_again_up_to_the_same_seq_is_not_chained_on(backend, refill):
+    """The newest entries are cut away and as many written again (by another server, which records
+    the cut, or by whoever cut them, to the same length in bytes) before this server appends.
+    PostgreSQL appends checked the head by its seq alone, and the file log by the file's size
+    alone (session 28): the server chained its entries on the hash of a line no longer there,
+    breaking the chain (only `verify` would tell), and never said that entries it had seen were
+    replaced."""
     log, other = backend.open(checkpoint_every=100), backend.open(checkpoint_every=100)
     _fill(log, 6)
     _fill(other, 6, 6)
@@ -163,8 +165,16 @@ def test_a_head_cut_away_and_written_again_up_to_the_same_seq_is_not_chained_on(
     if refill == "server":
         backend.rewrite(rows[:9])
         _fill(other, 3, 13)                         # records the cut at 10, then 11..13: the same seq
-    else:                                           # the rows written again, as someone could
-        backend.rewrite(rows[:9] + [r.replace('"allow"', '"deny"') for r in rows[9:]])
+    else:           # edited and chained again, byte for byte as long, as someone could (without the MAC key)
+        forged, prev = [], json.loads(rows[8])["hash"]
+        for row in rows[9:]:
+            rec = json.loads(row)
+            rec["entry"]["decision"] = "alloW"
+            rec["prev"] = prev
+            rec["hash"] = prev = chain(prev, leaf_digest(rec["entry"]))
+            forged.append(canonical_json(rec, True))
+        assert sum(map(len, forged)) == sum(map(len, rows[9:])) and forged != rows[9:]
+        backend.rewrite(rows[:9] + forged)
     _fill(log, 2, 16)
     rows = [json.loads(r) for r in backend.rows()]
     assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
@@ -172,6 +182,8 @@ def test_a_head_cut_away_and_written_again_up_to_the_same_seq_is_not_chained_on(
     events = [(r["seq"], r["entry"]) for r in rows if r["entry"]["action"] == "security.audit_log_cut"]
     mine = [(seq, e["found_seq"], e["had_seq"], e.get("replaced")) for seq, e in events if e["had_seq"] == 13]
     assert mine == [(14, 13, 13, True)], events     # recorded before its own entries
+    if refill == "attacker":                        # and `verify` names the lines forged without the key
+        assert {f.seq for f in log.verify() if "MAC" in f.problem} == {10, 11, 12, 13}
     log.close()
     other.close()
 

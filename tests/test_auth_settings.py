@@ -90,6 +90,11 @@ def test_external_token_missing_organisation_claims_is_401(server, idp):
     ({"LINKAGE_TOKEN_TTL_SECONDS": "600", "LINKAGE_MAX_TOKEN_LIFETIME_SECONDS": "300"}, "at least"),
     ({"LINKAGE_LOCKOUT_SECONDS": "5"}, "greater than or equal"),
     ({"LINKAGE_DB_KEY": "short"}, "32 characters"),
+    # An ID token for the staff sign-in would open the API (session 28).
+    ({"LINKAGE_OIDC_ISSUER": "https://idp.example.gov.uk/realms/la", "LINKAGE_OIDC_CLIENT_ID": "linkage-web",
+      "LINKAGE_OIDC_CLIENT_SECRET": "s", "LINKAGE_JWKS_URL": "https://idp.example.gov.uk/jwks",
+      "LINKAGE_EXTERNAL_ISSUER": "https://idp.example.gov.uk/realms/la/", "LINKAGE_EXTERNAL_AUDIENCE": "linkage-web"},
+     "may not be LINKAGE_OIDC_CLIENT_ID"),
 ])
 def test_settings_refuse_insecure_values(monkeypatch, env, message):
     for k, v in env.items():

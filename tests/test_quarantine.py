@@ -147,7 +147,7 @@ def test_show_gives_every_problem_and_every_cell_as_sent(home):
 
 def test_export_is_private_lf_and_safe_to_open_in_a_spreadsheet(home, tmp_path):
     out = tmp_path / "for_school.csv"
-    out.write_text("old contents, world-readable")
+    out.write_text("source,file,line,record_id\nold contents, world-readable\n")   # an earlier export
     os.chmod(out, 0o644)
     cli(home, "quarantine", "export", str(out), "--source", "education", "--extract", "all")
     assert stat.S_IMODE(out.stat().st_mode) == 0o600

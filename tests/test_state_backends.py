@@ -201,6 +201,28 @@ def test_review_decisions_numbered_atomic_and_append_only(state, backend):
     assert len(decisions.all()) == 2
 
 
+def test_a_review_decision_never_overwrites_one_made_since_the_reviewer_looked(state, backend):
+    """Two reviewers on one pair, a form left open over lunch, the back button after deciding:
+    the later submission silently replaced the earlier decision (the latest counts), and a
+    double click recorded the decision twice. Given what the reviewer saw (``seen``), a decision
+    made since refuses theirs, naming it; the same decision sent twice is one decision."""
+    from linkage.errors import Conflict
+
+    decisions = ReviewDecisions(state, Sealer(backend[0]))
+    pair = [("education:A1", "health:H1", "sha-a", "sha-h", 0.4, -0.5)]
+    (first,) = decisions.add(pair, decision="match", reviewer="Ann", note="same GP", channel="web", seen=0)
+    (again,) = decisions.add(pair, decision="match", reviewer="Ann", note="same GP", channel="web", seen=0)
+    assert again.decision_id == first.decision_id                     # the double click: one decision
+    with pytest.raises(Conflict, match=r"was decided while you had it open \(match by Ann at .*\): yours was "
+                                       r"not recorded"):
+        decisions.add(pair, decision="not_match", reviewer="Bo", channel="web", seen=0)
+    (changed,) = decisions.add(pair, decision="not_match", reviewer="Bo", channel="web", seen=first.decision_id)
+    assert [d.decision for d in decisions.history(first.pair_id)] == ["match", "not_match"]
+    assert changed.decision_id > first.decision_id
+    (cli,) = decisions.add(pair, decision="unsure", reviewer="Cy", channel="cli")      # no ``seen``: as before
+    assert decisions.history(first.pair_id)[-1] == cli
+
+
 def test_consent_and_break_glass(state, backend):
     home, _ = backend
     clients = ClientRegistry(state)

@@ -118,11 +118,13 @@ def test_sessions_end_when_idle_or_old(reg):
     sid, rec = sessions.create(user, now=t)
     assert sid not in {r[0] for r in reg.state.execute("SELECT id_hash FROM web_sessions")}   # only its hash
     assert sessions.load(sid, now=t + 1799).user_id == user.user_id
-    assert sessions.load(sid, now=t + 1799 + 1801) is None                                   # idle
+    assert sessions.check(sid, now=t + 1799 + 1801) == (None, "idle", user.user_id)          # idle: whose, for the DPO
+    assert sessions.check(sid, now=t + 1799 + 1802) == (None, "no_such_session", None)
+    assert sessions.check(None) == (None, None, None)                                        # no cookie: no refusal
     sid, _ = sessions.create(user, now=t)
     for step in range(1, 21):                                 # kept busy, yet still ends after 10 hours
         assert sessions.load(sid, now=t + step * 1700) is not None
-    assert sessions.load(sid, now=t + 36_001) is None
+    assert sessions.check(sid, now=t + 36_001) == (None, "too_old", user.user_id)
     assert sessions.load("made-up", now=t) is None and sessions.load("x" * 1000, now=t) is None
 
 

@@ -278,3 +278,44 @@ def test_precision_and_recall_from_decisions_count_each_scored_pair_once_at_the_
     assert (q.tp, q.fn, q.fp, q.tn, q.labels, q.positives) == (1, 1, 1, 1, 4, 2)
     assert q.precision == 0.5 and q.recall == 0.5
     assert decision_quality([d("5", "unsure", 0.6)], 0.5) is None
+
+
+def test_a_second_submission_of_a_pair_never_overwrites_a_decision_made_since(world):
+    """The back button after deciding, a double click, or two data managers on the same pair: the
+    later form replaced the decision recorded since it was opened (the latest counts), without a
+    word. The form carries the decision its reviewer saw: the same one again is one decision, and
+    another is refused (409), naming the decision that stands."""
+    pid = list(world["queue"])[-2]
+    with open_page(world) as p:
+        sign_in(p, DANA)
+        p.goto("/app/review")
+        assert 'name="seen" value="' in p.content()             # the form names the decision its reviewer saw
+        form = {"csrf_token": csrf_token(p.content()), "decision": "match", "position": "0", "seen": "0",
+                "note": "Same child"}
+        for _ in range(2):                                      # a double click
+            assert p.request.post(f"/app/review/{pid}", form=form, max_redirects=0).status == 303
+        stale = p.request.post(f"/app/review/{pid}", form={**form, "decision": "not_match", "note": ""},
+                               max_redirects=0)
+        assert stale.status == 409, stale.status
+        assert "Not recorded: the pair you were deciding was decided while you had it open (Match, by Dana Shah" \
+            in stale.text()
+        (d,) = history(world["home"], pid)
+        changed = p.request.post(f"/app/review/{pid}", form={**form, "decision": "not_match",
+                                                             "seen": str(d.decision_id)}, max_redirects=0)
+        assert changed.status == 303                            # a change made having seen it
+    assert [x.decision for x in history(world["home"], pid)] == ["match", "not_match"]
+
+
+def test_a_note_too_long_comes_back_with_the_reason(world):
+    """A note pasted from an email (2,500 characters) was a bare error page, the note lost: it
+    comes back in the form with why, and nothing is recorded."""
+    pid = list(world["queue"])[-3]
+    long_note = "Spoke to the school office; " * 90
+    with open_page(world) as p:
+        sign_in(p, DANA)
+        p.goto("/app/review")
+        r = p.request.post(f"/app/review/{pid}", form={"csrf_token": csrf_token(p.content()), "decision": "match",
+                                                       "position": "0", "note": long_note}, max_redirects=0)
+        assert r.status == 400, r.status
+        assert "Check the note" in r.text() and long_note.strip() in r.text()
+    assert history(world["home"], pid) == []

@@ -133,7 +133,29 @@ def test_idle_and_expired_sessions_are_refused(world):
         age_sessions(world["home"], uid, since_sign_in=36_001)      # used a moment ago, but signed in 10 h ago
         p.goto("/app/")
         assert p.url.endswith("/app/sign-in")
+    ended = [e["reason"] for e in audit(world) if e["action"] == "security.session_refused" and e.get("person") == AMY]
+    assert ended[-2:] == ["idle", "too_old"], ended         # each refusal named for the DPO (session 28)
 
+
+
+def test_a_form_sent_after_the_session_ended_says_it_was_not_saved(world):
+    """A search (or a review decision, a note) sent once the session had ended went to the sign-in
+    page without a word: signed in again, the person believed it had been done."""
+    uid = world["ids"][AMY]
+    with open_page(world) as p:
+        sign_in(p, AMY)
+        p.goto("/app/lookup")
+        token = csrf_token(p.content())
+        assert age_sessions(world["home"], uid, idle=1801) >= 1
+        r = p.request.post("/app/lookup", form={"forename": "A", "surname": "B", "dob-day": "1", "dob-month": "1",
+                                                "dob-year": "2015", "purpose": "admission", "csrf_token": token},
+                           max_redirects=0)
+        assert r.status == 303 and r.headers["location"].endswith("/app/sign-in?ended=form"), r.headers
+        p.goto(r.headers["location"])
+        assert "nothing in it was saved" in p.get_by_test_id("not-saved").inner_text()
+        accessible(p)
+        p.goto("/app/sign-in")
+        assert p.get_by_test_id("not-saved").count() == 0         # only after a form was lost
 
 def test_a_disabled_user_is_signed_out_at_once(world):
     env = {**os.environ, "LINKAGE_HOME": str(world["home"])}

@@ -265,6 +265,19 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _audiences_apart(self) -> "Settings":
+        """The identity provider's ID tokens for the staff sign-in name the pages' client id as their
+        audience; were it the API's too, any such token (a person's, seen in a log or a proxy) would
+        open the API as an organisation's client. OpenID Connect: an ID token is not an access token."""
+        same_idp = (self.oidc_issuer and self.external_issuer
+                    and self.oidc_issuer.rstrip("/") == self.external_issuer.rstrip("/"))
+        if same_idp and self.external_audience == self.oidc_client_id:
+            raise ValueError("LINKAGE_EXTERNAL_AUDIENCE may not be LINKAGE_OIDC_CLIENT_ID: the identity provider's "
+                             "ID tokens for the staff pages would be accepted by the API; give the API an audience "
+                             "of its own")
+        return self
+
+    @model_validator(mode="after")
     def _dpo_hours(self) -> "Settings":
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

@@ -14,8 +14,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["PRIVATE_UMASK", "pid_alive", "private_dir", "private_file", "private_opener", "private_umask",
-           "write_private"]
+__all__ = ["PRIVATE_UMASK", "check_replaceable", "pid_alive", "private_dir", "private_file", "private_opener",
+           "private_umask", "write_private"]
 
 PRIVATE_UMASK = 0o077
 
@@ -76,6 +76,10 @@ def write_private(path: Path, data: str | bytes) -> Path:
     path = Path(path)
     if path.is_dir() and not path.is_symlink():
         raise LinkageError(f"{path} is a directory: name a file to write")
+    if not path.parent.is_dir():
+        raise LinkageError(f"cannot write {path}: there is no directory {path.parent}")
+    if path.exists() and not path.is_symlink() and not path.is_file():     # renamed over, /dev/null would go
+        raise LinkageError(f"{path} is not a regular file (a device, pipe or socket): name a file to write")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)   # O_EXCL, 0600
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -93,6 +97,34 @@ def write_private(path: Path, data: str | bytes) -> Path:
                                "your own") from None
         raise
     return path
+
+
+def check_replaceable(path: Path, own: str, what: str) -> None:
+    """Refuse (one line) to write an export over anything but an earlier one of its kind.
+
+    ``write_private`` replaces whatever is at its path: a data manager who names an extract, a
+    spreadsheet or a device as the export's target (``export-ids education.csv``) would lose it
+    without a word. Replaced freely: nothing there, an empty file, a symbolic link (the link goes,
+    never its target), and a file beginning with ``own`` (the text every export of this kind
+    begins with: its header). Anything else needs the command's ``--force``."""
+    from linkage.errors import LinkageError
+
+    path = Path(path)
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:    # a link is replaced; the rest ``write_private`` refuses
+        return
+    head = own.encode("utf-8")
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(head)) == head:
+                return
+    except OSError:                     # unreadable: not known to be an earlier export
+        pass
+    raise LinkageError(f"{path} already exists and is not an earlier {what}: nothing was written; name a new "
+                       "file, or add --force to replace it")
 
 
 def pid_alive(pid: int) -> bool:

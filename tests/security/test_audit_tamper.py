@@ -447,3 +447,25 @@ def test_a_flood_of_refused_requests_is_capped_and_counted(tmp_path):
     entries = [json.loads(x)["entry"] for x in log.read_text().splitlines()]
     assert {e["action"] for e in entries} == {"security.unauthenticated"}
     assert len(entries) + sum(e.get("not_recorded_before", 0) for e in entries) == 31    # every one counted
+
+
+
+
+def test_an_offset_or_entry_number_past_what_sql_holds_is_refused_not_a_crash(server):
+    """``offset`` and a proof's ``from``/``to`` had a lower bound only: 2**63 passed validation and
+    reached SQLite (PostgreSQL: bigint), whose overflow was a 500 "internal error" (session 28).
+    Now a 422 like any value out of range, recorded as a refused request."""
+    url = server["srv"].url
+    dpo = {"Authorization": f"Bearer {_token(server, 'dpo')}", "X-Purpose": "audit"}
+    big = str(2**63)
+    for path, query in (("/v1/audit", {"offset": big}), ("/v1/audit", {"offset": "1" + "0" * 30}),
+                        ("/v1/audit/proof", {"from": big, "to": big + "1"}),
+                        ("/v1/audit/proof", {"from": str(2**53), "to": str(2**53 + 1)})):
+        r = httpx.get(url + path, params=query, headers=dpo)
+        assert r.status_code == 422, (path, query, r.status_code, r.text)
+        assert by_request(server, r)["action"] == "security.invalid_request"
+    assert httpx.get(url + "/v1/audit", params={"offset": str(2**53)}, headers=dpo).json()["entries"] == []
+
+
+def by_request(server, r) -> dict:
+    return next(e for e in _entries(server) if e["request_id"] == r.headers["X-Request-ID"])

@@ -62,12 +62,12 @@ EXPORTS = {
 }
 
 
-def _plant(kind: str, target: Path, victim: Path) -> None:
+def _plant(kind: str, target: Path, victim: Path, earlier: bytes) -> None:
     if kind == "symlink":
         victim.write_text(VICTIM)
         target.symlink_to(victim)
-    elif kind == "readable":
-        target.write_text("an earlier export, left 0644\n")
+    elif kind == "readable":                        # an earlier export (anything else is refused), left 0644
+        target.write_bytes(earlier)
         target.chmod(0o644)
     else:                                           # another local user's file, writable by all
         target.write_text("")
@@ -84,7 +84,12 @@ def test_an_export_never_writes_through_what_was_at_its_path(home, tmp_path, exp
     out_dir.mkdir()
     args, written = EXPORTS[export](home, out_dir / "export.out")
     victim = tmp_path / "victim.txt"
-    _plant(kind, written, victim)
+    earlier = b""
+    if kind == "readable":
+        assert cli(home, *args).returncode == 0
+        earlier = written.read_bytes()
+        written.unlink()
+    _plant(kind, written, victim, earlier)
     done = cli(home, *args)
     assert done.returncode == 0, done.stderr
     info = os.lstat(written)

@@ -3,7 +3,8 @@
 A ``path:`` key (the field the loader sets to the file's own location) and an event's ``const``
 value of the wrong type (a date that is not a date, or a billion-laughs list built from YAML
 anchors) were not checked when the mapping was read: each ended the ingest with a Python
-traceback instead of one line naming the mapping's fault. Both are now refused as mapping faults.
+traceback instead of one line naming the mapping's fault. Both are now refused as mapping faults,
+and (session 28) an ``encoding`` that names a codec of bytes to bytes or text to text.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ MAPPINGS = {
     "a path key": (BASE + "path: /etc/shadow\n", "path"),
     "a const date that is not one": (BASE + EVENT + "      entry_date: not a date\n", "const entry_date"),
     "a billion laughs in a const": (BASE + EVENT + LAUGHS, "const enrol_status"),
+    # A codec Python knows but that decodes no text: a traceback at ingest (session 28).
+    "a codec that is not a text encoding": (BASE + "encoding: zlib_codec\n", "not a text encoding"),
 }
 
 

@@ -48,10 +48,16 @@ def signed_in(world, email: str = AMY) -> httpx.Client:
 
 
 def test_a_cross_site_form_cannot_sign_anyone_in_or_out(world):
-    """Login CSRF and forced sign-out: without the session's token, nothing happens."""
+    """Login CSRF and forced sign-out: without the session's token, nothing happens. A form with no
+    session at all (another site's: the strict cookie stays behind) was refused without a trace
+    (session 28): now a `security.csrf_refused` naming no one."""
     with httpx.Client(base_url=world["url"]) as c:
+        before = len(audit(world))
         r = c.post("/app/sign-in", data={"email": AMY, "password": PASSWORD})
         assert r.status_code == 303 and r.headers["location"] == "/app/sign-in"   # no session: nothing done
+        cross = [e for e in audit(world)[before:] if e["action"].startswith("security.")]
+        assert [(e["action"], e["reason"], e["path"], e.get("person")) for e in cross] == [
+            ("security.csrf_refused", "no_session", "/app/sign-in", None)], cross
         c.get("/app/sign-in")
         r = c.post("/app/sign-in", data={"email": AMY, "password": PASSWORD})    # a session, no token
         assert r.status_code == 403 and "set-cookie" not in r.headers
@@ -81,11 +87,23 @@ def test_a_session_id_chosen_by_an_attacker_is_never_signed_in(world):
 
 
 def test_a_signed_out_session_cannot_be_replayed(world):
+    """Refused, but (session 28) without a trace: a stolen or invented session cookie is the pages'
+    bad token, and the API's 401 for one was a security event. Each is now one entry for the DPO,
+    never the cookie; a visit with no cookie is none."""
     c = signed_in(world)
     stolen = c.cookies["linkage_session"]
     assert c.post("/app/sign-out", data={"csrf_token": csrf_token(c.get("/app/").text)}).status_code == 200
+    before = len(audit(world))
     with httpx.Client(base_url=world["url"], cookies={"linkage_session": stolen}) as thief:
         assert thief.get("/app/").status_code == 303
+    with httpx.Client(base_url=world["url"], cookies={"linkage_session": "made-up"}) as forger:
+        assert forger.post("/app/lookup", data={"csrf_token": "x"}).status_code == 303
+    with httpx.Client(base_url=world["url"]) as stranger:
+        assert stranger.get("/app/").status_code == 303
+    new = audit(world)[before:]
+    refused = [(e["action"], e["decision"], e["reason"]) for e in new if e["action"].startswith("security.")]
+    assert refused == [("security.session_refused", "refused", "no_such_session")] * 2, refused
+    assert stolen not in json.dumps(new)
 
 
 def test_guessing_passwords_locks_the_person_out_and_is_audited(world):

@@ -285,18 +285,28 @@ class SessionStore:
 
     def load(self, session_id: str | None, now: float | None = None) -> SessionRecord | None:
         """The live session behind a cookie, touched; None (and deleted) past the idle or absolute limit."""
-        if not session_id or len(session_id) > 100:
-            return None
+        return self.check(session_id, now)[0]
+
+    def check(self, session_id: str | None, now: float | None = None
+              ) -> tuple[SessionRecord | None, str | None, str | None]:
+        """``(record, None, None)`` for a live session (touched); else ``(None, why, user id)``: why a
+        cookie was refused (``idle``, ``too_old``: its session ended now, deleted; ``no_such_session``:
+        signed out, ended earlier, or never issued), and the person a session that ended now was for.
+        No cookie is ``(None, None, None)``: nothing was refused."""
+        if not session_id:
+            return None, None, None
+        if len(session_id) > 100:
+            return None, "no_such_session", None
         now = time.time() if now is None else now
         row = self.state.execute("SELECT * FROM web_sessions WHERE id_hash = ?", (_digest(session_id),)).fetchone()
         if row is None:
-            return None
+            return None, "no_such_session", None
         if now - row["seen_at"] > self.idle or now - row["created_at"] > self.absolute:
             self.state.execute("DELETE FROM web_sessions WHERE id_hash = ?", (row["id_hash"],))
-            return None
+            return None, "too_old" if now - row["created_at"] > self.absolute else "idle", row["user_id"]
         self.state.execute("UPDATE web_sessions SET seen_at = ? WHERE id_hash = ?", (now, row["id_hash"]))
         return SessionRecord(row["id_hash"], row["user_id"], row["generation"], row["csrf"], json.loads(row["data"]),
-                             row["created_at"], now)
+                             row["created_at"], now), None, None
 
     def save_data(self, rec: SessionRecord, data: dict) -> None:
         self.state.execute("UPDATE web_sessions SET data = ? WHERE id_hash = ?", (json.dumps(data), rec.id_hash))

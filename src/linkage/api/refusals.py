@@ -10,7 +10,7 @@ import time
 
 import anyio
 
-__all__ = ["record_refusal"]
+__all__ = ["record_refusal", "take_budget"]
 
 ACTIONS = {401: "security.unauthenticated", 400: "security.invalid_request", 408: "security.invalid_request",
            413: "security.invalid_request", 422: "security.invalid_request", 429: "security.rate_limited"}
@@ -56,6 +56,15 @@ class _Budget:
         return dropped
 
 
+def take_budget(root) -> int | None:
+    """One security event from the process's allowance (``root``: the API's application, whose
+    state holds it): None when this second's is spent, else how many were left out before it."""
+    state = root.state
+    if getattr(state, "refusal_budget", None) is None:
+        state.refusal_budget = _Budget()
+    return state.refusal_budget.take(state.services.settings.audit_security_events_per_second)
+
+
 async def record_refusal(scope, status: int, root) -> None:
     """``root``: the API's application (its state holds the services). Not ``scope["app"]``:
     inside the staff pages that is the mounted web application, which holds none, and every
@@ -63,16 +72,12 @@ async def record_refusal(scope, status: int, root) -> None:
     if status not in ACTIONS or (scope.get("state") or {}).get("audited"):
         return      # not a refusal of this kind, or the flow already audited it
     try:        # fsync'd like any entry, off the event loop, before the response goes out
-        state = root.state
-        services = state.services
-        if getattr(state, "refusal_budget", None) is None:
-            state.refusal_budget = _Budget()
-        dropped = state.refusal_budget.take(services.settings.audit_security_events_per_second)
+        dropped = take_budget(root)
         if dropped is None:
             return
         entry = refusal_entry(scope, status)
         if dropped:
             entry["not_recorded_before"] = dropped
-        await anyio.to_thread.run_sync(services.audit.append, entry)
+        await anyio.to_thread.run_sync(root.state.services.audit.append, entry)
     except Exception:
         log.exception("could not audit a refused request")

@@ -669,6 +669,7 @@ class AuditLog(ChainedLog):
         self._rf = open(self.path, "rb", buffering=0)   # the same file, for reading what others appended
         self._starts: dict[int, int] = {}   # where lines this process wrote or found newest start (seq -> byte)
         self._size = -1                     # the log's length as this process last saw it: unseen yet
+        self._end: tuple[int, bytes] | None = None      # (offset, bytes) of its last line as last seen
         self._written = self._synced = 0    # the last seq this process wrote, and the last fsync'd
         self._last_cp: tuple[int, dict | None] | None = None     # (checkpoints file length, newest)
         self._sync_lock = threading.Lock()
@@ -767,6 +768,8 @@ class AuditLog(ChainedLog):
         data = os.pread(self._rf.fileno(), size - seen + 1, seen - 1)
         if len(data) != size - seen + 1 or data[:1] != b"\n":
             return None         # cut back and written again meanwhile: not the file last seen
+        last = data.rfind(b"\n", 0, len(data) - 1)
+        self._end = (seen - 1 + last + 1, data[last + 1:])
         end = len(data)
         for raw in reversed(data[1:].split(b"\n")):
             start, end = end - len(raw), end - len(raw) - 1
@@ -774,6 +777,29 @@ class AuditLog(ChainedLog):
                 self._started(rec["seq"], seen - 1 + start)
                 return rec["seq"], rec["hash"]
         return None
+
+    def _last_line(self, size: int) -> tuple[int, bytes] | None:
+        """(offset, bytes) of the file's last line, its newline included, as the file stands at ``size``."""
+        step = self.BACK_FIRST
+        while size > 0:
+            start = max(0, size - step)
+            data = os.pread(self._rf.fileno(), size - start, start)
+            if len(data) != size - start:
+                return None         # shorter than ``size`` already: the next refresh looks again
+            cut = data.rfind(b"\n", 0, len(data) - 1)
+            if cut >= 0 or start == 0:
+                return start + cut + 1, data[cut + 1:]
+            step *= 2
+        return None
+
+    def _end_holds(self) -> bool:
+        """The last line this process saw (wrote, or found) is still in the file, byte for byte, where
+        it was: one read of one line. A size compared alone misses a tail cut and written again to the
+        same length (or longer), and the chain would go on from a line no longer there."""
+        if self._end is None:
+            return True
+        at, data = self._end
+        return os.pread(self._rf.fileno(), len(data), at) == data
 
     def _started(self, seq: int, offset: int) -> None:
         self._starts[seq] = offset
@@ -784,10 +810,20 @@ class AuditLog(ChainedLog):
     def _refresh(self) -> None:
         self._follow_path()
         size = os.fstat(self._fh.fileno()).st_size
-        if size != self._size:                      # another process appended (or the file was cut back)
+        if not self._end_holds():       # the line last seen at the end is gone: the tail was cut (and refilled?)
+            had = (self._seq, self._last)
+            self._starts.clear()
+            self._seq, self._last = self._tail()
+            self._size, self._end = size, self._last_line(size)
+            if (self._seq, self._last) != had:
+                self._cut_back(had[0], replaced=self._seq >= had[0])
+        elif size != self._size:                    # another process appended (or the file was cut back)
             had = self._seq
+            self._end = None
             self._seq, self._last = self._appended_head(self._size, size) or self._tail()
             self._size = size
+            if self._end is None:
+                self._end = self._last_line(size)
             if self._seq < had:
                 self._cut_back(had)
 
@@ -821,7 +857,7 @@ class AuditLog(ChainedLog):
         for f in old:
             f.close()
         self._starts.clear()
-        self._size = -1
+        self._size, self._end = -1, None
         if holds_mine:
             return
         log.error("the audit log file was replaced or removed while the server ran (its newest entry: %s); "
@@ -878,6 +914,7 @@ class AuditLog(ChainedLog):
         # Under the lock ``_refresh`` has just read the file's length, and no other writer
         # appends until it is released: the length is that plus this line (no fstat).
         self._started(seq, self._size)
+        self._end = (self._size, data)
         self._size += len(data)
         self._written = seq
 

@@ -9,10 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from linkage.cli.common import DataDir, _fail, _failures, console, err
+from linkage.cli.common import DataDir, Replace, _fail, _failures, console, err
 from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
-from linkage.files import write_private
+from linkage.files import check_replaceable, write_private
 
 
 audit_app = typer.Typer(no_args_is_help=True, help="Check and export the audit log.")
@@ -105,7 +105,7 @@ def audit_verify(checkpoint: Annotated[Optional[list[Path]], typer.Option(
 @audit_app.command("checkpoints")
 def audit_checkpoints(out: Path,
                       since: Annotated[int, typer.Option(min=0, help="Leaf digests from this seq on.")] = 0,
-                      data_dir_: DataDir = None) -> None:
+                      force: Replace = False, data_dir_: DataDir = None) -> None:
     """Export the signed checkpoints, the public key and the entries' leaf digests (no personal data).
     Writes nothing to the log; `linkage audit seal` signs a new checkpoint."""
     from linkage.audit.witness import export
@@ -114,8 +114,11 @@ def audit_checkpoints(out: Path,
         data = export(_audit_log(data_dir_), since)
     except LinkageError as exc:
         _fail(exc)
+    text = json.dumps(data, indent=2)
     with _failures(data_dir_):
-        write_private(out, json.dumps(data, indent=2))
+        if not force:
+            check_replaceable(out, text[:text.index(":")], "checkpoints export")   # '{\n  "public_key_pem"'
+        write_private(out, text)
     console.print(f"wrote {len(data['checkpoints'])} checkpoints to {out}")
 
 

@@ -43,6 +43,9 @@ def _private_files() -> None:
 
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default ./.linkage or $LINKAGE_HOME).")]
+# An export replaces an earlier export of its kind at its path; anything else there only with this.
+Replace = Annotated[bool, typer.Option("--force", help="Replace the file at that path even if it is not an "
+                                                      "earlier export of this kind (e.g. an extract).")]
 
 
 def _settings():

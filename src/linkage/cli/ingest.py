@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from rich.text import Text
 
-from linkage.cli.common import DataDir, _fail, _failures, _reading, _store, console
+from linkage.cli.common import DataDir, Replace, _fail, _failures, _reading, _store, console
 from linkage.cli.output import Format, FormatOption, emit, emit_json
 from linkage.errors import LinkageError
 from linkage.safetext import visible
@@ -182,10 +182,11 @@ def quarantine_show(ref: Annotated[str, typer.Argument(help="EXTRACT:LINE, as `q
 @quarantine_app.command("export")
 def quarantine_export(out: Annotated[Path, typer.Argument(help="CSV file to write (created 0600).")],
                       source: QSource = None, reason: QReason = None, extract: QExtract = "current",
-                      data_dir_: DataDir = None) -> None:
+                      force: Replace = False, data_dir_: DataDir = None) -> None:
     """CSV for the agency that supplied the extract: line, its own column, the value it sent,
     the reason. Cells a spreadsheet would run as formulas are neutralised."""
-    from linkage.safetext import write_private_csv
+    from linkage.files import check_replaceable
+    from linkage.safetext import csv_text, write_private_csv
     from linkage.views.quarantine import QuarantineFilter, export_rows, quarantine_rows
 
     try:
@@ -193,6 +194,8 @@ def quarantine_export(out: Annotated[Path, typer.Argument(help="CSV file to writ
         with _reading(data_dir_) as store:
             _, rows = quarantine_rows(store.connection, wanted, with_value=True)
         header, body = export_rows(rows)
+        if not force:       # its first columns: the record id's is headed with the agency's own name
+            check_replaceable(out, csv_text(header[:3], []).rstrip("\n") + ",", "quarantine export")
         n = write_private_csv(out, header, body)
     except (LinkageError, OSError) as exc:
         _fail(exc)

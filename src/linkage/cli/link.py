@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from linkage.cli.common import DataDir, _fail, _failures, _publish, _reading, _store, console
+from linkage.cli.common import DataDir, Replace, _fail, _failures, _publish, _reading, _store, console
 from linkage.cli.output import Format, FormatOption, emit, emit_json
 from linkage.config import get_settings
 from linkage.errors import LinkageError
@@ -85,16 +85,20 @@ def publish(data_dir_: DataDir = None) -> None:
     console.print(line)
 
 
-def export_ids(out: Path, data_dir_: DataDir = None) -> None:
+def export_ids(out: Path, force: Replace = False, data_dir_: DataDir = None) -> None:
     """Write source, source_record_id and child_id for every current record."""
-    from linkage.safetext import write_private_csv
+    from linkage.files import check_replaceable
+    from linkage.safetext import csv_text, write_private_csv
     from linkage.views.linked import exported_ids
 
+    header = ["source", "source_record_id", "child_id"]
     with _failures(data_dir_):
+        if not force:
+            check_replaceable(out, csv_text(header, []), "export-ids file")
         store = _store(data_dir_)
         rows = exported_ids(store)
         store.close()
-        write_private_csv(out, ["source", "source_record_id", "child_id"], rows)
+        write_private_csv(out, header, rows)
     unlinked = sum(1 for r in rows if r[2] is None)
     console.print(f"wrote {len(rows)} records to {out}" + (f" ({unlinked} not yet linked: run `linkage link`)"
                                                           if unlinked else ""))
@@ -165,8 +169,10 @@ def evaluate(truth: Path,
 def resolve(child_id: str, data_dir_: DataDir = None) -> None:
     """The identifier that now stands for CHILD_ID (itself, or its survivor after a merge), with history."""
     from linkage.link import resolve_aliases
+    from linkage.identity.ids import typed_child_id
     from linkage.views.linked import child_history, issued
 
+    child_id = typed_child_id(child_id)
     try:
         store = _store(data_dir_)
     except LinkageError as exc:

@@ -8,11 +8,11 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from linkage.cli.common import DataDir, _fail, _failures, _store, console
+from linkage.cli.common import DataDir, Replace, _fail, _failures, _store, console
 from linkage.cli.output import Format, FormatOption, emit
 from linkage.config import get_settings
 from linkage.errors import LinkageError
-from linkage.files import write_private
+from linkage.files import check_replaceable, write_private
 
 
 review_app = typer.Typer(no_args_is_help=True, help="Work the clerical review queue; decisions bind later runs.")
@@ -76,8 +76,9 @@ def review_list(reason: Annotated[Optional[str], typer.Option(help="Only reasons
 @review_app.command("show")
 def review_show(pair: str, chart: Annotated[Optional[Path], typer.Option(
                     "--chart", help="Also write Splink's waterfall chart for the pair to this HTML file.")] = None,
-                data_dir_: DataDir = None) -> None:
+                force: Replace = False, data_dir_: DataDir = None) -> None:
     """Both records side by side, differences marked, and why the model scored them as it did."""
+    pair = _typed(pair, "pair")
     try:
         store, view, decisions = _review_view(data_dir_, features=True)
         store.close()
@@ -103,9 +104,20 @@ def review_show(pair: str, chart: Annotated[Optional[Path], typer.Option(
         console.print(f"decided {d.decision} by {d.reviewer} at {d.decided_at[:19]} via {d.channel}"
                       + (f": {d.note}" if d.note else ""))
     if chart is not None:
+        html = why.chart_html
+        end = html.find("</title>")          # Splink's page up to its title: what every chart here begins with
         with _failures(data_dir_):
-            write_private(chart, why.chart_html)
+            if not force:
+                check_replaceable(chart, html[:end] if end > 0 else html[:200], "waterfall chart")
+            write_private(chart, html)
         console.print(f"waterfall chart written to {chart}")
+
+
+def _typed(value: str, kind: str) -> str:
+    """An id as typed, read as issued (``identity.ids``; imported here: numpy stays out of start-up)."""
+    from linkage.identity.ids import typed_child_id, typed_pair_id
+
+    return typed_pair_id(value) if kind == "pair" else typed_child_id(value)
 
 
 def _need_reviewer(reviewer: str) -> None:
@@ -124,6 +136,7 @@ def review_decide(pair: str,
     """Record a decision on a pair; the next `linkage link` honours it."""
     from linkage.service.review import decision_entry
 
+    pair = _typed(pair, "pair")
     chosen = [name for name, on in (("match", match), ("not_match", not_match), ("unsure", unsure)) if on]
     if len(chosen) != 1:
         _fail(LinkageError("give exactly one of --match, --not-match, --unsure"))
@@ -145,6 +158,7 @@ def review_cluster(child_id: str, fmt: FormatOption = Format.table, data_dir_: D
     """Every record of one child, from every source."""
     from linkage.link.review import child_records
 
+    child_id = _typed(child_id, "child")
     try:
         store = _store(data_dir_)
         try:
@@ -168,6 +182,7 @@ def review_split(child_id: str, record_key: str,
     from linkage.link.run import open_decisions
     from linkage.service.review import noted
 
+    child_id = _typed(child_id, "child")
     _need_reviewer(reviewer)
     record_key = record_key.strip()
     try:

@@ -32,6 +32,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         settings = get_settings()
     except LinkageError as exc:  # one line naming the setting, never its value (a key)
         _fail(exc)
+    _check_address(settings.host, port or settings.port)
     hold_sighup()       # a reload sent while starting must not end the server
     _warn_key_in_data_dir(data_dir(data_dir_), settings)
     if settings.behind_tls and not settings.trusted_proxies:
@@ -72,6 +73,33 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         return
     application = create_app(data_dir(data_dir_), settings)
     uvicorn.run(application, **quiet)
+
+
+def _check_address(host: str, port: int) -> None:
+    """One line, before anything loads, when the server could not listen there: a port in use
+    (another ``linkage serve``), one below 1024 without the right, a host that is not this
+    machine's. Uvicorn said so only after loading everything, as an ERROR among INFO lines."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError):
+        _fail(LinkageError(f"cannot serve on {host!r}: not a host name or address this machine knows (check "
+                           "--host or LINKAGE_HOST)"))
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)      # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            why = {errno.EADDRINUSE: "the port is already in use (another `linkage serve`, or another program): "
+                                     "stop it, or choose another --port",
+                   errno.EACCES: "not allowed to listen on that port (below 1024 needs privileges): choose "
+                                 "--port 1024 or above, behind the TLS proxy",
+                   errno.EADDRNOTAVAIL: "that address is not one of this machine's (check --host or LINKAGE_HOST)",
+                   }.get(exc.errno, exc.strerror or str(exc))
+            _fail(LinkageError(f"cannot serve on {host}:{port}: {why}"))
 
 
 def _warn_key_in_data_dir(home: Path, settings) -> None:

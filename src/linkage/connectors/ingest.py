@@ -318,6 +318,50 @@ def _safety_catch(source: str, file_name: str, extract_date: date, read: int, bl
             "school's file), or --force to replace the current extract with it")
 
 
+# A field the current extract holds in at least this share of its records, and the new whole extract
+# in none, was lost on the way (a column left out of the export or renamed, a spreadsheet that
+# mangled it), not emptied by the children: the new extract is refused unless forced.
+DROPPED_FIELD_SHARE = 0.1
+_OPTIONAL_FIELDS = tuple(f for f in PersonRecord.model_fields
+                         if f not in ("source", "source_record_id", "extract_date", "forename", "surname",
+                                      "date_of_birth"))
+
+
+def _held(field_: str, records: list[dict], fast_records) -> bool:
+    """Whether any accepted record holds ``field_`` (a value set aside is not held)."""
+    if fast_records is not None and field_ in fast_records.column_names and \
+            fast_records.column(field_).null_count < fast_records.num_rows:
+        return True
+    return any(r.get(field_) is not None for r in records)
+
+
+def _dropped_fields(store: Store, current: tuple[int, str, date, int], file_name: str, source: str,
+                    mapping: Mapping, columns: list[str], records: list[dict], fast_records) -> None:
+    """Refuse a whole extract that holds none of a field the current extract mostly holds (its
+    ``DROPPED_FIELD_SHARE``): made current, every NHS number (say) of the source would go from
+    linking at once, behind a warning row no one reads. One line naming the field and its column."""
+    eid, cur_file, cur_date, _ = current
+    counts = store.rows(f"SELECT count(*), {', '.join(f'count({f})' for f in _OPTIONAL_FIELDS)} "
+                        f"FROM {t('records')} WHERE extract_id = ?", [eid])[0]
+    total, before = counts[0], dict(zip(_OPTIONAL_FIELDS, counts[1:]))
+    lost = [f for f in _OPTIONAL_FIELDS if total and before[f] >= DROPPED_FIELD_SHARE * total
+            and not _held(f, records, fast_records)]
+    if not lost:
+        return
+
+    def where(f: str) -> str:
+        if f not in mapping.fields:
+            return "not in the mapping"
+        column = mapping.source_of(mapping.fields[f])
+        return f"column {column} {'blank or refused in every row' if column in columns else 'absent from the file'}"
+
+    said = "; ".join(f"{f} ({where(f)}; {before[f]} of the {total} records of {cur_file} hold one)" for f in lost)
+    raise ExtractRefused(
+        f"{file_name} holds no {', '.join(lost)} for any child, unlike the current {source} extract "
+        f"({cur_file}, {cur_date}): {said}; made current, it would take them all out of linking; nothing was "
+        "stored; check the export and the mapping, or run again with --force if the field really is gone")
+
+
 class _Rows:
     """Rows taken one by one through ``parse_row``: accepted records, events and quarantine."""
 
@@ -593,6 +637,8 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
         if not (amend or force):
             _safety_catch(source, path.name, extract_date, rows_read, blank, accepted, quarantined,
                           current, limits or SafetyLimits.from_settings(), _commonest(quarantine), rereads=rereads)
+            if current is not None and extract_date >= current[2]:
+                _dropped_fields(store, current, path.name, source, mapping, extract.columns, records, fast_records)
 
         columns = extract.columns
     except BaseException:

@@ -135,6 +135,12 @@ class Mapping(BaseModel):
             codecs.lookup(v)
         except LookupError:
             raise ValueError(f"unknown encoding {v!r} (e.g. utf-8, cp1252, utf-16)") from None
+        try:        # a codec of bytes to bytes (zlib_codec, hex) or text to text (rot13) reads no file
+            b"a".decode(v)      # (an empty string is never decoded, so not checked)
+        except LookupError:
+            raise ValueError(f"{v!r} is not a text encoding (e.g. utf-8, cp1252, utf-16)") from None
+        except ValueError:      # a text encoding this one byte is not valid in (utf-16, undefined)
+            pass
         return v
 
     @field_validator("delimiter")
@@ -238,6 +244,24 @@ def _spec(loc: tuple) -> bool:
     return bool(loc) and "FieldSpec" in str(loc[-1])
 
 
+def _yaml_fault(exc: yaml.YAMLError) -> str:
+    """Where and what, in the editor's terms (line and column from 1): PyYAML's own text quotes
+    ``"<unicode string>"`` and a caret, and says nothing of the commonest fault, a tab."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return " ".join(str(exc).split())
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    if "'\\t'" in problem:
+        return f"{where} holds a tab: YAML indents with spaces only (replace the tab with two spaces)"
+    if problem == "mapping values are not allowed here":
+        problem += " (a ':' missing on the line above, or a value holding ': ' that needs quotes)"
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None and start.line != mark.line:
+        context += f" that starts at line {start.line + 1}, column {start.column + 1}"
+    return f"{where}: {problem}" + (f" ({context})" if context else "")
+
+
 def load_mapping(path: Path) -> Mapping:
     """The mapping at ``path``; every fault is one line naming the file."""
     try:
@@ -247,7 +271,7 @@ def load_mapping(path: Path) -> Mapping:
     except UnicodeDecodeError:
         raise ConfigError(f"cannot read mapping {path}: it is not UTF-8 text") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"mapping {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        raise ConfigError(f"mapping {path} is not valid YAML: {_yaml_fault(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"mapping {path} is not a YAML mapping")
     if "path" in data:      # the file's own location, set here; never a key of the file

@@ -10,7 +10,8 @@ import secrets
 
 import numpy as np
 
-__all__ = ["ALPHABET", "check_char", "is_valid_child_id", "mint_child_id", "mint_child_ids"]
+__all__ = ["ALPHABET", "check_char", "is_valid_child_id", "mint_child_id", "mint_child_ids", "typed_child_id",
+           "typed_pair_id"]
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 _BODY = 12
@@ -64,3 +65,25 @@ def is_valid_child_id(value: str) -> bool:
         return False
     body, check = value[2:-1], value[-1]
     return all(c in ALPHABET for c in value[2:]) and check_char(body) == check
+
+
+_TYPED = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+
+def typed_child_id(value: str) -> str:
+    """An identifier as a person types or reads it out: Crockford's base32 is read whatever the
+    case, with spaces and hyphens ignored, O as 0 and I or L as 1 (``c-7m2q 9xk4 b1tzp``). Only
+    a reading the check character confirms is taken; anything else is returned as typed (trimmed),
+    to be reported as it stands."""
+    v = value.strip()
+    flat = "".join(v.replace("-", " ").split()).upper()
+    if not flat.startswith("C"):
+        return v
+    read = "C-" + flat[1:].translate(_TYPED)
+    return read if is_valid_child_id(read) else v
+
+
+def typed_pair_id(value: str) -> str:
+    """A review pair's id (``rv-`` and 16 hex digits) whatever the case and surrounding spaces."""
+    v = value.strip()
+    return v.lower() if len(v) == 19 and v[:3].lower() == "rv-" else v

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from linkage.errors import LinkageError
+from linkage.errors import Conflict, LinkageError
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
 from linkage.validation import check_text
@@ -69,8 +69,13 @@ class ReviewDecisions:
 
     def add(self, pairs: Iterable[tuple[str, str, str | None, str | None, float | None, float | None]], *,
             decision: str, reviewer: str, note: str = "", channel: str, kind: str = "pair",
-            child_id: str | None = None, client_id: str | None = None) -> list[Decision]:
-        """Append one decision per (key, key, sha, sha, probability, weight), all or none."""
+            child_id: str | None = None, client_id: str | None = None, seen: int | None = None) -> list[Decision]:
+        """Append one decision per (key, key, sha, sha, probability, weight), all or none.
+
+        ``seen``: the id of the pair's latest decision when the reviewer looked at it (0: none). A
+        decision recorded since is not overwritten unseen (two reviewers on one pair, a form
+        left open, the back button): ``Conflict``, naming it. The same decision sent again by the
+        same reviewer (a double click) is that decision, not a second one."""
         if decision not in DECISIONS:
             raise LinkageError(f"a decision is one of {', '.join(DECISIONS)}")
         if not reviewer.strip():
@@ -88,6 +93,14 @@ class ReviewDecisions:
                     raise LinkageError("a pair needs two different records")
                 (left, sha_l), (right, sha_r) = sorted(((a, sha_a), (b, sha_b)))
                 pid, at = pair_id(left, right), _now()
+                if seen is not None and (since := self._since(pid, seen)):
+                    last = since[-1]
+                    if len(since) == 1 and (last.decision, last.reviewer, last.note) == (decision, reviewer.strip(), note):
+                        out.append(last)
+                        continue
+                    raise Conflict(f"{pid} was decided while you had it open ({last.decision.replace('_', ' ')} by "
+                                   f"{last.reviewer} at {last.decided_at[:16].replace('T', ' ')}): yours was not "
+                                   "recorded; look at the pair again before deciding")
                 sealed = self.sealer.seal(note, f"review:{pid}:{at}") if note else ""
                 decision_id = self.state.scalar(
                     f"INSERT INTO review_decisions ({_COLS.split(', ', 1)[1]}) "
@@ -108,6 +121,9 @@ class ReviewDecisions:
                 d["note"] = self.sealer.open(d["note"], f"review:{d['pair_id']}:{d['decided_at']}")
             out.append(Decision(**d))
         return out
+
+    def _since(self, pid: str, seen: int) -> list[Decision]:
+        return self._rows("WHERE pair_id = ? AND decision_id > ?", (pid, seen))
 
     def all(self) -> list[Decision]:
         return self._rows()

@@ -181,13 +181,13 @@ class ReviewView:
         return explain_pair(self.model_json, left, right, self.types, self.tf, chart)
 
     def decide(self, decisions: ReviewDecisions, pid: str, decision: str, *, reviewer: str, note: str,
-               channel: str, client_id: str | None = None) -> Decision:
+               channel: str, client_id: str | None = None, seen: int | None = None) -> Decision:
         p = self.pair(pid)
         a, b = p["record_key_l"], p["record_key_r"]
         weight = None if pd.isna(p["match_weight"]) else float(p["match_weight"])
         return decisions.add([(a, b, self.content.get(a), self.content.get(b), float(p["match_probability"]),
                                weight)], decision=decision, reviewer=reviewer, note=note, channel=channel,
-                             client_id=client_id)[0]
+                             client_id=client_id, seen=seen)[0]
 
 
 class SideBySide(NamedTuple):

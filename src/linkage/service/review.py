@@ -106,7 +106,8 @@ def review_decide(*, ctx: Ctx, pair_id: str, body: ReviewDecisionCreate,
     allowed = ctx.authorise(ACTION, CATEGORIES, pair_id=pair_id)
     children = _children(ctx, "review.decide", pair_id)
     d = ctx.services.review.decide(ctx.services.decisions, pair_id, body.decision, reviewer=body.reviewer,
-                                   note=body.note, channel=channel, client_id=ctx.caller.client_id)
+                                   note=body.note, channel=channel, client_id=ctx.caller.client_id,
+                                   seen=body.seen_decision)
     ctx.record("review.decide", "allow", children, CATEGORIES, sorted(set(allowed.bases())),
                allowed.policy_version, **decision_entry(d))
     return _public(d)

@@ -371,6 +371,9 @@ class ReviewDecisionCreate(_In):
     decision: Literal["match", "not_match", "unsure"]
     reviewer: str = Field(min_length=1, max_length=100, description="The member of staff deciding.")
     note: str = Field(default="", max_length=1000)
+    seen_decision: int | None = Field(
+        default=None, ge=0, description="The decision_id of the pair's latest decision when the reviewer looked at "
+        "it (0: none). Given, a decision recorded since refuses this one (409) instead of overwriting it unseen.")
 
     @field_validator("reviewer")
     @classmethod

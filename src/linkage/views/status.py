@@ -9,10 +9,16 @@ __all__ = ["status_summary"]
 
 
 def status_summary(con) -> dict:
-    """Counts from current (not superseded) extracts only, quarantine included."""
+    """Counts from current (not superseded) extracts only, quarantine included. The current extract
+    is named by its whole file, with how many amendments it has: named by the latest file read (an
+    AP roll of four pupils read with --amend), the census looked replaced by it."""
     sources = [dict(zip(("source", "current_extract", "extract_date", "rows", "accepted", "quarantined",
                          "older_extracts"), r)) for r in con.execute(f"""
-        SELECT source, arg_max(file_name, extract_id) FILTER (WHERE superseded_by IS NULL),
+        SELECT source, arg_max(file_name, extract_id) FILTER (WHERE superseded_by IS NULL AND amends IS NULL)
+               || CASE count(*) FILTER (WHERE superseded_by IS NULL AND amends IS NOT NULL) WHEN 0 THEN ''
+                  WHEN 1 THEN ' + 1 amendment'
+                  ELSE ' + ' || count(*) FILTER (WHERE superseded_by IS NULL AND amends IS NOT NULL) || ' amendments'
+                  END,
                max(extract_date) FILTER (WHERE superseded_by IS NULL),
                sum(rows_read) FILTER (WHERE superseded_by IS NULL), sum(accepted) FILTER (WHERE superseded_by IS NULL),
                sum(quarantined) FILTER (WHERE superseded_by IS NULL), count(*) FILTER (WHERE superseded_by IS NOT NULL)

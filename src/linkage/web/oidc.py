@@ -14,7 +14,9 @@ and one of its type's roles, and the person is recorded (or updated) as a user o
 
 from __future__ import annotations
 
-from authlib.integrations.starlette_client import OAuth, OAuthError
+import warnings
+
+from authlib.deprecate import AuthlibDeprecationWarning
 from fastapi import APIRouter, Request
 
 from linkage.access.users import User
@@ -23,6 +25,12 @@ from linkage.errors import LinkageError
 from linkage.web.pages.account import signed_in
 from linkage.web.render import PREFIX, render
 from linkage.web.session import security_event, web_state
+
+with warnings.catch_warnings():
+    # Its starlette client imports authlib's httpx client, which warns (httpx2) on every `linkage
+    # serve`, naming a file in site-packages: nothing an operator can act on (as access/tokens.py).
+    warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
+    from authlib.integrations.starlette_client import OAuth, OAuthError
 
 __all__ = ["client", "router"]
 

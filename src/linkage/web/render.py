@@ -18,9 +18,13 @@ from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader, select_autoescape
 from markupsafe import Markup
 
-__all__ = ["PREFIX", "csp", "env", "render"]
+__all__ = ["NOTE_BOUND", "PREFIX", "csp", "env", "render"]
 
 PREFIX = "/app"
+# A free-text note's bound as a form field: well above any note's own limit (1,000 or 2,000
+# characters, checked by the page so that the note comes back with the reason), within the 64 KB
+# body. At the field's own limit a long note pasted from an email was a bare "422" page, and lost.
+NOTE_BOUND = 20_000
 TEMPLATES = Path(__file__).parent / "templates"
 
 env = Environment(

@@ -11,14 +11,17 @@ import hmac
 import logging
 import threading
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from linkage.access.lockout import DEVICE_DAYS
 from linkage.access.ratelimit import RateLimiter
 from linkage.access.users import SessionRecord, SessionStore, User, UserRegistry
+from linkage.api.refusals import take_budget
 from linkage.config import Settings
 from linkage.errors import Forbidden, LinkageError
 from linkage.policy import Principal
@@ -127,8 +130,27 @@ def security_event(request: Request, action: str, user: User | None = None, **ex
 
 
 def _session(request: Request) -> SessionRecord | None:
+    """The live session the request's cookie names. A cookie that opens nothing is the pages' bad token
+    (a session replayed after sign-out, one that ended idle or too old, one never issued): the API's
+    401s were security events, these left no trace. A signed-out session that ended is not one."""
     web = web_state(request)
-    return web.sessions.load(request.cookies.get(web.cookie))
+    rec, why, user_id = web.sessions.check(request.cookies.get(web.cookie))
+    if why is not None and (user_id is not None or why == "no_such_session"):
+        _budgeted_event(request, "security.session_refused", web.users.get(user_id) if user_id else None,
+                        reason=why)
+    return rec
+
+
+def _budgeted_event(request: Request, action: str, user: User | None, **extra) -> None:
+    """A security event once a request, within the API's allowance a second (events anyone can cause
+    without signing in), with the count of those left out."""
+    if getattr(request.state, "session_refused", False):
+        return
+    request.state.session_refused = True
+    dropped = take_budget(request.app.state.parent)
+    if dropped is None:
+        return
+    security_event(request, action, user, **extra, **({"not_recorded_before": dropped} if dropped else {}))
 
 
 def current_staff(request: Request) -> Staff:
@@ -158,14 +180,20 @@ async def check_csrf(request: Request) -> None:
     """
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
-    rec = _session(request)
+    # The register's reads and any security event's fsync'd append run off the event loop.
+    rec = await anyio.to_thread.run_sync(_session, request)
     if rec is None:
+        # A form with no session at all: posted from another site (the strict cookie stays behind: login
+        # CSRF, a forced sign-out) or by a script. Refused before; now on the record too (session 28).
+        await anyio.to_thread.run_sync(partial(_budgeted_event, request, "security.csrf_refused", None,
+                                               path=request.url.path, reason="no_session"))
         raise SignInRequired("your session has ended: sign in again")
     form = await request.form()
     sent = form.get("csrf_token")
     if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), rec.csrf.encode()):
         user = web_state(request).users.get(rec.user_id) if rec.user_id else None
-        security_event(request, "security.csrf_refused", user, path=request.url.path)
+        await anyio.to_thread.run_sync(partial(security_event, request, "security.csrf_refused", user,
+                                               path=request.url.path))
         raise CsrfRefused("this form has expired or did not come from this service")
     request.state.csrf = rec.csrf
 
@@ -206,5 +234,8 @@ def end_session(request: Request) -> None:
 
 
 def to_sign_in(request: Request) -> RedirectResponse:
+    """To the sign-in page; a form sent after the session ended (a decision, a note, a search)
+    was not acted on, and the page says so: the person signed in again believing it saved."""
     end_session(request)
-    return set_cookie(request, RedirectResponse(f"{PREFIX}/sign-in", 303), None)
+    ended = "?ended=form" if request.method == "POST" else ""
+    return set_cookie(request, RedirectResponse(f"{PREFIX}/sign-in{ended}", 303), None)

@@ -12,6 +12,9 @@ from linkage.service.schemas import AuditPage, AuditVerify, IsoDateTime
 from linkage.service.schemas_dpo import BreakGlassReview, BreakGlassUse
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
+# Entry numbers and offsets reach SQL as 64-bit integers: unbounded, 2**63 overflowed there (a 500).
+# No log holds more entries than a JSON number carries exactly.
+MAX_SEQ = 2**53
 
 
 @router.get("", response_model=AuditPage)
@@ -24,7 +27,7 @@ def search(ctx: CtxDep,
            break_glass: bool | None = None,
            since: IsoDateTime | None = None, until: IsoDateTime | None = None,
            limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-           offset: Annotated[int, Query(ge=0)] = 0) -> AuditPage:
+           offset: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0) -> AuditPage:
     return flow.search(ctx=ctx, child_id=child_id, client_id=client_id, agency=agency, purpose=access_purpose,
                        decision=decision, break_glass=break_glass, since=since, until=until, limit=limit,
                        offset=offset)
@@ -49,8 +52,8 @@ def seal(ctx: CtxDep) -> dict:
 
 @router.get("/proof")
 def proof(ctx: CtxDep,
-          start: Annotated[int, Query(alias="from", ge=0)],
-          end: Annotated[int, Query(alias="to", ge=0)]) -> dict:
+          start: Annotated[int, Query(alias="from", ge=0, le=MAX_SEQ)],
+          end: Annotated[int, Query(alias="to", ge=0, le=MAX_SEQ)]) -> dict:
     """Leaf digests of entries from+1..to, to check checkpoint ``to`` extends checkpoint ``from``."""
     return flow.proof(ctx=ctx, start=start, end=end)
 

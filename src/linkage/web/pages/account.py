@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse
 
 from linkage.errors import TooManyRequests
@@ -21,13 +21,18 @@ router = APIRouter()
 _WRONG = "Enter a correct email address and password"
 
 
-def _sign_in_page(request: Request, errors: list[dict] | None = None, email: str = "", status_code: int = 200):
+NOT_SAVED = ("Your session ended before you sent that form, so nothing in it was saved. Sign in, then do it "
+             "again.")
+
+
+def _sign_in_page(request: Request, errors: list[dict] | None = None, email: str = "", status_code: int = 200,
+                  notice: str = ""):
     return render(request, "sign_in.html", status_code, errors=errors or [], email=email,
-                  oidc=request.app.state.settings.oidc_issuer is not None)
+                  oidc=request.app.state.settings.oidc_issuer is not None, notice=notice)
 
 
 @router.get("/sign-in")
-def sign_in_form(request: Request):
+def sign_in_form(request: Request, ended: Annotated[str, Query(max_length=10)] = ""):
     try:
         current_staff(request)
         return RedirectResponse(f"{PREFIX}/", 303)
@@ -37,9 +42,9 @@ def sign_in_form(request: Request):
     held = web.sessions.load(request.cookies.get(web.cookie))
     if held is not None:                            # signed out already: keep its token
         request.state.csrf = held.csrf
-        return _sign_in_page(request)
+        return _sign_in_page(request, notice=NOT_SAVED if ended == "form" else "")
     session_id = start_session(request, None)       # signed out: holds only the form's CSRF token
-    return set_cookie(request, _sign_in_page(request), session_id)
+    return set_cookie(request, _sign_in_page(request, notice=NOT_SAVED if ended == "form" else ""), session_id)
 
 
 @router.post("/sign-in")

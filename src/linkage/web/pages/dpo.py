@@ -20,7 +20,7 @@ from linkage.service.subject_access import (ACTIONS, CATEGORIES, DECISIONS, PURP
                                             subject_report, subject_search)
 from linkage.web.pages.dpo_charts import ALLOWED, REFUSED, columns, hbars
 from linkage.web.forms import person_query, summary
-from linkage.web.render import PREFIX, render
+from linkage.web.render import NOTE_BOUND, PREFIX, render
 from linkage.web.session import Staff, StaffDep
 
 router = APIRouter(prefix="/dpo")
@@ -32,11 +32,12 @@ DECISION_WORDS = {"allow": "Allowed", "deny": "Refused by the sharing policy",
                   "refused": "Refused before any decision (security event)", "not_found": "Not found"}
 # Refused requests by kind, as a person says them (the policy's own refusals by what was asked).
 KINDS = {"security.unauthenticated": "No token, or a token not accepted (401)",
-         "security.invalid_request": "Malformed or oversized request (400, 413, 422)",
+         "security.invalid_request": "Malformed or oversized request (400, 408, 413, 422, 431)",
          "security.rate_limited": "Too many requests (429)", "security.csrf_refused": "Form without its security token",
          "security.sign_in_failed": "Failed sign-in", "security.sign_in_throttled": "Sign-in attempts throttled",
          "security.lockout": "Locked out after failed sign-ins (from one network, or every new one)",
          "security.session_ended": "Session ended: person or organisation disabled",
+         "security.session_refused": "Session cookie refused: signed out, ended (idle, too old) or never issued",
          "security.audit_log_replaced": "Audit log file replaced or removed while the server ran (put back)",
          "security.audit_log_cut": "Newest audit log entries removed while the server ran"}
 STATUSES = {"active": "Active", "pending": "Not yet in force", "expired": "Expired", "withdrawn": "Withdrawn"}
@@ -115,7 +116,7 @@ def break_glass(request: Request, staff: StaffDep, done: str = ""):
 
 @router.post("/break-glass/{review_id}")
 def review(request: Request, staff: StaffDep, review_id: str,
-           outcome: Annotated[str, Form(max_length=20)] = "", note: Annotated[str, Form(max_length=4000)] = ""):
+           outcome: Annotated[str, Form(max_length=20)] = "", note: Annotated[str, Form(max_length=NOTE_BOUND)] = ""):
     values = {"review_id": review_id, "outcome": outcome, "note": note}
     errors: dict[str, str] = {}
     if outcome not in OUTCOMES:

@@ -15,11 +15,12 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
+from linkage.errors import Conflict
 from linkage.service.review import review_decide, review_list, review_pair
 from linkage.service.schemas import ReviewDecisionCreate
 from linkage.web.charts import waterfall
 from linkage.web.pages.manage import FIELDS, comparison_words, level_words, manager_ctx
-from linkage.web.render import PREFIX, render
+from linkage.web.render import NOTE_BOUND, PREFIX, render
 from linkage.web.session import StaffDep
 from linkage.web.tasks import task
 
@@ -66,9 +67,10 @@ def review_queue(request: Request, staff: StaffDep,
 @router.post("/review/{pair_id}")
 def review_decision(request: Request, staff: StaffDep, pair_id: PairId,
                     decision: Annotated[str, Form(max_length=20)] = "",
-                    note: Annotated[str, Form(max_length=2000)] = "",
+                    note: Annotated[str, Form(max_length=NOTE_BOUND)] = "",
                     position: Annotated[int, Form(ge=0, le=1_000_000)] = 0,
-                    reason: Annotated[str, Form(max_length=100)] = ""):
+                    reason: Annotated[str, Form(max_length=100)] = "",
+                    seen: Annotated[int | None, Form(ge=0)] = None):
     reason = reason.strip()
     if decision not in CHOICES:
         return _show(request, staff, position, reason, errors={"decision": "Select whether the records are "
@@ -76,11 +78,17 @@ def review_decision(request: Request, staff: StaffDep, pair_id: PairId,
     if decision == "skip":
         return RedirectResponse(_where(position + 1, reason, "skip"), 303)
     try:
-        body = ReviewDecisionCreate(decision=decision, reviewer=staff.user.name, note=note.strip())
+        body = ReviewDecisionCreate(decision=decision, reviewer=staff.user.name, note=note.strip(), seen_decision=seen)
     except ValidationError as exc:
         problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
         return _show(request, staff, position, reason, errors={"note": f"Check the note: {problem}"}, note=note,
                      status_code=400)
-    review_decide(ctx=manager_ctx(staff, TASK), pair_id=pair_id, body=body, channel="web")
+    try:
+        review_decide(ctx=manager_ctx(staff, TASK), pair_id=pair_id, body=body, channel="web")
+    except Conflict:            # another reviewer, the back button, a form left open: theirs stands
+        last = staff.services.decisions.history(pair_id)[-1]
+        said = (f"Not recorded: the pair you were deciding was decided while you had it open ({CHOICES[last.decision]}, "
+                f"by {last.reviewer} at {last.decided_at[11:16]} UTC). The queue below is as it stands now.")
+        return _show(request, staff, position, reason, errors={"decision": said}, note=note, status_code=409)
     # A decided pair leaves the queue, so the next one is at the same position; "unsure" stays in it.
     return RedirectResponse(_where(position + (decision == "unsure"), reason, decision), 303)
