@@ -43,7 +43,7 @@ def free_port() -> int:
 
 
 def linked_home(home: Path, synth: Path, extract_date, children: int = 1,
-                via_cli: bool = False) -> list[tuple[str, tuple]]:
+                via_cli: bool = False, model: Path | None = None) -> list[tuple[str, tuple]]:
     """``home``: the three synthetic extracts in ``synth`` ingested and linked. Returns ``children``
     children known to all three agencies, each with its education demographics (forename,
     surname, date of birth, postcode), to look them up as an organisation would.
@@ -52,12 +52,26 @@ def linked_home(home: Path, synth: Path, extract_date, children: int = 1,
     its own copy of that data directory (its own files, keys and state, which it may change), so
     a module pays for a file copy, not a link run. ``via_cli``: made by the real ``linkage ingest``
     and ``linkage link`` commands (which also record the CME list, write model.json and publish
-    a snapshot), as an operator would; a template of its own."""
-    how = "cli-linked" if via_cli else "linked"
-    made = made_once(synth.parent / f"{synth.name}-{how}-{extract_date.isoformat()}",
-                     lambda out: (_link_cli if via_cli else _link)(out / "data", synth, extract_date))
-    shutil.copytree(made / "data", home, dirs_exist_ok=True)
+    a snapshot), as an operator would; a template of its own. ``model``: linked with this saved
+    model (``import_model``, as ``linkage link --model``) instead of training one, for a population
+    whose test is not about training (u estimation alone costs ten seconds a link); a template of
+    its own too."""
+    shutil.copytree(template(synth, extract_date, via_cli, model) / "data", home, dirs_exist_ok=True)
     return _children_everyone_knows(home, children)
+
+
+def template(synth: Path, extract_date, via_cli: bool = False, model: Path | None = None) -> Path:
+    """The session's linked copy of ``synth`` (``linked_home``), made once: read it, never change it."""
+    import hashlib
+
+    if via_cli and model:
+        raise ValueError("the CLI's template trains its own model")
+    how = "cli-linked" if via_cli else "linked"
+    if model:
+        how += "-" + hashlib.sha256(Path(model).read_bytes()).hexdigest()[:12]
+    return made_once(synth.parent / f"{synth.name}-{how}-{extract_date.isoformat()}",
+                     lambda out: (_link_cli(out / "data", synth, extract_date) if via_cli
+                                  else _link(out / "data", synth, extract_date, model)))
 
 
 def made_once(out: Path, make) -> Path:
@@ -76,15 +90,18 @@ def made_once(out: Path, make) -> Path:
     return out
 
 
-def _link(home: Path, synth: Path, extract_date) -> None:
+def _link(home: Path, synth: Path, extract_date, model: Path | None = None) -> None:
     from linkage.connectors import ingest_file
     from linkage.link import run_link
+    from linkage.link.run import import_model
     from linkage.store import Store
 
     store = Store(home, memory_limit="2GB")
     try:
         for source in ("education", "social_care", "health"):
             ingest_file(store, source, synth / f"{source}.csv", extract_date=extract_date)
+        if model:
+            import_model(store, model)
         run_link(store)
     finally:
         store.close()

@@ -166,6 +166,19 @@ def trained_model(tmp_path_factory, linked_store) -> Path:
 
 
 @pytest.fixture(scope="session")
+def realistic_model(synth_realistic) -> Path:
+    """The model ``linkage link`` trained on the session's realistic month 1 (the model.json of
+    its CLI-linked copy, which tests/test_review.py and tests/test_synth_difficulty.py link
+    anyway), read-only: for realistic populations whose test is not about training."""
+    import json
+
+    from apiserver import template
+
+    when = date.fromisoformat(json.loads((synth_realistic / "manifest.json").read_text())["extract_date"])
+    return template(synth_realistic, when, via_cli=True) / "data" / "model.json"
+
+
+@pytest.fixture(scope="session")
 def chromium():
     """One Chromium for the session's page tests; each page opens in a fresh profile of its own
     (tests/browserpages.py ``page``), so modules share the browser, never cookies or storage."""

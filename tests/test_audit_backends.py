@@ -233,3 +233,31 @@ def test_postgres_rows_are_append_only_and_verify_works_from_the_cli(postgres_ur
     Backend(home, postgres_url).rewrite([r.replace('"allow"', '"deny"', 1) for r in Backend(home, postgres_url).rows()])
     result = CliRunner().invoke(app, ["audit", "verify", "--data-dir", str(home)])
     assert result.exit_code == 1 and "edited" in result.output
+
+
+@pytest.mark.parametrize("swap", ["older padded", "junk", "another file"])
+def test_a_newest_checkpoint_cut_and_written_again_to_the_same_length_is_not_still_given(tmp_path, swap):
+    """The file log remembered its newest checkpoint while the checkpoints file kept its length: one
+    replaced by as many bytes (an older checkpoint padded, junk, another file in its place) was still
+    given to the DPO's pages and to the next seal, which then checked only the lines after it."""
+    log = AuditLog(tmp_path / "home", checkpoint_every=1000)
+    _fill(log, 3)
+    older = log.checkpoint()
+    _fill(log, 3, 3)
+    newest = log.checkpoint()
+    assert log.last_checkpoint()["seq"] == newest["seq"] == 6
+    path = log.checkpoints_path
+    lines = path.read_bytes().splitlines(keepends=True)
+    length = len(lines[-1]) - 1
+    if swap == "junk":
+        last = b"x" * length + b"\n"
+    else:
+        last = lines[0].rstrip(b"\n").ljust(length) + b"\n"            # the older checkpoint again, padded
+    if swap == "another file":
+        path.with_name("new").write_bytes(b"".join(lines[:-1]) + last)
+        path.with_name("new").replace(path)
+    else:
+        path.write_bytes(b"".join(lines[:-1]) + last)
+    assert path.stat().st_size == sum(map(len, lines))
+    assert log.last_checkpoint()["seq"] == older["seq"] == 3            # what the file holds now
+    log.close()

@@ -172,3 +172,20 @@ def test_a_wrong_setting_is_one_line_that_never_repeats_its_value(tmp_path, comm
     said = done.stdout + done.stderr
     assert done.returncode == 2 and "Traceback" not in said, said
     assert secret not in said and len(said.strip().splitlines()) == 1 and "LINKAGE_DB_KEY" in said, said
+
+
+def test_a_person_disabled_in_the_register_loses_api_access_at_once(server, idp):
+    """A provider's token names an organisation and a role; a member of staff disabled in `linkage users`
+    but not (yet) at the provider kept API access until it expired. Now the register is asked."""
+    from linkage.access.users import UserRegistry
+
+    users = UserRegistry(ServiceState(server.home))
+    email = f"sam-{uuid.uuid4().hex[:6]}@northshire-csc.example"
+    users.add(email, "Sam Shah", "873", "social_worker")
+    assert get(server, idp_token(idp, email=email.upper())).status_code == 200
+    assert get(server, idp_token(idp, org="RYX", role="school_nurse", email=email)).status_code == 401   # not theirs
+    users.set_active(email, False)
+    assert get(server, idp_token(idp, email=email)).status_code == 401
+    assert get(server, idp_token(idp, email="someone-else@northshire-csc.example")).status_code == 200  # not held
+    assert get(server, idp_token(idp)).status_code == 200           # a machine client's: no person named
+    assert get(server, idp_token(idp, email=["x"])).status_code == 401

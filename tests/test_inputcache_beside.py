@@ -1,5 +1,9 @@
 """The input cache written beside the run (``inputcache._write_beside``): complete when the run
-ends, and a write that fails saves nothing of the run and leaves the cache as it was."""
+ends, and a write that fails saves nothing of the run and leaves the cache as it was.
+
+Each fresh store is given the session's month 1 model (``trained_model``: what training on these
+very records makes) before its first run: the cache is what is tested, not training, which cost
+each first run ten seconds of u estimation (docs/benchmarks.md "Suite time (s28-suite-link)")."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from conftest import EXTRACT_DATE
 from linkage.connectors import ingest_file
 from linkage.link import inputcache, run_link
 from linkage.link.guards import cotwin_pairs_sql
+from linkage.link.run import import_model
 from linkage.store import Store
 
 
@@ -24,10 +29,16 @@ def _writers() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "input-cache-write"]
 
 
-def test_a_first_run_leaves_every_row_and_pair_in_the_cache(tmp_path, synth_month1):
-    store = Store(tmp_path / "first", memory_limit="2GB")
+def _month1(store: Store, synth_month1, trained_model) -> None:
+    """Month 1 ingested into ``store``, with the model its first run will use."""
     for source in ("education", "social_care", "health"):
         ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
+    import_model(store, trained_model)
+
+
+def test_a_first_run_leaves_every_row_and_pair_in_the_cache(tmp_path, synth_month1, trained_model):
+    store = Store(tmp_path / "first", memory_limit="2GB")
+    _month1(store, synth_month1, trained_model)
     steps = []
     first = run_link(store, step=lambda stage, detail: steps.append(detail))
     assert not _writers()
@@ -53,7 +64,7 @@ def test_a_first_run_leaves_every_row_and_pair_in_the_cache(tmp_path, synth_mont
 
 @pytest.mark.parametrize("linked", [True, False], ids=["over-a-cache", "first-run"])
 def test_a_failed_cache_write_saves_nothing_and_leaves_the_cache_as_it_was(tmp_path, synth_month1, monkeypatch,
-                                                                          linked):
+                                                                          linked, trained_model):
     from apiserver import linked_home
 
     home = tmp_path / "a"
@@ -61,8 +72,7 @@ def test_a_failed_cache_write_saves_nothing_and_leaves_the_cache_as_it_was(tmp_p
         linked_home(home, synth_month1, EXTRACT_DATE, children=0)
     store = Store(home, memory_limit="2GB")
     if not linked:
-        for source in ("education", "social_care", "health"):
-            ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
+        _month1(store, synth_month1, trained_model)
     before = _cache(store) if linked else None
     identity = store.rows("SELECT record_key, child_id FROM store.identity ORDER BY 1")
     runs = store.scalar("SELECT count(*) FROM store.runs")
@@ -90,7 +100,8 @@ def test_a_failed_cache_write_saves_nothing_and_leaves_the_cache_as_it_was(tmp_p
     store.close()
 
 
-def test_a_process_killed_while_the_cache_is_written_leaves_no_cache_and_no_run(tmp_path, synth_month1):
+def test_a_process_killed_while_the_cache_is_written_leaves_no_cache_and_no_run(tmp_path, synth_month1,
+                                                                                trained_model):
     """A real SIGKILL from the writing thread, its rows written and its pairs not, inside its transaction."""
     import os
     import signal
@@ -100,8 +111,7 @@ def test_a_process_killed_while_the_cache_is_written_leaves_no_cache_and_no_run(
 
     home = tmp_path / "k"
     store = Store(home, memory_limit="2GB")
-    for source in ("education", "social_care", "health"):
-        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
+    _month1(store, synth_month1, trained_model)
     store.close()
     script = textwrap.dedent(f"""
         import os, signal, threading

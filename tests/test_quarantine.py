@@ -17,8 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from apiserver import Server
+from linkage.cli import app
 from linkage.connectors import ingest_file
 from linkage.store import Store
 from registry import register
@@ -69,7 +71,9 @@ def home(tmp_path_factory) -> Path:
 
 
 def cli(home: Path | None, *args: str, env: dict | None = None, ok: bool = True) -> subprocess.CompletedProcess:
-    """The real command with stdout a pipe, COLUMNS unset unless given."""
+    """The real command in a process of its own with stdout a pipe, COLUMNS unset unless given:
+    for what only a process shows (a pipe's and a terminal's width, a refusal's exit status and
+    that no traceback reaches stderr)."""
     full = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     full.update(env or {})
     where = ["--data-dir", str(home)] if home else []
@@ -78,6 +82,16 @@ def cli(home: Path | None, *args: str, env: dict | None = None, ok: bool = True)
     if ok:
         assert p.returncode == 0, p.stderr.decode()
     return p
+
+
+def printed(home: Path | None, *args: str) -> bytes:
+    """What the command prints when it succeeds, run in this process (the same command, COLUMNS
+    unset, its stdout not a terminal): for what is listed, shown and exported, without a second of
+    interpreter and imports per call; any exception it does not turn into one line fails the test."""
+    where = ["--data-dir", str(home)] if home else []
+    done = CliRunner(env={"COLUMNS": None}).invoke(app, [*args, *where], catch_exceptions=False)
+    assert done.exit_code == 0, done.stderr
+    return done.stdout_bytes
 
 
 def rows_of(text: str) -> list[dict]:
@@ -93,8 +107,8 @@ def db(home: Path, sql: str) -> list[tuple]:
 
 
 def test_list_has_every_problem_of_current_extracts_and_all_on_request(home):
-    current = rows_of(cli(home, "quarantine", "list", "--format", "csv").stdout.decode())
-    every = rows_of(cli(home, "quarantine", "list", "--format", "csv", "--extract", "all").stdout.decode())
+    current = rows_of(printed(home, "quarantine", "list", "--format", "csv").decode())
+    every = rows_of(printed(home, "quarantine", "list", "--format", "csv", "--extract", "all").decode())
     (n_current,), = db(home, "SELECT count(*) FROM store.quarantine q JOIN store.extracts e USING (extract_id) "
                              "WHERE e.superseded_by IS NULL")
     (n_all,), = db(home, "SELECT count(*) FROM store.quarantine")
@@ -109,8 +123,8 @@ def test_list_has_every_problem_of_current_extracts_and_all_on_request(home):
 
 def test_filters_by_source_and_by_reason_code_or_text(home):
     def refs(*args):
-        return {r["ref"] for r in rows_of(cli(home, "quarantine", "list", "--format", "csv", "--extract", "all",
-                                              *args).stdout.decode())}
+        return {r["ref"] for r in rows_of(printed(home, "quarantine", "list", "--format", "csv", "--extract", "all",
+                                              *args).decode())}
     health = refs("--source", "health")
     assert len(health) == 1
     by_code = refs("--reason", "invalid_date")
@@ -118,7 +132,7 @@ def test_filters_by_source_and_by_reason_code_or_text(home):
     assert by_code >= by_text and len(by_text) >= 2                   # 31/02, 99/99, 2015-13-01
     assert refs("--reason", "invalid_date", "--source", "health") == health
     assert refs("--reason", "no-such-reason") == set()
-    codes = {r["code"] for r in rows_of(cli(None, "quarantine", "codes", "--format", "csv").stdout.decode())}
+    codes = {r["code"] for r in rows_of(printed(None, "quarantine", "codes", "--format", "csv").decode())}
     assert {"invalid_date", "formula", "control_characters", "invalid_sex", "other"} <= codes
     unknown = cli(home, "quarantine", "list", "--source", "housing", ok=False)
     assert unknown.returncode == 2 and b"unknown source" in unknown.stderr
@@ -126,15 +140,15 @@ def test_filters_by_source_and_by_reason_code_or_text(home):
 
 def test_show_gives_every_problem_and_every_cell_as_sent(home):
     (eid,), = db(home, "SELECT extract_id FROM store.extracts WHERE file_name = 'edu_oct.csv'")
-    out = json.loads(cli(home, "quarantine", "show", f"{eid}:5", "--format", "json").stdout)
+    out = json.loads(printed(home, "quarantine", "show", f"{eid}:5", "--format", "json"))
     assert out["record_id"] == "A4" and out["current"] is False and out["file_name"] == "edu_oct.csv"
     assert [p["column"] for p in out["problems"]] == ["DOB"]
     assert {c["column"]: c["value"] for c in out["cells"]}["DOB"] == "\uff1d1+1"
     assert [c["column"] for c in out["cells"] if c["problem"]] == ["DOB"]
     # The table form: control characters and markup shown as text, never acted on.
-    table = cli(home, "quarantine", "show", f"{eid}:6").stdout.decode()
+    table = printed(home, "quarantine", "show", f"{eid}:6").decode()
     assert "\x1b" not in table and "\u202e" not in table and "Sto\\x1b[31mne\\u202e" in table
-    table = cli(home, "quarantine", "show", f"{eid}:7").stdout.decode()
+    table = printed(home, "quarantine", "show", f"{eid}:7").decode()
     assert "[/][bold]x" in table
     missing = cli(home, "quarantine", "show", "999:1", ok=False)
     assert missing.returncode == 2 and b"no quarantined row 999:1" in missing.stderr
@@ -149,7 +163,7 @@ def test_export_is_private_lf_and_safe_to_open_in_a_spreadsheet(home, tmp_path):
     out = tmp_path / "for_school.csv"
     out.write_text("source,file,line,record_id\nold contents, world-readable\n")   # an earlier export
     os.chmod(out, 0o644)
-    cli(home, "quarantine", "export", str(out), "--source", "education", "--extract", "all")
+    printed(home, "quarantine", "export", str(out), "--source", "education", "--extract", "all")
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     raw = out.read_bytes()
     assert b"\r" not in raw and raw.endswith(b"\n")
@@ -171,7 +185,7 @@ def test_export_is_private_lf_and_safe_to_open_in_a_spreadsheet(home, tmp_path):
     assert by_id[("A2", "DOB")][2] == "3" and "out of range" in by_id[("A2", "DOB")][6]
     symlink = tmp_path / "link.csv"
     symlink.symlink_to(tmp_path / "elsewhere.csv")
-    cli(home, "quarantine", "export", str(symlink))         # the link is replaced, never written through
+    printed(home, "quarantine", "export", str(symlink))         # the link is replaced, never written through
     assert not (tmp_path / "elsewhere.csv").exists() and not symlink.is_symlink()
     assert stat.S_IMODE(symlink.stat().st_mode) == 0o600
 
@@ -189,12 +203,12 @@ def test_piped_tables_are_never_cut_at_80_columns(home):
 
 
 def test_status_counts_current_extracts_only(home):
-    summary = json.loads(cli(home, "status", "--format", "json").stdout)
+    summary = json.loads(printed(home, "status", "--format", "json"))
     (rows,), = db(home, "SELECT count(DISTINCT (extract_id, line_no)) FROM store.quarantine q "
                         "JOIN store.extracts e USING (extract_id) WHERE e.superseded_by IS NULL")
     (everything,), = db(home, "SELECT count(DISTINCT (extract_id, line_no)) FROM store.quarantine")
     assert summary["quarantine"]["rows"] == rows == 3 and everything > rows
-    assert "quarantine: 3 rows in current extracts" in cli(home, "status").stdout.decode()
+    assert "quarantine: 3 rows in current extracts" in printed(home, "status").decode()
     assert {s["source"]: s["older_extracts"] for s in summary["sources"]} == {"education": 1, "health": 0}
     assert summary["last_run"] is None
     none_yet = cli(home, "changes", ok=False)
@@ -204,11 +218,11 @@ def test_status_counts_current_extracts_only(home):
 def test_severity_is_listed_and_counted(home):
     """Ingest sets a bad field aside (a warning: the record is kept) or rejects the row (an error)."""
     copy = home
-    summary = json.loads(cli(copy, "status", "--format", "json").stdout)
+    summary = json.loads(printed(copy, "status", "--format", "json"))
     assert summary["quarantine"]["by_severity"] == {"error": 2, "warning": 1}
-    listed = rows_of(cli(copy, "quarantine", "list", "--format", "csv").stdout.decode())
+    listed = rows_of(printed(copy, "quarantine", "list", "--format", "csv").decode())
     assert {r["severity"] for r in listed} == {"error", "warning"}
-    assert "(2 error, 1 warning)" in cli(copy, "status").stdout.decode()
+    assert "(2 error, 1 warning)" in printed(copy, "status").decode()
 
 
 # ---------------------------------------------------------------- the API, for the LA's data manager
@@ -237,7 +251,7 @@ def test_api_lists_pages_and_filters_for_the_data_manager(api, home):
     everything = _call(api, "dm", "/v1/quarantine", extract="all", page_size=500)
     assert everything.status_code == 200, everything.text
     body = everything.json()
-    cli_rows = rows_of(cli(home, "quarantine", "list", "--format", "csv", "--extract", "all").stdout.decode())
+    cli_rows = rows_of(printed(home, "quarantine", "list", "--format", "csv", "--extract", "all").decode())
     assert body["total"] == len(cli_rows) == len(body["items"]) and body["as_of"]
     assert [(i["ref"], i["column"], i["reason"]) for i in body["items"]] == \
         [(r["ref"], r["column"], r["reason"]) for r in cli_rows]
@@ -258,7 +272,7 @@ def test_api_export_is_the_same_neutralised_csv(api, home, tmp_path):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     out = tmp_path / "cli.csv"
-    cli(home, "quarantine", "export", str(out), "--source", "education", "--extract", "all")
+    printed(home, "quarantine", "export", str(out), "--source", "education", "--extract", "all")
     assert r.content == out.read_bytes()
     assert "'=HYPERLINK" in r.text
     entry = _audit(home)[-1]

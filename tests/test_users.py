@@ -176,3 +176,13 @@ def test_the_users_command(tmp_path):
     listed = run(app, ["users", "list", "--data-dir", home]).output
     assert "bo@oak.example" in listed and "disabled" in listed
     assert run(app, ["users", "disable", "nobody@oak.example", "--data-dir", home]).exit_code == 2
+    # Each change to the registers is in the audit log (the command line left none: the DPO could not
+    # see who was given access or disabled); never a password.
+    import json
+
+    log = [json.loads(line)["entry"] for line in (tmp_path / "home" / "audit" / "log.jsonl").read_text().splitlines()]
+    assert [(e["action"], e.get("target_person"), e["channel"]) for e in log] == [
+        ("admin.org_added", None, "cli"), ("admin.user_added", "amy@oak.example", "cli"),
+        ("admin.user_added", "bo@oak.example", "cli"), ("admin.user_disabled", "bo@oak.example", "cli")]
+    assert all(e["operator"] and e["decision"] == "allow" for e in log)
+    assert password not in json.dumps(log) and PW not in json.dumps(log)

@@ -101,3 +101,15 @@ def test_neutralise_passes_plain_text_as_the_full_check_would(value):
     from linkage.safetext import _neutralised, neutralise
 
     assert neutralise(value) == _neutralised(value)
+
+
+@pytest.mark.parametrize("lead", ["\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\u180e", "\u034f", "\u3164",
+                                  "\uffa0", "\u115f", "\u2800", "\u17b4", "\u2003", "\u200b\u00a0\u2060"])
+@pytest.mark.parametrize("trigger", ["=HYPERLINK(\"http://x\")", "@SUM(A1)", "+1+cmd"])
+def test_a_trigger_behind_characters_drawn_as_nothing_is_neutralised(lead, trigger):
+    """Zero-width and filler characters before `=`: a reader sees a formula (LibreOffice 7.4 runs none
+    of these, probed; another program may drop what it cannot draw), so the cell gets the `'`."""
+    from linkage.safetext import csv_text
+
+    cell = list(csv.reader(csv_text(["c"], [[lead + trigger]]).splitlines()))[1][0]
+    assert cell.startswith("'"), repr(cell)

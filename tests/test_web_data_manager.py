@@ -43,6 +43,10 @@ _READ = """import dataclasses, json, sys
 from pathlib import Path
 from linkage.link.run import open_decisions
 print(json.dumps([dataclasses.asdict(d) for d in open_decisions(Path(sys.argv[1])).history(sys.argv[2])]))"""
+_DECIDED = """import json, sys
+from pathlib import Path
+from linkage.link.run import open_decisions
+print(json.dumps(sorted(open_decisions(Path(sys.argv[1])).latest())))"""
 
 
 def history(home: Path, pid: str) -> list[SimpleNamespace]:
@@ -51,6 +55,16 @@ def history(home: Path, pid: str) -> list[SimpleNamespace]:
     p = subprocess.run([sys.executable, "-c", _READ, str(home), pid], capture_output=True, text=True, check=True,
                        env={**os.environ, "LINKAGE_HOME": str(home)})
     return [SimpleNamespace(**d) for d in json.loads(p.stdout)]
+
+
+def undecided(world) -> list[str]:
+    """The setup's queue less the pairs decided so far (read by a fresh process, as ``history``):
+    a test that needs a pair nobody has decided takes it from here, not by its place in the queue,
+    which another model or queue key reorders (the journey decides the first pairs it is shown)."""
+    p = subprocess.run([sys.executable, "-c", _DECIDED, str(world["home"])], capture_output=True, text=True,
+                       check=True, env={**os.environ, "LINKAGE_HOME": str(world["home"])})
+    decided = set(json.loads(p.stdout))
+    return [pid for pid in world["queue"] if pid not in decided]
 
 
 def child_of(home: Path) -> dict[str, str]:
@@ -65,14 +79,15 @@ def queue(home: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, synth_realistic, chromium):
-    """Realistic difficulty (easy data leaves the queue nearly empty), with a few bad health rows."""
+def world(tmp_path_factory, synth_realistic, realistic_model, chromium):
+    """Realistic difficulty (easy data leaves the queue nearly empty), with a few bad health rows;
+    linked with the session's realistic model (the journey is about review, not training)."""
     extracts = tmp_path_factory.mktemp("dm_synth") / "extracts"
     shutil.copytree(synth_realistic, extracts)
     with open(extracts / "health.csv", "a") as fh:
         fh.write("\n".join(BAD_HEALTH) + "\n")
     home = tmp_path_factory.mktemp("web_dm") / "data"
-    linked_home(home, extracts, EXTRACT_DATE)
+    linked_home(home, extracts, EXTRACT_DATE, model=realistic_model)
     ids = {DANA: add_user(home, DANA, "Dana Shah", "Northshire Education", "la_education", "802", "data_manager"),
            CAM: add_user(home, CAM, "Cam Price", "Northshire Education", "la_education", "802", "cme_officer"),
            AMY: add_user(home, AMY, "Amy Adeyemi", "Oak AP Academy", "ap_school", "140001", "admissions"),
@@ -285,7 +300,7 @@ def test_a_second_submission_of_a_pair_never_overwrites_a_decision_made_since(wo
     later form replaced the decision recorded since it was opened (the latest counts), without a
     word. The form carries the decision its reviewer saw: the same one again is one decision, and
     another is refused (409), naming the decision that stands."""
-    pid = list(world["queue"])[-2]
+    pid = undecided(world)[-2]
     with open_page(world) as p:
         sign_in(p, DANA)
         p.goto("/app/review")
@@ -309,7 +324,7 @@ def test_a_second_submission_of_a_pair_never_overwrites_a_decision_made_since(wo
 def test_a_note_too_long_comes_back_with_the_reason(world):
     """A note pasted from an email (2,500 characters) was a bare error page, the note lost: it
     comes back in the form with why, and nothing is recorded."""
-    pid = list(world["queue"])[-3]
+    pid = undecided(world)[-3]
     long_note = "Spoke to the school office; " * 90
     with open_page(world) as p:
         sign_in(p, DANA)

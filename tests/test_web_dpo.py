@@ -89,6 +89,8 @@ def test_dpo_journey_charts_break_glass_review_subject_access_and_chain(world):
         "given_on": "2026-09-01"})
     assert consent.status_code in (200, 201), consent.text
     httpx.get(world["server"].url + "/v1/audit", timeout=30)             # no token: a security event (401)
+    for path in ("/wp-login.php", "/v1/admin", "/.git/config"):          # a scanner's walk: one entry, then counted
+        assert httpx.get(world["server"].url + path, timeout=30).status_code == 404
     assert api(world, "sw", "GET", "/v1/audit", "safeguarding").status_code == 403     # a policy refusal
     f, s, dob, pc = world["demo"]
     with page(world["browser"], world["server"].url) as p:
@@ -119,6 +121,7 @@ def test_dpo_journey_charts_break_glass_review_subject_access_and_chain(world):
         events = p.get_by_test_id("security-events").inner_text()
         assert "security.unauthenticated" in events and "No token, or a token not accepted" in events
         assert "Refused by the sharing policy" in events and CSC in events
+        assert events.count("security.unknown_path") == 1 and "Path or method the service does not have" in events
         accessible(p)
         shot(p, "dpo-security")
 

@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     external_issuer: str | None = None
     external_audience: str | None = None
     external_algorithms: list[str] = ["RS256", "ES256", "EdDSA"]
+    # The claim naming the person an external token was issued to (their email); a machine client's
+    # token has none. A person the register knows must still be usable there (access/clients.py).
+    external_person_claim: str = Field(default="email", min_length=1, max_length=100)
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
     # A request body must have arrived this long after its headers (a body sent a byte at a time
     # holds a connection and a task for as long as the sender likes): 408 after.

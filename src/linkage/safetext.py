@@ -58,12 +58,29 @@ def neutralise(value: Any) -> str:
     return _neutralised(value)
 
 
+# Characters drawn as nothing or as blank space: format characters (zero-width space and joiners,
+# word joiner, soft hyphen, Mongolian vowel separator), every kind of space, and the fillers
+# (Hangul, braille blank, Khmer inherent vowels, the combining grapheme joiner). LibreOffice 7.4
+# (probed: formulas evaluated, spaces trimmed or not) runs none of "\u200b=1+1" and the like, but a
+# reader sees "=1+1" and another program may strip what it cannot draw: such a cell gets the ``'`` too.
+_FILLERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
+
+
+def _unseen_lead(text: str) -> str:
+    """``text`` without the characters before its first visible one."""
+    for i, ch in enumerate(text):
+        if ch not in _FILLERS and unicodedata.category(ch) not in ("Cf", "Zs", "Zl", "Zp"):
+            return text[i:]
+    return ""
+
+
 def _neutralised(value: Any) -> str:
     text = visible(value)
     # visible() has already written tab and CR out; the check still looks at the raw
     # value so the rule holds even for a caller that skips visible(). The ingest check
     # (after spaces, quotes and Unicode folding) is the one rule for what is a formula.
-    for form in (str(value) if value is not None else "", text, unicodedata.normalize("NFKC", text)):
+    raw = str(value) if value is not None else ""
+    for form in (raw, text, unicodedata.normalize("NFKC", text), _unseen_lead(raw)):
         stripped = form.lstrip(" ")
         if form.startswith(_FORMULA_START) or stripped.startswith(_FORMULA_START) or looks_like_formula(form):
             return "'" + text

@@ -102,3 +102,59 @@ def test_a_request_head_within_its_bound_is_served(world):
 
     r = httpx.get(world["server"].url + "/v1/cme", headers={"X-Pad": "a" * 40_000})
     assert r.status_code == 401                 # refused for want of a token, not for its size
+
+
+def _entries(home, keep, at_least=1):
+    """The audit entries ``keep`` picks, waiting for ones written off the event loop as a connection closes."""
+    for _ in range(50):
+        found = [e for e in (json.loads(line)["entry"] for line in
+                             (home / "audit" / "log.jsonl").read_text().splitlines()) if keep(e)]
+        if len(found) >= at_least:
+            return found
+        time.sleep(0.1)
+    return found
+
+
+def test_a_scanner_walking_unknown_paths_is_visible_to_the_dpo_once_a_minute(world):
+    """A 404 for a path no route has and a 405 asked for no data, so they were never recorded: a scanner
+    walking the API and the pages was invisible to the DPO. Now one entry a network a minute, its count after."""
+    import httpx
+
+    url = world["server"].url
+    answers = [httpx.get(url + "/v1/children-all").status_code, httpx.get(url + "/app/admin.php").status_code,
+               httpx.delete(url + "/v1/cme").status_code, httpx.get(url + "/.env").status_code]
+    assert answers == [404, 404, 405, 404]
+    walks = _entries(world["home"], lambda e: e["action"] == "security.unknown_path")
+    assert len(walks) == 1, walks                   # the first; the three after it are counted, not written
+    assert walks[0]["decision"] == "refused" and walks[0]["remote"] == "127.0.0.0/24"
+    assert walks[0]["route"] == "(not routed)" and walks[0]["repeats"] == 0      # never the path asked for
+    assert "children-all" not in json.dumps(walks)
+
+
+def test_bytes_that_are_not_http_are_visible_to_the_dpo(world):
+    """uvicorn answers 400 to bytes httptools cannot parse (a TLS hello on the plain port): a log line only."""
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", world["server"].port)) as s:
+            s.settimeout(10)
+            s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64 + b"\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 400")
+    found = _entries(world["home"], lambda e: e.get("route") == "(not HTTP)")
+    assert [(e["action"], e["status"], e["remote"], e["repeats"]) for e in found] == [
+        ("security.invalid_request", 400, "127.0.0.0/24", 0)]      # the second: counted, not written
+
+
+def test_a_websocket_handshake_is_answered_through_the_guard_and_recorded(world):
+    """No route takes a WebSocket, yet uvicorn (the websockets package installed) took every handshake
+    and refused it itself: 403, past the guard (no security headers), nothing for the DPO."""
+    def refused():
+        return lambda e: e["action"] == "security.unauthenticated" and e["route"] == "/v1/cme"
+
+    before = len(_entries(world["home"], refused(), at_least=0))
+    with socket.create_connection(("127.0.0.1", world["server"].port)) as s:
+        s.settimeout(10)
+        s.sendall(b"GET /v1/cme HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        answer = s.recv(4096).lower()
+    assert answer.startswith(b"http/1.1 401") and b"x-request-id:" in answer, answer[:300]
+    found = _entries(world["home"], refused(), at_least=before + 1)
+    assert len(found) == before + 1 and found[-1]["remote"] == "127.0.0.0/24"

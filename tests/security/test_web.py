@@ -54,7 +54,8 @@ def test_a_cross_site_form_cannot_sign_anyone_in_or_out(world):
     with httpx.Client(base_url=world["url"]) as c:
         before = len(audit(world))
         r = c.post("/app/sign-in", data={"email": AMY, "password": PASSWORD})
-        assert r.status_code == 303 and r.headers["location"] == "/app/sign-in"   # no session: nothing done
+        # no session: nothing done, and the sign-in page says a form sent without a session was not saved
+        assert r.status_code == 303 and r.headers["location"] == "/app/sign-in?ended=form"
         cross = [e for e in audit(world)[before:] if e["action"].startswith("security.")]
         assert [(e["action"], e["reason"], e["path"], e.get("person")) for e in cross] == [
             ("security.csrf_refused", "no_session", "/app/sign-in", None)], cross

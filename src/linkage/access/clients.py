@@ -99,6 +99,7 @@ class ClientRegistry:
         self.orgs = orgs or OrgRegistry(state)
         self.lockout_after, self.lockout_seconds = lockout_after, lockout_seconds
         self.lockouts = Lockouts(state, "clients", "client_id", lockout_after, lockout_seconds)
+        self._users = None        # the staff register, for external tokens naming a person (``_check_person``)
 
     def add(self, name: str, org: str, role: str) -> tuple[Client, str]:
         """Register a client of organisation ``org`` (its id or official code) in ``role``."""
@@ -166,6 +167,25 @@ class ClientRegistry:
             raise NotFound(f"no client {client_id}")
         return self.get(client_id)
 
+    def _check_person(self, claims: TokenClaims, org) -> None:
+        """A person's provider token (it names their email) whom the staff register knows: refused once
+        the register disables them, or has them in another organisation, as their staff sessions
+        are; the provider may take until the token expires to learn of it. A token naming no
+        person (a machine client's), or one the register does not hold, is the provider's word."""
+        if not claims.person:
+            return
+        from linkage.access.users import UserRegistry
+
+        if self._users is None:
+            self._users = UserRegistry(self.state, self.orgs)
+        user = self._users.by_email(claims.person)
+        if user is None:
+            return
+        if not self._users.usable(user):
+            raise AuthError("the person is disabled in this service's register")
+        if user.org.org_id != org.org_id:
+            raise AuthError("the token's organisation is not the person's in this service's register")
+
     def caller(self, claims: TokenClaims) -> Principal:
         """The principal a verified token stands for, read from the register now, never from the token."""
         if claims.external:
@@ -179,6 +199,7 @@ class ClientRegistry:
                 self.orgs.check_role(org.org_type, claims.role)
             except LinkageError as exc:
                 raise AuthError(str(exc)) from None
+            self._check_person(claims, org)
             return Principal(claims.client_id, org.name, org.org_type, claims.role, org.org_id, org.code)
         client = self.get(claims.client_id)
         if client is None or client.org.org_id != claims.org or client.generation != claims.generation:

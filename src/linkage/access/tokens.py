@@ -49,7 +49,8 @@ class AuthError(LinkageError):
 @dataclass(frozen=True)
 class TokenClaims:
     """What a verified token asserts. For our own tokens ``org`` is the org id and ``generation``
-    the client's token generation; an external IdP's name the org by id or code and give the role."""
+    the client's token generation; an external IdP's name the org by id or code and give the role,
+    and ``person`` is the email a person's token names (empty for a machine client's)."""
 
     client_id: str
     org: str
@@ -58,6 +59,7 @@ class TokenClaims:
     external: bool = False
     role: str = ""
     generation: int = 0
+    person: str = ""
 
 
 def _load_or_create_jwk(home: Path):
@@ -165,8 +167,12 @@ class TokenService:
         self._check_lifetime(claims)
         try:
             if external:
+                person = claims.get(self.settings.external_person_claim)
+                if person is not None and not isinstance(person, str):
+                    raise TypeError
                 return TokenClaims(str(claims["sub"]), str(claims["linkage_org"]), str(claims["iss"]),
-                                   str(claims.get("jti", "")), True, str(claims["linkage_role"]))
+                                   str(claims.get("jti", "")), True, str(claims["linkage_role"]),
+                                   person=(person or "").strip().lower())
             return TokenClaims(str(claims["sub"]), str(claims["org"]), str(claims["iss"]),
                                str(claims.get("jti", "")), False, "", int(claims["gen"]))
         except KeyError as exc:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from linkage import __version__
@@ -120,6 +120,12 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
     def healthz() -> dict:
         """Live: the process answers."""
         return {"status": "ok"}
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        """Nothing, on purpose: every browser asks for it on its own, and a 404 here would put each
+        staff member's network among the DPO's unknown-path events (api/refusals.py)."""
+        return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
 
     @app.get("/readyz", tags=["service"])
     def readyz() -> JSONResponse:

@@ -15,6 +15,9 @@ grows, and uvicorn sets no limit on that path (h11's 16 KB is the other implemen
 connection sending an endless header made the server hold all of it (a probe: 200 MB sent, the
 worker 260 MB larger, no answer). A head past ``MAX_HEAD_BYTES`` is answered 431 and the connection
 closed, as nginx and h11 refuse one, and recorded for the DPO as any refused request is.
+
+uvicorn's own 400 for bytes that are not HTTP (a TLS hello on the plain port, a port scanner's
+probe) is recorded too, as an unknown path is: one entry a network a minute, with the count.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ class CoalescingHttp(HttpToolsProtocol):
         guard, so the security event is written here (within the same allowance a second), off the loop."""
         log.warning("refused a request whose line and headers passed %d bytes, from %s", MAX_HEAD_BYTES,
                     self.client[0] if self.client else "unknown")
-        self._record_refusal()
+        self._record_refusal(431)
         body = _TOO_LARGE.encode("ascii")
         self.transport.write(b"".join([
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
@@ -118,20 +121,34 @@ class CoalescingHttp(HttpToolsProtocol):
             b"content-length: " + str(len(body)).encode("ascii") + b"\r\nconnection: close\r\n\r\n", body]))
         self.transport.close()
 
-    def _record_refusal(self) -> None:
-        from linkage.api.refusals import take_budget
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to bytes httptools cannot parse as HTTP; the DPO sees it (see the module)."""
+        self._record_refusal(400)
+        super().send_400_response(msg)
+
+    def _record_refusal(self, status: int) -> None:
+        """400 (not HTTP) or 431, before any route: within the refusals' allowance a second, and a 400
+        within its network's one a minute (``refusals.take_walk``), as an unknown path is."""
+        from linkage.api.refusals import take_budget, take_walk
         from linkage.service.oauth import network
 
         root = _api_app(self.app)
+        where = network(self.client[0]) if self.client else "unknown"
+        extra = {}
         try:
+            if status == 400:
+                repeats = take_walk(root, where, "not HTTP") if root is not None else None
+                if repeats is None:
+                    return
+                extra["repeats"] = repeats
             dropped = take_budget(root) if root is not None else None
         except AttributeError:      # still starting: no services yet
             dropped = None
         if dropped is None:
             return
         entry = {"request_id": "", "client_id": None, "action": "security.invalid_request", "decision": "refused",
-                 "status": 431, "method": "", "route": "(not routed)", "children": [], "fields": [],
-                 "remote": network(self.client[0]) if self.client else "unknown",
+                 "status": status, "method": "", "route": "(not HTTP)" if status == 400 else "(not routed)",
+                 "children": [], "fields": [], "remote": where, **extra,
                  **({"not_recorded_before": dropped} if dropped else {})}
         done = self.loop.run_in_executor(None, root.state.services.audit.append, entry)
         done.add_done_callback(lambda f: f.cancelled() or f.exception() is None

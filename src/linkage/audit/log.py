@@ -671,7 +671,8 @@ class AuditLog(ChainedLog):
         self._size = -1                     # the log's length as this process last saw it: unseen yet
         self._end: tuple[int, bytes] | None = None      # (offset, bytes) of its last line as last seen
         self._written = self._synced = 0    # the last seq this process wrote, and the last fsync'd
-        self._last_cp: tuple[int, dict | None] | None = None     # (checkpoints file length, newest)
+        # (where the newest checkpoint's line starts, the file's bytes from there, that checkpoint)
+        self._last_cp: tuple[int, bytes | None, dict | None] | None = None
         self._sync_lock = threading.Lock()
         self._cp_lock = threading.Lock()    # ``_last_cp`` and the checkpoint's write, in this process
 
@@ -733,26 +734,48 @@ class AuditLog(ChainedLog):
 
     def last_checkpoint(self) -> dict | None:
         """The newest checkpoint signed by this log's key; junk or forged lines are passed over.
-        Remembered while the file keeps the length it had when this process last read or wrote it."""
-        try:
-            size = os.stat(self.checkpoints_path).st_size
-        except FileNotFoundError:
-            size = -1
-        if self._last_cp is not None and self._last_cp[0] == size:
-            return dict(self._last_cp[1]) if self._last_cp[1] else None
-
-        newest: list[dict] = []
+        Remembered with the file's bytes from that checkpoint's line to its end, and given again
+        while they are still there, where they were: one ``pread`` of a line or so. The file's length
+        alone was the key: a newest checkpoint cut and written again to the same length (an older
+        one padded, junk, another file put in place) was still given, so a running server showed
+        the DPO a seal the file no longer held, and sealed on from it without checking the lines
+        between the checkpoint truly there and the one remembered."""
+        held = self._last_cp
+        if held is not None and self._tail_unchanged(held[0], held[1]):
+            return dict(held[2]) if held[2] else None
+        newest: list[tuple[dict, str]] = []
 
         def signed(lines: list[str]) -> bool:       # newest first: one signature checked, as a rule
             for raw in reversed(lines):
                 if checkpoint_valid(cp := _load(raw), self.public_key):
-                    newest.append(cp)
+                    newest.append((cp, raw))
                     return True
             return False
-        self._back(self.checkpoints_path, signed)
-        found = newest[0] if newest else None
-        self._last_cp = (size, found)
+        try:
+            with open(self.checkpoints_path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                self._back(self.checkpoints_path, signed)
+                found, raw = newest[0] if newest else (None, "")
+                tail = os.pread(fh.fileno(), min(size, self.CP_TAIL), max(0, size - self.CP_TAIL))
+        except FileNotFoundError:
+            self._last_cp = (0, None, None)
+            return None
+        # Within the last few lines, as a rule; no checkpoint at all: the whole file, when it is short.
+        start = tail.rfind(raw.encode("utf-8")) if found else (0 if size <= self.CP_TAIL else -1)
+        self._last_cp = (size - len(tail) + start, tail[start:], found) if start >= 0 else None
         return dict(found) if found else None
+
+    CP_TAIL = 65536         # the bytes after the newest checkpoint remembered, at most (else read back each time)
+
+    def _tail_unchanged(self, offset: int, tail: bytes | None) -> bool:
+        """Whether the checkpoints file still ends, from ``offset``, with exactly ``tail`` (None: no file)."""
+        try:
+            with open(self.checkpoints_path, "rb") as fh:
+                if tail is None or os.fstat(fh.fileno()).st_size != offset + len(tail):
+                    return False
+                return os.pread(fh.fileno(), len(tail), offset) == tail
+        except FileNotFoundError:
+            return tail is None
 
     # What another writer appended since this process last saw the log is read forwards when it is at
     # most this long (a few of its lines); more, or nothing well-formed in it, and the tail is read back.
@@ -963,7 +986,8 @@ class AuditLog(ChainedLog):
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-            self._last_cp = (os.fstat(fh.fileno()).st_size, _load(line))
+            written = (line + "\n").encode("utf-8")
+            self._last_cp = (os.fstat(fh.fileno()).st_size - len(written), written, _load(line))
 
     def _checkpoint_lines(self) -> Iterator[str]:
         return (raw for _, raw in read_lines(self.checkpoints_path))

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from linkage.cli.common import DataDir, _fail, console
+from linkage.cli.common import DataDir, _fail, console, record_change
 from linkage.cli.output import Format, FormatOption, emit
 from linkage.config import data_dir
 from linkage.errors import LinkageError
@@ -39,6 +39,7 @@ def orgs_add(name: Annotated[str, typer.Option(help="Display name, e.g. Oak AP A
         org = _registers(data_dir_)[0].add(name, type_, code)
     except LinkageError as exc:
         _fail(exc)
+    record_change(data_dir_, "admin.org_added", org_id=org.org_id, org_type=org.org_type, agency=org.name)
     console.print(f"org_id: {org.org_id}  ({org.org_type} {org.code}, {org.name})")
 
 
@@ -55,6 +56,7 @@ def _set_org(ref: str, active: bool, home: Optional[Path]) -> None:
         org = _registers(home)[0].set_active(ref, active)
     except LinkageError as exc:
         _fail(exc)
+    record_change(home, f"admin.org_{'enabled' if active else 'disabled'}", org_id=org.org_id, agency=org.name)
     console.print(f"{'enabled' if active else 'disabled'} {org.name} ({org.org_id}); "
                   f"its clients' tokens {'work again' if active else 'stop'} at once")
 
@@ -89,6 +91,8 @@ def clients_add(name: Annotated[str, typer.Option()],
         client, secret = _registers(data_dir_)[1].add(name, org, role)
     except LinkageError as exc:
         _fail(exc)
+    record_change(data_dir_, "admin.client_added", target=client.client_id, org_id=client.org.org_id,
+                  agency=client.agency, role=client.role)
     _print_secret(client.client_id, secret)
 
 
@@ -112,6 +116,7 @@ def clients_rotate(client_id: str, data_dir_: DataDir = None) -> None:
         secret = _registers(data_dir_)[1].rotate(client_id)
     except LinkageError as exc:
         _fail(exc)
+    record_change(data_dir_, "admin.client_rotated", target=client_id)
     _print_secret(client_id, secret)
 
 
@@ -120,6 +125,7 @@ def _set_client(client_id: str, active: bool, home: Optional[Path]) -> None:
         _registers(home)[1].set_active(client_id, active)
     except LinkageError as exc:
         _fail(exc)
+    record_change(home, f"admin.client_{'enabled' if active else 'disabled'}", target=client_id)
     console.print(f"disabled {client_id}; its tokens stop working at once" if not active
                   else f"enabled {client_id}; it needs a new token")
 

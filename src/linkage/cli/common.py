@@ -91,6 +91,32 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
+def record_change(home: Optional[Path], action: str, **detail) -> None:
+    """An administrator's change to the registers (``admin.*``), in the audit log: who may call the
+    API or sign in is the DPO's business too, and the command line left no trace. Written after the
+    change is made; never a secret or a password. ``operator``: the account that ran the command."""
+    import getpass
+
+    from linkage.audit import open_audit_log
+    from linkage.audit.signer import signer_from_settings
+
+    home, s = data_dir(home), get_settings()
+    try:
+        operator = getpass.getuser()
+    except (KeyError, OSError):
+        operator = "unknown"
+    try:
+        log = open_audit_log(home, s.audit_checkpoint_every, signer_from_settings(home, s))
+        try:
+            log.refuse_another_key()        # run without the servers' key settings: say so, write nothing
+            log.append({"request_id": "", "client_id": None, "action": action, "decision": "allow",
+                        "channel": "cli", "operator": operator, "children": [], "fields": [], **detail})
+        finally:
+            log.close()
+    except (LinkageError, OSError) as exc:
+        _fail(LinkageError(f"the change was made but could not be recorded in the audit log: {exc}"))
+
+
 @contextmanager
 def _failures(home: Optional[Path] = None) -> Iterator[None]:
     """Every expected failure as one line and exit 2: ours, DuckDB's and the OS's (disk full)."""

@@ -49,7 +49,9 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
     # No ``server: uvicorn`` banner to tell an attacker what to aim at; Date stays (RFC 9110).
     # X-Forwarded-* believed from the configured proxy only (uvicorn's default: any loopback peer).
     # Each response reaches the socket in one write (api/protocol.py).
-    quiet = dict(http=CoalescingHttp, host=settings.host, port=port or settings.port, log_level="info",
+    # No WebSocket: no route takes one, and uvicorn refused every handshake itself (403, past the guard:
+    # no security headers, nothing for the DPO); now it is answered as the HTTP request it also is.
+    quiet = dict(http=CoalescingHttp, ws="none", host=settings.host, port=port or settings.port, log_level="info",
                  access_log=False, server_header=False, date_header=True, log_config=_log_config(),
                  proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or None)
     if workers > 1:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from linkage.cli.common import DataDir, _fail, console
+from linkage.cli.common import DataDir, _fail, console, record_change
 from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
 
@@ -48,6 +48,8 @@ def users_add(email: Annotated[str, typer.Option(help="Their work email: they si
         user, password = _users(data_dir_).add(email, name, org, role, _password(password_stdin))
     except LinkageError as exc:
         _fail(exc)
+    record_change(data_dir_, "admin.user_added", target=user.user_id, target_person=user.email, org_id=user.org.org_id,
+                  agency=user.org.name, role=user.role)
     console.print(f"user_id: {user.user_id}  ({user.email}, {user.role} at {user.org.name})")
     if not password_stdin:
         console.print(f"password: {password}", markup=False)
@@ -70,6 +72,7 @@ def _set(ref: str, active: bool, home: Optional[Path]) -> None:
         user = _users(home).set_active(ref, active)
     except LinkageError as exc:
         _fail(exc)
+    record_change(home, f"admin.user_{'enabled' if active else 'disabled'}", target=user.user_id, target_person=user.email)
     console.print(f"disabled {user.email}; they are signed out at once" if not active
                   else f"enabled {user.email}; they can sign in again", markup=False)
 
@@ -94,5 +97,6 @@ def users_password(user: Annotated[str, typer.Argument(help="user id or email")]
         password = _users(data_dir_).set_password(user, _password(password_stdin))
     except LinkageError as exc:
         _fail(exc)
+    record_change(data_dir_, "admin.user_password_set", target=_users(data_dir_).find(user).user_id)
     if not password_stdin:
         console.print(f"password: {password}", markup=False)

@@ -7,14 +7,12 @@ codes...) are YAML files under ``connectors/reference/codes/``. Ask:
 - ``current_reference().establishment(urn)`` a school's name, type, setting, phase;
 - ``current_reference().ap_setting(urn)`` which kind of alternative provision, if any;
 - ``label(kind, code)`` the published label of a code.
+
+The names are imported on first use: ``load`` pulls in the connectors, which a server reading
+the registers never needs.
 """
 
-from linkage.reference.establishments import AP_SETTINGS, SETTINGS, Establishment, setting_of
-from linkage.reference.gp_practices import GpPractice
-from linkage.reference.labels import code_list, codes, kinds, label
-from linkage.reference.load import KINDS, LoadResult, load_reference, read_reference
-from linkage.reference.lookup import ReferenceData, current_reference, reference_from_store, use_reference
-from linkage.reference.samples import sample_path, sample_reference
+from linkage.lazyexports import lazy_exports
 
 __all__ = [
     "AP_SETTINGS",
@@ -37,3 +35,25 @@ __all__ = [
     "setting_of",
     "use_reference",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "AP_SETTINGS": "establishments",
+    "SETTINGS": "establishments",
+    "Establishment": "establishments",
+    "setting_of": "establishments",
+    "GpPractice": "gp_practices",
+    "code_list": "labels",
+    "codes": "labels",
+    "kinds": "labels",
+    "label": "labels",
+    "KINDS": "load",
+    "LoadResult": "load",
+    "load_reference": "load",
+    "read_reference": "load",
+    "ReferenceData": "lookup",
+    "current_reference": "lookup",
+    "reference_from_store": "lookup",
+    "use_reference": "lookup",
+    "sample_path": "samples",
+    "sample_reference": "samples",
+})

@@ -33,6 +33,7 @@ DECISION_WORDS = {"allow": "Allowed", "deny": "Refused by the sharing policy",
 # Refused requests by kind, as a person says them (the policy's own refusals by what was asked).
 KINDS = {"security.unauthenticated": "No token, or a token not accepted (401)",
          "security.invalid_request": "Malformed or oversized request (400, 408, 413, 422, 431)",
+         "security.unknown_path": "Path or method the service does not have (404, 405): one a network a minute",
          "security.rate_limited": "Too many requests (429)", "security.csrf_refused": "Form without its security token",
          "security.sign_in_failed": "Failed sign-in", "security.sign_in_throttled": "Sign-in attempts throttled",
          "security.lockout": "Locked out after failed sign-ins (from one network, or every new one)",
