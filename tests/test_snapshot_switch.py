@@ -20,6 +20,7 @@ from dataclasses import asdict
 import httpx
 import pytest
 
+import incli
 from apiserver import Server
 from linkage.config import get_settings
 from registry import register
@@ -35,6 +36,48 @@ def cli(home, *args: str, env: dict | None = None, timeout: float = 600) -> subp
                           env={**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_MEMORY_LIMIT": "1GB", **(env or {})})
     assert done.returncode == 0, done.stdout + done.stderr
     return done
+
+
+def publish_now(home) -> str:
+    """A snapshot of ``home``'s store published as ``linkage publish`` does (its one call), in this
+    process: a command of its own cost a test ~2 s of CPU to start. Returns its id."""
+    from linkage.store import Store
+    from linkage.store.snapshots import publish
+
+    store = Store(home, memory_limit="1GB")
+    try:
+        return publish(store, get_settings().snapshot_keep).snapshot
+    finally:
+        store.close()
+
+
+def published_copy(linked_store, home):
+    """``home``: a copy of the session's linked month 1, its snapshot published."""
+    linked_store.checkpoint()
+    shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
+    publish_now(home)
+    return home
+
+
+@pytest.fixture(scope="module")
+def month2_waiting(tmp_path_factory, linked_store, synth_month2):
+    """Month 1 linked and published (in ``snapshots/``), then next month's extracts ingested into
+    the link host's store: made once for both switch tests (read-only: copy it). What they show
+    under load is `linkage link` and the switch, not ingest."""
+    from datetime import date
+
+    from linkage.connectors import ingest_files
+    from linkage.store import Store
+
+    home = published_copy(linked_store, tmp_path_factory.mktemp("switch") / "data")
+    store = Store(home, memory_limit="1GB")
+    try:
+        ingest_files(store, [(source, synth_month2 / f"{source}.csv") for source in ("education", "social_care",
+                                                                                     "health")],
+                     date.fromisoformat(MONTH2))
+    finally:
+        store.close()
+    return home
 
 
 def ready(server: Server) -> dict:
@@ -145,14 +188,13 @@ def _audit(mode: str, home, url: str | None) -> list[dict]:
 
 @pytest.mark.parametrize("mode", ["files", "postgres"])
 def test_two_servers_switch_to_next_month_under_load_without_a_failed_request(
-        tmp_path, linked_store, synth_month2, mode, request, monkeypatch):
+        tmp_path, linked_store, month2_waiting, mode, request, monkeypatch):
     """``files``: both servers on one data directory (service.sqlite, audit/log.jsonl). ``postgres``:
     as on three machines, as deploy/compose: two servers each with its own data directory and the
     same keys, sharing PostgreSQL for state and audit, and a link host that publishes snapshots
     to a shared directory, the only thing of the linked data the servers see."""
     home = tmp_path / "data"           # where `linkage link` runs
-    linked_store.checkpoint()
-    shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
+    shutil.copytree(month2_waiting, home)
     people = linked_store.rows("SELECT forename, surname, date_of_birth, postcode FROM store.records "
                                "WHERE source = 'education' ORDER BY record_key LIMIT 40")
     url, shared = None, {}
@@ -162,14 +204,11 @@ def test_two_servers_switch_to_next_month_under_load_without_a_failed_request(
         for k, v in shared.items():
             monkeypatch.setenv(k, v)
         get_settings.cache_clear()
-    first = cli(home, "publish", env=shared).stdout
-    assert "published snapshot" in first
-    # Next month's extracts go into the link host's store before the servers start: what is shown
-    # under load is `linkage link` and the switch; ingesting under the load as well cost the suite
-    # ~10 s of CPU a run of this test (docs/benchmarks.md "Suite time (s27-suite)").
-    for source in ("education", "social_care", "health"):
-        cli(home, "ingest", str(synth_month2 / f"{source}.csv"), "--source", source, "--extract-date", MONTH2,
-            env=shared)
+        # Month 1's snapshot, published before month 2 was ingested, where the link host publishes.
+        shutil.move(home / "snapshots", shared["LINKAGE_SNAPSHOT_DIR"])
+    # Next month's extracts are in the link host's store before the servers start (month2_waiting):
+    # what is shown under load is `linkage link` and the switch; ingesting under the load as well
+    # cost the suite ~10 s of CPU a run of this test (docs/benchmarks.md "Suite time (s27-suite)").
     creds = {"sw": (register(home, "sw", "social_care", "social_worker",
                              org="Northshire Children's Services"), "safeguarding"),
              "ap": (register(home, "ap", "ap_school", "admissions", org="Oak AP Academy"), "admission")}
@@ -221,7 +260,9 @@ def test_two_servers_switch_to_next_month_under_load_without_a_failed_request(
         sent = set(ids)                          # once: rebuilt per entry it was ~10^8 steps (~15 s)
         audited = Counter(e.get("request_id") for e in _audit(mode, home, url) if e.get("request_id") in sent)
         assert sum(audited.values()) == len(ids) and set(audited.values()) == {1}
-        assert "audit log intact" in cli(homes[0], "audit", "verify", env=shared).stdout
+        verified = incli.run("audit", "verify", "--data-dir", str(homes[0]),
+                             env={"LINKAGE_HOME": str(homes[0]), **shared})
+        assert verified.returncode == 0 and "audit log intact" in verified.stdout, verified.stdout + verified.stderr
 
         # A snapshot altered after it was signed is refused; both keep serving the one they have.
         bad = forge(home, new)
@@ -242,55 +283,67 @@ def test_two_servers_switch_to_next_month_under_load_without_a_failed_request(
             s.stop()
 
 
-def test_sighup_reaches_every_worker_and_never_ends_a_starting_server(tmp_path, linked_store):
-    """``serve --workers 2`` with polling off: SIGHUP to the supervisor makes each worker switch to
-    the newly published snapshot in place (no restart), and one sent while the workers are still
-    starting ends nothing."""
-    home = tmp_path / "data"
-    linked_store.checkpoint()
-    shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
-    cli(home, "publish")
-    from apiserver import free_port
+class TwoWorkers:
+    """``serve --workers 2`` on a published copy of month 1, its output read as it comes."""
 
-    port = free_port()
-    env = {**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_SNAPSHOT_POLL_SECONDS": "0",
-           "LINKAGE_SNAPSHOT_GRACE_SECONDS": "1", "LINKAGE_MEMORY_LIMIT": "1GB"}
-    proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "serve", "--port", str(port), "--data-dir",
-                             str(home), "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    def __init__(self, home, env: dict) -> None:
+        from apiserver import free_port
 
-    def until(what: str, times: int, seconds: float = 120) -> None:
+        self.home, self.port = home, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "serve", "--port", str(self.port),
+                                      "--data-dir", str(home), "--workers", "2"],
+                                     env={**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_MEMORY_LIMIT": "1GB",
+                                          **env},
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()
+
+    def until(self, what: str, times: int, seconds: float = 120) -> None:
         deadline = time.time() + seconds
-        while sum(what in line for line in list(lines)) < times:
-            assert proc.poll() is None, "".join(lines)
-            assert time.time() < deadline, f"{what!r} not seen {times} times:\n" + "".join(lines)
+        while sum(what in line for line in list(self.lines)) < times:
+            assert self.proc.poll() is None, "".join(self.lines)
+            assert time.time() < deadline, f"{what!r} not seen {times} times:\n" + "".join(self.lines)
             time.sleep(0.2)
 
-    try:
-        until("Started parent process", 1)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGHUP)                   # while the workers start: ends nothing
-        until("Application startup complete", 2)
-        url = f"http://127.0.0.1:{port}"
-        first = httpx.get(url + "/readyz", timeout=10).json()["snapshot"]
-        cli(home, "publish")
-        from linkage.store.snapshots import current_id
 
-        new = current_id(home)
-        assert new != first
-        time.sleep(2)                                     # polling is off: nobody looks by itself
-        assert all(httpx.get(url + "/readyz", timeout=10).json()["snapshot"] == first for _ in range(6))
-        proc.send_signal(signal.SIGHUP)
-        until(f"now serving snapshot {new}", 2, 60)       # each worker, once
-        assert all(httpx.get(url + "/readyz", timeout=10).json()["snapshot"] == new for _ in range(6))
-        assert proc.poll() is None
-        assert not any("restarting processes" in line or "died" in line for line in lines), "".join(lines)
-        assert sum("Application startup complete" in line for line in lines) == 2     # no worker replaced
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory, linked_store):
+    """One ``serve --workers 2`` for the module's tests of the supervisor, polling off, with a SIGHUP
+    sent while its workers start (``test_sighup_...`` checks that it ended nothing): each start of
+    a two-worker server is three interpreters importing the whole service."""
+    home = published_copy(linked_store, tmp_path_factory.mktemp("workers") / "data")
+    server = TwoWorkers(home, {"LINKAGE_SNAPSHOT_POLL_SECONDS": "0", "LINKAGE_SNAPSHOT_GRACE_SECONDS": "1"})
+    try:
+        server.until("Started parent process", 1)
+        time.sleep(0.5)
+        server.proc.send_signal(signal.SIGHUP)            # while the workers start: ends nothing
+        server.until("Application startup complete", 2)
+        yield server
     finally:
-        proc.terminate()
-        proc.wait(30)
+        server.proc.terminate()
+        server.proc.wait(30)
+
+
+def test_sighup_reaches_every_worker_and_never_ends_a_starting_server(two_workers):
+    """``serve --workers 2`` with polling off: SIGHUP to the supervisor makes each worker switch to
+    the newly published snapshot in place (no restart), and one sent while the workers were still
+    starting (``two_workers``) ended nothing."""
+    from linkage.store.snapshots import current_id
+
+    server, url = two_workers, two_workers.url
+    first = httpx.get(url + "/readyz", timeout=10).json()["snapshot"]
+    new = publish_now(server.home)
+    assert new == current_id(server.home) != first
+    time.sleep(2)                                     # polling is off: nobody looks by itself
+    assert all(httpx.get(url + "/readyz", timeout=10).json()["snapshot"] == first for _ in range(6))
+    server.proc.send_signal(signal.SIGHUP)
+    server.until(f"now serving snapshot {new}", 2, 60)       # each worker, once
+    assert all(httpx.get(url + "/readyz", timeout=10).json()["snapshot"] == new for _ in range(6))
+    assert server.proc.poll() is None
+    lines = list(server.lines)
+    assert not any("restarting processes" in line or "died" in line for line in lines), "".join(lines)
+    assert sum("Application startup complete" in line for line in lines) == 2     # no worker replaced
 
 
 def test_a_retired_snapshot_stays_open_while_a_request_started_on_it_runs(tmp_path, linked_store):
@@ -300,10 +353,7 @@ def test_a_retired_snapshot_stays_open_while_a_request_started_on_it_runs(tmp_pa
     from linkage.service.switch import SnapshotWatcher
     from linkage.store.snapshots import current_id
 
-    home = tmp_path / "data"
-    linked_store.checkpoint()
-    shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
-    cli(home, "publish")
+    home = published_copy(linked_store, tmp_path / "data")
     settings = get_settings().model_copy(update={"memory_limit": "1GB"})
     served = {"now": Services.open(home, settings)}
     old = served["now"]
@@ -311,7 +361,7 @@ def test_a_retired_snapshot_stays_open_while_a_request_started_on_it_runs(tmp_pa
                               poll_seconds=0, grace_seconds=0)
     try:
         assert old.enter(), "a request starts on the first snapshot"
-        cli(home, "publish")
+        publish_now(home)
         assert watcher.check() and served["now"].snapshot == current_id(home) != old.snapshot
         watcher._release_due()                           # grace over, the request still running
         assert old.cursor().execute("SELECT 1").fetchone() == (1,), "closed under a running request"
@@ -326,38 +376,19 @@ def test_a_retired_snapshot_stays_open_while_a_request_started_on_it_runs(tmp_pa
         served["now"].close()
 
 
-def test_a_worker_busy_for_longer_than_uvicorns_health_check_is_not_replaced(tmp_path, linked_store):
+def test_a_worker_busy_for_longer_than_uvicorns_health_check_is_not_replaced(two_workers):
     """A worker that cannot answer the supervisor's ping for a while (loading a million records on a
     busy machine) is not killed and replaced: uvicorn's 5 s would do so, and its replacement the
     same way, a loop that never serves (``LINKAGE_WORKER_HEALTHCHECK_SECONDS``, default 60)."""
-    home = tmp_path / "data"
-    linked_store.checkpoint()
-    shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
-    cli(home, "publish")
-    from apiserver import free_port
-
-    port = free_port()
-    env = {**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_MEMORY_LIMIT": "1GB"}
-    proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "serve", "--port", str(port), "--data-dir",
-                             str(home), "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
-    try:
-        deadline = time.time() + 120
-        while sum("Application startup complete" in line for line in list(lines)) < 2:
-            assert proc.poll() is None and time.time() < deadline, "".join(lines)
-            time.sleep(0.2)
-        workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                                                  text=True).stdout.split()]
-        busy = next(pid for pid in workers if f"[{pid}]" in "".join(lines))
-        os.kill(busy, signal.SIGSTOP)                     # answers no ping: as if busy for 9 s
-        time.sleep(9)
-        os.kill(busy, signal.SIGCONT)
-        time.sleep(2)
-        os.kill(busy, 0)                                  # still there: not killed as hung
-        assert not any("died" in line for line in lines), "".join(lines)
-        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    proc, lines = two_workers.proc, two_workers.lines
+    workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                              text=True).stdout.split()]
+    busy = next(pid for pid in workers if f"[{pid}]" in "".join(lines))
+    os.kill(busy, signal.SIGSTOP)                     # answers no ping: as if busy for 9 s
+    time.sleep(9)
+    os.kill(busy, signal.SIGCONT)
+    time.sleep(2)
+    os.kill(busy, 0)                                  # still there: not killed as hung
+    assert not any("died" in line for line in lines), "".join(lines)
+    assert httpx.get(f"{two_workers.url}/readyz", timeout=10).status_code == 200
+    assert sum("Application startup complete" in line for line in list(lines)) == 2     # none started anew

@@ -79,12 +79,7 @@ def _wait(condition, what: str, within: float = 30):
     return got
 
 
-def _two_workers(tmp_path, linked_store) -> Server:
-    home = tmp_path / "data"
-    linked_store.checkpoint()
-    shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
-    subprocess.run([sys.executable, "-m", "linkage.cli", "publish", "--data-dir", str(home)], check=True,
-                   capture_output=True, env={**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_MEMORY_LIMIT": "1GB"})
+def _two_workers(home: Path) -> Server:
     server = Server(home, {"LINKAGE_MEMORY_LIMIT": "1GB"}, workers=2)
     try:
         _wait(lambda: server.printed().count("accepting connections") == 2, "both workers serving", 120)
@@ -94,10 +89,31 @@ def _two_workers(tmp_path, linked_store) -> Server:
     return server
 
 
-def test_keep_alive_connections_are_shared_evenly_between_workers(tmp_path, linked_store):
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory, linked_store):
+    """One ``serve --workers 2`` over a published month 1 for the tests that only share out
+    connections (each start is three interpreters importing the whole service); each test
+    leaves it holding no connection and both workers running."""
+    home = tmp_path_factory.mktemp("balance") / "data"
+    linked_store.checkpoint()
+    shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
+    subprocess.run([sys.executable, "-m", "linkage.cli", "publish", "--data-dir", str(home)], check=True,
+                   capture_output=True, env={**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_MEMORY_LIMIT": "1GB"})
+    server = _two_workers(home)
+    yield server
+    server.stop()
+
+
+def _idle(server: Server) -> None:
+    """Wait until the server holds no connection (those of a test before are gone)."""
+    _wait(lambda: _all_held(server, 0), "connections of an earlier test still held")
+
+
+def test_keep_alive_connections_are_shared_evenly_between_workers(two_workers):
     """16 connections opened at once end 8 and 8 (uvicorn's shared accept gave one worker most of
     them); after 5 of one worker's close, the next 5 all go to that worker."""
-    server = _two_workers(tmp_path, linked_store)
+    server = two_workers
+    _idle(server)
     conns: list[socket.socket] = []
     try:
         conns = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(16)]
@@ -122,15 +138,15 @@ def test_keep_alive_connections_are_shared_evenly_between_workers(tmp_path, link
     finally:
         for conn in conns:
             conn.close()
-        server.stop()
 
 
-def test_stopping_a_server_whose_supervisor_must_be_killed_leaves_no_worker(tmp_path, linked_store):
+def test_stopping_a_server_whose_supervisor_must_be_killed_leaves_no_worker(tmp_path):
     """The benchmarks' ``Server.stop``: a supervisor that does not end on SIGTERM is killed, and its
-    workers with it (they used to live on, holding the port and a population each)."""
+    workers with it (they used to live on, holding the port and a population each). A data
+    directory of its own, with no data: this server is killed."""
     import signal
 
-    server = _two_workers(tmp_path, linked_store)
+    server = _two_workers(tmp_path / "data")
     workers = list(_held(server))
     os.kill(server.proc.pid, signal.SIGSTOP)         # cannot act on SIGTERM
     server.stop(within=1)
@@ -139,13 +155,14 @@ def test_stopping_a_server_whose_supervisor_must_be_killed_leaves_no_worker(tmp_
     _wait(gone, f"workers {workers} still running after stop()", 20)
 
 
-def test_connections_held_from_before_a_worker_served_are_moved_to_it_one_at_a_time(tmp_path, linked_store):
+def test_connections_held_from_before_a_worker_served_are_moved_to_it_one_at_a_time(two_workers):
     """Connections made while one worker could not accept (stopped here; a restart, a long pause)
     all go to the other, which then answers one request at a time with ``Connection: close``
     until each holds 4: the client's new connection goes to the worker with fewer."""
     import signal
 
-    server = _two_workers(tmp_path, linked_store)
+    server = two_workers
+    _idle(server)
     conns: list[socket.socket] = []
     try:
         stopped, busy = list(_held(server))
@@ -170,7 +187,6 @@ def test_connections_held_from_before_a_worker_served_are_moved_to_it_one_at_a_t
     finally:
         for conn in conns:
             conn.close()
-        server.stop()
 
 
 def test_boards_left_by_killed_supervisors_are_removed_by_the_next(tmp_path):

@@ -7,16 +7,15 @@ Each test drives a real ``linkage serve`` (tests/apiserver.py) and the real CLI.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
+import incli
 from apiserver import Server
 from linkage.access.tokens import JsonWebKey, JsonWebToken
 from linkage.errors import Conflict, LinkageError
@@ -26,8 +25,8 @@ pytestmark = pytest.mark.e2e
 
 
 def cli(home, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "linkage.cli", *args, "--data-dir", str(home)],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "250"})
+    """The real command, in this process (tests/incli.py): the module runs twenty of them."""
+    return incli.run(*args, "--data-dir", str(home), env={"COLUMNS": "250"})
 
 
 def get_token(server, client_id: str, secret: str) -> httpx.Response:
@@ -217,24 +216,26 @@ def test_an_identity_provider_token_must_name_a_registered_organisation_and_live
 
 # ---------------------------------------------------------------- guessing secrets
 
-def test_wrong_secrets_lock_the_client_out_everywhere_and_are_logged_and_audited(tmp_path):
-    home = tmp_path / "data"
+def test_wrong_secrets_lock_the_client_out_everywhere_and_are_logged_and_audited(office):
+    """On the module's two workers (a server of its own was a second two-worker start), with
+    clients of its own."""
+    home, server = office["home"], office["server"]
     creds = register(home, "victim", "la_education", "cme_officer", org="Northshire Education")
     lucky = register(home, "lucky", "la_education", "cme_officer", org="Northshire Education")
-    server = Server(home, workers=2)
-    try:
-        # A success before the lock resets the count.
-        for _ in range(2):
-            assert [get_token(server, lucky[0].client_id, f"guess-{i}").status_code for i in range(4)] == [401] * 4
-            assert get_token(server, lucky[0].client_id, lucky[1]).status_code == 200
-        codes = [get_token(server, creds[0].client_id, f"guess-{i}").status_code for i in range(5)]
-        assert codes == [401, 401, 401, 401, 429]
-        wrong = get_token(server, creds[0].client_id, "guess-5")             # every further guess, now
-        assert wrong.status_code == 429 and int(wrong.headers["Retry-After"]) > 60
-        # The right secret passes (256 random bits: refusing it guarded nothing, session 26).
-        assert get_token(server, creds[0].client_id, creds[1]).status_code == 200
-    finally:
-        server.stop()
+    # A success before the lock resets the count.
+    for _ in range(2):
+        assert [get_token(server, lucky[0].client_id, f"guess-{i}").status_code for i in range(4)] == [401] * 4
+        assert get_token(server, lucky[0].client_id, lucky[1]).status_code == 200
+    codes = [get_token(server, creds[0].client_id, f"guess-{i}").status_code for i in range(5)]
+    assert codes == [401, 401, 401, 401, 429]
+    wrong = get_token(server, creds[0].client_id, "guess-5")             # every further guess, now
+    assert wrong.status_code == 429 and int(wrong.headers["Retry-After"]) > 60
+    # The right secret passes (256 random bits: refusing it guarded nothing, session 26).
+    assert get_token(server, creds[0].client_id, creds[1]).status_code == 200
+    deadline = time.time() + 30                 # the server's output is read as it comes
+    while not ("security.lockout" in server.printed() and creds[0].client_id in server.printed()):
+        assert time.time() < deadline, server.printed()
+        time.sleep(0.1)
     output = server.printed()
     entries = [e for e in audit(home) if e["action"].startswith("security.")]
     mine = [e for e in entries if e["client_id"] == creds[0].client_id]
@@ -284,17 +285,19 @@ def test_a_stranger_who_knows_a_client_id_cannot_lock_its_holder_out(tmp_path):
 
 
 def test_the_token_endpoint_is_throttled_per_client_id_and_per_address(tmp_path):
-    server = Server(tmp_path / "data", env={"LINKAGE_TOKEN_CLIENT_BURST": "5",
-                                            "LINKAGE_TOKEN_CLIENT_PER_MINUTE": "6",
-                                            "LINKAGE_TOKEN_ADDRESS_BURST": "1000"})
+    """Two servers, one throttling per client id and one per address, started together (each
+    waits on its start for seconds), each on a data directory of its own."""
+    per_client = Server(tmp_path / "client", wait=False, env={"LINKAGE_TOKEN_CLIENT_BURST": "5",
+                                                               "LINKAGE_TOKEN_CLIENT_PER_MINUTE": "6",
+                                                               "LINKAGE_TOKEN_ADDRESS_BURST": "1000"})
+    server = Server(tmp_path / "data", wait=False, env={"LINKAGE_TOKEN_ADDRESS_BURST": "10",
+                                                        "LINKAGE_TOKEN_ADDRESS_PER_MINUTE": "6"})
     try:
-        codes = [get_token(server, "lk_0000000000000000", "x").status_code for _ in range(12)]
+        per_client.wait_ready()
+        codes = [get_token(per_client, "lk_0000000000000000", "x").status_code for _ in range(12)]
         assert codes[:5] == [401] * 5 and 429 in codes
-    finally:
-        server.stop()
-    server = Server(tmp_path / "data", env={"LINKAGE_TOKEN_ADDRESS_BURST": "10",
-                                            "LINKAGE_TOKEN_ADDRESS_PER_MINUTE": "6"})
-    try:
+        per_client.stop()
+        server.wait_ready()
         responses = [get_token(server, f"lk_{i:016x}", "x") for i in range(25)]
         codes = [r.status_code for r in responses]
         assert codes[:10] == [401] * 10 and 429 in codes                  # fresh ids do not escape it
@@ -303,7 +306,8 @@ def test_the_token_endpoint_is_throttled_per_client_id_and_per_address(tmp_path)
         # "user:" id it must not put that person into the DPO's views.
         assert get_token(server, "user:0123456789abcdef", "x").status_code in (401, 429)
     finally:
+        per_client.stop()
         server.stop()
-    failed = [e for e in audit(tmp_path / "data") if e["action"] == "security.auth_failed"]
+    failed = [e for home in ("client", "data") for e in audit(tmp_path / home) if e["action"] == "security.auth_failed"]
     assert failed and not any(e["client_id"] for e in failed)
     assert {e["claimed_client"] for e in failed} >= {"lk_0000000000000000", "lk_0000000000000001"}

@@ -385,11 +385,17 @@ def test_reading_checkpoints_writes_none_and_a_url_witness_checks_the_server(ser
 
 
 def test_serve_warns_when_the_key_is_in_the_data_directory(tmp_path):
+    """The two servers start side by side: each is seconds of waiting on its start."""
+    servers = {where: Server(tmp_path / where, env=env, wait=False) for where, env in
+               (("inside", {}), ("outside", {"LINKAGE_AUDIT_KEY_FILE": str(offsite_key(tmp_path))}))}
     outputs = {}
-    for where, env in (("inside", {}), ("outside", {"LINKAGE_AUDIT_KEY_FILE": str(offsite_key(tmp_path))})):
-        srv = Server(tmp_path / where, env=env)
-        srv.stop()
-        outputs[where] = srv.printed()
+    try:
+        for where, srv in servers.items():
+            srv.wait_ready()
+    finally:
+        for where, srv in servers.items():
+            srv.stop()
+            outputs[where] = srv.printed()
     assert "audit signing key is in the data directory" in outputs["inside"]
     assert "audit signing key" not in outputs["outside"]
 

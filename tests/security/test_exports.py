@@ -11,15 +11,16 @@ user owned. Each now writes a new 0600 file and renames it into place.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+import incli
 from apiserver import linked_home
 from conftest import EXTRACT_DATE
 
@@ -30,10 +31,8 @@ NOBODY = 65534
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    """The real command in its own process, under a loose umask as an operator's shell may have."""
-    return subprocess.run([sys.executable, "-m", "linkage.cli", *args, "--data-dir", str(home)], capture_output=True,
-                          text=True, env={**os.environ, "LINKAGE_HOME": str(home)}, timeout=600,
-                          preexec_fn=lambda: os.umask(0o022))
+    """The real command under a loose umask, as an operator's shell may have (tests/incli.py)."""
+    return incli.run(*args, "--data-dir", str(home), env={"LINKAGE_HOME": str(home)}, umask=0o022)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +42,9 @@ def home(tmp_path_factory, synth_month1):
     return home
 
 
+@functools.cache
 def _pair(home: Path) -> str:
+    """A pair of the review queue: ``review list`` once for the module's ``home``, not per export."""
     done = cli(home, "review", "list", "--limit", "0", "--format", "json")
     assert done.returncode == 0, done.stderr
     pairs = json.loads(done.stdout)

@@ -77,16 +77,20 @@ def _small(tmp_path: Path) -> Path:
     return small
 
 
-def _baseline(tmp_path: Path) -> int:
-    code, peak, said = _ingest(tmp_path / "base", _small(tmp_path))
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory) -> tuple[int, float]:
+    """(peak resident MiB, CPU seconds) of the ingest of a one-row file: what each test's ingest is
+    held against, measured once for the module (it was once per test: two interpreters each)."""
+    where = tmp_path_factory.mktemp("baseline")
+    code, peak, cpu, said = _measured(where / "base", _small(where))
     assert code == 0, said
-    return peak
+    return peak, cpu
 
 
 @pytest.mark.parametrize("tail", ['2,"', "2,"], ids=["a quote never closed", "one endless line"])
-def test_a_row_that_never_ends_is_refused_without_reading_it_whole(tmp_path, tail):
+def test_a_row_that_never_ends_is_refused_without_reading_it_whole(tmp_path, tail, baseline):
     file = _write(tmp_path / "pupils.csv", tail)
-    base = _baseline(tmp_path)
+    base = baseline[0]
     code, peak, said = _ingest(tmp_path / "data", file)
     assert peak < base + 100, f"the ingest grew {peak - base} MiB over a small file's for one row"
     assert code == 2 and "row 2" in said and "longer than" in said and "Traceback" not in said, said
@@ -101,19 +105,19 @@ _BOMB = ("SELECT * FROM (VALUES ('1', 'B801200005001', 'Example', 'Alexander', '
 
 
 @pytest.mark.parametrize("cell", [300 << 20, 1 << 30], ids=["300 MB (the row bound)", "1 GB (the reader's memory)"])
-def test_a_parquet_file_whose_cell_unpacks_to_a_gigabyte_is_refused(tmp_path, cell):
+def test_a_parquet_file_whose_cell_unpacks_to_a_gigabyte_is_refused(tmp_path, cell, baseline):
     file = tmp_path / "pupils.parquet"
     con = duckdb.connect()
     con.execute(f"COPY ({_BOMB.format(kib=cell >> 10)}) TO '{file}' (FORMAT parquet, COMPRESSION zstd)")
     con.close()
     assert file.stat().st_size < 1 << 20      # tens of kilobytes on disk
-    base = _baseline(tmp_path)
+    base = baseline[0]
     code, peak, said = _ingest(tmp_path / "data", file, "--force")
     assert peak < base + 600, f"the ingest grew {peak - base} MiB over a small file's for one cell"
     assert code == 2 and "Traceback" not in said and "nothing was stored" in said, said
 
 
-def test_a_header_of_two_hundred_thousand_columns_is_refused_before_its_rows(tmp_path):
+def test_a_header_of_two_hundred_thousand_columns_is_refused_before_its_rows(tmp_path, baseline):
     """Each header name was counted in the whole header (``header.count``): quadratic. A header of
     200,000 short names (one megabyte, inside the row bound) took about nine minutes of CPU (extrapolated) before a
     row was read (60,000 names: 48 s), and every later step paid per column. No extract has 20,000
@@ -126,7 +130,7 @@ def test_a_header_of_two_hundred_thousand_columns_is_refused_before_its_rows(tmp
     file = tmp_path / "wide.csv"
     file.write_text(HEADER.rstrip("\n") + "," + ",".join(extra) + "\n" + GOOD.rstrip("\n") + "," * len(extra) + "\n",
                     encoding="utf-8")
-    base = _measured(tmp_path / "base", _small(tmp_path))[2]
+    base = baseline[1]
     code, _, cpu, said = _measured(tmp_path / "data", file, timeout=120)
     assert code == 2 and "200,009 columns" in said and "Traceback" not in said, said
     assert cpu < base + 10, f"{cpu - base:.1f} CPU seconds over a small file's for a wide header"
