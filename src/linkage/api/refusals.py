@@ -14,7 +14,7 @@ import logging
 
 import anyio
 
-from linkage.audit.allowance import take_budget, take_walk
+from linkage.access.allowance import take_budget, take_walk
 
 __all__ = ["record_refusal", "remote", "take_budget", "take_walk"]
 

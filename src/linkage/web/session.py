@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from linkage.access.lockout import DEVICE_DAYS
 from linkage.access.ratelimit import RateLimiter
 from linkage.access.users import SessionRecord, SessionStore, User, UserRegistry
-from linkage.audit.allowance import take_budget
+from linkage.access.allowance import take_budget
 from linkage.config import Settings
 from linkage.errors import Forbidden, LinkageError
 from linkage.policy import Principal
