@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from linkage.cli.common import DataDir, Replace, _fail, _failures, console, err
+from linkage.cli.common import DataDir, Replace, _fail, _failures, audit_log, console, err
 from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
 from linkage.files import check_replaceable, write_private
@@ -19,15 +19,6 @@ audit_app = typer.Typer(no_args_is_help=True, help="Check and export the audit l
 
 
 state_app = typer.Typer(no_args_is_help=True, help="The service state's database.")
-
-
-def _audit_log(home: Optional[Path]):
-    from linkage.audit import open_audit_log
-    from linkage.audit.signer import signer_from_settings
-
-    home = data_dir(home)
-    s = get_settings()
-    return open_audit_log(home, s.audit_checkpoint_every, signer_from_settings(home, s))
 
 
 @state_app.command("migrate")
@@ -73,7 +64,7 @@ def audit_verify(checkpoint: Annotated[Optional[list[Path]], typer.Option(
     from linkage.audit.witness import Witness
 
     try:
-        log = _audit_log(data_dir_)
+        log = audit_log(data_dir_)
         extra = []
         for path in checkpoint or []:
             extra.extend(json.loads(path.read_text())["checkpoints"])
@@ -111,7 +102,7 @@ def audit_checkpoints(out: Path,
     from linkage.audit.witness import export
 
     try:
-        data = export(_audit_log(data_dir_), since)
+        data = export(audit_log(data_dir_), since)
     except LinkageError as exc:
         _fail(exc)
     text = json.dumps(data, indent=2)
@@ -129,7 +120,7 @@ def audit_seal(acknowledge: Annotated[bool, typer.Option(
                data_dir_: DataDir = None) -> None:
     """Sign a checkpoint over the log's head now."""
     try:
-        cp = _audit_log(data_dir_).checkpoint(acknowledge)
+        cp = audit_log(data_dir_).checkpoint(acknowledge)
     except LinkageError as exc:
         _fail(exc)
     console.print(f"sealed: checkpoint at seq {cp['seq']}")
@@ -158,7 +149,7 @@ def audit_witness(store: Annotated[Path, typer.Option(help="The witness's own di
         elif from_:
             source = FileSource(Path(from_))
         else:
-            source = LocalSource(_audit_log(data_dir_))
+            source = LocalSource(audit_log(data_dir_))
         outcome = Witness(store).observe(source, max_unsealed)
     except LinkageError as exc:
         err.print(f"[bold red]WITNESS FAILED[/] {exc}")

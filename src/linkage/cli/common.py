@@ -91,22 +91,28 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
+def audit_log(home: Optional[Path]):
+    """The data directory's audit log, opened with the servers' checkpoint and signing settings."""
+    from linkage.audit import open_audit_log
+    from linkage.audit.signer import signer_from_settings
+
+    home = data_dir(home)
+    s = get_settings()
+    return open_audit_log(home, s.audit_checkpoint_every, signer_from_settings(home, s))
+
+
 def record_change(home: Optional[Path], action: str, **detail) -> None:
     """An administrator's change to the registers (``admin.*``), in the audit log: who may call the
     API or sign in is the DPO's business too, and the command line left no trace. Written after the
     change is made; never a secret or a password. ``operator``: the account that ran the command."""
     import getpass
 
-    from linkage.audit import open_audit_log
-    from linkage.audit.signer import signer_from_settings
-
-    home, s = data_dir(home), get_settings()
     try:
         operator = getpass.getuser()
     except (KeyError, OSError):
         operator = "unknown"
     try:
-        log = open_audit_log(home, s.audit_checkpoint_every, signer_from_settings(home, s))
+        log = audit_log(home)
         try:
             log.refuse_another_key()        # run without the servers' key settings: say so, write nothing
             log.append({"request_id": "", "client_id": None, "action": action, "decision": "allow",
