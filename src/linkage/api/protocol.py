@@ -128,8 +128,8 @@ class CoalescingHttp(HttpToolsProtocol):
 
     def _record_refusal(self, status: int) -> None:
         """400 (not HTTP) or 431, before any route: within the refusals' allowance a second, and a 400
-        within its network's one a minute (``refusals.take_walk``), as an unknown path is."""
-        from linkage.api.refusals import take_budget, take_walk
+        within its network's one a minute (``allowance.take_walk``), as an unknown path is."""
+        from linkage.access.allowance import take_budget, take_walk
         from linkage.service.oauth import network
 
         root = _api_app(self.app)

@@ -16,7 +16,7 @@ import anyio
 
 from linkage.access.allowance import take_budget, take_walk
 
-__all__ = ["record_refusal", "remote", "take_budget", "take_walk"]
+__all__ = ["record_refusal", "remote"]
 
 ACTIONS = {401: "security.unauthenticated", 400: "security.invalid_request", 408: "security.invalid_request",
            413: "security.invalid_request", 422: "security.invalid_request", 429: "security.rate_limited",
