@@ -160,7 +160,7 @@ class Store:
         self._attach()
         if read_only:
             check_not_newer(self._what(), self._stamp(), STORE_VERSION)
-        if not read_only:
+        else:
             # DuckDB creates its files by the umask; its WAL, recreated after each checkpoint,
             # relies on the process umask (files.py) and on the 0700 data directory.
             for own in (self.home / DB_FILE, self.home / f"{DB_FILE}.wal"):
