@@ -93,7 +93,9 @@ def attack(rows, insider: str | None = None):
     """Figures the attacker pins to one value although their count (of other settings' children,
     for an insider) is 1 to 5."""
     df = frame(rows)
-    df["state"] = df[MEASURE].map(STATES)
+    # A placement whose outcome is not yet known is in that state's cells (pandas holds None as NaN,
+    # which no key of STATES matched: such placements were in no cell).
+    df["state"] = [STATES[None if pd.isna(v) else int(v)] for v in df[MEASURE]]
     cohorts = sorted(df.cohort.unique())
     cells = list(itertools.product(sorted(URNS), TYPES, cohorts, SEN, list(STATES.values())))
     cell = pd.DataFrame(cells, columns=["urn", "placement_type", "cohort", "sen_status", "state"])
@@ -136,8 +138,9 @@ def attack(rows, insider: str | None = None):
     lower = np.where(own, truth, 0)
     upper = np.where(own, truth, np.inf)
     a, lb, ub = np.array(a), np.array(lb, dtype=float), np.array(ub, dtype=float)
+    # The cells counted here fit every figure when the figures are right: then they are a solution to hand.
     fits = a @ truth
-    assert ((lb <= fits) & (fits <= ub)).all(), "the true population must fit everything published"
+    truth_fits = bool(((lb <= fits) & (fits <= ub)).all())
     cons = LinearConstraint(a, lb, ub)
     leaks, seen = [], set()
     for spec, _, _ in figures:
@@ -149,9 +152,9 @@ def attack(rows, insider: str | None = None):
         seen.add(key)
         lo = milp(m, constraints=cons, integrality=np.ones(len(cells)), bounds=Bounds(lower, upper))
         assert lo.status == 0, "the true population must fit everything published"
-        # The truth fits, so the least value is at most the true one: below it, the figure is not
-        # pinned, and the greatest (a second programme) need not be sought.
-        if round(lo.fun) < round(float(m @ truth)):
+        # A solution giving the figure more than its least value: not pinned, and the greatest (a
+        # second programme, half the module's time) need not be sought.
+        if truth_fits and round(lo.fun) < round(float(m @ truth)):
             continue
         hi = milp(-m, constraints=cons, integrality=np.ones(len(cells)), bounds=Bounds(lower, upper))
         if hi.status == 0 and round(lo.fun) == round(-hi.fun):
