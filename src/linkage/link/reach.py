@@ -63,15 +63,15 @@ size (no pair of a common forename is formed):
   see ``FAMILY_JW``;
 * ``weeks``: the postcode, the family name spelt alike (``SURNAME_JW``) and forenames not unrelated
   (``FAMILY_JW``), born on two days at most ``NEAR_DAYS`` apart: one child whose birthday was
-  recorded days out (a registration date, two typed digits) and whose name was typed too (Islss
-  Nayar / Isla Nayyar at one postcode, born 26 June and 6 July). Two children of one family at one
+  recorded days out (a registration date, a typed digit) and whose name was typed too (Juluaa
+  Kuznetsova / Yulia Kuznetsov at one postcode, born 27 and 28 May). Two children of one family at one
   home are born a year or more apart, or are twins born on one day (a co-twin in view counts only
   if it fits the other record as well, as for the middle-name keys). Over the children linking left
   at 250,000 realistic records (seed 42, session 29), the pairs of this shape whose two children no
   source holds both of were 30 with no co-twin in view, all one child, and 11 with one, 9 one child
   and 2 twins; on the independent generator's 100,000 children there were none. Most were queued by
-  other keys already: the key added 1 pair at 250k (Juluaa Kuznetsova / Yulia Kuznetsov, born a day
-  apart, a twin sister at her school: one child) and none at 100k;
+  other keys already: the key added 1 pair at 250k (Juluaa / Yulia, whose school holds a twin sister:
+  one child) and none at 100k;
 * ``script``: the postcode and the year of birth, born on one day or one slip apart, and one given
   name from another script written two ways: romanised by another system (Wade-Giles Tzu-hao,
   pinyin Zihao), written without vowels (an Arabic-script record: bdlrhmn), and whole in one record
