@@ -53,6 +53,8 @@ class EngineInput:
             rows = f"SELECT unique_id, forename, content_sha FROM {self._cache.rows}"
         else:
             self._name_keys(records_sql)
+            con.execute(f"CREATE OR REPLACE TABLE {inputcache.ROLL} AS SELECT record_key AS unique_id, on_roll_since "
+                        f"FROM ({records_sql}) WHERE on_roll_since IS NOT NULL")
             for name in (INPUT, "cotwin_pairs"):     # views over the cache, if a cached run was here
                 inputcache.drop(self.store, f"memory.{name}")
             con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
@@ -66,8 +68,8 @@ class EngineInput:
         # input, not in it (the model compares none of it; the cached rows and hashes stay as they were).
         con.execute(f"""CREATE OR REPLACE TABLE memory.{ON_ROLL} AS
 SELECT i.upn, list_sort(list_distinct(flatten(list(o.on_roll_since)))) AS on_roll_since
-FROM (SELECT record_key AS unique_id, on_roll_since FROM ({records_sql}) WHERE on_roll_since IS NOT NULL) o
-JOIN memory.{INPUT} i USING (unique_id) WHERE i.upn IS NOT NULL GROUP BY i.upn""")
+FROM {inputcache.ROLL} o JOIN memory.{INPUT} i USING (unique_id) WHERE i.upn IS NOT NULL GROUP BY i.upn""")
+        con.execute(f"DROP TABLE {inputcache.ROLL}")
         con.execute(f"CREATE OR REPLACE TABLE memory.twin_names AS "
                     f"{twin_names_sql(f'memory.{INPUT}', 'memory.cotwin_pairs')}")
         # guard_sha: what the twin guard reads beyond the record itself that clustering reads too (its
