@@ -9,6 +9,7 @@ Through the real features SQL (``test_cluster_evidence.input_tables``).
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 
 import duckdb
 import pytest
@@ -85,6 +86,13 @@ def _patient(pid: str, nhs: str, forename: str, surname: str, dob: str, sex: str
         "lastContactDate": "2026-09-12", "lastContactType": "GP appointment"}
 
 
+def _write(path, header: list[str], rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows([row[h] for h in header] for row in rows)
+
+
 def test_two_upns_on_roll_since_one_day_are_two_pupils_and_a_replaced_upn_one(tmp_path, linked_store):
     """Through ingest, the trained model and clustering. Twins Aleksandra Marie McDonald, one name,
     one home, each on a school roll under her own UPN since 1 September 2024 (the independent 100k
@@ -113,11 +121,8 @@ def test_two_upns_on_roll_since_one_day_are_two_pupils_and_a_replaced_upn_one(tm
                 _patient("P2", _nhs(20), "Kacper", "Brown", "2013-08-31", "M", "LS2 7EE", "3 Mill Lane"),
                 _patient("P3", _nhs(30), "Oliver", "Smith", "2014-02-02", "M", "LS3 1AA", "9 Low Road")]
     edu, health = tmp_path / "education.csv", tmp_path / "health.csv"
-    for path, header, rows in ((edu, EDU_HEADER, pupils), (health, HEALTH_HEADER, patients)):
-        with open(path, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            w.writerows([row[h] for h in header] for row in rows)
+    _write(edu, EDU_HEADER, pupils)
+    _write(health, HEALTH_HEADER, patients)
     store = Store(tmp_path / "data", memory_limit="1GB")
     try:
         assert ingest_file(store, "education", edu, extract_date=EXTRACT_DATE).accepted == len(pupils)
@@ -130,3 +135,49 @@ def test_two_upns_on_roll_since_one_day_are_two_pupils_and_a_replaced_upn_one(tm
     assert child["education:T1"] != child["education:T2"]
     assert child["education:K1"] == child["education:K2"] == child["health:P2"]
     assert child["education:O1"] == child["health:P3"]
+
+
+def test_a_month_whose_census_ends_one_enrolment_joins_the_two_upns(tmp_path, linked_store):
+    """Month 1: one name under two UPNs, both on roll since one day: two pupils. Month 2's census
+    gives the first a leaving date and changes nothing else: a second UPN after all. The month
+    (incremental) run must reach the pair as a full relink would, though no compared field changed
+    (the days on roll are in the record's ``guard_sha``)."""
+    from test_cluster_evidence import _nhs, _upn
+
+    from conftest import EXTRACT_DATE
+    from linkage.connectors import ingest_file
+    from linkage.link import run_link
+    from linkage.link.run import import_model
+    from linkage.store import Store
+    from linkage.synth.extracts import EDU_HEADER, HEALTH_HEADER
+
+    model = tmp_path / "model.json"
+    model.write_text(linked_store.rows("SELECT settings_json FROM store.model ORDER BY created_at DESC LIMIT 1")[0][0])
+    maya = ("Maya", "Rose", "Kowalski", "04/05/2014", "F", "LS4 2BB", "12 Oak Street")
+    others = [_pupil(f"O{i}", _upn(10 + i), name, "", "Smith", f"0{i + 1}/02/2014", "M", "LS3 1AA", f"{i} Low Road",
+                     "100001", "01/09/2020") for i, name in enumerate(["Oliver", "Harry", "Jack"])]
+    patients = [_patient(f"P{i}", _nhs(10 * (i + 1)), name, "Smith", f"2014-02-0{i + 1}", "M", "LS3 1AA", f"{i} Low Road")
+                for i, name in enumerate(["Oliver", "Harry", "Jack"])]
+    health = tmp_path / "health.csv"
+    _write(health, HEALTH_HEADER, patients)
+    store = Store(tmp_path / "data", memory_limit="1GB")
+    try:
+        import_model(store, model)
+        children = []
+        for month, leaving in ((1, ""), (2, "20/12/2024")):
+            edu = tmp_path / f"education-{month}.csv"
+            _write(edu, EDU_HEADER, [_pupil("M1", _upn(1), *maya, "100001", "01/09/2024", leaving=leaving),
+                                     _pupil("M2", _upn(2), *maya, "100002", "01/09/2024"), *others])
+            when = EXTRACT_DATE + timedelta(days=31 * (month - 1))
+            assert ingest_file(store, "education", edu, extract_date=when).accepted == 2 + len(others)
+            if month == 1:
+                assert ingest_file(store, "health", health, extract_date=EXTRACT_DATE).accepted == len(patients)
+            run_link(store)
+            children.append(dict(store.rows("SELECT record_key, child_id FROM store.identity")))
+        run_link(store, full=True)
+        relinked = dict(store.rows("SELECT record_key, child_id FROM store.identity"))
+    finally:
+        store.close()
+    assert children[0]["education:M1"] != children[0]["education:M2"]
+    assert children[1]["education:M1"] == children[1]["education:M2"]
+    assert relinked["education:M1"] == relinked["education:M2"]
