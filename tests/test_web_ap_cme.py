@@ -15,7 +15,7 @@ from datetime import date
 import pytest
 
 from apiserver import Server, linked_home
-from browserpages import ENV, accessible, add_user, csrf_token, fill_lookup, page, shot, sign_in, through
+from browserpages import ENV, Profile, accessible, add_user, csrf_token, fill_lookup, shot, sign_in, through
 from conftest import EXTRACT_DATE
 from linkage.access.orgs import OrgRegistry
 from linkage.access.pseudonyms import Pseudonyms
@@ -80,8 +80,10 @@ def world(tmp_path_factory, synth_month1, synth_month2, chromium):
            SAM: add_user(home, SAM, "Sam Osei", "Northshire Children's Services", "social_care", "803",
                          "social_worker")}
     server = Server(home, env=ENV)
-    yield {"home": home, "server": server, "browser": chromium, "ids": ids, "child": child, "demo": demo,
+    pages = Profile(chromium, server.url)
+    yield {"home": home, "server": server, "pages": pages, "ids": ids, "child": child, "demo": demo,
            "new": new, "now": now}
+    pages.close()
     server.stop()
 
 
@@ -96,7 +98,7 @@ def pseudonym(world, org_name: str, child_id: str) -> str:
 
 
 def open_page(world):
-    return page(world["browser"], world["server"].url)
+    return world["pages"].page()
 
 
 def rows_of(p) -> list[dict]:

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from apiserver import Server, linked_home
-from browserpages import ENV, accessible, add_user, csrf_token, page, shot, sign_in, through
+from browserpages import ENV, Profile, accessible, add_user, csrf_token, shot, sign_in, through
 from conftest import EXTRACT_DATE
 
 pytestmark = pytest.mark.e2e
@@ -106,8 +106,9 @@ def world(tmp_path_factory, synth_realistic, realistic_model, chromium):
     # The journey runs `linkage link` itself; the server keeps serving the run it started on
     # (no snapshot polling), so its figures can be checked against the store as it found it.
     server = Server(home, env={**ENV, "LINKAGE_SNAPSHOT_POLL_SECONDS": "0"})
-    yield {"home": home, "server": server, "ids": ids, "browser": chromium, "queue": before,
-           "figures": figures}
+    pages = Profile(chromium, server.url)
+    yield {"home": home, "server": server, "ids": ids, "pages": pages, "queue": before, "figures": figures}
+    pages.close()
     server.stop()
 
 
@@ -116,7 +117,7 @@ def audit(world) -> list[dict]:
 
 
 def open_page(world):
-    return page(world["browser"], world["server"].url)
+    return world["pages"].page()
 
 
 def shown_pair(p) -> str:

@@ -17,8 +17,8 @@ import pytest
 from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE
 from playwright.sync_api import expect
-from browserpages import (ENV, accessible, add_user, age_sessions, csrf_token, fill_lookup, page, shot, sign_in,
-                        through)
+from browserpages import (ENV, Profile, accessible, add_user, age_sessions, csrf_token, fill_lookup, shot, sign_in,
+                          through)
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,9 @@ def world(tmp_path_factory, synth_month1, chromium):
            DPO: add_user(home, DPO, "Dee Okafor", "Northshire Council", "dpo", "801", "dpo"),
            CME: add_user(home, CME, "Cam Price", "Northshire Education", "la_education", "802", "cme_officer")}
     server = Server(home, env=ENV)
-    yield {"home": home, "server": server, "demo": demo, "ids": ids, "browser": chromium}
+    pages = Profile(chromium, server.url)
+    yield {"home": home, "server": server, "demo": demo, "ids": ids, "pages": pages}
+    pages.close()
     server.stop()
 
 
@@ -44,7 +46,7 @@ def audit(world) -> list[dict]:
 
 
 def open_page(world):
-    return page(world["browser"], world["server"].url)
+    return world["pages"].page()
 
 
 def test_sign_in_look_up_a_pupil_and_sign_out(world):
