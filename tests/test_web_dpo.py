@@ -12,16 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
+import incli
 from apiserver import Server, linked_home
 from browserpages import ENV, Profile, accessible, add_user, csrf_token, shot, sign_in, through
 from conftest import EXTRACT_DATE
@@ -201,9 +199,7 @@ def test_dpo_journey_charts_break_glass_review_subject_access_and_chain(world):
         assert f"system: csc case system ({world['creds']['sw'][0].client_id})" in {r["Person"] for r in table}
 
         # The chain, checked against a witness outside the service.
-        env = {**os.environ, "LINKAGE_HOME": str(world["home"])}
-        w = subprocess.run([sys.executable, "-m", "linkage.cli", "audit", "witness", "--store", str(world["witness"])],
-                           env=env, capture_output=True, text=True)
+        w = incli.run("audit", "witness", "--store", str(world["witness"]), env={"LINKAGE_HOME": str(world["home"])})
         assert w.returncode == 0, w.stderr
         visit(p, "/app/dpo/chain")
         assert "not been checked" in p.get_by_test_id("chain-summary").inner_text()
