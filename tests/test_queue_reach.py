@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from linkage.link.evidence import ClusterPass, candidates_sql
-from linkage.link.reach import FAMILY_REASON, HOME_REASON, MIDDLE_REASON, SCRIPT_REASON, SPELLING_REASON, SWAP_REASON, reach_pairs
+from linkage.link.reach import (FAMILY_REASON, HOME_REASON, MIDDLE_REASON, SCRIPT_REASON, SPELLING_REASON, SWAP_REASON,
+                                 WEEKS_REASON, reach_pairs)
 from test_cluster_evidence import rec
 from test_queue_complement import _con
 
@@ -340,3 +341,35 @@ def test_a_typed_surname_of_a_common_full_name_is_still_queued(tmp_path):
                rec("health:1", "james", "nguyem", dob="2020-04-25", postcode="M8 4HH", nhs="N1", sex="M"), *others]
     queued = _pass(tmp_path, records, {**CHILDREN, **children})[1]
     assert [(a, b) for a, b, _ in queued] == [("education:1", "health:1")]
+
+
+def _weeks(gp_forename: str, twin: str, gp_dob: str = "2011-05-28") -> list[dict]:
+    """Juluaa Kuznetsova at school (a typed Yulia) beside her twin sister ``twin`` on the same roll;
+    the GP's ``gp_forename`` Kuznetsov at the same home, born ``gp_dob``."""
+    return [rec("education:1", "juluaa", "kuznetsova", dob="2011-05-27", postcode="W56 8HF", upn="N316290115637"),
+            rec("education:2", twin, "kuznetsova", dob="2011-05-27", postcode="W56 8HF", upn="K905261834411"),
+            rec("health:1", gp_forename, "kuznetsov", dob=gp_dob, postcode="W56 8HF", nhs="N1")]
+
+
+def test_one_home_and_family_born_days_apart_with_a_twin_in_view_is_queued(tmp_path):
+    # The forenames are too far apart for the ``home`` key (Jaro-Winkler 0.70), and the school holds
+    # a twin; but the twin is Maria, who fits the GP's Yulia no better than Juluaa does.
+    children = {**CHILDREN, "education:2": "C3"}
+    queued = _queued(tmp_path, "day", _weeks("yulia", "maria"), children)
+    assert queued == [("education:1", "health:1",
+                       WEEKS_REASON.format(evidence="birthdays a slip or days apart; a twin is in view"))]
+    # Weeks out (a registration date for a birthday) is the same child; a year out is a sibling.
+    assert [(a, b) for a, b, _ in _queued(tmp_path, "weeks", _weeks("yulia", "maria", "2011-06-20"), children)] == [
+        ("education:1", "health:1")]
+    assert _queued(tmp_path, "year", _weeks("yulia", "maria", "2012-05-28"), children) == []
+
+
+def test_one_home_and_family_born_days_apart_asks_about_the_twin_that_fits_better(tmp_path):
+    # The twin at school is Yulia herself: the GP record is asked about as hers, not Juluaa's; nor is
+    # a pair queued whose family names differ (another family at the address).
+    children = {**CHILDREN, "education:2": "C3"}
+    assert [(a, b) for a, b, _ in _queued(tmp_path, "twin", _weeks("yulia", "yulia"), children)] == [
+        ("education:2", "health:1")]
+    other = _weeks("yulia", "maria")
+    other[2]["surname_std"] = "petrova"
+    assert _queued(tmp_path, "family", other, children) == []

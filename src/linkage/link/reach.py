@@ -1,5 +1,6 @@
 """Queue-only keys for one child no other key of the second pass meets: the first middle name,
-the home, a forename in the surname's place, and one given name written two ways at one home.
+the home, a forename in the surname's place, one given name written two ways at one home, and one
+family at one home born days or weeks apart.
 
 The second pass (``evidence.candidates_sql``) meets two records of one child through their
 forename (its sound code, canonical form, consonants, a slip of a rare one) and the month of birth,
@@ -60,6 +61,17 @@ size (no pair of a common forename is formed):
   source (Tzu-hao / Zixuan Wang) are left alone (one home is required *not* to be shared). Session 23
   rejected the family name and birthday alone (at 1M, 7 of 36 one child); with the forenames alike,
   see ``FAMILY_JW``;
+* ``weeks``: the postcode, the family name spelt alike (``SURNAME_JW``) and forenames not unrelated
+  (``FAMILY_JW``), born on two days at most ``NEAR_DAYS`` apart: one child whose birthday was
+  recorded days out (a registration date, a typed digit) and whose name was typed too (Juluaa
+  Kuznetsova / Yulia Kuznetsov at one postcode, born 27 and 28 May). Two children of one family at one
+  home are born a year or more apart, or are twins born on one day (a co-twin in view counts only
+  if it fits the other record as well, as for the middle-name keys). Over the children linking left
+  at 250,000 realistic records (seed 42, session 29), the pairs of this shape whose two children no
+  source holds both of were 30 with no co-twin in view, all one child, and 11 with one, 9 one child
+  and 2 twins; on the independent generator's 100,000 children there were none. Most were queued by
+  other keys already: the key added 1 pair at 250k (Juluaa / Yulia, whose school holds a twin sister:
+  one child) and none at 100k;
 * ``script``: the postcode and the year of birth, born on one day or one slip apart, and one given
   name from another script written two ways: romanised by another system (Wade-Giles Tzu-hao,
   pinyin Zihao), written without vowels (an Arabic-script record: bdlrhmn), and whole in one record
@@ -76,8 +88,8 @@ numbers or sexes, no two first middle names that disagree (where both children h
 them must agree: ``evidence.candidates_sql``'s rule; for ``script``, the pair's own, after a
 split), neither record has a co-twin in its own extract, and no twin guard or reviewer keeps them
 apart. For ``script`` a co-twin counts only if its forename could begin the other's given name; for
-the middle-name keys (``birthday``, ``forename``) only if it fits the other record at least as
-well as the record itself does (``guards``' own test: a school record written "Kehoe Thom", middle
+the middle-name keys (``birthday``, ``forename``) and ``weeks`` only if it fits the other record at
+least as well as the record itself does (``guards``' own test: a school record written "Kehoe Thom", middle
 name Callum, born 3 November, whose school also holds a twin, and the GP's Thomas Mageean, middle
 name Callum, born 11 March, are one boy). At 1,000,000 records (seed 42,
 session 27) that added 3 pairs of children realistic, 1 easy, all one child; the other keys with a
@@ -98,7 +110,7 @@ from linkage.link.guards import _closer_to_cotwin, date_slip_sql as _slip
 from linkage.link.namesql import middle_name
 
 __all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
-           "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "reach_pairs", "reach_sql"]
+           "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "reach_pairs", "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
                  "({evidence})")
@@ -109,11 +121,13 @@ SPELLING_REASON = ("possibly one child in two: same forename, surnames alike, bo
                    "no source holds both ({evidence})")
 FAMILY_REASON = ("possibly one child in two: family name spelt alike, same birthday, forenames written differently, "
                  "no source holds both ({evidence})")
+WEEKS_REASON = ("possibly one child in two: same home and family name, born days or weeks apart, forenames alike, "
+                "no source holds both ({evidence})")
 SCRIPT_REASON = ("possibly one child in two: one given name written another way (split in two, or romanised "
                  "another way), same home and birthday, no source holds both ({evidence})")
 # The keys with a reason of their own; the middle-name keys share ``MIDDLE_REASON``.
 _REASONS = {"home": HOME_REASON, "swap": SWAP_REASON, "spelling": SPELLING_REASON, "family": FAMILY_REASON,
-            "script": SCRIPT_REASON}
+            "script": SCRIPT_REASON, "weeks": WEEKS_REASON}
 # Fewest consonants a romanised given name (``_roman``) must keep to say which name it is.
 ROMAN_SHORTEST = 2
 # Forenames (or a forename and the other record's surname) this alike are taken as one name typed
@@ -187,13 +201,13 @@ def _transposed(a: str, b: str) -> str:
 def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
     """Record pairs (l, r, ca, cb, how, dob_exact, twin) met by the module's keys, in two children
     with no UPN, NHS number or sex against them and no co-twin in view that could be the other
-    record (``twin``: a co-twin is in view, for the middle-name keys; pure SQL)."""
+    record (``twin``: a co-twin is in view, for the middle-name keys and ``weeks``; pure SQL)."""
     near = f"(abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS} OR {_transposed('a', 'b')} OR {_slip('a', 'b')})"
     differ = "a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND a.unique_id < b.unique_id"
     surnames = f"a.s1 = b.s1 AND jaro_winkler_similarity(a.surname, b.surname) >= {SURNAME_JW}"
     twin = "(a.cotwins IS NOT NULL OR b.cotwins IS NOT NULL)"
-    # The middle-name keys read a record with a co-twin in view unless that co-twin fits the other
-    # record as well as the record does (``guards``' test); the other keys read none.
+    # The middle-name keys and ``weeks`` read a record with a co-twin in view unless that co-twin fits
+    # the other record as well as the record does (``guards``' test); the other keys read none.
     clear = f"NOT {_closer_to_cotwin('a', 'b')} AND NOT {_closer_to_cotwin('b', 'a')}"
     alone = "a.cotwins IS NULL AND b.cotwins IS NULL"
     return f"""
@@ -263,6 +277,11 @@ pairs AS MATERIALIZED (
   FROM h a JOIN h b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
   WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR {_slip('a', 'b')})
     AND {_names_related('a', 'b')} AND {alone}
+  UNION ALL
+  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'weeks', false, {twin}
+  FROM h a JOIN h b ON a.postcode = b.postcode
+  WHERE {differ} AND a.dob <> b.dob AND abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS}
+    AND {surnames} AND jaro_winkler_similarity(a.forename, b.forename) >= {FAMILY_JW} AND {clear}
   UNION ALL
   SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'family', true, false
   FROM h a JOIN h b ON a.dob = b.dob AND a.s1 = b.s1
