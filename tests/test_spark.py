@@ -306,6 +306,18 @@ class _Files:
                     self.plaintext[str(path)] = b"<the run's key>"
 
 
+def _fresh_local_dirs() -> None:
+    """Spark keeps the local directories of a JVM's first session for the JVM's life
+    (``Utils.localRootDirs``): a later session in this process (an earlier test's JVM) would write
+    its shuffle files under that session's scratch, removed with it, outside the one watched here.
+    ``linkage link`` starts a JVM of its own, with none kept; so does each session here."""
+    from pyspark import SparkContext
+
+    if SparkContext._jvm is not None:
+        utils = SparkContext._jvm.java.lang.Class.forName("org.apache.spark.util.Utils$")
+        utils.getField("MODULE$").get(None).clearLocalRootDirs()
+
+
 def _watch_spark(monkeypatch, files: _Files) -> list[tuple[str, tuple[str, ...], str, int | None]]:
     """Every Spark run of this process, watched: ``files`` read before each exchange file is
     deleted and, with the run's key, before the session ends. Returns the list that each frame the
@@ -343,6 +355,8 @@ def _watch_spark(monkeypatch, files: _Files) -> list[tuple[str, tuple[str, ...],
             files.secrets = [key._encoded.encode(), base64.b64decode(key._encoded)]
         files.scan()
         _original(self)
+        _fresh_local_dirs()
+    _fresh_local_dirs()
     monkeypatch.setattr(Training, "train", train)
     monkeypatch.setattr(SparkBackend, "_discard", discard)
     monkeypatch.setattr(SparkBackend, "close", close)
@@ -406,7 +420,8 @@ def test_spark_and_duckdb_give_the_same_model_pairs_children_and_ids(tmp_path, m
     on): every file in the exchange, the checkpoint directory, Spark's scratch and the event log
     is read while the run goes (each exchange file before it is deleted, the rest before the
     session ends), and no name or NHS number of the input, nor the run's key, is in any of them;
-    no Spark frame of records or term frequencies is collected to the driver.
+    no Spark frame of records or term frequencies is collected to the driver, but for the one row
+    Splink's EM fetches per training session (below).
 
     The command runs in this process (``incli``): the second month's session starts in the JVM the
     first one started, as the first Spark test of the module's does for the others (a JVM of its
