@@ -37,9 +37,12 @@ postgres-binaries:
 # Two workers (one per core of the 2-core CI machine), each taking whole modules, slowest first
 # (tests/conftest.py SLOW_FIRST): a module's fixtures, servers and order stay in one process.
 # `make test PYTEST_WORKERS=0` runs the suite in one process.
+# PYTHONDONTWRITEBYTECODE (set in some shells and CI images) would have every server and command a
+# test starts compile src/ again: 0.3 to 0.4 CPU s a process (docs/benchmarks.md "Session 29: suite, suite-d").
 PYTEST_WORKERS ?= 2
 test: $(STAMP) chromium postgres-binaries
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile \
+	  --no-loadscope-reorder --durations=15
 
 # The page tests photograph every page; this keeps the photographs in docs/screenshots/.
 screenshots: $(STAMP) chromium postgres-binaries

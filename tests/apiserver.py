@@ -147,10 +147,12 @@ def _children_everyone_knows(home: Path, children: int) -> list[tuple[str, tuple
 
 class Server:
     def __init__(self, home: Path, env: dict[str, str] | None = None, workers: int = 1,
-                 ready_within: float = 120, cpus: str | None = None, wait: bool = True) -> None:
+                 ready_within: float = 120, cpus: str | None = None, wait: bool = True,
+                 prefix: list[str] | None = None) -> None:
         """``cpus``: run the server (and its workers) on these cores only (``taskset -c``), for
-        benchmarks that measure per-core scale-out. ``wait=False``: return once started, and let
-        the caller ``wait_ready`` (several servers then start together)."""
+        benchmarks that measure per-core scale-out. ``prefix``: a command to run it under
+        (``benchmarks/cpubudget.py``'s ``Group.wrap([])``: in a cgroup). ``wait=False``: return
+        once started, and let the caller ``wait_ready`` (several servers then start together)."""
         self.home = home
         self._tokens: dict[str, tuple[str, float]] = {}
         self.port = free_port()
@@ -160,8 +162,8 @@ class Server:
         # A process group of its own, the supervisor's workers in it: ``stop`` ends them all even
         # when the supervisor has to be killed (its workers would live on, holding the port).
         self.proc = subprocess.Popen(
-            [*pin, sys.executable, "-m", "linkage.cli", "serve", "--port", str(self.port), "--data-dir", str(home),
-             "--workers", str(workers)],
+            [*(prefix or []), *pin, sys.executable, "-m", "linkage.cli", "serve", "--port", str(self.port),
+             "--data-dir", str(home), "--workers", str(workers)],
             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         # Drained all the time: a server whose output filled the pipe would block mid-test.
         self.output: collections.deque[str] = collections.deque(maxlen=5000)

@@ -1,7 +1,9 @@
-"""The measuring tools behind docs/scaling.md: the growth fits, and memory counted over a process tree."""
+"""The measuring tools behind docs/scaling.md: the growth fits, memory counted over a process tree,
+and the CPU budgets (cgroups) of the scale-out benchmark."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -11,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
+import cpubudget  # noqa: E402
 import fit_scaling  # noqa: E402
 import stageprof  # noqa: E402
 
@@ -44,3 +47,54 @@ def test_tree_memory_counts_a_child_process():
     finally:
         child.kill()
         child.wait()
+
+
+def _cgroups_writable() -> bool:
+    return (cpubudget.ROOT / "cpu.cfs_quota_us").exists() and os.access(cpubudget.ROOT, os.W_OK)
+
+
+@pytest.mark.skipif(not _cgroups_writable(), reason="needs root and a writable cgroup v1 cpu controller")
+def test_a_cpu_budget_holds_a_busy_process_to_its_quota_and_is_removed_after():
+    busy = "import os, time\nt = time.time()\nwhile time.time() - t < 1.0: pass\nt = os.times(); print(t.user + t.system)"
+    group = cpubudget.Group("test")
+    idle = subprocess.Popen(group.wrap(["sleep", "30"]))
+    try:
+        group.limit(0.2, period_ms=10)
+        cpu = float(subprocess.run(group.wrap([sys.executable, "-c", busy]), capture_output=True,
+                                   text=True, check=True).stdout)
+        assert cpu < 0.4                            # 0.2 of a core for 1 s, and its start-up's share
+        assert group.stat()["nr_throttled"] > 10    # it ran into the quota, period after period
+        assert str(idle.pid) in group.procs.read_text().split()
+    finally:
+        group.remove()
+    assert not group.path.exists()
+    assert idle.poll() is None                      # sent back to the parent group, not ended
+    idle.kill()
+    idle.wait()
+
+
+@pytest.mark.skipif(not _cgroups_writable(), reason="needs root and a writable cgroup v1 cpu controller")
+def test_groups_of_a_killed_benchmark_are_removed_and_live_ones_kept():
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    stale = cpubudget.ROOT / f"{cpubudget.PREFIX}{ended.pid}-server1"
+    stale.mkdir()
+    live = cpubudget.Group("live")
+    try:
+        assert stale.name in cpubudget.remove_stale()
+        assert not stale.exists() and live.path.exists()
+    finally:
+        live.remove()
+        if stale.exists():
+            stale.rmdir()
+
+
+def test_a_cpu_budget_without_the_cgroup_controller_is_a_one_line_error(tmp_path):
+    with pytest.raises(cpubudget.CgroupError, match="cgroup v1 cpu controller"):
+        cpubudget.Group("x", root=tmp_path)
+    done = subprocess.run([sys.executable, str(Path(cpubudget.__file__).with_name("bench_api_shared.py")),
+                           "--data-dir", str(tmp_path), "--cpu-budget", "0.3", "--cgroup-root", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "cgroup v1 cpu controller" in done.stderr
+    assert "Traceback" not in done.stderr and list(tmp_path.iterdir()) == []

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apiserver import linked_home
@@ -133,10 +133,23 @@ def exact_month(monkeypatch):
     get_settings.cache_clear()
 
 
-def test_a_new_namesake_in_a_child_not_reached_splits_the_pair_as_a_relink_does(month1, synth_month1, tmp_path,
-                                                                                  exact_month):
+@pytest.fixture(scope="module")
+def school_and_gp(month1, synth_month1, tmp_path_factory) -> Path:
+    """Month 1 with this module's school and GP records linked in (``exact_month``), read-only:
+    the state two tests start from (each month is linked on copies of it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LINKAGE_LINK_MONTH_SEARCH", "true")
+        get_settings.cache_clear()
+        try:
+            return _state(month1, synth_month1, tmp_path_factory.mktemp("school-gp"), {"education", "health"})
+        finally:
+            get_settings.cache_clear()
+
+
+def test_a_new_namesake_in_a_child_not_reached_splits_the_pair_as_a_relink_does(school_and_gp, synth_month1,
+                                                                                  tmp_path, exact_month):
     # Only the month's search for candidates in children it did not reach finds this namesake.
-    before = _state(month1, synth_month1, tmp_path, {"education", "health"})
+    before = school_and_gp
     _, ids = _children(before)
     # One child in two, no one else in view: linked by ``unique`` (not by the pairwise model).
     assert ids[KEYS["education"]] == ids[KEYS["health"]]
@@ -159,9 +172,9 @@ def test_a_namesake_no_longer_one_joins_the_pair_as_a_relink_does(month1, synth_
 
 
 
-def test_namesakes_born_that_year_decide_the_pair_again_as_a_relink_does(month1, synth_month1, tmp_path,
+def test_namesakes_born_that_year_decide_the_pair_again_as_a_relink_does(school_and_gp, synth_month1, tmp_path,
                                                                           exact_month):
-    before = _state(month1, synth_month1, tmp_path, {"education", "health"})
+    before = school_and_gp
     _, ids = _children(before)
     assert ids[KEYS["education"]] == ids[KEYS["health"]]
     # Two more children of the forename born that year (on days no slip reaches) join the GP: no
@@ -187,9 +200,9 @@ _record = st.tuples(st.sampled_from(("education", "health", "social_care")), st.
                     st.integers(0, 5))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None)
 @given(st.lists(_record, min_size=2, max_size=14), st.sets(st.integers(0, 13), min_size=1, max_size=5))
-def test_a_focus_meets_exactly_the_candidates_a_full_pass_finds_with_it(tmp_path_factory, records, focus):
+def test_a_focus_meets_exactly_the_candidates_a_full_pass_finds_with_it(records, focus):
     # ``candidates_sql(focus=...)`` (a month's look beyond its reach) against the whole pass: the
     # same candidate rows, those with a record of the focus, on populations dense in namesakes,
     # slipped birthdays, nicknames and swapped names.
@@ -197,7 +210,7 @@ def test_a_focus_meets_exactly_the_candidates_a_full_pass_finds_with_it(tmp_path
             for i, (s, f, sur, d, sex, pc, nhs, _) in enumerate(records)]
     children = {r["record_key"]: f"C{kid}" for r, (*_, kid) in zip(recs, records)}
     focused = {recs[i]["record_key"] for i in focus if i < len(recs)}
-    con = duckdb.connect(str(tmp_path_factory.mktemp("focus") / "pass.duckdb"))
+    con = duckdb.connect(config={"threads": 1})     # a few rows: no file, no second thread
     try:
         input_tables(con, recs)
         con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),

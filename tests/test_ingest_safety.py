@@ -226,7 +226,10 @@ def test_short_key_is_one_line(made):
 
 
 def test_empty_key_counts_as_unset(made):
-    p = cli_process("status", home=made, env={"LINKAGE_DB_KEY": ""})
+    """A setting read, not a failure's one line: in this process (``tests/incli.py``)."""
+    import incli
+
+    p = incli.run("status", "--data-dir", str(made), env={"LINKAGE_DB_KEY": ""})
     assert p.returncode == 0, p.stderr
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from collections.abc import Iterable
 from itertools import combinations
 
@@ -23,6 +23,16 @@ from linkage.link.complement import IDENTIFIER_REASON, SHARED_MOST, shared_ident
 from linkage.link.evidence import ClusterPass, clusters_arrow
 
 SOURCES = ("education", "health", "social_care")
+_MARCH1 = date(2015, 3, 1)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple]) -> None:
+    """``rows`` into ``table`` in one statement, a list a column: ``executemany`` runs one a row,
+    most of these property tests' time."""
+    if rows:
+        columns = [list(c) for c in zip(*rows)]
+        con.execute(f"INSERT INTO {table} SELECT " + ", ".join(f"unnest(${i + 1})" for i in range(len(columns))),
+                    columns)
 
 
 def _shared_reference(found: ClusterPass, cluster_of, identifiers, apart) -> None:
@@ -63,7 +73,7 @@ def test_shared_identifiers_matches_its_plain_definition(records, apart_idx):
         identifiers[key] = {"nhs": nhs, "upn": upn}
     keys = list(cluster_of)
     apart = [(keys[a % len(keys)], keys[b % len(keys)]) for a, b in apart_idx]
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": 1})
     con.register("kids", clusters_arrow(cluster_of, identifiers))
     fast, slow = ClusterPass(), ClusterPass()
     shared_identifiers(con, "kids", fast, cluster_of, apart)
@@ -205,10 +215,9 @@ def test_slip_pairs_among_forenames_are_every_slip_pair_of_records(rows):
     count over every record), that ``may_pair`` allows."""
     from linkage.link.unreached import COUNT_TABLE, counts_sql, typo_pairs_sql
 
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": 1})
     con.execute("CREATE TABLE ik (n BIGINT, forename VARCHAR, dob DATE, source_dataset VARCHAR, kid BIGINT)")
-    con.executemany("INSERT INTO ik VALUES (?, ?, DATE '2015-03-01' + CAST(? AS INTEGER), ?, ?)",
-                    [(n, f, day, src, kid) for n, (f, day, src, kid) in enumerate(rows)])
+    _insert(con, "ik", [(n, f, _MARCH1 + timedelta(day), src, kid) for n, (f, day, src, kid) in enumerate(rows)])
     may_pair = "a.kid <> b.kid AND a.source_dataset <> b.source_dataset"
     got = {tuple(r) for r in con.execute(f"WITH {COUNT_TABLE} AS ({counts_sql('ik')}) "
                                          f"{typo_pairs_sql('ik', may_pair)}").fetchall()}
@@ -229,13 +238,12 @@ def test_a_months_slip_search_keys_only_the_forenames_it_reached():
     the pairs are those the plain reading gives."""
     from linkage.link.unreached import COUNT_TABLE, _deletion_keys, counts_sql, typo_pairs_sql
 
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": 1})
     con.execute("CREATE TABLE pop (n BIGINT, forename VARCHAR, dob DATE, source_dataset VARCHAR, kid BIGINT)")
     others = [(f"{a}{b}{c}name", day) for a in "bcdfg" for b in "aeiou" for c in "klmnp" for day in range(3)]
     rows = [("jacob", 0), ("jaxob", 0), ("jacb", 1), ("reuben", 0), ("reyen", 0), ("jacob", 1), *others,
             *[("jacob", 2)] * 40]
-    con.executemany("INSERT INTO pop VALUES (?, ?, DATE '2015-03-01' + CAST(? AS INTEGER), ?, ?)",
-                    [(n, f, day, SOURCES[n % 3], n) for n, (f, day) in enumerate(rows)])
+    _insert(con, "pop", [(n, f, _MARCH1 + timedelta(day), SOURCES[n % 3], n) for n, (f, day) in enumerate(rows)])
     con.execute("CREATE TABLE ik AS SELECT * FROM pop WHERE n < 6")          # the records a month reached
     may_pair = "a.kid <> b.kid AND a.source_dataset <> b.source_dataset"
     sql = f"WITH {COUNT_TABLE} AS ({counts_sql('pop')}) {typo_pairs_sql('ik', may_pair)}"
@@ -265,14 +273,15 @@ def test_keyed_pairs_split_by_identifiers_are_the_plain_joins_pairs(kids, rows):
     of the population, and for a month's (a focus record against any other)."""
     from linkage.link.evidence import _keyed_pairs, _may_pair
 
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": 1})
     con.execute("CREATE TABLE one (kid BIGINT, k_upn UBIGINT, k_nhs UBIGINT, k_sex VARCHAR)")
-    con.executemany("INSERT INTO one VALUES (?, ?, ?, ?)", [(i, u, h, s) for i, (u, h, s) in enumerate(kids)])
+    _insert(con, "one", [(i, u, h, s) for i, (u, h, s) in enumerate(kids)])
+    con.execute("CREATE TABLE raw (n BIGINT, register VARCHAR, k VARCHAR, f BOOLEAN, x DATE, kid BIGINT)")
+    _insert(con, "raw", [(n, src, key, f, date(2015, 3, 20) + timedelta(day), kid % len(kids))
+                         for n, (kid, src, key, day, f) in enumerate(rows)])
     con.execute(f"CREATE TABLE keyed ({_KEYED}, f BOOLEAN)")
-    con.executemany("INSERT INTO keyed SELECT ?, kid, ?, x, strftime(x, '%Y-%m-%d'), k_upn, k_nhs, k_sex, ?, "
-                    "date_trunc('month', x), ? FROM one, (SELECT DATE '2015-03-20' + CAST(? AS INTEGER) AS x) "
-                    "WHERE kid = ?",
-                    [(n, src, key, f, day, kid % len(kids)) for n, (kid, src, key, day, f) in enumerate(rows)])
+    con.execute("INSERT INTO keyed SELECT n, kid, register, x, strftime(x, '%Y-%m-%d'), k_upn, k_nhs, k_sex, k, "
+                "date_trunc('month', x), f FROM raw JOIN one USING (kid)")
     con.execute("CREATE VIEW keyed_f AS SELECT * FROM keyed WHERE f")
     plain = "SELECT DISTINCT least(a.n, b.n), greatest(a.n, b.n) FROM {a} a JOIN keyed b ON a.k = b.k AND a.d = b.d " \
             f"AND a.n <> b.n AND {_may_pair('a', 'b')} ORDER BY ALL"
@@ -332,11 +341,10 @@ def test_two_names_a_slip_apart_are_met_once_from_the_rarer():
     form a few rows, and the pairs are those the plain reading gives."""
     from linkage.link.unreached import COUNT_TABLE, counts_sql, typo_pairs_sql
 
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": 1})
     con.execute("CREATE TABLE ik (n BIGINT, forename VARCHAR, dob DATE, source_dataset VARCHAR, kid BIGINT)")
     rows = [("lexxi", 0), ("lexxi", 40), *[("lexi", day) for day in range(250)], *[("oliver", 0)] * 6000]
-    con.executemany("INSERT INTO ik VALUES (?, ?, DATE '2015-03-01' + CAST(? AS INTEGER), ?, ?)",
-                    [(n, f, day, SOURCES[n % 3], n) for n, (f, day) in enumerate(rows)])
+    _insert(con, "ik", [(n, f, _MARCH1 + timedelta(day), SOURCES[n % 3], n) for n, (f, day) in enumerate(rows)])
     may_pair = "a.kid <> b.kid AND a.source_dataset <> b.source_dataset"
     sql = f"WITH {COUNT_TABLE} AS ({counts_sql('ik')}) {typo_pairs_sql('ik', may_pair)}"
     got = {tuple(r) for r in con.execute(sql).fetchall()}
@@ -372,7 +380,7 @@ def test_a_date_slip_is_tested_only_where_two_of_year_month_and_day_agree(days):
                 near.add(str(date.fromisoformat(e)))
             except ValueError:
                 pass
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": 1})
     con.execute("CREATE TABLE d AS SELECT CAST(x AS DATE) AS dob, CAST(CAST(x AS DATE) AS VARCHAR) AS dob_str "
                 "FROM unnest(?) t(x)", [sorted(near)])
     wrong = con.execute(f"SELECT a.dob, b.dob FROM d a, d b WHERE {_slip('a', 'b')} "
@@ -386,7 +394,7 @@ def test_the_keyed_rows_carry_only_what_the_ways_read():
     spilt to encrypted temporary files, and a column nothing read cost seconds."""
     from linkage.link.evidence import _keyed
 
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": 1})
     con.execute("CREATE TABLE ik (n BIGINT, unique_id VARCHAR, kid BIGINT, register VARCHAR, dob DATE, "
                 "dob_str VARCHAR, k_upn UBIGINT, k_nhs UBIGINT, k_sex VARCHAR, f BOOLEAN, forename VARCHAR, "
                 "forename_dm VARCHAR, forename_canon VARCHAR, forename_skel VARCHAR, forename_join VARCHAR, "

@@ -26,8 +26,24 @@ def test_no_name_from_the_data_appears_in_the_database_file(tmp_path, synth_mont
     files = [p for p in home.rglob("*") if p.is_file() and p.name != "db.key"]
     blob = b"".join(p.read_bytes() for p in files)
     assert len(blob) > 100_000
-    leaked = [n for n in names if n and len(n) >= 5 and n.encode() in blob]
-    assert leaked == []
+    assert occurring(blob, [n.encode() for n in names if n and len(n) >= 5]) == []
+
+
+def occurring(blob: bytes, words: list[bytes]) -> list[bytes]:
+    """The ``words`` (each of four bytes or more) found anywhere in ``blob``. A search of the
+    whole blob a word (``word in blob``) took 8.6 CPU s for two thousand words in 9 MB; here
+    every position's four bytes are looked up among the words' first four at once, and only
+    the few positions that match are compared whole."""
+    import numpy as np
+
+    if len(blob) < 4 or not words:
+        return []
+    windows = np.empty(len(blob) - 3, dtype=np.uint32)
+    for offset in range(4):         # the four bytes at offset, offset + 4, ... read as one word each
+        windows[offset::4] = np.frombuffer(blob, dtype="<u4", count=(len(blob) - offset) // 4, offset=offset)
+    heads = np.unique(np.array([int.from_bytes(w[:4], "little") for w in words], dtype=np.uint32))
+    at = np.searchsorted(heads, windows).clip(max=len(heads) - 1)
+    return sorted({w for p in np.flatnonzero(heads[at] == windows).tolist() for w in words if blob.startswith(w, p)})
 
 
 def test_key_is_created_with_0600_and_a_wrong_key_is_refused(tmp_path):
@@ -212,11 +228,11 @@ def test_memory_limited_holds_duckdb_to_the_limit_and_restores_it(tmp_path):
     try:
         limit = lambda: store.scalar("SELECT current_setting('memory_limit')")  # noqa: E731
         before = limit()
-        with store.memory_limited("512MB"):
+        with store.memory_limited("128MB"):
             inside = limit()
-            # A sort bigger than the limit spills instead of failing.
+            # A sort bigger than the limit (232 MB of text) spills instead of failing.
             assert store.scalar("SELECT count(*) FROM (SELECT md5(i::VARCHAR) || repeat('x', 200) AS s "
-                                "FROM range(3000000) t(i) ORDER BY s)") == 3_000_000
+                                "FROM range(1000000) t(i) ORDER BY s)") == 1_000_000
         assert limit() == before and inside != before and inside.endswith("MiB")
         with pytest.raises(StoreError):
             with store.memory_limited("1GB'; DROP TABLE x; --"):

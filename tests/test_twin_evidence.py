@@ -31,9 +31,8 @@ def rec(key: str, forename: str, upn: str | None = None, nhs: str | None = None,
                 upn=upn, former_upn=None, nhs_number=nhs)
 
 
-def guarded(records: list[dict], lazy: bool = True) -> dict[frozenset, bool]:
-    """Every pair of the population -> whether the twin guard holds it apart (``lazy``: in the form
-    a run evaluates, else as written for the guard's hash)."""
+def guarded(records: list[dict]) -> dict[frozenset, bool]:
+    """Every pair of the population -> whether the twin guard holds it apart."""
     con = duckdb.connect()
     con.register("raw_df", pd.DataFrame(records, columns=COLS))
     types = ", ".join(f"{c} {'DATE' if c == 'date_of_birth' else 'VARCHAR'}" for c in COLS)
@@ -47,7 +46,7 @@ def guarded(records: list[dict], lazy: bool = True) -> dict[frozenset, bool]:
     pairs = pd.DataFrame([(a["record_key"], b["record_key"], 0.9, 5.0) for a, b in combinations(records, 2)],
                          columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight"])
     con.register("pairs_df", pairs)
-    out = con.execute(twin_guard_sql("pairs_df", "link_input", "cotwins", lazy=lazy)).fetchall()
+    out = con.execute(twin_guard_sql("pairs_df", "link_input", "cotwins")).fetchall()
     return {frozenset(r[:2]): r[-1] for r in out}
 
 

@@ -93,7 +93,7 @@ def _two_workers(home: Path) -> Server:
 def two_workers(tmp_path_factory, linked_store):
     """One ``serve --workers 2`` over a published month 1 for the tests that only share out
     connections (each start is three interpreters importing the whole service); each test
-    leaves it holding no connection and both workers running."""
+    leaves it holding no connection and both workers running, but the one that kills it, last."""
     home = tmp_path_factory.mktemp("balance") / "data"
     linked_store.checkpoint()
     shutil.copytree(linked_store.home, home, ignore=shutil.ignore_patterns("tmp", "snapshots"))
@@ -140,21 +140,6 @@ def test_keep_alive_connections_are_shared_evenly_between_workers(two_workers):
             conn.close()
 
 
-def test_stopping_a_server_whose_supervisor_must_be_killed_leaves_no_worker(tmp_path):
-    """The benchmarks' ``Server.stop``: a supervisor that does not end on SIGTERM is killed, and its
-    workers with it (they used to live on, holding the port and a population each). A data
-    directory of its own, with no data: this server is killed."""
-    import signal
-
-    server = _two_workers(tmp_path / "data")
-    workers = list(_held(server))
-    os.kill(server.proc.pid, signal.SIGSTOP)         # cannot act on SIGTERM
-    server.stop(within=1)
-    gone = lambda: all(not Path(f"/proc/{pid}").exists() or  # noqa: E731
-                       Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z" for pid in workers)
-    _wait(gone, f"workers {workers} still running after stop()", 20)
-
-
 def test_connections_held_from_before_a_worker_served_are_moved_to_it_one_at_a_time(two_workers):
     """Connections made while one worker could not accept (stopped here; a restart, a long pause)
     all go to the other, which then answers one request at a time with ``Connection: close``
@@ -187,6 +172,23 @@ def test_connections_held_from_before_a_worker_served_are_moved_to_it_one_at_a_t
     finally:
         for conn in conns:
             conn.close()
+
+
+def test_stopping_a_server_whose_supervisor_must_be_killed_leaves_no_worker(two_workers):
+    """The benchmarks' ``Server.stop``: a supervisor that does not end on SIGTERM is killed, and its
+    workers with it (they used to live on, holding the port and a population each). The module's
+    own server, killed after the tests that share it out (a server of its own was a third
+    interpreter start, and a second for its workers); so this test stays after them in the file."""
+    import signal
+
+    server = two_workers
+    workers = list(_held(server))
+    assert len(workers) == 2
+    os.kill(server.proc.pid, signal.SIGSTOP)         # cannot act on SIGTERM
+    server.stop(within=1)
+    gone = lambda: all(not Path(f"/proc/{pid}").exists() or  # noqa: E731
+                       Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z" for pid in workers)
+    _wait(gone, f"workers {workers} still running after stop()", 20)
 
 
 def test_boards_left_by_killed_supervisors_are_removed_by_the_next(tmp_path):

@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+import incli
 from apiserver import free_port
 
 pytestmark = pytest.mark.e2e
@@ -34,13 +35,27 @@ def _key_file(path: Path) -> Path:
 
 
 def _first_server(home: Path, env: dict) -> None:
-    """What a first server leaves: entries written and sealed under its key."""
-    code = ("import sys; from pathlib import Path; from linkage.audit import open_audit_log;"
-            "from linkage.audit.signer import signer_from_settings; from linkage.config import get_settings;"
-            "home = Path(sys.argv[1]); log = open_audit_log(home, 3, signer_from_settings(home, get_settings()));"
-            "[log.append({'request_id': f'r{i}', 'action': 'view', 'decision': 'allow'}) for i in range(4)];"
-            "log.close()")
-    subprocess.run([sys.executable, "-c", code, str(home)], env=env, check=True, timeout=60)
+    """What a first server leaves: entries written and sealed under its key (made in this process,
+    under ``env``'s settings: an interpreter of its own was a second or more of start-up each)."""
+    from linkage.audit import open_audit_log
+    from linkage.audit.signer import signer_from_settings
+    from linkage.config import get_settings
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        log = open_audit_log(home, 3, signer_from_settings(home, get_settings()))
+        try:
+            for i in range(4):
+                log.append({"request_id": f"r{i}", "action": "view", "decision": "allow"})
+        finally:
+            log.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
 
 
 def _env(**extra: str) -> dict:
@@ -100,6 +115,6 @@ def test_the_right_key_still_serves_and_verify_still_reports_a_wrong_one(tmp_pat
     fresh.refuse_another_key()
     fresh.close()
     other = _key_file(tmp_path / "other.pem")
-    out = subprocess.run([sys.executable, "-m", "linkage.cli", "audit", "verify", "--data-dir", str(home)],
-                         capture_output=True, env=_env(LINKAGE_AUDIT_KEY_FILE=str(other)), timeout=60)
-    assert out.returncode == 1 and "TAMPERED" in out.stderr.decode(), out.stderr.decode()
+    env = {k: None for k in os.environ if k.startswith("LINKAGE_AUDIT")}
+    out = incli.run("audit", "verify", "--data-dir", str(home), env={**env, "LINKAGE_AUDIT_KEY_FILE": str(other)})
+    assert out.returncode == 1 and "TAMPERED" in out.stderr, out.stderr

@@ -384,20 +384,13 @@ def test_reading_checkpoints_writes_none_and_a_url_witness_checks_the_server(ser
     assert second.exit_code == 0 and "witnessed 1 new checkpoints" in second.output, second.output
 
 
-def test_serve_warns_when_the_key_is_in_the_data_directory(tmp_path):
-    """The two servers start side by side: each is seconds of waiting on its start."""
-    servers = {where: Server(tmp_path / where, env=env, wait=False) for where, env in
-               (("inside", {}), ("outside", {"LINKAGE_AUDIT_KEY_FILE": str(offsite_key(tmp_path))}))}
-    outputs = {}
-    try:
-        for where, srv in servers.items():
-            srv.wait_ready()
-    finally:
-        for where, srv in servers.items():
-            srv.stop()
-            outputs[where] = srv.printed()
-    assert "audit signing key is in the data directory" in outputs["inside"]
-    assert "audit signing key" not in outputs["outside"]
+def test_serve_warns_when_the_key_is_in_the_data_directory(server, tmp_path):
+    """The module's server keeps its key in its data directory, as a new one does; a server of its
+    own is given a key elsewhere."""
+    outside = Server(tmp_path / "outside", env={"LINKAGE_AUDIT_KEY_FILE": str(offsite_key(tmp_path))})
+    outside.stop()
+    assert "audit signing key is in the data directory" in server["srv"].printed()
+    assert "audit signing key" not in outside.printed()
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),

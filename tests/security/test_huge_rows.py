@@ -104,8 +104,12 @@ _BOMB = ("SELECT * FROM (VALUES ('1', 'B801200005001', 'Example', 'Alexander', '
          "'SW1A 1AA', '100001', '01/09/2021'")
 
 
-@pytest.mark.parametrize("cell", [300 << 20, 1 << 30], ids=["300 MB (the row bound)", "1 GB (the reader's memory)"])
-def test_a_parquet_file_whose_cell_unpacks_to_a_gigabyte_is_refused(tmp_path, cell, baseline):
+# 300 MB: under the reader's 512 MB (refused by its cap all the same, as DuckDB decompresses the page and
+# copies the cell, or else by the row bound); 600 MB: a cell larger than the cap itself, refused by it
+# without being made whole (a gigabyte proved no more, at twice the cost).
+@pytest.mark.parametrize("cell, why", [(300 << 20, "nothing was stored"), (600 << 20, "larger than the 512MB")],
+                         ids=["300 MB (under the reader's memory)", "600 MB (over the reader's memory)"])
+def test_a_parquet_file_whose_cell_unpacks_to_a_gigabyte_is_refused(tmp_path, cell, why, baseline):
     file = tmp_path / "pupils.parquet"
     con = duckdb.connect()
     con.execute(f"COPY ({_BOMB.format(kib=cell >> 10)}) TO '{file}' (FORMAT parquet, COMPRESSION zstd)")
@@ -114,7 +118,7 @@ def test_a_parquet_file_whose_cell_unpacks_to_a_gigabyte_is_refused(tmp_path, ce
     base = baseline[0]
     code, peak, said = _ingest(tmp_path / "data", file, "--force")
     assert peak < base + 600, f"the ingest grew {peak - base} MiB over a small file's for one cell"
-    assert code == 2 and "Traceback" not in said and "nothing was stored" in said, said
+    assert code == 2 and "Traceback" not in said and "nothing was stored" in said and why in said, said
 
 
 def test_a_header_of_two_hundred_thousand_columns_is_refused_before_its_rows(tmp_path, baseline):

@@ -32,14 +32,17 @@ pytestmark = pytest.mark.e2e
 
 DEEP = "[" * 20_000 + "]" * 20_000
 DAN = "dan@edu.example"
+TESS = "tess@edu.example"       # signs in only to be throttled: a person's sign-ins are counted apart
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     home = tmp_path_factory.mktemp("limits") / "data"
-    add_user(home, DAN, "Dan Data", "Northshire Education", "la_education", "933", "data_manager")
+    for email, name in ((DAN, "Dan Data"), (TESS, "Tess Throttled")):
+        add_user(home, email, name, "Northshire Education", "la_education", "933", "data_manager")
     client, secret = register(home, "sw", "social_care", "social_worker", org="Northshire CSC", code="932")
-    server = Server(home, env=ENV)
+    # One sign-in a minute per person: Dan's one sign-in passes, Tess's second is throttled.
+    server = Server(home, env={**ENV, "LINKAGE_WEB_SIGNIN_BURST": "1", "LINKAGE_WEB_SIGNIN_PER_MINUTE": "1"})
     # Credentials, not a token: one lasts 5 minutes, less than a module can take on a loaded CI
     # machine; ``Server.token`` issues a new one near its end.
     yield {"home": home, "server": server, "creds": (client, secret), "client_id": client.client_id}
@@ -98,20 +101,15 @@ def test_every_refusal_on_a_staff_page_is_audited_naming_the_person(world):
     assert "not a number" not in log                         # the route template, never the values
 
 
-def test_sign_in_throttling_is_audited_once(tmp_path):
+def test_sign_in_throttling_is_audited_once(world):
     """A page that writes its own security event is not recorded a second time by the guard."""
-    home = tmp_path / "data"
-    add_user(home, DAN, "Dan Data", "Northshire Education", "la_education", "933", "data_manager")
-    server = Server(home, env={**ENV, "LINKAGE_WEB_SIGNIN_BURST": "1", "LINKAGE_WEB_SIGNIN_PER_MINUTE": "1"})
-    try:
-        with httpx.Client(base_url=server.url) as c:
-            statuses = [c.post("/app/sign-in", data={"email": DAN, "password": "wrong",
-                                                     "csrf_token": csrf_token(c.get("/app/sign-in").text)}).status_code
-                        for _ in range(3)]
-        assert 429 in statuses, statuses
-    finally:
-        server.stop()
-    log = [json.loads(x)["entry"] for x in (home / "audit" / "log.jsonl").read_text().splitlines()]
+    before = len(entries(world))
+    with httpx.Client(base_url=world["server"].url) as c:
+        statuses = [c.post("/app/sign-in", data={"email": TESS, "password": "wrong",
+                                                 "csrf_token": csrf_token(c.get("/app/sign-in").text)}).status_code
+                    for _ in range(3)]
+    assert 429 in statuses, statuses
+    log = entries(world)[before:]
     throttled = [e for e in log if e["action"] == "security.sign_in_throttled"]
     assert len(throttled) == statuses.count(429)
     assert not [e for e in log if e["action"] == "security.rate_limited"]

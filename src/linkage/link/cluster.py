@@ -33,7 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["AMBIGUITY_GAP", "ambiguous_records", "constrained_clusters", "components_of", "outclassed_links"]
+__all__ = ["AMBIGUITY_GAP", "ambiguous_records", "constrained_clusters", "components_of", "outclassed_links",
+           "two_by_identifiers"]
 
 # A record's best child must beat the next distinct child by this much match weight
 # (log2 Bayes factor 4: sixteen times likelier) to be linked without a reviewer.
@@ -254,7 +255,7 @@ def ambiguous_records(cluster_of: dict[str, str], edges: Iterable[tuple[str, str
                 if x not in own or (w, y) > own[x]:
                     own[x] = (w, y)
             continue
-        if ids and _two_by_identifiers(ids.get(a), ids.get(b), frozenset((a, b)) in soft):
+        if ids and two_by_identifiers(ids.get(a), ids.get(b), frozenset((a, b)) in soft):
             continue
         other.setdefault(a, []).append((w, b))
         other.setdefault(b, []).append((w, a))
@@ -285,14 +286,14 @@ def outclassed_links(edges: Iterable[tuple[str, str, float]], identifiers: dict[
             continue
         partners.sort(reverse=True)
         for i, (w, x) in enumerate(partners[1:], 1):
-            if any(wz >= w + gap and _two_by_identifiers(identifiers.get(z), identifiers.get(x),
+            if any(wz >= w + gap and two_by_identifiers(identifiers.get(z), identifiers.get(x),
                                                          frozenset((z, x)) in soft)
                    for wz, z in partners[:i]):
                 out.add(frozenset((y, x)))
     return out
 
 
-def _two_by_identifiers(a: dict[str, str | None] | None, b: dict[str, str | None] | None, soft: bool) -> bool:
+def two_by_identifiers(a: dict[str, str | None] | None, b: dict[str, str | None] | None, soft: bool) -> bool:
     """Two records holding different values of one identifier (a soft pair's UPNs excepted)."""
     if not a or not b:
         return False

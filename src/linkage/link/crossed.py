@@ -33,7 +33,7 @@ from collections import defaultdict
 
 import pandas as pd
 
-from linkage.link.cluster import AMBIGUITY_GAP, _two_by_identifiers
+from linkage.link.cluster import AMBIGUITY_GAP, two_by_identifiers
 
 __all__ = ["crossed"]
 
@@ -61,7 +61,7 @@ def crossed(band: pd.DataFrame, edges: pd.DataFrame, cluster_of: dict[str, str],
             partners[b].append((w, a))
 
     def two(x: str, y: str) -> bool:
-        return _two_by_identifiers(identifiers.get(x), identifiers.get(y), False)
+        return two_by_identifiers(identifiers.get(x), identifiers.get(y), False)
 
     def better(x: str, other: str, w: float, same_source: bool) -> list[str]:
         """Records fitting ``x`` by ``gap`` more than ``other`` does, not in ``other``'s child, of

@@ -459,7 +459,7 @@ def _twin_names(l: str, r: str) -> str:
 
 
 def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: str | None = None,
-                   twin_names: str | None = None, lazy: bool = True) -> str:
+                   twin_names: str | None = None) -> str:
     """Edges with a boolean ``guarded`` column; pure SQL, no I/O. Only the records the edges
     name are widened with their co-twins (a delta's few pairs need not build a million rows).
     ``rows``: where those records' fields are read (default ``input_table``, which forename
@@ -468,7 +468,7 @@ def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: 
     # Asked in two places below: written once, so that both read the middle names one way.
     other_middle = _other_middle('l', 'r', split=True)
     names = twin_names or f"({twin_names_sql(input_table, f'({cotwin_pairs_sql(input_table, input_table)})')})"
-    verdict = _guard_lazy(other_middle) if lazy else _guard_eager(other_middle)
+    verdict = _guard_lazy(other_middle)
     return f"""
 WITH scored AS (SELECT * FROM {edges_table}),
      tn AS (SELECT * FROM {names}),
@@ -486,33 +486,6 @@ JOIN r ON r.unique_id = e.unique_id_r
 """
 
 
-def _guard_eager(other_middle: str) -> str:
-    """The guard's verdict on a pair ``l``, ``r`` as written for its hash (``engine_input``): the
-    same predicate as ``_guard_lazy``, which the run evaluates."""
-    return f"""  -- Evaluated only where it can hold: a projection computes every branch of an OR for every
-  -- pair, and most pairs (one forename, no co-twin, no two middle names) need none of them.
-  CASE WHEN l.forename <> r.forename OR l.cotwins IS NOT NULL OR r.cotwins IS NOT NULL THEN
-  coalesce({birthday_sql('l', 'r')}
-   AND {_family('l', 'r')}
-   AND NOT {_ids_agree('l', 'r')}
-   AND (CASE WHEN l.forename <> r.forename THEN
-         NOT (l.forename = r.surname AND l.surname = r.forename)
-         AND ((NOT {_same_name('l', 'r')} AND NOT {_spelling('l', 'r', short_abjad=short_abjad_sql('l', 'r'))})
-              OR {_closer_to_cotwin('l', 'r')} OR {_closer_to_cotwin('r', 'l')}
-              OR {_cotwin_written_swapped('l', 'r')} OR {_cotwin_written_swapped('r', 'l')}
-              OR (NOT {_same_name('l', 'r')} AND {_twin_names('l', 'r')})) ELSE false END
-        OR {other_middle}
-        OR CASE WHEN l.cotwins IS NOT NULL OR r.cotwins IS NOT NULL THEN
-           ({_same_name('l', 'r')} AND ({_namesake_cotwin('l', 'r')} OR {_namesake_cotwin('r', 'l')}))
-           OR (l.forename = r.forename AND ({_swapped_cotwin('l', 'r')} OR {_swapped_cotwin('r', 'l')}))
-           ELSE false END), false)
-  WHEN coalesce(l.middle_names, '') <> '' AND coalesce(r.middle_names, '') <> '' THEN
-  coalesce({other_middle} AND {birthday_sql('l', 'r')} AND {_family('l', 'r')}
-           AND NOT {_ids_agree('l', 'r')}, false)
-  ELSE false END
-"""
-
-
 def _all(*conds: str) -> str:
     """TRUE where every one of ``conds`` is TRUE, else FALSE (never NULL): ``coalesce(a AND b, false)``,
     but a CASE, which DuckDB evaluates lazily (each condition only on the rows the ones before let
@@ -527,7 +500,7 @@ def _any(*conds: str) -> str:
 
 
 def _guard_lazy(other_middle: str) -> str:
-    """``_guard_eager``'s verdict, each part asked only where the parts before it leave the answer
+    """The guard's verdict on a pair ``l``, ``r``, each part asked only where the parts before it leave the answer
     open: most pairs asked fail the birthday or the family, or are one name, and need none of the
     costly spelling tests (at a million records the eager form was most of the guard's time)."""
     l, r = "l", "r"

@@ -2,8 +2,8 @@
 
 The server copies the current, linked records and the events the CME listing
 queries into memory at start-up, and folds records and events into one document
-per child (``serve_child``, indexed by child): the child's records and each
-event table as a list, so a child's view is a single index lookup rather than
+per child (``serve_child``, then held by child: ``serve_documents``): the child's records and each
+event table as a list, so a child's view is one lookup in a map rather than
 a query per section.
 """
 
@@ -92,7 +92,7 @@ def materialise(con) -> int:
                 f"FROM memory.doc_records {joins}")
     for name in held:
         con.execute(f"DROP TABLE memory.doc_{name}")
-    con.execute("CREATE INDEX IF NOT EXISTS serve_child_id ON memory.serve_child (child_id)")
+    # No index on it: ``serve_documents`` reads it whole, once, into the map requests use, then drops it.
     return int(con.execute("SELECT count(*) FROM memory.serve_child").fetchone()[0])
 
 
