@@ -55,7 +55,7 @@ def ingest_la(store: Store, data: Path, files=LA_FILES, when=EXTRACT_DATE) -> No
 SLOW_FIRST = [
     "test_snapshot_switch.py", "test_spark.py", "security/test_hygiene.py", "test_web_data_manager.py",
     "security/test_access.py", "security/test_exports.py", "test_quarantine.py", "test_review.py",
-    "test_spark_at_rest.py", "security/test_huge_rows.py", "test_web_outcomes.py", "test_web_ap_cme.py",
+    "security/test_huge_rows.py", "test_web_outcomes.py", "test_web_ap_cme.py",
     "security/test_outcomes_linked.py", "test_worker_balance.py", "test_web_dpo.py", "test_web_e2e.py",
     "test_incremental_pass.py", "test_changes.py", "test_ingest_safety.py", "security/test_audit_index_tamper.py",
     "test_store.py", "security/test_audit_tamper.py", "test_api_e2e.py", "test_postgres_e2e.py",

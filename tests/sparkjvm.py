@@ -10,12 +10,8 @@ Spark's defaults: these are the suite's, never the product's.
 """
 from __future__ import annotations
 
-import json
-
 JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:+UseSerialGC"
 
-# For a backend made in the test's own process (``SparkBackend(extra_conf=...)``).
+# For a backend made in the test's own process (``SparkBackend(extra_conf=...)``, or the setting
+# LINKAGE_SPARK_CONF); it applies to the JVM a process starts first, which its later sessions reuse.
 CONF = {"spark.driver.extraJavaOptions": JAVA_OPTIONS}
-
-# For ``linkage link --engine spark`` in a subprocess (the setting LINKAGE_SPARK_CONF).
-ENV = {"LINKAGE_SPARK_CONF": json.dumps(CONF)}

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
-import os
-import subprocess
-import sys
+import re
 from datetime import date
 from pathlib import Path
 
@@ -15,12 +14,12 @@ import sqlglot
 from hypothesis import given
 from hypothesis import strategies as st
 
+import incli
 from linkage.config import Settings
 from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend, make_backend
 from linkage.link.backends.spark import SparkBackend, spark_conf
 from sparkjvm import CONF as JVM_CONF
-from sparkjvm import ENV as JVM_ENV
 
 SOURCES = ("education", "social_care", "health")
 
@@ -120,8 +119,7 @@ def test_engine_setting_and_unknown_engine(tmp_path):
     assert isinstance(make_backend("spark", tmp_path, Settings(engine="spark")), SparkBackend)
     with pytest.raises(ValueError):
         Settings(engine="oracle")
-    out = subprocess.run([sys.executable, "-m", "linkage.cli", "link", "--engine", "oracle",
-                          "--data-dir", str(tmp_path / "home")], capture_output=True, text=True, timeout=120)
+    out = incli.run("link", "--engine", "oracle", "--data-dir", str(tmp_path / "home"))
     assert out.returncode == 2 and "unknown engine 'oracle'" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -262,6 +260,109 @@ def test_spark_string_distances_are_the_scalar_ones_in_batches(pairs):
                 assert value == scalar(x, y), (batch.__name__, x, y)
 
 
+# The columns of the extracts that hold children's names and NHS numbers.
+_NAMES = {"education": ("Forename", "Surname"), "social_care": ("Forename", "Surname", "NHSNumber"),
+          "health": ("name.given", "name.family", "nhsNumber")}
+
+
+def _needles(extracts: Path) -> re.Pattern:
+    """Every name (6 characters or more, as written, lower and upper case) and NHS number of the
+    input: shorter strings could turn up by chance in a few hundred kilobytes of ciphertext."""
+    found: set[bytes] = set()
+    for source, columns in _NAMES.items():
+        with open(extracts / f"{source}.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                for col in columns:
+                    for word in (row[col] or "").split():
+                        if len(word) >= 6:
+                            found |= {word.encode(), word.lower().encode(), word.upper().encode()}
+    assert len(found) > 200
+    return re.compile(b"|".join(re.escape(n) for n in sorted(found)))
+
+
+class _Files:
+    """Reads every file under some directories, again and again, remembering each file seen and
+    any input value (or the run's key, once known) found in its bytes."""
+
+    def __init__(self, roots: list[Path], needles: re.Pattern) -> None:
+        self.roots, self.needles, self.secrets = roots, needles, []
+        self.seen: set[str] = set()
+        self.plaintext: dict[str, bytes] = {}
+
+    def scan(self) -> None:
+        for root in self.roots:
+            for path in root.rglob("*"):
+                try:
+                    data = path.read_bytes() if path.is_file() else None
+                except OSError:          # gone meanwhile
+                    continue
+                if data is None:
+                    continue
+                self.seen.add(str(path))
+                hit = self.needles.search(data)
+                if hit:
+                    self.plaintext[str(path)] = hit.group()
+                if any(s in data for s in self.secrets):
+                    self.plaintext[str(path)] = b"<the run's key>"
+
+
+def _fresh_local_dirs() -> None:
+    """Spark keeps the local directories of a JVM's first session for the JVM's life
+    (``Utils.localRootDirs``): a later session in this process (an earlier test's JVM) would write
+    its shuffle files under that session's scratch, removed with it, outside the one watched here.
+    ``linkage link`` starts a JVM of its own, with none kept; so does each session here."""
+    from pyspark import SparkContext
+
+    if SparkContext._jvm is not None:
+        utils = SparkContext._jvm.java.lang.Class.forName("org.apache.spark.util.Utils$")
+        utils.getField("MODULE$").get(None).clearLocalRootDirs()
+
+
+def _watch_spark(monkeypatch, files: _Files) -> list[tuple[str, tuple[str, ...], str, int | None]]:
+    """Every Spark run of this process, watched: ``files`` read before each exchange file is
+    deleted and, with the run's key, before the session ends. Returns the list that each frame the
+    driver collects is added to: (method, columns, "training" or "link", rows fetched)."""
+    import base64
+
+    from pyspark.sql.classic.dataframe import DataFrame
+
+    from linkage.link.engine_training import Training
+
+    collected: list[tuple[str, tuple[str, ...], str, int | None]] = []
+    phase = ["link"]
+    for method in ("collect", "toLocalIterator", "tail", "toArrow", "toPandas", "_collect_as_arrow"):
+        def watched(self, *args, _original=getattr(DataFrame, method), _method=method, **kwargs):
+            out = _original(self, *args, **kwargs)
+            collected.append((_method, tuple(self.columns), phase[0],
+                              len(out) if _method in ("collect", "tail", "toPandas") else None))
+            return out
+        monkeypatch.setattr(DataFrame, method, watched)
+
+    def train(self, *args, _original=Training.train, **kwargs):
+        phase[0] = "training"
+        try:
+            return _original(self, *args, **kwargs)
+        finally:
+            phase[0] = "link"
+
+    def discard(self, name, _original=SparkBackend._discard):
+        files.scan()
+        _original(self, name)
+
+    def close(self, _original=SparkBackend.close):
+        key = getattr(getattr(self, "_exchange", None), "key", None)
+        if key is not None:          # the run's key, as it is set on Spark's configuration and raw
+            files.secrets = [key._encoded.encode(), base64.b64decode(key._encoded)]
+        files.scan()
+        _original(self)
+        _fresh_local_dirs()
+    _fresh_local_dirs()
+    monkeypatch.setattr(Training, "train", train)
+    monkeypatch.setattr(SparkBackend, "_discard", discard)
+    monkeypatch.setattr(SparkBackend, "close", close)
+    return collected
+
+
 def _edges_and_children(store):
     from linkage.store.schema import t
 
@@ -274,8 +375,6 @@ def _edges_and_children(store):
 
 def _parameters(store, tmp_path, name) -> dict:
     """Every learnt number of the saved model, by comparison, level and kind."""
-    import json
-
     from linkage.link.run import export_model
 
     (tmp_path / name).mkdir(exist_ok=True)
@@ -291,7 +390,10 @@ def _parameters(store, tmp_path, name) -> dict:
 
 def _same(duck, spark, tmp_path, month) -> dict:
     """DuckDB and Spark stores after one month's run: the same pairs to 1e-6, the same twin-guard
-    flags, the same children. Returns each engine's children (child id: record keys)."""
+    flags, the same children, the same term frequencies. Returns each engine's children (child id:
+    record keys)."""
+    from linkage.store.schema import t
+
     (d_edges, d_children), (s_edges, s_children) = _edges_and_children(duck), _edges_and_children(spark)
     assert len(d_edges) > 100
     both = d_edges.merge(s_edges, on=["record_key_l", "record_key_r"], how="outer", indicator=True)
@@ -299,17 +401,31 @@ def _same(duck, spark, tmp_path, month) -> dict:
     assert (both["match_probability_x"] - both["match_probability_y"]).abs().max() < 1e-6, month
     assert (both["guarded_x"] == both["guarded_y"]).all(), month
     assert set(d_children.values()) == set(s_children.values()), month
+    tf = f"SELECT column_name, value, tf FROM {t('term_frequencies')} ORDER BY 1, 2"
+    assert len(duck.df(tf)) > 100 and spark.df(tf).equals(duck.df(tf)), month
     return {"duckdb": d_children, "spark": s_children}
 
 
 @pytest.mark.e2e
 @pytest.mark.skipif(importlib.util.find_spec("pyspark") is None,
                     reason="pyspark is not installed: pip install -e '.[spark]' to test the Spark engine")
-def test_spark_and_duckdb_give_the_same_model_pairs_children_and_ids(tmp_path):
-    """The whole pipeline on the same records, in-process on DuckDB and by `linkage link --engine
-    spark` in local[2], each training its own model: the same model (to 1e-9), the same pairs to
-    1e-6, the same twin-guard flags and children; then a second month linked on each keeps the
-    same children under their identifiers (the stable ids carry over alike)."""
+def test_spark_and_duckdb_give_the_same_model_pairs_children_and_ids(tmp_path, monkeypatch):
+    """The whole pipeline on the same records, on DuckDB and by `linkage link --engine spark` in
+    local[2], each training its own model: the same model (to 1e-9), the same pairs to 1e-6, the
+    same twin-guard flags, term frequencies and children; then a second month linked on each keeps
+    the same children under their identifiers (the stable ids carry over alike).
+
+    Both Spark runs, the training among them, are watched for data at rest (the exchange a
+    directory of its own, Parquet lineage breaking in the checkpoint directory, Spark's event log
+    on): every file in the exchange, the checkpoint directory, Spark's scratch and the event log
+    is read while the run goes (each exchange file before it is deleted, the rest before the
+    session ends), and no name or NHS number of the input, nor the run's key, is in any of them;
+    no Spark frame of records or term frequencies is collected to the driver, but for the one row
+    Splink's EM fetches per training session (below).
+
+    The command runs in this process (``incli``): the second month's session starts in the JVM the
+    first one started, as the first Spark test of the module's does for the others (a JVM of its
+    own for each run cost the suite ~10 s of wall each, and ~25 s for the watch's own link)."""
     from linkage.connectors import ingest_file
     from linkage.link import run_link
     from linkage.store import Store
@@ -319,8 +435,16 @@ def test_spark_and_duckdb_give_the_same_model_pairs_children_and_ids(tmp_path):
     # below 0.9 and DuckDB's above: it tells the engines apart unless they share one function.
     for month in (1, 2):
         synthesise(300, 42, tmp_path / f"m{month}", month=month)
-    env = {**os.environ, "LINKAGE_SPARK_MASTER": "local[2]", "LINKAGE_SPARK_SHUFFLE_PARTITIONS": "2",
-           "LINKAGE_SPARK_DRIVER_MEMORY": "1g", **JVM_ENV}
+    exchange, events = tmp_path / "exchange", tmp_path / "events"
+    events.mkdir()
+    for name, value in {"LINKAGE_SPARK_MASTER": "local[2]", "LINKAGE_SPARK_SHUFFLE_PARTITIONS": "2",
+                        "LINKAGE_SPARK_DRIVER_MEMORY": "1g", "LINKAGE_SPARK_EXCHANGE_DIR": str(exchange),
+                        "LINKAGE_SPARK_CONF": json.dumps({"spark.eventLog.enabled": "true",
+                                                          "spark.eventLog.dir": events.as_uri(), **JVM_CONF})
+                        }.items():
+        monkeypatch.setenv(name, value)
+    files = _Files([exchange, tmp_path / "spark" / "tmp", events], _needles(tmp_path / "m1"))
+    collected = _watch_spark(monkeypatch, files)
     duck = Store(tmp_path / "duckdb", memory_limit="1GB")
     children: dict[int, dict] = {}
     try:
@@ -328,25 +452,17 @@ def test_spark_and_duckdb_give_the_same_model_pairs_children_and_ids(tmp_path):
             extracts = tmp_path / f"m{month}"
             when = date.fromisoformat(json.loads((extracts / "manifest.json").read_text())["extract_date"])
             spark = Store(tmp_path / "spark", memory_limit="1GB")
-            for store in (duck, spark):
-                for source in SOURCES:
-                    ingest_file(store, source, extracts / f"{source}.csv", extract_date=when)
-            spark.close()
-            # Spark's run (a JVM start, then many small jobs) waits more than it computes: DuckDB's
-            # run goes meanwhile, on its own files.
-            on_spark = subprocess.Popen([sys.executable, "-m", "linkage.cli", "link", "--engine", "spark",
-                                         "--data-dir", str(tmp_path / "spark")], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True, env=env)
             try:
-                result = run_link(duck)
-                stdout, stderr = on_spark.communicate(timeout=1800)
+                for store in (duck, spark):
+                    for source in SOURCES:
+                        ingest_file(store, source, extracts / f"{source}.csv", extract_date=when)
             finally:
-                if on_spark.poll() is None:
-                    on_spark.kill()
-                    on_spark.wait()
+                spark.close()
+            result = run_link(duck)
             assert result.trained == (month == 1) and result.children > 250
-            assert on_spark.returncode == 0, stderr[-2000:]
-            assert ("model trained" in stdout) == (month == 1)  # trained on Spark, then kept
+            on_spark = incli.run("link", "--engine", "spark", "--data-dir", str(tmp_path / "spark"))
+            assert on_spark.returncode == 0, on_spark.stdout + on_spark.stderr
+            assert ("model trained" in on_spark.stdout) == (month == 1)  # trained on Spark, then kept
             spark = Store(tmp_path / "spark", memory_limit="1GB")
             try:
                 if month == 1:
@@ -364,8 +480,25 @@ def test_spark_and_duckdb_give_the_same_model_pairs_children_and_ids(tmp_path):
         first, second = children[1][engine], children[2][engine]
         carried[engine] = {second[c]: first[c] for c in second if c in first}
     assert carried["duckdb"] == carried["spark"] and len(carried["duckdb"]) > 250
-    # Spark's scratch (local dir, checkpoints) is gone with the session.
-    assert not list((tmp_path / "spark" / "tmp").glob("spark-*"))
+    # Nothing readable at rest, and no records nor term frequencies fetched to the driver.
+    assert files.plaintext == {}
+    # The scan read the input, Splink's checkpoints and the scored pairs Spark wrote, and the event log.
+    assert any(Path(p).name.endswith(".parquet") and "-in_" in Path(p).name and str(exchange) in p
+               for p in files.seen), files.seen
+    assert any("checkpoints" in p and p.endswith(".parquet") for p in files.seen), files.seen
+    assert any("link_scored" in p and p.endswith(".parquet") for p in files.seen), files.seen
+    assert any(str(events) in p for p in files.seen), files.seen
+    fetched = [(m, phase, rows, cols) for m, cols, phase, rows in collected
+               if {"forename", "surname", "nhs_number"} & set(cols) or any(c.startswith("tf_") for c in cols)]
+    assert collected
+    # Only Splink's EM, which asks each training session's comparison vectors for one row to
+    # check that its rule gave pairs (em_training_session.py: ``cvv.as_record_list(limit=1)``):
+    # one pair's values in the driver, once a session. Scoring fetches nothing.
+    assert {(m, phase) for m, phase, *_ in fetched} <= {("collect", "training")}, fetched
+    assert {rows for _, _, rows, _ in fetched} <= {0, 1}, fetched
+    assert len(fetched) <= len(spec.TRAINING_SESSIONS) + len(spec.FALLBACK_SESSIONS), fetched
+    # Spark's scratch (local dir, checkpoints) and the exchange are gone with the session.
+    assert not list(exchange.iterdir()) and not list((tmp_path / "spark" / "tmp").glob("spark-*"))
 
 
 def test_a_relative_data_directory_gives_the_exchange_an_absolute_uri(tmp_path, monkeypatch):
