@@ -14,8 +14,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["PRIVATE_UMASK", "check_replaceable", "pid_alive", "private_dir", "private_file", "private_opener",
-           "private_umask", "write_private"]
+__all__ = ["PRIVATE_UMASK", "check_replaceable", "create_once", "pid_alive", "private_dir", "private_file",
+           "private_opener", "private_umask", "write_private"]
 
 PRIVATE_UMASK = 0o077
 
@@ -97,6 +97,27 @@ def write_private(path: Path, data: str | bytes) -> Path:
                                "your own") from None
         raise
     return path
+
+
+def create_once(path: Path, data: bytes) -> bytes:
+    """Create ``path`` (0600) holding ``data``, unless another process created it first: then what
+    that process wrote. Two servers started at once on one data directory must end up with one key,
+    not two (each would refuse the other's tokens) and not one crashing on the other's file or
+    reading it half-written: the file appears whole, by a hard link, or not at all."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)   # O_EXCL, 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_bytes()
+        return data
+    finally:
+        os.unlink(tmp)
 
 
 def check_replaceable(path: Path, own: str, what: str) -> None:

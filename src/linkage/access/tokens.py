@@ -16,7 +16,6 @@ every request, and who the token stands for is read from the register every time
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 import warnings
@@ -26,6 +25,7 @@ from typing import Any
 
 from linkage.config import Settings
 from linkage.errors import LinkageError
+from linkage.files import create_once
 from linkage import boundedjson
 
 from authlib.deprecate import AuthlibDeprecationWarning
@@ -68,10 +68,8 @@ def _load_or_create_jwk(home: Path):
         return JsonWebKey.import_key(json.loads(path.read_text()))
     path.parent.mkdir(parents=True, exist_ok=True)
     key = JsonWebKey.generate_key("OKP", "Ed25519", is_private=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(key.as_dict(is_private=True)))
-    return key
+    made = json.dumps(key.as_dict(is_private=True)).encode()
+    return JsonWebKey.import_key(json.loads(create_once(path, made)))     # another server's, if it won
 
 
 class TokenService:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from linkage.errors import ConfigError
+from linkage.files import create_once
 from linkage.store.keys import refuse_lost_key
 
 __all__ = ["Signer", "load_public_key", "public_pem", "signer_from_settings"]
@@ -85,13 +86,7 @@ def _default_key(home: Path, database: str | None = None) -> Ed25519PrivateKey:
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:                       # another process made it first
-        return _private(path.read_bytes(), str(path))
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    return key
+    return _private(create_once(path, pem), str(path))                  # another server's, if it won
 
 
 class Signer:

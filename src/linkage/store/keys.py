@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from linkage.errors import StoreError
-from linkage.files import private_dir
+from linkage.files import create_once, private_dir
 
 __all__ = ["load_or_create_key", "refuse_lost_key", "secret_path"]
 
@@ -38,17 +38,4 @@ def load_or_create_key(home: Path, name: str, nbytes: int = 32,
         return path.read_text().strip()
     refuse_lost_key(path, made() if made is not None else None)
     private_dir(path.parent)
-    value = secrets.token_urlsafe(nbytes)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value)
-        fh.flush()
-        os.fsync(fh.fileno())
-    try:
-        os.link(tmp, path)          # atomic: if another process won, use its key
-    except FileExistsError:
-        value = path.read_text().strip()
-    finally:
-        tmp.unlink()
-    return value
+    return create_once(path, secrets.token_urlsafe(nbytes).encode()).decode().strip()
