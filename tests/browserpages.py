@@ -1,6 +1,7 @@
 """Drive the staff web pages in a real browser: Debian's chromium through Playwright.
 
 For page tests: ``browser()`` (one per session: the ``chromium`` fixture in conftest),
+``Profile`` (one per module and its server: each test's ``page()`` starts signed out),
 ``sign_in``, ``accessible`` (axe-core, injected outside the page so the page's CSP still
 applies to everything else),
 ``shot`` (a screenshot to look at: under the temporary directory, or docs/screenshots/ with
@@ -53,20 +54,59 @@ def browser():
             b.close()
 
 
-@contextmanager
-def page(b, base_url: str):
-    """A fresh browser profile (no cookies), axe-core loaded into every document, console errors kept."""
+def _profile(b, base_url: str):
+    """A new browser profile (no cookies): axe-core loaded into every document, Playwright's waits."""
     context = b.new_context(base_url=base_url, viewport={"width": 1024, "height": 800})
     context.set_default_timeout(WAIT_MS)
     context.set_default_navigation_timeout(WAIT_MS)
     context.add_init_script(script=AXE)
+    return context
+
+
+def _tab(context):
+    """A new tab, its console errors kept."""
     p = context.new_page()
     p.console_errors = []
     p.on("console", lambda m: m.type == "error" and p.console_errors.append(m.text))
+    return p
+
+
+@contextmanager
+def page(b, base_url: str):
+    """A fresh browser profile (no cookies), axe-core loaded into every document, console errors kept."""
+    context = _profile(b, base_url)
     try:
-        yield p
+        yield _tab(context)
     finally:
         context.close()
+
+
+class Profile:
+    """One browser profile and tab for a module's page tests, against its one server. A profile
+    of its own per test (or a tab: each is a renderer of its own) cost Chromium about 1.2 CPU s
+    of the 2.8 s a test's sign-in and first pages took (docs/benchmarks.md "Session 29: suite, the
+    web pages"). Each ``page()`` starts as a new profile would: signed out (every cookie gone,
+    the tab's session storage cleared: the staff pages keep nothing else in the browser), on a
+    blank document, no console errors; only the cache of the static files stays, as in anyone's
+    browser."""
+
+    def __init__(self, b, base_url: str) -> None:
+        self._origin = base_url.rstrip("/") + "/"
+        self._context = _profile(b, base_url)
+        self._tab = _tab(self._context)
+
+    @contextmanager
+    def page(self):
+        p = self._tab
+        if p.url.startswith(self._origin):
+            p.evaluate("sessionStorage.clear()")
+        p.goto("about:blank")
+        self._context.clear_cookies()
+        p.console_errors.clear()
+        yield p
+
+    def close(self) -> None:
+        self._context.close()
 
 
 def add_user(home: Path, email: str, name: str, org_name: str, org_type: str, code: str, role: str) -> str:

@@ -189,8 +189,8 @@ def realistic_model(synth_realistic) -> Path:
 
 @pytest.fixture(scope="session")
 def chromium():
-    """One Chromium for the session's page tests; each page opens in a fresh profile of its own
-    (tests/browserpages.py ``page``), so modules share the browser, never cookies or storage."""
+    """One Chromium for the session's page tests; each module opens a profile of its own
+    (tests/browserpages.py ``Profile``), so modules share the browser, never cookies or storage."""
     from browserpages import browser
 
     with browser() as b:

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import incli
 from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE
 from linkage.connectors import ingest_file
@@ -149,24 +150,32 @@ def world(tmp_path_factory, synth_month1):
 
 
 def cli(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    """The real command, in this process (tests/incli.py): its output, not its process, is the point."""
+    p = incli.run(*args, "--data-dir", str(home))
+    if ok:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def piped(home: Path, *args: str) -> str:
+    """What the real command prints, in a process of its own, to a pipe (no COLUMNS)."""
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     p = subprocess.run([sys.executable, "-m", "linkage.cli", *args, "--data-dir", str(home)],
-                       capture_output=True, env=env, timeout=120)
-    if ok:
-        assert p.returncode == 0, p.stderr.decode()
-    return p
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
 
 
 # ---------------------------------------------------------------- linkage changes
 
 def test_changes_lists_the_last_runs_merge_split_and_moves(world):
-    rows = list(csv.DictReader(io.StringIO(cli(world["home"], "changes", "--format", "csv").stdout.decode())))
+    rows = list(csv.DictReader(io.StringIO(cli(world["home"], "changes", "--format", "csv").stdout)))
     got = {(r["change"], r["child"], r["other_child"]) for r in rows}
     assert ("merged", world["survivor"], world["retired"]) in got
     assert ("split", world["new"], world["split"]) in got
     assert {r["run"] for r in rows} == {"2"} and all(r["reason"] for r in rows)
     assert {r["change"] for r in rows} <= {"merged", "split", "moved"}
-    table = cli(world["home"], "changes").stdout.decode()               # piped: whole, not cut at 80
+    table = piped(world["home"], "changes")                             # piped: whole, not cut at 80
     assert "whose larger part keeps that identifier" in table and "…" not in table
     assert "1 split, 1 merged" in table
 
@@ -178,7 +187,7 @@ def test_changes_of_an_earlier_run_and_one_kind(world):
     merged = json.loads(cli(world["home"], "changes", "--change", "merged", "--format", "json").stdout)
     assert [(m["child"], m["other_child"]) for m in merged] == [(world["survivor"], world["retired"])]
     missing = cli(world["home"], "changes", "--run", "99", ok=False)
-    assert missing.returncode == 2 and b"no linkage run 99" in missing.stderr
+    assert missing.returncode == 2 and "no linkage run 99" in missing.stderr
 
 
 # ---------------------------------------------------------------- GET /v1/identity/changes

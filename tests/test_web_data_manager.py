@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
+import incli
 from apiserver import Server, linked_home
-from browserpages import ENV, accessible, add_user, csrf_token, page, shot, sign_in, through
+from browserpages import ENV, Profile, accessible, add_user, csrf_token, shot, sign_in, through
 from conftest import EXTRACT_DATE
+from linkage.link.review import Decision
+from linkage.link.run import open_decisions
 
 pytestmark = pytest.mark.e2e
 
@@ -32,38 +31,33 @@ BAD_HEALTH = ["Q000000001,9434765919,Ava,Holt,2015-13-01,female,SW1A 1AA,1 Road,
 
 
 def cli(home: Path, *args: str) -> str:
-    """The real command, in its own process, as the data manager would run it."""
-    p = subprocess.run([sys.executable, "-m", "linkage.cli", *args, "--data-dir", str(home)], capture_output=True,
-                       text=True, env={**os.environ, "LINKAGE_HOME": str(home)}, timeout=600)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
+    """The real command, as the data manager would run it (in this process: tests/incli.py; a
+    process of its own cost each of the module's commands a second of CPU before it began)."""
+    done = incli.run(*args, "--data-dir", str(home), env={"LINKAGE_HOME": str(home)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
-_READ = """import dataclasses, json, sys
-from pathlib import Path
-from linkage.link.run import open_decisions
-print(json.dumps([dataclasses.asdict(d) for d in open_decisions(Path(sys.argv[1])).history(sys.argv[2])]))"""
-_DECIDED = """import json, sys
-from pathlib import Path
-from linkage.link.run import open_decisions
-print(json.dumps(sorted(open_decisions(Path(sys.argv[1])).latest())))"""
-
-
-def history(home: Path, pid: str) -> list[SimpleNamespace]:
-    """The decisions on a pair, read by a fresh process as ``linkage link`` reads them, not by this
-    long-lived test process (see tests/test_state_locks.py for how a long-lived reader was once misled)."""
-    p = subprocess.run([sys.executable, "-c", _READ, str(home), pid], capture_output=True, text=True, check=True,
-                       env={**os.environ, "LINKAGE_HOME": str(home)})
-    return [SimpleNamespace(**d) for d in json.loads(p.stdout)]
+def history(home: Path, pid: str) -> list[Decision]:
+    """The decisions on a pair, from the service state opened afresh, as ``linkage link`` opens it
+    (tests/test_state_locks.py: a state opened again in a long-lived process once stopped seeing
+    other processes' writes)."""
+    decisions = open_decisions(home)
+    try:
+        return decisions.history(pid)
+    finally:
+        decisions.state.close()
 
 
 def undecided(world) -> list[str]:
-    """The setup's queue less the pairs decided so far (read by a fresh process, as ``history``):
-    a test that needs a pair nobody has decided takes it from here, not by its place in the queue,
-    which another model or queue key reorders (the journey decides the first pairs it is shown)."""
-    p = subprocess.run([sys.executable, "-c", _DECIDED, str(world["home"])], capture_output=True, text=True,
-                       check=True, env={**os.environ, "LINKAGE_HOME": str(world["home"])})
-    decided = set(json.loads(p.stdout))
+    """The setup's queue less the pairs decided so far (read as ``history``): a test that needs a
+    pair nobody has decided takes it from here, not by its place in the queue, which another
+    model or queue key reorders (the journey decides the first pairs it is shown)."""
+    decisions = open_decisions(world["home"])
+    try:
+        decided = set(decisions.latest())
+    finally:
+        decisions.state.close()
     return [pid for pid in world["queue"] if pid not in decided]
 
 
@@ -106,8 +100,9 @@ def world(tmp_path_factory, synth_realistic, realistic_model, chromium):
     # The journey runs `linkage link` itself; the server keeps serving the run it started on
     # (no snapshot polling), so its figures can be checked against the store as it found it.
     server = Server(home, env={**ENV, "LINKAGE_SNAPSHOT_POLL_SECONDS": "0"})
-    yield {"home": home, "server": server, "ids": ids, "browser": chromium, "queue": before,
-           "figures": figures}
+    pages = Profile(chromium, server.url)
+    yield {"home": home, "server": server, "ids": ids, "pages": pages, "queue": before, "figures": figures}
+    pages.close()
     server.stop()
 
 
@@ -116,7 +111,7 @@ def audit(world) -> list[dict]:
 
 
 def open_page(world):
-    return page(world["browser"], world["server"].url)
+    return world["pages"].page()
 
 
 def shown_pair(p) -> str:

@@ -12,18 +12,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
+import incli
 from apiserver import Server, linked_home
-from browserpages import ENV, accessible, add_user, csrf_token, page, shot, sign_in, through
+from browserpages import ENV, Profile, accessible, add_user, csrf_token, shot, sign_in, through
 from conftest import EXTRACT_DATE
 from registry import register
 
@@ -48,8 +46,10 @@ def world(tmp_path_factory, synth_month1, chromium):
     creds = {"sw": register(home, "csc case system", "social_care", "social_worker", org=CSC),
              "dpo": register(home, "dpo tools", "dpo", "dpo", org="Northshire Council")}
     server = Server(home, env={**ENV, "LINKAGE_WITNESS_DIR": str(witness)})
+    pages = Profile(chromium, server.url)
     yield {"home": home, "witness": witness, "server": server, "child": child, "demo": demo, "creds": creds,
-           "browser": chromium}
+           "pages": pages}
+    pages.close()
     server.stop()
 
 
@@ -93,7 +93,7 @@ def test_dpo_journey_charts_break_glass_review_subject_access_and_chain(world):
         assert httpx.get(world["server"].url + path, timeout=30).status_code == 404
     assert api(world, "sw", "GET", "/v1/audit", "safeguarding").status_code == 403     # a policy refusal
     f, s, dob, pc = world["demo"]
-    with page(world["browser"], world["server"].url) as p:
+    with world["pages"].page() as p:
         sign_in(p, DPO)
         through(p, p.get_by_role("link", name="Audit log"))
         assert p.url.endswith("/app/dpo")
@@ -199,9 +199,7 @@ def test_dpo_journey_charts_break_glass_review_subject_access_and_chain(world):
         assert f"system: csc case system ({world['creds']['sw'][0].client_id})" in {r["Person"] for r in table}
 
         # The chain, checked against a witness outside the service.
-        env = {**os.environ, "LINKAGE_HOME": str(world["home"])}
-        w = subprocess.run([sys.executable, "-m", "linkage.cli", "audit", "witness", "--store", str(world["witness"])],
-                           env=env, capture_output=True, text=True)
+        w = incli.run("audit", "witness", "--store", str(world["witness"]), env={"LINKAGE_HOME": str(world["home"])})
         assert w.returncode == 0, w.stderr
         visit(p, "/app/dpo/chain")
         assert "not been checked" in p.get_by_test_id("chain-summary").inner_text()
@@ -250,7 +248,7 @@ def test_api_review_records_the_client_and_a_use_is_reviewed_once(world):
 
 
 def test_other_roles_get_403_and_forms_need_their_token(world):
-    with page(world["browser"], world["server"].url) as p:
+    with world["pages"].page() as p:
         for who in (AMY, SAM):
             sign_in(p, who)
             assert "Audit log" not in p.locator("main").inner_text()
@@ -263,7 +261,7 @@ def test_other_roles_get_403_and_forms_need_their_token(world):
                 "csrf_token": token, "outcome": "justified", "note": "Looks fine to me."})
             assert r.status == 403
             through(p, p.get_by_role("button", name="Sign out"))
-    with page(world["browser"], world["server"].url) as p:
+    with world["pages"].page() as p:
         sign_in(p, DPO)
         assert p.goto("/app/lookup").status == 403            # the DPO opens no child's record
         p.goto("/app/dpo/break-glass")
@@ -286,7 +284,7 @@ def test_an_edited_log_is_reported_in_words(world):
     rec["entry"]["agency"] = "Somebody Else"
     lines[2] = json.dumps(rec, separators=(",", ":"))
     path.write_text("\n".join(lines) + "\n")
-    with page(world["browser"], world["server"].url) as p:
+    with world["pages"].page() as p:
         sign_in(p, DPO)
         visit(p, "/app/dpo/chain?check=yes")
         assert "The audit log has been altered" in p.get_by_test_id("chain-result").inner_text()

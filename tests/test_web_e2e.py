@@ -7,18 +7,16 @@ checked with axe-core and photographed (`make screenshots` keeps the photographs
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import httpx
 import pytest
 
+import incli
 from apiserver import Server, linked_home
 from conftest import EXTRACT_DATE
 from playwright.sync_api import expect
-from browserpages import (ENV, accessible, add_user, age_sessions, csrf_token, fill_lookup, page, shot, sign_in,
-                        through)
+from browserpages import (ENV, Profile, accessible, add_user, age_sessions, csrf_token, fill_lookup, shot, sign_in,
+                          through)
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +33,9 @@ def world(tmp_path_factory, synth_month1, chromium):
            DPO: add_user(home, DPO, "Dee Okafor", "Northshire Council", "dpo", "801", "dpo"),
            CME: add_user(home, CME, "Cam Price", "Northshire Education", "la_education", "802", "cme_officer")}
     server = Server(home, env=ENV)
-    yield {"home": home, "server": server, "demo": demo, "ids": ids, "browser": chromium}
+    pages = Profile(chromium, server.url)
+    yield {"home": home, "server": server, "demo": demo, "ids": ids, "pages": pages}
+    pages.close()
     server.stop()
 
 
@@ -44,7 +44,7 @@ def audit(world) -> list[dict]:
 
 
 def open_page(world):
-    return page(world["browser"], world["server"].url)
+    return world["pages"].page()
 
 
 def test_sign_in_look_up_a_pupil_and_sign_out(world):
@@ -158,12 +158,11 @@ def test_a_form_sent_after_the_session_ended_says_it_was_not_saved(world):
         assert p.get_by_test_id("not-saved").count() == 0         # only after a form was lost
 
 def test_a_disabled_user_is_signed_out_at_once(world):
-    env = {**os.environ, "LINKAGE_HOME": str(world["home"])}
+    env = {"LINKAGE_HOME": str(world["home"])}          # the administrator's command, beside the server's process
     with open_page(world) as p:
         sign_in(p, BOB)
         assert p.url.endswith("/app/")
-        subprocess.run([sys.executable, "-m", "linkage.cli", "users", "disable", BOB], env=env, check=True,
-                       capture_output=True)
+        assert incli.run("users", "disable", BOB, env=env).returncode == 0
         p.goto("/app/lookup")
         assert p.url.endswith("/app/sign-in")
         sign_in(p, BOB)
@@ -171,8 +170,7 @@ def test_a_disabled_user_is_signed_out_at_once(world):
         assert "Enter a correct email address and password" in p.locator(".govuk-error-summary").inner_text()
     ended = [e for e in audit(world) if e["action"] == "security.session_ended" and e.get("person") == BOB]
     assert ended
-    subprocess.run([sys.executable, "-m", "linkage.cli", "users", "enable", BOB], env=env, check=True,
-                   capture_output=True)
+    assert incli.run("users", "enable", BOB, env=env).returncode == 0
 
 
 def test_other_roles_cannot_reach_the_lookup_by_editing_the_url(world):

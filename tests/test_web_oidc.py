@@ -11,7 +11,7 @@ import pytest
 from apiserver import Server
 from oidcprovider import Provider
 from playwright.sync_api import expect
-from browserpages import ENV, accessible, add_user, csrf_token, page, shot, through
+from browserpages import ENV, Profile, accessible, add_user, csrf_token, shot, through
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,9 @@ def world(tmp_path_factory, chromium):
     add_user(home, AMY, "Amy Adeyemi", "Oak AP Academy", "ap_school", "140001", "admissions")
     provider = Provider()
     server = Server(home, env={**ENV, **provider.env()})
-    yield {"home": home, "server": server, "provider": provider, "browser": chromium}
+    pages = Profile(chromium, server.url)
+    yield {"home": home, "server": server, "provider": provider, "pages": pages}
+    pages.close()
     server.stop()
     provider.stop()
 
@@ -41,7 +43,7 @@ def council_sign_in(world, p) -> None:
 
 def test_a_registered_person_signs_in_with_the_council_account(world):
     world["provider"].identity = {"email": AMY, "email_verified": True, "name": "Amy A"}
-    with page(world["browser"], world["server"].url) as p:
+    with world["pages"].page() as p:
         p.goto("/app/sign-in")
         accessible(p)
         shot(p, "sign-in-oidc")
@@ -61,7 +63,7 @@ def test_an_unregistered_or_unverified_person_is_refused(world):
     for identity in ({"email": "mallory@elsewhere.example", "email_verified": True},
                      {"email": AMY, "email_verified": False}):
         world["provider"].identity = identity
-        with page(world["browser"], world["server"].url) as p:
+        with world["pages"].page() as p:
             council_sign_in(world, p)
             expect(p.get_by_role("heading", name="You could not be signed in")).to_be_visible()
             p.goto("/app/")

@@ -2,19 +2,17 @@
 markup in names, framing, and a disabled organisation's people carrying on.
 
 Each test drives a real ``linkage serve`` (tests/apiserver.py) over plain HTTP, as an
-attacker would, with the real CLI where an administrator acts.
+attacker would, with the real CLI where an administrator acts (in this process: tests/incli.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import httpx
 import pytest
 
+import incli
 from apiserver import Server
 from browserpages import ENV, PASSWORD, add_user, csrf_token
 
@@ -213,14 +211,12 @@ def test_markup_in_a_name_is_shown_as_text_and_pages_cannot_be_framed(world):
 
 def test_disabling_an_organisation_signs_its_people_out_at_once(world):
     c = signed_in(world)
-    env = {**os.environ, "LINKAGE_HOME": str(world["home"])}
-    subprocess.run([sys.executable, "-m", "linkage.cli", "orgs", "disable", "140001"], env=env, check=True,
-                   capture_output=True)
+    env = {"LINKAGE_HOME": str(world["home"])}           # the administrator's command, beside the server's process
+    assert incli.run("orgs", "disable", "140001", env=env).returncode == 0
     try:
         assert c.get("/app/").status_code == 303
         r = c.post("/app/sign-in", data={"email": AMY, "password": PASSWORD,
                                          "csrf_token": csrf_token(c.get("/app/sign-in").text)})
         assert r.status_code == 200 and "Enter a correct email address and password" in r.text
     finally:
-        subprocess.run([sys.executable, "-m", "linkage.cli", "orgs", "enable", "140001"], env=env, check=True,
-                       capture_output=True)
+        assert incli.run("orgs", "enable", "140001", env=env).returncode == 0

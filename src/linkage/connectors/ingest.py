@@ -49,11 +49,22 @@ SELECT r.* {_CURRENT_FROM}
 # roll beside the school census, an early-help list beside social care) is another, with its own
 # numbering. Two records of one register under two identifiers are two children; a record of the
 # AP roll and one of the census are not evidence of that (the twin guard, ``guards.cotwin_pairs_sql``).
+# ``on_roll_since``: the entry dates of the record's enrolments that are current (no leaving date)
+# and single (not dual-registered, M/S, nor a guest, G, nor a past one, O): a pupil is on one
+# school's roll at a time, so two UPNs on roll since one day are two pupils (``secondid``).
+# NULL for a record with none (every record but a school's).
 LINK_RECORDS_SQL = f"""
 SELECT r.*, CASE WHEN e.amends IS NULL
                    OR e.mapping = (SELECT p.mapping FROM {t('extracts')} p WHERE p.extract_id = e.amends)
-                 THEN r.source ELSE r.source || ':' || e.mapping END AS register
-{_CURRENT_FROM}
+                 THEN r.source ELSE r.source || ':' || e.mapping END AS register, o.on_roll_since
+FROM {t('records')} r
+JOIN {t('extracts')} e USING (extract_id)
+LEFT JOIN (SELECT record_key, extract_id, list(DISTINCT entry_date ORDER BY entry_date) AS on_roll_since
+           FROM {t('edu_enrolment')}
+           WHERE leaving_date IS NULL AND entry_date IS NOT NULL
+             AND coalesce(enrol_status, 'C') NOT IN ('M', 'S', 'G', 'O')
+           GROUP BY record_key, extract_id) o USING (record_key, extract_id)
+WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL
 """
 
 

@@ -46,9 +46,13 @@ class LinkEngine(EngineInput, Training, Scoring, RecordLookups, SecondPass):
         self.postcode_is_area = postcode_is_area
         self.con = store.connection
         self._cache: inputcache.Cache | None = None
-        if "register" not in {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM ({records_sql})").fetchall()}:
+        columns = {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM ({records_sql})").fetchall()}
+        if "register" not in columns:
             # Records read without their register (``LINK_RECORDS_SQL``): each source is one list.
             records_sql = f"SELECT *, source AS register FROM ({records_sql})"
+        if "on_roll_since" not in columns:
+            # ... or without their enrolments: none is evidence of two pupils on roll (``secondid``).
+            records_sql = f"SELECT *, CAST(NULL AS DATE[]) AS on_roll_since FROM ({records_sql})"
         try:
             self._build_input(records_sql, cache)
         except BaseException:

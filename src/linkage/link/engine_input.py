@@ -18,9 +18,10 @@ from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sh
 from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, forename_counts_sql,
                                  twin_guard_sql, twin_names_sql)
 
-__all__ = ["INPUT", "TF_COLUMNS", "EngineInput"]
+__all__ = ["INPUT", "ON_ROLL", "TF_COLUMNS", "EngineInput"]
 
 INPUT = "link_input"
+ON_ROLL = "on_roll"          # each UPN's days on roll (``secondid``)
 TF_COLUMNS = ("forename", "surname")
 
 # The guard's own code: a change to it re-guards every record (see ``guard_sha``).
@@ -52,6 +53,8 @@ class EngineInput:
             rows = f"SELECT unique_id, forename, content_sha FROM {self._cache.rows}"
         else:
             self._name_keys(records_sql)
+            con.execute(f"CREATE OR REPLACE TABLE {inputcache.ROLL} AS SELECT record_key AS unique_id, on_roll_since "
+                        f"FROM ({records_sql}) WHERE on_roll_since IS NOT NULL")
             for name in (INPUT, "cotwin_pairs"):     # views over the cache, if a cached run was here
                 inputcache.drop(self.store, f"memory.{name}")
             con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
@@ -60,6 +63,13 @@ class EngineInput:
             self.derived = self.count()
             rows = f"SELECT unique_id, forename, {content_sha_sql('i')} AS content_sha FROM memory.{INPUT} i"
         con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")
+        # Each UPN's days on roll: the entry dates of its holders' current single enrolments
+        # (``LINK_RECORDS_SQL``'s ``on_roll_since``), read by ``secondid.second_upn_sql`` beside the
+        # input, not in it (the model compares none of it; the cached rows and hashes stay as they were).
+        con.execute(f"""CREATE OR REPLACE TABLE memory.{ON_ROLL} AS
+SELECT i.upn, list_sort(list_distinct(flatten(list(o.on_roll_since)))) AS on_roll_since
+FROM {inputcache.ROLL} o JOIN memory.{INPUT} i USING (unique_id) WHERE i.upn IS NOT NULL GROUP BY i.upn""")
+        con.execute(f"DROP TABLE {inputcache.ROLL}")
         con.execute(f"CREATE OR REPLACE TABLE memory.twin_names AS "
                     f"{twin_names_sql(f'memory.{INPUT}', 'memory.cotwin_pairs')}")
         # guard_sha: what the twin guard reads beyond the record itself that clustering reads too (its
@@ -68,18 +78,27 @@ class EngineInput:
         # binds reviewers' decisions and says what to score again. The names twins are given are not
         # in it: they move with a month's few families yet are borne by thousands of records, and
         # they bear only on the guard of pairs of two such names (``delta.twin_name_pairs``). The
-        # empty fourth field keeps the hashes of stores made before. Most records have no co-twin
-        # and a common forename: theirs is one value, hashed once.
-        guard = "md5(concat_ws('|', '{code}', {twins}, {rare}, ''))"
-        common = con.execute("SELECT " + guard.format(code=_GUARD_CODE, twins="''", rare="'false'")).fetchone()[0]
+        # fourth field is its UPN's days on roll when that UPN is one of two a forename, surname
+        # and birthday are held under (what ``second_upn_sql`` reads), else empty, which keeps
+        # the hashes of stores made before. Most records have no co-twin, a common forename and
+        # no such UPN: theirs is one value, hashed once.
+        guard = "md5(concat_ws('|', '{code}', {twins}, {rare}, {roll}))"
+        common = con.execute("SELECT " + guard.format(code=_GUARD_CODE, twins="''", rare="'false'",
+                                                      roll="''")).fetchone()[0]
         # How many records hold each forename: read here and by ``record_facts`` (the slips).
         con.execute(f"CREATE OR REPLACE TABLE memory.forename_counts AS {forename_counts_sql(f'memory.{INPUT}')}")
         con.execute(f"""CREATE OR REPLACE TABLE memory.link_hash AS
+WITH two_upns AS (
+  SELECT i.unique_id, CAST(o.on_roll_since AS VARCHAR) AS roll FROM memory.{INPUT} i
+  JOIN memory.{ON_ROLL} o USING (upn)
+  WHERE upn IN (SELECT unnest(upns) FROM (SELECT list(DISTINCT upn) AS upns FROM memory.{INPUT}
+                WHERE upn IS NOT NULL GROUP BY forename, surname, dob HAVING count(DISTINCT upn) > 1)))
 SELECT s.unique_id AS record_key, s.content_sha,
-       CASE WHEN c.cotwins IS NULL AND n.rare = false THEN '{common}' ELSE {guard.format(
+       CASE WHEN c.cotwins IS NULL AND n.rare = false AND t.roll IS NULL THEN '{common}' ELSE {guard.format(
            code=_GUARD_CODE, twins="coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), '')",
-           rare="coalesce(CAST(n.rare AS VARCHAR), '')")} END AS guard_sha
-FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN memory.forename_counts n USING (forename)""")
+           rare="coalesce(CAST(n.rare AS VARCHAR), '')", roll="coalesce(t.roll, '')")} END AS guard_sha
+FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN memory.forename_counts n USING (forename)
+LEFT JOIN two_upns t USING (unique_id)""")
 
     def settle(self, quiet: bool = False) -> None:
         """Wait for the input cache written beside the run (``inputcache.Cache.wait``), raising

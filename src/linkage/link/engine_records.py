@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from linkage.link.bridge import RecordFacts
-from linkage.link.engine_input import INPUT
+from linkage.link.engine_input import INPUT, ON_ROLL
 from linkage.link.namesql import middle_name
 from linkage.link.rival import middle_no_rivals, no_rivals
 from linkage.link.secondid import one_child_pairs, second_upn_sql
@@ -64,7 +64,8 @@ class RecordLookups:
         The two holders themselves, not whichever pair of records happens to join their
         children: Isla's GP record, exactly her school record, says nothing of Isha's UPN.
         Read by ``secondid.second_upn_sql``."""
-        return [tuple(r) for r in self.con.execute(second_upn_sql(self._rows, "memory.cotwins")).fetchall()]
+        return [tuple(r) for r in self.con.execute(
+            second_upn_sql(self._rows, "memory.cotwins", f"memory.{ON_ROLL}")).fetchall()]
 
     def unpicked_swaps(self, pairs: pd.DataFrame) -> set[frozenset]:
         """Swapped pairs between two namesakes that nothing else picks (``swaps``): not linked."""

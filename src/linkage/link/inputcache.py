@@ -29,9 +29,12 @@ from linkage.link.guards import cotwin_pairs_sql
 from linkage.store import Store
 from linkage.store.schema import UNPUBLISHED, t
 
-__all__ = ["CACHE", "PAIRS", "Cache", "build", "drop"]
+__all__ = ["CACHE", "PAIRS", "ROLL", "Cache", "build", "drop"]
 
 CACHE, PAIRS = (t(name) for name in UNPUBLISHED)
+# The records' ``on_roll_since`` (``LINK_RECORDS_SQL``), those that have one: read beside the
+# input (the engine's ``on_roll``), not in it; kept from the one read of the records ``build`` makes.
+ROLL = "memory.link_on_roll"
 # The record fields ``input_sql`` reads.
 _RAW = ("source", "register", "forename_std", "middle_names_std", "surname_std", "former_surname_std", "preferred_forename_std",
         "date_of_birth", "sex", "postcode", "address", "upn", "former_upn", "nhs_number")
@@ -69,15 +72,18 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
     # once). Over a cache it keeps only the hashes, and the few records to derive are read again
     # (a month's 1%), as they are when the cache's columns turn out stale below.
     raw_has_fields = not usable
+    # Each record's days on roll are read in the same pass (``ROLL``), not in a second one.
     store.execute(f"CREATE OR REPLACE TABLE memory.link_raw AS SELECT {columns if raw_has_fields else 'x.record_key'}, "
-                  f"md5(concat_ws('|', '{_CODE}', {fields})) AS raw_sha FROM ({records_sql}) x")
+                  f"x.on_roll_since, md5(concat_ws('|', '{_CODE}', {fields})) AS raw_sha FROM ({records_sql}) x")
+    store.execute(f"CREATE OR REPLACE TABLE {ROLL} AS SELECT record_key AS unique_id, on_roll_since "
+                  "FROM memory.link_raw WHERE on_roll_since IS NOT NULL")
     everything = "SELECT record_key AS k, raw_sha FROM memory.link_raw"
 
     def derive(fresh_sql: str | None) -> None:
         """The input rows of the records ``fresh_sql`` names (``k``, ``raw_sha``); None: every record."""
         store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh AS {fresh_sql or everything}")
         if fresh_sql is None and raw_has_fields:
-            records = "SELECT * EXCLUDE (raw_sha) FROM memory.link_raw"
+            records = "SELECT * EXCLUDE (raw_sha, on_roll_since) FROM memory.link_raw"
         else:
             store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh_records AS SELECT {columns} FROM ({records_sql}) x "
                           "SEMI JOIN memory.link_fresh f ON x.record_key = f.k")
