@@ -256,7 +256,7 @@ def test_a_months_slip_search_keys_only_the_forenames_it_reached():
     assert _unnested(plan) <= 2 * reached < len(others)
 
 
-_KEYED = ("n BIGINT, kid BIGINT, register VARCHAR, dob DATE, dob_str VARCHAR, k_upn UBIGINT, "
+_KEYED = ("n BIGINT, kid BIGINT, register VARCHAR, dob DATE, k_upn UBIGINT, "
           "k_nhs UBIGINT, k_sex VARCHAR, k VARCHAR, d DATE")
 _ID = st.one_of(st.none(), st.integers(1, 3))
 
@@ -280,7 +280,7 @@ def test_keyed_pairs_split_by_identifiers_are_the_plain_joins_pairs(kids, rows):
     _insert(con, "raw", [(n, src, key, f, date(2015, 3, 20) + timedelta(day), kid % len(kids))
                          for n, (kid, src, key, day, f) in enumerate(rows)])
     con.execute(f"CREATE TABLE keyed ({_KEYED}, f BOOLEAN)")
-    con.execute("INSERT INTO keyed SELECT n, kid, register, x, strftime(x, '%Y-%m-%d'), k_upn, k_nhs, k_sex, k, "
+    con.execute("INSERT INTO keyed SELECT n, kid, register, x, k_upn, k_nhs, k_sex, k, "
                 "date_trunc('month', x), f FROM raw JOIN one USING (kid)")
     con.execute("CREATE VIEW keyed_f AS SELECT * FROM keyed WHERE f")
     plain = "SELECT DISTINCT least(a.n, b.n), greatest(a.n, b.n) FROM {a} a JOIN keyed b ON a.k = b.k AND a.d = b.d " \
@@ -370,7 +370,11 @@ def test_a_date_slip_is_tested_only_where_two_of_year_month_and_day_agree(days):
     """``reach``'s keys test a slip in the date of birth (one character typed or two transposed) on
     every pair they meet, 1.75M for one key at 1M records; the edit distance is now computed only
     where two of year, month and day agree, which every such slip leaves. Over dates and every
-    valid date a slip from them, the test gives what the edit distance alone gives."""
+    valid date a slip from them, the test gives what the edit distance alone gives; and the
+    second pass's keyed rows, which carry no written date, test the whole birthday
+    (``evidence._born_near``) as ``guards.birthday_sql`` does over the written one."""
+    from linkage.link.evidence import _born_near
+    from linkage.link.guards import birthday_sql
     from linkage.link.reach import _slip
 
     near = {str(d) for d in days}
@@ -386,6 +390,10 @@ def test_a_date_slip_is_tested_only_where_two_of_year_month_and_day_agree(days):
     wrong = con.execute(f"SELECT a.dob, b.dob FROM d a, d b WHERE {_slip('a', 'b')} "
                         "IS DISTINCT FROM (damerau_levenshtein(a.dob_str, b.dob_str) <= 1)").fetchall()
     assert wrong == []
+    con.execute("CREATE TABLE e AS SELECT dob FROM d")      # no written date
+    wrong = con.execute(f"SELECT a.dob, b.dob FROM e a, e b JOIN d x ON x.dob = a.dob JOIN d y ON y.dob = b.dob "
+                        f"WHERE {_born_near('a', 'b')} IS DISTINCT FROM {birthday_sql('x', 'y')}").fetchall()
+    assert wrong == []
 
 
 def test_the_keyed_rows_carry_only_what_the_ways_read():
@@ -396,7 +404,7 @@ def test_the_keyed_rows_carry_only_what_the_ways_read():
 
     con = duckdb.connect(config={"threads": 1})
     con.execute("CREATE TABLE ik (n BIGINT, unique_id VARCHAR, kid BIGINT, register VARCHAR, dob DATE, "
-                "dob_str VARCHAR, k_upn UBIGINT, k_nhs UBIGINT, k_sex VARCHAR, f BOOLEAN, forename VARCHAR, "
+                "k_upn UBIGINT, k_nhs UBIGINT, k_sex VARCHAR, f BOOLEAN, forename VARCHAR, "
                 "forename_dm VARCHAR, forename_canon VARCHAR, forename_skel VARCHAR, forename_join VARCHAR, "
                 "forename_keys VARCHAR[], surname_all VARCHAR[], postcode VARCHAR)")
     con.execute("CREATE TABLE past (unique_id VARCHAR, past_postcode VARCHAR)")

@@ -166,7 +166,7 @@ light AS (
   SELECT *, datediff('day', DATE '1800-01-01', dob) // CASE WHEN starts_with(family, 'home ') THEN {HOME_DAYS}
                                                         ELSE {WITHIN_DAYS} END AS span
   FROM (
-  SELECT x.unique_id, x.source_dataset, x.dob, x.surname, x.surname_all, c.cluster_id, k.held_key,
+  SELECT x.unique_id, x.dob, c.cluster_id, k.held_key,
     unnest(list_concat(x.surname_all, CASE WHEN x.postcode IS NULL THEN [] ELSE ['home ' || x.postcode] END,
                        list_filter(list_transform(x.surname_all, s -> 'consonants ' || {_CONSONANTS.format(s='s')}),
                                    k -> length(k) >= {len('consonants ') + SKELETON_SHORTEST}))) AS family
@@ -176,13 +176,23 @@ light AS (
 -- may lie within the window (its own, the one before, the one after): two birthdays at most a
 -- span apart lie in one span or two neighbouring ones, so meeting on the span loses no pair and the
 -- join no longer pairs every two children of a common surname born years apart.
-wants AS (SELECT l.*, f.b AS want, unnest([l.span - 1, l.span, l.span + 1]) AS near_span
+-- The rows carry only the join's keys and the birthdays: at a million records the join's sides are
+-- ten and two and a half million rows, and with the surnames on them it spilt a gigabyte; the
+-- surnames are read for the few pairs met more than a month apart.
+wants AS (SELECT l.unique_id, l.cluster_id, l.family, l.dob, f.b AS want,
+            unnest([l.span - 1, l.span, l.span + 1]) AS near_span
           FROM light l JOIN fits f ON f.a = l.held_key),
-near AS (
-  SELECT DISTINCT l.unique_id AS l, r.unique_id AS r, l.cluster_id AS ca, r.cluster_id AS cb
+met AS (
+  SELECT l.unique_id AS l, r.unique_id AS r, l.cluster_id AS ca, r.cluster_id AS cb, l.family, l.dob AS ldob, r.dob AS rdob
   FROM wants l JOIN light r ON r.held_key = l.want AND r.family = l.family AND r.span = l.near_span
-  WHERE r.cluster_id > l.cluster_id
-    AND (abs(datediff('day', l.dob, r.dob)) <= {WITHIN_DAYS} OR {home_and_family_sql('l', 'r')})),
+  WHERE r.cluster_id > l.cluster_id AND abs(datediff('day', l.dob, r.dob)) <= {HOME_DAYS}),
+near AS (
+  SELECT DISTINCT m.l, m.r, m.ca, m.cb FROM met m
+  WHERE abs(datediff('day', m.ldob, m.rdob)) <= {WITHIN_DAYS}
+  UNION
+  SELECT m.l, m.r, m.ca, m.cb FROM (SELECT * FROM met WHERE abs(datediff('day', ldob, rdob)) > {WITHIN_DAYS}) m
+    JOIN {input_table} l ON l.unique_id = m.l JOIN {input_table} r ON r.unique_id = m.r
+  WHERE {home_and_family_sql('m', 'l', 'r')}),
 kid AS (
   SELECT c.cluster_id,
     coalesce(list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL), []::VARCHAR[]) AS upns,

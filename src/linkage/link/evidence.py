@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pyarrow as pa
 
-from linkage.link.guards import birthday_sql, split_name_sql, surname_as_given_sql, swapped_sql
+from linkage.link.guards import date_slip_sql, split_name_sql, surname_as_given_sql, swapped_sql
 from linkage.link.namesql import middle_name
 from linkage.link.unreached import COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_pairs_sql
 from linkage.validation.postcode import NOT_A_PLACE_PREFIXES
@@ -101,7 +101,7 @@ def _keyed(inp: str) -> str:
     of that spill)."""
     month = "date_trunc('month', dob)"
     swapped = "date_trunc('month', make_date(year(dob), day(dob), month(dob)))"
-    cols = "n, kid, register, dob, dob_str, k_upn, k_nhs, k_sex"
+    cols = "n, kid, register, dob, k_upn, k_nhs, k_sex"
     return f"""
   SELECT {cols}, 'm:' || forename_dm AS k, {month} AS d FROM {inp} WHERE forename_dm IS NOT NULL
   UNION ALL SELECT {cols}, 'c:' || forename_canon, {month} FROM {inp} WHERE forename_canon IS NOT NULL
@@ -126,10 +126,18 @@ def _may_pair(a: str, b: str) -> str:
     that differ are two values; ``k_sex``)."""
     return (f"{a}.kid <> {b}.kid AND {a}.register <> {b}.register "
             f"AND NOT coalesce({a}.k_upn <> {b}.k_upn OR {a}.k_nhs <> {b}.k_nhs OR {a}.k_sex <> {b}.k_sex, false) "
-            f"AND {birthday_sql(a, b)}")
+            f"AND {_born_near(a, b)}")
 
 
-_SURNAME_ROWS = "SELECT n, kid, register, dob, dob_str, k_upn, k_nhs, k_sex, f, unnest(surname_all) AS s FROM ik"
+def _born_near(a: str, b: str) -> str:
+    """``guards.birthday_sql`` from the dates alone: the written date (``dob_str``, the ISO text of
+    ``dob``) is made only for a pair with two of year, month and day in common, not carried in the
+    pass's six million keyed rows (16 bytes each, spilt and read back by every way of the join)."""
+    return (f"({a}.dob = {b}.dob OR (year({a}.dob) = year({b}.dob) AND day({a}.dob) = month({b}.dob) "
+            f"AND month({a}.dob) = day({b}.dob)) OR {date_slip_sql(a, b, 'CAST({t}.dob AS VARCHAR)')})")
+
+
+_SURNAME_ROWS = "SELECT n, kid, register, dob, k_upn, k_nhs, k_sex, f, unnest(surname_all) AS s FROM ik"
 _SAME_MONTH = "date_trunc('month', a.dob) = date_trunc('month', b.dob)"
 
 
@@ -241,7 +249,7 @@ past AS ({past}),
 i AS (
   SELECT x.unique_id, x.source_dataset, coalesce(x.register, x.source_dataset) AS register, x.forename, x.forename_full, x.forename_join, x.middle_names, x.surname,
     x.dob, x.sex, x.postcode, x.address, x.nhs_number, x.forename_canon, x.forename_dm, x.forename_skel,
-    x.forename_abjad, x.forename_family, x.forename_keys, x.surname_all, x.dob_str,
+    x.forename_abjad, x.forename_family, x.forename_keys, x.surname_all,
     c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin,
     fc.n AS held, {f"x.unique_id IN (SELECT unique_id FROM {focus})" if focus else "true"} AS f
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {COUNT_TABLE} fc ON fc.forename = x.forename
@@ -256,7 +264,7 @@ one AS (
 -- Materialised: the numbers ``n`` and ``kid`` name one record and one child in every use.
 ik AS MATERIALIZED (
   SELECT row_number() OVER () AS n, unique_id, forename, forename_keys, surname_all, forename_dm, forename_canon,
-    forename_skel, forename_join, postcode, register, dob, dob_str, kid, k_upn, k_nhs, k_sex, f
+    forename_skel, forename_join, postcode, register, dob, kid, k_upn, k_nhs, k_sex, f
   FROM i JOIN one USING (cluster_id)),
 -- Each first middle name's share of the population's middle names: how often a stranger's agrees.
 middle_share AS (
@@ -290,7 +298,7 @@ cand AS (
          OR l.forename_full = r.forename_full OR {_SPLIT}
          OR l.forename_dm = r.forename_dm OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad
          OR jaro_winkler_similarity(l.forename, r.forename) >= 0.88 OR {slip_sql('l', 'r')})
-    AND {birthday_sql('l', 'r')}),
+    AND {_born_near('l', 'r')}),
 kids AS (
   SELECT cluster_id,
     coalesce(list(DISTINCT upn_root) FILTER (WHERE upn_root IS NOT NULL), []::VARCHAR[]) AS upns,

@@ -106,7 +106,7 @@ import duckdb
 
 from linkage.link.complement import settled, sources_of
 from linkage.link.evidence import COINCIDENCE, ClusterPass
-from linkage.link.guards import _closer_to_cotwin
+from linkage.link.guards import _closer_to_cotwin, date_slip_sql as _slip
 from linkage.link.namesql import middle_name
 
 __all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
@@ -192,16 +192,6 @@ def _twin_of(a: str, b: str) -> str:
     twin = "'^' || replace(replace(replace(coalesce(x.s, ''), 'hs', 'x'), 'tz', 'z'), 'ts', 'z')"
     return (f"coalesce(list_bool_or(list_transform({a}cotwins, x -> starts_with({b}rk_full, {twin}) "
             f"OR starts_with({twin}, {b}rk_full) OR starts_with(coalesce({b}rk_join, ''), {twin}))), false)")
-
-
-def _slip(a: str, b: str) -> str:
-    """The dates of birth as written (``dob_str``, ISO) one typed character or one transposition of
-    two adjacent ones apart (Damerau-Levenshtein at most 1; pure SQL). Either leaves two of year,
-    month and day whole (every ISO date is ten characters, and a change at a hyphen is no date), so
-    that is tested first: the edit distance is computed only for those pairs, not for every pair a
-    key meets (1.75M for ``spelling`` at 1M records, most of the module's time)."""
-    same = " + ".join(f"CAST({f}({a}.dob) = {f}({b}.dob) AS INTEGER)" for f in ("year", "month", "day"))
-    return f"({same} >= 2 AND damerau_levenshtein({a}.dob_str, {b}.dob_str) <= 1)"
 
 
 def _transposed(a: str, b: str) -> str:

@@ -134,12 +134,12 @@ JOIN {ik} a ON a.forename = s.fa JOIN {ik} b ON b.forename = s.fb AND b.dob = a.
 WHERE {may_pair}"""
 
 
-def home_and_family_sql(l: str, r: str) -> str:
-    """Rows ``l`` and ``r`` of ``complement.family_sql``'s ``light`` (a record under one of its
-    families: a surname, or ``home <postcode>``) meet at one home, and their surnames are one family
+def home_and_family_sql(met: str, l: str, r: str) -> str:
+    """Records ``l`` and ``r``, met in ``complement.family_sql`` under one of their families
+    (``met.family``: a surname, or ``home <postcode>``), meet at one home, and their surnames are one family
     (a surname in common, or one spelt alike: Palmer / Plmer), born within ``HOME_DAYS``: a date of
     birth recorded wrong (a registration date, a slip in two places). Brothers and sisters at one
     home do not share a forename, and twins share the birthday (pure SQL)."""
-    return (f"(starts_with({l}.family, 'home ') AND abs(datediff('day', {l}.dob, {r}.dob)) <= {HOME_DAYS} "
+    return (f"(starts_with({met}.family, 'home ') AND abs(datediff('day', {l}.dob, {r}.dob)) <= {HOME_DAYS} "
             f"AND (list_has_any({l}.surname_all, {r}.surname_all) "
             f"OR jaro_winkler_similarity({l}.surname, {r}.surname) >= 0.9))")
