@@ -11,6 +11,8 @@ a different AP school, so whichever identifier survives, one refusal was under t
 
 from __future__ import annotations
 
+import signal
+import time
 from datetime import date
 
 import httpx
@@ -72,6 +74,46 @@ def linked_world(tmp_path_factory, synth_month1, name: str) -> tuple[dict, list]
                                     for k, (org, t, role, _) in ORGS.items()}}, per_child
 
 
+def serve_published(home) -> Server:
+    """A server on ``home``'s store published as a snapshot, switching only on SIGHUP: the next
+    month is then linked beside it and switched to (``relink``), as production does, not
+    restarted (a start cost the module ~2-3 CPU s)."""
+    from linkage.config import get_settings
+    from linkage.store import Store
+    from linkage.store.snapshots import publish
+
+    store = Store(home, memory_limit="2GB")
+    try:
+        publish(store, get_settings().snapshot_keep)
+    finally:
+        store.close()
+    return Server(home, {"LINKAGE_SNAPSHOT_POLL_SECONDS": "0"})
+
+
+def relink(w, link):
+    """``link(store)`` run on ``w``'s store while its server serves the last snapshot, then published
+    and the server told by SIGHUP (``systemctl reload``); returns once it serves the new run."""
+    from linkage.config import get_settings
+    from linkage.store import Store
+    from linkage.store.snapshots import publish
+
+    server = w["server"]
+    before = httpx.get(server.url + "/readyz", timeout=10).json()["run_id"]
+    store = Store(w["home"], memory_limit="2GB")
+    try:
+        out = link(store)
+        run_id = publish(store, get_settings().snapshot_keep).run_id
+    finally:
+        store.close()
+    assert run_id > before, (run_id, before)
+    server.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 120
+    while (state := httpx.get(server.url + "/readyz", timeout=10).json())["run_id"] != run_id:
+        assert time.time() < deadline and server.proc.poll() is None, (state, server.printed()[-2000:])
+        time.sleep(0.2)
+    return out
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, synth_month1):
     from linkage.connectors import ingest_file
@@ -86,7 +128,7 @@ def world(tmp_path_factory, synth_month1):
     store.close()
     w = {"home": home, "a": a[0], "b": b[0], "demo": demo,
          "creds": {k: register(home, f"{k} client", t, role, org=org) for k, (org, t, role, _) in ORGS.items()}}
-    w["server"] = Server(home)
+    w["server"] = serve_published(home)
     w["refusals"] = {}
     try:
         # The consent officer records a parent's refusal of identity data: about a, to Oak; about b, to Elm.
@@ -95,24 +137,23 @@ def world(tmp_path_factory, synth_month1):
             assert r.status_code == 201, r.text
             w["refusals"][school] = r.json()["consent_id"]
             assert lookup(w, school, demo[name]) is None             # the refusal applies before the merge
-    finally:
-        w["server"].stop()
 
-    m2 = work / "month2"
-    m2.mkdir()
-    # Month 2's school file: the school's record of b now carries a's details (one child: a merge).
-    _rewrite(synth_month1 / "education.csv", m2 / "education.csv", "AdNo", {b[2][0]: school_row(demo["a"])})
-    store = Store(home, memory_limit="2GB")
-    try:
-        ingest_file(store, "education", m2 / "education.csv", extract_date=date(2026, 11, 1))
-        result = run_link(store)
-        merged = store.rows("SELECT child_id, other_child_id FROM store.identity_history "
-                            "WHERE run_id = 2 AND change = 'merged'")
-    finally:
-        store.close()
-    assert result.merges == 1 and {*merged[0]} == {a[0], b[0]}, merged
-    w["survivor"], w["retired"] = merged[0]
-    w["server"] = Server(home)
+        m2 = work / "month2"
+        m2.mkdir()
+        # Month 2's school file: the school's record of b now carries a's details (one child: a merge).
+        _rewrite(synth_month1 / "education.csv", m2 / "education.csv", "AdNo", {b[2][0]: school_row(demo["a"])})
+
+        def month2(store):
+            ingest_file(store, "education", m2 / "education.csv", extract_date=date(2026, 11, 1))
+            return run_link(store), store.rows("SELECT child_id, other_child_id FROM store.identity_history "
+                                               "WHERE run_id = 2 AND change = 'merged'")
+
+        result, merged = relink(w, month2)
+        assert result.merges == 1 and {*merged[0]} == {a[0], b[0]}, merged
+        w["survivor"], w["retired"] = merged[0]
+    except BaseException:
+        w["server"].stop()
+        raise
     yield w
     w["server"].stop()
 

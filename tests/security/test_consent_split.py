@@ -17,9 +17,8 @@ from datetime import date
 
 import pytest
 
-from apiserver import Server
 from test_changes import _rewrite, school_row
-from test_consent_merge import call, consent, linked_world, lookup
+from test_consent_merge import call, consent, linked_world, lookup, relink, serve_published
 
 pytestmark = pytest.mark.e2e
 
@@ -36,24 +35,29 @@ def world(tmp_path_factory, synth_month1):
     b = next(c for c in per_child if c[1] == ["education"])                # a school's record only
     w["demo"] = demo = {"a": a[3], "b": b[3]}
 
-    def month(n: int, edits: dict) -> object:
+    def month(n: int, edits: dict):
+        """Link month ``n`` (the school's file with ``edits``): beside the server and switched to
+        (``relink``) once one serves."""
         folder = work / f"month{n}"
         folder.mkdir()
         _rewrite(synth_month1 / "education.csv", folder / "education.csv", "AdNo", edits)
+
+        def link(store):
+            ingest_file(store, "education", folder / "education.csv", extract_date=date(2026, 11, 1 + 14 * (n - 2)))
+            return run_link(store), store.rows("SELECT change, child_id, other_child_id FROM store.identity_history "
+                                               f"WHERE run_id = {n} AND change IN ('merged', 'split')")
+        if "server" in w:
+            return relink(w, link)
         store = Store(home, memory_limit="2GB")
         try:
-            ingest_file(store, "education", folder / "education.csv", extract_date=date(2026, 11, 1 + 14 * (n - 2)))
-            result = run_link(store)
-            history = store.rows("SELECT change, child_id, other_child_id FROM store.identity_history "
-                                 f"WHERE run_id = {n} AND change IN ('merged', 'split')")
+            return link(store)
         finally:
             store.close()
-        return result, history
 
     # Month 2: the school's record of b carries a's details: one child of three records.
     result, history = month(2, {b[2][0]: school_row(demo["a"])})
     assert result.merges == 1, history
-    w["server"] = Server(home)
+    w["server"] = serve_published(home)
     try:
         # Two schools look the child up (each is given a pseudonym) before the parent refuses one.
         w["held"] = {who: lookup(w, who, demo["a"])["child_id"] for who in ("oak", "elm")}
@@ -61,14 +65,14 @@ def world(tmp_path_factory, synth_month1):
         assert r.status_code == 201, r.text
         w["refusal"] = r.json()["consent_id"]
         assert lookup(w, "oak", demo["a"]) is None
-    finally:
-        w["server"].stop()
 
-    # Month 3: the school's record has b's details again: it leaves the child (the larger part keeps the id).
-    result, history = month(3, {b[2][0]: school_row(demo["b"])})
-    assert result.splits == 1 and [h[0] for h in history] == ["split"], history
-    w["kept"], w["new"] = history[0][2], history[0][1]
-    w["server"] = Server(home)
+        # Month 3: the school's record has b's details again: it leaves the child (the larger part keeps the id).
+        result, history = month(3, {b[2][0]: school_row(demo["b"])})
+        assert result.splits == 1 and [h[0] for h in history] == ["split"], history
+        w["kept"], w["new"] = history[0][2], history[0][1]
+    except BaseException:
+        w["server"].stop()
+        raise
     yield w
     w["server"].stop()
 
