@@ -372,8 +372,8 @@ def test_a_date_slip_is_tested_only_where_two_of_year_month_and_day_agree(days):
     where two of year, month and day agree, which every such slip leaves. Over dates and every
     valid date a slip from them, the test gives what the edit distance alone gives; and the
     second pass's keyed rows, which carry no written date, test the whole birthday
-    (``evidence._born_near``) as ``guards.birthday_sql`` does over the written one."""
-    from linkage.link.evidence import _born_near
+    (``guards.birthday_sql`` over ``evidence._DATE_TEXT``) as the edit distance over the written one does."""
+    from linkage.link.evidence import _DATE_TEXT
     from linkage.link.guards import birthday_sql
     from linkage.link.reach import _slip
 
@@ -392,7 +392,9 @@ def test_a_date_slip_is_tested_only_where_two_of_year_month_and_day_agree(days):
     assert wrong == []
     con.execute("CREATE TABLE e AS SELECT dob FROM d")      # no written date
     wrong = con.execute(f"SELECT a.dob, b.dob FROM e a, e b JOIN d x ON x.dob = a.dob JOIN d y ON y.dob = b.dob "
-                        f"WHERE {_born_near('a', 'b')} IS DISTINCT FROM {birthday_sql('x', 'y')}").fetchall()
+                        f"WHERE {birthday_sql('a', 'b', _DATE_TEXT)} IS DISTINCT FROM (x.dob = y.dob OR (year(x.dob) = "
+                        "year(y.dob) AND day(x.dob) = month(y.dob) AND month(x.dob) = day(y.dob)) "
+                        "OR damerau_levenshtein(x.dob_str, y.dob_str) <= 1)").fetchall()
     assert wrong == []
 
 

@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pyarrow as pa
 
-from linkage.link.guards import date_slip_sql, split_name_sql, surname_as_given_sql, swapped_sql
+from linkage.link.guards import birthday_sql, split_name_sql, surname_as_given_sql, swapped_sql
 from linkage.link.namesql import middle_name
 from linkage.link.unreached import COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_pairs_sql
 from linkage.validation.postcode import NOT_A_PLACE_PREFIXES
@@ -126,15 +126,13 @@ def _may_pair(a: str, b: str) -> str:
     that differ are two values; ``k_sex``)."""
     return (f"{a}.kid <> {b}.kid AND {a}.register <> {b}.register "
             f"AND NOT coalesce({a}.k_upn <> {b}.k_upn OR {a}.k_nhs <> {b}.k_nhs OR {a}.k_sex <> {b}.k_sex, false) "
-            f"AND {_born_near(a, b)}")
+            f"AND {birthday_sql(a, b, _DATE_TEXT)}")
 
 
-def _born_near(a: str, b: str) -> str:
-    """``guards.birthday_sql`` from the dates alone: the written date (``dob_str``, the ISO text of
-    ``dob``) is made only for a pair with two of year, month and day in common, not carried in the
-    pass's six million keyed rows (16 bytes each, spilt and read back by every way of the join)."""
-    return (f"({a}.dob = {b}.dob OR (year({a}.dob) = year({b}.dob) AND day({a}.dob) = month({b}.dob) "
-            f"AND month({a}.dob) = day({b}.dob)) OR {date_slip_sql(a, b, 'CAST({t}.dob AS VARCHAR)')})")
+# The written date (``dob_str``) is not carried in the pass's six million keyed rows (16 bytes each,
+# spilt and read back by every way of the join): ``birthday_sql`` makes it from the date, and only
+# for a pair with two of year, month and day in common.
+_DATE_TEXT = "CAST({t}.dob AS VARCHAR)"
 
 
 _SURNAME_ROWS = "SELECT n, kid, register, dob, k_upn, k_nhs, k_sex, f, unnest(surname_all) AS s FROM ik"
@@ -298,7 +296,7 @@ cand AS (
          OR l.forename_full = r.forename_full OR {_SPLIT}
          OR l.forename_dm = r.forename_dm OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad
          OR jaro_winkler_similarity(l.forename, r.forename) >= 0.88 OR {slip_sql('l', 'r')})
-    AND {_born_near('l', 'r')}),
+    AND {birthday_sql('l', 'r', _DATE_TEXT)}),
 kids AS (
   SELECT cluster_id,
     coalesce(list(DISTINCT upn_root) FILTER (WHERE upn_root IS NOT NULL), []::VARCHAR[]) AS upns,

@@ -79,11 +79,12 @@ TWIN_NAMES_LEAST = 2
 SPLIT_SLIP_LONGEST = 8
 
 
-def birthday_sql(l: str, r: str) -> str:
+def birthday_sql(l: str, r: str, written: str = "{t}.dob_str") -> str:
     """One date of birth, allowing one slip in one record: the dates the model's dob levels
-    weigh as (nearly) agreeing (exact, day and month transposed, one character)."""
+    weigh as (nearly) agreeing (exact, day and month transposed, one character: ``date_slip_sql``
+    over ``written``, the ISO text of ``{t}``'s date)."""
     return (f"({l}.dob = {r}.dob OR (year({l}.dob) = year({r}.dob) AND day({l}.dob) = month({r}.dob) "
-            f"AND month({l}.dob) = day({r}.dob)) OR damerau_levenshtein({l}.dob_str, {r}.dob_str) <= 1)")
+            f"AND month({l}.dob) = day({r}.dob)) OR {date_slip_sql(l, r, written)})")
 
 
 def date_slip_sql(a: str, b: str, written: str = "{t}.dob_str") -> str:
