@@ -110,7 +110,7 @@ from linkage.link.guards import _closer_to_cotwin, birthday_sql, date_slip_sql a
 from linkage.link.namesql import middle_name
 
 __all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
-           "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "reach_pairs", "reach_sql"]
+           "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "narrow_sql", "reach_pairs", "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
                  "({evidence})")
@@ -198,14 +198,23 @@ def _transposed(a: str, b: str) -> str:
     return f"(year({a}.dob) = year({b}.dob) AND day({a}.dob) = month({b}.dob) AND month({a}.dob) = day({b}.dob))"
 
 
+def narrow_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
+    """Each record with a birthday as the keys join it: what they meet on and test pair by pair, its
+    child, and whether a co-twin is in view; no name keys and no co-twins, which only the few
+    records of the pairs met are read for (``reach_sql``'s ``wide``): at 1,000,000 records the wide
+    rows, read by seven self-joins, spilt 1.5 GB under the run's 2 GB limit (pure SQL)."""
+    return f"""
+  SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.dob, x.postcode,
+    {middle_name('x.middle_names')} AS mid, c.cluster_id, left(x.surname, 1) AS s1, t.cotwins IS NOT NULL AS twin
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {cotwin_table} t USING (unique_id)
+  WHERE x.dob IS NOT NULL"""
+
+
 def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
     """Record pairs (l, r, ca, cb, how, dob_exact, twin) met by the module's keys, in two children
     with no UPN, NHS number or sex against them and no co-twin in view that could be the other
-    record (``twin``: a co-twin is in view, for the middle-name keys and ``weeks``; pure SQL).
-
-    The keys join narrow rows (``h``: what they meet on and the plain tests), and read the name
-    keys and co-twins (``wide``) only for the records of the pairs met: at 1,000,000 records a
-    materialised row with every name key, read by each of seven self-joins, spilt 2 GB."""
+    record (``twin``: a co-twin is in view, for the middle-name keys and ``weeks``; pure SQL). The
+    keys join ``narrow_sql``'s rows; the name keys and co-twins are read for the pairs met."""
     near = f"(abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS} OR {_transposed('a', 'b')} OR {_slip('a', 'b', _DATE_TEXT)})"
     differ = "a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND a.unique_id < b.unique_id"
     surnames = f"a.s1 = b.s1 AND jaro_winkler_similarity(a.surname, b.surname) >= {SURNAME_JW}"
@@ -215,11 +224,7 @@ def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
     clear = f"NOT {_closer_to_cotwin('a', 'b')} AND NOT {_closer_to_cotwin('b', 'a')}"
     alone = "NOT a.twin AND NOT b.twin"
     return f"""
-WITH h AS MATERIALIZED (
-  SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.dob, x.postcode,
-    {middle_name('x.middle_names')} AS mid, c.cluster_id, left(x.surname, 1) AS s1, t.cotwins IS NOT NULL AS twin
-  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {cotwin_table} t USING (unique_id)
-  WHERE x.dob IS NOT NULL),
+WITH h AS MATERIALIZED ({narrow_sql(input_table, clusters_table, cotwin_table)}),
 m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
 -- The keys whose tests read the name keys or co-twins: met here on the narrow rows, tested below.
 -- ``at_home``: two children at one home, born one day or a slip apart (``home``, ``script``).
