@@ -67,6 +67,7 @@ class Workers(Multiprocess):
     def __init__(self, config: Config, sockets, board: str) -> None:
         super().__init__(config, sockets)
         self.board = board
+        self.refused: str | None = None     # why a worker could not start (and so all stopped)
 
     def _worker(self) -> Worker:
         process = Worker(self.config, self.sockets, self.board)
@@ -91,7 +92,9 @@ class Workers(Multiprocess):
             process.kill()
             process.join()
             if process.exitcode == STARTUP_FAILURE:     # broken app, TLS or socket: would fail again
-                log.error("Child process [%s] failed to start, stopping the parent process.", process.pid)
+                from linkage.api.balance import failure_noted
+
+                self.refused = failure_noted(self.board) or f"a server worker (process {process.pid}) could not start"
                 self.should_exit.set()
                 return
             if self.should_exit.is_set():
@@ -119,8 +122,9 @@ def _pending_hup() -> bool:
     return wait is not None and wait({signal.SIGHUP}, 0) is not None
 
 
-def run_workers(app: str, workers: int, **options) -> None:
-    """``uvicorn.run(app, workers=N, ...)`` with ``Workers`` as the supervisor."""
+def run_workers(app: str, workers: int, **options) -> str | None:
+    """``uvicorn.run(app, workers=N, ...)`` with ``Workers`` as the supervisor. Returns why a
+    worker could not start, when one could not (the supervisor then stopped them all)."""
     from linkage.api.app import hold_sighup
 
     hold_sighup()
@@ -132,8 +136,10 @@ def run_workers(app: str, workers: int, **options) -> None:
     config = Config(app, workers=workers, **options)
     sock = config.bind_socket()
     board = make_board()
+    supervisor = Workers(config, [sock], board)
     try:
-        Workers(config, [sock], board).run()
+        supervisor.run()
     finally:
         sock.close()
         os.unlink(board)
+    return supervisor.refused
