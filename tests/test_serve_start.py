@@ -107,3 +107,34 @@ def test_a_damaged_service_state_is_one_line_and_kept(tmp_path):
     assert line.startswith(f"the service state {home / 'service.sqlite'} is damaged (file is not a database): "
                            "restore it from your last backup"), done.stderr
     assert _kept(home, before)
+
+
+def test_a_port_taken_while_the_server_loaded_is_one_line(tmp_path):
+    """Two servers started at once with one --port both find it free before loading; the one that
+    loads second met it taken at uvicorn's bind: its ERROR line among INFO lines, exit 3, while
+    a port in use before the start is this command's one line and exit 2. Now the same line."""
+    import socket
+
+    home = tmp_path / "home"
+    _made(home)
+    port = free_port()
+    env = {**os.environ, "LINKAGE_HOME": str(home), "LINKAGE_DB_KEY": KEY}
+    proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "serve", "--port", str(port), "--data-dir",
+                             str(home)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with socket.socket() as other:
+        try:
+            # Printed once the address is checked, before the data loads: the other server binds now.
+            assert proc.stderr.readline().startswith("warning: the audit signing key is in the data directory")
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            other.bind(("127.0.0.1", port))
+            other.listen()
+            rest = proc.stderr.read()
+            proc.wait(60)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 2, (proc.returncode, rest)
+    assert rest.strip().splitlines()[-1] == (
+        f"error: cannot serve on 127.0.0.1:{port}: the port is already in use (another `linkage serve`, or another "
+        "program): stop it, or choose another --port"), rest
+    assert "Traceback" not in rest, rest

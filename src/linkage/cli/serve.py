@@ -20,6 +20,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
     import os
 
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     from linkage.api import create_app
     from linkage.api.app import hold_sighup
@@ -82,7 +83,12 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
     # process writing) is this command's one-line error, not uvicorn's page of traceback.
     with _failures(data_dir_):
         services = Services.open(data_dir(data_dir_), settings)
-    uvicorn.run(create_app(data_dir(data_dir_), settings, services=services), **quiet)
+    try:
+        uvicorn.run(create_app(data_dir(data_dir_), settings, services=services), **quiet)
+    except SystemExit as exc:
+        if exc.code == STARTUP_FAILURE:     # the port taken while this loaded (another server started with it)
+            _check_address(settings.host, port or settings.port)
+        raise
 
 
 def _check_address(host: str, port: int) -> None:
