@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import signal
+from multiprocessing.connection import wait
 
 from uvicorn import Config
 from uvicorn.config import STARTUP_FAILURE
@@ -29,7 +31,9 @@ __all__ = ["Workers", "run_workers"]
 UVICORN_COPIED = {"Multiprocess.init_processes": "6c69f2a36bf55750",
                   "Multiprocess.keep_subprocess_alive": "3ba4980aa33bcecd",
                   "Multiprocess.handle_ttin": "ebfc0650752a779d",
-                  "Process.server": "0bc0d378bdef89dd"}
+                  "Process.server": "0bc0d378bdef89dd",
+                  "Process.is_alive": "7fb1ab8fc3907ec2",
+                  "Process._healthcheck": "989efe6df65860a1"}
 
 log = logging.getLogger("linkage.snapshots")
 
@@ -48,6 +52,22 @@ class Worker(Process):
 
             self._server = BalancedServer(self.config, self.board)
         return self._server
+
+    def is_alive(self, timeout: float = 5) -> bool:
+        """Uvicorn's (``Process.is_alive`` and ``_healthcheck``), but a worker that exits while the
+        supervisor waits for its answer is seen then: uvicorn waits out the whole health-check time
+        (``LINKAGE_WORKER_HEALTHCHECK_SECONDS``, 60 s), its own end of the pipe holding it open, so
+        a worker that could not start stopped the server a minute later."""
+        if not self.process.is_alive():
+            return False
+        try:
+            self.parent_conn.send(b"ping")
+            if self.parent_conn in wait([self.parent_conn, self.process.sentinel], timeout):
+                self.parent_conn.recv()
+                return True
+            return False
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return False
 
 
 class Workers(Multiprocess):
