@@ -114,7 +114,10 @@ def _written_beside(path: Path, data: bytes) -> str:
     """A new temporary file beside ``path`` (0600 from its first byte, O_EXCL) holding ``data``,
     synced to disk, for the caller to put in place whole by one rename or link; removed if the
     write fails (a full disk leaves no part-file behind)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:      # named by the file wanted, not the random part-file never made
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
