@@ -20,7 +20,14 @@ CREATE TABLE IF NOT EXISTS clients (
   client_id TEXT PRIMARY KEY, name TEXT NOT NULL, org_id TEXT NOT NULL REFERENCES organisations (org_id),
   role TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
   generation INTEGER NOT NULL DEFAULT 0, failed_logins INTEGER NOT NULL DEFAULT 0,
-  locked_until REAL NOT NULL DEFAULT 0);
+  locked_until REAL NOT NULL DEFAULT 0, idp_issuer TEXT, idp_subject TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS clients_idp ON clients(idp_issuer, idp_subject);
+CREATE TABLE IF NOT EXISTS users (
+  user_id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+  org_id TEXT NOT NULL REFERENCES organisations (org_id), role TEXT NOT NULL, password_hash TEXT,
+  created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 0,
+  failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0, idp_issuer TEXT, idp_subject TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS users_idp ON users(idp_issuer, idp_subject);
 CREATE TABLE IF NOT EXISTS consents (
   consent_id TEXT PRIMARY KEY, child_id TEXT NOT NULL, category TEXT NOT NULL,
   recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('organisation', 'type')), recipient TEXT NOT NULL,
@@ -42,6 +49,11 @@ CREATE TABLE IF NOT EXISTS review_decisions (
   channel TEXT NOT NULL, client_id TEXT, decided_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS review_decisions_pair ON review_decisions(pair_id);
 """
+
+# Columns later versions added to tables an older one made: the identity provider's issuer and
+# subject (OpenID Connect Core 5.7: together, the one stable name of a person or client there), by
+# which its tokens are matched to a registered person (``access.users``) or machine client.
+_ADDED = {"clients": ("idp_issuer", "idp_subject"), "users": ("idp_issuer", "idp_subject")}
 
 # Tables from before organisations were registered: their clients named their own agency and
 # pseudonyms hung off that free text, so neither can be trusted. Kept, renamed, for the record.
@@ -84,6 +96,9 @@ def prepare(state: ServiceState) -> None:
         for table, old_column in _SUPERSEDED.items():
             if old_column in state.columns(table):
                 state.execute(state.dialect.rename_table(table, f"{table}_v0"))
+        for table, names in _ADDED.items():
+            if state.columns(table):            # made by an older version: before SCHEMA indexes them
+                _add_columns(state, table, names)
         state.create(SCHEMA)
         _add_columns(state, "break_glass", ("outcome", "review_note"))
         state.append_only("review_decisions")
@@ -93,7 +108,8 @@ def prepare(state: ServiceState) -> None:
 
 
 def _add_columns(state: ServiceState, table: str, names: tuple[str, ...]) -> None:
-    """Text columns a table made by an older version lacks (the DPO's review outcome and note)."""
+    """Text columns a table made by an older version lacks (the DPO's review outcome and note, the
+    identity provider's subject)."""
     for name in names:
         if name not in state.columns(table):
             state.execute(f"ALTER TABLE {table} ADD COLUMN {name} TEXT")
