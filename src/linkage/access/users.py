@@ -25,18 +25,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from linkage.access.lockout import Lockouts
 from linkage.access.orgs import Organisation, OrgRegistry, display_name
+from linkage.access.subjects import check_subject, issuer_name, subject_holder
 from linkage.errors import Conflict, LinkageError, NotFound
 from linkage.policy import Principal
 from linkage.store.state import ServiceState
 
 __all__ = ["SessionRecord", "SessionStore", "SignIn", "User", "UserRegistry", "new_password"]
 
+# The users table is the service state's (``store.state.schema``): its upgrades are stamped there.
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-  user_id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
-  org_id TEXT NOT NULL REFERENCES organisations (org_id), role TEXT NOT NULL, password_hash TEXT,
-  created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 0,
-  failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS web_sessions (
   id_hash TEXT PRIMARY KEY, user_id TEXT, generation INTEGER NOT NULL DEFAULT 0, csrf TEXT NOT NULL,
   data TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL, seen_at REAL NOT NULL);
@@ -69,6 +66,8 @@ class User:
     disabled: bool = False
     generation: int = 0           # sessions carry it; disabling or a new password moves it on
     locked_until: float = 0.0
+    idp_issuer: str | None = None     # who the identity provider says they are (``provider_sign_in``)
+    idp_subject: str | None = None
 
     @property
     def active(self) -> bool:
@@ -101,7 +100,7 @@ def _user(row) -> User:
     org = Organisation(row["org_id"], row["org_name"], row["org_type"], row["code"], bool(row["active"]),
                        row["org_created_at"])
     return User(row["user_id"], row["email"], row["name"], row["role"], org, bool(row["disabled"]),
-                row["generation"], row["locked_until"])
+                row["generation"], row["locked_until"], row["idp_issuer"], row["idp_subject"])
 
 
 def _email(text: str) -> str:
@@ -138,13 +137,15 @@ class UserRegistry:
                                               _hasher.hash(password), datetime.now(timezone.utc).isoformat()))
         return user, password
 
-    def provision(self, email: str, name: str, org: str, role: str) -> User:
+    def provision(self, email: str, name: str, org: str, role: str, *, issuer: str, subject: str) -> User:
         """The person an identity provider vouches for, in the organisation and role its claims name.
 
         Recorded (without a password) on first sign-in and brought up to date after; a change of
-        organisation or role ends their other sessions. A disabled person stays disabled.
+        organisation or role ends their other sessions. A disabled person stays disabled. Found by
+        the provider's subject, else by email (``provider_sign_in``); a new email is taken over.
         """
         email, role = _email(email), role.strip()
+        issuer, subject = check_subject(issuer, subject)
         try:            # what the provider asserts, less anything a reader could not see
             name = display_name(name[:400], "a person's name", strip=True)[:200]
         except LinkageError:
@@ -153,18 +154,67 @@ class UserRegistry:
         if not organisation.active:
             raise LinkageError(f"organisation {organisation.name} is disabled")
         self.orgs.check_role(organisation.org_type, role)
-        user = self.by_email(email)
+        user = self._provider_user(issuer, subject, email)
         if user is None:
+            if subject_holder(self.state, issuer, subject):
+                raise Conflict("the provider's subject is a registered machine client's")
             user_id = "u_" + secrets.token_hex(8)
-            self.state.execute("INSERT INTO users (user_id, email, name, org_id, role, created_at) "
-                               "VALUES (?, ?, ?, ?, ?, ?)", (user_id, email, name, organisation.org_id, role,
-                                                             datetime.now(timezone.utc).isoformat()))
+            self.state.execute("INSERT INTO users (user_id, email, name, org_id, role, created_at, idp_issuer, "
+                               "idp_subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               (user_id, email, name, organisation.org_id, role,
+                                datetime.now(timezone.utc).isoformat(), issuer, subject))
         else:
             user_id = user.user_id
+            other = self.by_email(email)
+            if other is not None and other.user_id != user_id:
+                raise Conflict(f"the provider gives {email} to another registered person")
             moved = int(user.org.org_id != organisation.org_id or user.role != role)
-            self.state.execute("UPDATE users SET name = ?, org_id = ?, role = ?, generation = generation + ? "
-                               "WHERE user_id = ?", (name, organisation.org_id, role, moved, user_id))
+            self.state.execute("UPDATE users SET email = ?, name = ?, org_id = ?, role = ?, "
+                               "generation = generation + ? WHERE user_id = ?",
+                               (email, name, organisation.org_id, role, moved, user_id))
         return self.get(user_id)
+
+    def by_subject(self, issuer: str, subject: str) -> User | None:
+        """The person the identity provider ``issuer`` names ``subject`` (its ``sub``), if recorded."""
+        row = self.state.execute(_SELECT + " WHERE u.idp_issuer = ? AND u.idp_subject = ?",
+                                 (issuer_name(issuer), subject)).fetchone()
+        return _user(row) if row else None
+
+    def provider_sign_in(self, issuer: str, subject: str, email: str) -> User | None:
+        """The registered person a provider's sign-in is, or None: found by the provider's subject,
+        which it never gives anyone else; else by email, once, recording the subject then. An email
+        names nobody whose subject is recorded and is another: a provider may let a person set
+        their own email, so it names whoever claims it."""
+        issuer, subject = check_subject(issuer, subject)
+        return self._provider_user(issuer, subject, _email(email) if email else "")
+
+    def _provider_user(self, issuer: str, subject: str, email: str) -> User | None:
+        user = self.by_subject(issuer, subject)
+        if user is not None:
+            return user
+        user = self.by_email(email) if email else None
+        if user is None:
+            return None
+        if user.idp_subject is not None:
+            raise Conflict(f"{email} is registered to another of the provider's subjects")
+        self.set_subject(user.user_id, issuer, subject)
+        return self.get(user.user_id)
+
+    def set_subject(self, ref: str, issuer: str | None, subject: str | None = None) -> User:
+        """Record (or, with ``issuer`` None, forget) the identity provider's subject for a person:
+        its tokens for them are then known as theirs, whatever else they claim."""
+        user = self.find(ref)
+        if issuer is None:
+            self.state.execute("UPDATE users SET idp_issuer = NULL, idp_subject = NULL WHERE user_id = ?",
+                               (user.user_id,))
+            return self.get(user.user_id)
+        issuer, subject = check_subject(issuer, subject or "")
+        holder = subject_holder(self.state, issuer, subject)
+        if holder is not None and holder != f"user:{user.user_id}":
+            raise Conflict(f"the provider's subject {subject!r} is already registered ({holder})")
+        self.state.execute("UPDATE users SET idp_issuer = ?, idp_subject = ? WHERE user_id = ?",
+                           (issuer, subject, user.user_id))
+        return self.get(user.user_id)
 
     def get(self, user_id: str) -> User | None:
         row = self.state.execute(_SELECT + " WHERE u.user_id = ?", (user_id,)).fetchone()
