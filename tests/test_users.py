@@ -142,7 +142,7 @@ IDP = {"issuer": "https://idp.example", "subject": "5e1-sam"}
 def test_an_identity_providers_claims_name_a_registered_organisation_and_role(reg):
     user = reg.provision("Sam@oak.example", "Sam Shah", "140001", "admissions", **IDP)
     assert (user.org.code, user.role, user.email) == ("140001", "admissions", "sam@oak.example")
-    assert (user.idp_issuer, user.idp_subject) == ("https://idp.example", "5e1-sam")
+    assert reg.subjects(user.user_id) == {"https://idp.example": "5e1-sam"}
     assert reg.authenticate(user.email, PW).outcome == "unknown"        # no password: the provider vouches
     moved = reg.provision(user.email, "Sam Shah", "140001", "ap_leader", **IDP)
     assert moved.user_id == user.user_id and moved.generation == user.generation + 1   # other sessions end
@@ -171,7 +171,7 @@ def test_a_provisioned_person_is_the_providers_subject_whatever_email_it_gives(r
         reg.provision("bo@oak.example", "Sam Shah", "140001", "admissions", **IDP)
     assert reg.provider_sign_in("https://idp.example/", "5e1-sam", "").user_id == sam.user_id
     assert reg.provider_sign_in("https://idp.example", "bo-at-idp", "bo@oak.example").user_id == bo.user_id
-    assert reg.find(bo.user_id).idp_subject == "bo-at-idp"                      # recorded at the first
+    assert reg.subjects(bo.user_id) == {"https://idp.example": "bo-at-idp"}    # recorded at the first
 
 
 def test_the_users_command(tmp_path):
@@ -247,7 +247,7 @@ def test_the_providers_subject_is_recorded_from_the_command_line(tmp_path, monke
         get_settings.cache_clear()
     state = ServiceState(tmp_path / "home")
     reg = UserRegistry(state)
-    assert reg.by_email("bo@oak.example") is None and reg.by_email("amy@oak.example").idp_subject is None
+    assert reg.by_email("bo@oak.example") is None and reg.subjects(reg.by_email("amy@oak.example").user_id) == {}
     feed = [c for c in ClientRegistry(state).list() if c.idp_subject == "feed-9"]
     assert feed and feed[0].idp_issuer == "https://idp.example"
     log = [json.loads(line)["entry"] for line in (tmp_path / "home" / "audit" / "log.jsonl").read_text().splitlines()]

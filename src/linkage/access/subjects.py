@@ -19,7 +19,7 @@ def issuer_name(issuer: str) -> str:
 def subject_holder(state: ServiceState, issuer: str, subject: str) -> str | None:
     """The registered person (``user:ID``) or machine client (its id) the provider's subject is, if any."""
     issuer = issuer_name(issuer)
-    row = state.execute("SELECT user_id FROM users WHERE idp_issuer = ? AND idp_subject = ?",
+    row = state.execute("SELECT user_id FROM user_subjects WHERE idp_issuer = ? AND idp_subject = ?",
                         (issuer, subject)).fetchone()
     if row:
         return f"user:{row[0]}"

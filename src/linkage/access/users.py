@@ -66,8 +66,6 @@ class User:
     disabled: bool = False
     generation: int = 0           # sessions carry it; disabling or a new password moves it on
     locked_until: float = 0.0
-    idp_issuer: str | None = None     # who the identity provider says they are (``provider_sign_in``)
-    idp_subject: str | None = None
 
     @property
     def active(self) -> bool:
@@ -100,7 +98,7 @@ def _user(row) -> User:
     org = Organisation(row["org_id"], row["org_name"], row["org_type"], row["code"], bool(row["active"]),
                        row["org_created_at"])
     return User(row["user_id"], row["email"], row["name"], row["role"], org, bool(row["disabled"]),
-                row["generation"], row["locked_until"], row["idp_issuer"], row["idp_subject"])
+                row["generation"], row["locked_until"])
 
 
 def _email(text: str) -> str:
@@ -159,10 +157,11 @@ class UserRegistry:
             if subject_holder(self.state, issuer, subject):
                 raise Conflict("the provider's subject is a registered machine client's")
             user_id = "u_" + secrets.token_hex(8)
-            self.state.execute("INSERT INTO users (user_id, email, name, org_id, role, created_at, idp_issuer, "
-                               "idp_subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               (user_id, email, name, organisation.org_id, role,
-                                datetime.now(timezone.utc).isoformat(), issuer, subject))
+            with self.state.transaction():
+                self.state.execute("INSERT INTO users (user_id, email, name, org_id, role, created_at) "
+                                   "VALUES (?, ?, ?, ?, ?, ?)", (user_id, email, name, organisation.org_id, role,
+                                                                 datetime.now(timezone.utc).isoformat()))
+                self._record(user_id, issuer, subject)
         else:
             user_id = user.user_id
             other = self.by_email(email)
@@ -176,14 +175,20 @@ class UserRegistry:
 
     def by_subject(self, issuer: str, subject: str) -> User | None:
         """The person the identity provider ``issuer`` names ``subject`` (its ``sub``), if recorded."""
-        row = self.state.execute(_SELECT + " WHERE u.idp_issuer = ? AND u.idp_subject = ?",
+        row = self.state.execute(_SELECT + " JOIN user_subjects s ON s.user_id = u.user_id "
+                                 "WHERE s.idp_issuer = ? AND s.idp_subject = ?",
                                  (issuer_name(issuer), subject)).fetchone()
         return _user(row) if row else None
+
+    def subjects(self, user_id: str) -> dict[str, str]:
+        """Whom each identity provider (its issuer) knows the person as."""
+        return {r[0]: r[1] for r in self.state.execute(
+            "SELECT idp_issuer, idp_subject FROM user_subjects WHERE user_id = ? ORDER BY idp_issuer", (user_id,))}
 
     def provider_sign_in(self, issuer: str, subject: str, email: str) -> User | None:
         """The registered person a provider's sign-in is, or None: found by the provider's subject,
         which it never gives anyone else; else by email, once, recording the subject then. An email
-        names nobody whose subject is recorded and is another: a provider may let a person set
+        names nobody the same provider knows by another subject: a provider may let a person set
         their own email, so it names whoever claims it."""
         issuer, subject = check_subject(issuer, subject)
         return self._provider_user(issuer, subject, _email(email) if email else "")
@@ -195,26 +200,33 @@ class UserRegistry:
         user = self.by_email(email) if email else None
         if user is None:
             return None
-        if user.idp_subject is not None:
+        if issuer in self.subjects(user.user_id):
             raise Conflict(f"{email} is registered to another of the provider's subjects")
         self.set_subject(user.user_id, issuer, subject)
-        return self.get(user.user_id)
+        return user
 
-    def set_subject(self, ref: str, issuer: str | None, subject: str | None = None) -> User:
-        """Record (or, with ``issuer`` None, forget) the identity provider's subject for a person:
-        its tokens for them are then known as theirs, whatever else they claim."""
+    def set_subject(self, ref: str, issuer: str, subject: str | None) -> User:
+        """Record whom the identity provider ``issuer`` knows a person as (replacing what it was), or
+        with ``subject`` None forget it: its tokens for them are then known as theirs, whatever else
+        they claim."""
         user = self.find(ref)
-        if issuer is None:
-            self.state.execute("UPDATE users SET idp_issuer = NULL, idp_subject = NULL WHERE user_id = ?",
-                               (user.user_id,))
-            return self.get(user.user_id)
-        issuer, subject = check_subject(issuer, subject or "")
-        holder = subject_holder(self.state, issuer, subject)
-        if holder is not None and holder != f"user:{user.user_id}":
-            raise Conflict(f"the provider's subject {subject!r} is already registered ({holder})")
-        self.state.execute("UPDATE users SET idp_issuer = ?, idp_subject = ? WHERE user_id = ?",
-                           (issuer, subject, user.user_id))
-        return self.get(user.user_id)
+        if subject is None:
+            self.state.execute("DELETE FROM user_subjects WHERE user_id = ? AND idp_issuer = ?",
+                               (user.user_id, issuer_name(issuer)))
+            return user
+        issuer, subject = check_subject(issuer, subject)
+        with self.state.transaction():
+            holder = subject_holder(self.state, issuer, subject)
+            if holder is not None and holder != f"user:{user.user_id}":
+                raise Conflict(f"the provider's subject {subject!r} is already registered ({holder})")
+            self.state.execute("DELETE FROM user_subjects WHERE user_id = ? AND idp_issuer = ?",
+                               (user.user_id, issuer))
+            self._record(user.user_id, issuer, subject)
+        return user
+
+    def _record(self, user_id: str, issuer: str, subject: str) -> None:
+        self.state.execute("INSERT INTO user_subjects (idp_issuer, idp_subject, user_id, recorded_at) "
+                           "VALUES (?, ?, ?, ?)", (issuer, subject, user_id, datetime.now(timezone.utc).isoformat()))
 
     def get(self, user_id: str) -> User | None:
         row = self.state.execute(_SELECT + " WHERE u.user_id = ?", (user_id,)).fetchone()

@@ -51,6 +51,8 @@ def users_add(email: Annotated[str, typer.Option(help="Their work email: they si
               idp_issuer: Annotated[Optional[str], typer.Option(help=_ISSUER_HELP)] = None,
               data_dir_: DataDir = None) -> None:
     """Register a person. Prints a one-time password unless --password-stdin; only an argon2 hash is kept."""
+    from linkage.access.subjects import issuer_name
+
     issuer = provider_issuer(idp_issuer) if idp_subject is not None else None
     users, given = _users(data_dir_), _password(password_stdin)
     try:
@@ -62,7 +64,7 @@ def users_add(email: Annotated[str, typer.Option(help="Their work email: they si
         _fail(exc)
     record_change(data_dir_, "admin.user_added", target=user.user_id, target_person=user.email, org_id=user.org.org_id,
                   agency=user.org.name, role=user.role,
-                  **({"idp_issuer": user.idp_issuer, "idp_subject": user.idp_subject} if issuer else {}))
+                  **({"idp_issuer": issuer_name(issuer), "idp_subject": idp_subject.strip()} if issuer else {}))
     console.print(f"user_id: {user.user_id}  ({user.email}, {user.role} at {user.org.name})")
     if not password_stdin:
         console.print(f"password: {password}", markup=False)
@@ -71,12 +73,13 @@ def users_add(email: Annotated[str, typer.Option(help="Their work email: they si
 
 @users_app.command("list")
 def users_list(data_dir_: DataDir = None) -> None:
-    table = Table("user_id", "email", "name", "organisation", "role", "status", "idp_subject")
-    now = time.time()
-    for u in _users(data_dir_).list():
+    table = Table("user_id", "email", "name", "organisation", "role", "status", "identity provider's subject")
+    now, users = time.time(), _users(data_dir_)
+    for u in users.list():
         status = ("disabled" if u.disabled else "organisation disabled" if not u.org.active
                   else "locked out of new networks" if u.locked_until > now else "active")
-        table.add_row(u.user_id, u.email, u.name, u.org.name, u.role, status, u.idp_subject or "")
+        table.add_row(u.user_id, u.email, u.name, u.org.name, u.role, status,
+                      "\n".join(f"{sub} ({iss})" for iss, sub in users.subjects(u.user_id).items()))
     console.print(table)
 
 
@@ -88,16 +91,20 @@ def users_subject(user: Annotated[str, typer.Argument(help="user id or email")],
                                                                       "provider records it again.")] = False,
                   data_dir_: DataDir = None) -> None:
     """Record whom the identity provider knows this person as (before they first sign in with it, or
-    when it is not the one the staff sign-in recorded), or forget it."""
+    for the API's issuer when it is not the staff sign-in's), or forget it."""
+    from linkage.access.subjects import issuer_name
+
     if clear == (idp_subject is not None):
         _fail(LinkageError("give --idp-subject or --clear"))
+    issuer = issuer_name(provider_issuer(idp_issuer))
     try:
-        done = _users(data_dir_).set_subject(user, None if clear else provider_issuer(idp_issuer), idp_subject)
+        done = _users(data_dir_).set_subject(user, issuer, idp_subject)
     except LinkageError as exc:
         _fail(exc)
+    subject = None if clear else idp_subject.strip()
     record_change(data_dir_, "admin.user_subject_set", target=done.user_id, target_person=done.email,
-                  idp_issuer=done.idp_issuer, idp_subject=done.idp_subject)
-    console.print(f"{done.email}: {'no subject recorded' if clear else repr(done.idp_subject)}", markup=False)
+                  idp_issuer=issuer, idp_subject=subject)
+    console.print(f"{done.email} at {issuer}: {repr(subject) if subject else 'no subject recorded'}", markup=False)
 
 
 def _set(ref: str, active: bool, home: Optional[Path]) -> None:

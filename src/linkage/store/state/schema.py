@@ -26,8 +26,10 @@ CREATE TABLE IF NOT EXISTS users (
   user_id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
   org_id TEXT NOT NULL REFERENCES organisations (org_id), role TEXT NOT NULL, password_hash TEXT,
   created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 0,
-  failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0, idp_issuer TEXT, idp_subject TEXT);
-CREATE UNIQUE INDEX IF NOT EXISTS users_idp ON users(idp_issuer, idp_subject);
+  failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS user_subjects (
+  idp_issuer TEXT NOT NULL, idp_subject TEXT NOT NULL, user_id TEXT NOT NULL REFERENCES users (user_id),
+  recorded_at TEXT NOT NULL, PRIMARY KEY (idp_issuer, idp_subject), UNIQUE (user_id, idp_issuer));
 CREATE TABLE IF NOT EXISTS consents (
   consent_id TEXT PRIMARY KEY, child_id TEXT NOT NULL, category TEXT NOT NULL,
   recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('organisation', 'type')), recipient TEXT NOT NULL,
@@ -51,9 +53,10 @@ CREATE INDEX IF NOT EXISTS review_decisions_pair ON review_decisions(pair_id);
 """
 
 # Columns later versions added to tables an older one made: the identity provider's issuer and
-# subject (OpenID Connect Core 5.7: together, the one stable name of a person or client there), by
-# which its tokens are matched to a registered person (``access.users``) or machine client.
-_ADDED = {"clients": ("idp_issuer", "idp_subject"), "users": ("idp_issuer", "idp_subject")}
+# subject (OpenID Connect Core 5.7: together, the one stable name of a client there), by which its
+# tokens are matched to a registered machine client (a person's are in ``user_subjects``, one per
+# issuer, since the staff sign-in and the API may be told apart by their provider: ``access.users``).
+_ADDED = {"clients": ("idp_issuer", "idp_subject")}
 
 # Tables from before organisations were registered: their clients named their own agency and
 # pseudonyms hung off that free text, so neither can be trusted. Kept, renamed, for the record.
