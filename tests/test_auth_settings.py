@@ -96,6 +96,9 @@ def test_external_token_missing_organisation_claims_is_401(server, idp):
     ({"LINKAGE_TOKEN_TTL_SECONDS": "600", "LINKAGE_MAX_TOKEN_LIFETIME_SECONDS": "300"}, "at least"),
     ({"LINKAGE_LOCKOUT_SECONDS": "5"}, "greater than or equal"),
     ({"LINKAGE_DB_KEY": "short"}, "32 characters"),
+    # A claim the person may change would name whoever changed it (session 30).
+    ({"LINKAGE_IDP_SUBJECT_CLAIM": "email"}, "may not be email"),
+    ({"LINKAGE_IDP_SUBJECT_CLAIM": "preferred_username"}, "may not be preferred_username"),
     # An ID token for the staff sign-in would open the API (session 28).
     ({"LINKAGE_OIDC_ISSUER": "https://idp.example.gov.uk/realms/la", "LINKAGE_OIDC_CLIENT_ID": "linkage-web",
       "LINKAGE_OIDC_CLIENT_SECRET": "s", "LINKAGE_JWKS_URL": "https://idp.example.gov.uk/jwks",
@@ -207,11 +210,11 @@ def test_a_person_is_known_by_the_providers_subject_whatever_else_the_token_clai
     for claims in ({}, {"email": f"new-{tag}@northshire-csc.example"}):                # a subject nobody holds
         assert get(server, idp_token(idp, sub=f"stranger-{tag}", **claims)).status_code == 401
     # Each refusal is in the audit log, with why and (when the register knows) whose, for the DPO.
-    refused = [(e.get("reason"), e.get("person")) for e in audit(server)
+    refused = [(e.get("reason"), e.get("person"), e.get("idp_subject")) for e in audit(server)
                if e["action"] == "security.unauthenticated" and e.get("reason")]
-    assert refused.count(("person_disabled", email)) == 3
-    assert ("person_other_organisation_or_role", email) in refused
-    assert refused.count(("subject_not_registered", None)) >= 2
+    assert refused.count(("person_disabled", email, subject)) == 3
+    assert ("person_other_organisation_or_role", email, subject) in refused
+    assert refused.count(("subject_not_registered", None, f"stranger-{tag}")) == 2      # what to register
 
 
 def test_a_machine_client_of_the_provider_is_registered_and_stopped_like_our_own(server, idp):

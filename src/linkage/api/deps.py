@@ -65,6 +65,8 @@ def _registered(services: Services, claims: TokenClaims, state: dict) -> Princip
             state["refused_reason"] = exc.reason
         if exc.person:
             state["refused_person"] = exc.person
+        if claims.external:         # whom the provider issued it to: what to register, if that is the want
+            state["refused_subject"] = claims.subject
         raise _unauthorised(str(exc)) from None
 
 

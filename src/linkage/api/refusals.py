@@ -65,6 +65,8 @@ def refusal_entry(scope, status: int) -> dict | None:
         entry["reason"] = state["refused_reason"]
     if state.get("refused_person"):
         entry["person"] = state["refused_person"]
+    if state.get("refused_subject"):
+        entry["idp_subject"] = state["refused_subject"]
     staff = state.get("staff")          # a signed-in person on a staff page: the DPO sees who
     if staff is not None:
         entry.update(client_id=staff.user.principal().client_id, person=staff.user.email)
