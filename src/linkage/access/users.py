@@ -191,7 +191,8 @@ class UserRegistry:
         names nobody the same provider knows by another subject: a provider may let a person set
         their own email, so it names whoever claims it."""
         issuer, subject = check_subject(issuer, subject)
-        return self._provider_user(issuer, subject, _email(email) if email else "")
+        user = self.by_subject(issuer, subject)         # whatever the email claim holds, even nothing usable
+        return user or self._provider_user(issuer, subject, _email(email) if email else "")
 
     def _provider_user(self, issuer: str, subject: str, email: str) -> User | None:
         user = self.by_subject(issuer, subject)
