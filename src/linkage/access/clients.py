@@ -102,7 +102,7 @@ class ClientRegistry:
         self.orgs = orgs or OrgRegistry(state)
         self.lockout_after, self.lockout_seconds = lockout_after, lockout_seconds
         self.lockouts = Lockouts(state, "clients", "client_id", lockout_after, lockout_seconds)
-        self._users = None        # the staff register, for external tokens naming a person (``_check_person``)
+        self._users = None        # the staff register, for the provider's tokens for a person (``_provider_caller``)
 
     def add(self, name: str, org: str, role: str, *, idp_issuer: str | None = None,
             idp_subject: str | None = None) -> tuple[Client, str]:
@@ -194,16 +194,12 @@ class ClientRegistry:
 
         if self._users is None:
             self._users = UserRegistry(self.state, self.orgs)
-        try:
-            org = self.orgs.find(claims.org)
-        except LinkageError:
-            raise AuthError("the token names no registered organisation", reason="no_such_organisation") from None
         user = self._users.by_subject(claims.issuer, claims.subject)
         if user is not None:
             if not self._users.usable(user):
                 raise AuthError("the person is disabled in this service's register", reason="person_disabled",
                                 person=user.email)
-            if user.org.org_id != org.org_id or user.role != claims.role:
+            if not self._names(claims.org, user.org) or user.role != claims.role:
                 raise AuthError("the token's organisation or role is not the person's in this service's register",
                                 reason="person_other_organisation_or_role", person=user.email)
             return user.principal()
@@ -215,12 +211,20 @@ class ClientRegistry:
         client = _client(row)
         if not client.active:
             raise AuthError("the client or its organisation is disabled", reason="client_disabled")
-        if client.org.org_id != org.org_id or client.role != claims.role:
+        if not self._names(claims.org, client.org) or client.role != claims.role:
             raise AuthError("the token's organisation or role is not the client's in this service's register",
                             reason="client_other_organisation_or_role")
         if client.role not in self.orgs.roles.get(client.agency_type, ()):
-            raise AuthError("the client's role is no longer one of its organisation type's roles", reason="role")
+            raise AuthError("the client's role is no longer one of its organisation type's roles",
+                            reason="client_role_withdrawn")
         return client.principal()
+
+    def _names(self, ref: str, org: Organisation) -> bool:
+        """Whether a token's ``linkage_org`` (an org id or official code) is ``org``."""
+        try:
+            return self.orgs.find(ref).org_id == org.org_id
+        except LinkageError:
+            return False
 
     def caller(self, claims: TokenClaims) -> Principal:
         """The principal a verified token stands for, read from the register now, never from the token."""
