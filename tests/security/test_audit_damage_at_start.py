@@ -201,3 +201,44 @@ def test_a_log_damaged_after_its_last_checkpoint_is_refused_until_acknowledged(t
     finally:
         server.stop()
     assert len(acknowledged) == 1
+
+
+def test_a_postgresql_log_damaged_after_its_last_checkpoint_is_refused_until_acknowledged(tmp_path, monkeypatch,
+                                                                                          postgres_server):
+    """The same refusal with the log in PostgreSQL (no torn lines there: each row is one transaction):
+    an unsealed row's line edited, by the table's owner with the append-only trigger off."""
+    import psycopg
+
+    from linkage.audit.pg import PostgresAuditLog
+    from linkage.config import get_settings
+
+    url = postgres_server.fresh()
+    monkeypatch.setenv("LINKAGE_AUDIT_URL", url)
+    get_settings.cache_clear()
+    home = tmp_path / "data"
+    dpo = register(home, "dpo", "dpo", "dpo", org="Northshire DPO", code="934")
+    log = PostgresAuditLog(home, 100, url=url)
+    for i in range(3):
+        log.append({"request_id": f"u{i}", "client_id": "lk_oak", "action": "view", "children": [CHILD],
+                    "decision": "allow"})
+    log.checkpoint()
+    for i in range(2):
+        log.append({"request_id": f"v{i}", "client_id": "lk_oak", "action": "view", "children": [CHILD],
+                    "decision": "allow"})
+    log._stop.set()         # no seal at close: these two stay unsealed, as after a crash
+    log._close_storage()
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("ALTER TABLE audit_entries DISABLE TRIGGER USER")
+        con.execute("UPDATE audit_entries SET line = replace(line, '\"lk_oak\"', '\"lk_elm\"') WHERE seq = 4")
+        con.execute("ALTER TABLE audit_entries ENABLE TRIGGER USER")
+    done = _serve(home)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    said = " ".join(done.stderr.split("error: ", 1)[-1].split())
+    assert "does not verify after its last checkpoint, at seq 4" in said and "--acknowledge" in said, said
+    assert CliRunner().invoke(app, ["audit", "seal", "--acknowledge", "--data-dir", str(home)]).exit_code == 0
+    server = Server(home)
+    try:
+        acknowledged = [e for e in _audit(server, dpo, limit=1000) if e["action"] == "audit.tamper_acknowledged"]
+    finally:
+        server.stop()
+    assert len(acknowledged) == 1
