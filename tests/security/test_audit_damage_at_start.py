@@ -113,6 +113,27 @@ def test_a_damaged_search_index_is_set_aside_rebuilt_and_shown_to_the_dpo(tmp_pa
     assert _verify(home)[0] == 0
 
 
+def _other_tables(path: Path) -> None:
+    """A SQLite file whose tables have the index's names and other columns."""
+    import sqlite3
+
+    path.unlink()
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE entries (seq INTEGER PRIMARY KEY, note TEXT)")
+    con.commit()
+    con.close()
+
+
+def test_an_index_of_another_shape_is_set_aside_too(tmp_path):
+    from linkage.audit.index import AuditIndex
+
+    home, _ = _home_with_accesses(tmp_path)
+    _other_tables(home / "audit" / "index.sqlite")
+    index = AuditIndex(home / "audit" / "log.jsonl")
+    assert index.search(child_id=CHILD)[0] == 3
+    assert ["tables are not the index's" in d["reason"] for d in index.damaged] == [True]
+
+
 def test_two_indexes_finding_one_damaged_file_set_it_aside_once(tmp_path):
     """Two servers' indexes on one damaged file: one renames it and makes the new one, the other
     follows the new file (it would otherwise have renamed the rebuilt index too, or written into the
@@ -144,6 +165,8 @@ def test_a_torn_last_line_is_set_aside_and_the_next_entry_kept(tmp_path):
     fragment = whole.splitlines(keepends=True)[-1][:70]    # most of another entry's line, no newline
     with open(path, "ab") as fh:
         fh.write(fragment)
+    code, out = _verify(home)       # `verify` passed over it: "intact"
+    assert code == 1 and "partial line (70 bytes" in " ".join(out.split()), out
     server = Server(home)
     try:
         views = [e for e in _audit(server, dpo, child_id=CHILD) if e["action"] == "view"]
@@ -165,6 +188,17 @@ def _serve(home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "LINKAGE_HOME": str(home)}
     return subprocess.run([sys.executable, "-m", "linkage.cli", "serve", "--port", str(free_port()), "--data-dir",
                            str(home)], env=env, capture_output=True, text=True, timeout=60)
+
+
+def _serves_once_acknowledged(home: Path, dpo) -> None:
+    """`linkage audit seal --acknowledge`, then a server starts, and the acknowledgement is in the log once."""
+    assert CliRunner().invoke(app, ["audit", "seal", "--acknowledge", "--data-dir", str(home)]).exit_code == 0
+    server = Server(home)
+    try:
+        acknowledged = [e for e in _audit(server, dpo, limit=1000) if e["action"] == "audit.tamper_acknowledged"]
+    finally:
+        server.stop()
+    assert len(acknowledged) == 1
 
 
 @pytest.mark.parametrize("edit", ["junk line", "entry edited"])
@@ -194,13 +228,7 @@ def test_a_log_damaged_after_its_last_checkpoint_is_refused_until_acknowledged(t
     where = "the line after seq 4" if edit == "junk line" else "seq 4"
     assert said.startswith(f"the audit log ({path}) does not verify after its last checkpoint, at {where}"), said
     assert "linkage audit verify" in said and "--acknowledge" in said, said
-    assert CliRunner().invoke(app, ["audit", "seal", "--acknowledge", "--data-dir", str(home)]).exit_code == 0
-    server = Server(home)
-    try:
-        acknowledged = [e for e in _audit(server, dpo, limit=1000) if e["action"] == "audit.tamper_acknowledged"]
-    finally:
-        server.stop()
-    assert len(acknowledged) == 1
+    _serves_once_acknowledged(home, dpo)
 
 
 def test_a_postgresql_log_damaged_after_its_last_checkpoint_is_refused_until_acknowledged(tmp_path, monkeypatch,
@@ -235,10 +263,4 @@ def test_a_postgresql_log_damaged_after_its_last_checkpoint_is_refused_until_ack
     assert done.returncode == 2, (done.returncode, done.stderr)
     said = " ".join(done.stderr.split("error: ", 1)[-1].split())
     assert "does not verify after its last checkpoint, at seq 4" in said and "--acknowledge" in said, said
-    assert CliRunner().invoke(app, ["audit", "seal", "--acknowledge", "--data-dir", str(home)]).exit_code == 0
-    server = Server(home)
-    try:
-        acknowledged = [e for e in _audit(server, dpo, limit=1000) if e["action"] == "audit.tamper_acknowledged"]
-    finally:
-        server.stop()
-    assert len(acknowledged) == 1
+    _serves_once_acknowledged(home, dpo)

@@ -669,7 +669,11 @@ class ChainedLog(ABC):
                                                    "entries: checkpoints deleted or cut back, or sealing failing"))
         # The DPO's search index (a file of its own, or the PostgreSQL rows' search columns), which
         # anyone who can write where it is kept could otherwise edit unseen.
-        return findings + [Finding(0, seq, problem) for seq, problem in self.index.check()]
+        return findings + self._torn_findings() + [Finding(0, seq, problem) for seq, problem in self.index.check()]
+
+    def _torn_findings(self) -> list[Finding]:
+        """A partial last line, which the chain's reading passes over (a backend whose writes can tear)."""
+        return []
 
 
 class AuditLog(ChainedLog):
@@ -882,6 +886,22 @@ class AuditLog(ChainedLog):
                              f"writing?): moved to {kept}", "at_byte": start, "length": len(fragment),
                              "sha256": hashlib.sha256(fragment).hexdigest(), "kept_as": kept,
                              "after_seq": self._seq})
+
+    def _torn_findings(self) -> list[Finding]:
+        with self._lock:        # the writers' lock, shared: never a line half-way through its write
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_SH)
+            try:
+                size = os.fstat(self._rf.fileno()).st_size
+                torn = size > 0 and os.pread(self._rf.fileno(), 1, size - 1) != b"\n"
+                start = (self._last_line(size) or (0, b""))[0] if torn else size
+            finally:
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+        if not torn:
+            return []
+        lines = sum(1 for _ in raw_lines(self.path)) + 1
+        return [Finding(lines, None, f"the log ends in a partial line ({size - start} bytes, no newline): a crash "
+                                     "while writing, or something written there; the next server start moves it "
+                                     "to audit/log.jsonl.torn-<time> and records that")]
 
     def _refresh(self) -> None:
         self._follow_path()

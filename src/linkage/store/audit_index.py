@@ -78,7 +78,12 @@ class AuditIndexDB:
         """Make the tables (a new file, mode 0600); raises what ``damage`` names for a damaged file."""
         new = not self.path.exists()
         con = self._con()
-        con.executescript(_SCHEMA)
+        try:
+            con.executescript(_SCHEMA)
+        except sqlite3.OperationalError as exc:     # a table of the same name, other columns (not a lock held)
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_ERROR:
+                raise
+            raise _WrongShape(f"its tables are not the index's: {exc}") from exc
         if new:
             os.chmod(self.path, 0o600)
         have = tuple(r[1] for r in con.execute("PRAGMA table_info(entries)"))
