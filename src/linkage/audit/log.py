@@ -857,7 +857,8 @@ class AuditLog(ChainedLog):
         into ``log.jsonl.torn-<time>`` (kept: evidence, it may not be a crash), recorded as a security
         event chained after the last whole line. No seal can cover a line that was never whole, so a
         cut-back sealed line still shows in `verify`; a whole line short only of its newline is ended."""
-        size = os.fstat(self._fh.fileno()).st_size
+        # Under the lock ``_refresh`` has just read the length and the last line: no read on an append's path.
+        size = self._size if self._size >= 0 else os.fstat(self._fh.fileno()).st_size
         end = self._end
         if size == 0 or (end is not None and end[0] + len(end[1]) == size and end[1].endswith(b"\n")):
             return
