@@ -30,7 +30,7 @@ from linkage.link.run import resolve_aliases
 from linkage.policy import PolicyEngine
 from linkage.reference import ReferenceData, reference_from_store, use_reference
 from linkage.store import Store
-from linkage.store.db import DB_FILE
+from linkage.store.db import create_if_missing
 from linkage.store.documents import DocumentMap
 from linkage.store.snapshots import checked_snapshot, current_id, record_served, refuse_rollback
 from linkage.store.sealed import Sealer
@@ -130,6 +130,7 @@ class Services:
                                settings.audit_checkpoint_seconds)
         try:
             audit.refuse_another_key()
+            audit.refuse_damaged()
         except BaseException:
             audit.close()
             raise
@@ -241,7 +242,8 @@ def check_keys(home: Path, settings: Settings | None = None) -> None:
     """The service state's keys read (or made, for a new data directory) before a server starts:
     one that is missing while something made under it exists is refused in one line by the
     command, not raised inside each worker's start-up. With ``settings``, the audit log too: one
-    written under another key than the one these settings give is refused."""
+    written under another key than the one these settings give, or one that does not verify after
+    its last checkpoint, is refused (``ChainedLog.refuse_damaged``)."""
     state = ServiceState(home)
     try:
         Sealer(home, state=state)
@@ -252,6 +254,7 @@ def check_keys(home: Path, settings: Settings | None = None) -> None:
         audit = open_audit_log(home, signer=signer_from_settings(home, settings))
         try:
             audit.refuse_another_key()
+            audit.refuse_damaged()
         finally:
             audit.close()
 
@@ -274,8 +277,8 @@ def load_published(home: Path, settings: Settings, sid: str | None = None) -> Pu
     key = settings.db_key.get_secret_value() if settings.db_key else None
     sid = sid or current_id(home)
     snapshot = checked_snapshot(home, sid, key)
-    if snapshot is None and not (home / DB_FILE).exists():
-        Store(home, key=key, memory_limit=settings.memory_limit).close()   # first run: create it
+    if snapshot is None:
+        create_if_missing(home, key, settings.memory_limit)   # first run: one server makes it, the others wait
     # Read-only: the server never writes the linked data, and several worker processes (or
     # servers) may share the file. Before anything is published: the live database.
     store = Store(home, key=key, memory_limit=settings.memory_limit, threads=settings.threads, read_only=True,
