@@ -83,6 +83,14 @@ def _failed(request: Request, reason: str, user: User | None = None, status: int
     return response
 
 
+def _verified(value) -> bool:
+    """Whether ``email_verified`` lets the email claim name a person: absent is the provider's
+    silence (Microsoft Entra ID sends none), else only true. Amazon Cognito and others send it as
+    a string, and ``"false"`` is not ``False``: it matched a registered person by an unverified
+    address at their first sign-in, recording the claimant's subject as theirs."""
+    return value is None or value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
 @router.get(CALLBACK, name="oidc_callback")
 async def callback(request: Request):
     _enabled(request)
@@ -97,7 +105,7 @@ async def callback(request: Request):
     except OAuthError as exc:
         return _failed(request, f"provider: {exc.error}")
     claims = token.get("userinfo") or {}
-    if claims.get("email_verified") is False:
+    if not _verified(claims.get("email_verified")):
         return _failed(request, "email not verified")
     email, subject = str(claims.get(s.oidc_email_claim) or ""), claims.get(s.idp_subject_claim)
     if not isinstance(subject, str) or not subject.strip():
