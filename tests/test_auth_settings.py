@@ -230,3 +230,14 @@ def test_a_machine_client_of_the_provider_is_registered_and_stopped_like_our_own
     clients.set_active(feed.client_id, False)
     assert get(server, idp_token(idp, sub=feed.idp_subject)).status_code == 401
     assert ("client_disabled" in [e.get("reason") for e in audit(server) if e["action"] == "security.unauthenticated"])
+
+
+def test_a_subject_is_matched_exactly_never_with_spaces_trimmed(server, idp):
+    """OpenID Connect compares subjects exactly. The token's subject was stripped, Python's way (any
+    Unicode space), so a provider that lets people choose their name as the subject gave whoever took
+    "sw-42 " or "sw-42" followed by a no-break space the registered machine client "sw-42"'s access."""
+    assert get(server, idp_token(idp, sub="sw-42")).status_code == 200
+    for near in ("sw-42 ", " sw-42", "sw-42\u00a0", "\u3000sw-42", "sw-42\n"):
+        assert get(server, idp_token(idp, sub=near)).status_code == 401, repr(near)
+    refused = [e.get("idp_subject") for e in audit(server) if e.get("reason") == "subject_not_registered"]
+    assert "sw-42\u00a0" in refused          # the DPO sees the subject as it came

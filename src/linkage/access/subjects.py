@@ -29,11 +29,13 @@ def subject_holder(state: ServiceState, issuer: str, subject: str) -> str | None
 
 
 def check_subject(issuer: str, subject: str) -> tuple[str, str]:
-    """An issuer and subject fit to record (OIDC Core 2: ``sub`` is at most 255 ASCII characters)."""
-    issuer, subject = issuer_name(issuer), subject.strip()
+    """An issuer and subject fit to record (OIDC Core 2: ``sub`` is at most 255 ASCII characters).
+    The subject is compared exactly, never stripped: a token's ``"sw-42 "`` or ``"sw-42\\u00a0"`` was
+    taken for the client registered as ``sw-42`` (the commands strip what an operator pastes)."""
+    issuer = issuer_name(issuer)
     if not issuer or not subject or len(subject) > 255 or len(issuer) > 500 or not subject.isprintable() \
-            or not issuer.isprintable():
+            or not issuer.isprintable() or subject != subject.strip():
         raise LinkageError("an identity provider's issuer and subject must be printable, the subject at most 255 "
-                           "characters")
+                           "characters, not beginning or ending with a space")
     return issuer, subject
 

@@ -106,7 +106,8 @@ def clients_add(name: Annotated[str, typer.Option()],
     With --idp-subject, a machine client of the council's identity provider instead (no secret)."""
     issuer = provider_issuer(idp_issuer) if idp_subject is not None else None
     try:
-        client, secret = _registers(data_dir_)[1].add(name, org, role, idp_issuer=issuer, idp_subject=idp_subject)
+        client, secret = _registers(data_dir_)[1].add(name, org, role, idp_issuer=issuer,
+                                                           idp_subject=idp_subject.strip() if issuer else None)
     except LinkageError as exc:
         _fail(exc)
     record_change(data_dir_, "admin.client_added", target=client.client_id, org_id=client.org.org_id,
