@@ -241,3 +241,26 @@ def test_a_subject_is_matched_exactly_never_with_spaces_trimmed(server, idp):
         assert get(server, idp_token(idp, sub=near)).status_code == 401, repr(near)
     refused = [e.get("idp_subject") for e in audit(server) if e.get("reason") == "subject_not_registered"]
     assert "sw-42\u00a0" in refused          # the DPO sees the subject as it came
+
+
+def test_the_dpo_sees_the_subject_a_refused_provider_token_named(tmp_path, idp):
+    """A provider's token whose subject the register does not hold is refused, and its audit entry
+    names the subject. With Microsoft Entra ID the subject is `oid` (LINKAGE_IDP_SUBJECT_CLAIM), not
+    the `sub` the DPO's security events showed as the caller: the one thing to register (or to
+    recognise as someone probing) was only in the raw log."""
+    from browserpages import ENV, PASSWORD, add_user, csrf_token
+
+    home = tmp_path / "data"
+    OrgRegistry(ServiceState(home)).add("Northshire Children's Services", "social_care", "873")
+    add_user(home, "dee@northshire.example", "Dee Okafor", "Northshire Council", "dpo", "801", "dpo")
+    s = Server(home, env={**idp.env, **ENV, "LINKAGE_IDP_SUBJECT_CLAIM": "oid"})
+    try:
+        assert get(s, idp_token(idp, sub="pairwise-01", oid="casesys-7f2")).status_code == 401
+        with httpx.Client(base_url=s.url) as c:
+            form = {"email": "dee@northshire.example", "password": PASSWORD,
+                    "csrf_token": csrf_token(c.get("/app/sign-in").text)}
+            assert c.post("/app/sign-in", data=form).status_code in (302, 303)
+            page = c.get("/app/dpo/security").text
+        assert "subject not registered" in page and "<bdi>casesys-7f2</bdi>" in page
+    finally:
+        s.stop()
