@@ -253,3 +253,30 @@ def test_the_providers_subject_is_recorded_from_the_command_line(tmp_path, monke
     log = [json.loads(line)["entry"] for line in (tmp_path / "home" / "audit" / "log.jsonl").read_text().splitlines()]
     assert [(e["action"], e.get("idp_subject")) for e in log[1:]] == [
         ("admin.user_added", "a-1"), ("admin.client_added", "feed-9"), ("admin.user_subject_set", None)]
+
+
+def test_a_subject_at_an_issuer_this_service_does_not_trust_is_said(tmp_path, monkeypatch):
+    """An operator pinning a person to the provider's subject with a misspelt issuer (a capital in
+    the host, Microsoft's v1 issuer for its v2) was told it was done: the pin named no one, and the
+    person's address stayed open to whoever claimed it first at the real provider. Now it is said;
+    a subject pasted with spaces round it is still the subject."""
+    import incli
+    from linkage.config import get_settings
+
+    home = str(tmp_path / "home")
+    monkeypatch.setenv("LINKAGE_EXTERNAL_ISSUER", "https://idp.example/realms/la")
+    monkeypatch.setenv("LINKAGE_EXTERNAL_AUDIENCE", "linkage")
+    get_settings.cache_clear()
+    try:
+        assert incli.run("orgs", "add", "--name", "Oak AP Academy", "--type", "ap_school", "--code", "140001",
+                         "--data-dir", home).returncode == 0
+        assert incli.run("users", "add", "--email", "amy@oak.example", "--name", "Amy", "--org", "140001",
+                         "--role", "admissions", "--data-dir", home).returncode == 0
+        for issuer, warned in (("https://IDP.example/realms/la", True), ("https://idp.example/realms/la/", False),
+                               ("https://idp.example/realms/other", True)):
+            done = incli.run("users", "subject", "amy@oak.example", "--idp-subject", " a-1 ", "--idp-issuer", issuer,
+                             "--data-dir", home)
+            assert done.returncode == 0 and ("is neither LINKAGE_EXTERNAL_ISSUER" in done.stderr) == warned, done
+    finally:
+        get_settings.cache_clear()
+    assert UserRegistry(ServiceState(tmp_path / "home")).by_subject("https://idp.example/realms/la", "a-1")
