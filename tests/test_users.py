@@ -280,3 +280,36 @@ def test_a_subject_at_an_issuer_this_service_does_not_trust_is_said(tmp_path, mo
     finally:
         get_settings.cache_clear()
     assert UserRegistry(ServiceState(tmp_path / "home")).by_subject("https://idp.example/realms/la", "a-1")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_two_first_sign_ins_at_once_with_one_address_make_one_person(kind, tmp_path, request):
+    """A person's first sign-in with the provider records its subject, found by their address. Two
+    at once (a stranger who set the person's address at a self-service provider, and the person)
+    were both the person, and the later subject replaced the earlier: 90 rounds in 100 on SQLite.
+    One is, the other is refused, and the subject recorded is the one that was let in."""
+    import threading
+
+    url = request.getfixturevalue("postgres_url") if kind == "postgres" else None
+    state = ServiceState(tmp_path / "home", url)
+    OrgRegistry(state).add("Oak AP Academy", "ap_school", "140001")
+    users = UserRegistry(state)
+    for i in range(30):
+        email, got = f"p{i}@oak.example", {}
+        users.add(email, "Pat", "140001", "admissions")
+        gate = threading.Barrier(2)
+
+        def first(subject: str) -> None:
+            gate.wait()
+            try:
+                got[subject] = users.provider_sign_in("https://idp.example", subject, email) is not None
+            except Conflict:
+                got[subject] = False
+
+        threads = [threading.Thread(target=first, args=(s,)) for s in (f"pat-{i}", f"mallory-{i}")]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        let_in = [s for s, ok in got.items() if ok]
+        assert len(let_in) == 1, (i, got)
+        assert users.subjects(users.by_email(email).user_id) == {"https://idp.example": let_in[0]}
+    state.close()

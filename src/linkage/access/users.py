@@ -201,9 +201,23 @@ class UserRegistry:
         user = self.by_email(email) if email else None
         if user is None:
             return None
-        if issuer in self.subjects(user.user_id):
-            raise Conflict(f"{email} is registered to another of the provider's subjects")
-        self.set_subject(user.user_id, issuer, subject)
+        taken = Conflict(f"{email} is registered to another of the provider's subjects")
+        # Looked at and recorded in one transaction, never replacing (as ``set_subject`` does): two
+        # first sign-ins at once with the person's address were both the person, and the later
+        # subject stayed theirs. The database's one subject per issuer stops any that slip past.
+        try:
+            with self.state.transaction():
+                if issuer in self.subjects(user.user_id):
+                    raise taken
+                if holder := subject_holder(self.state, issuer, subject):
+                    raise Conflict(f"the provider's subject {subject!r} is already registered ({holder})")
+                self._record(user.user_id, issuer, subject)
+        except LinkageError:
+            raise
+        except Exception:
+            if issuer in self.subjects(user.user_id):
+                raise taken from None
+            raise
         return user
 
     def set_subject(self, ref: str, issuer: str, subject: str | None) -> User:
