@@ -99,6 +99,10 @@ def test_external_token_missing_organisation_claims_is_401(server, idp):
     # A claim the person may change would name whoever changed it (session 30).
     ({"LINKAGE_IDP_SUBJECT_CLAIM": "email"}, "may not be email"),
     ({"LINKAGE_IDP_SUBJECT_CLAIM": "preferred_username"}, "may not be preferred_username"),
+    # The application's id: in a person's token through it too, who was then its machine client (session 30).
+    ({"LINKAGE_IDP_SUBJECT_CLAIM": "azp"}, "may not be azp"),
+    ({"LINKAGE_IDP_SUBJECT_CLAIM": "client_id"}, "may not be client_id"),
+    ({"LINKAGE_IDP_SUBJECT_CLAIM": "appid"}, "may not be appid"),
     # An ID token for the staff sign-in would open the API (session 28).
     ({"LINKAGE_OIDC_ISSUER": "https://idp.example.gov.uk/realms/la", "LINKAGE_OIDC_CLIENT_ID": "linkage-web",
       "LINKAGE_OIDC_CLIENT_SECRET": "s", "LINKAGE_JWKS_URL": "https://idp.example.gov.uk/jwks",
