@@ -313,3 +313,17 @@ def test_two_first_sign_ins_at_once_with_one_address_make_one_person(kind, tmp_p
         assert len(let_in) == 1, (i, got)
         assert users.subjects(users.by_email(email).user_id) == {"https://idp.example": let_in[0]}
     state.close()
+
+
+def test_a_refused_first_sign_in_records_no_subject(reg):
+    """A leaver disabled in the register, whose address the council gives a new starter: the new
+    starter's first sign-in with the provider was refused (the leaver is disabled), but recorded
+    their subject as the leaver's, so re-enabling the leaver's record (they came back) let the new
+    starter in as them, and refused the leaver."""
+    reg.add("jo.smith@oak.example", "Jo Smith", "140001", "admissions")
+    reg.set_active("jo.smith@oak.example", False)
+    user = reg.provider_sign_in("https://idp.example", "new-starter-1", "jo.smith@oak.example")
+    assert not reg.usable(user) and reg.subjects(user.user_id) == {}
+    reg.set_active("jo.smith@oak.example", True)
+    assert reg.provider_sign_in("https://idp.example", "jo-returning", "jo.smith@oak.example").user_id == user.user_id
+    assert reg.by_subject("https://idp.example", "new-starter-1") is None

@@ -199,8 +199,8 @@ class UserRegistry:
         if user is not None:
             return user
         user = self.by_email(email) if email else None
-        if user is None:
-            return None
+        if user is None or not self.usable(user):   # refused: a refused sign-in records nothing (a leaver's
+            return user                             # address given to a new starter made the leaver them)
         taken = Conflict(f"{email} is registered to another of the provider's subjects")
         # Looked at and recorded in one transaction, never replacing (as ``set_subject`` does): two
         # first sign-ins at once with the person's address were both the person, and the later
