@@ -327,3 +327,43 @@ def test_a_refused_first_sign_in_records_no_subject(reg):
     reg.set_active("jo.smith@oak.example", True)
     assert reg.provider_sign_in("https://idp.example", "jo-returning", "jo.smith@oak.example").user_id == user.user_id
     assert reg.by_subject("https://idp.example", "new-starter-1") is None
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_one_subject_is_never_both_a_persons_and_a_clients(kind, tmp_path, request):
+    """A person's subject and a machine client's are in two tables, each keyed, and each command
+    looked in the other before writing: recorded at once (`linkage users subject` and `linkage
+    clients add --idp-subject`), one subject was both, 25 rounds in 100 on SQLite, and the
+    provider's tokens for it the person's."""
+    import threading
+
+    from linkage.access.clients import ClientRegistry
+
+    url = request.getfixturevalue("postgres_url") if kind == "postgres" else None
+    state = ServiceState(tmp_path / "home", url)
+    OrgRegistry(state).add("Oak AP Academy", "ap_school", "140001")
+    users, clients = UserRegistry(state), ClientRegistry(state)
+    for i in range(30):
+        user, _ = users.add(f"p{i}@oak.example", "Pat", "140001", "admissions")
+        gate, got = threading.Barrier(2), {}
+
+        def person() -> None:
+            gate.wait()
+            try:
+                got["person"] = bool(users.set_subject(user.user_id, "https://idp.example", f"s-{i}"))
+            except Conflict:
+                got["person"] = False
+
+        def client() -> None:
+            gate.wait()
+            try:
+                got["client"] = bool(clients.add("Feed", "140001", "admissions", idp_issuer="https://idp.example",
+                                                 idp_subject=f"s-{i}"))
+            except Conflict:
+                got["client"] = False
+
+        threads = [threading.Thread(target=person), threading.Thread(target=client)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        assert sorted(got.values()) == [False, True], (i, got)
+    state.close()
