@@ -367,3 +367,35 @@ def test_one_subject_is_never_both_a_persons_and_a_clients(kind, tmp_path, reque
         [t.join() for t in threads]
         assert sorted(got.values()) == [False, True], (i, got)
     state.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_two_first_sign_ins_at_once_that_record_a_new_person_make_one(kind, tmp_path, request):
+    """With the organisation and role claims, a person's first sign-in records them. Two at once
+    with one new address (a double click, or two tabs) both got past the look for them, and the
+    second failed on the database's key: an IntegrityError out of the sign-in, not a refusal, 49 rounds in 50."""
+    import threading
+
+    url = request.getfixturevalue("postgres_url") if kind == "postgres" else None
+    state = ServiceState(tmp_path / "home", url)
+    OrgRegistry(state).add("Oak AP Academy", "ap_school", "140001")
+    users = UserRegistry(state)
+    for i in range(20):
+        gate, got = threading.Barrier(2), []
+
+        def first(subject: str) -> None:
+            gate.wait()
+            try:
+                users.provision(f"n{i}@oak.example", "Nia", "140001", "admissions", issuer="https://idp.example",
+                                subject=subject)
+                got.append("in")
+            except Conflict:
+                got.append("refused")
+            except Exception as exc:            # noqa: BLE001 - what the test is about
+                got.append(type(exc).__name__)
+
+        threads = [threading.Thread(target=first, args=(s,)) for s in (f"a-{i}", f"b-{i}")]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        assert sorted(got) == ["in", "refused"], (i, got)
+    state.close()

@@ -155,9 +155,12 @@ class UserRegistry:
         user = self._provider_user(issuer, subject, email)
         if user is None:
             user_id = "u_" + secrets.token_hex(8)
-            with recording(self.state):
-                if subject_holder(self.state, issuer, subject):
-                    raise Conflict("the provider's subject is a registered machine client's")
+            with recording(self.state):     # looked at again: another sign-in may have recorded them since
+                if holder := subject_holder(self.state, issuer, subject):
+                    raise Conflict("the provider's subject is a registered machine client's" if not
+                                   holder.startswith("user:") else "signed in twice at once: sign in again")
+                if self.by_email(email) is not None:
+                    raise Conflict(f"{email} was recorded by another sign-in at the same moment: sign in again")
                 self.state.execute("INSERT INTO users (user_id, email, name, org_id, role, created_at) "
                                    "VALUES (?, ?, ?, ?, ?, ?)", (user_id, email, name, organisation.org_id, role,
                                                                  datetime.now(timezone.utc).isoformat()))
