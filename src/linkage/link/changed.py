@@ -15,9 +15,10 @@ expected namesakes are multiplied by it; the pair is queued when they stay at mo
 surnames for many children lends the evidence little weight.
 
 Only pairs born on the same day are read: the record explains a new surname, not a birthday one
-slip apart as well. On both generators such pairs were strangers: at the independent 100k set 12
-of 12 that this rule would have queued, at 250k realistic (seed 42) 22 of 22 pairs of children
-with the shape born one slip to a month apart (docs/benchmarks.md, session 30).
+slip apart as well. On both generators such pairs were strangers: of the pairs of children with the
+shape and a former surname on record born a day to a month apart, none of 1,150 at the independent
+100k set and none of 53 at 250k realistic (seed 42) were one child; on one day, 55 of 82 and 3 of 4
+(``benchmarks/shape_evidence.py``, docs/benchmarks.md, session 30).
 
 Queued, never linked: the record says a surname changed, not which child it was.
 """
