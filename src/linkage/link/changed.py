@@ -5,7 +5,7 @@ share its forename and birthday by chance (``evidence.coincidences``): with a co
 two strangers look exactly like one child who changed surname and moved. But a source records a
 former surname (a school's FormerSurname, a case system's Previous Surname) for a child whose
 surname changed, and for few others. When a record of either child holds one, whatever it says
-(it need not match the other side: an agency often writes the current surname there, or an
+(it need not match the other side: a clerk may repeat the current surname there, or name an
 earlier one), the change the pair needs is on record, and a stranger of that forename and
 birthday holds such a record only as often as that source records a former surname for any of
 its children. That share is counted in the data (each source's records holding a former
