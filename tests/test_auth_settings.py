@@ -14,6 +14,8 @@ import pytest
 from pydantic import ValidationError
 
 from apiserver import Server
+from idp import ISSUER
+from linkage.access.clients import ClientRegistry
 from linkage.access.orgs import OrgRegistry
 from linkage.access.tokens import JsonWebToken
 from linkage.config import Settings
@@ -28,6 +30,9 @@ def server(tmp_path_factory, idp):
     orgs = OrgRegistry(ServiceState(home))
     orgs.add("Northshire Children's Services", "social_care", "873")
     orgs.add("Northshire Community Health", "health", "RYX")
+    clients = ClientRegistry(ServiceState(home))          # the provider's machine clients its tokens name
+    clients.add("Case system", "873", "social_worker", idp_issuer=ISSUER, idp_subject="sw-42")
+    clients.add("Health feed", "RYX", "school_nurse", idp_issuer=ISSUER, idp_subject="nurse-1")
     s = Server(home, env=idp.env)
     yield s
     s.stop()
@@ -44,8 +49,9 @@ def get(server, tok):
 def test_external_idp_token_is_trusted(server, idp):
     assert get(server, idp_token(idp)).status_code == 200
     assert get(server, idp_token(idp, org="org_" + "0" * 16)).status_code == 401    # not registered
-    assert get(server, idp_token(idp, org="RYX", role="school_nurse")).status_code == 403   # known, not for cme
+    assert get(server, idp_token(idp, org="RYX", role="school_nurse", sub="nurse-1")).status_code == 403  # not for cme
     assert get(server, idp_token(idp, org="RYX", role="social_worker")).status_code == 401  # not a health role
+    assert get(server, idp_token(idp, org="RYX", role="school_nurse")).status_code == 401   # not the client's
 
 
 def test_external_idp_wrong_audience_or_expired_is_401(server, idp):
@@ -90,6 +96,9 @@ def test_external_token_missing_organisation_claims_is_401(server, idp):
     ({"LINKAGE_TOKEN_TTL_SECONDS": "600", "LINKAGE_MAX_TOKEN_LIFETIME_SECONDS": "300"}, "at least"),
     ({"LINKAGE_LOCKOUT_SECONDS": "5"}, "greater than or equal"),
     ({"LINKAGE_DB_KEY": "short"}, "32 characters"),
+    # A claim the person may change would name whoever changed it (session 30).
+    ({"LINKAGE_IDP_SUBJECT_CLAIM": "email"}, "may not be email"),
+    ({"LINKAGE_IDP_SUBJECT_CLAIM": "preferred_username"}, "may not be preferred_username"),
     # An ID token for the staff sign-in would open the API (session 28).
     ({"LINKAGE_OIDC_ISSUER": "https://idp.example.gov.uk/realms/la", "LINKAGE_OIDC_CLIENT_ID": "linkage-web",
       "LINKAGE_OIDC_CLIENT_SECRET": "s", "LINKAGE_JWKS_URL": "https://idp.example.gov.uk/jwks",
@@ -174,18 +183,50 @@ def test_a_wrong_setting_is_one_line_that_never_repeats_its_value(tmp_path, comm
     assert secret not in said and len(said.strip().splitlines()) == 1 and "LINKAGE_DB_KEY" in said, said
 
 
-def test_a_person_disabled_in_the_register_loses_api_access_at_once(server, idp):
-    """A provider's token names an organisation and a role; a member of staff disabled in `linkage users`
-    but not (yet) at the provider kept API access until it expired. Now the register is asked."""
+def audit(server) -> list[dict]:
+    return [json.loads(line)["entry"] for line in (server.home / "audit" / "log.jsonl").read_text().splitlines()]
+
+
+def test_a_person_is_known_by_the_providers_subject_whatever_else_the_token_claims(server, idp):
+    """A provider's token for a member of staff whom `linkage users` had disabled was refused only while it
+    named their email: the same person asking the provider for a token without the email scope, or after
+    changing the address, was taken for a machine client or a stranger ("the provider's word") until it
+    expired. The register now knows the person by the provider's subject (OpenID Connect's `sub`, never
+    given to anyone else), and a subject it holds for no person and no client is refused."""
     from linkage.access.users import UserRegistry
 
     users = UserRegistry(ServiceState(server.home))
-    email = f"sam-{uuid.uuid4().hex[:6]}@northshire-csc.example"
-    users.add(email, "Sam Shah", "873", "social_worker")
-    assert get(server, idp_token(idp, email=email.upper())).status_code == 200
-    assert get(server, idp_token(idp, org="RYX", role="school_nurse", email=email)).status_code == 401   # not theirs
+    tag = uuid.uuid4().hex[:6]
+    email, subject = f"sam-{tag}@northshire-csc.example", f"9f3c-{tag}"
+    sam, _ = users.add(email, "Sam Shah", "873", "social_worker")
+    users.set_subject(email, ISSUER + "/", subject)          # the issuer as a setting may end in a slash
+    assert get(server, idp_token(idp, sub=subject)).status_code == 200                   # no email claim
+    assert get(server, idp_token(idp, sub=subject, email="sam@elsewhere.example")).status_code == 200
+    assert any(e.get("client_id") == f"user:{sam.user_id}" and e["decision"] == "allow" for e in audit(server))
+    assert get(server, idp_token(idp, sub=subject, org="RYX", role="school_nurse")).status_code == 401  # not theirs
     users.set_active(email, False)
-    assert get(server, idp_token(idp, email=email)).status_code == 401
-    assert get(server, idp_token(idp, email="someone-else@northshire-csc.example")).status_code == 200  # not held
-    assert get(server, idp_token(idp)).status_code == 200           # a machine client's: no person named
-    assert get(server, idp_token(idp, email=["x"])).status_code == 401
+    for claims in ({}, {"email": email}, {"email": f"sam.shah-{tag}@northshire-csc.example"}):
+        assert get(server, idp_token(idp, sub=subject, **claims)).status_code == 401
+    for claims in ({}, {"email": f"new-{tag}@northshire-csc.example"}):                # a subject nobody holds
+        assert get(server, idp_token(idp, sub=f"stranger-{tag}", **claims)).status_code == 401
+    # Each refusal is in the audit log, with why and (when the register knows) whose, for the DPO.
+    refused = [(e.get("reason"), e.get("person"), e.get("idp_subject")) for e in audit(server)
+               if e["action"] == "security.unauthenticated" and e.get("reason")]
+    assert refused.count(("person_disabled", email, subject)) == 3
+    assert ("person_other_organisation_or_role", email, subject) in refused
+    assert refused.count(("subject_not_registered", None, f"stranger-{tag}")) == 2      # what to register
+
+
+def test_a_machine_client_of_the_provider_is_registered_and_stopped_like_our_own(server, idp):
+    """A machine client's token (client credentials) is told from a person's by the register, which holds
+    its subject (`linkage clients add --idp-subject`), never by a claim a person could leave out."""
+    clients = ClientRegistry(ServiceState(server.home))
+    tag = uuid.uuid4().hex[:6]
+    feed, secret = clients.add("Referrals feed", "873", "social_worker", idp_issuer=ISSUER, idp_subject=f"feed-{tag}")
+    assert secret == "" and clients.authenticate(feed.client_id, "").outcome == "unknown"   # none of our tokens
+    assert get(server, idp_token(idp, sub=feed.idp_subject)).status_code == 200
+    assert any(e.get("client_id") == feed.client_id and e["decision"] == "allow" for e in audit(server))
+    assert get(server, idp_token(idp, sub=feed.idp_subject, role="team_manager")).status_code == 401
+    clients.set_active(feed.client_id, False)
+    assert get(server, idp_token(idp, sub=feed.idp_subject)).status_code == 401
+    assert ("client_disabled" in [e.get("reason") for e in audit(server) if e["action"] == "security.unauthenticated"])

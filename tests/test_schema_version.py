@@ -22,7 +22,7 @@ from linkage.store.version import STATE_VERSION, STORE_VERSION
 KEY = "k" * 32
 # The DDL each schema version is: a change to the DDL that does not bump the version fails here.
 STORE_DDL = {1: "3d3099bc36c3e03f"}
-STATE_DDL = {1: "ba22b141a15b7e3d"}
+STATE_DDL = {1: "ba22b141a15b7e3d", 2: "9ee3fd775af895af"}
 
 
 def _digest(*parts: str) -> str:
@@ -148,4 +148,48 @@ def test_older_service_state_is_upgraded_in_one_transaction_or_not_at_all(backen
     assert state.execute("SELECT agency FROM clients_v0").fetchall()[0][0] == "Hill School"
     assert "org_id" in state.columns("clients")
     assert state.scalar("SELECT version FROM schema_version") == STATE_VERSION
+    state.close()
+
+
+def test_a_version_1_state_gains_the_identity_providers_subject_and_keeps_its_people(backend):
+    """Version 2 records the identity provider's issuer and subject for each person (``user_subjects``,
+    one per issuer) and client (whom its tokens stand for, ``access.subjects``). A state version 1
+    wrote, whose users table ``access.users`` made, is upgraded in place: its people and clients kept,
+    each subject one holder's."""
+    from linkage.access.clients import ClientRegistry
+    from linkage.access.orgs import OrgRegistry
+    from linkage.access.users import UserRegistry
+    from linkage.errors import LinkageError
+
+    home, url = backend
+    state = ServiceState(home, url)
+    org = OrgRegistry(state).add("Oak AP Academy", "ap_school", "140001")
+    for statement in ("DROP TABLE user_subjects", "DROP INDEX IF EXISTS clients_idp",
+                      *(f"ALTER TABLE clients DROP COLUMN {c}" for c in ("idp_issuer", "idp_subject")),
+                      "UPDATE schema_version SET version = 1, written_by = '0.9'"):
+        state.execute(statement)
+    state.execute("INSERT INTO users (user_id, email, name, org_id, role, created_at) VALUES "
+                  "('u_1', 'amy@oak.example', 'Amy', ?, 'admissions', '2026-01-01')", (org.org_id,))
+    state.execute("INSERT INTO clients (client_id, name, org_id, role, secret_hash, created_at) VALUES "
+                  "('lk_1', 'Desk', ?, 'admissions', 'scrypt$AA==$AA==', '2026-01-01')", (org.org_id,))
+    state.close()
+    with _bare(home, url) as columns:
+        assert "idp_subject" not in columns("clients") and not columns("user_subjects")
+    state = ServiceState(home, url)
+    assert state.scalar("SELECT version FROM schema_version") == STATE_VERSION == 2
+    assert {"idp_issuer", "idp_subject"} <= state.columns("clients")
+    users = UserRegistry(state)
+    assert users.set_subject("amy@oak.example", "https://idp.example/", "f0a1").user_id == "u_1"
+    assert users.by_subject("https://idp.example", "f0a1").email == "amy@oak.example"
+    users.set_subject("u_1", "https://api-idp.example", "f0a1")          # another issuer: another name
+    assert users.subjects("u_1") == {"https://api-idp.example": "f0a1", "https://idp.example": "f0a1"}
+    assert ClientRegistry(state).get("lk_1").idp_subject is None
+    bo, _ = users.add("bo@oak.example", "Bo", "140001", "admissions")
+    with pytest.raises(LinkageError):                       # one subject, one holder
+        users.set_subject(bo.user_id, "https://idp.example", "f0a1")
+    with pytest.raises(LinkageError):
+        ClientRegistry(state).add("Feed", "140001", "admissions", idp_issuer="https://idp.example", idp_subject="f0a1")
+    for row in (("https://idp.example", "f0a1", bo.user_id), ("https://idp.example", "b-2", "u_1")):
+        with pytest.raises(Exception):                      # and the database says so too
+            state.execute("INSERT INTO user_subjects VALUES (?, ?, ?, '2026-01-01')", row)
     state.close()

@@ -306,6 +306,9 @@ def test_one_servers_state_and_audit_log_move_to_postgresql(tmp_path, postgres_u
                                                    reviewer="Ann", note="checked", channel="cli")
     form = Pseudonyms(home, old).form(client.org.org_id, "C-1")
     Relationships(old, 30).grant(client.org.org_id, ["C-1"], "lookup")
+    from linkage.access.users import UserRegistry       # staff, and whom the identity provider knows them as
+    amy, password = UserRegistry(old).add("amy@hill.example", "Amy", client.org.org_id, "admissions")
+    UserRegistry(old).set_subject(amy.user_id, "https://idp.example", "a-1")
     log = AuditLog(home, checkpoint_every=3)
     _ = [log.append({"request_id": f"r{i}", "action": "view", "decision": "allow"}) for i in range(7)]
     log.close()
@@ -322,6 +325,8 @@ def test_one_servers_state_and_audit_log_move_to_postgresql(tmp_path, postgres_u
     new = ServiceState(home)
     assert isinstance(new, PostgresState)
     assert ClientRegistry(new).authenticate(client.client_id, secret).outcome == "ok"
+    assert UserRegistry(new).authenticate("amy@hill.example", password).outcome == "ok"
+    assert UserRegistry(new).by_subject("https://idp.example", "a-1").user_id == amy.user_id
     assert Pseudonyms(home, new).resolve(client.org.org_id, form) == "C-1"
     assert Relationships(new, 30).current(client.org.org_id, "C-1") == "lookup"
     decisions = ReviewDecisions(new, Sealer(home))

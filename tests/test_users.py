@@ -136,18 +136,42 @@ def test_plain_http_cookies_only_on_loopback(monkeypatch):
         Settings(oidc_issuer="http://idp.example", oidc_client_id="a", oidc_client_secret="b")
 
 
+IDP = {"issuer": "https://idp.example", "subject": "5e1-sam"}
+
+
 def test_an_identity_providers_claims_name_a_registered_organisation_and_role(reg):
-    user = reg.provision("Sam@oak.example", "Sam Shah", "140001", "admissions")
+    user = reg.provision("Sam@oak.example", "Sam Shah", "140001", "admissions", **IDP)
     assert (user.org.code, user.role, user.email) == ("140001", "admissions", "sam@oak.example")
+    assert reg.subjects(user.user_id) == {"https://idp.example": "5e1-sam"}
     assert reg.authenticate(user.email, PW).outcome == "unknown"        # no password: the provider vouches
-    moved = reg.provision(user.email, "Sam Shah", "140001", "ap_leader")
+    moved = reg.provision(user.email, "Sam Shah", "140001", "ap_leader", **IDP)
     assert moved.user_id == user.user_id and moved.generation == user.generation + 1   # other sessions end
     with pytest.raises(LinkageError, match="not a role"):
-        reg.provision(user.email, "Sam", "140001", "dpo")
+        reg.provision(user.email, "Sam", "140001", "dpo", **IDP)
     with pytest.raises(NotFound):
-        reg.provision(user.email, "Sam", "Nowhere", "admissions")
+        reg.provision(user.email, "Sam", "Nowhere", "admissions", **IDP)
     reg.set_active(user.email, False)
-    assert not reg.usable(reg.provision(user.email, "Sam", "140001", "admissions"))     # stays disabled
+    assert not reg.usable(reg.provision(user.email, "Sam", "140001", "admissions", **IDP))     # stays disabled
+
+
+def test_a_provisioned_person_is_the_providers_subject_whatever_email_it_gives(reg):
+    """Provisioning found the person by the email claim, which a provider may let a person set: another
+    person's address took over their record (organisation, role and sessions), and a changed address
+    made a second record. It is found by the provider's subject now; the email follows it."""
+    sam = reg.provision("sam@oak.example", "Sam Shah", "140001", "admissions", **IDP)
+    renamed = reg.provision("sam.shah@oak.example", "Sam Shah", "140001", "admissions", **IDP)
+    assert (renamed.user_id, renamed.email) == (sam.user_id, "sam.shah@oak.example")
+    assert reg.by_email("sam@oak.example") is None and len(reg.list()) == 1
+    with pytest.raises(Conflict, match="another of the provider's subjects"):     # Sam's address, not Sam
+        reg.provision("sam.shah@oak.example", "Mallory", "140001", "ap_leader", issuer=IDP["issuer"],
+                      subject="bad-mallory")
+    assert reg.find(sam.user_id).role == "admissions" and len(reg.list()) == 1
+    bo, _ = reg.add("bo@oak.example", "Bo", "140001", "admissions", PW)
+    with pytest.raises(Conflict, match="another registered person"):             # nor can Sam take Bo's
+        reg.provision("bo@oak.example", "Sam Shah", "140001", "admissions", **IDP)
+    assert reg.provider_sign_in("https://idp.example/", "5e1-sam", "").user_id == sam.user_id
+    assert reg.provider_sign_in("https://idp.example", "bo-at-idp", "bo@oak.example").user_id == bo.user_id
+    assert reg.subjects(bo.user_id) == {"https://idp.example": "bo-at-idp"}    # recorded at the first
 
 
 def test_the_users_command(tmp_path):
@@ -186,3 +210,46 @@ def test_the_users_command(tmp_path):
         ("admin.user_added", "bo@oak.example", "cli"), ("admin.user_disabled", "bo@oak.example", "cli")]
     assert all(e["operator"] and e["decision"] == "allow" for e in log)
     assert password not in json.dumps(log) and PW not in json.dumps(log)
+
+
+def test_the_providers_subject_is_recorded_from_the_command_line(tmp_path, monkeypatch):
+    """For a person who uses the API before the staff sign-in, or whose API tokens name another subject
+    than it recorded, and for the provider's machine clients: each change audited."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from linkage.access.clients import ClientRegistry
+    from linkage.cli import app
+    from linkage.config import get_settings
+
+    home, run = str(tmp_path / "home"), CliRunner().invoke
+    monkeypatch.setenv("LINKAGE_EXTERNAL_ISSUER", "https://idp.example/")
+    monkeypatch.setenv("LINKAGE_EXTERNAL_AUDIENCE", "linkage")
+    get_settings.cache_clear()
+    try:
+        assert run(app, ["orgs", "add", "--name", "Oak AP Academy", "--type", "ap_school", "--code", "140001",
+                         "--data-dir", home]).exit_code == 0
+        out = run(app, ["users", "add", "--email", "amy@oak.example", "--name", "Amy", "--org", "140001",
+                        "--role", "admissions", "--idp-subject", "a-1", "--data-dir", home])
+        assert out.exit_code == 0, out.output
+        out = run(app, ["users", "add", "--email", "bo@oak.example", "--name", "Bo", "--org", "140001",
+                        "--role", "admissions", "--idp-subject", "a-1", "--data-dir", home])
+        assert out.exit_code == 2 and "already registered" in out.output              # and Bo is not added
+        out = run(app, ["clients", "add", "--name", "Roll feed", "--org", "140001", "--role", "admissions",
+                        "--idp-subject", "feed-9", "--data-dir", home])
+        assert out.exit_code == 0 and "client_secret" not in out.output and "feed-9" in out.output
+        assert run(app, ["users", "subject", "amy@oak.example", "--clear", "--data-dir", home]).exit_code == 0
+        assert run(app, ["users", "subject", "amy@oak.example", "--data-dir", home]).exit_code == 2
+        assert run(app, ["users", "subject", "amy@oak.example", "--idp-subject", "feed-9",
+                         "--data-dir", home]).exit_code == 2                            # the client's
+    finally:
+        get_settings.cache_clear()
+    state = ServiceState(tmp_path / "home")
+    reg = UserRegistry(state)
+    assert reg.by_email("bo@oak.example") is None and reg.subjects(reg.by_email("amy@oak.example").user_id) == {}
+    feed = [c for c in ClientRegistry(state).list() if c.idp_subject == "feed-9"]
+    assert feed and feed[0].idp_issuer == "https://idp.example"
+    log = [json.loads(line)["entry"] for line in (tmp_path / "home" / "audit" / "log.jsonl").read_text().splitlines()]
+    assert [(e["action"], e.get("idp_subject")) for e in log[1:]] == [
+        ("admin.user_added", "a-1"), ("admin.client_added", "feed-9"), ("admin.user_subject_set", None)]

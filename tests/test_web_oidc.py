@@ -115,3 +115,25 @@ def test_org_and_role_claims_name_a_registered_organisation_and_one_of_its_roles
         server.stop()
     entries = [e for e in audit(world) if e.get("method") == "oidc" and e.get("person") == "sam@oak-ap.example"]
     assert [e["action"] for e in entries][:1] == ["web.sign_in"] and entries[0]["role"] == "ap_leader"
+
+
+def test_the_person_is_known_by_the_providers_subject_not_by_an_email_anyone_may_claim(world):
+    """A provider may let people set their own email address (a self-service profile; Microsoft's own
+    advice is never to authorise on it): the sign-in named whoever's address the claim held, and a
+    person whose address changed was refused. Now the first sign-in records the provider's subject
+    (`sub`, never given to anyone else) and the person is that subject after it: a new address still
+    signs them in, and anyone else claiming their address is refused, in the audit log for the DPO."""
+    provider, url = world["provider"], world["server"].url
+    ben = "ben@oak-ap.example"
+    add_user(world["home"], ben, "Ben Okafor", "Oak AP Academy", "ap_school", "140001", "admissions")
+    for identity, ok in (({"sub": "7c1e-ben", "email": ben}, True),               # first: found by email
+                         ({"sub": "7c1e-ben", "email": "ben.okafor@oak-ap.example"}, True),
+                         ({"sub": "7c1e-ben"}, True),                              # no email scope at all
+                         ({"sub": "f00d-mallory", "email": ben}, False)):          # Ben's address, not Ben
+        provider.identity = {**identity, "email_verified": True}
+        with httpx.Client(base_url=url) as c:
+            r = flow(c, provider)
+            assert (r.status_code == 200) == ok, identity
+            assert ("<bdi>Ben Okafor</bdi>" in c.get("/app/").text) == ok
+    failed = [e for e in audit(world) if e["action"] == "security.sign_in_failed" and e.get("method") == "oidc"]
+    assert "registered to another of the provider's subjects" in failed[-1]["reason"]

@@ -127,9 +127,11 @@ class Settings(BaseSettings):
     external_issuer: str | None = None
     external_audience: str | None = None
     external_algorithms: list[str] = ["RS256", "ES256", "EdDSA"]
-    # The claim naming the person an external token was issued to (their email); a machine client's
-    # token has none. A person the register knows must still be usable there (access/clients.py).
-    external_person_claim: str = Field(default="email", min_length=1, max_length=100)
+    # The claim naming whom the identity provider issued a token to, in the API's tokens and the staff
+    # sign-in's ID tokens: the register holds it for each person and machine client it trusts
+    # (access/clients.py). `sub` (OpenID Connect: never reassigned); Microsoft Entra ID gives each
+    # application its own `sub`, so there `oid`. Never a claim a person may change, such as email.
+    idp_subject_claim: str = Field(default="sub", pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,99}$")
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_485_760)
     # A request body must have arrived this long after its headers (a body sent a byte at a time
     # holds a connection and a task for as long as the sender likes): 408 after.
@@ -205,6 +207,15 @@ class Settings(BaseSettings):
         bad = [a for a in v if a.lower() == "none" or a.upper().startswith("HS")]
         if bad:
             raise ValueError(f"refusing insecure token algorithms {bad}: only asymmetric signatures")
+        return v
+
+    @field_validator("idp_subject_claim")
+    @classmethod
+    def _stable_subject(cls, v: str) -> str:
+        if v.lower() in {"email", "upn", "preferred_username", "unique_name", "name", "given_name", "family_name",
+                         "nickname", "phone_number", "linkage_org", "linkage_role"}:
+            raise ValueError(f"LINKAGE_IDP_SUBJECT_CLAIM may not be {v}: a person can change it, or it is not "
+                             "theirs alone (use sub, or oid with Microsoft Entra ID)")
         return v
 
     @field_validator("jwks_url")

@@ -17,8 +17,10 @@ import pytest
 
 import incli
 from apiserver import Server
+from linkage.access.clients import ClientRegistry
 from linkage.access.tokens import JsonWebKey, JsonWebToken
 from linkage.errors import Conflict, LinkageError
+from linkage.store.state import ServiceState
 from registry import register
 
 pytestmark = pytest.mark.e2e
@@ -68,6 +70,8 @@ def office(tmp_path_factory, idp):
     creds = {"cme": register(home, "cme desk", "la_education", "cme_officer", org="Northshire Education",
                              code="873"),
              "ap": register(home, "admissions", "ap_school", "admissions", org="Oak AP Academy", code="141234")}
+    from idp import ISSUER       # the provider's machine client its tokens name (``idp.token``'s sub)
+    ClientRegistry(ServiceState(home)).add("CME feed", "873", "cme_officer", idp_issuer=ISSUER, idp_subject="sw-42")
     server = Server(home, env=idp.env, workers=2)
     yield {"home": home, "server": server, "creds": creds}
     server.stop()

@@ -25,7 +25,8 @@ from math import ceil
 from linkage.access.lockout import Lockouts
 from linkage.access.orgs import Organisation, OrgRegistry, display_name
 from linkage.access.tokens import AuthError, TokenClaims
-from linkage.errors import LinkageError, NotFound
+from linkage.access.subjects import check_subject, issuer_name, subject_holder
+from linkage.errors import Conflict, LinkageError, NotFound
 from linkage.policy import Principal
 from linkage.store.state import ServiceState
 
@@ -41,6 +42,8 @@ class Client:
     disabled: bool = False
     generation: int = 0          # tokens carry it; rotating or disabling moves it on, revoking them
     locked_until: float = 0.0    # epoch seconds
+    idp_issuer: str | None = None    # a machine client of the identity provider: its tokens, not ours
+    idp_subject: str | None = None
 
     @property
     def agency(self) -> str:
@@ -89,7 +92,7 @@ def _client(row) -> Client:
     org = Organisation(row["org_id"], row["org_name"], row["org_type"], row["code"], bool(row["active"]),
                        row["org_created_at"])
     return Client(row["client_id"], row["name"], row["role"], org, bool(row["disabled"]), row["generation"],
-                  row["locked_until"])
+                  row["locked_until"], row["idp_issuer"], row["idp_subject"])
 
 
 class ClientRegistry:
@@ -99,21 +102,31 @@ class ClientRegistry:
         self.orgs = orgs or OrgRegistry(state)
         self.lockout_after, self.lockout_seconds = lockout_after, lockout_seconds
         self.lockouts = Lockouts(state, "clients", "client_id", lockout_after, lockout_seconds)
-        self._users = None        # the staff register, for external tokens naming a person (``_check_person``)
+        self._users = None        # the staff register, for the provider's tokens for a person (``_provider_caller``)
 
-    def add(self, name: str, org: str, role: str) -> tuple[Client, str]:
-        """Register a client of organisation ``org`` (its id or official code) in ``role``."""
+    def add(self, name: str, org: str, role: str, *, idp_issuer: str | None = None,
+            idp_subject: str | None = None) -> tuple[Client, str]:
+        """Register a client of organisation ``org`` (its id or official code) in ``role``. With
+        ``idp_issuer`` and ``idp_subject``, a machine client of the identity provider (its client
+        credentials tokens name that subject): no secret here, and "" is returned for one."""
         name, role = display_name(name, "a client's name"), role.strip()
         organisation = self.orgs.find(org)
         if not organisation.active:
             raise LinkageError(f"organisation {organisation.name} is disabled")
         self.orgs.check_role(organisation.org_type, role)
         client_id = "lk_" + secrets.token_hex(8)
-        secret, hashed = _new_secret()
+        if idp_issuer is None:
+            secret, hashed = _new_secret()
+        else:
+            idp_issuer, idp_subject = check_subject(idp_issuer, idp_subject or "")
+            if holder := subject_holder(self.state, idp_issuer, idp_subject):
+                raise Conflict(f"the provider's subject {idp_subject!r} is already registered ({holder})")
+            secret, hashed = "", ""          # no secret: /oauth/token never issues it a token
         self.state.execute(
-            "INSERT INTO clients (client_id, name, org_id, role, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (client_id, name, organisation.org_id, role, hashed, datetime.now(timezone.utc).isoformat()))
-        return Client(client_id, name, role, organisation), secret
+            "INSERT INTO clients (client_id, name, org_id, role, secret_hash, created_at, idp_issuer, idp_subject) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (client_id, name, organisation.org_id, role, hashed,
+                                                datetime.now(timezone.utc).isoformat(), idp_issuer, idp_subject))
+        return Client(client_id, name, role, organisation, idp_issuer=idp_issuer, idp_subject=idp_subject), secret
 
     def get(self, client_id: str) -> Client | None:
         row = self.state.execute(_SELECT + " WHERE c.client_id = ?", (client_id,)).fetchone()
@@ -126,7 +139,7 @@ class ClientRegistry:
         """``network``: the caller's network (``service.oauth.network``), which lock-outs are kept by."""
         now = time.time() if now is None else now
         row = self.state.execute(_SELECT + " WHERE c.client_id = ?", (client_id,)).fetchone()
-        if row is None:
+        if row is None or not row["secret_hash"]:       # none, or the identity provider's (no secret here)
             _hash(secret, b"0" * 16)  # same work either way: no timing oracle for ids
             return Login(None, "unknown")
         client = _client(row)
@@ -154,7 +167,10 @@ class ClientRegistry:
         """A new secret, returned once; the old secret and every token issued under it stop now."""
         secret, hashed = _new_secret()
         if self.state.execute("UPDATE clients SET secret_hash = ?, generation = generation + 1, failed_logins = 0, "
-                              "locked_until = 0 WHERE client_id = ?", (hashed, client_id)).rowcount != 1:
+                              "locked_until = 0 WHERE client_id = ? AND idp_subject IS NULL",
+                              (hashed, client_id)).rowcount != 1:
+            if self.get(client_id) is not None:
+                raise LinkageError(f"{client_id} is the identity provider's client: it has no secret here")
             raise NotFound(f"no client {client_id}")
         self.lockouts.forget(client_id)
         return secret
@@ -167,42 +183,56 @@ class ClientRegistry:
             raise NotFound(f"no client {client_id}")
         return self.get(client_id)
 
-    def _check_person(self, claims: TokenClaims, org) -> None:
-        """A person's provider token (it names their email) whom the staff register knows: refused once
-        the register disables them, or has them in another organisation, as their staff sessions
-        are; the provider may take until the token expires to learn of it. A token naming no
-        person (a machine client's), or one the register does not hold, is the provider's word."""
-        if not claims.person:
-            return
+    def _provider_caller(self, claims: TokenClaims) -> Principal:
+        """An identity provider's token stands for whom the register holds its subject as: a person
+        (``linkage users``, or their first sign-in with the provider) or a machine client (``linkage
+        clients add --idp-subject``), each usable and in the token's organisation and role. Any
+        other subject is refused. A person's token and a machine's cannot be told apart by what
+        they carry (a person can leave out the email scope, or change the address), and OpenID
+        Connect never gives a subject to anyone else (Core 5.7), so the register decides."""
         from linkage.access.users import UserRegistry
 
         if self._users is None:
             self._users = UserRegistry(self.state, self.orgs)
-        user = self._users.by_email(claims.person)
-        if user is None:
-            return
-        if not self._users.usable(user):
-            raise AuthError("the person is disabled in this service's register")
-        if user.org.org_id != org.org_id:
-            raise AuthError("the token's organisation is not the person's in this service's register")
+        user = self._users.by_subject(claims.issuer, claims.subject)
+        if user is not None:
+            if not self._users.usable(user):
+                raise AuthError("the person is disabled in this service's register", reason="person_disabled",
+                                person=user.email)
+            if not self._names(claims.org, user.org) or user.role != claims.role:
+                raise AuthError("the token's organisation or role is not the person's in this service's register",
+                                reason="person_other_organisation_or_role", person=user.email)
+            return user.principal()
+        row = self.state.execute(_SELECT + " WHERE c.idp_issuer = ? AND c.idp_subject = ?",
+                                 (issuer_name(claims.issuer), claims.subject)).fetchone()
+        if row is None:
+            raise AuthError("the token's subject is neither a person nor a client registered in this service",
+                            reason="subject_not_registered")
+        client = _client(row)
+        if not client.active:
+            raise AuthError("the client or its organisation is disabled", reason="client_disabled")
+        if not self._names(claims.org, client.org) or client.role != claims.role:
+            raise AuthError("the token's organisation or role is not the client's in this service's register",
+                            reason="client_other_organisation_or_role")
+        if client.role not in self.orgs.roles.get(client.agency_type, ()):
+            raise AuthError("the client's role is no longer one of its organisation type's roles",
+                            reason="client_role_withdrawn")
+        return client.principal()
+
+    def _names(self, ref: str, org: Organisation) -> bool:
+        """Whether a token's ``linkage_org`` (an org id or official code) is ``org``."""
+        try:
+            return self.orgs.find(ref).org_id == org.org_id
+        except LinkageError:
+            return False
 
     def caller(self, claims: TokenClaims) -> Principal:
         """The principal a verified token stands for, read from the register now, never from the token."""
         if claims.external:
-            try:
-                org = self.orgs.find(claims.org)
-            except LinkageError:
-                raise AuthError("the token names no registered organisation") from None
-            if not org.active:
-                raise AuthError("the organisation is disabled")
-            try:
-                self.orgs.check_role(org.org_type, claims.role)
-            except LinkageError as exc:
-                raise AuthError(str(exc)) from None
-            self._check_person(claims, org)
-            return Principal(claims.client_id, org.name, org.org_type, claims.role, org.org_id, org.code)
+            return self._provider_caller(claims)
         client = self.get(claims.client_id)
-        if client is None or client.org.org_id != claims.org or client.generation != claims.generation:
+        if client is None or client.idp_subject is not None or client.org.org_id != claims.org \
+                or client.generation != claims.generation:
             raise AuthError("the token has been revoked")
         if not client.active:
             raise AuthError("the client or its organisation is disabled")

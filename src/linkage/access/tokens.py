@@ -43,14 +43,21 @@ LEEWAY = 5      # seconds of clock skew allowed either way
 
 
 class AuthError(LinkageError):
-    """The token is missing, malformed, forged, expired or not for us: HTTP 401."""
+    """The token is missing, malformed, forged, expired or not for us: HTTP 401. ``reason`` (a
+    code) and ``person`` (whom the register knows the token's subject as) go into the refusal's
+    audit entry, for the DPO."""
+
+    def __init__(self, message: str, *, reason: str | None = None, person: str | None = None) -> None:
+        super().__init__(message)
+        self.reason, self.person = reason, person
 
 
 @dataclass(frozen=True)
 class TokenClaims:
     """What a verified token asserts. For our own tokens ``org`` is the org id and ``generation``
     the client's token generation; an external IdP's name the org by id or code and give the role,
-    and ``person`` is the email a person's token names (empty for a machine client's)."""
+    and ``subject`` is whom the provider issued it to (``LINKAGE_IDP_SUBJECT_CLAIM``, ``sub``):
+    the register says whether that is a person or a machine client (``access.clients``)."""
 
     client_id: str
     org: str
@@ -59,7 +66,7 @@ class TokenClaims:
     external: bool = False
     role: str = ""
     generation: int = 0
-    person: str = ""
+    subject: str = ""
 
 
 def _load_or_create_jwk(home: Path):
@@ -165,12 +172,12 @@ class TokenService:
         self._check_lifetime(claims)
         try:
             if external:
-                person = claims.get(self.settings.external_person_claim)
-                if person is not None and not isinstance(person, str):
+                subject = claims[self.settings.idp_subject_claim]
+                if not isinstance(subject, str) or not subject.strip():
                     raise TypeError
                 return TokenClaims(str(claims["sub"]), str(claims["linkage_org"]), str(claims["iss"]),
                                    str(claims.get("jti", "")), True, str(claims["linkage_role"]),
-                                   person=(person or "").strip().lower())
+                                   subject=subject.strip())
             return TokenClaims(str(claims["sub"]), str(claims["org"]), str(claims["iss"]),
                                str(claims.get("jti", "")), False, "", int(claims["gen"]))
         except KeyError as exc:

@@ -25,18 +25,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from linkage.access.lockout import Lockouts
 from linkage.access.orgs import Organisation, OrgRegistry, display_name
+from linkage.access.subjects import check_subject, issuer_name, subject_holder
 from linkage.errors import Conflict, LinkageError, NotFound
 from linkage.policy import Principal
 from linkage.store.state import ServiceState
 
 __all__ = ["SessionRecord", "SessionStore", "SignIn", "User", "UserRegistry", "new_password"]
 
+# The users table is the service state's (``store.state.schema``): its upgrades are stamped there.
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-  user_id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
-  org_id TEXT NOT NULL REFERENCES organisations (org_id), role TEXT NOT NULL, password_hash TEXT,
-  created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 0,
-  failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS web_sessions (
   id_hash TEXT PRIMARY KEY, user_id TEXT, generation INTEGER NOT NULL DEFAULT 0, csrf TEXT NOT NULL,
   data TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL, seen_at REAL NOT NULL);
@@ -138,13 +135,15 @@ class UserRegistry:
                                               _hasher.hash(password), datetime.now(timezone.utc).isoformat()))
         return user, password
 
-    def provision(self, email: str, name: str, org: str, role: str) -> User:
+    def provision(self, email: str, name: str, org: str, role: str, *, issuer: str, subject: str) -> User:
         """The person an identity provider vouches for, in the organisation and role its claims name.
 
         Recorded (without a password) on first sign-in and brought up to date after; a change of
-        organisation or role ends their other sessions. A disabled person stays disabled.
+        organisation or role ends their other sessions. A disabled person stays disabled. Found by
+        the provider's subject, else by email (``provider_sign_in``); a new email is taken over.
         """
         email, role = _email(email), role.strip()
+        issuer, subject = check_subject(issuer, subject)
         try:            # what the provider asserts, less anything a reader could not see
             name = display_name(name[:400], "a person's name", strip=True)[:200]
         except LinkageError:
@@ -153,18 +152,82 @@ class UserRegistry:
         if not organisation.active:
             raise LinkageError(f"organisation {organisation.name} is disabled")
         self.orgs.check_role(organisation.org_type, role)
-        user = self.by_email(email)
+        user = self._provider_user(issuer, subject, email)
         if user is None:
+            if subject_holder(self.state, issuer, subject):
+                raise Conflict("the provider's subject is a registered machine client's")
             user_id = "u_" + secrets.token_hex(8)
-            self.state.execute("INSERT INTO users (user_id, email, name, org_id, role, created_at) "
-                               "VALUES (?, ?, ?, ?, ?, ?)", (user_id, email, name, organisation.org_id, role,
-                                                             datetime.now(timezone.utc).isoformat()))
+            with self.state.transaction():
+                self.state.execute("INSERT INTO users (user_id, email, name, org_id, role, created_at) "
+                                   "VALUES (?, ?, ?, ?, ?, ?)", (user_id, email, name, organisation.org_id, role,
+                                                                 datetime.now(timezone.utc).isoformat()))
+                self._record(user_id, issuer, subject)
         else:
             user_id = user.user_id
+            other = self.by_email(email)
+            if other is not None and other.user_id != user_id:
+                raise Conflict(f"the provider gives {email} to another registered person")
             moved = int(user.org.org_id != organisation.org_id or user.role != role)
-            self.state.execute("UPDATE users SET name = ?, org_id = ?, role = ?, generation = generation + ? "
-                               "WHERE user_id = ?", (name, organisation.org_id, role, moved, user_id))
+            self.state.execute("UPDATE users SET email = ?, name = ?, org_id = ?, role = ?, "
+                               "generation = generation + ? WHERE user_id = ?",
+                               (email, name, organisation.org_id, role, moved, user_id))
         return self.get(user_id)
+
+    def by_subject(self, issuer: str, subject: str) -> User | None:
+        """The person the identity provider ``issuer`` names ``subject`` (its ``sub``), if recorded."""
+        row = self.state.execute(_SELECT + " JOIN user_subjects s ON s.user_id = u.user_id "
+                                 "WHERE s.idp_issuer = ? AND s.idp_subject = ?",
+                                 (issuer_name(issuer), subject)).fetchone()
+        return _user(row) if row else None
+
+    def subjects(self, user_id: str) -> dict[str, str]:
+        """Whom each identity provider (its issuer) knows the person as."""
+        return {r[0]: r[1] for r in self.state.execute(
+            "SELECT idp_issuer, idp_subject FROM user_subjects WHERE user_id = ? ORDER BY idp_issuer", (user_id,))}
+
+    def provider_sign_in(self, issuer: str, subject: str, email: str) -> User | None:
+        """The registered person a provider's sign-in is, or None: found by the provider's subject,
+        which it never gives anyone else; else by email, once, recording the subject then. An email
+        names nobody the same provider knows by another subject: a provider may let a person set
+        their own email, so it names whoever claims it."""
+        issuer, subject = check_subject(issuer, subject)
+        user = self.by_subject(issuer, subject)         # whatever the email claim holds, even nothing usable
+        return user or self._provider_user(issuer, subject, _email(email) if email else "")
+
+    def _provider_user(self, issuer: str, subject: str, email: str) -> User | None:
+        user = self.by_subject(issuer, subject)
+        if user is not None:
+            return user
+        user = self.by_email(email) if email else None
+        if user is None:
+            return None
+        if issuer in self.subjects(user.user_id):
+            raise Conflict(f"{email} is registered to another of the provider's subjects")
+        self.set_subject(user.user_id, issuer, subject)
+        return user
+
+    def set_subject(self, ref: str, issuer: str, subject: str | None) -> User:
+        """Record whom the identity provider ``issuer`` knows a person as (replacing what it was), or
+        with ``subject`` None forget it: its tokens for them are then known as theirs, whatever else
+        they claim."""
+        user = self.find(ref)
+        if subject is None:
+            self.state.execute("DELETE FROM user_subjects WHERE user_id = ? AND idp_issuer = ?",
+                               (user.user_id, issuer_name(issuer)))
+            return user
+        issuer, subject = check_subject(issuer, subject)
+        with self.state.transaction():
+            holder = subject_holder(self.state, issuer, subject)
+            if holder is not None and holder != f"user:{user.user_id}":
+                raise Conflict(f"the provider's subject {subject!r} is already registered ({holder})")
+            self.state.execute("DELETE FROM user_subjects WHERE user_id = ? AND idp_issuer = ?",
+                               (user.user_id, issuer))
+            self._record(user.user_id, issuer, subject)
+        return user
+
+    def _record(self, user_id: str, issuer: str, subject: str) -> None:
+        self.state.execute("INSERT INTO user_subjects (idp_issuer, idp_subject, user_id, recorded_at) "
+                           "VALUES (?, ?, ?, ?)", (issuer, subject, user_id, datetime.now(timezone.utc).isoformat()))
 
     def get(self, user_id: str) -> User | None:
         row = self.state.execute(_SELECT + " WHERE u.user_id = ?", (user_id,)).fetchone()

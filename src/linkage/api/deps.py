@@ -15,7 +15,7 @@ threads: measured at 8 connections, that wait was a third of the loop's time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
@@ -54,16 +54,24 @@ def _claims(request: Request, services: Services, token: str) -> TokenClaims:
     return claims
 
 
-def _registered(services: Services, claims: TokenClaims) -> Principal:
-    """Who the caller is comes from the register on every request, never from the token."""
+def _registered(services: Services, claims: TokenClaims, state: dict) -> Principal:
+    """Who the caller is comes from the register on every request, never from the token. ``state``:
+    the request's (``scope["state"]``), where a refusal leaves its reason, and the person refused,
+    for its audit entry (``api.refusals``)."""
     try:
         return services.clients.caller(claims)
     except AuthError as exc:
+        if exc.reason:
+            state["refused_reason"] = exc.reason
+        if exc.person:
+            state["refused_person"] = exc.person
+        if claims.external:         # whom the provider issued it to: what to register, if that is the want
+            state["refused_subject"] = claims.subject
         raise _unauthorised(str(exc)) from None
 
 
 def _caller(request: Request, services: Services, token: str) -> Principal:
-    return _registered(services, _claims(request, services, token))
+    return _registered(services, _claims(request, services, token), request.scope.setdefault("state", {}))
 
 
 def _bearer_token(creds: HTTPAuthorizationCredentials | None) -> str:
@@ -94,9 +102,11 @@ class Pending:
     claims: TokenClaims
     purpose: str
     request_id: str
+    state: dict = field(default_factory=dict, compare=False)     # the request's scope["state"]
 
     def ctx(self) -> Ctx:
-        return Ctx(self.services, _registered(self.services, self.claims), self.purpose, self.request_id)
+        return Ctx(self.services, _registered(self.services, self.claims, self.state), self.purpose,
+                   self.request_id)
 
 
 async def get_claims(request: Request, services: ServicesDep,
@@ -110,7 +120,7 @@ async def get_claims(request: Request, services: ServicesDep,
 async def get_pending(request: Request, services: ServicesDep, claims: Annotated[TokenClaims, Depends(get_claims)],
                       purpose: PurposeHeader) -> Pending:
     """A missing or bad token is refused (401) before the purpose header is looked at, as with ``CtxDep``."""
-    return Pending(services, claims, purpose, request.state.request_id)
+    return Pending(services, claims, purpose, request.state.request_id, request.scope.setdefault("state", {}))
 
 
 PendingDep = Annotated[Pending, Depends(get_pending)]

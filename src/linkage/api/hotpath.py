@@ -98,7 +98,7 @@ class HotRoutes:
             return None         # expired: the application says so, as ever
         state = scope.setdefault("state", {})
         state["client_id"] = claims.client_id      # for a security event if the request is refused
-        return Pending(services, claims, purpose, state["request_id"])
+        return Pending(services, claims, purpose, state["request_id"], state)
 
     async def _lookup(self, scope, receive, send):
         chunks, more = [], True

@@ -61,6 +61,12 @@ def refusal_entry(scope, status: int) -> dict | None:
     entry = {"request_id": state.get("request_id", ""), "client_id": state.get("client_id"), "action": action,
              "decision": "refused", "status": status, "method": scope.get("method", ""), "route": _route(scope),
              "remote": remote(scope), "children": [], "fields": []}
+    if state.get("refused_reason"):     # a token the register refused (``api.deps``): why, and whose
+        entry["reason"] = state["refused_reason"]
+    if state.get("refused_person"):
+        entry["person"] = state["refused_person"]
+    if state.get("refused_subject"):
+        entry["idp_subject"] = state["refused_subject"]
     staff = state.get("staff")          # a signed-in person on a staff page: the DPO sees who
     if staff is not None:
         entry.update(client_id=staff.user.principal().client_id, person=staff.user.email)

@@ -9,7 +9,7 @@ import typer
 
 from linkage.cli.common import DataDir, _fail, console, record_change
 from linkage.cli.output import Format, FormatOption, emit
-from linkage.config import data_dir
+from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
 
 
@@ -80,20 +80,43 @@ def _print_secret(client_id: str, secret: str) -> None:
     console.print("[yellow]The secret is shown once and cannot be recovered; store it now.[/]")
 
 
+def provider_issuer(given: Optional[str]) -> str:
+    """The identity provider a subject is at: ``given``, else the API's (``LINKAGE_EXTERNAL_ISSUER``),
+    else the staff sign-in's (``LINKAGE_OIDC_ISSUER``)."""
+    s = get_settings()
+    issuer = given or s.external_issuer or s.oidc_issuer
+    if not issuer:
+        _fail(LinkageError("no identity provider is configured: give --idp-issuer, or set LINKAGE_EXTERNAL_ISSUER"))
+    return issuer
+
+
 @clients_app.command("add")
 def clients_add(name: Annotated[str, typer.Option()],
                 org: Annotated[str, typer.Option(help="The registered organisation's org id or official code.")],
                 role: Annotated[str, typer.Option(help="One of the organisation type's roles "
                                                        "(policies/roles.yaml).")],
+                idp_subject: Annotated[Optional[str], typer.Option(
+                    help="A machine client of the identity provider: the subject (sub) its client credentials "
+                         "tokens carry. It gets no secret here; its tokens must name this organisation and role.")
+                ] = None,
+                idp_issuer: Annotated[Optional[str], typer.Option(
+                    help="The provider's issuer (default LINKAGE_EXTERNAL_ISSUER).")] = None,
                 data_dir_: DataDir = None) -> None:
-    """Register a client of an organisation and print its secret, once. Only a hash of the secret is kept."""
+    """Register a client of an organisation and print its secret, once. Only a hash of the secret is kept.
+    With --idp-subject, a machine client of the council's identity provider instead (no secret)."""
+    issuer = provider_issuer(idp_issuer) if idp_subject is not None else None
     try:
-        client, secret = _registers(data_dir_)[1].add(name, org, role)
+        client, secret = _registers(data_dir_)[1].add(name, org, role, idp_issuer=issuer, idp_subject=idp_subject)
     except LinkageError as exc:
         _fail(exc)
     record_change(data_dir_, "admin.client_added", target=client.client_id, org_id=client.org.org_id,
-                  agency=client.agency, role=client.role)
-    _print_secret(client.client_id, secret)
+                  agency=client.agency, role=client.role,
+                  **({"idp_issuer": client.idp_issuer, "idp_subject": client.idp_subject} if issuer else {}))
+    if issuer:
+        console.print(f"client_id: {client.client_id}  (the identity provider's {client.idp_subject!r} at "
+                      f"{client.idp_issuer}; no secret here)", markup=False)
+    else:
+        _print_secret(client.client_id, secret)
 
 
 @clients_app.command("list")
@@ -104,8 +127,9 @@ def clients_list(fmt: FormatOption = Format.table, data_dir_: DataDir = None) ->
     now = time.time()
     rows = [[c.client_id, c.name, c.agency, c.agency_type, c.role,
              "disabled" if c.disabled else "organisation disabled" if not c.org.active
-             else "locked out of new networks" if c.locked_until > now else "active"] for c in _registers(data_dir_)[1].list()]
-    emit(["client_id", "name", "organisation", "type", "role", "status"], rows, fmt, title="clients",
+             else "locked out of new networks" if c.locked_until > now else "active", c.idp_subject or ""]
+            for c in _registers(data_dir_)[1].list()]
+    emit(["client_id", "name", "organisation", "type", "role", "status", "idp_subject"], rows, fmt, title="clients",
          console=console)
 
 

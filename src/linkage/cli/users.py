@@ -10,9 +10,14 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from linkage.cli.access import provider_issuer
 from linkage.cli.common import DataDir, _fail, console, record_change
 from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
+
+_SUBJECT_HELP = ("Whom the council's identity provider knows them as (its sub): its tokens for them are known "
+                 "by it, whatever else they claim. Recorded by itself at their first sign-in with the provider.")
+_ISSUER_HELP = "The provider's issuer (default LINKAGE_EXTERNAL_ISSUER, else LINKAGE_OIDC_ISSUER)."
 
 users_app = typer.Typer(no_args_is_help=True, help="Register the staff who sign in to the web pages (/app).")
 
@@ -42,14 +47,24 @@ def users_add(email: Annotated[str, typer.Option(help="Their work email: they si
               password_stdin: Annotated[bool, typer.Option(
                   "--password-stdin", help="Read the password from stdin (or a prompt) instead of "
                                            "printing a one-time one.")] = False,
+              idp_subject: Annotated[Optional[str], typer.Option(help=_SUBJECT_HELP)] = None,
+              idp_issuer: Annotated[Optional[str], typer.Option(help=_ISSUER_HELP)] = None,
               data_dir_: DataDir = None) -> None:
     """Register a person. Prints a one-time password unless --password-stdin; only an argon2 hash is kept."""
+    from linkage.access.subjects import issuer_name
+
+    issuer = provider_issuer(idp_issuer) if idp_subject is not None else None
+    users, given = _users(data_dir_), _password(password_stdin)
     try:
-        user, password = _users(data_dir_).add(email, name, org, role, _password(password_stdin))
+        with users.state.transaction():        # both or neither
+            user, password = users.add(email, name, org, role, given)
+            if issuer:
+                user = users.set_subject(user.user_id, issuer, idp_subject)
     except LinkageError as exc:
         _fail(exc)
     record_change(data_dir_, "admin.user_added", target=user.user_id, target_person=user.email, org_id=user.org.org_id,
-                  agency=user.org.name, role=user.role)
+                  agency=user.org.name, role=user.role,
+                  **({"idp_issuer": issuer_name(issuer), "idp_subject": idp_subject.strip()} if issuer else {}))
     console.print(f"user_id: {user.user_id}  ({user.email}, {user.role} at {user.org.name})")
     if not password_stdin:
         console.print(f"password: {password}", markup=False)
@@ -58,13 +73,38 @@ def users_add(email: Annotated[str, typer.Option(help="Their work email: they si
 
 @users_app.command("list")
 def users_list(data_dir_: DataDir = None) -> None:
-    table = Table("user_id", "email", "name", "organisation", "role", "status")
-    now = time.time()
-    for u in _users(data_dir_).list():
+    table = Table("user_id", "email", "name", "organisation", "role", "status", "identity provider's subject")
+    now, users = time.time(), _users(data_dir_)
+    for u in users.list():
         status = ("disabled" if u.disabled else "organisation disabled" if not u.org.active
                   else "locked out of new networks" if u.locked_until > now else "active")
-        table.add_row(u.user_id, u.email, u.name, u.org.name, u.role, status)
+        table.add_row(u.user_id, u.email, u.name, u.org.name, u.role, status,
+                      "\n".join(f"{sub} ({iss})" for iss, sub in users.subjects(u.user_id).items()))
     console.print(table)
+
+
+@users_app.command("subject")
+def users_subject(user: Annotated[str, typer.Argument(help="user id or email")],
+                  idp_subject: Annotated[Optional[str], typer.Option(help=_SUBJECT_HELP)] = None,
+                  idp_issuer: Annotated[Optional[str], typer.Option(help=_ISSUER_HELP)] = None,
+                  clear: Annotated[bool, typer.Option("--clear", help="Forget it: their next sign-in with the "
+                                                                      "provider records it again.")] = False,
+                  data_dir_: DataDir = None) -> None:
+    """Record whom the identity provider knows this person as (before they first sign in with it, or
+    for the API's issuer when it is not the staff sign-in's), or forget it."""
+    from linkage.access.subjects import issuer_name
+
+    if clear == (idp_subject is not None):
+        _fail(LinkageError("give --idp-subject or --clear"))
+    issuer = issuer_name(provider_issuer(idp_issuer))
+    try:
+        done = _users(data_dir_).set_subject(user, issuer, idp_subject)
+    except LinkageError as exc:
+        _fail(exc)
+    subject = None if clear else idp_subject.strip()
+    record_change(data_dir_, "admin.user_subject_set", target=done.user_id, target_person=done.email,
+                  idp_issuer=issuer, idp_subject=subject)
+    console.print(f"{done.email} at {issuer}: {repr(subject) if subject else 'no subject recorded'}", markup=False)
 
 
 def _set(ref: str, active: bool, home: Optional[Path]) -> None:

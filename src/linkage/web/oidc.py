@@ -7,9 +7,12 @@ the callback's path, because the callback arrives from the provider's site where
 ID token is verified (issuer, audience, signature from the provider's JWKS, nonce).
 
 Who the person is in linkage comes from the register, never from the token alone:
-either the email claim names a registered, active user (the default), or, with
+either the person is a registered, active user (the default), or, with
 ``LINKAGE_OIDC_ORG_CLAIM`` and ``_ROLE_CLAIM``, the claims name a registered organisation
-and one of its type's roles, and the person is recorded (or updated) as a user of it.
+and one of its type's roles, and the person is recorded (or updated) as a user of it. Either
+way the person is found by the provider's subject (``sub``), recorded at their first sign-in
+(matched then by email); an email naming someone the provider knows by another subject is
+refused (``access.users.provider_sign_in``).
 """
 
 from __future__ import annotations
@@ -96,13 +99,16 @@ async def callback(request: Request):
     claims = token.get("userinfo") or {}
     if claims.get("email_verified") is False:
         return _failed(request, "email not verified")
-    email = str(claims.get(s.oidc_email_claim) or "")
+    email, subject = str(claims.get(s.oidc_email_claim) or ""), claims.get(s.idp_subject_claim)
+    if not isinstance(subject, str) or not subject.strip():
+        return _failed(request, f"claims: no {s.idp_subject_claim}")
+    issuer = str(claims.get("iss") or s.oidc_issuer)
     try:
         if s.oidc_org_claim:
             user = web.users.provision(email, str(claims.get("name") or email), str(claims.get(s.oidc_org_claim, "")),
-                                       str(claims.get(s.oidc_role_claim, "")))
+                                       str(claims.get(s.oidc_role_claim, "")), issuer=issuer, subject=subject)
         else:
-            user = web.users.by_email(email) if email else None
+            user = web.users.provider_sign_in(issuer, subject, email)
     except LinkageError as exc:
         return _failed(request, f"claims: {exc}")
     if not web.users.usable(user):

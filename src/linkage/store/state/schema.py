@@ -20,7 +20,16 @@ CREATE TABLE IF NOT EXISTS clients (
   client_id TEXT PRIMARY KEY, name TEXT NOT NULL, org_id TEXT NOT NULL REFERENCES organisations (org_id),
   role TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
   generation INTEGER NOT NULL DEFAULT 0, failed_logins INTEGER NOT NULL DEFAULT 0,
-  locked_until REAL NOT NULL DEFAULT 0);
+  locked_until REAL NOT NULL DEFAULT 0, idp_issuer TEXT, idp_subject TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS clients_idp ON clients(idp_issuer, idp_subject);
+CREATE TABLE IF NOT EXISTS users (
+  user_id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+  org_id TEXT NOT NULL REFERENCES organisations (org_id), role TEXT NOT NULL, password_hash TEXT,
+  created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 0,
+  failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS user_subjects (
+  idp_issuer TEXT NOT NULL, idp_subject TEXT NOT NULL, user_id TEXT NOT NULL REFERENCES users (user_id),
+  recorded_at TEXT NOT NULL, PRIMARY KEY (idp_issuer, idp_subject), UNIQUE (user_id, idp_issuer));
 CREATE TABLE IF NOT EXISTS consents (
   consent_id TEXT PRIMARY KEY, child_id TEXT NOT NULL, category TEXT NOT NULL,
   recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('organisation', 'type')), recipient TEXT NOT NULL,
@@ -42,6 +51,12 @@ CREATE TABLE IF NOT EXISTS review_decisions (
   channel TEXT NOT NULL, client_id TEXT, decided_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS review_decisions_pair ON review_decisions(pair_id);
 """
+
+# Columns later versions added to tables an older one made: the identity provider's issuer and
+# subject (OpenID Connect Core 5.7: together, the one stable name of a client there), by which its
+# tokens are matched to a registered machine client (a person's are in ``user_subjects``, one per
+# issuer, since the staff sign-in and the API may be told apart by their provider: ``access.users``).
+_ADDED = {"clients": ("idp_issuer", "idp_subject")}
 
 # Tables from before organisations were registered: their clients named their own agency and
 # pseudonyms hung off that free text, so neither can be trusted. Kept, renamed, for the record.
@@ -84,6 +99,9 @@ def prepare(state: ServiceState) -> None:
         for table, old_column in _SUPERSEDED.items():
             if old_column in state.columns(table):
                 state.execute(state.dialect.rename_table(table, f"{table}_v0"))
+        for table, names in _ADDED.items():
+            if state.columns(table):            # made by an older version: before SCHEMA indexes them
+                _add_columns(state, table, names)
         state.create(SCHEMA)
         _add_columns(state, "break_glass", ("outcome", "review_note"))
         state.append_only("review_decisions")
@@ -93,7 +111,8 @@ def prepare(state: ServiceState) -> None:
 
 
 def _add_columns(state: ServiceState, table: str, names: tuple[str, ...]) -> None:
-    """Text columns a table made by an older version lacks (the DPO's review outcome and note)."""
+    """Text columns a table made by an older version lacks (the DPO's review outcome and note, the
+    identity provider's subject)."""
     for name in names:
         if name not in state.columns(table):
             state.execute(f"ALTER TABLE {table} ADD COLUMN {name} TEXT")
