@@ -73,14 +73,8 @@ class Group:
         return {k: int(v) for k, v in (line.split() for line in (self.path / "cpu.stat").read_text().splitlines())}
 
     def remove(self) -> None:
-        if not self.path.is_dir():
-            return
-        for pid in self.procs.read_text().split():
-            try:
-                (self.root / "cgroup.procs").write_text(pid)
-            except OSError:         # ended meanwhile
-                pass
-        self.path.rmdir()
+        if self.path.is_dir():
+            _remove(self.path, self.root)
 
 
 def remove_stale(root: Path = ROOT) -> list[str]:
@@ -90,10 +84,19 @@ def remove_stale(root: Path = ROOT) -> list[str]:
         owner = path.name[len(PREFIX):].split("-", 1)[0]
         if owner.isdigit() and not Path(f"/proc/{owner}").exists():
             try:
-                for pid in (path / "cgroup.procs").read_text().split():
-                    (Path(root) / "cgroup.procs").write_text(pid)
-                path.rmdir()
-                gone.append(path.name)
-            except OSError:
+                _remove(path, Path(root))
+            except OSError:         # another user's, or removed meanwhile
                 continue
+            gone.append(path.name)
     return gone
+
+
+def _remove(path: Path, root: Path) -> None:
+    """Group ``path`` removed, its tasks sent back to ``root`` first (the kernel refuses to remove
+    a group that still holds one)."""
+    for pid in (path / "cgroup.procs").read_text().split():
+        try:
+            (root / "cgroup.procs").write_text(pid)
+        except OSError:             # ended meanwhile
+            pass
+    path.rmdir()

@@ -67,6 +67,7 @@ SLOW_FIRST = [
     "security/test_consent_merge.py", "security/test_web.py", "security/test_consent.py", "security/test_sql_text.py",
     "test_inputcache_beside.py", "security/test_lost_keys.py", "security/test_slow_requests.py",
     "test_conditions.py", "security/test_forwarded.py", "test_auth_settings.py",
+    "test_serve_start.py",      # session 30: nine server processes, about 30 s at load 4
 ]
 
 # Hypothesis's timing checks (an example's 200 ms deadline, slow generation) fail on the loaded

@@ -49,7 +49,7 @@ def test_two_api_servers_behind_the_proxy_share_postgresql(compose):
         assert {"pgpass", "audit_key"} <= set(s["secrets"])
     assert services["proxy"]["depends_on"] == {a: {"condition": "service_healthy"} for a in apis}
     assert services["db"]["healthcheck"]["test"][1] == "pg_isready"
-    # The second server starts once the first has made the shared keys.
+    # The second server starts once the first is ready: on one host, one loads at a time.
     assert services[apis[1]]["depends_on"][apis[0]]["condition"] == "service_healthy"
     link = services["link"]
     assert any(v.endswith(":/srv/snapshots") for v in link["volumes"])        # the publisher writes them

@@ -233,6 +233,27 @@ def test_records_reach_spark_as_files_the_executors_read_not_through_the_driver(
     assert not list(exchange.iterdir()) and not list((tmp_path / "home" / "tmp").iterdir())
 
 
+@pytest.mark.skipif(importlib.util.find_spec("pyspark") is None, reason="pyspark is not installed")
+def test_a_later_session_in_one_process_keeps_to_its_own_scratch(tmp_path):
+    """The JVM outlives a session, and Spark kept the local directories it first made for the JVM's
+    life: a second session (another data directory) put its userFiles and PySpark's files under the
+    first session's scratch, removed by then: made again there, and left behind."""
+    first = SparkBackend(tmp_path / "first", shuffle_partitions=2, driver_memory="1g", extra_conf=JVM_CONF)
+    first.session()
+    first.close()
+    second = SparkBackend(tmp_path / "second", shuffle_partitions=2, driver_memory="1g", extra_conf=JVM_CONF)
+    try:
+        spark = second.session()
+        assert spark.range(100).repartition(2).count() == 100
+        local = second._scratch / "local"
+        assert list(local.glob("spark-*/userFiles-*")) and list(local.glob("spark-*/pyspark-*")), \
+            sorted(str(p) for p in tmp_path.rglob("*"))
+        assert not list((tmp_path / "first" / "tmp").iterdir())
+    finally:
+        second.close()
+    assert not list((tmp_path / "first" / "tmp").iterdir()) and not list((tmp_path / "second" / "tmp").iterdir())
+
+
 _TEXT = st.one_of(st.none(), st.text(alphabet="abcé Zø-'", max_size=8))
 
 

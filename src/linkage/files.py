@@ -80,22 +80,16 @@ def write_private(path: Path, data: str | bytes) -> Path:
         raise LinkageError(f"cannot write {path}: there is no directory {path.parent}")
     if path.exists() and not path.is_symlink() and not path.is_file():     # renamed over, /dev/null would go
         raise LinkageError(f"{path} is not a regular file (a device, pipe or socket): name a file to write")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)   # O_EXCL, 0600
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
+        tmp = _written_beside(path, data.encode("utf-8") if isinstance(data, str) else data)
         try:
+            os.replace(tmp, path)
+        except BaseException:
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, PermissionError):      # e.g. another user's file in a sticky directory (/tmp)
-            raise LinkageError(f"cannot write {path}: {exc.strerror}; choose a path in a directory of "
-                               "your own") from None
-        raise
+            raise
+    except PermissionError as exc:      # e.g. another user's file in a sticky directory (/tmp)
+        raise LinkageError(f"cannot write {path}: {exc.strerror}; choose a path in a directory of "
+                           "your own") from None
     return path
 
 
@@ -105,12 +99,8 @@ def create_once(path: Path, data: bytes) -> bytes:
     not two (each would refuse the other's tokens) and not one crashing on the other's file or
     reading it half-written: the file appears whole, by a hard link, or not at all."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)   # O_EXCL, 0600
+    tmp = _written_beside(path, data)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         try:
             os.link(tmp, path)
         except FileExistsError:
@@ -118,6 +108,25 @@ def create_once(path: Path, data: bytes) -> bytes:
         return data
     finally:
         os.unlink(tmp)
+
+
+def _written_beside(path: Path, data: bytes) -> str:
+    """A new temporary file beside ``path`` (0600 from its first byte, O_EXCL) holding ``data``,
+    synced to disk, for the caller to put in place whole by one rename or link; removed if the
+    write fails (a full disk leaves no part-file behind)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:      # named by the file wanted, not the random part-file never made
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
 
 
 def check_replaceable(path: Path, own: str, what: str) -> None:

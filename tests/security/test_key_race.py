@@ -76,3 +76,14 @@ def test_many_creators_at_once_agree_on_one_whole_file(tmp_path):
     assert len(set(got)) == 1 and got[0] == path.read_bytes()
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["key"]
+
+
+def test_a_key_that_cannot_be_written_is_named_not_its_part_file(tmp_path):
+    """A data directory on a read-only mount, or a keys directory gone: the one line named
+    ``keys/.audit_ed25519.pem.x8k2fj1q.part``, a file nobody asked for and that never existed."""
+    import pytest
+
+    wanted = tmp_path / "gone" / "audit_ed25519.pem"
+    with pytest.raises(FileNotFoundError) as caught:
+        create_once(wanted, b"key")
+    assert caught.value.filename == str(wanted) and ".part" not in str(caught.value), caught.value

@@ -23,12 +23,14 @@ from linkage.api.routes import (audit, children, cme, consents, identity, lookup
                                 review)
 from linkage.config import TELEMETRY_OFF, Settings, get_settings
 from linkage.errors import Conflict, Forbidden, LinkageError, NotFound, TooManyRequests
+from linkage.safetext import visible
 from linkage.service import Services
 from linkage.service.dpo import warm as warm_dpo
 from linkage.service.lookup import NotReady
 from linkage.service.switch import SnapshotWatcher
+from linkage.store.db import DB_FILE, failure_line
 
-__all__ = ["create_app", "factory", "hold_sighup"]
+__all__ = ["OneLineStartFailure", "create_app", "factory", "hold_sighup", "start_failure"]
 
 
 # What each of linkage's own errors means over HTTP; any other LinkageError is the caller's input.
@@ -55,7 +57,10 @@ def _warm(services: Services) -> None:
         logging.getLogger("linkage.service").exception("warming the DPO pages' counts failed")
 
 
-def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | None = None) -> FastAPI:
+def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | None = None, *,
+               services: Services | None = None) -> FastAPI:
+    """``services``: opened already (``linkage serve``, so that a failure is its one-line error
+    before uvicorn starts); the app closes them at shutdown. Otherwise opened in the lifespan."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -64,7 +69,7 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
         # SIGHUP from here on is kept, not fatal: one arriving while the data loads (the loop is
         # busy) is handled once the watcher below runs.
         _on_sighup(lambda: app.state.snapshots and app.state.snapshots.wake())
-        app.state.services = Services.open(Path(home), settings, policy_dir)
+        app.state.services = services or _opened(Path(home), settings, policy_dir)
         threading.Thread(target=_warm, args=(app.state.services,), name="dpo-warm", daemon=True).start()
         # A newly published snapshot is loaded beside the served one and swapped in.
         watcher = SnapshotWatcher(Path(home), lambda: app.state.services,
@@ -89,6 +94,7 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, body_seconds=settings.body_seconds,
                        hsts=settings.behind_tls,
                        published=lambda: published_words(app.openapi()))
+    app.add_middleware(OneLineStartFailure)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -151,6 +157,47 @@ def create_app(home: Path, settings: Settings | None = None, policy_dir: Path | 
 
     mount_web(app, settings)
     return app
+
+
+_refused: list[str] = []       # why this process's app could not start, as said to the user
+
+
+def _opened(home: Path, settings: Settings, policy_dir: Path | None) -> Services:
+    """The services; a failure the user can mend (a lost key, a corrupt file, another process
+    writing) is kept as its one line for ``OneLineStartFailure`` and ``start_failure``."""
+    try:
+        return Services.open(home, settings, policy_dir)
+    except Exception as exc:
+        line = failure_line(exc, home / DB_FILE)
+        if line is not None:
+            _refused.append(f"cannot start: {visible(line)}")
+        raise
+
+
+def start_failure() -> str | None:
+    """The one line saying why this process's app could not start (None: it did, or a fault)."""
+    return _refused[-1] if _refused else None
+
+
+class OneLineStartFailure:
+    """Uvicorn logs the message Starlette sends when the lifespan fails, and Starlette makes it the
+    traceback: pages of frames for a lost key or a corrupt file. For a failure ``_opened`` kept,
+    the message is its one line instead (a fault in linkage keeps its traceback)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "lifespan":
+            return await self.app(scope, receive, send)
+        seen = len(_refused)
+
+        async def said(message):
+            if message["type"] == "lifespan.startup.failed" and len(_refused) > seen:
+                message = {**message, "message": _refused[-1]}
+            await send(message)
+
+        await self.app(scope, receive, said)
 
 
 def _on_sighup(wake) -> None:

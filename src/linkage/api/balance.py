@@ -33,7 +33,7 @@ from uvicorn.server import Server
 
 from linkage.files import pid_alive
 
-__all__ = ["Board", "BalancedServer", "make_board"]
+__all__ = ["Board", "BalancedServer", "failure_noted", "make_board", "note_failure"]
 
 log = logging.getLogger("linkage.workers")
 
@@ -43,6 +43,7 @@ STALE_NS = 1_000_000_000                # a worker silent this long is not servi
 BEAT_S = 0.1                            # while accepting: publish the count, and beat
 WAIT_S = 0.005                          # while holding back: look again this often
 RETRY_S = 1.0                           # out of descriptors: accept again after this (as asyncio)
+NOTE_BYTES = 1024                       # after the slots: why a worker could not start
 
 
 def make_board() -> str:
@@ -58,10 +59,29 @@ def make_board() -> str:
         fd, path = tempfile.mkstemp(prefix=prefix)
     _sweep(Path(path).parent)
     try:
-        os.ftruncate(fd, SLOTS * _SLOT.size)
+        os.ftruncate(fd, SLOTS * _SLOT.size + NOTE_BYTES)
     finally:
         os.close(fd)
     return path
+
+
+def note_failure(board: str | Path, line: str) -> None:
+    """Why a worker could not start, for the supervisor to say as the command's one line (the first
+    worker's reason stands: the others met the same)."""
+    with open(board, "r+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        fh.seek(SLOTS * _SLOT.size)
+        if fh.read(1) in (b"", b"\0"):
+            fh.seek(SLOTS * _SLOT.size)
+            fh.write(line.encode("utf-8", "replace")[:NOTE_BYTES - 1].ljust(NOTE_BYTES, b"\0"))
+
+
+def failure_noted(board: str | Path) -> str | None:
+    """What ``note_failure`` wrote, if a worker did."""
+    with open(board, "rb") as fh:
+        fh.seek(SLOTS * _SLOT.size)
+        text = fh.read(NOTE_BYTES).rstrip(b"\0").decode("utf-8", "replace")
+    return text or None
 
 
 def _sweep(directory: Path) -> None:
@@ -295,6 +315,10 @@ class BalancedServer(Server):
             return await super().startup(sockets)
         await self.lifespan.startup()
         if self.lifespan.should_exit:
+            from linkage.api.app import start_failure
+
+            note_failure(self.board, start_failure() or f"a server worker (process {os.getpid()}) could not "
+                                                        "start: the lines above say why")
             sys.exit(STARTUP_FAILURE)
         config = self.config
         args = dict(config=config, server_state=self.server_state, app_state=self.lifespan.state,

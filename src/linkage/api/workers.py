@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import signal
+from multiprocessing.connection import wait
 
 from uvicorn import Config
 from uvicorn.config import STARTUP_FAILURE
@@ -29,7 +31,9 @@ __all__ = ["Workers", "run_workers"]
 UVICORN_COPIED = {"Multiprocess.init_processes": "6c69f2a36bf55750",
                   "Multiprocess.keep_subprocess_alive": "3ba4980aa33bcecd",
                   "Multiprocess.handle_ttin": "ebfc0650752a779d",
-                  "Process.server": "0bc0d378bdef89dd"}
+                  "Process.server": "0bc0d378bdef89dd",
+                  "Process.is_alive": "7fb1ab8fc3907ec2",
+                  "Process._healthcheck": "989efe6df65860a1"}
 
 log = logging.getLogger("linkage.snapshots")
 
@@ -49,6 +53,22 @@ class Worker(Process):
             self._server = BalancedServer(self.config, self.board)
         return self._server
 
+    def is_alive(self, timeout: float = 5) -> bool:
+        """Uvicorn's (``Process.is_alive`` and ``_healthcheck``), but a worker that exits while the
+        supervisor waits for its answer is seen then: uvicorn waits out the whole health-check time
+        (``LINKAGE_WORKER_HEALTHCHECK_SECONDS``, 60 s), its own end of the pipe holding it open, so
+        a worker that could not start stopped the server a minute later."""
+        if not self.process.is_alive():
+            return False
+        try:
+            self.parent_conn.send(b"ping")
+            if self.parent_conn in wait([self.parent_conn, self.process.sentinel], timeout):
+                self.parent_conn.recv()
+                return True
+            return False
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return False
+
 
 class Workers(Multiprocess):
     """SIGHUP is blocked in the supervisor (``hold_sighup``, so that the workers it starts inherit
@@ -67,6 +87,7 @@ class Workers(Multiprocess):
     def __init__(self, config: Config, sockets, board: str) -> None:
         super().__init__(config, sockets)
         self.board = board
+        self.refused: str | None = None     # why a worker could not start (and so all stopped)
 
     def _worker(self) -> Worker:
         process = Worker(self.config, self.sockets, self.board)
@@ -91,7 +112,9 @@ class Workers(Multiprocess):
             process.kill()
             process.join()
             if process.exitcode == STARTUP_FAILURE:     # broken app, TLS or socket: would fail again
-                log.error("Child process [%s] failed to start, stopping the parent process.", process.pid)
+                from linkage.api.balance import failure_noted
+
+                self.refused = failure_noted(self.board) or f"a server worker (process {process.pid}) could not start"
                 self.should_exit.set()
                 return
             if self.should_exit.is_set():
@@ -119,8 +142,9 @@ def _pending_hup() -> bool:
     return wait is not None and wait({signal.SIGHUP}, 0) is not None
 
 
-def run_workers(app: str, workers: int, **options) -> None:
-    """``uvicorn.run(app, workers=N, ...)`` with ``Workers`` as the supervisor."""
+def run_workers(app: str, workers: int, **options) -> str | None:
+    """``uvicorn.run(app, workers=N, ...)`` with ``Workers`` as the supervisor. Returns why a
+    worker could not start, when one could not (the supervisor then stopped them all)."""
     from linkage.api.app import hold_sighup
 
     hold_sighup()
@@ -132,8 +156,10 @@ def run_workers(app: str, workers: int, **options) -> None:
     config = Config(app, workers=workers, **options)
     sock = config.bind_socket()
     board = make_board()
+    supervisor = Workers(config, [sock], board)
     try:
-        Workers(config, [sock], board).run()
+        supervisor.run()
     finally:
         sock.close()
         os.unlink(board)
+    return supervisor.refused

@@ -128,17 +128,14 @@ def _failures(home: Optional[Path] = None) -> Iterator[None]:
     """Every expected failure as one line and exit 2: ours, DuckDB's and the OS's (disk full)."""
     import duckdb
 
-    from linkage.store.db import DB_FILE, explain
+    from linkage.store.db import DB_FILE, failure_line
 
     try:
         yield
     except LinkageError as exc:
         _fail(exc)
     except (duckdb.Error, OSError) as exc:
-        why = explain(exc, data_dir(home) / DB_FILE if home else None)
-        if not why and isinstance(exc, OSError) and exc.filename and exc.strerror:
-            why = f"{exc.filename}: {exc.strerror.lower()}"      # a file the user named: not ``[Errno 2] ...``
-        _fail(LinkageError(why or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
+        _fail(LinkageError(failure_line(exc, data_dir(home) / DB_FILE if home else None)))
     except Exception as exc:
         if not _interrupted(exc):
             raise

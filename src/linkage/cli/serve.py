@@ -20,6 +20,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
     import os
 
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     from linkage.api import create_app
     from linkage.api.app import hold_sighup
@@ -59,22 +60,35 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         from linkage.access.tokens import TokenService
         from linkage.audit import open_audit_log
         from linkage.audit.signer import signer_from_settings
-        from linkage.store import Store
+        from linkage.store.db import create_if_missing
         from linkage.store.state import ServiceState
 
         home = data_dir(data_dir_)
-        # Create every key and file once, here, before the workers race for them.
-        Store(home, key=settings.db_key.get_secret_value() if settings.db_key else None).close()
-        TokenService(home, settings)
-        Pseudonyms(home, ServiceState(home))
-        open_audit_log(home, signer=signer_from_settings(home, settings)).close()
+        with _failures(data_dir_):
+            # Create every key and file once, here, before the workers race for them.
+            create_if_missing(home, settings.db_key.get_secret_value() if settings.db_key else None)
+            TokenService(home, settings)
+            Pseudonyms(home, ServiceState(home))
+            open_audit_log(home, signer=signer_from_settings(home, settings)).close()
         os.environ["LINKAGE_HOME"] = str(home)
         from linkage.api.workers import run_workers
 
-        run_workers("linkage.api.app:factory", workers, factory=True, **quiet)
+        failed = run_workers("linkage.api.app:factory", workers, factory=True, **quiet)
+        if failed:      # each worker loads on its own: one that could not, stopped them all
+            _fail(LinkageError(failed))
         return
-    application = create_app(data_dir(data_dir_), settings)
-    uvicorn.run(application, **quiet)
+    from linkage.service import Services
+
+    # Loaded here, not in uvicorn's lifespan: whatever stops it (a lost key, a corrupt file, another
+    # process writing) is this command's one-line error, not uvicorn's page of traceback.
+    with _failures(data_dir_):
+        services = Services.open(data_dir(data_dir_), settings)
+    try:
+        uvicorn.run(create_app(data_dir(data_dir_), settings, services=services), **quiet)
+    except SystemExit as exc:
+        if exc.code == STARTUP_FAILURE:     # the port taken while this loaded (another server started with it)
+            _check_address(settings.host, port or settings.port)
+        raise
 
 
 def _check_address(host: str, port: int) -> None:

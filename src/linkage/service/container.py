@@ -30,7 +30,7 @@ from linkage.link.run import resolve_aliases
 from linkage.policy import PolicyEngine
 from linkage.reference import ReferenceData, reference_from_store, use_reference
 from linkage.store import Store
-from linkage.store.db import DB_FILE
+from linkage.store.db import create_if_missing
 from linkage.store.documents import DocumentMap
 from linkage.store.snapshots import checked_snapshot, current_id, record_served, refuse_rollback
 from linkage.store.sealed import Sealer
@@ -274,8 +274,8 @@ def load_published(home: Path, settings: Settings, sid: str | None = None) -> Pu
     key = settings.db_key.get_secret_value() if settings.db_key else None
     sid = sid or current_id(home)
     snapshot = checked_snapshot(home, sid, key)
-    if snapshot is None and not (home / DB_FILE).exists():
-        Store(home, key=key, memory_limit=settings.memory_limit).close()   # first run: create it
+    if snapshot is None:
+        create_if_missing(home, key, settings.memory_limit)   # first run: one server makes it, the others wait
     # Read-only: the server never writes the linked data, and several worker processes (or
     # servers) may share the file. Before anything is published: the live database.
     store = Store(home, key=key, memory_limit=settings.memory_limit, threads=settings.threads, read_only=True,

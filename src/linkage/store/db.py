@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import fcntl
 import glob
 import hashlib
 import hmac
@@ -22,6 +23,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from linkage.files import pid_alive, private_dir, private_opener
-from linkage.errors import ConfigError, StoreError
+from linkage.errors import ConfigError, LinkageError, StoreError
 from linkage.sqltext import literal
 from linkage.store.keys import load_or_create_key, secret_path
 from linkage.store.schema import DB, STAMP_DDL, all_ddl, t
@@ -40,7 +42,8 @@ if TYPE_CHECKING:  # frames come in and go out, but pandas/pyarrow cost a CLI pr
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["Store", "explain", "open_store", "httpfs_extension_path", "table_exists"]
+__all__ = ["Store", "create_if_missing", "explain", "failure_line", "open_store", "httpfs_extension_path",
+           "table_exists"]
 
 DB_FILE = "linkage.duckdb"
 UNCLEAN = "linkage.duckdb.unclean"
@@ -65,11 +68,55 @@ def explain(exc: BaseException, path: Path | None = None) -> str | None:
         # Servers read published snapshots: the holder is a command writing here (or a server starting).
         return ("another linkage command (an ingest, a link run, a review or a publish) is writing to this "
                 f"data directory{db}; wait for it to finish, or stop it")
+    if "out of memory error" in low:
+        return (f"DuckDB needed more memory than it may use ({first}): raise LINKAGE_MEMORY_LIMIT "
+                "(LINKAGE_LINK_MEMORY_LIMIT for `linkage link`), or run where there is more")
     if getattr(exc, "errno", None) == errno.EFBIG or "file too large" in low:
         named = getattr(exc, "filename", None) or next(iter(re.findall(r'file "([^"]+)"', text)), None) or path
         return (f"{named} outgrew the largest file this process may write (ulimit -f, or the file "
                 "system's limit): raise the limit and run again")
     return None
+
+
+def failure_line(exc: BaseException, path: Path | None = None) -> str | None:
+    """The one line a user is told for an expected failure: linkage's own, DuckDB's or the OS's
+    (a full disk, a file not allowed); None for anything else, a fault whose traceback is wanted.
+    ``path``: the database the failure may concern."""
+    if isinstance(exc, LinkageError):
+        return str(exc)
+    if not isinstance(exc, (duckdb.Error, OSError)):
+        return None
+    why = explain(exc, path)
+    if not why and isinstance(exc, OSError) and exc.filename and exc.strerror:
+        why = f"{exc.filename}: {exc.strerror.lower()}"      # a file the user named: not ``[Errno 2] ...``
+    return why or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+CREATE_WAIT_S = 60.0      # far longer than making a database takes (well under a second)
+
+
+def create_if_missing(home: Path, key: str | None = None, memory_limit: str = "4GB") -> None:
+    """A new data directory's database, made by one process though several start on it at once
+    (``systemctl start linkage-api@8001 linkage-api@8002`` on a new machine): the others wait the
+    moment it takes, then find it made, where one failed on DuckDB's write lock. The wait is on a
+    lock of the data directory itself, held only while the database is made."""
+    home = private_dir(Path(home))
+    fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        deadline = time.monotonic() + CREATE_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(f"another process has been making the database in {home} for "
+                                     f"{CREATE_WAIT_S:.0f} s: stop it, then start this one again") from None
+                time.sleep(0.05)
+        if not (home / DB_FILE).exists():
+            Store(home, key=key, memory_limit=memory_limit).close()
+    finally:
+        os.close(fd)        # and with it the lock
 
 
 def derived_key(db_key: str, purpose: bytes) -> bytes:

@@ -171,6 +171,18 @@ BREAK_LINEAGE = ("local_checkpoint", "checkpoint", "persist", "parquet")
 _SPLIT_BEFORE_LAST = ("__splink__m_u_counts",)
 
 
+def _forget_local_dirs(jvm) -> None:
+    """After ``stop()``: the JVM outlives the session (PySpark keeps its gateway), and Spark keeps
+    the local directories it first made for the rest of the JVM's life (``Utils.localRootDirs``).
+    A later session in this process (its own ``spark.local.dir``) would put its userFiles and
+    PySpark's broadcast files under the first session's scratch, removed by then: made again,
+    and never removed. Forgetting them makes the next session read its own setting."""
+    try:
+        getattr(jvm.org.apache.spark.util, "Utils$").__getattr__("MODULE$").clearLocalRootDirs()
+    except Exception:      # a cleanup: the run's result stands
+        pass
+
+
 def _splink_api(spark, break_lineage: str, partitions: int):
     """Splink's ``SparkAPI``, taught ``local_checkpoint`` and to split ``_SPLIT_BEFORE_LAST``."""
     from splink.backends.spark import SparkAPI
@@ -318,8 +330,10 @@ class SparkBackend(LinkBackend):
     def close(self) -> None:
         if self._spark is not None:
             self._remove_checkpoints()
+            jvm = self._spark.sparkContext._jvm
             self._spark.stop()
             self._spark = None
+            _forget_local_dirs(jvm)
         self._remove_scratch()
 
     def _remove_checkpoints(self) -> None:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from linkage.errors import StoreError
 from linkage.files import private_dir, private_file
 from linkage.store.state.base import SQLITE, ServiceState, configured_url
 from linkage.store.state.schema import prepare
@@ -46,7 +47,11 @@ class SQLiteState(ServiceState):
         self._local = threading.local()
         self._writer = threading.Lock()     # one writing thread at a time in this process
         self.path = path
-        prepare(self)
+        try:
+            prepare(self)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreError(_unusable(path, exc)) from None
 
     def connection(self) -> sqlite3.Connection:
         """One connection per thread; WAL so readers never block the writer."""
@@ -85,3 +90,14 @@ class SQLiteState(ServiceState):
         if con is not None:
             con.close()
             self._local.con = None
+
+
+def _unusable(path: Path, exc: sqlite3.DatabaseError) -> str:
+    """One line for a service state SQLite cannot open (at start: a server, or any command)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "not a database" in text or "malformed" in text or "encrypted" in text:
+        return (f"the service state {path} is damaged ({text}): restore it from your last backup (it holds "
+                "clients, consents, pseudonyms and review decisions; none is made anew over it)")
+    if "locked" in text or "busy" in text:
+        return f"the service state {path} is locked by another process ({text}): wait for it, or stop it"
+    return f"cannot use the service state {path}: {text}"
