@@ -373,3 +373,23 @@ def test_one_home_and_family_born_days_apart_asks_about_the_twin_that_fits_bette
     other = _weeks("yulia", "maria")
     other[2]["surname_std"] = "petrova"
     assert _queued(tmp_path, "family", other, children) == []
+
+
+def test_the_keys_join_rows_without_name_keys_or_co_twins(tmp_path):
+    """``reach``'s seven self-joins read ``narrow_sql``'s rows: what they meet on and test pair by pair,
+    no list of name keys or co-twins. At 1,000,000 records the wide rows, materialised and read by
+    every join, spilt 1.5 GB under the run's 2 GB limit (42 CPU s; narrow, 9: docs/benchmarks.md)."""
+    from linkage.link.reach import narrow_sql, reach_sql
+
+    records = [rec("education:1", "lexi", "williams", middle="faith", postcode="KY8 0HL", upn="A1"),
+               rec("health:1", "houston", "lexxi", middle="faith", postcode="HG3 1UU", nhs="N1")]
+    con = _con(tmp_path, records, CHILDREN)
+    try:
+        rows = con.execute(f"DESCRIBE {narrow_sql('link_input', 'kids', 'cotwins')}").fetchall()
+    finally:
+        con.close()
+    assert [(name, kind) for name, kind, *_ in rows] == [
+        ("unique_id", "VARCHAR"), ("source_dataset", "VARCHAR"), ("forename", "VARCHAR"), ("surname", "VARCHAR"),
+        ("dob", "DATE"), ("postcode", "VARCHAR"), ("mid", "VARCHAR"), ("cluster_id", "VARCHAR"), ("s1", "VARCHAR"),
+        ("twin", "BOOLEAN")]
+    assert f"h AS MATERIALIZED ({narrow_sql('i', 'c', 't')})" in reach_sql("i", "c", "t")

@@ -105,12 +105,12 @@ from collections.abc import Iterable
 import duckdb
 
 from linkage.link.complement import settled, sources_of
-from linkage.link.evidence import COINCIDENCE, ClusterPass
-from linkage.link.guards import _closer_to_cotwin, date_slip_sql as _slip
+from linkage.link.evidence import _DATE_TEXT, COINCIDENCE, ClusterPass
+from linkage.link.guards import _closer_to_cotwin, birthday_sql, date_slip_sql as _slip
 from linkage.link.namesql import middle_name
 
 __all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
-           "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "reach_pairs", "reach_sql"]
+           "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "narrow_sql", "reach_pairs", "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
                  "({evidence})")
@@ -198,52 +198,75 @@ def _transposed(a: str, b: str) -> str:
     return f"(year({a}.dob) = year({b}.dob) AND day({a}.dob) = month({b}.dob) AND month({a}.dob) = day({b}.dob))"
 
 
+def narrow_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
+    """Each record with a birthday as the keys join it: what they meet on and test pair by pair, its
+    child, and whether a co-twin is in view; no name keys and no co-twins, which only the few
+    records of the pairs met are read for (``reach_sql``'s ``wide``): at 1,000,000 records the wide
+    rows, read by seven self-joins, spilt 1.5 GB under the run's 2 GB limit (pure SQL)."""
+    return f"""
+  SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.dob, x.postcode,
+    {middle_name('x.middle_names')} AS mid, c.cluster_id, left(x.surname, 1) AS s1, t.cotwins IS NOT NULL AS twin
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {cotwin_table} t USING (unique_id)
+  WHERE x.dob IS NOT NULL"""
+
+
 def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
     """Record pairs (l, r, ca, cb, how, dob_exact, twin) met by the module's keys, in two children
     with no UPN, NHS number or sex against them and no co-twin in view that could be the other
-    record (``twin``: a co-twin is in view, for the middle-name keys and ``weeks``; pure SQL)."""
-    near = f"(abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS} OR {_transposed('a', 'b')} OR {_slip('a', 'b')})"
+    record (``twin``: a co-twin is in view, for the middle-name keys and ``weeks``; pure SQL). The
+    keys join ``narrow_sql``'s rows; the name keys and co-twins are read for the pairs met."""
+    near = f"(abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS} OR {_transposed('a', 'b')} OR {_slip('a', 'b', _DATE_TEXT)})"
     differ = "a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND a.unique_id < b.unique_id"
     surnames = f"a.s1 = b.s1 AND jaro_winkler_similarity(a.surname, b.surname) >= {SURNAME_JW}"
-    twin = "(a.cotwins IS NOT NULL OR b.cotwins IS NOT NULL)"
+    twin = "(a.twin OR b.twin)"
     # The middle-name keys and ``weeks`` read a record with a co-twin in view unless that co-twin fits
     # the other record as well as the record does (``guards``' test); the other keys read none.
     clear = f"NOT {_closer_to_cotwin('a', 'b')} AND NOT {_closer_to_cotwin('b', 'a')}"
-    alone = "a.cotwins IS NULL AND b.cotwins IS NULL"
+    alone = "NOT a.twin AND NOT b.twin"
     return f"""
-WITH h AS MATERIALIZED (
-  SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel,
-    x.forename_abjad, x.forename_family, x.surname_all, x.dob, x.dob_str, x.postcode,
-    {middle_name('x.middle_names')} AS mid, c.cluster_id, left(x.surname, 1) AS s1, t.cotwins
-  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) LEFT JOIN {cotwin_table} t USING (unique_id)
-  WHERE x.dob IS NOT NULL),
--- Every record with a home, co-twins or not, for the ``script`` key (``one_home``).
-every AS MATERIALIZED (
-  SELECT x.unique_id, x.source_dataset, x.dob, x.dob_str, x.postcode, x.forename_full, x.forename_join,
-    x.middle_names, c.cluster_id
-  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL AND x.postcode IS NOT NULL),
+WITH h AS MATERIALIZED ({narrow_sql(input_table, clusters_table, cotwin_table)}),
 m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
--- Each full name's records in the source holding most of them, and the days the births span: the
--- namesakes expected within ``NEAR_DAYS`` (``spelling``). Counted over the run's records (``h``,
--- already read, not the input a second time): a month's run counts only the children it reached,
--- so it expects fewer namesakes and queues as a full run would or more, never less.
-namesakes AS MATERIALIZED (
-  SELECT forename, surname, max(n) AS n FROM (
-    SELECT forename, surname, source_dataset, count(*) AS n FROM h
-    WHERE forename IS NOT NULL AND surname IS NOT NULL GROUP BY ALL) GROUP BY ALL),
-span AS (SELECT greatest(datediff('day', min(dob), max(dob)), 365) AS days FROM h),
-named AS MATERIALIZED (
-  SELECT h.*, n.n AS namesakes FROM h JOIN namesakes n USING (forename, surname) WHERE h.cotwins IS NULL),
+-- The keys whose tests read the name keys or co-twins: met here on the narrow rows, tested below.
+-- ``at_home``: two children at one home, born one day or a slip apart (``home``, ``script``).
+met AS MATERIALIZED (
+  SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, 'birthday' AS how,
+    a.dob = b.dob AS dob_exact, {twin} AS twin
+  FROM m a JOIN m b ON a.mid = b.mid AND a.dob = b.dob WHERE {differ}
+  UNION ALL
+  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'birthday', false, {twin}
+  FROM m a JOIN m b ON a.mid = b.mid AND year(a.dob) = year(b.dob) AND day(a.dob) = month(b.dob)
+    AND month(a.dob) = day(b.dob)
+  WHERE {differ} AND a.dob <> b.dob
+  UNION ALL
+  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'forename', a.dob = b.dob, {twin}
+  FROM m a JOIN m b ON a.mid = b.mid AND a.forename = b.forename
+  WHERE {differ} AND {near} AND jaro_winkler_similarity(a.surname, b.surname) >= {SURNAME_JW}
+  UNION ALL
+  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'at_home', a.dob = b.dob, {twin}
+  FROM h a JOIN h b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
+  WHERE {differ} AND {birthday_sql('a', 'b', _DATE_TEXT)}
+  UNION ALL
+  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'weeks', false, {twin}
+  FROM h a JOIN h b ON a.postcode = b.postcode
+  WHERE {differ} AND a.dob <> b.dob AND abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS}
+    AND {surnames} AND jaro_winkler_similarity(a.forename, b.forename) >= {FAMILY_JW}),
+-- The name keys and co-twins of the records met, read from the input once more (a few records).
+wide AS MATERIALIZED (
+  SELECT x.unique_id, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel, x.forename_abjad,
+    x.forename_family, x.surname_all, x.forename_full, x.forename_join, x.middle_names, t.cotwins
+  FROM {input_table} x LEFT JOIN {cotwin_table} t USING (unique_id)
+  WHERE x.unique_id IN (SELECT l FROM met UNION SELECT r FROM met)),
+tested AS MATERIALIZED (
+  SELECT p.l, p.r, p.ca, p.cb, p.how, p.dob_exact, p.twin, a.forename_full AS a_full, b.forename_full AS b_full,
+    a.forename_join AS a_join, b.forename_join AS b_join, a.middle_names AS a_middle_names,
+    b.middle_names AS b_middle_names, a.cotwins AS a_cotwins, b.cotwins AS b_cotwins,
+    p.how = 'at_home' AND NOT p.twin AND {_names_related('a', 'b')} AS home
+  FROM met p JOIN wide a ON a.unique_id = p.l JOIN wide b ON b.unique_id = p.r
+  WHERE CASE p.how WHEN 'birthday' THEN {_names_related('a', 'b')} AND {clear} WHEN 'at_home' THEN true
+    ELSE {clear} END),
 -- Records of two children at one home, born one day or a slip apart, under two given names; only
 -- their few names are romanised (``_roman``), not every record's.
-one_home AS MATERIALIZED (
-  SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, a.dob = b.dob AS dob_exact,
-    a.forename_full AS a_full, b.forename_full AS b_full, a.forename_join AS a_join, b.forename_join AS b_join,
-    a.middle_names AS a_middle_names, b.middle_names AS b_middle_names, ta.cotwins AS a_cotwins, tb.cotwins AS b_cotwins
-  FROM every a JOIN every b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
-  LEFT JOIN {cotwin_table} ta ON ta.unique_id = a.unique_id LEFT JOIN {cotwin_table} tb ON tb.unique_id = b.unique_id
-  WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR {_slip('a', 'b')})
-    AND a.forename_full <> b.forename_full),
+one_home AS (SELECT * FROM tested WHERE how = 'at_home' AND a_full <> b_full),
 roman AS MATERIALIZED (
   SELECT n, {_roman('n')} AS rk FROM (SELECT a_full AS n FROM one_home UNION SELECT b_full FROM one_home
     UNION SELECT a_join FROM one_home UNION SELECT b_join FROM one_home) WHERE n IS NOT NULL),
@@ -253,35 +276,30 @@ script AS MATERIALIZED (
     JOIN roman af ON af.n = h.a_full JOIN roman bf ON bf.n = h.b_full
     LEFT JOIN roman aj ON aj.n = h.a_join LEFT JOIN roman bj ON bj.n = h.b_join)
   WHERE {_script_related('a_', 'b_')} AND NOT {_twin_of('a_', 'b_')} AND NOT {_twin_of('b_', 'a_')}),
+-- A full name written the same in both records (``spelling``): its records in the source holding
+-- most of them, and the days the births span, give the namesakes expected within ``NEAR_DAYS``.
+-- Counted over the run's records (``h``, already read), only for the names met: a month's run counts
+-- only the children it reached, so it expects fewer namesakes and queues as a full run would or
+-- more, never less.
+spelt AS MATERIALIZED (
+  SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, a.forename, a.surname,
+    a.surname = b.surname AS same
+  FROM h a JOIN h b ON a.forename = b.forename AND a.s1 = b.s1 AND year(a.dob) = year(b.dob)
+  WHERE {differ} AND a.dob <> b.dob AND {near} AND {surnames} AND {alone}),
+namesakes AS (
+  SELECT forename, surname, max(n) AS n FROM (
+    SELECT forename, surname, source_dataset, count(*) AS n FROM h
+    SEMI JOIN (SELECT forename, surname FROM spelt WHERE same) s USING (forename, surname) GROUP BY ALL) GROUP BY ALL),
+span AS (SELECT greatest(datediff('day', min(dob), max(dob)), 365) AS days FROM h),
 pairs AS MATERIALIZED (
-  SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, 'birthday' AS how,
-    a.dob = b.dob AS dob_exact, {twin} AS twin
-  FROM m a JOIN m b ON a.mid = b.mid AND a.dob = b.dob WHERE {differ} AND {_names_related('a', 'b')} AND {clear}
-  UNION ALL
-  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'birthday', false, {twin}
-  FROM m a JOIN m b ON a.mid = b.mid AND year(a.dob) = year(b.dob) AND day(a.dob) = month(b.dob)
-    AND month(a.dob) = day(b.dob)
-  WHERE {differ} AND a.dob <> b.dob AND {_names_related('a', 'b')} AND {clear}
-  UNION ALL
-  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'forename', a.dob = b.dob, {twin}
-  FROM m a JOIN m b ON a.mid = b.mid AND a.forename = b.forename
-  WHERE {differ} AND {near} AND jaro_winkler_similarity(a.surname, b.surname) >= {SURNAME_JW} AND {clear}
+  SELECT l, r, ca, cb, CASE how WHEN 'at_home' THEN 'home' ELSE how END AS how, dob_exact, twin FROM tested
+  WHERE how <> 'at_home' OR home
   UNION ALL
   SELECT least(a.unique_id, b.unique_id), greatest(a.unique_id, b.unique_id),
     CASE WHEN a.unique_id < b.unique_id THEN a.cluster_id ELSE b.cluster_id END,
     CASE WHEN a.unique_id < b.unique_id THEN b.cluster_id ELSE a.cluster_id END, 'swap', true, false
   FROM h a JOIN h b ON a.forename = b.surname AND a.dob = b.dob
   WHERE a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND {alone}
-  UNION ALL
-  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'home', a.dob = b.dob, false
-  FROM h a JOIN h b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
-  WHERE {differ} AND (a.dob = b.dob OR {_transposed('a', 'b')} OR {_slip('a', 'b')})
-    AND {_names_related('a', 'b')} AND {alone}
-  UNION ALL
-  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'weeks', false, {twin}
-  FROM h a JOIN h b ON a.postcode = b.postcode
-  WHERE {differ} AND a.dob <> b.dob AND abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS}
-    AND {surnames} AND jaro_winkler_similarity(a.forename, b.forename) >= {FAMILY_JW} AND {clear}
   UNION ALL
   SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'family', true, false
   FROM h a JOIN h b ON a.dob = b.dob AND a.s1 = b.s1
@@ -290,10 +308,8 @@ pairs AS MATERIALIZED (
   UNION ALL
   SELECT l, r, ca, cb, 'script', dob_exact, false FROM script
   UNION ALL
-  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'spelling', false, false
-  FROM named a JOIN named b ON a.forename = b.forename AND a.s1 = b.s1 AND year(a.dob) = year(b.dob)
-  WHERE {differ} AND a.dob <> b.dob AND {near} AND {surnames} AND {alone}
-    AND (a.surname <> b.surname OR (a.namesakes - 1) * {2 * NEAR_DAYS + 1} <= {COINCIDENCE} * (SELECT days FROM span))),
+  SELECT s.l, s.r, s.ca, s.cb, 'spelling', false, false FROM spelt s LEFT JOIN namesakes n USING (forename, surname)
+  WHERE NOT s.same OR (n.n - 1) * {2 * NEAR_DAYS + 1} <= {COINCIDENCE} * (SELECT days FROM span)),
 -- Only the few children of the pairs are looked up: their records first, then those records' fields.
 member AS MATERIALIZED (
   SELECT unique_id, cluster_id, upn_root FROM {clusters_table}

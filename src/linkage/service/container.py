@@ -130,6 +130,7 @@ class Services:
                                settings.audit_checkpoint_seconds)
         try:
             audit.refuse_another_key()
+            audit.refuse_damaged()
         except BaseException:
             audit.close()
             raise
@@ -241,7 +242,8 @@ def check_keys(home: Path, settings: Settings | None = None) -> None:
     """The service state's keys read (or made, for a new data directory) before a server starts:
     one that is missing while something made under it exists is refused in one line by the
     command, not raised inside each worker's start-up. With ``settings``, the audit log too: one
-    written under another key than the one these settings give is refused."""
+    written under another key than the one these settings give, or one that does not verify after
+    its last checkpoint, is refused (``ChainedLog.refuse_damaged``)."""
     state = ServiceState(home)
     try:
         Sealer(home, state=state)
@@ -252,6 +254,7 @@ def check_keys(home: Path, settings: Settings | None = None) -> None:
         audit = open_audit_log(home, signer=signer_from_settings(home, settings))
         try:
             audit.refuse_another_key()
+            audit.refuse_damaged()
         finally:
             audit.close()
 
