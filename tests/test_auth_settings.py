@@ -99,6 +99,10 @@ def test_external_token_missing_organisation_claims_is_401(server, idp):
     # A claim the person may change would name whoever changed it (session 30).
     ({"LINKAGE_IDP_SUBJECT_CLAIM": "email"}, "may not be email"),
     ({"LINKAGE_IDP_SUBJECT_CLAIM": "preferred_username"}, "may not be preferred_username"),
+    # The application's id: in a person's token through it too, who was then its machine client (session 30).
+    ({"LINKAGE_IDP_SUBJECT_CLAIM": "azp"}, "may not be azp"),
+    ({"LINKAGE_IDP_SUBJECT_CLAIM": "client_id"}, "may not be client_id"),
+    ({"LINKAGE_IDP_SUBJECT_CLAIM": "appid"}, "may not be appid"),
     # An ID token for the staff sign-in would open the API (session 28).
     ({"LINKAGE_OIDC_ISSUER": "https://idp.example.gov.uk/realms/la", "LINKAGE_OIDC_CLIENT_ID": "linkage-web",
       "LINKAGE_OIDC_CLIENT_SECRET": "s", "LINKAGE_JWKS_URL": "https://idp.example.gov.uk/jwks",
@@ -230,3 +234,37 @@ def test_a_machine_client_of_the_provider_is_registered_and_stopped_like_our_own
     clients.set_active(feed.client_id, False)
     assert get(server, idp_token(idp, sub=feed.idp_subject)).status_code == 401
     assert ("client_disabled" in [e.get("reason") for e in audit(server) if e["action"] == "security.unauthenticated"])
+
+
+def test_a_subject_is_matched_exactly_never_with_spaces_trimmed(server, idp):
+    """OpenID Connect compares subjects exactly. The token's subject was stripped, Python's way (any
+    Unicode space), so a provider that lets people choose their name as the subject gave whoever took
+    "sw-42 " or "sw-42" followed by a no-break space the registered machine client "sw-42"'s access."""
+    assert get(server, idp_token(idp, sub="sw-42")).status_code == 200
+    for near in ("sw-42 ", " sw-42", "sw-42\u00a0", "\u3000sw-42", "sw-42\n"):
+        assert get(server, idp_token(idp, sub=near)).status_code == 401, repr(near)
+    refused = [e.get("idp_subject") for e in audit(server) if e.get("reason") == "subject_not_registered"]
+    assert "sw-42\u00a0" in refused          # the DPO sees the subject as it came
+
+
+def test_the_dpo_sees_the_subject_a_refused_provider_token_named(tmp_path, idp):
+    """A provider's token whose subject the register does not hold is refused, and its audit entry
+    names the subject. With Microsoft Entra ID the subject is `oid` (LINKAGE_IDP_SUBJECT_CLAIM), not
+    the `sub` the DPO's security events showed as the caller: the one thing to register (or to
+    recognise as someone probing) was only in the raw log."""
+    from browserpages import ENV, PASSWORD, add_user, csrf_token
+
+    home = tmp_path / "data"
+    OrgRegistry(ServiceState(home)).add("Northshire Children's Services", "social_care", "873")
+    add_user(home, "dee@northshire.example", "Dee Okafor", "Northshire Council", "dpo", "801", "dpo")
+    s = Server(home, env={**idp.env, **ENV, "LINKAGE_IDP_SUBJECT_CLAIM": "oid"})
+    try:
+        assert get(s, idp_token(idp, sub="pairwise-01", oid="casesys-7f2")).status_code == 401
+        with httpx.Client(base_url=s.url) as c:
+            form = {"email": "dee@northshire.example", "password": PASSWORD,
+                    "csrf_token": csrf_token(c.get("/app/sign-in").text)}
+            assert c.post("/app/sign-in", data=form).status_code in (302, 303)
+            page = c.get("/app/dpo/security").text
+        assert "subject not registered" in page and "<bdi>casesys-7f2</bdi>" in page
+    finally:
+        s.stop()

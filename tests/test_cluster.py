@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkage.link.cluster import constrained_clusters
+from linkage.link.cluster import constrained_clusters, outclassed_links
 
 
 def test_chain_through_a_third_record_is_refused_for_twins():
@@ -111,3 +111,40 @@ def test_the_weaker_link_stands_when_nothing_says_the_two_are_two_children():
     # The second school record under no UPN may be the first one's child typed again: linked.
     clusters = _li_clusters({**_LI_IDS, "education:S2": {}})
     assert clusters["education:S2"] == clusters["health:H"]
+
+
+def test_only_records_whose_links_lie_a_gap_apart_are_looked_at_for_an_outclassed_link():
+    """``outclassed_links`` sorts the links of only the records some link of which another of theirs
+    beats by the gap (or whose weight is no number): the others cannot have a link outclassed."""
+    from linkage.link.cluster import _outclass_candidates
+    edges = [("a", "b", 20.0), ("a", "c", 18.0), ("d", "e", 20.0), ("d", "f", 10.0), ("g", "h", float("nan")),
+             ("g", "i", 5.0), ("j", "k", 3.0)]
+    assert [e[:2] for e in _outclass_candidates(iter(edges), 4.0)] == [("d", "e"), ("d", "f"), ("g", "h"), ("g", "i")]
+
+
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9),
+                          st.one_of(st.floats(-5, 30), st.sampled_from([float("-inf"), float("nan"), 12.0, 16.0]))),
+                max_size=40),
+       st.dictionaries(st.integers(0, 9), st.tuples(st.sampled_from([None, "n1", "n2"]), st.sampled_from([None, "u1", "u2"]))))
+def test_outclassed_links_are_those_the_plain_sort_of_every_record_finds(raw, held):
+    """The links left out unsorted change nothing: every record's links sorted, as before."""
+    from linkage.link.cluster import _outclass_candidates, two_by_identifiers
+    seen, edges = set(), []
+    for a, b, w in raw:
+        if a != b and frozenset((a, b)) not in seen:
+            seen.add(frozenset((a, b)))
+            edges.append((f"r{a}", f"r{b}", w))
+    ids = {f"r{k}": {"nhs": n, "upn": u} for k, (n, u) in held.items()}
+    best: dict = {}
+    for a, b, w in edges:
+        best.setdefault(a, []).append((w, b))
+        best.setdefault(b, []).append((w, a))
+    plain = set()
+    for y, partners in best.items():
+        partners.sort(reverse=True)
+        for i, (w, x) in enumerate(partners[1:], 1):
+            if any(wz >= w + 4.0 and two_by_identifiers(ids.get(z), ids.get(x), False) for wz, z in partners[:i]):
+                plain.add(frozenset((y, x)))
+    assert outclassed_links(iter(edges), ids) == plain
+    looked_at = {frozenset(e[:2]) for e in _outclass_candidates(iter(edges), 4.0)}
+    assert plain <= looked_at

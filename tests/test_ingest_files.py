@@ -112,6 +112,34 @@ def test_a_store_that_fails_stores_none_after_it(tmp_path, synth_month1, monkeyp
     store.close()
 
 
+def test_the_files_are_checkpointed_once_after_every_one_is_stored(tmp_path, synth_month1, monkeypatch):
+    """A large extract's commit would checkpoint it (DuckDB checkpoints a log past
+    ``checkpoint_threshold``), one checkpoint a file while the next waits for the core: here each
+    file's commit stays in the log until all are stored, one checkpoint then writes them, and the
+    store's threshold is as it was."""
+    from linkage.connectors import ingest
+
+    store = Store(tmp_path / "d", memory_limit="1GB")
+    store.execute("SET checkpoint_threshold = '1KB'")      # every extract's commit passes it, as a million rows' do
+    threshold = store.scalar("SELECT current_setting('checkpoint_threshold')")
+    log = store.path.with_name(store.path.name + ".wal")
+    logged: list[int] = []
+    real_beside = ingest._beside
+
+    def storing(store, save):
+        result = real_beside(store, save)
+        logged.append(log.stat().st_size if log.exists() else 0)
+        return result
+
+    monkeypatch.setattr(ingest, "_beside", storing)
+    results = ingest_files(store, [(s, synth_month1 / f"{s}.csv") for s in SOURCES], extract_date=EXTRACT_DATE)
+    assert 0 < logged[0] < logged[1] < logged[2]             # no checkpoint between the files
+    assert not log.exists() or log.stat().st_size == 0         # one after them
+    assert store.scalar("SELECT current_setting('checkpoint_threshold')") == threshold
+    assert store.scalar("SELECT count(*) FROM store.records") == sum(r.accepted for r in results) > 3000
+    store.close()
+
+
 def test_two_extracts_of_one_source_are_refused(tmp_path, synth_month1):
     store = Store(tmp_path / "d", memory_limit="1GB")
     with pytest.raises(ConnectorError, match="one extract per source"):

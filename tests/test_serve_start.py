@@ -142,3 +142,23 @@ def test_a_port_taken_while_the_server_loaded_is_one_line(tmp_path):
         f"error: cannot serve on 127.0.0.1:{port}: the port is already in use (another `linkage serve`, or another "
         "program): stop it, or choose another --port"), rest
     assert "Traceback" not in rest, rest
+
+
+def test_a_lock_another_program_holds_on_the_data_directory_stops_no_start(tmp_path):
+    """Servers starting at once wait for the one making the database on a lock. It was a lock on the
+    data directory itself, which any program run with `flock` on it holds too (a backup, `flock
+    /srv/linkage/data rsync ...`): a server started meanwhile waited 60 s for it and failed, saying
+    another process was making a database that was there all along. A lock file of its own now."""
+    home = tmp_path / "home"
+    Server(home).stop()                                  # made, as a server left it
+    holder = subprocess.Popen(["flock", str(home), "sleep", "300"])
+    try:
+        server = Server(home, wait=False)
+        try:
+            server.wait_ready(40)
+            assert httpx.get(server.url + "/readyz", timeout=10).status_code == 200
+        finally:
+            server.stop()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -13,7 +13,7 @@ from splink import Linker
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.link import spec
 from linkage.link.engine import LinkEngine
-from linkage.link.uestimate import narrowed
+from linkage.link.uestimate import matching_pairs, narrowed, rule_columns
 
 
 def _levels() -> list[str]:
@@ -88,3 +88,42 @@ def test_model_leaves_the_engine_as_written_and_predicts_the_same(linked_store, 
     fast, plain = edges(True), edges(False)
     assert len(fast) > 1000
     assert fast.equals(plain)
+
+
+_RULES = ["l.a = r.a", 'l."b" = r."b" AND l.c = r.c', "l.c = r.c AND l.a = r.a"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(*[st.none() | st.sampled_from("xyz")] * 3), max_size=40),
+       st.lists(st.sampled_from(_RULES), min_size=1, max_size=3))
+def test_matching_pairs_counts_each_pair_any_rule_holds_for_once(rows, rules):
+    """Against every pair joined: overlapping rules, rules sharing columns, NULLs (equal to nothing)."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM (SELECT unnest(range(?)) AS id, unnest(?) AS a, unnest(?) AS b, "
+                "unnest(?) AS c)", [len(rows), *([r[i] for r in rows] for i in range(3))])
+    if not rows:
+        con.execute("CREATE OR REPLACE TABLE t (id BIGINT, a VARCHAR, b VARCHAR, c VARCHAR)")
+    joined = con.execute(f"SELECT count(*) FROM t l JOIN t r ON l.id < r.id WHERE "
+                         f"{' OR '.join(f'coalesce({r}, false)' for r in rules)}").fetchone()[0]
+    assert matching_pairs(con, "t", rules) == joined
+
+
+def test_a_rule_other_than_equalities_is_left_to_splink():
+    assert rule_columns("l.upn = r.upn") == ("upn",)
+    assert rule_columns('l."dob" = r."dob" and l.surname = r.surname') == ("dob", "surname")
+    for rule in ("l.a = r.b", "levenshtein(l.a, r.a) <= 1", "l.a = r.a OR l.b = r.b", "substr(l.a, 1, 2) = substr(r.a, 1, 2)"):
+        assert rule_columns(rule) is None
+    assert matching_pairs(_CON, "range(3)", ["l.a = r.a", "l.a <> r.a"]) is None
+
+
+def test_prior_is_splinks_to_the_bit(linked_store):
+    """The engine's prior against Splink's ``estimate_probability_two_random_records_match`` over
+    the same records and deterministic rules."""
+    engine = LinkEngine(linked_store, CURRENT_RECORDS_SQL)
+    linker = engine.linker()
+    linker.training.estimate_probability_two_random_records_match(spec.DETERMINISTIC_RULES, recall=0.8)
+    theirs = linker._settings_obj._probability_two_random_records_match
+    assert 0 < theirs < 1e-3
+    linker._settings_obj._probability_two_random_records_match = 0.5
+    engine._estimate_prior(linker, spec.DETERMINISTIC_RULES, 0.8)
+    assert linker._settings_obj._probability_two_random_records_match == theirs

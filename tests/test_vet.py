@@ -97,3 +97,20 @@ def test_second_pass_joins_that_together_join_a_guarded_pair_or_two_nhs_numbers_
     # One join alone, with nothing against it, is made.
     found = ClusterPass(links=[("education:1", "health:1")])
     assert vet_joins(found, clusters, [], ids, second, "sibling", "refused") == [] and found.links
+
+
+def test_the_sibling_check_is_asked_only_about_links_of_two_forenames_or_a_swap():
+    """``second_child_sql`` reads only links whose forenames differ or are swapped: the rest (a
+    million records' 499,000 of 546,000 links) are left out before it joins every record whole."""
+    from linkage.link.vet import _differing
+    con = population([rec("education:1", "macy"), rec("health:1", "macy"), rec("social_care:1", "maisie"),
+                      rec("education:2", "dua", surname="macy"), rec("health:2", None),
+                      rec("social_care:2", "macy", surname="macy"), rec("education:3", "macy", surname="macy")])
+    con.register("links_df", pd.DataFrame([("education:1", "health:1"), ("education:1", "social_care:1"),
+                                           ("education:1", "education:2"), ("health:1", "health:2"),
+                                           ("social_care:2", "education:3")], columns=LINKS))
+    kept = set(con.execute(f"SELECT * FROM {_differing('links_df', 'link_input')}").fetchall())
+    # Macy / Macy is one forename (left out); Macy / Maisie differ; Macy Dua / Dua Macy are swapped;
+    # a missing forename is asked about; Macy Macy / Macy Macy is one forename, and swapped too.
+    assert kept == {("education:1", "social_care:1"), ("education:1", "education:2"), ("health:1", "health:2"),
+                    ("social_care:2", "education:3")}

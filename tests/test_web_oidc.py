@@ -137,3 +137,25 @@ def test_the_person_is_known_by_the_providers_subject_not_by_an_email_anyone_may
             assert ("<bdi>Ben Okafor</bdi>" in c.get("/app/").text) == ok
     failed = [e for e in audit(world) if e["action"] == "security.sign_in_failed" and e.get("method") == "oidc"]
     assert "registered to another of the provider's subjects" in failed[-1]["reason"]
+
+
+def test_an_email_the_provider_says_is_not_verified_names_no_one_however_it_says_so(world):
+    """Some providers send ``email_verified`` as a string (Amazon Cognito's userinfo): "false" is
+    not ``False``, and a stranger's first sign-in with a registered person's unverified address
+    was that person, their subject recorded as hers, and she was then locked out. A refused sign-in's
+    audit entry named no subject, so the DPO could not tell who had tried."""
+    provider, url = world["provider"], world["server"].url
+    cara = "cara@oak-ap.example"
+    add_user(world["home"], cara, "Cara Doyle", "Oak AP Academy", "ap_school", "140001", "admissions")
+    for identity, ok in (({"sub": "bad-mallory", "email": cara, "email_verified": "false"}, False),
+                         ({"sub": "bad-mallory", "email": cara, "email_verified": "False "}, False),
+                         ({"sub": "bad-mallory", "email": cara, "email_verified": 0}, False),
+                         ({"sub": "9a1b-cara", "email": cara, "email_verified": "true"}, True)):  # Cara herself
+        provider.identity = identity
+        with httpx.Client(base_url=url) as c:
+            r = flow(c, provider)
+            assert (r.status_code == 200) == ok, identity
+            assert ("<bdi>Cara Doyle</bdi>" in c.get("/app/").text) == ok
+    # Each refusal names the subject that tried, for the DPO (its security page shows it).
+    failed = [e for e in audit(world) if e["action"] == "security.sign_in_failed" and e.get("method") == "oidc"]
+    assert [(e["reason"], e.get("idp_subject")) for e in failed[-3:]] == [("email not verified", "bad-mallory")] * 3

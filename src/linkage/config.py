@@ -212,8 +212,12 @@ class Settings(BaseSettings):
     @field_validator("idp_subject_claim")
     @classmethod
     def _stable_subject(cls, v: str) -> str:
+        # The application's own id (azp, client_id, appid, cid) is in every token it obtains, a person's
+        # as well as its own: a person signing in through a registered machine client's application
+        # was that client. A session's (sid) or token's (jti) id is nobody's for long.
         if v.lower() in {"email", "upn", "preferred_username", "unique_name", "name", "given_name", "family_name",
-                         "nickname", "phone_number", "linkage_org", "linkage_role"}:
+                         "nickname", "phone_number", "linkage_org", "linkage_role", "mail", "username", "login",
+                         "azp", "client_id", "appid", "cid", "aud", "iss", "tid", "sid", "jti", "email_verified"}:
             raise ValueError(f"LINKAGE_IDP_SUBJECT_CLAIM may not be {v}: a person can change it, or it is not "
                              "theirs alone (use sub, or oid with Microsoft Entra ID)")
         return v

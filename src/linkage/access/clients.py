@@ -25,7 +25,7 @@ from math import ceil
 from linkage.access.lockout import Lockouts
 from linkage.access.orgs import Organisation, OrgRegistry, display_name
 from linkage.access.tokens import AuthError, TokenClaims
-from linkage.access.subjects import check_subject, issuer_name, subject_holder
+from linkage.access.subjects import check_subject, issuer_name, recording, subject_holder
 from linkage.errors import Conflict, LinkageError, NotFound
 from linkage.policy import Principal
 from linkage.store.state import ServiceState
@@ -119,13 +119,15 @@ class ClientRegistry:
             secret, hashed = _new_secret()
         else:
             idp_issuer, idp_subject = check_subject(idp_issuer, idp_subject or "")
-            if holder := subject_holder(self.state, idp_issuer, idp_subject):
-                raise Conflict(f"the provider's subject {idp_subject!r} is already registered ({holder})")
             secret, hashed = "", ""          # no secret: /oauth/token never issues it a token
-        self.state.execute(
-            "INSERT INTO clients (client_id, name, org_id, role, secret_hash, created_at, idp_issuer, idp_subject) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (client_id, name, organisation.org_id, role, hashed,
-                                                datetime.now(timezone.utc).isoformat(), idp_issuer, idp_subject))
+        with recording(self.state):         # looked for and recorded at once: not a person's meanwhile
+            if idp_issuer is not None and (holder := subject_holder(self.state, idp_issuer, idp_subject)):
+                raise Conflict(f"the provider's subject {idp_subject!r} is already registered ({holder})")
+            self.state.execute(
+                "INSERT INTO clients (client_id, name, org_id, role, secret_hash, created_at, idp_issuer, "
+                "idp_subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (client_id, name, organisation.org_id, role, hashed, datetime.now(timezone.utc).isoformat(),
+                 idp_issuer, idp_subject))
         return Client(client_id, name, role, organisation, idp_issuer=idp_issuer, idp_subject=idp_subject), secret
 
     def get(self, client_id: str) -> Client | None:

@@ -177,7 +177,7 @@ class TokenService:
                     raise TypeError
                 return TokenClaims(str(claims["sub"]), str(claims["linkage_org"]), str(claims["iss"]),
                                    str(claims.get("jti", "")), True, str(claims["linkage_role"]),
-                                   subject=subject.strip())
+                                   subject=subject)       # exactly: see access.subjects
             return TokenClaims(str(claims["sub"]), str(claims["org"]), str(claims["iss"]),
                                str(claims.get("jti", "")), False, "", int(claims["gen"]))
         except KeyError as exc:

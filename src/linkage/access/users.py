@@ -25,7 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from linkage.access.lockout import Lockouts
 from linkage.access.orgs import Organisation, OrgRegistry, display_name
-from linkage.access.subjects import check_subject, issuer_name, subject_holder
+from linkage.access.subjects import check_subject, issuer_name, recording, subject_holder
 from linkage.errors import Conflict, LinkageError, NotFound
 from linkage.policy import Principal
 from linkage.store.state import ServiceState
@@ -154,10 +154,13 @@ class UserRegistry:
         self.orgs.check_role(organisation.org_type, role)
         user = self._provider_user(issuer, subject, email)
         if user is None:
-            if subject_holder(self.state, issuer, subject):
-                raise Conflict("the provider's subject is a registered machine client's")
             user_id = "u_" + secrets.token_hex(8)
-            with self.state.transaction():
+            with recording(self.state):     # looked at again: another sign-in may have recorded them since
+                if holder := subject_holder(self.state, issuer, subject):
+                    raise Conflict("the provider's subject is a registered machine client's" if not
+                                   holder.startswith("user:") else "signed in twice at once: sign in again")
+                if self.by_email(email) is not None:
+                    raise Conflict(f"{email} was recorded by another sign-in at the same moment: sign in again")
                 self.state.execute("INSERT INTO users (user_id, email, name, org_id, role, created_at) "
                                    "VALUES (?, ?, ?, ?, ?, ?)", (user_id, email, name, organisation.org_id, role,
                                                                  datetime.now(timezone.utc).isoformat()))
@@ -199,11 +202,25 @@ class UserRegistry:
         if user is not None:
             return user
         user = self.by_email(email) if email else None
-        if user is None:
-            return None
-        if issuer in self.subjects(user.user_id):
-            raise Conflict(f"{email} is registered to another of the provider's subjects")
-        self.set_subject(user.user_id, issuer, subject)
+        if user is None or not self.usable(user):   # refused: a refused sign-in records nothing (a leaver's
+            return user                             # address given to a new starter made the leaver them)
+        taken = Conflict(f"{email} is registered to another of the provider's subjects")
+        # Looked at and recorded in one transaction, never replacing (as ``set_subject`` does): two
+        # first sign-ins at once with the person's address were both the person, and the later
+        # subject stayed theirs. The database's one subject per issuer stops any that slip past.
+        try:
+            with recording(self.state):
+                if issuer in self.subjects(user.user_id):
+                    raise taken
+                if holder := subject_holder(self.state, issuer, subject):
+                    raise Conflict(f"the provider's subject {subject!r} is already registered ({holder})")
+                self._record(user.user_id, issuer, subject)
+        except LinkageError:
+            raise
+        except Exception:
+            if issuer in self.subjects(user.user_id):
+                raise taken from None
+            raise
         return user
 
     def set_subject(self, ref: str, issuer: str, subject: str | None) -> User:
@@ -216,7 +233,7 @@ class UserRegistry:
                                (user.user_id, issuer_name(issuer)))
             return user
         issuer, subject = check_subject(issuer, subject)
-        with self.state.transaction():
+        with recording(self.state):
             holder = subject_holder(self.state, issuer, subject)
             if holder is not None and holder != f"user:{user.user_id}":
                 raise Conflict(f"the provider's subject {subject!r} is already registered ({holder})")

@@ -4,20 +4,25 @@ Before each query it reads only the log's new tail (from the byte where it stopp
 so several server processes, the CLI and a restarted server all see every entry.
 If the log no longer holds the last indexed line where it was (rewritten, truncated,
 replaced), or the index is missing, it is rebuilt from the start. The log stays the
-record: results are read back from the log lines themselves.
+record: results are read back from the log lines themselves. A damaged index file (not a
+database, a corrupt page) is set aside, kept, and rebuilt; what was found waits in ``damaged``
+for the log to record as a security event.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
 from linkage import boundedjson
 from linkage.audit.lines import raw_lines, read_lines
 from linkage.store.audit_counts import AuditCounts
-from linkage.store.audit_index import AuditIndexDB, IndexRow
+from linkage.store.audit_index import AuditIndexDB, IndexRow, damage
 
 __all__ = ["AuditIndex"]
+
+log = logging.getLogger(__name__)
 
 
 def _epoch(text) -> float | None:
@@ -49,6 +54,28 @@ class AuditIndex:
     def __init__(self, log_path: Path, index_path: Path | None = None) -> None:
         self.log_path = Path(log_path)
         self.db = AuditIndexDB(index_path or self.log_path.with_name("index.sqlite"))
+        self.damaged: list[dict] = []       # set aside by this process, not yet recorded in the log
+        self._safely(self.db.prepare)
+
+    def _safely(self, work):
+        """``work()``; if the index file turns out damaged, it is set aside and ``work()`` runs again
+        on a new one (rebuilt from the log by the sync inside). Anything else is raised."""
+        self.db.follow()
+        failed = self.db.inode
+        try:
+            return work()
+        except Exception as exc:
+            why = damage(exc)
+            if why is None:
+                raise
+            failed = self.db.inode if self.db.inode is not None else failed
+        kept = self.db.set_aside(failed)
+        if kept is not None:
+            log.error("the audit search index %s was damaged (%s): kept as %s and rebuilt from the log",
+                      self.db.path, why, kept)
+            self.damaged.append({"reason": f"the search index was damaged ({why}): kept as {kept}, rebuilt "
+                                           "from the log", "kept_as": kept})
+        return work()
 
     def _still_there(self, last_offset: int, last_hash: str) -> bool:
         for _, raw in read_lines(self.log_path, last_offset):
@@ -58,7 +85,7 @@ class AuditIndex:
                 return False
         return False
 
-    def sync(self) -> int:
+    def _sync(self) -> int:
         """Index the log's new tail; rebuild if the log is not the one indexed. Returns rows added."""
         with self.db.writing():
             nxt, last_off, last_hash = self.db.position()
@@ -82,11 +109,11 @@ class AuditIndex:
             self.db.add(rows, nxt, last_off, last_hash)
             return len(rows)
 
-    def check(self) -> list[tuple[int, str]]:
+    def _check(self) -> list[tuple[int, str]]:
         """Where the index disagrees with the log, as (first seq, what): a row deleted, changed
         or added in ``index.sqlite`` hides an access from the DPO's searches and subject access
         reports (or invents one) while the log itself verifies. The index is then rebuilt."""
-        self.sync()
+        self._sync()
         upto = self.db.position()[0]      # what was indexed; lines written since are not compared
         held = {seq: row for seq, row in self.db.every_row().items() if row is None or row[0] < upto}
         expected: dict[int, tuple] = {}
@@ -105,7 +132,7 @@ class AuditIndex:
             return []
         with self.db.writing():
             self.db.clear()
-        self.sync()
+        self._sync()
         return [(wrong[0], f"the search index (audit/index.sqlite) disagrees with the log on {len(wrong)} "
                            "entries: searches and subject access reports would have hidden or invented "
                            "accesses; rebuilt from the log")]
@@ -123,35 +150,58 @@ class AuditIndex:
                     out.append(rec)
         return out
 
-    def search(self, *, limit: int = 100, offset: int = 0, child_id: str | None = None,
+    def _search(self, *, limit: int = 100, offset: int = 0, child_id: str | None = None,
                skip_action_prefix: str | None = None, since: datetime | None = None,
                until: datetime | None = None, newest: bool = False, **filters) -> tuple[int, list[dict]]:
         """(how many entries match, that page of log records), oldest first; ``newest``: the
         newest ``limit`` records, newest first, and no count (-1): a page that reads few rows."""
-        self.sync()
+        self._sync()
         filters = {k: _clean(v) for k, v in filters.items()}
         total, offsets = self.db.search(limit, offset, _clean(child_id), skip_action_prefix, newest,
                                         since=_epoch(since.isoformat()) if since else None,
                                         until=_epoch(until.isoformat()) if until else None, **filters)
         return total, self._read(offsets)
 
-    def facts(self, since: datetime | None = None, until: datetime | None = None) -> list[IndexRow]:
+    def _facts(self, since: datetime | None = None, until: datetime | None = None) -> list[IndexRow]:
         """Index rows of every entry between two times, oldest first: for counting and patterns."""
-        self.sync()
+        self._sync()
         return self.db.facts(_epoch(since.isoformat()) if since else None,
                              _epoch(until.isoformat()) if until else None)
 
-    def aggregates(self) -> AuditCounts:
+    def _aggregates(self) -> AuditCounts:
         """The SQL counts over the index (brought up to date first)."""
-        self.sync()
+        self._sync()
         return self.db.counts
 
-    def records(self, seqs: list[int]) -> list[dict]:
+    def _records(self, seqs: list[int]) -> list[dict]:
         """The log records of these entries (as indexed)."""
-        self.sync()
+        self._sync()
         return self._read(self.db.offsets_of(seqs))
 
-    def offset_of(self, seq: int) -> int:
+    def _offset_of(self, seq: int) -> int:
         """Where entry ``seq`` starts in the log (0 if unknown: read from the start)."""
-        self.sync()
+        self._sync()
         return self.db.offset_of(seq) or 0
+
+    # The public calls: each survives a damaged index file (set aside and rebuilt, once).
+    def sync(self) -> int:
+        """Index the log's new tail; rebuild if the log is not the one indexed. Returns rows added."""
+        return self._safely(self._sync)
+
+    def check(self) -> list[tuple[int, str]]:
+        return self._safely(self._check)
+
+    def search(self, **kw) -> tuple[int, list[dict]]:
+        return self._safely(lambda: self._search(**kw))
+
+    def facts(self, since: datetime | None = None, until: datetime | None = None) -> list[IndexRow]:
+        return self._safely(lambda: self._facts(since, until))
+
+    def aggregates(self) -> AuditCounts:
+        return self._safely(self._aggregates)
+
+    def records(self, seqs: list[int]) -> list[dict]:
+        return self._safely(lambda: self._records(seqs))
+
+    def offset_of(self, seq: int) -> int:
+        return self._safely(lambda: self._offset_of(seq))

@@ -348,6 +348,36 @@ class ChainedLog(ABC):
                           "(every server sharing a log needs the same one); under a new key the entries before "
                           "would no longer verify, so none is written")
 
+    def refuse_damaged(self) -> None:
+        """Before a server starts. A torn last line (a crash mid-append) is set aside and recorded
+        (``_mend_tail``): the service wrote it and never answered for it. A line after the last
+        checkpoint that does not verify (junk, an edit, a deletion: not what a crash leaves) is
+        refused in one line: a server would chain every entry it writes onto a log that no longer
+        verifies, and no seal would cover them until someone looked. The operator runs `linkage
+        audit verify`, and `linkage audit seal --acknowledge` records that it was seen. Damage
+        before the last checkpoint is for `verify` and the witness (a full read of the log)."""
+        with self._locked():
+            self._mend_tail()
+            problem = self._unsealed_problem(self.last_checkpoint())
+        if problem:
+            raise ConfigError(f"the audit log ({self.where}) does not verify after its last checkpoint, at "
+                              f"{problem}: run `linkage audit verify` to see where, then `linkage audit seal "
+                              "--acknowledge` to record that it was seen and serve on")
+        self.index      # made now: a damaged index file is set aside, rebuilt and recorded at start
+        self._record_index_damage()
+
+    def _mend_tail(self) -> None:
+        """Under ``_locked``: a backend whose writes can be torn leaves no partial last line behind."""
+
+    def _record_index_damage(self) -> None:
+        """What the index set aside (a damaged file, kept as evidence), as security events the DPO
+        sees. Outside ``_locked``: found under it (a seal reads the index), it waits until here."""
+        pending = getattr(self._index, "damaged", None)
+        while pending:
+            found = pending.pop(0)
+            self.append({"request_id": "", "client_id": None, "action": "security.audit_index_damaged",
+                         "decision": "refused", **found})
+
     @property
     def where(self) -> str:
         """The log, as an operator would name it."""
@@ -369,6 +399,7 @@ class ChainedLog(ABC):
                             self.seal_if_due()
                         except Exception:   # the entry is written: its request stands, the seal comes later
                             log.exception("audit seal failed")
+        self._record_index_damage()
         return out
 
     def _backlog(self) -> int:
@@ -376,6 +407,7 @@ class ChainedLog(ABC):
         return self.BACKLOG * self.checkpoint_every
 
     def _append_locked(self, entry: dict) -> dict:
+        self._mend_tail()
         seq = self._seq + 1
         entry = {**entry, "time": entry.get("time") or datetime.now(timezone.utc).isoformat()}
         entry_json = canonical_json(entry, True)
@@ -433,7 +465,8 @@ class ChainedLog(ABC):
             self.lines_checked += 1
             rec, problems = walk.check(raw)
             if problems:
-                return f"seq {(rec or {}).get('seq')}: {problems[0]}"
+                seq = (rec or {}).get("seq")
+                return f"{f'seq {seq}' if seq is not None else f'the line after seq {walk.expected - 1}'}: {problems[0]}"
             if rec.get("v") == VERSION:
                 self._known(raw, (rec["seq"], rec["prev"], rec["hash"]))
         return None
@@ -538,6 +571,7 @@ class ChainedLog(ABC):
                     if not woken or time.monotonic() >= tick:
                         tick = time.monotonic() + self._period
                         self.index.sync()   # keeps the DPO's index warm (and built) off the request path
+                        self._record_index_damage()
                 except Exception:           # a failure must not kill the timer
                     if self._stop.is_set():     # closed under it: ``close`` seals what is left
                         break
@@ -635,7 +669,11 @@ class ChainedLog(ABC):
                                                    "entries: checkpoints deleted or cut back, or sealing failing"))
         # The DPO's search index (a file of its own, or the PostgreSQL rows' search columns), which
         # anyone who can write where it is kept could otherwise edit unseen.
-        return findings + [Finding(0, seq, problem) for seq, problem in self.index.check()]
+        return findings + self._torn_findings() + [Finding(0, seq, problem) for seq, problem in self.index.check()]
+
+    def _torn_findings(self) -> list[Finding]:
+        """A partial last line, which the chain's reading passes over (a backend whose writes can tear)."""
+        return []
 
 
 class AuditLog(ChainedLog):
@@ -812,6 +850,59 @@ class AuditLog(ChainedLog):
         if len(self._starts) > self.CHECKED_MOST:
             for old in list(self._starts)[:len(self._starts) // 2]:
                 del self._starts[old]
+
+    def _mend_tail(self) -> None:
+        """A last line with no newline: what a crash mid-append leaves (a power cut: a prefix of it, or
+        zeros). The next line would be written on the end of it, and lost with it. Moved out of the log
+        into ``log.jsonl.torn-<time>`` (kept: evidence, it may not be a crash), recorded as a security
+        event chained after the last whole line. No seal can cover a line that was never whole, so a
+        cut-back sealed line still shows in `verify`; a whole line short only of its newline is ended."""
+        # Under the lock ``_refresh`` has just read the length and the last line: no read on an append's path.
+        size = self._size if self._size >= 0 else os.fstat(self._fh.fileno()).st_size
+        end = self._end
+        if size == 0 or (end is not None and end[0] + len(end[1]) == size and end[1].endswith(b"\n")):
+            return
+        if os.pread(self._rf.fileno(), 1, size - 1) == b"\n":
+            return
+        start = (self._last_line(size) or (0, b""))[0]
+        fragment = os.pread(self._rf.fileno(), size - start, start)
+        if _well_formed(fragment.decode("utf-8", "replace")) is not None:
+            self._fh.write(b"\n")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._size, self._end = size + 1, (start, fragment + b"\n")
+            return
+        kept = f"log.jsonl.torn-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')}"
+        with open(self.dir / kept, "xb", opener=private_opener) as out:
+            out.write(fragment)
+            out.flush()
+            os.fsync(out.fileno())
+        os.ftruncate(self._fh.fileno(), start)
+        os.fsync(self._fh.fileno())
+        self._size, self._end = start, self._last_line(start)
+        log.error("the audit log ended in a partial line (%d bytes at byte %d: a crash while writing?): moved "
+                  "to %s, and the log goes on from seq %d", len(fragment), start, kept, self._seq)
+        self._append_locked({"request_id": "", "client_id": None, "action": "security.audit_log_torn",
+                             "decision": "refused", "reason": f"the log ended in a partial line (a crash while "
+                             f"writing?): moved to {kept}", "at_byte": start, "length": len(fragment),
+                             "sha256": hashlib.sha256(fragment).hexdigest(), "kept_as": kept,
+                             "after_seq": self._seq})
+
+    def _torn_findings(self) -> list[Finding]:
+        with self._lock:        # the writers' lock, shared: never a line half-way through its write
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_SH)
+            try:
+                size = os.fstat(self._rf.fileno()).st_size
+                torn = size > 0 and os.pread(self._rf.fileno(), 1, size - 1) != b"\n"
+                start = (self._last_line(size) or (0, b""))[0] if torn else size
+            finally:
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+        if not torn:
+            return []
+        lines = sum(1 for _ in raw_lines(self.path)) + 1
+        return [Finding(lines, None, f"the log ends in a partial line ({size - start} bytes, no newline): a crash "
+                                     "while writing, or something written there; the next server start moves it "
+                                     "to audit/log.jsonl.torn-<time> and records that")]
 
     def _refresh(self) -> None:
         self._follow_path()

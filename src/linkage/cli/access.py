@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from linkage.cli.common import DataDir, _fail, console, record_change
+from linkage.cli.common import DataDir, _fail, console, err, record_change
 from linkage.cli.output import Format, FormatOption, emit
 from linkage.config import data_dir, get_settings
 from linkage.errors import LinkageError
@@ -82,11 +82,21 @@ def _print_secret(client_id: str, secret: str) -> None:
 
 def provider_issuer(given: Optional[str]) -> str:
     """The identity provider a subject is at: ``given``, else the API's (``LINKAGE_EXTERNAL_ISSUER``),
-    else the staff sign-in's (``LINKAGE_OIDC_ISSUER``)."""
+    else the staff sign-in's (``LINKAGE_OIDC_ISSUER``). A given issuer that is neither is said: a
+    subject recorded at a misspelt one names no one, and the person's address stays open to whoever
+    claims it first at the real one (``access.users.provider_sign_in``)."""
+    from linkage.access.subjects import issuer_name
+
     s = get_settings()
     issuer = given or s.external_issuer or s.oidc_issuer
     if not issuer:
         _fail(LinkageError("no identity provider is configured: give --idp-issuer, or set LINKAGE_EXTERNAL_ISSUER"))
+    trusted = {issuer_name(i) for i in (s.external_issuer, s.oidc_issuer) if i}
+    if trusted and issuer_name(issuer) not in trusted:
+        err.print(f"warning: {issuer_name(issuer)!r} is neither LINKAGE_EXTERNAL_ISSUER nor LINKAGE_OIDC_ISSUER "
+                  f"({', '.join(sorted(trusted))}): no token from it is trusted here, so the subject recorded "
+                  "names no one until it is (issuers are compared exactly, but for a trailing slash)",
+                  markup=False, highlight=False)
     return issuer
 
 
@@ -106,7 +116,8 @@ def clients_add(name: Annotated[str, typer.Option()],
     With --idp-subject, a machine client of the council's identity provider instead (no secret)."""
     issuer = provider_issuer(idp_issuer) if idp_subject is not None else None
     try:
-        client, secret = _registers(data_dir_)[1].add(name, org, role, idp_issuer=issuer, idp_subject=idp_subject)
+        client, secret = _registers(data_dir_)[1].add(name, org, role, idp_issuer=issuer,
+                                                           idp_subject=idp_subject.strip() if issuer else None)
     except LinkageError as exc:
         _fail(exc)
     record_change(data_dir_, "admin.client_added", target=client.client_id, org_id=client.org.org_id,

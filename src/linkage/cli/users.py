@@ -59,7 +59,7 @@ def users_add(email: Annotated[str, typer.Option(help="Their work email: they si
         with users.state.transaction():        # both or neither
             user, password = users.add(email, name, org, role, given)
             if issuer:
-                user = users.set_subject(user.user_id, issuer, idp_subject)
+                user = users.set_subject(user.user_id, issuer, idp_subject.strip())
     except LinkageError as exc:
         _fail(exc)
     record_change(data_dir_, "admin.user_added", target=user.user_id, target_person=user.email, org_id=user.org.org_id,
@@ -98,7 +98,7 @@ def users_subject(user: Annotated[str, typer.Argument(help="user id or email")],
         _fail(LinkageError("give --idp-subject or --clear"))
     issuer = issuer_name(provider_issuer(idp_issuer))
     try:
-        done = _users(data_dir_).set_subject(user, issuer, idp_subject)
+        done = _users(data_dir_).set_subject(user, issuer, None if clear else idp_subject.strip())
     except LinkageError as exc:
         _fail(exc)
     subject = None if clear else idp_subject.strip()

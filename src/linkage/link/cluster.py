@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -247,18 +248,23 @@ def ambiguous_records(cluster_of: dict[str, str], edges: Iterable[tuple[str, str
     soft = {frozenset(p) for p in soft_upn}
     own: dict[str, tuple[float, str]] = {}
     other: dict[str, list[tuple[float, str]]] = {}
+    edges = list(edges)
+    child = cluster_of.get
+    # The links into another child first (a few thousand of a million records' half million): only
+    # their records' best link into their own child is then looked for.
     for a, b, w in edges:
-        if a not in cluster_of or b not in cluster_of:
-            continue
-        if cluster_of[a] == cluster_of[b]:
-            for x, y in ((a, b), (b, a)):
-                if x not in own or (w, y) > own[x]:
-                    own[x] = (w, y)
+        ca, cb = child(a), child(b)
+        if ca is None or cb is None or ca == cb:
             continue
         if ids and two_by_identifiers(ids.get(a), ids.get(b), frozenset((a, b)) in soft):
             continue
         other.setdefault(a, []).append((w, b))
         other.setdefault(b, []).append((w, a))
+    for a, b, w in edges:
+        if (a in other or b in other) and (ca := child(a)) is not None and ca == child(b):
+            for x, y in ((a, b), (b, a)):
+                if x in other and (x not in own or (w, y) > own[x]):
+                    own[x] = (w, y)
     near = {x: [c for c in other[x] if c[0] >= own[x][0] - gap] for x in own.keys() & other.keys()}
     near = {x: c for x, c in near.items() if c}
     if no_rivals is not None and near:
@@ -277,7 +283,7 @@ def outclassed_links(edges: Iterable[tuple[str, str, float]], identifiers: dict[
     those two records' different UPNs (not a ``soft_upn`` pair) or NHS numbers."""
     soft = {frozenset(p) for p in soft_upn}
     best: dict[str, list[tuple[float, str]]] = {}
-    for a, b, w in edges:
+    for a, b, w in _outclass_candidates(edges, gap):
         best.setdefault(a, []).append((w, b))
         best.setdefault(b, []).append((w, a))
     out: set[frozenset[str]] = set()
@@ -291,6 +297,29 @@ def outclassed_links(edges: Iterable[tuple[str, str, float]], identifiers: dict[
                    for wz, z in partners[:i]):
                 out.add(frozenset((y, x)))
     return out
+
+
+def _outclass_candidates(edges: Iterable[tuple[str, str, float]], gap: float) -> list[tuple[str, str, float]]:
+    """The edges of the records some link of which another of theirs beats by ``gap`` (or whose
+    weight is not a finite number): only their links can be outclassed, each judged against the
+    record's other links alone. A million records' half million links, nearly all a record's only
+    ones or within the gap of its others, are put aside in numpy, not sorted record by record."""
+    edges = list(edges)
+    if not edges:
+        return []
+    left, right, weight = (np.asarray(c, dtype=object) for c in zip(*edges))
+    w = weight.astype(np.float64)
+    at, ids = pd.factorize(np.concatenate([left, right]))
+    both = np.concatenate([w, w])
+    top = np.full(len(ids), -np.inf)
+    np.maximum.at(top, at, np.where(np.isnan(both), -np.inf, both))
+    low = np.full(len(ids), np.inf)
+    np.minimum.at(low, at, np.where(np.isnan(both), -np.inf, both))
+    # A record is looked at when its weakest link may lie ``gap`` below its strongest (an infinite
+    # or missing weight is always looked at, as the plain comparison would).
+    wanted = ~np.isfinite(top) | ~np.isfinite(low) | (low + gap <= top)
+    keep = wanted[at[:len(w)]] | wanted[at[len(w):]]
+    return [edges[i] for i in np.flatnonzero(keep)]
 
 
 def two_by_identifiers(a: dict[str, str | None] | None, b: dict[str, str | None] | None, soft: bool) -> bool:

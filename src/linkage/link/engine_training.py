@@ -15,7 +15,7 @@ from linkage.link import spec
 from linkage.link.backends import MODEL_DIALECT, DuckDBBackend
 from linkage.link.bounds import bounded_model
 from linkage.link.engine_input import INPUT
-from linkage.link.uestimate import estimate_u, model_narrowed, model_widened
+from linkage.link.uestimate import estimate_u, matching_pairs, model_narrowed, model_widened
 
 __all__ = ["Training"]
 
@@ -61,11 +61,7 @@ class Training:
         self._linker = None
         linker = self.linker(self._estimate_u(max_pairs))
         self._tf()      # EM would otherwise compute them by Splink's slower path; the values are the same
-        t = linker.training
-        try:
-            t.estimate_probability_two_random_records_match(spec.DETERMINISTIC_RULES, recall=0.8)
-        except ValueError:
-            pass
+        self._estimate_prior(linker, spec.DETERMINISTIC_RULES, recall=0.8)
         prior = linker._settings_obj._probability_two_random_records_match
         if not 0 < prior < 1:  # no deterministic matches yet (e.g. one source): one duplicate per record
             linker._settings_obj._probability_two_random_records_match = 1 / max(self.count(), 2)
@@ -83,6 +79,23 @@ class Training:
             self._linker = None
             self.linker(model)
         return model
+
+    def _estimate_prior(self, linker: Linker, rules: list[str], recall: float) -> None:
+        """Splink's ``estimate_probability_two_random_records_match``: the pairs the deterministic
+        ``rules`` hold for, over ``recall``, against every pair; counted in the store's DuckDB
+        from group sizes (``uestimate.matching_pairs``) rather than by building each pair, to the
+        same float. Left as it was when they count more than ``recall`` allows (Splink refuses)."""
+        observed = matching_pairs(self.con, f"memory.{INPUT}", rules) if self.link_type != "link_only" else None
+        if observed is None:        # a rule that is not equalities, or pairs across sources only: Splink's
+            try:
+                linker.training.estimate_probability_two_random_records_match(rules, recall=recall)
+            except ValueError:
+                pass
+            return
+        n = self.count()
+        total = n * (n - 1) / 2             # ``splink.internals.misc.calculate_cartesian``
+        if total and not observed > total * recall:
+            linker._settings_obj._probability_two_random_records_match = observed / recall / total
 
     def _estimate_u(self, max_pairs: float) -> str:
         """The model with u estimated from every pair of a sample we choose: the records first by

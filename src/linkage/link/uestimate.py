@@ -9,12 +9,17 @@ the distance's cost: on random pairs nearly every level falls through to "differ
 distance was most of the work. The pairs, the levels and the counts are Splink's, and the u
 values are set by Splink's own functions from those counts: the model is the same to the bit
 (``tests/test_uestimate.py``).
+
+The prior (``matching_pairs``) likewise: Splink's ``estimate_probability_two_random_records_match``
+builds every pair its deterministic rules block and counts them; here the pairs are counted from
+how many records share each value, as many as Splink's count, for a few group counts.
 """
 
 from __future__ import annotations
 
 import re
 from copy import deepcopy
+from itertools import combinations
 
 import duckdb
 from splink.internals.constants import LEVEL_NOT_OBSERVED_TEXT
@@ -22,7 +27,7 @@ from splink.internals.m_u_records_to_parameters import (
     append_u_probability_to_comparison_level_trained_probabilities, m_u_records_to_lookup_dict)
 from splink.internals.unique_id_concat import _composite_unique_id_from_nodes_sql
 
-__all__ = ["estimate_u", "model_narrowed", "model_widened", "narrowed", "widened"]
+__all__ = ["estimate_u", "matching_pairs", "model_narrowed", "model_widened", "narrowed", "rule_columns", "widened"]
 
 _DESCRIPTION = "estimate u by random sampling"     # Splink's own, so the model says the same
 _DL1 = re.compile(r'damerau_levenshtein\(\s*("\w+"|\w+)\s*,\s*("\w+"|\w+)\s*\)\s*<=\s*1(?![\w.])')
@@ -101,3 +106,39 @@ SELECT {', '.join(f'histogram({g})' for g in gammas)} FROM (SELECT {', '.join(ca
         for level in levels:
             append_u_probability_to_comparison_level_trained_probabilities(
                 level, lookup, comparison.output_column_name, _DESCRIPTION)
+
+
+_EQUAL = re.compile(r'l\.("?)(\w+)\1\s*=\s*r\.\1\2\1')
+
+
+def rule_columns(rule: str) -> tuple[str, ...] | None:
+    """The columns a blocking rule of equalities only (``l.a = r.a AND l.b = r.b``) holds equal;
+    None for any other rule."""
+    columns = []
+    for term in re.split(r"\s+AND\s+", rule.strip(), flags=re.IGNORECASE):
+        m = _EQUAL.fullmatch(term.strip())
+        if m is None:
+            return None
+        columns.append(m.group(2))
+    return tuple(dict.fromkeys(columns))
+
+
+def matching_pairs(con: duckdb.DuckDBPyConnection, table: str, rules: list[str]) -> int | None:
+    """How many pairs of ``table``'s records (each unordered pair once, as a link-and-dedupe model
+    pairs them) at least one of ``rules`` holds for: Splink's cumulative count of its
+    deterministic rules, without building a pair. The pairs every rule of a subset holds for
+    share the values of all their columns (none NULL: a NULL equals nothing), so each subset's
+    pairs are the sum of n(n-1)/2 over its groups, and the union is their sum with signs
+    alternating by the subset's size. None when a rule is not equalities of one column each side."""
+    sets = [rule_columns(rule) for rule in rules]
+    if not sets or any(s is None for s in sets):
+        return None
+    parts = []
+    for size in range(1, len(sets) + 1):
+        for subset in combinations(sets, size):
+            cols = list(dict.fromkeys(c for s in subset for c in s))
+            quoted = ", ".join(f'"{c}"' for c in cols)
+            parts.append(f"SELECT {(-1) ** (size + 1)} AS sign, coalesce(sum(n * (n - 1) // 2), 0) AS pairs FROM "
+                         f"(SELECT count(*) AS n FROM {table} WHERE "
+                         + " AND ".join(f'"{c}" IS NOT NULL' for c in cols) + f" GROUP BY {quoted})")
+    return int(con.execute(f"SELECT sum(sign * pairs) FROM ({' UNION ALL '.join(parts)})").fetchone()[0])

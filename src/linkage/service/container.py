@@ -130,6 +130,7 @@ class Services:
                                settings.audit_checkpoint_seconds)
         try:
             audit.refuse_another_key()
+            audit.refuse_damaged()
         except BaseException:
             audit.close()
             raise
@@ -241,7 +242,8 @@ def check_keys(home: Path, settings: Settings | None = None) -> None:
     """The service state's keys read (or made, for a new data directory) before a server starts:
     one that is missing while something made under it exists is refused in one line by the
     command, not raised inside each worker's start-up. With ``settings``, the audit log too: one
-    written under another key than the one these settings give is refused."""
+    written under another key than the one these settings give, or one that does not verify after
+    its last checkpoint, is refused (``ChainedLog.refuse_damaged``)."""
     state = ServiceState(home)
     try:
         Sealer(home, state=state)
@@ -252,6 +254,7 @@ def check_keys(home: Path, settings: Settings | None = None) -> None:
         audit = open_audit_log(home, signer=signer_from_settings(home, settings))
         try:
             audit.refuse_another_key()
+            audit.refuse_damaged()
         finally:
             audit.close()
 
@@ -292,11 +295,13 @@ def _materialise(store: Store, sid: str | None, settings: Settings) -> Published
         review = ReviewView.load(store)
     except duckdb.Error:      # a store last written before the queue kept ids: nothing to review yet
         review = ReviewView.empty()
-    review.warm()             # now (a second or two), not on the first data manager's visit
     try:
         lookup = LookupIndex(store)
     except LookupError:
         lookup = None
+    # Now (a second or two), not on the first data manager's visit; the waterfall reads the lookup's
+    # Linker's settings (the same model): a second Linker cost 0.1 CPU s of each start.
+    review.warm(lookup.linker_for(review.model_json) if lookup else None)
     materialise(store.connection)
     documents = serve_documents(store.connection)
     # The data manager's quarantine and the identity changes organisations follow,

@@ -104,7 +104,7 @@ def _event(rec: dict) -> SecurityEvent:
                          decision=str(e.get("decision") or ""), organisation=e.get("agency") or None,
                          person=e.get("person"), client_id=e.get("client_id"), purpose=e.get("purpose"),
                          status=e.get("status"), method=e.get("method"), route=e.get("route"),
-                         reason=e.get("reason"), remote=e.get("remote"),
+                         reason=e.get("reason"), idp_subject=e.get("idp_subject"), remote=e.get("remote"),
                          repeats=e.get("repeats"))
 
 

@@ -78,6 +78,7 @@ class SecurityEvent(BaseModel):
     method: str | None = None
     route: str | None = None
     reason: str | None = None
+    idp_subject: str | None = None  # whom a refused identity provider's token named: the one to register, or not
     repeats: int | None = None      # an unknown path's, or non-HTTP bytes': more from that network since its last entry
     remote: str | None = None
 

@@ -2,21 +2,24 @@
 columns a DPO filters on, a child -> entry table, and where in the log each entry starts.
 
 It is derived data: deleting it costs one rebuild. It holds no more than the log does
-(identifiers and decisions, never names), and is kept beside it, mode 0600.
+(identifiers and decisions, never names), and is kept beside it, mode 0600. A damaged file
+is set aside (``set_aside``: renamed, kept as evidence) and a new one made in its place.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 from linkage.store.audit_counts import AuditCounts, Dialect, window_sql
 
-__all__ = ["AuditIndexDB", "IndexRow"]
+__all__ = ["AuditIndexDB", "IndexRow", "damage"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS position (id INTEGER PRIMARY KEY CHECK (id = 1), next_offset INTEGER NOT NULL,
@@ -47,24 +50,89 @@ _FILTERS = {"client_id": "e.client_id = ?", "agency": "e.agency = ?", "purpose":
             "until": "e.at <= ?"}
 
 
+class _WrongShape(sqlite3.DatabaseError):
+    """A SQLite file at the index's path whose tables are not the index's."""
+
+
+def damage(exc: BaseException) -> str | None:
+    """Why ``exc`` means the index file itself is damaged (not a database, a corrupt page, tables of
+    another shape), in a few words; None for anything else (a lock held, a full disk: not the file's fault)."""
+    if isinstance(exc, _WrongShape):
+        return str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) in (
+            sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return str(exc)
+    return None
+
+
 class AuditIndexDB:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        new = not self.path.exists()
         self._local = threading.local()
-        self._con().executescript(_SCHEMA)
-        if new:
-            os.chmod(self.path, 0o600)
+        self._generation = 0            # moved on when the file is set aside: each thread connects again
+        self.inode: int | None = None   # the file this object's connections open
         self.counts = AuditCounts(Dialect("entries", "entry_children"),
                                   lambda sql, params: self._con().execute(sql, params).fetchall(), self.rebuilds)
 
+    def prepare(self) -> None:
+        """Make the tables (a new file, mode 0600); raises what ``damage`` names for a damaged file."""
+        new = not self.path.exists()
+        con = self._con()
+        try:
+            con.executescript(_SCHEMA)
+        except sqlite3.OperationalError as exc:     # a table of the same name, other columns (not a lock held)
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_ERROR:
+                raise
+            raise _WrongShape(f"its tables are not the index's: {exc}") from exc
+        if new:
+            os.chmod(self.path, 0o600)
+        have = tuple(r[1] for r in con.execute("PRAGMA table_info(entries)"))
+        if have != _COLUMNS:
+            raise _WrongShape(f"its entries table has the columns {', '.join(have)}")
+
     def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        held = getattr(self._local, "con", None)
+        if held is not None and held[0] == self._generation:
+            return held[1]
+        if held is not None:
+            held[1].close()
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
             con.execute("PRAGMA journal_mode=WAL")
-            self._local.con = con
+        finally:    # the file opened (made by the line above if there was none), damaged or not
+            self._local.con = (self._generation, con)
+            self.inode = self._inode()
         return con
+
+    def _inode(self) -> int | None:
+        try:
+            return os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return None
+
+    def follow(self) -> None:
+        """Connect again if the file at the path is no longer the one opened (another process set a
+        damaged one aside): its rows would go on into a file no one reads."""
+        if self.inode is not None and self._inode() != self.inode:
+            self._generation += 1
+
+    def set_aside(self, failed: int | None) -> str | None:
+        """The file at the path, if it is still ``failed`` (the inode found damaged), renamed with its
+        WAL as ``index.sqlite.damaged-<time>`` (never deleted: evidence of what was done to it), and a
+        new empty index made; one process at a time (``index.sqlite.lock``), so of several servers
+        finding it damaged one sets it aside and the others open the new one. Returns the name kept,
+        or None when another process had set it aside already."""
+        kept = None
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            if failed is not None and self._inode() == failed:
+                kept = f"{self.path.name}.damaged-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')}"
+                for suffix in ("", "-wal", "-shm"):     # a WAL left behind would be replayed into the new file
+                    if Path(f"{self.path}{suffix}").exists():
+                        os.rename(f"{self.path}{suffix}", self.path.with_name(kept + suffix))
+            self._generation += 1
+            self.prepare()
+        return kept
 
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:

@@ -99,9 +99,11 @@ def create_if_missing(home: Path, key: str | None = None, memory_limit: str = "4
     """A new data directory's database, made by one process though several start on it at once
     (``systemctl start linkage-api@8001 linkage-api@8002`` on a new machine): the others wait the
     moment it takes, then find it made, where one failed on DuckDB's write lock. The wait is on a
-    lock of the data directory itself, held only while the database is made."""
+    lock file of its own (a process's lock ends with it, so one killed leaves none), held only while
+    the database is made: a lock on the data directory itself was any program's that an operator
+    ran with ``flock`` on it (a backup), and every start waited for it, then failed."""
     home = private_dir(Path(home))
-    fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY)
+    fd = os.open(private_dir(home / "tmp") / "create.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + CREATE_WAIT_S
         while True:
@@ -111,7 +113,8 @@ def create_if_missing(home: Path, key: str | None = None, memory_limit: str = "4
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise StoreError(f"another process has been making the database in {home} for "
-                                     f"{CREATE_WAIT_S:.0f} s: stop it, then start this one again") from None
+                                     f"{CREATE_WAIT_S:.0f} s (it holds {home / 'tmp' / 'create.lock'}): stop it, "
+                                     "then start this one again") from None
                 time.sleep(0.05)
         if not (home / DB_FILE).exists():
             Store(home, key=key, memory_limit=memory_limit).close()

@@ -74,13 +74,22 @@ async def start(request: Request):
     return response
 
 
-def _failed(request: Request, reason: str, user: User | None = None, status: int = 403):
-    security_event(request, "security.sign_in_failed", user, reason=reason, method="oidc")
+def _failed(request: Request, reason: str, user: User | None = None, status: int = 403, **extra):
+    """``extra``: the provider's subject, once known, for the DPO (who tried to be whom)."""
+    security_event(request, "security.sign_in_failed", user, reason=reason, method="oidc", **extra)
     response = render(request, "error.html", status, title="You could not be signed in",
                       body="Your council account is not set up to use linkage, or signing in did not complete. "
                            "Ask your administrator.", detail="")
     response.delete_cookie(_COOKIE, path=PREFIX + CALLBACK)
     return response
+
+
+def _verified(value) -> bool:
+    """Whether ``email_verified`` lets the email claim name a person: absent is the provider's
+    silence (Microsoft Entra ID sends none), else only true. Amazon Cognito and others send it as
+    a string, and ``"false"`` is not ``False``: it matched a registered person by an unverified
+    address at their first sign-in, recording the claimant's subject as theirs."""
+    return value is None or value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
 @router.get(CALLBACK, name="oidc_callback")
@@ -97,11 +106,11 @@ async def callback(request: Request):
     except OAuthError as exc:
         return _failed(request, f"provider: {exc.error}")
     claims = token.get("userinfo") or {}
-    if claims.get("email_verified") is False:
-        return _failed(request, "email not verified")
     email, subject = str(claims.get(s.oidc_email_claim) or ""), claims.get(s.idp_subject_claim)
     if not isinstance(subject, str) or not subject.strip():
         return _failed(request, f"claims: no {s.idp_subject_claim}")
+    if not _verified(claims.get("email_verified")):
+        return _failed(request, "email not verified", idp_subject=subject)
     issuer = str(claims.get("iss") or s.oidc_issuer)
     try:
         if s.oidc_org_claim:
@@ -110,9 +119,9 @@ async def callback(request: Request):
         else:
             user = web.users.provider_sign_in(issuer, subject, email)
     except LinkageError as exc:
-        return _failed(request, f"claims: {exc}")
+        return _failed(request, f"claims: {exc}", idp_subject=subject)
     if not web.users.usable(user):
-        return _failed(request, "unknown or inactive user", user)
+        return _failed(request, "unknown or inactive user", user, idp_subject=subject)
     redirect = signed_in(request, user, "oidc")
     # The provider's redirect made this a cross-site navigation: a Strict cookie set now is not
     # sent on a redirect that continues it, so the browser is sent on by a same-site page instead.
