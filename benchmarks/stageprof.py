@@ -58,6 +58,7 @@ _TARGETS = (
     ("linkage.link.engine_pass", "decoy_pairs", "second pass: decoys"),
     ("linkage.link.run", "vet_joins", "second pass: vet joins"),
     ("linkage.link.engine_pass", "reach_pairs", "second pass: reach (middle name, home, swap keys)"),
+    ("linkage.link.engine_pass", "changed_pairs", "second pass: a former surname on record"),
     ("linkage.link.run", "resolve_aliases", "identity: previous ids"),
     ("linkage.link.run", "assign_ids", "identity: assign"),
     ("linkage.link.run", "context", "delta: kept context"),

@@ -398,6 +398,41 @@ def test_the_waterfall_worked_out_in_python_is_splinks(reviewed):
     assert len(levels) > len(mine.steps), "the pairs should reach more than one level of some comparison"
 
 
+def test_a_server_start_builds_one_splink_linker_and_the_same_waterfall(reviewed, monkeypatch):
+    """The lookup's reference SQL and the review's waterfall each built a Splink Linker for the same
+    model at every server start (0.1 CPU s the second); the waterfall now reads the lookup's
+    settings, and explains every queued pair as one built on a Linker of its own does."""
+    import itertools
+
+    from splink import Linker
+
+    from linkage.config import Settings
+    from linkage.link.explain import Waterfall
+    from linkage.service.container import load_published
+
+    built = []
+    init = Linker.__init__
+
+    def counted(self, *args, **kwargs):
+        built.append(1)
+        init(self, *args, **kwargs)
+    monkeypatch.setattr(Linker, "__init__", counted)
+    data = load_published(reviewed["home"], Settings(home=reviewed["home"]))
+    try:
+        assert len(built) == 1 and data.lookup is not None
+        view = data.review
+        shared, alone = view.waterfall(), Waterfall(view.model_json, view.types, view.tf)
+        assert len(built) == 2 and shared is not None and shared.compiled
+        assert shared.comparisons == alone.comparisons and shared.prior_bayes_factor == alone.prior_bayes_factor
+        # The queued records, each against each: other levels and nulls than the queue's alone.
+        keys = sorted(set(view.queue["record_key_l"]) | set(view.queue["record_key_r"]))
+        pairs = [(view.features[a], view.features[b]) for a, b in itertools.combinations(keys, 2)]
+        assert len(pairs) >= 8
+        assert [shared.explain(a, b) for a, b in pairs] == [alone.explain(a, b) for a, b in pairs]
+    finally:
+        data.store.close()
+
+
 def test_side_by_side_compares_fields_as_the_model_reads_them():
     """Letter case, hyphens and postcode spacing are not differences to the model, so the reviewer
     is not told they are; a real difference still is."""

@@ -181,16 +181,23 @@ def test_a_store_opens_after_a_process_was_killed_while_spilling(tmp_path):
 
     home = tmp_path / "spill"
     Store(home, memory_limit="1GB").close()
+    # The child holds its spill files until it is killed: it waits on its stdin, which the test never
+    # closes (after a 60 s sleep it exited, removing them, had a loaded machine slowed the test that
+    # long). Its stderr comes back through a pipe, so a child that dies before spilling says why: at
+    # load 26 (session 29) the test saw only an empty line, and pytest's capture showed no stderr.
     child = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\n"
+        "import sys\n"
         "from linkage.store import Store\n"
         f"s = Store({str(home)!r}, memory_limit='64MB', threads=1, read_only=True)\n"
         "s.execute('SET enable_progress_bar = false')\n"     # a slow (loaded) machine would print it here
         "s.execute(\"CREATE TABLE memory.big AS SELECT range AS i, md5(range::VARCHAR) AS h FROM range(1500000)\")\n"
         "print('spilled', flush=True)\n"
-        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+        "sys.stdin.read()\n")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert child.stdout.readline().strip() == "spilled"
+        said = child.stdout.readline().strip()
+        if said != "spilled":
+            child.kill()
+            pytest.fail(f"the child did not spill (exit {child.wait()}): {said!r} {child.stderr.read()[-2000:]!r}")
         spill = home / "tmp" / f"{child.pid}.0"          # its first (and only) store
         assert any(spill.iterdir())                         # real spill files, in its own directory
         Store(home, memory_limit="1GB", read_only=True).close()   # a second live process: no clash

@@ -1,6 +1,6 @@
 """The second, cluster-level pass (a ``LinkEngine`` component, as Splink's ``linker.clustering``):
 the run's clusters put in view, their candidates, and each kind of evidence (``evidence``,
-``unique``, ``complement``, ``household``, ``decoys``, ``reach``) deciding on them."""
+``unique``, ``complement``, ``household``, ``decoys``, ``reach``, ``changed``) deciding on them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from linkage.link.changed import changed_pairs
 from linkage.link.complement import family_pairs, partner_cohorts, shared_identifiers
 from linkage.link.decoys import decoy_pairs
 from linkage.link.engine_input import INPUT
@@ -88,6 +89,7 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
         household_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         decoy_pairs(rows, found, cluster_of, apart)
         reach_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
+        changed_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         for table in ("link_clusters", "link_past", "link_population"):
             self.con.execute(f"DROP TABLE IF EXISTS memory.{table}")
         return found

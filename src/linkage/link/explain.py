@@ -76,7 +76,9 @@ def _linker(con: duckdb.DuckDBPyConnection, model_json: str, types: dict[str, st
             con.execute(f"CREATE TABLE rec_{i} AS SELECT {cols} FROM _row")
             con.unregister("_row")
         frames.append(api.register(f"rec_{i}", table_name=f"rec_{i}"))
-    return Linker(frames, settings, log_level=logging.ERROR), api, frames
+    # Splink's validation only logs, at WARNING, below the ERROR its loggers are held to here: a tenth
+    # of a second of SQL parsing per Linker (each explanation's, the waterfall's at a server's start).
+    return Linker(frames, settings, log_level=logging.ERROR, validate_settings=False), api, frames
 
 
 def explain_pair(model_json: str, left: dict[str, Any], right: dict[str, Any], types: dict[str, str],
@@ -134,21 +136,24 @@ class Waterfall:
 
     Built once (one Linker on two empty tables, for the model's settings); ``explain`` then
     takes microseconds. ``compiled`` is False when a level's SQL has no Python equivalent:
-    use ``explain_pair`` then.
+    use ``explain_pair`` then. ``linker``: one already built for this model (the lookup's, at a
+    server's start), whose settings are all that is read: no second Linker is built.
     """
 
-    def __init__(self, model_json: str, types: dict[str, str], tf: pd.DataFrame) -> None:
+    def __init__(self, model_json: str, types: dict[str, str], tf: pd.DataFrame,
+                 linker: Linker | None = None) -> None:
         tables = {col: dict(zip(part["value"], part["tf"].astype(float)))
                   for col, part in tf.groupby("column_name") if col in TF_COLUMNS}
-        con = duckdb.connect(":memory:")
+        con = duckdb.connect(":memory:") if linker is None else None
         try:
-            linker = _linker(con, model_json, types, None)[0]
+            linker = linker or _linker(con, model_json, types, None)[0]
             self.scorer = FastScorer(linker, tables)
             settings = linker._settings_obj
             self.prior_bayes_factor = float(prob_to_bayes_factor(settings._probability_two_random_records_match))
             self.comparisons = [self._comparison(c) for c in settings.comparisons]
         finally:
-            con.close()
+            if con is not None:
+                con.close()
         self.compiled = self.scorer.compiled
 
     @staticmethod

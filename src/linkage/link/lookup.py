@@ -161,6 +161,15 @@ class LookupIndex:
                                    "ESCAPE '\\')").fetchall():
             con.execute(f'DROP TABLE memory."{name}"')
 
+    def linker_for(self, model_json: str | None):
+        """This index's Splink Linker (built for ``_compile``) if ``model_json`` is the model it was
+        built from, else None: a reader of that model's settings (the review's waterfall) then
+        needs no Linker of its own. Its levels are the narrowed ones Splink runs; what they read
+        and weigh is the model's."""
+        if model_json is None or json.loads(model_json) != self.model:
+            return None
+        return self.engine.linker(model_json)
+
     # -- set-up ----------------------------------------------------------------
     def _cursor(self):
         """A connection per thread, with its TEMP tables (for the reference path) made once.

@@ -11,7 +11,7 @@ import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import pandas as pd
 
@@ -26,6 +26,9 @@ from linkage.model import PersonRecord
 from linkage.store import Store
 from linkage.store.schema import t
 from linkage.validation import normalise_name, normalise_nhs_number, normalise_postcode, normalise_upn
+
+if TYPE_CHECKING:
+    from splink import Linker
 
 __all__ = ["DECISIONS", "Constraints", "Decision", "ReviewDecisions", "ReviewView", "SideBySide", "build_queue",
            "child_records", "constraints", "current_records", "model_features", "pair_id", "priority", "split_out",
@@ -153,20 +156,23 @@ class ReviewView:
             out.append(SideBySide(name, a, b, not same, same and a != b))
         return out
 
-    def warm(self) -> None:
-        """Make now what the first visit would: the waterfall, the queue by priority, the pair index."""
-        self.waterfall()
+    def warm(self, linker: Linker | None = None) -> None:
+        """Make now what the first visit would: the waterfall, the queue by priority, the pair index.
+        ``linker``: a Splink Linker built already for this view's model (the lookup's, at a server's
+        start), whose settings the waterfall reads instead of building a second one."""
+        self.waterfall(linker)
         self._sorted("priority")
         if len(self.queue):
             self.pair(self.queue["pair_id"].iloc[0])
 
-    def waterfall(self) -> Waterfall | None:
-        """The saved model's waterfall in Python, built on first use (None: no model)."""
+    def waterfall(self, linker: Linker | None = None) -> Waterfall | None:
+        """The saved model's waterfall in Python, built on first use (None: no model); ``linker``:
+        as ``warm`` takes it."""
         if self.model_json is None or not self.types:
             return None
         with self._lock:
             if self._waterfall is None:
-                self._waterfall = Waterfall(self.model_json, self.types, self.tf)
+                self._waterfall = Waterfall(self.model_json, self.types, self.tf, linker)
         return self._waterfall
 
     def explain(self, pid: str, chart: bool = False) -> Explanation:
