@@ -256,8 +256,8 @@ def test_a_months_slip_search_keys_only_the_forenames_it_reached():
     assert _unnested(plan) <= 2 * reached < len(others)
 
 
-_KEYED = ("n BIGINT, kid BIGINT, register VARCHAR, dob DATE, k_upn UBIGINT, "
-          "k_nhs UBIGINT, k_sex VARCHAR, k VARCHAR, d DATE")
+_KEYED = ("n INTEGER, kid INTEGER, register INTEGER, dob DATE, k_upn UINTEGER, "
+          "k_nhs UINTEGER, k_sex BOOLEAN, k VARCHAR, d DATE")
 _ID = st.one_of(st.none(), st.integers(1, 3))
 
 
@@ -274,10 +274,10 @@ def test_keyed_pairs_split_by_identifiers_are_the_plain_joins_pairs(kids, rows):
     from linkage.link.evidence import _keyed_pairs, _may_pair
 
     con = duckdb.connect(config={"threads": 1})
-    con.execute("CREATE TABLE one (kid BIGINT, k_upn UBIGINT, k_nhs UBIGINT, k_sex VARCHAR)")
-    _insert(con, "one", [(i, u, h, s) for i, (u, h, s) in enumerate(kids)])
-    con.execute("CREATE TABLE raw (n BIGINT, register VARCHAR, k VARCHAR, f BOOLEAN, x DATE, kid BIGINT)")
-    _insert(con, "raw", [(n, src, key, f, date(2015, 3, 20) + timedelta(day), kid % len(kids))
+    con.execute("CREATE TABLE one (kid INTEGER, k_upn UINTEGER, k_nhs UINTEGER, k_sex BOOLEAN)")
+    _insert(con, "one", [(i, u, h, None if s is None else s == "M") for i, (u, h, s) in enumerate(kids)])
+    con.execute("CREATE TABLE raw (n INTEGER, register INTEGER, k VARCHAR, f BOOLEAN, x DATE, kid INTEGER)")
+    _insert(con, "raw", [(n, SOURCES.index(src), key, f, date(2015, 3, 20) + timedelta(day), kid % len(kids))
                          for n, (kid, src, key, day, f) in enumerate(rows)])
     con.execute(f"CREATE TABLE keyed ({_KEYED}, f BOOLEAN)")
     con.execute("INSERT INTO keyed SELECT n, kid, register, x, k_upn, k_nhs, k_sex, k, "
@@ -412,3 +412,75 @@ def test_the_keyed_rows_carry_only_what_the_ways_read():
     con.execute("CREATE TABLE past (unique_id VARCHAR, past_postcode VARCHAR)")
     got = [r[0] for r in con.execute(f"DESCRIBE {_keyed('ik')}").fetchall()]
     assert got == [c.split()[0] for c in _KEYED.split(", ")]
+
+
+def test_the_keyed_rows_are_numbers_and_a_hash_taken_short_joins_no_two_identifiers():
+    """``candidates_sql``'s six million keyed rows at 1M were spilt and read back by every way of
+    the join (1.17 GB under the run's 2 GB limit, most of the query's 33 CPU s). Their columns are
+    now numbers as narrow as they go: the record and the child as INTEGER, the register by its
+    number, the sex as whether it is M, and a child's one UPN and one NHS number as 32 bits of
+    their hash. Two UPNs whose 32 bits agree (A000000030850, A000000197178) still name two children:
+    the pair they let through is dropped by the identifiers themselves, as it was with whole hashes."""
+    from test_cluster_evidence import input_tables, rec
+
+    from linkage.link.evidence import candidates_sql
+
+    con = duckdb.connect(config={"threads": 1})
+    same = "A000000030850"
+    twin, other = con.execute("SELECT hash(?) & 4294967295 = hash(?) & 4294967295, hash(?) & 4294967295 "
+                              "<> hash(?) & 4294967295", [same, "A000000197178", same, "A000000057873"]).fetchone()
+    assert twin and other
+    records = [rec("education:1", "amelia", "smith", upn=same, postcode="FY5 7TJ"),
+               rec("social_care:2", "amelia", "jones", postcode="LS1 4AP")]
+    input_tables(con, records)
+    sql = candidates_sql("link_input", "kids", "cotwins")
+    head = sql.split("\npairs AS (")[0].rstrip().rstrip(",")      # every CTE up to the keyed rows
+    for upn in (same, "A000000197178", "A000000057873"):
+        con.execute("CREATE OR REPLACE TABLE kids AS SELECT * FROM (VALUES ('education:1', 'C1', ?), "
+                    "('social_care:2', 'C2', ?)) k(unique_id, cluster_id, upn_root)", [same, upn])
+        if upn == same:
+            types = {c: t for c, t, *_ in con.execute(f"DESCRIBE {head} SELECT * FROM keyed").fetchall()}
+            assert types == dict(c.split() for c in _KEYED.split(", "))
+        got = [(r[0], r[1]) for r in con.execute(sql).fetchall()]
+        assert got == ([("education:1", "social_care:2")] if upn == same else [])
+
+
+def _span_join(node: dict) -> list[int] | None:
+    """The rows into the family pairs' join on the birthday's span, each side (an analysed plan)."""
+    on = node.get("extra_info", {}).get("Conditions", [])
+    if node.get("operator_type") == "HASH_JOIN" and any("near_span" in c for c in (on if isinstance(on, list) else [on])):
+        return [c.get("operator_cardinality", 0) for c in node.get("children", [])]
+    return next((j for c in node.get("children", []) if (j := _span_join(c)) is not None), None)
+
+
+_FAMILIES = ("smith", "jones", "brown", "taylor", "wilson", "davies", "evans", "thomas", "roberts", "walker",
+             "wright", "green")
+
+
+def test_the_family_pairs_meet_each_pair_from_one_side_of_the_window():
+    """``complement.family_sql`` meets records of one family born within a window by the span of
+    their birthdays. Each row looked in its own span, the one before and the one after, so each
+    pair was met from both sides and half thrown away: at 1M, 10.2M rows probed the join. Each
+    row now looks in its own span and the next (two rows per record and partner set, not three),
+    and the pairs are the same: twins a day apart across a span's edge, and brothers born in one span."""
+    from test_cluster_evidence import input_tables, rec
+
+    from linkage.link.complement import family_sql
+
+    records, children = [], {}
+    for i in range(12):       # a school child and a GP child of one family, born a day or a month apart
+        for key, dob in ((f"education:{i}", date(2014, 1, 1) + timedelta(days=29 * i)),
+                         (f"health:{i}", date(2014, 1, 2) + timedelta(days=29 * i + (i % 3) * 10))):
+            records.append(rec(key, "harry", _FAMILIES[i], postcode=f"FY{i} 7TJ", dob=str(dob), sex="M"))
+            children[key] = f"C{key}"
+    con = duckdb.connect(config={"threads": 1})
+    input_tables(con, records)
+    con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
+                                          "upn_root": [None] * len(children)}).astype("string"))
+    con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
+    sql = family_sql("link_input", "kids")
+    got = sorted((l, r) for l, r, *_ in con.execute(sql).fetchall())
+    assert got == sorted((f"education:{i}", f"health:{i}") for i in range(12))
+    plan = json.loads(con.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}").fetchall()[0][1])
+    sides = _span_join(plan)
+    assert sides and max(sides) <= 2 * min(sides)

@@ -172,20 +172,28 @@ light AS (
                                    k -> length(k) >= {len('consonants ') + SKELETON_SHORTEST}))) AS family
   FROM {input_table} x JOIN {clusters_table} c USING (unique_id) JOIN lacking k USING (cluster_id)
   WHERE x.dob IS NOT NULL)),
--- Each row with the sources its partner must hold, once per span of the partner's birthday that
--- may lie within the window (its own, the one before, the one after): two birthdays at most a
--- span apart lie in one span or two neighbouring ones, so meeting on the span loses no pair and the
--- join no longer pairs every two children of a common surname born years apart.
+-- Each row with the sources its partner must hold, once for its own span of birthdays and once for
+-- the next: two birthdays at most a span apart lie in one span or two neighbouring ones, so a pair
+-- is met from the earlier span's side (or from both, in one span) and none is lost; the join no
+-- longer pairs every two children of a common surname born years apart. Met also from the span
+-- before (a third row each), every pair was met from both sides and half thrown away: at 1M that
+-- was 10.2M rows probing the join, 6.8M now (9.2-9.8 CPU s, now 6.6-8.1).
 -- The rows carry only the join's keys and the birthdays: at a million records the join's sides are
 -- ten and two and a half million rows, and with the surnames on them it spilt a gigabyte; the
 -- surnames are read for the few pairs met more than a month apart.
 wants AS (SELECT l.unique_id, l.cluster_id, l.family, l.dob, f.b AS want,
-            unnest([l.span - 1, l.span, l.span + 1]) AS near_span
+            unnest([l.span, l.span + 1]) AS near_span
           FROM light l JOIN fits f ON f.a = l.held_key),
-met AS (
+paired AS (
   SELECT l.unique_id AS l, r.unique_id AS r, l.cluster_id AS ca, r.cluster_id AS cb, l.family, l.dob AS ldob, r.dob AS rdob
   FROM wants l JOIN light r ON r.held_key = l.want AND r.family = l.family AND r.span = l.near_span
-  WHERE r.cluster_id > l.cluster_id AND abs(datediff('day', l.dob, r.dob)) <= {HOME_DAYS}),
+  WHERE abs(datediff('day', l.dob, r.dob)) <= {HOME_DAYS}),
+-- Each pair named as before, the record of the child first in order of its id on the left (a pair
+-- met from both sides is the same row twice: ``near`` keeps one).
+met AS (
+  SELECT l, r, ca, cb, family, ldob, rdob FROM paired WHERE ca < cb
+  UNION ALL
+  SELECT r, l, cb, ca, family, rdob, ldob FROM paired WHERE cb < ca),
 near AS (
   SELECT DISTINCT m.l, m.r, m.ca, m.cb FROM met m
   WHERE abs(datediff('day', m.ldob, m.rdob)) <= {WITHIN_DAYS}
