@@ -36,7 +36,7 @@ from collections.abc import Iterable
 import duckdb
 import pandas as pd
 
-from linkage.link.complement import settled
+from linkage.link.complement import flagged, settled
 from linkage.link.evidence import COINCIDENCE, ClusterPass, coincidences
 
 __all__ = ["CHANGED_REASON", "TYPO_JW", "changed_pairs", "changed_sql"]
@@ -69,10 +69,6 @@ WHERE (a.cluster_id IS NOT NULL OR b.cluster_id IS NOT NULL)
   AND (xl.forename = xr.forename OR jaro_winkler_similarity(xl.forename, xr.forename) >= {TYPO_JW})"""
 
 
-def _true(value: object) -> bool:
-    return value is not None and not pd.isna(value) and bool(value)
-
-
 def changed_pairs(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_table: str, clusters_table: str,
                   found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> None:
     """Add to ``found.queue`` the candidate pairs of ``rows`` (``evidence.candidates_sql``, after
@@ -98,7 +94,7 @@ def changed_pairs(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_tabl
         if (row["l"], row["r"]) not in share:
             continue
         evidence = [e for e, key in (("middle name", "middle"), ("former surname", "former_surname"),
-                                     ("historic address", "historic_address")) if _true(row.get(key))]
+                                     ("historic address", "historic_address")) if flagged(row.get(key))]
         expected = coincidences({**row, "evidence": evidence}) * share[(row["l"], row["r"])]
         if expected > COINCIDENCE:
             continue
@@ -108,6 +104,6 @@ def changed_pairs(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_tabl
             best[kids] = (rank, row, evidence)
     for rank, row, evidence in sorted(best.values(), key=lambda v: v[0][-2:]):
         said = [f"{e} agrees" for e in evidence]
-        if _true(row.get("cotwin")):
+        if flagged(row.get("cotwin")):
             said.append("a twin is in view")
         found.queue.append((row["l"], row["r"], CHANGED_REASON.format(evidence="; ".join(said) or "nothing else agrees")))

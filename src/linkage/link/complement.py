@@ -37,7 +37,7 @@ from linkage.link.unreached import HOME_DAYS, home_and_family_sql
 __all__ = ["COMPLEMENT_REASON", "FAMILY_REASON", "IDENTIFIER_REASON", "SHARED_MOST", "SKELETON_SHORTEST", "SLIP_PER",
            "WITHIN_DAYS",
            "complementary_guarded", "complementary_pairs", "family_pairs", "family_sql", "partner_cohorts",
-           "settled", "shared_identifiers", "sources_of"]
+           "flagged", "settled", "shared_identifiers", "sources_of"]
 
 
 def complementary_pairs(pairs: Iterable[tuple[str, str]], cluster_of: dict[str, str]) -> set[frozenset[str]]:
@@ -118,6 +118,11 @@ def complementary_guarded(guarded: pd.DataFrame, cluster_of: dict[str, str]) -> 
     mask = pd.Series([frozenset(p) in keep for p in zip(guarded["unique_id_l"], guarded["unique_id_r"])],
                      index=guarded.index, dtype=bool)
     return guarded.loc[mask, cols].assign(reason=COMPLEMENT_REASON)
+
+
+def flagged(value: object) -> bool:
+    """A candidate row's yes/no column read as set: a missing value (None, NaN, NA) is not."""
+    return value is not None and not pd.isna(value) and bool(value)
 
 
 def settled(found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> set[frozenset[str]]:

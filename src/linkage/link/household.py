@@ -28,7 +28,7 @@ from collections.abc import Iterable
 import duckdb
 import pandas as pd
 
-from linkage.link.complement import settled
+from linkage.link.complement import flagged, settled
 from linkage.link.evidence import ClusterPass
 
 __all__ = ["HOUSEHOLD_MOST", "HOUSEHOLD_REASON", "household_pairs", "household_sql"]
@@ -71,10 +71,6 @@ SELECT k.l, k.r, s.l IS NOT NULL AS sibling, b.l IS NOT NULL AS both_split
 FROM {cands} k LEFT JOIN sibling s ON s.l = k.l AND s.r = k.r LEFT JOIN both_split b ON b.l = k.l AND b.r = k.r"""
 
 
-def _true(value: object) -> bool:
-    return value is not None and not pd.isna(value) and bool(value)
-
-
 def household_pairs(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_table: str, clusters_table: str,
                     found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> None:
     """Add to ``found.queue`` the candidate pairs of ``rows`` (``evidence.candidates_sql``, after
@@ -108,10 +104,10 @@ def household_pairs(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_ta
         how = "another child of the family holds both homes" if sibling else \
             "another child of the family moved between the same two homes"
         said = [e for e, key in (("middle name agrees", "middle"), ("former surname agrees", "former_surname"))
-                if _true(row.get(key))]
+                if flagged(row.get(key))]
         if not row["dob_exact"]:
             said.insert(0, "date of birth one slip apart")
-        if _true(row.get("cotwin")):
+        if flagged(row.get("cotwin")):
             said.append("a twin is in view")
         found.queue.append((row["l"], row["r"], HOUSEHOLD_REASON.format(
             how=how, evidence="; ".join(said) or "nothing else agrees")))

@@ -52,7 +52,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from linkage.link.complement import sources_of
+from linkage.link.complement import flagged, sources_of
 from linkage.link.evidence import ClusterPass, _evidence, coincidences
 
 __all__ = ["LINK_COINCIDENCE", "link_unique"]
@@ -62,10 +62,6 @@ __all__ = ["LINK_COINCIDENCE", "link_unique"]
 # realistic, seed 42, all 131 pairs at or under it were one child, 2 of the 27 just above were not:
 # docs/benchmarks.md).
 LINK_COINCIDENCE = 0.003
-
-
-def _flag(value: object) -> bool:
-    return value is not None and not pd.isna(value) and bool(value)
 
 
 def namesakes(row: dict) -> float:
@@ -83,7 +79,8 @@ def _by_middle(row: dict) -> bool:
     """A new surname and a move, one forename, one birthday, one first middle name, and few enough
     namesakes with that middle name (``namesakes``) to link."""
     share = row.get("middle_share")
-    return (_flag(row["moved"]) and _flag(row["one_name"]) and _flag(row["dob_exact"]) and not _flag(row.get("swapped"))
+    return (flagged(row["moved"]) and flagged(row["one_name"]) and flagged(row["dob_exact"])
+            and not flagged(row.get("swapped"))
             and share is not None and not pd.isna(share) and namesakes(row) <= LINK_COINCIDENCE)
 
 
@@ -99,7 +96,7 @@ def link_unique(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, st
     kept_apart = {cluster_of[k] for pair in apart for k in pair if k in cluster_of}
     degree = Counter(c for kids in {frozenset((r["ca"], r["cb"])) for r in recs} for c in kids)
     exact = Counter(c for kids in {frozenset((r["ca"], r["cb"])) for r in recs
-                                   if _flag(r["one_name"]) and _flag(r["dob_exact"])} for c in kids)
+                                   if flagged(r["one_name"]) and flagged(r["dob_exact"])} for c in kids)
     linked = {frozenset((cluster_of[a], cluster_of[b])) for a, b in found.links}
     joined = {c for kids in linked for c in kids}
     best: dict[frozenset, tuple[float, dict]] = {}
@@ -113,19 +110,19 @@ def link_unique(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, st
             if exact[r["ca"]] == 1 and exact[r["cb"]] == 1:
                 best[kids] = (namesakes(r), r)
             continue
-        if _flag(r["cotwin"]) or degree[r["ca"]] != 1 or degree[r["cb"]] != 1:
+        if flagged(r["cotwin"]) or degree[r["ca"]] != 1 or degree[r["cb"]] != 1:
             continue
-        if _flag(r.get("swapped")):
-            if not _flag(r["dob_exact"]):
+        if flagged(r.get("swapped")):
+            if not flagged(r["dob_exact"]):
                 continue
             rate = 0.0      # a forename and a surname, each the other's, on one birthday
-        elif not _flag(r["one_name"]):
+        elif not flagged(r["one_name"]):
             continue
-        elif _flag(r["moved"]):
+        elif flagged(r["moved"]):
             rate = namesakes(r)
-            if not _flag(r["dob_exact"]) or rate > LINK_COINCIDENCE:
+            if not flagged(r["dob_exact"]) or rate > LINK_COINCIDENCE:
                 continue
-        elif _flag(r["dob_exact"]) or _flag(r["middle"]):
+        elif flagged(r["dob_exact"]) or flagged(r["middle"]):
             rate = 0.0      # the family or the home is shared: not a namesake by chance
         else:
             continue
