@@ -653,8 +653,9 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
             progress(rows.rows_read, rows.rows_read)
         if not force and (why := extract.wrong_encoding or extract.cut_short
                           or order.problem(path.name, mapping.source_of)):
-            raise ExtractRefused(f"{why}; nothing was stored (--force takes the file as it is, quarantining "
-                                 "the cells or row it cannot read)")
+            # An amendment cannot be forced (it never replaces the extract): the fix is the file or the mapping.
+            raise ExtractRefused(f"{why}; nothing was stored" + ("" if amend else " (--force takes the file as it is, "
+                                                                 "quarantining the cells or row it cannot read)"))
         records, events, quarantine = rows.records, rows.events, rows.quarantine
         rows_read, quarantined, blank, warned = rows.rows_read, rows.quarantined, rows.blank, rows.warned
         fast_records = fast.records if fast is not None and fast.records is not None else None
