@@ -318,3 +318,14 @@ def test_a_cut_amendment_is_refused_without_offering_force_which_an_amendment_re
     assert out.exit_code == 2 and out.output.count("\n") == 1, out.output
     assert "ends part-way through its last row" in out.output and "copy the whole file again" in out.output
     assert "--force" not in out.output
+
+
+def test_status_counts_records_beside_rows_after_a_correction_file(store, tmp_path, loaded):
+    """A correction file of four rows over ten records: `accepted` counts the rows read (14), which a
+    data manager counting before and after took for four records more; `records` says ten."""
+    from linkage.views.status import status_summary
+
+    fix = ingest_file(store, "social_care", cms_export(tmp_path / "fix.csv", n=4), mapping(tmp_path), amend=True)
+    assert (fix.accepted, len(current(store))) == (4, 10)
+    [src] = status_summary(store.connection)["sources"]
+    assert (src["accepted"], src["records"]) == (14, 10)

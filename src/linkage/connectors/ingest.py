@@ -32,18 +32,11 @@ from linkage.connectors.registry import CONNECTORS
 from linkage.errors import Problem
 from linkage.model import PastAddress, PersonRecord
 from linkage.store import Store
-from linkage.store.schema import STD_NAME_FIELDS, t
+from linkage.store.schema import CURRENT_RECORDS_SQL, STD_NAME_FIELDS, t
 from linkage.validation import normalise_name
 
 __all__ = ["CURRENT_RECORDS_SQL", "LINK_RECORDS_SQL", "ExtractRefused", "IngestResult", "SafetyLimits", "ingest_file", "ingest_files"]
 
-# The records of current extracts that no amendment replaced (``r``, with their extract ``e``).
-_CURRENT_FROM = f"""FROM {t('records')} r
-JOIN {t('extracts')} e USING (extract_id)
-WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL"""
-CURRENT_RECORDS_SQL = f"""
-SELECT r.* {_CURRENT_FROM}
-"""
 
 # The current records with their *register*: the list whose identifiers they carry. A source's
 # own extract is one register; a second file ingested with --amend under another mapping (an AP
