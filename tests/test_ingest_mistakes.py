@@ -263,3 +263,69 @@ def test_a_utf8_file_cut_inside_a_character_prints_no_traceback(store, tmp_path,
         nov(store, part, mapping(tmp_path, "utf-8"))
     assert printed == []            # (before: Arrow's row handler raised UnicodeDecodeError, printed as a traceback)
     assert current(store) == loaded
+
+
+def test_a_row_with_a_stray_delimiter_keeps_its_cells_and_its_correction_resolves_it(store, tmp_path, loaded):
+    """An unquoted ';' inside a cell gives a row one cell too many. It is quarantined (the cells
+    cannot be placed), but every cell as sent is kept: `quarantine show` and the export for the agency
+    name its record, and the corrected row sent with --amend resolves it, as any other correction does.
+    (Before, the row was kept as its shape alone: no record id, no cells, and never resolved.)"""
+    from linkage.views.quarantine import QuarantineFilter, quarantine_rows, row_detail
+
+    path = cms_export(tmp_path / "nov.csv")
+    text = path.read_bytes().decode("cp1252").replace("4 Low Rd", "4 Low Rd; Leeds")
+    path.write_bytes(text.encode("cp1252"))
+    r = nov(store, path, mapping(tmp_path))
+    assert (r.rows_read, r.accepted, r.quarantined) == (11, 9, 1)
+    [row] = quarantine_rows(store.connection, QuarantineFilter(source="social_care"), with_value=True)[1]
+    assert (row.record_id, row.reason) == ("NS004", "7 cells but 6 columns")
+    cells = {c["column"]: c["value"] for c in row_detail(store.connection, row.ref)["cells"]}
+    assert cells == {"Child Ref": "NS004", "First Name": "Cai", "Last Name": "Smith4", "D.O.B.": "05/03/2015",
+                     "Post Code": "NE1 4ST", "Address": "4 Low Rd", "(extra cell 7)": " Leeds"}
+    fixed = tmp_path / "fix.csv"
+    fixed.write_bytes("Child Ref;First Name;Last Name;D.O.B.;Post Code;Address\r\n"
+                      "NS004;Cai;Smith4;05/03/2015;NE1 4ST;4 Low Rd, Leeds\r\n".encode("cp1252"))
+    a = ingest_file(store, "social_care", fixed, mapping(tmp_path), amend=True)
+    assert (a.accepted, a.quarantined) == (1, 0)
+    assert quarantine_rows(store.connection, QuarantineFilter(source="social_care"))[0] == 0
+    assert ("NS004", "Cai", "Smith4", "4 Low Rd, Leeds") in current(store) and len(current(store)) == 10
+
+
+def test_a_file_read_first_under_a_wrong_record_id_leaves_nothing_in_export_ids(store, tmp_path):
+    """The record id mapped to the wrong column (surnames), then the file read again under the
+    corrected mapping: the misread records were never linked and never will be, so export-ids does
+    not list them as 'not yet linked: run `linkage link`' for ever (before: 20 rows for 10 records)."""
+    from linkage.views.linked import exported_ids
+
+    path = cms_export(tmp_path / "oct.csv")
+    wrong = mapping(tmp_path, text=MAPPING.replace("record_id: Child Ref", "record_id: Last Name"))
+    assert ingest_file(store, "social_care", path, wrong, extract_date=date(2026, 10, 1)).accepted == 10
+    right = ingest_file(store, "social_care", path, mapping(tmp_path), extract_date=date(2026, 10, 1))
+    assert right.accepted == 10
+    assert exported_ids(store) == [("social_care", f"NS{i:03d}", None) for i in range(10)]
+
+
+def test_a_cut_amendment_is_refused_without_offering_force_which_an_amendment_refuses(tmp_path):
+    """A correction file cut short, sent with --amend: the line says what to do (copy it again), not
+    to add --force, which `--amend` refuses in turn (before, the advice led to a second error)."""
+    home, maps = tmp_path / "home", mapping(tmp_path)
+    ingest = lambda *args: CliRunner().invoke(app, ["ingest", *args, "--source", "social_care",  # noqa: E731
+                                                    "--mapping", str(maps), "--data-dir", str(home)])
+    assert ingest(str(cms_export(tmp_path / "oct.csv")), "--extract-date", "2026-10-01").exit_code == 0
+    part = tmp_path / "fix.csv"
+    part.write_bytes(cms_export(tmp_path / "x.csv", n=4).read_bytes()[:-30])
+    out = ingest(str(part), "--amend")
+    assert out.exit_code == 2 and out.output.count("\n") == 1, out.output
+    assert "ends part-way through its last row" in out.output and "copy the whole file again" in out.output
+    assert "--force" not in out.output
+
+
+def test_status_counts_records_beside_rows_after_a_correction_file(store, tmp_path, loaded):
+    """A correction file of four rows over ten records: `accepted` counts the rows read (14), which a
+    data manager counting before and after took for four records more; `records` says ten."""
+    from linkage.views.status import status_summary
+
+    fix = ingest_file(store, "social_care", cms_export(tmp_path / "fix.csv", n=4), mapping(tmp_path), amend=True)
+    assert (fix.accepted, len(current(store))) == (4, 10)
+    [src] = status_summary(store.connection)["sources"]
+    assert (src["accepted"], src["records"]) == (14, 10)

@@ -123,7 +123,7 @@ def test_status_names_the_whole_extract_not_the_last_amendment(home, tmp_path):
     roll.write_text(EXTRACT.splitlines()[0] + "\nLA0100,Zed,Smith,01/04/2015,SW1A 1AA,\n")
     assert cli(home, "ingest", "--source", "social_care", "--amend", str(roll)).exit_code == 0
     done = cli(home, "status", "--format", "csv")
-    assert "social_care,cin.csv + 1 amendment,2026-10-01,7,7,0,0" in done.output, done.output
+    assert "social_care,cin.csv + 1 amendment,2026-10-01,7,7,7,0,0" in done.output, done.output
 
 
 def test_serve_on_a_port_in_use_is_one_line_before_anything_loads(tmp_path):

@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "SHAPE",
     "SOURCES",
     "Source",
     "PersonRecord",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 Source = Literal["education", "social_care", "health"]
+# The key a row read with the wrong number of cells says so under (its cells kept beside it).
+SHAPE = "__shape__"
+
 SOURCES: tuple[str, ...] = ("education", "social_care", "health")
 
 

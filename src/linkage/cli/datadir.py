@@ -34,7 +34,8 @@ def status(fmt: FormatOption = Format.table, data_dir_: DataDir = None) -> None:
             summary = status_summary(store.connection)
     except LinkageError as exc:
         _fail(exc)
-    header = ["source", "current extract", "extract date", "rows", "accepted", "quarantined", "older extracts"]
+    header = ["source", "current extract", "extract date", "rows", "accepted", "records", "quarantined",
+              "older extracts"]
     rows = [[s[h.replace(" ", "_")] for h in header] for s in summary["sources"]]
     if fmt == Format.json:
         emit_json(summary)

@@ -86,7 +86,8 @@ def publish(data_dir_: DataDir = None) -> None:
 
 
 def export_ids(out: Path, force: Replace = False, data_dir_: DataDir = None) -> None:
-    """Write source, source_record_id and child_id for every current record."""
+    """Write source, source_record_id and child_id for every current record, and every record of an
+    older extract that a run linked."""
     from linkage.files import check_replaceable
     from linkage.safetext import csv_text, write_private_csv
     from linkage.views.linked import exported_ids

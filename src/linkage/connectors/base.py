@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from linkage.connectors.mapping import REQUIRED_FIELDS, Mapping
 from linkage.connectors.readers import BadCell
 from linkage.errors import Problem
-from linkage.model import EVENT_TYPES, Event, PersonRecord
+from linkage.model import EVENT_TYPES, SHAPE, Event, PersonRecord
 from linkage.validation import (
     DateError,
     check_cell,
@@ -146,8 +146,8 @@ class Connector(ABC):
     def parse_row(self, raw: dict[str, str | None], mapping: Mapping,
                   extract_date: date) -> ParsedRow | list[Problem]:
         """A record (with any fields set aside as warnings), or the errors rejecting the row."""
-        if "__shape__" in raw:
-            return [Problem("row", str(raw["__shape__"]))]
+        if SHAPE in raw:
+            return [Problem("row", str(raw[SHAPE]))]
         p = _Problems({mapping.record_id, *(mapping.fields[f] for f in REQUIRED_FIELDS)})
         raw = mapping.derive(raw)
         said = set()            # a whole name that cannot be split is said once, not for each part

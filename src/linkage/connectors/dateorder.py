@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 
 from linkage.connectors.mapping import Mapping
-from linkage.model import EVENT_TYPES, PersonRecord
+from linkage.model import EVENT_TYPES, SHAPE, PersonRecord
 from linkage.store.schema import columns_of
 
 __all__ = ["DateOrder", "date_columns"]
@@ -56,6 +56,8 @@ class DateOrder:
             seen[kind] = (line, value)
 
     def see_row(self, line: int, row: dict) -> None:
+        if SHAPE in row:            # a row of the wrong shape: its cells may sit under other columns
+            return
         for column in self.seen:
             value = row.get(column)
             if isinstance(value, str) and (kind := _order(value)):

@@ -32,18 +32,11 @@ from linkage.connectors.registry import CONNECTORS
 from linkage.errors import Problem
 from linkage.model import PastAddress, PersonRecord
 from linkage.store import Store
-from linkage.store.schema import STD_NAME_FIELDS, t
+from linkage.store.schema import CURRENT_RECORDS_SQL, STD_NAME_FIELDS, t
 from linkage.validation import normalise_name
 
 __all__ = ["CURRENT_RECORDS_SQL", "LINK_RECORDS_SQL", "ExtractRefused", "IngestResult", "SafetyLimits", "ingest_file", "ingest_files"]
 
-# The records of current extracts that no amendment replaced (``r``, with their extract ``e``).
-_CURRENT_FROM = f"""FROM {t('records')} r
-JOIN {t('extracts')} e USING (extract_id)
-WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL"""
-CURRENT_RECORDS_SQL = f"""
-SELECT r.* {_CURRENT_FROM}
-"""
 
 # The current records with their *register*: the list whose identifiers they carry. A source's
 # own extract is one register; a second file ingested with --amend under another mapping (an AP
@@ -653,8 +646,9 @@ def _read(store: Store, source: str, path: Path, mapping_path: Path | None = Non
             progress(rows.rows_read, rows.rows_read)
         if not force and (why := extract.wrong_encoding or extract.cut_short
                           or order.problem(path.name, mapping.source_of)):
-            raise ExtractRefused(f"{why}; nothing was stored (--force takes the file as it is, quarantining "
-                                 "the cells or row it cannot read)")
+            # An amendment cannot be forced (it never replaces the extract): the fix is the file or the mapping.
+            raise ExtractRefused(f"{why}; nothing was stored" + ("" if amend else " (--force takes the file as it is, "
+                                                                 "quarantining the cells or row it cannot read)"))
         records, events, quarantine = rows.records, rows.events, rows.quarantine
         rows_read, quarantined, blank, warned = rows.rows_read, rows.quarantined, rows.blank, rows.warned
         fast_records = fast.records if fast is not None and fast.records is not None else None

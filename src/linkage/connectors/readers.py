@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from linkage.errors import LinkageError
+from linkage.model import SHAPE
 from linkage.sqltext import identifier, literal
 
 if TYPE_CHECKING:       # numpy only for a CSV that is ingested (``filescan``), not for every reader
@@ -317,12 +318,17 @@ def _csv(path: Path, encoding: str, delimiter: str, used: set[str] | None, scann
 
 
 def row_cells(header: list[str], cells: list[str]) -> dict[str, str | None] | None:
-    """A CSV row as its cells by column (blank cells None); None for a blank row; a wrong shape said."""
+    """A CSV row as its cells by column (blank cells None); None for a blank row. A row of the wrong
+    shape says so under ``SHAPE`` and keeps its cells in order (those past the header as ``(extra
+    cell N)``): the quarantine shows them as sent, and names the record an amendment corrects."""
     if not cells or all(not c.strip() for c in cells):
         return None
+    kept = {h: (c if c.strip() != "" else None) for h, c in zip(header, cells)}
     if len(cells) != len(header):
-        return {"__shape__": f"{len(cells)} cells but {len(header)} columns"}
-    return {h: (c if c.strip() != "" else None) for h, c in zip(header, cells)}
+        extra = {f"(extra cell {n})": (c if c.strip() != "" else None)
+                 for n, c in enumerate(cells[len(header):], len(header) + 1)}
+        return {SHAPE: f"{len(cells)} cells but {len(header)} columns", **kept, **extra}
+    return kept
 
 
 def cell_text(value: Any) -> str | None:

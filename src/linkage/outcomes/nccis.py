@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from linkage.connectors.readers import BadCell, ConnectorError, open_extract
 from linkage.errors import ConfigError, Problem
+from linkage.model import SHAPE
 from linkage.outcomes.sources import NCCIS_TABLE
 from linkage.resources import defaults_dir
 from linkage.store import Store
@@ -130,7 +131,7 @@ def load_nccis(store: Store, path: Path, mapping: NccisMapping | None = None) ->
         if raw is None:             # a blank line
             continue
         out.rows_read += 1
-        row = None if "__shape__" in raw else _row(raw, mapping, line, out)
+        row = None if SHAPE in raw else _row(raw, mapping, line, out)
         if row is None:
             out.rejected += 1
         else:

@@ -16,6 +16,7 @@ from typing import Any
 
 from linkage.connectors.readers import ConnectorError, detect_encoding, file_sha256, open_extract
 from linkage.errors import Problem
+from linkage.model import SHAPE
 from linkage.reference.establishments import COLUMNS as GIAS_COLUMNS
 from linkage.reference.establishments import Establishment, parse_establishment
 from linkage.reference.gp_practices import GpPractice, is_header, parse_gp_practice
@@ -66,8 +67,8 @@ def _rows(kind: str, path: Path, unknown: set[str]) -> Iterator[tuple[int, Any, 
                                  f"(it has {extract.columns[:12]})")
         for line, raw in extract.rows:
             warnings: list[Problem] = []
-            if "__shape__" in raw:
-                yield line, [Problem("row", raw["__shape__"])], warnings
+            if SHAPE in raw:
+                yield line, [Problem("row", raw[SHAPE])], warnings
             else:
                 yield line, parse_establishment(raw, unknown, warnings), warnings
         if extract.cut_short:

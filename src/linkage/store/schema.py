@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from linkage.model import EVENT_TYPES, PersonRecord
 
-__all__ = ["DB", "MIGRATIONS", "UNPUBLISHED", "REFERENCE_TABLES", "STAMP_DDL", "STD_NAME_FIELDS", "all_ddl", "columns_of", "event_table_ddl",
+__all__ = ["CURRENT_RECORDS_SQL", "DB", "MIGRATIONS", "UNPUBLISHED", "REFERENCE_TABLES", "STAMP_DDL", "STD_NAME_FIELDS", "all_ddl", "columns_of", "event_table_ddl",
            "records_ddl", "reference_ddl", "t"]
 
 DB = "store"
@@ -26,6 +26,15 @@ UNPUBLISHED = ("link_input_cache", "link_cotwin_cache")
 def t(name: str) -> str:
     """Qualified name of a table in the encrypted store."""
     return f"{DB}.{name}"
+
+
+# The records of current extracts that no amendment replaced (``r``, with their extract ``e``): here,
+# not in connectors, so that `linkage status` counts them without loading the connectors.
+CURRENT_RECORDS_SQL = f"""
+SELECT r.* FROM {t('records')} r
+JOIN {t('extracts')} e USING (extract_id)
+WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL
+"""
 
 
 def _sql_type(annotation: object) -> str:

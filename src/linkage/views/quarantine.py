@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from linkage.errors import ConfigError, LinkageError, NotFound
-from linkage.model import SOURCES
+from linkage.model import SHAPE, SOURCES
 from linkage.store.schema import t
 
 __all__ = ["EXPORT_COLUMNS", "REASON_CODES", "QuarantineFilter", "QuarantineRow", "current_counts",
@@ -247,7 +247,8 @@ def row_detail(con, ref: str, memory: bool = False) -> dict:
             "record_id": problems[0].record_id,
             "problems": [{"column": p.column, "reason": p.reason, "reason_code": p.reason_code,
                           "severity": p.severity} for p in problems],
-            "cells": [{"column": c, "value": v, "problem": c in flagged} for c, v in raw.items()]}
+            "cells": [{"column": c, "value": v, "problem": c in flagged} for c, v in raw.items()
+                      if c != SHAPE or len(raw) == 1]}        # a row stored before its cells were kept: the shape
 
 
 def current_counts(con, memory: bool = False) -> dict:
