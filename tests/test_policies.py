@@ -79,3 +79,45 @@ def test_policies_naming_a_role_outside_the_closed_list_are_refused(tmp_path):
                                          '{ principal.role == "social_workr" };\n')
     with pytest.raises(ConfigError, match="social_workr"):
         PolicyEngine(tmp_path)
+
+
+# ---------------------------------------------------------------- purposes a role may take up
+
+PURPOSES = ("admission", "safeguarding", "cme", "care", "data_management", "audit", "outcomes")
+
+
+def _every_principal():
+    from linkage.policy import roles
+
+    return [Principal("client-1", "Test Agency", kind, role, "org_1", "123")
+            for kind, names in roles().items() for role in names]
+
+
+def _may(engine, who, action: str, purpose: str) -> bool:
+    return engine.decide(who, action, purpose, list(engine.categories)).any
+
+
+def test_only_the_cme_and_consent_officers_of_the_las_roles_work_under_the_cme_purpose(engine):
+    """The purpose is the caller's to name (``X-Purpose``). The CME permit named the organisation
+    type only, so a commissioner (published aggregates only) and the data manager opened any
+    child's record (social care episodes, GP) by naming ``cme``. Only the CME officer, and the
+    consent officer (who finds the child whose consent it records), work for it."""
+    for who in _every_principal():
+        if who.agency_type != "la_education":
+            continue
+        for purpose in PURPOSES:
+            works = who.role in ("cme_officer", "consent_officer") and purpose == "cme"
+            for action in ("view", "lookup", "list_cme"):
+                assert _may(engine, who, action, purpose) == works, (who.role, action, purpose)
+
+
+def test_identity_changes_are_followed_only_under_a_purpose_the_role_finds_children_for(engine):
+    """A refusal of consent is given for one purpose, and hides the child from the refused
+    organisation's changes under that purpose (``service/identity.py``). Any purpose of five
+    would do for following changes: under another one, the refusal did not apply and the refused
+    school learnt the pseudonym of a child split off. Now a role follows changes only for a
+    purpose it looks children up for, where the refusal applies."""
+    for who in _every_principal():
+        for purpose in PURPOSES:
+            if _may(engine, who, "sync_pseudonyms", purpose):
+                assert _may(engine, who, "lookup", purpose), (who.agency_type, who.role, purpose)

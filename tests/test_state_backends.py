@@ -124,6 +124,31 @@ def test_lock_outs_grow_with_each_run_in_a_row_until_the_subject_proves_itself(s
     assert again[-1].lock_seconds == (900, 900)
 
 
+def test_an_email_no_one_holds_is_answered_as_a_registered_one_is(state):
+    """Wrong passwords were counted for registered emails only, so the lock-out's answer told anyone
+    which emails are the service's staff. An email no one holds (or one with no password here) is
+    now counted, locked and grown as a registered person's is from a network she never used."""
+    from linkage.access.users import UserRegistry
+
+    users = UserRegistry(state, lockout_after=2, lockout_seconds=900)
+    org = users.orgs.add("Hill School", "school", "100001")
+    users.add("amy@hill.example", "Amy", org.org_id, "admissions")
+    stranger = "203.0.113.0/24"
+
+    def told(email: str) -> list[tuple]:
+        now, out = time.time(), []
+        for _ in range(4):
+            runs = [users.authenticate(email, "wrong password", network=stranger, now=now) for _ in range(3)]
+            out.append([(r.locked_now, r.retry_after, r.locks, r.lock_seconds, r.outcome == "locked") for r in runs])
+            now += runs[1].retry_after + 1
+        return out
+
+    registered = told("amy@hill.example")
+    assert registered[1][1][:2] == (True, 1800) and registered[0][2][4]     # grown, and locked meanwhile
+    assert told("nobody@hill.example") == registered
+    assert told("NOBODY@hill.example ")[0] != registered[0]               # the same email: its count goes on
+
+
 def test_pseudonyms_are_recorded_once_and_resolve(state, backend):
     home, _ = backend
     p = Pseudonyms(home, state)

@@ -30,6 +30,8 @@ ORGS = {"oak": ("Oak AP Academy", "ap_school", "admissions", "admission"),
         "birch": ("Birch AP Academy", "ap_school", "admissions", "admission"),
         "officer": ("Northshire Education", "la_education", "consent_officer", "cme"),
         "cme": ("Northshire Education", "la_education", "cme_officer", "cme"),
+        "commissioner": ("Northshire Education", "la_education", "commissioner", "cme"),
+        "manager": ("Northshire Education", "la_education", "data_manager", "cme"),
         "dpo": ("Northshire DPO", "dpo", "dpo", "audit")}
 
 

@@ -127,6 +127,48 @@ def test_a_school_refused_the_child_is_not_told_the_split_off_childs_pseudonym(w
     assert "identity.changes.withheld" in {e["action"] for e in report if e["client_id"] == oak}
 
 
+def test_the_refused_school_is_not_told_the_split_off_childs_pseudonym_under_another_purpose(world):
+    """A refusal is given for a purpose (here ``admission``), and hid the split-off child from the
+    school's changes under that purpose only. Any of five purposes would do for following changes:
+    naming ``care``, ``safeguarding``, ``cme`` or ``data_management`` instead, the school learnt the
+    split and the new child's pseudonym. Changes are now followed only under a purpose the role
+    finds children for (a school: admission), where the refusal applies; another is a 403."""
+    import httpx
+
+    server = world["server"]
+    tok = server.token(*world["creds"]["oak"])
+    for purpose in ("care", "safeguarding", "cme", "data_management"):
+        r = httpx.get(server.url + "/v1/identity/changes", timeout=30,
+                      headers={"Authorization": f"Bearer {tok}", "X-Purpose": purpose})
+        assert r.status_code == 403, (purpose, r.text)
+        assert world["held"]["oak"] not in r.text
+
+
+def test_the_las_other_roles_find_list_and_open_no_child_by_naming_the_cme_purpose(world):
+    """``X-Purpose`` is the caller's to name, and the CME permit named the organisation type only:
+    a commissioner (published aggregates only) or the data manager sent ``cme``, looked a child
+    up, listed the CME worklist (a reason to open each child on it) and opened the record, social
+    care episodes and GP included. Each is now a policy refusal, on the DPO's record; the consent
+    officer still finds and reads the child whose consent it records."""
+    import json
+
+    child = world["demo"]["b"]
+    for who in ("commissioner", "manager"):
+        r = call(world, who, "POST", "/v1/lookup", json={
+            "forename": child["forename"], "surname": child["surname"],
+            "date_of_birth": child["dob"].isoformat(), "postcode": child["postcode"]})
+        assert r.status_code == 403, (who, r.text)
+        assert call(world, who, "GET", "/v1/cme").status_code == 403, who
+    found = lookup(world, "officer", child)
+    assert found
+    assert call(world, "officer", "GET", f"/v1/children/{found['child_id']}").status_code == 200
+    entries = [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+    for who in ("commissioner", "manager"):
+        mine = {e["action"] for e in entries
+                if e["client_id"] == world["creds"][who][0].client_id and e["decision"] == "deny"}
+        assert {"lookup", "list_cme"} <= mine, (who, mine)
+
+
 def test_a_refusal_of_identity_ends_the_reason_the_refused_schools_lookup_gave_it(world):
     """The school the parent refused still holds the pseudonym its lookup gave it before the
     refusal. That lookup's reason to open the record ran on for ``relationship_days``: the record

@@ -148,6 +148,34 @@ def test_a_stranger_who_knows_an_email_cannot_lock_the_person_out(world):
                                                           ("everywhere", "203.0.113.0/24")]
 
 
+def test_the_answers_to_guesses_do_not_say_whether_an_email_is_registered(world):
+    """The lock-out counted wrong passwords for registered emails only: the third guess at a member
+    of staff's email (here; the fifth by default) said "too many failed attempts" (429), and at any
+    other email "enter a correct email address and password" (200) for ever, so anyone could list
+    the service's staff, a few guesses an address. An email no one holds is now counted and locked
+    out as a registered one from a new network is, and the DPO sees its lock-out (naming no one)."""
+    from browserpages import add_user
+
+    dan = "dan@oak-ap.example"
+    add_user(world["home"], dan, "Dan Oak", "Oak AP Academy", "ap_school", "140001", "admissions")
+
+    def guesses(email: str, at: str) -> list[tuple[int, bool, bool]]:
+        said = []
+        for i in range(5):
+            with httpx.Client(base_url=world["url"], headers={"X-Forwarded-For": at}) as c:
+                token = csrf_token(c.get("/app/sign-in").text)
+                r = c.post("/app/sign-in", data={"email": email, "password": f"guess {i} wrong", "csrf_token": token})
+            said.append((r.status_code, "too many failed attempts" in r.text,
+                         "Enter a correct email address and password" in r.text))
+        return said
+
+    registered = guesses(dan, "203.0.114.5")
+    assert registered == [(200, False, True)] * 2 + [(429, True, False)] * 3, registered
+    assert guesses("dan.nobody@oak-ap.example", "203.0.115.5") == registered
+    locks = [e for e in audit(world) if e["action"] == "security.lockout" and e["remote"] == "203.0.115.0/24"]
+    assert [(e["scope"], e.get("person")) for e in locks] == [("network", None), ("everywhere", None)], locks
+
+
 def test_a_stranger_behind_the_persons_own_network_cannot_lock_her_browser_out(world):
     """Session 25 kept lock-outs by network: a stranger behind the person's own NAT locked her out
     of it, and anyone kept her out of a network she had not used yet. The browser that signs her

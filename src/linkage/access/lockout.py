@@ -40,10 +40,12 @@ from dataclasses import dataclass
 
 from linkage.store.state import ServiceState
 
-__all__ = ["DEVICE_DAYS", "MAX_SECONDS", "Failure", "Lockouts"]
+__all__ = ["DEVICE_DAYS", "MAX_SECONDS", "UNREGISTERED", "Failure", "Lockouts"]
 
 DEVICE_DAYS = 180        # a device token is trusted this long after the sign-in that gave it
 MAX_SECONDS = 86_400     # the longest a lock-out grows to
+UNREGISTERED = "unregistered:"      # the subject of attempts naming no one (``Lockouts.unregistered``)
+FORGET_UNREGISTERED = 8 * MAX_SECONDS
 
 
 def _device(token: str) -> str:
@@ -125,7 +127,8 @@ class Lockouts:
         # guesses from ever more networks cannot grow the table without bound (the subject-wide
         # count, which binds them all, goes on growing).
         self.state.execute("DELETE FROM sign_in_sources WHERE subject = ? AND trusted = 0 AND locked_until < ? "
-                           "AND seen_at < ? AND network <> ?", (subject, now, now - self.seconds, network))
+                           "AND seen_at < ? AND network <> ? AND network <> '*'",
+                           (subject, now, now - self.seconds, network))
         mine, mine_params = self._locks_at("(sign_in_sources.failures + 1)", now)
         failures, = self.state.execute(
             "INSERT INTO sign_in_sources (subject, network, failures, locked_until, trusted, seen_at) "
@@ -134,16 +137,40 @@ class Lockouts:
             f"locked_until = CASE WHEN (sign_in_sources.failures + 1) % ? = 0 THEN {mine} "
             "ELSE sign_in_sources.locked_until END, seen_at = ? RETURNING failures",
             (subject, network, now + self.lengths[0] if n <= 1 else 0.0, now, n, *mine_params, now)).fetchone()
-        wide, wide_params = self._locks_at("(failed_logins + 1)", now)
-        everywhere, = self.state.execute(
-            f"UPDATE {self.table} SET failed_logins = failed_logins + 1, locked_until = CASE WHEN "
-            f"(failed_logins + 1) % ? = 0 THEN {wide} ELSE locked_until END "
-            f"WHERE {self.key} = ? RETURNING failed_logins", (n, *wide_params, subject)).fetchone()
+        if subject.startswith(UNREGISTERED):
+            # No register row: the subject-wide count is kept as the network ``*`` (``unregistered``).
+            everywhere, = self.state.execute(
+                "INSERT INTO sign_in_sources (subject, network, failures, locked_until, trusted, seen_at) "
+                "VALUES (?, '*', 1, ?, 0, ?) ON CONFLICT (subject, network) DO UPDATE SET "
+                "failures = sign_in_sources.failures + 1, "
+                f"locked_until = CASE WHEN (sign_in_sources.failures + 1) % ? = 0 THEN {mine} "
+                "ELSE sign_in_sources.locked_until END, seen_at = ? RETURNING failures",
+                (subject, now + self.lengths[0] if n <= 1 else 0.0, now, n, *mine_params, now)).fetchone()
+        else:
+            wide, wide_params = self._locks_at("(failed_logins + 1)", now)
+            everywhere, = self.state.execute(
+                f"UPDATE {self.table} SET failed_logins = failed_logins + 1, locked_until = CASE WHEN "
+                f"(failed_logins + 1) % ? = 0 THEN {wide} ELSE locked_until END "
+                f"WHERE {self.key} = ? RETURNING failed_logins", (n, *wide_params, subject)).fetchone()
         own = "device" if network.startswith("device:") else "network"
         started = [(own, failures)] * (failures % n == 0) + [("everywhere", everywhere)] * (everywhere % n == 0)
         refusing = [self.length(c) for scope, c in started if scope == own or not trusted]
         return Failure(tuple(scope for scope, _ in started), bool(refusing),
                        tuple(self.length(c) for _, c in started), max(refusing, default=0))
+
+    def unregistered(self, name: str, now: float) -> tuple[str, float]:
+        """An attempt naming no registered subject (an email no one holds): the subject its count is
+        kept by, and its subject-wide lock-out's end. Counted and locked out exactly as a registered
+        subject's attempts from a network it never signed in from (``until``, ``failed``), so the
+        answers (429 and "too many failed attempts" at the fifth) cannot tell a registered email from
+        any other (OWASP: no account enumeration). Such counts quiet for ``FORGET_UNREGISTERED``
+        seconds are forgotten, so guessing ever more emails cannot grow the table without bound."""
+        subject = UNREGISTERED + hashlib.sha256(name.encode()).hexdigest()
+        # A range of the key (every subject starting ``unregistered:``), which its index serves.
+        self.state.execute("DELETE FROM sign_in_sources WHERE subject >= ? AND subject < ? AND locked_until < ? "
+                           "AND seen_at < ?", (UNREGISTERED, UNREGISTERED[:-1] + ";", now, now - FORGET_UNREGISTERED))
+        wide = self._source(subject, "*")
+        return subject, (wide["locked_until"] if wide else 0.0)
 
     def succeeded(self, subject: str, network: str) -> None:
         """The subject proved itself from ``network``: its counts start again, and that network is trusted."""

@@ -305,7 +305,7 @@ class UserRegistry:
         row = self.state.execute(_SELECT + " WHERE u.email = ?", (email.strip().lower(),)).fetchone()
         if row is None or not row["password_hash"]:
             _verify(_DUMMY, password)          # the same work either way: no timing oracle for emails
-            return SignIn(None, "unknown", user_id=row["user_id"] if row else None)
+            return self._unknown(email.strip().lower(), row["user_id"] if row else None, network, now)
         user = _user(row)
         source = self.lockouts.source(user.user_id, network, device)
         until, trusted = self.lockouts.until(user.user_id, source, user.locked_until)
@@ -319,6 +319,21 @@ class UserRegistry:
             return SignIn(None, "inactive", user_id=user.user_id)
         self.lockouts.succeeded(user.user_id, network)
         return SignIn(user, "ok", user_id=user.user_id, device=self.lockouts.trust_device(user.user_id, device, now))
+
+
+    def _unknown(self, email: str, user_id: str | None, network: str, now: float) -> SignIn:
+        """An email with no password here: refused, and counted and locked out as a registered
+        person's wrong passwords from a new network are (``Lockouts.unregistered``). Otherwise the
+        fifth guess at a registered email said "too many failed attempts" (429) and at any other
+        "enter a correct email address and password": a list of the service's staff, five guesses
+        an address, for anyone on the internet."""
+        subject, wide = self.lockouts.unregistered(email, now)
+        until, _ = self.lockouts.until(subject, network, wide)
+        if until > now:
+            return SignIn(None, "locked", retry_after=ceil(until - now), user_id=user_id)
+        failure = self.lockouts.failed(subject, network, False, now)
+        return SignIn(None, "unknown", locked_now=failure.refused, locks=failure.locks,
+                      lock_seconds=failure.seconds, retry_after=failure.retry_after, user_id=user_id)
 
 
 def _check_password(password: str) -> None:
