@@ -114,7 +114,8 @@ def test_a_months_children_count_moves_only_with_the_children_it_reaches(tmp_pat
               "r9": "G", "r10": "C"}                # r9, r10: records of superseded extracts
     store.execute("INSERT INTO store.identity (record_key, child_id, run_id) SELECT k, c, 1 FROM (VALUES "
                   + ", ".join(f"('{k}', '{c}')" for k, c in before.items()) + ") v(k, c)")
-    store.execute("INSERT INTO store.linked_records (record_key, content_sha, guard_sha, run_id) SELECT 'r' || i, 'x', 'g', 1 FROM range(1, 9) t(i)")
+    store.execute("INSERT INTO store.linked_records (record_key, content_sha, guard_sha, run_id) "
+                  "SELECT 'r' || i, 'x', 'g', 1 FROM range(1, 9) t(i)")
     store.execute("INSERT INTO store.child_ids (child_id, status, created_run) SELECT c, 'active', 1 FROM (VALUES "
                   + ", ".join(f"('{c}')" for c in sorted(set(before.values()))) + ") v(c)")
     previous = 6                                    # A to F
