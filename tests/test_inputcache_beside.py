@@ -131,7 +131,7 @@ def test_a_process_killed_while_the_cache_is_written_leaves_no_cache_and_no_run(
     store = Store(home, memory_limit="2GB")
     assert store.scalar("SELECT count(*) FROM store.runs") == 0
     assert store.scalar("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'store' "
-                        "AND table_name IN ('link_input_cache', 'link_cotwin_cache')") == 0
+                        "AND table_name IN ('link_input_cache', 'link_cotwin_cache', 'link_input_extracts')") == 0
     result = run_link(store)
     assert result.records == len(_cache(store)[0]) > 3000
     store.close()
@@ -155,4 +155,43 @@ def test_a_first_run_reads_the_records_from_the_store_once(tmp_path, synth_month
     assert n > 100
     assert sorted(seen) == sorted(r[0] for r in store.rows(f"SELECT record_key FROM ({LINK_RECORDS_SQL})"))
     assert engine.derived == n
+    store.close()
+
+
+def test_a_month_hashes_only_the_rows_of_extracts_the_cache_was_not_brought_to(tmp_path, synth_month1, synth_month2,
+                                                                                trained_model):
+    """A stored row never changes: a month hashes only the rows of its new extract (the other
+    sources' rows are the cache's), and leaves the very cache that deriving every row anew gives,
+    also when rows of a known extract are missing from the cache (they are hashed and derived)."""
+    import json
+    from datetime import date
+
+    from linkage.connectors.ingest import LINK_RECORDS_SQL
+    from linkage.link.engine import LinkEngine
+
+    store = Store(tmp_path / "m", memory_limit="2GB")
+    _month1(store, synth_month1, trained_model)
+    run_link(store)
+    when = date.fromisoformat(json.loads((synth_month2 / "manifest.json").read_text())["extract_date"])
+    ingest_file(store, "health", synth_month2 / "health.csv", extract_date=when)
+    health = store.scalar(f"SELECT count(*) FROM ({LINK_RECORDS_SQL}) WHERE source = 'health'")
+    month = LinkEngine(store, LINK_RECORDS_SQL, cache=True)
+    month.settle()
+    assert 0 < month.hashed == health < month.count()
+    assert month.derived < health / 5
+    kept = _cache(store)
+    # Rows of a known extract lost from the cache: found, hashed and derived again.
+    store.execute(f"DELETE FROM {inputcache.CACHE} WHERE unique_id IN (SELECT unique_id FROM {inputcache.CACHE} "
+                  "WHERE unique_id LIKE 'education:%' ORDER BY unique_id LIMIT 7)")
+    again = LinkEngine(store, LINK_RECORDS_SQL, cache=True)
+    again.settle()
+    assert again.hashed == again.derived == 7
+    assert _cache(store)[0] == kept[0]
+    # The same cache as every row derived anew.
+    for table in (inputcache.CACHE, inputcache.PAIRS, inputcache.EXTRACTS):
+        store.execute(f"DROP TABLE {table}")
+    fresh = LinkEngine(store, LINK_RECORDS_SQL, cache=True)
+    fresh.settle()
+    assert fresh.hashed == fresh.derived == fresh.count()
+    assert _cache(store) == kept
     store.close()

@@ -101,3 +101,41 @@ def test_a_months_save_writes_what_an_update_would(tmp_path):
     assert store.scalar("SELECT count(*) FROM store.link_edges") == ROWS
     assert store.rows("SELECT a, b, run_id FROM store.twin_names") == [("Leo", "Leon", 2)]
     store.close()
+
+
+def test_a_months_children_count_moves_only_with_the_children_it_reaches(tmp_path):
+    """The run's children count (those with a current record) is the last run's moved by the
+    children the delta reaches: one losing its only record, one minted, one merged into another,
+    a record moved from one to another, and a child of superseded records only, which never counts."""
+    from linkage.link.delta import REACH, children, stage_children
+
+    store = Store(tmp_path / "home")
+    before = {"r1": "A", "r2": "A", "r3": "B", "r4": "C", "r5": "C", "r6": "D", "r7": "E", "r8": "F",
+              "r9": "G", "r10": "C"}                # r9, r10: records of superseded extracts
+    store.execute("INSERT INTO store.identity (record_key, child_id, run_id) SELECT k, c, 1 FROM (VALUES "
+                  + ", ".join(f"('{k}', '{c}')" for k, c in before.items()) + ") v(k, c)")
+    store.execute("INSERT INTO store.linked_records (record_key, content_sha, guard_sha, run_id) "
+                  "SELECT 'r' || i, 'x', 'g', 1 FROM range(1, 9) t(i)")
+    store.execute("INSERT INTO store.child_ids (child_id, status, created_run) SELECT c, 'active', 1 FROM (VALUES "
+                  + ", ".join(f"('{c}')" for c in sorted(set(before.values()))) + ") v(c)")
+    previous = 6                                    # A to F
+    # The month: r3 gone (B's only record), r11 new in a new child H, r12 new in D, r5 moved from
+    # C to D, A retired into F; the reach closed over the previous children of its records.
+    _frame(store, "memory.hash_gone", pd.DataFrame({"k": ["r3"]}))
+    _frame(store, "memory.hash_delta", pd.DataFrame({"record_key": ["r11", "r12"], "content_sha": "y",
+                                                     "guard_sha": "g", "new": True, "rescore": True}))
+    _frame(store, "memory.link_hash", pd.DataFrame({"record_key": ["r1", "r2", "r4", "r5", "r6", "r7", "r8",
+                                                                   "r11", "r12"]}))
+    _frame(store, REACH, pd.DataFrame({"k": ["r1", "r2", "r4", "r5", "r6", "r8", "r11", "r12"]}))
+    _frame(store, "memory.id_delta", pd.DataFrame({"record_key": ["r5", "r11", "r12"], "child_id": ["D", "H", "D"],
+                                                   "new": [False, True, True]}))
+    _frame(store, "memory.id_alias", pd.DataFrame({"old": ["A"], "survivor": ["F"]}))
+    stage_children(store)
+    with store.transaction():
+        save_records(store, 2)
+        save_identity(store, 2)
+        moved = children(store, previous)
+        counted = children(store, None)
+    assert counted == 5                             # C (r4), D (r5, r6, r12), E, F (r1, r2, r8), H
+    assert moved == counted
+    store.close()

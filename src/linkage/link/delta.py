@@ -33,9 +33,9 @@ from linkage.errors import StoreError
 from linkage.store import Store
 from linkage.store.schema import t
 
-__all__ = ["EDGES", "FLIPPED", "REACH", "context", "earlier_pass", "reach", "reguard", "save_children", "save_guards",
-           "save_identity", "save_pass_pairs", "save_records", "scoped_edges", "stage_identity", "stage_records",
-           "twin_name_pairs", "widen"]
+__all__ = ["EDGES", "FLIPPED", "REACH", "children", "context", "earlier_pass", "reach", "reguard", "save_children",
+           "save_guards", "save_identity", "save_pass_pairs", "save_records", "scoped_edges", "stage_children",
+           "stage_identity", "stage_records", "twin_name_pairs", "widen"]
 
 INPUT = "memory.link_input"         # the run's records (``engine.INPUT``)
 EDGES = "memory.run_edges"          # this run's scored pairs: kept ones and new ones
@@ -269,6 +269,39 @@ def stage_identity(store: Store, record_to_child: dict[str, str], previous: dict
     changed = [(k, c, k not in previous) for k, c in record_to_child.items() if previous.get(k) != c]
     _table(store, "memory.id_delta", pd.DataFrame(changed, columns=["record_key", "child_id", "new"], dtype=object)
            .astype({"new": bool}))
+
+
+def stage_children(store: Store) -> None:
+    """``memory.children_touched``: the only children whose having a current record a month's save
+    can change, and ``memory.children_before``: how many of them have one before it (``children``).
+    A record's child changes only in ``REACH`` (``memory.id_delta``) or by an alias (both ends
+    kept), and a record stops or starts being current only as gone (``hash_gone``) or new (reached),
+    so every other child keeps its records and their standing."""
+    identity = t("identity")
+    store.execute(f"""CREATE OR REPLACE TABLE memory.children_touched AS
+SELECT child_id FROM {identity} WHERE record_key IN (SELECT k FROM {REACH} UNION ALL SELECT k FROM memory.hash_gone)
+UNION SELECT child_id FROM memory.id_delta UNION SELECT old FROM memory.id_alias
+UNION SELECT survivor FROM memory.id_alias""")
+    store.execute(f"CREATE OR REPLACE TABLE memory.children_before AS {_current_children(t('linked_records'))}")
+
+
+def _current_children(current: str) -> str:
+    """How many ``children_touched`` have a record in ``current``: their records, a few thousand
+    read out of ``identity`` by child, then looked up among the current ones (never a million
+    keys hashed)."""
+    return f"""SELECT count(DISTINCT i.child_id) AS n FROM (SELECT record_key, child_id FROM {t('identity')}
+  WHERE child_id IN (SELECT child_id FROM memory.children_touched)) i JOIN {current} c USING (record_key)"""
+
+
+def children(store: Store, previous: int | None) -> int:
+    """The children with a current record after the save (in its transaction, after
+    ``save_identity`` and ``save_records``): ``previous``, the last run's count, moved by the
+    children staged by ``stage_children``; counted over every record when there is none."""
+    if previous is None:
+        return int(store.scalar(f"SELECT count(DISTINCT child_id) FROM {t('identity')} "
+                                "WHERE record_key IN (SELECT record_key FROM memory.link_hash)"))
+    after = int(store.scalar(_current_children("memory.link_hash")))
+    return int(previous) + after - int(store.scalar("SELECT n FROM memory.children_before"))
 
 
 def save_children(store: Store, minted: list[str], run_id: int) -> None:

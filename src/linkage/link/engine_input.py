@@ -49,7 +49,7 @@ class EngineInput:
         con = self.con
         if cache:
             self._cache = inputcache.build(self.store, records_sql, self._name_keys, f"memory.{INPUT}")
-            self.derived = self._cache.derived
+            self.derived, self.hashed = self._cache.derived, self._cache.hashed
             rows = f"SELECT unique_id, forename, content_sha FROM {self._cache.rows}"
         else:
             self._name_keys(records_sql)
@@ -60,7 +60,7 @@ class EngineInput:
             con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
             con.execute(f"CREATE OR REPLACE TABLE memory.cotwin_pairs AS "
                         f"{cotwin_pairs_sql(f'memory.{INPUT}', f'memory.{INPUT}')}")
-            self.derived = self.count()
+            self.derived, self.hashed = self.count(), 0
             rows = f"SELECT unique_id, forename, {content_sha_sql('i')} AS content_sha FROM memory.{INPUT} i"
         con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")
         # Each UPN's days on roll: the entry dates of its holders' current single enrolments

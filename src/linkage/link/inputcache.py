@@ -3,7 +3,11 @@
 Each input row is a function of its own record (its fields, the name tables and the SQL that
 derive it), so it is kept under a hash of exactly those (``raw_sha``) and reused while that
 hash holds; it also carries its ``content_sha``, so an unchanged record is not hashed again.
-A co-twin pair is a function of its two rows, so it is kept while both are. A monthly run then
+A co-twin pair is a function of its two rows, so it is kept while both are. A stored record row
+never changes (ingest only marks it ``replaced_by``, and its register follows its extract), so a
+record whose current row is of an extract the cache was last brought to, under the same register,
+is the very row the cache holds: only the rows of other extracts (a new month's) are hashed
+(``EXTRACTS``). A monthly run then
 derives rows only for new and changed records and compares only them with their birthday
 groups; the cache itself, brought up to date in place, *is* the run's input (a view over it):
 no run copies every row.
@@ -26,12 +30,15 @@ import duckdb
 from linkage.link import names
 from linkage.link.features import content_sha_sql, input_sql
 from linkage.link.guards import cotwin_pairs_sql
+from linkage.sqltext import literal
 from linkage.store import Store
 from linkage.store.schema import UNPUBLISHED, t
 
-__all__ = ["CACHE", "PAIRS", "ROLL", "Cache", "build", "drop"]
+__all__ = ["CACHE", "EXTRACTS", "PAIRS", "ROLL", "Cache", "build", "drop"]
 
-CACHE, PAIRS = (t(name) for name in UNPUBLISHED)
+# EXTRACTS: the extracts (and the register, and the code, ``_CODE``) whose current rows the cache
+# was last brought to, written with it in its transaction.
+CACHE, PAIRS, EXTRACTS = (t(name) for name in UNPUBLISHED)
 # The records' ``on_roll_since`` (``LINK_RECORDS_SQL``), those that have one: read beside the
 # input (the engine's ``on_roll``), not in it; kept from the one read of the records ``build`` makes.
 ROLL = "memory.link_on_roll"
@@ -68,13 +75,25 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
     # times), only the fields the features read: every column of every stored row would cost more.
     columns = ", ".join(f"x.{c}" for c in ("record_key", *_RAW))
     usable = _exists(store, CACHE) and _exists(store, PAIRS)
+    # Rows of an extract the cache holds every current row of (``EXTRACTS``, a handful) are not
+    # hashed: NULL. Tested row by row in place (a join would carry every row's fields through it).
+    raw_sha = f"md5(concat_ws('|', '{_CODE}', {fields}))"
+    known = store.rows(f"SELECT extract_id, register FROM {EXTRACTS} WHERE code = ? ORDER BY ALL",
+                       [_CODE]) if usable and _exists(store, EXTRACTS) else []
+    if known:
+        seen = " OR ".join(f"(x.extract_id = {int(e)} AND x.register = {literal(r)})" for e, r in known)
+        raw_sha = f"CASE WHEN {seen} THEN NULL ELSE {raw_sha} END"       # unknown (NULL) is hashed
     # No cache: every record is derived, so ``link_raw`` keeps the fields read with the hashes (read
     # once). Over a cache it keeps only the hashes, and the few records to derive are read again
     # (a month's 1%), as they are when the cache's columns turn out stale below.
     raw_has_fields = not usable
     # Each record's days on roll are read in the same pass (``ROLL``), not in a second one.
-    store.execute(f"CREATE OR REPLACE TABLE memory.link_raw AS SELECT {columns if raw_has_fields else 'x.record_key'}, "
-                  f"x.on_roll_since, md5(concat_ws('|', '{_CODE}', {fields})) AS raw_sha FROM ({records_sql}) x")
+    read = columns if raw_has_fields else "x.record_key, x.register"      # ``columns`` holds the register
+    store.execute(f"CREATE OR REPLACE TABLE memory.link_raw AS SELECT {read}, x.on_roll_since, x.extract_id, "
+                  f"{raw_sha} AS raw_sha FROM ({records_sql}) x")
+    store.execute("CREATE OR REPLACE TABLE memory.link_extracts AS SELECT DISTINCT extract_id, register, "
+                  f"'{_CODE}' AS code FROM memory.link_raw")
+    hashed = int(store.scalar("SELECT count(raw_sha) FROM memory.link_raw"))
     store.execute(f"CREATE OR REPLACE TABLE {ROLL} AS SELECT record_key AS unique_id, on_roll_since "
                   "FROM memory.link_raw WHERE on_roll_since IS NOT NULL")
     everything = "SELECT record_key AS k, raw_sha FROM memory.link_raw"
@@ -83,7 +102,7 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
         """The input rows of the records ``fresh_sql`` names (``k``, ``raw_sha``); None: every record."""
         store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh AS {fresh_sql or everything}")
         if fresh_sql is None and raw_has_fields:
-            records = "SELECT * EXCLUDE (raw_sha, on_roll_since) FROM memory.link_raw"
+            records = "SELECT * EXCLUDE (raw_sha, on_roll_since, extract_id) FROM memory.link_raw"
         else:
             store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh_records AS SELECT {columns} FROM ({records_sql}) x "
                           "SEMI JOIN memory.link_fresh f ON x.record_key = f.k")
@@ -98,16 +117,19 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
     # join of the million keys rather than one for each and one more for each table cleared.
     store.execute("CREATE OR REPLACE TABLE memory.link_dropped (k VARCHAR)")
     if usable:
+        # A row not hashed (NULL) is the cached one; a row hashed is kept when its hash is the cached one.
         store.execute(f"""CREATE OR REPLACE TABLE memory.link_compare AS
 SELECT r.record_key AS k, r.raw_sha, c.unique_id AS dropped FROM memory.link_raw r
-FULL JOIN (SELECT unique_id, raw_sha FROM {CACHE}) c ON c.unique_id = r.record_key AND c.raw_sha = r.raw_sha
-WHERE r.record_key IS NULL OR c.unique_id IS NULL""")
+FULL JOIN (SELECT unique_id, raw_sha FROM {CACHE}) c ON c.unique_id = r.record_key
+WHERE r.record_key IS NULL OR c.unique_id IS NULL OR r.raw_sha <> c.raw_sha""")
         store.execute("INSERT INTO memory.link_dropped SELECT dropped FROM memory.link_compare WHERE k IS NULL")
+        hashed += _hash_unhashed(store, "memory.link_compare", "k", records_sql, fields)
     derive("SELECT k, raw_sha FROM memory.link_compare WHERE k IS NOT NULL" if usable else None)
     pair_columns = _columns(store, f"({cotwin_pairs_sql('memory.link_derived', 'memory.link_derived')})")
     if usable and (_columns(store, CACHE) != _columns(store, "memory.link_derived")
                    or _columns(store, PAIRS) != pair_columns):
         usable = False                       # the input's columns changed: derive everything
+        hashed += _hash_unhashed(store, "memory.link_raw", "record_key", records_sql, fields)
         derive(None)
     store.execute("DROP TABLE memory.link_raw")
     # One transaction: rows and pairs always agree (a pair is kept only while both its rows are).
@@ -116,11 +138,12 @@ WHERE r.record_key IS NULL OR c.unique_id IS NULL""")
              "OR unique_id IN (SELECT k FROM memory.link_dropped)")
     derived = int(store.scalar("SELECT count(*) FROM memory.link_fresh"))
     if not usable:
-        return _write_beside(store, target, derived)
+        return _write_beside(store, target, derived, hashed)
     with store.transaction():
         store.execute(f"DELETE FROM {CACHE} WHERE {stale}")
         store.execute(f"DELETE FROM {PAIRS} WHERE {stale} OR {stale.replace('unique_id', 'twin_id')}")
         store.execute(f"INSERT INTO {CACHE} SELECT * FROM memory.link_derived")
+        store.execute(f"CREATE OR REPLACE TABLE {EXTRACTS} AS SELECT * FROM memory.link_extracts")
         # The cache now holds every current record: pairs with a new or changed record on either side.
         current = f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE})"
         kept = (f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE} "
@@ -128,10 +151,24 @@ WHERE r.record_key IS NULL OR c.unique_id IS NULL""")
         fresh = "(SELECT * EXCLUDE (content_sha, raw_sha) FROM memory.link_derived)"
         store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, current)} "
                       f"UNION ALL {cotwin_pairs_sql(kept, fresh)}")
-    for table in ("memory.link_derived", "memory.link_compare", "memory.link_pairs"):
+    for table in ("memory.link_derived", "memory.link_compare", "memory.link_pairs", "memory.link_extracts"):
         store.execute(f"DROP TABLE IF EXISTS {table}")
     _point(store, target, CACHE, PAIRS)
-    return Cache(derived, CACHE)
+    return Cache(derived, CACHE, hashed)
+
+
+def _hash_unhashed(store: Store, table: str, key: str, records_sql: str, fields: str) -> int:
+    """Hash the rows of ``table`` left unhashed (``raw_sha`` NULL: their extract's rows were in the
+    cache) that are to be derived after all: a cache its extracts do not describe (emptied by
+    hand) or whose columns changed. Most runs have none, and then read no record again. Returns how many."""
+    missing = int(store.scalar(f"SELECT count(*) FROM {table} WHERE {key} IS NOT NULL AND raw_sha IS NULL"))
+    if not missing:
+        return 0
+    store.execute(f"""UPDATE {table} AS u SET raw_sha = h.raw_sha FROM (
+SELECT x.record_key, md5(concat_ws('|', '{_CODE}', {fields})) AS raw_sha FROM ({records_sql}) x
+SEMI JOIN {table} m ON m.{key} = x.record_key AND m.raw_sha IS NULL) h
+WHERE u.{key} = h.record_key AND u.raw_sha IS NULL""")
+    return missing
 
 
 def _point(store: Store, target: str, rows: str, pairs: str) -> None:
@@ -142,7 +179,7 @@ def _point(store: Store, target: str, rows: str, pairs: str) -> None:
         store.execute(f"CREATE VIEW {view} AS SELECT * FROM {table}")
 
 
-def _write_beside(store: Store, target: str, derived: int) -> Cache:
+def _write_beside(store: Store, target: str, derived: int, hashed: int) -> Cache:
     """Every row derived (a first run, or the derivation's code changed): the run reads its input
     and co-twin pairs from memory while a second connection writes them to the store in a
     transaction of its own (DuckDB works without the GIL, and a million compressed rows written
@@ -160,20 +197,23 @@ def _write_beside(store: Store, target: str, derived: int) -> Cache:
             with store.beside() as writer, writer.transaction():
                 writer.execute(f"CREATE OR REPLACE TABLE {CACHE} AS SELECT * FROM memory.link_derived")
                 writer.execute(f"CREATE OR REPLACE TABLE {PAIRS} AS SELECT * FROM memory.link_pairs")
+                writer.execute(f"CREATE OR REPLACE TABLE {EXTRACTS} AS SELECT * FROM memory.link_extracts")
         except BaseException as exc:         # handed to the run at ``wait``
             outcome.append(exc)
 
     thread = threading.Thread(target=write, name="input-cache-write")
     thread.start()
-    return Cache(derived, "memory.link_derived", store, target, thread, outcome)
+    return Cache(derived, "memory.link_derived", hashed, store, target, thread, outcome)
 
 
 @dataclass
 class Cache:
     """What ``build`` made: how many rows it derived, the relation holding every current row with
-    its ``content_sha``, and (when every row was derived) the write of the cache under way."""
+    its ``content_sha``, how many records' fields it hashed, and (when every row was derived) the
+    write of the cache under way."""
     derived: int
     rows: str
+    hashed: int = 0
     _store: Store | None = None
     _target: str = ""
     _thread: threading.Thread | None = None
@@ -191,7 +231,7 @@ class Cache:
             raise self._outcome.pop()
         _point(self._store, self._target, CACHE, PAIRS)
         self.rows = CACHE
-        for table in ("memory.link_derived", "memory.link_pairs"):
+        for table in ("memory.link_derived", "memory.link_pairs", "memory.link_extracts"):
             self._store.execute(f"DROP TABLE {table}")
 
 

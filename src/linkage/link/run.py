@@ -26,9 +26,9 @@ from linkage.link.engine import LinkEngine
 from linkage.link.firstpass import among, first_pass
 from linkage.link.complement import COMPLEMENT_REASON, complementary_guarded
 from linkage.link.crossed import crossed
-from linkage.link.delta import (EDGES, FLIPPED, REACH, context, earlier_pass, reach, reguard, save_children,
-                                save_guards, save_identity, save_pass_pairs, save_records, scoped_edges,
-                                stage_identity, stage_records, widen)
+from linkage.link.delta import (EDGES, FLIPPED, REACH, children, context, earlier_pass, reach, reguard,
+                                save_children, save_guards, save_identity, save_pass_pairs, save_records,
+                                scoped_edges, stage_children, stage_identity, stage_records, widen)
 from linkage.link.guards import GUARD_REASON
 from linkage.link.swaps import REASON as SWAP_HELD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
@@ -168,7 +168,7 @@ def _linked(store: Store, engine: LinkEngine, threshold: float, lower: float, fu
         step(STAGES[1], "skipped: using the saved model")
     engine.linker(model_json)
 
-    last = store.rows(f"SELECT model_sha256 FROM {t('runs')} WHERE finished_at IS NOT NULL "
+    last = store.rows(f"SELECT model_sha256, children FROM {t('runs')} WHERE finished_at IS NOT NULL "
                       "ORDER BY run_id DESC LIMIT 1")
     has_prev = bool(store.scalar(f"SELECT count(*) FROM {t('linked_records')}"))
     incremental = bool(last) and not full and last[0][0] == model_sha and has_prev
@@ -292,6 +292,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
     tf = engine.term_frequencies()
     step(STAGES[5], f"{len(cluster_of)} records")
     stage_identity(store, assignment.record_to_child, raw_previous, assignment.aliases)
+    if incremental:         # the children count moved by those the delta reaches, not counted anew
+        stage_children(store)
     engine.settle()             # the input cache, written beside the run, first: its failure saves nothing
     with store.transaction():
         run_id = store.next_id(t("runs"), "run_id")
@@ -331,14 +333,13 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
         if assignment.history:
             store.insert_df(t("identity_history"), pd.DataFrame(assignment.history, columns=list(HistoryEvent._fields))
                             .assign(run_id=run_id, changed_at=now))
-        children = int(store.scalar(f"SELECT count(DISTINCT child_id) FROM {t('identity')} "
-                                    "WHERE record_key IN (SELECT record_key FROM memory.link_hash)"))
+        children_now = children(store, last[0][1] if incremental else None)
         open_pairs = int(store.scalar(f"SELECT count(*) FROM {t('review_queue')}"))
         store.execute(
             f"INSERT INTO {t('runs')} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, now, _now(), "incremental" if incremental else "full", n, children,
+            [run_id, now, _now(), "incremental" if incremental else "full", n, children_now,
              len(assignment.minted), assignment.merges, assignment.splits, open_pairs, threshold, model_sha])
-    return RunResult(run_id, "incremental" if incremental else "full", n, children,
+    return RunResult(run_id, "incremental" if incremental else "full", n, children_now,
                      len(assignment.minted), assignment.merges, assignment.splits, open_pairs,
                      scored, trained, len(cons.must_link) + len(cons.cannot_link), labels)
 
