@@ -1,0 +1,65 @@
+"""A second given name that a register stating every middle name leaves out: twins Leon and Leo.
+
+Leon at school (no middle name) and "Leo Jack" only at the GP, one birthday and home: no co-twin is
+in view and Leo is Leon's nickname, so only the middle name says two boys (``link.middles``).
+"""
+
+from __future__ import annotations
+
+from test_twin_evidence import guarded, rec
+
+from linkage.link.middles import MIDDLE_STATED_FEWEST
+
+
+def _others(stated: int, silent: int = 0) -> list[dict]:
+    """Children at school and at the GP under one forename, surname and birthday, the GP giving a
+    second given name: ``stated`` of them with the school giving it as a middle name, ``silent``
+    without. Each in a family of its own, far from the Ahmeds."""
+    out = []
+    for i in range(stated + silent):
+        dob, surname, pc = f"2012-01-{1 + i % 28:02d}", f"family{i}", f"LS{i} 1AA"
+        out.append(rec(f"education:o{i}", "amelia", upn=f"U{i}", surname=surname, dob=dob, postcode=pc,
+                       middle="rose" if i < stated else None))
+        out.append(rec(f"health:o{i}", "amelia rose", nhs=f"N{i}", surname=surname, dob=dob, postcode=pc))
+    return out
+
+
+AHMEDS = [rec("education:leon", "leon", upn="M316", surname="ahmed", dob="2010-05-02"),
+          rec("health:leo", "leo jack", nhs="8471", surname="ahmed", dob="2010-05-02")]
+PAIR = frozenset(("education:leon", "health:leo"))
+
+
+def test_a_second_given_name_a_stating_school_leaves_out_guards_a_nickname_pair():
+    assert guarded(_others(MIDDLE_STATED_FEWEST) + AHMEDS)[PAIR]
+
+
+def test_a_school_that_leaves_middle_names_out_now_and_then_is_not_read_so():
+    # One in ten of its pupils' middle names missing: its silence says nothing (Leon may be Leo Jack).
+    assert not guarded(_others(MIDDLE_STATED_FEWEST, silent=3) + AHMEDS)[PAIR]
+
+
+def test_too_few_records_to_say_whether_the_school_states_middle_names():
+    assert not guarded(_others(MIDDLE_STATED_FEWEST - 1) + AHMEDS)[PAIR]
+
+
+def test_a_compound_given_name_split_in_two_is_one_name():
+    # The school's Xiaoling is the GP's "Hsiao Ling" and its Abdelrahman the GP's "Abdul Rahman":
+    # the second word is part of the forename, not a middle name the school left out.
+    people = [rec("education:x", "xiaoling", upn="X1", surname="chen", dob="2014-03-03"),
+              rec("health:x", "hsiao ling", nhs="X2", surname="chen", dob="2014-03-03"),
+              rec("education:a", "abdelrahman", upn="A1", surname="hassan", dob="2013-07-07"),
+              rec("health:a", "abdul rahman", nhs="A2", surname="hassan", dob="2013-07-07")]
+    g = guarded(_others(MIDDLE_STATED_FEWEST) + people)
+    assert not g[frozenset(("education:x", "health:x"))] and not g[frozenset(("education:a", "health:a"))]
+
+
+def test_a_gp_that_leaves_middle_names_out_is_not_read_so():
+    # Leon Jack at school, "Leo" at the GP (which gives a second given name in seven records of
+    # ten): one boy, his nickname, and a middle name the GP did not carry.
+    others = _others(MIDDLE_STATED_FEWEST)
+    for i, r in enumerate(others):
+        if r["source"] == "health" and i % 6 == 1:
+            r["forename_std"] = "amelia"
+    people = [rec("education:leon", "leon", upn="M316", surname="ahmed", dob="2010-05-02", middle="jack"),
+              rec("health:leo", "leo", nhs="8471", surname="ahmed", dob="2010-05-02")]
+    assert not guarded(others + people)[PAIR]
