@@ -63,3 +63,58 @@ def test_a_gp_that_leaves_middle_names_out_is_not_read_so():
     people = [rec("education:leon", "leon", upn="M316", surname="ahmed", dob="2010-05-02", middle="jack"),
               rec("health:leo", "leo", nhs="8471", surname="ahmed", dob="2010-05-02")]
     assert not guarded(others + people)[PAIR]
+
+
+def test_leon_and_leo_jack_are_two_children_in_a_month_and_in_a_relink(synth_month1, tmp_path):
+    """Through real runs: month 1 linked, then a month bringing the school's Leon and the GP's "Leo
+    Jack" (one birthday, one home, no other record of either). The school of ``linkage synth``
+    writes every middle name, so Leon has none: two boys, the pair left to a reviewer, in the
+    month as in a full relink."""
+    import shutil
+
+    from apiserver import linked_home
+    from conftest import EXTRACT_DATE
+    from test_incremental_guard import _link
+
+    from linkage.link.guards import GUARD_REASON
+    from linkage.store import Store
+
+    home1 = tmp_path / "m1"
+    linked_home(home1, synth_month1, EXTRACT_DATE, children=0)
+    month = tmp_path / "x"
+    month.mkdir()
+    for f in synth_month1.iterdir():
+        if f.is_file():
+            shutil.copy(f, month / f.name)
+    _append(month / "education.csv", {"AdNo": "990009/99990001", "UPN": "Q99999999901", "Forename": "Leon",
+                                      "Surname": "Ahmed", "DOB": "02/05/2010", "Sex": "M", "Postcode": "ME0P 1UL",
+                                      "AddressLine1": "6 Fletcher Harbors", "SchoolURN": "990009"})
+    _append(month / "health.csv", {"id": "P999999901", "name.given": "Leo Jack", "name.family": "Ahmed",
+                                   "birthDate": "2010-05-02", "gender": "male", "address.postalCode": "ME0P 1UL",
+                                   "address.line": "6 Fletcher Harbors"})
+    pair = ("education:990009/99990001", "health:P999999901")
+    seen = {}
+    for name, full in (("incr", False), ("full", True)):
+        home = tmp_path / name
+        shutil.copytree(home1, home)
+        _link(home, month, 10, full=full)
+        store = Store(home, memory_limit="2GB")
+        try:
+            ids = dict(store.rows("SELECT record_key, child_id FROM store.identity WHERE record_key IN (?, ?)",
+                                  list(pair)))
+            queue = store.rows("SELECT reason FROM store.review_queue WHERE status = 'open' "
+                               "AND record_key_l = ? AND record_key_r = ?", list(pair))
+        finally:
+            store.close()
+        assert ids[pair[0]] != ids[pair[1]], name
+        seen[name] = [r for (r,) in queue]
+    assert seen["incr"] == seen["full"] == [GUARD_REASON]
+
+
+def _append(path, row: dict) -> None:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        header = csv.DictReader(fh).fieldnames
+    with open(path, "a", newline="", encoding="utf-8") as fh:
+        csv.DictWriter(fh, header).writerow({c: row.get(c, "") for c in header})
