@@ -48,7 +48,9 @@ is compared with a co-twin on its true forename; and one Chinese name in Wade-Gi
 
 And one record gives a second given name (a middle name, or a forename of two words: the GP's "Leo
 Jack") where the other, in a register that states every middle name, gives none (the school's
-Leon): twins each held only where the other is not (``middles``).
+Leon): twins each held only where the other is not (``middles``). And whatever the names, two
+records of one register that holds each child once, one of them with no identifier (``heldonce``:
+twins of one forename on one GP list, neither with an NHS number).
 
 A forename typo with no co-twin in sight (Victoe/Victtor) is then linked, or not,
 by the model like any other typo. Unless a UPN or NHS number agrees (allowing one
@@ -57,6 +59,7 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 
 from __future__ import annotations
 
+from linkage.link.heldonce import held_once_registers_sql, held_once_sql
 from linkage.link.middles import given_more_sql, middle_registers_sql, silent_sql
 from linkage.link.namesql import middle_name
 
@@ -479,13 +482,15 @@ def _twin_names(l: str, r: str) -> str:
 
 
 def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: str | None = None,
-                   twin_names: str | None = None, middle_registers: str | None = None) -> str:
+                   twin_names: str | None = None, middle_registers: str | None = None,
+                   held_once: str | None = None) -> str:
     """Edges with a boolean ``guarded`` column; pure SQL, no I/O. Only the records the edges
     name are widened with their co-twins (a delta's few pairs need not build a million rows).
     ``rows``: where those records' fields are read (default ``input_table``, which forename
     counts always come from). ``twin_names``: a table of ``twin_names_sql`` (default: built here
     from every co-twin pair of ``input_table``); ``middle_registers``: one of
-    ``middles.middle_registers_sql`` (default: built here from ``input_table``)."""
+    ``middles.middle_registers_sql``, ``held_once`` one of ``heldonce.held_once_registers_sql``
+    (defaults: built here from ``input_table``)."""
     # Asked in two places below: written once, so that both read the middle names one way.
     other_middle = _other_middle('l', 'r', split=True)
     names = twin_names or f"({twin_names_sql(input_table, f'({cotwin_pairs_sql(input_table, input_table)})')})"
@@ -494,6 +499,7 @@ def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: 
 WITH scored AS (SELECT * FROM {edges_table}),
      tn AS (SELECT * FROM {names}),
      mr AS (SELECT * FROM {middle_registers or f"({middle_registers_sql(input_table)})"}),
+     ho AS (SELECT * FROM {held_once or f"({held_once_registers_sql(input_table)})"}),
      ids AS (SELECT unique_id_l AS unique_id FROM scored UNION SELECT unique_id_r FROM scored),
      n AS (SELECT forename, count(*) AS forename_n FROM {input_table} GROUP BY forename),
      l AS (SELECT i.*, c.cotwins, n.forename_n
@@ -538,7 +544,8 @@ def _guard_lazy(other_middle: str) -> str:
         _all(_same_name(l, r), _any(_namesake_cotwin(l, r), _namesake_cotwin(r, l))),
         _all(f"{l}.forename = {r}.forename", _any(_swapped_cotwin(l, r), _swapped_cotwin(r, l)))))
     family = (birthday_sql(l, r), _family(l, r), f"NOT {_ids_agree(l, r)}")
-    return f"""  CASE WHEN {differ} OR {any_cotwin} THEN {_all(*family, _any(two_names, other_middle, namesakes))}
+    return f"""  CASE WHEN {held_once_sql(l, r, "ho")} THEN {_all(*family)}
+  WHEN {differ} OR {any_cotwin} THEN {_all(*family, _any(two_names, other_middle, namesakes))}
   WHEN coalesce({l}.middle_names, '') <> '' AND coalesce({r}.middle_names, '') <> '' THEN {_all(*family, other_middle)}
   ELSE false END
 """
