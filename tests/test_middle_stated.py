@@ -118,3 +118,10 @@ def _append(path, row: dict) -> None:
         header = csv.DictReader(fh).fieldnames
     with open(path, "a", newline="", encoding="utf-8") as fh:
         csv.DictWriter(fh, header).writerow({c: row.get(c, "") for c in header})
+
+
+def test_initials_are_no_second_given_name():
+    # The GP's "L.R." Mathis is the school's Leroy (1M realistic): initials, not Leo and a middle name.
+    people = [rec("education:leroy", "leroy", upn="R211", surname="mathis", dob="2016-11-24"),
+              rec("health:lr", "l r", nhs="4408", surname="mathis", dob="2016-11-24")]
+    assert not guarded(_others(MIDDLE_STATED_FEWEST) + people)[frozenset(("education:leroy", "health:lr"))]

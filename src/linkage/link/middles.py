@@ -32,8 +32,10 @@ def _register(t: str) -> str:
 
 
 def given_more_sql(t: str) -> str:
-    """``t`` gives a second given name: a first middle name, or a forename of two words."""
-    return f"(coalesce({middle_name(f'{t}.middle_names')}, '') <> '' OR {t}.forename_full <> {t}.forename)"
+    """``t`` gives a second given name: a first middle name, or a forename of two words, each of more
+    than one letter (a GP's "L.R." for Leroy is initials, not a forename and a middle name)."""
+    return (f"coalesce(length({middle_name(f'{t}.middle_names')}) > 1 OR ({t}.forename_full <> {t}.forename "
+            f"AND length({t}.forename) > 1 AND length({t}.forename_full) > length({t}.forename) + 1), false)")
 
 
 def silent_sql(t: str, registers: str) -> str:
