@@ -17,10 +17,14 @@ from linkage.link.backends import DuckDBBackend
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, forename_counts_sql,
                                  twin_guard_sql, twin_names_sql)
+from linkage.link.heldonce import held_once_registers_sql, unnumbered_sql
+from linkage.link.middles import middle_registers_sql, silent_sql
 
-__all__ = ["INPUT", "ON_ROLL", "TF_COLUMNS", "EngineInput"]
+__all__ = ["HELD_ONCE", "INPUT", "MIDDLE_REGISTERS", "ON_ROLL", "TF_COLUMNS", "EngineInput"]
 
 INPUT = "link_input"
+MIDDLE_REGISTERS = "memory.middle_registers"   # the registers that state every middle name (``middles``)
+HELD_ONCE = "memory.held_once"                 # the registers that hold each child once (``heldonce``)
 ON_ROLL = "on_roll"          # each UPN's days on roll (``secondid``)
 TF_COLUMNS = ("forename", "surname")
 
@@ -72,6 +76,8 @@ FROM {inputcache.ROLL} o JOIN memory.{INPUT} i USING (unique_id) WHERE i.upn IS 
         con.execute(f"DROP TABLE {inputcache.ROLL}")
         con.execute(f"CREATE OR REPLACE TABLE memory.twin_names AS "
                     f"{twin_names_sql(f'memory.{INPUT}', 'memory.cotwin_pairs')}")
+        con.execute(f"CREATE OR REPLACE TABLE {MIDDLE_REGISTERS} AS {middle_registers_sql(f'memory.{INPUT}')}")
+        con.execute(f"CREATE OR REPLACE TABLE {HELD_ONCE} AS {held_once_registers_sql(f'memory.{INPUT}')}")
         # guard_sha: what the twin guard reads beyond the record itself that clustering reads too (its
         # co-twins, whether its forename is rare here, the guard's code). When it changes the record is
         # re-clustered and its stored pairs guarded again (``delta.reguard``); content_sha alone
@@ -80,25 +86,34 @@ FROM {inputcache.ROLL} o JOIN memory.{INPUT} i USING (unique_id) WHERE i.upn IS 
         # they bear only on the guard of pairs of two such names (``delta.twin_name_pairs``). The
         # fourth field is its UPN's days on roll when that UPN is one of two a forename, surname
         # and birthday are held under (what ``second_upn_sql`` reads), else empty, which keeps
-        # the hashes of stores made before. Most records have no co-twin, a common forename and
-        # no such UPN: theirs is one value, hashed once.
+        # the hashes of stores made before; a record whose silence on a middle name is read as
+        # "none" (``middles.silent_sql``) adds ``|m`` to it, and one without an identifier in a register
+        # that holds each child once (``heldonce.unnumbered_sql``) ``|o``, so that its pairs are
+        # guarded again when its register stops or starts being read so. Most records have no co-twin, a
+        # common forename, no such UPN and no such silence: theirs is one value, hashed once.
         guard = "md5(concat_ws('|', '{code}', {twins}, {rare}, {roll}))"
         common = con.execute("SELECT " + guard.format(code=_GUARD_CODE, twins="''", rare="'false'",
                                                       roll="''")).fetchone()[0]
         # How many records hold each forename: read here and by ``record_facts`` (the slips).
         con.execute(f"CREATE OR REPLACE TABLE memory.forename_counts AS {forename_counts_sql(f'memory.{INPUT}')}")
         con.execute(f"""CREATE OR REPLACE TABLE memory.link_hash AS
-WITH two_upns AS (
+WITH silent AS (SELECT unique_id, concat(CASE WHEN {silent_sql('i', MIDDLE_REGISTERS)} THEN '|m' ELSE '' END,
+                                         CASE WHEN {unnumbered_sql('i', HELD_ONCE)} THEN '|o' ELSE '' END) AS mark
+                FROM memory.{INPUT} i
+                WHERE {silent_sql('i', MIDDLE_REGISTERS)} OR {unnumbered_sql('i', HELD_ONCE)}),
+two_upns AS (
   SELECT i.unique_id, CAST(o.on_roll_since AS VARCHAR) AS roll FROM memory.{INPUT} i
   JOIN memory.{ON_ROLL} o USING (upn)
   WHERE upn IN (SELECT unnest(upns) FROM (SELECT list(DISTINCT upn) AS upns FROM memory.{INPUT}
                 WHERE upn IS NOT NULL GROUP BY forename, surname, dob HAVING count(DISTINCT upn) > 1)))
 SELECT s.unique_id AS record_key, s.content_sha,
-       CASE WHEN c.cotwins IS NULL AND n.rare = false AND t.roll IS NULL THEN '{common}' ELSE {guard.format(
+       CASE WHEN c.cotwins IS NULL AND n.rare = false AND t.roll IS NULL AND m.unique_id IS NULL THEN '{common}'
+       ELSE {guard.format(
            code=_GUARD_CODE, twins="coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), '')",
-           rare="coalesce(CAST(n.rare AS VARCHAR), '')", roll="coalesce(t.roll, '')")} END AS guard_sha
+           rare="coalesce(CAST(n.rare AS VARCHAR), '')",
+           roll="coalesce(t.roll, '') || coalesce(m.mark, '')")} END AS guard_sha
 FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN memory.forename_counts n USING (forename)
-LEFT JOIN two_upns t USING (unique_id)""")
+LEFT JOIN two_upns t USING (unique_id) LEFT JOIN silent m USING (unique_id)""")
 
     def settle(self, quiet: bool = False) -> None:
         """Wait for the input cache written beside the run (``inputcache.Cache.wait``), raising

@@ -11,7 +11,7 @@ from splink import Linker
 from splink.internals.blocking import BlockingRule, _columns_needed_for_blocking
 
 from linkage.link.backends import MODEL_DIALECT
-from linkage.link.engine_input import INPUT, TF_COLUMNS
+from linkage.link.engine_input import HELD_ONCE, INPUT, MIDDLE_REGISTERS, TF_COLUMNS
 from linkage.link.guards import twin_guard_sql
 
 __all__ = ["Scoring"]
@@ -226,7 +226,8 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
                                                                      if keep else ""), "link_scored")
         if keep:
             scored = f"(SELECT {_PRED_COLS} FROM {scored} WHERE {keep})"
-        sql = twin_guard_sql(scored, f"memory.{INPUT}", "memory.cotwins", rows=rows, twin_names="memory.twin_names")
+        sql = twin_guard_sql(scored, f"memory.{INPUT}", "memory.cotwins", rows=rows, twin_names="memory.twin_names",
+                             middle_registers=MIDDLE_REGISTERS, held_once=HELD_ONCE)
         df = self.con.execute(sql).df()
         pred.drop_table_from_database_and_remove_from_cache()
         return df
@@ -237,6 +238,7 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
         guard also reads what is around them, so a pair of unchanged records is guarded again
         rather than scored again."""
         now = twin_guard_sql(f"(SELECT unique_id_l, unique_id_r, guarded AS was FROM ({edges}))", f"memory.{INPUT}",
-                             "memory.cotwins", twin_names="memory.twin_names")
+                             "memory.cotwins", twin_names="memory.twin_names", middle_registers=MIDDLE_REGISTERS,
+                             held_once=HELD_ONCE)
         return self.con.execute(f"SELECT unique_id_l, unique_id_r, guarded FROM ({now}) "
                                 "WHERE guarded IS DISTINCT FROM coalesce(was, false)").df()

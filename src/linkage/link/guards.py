@@ -46,6 +46,12 @@ A name is read where it is written: a compound forename split into forename and 
 is compared with a co-twin on its true forename; and one Chinese name in Wade-Giles and in Pinyin
 (Tzu-hao, Zihao) is one name.
 
+And one record gives a second given name (a middle name, or a forename of two words: the GP's "Leo
+Jack") where the other, in a register that states every middle name, gives none (the school's
+Leon): twins each held only where the other is not (``middles``). And whatever the names, two
+records of one register that holds each child once, one of them with no identifier (``heldonce``:
+twins of one forename on one GP list, neither with an NHS number).
+
 A forename typo with no co-twin in sight (Victoe/Victtor) is then linked, or not,
 by the model like any other typo. Unless a UPN or NHS number agrees (allowing one
 typed error), a guarded pair is never linked automatically; it goes to review.
@@ -53,6 +59,8 @@ typed error), a guarded pair is never linked automatically; it goes to review.
 
 from __future__ import annotations
 
+from linkage.link.heldonce import held_once_registers_sql, held_once_sql
+from linkage.link.middles import given_more_sql, middle_registers_sql, silent_sql
 from linkage.link.namesql import middle_name
 
 
@@ -144,17 +152,21 @@ def _spelling(l: str, r: str, slip_most: str = str(RARE), short_abjad: str = "fa
     slip = (f"coalesce(({l}.forename_n <= {slip_most} AND list_has_any({l}.forename_near, {r}.forename_keys)) "
             f"OR ({r}.forename_n <= {slip_most} AND list_has_any({r}.forename_near, {l}.forename_keys)), false)")
     abjad = f"(coalesce(length({l}.forename_skel) >= {ABJAD_SHORTEST} AND {_abjad(l, r)}, false) OR {short_abjad})"
-    # Whole forenames: one name in one word or two (Abdul Rahman), or one sound with a code long
-    # enough not to collide by chance (Hsiao-ling, Xiaoling: SLNK), or one Chinese name in Wade-Giles
-    # and in Pinyin (Tzu-hao, Zihao; Hsiao-ling, Xiao Ling).
-    wg = [_pinyin(f"{r_}.{c}") for r_ in (l, r) for c in ("forename_full", "forename_join")]
-    whole = (f"coalesce({l}.forename_full = {r}.forename_full OR {split_name_sql(l, r)} "
-             f"OR (length({l}.forename_dm) >= 4 AND {l}.forename_dm = {r}.forename_dm) "
-             f"OR ({wg[0]} IN ({wg[2]}, {wg[3]}) OR {wg[1]} = {wg[2]}), false)")
+    whole = _whole(l, r)
     if lazy:
         return _any(near, slip, abjad, whole, swapped_sql(l, r), keys)
     return (f"({near} OR coalesce({keys}, false) OR {slip} "
             f"OR {abjad} OR {whole} OR {swapped_sql(l, r)})")
+
+
+def _whole(l: str, r: str) -> str:
+    """The whole given names one name: in one word or two (Abdul Rahman), one sound with a code long
+    enough not to collide by chance (Hsiao-ling, Xiaoling: SLNK), or one Chinese name in Wade-Giles
+    and in Pinyin (Tzu-hao, Zihao; Hsiao-ling, Xiao Ling)."""
+    wg = [_pinyin(f"{r_}.{c}") for r_ in (l, r) for c in ("forename_full", "forename_join")]
+    return (f"coalesce({l}.forename_full = {r}.forename_full OR {split_name_sql(l, r)} "
+            f"OR (length({l}.forename_dm) >= 4 AND {l}.forename_dm = {r}.forename_dm) "
+            f"OR ({wg[0]} IN ({wg[2]}, {wg[3]}) OR {wg[1]} = {wg[2]}), false)")
 
 
 # Wade-Giles syllables (Taiwan, Hong Kong and older records) that Hanyu Pinyin writes one way only:
@@ -470,12 +482,15 @@ def _twin_names(l: str, r: str) -> str:
 
 
 def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: str | None = None,
-                   twin_names: str | None = None) -> str:
+                   twin_names: str | None = None, middle_registers: str | None = None,
+                   held_once: str | None = None) -> str:
     """Edges with a boolean ``guarded`` column; pure SQL, no I/O. Only the records the edges
     name are widened with their co-twins (a delta's few pairs need not build a million rows).
     ``rows``: where those records' fields are read (default ``input_table``, which forename
     counts always come from). ``twin_names``: a table of ``twin_names_sql`` (default: built here
-    from every co-twin pair of ``input_table``)."""
+    from every co-twin pair of ``input_table``); ``middle_registers``: one of
+    ``middles.middle_registers_sql``, ``held_once`` one of ``heldonce.held_once_registers_sql``
+    (defaults: built here from ``input_table``)."""
     # Asked in two places below: written once, so that both read the middle names one way.
     other_middle = _other_middle('l', 'r', split=True)
     names = twin_names or f"({twin_names_sql(input_table, f'({cotwin_pairs_sql(input_table, input_table)})')})"
@@ -483,6 +498,8 @@ def twin_guard_sql(edges_table: str, input_table: str, cotwin_table: str, rows: 
     return f"""
 WITH scored AS (SELECT * FROM {edges_table}),
      tn AS (SELECT * FROM {names}),
+     mr AS (SELECT * FROM {middle_registers or f"({middle_registers_sql(input_table)})"}),
+     ho AS (SELECT * FROM {held_once or f"({held_once_registers_sql(input_table)})"}),
      ids AS (SELECT unique_id_l AS unique_id FROM scored UNION SELECT unique_id_r FROM scored),
      n AS (SELECT forename, count(*) AS forename_n FROM {input_table} GROUP BY forename),
      l AS (SELECT i.*, c.cotwins, n.forename_n
@@ -521,15 +538,26 @@ def _guard_lazy(other_middle: str) -> str:
         _all(f"NOT {_same_name(l, r)}", f"NOT {_spelling(l, r, short_abjad=short_abjad_sql(l, r), lazy=True)}"),
         _closer_to_cotwin(l, r), _closer_to_cotwin(r, l),
         _cotwin_written_swapped(l, r), _cotwin_written_swapped(r, l),
-        _all(f"NOT {_same_name(l, r)}", _twin_names(l, r))))
+        _all(f"NOT {_same_name(l, r)}", _twin_names(l, r)),
+        _unstated_middle(l, r), _unstated_middle(r, l)))
     namesakes = _all(any_cotwin, _any(
         _all(_same_name(l, r), _any(_namesake_cotwin(l, r), _namesake_cotwin(r, l))),
         _all(f"{l}.forename = {r}.forename", _any(_swapped_cotwin(l, r), _swapped_cotwin(r, l)))))
     family = (birthday_sql(l, r), _family(l, r), f"NOT {_ids_agree(l, r)}")
-    return f"""  CASE WHEN {differ} OR {any_cotwin} THEN {_all(*family, _any(two_names, other_middle, namesakes))}
+    return f"""  CASE WHEN {held_once_sql(l, r, "ho")} THEN {_all(*family)}
+  WHEN {differ} OR {any_cotwin} THEN {_all(*family, _any(two_names, other_middle, namesakes))}
   WHEN coalesce({l}.middle_names, '') <> '' AND coalesce({r}.middle_names, '') <> '' THEN {_all(*family, other_middle)}
   ELSE false END
 """
+
+
+def _unstated_middle(own: str, other: str) -> str:
+    """``own`` gives a second given name that ``other``, in a register that states every middle name,
+    does not (``middles``), and the whole given names are not one name written two ways (Xiao Ling
+    and Xiaoling, Abdul Rahman and Abdelrahman) nor swapped with the surname: the GP's "Leo Jack"
+    beside the school's Leon, no middle name (``mr``: the registers that state them)."""
+    return _all(given_more_sql(own), silent_sql(other, "mr"), f"NOT {_whole(own, other)}",
+                f"NOT {swapped_sql(own, other)}")
 
 
 def forename_counts_sql(input_table: str) -> str:
