@@ -608,6 +608,8 @@ class ChainedLog(ABC):
                 self._seal_quietly()
         with self._lock:
             self._close_storage()
+            if self._index is not None and hasattr(self._index, "close"):
+                self._index.close()         # the file log's index file (PostgreSQL's closes with its pool)
 
     # -- reading ---------------------------------------------------------------
     def entries(self) -> list[dict]:
