@@ -27,6 +27,7 @@ class Provider:
         self.key = JsonWebKey.generate_key("RSA", 2048, is_private=True)
         self.kid = self.key.as_dict()["kid"]
         self.identity: dict = {}
+        self.metadata_issuer: str | None = None     # the discovery document's issuer, if not ``issuer``
         self.codes: dict[str, dict] = {}
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
@@ -85,7 +86,7 @@ class Provider:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def metadata(self) -> dict:
-        return {"issuer": self.issuer, "authorization_endpoint": f"{self.issuer}/authorize",
+        return {"issuer": self.metadata_issuer or self.issuer, "authorization_endpoint": f"{self.issuer}/authorize",
                 "token_endpoint": f"{self.issuer}/token", "jwks_uri": f"{self.issuer}/jwks",
                 "response_types_supported": ["code"], "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"], "code_challenge_methods_supported": ["S256"]}

@@ -145,6 +145,50 @@ def test_newest_entries_cut_away_under_a_running_server_are_recorded(backend):
     other.close()
 
 
+def test_a_cut_below_the_newest_checkpoint_is_not_claimed_sealed(backend):
+    """The newest entries, sealed, are cut away under a running server, which records the cut and
+    goes on. Its entries after the cut are below the newest checkpoint's seq: the server said they
+    were sealed (`audit seal` gave back that checkpoint, which seals a line no longer there, and
+    the witness was told nothing waited for a seal), though no checkpoint covers them."""
+    log = backend.open(checkpoint_every=5)
+    _fill(log, 10)                                  # checkpoints 5 and 10
+    backend.rewrite(backend.rows()[:7])             # 8..10 gone: checkpoint 10 seals nothing there now
+    _fill(log, 1, 10)                               # the cut recorded at 8, this entry at 9
+    assert log.head() == 9 and [c["seq"] for c in log.checkpoints()] == [5, 10]
+    # unsealed since entry 6: checkpoint 5's line is the newest a checkpoint still seals
+    assert log.unsealed_since() == json.loads(backend.rows()[5])["entry"]["time"]
+    with pytest.raises(Conflict, match="seq 10.* is not in the log"):
+        log.checkpoint()
+    with pytest.raises(Conflict, match="newest checkpoint"):    # checkpoints never go back
+        log.checkpoint(acknowledge=True)
+    _fill(log, 2, 11)                               # past checkpoint 10: sealed once acknowledged
+    assert log.checkpoint(acknowledge=True)["seq"] == log.head() == 12
+    log.close()
+
+
+def test_a_cut_under_a_running_server_moves_its_next_seal_back_with_it(backend):
+    """A seal refused (a forged line) leaves the server waiting N entries past the head before it
+    tries again, and the refusal cached until a checkpoint moves on. The tail is then cut back
+    below the forged line: the server went on waiting from the head it had, and refused the clean
+    tail that followed for the line no longer there, so nothing was sealed again."""
+    from linkage.audit.log import _hash
+    log = backend.open(checkpoint_every=5)
+    _fill(log, 10)                                  # checkpoints 5 and 10
+    rows = backend.rows()
+    last = json.loads(rows[-1])
+    entry = {"action": "view", "client_id": "x", "decision": "allow", "request_id": "forged", "time": "t"}
+    backend.rewrite(rows + [canonical_json({"v": 2, "seq": 11, "prev": last["hash"], "entry": entry,
+                                            "hash": _hash(last["hash"], entry), "mac": "0" * 64}, True)])
+    _fill(log, 4, 10)                               # 12..15: the seal at 15 is refused
+    assert [c["seq"] for c in log.checkpoints()] == [5, 10]
+    backend.rewrite(backend.rows()[:10])            # the forged line and all after it, gone
+    _fill(log, 4, 14)                               # the cut recorded at 11, then 12..15
+    assert [c["seq"] for c in log.checkpoints()] == [5, 10, 15]
+    # (rows the test writes into PostgreSQL carry no search columns: verify rewrites them)
+    assert [f for f in log.verify() if "search columns" not in f.problem] == []
+    log.close()
+
+
 def _links_broken(rows: list[dict]) -> list[int]:
     return [r["seq"] for r, before in zip(rows[1:], rows) if r["prev"] != before["hash"]]
 

@@ -128,3 +128,48 @@ def test_indexing_an_entry_writes_little_more_than_its_own_row(tmp_path):
     fresh.db.add([(7, 123, 1.0, "cX", "Oak", None, "view", "deny", True, [])], *fresh.db.position())
     assert fresh.db.every_row()[7][:8] == (123, 1.0, "cX", "Oak", None, "view", "deny", True) != row[:8]
     log.close()
+
+
+def _index_files_open(log: AuditLog) -> list[str]:
+    """The files of ``log``'s index this process holds open (their descriptors)."""
+    import os
+
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(log.path.with_name("index.sqlite"))):
+            found.append(target)
+    return found
+
+
+def test_closing_the_log_closes_every_connection_its_index_opened(tmp_path):
+    """Each thread that searches (a server's request threads, kept in a pool, the sealer's) opens its
+    own connection to the index. Closing the log closed none of them: its file descriptors stayed open
+    until a garbage collection found the log, and a long-lived thread's for as long as the thread lived."""
+    import threading
+
+    log = AuditLog(tmp_path / "home", checkpoint_every=5, checkpoint_seconds=3600)
+    fill(log, 12)
+    asked, done = threading.Event(), threading.Event()
+
+    def pooled():                   # a request thread that lives on after its search, as in a pool
+        log.index.search(agency="Oak")
+        asked.set()
+        done.wait(30)
+    worker = threading.Thread(target=pooled)
+    worker.start()
+    assert asked.wait(30)
+    assert log.index.search(agency="Oak")[0] == len(brute(log, agency="Oak")) > 0
+    assert _index_files_open(log)
+    log.close()
+    try:
+        assert _index_files_open(log) == []
+    finally:
+        done.set()
+        worker.join()
+    again = AuditLog(tmp_path / "home", checkpoint_every=5)     # the index is still there, and still right
+    assert search(again, {"agency": "Oak"})[1] == brute(again, agency="Oak")
+    again.close()

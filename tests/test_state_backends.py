@@ -334,6 +334,8 @@ def test_one_servers_state_and_audit_log_move_to_postgresql(tmp_path, postgres_u
     from linkage.access.users import UserRegistry       # staff, and whom the identity provider knows them as
     amy, password = UserRegistry(old).add("amy@hill.example", "Amy", client.org.org_id, "admissions")
     UserRegistry(old).set_subject(amy.user_id, "https://idp.example", "a-1")
+    bo, _ = UserRegistry(old).add("bo@hill.example", "Bo", client.org.org_id, "admissions")
+    UserRegistry(old).set_subject(bo.user_id, "https://idp.example", None)     # cleared: her email match closed
     log = AuditLog(home, checkpoint_every=3)
     _ = [log.append({"request_id": f"r{i}", "action": "view", "decision": "allow"}) for i in range(7)]
     log.close()
@@ -352,6 +354,7 @@ def test_one_servers_state_and_audit_log_move_to_postgresql(tmp_path, postgres_u
     assert ClientRegistry(new).authenticate(client.client_id, secret).outcome == "ok"
     assert UserRegistry(new).authenticate("amy@hill.example", password).outcome == "ok"
     assert UserRegistry(new).by_subject("https://idp.example", "a-1").user_id == amy.user_id
+    assert UserRegistry(new).closed_matches(bo.user_id) == ["https://idp.example"]
     assert Pseudonyms(home, new).resolve(client.org.org_id, form) == "C-1"
     assert Relationships(new, 30).current(client.org.org_id, "C-1") == "lookup"
     decisions = ReviewDecisions(new, Sealer(home))

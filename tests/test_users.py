@@ -136,7 +136,7 @@ def test_plain_http_cookies_only_on_loopback(monkeypatch):
         Settings(oidc_issuer="http://idp.example", oidc_client_id="a", oidc_client_secret="b")
 
 
-IDP = {"issuer": "https://idp.example", "subject": "5e1-sam"}
+IDP = {"issuer": "https://idp.example", "subject": "5e1-sam", "email_verified": True}
 
 
 def test_an_identity_providers_claims_name_a_registered_organisation_and_role(reg):
@@ -164,13 +164,14 @@ def test_a_provisioned_person_is_the_providers_subject_whatever_email_it_gives(r
     assert reg.by_email("sam@oak.example") is None and len(reg.list()) == 1
     with pytest.raises(Conflict, match="another of the provider's subjects"):     # Sam's address, not Sam
         reg.provision("sam.shah@oak.example", "Mallory", "140001", "ap_leader", issuer=IDP["issuer"],
-                      subject="bad-mallory")
+                      subject="bad-mallory", email_verified=True)
     assert reg.find(sam.user_id).role == "admissions" and len(reg.list()) == 1
     bo, _ = reg.add("bo@oak.example", "Bo", "140001", "admissions", PW)
     with pytest.raises(Conflict, match="another registered person"):             # nor can Sam take Bo's
         reg.provision("bo@oak.example", "Sam Shah", "140001", "admissions", **IDP)
-    assert reg.provider_sign_in("https://idp.example/", "5e1-sam", "").user_id == sam.user_id
-    assert reg.provider_sign_in("https://idp.example", "bo-at-idp", "bo@oak.example").user_id == bo.user_id
+    assert reg.provider_sign_in("https://idp.example/", "5e1-sam", "", email_verified=True).user_id == sam.user_id
+    assert reg.provider_sign_in("https://idp.example", "bo-at-idp", "bo@oak.example",
+                                email_verified=True).user_id == bo.user_id
     assert reg.subjects(bo.user_id) == {"https://idp.example": "bo-at-idp"}    # recorded at the first
 
 
@@ -302,7 +303,8 @@ def test_two_first_sign_ins_at_once_with_one_address_make_one_person(kind, tmp_p
         def first(subject: str) -> None:
             gate.wait()
             try:
-                got[subject] = users.provider_sign_in("https://idp.example", subject, email) is not None
+                got[subject] = users.provider_sign_in("https://idp.example", subject, email,
+                                                      email_verified=True) is not None
             except Conflict:
                 got[subject] = False
 
@@ -322,11 +324,83 @@ def test_a_refused_first_sign_in_records_no_subject(reg):
     starter in as them, and refused the leaver."""
     reg.add("jo.smith@oak.example", "Jo Smith", "140001", "admissions")
     reg.set_active("jo.smith@oak.example", False)
-    user = reg.provider_sign_in("https://idp.example", "new-starter-1", "jo.smith@oak.example")
+    user = reg.provider_sign_in("https://idp.example", "new-starter-1", "jo.smith@oak.example", email_verified=True)
     assert not reg.usable(user) and reg.subjects(user.user_id) == {}
     reg.set_active("jo.smith@oak.example", True)
-    assert reg.provider_sign_in("https://idp.example", "jo-returning", "jo.smith@oak.example").user_id == user.user_id
+    assert reg.provider_sign_in("https://idp.example", "jo-returning", "jo.smith@oak.example",
+                                email_verified=True).user_id == user.user_id
     assert reg.by_subject("https://idp.example", "new-starter-1") is None
+
+
+def test_a_cleared_subject_keeps_the_persons_email_match_closed_until_the_operator_opens_it(reg):
+    """`linkage users subject --clear` forgot the person's subject, and with it reopened the one-time
+    email match: the next sign-in with their address, by whoever had set it as theirs at the provider
+    (or the provider's email left unverified-but-silent, as Entra ID's is), recorded that subject as
+    theirs. Clearing keeps the match closed; the operator records the subject, or opens the match."""
+    from linkage.access.users import EmailUnverified
+
+    iss = "https://idp.example"
+    amy, _ = reg.add("amy@oak.example", "Amy", "140001", "admissions", PW)
+    reg.set_subject(amy.user_id, iss, "amy-1")
+    reg.set_subject(amy.user_id, iss + "/", None)                       # --clear (the issuer as a setting)
+    assert reg.subjects(amy.user_id) == {} and reg.closed_matches(amy.user_id) == [iss]
+    for stranger in ("mallory-9", "amy-2"):                             # a stranger, or Amy's new account
+        with pytest.raises(Conflict, match="was cleared"):
+            reg.provider_sign_in(iss, stranger, "amy@oak.example", email_verified=True)
+        with pytest.raises(Conflict, match="was cleared"):              # provisioning too
+            reg.provision("amy@oak.example", "Mallory", "140001", "ap_leader", issuer=iss, subject=stranger,
+                          email_verified=True)
+    assert reg.subjects(amy.user_id) == {} and reg.find(amy.user_id).role == "admissions" and len(reg.list()) == 1
+    other = "https://api-idp.example"                                   # another provider's match: untouched
+    assert reg.provider_sign_in(other, "amy-api", "amy@oak.example", email_verified=True).user_id == amy.user_id
+    reg.set_subject(amy.user_id, iss, None, allow_email_match=True)     # --clear --allow-email-match
+    assert reg.closed_matches(amy.user_id) == []
+    with pytest.raises(EmailUnverified):                                # opened to a verified email only
+        reg.provider_sign_in(iss, "amy-2", "amy@oak.example", email_verified=False)
+    assert reg.provider_sign_in(iss, "amy-2", "amy@oak.example", email_verified=True).user_id == amy.user_id
+    assert reg.subjects(amy.user_id) == {iss: "amy-2", other: "amy-api"}
+    reg.set_subject(amy.user_id, iss, None)
+    reg.set_subject(amy.user_id, iss, "amy-3")                          # recording one settles it
+    assert reg.closed_matches(amy.user_id) == [] and reg.by_subject(iss, "amy-3").user_id == amy.user_id
+
+
+def test_a_person_the_providers_subject_names_is_them_whatever_email_verified_says(reg):
+    """The subject is the person's stable name at the provider; an email claim marked unverified
+    refused a person already known by it (and by email their first time: still refused). An
+    unverified email is not taken over as the recorded one."""
+    from linkage.access.users import EmailUnverified
+
+    iss = "https://idp.example"
+    amy, _ = reg.add("amy@oak.example", "Amy", "140001", "admissions", PW)
+    with pytest.raises(EmailUnverified):
+        reg.provider_sign_in(iss, "amy-1", "amy@oak.example", email_verified=False)
+    assert reg.subjects(amy.user_id) == {}                              # recorded nothing
+    assert reg.provider_sign_in(iss, "amy-1", "amy@oak.example", email_verified=True).user_id == amy.user_id
+    for email in ("amy@oak.example", "someone.else@oak.example", ""):
+        assert reg.provider_sign_in(iss, "amy-1", email, email_verified=False).user_id == amy.user_id
+    sam = reg.provision("sam@oak.example", "Sam", "140001", "admissions", **IDP)
+    again = reg.provision("not.sam@oak.example", "Sam S", "140001", "ap_leader", issuer=IDP["issuer"],
+                          subject=IDP["subject"], email_verified=False)
+    assert (again.user_id, again.email, again.name, again.role) == (sam.user_id, "sam@oak.example", "Sam S",
+                                                                    "ap_leader")
+    with pytest.raises(EmailUnverified):                                # a new person needs a verified email
+        reg.provision("nia@oak.example", "Nia", "140001", "admissions", issuer=iss, subject="nia-1",
+                      email_verified=False)
+    assert reg.by_email("nia@oak.example") is None
+
+
+def test_a_refused_first_sign_in_that_provisions_changes_no_one(reg):
+    """With the organisation and role claims, a first sign-in matched by email to a disabled person (a
+    leaver whose address the council gave a new starter) was refused, but first rewrote the leaver's
+    name, organisation and role with the new starter's claims."""
+    leaver, _ = reg.add("jo.smith@oak.example", "Jo Smith", "140001", "admissions", PW)
+    reg.set_active(leaver.user_id, False)
+    found = reg.provision("jo.smith@oak.example", "Jo Newstarter", "140001", "ap_leader", issuer="https://idp.example",
+                          subject="new-starter-1", email_verified=True)
+    assert not reg.usable(found)
+    after = reg.find(leaver.user_id)
+    assert (after.name, after.role, after.generation) == ("Jo Smith", "admissions", leaver.generation + 1)
+    assert reg.subjects(leaver.user_id) == {}
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -387,7 +461,7 @@ def test_two_first_sign_ins_at_once_that_record_a_new_person_make_one(kind, tmp_
             gate.wait()
             try:
                 users.provision(f"n{i}@oak.example", "Nia", "140001", "admissions", issuer="https://idp.example",
-                                subject=subject)
+                                subject=subject, email_verified=True)
                 got.append("in")
             except Conflict:
                 got.append("refused")

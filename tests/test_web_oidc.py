@@ -61,7 +61,9 @@ def test_a_registered_person_signs_in_with_the_council_account(world):
 
 def test_an_unregistered_or_unverified_person_is_refused(world):
     for identity in ({"email": "mallory@elsewhere.example", "email_verified": True},
-                     {"email": AMY, "email_verified": False}):
+                     # Amy's address, unverified, at a subject not hers (the provider's subject for her, the
+                     # stand-in's default, her email, is hers whatever the email claim says)
+                     {"sub": "not-amy", "email": AMY, "email_verified": False}):
         world["provider"].identity = identity
         with world["pages"].page() as p:
             council_sign_in(world, p)
@@ -159,3 +161,102 @@ def test_an_email_the_provider_says_is_not_verified_names_no_one_however_it_says
     # Each refusal names the subject that tried, for the DPO (its security page shows it).
     failed = [e for e in audit(world) if e["action"] == "security.sign_in_failed" and e.get("method") == "oidc"]
     assert [(e["reason"], e.get("idp_subject")) for e in failed[-3:]] == [("email not verified", "bad-mallory")] * 3
+
+
+def _users_command(world, *args: str) -> str:
+    """`linkage users ...` on the server's data directory, configured as the server is."""
+    from typer.testing import CliRunner
+
+    from linkage.cli import app
+    from linkage.config import get_settings
+
+    env = {**ENV, **world["provider"].env()}
+    get_settings.cache_clear()
+    try:
+        done = CliRunner().invoke(app, ["users", *args, "--data-dir", str(world["home"])], env=env)
+    finally:
+        get_settings.cache_clear()
+    assert done.exit_code == 0, done.output
+    return done.output
+
+
+def _signs_in(world, identity: dict, name: str, server=None) -> bool:
+    world["provider"].identity = identity
+    with httpx.Client(base_url=(server or world["server"]).url) as c:
+        ok = flow(c, world["provider"]).status_code == 200
+        return ok and f"<bdi>{name}</bdi>" in c.get("/app/").text
+
+
+def test_a_cleared_subject_lets_no_one_in_by_the_persons_email_until_the_operator_says(world):
+    """`linkage users subject --clear` reopened the one-time email match: the next sign-in with the
+    person's address, a stranger's who had set it as theirs at the provider, recorded the stranger's
+    subject as the person's. Now the match stays closed until the operator records the subject or
+    opens the match (`--allow-email-match`), and each refusal says why to the DPO."""
+    dee = "dee@oak-ap.example"
+    add_user(world["home"], dee, "Dee Brown", "Oak AP Academy", "ap_school", "140001", "admissions")
+    person = {"email": dee, "email_verified": True}
+    assert _signs_in(world, {**person, "sub": "dee-1"}, "Dee Brown")
+    said = _users_command(world, "subject", dee, "--clear")
+    assert not _signs_in(world, {**person, "sub": "mallory-dee"}, "Dee Brown")     # a stranger with her address
+    assert "names no one there" in said
+    assert not _signs_in(world, {**person, "sub": "dee-2"}, "Dee Brown")           # her new account, too
+    failed = [e for e in audit(world) if e["action"] == "security.sign_in_failed" and e.get("method") == "oidc"]
+    assert [e.get("idp_subject") for e in failed[-2:]] == ["mallory-dee", "dee-2"]
+    assert all("was cleared" in e["reason"] for e in failed[-2:])
+    assert "found by their email" in _users_command(world, "subject", dee, "--clear", "--allow-email-match")
+    assert _signs_in(world, {**person, "sub": "dee-2"}, "Dee Brown")
+    assert not _signs_in(world, {**person, "sub": "mallory-dee"}, "Dee Brown")
+    changes = [e for e in audit(world) if e["action"] == "admin.user_subject_set" and e.get("target_person") == dee]
+    assert [e.get("email_match") for e in changes] == ["closed", "open"]
+
+
+def test_the_persons_subject_names_them_whatever_email_verified_says_and_its_recording_is_audited(world):
+    """A person already known by the provider's subject was refused when the email claim said it was
+    not verified, though the subject, not the email, names them. The first sign-in, which records
+    the subject (matched by email), was audited as any other sign-in: the DPO could not see whose
+    subject was taken as the person's, nor when."""
+    eli = "eli@oak-ap.example"
+    add_user(world["home"], eli, "Eli Kaur", "Oak AP Academy", "ap_school", "140001", "admissions")
+    assert _signs_in(world, {"sub": "eli-1", "email": eli, "email_verified": True}, "Eli Kaur")
+    for identity in ({"sub": "eli-1", "email": eli, "email_verified": False},
+                     {"sub": "eli-1", "email": "eli.k@elsewhere.example", "email_verified": "false"},
+                     {"sub": "eli-1", "email_verified": False}):
+        assert _signs_in(world, identity, "Eli Kaur"), identity
+    assert not _signs_in(world, {"sub": "eli-other", "email": eli, "email_verified": False}, "Eli Kaur")
+    signed = [e for e in audit(world) if e["action"] == "web.sign_in" and e.get("person") == eli]
+    assert [(e.get("subject_recorded"), e.get("idp_subject")) for e in signed] == [
+        ("first sign-in", "eli-1")] + [(None, None)] * 3
+    assert signed[0]["idp_issuer"] == world["provider"].issuer
+
+
+def test_a_token_from_another_issuer_than_the_configured_provider_names_no_one(world):
+    """Authlib checks the ID token's issuer against the discovery document's, and nothing checked the
+    document's against `LINKAGE_OIDC_ISSUER`: a document naming another issuer had its tokens'
+    subjects recorded under it, a person matched by email. And an ID token whose issuer Authlib
+    refused was a 500 with a traceback, not a refusal."""
+    provider = world["provider"]
+    fay = "fay@oak-ap.example"
+    fay_id = add_user(world["home"], fay, "Fay Lee", "Oak AP Academy", "ap_school", "140001", "admissions")
+    other = "https://login.other.example/tenant/v2.0"
+    provider.metadata_issuer = other
+    server = Server(world["home"], env={**ENV, **provider.env()})     # a new server reads the new document
+    try:
+        assert not _signs_in(world, {"sub": "fay-x", "iss": other, "email": fay, "email_verified": True},
+                             "Fay Lee", server)
+    finally:
+        provider.metadata_issuer = None
+        server.stop()
+    provider.identity = {"sub": "fay-y", "iss": "https://forged.example", "email": fay, "email_verified": True}
+    with httpx.Client(base_url=world["server"].url) as c:
+        r = flow(c, provider)
+        assert r.status_code == 403 and "could not be signed in" in r.text
+    failed = [e for e in audit(world) if e["action"] == "security.sign_in_failed" and e.get("method") == "oidc"]
+    assert "not the configured provider's" in failed[-2]["reason"] and "ID token" in failed[-1]["reason"]
+    from linkage.access.users import UserRegistry
+    from linkage.store.state import ServiceState
+
+    state = ServiceState(world["home"])
+    try:
+        assert UserRegistry(state).subjects(fay_id) == {}
+    finally:
+        state.close()

@@ -64,7 +64,7 @@ def test_distinct_names_in_any_script_still_register(home):
 
 def test_a_name_an_identity_provider_asserts_loses_what_a_reader_could_not_see(home):
     users = UserRegistry(ServiceState(home))
-    idp = {"issuer": "https://idp.example", "subject": "eve-1"}
+    idp = {"issuer": "https://idp.example", "subject": "eve-1", "email_verified": True}
     user = users.provision("eve@oak.example", "Eve\u202e Adams\u200b", "141234", "admissions", **idp)
     assert user.name == "Eve Adams"
     assert users.provision("eve@oak.example", "\u202e\u200b", "141234", "admissions", **idp).name == "eve@oak.example"

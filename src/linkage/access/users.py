@@ -30,7 +30,7 @@ from linkage.errors import Conflict, LinkageError, NotFound
 from linkage.policy import Principal
 from linkage.store.state import ServiceState
 
-__all__ = ["SessionRecord", "SessionStore", "SignIn", "User", "UserRegistry", "new_password"]
+__all__ = ["EmailUnverified", "SessionRecord", "SessionStore", "SignIn", "User", "UserRegistry", "new_password"]
 
 # The users table is the service state's (``store.state.schema``): its upgrades are stamped there.
 _SCHEMA = """
@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS web_sessions (
   id_hash TEXT PRIMARY KEY, user_id TEXT, generation INTEGER NOT NULL DEFAULT 0, csrf TEXT NOT NULL,
   data TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL, seen_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user_id);
+CREATE TABLE IF NOT EXISTS email_match_closed (
+  user_id TEXT NOT NULL REFERENCES users (user_id), idp_issuer TEXT NOT NULL, closed_at TEXT NOT NULL,
+  PRIMARY KEY (user_id, idp_issuer));
 """
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,}")
@@ -49,6 +52,11 @@ _hasher = PasswordHasher()            # argon2id, the library's current recommen
 _DUMMY = "$argon2id$v=19$m=65536,t=3,p=4$ib3jlsEq42a/aW5j6/Oxgw$Au2dMlnOGkveBmqgvyfYTRXy3E8z+CHBKcwjmKWyx7U"
 if _hasher.check_needs_rehash(_DUMMY):
     _DUMMY = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class EmailUnverified(LinkageError):
+    """The provider has not verified the email that would name the person (``email_verified``): it
+    names no one, and a new person is not recorded by it."""
 
 
 def new_password() -> str:
@@ -135,24 +143,34 @@ class UserRegistry:
                                               _hasher.hash(password), datetime.now(timezone.utc).isoformat()))
         return user, password
 
-    def provision(self, email: str, name: str, org: str, role: str, *, issuer: str, subject: str) -> User:
+    def provision(self, email: str, name: str, org: str, role: str, *, issuer: str, subject: str,
+                  email_verified: bool) -> User:
         """The person an identity provider vouches for, in the organisation and role its claims name.
 
         Recorded (without a password) on first sign-in and brought up to date after; a change of
         organisation or role ends their other sessions. A disabled person stays disabled. Found by
-        the provider's subject, else by email (``provider_sign_in``); a new email is taken over.
+        the provider's subject, else by a verified email (``provider_sign_in``); a new verified email
+        is taken over, an unverified one kept out (the recorded one stays). A person found by email
+        but not usable is returned unchanged: a refused sign-in changes nothing.
         """
-        email, role = _email(email), role.strip()
+        role = role.strip()
         issuer, subject = check_subject(issuer, subject)
-        try:            # what the provider asserts, less anything a reader could not see
-            name = display_name(name[:400], "a person's name", strip=True)[:200]
-        except LinkageError:
-            name = email
         organisation = self.orgs.find(org)
         if not organisation.active:
             raise LinkageError(f"organisation {organisation.name} is disabled")
         self.orgs.check_role(organisation.org_type, role)
-        user = self._provider_user(issuer, subject, email)
+        user = self.by_subject(issuer, subject)
+        if user is not None:
+            email = _email(email) if email and email_verified else user.email
+        else:
+            email = _email(email) if email_verified else email
+            user = self._provider_user(issuer, subject, email, email_verified)
+            if user is not None and not self.usable(user):
+                return user
+        try:            # what the provider asserts, less anything a reader could not see
+            name = display_name(name[:400], "a person's name", strip=True)[:200]
+        except LinkageError:
+            name = email
         if user is None:
             user_id = "u_" + secrets.token_hex(8)
             with recording(self.state):     # looked at again: another sign-in may have recorded them since
@@ -188,23 +206,32 @@ class UserRegistry:
         return {r[0]: r[1] for r in self.state.execute(
             "SELECT idp_issuer, idp_subject FROM user_subjects WHERE user_id = ? ORDER BY idp_issuer", (user_id,))}
 
-    def provider_sign_in(self, issuer: str, subject: str, email: str) -> User | None:
+    def provider_sign_in(self, issuer: str, subject: str, email: str, *, email_verified: bool) -> User | None:
         """The registered person a provider's sign-in is, or None: found by the provider's subject,
-        which it never gives anyone else; else by email, once, recording the subject then. An email
-        names nobody the same provider knows by another subject: a provider may let a person set
-        their own email, so it names whoever claims it."""
+        which it never gives anyone else, whatever the email claim holds or whether it is verified;
+        else by a verified email, once, recording the subject then. An email names nobody the same
+        provider knows by another subject (a provider may let a person set their own email, so it
+        names whoever claims it), nor anyone whose subject there an operator cleared (``set_subject``)."""
         issuer, subject = check_subject(issuer, subject)
         user = self.by_subject(issuer, subject)         # whatever the email claim holds, even nothing usable
-        return user or self._provider_user(issuer, subject, _email(email) if email else "")
-
-    def _provider_user(self, issuer: str, subject: str, email: str) -> User | None:
-        user = self.by_subject(issuer, subject)
         if user is not None:
             return user
+        return self._provider_user(issuer, subject, _email(email) if email and email_verified else email,
+                                   email_verified)
+
+    def _provider_user(self, issuer: str, subject: str, email: str, email_verified: bool) -> User | None:
+        """A subject the register does not hold: the person its email names, the subject recorded as
+        theirs in the same transaction (the one-time email match). Only a verified email, only a usable
+        person, only while the person has no subject at ``issuer`` and the match was not closed."""
+        if not email_verified:
+            raise EmailUnverified(f"the provider has not verified {email or 'the email'}: it names no one")
         user = self.by_email(email) if email else None
         if user is None or not self.usable(user):   # refused: a refused sign-in records nothing (a leaver's
             return user                             # address given to a new starter made the leaver them)
         taken = Conflict(f"{email} is registered to another of the provider's subjects")
+        closed = Conflict(f"{email}'s subject at this provider was cleared (`linkage users subject --clear`): "
+                          "the email names no one until it is recorded again (`--idp-subject`, or `--clear "
+                          "--allow-email-match`)")
         # Looked at and recorded in one transaction, never replacing (as ``set_subject`` does): two
         # first sign-ins at once with the person's address were both the person, and the later
         # subject stayed theirs. The database's one subject per issuer stops any that slip past.
@@ -212,6 +239,8 @@ class UserRegistry:
             with recording(self.state):
                 if issuer in self.subjects(user.user_id):
                     raise taken
+                if self.email_match_closed(user.user_id, issuer):
+                    raise closed
                 if holder := subject_holder(self.state, issuer, subject):
                     raise Conflict(f"the provider's subject {subject!r} is already registered ({holder})")
                 self._record(user.user_id, issuer, subject)
@@ -223,14 +252,24 @@ class UserRegistry:
             raise
         return user
 
-    def set_subject(self, ref: str, issuer: str, subject: str | None) -> User:
-        """Record whom the identity provider ``issuer`` knows a person as (replacing what it was), or
-        with ``subject`` None forget it: its tokens for them are then known as theirs, whatever else
-        they claim."""
+    def set_subject(self, ref: str, issuer: str, subject: str | None, *, allow_email_match: bool = False) -> User:
+        """Record whom the identity provider ``issuer`` knows a person as (replacing what it was): its
+        tokens for them are then known as theirs, whatever else they claim. With ``subject`` None,
+        forget it, and close the one-time email match for them there: the next sign-in with their
+        address (anyone's who set it as theirs, at a provider that lets them) would otherwise become
+        them. ``allow_email_match`` opens it instead: their next sign-in records its subject."""
         user = self.find(ref)
         if subject is None:
-            self.state.execute("DELETE FROM user_subjects WHERE user_id = ? AND idp_issuer = ?",
-                               (user.user_id, issuer_name(issuer)))
+            issuer = issuer_name(issuer)
+            with recording(self.state):
+                self.state.execute("DELETE FROM user_subjects WHERE user_id = ? AND idp_issuer = ?",
+                                   (user.user_id, issuer))
+                self.state.execute("DELETE FROM email_match_closed WHERE user_id = ? AND idp_issuer = ?",
+                                   (user.user_id, issuer))
+                if not allow_email_match:
+                    self.state.execute("INSERT INTO email_match_closed (user_id, idp_issuer, closed_at) "
+                                       "VALUES (?, ?, ?)", (user.user_id, issuer,
+                                                            datetime.now(timezone.utc).isoformat()))
             return user
         issuer, subject = check_subject(issuer, subject)
         with recording(self.state):
@@ -239,8 +278,20 @@ class UserRegistry:
                 raise Conflict(f"the provider's subject {subject!r} is already registered ({holder})")
             self.state.execute("DELETE FROM user_subjects WHERE user_id = ? AND idp_issuer = ?",
                                (user.user_id, issuer))
+            self.state.execute("DELETE FROM email_match_closed WHERE user_id = ? AND idp_issuer = ?",
+                               (user.user_id, issuer))         # a subject recorded: the match is moot
             self._record(user.user_id, issuer, subject)
         return user
+
+    def email_match_closed(self, user_id: str, issuer: str) -> bool:
+        """Whether the one-time email match is closed for the person at ``issuer`` (``set_subject``)."""
+        return self.state.execute("SELECT 1 FROM email_match_closed WHERE user_id = ? AND idp_issuer = ?",
+                                  (user_id, issuer_name(issuer))).fetchone() is not None
+
+    def closed_matches(self, user_id: str) -> list[str]:
+        """The issuers at which the person's email match is closed."""
+        return [r[0] for r in self.state.execute(
+            "SELECT idp_issuer FROM email_match_closed WHERE user_id = ? ORDER BY idp_issuer", (user_id,))]
 
     def _record(self, user_id: str, issuer: str, subject: str) -> None:
         self.state.execute("INSERT INTO user_subjects (idp_issuer, idp_subject, user_id, recorded_at) "

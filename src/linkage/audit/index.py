@@ -183,6 +183,10 @@ class AuditIndex:
         self._sync()
         return self.db.offset_of(seq) or 0
 
+    def close(self) -> None:
+        """Close every connection to the index file (each thread's): with the log."""
+        self.db.close()
+
     # The public calls: each survives a damaged index file (set aside and rebuilt, once).
     def sync(self) -> int:
         """Index the log's new tail; rebuild if the log is not the one indexed. Returns rows added."""

@@ -426,7 +426,11 @@ class ChainedLog(ABC):
         the newest entries were cut away under a running server (a file truncated in place,
         PostgreSQL rows deleted with the table's trigger off). Appends go on from the head found,
         so nothing the server writes later is lost, and the cut is recorded, chained on it: the
-        DPO's security events show it, and `verify` and the witness show the checkpoints it broke."""
+        DPO's security events show it, and `verify` and the witness show the checkpoints it broke.
+        What this process believed sealed goes back with the head: the next seal is due ``checkpoint_every``
+        entries after the head found (not after the one it had), and a refusal of lines now gone is forgotten."""
+        self._sealed = min(self._sealed, self._seq)
+        self._refused = None
         log.error("the audit log's newest entries were cut away while the server ran: it had seq %d, "
                   "the log now ends at seq %d%s", had, self._seq,
                   " (the entries it had seen were written again by another)" if replaced else "")
@@ -475,13 +479,21 @@ class ChainedLog(ABC):
         """Under ``_locked``: the unsigned checkpoint of the head, after checking the lines it
         seals; or the newest checkpoint, if that already covers the head."""
         last = self.last_checkpoint()
-        if last and last["seq"] >= self._seq:
+        if last and (last["seq"], last["hash"]) == (self._seq, self._last):
             self._sealed = last["seq"]
             return last
         after = last["seq"] if last else 0
+        if last and after > self._seq and acknowledge:
+            raise Conflict(f"the audit log was cut back below its newest checkpoint (seq {after}; the log now ends "
+                           f"at seq {self._seq}): checkpoints never go back, so the entries since the cut can be "
+                           f"sealed, acknowledged, once the log is past seq {after}; `linkage audit verify` shows "
+                           "the cut")
         # A refusal stands until a checkpoint moves on: the growing tail is not re-read each time.
         cached = self._refused and self._refused[0] == after and not acknowledge
-        problem = self._refused[1] if cached else self._unsealed_problem(last)
+        if last and after >= self._seq:     # cut back under it (and written again up to it): it seals no line here
+            problem = f"the entry the last checkpoint seals (seq {after}) is not in the log"
+        else:
+            problem = self._refused[1] if cached else self._unsealed_problem(last)
         if problem and not acknowledge:
             self._refused = (after, problem)
             raise Conflict(f"audit log tampered, not sealing it: {problem}; run `linkage audit verify`, "
@@ -596,6 +608,8 @@ class ChainedLog(ABC):
                 self._seal_quietly()
         with self._lock:
             self._close_storage()
+            if self._index is not None and hasattr(self._index, "close"):
+                self._index.close()         # the file log's index file (PostgreSQL's closes with its pool)
 
     # -- reading ---------------------------------------------------------------
     def entries(self) -> list[dict]:
@@ -612,14 +626,32 @@ class ChainedLog(ABC):
     def unsealed_since(self) -> str | None:
         """When the oldest entry no checkpoint covers yet was written; None if all are sealed.
         Older than the timer's period means sealing is failing: a forged line refused, say."""
-        last = (self.last_checkpoint() or {}).get("seq", 0)
-        if self.head() <= last:
-            return None
-        for raw in self._lines(last):
-            rec = _load(raw)
-            if _seq_of(raw) > last:
-                return (rec.get("entry") or {}).get("time")
+        with self._locked():
+            last = self.last_checkpoint()
+            if not self._seq or (last and (last["seq"], last["hash"]) == (self._seq, self._last)):
+                return None
+            lines, cut, sealed = self._after_sealed(last)
+        for raw in lines[cut:]:
+            if _seq_of(raw) > sealed:
+                return (_load(raw).get("entry") or {}).get("time")
         return None
+
+    def _after_sealed(self, last: dict | None) -> tuple[list[str], int, int]:
+        """Under ``_locked``: (lines from the newest line a checkpoint seals, where the unsealed ones
+        start, that line's seq). The newest checkpoint's line, as a rule; cut back under it (the log
+        shorter than it, or written again past it), the newest older checkpoint whose line is still there:
+        the entries after that one are those no checkpoint covers."""
+        if last is None:
+            return list(self._lines()), 0, 0
+        found = self._from_sealed(last["seq"], last["hash"])
+        if found is not None:
+            return (*found, last["seq"])
+        older = sorted((cp for cp in self.checkpoints() if type(cp.get("seq")) is int and cp["seq"] < last["seq"]
+                        and isinstance(cp.get("hash"), str)), key=lambda cp: cp["seq"], reverse=True)
+        for cp in older:
+            if checkpoint_valid(cp, self.public_key) and (found := self._from_sealed(cp["seq"], cp["hash"])):
+                return (*found, cp["seq"])
+        return list(self._lines()), 0, 0
 
     def leaves(self, start: int, end: int, offset: int | None = None) -> list[str]:
         """Leaf digests of entries ``start+1 .. end``: enough to check that checkpoint ``end``

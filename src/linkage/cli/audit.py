@@ -27,6 +27,7 @@ def state_migrate(to: Annotated[str, typer.Option(help="The empty PostgreSQL dat
     """Copy this data directory's service state and audit log into an empty PostgreSQL, once,
     with the servers stopped; then set LINKAGE_STATE_URL to it."""
     from linkage.access.relationships import Relationships
+    from linkage.access.users import UserRegistry
     from linkage.audit import AuditLog
     from linkage.audit.pg import PostgresAuditLog
     from linkage.audit.signer import signer_from_settings
@@ -40,6 +41,7 @@ def state_migrate(to: Annotated[str, typer.Option(help="The empty PostgreSQL dat
     try:
         source, target = SQLiteState(home, "sqlite:///" + str(home / "service.sqlite")), ServiceState(home, to)
         Relationships(source, s.relationship_days), Relationships(target, s.relationship_days)
+        UserRegistry(source), UserRegistry(target)      # its tables beside the schema's (email_match_closed)
         counts = copy_state(source, target)
         signer = signer_from_settings(home, s)
         old = AuditLog(home, s.audit_checkpoint_every, signer)

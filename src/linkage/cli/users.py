@@ -78,8 +78,11 @@ def users_list(data_dir_: DataDir = None) -> None:
     for u in users.list():
         status = ("disabled" if u.disabled else "organisation disabled" if not u.org.active
                   else "locked out of new networks" if u.locked_until > now else "active")
+        subjects = users.subjects(u.user_id)
         table.add_row(u.user_id, u.email, u.name, u.org.name, u.role, status,
-                      "\n".join(f"{sub} ({iss})" for iss, sub in users.subjects(u.user_id).items()))
+                      "\n".join([f"{sub} ({iss})" for iss, sub in subjects.items()]
+                                + [f"cleared, email match closed ({iss})" for iss in users.closed_matches(u.user_id)
+                                   if iss not in subjects]))
     console.print(table)
 
 
@@ -87,8 +90,13 @@ def users_list(data_dir_: DataDir = None) -> None:
 def users_subject(user: Annotated[str, typer.Argument(help="user id or email")],
                   idp_subject: Annotated[Optional[str], typer.Option(help=_SUBJECT_HELP)] = None,
                   idp_issuer: Annotated[Optional[str], typer.Option(help=_ISSUER_HELP)] = None,
-                  clear: Annotated[bool, typer.Option("--clear", help="Forget it: their next sign-in with the "
-                                                                      "provider records it again.")] = False,
+                  clear: Annotated[bool, typer.Option("--clear", help="Forget it. Their email then names no one at "
+                                                                      "the provider until a subject is recorded "
+                                                                      "again, unless --allow-email-match.")] = False,
+                  allow_email_match: Annotated[bool, typer.Option(
+                      "--allow-email-match", help="With --clear: their next sign-in with the provider records its "
+                                                  "subject, found by their (verified) email. Whoever signs in first "
+                                                  "with that address becomes them.")] = False,
                   data_dir_: DataDir = None) -> None:
     """Record whom the identity provider knows this person as (before they first sign in with it, or
     for the API's issuer when it is not the staff sign-in's), or forget it."""
@@ -96,15 +104,23 @@ def users_subject(user: Annotated[str, typer.Argument(help="user id or email")],
 
     if clear == (idp_subject is not None):
         _fail(LinkageError("give --idp-subject or --clear"))
+    if allow_email_match and not clear:
+        _fail(LinkageError("--allow-email-match goes with --clear"))
     issuer = issuer_name(provider_issuer(idp_issuer))
     try:
-        done = _users(data_dir_).set_subject(user, issuer, None if clear else idp_subject.strip())
+        done = _users(data_dir_).set_subject(user, issuer, None if clear else idp_subject.strip(),
+                                             allow_email_match=allow_email_match)
     except LinkageError as exc:
         _fail(exc)
     subject = None if clear else idp_subject.strip()
     record_change(data_dir_, "admin.user_subject_set", target=done.user_id, target_person=done.email,
-                  idp_issuer=issuer, idp_subject=subject)
-    console.print(f"{done.email} at {issuer}: {repr(subject) if subject else 'no subject recorded'}", markup=False)
+                  idp_issuer=issuer, idp_subject=subject,
+                  **({"email_match": "open" if allow_email_match else "closed"} if clear else {}))
+    said = repr(subject) if subject else (
+        "no subject recorded; their next sign-in with the provider records one, found by their email"
+        if allow_email_match else "no subject recorded; their email names no one there until one is recorded "
+                                  "(--idp-subject, or --clear --allow-email-match)")
+    console.print(f"{done.email} at {issuer}: {said}", markup=False)
 
 
 def _set(ref: str, active: bool, home: Optional[Path]) -> None:

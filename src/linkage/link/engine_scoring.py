@@ -110,7 +110,8 @@ class Scoring:
         joining strings; here each rule joins on a row number, the pairs are made unique once, and
         keys are built for the pairs kept only. The rows are numbered in the order of Splink's keys,
         so each rule reads a pair as Splink does (the smaller key as ``l``: ``l.former_upn = r.upn``
-        is not its mirror), and ``match_key`` is the first rule that finds it."""
+        is not its mirror), and ``match_key`` is the first rule that finds it (as Splink's own: its
+        comparison SQL selects ``b.match_key`` from the pairs registered, so the column is needed)."""
         rules = linker._settings_obj._blocking_rules_to_generate_predictions
         if (self.backend.sql_dialect != MODEL_DIALECT or linker._settings_obj._link_type != "link_and_dedupe"
                 or not rules or any(type(br) is not BlockingRule for br in rules)):

@@ -12,6 +12,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import weakref
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,10 +66,17 @@ def damage(exc: BaseException) -> str | None:
     return None
 
 
+class _Connection(sqlite3.Connection):
+    """A connection the index can hold weakly (a plain one cannot be): closed with the index, or when
+    its thread ends and drops it."""
+
+
 class AuditIndexDB:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
+        self._opened: weakref.WeakSet = weakref.WeakSet()   # every thread's connection still open
+        self._opened_lock = threading.Lock()
         self._generation = 0            # moved on when the file is set aside: each thread connects again
         self.inode: int | None = None   # the file this object's connections open
         self.counts = AuditCounts(Dialect("entries", "entry_children"),
@@ -96,13 +104,27 @@ class AuditIndexDB:
             return held[1]
         if held is not None:
             held[1].close()
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        # Not checked to its thread: ``close`` closes every thread's (each still uses only its own).
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None, factory=_Connection,
+                              check_same_thread=False)
+        with self._opened_lock:
+            self._opened.add(con)
         try:
             con.execute("PRAGMA journal_mode=WAL")
         finally:    # the file opened (made by the line above if there was none), damaged or not
             self._local.con = (self._generation, con)
             self.inode = self._inode()
         return con
+
+    def close(self) -> None:
+        """Close the connection of every thread (a pooled request thread's lives as long as the pool):
+        their file descriptors stay open otherwise until the garbage collector finds this object. Used
+        again after, it connects again."""
+        with self._opened_lock:
+            opened, self._opened = list(self._opened), weakref.WeakSet()
+            self._generation += 1
+        for con in opened:
+            con.close()
 
     def _inode(self) -> int | None:
         try:

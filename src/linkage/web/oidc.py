@@ -11,18 +11,21 @@ either the person is a registered, active user (the default), or, with
 ``LINKAGE_OIDC_ORG_CLAIM`` and ``_ROLE_CLAIM``, the claims name a registered organisation
 and one of its type's roles, and the person is recorded (or updated) as a user of it. Either
 way the person is found by the provider's subject (``sub``), recorded at their first sign-in
-(matched then by email); an email naming someone the provider knows by another subject is
-refused (``access.users.provider_sign_in``).
+(matched then by a verified email, in a token whose issuer is the configured provider's: the
+sign-in's audit entry says so); an email naming someone the provider knows by another subject,
+or whose subject an operator cleared, is refused (``access.users.provider_sign_in``).
 """
 
 from __future__ import annotations
 
 import warnings
 
+from authlib.common.errors import AuthlibBaseError
 from authlib.deprecate import AuthlibDeprecationWarning
 from fastapi import APIRouter, Request
 
-from linkage.access.users import User
+from linkage.access.subjects import issuer_name
+from linkage.access.users import EmailUnverified, User
 from linkage.config import Settings
 from linkage.errors import LinkageError
 from linkage.web.pages.account import signed_in
@@ -34,6 +37,10 @@ with warnings.catch_warnings():
     # serve`, naming a file in site-packages: nothing an operator can act on (as access/tokens.py).
     warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
     from authlib.integrations.starlette_client import OAuth, OAuthError
+try:        # Authlib 1.6 checks ID tokens with joserfc, whose errors are not Authlib's; before, with its own
+    from joserfc.errors import JoseError as _TokenRefused
+except ImportError:
+    _TokenRefused = AuthlibBaseError
 
 __all__ = ["client", "router"]
 
@@ -105,24 +112,40 @@ async def callback(request: Request):
         token = await client(request).authorize_access_token(request)
     except OAuthError as exc:
         return _failed(request, f"provider: {exc.error}")
+    except (AuthlibBaseError, _TokenRefused) as exc:    # an ID token whose signature or claims (issuer,
+        # audience, expiry) fail: a 500 with a traceback, not a refusal the DPO sees
+        return _failed(request, f"provider: the ID token was refused ({exc.error or type(exc).__name__})")
     claims = token.get("userinfo") or {}
     email, subject = str(claims.get(s.oidc_email_claim) or ""), claims.get(s.idp_subject_claim)
     if not isinstance(subject, str) or not subject.strip():
         return _failed(request, f"claims: no {s.idp_subject_claim}")
-    if not _verified(claims.get("email_verified")):
-        return _failed(request, "email not verified", idp_subject=subject)
-    issuer = str(claims.get("iss") or s.oidc_issuer)
+    # The issuer a subject is recorded under is the configured provider's. Authlib checks the token's
+    # against the discovery document's, which nothing checked against the setting: a document naming
+    # another issuer (or a multi-tenant one's) had its subjects recorded, and matched by email.
+    issuer = issuer_name(s.oidc_issuer)
+    if issuer_name(str(claims.get("iss") or "")) != issuer:
+        return _failed(request, f"claims: the token's issuer {str(claims.get('iss'))[:200]!r} is not the configured "
+                                "provider's", idp_subject=subject)
+    # An unverified email names no one, but a person the provider's subject already names is that
+    # person whatever the email claim says (``access.users.provider_sign_in``).
+    verified = _verified(claims.get("email_verified"))
+    known = web.users.by_subject(issuer, subject) is not None
     try:
         if s.oidc_org_claim:
             user = web.users.provision(email, str(claims.get("name") or email), str(claims.get(s.oidc_org_claim, "")),
-                                       str(claims.get(s.oidc_role_claim, "")), issuer=issuer, subject=subject)
+                                       str(claims.get(s.oidc_role_claim, "")), issuer=issuer, subject=subject,
+                                       email_verified=verified)
         else:
-            user = web.users.provider_sign_in(issuer, subject, email)
+            user = web.users.provider_sign_in(issuer, subject, email, email_verified=verified)
+    except EmailUnverified:
+        return _failed(request, "email not verified", idp_subject=subject)
     except LinkageError as exc:
         return _failed(request, f"claims: {exc}", idp_subject=subject)
     if not web.users.usable(user):
         return _failed(request, "unknown or inactive user", user, idp_subject=subject)
-    redirect = signed_in(request, user, "oidc")
+    # A first sign-in recorded the subject as this person's: by their email, or as a person new here.
+    recorded = {} if known else {"idp_issuer": issuer, "idp_subject": subject, "subject_recorded": "first sign-in"}
+    redirect = signed_in(request, user, "oidc", **recorded)
     # The provider's redirect made this a cross-site navigation: a Strict cookie set now is not
     # sent on a redirect that continues it, so the browser is sent on by a same-site page instead.
     response = render(request, "continue.html", next_url=redirect.headers["location"])

@@ -88,11 +88,12 @@ def sign_in(request: Request, email: Annotated[str, Form(max_length=254)] = "",
     return set_device_cookie(request, signed_in(request, attempt.user, "password"), attempt.device)
 
 
-def signed_in(request: Request, user, method: str) -> RedirectResponse:
-    """Start the person's session (a new id) and send them to their start page; audited."""
+def signed_in(request: Request, user, method: str, **extra) -> RedirectResponse:
+    """Start the person's session (a new id) and send them to their start page; audited (``extra``:
+    more for the entry, such as the provider's subject a first sign-in recorded)."""
     session_id = start_session(request, user)
     Ctx(served(request), user.principal(), None, request.state.request_id, person=user.email).record(
-        "web.sign_in", "allow", method=method)
+        "web.sign_in", "allow", method=method, **extra)
     return set_cookie(request, RedirectResponse(f"{PREFIX}/", 303), session_id)
 
 
