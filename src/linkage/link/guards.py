@@ -544,7 +544,7 @@ _SECOND_CHILD_COLUMNS = ("unique_id, forename, forename_keys, forename_family, f
                          "surname_all, postcode, dob, upn, nhs_number, former_upn, sex")
 
 
-def second_child_sql(links: str, input_table: str, clusters: str) -> str:
+def second_child_sql(links: str, input_table: str, clusters: str, siblings_child: bool = True) -> str:
     """(record ``y``, its partner ``x``, a sibling ``s``): ``y`` is linked (``links``: pairs
     unique_id_l, unique_id_r) to ``x`` in one child (``clusters``: unique_id, cluster_id) though
     their forenames differ, and another child holds ``s``, born the day ``x`` was (or, at ``x``'s
@@ -562,7 +562,12 @@ def second_child_sql(links: str, input_table: str, clusters: str) -> str:
     ``input_table`` is read twice, not once for each of its seven joins: for the linked records
     (``ends``), then for those born the day a differing partner was or living at its postcode
     (``kin``), each only in the columns the check reads. A month's few links otherwise scanned
-    every record of the population nine times in each of the run's three calls."""
+    every record of the population nine times in each of the run's three calls.
+
+    ``siblings_child`` False: ``clusters`` need hold only the links' records, and each row carries
+    the partner's child ``c`` instead of the test that ``s`` is in another: the caller asks it
+    (``vet.second_children``, whose map of a million records' children cost a third of a call of a
+    few hundred links to hand to the query as a table)."""
     near = (f"CASE WHEN d.swapped THEN jaro_winkler_similarity(s.forename, y.surname) >= "
             f"jaro_winkler_similarity(x.forename, y.surname) "
             f"ELSE {_sim('s.forename', 's.forename_keys', 'y', _abjad('s', 'y'))} >= "
@@ -622,13 +627,13 @@ born AS MATERIALIZED (
   JOIN kin s ON s.postcode = x.postcode
    AND s.dob BETWEEN x.dob - {SIBLING_DOB_DAYS} AND x.dob + {SIBLING_DOB_DAYS}
   WHERE s.forename <> x.forename)
-SELECT DISTINCT d.y, d.x, s.unique_id AS s
+SELECT DISTINCT d.y, d.x, s.unique_id AS s{", d.c" if not siblings_child else ""}
 FROM differ d JOIN ends x ON x.unique_id = d.x JOIN ends y ON y.unique_id = d.y
 JOIN born b ON b.x = d.x JOIN kin s ON s.unique_id = b.s AND s.unique_id <> x.unique_id
   AND s.unique_id <> y.unique_id
-LEFT JOIN {clusters} cs ON cs.unique_id = s.unique_id
-WHERE cs.cluster_id IS DISTINCT FROM d.c
-  AND s.forename <> x.forename AND {_family('s', 'x')}
+{f"LEFT JOIN {clusters} cs ON cs.unique_id = s.unique_id" if siblings_child else ""}
+WHERE {"cs.cluster_id IS DISTINCT FROM d.c AND" if siblings_child else ""}
+  s.forename <> x.forename AND {_family('s', 'x')}
   AND NOT coalesce(s.nhs_number <> y.nhs_number OR s.upn <> y.upn, false) AND NOT {sexes_differ_sql('s', 'y')}
   AND {near}
 """
