@@ -572,7 +572,7 @@ _SECOND_CHILD_COLUMNS = ("unique_id, forename, forename_keys, forename_family, f
                          "surname_all, postcode, dob, upn, nhs_number, former_upn, sex")
 
 
-def second_child_sql(links: str, input_table: str, clusters: str) -> str:
+def second_child_sql(links: str, input_table: str, clusters: str, siblings_child: bool = True) -> str:
     """(record ``y``, its partner ``x``, a sibling ``s``): ``y`` is linked (``links``: pairs
     unique_id_l, unique_id_r) to ``x`` in one child (``clusters``: unique_id, cluster_id) though
     their forenames differ, and another child holds ``s``, born the day ``x`` was (or, at ``x``'s
@@ -590,7 +590,12 @@ def second_child_sql(links: str, input_table: str, clusters: str) -> str:
     ``input_table`` is read twice, not once for each of its seven joins: for the linked records
     (``ends``), then for those born the day a differing partner was or living at its postcode
     (``kin``), each only in the columns the check reads. A month's few links otherwise scanned
-    every record of the population nine times in each of the run's three calls."""
+    every record of the population nine times in each of the run's three calls.
+
+    ``siblings_child`` False: ``clusters`` need hold only the links' records, and each row carries
+    the partner's child ``c`` instead of the test that ``s`` is in another: the caller asks it
+    (``vet.second_children``, whose map of a million records' children cost a third of a call of a
+    few hundred links to hand to the query as a table)."""
     near = (f"CASE WHEN d.swapped THEN jaro_winkler_similarity(s.forename, y.surname) >= "
             f"jaro_winkler_similarity(x.forename, y.surname) "
             f"ELSE {_sim('s.forename', 's.forename_keys', 'y', _abjad('s', 'y'))} >= "
@@ -622,30 +627,41 @@ differ AS (
   SELECT b, a, c, swapped FROM pair
   WHERE db AND fb <> CASE WHEN swapped THEN sa ELSE fa END),
 -- Every sibling ``born`` can find, read once: of a differing partner's birthday, or of its postcode.
-partners AS MATERIALIZED (SELECT DISTINCT x.dob, x.postcode FROM differ d JOIN ends x ON x.unique_id = d.x),
+xs AS MATERIALIZED (SELECT DISTINCT x.unique_id, x.dob, x.forename, x.surname, x.surname_all, x.postcode
+                    FROM differ d JOIN ends x ON x.unique_id = d.x),
+partners AS MATERIALIZED (SELECT DISTINCT dob, postcode FROM xs),
 kin AS MATERIALIZED (
   SELECT {_SECOND_CHILD_COLUMNS} FROM {input_table}
   WHERE dob IN (SELECT dob FROM partners) OR postcode IN (SELECT postcode FROM partners)),
--- Two equi-joins, not one join on an OR (which would compare every pair); what the answer asks of
--- a sibling and ``x`` alone (another forename, one family) tested here, on the birthday's few
--- columns, before the sibling's and ``y``'s whole rows are joined: a million records share each
--- birthday with some 150 others, nearly none of them of the family.
+-- Three equi-joins, not one join on an OR (which would compare every pair): a surname word in
+-- common on the birthday, a surname Jaro-Winkler may find alike on the birthday, the home within
+-- ``SIBLING_DOB_DAYS``; the answer's own tests then hold for every sibling found. A million
+-- records share each birthday with some 150 others, nearly none of them of the family: the words
+-- meet by equality, and Jaro-Winkler runs only where the surnames' letters leave it open
+-- (``_could_be_alike``), not on all 15 million pairs of a realistic million's birthdays.
+xb AS MATERIALIZED (SELECT unique_id, dob, surname, CAST(strlen(surname) AS BIGINT) AS len, {_SURNAME_BITS} AS bits FROM xs),
+kb AS MATERIALIZED (SELECT unique_id, dob, surname, CAST(strlen(surname) AS BIGINT) AS len, {_SURNAME_BITS} AS bits
+                    FROM kin WHERE dob IN (SELECT dob FROM xs)),
+alike AS MATERIALIZED (
+  SELECT a.unique_id AS x, b.unique_id AS s, a.surname AS sx, b.surname AS ss FROM xb a JOIN kb b ON b.dob = a.dob
+  WHERE {_could_be_alike('a', 'b')}),
 born AS MATERIALIZED (
-  SELECT d.x, s.unique_id AS s FROM differ d JOIN ends x ON x.unique_id = d.x
-  JOIN kin s ON s.dob = x.dob
-  WHERE s.forename <> x.forename AND {_family('s', 'x')}
+  SELECT x.unique_id AS x, s.unique_id AS s FROM (SELECT unique_id, dob, unnest(surname_all) AS w FROM xs) x
+  JOIN (SELECT unique_id, dob, unnest(surname_all) AS w FROM kin) s ON s.dob = x.dob AND s.w = x.w
   UNION
-  SELECT d.x, s.unique_id FROM differ d JOIN ends x ON x.unique_id = d.x
+  SELECT x, s FROM alike WHERE jaro_winkler_similarity(ss, sx) >= 0.85
+  UNION
+  SELECT x.unique_id, s.unique_id FROM xs x
   JOIN kin s ON s.postcode = x.postcode
    AND s.dob BETWEEN x.dob - {SIBLING_DOB_DAYS} AND x.dob + {SIBLING_DOB_DAYS}
   WHERE s.forename <> x.forename)
-SELECT DISTINCT d.y, d.x, s.unique_id AS s
+SELECT DISTINCT d.y, d.x, s.unique_id AS s{", d.c" if not siblings_child else ""}
 FROM differ d JOIN ends x ON x.unique_id = d.x JOIN ends y ON y.unique_id = d.y
 JOIN born b ON b.x = d.x JOIN kin s ON s.unique_id = b.s AND s.unique_id <> x.unique_id
   AND s.unique_id <> y.unique_id
-LEFT JOIN {clusters} cs ON cs.unique_id = s.unique_id
-WHERE cs.cluster_id IS DISTINCT FROM d.c
-  AND s.forename <> x.forename AND {_family('s', 'x')}
+{f"LEFT JOIN {clusters} cs ON cs.unique_id = s.unique_id" if siblings_child else ""}
+WHERE {"cs.cluster_id IS DISTINCT FROM d.c AND" if siblings_child else ""}
+  s.forename <> x.forename AND {_family('s', 'x')}
   AND NOT coalesce(s.nhs_number <> y.nhs_number OR s.upn <> y.upn, false) AND NOT {sexes_differ_sql('s', 'y')}
   AND {near}
 """

@@ -45,19 +45,26 @@ def second_children(con: duckdb.DuckDBPyConnection, input_table: str, cluster_of
     record -> (its partner, the sibling's record), the first of each record's in key order."""
     if links.empty:
         return {}
+    # The query needs the children of the links' records only; whether a sibling's child is
+    # another is asked here, of the few found (a million records' map, made a table for each of a
+    # run's calls, cost a third of a call of a few hundred links).
+    ends = (cluster_of if 4 * len(links) >= len(cluster_of) else
+            {k: cluster_of[k] for k in {*links["unique_id_l"], *links["unique_id_r"]} if k in cluster_of})
     con.register("_second_links_df", links[["unique_id_l", "unique_id_r"]])
     con.register("_second_clusters_df", pa.table({
-        "unique_id": pa.array(list(cluster_of), pa.string()),
-        "cluster_id": pa.array(list(cluster_of.values()), pa.string())}))
+        "unique_id": pa.array(list(ends), pa.string()),
+        "cluster_id": pa.array(list(ends.values()), pa.string())}))
     try:
         rows = con.execute(second_child_sql(_differing("_second_links_df", input_table), input_table,
-                                            "_second_clusters_df") + " ORDER BY 1, 2, 3").fetchall()
+                                            "_second_clusters_df", siblings_child=False)
+                           + " ORDER BY 1, 2, 3").fetchall()
     finally:
         con.unregister("_second_links_df")
         con.unregister("_second_clusters_df")
     out: dict[str, tuple[str, str]] = {}
-    for y, x, s in rows:
-        out.setdefault(y, (x, s))
+    for y, x, s, c in rows:
+        if cluster_of.get(s) != c:      # outside the map (a month's kept children): another child
+            out.setdefault(y, (x, s))
     return out
 
 
