@@ -19,11 +19,11 @@ numbers that differ and no source in common but the school census (twins are eac
 a re-issued UPN leaves the GP record with one of the two), and no reviewer has kept them apart.
 
 Counted on ``linkage synth`` realistic, seed 42, 135,000 children (main's linked home, against the
-truth; ``docs/benchmarks.md``, session 31 ``unq``): of the pairs of school records of one
-birthday, family and home under two UPNs in two children, the left-then-entered ones with no
-source in common and no NHS conflict were 14 of 16 one child when the forenames were related and
-no middle names differed, and 0 of 21 when the forenames were unrelated or the middle names
-differed. The independent generator's census has no leaving dates: nothing is queued there.
+truth: ``benchmarks/reissued_shape.py``, docs/benchmarks.md, session 31 ``unq``): of the 3,445
+pairs of school records of one birthday, family and home under two UPNs in two children, 16 have
+this shape and 14 of them are one child; none of the rest is (278 left-then-entered with a source
+in common or two NHS numbers, 26 with unrelated forenames or middle names that differ, 2,748 on
+roll together). The independent generator's census has no leaving dates: nothing is queued there.
 
 Queued, never linked: the census says when, not who.
 """
