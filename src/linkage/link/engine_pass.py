@@ -1,6 +1,6 @@
 """The second, cluster-level pass (a ``LinkEngine`` component, as Splink's ``linker.clustering``):
 the run's clusters put in view, their candidates, and each kind of evidence (``evidence``,
-``unique``, ``complement``, ``household``, ``decoys``, ``reach``, ``changed``) deciding on them."""
+``unique``, ``complement``, ``household``, ``decoys``, ``reach``, ``changed``, ``reissued``) deciding on them."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from linkage.link.engine_input import INPUT
 from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, decide
 from linkage.link.household import household_pairs
 from linkage.link.reach import reach_pairs
+from linkage.link.reissued import reissued_pairs
 from linkage.link.unique import link_unique
 from linkage.store.schema import t
 
@@ -71,11 +72,13 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
                                                "memory.link_past")).df()
 
     def cluster_pass(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
-                     apart: Iterable[tuple[str, str]], population: bool = False) -> ClusterPass:
+                     apart: Iterable[tuple[str, str]], population: bool = False,
+                     denied: Iterable[tuple[str, str]] = ()) -> ClusterPass:
         """The second, cluster-level pass (``evidence``): pairs of children to join or to queue.
         ``apart``: record pairs the twin guard or a reviewer keeps apart; ``population``: count the
         children that could be a pair's other half over ``outside_candidates``' whole population
-        (a month's), not only over ``cluster_of`` (a full run's every record)."""
+        (a month's), not only over ``cluster_of`` (a full run's every record); ``denied``: the
+        record pairs of ``apart`` a reviewer keeps apart (``reissued`` reads the guard's)."""
         self._clusters_table(cluster_of, identifiers)
         rows = self._candidates()
         rows = partner_cohorts(self.con, rows, f"memory.{INPUT}",
@@ -90,6 +93,8 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
         decoy_pairs(rows, found, cluster_of, apart)
         reach_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         changed_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
+        reissued_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwin_pairs", found, cluster_of,
+                       identifiers, denied)
         for table in ("link_clusters", "link_past", "link_population"):
             self.con.execute(f"DROP TABLE IF EXISTS memory.{table}")
         return found

@@ -11,7 +11,7 @@ from linkage.link.bridge import RecordFacts
 from linkage.link.engine_input import INPUT, ON_ROLL
 from linkage.link.namesql import middle_name
 from linkage.link.rival import middle_no_rivals, no_rivals
-from linkage.link.secondid import one_child_pairs, second_upn_sql
+from linkage.link.secondid import one_child_pairs, second_upn_sql, unrelated_sql
 from linkage.link.swaps import unpicked_swaps
 from linkage.link.vet import second_children
 
@@ -85,15 +85,7 @@ class RecordLookups:
 SELECT e.unique_id_l, e.unique_id_r FROM _unrel_df e
 JOIN {self._rows} l ON l.unique_id = e.unique_id_l
 JOIN {self._rows} r ON r.unique_id = e.unique_id_r
-WHERE jaro_winkler_similarity(l.forename, r.forename) < 0.75
-  AND jaro_winkler_similarity(l.forename_full, r.forename_full) < 0.75
-  AND substr(l.forename, 1, 1) <> substr(r.forename, 1, 1)
-  AND NOT list_has_any(l.forename_keys, r.forename_keys)
-  AND jaro_winkler_similarity(l.forename, r.surname) < 0.75 AND jaro_winkler_similarity(l.surname, r.forename) < 0.75
-  AND NOT coalesce(l.forename = {middle_name('r.middle_names')}, false)
-  AND NOT coalesce(r.forename = {middle_name('l.middle_names')}, false)
-  AND NOT coalesce(l.forename_full = r.forename_full OR l.forename_dm = r.forename_dm
-                   OR l.forename_abjad = r.forename_skel OR l.forename_skel = r.forename_abjad, false)""").fetchall()}
+WHERE {unrelated_sql('l', 'r')}""").fetchall()}
         finally:
             self.con.unregister("_unrel_df")
 

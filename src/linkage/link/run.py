@@ -241,7 +241,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
     # Second pass: a new surname and a move, judged on both children's evidence; linked or queued.
     apart = [*zip(edges.loc[edges["guarded"], "unique_id_l"], edges.loc[edges["guarded"], "unique_id_r"]),
              *cons.cannot_link]
-    second = engine.cluster_pass(cluster_of, identifiers, apart, population=incremental and search)
+    second = engine.cluster_pass(cluster_of, identifiers, apart, population=incremental and search,
+                                 denied=cons.cannot_link)
     # Its joins are links too: through the sibling check, the guard and the NHS numbers, all made.
     vet_joins(second, cluster_of, apart, identifiers, engine.second_children, AMBIGUOUS_REASON, REFUSED_REASON)
     cluster_of = second.apply(cluster_of)

@@ -36,7 +36,7 @@ from linkage.link.complement import sources_of
 from linkage.link.guards import near_sql, sexes_differ_sql
 from linkage.link.namesql import middle_name
 
-__all__ = ["NAME_JW", "one_child_pairs", "one_child_sql", "second_upn_sql", "typed_pairs", "typed_sql"]
+__all__ = ["NAME_JW", "one_child_pairs", "one_child_sql", "second_upn_sql", "typed_pairs", "typed_sql", "unrelated_sql"]
 
 # Two forenames this alike (Jaro-Winkler) are one name typed twice (Chalrotte / Charlotte).
 NAME_JW = 0.8
@@ -146,3 +146,18 @@ WHERE l.upn <> r.upn
   {roll}
   AND NOT {twin.format(s='l')} AND NOT {twin.format(s='r')}
 ORDER BY 1, 2"""
+
+
+def unrelated_sql(l: str, r: str) -> str:
+    """Two records' forenames share nothing (pure SQL): not alike (Jaro-Winkler < 0.75, first words
+    or the whole forenames run together: Tzu Hao, Zihao), not one name, not swapped with a surname,
+    not a middle name used, not even the same initial, not one sound or one set of consonants."""
+    return f"""jaro_winkler_similarity({l}.forename, {r}.forename) < 0.75
+  AND jaro_winkler_similarity({l}.forename_full, {r}.forename_full) < 0.75
+  AND substr({l}.forename, 1, 1) <> substr({r}.forename, 1, 1)
+  AND NOT list_has_any({l}.forename_keys, {r}.forename_keys)
+  AND jaro_winkler_similarity({l}.forename, {r}.surname) < 0.75 AND jaro_winkler_similarity({l}.surname, {r}.forename) < 0.75
+  AND NOT coalesce({l}.forename = {middle_name(f'{r}.middle_names')}, false)
+  AND NOT coalesce({r}.forename = {middle_name(f'{l}.middle_names')}, false)
+  AND NOT coalesce({l}.forename_full = {r}.forename_full OR {l}.forename_dm = {r}.forename_dm
+                   OR {l}.forename_abjad = {r}.forename_skel OR {l}.forename_skel = {r}.forename_abjad, false)"""
