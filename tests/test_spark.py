@@ -286,7 +286,7 @@ _NAMES = {"education": ("Forename", "Surname"), "social_care": ("Forename", "Sur
           "health": ("name.given", "name.family", "nhsNumber")}
 
 
-def _needles(extracts: Path) -> re.Pattern:
+def _needles(extracts: Path) -> set[bytes]:
     """Every name (6 characters or more, as written, lower and upper case) and NHS number of the
     input: shorter strings could turn up by chance in a few hundred kilobytes of ciphertext."""
     found: set[bytes] = set()
@@ -298,19 +298,50 @@ def _needles(extracts: Path) -> re.Pattern:
                         if len(word) >= 6:
                             found |= {word.encode(), word.lower().encode(), word.upper().encode()}
     assert len(found) > 200
-    return re.compile(b"|".join(re.escape(n) for n in sorted(found)))
+    return found
+
+
+def _any_of(words: set[bytes]) -> re.Pattern:
+    """A pattern that matches where any of ``words`` does, written as a trie (words sharing a prefix
+    share its branch). ``re`` tries each branch of an alternation at every byte: the test's 1,239
+    names as ``a|b|c...`` read 0.5 to 1.8 CPU s a megabyte, as a trie 0.1, for the same matches."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for byte in word:
+            node = node.setdefault(byte, {})
+        node[None] = {}
+
+    def branch(node: dict) -> bytes:
+        alts = [re.escape(bytes([b])) + branch(sub) for b, sub in sorted((k, v) for k, v in node.items()
+                                                                           if k is not None)]
+        if not alts:
+            return b""
+        body = alts[0] if len(alts) == 1 else b"(?:" + b"|".join(alts) + b")"
+        return b"(?:" + body + b")?" if None in node else body
+
+    return re.compile(branch(trie))
 
 
 class _Files:
     """Reads every file under some directories, again and again, remembering each file seen and
-    any input value (or the run's key, once known) found in its bytes."""
+    any input value (or the run's key, once known) found in its bytes.
 
-    def __init__(self, roots: list[Path], needles: re.Pattern) -> None:
-        self.roots, self.needles, self.secrets = roots, needles, []
+    A file read before is searched for input values again only from where its earlier bytes end
+    (less a name's length), once those bytes are seen to be the same (their digest): Spark's event
+    log grows all through a run and was searched whole at each of the run's many scans. The key
+    is looked for in every file's every byte at every scan."""
+
+    def __init__(self, roots: list[Path], needles: set[bytes]) -> None:
+        self.roots, self.needles, self.secrets = roots, _any_of(needles), []
         self.seen: set[str] = set()
         self.plaintext: dict[str, bytes] = {}
+        self._read: dict[str, tuple[int, bytes]] = {}      # path: (bytes searched, their digest)
+        self._overlap = max(map(len, needles)) - 1      # a name begun in the bytes searched before
 
     def scan(self) -> None:
+        import hashlib
+
         for root in self.roots:
             for path in root.rglob("*"):
                 try:
@@ -319,12 +350,19 @@ class _Files:
                     continue
                 if data is None:
                     continue
-                self.seen.add(str(path))
-                hit = self.needles.search(data)
+                name = str(path)
+                self.seen.add(name)
+                start = 0
+                if name in self._read:
+                    done, digest = self._read[name]
+                    if len(data) >= done and hashlib.sha256(data[:done]).digest() == digest:
+                        start = max(0, done - self._overlap)
+                hit = self.needles.search(data, start)
+                self._read[name] = (len(data), hashlib.sha256(data).digest())
                 if hit:
-                    self.plaintext[str(path)] = hit.group()
+                    self.plaintext[name] = hit.group()
                 if any(s in data for s in self.secrets):
-                    self.plaintext[str(path)] = b"<the run's key>"
+                    self.plaintext[name] = b"<the run's key>"
 
 
 def _fresh_local_dirs() -> None:
@@ -532,3 +570,38 @@ def test_a_relative_data_directory_gives_the_exchange_an_absolute_uri(tmp_path, 
     exchange = ExchangeDir(None, Path("data") / "scratch", ExchangeKey())
     assert exchange._uri.startswith("file:///") and Path(exchange._path).is_absolute()
     assert Path(exchange._path).parent == tmp_path / "data" / "scratch"
+
+
+@given(st.sets(st.text("abc.", min_size=1, max_size=5).map(str.encode), min_size=1, max_size=40), st.data())
+def test_the_watchs_one_pattern_finds_a_name_wherever_any_is(words, data):
+    """``_any_of``'s trie matches where a plain alternation of the words does, and only there: words
+    of a small alphabet (sharing prefixes, and ``.``, which the pattern must escape), searched in bytes
+    made of pieces of them (near misses: a prefix, a word less its first byte)."""
+    ordered = sorted(words)
+    pieces = st.one_of(st.text("abcd.", max_size=3).map(str.encode), st.sampled_from(ordered).flatmap(
+        lambda w: st.sampled_from([w, w[:-1], w[1:], w[: len(w) // 2]])))
+    text = b"".join(data.draw(st.lists(pieces, max_size=8)))
+    plain = re.compile(b"|".join(re.escape(w) for w in ordered))
+    found = _any_of(words).search(text)
+    assert bool(found) == bool(plain.search(text)), text
+    assert not found or found.group() in words
+
+
+def test_the_watch_reads_again_what_changed_and_the_key_everywhere(tmp_path):
+    """A file searched before: a name written across the end of what was searched, a file rewritten
+    at its old length with a name early in it, and the run's key in a file unchanged since: each
+    found at the next scan."""
+    grown, rewritten, still = tmp_path / "events", tmp_path / "part.parquet", tmp_path / "kept"
+    grown.write_bytes(b"x" * 5000 + b"Ale")
+    rewritten.write_bytes(b"y" * 3000)
+    still.write_bytes(b"z" * 100 + b"k3y-of-the-run" + b"z" * 100)
+    files = _Files([tmp_path], {b"Alexandra", b"Mohammed"})
+    files.scan()
+    assert files.plaintext == {} and len(files.seen) == 3
+    with open(grown, "ab") as f:
+        f.write(b"xandra" + b"x" * 100)
+    rewritten.write_bytes(b"y" * 10 + b"MOHAMMED".lower().capitalize() + b"y" * 2982)
+    files.secrets = [b"k3y-of-the-run"]
+    files.scan()
+    assert files.plaintext == {str(grown): b"Alexandra", str(rewritten): b"Mohammed",
+                               str(still): b"<the run's key>"}

@@ -22,6 +22,19 @@ def reg(tmp_path):
     return UserRegistry(state, orgs, lockout_after=3, lockout_seconds=600)
 
 
+@pytest.fixture
+def quick_hashes(monkeypatch):
+    """argon2id at its least work, for the tests of two writers at once that register a person a
+    round (30 rounds): at the library's parameters (64 MiB, three passes) each registration hashed
+    for 0.2 CPU s, six of each such test's 6.5. What they race is the recording of a subject, which
+    reads no password; every other test here hashes at the product's parameters."""
+    from argon2 import PasswordHasher
+
+    from linkage.access import users
+
+    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
 def test_the_staff_register_keeps_no_client_lockouts(reg):
     """It made a whole client register (with that register's lock-out tracker over the clients'
     sign-ins) only to check a person's role; the role check is the organisations' own now."""
@@ -284,7 +297,7 @@ def test_a_subject_at_an_issuer_this_service_does_not_trust_is_said(tmp_path, mo
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
-def test_two_first_sign_ins_at_once_with_one_address_make_one_person(kind, tmp_path, request):
+def test_two_first_sign_ins_at_once_with_one_address_make_one_person(kind, tmp_path, request, quick_hashes):
     """A person's first sign-in with the provider records its subject, found by their address. Two
     at once (a stranger who set the person's address at a self-service provider, and the person)
     were both the person, and the later subject replaced the earlier: 90 rounds in 100 on SQLite.
@@ -404,7 +417,7 @@ def test_a_refused_first_sign_in_that_provisions_changes_no_one(reg):
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
-def test_one_subject_is_never_both_a_persons_and_a_clients(kind, tmp_path, request):
+def test_one_subject_is_never_both_a_persons_and_a_clients(kind, tmp_path, request, quick_hashes):
     """A person's subject and a machine client's are in two tables, each keyed, and each command
     looked in the other before writing: recorded at once (`linkage users subject` and `linkage
     clients add --idp-subject`), one subject was both, 25 rounds in 100 on SQLite, and the
