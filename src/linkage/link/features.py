@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["FEATURE_COLUMNS", "NAME_KEYS_COLUMNS", "NAME_KEYS_LISTS", "content_sha_sql", "input_sql", "key_names", "name_keys_frame",
-           "name_keys_rows", "normalise_address", "permanent_upn", "record_features"]
+           "name_keys_rows", "normalise_address", "permanent_upn", "record_features", "register_sql"]
 
 import re
 from datetime import date
@@ -20,6 +20,11 @@ _POSTCODE_SQL = "CASE WHEN " + " OR ".join(
 # Columns whose change means a record must be re-scored.
 FEATURE_COLUMNS = ("forename", "forename_keys", "middle_names", "surname", "former_surname",
                    "dob", "sex", "postcode", "address", "upn", "former_upn", "nhs_number")
+
+
+def register_sql(t: str) -> str:
+    """The list an input row ``t`` is held on: its register, or its source where it names none."""
+    return f"coalesce({t}.register, {t}.source_dataset)"
 
 
 def content_sha_sql(row: str) -> str:

@@ -15,6 +15,8 @@ Pure SQL; rows are the engine's input rows (``features.input_sql``).
 
 from __future__ import annotations
 
+from linkage.link.features import register_sql
+
 __all__ = ["HELD_TWICE_FEWEST", "HELD_TWICE_MOST", "held_once_registers_sql", "held_once_sql", "unnumbered_sql"]
 
 # The share of a register's same-name, same-birthday pairs holding one identifier (one child twice)
@@ -23,20 +25,16 @@ HELD_TWICE_MOST = 0.02
 HELD_TWICE_FEWEST = 20
 
 
-def _register(t: str) -> str:
-    return f"coalesce({t}.register, {t}.source_dataset)"
-
-
 def unnumbered_sql(t: str, registers: str) -> str:
     """``t`` holds no NHS number and no UPN, in a register of ``registers`` (``held_once_registers_sql``)."""
     return (f"coalesce({t}.nhs_number IS NULL AND {t}.upn IS NULL "
-            f"AND {_register(t)} IN (SELECT register FROM {registers}), false)")
+            f"AND {register_sql(t)} IN (SELECT register FROM {registers}), false)")
 
 
 def held_once_sql(l: str, r: str, registers: str) -> str:
     """``l`` and ``r`` are two records of one register that holds each child once, one of them
     without an identifier (with both, the identifiers decide)."""
-    return (f"coalesce({_register(l)} = {_register(r)} AND ({unnumbered_sql(l, registers)} "
+    return (f"coalesce({register_sql(l)} = {register_sql(r)} AND ({unnumbered_sql(l, registers)} "
             f"OR {unnumbered_sql(r, registers)}), false)")
 
 
@@ -44,7 +42,7 @@ def held_once_registers_sql(input_table: str) -> str:
     """(register): the registers of ``input_table`` that hold each child once (module docstring)."""
     return f"""
 WITH keyed AS (
-  SELECT {_register('i')} AS register, unique_id, forename, surname, dob, nhs_number, upn FROM {input_table} i
+  SELECT {register_sql('i')} AS register, unique_id, forename, surname, dob, nhs_number, upn FROM {input_table} i
   WHERE forename IS NOT NULL AND surname IS NOT NULL AND dob IS NOT NULL
     AND (nhs_number IS NOT NULL OR upn IS NOT NULL)),
 pairs AS (

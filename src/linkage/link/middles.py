@@ -15,6 +15,7 @@ Pure SQL; rows are the engine's input rows (``features.input_sql``).
 
 from __future__ import annotations
 
+from linkage.link.features import register_sql
 from linkage.link.namesql import middle_name
 
 __all__ = ["MIDDLE_STATED_FEWEST", "MIDDLE_STATED_LEAST", "given_more_sql", "middle_registers_sql", "silent_sql"]
@@ -25,10 +26,6 @@ __all__ = ["MIDDLE_STATED_FEWEST", "MIDDLE_STATED_LEAST", "given_more_sql", "mid
 MIDDLE_STATED_LEAST = 0.95
 # And how many such records it must have, for that share to say anything.
 MIDDLE_STATED_FEWEST = 20
-
-
-def _register(t: str) -> str:
-    return f"coalesce({t}.register, {t}.source_dataset)"
 
 
 def given_more_sql(t: str) -> str:
@@ -42,14 +39,14 @@ def silent_sql(t: str, registers: str) -> str:
     """``t`` gives one given name and no middle name, in a register that states them (``registers``:
     a relation of ``middle_registers_sql``)."""
     return (f"coalesce({t}.forename_full = {t}.forename AND coalesce({middle_name(f'{t}.middle_names')}, '') = '' "
-            f"AND {_register(t)} IN (SELECT register FROM {registers}), false)")
+            f"AND {register_sql(t)} IN (SELECT register FROM {registers}), false)")
 
 
 def middle_registers_sql(input_table: str) -> str:
     """(register): the registers of ``input_table`` that state every middle name (module docstring)."""
     return f"""
 WITH given AS (
-  SELECT {_register('i')} AS register, forename, surname, dob, {given_more_sql('i')} AS more
+  SELECT {register_sql('i')} AS register, forename, surname, dob, {given_more_sql('i')} AS more
   FROM {input_table} i WHERE forename IS NOT NULL AND surname IS NOT NULL AND dob IS NOT NULL),
 told AS (SELECT DISTINCT register, forename, surname, dob FROM given WHERE more)
 SELECT x.register FROM given x
