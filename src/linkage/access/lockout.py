@@ -129,23 +129,10 @@ class Lockouts:
         self.state.execute("DELETE FROM sign_in_sources WHERE subject = ? AND trusted = 0 AND locked_until < ? "
                            "AND seen_at < ? AND network <> ? AND network <> '*'",
                            (subject, now, now - self.seconds, network))
-        mine, mine_params = self._locks_at("(sign_in_sources.failures + 1)", now)
-        failures, = self.state.execute(
-            "INSERT INTO sign_in_sources (subject, network, failures, locked_until, trusted, seen_at) "
-            "VALUES (?, ?, 1, ?, 0, ?) ON CONFLICT (subject, network) DO UPDATE SET "
-            "failures = sign_in_sources.failures + 1, "
-            f"locked_until = CASE WHEN (sign_in_sources.failures + 1) % ? = 0 THEN {mine} "
-            "ELSE sign_in_sources.locked_until END, seen_at = ? RETURNING failures",
-            (subject, network, now + self.lengths[0] if n <= 1 else 0.0, now, n, *mine_params, now)).fetchone()
+        failures = self._count(subject, network, now)
         if subject.startswith(UNREGISTERED):
             # No register row: the subject-wide count is kept as the network ``*`` (``unregistered``).
-            everywhere, = self.state.execute(
-                "INSERT INTO sign_in_sources (subject, network, failures, locked_until, trusted, seen_at) "
-                "VALUES (?, '*', 1, ?, 0, ?) ON CONFLICT (subject, network) DO UPDATE SET "
-                "failures = sign_in_sources.failures + 1, "
-                f"locked_until = CASE WHEN (sign_in_sources.failures + 1) % ? = 0 THEN {mine} "
-                "ELSE sign_in_sources.locked_until END, seen_at = ? RETURNING failures",
-                (subject, now + self.lengths[0] if n <= 1 else 0.0, now, n, *mine_params, now)).fetchone()
+            everywhere = self._count(subject, "*", now)
         else:
             wide, wide_params = self._locks_at("(failed_logins + 1)", now)
             everywhere, = self.state.execute(
@@ -157,6 +144,20 @@ class Lockouts:
         refusing = [self.length(c) for scope, c in started if scope == own or not trusted]
         return Failure(tuple(scope for scope, _ in started), bool(refusing),
                        tuple(self.length(c) for _, c in started), max(refusing, default=0))
+
+    def _count(self, subject: str, network: str, now: float) -> int:
+        """One more failure of ``subject`` from ``network`` (a row of ``sign_in_sources``), locked out
+        at every ``after``-th: the count after it."""
+        n = self.after
+        mine, mine_params = self._locks_at("(sign_in_sources.failures + 1)", now)
+        failures, = self.state.execute(
+            "INSERT INTO sign_in_sources (subject, network, failures, locked_until, trusted, seen_at) "
+            "VALUES (?, ?, 1, ?, 0, ?) ON CONFLICT (subject, network) DO UPDATE SET "
+            "failures = sign_in_sources.failures + 1, "
+            f"locked_until = CASE WHEN (sign_in_sources.failures + 1) % ? = 0 THEN {mine} "
+            "ELSE sign_in_sources.locked_until END, seen_at = ? RETURNING failures",
+            (subject, network, now + self.lengths[0] if n <= 1 else 0.0, now, n, *mine_params, now)).fetchone()
+        return failures
 
     def unregistered(self, name: str, now: float) -> tuple[str, float]:
         """An attempt naming no registered subject (an email no one holds): the subject its count is
