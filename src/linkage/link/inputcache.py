@@ -70,14 +70,13 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
     every row is derived the cache is written beside the run (``Cache.wait``).
 
     ``name_keys(records_sql)`` must fill ``memory.name_keys`` for the forenames of those records."""
-    fields = ", ".join(f"coalesce(CAST(x.{c} AS VARCHAR), '')" for c in _RAW)
     # The records to derive, read from the store once (name keys and features read them several
     # times), only the fields the features read: every column of every stored row would cost more.
     columns = ", ".join(f"x.{c}" for c in ("record_key", *_RAW))
     usable = _exists(store, CACHE) and _exists(store, PAIRS)
     # Rows of an extract the cache holds every current row of (``EXTRACTS``, a handful) are not
     # hashed: NULL. Tested row by row in place (a join would carry every row's fields through it).
-    raw_sha = f"md5(concat_ws('|', '{_CODE}', {fields}))"
+    raw_sha = _raw_sha_sql("x")
     known = store.rows(f"SELECT extract_id, register FROM {EXTRACTS} WHERE code = ? ORDER BY ALL",
                        [_CODE]) if usable and _exists(store, EXTRACTS) else []
     if known:
@@ -123,13 +122,13 @@ SELECT r.record_key AS k, r.raw_sha, c.unique_id AS dropped FROM memory.link_raw
 FULL JOIN (SELECT unique_id, raw_sha FROM {CACHE}) c ON c.unique_id = r.record_key
 WHERE r.record_key IS NULL OR c.unique_id IS NULL OR r.raw_sha <> c.raw_sha""")
         store.execute("INSERT INTO memory.link_dropped SELECT dropped FROM memory.link_compare WHERE k IS NULL")
-        hashed += _hash_unhashed(store, "memory.link_compare", "k", records_sql, fields)
+        hashed += _hash_unhashed(store, "memory.link_compare", "k", records_sql)
     derive("SELECT k, raw_sha FROM memory.link_compare WHERE k IS NOT NULL" if usable else None)
     pair_columns = _columns(store, f"({cotwin_pairs_sql('memory.link_derived', 'memory.link_derived')})")
     if usable and (_columns(store, CACHE) != _columns(store, "memory.link_derived")
                    or _columns(store, PAIRS) != pair_columns):
         usable = False                       # the input's columns changed: derive everything
-        hashed += _hash_unhashed(store, "memory.link_raw", "record_key", records_sql, fields)
+        hashed += _hash_unhashed(store, "memory.link_raw", "record_key", records_sql)
         derive(None)
     store.execute("DROP TABLE memory.link_raw")
     # One transaction: rows and pairs always agree (a pair is kept only while both its rows are).
@@ -157,7 +156,13 @@ WHERE r.record_key IS NULL OR c.unique_id IS NULL OR r.raw_sha <> c.raw_sha""")
     return Cache(derived, CACHE, hashed)
 
 
-def _hash_unhashed(store: Store, table: str, key: str, records_sql: str, fields: str) -> int:
+def _raw_sha_sql(x: str) -> str:
+    """A stored record row's ``raw_sha``: the derivation code and the fields the features read."""
+    fields = ", ".join(f"coalesce(CAST({x}.{c} AS VARCHAR), '')" for c in _RAW)
+    return f"md5(concat_ws('|', '{_CODE}', {fields}))"
+
+
+def _hash_unhashed(store: Store, table: str, key: str, records_sql: str) -> int:
     """Hash the rows of ``table`` left unhashed (``raw_sha`` NULL: their extract's rows were in the
     cache) that are to be derived after all: a cache its extracts do not describe (emptied by
     hand) or whose columns changed. Most runs have none, and then read no record again. Returns how many."""
@@ -165,7 +170,7 @@ def _hash_unhashed(store: Store, table: str, key: str, records_sql: str, fields:
     if not missing:
         return 0
     store.execute(f"""UPDATE {table} AS u SET raw_sha = h.raw_sha FROM (
-SELECT x.record_key, md5(concat_ws('|', '{_CODE}', {fields})) AS raw_sha FROM ({records_sql}) x
+SELECT x.record_key, {_raw_sha_sql('x')} AS raw_sha FROM ({records_sql}) x
 SEMI JOIN {table} m ON m.{key} = x.record_key AND m.raw_sha IS NULL) h
 WHERE u.{key} = h.record_key AND u.raw_sha IS NULL""")
     return missing
