@@ -35,7 +35,7 @@ from linkage.store import Store
 from linkage.store.schema import CURRENT_RECORDS_SQL, STD_NAME_FIELDS, t
 from linkage.validation import normalise_name
 
-__all__ = ["CURRENT_RECORDS_SQL", "LINK_RECORDS_SQL", "ExtractRefused", "IngestResult", "SafetyLimits", "ingest_file", "ingest_files"]
+__all__ = ["CURRENT_RECORDS_SQL", "LINK_RECORDS_SQL", "ExtractRefused", "IngestResult", "SafetyLimits", "current_enrolment_sql", "ingest_file", "ingest_files"]
 
 
 # The current records with their *register*: the list whose identifiers they carry. A source's
@@ -47,6 +47,13 @@ __all__ = ["CURRENT_RECORDS_SQL", "LINK_RECORDS_SQL", "ExtractRefused", "IngestR
 # and single (not dual-registered, M/S, nor a guest, G, nor a past one, O): a pupil is on one
 # school's roll at a time, so two UPNs on roll since one day are two pupils (``secondid``).
 # NULL for a record with none (every record but a school's).
+
+
+def current_enrolment_sql(e: str) -> str:
+    """An enrolment row ``e`` (an alias of ``edu_enrolment``) current and single (above)."""
+    return f"{e}.leaving_date IS NULL AND coalesce({e}.enrol_status, 'C') NOT IN ('M', 'S', 'G', 'O')"
+
+
 LINK_RECORDS_SQL = f"""
 SELECT r.*, CASE WHEN e.amends IS NULL
                    OR e.mapping = (SELECT p.mapping FROM {t('extracts')} p WHERE p.extract_id = e.amends)
@@ -54,9 +61,8 @@ SELECT r.*, CASE WHEN e.amends IS NULL
 FROM {t('records')} r
 JOIN {t('extracts')} e USING (extract_id)
 LEFT JOIN (SELECT record_key, extract_id, list(DISTINCT entry_date ORDER BY entry_date) AS on_roll_since
-           FROM {t('edu_enrolment')}
-           WHERE leaving_date IS NULL AND entry_date IS NOT NULL
-             AND coalesce(enrol_status, 'C') NOT IN ('M', 'S', 'G', 'O')
+           FROM {t('edu_enrolment')} n
+           WHERE n.entry_date IS NOT NULL AND {current_enrolment_sql('n')}
            GROUP BY record_key, extract_id) o USING (record_key, extract_id)
 WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL
 """

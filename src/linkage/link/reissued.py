@@ -34,6 +34,7 @@ from collections.abc import Iterable
 
 import duckdb
 
+from linkage.connectors.ingest import current_enrolment_sql
 from linkage.link.complement import settled, sources_of
 from linkage.link.evidence import ClusterPass
 from linkage.link.namesql import middle_name
@@ -46,7 +47,7 @@ REISSUED_REASON = ("possibly one child under a second UPN: same birthday, family
                    "left before the other's enrolment began, no source holds both but the schools ({evidence})")
 
 # A current, single enrolment (``connectors.ingest.LINK_RECORDS_SQL``'s ``on_roll_since``).
-_CURRENT = "e.leaving_date IS NULL AND coalesce(e.enrol_status, 'C') NOT IN ('M', 'S', 'G', 'O')"
+_CURRENT = current_enrolment_sql("e")
 # A school census record: a source's own census (not a second file of it, such as an AP roll).
 _SCHOOL = "split_part({x}.source_dataset, ':', 1) = 'education'"
 
