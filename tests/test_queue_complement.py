@@ -156,3 +156,39 @@ def test_a_pair_at_one_home_is_queued_however_common_the_name(tmp_path):
     family_pairs(con, "link_input", "kids", found, children, [])
     con.close()
     assert ("health:1", "social_care:1") in [(a, b) for a, b, _ in found.queue]
+
+
+def test_queue_moved_queues_the_best_judged_pair_of_each_two_children_in_key_order():
+    """``queue_moved``, the shape of the ``changed`` and ``household`` rules: picked pairs the pass
+    has not settled are asked, unanswered or unjudged ones dropped, one pair per two children (the
+    best rank) queued in key order; ``ask_all`` asks the settled picked pairs too."""
+    from linkage.link.complement import queue_moved
+
+    rows = pd.DataFrame({"l": ["a:3", "a:1", "a:2", "a:5", "a:7", "a:9"],
+                         "r": ["b:3", "b:1", "b:2", "b:5", "b:7", "b:9"],
+                         "ca": ["K1", "K1", "K3", "K5", "K7", "K9"], "cb": ["K2", "K2", "K4", "K6", "K8", "K0"],
+                         "moved": [True, True, True, True, True, False], "score": [2, 5, 1, 1, 1, 9]})
+    cluster_of = {**dict(zip(rows["l"], rows["ca"])), **dict(zip(rows["r"], rows["cb"]))}
+    asked: list[set] = []
+
+    def sql(table: str) -> str:
+        asked.append({r[0] for r in con.execute(f"SELECT l FROM {table}").fetchall()})
+        # a:7 goes unanswered; each answer is a pair's score doubled
+        return f"SELECT l, r, 2 AS twice FROM {table} WHERE l <> 'a:7'"
+
+    def judge(row: dict, answer: list) -> tuple | None:
+        if row["score"] < 2 and row["l"] != "a:2":
+            return None
+        return (row["score"] * answer[0], row["l"], row["r"]), f"score {row['score']}"
+
+    con = duckdb.connect()
+    found = ClusterPass(queue=[("a:5", "b:5", "earlier")])
+    queue_moved(con, rows, found, cluster_of, [], pick=lambda r: r["moved"], table="_t", sql=sql, judge=judge)
+    # K5-K6 settled (queued already), a:7 unanswered, a:9 not picked; K1-K2 once, by its best (a:1)
+    assert found.queue == [("a:5", "b:5", "earlier"), ("a:1", "b:1", "score 5"), ("a:2", "b:2", "score 1")]
+    assert asked == [{"a:1", "a:2", "a:3", "a:7"}]
+    found = ClusterPass(queue=[("a:5", "b:5", "earlier")])
+    queue_moved(con, rows, found, cluster_of, [("a:2", "b:2")], pick=lambda r: r["moved"], table="_t", sql=sql,
+                judge=judge, ask_all=True)
+    assert found.queue == [("a:5", "b:5", "earlier"), ("a:1", "b:1", "score 5")]
+    assert asked[1] == {"a:1", "a:2", "a:3", "a:5", "a:7"}

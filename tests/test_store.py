@@ -247,3 +247,36 @@ def test_memory_limited_holds_duckdb_to_the_limit_and_restores_it(tmp_path):
         assert limit() == before
     finally:
         store.close()
+
+
+def test_registered_frames_are_gone_after_the_block_also_on_an_error():
+    """``store.registered``: frames readable by name inside the block and unregistered after it,
+    also when the query fails or a later frame cannot be registered (a name left registered
+    keeps its frame alive and shadows the next frame given that name)."""
+    import duckdb
+    import pandas as pd
+
+    from linkage.store import registered
+
+    con = duckdb.connect()
+
+    def gone(name: str) -> bool:
+        try:
+            con.execute(f"SELECT * FROM {name}")
+        except duckdb.CatalogException:
+            return True
+        return False
+
+    with registered(con, _reg_a=pd.DataFrame({"k": ["x", "y"]}), _reg_b=pd.DataFrame({"k": ["y"]})) as c:
+        assert c.execute("SELECT k FROM _reg_a SEMI JOIN _reg_b USING (k)").fetchall() == [("y",)]
+    assert gone("_reg_a") and gone("_reg_b")
+    with pytest.raises(duckdb.BinderException):
+        with registered(con, _reg_a=pd.DataFrame({"k": ["x"]})):
+            con.execute("SELECT no_such_column FROM _reg_a")
+    assert gone("_reg_a")
+    with pytest.raises(duckdb.InvalidInputException):
+        with registered(con, _reg_a=pd.DataFrame({"k": ["x"]}), _reg_b=object()):
+            pass
+    assert gone("_reg_a") and gone("_reg_b")
+    with registered(con, _reg_a=pd.DataFrame({"k": ["new"]})):     # the name is free for the next frame
+        assert con.execute("SELECT k FROM _reg_a").fetchall() == [("new",)]

@@ -31,7 +31,7 @@ from linkage.connectors.readers import MAX_ROW_CHARACTERS, ConnectorError, file_
 from linkage.connectors.registry import CONNECTORS
 from linkage.errors import Problem
 from linkage.model import PastAddress, PersonRecord
-from linkage.store import Store
+from linkage.store import Store, registered
 from linkage.store.schema import CURRENT_RECORDS_SQL, STD_NAME_FIELDS, t
 from linkage.validation import normalise_name
 
@@ -739,7 +739,6 @@ def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -
     import pandas as pd
 
     name = f"_amend_{eid}"
-    store.connection.register(name, pd.DataFrame({"source_record_id": ids}))
 
     def mark(table: str, assign: str, still_open: str, values: list) -> int:
         return len(store.rows(
@@ -747,11 +746,9 @@ def _amend(store: Store, source: str, eid: int, ids: list[str], now: datetime) -
             f"(SELECT extract_id FROM {t('extracts')} WHERE source = ? AND superseded_by IS NULL AND extract_id <> ?) "
             f"AND source_record_id IN (SELECT source_record_id FROM {name}) RETURNING 1", [*values, source, eid]))
 
-    try:
+    with registered(store.connection, **{name: pd.DataFrame({"source_record_id": ids})}):
         replaced = mark("records", "replaced_by = ?", "replaced_by", [eid])
         resolved = mark("quarantine", "resolved_at = ?, resolved_by_extract = ?", "resolved_at", [now, eid])
-    finally:
-        store.connection.unregister(name)
     return replaced, resolved
 
 

@@ -36,7 +36,7 @@ from collections.abc import Iterable
 import duckdb
 import pandas as pd
 
-from linkage.link.complement import flagged, settled
+from linkage.link.complement import flagged, queue_moved
 from linkage.link.evidence import COINCIDENCE, ClusterPass, coincidences
 
 __all__ = ["CHANGED_REASON", "TYPO_JW", "changed_pairs", "changed_sql"]
@@ -76,34 +76,21 @@ def changed_pairs(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_tabl
     rule linked or queued, whose expected namesakes, times the share of records holding a former surname, are at
     most ``COINCIDENCE`` (the module docstring); one per two children, skipping children a twin
     guard or a reviewer keeps apart (``apart``: record pairs)."""
-    if rows.empty:
-        return
-    done = settled(found, cluster_of, apart)
-    moved = rows[rows["moved"].astype(bool) & rows["dob_exact"].astype(bool) & ~rows["swapped"].astype(bool)]
-    todo = moved[[frozenset(p) not in done for p in zip(moved["ca"], moved["cb"])]]
-    if todo.empty:
-        return
-    con.register("_ch_cands", todo[["l", "r", "ca", "cb"]].astype("string"))
-    try:
-        shares = con.execute(changed_sql(input_table, clusters_table, "_ch_cands")).df()
-    finally:
-        con.unregister("_ch_cands")
-    share = {(l, r): float(s) for l, r, s in shares.itertuples(index=False)}
-    best: dict[frozenset[str], tuple] = {}
-    for row in todo.to_dict("records"):
-        if (row["l"], row["r"]) not in share:
-            continue
-        evidence = [e for e, key in (("middle name", "middle"), ("former surname", "former_surname"),
-                                     ("historic address", "historic_address")) if flagged(row.get(key))]
-        expected = coincidences({**row, "evidence": evidence}) * share[(row["l"], row["r"])]
-        if expected > COINCIDENCE:
-            continue
-        kids = frozenset((row["ca"], row["cb"]))
-        rank = (len(evidence), bool(row["one_name"]), -expected, row["l"], row["r"])
-        if kids not in best or rank > best[kids][0]:
-            best[kids] = (rank, row, evidence)
-    for rank, row, evidence in sorted(best.values(), key=lambda v: v[0][-2:]):
-        said = [f"{e} agrees" for e in evidence]
-        if flagged(row.get("cotwin")):
-            said.append("a twin is in view")
-        found.queue.append((row["l"], row["r"], CHANGED_REASON.format(evidence="; ".join(said) or "nothing else agrees")))
+    queue_moved(con, rows, found, cluster_of, apart, table="_ch_cands", judge=_judged,
+                pick=lambda r: r["moved"].astype(bool) & r["dob_exact"].astype(bool) & ~r["swapped"].astype(bool),
+                sql=lambda cands: changed_sql(input_table, clusters_table, cands))
+
+
+def _judged(row: dict, answer: list) -> tuple | None:
+    """A candidate's rank and reason (``complement.queue_moved``; ``answer``: its ``changed_sql``
+    share), or None when its expected namesakes times the share exceed ``COINCIDENCE``."""
+    evidence = [e for e, key in (("middle name", "middle"), ("former surname", "former_surname"),
+                                 ("historic address", "historic_address")) if flagged(row.get(key))]
+    expected = coincidences({**row, "evidence": evidence}) * float(answer[0])
+    if expected > COINCIDENCE:
+        return None
+    said = [f"{e} agrees" for e in evidence]
+    if flagged(row.get("cotwin")):
+        said.append("a twin is in view")
+    return ((len(evidence), bool(row["one_name"]), -expected, row["l"], row["r"]),
+            CHANGED_REASON.format(evidence="; ".join(said) or "nothing else agrees"))

@@ -23,7 +23,7 @@ Record keys are ``<source>:<source record id>`` (``model.PersonRecord.record_key
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import combinations
 
 import duckdb
@@ -33,11 +33,12 @@ from linkage.link.evidence import COINCIDENCE, ClusterPass, sources_of
 from linkage.link.guards import RARE, spelling_sql, split_name_sql
 from linkage.link.namesql import middle_name
 from linkage.link.unreached import HOME_DAYS, home_and_family_sql
+from linkage.store import registered
 
 __all__ = ["COMPLEMENT_REASON", "FAMILY_REASON", "IDENTIFIER_REASON", "SHARED_MOST", "SKELETON_SHORTEST", "SLIP_PER",
            "WITHIN_DAYS",
            "complementary_guarded", "complementary_pairs", "family_pairs", "family_sql", "partner_cohorts",
-           "flagged", "settled", "shared_identifiers", "sources_of"]
+           "flagged", "queue_moved", "settled", "shared_identifiers", "sources_of"]
 
 
 def complementary_pairs(pairs: Iterable[tuple[str, str]], cluster_of: dict[str, str]) -> set[frozenset[str]]:
@@ -90,11 +91,8 @@ def partner_cohorts(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_ta
     todo = rows[rows["moved"].astype(bool)][["l", "r", "ca", "cb"]]
     if todo.empty:
         return rows
-    con.register("_cands", todo.astype("string"))
-    try:
+    with registered(con, _cands=todo.astype("string")):
         found = con.execute(_partners_sql(input_table, clusters_table)).df()
-    finally:
-        con.unregister("_cands")
     if found.empty:
         return rows
     narrowed = {(l, r): max(int(a), int(b)) for l, r, a, b in
@@ -129,6 +127,36 @@ def settled(found: ClusterPass, cluster_of: dict[str, str], apart: Iterable[tupl
     """The pairs of children the pass already linked or queued, or that are kept apart."""
     return {frozenset((cluster_of[a], cluster_of[b])) for a, b, *_ in (*found.links, *found.queue, *apart)
             if a in cluster_of and b in cluster_of}
+
+
+def queue_moved(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, str],
+                apart: Iterable[tuple[str, str]], *, pick: Callable[[pd.DataFrame], pd.Series], table: str,
+                sql: Callable[[str], str], judge: Callable[[dict, list], tuple | None], ask_all: bool = False) -> None:
+    """The shape of the queue rules for a new surname and a move (``changed``, ``household``): the
+    candidate pairs of ``rows`` that ``pick`` (rows -> mask) keeps and the pass has not settled
+    (``settled``) are asked of ``sql`` (over ``table``: their l, r, ca, cb; ``ask_all``: every
+    picked pair's, settled or not), and each answered one is judged (``judge``: the row and the
+    answer's columns after l, r -> its rank, ending l, r, and reason; or None). The best ranked pair
+    of each two children is queued, in key order."""
+    if rows.empty:
+        return
+    done = settled(found, cluster_of, apart)
+    picked = rows[pick(rows)]
+    todo = picked[[frozenset(p) not in done for p in zip(picked["ca"], picked["cb"])]]
+    if todo.empty:
+        return
+    with registered(con, **{table: (picked if ask_all else todo)[["l", "r", "ca", "cb"]].astype("string")}):
+        answers = {(l, r): rest for l, r, *rest in con.execute(sql(table)).df().itertuples(index=False)}
+    best: dict[frozenset[str], tuple] = {}
+    for row in todo.to_dict("records"):
+        judged = judge(row, answers[(row["l"], row["r"])]) if (row["l"], row["r"]) in answers else None
+        if judged is None:
+            continue
+        kids = frozenset((row["ca"], row["cb"]))
+        if kids not in best or judged[0] > best[kids][0]:
+            best[kids] = (*judged, row)
+    for rank, reason, row in sorted(best.values(), key=lambda v: v[0][-2:]):
+        found.queue.append((row["l"], row["r"], reason))
 
 
 # A family or a home and a forename, a birthday within a month (a year at one home in one family:

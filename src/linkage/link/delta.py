@@ -30,7 +30,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from linkage.errors import StoreError
-from linkage.store import Store
+from linkage.store import Store, registered
 from linkage.store.schema import t
 
 __all__ = ["EDGES", "FLIPPED", "REACH", "children", "context", "earlier_pass", "reach", "reguard", "save_children",
@@ -50,13 +50,10 @@ def _table(store: Store, name: str, frame: pd.DataFrame) -> None:
     """A frame of record keys and child ids as a table of text columns (also when empty); a
     column of ``bool`` dtype stays boolean."""
     view = f"_{name.split('.')[-1]}_df"
-    store.connection.register(view, frame)
     cols = ", ".join(f'CAST("{c}" AS {"BOOLEAN" if frame[c].dtype == bool else "VARCHAR"}) AS "{c}"'
                      for c in frame.columns)
-    try:
+    with registered(store.connection, **{view: frame}):
         store.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {cols} FROM {view}")
-    finally:
-        store.connection.unregister(view)
 
 
 def reach(store: Store, seeds: str, threshold: float, must_link: list[tuple[str, str]], passes: bool = True) -> int:
@@ -311,11 +308,8 @@ def save_children(store: Store, minted: list[str], run_id: int) -> None:
     frame = pd.DataFrame({"child_id": pd.Series(minted, dtype=object), "status": "active", "created_run": run_id})
     # A registered view, not a memory table (``_table``): this runs inside the store's transaction,
     # and DuckDB lets one transaction write to one attached database only.
-    store.connection.register("_minted_df", frame)
-    try:
+    with registered(store.connection, _minted_df=frame):
         _once(store, "child identifier", "child_id", "SELECT child_id FROM _minted_df", t("child_ids"))
-    finally:
-        store.connection.unregister("_minted_df")
     store.insert_df(t("child_ids"), frame)
 
 

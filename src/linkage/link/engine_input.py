@@ -19,6 +19,7 @@ from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_fro
                                  twin_guard_sql, twin_names_sql)
 from linkage.link.heldonce import held_once_registers_sql, unnumbered_sql
 from linkage.link.middles import middle_registers_sql, silent_sql
+from linkage.store import registered
 
 __all__ = ["HELD_ONCE", "INPUT", "MIDDLE_REGISTERS", "ON_ROLL", "TF_COLUMNS", "EngineInput"]
 
@@ -43,11 +44,10 @@ class EngineInput:
             f"({records_sql}) UNION SELECT preferred_forename_std FROM ({records_sql})) "
             f"UNION SELECT replace(forename_std, ' ', '') FROM ({records_sql})) WHERE x IS NOT NULL").fetchall()]
         keys = name_keys_frame(names)
-        con.register("_name_keys_df", keys)
         # Typed, so that a run deriving no new names still gets text columns.
         typed = ", ".join(f"CAST({c} AS {'VARCHAR[]' if c in NAME_KEYS_LISTS else 'VARCHAR'}) AS {c}" for c in NAME_KEYS_COLUMNS)
-        con.execute(f"CREATE OR REPLACE TABLE memory.name_keys AS SELECT {typed} FROM _name_keys_df")
-        con.unregister("_name_keys_df")
+        with registered(con, _name_keys_df=keys):
+            con.execute(f"CREATE OR REPLACE TABLE memory.name_keys AS SELECT {typed} FROM _name_keys_df")
 
     def _build_input(self, records_sql: str, cache: bool) -> None:
         con = self.con
@@ -165,9 +165,6 @@ LEFT JOIN two_upns t USING (unique_id) LEFT JOIN silent m USING (unique_id)""")
         """Each current record's content_sha and guard_sha (only ``keys``' if given)."""
         if keys is None:
             return self.con.execute("SELECT record_key, content_sha, guard_sha FROM memory.link_hash").df()
-        self.con.register("_hash_keys_df", pd.DataFrame({"k": pd.Series(keys, dtype=object)}))
-        try:
+        with registered(self.con, _hash_keys_df=pd.DataFrame({"k": pd.Series(keys, dtype=object)})):
             return self.con.execute("SELECT record_key, content_sha, guard_sha FROM memory.link_hash "
                                     "WHERE record_key IN (SELECT k FROM _hash_keys_df)").df()
-        finally:
-            self.con.unregister("_hash_keys_df")

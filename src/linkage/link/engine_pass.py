@@ -17,6 +17,7 @@ from linkage.link.household import household_pairs
 from linkage.link.reach import reach_pairs
 from linkage.link.reissued import reissued_pairs
 from linkage.link.unique import link_unique
+from linkage.store import registered
 from linkage.store.schema import t
 
 __all__ = ["SecondPass"]
@@ -26,11 +27,8 @@ class SecondPass:
     """The cluster-level pass (a ``LinkEngine`` component)."""
 
     def _clusters_table(self, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]]) -> None:
-        self.con.register("_clusters_df", clusters_arrow(cluster_of, identifiers))
-        try:
+        with registered(self.con, _clusters_df=clusters_arrow(cluster_of, identifiers)):
             self.con.execute("CREATE OR REPLACE TABLE memory.link_clusters AS SELECT * FROM _clusters_df")
-        finally:
-            self.con.unregister("_clusters_df")
         # Earlier postcodes the sources hold for these records (one row per address, a column of
         # previous postcodes): homes the records meet others by, and their children's history.
         self.con.execute(f"CREATE OR REPLACE TABLE memory.link_past AS SELECT DISTINCT h.record_key AS unique_id, "
@@ -55,16 +53,14 @@ class SecondPass:
         record under the child it kept (a month's view of the whole population)."""
         self._clusters_table(cluster_of, identifiers)
         roots = self._upn_roots()
-        self.con.register("_roots_df", pd.DataFrame({"upn": pd.Series(list(roots), dtype=object),
-                                                     "root": pd.Series(list(roots.values()), dtype=object)}))
-        try:
+        frame = pd.DataFrame({"upn": pd.Series(list(roots), dtype=object),
+                              "root": pd.Series(list(roots.values()), dtype=object)})
+        with registered(self.con, _roots_df=frame):
             self.con.execute(f"""CREATE OR REPLACE TABLE memory.link_population AS
 SELECT * FROM memory.link_clusters UNION ALL
 SELECT x.unique_id, 'kept:' || i.child_id, coalesce(r.root, x.upn), x.nhs_number
 FROM memory.{INPUT} x JOIN {t('identity')} i ON i.record_key = x.unique_id LEFT JOIN _roots_df r ON r.upn = x.upn
 WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
-        finally:
-            self.con.unregister("_roots_df")
 
     def _candidates(self) -> pd.DataFrame:
         """``candidates_sql`` over the run's clusters (a stage of its own: the pass's largest join)."""

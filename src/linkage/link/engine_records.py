@@ -14,6 +14,7 @@ from linkage.link.rival import middle_no_rivals, no_rivals
 from linkage.link.secondid import one_child_pairs, second_upn_sql, unrelated_sql
 from linkage.link.swaps import unpicked_swaps
 from linkage.link.vet import second_children
+from linkage.store import registered
 
 __all__ = ["RecordLookups"]
 
@@ -49,12 +50,9 @@ class RecordLookups:
         """From now on pair lookups (``second_upn_pairs``, ``unrelated_names``, ``one_child``) read only
         the records ``keys`` (every record any later pair names): a delta's few thousand rows
         copied once, rather than every stored row read for each lookup."""
-        self.con.register("_narrow_df", pd.DataFrame({"k": pd.Series(sorted(set(keys)), dtype=object)}))
-        try:
+        with registered(self.con, _narrow_df=pd.DataFrame({"k": pd.Series(sorted(set(keys)), dtype=object)})):
             self.con.execute(f"CREATE OR REPLACE TABLE memory.link_rows AS SELECT * FROM memory.{INPUT} "
                              "WHERE unique_id IN (SELECT k FROM _narrow_df)")
-        finally:
-            self.con.unregister("_narrow_df")
         self._rows = "memory.link_rows"
 
     def second_upn_pairs(self) -> list[tuple[str, str]]:
@@ -79,15 +77,12 @@ class RecordLookups:
         Tilly and Olivia: the guard keeps them apart and a reviewer has nothing to decide."""
         if pairs.empty:
             return set()
-        self.con.register("_unrel_df", pairs[["unique_id_l", "unique_id_r"]])
-        try:
+        with registered(self.con, _unrel_df=pairs[["unique_id_l", "unique_id_r"]]):
             return {frozenset(r) for r in self.con.execute(f"""
 SELECT e.unique_id_l, e.unique_id_r FROM _unrel_df e
 JOIN {self._rows} l ON l.unique_id = e.unique_id_l
 JOIN {self._rows} r ON r.unique_id = e.unique_id_r
 WHERE {unrelated_sql('l', 'r')}""").fetchall()}
-        finally:
-            self.con.unregister("_unrel_df")
 
     def second_children(self, cluster_of: dict[str, str], links: pd.DataFrame) -> dict[str, tuple[str, str]]:
         """Records linked under another forename that a sibling child fits as well
@@ -109,15 +104,12 @@ WHERE {unrelated_sql('l', 'r')}""").fetchall()}
         keys = sorted(set(keys))
         if not keys:
             return {}
-        self.con.register("_facts_df", pd.DataFrame({"k": pd.Series(keys, dtype=object)}))
-        try:
+        with registered(self.con, _facts_df=pd.DataFrame({"k": pd.Series(keys, dtype=object)})):
             rows = self.con.execute(f"""
 WITH x AS (SELECT i.* FROM memory.{INPUT} i SEMI JOIN _facts_df f ON f.k = i.unique_id)
 SELECT x.unique_id, x.source_dataset, x.sex, nullif({middle_name('x.middle_names')}, ''),
        x.unique_id IN (SELECT unique_id FROM memory.cotwin_pairs), x.forename, coalesce(n.rare, true)
 FROM x LEFT JOIN memory.forename_counts n USING (forename)""").fetchall()
-        finally:
-            self.con.unregister("_facts_df")
         return {k: RecordFacts(src, sex, mid, bool(twin), fore, bool(rare))
                 for k, src, sex, mid, twin, fore, rare in rows}
 

@@ -13,6 +13,7 @@ from splink.internals.blocking import BlockingRule, _columns_needed_for_blocking
 from linkage.link.backends import MODEL_DIALECT
 from linkage.link.engine_input import HELD_ONCE, INPUT, MIDDLE_REGISTERS, TF_COLUMNS
 from linkage.link.guards import twin_guard_sql
+from linkage.store import registered
 
 __all__ = ["Scoring"]
 
@@ -151,9 +152,8 @@ FROM p JOIN memory.block_rows x ON x.block_rid = p.a JOIN memory.block_rows y ON
             return pd.DataFrame(columns=["unique_id_l", "unique_id_r", "match_probability", "match_weight",
                                          "guarded"])
         self._tf()
-        self.con.register("_changed_df", pd.DataFrame({"k": changed_keys}))
-        self.con.execute("CREATE OR REPLACE TABLE memory.changed_keys AS SELECT k FROM _changed_df")
-        self.con.unregister("_changed_df")
+        with registered(self.con, _changed_df=pd.DataFrame({"k": changed_keys})):
+            self.con.execute("CREATE OR REPLACE TABLE memory.changed_keys AS SELECT k FROM _changed_df")
         keyed = ", ".join(["unique_id", *(f'"{c}"' for c in self._blocking_columns())])
         self.con.execute(f"CREATE OR REPLACE TABLE memory.link_new AS SELECT {keyed} FROM memory.{INPUT} "
                          "WHERE unique_id IN (SELECT k FROM memory.changed_keys)")

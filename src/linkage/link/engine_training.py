@@ -16,6 +16,7 @@ from linkage.link.backends import MODEL_DIALECT, DuckDBBackend
 from linkage.link.bounds import bounded_model
 from linkage.link.engine_input import INPUT
 from linkage.link.uestimate import estimate_u, matching_pairs, model_narrowed, model_widened
+from linkage.store import registered
 
 __all__ = ["Training"]
 
@@ -122,11 +123,8 @@ class Training:
             "source_dataset_l": [a.split(":", 1)[0] for a, _, _ in rows], "unique_id_l": [a for a, _, _ in rows],
             "source_dataset_r": [b.split(":", 1)[0] for _, b, _ in rows], "unique_id_r": [b for _, b, _ in rows],
             "clerical_match_score": [s for _, _, s in rows]})
-        self.con.register("_labels_df", frame)
-        try:
+        with registered(self.con, _labels_df=frame):
             labels = self._register("SELECT * FROM _labels_df", "review_labels", view=False)
-        finally:
-            self.con.unregister("_labels_df")
         return self.linker().table_management.register_labels_table(labels)
 
     def _em(self, rule) -> bool:

@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pyarrow as pa
 
+from linkage.link.features import register_sql
 from linkage.link.guards import birthday_sql, split_name_sql, surname_as_given_sql, swapped_sql
 from linkage.link.namesql import middle_name
 from linkage.link.unreached import COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_pairs_sql
@@ -252,7 +253,7 @@ past AS ({past}),
 -- The columns the pass reads, named: in a run the input is a view over the store's encrypted,
 -- compressed cache, and every column of it read (x.*) cost a million rows decrypted for nothing.
 i AS (
-  SELECT x.unique_id, x.source_dataset, coalesce(x.register, x.source_dataset) AS register, x.forename, x.forename_full, x.forename_join, x.middle_names, x.surname,
+  SELECT x.unique_id, x.source_dataset, {register_sql('x')} AS register, x.forename, x.forename_full, x.forename_join, x.middle_names, x.surname,
     x.dob, x.sex, x.postcode, x.address, x.nhs_number, x.forename_canon, x.forename_dm, x.forename_skel,
     x.forename_abjad, x.forename_family, x.forename_keys, x.surname_all,
     c.cluster_id, c.upn_root, x.unique_id IN (SELECT unique_id FROM {cotwin_table}) AS has_cotwin,
@@ -273,7 +274,7 @@ one AS (
 -- Each register by its place in a list of them (a scalar, not a join: joined to ``ik``'s million
 -- rows, the plan changed and spilt more than the text it saves).
 registers AS (
-  SELECT DISTINCT coalesce(register, source_dataset) AS register FROM {input_table}),
+  SELECT DISTINCT {register_sql('x')} AS register FROM {input_table} x),
 -- Materialised: the numbers ``n`` and ``kid`` name one record and one child in every use.
 ik AS MATERIALIZED (
   SELECT CAST(row_number() OVER () AS INTEGER) AS n, unique_id, forename, forename_keys, surname_all, forename_dm,

@@ -26,6 +26,7 @@ from splink.internals.waterfall_chart import records_to_waterfall_data
 
 from linkage.link.engine import TF_COLUMNS
 from linkage.link.scoring import FastScorer, probability
+from linkage.store import registered
 
 __all__ = ["Explanation", "Waterfall", "WaterfallStep", "explain_pair"]
 
@@ -71,10 +72,9 @@ def _linker(con: duckdb.DuckDBPyConnection, model_json: str, types: dict[str, st
             cols = ", ".join(f'CAST(NULL AS {typ}) AS "{c}"' for c, typ in types.items())
             con.execute(f"CREATE TABLE rec_{i} AS SELECT {cols} LIMIT 0")
         else:
-            con.register("_row", pd.DataFrame([{k: _plain(v) for k, v in rows[i].items()}]))
             cols = ", ".join(f'CAST("{c}" AS {typ}) AS "{c}"' for c, typ in types.items())
-            con.execute(f"CREATE TABLE rec_{i} AS SELECT {cols} FROM _row")
-            con.unregister("_row")
+            with registered(con, _row=pd.DataFrame([{k: _plain(v) for k, v in rows[i].items()}])):
+                con.execute(f"CREATE TABLE rec_{i} AS SELECT {cols} FROM _row")
         frames.append(api.register(f"rec_{i}", table_name=f"rec_{i}"))
     # Splink's validation only logs, at WARNING, below the ERROR its loggers are held to here: a tenth
     # of a second of SQL parsing per Linker (each explanation's, the waterfall's at a server's start).

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 import duckdb
 import pandas as pd
 
-from linkage.link.complement import flagged, settled
+from linkage.link.complement import flagged, queue_moved
 from linkage.link.evidence import ClusterPass
 
 __all__ = ["HOUSEHOLD_MOST", "HOUSEHOLD_REASON", "household_pairs", "household_sql"]
@@ -77,37 +77,25 @@ def household_pairs(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_ta
     ``complement.partner_cohorts``) with a new surname and a move that the pass neither linked nor
     queued, whose two homes another child of the family ties together; one per two children,
     skipping children a twin guard or a reviewer keeps apart (``apart``: record pairs)."""
-    if rows.empty:
-        return
-    done = settled(found, cluster_of, apart)
-    moved = rows[rows["moved"].astype(bool)]
-    todo = moved[[frozenset(p) not in done for p in zip(moved["ca"], moved["cb"])]]
-    if todo.empty:
-        return
     # Every moved candidate is asked about: a brother split by the same move may be queued already.
-    con.register("_hh_cands", moved[["l", "r", "ca", "cb"]].astype("string"))
-    try:
-        found_rows = con.execute(household_sql(input_table, clusters_table, "_hh_cands")).df()
-    finally:
-        con.unregister("_hh_cands")
-    tied = {(l, r): (bool(s), bool(b)) for l, r, s, b in found_rows.itertuples(index=False) if s or b}
-    best: dict[frozenset[str], tuple] = {}
-    for row in todo.to_dict("records"):
-        how = tied.get((row["l"], row["r"]))
-        if how is None:
-            continue
-        kids = frozenset((row["ca"], row["cb"]))
-        rank = (bool(row["one_name"]), bool(row["dob_exact"]), *how, row["l"], row["r"])
-        if kids not in best or rank > best[kids][0]:
-            best[kids] = (rank, row, how)
-    for rank, row, (sibling, both_split) in sorted(best.values(), key=lambda v: v[0][-2:]):
-        how = "another child of the family holds both homes" if sibling else \
-            "another child of the family moved between the same two homes"
-        said = [e for e, key in (("middle name agrees", "middle"), ("former surname agrees", "former_surname"))
-                if flagged(row.get(key))]
-        if not row["dob_exact"]:
-            said.insert(0, "date of birth one slip apart")
-        if flagged(row.get("cotwin")):
-            said.append("a twin is in view")
-        found.queue.append((row["l"], row["r"], HOUSEHOLD_REASON.format(
-            how=how, evidence="; ".join(said) or "nothing else agrees")))
+    queue_moved(con, rows, found, cluster_of, apart, table="_hh_cands", judge=_judged, ask_all=True,
+                pick=lambda r: r["moved"].astype(bool),
+                sql=lambda cands: household_sql(input_table, clusters_table, cands))
+
+
+def _judged(row: dict, answer: list) -> tuple | None:
+    """A candidate's rank and reason (``complement.queue_moved``; ``answer``: its ``household_sql``
+    sibling and both_split), or None when neither ties its two homes."""
+    sibling, both_split = (bool(v) for v in answer)
+    if not (sibling or both_split):
+        return None
+    how = "another child of the family holds both homes" if sibling else \
+        "another child of the family moved between the same two homes"
+    said = [e for e, key in (("middle name agrees", "middle"), ("former surname agrees", "former_surname"))
+            if flagged(row.get(key))]
+    if not row["dob_exact"]:
+        said.insert(0, "date of birth one slip apart")
+    if flagged(row.get("cotwin")):
+        said.append("a twin is in view")
+    return ((bool(row["one_name"]), bool(row["dob_exact"]), sibling, both_split, row["l"], row["r"]),
+            HOUSEHOLD_REASON.format(how=how, evidence="; ".join(said) or "nothing else agrees"))

@@ -48,6 +48,7 @@ import pandas as pd
 
 from linkage.link.guards import different_names_sql, same_name_sql
 from linkage.link.namesql import middle_name
+from linkage.store import registered
 
 __all__ = ["middle_no_rivals", "no_rivals"]
 
@@ -81,22 +82,16 @@ def no_rivals(con: duckdb.DuckDBPyConnection, triples: Iterable[tuple[str, str, 
     frame = pd.DataFrame(list(dict.fromkeys(triples)), columns=["rec", "own", "alt"], dtype=object)
     if frame.empty:
         return set()
-    con.register("_rival_df", frame)
-    try:
+    with registered(con, _rival_df=frame):
         read = con.execute(no_rivals_sql("_rival_df", rows, counts, cotwins)).fetchall()
         near = sorted({x for x, _, far in read if not far})
         twins: dict[str, set[str]] = {}
         if near:
-            con.register("_rival_near_df", pd.DataFrame({"k": pd.Series(near, dtype=object)}))
-            try:
+            with registered(con, _rival_near_df=pd.DataFrame({"k": pd.Series(near, dtype=object)})):
                 for x, twin in con.execute(f"SELECT unique_id, twin_id FROM {cotwin_pairs} "
                                            "WHERE unique_id IN (SELECT k FROM _rival_near_df)").fetchall():
                     if twin in cluster_of:
                         twins.setdefault(x, set()).add(cluster_of[twin])
-            finally:
-                con.unregister("_rival_near_df")
-    finally:
-        con.unregister("_rival_df")
     held = _held(cluster_of, identifiers, {cluster_of.get(y) for x, y, far in read if not far})
 
     def apart(x: str, child: str | None) -> bool:
@@ -137,10 +132,9 @@ def middle_no_rivals(con: duckdb.DuckDBPyConnection, triples: Iterable[tuple[str
     frame["child"] = [cluster_of.get(y) for y in frame["alt"]]
     children = set(frame["child"]) - {None}
     members = [(k, c) for k, c in cluster_of.items() if c in children]
-    con.register("_mid_triples_df", frame)
-    con.register("_mid_members_df", pa.table({"unique_id": pa.array([k for k, _ in members], pa.string()),
-                                              "child": pa.array([c for _, c in members], pa.string())}))
-    try:
+    members_table = pa.table({"unique_id": pa.array([k for k, _ in members], pa.string()),
+                              "child": pa.array([c for _, c in members], pa.string())})
+    with registered(con, _mid_triples_df=frame, _mid_members_df=members_table):
         read = con.execute(f"""
 WITH t AS (SELECT * FROM _mid_triples_df),
 m AS (SELECT unique_id, nullif({middle_name("coalesce(middle_names, '')")}, '') AS m FROM {rows}
@@ -151,7 +145,4 @@ SELECT t.rec, t.alt FROM t JOIN m mx ON mx.unique_id = t.rec JOIN m mo ON mo.uni
 LEFT JOIN held h ON h.child = t.child
 WHERE mx.m = mo.m AND NOT coalesce(list_bool_or(list_transform(h.ms, y -> jaro_winkler_similarity(mx.m, y) >= {MIDDLE_NEAR})), false)
 """).fetchall()
-    finally:
-        con.unregister("_mid_triples_df")
-        con.unregister("_mid_members_df")
     return {(x, y) for x, y in read}

@@ -33,7 +33,7 @@ from linkage.link.guards import GUARD_REASON
 from linkage.link.swaps import REASON as SWAP_HELD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
 from linkage.link.vet import vet_joins
-from linkage.store import Store
+from linkage.store import Store, registered
 from linkage.store.schema import t
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
@@ -185,19 +185,15 @@ def _linked(store: Store, engine: LinkEngine, threshold: float, lower: float, fu
         changed = [r[0] for r in store.rows("SELECT k FROM memory.link_changed")]
         step(STAGES[2], f"{len(changed)} new or changed records against {n - len(changed)}")
         new_edges = engine.predict_incremental(changed, lower)
-        store.connection.register("_new_edges_df", new_edges)
-        try:
+        with registered(store.connection, _new_edges_df=new_edges):
             store.execute(f"""CREATE OR REPLACE TABLE {EDGES} AS
 SELECT record_key_l AS unique_id_l, record_key_r AS unique_id_r, match_probability, match_weight, guarded
 FROM {t('link_edges')} WHERE record_key_l NOT IN (SELECT k FROM memory.link_stale)
   AND record_key_r NOT IN (SELECT k FROM memory.link_stale)
 UNION ALL SELECT unique_id_l, unique_id_r, match_probability, match_weight, guarded FROM _new_edges_df""")
-        finally:
-            store.connection.unregister("_new_edges_df")
         # Kept pairs whose guard reads otherwise now: guarded again, and their records reached.
         reguard(store, engine.reguard)
-        store.connection.register("_decided_df", pd.DataFrame({"k": pd.Series(decided, dtype=object)}))
-        try:
+        with registered(store.connection, _decided_df=pd.DataFrame({"k": pd.Series(decided, dtype=object)})):
             reached = reach(store, f"""SELECT k FROM memory.link_changed
 UNION ALL SELECT record_key FROM memory.hash_delta WHERE NOT rescore
 UNION ALL SELECT unique_id_l FROM {FLIPPED} UNION ALL SELECT unique_id_r FROM {FLIPPED}
@@ -205,8 +201,6 @@ UNION ALL SELECT record_key_l FROM {t('link_edges')} WHERE record_key_r IN (SELE
 UNION ALL SELECT record_key_r FROM {t('link_edges')} WHERE record_key_l IN (SELECT k FROM memory.link_stale)
 {_STALE_PASSES.format(pp=t('pass_pairs')) if search else ""}
 UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search)
-        finally:
-            store.connection.unregister("_decided_df")
         # The last run's second-pass pairs in a cohort whose namesake count moved: no clustering
         # needed to find them, so the reach is closed over them before the first pass.
         while search and (more := earlier_pass(store)):
@@ -220,11 +214,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
     else:
         step(STAGES[2], f"all {n} records")
         edges = engine.predict_full(lower)
-        store.connection.register("_full_edges_df", edges)
-        try:
+        with registered(store.connection, _full_edges_df=edges):
             store.execute(f"CREATE OR REPLACE TABLE {EDGES} AS SELECT * FROM _full_edges_df")
-        finally:
-            store.connection.unregister("_full_edges_df")
         store.execute(f"CREATE OR REPLACE TABLE {REACH} AS SELECT record_key AS k FROM memory.link_hash")
         reached = scored = n
 

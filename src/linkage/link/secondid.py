@@ -35,6 +35,7 @@ import pandas as pd
 from linkage.link.complement import sources_of
 from linkage.link.guards import near_sql, sexes_differ_sql
 from linkage.link.namesql import middle_name
+from linkage.store import registered
 
 __all__ = ["NAME_JW", "one_child_pairs", "one_child_sql", "second_upn_sql", "typed_pairs", "typed_sql", "unrelated_sql"]
 
@@ -99,14 +100,11 @@ def one_child_pairs(con: duckdb.DuckDBPyConnection, pairs: pd.DataFrame, input_t
     ``cluster_of`` (record -> child), ``typed_pairs`` too."""
     if pairs.empty:
         return set()
-    con.register("_one_child_df", pairs[["unique_id_l", "unique_id_r"]])
-    try:
+    with registered(con, _one_child_df=pairs[["unique_id_l", "unique_id_r"]]):
         same = {frozenset(r) for r in con.execute(one_child_sql("_one_child_df", input_table, cotwin_table)).fetchall()}
         if cluster_of is not None:
             same |= typed_pairs(con, "_one_child_df", input_table, cluster_of)
         return same
-    finally:
-        con.unregister("_one_child_df")
 
 
 def second_upn_sql(rows: str, cotwins: str, on_roll: str | None = None) -> str:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from linkage.link.guards import swapped_sql
 from linkage.link.namesql import middle_name
+from linkage.store import registered
 
 __all__ = ["REASON", "unpicked_swaps", "unpicked_swaps_sql"]
 
@@ -69,8 +70,5 @@ def unpicked_swaps(con: duckdb.DuckDBPyConnection, rows: str, pairs: pd.DataFram
     """The pairs of ``pairs`` (unique_id_l, unique_id_r) that ``unpicked_swaps_sql`` holds back."""
     if pairs.empty:
         return set()
-    con.register("_swap_pairs_df", pairs[["unique_id_l", "unique_id_r"]])
-    try:
+    with registered(con, _swap_pairs_df=pairs[["unique_id_l", "unique_id_r"]]):
         return {frozenset(p) for p in con.execute(unpicked_swaps_sql("_swap_pairs_df", rows, population)).fetchall()}
-    finally:
-        con.unregister("_swap_pairs_df")

@@ -29,6 +29,7 @@ import pyarrow as pa
 from linkage.link.cluster import components_of
 from linkage.link.evidence import ClusterPass
 from linkage.link.guards import second_child_sql, swapped_sql
+from linkage.store import registered
 
 __all__ = ["Clusterer", "Finder", "refuse_ambiguous", "second_children", "vet_joins"]
 
@@ -50,17 +51,12 @@ def second_children(con: duckdb.DuckDBPyConnection, input_table: str, cluster_of
     # run's calls, cost a third of a call of a few hundred links).
     ends = (cluster_of if 4 * len(links) >= len(cluster_of) else
             {k: cluster_of[k] for k in {*links["unique_id_l"], *links["unique_id_r"]} if k in cluster_of})
-    con.register("_second_links_df", links[["unique_id_l", "unique_id_r"]])
-    con.register("_second_clusters_df", pa.table({
-        "unique_id": pa.array(list(ends), pa.string()),
-        "cluster_id": pa.array(list(ends.values()), pa.string())}))
-    try:
+    clusters = pa.table({"unique_id": pa.array(list(ends), pa.string()),
+                         "cluster_id": pa.array(list(ends.values()), pa.string())})
+    with registered(con, _second_links_df=links[["unique_id_l", "unique_id_r"]], _second_clusters_df=clusters):
         rows = con.execute(second_child_sql(_differing("_second_links_df", input_table), input_table,
                                             "_second_clusters_df", siblings_child=False)
                            + " ORDER BY 1, 2, 3").fetchall()
-    finally:
-        con.unregister("_second_links_df")
-        con.unregister("_second_clusters_df")
     out: dict[str, tuple[str, str]] = {}
     for y, x, s, c in rows:
         if cluster_of.get(s) != c:      # outside the map (a month's kept children): another child

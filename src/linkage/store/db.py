@@ -178,6 +178,23 @@ def table_exists(con: duckdb.DuckDBPyConnection, database: str, table: str) -> b
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
                             [database, table]).fetchone()[0])
 
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, /, **relations: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``relations`` (name -> a pandas frame, Arrow table or DuckDB relation) readable by those
+    names in ``con``'s SQL inside the block, and unregistered after it, also on an error: a name
+    left registered keeps its frame alive and shadows the next frame given that name."""
+    done: list[str] = []
+    try:
+        for name, data in relations.items():
+            con.register(name, data)
+            done.append(name)
+        yield con
+    finally:
+        for name in reversed(done):
+            con.unregister(name)
+
+
 class Store:
     """Owns the connection. Splink borrows ``connection`` for its in-memory work."""
 
@@ -401,12 +418,9 @@ class Store:
         if frame.empty:
             return 0
         name = f"_ins_{id(frame)}"
-        self.connection.register(name, frame)
-        try:
+        with registered(self.connection, **{name: frame}):
             cols = ", ".join(f'"{c}"' for c in frame.columns)
             self.connection.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
-        finally:
-            self.connection.unregister(name)
         return len(frame)
 
     def insert_arrow(self, table: str, data: pa.Table, **constants: Any) -> int:
@@ -414,15 +428,12 @@ class Store:
         if data.num_rows == 0:
             return 0
         name = f"_ins_{id(data)}"
-        self.connection.register(name, data)
-        try:
+        with registered(self.connection, **{name: data}):
             cols = [f'"{c}"' for c in data.column_names]
             names = ", ".join(cols + [f'"{c}"' for c in constants])
             values = ", ".join(cols + ["?"] * len(constants))
             self.connection.execute(f"INSERT INTO {table} ({names}) SELECT {values} FROM {name}",
                                     list(constants.values()))
-        finally:
-            self.connection.unregister(name)
         return data.num_rows
 
     def next_id(self, table: str, column: str) -> int:

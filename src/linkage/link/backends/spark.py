@@ -38,6 +38,7 @@ from splink.internals.splink_dataframe import SplinkDataFrame
 from linkage.errors import LinkageError
 from linkage.link.backends.base import MODEL_DIALECT, LinkBackend
 from linkage.link.backends.exchange import ExchangeDir, ExchangeKey, crypto_conf, kms_jar
+from linkage.store import registered
 
 __all__ = ["BREAK_LINEAGE", "SparkBackend", "damerau_levenshtein_batch", "jaro_winkler_batch", "spark_conf"]
 
@@ -402,11 +403,8 @@ class SparkBackend(LinkBackend):
         self.session().sql(f"SELECT {columns} FROM {frame.physical_name}").write.parquet(self._exchange.uri(name))
         view = f"_exchange_{uuid.uuid4().hex[:8]}"
         try:
-            con.register(view, self._exchange.read(name))
-            try:
+            with registered(con, **{view: self._exchange.read(name)}):
                 con.execute(f"CREATE OR REPLACE TABLE memory.{table} AS SELECT * FROM {view}")
-            finally:
-                con.unregister(view)
         finally:
             self._discard(name)
         return f"memory.{table}"
