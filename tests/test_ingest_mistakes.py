@@ -382,3 +382,6 @@ def test_no_real_name_in_any_script_is_taken_for_a_mis_decoded_one():
     assert seen > 50_000 and flagged == []
     assert encoding_damage("ZoÃ«") == ("Zoë", encoding_damage("ZoÃ«")[1])
     assert encoding_damage("MÃ¼ller")[0] == "Müller" and encoding_damage("Ã‰lodie")[0] == "Élodie"
+    # Undoing it never lets in what a cell may not hold: U+202E (reversing what follows) sent as 'â€®'.
+    crafted = "Zo\u202eë".encode("utf-8").decode("cp1252")
+    assert encoding_damage(crafted)[0] is None and "direction controls" in encoding_damage(crafted)[1]

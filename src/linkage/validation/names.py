@@ -22,6 +22,8 @@ from functools import lru_cache
 
 from anyascii import anyascii
 
+from linkage.validation.text import check_text
+
 __all__ = ["encoding_damage", "has_letters", "normalise_name", "strip_title", "TITLES"]
 
 TITLES = frozenset({"mr", "mrs", "miss", "ms", "mx", "master", "dr", "rev", "sir", "dame"})
@@ -85,6 +87,9 @@ def encoding_damage(value: str) -> tuple[str | None, str] | None:
         except UnicodeDecodeError:
             written = None
         if written is not None and written != value:
+            if why := check_text(written):      # what it reads as must pass every cell's checks too
+                return None, (f"{value!r} looks like text read in the wrong encoding (UTF-8 as Windows-1252) "
+                              f"before it was exported, but what it reads as is refused ({why}): kept as sent")
             return written, (f"{value!r} is {written!r} read in the wrong encoding (UTF-8 as Windows-1252) "
                              f"before it was exported: stored as {written!r}; ask the sender to correct it")
     if "?" in value or "\ufffd" in value:
