@@ -128,3 +128,150 @@ def test_indexing_an_entry_writes_little_more_than_its_own_row(tmp_path):
     fresh.db.add([(7, 123, 1.0, "cX", "Oak", None, "view", "deny", True, [])], *fresh.db.position())
     assert fresh.db.every_row()[7][:8] == (123, 1.0, "cX", "Oak", None, "view", "deny", True) != row[:8]
     log.close()
+
+
+def _index_files_open(log: AuditLog) -> list[str]:
+    """The files of ``log``'s index (index.sqlite and its WAL) this process holds open."""
+    import os
+
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(log.path.with_name("index.sqlite"))):
+            found.append(target)
+    return found
+
+
+def test_closing_the_log_closes_every_connection_its_index_opened_cycle_after_cycle(tmp_path):
+    """Each thread that searches (a server's pooled request threads, the sealer) opens its own
+    connection to the index. Closing the log closed none of them: a pooled thread's descriptors stayed
+    open as long as the thread, and a server or test opening logs again and again ran out of them."""
+    import os
+    import threading
+
+    home = tmp_path / "home"
+    before = None
+    for cycle in range(6):
+        log = AuditLog(home, checkpoint_every=5, checkpoint_seconds=3600)
+        fill(log, 12, seed=cycle)
+        asked, done = threading.Event(), threading.Event()
+
+        def pooled():               # a request thread that lives on after its search, as in a pool
+            log.index.search(agency="Oak")
+            asked.set()
+            done.wait(30)
+        worker = threading.Thread(target=pooled)
+        worker.start()
+        try:
+            assert asked.wait(30)
+            assert log.index.search(agency="Oak")[0] == len(brute(log, agency="Oak")) > 0
+            assert _index_files_open(log)
+            log.close()
+            assert _index_files_open(log) == [], cycle
+        finally:
+            done.set()
+            worker.join()
+        open_now = len(os.listdir("/proc/self/fd"))
+        before = open_now if before is None else before
+        assert open_now <= before, (cycle, before, open_now)
+    again = AuditLog(home, checkpoint_every=5)      # the index is still there, and still right
+    assert search(again, {"agency": "Oak"})[1] == brute(again, agency="Oak")
+    again.close()
+
+
+def test_a_query_under_way_when_the_log_closes_ends_on_its_connection_then_closes_it(tmp_path):
+    """Closing another thread's connection while that thread queried it crashed the server at
+    shutdown (SIGSEGV: a start-up thread still counting for the DPO pages). Close now closes at once
+    only what no query holds; a query under way (here a write, in its transaction) ends on its own
+    connection, which its thread closes as the query ends."""
+    import threading
+
+    log = AuditLog(tmp_path / "home", checkpoint_every=5, checkpoint_seconds=3600)
+    fill(log, 12)
+    db = log.index.db
+    inside, go, failed = threading.Event(), threading.Event(), []
+
+    def writer():
+        try:
+            with db.writing():
+                nxt = db.position()
+                inside.set()
+                go.wait(30)
+                db.add([(999, nxt[0], 1.0, "cZ", "Oak", None, "view", "allow", False, ["C-9"])], *nxt)
+                assert db.position() == nxt
+        except BaseException as exc:    # noqa: BLE001 (reported to the test's thread)
+            failed.append(exc)
+    worker = threading.Thread(target=writer)
+    worker.start()
+    assert inside.wait(30)
+    log.close()                          # the writer's connection held: left to it
+    assert _index_files_open(log)
+    go.set()
+    worker.join(30)
+    assert failed == [] and not worker.is_alive()
+    assert _index_files_open(log) == []
+    again = AuditLog(tmp_path / "home", checkpoint_every=5)
+    assert again.index.db.offset_of(999) is not None        # the write committed before its close
+    again.close()
+
+
+_CLOSING_UNDER_QUERIES = """
+import os, sys, threading, time
+from linkage.audit import AuditLog
+sys.path.insert(0, sys.argv[2])
+from test_audit_index import fill
+log = AuditLog(sys.argv[1], checkpoint_every=50, checkpoint_seconds=3600)
+fill(log, 2000)
+stop, errors, stopped, release = threading.Event(), [], threading.Semaphore(0), threading.Event()
+def ask():
+    while not stop.is_set():
+        try:
+            log.index.db.search(100, 0, agency="Oak")
+            log.index.db.every_row()
+        except Exception as exc:
+            errors.append(repr(exc))
+    stopped.release()
+    release.wait(60)            # alive, as a pooled thread is, with whatever connection it holds
+askers = [threading.Thread(target=ask) for _ in range(3)]
+for t in askers:
+    t.start()
+end, closes = time.monotonic() + float(sys.argv[3]), 0
+while time.monotonic() < end:
+    log.index.db.close()
+    closes += 1
+    time.sleep(0.001)
+stop.set()
+for _ in askers:
+    stopped.acquire()
+log.close()
+index = str(log.path.with_name("index.sqlite"))
+held = 0
+for fd in os.listdir("/proc/self/fd"):
+    try:
+        held += os.readlink(f"/proc/self/fd/{fd}").startswith(index)
+    except OSError:
+        pass
+release.set()
+for t in askers:
+    t.join()
+print(closes, len(errors), held, errors[:1])
+"""
+
+
+def test_closing_the_index_again_and_again_under_queries_of_other_threads_neither_crashes_nor_fails(tmp_path):
+    """The crash itself, made likely: three threads query while another closes the index over and
+    over (each close as a shutdown's). Closing their connections from under them was SIGSEGV (in a
+    process of its own here, so a crash fails the test); now no query fails, none crashes, and once
+    the threads stop querying (alive, as a pool's) the last close leaves no descriptor open."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", _CLOSING_UNDER_QUERIES, str(tmp_path / "home"),
+                           str(Path(__file__).parent), "3"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    closes, failed, held = done.stdout.split()[:3]
+    assert int(closes) > 100 and failed == "0" and held == "0", done.stdout     # nor leaves a descriptor

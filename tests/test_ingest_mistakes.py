@@ -329,3 +329,59 @@ def test_status_counts_records_beside_rows_after_a_correction_file(store, tmp_pa
     assert (fix.accepted, len(current(store))) == (4, 10)
     [src] = status_summary(store.connection)["sources"]
     assert (src["accepted"], src["records"]) == (14, 10)
+
+
+def test_names_an_export_mis_decoded_before_us_are_kept_and_named_row_by_row(store, tmp_path):
+    """A file that is valid UTF-8 but whose names a system upstream had read in the wrong encoding
+    (``ZoÃ«``, ``Oâ€™Brien``) or could not write (``Si?n``, ``Chlo\ufffd``) was accepted without a word:
+    the data manager never learnt which rows to have sent again, and ``ZoÃ«`` linked as ``zoa``. Each
+    row is kept and linked, with a warning naming it; the mojibake, exactly reversible, as written."""
+    damaged = {"Zoë": "ZoÃ«", "Siân": "Si?n", "Chloé": "Chlo\ufffd", "O’Brien": "Oâ€™Brien"}
+    text = cms_export(tmp_path / "x.csv", encoding="utf-8").read_text("utf-8")
+    for good, bad in damaged.items():
+        text = text.replace(good, bad)
+    path = tmp_path / "oct.csv"
+    path.write_bytes(text.encode("utf-8"))
+    r = ingest_file(store, "social_care", path, mapping(tmp_path, "utf-8"), extract_date=date(2026, 10, 1))
+    assert (r.accepted, r.quarantined, r.warned) == (10, 0, 4)
+    held = {rid: (fore, sur) for rid, fore, sur, _ in current(store)}
+    assert held["NS000"] == ("Zoë", "O’Brien0") and held["NS009"] == ("Gus", "O’Brien9")
+    assert held["NS003"] == ("Si?n", "Smith3") and held["NS006"] == ("Chlo\ufffd", "Smith6")
+    warned = store.rows("SELECT line_no, field, severity, reason FROM store.quarantine ORDER BY line_no, field")
+    assert [(line, col, sev) for line, col, sev, _ in warned] == [
+        (2, "First Name", "warning"), (2, "Last Name", "warning"), (6, "First Name", "warning"),
+        (10, "First Name", "warning"), (14, "Last Name", "warning")]     # (a quoted address spans two lines)
+    assert "'ZoÃ«' is 'Zoë' read in the wrong encoding" in warned[0][3]
+    assert "replaced by '?' or U+FFFD" in warned[2][3] and "kept as sent" in warned[2][3]
+    from linkage.views.quarantine import reason_code
+    assert {reason_code(w[3]) for w in warned} == {"name_encoding"}
+    clean = ingest_file(store, "social_care", cms_export(tmp_path / "nov.csv", encoding="utf-8"),
+                        mapping(tmp_path, "utf-8"), extract_date=date(2026, 11, 1))
+    assert (clean.accepted, clean.warned) == (10, 0)        # Zoë, Siân, Chloé, O’Brien as they are
+
+
+def test_no_real_name_in_any_script_is_taken_for_a_mis_decoded_one():
+    """The mojibake test reads a name back as UTF-8 from its Windows-1252 bytes: real names' letters
+    (accents of every Latin alphabet, Greek, Cyrillic, Arabic, CJK) never make such bytes. Faker's
+    first names and surnames of every locale it has: none is flagged."""
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as people
+
+    from linkage.validation import encoding_damage
+
+    seen, flagged = 0, []
+    for info in pkgutil.iter_modules(people.__path__):
+        provider = getattr(importlib.import_module(f"faker.providers.person.{info.name}"), "Provider", None)
+        for attr in ("first_names", "first_names_male", "first_names_female", "last_names"):
+            names = vars(provider).get(attr) if provider else None
+            if isinstance(names, (list, tuple, dict)):
+                seen += len(names)
+                flagged += [(info.name, n) for n in names if encoding_damage(n) is not None]
+    assert seen > 50_000 and flagged == []
+    assert encoding_damage("ZoÃ«") == ("Zoë", encoding_damage("ZoÃ«")[1])
+    assert encoding_damage("MÃ¼ller")[0] == "Müller" and encoding_damage("Ã‰lodie")[0] == "Élodie"
+    # Undoing it never lets in what a cell may not hold: U+202E (reversing what follows) sent as 'â€®'.
+    crafted = "Zo\u202eë".encode("utf-8").decode("cp1252")
+    assert encoding_damage(crafted)[0] is None and "direction controls" in encoding_damage(crafted)[1]

@@ -124,6 +124,17 @@ def test_lock_outs_grow_with_each_run_in_a_row_until_the_subject_proves_itself(s
     assert again[-1].lock_seconds == (900, 900)
 
 
+def _answers(authenticate, subject: str) -> list[list[tuple]]:
+    """Four runs of three wrong guesses at ``subject`` from a stranger's network, each run once the
+    last lock-out ended: what each answer says (and whether it was refused as locked out)."""
+    now, out = time.time(), []
+    for _ in range(4):
+        runs = [authenticate(subject, "wrong password", network="203.0.113.0/24", now=now) for _ in range(3)]
+        out.append([(r.locked_now, r.retry_after, r.locks, r.lock_seconds, r.outcome == "locked") for r in runs])
+        now += runs[1].retry_after + 1
+    return out
+
+
 def test_an_email_no_one_holds_is_answered_as_a_registered_one_is(state):
     """Wrong passwords were counted for registered emails only, so the lock-out's answer told anyone
     which emails are the service's staff. An email no one holds (or one with no password here) is
@@ -133,20 +144,28 @@ def test_an_email_no_one_holds_is_answered_as_a_registered_one_is(state):
     users = UserRegistry(state, lockout_after=2, lockout_seconds=900)
     org = users.orgs.add("Hill School", "school", "100001")
     users.add("amy@hill.example", "Amy", org.org_id, "admissions")
-    stranger = "203.0.113.0/24"
-
-    def told(email: str) -> list[tuple]:
-        now, out = time.time(), []
-        for _ in range(4):
-            runs = [users.authenticate(email, "wrong password", network=stranger, now=now) for _ in range(3)]
-            out.append([(r.locked_now, r.retry_after, r.locks, r.lock_seconds, r.outcome == "locked") for r in runs])
-            now += runs[1].retry_after + 1
-        return out
-
-    registered = told("amy@hill.example")
+    registered = _answers(users.authenticate, "amy@hill.example")
     assert registered[1][1][:2] == (True, 1800) and registered[0][2][4]     # grown, and locked meanwhile
-    assert told("nobody@hill.example") == registered
-    assert told("NOBODY@hill.example ")[0] != registered[0]               # the same email: its count goes on
+    assert _answers(users.authenticate, "nobody@hill.example") == registered
+    assert _answers(users.authenticate, "NOBODY@hill.example ")[0] != registered[0]    # the same email: goes on
+
+
+def test_a_client_id_no_one_holds_is_answered_as_a_registered_one_is(state):
+    """Wrong secrets were counted for registered client ids only: the fifth guess at a real id was
+    refused as locked out (429) and at a made-up one as unknown (401) for ever, so five requests
+    told anyone which client ids exist. An id no one holds, or the identity provider's (no secret
+    here), is now counted, locked and grown as a registered client's is from a network it never used."""
+    clients = ClientRegistry(state, lockout_after=2, lockout_seconds=900)
+    org = clients.orgs.add("Hill School", "school", "100001")
+    client, _ = clients.add("Admissions desk", org.org_id, "admissions")
+    registered = _answers(clients.authenticate, client.client_id)
+    assert registered[1][0][:2] == (True, 1800) and registered[0][2][4]     # grown, and locked meanwhile
+    assert _answers(clients.authenticate, "cl_made_up_0001") == registered
+    from linkage.access.users import UserRegistry
+
+    users = UserRegistry(state, lockout_after=2, lockout_seconds=900)
+    _answers(users.authenticate, "amy@hill.example")                          # an email no one holds, then
+    assert _answers(clients.authenticate, "amy@hill.example") == registered   # the same text as a client id: apart
 
 
 def test_pseudonyms_are_recorded_once_and_resolve(state, backend):

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, synth_month1):
     w, per_child = linked_world(tmp_path_factory, synth_month1, "consent-dates")
-    w["kids"] = [c[3] for c in per_child if c[1] == ["education"]][:3]
+    w["kids"] = [c[3] for c in per_child if c[1] == ["education"]][:4]
     w["server"] = Server(w["home"])
     yield w
     w["server"].stop()
@@ -71,3 +71,35 @@ def test_a_lookup_a_refusal_withheld_is_on_the_childs_record_for_the_dpo(world):
     assert withheld["fields"] == [] and withheld["client_id"] == oak
     report = call(world, "dpo", "GET", f"/v1/audit/subject/{refused['children'][0]}").json()["entries"]
     assert [e["action"] for e in report if e["client_id"] == oak][-1] == "lookup.withheld"
+
+
+def test_consent_dates_do_not_tell_a_date_of_birth_a_refusal_withholds(world):
+    """A consent dated before the child's birth was refused (422) and one dated on or after it taken,
+    whoever recorded it: an AP school a parent had refused the child's identity to (it found the child
+    before) learnt the date of birth from a dozen consents, each refusal saying "later". The date
+    of birth is now checked only against a caller who may see it; each refusal is on the child's
+    record (``consent.record`` refused, with its reason), for the DPO and the subject access report."""
+    import json
+
+    child = world["kids"][3]
+    found = lookup(world, "oak", child)                 # Oak found the child, then the refusal came
+    assert found and refuse(world, child, date.today()).status_code == 201
+    assert lookup(world, "oak", child) is None
+
+    def oak_records(given_on: date) -> httpx.Response:
+        return call(world, "oak", "POST", "/v1/consents", json={
+            "child_id": found["child_id"], "category": "education.sen", "purpose": "admission",
+            "recipient": {"type": "health"}, "provision": "deny", "given_by": "parent", "method": "written",
+            "evidence_ref": "Form 7", "given_on": given_on.isoformat()})
+    before, after = oak_records(child["dob"] - timedelta(days=1)), oak_records(child["dob"] + timedelta(days=1))
+    assert (before.status_code, after.status_code) == (201, 201), (before.text, after.text)
+    # The consent officer, who found the child and may see its date of birth, is still told.
+    assert refuse(world, child, child["dob"] - timedelta(days=1)).status_code == 422
+    entries = [json.loads(line)["entry"] for line in (world["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+    last = entries[-1]
+    assert (last["action"], last["decision"], last["reason"]) == ("consent.record", "refused", "given_on_before_birth")
+    assert last["client_id"] == world["creds"]["officer"][0].client_id and len(last["children"]) == 1
+    assert not any(e["action"] == "security.invalid_request" and e["request_id"] == last["request_id"]
+                   for e in entries)                    # one entry for the refusal, naming the child
+    report = call(world, "dpo", "GET", f"/v1/audit/subject/{last['children'][0]}").json()["entries"]
+    assert any(e["action"] == "consent.record" and e["decision"] == "refused" for e in report)

@@ -143,7 +143,7 @@ class ClientRegistry:
         row = self.state.execute(_SELECT + " WHERE c.client_id = ?", (client_id,)).fetchone()
         if row is None or not row["secret_hash"]:       # none, or the identity provider's (no secret here)
             _hash(secret, b"0" * 16)  # same work either way: no timing oracle for ids
-            return Login(None, "unknown")
+            return self._unknown(client_id, network, now)
         client = _client(row)
         until, trusted = self.lockouts.until(client_id, network, client.locked_until)
         _, salt64, _ = row["secret_hash"].split("$")
@@ -159,6 +159,21 @@ class ClientRegistry:
             return Login(None, "inactive")
         self.lockouts.succeeded(client_id, network)
         return Login(client, "ok")
+
+    def _unknown(self, client_id: str, network: str, now: float) -> Login:
+        """A client id with no secret here (none registered, or the identity provider's): refused,
+        and counted and locked out as a registered client's wrong secrets from a network that never
+        obtained a token for it (``Lockouts.unregistered``). Otherwise the fifth guess at a registered
+        id said 429 "locked out" and at any other 401: five requests told a real client id from
+        a made-up one. (Its count is kept apart from staff emails' by the ``client`` prefix.)"""
+        subject, wide = self.lockouts.unregistered(f"client {client_id}", now)
+        until, _ = self.lockouts.until(subject, network, wide)
+        failure = self.lockouts.failed(subject, network, False, now)    # counted while locked, as above
+        if until > now:
+            return Login(None, "locked", retry_after=max(failure.retry_after, ceil(until - now)),
+                         locks=failure.locks, lock_seconds=failure.seconds)
+        return Login(None, "unknown", locked_now=failure.refused, locks=failure.locks,
+                     lock_seconds=failure.seconds, retry_after=failure.retry_after)
 
     def locked_until(self, client_id: str, network: str = "") -> float:
         """Until when (epoch seconds) the client is locked out for callers from ``network``; 0 if not."""

@@ -608,9 +608,10 @@ class ChainedLog(ABC):
                 self._seal_quietly()
         with self._lock:
             self._close_storage()
-            # Not the search index's connections (``AuditIndexDB.close``): closing another thread's
-            # sqlite3 connection while that thread still queries it crashed the server at shutdown
-            # (SIGSEGV, `test_serve_start`'s taken port, 3 of 8 runs); each closes with its thread.
+            if self._index is not None and hasattr(self._index, "close"):
+                # The file log's index: every thread's connection, each once no query of its thread
+                # holds it (``AuditIndexDB.close``); PostgreSQL's closes with its pool.
+                self._index.close()
 
     # -- reading ---------------------------------------------------------------
     def entries(self) -> list[dict]:

@@ -100,7 +100,7 @@ def _ingested(file: Path, result, table: str | None = None) -> None:
         console.print(f"amended extract {result.amends}: replaced {result.replaced} records, added "
                       f"{added}; resolved {result.resolved} quarantine rows")
     for title, rows in (("rows quarantined (first 20)", result.problems_sample),
-                        ("fields set aside, records kept (first 20)", result.warnings_sample)):
+                        ("fields set aside or in doubt, records kept (first 20)", result.warnings_sample)):
         if rows:
             t = Table("row", "field", "reason", title=title)
             for line, field, reason in rows:

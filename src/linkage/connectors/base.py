@@ -28,6 +28,7 @@ from linkage.model import EVENT_TYPES, SHAPE, Event, PersonRecord
 from linkage.validation import (
     DateError,
     check_cell,
+    encoding_damage,
     has_letters,
     is_valid_nhs_number,
     is_valid_upn,
@@ -80,6 +81,11 @@ def name_value(p: _Problems, column: str, value: str | None, required: bool) -> 
     elif value is not None and not has_letters(value):
         p.add(column, "no letters in name", key=required)
         value = None
+    elif value is not None and (damaged := encoding_damage(value)) is not None:
+        # Kept, with a warning naming the row: the child still links (on the name as written, when
+        # it can be known exactly), and the data manager sees which rows to have sent again.
+        p.add(column, damaged[1], key=False)
+        value = damaged[0] or value
     return value
 
 

@@ -20,12 +20,21 @@ from linkage.policy import PolicyEngine, Principal
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
 
-__all__ = ["ConsentRecord", "ConsentRegister", "ConsentState", "Recipient", "org_key"]
+__all__ = ["ConsentDateRefused", "ConsentRecord", "ConsentRegister", "ConsentState", "Recipient", "org_key"]
 
 
 def org_key(principal: Principal) -> str:
     """The caller's organisation: its register id, never its display name."""
     return principal.org_id
+
+
+class ConsentDateRefused(LinkageError):
+    """A consent's date that cannot be right (after today, before the child's birth): ``code`` says
+    which, for the audit entry of the refusal."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -131,9 +140,10 @@ class ConsentRegister:
         if provision not in ("permit", "deny"):
             raise LinkageError("provision must be permit or deny")
         if given_on > date.today() + timedelta(days=1):
-            raise LinkageError("given_on is after today: record a consent once it has been given")
+            raise ConsentDateRefused("given_on is after today: record a consent once it has been given",
+                                     "given_on_ahead")
         if born is not None and given_on < born:
-            raise LinkageError("given_on is before the child's date of birth")
+            raise ConsentDateRefused("given_on is before the child's date of birth", "given_on_before_birth")
         if expires_on and expires_on < given_on:
             raise LinkageError("expiry is before the date consent was given")
         cid = "CN-" + secrets.token_hex(8)

@@ -11,8 +11,10 @@ from __future__ import annotations
 from datetime import date
 
 from linkage.consent import ConsentRecord
+from linkage.consent.register import ConsentDateRefused
 from linkage.errors import Conflict, NotFound
 from linkage.policy import Decision
+from linkage.service.children import relationship
 from linkage.service.context import Ctx
 from linkage.service.schemas import ConsentCreate, ConsentPublic, ConsentRecorder
 from linkage.views.child import child_documents
@@ -64,15 +66,36 @@ def record_consent(*, ctx: Ctx, body: ConsentCreate) -> ConsentPublic:
                       context=register.consent_context(ctx.caller, recipient), every=True,
                       recipient={recipient.kind: recipient.value}, category=body.category,
                       provision=body.provision)
-    doc = child_documents(ctx.services.documents, [child_id], ["records"]).get(child_id) or {"records": []}
-    born = min((r["date_of_birth"] for r in doc["records"] if r.get("date_of_birth")), default=None)
-    rec = register.record(child_id=child_id, category=body.category, recipient=recipient, purpose=body.purpose,
-                          provision=body.provision, given_by=body.given_by, method=body.method,
-                          evidence_ref=body.evidence_ref, given_on=body.given_on, expires_on=body.expires_on,
-                          recorder=ctx.caller, born=born)
+    try:
+        rec = register.record(child_id=child_id, category=body.category, recipient=recipient, purpose=body.purpose,
+                              provision=body.provision, given_by=body.given_by, method=body.method,
+                              evidence_ref=body.evidence_ref, given_on=body.given_on, expires_on=body.expires_on,
+                              recorder=ctx.caller, born=_birth_seen(ctx, child_id))
+    except ConsentDateRefused as exc:
+        # On the child's record (the DPO's refusals, its subject access report), not only as an
+        # anonymous invalid request: a run of them is someone trying dates.
+        ctx.record("consent.record", "refused", [child_id], [], d.bases(), d.policy_version, reason=exc.code,
+                   recipient={recipient.kind: recipient.value}, category=body.category, provision=body.provision)
+        raise
     ctx.record("consent.record", "allow", [child_id], [f"consent:{rec.consent_id}"], d.bases(), d.policy_version,
                **_audit_extra(rec))
     return _public(rec, body.child_id, evidence=True)
+
+
+def _birth_seen(ctx: Ctx, child_id: str) -> date | None:
+    """The child's earliest date of birth, if the caller may see it now (the policy, the child's
+    consents and a reason to open the record, as ``GET /v1/children`` decides); else None. Refusing a
+    consent dated before it would otherwise tell a caller the date a consent withholds from it, a
+    guess at a time (each refusal says later, each consent taken earlier)."""
+    services = ctx.services
+    consent = services.consents.evaluate(child_id, ctx.caller, ctx.purpose, former=services.former_ids(child_id),
+                                         split_from=services.split_from(child_id))
+    seen = services.policy.decide(ctx.caller, "view", ctx.purpose or "", ["identity.demographics"],
+                                  consent.permit, consent.deny)
+    if "identity.demographics" not in seen.allowed or relationship(ctx, child_id, consent)[0] is None:
+        return None
+    doc = child_documents(services.documents, [child_id], ["records"]).get(child_id) or {"records": []}
+    return min((r["date_of_birth"] for r in doc["records"] if r.get("date_of_birth")), default=None)
 
 
 def list_consents(*, ctx: Ctx, child_ref: str) -> list[ConsentPublic]:

@@ -67,8 +67,27 @@ def damage(exc: BaseException) -> str | None:
 
 
 class _Connection(sqlite3.Connection):
-    """A connection the index can hold weakly (a plain one cannot be): closed with the index, or when
-    its thread ends and drops it."""
+    """A connection the index can hold weakly (a plain one cannot be), with a guard its thread holds
+    while it queries: closing it from another thread under a query crashed the server (SIGSEGV at
+    shutdown, a start-up thread still counting). ``close`` closes only what no query holds; one that
+    is held is ``retired`` and closed by its own thread as its query ends."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = threading.RLock()
+        self.depth = 0          # queries of its thread under way (``writing`` holds one round the others)
+        self.retired = False
+
+
+def _shut(con: _Connection) -> None:
+    """Close ``con`` if no query holds it; else its thread closes it when the query ends (``retired``)."""
+    con.retired = True
+    if con.guard.acquire(blocking=False):
+        try:
+            if con.depth == 0:
+                con.close()
+        finally:
+            con.guard.release()
 
 
 class AuditIndexDB:
@@ -80,12 +99,15 @@ class AuditIndexDB:
         self._generation = 0            # moved on when the file is set aside: each thread connects again
         self.inode: int | None = None   # the file this object's connections open
         self.counts = AuditCounts(Dialect("entries", "entry_children"),
-                                  lambda sql, params: self._con().execute(sql, params).fetchall(), self.rebuilds)
+                                  self._fetchall, self.rebuilds)
 
     def prepare(self) -> None:
         """Make the tables (a new file, mode 0600); raises what ``damage`` names for a damaged file."""
         new = not self.path.exists()
-        con = self._con()
+        with self._using() as con:
+            self._prepare(con, new)
+
+    def _prepare(self, con: sqlite3.Connection, new: bool) -> None:
         try:
             con.executescript(_SCHEMA)
         except sqlite3.OperationalError as exc:     # a table of the same name, other columns (not a lock held)
@@ -100,31 +122,58 @@ class AuditIndexDB:
 
     def _con(self) -> sqlite3.Connection:
         held = getattr(self._local, "con", None)
-        if held is not None and held[0] == self._generation:
-            return held[1]
+        if held is not None and (held[0] == self._generation or held[1].depth):
+            return held[1]      # (a query under way goes on on its own connection: ``writing``'s transaction)
         if held is not None:
-            held[1].close()
-        # Not checked to its thread: ``close`` closes every thread's (each still uses only its own).
+            _shut(held[1])
+        # Not checked to its thread: ``close`` may close any thread's, under its guard (``_shut``).
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None, factory=_Connection,
                               check_same_thread=False)
-        with self._opened_lock:
-            self._opened.add(con)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-        finally:    # the file opened (made by the line above if there was none), damaged or not
-            self._local.con = (self._generation, con)
-            self.inode = self._inode()
+        with con.guard:         # a ``close`` meanwhile waits for the pragma, then retires it
+            with self._opened_lock:     # in ``close``'s list with the generation it moves on from, or not
+                self._opened.add(con)
+                generation = self._generation
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+            finally:    # the file opened (made by the line above if there was none), damaged or not
+                self._local.con = (generation, con)
+                self.inode = self._inode()
         return con
+
+    @contextmanager
+    def _using(self) -> Iterator[_Connection]:
+        """This thread's connection, held against ``close`` from another thread until the query ends;
+        closed here, as it ends, if ``close`` came meanwhile."""
+        while True:
+            con = self._con()
+            con.guard.acquire()
+            if not con.retired or con.depth:    # open (an outer query of this thread keeps it open)
+                break
+            con.close()         # retired by ``close`` (closed then, or now: no query holds it): a new one
+            con.guard.release()
+            self._local.con = None
+        con.depth += 1
+        try:
+            yield con
+        finally:
+            con.depth -= 1
+            con.guard.release()
+        if con.retired:         # ``close`` came while it was held: closed now that no query holds it
+            _shut(con)
+
+    def _fetchall(self, sql: str, params) -> list:
+        with self._using() as con:
+            return con.execute(sql, params).fetchall()
 
     def close(self) -> None:
         """Close the connection of every thread (a pooled request thread's lives as long as the pool):
-        their file descriptors stay open otherwise until the garbage collector finds this object. Used
-        again after, it connects again."""
+        their file descriptors stay open otherwise until the garbage collector finds this object. One
+        under a query is closed by its thread as the query ends. Used again after, it connects again."""
         with self._opened_lock:
             opened, self._opened = list(self._opened), weakref.WeakSet()
             self._generation += 1
         for con in opened:
-            con.close()
+            _shut(con)
 
     def _inode(self) -> int | None:
         try:
@@ -159,41 +208,44 @@ class AuditIndexDB:
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
         """One writer at a time across processes: the position is read and moved inside."""
-        con = self._con()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        with self._using() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
 
     def position(self) -> tuple[int, int, str]:
         """(next byte to read, start of the last indexed line, its hash)."""
-        row = self._con().execute("SELECT next_offset, last_offset, last_hash FROM position").fetchone()
+        with self._using() as con:
+            row = con.execute("SELECT next_offset, last_offset, last_hash FROM position").fetchone()
         return tuple(row) if row else (0, 0, "")
 
     def rebuilds(self) -> int:
         """How many times the index was emptied to be built again (what cached counts rest on)."""
-        row = self._con().execute("SELECT n FROM rebuilds").fetchone()
+        with self._using() as con:
+            row = con.execute("SELECT n FROM rebuilds").fetchone()
         return row[0] if row else 0
 
     def clear(self) -> None:
-        con = self._con()
-        for table in ("entries", "entry_children", "position"):
-            con.execute(f"DELETE FROM {table}")
-        con.execute("INSERT INTO rebuilds VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1")
+        with self._using() as con:
+            for table in ("entries", "entry_children", "position"):
+                con.execute(f"DELETE FROM {table}")
+            con.execute("INSERT INTO rebuilds VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1")
 
     def add(self, rows: list[IndexRow], next_offset: int, last_offset: int, last_hash: str) -> None:
-        con = self._con()
         # An upsert, not INSERT OR REPLACE: a REPLACE may delete rows, so SQLite keeps a statement
         # journal of every page each insert touches (the row and its 9 index entries), which spills
         # to a temporary file past 64 KB: about 40 KB and 20 writes an entry, half the sync's CPU.
         # (A seq indexed again, a line rewritten with the same seq, still takes the new columns.)
-        con.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE SET "
-                        + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:]), [r[:8] + (int(r[8]),) for r in rows])
-        con.executemany("INSERT INTO entry_children VALUES (?, ?)", [(c, r[0]) for r in rows for c in r[9]])
-        con.execute("INSERT OR REPLACE INTO position VALUES (1, ?, ?, ?)", (next_offset, last_offset, last_hash))
+        with self._using() as con:
+            con.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE SET "
+                            + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:]),
+                            [r[:8] + (int(r[8]),) for r in rows])
+            con.executemany("INSERT INTO entry_children VALUES (?, ?)", [(c, r[0]) for r in rows for c in r[9]])
+            con.execute("INSERT OR REPLACE INTO position VALUES (1, ?, ?, ?)", (next_offset, last_offset, last_hash))
 
     def search(self, limit: int, offset: int, child_id: str | None = None, skip_action_prefix: str | None = None,
                newest: bool = False, **filters) -> tuple[int, list[int]]:
@@ -212,42 +264,42 @@ class AuditIndexDB:
                 where.append(_FILTERS[name])
                 params.append(int(value) if isinstance(value, bool) else value)
         clause = " WHERE " + " AND ".join(where) if where else ""
-        con = self._con()
-        total = -1 if newest else con.execute(f"SELECT count(DISTINCT e.seq) FROM {source}{clause}",
-                                              params).fetchone()[0]
-        page = con.execute(f"SELECT DISTINCT e.seq, e.line_offset FROM {source}{clause} ORDER BY e.seq"
-                           f"{' DESC' if newest else ''} LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+        with self._using() as con:
+            total = -1 if newest else con.execute(f"SELECT count(DISTINCT e.seq) FROM {source}{clause}",
+                                                  params).fetchone()[0]
+            page = con.execute(f"SELECT DISTINCT e.seq, e.line_offset FROM {source}{clause} ORDER BY e.seq"
+                               f"{' DESC' if newest else ''} LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
         return total, [off for _, off in page]
 
     def facts(self, since: float | None, until: float | None) -> list[IndexRow]:
         """Every entry between two times (epoch seconds), oldest first, as index rows with no
         line offset (0): the columns a DPO counts and looks for patterns in, and the children."""
         where, params = window_sql(since, until)
-        con = self._con()
-        rows = con.execute("SELECT e.seq, e.at, e.client_id, e.agency, e.purpose, e.action, e.decision, "
-                           "e.break_glass, (SELECT group_concat(c.child_id, ' ') FROM entry_children c "
-                           f"WHERE c.seq = e.seq) FROM entries e WHERE {' AND '.join(where)} ORDER BY e.seq",
-                           params).fetchall()
+        rows = self._fetchall("SELECT e.seq, e.at, e.client_id, e.agency, e.purpose, e.action, e.decision, "
+                              "e.break_glass, (SELECT group_concat(c.child_id, ' ') FROM entry_children c "
+                              f"WHERE c.seq = e.seq) FROM entries e WHERE {' AND '.join(where)} ORDER BY e.seq",
+                              params)
         return [(r[0], 0, *r[1:7], bool(r[7]), r[8].split(" ") if r[8] else []) for r in rows]
 
     def offsets_of(self, seqs: list[int]) -> list[int]:
-        con = self._con()
-        return [r[0] for r in (con.execute("SELECT line_offset FROM entries WHERE seq = ?", (s,)).fetchone()
-                               for s in seqs) if r]
+        with self._using() as con:
+            return [r[0] for r in (con.execute("SELECT line_offset FROM entries WHERE seq = ?", (s,)).fetchone()
+                                   for s in seqs) if r]
 
     def offset_of(self, seq: int) -> int | None:
-        row = self._con().execute("SELECT line_offset FROM entries WHERE seq = ?", (seq,)).fetchone()
+        with self._using() as con:
+            row = con.execute("SELECT line_offset FROM entries WHERE seq = ?", (seq,)).fetchone()
         return row[0] if row else None
 
     def every_row(self) -> dict[int, tuple]:
         """Every indexed entry by seq: its columns, and its children sorted (to compare with the log)."""
-        con = self._con()
         kids: dict[int, list[str]] = {}
-        for child, seq in con.execute("SELECT child_id, seq FROM entry_children"):
+        for child, seq in self._fetchall("SELECT child_id, seq FROM entry_children", ()):
             kids.setdefault(seq, []).append(child)
-        return {r[0]: (*r[1:8], bool(r[8]), sorted(kids.pop(r[0], []))) for r in con.execute(
-                "SELECT seq, line_offset, at, client_id, agency, purpose, action, decision, break_glass FROM entries")
+        return {r[0]: (*r[1:8], bool(r[8]), sorted(kids.pop(r[0], []))) for r in self._fetchall(
+                "SELECT seq, line_offset, at, client_id, agency, purpose, action, decision, break_glass FROM entries", ())
                 } | {seq: None for seq in kids}          # children of an entry the index does not hold
 
     def count(self) -> int:
-        return self._con().execute("SELECT count(*) FROM entries").fetchone()[0]
+        with self._using() as con:
+            return con.execute("SELECT count(*) FROM entries").fetchone()[0]

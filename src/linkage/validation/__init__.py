@@ -8,7 +8,7 @@ from linkage.validation.identifiers import (
     normalise_upn,
     upn_check_letter,
 )
-from linkage.validation.names import has_letters, normalise_name, strip_title
+from linkage.validation.names import encoding_damage, has_letters, normalise_name, strip_title
 from linkage.validation.phone import normalise_phone
 from linkage.validation.postcode import (
     is_not_a_place,
@@ -22,6 +22,7 @@ __all__ = [
     "DateError",
     "check_cell",
     "check_text",
+    "encoding_damage",
     "has_letters",
     "is_not_a_place",
     "is_valid_nhs_number",

@@ -22,7 +22,9 @@ from functools import lru_cache
 
 from anyascii import anyascii
 
-__all__ = ["has_letters", "normalise_name", "strip_title", "TITLES"]
+from linkage.validation.text import check_text
+
+__all__ = ["encoding_damage", "has_letters", "normalise_name", "strip_title", "TITLES"]
 
 TITLES = frozenset({"mr", "mrs", "miss", "ms", "mx", "master", "dr", "rev", "sir", "dame"})
 _SEPARATORS = re.compile(r"[\s\-‐‑‒–—_.,/]+")
@@ -56,6 +58,44 @@ def _fold(value: str) -> str:
     # vowel sign (class 0) stays, to be spelt.
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return "".join(_letter(ch) for ch in unicodedata.normalize("NFC", bare)).casefold()
+
+
+def _one_byte(value: str) -> bytes | None:
+    """The bytes a Windows-1252 (or Latin-1) reading would have made ``value`` of; None if none could."""
+    out = bytearray()
+    for ch in value:
+        try:
+            out += ch.encode("cp1252")
+        except UnicodeEncodeError:
+            if ord(ch) > 0xFF:          # no one-byte reading makes this character
+                return None
+            out.append(ord(ch))         # the five bytes cp1252 leaves undefined, read as Latin-1
+    return bytes(out)
+
+
+def encoding_damage(value: str) -> tuple[str | None, str] | None:
+    """A name an export's encoding damaged before it reached us, or None: (the name as written, when
+    it can be known exactly, or None; why). A name's UTF-8 bytes read as Windows-1252 (``ZoÃ«``) read
+    back whole as UTF-8, which a real name's letters never do (``Ã`` then ``«``); a letter the
+    exporting system could not write became ``?`` or U+FFFD, and is lost."""
+    if value.isascii():
+        if "?" not in value:
+            return None
+    elif (raw := _one_byte(value)) is not None:
+        try:
+            written = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            written = None
+        if written is not None and written != value:
+            if why := check_text(written):      # what it reads as must pass every cell's checks too
+                return None, (f"{value!r} looks like text read in the wrong encoding (UTF-8 as Windows-1252) "
+                              f"before it was exported, but what it reads as is refused ({why}): kept as sent")
+            return written, (f"{value!r} is {written!r} read in the wrong encoding (UTF-8 as Windows-1252) "
+                             f"before it was exported: stored as {written!r}; ask the sender to correct it")
+    if "?" in value or "\ufffd" in value:
+        return None, ("a letter replaced by '?' or U+FFFD (the exporting system could not write it in its "
+                      "encoding): kept as sent; ask the sender for the name in UTF-8")
+    return None
 
 
 def has_letters(value: str) -> bool:

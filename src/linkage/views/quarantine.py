@@ -40,6 +40,8 @@ REASON_CODES: dict[str, tuple[str, str]] = {
     "duplicate_id": (r"duplicate record id", "the record identifier repeats an earlier row with other details"),
     "missing_required": (r"^missing (forename|surname|date of birth)", "a required field is empty"),
     "invalid_name": (r"name longer than|no letters in name", "a name that cannot be a name"),
+    "name_encoding": (r"read in the wrong encoding|could not write it in its encoding",
+                      "a name an encoding damaged before export (mojibake, or a letter lost as ?)"),
     "implausible_birth_date": (r"date of birth .* (in the future|over \d+)", "a birth date out of range"),
     "invalid_date": (r"not a real date|unrecognised date|unknown month name", "a date that cannot be read"),
     "invalid_sex": (r"unknown sex code", "a sex code the mapping does not know"),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from linkage.api.deps import CtxDep
+from linkage.consent.register import ConsentDateRefused
 from linkage.service import consents as flow
 from linkage.service.schemas import ConsentCreate, ConsentPublic
 
@@ -14,8 +15,12 @@ router = APIRouter(prefix="/v1/consents", tags=["consent"])
 
 
 @router.post("", response_model=ConsentPublic, status_code=201)
-def record(body: ConsentCreate, ctx: CtxDep) -> ConsentPublic:
-    return flow.record_consent(ctx=ctx, body=body)
+def record(body: ConsentCreate, ctx: CtxDep, request: Request) -> ConsentPublic:
+    try:
+        return flow.record_consent(ctx=ctx, body=body)
+    except ConsentDateRefused:
+        request.state.audited = True    # the flow wrote the refusal, naming the child: one entry
+        raise
 
 
 @router.get("", response_model=list[ConsentPublic])
