@@ -121,3 +121,20 @@ def test_identity_changes_are_followed_only_under_a_purpose_the_role_finds_child
         for purpose in PURPOSES:
             if _may(engine, who, "sync_pseudonyms", purpose):
                 assert _may(engine, who, "lookup", purpose), (who.agency_type, who.role, purpose)
+
+
+def test_a_refused_category_reaches_no_one_by_any_child_level_action_but_a_safeguarding_override(engine):
+    """Every action that discloses a child's data (opening, finding a child, an AP
+    leader's own pupils' outcomes), for every role and purpose: a category refused to the caller
+    is never allowed, unless a safeguarding role works under ``safeguarding``. The hard rule named
+    ``view`` and ``lookup`` only, and ``read_outcome_children`` let an AP leader read a pupil's
+    education after the AP (next school, exclusions, attendance) that a parent refused it. (The
+    CME worklist leaves out a child refused to the caller in the service, ``service/cme.py``.)"""
+    cats = list(engine.categories)
+    for who in _every_principal():
+        for purpose in PURPOSES:
+            override = purpose == "safeguarding" and who.role in (
+                "social_worker", "team_manager", "designated_safeguarding_lead")
+            for action in ("view", "lookup", "read_outcome_children"):
+                d = engine.decide(who, action, purpose, cats, consent_denied={c: True for c in cats})
+                assert override or not d.allowed, (who.agency_type, who.role, action, purpose, sorted(d.allowed))

@@ -97,7 +97,8 @@ def own_pupils(request: Request, staff: StaffDep, cohort: str = "", urn: str = "
     rows = [[k.child, k.entry_date.strftime("%-d %b %Y"),
              k.leaving_date.strftime("%-d %b %Y") if k.leaving_date else "still placed", k.placement_type,
              "yes" if k.dual_registered else "no",
-             *[_child_value(k.measures.get(m), m) for m in _CHILD_COLUMNS]] for k in result.children]
+             *[_child_value(k.measures[m], m) if m in k.measures else "withheld" for m in _CHILD_COLUMNS]]
+            for k in result.children]
     summary = [{"text": text, "href": f"#{field}"} for field, text in errors.items()]
     return render(request, "outcomes_pupils.html", 400 if errors else 200, result=result, rows=rows,
                   columns=list(_CHILD_COLUMNS.values()), cohort=chosen or "", cohorts=cohorts(date.today()),
