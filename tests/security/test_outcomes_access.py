@@ -195,3 +195,45 @@ def test_a_refusal_addressed_to_the_setting_for_any_purpose_holds_for_its_own_pu
             assert withheld["children"] == ["child-A"] and withheld["reason"] == "consent_refused"
             withdraw(consent)
     assert education <= set(listed()[a])
+
+
+def test_the_las_other_roles_are_not_parties_to_the_consents_its_consent_officer_records(world):
+    """Consents are recorded by, and addressed to, organisations, and every role of the party's
+    organisation read them: the LA's commissioner (published aggregates only, purpose ``outcomes``)
+    listed every consent the LA's consent officer recorded about a child whose pseudonym the LA
+    holds, with the evidence reference that names the parent. Now the commissioner is told of
+    none, under any purpose; the CME officer, who works with the child, reads the consent without
+    its evidence; the consent officer reads both."""
+    from linkage.access.pseudonyms import Pseudonyms
+    from linkage.store.state import ServiceState
+
+    for who, role in (("officer2", "consent_officer"), ("commissioner2", "commissioner"), ("cme2", "cme_officer")):
+        world["creds"][who] = register(world["home"], f"{who} client", "la_education", role,
+                                       org="Northshire Education")
+    held = Pseudonyms(world["home"], ServiceState(world["home"])).form(
+        world["creds"]["officer2"][0].org.org_id, "child-C")          # the LA's form, as its lookups issue it
+
+    def ask(who: str, purpose: str, method: str, path: str, **kw) -> httpx.Response:
+        token = world["server"].token(*world["creds"][who])
+        return httpx.request(method, world["server"].url + path, timeout=30, **kw,
+                             headers={"Authorization": f"Bearer {token}", "X-Purpose": purpose})
+
+    evidence = "Letter from the child's mother, case file 9"
+    r = ask("officer2", "cme", "POST", "/v1/consents", json={
+        "child_id": held, "category": "health", "purpose": "admission", "recipient": {"type": "ap_school"},
+        "provision": "deny", "given_by": "parent", "method": "written", "evidence_ref": evidence,
+        "given_on": "2026-11-01"})
+    assert r.status_code == 201, r.text
+    consent_id = r.json()["consent_id"]
+    try:
+        for purpose in ("outcomes", "cme", "admission", "data_management", "care", "safeguarding"):
+            r = ask("commissioner2", purpose, "GET", "/v1/consents", params={"child_id": held})
+            assert r.status_code == 200 and r.json() == [], (purpose, r.text)
+        seen = ask("cme2", "cme", "GET", "/v1/consents", params={"child_id": held})
+        assert seen.status_code == 200 and len(seen.json()) == 1, seen.text
+        assert seen.json()[0]["evidence_ref"] is None and evidence not in seen.text
+        assert ask("cme2", "outcomes", "GET", "/v1/consents", params={"child_id": held}).json() == []
+        mine = ask("officer2", "cme", "GET", "/v1/consents", params={"child_id": held}).json()
+        assert [c["evidence_ref"] for c in mine] == [evidence]
+    finally:
+        assert ask("officer2", "cme", "POST", f"/v1/consents/{consent_id}/withdraw").status_code == 200
