@@ -186,11 +186,8 @@ class ConsentRegister:
         are as recorded: one a link run has since merged names the child it merged into.
         ``refusals_for_any_purpose``: refusals only, whatever purpose each was given for
         (``evaluate``'s)."""
-        which = "provision = 'deny'" if refusals_for_any_purpose else "purpose = ?"
-        return {r[0] for r in self.state.execute(
-            f"SELECT DISTINCT child_id FROM consents WHERE {which} AND withdrawn_at IS NULL "
-            "AND ((recipient_kind = 'organisation' AND recipient = ?) OR (recipient_kind = 'type' AND recipient = ?))",
-            (*(() if refusals_for_any_purpose else (purpose or "",)), org_key(principal), principal.agency_type))}
+        where, values = _addressed(principal, purpose, refusals_for_any_purpose)
+        return {r[0] for r in self.state.execute(f"SELECT DISTINCT child_id FROM consents WHERE {where}", values)}
 
     def all(self, category: str | None = None, provision: str | None = None,
             limit: int = 10_000) -> list[ConsentRecord]:
@@ -221,13 +218,10 @@ class ConsentRegister:
         today = today or date.today()
         state = ConsentState({}, {})
         ids, parted = _ids(child_id, former, split_from)
-        which = "provision = 'deny'" if refusals_for_any_purpose else "purpose = ?"
+        where, values = _addressed(principal, purpose, refusals_for_any_purpose)
         rows = self.state.execute(
             "SELECT child_id, category, provision, given_on, expires_on, recorded_at FROM consents "
-            f"WHERE child_id IN ({', '.join('?' * len(ids + parted))}) AND {which} AND withdrawn_at IS NULL "
-            "AND ((recipient_kind = 'organisation' AND recipient = ?) OR (recipient_kind = 'type' AND recipient = ?))",
-            (*ids, *parted, *(() if refusals_for_any_purpose else (purpose or "",)), org_key(principal),
-             principal.agency_type))
+            f"WHERE child_id IN ({', '.join('?' * len(ids + parted))}) AND {where}", (*ids, *parted, *values))
         for r in rows:
             if not _speaks(r, ids, split_from):
                 continue
@@ -255,6 +249,15 @@ class ConsentRegister:
             return False
         return bool(self.policy.decide(principal, "lookup", purpose or "", refused, state.permit,
                                        state.deny).denied)
+
+
+def _addressed(principal: Principal, purpose: str | None, refusals_for_any_purpose: bool) -> tuple[str, tuple]:
+    """The condition (and its values) for the live consents addressed to the caller, its organisation
+    or its type: for ``purpose``, or every refusal whatever its purpose."""
+    which = "provision = 'deny'" if refusals_for_any_purpose else "purpose = ?"
+    return (f"{which} AND withdrawn_at IS NULL AND ((recipient_kind = 'organisation' AND recipient = ?) "
+            "OR (recipient_kind = 'type' AND recipient = ?))",
+            (*(() if refusals_for_any_purpose else (purpose or "",)), org_key(principal), principal.agency_type))
 
 
 def _ids(child_id: str, former: tuple[str, ...],
