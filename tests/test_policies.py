@@ -121,3 +121,46 @@ def test_identity_changes_are_followed_only_under_a_purpose_the_role_finds_child
         for purpose in PURPOSES:
             if _may(engine, who, "sync_pseudonyms", purpose):
                 assert _may(engine, who, "lookup", purpose), (who.agency_type, who.role, purpose)
+
+
+def test_a_refused_category_reaches_no_one_by_any_child_level_action_but_a_safeguarding_override(engine):
+    """Every action that discloses a child's data (opening, finding a child, an AP
+    leader's own pupils' outcomes), for every role and purpose: a category refused to the caller
+    is never allowed, unless a safeguarding role works under ``safeguarding``. The hard rule named
+    ``view`` and ``lookup`` only, and ``read_outcome_children`` let an AP leader read a pupil's
+    education after the AP (next school, exclusions, attendance) that a parent refused it. (The
+    CME worklist leaves out a child refused to the caller in the service, ``service/cme.py``.)"""
+    cats = list(engine.categories)
+    for who in _every_principal():
+        for purpose in PURPOSES:
+            override = purpose == "safeguarding" and who.role in (
+                "social_worker", "team_manager", "designated_safeguarding_lead")
+            for action in ("view", "lookup", "read_outcome_children"):
+                d = engine.decide(who, action, purpose, cats, consent_denied={c: True for c in cats})
+                assert override or not d.allowed, (who.agency_type, who.role, action, purpose, sorted(d.allowed))
+
+
+def test_a_consent_is_read_only_by_the_roles_that_record_consent_or_work_with_the_child(engine):
+    """Who recorded a consent, and to whom it is addressed, is an organisation: every role of it was
+    a party. The LA's commissioner (published aggregates only) and its data manager read every
+    consent the LA's consent officer recorded, the evidence naming the parent included, by naming
+    any purpose (``outcomes`` too); social care's business support, its social workers'. For every
+    role, purpose and party: a consent is read only by a role that records consent or opens or finds
+    children under some purpose, its evidence only by one that records consent (or the consent
+    officer, and the DPO auditing), and never under ``outcomes``."""
+    cats = list(engine.categories)
+    parties = [{"recorded_by_caller": rec, "caller_is_recipient": isr, "recipient_type": "ap_school"}
+               for rec in (False, True) for isr in (False, True)]
+    for who in _every_principal():
+        works = any(_may(engine, who, action, p) for action in ("view", "lookup") for p in PURPOSES)
+        records = any(engine.decide(who, "record_consent", p, cats, context={**c, "recipient_type": t}).any
+                      for p in PURPOSES for c in parties for t in ("ap_school", "health", "dpo"))
+        for purpose in PURPOSES:
+            for context in parties:
+                reads = engine.decide(who, "read_consent", purpose, cats, context=context).any
+                evidence = engine.decide(who, "read_consent_evidence", purpose, cats, context=context).any
+                auditing = who.agency_type == "dpo" and purpose == "audit"
+                if reads and not auditing:
+                    assert (works or records) and purpose != "outcomes", (who.role, purpose, context)
+                if evidence and not auditing:
+                    assert records and purpose != "outcomes", (who.role, purpose, context)

@@ -18,7 +18,7 @@ from typing import Any
 
 from linkage.validation.text import looks_like_formula
 
-__all__ = ["BIDI", "csv_text", "neutralise", "visible", "write_private_csv"]
+__all__ = ["BIDI", "attachment", "csv_text", "neutralise", "visible", "write_private_csv"]
 
 # C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional marks and
 # overrides that reorder what a reader sees.
@@ -27,6 +27,18 @@ _HIDDEN = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ufeff{BIDI}]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # OWASP CSV injection: cells a spreadsheet would read as a formula or a DDE call.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+_NOT_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def attachment(*parts: str, ext: str) -> str:
+    """A ``Content-Disposition`` value naming a download from ``parts`` (a filter the person typed,
+    a pseudonym): ASCII letters, digits, ``-`` and ``_`` only. Response headers are Latin-1, so a
+    name in another script failed the download with a 500 (``str.isalnum`` let any script's letters
+    through); a quote or a line break would end or split the header."""
+    stem = "-".join(_NOT_NAME.sub("_", p) for p in parts if p)[:80] or "download"
+    return f'attachment; filename="{stem}.{_NOT_NAME.sub("", ext)}"'
 
 
 def visible(value: Any) -> str:

@@ -189,14 +189,15 @@ class ConsentRegister:
             f"SELECT * FROM consents WHERE child_id IN ({', '.join('?' * len(ids + parted))}) ORDER BY recorded_at",
             ids + parted) if _speaks(r, ids, split_from)]
 
-    def children_with_consent(self, principal: Principal, purpose: str | None) -> set[str]:
+    def children_with_consent(self, principal: Principal, purpose: str | None,
+                              refusals_for_any_purpose: bool = False) -> set[str]:
         """The children any (not withdrawn) consent addressed to this caller is about: every
         other child's consent state is empty, so a list need not ask child by child. The ids
-        are as recorded: one a link run has since merged names the child it merged into."""
-        return {r[0] for r in self.state.execute(
-            "SELECT DISTINCT child_id FROM consents WHERE purpose = ? AND withdrawn_at IS NULL "
-            "AND ((recipient_kind = 'organisation' AND recipient = ?) OR (recipient_kind = 'type' AND recipient = ?))",
-            (purpose or "", org_key(principal), principal.agency_type))}
+        are as recorded: one a link run has since merged names the child it merged into.
+        ``refusals_for_any_purpose``: refusals only, whatever purpose each was given for
+        (``evaluate``'s)."""
+        where, values = _addressed(principal, purpose, refusals_for_any_purpose)
+        return {r[0] for r in self.state.execute(f"SELECT DISTINCT child_id FROM consents WHERE {where}", values)}
 
     def all(self, category: str | None = None, provision: str | None = None,
             limit: int = 10_000) -> list[ConsentRecord]:
@@ -212,21 +213,25 @@ class ConsentRegister:
 
     def evaluate(self, child_id: str, principal: Principal, purpose: str | None,
                  today: date | None = None, former: tuple[str, ...] = (),
-                 split_from: Mapping[str, datetime] | None = None) -> ConsentState:
+                 split_from: Mapping[str, datetime] | None = None,
+                 refusals_for_any_purpose: bool = False) -> ConsentState:
         """The consent that applies to this caller: addressed to its organisation, or to its type.
         ``former``: identifiers merged into the child, whose consents are the child's;
         ``split_from``: identifiers this child's records left, and when: a refusal recorded under
         one before then speaks for this child too (whose it was cannot be told), a permission
         does not (it stays with the identifier, as it would disclose to a child who may not be
-        the one who gave it)."""
+        the one who gave it).
+
+        ``refusals_for_any_purpose``: the refusals addressed to the caller whatever purpose each was
+        given for, and no permission: for a purpose no consent is recorded for (an AP leader's
+        ``outcomes``), where a refusal given for another must not be passed round."""
         today = today or date.today()
         state = ConsentState({}, {})
         ids, parted = _ids(child_id, former, split_from)
+        where, values = _addressed(principal, purpose, refusals_for_any_purpose)
         rows = self.state.execute(
             "SELECT child_id, category, provision, given_on, expires_on, recorded_at FROM consents "
-            f"WHERE child_id IN ({', '.join('?' * len(ids + parted))}) AND purpose = ? AND withdrawn_at IS NULL "
-            "AND ((recipient_kind = 'organisation' AND recipient = ?) OR (recipient_kind = 'type' AND recipient = ?))",
-            (*ids, *parted, purpose or "", org_key(principal), principal.agency_type))
+            f"WHERE child_id IN ({', '.join('?' * len(ids + parted))}) AND {where}", (*ids, *parted, *values))
         for r in rows:
             if not _speaks(r, ids, split_from):
                 continue
@@ -254,6 +259,15 @@ class ConsentRegister:
             return False
         return bool(self.policy.decide(principal, "lookup", purpose or "", refused, state.permit,
                                        state.deny).denied)
+
+
+def _addressed(principal: Principal, purpose: str | None, refusals_for_any_purpose: bool) -> tuple[str, tuple]:
+    """The condition (and its values) for the live consents addressed to the caller, its organisation
+    or its type: for ``purpose``, or every refusal whatever its purpose."""
+    which = "provision = 'deny'" if refusals_for_any_purpose else "purpose = ?"
+    return (f"{which} AND withdrawn_at IS NULL AND ((recipient_kind = 'organisation' AND recipient = ?) "
+            "OR (recipient_kind = 'type' AND recipient = ?))",
+            (*(() if refusals_for_any_purpose else (purpose or "",)), org_key(principal), principal.agency_type))
 
 
 def _ids(child_id: str, former: tuple[str, ...],

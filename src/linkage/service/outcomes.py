@@ -106,11 +106,35 @@ def _value(v):
     return round(v, 3) if isinstance(v, float) else v
 
 
+def _refused(ctx: Ctx, cats: list[str], children: set[str]) -> dict:
+    """The children a refusal addressed to the caller (for any purpose: none is recorded for
+    ``outcomes``) is about, each with its own decision, or None when identity data is refused (the
+    child is then left out, as a lookup leaves it out). Before, a refusal given for admission was
+    passed round by asking under ``outcomes``."""
+    services = ctx.services
+    register = services.consents
+    recorded = register.children_with_consent(ctx.caller, None, refusals_for_any_purpose=True)
+    if not recorded:
+        return {}
+    speaks = {services.aliases.get(c, c) for c in recorded} | services.split_children(recorded)
+    out = {}
+    for child_id in children & speaks:
+        state = register.evaluate(child_id, ctx.caller, None, former=services.former_ids(child_id),
+                                  split_from=services.split_from(child_id), refusals_for_any_purpose=True)
+        if not any(state.deny.values()):
+            continue
+        out[child_id] = None if register.refuses_identity(state, ctx.caller, ctx.purpose) else \
+            services.policy.decide(ctx.caller, "read_outcome_children", ctx.purpose or "", cats,
+                                   consent_denied=state.deny)
+    return out
+
+
 def outcome_children(*, ctx: Ctx, cohort: str | None = None, urn: str | None = None) -> OutcomeChildren:
     """The caller's own AP setting's placements, child by child, in the caller's pseudonyms.
 
     ``urn``, when asked for, must be the caller's own: another setting's pupils are refused
-    (and the attempt audited), never quietly swapped for the caller's."""
+    (and the attempt audited), never quietly swapped for the caller's. A refusal addressed to the
+    caller withholds what it refuses (``_refused``); the audit entry names what (``consent_refused``)."""
     own_urn = ctx.caller.org_code
     cats = sorted(set(CHILD_MEASURES.values()))
     if ctx.caller.agency_type != "ap_school" or not own_urn:
@@ -125,16 +149,29 @@ def outcome_children(*, ctx: Ctx, cohort: str | None = None, urn: str | None = N
     own = placements[placements.urn == urn]
     if cohort:
         own = own[own.cohort == cohort]
-    allowed = {m for m, c in CHILD_MEASURES.items() if c in decision.allowed}
-    out = []
+    refused = _refused(ctx, cats, set(own.child_id))
+    out, listed, left_out, withheld, shown_cats = [], [], set(), {}, set()
     for row in own.astype(object).to_dict("records"):
-        out.append(OutcomeChild(child=ctx.pseudonym(row["child_id"]), entry_date=_value(row["entry_date"]),
+        child_id = row["child_id"]
+        mine = refused.get(child_id, decision)
+        if mine is None:            # a refusal of identity data: left out, as from the leader's lookups
+            left_out.add(child_id)
+            continue
+        allowed = {m for m, c in CHILD_MEASURES.items() if c in mine.allowed}
+        if gone := sorted(set(cats) - set(mine.allowed)):
+            withheld[child_id] = gone
+        shown_cats |= {CHILD_MEASURES[m] for m in allowed}
+        listed.append(child_id)
+        out.append(OutcomeChild(child=ctx.pseudonym(child_id), entry_date=_value(row["entry_date"]),
                                 leaving_date=_value(row["leaving_date"]), placement_type=row["placement_type"],
                                 dual_registered=_value(row["dual_registered"]),
                                 measures={m: _value(row[m]) for m in CHILD_MEASURES if m in allowed}))
-    shown = sorted({CHILD_MEASURES[m] for m in allowed})
+    shown = sorted(shown_cats)
     bases = sorted({decision.allowed[c] for c in shown})
-    ctx.record("read_outcome_children", "allow", list(own.child_id), shown, bases, decision.policy_version,
-               scope="own pupils", urn=urn)
+    if left_out:        # the leader is told nothing; the DPO and each child's report are
+        ctx.record("read_outcome_children.withheld", "allow", sorted(left_out), [], bases, decision.policy_version,
+                   reason="consent_refused", scope="own pupils", urn=urn)
+    ctx.record("read_outcome_children", "allow", listed, shown, bases, decision.policy_version,
+               scope="own pupils", urn=urn, **({"consent_refused": withheld} if withheld else {}))
     return OutcomeChildren(as_at=as_at if isinstance(as_at, date) else date.fromisoformat(str(as_at)), urn=urn,
                            children=out, lawful_basis=bases)

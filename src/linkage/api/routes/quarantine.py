@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from linkage.api.deps import CtxDep
+from linkage.safetext import attachment
 from linkage.service import quarantine as flow
 from linkage.service.schemas import QuarantinePage
 
@@ -34,6 +35,5 @@ def export_quarantine(ctx: CtxDep, source: Source = None, reason: Reason = None,
     """The quarantine as CSV to send back to the agency: line, its column, the value, the reason.
     Cells a spreadsheet would run as formulas are neutralised."""
     text, _ = flow.export_quarantine(ctx=ctx, source=source, reason=reason, extract=extract)
-    name = f"quarantine-{source or 'all'}.csv"
     return Response(text, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                    headers={"Content-Disposition": attachment("quarantine", source or "all", ext="csv")})

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from linkage.safetext import attachment
 from linkage.service.cme import SORTS, cme_export, cme_list
 from linkage.web.render import render
 from linkage.web.session import Staff, StaffDep
@@ -129,5 +130,5 @@ def export(request: Request, staff: StaffDep,
                       body="Go back to the list and check the filters.", detail="")
     result = cme_export(ctx=staff.ctx(q.purpose), **filters)
     return Response(result.text, media_type="text/csv; charset=utf-8", headers={
-        "content-disposition": 'attachment; filename="children-missing-education.csv"',
+        "content-disposition": attachment("children-missing-education", ext="csv"),
         "cache-control": "no-store", "x-content-type-options": "nosniff"})

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from linkage.errors import Conflict
+from linkage.safetext import attachment
 from linkage.service import audit as audit_flow
 from linkage.service.dpo import access_summary, chain_status, consent_register, security_events, window
 from linkage.service.patterns import unusual_patterns
@@ -204,8 +205,8 @@ def subject(request: Request, staff: StaffDep, child_ref: str):
 
 def _download(staff: Staff, child_ref: str, form: str):
     report = subject_report(ctx=_ctx(staff), child_ref=child_ref[:64], form=form)
-    name = f"subject-access-{report.child_ref}-{report.produced:%Y%m%d}.{form}"
-    headers = {"content-disposition": f'attachment; filename="{name}"', "cache-control": "no-store",
+    headers = {"content-disposition": attachment("subject-access", report.child_ref, f"{report.produced:%Y%m%d}",
+                                                 ext=form), "cache-control": "no-store",
                "x-content-type-options": "nosniff"}
     if form == "pdf":
         return Response(report_pdf(report), media_type="application/pdf", headers=headers)

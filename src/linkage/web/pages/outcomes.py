@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from linkage.errors import LinkageError
+from linkage.safetext import attachment
 from linkage.service.outcomes import (CHILD_MEASURES, DIMENSIONS, as_text, outcome_children, outcomes_csv,
                                       outcomes_report)
 from linkage.web.outcome_charts import attendance_chart, exclusion_chart, next_place_chart
@@ -82,9 +83,9 @@ def outcomes_download(request: Request, staff: StaffDep, by: str = "setting", co
     if errors:
         raise LinkageError(" ".join(errors.values()))
     text = outcomes_csv(ctx=staff.ctx(PURPOSE), by=by, cohort=chosen)
-    name = f"ap-outcomes-by-{by}" + (f"-{chosen.replace('/', '-')}" if chosen else "") + ".csv"
     return Response(text, media_type="text/csv; charset=utf-8",
-                    headers={"content-disposition": f'attachment; filename="{name}"',
+                    headers={"content-disposition": attachment(f"ap-outcomes-by-{by}", (chosen or "").replace(
+                                 "/", "-"), ext="csv"),
                              "x-content-type-options": "nosniff", "cache-control": "no-store"})
 
 
@@ -97,7 +98,8 @@ def own_pupils(request: Request, staff: StaffDep, cohort: str = "", urn: str = "
     rows = [[k.child, k.entry_date.strftime("%-d %b %Y"),
              k.leaving_date.strftime("%-d %b %Y") if k.leaving_date else "still placed", k.placement_type,
              "yes" if k.dual_registered else "no",
-             *[_child_value(k.measures.get(m), m) for m in _CHILD_COLUMNS]] for k in result.children]
+             *[_child_value(k.measures[m], m) if m in k.measures else "withheld" for m in _CHILD_COLUMNS]]
+            for k in result.children]
     summary = [{"text": text, "href": f"#{field}"} for field, text in errors.items()]
     return render(request, "outcomes_pupils.html", 400 if errors else 200, result=result, rows=rows,
                   columns=list(_CHILD_COLUMNS.values()), cohort=chosen or "", cohorts=cohorts(date.today()),

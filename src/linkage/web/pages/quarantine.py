@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from linkage.safetext import attachment
 from linkage.service.quarantine import export_quarantine, list_quarantine, quarantine_summary
 from linkage.web.pages.manage import manager_ctx
 from linkage.web.render import PREFIX, render
@@ -49,8 +50,7 @@ def quarantine(request: Request, staff: StaffDep, source: Source = "", reason: R
 def quarantine_export(staff: StaffDep, source: Source = "", reason: Reason = ""):
     """The rows as CSV, for the agency to correct and send again (audited as an export)."""
     text, _ = export_quarantine(ctx=manager_ctx(staff, TASK), source=source or None, reason=reason.strip() or None)
-    name = "-".join(["quarantine", *(x for x in (source, reason.strip()) if x)])
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:80]
     return Response(text, media_type="text/csv; charset=utf-8", headers={
-        "content-disposition": f'attachment; filename="{safe}.csv"', "cache-control": "no-store",
+        "content-disposition": attachment("quarantine", source, reason.strip(), ext="csv"),
+        "cache-control": "no-store",
         "x-content-type-options": "nosniff"})
