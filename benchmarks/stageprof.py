@@ -4,11 +4,11 @@
 the twin guard, clustering, the second pass, the saves) so that each call adds its wall
 time to its stage. The highest resident set seen while a stage ran (nested stages count for
 their parents too) is the kernel's high-water mark (``VmHWM``), read and cleared at each
-stage's start and end: no thread of ours runs beside the code measured. A sampler thread
-reading ``/proc/self/status`` every 20 ms did, and it cost the ingest of the 1M realistic set a
-third of its wall time (its GIL handovers against ingest's reading and storing threads; see
-docs/benchmarks.md "Session 32: pipe"). Where the mark cannot be cleared, and for a process
-tree (Spark's JVM and workers, which no mark of ours counts), the sampler is used.
+stage's start and end: no thread of ours runs beside the code measured, as none runs beside a
+user's (a sampler thread reading ``/proc/self/status`` every 20 ms did, taking the GIL 50 times a
+second; at 1M its cost was within the noise: docs/benchmarks.md "Session 32: pipe"), and a peak
+shorter than 20 ms is seen. Where the mark cannot be cleared, and for a process tree (Spark's
+JVM and workers, which no mark of ours counts), the sampler is used.
 Nothing in ``linkage`` knows it is being measured.
 """
 

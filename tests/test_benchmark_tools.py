@@ -102,9 +102,9 @@ def test_a_cpu_budget_without_the_cgroup_controller_is_a_one_line_error(tmp_path
 
 
 def test_the_stage_profile_runs_no_thread_beside_the_code_and_keeps_each_stage_its_own_peak():
-    """A sampler thread beside the measured code took the GIL 50 times a second from ingest's
-    reading and storing threads (docs/benchmarks.md "Session 32: pipe"); the kernel's high-water
-    mark, read and cleared at each stage's edges, sees every peak, however short, with none."""
+    """A sampler thread beside the measured code took the GIL 50 times a second, which a user's run
+    has no thread doing; the kernel's high-water mark, read and cleared at each stage's edges, sees
+    every peak, however short, with no thread."""
     threads = threading.active_count()
     prof = stageprof.profile(modules=())
     assert threading.active_count() == threads
