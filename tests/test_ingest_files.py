@@ -202,9 +202,8 @@ def _evict(path) -> None:
 
 def test_every_file_is_asked_of_the_disk_before_the_first_is_read(tmp_path, synth_month1):
     """An extract unread for a while is on disk, not in memory; each file's disk read is asked for
-    at the start, to overlap the work on those before it (at 1M, 4 to 8 s of the ingest's wall
-    time were disk waits). Here the first file is refused, so the others are never read: only the
-    read-ahead brought them into memory."""
+    at the start, to overlap the work on those before it. Here the first file is refused, so the
+    others are never read: only the read-ahead brought them into memory."""
     import time
 
     bad = tmp_path / "education.csv"
