@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import resource
 import sys
 import time
 from pathlib import Path
@@ -52,7 +51,7 @@ def capture(home: Path, state: Path) -> None:
 
 
 def run(home: Path, state: Path, out: Path) -> None:
-    from stageprof import print_profile, profile
+    from stageprof import peak_mib, print_profile, profile
 
     prof = profile()
     from linkage.config import get_settings
@@ -72,7 +71,7 @@ def run(home: Path, state: Path, out: Path) -> None:
         store.close()
     print_profile("second pass alone", prof.report())
     print(f"second pass: {seconds:.1f} s wall, {cpu:.1f} s CPU (every thread), {len(second.links)} links, {len(second.queue)} queued; "
-          f"process peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+          f"process peak {peak_mib():.0f} MiB")
     out.write_text(json.dumps({"links": sorted(second.links), "queue": sorted(second.queue)}))
 
 

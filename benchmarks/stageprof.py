@@ -2,9 +2,14 @@
 
 ``profile()`` wraps the functions a run goes through (input features, Splink's scoring,
 the twin guard, clustering, the second pass, the saves) so that each call adds its wall
-time to its stage, and a sampler thread reading ``/proc/self/status`` every 20 ms records
-the highest resident set seen while the stage was running (nested stages count for their
-parents too). Nothing in ``linkage`` knows it is being measured.
+time to its stage. The highest resident set seen while a stage ran (nested stages count for
+their parents too) is the kernel's high-water mark (``VmHWM``), read and cleared at each
+stage's start and end: no thread of ours runs beside the code measured, as none runs beside a
+user's (a sampler thread reading ``/proc/self/status`` every 20 ms did, taking the GIL 50 times a
+second; at 1M its cost was within the noise: docs/benchmarks.md "Session 32: pipe"), and a peak
+shorter than 20 ms is seen. Where the mark cannot be cleared, and for a process tree (Spark's
+JVM and workers, which no mark of ours counts), the sampler is used.
+Nothing in ``linkage`` knows it is being measured.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import resource
 import sys
 import threading
 import time
 from contextlib import contextmanager
 
-__all__ = ["Profile", "profile"]
+__all__ = ["Profile", "peak_mib", "profile"]
 
 # (module, attribute path, stage): the call sites a run goes through, in order.
 _TARGETS = (
@@ -92,6 +98,32 @@ def _rss_kib() -> int:
 
 
 _PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+_CLEARED_KIB = [0]      # the highest mark read before a clear: clearing resets ru_maxrss too
+
+
+def _high_water_kib() -> int:
+    """This process's peak resident set since the mark was last cleared (``VmHWM``), then cleared
+    (``clear_refs`` 5, Linux 4.0 and later)."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        kib = next((int(line.split()[1]) for line in fh if line.startswith("VmHWM:")), 0)
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+        fh.write("5")
+    _CLEARED_KIB[0] = max(_CLEARED_KIB[0], kib)
+    return kib
+
+
+def _can_clear() -> bool:
+    try:
+        _high_water_kib()
+    except OSError:
+        return False
+    return True
+
+
+def peak_mib() -> float:
+    """This process's peak resident memory so far: ``ru_maxrss``, or the highest mark a profile
+    read before clearing it (which resets ``ru_maxrss``), whichever is higher."""
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, _CLEARED_KIB[0]) / 1024
 
 
 def tree_rss_kib() -> int:
@@ -120,17 +152,31 @@ def tree_rss_kib() -> int:
 
 
 class Profile:
-    def __init__(self, rss=_rss_kib, every: float = 0.02) -> None:
-        self._rss, self._every = rss, every
+    def __init__(self, rss=_rss_kib, every: float = 0.02, watermark: bool = False) -> None:
+        """``watermark``: peaks from the kernel's high-water mark, no sampler thread; else ``rss``
+        sampled every ``every`` seconds."""
+        self._rss, self._every, self._watermark = rss, every, watermark
         self.seconds: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
         self.peak_kib: dict[str, int] = {}
         self.calls: dict[str, int] = {}
         self._active: list[str] = []
+        self._wrapped: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
+        if watermark:
+            _high_water_kib()       # a stage's peak is its own, not the imports' before it
+        else:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+
+    def _fold(self) -> None:
+        """The mark since the last fold, to every stage active all that time (under ``_lock``)."""
+        if self._watermark:
+            kib = _high_water_kib()
+            for name in self._active:
+                if kib > self.peak_kib.get(name, 0):
+                    self.peak_kib[name] = kib
 
     def _sample(self) -> None:
         while not self._stop.wait(self._every):
@@ -142,14 +188,16 @@ class Profile:
 
     def _enter(self, name: str) -> tuple[float, float]:
         with self._lock:
+            self._fold()
             self._active.append(name)
             self.seconds.setdefault(name, 0.0)
             self.calls.setdefault(name, 0)
         return time.perf_counter(), time.process_time()
 
     def _leave(self, name: str, t0: tuple[float, float]) -> None:
-        rss = self._rss()
+        rss = 0 if self._watermark else self._rss()
         with self._lock:
+            self._fold()
             self._active.remove(name)
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0[0]
             # The whole process's CPU (every thread: DuckDB's workers, a write beside) while in it.
@@ -198,27 +246,44 @@ class Profile:
 
     def report(self) -> dict:
         self._stop.set()
+        with self._lock:
+            self._fold()
         return {k: {"s": round(self.seconds[k], 1), "cpu_s": round(self.cpu.get(k, 0.0), 1), "peak_mib": round(self.peak_kib.get(k, 0) / 1024),
                     "calls": self.calls[k]} for k in self.seconds}
 
 
-def profile(tree: bool = False) -> Profile:
-    """Instrument every stage in ``_TARGETS`` that exists in this tree; returns the collector.
-    ``tree`` counts the memory of child processes too (Spark), sampled less often."""
-    prof = Profile(tree_rss_kib, 0.25) if tree else Profile()
-    for module, path, name in _TARGETS:
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        owner, attr = mod, path
-        if "." in path:
-            cls, attr = path.split(".")
-            owner = getattr(mod, cls, None)
-        fn = getattr(owner, attr, None) if owner is not None else None
-        if fn is None:
-            continue
-        setattr(owner, attr, prof.wrap(fn, name, cm=attr == "transaction"))
+    def instrument(self, modules: tuple[str, ...] = ("linkage",)) -> None:
+        """Wrap every stage of ``_TARGETS`` in a module under ``modules`` that exists in this tree
+        (importing it) and is not wrapped yet."""
+        for module, path, name in _TARGETS:
+            if not module.startswith(modules) or (module, path) in self._wrapped:
+                continue
+            try:
+                mod = importlib.import_module(module)
+            except ImportError:
+                continue
+            owner, attr = mod, path
+            if "." in path:
+                cls, attr = path.split(".")
+                owner = getattr(mod, cls, None)
+            fn = getattr(owner, attr, None) if owner is not None else None
+            if fn is None:
+                continue
+            setattr(owner, attr, self.wrap(fn, name, cm=attr == "transaction"))
+            self._wrapped.add((module, path))
+
+
+# What `linkage ingest` imports: its stages, wrapped without the link's modules (Splink and the
+# rest), which a user's ingest, a process of its own, never loads.
+INGEST = ("linkage.connectors", "linkage.store")
+
+
+def profile(tree: bool = False, modules: tuple[str, ...] = ("linkage",)) -> Profile:
+    """Instrument every stage in ``_TARGETS`` under ``modules`` (``Profile.instrument``; the rest
+    can be instrumented later); returns the collector. ``tree`` counts the memory of child
+    processes too (Spark), sampled less often."""
+    prof = Profile(tree_rss_kib, 0.25) if tree else Profile(watermark=True) if _can_clear() else Profile()
+    prof.instrument(modules)
     return prof
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -98,3 +99,21 @@ def test_a_cpu_budget_without_the_cgroup_controller_is_a_one_line_error(tmp_path
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "cgroup v1 cpu controller" in done.stderr
     assert "Traceback" not in done.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_the_stage_profile_runs_no_thread_beside_the_code_and_keeps_each_stage_its_own_peak():
+    """A sampler thread beside the measured code took the GIL 50 times a second, which a user's run
+    has no thread doing; the kernel's high-water mark, read and cleared at each stage's edges, sees
+    every peak, however short, with no thread."""
+    threads = threading.active_count()
+    prof = stageprof.profile(modules=())
+    assert threading.active_count() == threads
+    with prof.stage("big"):
+        x = b"\x01" * (200 * 2**20)     # 200 MiB written, so resident
+        del x
+    with prof.stage("small"):
+        y = b"\x01" * (20 * 2**20)
+        del y
+    report = prof.report()
+    assert report["big"]["peak_mib"] - report["small"]["peak_mib"] > 150     # not inherited from the stage before
+    assert stageprof.peak_mib() > report["big"]["peak_mib"] - 1     # clearing the mark resets ru_maxrss, not this

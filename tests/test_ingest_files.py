@@ -166,3 +166,61 @@ def test_the_cli_ingests_several_files_each_with_its_source(tmp_path, synth_mont
         out = CliRunner().invoke(app, ["ingest", str(synth_month1 / "health.csv"), str(synth_month1 / "education.csv"),
                                        *wrong, "--data-dir", str(home)])
         assert out.exit_code == 2 and "Traceback" not in out.output
+
+
+def _resident_share(path) -> float:
+    """The share of ``path``'s pages in the page cache (mincore over a private mapping of it)."""
+    import ctypes
+    import mmap
+    import os
+
+    size, page = path.stat().st_size, os.sysconf("SC_PAGE_SIZE")
+    with open(path, "rb") as fh:
+        mm = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_COPY)
+    try:
+        buf = ctypes.c_char.from_buffer(mm)
+        pages = (size + page - 1) // page
+        vec = (ctypes.c_ubyte * pages)()
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.mincore(ctypes.c_void_p(ctypes.addressof(buf)), ctypes.c_size_t(size), vec) == 0
+        del buf
+        return sum(v & 1 for v in vec) / pages
+    finally:
+        mm.close()
+
+
+def _evict(path) -> None:
+    import os
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def test_every_file_is_asked_of_the_disk_before_the_first_is_read(tmp_path, synth_month1):
+    """An extract unread for a while is on disk, not in memory; each file's disk read is asked for
+    at the start, to overlap the work on those before it. Here the first file is refused, so the
+    others are never read: only the read-ahead brought them into memory."""
+    import time
+
+    bad = tmp_path / "education.csv"
+    text = (synth_month1 / "education.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    bad.write_text("nothing,this,mapping,reads\n" + "".join(text[1:]), encoding="utf-8")
+    later = [tmp_path / f"{s}.csv" for s in ("social_care", "health")]
+    for path in later:
+        shutil.copy(synth_month1 / path.name, path)
+        _evict(path)
+    if max(_resident_share(p) for p in later) > 0.2:
+        pytest.skip("this file system keeps the files in memory (tmpfs)")
+    store = Store(tmp_path / "h", memory_limit="1GB")
+    with pytest.raises(ConnectorError):
+        ingest_files(store, [("education", bad), ("social_care", later[0]), ("health", later[1])],
+                     extract_date=EXTRACT_DATE)
+    store.close()
+    deadline = time.monotonic() + 10
+    while min(_resident_share(p) for p in later) < 0.9 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert min(_resident_share(p) for p in later) >= 0.9

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Scan", "scan"]
+__all__ = ["Scan", "read_ahead", "scan"]
 
 _CHUNK = 1 << 22
 
@@ -42,6 +45,38 @@ class Scan:
         return data
 
 
+def read_ahead(paths: Iterable[Path]) -> threading.Thread:
+    """Ask the kernel to read these files into the page cache now (``POSIX_FADV_WILLNEED``), in
+    order, on a thread of its own (a request can block while the disk's queue is full). An extract
+    that has sat unread is on disk, not in memory (this machine pages out what went unread for a
+    minute), and read a chunk at a time, its disk wait and its parse take turns (a cold 1M
+    ingest reads 138 MiB, about 2 s at this disk's 60 MB/s). Asked first, each file's read can
+    overlap the scan and store of those before it. A file that cannot be opened is left to the
+    read that will say why."""
+    def ask() -> None:
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            _advise(fd)
+
+    paths = [Path(p) for p in paths]
+    thread = threading.Thread(target=ask, name="read-ahead", daemon=True)
+    thread.start()
+    return thread
+
+
+def _advise(fd: int) -> None:
+    """``POSIX_FADV_WILLNEED`` for the whole of ``fd``'s file, then ``fd`` closed."""
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def scan(path: Path, limit: int, chunk: int = _CHUNK) -> Scan:
     """Read ``path`` once: its SHA-256, size, line count, UTF-8 validity, whether every line is
     a whole row no longer than ``limit`` bytes, bare carriage returns, and (if whole rows) its bytes."""
@@ -54,6 +89,8 @@ def scan(path: Path, limit: int, chunk: int = _CHUNK) -> Scan:
     run, odd = 0, 0              # bytes of the line still open at the chunk's end; its quotes' parity
     last_cr = False              # the chunk before ended with a carriage return
     with open(path, "rb") as fh:
+        # its disk read asked for whole, beside this one's hashing and counting (not a second open)
+        threading.Thread(target=_advise, args=(os.dup(fh.fileno()),), name="read-ahead", daemon=True).start()
         head = fh.read(4096)
         fh.seek(0)
         while block := fh.read(chunk):

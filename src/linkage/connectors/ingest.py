@@ -526,7 +526,10 @@ def ingest_files(store: Store, files: list[tuple[str, Path]], extract_date: date
     sources = [source for source, _ in files]
     if len(set(sources)) != len(sources):
         raise ConnectorError("one extract per source at a time: a second would be read before the first is stored")
+    from linkage.connectors.filescan import read_ahead      # numpy, as _read's scan
+
     failed = threading.Event()
+    read_ahead(path for _, path in files)
 
     def in_turn(save: Callable[[Store], IngestResult]) -> IngestResult | None:
         if failed.is_set():         # one before it failed: read, never to be stored

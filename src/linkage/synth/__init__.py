@@ -33,10 +33,12 @@ def ingest_extracts(store, directory: Path, extract_date: date | None = None) ->
     second file of a source (manifest ``second_files``) with ``--amend`` under its own mapping.
     Returns the IngestResults in that order."""
     from linkage.connectors import ingest_file, ingest_files
+    from linkage.connectors.filescan import read_ahead
 
     directory = Path(directory)
     manifest = json.loads((directory / "manifest.json").read_text())
     when = extract_date or date.fromisoformat(manifest["extract_date"])
+    read_ahead(directory / name for name in manifest.get("second_files", {}))     # ingest_files reads its own ahead
     results = list(ingest_files(store, [(s, directory / f"{s}.csv") for s in SOURCES], extract_date=when))
     for name, spec in manifest.get("second_files", {}).items():
         results.append(ingest_file(store, spec["source"], directory / name, directory / spec["mapping"],
