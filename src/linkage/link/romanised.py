@@ -67,15 +67,18 @@ def romanised_sql(input_table: str, clusters_table: str, cotwin_table: str) -> s
     docstring). Every record's keys are read once; the pairs met by equality (pure SQL)."""
     two = f"a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND {birthday_sql('a', 'b', _DATE_TEXT)}"
     return f"""
-WITH names AS MATERIALIZED (
-  SELECT n, {roman_sql('n')} AS k FROM (SELECT surname AS n FROM {input_table} UNION SELECT forename_full
-    FROM {input_table} UNION SELECT forename_join FROM {input_table}) WHERE n IS NOT NULL),
+WITH rec AS MATERIALIZED (
+  SELECT x.unique_id, x.source_dataset, c.cluster_id, x.dob, x.forename, x.surname, x.forename_full,
+    x.forename_join, x.middle_names
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) WHERE x.dob IS NOT NULL AND x.surname IS NOT NULL),
+-- Each name once (a month reads only the records it reached).
+names AS MATERIALIZED (
+  SELECT n, {roman_sql('n')} AS k FROM (SELECT surname AS n FROM rec UNION SELECT forename_full FROM rec
+    UNION SELECT forename_join FROM rec) WHERE n IS NOT NULL),
 k AS MATERIALIZED (
-  SELECT x.unique_id, x.source_dataset, c.cluster_id, x.dob, x.forename, x.surname, x.middle_names,
-    s.k AS sk, g.k AS gk, coalesce(j.k, '') AS jk
-  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) JOIN names s ON s.n = x.surname
-  JOIN names g ON g.n = x.forename_full LEFT JOIN names j ON j.n = x.forename_join
-  WHERE x.dob IS NOT NULL AND length(s.k) >= {ROMAN_SHORTEST}),
+  SELECT x.*, s.k AS sk, g.k AS gk, coalesce(j.k, '') AS jk
+  FROM rec x JOIN names s ON s.n = x.surname JOIN names g ON g.n = x.forename_full
+  LEFT JOIN names j ON j.n = x.forename_join WHERE length(s.k) >= {ROMAN_SHORTEST}),
 met AS (
   SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, a.dob = b.dob AS dob_exact,
     a.gk AS ga, a.jk AS ja, b.gk AS gb, b.jk AS jb,
