@@ -36,9 +36,12 @@ tells such a child from twins is that no school record holds the other UPN: a tw
 roll under it. A school record is queued with a record of another agency of one birthday, surname
 and home (postcode or address), forenames not unrelated, sexes not different, when that record's
 child holds UPNs only from agencies other than the school census, none of them the school
-record's, the two children hold no source in common and no NHS numbers that differ. Counted on
-the same run (session 32): 5 pairs of children, all one child, 3 of them queued already by
-other reasons; on the independent generator's sets, see docs/benchmarks.md.
+record's, the two children hold no source in common and no NHS numbers that differ, and no record
+of either has a co-twin in its own extract (a source holding a second child of that birthday and
+family beside it: the GP's two Fatima Patels, one of them the school's pupil). Counted on the same
+run (session 32): 5 pairs of children, all one child, 3 of them queued already by other reasons;
+without the co-twin condition the independent generator's 100,000 children gave 2 pairs, both
+same-name twins, each with a co-twin so (docs/benchmarks.md, "Session 32: queue").
 """
 
 from __future__ import annotations
@@ -104,23 +107,26 @@ WHERE (NOT a.on_roll AND b.on_roll AND a.left_on <= b.since)
 ORDER BY p.l, p.r"""
 
 
-def copied_sql(input_table: str, clusters_table: str) -> str:
+def copied_sql(input_table: str, clusters_table: str, cotwin_pairs: str) -> str:
     """(l, r, ca, cb, same_forename): a school census record ``l`` and another agency's record ``r`` of
     one birthday, surname and home, in two children, forenames not unrelated, sexes not different,
-    ``r``'s child holding UPNs (roots) only from agencies other than the census, none of them
-    ``l``'s (the module docstring). Pure SQL, no I/O."""
+    no record of either child with a co-twin in its own extract (``cotwin_pairs``), ``r``'s child holding UPNs (roots)
+    only from agencies other than the census, none of them ``l``'s (the module docstring). Pure SQL,
+    no I/O."""
     return f"""
 WITH held AS (
   SELECT c.cluster_id, bool_or({_SCHOOL.format(x='x')}) AS school,
-    list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL) AS upns
+    list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL) AS upns,
+    bool_or(c.unique_id IN (SELECT unique_id FROM {cotwin_pairs})) AS twin
   FROM {clusters_table} c JOIN {input_table} x ON x.unique_id = c.unique_id GROUP BY c.cluster_id),
-side AS (SELECT cluster_id, upns FROM held WHERE NOT school AND len(upns) > 0)
+side AS (SELECT cluster_id, upns FROM held WHERE NOT school AND NOT twin AND len(upns) > 0)
 SELECT l.unique_id AS l, r.unique_id AS r, cl.cluster_id AS ca, s.cluster_id AS cb, l.forename = r.forename
 FROM side s JOIN {clusters_table} cr ON cr.cluster_id = s.cluster_id JOIN {input_table} r ON r.unique_id = cr.unique_id
 JOIN {input_table} l ON l.dob = r.dob AND l.surname = r.surname AND (l.postcode = r.postcode OR l.address = r.address)
-JOIN {clusters_table} cl ON cl.unique_id = l.unique_id
+JOIN {clusters_table} cl ON cl.unique_id = l.unique_id JOIN held h ON h.cluster_id = cl.cluster_id
 WHERE {_SCHOOL.format(x='l')} AND cl.upn_root IS NOT NULL AND NOT list_contains(s.upns, cl.upn_root)
-  AND cl.cluster_id <> s.cluster_id AND NOT coalesce(l.sex <> r.sex AND l.sex IN ('M', 'F') AND r.sex IN ('M', 'F'), false)
+  AND cl.cluster_id <> s.cluster_id AND NOT h.twin
+  AND NOT coalesce(l.sex <> r.sex AND l.sex IN ('M', 'F') AND r.sex IN ('M', 'F'), false)
   AND NOT ({unrelated_sql('l', 'r')})
 ORDER BY l, r"""
 
@@ -163,5 +169,5 @@ def reissued_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_ta
     how many were queued."""
     rows = con.execute(reissued_sql(input_table, clusters_table, cotwin_pairs)).fetchall()
     queued = _queue(rows, found, cluster_of, identifiers, denied, REISSUED_REASON, {"education"})
-    rows = con.execute(copied_sql(input_table, clusters_table)).fetchall()
+    rows = con.execute(copied_sql(input_table, clusters_table, cotwin_pairs)).fetchall()
     return queued + _queue(rows, found, cluster_of, identifiers, denied, COPIED_REASON, set())
