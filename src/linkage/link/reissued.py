@@ -114,18 +114,19 @@ def copied_sql(input_table: str, clusters_table: str, cotwin_pairs: str) -> str:
     only from agencies other than the census, none of them ``l``'s (the module docstring). Pure SQL,
     no I/O."""
     return f"""
-WITH held AS (
+WITH twins AS MATERIALIZED (SELECT DISTINCT unique_id FROM {cotwin_pairs}),
+held AS MATERIALIZED (
   SELECT c.cluster_id, bool_or({_SCHOOL.format(x='x')}) AS school,
-    list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL) AS upns,
-    bool_or(c.unique_id IN (SELECT unique_id FROM {cotwin_pairs})) AS twin
-  FROM {clusters_table} c JOIN {input_table} x ON x.unique_id = c.unique_id GROUP BY c.cluster_id),
+    list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL) AS upns, bool_or(t.unique_id IS NOT NULL) AS twin
+  FROM {clusters_table} c JOIN {input_table} x ON x.unique_id = c.unique_id LEFT JOIN twins t ON t.unique_id = c.unique_id
+  GROUP BY c.cluster_id),
 side AS (SELECT cluster_id, upns FROM held WHERE NOT school AND NOT twin AND len(upns) > 0)
 SELECT l.unique_id AS l, r.unique_id AS r, cl.cluster_id AS ca, s.cluster_id AS cb, l.forename = r.forename
 FROM side s JOIN {clusters_table} cr ON cr.cluster_id = s.cluster_id JOIN {input_table} r ON r.unique_id = cr.unique_id
 JOIN {input_table} l ON l.dob = r.dob AND l.surname = r.surname AND (l.postcode = r.postcode OR l.address = r.address)
-JOIN {clusters_table} cl ON cl.unique_id = l.unique_id JOIN held h ON h.cluster_id = cl.cluster_id
+JOIN {clusters_table} cl ON cl.unique_id = l.unique_id
 WHERE {_SCHOOL.format(x='l')} AND cl.upn_root IS NOT NULL AND NOT list_contains(s.upns, cl.upn_root)
-  AND cl.cluster_id <> s.cluster_id AND NOT h.twin
+  AND cl.cluster_id <> s.cluster_id AND cl.cluster_id NOT IN (SELECT cluster_id FROM held WHERE twin)
   AND NOT coalesce(l.sex <> r.sex AND l.sex IN ('M', 'F') AND r.sex IN ('M', 'F'), false)
   AND NOT ({unrelated_sql('l', 'r')})
 ORDER BY l, r"""
