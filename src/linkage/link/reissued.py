@@ -31,17 +31,18 @@ A second UPN is also seen second hand (``copied_sql``). Social care and early he
 pupil's UPN from a referral or a school's form, which may carry the pupil's earlier UPN: the
 school census then holds the child under one UPN and social care under another, and the model's
 strongest pair (the school's and the GP's record, equal in every field) is refused as two UPNs in
-one child (Qabil Lordan; Miriam / Mitzi Williams, whose school record was the second UPN). What
-tells such a child from twins is that no school record holds the other UPN: a twin is on a school
-roll under it. A school record is queued with a record of another agency of one birthday, surname
+one child (Miriam / Mitzi Williams at school under one UPN; at the GP, and under another UPN in
+social care). What tells such a child from twins is that the census holds no record of the other
+child: a twin is on a school roll under its own UPN. A school record is queued with a record of another agency of one birthday, surname
 and home (postcode or address), forenames not unrelated, sexes not different, when that record's
 child holds UPNs only from agencies other than the school census, none of them the school
 record's, the two children hold no source in common and no NHS numbers that differ, and no record
 of either has a co-twin in its own extract (a source holding a second child of that birthday and
 family beside it: the GP's two Fatima Patels, one of them the school's pupil). Counted on the same
-run (session 32): 5 pairs of children, all one child, 3 of them queued already by other reasons;
-without the co-twin condition the independent generator's 100,000 children gave 2 pairs, both
-same-name twins, each with a co-twin so (docs/benchmarks.md, "Session 32: queue").
+run (session 32): 3 pairs of children, all one child, 2 of them queued already by other reasons;
+without the co-twin condition 5, all one child, and on the independent generator's 100,000
+children 2 pairs, both same-name twins, each with a co-twin so: the condition was set after that
+check (docs/benchmarks.md, "Session 32: queue").
 """
 
 from __future__ import annotations
