@@ -65,6 +65,8 @@ _TARGETS = (
     ("linkage.link.run", "vet_joins", "second pass: vet joins"),
     ("linkage.link.engine_pass", "reach_pairs", "second pass: reach (middle name, home, swap keys)"),
     ("linkage.link.engine_pass", "changed_pairs", "second pass: a former surname on record"),
+    ("linkage.link.engine_pass", "reissued_pairs", "second pass: second UPN (re-issued, held elsewhere)"),
+    ("linkage.link.engine_pass", "romanised_pairs", "second pass: a name romanised two ways"),
     ("linkage.link.run", "resolve_aliases", "identity: previous ids"),
     ("linkage.link.run", "assign_ids", "identity: assign"),
     ("linkage.link.run", "context", "delta: kept context"),

@@ -100,7 +100,7 @@ these keys say the two records may be one child, not that they are.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import duckdb
 
@@ -110,7 +110,8 @@ from linkage.link.guards import _closer_to_cotwin, birthday_sql, date_slip_sql a
 from linkage.link.namesql import middle_name
 
 __all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
-           "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "narrow_sql", "reach_pairs", "reach_sql"]
+           "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "could_be_one_sql", "kin_sql", "narrow_sql",
+           "queue_apart", "reach_pairs", "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
                  "({evidence})")
@@ -310,7 +311,18 @@ pairs AS MATERIALIZED (
   UNION ALL
   SELECT s.l, s.r, s.ca, s.cb, 'spelling', false, false FROM spelt s LEFT JOIN namesakes n USING (forename, surname)
   WHERE NOT s.same OR (n.n - 1) * {2 * NEAR_DAYS + 1} <= {COINCIDENCE} * (SELECT days FROM span)),
--- Only the few children of the pairs are looked up: their records first, then those records' fields.
+{kin_sql(input_table, clusters_table)}
+SELECT p.* FROM pairs p JOIN kids a ON a.cluster_id = p.ca JOIN kids b ON b.cluster_id = p.cb
+WHERE {could_be_one_sql()}
+  AND (p.how = 'script' OR coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
+        b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))), true))
+ORDER BY p.l, p.r, p.how"""
+
+
+def kin_sql(input_table: str, clusters_table: str) -> str:
+    """CTEs ``member`` and ``kids`` over a CTE ``pairs`` (ca, cb: two children): each child's UPN roots,
+    NHS numbers, sexes and first middle names; only the pairs' few children are read (pure SQL)."""
+    return f"""-- Only the few children of the pairs are looked up: their records first, then those records' fields.
 member AS MATERIALIZED (
   SELECT unique_id, cluster_id, upn_root FROM {clusters_table}
   WHERE cluster_id IN (SELECT ca FROM pairs UNION SELECT cb FROM pairs)),
@@ -320,14 +332,15 @@ kids AS (
     list(DISTINCT x.nhs_number) FILTER (WHERE x.nhs_number IS NOT NULL) AS nhss,
     list(DISTINCT x.sex) FILTER (WHERE x.sex IN ('M', 'F')) AS sexes,
     list(DISTINCT {middle_name('x.middle_names')}) FILTER (WHERE coalesce(x.middle_names, '') <> '') AS middles
-  FROM member c JOIN {input_table} x ON x.unique_id = c.unique_id GROUP BY c.cluster_id)
-SELECT p.* FROM pairs p JOIN kids a ON a.cluster_id = p.ca JOIN kids b ON b.cluster_id = p.cb
-WHERE NOT coalesce(len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns), false)
+  FROM member c JOIN {input_table} x ON x.unique_id = c.unique_id GROUP BY c.cluster_id)"""
+
+
+def could_be_one_sql() -> str:
+    """The children ``a`` and ``b`` (``kin_sql``'s ``kids`` rows) hold no two different UPN roots, NHS
+    numbers or sexes (pure SQL)."""
+    return """NOT coalesce(len(a.upns) > 0 AND len(b.upns) > 0 AND NOT list_has_any(a.upns, b.upns), false)
   AND NOT coalesce(len(a.nhss) > 0 AND len(b.nhss) > 0 AND NOT list_has_any(a.nhss, b.nhss), false)
-  AND coalesce(len(list_distinct(list_concat(a.sexes, b.sexes))), 0) <= 1
-  AND (p.how = 'script' OR coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
-        b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))), true))
-ORDER BY p.l, p.r, p.how"""
+  AND coalesce(len(list_distinct(list_concat(a.sexes, b.sexes))), 0) <= 1"""
 
 
 def reach_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, cotwin_table: str,
@@ -336,23 +349,32 @@ def reach_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table
     common and that the pass neither linked nor queued nor keeps apart (``apart``: record pairs);
     one per two children. Returns how many were queued."""
     rows = con.execute(reach_sql(input_table, clusters_table, cotwin_table)).fetchall()
+
+    def reason(how: str, dob_exact: bool, twin: bool) -> str:
+        said = "same birthday" if dob_exact else "birthdays a slip or days apart"
+        said += "; a twin is in view" if twin else ""
+        if how in _REASONS:
+            return _REASONS[how].format(evidence=said)
+        return MIDDLE_REASON.format(how="birthday, forenames alike" if how == "birthday"
+                                    else "forename, surnames alike", evidence=said)
+    return queue_apart(rows, reason, found, cluster_of, apart)
+
+
+def queue_apart(rows: list[tuple], reason: Callable[..., str], found: ClusterPass, cluster_of: dict[str, str],
+                apart: Iterable[tuple[str, str]]) -> int:
+    """Add to ``found.queue`` each row (l, r, ca, cb, *evidence) whose two children hold no source in
+    common and that the pass neither linked nor queued nor keeps apart (``apart``: record pairs), as
+    (l, r, ``reason(*evidence)``); one per two children. Returns how many were queued."""
     if not rows:
         return 0
     done = settled(found, cluster_of, apart)
     held = sources_of(cluster_of, {c for _, _, ca, cb, *_ in rows for c in (ca, cb)})
     queued = 0
-    for l, r, ca, cb, how, dob_exact, twin in rows:
+    for l, r, ca, cb, *evidence in rows:
         kids = frozenset((ca, cb))
         if kids in done or not held[ca].isdisjoint(held[cb]):
             continue
         done.add(kids)
-        said = "same birthday" if dob_exact else "birthdays a slip or days apart"
-        said += "; a twin is in view" if twin else ""
-        if how in _REASONS:
-            why = _REASONS[how].format(evidence=said)
-        else:
-            why = MIDDLE_REASON.format(how="birthday, forenames alike" if how == "birthday"
-                                       else "forename, surnames alike", evidence=said)
-        found.queue.append((l, r, why))
+        found.queue.append((l, r, reason(*evidence)))
         queued += 1
     return queued

@@ -26,6 +26,23 @@ in common or two NHS numbers, 26 with unrelated forenames or middle names that d
 roll together). The independent generator's census has no leaving dates: nothing is queued there.
 
 Queued, never linked: the census says when, not who.
+
+A second UPN is also seen second hand (``copied_sql``). Social care and early help record a
+pupil's UPN from a referral or a school's form, which may carry the pupil's earlier UPN: the
+school census then holds the child under one UPN and social care under another, and the model's
+strongest pair (the school's and the GP's record, equal in every field) is refused as two UPNs in
+one child (Miriam / Mitzi Williams at school under one UPN; at the GP, and under another UPN in
+social care). What tells such a child from twins is that the census holds no record of the other
+child: a twin is on a school roll under its own UPN. A school record is queued with a record of another agency of one birthday, surname
+and home (postcode or address), forenames not unrelated, sexes not different, when that record's
+child holds UPNs only from agencies other than the school census, none of them the school
+record's, the two children hold no source in common and no NHS numbers that differ, and no record
+of either has a co-twin in its own extract (a source holding a second child of that birthday and
+family beside it: the GP's two Fatima Patels, one of them the school's pupil). Counted on the same
+run (session 32): 3 pairs of children, all one child, 2 of them queued already by other reasons;
+without the co-twin condition 5, all one child, and on the independent generator's 100,000
+children 2 pairs, both same-name twins, each with a co-twin so: the condition was set after that
+check (docs/benchmarks.md, "Session 32: queue").
 """
 
 from __future__ import annotations
@@ -41,11 +58,13 @@ from linkage.link.namesql import middle_name
 from linkage.link.secondid import unrelated_sql
 from linkage.store.schema import t
 
-__all__ = ["REISSUED_REASON", "reissued_pairs", "reissued_sql"]
+__all__ = ["COPIED_REASON", "REISSUED_REASON", "copied_sql", "reissued_pairs", "reissued_sql"]
 
 REISSUED_REASON = ("possibly one child under a second UPN: same birthday, family and home, one school's record "
                    "left before the other's enrolment began, no source holds both but the schools ({evidence})")
 
+COPIED_REASON = ("possibly one child under a second UPN: same birthday, surname and home, the other child's "
+                 "UPN held only by another agency, no source holds both ({evidence})")
 # A current, single enrolment (``connectors.ingest.LINK_RECORDS_SQL``'s ``on_roll_since``).
 _CURRENT = current_enrolment_sql("e")
 # A school census record: a source's own census (not a second file of it, such as an AP roll).
@@ -89,15 +108,36 @@ WHERE (NOT a.on_roll AND b.on_roll AND a.left_on <= b.since)
 ORDER BY p.l, p.r"""
 
 
-def reissued_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, cotwin_pairs: str,
-                   found: ClusterPass, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
-                   denied: Iterable[tuple[str, str]] = ()) -> int:
-    """Add to ``found.queue`` the pairs of ``reissued_sql`` whose two children hold no NHS numbers
-    that differ and no source in common but the school census, that the pass neither linked nor
-    queued, and that no reviewer keeps apart (``denied``: record pairs); one per two children.
-    The twin guard's pairs are read (its evidence, one source holding both, is what the census
-    dates answer). Returns how many were queued."""
-    rows = con.execute(reissued_sql(input_table, clusters_table, cotwin_pairs)).fetchall()
+def copied_sql(input_table: str, clusters_table: str, cotwin_pairs: str) -> str:
+    """(l, r, ca, cb, same_forename): a school census record ``l`` and another agency's record ``r`` of
+    one birthday, surname and home, in two children, forenames not unrelated, sexes not different,
+    no record of either child with a co-twin in its own extract (``cotwin_pairs``), ``r``'s child holding UPNs (roots)
+    only from agencies other than the census, none of them ``l``'s (the module docstring). Pure SQL,
+    no I/O."""
+    return f"""
+WITH twins AS MATERIALIZED (SELECT DISTINCT unique_id FROM {cotwin_pairs}),
+held AS MATERIALIZED (
+  SELECT c.cluster_id, bool_or({_SCHOOL.format(x='x')}) AS school,
+    list(DISTINCT c.upn_root) FILTER (WHERE c.upn_root IS NOT NULL) AS upns, bool_or(t.unique_id IS NOT NULL) AS twin
+  FROM {clusters_table} c JOIN {input_table} x ON x.unique_id = c.unique_id LEFT JOIN twins t ON t.unique_id = c.unique_id
+  GROUP BY c.cluster_id),
+side AS (SELECT cluster_id, upns FROM held WHERE NOT school AND NOT twin AND len(upns) > 0)
+SELECT l.unique_id AS l, r.unique_id AS r, cl.cluster_id AS ca, s.cluster_id AS cb, l.forename = r.forename
+FROM side s JOIN {clusters_table} cr ON cr.cluster_id = s.cluster_id JOIN {input_table} r ON r.unique_id = cr.unique_id
+JOIN {input_table} l ON l.dob = r.dob AND l.surname = r.surname AND (l.postcode = r.postcode OR l.address = r.address)
+JOIN {clusters_table} cl ON cl.unique_id = l.unique_id
+WHERE {_SCHOOL.format(x='l')} AND cl.upn_root IS NOT NULL AND NOT list_contains(s.upns, cl.upn_root)
+  AND cl.cluster_id <> s.cluster_id AND cl.cluster_id NOT IN (SELECT cluster_id FROM held WHERE twin)
+  AND NOT coalesce(l.sex <> r.sex AND l.sex IN ('M', 'F') AND r.sex IN ('M', 'F'), false)
+  AND NOT ({unrelated_sql('l', 'r')})
+ORDER BY l, r"""
+
+
+def _queue(rows: list, found: ClusterPass, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
+           denied: Iterable[tuple[str, str]], reason: str, others: set[str]) -> int:
+    """Queue ``rows`` (l, r, ca, cb, same_forename) whose two children hold no NHS numbers that
+    differ and no source in common but ``others``, that the pass neither linked nor queued, and
+    that no reviewer keeps apart; one per two children."""
     if not rows:
         return 0
     done = settled(found, cluster_of, denied)
@@ -110,11 +150,26 @@ def reissued_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_ta
     queued = 0
     for l, r, ca, cb, same_forename in rows:
         two = frozenset((ca, cb))
-        if (two in done or held[ca] & held[cb] - {"education"}
+        if (two in done or held[ca] & held[cb] - others
                 or (nhs[ca] and nhs[cb] and nhs[ca].isdisjoint(nhs[cb]))):
             continue
         done.add(two)
         said = "same forename" if same_forename else "forenames alike"
-        found.queue.append((l, r, REISSUED_REASON.format(evidence=said)))
+        found.queue.append((l, r, reason.format(evidence=said)))
         queued += 1
     return queued
+
+
+def reissued_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, cotwin_pairs: str,
+                   found: ClusterPass, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
+                   denied: Iterable[tuple[str, str]] = ()) -> int:
+    """Add to ``found.queue`` the pairs of ``reissued_sql`` whose two children hold no NHS numbers
+    that differ and no source in common but the school census, then those of ``copied_sql`` whose
+    children hold none in common at all; each that the pass neither linked nor queued, and that no
+    reviewer keeps apart (``denied``: record pairs); one per two children. The twin guard's pairs
+    are read (its evidence, one source holding both, is what the census dates answer). Returns
+    how many were queued."""
+    rows = con.execute(reissued_sql(input_table, clusters_table, cotwin_pairs)).fetchall()
+    queued = _queue(rows, found, cluster_of, identifiers, denied, REISSUED_REASON, {"education"})
+    rows = con.execute(copied_sql(input_table, clusters_table, cotwin_pairs)).fetchall()
+    return queued + _queue(rows, found, cluster_of, identifiers, denied, COPIED_REASON, set())
