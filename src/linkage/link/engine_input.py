@@ -12,7 +12,7 @@ import hashlib
 import duckdb
 import pandas as pd
 
-from linkage.link import inputcache
+from linkage.link import inputcache, registercounts
 from linkage.link.backends import DuckDBBackend
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, forename_counts_sql,
@@ -76,8 +76,12 @@ FROM {inputcache.ROLL} o JOIN memory.{INPUT} i USING (unique_id) WHERE i.upn IS 
         con.execute(f"DROP TABLE {inputcache.ROLL}")
         con.execute(f"CREATE OR REPLACE TABLE memory.twin_names AS "
                     f"{twin_names_sql(f'memory.{INPUT}', 'memory.cotwin_pairs')}")
-        con.execute(f"CREATE OR REPLACE TABLE {MIDDLE_REGISTERS} AS {middle_registers_sql(f'memory.{INPUT}')}")
-        con.execute(f"CREATE OR REPLACE TABLE {HELD_ONCE} AS {held_once_registers_sql(f'memory.{INPUT}')}")
+        # The two register readings: from the counts kept beside the cache (a month moves them by its
+        # own records' keys, ``registercounts``), else counted over every record here.
+        readings = (registercounts.readings(self._cache.counts) if cache
+                    else (middle_registers_sql(f"memory.{INPUT}"), held_once_registers_sql(f"memory.{INPUT}")))
+        for table, reading in zip((MIDDLE_REGISTERS, HELD_ONCE), readings):
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS {reading}")
         # guard_sha: what the twin guard reads beyond the record itself that clustering reads too (its
         # co-twins, whether its forename is rare here, the guard's code). When it changes the record is
         # re-clustered and its stored pairs guarded again (``delta.reguard``); content_sha alone
