@@ -168,20 +168,26 @@ WHERE r.record_key IS NULL OR c.unique_id IS NULL OR r.raw_sha <> c.raw_sha""")
 
 def _count(store: Store, stale: str, recount: bool) -> None:
     """``memory.link_counts``: the registers' counts of the cache as the run leaves it (its rows not
-    ``stale``, and those derived), written with it. The kept counts, moved by the counts of the keys
-    of the rows stale or derived, before and after; or, when ``recount``, counted over every row."""
-    after = f"(SELECT * FROM {CACHE} WHERE NOT ({stale}) UNION ALL SELECT * FROM memory.link_derived)"
+    ``stale``, and those derived), written with it. The kept counts, moved by the counts of the rows
+    of the keys of the rows stale or derived (read from the cache once), before and after; or, when
+    ``recount``, counted over every row."""
     code = f"'{registercounts.CODE}' AS code"
     if recount:
+        after = f"(SELECT * FROM {CACHE} WHERE NOT ({stale}) UNION ALL SELECT * FROM memory.link_derived)"
         store.execute(f"CREATE OR REPLACE TABLE memory.link_counts AS SELECT *, {code} "
                       f"FROM ({registercounts.counts_sql(after)})")
         return
-    gone = f"(SELECT forename, surname, dob FROM {CACHE} WHERE {stale})"
-    store.execute(f"CREATE OR REPLACE TABLE memory.link_keys AS {registercounts.keys_sql(gone, 'memory.link_derived')}")
-    before, now = (f"({registercounts.counts_sql(rows, 'memory.link_keys')})" for rows in (CACHE, after))
+    gone = (f"(SELECT c.forename, c.surname, c.dob FROM {CACHE} c SEMI JOIN (SELECT k FROM memory.link_fresh "
+            "UNION ALL SELECT k FROM memory.link_dropped) s ON c.unique_id = s.k)")
+    store.execute(f"""CREATE OR REPLACE TABLE memory.link_keyed AS
+SELECT c.*, {stale.replace('unique_id', 'c.unique_id')} AS stale FROM {CACHE} c
+SEMI JOIN ({registercounts.keys_sql(gone, 'memory.link_derived')}) k
+ ON c.forename = k.forename AND c.surname = k.surname AND c.dob = k.dob""")
+    now = "(SELECT * EXCLUDE (stale) FROM memory.link_keyed WHERE NOT stale UNION ALL SELECT * FROM memory.link_derived)"
+    before, after = (f"({registercounts.counts_sql(rows)})" for rows in ("memory.link_keyed", now))
     store.execute(f"CREATE OR REPLACE TABLE memory.link_counts AS SELECT *, {code} "
-                  f"FROM ({registercounts.moved_sql(COUNTS, before, now)})")
-    store.execute("DROP TABLE memory.link_keys")
+                  f"FROM ({registercounts.moved_sql(COUNTS, before, after)})")
+    store.execute("DROP TABLE memory.link_keyed")
 
 
 def _counts_kept(store: Store) -> bool:

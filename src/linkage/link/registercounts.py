@@ -28,13 +28,10 @@ __all__ = ["CODE", "COLUMNS", "counts_sql", "keys_sql", "moved_sql", "readings"]
 COLUMNS = ("stated_of", "stated", "pairs", "shared")
 
 
-def counts_sql(rows: str, keys: str | None = None) -> str:
-    """(register, ``COLUMNS``): the counts of the input rows ``rows`` (of ``keys``' if given); a register
-    appears when any count is above zero."""
+def counts_sql(rows: str) -> str:
+    """(register, ``COLUMNS``): the counts of the input rows ``rows``; a register appears when any
+    count is above zero. Over a month's keys' rows (``keys_sql``), what those keys add."""
     sums = ", ".join(f"CAST(coalesce({c}, 0) AS BIGINT) AS {c}" for c in COLUMNS)
-    if keys is not None:
-        rows = (f"(SELECT i.* FROM {rows} i SEMI JOIN {keys} k ON i.forename = k.forename "
-                "AND i.surname = k.surname AND i.dob = k.dob)")
     return (f"SELECT register, {sums} FROM ({middle_counts_sql(rows)}) "
             f"FULL JOIN ({held_once_counts_sql(rows)}) USING (register)")
 
@@ -64,4 +61,4 @@ def readings(counts: str) -> tuple[str, str]:
 
 
 # The code that counts: kept in each register row, and counts of other code are counted again.
-CODE = hashlib.sha256(counts_sql("r", "k").encode()).hexdigest()[:16]
+CODE = hashlib.sha256(counts_sql("r").encode()).hexdigest()[:16]
