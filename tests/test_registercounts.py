@@ -54,17 +54,25 @@ def _moved(month: Path, out: Path) -> Path:
     return out
 
 
-def test_a_months_counts_moved_by_its_keys_are_the_counts_of_every_row_counted_anew(
-        tmp_path, synth_month1, synth_month2, trained_model, monkeypatch):
-    store = Store(tmp_path / "m", memory_limit="2GB")
+def _month1(store: Store, synth_month1, trained_model) -> None:
     for source in ("education", "social_care", "health"):
         ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
     import_model(store, trained_model)
     run_link(store)
-    first = _kept(store)
-    assert first == _anew(store) and {r[0] for r in first} >= {"health", "education"}
+
+
+def _month2(store: Store, synth_month2, tmp_path) -> None:
     when = date.fromisoformat(json.loads((synth_month2 / "manifest.json").read_text())["extract_date"])
     ingest_file(store, "health", _moved(synth_month2 / "health.csv", tmp_path / "health.csv"), extract_date=when)
+
+
+def test_a_months_counts_moved_by_its_keys_are_the_counts_of_every_row_counted_anew(
+        tmp_path, synth_month1, synth_month2, trained_model, monkeypatch):
+    store = Store(tmp_path / "m", memory_limit="2GB")
+    _month1(store, synth_month1, trained_model)
+    first = _kept(store)
+    assert first == _anew(store) and {r[0] for r in first} >= {"health", "education"}
+    _month2(store, synth_month2, tmp_path)
     # The month counts only its keys' rows: never the cache as a whole.
     counted = []
     real = registercounts.counts_sql
@@ -89,4 +97,42 @@ def test_a_months_counts_moved_by_its_keys_are_the_counts_of_every_row_counted_a
     LinkEngine(store, LINK_RECORDS_SQL, cache=True).settle()
     assert _kept(store) == kept
     assert store.scalar(f"SELECT count(*) FROM {inputcache.COUNTS} WHERE code <> ?", [registercounts.CODE]) == 0
+    store.close()
+
+
+def test_a_month_killed_after_writing_its_counts_leaves_the_counts_of_the_cache_as_it_was(
+        tmp_path, synth_month1, synth_month2, trained_model):
+    """A real SIGKILL inside the cache's transaction, the counts moved and the co-twin pairs not yet written."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    home = tmp_path / "k"
+    store = Store(home, memory_limit="2GB")
+    _month1(store, synth_month1, trained_model)
+    first, rows = _kept(store), store.scalar(f"SELECT count(*) FROM {inputcache.CACHE}")
+    _month2(store, synth_month2, tmp_path)
+    store.close()
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from linkage.store import Store
+        from linkage.link import run_link
+        real = Store.execute
+        def execute(self, sql, params=None):
+            if sql.startswith("INSERT INTO {inputcache.PAIRS}"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(self, sql, params)
+        Store.execute = execute
+        run_link(Store(Path({str(home)!r}), memory_limit="2GB"))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    store = Store(home, memory_limit="2GB")
+    assert store.scalar(f"SELECT count(*) FROM {inputcache.CACHE}") == rows
+    assert _kept(store) == first == _anew(store)
+    run_link(store)
+    assert _kept(store) == _anew(store) != first
     store.close()
