@@ -177,13 +177,15 @@ def _count(store: Store, stale: str, recount: bool) -> None:
         store.execute(f"CREATE OR REPLACE TABLE memory.link_counts AS SELECT *, {code} "
                       f"FROM ({registercounts.counts_sql(after)})")
         return
+    reads = ", ".join(f"c.{column}" for column in registercounts.READS)    # not every column of a million rows
     gone = (f"(SELECT c.forename, c.surname, c.dob FROM {CACHE} c SEMI JOIN (SELECT k FROM memory.link_fresh "
             "UNION ALL SELECT k FROM memory.link_dropped) s ON c.unique_id = s.k)")
     store.execute(f"""CREATE OR REPLACE TABLE memory.link_keyed AS
-SELECT c.*, {stale.replace('unique_id', 'c.unique_id')} AS stale FROM {CACHE} c
+SELECT {reads}, {stale.replace('unique_id', 'c.unique_id')} AS stale FROM {CACHE} c
 SEMI JOIN ({registercounts.keys_sql(gone, 'memory.link_derived')}) k
  ON c.forename = k.forename AND c.surname = k.surname AND c.dob = k.dob""")
-    now = "(SELECT * EXCLUDE (stale) FROM memory.link_keyed WHERE NOT stale UNION ALL SELECT * FROM memory.link_derived)"
+    now = (f"(SELECT * EXCLUDE (stale) FROM memory.link_keyed WHERE NOT stale "
+           f"UNION ALL SELECT {reads} FROM memory.link_derived c)")
     before, after = (f"({registercounts.counts_sql(rows)})" for rows in ("memory.link_keyed", now))
     store.execute(f"CREATE OR REPLACE TABLE memory.link_counts AS SELECT *, {code} "
                   f"FROM ({registercounts.moved_sql(COUNTS, before, after)})")

@@ -22,10 +22,13 @@ import hashlib
 from linkage.link.heldonce import held_once_counts_sql, held_once_reading_sql
 from linkage.link.middles import middle_counts_sql, middle_reading_sql
 
-__all__ = ["CODE", "COLUMNS", "counts_sql", "keys_sql", "moved_sql", "readings"]
+__all__ = ["CODE", "COLUMNS", "READS", "counts_sql", "keys_sql", "moved_sql", "readings"]
 
 # The counts a register row holds (``middles.middle_counts_sql`` and ``heldonce.held_once_counts_sql``).
 COLUMNS = ("stated_of", "stated", "pairs", "shared")
+# The input columns they read (``features.register_sql``, ``middles.given_more_sql``, the identifiers).
+READS = ("register", "source_dataset", "unique_id", "forename", "forename_full", "middle_names", "surname", "dob",
+         "nhs_number", "upn")
 
 
 def counts_sql(rows: str) -> str:
