@@ -8,7 +8,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from conftest import EXTRACT_DATE
+from conftest import EXTRACT_DATE, killed_link
 from linkage.connectors import ingest_file
 from linkage.connectors.ingest import LINK_RECORDS_SQL
 from linkage.link import inputcache, registercounts, run_link
@@ -103,33 +103,13 @@ def test_a_months_counts_moved_by_its_keys_are_the_counts_of_every_row_counted_a
 def test_a_month_killed_after_writing_its_counts_leaves_the_counts_of_the_cache_as_it_was(
         tmp_path, synth_month1, synth_month2, trained_model):
     """A real SIGKILL inside the cache's transaction, the counts moved and the co-twin pairs not yet written."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import textwrap
-
     home = tmp_path / "k"
     store = Store(home, memory_limit="2GB")
     _month1(store, synth_month1, trained_model)
     first, rows = _kept(store), store.scalar(f"SELECT count(*) FROM {inputcache.CACHE}")
     _month2(store, synth_month2, tmp_path)
     store.close()
-    script = textwrap.dedent(f"""
-        import os, signal
-        from pathlib import Path
-        from linkage.store import Store
-        from linkage.link import run_link
-        real = Store.execute
-        def execute(self, sql, params=None):
-            if sql.startswith("INSERT INTO {inputcache.PAIRS}"):
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real(self, sql, params)
-        Store.execute = execute
-        run_link(Store(Path({str(home)!r}), memory_limit="2GB"))
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ})
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    killed_link(home, f"sql.startswith('INSERT INTO {inputcache.PAIRS}')")
     store = Store(home, memory_limit="2GB")
     assert store.scalar(f"SELECT count(*) FROM {inputcache.CACHE}") == rows
     assert _kept(store) == first == _anew(store)
