@@ -114,6 +114,32 @@ def store(tmp_path) -> Store:
     s.close()
 
 
+def killed_link(home: Path, when: str) -> None:
+    """``run_link`` on ``home`` in a child process that SIGKILLs itself (a real kill, not an
+    exception) at the first statement of which ``when`` holds: a Python condition on ``sql`` and
+    ``threading``."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import os, signal, threading
+        from pathlib import Path
+        from linkage.store import Store
+        from linkage.link import run_link
+        real = Store.execute
+        def execute(self, sql, params=None):
+            if {when}:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(self, sql, params)
+        Store.execute = execute
+        run_link(Store(Path({str(home)!r}), memory_limit="2GB"))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
 def shared_dir(tmp_path_factory, name: str, make) -> Path:
     """``name``: a read-only directory ``make(path)`` fills once for the whole run, however many
     pytest-xdist workers ask (the first makes it under a lock, the others wait for it, then all

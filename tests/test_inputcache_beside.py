@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from conftest import EXTRACT_DATE
+from conftest import EXTRACT_DATE, killed_link
 from linkage.connectors import ingest_file
 from linkage.link import inputcache, run_link
 from linkage.link.guards import cotwin_pairs_sql
@@ -103,31 +103,11 @@ def test_a_failed_cache_write_saves_nothing_and_leaves_the_cache_as_it_was(tmp_p
 def test_a_process_killed_while_the_cache_is_written_leaves_no_cache_and_no_run(tmp_path, synth_month1,
                                                                                 trained_model):
     """A real SIGKILL from the writing thread, its rows written and its pairs not, inside its transaction."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import textwrap
-
     home = tmp_path / "k"
     store = Store(home, memory_limit="2GB")
     _month1(store, synth_month1, trained_model)
     store.close()
-    script = textwrap.dedent(f"""
-        import os, signal, threading
-        from pathlib import Path
-        from linkage.store import Store
-        from linkage.link import run_link
-        real = Store.execute
-        def execute(self, sql, params=None):
-            if threading.current_thread().name == "input-cache-write" and "link_cotwin_cache" in sql:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real(self, sql, params)
-        Store.execute = execute
-        run_link(Store(Path({str(home)!r}), memory_limit="2GB"))
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ})
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    killed_link(home, 'threading.current_thread().name == "input-cache-write" and "link_cotwin_cache" in sql')
     store = Store(home, memory_limit="2GB")
     assert store.scalar("SELECT count(*) FROM store.runs") == 0
     assert store.scalar("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'store' "

@@ -12,7 +12,7 @@ import hashlib
 import duckdb
 import pandas as pd
 
-from linkage.link import inputcache
+from linkage.link import inputcache, registercounts
 from linkage.link.backends import DuckDBBackend
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, forename_counts_sql,
@@ -28,6 +28,12 @@ MIDDLE_REGISTERS = "memory.middle_registers"   # the registers that state every 
 HELD_ONCE = "memory.held_once"                 # the registers that hold each child once (``heldonce``)
 ON_ROLL = "on_roll"          # each UPN's days on roll (``secondid``)
 TF_COLUMNS = ("forename", "surname")
+
+# A record's marks in its ``guard_sha``: its silence on a middle name read as "none" (``|m``), no
+# identifier in a register that holds each child once (``|o``); '' for most. Read in the pass over
+# the rows that hashes them (``i``), not in a join of its own.
+_MARK = (f"concat(CASE WHEN {silent_sql('i', MIDDLE_REGISTERS)} THEN '|m' ELSE '' END, "
+         f"CASE WHEN {unnumbered_sql('i', HELD_ONCE)} THEN '|o' ELSE '' END) AS mark")
 
 # The guard's own code: a change to it re-guards every record (see ``guard_sha``).
 _GUARD_CODE = hashlib.sha256(f"{RARE}|{cotwin_sql('i')}|{cotwin_pairs_sql('i', 'j')}|"
@@ -54,7 +60,7 @@ class EngineInput:
         if cache:
             self._cache = inputcache.build(self.store, records_sql, self._name_keys, f"memory.{INPUT}")
             self.derived, self.hashed = self._cache.derived, self._cache.hashed
-            rows = f"SELECT unique_id, forename, content_sha FROM {self._cache.rows}"
+            rows = f"SELECT unique_id, forename, content_sha, {_MARK} FROM {self._cache.rows} i"
         else:
             self._name_keys(records_sql)
             con.execute(f"CREATE OR REPLACE TABLE {inputcache.ROLL} AS SELECT record_key AS unique_id, on_roll_since "
@@ -65,7 +71,7 @@ class EngineInput:
             con.execute(f"CREATE OR REPLACE TABLE memory.cotwin_pairs AS "
                         f"{cotwin_pairs_sql(f'memory.{INPUT}', f'memory.{INPUT}')}")
             self.derived, self.hashed = self.count(), 0
-            rows = f"SELECT unique_id, forename, {content_sha_sql('i')} AS content_sha FROM memory.{INPUT} i"
+            rows = f"SELECT unique_id, forename, {content_sha_sql('i')} AS content_sha, {_MARK} FROM memory.{INPUT} i"
         con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")
         # Each UPN's days on roll: the entry dates of its holders' current single enrolments
         # (``LINK_RECORDS_SQL``'s ``on_roll_since``), read by ``secondid.second_upn_sql`` beside the
@@ -76,8 +82,12 @@ FROM {inputcache.ROLL} o JOIN memory.{INPUT} i USING (unique_id) WHERE i.upn IS 
         con.execute(f"DROP TABLE {inputcache.ROLL}")
         con.execute(f"CREATE OR REPLACE TABLE memory.twin_names AS "
                     f"{twin_names_sql(f'memory.{INPUT}', 'memory.cotwin_pairs')}")
-        con.execute(f"CREATE OR REPLACE TABLE {MIDDLE_REGISTERS} AS {middle_registers_sql(f'memory.{INPUT}')}")
-        con.execute(f"CREATE OR REPLACE TABLE {HELD_ONCE} AS {held_once_registers_sql(f'memory.{INPUT}')}")
+        # The two register readings: from the counts kept beside the cache (a month moves them by its
+        # own records' keys, ``registercounts``), else counted over every record here.
+        readings = (registercounts.readings(self._cache.counts) if cache
+                    else (middle_registers_sql(f"memory.{INPUT}"), held_once_registers_sql(f"memory.{INPUT}")))
+        for table, reading in zip((MIDDLE_REGISTERS, HELD_ONCE), readings):
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS {reading}")
         # guard_sha: what the twin guard reads beyond the record itself that clustering reads too (its
         # co-twins, whether its forename is rare here, the guard's code). When it changes the record is
         # re-clustered and its stored pairs guarded again (``delta.reguard``); content_sha alone
@@ -97,23 +107,19 @@ FROM {inputcache.ROLL} o JOIN memory.{INPUT} i USING (unique_id) WHERE i.upn IS 
         # How many records hold each forename: read here and by ``record_facts`` (the slips).
         con.execute(f"CREATE OR REPLACE TABLE memory.forename_counts AS {forename_counts_sql(f'memory.{INPUT}')}")
         con.execute(f"""CREATE OR REPLACE TABLE memory.link_hash AS
-WITH silent AS (SELECT unique_id, concat(CASE WHEN {silent_sql('i', MIDDLE_REGISTERS)} THEN '|m' ELSE '' END,
-                                         CASE WHEN {unnumbered_sql('i', HELD_ONCE)} THEN '|o' ELSE '' END) AS mark
-                FROM memory.{INPUT} i
-                WHERE {silent_sql('i', MIDDLE_REGISTERS)} OR {unnumbered_sql('i', HELD_ONCE)}),
-two_upns AS (
+WITH two_upns AS (
   SELECT i.unique_id, CAST(o.on_roll_since AS VARCHAR) AS roll FROM memory.{INPUT} i
   JOIN memory.{ON_ROLL} o USING (upn)
   WHERE upn IN (SELECT unnest(upns) FROM (SELECT list(DISTINCT upn) AS upns FROM memory.{INPUT}
                 WHERE upn IS NOT NULL GROUP BY forename, surname, dob HAVING count(DISTINCT upn) > 1)))
 SELECT s.unique_id AS record_key, s.content_sha,
-       CASE WHEN c.cotwins IS NULL AND n.rare = false AND t.roll IS NULL AND m.unique_id IS NULL THEN '{common}'
+       CASE WHEN c.cotwins IS NULL AND n.rare = false AND t.roll IS NULL AND s.mark = '' THEN '{common}'
        ELSE {guard.format(
            code=_GUARD_CODE, twins="coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), '')",
            rare="coalesce(CAST(n.rare AS VARCHAR), '')",
-           roll="coalesce(t.roll, '') || coalesce(m.mark, '')")} END AS guard_sha
+           roll="coalesce(t.roll, '') || s.mark")} END AS guard_sha
 FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN memory.forename_counts n USING (forename)
-LEFT JOIN two_upns t USING (unique_id) LEFT JOIN silent m USING (unique_id)""")
+LEFT JOIN two_upns t USING (unique_id)""")
 
     def settle(self, quiet: bool = False) -> None:
         """Wait for the input cache written beside the run (``inputcache.Cache.wait``), raising

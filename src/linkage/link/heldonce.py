@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from linkage.link.features import register_sql
 
-__all__ = ["HELD_TWICE_FEWEST", "HELD_TWICE_MOST", "held_once_registers_sql", "held_once_sql", "unnumbered_sql"]
+__all__ = ["HELD_TWICE_FEWEST", "HELD_TWICE_MOST", "held_once_counts_sql", "held_once_reading_sql",
+           "held_once_registers_sql", "held_once_sql", "unnumbered_sql"]
 
 # The share of a register's same-name, same-birthday pairs holding one identifier (one child twice)
 # at most which it is read as holding each child once, and the pairs it must have to be read at all.
@@ -26,7 +27,7 @@ HELD_TWICE_FEWEST = 20
 
 
 def unnumbered_sql(t: str, registers: str) -> str:
-    """``t`` holds no NHS number and no UPN, in a register of ``registers`` (``held_once_registers_sql``)."""
+    """``t`` holds no NHS number and no UPN, in a register of ``registers`` (``held_once_reading_sql``)."""
     return (f"coalesce({t}.nhs_number IS NULL AND {t}.upn IS NULL "
             f"AND {register_sql(t)} IN (SELECT register FROM {registers}), false)")
 
@@ -38,8 +39,9 @@ def held_once_sql(l: str, r: str, registers: str) -> str:
             f"OR {unnumbered_sql(r, registers)}), false)")
 
 
-def held_once_registers_sql(input_table: str) -> str:
-    """(register): the registers of ``input_table`` that hold each child once (module docstring)."""
+def _pairs_sql(input_table: str, select: str, having: str = "") -> str:
+    """Each register's pairs of records under one forename, surname and date of birth holding an
+    identifier of one kind (``one``: they share it), grouped by register."""
     return f"""
 WITH keyed AS (
   SELECT {register_sql('i')} AS register, unique_id, forename, surname, dob, nhs_number, upn FROM {input_table} i
@@ -51,5 +53,23 @@ pairs AS (
   FROM keyed x JOIN keyed y ON x.register = y.register AND x.forename = y.forename AND x.surname = y.surname
    AND x.dob = y.dob AND x.unique_id < y.unique_id
   WHERE (x.nhs_number IS NOT NULL AND y.nhs_number IS NOT NULL) OR (x.upn IS NOT NULL AND y.upn IS NOT NULL))
-SELECT register FROM pairs GROUP BY register
-HAVING count(*) >= {HELD_TWICE_FEWEST} AND avg(CAST(one AS DOUBLE)) <= {HELD_TWICE_MOST}"""
+SELECT {select} FROM pairs GROUP BY register{having}"""
+
+
+def held_once_registers_sql(input_table: str) -> str:
+    """(register): the registers of ``input_table`` that hold each child once (module docstring)."""
+    return _pairs_sql(input_table, "register", f"""
+HAVING count(*) >= {HELD_TWICE_FEWEST} AND avg(CAST(one AS DOUBLE)) <= {HELD_TWICE_MOST}""")
+
+
+def held_once_counts_sql(input_table: str) -> str:
+    """(register, pairs, shared): ``held_once_registers_sql``'s two counts, each register's pairs and
+    how many share their identifier (a pair is of one key: ``registercounts``)."""
+    return _pairs_sql(input_table, "register, count(*) AS pairs, count(*) FILTER (WHERE one) AS shared")
+
+
+def held_once_reading_sql(counts: str) -> str:
+    """(register): ``held_once_registers_sql`` read from ``counts`` (``held_once_counts_sql``'s columns,
+    summed over every key)."""
+    return (f"SELECT register FROM {counts} WHERE pairs >= {HELD_TWICE_FEWEST} "
+            f"AND CAST(shared AS DOUBLE) / pairs <= {HELD_TWICE_MOST}")

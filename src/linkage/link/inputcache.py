@@ -27,18 +27,19 @@ from pathlib import Path
 
 import duckdb
 
-from linkage.link import names
+from linkage.link import names, registercounts
 from linkage.link.features import content_sha_sql, input_sql
 from linkage.link.guards import cotwin_pairs_sql
 from linkage.sqltext import literal
 from linkage.store import Store
 from linkage.store.schema import UNPUBLISHED, t
 
-__all__ = ["CACHE", "EXTRACTS", "PAIRS", "ROLL", "Cache", "build", "drop"]
+__all__ = ["CACHE", "COUNTS", "EXTRACTS", "PAIRS", "ROLL", "Cache", "build", "drop"]
 
 # EXTRACTS: the extracts (and the register, and the code, ``_CODE``) whose current rows the cache
-# was last brought to, written with it in its transaction.
-CACHE, PAIRS, EXTRACTS = (t(name) for name in UNPUBLISHED)
+# was last brought to, written with it in its transaction. COUNTS: each register's counts of the
+# cached rows (``registercounts``), written with them too.
+CACHE, PAIRS, EXTRACTS, COUNTS = (t(name) for name in UNPUBLISHED)
 # The records' ``on_roll_since`` (``LINK_RECORDS_SQL``), those that have one: read beside the
 # input (the engine's ``on_roll``), not in it; kept from the one read of the records ``build`` makes.
 ROLL = "memory.link_on_roll"
@@ -115,6 +116,7 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
     # The records to derive and the cached rows to drop (a record changed or gone), from one
     # join of the million keys rather than one for each and one more for each table cleared.
     store.execute("CREATE OR REPLACE TABLE memory.link_dropped (k VARCHAR)")
+    recount = True
     if usable:
         # A row not hashed (NULL) is the cached one; a row hashed is kept when its hash is the cached one.
         store.execute(f"""CREATE OR REPLACE TABLE memory.link_compare AS
@@ -122,7 +124,12 @@ SELECT r.record_key AS k, r.raw_sha, c.unique_id AS dropped FROM memory.link_raw
 FULL JOIN (SELECT unique_id, raw_sha FROM {CACHE}) c ON c.unique_id = r.record_key
 WHERE r.record_key IS NULL OR c.unique_id IS NULL OR r.raw_sha <> c.raw_sha""")
         store.execute("INSERT INTO memory.link_dropped SELECT dropped FROM memory.link_compare WHERE k IS NULL")
-        hashed += _hash_unhashed(store, "memory.link_compare", "k", records_sql)
+        unhashed = _hash_unhashed(store, "memory.link_compare", "k", records_sql)
+        hashed += unhashed
+        # The counts are moved by the month's keys only while they describe the cache as it is: a
+        # cache short of rows of its own extracts (``unhashed``), or one this code was not last
+        # brought to (``known``), or counts missing or of other code, is counted again.
+        recount = bool(unhashed) or not known or not _counts_kept(store)
     derive("SELECT k, raw_sha FROM memory.link_compare WHERE k IS NOT NULL" if usable else None)
     pair_columns = _columns(store, f"({cotwin_pairs_sql('memory.link_derived', 'memory.link_derived')})")
     if usable and (_columns(store, CACHE) != _columns(store, "memory.link_derived")
@@ -138,11 +145,13 @@ WHERE r.record_key IS NULL OR c.unique_id IS NULL OR r.raw_sha <> c.raw_sha""")
     derived = int(store.scalar("SELECT count(*) FROM memory.link_fresh"))
     if not usable:
         return _write_beside(store, target, derived, hashed)
+    _count(store, stale, recount)
     with store.transaction():
         store.execute(f"DELETE FROM {CACHE} WHERE {stale}")
         store.execute(f"DELETE FROM {PAIRS} WHERE {stale} OR {stale.replace('unique_id', 'twin_id')}")
         store.execute(f"INSERT INTO {CACHE} SELECT * FROM memory.link_derived")
         store.execute(f"CREATE OR REPLACE TABLE {EXTRACTS} AS SELECT * FROM memory.link_extracts")
+        store.execute(f"CREATE OR REPLACE TABLE {COUNTS} AS SELECT * FROM memory.link_counts")
         # The cache now holds every current record: pairs with a new or changed record on either side.
         current = f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE})"
         kept = (f"(SELECT * EXCLUDE (content_sha, raw_sha) FROM {CACHE} "
@@ -150,10 +159,47 @@ WHERE r.record_key IS NULL OR c.unique_id IS NULL OR r.raw_sha <> c.raw_sha""")
         fresh = "(SELECT * EXCLUDE (content_sha, raw_sha) FROM memory.link_derived)"
         store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, current)} "
                       f"UNION ALL {cotwin_pairs_sql(kept, fresh)}")
-    for table in ("memory.link_derived", "memory.link_compare", "memory.link_pairs", "memory.link_extracts"):
+    for table in ("memory.link_derived", "memory.link_compare", "memory.link_pairs", "memory.link_extracts",
+                  "memory.link_counts"):
         store.execute(f"DROP TABLE IF EXISTS {table}")
     _point(store, target, CACHE, PAIRS)
-    return Cache(derived, CACHE, hashed)
+    return Cache(derived, CACHE, hashed, counts=COUNTS)
+
+
+def _count(store: Store, stale: str, recount: bool) -> None:
+    """``memory.link_counts``: the registers' counts of the cache as the run leaves it (its rows not
+    ``stale``, and those derived), written with it. The kept counts, moved by the counts of the rows
+    of the keys of the rows stale or derived (read from the cache once), before and after; or, when
+    ``recount``, counted over every row."""
+    code = f"'{registercounts.CODE}' AS code"
+    if recount:
+        after = f"(SELECT * FROM {CACHE} WHERE NOT ({stale}) UNION ALL SELECT * FROM memory.link_derived)"
+        store.execute(f"CREATE OR REPLACE TABLE memory.link_counts AS SELECT *, {code} "
+                      f"FROM ({registercounts.counts_sql(after)})")
+        return
+    reads = ", ".join(f"c.{column}" for column in registercounts.READS)    # not every column of a million rows
+    gone = (f"(SELECT c.forename, c.surname, c.dob FROM {CACHE} c SEMI JOIN (SELECT k FROM memory.link_fresh "
+            "UNION ALL SELECT k FROM memory.link_dropped) s ON c.unique_id = s.k)")
+    store.execute(f"""CREATE OR REPLACE TABLE memory.link_keyed AS
+SELECT {reads}, {stale.replace('unique_id', 'c.unique_id')} AS stale FROM {CACHE} c
+SEMI JOIN ({registercounts.keys_sql(gone, 'memory.link_derived')}) k
+ ON c.forename = k.forename AND c.surname = k.surname AND c.dob = k.dob""")
+    now = (f"(SELECT * EXCLUDE (stale) FROM memory.link_keyed WHERE NOT stale "
+           f"UNION ALL SELECT {reads} FROM memory.link_derived c)")
+    before, after = (f"({registercounts.counts_sql(rows)})" for rows in ("memory.link_keyed", now))
+    store.execute(f"CREATE OR REPLACE TABLE memory.link_counts AS SELECT *, {code} "
+                  f"FROM ({registercounts.moved_sql(COUNTS, before, after)})")
+    store.execute("DROP TABLE memory.link_keyed")
+
+
+def _counts_kept(store: Store) -> bool:
+    """``COUNTS`` holds counts of this code (``registercounts.CODE``), in its columns. None at all
+    (a store too small to count anything) is counted again, which costs little there."""
+    if not _exists(store, COUNTS) or _columns(store, COUNTS) != ["register", *registercounts.COLUMNS, "code"]:
+        return False
+    held, other = store.rows(f"SELECT count(*), count(*) FILTER (WHERE code <> ?) FROM {COUNTS}",
+                             [registercounts.CODE])[0]
+    return bool(held) and not other
 
 
 def _raw_sha_sql(x: str) -> str:
@@ -194,6 +240,8 @@ def _write_beside(store: Store, target: str, derived: int, hashed: int) -> Cache
     store.execute("DROP TABLE IF EXISTS memory.link_compare")
     rows = "(SELECT * EXCLUDE (content_sha, raw_sha) FROM memory.link_derived)"
     store.execute(f"CREATE OR REPLACE TABLE memory.link_pairs AS {cotwin_pairs_sql(rows, rows)}")
+    store.execute(f"CREATE OR REPLACE TABLE memory.link_counts AS SELECT *, '{registercounts.CODE}' AS code "
+                  f"FROM ({registercounts.counts_sql('memory.link_derived')})")
     _point(store, target, "memory.link_derived", "memory.link_pairs")
     outcome: list[BaseException] = []
 
@@ -203,19 +251,20 @@ def _write_beside(store: Store, target: str, derived: int, hashed: int) -> Cache
                 writer.execute(f"CREATE OR REPLACE TABLE {CACHE} AS SELECT * FROM memory.link_derived")
                 writer.execute(f"CREATE OR REPLACE TABLE {PAIRS} AS SELECT * FROM memory.link_pairs")
                 writer.execute(f"CREATE OR REPLACE TABLE {EXTRACTS} AS SELECT * FROM memory.link_extracts")
+                writer.execute(f"CREATE OR REPLACE TABLE {COUNTS} AS SELECT * FROM memory.link_counts")
         except BaseException as exc:         # handed to the run at ``wait``
             outcome.append(exc)
 
     thread = threading.Thread(target=write, name="input-cache-write")
     thread.start()
-    return Cache(derived, "memory.link_derived", hashed, store, target, thread, outcome)
+    return Cache(derived, "memory.link_derived", hashed, store, target, thread, outcome, "memory.link_counts")
 
 
 @dataclass
 class Cache:
     """What ``build`` made: how many rows it derived, the relation holding every current row with
-    its ``content_sha``, how many records' fields it hashed, and (when every row was derived) the
-    write of the cache under way."""
+    its ``content_sha``, how many records' fields it hashed, (when every row was derived) the
+    write of the cache under way, and the relation of the registers' counts (``registercounts``)."""
     derived: int
     rows: str
     hashed: int = 0
@@ -223,6 +272,7 @@ class Cache:
     _target: str = ""
     _thread: threading.Thread | None = None
     _outcome: list[BaseException] = field(default_factory=list)
+    counts: str = ""
 
     def wait(self) -> None:
         """Wait for the cache write; raise what it failed with (the store then holds the cache as
@@ -235,8 +285,8 @@ class Cache:
         if self._outcome:
             raise self._outcome.pop()
         _point(self._store, self._target, CACHE, PAIRS)
-        self.rows = CACHE
-        for table in ("memory.link_derived", "memory.link_pairs", "memory.link_extracts"):
+        self.rows, self.counts = CACHE, COUNTS
+        for table in ("memory.link_derived", "memory.link_pairs", "memory.link_extracts", "memory.link_counts"):
             self._store.execute(f"DROP TABLE {table}")
 
 
