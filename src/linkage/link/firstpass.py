@@ -42,6 +42,7 @@ class FirstPass:
     refused_must: list[tuple[str, str]]      # reviewers' matches a constraint refused
     ambiguous_pairs: set[frozenset]          # each ambiguous record with each of its two partners
     swaps_held: set[frozenset]               # swapped pairs between two namesakes, not linked (``swaps``)
+    outclassed: set[frozenset]               # links dropped as the weaker of two children (``outclassed_links``)
 
 
 def among(edges: pd.DataFrame, pairs: set, ordered: bool = False) -> pd.Series:
@@ -170,4 +171,4 @@ def _cluster(*, store: Store, engine: LinkEngine, edges: pd.DataFrame, reached: 
     return FirstPass(edges=edges, inside=inside, linkable=linkable, cluster_of=cluster_of, identifiers=identifiers,
                      refused=[p for p in refused if p not in must], refused_must=[p for p in refused if p in must],
                      ambiguous_pairs={frozenset((x, p)) for x, pair in ambiguous.items() for p in pair},
-                     swaps_held=held)
+                     swaps_held=held, outclassed=weaker)

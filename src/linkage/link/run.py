@@ -30,6 +30,7 @@ from linkage.link.delta import (EDGES, FLIPPED, REACH, children, context, earlie
                                 save_children, save_guards, save_identity, save_pass_pairs, save_records,
                                 scoped_edges, stage_children, stage_identity, stage_records, widen)
 from linkage.link.guards import GUARD_REASON
+from linkage.link.outclassed import OUTCLASSED_REASON, asked_outclassed
 from linkage.link.swaps import REASON as SWAP_HELD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
 from linkage.link.vet import vet_joins
@@ -258,19 +259,23 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
     unrelated = engine.unrelated_names(edges[edges["guarded"]])
     twins = edges["guarded"] & among(edges, unrelated)
     was_refused = among(edges, refused_set, ordered=True)
+    # A strong link dropped as the weaker of two children is neither refused nor uncertain (``outclassed``).
+    was_outclassed = asked_outclassed(edges, first.outclassed, cluster_of, identifiers)
     reason = pd.Series("uncertain match", index=edges.index)
+    reason[was_outclassed] = OUTCLASSED_REASON
     reason[was_refused] = REFUSED_REASON
     reason[edges["guarded"]] = GUARD_REASON
     was_ambiguous = among(edges, ambiguous_pairs)
     reason[was_ambiguous] = AMBIGUOUS_REASON
     reason[swaps_held] = SWAP_HELD_REASON
-    in_band = (uncertain | guarded | was_refused | was_ambiguous | swaps_held) & ~twins
+    in_band = (uncertain | guarded | was_refused | was_ambiguous | swaps_held | was_outclassed) & ~twins
     band = edges[in_band].assign(reason=reason[in_band]).drop(columns="guarded")
     # Guarded pairs left in two children that no source holds both of: no second child in view.
     band = _stack(complementary_guarded(edges[edges["guarded"] & inside], around), band)
     band = band[undecided(band, around, _stack(linkable, kept_links), identifiers,
                           two_children=(GUARD_REASON, AMBIGUOUS_REASON, COMPLEMENT_REASON),
-                          one_child=engine.one_child(band, around), asks_conflict=(REFUSED_REASON,))]
+                          one_child=engine.one_child(band, around),
+                          asks_conflict=(REFUSED_REASON, OUTCLASSED_REASON))]
     # A sibling's record no scored pair joins to the ambiguous one is queued beside it all the same.
     unscored = ambiguous_pairs - {frozenset(p) for p in zip(edges.loc[was_ambiguous, "unique_id_l"],
                                                              edges.loc[was_ambiguous, "unique_id_r"])}
@@ -279,6 +284,9 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
         band = _stack(second.queue_frame(edges), band)
     # One namesake's record against the other's, when both sources hold both children: not asked.
     band = band[~crossed(band, edges, around, identifiers, lower)]
+    # Any other reason a pair is queued for says more: those rows come last, and the last one wins.
+    mine = band["reason"] == OUTCLASSED_REASON
+    band = _stack(band[mine], band[~mine])
     queue = build_queue(band, edges, cons, refused_must, around)
     step(STAGES[4], f"{len(queue)} pairs open where the run reached ({len(cons.settled)} settled by a reviewer)")
     tf = engine.term_frequencies()
