@@ -24,6 +24,7 @@ from __future__ import annotations
 import pandas as pd
 
 from linkage.link.cluster import AMBIGUITY_GAP
+from linkage.link.evidence import sources_of
 
 __all__ = ["OUTCLASSED_REASON", "asked_outclassed"]
 
@@ -34,15 +35,19 @@ OUTCLASSED_REASON = ("not linked: one record fits a child holding another UPN or
 def asked_outclassed(edges: pd.DataFrame, outclassed: set[frozenset], cluster_of: dict[str, str],
                      identifiers: dict[str, dict[str, str | None]]) -> pd.Series:
     """True for the pairs of ``edges`` (unique_id_l, unique_id_r, match_weight) among ``outclassed``
-    that are strong on their own, in two children, and hold no two NHS numbers of their own."""
+    that are strong on their own, in two children that no source holds both of, and hold no two
+    NHS numbers of their own."""
     found = pd.Series(False, index=edges.index, dtype=bool)
     if not outclassed:
         return found
     keys = {k for p in outclassed for k in p}
     near = edges["unique_id_l"].isin(keys) & edges["unique_id_r"].isin(keys) & (edges["match_weight"] >= AMBIGUITY_GAP)
 
+    held = sources_of(cluster_of, {cluster_of[k] for k in keys if k in cluster_of})
+
     def asked(a: str, b: str) -> bool:
-        if frozenset((a, b)) not in outclassed or cluster_of.get(a) is None or cluster_of.get(a) == cluster_of.get(b):
+        ca, cb = cluster_of.get(a), cluster_of.get(b)
+        if frozenset((a, b)) not in outclassed or ca is None or cb is None or ca == cb or held[ca] & held[cb]:
             return False
         na, nb = (identifiers.get(a) or {}).get("nhs"), (identifiers.get(b) or {}).get("nhs")
         return not (na and nb and na != nb)
