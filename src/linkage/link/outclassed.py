@@ -11,12 +11,14 @@ record's child holds his old UPN through social care (46.3 bits): the first reco
 and queued nowhere.
 
 A dropped link is asked when it is strong on its own (``AMBIGUITY_GAP`` bits: sixteen times
-likelier one child than not), its two records end in two children, and they hold no two NHS
+likelier one child than not), its two records end in two children that no source holds both of
+(one roll holding both is the twin guard's evidence of two children), and they hold no two NHS
 numbers of their own (a GP does not issue a second one: two numbers are two children,
 docs/benchmarks.md "Identifiers"). The queue's usual filters then apply (``review.undecided``,
-with the reason asked as the pair's own identifiers; ``crossed``). On ``linkage synth``
-realistic, 135,000 children (seed 42), 43 links were dropped in two children; of them 12 are queued
-that were not, all one child (docs/benchmarks.md, "Session 32: vanish").
+with the reason asked as the pair's own identifiers; ``crossed``). On ``linkage synth`` realistic,
+135,000 children (seed 42), 5 pairs are queued that were not, all one child; on the independent
+generator's 100,000 children, 1, a pair of twins; without the source condition 12 there, none one
+child (docs/benchmarks.md, "Session 32: vanish").
 """
 
 from __future__ import annotations
