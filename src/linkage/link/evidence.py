@@ -67,7 +67,7 @@ from linkage.link.namesql import middle_name
 from linkage.link.unreached import COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_pairs_sql
 from linkage.validation.postcode import NOT_A_PLACE_PREFIXES
 
-__all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql", "sources_of",
+__all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql", "identifiers_of", "sources_of",
            "clusters_arrow", "coincidences", "decide"]
 
 CHANGE_REASON = "possible change of surname and address: same forename and birthday ({evidence})"
@@ -419,6 +419,21 @@ def sources_of(cluster_of: dict[str, str], children: set[str] | None = None) -> 
     for key, child in items:
         held[child].add(key.split(":", 1)[0])
     return {child: frozenset(s) for child, s in held.items()}
+
+
+def identifiers_of(cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
+                   children: set[str | None]) -> dict[str, dict[str, set[str]]]:
+    """Each of ``children``'s identifiers by kind (NHS numbers, UPN roots): only those children's,
+    as ``sources_of``."""
+    out: dict[str, dict[str, set[str]]] = {}
+    if not children - {None}:
+        return out
+    for k, c in cluster_of.items():
+        if c in children:
+            for kind, v in (identifiers.get(k) or {}).items():
+                if v:
+                    out.setdefault(c, {}).setdefault(kind, set()).add(v)
+    return out
 
 
 def coincidences(row: dict) -> float:

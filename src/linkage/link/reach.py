@@ -361,10 +361,12 @@ def reach_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table
 
 
 def queue_apart(rows: list[tuple], reason: Callable[..., str], found: ClusterPass, cluster_of: dict[str, str],
-                apart: Iterable[tuple[str, str]]) -> int:
+                apart: Iterable[tuple[str, str]], *, shared: frozenset[str] = frozenset(),
+                keep: Callable[[str, str], bool] | None = None) -> int:
     """Add to ``found.queue`` each row (l, r, ca, cb, *evidence) whose two children hold no source in
-    common and that the pass neither linked nor queued nor keeps apart (``apart``: record pairs), as
-    (l, r, ``reason(*evidence)``); one per two children. Returns how many were queued."""
+    common but ``shared``, that ``keep(ca, cb)`` (if given) allows, and that the pass neither linked
+    nor queued nor keeps apart (``apart``: record pairs), as (l, r, ``reason(*evidence)``); one per
+    two children. Returns how many were queued."""
     if not rows:
         return 0
     done = settled(found, cluster_of, apart)
@@ -372,7 +374,7 @@ def queue_apart(rows: list[tuple], reason: Callable[..., str], found: ClusterPas
     queued = 0
     for l, r, ca, cb, *evidence in rows:
         kids = frozenset((ca, cb))
-        if kids in done or not held[ca].isdisjoint(held[cb]):
+        if kids in done or held[ca] & held[cb] - shared or (keep is not None and not keep(ca, cb)):
             continue
         done.add(kids)
         found.queue.append((l, r, reason(*evidence)))

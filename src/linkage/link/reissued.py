@@ -52,9 +52,9 @@ from collections.abc import Iterable
 import duckdb
 
 from linkage.connectors.ingest import current_enrolment_sql
-from linkage.link.complement import settled, sources_of
-from linkage.link.evidence import ClusterPass
+from linkage.link.evidence import ClusterPass, identifiers_of
 from linkage.link.namesql import middle_name
+from linkage.link.reach import queue_apart
 from linkage.link.secondid import unrelated_sql
 from linkage.store.schema import t
 
@@ -134,30 +134,20 @@ ORDER BY l, r"""
 
 
 def _queue(rows: list, found: ClusterPass, cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
-           denied: Iterable[tuple[str, str]], reason: str, others: set[str]) -> int:
+           denied: Iterable[tuple[str, str]], reason: str, shared: frozenset[str]) -> int:
     """Queue ``rows`` (l, r, ca, cb, same_forename) whose two children hold no NHS numbers that
-    differ and no source in common but ``others``, that the pass neither linked nor queued, and
-    that no reviewer keeps apart; one per two children."""
+    differ and no source in common but ``shared`` (``reach.queue_apart``), that the pass neither
+    linked nor queued, and that no reviewer keeps apart; one per two children."""
     if not rows:
         return 0
-    done = settled(found, cluster_of, denied)
-    kids = {c for _, _, ca, cb, _ in rows for c in (ca, cb)}
-    held = sources_of(cluster_of, kids)
-    nhs: dict[str, set[str]] = {c: set() for c in kids}
-    for key, child in cluster_of.items():
-        if child in nhs and (number := identifiers.get(key, {}).get("nhs")):
-            nhs[child].add(number)
-    queued = 0
-    for l, r, ca, cb, same_forename in rows:
-        two = frozenset((ca, cb))
-        if (two in done or held[ca] & held[cb] - others
-                or (nhs[ca] and nhs[cb] and nhs[ca].isdisjoint(nhs[cb]))):
-            continue
-        done.add(two)
-        said = "same forename" if same_forename else "forenames alike"
-        found.queue.append((l, r, reason.format(evidence=said)))
-        queued += 1
-    return queued
+    held = identifiers_of(cluster_of, identifiers, {c for _, _, ca, cb, _ in rows for c in (ca, cb)})
+
+    def one_nhs(ca: str, cb: str) -> bool:
+        na, nb = held.get(ca, {}).get("nhs"), held.get(cb, {}).get("nhs")
+        return not (na and nb and na.isdisjoint(nb))
+
+    return queue_apart(rows, lambda same: reason.format(evidence="same forename" if same else "forenames alike"),
+                       found, cluster_of, denied, shared=shared, keep=one_nhs)
 
 
 def reissued_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, cotwin_pairs: str,
@@ -170,6 +160,6 @@ def reissued_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_ta
     are read (its evidence, one source holding both, is what the census dates answer). Returns
     how many were queued."""
     rows = con.execute(reissued_sql(input_table, clusters_table, cotwin_pairs)).fetchall()
-    queued = _queue(rows, found, cluster_of, identifiers, denied, REISSUED_REASON, {"education"})
+    queued = _queue(rows, found, cluster_of, identifiers, denied, REISSUED_REASON, frozenset({"education"}))
     rows = con.execute(copied_sql(input_table, clusters_table, cotwin_pairs)).fetchall()
-    return queued + _queue(rows, found, cluster_of, identifiers, denied, COPIED_REASON, set())
+    return queued + _queue(rows, found, cluster_of, identifiers, denied, COPIED_REASON, frozenset())

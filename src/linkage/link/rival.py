@@ -46,6 +46,7 @@ import pyarrow as pa
 import duckdb
 import pandas as pd
 
+from linkage.link.evidence import identifiers_of
 from linkage.link.guards import different_names_sql, same_name_sql
 from linkage.link.namesql import middle_name
 from linkage.store import registered
@@ -92,7 +93,7 @@ def no_rivals(con: duckdb.DuckDBPyConnection, triples: Iterable[tuple[str, str, 
                                            "WHERE unique_id IN (SELECT k FROM _rival_near_df)").fetchall():
                     if twin in cluster_of:
                         twins.setdefault(x, set()).add(cluster_of[twin])
-    held = _held(cluster_of, identifiers, {cluster_of.get(y) for x, y, far in read if not far})
+    held = identifiers_of(cluster_of, identifiers, {cluster_of.get(y) for x, y, far in read if not far})
 
     def apart(x: str, child: str | None) -> bool:
         mine = identifiers.get(x) or {}
@@ -100,20 +101,6 @@ def no_rivals(con: duckdb.DuckDBPyConnection, triples: Iterable[tuple[str, str, 
                                                 for kind, v in mine.items())
 
     return {(x, y) for x, y, far in read if far or apart(x, cluster_of.get(y))}
-
-
-def _held(cluster_of: dict[str, str], identifiers: dict[str, dict[str, str | None]],
-          children: set[str | None]) -> dict[str, dict[str, set[str]]]:
-    """Each of ``children``'s identifiers by kind (NHS numbers, UPN roots)."""
-    out: dict[str, dict[str, set[str]]] = {}
-    if not children - {None}:
-        return out
-    for k, c in cluster_of.items():
-        if c in children:
-            for kind, v in (identifiers.get(k) or {}).items():
-                if v:
-                    out.setdefault(c, {}).setdefault(kind, set()).add(v)
-    return out
 
 
 # A first middle name spelt like another (the model's middle name comparison reads 0.9 as agreeing;
