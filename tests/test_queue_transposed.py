@@ -38,7 +38,18 @@ def test_a_transposed_birthday_with_the_forename_in_another_form_is_queued(tmp_p
         reached, queued = _pass(tmp_path, name, _pair(school, gp))
         if name != "same":
             assert reached == [], name                        # no key of ``reach`` met them
-        assert queued == [("education:1", "health:1", TRANSPOSED_REASON)], name
+        assert queued == [("education:1", "health:1", TRANSPOSED_REASON.format(evidence="in one order"))], name
+
+
+def test_a_transposed_birthday_with_forename_and_surname_swapped_is_queued(tmp_path):
+    # The GP wrote the family name first (Smith Ollie), and the school's surname has a slip (Smiht).
+    records = _pair(gp="smith", gp_surname="ollie")
+    records[0] = {**records[0], "surname_std": "smiht"}
+    reached, queued = _pass(tmp_path, "swapped", records)
+    assert reached == []
+    assert queued == [("education:1", "health:1", TRANSPOSED_REASON.format(evidence="forename and surname swapped"))]
+    # Swapped, but the other name is not the other record's forename (Smith Harvey).
+    assert _pass(tmp_path, "other", _pair(gp="smith", gp_surname="harvey"))[1] == []
 
 
 def test_other_names_dates_or_evidence_of_two_children_are_not_queued(tmp_path):
