@@ -22,11 +22,11 @@ no twin guard or reviewer keeps them apart.
 
 Counted on ``linkage synth`` realistic, seed 42 (main's linked homes, session 32's final runs,
 clusters as linked): at 250,000 records 5 pairs of children of this shape, all one child, 4 queued
-already by other reasons; at 1,000,000 46, 44 one child, 42 queued already; the 4 left all one
+already by other reasons; at 1,000,000 45, 43 one child, 41 queued already; the 4 left all one
 child (docs/benchmarks.md, "Session 33: queue4"). The wider forms were rejected there: a birthday
 within a month and surnames Jaro-Winkler 0.85 (``spelling``'s own test) met 45 pairs left at 1M,
 6 one child (Carley / Carry, Thompson / Thomas, two Oliver Joneses born 18 days apart). Queued,
-never linked: two slips are what one child typed twice looks like, and also two cousins.
+never linked: two slips are what one child typed twice looks like, and, now and then, two children.
 """
 
 from __future__ import annotations
