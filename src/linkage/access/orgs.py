@@ -96,10 +96,10 @@ class OrgRegistry:
             raise LinkageError(f"no official code format is known for organisation type {org_type}")
         what, pattern = CODE_FORMATS[org_type]
         if not pattern.fullmatch(code):
-            raise LinkageError(f"the code of a {org_type} organisation must be {what}, not {code!r}")
+            raise LinkageError(f"the code of an organisation of type {org_type} must be {what}, not {code!r}")
         if self.state.execute("SELECT 1 FROM organisations WHERE org_type = ? AND code = ?",
                               (org_type, code)).fetchone():
-            raise Conflict(f"a {org_type} organisation with code {code} is already registered")
+            raise Conflict(f"an organisation of type {org_type} with code {code} is already registered")
         # Names are what people read in the audit log: one name, one organisation, and no second
         # name that reads the same (another script's look-alike letters, full-width forms, case).
         skeleton = name_skeleton(name)
