@@ -270,8 +270,10 @@ def test_forgetting_or_replacing_the_persons_subject_ends_the_sessions_it_began(
     the same subject again ends nothing."""
     eve = "eve@oak-ap.example"
     add_user(world["home"], eve, "Eve Green", "Oak AP Academy", "ap_school", "140001", "admissions")
-    world["provider"].identity = {"email": eve, "email_verified": True, "sub": "eve-1"}
-    for change in (("--idp-subject", "eve-1"), ("--clear", "--allow-email-match"), ("--idp-subject", "eve-3")):
+    # (the subject she signs in with: hers then, or her address matched; the operator's change)
+    for sub, change in (("eve-1", ("--idp-subject", "eve-1")), ("eve-1", ("--clear", "--allow-email-match")),
+                        ("eve-2", ("--idp-subject", "eve-3"))):
+        world["provider"].identity = {"email": eve, "email_verified": True, "sub": sub}
         with httpx.Client(base_url=world["server"].url) as c:
             assert flow(c, world["provider"]).status_code == 200
             assert "<bdi>Eve Green</bdi>" in c.get("/app/").text
@@ -281,6 +283,5 @@ def test_forgetting_or_replacing_the_persons_subject_ends_the_sessions_it_began(
             assert (page.status_code == 200 and "<bdi>Eve Green</bdi>" in page.text) == same, (change, page.status_code)
             if not same:
                 assert page.status_code == 303 and "/sign-in" in page.headers["location"]
-        world["provider"].identity = {"email": eve, "email_verified": True, "sub": "eve-2"}
     ended = [e for e in audit(world) if e["action"] == "security.session_ended" and e.get("person") == eve]
     assert len(ended) == 2
