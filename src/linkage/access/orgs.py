@@ -144,6 +144,15 @@ class OrgRegistry:
         return [_org(r) for r in self.state.execute("SELECT * FROM organisations ORDER BY created_at")]
 
     def set_active(self, ref: str, active: bool) -> Organisation:
+        """Disabling stops every client and person of the organisation at once (each request reads
+        the organisation) and ends what they hold: enabling again does not revive a token issued, or
+        a web session begun, before (an organisation is disabled when it may have been broken into),
+        as disabling a client or a person does not."""
         org = self.find(ref)
-        self.state.execute("UPDATE organisations SET active = ? WHERE org_id = ?", (int(active), org.org_id))
+        with self.state.transaction():
+            self.state.execute("UPDATE organisations SET active = ? WHERE org_id = ?", (int(active), org.org_id))
+            if not active:
+                for table in ("clients", "users"):
+                    self.state.execute(f"UPDATE {table} SET generation = generation + 1 WHERE org_id = ?",
+                                       (org.org_id,))
         return self.get(org.org_id)
