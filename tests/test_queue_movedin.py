@@ -13,13 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from linkage.link.changed import changed_pairs
-from linkage.link.complement import partner_cohorts
-from linkage.link.evidence import ClusterPass, candidates_sql, decide
-from linkage.link.household import household_pairs
+from linkage.link.evidence import ClusterPass
 from linkage.link.movedin import MOVEDIN_REASON, movedin_pairs
-from linkage.link.reach import reach_pairs
 from test_cluster_evidence import rec
+from test_queue_changed import through_changed
 from test_queue_complement import _con
 
 EXTRACT = "2026-11-01"
@@ -50,12 +47,7 @@ def _pass(tmp_path: Path, since: str | None = "2026-03-01", old_since: str | Non
         columns=["unique_id", "address_from", "extract_date"]))
     con.execute("CREATE TABLE dated (unique_id VARCHAR, address_from DATE, extract_date DATE)")
     con.execute("INSERT INTO dated SELECT * FROM dated_df")
-    rows = con.execute(candidates_sql("link_input", "kids", "cotwins")).df()
-    rows = partner_cohorts(con, rows, "link_input", "kids")
-    found = decide(rows.to_dict("records"), list(apart), children)
-    household_pairs(con, rows, "link_input", "kids", found, children, list(apart))
-    reach_pairs(con, "link_input", "kids", "cotwins", found, children, list(apart))
-    changed_pairs(con, rows, "link_input", "kids", found, children, list(apart))
+    rows, found = through_changed(con, children, apart)
     movedin_pairs(con, rows, "link_input", "kids", found, children, list(apart), dated="dated")
     con.close()
     return found

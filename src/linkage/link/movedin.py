@@ -41,9 +41,9 @@ from collections.abc import Iterable
 import duckdb
 import pandas as pd
 
-from linkage.link.changed import TYPO_JW
-from linkage.link.complement import flagged, queue_moved
-from linkage.link.evidence import COINCIDENCE, ClusterPass, coincidences
+from linkage.link.changed import TYPO_JW, judged_by
+from linkage.link.complement import queue_moved
+from linkage.link.evidence import ClusterPass
 from linkage.store.schema import t
 
 __all__ = ["DATED_SQL", "MOVEDIN_REASON", "RECENT_DAYS", "movedin_pairs", "movedin_sql"]
@@ -117,14 +117,5 @@ def movedin_pairs(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_tabl
 
 def _judged(row: dict, answer: list) -> tuple | None:
     """A candidate's rank and reason (``complement.queue_moved``; ``answer``: its ``movedin_sql``
-    shares), or None when its expected namesakes times the shares exceed ``COINCIDENCE``."""
-    evidence = [e for e, key in (("middle name", "middle"), ("former surname", "former_surname"),
-                                 ("historic address", "historic_address")) if flagged(row.get(key))]
-    expected = coincidences({**row, "evidence": evidence}) * float(answer[0]) * float(answer[1])
-    if expected > COINCIDENCE:
-        return None
-    said = [f"{e} agrees" for e in evidence]
-    if flagged(row.get("cotwin")):
-        said.append("a twin is in view")
-    return ((len(evidence), bool(row["one_name"]), -expected, row["l"], row["r"]),
-            MOVEDIN_REASON.format(evidence="; ".join(said) or "nothing else agrees"))
+    shares), or None when its expected namesakes times both shares exceed ``COINCIDENCE``."""
+    return judged_by(row, float(answer[0]) * float(answer[1]), MOVEDIN_REASON)
