@@ -1,0 +1,119 @@
+"""What a month needs to hash only the records whose guard can read otherwise (issue 11 item 7).
+
+A record's ``guard_sha`` (``engine_input``) reads, beyond its own row: its co-twins (its co-twin
+pairs), whether its forename is rare (the forename's count), its UPN's days on roll when that UPN
+is one of two a forename, surname and birthday are held under (the *two-UPN groups*), and the
+registers' readings. ``linked_records`` holds every record's hashes as the last saved run left
+them; when the input cache a run starts from is the one that run saved beside (``STATE``'s
+token is the cache's), and the guard's code and readings are the same, only these records can
+hash otherwise now: the records derived, those whose co-twin pairs were dropped or added, those
+of a forename whose rarity flipped, and those holding a UPN of a two-UPN group (now, or of a group
+the month's keys took apart: their days on roll are read again whatever moved them). The rest
+keep their row of ``linked_records``. Anything else (a first run, a run killed between the cache
+and the save, other code) hashes every record, as before.
+
+The two-UPN groups are kept beside the cache (``TWO_UPNS``), moved in its transaction by the keys
+(forename, surname, birthday; NULL a key like any other, as ``GROUP BY`` has it) of the rows the
+month drops or derives: a group is a function of its own key's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from linkage.store import Store
+from linkage.store.schema import UNPUBLISHED, t
+
+__all__ = ["STATE", "TWO_UPNS", "before", "forget", "groups_sql", "moved", "new_token", "save_state", "state", "update"]
+
+TWO_UPNS, STATE = (t(name) for name in UNPUBLISHED[4:6])
+_KEY = ("forename", "surname", "dob")
+_SAME_KEY = " AND ".join(f"{{a}}.{c} IS NOT DISTINCT FROM {{b}}.{c}" for c in _KEY)
+
+
+def new_token() -> str:
+    """A cache generation's name: written with the cache, and with the run's save (``save_state``)."""
+    return uuid.uuid4().hex
+
+
+def groups_sql(rows: str) -> str:
+    """(forename, surname, dob, upn): each UPN of a forename, surname and birthday held under more
+    than one UPN in ``rows`` (input rows)."""
+    return (f"SELECT forename, surname, dob, unnest(upns) AS upn FROM (SELECT forename, surname, dob, "
+            f"list(DISTINCT upn) AS upns FROM {rows} WHERE upn IS NOT NULL GROUP BY forename, surname, dob "
+            "HAVING count(DISTINCT upn) > 1)")
+
+
+def before(store: Store, cache: str, pairs: str, stale: str, derived: str) -> None:
+    """Before the cache's transaction (memory tables cannot be written inside it): what the month's
+    rows were and touched. ``stale``: a condition on ``unique_id`` (rows dropped or derived again);
+    ``derived``: the new rows."""
+    store.execute(f"CREATE OR REPLACE TABLE memory.hk_stale AS SELECT unique_id, forename, surname, dob, upn "
+                  f"FROM {cache} WHERE {stale}")
+    store.execute(f"CREATE OR REPLACE TABLE memory.hk_twinned AS SELECT DISTINCT unique_id AS k FROM {pairs} "
+                  f"WHERE {stale.replace('unique_id', 'twin_id')}")
+    store.execute(f"""CREATE OR REPLACE TABLE memory.hk_keys AS
+SELECT DISTINCT forename, surname, dob FROM (SELECT forename, surname, dob FROM memory.hk_stale
+UNION ALL SELECT forename, surname, dob FROM {derived})""")
+    names = (f"SELECT forename FROM memory.hk_stale WHERE forename IS NOT NULL UNION SELECT forename FROM {derived} "
+             "WHERE forename IS NOT NULL")
+    store.execute(f"CREATE OR REPLACE TABLE memory.hk_names AS SELECT f.forename, count(c.forename) AS n "
+                  f"FROM ({names}) f LEFT JOIN {cache} c USING (forename) GROUP BY f.forename")
+    store.execute(f"CREATE OR REPLACE TABLE memory.hk_gone_upns AS SELECT DISTINCT g.upn FROM {TWO_UPNS} g "
+                  f"SEMI JOIN memory.hk_keys k ON {_SAME_KEY.format(a='g', b='k')}"
+                  if _exists(store, TWO_UPNS) else "CREATE OR REPLACE TABLE memory.hk_gone_upns (upn VARCHAR)")
+
+
+def update(store: Store, cache: str, whole: bool) -> None:
+    """In the cache's transaction, after its rows are brought up to date: the two-UPN groups of the
+    month's keys counted again from them (``whole``, or none kept in these columns: every group)."""
+    if whole or not _exists(store, TWO_UPNS) or _columns(store, TWO_UPNS) != [*_KEY, "upn"]:
+        store.execute(f"CREATE OR REPLACE TABLE {TWO_UPNS} AS {groups_sql(cache)}")
+        return
+    store.execute(f"DELETE FROM {TWO_UPNS} g USING memory.hk_keys k WHERE {_SAME_KEY.format(a='g', b='k')}")
+    keyed = f"(SELECT c.* FROM {cache} c SEMI JOIN memory.hk_keys k ON {_SAME_KEY.format(a='c', b='k')})"
+    store.execute(f"INSERT INTO {TWO_UPNS} {groups_sql(keyed)}")
+
+
+def moved(store: Store, rows: str, pairs: str, fresh: str, counts: str, rare: int, two_upns: str) -> str:
+    """A query of the current records (``k``) whose hashes may differ from those the last run saved:
+    derived (``fresh``), co-twin pairs dropped (``before``) or added, a forename whose rarity
+    (``counts``: ``guards.forename_counts_sql`` rows; at most ``rare``) flipped, or a UPN of a two-UPN
+    group now or of one the month's keys held before."""
+    store.execute(f"""CREATE OR REPLACE TABLE memory.hk_moved AS
+SELECT unique_id AS k FROM {rows} i
+WHERE unique_id IN (SELECT k FROM {fresh} UNION ALL SELECT k FROM memory.hk_twinned
+                    UNION ALL SELECT unique_id FROM {pairs} WHERE twin_id IN (SELECT k FROM {fresh}))
+   OR forename IN (SELECT b.forename FROM memory.hk_names b LEFT JOIN {counts} a USING (forename)
+                   WHERE (b.n <= {int(rare)}) IS DISTINCT FROM (coalesce(a.n, 0) <= {int(rare)}))
+   OR upn IN (SELECT upn FROM {two_upns} UNION ALL SELECT upn FROM memory.hk_gone_upns)""")
+    return "SELECT k FROM memory.hk_moved"
+
+
+def forget(store: Store) -> None:
+    """Drop what ``before`` and ``moved`` left in memory (a run that hashed every record leaves them too)."""
+    for table in ("hk_stale", "hk_twinned", "hk_keys", "hk_names", "hk_gone_upns", "hk_moved"):
+        store.execute(f"DROP TABLE IF EXISTS memory.{table}")
+
+
+def state(store: Store) -> tuple[str, str] | None:
+    """(token, code) the last saved run's hashes were made under, if kept."""
+    if not _exists(store, STATE) or _columns(store, STATE) != ["token", "code"]:
+        return None
+    rows = store.rows(f"SELECT token, code FROM {STATE}")
+    return rows[0] if len(rows) == 1 else None
+
+
+def save_state(store: Store, token: str, code: str) -> None:
+    """In the run's saving transaction, beside ``linked_records``: the cache and code they were made from."""
+    store.execute(f"CREATE OR REPLACE TABLE {STATE} AS SELECT ? AS token, ? AS code", [token, code])
+
+
+def _exists(store: Store, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(store.scalar("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+                             [schema, name]))
+
+
+def _columns(store: Store, relation: str) -> list[str]:
+    return [r[0] for r in store.rows(f"DESCRIBE SELECT * FROM {relation}")]
