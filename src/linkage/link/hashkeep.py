@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import uuid
 
-from linkage.store import Store
+from linkage.store import Store, table_exists
 from linkage.store.schema import UNPUBLISHED, t
 
 __all__ = ["STATE", "TWO_UPNS", "before", "forget", "groups_sql", "moved", "new_token", "save_state", "state", "update"]
 
 TWO_UPNS, STATE = (t(name) for name in UNPUBLISHED[4:6])
 _KEY = ("forename", "surname", "dob")
+_GROUP = (*_KEY, "upn")
 _SAME_KEY = " AND ".join(f"{{a}}.{c} IS NOT DISTINCT FROM {{b}}.{c}" for c in _KEY)
 
 
@@ -61,13 +62,13 @@ UNION ALL SELECT forename, surname, dob FROM {derived})""")
                   f"FROM ({names}) f LEFT JOIN {cache} c USING (forename) GROUP BY f.forename")
     store.execute(f"CREATE OR REPLACE TABLE memory.hk_gone_upns AS SELECT DISTINCT g.upn FROM {TWO_UPNS} g "
                   f"SEMI JOIN memory.hk_keys k ON {_SAME_KEY.format(a='g', b='k')}"
-                  if _exists(store, TWO_UPNS) else "CREATE OR REPLACE TABLE memory.hk_gone_upns (upn VARCHAR)")
+                  if _holds(store, TWO_UPNS, _GROUP) else "CREATE OR REPLACE TABLE memory.hk_gone_upns (upn VARCHAR)")
 
 
 def update(store: Store, cache: str, whole: bool) -> None:
     """In the cache's transaction, after its rows are brought up to date: the two-UPN groups of the
     month's keys counted again from them (``whole``, or none kept in these columns: every group)."""
-    if whole or not _exists(store, TWO_UPNS) or _columns(store, TWO_UPNS) != [*_KEY, "upn"]:
+    if whole or not _holds(store, TWO_UPNS, _GROUP):
         store.execute(f"CREATE OR REPLACE TABLE {TWO_UPNS} AS {groups_sql(cache)}")
         return
     store.execute(f"DELETE FROM {TWO_UPNS} g USING memory.hk_keys k WHERE {_SAME_KEY.format(a='g', b='k')}")
@@ -98,7 +99,7 @@ def forget(store: Store) -> None:
 
 def state(store: Store) -> tuple[str, str] | None:
     """(token, code) the last saved run's hashes were made under, if kept."""
-    if not _exists(store, STATE) or _columns(store, STATE) != ["token", "code"]:
+    if not _holds(store, STATE, ("token", "code")):
         return None
     rows = store.rows(f"SELECT token, code FROM {STATE}")
     return rows[0] if len(rows) == 1 else None
@@ -109,11 +110,7 @@ def save_state(store: Store, token: str, code: str) -> None:
     store.execute(f"CREATE OR REPLACE TABLE {STATE} AS SELECT ? AS token, ? AS code", [token, code])
 
 
-def _exists(store: Store, table: str) -> bool:
-    schema, name = table.split(".")
-    return bool(store.scalar("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-                             [schema, name]))
-
-
-def _columns(store: Store, relation: str) -> list[str]:
-    return [r[0] for r in store.rows(f"DESCRIBE SELECT * FROM {relation}")]
+def _holds(store: Store, table: str, columns: tuple[str, ...]) -> bool:
+    """``table`` is kept, in exactly ``columns`` (a store of other code may hold it otherwise)."""
+    return table_exists(store.connection, *table.split(".")) and \
+        [r[0] for r in store.rows(f"DESCRIBE {table}")] == list(columns)
