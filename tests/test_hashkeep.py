@@ -1,6 +1,7 @@
 """A month hashes only the records whose guard can read otherwise (``hashkeep``), keeps the rest as
 the last run saved them, and so holds exactly the hashes of every record hashed anew; a run killed
-before its save leaves the next one to hash every record."""
+before its save leaves the next one to hash every record. The twin families kept beside the cache
+are those of every cached pair found anew."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from linkage.connectors import ingest_file
 from linkage.connectors.ingest import LINK_RECORDS_SQL
 from linkage.link import hashkeep, inputcache, run_link
 from linkage.link.engine import LinkEngine
-from linkage.link.guards import RARE
+from linkage.link.guards import RARE, twin_families_sql, twin_names_sql
 from linkage.store import Store
 from linkage.store.schema import t
 from linkage.validation.identifiers import upn_check_letter
@@ -44,6 +45,16 @@ def _upn(upn: str, n: int) -> str:
     return upn_check_letter(body) + body
 
 
+def _families(store: Store) -> tuple[list, list]:
+    """The kept twin families and the names twins are given from them; and both found anew."""
+    kept = store.rows(f"SELECT * EXCLUDE (code) FROM {hashkeep.FAMILIES} ORDER BY ALL")
+    anew = store.rows(f"SELECT * FROM ({twin_families_sql(inputcache.CACHE, inputcache.PAIRS)}) ORDER BY ALL")
+    names = [store.rows(f"SELECT * FROM ({twin_names_sql(inputcache.CACHE, inputcache.PAIRS, f)}) ORDER BY ALL")
+             for f in (hashkeep.FAMILIES, None)]
+    assert names[0] == names[1]
+    return kept, anew
+
+
 def _month2(store: Store, synth_month1: Path, synth_month2: Path, tmp_path: Path) -> dict[str, set[str]]:
     """The school's list again, moving what a guard reads of other records: 4 pupils who have a
     co-twin left out, a new sister for 4 others, 4 pupils enrolled again under a second UPN (the
@@ -59,8 +70,9 @@ def _month2(store: Store, synth_month1: Path, synth_month2: Path, tmp_path: Path
     gone, sisters_of = twins[:4], twins[6:10]
     left = {k for (k,) in store.rows(f"SELECT unique_id FROM {inputcache.PAIRS} WHERE twin_id IN "
                                      f"(SELECT unnest(?))", [[f"education:{g}" for g in gone]])}
+    # Sisters named as a slip of their sister's name would be: twin families.
     sisters = [{**by_id[k], "AdNo": f"{k}Z", "UPN": _upn(by_id[k]["UPN"], 901) if by_id[k]["UPN"] else "",
-                "Forename": "Zebedee"} for k in sisters_of]
+                "Forename": by_id[k]["Forename"] + "e"} for k in sisters_of]
     # Pupils on roll whose UPN social care holds too: its record is no co-twin of a school's record.
     elsewhere = {u for (u,) in store.rows(f"SELECT upn FROM {inputcache.CACHE} WHERE unique_id LIKE 'social_care:%'")}
     plain = [r for r in rows if r["UPN"] and r["AdNo"] not in set(twins)][:40]
@@ -93,12 +105,16 @@ def test_a_months_kept_hashes_are_those_of_every_record_hashed_anew(tmp_path, sy
     store = Store(tmp_path / "m", memory_limit="2GB")
     _month1(store, synth_month1, trained_model)
     first = _saved(store)
+    families, anew = _families(store)
+    assert families == anew
     moved_by = _month2(store, synth_month1, synth_month2, tmp_path)
     month = LinkEngine(store, LINK_RECORDS_SQL, cache=True)
     month.settle()
     # Only a few records hashed: those derived and those whose guard may read otherwise.
     assert month.moved is not None and 0 < month.moved < month.count() / 10
     kept = _hashes(store)
+    kept_families, anew_families = _families(store)
+    assert kept_families == anew_families != families
     anew = _anew(store)
     assert kept == anew
     # Each way a record's guard moves without its own row moving did move one here.
@@ -120,6 +136,8 @@ def test_a_months_kept_hashes_are_those_of_every_record_hashed_anew(tmp_path, sy
     assert month.moved is not None and 0 < month.moved < month.count() / 10
     kept = _hashes(store)
     assert kept == _anew(store)
+    kept_families, anew_families = _families(store)
+    assert kept_families == anew_families == families
     now = {k: g for k, _, g in kept}
     assert all(now[k] == before[k] != dict((k, g) for k, _, g in saved)[k] for k in moved_by["second UPN"])
     store.close()

@@ -91,7 +91,7 @@ FROM {inputcache.ROLL} o JOIN (SELECT unique_id, upn FROM memory.{INPUT} WHERE u
 USING (unique_id) GROUP BY i.upn""")
         con.execute(f"DROP TABLE {inputcache.ROLL}")
         con.execute(f"CREATE OR REPLACE TABLE memory.twin_names AS "
-                    f"{twin_names_sql(f'memory.{INPUT}', 'memory.cotwin_pairs')}")
+                    f"{twin_names_sql(f'memory.{INPUT}', 'memory.cotwin_pairs', self._cache.families if cache else None)}")
         # The two register readings: from the counts kept beside the cache (a month moves them by its
         # own records' keys, ``registercounts``), else counted over every record here.
         readings = (registercounts.readings(self._cache.counts) if cache

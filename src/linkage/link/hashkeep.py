@@ -14,21 +14,27 @@ and the save, other code) hashes every record, as before.
 
 The two-UPN groups are kept beside the cache (``TWO_UPNS``), moved in its transaction by the keys
 (forename, surname, birthday; NULL a key like any other, as ``GROUP BY`` has it) of the rows the
-month drops or derives: a group is a function of its own key's rows.
+month drops or derives: a group is a function of its own key's rows. So are the co-twin pairs of
+names spelt alike (``FAMILIES``, what ``guards.twin_names_sql`` counts): a function of a pair's two
+rows, dropped and added with the pair.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
+from linkage.link.guards import twin_families_sql
 from linkage.store import Store, table_exists
 from linkage.store.schema import UNPUBLISHED, t
 
-__all__ = ["STATE", "TWO_UPNS", "before", "forget", "groups_sql", "moved", "new_token", "save_state", "state", "update"]
+__all__ = ["FAMILIES", "STATE", "TWO_UPNS", "before", "families", "families_beside", "forget", "groups_sql", "moved", "new_token", "save_state", "state", "update"]
 
-TWO_UPNS, STATE = (t(name) for name in UNPUBLISHED[4:6])
+TWO_UPNS, STATE, FAMILIES = (t(name) for name in UNPUBLISHED[4:7])
+_FAMILIES_CODE = hashlib.sha256(twin_families_sql("i", "p").encode()).hexdigest()[:16]
 _KEY = ("forename", "surname", "dob")
 _GROUP = (*_KEY, "upn")
+_FAMILY = ("unique_id", "twin_id", "a", "b", "dob", "surname")
 _SAME_KEY = " AND ".join(f"{{a}}.{c} IS NOT DISTINCT FROM {{b}}.{c}" for c in _KEY)
 
 
@@ -74,6 +80,29 @@ def update(store: Store, cache: str, whole: bool) -> None:
     store.execute(f"DELETE FROM {TWO_UPNS} g USING memory.hk_keys k WHERE {_SAME_KEY.format(a='g', b='k')}")
     keyed = f"(SELECT c.* FROM {cache} c SEMI JOIN memory.hk_keys k ON {_SAME_KEY.format(a='c', b='k')})"
     store.execute(f"INSERT INTO {TWO_UPNS} {groups_sql(keyed)}")
+
+
+def families(store: Store, cache: str, pairs: str, stale: str, fresh: str, whole: bool) -> None:
+    """In the cache's transaction, after its rows and pairs are brought up to date: the twin families
+    (``guards.twin_families_sql``) of the pairs dropped (``stale`` on either side) taken out, and
+    those of the pairs added (a ``fresh`` record on either side) put in; ``whole``, or none kept
+    of this code: every pair's."""
+    columns = (*_FAMILY, "code")
+    code = f"'{_FAMILIES_CODE}' AS code"
+    if (whole or not _holds(store, FAMILIES, columns)
+            or store.scalar(f"SELECT count(*) = 0 OR bool_or(code <> '{_FAMILIES_CODE}') FROM {FAMILIES}")):
+        store.execute(f"CREATE OR REPLACE TABLE {FAMILIES} AS SELECT *, {code} FROM ({twin_families_sql(cache, pairs)})")
+        return
+    store.execute(f"DELETE FROM {FAMILIES} WHERE {stale} OR {stale.replace('unique_id', 'twin_id')}")
+    added = f"(SELECT * FROM {pairs} WHERE unique_id IN ({fresh}) OR twin_id IN ({fresh}))"
+    store.execute(f"INSERT INTO {FAMILIES} SELECT *, {code} FROM ({twin_families_sql(cache, added)})")
+
+
+def families_beside(store: Store, rows: str, pairs: str) -> str:
+    """``memory.link_families``: every pair's twin families, for a cache written beside the run."""
+    store.execute(f"CREATE OR REPLACE TABLE memory.link_families AS SELECT *, '{_FAMILIES_CODE}' AS code "
+                  f"FROM ({twin_families_sql(rows, pairs)})")
+    return "memory.link_families"
 
 
 def moved(store: Store, rows: str, pairs: str, fresh: str, counts: str, rare: int, two_upns: str) -> str:

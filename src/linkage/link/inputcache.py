@@ -165,11 +165,13 @@ WHERE r.record_key IS NULL OR c.unique_id IS NULL OR r.raw_sha <> c.raw_sha""")
         store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, current)} "
                       f"UNION ALL {cotwin_pairs_sql(kept, fresh)}")
         hashkeep.update(store, CACHE, recount)
+        hashkeep.families(store, CACHE, PAIRS, stale, "SELECT k FROM memory.link_fresh", recount)
     for table in ("memory.link_derived", "memory.link_compare", "memory.link_pairs", "memory.link_extracts",
                   "memory.link_counts"):
         store.execute(f"DROP TABLE IF EXISTS {table}")
     _point(store, target, CACHE, PAIRS)
-    return Cache(derived, CACHE, hashed, counts=COUNTS, two_upns=hashkeep.TWO_UPNS, token=token, previous=previous)
+    return Cache(derived, CACHE, hashed, counts=COUNTS, two_upns=hashkeep.TWO_UPNS, token=token, previous=previous,
+                 families=hashkeep.FAMILIES)
 
 
 def _count(store: Store, stale: str, recount: bool) -> None:
@@ -249,6 +251,7 @@ def _write_beside(store: Store, target: str, derived: int, hashed: int, token: s
     store.execute(f"CREATE OR REPLACE TABLE memory.link_counts AS SELECT *, '{registercounts.CODE}' AS code "
                   f"FROM ({registercounts.counts_sql('memory.link_derived')})")
     store.execute(f"CREATE OR REPLACE TABLE memory.link_two_upns AS {hashkeep.groups_sql('memory.link_derived')}")
+    families = hashkeep.families_beside(store, "memory.link_derived", "memory.link_pairs")
     _point(store, target, "memory.link_derived", "memory.link_pairs")
     outcome: list[BaseException] = []
 
@@ -260,13 +263,14 @@ def _write_beside(store: Store, target: str, derived: int, hashed: int, token: s
                 writer.execute(f"CREATE OR REPLACE TABLE {EXTRACTS} AS SELECT * FROM memory.link_extracts")
                 writer.execute(f"CREATE OR REPLACE TABLE {COUNTS} AS SELECT * FROM memory.link_counts")
                 writer.execute(f"CREATE OR REPLACE TABLE {hashkeep.TWO_UPNS} AS SELECT * FROM memory.link_two_upns")
+                writer.execute(f"CREATE OR REPLACE TABLE {hashkeep.FAMILIES} AS SELECT * FROM {families}")
         except BaseException as exc:         # handed to the run at ``wait``
             outcome.append(exc)
 
     thread = threading.Thread(target=write, name="input-cache-write")
     thread.start()
     return Cache(derived, "memory.link_derived", hashed, store, target, thread, outcome, "memory.link_counts",
-                 "memory.link_two_upns", token)
+                 "memory.link_two_upns", token, families=families)
 
 
 @dataclass
@@ -274,7 +278,7 @@ class Cache:
     """What ``build`` made: how many rows it derived, the relation holding every current row with
     its ``content_sha``, how many records' fields it hashed, (when every row was derived) the
     write of the cache under way, the relations of the registers' counts (``registercounts``) and
-    the two-UPN groups (``hashkeep``), the cache's generation (``token``) and, when the cache was
+    the two-UPN groups and twin families (``hashkeep``), the cache's generation (``token``) and, when the cache was
     brought up to date in place, the one it was brought from (``previous``)."""
     derived: int
     rows: str
@@ -287,6 +291,7 @@ class Cache:
     two_upns: str = ""
     token: str = ""
     previous: str | None = None
+    families: str = ""
 
     def wait(self) -> None:
         """Wait for the cache write; raise what it failed with (the store then holds the cache as
@@ -299,9 +304,9 @@ class Cache:
         if self._outcome:
             raise self._outcome.pop()
         _point(self._store, self._target, CACHE, PAIRS)
-        self.rows, self.counts, self.two_upns = CACHE, COUNTS, hashkeep.TWO_UPNS
+        self.rows, self.counts, self.two_upns, self.families = CACHE, COUNTS, hashkeep.TWO_UPNS, hashkeep.FAMILIES
         for table in ("memory.link_derived", "memory.link_pairs", "memory.link_extracts", "memory.link_counts",
-                      "memory.link_two_upns"):
+                      "memory.link_two_upns", "memory.link_families"):
             self._store.execute(f"DROP TABLE {table}")
 
 
