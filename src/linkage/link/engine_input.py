@@ -129,7 +129,7 @@ SELECT s.unique_id AS record_key, s.content_sha,
 FROM ({{rows}}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN memory.forename_counts n USING (forename)
 LEFT JOIN two_upns t USING (unique_id)"""
         readings = [con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() for table in (MIDDLE_REGISTERS, HELD_ONCE)]
-        self._hash_code = hashlib.sha256(f"{hashed}|{_MARK}|{readings}".encode()).hexdigest()[:16]
+        self._hash_code = hashlib.sha256(f"{hashed}|{_MARK}|{hashkeep.CODE}|{readings}".encode()).hexdigest()[:16]
         inputcache.drop(self.store, "memory.link_hash")
         self.moved = None
         if cache and self._cache.previous is not None and \

@@ -28,19 +28,13 @@ from linkage.link.guards import twin_families_sql
 from linkage.store import Store, table_exists
 from linkage.store.schema import UNPUBLISHED, t
 
-__all__ = ["FAMILIES", "STATE", "TWO_UPNS", "before", "families", "families_beside", "forget", "groups_sql", "moved", "new_token", "save_state", "state", "update"]
+__all__ = ["CODE", "FAMILIES", "STATE", "TWO_UPNS", "before", "families", "families_beside", "forget", "groups_sql", "moved", "new_token", "save_state", "state", "update"]
 
 TWO_UPNS, STATE, FAMILIES = (t(name) for name in UNPUBLISHED[4:7])
-_FAMILIES_CODE = hashlib.sha256(twin_families_sql("i", "p").encode()).hexdigest()[:16]
 _KEY = ("forename", "surname", "dob")
 _GROUP = (*_KEY, "upn")
 _FAMILY = ("unique_id", "twin_id", "a", "b", "dob", "surname")
 _SAME_KEY = " AND ".join(f"{{a}}.{c} IS NOT DISTINCT FROM {{b}}.{c}" for c in _KEY)
-
-
-def new_token() -> str:
-    """A cache generation's name: written with the cache, and with the run's save (``save_state``)."""
-    return uuid.uuid4().hex
 
 
 def groups_sql(rows: str) -> str:
@@ -49,6 +43,16 @@ def groups_sql(rows: str) -> str:
     return (f"SELECT forename, surname, dob, unnest(upns) AS upn FROM (SELECT forename, surname, dob, "
             f"list(DISTINCT upn) AS upns FROM {rows} WHERE upn IS NOT NULL GROUP BY forename, surname, dob "
             "HAVING count(DISTINCT upn) > 1)")
+
+
+# The code of the facts kept beside the cache, written with it (``inputcache.EXTRACTS``): kept facts
+# of other code (or of none: an empty table says nothing) are found again from every row.
+CODE = hashlib.sha256(f"{groups_sql('r')}|{twin_families_sql('i', 'p')}".encode()).hexdigest()[:16]
+
+
+def new_token() -> str:
+    """A cache generation's name: written with the cache, and with the run's save (``save_state``)."""
+    return uuid.uuid4().hex
 
 
 def before(store: Store, cache: str, pairs: str, stale: str, derived: str) -> None:
@@ -73,7 +77,7 @@ UNION ALL SELECT forename, surname, dob FROM {derived})""")
 
 def update(store: Store, cache: str, whole: bool) -> None:
     """In the cache's transaction, after its rows are brought up to date: the two-UPN groups of the
-    month's keys counted again from them (``whole``, or none kept in these columns: every group)."""
+    month's keys counted again from them (``whole``: every group; so too when none are kept in these columns)."""
     if whole or not _holds(store, TWO_UPNS, _GROUP):
         store.execute(f"CREATE OR REPLACE TABLE {TWO_UPNS} AS {groups_sql(cache)}")
         return
@@ -85,23 +89,19 @@ def update(store: Store, cache: str, whole: bool) -> None:
 def families(store: Store, cache: str, pairs: str, stale: str, fresh: str, whole: bool) -> None:
     """In the cache's transaction, after its rows and pairs are brought up to date: the twin families
     (``guards.twin_families_sql``) of the pairs dropped (``stale`` on either side) taken out, and
-    those of the pairs added (a ``fresh`` record on either side) put in; ``whole``, or none kept
-    of this code: every pair's."""
-    columns = (*_FAMILY, "code")
-    code = f"'{_FAMILIES_CODE}' AS code"
-    if (whole or not _holds(store, FAMILIES, columns)
-            or store.scalar(f"SELECT count(*) = 0 OR bool_or(code <> '{_FAMILIES_CODE}') FROM {FAMILIES}")):
-        store.execute(f"CREATE OR REPLACE TABLE {FAMILIES} AS SELECT *, {code} FROM ({twin_families_sql(cache, pairs)})")
+    those of the pairs added (a ``fresh`` record on either side) put in; ``whole``: every pair's (so
+    too when none are kept in these columns)."""
+    if whole or not _holds(store, FAMILIES, _FAMILY):
+        store.execute(f"CREATE OR REPLACE TABLE {FAMILIES} AS {twin_families_sql(cache, pairs)}")
         return
     store.execute(f"DELETE FROM {FAMILIES} WHERE {stale} OR {stale.replace('unique_id', 'twin_id')}")
     added = f"(SELECT * FROM {pairs} WHERE unique_id IN ({fresh}) OR twin_id IN ({fresh}))"
-    store.execute(f"INSERT INTO {FAMILIES} SELECT *, {code} FROM ({twin_families_sql(cache, added)})")
+    store.execute(f"INSERT INTO {FAMILIES} {twin_families_sql(cache, added)}")
 
 
 def families_beside(store: Store, rows: str, pairs: str) -> str:
     """``memory.link_families``: every pair's twin families, for a cache written beside the run."""
-    store.execute(f"CREATE OR REPLACE TABLE memory.link_families AS SELECT *, '{_FAMILIES_CODE}' AS code "
-                  f"FROM ({twin_families_sql(rows, pairs)})")
+    store.execute(f"CREATE OR REPLACE TABLE memory.link_families AS {twin_families_sql(rows, pairs)}")
     return "memory.link_families"
 
 

@@ -84,6 +84,9 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
     previous = (store.scalar(f"SELECT any_value(token) FROM {EXTRACTS}")
                 if usable and _exists(store, EXTRACTS) and "token" in _columns(store, EXTRACTS) else None)
     token = hashkeep.new_token()
+    # ... and whether the facts kept beside it (``hashkeep``) are of this code.
+    facts = bool(previous) and "facts" in _columns(store, EXTRACTS) and \
+        store.scalar(f"SELECT bool_and(facts = ?) FROM {EXTRACTS}", [hashkeep.CODE])
     if known:
         seen = " OR ".join(f"(x.extract_id = {int(e)} AND x.register = {literal(r)})" for e, r in known)
         raw_sha = f"CASE WHEN {seen} THEN NULL ELSE {raw_sha} END"       # unknown (NULL) is hashed
@@ -96,7 +99,7 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
     store.execute(f"CREATE OR REPLACE TABLE memory.link_raw AS SELECT {read}, x.on_roll_since, x.extract_id, "
                   f"{raw_sha} AS raw_sha FROM ({records_sql}) x")
     store.execute("CREATE OR REPLACE TABLE memory.link_extracts AS SELECT DISTINCT extract_id, register, "
-                  f"'{_CODE}' AS code, '{token}' AS token FROM memory.link_raw")
+                  f"'{_CODE}' AS code, '{token}' AS token, '{hashkeep.CODE}' AS facts FROM memory.link_raw")
     hashed = int(store.scalar("SELECT count(raw_sha) FROM memory.link_raw"))
     store.execute(f"CREATE OR REPLACE TABLE {ROLL} AS SELECT record_key AS unique_id, on_roll_since "
                   "FROM memory.link_raw WHERE on_roll_since IS NOT NULL")
@@ -164,8 +167,8 @@ WHERE r.record_key IS NULL OR c.unique_id IS NULL OR r.raw_sha <> c.raw_sha""")
         fresh = "(SELECT * EXCLUDE (content_sha, raw_sha) FROM memory.link_derived)"
         store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, current)} "
                       f"UNION ALL {cotwin_pairs_sql(kept, fresh)}")
-        hashkeep.update(store, CACHE, recount)
-        hashkeep.families(store, CACHE, PAIRS, stale, "SELECT k FROM memory.link_fresh", recount)
+        hashkeep.update(store, CACHE, recount or not facts)
+        hashkeep.families(store, CACHE, PAIRS, stale, "SELECT k FROM memory.link_fresh", recount or not facts)
     for table in ("memory.link_derived", "memory.link_compare", "memory.link_pairs", "memory.link_extracts",
                   "memory.link_counts"):
         store.execute(f"DROP TABLE IF EXISTS {table}")
