@@ -47,7 +47,7 @@ def _upn(upn: str, n: int) -> str:
 
 def _families(store: Store) -> tuple[list, list]:
     """The kept twin families and the names twins are given from them; and both found anew."""
-    kept = store.rows(f"SELECT * EXCLUDE (code) FROM {hashkeep.FAMILIES} ORDER BY ALL")
+    kept = store.rows(f"SELECT * FROM {hashkeep.FAMILIES} ORDER BY ALL")
     anew = store.rows(f"SELECT * FROM ({twin_families_sql(inputcache.CACHE, inputcache.PAIRS)}) ORDER BY ALL")
     names = [store.rows(f"SELECT * FROM ({twin_names_sql(inputcache.CACHE, inputcache.PAIRS, f)}) ORDER BY ALL")
              for f in (hashkeep.FAMILIES, None)]
