@@ -77,26 +77,29 @@ UNION ALL SELECT forename, surname, dob FROM {derived})""")
 
 def update(store: Store, cache: str, whole: bool) -> None:
     """In the cache's transaction, after its rows are brought up to date: the two-UPN groups of the
-    month's keys counted again from them (``whole``: every group; so too when none are kept in these columns)."""
-    if whole or not _holds(store, TWO_UPNS, _GROUP):
-        store.execute(f"CREATE OR REPLACE TABLE {TWO_UPNS} AS {groups_sql(cache)}")
-        return
-    store.execute(f"DELETE FROM {TWO_UPNS} g USING memory.hk_keys k WHERE {_SAME_KEY.format(a='g', b='k')}")
+    month's keys counted again from them (``whole``: every group)."""
     keyed = f"(SELECT c.* FROM {cache} c SEMI JOIN memory.hk_keys k ON {_SAME_KEY.format(a='c', b='k')})"
-    store.execute(f"INSERT INTO {TWO_UPNS} {groups_sql(keyed)}")
+    _move(store, TWO_UPNS, _GROUP, whole, groups_sql(cache),
+          f"g USING memory.hk_keys k WHERE {_SAME_KEY.format(a='g', b='k')}", groups_sql(keyed))
 
 
 def families(store: Store, cache: str, pairs: str, stale: str, fresh: str, whole: bool) -> None:
     """In the cache's transaction, after its rows and pairs are brought up to date: the twin families
     (``guards.twin_families_sql``) of the pairs dropped (``stale`` on either side) taken out, and
-    those of the pairs added (a ``fresh`` record on either side) put in; ``whole``: every pair's (so
-    too when none are kept in these columns)."""
-    if whole or not _holds(store, FAMILIES, _FAMILY):
-        store.execute(f"CREATE OR REPLACE TABLE {FAMILIES} AS {twin_families_sql(cache, pairs)}")
-        return
-    store.execute(f"DELETE FROM {FAMILIES} WHERE {stale} OR {stale.replace('unique_id', 'twin_id')}")
+    those of the pairs added (a ``fresh`` record on either side) put in (``whole``: every pair's)."""
     added = f"(SELECT * FROM {pairs} WHERE unique_id IN ({fresh}) OR twin_id IN ({fresh}))"
-    store.execute(f"INSERT INTO {FAMILIES} {twin_families_sql(cache, added)}")
+    _move(store, FAMILIES, _FAMILY, whole, twin_families_sql(cache, pairs),
+          f"WHERE {stale} OR {stale.replace('unique_id', 'twin_id')}", twin_families_sql(cache, added))
+
+
+def _move(store: Store, table: str, columns: tuple[str, ...], whole: bool, every: str, drop: str, add: str) -> None:
+    """A kept ``table`` moved in place (``DELETE FROM table {drop}``, then ``add``'s rows), or made
+    anew from ``every`` when ``whole`` or not kept in ``columns``."""
+    if whole or not _holds(store, table, columns):
+        store.execute(f"CREATE OR REPLACE TABLE {table} AS {every}")
+        return
+    store.execute(f"DELETE FROM {table} {drop}")
+    store.execute(f"INSERT INTO {table} {add}")
 
 
 def families_beside(store: Store, rows: str, pairs: str) -> str:
