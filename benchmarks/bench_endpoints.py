@@ -11,7 +11,8 @@ is shown once). ``--entries`` fills the audit log first (bench_pages.fill_audit)
 calls run against a log of that size. The server is the real ``linkage serve``; each endpoint is
 called once cold (the first call after the server started: caches empty) and then ``--n`` times
 warm, in turn, as its role and under its purpose. Prints, per endpoint, the status, the cold
-time, p50/p95 warm and the response size; then the server's resident and peak memory
+time, p50/p95 warm, the response size and the most the server's resident memory rose during
+that endpoint's calls; then the server's resident and peak memory
 (``VmRSS``/``VmHWM``) after start and at the end, and the CPU seconds it used.
 """
 
@@ -23,6 +24,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -130,19 +132,49 @@ def plan(c: dict[str, Caller], query: dict) -> list[tuple[str, str, str, str, di
     return steps
 
 
+class Resident:
+    """The most a process held resident (MiB) since the last ``reset``, sampled every 20 ms: what
+    one endpoint's calls add to the server's memory (the kernel's peak is set by the start)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.most, self._stop = pid, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def now(self) -> float:
+        return memory(self.pid)[0]
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.02):
+            try:
+                self.most = max(self.most, self.now())
+            except (OSError, AttributeError):
+                return
+
+    def reset(self) -> float:
+        self.most = self.now()
+        return self.most
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 def run(home: Path, n: int, query: dict, server) -> list[tuple]:
     """Each step of ``plan`` once cold (the first such call since the server started), then warm."""
     creds = register(home)
     callers = {name: Caller(server.url, *creds[name], ROLES[name][3]) for name in ROLES}
     steps = plan(callers, query)
-    rows = []
+    rows, rss = [], Resident(server.proc.pid)
     for role, label, method, path, body, repeat in steps:
+        before = rss.reset()
         cold, r = callers[role].call(method, path, body)
         warm = [callers[role].call(method, path, body)[0] for _ in range(n if repeat is True else repeat)]
         rows.append((role, label, r.status_code, cold, statistics.median(warm) if warm else float("nan"),
-                     sorted(warm)[int(0.95 * (len(warm) - 1))] if warm else float("nan"), len(r.content)))
+                     sorted(warm)[int(0.95 * (len(warm) - 1))] if warm else float("nan"), len(r.content),
+                     rss.most - before))
         print(f"{role:14} {label:32} {r.status_code:>4} {cold:9.0f} {rows[-1][4]:8.0f} {rows[-1][5]:8.0f} "
-              f"{len(r.content):>10}", flush=True)
+              f"{len(r.content):>10} {rows[-1][7]:8.0f}", flush=True)
+    rss.stop()
     return rows
 
 
@@ -157,6 +189,8 @@ def main(args) -> None:
         shutil.copytree(args.data_dir, args.work / "data.partial", symlinks=True)
         (args.work / "data.partial").rename(home)       # a copy cut short is copied again
     elif args.data_dir is None and not (args.work / "built").exists():
+        if home.exists():
+            raise SystemExit(f"{home} is a copy or a build cut short, not a build: give --data-dir, or delete it")
         build(args.children, args.work)
         (args.work / "built").write_text(f"{args.children}\n")
     if args.entries:
@@ -168,7 +202,8 @@ def main(args) -> None:
     started = time.perf_counter() - t
     try:
         at_start = memory(server.proc.pid)
-        print(f"{'role':14} {'endpoint':32} {'st':>4} {'cold ms':>9} {'p50 ms':>8} {'p95 ms':>8} {'bytes':>10}")
+        print(f"{'role':14} {'endpoint':32} {'st':>4} {'cold ms':>9} {'p50 ms':>8} {'p95 ms':>8} {'bytes':>10} "
+              f"{'+MiB':>8}")
         run(home, args.n, query, server)
         at_end = memory(server.proc.pid)
     finally:
