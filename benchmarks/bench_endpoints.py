@@ -62,7 +62,7 @@ def register(home: Path) -> dict[str, tuple[str, str]]:
 
 
 def memory(pid: int) -> tuple[float, float, float]:
-    """(resident MiB, peak resident MiB, CPU seconds) of a process and its children."""
+    """(resident MiB, peak resident MiB, CPU seconds) of a process: the server itself with one worker."""
     status = Path(f"/proc/{pid}/status").read_text()
     rss, hwm = (int(re.search(rf"{k}:\s+(\d+)", status).group(1)) / 1024 for k in ("VmRSS", "VmHWM"))
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
