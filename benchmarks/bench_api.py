@@ -1,4 +1,5 @@
-"""Benchmark the API: lookup and child-view latency and throughput, with audit on.
+"""Benchmark the API: lookup and child-view latency and throughput, with audit on; or, with
+``--endpoints``, every endpoint each role uses, one at a time (benchmarks/bench_endpoints.py).
 
     python benchmarks/bench_api.py --data-dir bench-out/synth-540000-42/ours --clients 8 --seconds 60
 
@@ -160,8 +161,17 @@ def main() -> None:
     ap.add_argument("--profile-gil", action="store_true",
                     help="sample only threads holding the GIL (Python CPU; waits and GIL-free C work left out)")
     ap.add_argument("--modes", default="lookup,child,mixed", help="wrk runs, in order (comma-separated)")
+    ap.add_argument("--endpoints", action="store_true",
+                    help="instead: every endpoint each role uses, cold and warm, and the server's memory, on a "
+                         "copy of --data-dir in --work (benchmarks/bench_endpoints.py)")
+    ap.add_argument("--n", type=int, default=20, help="--endpoints: warm calls per endpoint")
+    ap.add_argument("--entries", type=int, default=0, help="--endpoints: fill the copy's audit log to this many")
     args = ap.parse_args()
     ended_by_signal()
+    if args.endpoints:
+        from bench_endpoints import main as endpoints
+
+        return endpoints(args)
 
     from apiserver import Server
     from registry import register

@@ -65,6 +65,7 @@ _TARGETS = (
     ("linkage.link.run", "vet_joins", "second pass: vet joins"),
     ("linkage.link.engine_pass", "reach_pairs", "second pass: reach (middle name, home, swap keys)"),
     ("linkage.link.engine_pass", "changed_pairs", "second pass: a former surname on record"),
+    ("linkage.link.engine_pass", "movedin_pairs", "second pass: a recent move to a new home"),
     ("linkage.link.engine_pass", "reissued_pairs", "second pass: second UPN (re-issued, held elsewhere)"),
     ("linkage.link.engine_pass", "romanised_pairs", "second pass: a name romanised two ways"),
     ("linkage.link.engine_pass", "slipped_pairs", "second pass: surname and birthday each a slip apart"),

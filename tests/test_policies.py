@@ -164,3 +164,21 @@ def test_a_consent_is_read_only_by_the_roles_that_record_consent_or_work_with_th
                     assert (works or records) and purpose != "outcomes", (who.role, purpose, context)
                 if evidence and not auditing:
                     assert records and purpose != "outcomes", (who.role, purpose, context)
+
+
+def test_under_the_cme_purpose_no_role_reads_health_data_but_the_gp_practice(engine):
+    """Finding a child missing education needs where the child is registered with a GP, not what
+    each health contact was: the CME officer had that limit, a social worker or team manager did
+    not (``social-care-safeguarding`` named ``cme`` beside ``safeguarding`` for every category), and
+    read every health contact of any child on the worklist. For every role, with or without consent
+    (the lawful basis is the purpose, not a consent), by every action that discloses a child's data."""
+    health = [c for c, spec in engine.categories.items() if spec["group"] == "health"]
+    assert "health.gp" in health and len(health) > 1
+    for who in _every_principal():
+        for consent in (False, True):
+            for action in ("view", "lookup", "list_cme"):
+                d = engine.decide(who, action, "cme", health, consent={c: consent for c in health})
+                assert set(d.allowed) <= {"health.gp"}, (who.agency_type, who.role, action, consent, sorted(d.allowed))
+    social_worker = Principal("client-1", "Test Agency", "social_care", "social_worker", "org_1", "123")
+    assert set(engine.decide(social_worker, "view", "safeguarding", health).allowed) == set(health)
+    assert "health.gp" in engine.decide(social_worker, "view", "cme", health).allowed

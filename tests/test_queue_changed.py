@@ -38,14 +38,21 @@ def _pass(tmp_path: Path, former: str | None, namesakes_former: str | None = Non
         others.append(rec(f"social_care:y{i}", f"name{i}", f"crowd{i}", dob="2011-06-01", postcode=f"Y{i} 1AA"))
         children[f"social_care:y{i}"] = f"Y{i}"
     con = _con(tmp_path, [*pair, *others], children)
+    _, found = through_changed(con, children, apart)
+    con.close()
+    return found
+
+
+def through_changed(con, children: dict[str, str], apart=()) -> tuple:
+    """The second pass's candidate rows over ``con``'s ``link_input`` and ``kids``, and what every
+    rule up to ``changed`` made of them (``ClusterPass``)."""
     rows = con.execute(candidates_sql("link_input", "kids", "cotwins")).df()
     rows = partner_cohorts(con, rows, "link_input", "kids")
     found = decide(rows.to_dict("records"), list(apart), children)
     household_pairs(con, rows, "link_input", "kids", found, children, list(apart))
     reach_pairs(con, "link_input", "kids", "cotwins", found, children, list(apart))
     changed_pairs(con, rows, "link_input", "kids", found, children, list(apart))
-    con.close()
-    return found
+    return rows, found
 
 
 def _queued(found: ClusterPass) -> list[tuple[str, str]]:

@@ -141,8 +141,9 @@ def test_a_snapshot_holds_every_table_but_the_link_runs_working_caches(home):
         assert set(UNPUBLISHED) <= set(tables)
         for table in tables:
             rows = live.scalar(f"SELECT count(*) FROM store.{table}")
-            if table in UNPUBLISHED:
-                assert rows > 0 and snap.scalar(f"SELECT count(*) FROM store.{table}") == 0
+            if table in UNPUBLISHED:     # a small store may hold no two-UPN group or twin family
+                assert rows > 0 or table in ("link_two_upns", "link_twin_families")
+                assert snap.scalar(f"SELECT count(*) FROM store.{table}") == 0
             else:
                 assert sorted(map(repr, snap.rows(f"SELECT * FROM store.{table}"))) == sorted(
                     map(repr, live.rows(f"SELECT * FROM store.{table}"))), table

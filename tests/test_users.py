@@ -116,6 +116,31 @@ def test_disabling_a_person_or_their_organisation_stops_them(reg):
     assert not reg.usable(reg.get(user.user_id)) and reg.authenticate(user.email, PW).outcome == "inactive"
 
 
+def test_forgetting_or_replacing_a_persons_subject_ends_their_sessions(reg):
+    """Sessions carry the person's generation: forgetting the provider's subject, or recording
+    another, moved nothing, and a session its sign-in began lived on."""
+    user, _ = reg.add("amy@oak.example", "Amy", "140001", "admissions", PW)
+    first = reg.set_subject(user.email, "https://idp.example", "amy-1").generation
+    assert reg.set_subject(user.email, "https://idp.example", "amy-1").generation == first      # the same: nothing
+    assert reg.set_subject(user.email, "https://idp.example", "amy-2").generation == first + 1
+    assert reg.set_subject(user.email, "https://idp.example", None).generation == first + 2
+    assert reg.set_subject(user.email, "https://idp.example", None).generation == first + 2     # none to forget
+
+
+def test_disabling_an_organisation_ends_what_its_people_and_clients_hold_for_good(reg):
+    """Enabling the organisation again revived every session and token from before it was disabled
+    (a person's or client's own disabling does not): its generation did not move."""
+    from linkage.access.clients import ClientRegistry
+
+    user, _ = reg.add("amy@oak.example", "Amy", "140001", "admissions", PW)
+    clients = ClientRegistry(reg.state, reg.orgs)
+    client, _ = clients.add("oak api", "140001", "admissions")
+    reg.orgs.set_active("140001", False)
+    reg.orgs.set_active("140001", True)
+    assert reg.get(user.user_id).generation == user.generation + 1 and reg.usable(reg.get(user.user_id))
+    assert clients.get(client.client_id).generation == client.generation + 1
+
+
 def test_a_new_password_ends_old_sessions(reg):
     user, _ = reg.add("amy@oak.example", "Amy", "140001", "admissions", PW)
     new = reg.set_password(user.email)

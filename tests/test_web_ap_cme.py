@@ -363,8 +363,10 @@ def test_the_absence_rule_lists_a_child_absent_n_days_not_only_one_who_never_att
       "social_care.episodes": "role"}),
     # A CME officer: health contacts never (no consent, purpose or break-glass opens them).
     (("la_education", "cme_officer"), "cme", ({}, {}), {"health.contacts": "role"}),
-    # A social worker under CME, where a refusal stands; under safeguarding it would not.
-    (("social_care", "social_worker"), "cme", ({}, {"education.sen": True}), {"education.sen": "consent_refused"}),
+    # A social worker under CME, where a refusal stands; under safeguarding it would not. Health
+    # contacts are for safeguarding, not for finding a child missing education (session 33).
+    (("social_care", "social_worker"), "cme", ({}, {"education.sen": True}),
+     {"education.sen": "consent_refused", "health.contacts": "other_purpose"}),
 ])
 def test_withheld_sections_say_why_as_the_policy_decides(who, purpose, consent, expected):
     from linkage.consent import ConsentState

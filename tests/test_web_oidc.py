@@ -260,3 +260,28 @@ def test_a_token_from_another_issuer_than_the_configured_provider_names_no_one(w
         assert UserRegistry(state).subjects(fay_id) == {}
     finally:
         state.close()
+
+
+def test_forgetting_or_replacing_the_persons_subject_ends_the_sessions_it_began(world):
+    """A session begun by a provider's sign-in outlived `linkage users subject --clear` (a wrong
+    subject recorded, an account re-made or taken over at the provider) and `--idp-subject` naming
+    another: the holder of the old subject's browser kept the person's pages until the session went
+    idle. Now the next request ends it, on the DPO's record (``security.session_ended``); recording
+    the same subject again ends nothing."""
+    eve = "eve@oak-ap.example"
+    add_user(world["home"], eve, "Eve Green", "Oak AP Academy", "ap_school", "140001", "admissions")
+    # (the subject she signs in with: hers then, or her address matched; the operator's change)
+    for sub, change in (("eve-1", ("--idp-subject", "eve-1")), ("eve-1", ("--clear", "--allow-email-match")),
+                        ("eve-2", ("--idp-subject", "eve-3"))):
+        world["provider"].identity = {"email": eve, "email_verified": True, "sub": sub}
+        with httpx.Client(base_url=world["server"].url) as c:
+            assert flow(c, world["provider"]).status_code == 200
+            assert "<bdi>Eve Green</bdi>" in c.get("/app/").text
+            _users_command(world, "subject", eve, *change)
+            page = c.get("/app/")
+            same = change == ("--idp-subject", "eve-1")
+            assert (page.status_code == 200 and "<bdi>Eve Green</bdi>" in page.text) == same, (change, page.status_code)
+            if not same:
+                assert page.status_code == 303 and "/sign-in" in page.headers["location"]
+    ended = [e for e in audit(world) if e["action"] == "security.session_ended" and e.get("person") == eve]
+    assert len(ended) == 2

@@ -163,7 +163,8 @@ def test_disabling_a_client_or_its_organisation_stops_its_tokens_at_once_in_ever
     assert {cme(server, fresh) for _ in range(8)} == {401}
     assert get_token(server, creds[0].client_id, creds[1]).status_code == 401
     assert cli(home, "orgs", "enable", "873").returncode == 0
-    assert cme(server, fresh) == 200
+    assert cme(server, fresh) == 401                                   # nor does enabling the organisation
+    assert cme(server, token_of(server, creds)) == 200
     listed = cli(home, "clients", "list")
     assert "Northshire Education" in listed.stdout and "cme_officer" in listed.stdout and "active" in listed.stdout
 

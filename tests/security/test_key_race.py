@@ -55,8 +55,9 @@ def test_the_audit_key_of_the_server_that_won_is_the_one_both_use(tmp_path, monk
 
 def test_the_secret_key_of_the_process_that_won_is_the_one_both_use(tmp_path, monkeypatch):
     path = keys.secret_path(tmp_path, "db.key")
-    _theirs_written_meanwhile(monkeypatch, keys.secrets, "token_urlsafe", path, b"theirs")
-    assert keys.load_or_create_key(tmp_path, "db.key") == "theirs"
+    theirs = "theirs-" + "k" * 36
+    _theirs_written_meanwhile(monkeypatch, keys.secrets, "token_urlsafe", path, theirs.encode())
+    assert keys.load_or_create_key(tmp_path, "db.key") == theirs
 
 
 def test_many_creators_at_once_agree_on_one_whole_file(tmp_path):

@@ -50,16 +50,30 @@ def template(tmp_path_factory, synth_month1) -> Path:
     for i in range(4):
         log.append({"request_id": f"r{i}", "action": "view", "decision": "allow"})
     log.close()
+    _settled(home)
     return home
 
 
-@pytest.mark.parametrize("key", list(WHAT))
-def test_a_key_data_was_made_under_is_refused_when_missing_not_made_again(template, tmp_path, key):
+def _settled(home: Path) -> None:
+    """Everything in ``service.sqlite`` itself, not in a write-ahead log that a connection left to the
+    garbage collector deletes when it closes, possibly while a test copies the directory."""
+    import gc
+    import sqlite3
+
+    gc.collect()
+    con = sqlite3.connect(home / "service.sqlite")
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+
+
+def _copy(template: Path, home: Path) -> None:
     import shutil
 
-    home = tmp_path / "data"
-    shutil.copytree(template, home)
-    (home / "keys" / key).unlink()
+    shutil.copytree(template, home, ignore=shutil.ignore_patterns("*-wal", "*-shm"))
+
+
+def _serve_refuses(home: Path, started: str = "") -> str:
+    """The one error line of a ``linkage serve`` that must refuse to start."""
     server = subprocess.Popen([sys.executable, "-m", "linkage.cli", "serve", "--port", str(free_port()),
                                "--data-dir", str(home)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -67,12 +81,19 @@ def test_a_key_data_was_made_under_is_refused_when_missing_not_made_again(templa
     except subprocess.TimeoutExpired:
         server.terminate()
         server.communicate(timeout=20)
-        pytest.fail(f"linkage serve started without keys/{key}, and made a new one: "
-                    f"{(home / 'keys' / key).exists()}")
+        pytest.fail(f"linkage serve started {started}")
     said = [line for line in err.decode().splitlines() if line.startswith("error:")]
-    assert server.returncode == 2 and len(said) == 1, err.decode()
-    assert f"keys/{key}" in said[0] and WHAT[key] in said[0] and "restore" in said[0], said[0]
-    assert "Traceback" not in err.decode()
+    assert server.returncode == 2 and len(said) == 1 and "Traceback" not in err.decode(), err.decode()
+    return said[0]
+
+
+@pytest.mark.parametrize("key", list(WHAT))
+def test_a_key_data_was_made_under_is_refused_when_missing_not_made_again(template, tmp_path, key):
+    home = tmp_path / "data"
+    _copy(template, home)
+    (home / "keys" / key).unlink()
+    said = _serve_refuses(home, f"without keys/{key}, and made a new one: {(home / 'keys' / key).exists()}")
+    assert f"keys/{key}" in said and WHAT[key] in said and "restore" in said, said
     assert not (home / "keys" / key).exists()
 
 
@@ -88,3 +109,28 @@ def test_a_new_data_directory_still_makes_its_keys(tmp_path):
     assert Sealer(home, state=state).open(Sealer(home, state=state).seal("x", "c"), "c") == "x"
     assert Pseudonyms(home, state).form("org-1", "C-1").startswith("P-")
     assert {p.name for p in (home / "keys").iterdir()} >= {"state.key", "pseudonym.key"}
+
+
+def test_a_pseudonym_key_swapped_for_another_is_refused(template, tmp_path):
+    """A whole, valid key, but not the one the issued forms were made with (a second server given
+    keys of its own): serving with it would give every organisation a second form per child."""
+    import secrets
+    home = tmp_path / "data"
+    _copy(template, home)
+    (home / "keys" / "pseudonym.key").write_text(secrets.token_urlsafe(32))
+    said = _serve_refuses(home)
+    assert "keys/pseudonym.key" in said and "pseudonyms issued" in said and "restore" in said, said
+
+
+@pytest.mark.parametrize("key", ["db.key", "state.key", "pseudonym.key", "token_ed25519.jwk.json"])
+@pytest.mark.parametrize("content", [b"", b"\n", b"abc123", "k\u00e9y".encode() * 12, b"\xff\xfe" * 30])
+def test_an_empty_or_cut_short_key_file_is_refused_and_left_as_it_is(template, tmp_path, key, content):
+    """An empty or cut-short copy of a key (a failed restore, a full disk) is refused in one line
+    naming the file, and nothing is written over it."""
+    home = tmp_path / "data"
+    _copy(template, home)
+    (home / "keys" / key).write_bytes(content)
+    said = _serve_refuses(home)
+    assert f"keys/{key}" in said and "restore" in said, said
+    assert "Binder Error" not in said
+    assert (home / "keys" / key).read_bytes() == content

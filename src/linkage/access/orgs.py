@@ -96,10 +96,10 @@ class OrgRegistry:
             raise LinkageError(f"no official code format is known for organisation type {org_type}")
         what, pattern = CODE_FORMATS[org_type]
         if not pattern.fullmatch(code):
-            raise LinkageError(f"the code of a {org_type} organisation must be {what}, not {code!r}")
+            raise LinkageError(f"the code of an organisation of type {org_type} must be {what}, not {code!r}")
         if self.state.execute("SELECT 1 FROM organisations WHERE org_type = ? AND code = ?",
                               (org_type, code)).fetchone():
-            raise Conflict(f"a {org_type} organisation with code {code} is already registered")
+            raise Conflict(f"an organisation of type {org_type} with code {code} is already registered")
         # Names are what people read in the audit log: one name, one organisation, and no second
         # name that reads the same (another script's look-alike letters, full-width forms, case).
         skeleton = name_skeleton(name)
@@ -144,6 +144,15 @@ class OrgRegistry:
         return [_org(r) for r in self.state.execute("SELECT * FROM organisations ORDER BY created_at")]
 
     def set_active(self, ref: str, active: bool) -> Organisation:
+        """Disabling stops every client and person of the organisation at once (each request reads
+        the organisation) and ends what they hold: enabling again does not revive a token issued, or
+        a web session begun, before (an organisation is disabled when it may have been broken into),
+        as disabling a client or a person does not."""
         org = self.find(ref)
-        self.state.execute("UPDATE organisations SET active = ? WHERE org_id = ?", (int(active), org.org_id))
+        with self.state.transaction():
+            self.state.execute("UPDATE organisations SET active = ? WHERE org_id = ?", (int(active), org.org_id))
+            if not active:
+                for table in ("clients", "users"):
+                    self.state.execute(f"UPDATE {table} SET generation = generation + 1 WHERE org_id = ?",
+                                       (org.org_id,))
         return self.get(org.org_id)

@@ -13,7 +13,8 @@ import hashlib
 import hmac
 from pathlib import Path
 
-from linkage.store.keys import load_or_create_key
+from linkage.errors import StoreError
+from linkage.store.keys import load_or_create_key, secret_path
 from linkage.store.state import ServiceState
 
 __all__ = ["Pseudonyms"]
@@ -31,6 +32,18 @@ class Pseudonyms:
         self.state = state
         self._known: dict[tuple[str, str], str] = {}    # (org_id, form) -> child, all recorded
         self._values: dict[tuple[str, str], str] = {}   # (org_id, child) -> form, recorded or not
+        self._same_key_as_issued(Path(home))
+
+    def _same_key_as_issued(self, home: Path) -> None:
+        """A key file swapped for another (a second server given its own keys, a wrong backup)
+        would quietly give every organisation a second form for each child: one issued form,
+        worked out again, tells."""
+        row = self.state.execute("SELECT org_id, pseudonym, child_id FROM pseudonyms LIMIT 1").fetchone()
+        if row is not None and self._value(row["org_id"], row["child_id"]) != row["pseudonym"]:
+            n = self.state.scalar("SELECT count(*) FROM pseudonyms")
+            raise StoreError(f"{secret_path(home, 'pseudonym.key')} is not the key the {n:,} pseudonyms issued to "
+                             "organisations were made with: restore the key file from your backup (or copy it from "
+                             "the first server: every server needs the same keys)")
 
     def _remember(self, org_id: str, value: str, child_id: str) -> None:
         if len(self._known) >= self._REMEMBER:

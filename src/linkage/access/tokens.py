@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from linkage.config import Settings
-from linkage.errors import LinkageError
+from linkage.errors import ConfigError, LinkageError
 from linkage.files import create_once
 from linkage import boundedjson
 
@@ -72,7 +72,16 @@ class TokenClaims:
 def _load_or_create_jwk(home: Path):
     path = home / "keys" / "token_ed25519.jwk.json"
     if path.exists():
-        return JsonWebKey.import_key(json.loads(path.read_text()))
+        try:
+            key = JsonWebKey.import_key(json.loads(path.read_bytes()))
+            whole = key.kty == "OKP" and key.as_dict(is_private=True).get("crv") == "Ed25519" \
+                and "d" in key.as_dict(is_private=True)
+        except (ValueError, TypeError, KeyError, AttributeError):   # empty, cut short, not JSON, not a JWK
+            whole = False
+        if not whole:
+            raise ConfigError(f"{path} is not an Ed25519 private key for signing tokens: restore it, or remove it "
+                              "and a new one is made (API clients then ask for new tokens)")
+        return key
     path.parent.mkdir(parents=True, exist_ok=True)
     key = JsonWebKey.generate_key("OKP", "Ed25519", is_private=True)
     made = json.dumps(key.as_dict(is_private=True)).encode()

@@ -257,31 +257,42 @@ class UserRegistry:
         tokens for them are then known as theirs, whatever else they claim. With ``subject`` None,
         forget it, and close the one-time email match for them there: the next sign-in with their
         address (anyone's who set it as theirs, at a provider that lets them) would otherwise become
-        them. ``allow_email_match`` opens it instead: their next sign-in records its subject."""
+        them. ``allow_email_match`` opens it instead: their next sign-in records its subject. Forgetting
+        or replacing the subject ends the person's sessions (a token of the old one is refused anyway:
+        it names no one now)."""
         user = self.find(ref)
         if subject is None:
             issuer = issuer_name(issuer)
             with recording(self.state):
-                self.state.execute("DELETE FROM user_subjects WHERE user_id = ? AND idp_issuer = ?",
-                                   (user.user_id, issuer))
+                if self.state.execute("DELETE FROM user_subjects WHERE user_id = ? AND idp_issuer = ?",
+                                      (user.user_id, issuer)).rowcount:
+                    self._end_sessions(user.user_id)
                 self.state.execute("DELETE FROM email_match_closed WHERE user_id = ? AND idp_issuer = ?",
                                    (user.user_id, issuer))
                 if not allow_email_match:
                     self.state.execute("INSERT INTO email_match_closed (user_id, idp_issuer, closed_at) "
                                        "VALUES (?, ?, ?)", (user.user_id, issuer,
                                                             datetime.now(timezone.utc).isoformat()))
-            return user
+            return self.get(user.user_id)
         issuer, subject = check_subject(issuer, subject)
         with recording(self.state):
             holder = subject_holder(self.state, issuer, subject)
             if holder is not None and holder != f"user:{user.user_id}":
                 raise Conflict(f"the provider's subject {subject!r} is already registered ({holder})")
+            if self.subjects(user.user_id).get(issuer, subject) != subject:
+                self._end_sessions(user.user_id)
             self.state.execute("DELETE FROM user_subjects WHERE user_id = ? AND idp_issuer = ?",
                                (user.user_id, issuer))
             self.state.execute("DELETE FROM email_match_closed WHERE user_id = ? AND idp_issuer = ?",
                                (user.user_id, issuer))         # a subject recorded: the match is moot
             self._record(user.user_id, issuer, subject)
-        return user
+        return self.get(user.user_id)
+
+    def _end_sessions(self, user_id: str) -> None:
+        """Every session the person holds ends on its next request (``web.session.current_staff``
+        compares generations): one begun by a sign-in with a subject no longer theirs (a wrong one
+        recorded, an account re-made at the provider) must not outlive it."""
+        self.state.execute("UPDATE users SET generation = generation + 1 WHERE user_id = ?", (user_id,))
 
     def email_match_closed(self, user_id: str, issuer: str) -> bool:
         """Whether the one-time email match is closed for the person at ``issuer`` (``set_subject``)."""

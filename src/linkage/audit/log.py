@@ -198,19 +198,29 @@ def verify_log(path: Path, checkpoints: list[dict], public_key: Ed25519PublicKey
                         witness_key)
 
 
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def verify_lines(lines: Iterable[str], checkpoints: list[dict], public_key: Ed25519PublicKey,
                  mac_key: bytes | None = None, witnessed: list[dict] = (),
                  witness_key: Ed25519PublicKey | None = None) -> list[Finding]:
     """Every problem found: broken chain lines, forged lines (with the MAC key), and any
     checkpoint (the service's, exported ones, or a witness's under its pinned key) the log contradicts."""
     findings: list[Finding] = []
+    # Only the hashes a checkpoint names are kept: a log of millions of lines is walked in constant memory.
+    named = {cp.get("seq") for cp in [*checkpoints, *witnessed] if isinstance(cp, dict) and _hashable(cp.get("seq"))}
     hashes: dict[int, str] = {}
     walk = _Chain(mac_key)
     for n, raw in enumerate(lines, start=1):
         rec, problems = walk.check(raw)
         seq = rec.get("seq") if isinstance(rec, dict) else None
         findings += [Finding(n, seq, p) for p in problems]
-        if rec is not None and "hash" in rec:
+        if rec is not None and "hash" in rec and seq in named:
             hashes[seq] = rec["hash"]
     for cps, key, whose in ((checkpoints, public_key, "signed"), (witnessed, witness_key, "witnessed")):
         for cp in cps:

@@ -57,8 +57,9 @@ def _set_org(ref: str, active: bool, home: Optional[Path]) -> None:
     except LinkageError as exc:
         _fail(exc)
     record_change(home, f"admin.org_{'enabled' if active else 'disabled'}", org_id=org.org_id, agency=org.name)
-    console.print(f"{'enabled' if active else 'disabled'} {org.name} ({org.org_id}); "
-                  f"its clients' tokens {'work again' if active else 'stop'} at once")
+    said = ("its clients and people may sign in again (tokens and sessions from before stay ended)" if active
+            else "its clients' tokens and its people's sessions end at once")
+    console.print(f"{'enabled' if active else 'disabled'} {org.name} ({org.org_id}); {said}")
 
 
 @orgs_app.command("disable")

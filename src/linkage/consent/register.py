@@ -20,7 +20,20 @@ from linkage.policy import PolicyEngine, Principal
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
 
-__all__ = ["ConsentDateRefused", "ConsentRecord", "ConsentRegister", "ConsentState", "Recipient", "org_key"]
+__all__ = ["ConsentDateRefused", "ConsentRecord", "ConsentRegister", "ConsentState", "Recipient", "RecipientRefused",
+           "create_holds", "org_key"]
+
+# An organisation's hold on recording consent for a child (``ConsentRegister.hold``): a table of the
+# register's own beside the schema's, as the users' ``email_match_closed`` (``state migrate`` copies it).
+_HOLDS = """
+CREATE TABLE IF NOT EXISTS consent_holds (
+  org_id TEXT NOT NULL, child_id TEXT NOT NULL, reason TEXT NOT NULL, held_at TEXT NOT NULL,
+  PRIMARY KEY (org_id, child_id));
+"""
+
+
+def create_holds(state: ServiceState) -> None:
+    state.create(_HOLDS)
 
 
 def org_key(principal: Principal) -> str:
@@ -35,6 +48,11 @@ class ConsentDateRefused(LinkageError):
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class RecipientRefused(LinkageError):
+    """A consent's recipient organisation that is not registered (asked only of a caller the policy
+    lets record the consent: ``service.consents.record_consent``)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,7 @@ class ConsentRegister:
         self._sealer = sealer
         self._organisation = organisation     # id or official code -> (org id, type), if registered
         self._identity = [c for c, spec in self.categories.items() if spec["group"] == "identity"]
+        create_holds(state)
 
     def expand(self, category: str) -> list[str]:
         """A consent may name one category or a whole group (e.g. ``health``)."""
@@ -117,18 +136,37 @@ class ConsentRegister:
         if organisation is not None:
             found = self._organisation(organisation)
             if found is None:
-                raise LinkageError("the recipient organisation is not registered")
+                raise RecipientRefused("the recipient organisation is not registered")
             return Recipient("organisation", *found)
         if type is None:
             raise LinkageError("a consent names a recipient organisation or a recipient type")
         return Recipient("type", type, type)
 
     @staticmethod
-    def consent_context(principal: Principal, recipient: Recipient,
+    def consent_context(principal: Principal, recipient: Recipient | None,
                         rec: ConsentRecord | None = None) -> dict[str, str | bool]:
-        """The facts the policy decides consent actions on."""
+        """The facts the policy decides consent actions on. With no recipient (not yet looked up),
+        none that names the caller: the decision no recipient could widen."""
+        if recipient is None:
+            return {"recipient_type": "", "caller_is_recipient": False, "recorded_by_caller": False}
         return {"recipient_type": recipient.type, "caller_is_recipient": recipient.names(principal),
                 "recorded_by_caller": bool(rec and rec.recorded_by_org(principal))}
+
+    def held(self, principal: Principal, child_id: str, former: tuple[str, ...] = ()) -> bool:
+        """Whether the caller's organisation is held from recording consent for the child (``hold``)."""
+        ids = [child_id, *former]
+        return self.state.execute(
+            f"SELECT 1 FROM consent_holds WHERE org_id = ? AND child_id IN ({', '.join('?' * len(ids))})",
+            (org_key(principal), *ids)).fetchone() is not None
+
+    def hold(self, principal: Principal, child_id: str, reason: str) -> None:
+        """Hold the caller's organisation from recording any further consent for the child: a
+        consent it may not be told is wrong (dated before a date of birth it may not see) was
+        refused once, and each further answer would tell it one more thing about the date. The
+        consent officer records the child's consents for it from then on."""
+        self.state.execute("INSERT INTO consent_holds (org_id, child_id, reason, held_at) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (org_id, child_id) DO NOTHING",
+                           (org_key(principal), child_id, reason, datetime.now(timezone.utc).isoformat()))
 
     def record(self, *, child_id: str, category: str, recipient: Recipient, purpose: str, provision: str,
                given_by: str, method: str, evidence_ref: str, given_on: date, expires_on: date | None,

@@ -39,7 +39,7 @@ import pandas as pd
 from linkage.link.complement import flagged, queue_moved
 from linkage.link.evidence import COINCIDENCE, ClusterPass, coincidences
 
-__all__ = ["CHANGED_REASON", "TYPO_JW", "changed_pairs", "changed_sql"]
+__all__ = ["CHANGED_REASON", "TYPO_JW", "changed_pairs", "changed_sql", "judged_by"]
 
 CHANGED_REASON = ("possible change of surname and address: same forename and birthday, and a record of "
                   "the child holds a former surname ({evidence})")
@@ -84,13 +84,21 @@ def changed_pairs(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, input_tabl
 def _judged(row: dict, answer: list) -> tuple | None:
     """A candidate's rank and reason (``complement.queue_moved``; ``answer``: its ``changed_sql``
     share), or None when its expected namesakes times the share exceed ``COINCIDENCE``."""
+    return judged_by(row, float(answer[0]), CHANGED_REASON)
+
+
+def judged_by(row: dict, share: float, reason: str) -> tuple | None:
+    """A moved candidate's rank and ``reason`` filled with its agreeing evidence, or None when its
+    expected namesakes (``evidence.coincidences``) times ``share`` (how often a stranger shows the
+    rule's evidence) exceed ``COINCIDENCE``: the judge of the rules that weigh one kind of evidence
+    by its share in the population (this module, ``movedin``)."""
     evidence = [e for e, key in (("middle name", "middle"), ("former surname", "former_surname"),
                                  ("historic address", "historic_address")) if flagged(row.get(key))]
-    expected = coincidences({**row, "evidence": evidence}) * float(answer[0])
+    expected = coincidences({**row, "evidence": evidence}) * share
     if expected > COINCIDENCE:
         return None
     said = [f"{e} agrees" for e in evidence]
     if flagged(row.get("cotwin")):
         said.append("a twin is in view")
     return ((len(evidence), bool(row["one_name"]), -expected, row["l"], row["r"]),
-            CHANGED_REASON.format(evidence="; ".join(said) or "nothing else agrees"))
+            reason.format(evidence="; ".join(said) or "nothing else agrees"))

@@ -31,7 +31,7 @@ import pandas as pd
 
 from linkage.link.evidence import COINCIDENCE, ClusterPass, sources_of
 from linkage.link.guards import RARE, spelling_sql, split_name_sql
-from linkage.link.namesql import middle_name
+from linkage.link.namesql import middle_name, only
 from linkage.link.unreached import HOME_DAYS, home_and_family_sql
 from linkage.store import registered
 
@@ -246,8 +246,8 @@ kid AS (
 n AS (SELECT forename, count(*) AS forename_n FROM {input_table}
       WHERE forename IN (SELECT forename FROM {input_table} WHERE unique_id IN (SELECT l FROM near UNION SELECT r FROM near))
       GROUP BY forename),
-one AS (SELECT x.*, n.forename_n FROM {input_table} x LEFT JOIN n USING (forename)
-        WHERE unique_id IN (SELECT l FROM near UNION SELECT r FROM near)),
+one AS (SELECT x.*, n.forename_n FROM {only(input_table, "SELECT l FROM near UNION SELECT r FROM near")} x
+        LEFT JOIN n USING (forename)),
 -- Children under each of these full names, and the days the population's birthdays span: how many
 -- namesakes a child has within a window of its birthday by chance (``family_pairs``).
 named AS (

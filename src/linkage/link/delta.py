@@ -156,11 +156,22 @@ WHERE o.record_key IN (SELECT record_key FROM memory.link_hash) AND o.record_key
     return labels, inner
 
 
-def stage_records(store: Store) -> None:
+def stage_records(store: Store, moved: bool = False) -> None:
     """``memory.hash_delta``: current records that are new or whose hashes changed (``rescore``:
     new or its fields changed, so its pairs are scored again; else only its guard's evidence), and
     ``memory.hash_gone`` (column k): saved records no longer current (before the saving
-    transaction, which may write to the store only). Both from one join of the million rows."""
+    transaction, which may write to the store only). Both from one join of the million rows; or,
+    when ``moved`` (the engine hashed only ``memory.link_hash_moved``, ``hashkeep``), from those
+    records and the cache's dropped ones (``memory.link_dropped``): every other one is as saved."""
+    if moved:
+        store.execute(f"""CREATE OR REPLACE TABLE memory.hash_delta AS
+SELECT h.record_key, h.content_sha, h.guard_sha, p.record_key IS NULL AS new,
+       p.record_key IS NULL OR p.content_sha <> h.content_sha AS rescore FROM memory.link_hash_moved h
+LEFT JOIN {t('linked_records')} p USING (record_key)
+WHERE p.record_key IS NULL OR p.content_sha <> h.content_sha OR p.guard_sha IS DISTINCT FROM h.guard_sha""")
+        store.execute(f"CREATE OR REPLACE TABLE memory.hash_gone AS SELECT record_key AS k FROM {t('linked_records')} "
+                      "WHERE record_key IN (SELECT k FROM memory.link_dropped)")
+        return
     store.execute(f"""CREATE OR REPLACE TABLE memory.hash_join AS
 SELECT coalesce(h.record_key, p.record_key) AS record_key, h.content_sha, h.guard_sha,
        p.record_key IS NULL AS new, h.record_key IS NULL AS gone,

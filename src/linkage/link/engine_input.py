@@ -12,7 +12,7 @@ import hashlib
 import duckdb
 import pandas as pd
 
-from linkage.link import inputcache, registercounts
+from linkage.link import hashkeep, inputcache, registercounts
 from linkage.link.backends import DuckDBBackend
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, forename_counts_sql,
@@ -20,6 +20,7 @@ from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_fro
 from linkage.link.heldonce import held_once_registers_sql, unnumbered_sql
 from linkage.link.middles import middle_registers_sql, silent_sql
 from linkage.store import registered
+from linkage.store.schema import t
 
 __all__ = ["HELD_ONCE", "INPUT", "MIDDLE_REGISTERS", "ON_ROLL", "TF_COLUMNS", "EngineInput"]
 
@@ -76,12 +77,21 @@ class EngineInput:
         # Each UPN's days on roll: the entry dates of its holders' current single enrolments
         # (``LINK_RECORDS_SQL``'s ``on_roll_since``), read by ``secondid.second_upn_sql`` beside the
         # input, not in it (the model compares none of it; the cached rows and hashes stay as they were).
+        # The two-UPN groups (``hashkeep``): kept beside the cache, else found here. Only their UPNs'
+        # days on roll are read (by the guard's hash and by ``second_upn_sql``, whose two records share
+        # a forename, surname and birthday under two UPNs).
+        if cache:
+            two_upns = self._cache.two_upns
+        else:
+            two_upns = "memory.two_upns"
+            con.execute(f"CREATE OR REPLACE TABLE {two_upns} AS {hashkeep.groups_sql(f'memory.{INPUT}')}")
         con.execute(f"""CREATE OR REPLACE TABLE memory.{ON_ROLL} AS
 SELECT i.upn, list_sort(list_distinct(flatten(list(o.on_roll_since)))) AS on_roll_since
-FROM {inputcache.ROLL} o JOIN memory.{INPUT} i USING (unique_id) WHERE i.upn IS NOT NULL GROUP BY i.upn""")
+FROM {inputcache.ROLL} o JOIN (SELECT unique_id, upn FROM memory.{INPUT} WHERE upn IN (SELECT upn FROM {two_upns})) i
+USING (unique_id) GROUP BY i.upn""")
         con.execute(f"DROP TABLE {inputcache.ROLL}")
         con.execute(f"CREATE OR REPLACE TABLE memory.twin_names AS "
-                    f"{twin_names_sql(f'memory.{INPUT}', 'memory.cotwin_pairs')}")
+                    f"{twin_names_sql(f'memory.{INPUT}', 'memory.cotwin_pairs', self._cache.families if cache else None)}")
         # The two register readings: from the counts kept beside the cache (a month moves them by its
         # own records' keys, ``registercounts``), else counted over every record here.
         readings = (registercounts.readings(self._cache.counts) if cache
@@ -106,20 +116,43 @@ FROM {inputcache.ROLL} o JOIN memory.{INPUT} i USING (unique_id) WHERE i.upn IS 
                                                       roll="''")).fetchone()[0]
         # How many records hold each forename: read here and by ``record_facts`` (the slips).
         con.execute(f"CREATE OR REPLACE TABLE memory.forename_counts AS {forename_counts_sql(f'memory.{INPUT}')}")
-        con.execute(f"""CREATE OR REPLACE TABLE memory.link_hash AS
+        hashed = f"""
 WITH two_upns AS (
   SELECT i.unique_id, CAST(o.on_roll_since AS VARCHAR) AS roll FROM memory.{INPUT} i
-  JOIN memory.{ON_ROLL} o USING (upn)
-  WHERE upn IN (SELECT unnest(upns) FROM (SELECT list(DISTINCT upn) AS upns FROM memory.{INPUT}
-                WHERE upn IS NOT NULL GROUP BY forename, surname, dob HAVING count(DISTINCT upn) > 1)))
+  JOIN memory.{ON_ROLL} o USING (upn) WHERE upn IN (SELECT upn FROM {{two_upns}}))
 SELECT s.unique_id AS record_key, s.content_sha,
        CASE WHEN c.cotwins IS NULL AND n.rare = false AND t.roll IS NULL AND s.mark = '' THEN '{common}'
        ELSE {guard.format(
            code=_GUARD_CODE, twins="coalesce(CAST(list_sort(c.cotwins) AS VARCHAR), '')",
            rare="coalesce(CAST(n.rare AS VARCHAR), '')",
            roll="coalesce(t.roll, '') || s.mark")} END AS guard_sha
-FROM ({rows}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN memory.forename_counts n USING (forename)
-LEFT JOIN two_upns t USING (unique_id)""")
+FROM ({{rows}}) s LEFT JOIN memory.cotwins c USING (unique_id) LEFT JOIN memory.forename_counts n USING (forename)
+LEFT JOIN two_upns t USING (unique_id)"""
+        readings = [con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() for table in (MIDDLE_REGISTERS, HELD_ONCE)]
+        self._hash_code = hashlib.sha256(f"{hashed}|{_MARK}|{hashkeep.CODE}|{readings}".encode()).hexdigest()[:16]
+        inputcache.drop(self.store, "memory.link_hash")
+        self.moved = None
+        if cache and self._cache.previous is not None and \
+                hashkeep.state(self.store) == (self._cache.previous, self._hash_code):
+            # The last saved run's hashes, and those of the records that may hash otherwise now.
+            moved = hashkeep.moved(self.store, f"memory.{INPUT}", "memory.cotwin_pairs", "memory.link_fresh",
+                                   "memory.forename_counts", RARE, two_upns)
+            con.execute(f"CREATE OR REPLACE TABLE memory.link_hash_moved AS "
+                        f"{hashed.format(rows=f'{rows} WHERE i.unique_id IN ({moved})', two_upns=two_upns)}")
+            con.execute(f"CREATE OR REPLACE TABLE memory.link_hash_out AS {moved} "
+                        "UNION ALL SELECT k FROM memory.link_dropped")
+            con.execute(f"CREATE VIEW memory.link_hash AS SELECT p.record_key, p.content_sha, p.guard_sha "
+                        f"FROM {t('linked_records')} p ANTI JOIN memory.link_hash_out o ON o.k = p.record_key "
+                        "UNION ALL SELECT record_key, content_sha, guard_sha FROM memory.link_hash_moved")
+            self.moved = int(con.execute("SELECT count(*) FROM memory.link_hash_moved").fetchone()[0])
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE memory.link_hash AS {hashed.format(rows=rows, two_upns=two_upns)}")
+        hashkeep.forget(self.store)
+
+    def hash_state(self) -> tuple[str, str] | None:
+        """What ``linked_records`` is saved under (``hashkeep.save_state``): the cache's generation and
+        the hashes' code (with the readings they read); None for a run without the cache."""
+        return (self._cache.token, self._hash_code) if self._cache is not None else None
 
     def settle(self, quiet: bool = False) -> None:
         """Wait for the input cache written beside the run (``inputcache.Cache.wait``), raising

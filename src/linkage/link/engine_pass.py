@@ -1,7 +1,7 @@
 """The second, cluster-level pass (a ``LinkEngine`` component, as Splink's ``linker.clustering``):
 the run's clusters put in view, their candidates, and each kind of evidence (``evidence``,
-``unique``, ``complement``, ``household``, ``decoys``, ``reach``, ``changed``, ``reissued``, ``romanised``,
-``slipped``, ``transposed``)
+``unique``, ``complement``, ``household``, ``decoys``, ``reach``, ``changed``, ``movedin``, ``reissued``,
+``romanised``, ``slipped``, ``transposed``)
 deciding on them."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from linkage.link.decoys import decoy_pairs
 from linkage.link.engine_input import INPUT
 from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, decide
 from linkage.link.household import household_pairs
+from linkage.link.movedin import movedin_pairs
 from linkage.link.reach import reach_pairs
 from linkage.link.reissued import reissued_pairs
 from linkage.link.romanised import romanised_pairs
@@ -94,6 +95,7 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
         decoy_pairs(rows, found, cluster_of, apart)
         reach_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         changed_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
+        movedin_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         reissued_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwin_pairs", found, cluster_of,
                        identifiers, denied)
         romanised_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)

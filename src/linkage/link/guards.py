@@ -65,7 +65,7 @@ from linkage.link.namesql import middle_name
 
 
 __all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "date_slip_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
-           "different_names_sql", "forename_counts_sql", "near_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "surname_as_given_sql", "swapped_sql",
+           "different_names_sql", "forename_counts_sql", "near_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_families_sql", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "surname_as_given_sql", "swapped_sql",
            "twin_guard_sql"]
 
 GUARD_REASON = "possible twin or sibling: same date of birth and family, different forename"
@@ -444,20 +444,39 @@ def _cotwin_written_swapped(own: str, other: str) -> str:
             f"x.n = {other}.forename AND jaro_winkler_similarity(x.f, {own}.surname) >= 0.88)), false)")
 
 
-def twin_names_sql(input_table: str, pairs_table: str) -> str:
+def twin_families_sql(input_table: str, pairs_table: str) -> str:
+    """(unique_id, twin_id, a, b, dob, surname): each co-twin pair (``pairs_table``: ``cotwin_pairs_sql``
+    rows) whose two forenames are spelt alike but are not one name by their keys, with its family
+    (the record's birthday and surname): a function of the pair's two rows, so kept beside them
+    (``inputcache``) and counted by ``twin_names_sql``."""
+    return f"""
+SELECT p.unique_id, p.twin_id, least(i.forename, p.f) AS a, greatest(i.forename, p.f) AS b, i.dob, i.surname
+FROM {pairs_table} p JOIN {input_table} i ON i.unique_id = p.unique_id
+WHERE {_twin_family('i', 'p')}"""
+
+
+def _twin_family(i: str, p: str) -> str:
+    return (f"{i}.forename <> {p}.f AND NOT coalesce(list_has_any({i}.forename_keys, {p}.k), false)\n"
+            f"    AND ({near_sql(f'{i}.forename', f'{p}.f')})")
+
+
+def twin_names_sql(input_table: str, pairs_table: str, families: str | None = None) -> str:
     """(a, b): two forenames spelt alike (``_near``), not one name by its keys (a nickname, another
     form), that co-twins in one source bear in at least ``TWIN_NAMES_LEAST`` families (a
     birthday and a surname), and in more families than there are children evidently one child
     under both (an NHS number or a UPN held by records of each name: Katerina and Ekaterina, one
     name transliterated two ways, of which one school may hold a child twice), ``a`` < ``b``.
-    ``pairs_table``: ``cotwin_pairs_sql`` rows."""
+    ``pairs_table``: ``cotwin_pairs_sql`` rows; ``families``: their ``twin_families_sql`` rows if
+    kept (without, the text is the one the guard's code hash has always read)."""
+    least = f"HAVING count(DISTINCT ({'' if families else 'i.'}dob, {'' if families else 'i.'}surname)) >= {TWIN_NAMES_LEAST}"
+    pairs = (f"SELECT a, b, count(DISTINCT (dob, surname)) AS families FROM {families}\n  GROUP BY 1, 2 {least}"
+             if families else f"""SELECT least(i.forename, p.f) AS a, greatest(i.forename, p.f) AS b, count(DISTINCT (i.dob, i.surname)) AS families
+  FROM {pairs_table} p JOIN {input_table} i ON i.unique_id = p.unique_id
+  WHERE {_twin_family('i', 'p')}
+  GROUP BY 1, 2 {least}""")
     return f"""
 WITH twin_pair AS (
-  SELECT least(i.forename, p.f) AS a, greatest(i.forename, p.f) AS b, count(DISTINCT (i.dob, i.surname)) AS families
-  FROM {pairs_table} p JOIN {input_table} i ON i.unique_id = p.unique_id
-  WHERE i.forename <> p.f AND NOT coalesce(list_has_any(i.forename_keys, p.k), false)
-    AND ({near_sql('i.forename', 'p.f')})
-  GROUP BY 1, 2 HAVING count(DISTINCT (i.dob, i.surname)) >= {TWIN_NAMES_LEAST}),
+  {pairs}),
 held AS (
   SELECT forename, 'n' || nhs_number AS id FROM {input_table}
   WHERE nhs_number IS NOT NULL AND forename IN (SELECT a FROM twin_pair UNION SELECT b FROM twin_pair)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from linkage.link import names, registercounts
+from linkage.link import hashkeep, names, registercounts
 from linkage.link.features import content_sha_sql, input_sql
 from linkage.link.guards import cotwin_pairs_sql
 from linkage.sqltext import literal
@@ -39,7 +39,7 @@ __all__ = ["CACHE", "COUNTS", "EXTRACTS", "PAIRS", "ROLL", "Cache", "build", "dr
 # EXTRACTS: the extracts (and the register, and the code, ``_CODE``) whose current rows the cache
 # was last brought to, written with it in its transaction. COUNTS: each register's counts of the
 # cached rows (``registercounts``), written with them too.
-CACHE, PAIRS, EXTRACTS, COUNTS = (t(name) for name in UNPUBLISHED)
+CACHE, PAIRS, EXTRACTS, COUNTS = (t(name) for name in UNPUBLISHED[:4])
 # The records' ``on_roll_since`` (``LINK_RECORDS_SQL``), those that have one: read beside the
 # input (the engine's ``on_roll``), not in it; kept from the one read of the records ``build`` makes.
 ROLL = "memory.link_on_roll"
@@ -80,6 +80,13 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
     raw_sha = _raw_sha_sql("x")
     known = store.rows(f"SELECT extract_id, register FROM {EXTRACTS} WHERE code = ? ORDER BY ALL",
                        [_CODE]) if usable and _exists(store, EXTRACTS) else []
+    # The cache's generation as the last run left it, and the one this run writes (``hashkeep``).
+    previous = (store.scalar(f"SELECT any_value(token) FROM {EXTRACTS}")
+                if usable and _exists(store, EXTRACTS) and "token" in _columns(store, EXTRACTS) else None)
+    token = hashkeep.new_token()
+    # ... and whether the facts kept beside it (``hashkeep``) are of this code.
+    facts = bool(previous) and "facts" in _columns(store, EXTRACTS) and \
+        store.scalar(f"SELECT bool_and(facts = ?) FROM {EXTRACTS}", [hashkeep.CODE])
     if known:
         seen = " OR ".join(f"(x.extract_id = {int(e)} AND x.register = {literal(r)})" for e, r in known)
         raw_sha = f"CASE WHEN {seen} THEN NULL ELSE {raw_sha} END"       # unknown (NULL) is hashed
@@ -92,7 +99,7 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
     store.execute(f"CREATE OR REPLACE TABLE memory.link_raw AS SELECT {read}, x.on_roll_since, x.extract_id, "
                   f"{raw_sha} AS raw_sha FROM ({records_sql}) x")
     store.execute("CREATE OR REPLACE TABLE memory.link_extracts AS SELECT DISTINCT extract_id, register, "
-                  f"'{_CODE}' AS code FROM memory.link_raw")
+                  f"'{_CODE}' AS code, '{token}' AS token, '{hashkeep.CODE}' AS facts FROM memory.link_raw")
     hashed = int(store.scalar("SELECT count(raw_sha) FROM memory.link_raw"))
     store.execute(f"CREATE OR REPLACE TABLE {ROLL} AS SELECT record_key AS unique_id, on_roll_since "
                   "FROM memory.link_raw WHERE on_roll_since IS NOT NULL")
@@ -144,8 +151,9 @@ WHERE r.record_key IS NULL OR c.unique_id IS NULL OR r.raw_sha <> c.raw_sha""")
              "OR unique_id IN (SELECT k FROM memory.link_dropped)")
     derived = int(store.scalar("SELECT count(*) FROM memory.link_fresh"))
     if not usable:
-        return _write_beside(store, target, derived, hashed)
+        return _write_beside(store, target, derived, hashed, token)
     _count(store, stale, recount)
+    hashkeep.before(store, CACHE, PAIRS, stale, "memory.link_derived")
     with store.transaction():
         store.execute(f"DELETE FROM {CACHE} WHERE {stale}")
         store.execute(f"DELETE FROM {PAIRS} WHERE {stale} OR {stale.replace('unique_id', 'twin_id')}")
@@ -159,11 +167,14 @@ WHERE r.record_key IS NULL OR c.unique_id IS NULL OR r.raw_sha <> c.raw_sha""")
         fresh = "(SELECT * EXCLUDE (content_sha, raw_sha) FROM memory.link_derived)"
         store.execute(f"INSERT INTO {PAIRS} {cotwin_pairs_sql(fresh, current)} "
                       f"UNION ALL {cotwin_pairs_sql(kept, fresh)}")
+        hashkeep.update(store, CACHE, recount or not facts)
+        hashkeep.families(store, CACHE, PAIRS, stale, "SELECT k FROM memory.link_fresh", recount or not facts)
     for table in ("memory.link_derived", "memory.link_compare", "memory.link_pairs", "memory.link_extracts",
                   "memory.link_counts"):
         store.execute(f"DROP TABLE IF EXISTS {table}")
     _point(store, target, CACHE, PAIRS)
-    return Cache(derived, CACHE, hashed, counts=COUNTS)
+    return Cache(derived, CACHE, hashed, counts=COUNTS, two_upns=hashkeep.TWO_UPNS, token=token, previous=previous,
+                 families=hashkeep.FAMILIES)
 
 
 def _count(store: Store, stale: str, recount: bool) -> None:
@@ -230,7 +241,7 @@ def _point(store: Store, target: str, rows: str, pairs: str) -> None:
         store.execute(f"CREATE VIEW {view} AS SELECT * FROM {table}")
 
 
-def _write_beside(store: Store, target: str, derived: int, hashed: int) -> Cache:
+def _write_beside(store: Store, target: str, derived: int, hashed: int, token: str) -> Cache:
     """Every row derived (a first run, or the derivation's code changed): the run reads its input
     and co-twin pairs from memory while a second connection writes them to the store in a
     transaction of its own (DuckDB works without the GIL, and a million compressed rows written
@@ -242,6 +253,8 @@ def _write_beside(store: Store, target: str, derived: int, hashed: int) -> Cache
     store.execute(f"CREATE OR REPLACE TABLE memory.link_pairs AS {cotwin_pairs_sql(rows, rows)}")
     store.execute(f"CREATE OR REPLACE TABLE memory.link_counts AS SELECT *, '{registercounts.CODE}' AS code "
                   f"FROM ({registercounts.counts_sql('memory.link_derived')})")
+    store.execute(f"CREATE OR REPLACE TABLE memory.link_two_upns AS {hashkeep.groups_sql('memory.link_derived')}")
+    families = hashkeep.families_beside(store, "memory.link_derived", "memory.link_pairs")
     _point(store, target, "memory.link_derived", "memory.link_pairs")
     outcome: list[BaseException] = []
 
@@ -252,19 +265,24 @@ def _write_beside(store: Store, target: str, derived: int, hashed: int) -> Cache
                 writer.execute(f"CREATE OR REPLACE TABLE {PAIRS} AS SELECT * FROM memory.link_pairs")
                 writer.execute(f"CREATE OR REPLACE TABLE {EXTRACTS} AS SELECT * FROM memory.link_extracts")
                 writer.execute(f"CREATE OR REPLACE TABLE {COUNTS} AS SELECT * FROM memory.link_counts")
+                writer.execute(f"CREATE OR REPLACE TABLE {hashkeep.TWO_UPNS} AS SELECT * FROM memory.link_two_upns")
+                writer.execute(f"CREATE OR REPLACE TABLE {hashkeep.FAMILIES} AS SELECT * FROM {families}")
         except BaseException as exc:         # handed to the run at ``wait``
             outcome.append(exc)
 
     thread = threading.Thread(target=write, name="input-cache-write")
     thread.start()
-    return Cache(derived, "memory.link_derived", hashed, store, target, thread, outcome, "memory.link_counts")
+    return Cache(derived, "memory.link_derived", hashed, store, target, thread, outcome, "memory.link_counts",
+                 "memory.link_two_upns", token, families=families)
 
 
 @dataclass
 class Cache:
     """What ``build`` made: how many rows it derived, the relation holding every current row with
     its ``content_sha``, how many records' fields it hashed, (when every row was derived) the
-    write of the cache under way, and the relation of the registers' counts (``registercounts``)."""
+    write of the cache under way, the relations of the registers' counts (``registercounts``) and
+    the two-UPN groups and twin families (``hashkeep``), the cache's generation (``token``) and, when the cache was
+    brought up to date in place, the one it was brought from (``previous``)."""
     derived: int
     rows: str
     hashed: int = 0
@@ -273,6 +291,10 @@ class Cache:
     _thread: threading.Thread | None = None
     _outcome: list[BaseException] = field(default_factory=list)
     counts: str = ""
+    two_upns: str = ""
+    token: str = ""
+    previous: str | None = None
+    families: str = ""
 
     def wait(self) -> None:
         """Wait for the cache write; raise what it failed with (the store then holds the cache as
@@ -285,8 +307,9 @@ class Cache:
         if self._outcome:
             raise self._outcome.pop()
         _point(self._store, self._target, CACHE, PAIRS)
-        self.rows, self.counts = CACHE, COUNTS
-        for table in ("memory.link_derived", "memory.link_pairs", "memory.link_extracts", "memory.link_counts"):
+        self.rows, self.counts, self.two_upns, self.families = CACHE, COUNTS, hashkeep.TWO_UPNS, hashkeep.FAMILIES
+        for table in ("memory.link_derived", "memory.link_pairs", "memory.link_extracts", "memory.link_counts",
+                      "memory.link_two_upns", "memory.link_families"):
             self._store.execute(f"DROP TABLE {table}")
 
 

@@ -107,7 +107,7 @@ import duckdb
 from linkage.link.complement import settled, sources_of
 from linkage.link.evidence import _DATE_TEXT, COINCIDENCE, ClusterPass
 from linkage.link.guards import _closer_to_cotwin, birthday_sql, date_slip_sql as _slip
-from linkage.link.namesql import middle_name
+from linkage.link.namesql import middle_name, only
 
 __all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
            "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "could_be_one_sql", "kin_sql", "narrow_sql",
@@ -251,12 +251,12 @@ met AS MATERIALIZED (
   FROM h a JOIN h b ON a.postcode = b.postcode
   WHERE {differ} AND a.dob <> b.dob AND abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS}
     AND {surnames} AND jaro_winkler_similarity(a.forename, b.forename) >= {FAMILY_JW}),
--- The name keys and co-twins of the records met, read from the input once more (a few records).
+-- The name keys and co-twins of the records met, read from the input once more (a few records: restricted
+-- before the co-twins are joined, else DuckDB joins every record of the input to them first).
 wide AS MATERIALIZED (
   SELECT x.unique_id, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel, x.forename_abjad,
     x.forename_family, x.surname_all, x.forename_full, x.forename_join, x.middle_names, t.cotwins
-  FROM {input_table} x LEFT JOIN {cotwin_table} t USING (unique_id)
-  WHERE x.unique_id IN (SELECT l FROM met UNION SELECT r FROM met)),
+  FROM {only(input_table, "SELECT l FROM met UNION SELECT r FROM met")} x LEFT JOIN {cotwin_table} t USING (unique_id)),
 tested AS MATERIALIZED (
   SELECT p.l, p.r, p.ca, p.cb, p.how, p.dob_exact, p.twin, a.forename_full AS a_full, b.forename_full AS b_full,
     a.forename_join AS a_join, b.forename_join AS b_join, a.middle_names AS a_middle_names,

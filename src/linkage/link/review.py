@@ -59,7 +59,7 @@ def model_features(store: Store, keys: Iterable[str]) -> tuple[dict[str, dict], 
     # Python values as DuckDB gives them (None, date, list), as the lookup's scorer reads them.
     quoted = ", ".join(f'"{c}"' for c in types)
     rows = [dict(zip(types, row)) for row in store.rows(f"SELECT {quoted} FROM memory.{INPUT}")]
-    for name in (INPUT, "link_hash", "name_keys", "cotwins", "twin_names"):   # working copies: a server's memory is precious
+    for name in (INPUT, "link_hash", "name_keys", "cotwins", "twin_names", "two_upns"):   # working copies: a server's memory is precious
         store.execute(f"DROP TABLE IF EXISTS memory.{name}")
     return {row["unique_id"]: row for row in rows}, types
 

@@ -30,6 +30,7 @@ from linkage.link.delta import (EDGES, FLIPPED, REACH, children, context, earlie
                                 save_children, save_guards, save_identity, save_pass_pairs, save_records,
                                 scoped_edges, stage_children, stage_identity, stage_records, widen)
 from linkage.link.guards import GUARD_REASON
+from linkage.link.hashkeep import save_state
 from linkage.link.outclassed import OUTCLASSED_REASON, asked_outclassed
 from linkage.link.swaps import REASON as SWAP_HELD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
@@ -176,7 +177,7 @@ def _linked(store: Store, engine: LinkEngine, threshold: float, lower: float, fu
     decided = sorted({k for d in latest.values() for k in (d.record_key_l, d.record_key_r)})
     cons = constraints(latest, dict(zip(*(engine.hashes(decided)[c] for c in ("record_key", "content_sha")))))
     # New or changed records (their fields, or what the twin guard reads about them), saved as such.
-    stage_records(store)
+    stage_records(store, engine.moved is not None)
     if incremental:
         # ... those to score now, and the gone ones.
         store.execute("CREATE OR REPLACE TABLE memory.link_changed AS SELECT record_key AS k FROM memory.hash_delta "
@@ -315,6 +316,8 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
                           f"match_weight, coalesce(CAST(guarded AS BOOLEAN), false), {int(run_id)} FROM {EDGES}")
         save_guards(store, run_id, full=not incremental)
         save_records(store, run_id)
+        if (state := engine.hash_state()) is not None:      # what they were hashed under (``hashkeep``)
+            save_state(store, *state)
         save_pass_pairs(store, second.pairs, run_id, full=not incremental)
         # Open pairs keep their id and the run they were first queued in; unreached ones stay as they are.
         first = dict(store.rows(f"SELECT pair_id, min(coalesce(first_run, run_id)) FROM {t('review_queue')} "

@@ -16,18 +16,19 @@ Otherwise 403, audited as a refusal with reason ``no_relationship``.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import date
 
 from linkage.consent.register import ConsentState
 from linkage.errors import Forbidden, NotFound
-from linkage.policy import Principal
+from linkage.policy import Decision, Principal
 from linkage.service.context import Ctx, digest
 from linkage.service.schemas import ChildView
 from linkage.service.withheld import withheld_reasons
 from linkage.views.child import CHILD_FIELDS, child_documents
 from linkage.views.fields import build, columns
 
-__all__ = ["break_glass", "on_roll_or_caseload", "relationship", "resolve_child", "view_child"]
+__all__ = ["Sight", "break_glass", "may_view", "on_roll_or_caseload", "relationship", "resolve_child", "view_child"]
 
 
 def resolve_child(*, ctx: Ctx, child_ref: str, action: str) -> str:
@@ -72,13 +73,41 @@ def relationship(ctx: Ctx, child_id: str, consent: ConsentState | None = None) -
     return (on_roll_or_caseload(ctx.caller, doc, date.today()) if doc else None), ended
 
 
-def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **extra) -> ChildView:
+@dataclass(frozen=True)
+class Sight:
+    """What of a child the caller may see now: the policy's ``view`` decision with the child's
+    consents, and the caller's reason to open the record (``why``: None for none)."""
+
+    consent: ConsentState
+    decision: Decision
+    why: str | None
+    ended: bool             # a refusal ended the reason a lookup gave (``relationship``)
+
+    def sees(self, category: str) -> bool:
+        return self.why is not None and category in self.decision.allowed
+
+
+def may_view(ctx: Ctx, child_id: str, break_glass: bool = False) -> Sight:
+    """The one decision of what the caller may see of a child, read by the record (``view_child``)
+    and by every flow that must not tell the caller more than the record would (a consent's date
+    checked against the date of birth, ``service.consents``): two copies of its steps drift. Not
+    audited here: the flow that acts on it records what it did."""
     services = ctx.services
     consent = services.consents.evaluate(child_id, ctx.caller, ctx.purpose, former=services.former_ids(child_id),
                                          split_from=services.split_from(child_id))
-    decision = ctx.authorise("view", list(services.policy.categories), [child_id], consent.permit, consent.deny,
-                             break_glass, **extra)
+    decision = services.policy.decide(ctx.caller, "view", ctx.purpose or "", list(services.policy.categories),
+                                      consent.permit, consent.deny, break_glass)
+    if not decision.any:
+        return Sight(consent, decision, None, False)
     why, ended = ("break-glass", False) if break_glass else relationship(ctx, child_id, consent)
+    return Sight(consent, decision, why, ended)
+
+
+def _view(ctx: Ctx, child_ref: str, child_id: str, break_glass: bool = False, **extra) -> ChildView:
+    services = ctx.services
+    sight = may_view(ctx, child_id, break_glass)
+    consent, why, ended = sight.consent, sight.why, sight.ended
+    decision = ctx.enforce("view", sight.decision, [child_id], break_glass, **extra)
     if why is None:
         # A refusal that ended a lookup's reason is the DPO's to see; the caller is told no more than
         # it is told with no reason at all (a lookup tells it "no single match", never why).

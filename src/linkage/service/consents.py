@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import date
 
 from linkage.consent import ConsentRecord
-from linkage.consent.register import ConsentDateRefused
-from linkage.errors import Conflict, NotFound
+from linkage.consent.register import ConsentDateRefused, RecipientRefused
+from linkage.errors import Conflict, Forbidden, NotFound
 from linkage.policy import Decision
-from linkage.service.children import relationship
+from linkage.service.children import may_view
 from linkage.service.context import Ctx
 from linkage.service.schemas import ConsentCreate, ConsentPublic, ConsentRecorder
 from linkage.views.child import child_documents
@@ -58,44 +58,65 @@ def _may(ctx: Ctx, action: str, rec: ConsentRecord) -> Decision:
                                   context=context)
 
 
+# What a caller who may not see the child's date of birth is told when its consent is dated before
+# it, and every time after: nothing about which field, nor that any was wrong.
+HELD = ("your organisation cannot record consent for this child: ask the local authority's consent officer "
+        "to record it")
+
+
 def record_consent(*, ctx: Ctx, body: ConsentCreate) -> ConsentPublic:
+    """Decided before anything the request names is looked up: a caller who may record no consent of
+    the category (whatever the recipient) is refused, audited, before it is told whether the
+    recipient organisation is registered; then the recipient, its refusal audited; then the decision
+    with the recipient (a recipient never grants itself anything)."""
     register = ctx.services.consents
+    categories = register.expand(body.category)
     child_id = _child(ctx, body.child_id, "record_consent")
-    recipient = register.recipient(**body.recipient.model_dump())
-    d = ctx.authorise("record_consent", register.expand(body.category), [child_id],
-                      context=register.consent_context(ctx.caller, recipient), every=True,
-                      recipient={recipient.kind: recipient.value}, category=body.category,
-                      provision=body.provision)
+    asked = {"recipient": body.recipient.model_dump(exclude_none=True), "category": body.category,
+             "provision": body.provision}
+    ctx.authorise("record_consent", categories, [child_id], context=register.consent_context(ctx.caller, None),
+                  every=True, **asked)
+    try:
+        recipient = register.recipient(**body.recipient.model_dump())
+    except RecipientRefused:
+        ctx.record("consent.record", "refused", [child_id], reason="recipient_not_registered", **asked)
+        raise
+    asked["recipient"] = {recipient.kind: recipient.value}
+    d = ctx.authorise("record_consent", categories, [child_id],
+                      context=register.consent_context(ctx.caller, recipient), every=True, **asked)
+    born, seen = _birth(ctx, child_id)
+    held = not seen and register.held(ctx.caller, child_id, ctx.services.former_ids(child_id))
+    if not seen and (held or (born is not None and body.given_on < born)):
+        # Checked, but never told: the first refusal says nothing of why, holds the organisation,
+        # and every later consent it sends for the child is refused alike: one bit, once.
+        reason = "held" if held else "given_on_before_birth"
+        register.hold(ctx.caller, child_id, reason)
+        ctx.record("consent.record", "refused", [child_id], [], d.bases(), d.policy_version, reason=reason,
+                   birth_date_withheld=True, **asked)
+        raise Forbidden(HELD)
     try:
         rec = register.record(child_id=child_id, category=body.category, recipient=recipient, purpose=body.purpose,
                               provision=body.provision, given_by=body.given_by, method=body.method,
                               evidence_ref=body.evidence_ref, given_on=body.given_on, expires_on=body.expires_on,
-                              recorder=ctx.caller, born=_birth_seen(ctx, child_id))
+                              recorder=ctx.caller, born=born if seen else None)
     except ConsentDateRefused as exc:
         # On the child's record (the DPO's refusals, its subject access report), not only as an
         # anonymous invalid request: a run of them is someone trying dates.
         ctx.record("consent.record", "refused", [child_id], [], d.bases(), d.policy_version, reason=exc.code,
-                   recipient={recipient.kind: recipient.value}, category=body.category, provision=body.provision)
+                   **asked)
         raise
     ctx.record("consent.record", "allow", [child_id], [f"consent:{rec.consent_id}"], d.bases(), d.policy_version,
                **_audit_extra(rec))
     return _public(rec, body.child_id, evidence=True)
 
 
-def _birth_seen(ctx: Ctx, child_id: str) -> date | None:
-    """The child's earliest date of birth, if the caller may see it now (the policy, the child's
-    consents and a reason to open the record, as ``GET /v1/children`` decides); else None. Refusing a
-    consent dated before it would otherwise tell a caller the date a consent withholds from it, a
-    guess at a time (each refusal says later, each consent taken earlier)."""
-    services = ctx.services
-    consent = services.consents.evaluate(child_id, ctx.caller, ctx.purpose, former=services.former_ids(child_id),
-                                         split_from=services.split_from(child_id))
-    seen = services.policy.decide(ctx.caller, "view", ctx.purpose or "", ["identity.demographics"],
-                                  consent.permit, consent.deny)
-    if "identity.demographics" not in seen.allowed or relationship(ctx, child_id, consent)[0] is None:
-        return None
-    doc = child_documents(services.documents, [child_id], ["records"]).get(child_id) or {"records": []}
-    return min((r["date_of_birth"] for r in doc["records"] if r.get("date_of_birth")), default=None)
+def _birth(ctx: Ctx, child_id: str) -> tuple[date | None, bool]:
+    """The child's earliest recorded date of birth, and whether the caller may see it now
+    (``may_view``: what ``GET /v1/children`` would show it). One the caller may not see is still
+    checked, but a refusal by it must not tell the date (each refusal would say "later")."""
+    doc = child_documents(ctx.services.documents, [child_id], ["records"]).get(child_id) or {"records": []}
+    born = min((r["date_of_birth"] for r in doc["records"] if r.get("date_of_birth")), default=None)
+    return born, may_view(ctx, child_id).sees("identity.demographics")
 
 
 def list_consents(*, ctx: Ctx, child_ref: str) -> list[ConsentPublic]:

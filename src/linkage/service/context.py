@@ -64,6 +64,13 @@ class Ctx:
         answer cannot be given without) is not allowed."""
         decision = self.services.policy.decide(self.caller, action, self.purpose or "", categories, consent,
                                                consent_denied, break_glass, context)
+        return self.enforce(action, decision, children, break_glass=break_glass, every=every, require=require,
+                            **extra)
+
+    def enforce(self, action: str, decision: Decision, children: list[str] | None = None,
+                break_glass: bool = False, every: bool = False, require: tuple[str, ...] = (),
+                **extra) -> Decision:
+        """``authorise``'s refusal for a decision already made (``service.children.may_view``'s)."""
         if (not decision.any or (every and decision.denied)
                 or not set(require) <= set(decision.allowed)):
             self.record(action, "deny", children, [], [], decision.policy_version, break_glass=break_glass,

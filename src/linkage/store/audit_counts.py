@@ -50,21 +50,25 @@ def _has_children(d: Dialect) -> str:
 
 def count_sql(d: Dialect, group: Sequence[str], since: float | None, until: float | None,
               decisions: Sequence[str] | None = None, *, where_more: Sequence[tuple[str, list]] = (),
-              **equals) -> tuple[str, list]:
+              time_leads: bool = False, **equals) -> tuple[str, list]:
     """Entries in the window counted by the ``group`` columns (each of ``GROUPS``); ``where_more``:
-    further (term, parameters) over ``e``, for the cache's seq and time slices (never user input)."""
+    further (term, parameters) over ``e``, for the cache's seq and time slices (never user input).
+    ``time_leads``: the window is a thin slice (a moved edge), so the time index must lead, not a
+    decision's or an organisation's index, which would walk every such entry in the log."""
     where, params = window_sql(since, until)
     for term, values in where_more:
         where.append(term)
         params += list(values)
+    # (`|| ''` keeps NULL as NULL, and keeps the column's own index out of the plan)
+    column = "e.{} || ''" if time_leads else "e.{}"
     for name, value in equals.items():
         if name not in _EQUALS:
             raise ValueError(f"no filter {name}")
         if value is not None:
-            where.append(f"e.{name} = ?")
+            where.append(f"{column.format(name)} = ?")
             params.append(value)
     if decisions:
-        where.append(f"e.decision IN ({', '.join('?' for _ in decisions)})")
+        where.append(f"{column.format('decision')} IN ({', '.join('?' for _ in decisions)})")
         params += list(decisions)
     cols = [GROUPS[g].format(floor=d.floor.format("e.at / 900")) for g in group]
     select = ", ".join([*cols, "count(*)"])
@@ -197,9 +201,9 @@ class AuditCounts:
 
     def counts(self, group: Sequence[str], since: float | None = None, until: float | None = None,
                decisions: Sequence[str] | None = None, **equals) -> list[tuple]:
-        def run(lo, hi, *more) -> list[tuple]:
+        def run(lo, hi, *more, time_leads: bool = False) -> list[tuple]:
             return [tuple(r) for r in self._rows(*count_sql(self.d, group, lo, hi, decisions, where_more=more,
-                                                              **equals))]
+                                                              time_leads=time_leads, **equals))]
         if since is None or until is None:
             return run(since, until)
         key = (tuple(group), tuple(decisions or ()), tuple(sorted((k, v) for k, v in equals.items() if v is not None)))
@@ -227,9 +231,11 @@ class AuditCounts:
             return _table(run(since, until, ("e.seq + 0 <= ?", [head])))
         table = dict(was.table)
         if since > was.since:       # left the window's start
-            _add(table, run(was.since, None, ("e.at < ?", [since]), ("e.seq + 0 <= ?", [was.head])), -1)
+            _add(table, run(was.since, None, ("e.at < ?", [since]), ("e.seq + 0 <= ?", [was.head]),
+                            time_leads=True), -1)
         if until > was.until:       # now inside its end
-            _add(table, run(None, until, ("e.at > ?", [was.until]), ("e.seq + 0 <= ?", [was.head])))
+            _add(table, run(None, until, ("e.at > ?", [was.until]), ("e.seq + 0 <= ?", [was.head]),
+                            time_leads=True))
         if head > was.head:         # added since (the seq range leads)
             _add(table, run(None, None, ("e.seq > ?", [was.head]), ("e.seq <= ?", [head]),
                             ("e.at + 0 >= ?", [since]), ("e.at + 0 <= ?", [until])))

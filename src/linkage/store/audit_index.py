@@ -9,6 +9,7 @@ is set aside (``set_aside``: renamed, kept as evidence) and a new one made in it
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import threading
@@ -293,12 +294,28 @@ class AuditIndexDB:
 
     def every_row(self) -> dict[int, tuple]:
         """Every indexed entry by seq: its columns, and its children sorted (to compare with the log)."""
-        kids: dict[int, list[str]] = {}
-        for child, seq in self._fetchall("SELECT child_id, seq FROM entry_children", ()):
-            kids.setdefault(seq, []).append(child)
-        return {r[0]: (*r[1:8], bool(r[8]), sorted(kids.pop(r[0], []))) for r in self._fetchall(
-                "SELECT seq, line_offset, at, client_id, agency, purpose, action, decision, break_glass FROM entries", ())
-                } | {seq: None for seq in kids}          # children of an entry the index does not hold
+        return {seq: row for seq, row in self.rows_by_seq()} | {seq: None for seq in self.orphan_children()}
+
+    def rows_by_seq(self, batch: int = 2000) -> Iterator[tuple[int, tuple]]:
+        """(seq, columns and sorted children) of every indexed entry, in seq order, read a batch at
+        a time: checking a log of millions of entries holds one batch, not the whole index."""
+        after = -2**63
+        while True:
+            with self._using() as con:
+                page = con.execute(
+                    "SELECT e.seq, e.line_offset, e.at, e.client_id, e.agency, e.purpose, e.action, e.decision, "
+                    "e.break_glass, (SELECT json_group_array(c.child_id) FROM entry_children c WHERE c.seq = e.seq) "
+                    "FROM entries e WHERE e.seq > ? ORDER BY e.seq LIMIT ?", (after, batch)).fetchall()
+            for r in page:
+                yield r[0], (*r[1:8], bool(r[8]), sorted(json.loads(r[9])))
+            if len(page) < batch:
+                return
+            after = page[-1][0]
+
+    def orphan_children(self) -> list[int]:
+        """Entries the children table names but the entries table does not hold."""
+        return [r[0] for r in self._fetchall(
+            "SELECT DISTINCT seq FROM entry_children WHERE seq NOT IN (SELECT seq FROM entries) ORDER BY seq", ())]
 
     def count(self) -> int:
         with self._using() as con:

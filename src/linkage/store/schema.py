@@ -20,7 +20,8 @@ STD_NAME_FIELDS = ("forename", "middle_names", "surname", "former_surname", "pre
 
 # A link run's working caches (``link.inputcache``): kept in the live database for the next
 # run, never read by a server, so a published snapshot holds them empty.
-UNPUBLISHED = ("link_input_cache", "link_cotwin_cache", "link_input_extracts", "link_register_counts")
+UNPUBLISHED = ("link_input_cache", "link_cotwin_cache", "link_input_extracts", "link_register_counts",
+               "link_two_upns", "link_hash_state", "link_twin_families")
 
 
 def t(name: str) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from linkage.api.deps import CtxDep
-from linkage.consent.register import ConsentDateRefused
+from linkage.consent.register import ConsentDateRefused, RecipientRefused
 from linkage.service import consents as flow
 from linkage.service.schemas import ConsentCreate, ConsentPublic
 
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/consents", tags=["consent"])
 def record(body: ConsentCreate, ctx: CtxDep, request: Request) -> ConsentPublic:
     try:
         return flow.record_consent(ctx=ctx, body=body)
-    except ConsentDateRefused:
+    except (ConsentDateRefused, RecipientRefused):
         request.state.audited = True    # the flow wrote the refusal, naming the child: one entry
         raise
 

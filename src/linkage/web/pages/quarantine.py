@@ -35,11 +35,11 @@ def _link(**query) -> str:
 def quarantine(request: Request, staff: StaffDep, source: Source = "", reason: Reason = "",
                page: Annotated[int, Query(ge=1, le=100_000)] = 1):
     ctx = manager_ctx(staff, TASK)
-    summary = quarantine_summary(ctx=ctx)
+    held = quarantine_summary(ctx=ctx)
     listing = list_quarantine(ctx=ctx, source=source or None, reason=reason.strip() or None, page=page,
                               page_size=PAGE_SIZE)
     pages = max(1, -(-listing.total // PAGE_SIZE))
-    return render(request, "quarantine.html", summary=summary, listing=listing, source=source, reason=reason,
+    return render(request, "quarantine.html", held=held, listing=listing, source=source, reason=reason,
                   filter_link=lambda s, r: _link(source=s, reason=r),
                   previous=_link(source=source, reason=reason, page=page - 1) if page > 1 else None,
                   next=_link(source=source, reason=reason, page=page + 1) if page < pages else None, pages=pages,
