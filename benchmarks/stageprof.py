@@ -68,6 +68,8 @@ _TARGETS = (
     ("linkage.link.engine_pass", "movedin_pairs", "second pass: a recent move to a new home"),
     ("linkage.link.engine_pass", "reissued_pairs", "second pass: second UPN (re-issued, held elsewhere)"),
     ("linkage.link.engine_pass", "romanised_pairs", "second pass: a name romanised two ways"),
+    ("linkage.link.engine_pass", "slipped_pairs", "second pass: surname and birthday each a slip apart"),
+    ("linkage.link.engine_pass", "transposed_pairs", "second pass: a birthday's day and month transposed"),
     ("linkage.link.run", "resolve_aliases", "identity: previous ids"),
     ("linkage.link.run", "assign_ids", "identity: assign"),
     ("linkage.link.run", "context", "delta: kept context"),

@@ -1,7 +1,7 @@
 """The second, cluster-level pass (a ``LinkEngine`` component, as Splink's ``linker.clustering``):
 the run's clusters put in view, their candidates, and each kind of evidence (``evidence``,
 ``unique``, ``complement``, ``household``, ``decoys``, ``reach``, ``changed``, ``movedin``, ``reissued``,
-``romanised``)
+``romanised``, ``slipped``, ``transposed``)
 deciding on them."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from linkage.link.movedin import movedin_pairs
 from linkage.link.reach import reach_pairs
 from linkage.link.reissued import reissued_pairs
 from linkage.link.romanised import romanised_pairs
+from linkage.link.slipped import slipped_pairs
+from linkage.link.transposed import transposed_pairs
 from linkage.link.unique import link_unique
 from linkage.store import registered
 from linkage.store.schema import t
@@ -97,6 +99,8 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
         reissued_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwin_pairs", found, cluster_of,
                        identifiers, denied)
         romanised_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
+        slipped_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
+        transposed_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         for table in ("link_clusters", "link_past", "link_population"):
             self.con.execute(f"DROP TABLE IF EXISTS memory.{table}")
         return found

@@ -111,7 +111,7 @@ from linkage.link.namesql import middle_name, only
 
 __all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
            "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "could_be_one_sql", "kin_sql", "narrow_sql",
-           "queue_apart", "reach_pairs", "reach_sql"]
+           "one_child_sql", "queue_apart", "reach_pairs", "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
                  "({evidence})")
@@ -333,6 +333,18 @@ kids AS (
     list(DISTINCT x.sex) FILTER (WHERE x.sex IN ('M', 'F')) AS sexes,
     list(DISTINCT {middle_name('x.middle_names')}) FILTER (WHERE coalesce(x.middle_names, '') <> '') AS middles
   FROM member c JOIN {input_table} x ON x.unique_id = c.unique_id GROUP BY c.cluster_id)"""
+
+
+def one_child_sql(input_table: str, clusters_table: str) -> str:
+    """After a CTE ``pairs`` (l, r, ca, cb, ...): the CTEs of ``kin_sql`` and the pairs whose two
+    children could be one (``could_be_one_sql``) and hold no two first middle names that differ
+    (where both hold one, one must agree), ordered (pure SQL)."""
+    return f"""{kin_sql(input_table, clusters_table)}
+SELECT p.* FROM pairs p JOIN kids a ON a.cluster_id = p.ca JOIN kids b ON b.cluster_id = p.cb
+WHERE {could_be_one_sql()}
+  AND coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
+        b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))), true)
+ORDER BY p.l, p.r"""
 
 
 def could_be_one_sql() -> str:
