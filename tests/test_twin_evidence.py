@@ -225,16 +225,17 @@ def test_a_soft_upn_join_forgives_only_two_upns_whose_holders_agree():
         assert joined["edu"] == joined["edu2"] == joined["h"] and not refused2
 
 
-def population(records: list[dict]) -> duckdb.DuckDBPyConnection:
-    """Handcrafted records as the engine's ``link_input`` table, with their name keys."""
-    con = duckdb.connect()
+def population(records: list[dict], con: duckdb.DuckDBPyConnection | None = None,
+               table: str = "link_input") -> duckdb.DuckDBPyConnection:
+    """Handcrafted records as the engine's ``link_input`` table (or ``table`` on ``con``), with their name keys."""
+    con = con or duckdb.connect()
     con.register("raw_df", pd.DataFrame(records, columns=COLS))
     types = ", ".join(f"{c} {'DATE' if c == 'date_of_birth' else 'VARCHAR'}" for c in COLS)
     con.execute(f"CREATE TABLE raw ({types})")
     con.execute("INSERT INTO raw SELECT * FROM raw_df")
     con.register("keys_df", name_keys_frame(sorted({n for r in records for n in key_names(r["forename_std"])})))
     con.execute("CREATE TABLE name_keys AS SELECT * FROM keys_df")
-    con.execute(f"CREATE TABLE link_input AS {input_sql('SELECT * FROM raw', 'name_keys')}")
+    con.execute(f"CREATE TABLE {table} AS {input_sql('SELECT * FROM raw', 'name_keys')}")
     return con
 
 

@@ -86,8 +86,10 @@ WHERE {unrelated_sql('l', 'r')}""").fetchall()}
 
     def second_children(self, cluster_of: dict[str, str], links: pd.DataFrame) -> dict[str, tuple[str, str]]:
         """Records linked under another forename that a sibling child fits as well
-        (``vet.second_children``): record -> (its partner, the sibling's record)."""
-        return second_children(self.con, f"memory.{INPUT}", cluster_of, links)
+        (``vet.second_children``): record -> (its partner, the sibling's record). After ``narrow``
+        the links' records are read from its table where it holds them."""
+        rows = None if self._rows == f"memory.{INPUT}" else self._rows
+        return second_children(self.con, f"memory.{INPUT}", cluster_of, links, rows=rows)
 
     def no_rivals(self, triples: list[tuple[str, str, str]], cluster_of: dict[str, str],
                   guarded: set[frozenset], identifiers: dict[str, dict[str, str | None]]) -> set[tuple[str, str]]:

@@ -64,7 +64,7 @@ from linkage.link.middles import given_more_sql, middle_registers_sql, silent_sq
 from linkage.link.namesql import middle_name
 
 
-__all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "birthday_sql", "date_slip_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
+__all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "SECOND_CHILD_COLUMNS", "birthday_sql", "date_slip_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
            "different_names_sql", "forename_counts_sql", "near_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_families_sql", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "surname_as_given_sql", "swapped_sql",
            "twin_guard_sql"]
 
@@ -587,11 +587,12 @@ def forename_counts_sql(input_table: str) -> str:
 
 
 # The input columns ``second_child_sql`` reads (its swap, family, identifier, sex and forename tests).
-_SECOND_CHILD_COLUMNS = ("unique_id, forename, forename_keys, forename_family, forename_abjad, forename_skel, surname, "
+SECOND_CHILD_COLUMNS = ("unique_id, forename, forename_keys, forename_family, forename_abjad, forename_skel, surname, "
                          "surname_all, postcode, dob, upn, nhs_number, former_upn, sex")
 
 
-def second_child_sql(links: str, input_table: str, clusters: str, siblings_child: bool = True) -> str:
+def second_child_sql(links: str, input_table: str, clusters: str, siblings_child: bool = True,
+                     ends_table: str | None = None) -> str:
     """(record ``y``, its partner ``x``, a sibling ``s``): ``y`` is linked (``links``: pairs
     unique_id_l, unique_id_r) to ``x`` in one child (``clusters``: unique_id, cluster_id) though
     their forenames differ, and another child holds ``s``, born the day ``x`` was (or, at ``x``'s
@@ -614,7 +615,10 @@ def second_child_sql(links: str, input_table: str, clusters: str, siblings_child
     ``siblings_child`` False: ``clusters`` need hold only the links' records, and each row carries
     the partner's child ``c`` instead of the test that ``s`` is in another: the caller asks it
     (``vet.second_children``, whose map of a million records' children cost a third of a call of a
-    few hundred links to hand to the query as a table)."""
+    few hundred links to hand to the query as a table).
+
+    ``ends_table``: where the linked records are read instead (a table holding at least every
+    record ``links`` names, ``vet.second_children``'s working set); the siblings are in ``input_table``."""
     near = (f"CASE WHEN d.swapped THEN jaro_winkler_similarity(s.forename, y.surname) >= "
             f"jaro_winkler_similarity(x.forename, y.surname) "
             f"ELSE {_sim('s.forename', 's.forename_keys', 'y', _abjad('s', 'y'))} >= "
@@ -630,7 +634,7 @@ linked AS MATERIALIZED (
 -- The columns the check reads, of the links' records (and below, of the siblings found): each read
 -- from the whole input once, not by every join (a round's few links joined it nine times).
 ends AS MATERIALIZED (
-  SELECT {_SECOND_CHILD_COLUMNS} FROM {input_table}
+  SELECT {SECOND_CHILD_COLUMNS} FROM {ends_table or input_table}
   WHERE unique_id IN (SELECT a FROM linked UNION ALL SELECT b FROM linked)),
 -- What is the same both ways round (a swap, identifiers that agree) asked once per link, not per end;
 -- a link of one forename, not swapped, has no end to look at (most links).
@@ -650,7 +654,7 @@ xs AS MATERIALIZED (SELECT DISTINCT x.unique_id, x.dob, x.forename, x.surname, x
                     FROM differ d JOIN ends x ON x.unique_id = d.x),
 partners AS MATERIALIZED (SELECT DISTINCT dob, postcode FROM xs),
 kin AS MATERIALIZED (
-  SELECT {_SECOND_CHILD_COLUMNS} FROM {input_table}
+  SELECT {SECOND_CHILD_COLUMNS} FROM {input_table}
   WHERE dob IN (SELECT dob FROM partners) OR postcode IN (SELECT postcode FROM partners)),
 -- Three equi-joins, not one join on an OR (which would compare every pair): a surname word in
 -- common on the birthday, a surname Jaro-Winkler may find alike on the birthday, the home within

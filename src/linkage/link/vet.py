@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from linkage.link.cluster import components_of
 from linkage.link.evidence import ClusterPass
-from linkage.link.guards import second_child_sql, swapped_sql
+from linkage.link.guards import SECOND_CHILD_COLUMNS, second_child_sql, swapped_sql
 from linkage.store import registered
 
 __all__ = ["Clusterer", "Finder", "refuse_ambiguous", "second_children", "vet_joins"]
@@ -40,10 +40,15 @@ Finder = Callable[[dict[str, str], pd.DataFrame, "set[str] | None"], dict[str, t
 
 
 def second_children(con: duckdb.DuckDBPyConnection, input_table: str, cluster_of: dict[str, str],
-                    links: pd.DataFrame) -> dict[str, tuple[str, str]]:
+                    links: pd.DataFrame, rows: str | None = None) -> dict[str, tuple[str, str]]:
     """Records linked under another forename that a sibling child fits as well
     (``guards.second_child_sql`` over ``input_table``, the engine's ``link_input`` or a test's):
-    record -> (its partner, the sibling's record), the first of each record's in key order."""
+    record -> (its partner, the sibling's record), the first of each record's in key order.
+
+    ``rows`` (a month's working set, ``narrow``'s table of some of ``input_table``'s rows): the
+    links' own records are read from it, and from ``input_table`` only those it lacks (none in
+    the first pass, a few of the second pass's joins); the siblings are still found in
+    ``input_table``. A month's links otherwise scanned the million stored rows three times a call."""
     if links.empty:
         return {}
     # The query needs the children of the links' records only; whether a sibling's child is
@@ -54,14 +59,31 @@ def second_children(con: duckdb.DuckDBPyConnection, input_table: str, cluster_of
     clusters = pa.table({"unique_id": pa.array(list(ends), pa.string()),
                          "cluster_id": pa.array(list(ends.values()), pa.string())})
     with registered(con, _second_links_df=links[["unique_id_l", "unique_id_r"]], _second_clusters_df=clusters):
-        rows = con.execute(second_child_sql(_differing("_second_links_df", input_table), input_table,
-                                            "_second_clusters_df", siblings_child=False)
-                           + " ORDER BY 1, 2, 3").fetchall()
+        ends = input_table if rows is None else _link_ends(con, "_second_links_df", input_table, rows)
+        found = con.execute(second_child_sql(_differing("_second_links_df", ends), input_table,
+                                             "_second_clusters_df", siblings_child=False, ends_table=ends)
+                            + " ORDER BY 1, 2, 3").fetchall()
     out: dict[str, tuple[str, str]] = {}
-    for y, x, s, c in rows:
+    for y, x, s, c in found:
         if cluster_of.get(s) != c:      # outside the map (a month's kept children): another child
             out.setdefault(y, (x, s))
     return out
+
+
+def _link_ends(con: duckdb.DuckDBPyConnection, links: str, input_table: str, rows: str) -> str:
+    """A table of the check's columns of every record ``links`` names: from ``rows`` those it
+    holds, the rest (if any) from ``input_table``, so a record ``rows`` lacks is still read."""
+    cols = SECOND_CHILD_COLUMNS
+    con.execute(f"""CREATE OR REPLACE TABLE memory.second_keys AS
+SELECT DISTINCT k FROM (SELECT unique_id_l AS k FROM {links} UNION ALL SELECT unique_id_r FROM {links})""")
+    con.execute(f"CREATE OR REPLACE TABLE memory.second_ends AS SELECT {cols} FROM {rows} "
+                "WHERE unique_id IN (SELECT k FROM memory.second_keys)")
+    con.execute("CREATE OR REPLACE TABLE memory.second_lacking AS SELECT k FROM memory.second_keys "
+                "WHERE k NOT IN (SELECT unique_id FROM memory.second_ends)")
+    if con.execute("SELECT count(*) FROM memory.second_lacking").fetchone()[0]:
+        con.execute(f"INSERT INTO memory.second_ends SELECT {cols} FROM {input_table} "
+                    "WHERE unique_id IN (SELECT k FROM memory.second_lacking)")
+    return "memory.second_ends"
 
 
 def _differing(links: str, input_table: str) -> str:
