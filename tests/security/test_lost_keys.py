@@ -122,15 +122,36 @@ def test_a_pseudonym_key_swapped_for_another_is_refused(template, tmp_path):
     assert "keys/pseudonym.key" in said and "pseudonyms issued" in said and "restore" in said, said
 
 
+BROKEN = [b"", b"\n", b"abc123", "k\u00e9y".encode() * 12, b"\xff\xfe" * 30]
+
+
 @pytest.mark.parametrize("key", ["db.key", "state.key", "pseudonym.key", "token_ed25519.jwk.json"])
-@pytest.mark.parametrize("content", [b"", b"\n", b"abc123", "k\u00e9y".encode() * 12, b"\xff\xfe" * 30])
-def test_an_empty_or_cut_short_key_file_is_refused_and_left_as_it_is(template, tmp_path, key, content):
-    """An empty or cut-short copy of a key (a failed restore, a full disk) is refused in one line
+def test_an_empty_key_file_stops_the_server_in_one_line_and_is_left_as_it_is(template, tmp_path, key):
+    """An empty copy of a key (a failed restore, a full disk) stops ``linkage serve`` in one line
     naming the file, and nothing is written over it."""
     home = tmp_path / "data"
     _copy(template, home)
-    (home / "keys" / key).write_bytes(content)
+    (home / "keys" / key).write_bytes(b"")
     said = _serve_refuses(home)
     assert f"keys/{key}" in said and "restore" in said, said
     assert "Binder Error" not in said
-    assert (home / "keys" / key).read_bytes() == content
+    assert (home / "keys" / key).read_bytes() == b""
+
+
+@pytest.mark.parametrize("content", BROKEN)
+def test_a_cut_short_or_binary_key_file_is_refused_not_used(tmp_path, content):
+    """Every reader of ``keys/``: an empty, cut-short or non-text file is refused naming it, never
+    used as a key nor replaced by a new one."""
+    from linkage.access.tokens import _load_or_create_jwk
+    from linkage.errors import LinkageError
+    from linkage.store.keys import load_or_create_key
+
+    (tmp_path / "keys").mkdir()
+    for name in ("db.key", "state.key", "pseudonym.key"):
+        (tmp_path / "keys" / name).write_bytes(content)
+        with pytest.raises(LinkageError, match=f"keys/{name}.*restore"):
+            load_or_create_key(tmp_path, name)
+        assert (tmp_path / "keys" / name).read_bytes() == content
+    (tmp_path / "keys" / "token_ed25519.jwk.json").write_bytes(content)
+    with pytest.raises(LinkageError, match="token_ed25519.jwk.json.*restore"):
+        _load_or_create_jwk(tmp_path)
