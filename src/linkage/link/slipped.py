@@ -81,4 +81,5 @@ def slipped_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_tab
     """Add to ``found.queue`` the pairs of ``slipped_sql`` whose two children hold no source in
     common and that the pass neither linked nor queued nor keeps apart (``apart``: record pairs);
     one per two children. Returns how many were queued."""
-    return queue_rule(con, slipped_sql(input_table, clusters_table, cotwin_table), SLIPPED_REASON, found, cluster_of, apart)
+    return queue_rule(con, slipped_sql(input_table, clusters_table, cotwin_table), SLIPPED_REASON, found,
+                      cluster_of, apart)

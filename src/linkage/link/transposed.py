@@ -80,4 +80,5 @@ def transposed_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_
     """Add to ``found.queue`` the pairs of ``transposed_sql`` whose two children hold no source in
     common and that the pass neither linked nor queued nor keeps apart (``apart``: record pairs);
     one per two children. Returns how many were queued."""
-    return queue_rule(con, transposed_sql(input_table, clusters_table, cotwin_table), TRANSPOSED_REASON, found, cluster_of, apart)
+    return queue_rule(con, transposed_sql(input_table, clusters_table, cotwin_table), TRANSPOSED_REASON, found,
+                      cluster_of, apart)
