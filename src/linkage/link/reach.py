@@ -111,7 +111,7 @@ from linkage.link.namesql import middle_name, only
 
 __all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
            "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "could_be_one_sql", "kin_sql", "narrow_sql",
-           "one_child_sql", "queue_apart", "reach_pairs", "reach_sql"]
+           "met_rows_sql", "one_child_sql", "queue_apart", "queue_rule", "reach_pairs", "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
                  "({evidence})")
@@ -253,10 +253,8 @@ met AS MATERIALIZED (
     AND {surnames} AND jaro_winkler_similarity(a.forename, b.forename) >= {FAMILY_JW}),
 -- The name keys and co-twins of the records met, read from the input once more (a few records: restricted
 -- before the co-twins are joined, else DuckDB joins every record of the input to them first).
-wide AS MATERIALIZED (
-  SELECT x.unique_id, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel, x.forename_abjad,
-    x.forename_family, x.surname_all, x.forename_full, x.forename_join, x.middle_names, t.cotwins
-  FROM {only(input_table, "SELECT l FROM met UNION SELECT r FROM met")} x LEFT JOIN {cotwin_table} t USING (unique_id)),
+{met_rows_sql(input_table, cotwin_table, _MET_NAMES + ", x.forename_dm, x.forename_full, x.forename_join, "
+              "x.middle_names")},
 tested AS MATERIALIZED (
   SELECT p.l, p.r, p.ca, p.cb, p.how, p.dob_exact, p.twin, a.forename_full AS a_full, b.forename_full AS b_full,
     a.forename_join AS a_join, b.forename_join AS b_join, a.middle_names AS a_middle_names,
@@ -333,6 +331,28 @@ kids AS (
     list(DISTINCT x.sex) FILTER (WHERE x.sex IN ('M', 'F')) AS sexes,
     list(DISTINCT {middle_name('x.middle_names')}) FILTER (WHERE coalesce(x.middle_names, '') <> '') AS middles
   FROM member c JOIN {input_table} x ON x.unique_id = c.unique_id GROUP BY c.cluster_id)"""
+
+
+# The name columns every rule's ``wide`` reads of the records it met.
+_MET_NAMES = ("x.unique_id, x.forename, x.surname, x.forename_keys, x.forename_skel, x.forename_abjad, "
+              "x.forename_family, x.surname_all")
+
+
+def met_rows_sql(input_table: str, cotwin_table: str, columns: str = _MET_NAMES) -> str:
+    """The CTE ``wide``: ``columns`` (of ``x``) and the co-twins of the records of a CTE ``met``
+    (l, r), the input narrowed to them before the left join (``namesql.only``: in a month, not
+    every record joined to the co-twins first). Pure SQL."""
+    return f"""wide AS MATERIALIZED (
+  SELECT {columns}, t.cotwins
+  FROM {only(input_table, "SELECT l FROM met UNION SELECT r FROM met")} x LEFT JOIN {cotwin_table} t USING (unique_id))"""
+
+
+def queue_rule(con: duckdb.DuckDBPyConnection, sql: str, reason: str, found: ClusterPass,
+               cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> int:
+    """Run a queue rule's ``sql`` (rows l, r, ca, cb, how) and ``queue_apart`` its rows under
+    ``reason`` (formatted with ``evidence=how``). Returns how many were queued."""
+    rows = con.execute(sql).fetchall()
+    return queue_apart(rows, lambda how: reason.format(evidence=how), found, cluster_of, apart)
 
 
 def one_child_sql(input_table: str, clusters_table: str) -> str:

@@ -43,7 +43,7 @@ import duckdb
 
 from linkage.link.evidence import ClusterPass
 from linkage.link.namesql import middle_name
-from linkage.link.reach import SURNAME_JW, could_be_one_sql, kin_sql, queue_apart
+from linkage.link.reach import SURNAME_JW, could_be_one_sql, kin_sql, queue_rule
 
 __all__ = ["ROMAN_SHORTEST", "ROMANISED_REASON", "roman_sql", "romanised_pairs", "romanised_sql"]
 
@@ -132,5 +132,5 @@ def romanised_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_t
     """Add to ``found.queue`` the pairs of ``romanised_sql`` whose two children hold no source in
     common and that the pass neither linked nor queued nor keeps apart (``apart``: record pairs);
     one per two children. Returns how many were queued."""
-    rows = con.execute(romanised_sql(input_table, clusters_table, cotwin_table)).fetchall()
-    return queue_apart(rows, lambda how: ROMANISED_REASON.format(evidence=how), found, cluster_of, apart)
+    return queue_rule(con, romanised_sql(input_table, clusters_table, cotwin_table), ROMANISED_REASON, found,
+                      cluster_of, apart)

@@ -37,7 +37,7 @@ import duckdb
 
 from linkage.link.evidence import _DATE_TEXT, ClusterPass
 from linkage.link.guards import _closer_to_cotwin, date_slip_sql
-from linkage.link.reach import _transposed, one_child_sql, queue_apart
+from linkage.link.reach import _transposed, met_rows_sql, one_child_sql, queue_rule
 from linkage.link.unreached import TYPO_SHORTEST
 
 __all__ = ["SLIPPED_REASON", "slipped_pairs", "slipped_sql"]
@@ -69,11 +69,7 @@ met AS MATERIALIZED (
     AND greatest(length(a.surname), length(b.surname)) >= {TYPO_SHORTEST} AND damerau_levenshtein(a.surname, b.surname) = 1
     AND ({days} = 1 OR {_transposed('a', 'b')} OR {date_slip_sql('a', 'b', _DATE_TEXT)})),
 -- The name keys and co-twins of the records met, read from the input once more (a few records).
-wide AS MATERIALIZED (
-  SELECT x.unique_id, x.forename, x.surname, x.forename_keys, x.forename_skel, x.forename_abjad,
-    x.forename_family, x.surname_all, t.cotwins
-  FROM {input_table} x LEFT JOIN {cotwin_table} t USING (unique_id)
-  WHERE x.unique_id IN (SELECT l FROM met UNION SELECT r FROM met)),
+{met_rows_sql(input_table, cotwin_table)},
 pairs AS MATERIALIZED (
   SELECT p.* FROM met p JOIN wide a ON a.unique_id = p.l JOIN wide b ON b.unique_id = p.r
   WHERE NOT {_closer_to_cotwin('a', 'b')} AND NOT {_closer_to_cotwin('b', 'a')}),
@@ -85,5 +81,5 @@ def slipped_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_tab
     """Add to ``found.queue`` the pairs of ``slipped_sql`` whose two children hold no source in
     common and that the pass neither linked nor queued nor keeps apart (``apart``: record pairs);
     one per two children. Returns how many were queued."""
-    rows = con.execute(slipped_sql(input_table, clusters_table, cotwin_table)).fetchall()
-    return queue_apart(rows, lambda how: SLIPPED_REASON.format(evidence=how), found, cluster_of, apart)
+    return queue_rule(con, slipped_sql(input_table, clusters_table, cotwin_table), SLIPPED_REASON, found,
+                      cluster_of, apart)

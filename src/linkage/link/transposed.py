@@ -36,7 +36,7 @@ import duckdb
 
 from linkage.link.evidence import ClusterPass
 from linkage.link.guards import _closer_to_cotwin, swapped_sql
-from linkage.link.reach import _names_related, one_child_sql, queue_apart
+from linkage.link.reach import _MET_NAMES, _names_related, met_rows_sql, one_child_sql, queue_rule
 
 __all__ = ["TRANSPOSED_REASON", "transposed_pairs", "transposed_sql"]
 
@@ -65,11 +65,7 @@ met AS MATERIALIZED (
   FROM rec a JOIN rec b ON a.forename = b.surname AND a.read_transposed = b.dob
   WHERE a.unique_id <> b.unique_id AND a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset),
 -- The name keys and co-twins of the records met, read from the input once more (a few records).
-wide AS MATERIALIZED (
-  SELECT x.unique_id, x.forename, x.surname, x.forename_keys, x.forename_dm, x.forename_skel, x.forename_abjad,
-    x.forename_family, x.surname_all, t.cotwins
-  FROM {input_table} x LEFT JOIN {cotwin_table} t USING (unique_id)
-  WHERE x.unique_id IN (SELECT l FROM met UNION SELECT r FROM met)),
+{met_rows_sql(input_table, cotwin_table, _MET_NAMES + ", x.forename_dm")},
 -- A pair met both ways (Toni Toni) is kept once, under the first way.
 pairs AS MATERIALIZED (
   SELECT p.l, p.r, p.ca, p.cb, min(p.how) AS how FROM met p JOIN wide a ON a.unique_id = p.l JOIN wide b ON b.unique_id = p.r
@@ -84,5 +80,5 @@ def transposed_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_
     """Add to ``found.queue`` the pairs of ``transposed_sql`` whose two children hold no source in
     common and that the pass neither linked nor queued nor keeps apart (``apart``: record pairs);
     one per two children. Returns how many were queued."""
-    rows = con.execute(transposed_sql(input_table, clusters_table, cotwin_table)).fetchall()
-    return queue_apart(rows, lambda how: TRANSPOSED_REASON.format(evidence=how), found, cluster_of, apart)
+    return queue_rule(con, transposed_sql(input_table, clusters_table, cotwin_table), TRANSPOSED_REASON, found,
+                      cluster_of, apart)
