@@ -55,6 +55,7 @@ _TARGETS = (
     ("linkage.link.engine", "LinkEngine.cluster_pass", "second pass (evidence.py)"),
     ("linkage.link.engine", "LinkEngine._clusters_table", "second pass: clusters table"),
     ("linkage.link.engine", "LinkEngine._candidates", "second pass: candidates (candidates_sql)"),
+    ("linkage.link.engine", "LinkEngine._reached_rows", "second pass: reached rows (a month's)"),
     ("linkage.link.engine_pass", "decide", "second pass: decide"),
     ("linkage.link.engine_pass", "partner_cohorts", "second pass: partner cohorts"),
     ("linkage.link.engine_pass", "link_unique", "second pass: unique"),

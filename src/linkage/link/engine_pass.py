@@ -26,7 +26,19 @@ from linkage.link.unique import link_unique
 from linkage.store import registered
 from linkage.store.schema import t
 
-__all__ = ["SecondPass"]
+__all__ = ["REACHED_COLUMNS", "SecondPass", "reached_rows_sql"]
+
+# The input columns the rules given ``_reached_rows`` read (``reach``, ``romanised``, ``slipped``,
+# ``transposed``: their keys, names, name keys and ``reach.kin_sql``'s identifiers).
+REACHED_COLUMNS = ("unique_id", "source_dataset", "forename", "surname", "dob", "postcode", "middle_names",
+                   "forename_keys", "forename_skel", "forename_abjad", "forename_family", "surname_all", "forename_dm",
+                   "forename_full", "forename_join", "nhs_number", "sex")
+
+
+def reached_rows_sql(input_table: str, clusters_table: str) -> str:
+    """``REACHED_COLUMNS`` of the records of ``clusters_table`` (pure SQL)."""
+    return (f"SELECT {', '.join(REACHED_COLUMNS)} FROM {input_table} "
+            f"WHERE unique_id IN (SELECT unique_id FROM {clusters_table})")
 
 
 class SecondPass:
@@ -68,6 +80,17 @@ SELECT x.unique_id, 'kept:' || i.child_id, coalesce(r.root, x.upn), x.nhs_number
 FROM memory.{INPUT} x JOIN {t('identity')} i ON i.record_key = x.unique_id LEFT JOIN _roots_df r ON r.upn = x.upn
 WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
 
+    def _reached_rows(self, cluster_of: dict[str, str]) -> str:
+        """The input for the rules that read no record outside the pass's clusters (``reach``,
+        ``romanised``, ``slipped``, ``transposed``). In a month (clusters of some records only) it is
+        their records' rows (``memory.link_reached``), read from the cached million once instead of
+        once or more by each rule (at 1M, 0.36 CPU s against 1.0 for the four); in a full run, the input."""
+        if len(cluster_of) >= self.count():
+            return f"memory.{INPUT}"
+        self.con.execute(f"CREATE OR REPLACE TABLE memory.link_reached AS "
+                         f"{reached_rows_sql(f'memory.{INPUT}', 'memory.link_clusters')}")
+        return "memory.link_reached"
+
     def _candidates(self) -> pd.DataFrame:
         """``candidates_sql`` over the run's clusters (a stage of its own: the pass's largest join)."""
         return self.con.execute(candidates_sql(f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins",
@@ -93,14 +116,15 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
         shared_identifiers(self.con, "memory.link_clusters", found, cluster_of, apart)
         household_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         decoy_pairs(rows, found, cluster_of, apart)
-        reach_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
+        reached = self._reached_rows(cluster_of)
+        reach_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         changed_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         movedin_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         reissued_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwin_pairs", found, cluster_of,
                        identifiers, denied)
-        romanised_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
-        slipped_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
-        transposed_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
-        for table in ("link_clusters", "link_past", "link_population"):
+        romanised_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
+        slipped_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
+        transposed_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
+        for table in ("link_clusters", "link_past", "link_population", "link_reached"):
             self.con.execute(f"DROP TABLE IF EXISTS memory.{table}")
         return found

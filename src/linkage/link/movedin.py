@@ -72,14 +72,22 @@ WITH dated AS (SELECT unique_id, address_from, extract_date FROM {dated} WHERE a
 recent AS (
   SELECT coalesce(avg(CAST(date_diff('day', address_from, extract_date) <= {RECENT_DAYS} AS DOUBLE)), 1) AS share
   FROM dated),
--- Each record's home under its child (a record no child is in view for counts as a child of its own).
-home AS MATERIALIZED (
-  SELECT x.unique_id, x.postcode, coalesce(c.cluster_id, 'record:' || x.unique_id) AS kid
-  FROM {input_table} x LEFT JOIN {clusters_table} c USING (unique_id) WHERE x.postcode IS NOT NULL),
-crowd AS (SELECT postcode, count(DISTINCT kid) AS kids FROM home GROUP BY postcode),
+-- Each home's children (``crowd``) without a row per record: a record no child is in view for counts
+-- as a child of its own (a month's pass sees only the children it reached), so a home holds its
+-- records less those in view plus the children in view there. Only the postcode column of the whole
+-- input is read; the records in view are the clusters' own (a month's few thousand).
+homes AS MATERIALIZED (
+  SELECT postcode, count(*) AS n FROM {input_table} WHERE postcode IS NOT NULL GROUP BY postcode),
+seen AS (
+  SELECT x.postcode, count(*) AS m, count(DISTINCT c.cluster_id) AS kids
+  FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
+  WHERE x.postcode IS NOT NULL GROUP BY x.postcode),
+crowd AS (
+  SELECT h.postcode, h.n - coalesce(s.m, 0) + coalesce(s.kids, 0) AS kids FROM homes h LEFT JOIN seen s USING (postcode)),
+-- Of every (child, home), the share whose home holds no other child: one such per home of one child.
 alone AS (
-  SELECT coalesce(avg(CAST(k.kids = 1 AS DOUBLE)), 1) AS share
-  FROM (SELECT DISTINCT kid, postcode FROM home) h JOIN crowd k USING (postcode)),
+  SELECT coalesce(CAST(count(*) FILTER (WHERE kids = 1) AS DOUBLE) / CAST(nullif(sum(kids), 0) AS DOUBLE), 1) AS share
+  FROM crowd),
 held AS (
   SELECT c.cluster_id, list(DISTINCT split_part(c.unique_id, ':', 1)) AS sources FROM {clusters_table} c
   WHERE c.cluster_id IN (SELECT ca FROM {cands} UNION SELECT cb FROM {cands}) GROUP BY c.cluster_id),
@@ -92,6 +100,12 @@ pair AS (
   LEFT JOIN dated dl ON dl.unique_id = k.l LEFT JOIN dated dr ON dr.unique_id = k.r
   WHERE NOT list_has_any(a.sources, b.sources)
     AND (xl.forename = xr.forename OR jaro_winkler_similarity(xl.forename, xr.forename) >= {TYPO_JW})),
+-- The records at the pairs' homes under their children (as ``crowd`` counts them), for the test
+-- that no other child lives there.
+home AS MATERIALIZED (
+  SELECT x.postcode, coalesce(c.cluster_id, 'record:' || x.unique_id) AS kid
+  FROM (SELECT unique_id, postcode FROM {input_table} WHERE postcode IN (SELECT pl FROM pair UNION SELECT pr FROM pair)) x
+  LEFT JOIN {clusters_table} c USING (unique_id)),
 -- The side whose record's home is new: dated recently, later than the other's, and no other child there.
 moved_in AS (
   SELECT p.l, p.r FROM pair p
