@@ -28,9 +28,9 @@ from linkage.store.schema import t
 
 __all__ = ["REACHED_COLUMNS", "SecondPass", "reached_rows_sql"]
 
-# The input columns the rules given ``_reached_rows`` read (``reach``, ``romanised``, ``slipped``,
-# ``transposed``: their keys, names, name keys and ``reach.kin_sql``'s identifiers).
-REACHED_COLUMNS = ("unique_id", "source_dataset", "forename", "surname", "dob", "postcode", "middle_names",
+# The input columns the rules given ``_reached_rows`` read (``reach``, ``reissued``, ``romanised``,
+# ``slipped``, ``transposed``: their keys, names, name keys, homes and ``reach.kin_sql``'s identifiers).
+REACHED_COLUMNS = ("unique_id", "source_dataset", "forename", "surname", "dob", "postcode", "address", "middle_names",
                    "forename_keys", "forename_skel", "forename_abjad", "forename_family", "surname_all", "forename_dm",
                    "forename_full", "forename_join", "nhs_number", "sex")
 
@@ -82,9 +82,10 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
 
     def _reached_rows(self, cluster_of: dict[str, str]) -> str:
         """The input for the rules that read no record outside the pass's clusters (``reach``,
-        ``romanised``, ``slipped``, ``transposed``). In a month (clusters of some records only) it is
-        their records' rows (``memory.link_reached``), read from the cached million once instead of
-        once or more by each rule (at 1M, 0.36 CPU s against 1.0 for the four); in a full run, the input."""
+        ``reissued``, ``romanised``, ``slipped``, ``transposed``). In a month (clusters of some
+        records only) it is their records' rows (``memory.link_reached``), read from the cached
+        million once instead of once or more by each rule (at 1M, 0.36 CPU s against 1.5 for the
+        five); in a full run, the input."""
         if len(cluster_of) >= self.count():
             return f"memory.{INPUT}"
         self.con.execute(f"CREATE OR REPLACE TABLE memory.link_reached AS "
@@ -120,7 +121,7 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
         reach_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         changed_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         movedin_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
-        reissued_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwin_pairs", found, cluster_of,
+        reissued_pairs(self.con, reached, "memory.link_clusters", "memory.cotwin_pairs", found, cluster_of,
                        identifiers, denied)
         romanised_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         slipped_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
