@@ -1,7 +1,8 @@
 """A month's second pass sees the few children it reached, and its queue rules read no more of the
-million-record input than they need: ``reach``, ``romanised``, ``slipped`` and ``transposed`` the
-reached records' rows read once (``engine_pass.reached_rows_sql``), ``movedin`` its population
-shares from each home's record count. Each must queue exactly what it queues over the whole input.
+million-record input than they need: ``reach``, ``reissued``, ``romanised``, ``slipped``,
+``transposed`` and ``family_sql`` the reached records' rows read once (``engine_pass.reached_rows_sql``;
+``family_sql`` its population counts still over the input), ``movedin`` its population shares from
+each home's record count. Each must queue exactly what it queues over the whole input.
 
 Real DuckDB files in ``tmp_path``, through the real features SQL; the clusters table holds only the
 reached children, and 600 records of children the month did not reach stand beside them.
@@ -13,6 +14,7 @@ from collections import Counter
 
 import pandas as pd
 
+from linkage.link.complement import family_pairs
 from linkage.link.engine_pass import reached_rows_sql
 from linkage.link.evidence import ClusterPass
 from linkage.link.guards import cotwin_pairs_sql
@@ -102,6 +104,28 @@ def test_reissued_queues_over_the_reached_rows_what_it_queues_over_the_whole_inp
         reissued_pairs(con, input_table, "kids", "cotwin_pairs", found, children, identifiers)
         queues.append(found.queue)
     assert queues[1] == queues[0] == [("education:1", "health:1", COPIED_REASON.format(evidence="same forename"))]
+
+
+def test_family_pairs_read_the_reached_rows_and_the_population_counts_over_the_whole_input(tmp_path):
+    # A GP Eliza Mackeown and social care's Ekza born a day apart at no common home; another Eliza
+    # Mackeown the month reached: one namesake, expected by chance only over the population's span of
+    # birthdays (2010-2019, the children not reached), not over the reached records' own (2016).
+    reached = [rec("health:1", "eliza", "mackeown", dob="2016-08-14", postcode="W4H 1TE", nhs="N1"),
+               rec("social_care:1", "ekza", "mackeown", dob="2016-08-13", postcode=None),
+               rec("health:2", "eliza", "mackeown", dob="2016-02-01", postcode="E1 6AN", nhs="N2")]
+    children = {"health:1": "C1", "social_care:1": "C2", "health:2": "C3"}
+    con = _con(tmp_path, [*reached, *_population(150)], children)
+    try:
+        con.execute(f"CREATE TABLE reached AS {reached_rows_sql('link_input', 'kids')}")
+        queues = []
+        for rows_table in (None, "reached"):
+            found = ClusterPass()
+            family_pairs(con, "link_input", "kids", found, children, [], rows_table)
+            queues.append(found.queue)
+    finally:
+        con.close()
+    assert queues[1] == queues[0]
+    assert ("health:1", "social_care:1") in {(l, r) for l, r, _ in queues[0]}
 
 
 EXTRACT = pd.Timestamp("2026-11-01").date()

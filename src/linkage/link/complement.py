@@ -177,17 +177,20 @@ SKELETON_SHORTEST = 3
 SLIP_PER = 50_000
 
 
-def family_sql(input_table: str, clusters_table: str) -> str:
+def family_sql(input_table: str, clusters_table: str, rows_table: str | None = None) -> str:
     """Record pairs in two children holding complementary sources, sharing a family (a surname
     token, former surnames included, or its consonants: ``SKELETON_SHORTEST``) or a home
     (postcode), with a forename spelt alike (the twin
     guard's test, a swap with the surname included), born within
     ``WITHIN_DAYS`` of each other, with no identifier, sex or first middle name against them.
-    Only children lacking a source take part, so the join stays small at any population."""
+    Only children lacking a source take part, so the join stays small at any population.
+    ``rows_table``: the rows of ``clusters_table``'s records (a month's reached rows), read for
+    them instead of the input, which is then read only for the population's counts."""
+    rows = rows_table or input_table
     return f"""
 WITH held AS (
   SELECT c.cluster_id, list_sort(list_distinct(list(x.source_dataset))) AS sources
-  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) GROUP BY c.cluster_id),
+  FROM {rows} x JOIN {clusters_table} c USING (unique_id) GROUP BY c.cluster_id),
 lacking AS (
   SELECT cluster_id, sources, array_to_string(sources, ',') AS held_key FROM held
   WHERE len(sources) < (SELECT count(DISTINCT source_dataset) FROM {input_table})),
@@ -203,7 +206,7 @@ light AS (
     unnest(list_concat(x.surname_all, CASE WHEN x.postcode IS NULL THEN [] ELSE ['home ' || x.postcode] END,
                        list_filter(list_transform(x.surname_all, s -> 'consonants ' || {_CONSONANTS.format(s='s')}),
                                    k -> length(k) >= {len('consonants ') + SKELETON_SHORTEST}))) AS family
-  FROM {input_table} x JOIN {clusters_table} c USING (unique_id) JOIN lacking k USING (cluster_id)
+  FROM {rows} x JOIN {clusters_table} c USING (unique_id) JOIN lacking k USING (cluster_id)
   WHERE x.dob IS NOT NULL)),
 -- Each row with the sources its partner must hold, once for its own span of birthdays and once for
 -- the next: two birthdays at most a span apart lie in one span or two neighbouring ones, so a pair
@@ -232,7 +235,7 @@ near AS (
   WHERE abs(datediff('day', m.ldob, m.rdob)) <= {WITHIN_DAYS}
   UNION
   SELECT m.l, m.r, m.ca, m.cb FROM (SELECT * FROM met WHERE abs(datediff('day', ldob, rdob)) > {WITHIN_DAYS}) m
-    JOIN {input_table} l ON l.unique_id = m.l JOIN {input_table} r ON r.unique_id = m.r
+    JOIN {rows} l ON l.unique_id = m.l JOIN {rows} r ON r.unique_id = m.r
   WHERE {home_and_family_sql('m', 'l', 'r')}),
 kid AS (
   SELECT c.cluster_id,
@@ -241,18 +244,18 @@ kid AS (
     coalesce(list(DISTINCT x.sex) FILTER (WHERE x.sex IN ('M', 'F')), []::VARCHAR[]) AS sexes,
     coalesce(list(DISTINCT {middle_name('x.middle_names')}) FILTER (WHERE coalesce(x.middle_names, '') <> ''),
              []::VARCHAR[]) AS middles
-  FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
+  FROM {rows} x JOIN {clusters_table} c USING (unique_id)
   WHERE c.cluster_id IN (SELECT ca FROM near UNION SELECT cb FROM near) GROUP BY c.cluster_id),
 n AS (SELECT forename, count(*) AS forename_n FROM {input_table}
-      WHERE forename IN (SELECT forename FROM {input_table} WHERE unique_id IN (SELECT l FROM near UNION SELECT r FROM near))
+      WHERE forename IN (SELECT forename FROM {rows} WHERE unique_id IN (SELECT l FROM near UNION SELECT r FROM near))
       GROUP BY forename),
-one AS (SELECT x.*, n.forename_n FROM {only(input_table, "SELECT l FROM near UNION SELECT r FROM near")} x
+one AS (SELECT x.*, n.forename_n FROM {only(rows, "SELECT l FROM near UNION SELECT r FROM near")} x
         LEFT JOIN n USING (forename)),
 -- Children under each of these full names, and the days the population's birthdays span: how many
 -- namesakes a child has within a window of its birthday by chance (``family_pairs``).
 named AS (
   SELECT x.forename, x.surname, count(DISTINCT c.cluster_id) AS children
-  FROM {input_table} x JOIN {clusters_table} c USING (unique_id)
+  FROM {rows} x JOIN {clusters_table} c USING (unique_id)
   WHERE (x.forename, x.surname) IN (SELECT (forename, surname) FROM one) GROUP BY ALL),
 span AS (SELECT greatest(datediff('day', min(dob), max(dob)), 365) AS days FROM {input_table})
 SELECT p.l, p.r, p.ca, p.cb, abs(datediff('day', l.dob, r.dob)) AS days, coalesce(l.postcode = r.postcode, false) AS home,
@@ -275,15 +278,16 @@ WHERE l.source_dataset <> r.source_dataset
 
 
 def family_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, found: ClusterPass,
-                 cluster_of: dict[str, str], apart: Iterable[tuple[str, str]]) -> None:
+                 cluster_of: dict[str, str], apart: Iterable[tuple[str, str]], rows_table: str | None = None) -> None:
     """Add to ``found.queue`` the pairs of ``family_sql``, one per two children, skipping children
     the second pass already linked or queued, or that the twin guard or a reviewer keeps apart
     (``apart``: record pairs). A pair with only the window for it (born on two days, at two homes,
     no middle name in common) is queued only where a child of that full name expects fewer than
     ``COINCIDENCE`` namesakes born within it by chance: at 100,000 children of the independent
-    generator, whose few names make namesakes common, 160 of 161 such pairs were two children."""
+    generator, whose few names make namesakes common, 160 of 161 such pairs were two children.
+    ``rows_table``: as ``family_sql``'s."""
     skip = settled(found, cluster_of, apart)
-    rows = con.execute(family_sql(input_table, clusters_table)).df()
+    rows = con.execute(family_sql(input_table, clusters_table, rows_table)).df()
     best: dict[frozenset[str], tuple] = {}
     for l, r, ca, cb, days, home, middle, namesakes in rows.itertuples(index=False):
         pair = frozenset((ca, cb))

@@ -29,10 +29,11 @@ from linkage.store.schema import t
 __all__ = ["REACHED_COLUMNS", "SecondPass", "reached_rows_sql"]
 
 # The input columns the rules given ``_reached_rows`` read (``reach``, ``reissued``, ``romanised``,
-# ``slipped``, ``transposed``: their keys, names, name keys, homes and ``reach.kin_sql``'s identifiers).
+# ``slipped``, ``transposed``, and ``complement.family_sql`` for its records: their keys, names, name
+# keys, homes and the children's identifiers).
 REACHED_COLUMNS = ("unique_id", "source_dataset", "forename", "surname", "dob", "postcode", "address", "middle_names",
                    "forename_keys", "forename_skel", "forename_abjad", "forename_family", "surname_all", "forename_dm",
-                   "forename_full", "forename_join", "nhs_number", "sex")
+                   "forename_full", "forename_join", "forename_near", "nhs_number", "sex")
 
 
 def reached_rows_sql(input_table: str, clusters_table: str) -> str:
@@ -82,10 +83,10 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
 
     def _reached_rows(self, cluster_of: dict[str, str]) -> str:
         """The input for the rules that read no record outside the pass's clusters (``reach``,
-        ``reissued``, ``romanised``, ``slipped``, ``transposed``). In a month (clusters of some
-        records only) it is their records' rows (``memory.link_reached``), read from the cached
-        million once instead of once or more by each rule (at 1M, 0.36 CPU s against 1.5 for the
-        five); in a full run, the input."""
+        ``reissued``, ``romanised``, ``slipped``, ``transposed``; ``family_sql`` reads the input
+        only for its population counts). In a month (clusters of some records only) it is their
+        records' rows (``memory.link_reached``), read from the cached million once instead of once
+        or more by each rule; in a full run, the input."""
         if len(cluster_of) >= self.count():
             return f"memory.{INPUT}"
         self.con.execute(f"CREATE OR REPLACE TABLE memory.link_reached AS "
@@ -113,11 +114,11 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
         found = decide(rows.to_dict("records"), apart, cluster_of)
         found.pairs = list(zip(rows["l"], rows["r"])) if not rows.empty else []
         link_unique(rows, found, cluster_of, apart)
-        family_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
+        reached = self._reached_rows(cluster_of)
+        family_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart, reached)
         shared_identifiers(self.con, "memory.link_clusters", found, cluster_of, apart)
         household_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         decoy_pairs(rows, found, cluster_of, apart)
-        reached = self._reached_rows(cluster_of)
         reach_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         changed_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
         movedin_pairs(self.con, rows, f"memory.{INPUT}", "memory.link_clusters", found, cluster_of, apart)
