@@ -24,7 +24,7 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
-CAM, DEE = "cam@la.example", "dee@la.example"
+CAM, DEE, KIM = "cam@la.example", "dee@la.example", "kim@la.example"
 MORE = 1200
 # Every text of every chart on the page: (chart, text, overlaps a bar rect, outside the chart).
 CHART_TEXT = """() => [...document.querySelectorAll('svg')].flatMap((svg, i) => {
@@ -61,6 +61,7 @@ def world(tmp_path_factory, chromium):
         store.close()
     add_user(home, CAM, "Cam Price", "Northshire Education", "la_education", "933", "cme_officer")
     add_user(home, DEE, "Dee Shah", "Northshire Education", "la_education", "933", "data_manager")
+    add_user(home, KIM, "Kim Osei", "Northshire Education", "la_education", "933", "commissioner")
     server = Server(home, env=ENV)
     pages = Profile(chromium, server.url)
     yield pages
@@ -105,6 +106,16 @@ def test_a_purpose_in_a_sentence_keeps_its_initialism(world):
         sign_in(p, DEE)
         p.goto("/app/")
         expect(p.locator("#task-outcomes-hint")).to_contain_text("For: measuring AP outcomes.")
+
+
+def test_the_outcomes_name_each_setting_in_words(world):
+    # The commissioner's tables and charts named the AP settings by their codes ("pupil_referral_unit").
+    with world.page() as p:
+        sign_in(p, KIM)
+        p.goto("/app/outcomes")
+        groups = set(p.locator("[data-testid^=table-] tbody th").all_inner_texts()) - {""}
+        assert groups and groups <= {"Pupil referral unit", "AP academy", "AP free school", "Hospital school", "Total"}
+        assert "_" not in " ".join(p.locator("svg text").all_text_contents())
 
 
 def test_a_count_is_written_as_a_reader_reads_it():
