@@ -103,7 +103,7 @@ def test_new_surname_and_move_with_nothing_else_is_queued_not_lost(tmp_path):
     result = second_pass(tmp_path, records, children)
     assert not result.links
     assert [(a, b) for a, b, _ in result.queue] == [("education:1", "health:1")]
-    assert result.queue[0][2] == CHANGE_REASON.format(evidence="nothing else agrees")
+    assert result.queue[0][2] == CHANGE_REASON.format(agree="same forename and birthday", evidence="nothing else agrees")
 
 
 def _namesakes(n: int) -> list[dict]:
@@ -323,7 +323,7 @@ def test_a_second_file_of_a_source_meets_its_first_file(tmp_path):
     result = second_pass(tmp_path, records, {"social_care:1": "C1", "social_care:EH/1": "C2"})
     assert not result.links
     assert [(a, b) for a, b, _ in result.queue] == [("social_care:1", "social_care:EH/1")]
-    assert result.queue[0][2] == CHANGE_REASON.format(evidence="nothing else agrees")
+    assert result.queue[0][2] == CHANGE_REASON.format(agree="same forename and birthday", evidence="nothing else agrees")
 
 
 def test_two_records_of_one_second_file_are_still_not_candidates(tmp_path):

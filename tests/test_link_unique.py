@@ -148,6 +148,7 @@ def candidate_rows(draw):
         rows.append({"l": min(l, r), "r": max(l, r), "ca": cluster_of[min(l, r)], "cb": cluster_of[max(l, r)],
                      "middle": draw(st.sampled_from([True, False, None])),
                      "cohort": draw(st.sampled_from([1, 2, 3, 40])),
+                     "forename_how": draw(st.sampled_from(["same", "forms", "sound", "spelt"])),
                      **flags})
     apart = draw(st.lists(st.tuples(st.sampled_from(keys), st.sampled_from(keys)), max_size=1))
     return pd.DataFrame(rows), cluster_of, apart

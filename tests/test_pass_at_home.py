@@ -47,7 +47,8 @@ def test_a_shared_surname_alone_is_no_home(tmp_path):
     children = {"education:1": "C1", "health:1": "C2"}
     result = second_pass(tmp_path, records, children)
     assert not result.links
-    assert result.queue[0][2] == UNSCORED_REASON.format(evidence="date of birth one slip apart; former surname agrees")
+    assert result.queue[0][2] == UNSCORED_REASON.format(agree="same forename, date of birth one slip apart",
+                                                           evidence="former surname agrees")
 
 
 def test_one_home_is_no_reason_to_join_two_records_that_fit_two_children(tmp_path):

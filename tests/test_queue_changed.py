@@ -68,7 +68,7 @@ def test_a_former_surname_on_record_queues_the_pair_even_when_it_repeats_the_cur
     found = _pass(tmp_path, "duhig")
     assert _queued(found) == [("education:1", "social_care:1")]
     assert not found.links
-    assert found.queue[0][2] == CHANGED_REASON.format(evidence="nothing else agrees")
+    assert found.queue[0][2] == CHANGED_REASON.format(agree="same forename and birthday", evidence="nothing else agrees")
 
 
 def test_a_former_surname_that_matches_neither_side_still_queues(tmp_path):

@@ -19,7 +19,7 @@ from linkage.link.evidence import COINCIDENCE, SLIP_DATES, ClusterPass
 
 def _row(i: int, cohort: int, exact: bool = True, **over) -> dict:
     return {"l": f"education:{i}", "r": f"health:{i}", "ca": f"A{i}", "cb": f"B{i}", "one_name": True,
-            "same_forename": True, "dob_exact": exact, "moved": True, "swapped": False, "cohort": cohort, "middle": None,
+            "same_forename": True, "forename_how": "same", "dob_exact": exact, "moved": True, "swapped": False, "cohort": cohort, "middle": None,
             "former_surname": False, "historic_address": False, "cotwin": False, **over}
 
 
@@ -93,7 +93,7 @@ def test_a_new_surname_and_home_with_a_twin_in_view_is_queued_inside_the_window(
     decoy_pairs(rows, found, cluster_of, [])
     why = {(a, b): w for a, b, w in found.queue}
     assert why[("education:500", "health:500")] == DECOY_REASON.format(
-        evidence="nothing else agrees; a twin is in view")
+        agree="same forename and birthday", evidence="nothing else agrees; a twin is in view")
     assert len(found.queue) == 13
 
 
@@ -165,8 +165,8 @@ def test_only_candidates_beyond_the_pools_window_are_queued_when_their_own_windo
     why = {(a, b): w for a, b, w in found.queue}
     assert sorted(why) == sorted([(f"education:{i}", f"health:{i}") for i in range(12)]
                                  + [("education:500", "health:500")])
-    assert why[("education:0", "health:0")] == ONLY_REASON.format(evidence="nothing else agrees")
-    assert why[("education:500", "health:500")] == ONLY_REASON.format(evidence="nothing else agrees; a twin is in view")
+    assert why[("education:0", "health:0")] == ONLY_REASON.format(agree="same forename and birthday", evidence="nothing else agrees")
+    assert why[("education:500", "health:500")] == ONLY_REASON.format(agree="same forename and birthday", evidence="nothing else agrees; a twin is in view")
 
 
 def test_only_candidates_are_not_queued_where_their_own_decoys_say_strangers():

@@ -61,7 +61,7 @@ def test_a_recent_move_to_a_home_no_other_child_holds_queues_the_pair(tmp_path):
     found = _pass(tmp_path)
     assert _queued(found) == [("education:1", "social_care:1")]
     assert not found.links
-    assert found.queue[0][2] == MOVEDIN_REASON.format(evidence="nothing else agrees")
+    assert found.queue[0][2] == MOVEDIN_REASON.format(agree="same forename and birthday", evidence="nothing else agrees")
 
 
 def test_no_dated_home_is_no_evidence(tmp_path):

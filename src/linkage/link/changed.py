@@ -38,10 +38,11 @@ import pandas as pd
 
 from linkage.link.complement import flagged, queue_moved
 from linkage.link.evidence import COINCIDENCE, ClusterPass, coincidences
+from linkage.link.wording import agreement
 
 __all__ = ["CHANGED_REASON", "TYPO_JW", "changed_pairs", "changed_sql", "judged_by"]
 
-CHANGED_REASON = ("possible change of surname and address: same forename and birthday, and a record of "
+CHANGED_REASON = ("possible change of surname and address: {agree}, and a record of "
                   "the child holds a former surname ({evidence})")
 
 _HELD = "coalesce(trim(x.former_surname), '') <> ''"
@@ -88,10 +89,10 @@ def _judged(row: dict, answer: list) -> tuple | None:
 
 
 def judged_by(row: dict, share: float, reason: str) -> tuple | None:
-    """A moved candidate's rank and ``reason`` filled with its agreeing evidence, or None when its
-    expected namesakes (``evidence.coincidences``) times ``share`` (how often a stranger shows the
-    rule's evidence) exceed ``COINCIDENCE``: the judge of the rules that weigh one kind of evidence
-    by its share in the population (this module, ``movedin``)."""
+    """A moved candidate's rank and ``reason`` filled with what agrees (``wording.agreement``, then
+    its evidence), or None when its expected namesakes (``evidence.coincidences``) times ``share``
+    (how often a stranger shows the rule's evidence) exceed ``COINCIDENCE``: the judge of the rules
+    that weigh one kind of evidence by its share in the population (this module, ``movedin``)."""
     evidence = [e for e, key in (("middle name", "middle"), ("former surname", "former_surname"),
                                  ("historic address", "historic_address")) if flagged(row.get(key))]
     expected = coincidences({**row, "evidence": evidence}) * share
@@ -101,4 +102,4 @@ def judged_by(row: dict, share: float, reason: str) -> tuple | None:
     if flagged(row.get("cotwin")):
         said.append("a twin is in view")
     return ((len(evidence), bool(row["one_name"]), -expected, row["l"], row["r"]),
-            reason.format(evidence="; ".join(said) or "nothing else agrees"))
+            reason.format(agree=agreement(row), evidence="; ".join(said) or "nothing else agrees"))

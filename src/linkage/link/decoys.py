@@ -51,12 +51,13 @@ import pandas as pd
 
 from linkage.link.complement import settled, sources_of
 from linkage.link.evidence import COINCIDENCE, SLIP_DATES, ClusterPass, _evidence, coincidences
+from linkage.link.wording import agreement
 
 __all__ = ["DECOY_REASON", "FLOOR", "LEAST_EXACT", "ONLY_REASON", "decoy_pairs", "only_candidates", "window"]
 
-DECOY_REASON = ("possible change of surname and address: same forename and birthday, in a population where "
+DECOY_REASON = ("possible change of surname and address: {agree}, in a population where "
                 "such pairs are mostly one child ({evidence})")
-ONLY_REASON = ("possible change of surname and address: same forename and birthday, and no other child in view "
+ONLY_REASON = ("possible change of surname and address: {agree}, and no other child in view "
                "that could be the other half ({evidence})")
 # Share of the queued exact-date candidates estimated to be one child, at least (the queue's own target).
 FLOOR = 0.5
@@ -140,5 +141,5 @@ def decoy_pairs(rows: pd.DataFrame, found: ClusterPass, cluster_of: dict[str, st
         said = ", ".join(f"{e} agrees" for e in _evidence(row)) or "nothing else agrees"
         said += "; a twin is in view" if row["cotwin"] else ""
         why = DECOY_REASON if row["rate"] <= top else ONLY_REASON
-        found.queue.append((row["l"], row["r"], why.format(evidence=said)))
+        found.queue.append((row["l"], row["r"], why.format(agree=agreement(row), evidence=said)))
     return top

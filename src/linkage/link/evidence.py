@@ -65,14 +65,15 @@ from linkage.link.features import register_sql
 from linkage.link.guards import birthday_sql, split_name_sql, surname_as_given_sql, swapped_sql
 from linkage.link.namesql import middle_name
 from linkage.link.unreached import COUNT_TABLE, counts_sql, name_keys_sql, slip_sql, typo_pairs_sql
+from linkage.link.wording import agreement, forename_how_sql
 from linkage.validation.postcode import NOT_A_PLACE_PREFIXES
 
-__all__ = ["CHANGE_REASON", "COINCIDENCE", "SWAP_REASON", "UNSCORED_REASON", "ClusterPass", "candidates_sql", "identifiers_of", "sources_of",
+__all__ = ["CHANGE_REASON", "COINCIDENCE", "UNSCORED_REASON", "ClusterPass", "candidates_sql", "identifiers_of", "sources_of",
            "clusters_arrow", "coincidences", "decide"]
 
-CHANGE_REASON = "possible change of surname and address: same forename and birthday ({evidence})"
-UNSCORED_REASON = "same forename and birthday, not linked by the model ({evidence})"
-SWAP_REASON = "forename and surname swapped, not linked by the model ({evidence})"
+# ``{agree}``: what the two records agree on (``wording.agreement``); a swap says so there.
+CHANGE_REASON = "possible change of surname and address: {agree} ({evidence})"
+UNSCORED_REASON = "{agree}, not linked by the model ({evidence})"
 # How many of middle name, former surname and historic address must agree to link without a reviewer.
 LINK_EVIDENCE = 2
 # What links a pair that shares a surname or the postcode without a reviewer (``_at_home``): the
@@ -295,6 +296,7 @@ cand AS (
   SELECT p.l, p.r, l.cluster_id AS ca, r.cluster_id AS cb,
     (l.forename = r.forename OR list_has_any(l.forename_keys, r.forename_keys)) AS one_name,
     coalesce(l.forename = r.forename, false) AS same_forename,
+    {forename_how_sql('l', 'r')} AS forename_how,
     l.dob = r.dob AS dob_exact,
     greatest(coalesce(nl.n, 1), coalesce(nr.n, 1)) AS cohort,
     {_SWAPPED} AS swapped,
@@ -330,7 +332,7 @@ kids AS (
 earlier AS (
   SELECT i.cluster_id, list(DISTINCT p.past_postcode) AS postcodes FROM past p JOIN i USING (unique_id)
   GROUP BY i.cluster_id)
-SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.same_forename, c.dob_exact, c.moved, c.swapped, c.cohort,
+SELECT c.l, c.r, c.ca, c.cb, c.one_name, c.same_forename, c.forename_how, c.dob_exact, c.moved, c.swapped, c.cohort,
   CASE WHEN len(a.middles) = 0 OR len(b.middles) = 0 OR c.split OR c.given_surname THEN NULL
        ELSE list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
               b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))) END AS middle,
@@ -487,10 +489,8 @@ def decide(rows: Iterable[dict], guarded: Iterable[tuple[str, str]], cluster_of:
             out.links.append((row["l"], row["r"]))
         elif row["worth"]:
             said = ", ".join(f"{e} agrees" for e in row["evidence"]) or "nothing else agrees"
-            why = CHANGE_REASON if row["moved"] else SWAP_REASON if row.get("swapped") else UNSCORED_REASON
-            if not row["dob_exact"]:
-                said = "date of birth one slip apart; " + said
             if row["cotwin"]:
                 said += "; a twin is in view"
-            out.queue.append((row["l"], row["r"], why.format(evidence=said)))
+            why = CHANGE_REASON if row["moved"] else UNSCORED_REASON
+            out.queue.append((row["l"], row["r"], why.format(agree=agreement(row), evidence=said)))
     return out

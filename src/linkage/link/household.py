@@ -30,10 +30,11 @@ import pandas as pd
 
 from linkage.link.complement import flagged, queue_moved
 from linkage.link.evidence import ClusterPass
+from linkage.link.wording import agreement
 
 __all__ = ["HOUSEHOLD_MOST", "HOUSEHOLD_REASON", "household_pairs", "household_sql"]
 
-HOUSEHOLD_REASON = ("possible change of surname and address with the family: same forename and birthday, "
+HOUSEHOLD_REASON = ("possible change of surname and address with the family: {agree}, "
                     "and {how} ({evidence})")
 # A postcode held by more children than this is a block, an institution or a placeholder, not one
 # household's home (a postcode unit holds about fifteen households in England).
@@ -93,9 +94,7 @@ def _judged(row: dict, answer: list) -> tuple | None:
         "another child of the family moved between the same two homes"
     said = [e for e, key in (("middle name agrees", "middle"), ("former surname agrees", "former_surname"))
             if flagged(row.get(key))]
-    if not row["dob_exact"]:
-        said.insert(0, "date of birth one slip apart")
     if flagged(row.get("cotwin")):
         said.append("a twin is in view")
     return ((bool(row["one_name"]), bool(row["dob_exact"]), sibling, both_split, row["l"], row["r"]),
-            HOUSEHOLD_REASON.format(how=how, evidence="; ".join(said) or "nothing else agrees"))
+            HOUSEHOLD_REASON.format(agree=agreement(row), how=how, evidence="; ".join(said) or "nothing else agrees"))

@@ -48,7 +48,7 @@ from linkage.store.schema import t
 
 __all__ = ["DATED_SQL", "MOVEDIN_REASON", "RECENT_DAYS", "movedin_pairs", "movedin_sql"]
 
-MOVEDIN_REASON = ("possible change of surname and address: same forename and birthday, and one record's home "
+MOVEDIN_REASON = ("possible change of surname and address: {agree}, and one record's home "
                   "is new (moved in within two years, after the other record's home, and no other child lives "
                   "there) ({evidence})")
 # How recent a move is that an agency has not yet caught up with (a school census is termly, a GP

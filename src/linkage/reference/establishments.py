@@ -27,6 +27,11 @@ COLUMNS = (URN, NAME, TYPE, PHASE, STATUS, OPEN, CLOSE, POSTCODE, PHONE, LA_CODE
 SETTINGS = ("mainstream", "special", "independent", "post_16", "early_years", "pupil_referral_unit",
             "ap_academy", "ap_free_school", "hospital_school", "other")
 AP_SETTINGS = frozenset({"pupil_referral_unit", "ap_academy", "ap_free_school", "hospital_school"})
+# Each setting as a reader says it (the pages; the CSVs keep the codes).
+SETTING_WORDS = {"mainstream": "Mainstream school", "special": "Special school", "independent": "Independent school",
+                 "post_16": "Post-16 provider", "early_years": "Nursery school",
+                 "pupil_referral_unit": "Pupil referral unit", "ap_academy": "AP academy",
+                 "ap_free_school": "AP free school", "hospital_school": "Hospital school", "other": "Other"}
 
 # GIAS type names (case and spacing vary between exports, so compared folded).
 _TYPES: dict[str, tuple[str, ...]] = {

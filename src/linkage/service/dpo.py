@@ -137,7 +137,7 @@ def _witness(ctx: Ctx) -> tuple[str, list[dict], object, int | None, str | None]
         if not held:
             return "The witness has pinned the key but kept no checkpoint yet.", [], load_public_key(pinned), None, None
         last = held[-1]
-        return (f"The witness outside the service has kept {len(held)} checkpoints, the last at entry "
+        return (f"The witness outside the service has kept {len(held):,} checkpoints, the last at entry "
                 f"{last['seq']}.", held, load_public_key(pinned), last["seq"], last.get("at"))
     index = ctx.services.audit.index
     proofs = index.search(limit=1, newest=True, action="audit.proof", decision="allow")[1]
@@ -170,11 +170,11 @@ def chain_status(*, ctx: Ctx, verify: bool = True) -> ChainStatus:
     if not verify:
         summary = "Not checked on this visit."
     elif problems:
-        summary = (f"The audit log has been altered: {len(problems)} problem{'s' if len(problems) != 1 else ''} "
+        summary = (f"The audit log has been altered: {len(problems):,} problem{'s' if len(problems) != 1 else ''} "
                    "found. Do not rely on it until the cause is known; see below where the chain breaks.")
     else:
-        summary = (f"The audit log is intact: all {entries} entries chain together and every one of its "
-                   f"{len(cps)} signed checkpoints is valid.")
+        summary = (f"The audit log is intact: all {entries:,} entries chain together and every one of its "
+                   f"{len(cps):,} signed checkpoints is valid.")
     return ChainStatus(ok=verify and not problems, summary=summary, entries=entries, checkpoints=len(cps),
                        problems=problems, last_checkpoint_seq=last["seq"] if last else None,
                        last_checkpoint_time=last.get("at") if last else None, witness=said,

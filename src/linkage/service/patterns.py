@@ -100,10 +100,10 @@ def _out_of_hours(facts, rules: Rules) -> list[PatternFinding]:
         first, last = _span(fs)
         out.append(PatternFinding(kind="out_of_hours", client_id=client, organisation=fs[-1][AGENCY], count=len(fs),
                                   first=first, last=last,
-                                  detail=f"{len(fs)} out-of-hours {'access' if len(fs) == 1 else 'accesses'} "
-                                         f"naming {len(kids)} "
+                                  detail=f"{len(fs):,} out-of-hours {'access' if len(fs) == 1 else 'accesses'} "
+                                         f"naming {len(kids):,} "
                                          f"{'child' if len(kids) == 1 else 'children'} ("
-                                         + ", ".join(f"{a} {n}" for a, n in actions.most_common()) + ")"))
+                                         + ", ".join(f"{a} {n:,}" for a, n in actions.most_common()) + ")"))
     return out
 
 
@@ -129,7 +129,7 @@ def _many_children(facts, rules: Rules) -> list[PatternFinding]:
             first, last = fs[best[1]], fs[best[2]]
             out.append(PatternFinding(kind="many_children", client_id=client, organisation=last[AGENCY],
                                       count=best[0], first=_when(first[AT]), last=_when(last[AT]),
-                                      detail=f"{best[0]} different children's records opened within "
+                                      detail=f"{best[0]:,} different children's records opened within "
                                              f"{(last[AT] - first[AT]) / 60:.0f} minutes"))
     return out
 
@@ -152,7 +152,7 @@ def _lookups_not_followed(facts, rules: Rules, until: float, now: float) -> list
             missed[f[CLIENT]].append(f)
     return [PatternFinding(kind="lookup_not_followed", client_id=client, organisation=fs[-1][AGENCY], count=len(fs),
                            first=_span(fs)[0], last=_span(fs)[1],
-                           detail=f"{len(fs)} of {len(judged[client])} confident lookups not followed by opening "
+                           detail=f"{len(fs):,} of {len(judged[client]):,} confident lookups not followed by opening "
                                   f"the child's record within {rules.follow_hours} hours")
             for client, fs in missed.items()]
 
@@ -216,9 +216,9 @@ def _out_of_hours_sql(agg, rules: Rules, since: float, until: float) -> list[tup
         actions = sorted(rs, key=lambda r: (-r[2], r[6]))
         out.append((PatternFinding(kind="out_of_hours", client_id=client, count=n,
                                   first=_when(min(r[3] for r in rs)), last=_when(max(r[4] for r in rs)),
-                                  detail=f"{n} out-of-hours {'access' if n == 1 else 'accesses'} naming "
-                                         f"{kids.get(client, 0)} {'child' if kids.get(client) == 1 else 'children'} ("
-                                         + ", ".join(f"{r[1]} {r[2]}" for r in actions) + ")"),
+                                  detail=f"{n:,} out-of-hours {'access' if n == 1 else 'accesses'} naming "
+                                         f"{kids.get(client, 0):,} {'child' if kids.get(client) == 1 else 'children'} ("
+                                         + ", ".join(f"{r[1]} {r[2]:,}" for r in actions) + ")"),
                     max(r[5] for r in rs)))
     return out
 
@@ -255,7 +255,7 @@ def _lookups_sql(agg, rules: Rules, since: float, until: float, now: float) -> l
         if miss:
             missed[client] = (n, first, last, last_seq)
     return [(PatternFinding(kind="lookup_not_followed", client_id=client, count=n, first=_when(first),
-                            last=_when(last), detail=f"{n} of {judged[client]} confident lookups not followed by "
+                            last=_when(last), detail=f"{n:,} of {judged[client]:,} confident lookups not followed by "
                                                      f"opening the child's record within {rules.follow_hours} hours"),
              last_seq) for client, (n, first, last, last_seq) in missed.items()]
 

@@ -160,7 +160,7 @@ def report_pdf(report: SubjectReport) -> bytes:
 
     title = [f"Subject access report: who saw this child's records (reference {report.child_ref})",
              f"Produced {report.produced:%d %B %Y %H:%M} UTC by {report.produced_by}. "
-             f"{len(report.rows)} recorded accesses, oldest first.", ""]
+             f"{len(report.rows):,} recorded accesses, oldest first.", ""]
     blocks = [title]
     for r in report.rows:
         lines = [f"{r.time[:19].replace('T', ' ')}  {r.organisation} ({r.organisation_type}): {r.person}, {r.role}"]

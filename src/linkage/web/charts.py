@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Bar", "Chart", "bars", "signed", "waterfall"]
+__all__ = ["Bar", "Chart", "bars", "fitted", "signed", "waterfall"]
 
 WIDTH = 640          # the SVG's own units; CSS scales it to the column
-LABEL = 260          # room for the labels on the left
+LABEL = 340          # room for the labels on the left
 VALUE = 70           # room for the value on the right
 ROW = 28
+# A label's font size (``.linkage-chart__label``, in the SVG's units) and the widest its letters
+# run on average in Arial: "Last name and postcode: how common" is 34 letters and 315 units in
+# Chromium. A label is cut to the letters that fit (``fitted``): at 260 units of room, written at
+# 34 letters whatever their width, the review page's waterfall ran that label off the chart.
+FONT, EM_PER_LETTER = 16, 0.6
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,13 @@ class Chart:
     label_x: int = LABEL - 8
     value_x: int = WIDTH - VALUE + 8
     width: int = WIDTH
+
+
+def fitted(label: str, room: float = LABEL - 12) -> str:
+    """``label`` cut with an ellipsis to the letters that fit ``room`` units (``EM_PER_LETTER``);
+    the table behind every chart gives it whole."""
+    most = int(room / (FONT * EM_PER_LETTER))
+    return label if len(label) <= most else label[:most - 1].rstrip() + "…"
 
 
 def bars(items: list[tuple[str, float]], fmt: str = "{:,.0f}") -> Chart:

@@ -18,7 +18,9 @@ from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader, select_autoescape
 from markupsafe import Markup
 
-__all__ = ["NOTE_BOUND", "PREFIX", "csp", "env", "render"]
+from linkage.web.charts import fitted
+
+__all__ = ["NOTE_BOUND", "PREFIX", "count", "csp", "env", "lowered", "render"]
 
 PREFIX = "/app"
 # A free-text note's bound as a form field: well above any note's own limit (1,000 or 2,000
@@ -42,6 +44,30 @@ def bdi(value) -> Markup:
 
 
 env.filters["bdi"] = bdi
+
+
+def count(value):
+    """A whole number as a reader reads it, with a comma every three digits (15,361 children; GOV.UK
+    style); anything else (a rate, a suppressed figure, a list of them) as it is, a list joined by
+    " / " as the outcomes tables and CSVs write it."""
+    if isinstance(value, list):
+        return " / ".join(str(count(v)) for v in value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:,}"        # below 1,000 as str() writes it: 7, 12.5
+    return "" if value is None else value
+
+
+def lowered(text):
+    """Words from a label put in the middle of a sentence: lower case, except an initialism
+    (AP, GP, CME, EHC keep their capitals: "measuring AP outcomes", not "measuring ap outcomes")."""
+    if not text:
+        return text
+    return " ".join(w if sum(c.isupper() for c in w) >= 2 else w.lower() for w in str(text).split(" "))
+
+
+env.filters["count"] = count
+env.filters["lowered"] = lowered
+env.filters["fitted"] = fitted
 
 
 def _inline_script_hashes() -> list[str]:

@@ -32,7 +32,9 @@ TITLES = {"identity.demographics": "Name and date of birth", "identity.address":
           "health.contacts": "Health contacts"}
 _EPISODES = {"CIN": "Child in need", "CPP": "Child protection plan", "LAC": "Looked after"}
 # The attendance chart's geometry (px): a server-drawn SVG, since the CSP allows no inline style.
-BAR_WIDTH, ROW, LABEL = 360, 32, 130
+# Each term's label sits above its bar, not beside it: a label column of fixed width was overrun by
+# the bar wherever the label was longer ("2025/26 Summer" is 140 px in 16 px Arial, the column 130).
+BAR_WIDTH, ROW = 360, 56
 
 
 def _purposes(staff) -> list[str]:
@@ -90,15 +92,15 @@ def timeline(sections: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def chart(terms: list[dict]) -> dict[str, Any]:
-    """Bars for the attendance chart: one row per term, its width the attendance rate."""
+    """Bars for the attendance chart: one row per term (its label above its bar), the bar's width the
+    attendance rate."""
     rows = []
     for i, t in enumerate(terms):
         rate = t.get("attendance_rate")
         rows.append({"y": i * ROW, "term": t["term"], "width": round((rate or 0) * BAR_WIDTH, 1),
                      "label": f"{rate:.0%}" if rate is not None else "not known",
                      "low": rate is not None and rate < 0.9})
-    return {"rows": rows, "height": max(len(rows), 1) * ROW, "width": LABEL + BAR_WIDTH + 60,
-            "label": LABEL, "bar": BAR_WIDTH}
+    return {"rows": rows, "height": max(len(rows), 1) * ROW, "width": BAR_WIDTH + 60, "bar": BAR_WIDTH}
 
 
 @router.get("/children/{child_ref}")

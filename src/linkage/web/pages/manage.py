@@ -14,7 +14,8 @@ FIELDS = {"record_key": "Record", "source": "Agency", "source_record_id": "Agenc
           "forename": "First name", "middle_names": "Middle names", "surname": "Last name",
           "former_surname": "Former last name", "preferred_forename": "Preferred first name",
           "preferred_surname": "Preferred last name", "date_of_birth": "Date of birth", "sex": "Sex",
-          "postcode": "Postcode", "address": "Address", "upn": "Unique pupil number (UPN)",
+          "postcode": "Postcode", "address": "Address", "address_from": "At this address since",
+          "upn": "Unique pupil number (UPN)",
           "former_upn": "Former UPN", "nhs_number": "NHS number", "la_child_id": "Council's child id",
           "extract_date": "Extract date"}
 # The model's comparisons and levels, in words.

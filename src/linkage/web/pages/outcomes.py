@@ -15,11 +15,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from linkage.errors import LinkageError
+from linkage.reference.establishments import SETTING_WORDS
 from linkage.safetext import attachment
-from linkage.service.outcomes import (CHILD_MEASURES, DIMENSIONS, as_text, outcome_children, outcomes_csv,
+from linkage.service.outcomes import (CHILD_MEASURES, DIMENSIONS, outcome_children, outcomes_csv,
                                       outcomes_report)
 from linkage.web.outcome_charts import attendance_chart, exclusion_chart, next_place_chart
-from linkage.web.render import render
+from linkage.web.render import count, render
 from linkage.web.session import Staff, StaffDep
 from linkage.web.tasks import task
 
@@ -74,7 +75,8 @@ def outcomes_page(request: Request, staff: StaffDep, by: str = "setting", cohort
     return render(request, "outcomes.html", 400 if errors else 200, report=report, charts=charts, tables=tables,
                   others=[t for t in report.tables if t.key not in behind and t.key != "placements_total"],
                   dimensions=DIMENSIONS, by=by, cohort=chosen or "", cohorts=cohorts(date.today()),
-                  errors=errors, summary=summary, cell=as_text, own_pupils=_sees_own_pupils(staff))
+                  errors=errors, summary=summary, cell=count, own_pupils=_sees_own_pupils(staff),
+                  named=lambda g: SETTING_WORDS.get(g, g) if by == "setting" else g)   # the CSV keeps the codes
 
 
 @router.get("/outcomes.csv")
