@@ -108,6 +108,31 @@ def _isolated_settings(monkeypatch, tmp_path):
 
 
 @pytest.fixture
+def quick_hashes(monkeypatch):
+    """Passwords (argon2id, with the unknown email's stand-in hash) and client secrets (scrypt)
+    hashed at their least work, for tests whose subject reads no secret's strength: races to
+    record a subject, lock-out counts. At the product's parameters each hash is 0.1 to 0.2 CPU s
+    (64 MiB and three passes; 16 MiB): most of such a test's time. Tests of the hashing itself,
+    and every other test, keep the product's parameters (tests/test_import_cost.py checks them)."""
+    import base64
+    import hashlib
+
+    from argon2 import PasswordHasher
+
+    from linkage.access import clients, users
+
+    quick = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(users, "_hasher", quick)
+    monkeypatch.setattr(users, "_DUMMY", quick.hash("a password nobody kept"))
+
+    def scrypt(secret: str, salt: bytes) -> str:
+        digest = hashlib.scrypt(secret.encode(), salt=salt, n=2, r=1, p=1, dklen=32)
+        return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+    monkeypatch.setattr(clients, "_hash", scrypt)
+
+
+@pytest.fixture
 def store(tmp_path) -> Store:
     s = Store(tmp_path / "data", memory_limit="2GB")
     yield s
