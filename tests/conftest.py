@@ -47,6 +47,25 @@ def ingest_la(store: Store, data: Path, files=LA_FILES, when=EXTRACT_DATE) -> No
         ingest_file(store, source, data / name, REPO / "benchmarks" / "la_extracts" / mapping, extract_date=when,
                     amend=amend)
 
+def _one_tls_context() -> None:
+    """httpx's one-call functions (``httpx.get``, ``httpx.post``...), which the tests call a few
+    thousand times a run against their loopback servers, each build a client, and each client a
+    TLS context from the system's certificates: 20 ms of CPU a call, on plain HTTP too. They are
+    handed one context made the same way (``httpx.create_ssl_context()``, the checks unchanged),
+    made once; a caller's own ``verify`` is kept."""
+    import httpx
+    import httpx._api as api
+
+    made, real = httpx.create_ssl_context(), api.request
+
+    def request(method, url, *args, verify=True, **kwargs):
+        return real(method, url, *args, verify=made if verify is True else verify, **kwargs)
+
+    api.request = request
+
+
+_one_tls_context()
+
 # The longest modules, longest first. `make test` runs two pytest-xdist workers that take whole
 # modules in collection order (`--dist loadfile --no-loadscope-reorder`); a long module collected
 # last would run alone on one core at the end, so these are collected first. The list only
