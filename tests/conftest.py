@@ -47,12 +47,14 @@ def ingest_la(store: Store, data: Path, files=LA_FILES, when=EXTRACT_DATE) -> No
         ingest_file(store, source, data / name, REPO / "benchmarks" / "la_extracts" / mapping, extract_date=when,
                     amend=amend)
 
+
 def _one_tls_context() -> None:
     """httpx's one-call functions (``httpx.get``, ``httpx.post``...), which the tests call a few
     thousand times a run against their loopback servers, each build a client, and each client a
     TLS context from the system's certificates: 20 ms of CPU a call, on plain HTTP too. They are
     handed one context made the same way (``httpx.create_ssl_context()``, the checks unchanged),
-    made once; a caller's own ``verify`` is kept."""
+    made once; a caller's own ``verify`` is kept. (``httpx.request`` and ``httpx.stream`` themselves
+    are left as they are: only the functions that call ``httpx._api.request`` share it.)"""
     import httpx
     import httpx._api as api
 
@@ -65,6 +67,7 @@ def _one_tls_context() -> None:
 
 
 _one_tls_context()
+
 
 # The longest modules, longest first. `make test` runs two pytest-xdist workers that take whole
 # modules in collection order (`--dist loadfile --no-loadscope-reorder`); a long module collected
