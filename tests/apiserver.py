@@ -145,6 +145,14 @@ def _children_everyone_knows(home: Path, children: int) -> list[tuple[str, tuple
         store.close()
 
 
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 class Server:
     def __init__(self, home: Path, env: dict[str, str] | None = None, workers: int = 1,
                  ready_within: float = 120, cpus: str | None = None, wait: bool = True,
@@ -179,11 +187,16 @@ class Server:
             if self.proc.poll() is not None:
                 self._drain.join(5)
                 raise RuntimeError("".join(self.output))
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
+            # Asked over HTTP once the port takes a connection: an httpx request costs ~20 ms of
+            # CPU (a client and its TLS context each time), a refused connect next to none, so
+            # the wait looks every 50 ms, not 200, and no longer takes CPU from the starting server.
+            if _listening(self.port):
+                try:
+                    if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError("server did not start")
 

@@ -47,6 +47,28 @@ def ingest_la(store: Store, data: Path, files=LA_FILES, when=EXTRACT_DATE) -> No
         ingest_file(store, source, data / name, REPO / "benchmarks" / "la_extracts" / mapping, extract_date=when,
                     amend=amend)
 
+
+def _one_tls_context() -> None:
+    """httpx's one-call functions (``httpx.get``, ``httpx.post``...), which the tests call a few
+    thousand times a run against their loopback servers, each build a client, and each client a
+    TLS context from the system's certificates: 20 ms of CPU a call, on plain HTTP too. They are
+    handed one context made the same way (``httpx.create_ssl_context()``, the checks unchanged),
+    made once; a caller's own ``verify`` is kept. (``httpx.request`` and ``httpx.stream`` themselves
+    are left as they are: only the functions that call ``httpx._api.request`` share it.)"""
+    import httpx
+    import httpx._api as api
+
+    made, real = httpx.create_ssl_context(), api.request
+
+    def request(method, url, *args, verify=True, **kwargs):
+        return real(method, url, *args, verify=made if verify is True else verify, **kwargs)
+
+    api.request = request
+
+
+_one_tls_context()
+
+
 # The longest modules, longest first. `make test` runs two pytest-xdist workers that take whole
 # modules in collection order (`--dist loadfile --no-loadscope-reorder`); a long module collected
 # last would run alone on one core at the end, so these are collected first. The list only
@@ -105,6 +127,31 @@ def _isolated_settings(monkeypatch, tmp_path):
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def quick_hashes(monkeypatch):
+    """Passwords (argon2id, with the unknown email's stand-in hash) and client secrets (scrypt)
+    hashed at their least work, for tests whose subject reads no secret's strength: races to
+    record a subject, lock-out counts. At the product's parameters each hash is 0.1 to 0.2 CPU s
+    (64 MiB and three passes; 16 MiB): most of such a test's time. Tests of the hashing itself,
+    and every other test, keep the product's parameters (tests/test_import_cost.py checks them)."""
+    import base64
+    import hashlib
+
+    from argon2 import PasswordHasher
+
+    from linkage.access import clients, users
+
+    quick = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(users, "_hasher", quick)
+    monkeypatch.setattr(users, "_DUMMY", quick.hash("a password nobody kept"))
+
+    def scrypt(secret: str, salt: bytes) -> str:
+        digest = hashlib.scrypt(secret.encode(), salt=salt, n=2, r=1, p=1, dklen=32)
+        return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+    monkeypatch.setattr(clients, "_hash", scrypt)
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def test_the_url_chooses_the_backend(backend, monkeypatch):
     s.close()
 
 
-def test_clients_orgs_lockout_and_revocation(state):
+def test_clients_orgs_lockout_and_revocation(state, quick_hashes):
     clients = ClientRegistry(state, lockout_after=3, lockout_seconds=900)
     org = clients.orgs.add("Hill School", "school", "100001")
     with pytest.raises(Conflict):
@@ -98,7 +98,7 @@ def test_clients_orgs_lockout_and_revocation(state):
     assert [c.client_id for c in clients.list()] == [client.client_id]
 
 
-def test_lock_outs_grow_with_each_run_in_a_row_until_the_subject_proves_itself(state):
+def test_lock_outs_grow_with_each_run_in_a_row_until_the_subject_proves_itself(state, quick_hashes):
     """Each run of wrong guesses since the last success locks for twice as long, up to a day: a
     guesser gets one run a day, not 96 (one every 15 minutes). The holder's own network, which
     proved the secret, keeps its own count; its success starts the subject-wide one again."""
@@ -135,7 +135,7 @@ def _answers(authenticate, subject: str) -> list[list[tuple]]:
     return out
 
 
-def test_an_email_no_one_holds_is_answered_as_a_registered_one_is(state):
+def test_an_email_no_one_holds_is_answered_as_a_registered_one_is(state, quick_hashes):
     """Wrong passwords were counted for registered emails only, so the lock-out's answer told anyone
     which emails are the service's staff. An email no one holds (or one with no password here) is
     now counted, locked and grown as a registered person's is from a network she never used."""
@@ -150,7 +150,7 @@ def test_an_email_no_one_holds_is_answered_as_a_registered_one_is(state):
     assert _answers(users.authenticate, "NOBODY@hill.example ")[0] != registered[0]    # the same email: goes on
 
 
-def test_a_client_id_no_one_holds_is_answered_as_a_registered_one_is(state):
+def test_a_client_id_no_one_holds_is_answered_as_a_registered_one_is(state, quick_hashes):
     """Wrong secrets were counted for registered client ids only: the fifth guess at a real id was
     refused as locked out (429) and at a made-up one as unknown (401) for ever, so five requests
     told anyone which client ids exist. An id no one holds, or the identity provider's (no secret

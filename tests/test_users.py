@@ -22,19 +22,6 @@ def reg(tmp_path):
     return UserRegistry(state, orgs, lockout_after=3, lockout_seconds=600)
 
 
-@pytest.fixture
-def quick_hashes(monkeypatch):
-    """argon2id at its least work, for the tests of two writers at once that register a person a
-    round (30 rounds): at the library's parameters (64 MiB, three passes) each registration hashed
-    for 0.2 CPU s, six of each such test's 6.5. What they race is the recording of a subject, which
-    reads no password; every other test here hashes at the product's parameters."""
-    from argon2 import PasswordHasher
-
-    from linkage.access import users
-
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-
-
 def test_the_staff_register_keeps_no_client_lockouts(reg):
     """It made a whole client register (with that register's lock-out tracker over the clients'
     sign-ins) only to check a person's role; the role check is the organisations' own now."""

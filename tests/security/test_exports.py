@@ -37,8 +37,12 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, synth_month1):
+    """A copy of the session's linked month 1 (``linked_store``'s): the exports are the real
+    commands; what they read needs no CLI-made run. A CLI-linked template of the same month was
+    this module's alone, a second training of month 1 in every suite run (the exports written
+    from either are the same size, docs/benchmarks.md "Session 34: suite2")."""
     home = tmp_path_factory.mktemp("exports") / "data"
-    linked_home(home, synth_month1, EXTRACT_DATE, children=0, via_cli=True)
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)
     return home
 
 
