@@ -57,7 +57,7 @@ WITH names AS MATERIALIZED (
 -- A slip is a spelling nobody else has: the records whose surname no other record of the whole input
 -- writes, in the run's children (a month: those it reached).
 ones AS MATERIALIZED (
-  SELECT x.unique_id, x.source_dataset, x.forename, x.surname, x.dob, c.cluster_id AS ka,
+  SELECT x.unique_id, x.source_dataset, x.forename, x.forename_keys, x.surname, x.dob, c.cluster_id AS ka,
     left(x.forename, 1) AS f1, year(x.dob) AS y
   FROM {input_table} x JOIN names m ON m.s = x.surname AND m.n = 1 JOIN {clusters_table} c ON c.unique_id = x.unique_id
   WHERE x.dob IS NOT NULL AND x.forename IS NOT NULL),
@@ -71,7 +71,7 @@ typed AS MATERIALIZED (
   SELECT DISTINCT a.s AS sa, b.s AS sb FROM cut a JOIN cut b ON a.v = b.v
   WHERE a.s IN (SELECT surname FROM ones) AND a.s <> b.s AND greatest(length(a.s), length(b.s)) >= {TYPO_SHORTEST} AND damerau_levenshtein(a.s, b.s) = 1),
 -- That record beside the other spelling's records of its forename's first letter and year of birth
--- (the input probed once), then theirs in another child.
+-- (the input probed once), the forenames written differently but alike, then theirs in another child.
 near AS MATERIALIZED (
   SELECT a.unique_id AS ua, b.unique_id AS ub, a.ka,
     CASE WHEN {days} = 1 THEN 'born a day apart' WHEN {_transposed('a', 'b')} THEN 'day and month transposed'
@@ -79,6 +79,7 @@ near AS MATERIALIZED (
   FROM ones a JOIN typed t ON t.sa = a.surname
   JOIN {input_table} b ON b.surname = t.sb AND left(b.forename, 1) = a.f1 AND year(b.dob) = a.y
   WHERE a.source_dataset <> b.source_dataset AND a.forename <> b.forename AND a.dob <> b.dob
+    AND (list_has_any(a.forename_keys, b.forename_keys) OR jaro_winkler_similarity(a.forename, b.forename) >= {NAME_JW})
     AND ({days} <= {NEAR_DAYS} OR {_transposed('a', 'b')} OR {date_slip_sql('a', 'b', _DATE_TEXT)})),
 met AS MATERIALIZED (
   SELECT DISTINCT least(n.ua, n.ub) AS l, greatest(n.ua, n.ub) AS r,
@@ -88,8 +89,7 @@ met AS MATERIALIZED (
 {met_rows_sql(input_table, cotwin_table, _MET_NAMES + ", x.forename_dm")},
 pairs AS MATERIALIZED (
   SELECT p.* FROM met p JOIN wide a ON a.unique_id = p.l JOIN wide b ON b.unique_id = p.r
-  WHERE (list_has_any(a.forename_keys, b.forename_keys) OR jaro_winkler_similarity(a.forename, b.forename) >= {NAME_JW})
-    AND NOT {_closer_to_cotwin('a', 'b')} AND NOT {_closer_to_cotwin('b', 'a')}),
+  WHERE NOT {_closer_to_cotwin('a', 'b')} AND NOT {_closer_to_cotwin('b', 'a')}),
 {one_child_sql(input_table, clusters_table)}"""
 
 
