@@ -74,3 +74,14 @@ def test_the_same_forename_is_left_to_the_other_rules(tmp_path):
     reached, queued = _pass(tmp_path, "same", _pair(forename="isla"))
     assert [(a, b) for a, b, _ in reached] == [("education:1", "health:1")]
     assert queued == []
+
+
+def test_a_month_counts_spellings_over_every_record_and_reads_only_the_children_it_reached(tmp_path):
+    # A month's pass holds only the children it reached (the pair), every current record in its input:
+    # a spelling written by an unreached child is still no slip, and the pair is met as in a full run.
+    others = [rec("social_care:9", "tom", "borroini", dob="2012-05-01", postcode="E1 1AA"),
+              rec("social_care:8", "ann", "borromini", dob="2010-03-01", postcode="E2 1AA")]
+    assert _pass(tmp_path, "both", [*_pair(), *others])[1] == []
+    assert len(_pass(tmp_path, "one", [*_pair(), others[0]])[1]) == 1
+    # A record of the pair not reached is not read (the school's Isl held by a kept child).
+    assert _pass(tmp_path, "unreached", _pair(), {"health:1": "C2"})[1] == []
