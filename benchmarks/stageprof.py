@@ -71,6 +71,7 @@ _TARGETS = (
     ("linkage.link.engine_pass", "romanised_pairs", "second pass: a name romanised two ways"),
     ("linkage.link.engine_pass", "slipped_pairs", "second pass: surname and birthday each a slip apart"),
     ("linkage.link.engine_pass", "transposed_pairs", "second pass: a birthday's day and month transposed"),
+    ("linkage.link.engine_pass", "retyped_pairs", "second pass: forename, surname and birthday each a slip apart"),
     ("linkage.link.run", "resolve_aliases", "identity: previous ids"),
     ("linkage.link.run", "assign_ids", "identity: assign"),
     ("linkage.link.run", "context", "delta: kept context"),

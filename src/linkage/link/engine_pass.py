@@ -1,7 +1,7 @@
 """The second, cluster-level pass (a ``LinkEngine`` component, as Splink's ``linker.clustering``):
 the run's clusters put in view, their candidates, and each kind of evidence (``evidence``,
 ``unique``, ``complement``, ``household``, ``decoys``, ``reach``, ``changed``, ``movedin``, ``reissued``,
-``romanised``, ``slipped``, ``transposed``)
+``romanised``, ``slipped``, ``transposed``, ``retyped``)
 deciding on them."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, d
 from linkage.link.household import household_pairs
 from linkage.link.movedin import movedin_pairs
 from linkage.link.reach import reach_pairs
+from linkage.link.retyped import retyped_pairs
 from linkage.link.reissued import reissued_pairs
 from linkage.link.romanised import romanised_pairs
 from linkage.link.slipped import slipped_pairs
@@ -127,6 +128,8 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
         romanised_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         slipped_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         transposed_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
+        # (``retyped`` counts spellings over the whole input and narrows its records itself.)
+        retyped_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         for table in ("link_clusters", "link_past", "link_population", "link_reached"):
             self.con.execute(f"DROP TABLE IF EXISTS memory.{table}")
         return found
