@@ -268,3 +268,25 @@ def test_the_dpo_sees_the_subject_a_refused_provider_token_named(tmp_path, idp):
         assert "subject not registered" in page and "<bdi>casesys-7f2</bdi>" in page
     finally:
         s.stop()
+
+
+def test_a_provider_token_from_before_an_organisation_was_disabled_is_refused_once_it_is_enabled(server, idp):
+    """The provider's tokens carry no generation of ours: one issued before an organisation was disabled
+    worked again as soon as it was enabled (ours do not). Refused now (``revoked_at``), the DPO told why;
+    a token the provider issues after the enable is taken (``tests/security/test_provider_revocation.py``
+    for clients and people)."""
+    tag = uuid.uuid4().hex[:6]
+    code = str(900 + int(tag, 16) % 99)
+    orgs = OrgRegistry(ServiceState(server.home))
+    orgs.add(f"Eastshire Children's Services {tag}", "social_care", code)
+    ClientRegistry(ServiceState(server.home)).add("Case system", code, "social_worker", idp_issuer=ISSUER,
+                                                  idp_subject=f"east-{tag}")
+    old = idp_token(idp, org=code, sub=f"east-{tag}", iat=int(time.time()) - 30)
+    assert get(server, old).status_code == 200
+    orgs.set_active(code, False)
+    assert get(server, old).status_code == 401
+    orgs.set_active(code, True)
+    assert get(server, old).status_code == 401
+    assert get(server, idp_token(idp, org=code, sub=f"east-{tag}", iat=int(time.time()) + 1)).status_code == 200
+    assert [e.get("reason") for e in audit(server) if e.get("idp_subject") == f"east-{tag}"
+            and e["action"] == "security.unauthenticated"] == ["client_disabled", "token_before_revocation"]

@@ -61,3 +61,39 @@ def test_an_older_state_file_gains_the_review_columns(tmp_path):
     assert reviews.review("BG-1", reviewer="dee", outcome="referred", note="n")["outcome"] == "referred"
     state.close()
     ServiceState(tmp_path).close()          # opening again changes nothing
+
+
+def test_who_broke_glass_reads_the_uses_own_entries_not_every_one_the_client_made(tmp_path):
+    """The DPO's list names who broke glass for each use from the use's own audit entry. It searched
+    every break-glass entry the client had ever made, for each use: a page of N uses read N x N entries
+    (a busy team's client, a year of uses). It now reads the client's entries for that child from the
+    moment the use was recorded: here one, whichever use, however many the client made."""
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from linkage.audit.log import AuditLog
+    from linkage.service.audit import _who_broke_glass
+
+    log = AuditLog(tmp_path, checkpoint_every=1000)
+    uses = []
+    for i in range(40):
+        at = datetime.now(timezone.utc).isoformat()
+        log.append({"request_id": f"r{i}", "client_id": "lk_team", "agency": "Northshire CSC", "role": "social_worker",
+                    "person": f"sw{i}@northshire.example", "action": "view", "decision": "allow",
+                    "children": [f"C-{i}"], "break_glass": True, "break_glass_review": f"BG-{i}"})
+        uses.append({"review_id": f"BG-{i}", "client_id": "lk_team", "child_id": f"C-{i}", "at": at})
+    index, read = log.index, []
+    real = index.search
+
+    def counted(**kw):          # the real search; only how many entries it hands back is noted
+        total, recs = real(**kw)
+        read.append(len(recs))
+        return total, recs
+    index.search = counted
+    ctx = SimpleNamespace(services=SimpleNamespace(audit=log))
+    for use in (uses[0], uses[17], uses[-1]):
+        found = _who_broke_glass(ctx, use)
+        assert found == {"organisation": "Northshire CSC", "role": "social_worker",
+                         "person": f"sw{use['review_id'][3:]}@northshire.example"}, found
+    assert read == [1, 1, 1], read
+    log.close()

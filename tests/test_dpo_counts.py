@@ -28,13 +28,14 @@ def fill(log: AuditLog, n: int, seed: int) -> None:
                     "purpose": rng.choice(["admission", "cme", None]),
                     "action": rng.choice(["view", "view", "view", "lookup", "lookup.withheld", "list_cme",
                                           "audit.search", None]),
-                    "children": kids, "decision": rng.choice(["allow"] * 6 + ["deny", "refused", "not_found", None]),
+                    "children": kids, "decision": rng.choice(["allow"] * 6 + ["deny", "refused", "not_found", "withheld", None]),
                     "time": (START + timedelta(seconds=rng.randrange(14 * 86400))).isoformat()})
     # a scan: one system trying 40 sets of details, naming three children (one withheld by a refusal)
     for k in range(40):
         log.append({"request_id": "r", "client_id": "api:scan", "agency": "Elm", "purpose": "admission",
                     "action": "lookup.withheld" if k == 7 else "lookup", "children": [f"S-{k}"] if k in (3, 7, 30) else [],
-                    "decision": "allow", "time": (START + timedelta(days=4, minutes=k)).isoformat()})
+                    "decision": "withheld" if k == 7 else "allow",
+                    "time": (START + timedelta(days=4, minutes=k)).isoformat()})
     # a burst: one person opening 12 children in 12 minutes, six each side of a 30-minute slot boundary
     for k in range(12):
         log.append({"request_id": "r", "client_id": "user:burst", "agency": "Oak", "purpose": "cme",

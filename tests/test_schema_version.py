@@ -22,7 +22,7 @@ from linkage.store.version import STATE_VERSION, STORE_VERSION
 KEY = "k" * 32
 # The DDL each schema version is: a change to the DDL that does not bump the version fails here.
 STORE_DDL = {1: "3d3099bc36c3e03f"}
-STATE_DDL = {1: "ba22b141a15b7e3d", 2: "9ee3fd775af895af"}
+STATE_DDL = {1: "ba22b141a15b7e3d", 2: "9ee3fd775af895af", 3: "430d9dd0932e8ac2"}
 
 
 def _digest(*parts: str) -> str:
@@ -176,7 +176,7 @@ def test_a_version_1_state_gains_the_identity_providers_subject_and_keeps_its_pe
     with _bare(home, url) as columns:
         assert "idp_subject" not in columns("clients") and not columns("user_subjects")
     state = ServiceState(home, url)
-    assert state.scalar("SELECT version FROM schema_version") == STATE_VERSION == 2
+    assert state.scalar("SELECT version FROM schema_version") == STATE_VERSION == 3
     assert {"idp_issuer", "idp_subject"} <= state.columns("clients")
     users = UserRegistry(state)
     assert users.set_subject("amy@oak.example", "https://idp.example/", "f0a1").user_id == "u_1"
@@ -193,3 +193,30 @@ def test_a_version_1_state_gains_the_identity_providers_subject_and_keeps_its_pe
         with pytest.raises(Exception):                      # and the database says so too
             state.execute("INSERT INTO user_subjects VALUES (?, ?, ?, '2026-01-01')", row)
     state.close()
+
+
+def test_a_version_2_state_gains_revoked_at_and_keeps_its_people_and_clients(backend):
+    """Version 3 keeps ``revoked_at`` for organisations, clients and people (a provider's token issued
+    before it is refused: ``access.clients``). A state version 2 wrote is upgraded in place, every row
+    kept, none revoked (0), and a disable then sets it."""
+    from linkage.access.clients import ClientRegistry
+    from linkage.access.users import UserRegistry
+
+    home, url = backend
+    state = ServiceState(home, url)
+    clients = ClientRegistry(state)
+    clients.orgs.add("Oak AP Academy", "ap_school", "140001")
+    desk, _ = clients.add("Desk", "140001", "admissions")
+    UserRegistry(state, clients.orgs).add("amy@oak.example", "Amy", "140001", "admissions")
+    for table in ("organisations", "clients", "users"):
+        state.execute(f"ALTER TABLE {table} DROP COLUMN revoked_at")
+    state.execute("UPDATE schema_version SET version = 2, written_by = '0.9'")
+    state.close()
+    state = ServiceState(home, url)
+    assert state.scalar("SELECT version FROM schema_version") == STATE_VERSION == 3
+    clients = ClientRegistry(state)
+    assert clients.get(desk.client_id).revoked_at == 0
+    assert UserRegistry(state, clients.orgs).find("amy@oak.example").revoked_at == 0
+    assert clients.set_active(desk.client_id, False).revoked_at > 0
+    state.close()
+

@@ -32,7 +32,7 @@ CSC = "Northshire Children's Services"
 JUSTIFICATION = "Child disclosed harm at the gate; need history before the strategy meeting."
 EVIDENCE = "Signed form SCAN-0042, case file 7"
 DPO_PAGES = ["/app/dpo", "/app/dpo/access", "/app/dpo/security", "/app/dpo/break-glass", "/app/dpo/patterns",
-             "/app/dpo/consents", "/app/dpo/subject", "/app/dpo/chain"]
+             "/app/dpo/consents", "/app/dpo/consent-holds", "/app/dpo/subject", "/app/dpo/chain"]
 
 
 @pytest.fixture(scope="module")
@@ -260,6 +260,9 @@ def test_other_roles_get_403_and_forms_need_their_token(world):
             r = p.request.post("/app/dpo/break-glass/BG-000000000000", form={
                 "csrf_token": token, "outcome": "justified", "note": "Looks fine to me."})
             assert r.status == 403
+            r = p.request.post("/app/dpo/consent-holds/lift", form={
+                "csrf_token": token, "organisation": "140001", "child_id": world["child"], "note": "Ours to lift."})
+            assert r.status == 403
             through(p, p.get_by_role("button", name="Sign out"))
     with world["pages"].page() as p:
         sign_in(p, DPO)
@@ -274,6 +277,42 @@ def test_other_roles_get_403_and_forms_need_their_token(world):
     refused = [e for e in entries if e["action"] == "read_audit" and e["decision"] == "deny"]
     assert {e.get("person") for e in refused} >= {AMY, SAM}
     assert [e for e in entries if e["action"] == "security.csrf_refused" and e.get("person") == DPO]
+
+
+def test_the_dpo_lifts_a_consent_hold_on_its_page(world):
+    """Oak AP Academy held for the child (what a consent dated before a date of birth it may not see
+    leaves: ``tests/security/test_consent_holds.py`` makes one through the API): the DPO's page lists
+    it, refuses a lift without a note, and lifts it with one, naming the DPO."""
+    from linkage.access.orgs import OrgRegistry
+    from linkage.consent.holds import ConsentHolds
+    from linkage.store.sealed import Sealer
+    from linkage.store.state import ServiceState
+
+    state = ServiceState(world["home"])
+    oak = OrgRegistry(state).by_name("Oak AP Academy")
+    ConsentHolds(state, Sealer(world["home"], state=state)).hold(oak.org_id, world["child"], "given_on_before_birth")
+    state.close()
+    card_id = f"hold-{oak.org_id}-{world['child']}"
+    with world["pages"].page() as p:
+        sign_in(p, DPO)
+        visit(p, "/app/dpo")
+        through(p, p.get_by_role("link", name="Consent holds"))
+        card = p.get_by_test_id(card_id)
+        assert "Oak AP Academy" in card.inner_text() and "before the child's date of birth" in card.inner_text()
+        accessible(p)
+        shot(p, "dpo-consent-holds")
+        through(p, p.get_by_test_id(f"lift-{oak.org_id}-{world['child']}"))
+        expect(p.locator(".govuk-error-summary")).to_be_focused()
+        assert "Enter a note saying why" in p.locator(".govuk-error-summary").inner_text()
+        accessible(p)
+        p.get_by_test_id(card_id).get_by_label("Why you are lifting it").fill("Oak typed the wrong year; checked.")
+        through(p, p.get_by_test_id(f"lift-{oak.org_id}-{world['child']}"))
+        assert p.get_by_test_id("lift-done").count(), p.locator("main").inner_text()
+        assert p.get_by_test_id(card_id).count() == 0
+        lifted = p.get_by_test_id("lifted").inner_text()
+        assert "Oak AP Academy" in lifted and DPO in lifted and "wrong year" in lifted
+    done = [e for e in audit(world) if e["action"] == "consent.hold_lift"]
+    assert [(e["decision"], e["person"], e["children"]) for e in done] == [("allow", DPO, [world["child"]])]
 
 
 def test_an_edited_log_is_reported_in_words(world):

@@ -155,3 +155,18 @@ def test_a_cut_short_or_binary_key_file_is_refused_not_used(tmp_path, content):
     (tmp_path / "keys" / "token_ed25519.jwk.json").write_bytes(content)
     with pytest.raises(LinkageError, match="token_ed25519.jwk.json.*restore"):
         _load_or_create_jwk(tmp_path)
+
+
+def test_a_state_key_swapped_for_another_is_refused(template, tmp_path):
+    """A whole, valid ``state.key``, but not the one the state's text was sealed with (a second server
+    given keys of its own, a wrong backup): serving with it, every consent's evidence, break-glass
+    justification and review note failed only when read, and new text was sealed under a second key.
+    Refused at start in one line (as ``pseudonym.key`` is), the file left as it is."""
+    import secrets
+    home = tmp_path / "data"
+    _copy(template, home)
+    swapped = secrets.token_urlsafe(32)
+    (home / "keys" / "state.key").write_text(swapped)
+    said = _serve_refuses(home)
+    assert "keys/state.key" in said and "sealed" in said and "restore" in said, said
+    assert (home / "keys" / "state.key").read_text() == swapped

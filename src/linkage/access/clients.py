@@ -44,6 +44,7 @@ class Client:
     locked_until: float = 0.0    # epoch seconds
     idp_issuer: str | None = None    # a machine client of the identity provider: its tokens, not ours
     idp_subject: str | None = None
+    revoked_at: float = 0.0      # the provider's tokens issued before (epoch s) are refused: no generation
 
     @property
     def agency(self) -> str:
@@ -84,7 +85,8 @@ def _new_secret() -> tuple[str, str]:
     return secret, _hash(secret, secrets.token_bytes(16))
 
 
-_SELECT = ("SELECT c.*, o.name AS org_name, o.org_type, o.code, o.active, o.created_at AS org_created_at "
+_SELECT = ("SELECT c.*, o.name AS org_name, o.org_type, o.code, o.active, o.created_at AS org_created_at, "
+           "o.revoked_at AS org_revoked_at "
            "FROM clients c JOIN organisations o ON o.org_id = c.org_id")
 
 
@@ -92,7 +94,8 @@ def _client(row) -> Client:
     org = Organisation(row["org_id"], row["org_name"], row["org_type"], row["code"], bool(row["active"]),
                        row["org_created_at"])
     return Client(row["client_id"], row["name"], row["role"], org, bool(row["disabled"]), row["generation"],
-                  row["locked_until"], row["idp_issuer"], row["idp_subject"])
+                  row["locked_until"], row["idp_issuer"], row["idp_subject"],
+                  max(row["revoked_at"], row["org_revoked_at"]))
 
 
 class ClientRegistry:
@@ -193,10 +196,11 @@ class ClientRegistry:
         return secret
 
     def set_active(self, client_id: str, active: bool) -> Client:
-        """Disabling also revokes every token issued so far: enabling again does not revive them."""
+        """Disabling also revokes every token issued so far: enabling again does not revive them (nor
+        an identity provider's token issued before either: ``revoked_at``)."""
         bump = 0 if active else 1
-        if self.state.execute("UPDATE clients SET disabled = ?, generation = generation + ? WHERE client_id = ?",
-                              (int(not active), bump, client_id)).rowcount != 1:
+        if self.state.execute("UPDATE clients SET disabled = ?, generation = generation + ?, revoked_at = ? "
+                              "WHERE client_id = ?", (int(not active), bump, time.time(), client_id)).rowcount != 1:
             raise NotFound(f"no client {client_id}")
         return self.get(client_id)
 
@@ -216,6 +220,7 @@ class ClientRegistry:
             if not self._users.usable(user):
                 raise AuthError("the person is disabled in this service's register", reason="person_disabled",
                                 person=user.email)
+            _issued_after(claims, user.revoked_at, user.email)
             if not self._names(claims.org, user.org) or user.role != claims.role:
                 raise AuthError("the token's organisation or role is not the person's in this service's register",
                                 reason="person_other_organisation_or_role", person=user.email)
@@ -228,6 +233,7 @@ class ClientRegistry:
         client = _client(row)
         if not client.active:
             raise AuthError("the client or its organisation is disabled", reason="client_disabled")
+        _issued_after(claims, client.revoked_at)
         if not self._names(claims.org, client.org) or client.role != claims.role:
             raise AuthError("the token's organisation or role is not the client's in this service's register",
                             reason="client_other_organisation_or_role")
@@ -256,3 +262,15 @@ class ClientRegistry:
         if client.role not in self.orgs.roles.get(client.agency_type, ()):
             raise AuthError("the client's role is no longer one of its organisation type's roles")
         return client.principal()
+
+
+def _issued_after(claims: TokenClaims, revoked_at: float, person: str | None = None) -> None:
+    """Refuse a provider's token issued (``iat``) before the holder, or its organisation, was last
+    disabled, enabled or moved (its subject, organisation or role): a token taken before an
+    organisation was disabled for a break-in would otherwise work again once it was enabled, until it
+    expired. A token ``iat`` in the same second as the change is refused too: the provider gives
+    whole seconds, and the holder asks for a new one."""
+    if claims.issued_at < revoked_at:
+        raise AuthError("the token was issued before the client, person or organisation was last disabled, "
+                        "enabled or changed: ask the identity provider for a new one", reason="token_before_revocation",
+                        person=person)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -107,7 +108,8 @@ class OrgRegistry:
             raise Conflict(f"an organisation named {same.name!r} is already registered; {name!r} reads the same")
         org = Organisation("org_" + secrets.token_hex(8), name, org_type, code, True,
                            datetime.now(timezone.utc).isoformat())
-        self.state.execute("INSERT INTO organisations VALUES (?, ?, ?, ?, 1, ?)",
+        self.state.execute("INSERT INTO organisations (org_id, name, org_type, code, active, created_at) "
+                           "VALUES (?, ?, ?, ?, 1, ?)",
                            (org.org_id, org.name, org.org_type, org.code, org.created_at))
         return org
 
@@ -147,10 +149,13 @@ class OrgRegistry:
         """Disabling stops every client and person of the organisation at once (each request reads
         the organisation) and ends what they hold: enabling again does not revive a token issued, or
         a web session begun, before (an organisation is disabled when it may have been broken into),
-        as disabling a client or a person does not."""
+        as disabling a client or a person does not. An identity provider's tokens carry no generation
+        of ours: any issued before this change, either way, is refused (``revoked_at``; one issued
+        while the organisation was disabled is no better than one from before)."""
         org = self.find(ref)
         with self.state.transaction():
-            self.state.execute("UPDATE organisations SET active = ? WHERE org_id = ?", (int(active), org.org_id))
+            self.state.execute("UPDATE organisations SET active = ?, revoked_at = ? WHERE org_id = ?",
+                               (int(active), time.time(), org.org_id))
             if not active:
                 for table in ("clients", "users"):
                     self.state.execute(f"UPDATE {table} SET generation = generation + 1 WHERE org_id = ?",

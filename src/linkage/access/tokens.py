@@ -67,6 +67,7 @@ class TokenClaims:
     role: str = ""
     generation: int = 0
     subject: str = ""
+    issued_at: float = 0.0      # ``iat`` (epoch s): a provider's token is refused if before ``revoked_at``
 
 
 def _load_or_create_jwk(home: Path):
@@ -186,7 +187,7 @@ class TokenService:
                     raise TypeError
                 return TokenClaims(str(claims["sub"]), str(claims["linkage_org"]), str(claims["iss"]),
                                    str(claims.get("jti", "")), True, str(claims["linkage_role"]),
-                                   subject=subject)       # exactly: see access.subjects
+                                   subject=subject, issued_at=float(claims["iat"]))   # exactly: access.subjects
             return TokenClaims(str(claims["sub"]), str(claims["org"]), str(claims["iss"]),
                                str(claims.get("jti", "")), False, "", int(claims["gen"]))
         except KeyError as exc:

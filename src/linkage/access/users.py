@@ -74,6 +74,7 @@ class User:
     disabled: bool = False
     generation: int = 0           # sessions carry it; disabling or a new password moves it on
     locked_until: float = 0.0
+    revoked_at: float = 0.0       # the provider's tokens issued before (epoch s) are refused (``access.clients``)
 
     @property
     def active(self) -> bool:
@@ -98,7 +99,8 @@ class SignIn:
     device: str = ""              # on success: the browser's new device token (``access.lockout``)
 
 
-_SELECT = ("SELECT u.*, o.name AS org_name, o.org_type, o.code, o.active, o.created_at AS org_created_at "
+_SELECT = ("SELECT u.*, o.name AS org_name, o.org_type, o.code, o.active, o.created_at AS org_created_at, "
+           "o.revoked_at AS org_revoked_at "
            "FROM users u JOIN organisations o ON o.org_id = u.org_id")
 
 
@@ -106,7 +108,7 @@ def _user(row) -> User:
     org = Organisation(row["org_id"], row["org_name"], row["org_type"], row["code"], bool(row["active"]),
                        row["org_created_at"])
     return User(row["user_id"], row["email"], row["name"], row["role"], org, bool(row["disabled"]),
-                row["generation"], row["locked_until"])
+                row["generation"], row["locked_until"], max(row["revoked_at"], row["org_revoked_at"]))
 
 
 def _email(text: str) -> str:
@@ -190,8 +192,9 @@ class UserRegistry:
                 raise Conflict(f"the provider gives {email} to another registered person")
             moved = int(user.org.org_id != organisation.org_id or user.role != role)
             self.state.execute("UPDATE users SET email = ?, name = ?, org_id = ?, role = ?, "
-                               "generation = generation + ? WHERE user_id = ?",
-                               (email, name, organisation.org_id, role, moved, user_id))
+                               "generation = generation + ?, revoked_at = CASE WHEN ? > 0 THEN ? ELSE revoked_at END "
+                               "WHERE user_id = ?", (email, name, organisation.org_id, role, moved, moved, time.time(),
+                                                     user_id))
         return self.get(user_id)
 
     def by_subject(self, issuer: str, subject: str) -> User | None:
@@ -292,7 +295,8 @@ class UserRegistry:
         """Every session the person holds ends on its next request (``web.session.current_staff``
         compares generations): one begun by a sign-in with a subject no longer theirs (a wrong one
         recorded, an account re-made at the provider) must not outlive it."""
-        self.state.execute("UPDATE users SET generation = generation + 1 WHERE user_id = ?", (user_id,))
+        self.state.execute("UPDATE users SET generation = generation + 1, revoked_at = ? WHERE user_id = ?",
+                           (time.time(), user_id))
 
     def email_match_closed(self, user_id: str, issuer: str) -> bool:
         """Whether the one-time email match is closed for the person at ``issuer`` (``set_subject``)."""
@@ -339,7 +343,8 @@ class UserRegistry:
         """Disabling ends every session of the person at once; enabling does not revive them."""
         user = self.find(ref)
         self.state.execute("UPDATE users SET disabled = ?, generation = generation + ?, failed_logins = 0, "
-                           "locked_until = 0 WHERE user_id = ?", (int(not active), int(not active), user.user_id))
+                           "locked_until = 0, revoked_at = ? WHERE user_id = ?",
+                           (int(not active), int(not active), time.time(), user.user_id))
         self.lockouts.forget(user.user_id)
         return self.get(user.user_id)
 

@@ -7,7 +7,7 @@ CSV and JSON output in ``output``.
 
 from __future__ import annotations
 
-from linkage.cli import access, audit, datadir, demo, ingest, link, outcomes, reference, review, serve, users
+from linkage.cli import access, audit, consent, datadir, demo, ingest, link, outcomes, reference, review, serve, users
 from linkage.cli.common import App, _private_files
 
 __all__ = ["app", "main"]
@@ -26,7 +26,8 @@ for _name, _command in (("synth", demo.synth), ("ingest", ingest.ingest), ("link
 for _name, _group in (("orgs", access.orgs_app), ("clients", access.clients_app), ("audit", audit.audit_app),
                       ("state", audit.state_app), ("quarantine", ingest.quarantine_app),
                       ("reference", reference.reference_app), ("outcomes", outcomes.outcomes_app),
-                      ("review", review.review_app), ("quality", review.quality_app), ("users", users.users_app)):
+                      ("review", review.review_app), ("quality", review.quality_app), ("users", users.users_app),
+                      ("consent", consent.consent_app)):
     app.add_typer(_group, name=_name)
 
 

@@ -29,7 +29,7 @@ def state_migrate(to: Annotated[str, typer.Option(help="The empty PostgreSQL dat
     from linkage.access.relationships import Relationships
     from linkage.access.users import UserRegistry
     from linkage.audit import AuditLog
-    from linkage.consent.register import create_holds
+    from linkage.consent.holds import create_holds
     from linkage.audit.pg import PostgresAuditLog
     from linkage.audit.signer import signer_from_settings
     from linkage.store.state import ServiceState, is_postgres_url
@@ -43,7 +43,7 @@ def state_migrate(to: Annotated[str, typer.Option(help="The empty PostgreSQL dat
         source, target = SQLiteState(home, "sqlite:///" + str(home / "service.sqlite")), ServiceState(home, to)
         Relationships(source, s.relationship_days), Relationships(target, s.relationship_days)
         UserRegistry(source), UserRegistry(target)      # its tables beside the schema's (email_match_closed)
-        create_holds(source), create_holds(target)      # the consent register's (consent_holds)
+        create_holds(source), create_holds(target)      # the consent register's (consent_holds, its lifts)
         counts = copy_state(source, target)
         signer = signer_from_settings(home, s)
         old = AuditLog(home, s.audit_checkpoint_every, signer)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
+from linkage.consent.holds import ConsentHolds, create_holds
 from linkage.errors import Conflict, LinkageError
 from linkage.policy import PolicyEngine, Principal
 from linkage.store.sealed import Sealer
@@ -22,19 +23,6 @@ from linkage.store.state import ServiceState
 
 __all__ = ["ConsentDateRefused", "ConsentRecord", "ConsentRegister", "ConsentState", "Recipient", "RecipientRefused",
            "create_holds", "org_key"]
-
-# An organisation's hold on recording consent for a child (``ConsentRegister.hold``): a table of the
-# register's own beside the schema's, as the users' ``email_match_closed`` (``state migrate`` copies it).
-_HOLDS = """
-CREATE TABLE IF NOT EXISTS consent_holds (
-  org_id TEXT NOT NULL, child_id TEXT NOT NULL, reason TEXT NOT NULL, held_at TEXT NOT NULL,
-  PRIMARY KEY (org_id, child_id));
-"""
-
-
-def create_holds(state: ServiceState) -> None:
-    state.create(_HOLDS)
-
 
 def org_key(principal: Principal) -> str:
     """The caller's organisation: its register id, never its display name."""
@@ -120,7 +108,7 @@ class ConsentRegister:
         self._sealer = sealer
         self._organisation = organisation     # id or official code -> (org id, type), if registered
         self._identity = [c for c, spec in self.categories.items() if spec["group"] == "identity"]
-        create_holds(state)
+        self.holds = ConsentHolds(state, sealer)
 
     def expand(self, category: str) -> list[str]:
         """A consent may name one category or a whole group (e.g. ``health``)."""
@@ -154,19 +142,15 @@ class ConsentRegister:
 
     def held(self, principal: Principal, child_id: str, former: tuple[str, ...] = ()) -> bool:
         """Whether the caller's organisation is held from recording consent for the child (``hold``)."""
-        ids = [child_id, *former]
-        return self.state.execute(
-            f"SELECT 1 FROM consent_holds WHERE org_id = ? AND child_id IN ({', '.join('?' * len(ids))})",
-            (org_key(principal), *ids)).fetchone() is not None
+        return self.holds.held(org_key(principal), [child_id, *former])
 
     def hold(self, principal: Principal, child_id: str, reason: str) -> None:
         """Hold the caller's organisation from recording any further consent for the child: a
         consent it may not be told is wrong (dated before a date of birth it may not see) was
         refused once, and each further answer would tell it one more thing about the date. The
-        consent officer records the child's consents for it from then on."""
-        self.state.execute("INSERT INTO consent_holds (org_id, child_id, reason, held_at) VALUES (?, ?, ?, ?) "
-                           "ON CONFLICT (org_id, child_id) DO NOTHING",
-                           (org_key(principal), child_id, reason, datetime.now(timezone.utc).isoformat()))
+        consent officer records the child's consents for it from then on, until the DPO lifts the hold
+        (``consent.holds``)."""
+        self.holds.hold(org_key(principal), child_id, reason)
 
     def record(self, *, child_id: str, category: str, recipient: Recipient, purpose: str, provision: str,
                given_by: str, method: str, evidence_ref: str, given_on: date, expires_on: date | None,

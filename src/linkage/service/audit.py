@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from linkage.audit.witness import snapshot
 from linkage.errors import Conflict, LinkageError, NotFound
@@ -91,8 +91,12 @@ def subject_access(*, ctx: Ctx, child_id: str) -> AuditPage:
 
 
 def _who_broke_glass(ctx: Ctx, use: dict) -> dict:
-    """The organisation, person and role that broke glass, from the use's own audit entry."""
-    _, recs = ctx.services.audit.index.search(limit=_ALL, client_id=use["client_id"], break_glass=True)
+    """The organisation, person and role that broke glass, from the use's own audit entry: found among
+    the client's break-glass entries for that child from the moment the use was recorded (its entry
+    is written just after), not among every one the client ever made (a search that grew with uses)."""
+    at = datetime.fromisoformat(use["at"]) if use.get("at") else None
+    _, recs = ctx.services.audit.index.search(limit=_ALL, client_id=use["client_id"], child_id=use["child_id"],
+                                              break_glass=True, since=at - timedelta(seconds=5) if at else None)
     for rec in recs:
         e = rec["entry"]
         if e.get("break_glass_review") == use["review_id"]:

@@ -91,7 +91,7 @@ class _Listing:
 
     def record(self, ctx: Ctx, action: str, **extra) -> None:
         if self.withheld:       # the caller is told nothing; the DPO and each child's report are
-            ctx.record("list_cme.withheld", "allow", self.withheld, [], self.decision.bases(),
+            ctx.record("list_cme.withheld", "withheld", self.withheld, [], self.decision.bases(),
                        self.decision.policy_version, reason="consent_refused", listing=action)
         ctx.record(action, "allow", [c for c, _ in self.children], sorted(self.shown), sorted(self.bases),
                    self.decision.policy_version,

@@ -20,7 +20,7 @@ from linkage.service.schemas_dpo import AccessSummary, ChainStatus, Count, DayCo
 __all__ = ["REFUSALS", "access_summary", "chain_status", "consent_register", "security_events", "warm", "window"]
 
 REFUSALS = ("deny", "refused")          # policy refusals, and requests refused before any decision
-_DECISIONS = ("allow", "deny", "refused", "not_found")
+_DECISIONS = ("allow", "withheld", "deny", "refused", "not_found")
 
 
 def window(days: int, until: datetime | None = None) -> tuple[datetime, datetime]:

@@ -113,7 +113,7 @@ def identity_changes(*, ctx: Ctx, since: str | None = None) -> IdentityChanges:
                        for kind, p, survivor, new in found)
     up_to = last_run_id(cur, memory=True)
     if withheld:
-        ctx.record("identity.changes.withheld", "allow", sorted(withheld), [], decision.bases(),
+        ctx.record("identity.changes.withheld", "withheld", sorted(withheld), [], decision.bases(),
                    decision.policy_version, reason="consent_refused", since=since or "", up_to_run=up_to)
     ctx.record("identity.changes", "allow", sorted(involved), ["pseudonym"] if changes else [], decision.bases(),
                decision.policy_version, since=since or "", up_to_run=up_to)

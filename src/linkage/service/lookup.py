@@ -187,7 +187,7 @@ def lookup(*, ctx: Ctx, query: LookupRequest) -> LookupResponse:
     if best is not None and hidden:
         # A recorded refusal of identity data: the caller is told nothing, the DPO and the child's
         # subject access report are told the child was matched and withheld.
-        ctx.record("lookup.withheld", "allow", [best.child_id], [], decision.bases(), decision.policy_version,
+        ctx.record("lookup.withheld", "withheld", [best.child_id], [], decision.bases(), decision.policy_version,
                    outcome="no_single_match", reason="consent_refused")
         return LookupResponse(match=None, message=NO_SINGLE_MATCH, lawful_basis=decision.bases())
     if best is None:

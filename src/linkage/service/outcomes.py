@@ -169,7 +169,7 @@ def outcome_children(*, ctx: Ctx, cohort: str | None = None, urn: str | None = N
     shown = sorted(shown_cats)
     bases = sorted({decision.allowed[c] for c in shown})
     if left_out:        # the leader is told nothing; the DPO and each child's report are
-        ctx.record("read_outcome_children.withheld", "allow", sorted(left_out), [], bases, decision.policy_version,
+        ctx.record("read_outcome_children.withheld", "withheld", sorted(left_out), [], bases, decision.policy_version,
                    reason="consent_refused", scope="own pupils", urn=urn)
     ctx.record("read_outcome_children", "allow", listed, shown, bases, decision.policy_version,
                scope="own pupils", urn=urn, **({"consent_refused": withheld} if withheld else {}))

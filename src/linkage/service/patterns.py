@@ -169,7 +169,7 @@ def _lookups_naming_nobody(facts, rules: Rules) -> list[PatternFinding]:
     named: Counter = Counter()
     missed: dict[str, list] = defaultdict(list)
     for f in facts:
-        if f[ACTION] not in _LOOKUPS or f[DECISION] != "allow":
+        if f[ACTION] not in _LOOKUPS or f[DECISION] not in ("allow", "withheld"):
             continue
         if f[ACTION] == "lookup" and f[CHILDREN]:
             named[f[CLIENT]] += 1

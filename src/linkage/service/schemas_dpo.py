@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from linkage.service.schemas import _In, checked_text
 
-__all__ = ["AccessSummary", "BreakGlassReview", "BreakGlassUse", "ChainStatus", "Count", "DayCount",
+__all__ = ["AccessSummary", "BreakGlassReview", "BreakGlassUse", "ChainStatus", "ConsentHold", "Count", "DayCount",
+           "HoldLift",
            "PatternFinding", "Patterns", "SecurityEvent", "SecurityEvents", "SubjectMatch",
            "SubjectReport", "SubjectRow"]
 
@@ -39,10 +40,31 @@ class BreakGlassUse(BaseModel):
     review_note: str | None = None
 
 
+class HoldLift(_In):
+    organisation: checked_text(40) = Field(description="The held organisation's org id or official code.")
+    child_id: checked_text(40) = Field(description="The child as the hold names it (canonical, as listed).")
+    note: checked_text(2000) = Field(description="Why the hold is lifted: sealed at rest, shown to the DPO only.")
+
+
+class ConsentHold(BaseModel):
+    """An organisation held from recording consent for a child; lifted ones say by whom, when and why."""
+    organisation_id: str
+    organisation: str = Field(description="Its name, as registered.")
+    organisation_type: str
+    child_id: str = Field(description="The canonical child identifier (the DPO audits by it).")
+    reason: str = Field(description="given_on_before_birth: the consent that started the hold.")
+    held_at: str
+    status: Literal["held", "lifted"]
+    lift_id: str | None = None
+    lifted_at: str | None = None
+    lifted_by: str | None = None
+    note: str | None = None
+
+
 class Count(BaseModel):
     key: str
     allowed: int = 0
-    refused: int = 0          # deny, refused and not_found together
+    refused: int = 0          # deny, refused, not_found and withheld together
 
     @property
     def total(self) -> int:

@@ -36,7 +36,9 @@ ACTIONS = {"view": "Opened the child's record", "lookup": "Found the child by a 
            "export_cme": "Exported the list of children missing education, with the child on it",
            "consent.record": "Recorded a consent",
            "consent.list": "Read the child's consents", "consent.withdraw": "Withdrew a consent",
-           "consent.register": "Audited the consent register", "review.decide": "Decided a possible match",
+           "consent.register": "Audited the consent register",
+           "consent.holds": "Listed the organisations held from recording consent for the child",
+           "consent.hold_lift": "Lifted an organisation's hold on recording consent for the child", "review.decide": "Decided a possible match",
            "review.show": "Compared two records for a possible match", "review.list": "Listed possible matches",
            "identity.changes": "Was told of a change to the child's identifier",
            "identity.changes.withheld": "Held the child's identifier; a refusal of consent withheld a change to it",
@@ -49,7 +51,8 @@ CATEGORIES = {"identity.demographics": "name and date of birth", "identity.addre
               "education.sen": "special educational needs", "social_care.involvement": "that social care is involved",
               "social_care.episodes": "social care history", "health.gp": "GP registration",
               "health.contacts": "health contacts"}
-DECISIONS = {"allow": "Shown", "deny": "Refused", "not_found": "Not found", "refused": "Refused"}
+DECISIONS = {"allow": "Shown", "withheld": "Withheld: a refusal of consent", "deny": "Refused", "not_found": "Not found",
+             "refused": "Refused"}
 
 
 def _authorise(ctx: Ctx, what: str):

@@ -146,7 +146,7 @@ def lookup_misses_sql(d: Dialect, since: float | None, until: float | None) -> t
     """Allowed lookups per client, by whether they named a child (1) or nobody (0): (client, named,
     n, first, last, last seq). One a refusal withheld named nobody, to the caller."""
     where, params = window_sql(since, until)
-    where += ["e.action IN ('lookup', 'lookup.withheld')", "COALESCE(e.decision, '') = 'allow'"]
+    where += ["e.action IN ('lookup', 'lookup.withheld')", "COALESCE(e.decision, '') IN ('allow', 'withheld')"]
     named = f"CASE WHEN e.action = 'lookup' AND {_has_children(d)} THEN 1 ELSE 0 END"
     return (f"SELECT client_id, named, count(*), min(at), max(at), max(seq) FROM (SELECT e.client_id, {named} AS "
             f"named, e.at, e.seq FROM {d.entries} e WHERE {' AND '.join(where)}) AS w GROUP BY client_id, named",

@@ -15,7 +15,7 @@ __all__ = ["STATE_VERSION", "STORE_VERSION", "check_not_newer", "__version__"]
 # Bump with every change to store.schema's DDL (tests/test_schema_version.py pins each to its DDL).
 STORE_VERSION = 1
 # Bump with every change to store.state.schema (its SCHEMA or its upgrades).
-STATE_VERSION = 2       # 2: users and clients name their identity provider's subject
+STATE_VERSION = 3       # 2: users and clients name their identity provider's subject; 3: revoked_at
 
 
 def check_not_newer(what: str, found: tuple[int, str] | None, known: int) -> None:

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from linkage.api.deps import CtxDep
-from linkage.service import audit as flow
+from linkage.service import audit as flow, holds
 from linkage.service.schemas import AuditPage, AuditVerify, IsoDateTime
-from linkage.service.schemas_dpo import BreakGlassReview, BreakGlassUse
+from linkage.service.schemas_dpo import BreakGlassReview, BreakGlassUse, ConsentHold, HoldLift
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 # Entry numbers and offsets reach SQL as 64-bit integers: unbounded, 2**63 overflowed there (a 500).
@@ -23,7 +23,7 @@ def search(ctx: CtxDep,
            client_id: Annotated[str | None, Query(max_length=64)] = None,
            agency: Annotated[str | None, Query(max_length=200)] = None,
            access_purpose: Annotated[str | None, Query(alias="purpose", max_length=40)] = None,
-           decision: Annotated[Literal["allow", "deny", "not_found", "refused"] | None, Query()] = None,
+           decision: Annotated[Literal["allow", "deny", "not_found", "refused", "withheld"] | None, Query()] = None,
            break_glass: bool | None = None,
            since: IsoDateTime | None = None, until: IsoDateTime | None = None,
            limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -76,3 +76,17 @@ def review_break_glass(review_id: Annotated[str, Path(max_length=40)], body: Bre
     """Record the review of one use: the outcome (justified, not_justified, referred) and a note.
     Who reviewed and when are this request's; a use is reviewed once (409 after)."""
     return flow.review_break_glass(ctx=ctx, review_id=review_id, review=body)
+
+
+@router.get("/consent-holds", response_model=list[ConsentHold])
+def consent_holds(ctx: CtxDep, lifted: bool = True) -> list[ConsentHold]:
+    """Organisations held from recording consent for a child (a consent dated before a date of birth
+    they may not see), oldest first; then, unless ``lifted=false``, those lifted, with who, when and why."""
+    return holds.consent_holds(ctx=ctx, lifted=lifted)
+
+
+@router.post("/consent-holds/lift", response_model=ConsentHold)
+def lift_consent_hold(body: HoldLift, ctx: CtxDep) -> ConsentHold:
+    """Lift one organisation's hold for one child, with a note saying why (sealed at rest). 404 when
+    there is no such hold; the held organisation itself is never allowed to."""
+    return holds.lift_consent_hold(ctx=ctx, lift=body)

@@ -13,7 +13,7 @@ from linkage.store.state.base import ServiceState
 __all__ = ["TABLES", "copy_state"]
 
 # In foreign-key order.
-TABLES = ("organisations", "users", "user_subjects", "email_match_closed", "clients", "consents", "consent_holds", "break_glass", "pseudonyms", "review_decisions", "relationships")
+TABLES = ("organisations", "users", "user_subjects", "email_match_closed", "clients", "consents", "consent_holds", "consent_hold_lifts", "break_glass", "pseudonyms", "review_decisions", "relationships")
 
 
 def copy_state(source: ServiceState, target: ServiceState, tables: tuple[str, ...] = TABLES) -> dict[str, int]:

@@ -15,18 +15,20 @@ __all__ = ["SCHEMA", "prepare"]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS organisations (
   org_id TEXT PRIMARY KEY, name TEXT NOT NULL, org_type TEXT NOT NULL, code TEXT NOT NULL,
-  active INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, UNIQUE (org_type, code));
+  active INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, revoked_at REAL NOT NULL DEFAULT 0,
+  UNIQUE (org_type, code));
 CREATE TABLE IF NOT EXISTS clients (
   client_id TEXT PRIMARY KEY, name TEXT NOT NULL, org_id TEXT NOT NULL REFERENCES organisations (org_id),
   role TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
   generation INTEGER NOT NULL DEFAULT 0, failed_logins INTEGER NOT NULL DEFAULT 0,
-  locked_until REAL NOT NULL DEFAULT 0, idp_issuer TEXT, idp_subject TEXT);
+  locked_until REAL NOT NULL DEFAULT 0, idp_issuer TEXT, idp_subject TEXT, revoked_at REAL NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX IF NOT EXISTS clients_idp ON clients(idp_issuer, idp_subject);
 CREATE TABLE IF NOT EXISTS users (
   user_id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
   org_id TEXT NOT NULL REFERENCES organisations (org_id), role TEXT NOT NULL, password_hash TEXT,
   created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 0,
-  failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0);
+  failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0,
+  revoked_at REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS user_subjects (
   idp_issuer TEXT NOT NULL, idp_subject TEXT NOT NULL, user_id TEXT NOT NULL REFERENCES users (user_id),
   recorded_at TEXT NOT NULL, PRIMARY KEY (idp_issuer, idp_subject), UNIQUE (user_id, idp_issuer));
@@ -57,6 +59,10 @@ CREATE INDEX IF NOT EXISTS review_decisions_pair ON review_decisions(pair_id);
 # tokens are matched to a registered machine client (a person's are in ``user_subjects``, one per
 # issuer, since the staff sign-in and the API may be told apart by their provider: ``access.users``).
 _ADDED = {"clients": ("idp_issuer", "idp_subject")}
+# ``revoked_at`` (epoch seconds): an identity provider's token issued before it is refused. Its tokens
+# carry no generation of ours, so disabling (or enabling) an organisation, a client or a person, or
+# moving a person's subject, organisation or role, sets it (``access.clients._provider_caller``).
+_FLOORS = ("organisations", "clients", "users")
 
 # Tables from before organisations were registered: their clients named their own agency and
 # pseudonyms hung off that free text, so neither can be trusted. Kept, renamed, for the record.
@@ -102,6 +108,9 @@ def prepare(state: ServiceState) -> None:
         for table, names in _ADDED.items():
             if state.columns(table):            # made by an older version: before SCHEMA indexes them
                 _add_columns(state, table, names)
+        for table in _FLOORS:
+            if state.columns(table) and "revoked_at" not in state.columns(table):
+                state.execute(f"ALTER TABLE {table} ADD COLUMN revoked_at {state.dialect.real} NOT NULL DEFAULT 0")
         state.create(SCHEMA)
         _add_columns(state, "break_glass", ("outcome", "review_note"))
         state.append_only("review_decisions")

@@ -11,12 +11,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from linkage.errors import Conflict
+from linkage.errors import Conflict, NotFound
 from linkage.safetext import attachment
-from linkage.service import audit as audit_flow
+from linkage.service import audit as audit_flow, holds as holds_flow
 from linkage.service.dpo import access_summary, chain_status, consent_register, security_events, window
 from linkage.service.patterns import unusual_patterns
-from linkage.service.schemas_dpo import BreakGlassReview
+from linkage.service.schemas_dpo import BreakGlassReview, HoldLift
 from linkage.service.subject_access import (ACTIONS, CATEGORIES, DECISIONS, PURPOSES, report_csv, report_pdf,
                                             subject_report, subject_search)
 from linkage.web.pages.dpo_charts import ALLOWED, REFUSED, columns, hbars
@@ -29,7 +29,8 @@ router = APIRouter(prefix="/dpo")
 PURPOSE = "audit"
 PERIODS = {7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days"}
 OUTCOMES = {"justified": "Justified", "not_justified": "Not justified", "referred": "Referred for investigation"}
-DECISION_WORDS = {"allow": "Allowed", "deny": "Refused by the sharing policy",
+DECISION_WORDS = {"allow": "Allowed", "withheld": "Withheld by a refusal of consent (the caller told nothing)",
+                  "deny": "Refused by the sharing policy",
                   "refused": "Refused before any decision (security event)", "not_found": "Not found"}
 # Refused requests by kind, as a person says them (the policy's own refusals by what was asked).
 KINDS = {"security.unauthenticated": "No token, or a token not accepted (401)",
@@ -162,6 +163,38 @@ def consents(request: Request, staff: StaffDep, category: str = "", provision: s
                              status=status if status in STATUSES else None)
     return render(request, "dpo_consents.html", consents=shown, statuses=STATUSES,
                   chosen={"category": category, "provision": provision, "status": status}, **_words())
+
+
+def _holds_page(request: Request, staff: Staff, errors: dict[str, str] | None = None, values: dict | None = None,
+                status_code: int = 200, done: str | None = None):
+    shown = holds_flow.consent_holds(ctx=_ctx(staff))
+    return render(request, "dpo_consent_holds.html", status_code, held=[h for h in shown if h.status == "held"],
+                  lifted=[h for h in shown if h.status == "lifted"], errors=errors or {},
+                  summary=summary(errors or {}), values=values or {}, done=done)
+
+
+@router.get("/consent-holds")
+def consent_holds(request: Request, staff: StaffDep, done: str = ""):
+    return _holds_page(request, staff, done=done[:40] or None)
+
+
+@router.post("/consent-holds/lift")
+def lift_hold(request: Request, staff: StaffDep, organisation: Annotated[str, Form(max_length=40)] = "",
+              child_id: Annotated[str, Form(max_length=40)] = "", note: Annotated[str, Form(max_length=NOTE_BOUND)] = ""):
+    """Lift one hold with a note (the DPO's name, the time and the note are kept, the note sealed)."""
+    field = f"note-{organisation}-{child_id}"
+    values = {"organisation": organisation, "child_id": child_id, "note": note}
+    try:
+        body = HoldLift(organisation=organisation, child_id=child_id, note=note)
+    except ValidationError as exc:
+        said = "Enter a note saying why" if not note.strip() else (
+            "Check the note: " + exc.errors()[0]["msg"].removeprefix("Value error, "))
+        return _holds_page(request, staff, {field: said}, values, 400)
+    try:
+        done = holds_flow.lift_consent_hold(ctx=_ctx(staff), lift=body)
+    except NotFound:
+        return _holds_page(request, staff, {field: "This hold has already been lifted"}, values, 404)
+    return RedirectResponse(f"{PREFIX}/dpo/consent-holds?done={done.lift_id}", 303)
 
 
 def _subject_form(request: Request, values: dict, errors: dict[str, str], status_code: int = 200, **extra):
