@@ -139,7 +139,7 @@ def _strongest_first(edges: Iterable[tuple[str, str, float]], names: pa.Array) -
     edges = list(edges)
     if not edges:
         return []
-    left, right, weight = (list(c) for c in zip(*edges))
+    left, right, weight = _columns(edges)
     table = pa.table({"w": pa.array(weight, pa.float64()), "l": pa.array(left, pa.string()),
                       "r": pa.array(right, pa.string())})
     order = pc.sort_indices(table, sort_keys=[("w", "descending"), ("l", "ascending"), ("r", "ascending")])
@@ -153,6 +153,13 @@ def _strongest_first(edges: Iterable[tuple[str, str, float]], names: pa.Array) -
                 raise KeyError(missing[0].as_py())
     ends = at.to_numpy().tolist()
     return list(zip(ends[:len(table)], ends[len(table):]))
+
+
+def _columns(edges: list[tuple[str, str, float]]) -> tuple[list[str], list[str], list[float]]:
+    """The edges' left records, right records and weights, a list each. Not ``zip(*edges)``, which
+    passes every edge to one call as an argument: at a million records (570k links) that cost half
+    a CPU second a call, where these take a twentieth."""
+    return [e[0] for e in edges], [e[1] for e in edges], [e[2] for e in edges]
 
 
 class _Identifiers:
@@ -307,7 +314,7 @@ def _outclass_candidates(edges: Iterable[tuple[str, str, float]], gap: float) ->
     edges = list(edges)
     if not edges:
         return []
-    left, right, weight = (np.asarray(c, dtype=object) for c in zip(*edges))
+    left, right, weight = (np.asarray(c, dtype=object) for c in _columns(edges))
     w = weight.astype(np.float64)
     at, ids = pd.factorize(np.concatenate([left, right]))
     both = np.concatenate([w, w])
