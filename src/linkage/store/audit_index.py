@@ -128,8 +128,9 @@ class AuditIndexDB:
         if held is not None:
             _shut(held[1])
         # Not checked to its thread: ``close`` may close any thread's, under its guard (``_shut``).
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None, factory=_Connection,
-                              check_same_thread=False)
+        with self._not_mid_set_aside():
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None, factory=_Connection,
+                                  check_same_thread=False)
         with con.guard:         # a ``close`` meanwhile waits for the pragma, then retires it
             with self._opened_lock:     # in ``close``'s list with the generation it moves on from, or not
                 self._opened.add(con)
@@ -140,6 +141,21 @@ class AuditIndexDB:
                 self._local.con = (generation, con)
                 self.inode = self._inode()
         return con
+
+    def _lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    @contextmanager
+    def _not_mid_set_aside(self) -> Iterator[None]:
+        """Wait while another process sets the file aside. Between its rename and its new file's
+        tables, a connect here would make an empty file at the path and read tables not yet made
+        ("no such table" in a second server worker's sealing thread)."""
+        if getattr(self._local, "setting_aside", False):    # this thread holds the lock: its own new file
+            yield
+            return
+        with open(self._lock_path(), "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_SH)
+            yield
 
     @contextmanager
     def _using(self) -> Iterator[_Connection]:
@@ -195,15 +211,19 @@ class AuditIndexDB:
         finding it damaged one sets it aside and the others open the new one. Returns the name kept,
         or None when another process had set it aside already."""
         kept = None
-        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+        with open(self._lock_path(), "a") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            if failed is not None and self._inode() == failed:
-                kept = f"{self.path.name}.damaged-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')}"
-                for suffix in ("", "-wal", "-shm"):     # a WAL left behind would be replayed into the new file
-                    if Path(f"{self.path}{suffix}").exists():
-                        os.rename(f"{self.path}{suffix}", self.path.with_name(kept + suffix))
-            self._generation += 1
-            self.prepare()
+            self._local.setting_aside = True
+            try:
+                if failed is not None and self._inode() == failed:
+                    kept = f"{self.path.name}.damaged-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')}"
+                    for suffix in ("", "-wal", "-shm"):     # a WAL left behind would be replayed into the new file
+                        if Path(f"{self.path}{suffix}").exists():
+                            os.rename(f"{self.path}{suffix}", self.path.with_name(kept + suffix))
+                self._generation += 1
+                self.prepare()
+            finally:
+                self._local.setting_aside = False
         return kept
 
     @contextmanager
