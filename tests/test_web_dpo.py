@@ -299,6 +299,7 @@ def test_the_dpo_lifts_a_consent_hold_on_its_page(world):
         through(p, p.get_by_role("link", name="Consent holds"))
         card = p.get_by_test_id(card_id)
         assert "Oak AP Academy" in card.inner_text() and "before the child's date of birth" in card.inner_text()
+        assert "AP school" in card.inner_text(), card.inner_text()     # the type in words, not "ap school"
         accessible(p)
         shot(p, "dpo-consent-holds")
         through(p, p.get_by_test_id(f"lift-{oak.org_id}-{world['child']}"))

@@ -95,6 +95,8 @@ def test_the_attendance_chart_labels_are_not_covered(world):
         through(p, p.get_by_role("link", name="A Test"))
         chart = p.locator("figure.linkage-chart svg")
         expect(chart.locator("text", has_text="2024/25 Summer")).to_have_count(1)
+        schools = p.locator("main").inner_text()       # the setting in words, as the outcomes pages say it
+        assert "Pupil referral unit" in schools and "pupil_referral_unit" not in schools, schools
         _charts_clear(p)
         accessible(p)
         shot(p, "child-attendance-terms")
@@ -145,3 +147,12 @@ def test_a_chart_label_is_cut_to_the_room_it_has():
         assert len(shown) * FONT * EM_PER_LETTER <= LABEL - 8
         assert shown == label or (shown.endswith("…") and label.startswith(shown[:-1]))
     assert fitted("Last name and postcode: how common") == "Last name and postcode: how common"
+
+
+def test_codes_a_page_shows_are_named_in_words():
+    from linkage.web.render import org_type, setting
+
+    assert setting("pupil_referral_unit") == "Pupil referral unit" and setting("mainstream") == "Mainstream school"
+    assert org_type("ap_school") == "AP school" and org_type("la_education") == "Local authority education"
+    assert setting("a_new_code") == "a_new_code" and setting(None) is None     # unknown codes as they are
+

@@ -30,6 +30,9 @@ _ODS = ("an NHS ODS code (3 to 6 letters and digits, at least one letter)",
         re.compile(r"(?=[A-Z0-9]*[A-Z])[A-Z0-9]{3,6}"))
 CODE_FORMATS = {"ap_school": _URN, "school": _URN, "social_care": _LA, "la_education": _LA, "dpo": _LA,
                 "health": _ODS}
+# Each type as a reader says it (the pages; the CLI and the API keep the codes).
+TYPE_WORDS = {"ap_school": "AP school", "school": "School", "social_care": "Children's social care",
+              "la_education": "Local authority education", "dpo": "Data protection", "health": "Health"}
 
 
 # Characters a reader cannot see, or that reorder what they see: controls, format characters

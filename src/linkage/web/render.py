@@ -18,6 +18,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader, select_autoescape
 from markupsafe import Markup
 
+from linkage.access.orgs import TYPE_WORDS
+from linkage.reference.establishments import SETTING_WORDS
 from linkage.web.charts import fitted
 
 __all__ = ["NOTE_BOUND", "PREFIX", "count", "csp", "env", "lowered", "render"]
@@ -65,7 +67,19 @@ def lowered(text):
     return " ".join(w if sum(c.isupper() for c in w) >= 2 else w.lower() for w in str(text).split(" "))
 
 
+def setting(code):
+    """A school's setting code as a reader says it ("Pupil referral unit"); an unknown code as it is."""
+    return SETTING_WORDS.get(code, code) if code else code
+
+
+def org_type(code):
+    """An organisation type code as a reader says it ("AP school"); an unknown code as it is."""
+    return TYPE_WORDS.get(code, code) if code else code
+
+
 env.filters["count"] = count
+env.filters["setting"] = setting
+env.filters["org_type"] = org_type
 env.filters["lowered"] = lowered
 env.filters["fitted"] = fitted
 
