@@ -110,7 +110,7 @@ from linkage.link.guards import _closer_to_cotwin, birthday_sql, date_slip_sql a
 from linkage.link.namesql import middle_name, only
 
 __all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
-           "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "could_be_one_sql", "kin_sql", "narrow_sql",
+           "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "clear_pairs_sql", "could_be_one_sql", "kin_sql", "narrow_sql",
            "met_rows_sql", "one_child_sql", "queue_apart", "queue_rule", "reach_pairs", "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
@@ -353,6 +353,15 @@ def queue_rule(con: duckdb.DuckDBPyConnection, sql: str, reason: str, found: Clu
     ``reason`` (formatted with ``evidence=how``). Returns how many were queued."""
     rows = con.execute(sql).fetchall()
     return queue_apart(rows, lambda how: reason.format(evidence=how), found, cluster_of, apart)
+
+
+def clear_pairs_sql(input_table: str, clusters_table: str) -> str:
+    """After CTEs ``met`` (l, r, ca, cb, how) and ``wide`` (``met_rows_sql``): the pairs no co-twin of
+    either record fits better, kept where their two children could be one (``one_child_sql``). Pure SQL."""
+    return f"""pairs AS MATERIALIZED (
+  SELECT p.* FROM met p JOIN wide a ON a.unique_id = p.l JOIN wide b ON b.unique_id = p.r
+  WHERE NOT {_closer_to_cotwin('a', 'b')} AND NOT {_closer_to_cotwin('b', 'a')}),
+{one_child_sql(input_table, clusters_table)}"""
 
 
 def one_child_sql(input_table: str, clusters_table: str) -> str:

@@ -18,7 +18,7 @@ differently but alike (a forename key shared, or Jaro-Winkler at least ``reach.N
 birthdays differ by a slip (``guards.date_slip_sql``, a day, day and month transposed) or by at most
 ``reach.NEAR_DAYS`` days, no co-twin of either record fits the other record's forename as well as the
 record itself does (``guards._closer_to_cotwin``), the two children hold no source in common and no
-two different UPNs, NHS numbers, sexes or first middle names (``reach.one_child_sql``), and no twin
+two different UPNs, NHS numbers, sexes or first middle names (``reach.clear_pairs_sql``), and no twin
 guard or reviewer keeps them apart. A forename written the same is left to ``slipped`` and
 ``spelling``.
 
@@ -36,8 +36,8 @@ from collections.abc import Iterable
 import duckdb
 
 from linkage.link.evidence import _DATE_TEXT, ClusterPass
-from linkage.link.guards import _closer_to_cotwin, date_slip_sql
-from linkage.link.reach import NAME_JW, NEAR_DAYS, _MET_NAMES, _transposed, met_rows_sql, one_child_sql, queue_rule
+from linkage.link.guards import date_slip_sql
+from linkage.link.reach import NAME_JW, NEAR_DAYS, _MET_NAMES, _transposed, clear_pairs_sql, met_rows_sql, queue_rule
 from linkage.link.unreached import TYPO_SHORTEST
 
 __all__ = ["RETYPED_REASON", "retyped_pairs", "retyped_sql"]
@@ -87,10 +87,7 @@ met AS MATERIALIZED (
     CASE WHEN n.ua < n.ub THEN c.cluster_id ELSE n.ka END AS cb, n.how
   FROM near n JOIN {clusters_table} c ON c.unique_id = n.ub WHERE n.ka <> c.cluster_id),
 {met_rows_sql(input_table, cotwin_table, _MET_NAMES + ", x.forename_dm")},
-pairs AS MATERIALIZED (
-  SELECT p.* FROM met p JOIN wide a ON a.unique_id = p.l JOIN wide b ON b.unique_id = p.r
-  WHERE NOT {_closer_to_cotwin('a', 'b')} AND NOT {_closer_to_cotwin('b', 'a')}),
-{one_child_sql(input_table, clusters_table)}"""
+{clear_pairs_sql(input_table, clusters_table)}"""
 
 
 def retyped_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, cotwin_table: str,

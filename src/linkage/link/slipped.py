@@ -17,7 +17,7 @@ day and month transposed, and at least one record has a co-twin in view (the oth
 ``reach``'s). It is kept only when no co-twin of either record fits the other record's forename as
 well as the record itself does (``guards._closer_to_cotwin``: a twin given the same forename, or a
 twin sister Emma beside an Emily, could be the other record), the two children hold no source in
-common and no two different UPNs, NHS numbers, sexes or first middle names (``reach.one_child_sql``), and
+common and no two different UPNs, NHS numbers, sexes or first middle names (``reach.clear_pairs_sql``), and
 no twin guard or reviewer keeps them apart.
 
 Counted on ``linkage synth`` realistic, seed 42 (main's linked homes, session 32's final runs,
@@ -36,8 +36,8 @@ from collections.abc import Iterable
 import duckdb
 
 from linkage.link.evidence import _DATE_TEXT, ClusterPass
-from linkage.link.guards import _closer_to_cotwin, date_slip_sql
-from linkage.link.reach import _transposed, met_rows_sql, one_child_sql, queue_rule
+from linkage.link.guards import date_slip_sql
+from linkage.link.reach import _transposed, clear_pairs_sql, met_rows_sql, queue_rule
 from linkage.link.unreached import TYPO_SHORTEST
 
 __all__ = ["SLIPPED_REASON", "slipped_pairs", "slipped_sql"]
@@ -70,10 +70,7 @@ met AS MATERIALIZED (
     AND ({days} = 1 OR {_transposed('a', 'b')} OR {date_slip_sql('a', 'b', _DATE_TEXT)})),
 -- The name keys and co-twins of the records met, read from the input once more (a few records).
 {met_rows_sql(input_table, cotwin_table)},
-pairs AS MATERIALIZED (
-  SELECT p.* FROM met p JOIN wide a ON a.unique_id = p.l JOIN wide b ON b.unique_id = p.r
-  WHERE NOT {_closer_to_cotwin('a', 'b')} AND NOT {_closer_to_cotwin('b', 'a')}),
-{one_child_sql(input_table, clusters_table)}"""
+{clear_pairs_sql(input_table, clusters_table)}"""
 
 
 def slipped_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, cotwin_table: str,
