@@ -54,14 +54,18 @@ def _one_tls_context() -> None:
     TLS context from the system's certificates: 20 ms of CPU a call, on plain HTTP too. They are
     handed one context made the same way (``httpx.create_ssl_context()``, the checks unchanged),
     made once; a caller's own ``verify`` is kept. (``httpx.request`` and ``httpx.stream`` themselves
-    are left as they are: only the functions that call ``httpx._api.request`` share it.)"""
+    are left as they are: only the functions that call ``httpx._api.request`` share it.)
+
+    The same calls wait up to 30 s for an answer where the caller set no timeout (httpx's own is
+    5 s): on the loaded 2-core CI machine a server's answer took longer than 5 s (session 34's CI,
+    a worker's first request), which a test of headers is not about. A server that hangs still fails."""
     import httpx
     import httpx._api as api
 
     made, real = httpx.create_ssl_context(), api.request
 
-    def request(method, url, *args, verify=True, **kwargs):
-        return real(method, url, *args, verify=made if verify is True else verify, **kwargs)
+    def request(method, url, *args, verify=True, timeout=30.0, **kwargs):
+        return real(method, url, *args, verify=made if verify is True else verify, timeout=timeout, **kwargs)
 
     api.request = request
 

@@ -121,3 +121,16 @@ def test_a_client_revoked_after_its_token_was_remembered_is_refused_on_the_hot_p
     event = next(e for e in entries if e["request_id"] == refused.headers["x-request-id"])
     assert (event["action"], event["route"], event["client_id"]) == \
         ("security.unauthenticated", "/v1/lookup", client.client_id)
+
+
+def test_the_openapi_document_is_built_before_the_first_request(tmp_path):
+    """A worker's first refusal reads it (what an error may echo): built lazily, that request paid
+    about 0.9 CPU s, and on session 34's loaded CI machine outwaited the client (ReadTimeout)."""
+    from linkage.api import create_app
+    from linkage.config import get_settings
+
+    get_settings.cache_clear()
+    app = create_app(tmp_path / "data", get_settings())
+    assert app.openapi_schema is None
+    with TestClient(app):
+        assert app.openapi_schema is not None and "/v1/cme" in app.openapi_schema["paths"]
