@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict
+from pathlib import Path
 
 import httpx
 import pytest
@@ -349,6 +350,23 @@ def test_sighup_reaches_every_worker_and_never_ends_a_starting_server(two_worker
     lines = list(server.lines)
     assert not any("restarting processes" in line or "died" in line for line in lines), "".join(lines)
     assert sum("Application startup complete" in line for line in lines) == 2     # no worker replaced
+
+
+def test_the_supervisor_of_several_workers_loads_no_application(two_workers):
+    """The supervisor only starts, watches and signals its workers (each loads the application
+    itself): it once imported the whole service first, FastAPI, Splink and pandas, about 1 CPU s of
+    every multi-worker start. pandas' compiled modules are not in its memory; the workers' they are."""
+    def maps(pid: int) -> str:
+        return Path(f"/proc/{pid}/maps").read_text()
+
+    pytest.importorskip("pandas")
+    if not Path(f"/proc/{two_workers.proc.pid}/maps").exists():
+        pytest.skip("no /proc on this platform")
+    workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(two_workers.proc.pid)], capture_output=True,
+                                              text=True).stdout.split()]
+    loaded = [pid for pid in workers if "/pandas/_libs/" in maps(pid)]
+    assert len(loaded) == 2, (workers, loaded)
+    assert "/pandas/_libs/" not in maps(two_workers.proc.pid), two_workers.proc.pid
 
 
 def test_a_retired_snapshot_stays_open_while_a_request_started_on_it_runs(tmp_path, linked_store):

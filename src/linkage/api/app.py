@@ -19,6 +19,7 @@ from linkage.api.docs import mount_docs
 from linkage.api.guard import RequestGuard, published_words
 from linkage.api.hotpath import HotRoutes
 from linkage.api.responses import ERRORS, problems
+from linkage.api.sighup import hold_sighup
 from linkage.api.routes import (audit, children, cme, consents, identity, lookup, oauth, outcomes, quarantine,
                                 review)
 from linkage.config import TELEMETRY_OFF, Settings, get_settings
@@ -214,19 +215,6 @@ def _on_sighup(wake) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, wake)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     except (AttributeError, NotImplementedError, RuntimeError, ValueError):
-        pass
-
-
-def hold_sighup() -> None:
-    """Hold SIGHUP back (block it) until the lifespan takes it (``_on_sighup``): by default it ends
-    the process, and a reload sent while a server, or a worker, is still starting must not. A
-    blocked signal stays pending rather than lost, and the mask passes to the worker processes
-    the supervisor starts (api/workers.py), so none of them can be ended by one either."""
-    import signal
-
-    try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
-    except (AttributeError, ValueError):      # no SIGHUP on this platform
         pass
 
 

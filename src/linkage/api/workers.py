@@ -145,7 +145,7 @@ def _pending_hup() -> bool:
 def run_workers(app: str, workers: int, **options) -> str | None:
     """``uvicorn.run(app, workers=N, ...)`` with ``Workers`` as the supervisor. Returns why a
     worker could not start, when one could not (the supervisor then stopped them all)."""
-    from linkage.api.app import hold_sighup
+    from linkage.api.sighup import hold_sighup
 
     hold_sighup()
     if not hasattr(signal, "sigtimedwait"):           # cannot collect it blocked: take it as uvicorn does

@@ -22,9 +22,8 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
 
-    from linkage.api import create_app
-    from linkage.api.app import hold_sighup
     from linkage.api.protocol import CoalescingHttp
+    from linkage.api.sighup import hold_sighup
 
     if host:
         os.environ["LINKAGE_HOST"] = host
@@ -40,7 +39,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         err.print("[yellow]warning:[/] LINKAGE_BEHIND_TLS is set but LINKAGE_TRUSTED_PROXIES is empty: every "
                   "request will count as coming from the proxy's address (one caller's guesses throttle "
                   "everyone's tokens and sign-ins). Name the proxy (deploy/linkage.env.example).")
-    from linkage.service.container import check_keys, check_snapshot_order
+    from linkage.service.startchecks import check_keys, check_snapshot_order
     from linkage.store.snapshots import checked_snapshot
 
     with _failures(data_dir_):      # a tampered or partial snapshot, a lost key: one line, before any worker starts
@@ -77,6 +76,7 @@ def serve(host: Annotated[Optional[str], typer.Option(help="default 127.0.0.1")]
         if failed:      # each worker loads on its own: one that could not, stopped them all
             _fail(LinkageError(failed))
         return
+    from linkage.api import create_app
     from linkage.service import Services
 
     # Loaded here, not in uvicorn's lifespan: whatever stops it (a lost key, a corrupt file, another

@@ -29,6 +29,7 @@ from linkage.link.review import ReviewDecisions, ReviewView
 from linkage.link.run import resolve_aliases
 from linkage.policy import PolicyEngine
 from linkage.reference import ReferenceData, reference_from_store, use_reference
+from linkage.service.startchecks import check_keys, check_snapshot_order
 from linkage.store import Store
 from linkage.store.db import create_if_missing
 from linkage.store.documents import DocumentMap
@@ -236,37 +237,6 @@ class Published:
 
     def fields(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-
-def check_keys(home: Path, settings: Settings | None = None) -> None:
-    """The service state's keys read (or made, for a new data directory) before a server starts:
-    one that is missing while something made under it exists is refused in one line by the
-    command, not raised inside each worker's start-up. With ``settings``, the audit log too: one
-    written under another key than the one these settings give, or one that does not verify after
-    its last checkpoint, is refused (``ChainedLog.refuse_damaged``)."""
-    state = ServiceState(home)
-    try:
-        Sealer(home, state=state)
-        Pseudonyms(home, state)
-    finally:
-        state.close()
-    if settings is not None:
-        audit = open_audit_log(home, signer=signer_from_settings(home, settings))
-        try:
-            audit.refuse_another_key()
-            audit.refuse_damaged()
-        finally:
-            audit.close()
-
-
-def check_snapshot_order(home: Path) -> None:
-    """Before a server starts: the snapshot ``current`` names is not older than one a server of this
-    deployment has served already (``refuse_rollback``), refused in one line by the command."""
-    state = ServiceState(home)
-    try:
-        refuse_rollback(state, current_id(home))
-    finally:
-        state.close()
 
 
 def load_published(home: Path, settings: Settings, sid: str | None = None) -> Published:
