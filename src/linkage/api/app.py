@@ -19,9 +19,9 @@ from linkage.api.docs import mount_docs
 from linkage.api.guard import RequestGuard, published_words
 from linkage.api.hotpath import HotRoutes
 from linkage.api.responses import ERRORS, problems
-from linkage.api.sighup import hold_sighup
 from linkage.api.routes import (audit, children, cme, consents, identity, lookup, oauth, outcomes, quarantine,
                                 review)
+from linkage.api.sighup import hold_sighup
 from linkage.config import TELEMETRY_OFF, Settings, get_settings
 from linkage.errors import Conflict, Forbidden, LinkageError, NotFound, TooManyRequests
 from linkage.safetext import visible
