@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+
+import incli
 
 pytestmark = pytest.mark.e2e
 
@@ -26,9 +25,8 @@ GOOD = {"AdNo": "A1", "Forename": "Amy", "Surname": "Stone", "DOB": "01/02/2015"
 
 
 def cli(home, *args):
-    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    p = subprocess.run([sys.executable, "-m", "linkage.cli", *args, "--data-dir", str(home)],
-                       capture_output=True, text=True, env=env, timeout=120)
+    """The real command in this process (tests/incli.py): the test reads what it stored, not its process."""
+    p = incli.run(*args, "--data-dir", str(home), env={"COLUMNS": None})
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
     return p.stdout
 
