@@ -4,8 +4,8 @@ For page tests: ``browser()`` (one per session: the ``chromium`` fixture in conf
 ``Profile`` (one per module and its server: each test's ``page()`` starts signed out),
 ``sign_in``, ``accessible`` (axe-core, injected outside the page so the page's CSP still
 applies to everything else),
-``shot`` (a screenshot to look at: under the temporary directory, or docs/screenshots/ with
-``make screenshots``, so a test run never rewrites committed files), ``add_user``.
+``shot`` (a screenshot to look at, taken only when asked: docs/screenshots/ with ``make screenshots``,
+or the temporary directory with LINKAGE_TEST_SHOTS=1, so a test run never rewrites committed files), ``add_user``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+
+from argon2 import PasswordHasher
 
 from linkage.access.orgs import OrgRegistry
 from linkage.access.users import UserRegistry
@@ -37,6 +39,7 @@ ENV = {"LINKAGE_WEB_COOKIE_SECURE": "false"}
 # 30 s for the rest are short on a loaded 2-core CI machine running the server, the browser and
 # a second pytest worker; each is a poll, so a page that is ready passes as soon as it is.
 WAIT_MS, EXPECT_MS = 120_000, 60_000
+_QUICK = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)      # ``add_user``'s stored hashes
 
 
 @contextmanager
@@ -110,11 +113,25 @@ class Profile:
 
 
 def add_user(home: Path, email: str, name: str, org_name: str, org_type: str, code: str, role: str) -> str:
-    """Register the organisation (once) and a person in it with ``PASSWORD``; returns the user id."""
+    """Register the organisation (once) and a person in it with ``PASSWORD``; returns the user id.
+
+    The password is stored hashed at argon2id's least work. argon2 reads its parameters from the
+    stored hash, so the server's real check at each sign-in pays that work too, not the product's
+    0.2 CPU s (64 MiB, three passes): over 80 sign-ins and 40 registrations are written in the
+    page and security tests, none of which is about the hash's strength (tests/test_users.py,
+    test_import_cost.py and conftest's ``quick_hashes`` keep the product's parameters where they
+    are the subject). A wrong password is still refused by the product's check: the lock-out
+    tests of tests/security/test_web.py fail when it accepts one."""
+    from linkage.access import users
+
     state = ServiceState(home)
     orgs = OrgRegistry(state)
     org = orgs.by_name(org_name) or orgs.add(org_name, org_type, code)
-    return UserRegistry(state, orgs).add(email, name, org.org_id, role, PASSWORD)[0].user_id
+    product, users._hasher = users._hasher, _QUICK
+    try:
+        return UserRegistry(state, orgs).add(email, name, org.org_id, role, PASSWORD)[0].user_id
+    finally:
+        users._hasher = product
 
 
 def through(p, locator) -> None:
@@ -156,7 +173,13 @@ def accessible(p) -> None:
     assert not [e for e in p.console_errors if "Content Security Policy" in e], p.console_errors
 
 
-def shot(p, name: str) -> Path:
+def shot(p, name: str) -> Path | None:
+    """The page photographed, with ``make screenshots`` (LINKAGE_TEST_SCREENSHOTS set) or
+    LINKAGE_TEST_SHOTS=1 (into the temporary directory); otherwise nothing. A full-page
+    photograph is Chromium's rendering and PNG encoding of the whole page, which no test reads
+    or asserts on, paid some 40 times a suite on the CI's two cores."""
+    if not (os.environ.get("LINKAGE_TEST_SCREENSHOTS") or os.environ.get("LINKAGE_TEST_SHOTS")):
+        return None
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     p.screenshot(path=str(path), full_page=True)

@@ -334,7 +334,10 @@ def test_two_servers_see_each_others_writes(backend):
     two.close()
 
 
-def test_one_servers_state_and_audit_log_move_to_postgresql(tmp_path, postgres_url, monkeypatch):
+def test_one_servers_state_and_audit_log_move_to_postgresql(tmp_path, postgres_url, monkeypatch, quick_hashes):
+    """What is moved is checked by using it (a client, two staff, a pseudonym, a decision, the
+    audit chain); the hashes it moves are those of conftest's ``quick_hashes``: which hash a
+    secret was stored under is no part of a move."""
     from typer.testing import CliRunner
 
     from linkage.audit import AuditLog, open_audit_log
