@@ -102,8 +102,7 @@ def _month2(store: Store, synth_month1: Path, synth_month2: Path, tmp_path: Path
 
 def test_a_months_kept_hashes_are_those_of_every_record_hashed_anew(tmp_path, synth_month1, synth_month2,
                                                                    trained_model):
-    store = Store(tmp_path / "m", memory_limit="2GB")
-    _month1(store, synth_month1, trained_model)
+    store = _month1(tmp_path / "m", synth_month1, trained_model)
     first = _saved(store)
     families, anew = _families(store)
     assert families == anew
@@ -148,8 +147,7 @@ def test_a_month_killed_before_its_save_leaves_the_next_run_to_hash_every_record
     """A real SIGKILL in the save, after the cache was brought to the month: the hashes saved are
     month 1's and the cache is the month's, so nothing tells which records moved."""
     home = tmp_path / "k"
-    store = Store(home, memory_limit="2GB")
-    _month1(store, synth_month1, trained_model)
+    store = _month1(home, synth_month1, trained_model)
     first, state = _saved(store), hashkeep.state(store)
     _month2(store, synth_month1, synth_month2, tmp_path)
     store.close()

@@ -18,13 +18,13 @@ from collections import defaultdict
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apiserver import linked_home
+from exampledb import example_connection
 from conftest import EXTRACT_DATE
 from test_cluster_evidence import input_tables, rec
 from linkage.config import get_settings
@@ -210,17 +210,14 @@ def test_a_focus_meets_exactly_the_candidates_a_full_pass_finds_with_it(records,
             for i, (s, f, sur, d, sex, pc, nhs, _) in enumerate(records)]
     children = {r["record_key"]: f"C{kid}" for r, (*_, kid) in zip(recs, records)}
     focused = {recs[i]["record_key"] for i in focus if i < len(recs)}
-    con = duckdb.connect(config={"threads": 1})     # a few rows: no file, no second thread
-    try:
-        input_tables(con, recs)
-        con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
-                                              "upn_root": [None] * len(children)}).astype("string"))
-        con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
-        con.register("focus_df", pd.DataFrame({"unique_id": sorted(focused)}, dtype="string"))
-        con.execute("CREATE TABLE focus AS SELECT * FROM focus_df")
-        whole = con.execute(candidates_sql("link_input", "kids", "cotwins")).df()
-        near = con.execute(candidates_sql("link_input", "kids", "cotwins", focus="focus")).df()
-    finally:
-        con.close()
+    con = example_connection()     # a few rows: no file, no second thread
+    input_tables(con, recs)
+    con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
+                                          "upn_root": [None] * len(children)}).astype("string"))
+    con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
+    con.register("focus_df", pd.DataFrame({"unique_id": sorted(focused)}, dtype="string"))
+    con.execute("CREATE TABLE focus AS SELECT * FROM focus_df")
+    whole = con.execute(candidates_sql("link_input", "kids", "cotwins")).df()
+    near = con.execute(candidates_sql("link_input", "kids", "cotwins", focus="focus")).df()
     expect = {tuple(r) for r in whole.astype(str).itertuples(index=False) if r[0] in focused or r[1] in focused}
     assert {tuple(r) for r in near.astype(str).itertuples(index=False)} == expect

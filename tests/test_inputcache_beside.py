@@ -149,9 +149,9 @@ def test_a_month_hashes_only_the_rows_of_extracts_the_cache_was_not_brought_to(t
     from linkage.connectors.ingest import LINK_RECORDS_SQL
     from linkage.link.engine import LinkEngine
 
-    store = Store(tmp_path / "m", memory_limit="2GB")
-    _month1(store, synth_month1, trained_model)
-    run_link(store)
+    from test_registercounts import _month1 as linked_month1
+
+    store = linked_month1(tmp_path / "m", synth_month1, trained_model)
     when = date.fromisoformat(json.loads((synth_month2 / "manifest.json").read_text())["extract_date"])
     ingest_file(store, "health", synth_month2 / "health.csv", extract_date=when)
     health = store.scalar(f"SELECT count(*) FROM ({LINK_RECORDS_SQL}) WHERE source = 'health'")

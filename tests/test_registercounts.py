@@ -14,7 +14,6 @@ from linkage.connectors.ingest import LINK_RECORDS_SQL
 from linkage.link import inputcache, registercounts, run_link
 from linkage.link.engine import LinkEngine
 from linkage.link.engine_input import HELD_ONCE, MIDDLE_REGISTERS
-from linkage.link.run import import_model
 from linkage.store import Store
 
 
@@ -54,11 +53,13 @@ def _moved(month: Path, out: Path) -> Path:
     return out
 
 
-def _month1(store: Store, synth_month1, trained_model) -> None:
-    for source in ("education", "social_care", "health"):
-        ingest_file(store, source, synth_month1 / f"{source}.csv", extract_date=EXTRACT_DATE)
-    import_model(store, trained_model)
-    run_link(store)
+def _month1(home: Path, synth_month1, trained_model) -> Store:
+    """``home``: month 1 ingested and linked with the session's month 1 model, opened. A copy of
+    the session's one such link (``apiserver.linked_home``), not a link run of its own."""
+    from apiserver import linked_home
+
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0, model=trained_model)
+    return Store(home, memory_limit="2GB")
 
 
 def _month2(store: Store, synth_month2, tmp_path) -> None:
@@ -68,8 +69,7 @@ def _month2(store: Store, synth_month2, tmp_path) -> None:
 
 def test_a_months_counts_moved_by_its_keys_are_the_counts_of_every_row_counted_anew(
         tmp_path, synth_month1, synth_month2, trained_model, monkeypatch):
-    store = Store(tmp_path / "m", memory_limit="2GB")
-    _month1(store, synth_month1, trained_model)
+    store = _month1(tmp_path / "m", synth_month1, trained_model)
     first = _kept(store)
     assert first == _anew(store) and {r[0] for r in first} >= {"health", "education"}
     _month2(store, synth_month2, tmp_path)
@@ -104,8 +104,7 @@ def test_a_month_killed_after_writing_its_counts_leaves_the_counts_of_the_cache_
         tmp_path, synth_month1, synth_month2, trained_model):
     """A real SIGKILL inside the cache's transaction, the counts moved and the co-twin pairs not yet written."""
     home = tmp_path / "k"
-    store = Store(home, memory_limit="2GB")
-    _month1(store, synth_month1, trained_model)
+    store = _month1(home, synth_month1, trained_model)
     first, rows = _kept(store), store.scalar(f"SELECT count(*) FROM {inputcache.CACHE}")
     _month2(store, synth_month2, tmp_path)
     store.close()

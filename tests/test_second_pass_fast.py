@@ -18,6 +18,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exampledb import example_connection
+
 from linkage.link.cluster import constrained_clusters
 from linkage.link.complement import IDENTIFIER_REASON, SHARED_MOST, shared_identifiers
 from linkage.link.evidence import ClusterPass, clusters_arrow
@@ -73,7 +75,7 @@ def test_shared_identifiers_matches_its_plain_definition(records, apart_idx):
         identifiers[key] = {"nhs": nhs, "upn": upn}
     keys = list(cluster_of)
     apart = [(keys[a % len(keys)], keys[b % len(keys)]) for a, b in apart_idx]
-    con = duckdb.connect(config={"threads": 1})
+    con = example_connection()
     con.register("kids", clusters_arrow(cluster_of, identifiers))
     fast, slow = ClusterPass(), ClusterPass()
     shared_identifiers(con, "kids", fast, cluster_of, apart)
@@ -215,7 +217,7 @@ def test_slip_pairs_among_forenames_are_every_slip_pair_of_records(rows):
     count over every record), that ``may_pair`` allows."""
     from linkage.link.unreached import COUNT_TABLE, counts_sql, typo_pairs_sql
 
-    con = duckdb.connect(config={"threads": 1})
+    con = example_connection()
     con.execute("CREATE TABLE ik (n BIGINT, forename VARCHAR, dob DATE, source_dataset VARCHAR, kid BIGINT)")
     _insert(con, "ik", [(n, f, _MARCH1 + timedelta(day), src, kid) for n, (f, day, src, kid) in enumerate(rows)])
     may_pair = "a.kid <> b.kid AND a.source_dataset <> b.source_dataset"
@@ -273,7 +275,7 @@ def test_keyed_pairs_split_by_identifiers_are_the_plain_joins_pairs(kids, rows):
     of the population, and for a month's (a focus record against any other)."""
     from linkage.link.evidence import _keyed_pairs, _may_pair
 
-    con = duckdb.connect(config={"threads": 1})
+    con = example_connection()
     con.execute("CREATE TABLE one (kid INTEGER, k_upn UINTEGER, k_nhs UINTEGER, k_sex BOOLEAN)")
     _insert(con, "one", [(i, u, h, None if s is None else s == "M") for i, (u, h, s) in enumerate(kids)])
     con.execute("CREATE TABLE raw (n INTEGER, register INTEGER, k VARCHAR, f BOOLEAN, x DATE, kid INTEGER)")
@@ -384,7 +386,7 @@ def test_a_date_slip_is_tested_only_where_two_of_year_month_and_day_agree(days):
                 near.add(str(date.fromisoformat(e)))
             except ValueError:
                 pass
-    con = duckdb.connect(config={"threads": 1})
+    con = example_connection()
     con.execute("CREATE TABLE d AS SELECT CAST(x AS DATE) AS dob, CAST(CAST(x AS DATE) AS VARCHAR) AS dob_str "
                 "FROM unnest(?) t(x)", [sorted(near)])
     wrong = con.execute(f"SELECT a.dob, b.dob FROM d a, d b WHERE {_slip('a', 'b')} "

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from splink import Linker
 
+from exampledb import example_connection
 from linkage.connectors.ingest import CURRENT_RECORDS_SQL
 from linkage.link import spec
 from linkage.link.engine import LinkEngine
@@ -98,7 +99,7 @@ _RULES = ["l.a = r.a", 'l."b" = r."b" AND l.c = r.c', "l.c = r.c AND l.a = r.a"]
        st.lists(st.sampled_from(_RULES), min_size=1, max_size=3))
 def test_matching_pairs_counts_each_pair_any_rule_holds_for_once(rows, rules):
     """Against every pair joined: overlapping rules, rules sharing columns, NULLs (equal to nothing)."""
-    con = duckdb.connect()
+    con = example_connection(threads=None)
     con.execute("CREATE TABLE t AS SELECT * FROM (SELECT unnest(range(?)) AS id, unnest(?) AS a, unnest(?) AS b, "
                 "unnest(?) AS c)", [len(rows), *([r[i] for r in rows] for i in range(3))])
     if not rows:
