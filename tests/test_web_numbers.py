@@ -133,7 +133,6 @@ def test_the_outcomes_name_placement_types_and_every_group_in_words(world):
         columns = [c.strip() for c in p.get_by_test_id("table-placements").locator("thead th").all_text_contents()]
         assert set(columns) >= words and not {"short", "long", "new"} & set(columns), columns
         assert not {"short", "long", "new"} & set(p.locator("svg text").all_text_contents())
-        _charts_clear(p)
         accessible(p)
         shot(p, "outcomes-by-placement-type")
         p.goto("/app/outcomes?by=sen_status")
