@@ -189,6 +189,29 @@ def test_decide_a_pair_the_next_loads_and_link_honours_it(world):
     assert first not in left and second in left               # decided leaves; unsure stays to be looked at
 
 
+def test_the_review_page_names_each_agency_and_never_says_one_child_is_certain(world):
+    """The pairs the model is surest of (Splink's probability rounds to 1.0) read "100%" on the
+    review page, a certainty no linkage has, and each record's agency was its code ("education",
+    "social_care"). Now "over 99.9%", and the agency in words. The queue's last pairs (ordered by
+    priority, the surest last) are read."""
+    with open_page(world) as p:
+        sign_in(p, DANA)
+        p.goto("/app/review")
+        total = int(p.locator(".govuk-caption-l").inner_text().split(" of ")[1].split()[0].replace(",", ""))
+        said = {}
+        for position in range(max(total - 10, 0), total):          # the surest last, photographed
+            p.goto(f"/app/review?position={position}")
+            likely = p.get_by_test_id("pair-summary").locator(".govuk-summary-list__row",
+                                                              has_text="How likely one child")
+            said[shown_pair(p)] = likely.locator("dd").first.inner_text()
+            agencies = p.get_by_test_id("compare").locator("tr", has_text="Agency").locator("td").all_inner_texts()[:2]
+            assert set(agencies) <= {"School", "Children's social care", "Health"}, agencies
+        assert not [t for t in said.values() if "100%" in t], said
+        surest = [pid for pid in said if world["queue"].get(pid, {}).get("probability") == 1.0]
+        assert surest and all(said[pid].startswith("over 99.9%") for pid in surest), said
+        shot(p, "review-surest-pair")
+
+
 def test_the_quarantine_by_source_and_reason(world):
     with open_page(world) as p:
         sign_in(p, DANA)

@@ -78,6 +78,9 @@ def test_sign_in_look_up_a_pupil_and_sign_out(world):
         assert p.get_by_test_id("outcome").inner_text() == "One child matches"
         ref = p.get_by_test_id("child-ref").inner_text()
         assert ref and "date of birth" in p.locator("main").inner_text()
+        # A confident match's probability rounds to 1.0: never said as "100%", a certainty no linkage has.
+        sure = p.locator(".govuk-summary-list__row", has_text="How sure").locator("dd").inner_text()
+        assert sure == "over 99.9% likely to be the same child", sure
         accessible(p)
         shot(p, "lookup-match")
 

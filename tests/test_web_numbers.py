@@ -120,6 +120,27 @@ def test_the_outcomes_name_each_setting_in_words(world):
         assert "_" not in " ".join(p.locator("svg text").all_text_contents())
 
 
+def test_the_outcomes_name_placement_types_and_every_group_in_words(world):
+    """By placement type the commissioner's tables named the groups and the placements table's
+    columns by their codes (``short``, ``long``, ``new``), and by SEN status a row read "no SEN"
+    beside "SEN support". Each in words now (the CSV keeps the codes)."""
+    words = {"Short (ended within 12 weeks)", "Long (12 weeks or more)", "New (open, under 12 weeks)"}
+    with world.page() as p:
+        sign_in(p, KIM)
+        p.goto("/app/outcomes?by=placement_type")
+        groups = set(p.locator("[data-testid^=table-] tbody th").all_inner_texts()) - {"", "Total"}
+        assert groups and groups <= words, groups
+        columns = [c.strip() for c in p.get_by_test_id("table-placements").locator("thead th").all_text_contents()]
+        assert set(columns) >= words and not {"short", "long", "new"} & set(columns), columns
+        assert not {"short", "long", "new"} & set(p.locator("svg text").all_text_contents())
+        accessible(p)
+        shot(p, "outcomes-by-placement-type")
+        p.goto("/app/outcomes?by=sen_status")
+        groups = set(p.locator("[data-testid^=table-] tbody th").all_inner_texts()) - {"", "Total"}
+        assert groups and all(g[:1].isupper() for g in groups), groups
+        assert p.get_by_test_id("csv").get_attribute("href").endswith("by=sen_status&cohort=")
+
+
 def test_a_count_is_written_as_a_reader_reads_it():
     assert [count(v) for v in (7, 1200, 15361, 1234567, 12.5, 1500.0)] == \
         ["7", "1,200", "15,361", "1,234,567", "12.5", "1,500.0"]
@@ -149,8 +170,20 @@ def test_a_chart_label_is_cut_to_the_room_it_has():
     assert fitted("Last name and postcode: how common") == "Last name and postcode: how common"
 
 
+def test_a_probability_is_never_said_as_certain():
+    from linkage.likelihood import percent
+
+    said = [percent(p) for p in (1.0, 0.99999, 0.999, 0.998, 0.995, 0.994, 0.5, 0.004, 0.001, 0.0009, 0.0)]
+    assert said == ["over 99.9%", "over 99.9%", "99.9%", "99.8%", "99.5%", "99%", "50%", "0.4%", "0.1%",
+                    "under 0.1%", "under 0.1%"]
+
+
 def test_codes_a_page_shows_are_named_in_words():
-    from linkage.web.render import org_type, setting
+    from linkage.web.render import agency, group, org_type, placement, setting
+
+    assert agency("social_care") == "Children's social care" and agency("education") == "School"
+    assert placement("short") == "Short (ended within 12 weeks)" and placement("yes") == "yes"
+    assert group("no SEN", "sen_status") == "No SEN" and group("long", "placement_type") == "Long (12 weeks or more)"
 
     assert setting("pupil_referral_unit") == "Pupil referral unit" and setting("mainstream") == "Mainstream school"
     assert org_type("ap_school") == "AP school" and org_type("la_education") == "Local authority education"

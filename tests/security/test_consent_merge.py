@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 import pytest
@@ -60,6 +60,14 @@ def consent(w, child: dict, to: str, given_on: date | None = None, provision: st
         "given_on": (given_on or date.today()).isoformat()})
 
 
+def school_consent(w, who: str, ref: str, given_on: date) -> httpx.Response:
+    """``who`` records a parent's refusal of SEN data to health for the child it knows as ``ref``."""
+    return call(w, who, "POST", "/v1/consents", json={
+        "child_id": ref, "category": "education.sen", "purpose": "admission", "recipient": {"type": "health"},
+        "provision": "deny", "given_by": "parent", "method": "written", "evidence_ref": "Form 7",
+        "given_on": given_on.isoformat()})
+
+
 def linked_world(tmp_path_factory, synth_month1, name: str) -> tuple[dict, list]:
     """A linked data directory with every organisation of ORGS registered (no server yet), and its
     children with their sources and record ids (``children_by_source``)."""
@@ -89,7 +97,7 @@ def serve_published(home) -> Server:
         publish(store, get_settings().snapshot_keep)
     finally:
         store.close()
-    return Server(home, {"LINKAGE_SNAPSHOT_POLL_SECONDS": "0"})
+    return Server(home, {"LINKAGE_SNAPSHOT_POLL_SECONDS": "0", "LINKAGE_WEB_COOKIE_SECURE": "false"})
 
 
 def relink(w, link):
@@ -131,14 +139,19 @@ def world(tmp_path_factory, synth_month1):
     w = {"home": home, "a": a[0], "b": b[0], "demo": demo,
          "creds": {k: register(home, f"{k} client", t, role, org=org) for k, (org, t, role, _) in ORGS.items()}}
     w["server"] = serve_published(home)
-    w["refusals"] = {}
+    w["refusals"], w["pseudonyms"] = {}, {}
     try:
-        # The consent officer records a parent's refusal of identity data: about a, to Oak; about b, to Elm.
+        # The consent officer records a parent's refusal of identity data: about a, to Oak; about b, to Elm,
+        # each of which had found its child before. Each school, which may no longer see the date of birth,
+        # then sends a consent dated before it: refused, and held (session 33) under the child's identifier.
         for name, school in (("a", "oak"), ("b", "elm")):
+            w["pseudonyms"][school] = lookup(w, school, demo[name])["child_id"]
             r = consent(w, demo[name], school)
             assert r.status_code == 201, r.text
             w["refusals"][school] = r.json()["consent_id"]
             assert lookup(w, school, demo[name]) is None             # the refusal applies before the merge
+            r = school_consent(w, school, w["pseudonyms"][school], demo[name]["dob"] - timedelta(days=1))
+            assert r.status_code == 403, r.text
 
         m2 = work / "month2"
         m2.mkdir()
@@ -181,6 +194,34 @@ def test_the_merged_childs_subject_access_report_shows_who_saw_it_under_either_i
     assert r.status_code == 200, r.text
     recorded = [e for e in r.json()["entries"] if e["action"] == "consent.record"]
     assert {e["child_id"] for e in recorded} == {world["survivor"], world["retired"]}, recorded
+
+
+def test_a_hold_recorded_before_a_merge_still_holds_and_the_dpo_sees_and_lifts_it_under_the_survivor(world):
+    """A consent hold (an organisation that may not see the child's date of birth sent a consent dated
+    before it) is kept under the identifier it was recorded under. After the merge one of the two was
+    retired: the hold still refused its school's consents (``held`` read merged identifiers), but the
+    DPO's list named the retired identifier, one no page or report finds, and a lift naming the child
+    as it is now was 404 "no such hold". Each hold is now listed, and lifted, under the survivor."""
+    survivor, retired = world["survivor"], world["retired"]
+    for school in ("oak", "elm"):       # any date, under the pseudonym each school had: refused alike
+        for given_on in (date.today(), world["demo"]["a"]["dob"] - timedelta(days=1)):
+            r = school_consent(world, school, world["pseudonyms"][school], given_on)
+            assert r.status_code == 403 and "consent officer" in r.text, (school, r.text)
+    orgs = {world["creds"][s][0].org.org_id: s for s in ("oak", "elm")}
+    holds = call(world, "dpo", "GET", "/v1/audit/consent-holds")
+    assert holds.status_code == 200, holds.text
+    held = [(orgs[h["organisation_id"]], h["child_id"]) for h in holds.json() if h["status"] == "held"]
+    assert sorted(held) == [("elm", survivor), ("oak", survivor)], (held, survivor, retired)
+    for school in ("oak", "elm"):
+        r = call(world, "dpo", "POST", "/v1/audit/consent-holds/lift", json={
+            "organisation": world["creds"][school][0].org.org_id, "child_id": survivor, "note": "Checked by phone"})
+        assert r.status_code == 200, (school, r.text)
+        assert r.json()["child_id"] == survivor and r.json()["status"] == "lifted", r.text
+    after = call(world, "dpo", "GET", "/v1/audit/consent-holds").json()
+    assert [h for h in after if h["status"] == "held"] == [], after
+    assert {(orgs[h["organisation_id"]], h["child_id"]) for h in after} == {("oak", survivor), ("elm", survivor)}
+    # Lifted, a school that still may not see the date of birth records a consent dated today: taken.
+    assert school_consent(world, "oak", world["pseudonyms"]["oak"], date.today()).status_code == 201
 
 
 def test_withdrawing_a_refusal_recorded_under_the_retired_identifier_names_the_child_as_it_is_now(world):

@@ -13,14 +13,17 @@ child who may not be the one who consented would disclose).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
+from browserpages import Profile, accessible, add_user, shot, sign_in
 from test_changes import _rewrite, school_row
-from test_consent_merge import call, consent, linked_world, lookup, relink, serve_published
+from test_consent_merge import call, consent, linked_world, lookup, relink, school_consent, serve_published
 
 pytestmark = pytest.mark.e2e
+
+DPO = "dee@northshire.example"
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +60,7 @@ def world(tmp_path_factory, synth_month1):
     # Month 2: the school's record of b carries a's details: one child of three records.
     result, history = month(2, {b[2][0]: school_row(demo["a"])})
     assert result.merges == 1, history
+    add_user(home, DPO, "Dee Okafor", "Northshire DPO", "dpo", "801", "dpo")      # the DPO's staff pages
     w["server"] = serve_published(home)
     try:
         # Two schools look the child up (each is given a pseudonym) before the parent refuses one.
@@ -65,6 +69,8 @@ def world(tmp_path_factory, synth_month1):
         assert r.status_code == 201, r.text
         w["refusal"] = r.json()["consent_id"]
         assert lookup(w, "oak", demo["a"]) is None
+        # Oak, which may no longer see the date of birth, sends a consent dated before it: held.
+        assert school_consent(w, "oak", w["held"]["oak"], demo["a"]["dob"] - timedelta(days=1)).status_code == 403
 
         # Month 3: the school's record has b's details again: it leaves the child (the larger part keeps the id).
         result, history = month(3, {b[2][0]: school_row(demo["b"])})
@@ -204,4 +210,47 @@ def test_withdrawing_a_refusal_that_followed_a_split_is_on_every_part_s_record(w
     report = call(world, "dpo", "GET", f"/v1/audit/subject/{world['new']}").json()["entries"]
     assert "consent.withdraw" in {e["action"] for e in report}
     assert call(world, "oak", "GET", f"/v1/children/{world['held']['oak']}").status_code == 200   # its reason is back
+
+
+def test_a_hold_recorded_before_a_split_holds_for_every_part_until_the_dpo_lifts_it(world, chromium):
+    """Oak was held (a consent dated before a date of birth it may not see) on the merged child. With
+    the refusal withdrawn, its changes name the split-off child's pseudonym, a child it has no reason
+    to open. The hold stayed with the identifier the larger part kept: Oak's consents for the split-off
+    child were checked against its date of birth again, one more bit each time (201 after it, 403 and
+    a new hold before it). A hold now speaks for every part split from its child since it began, as a
+    refusal does; the DPO sees the part beside the child and lifts it for both. (After the withdrawal.)"""
+    changes = call(world, "oak", "GET", "/v1/identity/changes").json()["changes"]
+    assert [(c["change"], c["pseudonym"]) for c in changes] == [("split", world["held"]["oak"])], changes
+    part = changes[0]["new_pseudonyms"][0]
+    assert call(world, "oak", "GET", f"/v1/children/{part}").status_code == 403    # no reason to open it
+    for given_on in (date.today(), world["demo"]["b"]["dob"] - timedelta(days=1)):
+        r = school_consent(world, "oak", part, given_on)
+        assert r.status_code == 403 and "consent officer" in r.text, (given_on, r.text)
+    oak = world["creds"]["oak"][0].org.org_id
+    holds = [h for h in call(world, "dpo", "GET", "/v1/audit/consent-holds").json()
+             if h["status"] == "held" and h["organisation_id"] == oak]
+    kept = next(h for h in holds if h["child_id"] == world["kept"])
+    assert kept["also_held_for"] == [world["new"]] and kept["reason"] == "given_on_before_birth", holds
+    pages = Profile(chromium, world["server"].url)          # the DPO's page says so, beside the child
+    try:
+        with pages.page() as p:
+            sign_in(p, DPO)
+            p.goto("/app/dpo/consent-holds")
+            card = p.get_by_test_id(f"hold-{oak}-{world['kept']}").inner_text()
+            assert "Also held for" in card and world["new"] in card, card
+            again = p.get_by_test_id(f"hold-{oak}-{world['new']}").inner_text()      # Oak's try on the part
+            assert "while already held" in again, again
+            accessible(p)
+            shot(p, "dpo-consent-hold-after-a-split")
+    finally:
+        pages.close()
+    r = call(world, "dpo", "POST", "/v1/audit/consent-holds/lift",
+             json={"organisation": oak, "child_id": world["new"], "note": "The wrong child; checked by phone"})
+    assert r.status_code == 200, r.text
+    assert [h for h in call(world, "dpo", "GET", "/v1/audit/consent-holds").json()
+            if h["status"] == "held" and h["organisation_id"] == oak] == []
+    import json
+    entry = json.loads((world["home"] / "audit" / "log.jsonl").read_text().splitlines()[-2])["entry"]
+    assert entry["action"] == "consent.hold_lift" and entry["children"] == sorted([world["kept"], world["new"]]), entry
+    assert school_consent(world, "oak", part, date.today()).status_code == 201     # lifted for every part
     assert lookup(world, "oak", world["demo"]["b"])          # the school it refused finds either part now

@@ -56,10 +56,10 @@ def holds(url: Url, token: Token = None, client_id: ClientId = None, client_secr
                      params={"lifted": str(lifted).lower()})
     except LinkageError as exc:
         _fail(exc)
-    emit(["status", "organisation_id", "organisation", "child_id", "reason", "held_at", "lifted_at", "lifted_by",
-          "note"], [[h.get(k) or "" for k in ("status", "organisation_id", "organisation", "child_id", "reason",
-                                              "held_at", "lifted_at", "lifted_by", "note")] for h in rows],
-         fmt, title="consent holds", console=console)
+    columns = ["status", "organisation_id", "organisation", "child_id", "also_held_for", "reason", "held_at",
+               "lifted_at", "lifted_by", "note"]
+    emit(columns, [[" ".join(h.get(k) or ()) if k == "also_held_for" else h.get(k) or "" for k in columns]
+                   for h in rows], fmt, title="consent holds", console=console)
 
 
 @consent_app.command("lift")

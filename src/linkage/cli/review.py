@@ -13,6 +13,7 @@ from linkage.cli.output import Format, FormatOption, emit
 from linkage.config import get_settings
 from linkage.errors import LinkageError
 from linkage.files import check_replaceable, write_private
+from linkage.likelihood import percent
 
 
 review_app = typer.Typer(no_args_is_help=True, help="Work the clerical review queue; decisions bind later runs.")
@@ -88,7 +89,7 @@ def review_show(pair: str, chart: Annotated[Optional[Path], typer.Option(
     except LinkageError as exc:
         _fail(exc)
     weight = "" if p["match_weight"] != p["match_weight"] else f", match weight {p['match_weight']:.2f}"
-    console.print(f"[bold]{pair}[/]: {p['reason']}; match probability {p['match_probability']:.3f}{weight}; "
+    console.print(f"[bold]{pair}[/]: {p['reason']}; {percent(p['match_probability'])} likely one child{weight}; "
                   f"{p['cluster_size']} records affected")
     table = Table("field", "left", "right", "")
     for name, a, b, differs, written in fields:

@@ -12,12 +12,13 @@ audit log. Who may list and lift is the policy's question (``read_consent_holds`
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 from linkage.store.sealed import Sealer
 from linkage.store.state import ServiceState
 
-__all__ = ["ConsentHolds", "create_holds"]
+__all__ = ["ConsentHolds", "began_before", "create_holds"]
 
 # Tables of the register's own beside the schema's, as the users' ``email_match_closed``
 # (``state migrate`` copies them): the holds in force, and each one lifted.
@@ -44,11 +45,23 @@ class ConsentHolds:
         self.state, self._sealer = state, sealer
         create_holds(state)
 
-    def held(self, org_id: str, ids: list[str]) -> bool:
-        """Whether the organisation is held from recording consent for the child (any of its ids)."""
-        return self.state.execute(
-            f"SELECT 1 FROM consent_holds WHERE org_id = ? AND child_id IN ({', '.join('?' * len(ids))})",
-            (org_id, *ids)).fetchone() is not None
+    def speaking(self, org_id: str, ids: list[str] | tuple[str, ...],
+                 split_from: Mapping[str, datetime] | None = None) -> list[dict]:
+        """The organisation's holds in force that speak for a child, oldest first: recorded under one of
+        ``ids`` (the child and the identifiers a run merged into it), or under an identifier some of its
+        records were split from, before they left (``split_from``): whose date of birth refused the
+        organisation cannot be told, as with a refusal of consent (``ConsentRegister.evaluate``)."""
+        parted = [i for i in (split_from or {}) if i not in ids]
+        every = [*ids, *parted]
+        rows = self.state.execute(
+            f"SELECT org_id, child_id, reason, held_at FROM consent_holds WHERE org_id = ? AND child_id IN "
+            f"({', '.join('?' * len(every))}) ORDER BY held_at", (org_id, *every))
+        return [dict(r) for r in rows if r["child_id"] in ids or began_before(r["held_at"], split_from[r["child_id"]])]
+
+    def held(self, org_id: str, ids: list[str] | tuple[str, ...],
+             split_from: Mapping[str, datetime] | None = None) -> bool:
+        """Whether the organisation is held from recording consent for the child (``speaking``)."""
+        return bool(self.speaking(org_id, ids, split_from))
 
     def hold(self, org_id: str, child_id: str, reason: str) -> None:
         self.state.execute("INSERT INTO consent_holds (org_id, child_id, reason, held_at) VALUES (?, ?, ?, ?) "
@@ -70,21 +83,32 @@ class ConsentHolds:
             out.append(d)
         return out
 
-    def lift(self, org_id: str, child_id: str, *, by: str, note: str) -> dict | None:
-        """End the organisation's hold for the child, keeping who, when and why; None when there was
-        no such hold (nothing changed). One transaction: the hold is never gone without its record."""
-        lift_id = "HL-" + secrets.token_hex(6)
+    def lift(self, org_id: str, child_ids: list[str] | tuple[str, ...], *, by: str, note: str) -> list[dict]:
+        """End the organisation's holds recorded under ``child_ids`` (those that speak for one child:
+        ``speaking``), keeping who, when and why for each, oldest first; empty when there was none
+        (nothing changed). One transaction: a hold is never gone without its record."""
+        done = []
         with self.state.transaction():
-            row = self.state.execute("SELECT reason, held_at FROM consent_holds WHERE org_id = ? AND child_id = ?",
-                                     (org_id, child_id)).fetchone()
-            if row is None:
-                return None
             at = datetime.now(timezone.utc).isoformat()
-            self.state.execute("DELETE FROM consent_holds WHERE org_id = ? AND child_id = ?", (org_id, child_id))
-            self.state.execute(
-                "INSERT INTO consent_hold_lifts (lift_id, org_id, child_id, reason, held_at, lifted_at, lifted_by, "
-                "note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (lift_id, org_id, child_id, row["reason"], row["held_at"], at, by,
-                 self._sealer.seal(note, _note_context(lift_id))))
-        return {"lift_id": lift_id, "org_id": org_id, "child_id": child_id, "reason": row["reason"],
-                "held_at": row["held_at"], "lifted_at": at, "lifted_by": by, "note": note}
+            for child_id in dict.fromkeys(child_ids):
+                row = self.state.execute("SELECT reason, held_at FROM consent_holds WHERE org_id = ? AND child_id = ?",
+                                         (org_id, child_id)).fetchone()
+                if row is None:
+                    continue
+                lift_id = "HL-" + secrets.token_hex(6)
+                self.state.execute("DELETE FROM consent_holds WHERE org_id = ? AND child_id = ?", (org_id, child_id))
+                self.state.execute(
+                    "INSERT INTO consent_hold_lifts (lift_id, org_id, child_id, reason, held_at, lifted_at, lifted_by, "
+                    "note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (lift_id, org_id, child_id, row["reason"], row["held_at"], at, by,
+                     self._sealer.seal(note, _note_context(lift_id))))
+                done.append({"lift_id": lift_id, "org_id": org_id, "child_id": child_id, "reason": row["reason"],
+                             "held_at": row["held_at"], "lifted_at": at, "lifted_by": by, "note": note})
+        return sorted(done, key=lambda d: d["held_at"])
+
+
+def began_before(held_at: str, left: datetime) -> bool:
+    """Whether a hold began before the records left the identifier it was recorded under."""
+    at = datetime.fromisoformat(held_at)
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)) < (
+        left if left.tzinfo else left.replace(tzinfo=timezone.utc))

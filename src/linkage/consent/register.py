@@ -140,9 +140,11 @@ class ConsentRegister:
         return {"recipient_type": recipient.type, "caller_is_recipient": recipient.names(principal),
                 "recorded_by_caller": bool(rec and rec.recorded_by_org(principal))}
 
-    def held(self, principal: Principal, child_id: str, former: tuple[str, ...] = ()) -> bool:
-        """Whether the caller's organisation is held from recording consent for the child (``hold``)."""
-        return self.holds.held(org_key(principal), [child_id, *former])
+    def held(self, principal: Principal, child_id: str, former: tuple[str, ...] = (),
+             split_from: Mapping[str, datetime] | None = None) -> bool:
+        """Whether the caller's organisation is held from recording consent for the child (``hold``),
+        under its identifier, one merged into it, or one it was split from since (``ConsentHolds.speaking``)."""
+        return self.holds.held(org_key(principal), [child_id, *former], split_from)
 
     def hold(self, principal: Principal, child_id: str, reason: str) -> None:
         """Hold the caller's organisation from recording any further consent for the child: a

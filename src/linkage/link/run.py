@@ -35,6 +35,7 @@ from linkage.link.outclassed import OUTCLASSED_REASON, asked_outclassed
 from linkage.link.swaps import REASON as SWAP_HELD_REASON
 from linkage.link.review import ReviewDecisions, build_queue, constraints, undecided
 from linkage.link.vet import vet_joins
+from linkage.link.wording import guard_reasons
 from linkage.store import Store, registered
 from linkage.store.schema import t
 from linkage.store.sealed import Sealer
@@ -289,6 +290,7 @@ UNION ALL SELECT k FROM _decided_df""", threshold, cons.must_link, passes=search
     mine = band["reason"] == OUTCLASSED_REASON
     band = _stack(band[mine], band[~mine])
     queue = build_queue(band, edges, cons, refused_must, around)
+    queue["reason"] = guard_reasons(store, queue)
     step(STAGES[4], f"{len(queue)} pairs open where the run reached ({len(cons.settled)} settled by a reviewer)")
     tf = engine.term_frequencies()
     step(STAGES[5], f"{len(cluster_of)} records")

@@ -37,7 +37,7 @@ from linkage.outcomes.disclosure import CIN, SUPPRESSED, Rule
 from linkage.outcomes.measures import MEASURES, RATES
 
 __all__ = ["BREAKDOWNS", "COUNT", "NEXT_PLACES", "PROPORTIONS", "RATED", "RATE_SUM", "Release", "STATES", "TABLES",
-           "TYPES"]
+           "TYPES", "TYPE_WORDS"]
 
 BREAKDOWNS = ("setting", "placement_type", "cohort", "age_band", "sen_status", "social_care")
 NEXT_PLACES = ("mainstream school", "another AP setting", "special or other school",
@@ -46,6 +46,9 @@ NEXT_PLACES = ("mainstream school", "another AP setting", "special or other scho
 PROPORTIONS = [m for m in MEASURES if m not in RATES]
 STATES = ("yes", "no", "not yet known")
 TYPES = ("short", "long", "new")
+# Each placement type as a page says it (docs/outcomes.md "Placement type"); the CSV keeps the codes.
+TYPE_WORDS = {"short": "Short (ended within 12 weeks)", "long": "Long (12 weeks or more)",
+              "new": "New (open, under 12 weeks)"}
 # Published tables sharing the placements as their rows: key -> (column attribute, columns).
 TABLES = {"placements": ("placement_type", TYPES), **{m: (m, STATES) for m in PROPORTIONS},
           "next_place": ("next_place", NEXT_PLACES)}

@@ -85,7 +85,8 @@ def record_consent(*, ctx: Ctx, body: ConsentCreate) -> ConsentPublic:
     d = ctx.authorise("record_consent", categories, [child_id],
                       context=register.consent_context(ctx.caller, recipient), every=True, **asked)
     born, seen = _birth(ctx, child_id)
-    held = not seen and register.held(ctx.caller, child_id, ctx.services.former_ids(child_id))
+    held = not seen and register.held(ctx.caller, child_id, ctx.services.former_ids(child_id),
+                                      ctx.services.split_from(child_id))
     if not seen and (held or (born is not None and body.given_on < born)):
         # Checked, but never told: the first refusal says nothing of why, holds the organisation,
         # and every later consent it sends for the child is refused alike: one bit, once.

@@ -4,6 +4,7 @@ organisation) and audited (``consent.holds``, ``consent.hold_lift``), refusals i
 
 from __future__ import annotations
 
+from linkage.consent.holds import began_before
 from linkage.errors import LinkageError, NotFound
 from linkage.service.context import Ctx, digest
 from linkage.service.schemas_dpo import ConsentHold, HoldLift
@@ -16,46 +17,77 @@ def _context(ctx: Ctx, org_id: str = "", org_type: str = "") -> dict[str, str | 
     return {"held_type": org_type, "caller_is_held": bool(org_id) and org_id == ctx.org}
 
 
-def _public(services, status: str, h: dict) -> ConsentHold:
+def _public(services, status: str, h: dict, parts: list[str] = ()) -> ConsentHold:
     org = services.clients.orgs.get(h["org_id"])
     by = h.get("lifted_by")
     return ConsentHold(organisation_id=h["org_id"], organisation=org.name if org else h["org_id"],
-                       organisation_type=org.org_type if org else "", child_id=h["child_id"], reason=h["reason"],
-                       held_at=h["held_at"], status=status, lift_id=h.get("lift_id"), lifted_at=h.get("lifted_at"),
+                       organisation_type=org.org_type if org else "",
+                       child_id=services.aliases.get(h["child_id"], h["child_id"]), also_held_for=list(parts),
+                       reason=h["reason"], held_at=h["held_at"], status=status, lift_id=h.get("lift_id"),
+                       lifted_at=h.get("lifted_at"),
                        lifted_by=(by if "@" in by or by.startswith("cli:") else who(services, None, by)) if by else None,
                        note=h.get("note"))
 
 
+def _parts(services, h: dict) -> list[str]:
+    """The children split from the hold's child since it began: it speaks for them too."""
+    now = services.aliases.get(h["child_id"], h["child_id"])
+    return sorted(c for c in services.split_children({h["child_id"]})
+                  if c != now and began_before(h["held_at"], services.split_from(c)[h["child_id"]]))
+
+
+def _in_force(services) -> list[tuple[dict, list[str]]]:
+    """The holds in force, each once under the child as it is now (a run since may have merged the
+    identifier it was recorded under into another: the oldest hold of the two is shown), with the
+    children split from it since."""
+    seen, out = set(), []
+    for h in services.consents.holds.current():
+        key = (h["org_id"], services.aliases.get(h["child_id"], h["child_id"]))
+        if key not in seen:
+            seen.add(key)
+            out.append((h, _parts(services, h)))
+    return out
+
+
 def consent_holds(*, ctx: Ctx, lifted: bool = True) -> list[ConsentHold]:
-    """The holds in force, oldest first, then (``lifted``) those lifted, newest first."""
+    """The holds in force, oldest first, then (``lifted``) those lifted, newest first: each named by
+    the child as it is now, not the identifier a run since retired."""
     services = ctx.services
     d = ctx.authorise("read_consent_holds", ["identity.demographics"], context=_context(ctx))
-    holds = services.consents.holds
-    rows = [("held", h) for h in holds.current()] + ([("lifted", h) for h in holds.lifted()] if lifted else [])
-    ctx.record("consent.holds", "allow", sorted({h["child_id"] for _, h in rows}), [], d.bases(), d.policy_version,
-               held=sum(s == "held" for s, _ in rows), lifted=sum(s == "lifted" for s, _ in rows))
-    return [_public(services, status, h) for status, h in rows]
+    held = _in_force(services)
+    gone = services.consents.holds.lifted() if lifted else []
+    shown = [_public(services, "held", h, parts) for h, parts in held] + [_public(services, "lifted", h) for h in gone]
+    ctx.record("consent.holds", "allow", sorted({c for h in shown for c in (h.child_id, *h.also_held_for)}), [],
+               d.bases(), d.policy_version, held=len(held), lifted=len(gone))
+    return shown
 
 
 def lift_consent_hold(*, ctx: Ctx, lift: HoldLift) -> ConsentHold:
     """Lift one organisation's hold for one child, saying who (the signed-in person, else the API
     client), when and why (sealed at rest; the audit entry has its SHA-256). Decided before the caller
-    is told whether the organisation or the hold exists."""
+    is told whether the organisation or the hold exists. The child is named as it is now (an identifier
+    a run retired stands for its survivor); every hold that speaks for it is lifted: one recorded
+    under an identifier merged into it, or one it was split from (lifted for every part, as a refusal
+    that followed a split is withdrawn for every part), each part named in the audit entry."""
     services = ctx.services
     try:
         org = services.clients.orgs.find(lift.organisation)
     except LinkageError:
         org = None
-    held = org is not None and services.consents.holds.held(org.org_id, [lift.child_id])
-    children = [lift.child_id] if held or services.child_exists(lift.child_id) else []
+    child = services.aliases.get(lift.child_id, lift.child_id)
+    holds = services.consents.holds
+    found = holds.speaking(org.org_id, (child, *services.former_ids(child)), services.split_from(child)) if org else []
+    spoken = {c for h in found for c in (services.aliases.get(h["child_id"], h["child_id"]), *_parts(services, h))}
+    children = sorted({child, *spoken}) if found or services.child_exists(child) else []
     extra = {"held_organisation": org.org_id if org else lift.organisation, "note_sha256": digest(lift.note)}
     d = ctx.authorise("lift_consent_hold", ["identity.demographics"], children,
                       context=_context(ctx, *((org.org_id, org.org_type) if org else ())), every=True, **extra)
-    done = services.consents.holds.lift(org.org_id, lift.child_id, by=ctx.person or ctx.caller.client_id,
-                                        note=lift.note) if org else None
-    if done is None:
+    done = holds.lift(org.org_id, [h["child_id"] for h in found], by=ctx.person or ctx.caller.client_id,
+                      note=lift.note) if found else []
+    if not done:
         ctx.record("consent.hold_lift", "not_found", children, [], d.bases(), d.policy_version, **extra)
         raise NotFound("no such hold: the organisation is not held for that child")
-    ctx.record("consent.hold_lift", "allow", [lift.child_id], [], d.bases(), d.policy_version,
-               lift_id=done["lift_id"], hold_reason=done["reason"], **extra)
-    return _public(services, "lifted", done)
+    ctx.record("consent.hold_lift", "allow", children, [], d.bases(), d.policy_version,
+               lift_id=done[0]["lift_id"], lift_ids=[x["lift_id"] for x in done], hold_reason=done[0]["reason"],
+               **extra)
+    return _public(services, "lifted", done[0])

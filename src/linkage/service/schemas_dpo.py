@@ -51,7 +51,11 @@ class ConsentHold(BaseModel):
     organisation_id: str
     organisation: str = Field(description="Its name, as registered.")
     organisation_type: str
-    child_id: str = Field(description="The canonical child identifier (the DPO audits by it).")
+    child_id: str = Field(description="The canonical child identifier (the DPO audits by it), as it is now: "
+                                      "a hold recorded under one a link run has since merged names the survivor.")
+    also_held_for: list[str] = Field(default_factory=list, description=(
+        "Children a link run has split from it since the hold began: the hold speaks for them too (whose "
+        "date of birth refused the organisation cannot be told); lifting it lifts it for each."))
     reason: str = Field(description="given_on_before_birth: the consent that started the hold.")
     held_at: str
     status: Literal["held", "lifted"]

@@ -19,10 +19,12 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, P
 from markupsafe import Markup
 
 from linkage.access.orgs import TYPE_WORDS
+from linkage.likelihood import percent
+from linkage.outcomes.release import TYPE_WORDS as PLACEMENT_WORDS
 from linkage.reference.establishments import SETTING_WORDS
 from linkage.web.charts import fitted
 
-__all__ = ["NOTE_BOUND", "PREFIX", "count", "csp", "env", "lowered", "render"]
+__all__ = ["AGENCY_WORDS", "NOTE_BOUND", "PREFIX", "agency", "count", "csp", "env", "lowered", "render"]
 
 PREFIX = "/app"
 # A free-text note's bound as a form field: well above any note's own limit (1,000 or 2,000
@@ -46,6 +48,7 @@ def bdi(value) -> Markup:
 
 
 env.filters["bdi"] = bdi
+env.filters["percent"] = percent
 
 
 def count(value):
@@ -77,9 +80,35 @@ def org_type(code):
     return TYPE_WORDS.get(code, code) if code else code
 
 
+# Each source of records as a reader says it (the child's record, the review page's "Agency" row).
+AGENCY_WORDS = {"education": "School", "social_care": "Children's social care", "health": "Health"}
+
+
+def agency(code):
+    """A source's code as a reader says it ("Children's social care"); an unknown code as it is."""
+    return AGENCY_WORDS.get(code, code) if code else code
+
+
+def placement(code):
+    """An AP placement type as a reader says it ("Short (ended within 12 weeks)"); anything else as it is."""
+    return PLACEMENT_WORDS.get(code, code) if isinstance(code, str) else code
+
+
+def group(code, by: str):
+    """An outcomes table's group, as a reader says it: a setting or a placement type in words, any
+    other group (already words: "no SEN", "known to social care") with a capital, as a row header."""
+    if by == "setting":
+        return setting(code)
+    if by == "placement_type":
+        return placement(code)
+    return code[:1].upper() + code[1:] if isinstance(code, str) else code
+
+
 env.filters["count"] = count
 env.filters["setting"] = setting
 env.filters["org_type"] = org_type
+env.filters["agency"] = agency
+env.filters["placement"] = placement
 env.filters["lowered"] = lowered
 env.filters["fitted"] = fitted
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 
 from linkage.service.children import view_child
 from linkage.service.withheld import REASONS
-from linkage.web.render import render
+from linkage.web.render import AGENCY_WORDS, render
 from linkage.web.session import StaffDep
 from linkage.web.tasks import DEFAULT_PURPOSE, PURPOSES, Task, allowed_purposes
 
@@ -22,7 +22,7 @@ __all__ = ["router"]
 
 router = APIRouter()
 
-AGENCIES = {"education": "School", "social_care": "Children's social care", "health": "Health"}
+AGENCIES = AGENCY_WORDS
 # What each data category is, as a section a person reads.
 TITLES = {"identity.demographics": "Name and date of birth", "identity.address": "Addresses",
           "identity.known_to": "Which agencies know the child", "education.enrolment": "Schools",

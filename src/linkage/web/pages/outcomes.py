@@ -15,12 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from linkage.errors import LinkageError
-from linkage.reference.establishments import SETTING_WORDS
 from linkage.safetext import attachment
 from linkage.service.outcomes import (CHILD_MEASURES, DIMENSIONS, outcome_children, outcomes_csv,
                                       outcomes_report)
 from linkage.web.outcome_charts import attendance_chart, exclusion_chart, next_place_chart
-from linkage.web.render import count, render
+from linkage.web.render import count, group, placement, render
 from linkage.web.session import Staff, StaffDep
 from linkage.web.tasks import task
 
@@ -76,7 +75,7 @@ def outcomes_page(request: Request, staff: StaffDep, by: str = "setting", cohort
                   others=[t for t in report.tables if t.key not in behind and t.key != "placements_total"],
                   dimensions=DIMENSIONS, by=by, cohort=chosen or "", cohorts=cohorts(date.today()),
                   errors=errors, summary=summary, cell=count, own_pupils=_sees_own_pupils(staff),
-                  named=lambda g: SETTING_WORDS.get(g, g) if by == "setting" else g)   # the CSV keeps the codes
+                  named=lambda g: group(g, by))   # the CSV keeps the codes
 
 
 @router.get("/outcomes.csv")
@@ -98,7 +97,7 @@ def own_pupils(request: Request, staff: StaffDep, cohort: str = "", urn: str = "
         urn = "not-a-urn"         # still refused by the service as another setting's, and audited
     result = outcome_children(ctx=staff.ctx(PURPOSE), cohort=chosen, urn=urn or None)
     rows = [[k.child, k.entry_date.strftime("%-d %b %Y"),
-             k.leaving_date.strftime("%-d %b %Y") if k.leaving_date else "still placed", k.placement_type,
+             k.leaving_date.strftime("%-d %b %Y") if k.leaving_date else "still placed", placement(k.placement_type),
              "yes" if k.dual_registered else "no",
              *[_child_value(k.measures[m], m) if m in k.measures else "withheld" for m in _CHILD_COLUMNS]]
             for k in result.children]
