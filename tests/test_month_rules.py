@@ -1,8 +1,8 @@
 """A month's second pass sees the few children it reached, and its queue rules read no more of the
 million-record input than they need: ``reach``, ``reissued``, ``romanised``, ``slipped``,
-``transposed`` and ``family_sql`` the reached records' rows read once (``engine_pass.reached_rows_sql``;
-``family_sql`` its population counts still over the input), ``movedin`` its population shares from
-each home's record count. Each must queue exactly what it queues over the whole input.
+``transposed``, ``scripthome`` and ``family_sql`` the reached records' rows read once
+(``engine_pass.reached_rows_sql``; ``family_sql`` its population counts still over the input),
+``movedin`` its population shares from each home's record count. Each must queue exactly what it queues over the whole input.
 
 Real DuckDB files in ``tmp_path``, through the real features SQL; the clusters table holds only the
 reached children, and 600 records of children the month did not reach stand beside them.
@@ -22,6 +22,7 @@ from linkage.link.movedin import RECENT_DAYS, movedin_sql
 from linkage.link.reach import reach_pairs
 from linkage.link.reissued import COPIED_REASON, reissued_pairs
 from linkage.link.romanised import romanised_pairs
+from linkage.link.scripthome import scripthome_pairs
 from linkage.link.slipped import slipped_pairs
 from linkage.link.transposed import transposed_pairs
 from test_cluster_evidence import input_tables, rec
@@ -48,11 +49,15 @@ REACHED = [
     rec("education:t2", "harry", "jones", middle="lee", dob="2019-11-03", postcode="B1 1AA", upn="A5"),
     rec("social_care:t2", "harry", "jones", middle="lee", dob="2019-11-03", postcode="B1 1AA", nhs="N9"),
     rec("health:t2", "harold", "jones", dob="2019-03-11", postcode="B9 9ZZ", nhs="N5"),
+    # ``scripthome``: Tzu-hao Wang at school, the GP's Zi Ao Wong at his home.
+    rec("education:h1", "tzu-hao", "wang", middle="thomas", dob="2015-10-07", postcode="E5D 4RQ", upn="A6"),
+    rec("health:h1", "zi", "wong", middle="ao thomas", dob="2015-10-07", postcode="E5D 4RQ", nhs="N6"),
 ]
 CHILDREN = {"education:r1": "R1", "health:r1": "R2", "education:m1": "M1", "health:m1": "M2",
             "education:s1": "S1", "education:s2": "S3", "health:s1": "S2", "education:t1": "T1",
-            "health:t1": "T2", "education:t2": "T3", "social_care:t2": "T3", "health:t2": "T4"}
-RULES = (reach_pairs, romanised_pairs, slipped_pairs, transposed_pairs)
+            "health:t1": "T2", "education:t2": "T3", "social_care:t2": "T3", "health:t2": "T4",
+            "education:h1": "H1", "health:h1": "H2"}
+RULES = (reach_pairs, romanised_pairs, slipped_pairs, transposed_pairs, scripthome_pairs)
 
 
 def _queued(con, rule, input_table: str) -> list[tuple[str, str, str]]:
@@ -77,6 +82,7 @@ def test_the_rules_queue_over_the_reached_rows_what_they_queue_over_the_whole_in
     assert ("education:m1", "health:m1") in pairs["romanised_pairs"]
     assert ("education:s1", "health:s1") in pairs["slipped_pairs"]
     assert ("education:t1", "health:t1") in pairs["transposed_pairs"]
+    assert ("education:h1", "health:h1") in pairs["scripthome_pairs"]
     # Two NHS numbers in the children of Harry / Harold Jones: the social care record says so.
     assert not any("health:t2" in pair for queued in pairs.values() for pair in queued)
 

@@ -21,14 +21,17 @@ CHILDREN = {"education:1": "C1", "health:1": "C2", "education:2": "C3"}
 
 
 def queued_by(rule, tmp_path: Path, name: str, records: list[dict], children: dict[str, str],
-              apart: list[tuple[str, str]] = ()) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
-    """What ``reach`` queues over ``records`` clustered as ``children``, and what ``rule`` (a queue
-    rule of the second pass, called as ``reach_pairs`` is) queues; ``rule`` never links."""
+              apart: list[tuple[str, str]] = (), before: tuple = (reach_pairs,)
+              ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """What ``reach`` (or the rules ``before``) queues over ``records`` clustered as ``children``, and
+    what ``rule`` (a queue rule of the second pass, called as ``reach_pairs`` is) queues; ``rule``
+    never links."""
     (tmp_path / name).mkdir()
     con = _con(tmp_path / name, records, children)
     try:
         reached, found = ClusterPass(), ClusterPass()
-        reach_pairs(con, "link_input", "kids", "cotwins", reached, children, list(apart))
+        for earlier in before:
+            earlier(con, "link_input", "kids", "cotwins", reached, children, list(apart))
         rule(con, "link_input", "kids", "cotwins", found, children, list(apart))
     finally:
         con.close()

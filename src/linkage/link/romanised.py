@@ -43,7 +43,7 @@ import duckdb
 
 from linkage.link.evidence import ClusterPass
 from linkage.link.namesql import middle_name
-from linkage.link.reach import SURNAME_JW, could_be_one_sql, kin_sql, queue_rule
+from linkage.link.reach import SURNAME_JW, one_child_tail_sql, queue_rule
 
 __all__ = ["ROMAN_SHORTEST", "ROMANISED_REASON", "roman_sql", "romanised_pairs", "romanised_sql"]
 
@@ -121,10 +121,7 @@ pairs AS MATERIALIZED (
   WHERE (coalesce(ma, '') = '' OR coalesce(mb, '') = '' OR jaro_winkler_similarity(ma, mb) >= 0.9)
     AND NOT coalesce(list_has_any(tl.tk, [gb, jb]) OR list_has_any(tr.tk, [ga, ja]), false)
   GROUP BY ALL),
-{kin_sql(input_table, clusters_table)}
-SELECT p.* FROM pairs p JOIN kids a ON a.cluster_id = p.ca JOIN kids b ON b.cluster_id = p.cb
-WHERE {could_be_one_sql()}
-ORDER BY p.l, p.r"""
+{one_child_tail_sql(input_table, clusters_table)}"""
 
 
 def romanised_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, cotwin_table: str,
