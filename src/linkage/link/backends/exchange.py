@@ -17,6 +17,7 @@ The exchange may be a local path (a private 0700 directory per run) or a Hadoop 
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import secrets
@@ -64,8 +65,15 @@ def crypto_conf() -> dict[str, str]:
     }
 
 
+# The client's classes, compiled once a process: (javac, jars, source digest): {name: class file}.
+_COMPILED: dict[tuple[str, tuple[str, ...], str], dict[str, bytes]] = {}
+
+
 def kms_jar(out: Path) -> str:
-    """``MemoryKms.java`` compiled against pyspark's own Parquet and Hadoop jars into ``out``."""
+    """``MemoryKms.java`` compiled against pyspark's own Parquet and Hadoop jars, as a jar in ``out``.
+    javac runs once a process (about 1 CPU s and 1 to 3 s of wall): a later session in the same
+    process (a program that links more than once, the test suite) gets the same classes in a jar
+    of its own, in its own scratch."""
     import pyspark
 
     jars = Path(pyspark.__file__).parent / "jars"
@@ -76,19 +84,23 @@ def kms_jar(out: Path) -> str:
     if javac is None or None in wanted:
         raise LinkageError("the spark engine encrypts its exchange files with a KMS client it compiles: "
                            "it needs a JDK (javac) and pyspark's Parquet jars" + ("" if javac else "; no javac found"))
-    classes = out / "kms-classes"
     source = Path(__file__).with_name("MemoryKms.java")
-    # One small file: javac's JVM exits before C2-compiled code or a parallel collector pays back
-    # (about 1.7 s of CPU with the defaults, 1.0 s with these, at every session start).
-    done = subprocess.run([javac, "-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC", "--release", "17", "-nowarn",
-                           "-cp", os.pathsep.join(map(str, wanted)), "-d", str(classes), str(source)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise LinkageError(f"could not compile the exchange's KMS client: {(done.stderr or done.stdout).strip()[:200]}")
+    key = (javac, tuple(map(str, wanted)), hashlib.sha256(source.read_bytes()).hexdigest())
+    if key not in _COMPILED:
+        classes = out / "kms-classes"
+        # One small file: javac's JVM exits before C2-compiled code or a parallel collector pays back
+        # (about 1.7 s of CPU with the defaults, 1.0 s with these).
+        done = subprocess.run([javac, "-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC", "--release", "17",
+                               "-nowarn", "-cp", os.pathsep.join(map(str, wanted)), "-d", str(classes), str(source)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise LinkageError(f"could not compile the exchange's KMS client: {(done.stderr or done.stdout).strip()[:200]}")
+        _COMPILED[key] = {path.relative_to(classes).as_posix(): path.read_bytes()
+                          for path in sorted(classes.rglob("*.class"))}
     jar = out / "linkage-kms.jar"
     with zipfile.ZipFile(jar, "w") as z:        # a jar is a zip of the classes
-        for path in sorted(classes.rglob("*.class")):
-            z.write(path, path.relative_to(classes).as_posix())
+        for name, data in _COMPILED[key].items():
+            z.writestr(name, data)
     return str(jar)
 
 
