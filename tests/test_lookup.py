@@ -218,3 +218,18 @@ def test_the_lookup_names_the_child_scoring_every_candidate_names(index):
             (want and (want.child_id, want.match_probability, want.agreed))
         named += want is not None
     assert named > 100
+
+
+def test_the_reference_sql_is_compiled_only_when_a_search_asks_for_it(linked_store):
+    """Every server start built it (Splink's score_pairs SQL, ~0.5 CPU s) for a path only tests take
+    while the fast scorer compiles; asked for after the index has dropped its working tables, it
+    still scores as the fast path does."""
+    idx = LookupIndex(linked_store)
+    assert idx.scorer.compiled and idx._score_sql is None
+    f, s, dob, pc = linked_store.rows("SELECT forename, surname, date_of_birth, postcode FROM store.records "
+                                      "ORDER BY record_key LIMIT 1")[0]
+    q = LookupQuery(f, s, dob, pc)
+    fast = idx.search(q, limit=5, min_probability=0.0)
+    assert idx._score_sql is None
+    ref = idx.search(q, limit=5, min_probability=0.0, reference=True)
+    assert idx._score_sql is not None and fast and [c.child_id for c in fast] == [c.child_id for c in ref]

@@ -143,8 +143,9 @@ class LookupIndex:
         con.execute(f"CREATE INDEX IF NOT EXISTS lookup_index_rid ON memory.{INDEX} (rid)")
         self.size = int(con.execute(f"SELECT count(*) FROM memory.{INDEX}").fetchone()[0])
         self._local = threading.local()
-        self._score_sql = (f"SELECT p.*, c.child_id FROM ({self._compile()}) p "
-                           "JOIN lk_c_ids c ON c.unique_id = p.unique_id_r")
+        self.engine.linker(json.dumps(self.model))      # the model's Linker: the scorer's and the reference's
+        self._score_sql: str | None = None
+        self._compiling = threading.Lock()
         self._features_sql = f"INSERT INTO lk_q {input_sql('SELECT * FROM lk_raw', 'lk_names')}"
         tf = {}
         for col in TF_COLUMNS:
@@ -155,6 +156,8 @@ class LookupIndex:
         self._rows = (_interned(con.execute(f"SELECT {', '.join(self.scorer.columns)}, child_id FROM "
                                             f"memory.{INDEX} ORDER BY rid"))
                       if self.scorer.compiled else [])
+        if not self.scorer.compiled:        # every search takes the reference path: compiled now
+            self._reference_sql()
         # The engine's working copies are not read again; the memory is the server's.
         for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'memory' AND "
                                    f"(table_name IN ('{INPUT}', 'link_hash') OR table_name LIKE 'in\\_%' "
@@ -193,11 +196,23 @@ class LookupIndex:
             self._local.cur = cur
         return cur
 
+    def _reference_sql(self) -> str:
+        """The reference path's SQL, compiled on its first use. Where the fast scorer serves every
+        search (the usual case) only a test asks for it: compiling it at start cost every server
+        about 0.5 CPU s of Splink's SQL generation and parsing."""
+        with self._compiling:
+            if self._score_sql is None:
+                self._score_sql = (f"SELECT p.*, c.child_id FROM ({self._compile()}) p "
+                                   "JOIN lk_c_ids c ON c.unique_id = p.unique_id_r")
+            return self._score_sql
+
     def _compile(self) -> str:
         """Run Splink's public ``score_pairs`` once on real tables and keep the SQL it generated
         (``SplinkDataFrame.sql_used_to_create``): the reference path runs that SQL on its own cursors."""
         con = self.store.connection
-        con.execute(f"CREATE OR REPLACE TABLE memory.lk_q AS SELECT * FROM memory.{INPUT} LIMIT 1")
+        # The index's columns less its own two are the input's (dropped once the index is built).
+        con.execute(f"CREATE OR REPLACE TABLE memory.lk_q AS SELECT * EXCLUDE (child_id, rid) "
+                    f"FROM memory.{INDEX} LIMIT 1")
         con.execute(f"CREATE OR REPLACE TABLE memory.lk_c AS SELECT * EXCLUDE (child_id, rid) "
                     f"FROM memory.{INDEX} LIMIT 2")
         linker = self.engine.linker(json.dumps(self.model))
@@ -257,7 +272,7 @@ class LookupIndex:
         cur.execute(f"INSERT INTO lk_c_ids SELECT * FROM memory.{INDEX} WHERE rid IN "
                     f"({', '.join('?' for _ in rids)})", rids)
         cur.execute("INSERT INTO lk_c SELECT * EXCLUDE (child_id, rid) FROM lk_c_ids")
-        res = cur.execute(self._score_sql)
+        res = cur.execute(self._reference_sql())
         cols = [d[0] for d in res.description]
         out = []
         for row in res.fetchall():
