@@ -14,6 +14,7 @@ import pandas as pd
 
 from linkage.link import hashkeep, inputcache, registercounts
 from linkage.link.backends import DuckDBBackend
+from linkage.link.birthdays import cotwin_pairs_table
 from linkage.link.features import NAME_KEYS_COLUMNS, NAME_KEYS_LISTS, content_sha_sql, input_sql, name_keys_frame
 from linkage.link.guards import (RARE, cotwin_pairs_sql, cotwin_sql, cotwins_from_pairs_sql, forename_counts_sql,
                                  twin_guard_sql, twin_names_sql)
@@ -69,8 +70,7 @@ class EngineInput:
             for name in (INPUT, "cotwin_pairs"):     # views over the cache, if a cached run was here
                 inputcache.drop(self.store, f"memory.{name}")
             con.execute(f"CREATE OR REPLACE TABLE memory.{INPUT} AS {input_sql(records_sql, 'memory.name_keys')}")
-            con.execute(f"CREATE OR REPLACE TABLE memory.cotwin_pairs AS "
-                        f"{cotwin_pairs_sql(f'memory.{INPUT}', f'memory.{INPUT}')}")
+            cotwin_pairs_table(con, f"memory.{INPUT}", "memory.cotwin_pairs")
             self.derived, self.hashed = self.count(), 0
             rows = f"SELECT unique_id, forename, {content_sha_sql('i')} AS content_sha, {_MARK} FROM memory.{INPUT} i"
         con.execute(f"CREATE OR REPLACE TABLE memory.cotwins AS {cotwins_from_pairs_sql('memory.cotwin_pairs')}")

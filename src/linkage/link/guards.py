@@ -64,7 +64,7 @@ from linkage.link.middles import given_more_sql, middle_registers_sql, silent_sq
 from linkage.link.namesql import middle_name
 
 
-__all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "SECOND_CHILD_COLUMNS", "birthday_sql", "date_slip_sql", "cotwin_pairs_sql", "cotwin_sql", "cotwins_from_pairs_sql",
+__all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "SECOND_CHILD_COLUMNS", "birthday_sql", "date_slip_sql", "cotwin_pairs_sql", "family_rows_sql", "surname_buckets_sql", "cotwin_sql", "cotwins_from_pairs_sql",
            "different_names_sql", "forename_counts_sql", "near_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_families_sql", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "surname_as_given_sql", "swapped_sql",
            "twin_guard_sql"]
 
@@ -295,7 +295,24 @@ def _could_be_alike(l: str, r: str) -> str:
             "true)")
 
 
-def _family_pairs(rows: str) -> str:
+def family_rows_sql(rows: str, buckets: bool = True) -> str:
+    """``_family_pairs``' numbered rows of ``rows``: record ``rid``, (source, date of birth) ``g``,
+    surname length and character buckets (``_could_be_alike``; ``buckets=False``: without them, to
+    be made once a surname, ``surname_buckets_sql``), postcode ``pid``."""
+    tested = f"CAST(strlen(surname) AS BIGINT) AS len, {_SURNAME_BITS} AS bits, " if buckets else ""
+    return (f"SELECT row_number() OVER () AS rid, dense_rank() OVER (ORDER BY source_dataset, dob) AS g, "
+            f"unique_id, surname, surname_all, {tested}"
+            f"CASE WHEN postcode IS NOT NULL THEN dense_rank() OVER (ORDER BY postcode) END AS pid "
+            f"FROM {rows} WHERE source_dataset IS NOT NULL AND dob IS NOT NULL")
+
+
+def surname_buckets_sql(rows: str) -> str:
+    """(surname, len, bits) of each distinct surname of ``rows``, as ``family_rows_sql`` has them."""
+    return (f"SELECT surname, CAST(strlen(surname) AS BIGINT) AS len, {_SURNAME_BITS} AS bits "
+            f"FROM (SELECT DISTINCT surname FROM {rows})")
+
+
+def _family_pairs(rows: str, found: tuple[str, str] | None = None) -> str:
     """(u, v): every ordered pair of ``rows`` with one source and date of birth that ``_family``
     could hold for, found without comparing every surname with every other: a shared surname
     word is an equi-join, and Jaro-Winkler runs only where ``_could_be_alike`` leaves it open
@@ -305,19 +322,21 @@ def _family_pairs(rows: str) -> str:
     Every pair of a birthday's records is still looked at (at a million records about 39 million,
     growing with the square of the records a day), so the pairs are joined on integers: each
     (source, date of birth) numbered once, each record and each postcode too, and the strings
-    read only for the pairs kept: a pair's row of strings cost more to build than its test."""
-    narrow = (f"SELECT row_number() OVER () AS rid, dense_rank() OVER (ORDER BY source_dataset, dob) AS g, "
-              f"unique_id, surname, surname_all, CAST(strlen(surname) AS BIGINT) AS len, {_SURNAME_BITS} AS bits, "
-              f"CASE WHEN postcode IS NOT NULL THEN dense_rank() OVER (ORDER BY postcode) END AS pid "
-              f"FROM {rows} WHERE source_dataset IS NOT NULL AND dob IS NOT NULL")
+    read only for the pairs kept: a pair's row of strings cost more to build than its test.
+
+    ``found`` (``birthdays.cotwin_pairs_table``): a table of ``family_rows_sql`` rows and one of the
+    pairs (u, v, pc) the join below keeps, found outside SQL (the 39 million pairs' test)."""
+    narrow, ids = (f"SELECT * FROM {found[0]}", f"SELECT u, v, pc FROM {found[1]}") if found else (
+        family_rows_sql(rows),
+        f"""SELECT a.rid AS u, b.rid AS v, a.pid = b.pid AS pc
+  FROM cotwin_rows a JOIN cotwin_rows b ON a.g = b.g AND a.rid < b.rid
+  WHERE a.pid = b.pid OR {_could_be_alike('a', 'b')}""")
     words = "(SELECT rid, g, unnest(surname_all) AS word FROM cotwin_rows)"
     # Materialised: else the optimiser takes both Jaro-Winklers into the join's filter. The
     # surnames are read for the pairs kept only.
     return f"""WITH cotwin_rows AS MATERIALIZED ({narrow}),
 cotwin_ids AS MATERIALIZED (
-  SELECT a.rid AS u, b.rid AS v, a.pid = b.pid AS pc
-  FROM cotwin_rows a JOIN cotwin_rows b ON a.g = b.g AND a.rid < b.rid
-  WHERE a.pid = b.pid OR {_could_be_alike('a', 'b')}),
+  {ids}),
 cotwin_close AS MATERIALIZED (
   SELECT c.u, c.v, c.pc, x.surname AS su, y.surname AS sv FROM cotwin_ids c
   JOIN cotwin_rows x ON x.rid = c.u JOIN cotwin_rows y ON y.rid = c.v),
@@ -342,7 +361,7 @@ def _two_in_one_source(a: str, b: str) -> str:
             f"OR {_other_middle(a, b)}))")
 
 
-def cotwin_pairs_sql(left: str, right: str) -> str:
+def cotwin_pairs_sql(left: str, right: str, found: tuple[str, str] | None = None) -> str:
     """(record, its co-twin, the co-twin's forename ``f``, keys ``k`` and first middle name ``m``) for records in ``left`` and
     co-twins in ``right`` (two relations of Splink input rows): a function of the two rows alone,
     so pairs of unchanged records can be kept from one run to the next.
@@ -352,7 +371,8 @@ def cotwin_pairs_sql(left: str, right: str) -> str:
     holding both is evidence of two children even when one record has no identifier. When ``left`` and ``right`` are one relation (their
     text is equal: every record against every other) the candidates come from ``_family_pairs``,
     which does not compare every surname of a birthday with every other (at a million records
-    that is most of the cost); a few records against all are simply joined."""
+    that is most of the cost); a few records against all are simply joined. ``found``: see
+    ``_family_pairs``."""
     where = f"""WHERE {_family('a', 'b')}
   AND NOT {_ids_agree('a', 'b')}
   AND ({_two_in_one_source('a', 'b')} OR a.upn <> b.upn OR a.nhs_number <> b.nhs_number)
@@ -368,7 +388,7 @@ JOIN {right} b ON a.source_dataset = b.source_dataset AND a.dob = b.dob AND a.un
 """
     # No join condition on the rows themselves: the optimiser would join them before the candidates.
     return f"""
-WITH cotwin_family AS ({_family_pairs(left)})
+WITH cotwin_family AS ({_family_pairs(left, found)})
 {pick}
 FROM cotwin_family x JOIN {left} a ON a.unique_id = x.u JOIN {right} b ON b.unique_id = x.v
 {where}

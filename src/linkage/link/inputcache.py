@@ -29,6 +29,7 @@ import duckdb
 
 from linkage.link import hashkeep, names, registercounts
 from linkage.link.features import content_sha_sql, input_sql
+from linkage.link.birthdays import cotwin_pairs_table
 from linkage.link.guards import cotwin_pairs_sql
 from linkage.sqltext import literal
 from linkage.store import Store
@@ -250,7 +251,7 @@ def _write_beside(store: Store, target: str, derived: int, hashed: int, token: s
     ``Cache.wait`` the store holds the previous cache, intact; a write that fails leaves it so."""
     store.execute("DROP TABLE IF EXISTS memory.link_compare")
     rows = "(SELECT * EXCLUDE (content_sha, raw_sha) FROM memory.link_derived)"
-    store.execute(f"CREATE OR REPLACE TABLE memory.link_pairs AS {cotwin_pairs_sql(rows, rows)}")
+    cotwin_pairs_table(store.connection, rows, "memory.link_pairs")
     store.execute(f"CREATE OR REPLACE TABLE memory.link_counts AS SELECT *, '{registercounts.CODE}' AS code "
                   f"FROM ({registercounts.counts_sql('memory.link_derived')})")
     store.execute(f"CREATE OR REPLACE TABLE memory.link_two_upns AS {hashkeep.groups_sql('memory.link_derived')}")
