@@ -111,7 +111,7 @@ from linkage.link.namesql import middle_name, only
 
 __all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
            "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "clear_pairs_sql", "could_be_one_sql", "kin_sql", "narrow_sql",
-           "met_rows_sql", "one_child_sql", "one_child_tail_sql", "queue_apart", "queue_rule", "reach_pairs", "reach_sql"]
+           "met_rows_sql", "one_child_sql", "queue_apart", "queue_rule", "reach_pairs", "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
                  "({evidence})")
@@ -364,25 +364,17 @@ def clear_pairs_sql(input_table: str, clusters_table: str) -> str:
 {one_child_sql(input_table, clusters_table)}"""
 
 
-def one_child_sql(input_table: str, clusters_table: str) -> str:
+def one_child_sql(input_table: str, clusters_table: str, middles: bool = True) -> str:
     """After a CTE ``pairs`` (l, r, ca, cb, ...): the CTEs of ``kin_sql`` and the pairs whose two
     children could be one (``could_be_one_sql``) and hold no two first middle names that differ
-    (where both hold one, one must agree), ordered (pure SQL)."""
-    return f"""{kin_sql(input_table, clusters_table)}
-SELECT p.* FROM pairs p JOIN kids a ON a.cluster_id = p.ca JOIN kids b ON b.cluster_id = p.cb
-WHERE {could_be_one_sql()}
+    (where both hold one, one must agree), ordered (pure SQL). ``middles=False``: without the middle
+    names' test, for rules that test them their own way (a name split in two)."""
+    differ = """
   AND coalesce(list_bool_or(list_transform(a.middles, x -> list_bool_or(list_transform(
-        b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))), true)
-ORDER BY p.l, p.r"""
-
-
-def one_child_tail_sql(input_table: str, clusters_table: str) -> str:
-    """After a CTE ``pairs`` (l, r, ca, cb, ...): the CTEs of ``kin_sql`` and the pairs whose two
-    children could be one (``could_be_one_sql``), ordered; for rules that test middle names their
-    own way (a name split in two). Pure SQL."""
+        b.middles, y -> jaro_winkler_similarity(x, y) >= 0.9)))), true)""" if middles else ""
     return f"""{kin_sql(input_table, clusters_table)}
 SELECT p.* FROM pairs p JOIN kids a ON a.cluster_id = p.ca JOIN kids b ON b.cluster_id = p.cb
-WHERE {could_be_one_sql()}
+WHERE {could_be_one_sql()}{differ}
 ORDER BY p.l, p.r"""
 
 

@@ -43,7 +43,7 @@ import duckdb
 
 from linkage.link.evidence import ClusterPass
 from linkage.link.namesql import middle_name
-from linkage.link.reach import SURNAME_JW, one_child_tail_sql, queue_rule
+from linkage.link.reach import SURNAME_JW, one_child_sql, queue_rule
 
 __all__ = ["ROMAN_SHORTEST", "ROMANISED_REASON", "roman_sql", "romanised_pairs", "romanised_sql"]
 
@@ -121,7 +121,7 @@ pairs AS MATERIALIZED (
   WHERE (coalesce(ma, '') = '' OR coalesce(mb, '') = '' OR jaro_winkler_similarity(ma, mb) >= 0.9)
     AND NOT coalesce(list_has_any(tl.tk, [gb, jb]) OR list_has_any(tr.tk, [ga, ja]), false)
   GROUP BY ALL),
-{one_child_tail_sql(input_table, clusters_table)}"""
+{one_child_sql(input_table, clusters_table, middles=False)}"""
 
 
 def romanised_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, cotwin_table: str,

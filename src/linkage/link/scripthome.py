@@ -41,7 +41,7 @@ import duckdb
 from linkage.link.evidence import _DATE_TEXT, ClusterPass
 from linkage.link.guards import date_slip_sql
 from linkage.link.namesql import middle_name
-from linkage.link.reach import NEAR_DAYS, _transposed, one_child_tail_sql, queue_rule
+from linkage.link.reach import NEAR_DAYS, _transposed, one_child_sql, queue_rule
 from linkage.link.romanised import roman_sql
 
 __all__ = ["SCRIPTHOME_REASON", "marked_sql", "scripthome_pairs", "scripthome_sql"]
@@ -136,7 +136,7 @@ pairs AS MATERIALIZED (
     AND NOT coalesce(list_bool_or(list_transform(tr.tk, x -> least(levenshtein(x, p.a_f),
           CASE WHEN p.a_j <> '' THEN levenshtein(x, p.a_j) END) <= {_apart('p.a', 'p.b')})), false)
   GROUP BY ALL),
-{one_child_tail_sql(input_table, clusters_table)}"""
+{one_child_sql(input_table, clusters_table, middles=False)}"""
 
 
 def scripthome_pairs(con: duckdb.DuckDBPyConnection, input_table: str, clusters_table: str, cotwin_table: str,
