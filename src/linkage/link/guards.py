@@ -64,7 +64,7 @@ from linkage.link.middles import given_more_sql, middle_registers_sql, silent_sq
 from linkage.link.namesql import middle_name
 
 
-__all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "SECOND_CHILD_COLUMNS", "birthday_sql", "date_slip_sql", "cotwin_pairs_sql", "family_rows_sql", "surname_buckets_sql", "cotwin_sql", "cotwins_from_pairs_sql",
+__all__ = ["ABJAD_SHORTEST", "GUARD_REASON", "SECOND_CHILD_COLUMNS", "birthday_sql", "date_slip_sql", "transposed_sql", "cotwin_pairs_sql", "family_rows_sql", "surname_buckets_sql", "cotwin_sql", "cotwins_from_pairs_sql",
            "different_names_sql", "forename_counts_sql", "near_sql", "same_name_sql", "SIBLING_DOB_DAYS", "SPLIT_SLIP_LONGEST", "TWIN_NAMES_LEAST", "twin_families_sql", "twin_names_sql", "second_child_sql", "sexes_differ_sql", "short_abjad_sql", "spelling_sql", "split_name_sql", "surname_as_given_sql", "swapped_sql",
            "twin_guard_sql"]
 
@@ -91,8 +91,12 @@ def birthday_sql(l: str, r: str, written: str = "{t}.dob_str") -> str:
     """One date of birth, allowing one slip in one record: the dates the model's dob levels
     weigh as (nearly) agreeing (exact, day and month transposed, one character: ``date_slip_sql``
     over ``written``, the ISO text of ``{t}``'s date)."""
-    return (f"({l}.dob = {r}.dob OR (year({l}.dob) = year({r}.dob) AND day({l}.dob) = month({r}.dob) "
-            f"AND month({l}.dob) = day({r}.dob)) OR {date_slip_sql(l, r, written)})")
+    return f"({l}.dob = {r}.dob OR {transposed_sql(l, r)} OR {date_slip_sql(l, r, written)})"
+
+
+def transposed_sql(a: str, b: str) -> str:
+    """The dates of birth one year with day and month transposed (pure SQL)."""
+    return f"(year({a}.dob) = year({b}.dob) AND day({a}.dob) = month({b}.dob) AND month({a}.dob) = day({b}.dob))"
 
 
 def date_slip_sql(a: str, b: str, written: str = "{t}.dob_str") -> str:

@@ -106,7 +106,7 @@ import duckdb
 
 from linkage.link.complement import settled, sources_of
 from linkage.link.evidence import _DATE_TEXT, COINCIDENCE, ClusterPass
-from linkage.link.guards import _closer_to_cotwin, birthday_sql, date_slip_sql as _slip
+from linkage.link.guards import _closer_to_cotwin, birthday_sql, date_slip_sql as _slip, transposed_sql as _transposed
 from linkage.link.namesql import middle_name, only
 
 __all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
@@ -193,10 +193,6 @@ def _twin_of(a: str, b: str) -> str:
     twin = "'^' || replace(replace(replace(coalesce(x.s, ''), 'hs', 'x'), 'tz', 'z'), 'ts', 'z')"
     return (f"coalesce(list_bool_or(list_transform({a}cotwins, x -> starts_with({b}rk_full, {twin}) "
             f"OR starts_with({twin}, {b}rk_full) OR starts_with(coalesce({b}rk_join, ''), {twin}))), false)")
-
-
-def _transposed(a: str, b: str) -> str:
-    return f"(year({a}.dob) = year({b}.dob) AND day({a}.dob) = month({b}.dob) AND month({a}.dob) = day({b}.dob))"
 
 
 def narrow_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:

@@ -36,8 +36,8 @@ from collections.abc import Iterable
 import duckdb
 
 from linkage.link.evidence import _DATE_TEXT, ClusterPass
-from linkage.link.guards import date_slip_sql
-from linkage.link.reach import NAME_JW, NEAR_DAYS, _MET_NAMES, _transposed, clear_pairs_sql, met_rows_sql, queue_rule
+from linkage.link.guards import date_slip_sql, transposed_sql
+from linkage.link.reach import NAME_JW, NEAR_DAYS, _MET_NAMES, clear_pairs_sql, met_rows_sql, queue_rule
 from linkage.link.unreached import TYPO_SHORTEST
 
 __all__ = ["RETYPED_REASON", "retyped_pairs", "retyped_sql"]
@@ -74,13 +74,13 @@ typed AS MATERIALIZED (
 -- (the input probed once), the forenames written differently but alike, then theirs in another child.
 near AS MATERIALIZED (
   SELECT a.unique_id AS ua, b.unique_id AS ub, a.ka,
-    CASE WHEN {days} = 1 THEN 'born a day apart' WHEN {_transposed('a', 'b')} THEN 'day and month transposed'
+    CASE WHEN {days} = 1 THEN 'born a day apart' WHEN {transposed_sql('a', 'b')} THEN 'day and month transposed'
          WHEN {date_slip_sql('a', 'b', _DATE_TEXT)} THEN 'birthdays one typed digit apart' ELSE 'born days apart' END AS how
   FROM ones a JOIN typed t ON t.sa = a.surname
   JOIN {input_table} b ON b.surname = t.sb AND left(b.forename, 1) = a.f1 AND year(b.dob) = a.y
   WHERE a.source_dataset <> b.source_dataset AND a.forename <> b.forename AND a.dob <> b.dob
     AND (list_has_any(a.forename_keys, b.forename_keys) OR jaro_winkler_similarity(a.forename, b.forename) >= {NAME_JW})
-    AND ({days} <= {NEAR_DAYS} OR {_transposed('a', 'b')} OR {date_slip_sql('a', 'b', _DATE_TEXT)})),
+    AND ({days} <= {NEAR_DAYS} OR {transposed_sql('a', 'b')} OR {date_slip_sql('a', 'b', _DATE_TEXT)})),
 met AS MATERIALIZED (
   SELECT DISTINCT least(n.ua, n.ub) AS l, greatest(n.ua, n.ub) AS r,
     CASE WHEN n.ua < n.ub THEN n.ka ELSE c.cluster_id END AS ca,

@@ -39,9 +39,9 @@ from collections.abc import Iterable
 import duckdb
 
 from linkage.link.evidence import _DATE_TEXT, ClusterPass
-from linkage.link.guards import date_slip_sql
+from linkage.link.guards import date_slip_sql, transposed_sql
 from linkage.link.namesql import middle_name
-from linkage.link.reach import NEAR_DAYS, _transposed, one_child_sql, queue_rule
+from linkage.link.reach import NEAR_DAYS, one_child_sql, queue_rule
 from linkage.link.romanised import roman_sql
 
 __all__ = ["SCRIPTHOME_REASON", "marked_sql", "scripthome_pairs", "scripthome_sql"]
@@ -87,7 +87,7 @@ def _middles_agree(a: str, b: str) -> str:
 def scripthome_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
     """Record pairs (l, r, ca, cb, how) of the module docstring: a marked record and another at its
     postcode, born near, names a letter apart, in two children that could be one (pure SQL)."""
-    near = (f"(abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS} OR {_transposed('a', 'b')} "
+    near = (f"(abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS} OR {transposed_sql('a', 'b')} "
             f"OR {date_slip_sql('a', 'b', _DATE_TEXT)})")
     cols = "x.unique_id, x.source_dataset, x.dob, x.postcode, x.forename_full, x.forename_join, x.surname, x.middle_names"
     mids = lambda s: f"[coalesce({middle_name(f'{s}.middle_names')}, ''), coalesce({middle_name(f'{s}.middle_names', 2)}, '')]"  # noqa: E731

@@ -36,8 +36,8 @@ from collections.abc import Iterable
 import duckdb
 
 from linkage.link.evidence import _DATE_TEXT, ClusterPass
-from linkage.link.guards import date_slip_sql
-from linkage.link.reach import _transposed, clear_pairs_sql, met_rows_sql, queue_rule
+from linkage.link.guards import date_slip_sql, transposed_sql
+from linkage.link.reach import clear_pairs_sql, met_rows_sql, queue_rule
 from linkage.link.unreached import TYPO_SHORTEST
 
 __all__ = ["SLIPPED_REASON", "slipped_pairs", "slipped_sql"]
@@ -62,12 +62,12 @@ met AS MATERIALIZED (
   SELECT DISTINCT least(a.unique_id, b.unique_id) AS l, greatest(a.unique_id, b.unique_id) AS r,
     CASE WHEN a.unique_id < b.unique_id THEN a.cluster_id ELSE b.cluster_id END AS ca,
     CASE WHEN a.unique_id < b.unique_id THEN b.cluster_id ELSE a.cluster_id END AS cb,
-    CASE WHEN {days} = 1 THEN 'born a day apart' WHEN {_transposed('a', 'b')} THEN 'day and month transposed'
+    CASE WHEN {days} = 1 THEN 'born a day apart' WHEN {transposed_sql('a', 'b')} THEN 'day and month transposed'
          ELSE 'birthdays one typed digit apart' END AS how
   FROM rec a JOIN rec b ON a.forename = b.forename AND a.s1 = b.s1 AND year(a.dob) = year(b.dob)
   WHERE a.twin AND a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND a.dob <> b.dob
     AND greatest(length(a.surname), length(b.surname)) >= {TYPO_SHORTEST} AND damerau_levenshtein(a.surname, b.surname) = 1
-    AND ({days} = 1 OR {_transposed('a', 'b')} OR {date_slip_sql('a', 'b', _DATE_TEXT)})),
+    AND ({days} = 1 OR {transposed_sql('a', 'b')} OR {date_slip_sql('a', 'b', _DATE_TEXT)})),
 -- The name keys and co-twins of the records met, read from the input once more (a few records).
 {met_rows_sql(input_table, cotwin_table)},
 {clear_pairs_sql(input_table, clusters_table)}"""

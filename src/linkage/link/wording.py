@@ -12,11 +12,9 @@ The twin guard's reason likewise says "same date of birth" only where the two da
 
 from __future__ import annotations
 
-from datetime import date
-
 import pandas as pd
 
-from linkage.link.guards import GUARD_REASON, split_name_sql
+from linkage.link.guards import GUARD_REASON, date_slip_sql, split_name_sql, transposed_sql
 from linkage.store.schema import t
 
 __all__ = ["FORENAME_WORDS", "agreement", "forename_how_sql", "guard_reasons"]
@@ -69,31 +67,25 @@ _GUARD_APART = {
 }
 
 
-def _dates(a: date, b: date) -> str:
-    """How two unequal dates of birth differ: day and month transposed, one typed character or two
-    adjacent ones swapped in the ISO text (``date_slip_sql``), or otherwise."""
-    if a.year == b.year and a.day == b.month and a.month == b.day:
-        return "transposed"
-    x, y = a.isoformat(), b.isoformat()
-    at = [i for i in range(len(x)) if x[i] != y[i]]
-    one = len(at) == 1 or (len(at) == 2 and at[1] == at[0] + 1 and x[at[0]] == y[at[1]] and x[at[1]] == y[at[0]])
-    return "slip" if one else "apart"
-
-
 def guard_reasons(store, queue: pd.DataFrame) -> pd.Series:
     """``queue``'s reasons with the twin guard's said as its two records' dates of birth are
-    (``record_key_l``, ``record_key_r``, ``reason``). Words only: the same pairs are queued."""
+    (``record_key_l``, ``record_key_r``, ``reason``): transposed and one slip read as the guard reads
+    them (``transposed_sql``, ``date_slip_sql`` over the ISO text). Words only: the same pairs are queued."""
     mine = queue["reason"] == GUARD_REASON
     if not mine.any():
         return queue["reason"]
-    keys = sorted(set(queue.loc[mine, "record_key_l"]) | set(queue.loc[mine, "record_key_r"]))
-    born = dict(store.rows(
-        f"SELECT r.record_key, any_value(r.date_of_birth) FROM {t('records')} r JOIN {t('extracts')} e "
-        "USING (extract_id) WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL "
-        "AND r.record_key IN (SELECT unnest(?)) GROUP BY r.record_key", [keys]))
+    ls, rs = list(queue.loc[mine, "record_key_l"]), list(queue.loc[mine, "record_key_r"])
+    apart = dict(((l, r), how) for l, r, how in store.rows(f"""
+WITH born AS (
+  SELECT r.record_key, any_value(r.date_of_birth) AS dob FROM {t('records')} r JOIN {t('extracts')} e USING (extract_id)
+  WHERE e.superseded_by IS NULL AND r.replaced_by IS NULL AND r.record_key IN (SELECT unnest(?)) GROUP BY r.record_key),
+p AS (SELECT unnest(?) AS l, unnest(?) AS r)
+SELECT p.l, p.r, CASE WHEN {transposed_sql('a', 'b')} THEN 'transposed'
+  WHEN {date_slip_sql('a', 'b', 'CAST({t}.dob AS VARCHAR)')} THEN 'slip' ELSE 'apart' END
+FROM p JOIN born a ON a.record_key = p.l JOIN born b ON b.record_key = p.r WHERE a.dob <> b.dob""",
+                                                          [sorted({*ls, *rs}), ls, rs]))
     out = queue["reason"].copy()
-    for i, a, b in zip(queue.index[mine], queue.loc[mine, "record_key_l"], queue.loc[mine, "record_key_r"]):
-        da, db = born.get(a), born.get(b)
-        if da is not None and db is not None and da != db:
-            out[i] = _GUARD_APART[_dates(da, db)]
+    for i, l, r in zip(queue.index[mine], ls, rs):
+        if (l, r) in apart:
+            out[i] = _GUARD_APART[apart[(l, r)]]
     return out
