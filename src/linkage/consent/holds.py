@@ -107,8 +107,9 @@ class ConsentHolds:
         return sorted(done, key=lambda d: d["held_at"])
 
 
-def began_before(held_at: str, left: datetime) -> bool:
-    """Whether a hold began before the records left the identifier it was recorded under."""
-    at = datetime.fromisoformat(held_at)
+def began_before(recorded_at: str, left: datetime) -> bool:
+    """Whether a hold or a refusal (recorded at ``recorded_at``, ISO text) began before the records
+    left the identifier it was recorded under (a naive time is UTC)."""
+    at = datetime.fromisoformat(recorded_at)
     return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)) < (
         left if left.tzinfo else left.replace(tzinfo=timezone.utc))

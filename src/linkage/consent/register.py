@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-from linkage.consent.holds import ConsentHolds, create_holds
+from linkage.consent.holds import ConsentHolds, began_before, create_holds
 from linkage.errors import Conflict, LinkageError
 from linkage.policy import PolicyEngine, Principal
 from linkage.store.sealed import Sealer
@@ -309,8 +309,7 @@ def _speaks(row, ids: tuple[str, ...], split_from: Mapping[str, datetime] | None
     left = (split_from or {}).get(row["child_id"])
     if left is None or row["provision"] != "deny":
         return False
-    at = datetime.fromisoformat(row["recorded_at"])
-    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)) < left.replace(tzinfo=timezone.utc)
+    return began_before(row["recorded_at"], left)
 
 
 def _day(value: str | None) -> date | None:
