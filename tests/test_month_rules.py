@@ -17,7 +17,6 @@ import pandas as pd
 from linkage.link.complement import family_pairs
 from linkage.link.engine_pass import reached_rows_sql
 from linkage.link.evidence import ClusterPass
-from linkage.link.guards import cotwin_pairs_sql
 from linkage.link.movedin import RECENT_DAYS, movedin_sql
 from linkage.link.reach import reach_pairs
 from linkage.link.reissued import COPIED_REASON, reissued_pairs
@@ -25,9 +24,10 @@ from linkage.link.romanised import romanised_pairs
 from linkage.link.scripthome import scripthome_pairs
 from linkage.link.slipped import slipped_pairs
 from linkage.link.transposed import transposed_pairs
-from test_cluster_evidence import input_tables, rec
+from test_cluster_evidence import rec
 from test_month_reads import _population
 from test_queue_complement import _con
+from test_queue_copied_upn import CHILDREN as QABIL_CHILDREN, QABIL, reissued_tables
 
 # The reached children: each pair a rule queues, and one it must not (``transposed``'s Harry
 # Jones, whose school child also holds a social care record with another NHS number).
@@ -90,24 +90,13 @@ def test_the_rules_queue_over_the_reached_rows_what_they_queue_over_the_whole_in
 def test_reissued_queues_over_the_reached_rows_what_it_queues_over_the_whole_input(store):
     # Qabil Lordan at school under one UPN, social care (with his GP record) under another: asked
     # about (``copied_sql``), his social care record read only as a record of the GP child.
-    qabil = [rec("education:1", "qabil", "lordan", upn="Z1", postcode="IV9 9XB", sex="M"),
-             rec("health:1", "qabil", "lordan", nhs="4000000001", postcode="IV9 9XB", sex="M"),
-             rec("social_care:1", "qabil", "lordan", upn="A1", nhs="4000000001", postcode="IV9 9XB", sex="M")]
-    children = {"education:1": "C1", "health:1": "C2", "social_care:1": "C2"}
-    records = [*qabil, *_population(150)]
     con = store.connection
-    input_tables(con, records)
-    con.execute(f"CREATE TABLE cotwin_pairs AS {cotwin_pairs_sql('link_input', 'link_input')}")
-    upn = {r["record_key"]: r["upn"] for r in records}
-    con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
-                                          "upn_root": [upn[k] for k in children]}).astype("string"))
-    con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
+    identifiers = reissued_tables(con, [*QABIL, *_population(150)], QABIL_CHILDREN)
     con.execute(f"CREATE TABLE reached AS {reached_rows_sql('link_input', 'kids')}")
-    identifiers = {r["record_key"]: {"upn": r["upn"], "nhs": r["nhs_number"]} for r in records}
     queues = []
     for input_table in ("link_input", "reached"):
         found = ClusterPass()
-        reissued_pairs(con, input_table, "kids", "cotwin_pairs", found, children, identifiers)
+        reissued_pairs(con, input_table, "kids", "cotwin_pairs", found, QABIL_CHILDREN, identifiers)
         queues.append(found.queue)
     assert queues[1] == queues[0] == [("education:1", "health:1", COPIED_REASON.format(evidence="same forename"))]
 

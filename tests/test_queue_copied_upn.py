@@ -26,16 +26,22 @@ QABIL = [rec("education:1", "qabil", "lordan", upn="Z1", postcode="IV9 9XB", sex
 CHILDREN = {"education:1": "C1", "health:1": "C2", "social_care:1": "C2"}
 
 
-def _queued(store, records=QABIL, children=CHILDREN, denied=()) -> list[tuple[str, str, str]]:
-    con = store.connection
+def reissued_tables(con, records, children) -> dict[str, dict]:
+    """``reissued_pairs``' tables over ``records`` (``link_input``, ``cotwin_pairs``, the clusters
+    ``kids`` of ``children``); returns its identifiers by record."""
     input_tables(con, records)
     con.execute(f"CREATE TABLE cotwin_pairs AS {cotwin_pairs_sql('link_input', 'link_input')}")
     upn = {r["record_key"]: r["upn"] for r in records}
     con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
                                           "upn_root": [upn[k] for k in children]}).astype("string"))
     con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
+    return {r["record_key"]: {"upn": r["upn"], "nhs": r["nhs_number"]} for r in records}
+
+
+def _queued(store, records=QABIL, children=CHILDREN, denied=()) -> list[tuple[str, str, str]]:
+    con = store.connection
+    identifiers = reissued_tables(con, records, children)
     found = ClusterPass()
-    identifiers = {r["record_key"]: {"upn": r["upn"], "nhs": r["nhs_number"]} for r in records}
     reissued_pairs(con, "link_input", "kids", "cotwin_pairs", found, children, identifiers, list(denied))
     assert found.links == []
     return found.queue
