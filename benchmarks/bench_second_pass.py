@@ -7,7 +7,8 @@ without a whole link run.
     python benchmarks/bench_second_pass.py same OUT_BEFORE.json OUT_AFTER.json
 
 ``capture`` runs a full link of HOME (saved model, so no training) up to the second pass and
-keeps the pass's inputs (the children before it, identifiers, the pairs kept apart); the run is
+keeps the pass's inputs (the children before it, identifiers, the pairs kept apart, those a reviewer
+keeps apart); the run is
 then abandoned, so HOME is left as it was except for its input cache. ``run`` builds the run's
 input as a link does and times the pass on the captured inputs, under the link's DuckDB memory
 limit (wall time, and CPU time over every thread: less
@@ -36,17 +37,20 @@ def capture(home: Path, state: Path) -> None:
     from linkage.link.engine import LinkEngine
     from linkage.store import Store
 
-    def keep(self, cluster_of, identifiers, apart, population=False):
-        state.write_bytes(pickle.dumps((cluster_of, identifiers, list(apart))))
+    def keep(self, cluster_of, identifiers, apart, population=False, denied=()):
+        # The stand-in takes every argument the link passes (``denied`` since ``reissued``); a
+        # state without ``denied`` (captured before it) runs with none.
+        state.write_bytes(pickle.dumps((cluster_of, identifiers, list(apart), list(denied))))
         raise _Captured
 
-    LinkEngine.cluster_pass = keep
+    real, LinkEngine.cluster_pass = LinkEngine.cluster_pass, keep
     store = Store(home)
     try:
         run_link(store, full=True)
     except _Captured:
         print(f"captured the second pass's inputs in {state}")
     finally:
+        LinkEngine.cluster_pass = real       # ``run`` (in the same process too) times the real pass
         store.close()
 
 
@@ -59,13 +63,13 @@ def run(home: Path, state: Path, out: Path) -> None:
     from linkage.link.engine import LinkEngine
     from linkage.store import Store
 
-    cluster_of, identifiers, apart = pickle.loads(state.read_bytes())
+    cluster_of, identifiers, apart, *denied = pickle.loads(state.read_bytes())
     store = Store(home)
     try:
         with store.memory_limited(get_settings().link_memory_limit):
             engine = LinkEngine(store, CURRENT_RECORDS_SQL, cache=True)
             t0, c0 = time.perf_counter(), time.process_time()
-            second = engine.cluster_pass(cluster_of, identifiers, apart)
+            second = engine.cluster_pass(cluster_of, identifiers, apart, denied=denied[0] if denied else ())
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         store.close()

@@ -117,3 +117,22 @@ def test_the_stage_profile_runs_no_thread_beside_the_code_and_keeps_each_stage_i
     report = prof.report()
     assert report["big"]["peak_mib"] - report["small"]["peak_mib"] > 150     # not inherited from the stage before
     assert stageprof.peak_mib() > report["big"]["peak_mib"] - 1     # clearing the mark resets ru_maxrss, not this
+
+
+def test_the_second_pass_benchmark_captures_and_runs_on_a_linked_home(tmp_path, synth_month1, capsys):
+    """``bench_second_pass.py`` stands in for the engine's ``cluster_pass`` to capture its inputs:
+    the stand-in takes what a link passes (it lacked ``denied``, and capture failed), and the pass
+    then runs alone on them and writes its links and queue."""
+    import json
+
+    import bench_second_pass
+    from apiserver import linked_home
+    from conftest import EXTRACT_DATE
+
+    home, state, out = tmp_path / "data", tmp_path / "state.pkl", tmp_path / "out.json"
+    linked_home(home, synth_month1, EXTRACT_DATE, children=0)     # a copy of the session's linked month 1
+    bench_second_pass.capture(home, state)
+    assert "captured the second pass's inputs" in capsys.readouterr().out
+    bench_second_pass.run(home, state, out)
+    assert "second pass:" in capsys.readouterr().out
+    assert set(json.loads(out.read_text())) == {"links", "queue"}

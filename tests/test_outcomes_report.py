@@ -47,6 +47,32 @@ def test_report_command_writes_html_pdf_and_csv(tmp_path):
         assert stat.S_IMODE(f.stat().st_mode) & 0o077 == 0, f
 
 
+def test_the_html_and_pdf_say_settings_and_placement_types_in_words_and_the_csv_keeps_codes(tmp_path):
+    """As the pages say them (``outcomes.words``): "Pupil referral unit", "Short (ended within 12
+    weeks)", "No SEN"; an analyst's CSV keeps the codes to join on."""
+    import re
+
+    from pypdf import PdfReader
+
+    home = tmp_path / "data"
+    outcomes_world.build(home).close()
+    said = {"setting": ("Pupil referral unit", "pupil_referral_unit"),
+            "placement_type": ("Short (ended within 12 weeks)", "short"), "sen_status": ("No SEN", "no SEN")}
+    for by, (words, code) in said.items():
+        out = tmp_path / by
+        r = CliRunner().invoke(app, ["outcomes", "report", "--by", by, "--as-at", outcomes_world.AS_AT.isoformat(),
+                                     "--out", str(out), "--data-dir", str(home)])
+        assert r.exit_code == 0, r.output
+        html = (out / "outcomes.html").read_text()
+        cells = re.findall(r"<t[dh]>([^<]*)</t[dh]>", html)
+        assert words in cells and code not in cells, (by, sorted(set(cells)))
+        # The placements table's columns are placement types, whatever the breakdown.
+        assert {"Short (ended within 12 weeks)", "Long (12 weeks or more)"} <= set(cells) and "long" not in cells
+        pdf = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(out / "outcomes.pdf").pages)
+        assert words in pdf and f" {code} " not in pdf, by
+        groups = {row.split(",")[2] for row in (out / "outcomes_tables.csv").read_text().splitlines()[1:]}
+        assert code in groups and words not in groups, (by, groups)
+
 def test_report_command_refuses_bad_options_in_one_line(tmp_path):
     home = tmp_path / "data"
     outcomes_world.build(home).close()

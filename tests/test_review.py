@@ -195,6 +195,22 @@ def test_show_explains_the_pair(reviewed, tmp_path):
     assert "<html" in chart.read_text()[:2000].lower() and "waterfall" in chart.read_text().lower()
 
 
+def test_the_list_says_each_probability_as_the_pages_do_never_as_certain(reviewed):
+    """The table a person reads says "over 99.9%" where a rounded 1.0 said the service was certain
+    (``likelihood.percent``, as ``review show`` and the pages); JSON keeps the number for scripts."""
+    from linkage.likelihood import percent
+
+    home = reviewed["home"]
+    pairs = queue(home)
+    assert any(p["probability"] > 0.999 for p in pairs) and all(0 < p["probability"] < 1 for p in pairs)
+    rows = {line.split("│")[1].strip(): line for line in
+            cli("review", "list", "--limit", "0", "--data-dir", str(home)).splitlines() if "rv-" in line}
+    assert set(rows) == {p["id"] for p in pairs}
+    for p in pairs:
+        cells = [c.strip() for c in rows[p["id"]].split("│")]
+        assert cells[2] == percent(p["probability"]), (cells, p["probability"])
+    assert "over 99.9%" in {c.split("│")[2].strip() for c in rows.values()}
+
 def test_decide_refuses_unknown_pairs_and_missing_reviewer(reviewed):
     home = reviewed["home"]
     r = runner.invoke(app, ["review", "decide", "rv-0000000000000000", "--match", "--reviewer", "X",

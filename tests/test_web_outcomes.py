@@ -177,3 +177,28 @@ def test_a_role_without_the_task_is_refused(world):
             assert p.goto(path).status == 403, path
     denied = [e for e in audit(world) if e.get("person") == CME and e["action"].startswith("read_outcome")]
     assert denied and all(e["decision"] == "deny" for e in denied)
+
+
+# Every text of a chart (group headings, series labels, values), as Chromium lays it out, against
+# the chart's own box: the ones that run past an edge, with how far.
+_OUTSIDE = """svg => { const box = svg.getBoundingClientRect();
+  return [...svg.querySelectorAll('text')].map(t => [t.textContent, t.getBoundingClientRect()])
+    .filter(([, r]) => r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.left < 0)
+    .map(([text, r]) => `${text}: ${Math.round(r.left - box.left)} to ${Math.round(r.right - box.right)}`); }"""
+
+
+def test_every_label_of_every_chart_lies_inside_it_however_long(world):
+    """The longest destination ("not in education, employment or training") fits its chart, at a
+    desk's width and a phone's, by every breakdown; the label is whole, not cut."""
+    with open_page(world) as p:
+        sign_in(p, COMMISSIONER)
+        for width, by in ((1024, "setting"), (1024, "placement_type"), (375, "sen_status")):
+            p.set_viewport_size({"width": width, "height": 800})
+            assert p.goto(f"/app/outcomes?by={by}").status == 200
+            for key in ("attendance", "exclusions", "next_place"):
+                assert p.get_by_test_id(f"chart-{key}").evaluate(_OUTSIDE) == [], (key, width, by)
+            labels = p.get_by_test_id("chart-next_place").locator("text.linkage-chart__label")
+            words = [" ".join(t.split()) for t in labels.evaluate_all(
+                "ts => ts.map(t => [...t.childNodes].map(n => n.textContent).join(' '))")]
+            assert "not in education, employment or training" in words, words
+        shot(p, "outcomes-next-place-narrow")

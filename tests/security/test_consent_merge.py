@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import signal
 import time
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 import httpx
 import pytest
 
 from apiserver import Server, linked_home
+from browserpages import Profile, accessible, add_user, shot, sign_in
 from conftest import EXTRACT_DATE
 from registry import register
 from test_changes import _demographics, _rewrite, apart, children_by_source, school_row
 
 pytestmark = pytest.mark.e2e
+
+DPO = "dee@northshire.example"
 
 ORGS = {"oak": ("Oak AP Academy", "ap_school", "admissions", "admission"),
         "elm": ("Elm AP Academy", "ap_school", "admissions", "admission"),
@@ -32,6 +36,7 @@ ORGS = {"oak": ("Oak AP Academy", "ap_school", "admissions", "admission"),
         "cme": ("Northshire Education", "la_education", "cme_officer", "cme"),
         "commissioner": ("Northshire Education", "la_education", "commissioner", "cme"),
         "manager": ("Northshire Education", "la_education", "data_manager", "cme"),
+        "sw": ("Northshire Children's Services", "social_care", "social_worker", "safeguarding"),
         "dpo": ("Northshire DPO", "dpo", "dpo", "audit")}
 
 
@@ -100,6 +105,18 @@ def serve_published(home) -> Server:
     return Server(home, {"LINKAGE_SNAPSHOT_POLL_SECONDS": "0", "LINKAGE_WEB_COOKIE_SECURE": "false"})
 
 
+@contextmanager
+def dpo_page(w, chromium):
+    """A page signed in as the DPO (staff user ``DPO``) on ``w``'s server."""
+    pages = Profile(chromium, w["server"].url)
+    try:
+        with pages.page() as p:
+            sign_in(p, DPO)
+            yield p
+    finally:
+        pages.close()
+
+
 def relink(w, link):
     """``link(store)`` run on ``w``'s store while its server serves the last snapshot, then published
     and the server told by SIGHUP (``systemctl reload``); returns once it serves the new run."""
@@ -138,6 +155,7 @@ def world(tmp_path_factory, synth_month1):
     store.close()
     w = {"home": home, "a": a[0], "b": b[0], "demo": demo,
          "creds": {k: register(home, f"{k} client", t, role, org=org) for k, (org, t, role, _) in ORGS.items()}}
+    add_user(home, DPO, "Dee Okafor", "Northshire DPO", "dpo", "801", "dpo")      # the DPO's staff pages
     w["server"] = serve_published(home)
     w["refusals"], w["pseudonyms"] = {}, {}
     try:
@@ -152,6 +170,10 @@ def world(tmp_path_factory, synth_month1):
             assert lookup(w, school, demo[name]) is None             # the refusal applies before the merge
             r = school_consent(w, school, w["pseudonyms"][school], demo[name]["dob"] - timedelta(days=1))
             assert r.status_code == 403, r.text
+            # A social worker breaks glass on each child: one use is then under the retired identifier.
+            r = call(w, "sw", "POST", f"/v1/children/{lookup(w, 'sw', demo[name])['child_id']}/break-glass",
+                     json={"justification": "Police report a child at immediate risk tonight"})
+            assert r.status_code == 200, r.text
 
         m2 = work / "month2"
         m2.mkdir()
@@ -222,6 +244,34 @@ def test_a_hold_recorded_before_a_merge_still_holds_and_the_dpo_sees_and_lifts_i
     assert {(orgs[h["organisation_id"]], h["child_id"]) for h in after} == {("oak", survivor), ("elm", survivor)}
     # Lifted, a school that still may not see the date of birth records a consent dated today: taken.
     assert school_consent(world, "oak", world["pseudonyms"]["oak"], date.today()).status_code == 201
+
+
+def test_the_dpo_reads_each_break_glass_use_and_consent_under_the_child_as_it_is_now(world, chromium):
+    """The DPO's break-glass list and consent register named the identifier each was recorded under:
+    after the merge, one use and one refusal named the retired identifier, a child no page finds, and
+    the register showed one child as two. Each now names the child as it is now, and says what it
+    was recorded as where that differs; subject access still finds both."""
+    survivor, retired = world["survivor"], world["retired"]
+    uses = call(world, "dpo", "GET", "/v1/audit/break-glass").json()
+    assert sorted((u["child_id"], u["recorded_as"]) for u in uses if u["client_id"] ==
+                  world["creds"]["sw"][0].client_id) == sorted([(survivor, None), (survivor, retired)]), uses
+    # Subject access still finds both uses' own entries, under either identifier.
+    report = call(world, "dpo", "GET", f"/v1/audit/subject/{survivor}").json()["entries"]
+    glass = {e["child_id"] for e in report if e["break_glass"] and e["client_id"] == world["creds"]["sw"][0].client_id}
+    assert glass == {survivor, retired}, report
+    with dpo_page(world, chromium) as p:
+        p.goto("/app/dpo/break-glass")
+        cards = [p.get_by_test_id(f"pending-{u['review_id']}").inner_text() for u in uses]
+        assert sum(f"{survivor} (recorded as {retired}" in c for c in cards) == 1, cards
+        assert all(survivor in c for c in cards), cards
+        accessible(p)
+        p.goto("/app/dpo/consents")
+        rows = {c: p.locator("tr", has_text=c).get_by_test_id("consent-child").inner_text()
+                for c in world["refusals"].values()}
+        now = {r.split(",")[0] for r in rows.values()}
+        assert len(now) == 1 and sum("recorded as" in r for r in rows.values()) == 1, rows
+        accessible(p)
+        shot(p, "dpo-consents-after-a-merge")
 
 
 def test_withdrawing_a_refusal_recorded_under_the_retired_identifier_names_the_child_as_it_is_now(world):

@@ -17,13 +17,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from browserpages import Profile, accessible, add_user, shot, sign_in
+from browserpages import accessible, add_user, shot
 from test_changes import _rewrite, school_row
-from test_consent_merge import call, consent, linked_world, lookup, relink, school_consent, serve_published
+from test_consent_merge import (DPO, call, consent, dpo_page, linked_world, lookup, relink, school_consent,
+                                serve_published)
 
 pytestmark = pytest.mark.e2e
 
-DPO = "dee@northshire.example"
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +71,10 @@ def world(tmp_path_factory, synth_month1):
         assert lookup(w, "oak", demo["a"]) is None
         # Oak, which may no longer see the date of birth, sends a consent dated before it: held.
         assert school_consent(w, "oak", w["held"]["oak"], demo["a"]["dob"] - timedelta(days=1)).status_code == 403
+        # A social worker breaks glass on the child of three records: the use is then every part's.
+        r = call(w, "sw", "POST", f"/v1/children/{lookup(w, 'sw', demo['a'])['child_id']}/break-glass",
+                 json={"justification": "Police report a child at immediate risk tonight"})
+        assert r.status_code == 200, r.text
 
         # Month 3: the school's record has b's details again: it leaves the child (the larger part keeps the id).
         result, history = month(3, {b[2][0]: school_row(demo["b"])})
@@ -231,19 +235,14 @@ def test_a_hold_recorded_before_a_split_holds_for_every_part_until_the_dpo_lifts
              if h["status"] == "held" and h["organisation_id"] == oak]
     kept = next(h for h in holds if h["child_id"] == world["kept"])
     assert kept["also_held_for"] == [world["new"]] and kept["reason"] == "given_on_before_birth", holds
-    pages = Profile(chromium, world["server"].url)          # the DPO's page says so, beside the child
-    try:
-        with pages.page() as p:
-            sign_in(p, DPO)
-            p.goto("/app/dpo/consent-holds")
-            card = p.get_by_test_id(f"hold-{oak}-{world['kept']}").inner_text()
-            assert "Also held for" in card and world["new"] in card, card
-            again = p.get_by_test_id(f"hold-{oak}-{world['new']}").inner_text()      # Oak's try on the part
-            assert "while already held" in again, again
-            accessible(p)
-            shot(p, "dpo-consent-hold-after-a-split")
-    finally:
-        pages.close()
+    with dpo_page(world, chromium) as p:          # the DPO's page says so, beside the child
+        p.goto("/app/dpo/consent-holds")
+        card = p.get_by_test_id(f"hold-{oak}-{world['kept']}").inner_text()
+        assert "Also held for" in card and world["new"] in card, card
+        again = p.get_by_test_id(f"hold-{oak}-{world['new']}").inner_text()      # Oak's try on the part
+        assert "while already held" in again, again
+        accessible(p)
+        shot(p, "dpo-consent-hold-after-a-split")
     r = call(world, "dpo", "POST", "/v1/audit/consent-holds/lift",
              json={"organisation": oak, "child_id": world["new"], "note": "The wrong child; checked by phone"})
     assert r.status_code == 200, r.text
@@ -254,3 +253,20 @@ def test_a_hold_recorded_before_a_split_holds_for_every_part_until_the_dpo_lifts
     assert entry["action"] == "consent.hold_lift" and entry["children"] == sorted([world["kept"], world["new"]]), entry
     assert school_consent(world, "oak", part, date.today()).status_code == 201     # lifted for every part
     assert lookup(world, "oak", world["demo"]["b"])          # the school it refused finds either part now
+
+
+def test_the_dpo_reads_a_break_glass_use_and_a_refusal_as_every_part_of_the_child_since_split(world, chromium):
+    """Before the split, a break-glass use opened (and a refusal spoke for) records that are now the
+    split-off child's: the DPO's break-glass list and consent register said only the identifier the
+    larger part kept. Each now names the part split off since, as the DPO's holds page does."""
+    sw = world["creds"]["sw"][0].client_id
+    uses = [u for u in call(world, "dpo", "GET", "/v1/audit/break-glass").json() if u["client_id"] == sw]
+    assert [(u["child_id"], u["recorded_as"], u["also_for"]) for u in uses] == [(world["kept"], None, [world["new"]])]
+    with dpo_page(world, chromium) as p:
+        p.goto("/app/dpo/break-glass")
+        card = p.get_by_test_id(f"pending-{uses[0]['review_id']}").inner_text()
+        assert "Also opened" in card and world["new"] in card, card
+        p.goto("/app/dpo/consents")
+        said = p.locator("tr", has_text=world["refusal"]).get_by_test_id("consent-child").inner_text()
+        assert "also for" in said, said
+        accessible(p)

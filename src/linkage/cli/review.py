@@ -65,7 +65,10 @@ def review_list(reason: Annotated[Optional[str], typer.Option(help="Only reasons
     except LinkageError as exc:
         _fail(exc)
     shown = pairs if not limit else pairs.head(limit)
-    rows = [{"id": r.pair_id, "probability": round(r.match_probability, 3),
+    # A person reads the table: "over 99.9%", never a rounded 1.0 that says the service is certain
+    # (``likelihood.percent``, as the pages and ``review show``); CSV and JSON keep the number.
+    said = percent if fmt == "table" else (lambda p: round(p, 6))
+    rows = [{"id": r.pair_id, "probability": said(r.match_probability),
              "weight": None if r.match_weight != r.match_weight else round(r.match_weight, 2),
              "priority": round(r.priority, 2), "records": int(r.cluster_size), "left": r.record_key_l,
              "right": r.record_key_r, "last": r.last_decision, "reason": r.reason} for r in shown.itertuples()]

@@ -74,6 +74,7 @@ class ConsentRecord:
     recorder_type: str
     recorded_by: str            # the client that recorded it
     withdrawn_at: str | None
+    recorded_at: str | None = None      # when (ISO text): a refusal before a split speaks for its parts
 
     def status(self, today: date) -> str:
         return _status(self.given_on, self.expires_on, self.withdrawn_at, today, self.provision)
@@ -189,7 +190,7 @@ class ConsentRegister:
             r["provision"], r["given_by"], r["method"],
             self._sealer.open(r["evidence_ref"], _seal_context(r["consent_id"])),
             date.fromisoformat(r["given_on"]), _day(r["expires_on"]),
-            r["recorder_org"], r["recorder_type"], r["recorded_by"], r["withdrawn_at"])
+            r["recorder_org"], r["recorder_type"], r["recorded_by"], r["withdrawn_at"], r["recorded_at"])
 
     def get(self, consent_id: str) -> ConsentRecord | None:
         r = self.state.execute("SELECT * FROM consents WHERE consent_id = ?", (consent_id,)).fetchone()

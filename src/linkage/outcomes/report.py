@@ -1,5 +1,8 @@
 """The outcomes report: HTML and PDF with a table behind every chart, and CSV for analysts.
 
+The HTML and PDF say groups and placement types in words, as the pages do (``outcomes.words``);
+the CSVs keep the codes.
+
 Every figure drawn or written comes from the published (protected) tables: a chart never
 shows a value its table hides. Charts by matplotlib (Agg); the PDF by matplotlib's
 PdfPages, so nothing beyond PyPI wheels is needed.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -29,6 +33,7 @@ from linkage.outcomes.aggregate import long_rows  # noqa: E402
 from linkage.outcomes.build import Outcomes  # noqa: E402
 from linkage.outcomes.comparison import LIMITS  # noqa: E402
 from linkage.outcomes.measures import ATTAINMENT  # noqa: E402
+from linkage.outcomes.words import group, placement  # noqa: E402
 from linkage.safetext import write_private_csv  # noqa: E402
 
 __all__ = ["pdf_pages", "text_block", "wrap", "write_report"]
@@ -46,6 +51,11 @@ def _legend(ax, size: int) -> None:
         ax.legend(fontsize=size)
 
 
+def _groups(t: PublishedTable) -> list[str]:
+    """A table's groups as a reader says them (``outcomes.words``), each as wrapped chart labels."""
+    return ["\n".join(textwrap.wrap(str(group(g, t.by)), 24)) for g in t.groups]
+
+
 def _attendance_chart(o: Outcomes):
     t = next(t for t in o.tables if t.key == "attendance")
     fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -53,7 +63,7 @@ def _attendance_chart(o: Outcomes):
     for k, label in enumerate(("before", "during", "after")):
         ax.bar([i + k * width for i in range(len(t.groups))], [_num(m[k]) for m in (t.derived or [])], width,
                label=label)
-    ax.set_xticks([i + width for i in range(len(t.groups))], t.groups, rotation=15, fontsize=8)
+    ax.set_xticks([i + width for i in range(len(t.groups))], _groups(t), rotation=15, fontsize=8)
     ax.set_ylabel("mean attendance %")
     ax.set_ylim(0, 100)
     ax.set_title("Attendance before, during and after AP")
@@ -71,7 +81,8 @@ def _exclusion_chart(o: Outcomes):
     for k, t in enumerate(tables):
         ax.bar([i + k * width for i in range(len(groups))], [_num(p) for p in (t.derived or [])], width,
                label=t.title)
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))], groups, rotation=15, fontsize=8)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))], _groups(tables[0]) if tables else [],
+                  rotation=15, fontsize=8)
     ax.set_ylabel("% of those known")
     ax.set_title("Suspensions and permanent exclusions after leaving AP")
     ax.set_xlabel(_MISSING, fontsize=7)
@@ -87,7 +98,7 @@ def _next_chart(o: Outcomes):
     for k, place in enumerate(t.columns):
         values = [_num(row[k]) if row[k] != "c" else 0.0 for row in t.cells]
         if any(values):
-            ax.bar(t.groups, values, bottom=bottom, label=place)
+            ax.bar(_groups(t), values, bottom=bottom, label=place)
             bottom = [b + v for b, v in zip(bottom, values)]
     ax.set_ylabel("placements (suppressed cells not drawn)")
     ax.set_title("Where children went next")
@@ -103,10 +114,10 @@ CHARTS = (_attendance_chart, _exclusion_chart, _next_chart)
 def _table_rows(t: PublishedTable) -> list[list[str]]:
     if t.key == HEADLINE:
         return [["", *t.columns], ["all AP placements", _cell(t.total)]]
-    head = [DIMENSIONS[t.by], *t.columns, "total"] + ([t.derived_name] if t.derived_name else [])
+    head = [DIMENSIONS[t.by], *map(placement, t.columns), "total"] + ([t.derived_name] if t.derived_name else [])
     rows = [head]
     for k, g in enumerate(t.groups):
-        rows.append([g, *map(_cell, t.cells[k]), _cell(t.row_totals[k])]
+        rows.append([str(group(g, t.by)), *map(_cell, t.cells[k]), _cell(t.row_totals[k])]
                     + ([_cell(t.derived[k])] if t.derived_name else []))
     rows.append(["total", *map(_cell, t.col_totals), _cell(t.total)] + ([""] if t.derived_name else []))
     return rows

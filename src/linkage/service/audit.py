@@ -8,6 +8,7 @@ from linkage.audit.witness import snapshot
 from linkage.errors import Conflict, LinkageError, NotFound
 from linkage.service.context import Ctx, digest
 from linkage.service.schemas import AuditEntryPublic, AuditPage, AuditVerify
+from linkage.service.recorded import AsNow, as_now, named_in
 from linkage.service.schemas_dpo import BreakGlassReview, BreakGlassUse
 from linkage.service.subject_access import subject_entries, who
 
@@ -105,8 +106,12 @@ def _who_broke_glass(ctx: Ctx, use: dict) -> dict:
     return {}
 
 
-def _use(ctx: Ctx, use: dict) -> BreakGlassUse:
-    return BreakGlassUse(**{**use, **_who_broke_glass(ctx, use)})
+def _use(ctx: Ctx, use: dict, now: AsNow | None = None) -> BreakGlassUse:
+    """The use, its child named as it is now (``service.recorded``): the DPO reviews the child, not the
+    identifier a link run has since retired or split."""
+    now = now or as_now(ctx.services, use["child_id"], use["at"])
+    return BreakGlassUse(**{**use, **_who_broke_glass(ctx, use), "child_id": now.child_id,
+                            "recorded_as": now.recorded_as, "also_for": now.split_since})
 
 
 def break_glass_reviews(*, ctx: Ctx, pending: bool | None = None) -> list[BreakGlassUse]:
@@ -114,9 +119,10 @@ def break_glass_reviews(*, ctx: Ctx, pending: bool | None = None) -> list[BreakG
     ``pending``: True only those awaiting review, False only those reviewed."""
     uses = ctx.services.break_glass.all(pending)
     d = ctx.authorise("read_audit", ["identity.demographics"], [u["child_id"] for u in uses])
-    ctx.record("audit.break_glass", "allow", [u["child_id"] for u in uses], [], d.bases(), d.policy_version,
-               reviews=[u["review_id"] for u in uses])
-    return [_use(ctx, u) for u in uses]
+    nows = [as_now(ctx.services, u["child_id"], u["at"]) for u in uses]
+    ctx.record("audit.break_glass", "allow", named_in([u["child_id"] for u in uses], nows), [], d.bases(),
+               d.policy_version, reviews=[u["review_id"] for u in uses])
+    return [_use(ctx, u, now) for u, now in zip(uses, nows)]
 
 
 def review_break_glass(*, ctx: Ctx, review_id: str, review: BreakGlassReview) -> BreakGlassUse:

@@ -14,8 +14,10 @@ from linkage.service.consents import _public as consent_public
 from linkage.service.context import Ctx
 from linkage.service.patterns import epoch, warm as warm_patterns
 from linkage.service.schemas import ConsentPublic
+from linkage.service.recorded import as_now, named_in
 from linkage.service.subject_access import who
-from linkage.service.schemas_dpo import AccessSummary, ChainStatus, Count, DayCount, SecurityEvent, SecurityEvents
+from linkage.service.schemas_dpo import (AccessSummary, ChainStatus, Count, DayCount, RegisteredConsent, SecurityEvent,
+                                         SecurityEvents)
 
 __all__ = ["REFUSALS", "access_summary", "chain_status", "consent_register", "security_events", "warm", "window"]
 
@@ -182,7 +184,7 @@ def chain_status(*, ctx: Ctx, verify: bool = True) -> ChainStatus:
 
 
 def consent_register(*, ctx: Ctx, category: str | None = None, provision: str | None = None,
-                     status: str | None = None) -> list[ConsentPublic]:
+                     status: str | None = None) -> list[RegisteredConsent]:
     """Every consent with its evidence (who gave it, how, the evidence reference, which the policy
     opens to the DPO for audit), filtered; children by the DPO's organisation's pseudonym."""
     services = ctx.services
@@ -199,10 +201,17 @@ def consent_register(*, ctx: Ctx, category: str | None = None, provision: str | 
             evidence = services.policy.decide(ctx.caller, "read_consent_evidence", ctx.purpose or "", cats,
                                               context=context).any
             shown.append((rec, evidence))
-    ctx.record("consent.register", "allow", [r.child_id for r, _ in shown],
+    # Each child as it is now (``service.recorded``); a refusal follows a split, a permit does not.
+    nows = [as_now(services, r.child_id, r.recorded_at or "", splits=r.provision == "deny") for r, _ in shown]
+    ctx.record("consent.register", "allow", named_in([r.child_id for r, _ in shown], nows),
                [f"consent:{r.consent_id}" for r, _ in shown], d.bases(), d.policy_version,
                filters={"category": category, "provision": provision, "status": status})
-    return [_named(services, consent_public(r, ctx.pseudonym(r.child_id), evidence)) for r, evidence in shown]
+    forms = ctx.pseudonyms([c for n in nows for c in (n.child_id, n.recorded_as, *n.split_since) if c])
+    return [_named(services, RegisteredConsent(
+                **consent_public(r, forms[now.child_id], evidence).model_dump(),
+                recorded_as=forms[now.recorded_as] if now.recorded_as else None,
+                also_for=[forms[c] for c in now.split_since]))
+            for (r, evidence), now in zip(shown, nows)]
 
 
 def _named(services, c: ConsentPublic) -> ConsentPublic:

@@ -4,9 +4,9 @@ organisation) and audited (``consent.holds``, ``consent.hold_lift``), refusals i
 
 from __future__ import annotations
 
-from linkage.consent.holds import began_before
 from linkage.errors import LinkageError, NotFound
 from linkage.service.context import Ctx, digest
+from linkage.service.recorded import as_now
 from linkage.service.schemas_dpo import ConsentHold, HoldLift
 from linkage.service.subject_access import who
 
@@ -31,9 +31,7 @@ def _public(services, status: str, h: dict, parts: list[str] = ()) -> ConsentHol
 
 def _parts(services, h: dict) -> list[str]:
     """The children split from the hold's child since it began: it speaks for them too."""
-    now = services.aliases.get(h["child_id"], h["child_id"])
-    return sorted(c for c in services.split_children({h["child_id"]})
-                  if c != now and began_before(h["held_at"], services.split_from(c)[h["child_id"]]))
+    return as_now(services, h["child_id"], h["held_at"]).split_since
 
 
 def _in_force(services) -> list[tuple[dict, list[str]]]:

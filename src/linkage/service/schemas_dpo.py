@@ -9,10 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from linkage.service.schemas import _In, checked_text
+from linkage.service.schemas import ConsentPublic, _In, checked_text
 
 __all__ = ["AccessSummary", "BreakGlassReview", "BreakGlassUse", "ChainStatus", "ConsentHold", "Count", "DayCount",
-           "HoldLift",
+           "HoldLift", "RegisteredConsent",
            "PatternFinding", "Patterns", "SecurityEvent", "SecurityEvents", "SubjectMatch",
            "SubjectReport", "SubjectRow"]
 
@@ -28,7 +28,12 @@ class BreakGlassUse(BaseModel):
     review_id: str
     request_id: str
     client_id: str
-    child_id: str = Field(description="The canonical child identifier (the DPO audits by it).")
+    child_id: str = Field(description="The canonical child identifier (the DPO audits by it), as it is now: "
+                                      "a use recorded under one a link run has since merged names the survivor.")
+    recorded_as: str | None = Field(default=None, description="The identifier the use was recorded under, where "
+                                                              "a link run has since merged it into ``child_id``.")
+    also_for: list[str] = Field(default_factory=list, description=(
+        "Children a link run has split from it since the use: it opened their records too."))
     justification: str
     at: str
     organisation: str | None = None
@@ -44,6 +49,14 @@ class HoldLift(_In):
     organisation: checked_text(40) = Field(description="The held organisation's org id or official code.")
     child_id: checked_text(40) = Field(description="The child as the hold names it (canonical, as listed).")
     note: checked_text(2000) = Field(description="Why the hold is lifted: sealed at rest, shown to the DPO only.")
+
+
+class RegisteredConsent(ConsentPublic):
+    """A consent in the DPO's register: the child as it is now, and as the consent was recorded."""
+    recorded_as: str | None = Field(default=None, description="The child as the consent was recorded, where a "
+                                                              "link run has since merged it into ``child_id``.")
+    also_for: list[str] = Field(default_factory=list, description=(
+        "Children a link run has split from it since a refusal was recorded: it speaks for them too."))
 
 
 class ConsentHold(BaseModel):

@@ -5,10 +5,14 @@ A chart is worked out here as geometry (``Chart``: rows of labelled bars) and dr
 ``static/linkage.css``. Every bar is labelled with its series and value in text, so colour
 never carries meaning alone, and the table behind each chart gives every published figure.
 A suppressed figure (``c``) is never drawn as a bar: its row says "c (suppressed)".
+A series label too long for its column ("not in education, employment or training") is
+wrapped onto lines of its own, and its row grows to hold them: it is never cut, nor drawn past
+the chart's edge.
 """
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 __all__ = ["Bar", "Chart", "Group", "attendance_chart", "exclusion_chart", "next_place_chart"]
@@ -17,6 +21,10 @@ WIDTH = 720           # the SVG's coordinate width (it scales to its container)
 LABEL = 330           # the series label column
 BAR_AREA = 320        # the longest bar
 ROW = 22              # one bar's row
+LINE = 16             # each further line of a wrapped label
+# A label's letters at most, a line: the room left of the bars (LABEL - 8) at the label's 14px
+# (``.linkage-chart__label``) and 0.6 em a letter, as ``charts.EM_PER_LETTER`` measured Chromium's.
+LABEL_LETTERS = int((LABEL - 8) / (14 * 0.6))
 GROUP_HEAD = 26       # a group's heading row
 EXCLUSIONS = (("suspended_1term", "suspended within a term"), ("suspended_1year", "suspended within a year"),
               ("excluded_1term", "permanently excluded within a term"),
@@ -30,6 +38,8 @@ class Bar:
     width: float          # 0 when nothing is drawn
     y: float
     series: int           # colour class index
+    lines: tuple[str, ...] = ()     # the label as drawn, a line each (``wrapped``)
+    bar_y: float = 0.0    # the bar's row, level with the middle of its label's lines
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class Chart:
     width: int = WIDTH
     label_width: int = LABEL
     bar_area: int = BAR_AREA
+    line: int = LINE
 
 
 def _number(v) -> float | None:
@@ -74,12 +85,18 @@ def _chart(key: str, title: str, description: str, unit: str, groups: list[str],
     for g, row in zip(groups, values):
         bars, by = [], y + GROUP_HEAD
         for s, (name, v) in enumerate(zip(series, row)):
-            n = _number(v)
-            bars.append(Bar(name, _text(v, unit), round(BAR_AREA * max(n, 0) / top, 1) if n else 0.0, by, s))
-            by += ROW
+            n, lines = _number(v), wrapped(name)
+            bars.append(Bar(name, _text(v, unit), round(BAR_AREA * max(n, 0) / top, 1) if n else 0.0, by, s,
+                            lines, by + LINE * (len(lines) - 1) / 2))
+            by += ROW + LINE * (len(lines) - 1)
         out.append(Group(g, y, bars))
         y = by + 8
     return Chart(key, title, description, unit, out, max(y, 1))
+
+
+def wrapped(label: str) -> tuple[str, ...]:
+    """``label`` on as many lines as it needs to fit left of the bars, broken between words."""
+    return tuple(textwrap.wrap(label, LABEL_LETTERS)) or (label,)
 
 
 def _table(report, key: str):

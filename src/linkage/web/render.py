@@ -20,11 +20,11 @@ from markupsafe import Markup
 
 from linkage.access.orgs import TYPE_WORDS
 from linkage.likelihood import percent
-from linkage.outcomes.release import TYPE_WORDS as PLACEMENT_WORDS
-from linkage.reference.establishments import SETTING_WORDS
+from linkage.outcomes.words import group, placement, setting
 from linkage.web.charts import fitted
 
-__all__ = ["AGENCY_WORDS", "NOTE_BOUND", "PREFIX", "agency", "count", "csp", "env", "lowered", "render"]
+__all__ = ["AGENCY_WORDS", "NOTE_BOUND", "PREFIX", "agency", "count", "csp", "env", "group", "lowered", "placement",
+           "render", "setting"]
 
 PREFIX = "/app"
 # A free-text note's bound as a form field: well above any note's own limit (1,000 or 2,000
@@ -70,11 +70,6 @@ def lowered(text):
     return " ".join(w if sum(c.isupper() for c in w) >= 2 else w.lower() for w in str(text).split(" "))
 
 
-def setting(code):
-    """A school's setting code as a reader says it ("Pupil referral unit"); an unknown code as it is."""
-    return SETTING_WORDS.get(code, code) if code else code
-
-
 def org_type(code):
     """An organisation type code as a reader says it ("AP school"); an unknown code as it is."""
     return TYPE_WORDS.get(code, code) if code else code
@@ -87,21 +82,6 @@ AGENCY_WORDS = {"education": "School", "social_care": "Children's social care", 
 def agency(code):
     """A source's code as a reader says it ("Children's social care"); an unknown code as it is."""
     return AGENCY_WORDS.get(code, code) if code else code
-
-
-def placement(code):
-    """An AP placement type as a reader says it ("Short (ended within 12 weeks)"); anything else as it is."""
-    return PLACEMENT_WORDS.get(code, code) if isinstance(code, str) else code
-
-
-def group(code, by: str):
-    """An outcomes table's group, as a reader says it: a setting or a placement type in words, any
-    other group (already words: "no SEN", "known to social care") with a capital, as a row header."""
-    if by == "setting":
-        return setting(code)
-    if by == "placement_type":
-        return placement(code)
-    return code[:1].upper() + code[1:] if isinstance(code, str) else code
 
 
 env.filters["count"] = count
