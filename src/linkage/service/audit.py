@@ -109,7 +109,7 @@ def _who_broke_glass(ctx: Ctx, use: dict) -> dict:
 def _use(ctx: Ctx, use: dict, now: AsNow | None = None) -> BreakGlassUse:
     """The use, its child named as it is now (``service.recorded``): the DPO reviews the child, not the
     identifier a link run has since retired or split."""
-    now = now or as_now(ctx.services, use["child_id"], use["at"])
+    now = now or as_now(ctx.services, [(use["child_id"], use["at"], True)])[0]
     return BreakGlassUse(**{**use, **_who_broke_glass(ctx, use), "child_id": now.child_id,
                             "recorded_as": now.recorded_as, "also_for": now.split_since})
 
@@ -119,7 +119,7 @@ def break_glass_reviews(*, ctx: Ctx, pending: bool | None = None) -> list[BreakG
     ``pending``: True only those awaiting review, False only those reviewed."""
     uses = ctx.services.break_glass.all(pending)
     d = ctx.authorise("read_audit", ["identity.demographics"], [u["child_id"] for u in uses])
-    nows = [as_now(ctx.services, u["child_id"], u["at"]) for u in uses]
+    nows = as_now(ctx.services, [(u["child_id"], u["at"], True) for u in uses])
     ctx.record("audit.break_glass", "allow", named_in([u["child_id"] for u in uses], nows), [], d.bases(),
                d.policy_version, reviews=[u["review_id"] for u in uses])
     return [_use(ctx, u, now) for u, now in zip(uses, nows)]

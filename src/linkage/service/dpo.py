@@ -202,7 +202,7 @@ def consent_register(*, ctx: Ctx, category: str | None = None, provision: str | 
                                               context=context).any
             shown.append((rec, evidence))
     # Each child as it is now (``service.recorded``); a refusal follows a split, a permit does not.
-    nows = [as_now(services, r.child_id, r.recorded_at or "", splits=r.provision == "deny") for r, _ in shown]
+    nows = as_now(services, [(r.child_id, r.recorded_at, r.provision == "deny") for r, _ in shown])
     ctx.record("consent.register", "allow", named_in([r.child_id for r, _ in shown], nows),
                [f"consent:{r.consent_id}" for r, _ in shown], d.bases(), d.policy_version,
                filters={"category": category, "provision": provision, "status": status})

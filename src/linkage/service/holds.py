@@ -31,7 +31,7 @@ def _public(services, status: str, h: dict, parts: list[str] = ()) -> ConsentHol
 
 def _parts(services, h: dict) -> list[str]:
     """The children split from the hold's child since it began: it speaks for them too."""
-    return as_now(services, h["child_id"], h["held_at"]).split_since
+    return as_now(services, [(h["child_id"], h["held_at"], True)])[0].split_since
 
 
 def _in_force(services) -> list[tuple[dict, list[str]]]:

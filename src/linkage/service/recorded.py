@@ -23,13 +23,20 @@ class AsNow:
     split_since: list[str] = field(default_factory=list)    # children split from it since
 
 
-def as_now(services, child_id: str, at: str, splits: bool = True) -> AsNow:
-    """``child_id`` recorded at ``at`` (ISO text), as the child is now; ``splits``: whether the
-    record follows a split (a consent's permit does not: ``consent.register._speaks``)."""
-    now = services.aliases.get(child_id, child_id)
-    parts = sorted(c for c in services.split_children({child_id})
-                   if c != now and began_before(at, services.split_from(c)[child_id])) if splits else []
-    return AsNow(now, child_id if now != child_id else None, parts)
+def as_now(services, recorded: list[tuple[str, str | None, bool]]) -> list[AsNow]:
+    """Each ``(child_id, at, follows)`` (recorded under ``child_id`` at ``at``, ISO text) as the child
+    is now; ``follows``: whether the record speaks for parts split off since (a refusal does, a
+    permission does not: ``consent.register._speaks``). The splits are read once for the whole list
+    (a register of thousands of consents asks once, not once a consent)."""
+    ids = {c for c, at, follows in recorded if follows and at}
+    parted = {c: services.split_from(c) for c in services.split_children(ids)}     # child -> {id: left at}
+    out = []
+    for child_id, at, follows in recorded:
+        now = services.aliases.get(child_id, child_id)
+        parts = sorted(c for c, left in parted.items() if c != now and child_id in left and follows and at
+                       and began_before(at, left[child_id]))
+        out.append(AsNow(now, child_id if now != child_id else None, parts))
+    return out
 
 
 def named_in(recorded: list[str], shown: list[AsNow]) -> list[str]:
