@@ -67,7 +67,7 @@ def review_list(reason: Annotated[Optional[str], typer.Option(help="Only reasons
     shown = pairs if not limit else pairs.head(limit)
     # A person reads the table: "over 99.9%", never a rounded 1.0 that says the service is certain
     # (``likelihood.percent``, as the pages and ``review show``); CSV and JSON keep the number.
-    said = percent if fmt == "table" else (lambda p: round(p, 6))
+    said = percent if fmt == "table" else float
     rows = [{"id": r.pair_id, "probability": said(r.match_probability),
              "weight": None if r.match_weight != r.match_weight else round(r.match_weight, 2),
              "priority": round(r.priority, 2), "records": int(r.cluster_size), "left": r.record_key_l,
