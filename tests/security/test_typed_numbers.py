@@ -48,9 +48,9 @@ def test_identity_changes_refuse_a_since_python_reads_past_the_schema(world, sin
     r = call(world, "oak", "GET", "/v1/identity/changes", params={"since": since})
     assert r.status_code == 422, (r.status_code, r.text)
     assert "since must be a run number or an ISO 8601 time" in r.text
-    # An offset within the calendar is still read, as the same moment in UTC.
-    assert call(world, "oak", "GET", "/v1/identity/changes",
-                params={"since": "2000-01-01T00:30:00+01:00"}).status_code == 200
+    # A time within the calendar is still read (one with an offset as the same moment in UTC).
+    for fine in ("2000-01-01T00:30:00+01:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59+00:00"):
+        assert call(world, "oak", "GET", "/v1/identity/changes", params={"since": fine}).status_code == 200, fine
 
 
 def test_the_lookup_page_refuses_a_year_past_the_calendar(world, year="9999999999"):
