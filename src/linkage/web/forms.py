@@ -33,8 +33,8 @@ def _date(day: str, month: str, year: str, whose: str, errors: dict[str, str]) -
     if missing:
         errors["date_of_birth"] = f"Date of birth must include a {' and '.join(missing)}"
         return None
-    # ASCII digits (``²`` passed ``int``'s check as a crash), and a year past C's int refused as
-    # any impossible date (``date`` raised OverflowError, not ValueError: a 500).
+    # ASCII digits only (``int`` read ``١٢`` as 12), and a year past C's int refused as any
+    # impossible date (``date`` raised OverflowError, not ValueError: a 500).
     parts = [whole_number(v) for v in (year, month, day)]
     try:
         when = date(*parts) if None not in parts else None
