@@ -31,6 +31,7 @@ from pathlib import Path
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.server import Server
 
+from linkage.digits import whole_number
 from linkage.files import pid_alive
 
 __all__ = ["Board", "BalancedServer", "failure_noted", "make_board", "note_failure"]
@@ -86,11 +87,12 @@ def failure_noted(board: str | Path) -> str | None:
 
 def _sweep(directory: Path) -> None:
     for old in directory.glob("linkage-workers-*-*"):
-        pid = old.name.split("-")[2]
-        if not pid.isdigit() or int(pid) == os.getpid():
+        # Any local user may name a file here: ``linkage-workers-²-x`` stopped every start.
+        pid = whole_number(old.name.split("-")[2])
+        if pid is None or pid == os.getpid():
             continue
         with contextlib.suppress(OSError):          # not ours to remove (/dev/shm is sticky)
-            if not pid_alive(int(pid)):
+            if not pid_alive(pid):
                 old.unlink(missing_ok=True)
 
 

@@ -13,10 +13,11 @@ at start-up (``up_to_run``).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import cache
 from itertools import groupby
 
+from linkage.digits import whole_number
 from linkage.errors import LinkageError
 from linkage.policy import Principal
 from linkage.service.context import Ctx
@@ -33,15 +34,18 @@ def org_key(caller: Principal) -> str:
 
 
 def parse_since(since: str | None) -> int | datetime | None:
-    """A run number, or an ISO 8601 time; nothing means from the first run."""
+    """A run number (ASCII digits), or an ISO 8601 time, as UTC without a zone (as runs are
+    kept); nothing means from the first run. A time whose offset takes it past the calendar
+    (``0001-01-01T00:00+01:00``) is refused here, not where it is moved to UTC (a 500)."""
     if since is None or not since.strip():
         return None
     text = since.strip()
-    if text.isdigit():
-        return int(text)
+    if (run := whole_number(text)) is not None:
+        return run
     try:
-        return datetime.fromisoformat(text)
-    except ValueError:
+        when = datetime.fromisoformat(text)
+        return when.astimezone(timezone.utc).replace(tzinfo=None) if when.tzinfo else when
+    except (ValueError, OverflowError):
         raise LinkageError("since must be a run number or an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from None
 
 

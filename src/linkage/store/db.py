@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from linkage.digits import whole_number
 from linkage.files import pid_alive, private_dir, private_opener
 from linkage.errors import ConfigError, LinkageError, StoreError
 from linkage.sqltext import literal
@@ -294,8 +295,8 @@ class Store:
         """
         root = private_dir(self.home / "tmp")
         for entry in root.iterdir():
-            owner = entry.name.split(".")[0]
-            if entry.is_dir() and owner.isdigit() and not pid_alive(int(owner)):
+            owner = whole_number(entry.name.split(".")[0])
+            if entry.is_dir() and owner is not None and not pid_alive(owner):
                 shutil.rmtree(entry, ignore_errors=True)
             elif entry.is_file() and entry.name.startswith("duckdb_temp_"):
                 entry.unlink(missing_ok=True)   # left by a version without per-process directories

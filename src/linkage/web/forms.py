@@ -10,6 +10,7 @@ from datetime import date
 
 from pydantic import ValidationError
 
+from linkage.digits import whole_number
 from linkage.service.schemas import LookupRequest
 from linkage.validation import normalise_postcode
 from linkage.validation.identifiers import (is_valid_nhs_number, is_valid_upn, normalise_nhs_number,
@@ -32,9 +33,14 @@ def _date(day: str, month: str, year: str, whose: str, errors: dict[str, str]) -
     if missing:
         errors["date_of_birth"] = f"Date of birth must include a {' and '.join(missing)}"
         return None
+    # ASCII digits only (``int`` read ``١٢`` as 12), and a year past C's int refused as any
+    # impossible date (``date`` raised OverflowError, not ValueError: a 500).
+    parts = [whole_number(v) for v in (year, month, day)]
     try:
-        when = date(int(year), int(month), int(day))
-    except ValueError:
+        when = date(*parts) if None not in parts else None
+    except (ValueError, OverflowError):
+        when = None
+    if when is None:
         errors["date_of_birth"] = "Date of birth must be a real date"
         return None
     if when > date.today() or when.year < 1990:

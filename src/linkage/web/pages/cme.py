@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from linkage.digits import whole_number
 from linkage.safetext import attachment
 from linkage.service.cme import SORTS, cme_export, cme_list
 from linkage.web.render import render
@@ -53,10 +54,11 @@ class Query:
         text = getattr(self, name).strip()
         if not text:
             return None
-        if not text.isdigit() or not low <= int(text) <= high:
+        number = whole_number(text)
+        if number is None or not low <= number <= high:
             self.errors[name] = f"{label} must be a whole number from {low} to {high}"
             return None
-        return int(text)
+        return number
 
     def service_filters(self) -> dict:
         lo = self.number("age_from", 0, 25, "Age from")
