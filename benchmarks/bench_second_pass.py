@@ -36,8 +36,8 @@ def capture(home: Path, state: Path) -> None:
     from linkage.link.engine import LinkEngine
     from linkage.store import Store
 
-    def keep(self, cluster_of, identifiers, apart, population=False):
-        state.write_bytes(pickle.dumps((cluster_of, identifiers, list(apart))))
+    def keep(self, cluster_of, identifiers, apart, population=False, denied=()):
+        state.write_bytes(pickle.dumps((cluster_of, identifiers, list(apart), list(denied))))
         raise _Captured
 
     LinkEngine.cluster_pass = keep
@@ -59,13 +59,13 @@ def run(home: Path, state: Path, out: Path) -> None:
     from linkage.link.engine import LinkEngine
     from linkage.store import Store
 
-    cluster_of, identifiers, apart = pickle.loads(state.read_bytes())
+    cluster_of, identifiers, apart, *denied = pickle.loads(state.read_bytes())
     store = Store(home)
     try:
         with store.memory_limited(get_settings().link_memory_limit):
             engine = LinkEngine(store, CURRENT_RECORDS_SQL, cache=True)
             t0, c0 = time.perf_counter(), time.process_time()
-            second = engine.cluster_pass(cluster_of, identifiers, apart)
+            second = engine.cluster_pass(cluster_of, identifiers, apart, denied=denied[0] if denied else ())
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         store.close()
