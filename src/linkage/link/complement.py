@@ -191,8 +191,13 @@ def family_sql(input_table: str, clusters_table: str, rows_table: str | None = N
 WITH held AS (
   SELECT c.cluster_id, list_sort(list_distinct(list(x.source_dataset))) AS sources
   FROM {rows} x JOIN {clusters_table} c USING (unique_id) GROUP BY c.cluster_id),
+-- The source most children hold (``lone``: a child without it; see ``wants``).
+commonest AS (
+  SELECT s FROM (SELECT unnest(sources) AS s, n FROM (SELECT sources, count(*) AS n FROM held GROUP BY sources))
+  GROUP BY s ORDER BY sum(n) DESC, s LIMIT 1),
 lacking AS (
-  SELECT cluster_id, sources, array_to_string(sources, ',') AS held_key FROM held
+  SELECT cluster_id, sources, array_to_string(sources, ',') AS held_key, NOT list_contains(sources, m.s) AS lone
+  FROM held, commonest m
   WHERE len(sources) < (SELECT count(DISTINCT source_dataset) FROM {input_table})),
 -- The sets of sources two children may hold between them without a source holding both.
 fits AS (
@@ -202,27 +207,28 @@ light AS (
   SELECT *, datediff('day', DATE '1800-01-01', dob) // CASE WHEN starts_with(family, 'home ') THEN {HOME_DAYS}
                                                         ELSE {WITHIN_DAYS} END AS span
   FROM (
-  SELECT x.unique_id, x.dob, c.cluster_id, k.held_key,
+  SELECT x.unique_id, x.dob, c.cluster_id, k.held_key, k.lone,
     unnest(list_concat(x.surname_all, CASE WHEN x.postcode IS NULL THEN [] ELSE ['home ' || x.postcode] END,
                        list_filter(list_transform(x.surname_all, s -> 'consonants ' || {_CONSONANTS.format(s='s')}),
                                    k -> length(k) >= {len('consonants ') + SKELETON_SHORTEST}))) AS family
   FROM {rows} x JOIN {clusters_table} c USING (unique_id) JOIN lacking k USING (cluster_id)
   WHERE x.dob IS NOT NULL)),
--- Each row with the sources its partner must hold, once for its own span of birthdays and once for
--- the next: two birthdays at most a span apart lie in one span or two neighbouring ones, so a pair
--- is met from the earlier span's side (or from both, in one span) and none is lost; the join no
--- longer pairs every two children of a common surname born years apart. Met also from the span
--- before (a third row each), every pair was met from both sides and half thrown away: at 1M that
--- was 10.2M rows probing the join, 6.8M now (9.2-9.8 CPU s, now 6.6-8.1).
--- The rows carry only the join's keys and the birthdays: at a million records the join's sides are
--- ten and two and a half million rows, and with the surnames on them it spilt a gigabyte; the
--- surnames are read for the few pairs met more than a month apart.
-wants AS (SELECT l.unique_id, l.cluster_id, l.family, l.dob, f.b AS want,
-            unnest([l.span, l.span + 1]) AS near_span
-          FROM light l JOIN fits f ON f.a = l.held_key),
+-- Two children holding no source in common: one of them at least lacks the source most children hold
+-- (``lone``), so each pair is met from such a child's row (``wants``), under one family and a
+-- span of birthdays the same or either next one (two birthdays at most a span apart lie in one span
+-- or two neighbouring ones), against every row, and kept where the two children's sources fit. Rows
+-- of every child, each wanting each set of sources that fits its own and met from its span and the
+-- next, were 6.8M rows probing 2.5M at 1M records (the GP's children are 85% of the records; their
+-- rows wanted only the few sets without the GP, yet were every row twice, and more).
+-- The rows carry only the join's keys and the birthdays: at a million records with the surnames on
+-- them the join spilt a gigabyte; the surnames are read for the few pairs met more than a month apart.
+wants AS (SELECT l.unique_id, l.cluster_id, l.held_key, l.family, l.dob,
+            unnest([l.span - 1, l.span, l.span + 1]) AS near_span
+          FROM light l WHERE l.lone),
 paired AS (
   SELECT l.unique_id AS l, r.unique_id AS r, l.cluster_id AS ca, r.cluster_id AS cb, l.family, l.dob AS ldob, r.dob AS rdob
-  FROM wants l JOIN light r ON r.held_key = l.want AND r.family = l.family AND r.span = l.near_span
+  FROM wants l JOIN light r ON r.family = l.family AND r.span = l.near_span
+  SEMI JOIN fits f ON f.a = l.held_key AND f.b = r.held_key
   WHERE abs(datediff('day', l.dob, r.dob)) <= {HOME_DAYS}),
 -- Each pair named as before, the record of the child first in order of its id on the left (a pair
 -- met from both sides is the same row twice: ``near`` keeps one).

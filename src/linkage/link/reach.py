@@ -110,7 +110,8 @@ from linkage.link.guards import _closer_to_cotwin, birthday_sql, date_slip_sql a
 from linkage.link.namesql import middle_name, only
 
 __all__ = ["FAMILY_JW", "FAMILY_REASON", "HOME_REASON", "MIDDLE_REASON", "NAME_JW", "NEAR_DAYS", "ROMAN_SHORTEST", "SCRIPT_REASON",
-           "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "clear_pairs_sql", "could_be_one_sql", "kin_sql", "narrow_sql",
+           "SPELLING_REASON", "SURNAME_JW", "SWAP_REASON", "WEEKS_REASON", "clear_pairs_sql", "could_be_one_sql", "either_sql",
+           "halves_sql", "kin_sql", "lone_sql", "narrow_sql",
            "met_rows_sql", "one_child_sql", "queue_apart", "queue_rule", "reach_pairs", "reach_sql"]
 
 MIDDLE_REASON = ("possibly one child in two: same first middle name and {how}, no source holds both "
@@ -207,6 +208,33 @@ def narrow_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
   WHERE x.dob IS NOT NULL"""
 
 
+def lone_sql(clusters_table: str) -> str:
+    """The children (cluster_id) of ``clusters_table`` holding no record of the source most of its
+    records are of (a record key's source: ``complement.sources_of``). Of two children holding no
+    source in common, one at least is such a child: at 1,000,000 realistic records the GP's (health)
+    children are 85% of the records, and a key's pairs of two of them, every one dropped by
+    ``queue_apart``, were most of what the keys joined (pure SQL)."""
+    src = "split_part(unique_id, ':', 1)"
+    return (f"SELECT cluster_id FROM {clusters_table} GROUP BY cluster_id HAVING NOT bool_or({src} = ("
+            f"SELECT {src} FROM {clusters_table} GROUP BY ALL ORDER BY count(*) DESC, {src} LIMIT 1))")
+
+
+def halves_sql(rows: str) -> str:
+    """CTEs ``rows`` + n and + p: the rows of CTE ``rows`` (with cluster_id) of a child of CTE
+    ``lone`` (``lone_sql``; few, materialised) and the others (pure SQL)."""
+    return (f"{rows}n AS MATERIALIZED (SELECT * FROM {rows} SEMI JOIN lone USING (cluster_id)),\n"
+            f"{rows}p AS (SELECT * FROM {rows} ANTI JOIN lone USING (cluster_id))")
+
+
+def either_sql(select: str, rows: str = "h") -> str:
+    """``select`` (a self-join of ``rows``' rows ``@a`` and ``@b``) over the pairs with at least one
+    record of a ``lone_sql`` child, each once: ``@a`` such a record (``rows`` + n, ``halves_sql``)
+    against every row, then ``@a`` any other (+ p) against such a ``@b``. A rule whose every pair
+    is of two children holding no source in common (``queue_apart``) loses none (pure SQL)."""
+    return (select.replace("@a", f"{rows}n").replace("@b", rows) + "\n  UNION ALL\n  "
+            + select.replace("@a", f"{rows}p").replace("@b", f"{rows}n"))
+
+
 def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
     """Record pairs (l, r, ca, cb, how, dob_exact, twin) met by the module's keys, in two children
     with no UPN, NHS number or sex against them and no co-twin in view that could be the other
@@ -220,33 +248,58 @@ def reach_sql(input_table: str, clusters_table: str, cotwin_table: str) -> str:
     # the other record as well as the record does (``guards``' test); the other keys read none.
     clear = f"NOT {_closer_to_cotwin('a', 'b')} AND NOT {_closer_to_cotwin('b', 'a')}"
     alone = "NOT a.twin AND NOT b.twin"
+    birthday = either_sql(f"""SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, 'birthday' AS how,
+    a.dob = b.dob AS dob_exact, {twin} AS twin
+  FROM @a a JOIN @b b ON a.mid = b.mid AND a.dob = b.dob WHERE {differ}""", "m")
+    transposed = either_sql(f"""SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'birthday', false, {twin}
+  FROM @a a JOIN @b b ON a.mid = b.mid AND year(a.dob) = year(b.dob) AND day(a.dob) = month(b.dob)
+    AND month(a.dob) = day(b.dob)
+  WHERE {differ} AND a.dob <> b.dob""", "m")
+    forename = either_sql(f"""SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'forename', a.dob = b.dob, {twin}
+  FROM @a a JOIN @b b ON a.mid = b.mid AND a.forename = b.forename
+  WHERE {differ} AND {near} AND jaro_winkler_similarity(a.surname, b.surname) >= {SURNAME_JW}""", "m")
+    at_home = either_sql(f"""SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'at_home', a.dob = b.dob, {twin}
+  FROM @a a JOIN @b b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
+  WHERE {differ} AND {birthday_sql('a', 'b', _DATE_TEXT)}""")
+    weeks = either_sql(f"""SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'weeks', false, {twin}
+  FROM @a a JOIN @b b ON a.postcode = b.postcode
+  WHERE {differ} AND a.dob <> b.dob AND abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS}
+    AND {surnames} AND jaro_winkler_similarity(a.forename, b.forename) >= {FAMILY_JW}""")
+    spelt = either_sql(f"""SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, a.forename,
+    a.surname, a.surname = b.surname AS same
+  FROM @a a JOIN @b b ON a.forename = b.forename AND a.s1 = b.s1 AND year(a.dob) = year(b.dob)
+  WHERE {differ} AND a.dob <> b.dob AND {near} AND {surnames} AND {alone}""")
+    swap = either_sql(f"""SELECT least(a.unique_id, b.unique_id), greatest(a.unique_id, b.unique_id),
+    CASE WHEN a.unique_id < b.unique_id THEN a.cluster_id ELSE b.cluster_id END,
+    CASE WHEN a.unique_id < b.unique_id THEN b.cluster_id ELSE a.cluster_id END, 'swap', true, false
+  FROM @a a JOIN @b b ON a.forename = b.surname AND a.dob = b.dob
+  WHERE a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND {alone}""")
+    family = either_sql(f"""SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'family', true, false
+  FROM @a a JOIN @b b ON a.dob = b.dob AND a.s1 = b.s1
+  WHERE {differ} AND {surnames} AND {alone} AND jaro_winkler_similarity(a.forename, b.forename) >= {FAMILY_JW}
+    AND NOT coalesce(a.postcode = b.postcode, false)""")
     return f"""
 WITH h AS MATERIALIZED ({narrow_sql(input_table, clusters_table, cotwin_table)}),
 m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
+-- Every pair the keys keep is of two children holding no source in common (``reach_pairs``), so at
+-- least one of them lacks the source most records are of (``lone_sql``): each key joins those
+-- children's few rows to every row, not every row to every row (``_either``).
+lone AS ({lone_sql(clusters_table)}),
+{halves_sql('h')},
+mn AS (SELECT * FROM hn WHERE coalesce(mid, '') <> ''),
+mp AS (SELECT * FROM hp WHERE coalesce(mid, '') <> ''),
 -- The keys whose tests read the name keys or co-twins: met here on the narrow rows, tested below.
 -- ``at_home``: two children at one home, born one day or a slip apart (``home``, ``script``).
 met AS MATERIALIZED (
-  SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, 'birthday' AS how,
-    a.dob = b.dob AS dob_exact, {twin} AS twin
-  FROM m a JOIN m b ON a.mid = b.mid AND a.dob = b.dob WHERE {differ}
+  {birthday}
   UNION ALL
-  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'birthday', false, {twin}
-  FROM m a JOIN m b ON a.mid = b.mid AND year(a.dob) = year(b.dob) AND day(a.dob) = month(b.dob)
-    AND month(a.dob) = day(b.dob)
-  WHERE {differ} AND a.dob <> b.dob
+  {transposed}
   UNION ALL
-  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'forename', a.dob = b.dob, {twin}
-  FROM m a JOIN m b ON a.mid = b.mid AND a.forename = b.forename
-  WHERE {differ} AND {near} AND jaro_winkler_similarity(a.surname, b.surname) >= {SURNAME_JW}
+  {forename}
   UNION ALL
-  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'at_home', a.dob = b.dob, {twin}
-  FROM h a JOIN h b ON a.postcode = b.postcode AND year(a.dob) = year(b.dob)
-  WHERE {differ} AND {birthday_sql('a', 'b', _DATE_TEXT)}
+  {at_home}
   UNION ALL
-  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'weeks', false, {twin}
-  FROM h a JOIN h b ON a.postcode = b.postcode
-  WHERE {differ} AND a.dob <> b.dob AND abs(datediff('day', a.dob, b.dob)) <= {NEAR_DAYS}
-    AND {surnames} AND jaro_winkler_similarity(a.forename, b.forename) >= {FAMILY_JW}),
+  {weeks}),
 -- The name keys and co-twins of the records met, read from the input once more (a few records: restricted
 -- before the co-twins are joined, else DuckDB joins every record of the input to them first).
 {met_rows_sql(input_table, cotwin_table, _MET_NAMES + ", x.forename_dm, x.forename_full, x.forename_join, "
@@ -277,10 +330,7 @@ script AS MATERIALIZED (
 -- only the children it reached, so it expects fewer namesakes and queues as a full run would or
 -- more, never less.
 spelt AS MATERIALIZED (
-  SELECT a.unique_id AS l, b.unique_id AS r, a.cluster_id AS ca, b.cluster_id AS cb, a.forename, a.surname,
-    a.surname = b.surname AS same
-  FROM h a JOIN h b ON a.forename = b.forename AND a.s1 = b.s1 AND year(a.dob) = year(b.dob)
-  WHERE {differ} AND a.dob <> b.dob AND {near} AND {surnames} AND {alone}),
+  {spelt}),
 namesakes AS (
   SELECT forename, surname, max(n) AS n FROM (
     SELECT forename, surname, source_dataset, count(*) AS n FROM h
@@ -290,16 +340,9 @@ pairs AS MATERIALIZED (
   SELECT l, r, ca, cb, CASE how WHEN 'at_home' THEN 'home' ELSE how END AS how, dob_exact, twin FROM tested
   WHERE how <> 'at_home' OR home
   UNION ALL
-  SELECT least(a.unique_id, b.unique_id), greatest(a.unique_id, b.unique_id),
-    CASE WHEN a.unique_id < b.unique_id THEN a.cluster_id ELSE b.cluster_id END,
-    CASE WHEN a.unique_id < b.unique_id THEN b.cluster_id ELSE a.cluster_id END, 'swap', true, false
-  FROM h a JOIN h b ON a.forename = b.surname AND a.dob = b.dob
-  WHERE a.cluster_id <> b.cluster_id AND a.source_dataset <> b.source_dataset AND {alone}
+  {swap}
   UNION ALL
-  SELECT a.unique_id, b.unique_id, a.cluster_id, b.cluster_id, 'family', true, false
-  FROM h a JOIN h b ON a.dob = b.dob AND a.s1 = b.s1
-  WHERE {differ} AND {surnames} AND {alone} AND jaro_winkler_similarity(a.forename, b.forename) >= {FAMILY_JW}
-    AND NOT coalesce(a.postcode = b.postcode, false)
+  {family}
   UNION ALL
   SELECT l, r, ca, cb, 'script', dob_exact, false FROM script
   UNION ALL
