@@ -1,7 +1,7 @@
 """The second, cluster-level pass (a ``LinkEngine`` component, as Splink's ``linker.clustering``):
 the run's clusters put in view, their candidates, and each kind of evidence (``evidence``,
 ``unique``, ``complement``, ``household``, ``decoys``, ``reach``, ``changed``, ``movedin``, ``reissued``,
-``romanised``, ``slipped``, ``transposed``, ``retyped``, ``scripthome``)
+``romanised``, ``slipped``, ``transposed``, ``retyped``, ``scripthome``, ``middleday``)
 deciding on them."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from linkage.link.decoys import decoy_pairs
 from linkage.link.engine_input import INPUT
 from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, decide
 from linkage.link.household import household_pairs
+from linkage.link.middleday import middleday_pairs
 from linkage.link.movedin import movedin_pairs
 from linkage.link.reach import reach_pairs
 from linkage.link.retyped import retyped_pairs
@@ -31,7 +32,7 @@ from linkage.store.schema import t
 __all__ = ["REACHED_COLUMNS", "SecondPass", "reached_rows_sql"]
 
 # The input columns the rules given ``_reached_rows`` read (``reach``, ``reissued``, ``romanised``,
-# ``slipped``, ``transposed``, ``scripthome``, and ``complement.family_sql`` for its records: their keys, names, name
+# ``slipped``, ``transposed``, ``scripthome``, ``middleday``, and ``complement.family_sql`` for its records: their keys, names, name
 # keys, homes and the children's identifiers).
 REACHED_COLUMNS = ("unique_id", "source_dataset", "forename", "surname", "dob", "postcode", "address", "middle_names",
                    "forename_keys", "forename_skel", "forename_abjad", "forename_family", "surname_all", "forename_dm",
@@ -85,7 +86,7 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
 
     def _reached_rows(self, cluster_of: dict[str, str]) -> str:
         """The input for the rules that read no record outside the pass's clusters (``reach``,
-        ``reissued``, ``romanised``, ``slipped``, ``transposed``, ``scripthome``; ``family_sql`` reads the input
+        ``reissued``, ``romanised``, ``slipped``, ``transposed``, ``scripthome``, ``middleday``; ``family_sql`` reads the input
         only for its population counts). In a month (clusters of some records only) it is their
         records' rows (``memory.link_reached``), read from the cached million once instead of once
         or more by each rule; in a full run, the input."""
@@ -132,6 +133,7 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
         # (``retyped`` counts spellings over the whole input and narrows its records itself.)
         retyped_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         scripthome_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
+        middleday_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         for table in ("link_clusters", "link_past", "link_population", "link_reached"):
             self.con.execute(f"DROP TABLE IF EXISTS memory.{table}")
         return found
