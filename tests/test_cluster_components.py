@@ -4,12 +4,15 @@ plain strongest-first union-find under every check (``_clusters_reference``), on
 components, some holding a guarded pair, two identifiers or a reviewer's decision and most none,
 given as tuples or as a run's frame of links."""
 
+from contextlib import contextmanager
+
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from test_second_pass_fast import _clusters_reference
 
+from linkage.link import cluster
 from linkage.link.cluster import EDGE_COLUMNS, constrained_clusters
 
 _GROUPS = 8     # records r00..r39 in eight groups of five; most edges stay inside one group
@@ -31,13 +34,25 @@ def test_many_components_cluster_as_the_checked_union_find(data):
     kw = dict(cannot_link=data.draw(pairs), identifiers=ids, must_link=data.draw(pairs),
               never_link=data.draw(pairs), soft_upn=data.draw(pairs))
     expected = _clusters_reference(nodes, edges, **kw)
-    assert constrained_clusters(nodes, edges, **kw) == expected
     frame = pd.DataFrame(edges, columns=list(EDGE_COLUMNS)).astype({"match_weight": float})
-    assert constrained_clusters(nodes, frame, **kw) == expected
+    with _components_from(0):          # as a million records' call: the components found
+        assert constrained_clusters(nodes, edges, **kw) == expected
+        assert constrained_clusters(nodes, frame, **kw) == expected
+    assert constrained_clusters(nodes, frame, **kw) == expected     # a small call: all checked
+
+
+@contextmanager
+def _components_from(edges: int):
+    before, cluster.COMPONENTS_FROM = cluster.COMPONENTS_FROM, edges
+    try:
+        yield
+    finally:
+        cluster.COMPONENTS_FROM = before
 
 
 def test_a_component_without_constraints_keeps_the_root_union_by_size_gives_it():
     # c-d joins first (strongest), then a-b, then b-c: two pairs of one size, the left one's root (a) stays.
     edges = [("b", "c", 5.0), ("c", "d", 9.0), ("a", "b", 7.0), ("x", "y", 1.0), ("y", "z", 1.0)]
-    clusters, refused = constrained_clusters("abcdxyz", edges, identifiers={"a": {"nhs": "1"}, "d": {"nhs": "1"}})
+    with _components_from(0):
+        clusters, refused = constrained_clusters("abcdxyz", edges, identifiers={"a": {"nhs": "1"}, "d": {"nhs": "1"}})
     assert clusters == {"a": "a", "b": "a", "c": "a", "d": "a", "x": "x", "y": "x", "z": "x"} and refused == []

@@ -40,6 +40,9 @@ __all__ = ["AMBIGUITY_GAP", "ambiguous_records", "constrained_clusters", "compon
 # A record's best child must beat the next distinct child by this much match weight
 # (log2 Bayes factor 4: sixteen times likelier) to be linked without a reviewer.
 AMBIGUITY_GAP = 4.0
+# Fewer edges than this are all clustered under the checks: finding the components (scipy's
+# import alone, a third of a second) would cost a month's few thousand links more than it saves.
+COMPONENTS_FROM = 20_000
 # A frame of edges: its left record, right record and match weight.
 EDGE_COLUMNS = ("unique_id_l", "unique_id_r", "match_weight")
 
@@ -69,7 +72,8 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
     constraint and the order of edges all stay inside one). Only a component holding a
     constraint (a must-link, a cannot-link pair, two values of one identifier) is clustered
     under the checks; in every other one no join can be refused, so its edges are joined in
-    the same order with none of them (at a million records, nearly every component).
+    the same order with none of them (at a million records, nearly every component). Under
+    ``COMPONENTS_FROM`` edges every component is checked.
     """
     names = list(dict.fromkeys(nodes))
     cannot_link, never_link, must_link, soft_upn = map(list, (cannot_link, never_link, must_link, soft_upn))
@@ -87,8 +91,10 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
     never = _apart(never_link, index)                         # the reviewer's part of it
     must = sorted((a, b) for a, b in must_link if a in index and b in index)
     left, right = _strongest_first(edges, names_array)
-    checked = _checked(len(names), left, right, [(index[a], index[b]) for a, b in must], forbidden, held)
-    free = ~checked[left]
+    if len(left) >= COMPONENTS_FROM:
+        free = ~_checked(len(names), left, right, [(index[a], index[b]) for a, b in must], forbidden, held)[left]
+    else:
+        free = np.zeros(len(left), dtype=bool)
     _union_by_size(parent, size, left[free].tolist(), right[free].tolist())
 
     def find(x: int) -> int:
