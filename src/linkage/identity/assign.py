@@ -12,6 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from linkage.identity.ids import mint_child_ids
 
 __all__ = ["Assignment", "HistoryEvent", "assign_ids"]
@@ -51,6 +56,8 @@ def assign_ids(clusters: dict[str, str], previous: dict[str, str],
 
     A first run at a million records has half a million clusters and no previous ids: the work
     per cluster is kept to what its records need (no lookups of ids that no record had)."""
+    if not previous:
+        return _first(clusters, mint)
     created_order = created_order or {}
     members: dict[str, list[str]] = defaultdict(list)
     for rec, cl in clusters.items():
@@ -105,3 +112,21 @@ def assign_ids(clusters: dict[str, str], previous: dict[str, str],
                     history.append(HistoryEvent("moved", survivor, old, rec, "record now linked to a different child"))
     result.record_to_child = {rec: child_of[cl] for cl in order for rec in members[cl]}
     return result
+
+
+def _first(clusters: dict[str, str], mint: Callable[[], str] | None) -> Assignment:
+    """``assign_ids`` with no previous ids (a first run): every cluster, in key order, mints one;
+    its records keep their order. Clusters numbered, put in order and spread over their records
+    by numpy and Arrow, not a list per cluster built and walked in Python (a million records)."""
+    keys = np.asarray(list(clusters), dtype=object)
+    number, names = pd.factorize(np.asarray(list(clusters.values()), dtype=object))
+    # Each cluster's place in key order (Arrow's string order is the code point order ``sorted`` uses).
+    order = pc.sort_indices(pa.array(names, pa.string())).to_numpy()
+    place = np.empty(len(names), dtype=np.int64)
+    place[order] = np.arange(len(names))
+    minted = mint_child_ids(len(names)) if mint is None else [mint() for _ in range(len(names))]
+    at = place[number]
+    records = np.argsort(at, kind="stable")
+    ids = np.asarray(minted, dtype=object)
+    return Assignment(dict(zip(keys[records].tolist(), ids[at[records]].tolist())), minted, {},
+                      [HistoryEvent("minted", survivor, None, None, "new child") for survivor in minted])

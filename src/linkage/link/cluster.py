@@ -40,9 +40,14 @@ __all__ = ["AMBIGUITY_GAP", "ambiguous_records", "constrained_clusters", "compon
 # A record's best child must beat the next distinct child by this much match weight
 # (log2 Bayes factor 4: sixteen times likelier) to be linked without a reviewer.
 AMBIGUITY_GAP = 4.0
+# Fewer edges than this are all clustered under the checks: finding the components (scipy's
+# import alone, a third of a second) would cost a month's few thousand links more than it saves.
+COMPONENTS_FROM = 20_000
+# A frame of edges: its left record, right record and match weight.
+EDGE_COLUMNS = ("unique_id_l", "unique_id_r", "match_weight")
 
 
-def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, float]],
+def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, float]] | pd.DataFrame,
                          cannot_link: Iterable[tuple[str, str]] = (),
                          identifiers: dict[str, dict[str, str]] | None = None,
                          must_link: Iterable[tuple[str, str]] = (),
@@ -51,7 +56,8 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
                          ) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """(record -> cluster id, refused edges and refused must-links).
 
-    ``edges`` are (left, right, match_weight) at or above the threshold;
+    ``edges`` are (left, right, match_weight) at or above the threshold (or a frame of those
+    three columns, ``EDGE_COLUMNS``);
     ``identifiers`` maps a record to its unique identifiers by kind, e.g.
     ``{"nhs": "9434765919", "upn": "B801200005001"}``; ``cannot_link`` are the
     model's guarded pairs, ``must_link`` and ``never_link`` a reviewer's decisions;
@@ -61,9 +67,18 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
     Records are numbered and the joins run over lists of numbers; the edges are put in order
     (strongest first, then by the two records' keys) by Arrow, not by a Python sort. A
     cluster's id is its root record, chosen as a plain union by size would choose it.
+
+    Clustering decomposes over the connected components of the edges and must-links (a join, a
+    constraint and the order of edges all stay inside one). Only a component holding a
+    constraint (a must-link, a cannot-link pair, two values of one identifier) is clustered
+    under the checks; in every other one no join can be refused, so its edges are joined in
+    the same order with none of them (at a million records, nearly every component). Under
+    ``COMPONENTS_FROM`` edges every component is checked.
     """
     names = list(dict.fromkeys(nodes))
-    index = {n: i for i, n in enumerate(names)}
+    cannot_link, never_link, must_link, soft_upn = map(list, (cannot_link, never_link, must_link, soft_upn))
+    names_array = pa.array(names, pa.string())
+    index = _positions(names_array, [*cannot_link, *never_link, *must_link, *soft_upn])
     parent = list(range(len(names)))
     size = [1] * len(names)
     held = _Identifiers(names, identifiers or {})
@@ -72,9 +87,15 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
     soft = {frozenset((upn[index[a]], upn[index[b]])) for a, b in soft_upn
             if upn and a in index and b in index and upn[index[a]] >= 0 and upn[index[b]] >= 0
             and upn[index[a]] != upn[index[b]]}
-    never_link = list(never_link)
     forbidden = _apart([*cannot_link, *never_link], index)   # root -> records it must avoid
     never = _apart(never_link, index)                         # the reviewer's part of it
+    must = sorted((a, b) for a, b in must_link if a in index and b in index)
+    left, right = _strongest_first(edges, names_array)
+    if len(left) >= COMPONENTS_FROM:
+        free = ~_checked(len(names), left, right, [(index[a], index[b]) for a, b in must], forbidden, held)[left]
+    else:
+        free = np.zeros(len(left), dtype=bool)
+    _union_by_size(parent, size, left[free].tolist(), right[free].tolist())
 
     def find(x: int) -> int:
         root = x
@@ -100,15 +121,15 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
         held.merge(ra, rb)
 
     refused: list[tuple[str, str]] = []
-    for left, right in sorted((a, b) for a, b in must_link if a in index and b in index):
-        ra, rb = find(index[left]), find(index[right])
+    for left_key, right_key in must:
+        ra, rb = find(index[left_key]), find(index[right_key])
         if ra == rb:
             continue
         if separated(ra, rb, never):
-            refused.append((left, right))
+            refused.append((left_key, right_key))
             continue
         join(ra, rb)
-    for li, ri in _strongest_first(edges, pa.array(names, pa.string())):
+    for li, ri in zip(left[~free].tolist(), right[~free].tolist()):
         ra, rb = find(li), find(ri)
         if ra == rb:
             continue
@@ -119,6 +140,59 @@ def constrained_clusters(nodes: Iterable[str], edges: Iterable[tuple[str, str, f
             continue
         join(ra, rb)
     return dict(zip(names, _roots(parent, names))), refused
+
+
+def _positions(names: pa.Array, pairs: list[tuple[str, str]]) -> dict[str, int]:
+    """The number (position in ``names``) of each record ``pairs`` name that ``names`` holds,
+    looked up by Arrow: only these few are ever looked up by key, not a million."""
+    keys = list(dict.fromkeys(k for p in pairs for k in p))
+    if not keys:
+        return {}
+    at = pc.index_in(pa.array(keys, pa.string()), value_set=names).to_pylist()
+    return {k: i for k, i in zip(keys, at) if i is not None}
+
+
+def _checked(n: int, left: np.ndarray, right: np.ndarray, must: list[tuple[int, int]],
+             forbidden: dict[int, set[int]], held: "_Identifiers") -> np.ndarray:
+    """Whether each record's component (of the edges and must-links) holds a must-link, both
+    records of a pair kept apart, or two values of one kind of identifier: where a join may be
+    refused, or made out of the edges' order. Every other component joins all its edges."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ml = np.asarray(must, dtype=np.int64).reshape(-1, 2)
+    rows, cols = np.concatenate([left, ml[:, 0]]), np.concatenate([right, ml[:, 1]])
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
+    count, label = connected_components(graph, directed=False)
+    bad = np.zeros(count, dtype=bool)
+    bad[label[ml[:, 0]]] = True
+    apart = np.asarray([(a, b) for a, bs in forbidden.items() for b in bs], dtype=np.int64).reshape(-1, 2)
+    bad[label[apart[:, 0]][label[apart[:, 0]] == label[apart[:, 1]]]] = True
+    for kind in held.kinds:
+        code = np.asarray(held.code[kind], dtype=np.int64)
+        has = code >= 0
+        low = np.full(count, np.iinfo(np.int64).max)
+        high = np.full(count, -1)
+        np.minimum.at(low, label[has], code[has])
+        np.maximum.at(high, label[has], code[has])
+        bad |= (high >= 0) & (low != high)
+    return bad[label]
+
+
+def _union_by_size(parent: list[int], size: list[int], left: list[int], right: list[int]) -> None:
+    """The joins of unconstrained components: each edge in order joins its two roots, the larger
+    (or, of two alike, the left one's) staying root, as ``constrained_clusters``' ``join`` does."""
+    for ra, rb in zip(left, right):
+        while parent[ra] != ra:
+            ra = parent[ra]
+        while parent[rb] != rb:
+            rb = parent[rb]
+        if ra == rb:
+            continue
+        if size[ra] < size[rb]:
+            ra, rb = rb, ra
+        parent[rb] = ra
+        size[ra] += size[rb]
 
 
 def _roots(parent: list[int], names: list[str]) -> list[str]:
@@ -133,14 +207,17 @@ def _roots(parent: list[int], names: list[str]) -> list[str]:
     return np.asarray(names, dtype=object)[up].tolist()
 
 
-def _strongest_first(edges: Iterable[tuple[str, str, float]], names: pa.Array) -> list[tuple[int, int]]:
-    """The edges' record numbers (positions in ``names``), by match weight descending, then left
-    key, then right key (string order as Python compares: by code point, UTF-8's byte order)."""
-    edges = list(edges)
-    if not edges:
-        return []
-    left, right, weight = _columns(edges)
-    table = pa.table({"w": pa.array(weight, pa.float64()), "l": pa.array(left, pa.string()),
+def _strongest_first(edges: Iterable[tuple[str, str, float]] | pd.DataFrame, names: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The edges' record numbers (positions in ``names``: left ones, right ones), by match weight
+    descending, then left key, then right key (string order as Python compares: by code point,
+    UTF-8's byte order)."""
+    if isinstance(edges, pd.DataFrame):     # a run's links: their columns as they are, no tuples
+        left, right, weight = (edges[c] for c in EDGE_COLUMNS)
+    else:
+        left, right, weight = _columns(list(edges))
+    if not len(left):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    table = pa.table({"w": pa.array(np.asarray(weight, dtype=np.float64)), "l": pa.array(left, pa.string()),
                       "r": pa.array(right, pa.string())})
     order = pc.sort_indices(table, sort_keys=[("w", "descending"), ("l", "ascending"), ("r", "ascending")])
     # Both ends looked up in one call: each call hashes every name (a million) again.
@@ -151,8 +228,8 @@ def _strongest_first(edges: Iterable[tuple[str, str, float]], names: pa.Array) -
             missing = table[side].filter(pc.is_null(pc.index_in(table[side], value_set=names)))
             if len(missing):
                 raise KeyError(missing[0].as_py())
-    ends = at.to_numpy().tolist()
-    return list(zip(ends[:len(table)], ends[len(table):]))
+    ends = at.to_numpy().astype(np.int64)
+    return ends[:len(table)], ends[len(table):]
 
 
 def _columns(edges: list[tuple[str, str, float]]) -> tuple[list[str], list[str], list[float]]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
 from linkage.errors import StoreError
@@ -274,9 +275,14 @@ def stage_identity(store: Store, record_to_child: dict[str, str], previous: dict
     record of ``record_to_child`` that has one."""
     _table(store, "memory.id_alias", pd.DataFrame({"old": list(aliases), "survivor": list(aliases.values())},
                                                   dtype=object))
-    changed = [(k, c, k not in previous) for k, c in record_to_child.items() if previous.get(k) != c]
-    _table(store, "memory.id_delta", pd.DataFrame(changed, columns=["record_key", "child_id", "new"], dtype=object)
-           .astype({"new": bool}))
+    if previous:
+        changed = [(k, c, k not in previous) for k, c in record_to_child.items() if previous.get(k) != c]
+        delta = pd.DataFrame(changed, columns=["record_key", "child_id", "new"], dtype=object)
+    else:       # a first run: every record is new, a million of them, as columns rather than rows
+        delta = pd.DataFrame({"record_key": np.asarray(list(record_to_child), dtype=object),
+                              "child_id": np.asarray(list(record_to_child.values()), dtype=object),
+                              "new": True})
+    _table(store, "memory.id_delta", delta.astype({"new": bool}))
 
 
 def stage_children(store: Store) -> None:

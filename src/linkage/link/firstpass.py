@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from linkage.link.bridge import bridges, guarded_slips
-from linkage.link.cluster import ambiguous_records, constrained_clusters, outclassed_links
+from linkage.link.cluster import EDGE_COLUMNS, ambiguous_records, constrained_clusters, outclassed_links
 from linkage.link.delta import REACH, earlier_pass, scoped_edges, widen
 from linkage.link.engine import LinkEngine
 from linkage.link.review import Constraints
@@ -117,7 +117,7 @@ def _cluster(*, store: Store, engine: LinkEngine, edges: pd.DataFrame, reached: 
 
     def cluster(links: pd.DataFrame, records: list[str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
         return constrained_clusters(
-            records, zip(links["unique_id_l"], links["unique_id_r"], links["match_weight"]),
+            records, links[list(EDGE_COLUMNS)],
             zip(guarded_pairs["unique_id_l"], guarded_pairs["unique_id_r"]),
             identifiers, must_link=cons.must_link, never_link=cons.cannot_link, soft_upn=soft)
 
