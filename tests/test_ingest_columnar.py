@@ -202,3 +202,25 @@ def test_a_given_name_split_to_nothing_is_refused_on_both_paths(given, tmp_path)
     assert new[0] == old[0]
     assert old[0][1:3] == (2, 1)                       # accepted, quarantined
     assert new[1] == old[1]
+
+
+def test_repeated_ids_are_counted_in_arrow_as_python_counts_them():
+    """The columnar read counts repeated record ids in Arrow, stripping in Python only the ids with
+    a space at an end: the same verdicts as ``str.strip`` and a Counter, for every character Python
+    strips (RE2's own ``\\s`` is ASCII's only), the rows read apart counted too."""
+    from collections import Counter
+
+    import pyarrow as pa
+
+    from linkage.connectors.columnar import _once, _stripped
+
+    spaces = [c for c in map(chr, range(0x110000)) if c.isspace()]
+    ids = ["A1", "A2", "A3", "\u200bA4", "A5"] + [f"{s}A{i}" for i, s in enumerate(spaces)] \
+        + [f"B{s}" for s in spaces] + ["B", "C\u3000D", ""]
+    apart = Counter(["A5", "C\u3000D ".strip()])
+    column = pa.array(ids, pa.string())
+    assert _stripped(column).to_pylist() == [v.strip() for v in ids]
+    counted = Counter(v.strip() for v in ids) + apart
+    assert _once(_stripped(column), apart).to_pylist() == [counted[v.strip()] == 1 for v in ids]
+    assert not any(_once(_stripped(column), apart).to_pylist()[len(ids) - 3 - len(spaces):-2])  # every B is one id
+    assert _once(_stripped(pa.array([], pa.string())), Counter()).to_pylist() == []

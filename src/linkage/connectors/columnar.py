@@ -96,17 +96,37 @@ class _Column:
         """``plain(values)``: True where a value is certainly clean and is what ``rule`` would
         return (``validation.columns``); ``rule`` is asked only about the others."""
         coded = column.dictionary_encode()
-        distinct = coded.dictionary.to_pylist()
-        sure = plain(coded.dictionary).to_pylist() if plain is not None else itertools.repeat(False)
-        results = [v if known else rule(_blank(v) if blank else v) for v, known in zip(distinct, sure)]
         # A null cell (a name the connector's split_names left empty) is not in the dictionary:
         # the rule must still judge it, or a missing required name would pass as clean.
         none = rule(None) if column.null_count else None
-        self.bad = pa.array([r is _BAD for r in results], pa.bool_()).take(coded.indices).fill_null(none is _BAD)
-        values = _arrow([None if r is _BAD else r for r in results], sql_type).take(coded.indices)
+        if plain is not None and _ARROW.get(sql_type) == coded.dictionary.type == pa.string():
+            bad, values = self._asked(rule, coded.dictionary, plain(coded.dictionary), blank)
+        else:
+            distinct = coded.dictionary.to_pylist()
+            sure = plain(coded.dictionary).to_pylist() if plain is not None else itertools.repeat(False)
+            results = [v if known else rule(_blank(v) if blank else v) for v, known in zip(distinct, sure)]
+            bad = pa.array([r is _BAD for r in results], pa.bool_())
+            values = _arrow([None if r is _BAD else r for r in results], sql_type)
+        self.bad = bad.take(coded.indices).fill_null(none is _BAD)
+        values = values.take(coded.indices)
         if none is not None and none is not _BAD:
             values = values.fill_null(_arrow([none], sql_type)[0])
         self.values = values
+
+    @staticmethod
+    def _asked(rule: Callable[[Any], Any], distinct: pa.Array, sure: pa.Array, blank: bool) -> tuple[pa.Array, pa.Array]:
+        """Each distinct text value's verdict and value, ``rule`` asked only of those ``sure`` leaves
+        open: a value certainly clean is its own result, kept in Arrow (a million distinct record
+        ids or addresses each taken through Python and back cost most of their column's time)."""
+        open_ = pc.invert(pc.fill_null(sure, False))
+        at = np.flatnonzero(open_.to_numpy(zero_copy_only=False))
+        results = [rule(_blank(v) if blank else v) for v in distinct.take(at).to_pylist()]
+        bad = np.zeros(len(distinct), dtype=bool)
+        bad[at] = [r is _BAD for r in results]
+        if not len(at):
+            return pa.array(bad, pa.bool_()), distinct
+        asked = _arrow([None if r is _BAD else r for r in results], "VARCHAR")
+        return pa.array(bad, pa.bool_()), pc.replace_with_mask(distinct, open_, asked)
 
 
 def _empty(n: int) -> pa.Array:
@@ -265,25 +285,21 @@ def read_columnar(extract, connector: Connector, mapping: Mapping, extract_date:
         columns = _columns(header, maybe)
         del maybe
     n = len(lines)
-    # Every row of the right width counts towards a repeated id (C loops: map, not a generator).
+    # Every row of the right width counts towards a repeated id: the clean rows' in Arrow, the few
+    # read apart (``other``) in Python.
     if mapping.record_id in header:
         rid_at = header.index(mapping.record_id)
-        stripped = list(map(str.strip, columns[mapping.record_id].to_pylist())) if n else []
-        ids = Counter(stripped)
-        ids.update(c[rid_at].strip() for _, c in other if len(c) == len(header))
+        once = _once(_stripped(columns[mapping.record_id]) if n else pa.array([], pa.string()),
+                     Counter(c[rid_at].strip() for _, c in other if len(c) == len(header)))
     for column in (order.seen if order is not None else ()):
         if column in columns:
             order.see_column(column, columns[column], lines)
     view, underived = _derive(mapping, columns, n)
     if mapping.record_id not in header:     # a record id a spec makes (two columns joined): as parse_row reads it
         rid_of = lambda cells: (mapping.derive(dict(zip(header, cells))).get(mapping.record_id) or "").strip()  # noqa: E731
-        stripped = [(v or "").strip() for v in view[mapping.record_id].to_pylist()] if n else []
-        ids = Counter(stripped)
-        ids.update(rid_of(c) for _, c in other if len(c) == len(header))
-    once = list(map((1).__eq__, map(ids.__getitem__, stripped)))
-    del ids, stripped
-    ok = pa.array(once, pa.bool_()) if n else pa.array([], pa.bool_())
-    ok = pc.and_(ok, pc.invert(underived))
+        once = _once(_stripped(pc.fill_null(view[mapping.record_id], "")) if n else pa.array([], pa.string()),
+                     Counter(rid_of(c) for _, c in other if len(c) == len(header)))
+    ok = pc.and_(once, pc.invert(underived))
 
     def raw(column: str | None) -> pa.Array:
         return view[column] if column in view else _empty(n)
@@ -396,6 +412,35 @@ def _joined(columns: list[pa.Array], spec, mapping: Mapping) -> pa.Array:
         hit = pc.fill_null(pc.match_substring_regex(out, mapping.missing_pattern, ignore_case=True), False)
         out = pc.if_else(hit, null, out)
     return out
+
+
+# What ``str.strip()`` removes (``str.isspace``), as RE2 escapes: RE2's ``\s`` is ASCII's only.
+_SPACE = "".join(f"\\x{{{c:x}}}" for c in (*range(0x9, 0xE), *range(0x1C, 0x21), 0x85, 0xA0, 0x1680,
+                                          *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000))
+_PADDED = f"^[{_SPACE}]|[{_SPACE}]$"
+
+
+def _stripped(values: pa.Array) -> pa.Array:
+    """``str.strip()`` of every cell, asked in Python only of the few cells with a space at an end
+    (every id of a million rows through Python cost a second of the read)."""
+    if values.null_count:       # never from the CSV reader; Python's strip refuses None as before
+        return pa.array([v.strip() for v in values.to_pylist()], pa.string())
+    padded = pc.match_substring_regex(values, _PADDED)
+    if not pc.any(padded).as_py():
+        return values
+    fixed = pa.array([v.strip() for v in values.filter(padded).to_pylist()], values.type)
+    return pc.replace_with_mask(values, padded, fixed)
+
+
+def _once(ids: pa.Array, apart: Counter) -> pa.Array:
+    """Whether each of ``ids`` is no other row's: held once among them and not among ``apart``
+    (the ids of the rows read apart, counted)."""
+    coded = ids.dictionary_encode()
+    at = coded.indices.to_numpy(zero_copy_only=False)
+    once = np.bincount(at, minlength=len(coded.dictionary))[at] == 1
+    if apart:
+        once &= ~pc.is_in(ids, value_set=pa.array(list(apart), ids.type)).to_numpy(zero_copy_only=False)
+    return pa.array(once, pa.bool_())
 
 
 def _split(connector: Connector, given: pa.Array, middle: pa.Array | None) -> dict[str, pa.Array]:
