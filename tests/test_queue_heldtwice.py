@@ -1,4 +1,4 @@
-"""Issue 11 items 4 and 6: two records of one source under one UPN (or NHS number), in two children,
+"""Issue 11 items 4 and 6: two records of one source under one UPN, in two children,
 alike in a name and born near, are queued, never linked (``link/heldtwice.py``): a pupil at two
 schools under the one UPN (Amelia Dcker / Decker born ten days apart), which
 ``complement.shared_identifiers`` refuses because both children hold a school record.
@@ -47,8 +47,8 @@ def _pupil(first: tuple[str, str, str], second: tuple[str, str, str], upn2: str 
                 **{"nhs": "N1", **gp_more})]
 
 
-def _reason(evidence: str, kind: str = "UPN", source: str = "school") -> str:
-    return HELDTWICE_REASON.format(kind=kind, source=source, evidence=evidence)
+def _reason(evidence: str) -> str:
+    return HELDTWICE_REASON.format(source="school", evidence=evidence)
 
 
 def test_one_upn_on_two_school_records_of_alike_names_is_queued(tmp_path):
@@ -63,14 +63,17 @@ def test_one_upn_on_two_school_records_of_alike_names_is_queued(tmp_path):
         assert queued == [("education:1", "education:2", _reason(evidence))], name
 
 
-def test_one_nhs_number_on_two_gp_records_is_queued(tmp_path):
+def test_one_nhs_number_on_two_gp_records_is_left_out(tmp_path):
+    # No GP pair under one NHS number was one child at 1M synth (docs/benchmarks.md, "Session 36: queue8").
     records = [rec("health:1", "amelia", "dcker", dob="2020-08-12", postcode="M1 1WY", nhs="9315463544"),
                rec("health:2", "amelia", "decker", dob="2020-08-22", postcode="BB0 3PG", nhs="9315463544"),
                rec("education:2", "amelia", "decker", dob="2020-08-22", postcode="BB0 3PG", upn="A2")]
     children = {"health:1": "C1", "health:2": "C2", "education:2": "C2"}
-    before, queued = _pass(tmp_path, "nhs", records, children, before=EARLIER)
-    assert before == []
-    assert queued == [("health:1", "health:2", _reason("born days apart", "NHS number", "GP"))]
+    assert _pass(tmp_path, "nhs", records, children)[1] == []
+    # The same two records under one UPN (as school records would be) are queued.
+    as_school = [{**r, "upn": "A1", "nhs_number": None} if r["source"] == "health" else r for r in records]
+    assert _pass(tmp_path, "upn", as_school, children)[1] == [
+        ("health:1", "health:2", HELDTWICE_REASON.format(source="GP", evidence="born days apart"))]
 
 
 def test_a_number_typed_against_another_child_or_other_evidence_keeps_it_out(tmp_path):
