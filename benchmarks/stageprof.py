@@ -74,6 +74,7 @@ _TARGETS = (
     ("linkage.link.engine_pass", "retyped_pairs", "second pass: forename, surname and birthday each a slip apart"),
     ("linkage.link.engine_pass", "scripthome_pairs", "second pass: a name from another script typed, at one home"),
     ("linkage.link.engine_pass", "middleday_pairs", "second pass: one middle name, born a day apart"),
+    ("linkage.link.engine_pass", "heldtwice_pairs", "second pass: one identifier on two records of one source"),
     ("linkage.link.run", "resolve_aliases", "identity: previous ids"),
     ("linkage.link.run", "assign_ids", "identity: assign"),
     ("linkage.link.run", "context", "delta: kept context"),

@@ -1,6 +1,6 @@
 """A month's second pass sees the few children it reached, and its queue rules read no more of the
 million-record input than they need: ``reach``, ``reissued``, ``romanised``, ``slipped``,
-``transposed``, ``scripthome``, ``middleday`` and ``family_sql`` the reached records' rows read once
+``transposed``, ``scripthome``, ``middleday``, ``heldtwice`` and ``family_sql`` the reached records' rows read once
 (``engine_pass.reached_rows_sql``; ``family_sql`` its population counts still over the input),
 ``movedin`` its population shares from each home's record count. Each must queue exactly what it queues over the whole input.
 
@@ -17,6 +17,7 @@ import pandas as pd
 from linkage.link.complement import family_pairs
 from linkage.link.engine_pass import reached_rows_sql
 from linkage.link.evidence import ClusterPass
+from linkage.link.heldtwice import heldtwice_pairs
 from linkage.link.middleday import middleday_pairs
 from linkage.link.movedin import RECENT_DAYS, movedin_sql
 from linkage.link.reach import reach_pairs
@@ -56,12 +57,17 @@ REACHED = [
     # ``middleday``: Leo Conway at school, the GP's Leo Lippomano (middle name Adeshina) a day later.
     rec("education:d1", "leo", "conway", middle="adeshina", dob="2022-04-07", postcode="SL4 1JH", upn="A7"),
     rec("health:d1", "leo", "lippomano", middle="adeshina", dob="2022-04-08", postcode="W80 3JP", nhs="N7"),
+    # ``heldtwice``: Amelia Dcker at one school, Amelia Decker born ten days later at another, one UPN.
+    rec("education:u1", "amelia", "dcker", dob="2020-08-12", postcode="M1 1WY", upn="E211449224005"),
+    rec("education:u2", "amelia", "decker", dob="2020-08-22", postcode="BB0 3PG", upn="E211449224005"),
 ]
 CHILDREN = {"education:r1": "R1", "health:r1": "R2", "education:m1": "M1", "health:m1": "M2",
             "education:s1": "S1", "education:s2": "S3", "health:s1": "S2", "education:t1": "T1",
             "health:t1": "T2", "education:t2": "T3", "social_care:t2": "T3", "health:t2": "T4",
-            "education:h1": "H1", "health:h1": "H2", "education:d1": "D1", "health:d1": "D2"}
-RULES = (reach_pairs, romanised_pairs, slipped_pairs, transposed_pairs, scripthome_pairs, middleday_pairs)
+            "education:h1": "H1", "health:h1": "H2", "education:d1": "D1", "health:d1": "D2",
+            "education:u1": "U1", "education:u2": "U2"}
+RULES = (reach_pairs, romanised_pairs, slipped_pairs, transposed_pairs, scripthome_pairs, middleday_pairs,
+         heldtwice_pairs)
 
 
 def _queued(con, rule, input_table: str) -> list[tuple[str, str, str]]:
@@ -88,6 +94,7 @@ def test_the_rules_queue_over_the_reached_rows_what_they_queue_over_the_whole_in
     assert ("education:t1", "health:t1") in pairs["transposed_pairs"]
     assert ("education:h1", "health:h1") in pairs["scripthome_pairs"]
     assert ("education:d1", "health:d1") in pairs["middleday_pairs"]
+    assert ("education:u1", "education:u2") in pairs["heldtwice_pairs"]
     # Two NHS numbers in the children of Harry / Harold Jones: the social care record says so.
     assert not any("health:t2" in pair for queued in pairs.values() for pair in queued)
 

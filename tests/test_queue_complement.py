@@ -21,8 +21,10 @@ def _con(tmp_path: Path, records: list[dict], children: dict[str, str]) -> duckd
     con = duckdb.connect(str(tmp_path / "queue.duckdb"))
     input_tables(con, records)
     upn = {r["record_key"]: r["upn"] for r in records}
+    nhs = {r["record_key"]: r["nhs_number"] for r in records}
     con.register("kids_df", pd.DataFrame({"unique_id": list(children), "cluster_id": list(children.values()),
-                                          "upn_root": [upn[k] for k in children]}).astype("string"))
+                                          "upn_root": [upn[k] for k in children],
+                                          "nhs": [nhs[k] for k in children]}).astype("string"))
     con.execute("CREATE TABLE kids AS SELECT * FROM kids_df")
     return con
 

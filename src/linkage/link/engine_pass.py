@@ -1,7 +1,8 @@
 """The second, cluster-level pass (a ``LinkEngine`` component, as Splink's ``linker.clustering``):
 the run's clusters put in view, their candidates, and each kind of evidence (``evidence``,
 ``unique``, ``complement``, ``household``, ``decoys``, ``reach``, ``changed``, ``movedin``, ``reissued``,
-``romanised``, ``slipped``, ``transposed``, ``retyped``, ``scripthome``, ``middleday``)
+``romanised``, ``slipped``, ``transposed``, ``retyped``, ``scripthome``, ``middleday``,
+``heldtwice``)
 deciding on them."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from linkage.link.changed import changed_pairs
 from linkage.link.complement import family_pairs, partner_cohorts, shared_identifiers
 from linkage.link.decoys import decoy_pairs
 from linkage.link.engine_input import INPUT
+from linkage.link.heldtwice import heldtwice_pairs
 from linkage.link.evidence import ClusterPass, candidates_sql, clusters_arrow, decide
 from linkage.link.household import household_pairs
 from linkage.link.middleday import middleday_pairs
@@ -134,6 +136,7 @@ WHERE x.unique_id NOT IN (SELECT unique_id FROM memory.link_clusters)""")
         retyped_pairs(self.con, f"memory.{INPUT}", "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         scripthome_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         middleday_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
+        heldtwice_pairs(self.con, reached, "memory.link_clusters", "memory.cotwins", found, cluster_of, apart)
         for table in ("link_clusters", "link_past", "link_population", "link_reached"):
             self.con.execute(f"DROP TABLE IF EXISTS memory.{table}")
         return found
