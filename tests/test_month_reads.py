@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import json
 
+from linkage.connectors.ingest import LINK_RECORDS_SQL
 from linkage.link.complement import family_sql
+from linkage.link.engine import LinkEngine
 from linkage.link.reach import reach_sql
+from linkage.store import Store
+from linkage.store.schema import t
 from test_cluster_evidence import rec
 from test_queue_complement import _con
+from test_registercounts import _month1, _month2
 
 
 def _left_joins(node: dict) -> list[int]:
@@ -61,3 +66,36 @@ def test_family_pairs_read_forename_counts_only_of_the_records_they_met(tmp_path
     rows, joins = _analysed(tmp_path, reached, children, family_sql)
     assert [r[:4] for r in rows] == [("health:1", "social_care:1", "C1", "C2")]
     assert joins and max(joins) <= len(children), joins
+
+
+def _scanned(node: dict, table: str) -> list[int]:
+    """Rows each scan of ``table`` in an analysed plan gave."""
+    own = ([node.get("operator_cardinality", 0)] if "SCAN" in node.get("operator_name", node.get("operator_type", ""))
+           and node.get("extra_info", {}).get("Table") == table else [])
+    return own + [n for c in node.get("children", []) for n in _scanned(c, table)]
+
+
+def test_a_months_records_to_derive_are_read_from_their_own_extracts_rows(tmp_path, synth_month1, synth_month2,
+                                                                          trained_model, monkeypatch):
+    # Month 2's GP list over month 1's linked store: its changed and new records are of its extract;
+    # the school's and social care's current records (of extracts the cache holds) are not read for them.
+    store = _month1(tmp_path / "m", synth_month1, trained_model)
+    _month2(store, synth_month2, tmp_path)
+    statements = []
+    real = Store.execute
+    monkeypatch.setattr(Store, "execute", lambda self, sql, params=None: statements.append(sql) or real(self, sql, params))
+    month = LinkEngine(store, LINK_RECORDS_SQL, cache=True)
+    month.settle()
+    monkeypatch.undo()
+    read = next(s for s in statements if s.startswith("CREATE OR REPLACE TABLE memory.link_fresh_records AS "))
+    select = read.removeprefix("CREATE OR REPLACE TABLE memory.link_fresh_records AS ")
+    fresh = sorted(r[0] for r in store.rows("SELECT k FROM memory.link_fresh"))
+    assert 0 < len(fresh) == month.derived
+    assert sorted(r[0] for r in store.rows(select)) == fresh      # the same records, each once
+    plan = json.loads(store.rows(f"EXPLAIN (ANALYZE, FORMAT JSON) {select}")[0][1])
+    scanned = _scanned(plan[0] if isinstance(plan, list) else plan, "records")
+    gp = store.scalar(f"SELECT count(*) FROM {t('records')} WHERE extract_id = "
+                      f"(SELECT max(extract_id) FROM {t('extracts')} WHERE source = 'health')")
+    current = store.scalar(f"SELECT count(*) FROM ({LINK_RECORDS_SQL})")
+    assert scanned and max(scanned) <= gp < current * 0.6, (scanned, gp, current)
+    store.close()

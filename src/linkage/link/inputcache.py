@@ -113,7 +113,7 @@ def build(store: Store, records_sql: str, name_keys: callable, target: str) -> C
             records = "SELECT * EXCLUDE (raw_sha, on_roll_since, extract_id) FROM memory.link_raw"
         else:
             store.execute(f"CREATE OR REPLACE TABLE memory.link_fresh_records AS SELECT {columns} FROM ({records_sql}) x "
-                          "SEMI JOIN memory.link_fresh f ON x.record_key = f.k")
+                          f"SEMI JOIN memory.link_fresh f ON x.record_key = f.k WHERE {_fresh_extracts(store)}")
             records = "SELECT * FROM memory.link_fresh_records"
         name_keys(records)
         store.execute(f"CREATE OR REPLACE TABLE memory.link_derived AS SELECT d.*, {content_sha_sql('d')} "
@@ -212,6 +212,16 @@ def _counts_kept(store: Store) -> bool:
     held, other = store.rows(f"SELECT count(*), count(*) FILTER (WHERE code <> ?) FROM {COUNTS}",
                              [registercounts.CODE])[0]
     return bool(held) and not other
+
+
+def _fresh_extracts(store: Store) -> str:
+    """A condition on ``x.extract_id``: one of the extracts the records to derive (``memory.link_fresh``)
+    are read from (``memory.link_raw``). As constants it is pushed into the scan of the records, so a
+    month's few records are read from its new extract's rows, not from every current record (the
+    semi join is not pushed below the records' joins: at 1M, 0.8 CPU s for 10k records, 0.2 so)."""
+    ids = [int(r[0]) for r in store.rows("SELECT DISTINCT r.extract_id FROM memory.link_raw r "
+                                         "SEMI JOIN memory.link_fresh f ON f.k = r.record_key ORDER BY 1")]
+    return f"x.extract_id IN ({', '.join(map(str, ids))})" if ids else "false"
 
 
 def _raw_sha_sql(x: str) -> str:
