@@ -159,10 +159,13 @@ def check_replaceable(path: Path, own: str, what: str) -> None:
 
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` still runs (alive but another user's counts): files a process left
-    behind, named by its pid, are swept only once it has exited."""
+    behind, named by its pid, are swept only once it has exited. A number no process can have
+    (0 or less, or past a C long: a name any local user may write) is no live process."""
+    if pid <= 0:
+        return False                        # os.kill(0, ...) would ask about our own group
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True

@@ -76,8 +76,12 @@ def test_a_file_any_local_user_names_in_dev_shm_does_not_stop_the_server(tmp_pat
 
     planted = tmp_path / "linkage-workers-\u00b2-x"
     planted.write_bytes(b"")
+    # A pid past a C long raised OverflowError from os.kill (not an OSError): the same stop.
+    huge = tmp_path / ("linkage-workers-" + "9" * 25 + "-x")
+    huge.write_bytes(b"")
     _sweep(tmp_path)                        # raised ValueError: every ``serve --workers`` start failed
     assert planted.exists()                 # not a board of ours: left alone
+    assert not huge.exists()                # no process can hold that number: a dead board, swept
 
 
 def test_a_directory_named_so_in_the_stores_own_tmp_does_not_stop_it_opening(tmp_path):
@@ -85,5 +89,7 @@ def test_a_directory_named_so_in_the_stores_own_tmp_does_not_stop_it_opening(tmp
 
     home = tmp_path / "home"
     (home / "tmp" / "\u00b2.1").mkdir(parents=True, mode=0o700)
+    (home / "tmp" / ("9" * 25 + ".1")).mkdir(mode=0o700)
     Store(home, memory_limit="1GB").close()
     assert (home / "tmp" / "\u00b2.1").is_dir()
+    assert not (home / "tmp" / ("9" * 25 + ".1")).exists()
