@@ -234,6 +234,11 @@ def test_a_hold_recorded_before_a_merge_still_holds_and_the_dpo_sees_and_lifts_i
     assert holds.status_code == 200, holds.text
     held = [(orgs[h["organisation_id"]], h["child_id"]) for h in holds.json() if h["status"] == "held"]
     assert sorted(held) == [("elm", survivor), ("oak", survivor)], (held, survivor, retired)
+    # Each says what it was recorded as where a merge retired that (main: nothing did, one hold's
+    # identifier was lost to the DPO), and subject access finds the list under the retired identifier.
+    assert sorted(str(h["recorded_as"]) for h in holds.json() if h["status"] == "held") == sorted(["None", retired])
+    entries = call(world, "dpo", "GET", f"/v1/audit/subject/{retired}").json()["entries"]
+    assert any(e["action"] == "consent.holds" for e in entries), [e["action"] for e in entries]
     for school in ("oak", "elm"):
         r = call(world, "dpo", "POST", "/v1/audit/consent-holds/lift", json={
             "organisation": world["creds"][school][0].org.org_id, "child_id": survivor, "note": "Checked by phone"})

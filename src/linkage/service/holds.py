@@ -20,9 +20,11 @@ def _context(ctx: Ctx, org_id: str = "", org_type: str = "") -> dict[str, str | 
 def _public(services, status: str, h: dict, parts: list[str] = ()) -> ConsentHold:
     org = services.clients.orgs.get(h["org_id"])
     by = h.get("lifted_by")
+    now = services.aliases.get(h["child_id"], h["child_id"])
     return ConsentHold(organisation_id=h["org_id"], organisation=org.name if org else h["org_id"],
                        organisation_type=org.org_type if org else "",
-                       child_id=services.aliases.get(h["child_id"], h["child_id"]), also_held_for=list(parts),
+                       child_id=now, recorded_as=h["child_id"] if now != h["child_id"] else None,
+                       also_held_for=list(parts),
                        reason=h["reason"], held_at=h["held_at"], status=status, lift_id=h.get("lift_id"),
                        lifted_at=h.get("lifted_at"),
                        lifted_by=(by if "@" in by or by.startswith("cli:") else who(services, None, by)) if by else None,
@@ -55,7 +57,9 @@ def consent_holds(*, ctx: Ctx, lifted: bool = True) -> list[ConsentHold]:
     held = _in_force(services)
     gone = services.consents.holds.lifted() if lifted else []
     shown = [_public(services, "held", h, parts) for h, parts in held] + [_public(services, "lifted", h) for h in gone]
-    ctx.record("consent.holds", "allow", sorted({c for h in shown for c in (h.child_id, *h.also_held_for)}), [],
+    # Named as shown and as recorded: subject access finds the list under either identifier.
+    ctx.record("consent.holds", "allow", sorted({c for h in shown for c in (h.child_id, h.recorded_as, *h.also_held_for)
+                                                 if c}), [],
                d.bases(), d.policy_version, held=len(held), lifted=len(gone))
     return shown
 

@@ -66,6 +66,8 @@ class ConsentHold(BaseModel):
     organisation_type: str
     child_id: str = Field(description="The canonical child identifier (the DPO audits by it), as it is now: "
                                       "a hold recorded under one a link run has since merged names the survivor.")
+    recorded_as: str | None = Field(default=None, description="The identifier the hold was recorded under, where "
+                                    "a link run has since merged it into the child named.")
     also_held_for: list[str] = Field(default_factory=list, description=(
         "Children a link run has split from it since the hold began: the hold speaks for them too (whose "
         "date of birth refused the organisation cannot be told); lifting it lifts it for each."))
