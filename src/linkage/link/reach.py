@@ -283,7 +283,7 @@ WITH h AS MATERIALIZED ({narrow_sql(input_table, clusters_table, cotwin_table)})
 m AS (SELECT * FROM h WHERE coalesce(mid, '') <> ''),
 -- Every pair the keys keep is of two children holding no source in common (``reach_pairs``), so at
 -- least one of them lacks the source most records are of (``lone_sql``): each key joins those
--- children's few rows to every row, not every row to every row (``_either``).
+-- children's few rows to every row, not every row to every row (``either_sql``).
 lone AS ({lone_sql(clusters_table)}),
 {halves_sql('h')},
 mn AS (SELECT * FROM hn WHERE coalesce(mid, '') <> ''),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from linkage.errors import LinkageError, NotFound
 from linkage.service.context import Ctx, digest
-from linkage.service.recorded import as_now
+from linkage.service.recorded import AsNow, as_now
 from linkage.service.schemas_dpo import ConsentHold, HoldLift
 from linkage.service.subject_access import who
 
@@ -17,36 +17,39 @@ def _context(ctx: Ctx, org_id: str = "", org_type: str = "") -> dict[str, str | 
     return {"held_type": org_type, "caller_is_held": bool(org_id) and org_id == ctx.org}
 
 
-def _public(services, status: str, h: dict, parts: list[str] = ()) -> ConsentHold:
+def _public(services, status: str, h: dict, now: AsNow | None = None) -> ConsentHold:
+    """``now``: the hold's child as it is now (``service.recorded``); a lifted hold's, by its aliases."""
     org = services.clients.orgs.get(h["org_id"])
     by = h.get("lifted_by")
-    now = services.aliases.get(h["child_id"], h["child_id"])
+    if now is None:
+        child = services.aliases.get(h["child_id"], h["child_id"])
+        now = AsNow(child, h["child_id"] if child != h["child_id"] else None)
     return ConsentHold(organisation_id=h["org_id"], organisation=org.name if org else h["org_id"],
                        organisation_type=org.org_type if org else "",
-                       child_id=now, recorded_as=h["child_id"] if now != h["child_id"] else None,
-                       also_held_for=list(parts),
+                       child_id=now.child_id, recorded_as=now.recorded_as, also_held_for=list(now.split_since),
                        reason=h["reason"], held_at=h["held_at"], status=status, lift_id=h.get("lift_id"),
                        lifted_at=h.get("lifted_at"),
                        lifted_by=(by if "@" in by or by.startswith("cli:") else who(services, None, by)) if by else None,
                        note=h.get("note"))
 
 
-def _parts(services, h: dict) -> list[str]:
-    """The children split from the hold's child since it began: it speaks for them too."""
-    return as_now(services, [(h["child_id"], h["held_at"], True)])[0].split_since
+def _as_now(services, holds: list[dict]) -> list[AsNow]:
+    """Each hold's child as it is now, with the children split from it since it began (it speaks
+    for them too): the splits read once for the list."""
+    return as_now(services, [(h["child_id"], h["held_at"], True) for h in holds])
 
 
-def _in_force(services) -> list[tuple[dict, list[str]]]:
+def _in_force(services) -> list[tuple[dict, AsNow]]:
     """The holds in force, each once under the child as it is now (a run since may have merged the
     identifier it was recorded under into another: the oldest hold of the two is shown), with the
     children split from it since."""
-    seen, out = set(), []
+    seen, kept = set(), []
     for h in services.consents.holds.current():
         key = (h["org_id"], services.aliases.get(h["child_id"], h["child_id"]))
         if key not in seen:
             seen.add(key)
-            out.append((h, _parts(services, h)))
-    return out
+            kept.append(h)
+    return list(zip(kept, _as_now(services, kept)))
 
 
 def consent_holds(*, ctx: Ctx, lifted: bool = True) -> list[ConsentHold]:
@@ -56,7 +59,7 @@ def consent_holds(*, ctx: Ctx, lifted: bool = True) -> list[ConsentHold]:
     d = ctx.authorise("read_consent_holds", ["identity.demographics"], context=_context(ctx))
     held = _in_force(services)
     gone = services.consents.holds.lifted() if lifted else []
-    shown = [_public(services, "held", h, parts) for h, parts in held] + [_public(services, "lifted", h) for h in gone]
+    shown = [_public(services, "held", h, now) for h, now in held] + [_public(services, "lifted", h) for h in gone]
     # Named as shown and as recorded: subject access finds the list under either identifier.
     ctx.record("consent.holds", "allow", sorted({c for h in shown for c in (h.child_id, h.recorded_as, *h.also_held_for)
                                                  if c}), [],
@@ -79,7 +82,7 @@ def lift_consent_hold(*, ctx: Ctx, lift: HoldLift) -> ConsentHold:
     child = services.aliases.get(lift.child_id, lift.child_id)
     holds = services.consents.holds
     found = holds.speaking(org.org_id, (child, *services.former_ids(child)), services.split_from(child)) if org else []
-    spoken = {c for h in found for c in (services.aliases.get(h["child_id"], h["child_id"]), *_parts(services, h))}
+    spoken = {c for now in _as_now(services, found) for c in (now.child_id, *now.split_since)}
     children = sorted({child, *spoken}) if found or services.child_exists(child) else []
     extra = {"held_organisation": org.org_id if org else lift.organisation, "note_sha256": digest(lift.note)}
     d = ctx.authorise("lift_consent_hold", ["identity.demographics"], children,
